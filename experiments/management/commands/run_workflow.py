@@ -1,0 +1,59 @@
+"""python manage.py run_workflow NAME [--planner P] [--sla S] [--iterations N] [--param k=v ...] [--json]"""
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from orchestrator import planning
+from experiments import runner, workflows
+
+
+class Command(BaseCommand):
+    help = ("Run a library workflow on the workers (starting a local cluster for the command's duration when "
+            "no worker answers) and report each run. Planners: " + ", ".join(planning.names()) +
+            " (-opt variants map to their base planner until optimizations land).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="library workflow: " + ", ".join(workflows.all_workflows()))
+        parser.add_argument("--planner", default="wukong")
+        parser.add_argument("--sla", default="p90", help="'average' or pN, e.g. p90")
+        parser.add_argument("--iterations", type=int, default=1)
+        parser.add_argument("--param", action="append", default=[], help="workflow parameter key=value")
+        parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each run")
+        parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
+
+    def handle(self, *args, **opts):
+        try:
+            wf = workflows.get(opts["name"])
+            params = wf.coerce(runner.parse_params(opts["param"]))
+            planning.get(opts["planner"])
+        except (KeyError, ValueError) as exc:
+            raise CommandError(str(exc).strip('"')) from None
+        if opts["iterations"] < 1:
+            raise CommandError("--iterations must be at least 1")
+        log = (lambda msg: self.stderr.write(msg)) if opts["json"] else self.stdout.write
+        failures = 0
+        with runner.cluster_if_needed(log=log):
+            for i in range(opts["iterations"]):
+                summary = runner.run_and_check(wf.name, planner=opts["planner"], sla=opts["sla"], params=params,
+                                               timeout_s=opts["timeout"])
+                failures += summary["status"] != "succeeded" or summary["correct"] is False
+                if opts["json"]:
+                    self.stdout.write(json.dumps(summary, default=str))
+                else:
+                    self.stdout.write(_line(i + 1, summary))
+        if failures:
+            raise CommandError(f"{failures} run(s) did not succeed with a correct result")
+
+
+def _line(i: int, s: dict) -> str:
+    pred = f"{s['predicted_makespan_s']:.3f}" if s["predicted_makespan_s"] is not None else "-"
+    ms = f"{s['makespan_s']:.3f}" if s["makespan_s"] is not None else "-"
+    result = json.dumps(s["result"], default=str)
+    if len(result) > 40:
+        result = result[:37] + "..."
+    return (f"#{i} run {s['run_id']} {s['workflow']} {s['planner']}/{s['sla']}: {s['status']} "
+            f"result={result} correct={s['correct']} makespan={ms}s predicted={pred}s tasks={s['tasks']} "
+            f"cold={s['cold_starts']} warm={s['warm_starts']} GB-s={s['gb_seconds'] or 0:.3f}"
+            + (f" error={s['error']}" if s["error"] else ""))

@@ -1,0 +1,81 @@
+"""The workflow library: example workflows with deterministic inputs and result checks.
+
+Each module registers one ``LibraryWorkflow``: ``build(**params)`` returns the
+sink of a lazily built graph, ``check(result, **params)`` says whether a
+result is right. ``get(name)`` and ``WORKFLOWS`` are the registry.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+MODULES = (
+    "tree_reduction", "gemm", "text_analysis", "image_transformer", "wordcount", "fanouts_fanins",
+    "fixed_times", "diamond",
+)
+
+
+@dataclass(frozen=True)
+class LibraryWorkflow:
+    name: str
+    description: str
+    build: Callable[..., Any]
+    check: Callable[..., bool]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def coerce(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Defaults updated with ``raw``, each converted to its default's type; names the bad one."""
+        out = dict(self.params)
+        for key, value in raw.items():
+            if key not in self.params:
+                known = ", ".join(sorted(self.params)) or "none"
+                raise ValueError(f"{self.name} has no parameter {key!r} (parameters: {known})")
+            kind = type(self.params[key])
+            try:
+                out[key] = _convert(value, kind)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.name} parameter {key!r} must be {kind.__name__}, got {value!r}") from None
+        return out
+
+
+def _convert(value, kind):
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes"):
+            return True
+        if str(value).lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(value)
+    if kind is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    if kind is int and isinstance(value, bool):
+        raise ValueError(value)
+    return kind(value)
+
+
+WORKFLOWS: dict[str, LibraryWorkflow] = {}
+
+
+def register(workflow: LibraryWorkflow) -> LibraryWorkflow:
+    WORKFLOWS[workflow.name] = workflow
+    return workflow
+
+
+def _load_all() -> None:
+    for mod in MODULES:
+        importlib.import_module(f"{__name__}.{mod}")
+
+
+def get(name: str) -> LibraryWorkflow:
+    _load_all()
+    try:
+        return WORKFLOWS[name]
+    except KeyError:
+        raise KeyError(f"unknown workflow {name!r} (library: {', '.join(sorted(WORKFLOWS))})") from None
+
+
+def all_workflows() -> dict[str, LibraryWorkflow]:
+    _load_all()
+    return dict(sorted(WORKFLOWS.items()))

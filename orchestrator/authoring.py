@@ -1,0 +1,136 @@
+"""The Python authoring API: ``@task`` functions build graphs lazily.
+
+    @task
+    def add(a, b): return a + b
+
+    total = add(add(1, 2), 3)          # nothing runs: a lazy node
+    graph = build_graph(total)          # plain data, ids like 'add-0'
+
+An argument that is a lazy node (or a list/tuple/dict holding some) becomes an
+edge; any other value is a constant. Decorated functions must live at module
+level in an importable module so workers can import them by path.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from orchestrator.graph import Node, Ref, _post_order, validate
+
+
+class TaskFunction:
+    """A decorated function: calling it returns a LazyNode, ``.fn`` runs it."""
+
+    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = ()):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.path = f"{fn.__module__}.{fn.__qualname__}"
+        self.optimizations = tuple(optimizations)
+        if "<locals>" in fn.__qualname__:
+            raise TypeError(f"@task function {self.path} must be defined at module level so workers can import it")
+
+    def __call__(self, *args, **kwargs) -> "LazyNode":
+        return LazyNode(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<task {self.path}>"
+
+
+def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = ()):
+    """Decorator; ``@task(optimizations=["preload"])`` forces optimizations the planner keeps."""
+    if fn is None:
+        return lambda f: TaskFunction(f, tuple(optimizations))
+    return TaskFunction(fn, tuple(optimizations))
+
+
+class LazyNode:
+    """One future call of a task function."""
+
+    __slots__ = ("task", "args", "kwargs", "name")
+
+    def __init__(self, task_fn: TaskFunction, args: tuple, kwargs: dict):
+        self.task = task_fn
+        self.args = args
+        self.kwargs = kwargs
+        self.name: str | None = None
+
+    def named(self, name: str) -> "LazyNode":
+        """Give this node an explicit id instead of the generated ``<function>-<n>``."""
+        self.name = name
+        return self
+
+    def __repr__(self) -> str:
+        return f"<lazy {self.task.path}>"
+
+
+def _lazy_children(value: Any):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, LazyNode):
+            yield item
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+
+
+def _replace(value: Any, ids: dict[int, str]) -> Any:
+    if isinstance(value, LazyNode):
+        return Ref(ids[id(value)])
+    if isinstance(value, list):
+        return [_replace(v, ids) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_replace(v, ids) for v in value)
+    if isinstance(value, dict):
+        return {k: _replace(v, ids) for k, v in value.items()}
+    return value
+
+
+def build_graph(sink: LazyNode) -> dict[str, Node]:
+    """The plain-data graph of everything ``sink`` depends on, validated."""
+    if not isinstance(sink, LazyNode):
+        raise TypeError(f"submit() needs the result of calling a @task function, got {type(sink).__name__}")
+    # Collect every lazy node reachable from the sink, keyed by object identity.
+    lazies: dict[int, LazyNode] = {}
+    upstream: dict[int, list[int]] = {}
+    stack = [sink]
+    while stack:
+        lazy = stack.pop()
+        if id(lazy) in lazies:
+            continue
+        lazies[id(lazy)] = lazy
+        ups = list(_lazy_children((lazy.args, lazy.kwargs)))
+        upstream[id(lazy)] = list(dict.fromkeys(id(u) for u in ups))
+        stack.extend(ups)
+    # Number nodes per function in structural order so ids are stable across builds.
+    proxy = {str(k): Node(str(k), lazies[k].task.path, upstream=tuple(str(u) for u in ups)) for k, ups in upstream.items()}
+    order = _post_order(proxy, [str(id(sink))])
+    counters: dict[str, int] = {}
+    ids: dict[int, str] = {}
+    for key in order:
+        lazy = lazies[int(key)]
+        if lazy.name:
+            ids[int(key)] = lazy.name
+            continue
+        short = lazy.task.fn.__name__
+        n = counters.get(short, 0)
+        counters[short] = n + 1
+        ids[int(key)] = f"{short}-{n}"
+    if len(set(ids.values())) != len(ids):
+        dupes = sorted({v for v in ids.values() if list(ids.values()).count(v) > 1})
+        raise ValueError(f"two tasks share the id(s) {', '.join(dupes)}; give them distinct .named() ids")
+    graph: dict[str, Node] = {}
+    for key in order:
+        lazy = lazies[int(key)]
+        nid = ids[int(key)]
+        options = {"optimizations": list(lazy.task.optimizations)} if lazy.task.optimizations else {}
+        graph[nid] = Node(
+            id=nid,
+            function=lazy.task.path,
+            args=tuple(_replace(a, ids) for a in lazy.args),
+            kwargs={k: _replace(v, ids) for k, v in lazy.kwargs.items()},
+            options=options,
+        )
+    validate(graph)
+    return graph

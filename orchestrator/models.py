@@ -1,0 +1,206 @@
+"""What slaflow remembers: workflows, runs, plans, per-task metrics, start-ups.
+
+Planned and observed values sit side by side on TaskRun so that a run's plan
+can be compared with reality and the predictor can learn from history.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from orchestrator.states import RunStatus, TaskStatus
+
+
+class Workflow(models.Model):
+    """A workflow shape: runs with the same structure hash share prediction history."""
+
+    class Source(models.TextChoices):
+        LIBRARY = "library"
+        PYTHON = "python"
+        API = "api"
+
+    name = models.CharField(max_length=200, help_text="Human name, e.g. a library workflow name.")
+    structure_hash = models.CharField(max_length=40, db_index=True, help_text="Hash of function names and edges.")
+    spec = models.JSONField(help_text="JSON graph spec of the most recent submission.")
+    task_count = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.PYTHON)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "structure_hash"], name="workflow_name_hash_unique")]
+        ordering = ["name", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.structure_hash[:8]})"
+
+
+class WorkflowRun(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="runs")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="slaflow_runs"
+    )
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True)
+    planner = models.CharField(max_length=40)
+    sla = models.CharField(max_length=10, help_text="'average' or 'pN' (1-99).")
+    params = models.JSONField(default=dict, blank=True, help_text="Library workflow parameters, if any.")
+    spec = models.JSONField(help_text="The exact graph spec this run executed.")
+    plan_note = models.TextField(blank=True, help_text="How the plan was made, e.g. a no-history fallback.")
+
+    submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Root branches dispatched.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="Sink finished or run failed/cancelled.")
+    makespan_s = models.FloatField(null=True, blank=True, help_text="Dispatch of roots → sink completion.")
+    predicted_makespan_s = models.FloatField(null=True, blank=True, help_text="Planner's promise at the SLA.")
+    predicted_gb_seconds = models.FloatField(null=True, blank=True)
+    gb_seconds = models.FloatField(null=True, blank=True, help_text="Σ memory × active time per logical worker.")
+    cpu_seconds = models.FloatField(null=True, blank=True)
+    cold_starts = models.PositiveIntegerField(default=0)
+    warm_starts = models.PositiveIntegerField(default=0)
+    resources_enforced = models.BooleanField(
+        null=True, blank=True, help_text="False when a worker could not apply its CPU quota / memory limit."
+    )
+    optimizations = models.JSONField(default=dict, blank=True, help_text="Counts of optimization events.")
+
+    error = models.TextField(blank=True)
+    error_traceback = models.TextField(blank=True)
+    failed_node = models.CharField(max_length=200, blank=True)
+
+    result_type = models.CharField(max_length=100, blank=True)
+    result_bytes = models.BigIntegerField(null=True, blank=True)
+    result_preview = models.JSONField(null=True, blank=True, help_text="The result when it is small plain JSON.")
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        indexes = [models.Index(fields=["workflow", "planner", "sla"])]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.workflow.name} [{self.status}]"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in RunStatus.finished()
+
+    @property
+    def within_sla(self) -> bool | None:
+        if self.makespan_s is None or self.predicted_makespan_s is None:
+            return None
+        return self.makespan_s <= self.predicted_makespan_s
+
+
+class RunResult(models.Model):
+    """The sink's output, encoded with orchestrator.codec (never pickle)."""
+
+    run = models.OneToOneField(WorkflowRun, on_delete=models.CASCADE, related_name="result_blob")
+    data = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class Plan(models.Model):
+    run = models.OneToOneField(WorkflowRun, on_delete=models.CASCADE, related_name="plan")
+    planner = models.CharField(max_length=40)
+    sla = models.CharField(max_length=10)
+    data = models.JSONField(help_text="The full plan as plain JSON (orchestrator.planning.plan.Plan).")
+    fallback = models.BooleanField(default=False, help_text="No history: flexible workers on a default config.")
+    predicted_makespan_s = models.FloatField(null=True, blank=True)
+    predicted_makespan_per_task_s = models.FloatField(
+        null=True, blank=True, help_text="The per-task-percentile estimate, kept for calibration studies."
+    )
+    predicted_gb_seconds = models.FloatField(null=True, blank=True)
+    planning_time_s = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"plan of run {self.run_id} ({self.planner}, {self.sla})"
+
+
+class TaskRun(models.Model):
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="tasks")
+    node_id = models.CharField(max_length=200)
+    function = models.CharField(max_length=300, db_index=True)
+    status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+
+    # Planned (copied from the plan when the run starts).
+    planned_memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    planned_worker = models.CharField(max_length=100, blank=True, help_text="Logical worker id; blank = flexible.")
+    planned_startup = models.CharField(max_length=10, blank=True, help_text="cold / warm / none")
+    planned_startup_s = models.FloatField(null=True, blank=True)
+    planned_start_s = models.FloatField(null=True, blank=True)
+    planned_end_s = models.FloatField(null=True, blank=True)
+    planned_download_s = models.FloatField(null=True, blank=True)
+    planned_exec_s = models.FloatField(null=True, blank=True)
+    planned_upload_s = models.FloatField(null=True, blank=True)
+    planned_input_bytes = models.BigIntegerField(null=True, blank=True)
+    planned_output_bytes = models.BigIntegerField(null=True, blank=True)
+    planned_critical = models.BooleanField(default=False, help_text="On the planned critical path.")
+
+    # Observed.
+    memory_mb = models.PositiveIntegerField(null=True, blank=True)
+    cpus = models.FloatField(null=True, blank=True)
+    worker_id = models.CharField(max_length=100, blank=True, help_text="Logical worker that ran it.")
+    branch_id = models.CharField(max_length=200, blank=True, help_text="Celery task id of the branch message.")
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    startup = models.CharField(max_length=10, blank=True, help_text="cold / warm / none (continued in a branch)")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    start_s = models.FloatField(null=True, blank=True, help_text="Seconds after the run started.")
+    end_s = models.FloatField(null=True, blank=True)
+    input_wait_s = models.FloatField(null=True, blank=True, help_text="Waiting for and downloading inputs.")
+    download_s = models.FloatField(null=True, blank=True)
+    input_bytes = models.BigIntegerField(null=True, blank=True)
+    inputs = models.JSONField(default=list, blank=True, help_text="[{node, bytes, download_s, local}]")
+    exec_s = models.FloatField(null=True, blank=True)
+    cpu_s = models.FloatField(null=True, blank=True)
+    output_bytes = models.BigIntegerField(null=True, blank=True)
+    upload_s = models.FloatField(null=True, blank=True)
+    uploaded = models.BooleanField(null=True, blank=True)
+    counter_update_s = models.FloatField(null=True, blank=True)
+    dispatch_s = models.FloatField(null=True, blank=True)
+    invocations = models.PositiveIntegerField(default=0, help_text="Branches this task's completion dispatched.")
+    optimizations = models.JSONField(default=dict, blank=True)
+    enforced = models.BooleanField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "node_id"], name="taskrun_run_node_unique")]
+        ordering = ["run", "start_s", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} of run {self.run_id} [{self.status}]"
+
+
+class WorkerStartup(models.Model):
+    """One logical worker instance: a branch message taken up by a pool process."""
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="startups")
+    branch_id = models.CharField(max_length=200)
+    worker_id = models.CharField(max_length=100, blank=True)
+    memory_mb = models.PositiveIntegerField()
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    entry_nodes = models.JSONField(default=list)
+    cold = models.BooleanField()
+    reason = models.CharField(max_length=40, blank=True, help_text="Why cold/warm, e.g. new-process, idle, warm.")
+    requested_at = models.DateTimeField(help_text="Branch message sent.")
+    started_at = models.DateTimeField(help_text="Pool process picked it up.")
+    ready_at = models.DateTimeField(null=True, blank=True, help_text="First task began.")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    startup_s = models.FloatField(help_text="Requested → first task began.")
+    active_s = models.FloatField(null=True, blank=True, help_text="Picked up → branch ended (billed time).")
+    cpu_s = models.FloatField(null=True, blank=True)
+    tasks = models.PositiveIntegerField(default=0)
+    prewarmed = models.BooleanField(default=False, help_text="A pre-warm ping reached this process in time.")
+    enforced = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "requested_at"]
+
+    def __str__(self) -> str:
+        return f"{'cold' if self.cold else 'warm'} {self.memory_mb} MB start of run {self.run_id}"
+
+    @property
+    def gb_seconds(self) -> float:
+        return (self.memory_mb / 1024) * (self.active_s or 0.0)

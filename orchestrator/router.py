@@ -1,0 +1,42 @@
+"""The one place that knows Celery queue names.
+
+Each resource configuration is served by its own queue, ``rc-<memory_mb>``;
+workers of that queue run every pool process under that configuration's CPU
+quota and memory limit.
+"""
+from __future__ import annotations
+
+QUEUE_PREFIX = "rc-"
+BRANCH_TASK = "workers.tasks.run_branch"
+PREWARM_TASK = "workers.tasks.prewarm"
+
+
+def queue_for(memory_mb: int) -> str:
+    return f"{QUEUE_PREFIX}{int(memory_mb)}"
+
+
+def memory_of_queue(queue: str) -> int:
+    if not queue.startswith(QUEUE_PREFIX):
+        raise ValueError(f"{queue!r} is not a slaflow resource-config queue")
+    return int(queue[len(QUEUE_PREFIX):])
+
+
+def all_queues() -> list[str]:
+    from orchestrator import resources
+
+    return [queue_for(c.memory_mb) for c in resources.configured()]
+
+
+def route_for(memory_mb: int) -> dict:
+    """Message options that send a branch or pre-warm to ``memory_mb``'s queue."""
+    return {"queue": queue_for(memory_mb)}
+
+
+def route_task(name, args, kwargs, options, task=None, **kw):
+    """Celery router fallback: a slaflow message with no queue set goes to the
+    default configuration's queue (never to Celery's unserved ``celery`` queue)."""
+    if name not in (BRANCH_TASK, PREWARM_TASK) or options.get("queue"):
+        return None
+    from orchestrator import resources
+
+    return route_for(resources.default().memory_mb)

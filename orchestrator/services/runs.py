@@ -1,0 +1,228 @@
+"""Writes about runs: submit, one function per state transition, results, finalization.
+
+Views, commands, the Python API and Celery tasks all come through here.
+Transitions are single conditional UPDATEs (``WHERE status IN sources``), so
+two workers racing to end a run cannot both win, and a transition outside
+``orchestrator.states.RUN_TRANSITIONS`` is impossible.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone as dt_timezone
+from typing import Iterable
+
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
+from orchestrator import spec as spec_mod, states
+from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.states import RunStatus, TaskStatus
+
+log = logging.getLogger("slaflow.runs")
+
+PREVIEW_LIMIT_BYTES = 64 * 1024
+
+
+class SubmissionError(ValueError):
+    """A submission slaflow rejects; ``field`` says which part was wrong."""
+
+    def __init__(self, message: str, field: str = "dag"):
+        super().__init__(message)
+        self.field = field
+
+
+def epoch_to_dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=dt_timezone.utc)
+
+
+def validate_submission(*, graph, planner: str, sla: str, allowed_modules: Iterable[str] | None = None) -> dict:
+    """Everything that can be checked before storing anything. Returns the spec."""
+    try:
+        planning.get(planner)
+    except planning.PlannerError as exc:
+        raise SubmissionError(str(exc), "planner") from None
+    try:
+        sla_mod.parse(sla)
+    except sla_mod.SLAError as exc:
+        raise SubmissionError(str(exc), "sla") from None
+    try:
+        graph_mod.validate(graph)
+        functions.check_graph(graph, allowed_modules)
+        return spec_mod.to_spec(graph)
+    except graph_mod.GraphError as exc:
+        raise SubmissionError(str(exc), "dag") from None
+
+
+def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", params: dict | None = None,
+               owner=None, source: str = Workflow.Source.PYTHON,
+               allowed_modules: Iterable[str] | None = None) -> WorkflowRun:
+    """Validate, store, plan and dispatch a run. Nothing is stored if validation fails."""
+    from orchestrator.services import planning as planning_service
+    from workers import dataplane
+    from workers.context import build_meta, put_meta
+    from workers.redis_client import check as check_redis
+
+    if not name or not isinstance(name, str):
+        raise SubmissionError("a workflow needs a name", "name")
+    spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
+    sla = str(sla_mod.parse(sla))
+    check_redis()
+    shash = graph_mod.structure_hash(graph)
+    sink = graph_mod.sink(graph)
+    with transaction.atomic():
+        workflow, created = Workflow.objects.get_or_create(
+            name=name, structure_hash=shash, defaults={"spec": spec, "task_count": len(graph), "source": source}
+        )
+        if not created:
+            Workflow.objects.filter(pk=workflow.pk).update(spec=spec)
+        run = WorkflowRun.objects.create(
+            workflow=workflow, owner=owner, planner=planner, sla=sla, params=params or {}, spec=spec,
+        )
+        TaskRun.objects.bulk_create(
+            [TaskRun(run=run, node_id=nid, function=node.function) for nid, node in graph.items()], batch_size=1000
+        )
+
+    _transition(run.pk, RunStatus.PLANNING)
+    try:
+        plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash)
+    except Exception as exc:
+        log.exception("planning run %s failed", run.pk)
+        fail_run(run.pk, error=f"planning failed: {type(exc).__name__}: {exc}", traceback="", node_id="")
+        raise
+    _store_plan(run, plan, graph)
+
+    started = time.time()
+    group = canvas.emit(plan, graph, run.pk)
+    put_meta(run.pk, build_meta(
+        run_id=run.pk, structure_hash=shash, started_at=started, sink=sink, spec=spec, plan=plan.compact(),
+        default_memory_mb=resources.default().memory_mb,
+    ))
+    dataplane.add_live(run.pk, canvas.tokens_of(group))
+    _transition(run.pk, RunStatus.RUNNING, started_at=epoch_to_dt(started))
+    # Enqueue only once the rows workers will read are committed.
+    transaction.on_commit(group.apply_async)
+    run.refresh_from_db()
+    return run
+
+
+def _store_plan(run: WorkflowRun, plan, graph) -> None:
+    critical = set(plan.critical_path)
+    with transaction.atomic():
+        Plan.objects.create(
+            run=run, planner=plan.planner, sla=plan.sla, data=plan.to_dict(), fallback=plan.fallback,
+            predicted_makespan_s=plan.predicted_makespan_s,
+            predicted_makespan_per_task_s=plan.predicted_makespan_per_task_s,
+            predicted_gb_seconds=plan.predicted_gb_seconds, planning_time_s=plan.planning_time_s,
+        )
+        tasks = list(TaskRun.objects.filter(run=run))
+        for t in tasks:
+            tp = plan.tasks[t.node_id]
+            t.planned_memory_mb = tp.memory_mb
+            t.planned_worker = tp.worker or ""
+            t.planned_startup = tp.startup if tp.startup != "unknown" else ""
+            t.planned_startup_s = tp.startup_s
+            t.planned_start_s, t.planned_end_s = tp.start_s, tp.end_s
+            t.planned_download_s, t.planned_exec_s, t.planned_upload_s = tp.download_s, tp.exec_s, tp.upload_s
+            t.planned_input_bytes, t.planned_output_bytes = tp.input_bytes, tp.output_bytes
+            t.planned_critical = t.node_id in critical
+        TaskRun.objects.bulk_update(tasks, PLANNED_FIELDS, batch_size=1000)
+        WorkflowRun.objects.filter(pk=run.pk).update(
+            predicted_makespan_s=plan.predicted_makespan_s, predicted_gb_seconds=plan.predicted_gb_seconds,
+            plan_note=plan.note,
+        )
+
+
+PLANNED_FIELDS = [
+    "planned_memory_mb", "planned_worker", "planned_startup", "planned_startup_s", "planned_start_s",
+    "planned_end_s", "planned_download_s", "planned_exec_s", "planned_upload_s", "planned_input_bytes",
+    "planned_output_bytes", "planned_critical",
+]
+
+
+# --- transitions ----------------------------------------------------------------
+
+def _transition(run_id: int, target: str, **fields) -> bool:
+    """Move a run to ``target`` if its current state allows it; False otherwise."""
+    sources = states.sources_of(target)
+    return WorkflowRun.objects.filter(pk=run_id, status__in=sources).update(status=target, **fields) == 1
+
+
+def fail_run(run_id: int, *, error: str, traceback: str, node_id: str) -> bool:
+    from workers import dataplane
+
+    changed = _transition(run_id, RunStatus.FAILED, error=error[:10000], error_traceback=traceback,
+                          failed_node=node_id, finished_at=timezone.now())
+    if changed:
+        dataplane.mark_over(run_id, "failed")
+        dataplane.signal_finished(run_id, RunStatus.FAILED)
+    return changed
+
+
+def cancel_run(run_id: int) -> bool:
+    """Cooperative cancel: no further task starts; running tasks finish or stop at the next check."""
+    from workers import dataplane
+
+    changed = _transition(run_id, RunStatus.CANCELLED, finished_at=timezone.now(), error="cancelled")
+    if changed:
+        dataplane.mark_over(run_id, "cancelled")
+        dataplane.signal_finished(run_id, RunStatus.CANCELLED)
+        if dataplane.claim_finalize_if_idle(run_id):
+            finalize_run(run_id)
+    return changed
+
+
+def store_result(run_id: int, data: bytes, value) -> None:
+    from django.conf import settings
+
+    if len(data) > settings.SLAFLOW_MAX_RESULT_BYTES:
+        raise codec.CodecError(
+            f"the result is {len(data)} bytes, over SLAFLOW_MAX_RESULT_BYTES={settings.SLAFLOW_MAX_RESULT_BYTES}"
+        )
+    preview = value if len(data) <= PREVIEW_LIMIT_BYTES and codec.is_plain_json(value) else None
+    described = codec.describe(value)
+    with transaction.atomic():
+        RunResult.objects.update_or_create(run_id=run_id, defaults={"data": data})
+        WorkflowRun.objects.filter(pk=run_id).update(
+            result_type=described["type"], result_bytes=len(data), result_preview=preview,
+        )
+
+
+def finalize_run(run_id: int) -> None:
+    """Called once, by the last branch to end: aggregate metrics, settle states, clean Redis."""
+    from workers import dataplane
+
+    run = WorkflowRun.objects.get(pk=run_id)
+    sink_at = dataplane.sink_done_at(run_id)
+    agg = WorkerStartup.objects.filter(run_id=run_id).aggregate(
+        cpu_total=Sum("cpu_s"), n_cold=Count("id", filter=Q(cold=True)), n_warm=Count("id", filter=Q(cold=False)),
+        n_unenforced=Count("id", filter=Q(enforced=False)), n_total=Count("id"),
+    )
+    gb = sum(s.gb_seconds for s in WorkerStartup.objects.filter(run_id=run_id).only("memory_mb", "active_s"))
+    fields = {
+        "gb_seconds": gb, "cpu_seconds": agg["cpu_total"] or 0.0, "cold_starts": agg["n_cold"],
+        "warm_starts": agg["n_warm"], "resources_enforced": (agg["n_unenforced"] == 0) if agg["n_total"] else None,
+        "optimizations": _optimization_counts(run_id),
+    }
+    if sink_at is not None and run.status == RunStatus.RUNNING and run.started_at:
+        makespan = sink_at - run.started_at.timestamp()
+        _transition(run_id, RunStatus.SUCCEEDED, makespan_s=makespan, finished_at=epoch_to_dt(sink_at), **fields)
+    else:
+        WorkflowRun.objects.filter(pk=run_id).update(**fields)
+    run.refresh_from_db()
+    leftover = TaskStatus.SKIPPED if run.status == RunStatus.FAILED else TaskStatus.CANCELLED
+    TaskRun.objects.filter(
+        run_id=run_id, status__in=[TaskStatus.PENDING, TaskStatus.READY, TaskStatus.RUNNING]
+    ).update(status=leftover)
+    dataplane.delete_run_data(run_id)
+    dataplane.signal_finished(run_id, run.status)
+
+
+def _optimization_counts(run_id: int) -> dict:
+    counts: dict[str, int] = {}
+    for opts in TaskRun.objects.filter(run_id=run_id).exclude(optimizations={}).values_list("optimizations", flat=True):
+        for name, value in (opts or {}).items():
+            counts[name] = counts.get(name, 0) + (value if isinstance(value, int) and not isinstance(value, bool) else 1)
+    return counts

@@ -1,0 +1,128 @@
+"""Django settings for slaflow, all read from the environment (see envconfig)."""
+from __future__ import annotations
+
+import os
+
+from orchestrator import envconfig as env
+
+BASE_DIR = env.BASE_DIR
+VAR_DIR = env.VAR_DIR
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "slaflow-insecure-local-key-change-me")
+DEBUG = env.env_bool("DJANGO_DEBUG", True)
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "orchestrator",
+    "workers",
+    "experiments",
+    "webui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orchestrator.urls"
+WSGI_APPLICATION = "orchestrator.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.database_from_url(os.environ.get("DATABASE_URL"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "slaflow": {"handlers": ["console"], "level": os.environ.get("SLAFLOW_LOG_LEVEL", "INFO"), "propagate": False},
+    },
+}
+
+# --- slaflow -----------------------------------------------------------------
+
+REDIS = env.redis_target(os.environ.get("REDIS_URL"))
+SLAFLOW_RESOURCE_CONFIGS = env.resource_configs(os.environ.get("SLAFLOW_RESOURCE_CONFIGS"))
+# The configuration WUKONG and the no-history fallback use.
+SLAFLOW_DEFAULT_MEMORY_MB = env.env_int("SLAFLOW_DEFAULT_MEMORY_MB", SLAFLOW_RESOURCE_CONFIGS[-1])
+SLAFLOW_WORKFLOW_MODULES = ("experiments.workflows",) + env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
+# A pool process that has not served a workflow for this long starts it cold.
+SLAFLOW_KEEPALIVE_S = env.env_float("SLAFLOW_KEEPALIVE_S", 7.0)
+# Upper bound on autoscaled pool processes per resource-config queue.
+SLAFLOW_MAX_POOL = env.env_int("SLAFLOW_MAX_POOL", 6)
+# Redis keys of a run expire after this long even if the run never ends.
+SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
+# Longest a planned branch blocks a pool slot waiting for a remote input before it yields.
+SLAFLOW_MAX_WAIT_S = env.env_float("SLAFLOW_MAX_WAIT_S", 30.0)
+# A branch message delivered this many times (its worker died each time) fails the run.
+SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
+# Results larger than this are rejected at the sink with a clear error.
+SLAFLOW_MAX_RESULT_BYTES = env.env_int("SLAFLOW_MAX_RESULT_BYTES", 256 * 1024 * 1024)
+# Flower's basic auth "user:password" (empty turns it off).
+SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH", "slaflow:slaflow")
+# Turn off per-process cgroups (CPU quota / memory limit); runs are then marked unenforced.
+SLAFLOW_ENFORCE_RESOURCES = env.env_bool("SLAFLOW_ENFORCE_RESOURCES", True)
+
+# --- Celery (read by orchestrator.celery with namespace CELERY) --------------
+
+CELERY_BROKER_URL = REDIS.broker_url
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_EVENT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Above the longest task: an unacked message is redelivered after this.
+    "visibility_timeout": env.env_int("SLAFLOW_VISIBILITY_TIMEOUT_S", 1800),
+}
+CELERY_TASK_ROUTES = ("orchestrator.router.route_task",)
+CELERY_TIMEZONE = "UTC"

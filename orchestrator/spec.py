@@ -1,0 +1,138 @@
+"""The JSON form of a graph: what REST clients send and what runs store.
+
+    {"name": "diamond",
+     "nodes": [{"id": "a", "function": "pkg.mod.f", "args": [1]},
+               {"id": "b", "function": "pkg.mod.g", "args": [{"ref": "a"}], "kwargs": {"k": 2}}]}
+
+A ``{"ref": node_id}`` object anywhere in args/kwargs is an edge; every other
+value is a constant (JSON, or the tagged forms of ``orchestrator.codec``).
+``from_spec(to_spec(g)) == g`` for every valid graph.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator import codec
+from orchestrator.graph import Graph, GraphError, Node, Ref
+
+SPEC_KEYS = {"id", "function", "args", "kwargs", "options"}
+
+
+class SpecError(GraphError):
+    """A malformed JSON spec; the message names the node and field."""
+
+
+def _encode(value: Any, where: str) -> Any:
+    if isinstance(value, Ref):
+        return {"ref": value.node_id}
+    if isinstance(value, list):
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple) and any(True for _ in _refs_in(value)):
+        # Tuples holding refs become lists (JSON has no tuple that can hold a ref).
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and any(True for _ in _refs_in(value)):
+        if not all(isinstance(k, str) for k in value):
+            raise SpecError(f"{where}: a dict holding task outputs must have string keys")
+        return {k: _encode(v, f"{where}[{k!r}]") for k, v in value.items()}
+    try:
+        return codec.to_jsonable(value, where)
+    except codec.CodecError as exc:
+        raise SpecError(f"not JSON-serialisable: {exc}") from None
+
+
+def _refs_in(value):
+    from orchestrator.graph import iter_refs
+
+    return iter_refs(value)
+
+
+def _decode(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"ref"}:
+            if not isinstance(value["ref"], str):
+                raise SpecError(f"{where}: a ref must name a node id (a string), got {value['ref']!r}")
+            return Ref(value["ref"])
+        if codec.TAG in value:
+            try:
+                return codec.from_jsonable(value)
+            except Exception as exc:  # malformed tagged value from a client
+                raise SpecError(f"{where}: malformed tagged value: {exc}") from None
+        return {k: _decode(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise SpecError(f"{where}: value of type {type(value).__name__} is not JSON")
+
+
+def to_spec(graph: Graph, name: str | None = None) -> dict:
+    from orchestrator.graph import toposort
+
+    nodes = []
+    for nid in toposort(graph):
+        node = graph[nid]
+        entry: dict[str, Any] = {
+            "id": nid,
+            "function": node.function,
+            "args": [_encode(a, f"node {nid!r} args[{i}]") for i, a in enumerate(node.args)],
+        }
+        if node.kwargs:
+            entry["kwargs"] = {k: _encode(v, f"node {nid!r} kwargs[{k!r}]") for k, v in node.kwargs}
+        if node.options:
+            entry["options"] = codec.to_jsonable(dict(node.options), f"node {nid!r} options")
+        nodes.append(entry)
+    spec: dict[str, Any] = {"nodes": nodes}
+    if name:
+        spec["name"] = name
+    return spec
+
+
+def from_spec(spec: Any) -> dict[str, Node]:
+    """A graph from its JSON form. Raises SpecError naming what is wrong (not validated
+    for cycles or sinks; call ``graph.validate`` for that)."""
+    if not isinstance(spec, dict):
+        raise SpecError(f"a spec must be a JSON object, got {type(spec).__name__}")
+    nodes = spec.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        raise SpecError("a spec needs a non-empty 'nodes' list")
+    graph: dict[str, Node] = {}
+    for i, entry in enumerate(nodes):
+        if not isinstance(entry, dict):
+            raise SpecError(f"nodes[{i}] must be an object")
+        unknown = set(entry) - SPEC_KEYS
+        if unknown:
+            raise SpecError(f"nodes[{i}] has unknown field(s): {', '.join(sorted(unknown))}")
+        nid = entry.get("id")
+        if not isinstance(nid, str) or not nid:
+            raise SpecError(f"nodes[{i}] needs an 'id' string")
+        if nid in graph:
+            raise SpecError(f"node id {nid!r} appears twice")
+        function = entry.get("function")
+        if not isinstance(function, str) or not function:
+            raise SpecError(f"node {nid!r} needs a 'function' (dotted import path)")
+        args = entry.get("args", [])
+        kwargs = entry.get("kwargs", {})
+        options = entry.get("options", {})
+        if not isinstance(args, list):
+            raise SpecError(f"node {nid!r}: 'args' must be a list")
+        if not isinstance(kwargs, dict):
+            raise SpecError(f"node {nid!r}: 'kwargs' must be an object")
+        if not isinstance(options, dict):
+            raise SpecError(f"node {nid!r}: 'options' must be an object")
+        graph[nid] = Node(
+            id=nid,
+            function=function,
+            args=tuple(_decode(a, f"node {nid!r} args[{j}]") for j, a in enumerate(args)),
+            kwargs={k: _decode(v, f"node {nid!r} kwargs[{k!r}]") for k, v in kwargs.items()},
+            options=codec.from_jsonable(options),
+        )
+    return graph
+
+
+def check_constants(graph: Graph) -> None:
+    """Raise SpecError if a constant argument cannot be stored as JSON."""
+    for nid, node in graph.items():
+        for i, a in enumerate(node.args):
+            _encode(a, f"node {nid!r} args[{i}]")
+        for k, v in node.kwargs:
+            _encode(v, f"node {nid!r} kwargs[{k!r}]")

@@ -1,0 +1,67 @@
+"""slaflow's public Python API.
+
+    from slaflow import task, submit
+
+    @task
+    def double(x): return 2 * x
+
+    @task
+    def total(xs): return sum(xs)
+
+    run = submit(total([double(i) for i in range(4)]), name="doubles", planner="wukong", sla="p90")
+    run.result(timeout=60)   # → 12
+
+Task functions must live at module level in a module the workers import (the
+built-in library, or one listed in SLAFLOW_WORKFLOW_MODULES).
+"""
+from __future__ import annotations
+
+import os
+
+from orchestrator.authoring import LazyNode, TaskFunction, build_graph, task
+from orchestrator.graph import CycleError, GraphError
+from orchestrator.handles import RunCancelled, RunFailed, RunHandle
+
+__all__ = [
+    "task", "submit", "submit_spec", "build_graph", "RunHandle", "RunFailed", "RunCancelled",
+    "GraphError", "CycleError", "TaskFunction", "LazyNode",
+]
+
+
+def _django() -> None:
+    from django.conf import settings
+
+    if not settings.configured:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+    import django
+    from django.apps import apps
+
+    if not apps.ready:
+        django.setup()
+
+
+def submit(sink: LazyNode, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
+           params: dict | None = None, owner=None) -> RunHandle:
+    """Plan and start a run of the graph ending in ``sink``; returns at once."""
+    _django()
+    from orchestrator.services.runs import submit_run
+
+    graph = build_graph(sink)
+    run = submit_run(graph=graph, name=name or sink.task.fn.__name__, planner=planner, sla=sla,
+                     params=params, owner=owner)
+    return RunHandle(run.pk)
+
+
+def submit_spec(spec: dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
+                owner=None) -> RunHandle:
+    """Like ``submit`` for a JSON graph spec (see orchestrator.spec)."""
+    _django()
+    from orchestrator.services.runs import SubmissionError, submit_run
+    from orchestrator.spec import SpecError, from_spec
+
+    try:
+        graph = from_spec(spec)
+    except SpecError as exc:
+        raise SubmissionError(str(exc), "dag") from None
+    run = submit_run(graph=graph, name=name or spec.get("name") or "workflow", planner=planner, sla=sla, owner=owner)
+    return RunHandle(run.pk)

@@ -1,0 +1,149 @@
+"""What a pool process knows about a run, and whether it is warm for it.
+
+A process keeps a run's graph, plan and resolved functions after the first
+branch of the run it serves. Warmth is per workflow (structure hash): a branch
+that lands on a process that is new, or that has not served this workflow
+within the keep-alive window, starts cold — it re-resolves code and reopens
+connections — and is recorded so.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from django.conf import settings
+
+from orchestrator import functions, spec as spec_mod
+from orchestrator.graph import Node, dependents as graph_dependents
+from workers import keys
+from workers.redis_client import get_redis, reset as reset_redis
+
+
+class RunGone(RuntimeError):
+    """The run's metadata is no longer in Redis (finished and cleaned up, or expired)."""
+
+
+@dataclass
+class RunContext:
+    run_id: int
+    structure_hash: str
+    started_at: float
+    sink: str
+    graph: dict[str, Node]
+    plan: dict[str, dict]  # node → {"m": memory_mb, "w": worker|None, "a": annotations, "s", "e"}
+    downstream: dict[str, list[str]]
+    default_memory_mb: int
+    fns: dict[str, Callable] = field(default_factory=dict)
+
+    def memory_of(self, node_id: str) -> int:
+        return int(self.plan.get(node_id, {}).get("m") or self.default_memory_mb)
+
+    def worker_of(self, node_id: str) -> str | None:
+        return self.plan.get(node_id, {}).get("w")
+
+    def annotations_of(self, node_id: str) -> dict[str, Any]:
+        return self.plan.get(node_id, {}).get("a") or {}
+
+    def planned(self, node_id: str, key: str) -> float | None:
+        return self.plan.get(node_id, {}).get(key)
+
+    def function(self, node_id: str) -> Callable:
+        path = self.graph[node_id].function
+        if path not in self.fns:
+            self.fns[path] = functions.resolve(path)
+        return self.fns[path]
+
+
+def build_meta(*, run_id: int, structure_hash: str, started_at: float, sink: str, spec: dict, plan: dict,
+               default_memory_mb: int) -> bytes:
+    return json.dumps({
+        "run_id": run_id, "hash": structure_hash, "started_at": started_at, "sink": sink,
+        "spec": spec, "plan": plan, "default_memory_mb": default_memory_mb,
+    }).encode()
+
+
+def put_meta(run_id: int, meta: bytes) -> None:
+    get_redis().set(keys.meta(run_id), meta, ex=int(settings.SLAFLOW_RUN_TTL_S))
+
+
+def _load(run_id: int) -> RunContext:
+    raw = get_redis().get(keys.meta(run_id))
+    if raw is None:
+        raise RunGone(f"run {run_id} has no metadata in Redis (finished or expired)")
+    data = json.loads(raw)
+    graph = spec_mod.from_spec(data["spec"])
+    return RunContext(
+        run_id=run_id,
+        structure_hash=data["hash"],
+        started_at=float(data["started_at"]),
+        sink=data["sink"],
+        graph=graph,
+        plan=data["plan"],
+        downstream=graph_dependents(graph),
+        default_memory_mb=int(data["default_memory_mb"]),
+    )
+
+
+class ProcessState:
+    """Per-process caches; reset in each new pool process (worker_process_init)."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.born = time.monotonic()
+        self.branches_served = 0
+        self.last_served: dict[str, float] = {}  # structure hash → monotonic time
+        self.runs: dict[int, RunContext] = {}
+        self.prewarmed: dict[str, float] = {}  # structure hash → monotonic time of a pre-warm ping
+
+    def begin(self, run_id: int) -> tuple[RunContext, bool, str]:
+        """The run's context, and whether this branch starts cold (with the reason)."""
+        now = time.monotonic()
+        window = float(settings.SLAFLOW_KEEPALIVE_S)
+        ctx = self.runs.get(run_id)
+        if ctx is None:
+            ctx = _load(run_id)
+        last = max(self.last_served.get(ctx.structure_hash, -1e18), self.prewarmed.get(ctx.structure_hash, -1e18))
+        if self.branches_served == 0 and ctx.structure_hash not in self.prewarmed:
+            cold, reason = True, "new-process"
+        elif now - last > window:
+            cold, reason = True, ("first-time" if last < -1e17 else "idle")
+        else:
+            cold, reason = False, ("prewarmed" if self.prewarmed.get(ctx.structure_hash, -1e18) >= self.last_served.get(ctx.structure_hash, -1e18) else "warm")
+        if cold:
+            # A cold start really redoes the set-up work: connections and code lookup.
+            reset_redis()
+            ctx = _load(run_id)
+        self.runs[run_id] = ctx
+        self.branches_served += 1
+        self.last_served[ctx.structure_hash] = now
+        self._forget_old_runs()
+        return ctx, cold, reason
+
+    def touch(self, structure_hash: str) -> None:
+        self.last_served[structure_hash] = time.monotonic()
+
+    def warm_up(self, structure_hash: str) -> None:
+        self.prewarmed[structure_hash] = time.monotonic()
+
+    def _forget_old_runs(self, keep: int = 32) -> None:
+        if len(self.runs) > keep:
+            for run_id in sorted(self.runs)[:-keep]:
+                del self.runs[run_id]
+
+
+_state: ProcessState | None = None
+
+
+def process_state() -> ProcessState:
+    global _state
+    if _state is None or _state.pid != os.getpid():
+        _state = ProcessState()
+    return _state
+
+
+def reset_process_state() -> None:
+    global _state
+    _state = ProcessState()

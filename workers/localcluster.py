@@ -1,0 +1,198 @@
+"""The local cluster: embedded Redis when needed, one Celery worker per
+resource-config queue (autoscaling prefork pool), optionally Flower and the
+web server. Used by ``manage.py localcluster``, by ``run_workflow`` when no
+worker answers, and by the integration tests.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from orchestrator import router
+from workers import cgroups, procs
+from workers.embedded_redis import EmbeddedRedis
+
+log = logging.getLogger("slaflow.cluster")
+
+
+@dataclass
+class Service:
+    name: str
+    proc: object
+    log_path: str
+    url: str = ""
+
+
+@dataclass
+class LocalCluster:
+    memory_configs: tuple[int, ...] = ()
+    max_pool: int | None = None
+    min_pool: int = 1
+    flower: bool = False
+    web: bool = False
+    web_port: int = 8000
+    flower_port: int = 5555
+    env: dict = field(default_factory=dict)  # extra environment for every child
+    loglevel: str = "warning"
+    services: list[Service] = field(default_factory=list)
+    redis: EmbeddedRedis | None = None
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    def __post_init__(self):
+        self.memory_configs = tuple(self.memory_configs or settings.SLAFLOW_RESOURCE_CONFIGS)
+        self.max_pool = self.max_pool or settings.SLAFLOW_MAX_POOL
+        self.log_dir = Path(settings.VAR_DIR) / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def start(self, timeout_s: float = 60.0) -> "LocalCluster":
+        try:
+            self._start_redis()
+            enforced, detail = cgroups.probe()
+            if not enforced and settings.SLAFLOW_ENFORCE_RESOURCES:
+                log.warning("!!! resource limits cannot be enforced here (%s); runs will record enforced=false",
+                            detail)
+            self.enforced, self.enforcement_detail = enforced, detail
+            cgroups.sweep()
+            for mb in self.memory_configs:
+                self._start_worker(mb)
+            if self.flower:
+                self._start_flower()
+            if self.web:
+                self._start_web()
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        # Workers first (warm shutdown returns unacked messages to the queue), Redis last.
+        for svc in reversed(self.services):
+            procs.stop(svc.proc, grace_s=10 if svc.name.startswith("worker") else 3)
+        self.services.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        try:
+            cgroups.sweep()
+        except OSError:
+            pass
+
+    # --- pieces -------------------------------------------------------------------
+
+    def child_env(self) -> dict:
+        env = dict(os.environ)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+        env.update({k: str(v) for k, v in self.env.items()})
+        # Pool processes idle longer than the keep-alive window are retired (they start cold next time).
+        env.setdefault("AUTOSCALE_KEEPALIVE", str(max(1.0, float(settings.SLAFLOW_KEEPALIVE_S))))
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _start_redis(self) -> None:
+        if settings.REDIS.embedded:
+            self.redis = EmbeddedRedis(settings.REDIS.socket_path)
+            if not self.redis.start():
+                self.redis = None  # someone else's: leave it running
+        from workers.redis_client import check
+
+        check()
+
+    def worker_name(self, memory_mb: int) -> str:
+        return f"{router.queue_for(memory_mb)}-{self.suffix}@{os.uname().nodename}"
+
+    def _start_worker(self, memory_mb: int) -> None:
+        queue = router.queue_for(memory_mb)
+        log_path = str(self.log_dir / f"worker-{queue}.log")
+        env = self.child_env()
+        env["SLAFLOW_WORKER_MEMORY_MB"] = str(memory_mb)
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
+            "-Q", queue, "-n", self.worker_name(memory_mb),
+            f"--autoscale={self.max_pool},{self.min_pool}", "--pool=prefork",
+            "-E", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-l", self.loglevel,
+        ]
+        proc = procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
+        self.services.append(Service(f"worker {queue}", proc, log_path))
+
+    def _start_flower(self) -> None:
+        log_path = str(self.log_dir / "flower.log")
+        cmd = [sys.executable, "-m", "celery", "-A", "orchestrator", "flower", f"--port={self.flower_port}",
+               "--address=127.0.0.1"]
+        if settings.SLAFLOW_FLOWER_BASIC_AUTH:
+            cmd.append(f"--basic-auth={settings.SLAFLOW_FLOWER_BASIC_AUTH}")
+        proc = procs.spawn(cmd, env=self.child_env(), cwd=str(settings.BASE_DIR), log_path=log_path)
+        self.services.append(Service("flower", proc, log_path, f"http://127.0.0.1:{self.flower_port}/"))
+
+    def _start_web(self) -> None:
+        log_path = str(self.log_dir / "web.log")
+        cmd = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runserver",
+               f"127.0.0.1:{self.web_port}", "--noreload"]
+        proc = procs.spawn(cmd, env=self.child_env(), cwd=str(settings.BASE_DIR), log_path=log_path)
+        self.services.append(Service("web", proc, log_path, f"http://127.0.0.1:{self.web_port}/"))
+
+    def wait_ready(self, timeout_s: float) -> None:
+        from orchestrator.celery import app
+
+        wanted = {self.worker_name(mb) for mb in self.memory_configs}
+        deadline = time.monotonic() + timeout_s
+        answered: set[str] = set()
+        while time.monotonic() < deadline:
+            self.check_alive()
+            replies = app.control.ping(destination=list(wanted - answered), timeout=0.5) or []
+            for reply in replies:
+                answered.update(reply)
+            if answered >= wanted:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"workers did not answer within {timeout_s} s: {sorted(wanted - answered)}")
+
+    def check_alive(self) -> None:
+        for svc in self.services:
+            if svc.proc.poll() is not None:
+                raise RuntimeError(f"{svc.name} exited with {svc.proc.returncode}:\n{procs.tail(svc.log_path)}")
+
+    def describe(self) -> list[str]:
+        lines = [f"redis: {settings.REDIS.client_url}" + (" (embedded)" if settings.REDIS.embedded else "")]
+        for mb in self.memory_configs:
+            from orchestrator.resources import ResourceConfig
+
+            cfg = ResourceConfig(mb)
+            lines.append(f"worker {router.queue_for(mb)}: {cfg}, pool 1..{self.max_pool}, "
+                         f"log {self.log_dir / ('worker-' + router.queue_for(mb) + '.log')}")
+        lines.append("resource limits: " + ("enforced (" if self.enforced else "NOT ENFORCED (")
+                     + self.enforcement_detail + ")")
+        for svc in self.services:
+            if svc.url:
+                lines.append(f"{svc.name}: {svc.url}")
+        return lines
+
+
+def workers_answering(timeout_s: float = 1.0) -> list[str]:
+    """Names of workers that answer a ping on the configured broker (none if Redis is down)."""
+    from workers.redis_client import RedisUnavailable, check
+
+    try:
+        check()
+    except RedisUnavailable:
+        return []
+    from orchestrator.celery import app
+
+    replies = app.control.ping(timeout=timeout_s) or []
+    return sorted(name for reply in replies for name in reply)

@@ -1,0 +1,62 @@
+"""Observed metrics of one branch, gathered in memory and written in bulk at its end."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TaskRecord:
+    node_id: str
+    status: str = "running"
+    memory_mb: int | None = None
+    cpus: float | None = None
+    worker_id: str = ""
+    branch_id: str = ""
+    host: str = ""
+    pid: int | None = None
+    startup: str = "none"
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    input_wait_s: float | None = None
+    download_s: float = 0.0
+    input_bytes: int = 0
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    exec_s: float | None = None
+    cpu_s: float | None = None
+    output_bytes: int | None = None
+    upload_s: float | None = None
+    uploaded: bool | None = None
+    counter_update_s: float | None = None
+    dispatch_s: float | None = None
+    invocations: int = 0
+    optimizations: dict[str, Any] = field(default_factory=dict)
+    enforced: bool | None = None
+    error: str = ""
+    traceback: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class StartupRecord:
+    branch_id: str
+    worker_id: str
+    memory_mb: int
+    host: str
+    pid: int
+    entry_nodes: list[str]
+    cold: bool
+    reason: str
+    requested_at: float
+    started_at: float
+    ready_at: float | None = None
+    ended_at: float | None = None
+    cpu_s: float | None = None
+    tasks: int = 0
+    prewarmed: bool = False
+    enforced: bool | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)

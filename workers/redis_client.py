@@ -1,0 +1,46 @@
+"""One Redis client per process (re-created after fork)."""
+from __future__ import annotations
+
+import os
+
+import redis
+from django.conf import settings
+
+_client: redis.Redis | None = None
+_pid: int | None = None
+
+
+class RedisUnavailable(RuntimeError):
+    pass
+
+
+def get_redis() -> redis.Redis:
+    global _client, _pid
+    if _client is None or _pid != os.getpid():
+        _client = redis.Redis.from_url(settings.REDIS.client_url, socket_connect_timeout=5, health_check_interval=30)
+        _pid = os.getpid()
+    return _client
+
+
+def reset() -> None:
+    """Drop this process's connection (cold start, or after fork)."""
+    global _client
+    if _client is not None:
+        try:
+            _client.close()
+        except redis.RedisError:
+            pass
+    _client = None
+
+
+def check() -> None:
+    """Raise RedisUnavailable with a hint when Redis does not answer."""
+    try:
+        get_redis().ping()
+    except redis.RedisError as exc:
+        hint = (
+            "start the local cluster (python manage.py localcluster) which starts the embedded Redis"
+            if settings.REDIS.embedded
+            else "check REDIS_URL"
+        )
+        raise RedisUnavailable(f"Redis at {settings.REDIS.client_url} does not answer ({exc}); {hint}") from None

@@ -1,0 +1,53 @@
+"""Celery signal handlers: the worker lifecycle meets slaflow.
+
+* ``worker_process_init``: a new pool process puts itself under its
+  configuration's CPU quota and memory limit and starts with no warm state.
+* ``task_prerun``: a branch of a run that is already over (failed or
+  cancelled) is flagged so it starts no task.
+* ``worker_ready``: a loud banner when limits cannot be enforced.
+"""
+from __future__ import annotations
+
+import logging
+
+from celery import signals
+
+log = logging.getLogger("slaflow.signals")
+
+
+@signals.worker_process_init.connect
+def _init_pool_process(**kwargs):
+    from workers import cgroups, redis_client
+    from workers.context import reset_process_state
+
+    redis_client.reset()
+    reset_process_state()
+    memory_mb = cgroups.worker_memory_mb()
+    if memory_mb:
+        limits = cgroups.apply(memory_mb)
+        log.info("pool process %s: %s MB / %s CPU, enforced=%s (%s)", limits.pid, limits.memory_mb,
+                 limits.cpus, limits.enforced, limits.detail)
+
+
+@signals.task_prerun.connect
+def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
+    if getattr(sender, "name", "") != "workers.tasks.run_branch" or not args:
+        return
+    from workers import dataplane
+
+    try:
+        task.request.slaflow_over = dataplane.is_over(int(args[0]))
+    except Exception:  # never let a check stop the worker; the runtime checks again
+        log.exception("cancellation check failed for %s", task_id)
+
+
+@signals.worker_ready.connect
+def _banner(sender=None, **kwargs):
+    from workers import cgroups
+
+    memory_mb = cgroups.worker_memory_mb()
+    if memory_mb:
+        ok, detail = cgroups.probe()
+        if not ok:
+            log.warning("!!! %s MB worker cannot enforce resource limits: %s — runs will say enforced=false",
+                        memory_mb, detail)
