@@ -65,6 +65,11 @@ def live(run_id: int) -> str:
     return run_prefix(run_id) + "live"
 
 
+def lease(run_id: int, token: str) -> str:
+    """Who runs a branch right now: "host:pid:nonce", with a TTL refreshed while it runs."""
+    return run_prefix(run_id) + f"lease:{token}"
+
+
 def deliveries(run_id: int, token: str) -> str:
     return run_prefix(run_id) + f"deliveries:{token}"
 

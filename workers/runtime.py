@@ -290,8 +290,8 @@ class BranchRun:
         self.failure = TaskFailed(rec.node_id, error, tb)
         log.warning("run %s: task %s failed: %s", self.run_id, rec.node_id, error)
 
-    def finish(self, cpu_start: float) -> None:
-        """Write this branch's metrics, report a failure, finalize if last out."""
+    def record(self, cpu_start: float) -> None:
+        """Write this branch's metrics in bulk and report a failure."""
         from orchestrator.services import metrics, runs
 
         self.startup.ended_at = time.time()
@@ -306,10 +306,14 @@ class BranchRun:
             self.failure = self.failure or TaskFailed(
                 self.entries[0], f"internal error recording metrics: {type(exc).__name__}: {exc}",
                 traceback.format_exc())
-        try:
-            if self.failure:
-                runs.fail_run(self.run_id, error=self.failure.error, traceback=self.failure.tb,
-                              node_id=self.failure.node_id)
-        finally:
-            if dataplane.branch_end(self.run_id, self.token):
-                runs.finalize_run(self.run_id)
+        if self.failure:
+            runs.fail_run(self.run_id, error=self.failure.error, traceback=self.failure.tb,
+                          node_id=self.failure.node_id)
+
+
+def end_branch(run_id: int, token: str) -> None:
+    """Leave the run's live set; the last branch out finalizes the run."""
+    from orchestrator.services import runs
+
+    if dataplane.branch_end(run_id, token):
+        runs.finalize_run(run_id)

@@ -1,4 +1,4 @@
-"""Celery tasks: thin — load the branch, call the runtime.
+"""Celery tasks: thin — take the branch's lease, call the runtime, record, end.
 
 ``run_branch`` is the only task that runs workflow code. ``prewarm`` is the
 pre-warm ping: an ordinary message that makes a process of its queue's
@@ -13,12 +13,14 @@ import time
 import traceback
 
 from celery import shared_task
+from django.conf import settings
 
 from orchestrator.canvas import HEADER
 from workers import cgroups, dataplane
 from workers.context import RunGone, process_state
+from workers.lease import Busy, Ended, Lease
 from workers.records import StartupRecord
-from workers.runtime import BranchRun
+from workers.runtime import BranchRun, TaskFailed, end_branch
 
 log = logging.getLogger("slaflow.tasks")
 
@@ -29,36 +31,40 @@ def _meta(request) -> dict:
 
 @shared_task(bind=True, name="workers.tasks.run_branch")
 def run_branch(self, run_id: int, entries: list[str], worker: str | None = None):
-    from django.conf import settings
-
     from orchestrator.services import runs
 
-    picked_up = time.time()
-    cpu_start = time.process_time()
-    meta = _meta(self.request)
+    picked_up, cpu_start = time.time(), time.process_time()
     token = self.request.id
     if getattr(self.request, "slaflow_over", False):
-        dataplane.branch_end(run_id, token) and runs.finalize_run(run_id)
+        return end_branch(run_id, token)  # failed or cancelled before this branch began
+    lease = Lease(run_id, token)
+    try:
+        lease.acquire()
+    except Ended:
+        log.info("run %s: branch %s already ran; dropping a duplicate", run_id, token)
         return
+    except Busy as busy:
+        # A duplicate of a branch still running elsewhere: look again once it should have ended or died.
+        log.info("run %s: branch %s is held by %s; retrying later", run_id, token, busy)
+        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2), max_retries=None)
+
     delivery = dataplane.count_delivery(run_id, token)
     if delivery > settings.SLAFLOW_MAX_DELIVERIES:
-        dataplane.mark_over(run_id, "failed")
-        runs.fail_run(run_id, error=f"branch {token} (tasks {', '.join(entries)}) was delivered {delivery} times: "
-                                    "its worker process died each time (out of memory for its configuration?)",
-                      traceback="", node_id=entries[0])
-        if dataplane.branch_end(run_id, token):
-            runs.finalize_run(run_id)
-        return
+        runs.fail_run(run_id, node_id=entries[0], traceback="",
+                      error=f"branch {token} (tasks {', '.join(entries)}) was delivered {delivery} times: its "
+                            "worker process died each time (out of memory for its configuration?)")
+        end_branch(run_id, token)
+        return lease.release()
     try:
         ctx, cold, reason = process_state().begin(run_id)
     except RunGone:
         log.info("run %s is gone; dropping branch %s", run_id, token)
-        return
+        return lease.release()
     limits = cgroups.current()
     startup = StartupRecord(
         branch_id=token, worker_id=worker or f"f:{entries[0]}", memory_mb=limits.memory_mb,
         host=socket.gethostname(), pid=os.getpid(), entry_nodes=list(entries), cold=cold, reason=reason,
-        requested_at=float(meta.get("dispatched_at") or picked_up), started_at=picked_up,
+        requested_at=float(_meta(self.request).get("dispatched_at") or picked_up), started_at=picked_up,
         prewarmed=(reason == "prewarmed"),
     )
     branch = BranchRun(ctx, token=token, worker=worker, entries=list(entries), startup=startup, delivery=delivery)
@@ -67,15 +73,14 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None)
     except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
         log.exception("run %s: branch %s crashed", run_id, token)
         dataplane.mark_over(run_id, "failed")
-        branch.failure = branch.failure or _internal(entries[0], exc)
-    branch.finish(cpu_start)
+        branch.failure = branch.failure or TaskFailed(
+            entries[0], f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+    try:
+        branch.record(cpu_start)
+    finally:
+        end_branch(run_id, token)
+        lease.release()
     process_state().touch(ctx.structure_hash)
-
-
-def _internal(node_id: str, exc: Exception):
-    from workers.runtime import TaskFailed
-
-    return TaskFailed(node_id, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 @shared_task(bind=True, name="workers.tasks.prewarm")

@@ -1,0 +1,139 @@
+"""The branch runtime on real Celery workers, real Redis and the real database."""
+import time
+
+import pytest
+
+from orchestrator.handles import RunFailed
+from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
+from orchestrator.services.runs import SubmissionError
+from orchestrator import canvas
+from slaflow import submit, submit_spec
+from tests import taskfns as t
+from workers import dataplane
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_diamond_runs_with_metrics_and_cleans_up(live, run_keys):
+    src = t.value(2)
+    run = submit(t.add(t.inc(src), t.inc(t.inc(src))), name="diamond-test")
+    assert run.result(timeout=60) == 3 + 4
+    r = run.run
+    assert r.status == "succeeded" and r.makespan_s > 0 and r.gb_seconds > 0
+    tasks = {tr.node_id: tr for tr in TaskRun.objects.filter(run_id=run.id)}
+    assert len(tasks) == 5 and all(tr.status == "succeeded" for tr in tasks.values())
+    for tr in tasks.values():
+        assert tr.exec_s is not None and tr.output_bytes > 0 and tr.memory_mb == 2048 and tr.start_s >= 0
+        assert tr.end_s >= tr.start_s
+    # The fan-in reads at least one input from Redis; chains keep outputs in memory.
+    add_row = tasks["add-0"]
+    assert {i["node"] for i in add_row.inputs} == {"inc-0", "inc-2"} or len(add_row.inputs) == 2
+    startups = WorkerStartup.objects.filter(run_id=run.id)
+    assert startups.count() >= 2
+    assert all(s.startup_s >= 0 and s.active_s >= 0 for s in startups)
+    assert r.cold_starts + r.warm_starts == startups.count()
+    assert run_keys(run.id) == []  # every intermediate key deleted at the end
+
+
+def test_wide_fan_in_with_one_process_per_queue_does_not_deadlock(django_db_setup, django_db_blocker, transactional_db,
+                                                                  redis_server, settings):
+    """64 → 1 on a queue whose worker has exactly one pool process."""
+    from tests.conftest import cluster_env
+    from workers.localcluster import LocalCluster
+
+    settings.SLAFLOW_RESOURCE_CONFIGS = (768,)
+    settings.SLAFLOW_DEFAULT_MEMORY_MB = 768
+    env = cluster_env(SLAFLOW_RESOURCE_CONFIGS="768", SLAFLOW_DEFAULT_MEMORY_MB="768")
+    with LocalCluster(memory_configs=(768,), max_pool=1, min_pool=1, env=env, loglevel="info"):
+        run = submit(t.total([t.inc(i) for i in range(64)]), name="fan-in-64")
+        assert run.result(timeout=120) == sum(range(1, 65))
+    assert TaskRun.objects.filter(run_id=run.id, status="succeeded").count() == 65
+    assert set(TaskRun.objects.filter(run_id=run.id).values_list("memory_mb", flat=True)) == {768}
+
+
+def test_failing_task_fails_the_run_with_traceback(live, run_keys):
+    run = submit(t.add(t.boom(1), t.inc(1)), name="boom")
+    with pytest.raises(RunFailed) as err:
+        run.result(timeout=60)
+    assert "ValueError: boom on 1" in str(err.value) and err.value.node_id == "boom-0"
+    r = WorkflowRun.objects.get(pk=run.id)
+    assert r.status == "failed" and r.failed_node == "boom-0" and "Traceback" in r.error_traceback
+    failed = TaskRun.objects.get(run_id=run.id, node_id="boom-0")
+    assert failed.status == "failed" and "boom on 1" in failed.error and "raise ValueError" in failed.traceback
+    # The sink never ran: it is skipped once the run has settled.
+    deadline = time.monotonic() + 30
+    while TaskRun.objects.get(run_id=run.id, node_id="add-0").status != "skipped" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert TaskRun.objects.get(run_id=run.id, node_id="add-0").status == "skipped"
+    assert run_keys(run.id) == []
+
+
+def test_unstorable_output_fails_clearly(live):
+    run = submit(t.value(t.unserialisable(1)), name="unstorable")
+    with pytest.raises(RunFailed, match="output of unserialisable-0.*cannot be stored"):
+        run.result(timeout=60)
+
+
+def test_duplicate_branch_message_never_runs_a_child_twice(live, counts):
+    """Re-send the root branch (same id) while the run is in flight: each task runs once."""
+    tag = f"dup-{time.time_ns()}"
+    run = submit(t.inc(t.slow_inc(t.inc(1, tag=tag), 1.5, tag=tag), tag=tag), name="dup-chain")
+    time.sleep(0.5)
+    dup = canvas.branch_signature(run.id, ["inc-0"], worker=None, memory_mb=2048)
+    dataplane.add_live(run.id, [dup.options["task_id"]])
+    dup.apply_async()
+    assert run.result(timeout=60) == 4
+    time.sleep(2.5)  # give the duplicate time to come back from its back-off and be dropped
+    assert counts(tag) == 3  # inc-0, slow_inc-0, inc-1: once each
+    assert TaskRun.objects.filter(run_id=run.id).values_list("attempts", flat=True).distinct().get() == 1
+
+
+def test_redelivered_completion_does_not_make_child_ready_twice(redis_server):
+    run_id = 10_000_001
+    assert dataplane.complete(run_id, "c", "a", 2, "tok-1") == dataplane.NOT_READY
+    assert dataplane.complete(run_id, "c", "a", 2, "tok-1") == dataplane.NOT_READY  # same parent again
+    assert dataplane.complete(run_id, "c", "b", 2, "tok-2") == dataplane.READY
+    dataplane.mark_taken(run_id, "c", "d", "tok-2")
+    assert dataplane.complete(run_id, "c", "b", 2, "tok-2") == dataplane.NOT_READY  # redelivered: dispatched once
+    assert dataplane.complete(run_id, "c", "a", 2, "tok-1") == dataplane.NOT_READY
+    dataplane.delete_run_data(run_id)
+
+
+def test_waiting_branch_gets_the_child_handed_over(redis_server):
+    run_id = 10_000_002
+    assert dataplane.complete(run_id, "c", "a", 2, "w1-branch") == dataplane.NOT_READY
+    assert dataplane.wait_for(run_id, "c", 2, "w1-branch") == 0
+    assert dataplane.complete(run_id, "c", "b", 2, "w2-branch") == dataplane.HANDED
+    assert dataplane.next_handed(run_id, "w1-branch", 1.0) == "c"
+    assert dataplane.stop_waiting(run_id, "c", "w1-branch") is False
+    dataplane.delete_run_data(run_id)
+
+
+def test_worker_process_killed_mid_task_loses_nothing(live, counts):
+    tag = f"die-{time.time_ns()}"
+    run = submit(t.inc(t.die_once(4, tag=tag)), name="die-once")
+    assert run.result(timeout=90) == 41
+    assert counts(tag) == 1
+    assert TaskRun.objects.get(run_id=run.id, node_id="die_once-0").attempts >= 1
+
+
+def test_bad_submissions_store_nothing(live):
+    before = (WorkflowRun.objects.count(), TaskRun.objects.count())
+    bad_specs = [
+        ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "b"}]},
+                    {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]}]}, "cycle"),
+        ({"nodes": [{"id": "a", "function": "tests.taskfns.value", "args": [1]},
+                    {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
+                    {"id": "c", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]}]}, "2 sinks"),
+        ({"nodes": [{"id": "a", "function": "tests.taskfns.missing_fn", "args": [1]}]}, "missing_fn"),
+        ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "ghost"}]}]}, "ghost"),
+        ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{1, 2}]}]}, "not JSON"),
+    ]
+    for spec, needle in bad_specs:
+        with pytest.raises(SubmissionError, match=needle):
+            submit_spec(spec, name="bad")
+    with pytest.raises(SubmissionError, match="planner"):
+        submit(t.inc(1), name="bad", planner="nope")
+    with pytest.raises(SubmissionError, match="SLA"):
+        submit(t.inc(1), name="bad", sla="p100")
+    assert (WorkflowRun.objects.count(), TaskRun.objects.count()) == before

@@ -1,0 +1,17 @@
+"""Settings for the test suite: the project's settings on a Redis DB of its own.
+
+Tests and the workers they start share this module, so both sides talk to the
+same Redis database (``SLAFLOW_TEST_REDIS_DB``, default 13) and never touch a
+developer's queues or runs in DB 0.
+"""
+import os
+
+from orchestrator import envconfig as _env
+from orchestrator.settings import *  # noqa: F401,F403
+
+REDIS = _env.redis_target(os.environ.get("REDIS_URL"), db=int(os.environ.get("SLAFLOW_TEST_REDIS_DB", "13")))
+CELERY_BROKER_URL = REDIS.broker_url
+SLAFLOW_WORKFLOW_MODULES = SLAFLOW_WORKFLOW_MODULES + ("tests.taskfns",)  # noqa: F405
+# Short leases so take-over after a killed process is quick in tests.
+SLAFLOW_LEASE_S = float(os.environ.get("SLAFLOW_LEASE_S", "3"))
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,85 @@
+"""Task functions the tests run on real workers (importable by path)."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from orchestrator.authoring import task
+
+
+def _redis():
+    from workers.redis_client import get_redis
+
+    return get_redis()
+
+
+def _count(tag: str) -> None:
+    _redis().incr(f"sf:test:count:{tag}")
+
+
+@task
+def value(x):
+    return x
+
+
+@task
+def inc(x, tag: str = ""):
+    if tag:
+        _count(tag)
+    return x + 1
+
+
+@task
+def add(a, b, tag: str = ""):
+    if tag:
+        _count(tag)
+    return a + b
+
+
+@task
+def total(xs, tag: str = ""):
+    if tag:
+        _count(tag)
+    return sum(xs)
+
+
+@task
+def slow_inc(x, seconds: float, tag: str = ""):
+    if tag:
+        _count(tag)
+    time.sleep(seconds)
+    return x + 1
+
+
+@task
+def boom(x):
+    raise ValueError(f"boom on {x}")
+
+
+@task
+def die_once(x, tag: str):
+    """Kill this pool process the first time (simulating an OOM kill), then behave."""
+    if _redis().set(f"sf:test:died:{tag}", "1", nx=True, ex=300):
+        os.kill(os.getpid(), signal.SIGKILL)
+    _count(tag)
+    return x * 10
+
+
+@task
+def cpu_burn(n: int):
+    """Pure-Python CPU work; returns its own wall time so quotas can be compared."""
+    t0 = time.perf_counter()
+    acc = 0
+    for i in range(n):
+        acc = (acc * 31 + i) % 1000003
+    return {"acc": acc, "seconds": time.perf_counter() - t0}
+
+
+@task
+def unserialisable(x):
+    return object()
+
+
+def not_a_task(x):
+    return x

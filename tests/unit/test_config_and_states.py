@@ -1,0 +1,51 @@
+import pytest
+from django.core.management import call_command
+
+from orchestrator import envconfig, router, sla, states
+from orchestrator.resources import ResourceConfig
+
+
+def test_database_url_parsing():
+    assert envconfig.database_from_url(None)["ENGINE"].endswith("sqlite3")
+    pg = envconfig.database_from_url("postgres://u:p%40ss@db.example:6543/slaflow?sslmode=require")
+    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "slaflow", "u", "p@ss", "db.example", "6543")
+    assert pg["OPTIONS"] == {"sslmode": "require"}
+    with pytest.raises(envconfig.ConfigError, match="mysql"):
+        envconfig.database_from_url("mysql://x/y")
+
+
+def test_redis_target_dialects():
+    emb = envconfig.redis_target(None, db=3)
+    assert emb.embedded and emb.client_url.startswith("unix://") and emb.broker_url.startswith("redis+socket://")
+    real = envconfig.redis_target("redis://127.0.0.1:6379/0", db=5)
+    assert real.client_url == "redis://127.0.0.1:6379/5" and not real.embedded
+
+
+def test_resource_configs_env():
+    assert envconfig.resource_configs(None) == (512, 1024, 2048)
+    assert envconfig.resource_configs("2048, 512") == (512, 2048)
+    with pytest.raises(envconfig.ConfigError, match="'big'"):
+        envconfig.resource_configs("512,big")
+    assert ResourceConfig(1792).cpus == 1.0 and ResourceConfig(512).cpus == 0.29
+    assert ResourceConfig(20000).cpus == 6
+    assert router.queue_for(512) == "rc-512" and router.memory_of_queue("rc-512") == 512
+
+
+def test_sla_parsing():
+    assert str(sla.parse("P90")) == "p90" and sla.parse("average").is_average
+    for bad in ("p0", "p100", "fast", "90"):
+        with pytest.raises(sla.SLAError):
+            sla.parse(bad)
+
+
+def test_transitions_table():
+    states.check("running", "succeeded")
+    with pytest.raises(states.TransitionError):
+        states.check("succeeded", "running")
+    assert states.sources_of("succeeded") == {"running"}
+
+
+@pytest.mark.django_db
+def test_migrations_are_complete():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -1,0 +1,158 @@
+"""The graph as plain data: orders, cycles, sinks, hashes, specs, authoring."""
+import pytest
+
+from orchestrator import functions
+from orchestrator.authoring import build_graph, task
+from orchestrator.graph import (CycleError, GraphError, MissingRefError, Node, Ref, SinkError, dependents,
+                                depth_levels, find_cycle, roots, sink, structure_hash, toposort, validate)
+from orchestrator.spec import SpecError, check_constants, from_spec, to_spec
+from tests import taskfns
+
+
+def diamond(names=("a", "b", "c", "d")):
+    """
+        a
+       / \\
+      b   c
+       \\ /
+        d
+    """
+    a, b, c, d = names
+    return {
+        a: Node(a, "m.src", args=(1,)),
+        b: Node(b, "m.left", args=(Ref(a),)),
+        c: Node(c, "m.right", args=(Ref(a),)),
+        d: Node(d, "m.join", args=([Ref(b), Ref(c)],)),
+    }
+
+
+def test_toposort_puts_producers_first_and_ignores_names():
+    g = diamond()
+    order = toposort(g)
+    assert order.index("a") < order.index("b") < order.index("d")
+    assert order.index("c") < order.index("d")
+    # Same structure under reversed names: the same positions (no name-based tie-breaks).
+    renamed = diamond(("z", "y", "x", "w"))
+    assert [ {"z": "a", "y": "b", "x": "c", "w": "d"}[n] for n in toposort(renamed)] == order
+
+
+def test_roots_sink_dependents_and_levels():
+    g = diamond()
+    assert roots(g) == ["a"]
+    assert sink(g) == "d"
+    assert dependents(g)["a"] == ["b", "c"]
+    assert depth_levels(g) == {"a": 0, "b": 1, "c": 1, "d": 2}
+    assert g["d"].upstream == ("b", "c")
+
+
+def test_cycle_is_named():
+    g = {
+        "a": Node("a", "m.f", args=(Ref("c"),)),
+        "b": Node("b", "m.f", args=(Ref("a"),)),
+        "c": Node("c", "m.f", args=(Ref("b"),)),
+        "s": Node("s", "m.f", args=(Ref("c"),)),
+    }
+    cycle = find_cycle(g)
+    assert cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
+    with pytest.raises(CycleError) as err:
+        validate(g)
+    assert "cycle" in str(err.value) and " -> " in str(err.value)
+    with pytest.raises(CycleError):
+        toposort(g)
+
+
+def test_two_sinks_rejected_naming_both():
+    g = {"a": Node("a", "m.f"), "b": Node("b", "m.f", args=(Ref("a"),)), "c": Node("c", "m.f", args=(Ref("a"),))}
+    with pytest.raises(SinkError, match=r"2 sinks \(b, c\)"):
+        validate(g)
+
+
+def test_missing_ref_named():
+    g = {"a": Node("a", "m.f"), "b": Node("b", "m.f", args=(Ref("ghost"),))}
+    with pytest.raises(MissingRefError, match="'b' refers to a missing node 'ghost'"):
+        validate(g)
+
+
+def test_empty_graph_and_bad_ids():
+    with pytest.raises(GraphError, match="no tasks"):
+        validate({})
+    with pytest.raises(GraphError, match="node id"):
+        validate({"a b": Node("a b", "m.f")})
+
+
+def test_structure_hash_ignores_values_and_ids_but_not_edges():
+    g1 = diamond()
+    g2 = diamond(("p", "q", "r", "s"))
+    g3 = dict(g1, a=Node("a", "m.src", args=(999,)))
+    assert structure_hash(g1) == structure_hash(g2) == structure_hash(g3)
+    rewired = dict(g1, d=Node("d", "m.join", args=([Ref("b")],)), c=Node("c", "m.right", args=(Ref("b"),)))
+    assert structure_hash(rewired) != structure_hash(g1)
+    other_fn = dict(g1, b=Node("b", "m.other", args=(Ref("a"),)))
+    assert structure_hash(other_fn) != structure_hash(g1)
+
+
+def test_spec_round_trip():
+    g = diamond()
+    g["a"] = Node("a", "m.src", args=(1, (2, 3), {"k": [1.5, None]}), kwargs={"flag": True, "ref": "not-a-ref"})
+    spec = to_spec(g, name="d")
+    assert spec["name"] == "d"
+    assert from_spec(spec) == g
+    # Refs are {"ref": id} objects in JSON.
+    d = next(n for n in spec["nodes"] if n["id"] == "d")
+    assert d["args"] == [[{"ref": "b"}, {"ref": "c"}]]
+
+
+def test_spec_errors_name_the_problem():
+    with pytest.raises(SpecError, match="non-empty 'nodes'"):
+        from_spec({"nodes": []})
+    with pytest.raises(SpecError, match="appears twice"):
+        from_spec({"nodes": [{"id": "a", "function": "m.f"}, {"id": "a", "function": "m.f"}]})
+    with pytest.raises(SpecError, match="unknown field"):
+        from_spec({"nodes": [{"id": "a", "function": "m.f", "argz": []}]})
+    with pytest.raises(SpecError, match="needs a 'function'"):
+        from_spec({"nodes": [{"id": "a"}]})
+    with pytest.raises(SpecError, match=r"args\[0\].*not JSON"):
+        from_spec({"nodes": [{"id": "a", "function": "m.f", "args": [object()]}]})
+
+
+def test_non_json_constant_is_rejected_naming_node():
+    g = {"a": Node("a", "m.f", args=(object(),))}
+    with pytest.raises(SpecError, match=r"node 'a' args\[0\].*object"):
+        check_constants(g)
+
+
+def test_unknown_functions_rejected_by_name():
+    g = {"a": Node("a", "tests.taskfns.nope")}
+    with pytest.raises(functions.UnknownFunctionError, match="tests.taskfns.nope"):
+        functions.check_graph(g)
+    with pytest.raises(functions.UnknownFunctionError, match="no_such_module"):
+        functions.resolve("no_such_module.f")
+    with pytest.raises(functions.DisallowedFunctionError, match="outside the allowed"):
+        functions.check_graph({"a": Node("a", "os.getcwd")}, allowed_modules=["experiments.workflows"])
+    assert functions.resolve("tests.taskfns.inc") is taskfns.inc.fn
+
+
+def test_authoring_builds_edges_and_stable_ids():
+    s = taskfns.value(1)
+    sink_node = taskfns.total([taskfns.inc(s), taskfns.inc(s), 5])
+    g = build_graph(sink_node)
+    assert set(g) == {"value-0", "inc-0", "inc-1", "total-0"}
+    assert g["total-0"].upstream == ("inc-0", "inc-1")
+    assert g["total-0"].args[0][2] == 5
+    again = build_graph(taskfns.total([taskfns.inc(taskfns.value(1)), taskfns.inc(taskfns.value(1)), 5]))
+    assert structure_hash(again) != structure_hash(g)  # two sources instead of one shared
+    assert build_graph(taskfns.total([taskfns.inc(s), taskfns.inc(s), 5])).keys() == g.keys()
+
+
+def test_task_must_be_module_level():
+    with pytest.raises(TypeError, match="module level"):
+        @task
+        def local_fn(x):
+            return x
+
+
+def test_toposort_of_a_long_chain_is_iterative():
+    n = 20000
+    g = {f"n{i}": Node(f"n{i}", "m.f", args=(Ref(f"n{i-1}"),) if i else ()) for i in range(n)}
+    order = toposort(g)
+    assert order[0] == "n0" and order[-1] == f"n{n-1}"
