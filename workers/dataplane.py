@@ -156,6 +156,12 @@ def wait_for(run_id: int, child: str, needed: int, token: str) -> int:
     )
 
 
+def waiter_of(run_id: int, child: str) -> str | None:
+    """Token of the branch registered as waiting for ``child``, if any."""
+    raw = get_redis().get(keys.waiter(run_id, child))
+    return raw.decode() if raw else None
+
+
 def stop_waiting(run_id: int, child: str, token: str) -> bool:
     """Withdraw as waiter; False means the child was already handed to us."""
     return bool(_script("stop_waiting", _STOP_WAITING)(keys=[keys.waiter(run_id, child)], args=[token]))

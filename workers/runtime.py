@@ -192,6 +192,8 @@ class BranchRun:
             td = time.perf_counter()
             raw = dataplane.get_output(self.run_id, up)
             if raw is None:
+                raw = self._late_input(up)
+            if raw is None:
                 raise RuntimeError(f"run {self.run_id}: input {up!r} of {node.id!r} is not in Redis")
             values[up] = codec.loads(raw)
             took = time.perf_counter() - td
@@ -200,6 +202,17 @@ class BranchRun:
             rec.download_s += took
         rec.input_wait_s = time.perf_counter() - t0
         return values
+
+    def _late_input(self, up: str, timeout_s: float = 5.0) -> bytes | None:
+        """An input handed over by another branch of our worker may be uploaded just after the
+        hand-off (see _release_children): look again, briefly, before failing."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+            raw = dataplane.get_output(self.run_id, up)
+            if raw is not None:
+                return raw
+        return None
 
     def _needs_upload(self, nid: str) -> bool:
         """Upload unless every consumer will surely run in this branch."""
@@ -244,8 +257,16 @@ class BranchRun:
         dispatch: dict[tuple[str | None, int, str], list[str]] = {}
         for child in ctx.downstream[nid]:
             needed = len(ctx.graph[child].upstream)
-            outcome = dataplane.complete(self.run_id, child, nid, needed, self.token)
             owner = ctx.worker_of(child)
+            # Another branch of our own logical worker may be waiting for this child: the hand-off
+            # below would give it the child, and it would look for our output in Redis.
+            shared = (self.worker is not None and owner == self.worker and needed > 1
+                      and child not in self.awaiting and nid not in self.uploaded and nid in self.encoded)
+            if shared and dataplane.waiter_of(self.run_id, child) not in (None, self.token):
+                self._upload(nid, rec)
+            outcome = dataplane.complete(self.run_id, child, nid, needed, self.token)
+            if outcome == dataplane.HANDED and shared and nid not in self.uploaded:
+                self._upload(nid, rec)  # a waiter registered just after our check; it retries its read
             if outcome == dataplane.READY:
                 if self.worker is not None and owner == self.worker:
                     continue_here.append(child)
@@ -262,6 +283,10 @@ class BranchRun:
                     continue_here.append(child)
                 elif got == 0:
                     self.awaiting[child] = nid
+                else:
+                    # The last input completed between our counter update and our wait: its branch
+                    # claimed the child and runs or dispatches it. It needs our output from Redis.
+                    self._upload_for(child)
         rec.counter_update_s = time.perf_counter() - t0
 
         t1 = time.perf_counter()
