@@ -2,13 +2,14 @@
 
 Planners never touch the database or Redis; ``orchestrator.services.planning``
 loads history into a predictor and calls them. Register planners in
-``PLANNERS``; ``-opt`` variants share a planner and add optimizations.
+``PLANNERS``; ``-opt`` variants map to the same planner until the
+optimizations issue lands (they then add optimizations).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.planning import wukong
+from orchestrator.planning import nonuniform, uniform, wukong
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,33 @@ class PlannerConfig:
     keepalive_s: float = 7.0
     optimizations: tuple[str, ...] = field(default_factory=tuple)
     seed: int = 0
+    # Pool processes per configuration (the local worker's autoscale maximum); None = unlimited, as on FaaS.
+    pool_size: int | None = None
+    # Monte Carlo runs behind the promise at the SLA.
+    mc_samples: int = 400
+    # non-uniform: how much longer (relative) than the all-largest promise a downgrade may make the run.
+    tolerance: float = 0.05
+    # Pool processes that served this workflow recently, as (memory_mb, seconds since): warm at the start.
+    warm_processes: tuple[tuple[int, float], ...] = ()
+
+    def __post_init__(self):
+        if not self.memory_options:
+            raise ValueError("PlannerConfig needs at least one memory option")
+        if self.pool_size is not None and self.pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1 or None, got {self.pool_size!r}")
+        if self.mc_samples < 10:
+            raise ValueError(f"mc_samples must be at least 10, got {self.mc_samples!r}")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
 
 
 PLANNERS = {
     "wukong": wukong.plan,
+    "uniform": uniform.plan,
+    "non-uniform": nonuniform.plan,
 }
+
+OPT_NOTE = "-opt variants map to their base planner until the optimizations issue lands"
 
 
 class PlannerError(ValueError):

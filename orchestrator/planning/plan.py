@@ -58,11 +58,19 @@ class Plan:
         return cls(tasks=tasks, **rest)
 
     def compact(self) -> dict:
-        """What workers need at run time, small enough to cache in Redis."""
-        return {
-            nid: {"m": tp.memory_mb, "w": tp.worker, "a": tp.annotations, "s": tp.start_s, "e": tp.end_s}
-            for nid, tp in self.tasks.items()
-        }
+        """What workers need at run time, small enough to cache in Redis.
+
+        ``n`` marks a task planned to begin a new branch of its worker (after
+        a start-up): a branch of that worker does not wait for it, it leaves
+        the inputs behind and lets whoever completes the last one dispatch it.
+        """
+        out = {}
+        for nid, tp in self.tasks.items():
+            entry = {"m": tp.memory_mb, "w": tp.worker, "a": tp.annotations, "s": tp.start_s, "e": tp.end_s}
+            if tp.worker is not None and tp.startup in ("cold", "warm"):
+                entry["n"] = 1
+            out[nid] = entry
+        return out
 
     def workers(self) -> dict[str, list[str]]:
         """Logical worker id → its tasks (flexible tasks excluded)."""

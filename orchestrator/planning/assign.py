@@ -1,0 +1,140 @@
+"""Logical worker assignment (REFERENCE.md "Uniform"), critical-path aware.
+
+Walk the tasks in structural topological order:
+
+* 1 → 1 and fan-out: the parent's *exclusive* children (those with no other
+  upstream) are split into short and long. The critical child — the one with
+  the longest path to the end — stays on the parent's worker first (the
+  prior system ignored the critical path here); then up to 3 tasks in all
+  stay: short ones, largest output first. The rest form new workers: one
+  long + two short, then three short, then long ones alone. ::
+
+           p            p:w0   critical child c1 and short c2, c3 stay on w0;
+       / | | | \\       c4 (long) + c5, c6 (short) → w1; c7 alone → w2
+     c1 c2 c3 c4 ...
+
+* N → 1 (a task with several upstreams): a critical-path task joins the
+  worker of its critical upstream (the latest to arrive); any other joins the
+  worker whose upstreams produce the most bytes. ::
+
+     a:w0   b:w1        d on the critical path through b → w1;
+        \\  /           otherwise → the worker of the bigger outputs
+          d
+
+* Roots are the children of a virtual parent with no worker: they are
+  grouped the same way (nothing "stays").
+
+"Short" means both at most the median and no more work than starting a new
+worker costs (a cold start-up plus fetching the parent's output): the work
+counted is the child's exclusive subtree (it follows the child onto its
+worker), so long chains are never serialised behind each other just because
+they are all "short" relative to one another.
+
+Ties are broken by structural position, never by names.
+"""
+from __future__ import annotations
+
+import statistics
+
+from orchestrator.planning.dag import Dag
+
+STAY_MAX = 3
+
+
+def critical_flags(dag: Dag, own: list[float], edge: list[float]) -> list[bool]:
+    """Tasks on the critical path when every edge is remote.
+
+    ``own[i]``: task time; ``edge[u]``: time for ``u``'s output to reach a consumer.
+    """
+    finish = [0.0] * dag.n
+    for i in range(dag.n):
+        finish[i] = max((finish[u] + edge[u] for u in dag.ups[i]), default=0.0) + own[i]
+    flags = [False] * dag.n
+    i = dag.sink
+    while True:
+        flags[i] = True
+        if not dag.ups[i]:
+            return flags
+        i = max(dag.ups[i], key=lambda u: (finish[u] + edge[u], -u))
+
+
+def exclusive_work(dag: Dag, work: list[float]) -> list[float]:
+    """Work of a task plus everything below it that only it feeds (an exclusive subtree)."""
+    total = list(work)
+    for i in reversed(range(dag.n)):
+        for d in dag.downs[i]:
+            if len(dag.ups[d]) == 1:
+                total[i] += total[d]
+    return total
+
+
+def assign(dag: Dag, *, work: list[float], level: list[float], output_bytes: list[int], critical: list[bool],
+           arrival: list[float], startup_s: float, fetch_s: list[float]) -> list[int]:
+    """Logical worker per task position (0, 1, … in order of creation).
+
+    ``work``: predicted exec time; ``level``: longest path from the task to the end;
+    ``arrival``: when the task's output could reach a consumer (for the critical upstream);
+    ``startup_s``: a cold start-up; ``fetch_s[u]``: downloading ``u``'s output elsewhere.
+    """
+    worker = [-1] * dag.n
+    sub = exclusive_work(dag, work)
+    counter = iter(range(dag.n + 1))
+
+    def spread(children: list[int], parent: int | None) -> None:
+        if not children:
+            return
+        overhead = startup_s + (fetch_s[parent] if parent is not None else 0.0)
+        median = statistics.median(sub[c] for c in children)
+        is_short = {c: sub[c] <= median and sub[c] <= overhead for c in children}
+        stay: list[int] = []
+        if parent is not None:
+            key = max(children, key=lambda c: (level[c], -c))
+            stay.append(key)
+            for c in sorted((c for c in children if c != key and is_short[c]), key=lambda c: (-output_bytes[c], c)):
+                if len(stay) >= STAY_MAX:
+                    break
+                stay.append(c)
+            for c in stay:
+                worker[c] = worker[parent]
+        staying = set(stay)
+        longs = [c for c in children if c not in staying and not is_short[c]]
+        shorts = sorted((c for c in children if c not in staying and is_short[c]), key=lambda c: (-output_bytes[c], c))
+        groups: list[list[int]] = []
+        while longs and len(shorts) >= 2:
+            groups.append([longs.pop(0), shorts.pop(0), shorts.pop(0)])
+        while shorts:
+            groups.append(shorts[:3])
+            shorts = shorts[3:]
+        groups.extend([c] for c in longs)
+        for group in groups:
+            w = next(counter)
+            for c in group:
+                worker[c] = w
+
+    spread(dag.roots(), None)
+    for i in range(dag.n):
+        if worker[i] < 0:
+            worker[i] = _fan_in_worker(dag, i, worker, critical, arrival, output_bytes)
+        spread([c for c in dag.downs[i] if len(dag.ups[c]) == 1], i)
+    return _renumber(worker)
+
+
+def _fan_in_worker(dag: Dag, i: int, worker: list[int], critical: list[bool], arrival: list[float],
+                   output_bytes: list[int]) -> int:
+    ups = dag.ups[i]
+    if critical[i]:
+        return worker[max(ups, key=lambda u: (arrival[u], -u))]
+    by_worker: dict[int, int] = {}
+    latest: dict[int, float] = {}
+    for u in ups:
+        w = worker[u]
+        by_worker[w] = by_worker.get(w, 0) + output_bytes[u]
+        latest[w] = max(latest.get(w, 0.0), arrival[u])
+    first_seen = {w: k for k, w in reversed(list(enumerate(worker[u] for u in ups)))}
+    return max(by_worker, key=lambda w: (by_worker[w], latest[w], -first_seen[w]))
+
+
+def _renumber(worker: list[int]) -> list[int]:
+    """Ids in order of first appearance in structural order (stable under renaming)."""
+    seen: dict[int, int] = {}
+    return [seen.setdefault(w, len(seen)) for w in worker]

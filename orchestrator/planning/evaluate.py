@@ -1,0 +1,151 @@
+"""What the predictive planners share: assign workers, evaluate an assignment, build the Plan.
+
+An *evaluation* of (memory per worker, worker per task) is the point
+simulation with per-task predictions at the SLA (its makespan is the
+per-task-percentile estimate), its critical path, and the Monte Carlo
+makespan at the SLA (the promise) with the expected GB-seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.graph import Graph
+from orchestrator.planning import assign as assign_mod, estimates, montecarlo, timing
+from orchestrator.planning.dag import Dag, index
+from orchestrator.planning.plan import Plan, TaskPlan
+from orchestrator.planning.predictor import Predictor, PredictionError, as_sla
+from orchestrator.planning.wukong import flexible_fallback
+
+
+@dataclass
+class Evaluation:
+    worker_memory: list[int]
+    memory: list[int]  # per task
+    dur: estimates.Durations
+    timeline: timing.Timeline
+    outcome: montecarlo.Outcome
+
+    @property
+    def promise(self) -> float:
+        return self.outcome.promise
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.outcome.mean_gb_seconds
+
+
+def fallback_reason(graph: Graph, predictor: Predictor | None) -> str | None:
+    if predictor is None or predictor.empty:
+        return "no history for this workflow structure yet"
+    missing = predictor.missing_functions(node.function for node in graph.values())
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return f"no history for function(s) {shown}"
+    return None
+
+
+def no_history_plan(graph: Graph, config, memory_mb: int, reason: str) -> Plan:
+    return flexible_fallback(graph, config, memory_mb,
+                             f"{reason}: flexible workers (WUKONG style) on {memory_mb} MB; "
+                             "this run's metrics let the next run be planned")
+
+
+class Planning:
+    """One planning session over one graph: sizes and predictions are computed once."""
+
+    def __init__(self, graph: Graph, predictor: Predictor, config):
+        self.graph = graph
+        self.dag: Dag = index(graph)
+        self.predictor = predictor
+        self.config = config
+        self.sla = as_sla(config.sla)
+        self.reference_mb = max(config.memory_options)
+        self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
+        self.evaluations = 0
+
+    # --- workers ------------------------------------------------------------------
+
+    def assign_workers(self, memory_mb: int) -> list[int]:
+        dag, p, sla, sizes = self.dag, self.predictor, self.sla, self.sizes
+        memory = [memory_mb] * dag.n
+        work = [p.exec_time(dag.fn[i], memory_mb, sizes.input_bytes[i], sla) for i in range(dag.n)]
+        own = [work[i] + p.post_time(dag.fn[i], memory_mb, sla) for i in range(dag.n)]
+        fetch = [p.transfer_time("download", sizes.output_bytes[i], memory_mb, sla) for i in range(dag.n)]
+        edge = [p.transfer_time("upload", sizes.output_bytes[i], memory_mb, sla) + fetch[i] for i in range(dag.n)]
+        level = estimates.bottom_levels(dag, p, sizes, memory, sla)
+        finish = [0.0] * dag.n
+        for i in range(dag.n):
+            finish[i] = max((finish[u] + edge[u] for u in dag.ups[i]), default=0.0) + own[i]
+        return assign_mod.assign(
+            dag, work=work, level=level, output_bytes=sizes.output_bytes,
+            critical=assign_mod.critical_flags(dag, own, edge), arrival=[finish[i] + edge[i] for i in range(dag.n)],
+            startup_s=p.startup_time(memory_mb, True, sla), fetch_s=fetch,
+        )
+
+    # --- evaluation ---------------------------------------------------------------
+
+    def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True) -> Evaluation:
+        dag, p, sla = self.dag, self.predictor, self.sla
+        memory = [worker_memory[worker[i]] for i in range(dag.n)]
+        dur = estimates.durations(dag, p, self.sizes, memory, worker, sla)
+        priority = estimates.bottom_levels(dag, p, self.sizes, memory, sla, dur)
+        tl = timing.simulate(
+            dag, worker=worker, worker_memory=worker_memory,
+            run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post, priority=priority,
+            startup=lambda mb, cold: p.startup_time(mb, cold, sla),
+            keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
+            warm_processes=self.config.warm_processes,
+        )
+        outcome = None
+        if monte_carlo:
+            outcome = montecarlo.run(dag, tl, predictor=p, sizes=self.sizes, memory=memory, worker=worker,
+                                     uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
+                                     seed=self.config.seed)
+        self.evaluations += 1
+        return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome)
+
+    # --- the plan -------------------------------------------------------------------
+
+    def to_plan(self, ev: Evaluation, worker: list[int], note: str) -> Plan:
+        dag, tl, dur = self.dag, ev.timeline, ev.dur
+        tasks: dict[str, TaskPlan] = {}
+        first_of = {br.first: br for br in tl.branches}
+        for i, nid in enumerate(dag.ids):
+            br = first_of.get(i)
+            tasks[nid] = TaskPlan(
+                node_id=nid, memory_mb=ev.memory[i], worker=f"w{worker[i]}",
+                startup=("cold" if br.cold else "warm") if br is not None else "none",
+                startup_s=round(br.pool_wait_s + br.startup_s, 6) if br is not None else 0.0,
+                download_s=round(dur.download[i], 6), exec_s=round(dur.exec[i], 6), upload_s=round(dur.upload[i], 6),
+                input_bytes=self.sizes.input_bytes[i], output_bytes=self.sizes.output_bytes[i],
+                earliest_start_s=round(tl.ready[i], 6), start_s=round(tl.start[i], 6), end_s=round(tl.end[i], 6),
+                upload=dur.uploads[i],
+            )
+        p = self.predictor
+        return Plan(
+            planner=self.config.planner, sla=str(self.sla), tasks=tasks, note=note,
+            critical_path=[dag.ids[i] for i in tl.critical_path],
+            predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
+            predicted_gb_seconds=round(ev.gb_seconds, 6),
+            sample_counts={
+                "functions": {fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}
+                              for fn in sorted(set(dag.fn))},
+                "branches": len(tl.branches),
+                "cold_starts": sum(1 for br in tl.branches if br.cold),
+                "monte_carlo_samples": self.config.mc_samples,
+                "evaluations": self.evaluations,
+                "defaults_used": sorted(p.defaults_used),
+                "cache_hits": p.hits, "cache_misses": p.misses,
+            },
+        )
+
+
+def plan_or_fallback(graph: Graph, predictor: Predictor | None, config, fallback_mb: int, make) -> Plan:
+    """Plan with ``make(Planning)``, or the flexible fallback when history is missing."""
+    reason = fallback_reason(graph, predictor)
+    if reason is None:
+        try:
+            return make(Planning(graph, predictor, config))
+        except PredictionError as exc:
+            reason = str(exc)
+    return no_history_plan(graph, config, fallback_mb, reason)

@@ -1,0 +1,107 @@
+"""Prediction history as plain data: bounded samples per function × configuration.
+
+The service layer fills a ``History`` from TaskRun / WorkerStartup rows; the
+predictor reads it. Every collection is a ``deque`` with a maximum length, so
+however many runs a workflow has had, the predictor never holds more than
+``cap`` samples per key and planning cost stays flat.
+
+Keys:
+
+* task samples per (function, memory_mb): input bytes, exec time, output bytes
+  and the post-task overhead (dependency counters + dispatching children);
+* transfer samples per memory_mb: downloads of inputs from Redis, uploads of
+  outputs to Redis, and the sink's result store (a database write);
+* start-up samples per (memory_mb, cold): requested → first task began, with
+  time spent waiting for a busy pool process taken out (the simulation models
+  that wait itself), and the part of it inside the billed activity period.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+DEFAULT_CAP = 100
+
+
+@dataclass(frozen=True)
+class TaskSample:
+    input_bytes: int
+    exec_s: float
+    output_bytes: int
+    post_s: float = 0.0
+    run: int = 0
+
+
+@dataclass(frozen=True)
+class TransferSample:
+    nbytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StartupSample:
+    startup_s: float  # branch requested → first task began, pool waits excluded
+    billed_s: float = 0.0  # picked up by a process → first task began (inside active time)
+
+
+@dataclass
+class History:
+    cap: int = DEFAULT_CAP
+    tasks: dict[tuple[str, int], deque] = field(default_factory=dict)
+    downloads: dict[int, deque] = field(default_factory=dict)
+    uploads: dict[int, deque] = field(default_factory=dict)
+    stores: dict[int, deque] = field(default_factory=dict)
+    startups: dict[tuple[int, bool], deque] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.cap, int) or self.cap < 1:
+            raise ValueError(f"History cap must be a positive whole number, got {self.cap!r}")
+
+    def _bucket(self, table: dict, key) -> deque:
+        bucket = table.get(key)
+        if bucket is None:
+            bucket = table[key] = deque(maxlen=self.cap)
+        return bucket
+
+    # Samples are added oldest first; a full bucket drops its oldest sample.
+    def add_task(self, function: str, memory_mb: int, sample: TaskSample) -> None:
+        self._bucket(self.tasks, (function, int(memory_mb))).append(sample)
+
+    def add_download(self, memory_mb: int, sample: TransferSample) -> None:
+        self._bucket(self.downloads, int(memory_mb)).append(sample)
+
+    def add_upload(self, memory_mb: int, sample: TransferSample) -> None:
+        self._bucket(self.uploads, int(memory_mb)).append(sample)
+
+    def add_store(self, memory_mb: int, sample: TransferSample) -> None:
+        self._bucket(self.stores, int(memory_mb)).append(sample)
+
+    def add_startup(self, memory_mb: int, cold: bool, sample: StartupSample) -> None:
+        self._bucket(self.startups, (int(memory_mb), bool(cold))).append(sample)
+
+    # --- reading ------------------------------------------------------------------
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.tasks.values())
+
+    def functions(self) -> set[str]:
+        return {fn for (fn, _), bucket in self.tasks.items() if bucket}
+
+    def task_samples(self, function: str) -> dict[int, list[TaskSample]]:
+        """memory_mb → samples of ``function`` (oldest first)."""
+        return {mb: list(b) for (fn, mb), b in self.tasks.items() if fn == function and b}
+
+    def size(self) -> int:
+        tables: Iterable[dict] = (self.tasks, self.downloads, self.uploads, self.stores, self.startups)
+        return sum(len(b) for t in tables for b in t.values())
+
+    def counts(self) -> dict:
+        """Sample counts, small enough to store on a plan."""
+        return {
+            "tasks": {f"{fn}@{mb}": len(b) for (fn, mb), b in sorted(self.tasks.items())},
+            "downloads": {str(mb): len(b) for mb, b in sorted(self.downloads.items())},
+            "uploads": {str(mb): len(b) for mb, b in sorted(self.uploads.items())},
+            "startups": {f"{mb}{'-cold' if c else '-warm'}": len(b) for (mb, c), b in sorted(self.startups.items())},
+        }

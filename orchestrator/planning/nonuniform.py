@@ -1,0 +1,180 @@
+"""Non-uniform: a configuration per logical worker, as cheap as the SLA allows.
+
+1. Assign workers with predictions at the largest configuration; give every
+   worker the largest configuration; simulate → critical path and the
+   promise at the SLA (the baseline).
+2. Downgrades: for each worker with no task on the critical path (the most
+   expensive first), pick the smaller configuration with the lowest
+   predicted GB-seconds among those that keep the run within the deadline —
+   the baseline makespan plus a tolerance (``PlannerConfig.tolerance``,
+   relative), never an exact float comparison. Screening uses the slack of
+   the point timeline (``slack``); the result is then re-simulated and checked
+   with Monte Carlo against the baseline promise plus the tolerance, and the
+   latest downgrades are undone (by bisection) if it does not hold.
+3. Upgrades: workers now on the critical path that run below the largest
+   configuration are moved up when that lowers predicted cost × time.
+4. If the simulation of the result says it costs more than the baseline
+   (pool and waiting effects the per-worker screening cannot see), the
+   baseline is planned instead.
+
+Without history: flexible workers on the middle configuration, and the run
+says so.
+"""
+from __future__ import annotations
+
+from orchestrator.graph import Graph
+from orchestrator.planning import estimates
+from orchestrator.planning.evaluate import Evaluation, Planning, plan_or_fallback
+from orchestrator.planning.plan import Plan
+from orchestrator.planning.slack import Slack
+
+GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
+UPGRADE_MAX = 12  # critical-path workers tried for upgrades
+
+
+def middle(options) -> int:
+    options = sorted(set(options))
+    return options[len(options) // 2]
+
+
+def plan(graph: Graph, predictor, config) -> Plan:
+    options = sorted(set(config.memory_options))
+    return plan_or_fallback(graph, predictor, config, middle(options), lambda s: _plan(s, options))
+
+
+def _plan(s: Planning, options: list[int]) -> Plan:
+    largest = options[-1]
+    worker = s.assign_workers(largest)
+    n_workers = max(worker) + 1
+    base = s.evaluate(worker, [largest] * n_workers)
+    tol = s.config.tolerance
+    target = base.promise * (1 + tol)
+
+    critical = {worker[i] for i in base.timeline.critical_path}
+    accepted = _screen_downgrades(s, worker, base, critical, options, deadline=base.timeline.makespan * (1 + tol))
+    memory = _with(largest, n_workers, accepted)
+    ev = s.evaluate(worker, memory) if accepted else base
+    if ev.promise > target:
+        keep = _bisect(s, worker, largest, n_workers, accepted, target)
+        accepted = accepted[:keep]
+        memory = _with(largest, n_workers, accepted)
+        ev = s.evaluate(worker, memory)
+    downgraded = len(accepted)
+    ev, upgraded = _upgrade_critical(s, worker, memory, ev, options)
+    # Pool and waiting effects the per-worker screening cannot see may eat the savings:
+    # never plan something the simulation says costs more than the all-largest baseline.
+    if ev.gb_seconds >= base.gb_seconds or ev.promise > target:
+        ev, downgraded, upgraded = base, 0, 0
+    sizes = sorted(set(ev.worker_memory))
+    note = (f"non-uniform: {n_workers} logical workers on {'/'.join(map(str, sizes))} MB; "
+            f"{downgraded} off the critical path downgraded (tolerance {tol:.0%}), {upgraded} upgraded on it; "
+            f"all-{largest} MB promise {base.promise:.3f} s, {base.gb_seconds:.3f} GB-s")
+    return s.to_plan(ev, worker, note)
+
+
+def _with(largest: int, n_workers: int, changes: list[tuple[int, int]]) -> list[int]:
+    memory = [largest] * n_workers
+    for w, mb in changes:
+        memory[w] = mb
+    return memory
+
+
+def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critical: set[int], options: list[int],
+                       deadline: float) -> list[tuple[int, int]]:
+    dag, p, sla = s.dag, s.predictor, s.sla
+    tl, dur = base.timeline, base.dur
+    memory = list(base.memory)
+    slack = Slack(dag, tl, worker=worker, run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post,
+                  branch_startup=[br.startup_s for br in tl.branches], deadline=deadline)
+    branches_of: dict[int, list[int]] = {}
+    for b, br in enumerate(tl.branches):
+        branches_of.setdefault(br.worker, []).append(b)
+
+    def cost(w: int, mb: int, active: float) -> float:
+        return mb / 1024 * (active + sum(p.billed_startup(mb, tl.branches[b].cold) for b in branches_of[w]))
+
+    current_mb = list(base.worker_memory)
+    candidates = sorted((w for w in range(len(current_mb)) if w not in critical),
+                        key=lambda w: (-cost(w, current_mb[w], slack.worker_active(w)), w))
+    accepted: list[tuple[int, int]] = []
+    for w in candidates:
+        old = current_mb[w]
+        best = (cost(w, old, slack.worker_active(w)) * (1 - GAIN), None, None)
+        for mb in options:
+            if mb >= old:
+                break
+            for i in slack.tasks_of[w]:
+                memory[i] = mb
+            cache: dict[int, tuple] = {}
+
+            def parts(i: int) -> tuple:
+                if i not in cache:
+                    cache[i] = estimates.task_durations(dag, p, s.sizes, memory, worker, sla, i)
+                return cache[i]
+
+            ok, proposal = slack.try_worker(
+                w, run_time=lambda i: sum(parts(i)[:3]), post=lambda i: parts(i)[3],
+                startup=lambda b: p.startup_time(mb, tl.branches[b].cold, sla))
+            if ok:
+                c = cost(w, mb, slack.worker_active(w, proposal))
+                if c < best[0]:
+                    best = (c, mb, proposal)
+        chosen = best[1] or old
+        for i in slack.tasks_of[w]:
+            memory[i] = chosen
+        if best[1] is not None:
+            slack.commit(w, best[2])
+            current_mb[w] = chosen
+            accepted.append((w, chosen))
+    return accepted
+
+
+def _bisect(s: Planning, worker: list[int], largest: int, n_workers: int, accepted: list[tuple[int, int]],
+            target: float) -> int:
+    """The most downgrades, in acceptance order, whose Monte Carlo promise stays within the target."""
+    lo, hi = 0, len(accepted)  # lo keeps the target (none at all is the baseline); hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if s.evaluate(worker, _with(largest, n_workers, accepted[:mid])).promise <= target:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _point_cost(s: Planning, ev: Evaluation) -> float:
+    tl, dur = ev.timeline, ev.dur
+    total = 0.0
+    for br in tl.branches:
+        active = tl.end[br.last] + dur.post[br.last] - tl.start[br.first]
+        total += br.memory_mb / 1024 * (active + s.predictor.billed_startup(br.memory_mb, br.cold))
+    return total
+
+
+def _upgrade_critical(s: Planning, worker: list[int], memory: list[int], ev: Evaluation,
+                      options: list[int]) -> tuple[Evaluation, int]:
+    largest = options[-1]
+    seen: list[int] = []
+    for i in ev.timeline.critical_path:
+        w = worker[i]
+        if memory[w] < largest and w not in seen:
+            seen.append(w)
+    if not seen:
+        return ev, 0
+    current = s.evaluate(worker, memory, monte_carlo=False)
+    best = _point_cost(s, current) * current.timeline.makespan
+    upgraded = 0
+    for w in seen[:UPGRADE_MAX]:
+        old = memory[w]
+        choice = None
+        for mb in options:
+            if mb <= old:
+                continue
+            memory[w] = mb
+            trial = s.evaluate(worker, memory, monte_carlo=False)
+            objective = _point_cost(s, trial) * trial.timeline.makespan
+            if objective < best * (1 - GAIN):
+                best, choice = objective, mb
+        memory[w] = choice or old
+        upgraded += choice is not None
+    return (s.evaluate(worker, memory) if upgraded else ev), upgraded

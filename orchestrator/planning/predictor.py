@@ -1,0 +1,355 @@
+"""Predictions from bounded history: exec time, output size, transfers, start-ups.
+
+The model follows the prior system (REFERENCE.md "Predictions"):
+
+* With at least ``MIN_EXACT`` (6) samples on the exact memory size, use them.
+  Otherwise normalise every sample to a 1,024 MB baseline with exponent 0.3 —
+  times × (mem / 1024)^0.3, speeds × (1024 / mem)^0.3 — and scale to the target
+  memory the other way.
+* Related samples by size: widen a window around the size from 5 % to 100 % of
+  the typical size (the size itself, or the samples' median when it is 0) in
+  5 % steps until it holds 5 samples; keep up to 100, balanced below and
+  above; failing that, the 5 closest.
+* Execution time scales with input bytes (time per input byte) and output
+  size with the output/input ratio — but only above ``SCALE_FLOOR_BYTES``:
+  below it time is overhead, not bytes, and samples are used as they are.
+
+and fixes its defects:
+
+* caches are per instance (never shared between predictors) and keyed by
+  what the answer depends on, so repeated questions hit (see ``hits``);
+* for a pN SLA, times use the N-th percentile and transfer *speeds* the
+  (100-N)-th: a slow speed is the pessimistic one. ``average`` uses the mean
+  of the implied times (not the time at the mean speed).
+
+Sizes are predicted with the median (the mean for ``average``): pessimism
+enters once, through speeds and times, not twice.
+
+``*_draws`` return the related samples as values at the target (seconds or
+bytes), for Monte Carlo; point predictions are statistics of the same arrays.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from orchestrator.planning.history import History
+from orchestrator.sla import SLA, parse as parse_sla
+
+BASELINE_MB = 1024
+EXPONENT = 0.3
+MIN_EXACT = 6
+RELATED_MIN = 5
+RELATED_MAX = 100
+SCALE_FLOOR_BYTES = 4096
+
+# Used only when history has no sample of a kind at all (said so in ``defaults_used``).
+DEFAULT_COLD_S = 0.5
+DEFAULT_WARM_S = 0.02
+DEFAULT_LATENCY_S = 0.001
+DEFAULT_BYTES_PER_S = 200e6
+
+_MEDIAN = SLA(50)
+
+
+class PredictionError(LookupError):
+    """History holds nothing for what was asked; the message names it."""
+
+
+def as_sla(sla) -> SLA:
+    return sla if isinstance(sla, SLA) else parse_sla(sla)
+
+
+def time_scale(sample_mb: int, target_mb: int) -> float:
+    """Factor turning a time observed at ``sample_mb`` into one at ``target_mb`` (via the baseline)."""
+    return (sample_mb / BASELINE_MB) ** EXPONENT * (BASELINE_MB / target_mb) ** EXPONENT
+
+
+def speed_scale(sample_mb: int, target_mb: int) -> float:
+    return 1.0 / time_scale(sample_mb, target_mb)
+
+
+_WIDTHS = np.arange(5, 101, 5) / 100.0
+
+
+def related(sizes: np.ndarray, target: float) -> np.ndarray:
+    """Indices of the samples related to ``target`` (``sizes`` sorted ascending)."""
+    n = len(sizes)
+    if n <= RELATED_MIN:
+        return np.arange(n)
+    typical = float(target) if target > 0 else float(np.median(sizes))
+    widths = typical * _WIDTHS
+    los = np.searchsorted(sizes, target - widths, "left")
+    his = np.searchsorted(sizes, target + widths, "right")
+    enough = np.nonzero(his - los >= RELATED_MIN)[0]
+    if len(enough):
+        lo, hi = int(los[enough[0]]), int(his[enough[0]])
+        if hi - lo <= RELATED_MAX:
+            return np.arange(lo, hi)
+        mid = int(np.searchsorted(sizes, target, "left"))
+        below, above = mid - lo, hi - mid
+        take_below = min(below, max(RELATED_MAX // 2, RELATED_MAX - above))
+        take_above = min(above, RELATED_MAX - take_below)
+        return np.arange(mid - take_below, mid + take_above)
+    order = np.argsort(np.abs(sizes - target), kind="stable")[:RELATED_MIN]
+    return np.sort(order)
+
+
+def percentile(values: np.ndarray, q: float) -> float:
+    """numpy's default (linear) percentile, without its per-call overhead on small arrays."""
+    v = np.sort(values)
+    pos = (len(v) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
+
+
+def statistic(values: np.ndarray, sla: SLA, *, speed: bool = False) -> float:
+    """Mean, or the percentile the SLA names — mirrored for speeds (slow is pessimistic)."""
+    if sla.is_average:
+        return float(np.mean(values))
+    q = 100 - sla.percentile if speed else sla.percentile
+    return percentile(values, q)
+
+
+def size_key(nbytes: int) -> int:
+    """Sizes above the scaling floor rounded to 3 significant digits (≤ 0.5 %): the cache
+    then hits for nearly equal sizes, at a cost far below the 5 % related-sample window."""
+    nbytes = int(nbytes)
+    if nbytes < SCALE_FLOOR_BYTES:
+        return nbytes
+    step = 10 ** (len(str(nbytes)) - 3)
+    return (nbytes + step // 2) // step * step
+
+
+class _Pool:
+    """Samples of one kind normalised to a target memory, sorted by size."""
+
+    __slots__ = ("sizes", "columns", "exact")
+
+    def __init__(self, sizes: np.ndarray, columns: dict[str, np.ndarray], exact: bool):
+        order = np.argsort(sizes, kind="stable")
+        self.sizes = sizes[order].astype(float)
+        self.columns = {k: v[order] for k, v in columns.items()}
+        self.exact = exact
+
+
+class Predictor:
+    """Answers questions about one workflow's history. Not thread-safe; cheap to create."""
+
+    def __init__(self, history: History | None):
+        self.history = history if history is not None else History()
+        self._cache: dict[tuple, object] = {}
+        self.hits = 0
+        self.misses = 0
+        self.defaults_used: set[str] = set()
+
+    # --- plumbing ------------------------------------------------------------------
+
+    def _memo(self, key: tuple, compute: Callable[[], object]):
+        try:
+            value = self._cache[key]
+        except KeyError:
+            self.misses += 1
+            value = self._cache[key] = compute()
+            return value
+        self.hits += 1
+        return value
+
+    @property
+    def empty(self) -> bool:
+        return self.history.empty
+
+    def missing_functions(self, functions) -> list[str]:
+        known = self.history.functions()
+        return sorted({f for f in functions if f not in known})
+
+    # --- task samples ------------------------------------------------------------
+
+    def _task_pool(self, function: str, memory_mb: int) -> _Pool:
+        def build() -> _Pool:
+            by_mb = self.history.task_samples(function)
+            if not by_mb:
+                raise PredictionError(f"no history for function {function!r}")
+            exact = by_mb.get(memory_mb, [])
+            use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
+            sizes, ex, out, post = [], [], [], []
+            for mb, samples in sorted(use.items()):
+                f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
+                for s in samples:
+                    sizes.append(s.input_bytes)
+                    ex.append(s.exec_s * f)
+                    out.append(s.output_bytes)
+                    post.append(s.post_s * f)
+            return _Pool(np.array(sizes), {"exec": np.array(ex), "out": np.array(out, dtype=float),
+                                          "post": np.array(post)}, exact=len(exact) >= MIN_EXACT)
+
+        return self._memo(("task-pool", function, int(memory_mb)), build)
+
+    def exec_draws(self, function: str, memory_mb: int, input_bytes: int) -> np.ndarray:
+        input_bytes = size_key(input_bytes)
+
+        def build():
+            pool = self._task_pool(function, memory_mb)
+            idx = related(pool.sizes, input_bytes)
+            values = pool.columns["exec"][idx]
+            return _scale_by_size(values, pool.sizes[idx], input_bytes)
+
+        return self._memo(("exec", function, int(memory_mb), int(input_bytes)), build)
+
+    def exec_time(self, function: str, memory_mb: int, input_bytes: int, sla) -> float:
+        sla = as_sla(sla)
+        input_bytes = size_key(input_bytes)
+        return self._memo(("exec-at", function, int(memory_mb), int(input_bytes), sla),
+                          lambda: statistic(self.exec_draws(function, memory_mb, input_bytes), sla))
+
+    def output_bytes(self, function: str, memory_mb: int, input_bytes: int, sla=_MEDIAN) -> int:
+        sla = as_sla(sla)
+        stat = sla if sla.is_average else _MEDIAN
+        input_bytes = size_key(input_bytes)
+
+        def build():
+            pool = self._task_pool(function, memory_mb)
+            idx = related(pool.sizes, input_bytes)
+            values = _scale_by_size(pool.columns["out"][idx], pool.sizes[idx], input_bytes)
+            return max(1, int(round(statistic(values, stat))))
+
+        return self._memo(("out", function, int(memory_mb), int(input_bytes), stat), build)
+
+    def post_draws(self, function: str, memory_mb: int) -> np.ndarray:
+        return self._memo(("post", function, int(memory_mb)),
+                          lambda: self._task_pool(function, memory_mb).columns["post"])
+
+    def post_time(self, function: str, memory_mb: int, sla) -> float:
+        sla = as_sla(sla)
+        return self._memo(("post-at", function, int(memory_mb), sla),
+                          lambda: statistic(self.post_draws(function, memory_mb), sla))
+
+    def exact_samples(self, function: str, memory_mb: int) -> int:
+        return len(self.history.tasks.get((function, int(memory_mb)), ()))
+
+    # --- transfers -------------------------------------------------------------------
+
+    def _transfer_pool(self, kind: str, memory_mb: int) -> _Pool | None:
+        tables = {"download": ("downloads", "uploads"), "upload": ("uploads", "downloads"),
+                  "store": ("stores", "uploads")}
+
+        def build():
+            for name in tables[kind]:
+                by_mb = {mb: list(b) for mb, b in getattr(self.history, name).items() if b}
+                if by_mb:
+                    break
+            else:
+                self.defaults_used.add(f"{kind} speed")
+                return None
+            if name != tables[kind][0]:
+                self.defaults_used.add(f"{kind} from {name}")
+            exact = by_mb.get(memory_mb, [])
+            use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
+            sizes, seconds, speeds = [], [], []
+            for mb, samples in sorted(use.items()):
+                f = 1.0 if mb == memory_mb else speed_scale(mb, memory_mb)
+                for s in samples:
+                    secs = max(s.seconds, 1e-6)
+                    sizes.append(s.nbytes)
+                    speeds.append(s.nbytes / secs * f)
+                    seconds.append(secs / f)
+            return _Pool(np.array(sizes), {"speed": np.array(speeds), "seconds": np.array(seconds)},
+                         exact=len(exact) >= MIN_EXACT)
+
+        return self._memo(("xfer-pool", kind, int(memory_mb)), build)
+
+    def transfer_draws(self, kind: str, nbytes: int, memory_mb: int) -> np.ndarray:
+        """Seconds to move ``nbytes`` (kind: download, upload, store), one value per related sample."""
+        nbytes = size_key(nbytes)
+
+        def build():
+            pool = self._transfer_pool(kind, memory_mb)
+            if pool is None:
+                return np.array([DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S])
+            idx = related(pool.sizes, nbytes)
+            if nbytes >= SCALE_FLOOR_BYTES:
+                return nbytes / pool.columns["speed"][idx]
+            return pool.columns["seconds"][idx]
+
+        return self._memo(("xfer", kind, int(nbytes), int(memory_mb)), build)
+
+    def transfer_time(self, kind: str, nbytes: int, memory_mb: int, sla) -> float:
+        sla = as_sla(sla)
+        nbytes = size_key(nbytes)
+
+        def build():
+            pool = self._transfer_pool(kind, memory_mb)
+            if pool is None or nbytes < SCALE_FLOOR_BYTES:
+                return statistic(self.transfer_draws(kind, nbytes, memory_mb), sla)
+            idx = related(pool.sizes, nbytes)
+            if sla.is_average:  # the mean time, not the time at the mean speed
+                return float(np.mean(nbytes / pool.columns["speed"][idx]))
+            return nbytes / statistic(pool.columns["speed"][idx], sla, speed=True)
+
+        return self._memo(("xfer-at", kind, int(nbytes), int(memory_mb), sla), build)
+
+    def download_time(self, nbytes: int, memory_mb: int, sla) -> float:
+        return self.transfer_time("download", nbytes, memory_mb, sla)
+
+    def upload_time(self, nbytes: int, memory_mb: int, sla) -> float:
+        return self.transfer_time("upload", nbytes, memory_mb, sla)
+
+    # --- start-ups -------------------------------------------------------------------
+
+    def _startup_pool(self, memory_mb: int, cold: bool) -> _Pool | None:
+        def build():
+            for flag in (cold, not cold):
+                by_mb = {mb: list(b) for (mb, c), b in self.history.startups.items() if c == flag and b}
+                if by_mb:
+                    break
+            else:
+                self.defaults_used.add("start-up times")
+                return None
+            if flag != cold:
+                self.defaults_used.add(f"{'cold' if cold else 'warm'} start-ups from {'warm' if cold else 'cold'}")
+            exact = by_mb.get(memory_mb, [])
+            use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
+            total, billed = [], []
+            for mb, samples in sorted(use.items()):
+                f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
+                for s in samples:
+                    total.append(s.startup_s * f)
+                    billed.append(s.billed_s * f)
+            total = np.array(total)
+            return _Pool(np.zeros(len(total)), {"total": total, "billed": np.array(billed)},
+                         exact=len(exact) >= MIN_EXACT)
+
+        return self._memo(("startup-pool", int(memory_mb), bool(cold)), build)
+
+    def startup_draws(self, memory_mb: int, cold: bool) -> np.ndarray:
+        pool = self._startup_pool(memory_mb, cold)
+        if pool is None:
+            return np.array([DEFAULT_COLD_S if cold else DEFAULT_WARM_S])
+        return pool.columns["total"]
+
+    def startup_time(self, memory_mb: int, cold: bool, sla) -> float:
+        sla = as_sla(sla)
+        return self._memo(("startup-at", int(memory_mb), bool(cold), sla),
+                          lambda: statistic(self.startup_draws(memory_mb, cold), sla))
+
+    def billed_startup(self, memory_mb: int, cold: bool) -> float:
+        """Mean part of a start-up inside the worker's billed activity (cost, not time)."""
+        def build():
+            pool = self._startup_pool(memory_mb, cold)
+            return 0.0 if pool is None else float(np.mean(pool.columns["billed"]))
+
+        return self._memo(("billed", int(memory_mb), bool(cold)), build)
+
+
+def _scale_by_size(values: np.ndarray, sizes: np.ndarray, target: int) -> np.ndarray:
+    """Per-byte scaling to ``target`` for samples above the floor; smaller ones as observed."""
+    if target < SCALE_FLOOR_BYTES:
+        return values
+    big = sizes >= SCALE_FLOOR_BYTES
+    if not big.any():
+        return values
+    out = values.astype(float, copy=True)
+    out[big] = values[big] * (target / sizes[big])
+    return out
