@@ -11,6 +11,12 @@ A planned branch whose next task still waits for a remote input registers as
 that task's waiter and blocks on its wake list, but only for as long as the
 plan says the input should take (bounded); then it uploads what the task needs
 from it and withdraws, and whoever completes the input dispatches the task.
+A task the plan starts in a new branch of the worker (``n`` in the compact
+plan) is not waited for at all: its inputs are uploaded and the branch may end.
+
+A branch runs its ready tasks in planned start order (arrival order without
+a plan). When a logical worker has two live branches and one of them waits for
+a child, the other one uploads its input to that child before handing it over.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import logging
 import socket
 import time
 import traceback
-from collections import deque
+import heapq
 
 from django.conf import settings
 
@@ -61,19 +67,20 @@ class BranchRun:
     # --- the loop ---------------------------------------------------------------
 
     def execute(self) -> None:
-        queue = deque(self.entries)
+        queue = _ReadyQueue(self.ctx)
+        queue.extend(self.entries)
         while True:
             while queue and not self.failure:
                 if dataplane.is_over(self.run_id):
                     self.stopped = True
                     break
-                queue.extend(self.run_task(queue.popleft()))
+                queue.extend(self.run_task(queue.pop()))
             if self.failure or self.stopped or not self.awaiting:
                 return
             handed = self._wait_for_handoff()
             if handed is None:
                 return
-            queue.append(handed)
+            queue.extend([handed])
 
     def _wait_for_handoff(self) -> str | None:
         deadline = time.monotonic() + self._wait_budget()
@@ -219,7 +226,7 @@ class BranchRun:
         flex_slot = self.worker is None and not self.flex_continued
         for child in self.ctx.downstream[nid]:
             owner = self.ctx.worker_of(child)
-            if self.worker is not None and owner == self.worker:
+            if self.worker is not None and owner == self.worker and not self.ctx.planned(child, "n"):
                 continue  # our own worker: it waits for the child, uploads on withdrawal
             if self.worker is None and owner is None and flex_slot and len(self.ctx.graph[child].upstream) == 1:
                 flex_slot = False  # the one child a flexible branch continues with
@@ -277,7 +284,10 @@ class BranchRun:
                     # Planned children of one worker share a branch; flexible ones get one each.
                     key = (owner, ctx.memory_of(child), owner or child)
                     dispatch.setdefault(key, []).append(child)
-            elif outcome == dataplane.NOT_READY and self.worker is not None and owner == self.worker:
+            elif (outcome == dataplane.NOT_READY and self.worker is not None and owner == self.worker
+                  and not ctx.planned(child, "n")):
+                # (A child the plan starts in a new branch of this worker is not waited for:
+                # whoever completes its last input dispatches it; its inputs are uploaded.)
                 got = dataplane.wait_for(self.run_id, child, needed, self.token)
                 if got == 1:
                     continue_here.append(child)
@@ -334,6 +344,27 @@ class BranchRun:
         if self.failure:
             runs.fail_run(self.run_id, error=self.failure.error, traceback=self.failure.tb,
                           node_id=self.failure.node_id)
+
+
+class _ReadyQueue:
+    """Tasks this branch will run, earliest planned start first (arrival order without a plan)."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.heap: list[tuple[float, int, str]] = []
+        self.seq = 0
+
+    def extend(self, nids) -> None:
+        for nid in nids:
+            start = self.ctx.planned(nid, "s")
+            heapq.heappush(self.heap, (float("inf") if start is None else float(start), self.seq, nid))
+            self.seq += 1
+
+    def pop(self) -> str:
+        return heapq.heappop(self.heap)[2]
+
+    def __bool__(self) -> bool:
+        return bool(self.heap)
 
 
 def end_branch(run_id: int, token: str) -> None:
