@@ -34,12 +34,17 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=None) -> tuple[RunHandle, dict]:
-    wf = workflows.get(name)
-    values = wf.coerce(params)
+def library_graph(name: str, params: dict) -> tuple[dict, dict]:
+    """A library workflow's graph and its coerced parameters."""
     from orchestrator.authoring import build_graph
 
-    graph = build_graph(wf.build(**values))
+    wf = workflows.get(name)
+    values = wf.coerce(params)
+    return build_graph(wf.build(**values)), values
+
+
+def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=None) -> tuple[RunHandle, dict]:
+    graph, values = library_graph(name, params)
     run = submit_run(graph=graph, name=name, planner=planner, sla=sla, params=values, owner=owner,
                      source=Workflow.Source.LIBRARY)
     return RunHandle(run.pk), values

@@ -1,33 +1,152 @@
-"""Planning as a service: gather what the pure planners need, call them, time it."""
+"""Planning as a service: load bounded history, call the pure planner, time it.
+
+History is bounded twice, so planning cost never grows with a workflow's age:
+
+* the query reads only the latest ``RUN_WINDOW`` runs of the structure hash
+  (an indexed range over run ids), and of their task rows only the latest
+  ``SAMPLES_PER_KEY`` per function × memory size — a ``ROW_NUMBER()`` window
+  computed by the database, so at most that many rows per key cross the wire;
+* the ``History`` it fills keeps at most ``SAMPLES_PER_KEY`` samples per key
+  (bounded deques), newest last.
+
+Capped raw samples were chosen over running summaries because the predictor
+needs the joint distribution (size ↔ time, for related-sample selection, and
+whole samples for Monte Carlo), which a mean/variance summary would lose; a
+window of recent runs also follows a machine whose speed changes.
+"""
 from __future__ import annotations
 
 import time
 
 from django.conf import settings
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 
-from orchestrator import planning
+from orchestrator import graph as graph_mod, planning
+from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
+from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan
+from orchestrator.planning.predictor import Predictor
+from orchestrator.states import RunStatus, TaskStatus
+
+RUN_WINDOW = 50
+SAMPLES_PER_KEY = 100
+NEEDS_HISTORY = ("uniform", "non-uniform")
 
 
-def planner_config(planner: str, sla: str) -> planning.PlannerConfig:
+def planner_config(planner: str, sla: str, *, warm_processes=()) -> planning.PlannerConfig:
     return planning.PlannerConfig(
         planner=planner,
         sla=sla,
         memory_options=tuple(settings.SLAFLOW_RESOURCE_CONFIGS),
         default_memory_mb=settings.SLAFLOW_DEFAULT_MEMORY_MB,
         keepalive_s=float(settings.SLAFLOW_KEEPALIVE_S),
+        pool_size=int(settings.SLAFLOW_MAX_POOL),
+        warm_processes=tuple(warm_processes),
     )
 
 
-def load_predictor(structure_hash: str):
-    """History of this workflow shape for the predictor (planners that need none ignore it)."""
-    return None
+def warm_processes(structure_hash: str, *, now: float | None = None, runs: int = 3) -> list[tuple[int, float]]:
+    """Pool processes that served this workflow within the keep-alive window: warm for the next run.
+
+    (memory_mb, seconds since), from the branches of the latest few runs.
+    """
+    now = time.time() if now is None else now
+    window = float(settings.SLAFLOW_KEEPALIVE_S)
+    run_ids = recent_runs(structure_hash, runs)
+    latest: dict[tuple, tuple[int, float]] = {}
+    for host, pid, mb, ended in WorkerStartup.objects.filter(run_id__in=run_ids, ended_at__isnull=False).values_list(
+            "host", "pid", "memory_mb", "ended_at"):
+        ago = now - ended.timestamp()
+        if 0 <= ago <= window and ((host, pid) not in latest or ago < latest[(host, pid)][1]):
+            latest[(host, pid)] = (mb, ago)
+    return sorted(latest.values())
+
+
+def recent_runs(structure_hash: str, limit: int = RUN_WINDOW) -> list[int]:
+    return list(
+        WorkflowRun.objects.filter(workflow__structure_hash=structure_hash)
+        .exclude(status__in=[RunStatus.PENDING, RunStatus.PLANNING])
+        .order_by("-id").values_list("id", flat=True)[:limit]
+    )
+
+
+def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY) -> History:
+    """Samples of this workflow shape's latest runs: tasks, transfers, start-ups."""
+    history = History(cap=per_key)
+    run_ids = recent_runs(structure_hash, runs)
+    if not run_ids:
+        return history
+    rows = (
+        TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
+                               memory_mb__isnull=False)
+        .annotate(newest=Window(RowNumber(), partition_by=[F("function"), F("memory_mb")], order_by=F("id").desc()))
+        .filter(newest__lte=per_key)
+        .values_list("id", "run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes",
+                     "counter_update_s", "dispatch_s", "upload_s", "uploaded", "inputs", "optimizations")
+    )
+    for (_, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, upload_s, uploaded, inputs,
+         opts) in sorted(rows):
+        if (opts or {}).get("reused_after_redelivery"):
+            continue  # not executed: its timings say nothing
+        is_sink = counters is None  # the sink stores the result and updates no counters
+        history.add_task(fn, mb, TaskSample(int(in_b or 0), float(exec_s), int(out_b or 0),
+                                            post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id))
+        for item in inputs or []:
+            if not item.get("local") and item.get("download_s") is not None:
+                history.add_download(mb, TransferSample(int(item["bytes"]), float(item["download_s"])))
+        if uploaded and upload_s is not None:
+            sample = TransferSample(int(out_b or 0), float(upload_s))
+            (history.add_store if is_sink else history.add_upload)(mb, sample)
+    _add_startups(history, run_ids)
+    return history
+
+
+def _add_startups(history: History, run_ids: list[int]) -> None:
+    """Start-up samples with pool waits removed: a branch that found its process still serving
+    the previous branch waited in the queue, which the simulation models on its own."""
+    rows = list(
+        WorkerStartup.objects.filter(run_id__in=run_ids, ready_at__isnull=False)
+        .values_list("id", "host", "pid", "memory_mb", "cold", "requested_at", "started_at", "ready_at", "ended_at")
+    )
+    previous_end: dict[int, float] = {}
+    last_by_process: dict[tuple, float] = {}
+    for row in sorted(rows, key=lambda r: (r[1], r[2] or 0, r[6], r[0])):
+        key = (row[1], row[2])
+        if key in last_by_process:
+            previous_end[row[0]] = last_by_process[key]
+        if row[8] is not None:
+            last_by_process[key] = row[8].timestamp()
+    for sid, _, _, mb, cold, requested, started, ready, _ in sorted(rows):
+        requested_s, ready_s = requested.timestamp(), ready.timestamp()
+        begin = max(requested_s, previous_end.get(sid, requested_s))
+        history.add_startup(mb, cold, StartupSample(max(0.0, ready_s - begin),
+                                                    max(0.0, ready_s - started.timestamp())))
+
+
+def load_predictor(structure_hash: str) -> Predictor:
+    return Predictor(load_history(structure_hash))
 
 
 def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
     fn = planning.get(planner)
-    config = planner_config(planner, sla)
     t0 = time.perf_counter()
-    plan = fn(graph, load_predictor(structure_hash), config)
-    plan.planning_time_s = time.perf_counter() - t0
+    predictor, warm = None, ()
+    if planning.base_name(planner) in NEEDS_HISTORY:
+        predictor = load_predictor(structure_hash)
+        warm = warm_processes(structure_hash)
+    config = planner_config(planner, sla, warm_processes=warm)
+    t1 = time.perf_counter()
+    plan = fn(graph, predictor, config)
+    plan.planning_time_s = time.perf_counter() - t1
+    if predictor is not None:
+        plan.sample_counts["history_load_s"] = round(t1 - t0, 6)
+        plan.sample_counts["history_samples"] = predictor.history.size()
+        plan.sample_counts["warm_processes_at_start"] = len(warm)
     return plan
+
+
+def preview(graph, *, planner: str, sla: str) -> Plan:
+    """The plan a run of ``graph`` would get now, without storing or running anything."""
+    graph_mod.validate(graph)
+    return make_plan(graph, planner=planner, sla=sla, structure_hash=graph_mod.structure_hash(graph))
