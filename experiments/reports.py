@@ -67,3 +67,49 @@ def calibration(runs: list[dict]) -> dict:
         out["median_gb_seconds_abs_error"] = statistics.median(
             abs(r["predicted_gb_seconds"] - r["gb_seconds"]) / r["gb_seconds"] for r in gbs)
     return out
+
+
+def stored_runs(name: str, *, planners=(), slas=(), skip: int = 0, last: int | None = None,
+                since_run: int | None = None) -> dict[tuple[str, str], list[dict]]:
+    """Succeeded runs of workflow ``name`` with a non-fallback plan, oldest first, per (planner, SLA)."""
+    from orchestrator.models import WorkflowRun
+
+    qs = WorkflowRun.objects.filter(workflow__name=name, status="succeeded", plan__fallback=False)
+    if planners:
+        qs = qs.filter(planner__in=planners)
+    if slas:
+        qs = qs.filter(sla__in=slas)
+    if since_run is not None:
+        qs = qs.filter(pk__gte=since_run)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in qs.order_by("id").values("id", "planner", "sla", "makespan_s", "predicted_makespan_s", "gb_seconds",
+                                          "predicted_gb_seconds", "plan__predicted_makespan_per_task_s"):
+        groups.setdefault((row["planner"], row["sla"]), []).append({
+            "run_id": row["id"], "makespan_s": row["makespan_s"], "predicted_makespan_s": row["predicted_makespan_s"],
+            "predicted_makespan_per_task_s": row["plan__predicted_makespan_per_task_s"],
+            "gb_seconds": row["gb_seconds"], "predicted_gb_seconds": row["predicted_gb_seconds"],
+        })
+    out = {}
+    for key, runs in groups.items():
+        runs = runs[skip:]
+        if last is not None:
+            runs = runs[-last:] if last > 0 else []
+        if runs:
+            out[key] = runs
+    return out
+
+
+def calibration_line(s: dict) -> str:
+    if not s.get("runs"):
+        return f"{s['workflow']} {s['planner']}/{s['sla']}: no runs"
+    line = (f"{s['workflow']} {s['planner']}/{s['sla']} runs {s['run_ids'][0]}..{s['run_ids'][1]} (n={s['runs']}): "
+            f"within promise {s['within_promise']}/{s['runs']} = {s['share_within']:.0%}, "
+            f"median abs error {s['median_abs_error']:.1%} (median makespan {s['median_makespan_s']:.3f} s, "
+            f"median promise {s['median_promise_s']:.3f} s)")
+    if "per_task_share_within" in s:
+        line += (f"; per-task-percentile estimate: within {s['per_task_share_within']:.0%}, "
+                 f"error {s['per_task_median_abs_error']:.1%}")
+    if "median_gb_seconds" in s:
+        line += (f"; GB-s median {s['median_gb_seconds']:.3f}, prediction error "
+                 f"{s['median_gb_seconds_abs_error']:.1%}")
+    return line

@@ -117,6 +117,7 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
                 startup=lambda b: p.startup_time(mb, tl.branches[b].cold, sla))
             if ok:
                 c = cost(w, mb, slack.worker_active(w, proposal))
+                c += sum(current_mb[worker[x]] / 1024 * delay for x, delay in proposal["spill"].items())
                 if c < best[0]:
                     best = (c, mb, proposal)
         chosen = best[1] or old

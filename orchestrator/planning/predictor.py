@@ -73,8 +73,13 @@ def speed_scale(sample_mb: int, target_mb: int) -> float:
 _WIDTHS = np.arange(5, 101, 5) / 100.0
 
 
-def related(sizes: np.ndarray, target: float) -> np.ndarray:
-    """Indices of the samples related to ``target`` (``sizes`` sorted ascending)."""
+def related(sizes: np.ndarray, target: float, age: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the samples related to ``target`` (``sizes`` sorted ascending).
+
+    When more than 100 fall in the window, the closest ones are kept, 50 below and
+    50 above (fewer on one side leave room for the other); among equally close
+    samples the newest (``age``: larger is newer) win.
+    """
     n = len(sizes)
     if n <= RELATED_MIN:
         return np.arange(n)
@@ -91,7 +96,12 @@ def related(sizes: np.ndarray, target: float) -> np.ndarray:
         below, above = mid - lo, hi - mid
         take_below = min(below, max(RELATED_MAX // 2, RELATED_MAX - above))
         take_above = min(above, RELATED_MAX - take_below)
-        return np.arange(mid - take_below, mid + take_above)
+        newest = age if age is not None else np.arange(n)
+        lower = np.arange(lo, mid)
+        upper = np.arange(mid, hi)
+        lower = lower[np.lexsort((-newest[lower], target - sizes[lower]))][:take_below]
+        upper = upper[np.lexsort((-newest[upper], sizes[upper] - target))][:take_above]
+        return np.sort(np.concatenate([lower, upper]))
     order = np.argsort(np.abs(sizes - target), kind="stable")[:RELATED_MIN]
     return np.sort(order)
 
@@ -124,15 +134,22 @@ def size_key(nbytes: int) -> int:
 
 
 class _Pool:
-    """Samples of one kind normalised to a target memory, sorted by size."""
+    """Samples of one kind normalised to a target memory, sorted by size.
 
-    __slots__ = ("sizes", "columns", "exact")
+    ``age`` ranks samples by recency within their memory size (0 = oldest).
+    """
 
-    def __init__(self, sizes: np.ndarray, columns: dict[str, np.ndarray], exact: bool):
+    __slots__ = ("sizes", "columns", "exact", "age")
+
+    def __init__(self, sizes: np.ndarray, columns: dict[str, np.ndarray], exact: bool, age: np.ndarray | None = None):
         order = np.argsort(sizes, kind="stable")
         self.sizes = sizes[order].astype(float)
         self.columns = {k: v[order] for k, v in columns.items()}
         self.exact = exact
+        self.age = (age if age is not None else np.arange(len(sizes)))[order]
+
+    def related(self, target: float) -> np.ndarray:
+        return related(self.sizes, target, self.age)
 
 
 class Predictor:
@@ -174,16 +191,18 @@ class Predictor:
                 raise PredictionError(f"no history for function {function!r}")
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
-            sizes, ex, out, post = [], [], [], []
+            sizes, ex, out, post, age = [], [], [], [], []
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
-                for s in samples:
+                for k, s in enumerate(samples):
                     sizes.append(s.input_bytes)
                     ex.append(s.exec_s * f)
                     out.append(s.output_bytes)
                     post.append(s.post_s * f)
+                    age.append(k)
             return _Pool(np.array(sizes), {"exec": np.array(ex), "out": np.array(out, dtype=float),
-                                          "post": np.array(post)}, exact=len(exact) >= MIN_EXACT)
+                                          "post": np.array(post)}, exact=len(exact) >= MIN_EXACT,
+                         age=np.array(age))
 
         return self._memo(("task-pool", function, int(memory_mb)), build)
 
@@ -192,7 +211,7 @@ class Predictor:
 
         def build():
             pool = self._task_pool(function, memory_mb)
-            idx = related(pool.sizes, input_bytes)
+            idx = pool.related(input_bytes)
             values = pool.columns["exec"][idx]
             return _scale_by_size(values, pool.sizes[idx], input_bytes)
 
@@ -211,7 +230,7 @@ class Predictor:
 
         def build():
             pool = self._task_pool(function, memory_mb)
-            idx = related(pool.sizes, input_bytes)
+            idx = pool.related(input_bytes)
             values = _scale_by_size(pool.columns["out"][idx], pool.sizes[idx], input_bytes)
             return max(1, int(round(statistic(values, stat))))
 
@@ -247,16 +266,17 @@ class Predictor:
                 self.defaults_used.add(f"{kind} from {name}")
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
-            sizes, seconds, speeds = [], [], []
+            sizes, seconds, speeds, age = [], [], [], []
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else speed_scale(mb, memory_mb)
-                for s in samples:
+                for k, s in enumerate(samples):
                     secs = max(s.seconds, 1e-6)
                     sizes.append(s.nbytes)
                     speeds.append(s.nbytes / secs * f)
                     seconds.append(secs / f)
+                    age.append(k)
             return _Pool(np.array(sizes), {"speed": np.array(speeds), "seconds": np.array(seconds)},
-                         exact=len(exact) >= MIN_EXACT)
+                         exact=len(exact) >= MIN_EXACT, age=np.array(age))
 
         return self._memo(("xfer-pool", kind, int(memory_mb)), build)
 
@@ -268,7 +288,7 @@ class Predictor:
             pool = self._transfer_pool(kind, memory_mb)
             if pool is None:
                 return np.array([DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S])
-            idx = related(pool.sizes, nbytes)
+            idx = pool.related(nbytes)
             if nbytes >= SCALE_FLOOR_BYTES:
                 return nbytes / pool.columns["speed"][idx]
             return pool.columns["seconds"][idx]
@@ -283,7 +303,7 @@ class Predictor:
             pool = self._transfer_pool(kind, memory_mb)
             if pool is None or nbytes < SCALE_FLOOR_BYTES:
                 return statistic(self.transfer_draws(kind, nbytes, memory_mb), sla)
-            idx = related(pool.sizes, nbytes)
+            idx = pool.related(nbytes)
             if sla.is_average:  # the mean time, not the time at the mean speed
                 return float(np.mean(nbytes / pool.columns["speed"][idx]))
             return nbytes / statistic(pool.columns["speed"][idx], sla, speed=True)

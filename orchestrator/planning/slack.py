@@ -56,6 +56,7 @@ class Slack:
             for p, b, after in cons:
                 if p >= 0:
                     self.succ[p].append((i, b, after))
+        self.first_in_branch = [tl.prev_in_branch[i] < 0 for i in range(n)]
         self.tasks_of: dict[int, list[int]] = {}
         for i in tl.order:
             self.tasks_of.setdefault(worker[i], []).append(i)
@@ -128,8 +129,15 @@ class Slack:
             if e + new_post[i] > self._latest_done(i, skip_worker=w) + EPS:
                 return False, {}
             new_start[i], new_end[i] = s, e
+        # Consumers on other workers that already hold a process wait longer: that time is billed too.
+        spill: dict[int, float] = {}
+        for i in mine:
+            arrival = new_end[i] + new_post[i]
+            for c in self.dag.downs[i]:
+                if c not in members and not self.first_in_branch[c] and arrival > self.start[c] + EPS:
+                    spill[c] = max(spill.get(c, 0.0), arrival - self.start[c])
         return True, {"start": new_start, "end": new_end, "post": new_post, "st": new_st,
-                      "rt": {i: new_end[i] - new_start[i] for i in mine}}
+                      "rt": {i: new_end[i] - new_start[i] for i in mine}, "spill": spill}
 
     def commit(self, w: int, proposal: dict) -> None:
         mine = self.tasks_of[w]

@@ -71,33 +71,42 @@ def recent_runs(structure_hash: str, limit: int = RUN_WINDOW) -> list[int]:
     )
 
 
+def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> list[tuple]:
+    """The newest ``per_key`` rows of ``qs`` per partition, oldest first (the window runs in the database)."""
+    rows = (qs.annotate(newest=Window(RowNumber(), partition_by=[F(f) for f in partition], order_by=F("id").desc()))
+            .filter(newest__lte=per_key).values_list("id", *fields))
+    return sorted(rows, key=lambda r: r[0])
+
+
 def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY) -> History:
     """Samples of this workflow shape's latest runs: tasks, transfers, start-ups."""
     history = History(cap=per_key)
     run_ids = recent_runs(structure_hash, runs)
     if not run_ids:
         return history
-    rows = (
-        TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
-                               memory_mb__isnull=False)
-        .annotate(newest=Window(RowNumber(), partition_by=[F("function"), F("memory_mb")], order_by=F("id").desc()))
-        .filter(newest__lte=per_key)
-        .values_list("id", "run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes",
-                     "counter_update_s", "dispatch_s", "upload_s", "uploaded", "inputs", "optimizations")
-    )
-    for (_, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, upload_s, uploaded, inputs,
-         opts) in sorted(rows):
+    done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
+                                  memory_mb__isnull=False)
+    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts in _latest(
+            done, ["function", "memory_mb"], per_key,
+            ("run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes", "counter_update_s",
+             "dispatch_s", "optimizations")):
         if (opts or {}).get("reused_after_redelivery"):
             continue  # not executed: its timings say nothing
-        is_sink = counters is None  # the sink stores the result and updates no counters
         history.add_task(fn, mb, TaskSample(int(in_b or 0), float(exec_s), int(out_b or 0),
                                             post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id))
+    # Transfers, each from its own window: a sink per run would otherwise be crowded out by its tasks.
+    uploaded = done.filter(uploaded=True, upload_s__isnull=False)
+    for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=False), ["memory_mb"], per_key,
+                                          ("memory_mb", "output_bytes", "upload_s")):
+        history.add_upload(mb, TransferSample(int(out_b or 0), float(upload_s)))
+    # The sink stores the run's result and updates no counters.
+    for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=True), ["memory_mb"], per_key,
+                                          ("memory_mb", "output_bytes", "upload_s")):
+        history.add_store(mb, TransferSample(int(out_b or 0), float(upload_s)))
+    for _, mb, inputs in _latest(done.filter(download_s__gt=0), ["memory_mb"], per_key, ("memory_mb", "inputs")):
         for item in inputs or []:
             if not item.get("local") and item.get("download_s") is not None:
                 history.add_download(mb, TransferSample(int(item["bytes"]), float(item["download_s"])))
-        if uploaded and upload_s is not None:
-            sample = TransferSample(int(out_b or 0), float(upload_s))
-            (history.add_store if is_sink else history.add_upload)(mb, sample)
     _add_startups(history, run_ids)
     return history
 

@@ -41,3 +41,35 @@ def test_roots_of_one_worker_share_a_branch_with_annotations():
 def test_branch_token_is_deterministic():
     assert canvas.branch_token(1, ["b", "a"], None) == canvas.branch_token(1, ["a", "b"], None)
     assert canvas.branch_token(1, ["a"], "w") != canvas.branch_token(1, ["a"], None)
+
+
+def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
+    """Non-uniform plan of two long roots on different workers and memory sizes:
+
+        slow   fast        slow: 1 s at any size; fast: 0.3 s, 0.3 s at 512 MB too
+           \\   /
+            join
+    """
+    from orchestrator import planning
+    from orchestrator.planning.predictor import Predictor
+    from tests.planning_support import config, graph as make_graph, history, same_everywhere
+
+    g = make_graph({"slow": ("m.slow", []), "fast": ("m.fast", []), "join": ("m.join", ["slow", "fast"])})
+    h = history({**same_everywhere(["m.slow"], 1.0), **same_everywhere(["m.fast"], 0.3),
+                 **same_everywhere(["m.join"], 0.01)}, cold_s=0.05)
+    plan = planning.get("non-uniform")(g, Predictor(h), config("non-uniform", sla="p50"))
+    assert plan.tasks["slow"].worker != plan.tasks["fast"].worker
+    assert plan.tasks["fast"].memory_mb == 512 and plan.tasks["slow"].memory_mb == 2048
+    sigs = {tuple(s["args"][1]): dict(s) for s in canvas.emit(plan, g, run_id=9).tasks}
+    assert set(sigs) == {("slow",), ("fast",)}  # join is dispatched later, by a worker
+    for entry, sig in sigs.items():
+        tp = plan.tasks[entry[0]]
+        assert sig["task"] == "workers.tasks.run_branch"
+        assert sig["kwargs"] == {"worker": tp.worker}
+        assert sig["options"]["queue"] == f"rc-{tp.memory_mb}"
+        assert sig["options"]["task_id"] == canvas.branch_token(9, list(entry), tp.worker)
+        header = sig["options"]["headers"]["slaflow"]
+        assert header["run_id"] == 9 and header["worker"] == tp.worker and header["memory_mb"] == tp.memory_mb
+    compact = plan.compact()
+    assert compact["join"]["w"] == plan.tasks["slow"].worker and compact["join"]["m"] == 2048
+    assert compact["fast"]["n"] == 1 and "n" not in compact["join"]

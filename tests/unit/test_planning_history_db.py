@@ -1,0 +1,82 @@
+"""Loading history from TaskRun / WorkerStartup rows: bounded queries, the right samples."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from orchestrator.models import TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.services import planning as service
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def make_runs(n_runs: int, *, tasks: int = 5, shash: str = "h1", memory_mb: int = 2048):
+    wf = Workflow.objects.create(name=f"wf-{shash}", structure_hash=shash, spec={}, task_count=tasks + 1)
+    runs = []
+    for r in range(n_runs):
+        run = WorkflowRun.objects.create(workflow=wf, planner="uniform", sla="p90", spec={}, status="succeeded")
+        rows = [TaskRun(run=run, node_id=f"t{k}", function="m.step", status="succeeded", memory_mb=memory_mb,
+                        exec_s=1.0 + r, input_bytes=100, output_bytes=50, counter_update_s=0.001, dispatch_s=0.002,
+                        uploaded=True, upload_s=0.003, download_s=0.004 if k else 0.0,
+                        inputs=[{"node": f"t{k - 1}", "bytes": 50, "download_s": 0.004, "local": False}] if k else [])
+                for k in range(tasks)]
+        rows.append(TaskRun(run=run, node_id="sink", function="m.sink", status="succeeded", memory_mb=memory_mb,
+                            exec_s=0.5, input_bytes=50, output_bytes=10, counter_update_s=None, uploaded=True,
+                            upload_s=0.02))
+        TaskRun.objects.bulk_create(rows)
+        runs.append(run)
+    return wf, runs
+
+
+def test_history_is_bounded_per_function_and_memory():
+    make_runs(30, tasks=10)  # 300 step samples, 30 sinks
+    h = service.load_history("h1", per_key=40)
+    assert len(h.tasks[("m.step", 2048)]) == 40
+    assert {s.exec_s for s in h.tasks[("m.step", 2048)]} == {27.0, 28.0, 29.0, 30.0}  # the newest 4 runs
+    assert len(h.tasks[("m.sink", 2048)]) == 30
+    # The sink's result store is its own kind, not crowded out by 300 uploads.
+    assert len(h.stores[2048]) == 30 and all(s.seconds == 0.02 for s in h.stores[2048])
+    assert len(h.uploads[2048]) == 40 and len(h.downloads[2048]) == 40
+    assert h.tasks[("m.step", 2048)][0].post_s == pytest.approx(0.003)
+
+
+def test_only_the_latest_runs_of_the_same_structure_count():
+    make_runs(12, shash="h2")
+    make_runs(3, shash="other", memory_mb=512)
+    h = service.load_history("h2", runs=5)
+    assert {s.exec_s for s in h.tasks[("m.step", 2048)]} == {8.0, 9.0, 10.0, 11.0, 12.0}
+    assert ("m.step", 512) not in h.tasks
+    assert service.load_history("nothing").empty
+
+
+def test_startup_samples_leave_out_waiting_for_a_busy_process():
+    _, (run,) = make_runs(1, shash="h3")
+
+    def startup(branch, requested, started, ready, ended, cold, pid=7):
+        WorkerStartup.objects.create(
+            run=run, branch_id=branch, memory_mb=1024, host="h", pid=pid, cold=cold, reason="x",
+            requested_at=T0 + timedelta(seconds=requested), started_at=T0 + timedelta(seconds=started),
+            ready_at=T0 + timedelta(seconds=ready), ended_at=T0 + timedelta(seconds=ended),
+            startup_s=ready - requested, active_s=ended - started)
+
+    startup("b1", 0.0, 0.4, 0.5, 3.0, True)  # a new process: 0.5 s cold start
+    startup("b2", 1.0, 3.01, 3.02, 4.0, False)  # queued behind b1 until 3.0: 0.02 s, not 2.02
+    startup("b3", 5.0, 5.01, 5.03, 6.0, False)  # the process was idle: 0.03 s
+    h = service.load_history("h3")
+    cold = [s.startup_s for s in h.startups[(1024, True)]]
+    warm = [round(s.startup_s, 6) for s in h.startups[(1024, False)]]
+    assert cold == [pytest.approx(0.5)] and warm == [0.02, 0.03]
+    assert h.startups[(1024, True)][0].billed_s == pytest.approx(0.1)
+
+
+def test_warm_processes_are_those_that_served_within_the_keep_alive_window(settings):
+    settings.SLAFLOW_KEEPALIVE_S = 7.0
+    _, (run,) = make_runs(1, shash="h4")
+    now = T0.timestamp() + 100
+    for pid, ended in ((1, 95.0), (2, 80.0), (3, 99.0)):
+        WorkerStartup.objects.create(
+            run=run, branch_id=f"b{pid}", memory_mb=512 * pid, host="h", pid=pid, cold=False, reason="x",
+            requested_at=T0, started_at=T0, ready_at=T0, ended_at=T0 + timedelta(seconds=ended),
+            startup_s=0, active_s=1)
+    warm = service.warm_processes("h4", now=now)
+    assert warm == [(512, pytest.approx(5.0)), (1536, pytest.approx(1.0))]

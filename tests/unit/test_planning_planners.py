@@ -1,0 +1,275 @@
+"""Planners on small graphs drawn in ASCII, rerun with renamed ids and functions.
+
+Histories are synthetic with known behaviour (tests/planning_support.py):
+every sample of a function at a memory size has the same exec time, so the
+planners' choices follow from the numbers in each test.
+"""
+import copy
+
+import pytest
+
+from orchestrator import planning
+from orchestrator.planning import nonuniform, uniform, wukong
+from orchestrator.planning.evaluate import Planning
+from orchestrator.planning.plan import Plan
+from orchestrator.planning.predictor import Predictor
+from tests.planning_support import OPTIONS, config, graph, history, renamed, same_everywhere
+
+
+def plan_with(name, g, h, **kw):
+    return planning.get(name)(g, Predictor(h), config(name, **kw))
+
+
+def rename_all(g, h, plan_fn):
+    """Plan ``g``, then the same structure with other names in reverse dict order: same plan."""
+    ids = {nid: f"n{k:02d}x" for k, nid in enumerate(reversed(sorted(g)))}
+    fns = {fn: f"other.mod.g{k}" for k, fn in enumerate(sorted({n.function for n in g.values()}, reverse=True))}
+    h2 = copy.deepcopy(h)
+    h2.tasks = {(fns[fn], mb): b for (fn, mb), b in h.tasks.items()}
+    first, second = plan_fn(g, h), plan_fn(renamed(g, ids, fns), h2)
+    for nid, tp in first.tasks.items():
+        other = second.tasks[ids[nid]]
+        assert (other.worker, other.memory_mb, other.startup) == (tp.worker, tp.memory_mb, tp.startup), nid
+        assert other.start_s == pytest.approx(tp.start_s) and other.end_s == pytest.approx(tp.end_s), nid
+    assert second.critical_path == [ids[n] for n in first.critical_path]
+    assert second.predicted_makespan_s == pytest.approx(first.predicted_makespan_s)
+    return first
+
+
+def workers_of(plan: Plan) -> dict[str, set[str]]:
+    return {w: set(t) for w, t in plan.workers().items()}
+
+
+# --- uniform --------------------------------------------------------------------------------
+
+
+def test_chain_stays_on_one_worker_with_data_in_memory():
+    """a → b → c: one worker, one cold start, nothing uploaded but the result."""
+    g = graph({"a": ("m.f", []), "b": ("m.g", ["a"]), "c": ("m.h", ["b"])})
+    h = history(same_everywhere(["m.f", "m.g", "m.h"], 0.2))
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h))
+    assert not plan.fallback and plan.planner == "uniform"
+    assert workers_of(plan) == {"w0": {"a", "b", "c"}}
+    a, b, c = (plan.tasks[n] for n in "abc")
+    assert (a.startup, b.startup, c.startup) == ("cold", "none", "none")
+    assert a.startup_s == pytest.approx(0.5)
+    assert (a.upload, b.upload, c.upload) == (False, False, True)
+    assert b.download_s == 0 and c.download_s == 0
+    # Times add up: start-up 0.5, then 3 × (0.2 exec), the sink stores its result (0.001).
+    assert a.start_s == pytest.approx(0.5) and b.start_s == pytest.approx(0.7)
+    assert c.end_s == pytest.approx(0.5 + 0.6 + 0.001)
+    assert plan.critical_path == ["a", "b", "c"]
+    assert plan.predicted_makespan_s == pytest.approx(c.end_s)  # no spread: Monte Carlo = point
+    assert plan.predicted_makespan_per_task_s == pytest.approx(c.end_s)
+    assert all(tp.memory_mb == 2048 for tp in plan.tasks.values())
+    # Cost: one worker of 2 GB busy 0.601 s plus the billed part of its cold start (0.25 s).
+    assert plan.predicted_gb_seconds == pytest.approx(2 * (0.601 + 0.25))
+
+
+def test_fan_out_of_short_children_keeps_three_on_the_parent_and_groups_the_rest():
+    """
+              p
+       / / /  |  \\ \\ \\
+      c0 c1 c2 c3 c4 c5 c6      short: 0.01 s each, far below a 0.5 s cold start
+       \\ \\ \\  |  / / /
+              s
+    """
+    edges = {"p": ("m.p", [])}
+    edges.update({f"c{k}": ("m.c", ["p"]) for k in range(7)})
+    edges["s"] = ("m.s", [f"c{k}" for k in range(7)])
+    g = graph(edges)
+    h = history(same_everywhere(["m.p", "m.c", "m.s"], 0.01))
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h))
+    groups = workers_of(plan)
+    assert len(groups) == 3
+    parent = next(t for t in groups.values() if "p" in t)
+    assert len(parent - {"p", "s"}) == 3  # the critical child and two more stay on p's worker
+    others = sorted(len(t - {"s"}) for t in groups.values() if "p" not in t)
+    assert others == [1, 3]  # then groups of three short ones
+
+
+def test_fan_out_of_long_chains_runs_them_in_parallel():
+    """
+            o
+         /  |  \\
+       s1  s2  s3      each step sleeps 1 s — far longer than a 0.5 s start-up,
+       |    |   |      so no chain waits behind another on one worker
+       t1  t2  t3
+         \\  |  /
+           j
+    """
+    edges = {"o": ("m.o", [])}
+    for k in (1, 2, 3):
+        edges[f"s{k}"] = ("m.step", ["o"])
+        edges[f"t{k}"] = ("m.step", [f"s{k}"])
+    edges["j"] = ("m.join", ["t1", "t2", "t3"])
+    g = graph(edges)
+    h = history({**same_everywhere(["m.o", "m.join"], 0.001), **same_everywhere(["m.step"], 1.0)})
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h))
+    groups = workers_of(plan)
+    chains = [{f"s{k}", f"t{k}"} for k in (1, 2, 3)]
+    assert sum(any(c <= t for t in groups.values()) for c in chains) == 3  # each chain on one worker
+    assert len(groups) == 3  # ... and each on its own
+    # Parallel: about start-up + 2 s, not 6 s.
+    assert plan.predicted_makespan_s < 3.5
+
+
+def test_fan_in_on_the_critical_path_joins_its_critical_upstream():
+    """
+      a     b        a: 0.6 s and a big output; b: 2 s (the critical one)
+       \\   /        both long enough to get a worker each
+         c
+    """
+    g = graph({"a": ("m.a", []), "b": ("m.b", []), "c": ("m.c", ["a", "b"])})
+    h = history({**same_everywhere(["m.a"], 0.6), **same_everywhere(["m.b"], 2.0),
+                 **same_everywhere(["m.c"], 0.01)}, out_bytes=1000)
+    h.tasks[("m.a", 2048)][0] = h.tasks[("m.a", 2048)][0].__class__(0, 0.6, 10_000_000)
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h, sla="p50"))
+    assert plan.tasks["a"].worker != plan.tasks["b"].worker
+    assert plan.tasks["c"].worker == plan.tasks["b"].worker
+    assert plan.critical_path == ["b", "c"]
+
+
+def test_fan_in_off_the_critical_path_joins_the_biggest_outputs():
+    """
+      a     b          a: 0.6 s with 5 MB out; b: 0.6 s with 1 KB out
+       \\   / \\
+         c    d        d: 3 s, so the critical path is b → d → e, not through c
+          \\  /
+            e
+    """
+    g = graph({"a": ("m.a", []), "b": ("m.b", []), "c": ("m.c", ["a", "b"]), "d": ("m.d", ["b"]),
+               "e": ("m.e", ["c", "d"])})
+    h = history({**same_everywhere(["m.a", "m.b"], 0.6), **same_everywhere(["m.d"], 3.0),
+                 **same_everywhere(["m.c", "m.e"], 0.01)}, out_bytes=1000)
+    for mb in OPTIONS:
+        h.tasks[("m.a", mb)].clear()
+        for _ in range(8):
+            h.add_task("m.a", mb, h.tasks[("m.b", mb)][0].__class__(0, 0.6, 5_000_000))
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h, sla="p50"))
+    assert plan.tasks["d"].worker == plan.tasks["b"].worker  # b's critical child stays with it
+    assert plan.tasks["c"].worker == plan.tasks["a"].worker != plan.tasks["b"].worker
+    assert "c" not in plan.critical_path and plan.critical_path[-2:] == ["d", "e"]
+
+
+def test_diamond_of_short_tasks_is_one_worker():
+    """
+       s
+      / \\
+     l   r
+      \\ /
+       j
+    """
+    g = graph({"s": ("m.s", []), "l": ("m.l", ["s"]), "r": ("m.r", ["s"]), "j": ("m.j", ["l", "r"])})
+    h = history(same_everywhere(["m.s", "m.l", "m.r", "m.j"], 0.02))
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h))
+    assert workers_of(plan) == {"w0": {"s", "l", "r", "j"}}
+    assert plan.tasks["j"].download_s == 0 and not plan.tasks["l"].upload
+
+
+def test_plans_do_not_mutate_the_graph_and_round_trip_as_json():
+    g = graph({"s": ("m.s", []), "l": ("m.l", ["s"]), "r": ("m.r", ["s"]), "j": ("m.j", ["l", "r"])})
+    before = copy.deepcopy(g)
+    plan = plan_with("non-uniform", g, history(same_everywhere(["m.s", "m.l", "m.r", "m.j"], 0.3)))
+    assert g == before
+    again = Plan.from_dict(plan.to_dict())
+    assert again.to_dict() == plan.to_dict()
+    compact = plan.compact()
+    assert compact["s"]["n"] == 1 and "n" not in compact["j"] and compact["j"]["w"] == plan.tasks["j"].worker
+
+
+# --- fallbacks and names -------------------------------------------------------------------
+
+
+def test_no_history_falls_back_to_flexible_workers_and_says_so():
+    g = graph({"a": ("m.f", []), "b": ("m.g", ["a"])})
+    for name, mb in (("uniform", 2048), ("non-uniform", 1024), ("uniform-opt", 2048), ("non-uniform-opt", 1024)):
+        plan = planning.get(name)(g, Predictor(None), config(name))
+        assert plan.fallback and "no history" in plan.note and f"{mb} MB" in plan.note
+        assert {tp.worker for tp in plan.tasks.values()} == {None}
+        assert {tp.memory_mb for tp in plan.tasks.values()} == {mb}
+
+
+def test_a_function_without_history_falls_back_naming_it():
+    g = graph({"a": ("m.f", []), "b": ("m.new", ["a"])})
+    plan = plan_with("uniform", g, history(same_everywhere(["m.f"], 0.1)))
+    assert plan.fallback and "m.new" in plan.note
+
+
+def test_opt_names_map_to_the_same_planners():
+    assert planning.get("uniform-opt") is uniform.plan and planning.get("non-uniform-opt") is nonuniform.plan
+    assert planning.get("wukong-opt") is wukong.plan
+    assert "non-uniform-opt" in planning.names()
+    with pytest.raises(planning.PlannerError, match="unknown planner 'fast'"):
+        planning.get("fast")
+
+
+# --- non-uniform -----------------------------------------------------------------------------
+
+
+def two_branches(short_at_512: float):
+    r"""
+           o
+          / \
+         L   S       L: 1 s at 2048 MB, 4 s at 512 (CPU bound): the critical path
+          \ /       S: 0.5 s at 2048 MB, 0.8 s at 1024, ``short_at_512`` at 512
+           j
+    """
+    g = graph({"o": ("m.o", []), "L": ("m.L", ["o"]), "S": ("m.S", ["o"]), "j": ("m.j", ["L", "S"])})
+    h = history({**same_everywhere(["m.o", "m.j"], 0.01),
+                 "m.L": {512: 4.0, 1024: 2.0, 2048: 1.0},
+                 "m.S": {512: short_at_512, 1024: 0.8, 2048: 0.5}}, cold_s=0.05, warm_s=0.005)
+    return g, h
+
+
+def test_non_uniform_downgrades_off_the_critical_path_only():
+    g, h = two_branches(short_at_512=0.6)
+    plan = rename_all(g, h, lambda g, h: plan_with("non-uniform", g, h, sla="p50"))
+    base = plan_with("uniform", g, h, sla="p50")
+    assert plan.tasks["S"].worker != plan.tasks["L"].worker
+    assert plan.tasks["S"].memory_mb == 512  # the cheapest that keeps the deadline
+    assert plan.tasks["L"].memory_mb == 2048 and "L" in plan.critical_path
+    assert plan.predicted_gb_seconds < base.predicted_gb_seconds
+    assert plan.predicted_makespan_s == pytest.approx(base.predicted_makespan_s)
+    assert "downgraded" in plan.note
+
+
+def test_non_uniform_downgrade_respects_the_tolerance():
+    """L's path ends at 1.061 s and the run at 1.073 s; S starts at 0.111 s and needs 2 ms of
+    transfers. At 512 MB S takes 0.98 s: the run ends 3 % later — taken with a 5 % tolerance,
+    refused with none (1024 MB fits and is cheaper than 2048). At 1.04 s (+8.6 %): refused."""
+    g, h = two_branches(short_at_512=0.98)
+    loose = plan_with("non-uniform", g, h, sla="p50", tolerance=0.05)
+    tight = plan_with("non-uniform", g, h, sla="p50", tolerance=0.0)
+    base = plan_with("uniform", g, h, sla="p50")
+    assert base.predicted_makespan_s == pytest.approx(1.073)
+    assert loose.tasks["S"].memory_mb == 512
+    assert loose.predicted_makespan_s == pytest.approx(1.105)
+    assert tight.tasks["S"].memory_mb == 1024
+    assert tight.predicted_makespan_s == pytest.approx(base.predicted_makespan_s)
+    too_slow = plan_with("non-uniform", *two_branches(short_at_512=1.04), sla="p50", tolerance=0.05)
+    assert too_slow.tasks["S"].memory_mb == 1024
+
+
+def test_non_uniform_upgrades_a_critical_worker_when_cost_times_time_drops():
+    """A chain on the critical path at 512 MB, four times faster at 2048: upgrade it."""
+    g = graph({"a": ("m.a", []), "b": ("m.b", ["a"])})
+    h = history({"m.a": {512: 2.0, 1024: 1.0, 2048: 0.5}, "m.b": {512: 2.0, 1024: 1.0, 2048: 0.5}})
+    s = Planning(g, Predictor(h), config("non-uniform", sla="p50"))
+    worker = [0, 0]
+    ev = s.evaluate(worker, [512])
+    ev2, upgraded = nonuniform._upgrade_critical(s, worker, [512], ev, list(OPTIONS))
+    assert upgraded == 1 and ev2.worker_memory == [2048]
+    assert ev2.promise < ev.promise
+
+
+def test_non_uniform_never_plans_more_cost_than_the_all_largest_baseline():
+    from experiments.benchdata import random_dag, synthetic_history
+
+    g = random_dag(200, seed=3)
+    h = synthetic_history(seed=3)
+    for pool in (None, 2):
+        nu = plan_with("non-uniform", g, h, pool_size=pool)
+        un = plan_with("uniform", g, h, pool_size=pool)
+        assert nu.predicted_gb_seconds <= un.predicted_gb_seconds + 1e-9
+        assert nu.predicted_makespan_s <= un.predicted_makespan_s * 1.05 + 1e-9

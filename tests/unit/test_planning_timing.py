@@ -1,0 +1,116 @@
+"""The timing simulation: start-ups, pool processes, keep-alive, yields, critical path."""
+import pytest
+
+from orchestrator.planning import timing
+from orchestrator.planning.dag import index
+from tests.planning_support import graph
+
+COLD, WARM = 0.5, 0.01
+
+
+def startup(mb, cold):
+    return COLD if cold else WARM
+
+
+def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0, warm=()):
+    dag = index(g)
+    pos = {nid: i for i, nid in enumerate(dag.ids)}
+    w = [worker[nid] for nid in dag.ids]
+    n_workers = max(w) + 1
+    tl = timing.simulate(
+        dag, worker=w, worker_memory=memory or [2048] * n_workers, run_time=[run_time[nid] for nid in dag.ids],
+        post=[(post or {}).get(nid, 0.0) for nid in dag.ids], priority=[0.0] * dag.n, startup=startup,
+        keepalive_s=keepalive, pool_size=pool, warm_processes=warm,
+    )
+    return tl, pos, dag
+
+
+def test_a_chain_on_one_worker_starts_once():
+    """a → b → c on one worker: one cold start, then back to back."""
+    g = graph({"a": ("f", []), "b": ("f", ["a"]), "c": ("f", ["b"])})
+    tl, pos, _ = sim(g, {"a": 0, "b": 0, "c": 0}, {"a": 1.0, "b": 2.0, "c": 0.5}, post={"a": 0.1, "b": 0.1})
+    assert [tl.start[pos[n]] for n in "abc"] == pytest.approx([0.5, 1.6, 3.7])
+    assert tl.makespan == pytest.approx(4.2)
+    assert len(tl.branches) == 1 and tl.branches[0].cold
+    assert tl.critical_path == [pos[n] for n in "abc"]
+
+
+def test_a_process_starting_up_is_busy():
+    """The prior system left start-up out of activity periods. Here, with two processes:
+
+       A (root, its own worker): cold start 0.5, then a 3 s task      process 1: busy 0 → 3.5
+       R (root): cold start 0.5, then 0.1 s                           process 2: free at 0.6
+       R → B and R → C on two more workers, both dispatched at 0.6
+
+    B takes R's idle process (warm). C finds none idle: process 1 is still busy — it was
+    starting up or running the whole time — so C waits for the first release (B's).
+    """
+    g = graph({"A": ("f", []), "R": ("f", []), "B": ("f", ["R"]), "C": ("f", ["R"]),
+               "S": ("f", ["A", "B", "C"])})
+    worker = {"A": 0, "R": 1, "B": 2, "C": 3, "S": 0}
+    tl, pos, _ = sim(g, worker, {"A": 3.0, "R": 0.1, "B": 1.0, "C": 1.0, "S": 0.1}, pool=2)
+    br = {tl.branches[tl.branch_of[pos[n]]].worker: tl.branches[tl.branch_of[pos[n]]] for n in "ARBC"}
+    assert not br[2].cold and br[2].after >= 0 and tl.branches[br[2].after].worker == 1
+    assert tl.start[pos["B"]] == pytest.approx(0.6 + WARM)
+    assert br[3].pool_wait_s == pytest.approx(1.0 + WARM)  # waited for B's release at 1.61
+    assert tl.branches[br[3].after].worker == 2 and not br[3].cold
+    assert tl.start[pos["C"]] == pytest.approx(1.61 + WARM)
+
+
+def test_keep_alive_decides_warm_or_cold():
+    """R ends at 0.6 and frees its process; a task ready 5 s later finds it warm, 8 s later cold."""
+    for delay, cold in ((5.0, False), (8.0, True)):
+        g = graph({"R": ("f", []), "D": ("f", []), "B": ("f", ["R", "D"])})
+        # D, a root on a worker of its own (the other process), delays B's readiness.
+        tl, pos, _ = sim(g, {"R": 0, "D": 1, "B": 2}, {"R": 0.1, "D": delay, "B": 0.1}, pool=2)
+        b = tl.branches[tl.branch_of[pos["B"]]]
+        assert b.cold is cold
+        assert b.after == tl.branch_of[pos["R"]]  # R's process: idle since 0.6
+
+
+def test_warm_processes_at_the_start():
+    g = graph({"a": ("f", [])})
+    tl, _, _ = sim(g, {"a": 0}, {"a": 1.0}, warm=((2048, 3.0),))
+    assert not tl.branches[0].cold and tl.makespan == pytest.approx(WARM + 1.0)
+    tl, _, _ = sim(g, {"a": 0}, {"a": 1.0}, warm=((2048, 9.0),))  # served 9 s ago: past the window
+    assert tl.branches[0].cold
+
+
+def test_an_idle_branch_yields_its_process_to_a_waiting_one():
+    """One process. Worker 0 runs a, then waits for b (worker 1) before c:
+
+        a(w0)   b(w1)
+           \\    /
+            c(w0)
+
+    w1 cannot start while w0 holds the only process, so w0 yields after a (as the
+    runtime's bounded wait does); b runs; w0 starts again (warm) for c.
+    """
+    g = graph({"a": ("f", []), "b": ("f", []), "c": ("f", ["a", "b"])})
+    tl, pos, _ = sim(g, {"a": 0, "b": 1, "c": 0}, {"a": 1.0, "b": 1.0, "c": 1.0}, pool=1)
+    w0 = [br for br in tl.branches if br.worker == 0]
+    assert len(w0) == 2 and w0[0].cold and not w0[1].cold
+    assert tl.start[pos["b"]] == pytest.approx(0.5 + 1.0 + WARM)
+    assert tl.start[pos["c"]] == pytest.approx(2.51 + WARM)  # b's process, just released
+    # The critical path runs through the pool hand-over: a, then b (waited for a's process), then c.
+    assert tl.critical_path == [pos["a"], pos["b"], pos["c"]]
+
+
+def test_memory_sizes_have_separate_pools():
+    g = graph({"a": ("f", []), "b": ("f", []), "s": ("f", ["a", "b"])})
+    tl, pos, _ = sim(g, {"a": 0, "b": 1, "s": 0}, {"a": 1.0, "b": 1.0, "s": 0.1}, memory=[512, 2048], pool=1)
+    assert tl.start[pos["a"]] == tl.start[pos["b"]] == pytest.approx(COLD)
+
+
+def test_critical_path_follows_the_latest_input():
+    """
+        s
+       / \\
+      l   r      r takes 3 s on its own worker, l 1 s on s's worker
+       \\ /
+        j
+    """
+    g = graph({"s": ("f", []), "l": ("f", ["s"]), "r": ("f", ["s"]), "j": ("f", ["l", "r"])})
+    tl, pos, _ = sim(g, {"s": 0, "l": 0, "r": 1, "j": 0}, {"s": 0.1, "l": 1.0, "r": 3.0, "j": 0.1})
+    assert tl.critical_path == [pos[n] for n in ("s", "r", "j")]
+    assert tl.makespan == pytest.approx(0.5 + 0.1 + 0.5 + 3.0 + 0.1)

@@ -1,0 +1,171 @@
+"""The predictor on synthetic history with known answers."""
+import numpy as np
+import pytest
+
+from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
+from orchestrator.planning.predictor import (
+    DEFAULT_COLD_S, PredictionError, Predictor, related, size_key, statistic, time_scale,
+)
+from orchestrator.sla import parse
+
+
+def task_history(by_mb: dict[int, list[float]], fn="m.f", size=0, out=10) -> History:
+    h = History()
+    for mb, times in by_mb.items():
+        for t in times:
+            h.add_task(fn, mb, TaskSample(size, t, out))
+    return h
+
+
+# --- the exact-configuration rule and normalisation ---------------------------------------
+
+
+def test_six_samples_on_the_exact_memory_are_used_as_they_are():
+    h = task_history({1024: [2.0] * 6, 2048: [1.0] * 10})
+    assert Predictor(h).exec_time("m.f", 1024, 0, "p50") == pytest.approx(2.0)
+
+
+def test_fewer_than_six_normalise_everything_to_the_baseline_with_exponent_0_3():
+    # 5 samples at 1024 MB (2.0 s) + 10 at 2048 MB (1.0 s): the 2048 ones become
+    # 1.0 × (2048/1024)^0.3 = 1.2311 s at 1024 MB; the median is one of them.
+    h = task_history({1024: [2.0] * 5, 2048: [1.0] * 10})
+    assert Predictor(h).exec_time("m.f", 1024, 0, "p50") == pytest.approx(2 ** 0.3)
+    # A size with no samples at all: from 2048 MB down to 512 MB is × 4^0.3.
+    h = task_history({2048: [1.0] * 10})
+    assert Predictor(h).exec_time("m.f", 512, 0, "p50") == pytest.approx(4 ** 0.3)
+    assert time_scale(2048, 512) == pytest.approx(4 ** 0.3)
+
+
+def test_speeds_normalise_the_other_way():
+    h = History()
+    for _ in range(10):
+        h.add_download(2048, TransferSample(1_000_000, 0.01))  # 100 MB/s at 2048 MB
+    # At 512 MB the speed is 100 MB/s × (512/2048)^0.3, so the time grows by 4^0.3.
+    assert Predictor(h).download_time(1_000_000, 512, "p50") == pytest.approx(0.01 * 4 ** 0.3)
+
+
+# --- percentile directions -------------------------------------------------------------------
+
+
+def test_times_use_the_nth_percentile_and_speeds_the_100_minus_nth():
+    times = [float(t) for t in range(1, 11)]  # 1..10 s
+    h = task_history({2048: times})
+    p = Predictor(h)
+    assert p.exec_time("m.f", 2048, 0, "p90") == pytest.approx(np.percentile(times, 90))
+    assert p.exec_time("m.f", 2048, 0, "p10") == pytest.approx(np.percentile(times, 10))
+    assert p.exec_time("m.f", 2048, 0, "average") == pytest.approx(5.5)
+
+    h = History()
+    speeds = [10e6 * k for k in range(1, 11)]  # 10..100 MB/s on 1 MB transfers
+    for s in speeds:
+        h.add_upload(2048, TransferSample(1_000_000, 1_000_000 / s))
+    p = Predictor(h)
+    slow = 1_000_000 / np.percentile(speeds, 10)
+    assert p.upload_time(1_000_000, 2048, "p90") == pytest.approx(slow)  # pessimistic: a slow speed
+    assert p.upload_time(1_000_000, 2048, "p90") > p.upload_time(1_000_000, 2048, "p50")
+    # average: the mean time, not the time at the mean speed (which would be optimistic)
+    mean_time = np.mean([1_000_000 / s for s in speeds])
+    assert p.upload_time(1_000_000, 2048, "average") == pytest.approx(mean_time)
+    assert mean_time > 1_000_000 / np.mean(speeds)
+
+
+def test_statistic_matches_numpy_percentiles():
+    rng = np.random.default_rng(4)
+    v = rng.lognormal(size=37)
+    for q in (1, 33, 50, 90, 99):
+        assert statistic(v, parse(f"p{q}")) == pytest.approx(np.percentile(v, q))
+        assert statistic(v, parse(f"p{q}"), speed=True) == pytest.approx(np.percentile(v, 100 - q))
+
+
+# --- related samples and sizes -----------------------------------------------------------------
+
+
+def test_related_samples_widen_the_window_until_five():
+    sizes = np.arange(0, 1001, 10, dtype=float)  # 0, 10, …, 1000
+    # 5 % of 500 = ±25: 480, 490, 500, 510, 520.
+    assert list(sizes[related(sizes, 500)]) == [480, 490, 500, 510, 520]
+    # Sparse sizes: only three within 100 % of 100 (0..200) → the five closest.
+    sparse = np.array([1.0, 2, 3, 5000, 6000, 7000, 8000])
+    assert sorted(sparse[related(sparse, 100)]) == [1, 2, 3, 5000, 6000]
+
+
+def test_related_samples_keep_up_to_100_balanced_around_the_size():
+    sizes = np.sort(np.concatenate([np.full(150, 99.0), np.full(150, 101.0)]))
+    idx = related(sizes, 100)
+    assert len(idx) == 100
+    assert (sizes[idx] == 99).sum() == 50 and (sizes[idx] == 101).sum() == 50
+
+
+def test_exec_time_scales_per_input_byte_only_above_the_floor():
+    h = task_history({2048: [1.0] * 10}, size=100_000)
+    p = Predictor(h)
+    assert p.exec_time("m.f", 2048, 110_000, "p50") == pytest.approx(1.1)
+    h = task_history({2048: [1.0] * 10}, size=100)
+    assert Predictor(h).exec_time("m.f", 2048, 300, "p50") == pytest.approx(1.0)  # overhead, not bytes
+
+
+def test_output_size_uses_the_median_ratio_even_for_p90():
+    h = History()
+    for k in range(1, 11):
+        h.add_task("m.f", 2048, TaskSample(100_000, 1.0, 10_000 * k))
+    p = Predictor(h)
+    assert p.output_bytes("m.f", 2048, 100_000, "p90") == int(np.median([10_000 * k for k in range(1, 11)]))
+
+
+# --- caches -------------------------------------------------------------------------------------
+
+
+def test_caches_hit_and_belong_to_one_predictor():
+    h = task_history({2048: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}, size=100_000)
+    p = Predictor(h)
+    first = p.exec_time("m.f", 2048, 100_000, "p90")
+    misses = p.misses
+    assert p.exec_time("m.f", 2048, 100_000, "p90") == first
+    assert p.hits >= 1 and p.misses == misses
+    p.exec_time("m.f", 2048, 100_040, "p90")  # the same size to 3 significant digits
+    assert p.misses == misses
+    other = Predictor(h)
+    other.exec_time("m.f", 2048, 100_000, "p90")
+    assert other.hits == 0 and other.misses > 0  # nothing shared between instances
+    assert size_key(100_040) == 100_000 and size_key(999) == 999
+
+
+# --- boundedness and missing data ------------------------------------------------------------------
+
+
+def test_history_keeps_only_the_newest_samples_per_key():
+    h = History(cap=10)
+    for k in range(1000):
+        h.add_task("m.f", 2048, TaskSample(0, float(k), 1))
+        h.add_download(2048, TransferSample(10, float(k)))
+        h.add_startup(2048, True, StartupSample(float(k)))
+    assert len(h.tasks[("m.f", 2048)]) == 10 and h.tasks[("m.f", 2048)][0].exec_s == 990.0
+    assert h.size() == 30
+    # Predictions see only the newest ten: their median is 994.5.
+    assert Predictor(h).exec_time("m.f", 2048, 0, "p50") == pytest.approx(994.5)
+    with pytest.raises(ValueError, match="cap"):
+        History(cap=0)
+
+
+def test_missing_kinds_fall_back_and_are_reported():
+    h = task_history({2048: [1.0] * 6})
+    p = Predictor(h)
+    assert p.startup_time(2048, True, "p90") == DEFAULT_COLD_S
+    assert p.download_time(1000, 2048, "p90") > 0
+    assert "start-up times" in p.defaults_used and "download speed" in p.defaults_used
+    with pytest.raises(PredictionError, match="no history for function 'm.g'"):
+        p.exec_time("m.g", 2048, 0, "p90")
+    assert p.missing_functions(["m.f", "m.g"]) == ["m.g"]
+
+
+def test_startups_warm_and_cold_and_their_billed_part():
+    h = History()
+    for k in range(6):
+        h.add_startup(1024, True, StartupSample(1.0 + k / 10, 0.2))
+        h.add_startup(1024, False, StartupSample(0.01, 0.001))
+    p = Predictor(h)
+    assert p.startup_time(1024, True, "p50") == pytest.approx(1.25)
+    assert p.startup_time(1024, False, "p90") == pytest.approx(0.01)
+    assert p.billed_startup(1024, True) == pytest.approx(0.2)
+    # 512 MB has no samples: normalised from 1024 (× 2^0.3).
+    assert p.startup_time(512, False, "p50") == pytest.approx(0.01 * 2 ** 0.3)
