@@ -13,10 +13,10 @@ from experiments import workflows
 
 @contextlib.contextmanager
 def cluster_if_needed(log=print) -> Iterator[object | None]:
-    """Yield the running cluster we started, or None when workers already answer."""
-    from workers.localcluster import LocalCluster, workers_answering
+    """Yield the running cluster we started, or None when workers already serve every queue."""
+    from workers.localcluster import LocalCluster, cluster_needed
 
-    if workers_answering():
+    if not cluster_needed():
         yield None
         return
     log("no slaflow worker answers: starting a local cluster for this command…")
