@@ -120,6 +120,7 @@ class BranchRun:
             pid=self.limits.pid, startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
         )
         self.records.append(rec)
+        self.flex_continued = False  # each flexible task may continue with one child of its own
         rec.started_at = time.time()
         if self.startup.ready_at is None:
             self.startup.ready_at = rec.started_at
