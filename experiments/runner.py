@@ -19,7 +19,7 @@ def cluster_if_needed(log=print) -> Iterator[object | None]:
     if not cluster_needed():
         yield None
         return
-    log("no slaflow worker answers: starting a local cluster for this command…")
+    log("no slaflow worker serves every resource-config queue: starting a local cluster for this command…")
     with LocalCluster() as cluster:
         yield cluster
 
