@@ -78,6 +78,7 @@ def synthetic_history(*, memory_options=(512, 1024, 2048), samples: int = 40, se
             size = int(rng.uniform(1e3, 5e5))
             h.add_download(mb, TransferSample(size, 0.0005 + size / 150e6 * rng.uniform(0.8, 1.6)))
             h.add_upload(mb, TransferSample(size, 0.0008 + size / 120e6 * rng.uniform(0.8, 1.6)))
-            h.add_startup(mb, True, StartupSample(0.4 * rng.uniform(0.7, 1.6), 0.05))
-            h.add_startup(mb, False, StartupSample(0.01 * rng.uniform(0.7, 2.0), 0.002))
+            h.add_startup(mb, "new", StartupSample(0.4 * rng.uniform(0.7, 1.6), 0.05))
+            h.add_startup(mb, "cold", StartupSample(0.04 * rng.uniform(0.7, 1.6), 0.03))
+            h.add_startup(mb, "warm", StartupSample(0.01 * rng.uniform(0.7, 2.0), 0.002))
     return h

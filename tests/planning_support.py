@@ -39,8 +39,9 @@ def history(exec_s: dict[str, dict[int, float]], *, out_bytes: int = 100, sample
             h.add_download(mb, TransferSample(out_bytes, transfer_s))
             h.add_upload(mb, TransferSample(out_bytes, transfer_s))
             h.add_store(mb, TransferSample(out_bytes, transfer_s))
-            h.add_startup(mb, True, StartupSample(cold_s, cold_s / 2))
-            h.add_startup(mb, False, StartupSample(warm_s, 0.0))
+            h.add_startup(mb, "new", StartupSample(cold_s, cold_s / 2))
+            h.add_startup(mb, "cold", StartupSample(cold_s, cold_s / 2))
+            h.add_startup(mb, "warm", StartupSample(warm_s, 0.0))
     return h
 
 

@@ -29,6 +29,8 @@ class PlannerConfig:
     tolerance: float = 0.05
     # Pool processes that served this workflow recently, as (memory_mb, seconds since): warm at the start.
     warm_processes: tuple[tuple[int, float], ...] = ()
+    # Processes each configuration keeps standing (autoscale minimum): no spawn needed for them.
+    min_pool: int = 0
 
     def __post_init__(self):
         if not self.memory_options:

@@ -24,17 +24,17 @@ Walk the tasks in structural topological order:
 * Roots are the children of a virtual parent with no worker: they are
   grouped the same way (nothing "stays").
 
-"Short" means both at most the median and no more work than starting a new
-worker costs (a cold start-up plus fetching the parent's output): the work
-counted is the child's exclusive subtree (it follows the child onto its
-worker), so long chains are never serialised behind each other just because
-they are all "short" relative to one another.
+"Short" means no more work than starting a new worker costs (a cold start-up
+plus fetching the parent's output), where the work counted is the child's
+exclusive subtree (it follows the child onto its worker). The prior system
+split at the median predicted exec time instead, which serialises long chains
+behind each other when they are all alike, and sends the bigger of two tiny
+branches to a worker of its own; against the start-up cost, tiny work stays
+together and long work runs in parallel.
 
 Ties are broken by structural position, never by names.
 """
 from __future__ import annotations
-
-import statistics
 
 from orchestrator.planning.dag import Dag
 
@@ -84,8 +84,7 @@ def assign(dag: Dag, *, work: list[float], level: list[float], output_bytes: lis
         if not children:
             return
         overhead = startup_s + (fetch_s[parent] if parent is not None else 0.0)
-        median = statistics.median(sub[c] for c in children)
-        is_short = {c: sub[c] <= median and sub[c] <= overhead for c in children}
+        is_short = {c: sub[c] <= overhead for c in children}
         stay: list[int] = []
         if parent is not None:
             key = max(children, key=lambda c: (level[c], -c))

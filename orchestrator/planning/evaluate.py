@@ -79,7 +79,7 @@ class Planning:
         return assign_mod.assign(
             dag, work=work, level=level, output_bytes=sizes.output_bytes,
             critical=assign_mod.critical_flags(dag, own, edge), arrival=[finish[i] + edge[i] for i in range(dag.n)],
-            startup_s=p.startup_time(memory_mb, True, sla), fetch_s=fetch,
+            startup_s=p.startup_time(memory_mb, "new", sla), fetch_s=fetch,
         )
 
     # --- evaluation ---------------------------------------------------------------
@@ -92,9 +92,9 @@ class Planning:
         tl = timing.simulate(
             dag, worker=worker, worker_memory=worker_memory,
             run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post, priority=priority,
-            startup=lambda mb, cold: p.startup_time(mb, cold, sla),
+            startup=lambda mb, kind: p.startup_time(mb, kind, sla),
             keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
-            warm_processes=self.config.warm_processes,
+            warm_processes=self.config.warm_processes, min_pool=self.config.min_pool,
         )
         outcome = None
         if monte_carlo:
@@ -132,6 +132,7 @@ class Planning:
                               for fn in sorted(set(dag.fn))},
                 "branches": len(tl.branches),
                 "cold_starts": sum(1 for br in tl.branches if br.cold),
+                "new_processes": sum(1 for br in tl.branches if br.state == "new"),
                 "monte_carlo_samples": self.config.mc_samples,
                 "evaluations": self.evaluations,
                 "defaults_used": sorted(p.defaults_used),

@@ -11,9 +11,13 @@ Keys:
   and the post-task overhead (dependency counters + dispatching children);
 * transfer samples per memory_mb: downloads of inputs from Redis, uploads of
   outputs to Redis, and the sink's result store (a database write);
-* start-up samples per (memory_mb, cold): requested → first task began, with
+* start-up samples per (memory_mb, kind): requested → first task began, with
   time spent waiting for a busy pool process taken out (the simulation models
   that wait itself), and the part of it inside the billed activity period.
+  Kinds (``STARTUP_KINDS``): ``warm`` — a process that served this workflow
+  within the keep-alive window; ``cold`` — an existing process that has not
+  (it reloads the run and reconnects); ``new`` — a process the pool had to
+  spawn first.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 DEFAULT_CAP = 100
+STARTUP_KINDS = ("warm", "cold", "new")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class History:
     downloads: dict[int, deque] = field(default_factory=dict)
     uploads: dict[int, deque] = field(default_factory=dict)
     stores: dict[int, deque] = field(default_factory=dict)
-    startups: dict[tuple[int, bool], deque] = field(default_factory=dict)
+    startups: dict[tuple[int, str], deque] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.cap, int) or self.cap < 1:
@@ -77,8 +82,10 @@ class History:
     def add_store(self, memory_mb: int, sample: TransferSample) -> None:
         self._bucket(self.stores, int(memory_mb)).append(sample)
 
-    def add_startup(self, memory_mb: int, cold: bool, sample: StartupSample) -> None:
-        self._bucket(self.startups, (int(memory_mb), bool(cold))).append(sample)
+    def add_startup(self, memory_mb: int, kind: str, sample: StartupSample) -> None:
+        if kind not in STARTUP_KINDS:
+            raise ValueError(f"start-up kind must be one of {', '.join(STARTUP_KINDS)}, got {kind!r}")
+        self._bucket(self.startups, (int(memory_mb), kind)).append(sample)
 
     # --- reading ------------------------------------------------------------------
 
@@ -103,5 +110,5 @@ class History:
             "tasks": {f"{fn}@{mb}": len(b) for (fn, mb), b in sorted(self.tasks.items())},
             "downloads": {str(mb): len(b) for mb, b in sorted(self.downloads.items())},
             "uploads": {str(mb): len(b) for mb, b in sorted(self.uploads.items())},
-            "startups": {f"{mb}{'-cold' if c else '-warm'}": len(b) for (mb, c), b in sorted(self.startups.items())},
+            "startups": {f"{mb}-{kind}": len(b) for (mb, kind), b in sorted(self.startups.items())},
         }

@@ -71,7 +71,7 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
             avail = ready_of(br.trigger) if br.trigger != i else r
             if br.after >= 0:
                 avail = np.maximum(avail, done[tl.branches[br.after].last])
-            avail = avail + _draw(predictor.startup_draws(br.memory_mb, br.cold), n, rng)
+            avail = avail + _draw(predictor.startup_draws(br.memory_mb, br.state), n, rng)
         s = np.maximum(r, avail)
         t = s + _draw(predictor.exec_draws(dag.fn[i], mb, sizes.input_bytes[i]), n, rng)
         for u in dag.ups[i]:
@@ -87,6 +87,6 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
     makespans = np.broadcast_to(np.asarray(end[dag.sink], dtype=float), (n,)).copy()
     gb = 0.0
     for br in tl.branches:
-        active = np.mean(done[br.last] - start[br.first]) + predictor.billed_startup(br.memory_mb, br.cold)
+        active = np.mean(done[br.last] - start[br.first]) + predictor.billed_startup(br.memory_mb, br.state)
         gb += br.memory_mb / 1024 * float(active)
     return Outcome(makespans=makespans, promise=statistic(makespans, sla), mean_gb_seconds=gb)

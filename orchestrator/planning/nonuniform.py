@@ -7,10 +7,12 @@
    expensive first), pick the smaller configuration with the lowest
    predicted GB-seconds among those that keep the run within the deadline —
    the baseline makespan plus a tolerance (``PlannerConfig.tolerance``,
-   relative), never an exact float comparison. Screening uses the slack of
-   the point timeline (``slack``); the result is then re-simulated and checked
-   with Monte Carlo against the baseline promise plus the tolerance, and the
-   latest downgrades are undone (by bisection) if it does not hold.
+   relative), never an exact float comparison. Each candidate is tried by
+   re-simulating the run (pool processes, warm/cold start-ups and waiting
+   consumers included) — or, for DAGs too large for that, screened on the
+   slack of the point timeline (``slack``). The result is checked with Monte
+   Carlo against the baseline promise plus the tolerance, and the latest
+   downgrades are undone (by bisection) if it does not hold.
 3. Upgrades: workers now on the critical path that run below the largest
    configuration are moved up when that lowers predicted cost × time.
 4. If the simulation of the result says it costs more than the baseline
@@ -29,6 +31,9 @@ from orchestrator.planning.plan import Plan
 from orchestrator.planning.slack import Slack
 
 GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
+# Up to this many task simulations (tasks × trials), each downgrade is tried by re-simulating the whole
+# run (pool processes, warm/cold, waiting consumers all seen); beyond, the slack screening is used.
+FULL_SIMULATION_BUDGET = 60_000
 UPGRADE_MAX = 12  # critical-path workers tried for upgrades
 
 
@@ -51,7 +56,10 @@ def _plan(s: Planning, options: list[int]) -> Plan:
     target = base.promise * (1 + tol)
 
     critical = {worker[i] for i in base.timeline.critical_path}
-    accepted = _screen_downgrades(s, worker, base, critical, options, deadline=base.timeline.makespan * (1 + tol))
+    deadline = base.timeline.makespan * (1 + tol)
+    trials = sum(1 for w in range(n_workers) if w not in critical) * (len(options) - 1)
+    screen = _screen_by_simulation if s.dag.n * trials <= FULL_SIMULATION_BUDGET else _screen_downgrades
+    accepted = screen(s, worker, base, critical, options, deadline=deadline)
     memory = _with(largest, n_workers, accepted)
     ev = s.evaluate(worker, memory) if accepted else base
     if ev.promise > target:
@@ -91,7 +99,7 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
         branches_of.setdefault(br.worker, []).append(b)
 
     def cost(w: int, mb: int, active: float) -> float:
-        return mb / 1024 * (active + sum(p.billed_startup(mb, tl.branches[b].cold) for b in branches_of[w]))
+        return mb / 1024 * (active + sum(p.billed_startup(mb, tl.branches[b].state) for b in branches_of[w]))
 
     current_mb = list(base.worker_memory)
     candidates = sorted((w for w in range(len(current_mb)) if w not in critical),
@@ -114,7 +122,7 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
 
             ok, proposal = slack.try_worker(
                 w, run_time=lambda i: sum(parts(i)[:3]), post=lambda i: parts(i)[3],
-                startup=lambda b: p.startup_time(mb, tl.branches[b].cold, sla))
+                startup=lambda b: p.startup_time(mb, tl.branches[b].state, sla))
             if ok:
                 c = cost(w, mb, slack.worker_active(w, proposal))
                 c += sum(current_mb[worker[x]] / 1024 * delay for x, delay in proposal["spill"].items())
@@ -127,6 +135,31 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
             slack.commit(w, best[2])
             current_mb[w] = chosen
             accepted.append((w, chosen))
+    return accepted
+
+
+def _screen_by_simulation(s: Planning, worker: list[int], base: Evaluation, critical: set[int],
+                          options: list[int], deadline: float) -> list[tuple[int, int]]:
+    memory = list(base.worker_memory)
+    cost_now = _point_cost(s, base)
+    spend: dict[int, float] = {}
+    for br in base.timeline.branches:
+        active = base.timeline.end[br.last] + base.dur.post[br.last] - base.timeline.start[br.first]
+        spend[br.worker] = spend.get(br.worker, 0.0) + br.memory_mb * active
+    accepted: list[tuple[int, int]] = []
+    for w in sorted((w for w in range(len(memory)) if w not in critical), key=lambda w: (-spend.get(w, 0.0), w)):
+        old, best = memory[w], None
+        for mb in options:
+            if mb >= old:
+                break
+            memory[w] = mb
+            trial = s.evaluate(worker, memory, monte_carlo=False)
+            cost = _point_cost(s, trial)
+            if trial.timeline.makespan <= deadline and cost < cost_now * (1 - GAIN):
+                best, cost_now = mb, cost
+        memory[w] = best or old
+        if best is not None:
+            accepted.append((w, best))
     return accepted
 
 
@@ -148,7 +181,7 @@ def _point_cost(s: Planning, ev: Evaluation) -> float:
     total = 0.0
     for br in tl.branches:
         active = tl.end[br.last] + dur.post[br.last] - tl.start[br.first]
-        total += br.memory_mb / 1024 * (active + s.predictor.billed_startup(br.memory_mb, br.cold))
+        total += br.memory_mb / 1024 * (active + s.predictor.billed_startup(br.memory_mb, br.state))
     return total
 
 

@@ -318,49 +318,67 @@ class Predictor:
 
     # --- start-ups -------------------------------------------------------------------
 
-    def _startup_pool(self, memory_mb: int, cold: bool) -> _Pool | None:
+    def _startup_pool(self, memory_mb: int, kind: str) -> _Pool | None:
+        """Samples of one start-up kind normalised to ``memory_mb``; a kind with no samples
+        at all borrows (said in ``defaults_used``): a cold start on an existing process is a
+        warm one plus the extra set-up a cold start does; a spawn is at least a cold start."""
+        def collect(k: str) -> dict[int, list]:
+            return {mb: list(b) for (mb, kk), b in self.history.startups.items() if kk == k and b}
+
         def build():
-            for flag in (cold, not cold):
-                by_mb = {mb: list(b) for (mb, c), b in self.history.startups.items() if c == flag and b}
-                if by_mb:
-                    break
-            else:
-                self.defaults_used.add("start-up times")
-                return None
-            if flag != cold:
-                self.defaults_used.add(f"{'cold' if cold else 'warm'} start-ups from {'warm' if cold else 'cold'}")
+            by_mb = collect(kind)
+            shift = 0.0
+            if not by_mb:
+                if kind == "cold" and collect("warm"):
+                    by_mb = collect("warm")
+                    shift = max(0.0, _mean_billed(collect("new")) - _mean_billed(by_mb)) if collect("new") else 0.0
+                    self.defaults_used.add("cold start-ups from warm ones")
+                else:
+                    for other in {"warm": ("cold", "new"), "cold": ("new",), "new": ("cold", "warm")}[kind]:
+                        by_mb = collect(other)
+                        if by_mb:
+                            self.defaults_used.add(f"{kind} start-ups from {other} ones")
+                            break
+                    else:
+                        self.defaults_used.add("start-up times")
+                        return None
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
             total, billed = [], []
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
                 for s in samples:
-                    total.append(s.startup_s * f)
-                    billed.append(s.billed_s * f)
+                    total.append((s.startup_s + shift) * f)
+                    billed.append((s.billed_s + shift) * f)
             total = np.array(total)
             return _Pool(np.zeros(len(total)), {"total": total, "billed": np.array(billed)},
                          exact=len(exact) >= MIN_EXACT)
 
-        return self._memo(("startup-pool", int(memory_mb), bool(cold)), build)
+        return self._memo(("startup-pool", int(memory_mb), kind), build)
 
-    def startup_draws(self, memory_mb: int, cold: bool) -> np.ndarray:
-        pool = self._startup_pool(memory_mb, cold)
+    def startup_draws(self, memory_mb: int, kind: str) -> np.ndarray:
+        pool = self._startup_pool(memory_mb, kind)
         if pool is None:
-            return np.array([DEFAULT_COLD_S if cold else DEFAULT_WARM_S])
+            return np.array([DEFAULT_WARM_S if kind == "warm" else DEFAULT_COLD_S])
         return pool.columns["total"]
 
-    def startup_time(self, memory_mb: int, cold: bool, sla) -> float:
+    def startup_time(self, memory_mb: int, kind: str, sla) -> float:
         sla = as_sla(sla)
-        return self._memo(("startup-at", int(memory_mb), bool(cold), sla),
-                          lambda: statistic(self.startup_draws(memory_mb, cold), sla))
+        return self._memo(("startup-at", int(memory_mb), kind, sla),
+                          lambda: statistic(self.startup_draws(memory_mb, kind), sla))
 
-    def billed_startup(self, memory_mb: int, cold: bool) -> float:
+    def billed_startup(self, memory_mb: int, kind: str) -> float:
         """Mean part of a start-up inside the worker's billed activity (cost, not time)."""
         def build():
-            pool = self._startup_pool(memory_mb, cold)
+            pool = self._startup_pool(memory_mb, kind)
             return 0.0 if pool is None else float(np.mean(pool.columns["billed"]))
 
-        return self._memo(("billed", int(memory_mb), bool(cold)), build)
+        return self._memo(("billed", int(memory_mb), kind), build)
+
+
+def _mean_billed(by_mb: dict[int, list]) -> float:
+    values = [s.billed_s for samples in by_mb.values() for s in samples]
+    return float(np.mean(values)) if values else 0.0
 
 
 def _scale_by_size(values: np.ndarray, sizes: np.ndarray, target: int) -> np.ndarray:

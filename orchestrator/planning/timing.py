@@ -7,11 +7,12 @@ An event-driven simulation, in time order, of what the runtime does:
 * a logical worker's *branch* is dispatched when its first task becomes ready
   (root workers at time 0). It needs a pool process of its memory size: an
   idle process that served this workflow within the keep-alive window starts
-  it **warm**; an idle process past the window, or a new one while the pool
-  has room, starts it **cold**; with the pool full it takes over the process
-  of a branch that sits idle waiting for a remote input (that branch yields,
-  as the runtime's bounded wait does), or else waits for the first process to
-  free up — both warm;
+  it **warm**; an idle process that has not (past the window, or one of the
+  pool's ``min_pool`` standing processes) starts it **cold**; while the pool
+  has room, a process is spawned for it (**new**); with the pool full it takes
+  over the process of a branch that sits idle waiting for a remote input
+  (that branch yields, as the runtime's bounded wait does), or else waits for
+  the first process to free up;
 * a branch runs its ready tasks one at a time, the one with the longest path
   to the end first (the runtime follows the planned start order), each as
   download remote inputs → exec → upload if needed → post-task overhead;
@@ -46,7 +47,7 @@ class Branch:
     memory_mb: int
     dispatched_s: float = 0.0  # branch requested
     trigger: int = -1  # the task whose readiness dispatched it
-    cold: bool = True
+    state: str = "new"  # warm / cold / new (see history.STARTUP_KINDS)
     after: int = -1  # the branch whose process it took over or waited for, -1 for a new process
     up_s: float = 0.0  # start-up done: ready for its first task
     startup_s: float = 0.0  # start-up duration (excluding a pool wait)
@@ -54,6 +55,10 @@ class Branch:
     first: int = -1
     last: int = -1
     released_s: float = 0.0
+
+    @property
+    def cold(self) -> bool:
+        return self.state != "warm"
 
 
 @dataclass
@@ -69,10 +74,16 @@ class Timeline:
     critical_path: list[int] = field(default_factory=list)
 
 
+def _state(served: float, t: float, keepalive_s: float) -> str:
+    return "warm" if t - served <= keepalive_s else "cold"
+
+
 def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time: list[float], post: list[float],
-             priority: list[float], startup: Callable[[int, bool], float], keepalive_s: float,
-             pool_size: int | None, warm_processes: tuple[tuple[int, float], ...] = ()) -> Timeline:
-    """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served)."""
+             priority: list[float], startup: Callable[[int, str], float], keepalive_s: float,
+             pool_size: int | None, warm_processes: tuple[tuple[int, float], ...] = (),
+             min_pool: int = 0) -> Timeline:
+    """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served);
+    ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm)."""
     n, n_workers = dag.n, len(worker_memory)
     start, end, ready = [0.0] * n, [0.0] * n, [0.0] * n
     branch_of, prev_in = [-1] * n, [-1] * n
@@ -92,6 +103,9 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
     waiters: dict[int, list[tuple[float, int]]] = {}
     for mb, ago in warm_processes:
         idle.setdefault(int(mb), []).append((-float(ago), -1))
+    for mb in set(worker_memory):
+        standing = idle.setdefault(mb, [])
+        standing.extend([(float("-inf"), -1)] * max(0, min_pool - len(standing)))
     events: list[tuple] = []
     seq = 0
 
@@ -100,10 +114,10 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         heapq.heappush(events, (t, seq, kind, x))
         seq += 1
 
-    def begin(b: int, t: float, cold: bool, after: int, wait: float) -> None:
+    def begin(b: int, t: float, kind: str, after: int, wait: float) -> None:
         br = branches[b]
-        br.cold, br.after, br.pool_wait_s = cold, after, wait
-        br.startup_s = startup(br.memory_mb, cold)
+        br.state, br.after, br.pool_wait_s = kind, after, wait
+        br.startup_s = startup(br.memory_mb, kind)
         br.up_s = t + br.startup_s
         state[br.worker] = _STARTING
         push(br.up_s, _UP, br.worker)
@@ -119,18 +133,18 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             k = max(range(len(pool)), key=lambda j: pool[j])  # the most recently used process
             served, prev = pool.pop(k)
             busy[mb] = busy.get(mb, 0) + 1
-            begin(b, t, t - served > keepalive_s, prev, 0.0)
+            begin(b, t, _state(served, t, keepalive_s), prev, 0.0)
             return
         if pool_size is None or busy.get(mb, 0) < pool_size:
             busy[mb] = busy.get(mb, 0) + 1
-            begin(b, t, True, -1, 0.0)
+            begin(b, t, "new", -1, 0.0)
             return
         idle_holders = holders.get(mb)
         if idle_holders:
             h = min(idle_holders, key=lambda x: (idle_since[x], x))
             served = idle_since[h]
             prev = step_down(h, t)
-            begin(b, t, t - served > keepalive_s, prev, 0.0)
+            begin(b, t, _state(served, t, keepalive_s), prev, 0.0)
             return
         waiters.setdefault(mb, []).append((t, w))
 
@@ -150,7 +164,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         queue = waiters.get(mb)
         if queue:
             since, nxt = queue.pop(0)
-            begin(current[nxt], t, False, b, t - since)
+            begin(current[nxt], t, "warm", b, t - since)
         else:
             busy[mb] -= 1
             idle.setdefault(mb, []).append((t, b))

@@ -28,10 +28,13 @@ from orchestrator.planning.history import History, StartupSample, TaskSample, Tr
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor
 from orchestrator.states import RunStatus, TaskStatus
+from workers.localcluster import LocalCluster
 
 RUN_WINDOW = 50
 SAMPLES_PER_KEY = 100
 NEEDS_HISTORY = ("uniform", "non-uniform")
+# WorkerStartup.reason (workers.context) → the planner's start-up kinds (planning.history.STARTUP_KINDS).
+STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
 
 def planner_config(planner: str, sla: str, *, warm_processes=()) -> planning.PlannerConfig:
@@ -42,6 +45,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=()) -> planning.Pla
         default_memory_mb=settings.SLAFLOW_DEFAULT_MEMORY_MB,
         keepalive_s=float(settings.SLAFLOW_KEEPALIVE_S),
         pool_size=int(settings.SLAFLOW_MAX_POOL),
+        min_pool=LocalCluster.min_pool,
         warm_processes=tuple(warm_processes),
     )
 
@@ -116,7 +120,7 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
     the previous branch waited in the queue, which the simulation models on its own."""
     rows = list(
         WorkerStartup.objects.filter(run_id__in=run_ids, ready_at__isnull=False)
-        .values_list("id", "host", "pid", "memory_mb", "cold", "requested_at", "started_at", "ready_at", "ended_at")
+        .values_list("id", "host", "pid", "memory_mb", "reason", "requested_at", "started_at", "ready_at", "ended_at")
     )
     previous_end: dict[int, float] = {}
     last_by_process: dict[tuple, float] = {}
@@ -126,11 +130,11 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
             previous_end[row[0]] = last_by_process[key]
         if row[8] is not None:
             last_by_process[key] = row[8].timestamp()
-    for sid, _, _, mb, cold, requested, started, ready, _ in sorted(rows):
+    for sid, _, _, mb, reason, requested, started, ready, _ in sorted(rows):
         requested_s, ready_s = requested.timestamp(), ready.timestamp()
         begin = max(requested_s, previous_end.get(sid, requested_s))
-        history.add_startup(mb, cold, StartupSample(max(0.0, ready_s - begin),
-                                                    max(0.0, ready_s - started.timestamp())))
+        history.add_startup(mb, STARTUP_KIND.get(reason, "cold"),
+                            StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp())))
 
 
 def load_predictor(structure_hash: str) -> Predictor:

@@ -52,21 +52,22 @@ def test_only_the_latest_runs_of_the_same_structure_count():
 def test_startup_samples_leave_out_waiting_for_a_busy_process():
     _, (run,) = make_runs(1, shash="h3")
 
-    def startup(branch, requested, started, ready, ended, cold, pid=7):
+    def startup(branch, requested, started, ready, ended, reason, pid=7):
         WorkerStartup.objects.create(
-            run=run, branch_id=branch, memory_mb=1024, host="h", pid=pid, cold=cold, reason="x",
+            run=run, branch_id=branch, memory_mb=1024, host="h", pid=pid, cold=reason != "warm", reason=reason,
             requested_at=T0 + timedelta(seconds=requested), started_at=T0 + timedelta(seconds=started),
             ready_at=T0 + timedelta(seconds=ready), ended_at=T0 + timedelta(seconds=ended),
             startup_s=ready - requested, active_s=ended - started)
 
-    startup("b1", 0.0, 0.4, 0.5, 3.0, True)  # a new process: 0.5 s cold start
-    startup("b2", 1.0, 3.01, 3.02, 4.0, False)  # queued behind b1 until 3.0: 0.02 s, not 2.02
-    startup("b3", 5.0, 5.01, 5.03, 6.0, False)  # the process was idle: 0.03 s
+    startup("b1", 0.0, 0.4, 0.5, 3.0, "new-process")  # spawned: 0.5 s
+    startup("b2", 1.0, 3.01, 3.02, 4.0, "warm")  # queued behind b1 until 3.0: 0.02 s, not 2.02
+    startup("b3", 5.0, 5.01, 5.03, 6.0, "warm")  # the process was idle: 0.03 s
+    startup("b4", 20.0, 20.01, 20.05, 21.0, "idle")  # past the keep-alive window: cold, no spawn
     h = service.load_history("h3")
-    cold = [s.startup_s for s in h.startups[(1024, True)]]
-    warm = [round(s.startup_s, 6) for s in h.startups[(1024, False)]]
-    assert cold == [pytest.approx(0.5)] and warm == [0.02, 0.03]
-    assert h.startups[(1024, True)][0].billed_s == pytest.approx(0.1)
+    assert [s.startup_s for s in h.startups[(1024, "new")]] == [pytest.approx(0.5)]
+    assert [round(s.startup_s, 6) for s in h.startups[(1024, "warm")]] == [0.02, 0.03]
+    assert [round(s.startup_s, 6) for s in h.startups[(1024, "cold")]] == [0.05]
+    assert h.startups[(1024, "new")][0].billed_s == pytest.approx(0.1)
 
 
 def test_warm_processes_are_those_that_served_within_the_keep_alive_window(settings):

@@ -23,8 +23,8 @@ def quiet_history(functions) -> History:
         h.add_download(2048, TransferSample(8, 1e-9))
         h.add_upload(2048, TransferSample(8, 1e-9))
         h.add_store(2048, TransferSample(8, 1e-9))
-        h.add_startup(2048, True, StartupSample(0.0))
-        h.add_startup(2048, False, StartupSample(0.0))
+        for kind in ("warm", "cold", "new"):
+            h.add_startup(2048, kind, StartupSample(0.0))
     return h
 
 

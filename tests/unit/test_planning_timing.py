@@ -8,11 +8,11 @@ from tests.planning_support import graph
 COLD, WARM = 0.5, 0.01
 
 
-def startup(mb, cold):
-    return COLD if cold else WARM
+def startup(mb, state):
+    return WARM if state == "warm" else COLD
 
 
-def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0, warm=()):
+def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0, warm=(), min_pool=0):
     dag = index(g)
     pos = {nid: i for i, nid in enumerate(dag.ids)}
     w = [worker[nid] for nid in dag.ids]
@@ -20,7 +20,7 @@ def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0
     tl = timing.simulate(
         dag, worker=w, worker_memory=memory or [2048] * n_workers, run_time=[run_time[nid] for nid in dag.ids],
         post=[(post or {}).get(nid, 0.0) for nid in dag.ids], priority=[0.0] * dag.n, startup=startup,
-        keepalive_s=keepalive, pool_size=pool, warm_processes=warm,
+        keepalive_s=keepalive, pool_size=pool, warm_processes=warm, min_pool=min_pool,
     )
     return tl, pos, dag
 
@@ -74,6 +74,14 @@ def test_warm_processes_at_the_start():
     assert not tl.branches[0].cold and tl.makespan == pytest.approx(WARM + 1.0)
     tl, _, _ = sim(g, {"a": 0}, {"a": 1.0}, warm=((2048, 9.0),))  # served 9 s ago: past the window
     assert tl.branches[0].cold
+
+
+def test_standing_processes_start_cold_and_more_are_spawned():
+    g = graph({"a": ("f", []), "b": ("f", []), "s": ("f", ["a", "b"])})
+    tl, pos, _ = sim(g, {"a": 0, "b": 1, "s": 0}, {"a": 1.0, "b": 1.0, "s": 0.1}, min_pool=1)
+    assert [br.state for br in tl.branches] == ["cold", "new"]
+    tl, pos, _ = sim(g, {"a": 0, "b": 1, "s": 0}, {"a": 1.0, "b": 1.0, "s": 0.1}, min_pool=1, warm=((2048, 1.0),))
+    assert [br.state for br in tl.branches] == ["warm", "new"]  # the standing process is the warm one
 
 
 def test_an_idle_branch_yields_its_process_to_a_waiting_one():

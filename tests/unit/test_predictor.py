@@ -138,7 +138,7 @@ def test_history_keeps_only_the_newest_samples_per_key():
     for k in range(1000):
         h.add_task("m.f", 2048, TaskSample(0, float(k), 1))
         h.add_download(2048, TransferSample(10, float(k)))
-        h.add_startup(2048, True, StartupSample(float(k)))
+        h.add_startup(2048, "new", StartupSample(float(k)))
     assert len(h.tasks[("m.f", 2048)]) == 10 and h.tasks[("m.f", 2048)][0].exec_s == 990.0
     assert h.size() == 30
     # Predictions see only the newest ten: their median is 994.5.
@@ -150,7 +150,7 @@ def test_history_keeps_only_the_newest_samples_per_key():
 def test_missing_kinds_fall_back_and_are_reported():
     h = task_history({2048: [1.0] * 6})
     p = Predictor(h)
-    assert p.startup_time(2048, True, "p90") == DEFAULT_COLD_S
+    assert p.startup_time(2048, "new", "p90") == DEFAULT_COLD_S
     assert p.download_time(1000, 2048, "p90") > 0
     assert "start-up times" in p.defaults_used and "download speed" in p.defaults_used
     with pytest.raises(PredictionError, match="no history for function 'm.g'"):
@@ -158,14 +158,20 @@ def test_missing_kinds_fall_back_and_are_reported():
     assert p.missing_functions(["m.f", "m.g"]) == ["m.g"]
 
 
-def test_startups_warm_and_cold_and_their_billed_part():
+def test_startups_by_kind_and_their_billed_part():
     h = History()
     for k in range(6):
-        h.add_startup(1024, True, StartupSample(1.0 + k / 10, 0.2))
-        h.add_startup(1024, False, StartupSample(0.01, 0.001))
+        h.add_startup(1024, "new", StartupSample(1.0 + k / 10, 0.2))
+        h.add_startup(1024, "warm", StartupSample(0.01, 0.001))
     p = Predictor(h)
-    assert p.startup_time(1024, True, "p50") == pytest.approx(1.25)
-    assert p.startup_time(1024, False, "p90") == pytest.approx(0.01)
-    assert p.billed_startup(1024, True) == pytest.approx(0.2)
+    assert p.startup_time(1024, "new", "p50") == pytest.approx(1.25)
+    assert p.startup_time(1024, "warm", "p90") == pytest.approx(0.01)
+    assert p.billed_startup(1024, "new") == pytest.approx(0.2)
     # 512 MB has no samples: normalised from 1024 (× 2^0.3).
-    assert p.startup_time(512, False, "p50") == pytest.approx(0.01 * 2 ** 0.3)
+    assert p.startup_time(512, "warm", "p50") == pytest.approx(0.01 * 2 ** 0.3)
+    # No cold start on an existing process seen yet: a warm one plus the extra set-up a
+    # new process did once running (0.2 - 0.001 s), without the spawn itself.
+    assert p.startup_time(1024, "cold", "p50") == pytest.approx(0.01 + 0.199)
+    assert "cold start-ups from warm ones" in p.defaults_used
+    with pytest.raises(ValueError, match="start-up kind"):
+        h.add_startup(1024, True, StartupSample(0.1))
