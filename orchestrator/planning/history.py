@@ -7,8 +7,9 @@ however many runs a workflow has had, the predictor never holds more than
 
 Keys:
 
-* task samples per (function, memory_mb): input bytes, exec time, output bytes
-  and the post-task overhead (dependency counters + dispatching children);
+* task samples per (function, memory_mb): input bytes, exec time (the task's
+  time on its worker apart from transfers), output bytes and the post-task
+  overhead (dependency counters + dispatching children);
 * transfer samples per memory_mb: downloads of inputs from Redis, uploads of
   outputs to Redis, and the sink's result store (a database write);
 * start-up samples per (memory_mb, kind): requested → first task began, with

@@ -3,7 +3,9 @@
 History is bounded twice, so planning cost never grows with a workflow's age:
 
 * the query reads only the latest ``RUN_WINDOW`` runs of the structure hash
-  (an indexed range over run ids), and of their task rows only the latest
+  (an indexed range over run ids) — of the same planner once it has a few,
+  since how a planner lays out workers shapes start-ups and waiting — and of
+  their task rows only the latest
   ``SAMPLES_PER_KEY`` per function × memory size — a ``ROW_NUMBER()`` window
   computed by the database, so at most that many rows per key cross the wire;
 * the ``History`` it fills keeps at most ``SAMPLES_PER_KEY`` samples per key
@@ -32,6 +34,7 @@ from workers.localcluster import LocalCluster
 
 RUN_WINDOW = 50
 SAMPLES_PER_KEY = 100
+MIN_PLANNER_RUNS = 3
 NEEDS_HISTORY = ("uniform", "non-uniform")
 # WorkerStartup.reason (workers.context) → the planner's start-up kinds (planning.history.STARTUP_KINDS).
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
@@ -67,12 +70,18 @@ def warm_processes(structure_hash: str, *, now: float | None = None, runs: int =
     return sorted(latest.values())
 
 
-def recent_runs(structure_hash: str, limit: int = RUN_WINDOW) -> list[int]:
-    return list(
-        WorkflowRun.objects.filter(workflow__structure_hash=structure_hash)
-        .exclude(status__in=[RunStatus.PENDING, RunStatus.PLANNING])
-        .order_by("-id").values_list("id", flat=True)[:limit]
-    )
+def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, planner: str | None = None) -> list[int]:
+    """The latest runs of a workflow shape — of ``planner`` (and its -opt variant) when it has
+    at least ``MIN_PLANNER_RUNS``: start-ups and waiting depend on how a planner lays out
+    workers; otherwise of any planner."""
+    qs = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash)
+          .exclude(status__in=[RunStatus.PENDING, RunStatus.PLANNING]))
+    if planner:
+        base = planning.base_name(planner)
+        own = list(qs.filter(planner__in=[base, f"{base}-opt"]).order_by("-id").values_list("id", flat=True)[:limit])
+        if len(own) >= MIN_PLANNER_RUNS:
+            return own
+    return list(qs.order_by("-id").values_list("id", flat=True)[:limit])
 
 
 def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> list[tuple]:
@@ -82,21 +91,27 @@ def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> 
     return sorted(rows, key=lambda r: r[0])
 
 
-def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY) -> History:
+def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
+                 planner: str | None = None) -> History:
     """Samples of this workflow shape's latest runs: tasks, transfers, start-ups."""
     history = History(cap=per_key)
-    run_ids = recent_runs(structure_hash, runs)
+    run_ids = recent_runs(structure_hash, runs, planner)
     if not run_ids:
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
                                   memory_mb__isnull=False)
-    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts in _latest(
+    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up in _latest(
             done, ["function", "memory_mb"], per_key,
             ("run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes", "counter_update_s",
-             "dispatch_s", "optimizations")):
+             "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s")):
         if (opts or {}).get("reused_after_redelivery"):
             continue  # not executed: its timings say nothing
-        history.add_task(fn, mb, TaskSample(int(in_b or 0), float(exec_s), int(out_b or 0),
+        # The planner's exec time is the task's time on its worker apart from transfers: the function
+        # itself plus encoding its output and the state updates around it.
+        busy = float(exec_s)
+        if start_s is not None and end_s is not None:
+            busy = max(busy, (end_s - start_s) - float(dl or 0.0) - float(up or 0.0))
+        history.add_task(fn, mb, TaskSample(int(in_b or 0), busy, int(out_b or 0),
                                             post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id))
     # Transfers, each from its own window: a sink per run would otherwise be crowded out by its tasks.
     uploaded = done.filter(uploaded=True, upload_s__isnull=False)
@@ -137,8 +152,8 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
                             StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp())))
 
 
-def load_predictor(structure_hash: str) -> Predictor:
-    return Predictor(load_history(structure_hash))
+def load_predictor(structure_hash: str, planner: str | None = None) -> Predictor:
+    return Predictor(load_history(structure_hash, planner=planner))
 
 
 def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
@@ -146,7 +161,7 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
     t0 = time.perf_counter()
     predictor, warm = None, ()
     if planning.base_name(planner) in NEEDS_HISTORY:
-        predictor = load_predictor(structure_hash)
+        predictor = load_predictor(structure_hash, planner)
         warm = warm_processes(structure_hash)
     config = planner_config(planner, sla, warm_processes=warm)
     t1 = time.perf_counter()

@@ -49,6 +49,20 @@ def test_only_the_latest_runs_of_the_same_structure_count():
     assert service.load_history("nothing").empty
 
 
+def test_runs_of_the_same_planner_are_preferred_once_there_are_a_few():
+    wf, runs = make_runs(6, shash="h5")
+    for run in runs[:2]:
+        WorkflowRun.objects.filter(pk=run.pk).update(planner="non-uniform")
+    # Two non-uniform runs are too few: every run counts.
+    assert {s.exec_s for s in service.load_history("h5", planner="non-uniform").tasks[("m.step", 2048)]} == \
+        {1.0, 2.0, 3.0, 4.0, 5.0, 6.0}
+    WorkflowRun.objects.filter(pk=runs[2].pk).update(planner="non-uniform-opt")
+    assert {s.exec_s for s in service.load_history("h5", planner="non-uniform").tasks[("m.step", 2048)]} == \
+        {1.0, 2.0, 3.0}
+    assert {s.exec_s for s in service.load_history("h5", planner="uniform").tasks[("m.step", 2048)]} == \
+        {4.0, 5.0, 6.0}
+
+
 def test_startup_samples_leave_out_waiting_for_a_busy_process():
     _, (run,) = make_runs(1, shash="h3")
 
@@ -81,3 +95,11 @@ def test_warm_processes_are_those_that_served_within_the_keep_alive_window(setti
             startup_s=0, active_s=1)
     warm = service.warm_processes("h4", now=now)
     assert warm == [(512, pytest.approx(5.0)), (1536, pytest.approx(1.0))]
+
+
+def test_exec_samples_are_the_tasks_time_on_its_worker_apart_from_transfers():
+    _, (run,) = make_runs(1, tasks=1, shash="h6")
+    TaskRun.objects.filter(run=run, node_id="t0").update(start_s=1.0, end_s=3.5, exec_s=1.0, download_s=0.5,
+                                                         upload_s=0.3)
+    (sample,) = service.load_history("h6").tasks[("m.step", 2048)]
+    assert sample.exec_s == pytest.approx(2.5 - 0.5 - 0.3)  # encoding and state updates included
