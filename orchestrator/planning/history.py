@@ -49,6 +49,7 @@ class TransferSample:
 class StartupSample:
     startup_s: float  # branch requested → first task began, pool waits excluded
     billed_s: float = 0.0  # picked up by a process → first task began (inside active time)
+    run: int = 0
 
 
 @dataclass
@@ -59,6 +60,9 @@ class History:
     uploads: dict[int, deque] = field(default_factory=dict)
     stores: dict[int, deque] = field(default_factory=dict)
     startups: dict[tuple[int, str], deque] = field(default_factory=dict)
+    # How slow each recent run was as a whole (its tasks' busy time over the median run's):
+    # noise shared by all tasks of a run, which Monte Carlo replays together.
+    run_factors: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.cap, int) or self.cap < 1:

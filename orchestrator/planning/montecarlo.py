@@ -4,8 +4,11 @@ The promise for ``pN`` is the N-th percentile of the *workflow's* completion
 time, not the sum of per-task percentiles (which over-promises for chains and
 under-promises for wide fan-ins); ``average`` promises the mean.
 
-Each of ``n`` simulated runs draws every duration (downloads, exec, upload,
-post-task overhead, start-ups) from the predictor's related samples, then
+Each of ``n`` simulated runs draws a run factor (how slow a recent run was as
+a whole) and every duration (downloads, exec, upload, post-task overhead,
+start-ups) from the predictor's related samples — exec, overhead and
+start-ups as run-neutral samples times the run's factor, so the noise of a
+loaded machine hits all tasks of a simulated run together — then
 replays the timeline's constraints — inputs, the order within a branch, the
 dispatch trigger, the pool process a branch depends on — vectorised over the
 runs with numpy, in the order the point simulation started the tasks (a
@@ -47,6 +50,8 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
     rng = np.random.default_rng(seed)
     n = samples
     zero = np.zeros(n)
+    factors = predictor.run_factor_draws()
+    slow = _draw(factors, n, rng) if len(factors) > 1 else float(factors[0])
     end: list = [None] * dag.n
     done: list = [None] * dag.n  # end + post-task overhead
     start: list = [None] * dag.n
@@ -71,9 +76,9 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
             avail = ready_of(br.trigger) if br.trigger != i else r
             if br.after >= 0:
                 avail = np.maximum(avail, done[tl.branches[br.after].last])
-            avail = avail + _draw(predictor.startup_draws(br.memory_mb, br.state), n, rng)
+            avail = avail + _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng) * slow
         s = np.maximum(r, avail)
-        t = s + _draw(predictor.exec_draws(dag.fn[i], mb, sizes.input_bytes[i]), n, rng)
+        t = s + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow
         for u in dag.ups[i]:
             if worker[u] != worker[i]:
                 t = t + _draw(predictor.transfer_draws("download", sizes.output_bytes[u], mb), n, rng)
@@ -82,7 +87,7 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
             t = t + _draw(predictor.transfer_draws(kind, sizes.output_bytes[i], mb), n, rng)
         start[i] = s
         end[i] = t
-        done[i] = t + _draw(predictor.post_draws(dag.fn[i], mb), n, rng)
+        done[i] = t + _draw(predictor.post_neutral(dag.fn[i], mb), n, rng) * slow
 
     makespans = np.broadcast_to(np.asarray(end[dag.sink], dtype=float), (n,)).copy()
     gb = 0.0

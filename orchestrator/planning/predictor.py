@@ -26,7 +26,11 @@ Sizes are predicted with the median (the mean for ``average``): pessimism
 enters once, through speeds and times, not twice.
 
 ``*_draws`` return the related samples as values at the target (seconds or
-bytes), for Monte Carlo; point predictions are statistics of the same arrays.
+bytes); point predictions are statistics of these arrays. Monte Carlo uses
+``*_neutral`` arrays instead: the same samples divided by their run's factor
+(``History.run_factors``: how slow that run was as a whole), so that one draw
+of a run factor per simulated run can slow all its tasks together — the
+noise a loaded machine puts on every task of a run at once.
 """
 from __future__ import annotations
 
@@ -191,7 +195,8 @@ class Predictor:
                 raise PredictionError(f"no history for function {function!r}")
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
-            sizes, ex, out, post, age = [], [], [], [], []
+            sizes, ex, out, post, age, factor = [], [], [], [], [], []
+            run_factor = self.history.run_factors
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
                 for k, s in enumerate(samples):
@@ -200,9 +205,10 @@ class Predictor:
                     out.append(s.output_bytes)
                     post.append(s.post_s * f)
                     age.append(k)
+                    factor.append(run_factor.get(s.run, 1.0))
             return _Pool(np.array(sizes), {"exec": np.array(ex), "out": np.array(out, dtype=float),
-                                          "post": np.array(post)}, exact=len(exact) >= MIN_EXACT,
-                         age=np.array(age))
+                                          "post": np.array(post), "factor": np.array(factor)},
+                         exact=len(exact) >= MIN_EXACT, age=np.array(age))
 
         return self._memo(("task-pool", function, int(memory_mb)), build)
 
@@ -216,6 +222,16 @@ class Predictor:
             return _scale_by_size(values, pool.sizes[idx], input_bytes)
 
         return self._memo(("exec", function, int(memory_mb), int(input_bytes)), build)
+
+    def exec_neutral(self, function: str, memory_mb: int, input_bytes: int) -> np.ndarray:
+        input_bytes = size_key(input_bytes)
+
+        def build():
+            pool = self._task_pool(function, memory_mb)
+            idx = pool.related(input_bytes)
+            return self.exec_draws(function, memory_mb, input_bytes) / pool.columns["factor"][idx]
+
+        return self._memo(("exec-neutral", function, int(memory_mb), int(input_bytes)), build)
 
     def exec_time(self, function: str, memory_mb: int, input_bytes: int, sla) -> float:
         sla = as_sla(sla)
@@ -239,6 +255,21 @@ class Predictor:
     def post_draws(self, function: str, memory_mb: int) -> np.ndarray:
         return self._memo(("post", function, int(memory_mb)),
                           lambda: self._task_pool(function, memory_mb).columns["post"])
+
+    def post_neutral(self, function: str, memory_mb: int) -> np.ndarray:
+        def build():
+            pool = self._task_pool(function, memory_mb)
+            return pool.columns["post"] / pool.columns["factor"]
+
+        return self._memo(("post-neutral", function, int(memory_mb)), build)
+
+    def run_factor_draws(self) -> np.ndarray:
+        """Factors of the recent runs (1.0 when history has none)."""
+        def build():
+            values = np.array(sorted(self.history.run_factors.values()), dtype=float)
+            return values if len(values) else np.array([1.0])
+
+        return self._memo(("run-factors",), build)
 
     def post_time(self, function: str, memory_mb: int, sla) -> float:
         sla = as_sla(sla)
@@ -344,15 +375,16 @@ class Predictor:
                         return None
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
-            total, billed = [], []
+            total, billed, factor = [], [], []
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
                 for s in samples:
                     total.append((s.startup_s + shift) * f)
                     billed.append((s.billed_s + shift) * f)
+                    factor.append(self.history.run_factors.get(s.run, 1.0))
             total = np.array(total)
-            return _Pool(np.zeros(len(total)), {"total": total, "billed": np.array(billed)},
-                         exact=len(exact) >= MIN_EXACT)
+            return _Pool(np.zeros(len(total)), {"total": total, "billed": np.array(billed),
+                                                "factor": np.array(factor)}, exact=len(exact) >= MIN_EXACT)
 
         return self._memo(("startup-pool", int(memory_mb), kind), build)
 
@@ -361,6 +393,15 @@ class Predictor:
         if pool is None:
             return np.array([DEFAULT_WARM_S if kind == "warm" else DEFAULT_COLD_S])
         return pool.columns["total"]
+
+    def startup_neutral(self, memory_mb: int, kind: str) -> np.ndarray:
+        def build():
+            pool = self._startup_pool(memory_mb, kind)
+            if pool is None:
+                return self.startup_draws(memory_mb, kind)
+            return pool.columns["total"] / pool.columns["factor"]
+
+        return self._memo(("startup-neutral", int(memory_mb), kind), build)
 
     def startup_time(self, memory_mb: int, kind: str, sla) -> float:
         sla = as_sla(sla)

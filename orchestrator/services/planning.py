@@ -18,10 +18,11 @@ window of recent runs also follows a machine whose speed changes.
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 from django.conf import settings
-from django.db.models import F, Window
+from django.db.models import Avg, F, Window
 from django.db.models.functions import RowNumber
 
 from orchestrator import graph as graph_mod, planning
@@ -127,7 +128,33 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
             if not item.get("local") and item.get("download_s") is not None:
                 history.add_download(mb, TransferSample(int(item["bytes"]), float(item["download_s"])))
     _add_startups(history, run_ids)
+    history.run_factors = run_factors(run_ids)
     return history
+
+
+def run_factors(run_ids: list[int]) -> dict[int, float]:
+    """How slow each run was as a whole: per (function, memory) its mean task time over that key's
+    median across the runs, then the median over keys — one aggregate row per run × key, so the
+    query stays bounded. Normalised to a median of 1."""
+    rows = (TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, start_s__isnull=False,
+                                   end_s__isnull=False)
+            .values("run_id", "function", "memory_mb").annotate(busy=Avg(F("end_s") - F("start_s"))))
+    by_key: dict[tuple, dict[int, float]] = {}
+    for row in rows:
+        if row["busy"] and row["busy"] > 0:
+            by_key.setdefault((row["function"], row["memory_mb"]), {})[row["run_id"]] = row["busy"]
+    ratios: dict[int, list[float]] = {}
+    for per_run in by_key.values():
+        if len(per_run) < 2:
+            continue
+        mid = statistics.median(per_run.values())
+        for run_id, busy in per_run.items():
+            ratios.setdefault(run_id, []).append(busy / mid)
+    factors = {run_id: statistics.median(r) for run_id, r in ratios.items()}
+    if len(factors) < 2:
+        return {}
+    mid = statistics.median(factors.values())
+    return {run_id: f / mid for run_id, f in factors.items()}
 
 
 def _add_startups(history: History, run_ids: list[int]) -> None:
@@ -135,21 +162,23 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
     the previous branch waited in the queue, which the simulation models on its own."""
     rows = list(
         WorkerStartup.objects.filter(run_id__in=run_ids, ready_at__isnull=False)
-        .values_list("id", "host", "pid", "memory_mb", "reason", "requested_at", "started_at", "ready_at", "ended_at")
+        .values_list("id", "run_id", "host", "pid", "memory_mb", "reason", "requested_at", "started_at", "ready_at",
+                     "ended_at")
     )
     previous_end: dict[int, float] = {}
     last_by_process: dict[tuple, float] = {}
-    for row in sorted(rows, key=lambda r: (r[1], r[2] or 0, r[6], r[0])):
-        key = (row[1], row[2])
+    for row in sorted(rows, key=lambda r: (r[2], r[3] or 0, r[7], r[0])):
+        key = (row[2], row[3])
         if key in last_by_process:
             previous_end[row[0]] = last_by_process[key]
-        if row[8] is not None:
-            last_by_process[key] = row[8].timestamp()
-    for sid, _, _, mb, reason, requested, started, ready, _ in sorted(rows):
+        if row[9] is not None:
+            last_by_process[key] = row[9].timestamp()
+    for sid, run_id, _, _, mb, reason, requested, started, ready, _ in sorted(rows):
         requested_s, ready_s = requested.timestamp(), ready.timestamp()
         begin = max(requested_s, previous_end.get(sid, requested_s))
         history.add_startup(mb, STARTUP_KIND.get(reason, "cold"),
-                            StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp())))
+                            StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp()),
+                                          run=run_id))
 
 
 def load_predictor(structure_hash: str, planner: str | None = None) -> Predictor:

@@ -103,3 +103,12 @@ def test_exec_samples_are_the_tasks_time_on_its_worker_apart_from_transfers():
                                                          upload_s=0.3)
     (sample,) = service.load_history("h6").tasks[("m.step", 2048)]
     assert sample.exec_s == pytest.approx(2.5 - 0.5 - 0.3)  # encoding and state updates included
+
+
+def test_run_factors_say_how_slow_each_run_was_as_a_whole():
+    _, runs = make_runs(3, tasks=4, shash="h7")
+    for k, run in enumerate(runs):  # run 2 takes twice as long on every task
+        TaskRun.objects.filter(run=run).update(start_s=0.0, end_s=2.0 if k == 1 else 1.0)
+    factors = service.load_history("h7").run_factors
+    assert factors == {runs[0].pk: pytest.approx(1.0), runs[1].pk: pytest.approx(2.0),
+                       runs[2].pk: pytest.approx(1.0)}

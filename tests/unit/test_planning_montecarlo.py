@@ -85,3 +85,29 @@ def test_calibration_a_p50_promise_is_met_by_about_half_of_simulated_runs():
     for sla, share in (("p50", 0.5), ("p90", 0.9)):
         promise = evaluate(chain(8), lambda nid: 0, sla).promise
         assert np.mean(runs <= promise) == pytest.approx(share, abs=0.03)
+
+
+def test_noise_shared_by_a_whole_run_is_replayed_together():
+    """Two past runs: in one every task took 1 s, in the other (a loaded machine) 2 s.
+
+    Drawn independently per task, a 10-task chain would almost always take ~15 s; replayed
+    run by run it takes 10 s or 20 s — and a p90 promise must say 20.
+    """
+    h = History()
+    for run, t in ((1, 1.0), (2, 2.0)):
+        for _ in range(10):
+            h.add_task("m.step", 2048, TaskSample(0, t, 8, run=run))
+    for kind in ("warm", "cold", "new"):
+        h.add_startup(2048, kind, StartupSample(0.0))
+    for _ in range(10):
+        h.add_upload(2048, TransferSample(8, 1e-9))
+        h.add_store(2048, TransferSample(8, 1e-9))
+    h.run_factors = {1: 2 / 3, 2: 4 / 3}  # each run's slowness over the median run's
+    s = Planning(chain(10), Predictor(h), config("uniform", sla="p90", mc_samples=2000))
+    worker = [0] * s.dag.n
+    ev = s.evaluate(worker, [2048])
+    assert ev.promise == pytest.approx(20.0, rel=1e-6)
+    assert np.percentile(ev.outcome.makespans, 10) == pytest.approx(10.0, rel=1e-6)
+    h.run_factors = {}
+    independent = Planning(chain(10), Predictor(h), config("uniform", sla="p90", mc_samples=2000))
+    assert independent.evaluate(worker, [2048]).promise < 17.5
