@@ -5,7 +5,7 @@ time, not the sum of per-task percentiles (which over-promises for chains and
 under-promises for wide fan-ins); ``average`` promises the mean.
 
 Each of ``n`` simulated runs draws a run factor (how slow a recent run was as
-a whole) and every duration (downloads, exec, upload, post-task overhead,
+a whole; recent runs weigh more) and every duration (downloads, exec, upload, post-task overhead,
 start-ups) from the predictor's related samples — exec, overhead and
 start-ups as run-neutral samples times the run's factor, so the noise of a
 loaded machine hits all tasks of a simulated run together — then
@@ -50,8 +50,8 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
     rng = np.random.default_rng(seed)
     n = samples
     zero = np.zeros(n)
-    factors = predictor.run_factor_draws()
-    slow = _draw(factors, n, rng) if len(factors) > 1 else float(factors[0])
+    factors, weights = predictor.run_factors()
+    slow = rng.choice(factors, size=n, p=weights) if len(factors) > 1 else float(factors[0])
     end: list = [None] * dag.n
     done: list = [None] * dag.n  # end + post-task overhead
     start: list = [None] * dag.n

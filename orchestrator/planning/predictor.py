@@ -47,6 +47,7 @@ MIN_EXACT = 6
 RELATED_MIN = 5
 RELATED_MAX = 100
 SCALE_FLOOR_BYTES = 4096
+FACTOR_HALF_LIFE_RUNS = 10
 
 # Used only when history has no sample of a kind at all (said so in ``defaults_used``).
 DEFAULT_COLD_S = 0.5
@@ -263,11 +264,17 @@ class Predictor:
 
         return self._memo(("post-neutral", function, int(memory_mb)), build)
 
-    def run_factor_draws(self) -> np.ndarray:
-        """Factors of the recent runs (1.0 when history has none)."""
+    def run_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """Factors of the recent runs and their weights: a machine's load drifts, so a run
+        ``FACTOR_HALF_LIFE_RUNS`` older counts half as much. ([1.0], [1.0]) without history."""
         def build():
-            values = np.array(sorted(self.history.run_factors.values()), dtype=float)
-            return values if len(values) else np.array([1.0])
+            items = sorted(self.history.run_factors.items())  # run ids grow with time
+            if not items:
+                return np.array([1.0]), np.array([1.0])
+            values = np.array([f for _, f in items], dtype=float)
+            age = np.arange(len(items))[::-1]
+            weights = 0.5 ** (age / FACTOR_HALF_LIFE_RUNS)
+            return values, weights / weights.sum()
 
         return self._memo(("run-factors",), build)
 

@@ -175,3 +175,12 @@ def test_startups_by_kind_and_their_billed_part():
     assert "cold start-ups from warm ones" in p.defaults_used
     with pytest.raises(ValueError, match="start-up kind"):
         h.add_startup(1024, True, StartupSample(0.1))
+
+
+def test_recent_runs_weigh_more_in_run_factors():
+    h = History()
+    h.run_factors = {run: 1.0 + run / 100 for run in range(1, 31)}
+    values, weights = Predictor(h).run_factors()
+    assert list(values) == sorted(values) and weights.sum() == pytest.approx(1.0)
+    assert weights[-1] == pytest.approx(2 * weights[-11])  # ten runs older: half the weight
+    assert Predictor(History()).run_factors()[0].tolist() == [1.0]
