@@ -72,17 +72,20 @@ def warm_processes(structure_hash: str, *, now: float | None = None, runs: int =
 
 
 def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, planner: str | None = None) -> list[int]:
-    """The latest runs of a workflow shape — of ``planner`` (and its -opt variant) when it has
-    at least ``MIN_PLANNER_RUNS``: start-ups and waiting depend on how a planner lays out
-    workers; otherwise of any planner."""
+    """The latest runs of a workflow shape. Start-ups and waiting depend on how a planner lays
+    out workers, so the first of these with at least ``MIN_PLANNER_RUNS`` runs wins: runs that
+    followed a plan of ``planner`` (or its -opt variant); any runs of it (no-history fallbacks
+    included); runs of any planner."""
     qs = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash)
-          .exclude(status__in=[RunStatus.PENDING, RunStatus.PLANNING]))
+          .exclude(status__in=[RunStatus.PENDING, RunStatus.PLANNING]).order_by("-id"))
     if planner:
         base = planning.base_name(planner)
-        own = list(qs.filter(planner__in=[base, f"{base}-opt"]).order_by("-id").values_list("id", flat=True)[:limit])
-        if len(own) >= MIN_PLANNER_RUNS:
-            return own
-    return list(qs.order_by("-id").values_list("id", flat=True)[:limit])
+        mine = qs.filter(planner__in=[base, f"{base}-opt"])
+        for candidates in (mine.filter(plan__fallback=False), mine):
+            ids = list(candidates.values_list("id", flat=True)[:limit])
+            if len(ids) >= MIN_PLANNER_RUNS:
+                return ids
+    return list(qs.values_list("id", flat=True)[:limit])
 
 
 def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> list[tuple]:

@@ -112,3 +112,13 @@ def test_run_factors_say_how_slow_each_run_was_as_a_whole():
     factors = service.load_history("h7").run_factors
     assert factors == {runs[0].pk: pytest.approx(1.0), runs[1].pk: pytest.approx(2.0),
                        runs[2].pk: pytest.approx(1.0)}
+
+
+def test_runs_that_followed_a_plan_are_preferred_to_no_history_fallbacks():
+    from orchestrator.models import Plan
+
+    _, runs = make_runs(5, shash="h8")
+    for k, run in enumerate(runs):
+        Plan.objects.create(run=run, planner="uniform", sla="p90", data={}, fallback=k == 0)
+    assert {s.exec_s for s in service.load_history("h8", planner="uniform").tasks[("m.step", 2048)]} == \
+        {2.0, 3.0, 4.0, 5.0}
