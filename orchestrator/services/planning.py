@@ -22,7 +22,7 @@ import statistics
 import time
 
 from django.conf import settings
-from django.db.models import Avg, F, Window
+from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
 from orchestrator import graph as graph_mod, planning
@@ -136,24 +136,29 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
 
 
 def run_factors(run_ids: list[int]) -> dict[int, float]:
-    """How slow each run was as a whole: per (function, memory) its mean task time over that key's
-    median across the runs, then the median over keys — one aggregate row per run × key, so the
-    query stays bounded. Normalised to a median of 1."""
+    """How slow each run was as a whole: its tasks' busy time over what the same tasks take in
+    the median run — per (function, memory) the mean task time over that key's median across
+    the runs, weighted by the time each key takes (a 1 ms task's jitter must not rescale a
+    200 ms sleep). One aggregate row per run × key, so the query stays bounded. Normalised
+    to a median of 1."""
     rows = (TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, start_s__isnull=False,
                                    end_s__isnull=False)
-            .values("run_id", "function", "memory_mb").annotate(busy=Avg(F("end_s") - F("start_s"))))
-    by_key: dict[tuple, dict[int, float]] = {}
+            .values("run_id", "function", "memory_mb")
+            .annotate(busy=Avg(F("end_s") - F("start_s")), n=Count("id")))
+    by_key: dict[tuple, dict[int, tuple[float, int]]] = {}
     for row in rows:
         if row["busy"] and row["busy"] > 0:
-            by_key.setdefault((row["function"], row["memory_mb"]), {})[row["run_id"]] = row["busy"]
-    ratios: dict[int, list[float]] = {}
+            by_key.setdefault((row["function"], row["memory_mb"]), {})[row["run_id"]] = (row["busy"], row["n"])
+    spent: dict[int, float] = {}
+    expected: dict[int, float] = {}
     for per_run in by_key.values():
         if len(per_run) < 2:
             continue
-        mid = statistics.median(per_run.values())
-        for run_id, busy in per_run.items():
-            ratios.setdefault(run_id, []).append(busy / mid)
-    factors = {run_id: statistics.median(r) for run_id, r in ratios.items()}
+        mid = statistics.median(busy for busy, _ in per_run.values())
+        for run_id, (busy, n) in per_run.items():
+            spent[run_id] = spent.get(run_id, 0.0) + busy * n
+            expected[run_id] = expected.get(run_id, 0.0) + mid * n
+    factors = {run_id: spent[run_id] / expected[run_id] for run_id in spent if expected[run_id] > 0}
     if len(factors) < 2:
         return {}
     mid = statistics.median(factors.values())

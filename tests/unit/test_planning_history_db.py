@@ -122,3 +122,13 @@ def test_runs_that_followed_a_plan_are_preferred_to_no_history_fallbacks():
         Plan.objects.create(run=run, planner="uniform", sla="p90", data={}, fallback=k == 0)
     assert {s.exec_s for s in service.load_history("h8", planner="uniform").tasks[("m.step", 2048)]} == \
         {2.0, 3.0, 4.0, 5.0}
+
+
+def test_run_factors_weigh_keys_by_the_time_they_take():
+    """A 10 ms task twice as slow in one run does not make that run's 2 s tasks look slow."""
+    _, runs = make_runs(3, tasks=4, shash="h9")
+    for k, run in enumerate(runs):
+        TaskRun.objects.filter(run=run, function="m.step").update(start_s=0.0, end_s=2.0)
+        TaskRun.objects.filter(run=run, function="m.sink").update(start_s=0.0, end_s=0.02 if k == 1 else 0.01)
+    factors = service.load_history("h9").run_factors
+    assert factors[runs[1].pk] == pytest.approx((8 + 0.02) / (8 + 0.01))
