@@ -69,12 +69,21 @@ class BranchRun:
     def execute(self) -> None:
         queue = _ReadyQueue(self.ctx)
         queue.extend(self.entries)
+        ran: set[str] = set()
         while True:
             while queue and not self.failure:
                 if dataplane.is_over(self.run_id):
                     self.stopped = True
                     break
-                queue.extend(self.run_task(queue.pop()))
+                nid = queue.pop()
+                if nid in ran:
+                    # Never run a task twice in one branch; say loudly how it came back.
+                    log.error("run %s: branch %s was given %s again (ran: %s; entries %s; awaiting %s)",
+                              self.run_id, self.token, nid, [r.node_id for r in self.records], self.entries,
+                              sorted(self.awaiting))
+                    continue
+                ran.add(nid)
+                queue.extend(self.run_task(nid))
             if self.failure or self.stopped or not self.awaiting:
                 return
             handed = self._wait_for_handoff()

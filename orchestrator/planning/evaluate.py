@@ -84,7 +84,8 @@ class Planning:
 
     # --- evaluation ---------------------------------------------------------------
 
-    def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True) -> Evaluation:
+    def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True,
+                 yield_before: frozenset[int] = frozenset()) -> Evaluation:
         dag, p, sla = self.dag, self.predictor, self.sla
         memory = [worker_memory[worker[i]] for i in range(dag.n)]
         dur = estimates.durations(dag, p, self.sizes, memory, worker, sla)
@@ -94,7 +95,7 @@ class Planning:
             run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post, priority=priority,
             startup=lambda mb, kind: p.startup_time(mb, kind, sla),
             keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
-            warm_processes=self.config.warm_processes, min_pool=self.config.min_pool,
+            warm_processes=self.config.warm_processes, min_pool=self.config.min_pool, yield_before=yield_before,
         )
         outcome = None
         if monte_carlo:

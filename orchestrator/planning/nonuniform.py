@@ -15,7 +15,12 @@
    downgrades are undone (by bisection) if it does not hold.
 3. Upgrades: workers now on the critical path that run below the largest
    configuration are moved up when that lowers predicted cost × time.
-4. If the simulation of the result says it costs more than the baseline
+4. Long waits: a worker that would sit on its process waiting for a remote
+   input for longer than twice a warm start-up may give the process up and
+   start again (warm) when the input is there — kept when re-simulation says
+   it is cheaper within the deadline. (The runtime does not wait for such a
+   task: ``n`` in the compact plan.)
+5. If the simulation of the result says it costs more than the baseline
    (pool and waiting effects the per-worker screening cannot see), the
    baseline is planned instead.
 
@@ -33,8 +38,9 @@ from orchestrator.planning.slack import Slack
 GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
 # Up to this many task simulations (tasks × trials), each downgrade is tried by re-simulating the whole
 # run (pool processes, warm/cold, waiting consumers all seen); beyond, the slack screening is used.
-FULL_SIMULATION_BUDGET = 60_000
+FULL_SIMULATION_BUDGET = 20_000
 UPGRADE_MAX = 12  # critical-path workers tried for upgrades
+YIELD_CANDIDATES = 16  # longest waits tried for yielding
 
 
 def middle(options) -> int:
@@ -68,16 +74,52 @@ def _plan(s: Planning, options: list[int]) -> Plan:
         memory = _with(largest, n_workers, accepted)
         ev = s.evaluate(worker, memory)
     downgraded = len(accepted)
-    ev, upgraded = _upgrade_critical(s, worker, memory, ev, options)
+    yields = _screen_yields(s, worker, memory, ev, deadline)
+    if yields:
+        with_yields = s.evaluate(worker, memory, yield_before=yields)
+        if with_yields.promise <= target and with_yields.gb_seconds < ev.gb_seconds:
+            ev = with_yields
+        else:
+            yields = frozenset()
+    ev, upgraded = _upgrade_critical(s, worker, memory, ev, options, yields)
     # Pool and waiting effects the per-worker screening cannot see may eat the savings:
     # never plan something the simulation says costs more than the all-largest baseline.
     if ev.gb_seconds >= base.gb_seconds or ev.promise > target:
-        ev, downgraded, upgraded = base, 0, 0
+        ev, downgraded, upgraded, yields = base, 0, 0, frozenset()
     sizes = sorted(set(ev.worker_memory))
     note = (f"non-uniform: {n_workers} logical workers on {'/'.join(map(str, sizes))} MB; "
-            f"{downgraded} off the critical path downgraded (tolerance {tol:.0%}), {upgraded} upgraded on it; "
-            f"all-{largest} MB promise {base.promise:.3f} s, {base.gb_seconds:.3f} GB-s")
+            f"{downgraded} off the critical path downgraded (tolerance {tol:.0%}), {upgraded} upgraded on it, "
+            f"{len(yields)} long wait(s) yielded; all-{largest} MB promise {base.promise:.3f} s, "
+            f"{base.gb_seconds:.3f} GB-s")
     return s.to_plan(ev, worker, note)
+
+
+def _screen_yields(s: Planning, worker: list[int], memory: list[int], ev: Evaluation,
+                   deadline: float) -> frozenset[int]:
+    """Tasks a worker should not wait for: it gives its process up and starts again for them.
+
+    Candidates follow a gap in their branch longer than twice a warm start-up (holding the
+    process costs more than restarting); each is kept if re-simulating with it lowers the
+    predicted cost by at least GAIN and keeps the deadline."""
+    tl, dur, p = ev.timeline, ev.dur, s.predictor
+    candidates = []
+    for i in range(s.dag.n):
+        prev = tl.prev_in_branch[i]
+        if prev < 0:
+            continue
+        gap = tl.start[i] - (tl.end[prev] + dur.post[prev])
+        mb = memory[worker[i]]
+        if gap > 2 * p.startup_time(mb, "warm", s.sla):
+            candidates.append((-mb * gap, i))
+    chosen: frozenset[int] = frozenset()
+    cost_now = _point_cost(s, s.evaluate(worker, memory, monte_carlo=False))
+    budget = min(YIELD_CANDIDATES, FULL_SIMULATION_BUDGET // (4 * s.dag.n))
+    for _, i in sorted(candidates)[:budget]:
+        trial = s.evaluate(worker, memory, monte_carlo=False, yield_before=chosen | {i})
+        cost = _point_cost(s, trial)
+        if trial.timeline.makespan <= deadline and cost < cost_now * (1 - GAIN):
+            chosen, cost_now = chosen | {i}, cost
+    return chosen
 
 
 def _with(largest: int, n_workers: int, changes: list[tuple[int, int]]) -> list[int]:
@@ -186,7 +228,7 @@ def _point_cost(s: Planning, ev: Evaluation) -> float:
 
 
 def _upgrade_critical(s: Planning, worker: list[int], memory: list[int], ev: Evaluation,
-                      options: list[int]) -> tuple[Evaluation, int]:
+                      options: list[int], yields: frozenset[int] = frozenset()) -> tuple[Evaluation, int]:
     largest = options[-1]
     seen: list[int] = []
     for i in ev.timeline.critical_path:
@@ -195,7 +237,7 @@ def _upgrade_critical(s: Planning, worker: list[int], memory: list[int], ev: Eva
             seen.append(w)
     if not seen:
         return ev, 0
-    current = s.evaluate(worker, memory, monte_carlo=False)
+    current = s.evaluate(worker, memory, monte_carlo=False, yield_before=yields)
     best = _point_cost(s, current) * current.timeline.makespan
     upgraded = 0
     for w in seen[:UPGRADE_MAX]:
@@ -205,10 +247,10 @@ def _upgrade_critical(s: Planning, worker: list[int], memory: list[int], ev: Eva
             if mb <= old:
                 continue
             memory[w] = mb
-            trial = s.evaluate(worker, memory, monte_carlo=False)
+            trial = s.evaluate(worker, memory, monte_carlo=False, yield_before=yields)
             objective = _point_cost(s, trial) * trial.timeline.makespan
             if objective < best * (1 - GAIN):
                 best, choice = objective, mb
         memory[w] = choice or old
         upgraded += choice is not None
-    return (s.evaluate(worker, memory) if upgraded else ev), upgraded
+    return (s.evaluate(worker, memory, yield_before=yields) if upgraded else ev), upgraded

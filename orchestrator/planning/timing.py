@@ -81,9 +81,11 @@ def _state(served: float, t: float, keepalive_s: float) -> str:
 def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time: list[float], post: list[float],
              priority: list[float], startup: Callable[[int, str], float], keepalive_s: float,
              pool_size: int | None, warm_processes: tuple[tuple[int, float], ...] = (),
-             min_pool: int = 0) -> Timeline:
+             min_pool: int = 0, yield_before: frozenset[int] = frozenset()) -> Timeline:
     """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served);
-    ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm)."""
+    ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm);
+    ``yield_before``: tasks whose worker gives up its process instead of waiting for them (when
+    nothing else of that worker is left to run first) and starts a new branch for them."""
     n, n_workers = dag.n, len(worker_memory)
     start, end, ready = [0.0] * n, [0.0] * n, [0.0] * n
     branch_of, prev_in = [-1] * n, [-1] * n
@@ -92,6 +94,12 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
     left = [0] * n_workers
     for i in range(n):
         left[worker[i]] += 1
+    # Tasks behind a yield point within their worker; a worker idle with only those left yields.
+    behind = [False] * n
+    free_left = [0] * n_workers
+    for i in range(n):
+        behind[i] = i in yield_before or any(behind[u] and worker[u] == worker[i] for u in dag.ups[i])
+        free_left[worker[i]] += not behind[i]
     queued: list[list] = [[] for _ in range(n_workers)]  # heaps of (-priority, position)
     state = [_NEW] * n_workers
     current = [-1] * n_workers  # the worker's current branch
@@ -171,14 +179,15 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
 
     def run_next(w: int, t: float) -> None:
         if not queued[w]:
-            if waiters.get(worker_memory[w]):
-                hand_on(w, t)  # nothing to do and someone needs the process: yield it
+            if waiters.get(worker_memory[w]) or (yield_before and free_left[w] == 0):
+                hand_on(w, t)  # nothing to do, and someone needs the process or the plan yields here
             else:
                 state[w] = _IDLE
                 idle_since[w] = t
                 holders.setdefault(worker_memory[w], []).append(w)
             return
         _, i = heapq.heappop(queued[w])
+        free_left[w] -= not behind[i]
         if state[w] == _IDLE:
             holders[worker_memory[w]].remove(w)
         state[w] = _BUSY

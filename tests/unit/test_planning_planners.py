@@ -244,7 +244,11 @@ def test_non_uniform_downgrade_respects_the_tolerance():
     base = plan_with("uniform", g, h, sla="p50")
     assert base.predicted_makespan_s == pytest.approx(1.073)
     assert loose.tasks["S"].memory_mb == 512
-    assert loose.predicted_makespan_s == pytest.approx(1.105)
+    # j now waits 32 ms for S: rather than hold 2 GB meanwhile, L's worker yields and restarts warm
+    # (5 ms) for j — 5 ms more, still within 5 % of the baseline.
+    assert loose.tasks["j"].startup == "warm" and loose.compact()["j"]["n"] == 1
+    assert loose.predicted_makespan_s == pytest.approx(1.105 + 0.005)
+    assert "1 long wait(s) yielded" in loose.note
     assert tight.tasks["S"].memory_mb == 1024
     assert tight.predicted_makespan_s == pytest.approx(base.predicted_makespan_s)
     too_slow = plan_with("non-uniform", *two_branches(short_at_512=1.04), sla="p50", tolerance=0.05)

@@ -104,6 +104,25 @@ def test_an_idle_branch_yields_its_process_to_a_waiting_one():
     assert tl.critical_path == [pos["a"], pos["b"], pos["c"]]
 
 
+def test_a_worker_yields_before_a_task_it_should_not_wait_for():
+    """a(w0) and b(w1, 3 s) feed c(w0). Told to yield before c, w0 frees its process after a
+    (its busy time ends at 1.5 s, not 3.5 s) and starts again, warm, when b is done."""
+    g = graph({"a": ("f", []), "b": ("f", []), "c": ("f", ["a", "b"])})
+    dag = index(g)
+    c = dag.ids.index("c")
+    w = [0 if nid != "b" else 1 for nid in dag.ids]
+    kw = dict(worker=w, worker_memory=[2048, 2048], run_time=[1.0 if nid != "b" else 3.0 for nid in dag.ids],
+              post=[0.0] * 3, priority=[0.0] * 3, startup=startup, keepalive_s=7.0, pool_size=None)
+    held = timing.simulate(dag, **kw)
+    yielded = timing.simulate(dag, **kw, yield_before=frozenset({c}))
+    assert len(held.branches) == 2 and len(yielded.branches) == 3
+    first = yielded.branches[0]
+    assert first.worker == 0 and first.released_s == pytest.approx(1.5)
+    again = yielded.branches[yielded.branch_of[c]]
+    assert again.worker == 0 and again.state == "warm" and again.first == c
+    assert yielded.start[c] == pytest.approx(held.start[c] + WARM)
+
+
 def test_memory_sizes_have_separate_pools():
     g = graph({"a": ("f", []), "b": ("f", []), "s": ("f", ["a", "b"])})
     tl, pos, _ = sim(g, {"a": 0, "b": 1, "s": 0}, {"a": 1.0, "b": 1.0, "s": 0.1}, memory=[512, 2048], pool=1)
