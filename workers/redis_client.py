@@ -17,7 +17,10 @@ class RedisUnavailable(RuntimeError):
 def get_redis() -> redis.Redis:
     global _client, _pid
     if _client is None or _pid != os.getpid():
-        _client = redis.Redis.from_url(settings.REDIS.client_url, socket_connect_timeout=5, health_check_interval=30)
+        # An explicit read timeout well above the longest blocking read (BLPOP ≤ 5 s in the runtime):
+        # redis-py 8 otherwise applies the 5 s connect timeout to reads, and a 5 s BLPOP fails.
+        _client = redis.Redis.from_url(settings.REDIS.client_url, socket_connect_timeout=5, socket_timeout=30,
+                                       health_check_interval=30)
         _pid = os.getpid()
     return _client
 

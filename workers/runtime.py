@@ -106,6 +106,9 @@ class BranchRun:
             self._upload_for(child)
             if dataplane.stop_waiting(self.run_id, child, self.token):
                 del self.awaiting[child]
+            elif dataplane.taken_by(self.run_id, child) != f"h:{self.token}":
+                # Another branch of our worker registered after us and gets the child: nothing comes here.
+                del self.awaiting[child]
         if self.awaiting:
             child = dataplane.next_handed(self.run_id, self.token, 5.0)
             if child is not None:
