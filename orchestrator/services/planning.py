@@ -72,12 +72,13 @@ def warm_processes(structure_hash: str, *, now: float | None = None, runs: int =
 
 
 def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, planner: str | None = None) -> list[int]:
-    """The latest runs of a workflow shape. Start-ups and waiting depend on how a planner lays
-    out workers, so the first of these with at least ``MIN_PLANNER_RUNS`` runs wins: runs that
+    """The latest succeeded runs of a workflow shape (a failed or cancelled run's timings may
+    include crashes and stalls). Start-ups and waiting depend on how a planner lays out
+    workers, so the first of these with at least ``MIN_PLANNER_RUNS`` runs wins: runs that
     followed a plan of ``planner`` (or its -opt variant); any runs of it (no-history fallbacks
     included); runs of any planner."""
-    qs = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash)
-          .exclude(status__in=[RunStatus.PENDING, RunStatus.PLANNING]).order_by("-id"))
+    qs = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
+          .order_by("-id"))
     if planner:
         base = planning.base_name(planner)
         mine = qs.filter(planner__in=[base, f"{base}-opt"])

@@ -114,6 +114,13 @@ def test_run_factors_say_how_slow_each_run_was_as_a_whole():
                        runs[2].pk: pytest.approx(1.0)}
 
 
+def test_only_succeeded_runs_make_history():
+    _, runs = make_runs(4, shash="h10")
+    WorkflowRun.objects.filter(pk=runs[1].pk).update(status="failed")
+    WorkflowRun.objects.filter(pk=runs[2].pk).update(status="running")
+    assert {s.exec_s for s in service.load_history("h10").tasks[("m.step", 2048)]} == {1.0, 4.0}
+
+
 def test_runs_that_followed_a_plan_are_preferred_to_no_history_fallbacks():
     from orchestrator.models import Plan
 
