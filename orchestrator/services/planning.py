@@ -3,9 +3,8 @@
 History is bounded twice, so planning cost never grows with a workflow's age:
 
 * the query reads only the latest ``RUN_WINDOW`` runs of the structure hash
-  (an indexed range over run ids) — of the same planner once it has a few,
-  since how a planner lays out workers shapes start-ups and waiting — and of
-  their task rows only the latest
+  (an indexed range over run ids; succeeded runs that followed a predictive
+  plan, once there are a few) — and of their task rows only the latest
   ``SAMPLES_PER_KEY`` per function × memory size — a ``ROW_NUMBER()`` window
   computed by the database, so at most that many rows per key cross the wire;
 * the ``History`` it fills keeps at most ``SAMPLES_PER_KEY`` samples per key
@@ -35,7 +34,7 @@ from workers.localcluster import LocalCluster
 
 RUN_WINDOW = 50
 SAMPLES_PER_KEY = 100
-MIN_PLANNER_RUNS = 3
+MIN_PLANNED_RUNS = 3
 NEEDS_HISTORY = ("uniform", "non-uniform")
 # WorkerStartup.reason (workers.context) → the planner's start-up kinds (planning.history.STARTUP_KINDS).
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
@@ -71,22 +70,18 @@ def warm_processes(structure_hash: str, *, now: float | None = None, runs: int =
     return sorted(latest.values())
 
 
-def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, planner: str | None = None) -> list[int]:
+def recent_runs(structure_hash: str, limit: int = RUN_WINDOW) -> list[int]:
     """The latest succeeded runs of a workflow shape (a failed or cancelled run's timings may
-    include crashes and stalls). Start-ups and waiting depend on how a planner lays out
-    workers, so the first of these with at least ``MIN_PLANNER_RUNS`` runs wins: runs that
-    followed a plan of ``planner`` (or its -opt variant); any runs of it (no-history fallbacks
-    included); runs of any planner."""
-    qs = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
-          .order_by("-id"))
-    if planner:
-        base = planning.base_name(planner)
-        mine = qs.filter(planner__in=[base, f"{base}-opt"])
-        for candidates in (mine.filter(plan__fallback=False), mine):
-            ids = list(candidates.values_list("id", flat=True)[:limit])
-            if len(ids) >= MIN_PLANNER_RUNS:
-                return ids
-    return list(qs.values_list("id", flat=True)[:limit])
+    include crashes and stalls) — those that followed a predictive plan once there are
+    ``MIN_PLANNED_RUNS`` of them: no-history fallbacks and WUKONG runs launch a flexible
+    branch per task and spawn processes a planned run does not. Any planner's runs count: the
+    timing model itself accounts for how a plan lays out workers."""
+    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
+    planned = list(qs.filter(plan__predicted_makespan_s__isnull=False).order_by("-id")
+                   .values_list("id", flat=True)[:limit])
+    if len(planned) >= MIN_PLANNED_RUNS:
+        return planned
+    return list(qs.order_by("-id").values_list("id", flat=True)[:limit])
 
 
 def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> list[tuple]:
@@ -96,11 +91,10 @@ def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> 
     return sorted(rows, key=lambda r: r[0])
 
 
-def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
-                 planner: str | None = None) -> History:
+def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY) -> History:
     """Samples of this workflow shape's latest runs: tasks, transfers, start-ups."""
     history = History(cap=per_key)
-    run_ids = recent_runs(structure_hash, runs, planner)
+    run_ids = recent_runs(structure_hash, runs)
     if not run_ids:
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
@@ -190,8 +184,8 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
                                           run=run_id))
 
 
-def load_predictor(structure_hash: str, planner: str | None = None) -> Predictor:
-    return Predictor(load_history(structure_hash, planner=planner))
+def load_predictor(structure_hash: str) -> Predictor:
+    return Predictor(load_history(structure_hash))
 
 
 def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
@@ -199,7 +193,7 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
     t0 = time.perf_counter()
     predictor, warm = None, ()
     if planning.base_name(planner) in NEEDS_HISTORY:
-        predictor = load_predictor(structure_hash, planner)
+        predictor = load_predictor(structure_hash)
         warm = warm_processes(structure_hash)
     config = planner_config(planner, sla, warm_processes=warm)
     t1 = time.perf_counter()

@@ -49,20 +49,6 @@ def test_only_the_latest_runs_of_the_same_structure_count():
     assert service.load_history("nothing").empty
 
 
-def test_runs_of_the_same_planner_are_preferred_once_there_are_a_few():
-    wf, runs = make_runs(6, shash="h5")
-    for run in runs[:2]:
-        WorkflowRun.objects.filter(pk=run.pk).update(planner="non-uniform")
-    # Two non-uniform runs are too few: every run counts.
-    assert {s.exec_s for s in service.load_history("h5", planner="non-uniform").tasks[("m.step", 2048)]} == \
-        {1.0, 2.0, 3.0, 4.0, 5.0, 6.0}
-    WorkflowRun.objects.filter(pk=runs[2].pk).update(planner="non-uniform-opt")
-    assert {s.exec_s for s in service.load_history("h5", planner="non-uniform").tasks[("m.step", 2048)]} == \
-        {1.0, 2.0, 3.0}
-    assert {s.exec_s for s in service.load_history("h5", planner="uniform").tasks[("m.step", 2048)]} == \
-        {4.0, 5.0, 6.0}
-
-
 def test_startup_samples_leave_out_waiting_for_a_busy_process():
     _, (run,) = make_runs(1, shash="h3")
 
@@ -121,21 +107,13 @@ def test_only_succeeded_runs_make_history():
     assert {s.exec_s for s in service.load_history("h10").tasks[("m.step", 2048)]} == {1.0, 4.0}
 
 
-def test_runs_that_followed_a_plan_are_preferred_to_no_history_fallbacks():
+def test_runs_that_followed_a_predictive_plan_are_preferred_once_there_are_a_few():
     from orchestrator.models import Plan
 
     _, runs = make_runs(5, shash="h8")
-    for k, run in enumerate(runs):
-        Plan.objects.create(run=run, planner="uniform", sla="p90", data={}, fallback=k == 0)
-    assert {s.exec_s for s in service.load_history("h8", planner="uniform").tasks[("m.step", 2048)]} == \
-        {2.0, 3.0, 4.0, 5.0}
-
-
-def test_run_factors_weigh_keys_by_the_time_they_take():
-    """A 10 ms task twice as slow in one run does not make that run's 2 s tasks look slow."""
-    _, runs = make_runs(3, tasks=4, shash="h9")
-    for k, run in enumerate(runs):
-        TaskRun.objects.filter(run=run, function="m.step").update(start_s=0.0, end_s=2.0)
-        TaskRun.objects.filter(run=run, function="m.sink").update(start_s=0.0, end_s=0.02 if k == 1 else 0.01)
-    factors = service.load_history("h9").run_factors
-    assert factors[runs[1].pk] == pytest.approx((8 + 0.02) / (8 + 0.01))
+    for k, run in enumerate(runs):  # a no-history fallback, then four planned runs (of two planners)
+        Plan.objects.create(run=run, planner="uniform" if k % 2 else "non-uniform", sla="p90", data={},
+                            fallback=k == 0, predicted_makespan_s=None if k == 0 else 1.0)
+    assert {s.exec_s for s in service.load_history("h8").tasks[("m.step", 2048)]} == {2.0, 3.0, 4.0, 5.0}
+    Plan.objects.filter(run__in=runs[2:]).update(predicted_makespan_s=None)  # two planned runs: too few
+    assert {s.exec_s for s in service.load_history("h8").tasks[("m.step", 2048)]} == {1.0, 2.0, 3.0, 4.0, 5.0}
