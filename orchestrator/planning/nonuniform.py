@@ -189,8 +189,11 @@ def _screen_by_simulation(s: Planning, worker: list[int], base: Evaluation, crit
         active = base.timeline.end[br.last] + base.dur.post[br.last] - base.timeline.start[br.first]
         spend[br.worker] = spend.get(br.worker, 0.0) + br.memory_mb * active
     accepted: list[tuple[int, int]] = []
+    critical_now = set(critical)
     for w in sorted((w for w in range(len(memory)) if w not in critical), key=lambda w: (-spend.get(w, 0.0), w)):
-        old, best = memory[w], None
+        if w in critical_now:
+            continue  # earlier downgrades moved the critical path onto it
+        old, best, best_critical = memory[w], None, critical_now
         for mb in options:
             if mb >= old:
                 break
@@ -199,9 +202,11 @@ def _screen_by_simulation(s: Planning, worker: list[int], base: Evaluation, crit
             cost = _point_cost(s, trial)
             if trial.timeline.makespan <= deadline and cost < cost_now * (1 - GAIN):
                 best, cost_now = mb, cost
+                best_critical = {worker[i] for i in trial.timeline.critical_path}
         memory[w] = best or old
         if best is not None:
             accepted.append((w, best))
+            critical_now = best_critical
     return accepted
 
 
