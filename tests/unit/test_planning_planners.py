@@ -277,3 +277,19 @@ def test_non_uniform_never_plans_more_cost_than_the_all_largest_baseline():
         un = plan_with("uniform", g, h, pool_size=pool)
         assert nu.predicted_gb_seconds <= un.predicted_gb_seconds + 1e-9
         assert nu.predicted_makespan_s <= un.predicted_makespan_s * 1.05 + 1e-9
+
+
+def test_slack_screening_for_large_dags_makes_the_same_choices(monkeypatch):
+    """Above the full-simulation budget, downgrades are screened on the timeline's slack."""
+    g, h = two_branches(short_at_512=0.6)
+    full = plan_with("non-uniform", g, h, sla="p50")
+    monkeypatch.setattr(nonuniform, "FULL_SIMULATION_BUDGET", 0)
+    screened = plan_with("non-uniform", g, h, sla="p50")
+    assert screened.tasks["S"].memory_mb == full.tasks["S"].memory_mb == 512
+    assert screened.tasks["L"].memory_mb == 2048
+    # Too slow for the deadline at 512 and 1024 (L's path ends at 1.061 s): S stays at 2048.
+    g, h = two_branches(short_at_512=3.0)
+    h.tasks[("m.S", 1024)].clear()
+    for _ in range(8):
+        h.add_task("m.S", 1024, h.tasks[("m.S", 2048)][0].__class__(0, 2.0, 100))
+    assert plan_with("non-uniform", g, h, sla="p50").tasks["S"].memory_mb == 2048
