@@ -188,6 +188,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orchestrator.api.schema.add_run_links",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.states.RunStatus",
         "TaskStatusEnum": "orchestrator.states.TaskStatus",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS
@@ -29,9 +30,42 @@ def exception_handler(exc, context):
 
 
 class Pagination(PageNumberPagination):
+    """Page-number pagination that refuses a malformed ``page_size`` instead of ignoring it."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise exceptions.ValidationError({self.page_size_query_param: [f"must be a whole number ≥ 1, got {raw!r}"]})
+        return min(size, self.max_page_size)
+
+
+def page_parameters(default_size: int = Pagination.page_size) -> list:
+    """The documented query parameters of a paginated list."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [
+        OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number, from 1."),
+        OpenApiParameter("page_size", {"type": "integer", "minimum": 1},
+                         description=f"Items per page (default {default_size}, at most {Pagination.max_page_size})."),
+    ]
+
+
+@csrf_exempt  # a stray POST under /api/ must get this JSON 404, not the CSRF failure page
+def api_not_found(request, *args, **kwargs):
+    """Any other /api/ path: a JSON 404 (Django's own 404 page is HTML)."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
 
 
 class SubmissionThrottle(SimpleRateThrottle):
@@ -77,7 +111,7 @@ def error_responses(*codes: int) -> dict:
             description="Invalid input: each wrong field mapped to its messages, e.g. "
                         '{"dag": ["the graph has a cycle: a -> b -> a"]}.'),
         401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
-        403: OpenApiResponse(ErrorSerializer, description="Authenticated, but not allowed (e.g. CSRF on session)."),
+        403: OpenApiResponse(ErrorSerializer, description="A browser session without its CSRF token."),
         404: OpenApiResponse(ErrorSerializer, description="No such run (or another user's run)."),
         409: OpenApiResponse(ErrorSerializer, description="The run is not in a state that allows this."),
         413: OpenApiResponse(ErrorSerializer, description="The request body is over SLAFLOW_API_MAX_BODY_BYTES."),

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import selectors
-from orchestrator.api.common import Pagination, error_responses
+from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import page_of, visible_run_or_404
 from orchestrator.models import Plan
 from orchestrator.states import RunStatus, TaskStatus
@@ -91,8 +91,8 @@ class RunTasksApi(APIView):
 
     @extend_schema(
         operation_id="runs_tasks",
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses={200: page_of(OutputSerializer, "PaginatedTaskList"), **error_responses(401, 404)},
+        parameters=page_parameters(500),
+        responses={200: page_of(OutputSerializer, "PaginatedTaskList"), **error_responses(400, 401, 404)},
     )
     def get(self, request, run_id: int):
         run = visible_run_or_404(request.user, run_id)

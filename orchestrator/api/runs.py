@@ -1,13 +1,13 @@
 """Runs: submit, list, read, cancel."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import selectors
-from orchestrator.api.common import Pagination, SubmissionThrottle, error_responses
+from orchestrator.api.common import Pagination, page_parameters, SubmissionThrottle, error_responses
 from orchestrator.api.fields import (
     GRAPH_SPEC_SCHEMA, GraphSpecField, RunLinksSerializer, page_of, planner_field, run_links, sla_field, visible_run_or_404,
 )
@@ -65,10 +65,11 @@ class RunListApi(APIView):
     """Runs you may see (staff: everyone's), newest first, filtered and paginated."""
 
     class FilterSerializer(serializers.Serializer):
-        workflow = serializers.CharField(required=False, max_length=200, help_text="Workflow name.")
-        status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
-        planner = serializers.CharField(required=False, max_length=40)
-        sla = serializers.CharField(required=False, max_length=10)
+        # Blank means "no filter" (?workflow= is the same as leaving it out).
+        workflow = serializers.CharField(required=False, allow_blank=True, max_length=200, help_text="Workflow name.")
+        status = serializers.ChoiceField(choices=RunStatus.choices, required=False, allow_blank=True)
+        planner = serializers.CharField(required=False, allow_blank=True, max_length=40)
+        sla = serializers.CharField(required=False, allow_blank=True, max_length=10)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -90,7 +91,7 @@ class RunListApi(APIView):
     @extend_schema(
         operation_id="runs_list",
         description="Runs you may see (staff: everyone's), newest first, filtered and paginated.",
-        parameters=[FilterSerializer, OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        parameters=[FilterSerializer, *page_parameters()],
         responses={200: page_of(OutputSerializer, "PaginatedRunList"), **error_responses(400, 401, 404)},
     )
     def get(self, request):
@@ -133,7 +134,7 @@ class RunCreateApi(APIView):
         description="Submit a run: a library workflow with parameters, or a JSON graph spec whose functions live "
                     "in the allowed workflow modules. Returns 201 with the run and links to follow it.",
         request=InputSerializer,
-        responses={201: RunDetailApi.OutputSerializer, **error_responses(400, 401, 413, 415, 429, 503)},
+        responses={201: RunDetailApi.OutputSerializer, **error_responses(400, 401, 403, 413, 415, 429, 503)},
         examples=[
             OpenApiExample("library workflow", request_only=True,
                            value={"workflow": "tree_reduction", "params": {"n": 64}, "planner": "wukong",
@@ -164,7 +165,7 @@ class RunCancelApi(APIView):
     """Cancel a run cooperatively: no further task starts; running tasks finish or stop at the next check."""
 
     @extend_schema(operation_id="runs_cancel", request=None,
-                   responses={200: RunDetailApi.OutputSerializer, **error_responses(401, 404, 409)})
+                   responses={200: RunDetailApi.OutputSerializer, **error_responses(401, 403, 404, 409)})
     def post(self, request, run_id: int):
         run = visible_run_or_404(request.user, run_id)
         if not run_services.cancel_run(run.pk):

@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orchestrator.api.accounts import TokenObtainApi
+from orchestrator.api.common import api_not_found
 from orchestrator.api.root import ApiRootApi
 from orchestrator.api.run_records import RunPlanApi, RunResultApi, RunTasksApi
 from orchestrator.api.runs import RunCancelApi, RunDetailApi, RunsApi
@@ -21,4 +22,5 @@ urlpatterns = [
     path("plans/preview/", PlanPreviewApi.as_view(), name="plan-preview"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"", api_not_found),  # last: JSON 404 for anything else under /api/
 ]

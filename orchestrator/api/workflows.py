@@ -1,13 +1,13 @@
 """Workflows: the catalog, and plan previews (planners × SLAs without running anything)."""
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import planning, selectors
-from orchestrator.api.common import Pagination, SubmissionThrottle, error_responses
+from orchestrator.api.common import Pagination, page_parameters, SubmissionThrottle, error_responses
 from orchestrator.api.fields import GraphSpecField, page_of, planner_field, sla_field
 from orchestrator.services import previews
 
@@ -27,8 +27,8 @@ class WorkflowListApi(APIView):
 
     @extend_schema(
         operation_id="workflows_list",
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses={200: page_of(OutputSerializer, "PaginatedWorkflowList"), **error_responses(401, 404)},
+        parameters=page_parameters(),
+        responses={200: page_of(OutputSerializer, "PaginatedWorkflowList"), **error_responses(400, 401, 404)},
     )
     def get(self, request):
         paginator = Pagination()
@@ -85,7 +85,7 @@ class PlanPreviewApi(APIView):
     @extend_schema(
         operation_id="plans_preview",
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 413, 415, 429)},
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 413, 415, 429)},
         examples=[OpenApiExample("library workflow", request_only=True, value={
             "workflow": "tree_reduction", "params": {"n": 64}, "planners": ["wukong"], "slas": ["p50", "p90"]})],
     )
