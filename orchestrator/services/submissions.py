@@ -105,8 +105,6 @@ def spec_graph(spec: Any) -> dict:
         return spec_mod.from_spec(spec)
     except GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
-    except RecursionError:
-        raise SubmissionError("the spec nests values too deeply", "dag") from None
 
 
 def spec_name(name: str | None, spec: Any) -> str:
@@ -132,8 +130,5 @@ def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str) ->
     sla = check_planner_and_sla(planner=planner, sla=sla)
     chosen = spec_name(name, spec)
     graph = spec_graph(spec)
-    try:
-        return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
-                          source=Workflow.Source.API, allowed_modules=settings.SLAFLOW_WORKFLOW_MODULES)
-    except RecursionError:
-        raise SubmissionError("the spec nests values too deeply", "dag") from None
+    return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
+                      source=Workflow.Source.API, allowed_modules=settings.SLAFLOW_WORKFLOW_MODULES)
