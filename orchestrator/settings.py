@@ -128,3 +128,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ROUTES = ("orchestrator.router.route_task",)
 CELERY_TIMEZONE = "UTC"
+
+# --- web UI (webui) -------------------------------------------------------------
+
+# plotly.js is served from the installed plotly package (webui.staticfinders), never a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "webui.staticfinders.PlotlyJsFinder",
+]
+LOGOUT_REDIRECT_URL = "/accounts/login/"
