@@ -113,7 +113,8 @@ def dag_figure(nodes: Sequence[Mapping], *, planned_path: Sequence[str] = (), ob
     )])
     n_layers = 1 + max((n["level"] for n in nodes), default=0)
     widest = max((sum(1 for n in nodes if n["level"] == lv) for lv in range(n_layers)), default=1)
-    _base_layout(fig, height=max(260, min(900, 80 + 18 * widest)), showlegend=True)
+    # The page draws the legend (statuses, configs, paths) in HTML next to the buttons.
+    _base_layout(fig, height=max(260, min(900, 80 + 18 * widest)), showlegend=False)
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -160,8 +161,11 @@ def breakdown_figure(parts: Mapping[str, float], *, title: str = "") -> go.Figur
     labels = [p for p in parts if parts[p] > 0]
     fig = go.Figure(go.Pie(labels=labels, values=[parts[p] for p in labels], hole=0.45, sort=False, meta="pie",
                            marker=dict(colors=[BREAKDOWN_COLORS.get(p, "#999") for p in labels]),
-                           texttemplate="%{label}<br>%{percent}", hovertemplate="%{label}: %{value:.3f} s"))
-    return _base_layout(fig, title=title, height=300, showlegend=False)
+                           textposition="inside", texttemplate="%{label} %{percent}",
+                           hovertemplate="%{label}: %{value:.4f} s (%{percent})<extra></extra>"))
+    _base_layout(fig, title=title, height=300, uniformtext=dict(minsize=10, mode="hide"))
+    fig.update_layout(legend=dict(orientation="v", x=1.0, xanchor="left", y=0.5, yanchor="middle"))
+    return fig
 
 
 def critical_path_figure(steps: Sequence[Mapping], *, title: str = "") -> go.Figure:
@@ -264,20 +268,26 @@ def pareto_figure(points: Sequence[Mapping], *, title: str = "") -> go.Figure:
     fig = go.Figure()
     planners = list(dict.fromkeys(p["planner"] for p in points))
     for i, planner in enumerate(planners):
-        mine = [p for p in points if p["planner"] == planner]
+        # SLAs that give one planner the same point (e.g. WUKONG, which ignores the SLA) share a marker.
+        merged: dict[tuple, dict] = {}
+        for p in points:
+            if p["planner"] == planner:
+                key = (round(p["cost"], 9), round(p["makespan"], 9), p["source"])
+                merged.setdefault(key, dict(p, slas=[]))["slas"].append(p["sla"])
+        mine = list(merged.values())
+        color = QUALITATIVE[i % len(QUALITATIVE)]
         fig.add_trace(go.Scatter(
             x=[p["cost"] for p in mine], y=[p["makespan"] for p in mine], mode="markers+text", name=planner,
-            meta=f"planner:{planner}", text=[p["sla"] for p in mine], textposition="top center",
-            marker=dict(size=13, color=QUALITATIVE[i % len(QUALITATIVE)],
-                        symbol=["circle" if p["source"] == "predicted" else "circle-open" for p in mine],
-                        line=dict(width=2, color=QUALITATIVE[i % len(QUALITATIVE)])),
+            meta=f"planner:{planner}", text=[", ".join(p["slas"]) for p in mine], textposition="top center",
+            marker=dict(size=13, color=color, line=dict(width=2, color=color),
+                        symbol=["circle" if p["source"] == "predicted" else "circle-open" for p in mine]),
             customdata=[p["source"] for p in mine],
             hovertemplate=f"<b>{planner}</b> %{{text}}<br>makespan %{{y:.3f}} s<br>cost %{{x:.3f}} GB-s"
                           "<br>%{customdata}<extra></extra>",
         ))
-    front = sorted((p for p in points if p.get("pareto")), key=lambda p: (p["cost"], p["makespan"]))
+    front = sorted({(p["cost"], p["makespan"]) for p in points if p.get("pareto")})
     if len(front) > 1:
-        fig.add_trace(go.Scatter(x=[p["cost"] for p in front], y=[p["makespan"] for p in front], mode="lines",
+        fig.add_trace(go.Scatter(x=[c for c, _ in front], y=[m for _, m in front], mode="lines",
                                  name="Pareto front", meta="front", hoverinfo="skip",
                                  line=dict(color="#6b7280", dash="dot")))
     _base_layout(fig, title=title, height=420)

@@ -124,6 +124,8 @@ def run_detail(run: WorkflowRun) -> dict:
     plan = Plan.objects.filter(run=run).first()
     plan_data = plan.data if plan else None
     states = node_states(run, {n: t["status"] for n, t in tasks.items()})
+    for nid, t in tasks.items():
+        t["status"] = states.get(nid, t["status"])  # live state while the run is active
 
     nodes = []
     for nid in order:

@@ -15,6 +15,12 @@ def secs(value, digits: int = 3) -> str:
 
 
 @register.filter
+def secs_u(value, digits: int = 3) -> str:
+    """Seconds with their unit, or a bare dash when missing."""
+    return DASH if value is None or value == "" else f"{float(value):.{int(digits)}f} s"
+
+
+@register.filter
 def pct(value, digits: int = 0) -> str:
     """A % difference with its sign: +12 %."""
     if value is None:
