@@ -269,3 +269,24 @@ def task_comparison(tasks: Iterable[Mapping], startup_of: Mapping[str, float]) -
 
 def has_predictions(tasks: Iterable[Mapping]) -> bool:
     return any(t.get(k) is not None for t in tasks for _, k, _, _ in COMPARED)
+
+
+def per_function(tasks: Iterable[Mapping]) -> list[dict]:
+    """Per task function: count, mean exec and input wait, bytes moved and download speed."""
+    groups: dict[str, list[Mapping]] = {}
+    for t in tasks:
+        groups.setdefault(t["function"], []).append(t)
+    out = []
+    for fn, rows in groups.items():
+        done = [t for t in rows if t.get("exec_s") is not None]
+        downloaded = sum(i.get("bytes", 0) for t in rows for i in (t.get("inputs") or []) if not i.get("local"))
+        download_s = sum(_num(t.get("download_s")) for t in rows)
+        out.append({
+            "function": fn.rsplit(".", 1)[-1], "path": fn, "tasks": len(rows), "finished": len(done),
+            "mean_exec_s": statistics.fmean(_num(t["exec_s"]) for t in done) if done else None,
+            "mean_wait_s": statistics.fmean(_num(t.get("input_wait_s")) for t in done) if done else None,
+            "output_bytes": sum(t.get("output_bytes") or 0 for t in rows),
+            "downloaded_bytes": downloaded,
+            "download_mb_s": downloaded / download_s / 1e6 if download_s > 1e-9 and downloaded else None,
+        })
+    return out

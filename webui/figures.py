@@ -272,7 +272,7 @@ def pareto_figure(points: Sequence[Mapping], *, title: str = "") -> go.Figure:
         merged: dict[tuple, dict] = {}
         for p in points:
             if p["planner"] == planner:
-                key = (round(p["cost"], 9), round(p["makespan"], 9), p["source"])
+                key = (round(p["cost"], 9), round(p["makespan"], 9), p["source"] == "predicted")
                 merged.setdefault(key, dict(p, slas=[]))["slas"].append(p["sla"])
         mine = list(merged.values())
         color = QUALITATIVE[i % len(QUALITATIVE)]

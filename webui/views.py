@@ -64,6 +64,7 @@ def _run_body_context(run) -> dict:
         "detail": detail, "r": r, "figs": figs, "breakdown": breakdown,
         "critical_totals": analysis.critical_path_totals(steps) if steps else None, "critical_steps": steps,
         "comparison": analysis.task_comparison(detail["tasks"], detail["startup_of"]),
+        "functions": analysis.per_function(detail["tasks"]),
         "has_predictions": analysis.has_predictions(detail["tasks"]),
         "events": run_sel.optimization_events(detail),
         "status_colors": figures.STATUS_COLORS, "config_colors": cfg_colors,

@@ -125,3 +125,17 @@ def test_layered_layout_centres_layers_and_untangles_a_fan_in():
     assert pos["a"] == (0.0, 1.5) and pos["d"] == (0.0, -1.5)
     assert pos["e"][1] > pos["f"][1]  # e above f, next to its inputs
     assert pos["e"][0] == pos["f"][0] == 1.0
+
+
+def test_per_function_summarises_exec_and_transfer():
+    tasks = [
+        {"function": "m.mul", "exec_s": 1.0, "input_wait_s": 0.5, "download_s": 0.5, "output_bytes": 10,
+         "inputs": [{"node": "x", "bytes": 2_000_000, "local": False}, {"node": "y", "bytes": 5, "local": True}]},
+        {"function": "m.mul", "exec_s": 3.0, "input_wait_s": 0.0, "download_s": 0.0, "output_bytes": 10, "inputs": []},
+        {"function": "m.src", "exec_s": None, "output_bytes": None, "inputs": []},
+    ]
+    mul, src = analysis.per_function(tasks)
+    assert (mul["function"], mul["tasks"], mul["finished"]) == ("mul", 2, 2)
+    assert mul["mean_exec_s"] == 2.0 and mul["downloaded_bytes"] == 2_000_000
+    assert mul["download_mb_s"] == pytest.approx(4.0)
+    assert src["finished"] == 0 and src["mean_exec_s"] is None and src["download_mb_s"] is None

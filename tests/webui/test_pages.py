@@ -234,3 +234,13 @@ def test_plotly_js_is_a_static_file_from_the_installed_package(tmp_path, setting
     copied = tmp_path / "webui" / "plotly.min.js"
     assert copied.stat().st_size > 1_000_000 and b"plotly" in copied.read_bytes()[:2000].lower()
     assert reverse("webui:runs") == "/"
+
+
+def test_failed_run_page_shows_the_error_and_settled_tasks(client, alice):
+    run = f.make_run(alice, status="failed", makespan=None)
+    WorkflowRun.objects.filter(pk=run.pk).update(error="ValueError: boom on 1", failed_node="b")
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Error in b" in html and "ValueError: boom on 1" in html
+    assert 'data-finished="true"' in html
+    assert "observed critical path is known once the run has succeeded" in html
+    assert re.search(r'<td title="tests.taskfns.inc">inc</td><td class="num">2</td>', html)

@@ -24,7 +24,7 @@ TASK_FIELDS = [
     "planned_startup_s", "planned_start_s", "planned_end_s", "planned_download_s", "planned_exec_s",
     "planned_upload_s", "planned_input_bytes", "planned_output_bytes", "planned_critical", "memory_mb",
     "worker_id", "host", "pid", "startup", "start_s", "end_s", "input_wait_s", "download_s", "input_bytes",
-    "exec_s", "output_bytes", "upload_s", "uploaded", "counter_update_s", "dispatch_s", "invocations",
+    "inputs", "exec_s", "output_bytes", "upload_s", "uploaded", "counter_update_s", "dispatch_s", "invocations",
     "optimizations", "error",
 ]
 RUN_FILTERS = ("workflow", "planner", "sla", "status")

@@ -146,12 +146,13 @@ def preview_plans(user, workflow: Workflow, slas: list[str]) -> list[dict]:
             if plan.predicted_makespan_s is not None and plan.predicted_gb_seconds is not None:
                 row.update(makespan=plan.predicted_makespan_s, cost=plan.predicted_gb_seconds, source="predicted")
             else:
-                same = [h for h in history if h["planner"] == planner and h["sla"] == sla] or \
-                       [h for h in history if h["planner"] == planner]
+                same = [h for h in history if h["planner"] == planner and h["sla"] == sla]
+                where = "" if same else " at any SLA"
+                same = same or [h for h in history if h["planner"] == planner]
                 ms = analysis.median(h["makespan_s"] for h in same)
                 gb = analysis.median(h["gb_seconds"] for h in same)
                 if ms is not None and gb is not None:
-                    row.update(makespan=ms, cost=gb, source=f"history: median of {len(same)} run(s)")
+                    row.update(makespan=ms, cost=gb, source=f"history: median of {len(same)} run(s){where}")
             out.append(row)
     placed = [r for r in out if r["makespan"] is not None]
     for r, flag in zip(placed, analysis.pareto_front([(r["cost"], r["makespan"]) for r in placed])):
