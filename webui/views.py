@@ -77,7 +77,8 @@ def _run_body_context(run) -> dict:
 @require_GET
 def run_detail(request, run_id: int):
     run = _run_or_404(request, run_id)
-    return render(request, "webui/run_detail.html", _run_body_context(run))
+    version = run_sel.live_status(run)["version"]  # the page refetches its panels when this changes
+    return render(request, "webui/run_detail.html", _run_body_context(run) | {"version": version})
 
 
 @login_required

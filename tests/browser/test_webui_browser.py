@@ -55,7 +55,7 @@ def test_launch_tree_reduction_and_watch_it_finish_live(live, live_server, page,
     # Hold the run's queue so the page is certainly seen live, then let the workers go.
     queue = queue_for(2048)
     worker = live.worker_name(2048)
-    app.control.cancel_consumer(queue, destination=[worker], reply=True, timeout=10)
+    assert app.control.cancel_consumer(queue, destination=[worker], reply=True, timeout=10), "worker did not reply"
     try:
         page.click("#launch-form button[type=submit]")
         page.wait_for_url(base + "/runs/*/")

@@ -41,7 +41,7 @@
     let version = body.dataset.version, busy = false, lastBody = 0, timer = null;
     async function refreshBody(live) {
       const resp = await fetch(body.dataset.bodyUrl, {credentials: "same-origin"});
-      if (!resp.ok) return;
+      if (!resp.ok || resp.redirected) return;  // e.g. logged out meanwhile: keep what is shown
       const html = await resp.text();
       body.querySelectorAll(".js-plotly-plot").forEach(function (el) { Plotly.purge(el); });
       body.innerHTML = html;
@@ -55,9 +55,10 @@
       try {
         const resp = await fetch(body.dataset.liveUrl, {credentials: "same-origin", headers: {Accept: "application/json"}});
         if (!resp.ok) return;
+        if (resp.redirected) { clearInterval(timer); return; }
         const live = await resp.json();
-        // New metrics arrive when branches end: redraw the panels, at most every 2 s until the end.
-        if (live.version !== version && (live.finished || Date.now() - lastBody > 2000)) {
+        // New metrics arrive when branches end: redraw the panels (at most every 1.5 s) until the end.
+        if (live.version !== version && (live.finished || Date.now() - lastBody > 1500)) {
           await refreshBody(live);
         }
         applyLive(live);
