@@ -27,6 +27,7 @@ BREAKDOWN_COLORS = {"exec": "#4e79a7", "waiting": "#f2b447", "transfer": "#e1575
                     "dispatch": "#8cd17d", "gap": "#b07aa1", "other": "#8cd17d"}
 PLANNED_PATH_COLOR = "#f28e2b"
 OBSERVED_PATH_COLOR = "#7c3aed"
+PROMISE_COLOR = "#111827"
 FONT = dict(family="system-ui, -apple-system, Segoe UI, sans-serif", size=12)
 
 
@@ -146,7 +147,7 @@ def gantt_figure(bars: Sequence[Mapping], *, promise_s: float | None = None,
                         pattern=dict(shape="/" if planned else "")),
             hovertext=[b.get("text", "") for b in items], hoverinfo="text",
         ))
-    for x, label, color in ((makespan_s, "makespan", "#111827"), (promise_s, "promise", PLANNED_PATH_COLOR)):
+    for x, label, color in ((makespan_s, "makespan", "#6b7280"), (promise_s, "promise", PROMISE_COLOR)):
         if x is not None:
             fig.add_vline(x=x, line=dict(color=color, dash="dot", width=1.5),
                           annotation=dict(text=label, font=dict(size=10, color=color)))
@@ -197,8 +198,8 @@ def box_figure(groups: Mapping[str, Sequence[float]], *, y_title: str, title: st
             ys += list(values)
         if ys:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=marker_name, meta="markers",
-                                     marker=dict(symbol="line-ew-open", size=26, color=PLANNED_PATH_COLOR,
-                                                 line=dict(width=2, color=PLANNED_PATH_COLOR))))
+                                     marker=dict(symbol="line-ew-open", size=30, color=PROMISE_COLOR,
+                                                 line=dict(width=2.5, color=PROMISE_COLOR))))
     _base_layout(fig, title=title, height=340)
     fig.update_yaxes(title=y_title, rangemode="tozero")
     return fig

@@ -18,31 +18,28 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "browser"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _sync_db_access_beside_playwright():
-    """Playwright's sync API keeps an asyncio loop in the test thread, and Django then refuses
-    synchronous ORM calls there. The test code's ORM calls are ordinary blocking calls that never
-    run inside that loop, so Django's guard is switched off for the browser tests only."""
-    old = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if old is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = old
-
-
-@pytest.fixture(scope="session")
-def browser(_sync_db_access_beside_playwright):
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for one test module. While Playwright's sync API is running, its asyncio loop counts as
+    running in the test thread and Django refuses synchronous ORM calls there; the tests' own ORM calls
+    are ordinary blocking calls outside that loop, so Django's guard is off exactly as long as Playwright runs."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"chromium not found at {CHROMIUM}: apt-get install -y chromium (or set SLAFLOW_CHROMIUM)")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    saved = {k: os.environ.get(k) for k in ("DJANGO_ALLOW_ASYNC_UNSAFE", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD")}
+    os.environ.update(DJANGO_ALLOW_ASYNC_UNSAFE="true", PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield b
+            b.close()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture

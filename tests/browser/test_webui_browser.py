@@ -135,3 +135,28 @@ def test_workflow_analysis_and_planner_comparison_after_several_runs(live, live_
     page.goto(f"{base}/workflows/")
     assert page.locator("table tbody tr").count() == 1
     shot(page, "09-workflows")
+
+
+def test_plan_against_reality_is_drawn_for_a_predicting_plan(live_server, transactional_db, page, shot):
+    """A run whose plan assigned workers and predicted timings (synthetic rows, as predicting planners
+    write them): planned bars beside observed ones, both critical paths, coloured differences."""
+    from tests.webui import factories
+
+    owner = get_user_model().objects.create_user("dave", password="dave-pw-123")
+    run = factories.make_run(owner)
+    base = live_server.url
+    login(page, base, "dave", "dave-pw-123")
+    page.goto(f"{base}/runs/{run.pk}/")
+    page.wait_for_selector("#fig-gantt .barlayer")
+    assert page.evaluate(SVG_POINTS, ["fig-dag", "nodes"]) == 4
+    assert page.evaluate(SVG_POINTS, ["fig-gantt", "observed:exec"]) == 4
+    assert page.evaluate(SVG_POINTS, ["fig-gantt", "planned:exec"]) == 4
+    assert page.evaluate(SVG_POINTS, ["fig-dag", "planned-path"]) == 0  # a line trace: no markers, but drawn
+    assert page.locator("#fig-dag .scatterlayer .trace .js-line").count() >= 3  # edges + both paths
+    assert page.locator("#task-table td.diff-bad").count() >= 1
+    assert page.locator("#task-table td.diff-good").count() >= 1
+    page.click("text=colour: worker")
+    colors = page.evaluate("""() => { const gd = document.getElementById('fig-dag');
+        const t = gd.data.find(t => t.meta === 'nodes'); return t.marker.color; }""")
+    assert len(set(colors)) == 2  # two logical workers
+    shot(page, "10-run-plan-vs-reality")
