@@ -16,6 +16,7 @@ from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures
 from webui.forms import SLA_SUGGESTIONS, LaunchForm
 from webui.selectors import runs as run_sel, workflows as wf_sel
+from workers.localcluster import workers_answering
 from workers.redis_client import RedisUnavailable
 
 
@@ -166,8 +167,6 @@ def launch(request):
             form.add_error("params", str(exc))
         else:
             return redirect("webui:run", run_id=handle.id)
-    from workers.localcluster import workers_answering
-
     library = [{"name": n, "description": wf.description, "params": wf.params}
                for n, wf in form.library.items()]
     return render(request, "webui/launch.html", {
