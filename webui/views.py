@@ -11,12 +11,12 @@ from django.utils.html import json_script
 from django.views.decorators.http import require_GET
 
 from experiments import runner
-from orchestrator import planning
+from orchestrator import planning, router
 from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures
 from webui.forms import SLA_SUGGESTIONS, LaunchForm
 from webui.selectors import runs as run_sel, workflows as wf_sel
-from workers.localcluster import workers_answering
+from workers.localcluster import served_queues
 from workers.redis_client import RedisUnavailable
 
 
@@ -171,7 +171,9 @@ def launch(request):
                for n, wf in form.library.items()]
     return render(request, "webui/launch.html", {
         "form": form, "library": library, "sla_suggestions": SLA_SUGGESTIONS,
-        "workers": workers_answering(timeout_s=0.5) if request.method == "GET" else None,
+        # Queues no worker consumes: runs planned there would wait (checked on GET only, it takes 0.5 s).
+        "unserved": sorted(set(router.all_queues()) - served_queues(timeout_s=0.5)) if request.method == "GET"
+        else [],
         "defaults": {item["name"]: " ".join(f"{k}={v}" for k, v in item["params"].items()) for item in library},
     })
 

@@ -14,7 +14,7 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.urls import reverse
 
-from orchestrator import planning
+from orchestrator import planning, router
 from orchestrator.models import Workflow, WorkflowRun
 from tests.webui import factories as f
 from workers import dataplane
@@ -244,3 +244,9 @@ def test_failed_run_page_shows_the_error_and_settled_tasks(client, alice):
     assert 'data-finished="true"' in html
     assert "observed critical path is known once the run has succeeded" in html
     assert re.search(r'<td title="tests.taskfns.inc">inc</td><td class="num">2</td>', html)
+
+
+def test_launch_page_warns_when_no_worker_serves_the_queues(client, alice, redis_server):
+    # No cluster in this test: every resource-config queue is unserved.
+    html = client.get("/launch/").content.decode()
+    assert 'id="unserved"' in html and router.queue_for(2048) in html
