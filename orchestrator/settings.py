@@ -70,6 +70,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even before collectstatic
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
