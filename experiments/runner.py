@@ -13,13 +13,13 @@ from experiments import workflows
 
 @contextlib.contextmanager
 def cluster_if_needed(log=print) -> Iterator[object | None]:
-    """Yield the running cluster we started, or None when workers already answer."""
-    from workers.localcluster import LocalCluster, workers_answering
+    """Yield the running cluster we started, or None when workers already serve every queue."""
+    from workers.localcluster import LocalCluster, cluster_needed
 
-    if workers_answering():
+    if not cluster_needed():
         yield None
         return
-    log("no slaflow worker answers: starting a local cluster for this command…")
+    log("no slaflow worker serves every resource-config queue: starting a local cluster for this command…")
     with LocalCluster() as cluster:
         yield cluster
 

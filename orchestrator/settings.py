@@ -32,6 +32,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "orchestrator.api.middleware.BodySizeLimitMiddleware",  # 413 before anything reads an API body (issue 4)
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files (plotly.js included) when not in DEBUG, e.g. in docker-compose.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -72,6 +74,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even before collectstatic
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -198,3 +201,13 @@ SPECTACULAR_SETTINGS = {
         "PlannerEnum": "orchestrator.api.fields.PLANNER_CHOICES",
     },
 }
+
+# --- web UI (webui) -------------------------------------------------------------
+
+# plotly.js is served from the installed plotly package (webui.staticfinders), never a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "webui.staticfinders.PlotlyJsFinder",
+]
+LOGOUT_REDIRECT_URL = "/accounts/login/"

@@ -116,6 +116,10 @@ def apply(memory_mb: int) -> Limits:
     name = f"rc{memory_mb}-{os.getpid()}"
     from django.conf import settings
 
+    if os.environ.get("SLAFLOW_CONTAINER_LIMITS") == "1":
+        # docker-compose: the container's cpus/mem_limit are this configuration.
+        _current = Limits(memory_mb, cfg.cpus, True, os.getpid(), "container cpus/mem_limit")
+        return _current
     if not settings.SLAFLOW_ENFORCE_RESOURCES:
         _current = Limits(memory_mb, cfg.cpus, False, os.getpid(), "disabled by SLAFLOW_ENFORCE_RESOURCES")
         return _current

@@ -184,15 +184,20 @@ class LocalCluster:
         return lines
 
 
-def workers_answering(timeout_s: float = 1.0) -> list[str]:
-    """Names of workers that answer a ping on the configured broker (none if Redis is down)."""
+def served_queues(timeout_s: float = 1.0) -> set[str]:
+    """Queues some live worker consumes on the configured broker (none if Redis is down)."""
     from workers.redis_client import RedisUnavailable, check
 
     try:
         check()
     except RedisUnavailable:
-        return []
+        return set()
     from orchestrator.celery import app
 
-    replies = app.control.ping(timeout=timeout_s) or []
-    return sorted(name for reply in replies for name in reply)
+    replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
+    return {q["name"] for queues in replies.values() for q in queues}
+
+
+def cluster_needed() -> bool:
+    """True when some configured resource-config queue has no worker."""
+    return not set(router.all_queues()) <= served_queues()

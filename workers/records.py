@@ -8,6 +8,7 @@ from typing import Any
 @dataclass
 class TaskRecord:
     node_id: str
+    function: str = ""
     status: str = "running"
     memory_mb: int | None = None
     cpus: float | None = None

@@ -115,11 +115,12 @@ class BranchRun:
         ctx = self.ctx
         node = ctx.graph[nid]
         rec = TaskRecord(
-            node_id=nid, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus, enforced=self.limits.enforced,
+            node_id=nid, function=node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus, enforced=self.limits.enforced,
             worker_id=self.worker or f"f:{self.entries[0]}", branch_id=self.token, host=self.host,
             pid=self.limits.pid, startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
         )
         self.records.append(rec)
+        self.flex_continued = False  # each flexible task may continue with one child of its own
         rec.started_at = time.time()
         if self.startup.ready_at is None:
             self.startup.ready_at = rec.started_at
@@ -300,7 +301,7 @@ class BranchRun:
         self.startup.enforced = self.limits.enforced
         try:
             metrics.record_branch(self.run_id, self.ctx.started_at, [r.as_dict() for r in self.records],
-                                  self.startup.as_dict())
+                                  self.startup.as_dict(), attempts=self.delivery)
         except Exception as exc:  # metrics lost must not hang the run: fail it, loudly
             log.exception("run %s: could not record branch %s", self.run_id, self.token)
             self.failure = self.failure or TaskFailed(

@@ -29,6 +29,21 @@ def _init_pool_process(**kwargs):
                  limits.cpus, limits.enforced, limits.detail)
 
 
+@signals.worker_init.connect
+def _import_workflow_modules(**kwargs):
+    """Load task code once in the main process, so forked pool processes share it and a
+    misspelt SLAFLOW_WORKFLOW_MODULES entry shows up at start rather than mid-run."""
+    import importlib
+
+    from django.conf import settings
+
+    for module in settings.SLAFLOW_WORKFLOW_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            log.exception("cannot import workflow module %r listed in SLAFLOW_WORKFLOW_MODULES", module)
+
+
 @signals.task_prerun.connect
 def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
     if getattr(sender, "name", "") != "workers.tasks.run_branch" or not args:

@@ -50,7 +50,9 @@ def _convert(value, kind):
         raise ValueError(value)
     if kind is int and isinstance(value, float) and not value.is_integer():
         raise ValueError(value)
-    if kind is int and isinstance(value, bool):
+    if kind in (int, float) and isinstance(value, bool):
+        raise ValueError(value)
+    if kind in (int, float) and isinstance(value, str) and value.strip().lower() in ("true", "false"):
         raise ValueError(value)
     return kind(value)
 

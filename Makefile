@@ -1,0 +1,31 @@
+# slaflow: `make demo` on a fresh machine, `make test` for the whole suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install migrate cluster clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput -v 0
+
+# Runs a few library workflows on a local cluster it starts and stops itself.
+demo: migrate
+	$(BIN)/python manage.py demo $(DEMO_ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.
+cluster: migrate
+	$(BIN)/python manage.py localcluster --web --flower
+
+clean:
+	rm -rf var test-artifacts .pytest_cache

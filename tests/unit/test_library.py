@@ -1,0 +1,181 @@
+"""The workflow library, evaluated in-process by a tiny sequential evaluator (no workers)."""
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import workflows
+from orchestrator import codec
+from orchestrator.authoring import build_graph
+from orchestrator.functions import check_graph, resolve
+from orchestrator.graph import roots, sink, substitute, toposort, validate
+
+# Task counts at the default parameters, as each module's docstring documents them.
+TASK_COUNTS = {
+    "diamond": 4,
+    "fanouts_fanins": 52,
+    "fixed_times": 22,
+    "gemm": 25,
+    "image_transformer": 130,
+    "text_analysis": 59,
+    "tree_reduction": 63,
+    "wordcount": 48,
+}
+
+# Smaller, non-default parameters each workflow must also get right.
+SMALL = {
+    "diamond": {"x": 4},
+    "fanouts_fanins": {"width": 3, "stages": 2, "seed": 9},
+    "fixed_times": {"chains": 2, "length": 2, "seconds": 0.0},
+    "gemm": {"n": 96, "block": 32, "seed": 1},
+    "image_transformer": {"size": 48, "grid": 2, "seed": 8},
+    "text_analysis": {"chunks": 8, "chapters": 2, "words": 300, "vocab": 400},
+    "tree_reduction": {"n": 8},
+    "wordcount": {"chunks": 4, "words": 300, "top": 3},
+}
+
+
+def evaluate(graph):
+    """Run every node in topological order; outputs round-trip through the codec as on workers."""
+    outputs = {}
+    for nid in toposort(graph):
+        node = graph[nid]
+        fn = resolve(node.function)
+        value = fn(*substitute(node.args, outputs), **substitute(node.kwargs_dict, outputs))
+        outputs[nid] = codec.loads(codec.dumps(value, where=f"output of {nid}"))
+    return outputs[sink(graph)]
+
+
+def corrupt(value):
+    """A slightly wrong copy of a result (first number bumped, first string changed)."""
+    if isinstance(value, np.ndarray):
+        wrong = value.astype(float).copy()
+        wrong.flat[0] += 1.0
+        return wrong
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, (list, tuple)):
+        return type(value)([corrupt(value[0]), *value[1:]]) if value else type(value)([0])
+    if isinstance(value, dict):
+        key = next(iter(value))
+        return {**value, key: corrupt(value[key])}
+    raise TypeError(type(value))
+
+
+def test_every_module_registers_a_workflow():
+    assert set(workflows.all_workflows()) == set(workflows.MODULES) == set(TASK_COUNTS)
+
+
+@pytest.fixture(scope="module", params=sorted(TASK_COUNTS))
+def evaluated(request):
+    wf = workflows.get(request.param)
+    graph = build_graph(wf.build(**wf.params))
+    return wf, graph, evaluate(graph)
+
+
+def test_default_graph_has_documented_shape(evaluated):
+    wf, graph, _ = evaluated
+    assert len(graph) == TASK_COUNTS[wf.name]
+    assert validate(graph) == sink(graph)
+    check_graph(graph, allowed_modules=["experiments.workflows"])
+    assert roots(graph)
+    if wf.name not in ("diamond", "tree_reduction"):  # the two original examples predate this rule
+        doc = sys.modules[wf.build.__module__].__doc__
+        assert f"= {TASK_COUNTS[wf.name]}" in doc, f"{wf.name}'s docstring should state its task count"
+
+
+def test_default_result_checks_out(evaluated):
+    wf, _, result = evaluated
+    assert wf.check(result, **wf.params) is True
+
+
+def test_wrong_result_fails_the_check(evaluated):
+    wf, _, result = evaluated
+    assert wf.check(corrupt(result), **wf.params) is False
+
+
+def test_nonsense_result_fails_the_check(evaluated):
+    wf, _, _ = evaluated
+    assert not wf.check(None, **wf.params)
+
+
+def test_graph_is_deterministic(evaluated):
+    wf, graph, _ = evaluated
+    again = build_graph(wf.build(**wf.params))
+    assert again == graph
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_small_params_check_out(name):
+    wf = workflows.get(name)
+    params = wf.coerce({k: str(v) for k, v in SMALL[name].items()})  # as strings, like the CLI
+    result = evaluate(build_graph(wf.build(**params)))
+    assert wf.check(result, **params) is True
+    assert wf.check(corrupt(result), **params) is False
+
+
+def test_params_change_the_result():
+    wf = workflows.get("gemm")
+    a = evaluate(build_graph(wf.build(n=64, block=32, seed=1)))
+    assert wf.check(a, n=64, block=32, seed=1) and not wf.check(a, n=64, block=32, seed=2)
+
+
+def test_task_counts_follow_params():
+    def count(name, **params):
+        return len(build_graph(workflows.get(name).build(**params)))
+
+    assert count("gemm", n=96, block=32) == 3 + 3 + 9 + 1
+    assert count("fanouts_fanins", width=5, stages=4) == 1 + 4 * 6
+    assert count("fixed_times", chains=3, length=7, seconds=0.0) == 3 * 7 + 2
+    assert count("image_transformer", size=64, grid=2) == 1 + 4 * 8 + 1
+    assert count("wordcount", chunks=8) == 8 + 8 + 7 + 1
+    assert count("text_analysis", chunks=8, chapters=2) == 2 + 8 + 1 + 4 + 1 + 4 + 1
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("gemm", {"n": 500, "block": 128}, "multiple of block"),
+    ("image_transformer", {"size": 250, "grid": 4}, "divisible by grid"),
+    ("wordcount", {"chunks": 12}, "power of two"),
+    ("text_analysis", {"chunks": 30, "chapters": 4}, "divisible by chapters"),
+    ("fanouts_fanins", {"width": 0}, "width and stages"),
+    ("fixed_times", {"seconds": -1.0}, "seconds"),
+])
+def test_bad_params_are_rejected_by_build(name, params, message):
+    wf = workflows.get(name)
+    with pytest.raises(ValueError, match=message):
+        wf.build(**wf.coerce(params))
+
+
+def test_coerce_converts_cli_strings():
+    wf = workflows.get("fixed_times")
+    assert wf.coerce({"chains": "2", "seconds": "0.5"}) == {"chains": 2, "length": 5, "seconds": 0.5}
+    assert workflows.get("gemm").coerce({"n": 256.0})["n"] == 256
+
+
+def test_coerce_names_an_unknown_parameter():
+    with pytest.raises(ValueError, match=r"gemm has no parameter 'size' \(parameters: block, n, seed\)"):
+        workflows.get("gemm").coerce({"size": "3"})
+
+
+@pytest.mark.parametrize("name, key, value", [
+    ("gemm", "n", "big"), ("gemm", "block", 1.5), ("fixed_times", "seconds", "soon"),
+    ("wordcount", "chunks", True),
+])
+def test_coerce_names_a_badly_typed_parameter(name, key, value):
+    with pytest.raises(ValueError, match=rf"{name} parameter '{key}' must be"):
+        workflows.get(name).coerce({key: value})
+
+
+def test_every_default_is_a_simple_type():
+    for wf in workflows.all_workflows().values():
+        for key, value in wf.params.items():
+            assert type(value) in (int, float, bool, str), (wf.name, key)
+
+
+def test_unknown_workflow_lists_the_library():
+    with pytest.raises(KeyError, match="unknown workflow 'nope'.*gemm"):
+        workflows.get("nope")
