@@ -75,11 +75,13 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
     token = client_for("fuzzer").token
     max_examples = os.environ.get("SLAFLOW_SCHEMATHESIS_MAX_EXAMPLES", "10")
     seed = os.environ.get("SLAFLOW_SCHEMATHESIS_SEED", "1")
+    # The coverage phase (boundary values of every field) is most of the ~45 s; it found real bugs, so it stays.
+    phases = os.environ.get("SLAFLOW_SCHEMATHESIS_PHASES", "examples,coverage,fuzzing,stateful")
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{live_server.url}/api/schema/",
         "--header", f"Authorization: Token {token}",
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--phases", "examples,coverage,fuzzing,stateful",
+        "--phases", phases,
         "--max-examples", max_examples, "--seed", seed, "--workers", "1",
         "--request-timeout", "30",
         "--report", "junit", "--report-junit-path", str(tmp_path / "schemathesis.xml"),
