@@ -60,6 +60,17 @@ class GraphSpecField(serializers.JSONField):
 PLANNER_CHOICES = [(name, name) for name in planning.names()]
 
 
+def check_workflow_or_dag(data: dict) -> dict:
+    """A submission or preview names a library workflow (with params) or carries a dag (with a name)."""
+    if ("workflow" in data) == ("dag" in data):
+        raise serializers.ValidationError("give either 'workflow' (a library workflow name) or 'dag' (a JSON graph spec)")
+    if "dag" in data and "params" in data:
+        raise serializers.ValidationError({"params": ["params apply to library workflows, not to a dag"]})
+    if "workflow" in data and "name" in data:
+        raise serializers.ValidationError({"name": ["name applies to a dag; a library run is named after its workflow"]})
+    return data
+
+
 def planner_field(**kwargs) -> serializers.ChoiceField:
     names = [name for name, _ in PLANNER_CHOICES]
     return serializers.ChoiceField(

@@ -9,7 +9,8 @@ from rest_framework.views import APIView
 from orchestrator import selectors
 from orchestrator.api.common import Pagination, page_parameters, SubmissionThrottle, error_responses
 from orchestrator.api.fields import (
-    GRAPH_SPEC_SCHEMA, GraphSpecField, RunLinksSerializer, page_of, planner_field, run_links, sla_field, visible_run_or_404,
+    GRAPH_SPEC_SCHEMA, GraphSpecField, RunLinksSerializer, check_workflow_or_dag, page_of, planner_field, run_links,
+    sla_field, visible_run_or_404,
 )
 from orchestrator.services import runs as run_services, submissions
 from orchestrator.states import RunStatus
@@ -119,15 +120,7 @@ class RunCreateApi(APIView):
         sla = sla_field(default="p90")
 
         def validate(self, data):
-            if ("workflow" in data) == ("dag" in data):
-                raise serializers.ValidationError(
-                    "give either 'workflow' (a library workflow name) or 'dag' (a JSON graph spec)")
-            if "dag" in data and "params" in data:
-                raise serializers.ValidationError({"params": ["params apply to library workflows, not to a dag"]})
-            if "workflow" in data and "name" in data:
-                raise serializers.ValidationError({"name": ["name applies to a dag; a library run is named "
-                                                            "after its workflow"]})
-            return data
+            return check_workflow_or_dag(data)
 
     @extend_schema(
         operation_id="runs_create",

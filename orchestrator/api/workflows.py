@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from orchestrator import planning, selectors
 from orchestrator.api.common import Pagination, page_parameters, SubmissionThrottle, error_responses
-from orchestrator.api.fields import GraphSpecField, page_of, planner_field, sla_field
+from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, page_of, planner_field, sla_field
 from orchestrator.services import previews
 
 
@@ -52,14 +52,7 @@ class PlanPreviewApi(APIView):
                                      help_text="Default: [\"p90\"].")
 
         def validate(self, data):
-            if ("workflow" in data) == ("dag" in data):
-                raise serializers.ValidationError(
-                    "give either 'workflow' (a library workflow name) or 'dag' (a JSON graph spec)")
-            if "dag" in data and "params" in data:
-                raise serializers.ValidationError({"params": ["params apply to library workflows, not to a dag"]})
-            if "workflow" in data and "name" in data:
-                raise serializers.ValidationError({"name": ["name applies to a dag"]})
-            return data
+            return check_workflow_or_dag(data)
 
     class OutputSerializer(serializers.Serializer):
         class PlanSerializer(serializers.Serializer):
