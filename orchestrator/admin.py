@@ -1,9 +1,16 @@
 """Django admin for operators: every model, useful columns, metrics read-only."""
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Records written by submissions and workers only: operators read (and cancel), never add (issue 4)."""
+
+    def has_add_permission(self, request):
+        return False
 
 
 def _link(model: str, label: str, **query) -> str:
@@ -33,7 +40,7 @@ class PlanInline(admin.StackedInline):
 
 
 @admin.register(WorkflowRun)
-class WorkflowRunAdmin(admin.ModelAdmin):
+class WorkflowRunAdmin(RecordAdmin):
     list_display = ("id", "workflow", "planner", "sla", "status", "owner", "submitted_at", "makespan_s",
                     "predicted_makespan_s", "gb_seconds", "cold_starts", "warm_starts", "resources_enforced")
     list_filter = ("status", "planner", "sla", "resources_enforced", "workflow__name")
@@ -48,6 +55,16 @@ class WorkflowRunAdmin(admin.ModelAdmin):
         "result_type", "result_bytes", "result_preview", "tasks_link", "startups_link", "plan_link",
     )
     exclude = ("spec",)
+    actions = ["cancel_runs"]
+
+    @admin.action(description="Cancel selected runs (cooperative: no further task starts)")
+    def cancel_runs(self, request, queryset):
+        from orchestrator.services.runs import cancel_run
+
+        cancelled = [run_id for run_id in queryset.values_list("pk", flat=True) if cancel_run(run_id)]
+        skipped = queryset.count() - len(cancelled)
+        self.message_user(request, f"Cancelled {len(cancelled)} run(s)"
+                          + (f"; {skipped} had already finished" if skipped else ""), messages.SUCCESS)
 
     @admin.display(description="tasks")
     def tasks_link(self, obj):
@@ -67,7 +84,7 @@ class WorkflowRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(RecordAdmin):
     list_display = ("id", "run", "planner", "sla", "fallback", "predicted_makespan_s", "predicted_gb_seconds",
                     "planning_time_s", "created_at")
     list_filter = ("planner", "sla", "fallback")
@@ -76,7 +93,7 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskRun)
-class TaskRunAdmin(admin.ModelAdmin):
+class TaskRunAdmin(RecordAdmin):
     list_display = ("node_id", "run", "function", "status", "memory_mb", "worker_id", "startup", "start_s",
                     "exec_s", "planned_exec_s", "input_bytes", "output_bytes", "uploaded")
     list_filter = ("status", "startup", "memory_mb", "uploaded", "planned_critical")
@@ -86,7 +103,7 @@ class TaskRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkerStartup)
-class WorkerStartupAdmin(admin.ModelAdmin):
+class WorkerStartupAdmin(RecordAdmin):
     list_display = ("id", "run", "worker_id", "memory_mb", "cold", "reason", "startup_s", "active_s", "tasks",
                     "host", "pid", "enforced")
     list_filter = ("cold", "reason", "memory_mb", "enforced", "prewarmed")
@@ -95,7 +112,7 @@ class WorkerStartupAdmin(admin.ModelAdmin):
 
 
 @admin.register(RunResult)
-class RunResultAdmin(admin.ModelAdmin):
+class RunResultAdmin(RecordAdmin):
     list_display = ("run", "size", "created_at")
     search_fields = ("run__id",)
     readonly_fields = ("run", "size", "created_at")

@@ -12,10 +12,34 @@ level in an importable module so workers can import them by path.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from orchestrator.graph import Node, Ref, _post_order, validate
+from orchestrator.graph import GraphError, Node, Ref, _post_order, validate
+
+
+class GraphTooLarge(GraphError):
+    """Building a graph created more tasks than the active ``node_budget`` allows."""
+
+
+# [tasks still allowed, the limit] inside a node_budget block; None outside.
+_budget: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("slaflow_node_budget", default=None)
+
+
+@contextlib.contextmanager
+def node_budget(max_nodes: int) -> Iterator[None]:
+    """Raise GraphTooLarge as soon as more than ``max_nodes`` lazy nodes are created in this block.
+
+    Servers build library graphs from client parameters; this stops a request
+    like ``n=2**40`` early instead of letting it exhaust memory.
+    """
+    token = _budget.set([max_nodes, max_nodes])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
 
 
 class TaskFunction:
@@ -30,6 +54,11 @@ class TaskFunction:
             raise TypeError(f"@task function {self.path} must be defined at module level so workers can import it")
 
     def __call__(self, *args, **kwargs) -> "LazyNode":
+        budget = _budget.get()
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise GraphTooLarge(f"the graph has more than {budget[1]} tasks (the limit for one submission)")
         return LazyNode(self, args, kwargs)
 
     def __repr__(self) -> str:

@@ -50,4 +50,12 @@ def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> N
             raise DisallowedFunctionError(
                 f"function {path!r} is outside the allowed workflow modules ({', '.join(allowed)})"
             )
-        resolve(path)
+        target = resolve(path)
+        # The path may re-export a name imported from elsewhere (``from os import system``):
+        # what counts is where the code is defined.
+        defined_in = getattr(target, "__module__", None) or ""
+        if allowed is not None and not is_allowed(defined_in, allowed):
+            raise DisallowedFunctionError(
+                f"function {path!r} is defined in {defined_in or 'an unknown module'!r}, outside the allowed "
+                f"workflow modules ({', '.join(allowed)})"
+            )

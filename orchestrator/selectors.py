@@ -1,6 +1,8 @@
 """Reads about runs, shaped for commands, the API and the web UI."""
 from __future__ import annotations
 
+import functools
+
 from orchestrator.models import TaskRun, WorkflowRun
 
 
@@ -32,3 +34,87 @@ def run_summary(run_id: int) -> dict:
         "plan_note": run.plan_note,
         "error": run.error or None,
     }
+
+
+# --- per-user reads for the REST API (issue 4) -----------------------------------
+
+def visible_runs(user):
+    """Runs ``user`` may see: their own; staff see every run (including owner-less CLI runs)."""
+    qs = WorkflowRun.objects.select_related("workflow", "owner")
+    if user is None or not user.is_authenticated:
+        return qs.none()
+    if user.is_staff:
+        return qs
+    return qs.filter(owner=user)
+
+
+def visible_run(user, run_id: int) -> WorkflowRun:
+    """One visible run; another user's run raises DoesNotExist exactly like a missing one."""
+    return visible_runs(user).get(pk=run_id)
+
+
+def filter_runs(qs, *, workflow: str | None = None, status: str | None = None, planner: str | None = None,
+                sla: str | None = None):
+    if workflow:
+        qs = qs.filter(workflow__name=workflow)
+    if status:
+        qs = qs.filter(status=status)
+    if planner:
+        qs = qs.filter(planner=planner)
+    if sla:
+        qs = qs.filter(sla=sla)
+    return qs
+
+
+def run_tasks(run: WorkflowRun):
+    return TaskRun.objects.filter(run=run).order_by("start_s", "planned_start_s", "node_id")
+
+
+def workflow_catalog(user) -> list[dict]:
+    """Library workflows (shape at default parameters) then submitted workflows with visible runs."""
+    from django.db.models import Count
+
+    from experiments import workflows
+    from orchestrator.models import Workflow
+
+    runs = visible_runs(user)
+    library_counts = {
+        row["workflow__name"]: row["n"]
+        for row in runs.filter(workflow__source=Workflow.Source.LIBRARY).order_by()
+        .values("workflow__name").annotate(n=Count("id"))
+    }
+    entries = []
+    for name, wf in workflows.all_workflows().items():
+        shash, n_tasks = _library_shape(name)
+        entries.append({
+            "id": None, "name": name, "source": Workflow.Source.LIBRARY, "description": wf.description,
+            "structure_hash": shash, "task_count": n_tasks, "run_count": library_counts.get(name, 0),
+            "parameters": dict(wf.params),
+        })
+    counts = {
+        row["workflow_id"]: row["n"]
+        for row in runs.exclude(workflow__source=Workflow.Source.LIBRARY).order_by()
+        .values("workflow_id").annotate(n=Count("id"))
+    }
+    submitted = Workflow.objects.exclude(source=Workflow.Source.LIBRARY)
+    if not (user.is_authenticated and user.is_staff):
+        submitted = submitted.filter(pk__in=list(counts))
+    for wf in submitted.order_by("name", "-created_at"):
+        entries.append({
+            "id": wf.pk, "name": wf.name, "source": wf.source, "description": "",
+            "structure_hash": wf.structure_hash, "task_count": wf.task_count, "run_count": counts.get(wf.pk, 0),
+            "parameters": {},
+        })
+    return entries
+
+
+@functools.lru_cache(maxsize=None)
+def _library_shape(name: str) -> tuple[str, int]:
+    """(structure hash, task count) of a library workflow at its default parameters (code is static)."""
+    from experiments import workflows
+    from orchestrator import graph as graph_mod
+    from orchestrator.authoring import build_graph
+
+    wf = workflows.get(name)
+    graph = build_graph(wf.build(**wf.params))
+    return graph_mod.structure_hash(graph), len(graph)

@@ -20,6 +20,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",  # REST API tokens (issue 4)
+    "drf_spectacular",  # OpenAPI schema (issue 4)
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally, no CDN (issue 4)
     "orchestrator",
     "workers",
     "experiments",
@@ -27,6 +30,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "orchestrator.api.middleware.BodySizeLimitMiddleware",  # 413 before anything reads an API body (issue 4)
     "django.middleware.security.SecurityMiddleware",
     # Serves collected static files (plotly.js included) when not in DEBUG, e.g. in docker-compose.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -70,6 +74,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even before collectstatic
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
@@ -130,3 +135,79 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ROUTES = ("orchestrator.router.route_task",)
 CELERY_TIMEZONE = "UTC"
+
+# --- REST API, accounts and throttling (issue 4) --------------------------------
+
+# Request bodies above this many bytes get 413 on /api/ (a 10,000-task spec is about 1 MB).
+SLAFLOW_API_MAX_BODY_BYTES = env.env_int("SLAFLOW_API_MAX_BODY_BYTES", 2 * 1024 * 1024)
+# Largest graph one API request may build or submit (library params included).
+SLAFLOW_API_MAX_TASKS = env.env_int("SLAFLOW_API_MAX_TASKS", 10_000)
+# Submissions per user (DRF rate: N/second|minute|hour|day); empty turns throttling off.
+SLAFLOW_API_SUBMIT_RATE = os.environ.get("SLAFLOW_API_SUBMIT_RATE", "60/minute")
+# Username/password → token exchanges per client address.
+SLAFLOW_API_TOKEN_RATE = os.environ.get("SLAFLOW_API_TOKEN_RATE", "30/minute")
+
+
+def redis_caches(target) -> dict:
+    """The shared cache (throttle counters) in the configured Redis, values as JSON, never pickle."""
+    from workers import keys as _keys
+
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": target.client_url,
+            "KEY_PREFIX": _keys.CACHE_PREFIX,
+            "OPTIONS": {"serializer": "orchestrator.cache.JSONSerializer"},
+        }
+    }
+
+
+CACHES = redis_caches(REDIS)
+
+REST_FRAMEWORK = {
+    # Token first: an unauthenticated request then gets 401 with WWW-Authenticate: Token.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["orchestrator.api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "orchestrator.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "orchestrator.api.common.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "slaflow API",
+    "DESCRIPTION": "Submit DAG workflows of Python functions, planned to meet a completion-time SLA, and follow "
+                   "their runs. Authenticate with `Authorization: Token <key>` (python manage.py issue_token).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "orchestrator.api.schema.add_run_links",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "orchestrator.states.RunStatus",
+        "TaskStatusEnum": "orchestrator.states.TaskStatus",
+        "PlannerEnum": "orchestrator.api.fields.PLANNER_CHOICES",
+    },
+}
+
+# --- web UI (webui) -------------------------------------------------------------
+
+# plotly.js is served from the installed plotly package (webui.staticfinders), never a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "webui.staticfinders.PlotlyJsFinder",
+]
+LOGOUT_REDIRECT_URL = "/accounts/login/"

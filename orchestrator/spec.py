@@ -124,9 +124,16 @@ def from_spec(spec: Any) -> dict[str, Node]:
             function=function,
             args=tuple(_decode(a, f"node {nid!r} args[{j}]") for j, a in enumerate(args)),
             kwargs={k: _decode(v, f"node {nid!r} kwargs[{k!r}]") for k, v in kwargs.items()},
-            options=codec.from_jsonable(options),
+            options=_decode_options(options, nid),
         )
     return graph
+
+
+def _decode_options(options: dict, nid: str) -> dict:
+    try:
+        return codec.from_jsonable(options)
+    except Exception as exc:  # a client's malformed tagged value is bad input, not a server error
+        raise SpecError(f"node {nid!r}: malformed 'options': {type(exc).__name__}: {exc}") from None
 
 
 def check_constants(graph: Graph) -> None:

@@ -4,5 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("api/session/", include("rest_framework.urls")),  # browsable API log in/out (issue 4)
+    path("api/", include("orchestrator.api.urls")),  # REST API, schema and Swagger UI (issue 4)
     path("", include("webui.urls")),
 ]

@@ -11,6 +11,7 @@ from orchestrator.settings import *  # noqa: F401,F403
 
 REDIS = _env.redis_target(os.environ.get("REDIS_URL"), db=int(os.environ.get("SLAFLOW_TEST_REDIS_DB", "13")))
 CELERY_BROKER_URL = REDIS.broker_url
+CACHES = redis_caches(REDIS)  # noqa: F405  (the throttle cache follows the test Redis DB)
 SLAFLOW_WORKFLOW_MODULES = SLAFLOW_WORKFLOW_MODULES + ("tests.taskfns",)  # noqa: F405
 # Short leases so take-over after a killed process is quick in tests.
 SLAFLOW_LEASE_S = float(os.environ.get("SLAFLOW_LEASE_S", "3"))

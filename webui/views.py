@@ -1,13 +1,186 @@
-"""Web UI views (thin: read through selectors, render templates)."""
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Web UI views: thin. Reads through ``webui.selectors``, the launch through ``experiments.runner``,
+figures from ``webui.figures`` (pure). Every page needs a login; users see their own runs, staff all."""
+from __future__ import annotations
 
-from orchestrator.models import WorkflowRun
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import json_script
+from django.views.decorators.http import require_GET
+
+from experiments import runner
+from orchestrator import planning, router
+from orchestrator.services.runs import SubmissionError
+from webui import analysis, figures
+from webui.forms import SLA_SUGGESTIONS, LaunchForm
+from webui.selectors import runs as run_sel, workflows as wf_sel
+from workers.localcluster import served_queues
+from workers.redis_client import RedisUnavailable
+
+
+def figure_script(fig, element_id: str) -> str:
+    """The figure as a JSON <script> the page's JS renders with Plotly.newPlot."""
+    return json_script(json.loads(fig.to_json()), element_id)
+
+
+def figures_context(**figs) -> dict:
+    return {name: figure_script(fig, f"fig-{name}-data") for name, fig in figs.items() if fig is not None}
+
+
+# --- runs --------------------------------------------------------------------------------------------
+
+@login_required
+@require_GET
+def runs(request):
+    filters = {k: request.GET.get(k, "").strip() for k in run_sel.RUN_FILTERS}
+    return render(request, "webui/runs.html", {
+        "runs": run_sel.run_list(request.user, filters), "filters": filters,
+        "choices": run_sel.filter_choices(request.user), "filtered": any(filters.values()),
+    })
+
+
+def _run_or_404(request, run_id: int):
+    return get_object_or_404(run_sel.visible_runs(request.user), pk=run_id)
+
+
+def _run_body_context(run) -> dict:
+    detail = run_sel.run_detail(run)
+    r = detail["run"]
+    color_by = "config" if r["finished"] else "status"
+    bars = analysis.gantt_bars(detail["tasks"], detail["startups"])
+    steps = analysis.critical_path_steps(detail["observed_path"], {t["node_id"]: t for t in detail["tasks"]})
+    breakdown = analysis.time_breakdown(detail["tasks"], detail["startups"])
+    cfg_colors = figures.config_colors([n["memory_mb"] for n in detail["nodes"] if n["memory_mb"]])
+    figs = figures_context(
+        dag=figures.dag_figure(detail["nodes"], planned_path=detail["planned_path"],
+                               observed_path=detail["observed_path"], color_by=color_by),
+        gantt=figures.gantt_figure(bars, promise_s=r["predicted_makespan_s"], makespan_s=r["makespan_s"])
+        if bars else None,
+        breakdown=figures.breakdown_figure(breakdown) if any(breakdown.values()) else None,
+        critical=figures.critical_path_figure(steps) if steps else None,
+    )
+    return {
+        "detail": detail, "r": r, "figs": figs, "breakdown": breakdown,
+        "critical_totals": analysis.critical_path_totals(steps) if steps else None, "critical_steps": steps,
+        "comparison": analysis.task_comparison(detail["tasks"], detail["startup_of"]),
+        "functions": analysis.per_function(detail["tasks"]),
+        "has_predictions": analysis.has_predictions(detail["tasks"]),
+        "events": run_sel.optimization_events(detail),
+        "status_colors": figures.STATUS_COLORS, "config_colors": cfg_colors,
+        "planned_path_color": figures.PLANNED_PATH_COLOR, "observed_path_color": figures.OBSERVED_PATH_COLOR,
+        "gantt_bar_count": len(bars),
+    }
 
 
 @login_required
-def runs(request):
-    qs = WorkflowRun.objects.select_related("workflow")
-    if not request.user.is_staff:
-        qs = qs.filter(owner=request.user)
-    return render(request, "webui/runs.html", {"runs": qs[:200]})
+@require_GET
+def run_detail(request, run_id: int):
+    run = _run_or_404(request, run_id)
+    version = run_sel.live_status(run)["version"]  # the page refetches its panels when this changes
+    return render(request, "webui/run_detail.html", _run_body_context(run) | {"version": version})
+
+
+@login_required
+@require_GET
+def run_body(request, run_id: int):
+    """The run page's content alone, fetched by the page while the run is live."""
+    run = _run_or_404(request, run_id)
+    return render(request, "webui/_run_body.html", _run_body_context(run))
+
+
+@login_required
+@require_GET
+def run_live(request, run_id: int):
+    run = _run_or_404(request, run_id)
+    data = run_sel.live_status(run)
+    data["colors"] = {n: figures.status_color(s) for n, s in data["states"].items()}
+    return JsonResponse(data)
+
+
+# --- workflows -------------------------------------------------------------------------------------
+
+def _workflow_or_404(request, workflow_id: int):
+    wf = wf_sel.visible_workflow(request.user, workflow_id)
+    if wf is None:
+        raise Http404("no such workflow")
+    return wf
+
+
+@login_required
+@require_GET
+def workflows(request):
+    return render(request, "webui/workflows.html", {"workflows": run_sel.visible_workflows(request.user)})
+
+
+@login_required
+@require_GET
+def workflow_analysis(request, workflow_id: int):
+    wf = _workflow_or_404(request, workflow_id)
+    a = wf_sel.workflow_analysis(request.user, wf)
+    figs = {}
+    if a["done"]:
+        figs = figures_context(
+            makespan=figures.box_figure(a["makespans"], y_title="makespan (s)", markers=a["promises"]),
+            sla=figures.sla_success_figure(a["sla_success"]) if any(g["judged"] for g in a["sla_success"])
+            else None,
+            errors=figures.prediction_error_figure(a["errors"]) if a["errors"] else None,
+            gb=figures.box_figure(a["gb_seconds"], y_title="GB-seconds") if a["gb_seconds"] else None,
+            breakdown=figures.time_breakdown_by_group_figure(a["breakdown"]),
+            warmcold=figures.stacked_figure(a["warm_cold"], y_title="% of start-ups",
+                                            colors={"warm": "#c6dbef", "cold": "#4e79a7"}),
+        )
+    return render(request, "webui/workflow.html", {"a": a, "wf": wf, "figs": figs})
+
+
+@login_required
+@require_GET
+def preview(request, workflow_id: int):
+    wf = _workflow_or_404(request, workflow_id)
+    chosen = request.GET.getlist("sla") or list(SLA_SUGGESTIONS[1:3])
+    slas, errors = wf_sel.parse_slas(chosen)
+    rows = wf_sel.preview_plans(request.user, wf, slas) if slas else []
+    placed = [r for r in rows if r["makespan"] is not None]
+    figs = figures_context(pareto=figures.pareto_figure(placed)) if placed else {}
+    return render(request, "webui/preview.html", {
+        "wf": wf, "rows": rows, "slas": slas, "errors": errors, "figs": figs, "placed": len(placed),
+        "suggestions": SLA_SUGGESTIONS, "planners": planning.names(),
+    })
+
+
+# --- launch and experiments ------------------------------------------------------------------------
+
+@login_required
+def launch(request):
+    form = LaunchForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            handle, _ = runner.submit_library(d["workflow"], planner=d["planner"], sla=d["sla"], params=d["params"],
+                                              owner=request.user)
+        except SubmissionError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        except RedisUnavailable as exc:
+            form.add_error(None, str(exc))
+        except ValueError as exc:  # the library workflow rejected its parameters while building
+            form.add_error("params", str(exc))
+        else:
+            return redirect("webui:run", run_id=handle.id)
+    library = [{"name": n, "description": wf.description, "params": wf.params}
+               for n, wf in form.library.items()]
+    return render(request, "webui/launch.html", {
+        "form": form, "library": library, "sla_suggestions": SLA_SUGGESTIONS,
+        # Queues no worker consumes: runs planned there would wait (checked on GET only, it takes 0.5 s).
+        "unserved": sorted(set(router.all_queues()) - served_queues(timeout_s=0.5)) if request.method == "GET"
+        else [],
+        "defaults": {item["name"]: " ".join(f"{k}={v}" for k, v in item["params"].items()) for item in library},
+    })
+
+
+@login_required
+@require_GET
+def experiments(request):
+    res = wf_sel.experiment_results(request.user)
+    figs = figures_context(matrix=figures.sla_matrix_figure(res["overall"])) if res["judged"] else {}
+    return render(request, "webui/experiments.html", {"res": res, "figs": figs})

@@ -6,6 +6,8 @@ found and deleted together; each also carries a TTL as a backstop.
 from __future__ import annotations
 
 PREFIX = "sf"
+# Django's cache (API throttle counters) keeps its keys under this prefix.
+CACHE_PREFIX = f"{PREFIX}:cache"
 
 
 def run_prefix(run_id: int) -> str:

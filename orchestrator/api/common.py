@@ -1,0 +1,123 @@
+"""What every API class shares: parsing, errors, pagination, throttles, documented error shapes."""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from orchestrator.services.runs import SubmissionError
+from workers.redis_client import RedisUnavailable
+
+log = logging.getLogger("slaflow.api")
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus: SubmissionError → 400 on its field; Redis down → 503."""
+    if isinstance(exc, SubmissionError):
+        exc = exceptions.ValidationError({exc.field: [str(exc)]})
+    elif isinstance(exc, RedisUnavailable):
+        log.error("API request failed: %s", exc)
+        return Response({"detail": "the run store (Redis) is unavailable; try again shortly"},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+    return drf_exception_handler(exc, context)
+
+
+class Pagination(PageNumberPagination):
+    """Page-number pagination that refuses a malformed ``page_size`` instead of ignoring it."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise exceptions.ValidationError({self.page_size_query_param: [f"must be a whole number ≥ 1, got {raw!r}"]})
+        return min(size, self.max_page_size)
+
+
+def page_parameters(default_size: int = Pagination.page_size) -> list:
+    """The documented query parameters of a paginated list."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [
+        OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number, from 1."),
+        OpenApiParameter("page_size", {"type": "integer", "minimum": 1},
+                         description=f"Items per page (default {default_size}, at most {Pagination.max_page_size})."),
+    ]
+
+
+@csrf_exempt  # a stray POST under /api/ must get this JSON 404, not the CSRF failure page
+def api_not_found(request, *args, **kwargs):
+    """Any other /api/ path: a JSON 404 (Django's own 404 page is HTML)."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
+
+
+class SubmissionThrottle(SimpleRateThrottle):
+    """Submissions (unsafe methods) per user, counted in the shared Redis cache."""
+
+    scope = "submissions"
+
+    def get_rate(self):
+        return settings.SLAFLOW_API_SUBMIT_RATE or None
+
+    def get_cache_key(self, request, view):
+        if request.method in SAFE_METHODS:
+            return None
+        ident = request.user.pk if request.user and request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class TokenThrottle(SimpleRateThrottle):
+    """Password → token exchanges per client address (slows password guessing)."""
+
+    scope = "token"
+
+    def get_rate(self):
+        return settings.SLAFLOW_API_TOKEN_RATE or None
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+# --- documented error bodies (for the OpenAPI schema) ------------------------------
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI responses for the error codes an operation can return."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    described = {
+        400: OpenApiResponse(
+            {"type": "object", "additionalProperties": {}},
+            description="Invalid input: each wrong field mapped to its messages, e.g. "
+                        '{"dag": ["the graph has a cycle: a -> b -> a"]}.'),
+        401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
+        403: OpenApiResponse(ErrorSerializer, description="A browser session without its CSRF token."),
+        404: OpenApiResponse(ErrorSerializer, description="No such run (or another user's run)."),
+        409: OpenApiResponse(ErrorSerializer, description="The run is not in a state that allows this."),
+        413: OpenApiResponse(ErrorSerializer, description="The request body is over SLAFLOW_API_MAX_BODY_BYTES."),
+        415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
+        429: OpenApiResponse(ErrorSerializer, description="Too many submissions; see the Retry-After header."),
+        503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
+    }
+    return {code: described[code] for code in codes}
+

@@ -1,0 +1,201 @@
+"""A small Python client for slaflow's REST API (standard library only).
+
+    from orchestrator.client import Client
+
+    api = Client("http://127.0.0.1:8000", token="…")        # python manage.py issue_token USER
+    run = api.submit("tree_reduction", params={"n": 64}, planner="wukong", sla="p90")
+    api.result(run["id"], timeout=120)                        # → 2016
+
+    from experiments.workflows.tree_reduction import add     # any @task graph works too:
+    run = api.submit(add(add(1, 2), add(3, 4)), name="sums")  # sent as a JSON graph spec
+
+A graph built with ``@task`` travels as its JSON spec: only function paths
+and constant arguments are sent, so the functions must be importable on the
+workers and live in the server's allowed workflow modules.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class ApiError(RuntimeError):
+    """The server refused a request; ``status`` is the HTTP code, ``body`` its JSON answer."""
+
+    def __init__(self, status: int, body: Any, method: str, url: str):
+        self.status, self.body, self.method, self.url = status, body, method, url
+        super().__init__(f"{method} {url} → {status}: {_summarise(body)}")
+
+    @property
+    def field_errors(self) -> dict:
+        return self.body if isinstance(self.body, dict) and "detail" not in self.body else {}
+
+
+class Throttled(ApiError):
+    """429: too many submissions; ``retry_after`` says how many seconds to wait."""
+
+    def __init__(self, status, body, method, url, retry_after: float | None):
+        super().__init__(status, body, method, url)
+        self.retry_after = retry_after
+
+
+class RunFailed(RuntimeError):
+    def __init__(self, run: dict):
+        self.run = run
+        where = f" in task {run.get('failed_node')!r}" if run.get("failed_node") else ""
+        super().__init__(f"run {run.get('id', run.get('run'))} failed{where}: {run.get('error')}")
+
+
+class RunCancelled(RuntimeError):
+    pass
+
+
+class NotJSONResult:
+    """A result the server holds but cannot show as JSON (e.g. a numpy array): its type and size."""
+
+    def __init__(self, type: str, bytes: int | None):
+        self.type, self.bytes = type, bytes
+
+    def __repr__(self) -> str:
+        return f"<result of type {self.type}, {self.bytes} bytes>"
+
+
+def _summarise(body: Any) -> str:
+    if isinstance(body, dict):
+        if "detail" in body:
+            return str(body["detail"])
+        return "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in body.items())
+    return str(body)[:500]
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
+        self.base = url.rstrip("/") + "/api/"
+        self.token = token
+        self.timeout = timeout
+
+    # --- transport --------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Any = None, query: dict | None = None) -> Any:
+        url = path if path.startswith("http") else urllib.parse.urljoin(self.base, path.lstrip("/"))
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            try:
+                payload = json.loads(raw or b"null")
+            except ValueError:
+                payload = raw.decode("utf-8", "replace")
+            if err.code == 429:
+                retry = err.headers.get("Retry-After")
+                raise Throttled(err.code, payload, method, url, float(retry) if retry else None) from None
+            raise ApiError(err.code, payload, method, url) from None
+        return json.loads(raw) if raw else None
+
+    # --- runs -----------------------------------------------------------------------
+
+    def submit(self, target, *, params: dict | None = None, name: str | None = None, planner: str = "wukong",
+               sla: str = "p90") -> dict:
+        """Submit a library workflow (its name), a JSON spec (a dict), or a graph built with @task (its sink)."""
+        body: dict[str, Any] = {"planner": planner, "sla": sla}
+        if isinstance(target, str):
+            body["workflow"] = target
+            if params:
+                body["params"] = params
+        else:
+            if params:
+                raise ValueError("params apply to library workflows; a graph carries its own arguments")
+            body["dag"] = target if isinstance(target, dict) else self.spec_of(target)
+            chosen = name or (target.get("name") if isinstance(target, dict) else target.task.fn.__name__)
+            if chosen:
+                body["name"] = chosen
+        return self.request("POST", "runs/", body)
+
+    @staticmethod
+    def spec_of(sink) -> dict:
+        """The JSON spec of the graph ending in ``sink`` (a lazy node from calling a @task function)."""
+        from orchestrator.authoring import build_graph
+        from orchestrator.spec import to_spec
+
+        return to_spec(build_graph(sink))
+
+    def get(self, run_id: int) -> dict:
+        return self.request("GET", f"runs/{int(run_id)}/")
+
+    def runs(self, **filters) -> list[dict]:
+        """Every run you can see (all pages), optionally filtered by workflow, status, planner, sla."""
+        return self._all_pages("runs/", filters)
+
+    def wait(self, run_id: int, timeout: float | None = None, *, poll_s: float = 0.5) -> dict:
+        """Poll until the run is finished; returns it. Raises TimeoutError."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get(run_id)
+            if run["status"] in FINISHED:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} still {run['status']} after {timeout} s")
+            time.sleep(poll_s if deadline is None else max(0.0, min(poll_s, deadline - time.monotonic())))
+
+    def result(self, run_id: int, timeout: float | None = None) -> Any:
+        """The run's result once it succeeds (NotJSONResult when not JSON); RunFailed / RunCancelled otherwise."""
+        run = self.wait(run_id, timeout)
+        if run["status"] == "failed":
+            raise RunFailed(run)
+        if run["status"] == "cancelled":
+            raise RunCancelled(f"run {run_id} was cancelled")
+        out = self.request("GET", f"runs/{int(run_id)}/result/")
+        return out["value"] if out["json"] else NotJSONResult(out["type"], out["bytes"])
+
+    def cancel(self, run_id: int) -> dict:
+        return self.request("POST", f"runs/{int(run_id)}/cancel/")
+
+    def plan(self, run_id: int) -> dict:
+        return self.request("GET", f"runs/{int(run_id)}/plan/")
+
+    def tasks(self, run_id: int) -> list[dict]:
+        return self._all_pages(f"runs/{int(run_id)}/tasks/", {})
+
+    # --- workflows and plans ------------------------------------------------------------
+
+    def workflows(self) -> list[dict]:
+        return self._all_pages("workflows/", {})
+
+    def preview(self, target, *, params: dict | None = None, planners: list[str] | None = None,
+                slas: list[str] | None = None) -> dict:
+        body: dict[str, Any] = {}
+        if isinstance(target, str):
+            body["workflow"] = target
+            if params:
+                body["params"] = params
+        else:
+            body["dag"] = target if isinstance(target, dict) else self.spec_of(target)
+        if planners:
+            body["planners"] = planners
+        if slas:
+            body["slas"] = slas
+        return self.request("POST", "plans/preview/", body)
+
+    def _all_pages(self, path: str, query: dict) -> list[dict]:
+        page = self.request("GET", path, query=query)
+        items = list(page["results"])
+        while page.get("next"):
+            page = self.request("GET", page["next"])
+            items.extend(page["results"])
+        return items

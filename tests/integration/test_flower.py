@@ -1,0 +1,85 @@
+"""Flower, as `localcluster --flower` starts it: basic auth from settings, sees workers and their task events."""
+import base64
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from slaflow import submit
+from tests import taskfns as t
+
+pytestmark = [pytest.mark.integration]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
+    req = urllib.request.Request(url)
+    if auth:
+        req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def _poll(fn, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = fn()
+        except (urllib.error.URLError, ConnectionError, OSError):
+            value = None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, django_db_blocker, transactional_db,
+                                                               redis_server, settings):
+    from tests.conftest import cluster_env
+    from workers.localcluster import LocalCluster
+
+    auth = settings.SLAFLOW_FLOWER_BASIC_AUTH
+    assert auth and ":" in auth
+    # A queue of its own (640 MB) so the run below goes to this cluster's worker only.
+    settings.SLAFLOW_RESOURCE_CONFIGS = (640,)
+    settings.SLAFLOW_DEFAULT_MEMORY_MB = 640
+    env = cluster_env(SLAFLOW_RESOURCE_CONFIGS="640", SLAFLOW_DEFAULT_MEMORY_MB="640")
+    port = _free_port()
+    with LocalCluster(memory_configs=(640,), max_pool=1, flower=True, flower_port=port, env=env,
+                      loglevel="info") as cluster:
+        base = f"http://127.0.0.1:{port}"
+        _poll(lambda: _get(base + "/")[0] in (200, 401), 60, "Flower to listen")
+        assert _get(base + "/")[0] == 401
+        assert _get(base + "/api/workers")[0] == 401
+        assert _get(base + "/", "slaflow:wrong-password")[0] == 401
+        assert _get(base + "/", auth)[0] == 200
+
+        worker = cluster.worker_name(640)
+        workers = _poll(lambda: (lambda s, b: s == 200 and worker in json.loads(b) and json.loads(b))(
+            *_get(base + "/api/workers?refresh=1", auth)), 60, f"Flower to see {worker}")
+        assert worker in workers
+
+        run = submit(t.add(t.inc(1), t.inc(2)), name="flower-events")
+        assert run.result(timeout=60) == 5
+
+        def branch_tasks():
+            status, body = _get(base + "/api/tasks?limit=100", auth)
+            if status != 200:
+                return None
+            found = [v for v in json.loads(body).values()
+                     if v.get("name") == "workers.tasks.run_branch" and v.get("worker") == worker]
+            return found if any(v.get("state") == "SUCCESS" for v in found) else None
+
+        seen = _poll(branch_tasks, 30, "task events of the run in Flower")
+        assert all(str(run.id) in v.get("args", "") for v in seen)

@@ -1,0 +1,56 @@
+"""Forms of the web UI: launching a library workflow and choosing SLAs to compare."""
+from __future__ import annotations
+
+from django import forms
+
+from orchestrator import planning, sla as sla_mod
+from experiments import workflows
+
+SLA_SUGGESTIONS = ("average", "p50", "p90", "p95", "p99")
+
+
+def parse_params_text(text: str) -> dict[str, str]:
+    """'n=64 size=2' or one pair per line → {'n': '64', 'size': '2'}; names the malformed pair."""
+    out = {}
+    for pair in text.replace(",", " ").split():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise forms.ValidationError(f"{pair!r} is not name=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class LaunchForm(forms.Form):
+    workflow = forms.ChoiceField(help_text="A workflow from the library.")
+    params = forms.CharField(required=False, label="parameters",
+                             help_text="name=value pairs separated by spaces; empty for the defaults.")
+    planner = forms.ChoiceField()
+    sla = forms.CharField(label="SLA", initial="p90", help_text="'average' or a percentile p1..p99.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.library = workflows.all_workflows()
+        self.fields["workflow"].choices = [(n, n) for n in self.library]
+        self.fields["planner"].choices = [(n, n) for n in planning.names()]
+        self.fields["workflow"].initial = "tree_reduction" if "tree_reduction" in self.library else None
+        self.fields["planner"].initial = "wukong"
+
+    def clean_sla(self) -> str:
+        try:
+            return str(sla_mod.parse(self.cleaned_data["sla"]))
+        except sla_mod.SLAError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        data = super().clean()
+        wf = self.library.get(data.get("workflow"))
+        if wf is None or "params" in self.errors:
+            return data
+        try:
+            raw = parse_params_text(data.get("params") or "")
+            data["params"] = wf.coerce(raw)
+        except forms.ValidationError as exc:
+            self.add_error("params", exc)
+        except ValueError as exc:
+            self.add_error("params", str(exc))
+        return data

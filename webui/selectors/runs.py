@@ -1,0 +1,206 @@
+"""Reads for the runs list, the run page and its live endpoint, shaped as plain dicts.
+
+Users see their own runs, staff see all (``visible_runs``). While a run is
+active, task states come from Redis (``workers.dataplane.live_states``), since
+TaskRun rows are written only when a branch ends.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import redis
+from django.db.models import Count, Q, QuerySet
+
+from orchestrator import graph as graph_mod, spec as spec_mod
+from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.states import RunStatus
+from webui import analysis
+
+log = logging.getLogger("slaflow.webui")
+
+TASK_FIELDS = [
+    "node_id", "function", "status", "attempts", "planned_memory_mb", "planned_worker", "planned_startup",
+    "planned_startup_s", "planned_start_s", "planned_end_s", "planned_download_s", "planned_exec_s",
+    "planned_upload_s", "planned_input_bytes", "planned_output_bytes", "planned_critical", "memory_mb",
+    "worker_id", "host", "pid", "startup", "start_s", "end_s", "input_wait_s", "download_s", "input_bytes",
+    "inputs", "exec_s", "output_bytes", "upload_s", "uploaded", "counter_update_s", "dispatch_s", "invocations",
+    "optimizations", "error",
+]
+RUN_FILTERS = ("workflow", "planner", "sla", "status")
+
+
+def visible_runs(user) -> QuerySet:
+    qs = WorkflowRun.objects.select_related("workflow", "owner")
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+def visible_workflows(user) -> QuerySet:
+    qs = Workflow.objects.all()
+    if not user.is_staff:
+        qs = qs.filter(runs__owner=user)
+    return qs.annotate(
+        n_runs=Count("runs", filter=None if user.is_staff else Q(runs__owner=user), distinct=True)
+    ).order_by("name", "-created_at")
+
+
+def run_row(run: WorkflowRun) -> dict:
+    return {
+        "id": run.pk, "workflow": run.workflow.name, "workflow_id": run.workflow_id, "planner": run.planner,
+        "sla": run.sla, "status": run.status, "submitted_at": run.submitted_at, "makespan_s": run.makespan_s,
+        "predicted_makespan_s": run.predicted_makespan_s, "within_sla": run.within_sla,
+        "gb_seconds": run.gb_seconds, "predicted_gb_seconds": run.predicted_gb_seconds,
+        "cold_starts": run.cold_starts, "warm_starts": run.warm_starts,
+        "owner": run.owner.get_username() if run.owner else "",
+    }
+
+
+def run_list(user, filters: dict, limit: int = 300) -> list[dict]:
+    qs = visible_runs(user)
+    if filters.get("workflow"):
+        qs = qs.filter(workflow__name=filters["workflow"])
+    for key in ("planner", "sla", "status"):
+        if filters.get(key):
+            qs = qs.filter(**{key: filters[key]})
+    return [run_row(r) for r in qs[:limit]]
+
+
+def filter_choices(user) -> dict[str, list[str]]:
+    qs = visible_runs(user).order_by()
+    return {
+        "workflow": sorted(set(qs.values_list("workflow__name", flat=True))),
+        "planner": sorted(set(qs.values_list("planner", flat=True))),
+        "sla": sorted(set(qs.values_list("sla", flat=True)), key=analysis.sla_order),
+        "status": [s for s in RunStatus.values if qs.filter(status=s).exists()],
+    }
+
+
+# --- one run ------------------------------------------------------------------------------------
+
+def _rel(dt, t0) -> float | None:
+    return None if dt is None or t0 is None else (dt - t0).total_seconds()
+
+
+def startups_of(run: WorkflowRun) -> list[dict]:
+    t0 = run.started_at
+    out = []
+    for s in WorkerStartup.objects.filter(run=run).order_by("requested_at"):
+        out.append({
+            "worker_id": s.worker_id, "memory_mb": s.memory_mb, "cold": s.cold, "reason": s.reason,
+            "requested_s": _rel(s.requested_at, t0), "ready_s": _rel(s.ready_at, t0),
+            "ended_s": _rel(s.ended_at, t0), "startup_s": s.startup_s, "active_s": s.active_s,
+            "prewarmed": s.prewarmed, "entry_nodes": list(s.entry_nodes or []), "tasks": s.tasks,
+            "host": s.host, "pid": s.pid,
+        })
+    return out
+
+
+def live_states(run_id: int) -> dict[str, str]:
+    """Node → state from Redis; empty when Redis cannot be reached (the page says so)."""
+    from workers import dataplane
+
+    try:
+        return dataplane.live_states(run_id)
+    except redis.RedisError as exc:
+        log.warning("live states of run %s unavailable: %s", run_id, exc)
+        return {}
+
+
+def node_states(run: WorkflowRun, task_status: dict[str, str]) -> dict[str, str]:
+    if run.status in RunStatus.finished():
+        return dict(task_status)
+    live = live_states(run.pk)
+    return {nid: live.get(nid, status) for nid, status in task_status.items()}
+
+
+def run_detail(run: WorkflowRun) -> dict:
+    """Everything the run page draws, as plain data."""
+    graph = spec_mod.from_spec(run.spec)
+    order = graph_mod.toposort(graph)
+    levels = graph_mod.depth_levels(graph)
+    tasks = {t["node_id"]: t for t in TaskRun.objects.filter(run=run).values(*TASK_FIELDS)}
+    ordered_tasks = [tasks[n] for n in order if n in tasks]
+    startups = startups_of(run)
+    plan = Plan.objects.filter(run=run).first()
+    plan_data = plan.data if plan else None
+    states = node_states(run, {n: t["status"] for n, t in tasks.items()})
+    for nid, t in tasks.items():
+        t["status"] = states.get(nid, t["status"])  # live state while the run is active
+
+    nodes = []
+    for nid in order:
+        t = tasks.get(nid, {})
+        nodes.append({
+            "id": nid, "function": graph[nid].function, "level": levels[nid], "upstream": list(graph[nid].upstream),
+            "memory_mb": t.get("memory_mb") or t.get("planned_memory_mb"),
+            "worker": t.get("worker_id") or t.get("planned_worker") or None,
+            "status": states.get(nid, "pending"),
+        })
+    sink = graph_mod.sink(graph)
+    observed_path = analysis.observed_critical_path(
+        {n: graph[n].upstream for n in graph}, {n: t.get("end_s") for n, t in tasks.items()}, sink,
+    ) if run.status == RunStatus.SUCCEEDED else []
+    planned_path = list((plan_data or {}).get("critical_path") or [t["node_id"] for t in ordered_tasks
+                                                                       if t["planned_critical"]])
+    startup_of = {}
+    for s in startups:
+        if s["entry_nodes"]:
+            startup_of.setdefault(s["entry_nodes"][0], s["startup_s"])
+    return {
+        "run": run_row(run) | {
+            "started_at": run.started_at, "finished_at": run.finished_at, "plan_note": run.plan_note,
+            "error": run.error, "failed_node": run.failed_node, "params": run.params,
+            "cpu_seconds": run.cpu_seconds, "resources_enforced": run.resources_enforced,
+            "result_preview": run.result_preview, "result_type": run.result_type, "result_bytes": run.result_bytes,
+            "optimizations": run.optimizations or {}, "finished": run.status in RunStatus.finished(),
+            "task_count": len(graph),
+        },
+        "plan": {
+            "planner": plan.planner, "sla": plan.sla, "fallback": plan.fallback, "note": plan_data.get("note", ""),
+            "planning_time_s": plan.planning_time_s, "predicted_makespan_s": plan.predicted_makespan_s,
+            "predicted_gb_seconds": plan.predicted_gb_seconds, "workers": len({
+                tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
+            "annotations": Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {})),
+        } if plan else None,
+        "nodes": nodes,
+        "tasks": ordered_tasks,
+        "startups": startups,
+        "planned_path": planned_path,
+        "observed_path": observed_path,
+        "startup_of": startup_of,
+        "state_counts": dict(Counter(states.values())),
+    }
+
+
+def optimization_events(detail: dict) -> dict:
+    """What optimizations and the runtime did: start-ups, pre-warms, per-task events, bytes kept local."""
+    startups = detail["startups"]
+    tasks = detail["tasks"]
+    per_task = [{"node_id": t["node_id"], "worker_id": t["worker_id"], "events": t["optimizations"]}
+                for t in tasks if t["optimizations"]]
+    return {
+        "cold": sum(1 for s in startups if s["cold"]),
+        "warm": sum(1 for s in startups if not s["cold"]),
+        "prewarmed": sum(1 for s in startups if s["prewarmed"]),
+        "reasons": dict(Counter(s["reason"] or "?" for s in startups)),
+        "counts": detail["run"]["optimizations"],
+        "per_task": per_task,
+        "kept_local_bytes": sum(t["output_bytes"] or 0 for t in tasks if t["uploaded"] is False),
+        "kept_local_tasks": sum(1 for t in tasks if t["uploaded"] is False),
+        "uploaded_bytes": sum(t["output_bytes"] or 0 for t in tasks if t["uploaded"]),
+        "downloaded_bytes": sum((t["input_bytes"] or 0) for t in tasks if t["download_s"]),
+    }
+
+
+def live_status(run: WorkflowRun) -> dict:
+    """The small JSON the run page polls: status, node states and a version that changes with new data."""
+    task_status = dict(TaskRun.objects.filter(run=run).values_list("node_id", "status"))
+    states = node_states(run, task_status)
+    recorded = TaskRun.objects.filter(run=run, end_s__isnull=False).count()
+    startups = WorkerStartup.objects.filter(run=run).count()
+    return {
+        "id": run.pk, "status": run.status, "finished": run.status in RunStatus.finished(),
+        "states": states, "counts": dict(Counter(states.values())),
+        "version": f"{run.status}:{recorded}:{startups}",
+        "makespan_s": run.makespan_s, "predicted_makespan_s": run.predicted_makespan_s,
+    }
