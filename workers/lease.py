@@ -6,8 +6,8 @@ The holder keeps ``lease:<token>`` fresh from a heartbeat thread; a newcomer
 that finds it held by a live process backs off, one that finds it held by a
 dead process on this host (or expired) takes over, and one whose token is no
 longer in the run's live set (the branch ended, or the run did) drops the
-message. A branch leaves the live set before it releases its lease, so there
-is no moment in which a duplicate could start it again.
+message. A branch leaves the live set and releases its lease in one atomic step,
+so there is no moment in which a duplicate could start it again.
 """
 from __future__ import annotations
 
@@ -22,12 +22,14 @@ from workers import keys
 from workers.redis_client import get_redis
 
 _ACQUIRE = """
--- KEYS: lease, live   ARGV: me, ttl, token, takeover_from
+-- KEYS: lease, live, deliveries   ARGV: me, ttl, token, takeover_from, deliveries ttl
 if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return 'ended' end
 local holder = redis.call('GET', KEYS[1])
 if (not holder) or (ARGV[4] ~= '' and holder == ARGV[4]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 'ok'
+  local n = redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+  return 'ok:' .. n
 end
 return holder
 """
@@ -35,11 +37,6 @@ return holder
 _REFRESH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
 """
 
 
@@ -74,21 +71,24 @@ class Lease:
         self._thread: threading.Thread | None = None
 
     def _keys(self):
-        return [keys.lease(self.run_id, self.token), keys.live(self.run_id)]
+        return [keys.lease(self.run_id, self.token), keys.live(self.run_id), keys.deliveries(self.run_id, self.token)]
 
-    def acquire(self) -> None:
+    def acquire(self) -> int:
+        """Hold the branch; returns how many times it has now been taken up (1 the first time)."""
         client = get_redis()
         script = client.register_script(_ACQUIRE)
-        got = script(keys=self._keys(), args=[self.me, self.ttl_ms, self.token, ""]).decode()
-        if got == "ok":
-            return self._start_heartbeat()
+        args = [self.me, self.ttl_ms, self.token, "", int(settings.SLAFLOW_RUN_TTL_S)]
+        got = script(keys=self._keys(), args=args).decode()
         if got == "ended":
             raise Ended(self.token)
-        if not _alive_here(got):
+        if not got.startswith("ok:") and not _alive_here(got):
             # Its process died (e.g. killed for memory): take over now rather than after the TTL.
-            if script(keys=self._keys(), args=[self.me, self.ttl_ms, self.token, got]).decode() == "ok":
-                return self._start_heartbeat()
-        raise Busy(got)
+            args[3] = got
+            got = script(keys=self._keys(), args=args).decode()
+        if not got.startswith("ok:"):
+            raise Busy(got)
+        self._start_heartbeat()
+        return int(got[3:])
 
     def _start_heartbeat(self) -> None:
         script = get_redis().register_script(_REFRESH)
@@ -104,7 +104,6 @@ class Lease:
         self._thread = threading.Thread(target=beat, name=f"lease-{self.token}", daemon=True)
         self._thread.start()
 
-    def release(self) -> None:
-        """Call after the branch left the live set."""
+    def stop_heartbeat(self) -> None:
+        """The lease itself is released by ``dataplane.branch_end`` together with leaving the live set."""
         self._stop.set()
-        get_redis().register_script(_RELEASE)(keys=[keys.lease(self.run_id, self.token)], args=[self.me])

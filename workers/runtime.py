@@ -5,32 +5,33 @@ with downstream tasks that belong to it: in a planned run, the children its
 logical worker owns; in a flexible (WUKONG) run, the first child it made ready.
 Outputs stay in memory inside a branch and go to Redis only when a consumer
 elsewhere needs them. Children made ready here for other workers are
-dispatched from here: there is no central loop.
+dispatched from here: there is no central loop. Readiness is decided
+atomically in Redis by ``workers.readiness`` — one call per finished task.
 
-A planned branch whose next task still waits for a remote input registers as
-that task's waiter and blocks on its wake list, but only for as long as the
-plan says the input should take (bounded); then it uploads what the task needs
-from it and withdraws, and whoever completes the input dispatches the task.
-A task the plan starts in a new branch of the worker (``n`` in the compact
-plan) is not waited for at all: its inputs are uploaded and the branch may end.
+A planned branch whose own next task still waits for a remote input is
+registered as that task's waiter by that same call, and blocks on its wake
+list, but only for as long as the plan says the input should take (bounded);
+then it uploads what the task needs from it and withdraws, and whoever
+completes the input runs or dispatches the task. A task the plan starts in a
+new branch of the worker (``n`` in the compact plan) is not waited for: its
+inputs are uploaded and the branch may end.
 
 A branch runs its ready tasks in planned start order (arrival order without
-a plan). When a logical worker has two live branches and one of them waits for
-a child, the other one uploads its input to that child before handing it over.
+a plan).
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import socket
 import time
 import traceback
-import heapq
 
 from django.conf import settings
 
 from orchestrator import canvas, codec
 from orchestrator.graph import substitute
-from workers import cgroups, dataplane
+from workers import cgroups, dataplane, readiness
 from workers.context import RunContext
 from workers.records import StartupRecord, TaskRecord
 
@@ -62,7 +63,6 @@ class BranchRun:
         self.records: list[TaskRecord] = []
         self.failure: TaskFailed | None = None
         self.stopped = False
-        self.flex_continued = False
 
     # --- the loop ---------------------------------------------------------------
 
@@ -71,16 +71,10 @@ class BranchRun:
         queue.extend(self.entries)
         ran: set[str] = set()
         while True:
-            while queue and not self.failure:
-                if dataplane.is_over(self.run_id):
-                    self.stopped = True
-                    break
+            while queue and not (self.failure or self.stopped):
                 nid = queue.pop()
-                if nid in ran:
-                    # Never run a task twice in one branch; say loudly how it came back.
-                    log.error("run %s: branch %s was given %s again (ran: %s; entries %s; awaiting %s)",
-                              self.run_id, self.token, nid, [r.node_id for r in self.records], self.entries,
-                              sorted(self.awaiting))
+                if nid in ran:  # the protocol never does this; say so loudly if it ever does
+                    log.error("run %s: branch %s was given %s again", self.run_id, self.token, nid)
                     continue
                 ran.add(nid)
                 queue.extend(self.run_task(nid))
@@ -97,20 +91,17 @@ class BranchRun:
             if dataplane.is_over(self.run_id):
                 self.stopped = True
                 return None
-            child = dataplane.next_handed(self.run_id, self.token, min(1.0, deadline - time.monotonic()))
+            child = readiness.next_handed(self.run_id, self.token, min(1.0, deadline - time.monotonic()))
             if child is not None:
                 self.awaiting.pop(child, None)
                 return child
-        # Time is up: leave the inputs behind, withdraw; a hand-off that won the race still comes to us.
+        # Time is up: leave the inputs behind and withdraw. A hand-off that won the race still comes here.
         for child in list(self.awaiting):
             self._upload_for(child)
-            if dataplane.stop_waiting(self.run_id, child, self.token):
-                del self.awaiting[child]
-            elif dataplane.taken_by(self.run_id, child) != f"h:{self.token}":
-                # Another branch of our worker registered after us and gets the child: nothing comes here.
+            if readiness.stop_waiting(self.run_id, child, self.token):
                 del self.awaiting[child]
         if self.awaiting:
-            child = dataplane.next_handed(self.run_id, self.token, 5.0)
+            child = readiness.next_handed(self.run_id, self.token, 5.0)
             if child is not None:
                 self.awaiting.pop(child, None)
                 return child
@@ -134,19 +125,20 @@ class BranchRun:
         ctx = self.ctx
         node = ctx.graph[nid]
         rec = TaskRecord(
-            node_id=nid, function=node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus, enforced=self.limits.enforced,
-            worker_id=self.worker or f"f:{self.entries[0]}", branch_id=self.token, host=self.host,
-            pid=self.limits.pid, startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
+            node_id=nid, function=node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
+            enforced=self.limits.enforced, worker_id=self.worker or f"f:{self.entries[0]}", branch_id=self.token,
+            host=self.host, pid=self.limits.pid,
+            startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
         )
-        self.records.append(rec)
-        self.flex_continued = False  # each flexible task may continue with one child of its own
         rec.started_at = time.time()
+        if not dataplane.begin_task(self.run_id, nid):
+            self.stopped = True  # failed or cancelled meanwhile: start nothing more
+            return []
+        self.records.append(rec)
         if self.startup.ready_at is None:
             self.startup.ready_at = rec.started_at
-        dataplane.set_state(self.run_id, nid, "running")
 
-        reused = self._reuse_stored_output(nid, rec)
-        if not reused:
+        if not self._reuse_stored_output(nid, rec):
             values = self._inputs(node, rec)
             fn = ctx.function(nid)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -160,30 +152,21 @@ class BranchRun:
             rec.cpu_s = time.process_time() - c0
             try:
                 data = codec.dumps(value, where=f"output of {nid}")
+                rec.output_bytes = len(data)
+                if nid == ctx.sink:
+                    self._store_result(rec, data, value)
             except codec.CodecError as exc:
                 self._fail(rec, str(exc), traceback.format_exc())
                 return []
-            rec.output_bytes = len(data)
             self.local[nid] = value
-            if nid == ctx.sink:
-                try:
-                    self._store_result(rec, data, value)
-                except codec.CodecError as exc:
-                    self._fail(rec, str(exc), traceback.format_exc())
-                    return []
-            else:
-                self.encoded[nid] = data
-                if self._needs_upload(nid):
-                    self._upload(nid, rec)
-                else:
-                    rec.uploaded = False
-                dataplane.mark_done(self.run_id, nid)
+            self.encoded[nid] = data
+        children = [] if nid == ctx.sink else self._release_children(nid, rec)
         rec.finished_at = time.time()
         rec.status = "succeeded"
         if nid == ctx.sink:
+            readiness.finish_task(self.run_id, nid, self.token, [], None)
             dataplane.mark_sink_done(self.run_id, rec.finished_at)
-            return []
-        return self._release_children(nid, rec)
+        return children
 
     def _reuse_stored_output(self, nid: str, rec: TaskRecord) -> bool:
         """On redelivery, a task whose output is already stored is not run again."""
@@ -202,41 +185,35 @@ class BranchRun:
     def _inputs(self, node, rec: TaskRecord) -> dict[str, object]:
         t0 = time.perf_counter()
         values: dict[str, object] = {}
+        remote = [up for up in node.upstream if up not in self.local]
         for up in node.upstream:
             if up in self.local:
                 size = len(self.encoded.get(up, b""))
                 values[up] = self.local[up]
                 rec.inputs.append({"node": up, "bytes": size, "download_s": 0.0, "local": True})
                 rec.input_bytes += size
-                continue
+        if remote:
             td = time.perf_counter()
-            raw = dataplane.get_output(self.run_id, up)
-            if raw is None:
-                raw = self._late_input(up)
-            if raw is None:
-                raise RuntimeError(f"run {self.run_id}: input {up!r} of {node.id!r} is not in Redis")
-            values[up] = codec.loads(raw)
-            took = time.perf_counter() - td
-            rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
-            rec.input_bytes += len(raw)
-            rec.download_s += took
+            raws = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them
+            missing = [up for up, raw in zip(remote, raws) if raw is None]
+            if missing:
+                raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not in Redis")
+            fetched = time.perf_counter() - td
+            total = sum(len(raw) for raw in raws) or 1
+            for up, raw in zip(remote, raws):
+                td = time.perf_counter()
+                values[up] = codec.loads(raw)
+                # The shared round trip is split by size; decoding is each input's own.
+                took = fetched * len(raw) / total + (time.perf_counter() - td)
+                rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
+                rec.input_bytes += len(raw)
+                rec.download_s += took
         rec.input_wait_s = time.perf_counter() - t0
         return values
 
-    def _late_input(self, up: str, timeout_s: float = 5.0) -> bytes | None:
-        """An input handed over by another branch of our worker may be uploaded just after the
-        hand-off (see _release_children): look again, briefly, before failing."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            time.sleep(0.005)
-            raw = dataplane.get_output(self.run_id, up)
-            if raw is not None:
-                return raw
-        return None
-
     def _needs_upload(self, nid: str) -> bool:
         """Upload unless every consumer will surely run in this branch."""
-        flex_slot = self.worker is None and not self.flex_continued
+        flex_slot = self.worker is None
         for child in self.ctx.downstream[nid]:
             owner = self.ctx.worker_of(child)
             if self.worker is not None and owner == self.worker and not self.ctx.planned(child, "n"):
@@ -247,18 +224,15 @@ class BranchRun:
             return True
         return False
 
-    def _upload(self, nid: str, rec: TaskRecord | None) -> None:
-        t0 = time.perf_counter()
-        dataplane.put_output(self.run_id, nid, self.encoded[nid])
-        self.uploaded.add(nid)
-        if rec is not None:
-            rec.upload_s = time.perf_counter() - t0
-            rec.uploaded = True
-
     def _upload_for(self, child: str) -> None:
         for up in self.ctx.graph[child].upstream:
             if up in self.encoded and up not in self.uploaded:
-                self._upload(up, next((r for r in self.records if r.node_id == up), None))
+                t0 = time.perf_counter()
+                dataplane.put_output(self.run_id, up, self.encoded[up])
+                self.uploaded.add(up)
+                rec = next((r for r in self.records if r.node_id == up), None)
+                if rec is not None:
+                    rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
 
     def _store_result(self, rec: TaskRecord, data: bytes, value) -> None:
         from orchestrator.services import runs
@@ -270,59 +244,61 @@ class BranchRun:
 
     # --- counters and dispatch ----------------------------------------------------
 
+    def _mode(self, child: str) -> str:
+        owner = self.ctx.worker_of(child)
+        if self.worker is not None and owner == self.worker:
+            return readiness.OWN_NEW if self.ctx.planned(child, "n") else readiness.OWN
+        if self.worker is None and owner is None:
+            return readiness.FLEX
+        return readiness.OTHER
+
     def _release_children(self, nid: str, rec: TaskRecord) -> list[str]:
+        """Record the task done and its children's counters in one call, then dispatch."""
         ctx = self.ctx
+        kids = [readiness.Child(c, len(ctx.graph[c].upstream), self._mode(c)) for c in ctx.downstream[nid]]
+        already = nid in self.uploaded
+        output = self.encoded[nid] if not already and self._needs_upload(nid) else None
         t0 = time.perf_counter()
+        outcomes = readiness.finish_task(self.run_id, nid, self.token, kids, output)
+        if outcomes == [readiness.UPLOAD_FIRST]:
+            # Another branch of our worker will run a child: it needs our output in Redis.
+            output = self.encoded[nid]
+            outcomes = readiness.finish_task(self.run_id, nid, self.token, kids, output)
+        took = time.perf_counter() - t0
+        if output is not None:
+            self.uploaded.add(nid)
+            # One round trip carried the output and the counters: it counts as the upload (the counters
+            # add a constant sliver), so upload + counters sums to what the task really spent.
+            rec.upload_s, rec.uploaded = took, True
+            rec.counter_update_s = 0.0
+        else:
+            rec.uploaded = already
+            rec.counter_update_s = took
+
         continue_here: list[str] = []
         dispatch: dict[tuple[str | None, int, str], list[str]] = {}
-        for child in ctx.downstream[nid]:
-            needed = len(ctx.graph[child].upstream)
-            owner = ctx.worker_of(child)
-            # Another branch of our own logical worker may be waiting for this child: the hand-off
-            # below would give it the child, and it would look for our output in Redis.
-            shared = (self.worker is not None and owner == self.worker and needed > 1
-                      and child not in self.awaiting and nid not in self.uploaded and nid in self.encoded)
-            if shared and dataplane.waiter_of(self.run_id, child) not in (None, self.token):
-                self._upload(nid, rec)
-            outcome = dataplane.complete(self.run_id, child, nid, needed, self.token)
-            if outcome == dataplane.HANDED and shared and nid not in self.uploaded:
-                self._upload(nid, rec)  # a waiter registered just after our check; it retries its read
-            if outcome == dataplane.READY:
-                if self.worker is not None and owner == self.worker:
-                    continue_here.append(child)
-                elif self.worker is None and owner is None and not self.flex_continued:
-                    self.flex_continued = True
-                    continue_here.append(child)
-                else:
-                    # Planned children of one worker share a branch; flexible ones get one each.
-                    key = (owner, ctx.memory_of(child), owner or child)
-                    dispatch.setdefault(key, []).append(child)
-            elif (outcome == dataplane.NOT_READY and self.worker is not None and owner == self.worker
-                  and not ctx.planned(child, "n")):
-                # (A child the plan starts in a new branch of this worker is not waited for:
-                # whoever completes its last input dispatches it; its inputs are uploaded.)
-                got = dataplane.wait_for(self.run_id, child, needed, self.token)
-                if got == 1:
-                    continue_here.append(child)
-                elif got == 0:
-                    self.awaiting[child] = nid
-                else:
-                    # The last input completed between our counter update and our wait: its branch
-                    # claimed the child and runs or dispatches it. It needs our output from Redis.
-                    self._upload_for(child)
-        rec.counter_update_s = time.perf_counter() - t0
+        for kid, outcome in zip(kids, outcomes):
+            if outcome == readiness.LOCAL:
+                continue_here.append(kid.node_id)
+            elif outcome == readiness.DISPATCH:
+                owner = ctx.worker_of(kid.node_id)
+                # Planned children of one worker share a branch; flexible ones get one each.
+                key = (owner, ctx.memory_of(kid.node_id), owner or kid.node_id)
+                dispatch.setdefault(key, []).append(kid.node_id)
+            elif outcome == readiness.WAITING:
+                self.awaiting[kid.node_id] = nid
 
         t1 = time.perf_counter()
-        for (owner, memory_mb, _), children in dispatch.items():
-            annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
-            sig = canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
-                                          annotations=annotations)
-            dataplane.add_live(self.run_id, [sig.options["task_id"]])
-            sig.apply_async()
-            for child in children:
-                dataplane.mark_taken(self.run_id, child, "d", self.token)
-        for child in continue_here:
-            dataplane.mark_taken(self.run_id, child, "l", self.token)
+        if dispatch:
+            sigs = []
+            for (owner, memory_mb, _), children in dispatch.items():
+                annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
+                sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
+                                                    annotations=annotations))
+            dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
+            for sig in sigs:
+                sig.apply_async()
+            readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)
         rec.dispatch_s = time.perf_counter() - t1
         rec.invocations = len(dispatch)
         return continue_here
@@ -380,9 +356,9 @@ class _ReadyQueue:
         return bool(self.heap)
 
 
-def end_branch(run_id: int, token: str) -> None:
-    """Leave the run's live set; the last branch out finalizes the run."""
+def end_branch(run_id: int, token: str, lease_holder: str = "") -> None:
+    """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run."""
     from orchestrator.services import runs
 
-    if dataplane.branch_end(run_id, token):
+    if dataplane.branch_end(run_id, token, lease_holder):
         runs.finalize_run(run_id)

@@ -134,37 +134,8 @@ def test_run_workflow_reports_predictions_and_plan_prints_the_table(live):
 
 def test_a_branch_can_block_five_seconds_for_a_hand_off(redis_server):
     """The runtime's last wait after withdrawing blocks up to 5 s; the Redis client must allow it."""
-    from workers import dataplane
+    from workers import readiness
 
     t0 = time.monotonic()
-    assert dataplane.next_handed(10_000_101, "nobody", 5.5) is None
+    assert readiness.next_handed(10_000_101, "nobody", 5.5) is None
     assert time.monotonic() - t0 >= 5.0
-
-
-def test_a_waiter_superseded_by_another_branch_of_its_worker_does_not_wait_in_vain(redis_server, settings):
-    """Two branches of worker W wait for child c; the second registration wins, so when the first
-    one's budget runs out, nothing will be handed to it: it must leave at once, not block."""
-    from orchestrator.graph import Node, Ref
-    from workers import dataplane
-    from workers.context import RunContext
-    from workers.records import StartupRecord
-    from workers.runtime import BranchRun
-
-    settings.SLAFLOW_MAX_WAIT_S = 1.0
-    run_id = 10_000_102
-    graph = {"a": Node("a", "m.f"), "b": Node("b", "m.f"), "c": Node("c", "m.g", args=(Ref("a"), Ref("b")))}
-    ctx = RunContext(run_id=run_id, structure_hash="h", started_at=time.time(), sink="c", graph=graph,
-                     plan={n: {"m": 2048, "w": "W", "s": 0.0} for n in graph}, downstream={"a": ["c"], "b": ["c"],
-                     "c": []}, default_memory_mb=2048)
-    startup = StartupRecord(branch_id="first", worker_id="W", memory_mb=2048, host="h", pid=1, entry_nodes=["a"],
-                            cold=False, reason="warm", requested_at=time.time(), started_at=time.time())
-    first = BranchRun(ctx, token="first", worker="W", entries=["a"], startup=startup, delivery=1)
-    assert dataplane.complete(run_id, "c", "a", 3, "first") == dataplane.NOT_READY
-    assert dataplane.wait_for(run_id, "c", 3, "first") == 0
-    first.awaiting["c"] = "a"
-    assert dataplane.complete(run_id, "c", "b", 3, "second") == dataplane.NOT_READY
-    assert dataplane.wait_for(run_id, "c", 3, "second") == 0  # takes over the registration
-    t0 = time.monotonic()
-    assert first._wait_for_handoff() is None
-    assert time.monotonic() - t0 < 3.0 and first.awaiting == {}
-    dataplane.delete_run_data(run_id)

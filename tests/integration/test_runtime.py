@@ -88,27 +88,6 @@ def test_duplicate_branch_message_never_runs_a_child_twice(live, counts):
     assert TaskRun.objects.filter(run_id=run.id).values_list("attempts", flat=True).distinct().get() == 1
 
 
-def test_redelivered_completion_does_not_make_child_ready_twice(redis_server):
-    run_id = 10_000_001
-    assert dataplane.complete(run_id, "c", "a", 2, "tok-1") == dataplane.NOT_READY
-    assert dataplane.complete(run_id, "c", "a", 2, "tok-1") == dataplane.NOT_READY  # same parent again
-    assert dataplane.complete(run_id, "c", "b", 2, "tok-2") == dataplane.READY
-    dataplane.mark_taken(run_id, "c", "d", "tok-2")
-    assert dataplane.complete(run_id, "c", "b", 2, "tok-2") == dataplane.NOT_READY  # redelivered: dispatched once
-    assert dataplane.complete(run_id, "c", "a", 2, "tok-1") == dataplane.NOT_READY
-    dataplane.delete_run_data(run_id)
-
-
-def test_waiting_branch_gets_the_child_handed_over(redis_server):
-    run_id = 10_000_002
-    assert dataplane.complete(run_id, "c", "a", 2, "w1-branch") == dataplane.NOT_READY
-    assert dataplane.wait_for(run_id, "c", 2, "w1-branch") == 0
-    assert dataplane.complete(run_id, "c", "b", 2, "w2-branch") == dataplane.HANDED
-    assert dataplane.next_handed(run_id, "w1-branch", 1.0) == "c"
-    assert dataplane.stop_waiting(run_id, "c", "w1-branch") is False
-    dataplane.delete_run_data(run_id)
-
-
 def test_worker_process_killed_mid_task_loses_nothing(live, counts):
     tag = f"die-{time.time_ns()}"
     run = submit(t.inc(t.die_once(4, tag=tag)), name="die-once")
