@@ -280,6 +280,7 @@ class BranchRun:
         for kid, outcome in zip(kids, outcomes):
             if outcome == readiness.LOCAL:
                 continue_here.append(kid.node_id)
+                self.awaiting.pop(kid.node_id, None)  # we were its waiter and brought its last input
             elif outcome == readiness.DISPATCH:
                 owner = ctx.worker_of(kid.node_id)
                 # Planned children of one worker share a branch; flexible ones get one each.
