@@ -106,6 +106,9 @@ class Plan(models.Model):
     predicted_makespan_per_task_s = models.FloatField(
         null=True, blank=True, help_text="The per-task-percentile estimate, kept for calibration studies."
     )
+    predicted_median_s = models.FloatField(
+        null=True, blank=True, help_text="Monte Carlo median makespan; runs' residuals calibrate later promises.")
+    monte_carlo_s = models.FloatField(null=True, blank=True, help_text="Monte Carlo at the SLA, before calibration.")
     predicted_gb_seconds = models.FloatField(null=True, blank=True)
     planning_time_s = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

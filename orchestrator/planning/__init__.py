@@ -31,6 +31,8 @@ class PlannerConfig:
     warm_processes: tuple[tuple[int, float], ...] = ()
     # Processes each configuration keeps standing (autoscale minimum): no spawn needed for them.
     min_pool: int = 0
+    # Observed / predicted-median makespan of this workflow's recent runs, oldest first (``calibration``).
+    residuals: tuple[float, ...] = ()
 
     def __post_init__(self):
         if not self.memory_options:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.graph import Graph
-from orchestrator.planning import assign as assign_mod, estimates, montecarlo, timing
+import numpy as np
+
+from orchestrator.planning import assign as assign_mod, calibration, estimates, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import Predictor, PredictionError, as_sla
@@ -27,10 +29,16 @@ class Evaluation:
     dur: estimates.Durations
     timeline: timing.Timeline
     outcome: montecarlo.Outcome
+    factor: float | None = None  # calibration from past runs (None: too few yet)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.outcome.makespans))
 
     @property
     def promise(self) -> float:
-        return self.outcome.promise
+        """Monte Carlo's median × the residual percentile once calibrated; its SLA percentile before."""
+        return self.median * self.factor if self.factor is not None else self.outcome.promise
 
     @property
     def gb_seconds(self) -> float:
@@ -64,6 +72,7 @@ class Planning:
         self.sla = as_sla(config.sla)
         self.reference_mb = max(config.memory_options)
         self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
+        self.factor = calibration.factor(config.residuals, self.sla)
         self.evaluations = 0
 
     # --- workers ------------------------------------------------------------------
@@ -109,7 +118,8 @@ class Planning:
                                      uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
                                      seed=self.config.seed)
         self.evaluations += 1
-        return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome)
+        return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
+                          factor=self.factor)
 
     # --- the plan -------------------------------------------------------------------
 
@@ -133,6 +143,8 @@ class Planning:
             planner=self.config.planner, sla=str(self.sla), tasks=tasks, note=note,
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
+            predicted_median_s=round(ev.median, 6), monte_carlo_s=round(ev.outcome.promise, 6),
+            calibration={"runs": len(self.config.residuals), "factor": self.factor},
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={
                 "functions": {fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}

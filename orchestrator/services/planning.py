@@ -26,6 +26,7 @@ from django.db.models.functions import RowNumber
 
 from orchestrator import graph as graph_mod, planning
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
+from orchestrator.planning import calibration
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor
@@ -40,7 +41,7 @@ NEEDS_HISTORY = ("uniform", "non-uniform")
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
 
-def planner_config(planner: str, sla: str, *, warm_processes=()) -> planning.PlannerConfig:
+def planner_config(planner: str, sla: str, *, warm_processes=(), residuals=()) -> planning.PlannerConfig:
     return planning.PlannerConfig(
         planner=planner,
         sla=sla,
@@ -50,6 +51,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=()) -> planning.Pla
         pool_size=int(settings.SLAFLOW_MAX_POOL),
         min_pool=LocalCluster.min_pool,
         warm_processes=tuple(warm_processes),
+        residuals=tuple(residuals),
     )
 
 
@@ -184,6 +186,14 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
                                           run=run_id))
 
 
+def residuals(structure_hash: str, limit: int = calibration.WINDOW) -> list[float]:
+    """Observed / predicted-median makespan of the latest planned runs of this shape, oldest first."""
+    rows = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
+                                       makespan_s__isnull=False, plan__predicted_median_s__gt=0)
+            .order_by("-id").values_list("makespan_s", "plan__predicted_median_s")[:limit])
+    return [made / median for made, median in reversed(rows)]
+
+
 def load_predictor(structure_hash: str) -> Predictor:
     return Predictor(load_history(structure_hash))
 
@@ -191,11 +201,12 @@ def load_predictor(structure_hash: str) -> Predictor:
 def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
     fn = planning.get(planner)
     t0 = time.perf_counter()
-    predictor, warm = None, ()
+    predictor, warm, past = None, (), ()
     if planning.base_name(planner) in NEEDS_HISTORY:
         predictor = load_predictor(structure_hash)
         warm = warm_processes(structure_hash)
-    config = planner_config(planner, sla, warm_processes=warm)
+        past = residuals(structure_hash)
+    config = planner_config(planner, sla, warm_processes=warm, residuals=past)
     t1 = time.perf_counter()
     plan = fn(graph, predictor, config)
     plan.planning_time_s = time.perf_counter() - t1

@@ -115,6 +115,7 @@ def _store_plan(run: WorkflowRun, plan, graph) -> None:
             run=run, planner=plan.planner, sla=plan.sla, data=plan.to_dict(), fallback=plan.fallback,
             predicted_makespan_s=plan.predicted_makespan_s,
             predicted_makespan_per_task_s=plan.predicted_makespan_per_task_s,
+            predicted_median_s=plan.predicted_median_s, monte_carlo_s=plan.monte_carlo_s,
             predicted_gb_seconds=plan.predicted_gb_seconds, planning_time_s=plan.planning_time_s,
         )
         tasks = list(TaskRun.objects.filter(run=run))
