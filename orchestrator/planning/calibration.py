@@ -9,10 +9,10 @@ plan records its predicted *median* makespan, and every run the ratio
     residual = observed makespan / predicted median
 
 Once a workflow has ``MIN_RUNS`` such residuals, the promise at ``pN`` is the
-predicted median times the weighted N-th percentile of the recent residuals —
-so a new run, as alike to them as they are to each other, finishes within the
-promise with probability about N % (the empirical, split-conformal way of
-calibrating a predictor). Weights halve every ``HALF_LIFE`` runs into the
+predicted median times the weighted N-th percentile of the recent residuals
+(with the finite-sample correction of conformal prediction) — so a new run,
+as alike to them as they are to each other, finishes within the promise with
+probability about N %. Weights halve every ``HALF_LIFE`` runs into the
 past: a machine drifts, and the first runs of a workflow were predicted from
 thin history. ``average`` is the median times the residuals'
 weighted mean. Before ``MIN_RUNS``, the Monte Carlo percentile is the promise.
@@ -70,4 +70,9 @@ def factor(residuals: Sequence[float], sla: SLA) -> float | None:
     w = weights(len(usable))
     if sla.is_average:
         return sum(r * x for r, x in zip(usable, w)) / sum(w)
-    return weighted_quantile(usable, sla.percentile, w)
+    # A new run falls below the k-th of n values with probability k / (n + 1), and the mid-point
+    # quantile at q sits at k = q·n + ½: aim at q' = (q·(n + 1) − ½) / n, n the effective count.
+    n = sum(w) ** 2 / sum(x * x for x in w)
+    q = sla.percentile / 100
+    aim = min(1.0, max(0.0, (q * (n + 1) - 0.5) / n))
+    return weighted_quantile(usable, 100 * aim, w)
