@@ -107,7 +107,7 @@ class Plan(models.Model):
         null=True, blank=True, help_text="The per-task-percentile estimate, kept for calibration studies."
     )
     predicted_median_s = models.FloatField(
-        null=True, blank=True, help_text="Monte Carlo median makespan; runs' residuals calibrate later promises.")
+        null=True, blank=True, help_text="Typical makespan (median task times); runs' residuals against it calibrate promises.")
     monte_carlo_s = models.FloatField(null=True, blank=True, help_text="Monte Carlo at the SLA, before calibration.")
     predicted_gb_seconds = models.FloatField(null=True, blank=True)
     planning_time_s = models.FloatField(null=True, blank=True)

@@ -160,13 +160,13 @@ class BranchRun:
                 return []
             self.local[nid] = value
             self.encoded[nid] = data
-        children = [] if nid == ctx.sink else self._release_children(nid, rec)
-        rec.finished_at = time.time()
         rec.status = "succeeded"
         if nid == ctx.sink:
+            rec.finished_at = time.time()
             readiness.finish_task(self.run_id, nid, self.token, [], None)
             dataplane.mark_sink_done(self.run_id, rec.finished_at)
-        return children
+            return []
+        return self._release_children(nid, rec)
 
     def _reuse_stored_output(self, nid: str, rec: TaskRecord) -> bool:
         """On redelivery, a task whose output is already stored is not run again."""
@@ -258,6 +258,10 @@ class BranchRun:
         kids = [readiness.Child(c, len(ctx.graph[c].upstream), self._mode(c)) for c in ctx.downstream[nid]]
         already = nid in self.uploaded
         output = self.encoded[nid] if not already and self._needs_upload(nid) else None
+        # The task ends once its output is stored; counters and dispatching come after (the planner's
+        # model: end = inputs + exec + upload, then post-task overhead). Without an upload it ends now.
+        if output is None:
+            rec.finished_at = time.time()
         t0 = time.perf_counter()
         outcomes = readiness.finish_task(self.run_id, nid, self.token, kids, output)
         if outcomes == [readiness.UPLOAD_FIRST]:
@@ -271,6 +275,8 @@ class BranchRun:
             # add a constant sliver), so upload + counters sums to what the task really spent.
             rec.upload_s, rec.uploaded = took, True
             rec.counter_update_s = 0.0
+            if rec.finished_at is None:
+                rec.finished_at = time.time()
         else:
             rec.uploaded = already
             rec.counter_update_s = took

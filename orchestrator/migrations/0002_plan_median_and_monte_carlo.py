@@ -18,6 +18,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='plan',
             name='predicted_median_s',
-            field=models.FloatField(blank=True, help_text="Monte Carlo median makespan; runs' residuals calibrate later promises.", null=True),
+            field=models.FloatField(blank=True, help_text="Typical makespan (median task times); runs' residuals against it calibrate promises.", null=True),
         ),
     ]

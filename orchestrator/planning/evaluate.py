@@ -2,16 +2,17 @@
 
 An *evaluation* of (memory per worker, worker per task) is the point
 simulation with per-task predictions at the SLA (its makespan is the
-per-task-percentile estimate), its critical path, and the Monte Carlo
-makespan at the SLA (the promise) with the expected GB-seconds.
+per-task-percentile estimate), its critical path, the typical makespan (the
+same simulation with median task times), the Monte Carlo makespan at the SLA
+with the expected GB-seconds, and the promise: Monte Carlo's until the
+workflow has enough past runs, then the typical makespan calibrated by them
+(``calibration``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from orchestrator.graph import Graph
-import numpy as np
-
 from orchestrator.planning import assign as assign_mod, calibration, estimates, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.plan import Plan, TaskPlan
@@ -29,16 +30,15 @@ class Evaluation:
     dur: estimates.Durations
     timeline: timing.Timeline
     outcome: montecarlo.Outcome
+    # The makespan with median task times (the point simulation at p50): the typical run, which
+    # past runs' residuals are measured against (``calibration``).
+    typical: float = 0.0
     factor: float | None = None  # calibration from past runs (None: too few yet)
 
     @property
-    def median(self) -> float:
-        return float(np.median(self.outcome.makespans))
-
-    @property
     def promise(self) -> float:
-        """Monte Carlo's median × the residual percentile once calibrated; its SLA percentile before."""
-        return self.median * self.factor if self.factor is not None else self.outcome.promise
+        """The typical makespan × the residual percentile once calibrated; Monte Carlo's SLA percentile before."""
+        return self.typical * self.factor if self.factor is not None else self.outcome.promise
 
     @property
     def gb_seconds(self) -> float:
@@ -99,10 +99,10 @@ class Planning:
 
     # --- evaluation ---------------------------------------------------------------
 
-    def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True,
-                 yield_before: frozenset[int] = frozenset()) -> Evaluation:
-        dag, p, sla = self.dag, self.predictor, self.sla
-        memory = [worker_memory[worker[i]] for i in range(dag.n)]
+    def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
+                  yield_before: frozenset[int]) -> tuple[estimates.Durations, timing.Timeline]:
+        """The point simulation with per-task predictions at ``sla``."""
+        dag, p = self.dag, self.predictor
         dur = estimates.durations(dag, p, self.sizes, memory, worker, sla)
         priority = estimates.bottom_levels(dag, p, self.sizes, memory, sla, dur)
         tl = timing.simulate(
@@ -112,14 +112,23 @@ class Planning:
             keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
             warm_processes=self.config.warm_processes, min_pool=self.config.min_pool, yield_before=yield_before,
         )
-        outcome = None
+        return dur, tl
+
+    def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True,
+                 yield_before: frozenset[int] = frozenset()) -> Evaluation:
+        dag, p, sla = self.dag, self.predictor, self.sla
+        memory = [worker_memory[worker[i]] for i in range(dag.n)]
+        dur, tl = self._simulate(worker, worker_memory, memory, sla, yield_before)
+        outcome, typical = None, tl.makespan
         if monte_carlo:
             outcome = montecarlo.run(dag, tl, predictor=p, sizes=self.sizes, memory=memory, worker=worker,
                                      uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
                                      seed=self.config.seed)
+            if sla != TYPICAL:
+                typical = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before)[1].makespan
         self.evaluations += 1
         return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
-                          factor=self.factor)
+                          typical=typical, factor=self.factor)
 
     # --- the plan -------------------------------------------------------------------
 
@@ -143,7 +152,7 @@ class Planning:
             planner=self.config.planner, sla=str(self.sla), tasks=tasks, note=note,
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
-            predicted_median_s=round(ev.median, 6), monte_carlo_s=round(ev.outcome.promise, 6),
+            predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
             calibration={"runs": len(self.config.residuals), "factor": self.factor},
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={

@@ -40,7 +40,7 @@ class Plan:
     critical_path: list[str] = field(default_factory=list)
     predicted_makespan_s: float | None = None  # the promise at the SLA
     predicted_makespan_per_task_s: float | None = None
-    predicted_median_s: float | None = None  # Monte Carlo median: what residuals are measured against
+    predicted_median_s: float | None = None  # typical makespan (median task times): residuals' base
     monte_carlo_s: float | None = None  # Monte Carlo at the SLA before calibration
     calibration: dict[str, Any] = field(default_factory=dict)
     predicted_gb_seconds: float | None = None

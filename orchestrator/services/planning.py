@@ -33,7 +33,7 @@ from orchestrator.planning.predictor import Predictor
 from orchestrator.states import RunStatus, TaskStatus
 from workers.localcluster import LocalCluster
 
-RUN_WINDOW = 50
+RUN_WINDOW = 10
 SAMPLES_PER_KEY = 100
 MIN_PLANNED_RUNS = 3
 NEEDS_HISTORY = ("uniform", "non-uniform")
@@ -55,14 +55,15 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), residuals=()) -
     )
 
 
-def warm_processes(structure_hash: str, *, now: float | None = None, runs: int = 3) -> list[tuple[int, float]]:
+def warm_processes(structure_hash: str, *, now: float | None = None, runs: int = 3,
+                   before: int | None = None) -> list[tuple[int, float]]:
     """Pool processes that served this workflow within the keep-alive window: warm for the next run.
 
     (memory_mb, seconds since), from the branches of the latest few runs.
     """
     now = time.time() if now is None else now
     window = float(settings.SLAFLOW_KEEPALIVE_S)
-    run_ids = recent_runs(structure_hash, runs)
+    run_ids = recent_runs(structure_hash, runs, before=before)
     latest: dict[tuple, tuple[int, float]] = {}
     for host, pid, mb, ended in WorkerStartup.objects.filter(run_id__in=run_ids, ended_at__isnull=False).values_list(
             "host", "pid", "memory_mb", "ended_at"):
@@ -72,13 +73,19 @@ def warm_processes(structure_hash: str, *, now: float | None = None, runs: int =
     return sorted(latest.values())
 
 
-def recent_runs(structure_hash: str, limit: int = RUN_WINDOW) -> list[int]:
+def _shape_runs(structure_hash: str, before: int | None):
+    """Succeeded runs of a shape; ``before`` (a run id) replays what planning that run could see."""
+    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
+    return qs if before is None else qs.filter(pk__lt=before)
+
+
+def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, *, before: int | None = None) -> list[int]:
     """The latest succeeded runs of a workflow shape (a failed or cancelled run's timings may
     include crashes and stalls) — those that followed a predictive plan once there are
     ``MIN_PLANNED_RUNS`` of them: no-history fallbacks and WUKONG runs launch a flexible
     branch per task and spawn processes a planned run does not. Any planner's runs count: the
     timing model itself accounts for how a plan lays out workers."""
-    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
+    qs = _shape_runs(structure_hash, before)
     planned = list(qs.filter(plan__predicted_makespan_s__isnull=False).order_by("-id")
                    .values_list("id", flat=True)[:limit])
     if len(planned) >= MIN_PLANNED_RUNS:
@@ -93,10 +100,11 @@ def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> 
     return sorted(rows, key=lambda r: r[0])
 
 
-def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY) -> History:
+def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
+                 before: int | None = None) -> History:
     """Samples of this workflow shape's latest runs: tasks, transfers, start-ups."""
     history = History(cap=per_key)
-    run_ids = recent_runs(structure_hash, runs)
+    run_ids = recent_runs(structure_hash, runs, before=before)
     if not run_ids:
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
@@ -186,10 +194,9 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
                                           run=run_id))
 
 
-def residuals(structure_hash: str, limit: int = calibration.WINDOW) -> list[float]:
+def residuals(structure_hash: str, limit: int = calibration.WINDOW, *, before: int | None = None) -> list[float]:
     """Observed / predicted-median makespan of the latest planned runs of this shape, oldest first."""
-    rows = (WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
-                                       makespan_s__isnull=False, plan__predicted_median_s__gt=0)
+    rows = (_shape_runs(structure_hash, before).filter(makespan_s__isnull=False, plan__predicted_median_s__gt=0)
             .order_by("-id").values_list("makespan_s", "plan__predicted_median_s")[:limit])
     return [made / median for made, median in reversed(rows)]
 

@@ -30,7 +30,8 @@ def make_runs(n_runs: int, *, tasks: int = 5, shash: str = "h1", memory_mb: int 
 
 def test_history_is_bounded_per_function_and_memory():
     make_runs(30, tasks=10)  # 300 step samples, 30 sinks
-    h = service.load_history("h1", per_key=40)
+    assert service.load_history("h1").size() < service.load_history("h1", runs=30).size()  # default: 10 runs
+    h = service.load_history("h1", runs=30, per_key=40)
     assert len(h.tasks[("m.step", 2048)]) == 40
     assert {s.exec_s for s in h.tasks[("m.step", 2048)]} == {27.0, 28.0, 29.0, 30.0}  # the newest 4 runs
     assert len(h.tasks[("m.sink", 2048)]) == 30
