@@ -4,13 +4,15 @@
    worker the largest configuration; simulate → critical path and the
    promise at the SLA (the baseline).
 2. Downgrades: for each worker with no task on the critical path (the most
-   expensive first), pick the smaller configuration with the lowest
-   predicted GB-seconds among those that keep the run within the deadline —
-   the baseline makespan plus a tolerance (``PlannerConfig.tolerance``,
-   relative), never an exact float comparison. Each candidate is tried by
-   re-simulating the run (pool processes, warm/cold start-ups and waiting
-   consumers included) — or, for DAGs too large for that, screened on the
-   slack of the point timeline (``slack``). The result is checked with Monte
+   expensive first), then for the critical ones (a worker that mostly waits
+   or sleeps is as fast on less memory), pick the smaller configuration with
+   the lowest predicted GB-seconds among those that keep the run within the
+   deadline — the baseline makespan plus a tolerance
+   (``PlannerConfig.tolerance``, relative), never an exact float comparison.
+   Each candidate is tried by re-simulating the run (pool processes,
+   warm/cold start-ups and waiting consumers included) — or, for DAGs too
+   large for that, screened on the slack of the point timeline (``slack``,
+   off the critical path only). The result is checked with Monte
    Carlo against the baseline promise plus the tolerance, and the latest
    downgrades are undone (by bisection) if it does not hold.
 3. Upgrades: workers now on the critical path that run below the largest
@@ -63,7 +65,7 @@ def _plan(s: Planning, options: list[int]) -> Plan:
 
     critical = {worker[i] for i in base.timeline.critical_path}
     deadline = base.timeline.makespan * (1 + tol)
-    trials = sum(1 for w in range(n_workers) if w not in critical) * (len(options) - 1)
+    trials = n_workers * (len(options) - 1)
     screen = _screen_by_simulation if s.dag.n * trials <= FULL_SIMULATION_BUDGET else _screen_downgrades
     accepted = screen(s, worker, base, critical, options, deadline=deadline)
     memory = _with(largest, n_workers, accepted)
@@ -87,8 +89,10 @@ def _plan(s: Planning, options: list[int]) -> Plan:
     if ev.gb_seconds >= base.gb_seconds or ev.promise > target:
         ev, downgraded, upgraded, yields = base, 0, 0, frozenset()
     sizes = sorted(set(ev.worker_memory))
+    on_path = sum(1 for w, _ in accepted[:downgraded] if w in critical)
     note = (f"non-uniform: {n_workers} logical workers on {'/'.join(map(str, sizes))} MB; "
-            f"{downgraded} off the critical path downgraded (tolerance {tol:.0%}), {upgraded} upgraded on it, "
+            f"{downgraded - on_path} off the critical path and {on_path} on it downgraded (tolerance {tol:.0%}), "
+            f"{upgraded} upgraded on it, "
             f"{len(yields)} long wait(s) yielded; all-{largest} MB promise {base.promise:.3f} s, "
             f"{base.gb_seconds:.3f} GB-s")
     return s.to_plan(ev, worker, note)
@@ -190,8 +194,12 @@ def _screen_by_simulation(s: Planning, worker: list[int], base: Evaluation, crit
         spend[br.worker] = spend.get(br.worker, 0.0) + br.memory_mb * active
     accepted: list[tuple[int, int]] = []
     critical_now = set(critical)
-    for w in sorted((w for w in range(len(memory)) if w not in critical), key=lambda w: (-spend.get(w, 0.0), w)):
-        if w in critical_now:
+    # Off the critical path first (the prior system's rule), then the critical workers too: one
+    # that mostly waits or sleeps runs as fast on a smaller configuration, and the deadline test
+    # rejects any downgrade that would slow the run.
+    order = sorted(range(len(memory)), key=lambda w: (w in critical, -spend.get(w, 0.0), w))
+    for w in order:
+        if w in critical_now and w not in critical:
             continue  # earlier downgrades moved the critical path onto it
         old, best, best_critical = memory[w], None, critical_now
         for mb in options:

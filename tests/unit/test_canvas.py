@@ -46,7 +46,7 @@ def test_branch_token_is_deterministic():
 def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
     """Non-uniform plan of two long roots on different workers and memory sizes:
 
-        slow   fast        slow: 1 s at any size; fast: 0.3 s, 0.3 s at 512 MB too
+        slow   fast        slow: CPU-bound, 1 s at 2048 MB, 4 s at 512; fast: 0.3 s at any size
            \\   /
             join
     """
@@ -55,7 +55,7 @@ def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
     from tests.planning_support import config, graph as make_graph, history, same_everywhere
 
     g = make_graph({"slow": ("m.slow", []), "fast": ("m.fast", []), "join": ("m.join", ["slow", "fast"])})
-    h = history({**same_everywhere(["m.slow"], 1.0), **same_everywhere(["m.fast"], 0.3),
+    h = history({"m.slow": {512: 4.0, 1024: 2.0, 2048: 1.0}, **same_everywhere(["m.fast"], 0.3),
                  **same_everywhere(["m.join"], 0.01)}, cold_s=0.05)
     plan = planning.get("non-uniform")(g, Predictor(h), config("non-uniform", sla="p50"))
     assert plan.tasks["slow"].worker != plan.tasks["fast"].worker

@@ -222,7 +222,7 @@ def two_branches(short_at_512: float):
     return g, h
 
 
-def test_non_uniform_downgrades_off_the_critical_path_only():
+def test_non_uniform_downgrades_off_the_critical_path_and_keeps_a_cpu_bound_critical_worker():
     g, h = two_branches(short_at_512=0.6)
     plan = rename_all(g, h, lambda g, h: plan_with("non-uniform", g, h, sla="p50"))
     base = plan_with("uniform", g, h, sla="p50")
@@ -232,6 +232,29 @@ def test_non_uniform_downgrades_off_the_critical_path_only():
     assert plan.predicted_gb_seconds < base.predicted_gb_seconds
     assert plan.predicted_makespan_s == pytest.approx(base.predicted_makespan_s)
     assert "downgraded" in plan.note
+
+
+def test_non_uniform_downgrades_a_critical_worker_that_only_waits():
+    r"""A chain of sleeps (0.5 s at any size) and a CPU-bound side task:
+
+        s1 (sleep)   c (CPU: 0.1 s at 2048 MB, 0.4 s at 512)
+         |            \
+        s2 (sleep)     |
+          \           /
+             j
+
+    The sleeping chain is the critical path, yet as fast on 512 MB as on 2048: it is downgraded.
+    """
+    g = graph({"s1": ("m.sleep1", []), "s2": ("m.sleep2", ["s1"]), "c": ("m.cpu", []),
+               "j": ("m.j", ["s2", "c"])})
+    h = history({**same_everywhere(["m.sleep1", "m.sleep2"], 0.5), **same_everywhere(["m.j"], 0.01),
+                 "m.cpu": {512: 0.4, 1024: 0.2, 2048: 0.1}}, cold_s=0.05, warm_s=0.005)
+    plan = rename_all(g, h, lambda g, h: plan_with("non-uniform", g, h, sla="p50"))
+    base = plan_with("uniform", g, h, sla="p50")
+    assert "s2" in plan.critical_path and plan.tasks["s1"].memory_mb == plan.tasks["s2"].memory_mb == 512
+    assert plan.predicted_gb_seconds < 0.5 * base.predicted_gb_seconds
+    assert plan.predicted_makespan_s <= base.predicted_makespan_s * 1.05
+    assert "on it downgraded" in plan.note
 
 
 def test_non_uniform_downgrade_respects_the_tolerance():
