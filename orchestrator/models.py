@@ -155,7 +155,8 @@ class TaskRun(models.Model):
     input_bytes = models.BigIntegerField(null=True, blank=True)
     inputs = models.JSONField(default=list, blank=True, help_text="[{node, bytes, download_s, local}]")
     exec_s = models.FloatField(null=True, blank=True)
-    cpu_s = models.FloatField(null=True, blank=True)
+    cpu_s = models.FloatField(null=True, blank=True, help_text="CPU seconds the task used in its process (inputs, "
+                              "function, output): what a smaller CPU quota would slow.")
     output_bytes = models.BigIntegerField(null=True, blank=True)
     upload_s = models.FloatField(null=True, blank=True)
     uploaded = models.BooleanField(null=True, blank=True)

@@ -60,6 +60,7 @@ class BranchRun:
         self.encoded: dict[str, bytes] = {}  # their encoded form, for a late upload
         self.uploaded: set[str] = set()
         self.awaiting: dict[str, str] = {}  # child → the local task whose completion made us wait
+        self.task_cpu0 = 0.0  # process CPU time when the current task began
         self.records: list[TaskRecord] = []
         self.failure: TaskFailed | None = None
         self.stopped = False
@@ -130,7 +131,7 @@ class BranchRun:
             host=self.host, pid=self.limits.pid,
             startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
         )
-        rec.started_at = time.time()
+        rec.started_at, self.task_cpu0 = time.time(), time.process_time()
         if not dataplane.begin_task(self.run_id, nid):
             self.stopped = True  # failed or cancelled meanwhile: start nothing more
             return []
@@ -141,7 +142,7 @@ class BranchRun:
         if not self._reuse_stored_output(nid, rec):
             values = self._inputs(node, rec)
             fn = ctx.function(nid)
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0 = time.perf_counter()
             try:
                 value = fn(*substitute(node.args, values), **substitute(node.kwargs_dict, values))
             except Exception as exc:  # the user's task failed: the run fails with it
@@ -149,7 +150,6 @@ class BranchRun:
                 self._fail(rec, f"{type(exc).__name__}: {exc}", traceback.format_exc())
                 return []
             rec.exec_s = time.perf_counter() - t0
-            rec.cpu_s = time.process_time() - c0
             try:
                 data = codec.dumps(value, where=f"output of {nid}")
                 rec.output_bytes = len(data)
@@ -162,11 +162,17 @@ class BranchRun:
             self.encoded[nid] = data
         rec.status = "succeeded"
         if nid == ctx.sink:
-            rec.finished_at = time.time()
+            self._ended(rec)
             readiness.finish_task(self.run_id, nid, self.token, [], None)
             dataplane.mark_sink_done(self.run_id, rec.finished_at)
             return []
         return self._release_children(nid, rec)
+
+    def _ended(self, rec: TaskRecord) -> None:
+        """The task is done (output stored if it travels): its end, and the CPU it used in this
+        process from its start — which tells the planner how much of it a CPU quota slows."""
+        rec.finished_at = time.time()
+        rec.cpu_s = time.process_time() - self.task_cpu0
 
     def _reuse_stored_output(self, nid: str, rec: TaskRecord) -> bool:
         """On redelivery, a task whose output is already stored is not run again."""
@@ -261,7 +267,7 @@ class BranchRun:
         # The task ends once its output is stored; counters and dispatching come after (the planner's
         # model: end = inputs + exec + upload, then post-task overhead). Without an upload it ends now.
         if output is None:
-            rec.finished_at = time.time()
+            self._ended(rec)
         t0 = time.perf_counter()
         outcomes = readiness.finish_task(self.run_id, nid, self.token, kids, output)
         if outcomes == [readiness.UPLOAD_FIRST]:
@@ -276,7 +282,7 @@ class BranchRun:
             rec.upload_s, rec.uploaded = took, True
             rec.counter_update_s = 0.0
             if rec.finished_at is None:
-                rec.finished_at = time.time()
+                self._ended(rec)
         else:
             rec.uploaded = already
             rec.counter_update_s = took

@@ -8,8 +8,9 @@ however many runs a workflow has had, the predictor never holds more than
 Keys:
 
 * task samples per (function, memory_mb): input bytes, exec time (the task's
-  time on its worker apart from transfers), output bytes and the post-task
-  overhead (dependency counters + dispatching children);
+  time on its worker apart from transfers), the CPU it used (under an
+  enforced quota), output bytes and the post-task overhead (dependency
+  counters + dispatching children);
 * transfer samples per memory_mb: downloads of inputs from Redis, uploads of
   outputs to Redis, and the sink's result store (a database write);
 * start-up samples per (memory_mb, kind): requested → first task began, with
@@ -37,6 +38,9 @@ class TaskSample:
     output_bytes: int
     post_s: float = 0.0
     run: int = 0
+    # CPU seconds the task used, when its process ran under its configuration's CPU quota; None when
+    # unknown or unenforced (the predictor then scales across configurations with the prior rule).
+    cpu_s: float | None = None
 
 
 @dataclass(frozen=True)

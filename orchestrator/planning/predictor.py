@@ -5,7 +5,12 @@ The model follows the prior system (REFERENCE.md "Predictions"):
 * With at least ``MIN_EXACT`` (6) samples on the exact memory size, use them.
   Otherwise normalise every sample to a 1,024 MB baseline with exponent 0.3 —
   times × (mem / 1024)^0.3, speeds × (1024 / mem)^0.3 — and scale to the target
-  memory the other way.
+  memory the other way. Improvement: a task sample that knows the CPU it used
+  under an enforced quota scales only that CPU part, by the ratio of the
+  configurations' CPU speeds (``exec_at``) — configurations here are real
+  quotas, so a sleeping task is no slower on 512 MB and a CPU-bound one is
+  exactly 1/cpus slower; this is what lets non-uniform find the tasks that do
+  not need a large configuration.
 * Related samples by size: widen a window around the size from 5 % to 100 % of
   the typical size (the size itself, or the samples' median when it is 0) in
   5 % steps until it holds 5 samples; keep up to 100, balanced below and
@@ -39,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from orchestrator.planning.history import History
+from orchestrator.resources import ResourceConfig
 from orchestrator.sla import SLA, parse as parse_sla
 
 BASELINE_MB = 1024
@@ -73,6 +79,26 @@ def time_scale(sample_mb: int, target_mb: int) -> float:
 
 def speed_scale(sample_mb: int, target_mb: int) -> float:
     return 1.0 / time_scale(sample_mb, target_mb)
+
+
+def cpu_speed(memory_mb: int) -> float:
+    """CPU-seconds of single-threaded work a configuration does per second: its quota, at most a core."""
+    return min(ResourceConfig(int(memory_mb)).cpus, 1.0)
+
+
+def exec_at(exec_s: float, cpu_s: float | None, sample_mb: int, target_mb: int) -> float:
+    """A task time observed at ``sample_mb`` as it would be at ``target_mb``.
+
+    With the CPU it used under an enforced quota, only that part scales, by the ratio of CPU speeds:
+    a task that sleeps or waits takes as long on any configuration, a CPU-bound one 1/cpus as long.
+    Without it, the prior system's rule: time × (sample / target)^0.3.
+    """
+    if sample_mb == target_mb:
+        return exec_s
+    if cpu_s is None:
+        return exec_s * time_scale(sample_mb, target_mb)
+    busy_cpu = min(cpu_s / cpu_speed(sample_mb), exec_s)  # wall time the CPU work took there
+    return exec_s - busy_cpu + busy_cpu * cpu_speed(sample_mb) / cpu_speed(target_mb)
 
 
 _WIDTHS = np.arange(5, 101, 5) / 100.0
@@ -202,7 +228,7 @@ class Predictor:
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
                 for k, s in enumerate(samples):
                     sizes.append(s.input_bytes)
-                    ex.append(s.exec_s * f)
+                    ex.append(exec_at(s.exec_s, s.cpu_s, mb, memory_mb))
                     out.append(s.output_bytes)
                     post.append(s.post_s * f)
                     age.append(k)

@@ -109,10 +109,10 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
                                   memory_mb__isnull=False)
-    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up in _latest(
+    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up, cpu, enforced in _latest(
             done, ["function", "memory_mb"], per_key,
             ("run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes", "counter_update_s",
-             "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s")):
+             "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s", "cpu_s", "enforced")):
         if (opts or {}).get("reused_after_redelivery"):
             continue  # not executed: its timings say nothing
         # The planner's exec time is the task's time on its worker apart from transfers: the function
@@ -121,7 +121,8 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
         if start_s is not None and end_s is not None:
             busy = max(busy, (end_s - start_s) - float(dl or 0.0) - float(up or 0.0))
         history.add_task(fn, mb, TaskSample(int(in_b or 0), busy, int(out_b or 0),
-                                            post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id))
+                                            post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id,
+                                            cpu_s=float(cpu) if cpu is not None and enforced else None))
     # Transfers, each from its own window: a sink per run would otherwise be crowded out by its tasks.
     uploaded = done.filter(uploaded=True, upload_s__isnull=False)
     for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=False), ["memory_mb"], per_key,

@@ -184,3 +184,31 @@ def test_recent_runs_weigh_more_in_run_factors():
     assert list(values) == sorted(values) and weights.sum() == pytest.approx(1.0)
     assert weights[-1] == pytest.approx(2 * weights[-11])  # ten runs older: half the weight
     assert Predictor(History()).run_factors()[0].tolist() == [1.0]
+
+
+# --- scaling across configurations with the CPU a task used ------------------------------------
+
+
+def test_a_sleeping_task_is_as_fast_on_any_configuration_and_a_cpu_bound_one_scales_with_cpus():
+    from orchestrator.planning.predictor import cpu_speed, exec_at
+
+    assert cpu_speed(512) == 0.29 and cpu_speed(2048) == 1.0  # one thread uses at most a core
+    assert exec_at(0.2, 0.0, 2048, 512) == pytest.approx(0.2)  # sleeps
+    assert exec_at(1.0, 1.0, 2048, 512) == pytest.approx(1.0 / 0.29)  # pure CPU: 3.4 times as long
+    # Half waiting, half CPU at 1024 MB (0.57 CPU: 0.5 s of wall time is 0.285 CPU-s of work).
+    assert exec_at(1.0, 0.285, 1024, 2048) == pytest.approx(0.5 + 0.285)
+    assert exec_at(1.0, None, 1024, 2048) == pytest.approx(2 ** -0.3)  # unknown CPU: the prior rule
+    assert exec_at(1.0, 0.5, 512, 512) == 1.0
+
+
+def test_predictions_for_a_missing_configuration_use_the_cpu_a_task_used():
+    h = History()
+    for k in range(8):  # samples at 2048 MB only: one function sleeps, one computes
+        h.add_task("m.sleep", 2048, TaskSample(100, 0.2, 10, cpu_s=0.001))
+        h.add_task("m.cpu", 2048, TaskSample(100, 0.2, 10, cpu_s=0.2))
+        h.add_task("m.old", 2048, TaskSample(100, 0.2, 10))
+    p = Predictor(h)
+    assert p.exec_time("m.sleep", 512, 100, "p50") == pytest.approx(0.2, rel=0.02)
+    assert p.exec_time("m.cpu", 512, 100, "p50") == pytest.approx(0.2 / 0.29)
+    assert p.exec_time("m.old", 512, 100, "p50") == pytest.approx(0.2 * 4 ** 0.3)
+    assert p.exec_time("m.cpu", 2048, 100, "p50") == pytest.approx(0.2)  # exact samples as they are
