@@ -54,6 +54,10 @@ def plan_data(planner: str, sla: str, promise: float | None, predicted: bool) ->
             tp.start_s, tp.end_s = p_start, p_start + p_exec + 0.01
     return PlanData(planner=planner, sla=sla, tasks=tasks, note=f"synthetic {planner} plan",
                     critical_path=["a", "b", "d"] if predicted else [], predicted_makespan_s=promise,
+                    predicted_median_s=promise / 1.25 if predicted and promise else None,
+                    monte_carlo_s=promise * 1.1 if predicted and promise else None,
+                    predicted_makespan_per_task_s=promise * 1.2 if predicted and promise else None,
+                    calibration={"runs": 12, "factor": 1.25} if predicted else {},
                     predicted_gb_seconds=1.2 if predicted else None, planning_time_s=0.001)
 
 
@@ -73,6 +77,8 @@ def make_run(owner=None, *, planner: str = "uniform", sla: str = "p90", status: 
     )
     pd = plan_data(planner, sla, promise, predicted)
     Plan.objects.create(run=run, planner=planner, sla=sla, data=pd.to_dict(), predicted_makespan_s=pd.predicted_makespan_s,
+                        predicted_median_s=pd.predicted_median_s, monte_carlo_s=pd.monte_carlo_s,
+                        predicted_makespan_per_task_s=pd.predicted_makespan_per_task_s,
                         predicted_gb_seconds=pd.predicted_gb_seconds, planning_time_s=pd.planning_time_s)
     for nid, (worker, mb, p_start, p_exec, o_start, o_exec) in LAYOUT.items():
         tp = pd.tasks[nid]

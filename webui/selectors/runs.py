@@ -158,6 +158,8 @@ def run_detail(run: WorkflowRun) -> dict:
         "plan": {
             "planner": plan.planner, "sla": plan.sla, "fallback": plan.fallback, "note": plan_data.get("note", ""),
             "planning_time_s": plan.planning_time_s, "predicted_makespan_s": plan.predicted_makespan_s,
+            "typical_s": plan.predicted_median_s, "monte_carlo_s": plan.monte_carlo_s,
+            "per_task_s": plan.predicted_makespan_per_task_s, "calibration": plan_data.get("calibration") or {},
             "predicted_gb_seconds": plan.predicted_gb_seconds, "workers": len({
                 tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
             "annotations": Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {})),
