@@ -13,7 +13,7 @@ from typing import Iterable
 from django.conf import settings
 
 from workers import keys
-from workers.redis_client import get_redis
+from workers.redis_client import get_redis, script as _script
 
 _BRANCH_END = """
 -- KEYS: live, sink_done, over, finalized, lease   ARGV: token, ttl, lease holder
@@ -24,17 +24,6 @@ if redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 the
 if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[2]) then return 1 end
 return 0
 """
-
-_scripts: dict = {}
-
-
-def _script(name: str, body: str):
-    client = get_redis()
-    key = (name, id(client))
-    if key not in _scripts:
-        _scripts[key] = client.register_script(body)
-    return _scripts[key]
-
 
 def ttl() -> int:
     return int(settings.SLAFLOW_RUN_TTL_S)

@@ -19,7 +19,7 @@ import uuid
 from django.conf import settings
 
 from workers import keys
-from workers.redis_client import get_redis
+from workers.redis_client import script as redis_script
 
 _ACQUIRE = """
 -- KEYS: lease, live, deliveries   ARGV: me, ttl, token, takeover_from, deliveries ttl
@@ -75,8 +75,7 @@ class Lease:
 
     def acquire(self) -> int:
         """Hold the branch; returns how many times it has now been taken up (1 the first time)."""
-        client = get_redis()
-        script = client.register_script(_ACQUIRE)
+        script = redis_script("lease_acquire", _ACQUIRE)
         args = [self.me, self.ttl_ms, self.token, "", int(settings.SLAFLOW_RUN_TTL_S)]
         got = script(keys=self._keys(), args=args).decode()
         if got == "ended":
@@ -91,7 +90,7 @@ class Lease:
         return int(got[3:])
 
     def _start_heartbeat(self) -> None:
-        script = get_redis().register_script(_REFRESH)
+        script = redis_script("lease_refresh", _REFRESH)
         lease_key = keys.lease(self.run_id, self.token)
 
         def beat():

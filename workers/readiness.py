@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from workers import keys
-from workers.redis_client import get_redis
+from workers.redis_client import get_redis, script as _script
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING = 0, 1, 2, 3, 4
 UPLOAD_FIRST = -1
@@ -137,17 +137,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-_scripts: dict = {}
-
-
-def _script(name: str, body: str):
-    client = get_redis()
-    key = (name, id(client))
-    if key not in _scripts:
-        _scripts[key] = client.register_script(body)
-    return _scripts[key]
-
 
 @dataclass(frozen=True)
 class Child:

@@ -25,6 +25,18 @@ def get_redis() -> redis.Redis:
     return _client
 
 
+_scripts: dict = {}
+
+
+def script(name: str, body: str):
+    """A Lua script registered once per client (redis-py runs it by SHA, loading it when needed)."""
+    client = get_redis()
+    key = (name, id(client))
+    if key not in _scripts:
+        _scripts[key] = client.register_script(body)
+    return _scripts[key]
+
+
 def reset() -> None:
     """Drop this process's connection (cold start, or after fork)."""
     global _client
