@@ -45,6 +45,9 @@ class WorkflowRun(models.Model):
     sla = models.CharField(max_length=10, help_text="'average' or 'pN' (1-99).")
     params = models.JSONField(default=dict, blank=True, help_text="Library workflow parameters, if any.")
     spec = models.JSONField(help_text="The exact graph spec this run executed.")
+    inputs_hash = models.CharField(
+        max_length=20, blank=True, db_index=True,
+        help_text="Hash of the spec's content (constants included): runs with the same inputs plan from each other.")
     plan_note = models.TextField(blank=True, help_text="How the plan was made, e.g. a no-history fallback.")
 
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -10,6 +10,8 @@ value is a constant (JSON, or the tagged forms of ``orchestrator.codec``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from orchestrator import codec
@@ -85,6 +87,14 @@ def to_spec(graph: Graph, name: str | None = None) -> dict:
     if name:
         spec["name"] = name
     return spec
+
+
+def inputs_hash(spec: dict) -> str:
+    """Identity of a spec's whole content (functions, edges, constants, ids; not its name): runs
+    with equal hashes did the same work, so their history predicts each other best."""
+    body = {k: v for k, v in spec.items() if k != "name"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def from_spec(spec: Any) -> dict[str, Node]:

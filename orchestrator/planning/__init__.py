@@ -31,7 +31,9 @@ class PlannerConfig:
     warm_processes: tuple[tuple[int, float], ...] = ()
     # Processes each configuration keeps standing (autoscale minimum): no spawn needed for them.
     min_pool: int = 0
-    # Observed / predicted-median makespan of this workflow's recent runs, oldest first (``calibration``).
+    # Recent finished runs with the same inputs, oldest first, replayed to calibrate the promise
+    # (``calibration``); ``residuals`` (observed / typical makespan) may be given directly instead.
+    past_runs: tuple = ()
     residuals: tuple[float, ...] = ()
 
     def __post_init__(self):

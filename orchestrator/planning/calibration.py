@@ -12,27 +12,46 @@ and every run the ratio
     residual = observed makespan / typical makespan
 
 Once a workflow has ``MIN_RUNS`` such residuals, the promise at ``pN`` is the
-typical makespan times the weighted N-th percentile of the recent residuals
-(with the finite-sample correction of conformal prediction) — so a new run,
-as alike to them as they are to each other, finishes within the promise with
-probability about N %. Weights halve every ``HALF_LIFE`` runs into the
+typical makespan times the N-th percentile of the recent residuals, fitted
+robustly (``factor``) — so a new run, as alike to them as they are to each
+other, finishes within the promise with probability about N %. Weights halve every ``HALF_LIFE`` runs into the
 past: a machine drifts, and the first runs of a workflow were predicted from
 thin history. ``average`` is the typical makespan times the residuals'
 weighted mean. Before ``MIN_RUNS``, the Monte Carlo percentile is the promise.
 
-Residuals are plain numbers the service layer reads from stored runs
-(bounded: the latest ``WINDOW``); nothing here touches a database.
+A past run's typical makespan is not the one its own plan recorded: the
+planner *replays* each past plan (its placement, the processes it found warm,
+its yields) with today's predictor (``PastRun``; ``evaluate.Planning``).
+Predictions improve as history grows, and a residual against a prediction
+made from thin or unrelated history (the first runs with new inputs) would
+otherwise inflate every later promise (measured: 4x on image_transformer after
+its size changed). Only runs with the same inputs as the new run count.
+Nothing here touches a database: the service layer reads the runs (bounded:
+the latest ``WINDOW``).
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import statistics
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 from orchestrator.sla import SLA
 
 MIN_RUNS = 5
 WINDOW = 30
 HALF_LIFE = 5.0
+MAD_TO_SIGMA = 1.4826
+MAD_EFFICIENCY = 0.37  # a MAD spread from n runs is as sure as a standard deviation from 0.37 n
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """A finished run of the same workflow and inputs, as its plan laid it out."""
+    makespan_s: float
+    placement: Mapping[str, tuple[str, int]]  # node id → (logical worker, memory MB)
+    warm_processes: tuple[tuple[int, float], ...] = ()
+    yield_before: frozenset[str] = field(default_factory=frozenset)
 
 
 def weights(n: int, half_life: float | None = None) -> list[float]:
@@ -66,16 +85,31 @@ def weighted_quantile(values: Sequence[float], percentile: float, w: Sequence[fl
 
 
 def factor(residuals: Sequence[float], sla: SLA) -> float | None:
-    """What to multiply the typical makespan by; None while there are too few residuals."""
+    """What to multiply the typical makespan by; None while there are too few residuals.
+
+    ``pN``: residuals are treated as log-normal around a robust centre — the weighted median of
+    their logs, with a spread from their weighted median absolute deviation (× 1.4826, the normal
+    scale) widened as a prediction interval from n runs is (Student's t, √(1 + 1/n)) — and the
+    promise is its N-th percentile. Ten or twenty runs cannot place an empirical 90th percentile: it is their largest
+    value, so one early run slowed by first-time process start-ups (measured: 1.6× the typical
+    makespan on image_transformer) would lift every later promise by half. Median and MAD shrug
+    that run off while following a workflow whose runs really do spread.
+    """
     usable = [r for r in residuals if r > 0 and math.isfinite(r)][-WINDOW:]
     if len(usable) < MIN_RUNS:
         return None
     w = weights(len(usable))
     if sla.is_average:
         return sum(r * x for r, x in zip(usable, w)) / sum(w)
-    # A new run falls below the k-th of n values with probability k / (n + 1), and the mid-point
-    # quantile at q sits at k = q·n + ½: aim at q' = (q·(n + 1) − ½) / n, n the effective count.
-    n = sum(w) ** 2 / sum(x * x for x in w)
-    q = sla.percentile / 100
-    aim = min(1.0, max(0.0, (q * (n + 1) - 0.5) / n))
-    return weighted_quantile(usable, 100 * aim, w)
+    logs = [math.log(r) for r in usable]
+    centre = weighted_quantile(logs, 50, w)
+    spread = MAD_TO_SIGMA * weighted_quantile([abs(v - centre) for v in logs], 50, w)
+    n = sum(w) ** 2 / sum(x * x for x in w)  # the effective number of runs
+    t = student_t(statistics.NormalDist().inv_cdf(sla.percentile / 100), max(1.0, MAD_EFFICIENCY * (n - 1)))
+    return math.exp(centre + t * spread * math.sqrt(1 + 1 / n))
+
+
+def student_t(z: float, dof: float) -> float:
+    """Student's t quantile at the normal quantile ``z`` (Cornish-Fisher expansion): the spread
+    is itself estimated from few runs, so the promise widens as a prediction interval does."""
+    return z + (z ** 3 + z) / (4 * dof) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * dof ** 2)

@@ -34,6 +34,7 @@ class Evaluation:
     # past runs' residuals are measured against (``calibration``).
     typical: float = 0.0
     factor: float | None = None  # calibration from past runs (None: too few yet)
+    yield_before: frozenset[int] = frozenset()
 
     @property
     def promise(self) -> float:
@@ -72,8 +73,43 @@ class Planning:
         self.sla = as_sla(config.sla)
         self.reference_mb = max(config.memory_options)
         self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
-        self.factor = calibration.factor(config.residuals, self.sla)
+        self.residuals = self._residuals()
+        self.factor = calibration.factor(self.residuals, self.sla)
         self.evaluations = 0
+
+    # --- calibration --------------------------------------------------------------
+
+    def _residuals(self) -> list[float]:
+        if not self.config.past_runs:
+            return list(self.config.residuals)
+        out = []
+        for past in self.config.past_runs:
+            typical = self.replay(past)
+            if typical and typical > 0 and past.makespan_s > 0:
+                out.append(past.makespan_s / typical)
+        return out
+
+    def replay(self, past: calibration.PastRun) -> float | None:
+        """The typical makespan of a past run's layout as today's predictor sees it (None: a
+        layout this graph cannot take, e.g. flexible workers)."""
+        labels: dict[str, int] = {}
+        worker, worker_memory = [], []
+        for nid in self.dag.ids:
+            label, mb = past.placement.get(nid, (None, None))
+            if label is None or mb is None:
+                return None
+            if label not in labels:
+                labels[label] = len(worker_memory)
+                worker_memory.append(int(mb))
+            worker.append(labels[label])
+        memory = [worker_memory[w] for w in worker]
+        position = {nid: i for i, nid in enumerate(self.dag.ids)}
+        yields = frozenset(position[nid] for nid in past.yield_before if nid in position)
+        try:
+            _, tl = self._simulate(worker, worker_memory, memory, TYPICAL, yields, warm=past.warm_processes)
+        except PredictionError:
+            return None
+        return tl.makespan
 
     # --- workers ------------------------------------------------------------------
 
@@ -100,7 +136,7 @@ class Planning:
     # --- evaluation ---------------------------------------------------------------
 
     def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
-                  yield_before: frozenset[int]) -> tuple[estimates.Durations, timing.Timeline]:
+                  yield_before: frozenset[int], warm=None) -> tuple[estimates.Durations, timing.Timeline]:
         """The point simulation with per-task predictions at ``sla``."""
         dag, p = self.dag, self.predictor
         dur = estimates.durations(dag, p, self.sizes, memory, worker, sla)
@@ -110,7 +146,8 @@ class Planning:
             run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post, priority=priority,
             startup=lambda mb, kind: p.startup_time(mb, kind, sla),
             keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
-            warm_processes=self.config.warm_processes, min_pool=self.config.min_pool, yield_before=yield_before,
+            warm_processes=self.config.warm_processes if warm is None else tuple(warm),
+            min_pool=self.config.min_pool, yield_before=yield_before,
         )
         return dur, tl
 
@@ -128,7 +165,7 @@ class Planning:
                 typical = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before)[1].makespan
         self.evaluations += 1
         return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
-                          typical=typical, factor=self.factor)
+                          typical=typical, factor=self.factor, yield_before=yield_before)
 
     # --- the plan -------------------------------------------------------------------
 
@@ -153,7 +190,9 @@ class Planning:
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
             predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
-            calibration={"runs": len(self.config.residuals), "factor": self.factor},
+            calibration={"runs": len(self.residuals), "factor": self.factor},
+            warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
+            yield_before=sorted(dag.ids[i] for i in ev.yield_before),
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={
                 "functions": {fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}

@@ -46,6 +46,10 @@ class Plan:
     predicted_gb_seconds: float | None = None
     sample_counts: dict[str, Any] = field(default_factory=dict)
     planning_time_s: float | None = None
+    # What the simulation assumed, so a later planner can replay this plan with better predictions
+    # (``calibration``): processes warm at the start as [memory_mb, seconds since], yielded tasks.
+    warm_processes: list[list[float]] = field(default_factory=list)
+    yield_before: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         data = asdict(self)

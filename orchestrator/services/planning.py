@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator import graph as graph_mod, planning
+from orchestrator import graph as graph_mod, planning, spec as spec_mod
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning import calibration
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
@@ -36,12 +36,15 @@ from workers.localcluster import LocalCluster
 RUN_WINDOW = 10
 SAMPLES_PER_KEY = 100
 MIN_PLANNED_RUNS = 3
+MIN_SAME_INPUTS = 2
+# Past runs replayed to calibrate a promise (each a point simulation with today's predictor).
+CALIBRATION_RUNS = 20
 NEEDS_HISTORY = ("uniform", "non-uniform")
 # WorkerStartup.reason (workers.context) → the planner's start-up kinds (planning.history.STARTUP_KINDS).
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
 
-def planner_config(planner: str, sla: str, *, warm_processes=(), residuals=()) -> planning.PlannerConfig:
+def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=()) -> planning.PlannerConfig:
     return planning.PlannerConfig(
         planner=planner,
         sla=sla,
@@ -51,7 +54,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), residuals=()) -
         pool_size=int(settings.SLAFLOW_MAX_POOL),
         min_pool=LocalCluster.min_pool,
         warm_processes=tuple(warm_processes),
-        residuals=tuple(residuals),
+        past_runs=tuple(past_runs),
     )
 
 
@@ -73,19 +76,29 @@ def warm_processes(structure_hash: str, *, now: float | None = None, runs: int =
     return sorted(latest.values())
 
 
-def _shape_runs(structure_hash: str, before: int | None):
-    """Succeeded runs of a shape; ``before`` (a run id) replays what planning that run could see."""
+def _shape_runs(structure_hash: str, before: int | None, inputs_hash: str | None = None):
+    """Succeeded runs of a shape — only those with the same inputs once there are
+    ``MIN_SAME_INPUTS`` of them: a task's input *bytes* cannot tell a 1024-pixel image's
+    parameters from a 2048-pixel one's, so runs on other inputs mislead until then.
+    ``before`` (a run id) replays what planning that run could see."""
     qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
-    return qs if before is None else qs.filter(pk__lt=before)
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    if inputs_hash:
+        same = qs.filter(inputs_hash=inputs_hash)
+        if len(same.values_list("id", flat=True)[:MIN_SAME_INPUTS]) >= MIN_SAME_INPUTS:
+            return same
+    return qs
 
 
-def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, *, before: int | None = None) -> list[int]:
+def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, *, before: int | None = None,
+                inputs_hash: str | None = None) -> list[int]:
     """The latest succeeded runs of a workflow shape (a failed or cancelled run's timings may
     include crashes and stalls) — those that followed a predictive plan once there are
     ``MIN_PLANNED_RUNS`` of them: no-history fallbacks and WUKONG runs launch a flexible
     branch per task and spawn processes a planned run does not. Any planner's runs count: the
     timing model itself accounts for how a plan lays out workers."""
-    qs = _shape_runs(structure_hash, before)
+    qs = _shape_runs(structure_hash, before, inputs_hash)
     planned = list(qs.filter(plan__predicted_makespan_s__isnull=False).order_by("-id")
                    .values_list("id", flat=True)[:limit])
     if len(planned) >= MIN_PLANNED_RUNS:
@@ -101,10 +114,11 @@ def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> 
 
 
 def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
-                 before: int | None = None) -> History:
-    """Samples of this workflow shape's latest runs: tasks, transfers, start-ups."""
+                 before: int | None = None, inputs_hash: str | None = None) -> History:
+    """Samples of this workflow shape's latest runs (with these inputs, once there are a few):
+    tasks, transfers, start-ups."""
     history = History(cap=per_key)
-    run_ids = recent_runs(structure_hash, runs, before=before)
+    run_ids = recent_runs(structure_hash, runs, before=before, inputs_hash=inputs_hash)
     if not run_ids:
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
@@ -195,26 +209,43 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
                                           run=run_id))
 
 
-def residuals(structure_hash: str, limit: int = calibration.WINDOW, *, before: int | None = None) -> list[float]:
-    """Observed / predicted-median makespan of the latest planned runs of this shape, oldest first."""
-    rows = (_shape_runs(structure_hash, before).filter(makespan_s__isnull=False, plan__predicted_median_s__gt=0)
-            .order_by("-id").values_list("makespan_s", "plan__predicted_median_s")[:limit])
-    return [made / median for made, median in reversed(rows)]
+def past_runs(structure_hash: str, inputs_hash: str | None, limit: int = CALIBRATION_RUNS, *,
+              before: int | None = None) -> list[calibration.PastRun]:
+    """The latest planned, succeeded runs with these inputs (any inputs when ``inputs_hash`` is
+    None), oldest first, as their plans laid them out — for the planner to replay."""
+    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
+                                    makespan_s__gt=0, plan__predicted_median_s__gt=0)
+    if inputs_hash:
+        qs = qs.filter(inputs_hash=inputs_hash)
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    out = []
+    for made, data in reversed(qs.order_by("-id").values_list("makespan_s", "plan__data")[:limit]):
+        placement = {nid: (tp.get("worker"), tp.get("memory_mb")) for nid, tp in (data.get("tasks") or {}).items()}
+        out.append(calibration.PastRun(
+            makespan_s=float(made), placement=placement,
+            warm_processes=tuple((int(mb), float(ago)) for mb, ago in data.get("warm_processes") or ()),
+            yield_before=frozenset(data.get("yield_before") or ()),
+        ))
+    return out
 
 
-def load_predictor(structure_hash: str) -> Predictor:
-    return Predictor(load_history(structure_hash))
+def load_predictor(structure_hash: str, inputs_hash: str | None = None) -> Predictor:
+    return Predictor(load_history(structure_hash, inputs_hash=inputs_hash))
 
 
-def make_plan(graph, *, planner: str, sla: str, structure_hash: str) -> Plan:
+def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash: str | None = None) -> Plan:
+    """``inputs_hash``: the run's (``spec.inputs_hash``); computed from ``graph`` when not given."""
     fn = planning.get(planner)
     t0 = time.perf_counter()
     predictor, warm, past = None, (), ()
     if planning.base_name(planner) in NEEDS_HISTORY:
-        predictor = load_predictor(structure_hash)
+        if inputs_hash is None:
+            inputs_hash = spec_mod.inputs_hash(spec_mod.to_spec(graph))
+        predictor = load_predictor(structure_hash, inputs_hash)
         warm = warm_processes(structure_hash)
-        past = residuals(structure_hash)
-    config = planner_config(planner, sla, warm_processes=warm, residuals=past)
+        past = past_runs(structure_hash, inputs_hash)
+    config = planner_config(planner, sla, warm_processes=warm, past_runs=past)
     t1 = time.perf_counter()
     plan = fn(graph, predictor, config)
     plan.planning_time_s = time.perf_counter() - t1

@@ -80,6 +80,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
             Workflow.objects.filter(pk=workflow.pk).update(spec=spec)
         run = WorkflowRun.objects.create(
             workflow=workflow, owner=owner, planner=planner, sla=sla, params=params or {}, spec=spec,
+            inputs_hash=spec_mod.inputs_hash(spec),
         )
         TaskRun.objects.bulk_create(
             [TaskRun(run=run, node_id=nid, function=node.function) for nid, node in graph.items()], batch_size=1000
@@ -87,7 +88,8 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
 
     _transition(run.pk, RunStatus.PLANNING)
     try:
-        plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash)
+        plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash,
+                                          inputs_hash=run.inputs_hash)
     except Exception as exc:
         log.exception("planning run %s failed", run.pk)
         fail_run(run.pk, error=f"planning failed: {type(exc).__name__}: {exc}", traceback="", node_id="")

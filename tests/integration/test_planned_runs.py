@@ -9,6 +9,8 @@ from django.core.management import call_command
 from orchestrator import planning
 from orchestrator.models import Plan, TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning.plan import Plan as PlanData, TaskPlan
+from orchestrator.authoring import build_graph
+from orchestrator.spec import inputs_hash, to_spec
 from slaflow import submit
 from tests import taskfns as t
 
@@ -27,6 +29,10 @@ def fan_out_fan_in():
     return t.add(t.slow_inc(src, 1.2), t.slow_inc(src, 1.2))
 
 
+def fan_out_fan_in_graph():
+    return build_graph(fan_out_fan_in())
+
+
 def test_second_run_uses_a_stored_plan_with_co_located_tasks_not_uploading(live, run_keys):
     first = submit(fan_out_fan_in(), name="planned-fan", planner="uniform", sla="p90")
     assert first.result(timeout=90) == 4
@@ -41,6 +47,8 @@ def test_second_run_uses_a_stored_plan_with_co_located_tasks_not_uploading(live,
     assert not plan.fallback and plan.planner == "uniform"
     assert run.status == "succeeded" and run.predicted_makespan_s == pytest.approx(plan.predicted_makespan_s)
     assert run.predicted_gb_seconds > 0 and run.gb_seconds > 0
+    # Same work as the first run (constants included): they plan from each other.
+    assert run.inputs_hash and run.inputs_hash == first.run.inputs_hash == inputs_hash(to_spec(fan_out_fan_in_graph()))
     data = PlanData.from_dict(plan.data)
     rows = {tr.node_id: tr for tr in TaskRun.objects.filter(run_id=second.id)}
     # Planned fields are filled from the plan, and the run followed it.

@@ -5,7 +5,7 @@ from orchestrator import functions
 from orchestrator.authoring import build_graph, task
 from orchestrator.graph import (CycleError, GraphError, MissingRefError, Node, Ref, SinkError, dependents,
                                 depth_levels, find_cycle, roots, sink, structure_hash, toposort, validate)
-from orchestrator.spec import SpecError, check_constants, from_spec, to_spec
+from orchestrator.spec import SpecError, check_constants, from_spec, inputs_hash, to_spec
 from tests import taskfns
 
 
@@ -100,6 +100,14 @@ def test_spec_round_trip():
     # Refs are {"ref": id} objects in JSON.
     d = next(n for n in spec["nodes"] if n["id"] == "d")
     assert d["args"] == [[{"ref": "b"}, {"ref": "c"}]]
+
+
+def test_inputs_hash_sees_constants_but_not_the_name():
+    g = diamond()
+    same_shape = dict(g, a=Node("a", g["a"].function, args=(99,)))
+    assert structure_hash(same_shape) == structure_hash(g)
+    assert inputs_hash(to_spec(same_shape)) != inputs_hash(to_spec(g))
+    assert inputs_hash(to_spec(g, name="x")) == inputs_hash(to_spec(g, name="y")) == inputs_hash(to_spec(g))
 
 
 def test_spec_errors_name_the_problem():

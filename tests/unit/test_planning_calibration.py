@@ -4,6 +4,7 @@ import random
 import pytest
 
 from orchestrator.planning import calibration
+from orchestrator.planning.predictor import Predictor
 from orchestrator.sla import parse
 
 
@@ -51,3 +52,73 @@ def test_promises_built_from_past_residuals_hold_about_n_percent_of_the_time(pct
             trials += 1
             hits += rng.lognormvariate(0.1, 0.15) <= factor
     assert abs(hits / trials - pct / 100) < 0.03
+
+
+# --- replaying past runs with today's predictor ---------------------------------------------
+
+
+def _chain_plan(past_runs=(), sla="p90"):
+    """a → b → c on one worker, 0.2 s per task at every size, no spread."""
+    from orchestrator.planning import uniform
+    from tests.planning_support import config, graph, history, same_everywhere
+
+    g = graph({"a": ("m.f", []), "b": ("m.g", ["a"]), "c": ("m.h", ["b"])})
+    h = history(same_everywhere(["m.f", "m.g", "m.h"], 0.2))
+    return uniform.plan(g, Predictor(h), config("uniform", sla, past_runs=tuple(past_runs)))
+
+
+def test_past_runs_are_replayed_so_an_old_misprediction_does_not_inflate_the_promise():
+    """Each past run took 1.2 × what today's predictor expects of its layout; whatever its own plan
+    promised back then, the new promise is today's typical makespan × 1.2."""
+    base = _chain_plan()
+    typical = base.predicted_median_s
+    placement = {nid: ("w0", 2048) for nid in "abc"}
+    past = [calibration.PastRun(makespan_s=1.2 * typical, placement=placement) for _ in range(calibration.MIN_RUNS)]
+    plan = _chain_plan(past)
+    assert plan.calibration == {"runs": calibration.MIN_RUNS, "factor": pytest.approx(1.2)}
+    assert plan.predicted_makespan_s == pytest.approx(1.2 * typical, rel=1e-4)
+    # Too few runs: the Monte Carlo percentile, uncalibrated.
+    few = _chain_plan(past[:-1])
+    assert few.calibration["factor"] is None and few.predicted_makespan_s == pytest.approx(base.predicted_makespan_s)
+
+
+def test_a_past_run_is_replayed_with_its_own_layout_and_warm_processes():
+    """Split over three workers the chain uploads between them and starts three processes; a past
+    run laid out that way is judged against that layout's typical time, not today's plan's."""
+    base = _chain_plan()
+    spread_out = {"a": ("w0", 2048), "b": ("w1", 2048), "c": ("w2", 2048)}
+    cold = [calibration.PastRun(makespan_s=base.predicted_median_s, placement=spread_out)] * calibration.MIN_RUNS
+    plan = _chain_plan(cold)
+    assert plan.calibration["factor"] < 0.9  # that layout is slower, so this run was faster than typical
+    warm = [calibration.PastRun(makespan_s=base.predicted_median_s, placement=spread_out,
+                                warm_processes=((2048, 0.5),) * 3)] * calibration.MIN_RUNS
+    assert _chain_plan(warm).calibration["factor"] > plan.calibration["factor"]  # no cold starts to blame
+
+
+def test_a_past_layout_this_graph_cannot_take_is_ignored():
+    flexible = {nid: (None, 2048) for nid in "abc"}
+    other_graph = {"x": ("w0", 2048)}
+    plan = _chain_plan([calibration.PastRun(1.0, flexible), calibration.PastRun(1.0, other_graph)] * 3)
+    assert plan.calibration == {"runs": 0, "factor": None}
+
+
+def test_plans_record_what_a_replay_needs():
+    from orchestrator.planning.plan import Plan
+
+    plan = _chain_plan()
+    data = Plan.from_dict(plan.to_dict())
+    assert data.warm_processes == [] and data.yield_before == []
+
+
+def test_one_slow_early_run_does_not_lift_every_later_p90_promise():
+    """Ten runs within ±5 % of typical and one (the oldest) at 1.6×: the p90 promise stays near the
+    ten, where the empirical 90th percentile of eleven would sit near the outlier."""
+    steady = [1.0, 1.05, 0.95, 1.02, 0.98, 1.04, 0.96, 1.01, 0.99, 1.03]
+    f = calibration.factor([1.6] + steady, parse("p90"))
+    assert 1.03 < f < 1.15
+    assert calibration.factor(steady + [1.6], parse("p50")) == pytest.approx(1.02, abs=0.02)
+
+
+def test_student_t_approaches_the_normal_quantile():
+    assert calibration.student_t(1.2816, 1e6) == pytest.approx(1.2816, abs=1e-4)
+    assert calibration.student_t(1.2816, 8) == pytest.approx(1.397, abs=0.01)  # t(0.9, 8)

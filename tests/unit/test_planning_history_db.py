@@ -118,3 +118,35 @@ def test_runs_that_followed_a_predictive_plan_are_preferred_once_there_are_a_few
     assert {s.exec_s for s in service.load_history("h8").tasks[("m.step", 2048)]} == {2.0, 3.0, 4.0, 5.0}
     Plan.objects.filter(run__in=runs[2:]).update(predicted_makespan_s=None)  # two planned runs: too few
     assert {s.exec_s for s in service.load_history("h8").tasks[("m.step", 2048)]} == {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+def test_runs_with_the_same_inputs_are_preferred_once_there_are_a_few():
+    """Input bytes cannot tell image sizes apart when the size is a parameter: runs of the same spec
+    (constants included) make the history as soon as there are two of them."""
+    _, runs = make_runs(5, shash="h11")
+    WorkflowRun.objects.filter(pk__in=[r.pk for r in runs[:3]]).update(inputs_hash="small")
+    WorkflowRun.objects.filter(pk=runs[3].pk).update(inputs_hash="large")
+    steps = lambda **kw: {s.exec_s for s in service.load_history("h11", **kw).tasks[("m.step", 2048)]}  # noqa: E731
+    assert steps(inputs_hash="small") == {1.0, 2.0, 3.0}
+    assert steps(inputs_hash="large") == {1.0, 2.0, 3.0, 4.0, 5.0}  # one run of its own: not enough yet
+    WorkflowRun.objects.filter(pk=runs[4].pk).update(inputs_hash="large")
+    assert steps(inputs_hash="large") == {4.0, 5.0}
+    assert steps() == {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+def test_past_runs_for_calibration_carry_their_layout_and_only_the_same_inputs():
+    from orchestrator.models import Plan
+
+    _, runs = make_runs(4, shash="h12")
+    for k, run in enumerate(runs):
+        data = {"tasks": {"t0": {"worker": "w0", "memory_mb": 512}, "sink": {"worker": "w1", "memory_mb": 2048}},
+                "warm_processes": [[512, 1.5]], "yield_before": ["sink"]}
+        Plan.objects.create(run=run, planner="uniform", sla="p90", data=data, fallback=False,
+                            predicted_makespan_s=1.0, predicted_median_s=None if k == 0 else 0.8)
+    WorkflowRun.objects.filter(pk__in=[r.pk for r in runs]).update(makespan_s=2.0, inputs_hash="a")
+    WorkflowRun.objects.filter(pk=runs[3].pk).update(makespan_s=3.0, inputs_hash="b")
+    past = service.past_runs("h12", "a")
+    assert len(past) == 2  # the first run has no typical makespan; the last had other inputs
+    assert past[0].placement == {"t0": ("w0", 512), "sink": ("w1", 2048)}
+    assert past[0].warm_processes == ((512, 1.5),) and past[0].yield_before == frozenset({"sink"})
+    assert [p.makespan_s for p in service.past_runs("h12", None)] == [2.0, 2.0, 3.0]
