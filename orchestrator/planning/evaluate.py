@@ -73,6 +73,7 @@ class Planning:
         self.sla = as_sla(config.sla)
         self.reference_mb = max(config.memory_options)
         self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
+        self._duration_cache: dict[tuple, dict[tuple[int, int], tuple]] = {}
         self.residuals = self._residuals()
         self.factor = calibration.factor(self.residuals, self.sla)
         self.evaluations = 0
@@ -135,11 +136,25 @@ class Planning:
 
     # --- evaluation ---------------------------------------------------------------
 
+    def _durations(self, worker: list[int], memory: list[int], sla: SLA) -> estimates.Durations:
+        """``estimates.durations``, remembering each task's at each size: an evaluation changes
+        one worker's memory, so re-predicting every task each time was half of planning time."""
+        cache = self._duration_cache.setdefault((tuple(worker), sla), {})
+        n = self.dag.n
+        d = estimates.Durations([0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [False] * n)
+        for i in range(n):
+            got = cache.get((i, memory[i]))
+            if got is None:
+                got = cache[(i, memory[i])] = estimates.task_durations(self.dag, self.predictor, self.sizes, memory,
+                                                                       worker, sla, i)
+            d.download[i], d.exec[i], d.upload[i], d.post[i], d.uploads[i] = got
+        return d
+
     def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
                   yield_before: frozenset[int], warm=None) -> tuple[estimates.Durations, timing.Timeline]:
         """The point simulation with per-task predictions at ``sla``."""
         dag, p = self.dag, self.predictor
-        dur = estimates.durations(dag, p, self.sizes, memory, worker, sla)
+        dur = self._durations(worker, memory, sla)
         priority = estimates.bottom_levels(dag, p, self.sizes, memory, sla, dur)
         tl = timing.simulate(
             dag, worker=worker, worker_memory=worker_memory,

@@ -40,7 +40,7 @@ from orchestrator.planning.slack import Slack
 GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
 # Up to this many task simulations (tasks × trials), each downgrade is tried by re-simulating the whole
 # run (pool processes, warm/cold, waiting consumers all seen); beyond, the slack screening is used.
-FULL_SIMULATION_BUDGET = 20_000
+FULL_SIMULATION_BUDGET = 10_000
 UPGRADE_MAX = 12  # critical-path workers tried for upgrades
 YIELD_CANDIDATES = 16  # longest waits tried for yielding
 
