@@ -32,6 +32,9 @@ class Command(BaseCommand):
             stopping = True
 
         signal.signal(signal.SIGTERM, _stop)
+        # Ctrl-C stops the cluster even when started from a script that ignores SIGINT for its
+        # background jobs (the ignore would otherwise be inherited and the cluster never stop).
+        signal.signal(signal.SIGINT, _stop)
         cluster.start()
         try:
             self.stdout.write(self.style.SUCCESS("slaflow local cluster is up:"))
