@@ -70,14 +70,6 @@ def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[in
     return dl, ex, up, post, up_flag
 
 
-def durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int], sla) -> Durations:
-    d = Durations([0.0] * dag.n, [0.0] * dag.n, [0.0] * dag.n, [0.0] * dag.n, [False] * dag.n)
-    for i in range(dag.n):
-        d.download[i], d.exec[i], d.upload[i], d.post[i], d.uploads[i] = task_durations(
-            dag, predictor, sizes, memory, worker, sla, i)
-    return d
-
-
 def bottom_levels(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], sla,
                   dur: Durations | None = None) -> list[float]:
     """Longest time from a task's start to the end of the run, ignoring start-ups and worker sharing.

@@ -137,8 +137,8 @@ class Planning:
     # --- evaluation ---------------------------------------------------------------
 
     def _durations(self, worker: list[int], memory: list[int], sla: SLA) -> estimates.Durations:
-        """``estimates.durations``, remembering each task's at each size: an evaluation changes
-        one worker's memory, so re-predicting every task each time was half of planning time."""
+        """Every task's point durations, each remembered per size: an evaluation changes one
+        worker's memory, so re-predicting every task each time was half of planning time."""
         cache = self._duration_cache.setdefault((tuple(worker), sla), {})
         n = self.dag.n
         d = estimates.Durations([0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [False] * n)
