@@ -194,7 +194,8 @@ class WorkerStartup(models.Model):
     requested_at = models.DateTimeField(help_text="Branch message sent.")
     started_at = models.DateTimeField(help_text="Pool process picked it up.")
     ready_at = models.DateTimeField(null=True, blank=True, help_text="First task began.")
-    ended_at = models.DateTimeField(null=True, blank=True)
+    # Indexed: planning asks which processes served a workflow within the keep-alive window.
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
     startup_s = models.FloatField(help_text="Requested → first task began.")
     active_s = models.FloatField(null=True, blank=True, help_text="Picked up → branch ended (billed time).")
     cpu_s = models.FloatField(null=True, blank=True)

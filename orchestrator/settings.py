@@ -211,3 +211,5 @@ STATICFILES_FINDERS = [
     "webui.staticfinders.PlotlyJsFinder",
 ]
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+# Celery's autoscaler, also publishing each pool's size for the planner (workers.autoscale).
+CELERY_WORKER_AUTOSCALER = "workers.autoscale:PoolAutoscaler"

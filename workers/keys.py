@@ -106,3 +106,9 @@ def finished_signal(run_id: int) -> str:
 
 def prewarm(memory_mb: int, structure_hash: str) -> str:
     return f"{PREFIX}:prewarm:{memory_mb}:{structure_hash}"
+
+
+def pools() -> str:
+    """Hash worker node name → JSON {memory_mb, processes, last_message, at}: each
+    configuration worker's live pool, published by its autoscaler (``workers.autoscale``)."""
+    return f"{PREFIX}:pools"

@@ -31,6 +31,9 @@ class PlannerConfig:
     warm_processes: tuple[tuple[int, float], ...] = ()
     # Processes each configuration keeps standing (autoscale minimum): no spawn needed for them.
     min_pool: int = 0
+    # Live pool processes per configuration at planning time, as (memory_mb, count) — those not
+    # warm start cold, without a spawn; a configuration not listed has ``min_pool``.
+    pool_processes: tuple[tuple[int, int], ...] = ()
     # Recent finished runs with the same inputs, oldest first, replayed to calibrate the promise
     # (``calibration``); ``residuals`` (observed / typical makespan) may be given directly instead.
     past_runs: tuple = ()

@@ -51,6 +51,7 @@ class PastRun:
     makespan_s: float
     placement: Mapping[str, tuple[str, int]]  # node id → (logical worker, memory MB)
     warm_processes: tuple[tuple[int, float], ...] = ()
+    pool_processes: tuple[tuple[int, int], ...] = ()
     yield_before: frozenset[str] = field(default_factory=frozenset)
 
 

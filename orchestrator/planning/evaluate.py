@@ -107,7 +107,8 @@ class Planning:
         position = {nid: i for i, nid in enumerate(self.dag.ids)}
         yields = frozenset(position[nid] for nid in past.yield_before if nid in position)
         try:
-            _, tl = self._simulate(worker, worker_memory, memory, TYPICAL, yields, warm=past.warm_processes)
+            _, tl = self._simulate(worker, worker_memory, memory, TYPICAL, yields, warm=past.warm_processes,
+                                   pools=past.pool_processes)
         except PredictionError:
             return None
         return tl.makespan
@@ -151,7 +152,7 @@ class Planning:
         return d
 
     def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
-                  yield_before: frozenset[int], warm=None) -> tuple[estimates.Durations, timing.Timeline]:
+                  yield_before: frozenset[int], warm=None, pools=None) -> tuple[estimates.Durations, timing.Timeline]:
         """The point simulation with per-task predictions at ``sla``."""
         dag, p = self.dag, self.predictor
         dur = self._durations(worker, memory, sla)
@@ -163,6 +164,7 @@ class Planning:
             keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
             warm_processes=self.config.warm_processes if warm is None else tuple(warm),
             min_pool=self.config.min_pool, yield_before=yield_before,
+            pool_processes=dict(self.config.pool_processes if pools is None else pools),
         )
         return dur, tl
 
@@ -207,6 +209,7 @@ class Planning:
             predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
             calibration={"runs": len(self.residuals), "factor": self.factor},
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
+            pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
             yield_before=sorted(dag.ids[i] for i in ev.yield_before),
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={

@@ -10,7 +10,8 @@ start-ups) from the predictor's related samples — exec, overhead and
 start-ups as run-neutral samples times the run's factor, so the noise of a
 loaded machine hits all tasks of a simulated run together — then
 replays the timeline's constraints — inputs, the order within a branch, the
-dispatch trigger, the pool process a branch depends on — vectorised over the
+dispatch trigger, the pool process a branch depends on, the spawn a new
+process queued behind — vectorised over the
 runs with numpy, in the order the point simulation started the tasks (a
 topological order of those constraints). Start-up states and process
 hand-overs stay as the point simulation decided them.
@@ -55,6 +56,7 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
     end: list = [None] * dag.n
     done: list = [None] * dag.n  # end + post-task overhead
     start: list = [None] * dag.n
+    up: dict[int, object] = {}  # branch → when its process was ready (spawns queue behind each other)
 
     def ready_of(i: int):
         ups = dag.ups[i]
@@ -72,11 +74,15 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
         if prev >= 0:
             avail = done[prev]
         else:
-            br = tl.branches[tl.branch_of[i]]
+            b = tl.branch_of[i]
+            br = tl.branches[b]
             avail = ready_of(br.trigger) if br.trigger != i else r
             if br.after >= 0:
                 avail = np.maximum(avail, done[tl.branches[br.after].last])
+            if br.spawn_after in up:
+                avail = np.maximum(avail, up[br.spawn_after])
             avail = avail + _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng) * slow
+            up[b] = avail
         s = np.maximum(r, avail)
         t = s + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow
         for u in dag.ups[i]:

@@ -47,8 +47,10 @@ class Plan:
     sample_counts: dict[str, Any] = field(default_factory=dict)
     planning_time_s: float | None = None
     # What the simulation assumed, so a later planner can replay this plan with better predictions
-    # (``calibration``): processes warm at the start as [memory_mb, seconds since], yielded tasks.
+    # (``calibration``): processes warm at the start as [memory_mb, seconds since], live pool
+    # processes as [memory_mb, count], yielded tasks.
     warm_processes: list[list[float]] = field(default_factory=list)
+    pool_processes: list[list[int]] = field(default_factory=list)
     yield_before: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:

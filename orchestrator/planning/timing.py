@@ -9,7 +9,9 @@ An event-driven simulation, in time order, of what the runtime does:
   idle process that served this workflow within the keep-alive window starts
   it **warm**; an idle process that has not (past the window, or one of the
   pool's ``min_pool`` standing processes) starts it **cold**; while the pool
-  has room, a process is spawned for it (**new**); with the pool full it takes
+  has room, a process is spawned for it (**new**) — one at a time per
+  configuration, as a worker forks its pool processes one after another
+  (a branch needing a spawn while another is under way waits for it); with the pool full it takes
   over the process of a branch that sits idle waiting for a remote input
   (that branch yields, as the runtime's bounded wait does), or else waits for
   the first process to free up;
@@ -49,6 +51,7 @@ class Branch:
     trigger: int = -1  # the task whose readiness dispatched it
     state: str = "new"  # warm / cold / new (see history.STARTUP_KINDS)
     after: int = -1  # the branch whose process it took over or waited for, -1 for a new process
+    spawn_after: int = -1  # a new process: the spawn on its configuration it queued behind, if any
     up_s: float = 0.0  # start-up done: ready for its first task
     startup_s: float = 0.0  # start-up duration (excluding a pool wait)
     pool_wait_s: float = 0.0
@@ -81,9 +84,11 @@ def _state(served: float, t: float, keepalive_s: float) -> str:
 def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time: list[float], post: list[float],
              priority: list[float], startup: Callable[[int, str], float], keepalive_s: float,
              pool_size: int | None, warm_processes: tuple[tuple[int, float], ...] = (),
-             min_pool: int = 0, yield_before: frozenset[int] = frozenset()) -> Timeline:
+             min_pool: int = 0, yield_before: frozenset[int] = frozenset(),
+             pool_processes: dict[int, int] | None = None) -> Timeline:
     """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served);
     ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm);
+    ``pool_processes``: processes alive at time 0 per configuration, where known (at least ``min_pool``);
     ``yield_before``: tasks whose worker gives up its process instead of waiting for them (when
     nothing else of that worker is left to run first) and starts a new branch for them."""
     n, n_workers = dag.n, len(worker_memory)
@@ -109,11 +114,13 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
     busy: dict[int, int] = {}  # memory → processes serving a branch (the pool is busy + idle)
     holders: dict[int, list[int]] = {}  # memory → workers idle in a branch (may be asked to yield)
     waiters: dict[int, list[tuple[float, int]]] = {}
+    spawning: dict[int, tuple[float, int]] = {}  # memory → (when the latest spawn is up, its branch)
     for mb, ago in warm_processes:
         idle.setdefault(int(mb), []).append((-float(ago), -1))
     for mb in set(worker_memory):
         standing = idle.setdefault(mb, [])
-        standing.extend([(float("-inf"), -1)] * max(0, min_pool - len(standing)))
+        alive = max(min_pool, (pool_processes or {}).get(mb, 0))
+        standing.extend([(float("-inf"), -1)] * max(0, alive - len(standing)))
     events: list[tuple] = []
     seq = 0
 
@@ -126,7 +133,13 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         br = branches[b]
         br.state, br.after, br.pool_wait_s = kind, after, wait
         br.startup_s = startup(br.memory_mb, kind)
+        if kind == "new":
+            busy_until, prev = spawning.get(br.memory_mb, (float("-inf"), -1))
+            if busy_until > t:
+                br.spawn_after, br.pool_wait_s, t = prev, br.pool_wait_s + busy_until - t, busy_until
         br.up_s = t + br.startup_s
+        if kind == "new":
+            spawning[br.memory_mb] = (br.up_s, b)
         state[br.worker] = _STARTING
         push(br.up_s, _UP, br.worker)
 

@@ -147,3 +147,20 @@ def test_a_branch_can_block_five_seconds_for_a_hand_off(redis_server):
     t0 = time.monotonic()
     assert readiness.next_handed(10_000_101, "nobody", 5.5) is None
     assert time.monotonic() - t0 >= 5.0
+
+
+def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live, settings):
+    """Three parallel 1-second roots grow the default queue's pool to three processes; the worker
+    publishes that, and the next plan knows those processes are there (cold, not to be spawned)."""
+    from orchestrator.services import planning as service
+    from workers.autoscale import read_pools
+
+    mb = settings.SLAFLOW_DEFAULT_MEMORY_MB
+    wide = t.total([t.slow_inc(i, 1.0) for i in range(3)])
+    run = submit(wide, name="pool-wide", planner="wukong")
+    assert run.result(timeout=90) == 6
+    assert len(set(WorkerStartup.objects.filter(run_id=run.id).values_list("pid", flat=True))) == 3
+    assert read_pools().get(mb, 0) >= 3
+    graph = build_graph(t.total([t.slow_inc(i, 1.0) for i in range(3)]))
+    plan = service.make_plan(graph, planner="uniform", sla="p50", structure_hash=run.run.workflow.structure_hash)
+    assert dict(map(tuple, plan.pool_processes)).get(mb, 0) >= 3

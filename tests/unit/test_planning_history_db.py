@@ -71,6 +71,20 @@ def test_startup_samples_leave_out_waiting_for_a_busy_process():
     assert h.startups[(1024, "new")][0].billed_s == pytest.approx(0.1)
 
 
+def test_spawn_samples_leave_out_waiting_for_the_spawns_before_them():
+    """Three branches ask at once; the worker forks one process after another (each picked up
+    0.15 s after the previous one): one spawn costs 0.41 s the first time and 0.16 s after."""
+    _, (run,) = make_runs(1, shash="h3b")
+    for k, started in enumerate((0.40, 0.55, 0.70)):
+        WorkerStartup.objects.create(
+            run=run, branch_id=f"b{k}", memory_mb=1024, host="h", pid=20 + k, cold=True, reason="new-process",
+            requested_at=T0, started_at=T0 + timedelta(seconds=started),
+            ready_at=T0 + timedelta(seconds=started + 0.01), ended_at=T0 + timedelta(seconds=2),
+            startup_s=started + 0.01, active_s=1)
+    h = service.load_history("h3b")
+    assert [round(x.startup_s, 6) for x in h.startups[(1024, "new")]] == [0.41, 0.16, 0.16]
+
+
 def test_warm_processes_are_those_that_served_within_the_keep_alive_window(settings):
     settings.SLAFLOW_KEEPALIVE_S = 7.0
     _, (run,) = make_runs(1, shash="h4")
@@ -150,3 +164,17 @@ def test_past_runs_for_calibration_carry_their_layout_and_only_the_same_inputs()
     assert past[0].placement == {"t0": ("w0", 512), "sink": ("w1", 2048)}
     assert past[0].warm_processes == ((512, 1.5),) and past[0].yield_before == frozenset({"sink"})
     assert [p.makespan_s for p in service.past_runs("h12", None)] == [2.0, 2.0, 3.0]
+
+
+def test_a_process_that_sat_out_the_latest_runs_is_still_warm_within_the_window(settings):
+    """Warmth is a matter of time, not of how many runs went by: five quick runs ago still counts."""
+    settings.SLAFLOW_KEEPALIVE_S = 7.0
+    _, runs = make_runs(5, shash="h5")
+    now = T0.timestamp() + 100
+    for k, run in enumerate(runs):
+        WorkerStartup.objects.create(
+            run=run, branch_id=f"b{k}", memory_mb=1024, host="h", pid=10 + k, cold=False, reason="x",
+            requested_at=T0, started_at=T0, ready_at=T0, ended_at=T0 + timedelta(seconds=94 + k),
+            startup_s=0, active_s=1)
+    warm = service.warm_processes("h5", now=now)
+    assert [round(ago, 3) for _, ago in warm] == [2.0, 3.0, 4.0, 5.0, 6.0]

@@ -12,7 +12,7 @@ def startup(mb, state):
     return WARM if state == "warm" else COLD
 
 
-def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0, warm=(), min_pool=0):
+def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0, warm=(), min_pool=0, alive=None):
     dag = index(g)
     pos = {nid: i for i, nid in enumerate(dag.ids)}
     w = [worker[nid] for nid in dag.ids]
@@ -20,7 +20,7 @@ def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0
     tl = timing.simulate(
         dag, worker=w, worker_memory=memory or [2048] * n_workers, run_time=[run_time[nid] for nid in dag.ids],
         post=[(post or {}).get(nid, 0.0) for nid in dag.ids], priority=[0.0] * dag.n, startup=startup,
-        keepalive_s=keepalive, pool_size=pool, warm_processes=warm, min_pool=min_pool,
+        keepalive_s=keepalive, pool_size=pool, warm_processes=warm, min_pool=min_pool, pool_processes=alive,
     )
     return tl, pos, dag
 
@@ -38,9 +38,10 @@ def test_a_chain_on_one_worker_starts_once():
 def test_a_process_starting_up_is_busy():
     """The prior system left start-up out of activity periods. Here, with two processes:
 
-       A (root, its own worker): cold start 0.5, then a 3 s task      process 1: busy 0 → 3.5
-       R (root): cold start 0.5, then 0.1 s                           process 2: free at 0.6
-       R → B and R → C on two more workers, both dispatched at 0.6
+       A (root, its own worker): spawned, 0.5, then a 3 s task        process 1: busy 0 → 3.5
+       R (root): its spawn queues behind A's (a worker forks one       process 2: free at 1.1
+       at a time): up at 1.0, then 0.1 s
+       R → B and R → C on two more workers, both dispatched at 1.1
 
     B takes R's idle process (warm). C finds none idle: process 1 is still busy — it was
     starting up or running the whole time — so C waits for the first release (B's).
@@ -51,10 +52,12 @@ def test_a_process_starting_up_is_busy():
     tl, pos, _ = sim(g, worker, {"A": 3.0, "R": 0.1, "B": 1.0, "C": 1.0, "S": 0.1}, pool=2)
     br = {tl.branches[tl.branch_of[pos[n]]].worker: tl.branches[tl.branch_of[pos[n]]] for n in "ARBC"}
     assert not br[2].cold and br[2].after >= 0 and tl.branches[br[2].after].worker == 1
-    assert tl.start[pos["B"]] == pytest.approx(0.6 + WARM)
-    assert br[3].pool_wait_s == pytest.approx(1.0 + WARM)  # waited for B's release at 1.61
+    assert br[1].spawn_after == tl.branch_of[pos["A"]] and br[1].pool_wait_s == pytest.approx(COLD)
+    assert tl.start[pos["R"]] == pytest.approx(2 * COLD)
+    assert tl.start[pos["B"]] == pytest.approx(1.1 + WARM)
+    assert br[3].pool_wait_s == pytest.approx(1.0 + WARM)  # waited for B's release at 2.11
     assert tl.branches[br[3].after].worker == 2 and not br[3].cold
-    assert tl.start[pos["C"]] == pytest.approx(1.61 + WARM)
+    assert tl.start[pos["C"]] == pytest.approx(2.11 + WARM)
 
 
 def test_keep_alive_decides_warm_or_cold():
@@ -82,6 +85,17 @@ def test_standing_processes_start_cold_and_more_are_spawned():
     assert [br.state for br in tl.branches] == ["cold", "new"]
     tl, pos, _ = sim(g, {"a": 0, "b": 1, "s": 0}, {"a": 1.0, "b": 1.0, "s": 0.1}, min_pool=1, warm=((2048, 1.0),))
     assert [br.state for br in tl.branches] == ["warm", "new"]  # the standing process is the warm one
+
+
+def test_processes_a_pool_still_has_start_cold_without_a_spawn():
+    """Celery's pool keeps every process while its queue is busy: one that sat out recent runs is
+    cold for this workflow, but needs no spawn (the published pool size says it is there)."""
+    g = graph({"a": ("f", []), "b": ("f", []), "c": ("f", []), "s": ("f", ["a", "b", "c"])})
+    worker, times = {"a": 0, "b": 1, "c": 2, "s": 0}, {"a": 1.0, "b": 1.0, "c": 1.0, "s": 0.1}
+    tl, _, _ = sim(g, worker, times, min_pool=1, warm=((2048, 1.0),), alive={2048: 2})
+    assert sorted(br.state for br in tl.branches) == ["cold", "new", "warm"]
+    tl, _, _ = sim(g, worker, times, min_pool=1, warm=((2048, 1.0),), alive={2048: 3, 512: 4})
+    assert sorted(br.state for br in tl.branches) == ["cold", "cold", "warm"]
 
 
 def test_an_idle_branch_yields_its_process_to_a_waiting_one():
