@@ -49,3 +49,16 @@ def test_transitions_table():
 @pytest.mark.django_db
 def test_migrations_are_complete():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+@pytest.mark.django_db
+def test_results_are_stored_without_compression_on_postgres():
+    """Compressing a result costs time on the critical path (the sink's store)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a Postgres storage setting; this run uses " + connection.vendor)
+    with connection.cursor() as cur:
+        cur.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = 'orchestrator_runresult'::regclass "
+                    "AND attname = 'data'")
+        assert cur.fetchone()[0] == "e"
