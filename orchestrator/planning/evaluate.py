@@ -165,6 +165,7 @@ class Planning:
             warm_processes=self.config.warm_processes if warm is None else tuple(warm),
             min_pool=self.config.min_pool, yield_before=yield_before,
             pool_processes=dict(self.config.pool_processes if pools is None else pools),
+            fresh_extra=[x * (p.history.fresh_factor - 1.0) for x in dur.exec] if p.history.fresh_factor > 1 else None,
         )
         return dur, tl
 
@@ -221,6 +222,7 @@ class Planning:
                 "monte_carlo_samples": self.config.mc_samples,
                 "evaluations": self.evaluations,
                 "defaults_used": sorted(p.defaults_used),
+                "fresh_process_factor": round(p.history.fresh_factor, 3),
                 "cache_hits": p.hits, "cache_misses": p.misses,
             },
         )

@@ -67,6 +67,9 @@ class History:
     # How slow each recent run was as a whole (its tasks' busy time over the median run's):
     # noise shared by all tasks of a run, which Monte Carlo replays together.
     run_factors: dict[int, float] = field(default_factory=dict)
+    # How much longer tasks take in the first branch of a newly spawned pool process than their
+    # usual time (a forked process first pays copy-on-write page faults and cold caches); 1.0 unknown.
+    fresh_factor: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.cap, int) or self.cap < 1:

@@ -84,7 +84,8 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
             avail = avail + _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng) * slow
             up[b] = avail
         s = np.maximum(r, avail)
-        t = s + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow
+        fresh = predictor.history.fresh_factor if tl.branches[tl.branch_of[i]].state == "new" else 1.0
+        t = s + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh
         for u in dag.ups[i]:
             if worker[u] != worker[i]:
                 t = t + _draw(predictor.transfer_draws("download", sizes.output_bytes[u], mb), n, rng)

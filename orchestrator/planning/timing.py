@@ -85,10 +85,11 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
              priority: list[float], startup: Callable[[int, str], float], keepalive_s: float,
              pool_size: int | None, warm_processes: tuple[tuple[int, float], ...] = (),
              min_pool: int = 0, yield_before: frozenset[int] = frozenset(),
-             pool_processes: dict[int, int] | None = None) -> Timeline:
+             pool_processes: dict[int, int] | None = None, fresh_extra: list[float] | None = None) -> Timeline:
     """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served);
     ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm);
     ``pool_processes``: processes alive at time 0 per configuration, where known (at least ``min_pool``);
+    ``fresh_extra``: how much longer each task takes when it runs in a new process's first branch;
     ``yield_before``: tasks whose worker gives up its process instead of waiting for them (when
     nothing else of that worker is left to run first) and starts a new branch for them."""
     n, n_workers = dag.n, len(worker_memory)
@@ -213,7 +214,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             br.first = i
         br.last = i
         order.append(i)
-        end[i] = t + run_time[i]
+        end[i] = t + run_time[i] + (fresh_extra[i] if fresh_extra is not None and br.state == "new" else 0.0)
         push(end[i] + post[i], _DONE, i)
 
     def make_ready(i: int, t: float) -> None:

@@ -140,10 +140,15 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
                                   memory_mb__isnull=False)
-    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up, cpu, enforced in _latest(
+    fresh_branches = set(WorkerStartup.objects.filter(run_id__in=run_ids, reason="new-process")
+                         .values_list("branch_id", flat=True))
+    usual: dict[tuple, list[float]] = {}
+    fresh: list[tuple[tuple, float]] = []
+    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up, cpu, enforced, branch in _latest(
             done, ["function", "memory_mb"], per_key,
             ("run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes", "counter_update_s",
-             "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s", "cpu_s", "enforced")):
+             "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s", "cpu_s", "enforced",
+             "branch_id")):
         if (opts or {}).get("reused_after_redelivery"):
             continue  # not executed: its timings say nothing
         # The planner's exec time is the task's time on its worker apart from transfers: the function
@@ -151,6 +156,10 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
         busy = float(exec_s)
         if start_s is not None and end_s is not None:
             busy = max(busy, (end_s - start_s) - float(dl or 0.0) - float(up or 0.0))
+        if branch in fresh_branches:
+            fresh.append(((fn, mb), busy))
+        else:
+            usual.setdefault((fn, mb), []).append(busy)
         history.add_task(fn, mb, TaskSample(int(in_b or 0), busy, int(out_b or 0),
                                             post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id,
                                             cpu_s=float(cpu) if cpu is not None and enforced else None))
@@ -169,7 +178,28 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
                 history.add_download(mb, TransferSample(int(item["bytes"]), float(item["download_s"])))
     _add_startups(history, run_ids)
     history.run_factors = run_factors(run_ids)
+    history.fresh_factor = fresh_factor(fresh, usual)
     return history
+
+
+FRESH_MIN_SAMPLES = 5
+FRESH_MAX = 5.0
+
+
+def fresh_factor(fresh: list[tuple[tuple, float]], usual: dict[tuple, list[float]]) -> float:
+    """Tasks' time in a new process's first branch over their usual (median) time elsewhere,
+    summed over the tasks so that long tasks weigh more than 1 ms ones (measured on
+    image_transformer: about 3× for a process's first 24 tasks). 1.0 with too little evidence."""
+    spent = expected = 0.0
+    count = 0
+    for key, busy in fresh:
+        if len(usual.get(key, ())) >= 2:
+            spent += busy
+            expected += statistics.median(usual[key])
+            count += 1
+    if count < FRESH_MIN_SAMPLES or expected <= 0:
+        return 1.0
+    return min(FRESH_MAX, max(1.0, spent / expected))
 
 
 def run_factors(run_ids: list[int]) -> dict[int, float]:

@@ -178,3 +178,19 @@ def test_a_process_that_sat_out_the_latest_runs_is_still_warm_within_the_window(
             startup_s=0, active_s=1)
     warm = service.warm_processes("h5", now=now)
     assert [round(ago, 3) for _, ago in warm] == [2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_fresh_process_factor_compares_a_new_process_first_branch_with_usual_times():
+    """Tasks run 3× slower in the first branch of a spawned process than elsewhere (4 s each vs 1 s)."""
+    _, runs = make_runs(3, shash="h8")
+    for k, run in enumerate(runs):
+        TaskRun.objects.filter(run=run).update(start_s=0.0, end_s=1.0, exec_s=0.5, download_s=0.0, upload_s=0.0,
+                                               branch_id=f"br{k}")
+        WorkerStartup.objects.create(
+            run=run, branch_id=f"br{k}", memory_mb=2048, host="h", pid=30 + k, cold=True,
+            reason="new-process" if k == 2 else "warm", requested_at=T0, started_at=T0, ready_at=T0,
+            ended_at=T0 + timedelta(seconds=5), startup_s=0, active_s=5)
+    TaskRun.objects.filter(run=runs[2]).update(end_s=3.0)
+    assert service.load_history("h8").fresh_factor == pytest.approx(3.0)
+    WorkerStartup.objects.filter(run=runs[2]).update(reason="warm")
+    assert service.load_history("h8").fresh_factor == 1.0

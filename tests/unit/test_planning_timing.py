@@ -155,3 +155,16 @@ def test_critical_path_follows_the_latest_input():
     tl, pos, _ = sim(g, {"s": 0, "l": 0, "r": 1, "j": 0}, {"s": 0.1, "l": 1.0, "r": 3.0, "j": 0.1})
     assert tl.critical_path == [pos[n] for n in ("s", "r", "j")]
     assert tl.makespan == pytest.approx(0.5 + 0.1 + 0.5 + 3.0 + 0.1)
+
+
+def test_tasks_in_a_new_process_first_branch_take_longer():
+    """A forked process is slow at first: its first branch's tasks get their extra time; a
+    warm process's do not."""
+    g = graph({"a": ("f", []), "b": ("f", ["a"])})
+    dag = index(g)
+    kw = dict(worker=[0, 0], worker_memory=[2048], run_time=[1.0, 1.0], post=[0.0, 0.0], priority=[0.0, 0.0],
+              startup=startup, keepalive_s=7.0, pool_size=None, fresh_extra=[0.5, 0.25])
+    tl = timing.simulate(dag, **kw)
+    assert tl.branches[0].state == "new" and tl.makespan == pytest.approx(COLD + 2.75)
+    tl = timing.simulate(dag, warm_processes=((2048, 1.0),), **kw)
+    assert tl.branches[0].state == "warm" and tl.makespan == pytest.approx(WARM + 2.0)
