@@ -24,6 +24,7 @@ from celery.worker.autoscale import Autoscaler
 log = logging.getLogger(__name__)
 
 STALE_MARGIN_S = 3.0  # an idle worker publishes every keep-alive window; older entries are gone workers
+FORGET_S = 3600.0
 
 
 class PoolAutoscaler(Autoscaler):
@@ -62,10 +63,13 @@ def read_pools(now: float | None = None) -> dict[int, int]:
     from workers.redis_client import get_redis
 
     now = time.time() if now is None else now
+    client = get_redis()
     out: dict[int, int] = {}
-    for raw in get_redis().hvals(keys.pools()):
+    for name, raw in client.hgetall(keys.pools()).items():
         try:
             entry = json.loads(raw)
+            if now - float(entry["at"]) > FORGET_S:
+                client.hdel(keys.pools(), name)  # a worker long gone (each local cluster names its own)
             if now - float(entry["at"]) > float(entry.get("keepalive_s") or 0) + STALE_MARGIN_S:
                 continue
             mb = int(entry["memory_mb"])
