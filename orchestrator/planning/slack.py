@@ -156,22 +156,15 @@ class Slack:
         self._relax_backward(mine)
 
     def _relax_forward(self, seeds: list[int]) -> None:
-        heap = [(self.pos[i], i) for i in seeds]
-        heapq.heapify(heap)
-        seen: set[int] = set()
-        forced = set(seeds)
-        while heap:
-            _, i = heapq.heappop(heap)
-            if i in seen:
-                continue
-            seen.add(i)
-            if self._forward_one(i) or i in forced:
-                for s, _, _ in self.succ[i]:
-                    if s not in seen:
-                        heapq.heappush(heap, (self.pos[s], s))
+        self._relax(seeds, 1, self._forward_one, lambda i: (s for s, _, _ in self.succ[i]))
 
     def _relax_backward(self, seeds: list[int]) -> None:
-        heap = [(-self.pos[i], i) for i in seeds]
+        self._relax(seeds, -1, self._backward_one, lambda i: (p for p, _, _ in self.pred[i] if p >= 0))
+
+    def _relax(self, seeds: list[int], direction: int, update, neighbours) -> None:
+        """Propagate from ``seeds`` in topological order (``direction`` 1) or its reverse (-1):
+        a task's neighbours are revisited when its times changed, and always for the seeds."""
+        heap = [(direction * self.pos[i], i) for i in seeds]
         heapq.heapify(heap)
         seen: set[int] = set()
         forced = set(seeds)
@@ -180,10 +173,10 @@ class Slack:
             if i in seen:
                 continue
             seen.add(i)
-            if self._backward_one(i) or i in forced:
-                for p, _, _ in self.pred[i]:
-                    if p >= 0 and p not in seen:
-                        heapq.heappush(heap, (-self.pos[p], p))
+            if update(i) or i in forced:
+                for j in neighbours(i):
+                    if j not in seen:
+                        heapq.heappush(heap, (direction * self.pos[j], j))
 
     # --- reading -----------------------------------------------------------------------------
 
