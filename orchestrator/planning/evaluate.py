@@ -74,24 +74,38 @@ class Planning:
         self.reference_mb = max(config.memory_options)
         self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
         self._duration_cache: dict[tuple, dict[tuple[int, int], tuple]] = {}
-        self.residuals = self._residuals()
+        replayed = self._residuals()
+        self.residuals = [r for r, _ in replayed]
         self.factor = calibration.factor(self.residuals, self.sla)
+        # Runs laid out on processes already serving the workflow, calibrated apart (see ``factor_for``).
+        self.steady_factor = calibration.factor([r for r, started in replayed if not started], self.sla)
         self.evaluations = 0
 
     # --- calibration --------------------------------------------------------------
 
-    def _residuals(self) -> list[float]:
+    def _residuals(self) -> list[tuple[float, bool]]:
+        """Each past run's residual, and whether its replay starts a process (cold or new)."""
         if not self.config.past_runs:
-            return list(self.config.residuals)
+            return [(r, False) for r in self.config.residuals]
         out = []
         for past in self.config.past_runs:
-            typical = self.replay(past)
-            if typical and typical > 0 and past.makespan_s > 0:
-                out.append(past.makespan_s / typical)
+            tl = self.replay(past)
+            if tl is not None and tl.makespan > 0 and past.makespan_s > 0:
+                out.append((past.makespan_s / tl.makespan, any(br.cold for br in tl.branches)))
         return out
 
-    def replay(self, past: calibration.PastRun) -> float | None:
-        """The typical makespan of a past run's layout as today's predictor sees it (None: a
+    def factor_for(self, tl: timing.Timeline) -> float | None:
+        """The calibration for a plan laid out as ``tl``. Start-ups are where the timing model
+        errs most (a new process's first tasks, imports): runs that started processes showed
+        residuals 1.4-2.0 on image_transformer where warm runs showed 1.1-1.3, so a plan that
+        starts none is calibrated by warm runs alone once there are enough of them; a plan that
+        starts processes keeps the wider calibration of all runs."""
+        if self.steady_factor is not None and not any(br.cold for br in tl.branches):
+            return self.steady_factor
+        return self.factor
+
+    def replay(self, past: calibration.PastRun) -> timing.Timeline | None:
+        """The typical timeline of a past run's layout as today's predictor sees it (None: a
         layout this graph cannot take, e.g. flexible workers)."""
         labels: dict[str, int] = {}
         worker, worker_memory = [], []
@@ -111,7 +125,7 @@ class Planning:
                                    pools=past.pool_processes)
         except PredictionError:
             return None
-        return tl.makespan
+        return tl
 
     # --- workers ------------------------------------------------------------------
 
@@ -174,16 +188,17 @@ class Planning:
         dag, p, sla = self.dag, self.predictor, self.sla
         memory = [worker_memory[worker[i]] for i in range(dag.n)]
         dur, tl = self._simulate(worker, worker_memory, memory, sla, yield_before)
-        outcome, typical = None, tl.makespan
+        outcome, typical, typical_tl = None, tl.makespan, tl
         if monte_carlo:
             outcome = montecarlo.run(dag, tl, predictor=p, sizes=self.sizes, memory=memory, worker=worker,
                                      uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
                                      seed=self.config.seed)
             if sla != TYPICAL:
-                typical = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before)[1].makespan
+                typical_tl = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before)[1]
+                typical = typical_tl.makespan
         self.evaluations += 1
         return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
-                          typical=typical, factor=self.factor, yield_before=yield_before)
+                          typical=typical, factor=self.factor_for(typical_tl), yield_before=yield_before)
 
     # --- the plan -------------------------------------------------------------------
 
@@ -208,7 +223,8 @@ class Planning:
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
             predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
-            calibration={"runs": len(self.residuals), "factor": self.factor},
+            calibration={"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
+                         "steady_factor": self.steady_factor},
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
             pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
             yield_before=sorted(dag.ids[i] for i in ev.yield_before),

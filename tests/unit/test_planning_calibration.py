@@ -57,14 +57,14 @@ def test_promises_built_from_past_residuals_hold_about_n_percent_of_the_time(pct
 # --- replaying past runs with today's predictor ---------------------------------------------
 
 
-def _chain_plan(past_runs=(), sla="p90"):
+def _chain_plan(past_runs=(), sla="p90", **kw):
     """a → b → c on one worker, 0.2 s per task at every size, no spread."""
     from orchestrator.planning import uniform
     from tests.planning_support import config, graph, history, same_everywhere
 
     g = graph({"a": ("m.f", []), "b": ("m.g", ["a"]), "c": ("m.h", ["b"])})
     h = history(same_everywhere(["m.f", "m.g", "m.h"], 0.2))
-    return uniform.plan(g, Predictor(h), config("uniform", sla, past_runs=tuple(past_runs)))
+    return uniform.plan(g, Predictor(h), config("uniform", sla, past_runs=tuple(past_runs), **kw))
 
 
 def test_past_runs_are_replayed_so_an_old_misprediction_does_not_inflate_the_promise():
@@ -75,7 +75,8 @@ def test_past_runs_are_replayed_so_an_old_misprediction_does_not_inflate_the_pro
     placement = {nid: ("w0", 2048) for nid in "abc"}
     past = [calibration.PastRun(makespan_s=1.2 * typical, placement=placement) for _ in range(calibration.MIN_RUNS)]
     plan = _chain_plan(past)
-    assert plan.calibration == {"runs": calibration.MIN_RUNS, "factor": pytest.approx(1.2)}
+    assert plan.calibration["runs"] == calibration.MIN_RUNS
+    assert plan.calibration["factor"] == pytest.approx(1.2)
     assert plan.predicted_makespan_s == pytest.approx(1.2 * typical, rel=1e-4)
     # Too few runs: the Monte Carlo percentile, uncalibrated.
     few = _chain_plan(past[:-1])
@@ -99,7 +100,29 @@ def test_a_past_layout_this_graph_cannot_take_is_ignored():
     flexible = {nid: (None, 2048) for nid in "abc"}
     other_graph = {"x": ("w0", 2048)}
     plan = _chain_plan([calibration.PastRun(1.0, flexible), calibration.PastRun(1.0, other_graph)] * 3)
-    assert plan.calibration == {"runs": 0, "factor": None}
+    assert plan.calibration["runs"] == 0 and plan.calibration["factor"] is None
+
+
+def test_a_plan_on_warm_processes_is_calibrated_by_the_runs_that_started_none():
+    """Five runs on a warm process took 1.1× the typical time, the five since (which started it) 2×.
+    A plan that finds its process warm is promised 1.1×; one that must start it, the wider
+    calibration of all ten runs."""
+    on_w0 = {nid: ("w0", 2048) for nid in "abc"}
+    cold_typical = _chain_plan().predicted_median_s
+    warm_typical = _chain_plan(warm_processes=((2048, 0.5),)).predicted_median_s
+    assert warm_typical < cold_typical
+    started = [calibration.PastRun(makespan_s=2.0 * cold_typical, placement=on_w0)] * calibration.MIN_RUNS
+    warm = [calibration.PastRun(makespan_s=1.1 * warm_typical, placement=on_w0, warm_processes=((2048, 0.5),))
+            ] * calibration.MIN_RUNS
+    cold_plan = _chain_plan(warm + started)
+    warm_plan = _chain_plan(warm + started, warm_processes=((2048, 0.5),))
+    assert warm_plan.calibration["factor"] == pytest.approx(1.1)
+    assert warm_plan.calibration["steady_factor"] == pytest.approx(1.1)
+    assert cold_plan.calibration["factor"] == cold_plan.calibration["all_runs_factor"] > 1.3
+    assert warm_plan.predicted_makespan_s == pytest.approx(1.1 * warm_plan.predicted_median_s, rel=1e-4)
+    # Too few warm runs: every plan takes the calibration of all runs.
+    few = _chain_plan(warm[:-1] + started, warm_processes=((2048, 0.5),))
+    assert few.calibration["steady_factor"] is None and few.calibration["factor"] == few.calibration["all_runs_factor"]
 
 
 def test_plans_record_what_a_replay_needs():
