@@ -78,6 +78,7 @@ class Planning:
         self.residuals = [r for r, _ in replayed]
         self.factor = calibration.factor(self.residuals, self.sla)
         # Runs laid out on processes already serving the workflow, calibrated apart (see ``factor_for``).
+        self.steady_runs = sum(1 for _, started in replayed if not started)
         self.steady_factor = calibration.factor([r for r, started in replayed if not started], self.sla)
         self.evaluations = 0
 
@@ -126,6 +127,12 @@ class Planning:
         except PredictionError:
             return None
         return tl
+
+    def _calibration_record(self, ev: Evaluation) -> dict:
+        steady = ev.factor is not None and ev.factor == self.steady_factor and self.steady_factor != self.factor
+        return {"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
+                "steady_factor": self.steady_factor, "steady_runs": self.steady_runs,
+                "basis": "runs that started no process" if steady else "all runs"}
 
     # --- workers ------------------------------------------------------------------
 
@@ -223,8 +230,7 @@ class Planning:
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
             predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
-            calibration={"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
-                         "steady_factor": self.steady_factor},
+            calibration=self._calibration_record(ev),
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
             pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
             yield_before=sorted(dag.ids[i] for i in ev.yield_before),

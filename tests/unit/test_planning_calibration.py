@@ -118,6 +118,9 @@ def test_a_plan_on_warm_processes_is_calibrated_by_the_runs_that_started_none():
     warm_plan = _chain_plan(warm + started, warm_processes=((2048, 0.5),))
     assert warm_plan.calibration["factor"] == pytest.approx(1.1)
     assert warm_plan.calibration["steady_factor"] == pytest.approx(1.1)
+    assert warm_plan.calibration["basis"] == "runs that started no process"
+    assert warm_plan.calibration["steady_runs"] == calibration.MIN_RUNS
+    assert cold_plan.calibration["basis"] == "all runs"
     assert cold_plan.calibration["factor"] == cold_plan.calibration["all_runs_factor"] > 1.3
     assert warm_plan.predicted_makespan_s == pytest.approx(1.1 * warm_plan.predicted_median_s, rel=1e-4)
     # Too few warm runs: every plan takes the calibration of all runs.

@@ -115,7 +115,7 @@ def test_run_page_shows_plan_against_reality(client, alice):
     assert "pre-warmed (hits)" in html and "prewarm_hit: True" in html
     assert "synthetic uniform plan" in html
     # How the promise was made: the typical makespan calibrated by past runs, and the other estimates.
-    assert "typical 1.680 s × 1.250 (calibrated on 12 past runs)" in html
+    assert "typical 1.680 s × 1.250 (calibrated on 7 past runs that started no process)" in html
     assert "Monte Carlo 2.310 s" in html and "sum of per-task percentiles 2.520 s" in html
 
 
