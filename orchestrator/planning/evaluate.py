@@ -21,6 +21,7 @@ from orchestrator.planning.wukong import flexible_fallback
 from orchestrator.sla import SLA
 
 TYPICAL = SLA(50)
+ALL_RUNS, STEADY_RUNS = "all runs", "runs that started no process"
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Evaluation:
     # past runs' residuals are measured against (``calibration``).
     typical: float = 0.0
     factor: float | None = None  # calibration from past runs (None: too few yet)
+    calibration_basis: str = ALL_RUNS  # which past runs ``factor`` comes from
     yield_before: frozenset[int] = frozenset()
 
     @property
@@ -95,15 +97,15 @@ class Planning:
                 out.append((past.makespan_s / tl.makespan, any(br.cold for br in tl.branches)))
         return out
 
-    def factor_for(self, tl: timing.Timeline) -> float | None:
+    def factor_for(self, tl: timing.Timeline) -> tuple[float | None, str]:
         """The calibration for a plan laid out as ``tl``. Start-ups are where the timing model
         errs most (a new process's first tasks, imports): runs that started processes showed
         residuals 1.4-2.0 on image_transformer where warm runs showed 1.1-1.3, so a plan that
         starts none is calibrated by warm runs alone once there are enough of them; a plan that
         starts processes keeps the wider calibration of all runs."""
         if self.steady_factor is not None and not any(br.cold for br in tl.branches):
-            return self.steady_factor
-        return self.factor
+            return self.steady_factor, STEADY_RUNS
+        return self.factor, ALL_RUNS
 
     def replay(self, past: calibration.PastRun) -> timing.Timeline | None:
         """The typical timeline of a past run's layout as today's predictor sees it (None: a
@@ -129,10 +131,9 @@ class Planning:
         return tl
 
     def _calibration_record(self, ev: Evaluation) -> dict:
-        steady = ev.factor is not None and ev.factor == self.steady_factor and self.steady_factor != self.factor
         return {"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
                 "steady_factor": self.steady_factor, "steady_runs": self.steady_runs,
-                "basis": "runs that started no process" if steady else "all runs"}
+                "basis": ev.calibration_basis}
 
     # --- workers ------------------------------------------------------------------
 
@@ -204,8 +205,9 @@ class Planning:
                 typical_tl = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before)[1]
                 typical = typical_tl.makespan
         self.evaluations += 1
+        factor, basis = self.factor_for(typical_tl)
         return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
-                          typical=typical, factor=self.factor_for(typical_tl), yield_before=yield_before)
+                          typical=typical, factor=factor, calibration_basis=basis, yield_before=yield_before)
 
     # --- the plan -------------------------------------------------------------------
 
