@@ -18,6 +18,9 @@ other, finishes within the promise with probability about N %. Weights halve eve
 past: a machine drifts, and the first runs of a workflow were predicted from
 thin history. ``average`` is the typical makespan times the residuals'
 weighted mean. Before ``MIN_RUNS``, the Monte Carlo percentile is the promise.
+A plan that starts no process is calibrated by the past runs whose replays
+started none, once there are ``MIN_RUNS`` of them (``evaluate.Planning.factor_for``):
+start-ups are where the timing model errs most.
 
 A past run's typical makespan is not the one its own plan recorded: the
 planner *replays* each past plan (its placement, the processes it found warm,
