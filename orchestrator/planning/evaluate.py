@@ -80,8 +80,9 @@ class Planning:
         self.residuals = [r for r, _ in replayed]
         self.factor = calibration.factor(self.residuals, self.sla)
         # Runs laid out on processes already serving the workflow, calibrated apart (see ``factor_for``).
-        self.steady_runs = sum(1 for _, started in replayed if not started)
-        self.steady_factor = calibration.factor([r for r, started in replayed if not started], self.sla)
+        steady = [r for r, started in replayed if not started]
+        self.steady_runs = len(steady)
+        self.steady_factor = calibration.factor(steady, self.sla)
         self.evaluations = 0
 
     # --- calibration --------------------------------------------------------------
