@@ -58,8 +58,10 @@ class RunHandle:
         """The sink's output. Raises RunFailed / RunCancelled instead of waiting forever."""
         from orchestrator.models import RunResult
 
+        from orchestrator.models import WorkflowRun
+
         status = self.wait(timeout)
-        run = self.run
+        run = WorkflowRun.objects.only("failed_node", "error", "error_traceback").get(pk=self.id)
         if status == RunStatus.FAILED:
             raise RunFailed(self.id, run.failed_node, run.error, run.error_traceback)
         if status == RunStatus.CANCELLED:

@@ -64,6 +64,11 @@ class WorkflowRun(models.Model):
         null=True, blank=True, help_text="False when a worker could not apply its CPU quota / memory limit."
     )
     optimizations = models.JSONField(default=dict, blank=True, help_text="Counts of optimization events.")
+    timings = models.JSONField(
+        default=dict, blank=True,
+        help_text="Where the time outside the tasks went: validate_s, store_s, plan_s, dispatch_s (submission), "
+                  "finalize_s, and the branches' own costs summed (branches, branch_lease_s, branch_context_s, "
+                  "branch_record_s).")
 
     error = models.TextField(blank=True)
     error_traceback = models.TextField(blank=True)

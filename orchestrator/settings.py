@@ -99,6 +99,20 @@ SLAFLOW_WORKFLOW_MODULES = ("experiments.workflows",) + env.module_list(os.envir
 SLAFLOW_KEEPALIVE_S = env.env_float("SLAFLOW_KEEPALIVE_S", 7.0)
 # Upper bound on autoscaled pool processes per resource-config queue.
 SLAFLOW_MAX_POOL = env.env_int("SLAFLOW_MAX_POOL", 6)
+# Pool processes each configuration's worker keeps standing (its autoscale minimum).
+SLAFLOW_MIN_POOL = env.env_int("SLAFLOW_MIN_POOL", 1)
+# Executors (flexible branches popping a run's ready flexible tasks) per run and configuration at most:
+# as many as the processes that serve a configuration, so more only queue behind them.
+SLAFLOW_FLEX_EXECUTORS = env.env_int("SLAFLOW_FLEX_EXECUTORS", SLAFLOW_MAX_POOL)
+# Outputs at least this large travel only when the counters' call finds a consumer outside the branch
+# (one round trip more when they do; no write of megabytes nobody reads when they do not).
+SLAFLOW_LAZY_UPLOAD_BYTES = env.env_int("SLAFLOW_LAZY_UPLOAD_BYTES", 64 * 1024)
+# A branch writes its task records in batches of this many as it goes (the rest at its end).
+SLAFLOW_RECORD_BATCH = env.env_int("SLAFLOW_RECORD_BATCH", 100)
+# A hook that raises (other than SkipTask / StopBranch) fails the run instead of being logged only.
+SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
+# Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.
+SLAFLOW_HOOKS = env.module_list(os.environ.get("SLAFLOW_HOOKS"))
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.
@@ -134,6 +148,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.env_int("SLAFLOW_VISIBILITY_TIMEOUT_S", 1800),
 }
 CELERY_TASK_ROUTES = ("orchestrator.router.route_task",)
+# Celery's Django fix-up closes the database connection before and after every task unless this is
+# set; reconnecting cost ~10 ms per branch. Connections are kept, and checked before each use
+# (``CONN_HEALTH_CHECKS`` + ``close_old_connections`` in the metrics writer).
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_TIMEZONE = "UTC"
 
 # --- REST API, accounts and throttling (issue 4) --------------------------------

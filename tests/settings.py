@@ -16,3 +16,6 @@ SLAFLOW_WORKFLOW_MODULES = SLAFLOW_WORKFLOW_MODULES + ("tests.taskfns",)  # noqa
 # Short leases so take-over after a killed process is quick in tests.
 SLAFLOW_LEASE_S = float(os.environ.get("SLAFLOW_LEASE_S", "3"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A hook that raises fails its run (and so its test) instead of only being logged.
+SLAFLOW_STRICT_HOOKS = True
+SLAFLOW_HOOKS = ("tests.taskfns.ProbeHook",)

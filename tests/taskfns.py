@@ -6,6 +6,7 @@ import signal
 import time
 
 from orchestrator.authoring import task
+from workers.hooks import Hook
 
 
 def _redis():
@@ -83,3 +84,26 @@ def unserialisable(x):
 
 def not_a_task(x):
     return x
+
+
+@task
+def hook_victim(x):
+    """The task ``ProbeHook`` breaks."""
+    return x
+
+
+class ProbeHook(Hook):
+    """A test hook every test worker runs (``tests.settings.SLAFLOW_HOOKS``): it counts the stages it
+    sees for tasks tagged ``probe`` and raises at ``before_execute`` of ``hook_victim`` tasks."""
+
+    name = "probe"
+
+    def before_execute(self, branch, task):
+        if task.node.function == "tests.taskfns.hook_victim":
+            raise RuntimeError("the probe hook breaks hook_victim on purpose")
+        if dict(task.node.kwargs).get("tag", "").startswith("probe"):
+            _redis().rpush(f"sf:test:stages:{dict(task.node.kwargs)['tag']}", f"before_execute:{task.node_id}")
+
+    def after_complete(self, branch, task):
+        if dict(task.node.kwargs).get("tag", "").startswith("probe"):
+            _redis().rpush(f"sf:test:stages:{dict(task.node.kwargs)['tag']}", f"after_complete:{task.node_id}")

@@ -33,7 +33,7 @@ class RunContext:
     started_at: float
     sink: str
     graph: dict[str, Node]
-    plan: dict[str, dict]  # node → {"m": memory_mb, "w": worker|None, "a": annotations, "s", "e"}
+    plan: dict[str, dict]  # node → {"m": memory_mb, "w": worker|None, "u": upload, "a": annotations, "s", "e", "n"}
     downstream: dict[str, list[str]]
     default_memory_mb: int
     fns: dict[str, Callable] = field(default_factory=dict)
@@ -43,6 +43,16 @@ class RunContext:
 
     def worker_of(self, node_id: str) -> str | None:
         return self.plan.get(node_id, {}).get("w")
+
+    def uploads(self, node_id: str) -> bool:
+        """The plan's upload decision (``planning.uploads``); a plan without one uploads."""
+        return bool(self.plan.get(node_id, {}).get("u", 1))
+
+    def new_branch(self, node_id: str) -> bool:
+        return bool(self.plan.get(node_id, {}).get("n"))
+
+    def inputs_of(self, node_id: str) -> int:
+        return len(self.graph[node_id].upstream)
 
     def annotations_of(self, node_id: str) -> dict[str, Any]:
         return self.plan.get(node_id, {}).get("a") or {}
@@ -57,16 +67,44 @@ class RunContext:
         return self.fns[path]
 
 
-def build_meta(*, run_id: int, structure_hash: str, started_at: float, sink: str, spec: dict, plan: dict,
+def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
                default_memory_mb: int) -> bytes:
     return json.dumps({
-        "run_id": run_id, "hash": structure_hash, "started_at": started_at, "sink": sink,
-        "spec": spec, "plan": plan, "default_memory_mb": default_memory_mb,
+        "run_id": run_id, "hash": structure_hash, "inputs": inputs_hash, "started_at": started_at, "sink": sink,
+        "plan": plan, "default_memory_mb": default_memory_mb,
     }).encode()
 
 
-def put_meta(run_id: int, meta: bytes) -> None:
-    get_redis().set(keys.meta(run_id), meta, ex=int(settings.SLAFLOW_RUN_TTL_S))
+def build_spec(graph, spec: dict) -> bytes:
+    """The graph as workers read it: the spec and, per node, its upstream and downstream ids."""
+    return json.dumps({"spec": spec, "up": {nid: list(node.upstream) for nid, node in graph.items()},
+                       "down": graph_dependents(graph)}).encode()
+
+
+def put_meta(run_id: int, meta: bytes, spec: bytes) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.set(keys.meta(run_id), meta, ex=int(settings.SLAFLOW_RUN_TTL_S))
+    pipe.set(keys.spec(run_id), spec, ex=int(settings.SLAFLOW_RUN_TTL_S))
+    pipe.execute()
+
+
+# Parsed graphs by inputs hash: repeated runs of one spec (the usual case) parse it once per process.
+_GRAPHS_KEPT = 8
+_graphs: dict[str, tuple[dict[str, Node], dict[str, list[str]]]] = {}
+
+
+def _graph_of(run_id: int, inputs: str) -> tuple[dict[str, Node], dict[str, list[str]]]:
+    got = _graphs.get(inputs)
+    if got is None:
+        raw = get_redis().get(keys.spec(run_id))
+        if raw is None:
+            raise RunGone(f"run {run_id} has no graph in Redis (finished or expired)")
+        data = json.loads(raw)
+        got = (spec_mod.from_trusted_spec(data["spec"], data["up"]), data["down"])
+        _graphs[inputs] = got
+        while len(_graphs) > _GRAPHS_KEPT:
+            del _graphs[next(iter(_graphs))]
+    return got
 
 
 def _load(run_id: int) -> RunContext:
@@ -74,7 +112,7 @@ def _load(run_id: int) -> RunContext:
     if raw is None:
         raise RunGone(f"run {run_id} has no metadata in Redis (finished or expired)")
     data = json.loads(raw)
-    graph = spec_mod.from_spec(data["spec"])
+    graph, downstream = _graph_of(run_id, data["inputs"])
     return RunContext(
         run_id=run_id,
         structure_hash=data["hash"],
@@ -82,7 +120,7 @@ def _load(run_id: int) -> RunContext:
         sink=data["sink"],
         graph=graph,
         plan=data["plan"],
-        downstream=graph_dependents(graph),
+        downstream=downstream,
         default_memory_mb=int(data["default_memory_mb"]),
     )
 
@@ -113,8 +151,9 @@ class ProcessState:
         else:
             cold, reason = False, ("prewarmed" if self.prewarmed.get(ctx.structure_hash, -1e18) >= self.last_served.get(ctx.structure_hash, -1e18) else "warm")
         if cold:
-            # A cold start really redoes the set-up work: connections and code lookup.
+            # A cold start really redoes the set-up work: connections, the run's graph, code lookup.
             reset_redis()
+            _graphs.clear()
             ctx = _load(run_id)
         self.runs[run_id] = ctx
         self.branches_served += 1
@@ -147,3 +186,4 @@ def process_state() -> ProcessState:
 def reset_process_state() -> None:
     global _state
     _state = ProcessState()
+    _graphs.clear()

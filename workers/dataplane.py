@@ -3,7 +3,10 @@
 Which tasks are ready, and who runs them, is decided in ``workers.readiness``.
 Here: outputs that travel between branches, the per-run live set of branches
 (the last one out finalizes the run), the failed/cancelled flag branches check
-before each task, and the signals clients wait on.
+before each task (announced on ``keys.flags_channel`` too, see
+``workers.flags``), and the signals clients wait on.
+
+This module is the bottom layer: it imports only keys and the Redis client.
 """
 from __future__ import annotations
 
@@ -16,8 +19,15 @@ from workers import keys
 from workers.redis_client import get_redis, script as _script
 
 _BRANCH_END = """
--- KEYS: live, sink_done, over, finalized, lease   ARGV: token, ttl, lease holder
+-- KEYS: live, sink_done, over, finalized, lease, execs (or ''), timing
+-- ARGV: token, ttl, lease holder, then (name, seconds) pairs of the branch's overheads
+for i = 4, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 3 then
+  redis.call('HINCRBY', KEYS[7], 'branches', 1)
+  redis.call('EXPIRE', KEYS[7], ARGV[2])
+end
 redis.call('SREM', KEYS[1], ARGV[1])
+if KEYS[6] ~= '' then redis.call('SREM', KEYS[6], ARGV[1]) end
 if ARGV[3] ~= '' and redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
 if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
@@ -25,29 +35,38 @@ if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[2]) then return 1 end
 return 0
 """
 
+
 def ttl() -> int:
     return int(settings.SLAFLOW_RUN_TTL_S)
+
+
+def token_keys(run_id: int, token: str) -> list[str]:
+    """Keys named after a branch token (registered for clean-up when the token is made live)."""
+    return [keys.lease(run_id, token), keys.wake(run_id, token), keys.held(run_id, token)]
 
 
 # --- outputs ------------------------------------------------------------------
 
 def put_output(run_id: int, node_id: str, data: bytes) -> None:
-    get_redis().set(keys.output(run_id, node_id), data, ex=ttl())
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.outputs(run_id), node_id, data)
+    pipe.expire(keys.outputs(run_id), ttl())
+    pipe.execute()
 
 
 def get_output(run_id: int, node_id: str) -> bytes | None:
-    return get_redis().get(keys.output(run_id, node_id))
+    return get_redis().hget(keys.outputs(run_id), node_id)
 
 
 def has_output(run_id: int, node_id: str) -> bool:
-    return bool(get_redis().exists(keys.output(run_id, node_id)))
+    return bool(get_redis().hexists(keys.outputs(run_id), node_id))
 
 
 def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
     """Several outputs in one round trip."""
     if not node_ids:
         return []
-    return get_redis().mget([keys.output(run_id, n) for n in node_ids])
+    return get_redis().hmget(keys.outputs(run_id), node_ids)
 
 
 # --- task states ------------------------------------------------------------------
@@ -70,20 +89,32 @@ def add_live(run_id: int, tokens: Iterable[str]) -> None:
     if tokens:
         pipe = get_redis().pipeline()
         pipe.sadd(keys.live(run_id), *tokens)
+        pipe.sadd(keys.registry(run_id), *[k for t in tokens for k in token_keys(run_id, t)])
         pipe.expire(keys.live(run_id), ttl())
+        pipe.expire(keys.registry(run_id), ttl())
         pipe.execute()
 
 
-def branch_end(run_id: int, token: str, lease_holder: str = "") -> bool:
-    """Remove a branch from the live set and release its lease, in one step (so a duplicate can
-    never start it again in between); True for the one caller that must finalize the run."""
+def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
+               overheads: dict[str, float] | None = None) -> bool:
+    """Remove a branch from the live set (and, for an executor, from its configuration's executors)
+    and release its lease, in one step (so a duplicate can never start it again in between); the
+    branch's ``overheads`` (seconds by name) add to the run's totals. True for the one caller that
+    must finalize the run."""
+    execs = keys.executors(run_id, executor_of) if executor_of is not None else ""
+    pairs = [x for name, seconds in (overheads or {}).items() for x in (name, repr(float(seconds)))]
     return bool(
         _script("branch_end", _BRANCH_END)(
             keys=[keys.live(run_id), keys.sink_done(run_id), keys.over(run_id), keys.finalized(run_id),
-                  keys.lease(run_id, token)],
-            args=[token, ttl(), lease_holder],
+                  keys.lease(run_id, token), execs, keys.timing(run_id)],
+            args=[token, ttl(), lease_holder, *pairs],
         )
     )
+
+
+def overheads(run_id: int) -> dict[str, float]:
+    """The run's branch overheads summed so far (``branch_end``)."""
+    return {k.decode(): float(v) for k, v in get_redis().hgetall(keys.timing(run_id)).items()}
 
 
 def claim_finalize_if_idle(run_id: int) -> bool:
@@ -116,7 +147,11 @@ def sink_done_at(run_id: int) -> float | None:
 
 
 def mark_over(run_id: int, reason: str) -> None:
-    get_redis().set(keys.over(run_id), reason, ex=ttl())
+    """Flag the run as over (failed / cancelled) and tell every process at once."""
+    pipe = get_redis().pipeline()
+    pipe.set(keys.over(run_id), reason, ex=ttl())
+    pipe.publish(keys.flags_channel(), f"over {run_id} {reason}")
+    pipe.execute()
 
 
 def is_over(run_id: int) -> bool:
@@ -143,14 +178,14 @@ def wait_finished(run_id: int, timeout_s: float) -> bool:
     return False
 
 
-def delete_run_data(run_id: int, keep: Iterable[str] = ()) -> int:
-    """Delete a run's keys (its intermediate outputs included)."""
+def delete_run_data(run_id: int) -> int:
+    """Delete a run's keys (its intermediate outputs included): the fixed names plus the ones the
+    run registered as it went — no scan of the keyspace."""
     client = get_redis()
-    keep = set(keep)
-    doomed = [k for k in client.scan_iter(match=keys.run_pattern(run_id), count=500) if k.decode() not in keep]
+    doomed = keys.fixed_keys(run_id) + [k.decode() for k in client.smembers(keys.registry(run_id))]
     deleted = 0
-    for i in range(0, len(doomed), 500):
-        deleted += client.delete(*doomed[i:i + 500])
+    for i in range(0, len(doomed), 1000):
+        deleted += client.unlink(*doomed[i:i + 1000])
     return deleted
 
 

@@ -1,7 +1,12 @@
 """Every Redis key slaflow uses, built in one place.
 
 All per-run keys share the prefix ``sf:run:<id>:`` so a run's data can be
-found and deleted together; each also carries a TTL as a backstop.
+found together; each also carries a TTL as a backstop. Per-node state lives
+in a few hashes per run (outputs, counters, claims, waiters), not in a key
+per node, so a run of 10,000 tasks has a handful of keys and its clean-up is
+one ``UNLINK`` of names the run itself recorded (``registry``), never a scan
+of the keyspace. Lua scripts receive these names as ``KEYS`` or build the
+per-token ones from ``run_prefix`` with the same suffixes (checked by tests).
 """
 from __future__ import annotations
 
@@ -23,33 +28,65 @@ def meta(run_id: int) -> str:
     return run_prefix(run_id) + "meta"
 
 
-def output(run_id: int, node_id: str) -> str:
-    return run_prefix(run_id) + f"out:{node_id}"
+def spec(run_id: int) -> str:
+    """JSON: the run's graph spec with each node's upstream and downstream ids (parsed once per
+    process and inputs hash)."""
+    return run_prefix(run_id) + "spec"
 
 
-def deps(run_id: int, node_id: str) -> str:
-    """Set of finished upstream ids of a node (its dependency counter)."""
-    return run_prefix(run_id) + f"deps:{node_id}"
+def outputs(run_id: int) -> str:
+    """Hash node → encoded output, for outputs that travel between branches."""
+    return run_prefix(run_id) + "out"
 
 
-def claim(run_id: int, node_id: str) -> str:
-    """Token of the branch that completed the node's last upstream."""
-    return run_prefix(run_id) + f"claim:{node_id}"
+def deps(run_id: int) -> str:
+    """Hash ``child|upstream`` → 1: which inputs of each node finished (idempotent marks)."""
+    return run_prefix(run_id) + "deps"
+
+
+def dep_counts(run_id: int) -> str:
+    """Hash node → how many of its inputs finished (incremented once per new mark in ``deps``)."""
+    return run_prefix(run_id) + "depn"
+
+
+def claims(run_id: int) -> str:
+    """Hash node → token of the branch that completed its last input."""
+    return run_prefix(run_id) + "claim"
 
 
 def taken(run_id: int) -> str:
-    """Hash node → how it was taken: p:/l:/d:/h: + branch token."""
+    """Hash node → how it was taken: p:/l:/d:/h:/q: + branch token."""
     return run_prefix(run_id) + "taken"
 
 
-def waiter(run_id: int, node_id: str) -> str:
-    """Token of a branch of the node's own logical worker waiting to run it."""
-    return run_prefix(run_id) + f"waiter:{node_id}"
+def waiters(run_id: int) -> str:
+    """Hash node → token of a branch of the node's own logical worker waiting to run it."""
+    return run_prefix(run_id) + "waiter"
 
 
 def wake(run_id: int, token: str) -> str:
     """List a waiting branch blocks on; nodes handed to it are pushed here."""
     return run_prefix(run_id) + f"wake:{token}"
+
+
+def ready(run_id: int, memory_mb: int) -> str:
+    """List of flexible tasks ready to run on ``memory_mb``: executors pop from it."""
+    return run_prefix(run_id) + f"ready:{int(memory_mb)}"
+
+
+def executors(run_id: int, memory_mb: int) -> str:
+    """Set of the run's executor tokens on ``memory_mb`` that are still popping."""
+    return run_prefix(run_id) + f"execs:{int(memory_mb)}"
+
+
+def held(run_id: int, token: str) -> str:
+    """List of the nodes an executor popped (run again if its process dies)."""
+    return run_prefix(run_id) + f"held:{token}"
+
+
+def spawned(run_id: int) -> str:
+    """Hash finished node → executor tokens its completion launched (a redelivery re-sends the same)."""
+    return run_prefix(run_id) + "spawned"
 
 
 def done(run_id: int) -> str:
@@ -72,8 +109,19 @@ def lease(run_id: int, token: str) -> str:
     return run_prefix(run_id) + f"lease:{token}"
 
 
-def deliveries(run_id: int, token: str) -> str:
-    return run_prefix(run_id) + f"deliveries:{token}"
+def deliveries(run_id: int) -> str:
+    """Hash token → how many times the branch was taken up."""
+    return run_prefix(run_id) + "deliveries"
+
+
+def timing(run_id: int) -> str:
+    """Hash of the run's branch overheads summed over branches (lease_s, context_s, record_s, branches)."""
+    return run_prefix(run_id) + "timing"
+
+
+def registry(run_id: int) -> str:
+    """Set of the run's keys whose names depend on tokens or configurations (for clean-up)."""
+    return run_prefix(run_id) + "registry"
 
 
 def sink_done(run_id: int) -> str:
@@ -90,9 +138,21 @@ def finalized(run_id: int) -> str:
     return run_prefix(run_id) + "finalized"
 
 
+def fixed_keys(run_id: int) -> list[str]:
+    """Every per-run key with a fixed name."""
+    return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
+            waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
+            timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
+
+
 def events(run_id: int) -> str:
     """Pub/sub channel of task completions (for preloading consumers)."""
     return run_prefix(run_id) + "events"
+
+
+def flags_channel() -> str:
+    """Pub/sub channel on which runs that end early (failed, cancelled) are announced to every process."""
+    return f"{PREFIX}:flags"
 
 
 def finished_signal(run_id: int) -> str:

@@ -27,7 +27,7 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return 'ended' end
 local holder = redis.call('GET', KEYS[1])
 if (not holder) or (ARGV[4] ~= '' and holder == ARGV[4]) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  local n = redis.call('INCR', KEYS[3])
+  local n = redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
   redis.call('EXPIRE', KEYS[3], ARGV[5])
   return 'ok:' .. n
 end
@@ -71,7 +71,7 @@ class Lease:
         self._thread: threading.Thread | None = None
 
     def _keys(self):
-        return [keys.lease(self.run_id, self.token), keys.live(self.run_id), keys.deliveries(self.run_id, self.token)]
+        return [keys.lease(self.run_id, self.token), keys.live(self.run_id), keys.deliveries(self.run_id)]
 
     def acquire(self) -> int:
         """Hold the branch; returns how many times it has now been taken up (1 the first time)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from django.conf import settings
 
 from orchestrator import router
+from orchestrator.resources import ResourceConfig
 from workers import cgroups, procs
 from workers.embedded_redis import EmbeddedRedis
 
@@ -34,7 +35,7 @@ class Service:
 class LocalCluster:
     memory_configs: tuple[int, ...] = ()
     max_pool: int | None = None
-    min_pool: int = 1
+    min_pool: int | None = None
     flower: bool = False
     web: bool = False
     web_port: int = 8000
@@ -48,6 +49,7 @@ class LocalCluster:
     def __post_init__(self):
         self.memory_configs = tuple(self.memory_configs or settings.SLAFLOW_RESOURCE_CONFIGS)
         self.max_pool = self.max_pool or settings.SLAFLOW_MAX_POOL
+        self.min_pool = settings.SLAFLOW_MIN_POOL if self.min_pool is None else self.min_pool
         self.log_dir = Path(settings.VAR_DIR) / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -121,6 +123,11 @@ class LocalCluster:
         log_path = str(self.log_dir / f"worker-{queue}.log")
         env = self.child_env()
         env["SLAFLOW_WORKER_MEMORY_MB"] = str(memory_mb)
+        # BLAS and OpenMP threads to match the configuration's CPU quota (as Dask's nanny does per worker):
+        # more threads than the quota only throttle each other.
+        threads = str(max(1, int(ResourceConfig(memory_mb).cpus)))
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, threads)
         cmd = [
             sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
             "-Q", queue, "-n", self.worker_name(memory_mb),
@@ -171,8 +178,6 @@ class LocalCluster:
     def describe(self) -> list[str]:
         lines = [f"redis: {settings.REDIS.client_url}" + (" (embedded)" if settings.REDIS.embedded else "")]
         for mb in self.memory_configs:
-            from orchestrator.resources import ResourceConfig
-
             cfg = ResourceConfig(mb)
             lines.append(f"worker {router.queue_for(mb)}: {cfg}, pool 1..{self.max_pool}, "
                          f"log {self.log_dir / ('worker-' + router.queue_for(mb) + '.log')}")

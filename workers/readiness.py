@@ -2,88 +2,128 @@
 
 No central loop: when a branch finishes a task it calls ``finish_task`` once.
 One Lua script then, atomically: stores the output if it must travel, marks
-the task done, and for every child adds the task to the child's set of
-finished inputs. A child whose set becomes full is *claimed* by that branch
-and then either
+the task done, and for every child marks the task among the child's finished
+inputs (an idempotent ``HSETNX`` of ``child|task``, counted once). A child
+whose inputs are all finished is *claimed* by that branch and then either
 
 * handed to a branch of the child's own logical worker that is waiting for it
   (``HANDED``: pushed on that branch's wake list),
-* kept by this branch (``LOCAL``: its own worker's child, or the one child a
-  flexible branch continues with), or
-* left for this branch to dispatch as a new branch (``DISPATCH``; recorded as
-  dispatched by ``mark_dispatched`` once the message is sent).
+* kept by this branch (``LOCAL``: its own worker's child, or a flexible child
+  while this branch may still take one — WUKONG's "continue with one child"),
+* queued for the run's executors (``QUEUED``: a flexible child goes on its
+  configuration's ready list, see below), or
+* left for this branch to dispatch as a new branch of its logical worker
+  (``DISPATCH``; recorded as dispatched by ``mark_dispatched`` once sent).
 
 A child of this branch's own worker that is not ready yet is *waited for*:
 the branch registers as its waiter in the same call (``WAITING``), so there is
 no moment in which the last input could complete unseen.
 
+**Executors.** Flexible tasks are not sent one Celery message each: a message
+costs more than a no-op task. Ready flexible tasks go on a per-run,
+per-configuration ready list, and *executors* — flexible branches — pop them
+until the list is empty. The script that queues work also launches executors
+(up to ``cap`` per run and configuration, counting those still popping) and
+names them deterministically, so a redelivered call re-sends the same ones;
+``pop`` retires an executor atomically when it finds the list empty, so queued
+work is never left without one.
+
 ``taken`` records, per claimed child, ``p:`` (claimed, to dispatch), ``l:``
-(run by the claimer), ``d:`` (dispatched) or ``h:`` (handed), each followed by
-a branch token. A branch redelivered with the same token (its process died)
-gets its ``p:``/``l:`` children again; a ``d:`` child is never dispatched twice.
+(run by the claimer, or popped by an executor), ``q:`` (queued), ``d:``
+(dispatched) or ``h:`` (handed), each followed by a branch token. A branch
+redelivered with the same token (its process died) gets its ``p:``/``l:``
+children again; a ``d:`` or ``q:`` child is never sent twice.
 
-When another branch of the same logical worker waits for a child, or already
-holds it, it will read this task's output from Redis. If the caller did not
-attach the output, the script changes nothing and answers ``UPLOAD_FIRST``;
-the caller calls again with the output. So an output is never missing when
-its consumer looks for it.
+An output goes to Redis only when some child will run outside the calling
+branch. A caller may finish a task without attaching its output (the plan
+says nobody elsewhere needs it, or it is large and may not be needed: a tree's
+second input to finish runs the parent itself). The script then first checks,
+without changing anything, whether every child would run here (or be waited
+for here); if not, it answers ``UPLOAD_FIRST`` and the caller calls again with
+the output. So an output is never missing when its consumer looks for it, and
+never written when nobody will read it.
 
-The script builds per-run key names from ``keys.run_prefix`` with the same
-suffixes as ``workers.keys`` (checked by tests).
+This module is the bottom layer: it imports only keys and the Redis client.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.conf import settings
+from redis.exceptions import NoScriptError
 
 from workers import keys
 from workers.redis_client import get_redis, script as _script
 
-NOT_READY, LOCAL, DISPATCH, HANDED, WAITING = 0, 1, 2, 3, 4
+NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
 UPLOAD_FIRST = -1
 
 # Child modes, from the finishing branch's point of view.
 OWN = "own"  # same logical worker, same branch: run here, or wait for it
 OWN_NEW = "own-new"  # same logical worker, but the plan starts it in a new branch: never waited for
-FLEX = "flex"  # flexible child a flexible branch may continue with
-OTHER = "other"  # anything else: dispatched by whoever completes its last input
+FLEX = "flex"  # flexible: run here while this branch may take one, else queued for the executors
+OTHER = "other"  # another logical worker: dispatched by whoever completes its last input
 
 _FINISH = """
--- ARGV: prefix, node, token, ttl, has_output, output, n, then n × (child, needed, mode)
+-- ARGV: prefix, node, token, ttl, output stored ('1') or not ('0'), local flex slots, executor cap,
+--       executor token prefix, memory_mb an executor pops from when nothing runs here next ('' for none),
+--       n, then n x (child, needed, mode, memory_mb)
 local p, node, tok, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local n = tonumber(ARGV[7])
-local taken = p .. 'taken'
-if ARGV[5] ~= '1' then
+local stored, slots, cap, xprefix = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local pop_mb = ARGV[9]
+local n = tonumber(ARGV[10])
+local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
+local function arg(k, i) return ARGV[11 + 4 * k + i] end
+if not stored then
+  -- Read-only pass: would any child run outside this branch? Then it needs the output in Redis first.
+  local free = slots
   for k = 0, n - 1 do
-    local child, mode = ARGV[8 + 3 * k], ARGV[10 + 3 * k]
-    if mode == 'own' then
-      local w = redis.call('GET', p .. 'waiter:' .. child)
+    local child, needed, mode = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2)
+    local count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
+    if redis.call('HEXISTS', p .. 'deps', child .. '|' .. node) == 0 then count = count + 1 end
+    local w = redis.call('HGET', waiters, child)
+    local here
+    if count < needed then
+      here = mode == 'own' and ((not w) or w == tok)  -- we will wait for it (and upload if we give up)
+    else
       local how = redis.call('HGET', taken, child)
-      if (w and w ~= tok) or (how and string.sub(how, 3) ~= tok) then return {-1} end
+      local owner = redis.call('HGET', claims, child)
+      if how then
+        here = string.sub(how, 1, 2) == 'l:' and string.sub(how, 3) == tok
+        if here and mode == 'flex' then free = free - 1 end
+      elseif (owner and owner ~= tok) or (w and w ~= tok) then
+        here = false
+      elseif mode == 'own' then
+        here = true
+      elseif mode == 'flex' and free > 0 then
+        free = free - 1
+        here = true
+      else
+        here = false
+      end
     end
+    if not here then return {{-1}, {}, {}} end
   end
-else
-  redis.call('SET', p .. 'out:' .. node, ARGV[6], 'EX', ttl)
 end
 redis.call('SADD', p .. 'done', node)
 redis.call('EXPIRE', p .. 'done', ttl)
 redis.call('HSET', p .. 'states', node, 'succeeded')
 redis.call('PUBLISH', p .. 'events', node)
 local res = {}
-local flex_taken = false
+local queued = {}
 for k = 0, n - 1 do
-  local child, needed, mode = ARGV[8 + 3 * k], tonumber(ARGV[9 + 3 * k]), ARGV[10 + 3 * k]
-  local deps = p .. 'deps:' .. child
-  local waiter = p .. 'waiter:' .. child
-  redis.call('SADD', deps, node)
-  redis.call('EXPIRE', deps, ttl)
+  local child, needed, mode, mb = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2), arg(k, 3)
+  local count
+  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
+    count = redis.call('HINCRBY', p .. 'depn', child, 1)
+  else
+    count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
+  end
   local out = 0
-  if redis.call('SCARD', deps) >= needed then
-    local claim = p .. 'claim:' .. child
-    local owner = redis.call('GET', claim)
+  if count >= needed then
+    local owner = redis.call('HGET', claims, child)
     if not owner then
-      redis.call('SET', claim, tok, 'EX', ttl)
+      redis.call('HSET', claims, child, tok)
       owner = tok
     end
     if owner == tok then
@@ -92,23 +132,28 @@ for k = 0, n - 1 do
         -- redelivered claimer: its own unfinished business comes back to it
         if string.sub(how, 3) == tok then
           local kind = string.sub(how, 1, 1)
-          if kind == 'l' then out = 1 elseif kind == 'p' then out = 2 end
-          if out == 1 and mode == 'flex' then flex_taken = true end
+          if kind == 'l' then out = 1 elseif kind == 'p' then out = 2 elseif kind == 'q' then out = 5 end
+          if out == 1 and mode == 'flex' then slots = slots - 1 end
         end
       else
-        local w = redis.call('GET', waiter)
+        local w = redis.call('HGET', waiters, child)
         if w and w ~= tok then
-          redis.call('DEL', waiter)
+          redis.call('HDEL', waiters, child)
           redis.call('HSET', taken, child, 'h:' .. w)
           redis.call('RPUSH', p .. 'wake:' .. w, child)
           redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
           out = 3
         else
-          if w then redis.call('DEL', waiter) end
-          if mode == 'own' or (mode == 'flex' and not flex_taken) then
-            if mode == 'flex' then flex_taken = true end
+          if w then redis.call('HDEL', waiters, child) end
+          if mode == 'own' or (mode == 'flex' and slots > 0) then
+            if mode == 'flex' then slots = slots - 1 end
             redis.call('HSET', taken, child, 'l:' .. tok)
             out = 1
+          elseif mode == 'flex' then
+            redis.call('RPUSH', p .. 'ready:' .. mb, child)
+            redis.call('HSET', taken, child, 'q:' .. tok)
+            queued[mb] = true
+            out = 5
           else
             redis.call('HSET', taken, child, 'p:' .. tok)
             out = 2
@@ -117,42 +162,212 @@ for k = 0, n - 1 do
       end
     end
   elseif mode == 'own' then
-    local w = redis.call('GET', waiter)
+    local w = redis.call('HGET', waiters, child)
     if (not w) or w == tok then
-      redis.call('SET', waiter, tok, 'EX', ttl)
+      redis.call('HSET', waiters, child, tok)
       out = 4
     end
   end
   res[k + 1] = out
 end
-redis.call('EXPIRE', taken, ttl)
-return res
+for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
+local launch = {}
+local before = redis.call('HGET', p .. 'spawned', node)
+if before then
+  launch = cjson.decode(before)
+else
+  local j = 0
+  for mb, _ in pairs(queued) do
+    local ready, execs = p .. 'ready:' .. mb, p .. 'execs:' .. mb
+    local want = math.min(redis.call('LLEN', ready), cap - redis.call('SCARD', execs))
+    redis.call('SADD', p .. 'registry', ready, execs)
+    for i = 1, want do
+      j = j + 1
+      local t = xprefix .. mb .. '-' .. node .. '-' .. j
+      redis.call('SADD', execs, t)
+      redis.call('SADD', p .. 'live', t)
+      redis.call('SADD', p .. 'registry', p .. 'lease:' .. t, p .. 'held:' .. t, p .. 'wake:' .. t)
+      launch[#launch + 1] = t
+      launch[#launch + 1] = mb
+    end
+    redis.call('EXPIRE', ready, ttl)
+    redis.call('EXPIRE', execs, ttl)
+  end
+  if j > 0 then
+    redis.call('HSET', p .. 'spawned', node, cjson.encode(launch))
+    redis.call('EXPIRE', p .. 'spawned', ttl)
+  end
+end
+-- An executor with nothing to run next takes its next task in the same call (see _POP).
+local popped = {}
+if pop_mb ~= '' then
+  local keep = false
+  for k = 1, n do if res[k] == 1 then keep = true end end
+  if not keep then
+    local execs = p .. 'execs:' .. pop_mb
+    if redis.call('EXISTS', p .. 'over') == 1 then
+      popped = {'', 'over'}
+    else
+      local nxt = redis.call('LPOP', p .. 'ready:' .. pop_mb)
+      if nxt then
+        redis.call('SADD', execs, tok)
+        redis.call('HSET', taken, nxt, 'l:' .. tok)
+        redis.call('RPUSH', p .. 'held:' .. tok, nxt)
+        redis.call('EXPIRE', p .. 'held:' .. tok, ttl)
+        redis.call('HSET', p .. 'states', nxt, 'running')
+        popped = {nxt}
+      else
+        redis.call('SREM', execs, tok)
+        popped = {'', 'retired'}
+      end
+    end
+  end
+end
+return {res, launch, popped}
+"""
+
+_POP = """
+-- KEYS: ready, execs, held, taken, states, over   ARGV: token, ttl
+if redis.call('EXISTS', KEYS[6]) == 1 then return {'', 'over'} end
+local child = redis.call('LPOP', KEYS[1])
+if not child then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return {}
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[4], child, 'l:' .. ARGV[1])
+redis.call('RPUSH', KEYS[3], child)
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[5], child, 'running')
+return {child}
 """
 
 _STOP_WAITING = """
--- KEYS: waiter   ARGV: token    1: we withdrew; 0: it was already handed to us
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+-- KEYS: waiters   ARGV: child, token    1: we withdrew; 0: it was already handed to us
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
   return 1
 end
 return 0
 """
+
 
 @dataclass(frozen=True)
 class Child:
     node_id: str
     needed: int  # how many inputs it has
     mode: str  # OWN, OWN_NEW, FLEX or OTHER
+    memory_mb: int = 0  # its configuration (where a queued flexible child goes)
 
 
-def finish_task(run_id: int, node_id: str, token: str, children: list[Child], output: bytes | None) -> list[int]:
-    """Record ``node_id`` done (storing ``output`` if given); one outcome per child, or
-    ``[UPLOAD_FIRST]`` when the output must be attached (nothing was changed then)."""
+@dataclass(frozen=True)
+class Finished:
+    """What ``finish_task`` decided: one outcome per child, executors to send as (token, memory_mb),
+    and — for an executor that asked — the next task it popped, or that it retired (the ready list
+    was empty) or that the run is over."""
+
+    outcomes: list[int]
+    executors: list[tuple[str, int]]
+    popped: str | None = None
+    retired: bool = False
+    over: bool = False
+
+    @property
+    def upload_first(self) -> bool:
+        return self.outcomes == [UPLOAD_FIRST]
+
+
+def executor_prefix(run_id: int) -> str:
+    """Executor tokens read ``r<run>-x<memory_mb>-<what launched it>-<k>`` (``canvas.executor_token``)."""
+    return f"r{run_id}-x"
+
+
+def executor_cap() -> int:
+    return int(settings.SLAFLOW_FLEX_EXECUTORS)
+
+
+def finish_task(run_id: int, node_id: str, token: str, children: list[Child], output: bytes | None, *,
+                local_slots: int = 0, pop_from: int | None = None) -> Finished:
+    """Record ``node_id`` done; ``local_slots``: how many ready flexible children this branch may run
+    itself; ``pop_from``: an executor's configuration, to take its next task in the same call when no
+    child runs here. With ``output``, it is stored first, in the same round trip (a pipelined
+    ``HSET`` before the script: no copy of a large value through Lua). Without it,
+    ``Finished.upload_first`` says that some child will run outside this branch and the output must
+    be attached (nothing was changed)."""
     args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S),
-                  "1" if output is not None else "0", output if output is not None else b"", len(children)]
+                  "1" if output is not None else "0", local_slots, executor_cap(), executor_prefix(run_id),
+                  "" if pop_from is None else int(pop_from), len(children)]
     for child in children:
-        args.extend([child.node_id, child.needed, child.mode])
-    return [int(x) for x in _script("finish", _FINISH)(keys=[], args=args)]
+        args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
+    finish = _script("finish", _FINISH)
+    if output is None:
+        outcomes, launch, popped = finish(keys=[], args=args)
+    else:
+        outcomes, launch, popped = _stored_then(run_id, node_id, output, finish, args)
+    pairs = [(launch[i].decode(), int(launch[i + 1])) for i in range(0, len(launch), 2)]
+    flag = popped[1].decode() if len(popped) == 2 else ""
+    return Finished([int(x) for x in outcomes], pairs, popped=popped[0].decode() if len(popped) == 1 else None,
+                    retired=flag == "retired", over=flag == "over")
+
+
+def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
+    """Store an output and run ``script`` after it in one round trip. The script is called by its
+    SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
+    after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""
+    client = get_redis()
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)  # one connection runs them in order
+        pipe.hset(keys.outputs(run_id), node_id, output)
+        pipe.expire(keys.outputs(run_id), int(settings.SLAFLOW_RUN_TTL_S))
+        pipe.evalsha(script.sha, 0, *args)
+        try:
+            return pipe.execute()[-1]
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            script.sha = client.script_load(script.script)
+
+
+def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: list[tuple[str, int]]) -> None:
+    """At submission: flexible roots onto their ready lists, and their ``executors`` (token,
+    memory_mb) counted as popping. Nothing runs yet, so a transaction suffices; the caller makes
+    the tokens live."""
+    if not roots_by_memory:
+        return
+    client = get_redis()
+    pipe = client.pipeline(transaction=True)
+    ttl = int(settings.SLAFLOW_RUN_TTL_S)
+    for mb, roots in sorted(roots_by_memory.items()):
+        ready, execs = keys.ready(run_id, mb), keys.executors(run_id, mb)
+        pipe.rpush(ready, *roots)
+        tokens = [t for t, m in executors if m == mb]
+        if tokens:
+            pipe.sadd(execs, *tokens)
+        pipe.sadd(keys.registry(run_id), ready, execs)
+        pipe.expire(ready, ttl)
+        pipe.expire(execs, ttl)
+    pipe.hset(keys.taken(run_id), mapping={r: "q:submit" for roots in roots_by_memory.values() for r in roots})
+    pipe.expire(keys.taken(run_id), ttl)
+    pipe.execute()
+
+
+def pop(run_id: int, memory_mb: int, token: str) -> tuple[str | None, bool]:
+    """An executor's next task: (node, False); (None, False) when the list is empty — the executor
+    is retired in the same step; (None, True) when the run is over."""
+    got = _script("pop", _POP)(
+        keys=[keys.ready(run_id, memory_mb), keys.executors(run_id, memory_mb), keys.held(run_id, token),
+              keys.taken(run_id), keys.states(run_id), keys.over(run_id)],
+        args=[token, int(settings.SLAFLOW_RUN_TTL_S)])
+    if not got:
+        return None, False
+    if len(got) == 2:
+        return None, True
+    return got[0].decode(), False
+
+
+def held(run_id: int, token: str) -> list[str]:
+    """The nodes an executor popped so far (what its redelivery runs again)."""
+    return [x.decode() for x in get_redis().lrange(keys.held(run_id, token), 0, -1)]
 
 
 def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
@@ -168,7 +383,7 @@ def taken_by(run_id: int, node_id: str) -> str | None:
 
 def stop_waiting(run_id: int, child: str, token: str) -> bool:
     """Withdraw as the child's waiter; False means it was already handed to us."""
-    return bool(_script("stop_waiting", _STOP_WAITING)(keys=[keys.waiter(run_id, child)], args=[token]))
+    return bool(_script("stop_waiting", _STOP_WAITING)(keys=[keys.waiters(run_id)], args=[child, token]))
 
 
 def next_handed(run_id: int, token: str, timeout_s: float) -> str | None:

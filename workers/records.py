@@ -1,7 +1,7 @@
 """Observed metrics of one branch, gathered in memory and written in bulk at its end."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -37,7 +37,7 @@ class TaskRecord:
     traceback: str = ""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(self.__dict__)  # written once, never mutated: no deep copy (``asdict`` was 0.1 ms a record)
 
 
 @dataclass
@@ -60,4 +60,4 @@ class StartupRecord:
     enforced: bool | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(self.__dict__)

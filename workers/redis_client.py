@@ -14,13 +14,19 @@ class RedisUnavailable(RuntimeError):
     pass
 
 
+def new_client(**options) -> redis.Redis:
+    """A client of its own (e.g. for a pub/sub listener thread)."""
+    # An explicit read timeout well above the longest blocking read (BLPOP ≤ 5 s in the runtime):
+    # redis-py 8 otherwise applies the 5 s connect timeout to reads, and a 5 s BLPOP fails.
+    kwargs = {"socket_connect_timeout": 5, "socket_timeout": 30, "health_check_interval": 30}
+    kwargs.update(options)
+    return redis.Redis.from_url(settings.REDIS.client_url, **kwargs)
+
+
 def get_redis() -> redis.Redis:
     global _client, _pid
     if _client is None or _pid != os.getpid():
-        # An explicit read timeout well above the longest blocking read (BLPOP ≤ 5 s in the runtime):
-        # redis-py 8 otherwise applies the 5 s connect timeout to reads, and a 5 s BLPOP fails.
-        _client = redis.Redis.from_url(settings.REDIS.client_url, socket_connect_timeout=5, socket_timeout=30,
-                                       health_check_interval=30)
+        _client = new_client()
         _pid = os.getpid()
     return _client
 

@@ -1,20 +1,34 @@
-"""The branch runtime: inputs → execute → output → counters → dispatch.
+"""The branch runtime: each task through fixed stages, hooks at every one.
 
 A branch is one Celery message. It runs its entry tasks, then keeps going
 with downstream tasks that belong to it: in a planned run, the children its
-logical worker owns; in a flexible (WUKONG) run, the first child it made ready.
+logical worker owns; in a flexible (WUKONG) run, one child it made ready.
 Outputs stay in memory inside a branch and go to Redis only when a consumer
-elsewhere needs them. Children made ready here for other workers are
-dispatched from here: there is no central loop. Readiness is decided
-atomically in Redis by ``workers.readiness`` — one call per finished task.
+elsewhere needs them. Readiness is decided atomically in Redis by
+``workers.readiness`` — one call per finished task — and the worker that
+completes a task dispatches what became ready: there is no central loop.
+
+A flexible branch is an *executor*: when it has nothing of its own left it
+pops the next ready flexible task of its run and configuration, and ends when
+there is none (``readiness.pop`` retires it in the same step).
+
+Per task (``run_task``), over an ``ActiveTask``::
+
+    begin → before_inputs → inputs → after_inputs → before_execute → execute
+          → after_execute → should_upload? local_children? → before_upload
+          → upload + counters → after_complete → before_dispatch → dispatch
+          → after_dispatch
+
+Upload and counters are one atomic Lua call: the output must be in Redis by
+the time a child is released. Cross-cutting behaviour lives in hooks
+(``workers.hooks``, ``workers.core_hooks``), not here.
 
 A planned branch whose own next task still waits for a remote input is
-registered as that task's waiter by that same call, and blocks on its wake
-list, but only for as long as the plan says the input should take (bounded);
+registered as that task's waiter by the same call and blocks on its wake
+list, but only as long as the plan says the input should take (bounded);
 then it uploads what the task needs from it and withdraws, and whoever
 completes the input runs or dispatches the task. A task the plan starts in a
-new branch of the worker (``n`` in the compact plan) is not waited for: its
-inputs are uploaded and the branch may end.
+new branch of the worker (``n`` in the compact plan) is not waited for.
 
 A branch runs its ready tasks in planned start order (arrival order without
 a plan).
@@ -26,14 +40,20 @@ import logging
 import socket
 import time
 import traceback
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
 from orchestrator import canvas, codec
-from orchestrator.graph import substitute
+from orchestrator.graph import Node, substitute
+from orchestrator.services import metrics, runs
 from workers import cgroups, dataplane, readiness
 from workers.context import RunContext
+from workers.core_hooks import hooks_for
+from workers.hooks import HookChain, SkipTask, StopBranch
 from workers.records import StartupRecord, TaskRecord
+from workers.recorder import recorder
 
 log = logging.getLogger("slaflow.runtime")
 
@@ -44,9 +64,43 @@ class TaskFailed(Exception):
         self.node_id, self.error, self.tb = node_id, error, tb
 
 
+@dataclass
+class Input:
+    """An input a hook provides instead of the data plane (``Hook.fetch_input``)."""
+
+    value: Any
+    size: int
+    download_s: float = 0.0
+    how: str = "hook"
+
+
+@dataclass
+class ActiveTask:
+    """One task going through the stages: what hooks read and set."""
+
+    node: Node
+    record: TaskRecord
+    is_sink: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    value: Any = None
+    data: bytes | None = None  # the encoded output
+    upload: bool = True  # send the output with the counters (else only if they find a consumer elsewhere)
+    uploaded_now: bool = False  # the counters' call carried the output
+    local_slots: int = 0
+    finished: readiness.Finished | None = None
+    continue_here: list[str] = field(default_factory=list)
+    dispatch: dict[tuple, list[str]] = field(default_factory=dict)  # (worker, memory, key) → children
+    cpu0: float = 0.0
+    t_inputs: float = 0.0
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+
 class BranchRun:
     def __init__(self, ctx: RunContext, *, token: str, worker: str | None, entries: list[str],
-                 startup: StartupRecord, delivery: int):
+                 startup: StartupRecord, delivery: int, executor_mb: int | None = None, hooks=None):
         self.ctx = ctx
         self.run_id = ctx.run_id
         self.token = token
@@ -54,21 +108,41 @@ class BranchRun:
         self.entries = entries
         self.startup = startup
         self.delivery = delivery
+        # A flexible branch pops ready flexible tasks of this configuration when it has none left.
+        self.executor_mb = executor_mb if worker is None else None
         self.limits = cgroups.current()
         self.host = socket.gethostname()
+        self.hooks = HookChain(hooks_for(ctx) if hooks is None else hooks, run_id=self.run_id)
         self.local: dict[str, object] = {}  # outputs kept in this process
         self.encoded: dict[str, bytes] = {}  # their encoded form, for a late upload
         self.uploaded: set[str] = set()
         self.awaiting: dict[str, str] = {}  # child → the local task whose completion made us wait
-        self.task_cpu0 = 0.0  # process CPU time when the current task began
+        self.begun: set[str] = set()  # tasks whose begin was done by a pop
+        self.queue = _ReadyQueue(ctx)  # this branch's own ready tasks
+        self.retired = False  # an executor whose finish call found nothing left to pop
         self.records: list[TaskRecord] = []
         self.failure: TaskFailed | None = None
         self.stopped = False
+        self.overheads: dict[str, float] = {"record_s": 0.0}  # this branch's own costs, summed per run
+        self.flushed = 0  # records already written (a long branch writes them in batches as it goes)
+
+    @property
+    def is_executor(self) -> bool:
+        return self.executor_mb is not None
 
     # --- the loop ---------------------------------------------------------------
 
     def execute(self) -> None:
-        queue = _ReadyQueue(self.ctx)
+        try:
+            self.hooks.run("branch_start", self)
+            self._loop()
+        except StopBranch as stop:
+            log.info("run %s: branch %s stops: %s", self.run_id, self.token, stop)
+            self.stopped = True
+        self.hooks.run("branch_end", self)
+
+    def _loop(self) -> None:
+        queue = self.queue
         queue.extend(self.entries)
         ran: set[str] = set()
         while True:
@@ -79,7 +153,22 @@ class BranchRun:
                     continue
                 ran.add(nid)
                 queue.extend(self.run_task(nid))
-            if self.failure or self.stopped or not self.awaiting:
+                if len(self.records) - self.flushed >= settings.SLAFLOW_RECORD_BATCH and not self.failure:
+                    self._flush()
+            if self.failure or self.stopped:
+                return
+            if self.is_executor:
+                if self.retired:
+                    return  # the last finish found the ready list empty and retired us
+                nid, over = readiness.pop(self.run_id, self.executor_mb, self.token)
+                if over:
+                    raise StopBranch(f"run {self.run_id} is over")
+                if nid is None:
+                    return  # nothing left to pop: retired
+                self.begun.add(nid)
+                queue.extend([nid])
+                continue
+            if not self.awaiting:
                 return
             handed = self._wait_for_handoff()
             if handed is None:
@@ -119,116 +208,214 @@ class BranchRun:
                 budget = max(budget, 1.5 * (start - now_s) + 1.0)
         return min(budget, cap)
 
-    # --- one task ---------------------------------------------------------------
+    # --- one task, stage by stage ------------------------------------------------------
 
     def run_task(self, nid: str) -> list[str]:
-        """Run one task; returns the children this branch continues with."""
+        """Run one task through its stages; returns the children this branch continues with."""
+        task = self._begin(nid)
+        hooks = self.hooks
+        try:
+            hooks.run("before_inputs", self, task)
+            if not self._reuse_stored_output(task):
+                self.stage_inputs(task)
+                hooks.run("after_inputs", self, task)
+                hooks.run("before_execute", self, task)
+                if not self.stage_execute(task):
+                    return []
+                hooks.run("after_execute", self, task)
+            self.stage_decide(task)
+            hooks.run("before_upload", self, task)
+            self.stage_upload(task)
+            hooks.run("after_complete", self, task)
+            if task.dispatch or (task.finished and task.finished.executors):
+                hooks.run("before_dispatch", self, task)
+                self.stage_dispatch(task)
+                hooks.run("after_dispatch", self, task)
+        except SkipTask as skip:
+            log.info("run %s: task %s skipped: %s", self.run_id, nid, skip)
+            self.records.remove(task.record)
+            return []
+        return task.continue_here
+
+    def _begin(self, nid: str) -> ActiveTask:
         ctx = self.ctx
         node = ctx.graph[nid]
         rec = TaskRecord(
             node_id=nid, function=node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
-            enforced=self.limits.enforced, worker_id=self.worker or f"f:{self.entries[0]}", branch_id=self.token,
-            host=self.host, pid=self.limits.pid,
+            enforced=self.limits.enforced, worker_id=self.worker or executor_name(self.token),
+            branch_id=self.token, host=self.host, pid=self.limits.pid,
             startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
         )
-        rec.started_at, self.task_cpu0 = time.time(), time.process_time()
-        if not dataplane.begin_task(self.run_id, nid):
-            self.stopped = True  # failed or cancelled meanwhile: start nothing more
-            return []
+        if nid in self.begun:
+            self.begun.discard(nid)
+        elif not dataplane.begin_task(self.run_id, nid):
+            raise StopBranch(f"run {self.run_id} is over")  # failed or cancelled meanwhile
         self.records.append(rec)
         if self.startup.ready_at is None:
-            self.startup.ready_at = rec.started_at
+            self.startup.ready_at = time.time()
+        return ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink))
 
-        if not self._reuse_stored_output(nid, rec):
-            values = self._inputs(node, rec)
-            fn = ctx.function(nid)
-            t0 = time.perf_counter()
-            try:
-                value = fn(*substitute(node.args, values), **substitute(node.kwargs_dict, values))
-            except Exception as exc:  # the user's task failed: the run fails with it
-                rec.exec_s = time.perf_counter() - t0
-                self._fail(rec, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-                return []
-            rec.exec_s = time.perf_counter() - t0
-            try:
-                data = codec.dumps(value, where=f"output of {nid}")
-                rec.output_bytes = len(data)
-                if nid == ctx.sink:
-                    self._store_result(rec, data, value)
-            except codec.CodecError as exc:
-                self._fail(rec, str(exc), traceback.format_exc())
-                return []
-            self.local[nid] = value
-            self.encoded[nid] = data
-        rec.status = "succeeded"
-        if nid == ctx.sink:
-            self._ended(rec)
-            readiness.finish_task(self.run_id, nid, self.token, [], None)
-            dataplane.mark_sink_done(self.run_id, rec.finished_at)
-            return []
-        return self._release_children(nid, rec)
-
-    def _ended(self, rec: TaskRecord) -> None:
-        """The task is done (output stored if it travels): its end, and the CPU it used in this
-        process from its start — which tells the planner how much of it a CPU quota slows."""
-        rec.finished_at = time.time()
-        rec.cpu_s = time.process_time() - self.task_cpu0
-
-    def _reuse_stored_output(self, nid: str, rec: TaskRecord) -> bool:
+    def _reuse_stored_output(self, task: ActiveTask) -> bool:
         """On redelivery, a task whose output is already stored is not run again."""
-        if self.delivery == 1 or nid == self.ctx.sink:
+        nid, rec = task.node_id, task.record
+        if self.delivery == 1 or task.is_sink:
             return False
         raw = dataplane.get_output(self.run_id, nid)
         if raw is None:
             return False
-        self.local[nid] = codec.loads(raw)
-        self.encoded[nid] = raw
+        task.value, task.data = codec.loads(raw), raw
         self.uploaded.add(nid)
         rec.output_bytes, rec.uploaded, rec.exec_s = len(raw), True, 0.0
         rec.optimizations["reused_after_redelivery"] = True
         return True
 
-    def _inputs(self, node, rec: TaskRecord) -> dict[str, object]:
-        t0 = time.perf_counter()
-        values: dict[str, object] = {}
-        remote = [up for up in node.upstream if up not in self.local]
+    def stage_inputs(self, task: ActiveTask) -> None:
+        node, rec, values = task.node, task.record, task.values
+        remote = []
         for up in node.upstream:
             if up in self.local:
                 size = len(self.encoded.get(up, b""))
                 values[up] = self.local[up]
                 rec.inputs.append({"node": up, "bytes": size, "download_s": 0.0, "local": True})
                 rec.input_bytes += size
-        if remote:
-            td = time.perf_counter()
-            raws = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them
-            missing = [up for up, raw in zip(remote, raws) if raw is None]
-            if missing:
-                raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not in Redis")
-            fetched = time.perf_counter() - td
-            total = sum(len(raw) for raw in raws) or 1
-            for up, raw in zip(remote, raws):
-                td = time.perf_counter()
-                values[up] = codec.loads(raw)
-                # The shared round trip is split by size; decoding is each input's own.
-                took = fetched * len(raw) / total + (time.perf_counter() - td)
-                rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
-                rec.input_bytes += len(raw)
-                rec.download_s += took
-        rec.input_wait_s = time.perf_counter() - t0
-        return values
-
-    def _needs_upload(self, nid: str) -> bool:
-        """Upload unless every consumer will surely run in this branch."""
-        flex_slot = self.worker is None
-        for child in self.ctx.downstream[nid]:
-            owner = self.ctx.worker_of(child)
-            if self.worker is not None and owner == self.worker and not self.ctx.planned(child, "n"):
-                continue  # our own worker: it waits for the child, uploads on withdrawal
-            if self.worker is None and owner is None and flex_slot and len(self.ctx.graph[child].upstream) == 1:
-                flex_slot = False  # the one child a flexible branch continues with
                 continue
-            return True
-        return False
+            given = self.hooks.decide("fetch_input", self, task, up)
+            if given is not None:
+                values[up] = given.value
+                rec.inputs.append({"node": up, "bytes": given.size, "download_s": given.download_s, "local": False,
+                                   "via": given.how})
+                rec.input_bytes += given.size
+                rec.download_s += given.download_s
+                continue
+            remote.append(up)
+        if not remote:
+            return
+        td = time.perf_counter()
+        raws = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them
+        missing = [up for up, raw in zip(remote, raws) if raw is None]
+        if missing:
+            raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not in Redis")
+        fetched = time.perf_counter() - td
+        total = sum(len(raw) for raw in raws) or 1
+        for up, raw in zip(remote, raws):
+            td = time.perf_counter()
+            values[up] = codec.loads(raw)
+            # The shared round trip is split by size; decoding is each input's own.
+            took = fetched * len(raw) / total + (time.perf_counter() - td)
+            rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
+            rec.input_bytes += len(raw)
+            rec.download_s += took
+
+    def stage_execute(self, task: ActiveTask) -> bool:
+        """Run the function and encode its output; False when the task failed."""
+        node, rec, values = task.node, task.record, task.values
+        fn = self.ctx.function(node.id)
+        t0 = time.perf_counter()
+        try:
+            task.value = fn(*substitute(node.args, values), **substitute(node.kwargs_dict, values))
+        except Exception as exc:  # the user's task failed: the run fails with it
+            rec.exec_s = time.perf_counter() - t0
+            self._fail(task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return False
+        rec.exec_s = time.perf_counter() - t0
+        try:
+            task.data = codec.dumps(task.value, where=f"output of {node.id}")
+        except codec.CodecError as exc:
+            self._fail(task, str(exc), traceback.format_exc())
+            return False
+        rec.output_bytes = len(task.data)
+        return True
+
+    def stage_decide(self, task: ActiveTask) -> None:
+        """The decision stages: does the output travel, how many flexible children run here."""
+        if task.is_sink:
+            task.upload, task.local_slots = False, 0
+            return
+        answer = self.hooks.decide("should_upload", self, task)
+        task.upload = True if answer is None else bool(answer)
+        task.local_slots = int(self.hooks.decide("local_children", self, task) or 0)
+
+    def stage_upload(self, task: ActiveTask) -> None:
+        """Store the output where it must go and record the task done in the counters (one call)."""
+        nid, rec = task.node_id, task.record
+        self.local[nid] = task.value
+        self.encoded[nid] = task.data
+        rec.status = "succeeded"
+        if task.is_sink:
+            t0 = time.perf_counter()
+            runs.store_result(self.run_id, task.data, task.value)
+            rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
+            task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None)
+            dataplane.mark_sink_done(self.run_id, time.time())  # the run's end: the result is stored
+            return
+        ctx = self.ctx
+        kids = [readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)) for c in ctx.downstream[nid]]
+        already = nid in self.uploaded
+        output = task.data if task.upload and not already else None
+        # An executor with nothing queued here takes its next task in the same call.
+        pop_from = self.executor_mb if self.is_executor and not self.queue else None
+        t0 = time.perf_counter()
+        fin = readiness.finish_task(self.run_id, nid, self.token, kids, output, local_slots=task.local_slots,
+                                    pop_from=pop_from)
+        if fin.upload_first:
+            # A child will run outside this branch: it needs our output in Redis.
+            output = task.data
+            fin = readiness.finish_task(self.run_id, nid, self.token, kids, output, local_slots=task.local_slots,
+                                        pop_from=pop_from)
+        took = time.perf_counter() - t0
+        task.finished = fin
+        if fin.popped is not None:
+            self.begun.add(fin.popped)
+            task.continue_here.append(fin.popped)
+        self.retired = fin.retired
+        if fin.over:
+            self.stopped = True
+        if output is not None:
+            task.uploaded_now = True
+            self.uploaded.add(nid)
+            # One round trip carried the output and the counters: it counts as the upload (the counters
+            # add a constant sliver), so upload + counters sums to what the task really spent.
+            rec.upload_s, rec.uploaded, rec.counter_update_s = took, True, 0.0
+        else:
+            rec.uploaded, rec.counter_update_s = already, took
+        for kid, outcome in zip(kids, fin.outcomes):
+            if outcome == readiness.LOCAL:
+                task.continue_here.append(kid.node_id)
+                self.awaiting.pop(kid.node_id, None)  # we were its waiter and brought its last input
+            elif outcome == readiness.DISPATCH:
+                owner = ctx.worker_of(kid.node_id)
+                task.dispatch.setdefault((owner, kid.memory_mb), []).append(kid.node_id)
+            elif outcome == readiness.WAITING:
+                self.awaiting[kid.node_id] = nid
+
+    def stage_dispatch(self, task: ActiveTask) -> None:
+        """Send the branches of other logical workers that became ready, and the executors the
+        counters' call launched (already registered as live by it)."""
+        ctx, rec = self.ctx, task.record
+        t1 = time.perf_counter()
+        sigs = []
+        for (owner, memory_mb), children in task.dispatch.items():
+            annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
+            sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
+                                                annotations=annotations))
+        if sigs:
+            dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
+        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb)
+                    for token, memory_mb in task.finished.executors)
+        for sig in sigs:
+            sig.apply_async()
+        if task.dispatch:
+            readiness.mark_dispatched(self.run_id, [c for cs in task.dispatch.values() for c in cs], self.token)
+        rec.dispatch_s = time.perf_counter() - t1
+        rec.invocations = len(sigs)
+
+    def _mode(self, child: str) -> str:
+        owner = self.ctx.worker_of(child)
+        if owner is None:
+            return readiness.FLEX
+        if self.worker is not None and owner == self.worker:
+            return readiness.OWN_NEW if self.ctx.new_branch(child) else readiness.OWN
+        return readiness.OTHER
 
     def _upload_for(self, child: str) -> None:
         for up in self.ctx.graph[child].upstream:
@@ -240,109 +427,49 @@ class BranchRun:
                 if rec is not None:
                     rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
 
-    def _store_result(self, rec: TaskRecord, data: bytes, value) -> None:
-        from orchestrator.services import runs
-
-        t0 = time.perf_counter()
-        runs.store_result(self.run_id, data, value)
-        rec.upload_s = time.perf_counter() - t0
-        rec.uploaded = True
-
-    # --- counters and dispatch ----------------------------------------------------
-
-    def _mode(self, child: str) -> str:
-        owner = self.ctx.worker_of(child)
-        if self.worker is not None and owner == self.worker:
-            return readiness.OWN_NEW if self.ctx.planned(child, "n") else readiness.OWN
-        if self.worker is None and owner is None:
-            return readiness.FLEX
-        return readiness.OTHER
-
-    def _release_children(self, nid: str, rec: TaskRecord) -> list[str]:
-        """Record the task done and its children's counters in one call, then dispatch."""
-        ctx = self.ctx
-        kids = [readiness.Child(c, len(ctx.graph[c].upstream), self._mode(c)) for c in ctx.downstream[nid]]
-        already = nid in self.uploaded
-        output = self.encoded[nid] if not already and self._needs_upload(nid) else None
-        # The task ends once its output is stored; counters and dispatching come after (the planner's
-        # model: end = inputs + exec + upload, then post-task overhead). Without an upload it ends now.
-        if output is None:
-            self._ended(rec)
-        t0 = time.perf_counter()
-        outcomes = readiness.finish_task(self.run_id, nid, self.token, kids, output)
-        if outcomes == [readiness.UPLOAD_FIRST]:
-            # Another branch of our worker will run a child: it needs our output in Redis.
-            output = self.encoded[nid]
-            outcomes = readiness.finish_task(self.run_id, nid, self.token, kids, output)
-        took = time.perf_counter() - t0
-        if output is not None:
-            self.uploaded.add(nid)
-            # One round trip carried the output and the counters: it counts as the upload (the counters
-            # add a constant sliver), so upload + counters sums to what the task really spent.
-            rec.upload_s, rec.uploaded = took, True
-            rec.counter_update_s = 0.0
-            if rec.finished_at is None:
-                self._ended(rec)
-        else:
-            rec.uploaded = already
-            rec.counter_update_s = took
-
-        continue_here: list[str] = []
-        dispatch: dict[tuple[str | None, int, str], list[str]] = {}
-        for kid, outcome in zip(kids, outcomes):
-            if outcome == readiness.LOCAL:
-                continue_here.append(kid.node_id)
-                self.awaiting.pop(kid.node_id, None)  # we were its waiter and brought its last input
-            elif outcome == readiness.DISPATCH:
-                owner = ctx.worker_of(kid.node_id)
-                # Planned children of one worker share a branch; flexible ones get one each.
-                key = (owner, ctx.memory_of(kid.node_id), owner or kid.node_id)
-                dispatch.setdefault(key, []).append(kid.node_id)
-            elif outcome == readiness.WAITING:
-                self.awaiting[kid.node_id] = nid
-
-        t1 = time.perf_counter()
-        if dispatch:
-            sigs = []
-            for (owner, memory_mb, _), children in dispatch.items():
-                annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
-                sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
-                                                    annotations=annotations))
-            dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
-            for sig in sigs:
-                sig.apply_async()
-            readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)
-        rec.dispatch_s = time.perf_counter() - t1
-        rec.invocations = len(dispatch)
-        return continue_here
-
     # --- failure and the end ----------------------------------------------------------
 
-    def _fail(self, rec: TaskRecord, error: str, tb: str) -> None:
+    def _fail(self, task: ActiveTask, error: str, tb: str) -> None:
+        rec = task.record
         rec.status = "failed"
-        rec.finished_at = time.time()
         rec.error, rec.traceback = error, tb
+        self.hooks.run("task_failed", self, task, error)
         dataplane.set_state(self.run_id, rec.node_id, "failed")
         dataplane.mark_over(self.run_id, "failed")
         self.failure = TaskFailed(rec.node_id, error, tb)
         log.warning("run %s: task %s failed: %s", self.run_id, rec.node_id, error)
 
-    def record(self, cpu_start: float) -> None:
-        """Write this branch's metrics in bulk and report a failure."""
-        from orchestrator.services import metrics, runs
+    def _flush(self) -> None:
+        """Hand the records of the tasks done so far (between tasks: every one of them is final) to
+        the process's writer thread, so the branch that runs the sink has few left to write after it."""
+        batch = [r.as_dict() for r in self.records[self.flushed:]]
+        self.flushed = len(self.records)
+        run_id, started, attempts, overheads = self.run_id, self.ctx.started_at, self.delivery, self.overheads
 
+        def write() -> None:
+            t0 = time.perf_counter()
+            metrics.record_tasks(run_id, started, batch, attempts=attempts)
+            overheads["record_s"] += time.perf_counter() - t0
+
+        recorder().submit(write)
+
+    def record(self, cpu_start: float) -> None:
+        """Write this branch's remaining metrics in bulk and report a failure."""
         self.startup.ended_at = time.time()
         self.startup.cpu_s = time.process_time() - cpu_start
         self.startup.tasks = len(self.records)
         self.startup.enforced = self.limits.enforced
+        t0 = time.perf_counter()
         try:
-            metrics.record_branch(self.run_id, self.ctx.started_at, [r.as_dict() for r in self.records],
+            recorder().drain()  # earlier batches first: a failed one fails the branch here
+            metrics.record_branch(self.run_id, self.ctx.started_at, [r.as_dict() for r in self.records[self.flushed:]],
                                   self.startup.as_dict(), attempts=self.delivery)
+            self.overheads["record_s"] += time.perf_counter() - t0
         except Exception as exc:  # metrics lost must not hang the run: fail it, loudly
             log.exception("run %s: could not record branch %s", self.run_id, self.token)
             self.failure = self.failure or TaskFailed(
-                self.entries[0], f"internal error recording metrics: {type(exc).__name__}: {exc}",
-                traceback.format_exc())
+                self.entries[0] if self.entries else "", f"internal error recording metrics: "
+                f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if self.failure:
             runs.fail_run(self.run_id, error=self.failure.error, traceback=self.failure.tb,
                           node_id=self.failure.node_id)
@@ -369,9 +496,13 @@ class _ReadyQueue:
         return bool(self.heap)
 
 
-def end_branch(run_id: int, token: str, lease_holder: str = "") -> None:
-    """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run."""
-    from orchestrator.services import runs
+def executor_name(token: str) -> str:
+    """An executor's worker id in records: ``x:<memory>-<origin>-<k>`` from its token."""
+    return "x:" + token.partition("-x")[2]
 
-    if dataplane.branch_end(run_id, token, lease_holder):
+
+def end_branch(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
+               overheads: dict[str, float] | None = None) -> None:
+    """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run."""
+    if dataplane.branch_end(run_id, token, lease_holder, executor_of, overheads):
         runs.finalize_run(run_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.planning import uploads as upload_rule
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.predictor import Predictor
 
@@ -31,11 +32,16 @@ def predict_sizes(dag: Dag, predictor: Predictor, memory_mb: int, sla) -> Sizes:
 
 
 def uploads(dag: Dag, worker: list[int], i: int) -> bool:
-    """Whether task ``i`` uploads its output (the sink always stores its result)."""
+    """Whether task ``i``'s output leaves it (``planning.uploads``; the sink stores its result).
+    Which consumers start a new branch is only known after simulating, so here none does."""
     if i == dag.sink:
         return True
-    w = worker[i]
-    return any(worker[d] != w or w < 0 for d in dag.downs[i])
+
+    def label(w: int):
+        return None if w < 0 else w
+
+    return upload_rule.uploads(label(worker[i]), (upload_rule.Consumer(label(worker[d]), False, len(dag.ups[d]))
+                                                  for d in dag.downs[i]))
 
 
 @dataclass

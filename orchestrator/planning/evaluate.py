@@ -225,10 +225,9 @@ class Planning:
                 download_s=round(dur.download[i], 6), exec_s=round(dur.exec[i], 6), upload_s=round(dur.upload[i], 6),
                 input_bytes=self.sizes.input_bytes[i], output_bytes=self.sizes.output_bytes[i],
                 earliest_start_s=round(tl.ready[i], 6), start_s=round(tl.start[i], 6), end_s=round(tl.end[i], 6),
-                upload=dur.uploads[i],
             )
         p = self.predictor
-        return Plan(
+        plan = Plan(
             planner=self.config.planner, sla=str(self.sla), tasks=tasks, note=note,
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
@@ -251,6 +250,8 @@ class Planning:
                 "cache_hits": p.hits, "cache_misses": p.misses,
             },
         )
+        plan.set_uploads(self.graph)
+        return plan
 
 
 def plan_or_fallback(graph: Graph, predictor: Predictor | None, config, fallback_mb: int, make) -> Plan:

@@ -7,8 +7,12 @@ kept for calibration studies), predicted GB-seconds, sample counts.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from orchestrator.graph import dependents
+from orchestrator.planning import uploads
 
 
 @dataclass
@@ -54,8 +58,14 @@ class Plan:
     yield_before: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data["tasks"] = {nid: asdict(tp) for nid, tp in self.tasks.items()}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}
+        data = copy.deepcopy(data)
+        # Task plans hold plain values (``asdict`` deep-copied every field of every task: 0.3 s for
+        # 1,000 tasks); annotations are shared, not copied — callers serialise, never mutate them.
+        # Unset fields are left out (``from_dict`` restores their defaults): half the JSON of a
+        # flexible plan.
+        data["tasks"] = {nid: {k: v for k, v in tp.__dict__.items() if v is not None and v != {}}
+                         for nid, tp in self.tasks.items()}
         return data
 
     @classmethod
@@ -66,17 +76,36 @@ class Plan:
         rest = {k: v for k, v in data.items() if k in plan_names and k != "tasks"}
         return cls(tasks=tasks, **rest)
 
-    def compact(self) -> dict:
+    def new_branch(self, node_id: str) -> bool:
+        """Planned to begin a new branch of its worker (after a start-up)."""
+        tp = self.tasks[node_id]
+        return tp.worker is not None and tp.startup in ("cold", "warm")
+
+    def set_uploads(self, graph) -> None:
+        """Each task's upload decision from the one rule (``planning.uploads``), now that the
+        plan knows which tasks begin new branches."""
+        downstream = dependents(graph)
+        for nid, tp in self.tasks.items():
+            tp.upload = uploads.uploads(tp.worker, (
+                uploads.Consumer(self.tasks[c].worker, self.new_branch(c), len(graph[c].upstream))
+                for c in downstream[nid]))
+
+    def compact(self, graph) -> dict:
         """What workers need at run time, small enough to cache in Redis.
 
         ``n`` marks a task planned to begin a new branch of its worker (after
         a start-up): a branch of that worker does not wait for it, it leaves
         the inputs behind and lets whoever completes the last one dispatch it.
+        ``u`` is the upload decision (``set_uploads``).
         """
+        if any(tp.upload is None for tp in self.tasks.values()):
+            self.set_uploads(graph)
         out = {}
         for nid, tp in self.tasks.items():
-            entry = {"m": tp.memory_mb, "w": tp.worker, "a": tp.annotations, "s": tp.start_s, "e": tp.end_s}
-            if tp.worker is not None and tp.startup in ("cold", "warm"):
+            entry = {"m": tp.memory_mb, "w": tp.worker, "u": 1 if tp.upload else 0, "s": tp.start_s, "e": tp.end_s}
+            if tp.annotations:
+                entry["a"] = tp.annotations
+            if self.new_branch(nid):
                 entry["n"] = 1
             out[nid] = entry
         return out

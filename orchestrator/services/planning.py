@@ -21,6 +21,7 @@ import statistics
 import time
 from datetime import datetime, timezone as dt_timezone
 
+import redis
 from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
@@ -32,7 +33,7 @@ from orchestrator.planning.history import History, StartupSample, TaskSample, Tr
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor
 from orchestrator.states import RunStatus, TaskStatus
-from workers.localcluster import LocalCluster
+from workers import pools
 
 RUN_WINDOW = 10
 SAMPLES_PER_KEY = 100
@@ -53,7 +54,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
         default_memory_mb=settings.SLAFLOW_DEFAULT_MEMORY_MB,
         keepalive_s=float(settings.SLAFLOW_KEEPALIVE_S),
         pool_size=int(settings.SLAFLOW_MAX_POOL),
-        min_pool=LocalCluster.min_pool,
+        min_pool=int(settings.SLAFLOW_MIN_POOL),
         warm_processes=tuple(warm_processes),
         pool_processes=tuple(sorted(dict(pool_processes).items())),
         past_runs=tuple(past_runs),
@@ -63,12 +64,8 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
 def live_pools() -> dict[int, int]:
     """Live pool processes per memory size as the workers publish them; empty when Redis cannot
     tell (the plan then assumes each pool's minimum, as before pools were published)."""
-    import redis
-
-    from workers.autoscale import read_pools
-
     try:
-        return read_pools()
+        return pools.read_pools()
     except redis.RedisError:
         return {}
 

@@ -153,7 +153,7 @@ def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live,
     """Three parallel 1-second roots grow the default queue's pool to three processes; the worker
     publishes that, and the next plan knows those processes are there (cold, not to be spawned)."""
     from orchestrator.services import planning as service
-    from workers.autoscale import read_pools
+    from workers.pools import read_pools
 
     mb = settings.SLAFLOW_DEFAULT_MEMORY_MB
     wide = t.total([t.slow_inc(i, 1.0) for i in range(3)])

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from workers import keys
-from workers.autoscale import read_pools
+from workers.pools import read_pools
 from workers.redis_client import get_redis
 
 pytestmark = [pytest.mark.integration]

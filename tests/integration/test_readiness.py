@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from orchestrator import canvas
 from workers import dataplane, keys, readiness
 from workers.readiness import FLEX, OTHER, OWN, Child
 
@@ -16,39 +17,82 @@ def run_id(redis_server):
     dataplane.delete_run_data(rid)
 
 
+def outcomes(*args, **kw) -> list[int]:
+    return readiness.finish_task(*args, **kw).outcomes
+
+
 def test_the_last_input_makes_a_child_ready_once(run_id):
     c = [Child("c", 2, OTHER)]
-    assert readiness.finish_task(run_id, "a", "tok-a", c, b"A") == [readiness.NOT_READY]
-    assert readiness.finish_task(run_id, "a", "tok-a", c, b"A") == [readiness.NOT_READY]  # same input again
-    assert readiness.finish_task(run_id, "b", "tok-b", c, b"B") == [readiness.DISPATCH]
+    assert outcomes(run_id, "a", "tok-a", c, b"A") == [readiness.NOT_READY]
+    assert outcomes(run_id, "a", "tok-a", c, b"A") == [readiness.NOT_READY]  # same input again
+    assert outcomes(run_id, "b", "tok-b", c, b"B") == [readiness.DISPATCH]
     readiness.mark_dispatched(run_id, ["c"], "tok-b")
     # Redelivered after dispatching: never again; nor for the other input's branch.
-    assert readiness.finish_task(run_id, "b", "tok-b", c, b"B") == [readiness.NOT_READY]
-    assert readiness.finish_task(run_id, "a", "tok-a", c, b"A") == [readiness.NOT_READY]
+    assert outcomes(run_id, "b", "tok-b", c, b"B") == [readiness.NOT_READY]
+    assert outcomes(run_id, "a", "tok-a", c, b"A") == [readiness.NOT_READY]
     assert readiness.taken_by(run_id, "c") == "d:tok-b"
 
 
 def test_a_claimer_that_died_before_dispatching_gets_its_child_back(run_id):
     c = [Child("c", 1, OTHER)]
-    assert readiness.finish_task(run_id, "a", "tok", c, b"A") == [readiness.DISPATCH]
+    assert outcomes(run_id, "a", "tok", c, b"A") == [readiness.DISPATCH]
     # Its process died before sending the branch: the redelivered branch (same token) dispatches it.
-    assert readiness.finish_task(run_id, "a", "tok", c, b"A") == [readiness.DISPATCH]
-    assert readiness.finish_task(run_id, "a", "other", c, b"A") == [readiness.NOT_READY]
+    assert outcomes(run_id, "a", "tok", c, b"A") == [readiness.DISPATCH]
+    assert outcomes(run_id, "a", "other", c, b"A") == [readiness.NOT_READY]
 
 
-def test_a_flexible_branch_continues_with_one_child_and_dispatches_the_rest(run_id):
-    kids = [Child("x", 1, FLEX), Child("y", 1, FLEX), Child("z", 1, FLEX)]
-    out = readiness.finish_task(run_id, "a", "tok", kids, b"A")
-    assert out == [readiness.LOCAL, readiness.DISPATCH, readiness.DISPATCH]
-    assert readiness.finish_task(run_id, "a", "tok", kids, b"A") == out  # redelivered: same choice
+def test_a_flexible_branch_keeps_one_child_and_queues_the_rest_for_executors(run_id, settings):
+    """a → x, y, z (flexible): x runs here, y and z go on the ready list with an executor each
+    (the cap allows 2 beyond the one already popping); a redelivered call launches the same ones."""
+    settings.SLAFLOW_FLEX_EXECUTORS = 3
+    r = dataplane.get_redis()
+    r.sadd(keys.executors(run_id, 2048), "tok")  # the caller is an executor of this configuration
+    kids = [Child("x", 1, FLEX, 2048), Child("y", 1, FLEX, 2048), Child("z", 1, FLEX, 2048)]
+    fin = readiness.finish_task(run_id, "a", "tok", kids, b"A", local_slots=1)
+    assert fin.outcomes == [readiness.LOCAL, readiness.QUEUED, readiness.QUEUED]
+    assert fin.executors == [(f"r{run_id}-x2048-a-1", 2048), (f"r{run_id}-x2048-a-2", 2048)]
+    assert fin.executors[0][0] == canvas.executor_token(run_id, 2048, "a", 1)
+    assert r.lrange(keys.ready(run_id, 2048), 0, -1) == [b"y", b"z"]
+    assert r.sismember(keys.live(run_id), fin.executors[0][0])
+    again = readiness.finish_task(run_id, "a", "tok", kids, b"A", local_slots=1)
+    assert again.outcomes == fin.outcomes and again.executors == fin.executors  # redelivered: same choice
+    assert r.llen(keys.ready(run_id, 2048)) == 2  # nothing queued twice
+
+
+def test_executors_pop_until_empty_and_retire_in_the_same_step(run_id):
+    r = dataplane.get_redis()
+    kids = [Child("x", 1, FLEX, 512), Child("y", 1, FLEX, 512)]
+    readiness.finish_task(run_id, "a", "planned-branch", kids, b"A", local_slots=0)
+    x1 = f"r{run_id}-x512-a-1"
+    assert readiness.pop(run_id, 512, x1) == ("x", False)
+    assert readiness.taken_by(run_id, "x") == f"l:{x1}" and readiness.held(run_id, x1) == ["x"]
+    # Finishing x, with nothing of its own next, the executor takes y in the same call.
+    fin = readiness.finish_task(run_id, "x", x1, [], b"X", pop_from=512)
+    assert fin.popped == "y" and not fin.retired
+    fin = readiness.finish_task(run_id, "y", x1, [], b"Y", pop_from=512)
+    assert fin.popped is None and fin.retired  # the list was empty: retired atomically
+    assert not r.sismember(keys.executors(run_id, 512), x1)
+    dataplane.mark_over(run_id, "cancelled")
+    assert readiness.pop(run_id, 512, x1) == (None, True)
+
+
+def test_a_tree_s_second_input_to_finish_uploads_nothing(run_id):
+    """a, b → c (flexible): the first to finish must upload (c will run elsewhere); the second runs c
+    itself and its output never travels."""
+    c = [Child("c", 2, FLEX, 2048)]
+    assert readiness.finish_task(run_id, "a", "x1", c, None, local_slots=1).upload_first
+    assert not dataplane.get_redis().sismember(keys.done(run_id), "a")  # nothing changed
+    assert outcomes(run_id, "a", "x1", c, b"A", local_slots=1) == [readiness.NOT_READY]
+    assert outcomes(run_id, "b", "x2", c, None, local_slots=1) == [readiness.LOCAL]
+    assert dataplane.get_output(run_id, "a") == b"A" and dataplane.get_output(run_id, "b") is None
 
 
 def test_a_waiting_branch_is_registered_atomically_and_gets_the_child_handed_over(run_id):
     mine = [Child("c", 2, OWN)]
-    assert readiness.finish_task(run_id, "a", "w1", mine, None) == [readiness.WAITING]
+    assert outcomes(run_id, "a", "w1", mine, None) == [readiness.WAITING]
     assert dataplane.get_output(run_id, "a") is None  # a stays in w1's memory
     # b's worker is another one: its output travels, and c goes to the waiting branch.
-    assert readiness.finish_task(run_id, "b", "v1", [Child("c", 2, OTHER)], b"B") == [readiness.HANDED]
+    assert outcomes(run_id, "b", "v1", [Child("c", 2, OTHER)], b"B") == [readiness.HANDED]
     assert readiness.next_handed(run_id, "w1", 1.0) == "c"
     assert readiness.stop_waiting(run_id, "c", "w1") is False
     assert readiness.taken_by(run_id, "c") == "h:w1"
@@ -57,41 +101,51 @@ def test_a_waiting_branch_is_registered_atomically_and_gets_the_child_handed_ove
 def test_a_sibling_branch_of_the_same_worker_must_upload_before_handing_over(run_id):
     """w1 and w2 are two branches of logical worker W; c (on W) needs a (from w1) and b (from w2)."""
     own = [Child("c", 2, OWN)]
-    assert readiness.finish_task(run_id, "a", "w1", own, None) == [readiness.WAITING]
+    assert outcomes(run_id, "a", "w1", own, None) == [readiness.WAITING]
     # w2 finishes b without attaching it: refused, nothing recorded.
-    assert readiness.finish_task(run_id, "b", "w2", own, None) == [readiness.UPLOAD_FIRST]
+    assert readiness.finish_task(run_id, "b", "w2", own, None).upload_first
     assert not dataplane.get_redis().sismember(keys.done(run_id), "b")
-    assert readiness.finish_task(run_id, "b", "w2", own, b"B") == [readiness.HANDED]
+    assert outcomes(run_id, "b", "w2", own, b"B") == [readiness.HANDED]
     assert dataplane.get_output(run_id, "b") == b"B"
     assert readiness.next_handed(run_id, "w1", 1.0) == "c"
 
 
 def test_a_second_waiter_never_displaces_the_first(run_id):
     own3 = [Child("c", 3, OWN)]
-    assert readiness.finish_task(run_id, "a", "w1", own3, None) == [readiness.WAITING]
-    assert readiness.finish_task(run_id, "b", "w2", own3, None) == [readiness.UPLOAD_FIRST]
-    assert readiness.finish_task(run_id, "b", "w2", own3, b"B") == [readiness.NOT_READY]  # uploads, no wait
-    assert dataplane.get_redis().get(keys.waiter(run_id, "c")) == b"w1"
+    assert outcomes(run_id, "a", "w1", own3, None) == [readiness.WAITING]
+    assert readiness.finish_task(run_id, "b", "w2", own3, None).upload_first
+    assert outcomes(run_id, "b", "w2", own3, b"B") == [readiness.NOT_READY]  # uploads, no wait
+    assert dataplane.get_redis().hget(keys.waiters(run_id), "c") == b"w1"
 
 
 def test_a_withdrawn_waiter_leaves_the_child_to_whoever_completes_it(run_id):
     own = [Child("c", 2, OWN)]
-    assert readiness.finish_task(run_id, "a", "w1", own, None) == [readiness.WAITING]
+    assert outcomes(run_id, "a", "w1", own, None) == [readiness.WAITING]
     dataplane.put_output(run_id, "a", b"A")  # what the runtime uploads before withdrawing
     assert readiness.stop_waiting(run_id, "c", "w1") is True
-    assert readiness.finish_task(run_id, "b", "v1", [Child("c", 2, OTHER)], b"B") == [readiness.DISPATCH]
+    assert outcomes(run_id, "b", "v1", [Child("c", 2, OTHER)], b"B") == [readiness.DISPATCH]
 
 
 def test_the_script_builds_the_key_names_of_workers_keys(run_id):
-    readiness.finish_task(run_id, "a", "w1", [Child("c", 2, OWN), Child("d", 1, OTHER)], b"A")
+    fin = readiness.finish_task(run_id, "a", "w1", [Child("c", 2, OWN), Child("d", 1, OTHER),
+                                                   Child("e", 1, FLEX, 512)], b"A")
     r = dataplane.get_redis()
-    assert r.get(keys.output(run_id, "a")) == b"A"
+    assert r.hget(keys.outputs(run_id), "a") == b"A"
     assert r.sismember(keys.done(run_id), "a")
     assert r.hget(keys.states(run_id), "a") == b"succeeded"
-    assert r.sismember(keys.deps(run_id, "c"), "a") and r.get(keys.waiter(run_id, "c")) == b"w1"
-    assert r.get(keys.claim(run_id, "d")) == b"w1" and r.hget(keys.taken(run_id), "d") == b"p:w1"
-    for key in (keys.done(run_id), keys.deps(run_id, "c"), keys.taken(run_id), keys.output(run_id, "a")):
+    assert r.hget(keys.deps(run_id), "c|a") == b"1" and r.hget(keys.dep_counts(run_id), "c") == b"1"
+    assert r.hget(keys.waiters(run_id), "c") == b"w1"
+    assert r.hget(keys.claims(run_id), "d") == b"w1" and r.hget(keys.taken(run_id), "d") == b"p:w1"
+    assert r.lrange(keys.ready(run_id, 512), 0, -1) == [b"e"]
+    (token, _), = fin.executors
+    assert r.sismember(keys.executors(run_id, 512), token) and r.hget(keys.spawned(run_id), "a")
+    for key in (keys.ready(run_id, 512), keys.executors(run_id, 512)) + tuple(dataplane.token_keys(run_id, token)):
+        assert r.sismember(keys.registry(run_id), key)  # found again for clean-up, without a scan
+    for key in (keys.done(run_id), keys.deps(run_id), keys.taken(run_id), keys.outputs(run_id),
+                keys.ready(run_id, 512)):
         assert r.ttl(key) > 0  # everything expires even if the run never ends
+    dataplane.delete_run_data(run_id)
+    assert list(r.scan_iter(match=keys.run_pattern(run_id))) == []
 
 
 def test_a_branch_that_completes_its_own_awaited_child_does_not_wait_for_it(run_id):
@@ -107,8 +161,9 @@ def test_a_branch_that_completes_its_own_awaited_child_does_not_wait_for_it(run_
              "c": Node("c", "tests.taskfns.add", args=(Ref("a"), Ref("b"))),
              "d": Node("d", "tests.taskfns.inc", args=(Ref("c"),)),
              "e": Node("e", "tests.taskfns.inc", args=(Ref("d"),))}
-    plan = {n: {"m": 2048, "w": "W", "s": float(k)} for k, n in enumerate("abcd")}
-    plan["e"] = {"m": 2048, "w": "X", "s": 4.0, "n": 1}
+    plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate("abc")}
+    plan["d"] = {"m": 2048, "w": "W", "u": 1, "s": 3.0}
+    plan["e"] = {"m": 2048, "w": "X", "u": 1, "s": 4.0, "n": 1}
     ctx = RunContext(run_id=run_id, structure_hash="h", started_at=time.time(), sink="e", graph=graph, plan=plan,
                      downstream={"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []}, default_memory_mb=2048)
     branch = BranchRun(ctx, token="W-1", worker="W", entries=["a", "b"], delivery=1, startup=StartupRecord(

@@ -74,16 +74,20 @@ def test_unstorable_output_fails_clearly(live):
         run.result(timeout=60)
 
 
-def test_duplicate_branch_message_never_runs_a_child_twice(live, counts):
-    """Re-send the root branch (same id) while the run is in flight: each task runs once."""
+def test_duplicate_executor_message_never_runs_a_task_twice(live, counts, redis_server):
+    """Re-send the root executor's message (same id) while it runs: each task runs once, and the
+    duplicate, once it finds the branch over, is dropped."""
+    from tests.waiting import message_settled, until
+    from workers import keys
+
     tag = f"dup-{time.time_ns()}"
     run = submit(t.inc(t.slow_inc(t.inc(1, tag=tag), 1.5, tag=tag), tag=tag), name="dup-chain")
-    time.sleep(0.5)
-    dup = canvas.branch_signature(run.id, ["inc-0"], worker=None, memory_mb=2048)
-    dataplane.add_live(run.id, [dup.options["task_id"]])
+    token = canvas.executor_token(run.id, 2048, "root", 1)
+    until(lambda: redis_server.exists(keys.lease(run.id, token)), what="the executor holding its lease")
+    dup = canvas.executor_signature(run.id, token, 2048)
     dup.apply_async()
     assert run.result(timeout=60) == 4
-    time.sleep(2.5)  # give the duplicate time to come back from its back-off and be dropped
+    until(lambda: message_settled(token), timeout_s=30, every_s=0.5, what="the duplicate to be dropped")
     assert counts(tag) == 3  # inc-0, slow_inc-0, inc-1: once each
     assert TaskRun.objects.filter(run_id=run.id).values_list("attempts", flat=True).distinct().get() == 1
 
@@ -116,3 +120,26 @@ def test_bad_submissions_store_nothing(live):
     with pytest.raises(SubmissionError, match="SLA"):
         submit(t.inc(1), name="bad", sla="p100")
     assert (WorkflowRun.objects.count(), TaskRun.objects.count()) == before
+
+
+def test_hooks_see_the_stages_of_every_task_of_a_real_run(live, redis_server):
+    """tests.taskfns.ProbeHook runs in every test worker: for each task, before_execute, then
+    after_complete."""
+    tag = f"probe-{time.time_ns()}"
+    run = submit(t.add(t.inc(1, tag=tag), t.inc(2, tag=tag), tag=tag), name="probe-stages")
+    assert run.result(timeout=60) == 5
+    seen = [x.decode() for x in redis_server.lrange(f"sf:test:stages:{tag}", 0, -1)]
+    for nid in ("inc-0", "inc-1", "add-0"):
+        assert seen.index(f"before_execute:{nid}") < seen.index(f"after_complete:{nid}")
+    assert seen.index("after_complete:inc-0") < seen.index("before_execute:add-0")
+    assert seen.index("after_complete:inc-1") < seen.index("before_execute:add-0")
+
+
+def test_a_hook_that_raises_fails_the_run_naming_the_hook_and_stage(live):
+    run = submit(t.inc(t.hook_victim(1)), name="hook-victim")
+    with pytest.raises(RunFailed, match=r"hook 'probe' failed at before_execute \(run \d+, task hook_victim-0"):
+        run.result(timeout=60)
+    from tests.waiting import until
+
+    # The run fails at once; its leftover tasks are settled by the last branch to end.
+    until(lambda: TaskRun.objects.get(run_id=run.id, node_id="inc-0").status == "skipped", what="inc-0 skipped")

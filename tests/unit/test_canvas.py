@@ -11,17 +11,21 @@ def graph():
     }
 
 
-def test_flexible_roots_get_one_branch_each_on_their_queue():
+def test_flexible_roots_go_to_the_ready_list_and_executors_pop_them():
+    """a, b flexible roots of c on 2048 MB: no branch per root, but one executor per root up to the cap."""
     plan = Plan("wukong", "p90", {n: TaskPlan(n, 2048) for n in "abc"})
-    g = canvas.emit(plan, graph(), run_id=7)
-    sigs = [dict(s) for s in g.tasks]
-    assert [s["args"] for s in sigs] == [[7, ["a"]], [7, ["b"]]] or [s["args"] for s in sigs] == [(7, ["a"]), (7, ["b"])]
+    assert canvas.flexible_roots(plan, graph()) == {2048: ["a", "b"]}
+    sigs = [dict(s) for s in canvas.emit(plan, graph(), run_id=7, executor_cap=6).tasks]
+    assert [tuple(s["args"]) for s in sigs] == [(7, []), (7, [])]
     for s in sigs:
         assert s["task"] == "workers.tasks.run_branch"
+        assert s["kwargs"] == {"worker": None, "memory_mb": 2048}
         assert s["options"]["queue"] == "rc-2048"
         assert s["options"]["headers"]["slaflow"]["run_id"] == 7
-        assert s["options"]["task_id"].startswith("r7-f-")
-    assert len({s["options"]["task_id"] for s in sigs}) == 2
+    assert [s["options"]["task_id"] for s in sigs] == ["r7-x2048-root-1", "r7-x2048-root-2"]
+    # The cap bounds them: more would only queue behind the configuration's processes.
+    (only,) = canvas.emit(plan, graph(), run_id=7, executor_cap=1).tasks
+    assert only.options["task_id"] == canvas.executor_token(7, 2048, "root", 1)
 
 
 def test_roots_of_one_worker_share_a_branch_with_annotations():
@@ -70,6 +74,6 @@ def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
         assert sig["options"]["task_id"] == canvas.branch_token(9, list(entry), tp.worker)
         header = sig["options"]["headers"]["slaflow"]
         assert header["run_id"] == 9 and header["worker"] == tp.worker and header["memory_mb"] == tp.memory_mb
-    compact = plan.compact()
+    compact = plan.compact(g)
     assert compact["join"]["w"] == plan.tasks["slow"].worker and compact["join"]["m"] == 2048
     assert compact["fast"]["n"] == 1 and "n" not in compact["join"]

@@ -174,7 +174,7 @@ def test_plans_do_not_mutate_the_graph_and_round_trip_as_json():
     assert g == before
     again = Plan.from_dict(plan.to_dict())
     assert again.to_dict() == plan.to_dict()
-    compact = plan.compact()
+    compact = plan.compact(g)
     assert compact["s"]["n"] == 1 and "n" not in compact["j"] and compact["j"]["w"] == plan.tasks["j"].worker
 
 
@@ -269,7 +269,7 @@ def test_non_uniform_downgrade_respects_the_tolerance():
     assert loose.tasks["S"].memory_mb == 512
     # j now waits 32 ms for S: rather than hold 2 GB meanwhile, L's worker yields and restarts warm
     # (5 ms) for j — 5 ms more, still within 5 % of the baseline.
-    assert loose.tasks["j"].startup == "warm" and loose.compact()["j"]["n"] == 1
+    assert loose.tasks["j"].startup == "warm" and loose.compact(g)["j"]["n"] == 1
     assert loose.predicted_makespan_s == pytest.approx(1.105 + 0.005)
     assert "1 long wait(s) yielded" in loose.note
     assert tight.tasks["S"].memory_mb == 1024

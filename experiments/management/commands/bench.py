@@ -1,4 +1,4 @@
-"""python manage.py bench planning --tasks N [--seed S] [--planner P ...] [--sla S] [--repeat R]"""
+"""python manage.py bench planning|runtime ...   (measured, never asserted by tests)"""
 from __future__ import annotations
 
 import json
@@ -10,25 +10,78 @@ from django.core.management.base import BaseCommand, CommandError
 from orchestrator import planning, sla as sla_mod
 from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
-from experiments import benchdata
+from experiments import benchdata, runner
+from experiments.bench import runtime as runtime_bench, workloads
 
 
 class Command(BaseCommand):
-    help = ("Benchmarks (measured, never asserted by tests). 'planning': plan a seeded random DAG of --tasks "
-            "tasks with synthetic history and report the planning time per planner. Planners: "
-            + ", ".join(planning.names()) + f" ({planning.OPT_NOTE}).")
+    help = ("Benchmarks (measured, never asserted by tests). "
+            "'planning': plan a seeded random DAG of --tasks tasks with synthetic history and report the planning "
+            "time per planner (" + ", ".join(planning.names()) + "). "
+            "'runtime': run identical graphs on slaflow (WUKONG, flexible workers; a local cluster is started when "
+            "no worker serves the queues) and on Dask (distributed LocalCluster of 2 processes x 1 thread, and the "
+            "threaded scheduler) and report medians, ratios and the critical path's compute time. Workloads: "
+            + "; ".join(f"{w.name} ({w.what}, N={w.size})" for w in workloads.WORKLOADS.values())
+            + ". Dask is an optional extra: pip install -e '.[bench]'.")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning"])
-        parser.add_argument("--tasks", type=int, default=1000)
-        parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--planner", action="append", default=[],
-                            help="planner to time (repeatable; default uniform and non-uniform)")
-        parser.add_argument("--sla", default="p90")
-        parser.add_argument("--repeat", type=int, default=3, help="plans per planner; the median time is reported")
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("what", choices=["planning", "runtime"])
+        parser.add_argument("--json", action="store_true", help="one JSON object per row")
+        parser.add_argument("--repeat", type=int, default=3,
+                            help="measured runs per planner / workload (after a warm-up for runtime); medians reported")
+        g = parser.add_argument_group("planning")
+        g.add_argument("--tasks", type=int, default=1000)
+        g.add_argument("--seed", type=int, default=1)
+        g.add_argument("--planner", action="append", default=[],
+                       help="planner to time (repeatable; default uniform and non-uniform)")
+        g.add_argument("--sla", default="p90")
+        g = parser.add_argument_group("runtime")
+        g.add_argument("--workload", action="append", default=[], choices=sorted(workloads.WORKLOADS),
+                       help="workload to run (repeatable; default all)")
+        g.add_argument("--size", action="append", default=[], metavar="WORKLOAD=N",
+                       help="size parameter of a workload, e.g. tree=8192 (repeatable)")
+        g.add_argument("--no-dask", action="store_true", help="slaflow only")
+        g.add_argument("--breakdown", action="store_true", help="where slaflow's time per task went")
+        g.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one slaflow run")
 
     def handle(self, *args, **opts):
+        if opts["repeat"] < 1:
+            raise CommandError("--repeat must be at least 1")
+        if opts["what"] == "planning":
+            return self.planning(opts)
+        return self.runtime(opts)
+
+    # --- runtime ------------------------------------------------------------------------
+
+    def runtime(self, opts):
+        names = opts["workload"] or list(workloads.WORKLOADS)
+        sizes = {}
+        for pair in opts["size"]:
+            name, sep, value = pair.partition("=")
+            if not sep or name not in workloads.WORKLOADS or not value.isdigit() or int(value) < 2:
+                raise CommandError(f"--size {pair!r} must be WORKLOAD=N with N ≥ 2 (workloads: "
+                                   f"{', '.join(workloads.WORKLOADS)})")
+            sizes[name] = int(value)
+        with_dask = not opts["no_dask"]
+        if with_dask and not runtime_bench.dask_available():
+            raise CommandError("Dask is not installed: pip install -e '.[bench]' (or pass --no-dask)")
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        with runner.cluster_if_needed(log=log):
+            rows = runtime_bench.bench(names, repeat=opts["repeat"], sizes=sizes, with_dask=with_dask,
+                                       with_breakdown=opts["breakdown"], timeout_s=opts["timeout"],
+                                       progress=lambda msg: self.stderr.write(f"  … {msg}"))
+        if opts["json"]:
+            for row in rows:
+                self.stdout.write(json.dumps(row.as_json()))
+            return
+        self.stdout.write(_table([r.as_json() for r in rows]))
+        if opts["breakdown"]:
+            for r in rows:
+                self.stdout.write(f"{r.workload}: ms per task " + ", ".join(f"{k} {v}" for k, v in r.breakdown.items()))
+
+    # --- planning -------------------------------------------------------------------------
+
+    def planning(self, opts):
         planners = opts["planner"] or ["uniform", "non-uniform"]
         try:
             for p in planners:
@@ -37,8 +90,6 @@ class Command(BaseCommand):
             graph = benchdata.random_dag(opts["tasks"], seed=opts["seed"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        if opts["repeat"] < 1:
-            raise CommandError("--repeat must be at least 1")
         config = planning_service.planner_config(planners[0], sla)
         history = benchdata.synthetic_history(memory_options=config.memory_options, seed=opts["seed"])
         edges = sum(len(n.upstream) for n in graph.values())
@@ -63,3 +114,20 @@ class Command(BaseCommand):
                     f"{name:<12} {row['tasks']} tasks / {edges} edges: planning {row['planning_time_s']:.3f} s "
                     f"(runs {', '.join(f'{t:.3f}' for t in times)}), {row['workers']} workers on {row['configs']} MB, "
                     f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s")
+
+
+def _table(rows: list[dict]) -> str:
+    cols = [("workload", "workload", "{}"), ("tasks", "tasks", "{}"),
+            ("slaflow_makespan_s", "slaflow makespan", "{:.3f}"), ("slaflow_wall_s", "slaflow wall", "{:.3f}"),
+            ("dask_distributed_s", "dask distributed", "{:.3f}"), ("dask_threaded_s", "dask threaded", "{:.3f}"),
+            ("ratio_makespan", "makespan/dd", "{:.2f}"), ("ratio_wall", "wall/dd", "{:.2f}"),
+            ("critical_path_s", "crit. path", "{:.3f}"), ("makespan_over_critical_path", "makespan/cp", "{:.2f}"),
+            ("results_equal", "equal", "{}")]
+    cells = [[title for _, title, _ in cols]]
+    for row in rows:
+        cells.append([("-" if row[key] is None else fmt.format(row[key])) for key, _, fmt in cols])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("medians over --repeat runs after a warm-up; spreads in --json. wall = submit → result.")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Benchmarks: slaflow's runtime side by side with Dask (``manage.py bench runtime``)."""

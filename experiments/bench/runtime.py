@@ -1,0 +1,219 @@
+"""``bench runtime``: slaflow's runtime beside Dask's, on identical graphs, in one invocation.
+
+For each workload (``experiments.bench.workloads``), each system runs a
+warm-up and then ``repeat`` measured runs: slaflow (WUKONG planner, flexible
+workers), Dask distributed (a ``LocalCluster`` of 2 worker processes × 1
+thread, started once) and Dask's threaded scheduler. Reported per workload: medians and spread of
+slaflow's makespan (roots dispatched → sink stored) and submit → result wall
+time, Dask's wall times, the ratios, the critical path's compute time
+(the longest path through the observed exec times of slaflow's median run)
+and whether every system computed the same result; with ``breakdown``, where
+slaflow's time per task went.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from orchestrator.graph import toposort
+from orchestrator.handles import RunHandle
+from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
+from orchestrator.services.runs import submit_run
+from experiments.bench import workloads as wl
+
+
+class DaskMissing(RuntimeError):
+    pass
+
+
+def dask_available() -> bool:
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class Row:
+    workload: str
+    what: str
+    tasks: int
+    size: int
+    slaflow_makespan: list[float] = field(default_factory=list)
+    slaflow_wall: list[float] = field(default_factory=list)
+    dask_distributed: list[float] = field(default_factory=list)
+    dask_threaded: list[float] = field(default_factory=list)
+    critical_path_s: float | None = None
+    results_equal: bool = True
+    breakdown: dict = field(default_factory=dict)
+    run_ids: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        mk, wall = med(self.slaflow_makespan), med(self.slaflow_wall)
+        dd, dt = med(self.dask_distributed), med(self.dask_threaded)
+        out = {
+            "workload": self.workload, "what": self.what, "tasks": self.tasks, "size": self.size,
+            "slaflow_makespan_s": mk, "slaflow_wall_s": wall, "dask_distributed_s": dd, "dask_threaded_s": dt,
+            "ratio_makespan": ratio(mk, dd), "ratio_wall": ratio(wall, dd),
+            "critical_path_s": _r(self.critical_path_s),
+            "makespan_over_critical_path": ratio(mk, self.critical_path_s),
+            "overhead_s": _r(wall - mk) if wall is not None and mk is not None else None,
+            "results_equal": self.results_equal,
+            "spread": {name: spread(values) for name, values in (
+                ("slaflow_makespan_s", self.slaflow_makespan), ("slaflow_wall_s", self.slaflow_wall),
+                ("dask_distributed_s", self.dask_distributed), ("dask_threaded_s", self.dask_threaded))},
+            "slaflow_runs": self.run_ids,
+        }
+        if self.breakdown:
+            out["breakdown_ms_per_task"] = self.breakdown
+        return out
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+def med(values: list[float]) -> float | None:
+    return round(statistics.median(values), 4) if values else None
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def spread(values: list[float]) -> list[float] | None:
+    return [round(min(values), 4), round(max(values), 4)] if values else None
+
+
+class Systems:
+    """Dask's two schedulers, started once per invocation."""
+
+    def __init__(self, with_dask: bool):
+        self.client = self.cluster = None
+        if with_dask:
+            from dask.distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.cluster.close()
+
+    def distributed(self, dsk, key):
+        t0 = time.perf_counter()
+        value = self.client.get(dsk, key)
+        return value, time.perf_counter() - t0
+
+    @staticmethod
+    def threaded(dsk, key):
+        import dask.threaded
+
+        t0 = time.perf_counter()
+        value = dask.threaded.get(dsk, key)
+        return value, time.perf_counter() - t0
+
+
+def run_slaflow(graph, name: str, timeout_s: float) -> tuple[object, float, int]:
+    """Submit and wait: (result, submit → result seconds, run id)."""
+    t0 = time.perf_counter()
+    run = submit_run(graph=graph, name=name, planner="wukong", sla="p90")
+    value = RunHandle(run.pk).result(timeout=timeout_s)
+    return value, time.perf_counter() - t0, run.pk
+
+
+def critical_path_compute(graph, run_id: int) -> float:
+    """The longest root → sink path through the observed exec times."""
+    exec_s = dict(TaskRun.objects.filter(run_id=run_id).values_list("node_id", "exec_s"))
+    longest: dict[str, float] = {}
+    for nid in toposort(graph):
+        longest[nid] = max((longest[u] for u in graph[nid].upstream), default=0.0) + float(exec_s.get(nid) or 0.0)
+    return max(longest.values())
+
+
+def breakdown(run_id: int) -> dict:
+    """Where a run's time went, in milliseconds per task (sums over the run's tasks, branches and
+    its submission and finalization, divided by its task count)."""
+    from django.db.models import Count, Sum
+
+    run = WorkflowRun.objects.get(pk=run_id)
+    t = TaskRun.objects.filter(run_id=run_id).aggregate(
+        n=Count("id"), inputs=Sum("input_wait_s"), execute=Sum("exec_s"), upload=Sum("upload_s"),
+        counters=Sum("counter_update_s"), dispatch=Sum("dispatch_s"))
+    b = WorkerStartup.objects.filter(run_id=run_id).aggregate(delivery=Sum("startup_s"), branches=Count("id"))
+    n = t["n"] or 1
+    tm = run.timings or {}
+
+    def per_task(*seconds) -> float:
+        return round(1000 * sum(float(x or 0.0) for x in seconds) / n, 4)
+
+    return {
+        "broker_delivery": per_task(b["delivery"]),
+        "lease": per_task(tm.get("branch_lease_s")),
+        "run_metadata": per_task(tm.get("branch_context_s")),
+        "inputs": per_task(t["inputs"]),
+        "execute": per_task(t["execute"]),
+        "finish_script": per_task(t["upload"], t["counters"]),
+        "dispatch_children": per_task(t["dispatch"]),
+        "metrics_writes": per_task(tm.get("branch_record_s")),
+        "submission": per_task(tm.get("validate_s"), tm.get("store_s"), tm.get("dispatch_s")),
+        "planning": per_task(tm.get("plan_s")),
+        "finalize": per_task(tm.get("finalize_s")),
+        "branches": b["branches"],
+    }
+
+
+def bench(names: list[str], *, repeat: int, sizes: dict[str, int], with_dask: bool, with_breakdown: bool,
+          timeout_s: float = 600.0, progress: Callable[[str], None] = lambda msg: None) -> list[Row]:
+    if with_dask and not dask_available():
+        raise DaskMissing("Dask is not installed: pip install -e '.[bench]' (or run with --no-dask)")
+    systems = Systems(with_dask)
+    rows = []
+    try:
+        for name in names:
+            w = wl.WORKLOADS[name]
+            size = sizes.get(name, w.size)
+            graph = w.graph(size)
+            dsk, key = wl.dask_graph(graph)
+            row = Row(name, w.what, len(graph), size)
+            label = f"bench-{name}-{size}"
+            # Each system runs its rounds back to back after a warm-up of its own: interleaving them left
+            # slaflow's pools idle past the keep-alive window during Dask's rounds, so every slaflow run
+            # measured process start-ups rather than the runtime.
+            results = []
+            for k in range(repeat + 1):
+                progress(f"{name} ({len(graph)} tasks): slaflow {'warm-up' if k == 0 else f'{k}/{repeat}'}")
+                value, wall, run_id = run_slaflow(graph, label, timeout_s)
+                results.append(value)
+                if k:
+                    row.slaflow_wall.append(wall)
+                    row.slaflow_makespan.append(WorkflowRun.objects.values_list("makespan_s", flat=True).get(pk=run_id))
+                    row.run_ids.append(run_id)
+            if with_dask:
+                for scheduler, times in ((systems.distributed, row.dask_distributed),
+                                         (systems.threaded, row.dask_threaded)):
+                    for k in range(repeat + 1):
+                        progress(f"{name}: dask {scheduler.__name__} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
+                        value, took = scheduler(dsk, key)
+                        results.append(value)
+                        if k:
+                            times.append(took)
+            row.results_equal = all(wl.same_result(results[0], other) for other in results[1:])
+            median_run = _median_run(row)
+            row.critical_path_s = critical_path_compute(graph, median_run)
+            if with_breakdown:
+                row.breakdown = breakdown(median_run)
+            rows.append(row)
+    finally:
+        systems.close()
+    return rows
+
+
+def _median_run(row: Row) -> int:
+    order = sorted(range(len(row.run_ids)), key=lambda i: row.slaflow_makespan[i])
+    return row.run_ids[order[len(order) // 2]]

@@ -1,0 +1,82 @@
+"""Task functions of the runtime benchmark, shared by slaflow (as ``@task``) and Dask (``.fn``).
+
+Every function is deterministic, so the results of both systems can be
+compared exactly (or with ``np.allclose`` for floating point).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from orchestrator.authoring import task
+
+
+@task
+def noop(x):
+    return x
+
+
+@task
+def inc(x):
+    return x + 1
+
+
+@task
+def total(xs):
+    return sum(xs)
+
+
+@task
+def add(a, b):
+    return a + b
+
+
+@task
+def array(seed: int, n: int):
+    """A deterministic float64 vector of n elements."""
+    return np.random.default_rng(seed).standard_normal(n)
+
+
+@task
+def block(seed: int, i: int, j: int, b: int):
+    """Block (i, j) of a generated matrix."""
+    return np.random.default_rng([seed, i, j]).standard_normal((b, b))
+
+
+@task
+def matmul(a, b):
+    return a @ b
+
+
+@task
+def add_blocks(blocks):
+    out = blocks[0].copy()
+    for other in blocks[1:]:
+        out += other
+    return out
+
+
+@task
+def assemble(blocks, nb: int):
+    return np.block([list(blocks[i * nb:(i + 1) * nb]) for i in range(nb)])
+
+
+@task
+def tall_block(seed: int, i: int, rows: int, cols: int):
+    return np.random.default_rng([seed, i]).standard_normal((rows, cols))
+
+
+@task
+def qr_r(a):
+    """R of a block's QR (the tall-skinny QR's first pass keeps only R)."""
+    return np.linalg.qr(a, mode="r")
+
+
+@task
+def stack_qr_r(rs):
+    return np.linalg.qr(np.vstack(list(rs)), mode="r")
+
+
+@task
+def svd_of_r(r):
+    """Singular values of A from the R of its tall-skinny QR (A = QR → σ(A) = σ(R))."""
+    return np.linalg.svd(r, compute_uv=False)

@@ -1,0 +1,103 @@
+"""The hooks every branch runs: cancellation checks, metrics, the plan's upload rule, WUKONG's
+"continue with one child". Optimizations add theirs after these (``hooks_for``)."""
+from __future__ import annotations
+
+import functools
+import time
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from workers import flags
+from workers.hooks import Hook, StopBranch
+
+
+class RunFlags(Hook):
+    """A run that is over (failed or cancelled) does no further stage: no input grabbing, no
+    execution, no upload. The process hears of it at once (``workers.flags``); the authoritative
+    flag is read as each task begins."""
+
+    name = "run-flags"
+
+    def _check(self, branch, task) -> None:
+        if flags.announced_over(branch.run_id):
+            raise StopBranch(f"run {branch.run_id} is over")
+
+    before_inputs = before_execute = before_upload = _check
+
+
+class StageMetrics(Hook):
+    """Stamps each task's record at its stage boundaries: start, CPU time, waiting for inputs,
+    end. A task ends once its output is stored: with the counters' round trip when it uploads,
+    before it otherwise (the planner's model: inputs + exec + upload, then post-task overhead).
+    Durations of the runtime's own calls (each download, the function, the upload) are measured
+    where they happen."""
+
+    name = "metrics"
+
+    def before_inputs(self, branch, task) -> None:
+        task.record.started_at = time.time()
+        task.cpu0 = time.process_time()
+        task.t_inputs = time.perf_counter()
+
+    def after_inputs(self, branch, task) -> None:
+        task.record.input_wait_s = time.perf_counter() - task.t_inputs
+
+    def before_upload(self, branch, task) -> None:
+        if not task.upload and not task.is_sink:
+            self._end(task)
+
+    def after_complete(self, branch, task) -> None:
+        if task.record.finished_at is None or task.uploaded_now:  # a lazy upload turned out needed
+            self._end(task)
+
+    def task_failed(self, branch, task, error: str) -> None:
+        if task.record.finished_at is None:
+            self._end(task)
+
+    @staticmethod
+    def _end(task) -> None:
+        task.record.finished_at = time.time()
+        task.record.cpu_s = time.process_time() - task.cpu0
+
+
+class PlanUploads(Hook):
+    """The should-upload stage's baseline answer, from the plan's decision (``planning.uploads``):
+    attach the output to the counters' call when a consumer elsewhere may need it — unless it is
+    large (``SLAFLOW_LAZY_UPLOAD_BYTES``): then it is sent only if that call finds a child that
+    will run outside this branch (the second input of a fan-in to finish runs it itself, so its
+    output never needs to travel). Either way an output a consumer needs is in Redis in time."""
+
+    name = "plan-uploads"
+    precedence = 0
+
+    def should_upload(self, branch, task) -> bool:
+        return branch.ctx.uploads(task.node_id) and len(task.data) < settings.SLAFLOW_LAZY_UPLOAD_BYTES
+
+
+class KeepOneChild(Hook):
+    """WUKONG: a flexible branch continues with one ready child; planned branches run only their
+    own worker's tasks."""
+
+    name = "keep-one-child"
+    precedence = 0
+
+    def local_children(self, branch, task) -> int:
+        return 1 if branch.is_executor else 0
+
+
+def hooks_for(ctx) -> list[Hook]:
+    """The hooks of a branch of this run, in order: the built-in ones, then ``SLAFLOW_HOOKS``."""
+    return [RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()] + [cls() for cls in _extra()]
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: str) -> type:
+    cls = import_string(path)
+    if not (isinstance(cls, type) and issubclass(cls, Hook)):
+        raise TypeError(f"SLAFLOW_HOOKS entry {path!r} is not a workers.hooks.Hook subclass")
+    return cls
+
+
+def _extra() -> list[type]:
+    return [_load(path) for path in settings.SLAFLOW_HOOKS]

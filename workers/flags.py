@@ -1,0 +1,74 @@
+"""Run flags every process sees at once: which runs are over (failed or cancelled).
+
+A branch checks whether its run is over before each stage that costs
+something (grabbing inputs, executing, uploading). Asking Redis each time
+would add a round trip per stage; instead one daemon thread per process
+subscribes to ``keys.flags_channel`` and keeps the runs announced as over
+(``dataplane.mark_over`` publishes). The authoritative flag is still read in
+Redis once per task as it begins (``dataplane.begin_task``,
+``readiness.pop``), so an announcement missed while reconnecting only delays
+a stop to the next task.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from workers import keys
+from workers.redis_client import new_client
+
+log = logging.getLogger("slaflow.flags")
+
+_KEEP = 10_000  # runs remembered per process (oldest forgotten first)
+
+
+class Watcher:
+    def __init__(self):
+        self.pid = os.getpid()
+        self.over: dict[int, str] = {}
+        self.subscribed = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name="slaflow-flags", daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = new_client(socket_timeout=None).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(keys.flags_channel())
+                self.subscribed.set()
+                for message in pubsub.listen():
+                    self._take(message.get("data"))
+            except Exception as exc:  # Redis went away: listen again once it is back
+                self.subscribed.clear()
+                log.warning("run flags: lost the subscription (%r); retrying", exc)
+                time.sleep(1.0)
+
+    def _take(self, data) -> None:
+        if not isinstance(data, bytes):
+            return
+        kind, _, rest = data.decode().partition(" ")
+        if kind == "over":
+            run, _, reason = rest.partition(" ")
+            self.over[int(run)] = reason
+            while len(self.over) > _KEEP:
+                del self.over[next(iter(self.over))]
+
+
+_watcher: Watcher | None = None
+_lock = threading.Lock()
+
+
+def watcher() -> Watcher:
+    global _watcher
+    if _watcher is None or _watcher.pid != os.getpid():
+        with _lock:
+            if _watcher is None or _watcher.pid != os.getpid():
+                _watcher = Watcher()
+    return _watcher
+
+
+def announced_over(run_id: int) -> bool:
+    """Whether this process has heard that the run is over (no round trip)."""
+    return run_id in watcher().over

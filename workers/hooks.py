@@ -1,0 +1,179 @@
+"""Hooks: how cross-cutting behaviour plugs into the branch runtime's stages.
+
+A branch runs every task through fixed stages (``workers.runtime``)::
+
+    branch_start
+      before_inputs → [inputs] → after_inputs
+      before_execute → [execute] → after_execute
+      should_upload?  local_children?
+      before_upload → [upload + counters] → after_complete
+      before_dispatch → [dispatch downstream] → after_dispatch
+    (task_failed when the task's function raised)
+    branch_end
+
+Every stage is a documented no-op method of ``Hook``; a behaviour subclasses
+it and overrides the stages it needs (cancellation checks, metrics, the
+plan's upload rule, each optimization). A ``HookChain`` holds the branch's
+hooks in order: ``branch_start`` and ``before_*`` run in that order,
+``after_*``, ``task_failed`` and ``branch_end`` in reverse (the first hook
+wraps the others, as dramatiq's middleware does).
+
+*Decision* stages (``should_upload``, ``local_children``, ``fetch_input``) are
+answered by one hook: the one with the highest ``precedence`` whose answer is
+not ``None`` (ties: the earlier hook). Two optimizations that answer the same
+question therefore resolve the same way every time, and the precedence is
+declared on the hook, in one place.
+
+A hook changes the flow only by raising ``SkipTask`` (this task does none of
+its remaining stages, e.g. another worker already ran it) or ``StopBranch``
+(the run is over: start nothing more). Any other exception from a hook is a
+bug: it is logged with the run, task, hook and stage, and with
+``SLAFLOW_STRICT_HOOKS`` (on in the tests) it fails the run; otherwise the
+stage goes on without that hook.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterable
+
+from django.conf import settings
+
+if TYPE_CHECKING:  # only for annotations: hooks never import the runtime
+    from workers.runtime import ActiveTask, BranchRun
+
+log = logging.getLogger("slaflow.hooks")
+
+
+class SkipTask(Exception):
+    """Raised by a hook: this task does none of its remaining stages."""
+
+
+class StopBranch(Exception):
+    """Raised by a hook: the run is over; the branch starts nothing more."""
+
+
+class HookError(RuntimeError):
+    """A hook raised something other than SkipTask / StopBranch (re-raised in strict mode)."""
+
+
+class Hook:
+    """The hook interface: every stage is a no-op here. Override what you need."""
+
+    #: shown in logs and records
+    name = "hook"
+    #: decision stages: the highest precedence with an answer wins
+    precedence = 0
+
+    # --- the branch -------------------------------------------------------------
+    def branch_start(self, branch: "BranchRun") -> None:
+        """The branch holds its lease and knows its run; no task has started."""
+
+    def branch_end(self, branch: "BranchRun") -> None:
+        """The branch ran its last task (or stopped); its records are about to be written."""
+
+    # --- one task -------------------------------------------------------------------
+    def before_inputs(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """The task is running (its state is set); its inputs are not fetched yet."""
+
+    def fetch_input(self, branch: "BranchRun", task: "ActiveTask", upstream: str) -> Any:
+        """Decision: an ``Input`` for an upstream's output that is not in this branch's memory, or
+        None to let the data plane fetch it."""
+        return None
+
+    def after_inputs(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """``task.values`` holds every input."""
+
+    def before_execute(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """The function is about to run."""
+
+    def after_execute(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """``task.value`` and ``task.data`` (encoded) hold the output."""
+
+    def should_upload(self, branch: "BranchRun", task: "ActiveTask") -> bool | None:
+        """Decision: True to send the output with the counters' call; False to send it only if that
+        call finds a child that will run outside this branch (None: no opinion)."""
+        return None
+
+    def local_children(self, branch: "BranchRun", task: "ActiveTask") -> int | None:
+        """Decision: how many ready flexible children this branch runs itself (None: no opinion)."""
+        return None
+
+    def before_upload(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """``task.upload`` is decided; the output and counters are about to be written."""
+
+    def after_complete(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """The task is done in Redis: ``task.finished`` says what became of its children."""
+
+    def before_dispatch(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """Children for other branches are about to be sent (``task.dispatch``)."""
+
+    def after_dispatch(self, branch: "BranchRun", task: "ActiveTask") -> None:
+        """Children for other branches were sent."""
+
+    def task_failed(self, branch: "BranchRun", task: "ActiveTask", error: str) -> None:
+        """The task's function raised, or its output could not be stored."""
+
+
+_ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
+_REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
+_DECISIONS = ("fetch_input", "should_upload", "local_children")
+STAGES = _ORDERED + _REVERSED + _DECISIONS
+
+
+def _overrides(hook: Hook, stage: str) -> bool:
+    return getattr(type(hook), stage) is not getattr(Hook, stage)
+
+
+class HookChain:
+    """A branch's hooks, with each stage's overriding hooks resolved once."""
+
+    def __init__(self, hooks: Iterable[Hook], *, run_id: int | None = None):
+        self.hooks = list(hooks)
+        self.run_id = run_id
+        self.strict = bool(getattr(settings, "SLAFLOW_STRICT_HOOKS", False))
+        self._at: dict[str, list[Hook]] = {}
+        for stage in STAGES:
+            chosen = [h for h in self.hooks if _overrides(h, stage)]
+            if stage in _REVERSED:
+                chosen.reverse()
+            elif stage in _DECISIONS:
+                # Highest precedence first; a stable sort keeps list order among equals.
+                chosen.sort(key=lambda h: -h.precedence)
+            self._at[stage] = chosen
+
+    def at(self, stage: str) -> list[Hook]:
+        """The hooks that act at ``stage``, in the order they are called."""
+        return self._at[stage]
+
+    def run(self, stage: str, *args) -> None:
+        """Call a lifecycle stage on every hook that overrides it (order per stage kind)."""
+        for hook in self._at[stage]:
+            try:
+                getattr(hook, stage)(*args)
+            except (SkipTask, StopBranch):
+                raise
+            except Exception as exc:
+                self._failed(hook, stage, args, exc)
+
+    def decide(self, stage: str, *args) -> Any:
+        """The answer of the highest-precedence hook that has one (None if nobody does)."""
+        for hook in self._at[stage]:
+            try:
+                answer = getattr(hook, stage)(*args)
+            except (SkipTask, StopBranch):
+                raise
+            except Exception as exc:
+                self._failed(hook, stage, args, exc)
+                continue
+            if answer is not None:
+                return answer
+        return None
+
+    def _failed(self, hook: Hook, stage: str, args: tuple, exc: Exception) -> None:
+        task = next((a for a in args if hasattr(a, "node_id")), None)
+        where = f"run {self.run_id}, task {getattr(task, 'node_id', '-')}, hook {hook.name!r}, stage {stage}"
+        log.error("hook failed (%s): %s: %s", where, type(exc).__name__, exc, exc_info=exc)
+        if task is not None and hasattr(task, "record"):
+            task.record.optimizations.setdefault("hook_errors", []).append(f"{hook.name}.{stage}: {exc}")
+        if self.strict:
+            raise HookError(f"hook {hook.name!r} failed at {stage} ({where}): {type(exc).__name__}: {exc}") from exc
