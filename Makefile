@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install migrate cluster clean
+.PHONY: demo test install migrate cluster bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: install
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.
 cluster: migrate
 	$(BIN)/python manage.py localcluster --web --flower
+
+# slaflow beside Dask on identical graphs (see README "Benchmarks"); BENCH_ARGS="--repeat 5 --breakdown".
+bench: migrate
+	$(BIN)/python manage.py bench runtime $(BENCH_ARGS)
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

@@ -51,10 +51,10 @@ def array_tree(leaves: int, size: int = 1 << 20):
     return _pairwise([t.array(i, size) for i in range(leaves)])
 
 
-def gemm(n: int, block: int = 1024, seed: int = 3):
-    """Blocked C = A·B: a task per block of A and B, one per block product A_ik·B_kj, one sum per
-    block of C (Σ_k), one assembly."""
-    nb = n // block
+def gemm(n: int, seed: int = 3):
+    """Blocked C = A·B in 2 × 2 blocks of n/2: a task per block of A and B, one per block product
+    A_ik·B_kj, one sum per block of C (Σ_k), one assembly: 21 tasks."""
+    nb, block = 2, n // 2
     a = {(i, k): t.block(seed, i, k, block) for i in range(nb) for k in range(nb)}
     b = {(k, j): t.block(seed + 1, k, j, block) for k in range(nb) for j in range(nb)}
     cells = [t.add_blocks([t.matmul(a[i, k], b[k, j]) for k in range(nb)]) for i in range(nb) for j in range(nb)]
@@ -85,7 +85,7 @@ WORKLOADS = {w.name: w for w in (
     Workload("fanout", fanout, 1000, "fan-out of N no-op tasks into one sum", False),
     Workload("tree", tree, 1024, "tree reduction of N leaves (2N-1 no-op tasks)", False),
     Workload("array_tree", array_tree, 32, "tree reduction of N numpy vectors of 8 MB", True),
-    Workload("gemm", gemm, 2048, "blocked GEMM of two NxN matrices in 1024-blocks", True),
+    Workload("gemm", gemm, 2048, "blocked GEMM of two NxN matrices in 2x2 blocks", True),
     Workload("tsqr_svd", tsqr_svd, 8, "tall-skinny SVD by blocked QR of N blocks of 40000x200", True),
 )}
 

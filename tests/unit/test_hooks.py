@@ -139,9 +139,16 @@ def test_control_exceptions_pass_through_untouched(settings):
         chain.run("before_upload", None, Task())
 
 
-def test_every_branch_runs_the_core_hooks_in_order():
+def test_every_branch_runs_the_core_hooks_in_order_then_the_configured_ones(settings):
     names = [h.name for h in hooks_for(None)]
-    assert names == ["run-flags", "metrics", "plan-uploads", "keep-one-child"]
+    # tests.settings adds tests.taskfns.ProbeHook after the built-in ones.
+    assert names == ["run-flags", "metrics", "plan-uploads", "keep-one-child", "probe"]
+    settings.SLAFLOW_HOOKS = ()
+    assert [h.name for h in hooks_for(None)][-1] == "keep-one-child"
+    settings.SLAFLOW_HOOKS = ("orchestrator.models.Plan",)
+    with pytest.raises(TypeError, match="'orchestrator.models.Plan' is not a workers.hooks.Hook subclass"):
+        hooks_for(None)
+    settings.SLAFLOW_HOOKS = ()
     chain = HookChain(hooks_for(None))
     assert [h.name for h in chain.at("before_inputs")] == ["run-flags", "metrics"]
     assert [h.name for h in chain.at("after_complete")] == ["metrics"]

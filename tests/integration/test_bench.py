@@ -1,0 +1,52 @@
+"""``bench runtime``: slaflow and Dask on the same graphs, from the command a user runs."""
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from experiments.bench import runtime as runtime_bench, workloads
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_bench_runtime_runs_slaflow_and_dask_on_the_same_graph(live):
+    out = StringIO()
+    call_command("bench", "runtime", "--workload", "fanout", "--size", "fanout=20", "--workload", "gemm",
+                 "--size", "gemm=256", "--repeat", "2", "--breakdown", "--json", stdout=out, stderr=StringIO())
+    rows = {r["workload"]: r for r in map(json.loads, out.getvalue().splitlines())}
+    assert set(rows) == {"fanout", "gemm"}
+    fan = rows["fanout"]
+    assert fan["tasks"] == 22 and fan["results_equal"] is True
+    for key in ("slaflow_makespan_s", "slaflow_wall_s", "dask_distributed_s", "dask_threaded_s", "ratio_makespan",
+                "ratio_wall", "critical_path_s"):
+        assert fan[key] is not None and fan[key] > 0, key
+    assert fan["slaflow_wall_s"] >= fan["slaflow_makespan_s"]
+    assert len(fan["slaflow_runs"]) == 2 and fan["breakdown_ms_per_task"]["execute"] > 0
+    assert rows["gemm"]["results_equal"] is True and rows["gemm"]["tasks"] == 21
+
+
+def test_bench_runtime_says_how_to_get_dask(monkeypatch):
+    monkeypatch.setattr(runtime_bench, "dask_available", lambda: False)
+    with pytest.raises(CommandError, match=r"pip install -e '\.\[bench\]'"):
+        call_command("bench", "runtime", "--workload", "chain")
+
+
+def test_bench_runtime_refuses_bad_sizes():
+    with pytest.raises(CommandError, match="--size 'tree=1' must be WORKLOAD=N"):
+        call_command("bench", "runtime", "--size", "tree=1")
+
+
+def test_the_dask_graph_computes_what_slaflow_would():
+    import dask
+
+    for name, size in (("tree", 9), ("fanout", 5), ("tsqr_svd", 2)):
+        graph = workloads.WORKLOADS[name].graph(size)
+        dsk, key = workloads.dask_graph(graph)
+        assert len(dsk) == len(graph)
+        value = dask.get(dsk, key)
+        if name == "tree":
+            assert value == sum(range(9))
+        if name == "fanout":
+            assert value == sum(range(5))
