@@ -3,7 +3,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.models import (Experiment, ExperimentRun, Plan, RunResult, TaskRun, Workflow, WorkflowRun,
+                                 WorkerStartup)
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -121,3 +122,28 @@ class RunResultAdmin(RecordAdmin):
     @admin.display(description="bytes")
     def size(self, obj):
         return len(obj.data or b"")
+
+
+class ExperimentRunInline(admin.TabularInline):
+    model = ExperimentRun
+    extra = 0
+    can_delete = False
+    fields = ("position", "workflow", "planner", "sla", "iteration", "warmup", "status", "run", "attempts", "error")
+    readonly_fields = fields
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(RecordAdmin):
+    """SLA experiment campaigns (run_sla_experiments): their arguments, machine facts and scheduled runs."""
+
+    list_display = ("id", "name", "status", "done_runs", "total_runs", "seed", "owner", "created_at", "ended_at",
+                    "wall_s")
+    list_filter = ("status",)
+    search_fields = ("id", "name", "out_dir")
+    readonly_fields = ("name", "owner", "status", "arguments", "seed", "out_dir", "machine", "created_at",
+                       "started_at", "ended_at", "wall_s", "total_runs", "done_runs", "current", "pid", "error")
+    inlines = [ExperimentRunInline]

@@ -217,3 +217,72 @@ class WorkerStartup(models.Model):
     @property
     def gb_seconds(self) -> float:
         return (self.memory_mb / 1024) * (self.active_s or 0.0)
+
+
+class Experiment(models.Model):
+    """An SLA experiment campaign: every workflow × planner × SLA, several runs each (run_sla_experiments).
+
+    Its schedule is stored up front (one ExperimentRun per run, in the seed's shuffled order), so an
+    interrupted campaign resumes exactly where it stopped."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        INTERRUPTED = "interrupted"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=200, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="slaflow_experiments")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    arguments = models.JSONField(help_text="workflows, planners, slas, iterations, warmup, params, seed.")
+    seed = models.BigIntegerField()
+    out_dir = models.CharField(max_length=500, help_text="Where results.csv and report.html are written.")
+    machine = models.JSONField(default=dict, help_text="cores, memory, whether resource limits were enforced, host.")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    wall_s = models.FloatField(default=0.0, help_text="Time spent running it, summed over resumes.")
+    total_runs = models.PositiveIntegerField(default=0)
+    done_runs = models.PositiveIntegerField(default=0)
+    current = models.CharField(max_length=300, blank=True, help_text="The cell being run now.")
+    pid = models.PositiveIntegerField(null=True, blank=True, help_text="Process running the campaign.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"experiment {self.pk} ({self.status}, {self.done_runs}/{self.total_runs})"
+
+
+class ExperimentRun(models.Model):
+    """One scheduled run of a campaign; ``run`` once submitted."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"  # the run ended (succeeded, or failed in a task: a result either way)
+        FAILED = "failed"  # infrastructure trouble twice: counted as failed, the campaign went on
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="runs")
+    position = models.PositiveIntegerField(help_text="Order in the campaign (warm-ups first, then shuffled).")
+    workflow = models.CharField(max_length=200)
+    params = models.JSONField(default=dict)
+    planner = models.CharField(max_length=40)
+    sla = models.CharField(max_length=10)
+    iteration = models.PositiveIntegerField()
+    warmup = models.BooleanField(default=False, help_text="Builds history; kept apart from the results.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    run = models.ForeignKey(WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="experiment_runs")
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "position"],
+                                               name="experimentrun_position_unique")]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.workflow} {self.planner}/{self.sla} ({self.status})"

@@ -118,3 +118,13 @@ def _library_shape(name: str) -> tuple[str, int]:
     wf = workflows.get(name)
     graph = build_graph(wf.build(**wf.params))
     return graph_mod.structure_hash(graph), len(graph)
+
+
+def visible_experiments(user):
+    """Campaigns ``user`` may see: their own; staff see all (including owner-less CLI campaigns)."""
+    from orchestrator.models import Experiment
+
+    qs = Experiment.objects.select_related("owner")
+    if user is None or not user.is_authenticated:
+        return qs.none()
+    return qs if user.is_staff else qs.filter(owner=user)

@@ -19,6 +19,16 @@ class SLA:
     def is_average(self) -> bool:
         return self.percentile is None
 
+    @property
+    def sort_key(self) -> int:
+        """``average`` first, then percentiles ascending."""
+        return 0 if self.percentile is None else self.percentile
+
+    @property
+    def promised_share(self) -> float:
+        """The share of runs a calibrated promise at this SLA should hold (``average``: a half)."""
+        return 0.5 if self.percentile is None else self.percentile / 100
+
     def __str__(self) -> str:
         return "average" if self.percentile is None else f"p{self.percentile}"
 

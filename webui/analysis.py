@@ -10,6 +10,8 @@ from __future__ import annotations
 import statistics
 from typing import Iterable, Mapping
 
+from orchestrator import sla as sla_mod
+
 # Where a task's time goes, in drawing order (observed Gantt segments and breakdowns).
 TIME_PARTS = ("start-up", "input wait", "exec", "upload", "counters + dispatch")
 BREAKDOWN_PARTS = ("exec", "waiting", "transfer", "start-up", "dispatch")
@@ -174,8 +176,11 @@ def sla_success(runs: Iterable[Mapping]) -> list[dict]:
 
 
 def sla_order(sla: str) -> int:
-    """Sort key: average first, then percentiles ascending."""
-    return 0 if sla == "average" else int(sla[1:]) if sla[1:].isdigit() else 1000
+    """Sort key: average first, then percentiles ascending (anything else last)."""
+    try:
+        return sla_mod.parse(sla).sort_key
+    except sla_mod.SLAError:
+        return 1000
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[bool]:

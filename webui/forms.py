@@ -54,3 +54,38 @@ class LaunchForm(forms.Form):
         except ValueError as exc:
             self.add_error("params", str(exc))
         return data
+
+
+class CampaignForm(forms.Form):
+    """An SLA experiment campaign, checked by the same rules as ``run_sla_experiments``."""
+
+    name = forms.CharField(required=False, max_length=200)
+    workflows = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    planners = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    slas = forms.CharField(label="SLAs", initial="p50 p90", help_text="space-separated: average, p1..p99")
+    iterations = forms.IntegerField(initial=5, min_value=1, max_value=1000, help_text="measured runs per cell")
+    warmup = forms.IntegerField(initial=2, min_value=0, max_value=100,
+                                help_text="runs per workflow × planner that build history first")
+    seed = forms.IntegerField(initial=0, help_text="shuffles the order of the runs")
+    params = forms.CharField(required=False, label="parameters",
+                             help_text="workflow:name=value,… separated by spaces, e.g. tree_reduction:n=32")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workflows"].choices = [(n, n) for n in workflows.all_workflows()]
+        self.fields["planners"].choices = [(n, n) for n in planning.names()]
+
+    def clean(self):
+        from experiments.campaigns import design
+
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            data["campaign"] = design.parse(
+                workflows=data["workflows"], planners=data["planners"], slas=data["slas"].split(),
+                iterations=data["iterations"], warmup=data["warmup"], seed=data["seed"],
+                params=design.parse_params((data.get("params") or "").split()))
+        except design.CampaignError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data

@@ -13,4 +13,6 @@ urlpatterns = [
     path("workflows/<int:workflow_id>/preview/", views.preview, name="preview"),
     path("launch/", views.launch, name="launch"),
     path("experiments/", views.experiments, name="experiments"),
+    path("experiments/<int:experiment_id>/", views.experiment, name="experiment"),
+    path("experiments/<int:experiment_id>/results.csv", views.experiment_csv, name="experiment-csv"),
 ]

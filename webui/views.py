@@ -2,19 +2,22 @@
 figures from ``webui.figures`` (pure). Every page needs a login; users see their own runs, staff all."""
 from __future__ import annotations
 
+import io
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import json_script
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from experiments import runner
-from orchestrator import planning, router
+from experiments.campaigns import design, execute, report, results
+from orchestrator import planning, router, selectors
+from orchestrator.models import Experiment
 from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures
-from webui.forms import SLA_SUGGESTIONS, LaunchForm
+from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
 from webui.selectors import runs as run_sel, workflows as wf_sel
 from workers.localcluster import served_queues
 from workers.redis_client import RedisUnavailable
@@ -178,9 +181,51 @@ def launch(request):
     })
 
 
-@login_required
-@require_GET
 def experiments(request):
+    """Campaigns, the form that launches one, and SLA success over all the user's runs."""
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            exp = execute.create(form.cleaned_data["campaign"], out_dir=execute.default_out_dir(),
+                                 owner=request.user, name=form.cleaned_data.get("name") or "")
+        except design.CampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            execute.launch_in_background(exp)
+            return redirect("webui:experiment", experiment_id=exp.pk)
     res = wf_sel.experiment_results(request.user)
     figs = figures_context(matrix=figures.sla_matrix_figure(res["overall"])) if res["judged"] else {}
-    return render(request, "webui/experiments.html", {"res": res, "figs": figs})
+    return render(request, "webui/experiments.html", {
+        "res": res, "figs": figs, "form": form, "campaigns": selectors.visible_experiments(request.user)[:100]})
+
+
+experiments = login_required(require_http_methods(["GET", "POST"])(experiments))
+
+
+def _experiment_or_404(request, experiment_id: int):
+    try:
+        return selectors.visible_experiments(request.user).get(pk=experiment_id)
+    except Experiment.DoesNotExist:
+        raise Http404(f"no experiment {experiment_id}") from None
+
+
+@login_required
+@require_GET
+def experiment(request, experiment_id: int):
+    exp = _experiment_or_404(request, experiment_id)
+    rows = results.rows(exp)
+    return render(request, "webui/experiment.html", {
+        "exp": exp, "cells": results.cells(rows), "facts": results.campaign_facts(exp, rows),
+        "figures": report.figure_payloads(rows), "active": exp.status in ("pending", "running"),
+    })
+
+
+@login_required
+@require_GET
+def experiment_csv(request, experiment_id: int):
+    exp = _experiment_or_404(request, experiment_id)
+    buf = io.StringIO()
+    results.write_csv_to(buf, results.rows(exp))
+    response = HttpResponse(buf.getvalue(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="experiment-{exp.pk}-results.csv"'
+    return response

@@ -18,12 +18,13 @@ class ApiRootApi(APIView):
         workflows = serializers.URLField()
         runs = serializers.URLField()
         plan_preview = serializers.URLField()
+        experiments = serializers.URLField()
         token = serializers.URLField()
         schema = serializers.URLField()
         docs = serializers.URLField()
 
     @extend_schema(operation_id="api_root", auth=[], responses={200: OutputSerializer})
     def get(self, request):
-        names = {"workflows": "workflows", "runs": "runs", "plan_preview": "plan-preview", "token": "token",
+        names = {"workflows": "workflows", "runs": "runs", "plan_preview": "plan-preview", "experiments": "experiments", "token": "token",
                  "schema": "schema", "docs": "docs"}
         return Response({key: request.build_absolute_uri(reverse(f"api:{name}")) for key, name in names.items()})

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orchestrator.api.accounts import TokenObtainApi
 from orchestrator.api.common import api_not_found
+from orchestrator.api.experiments import ExperimentDetailApi, ExperimentsApi
 from orchestrator.api.root import ApiRootApi
 from orchestrator.api.run_records import RunPlanApi, RunResultApi, RunTasksApi
 from orchestrator.api.runs import RunCancelApi, RunDetailApi, RunsApi
@@ -20,6 +21,8 @@ urlpatterns = [
     path("runs/<int:run_id>/result/", RunResultApi.as_view(), name="run-result"),
     path("runs/<int:run_id>/cancel/", RunCancelApi.as_view(), name="run-cancel"),
     path("plans/preview/", PlanPreviewApi.as_view(), name="plan-preview"),
+    path("experiments/", ExperimentsApi.as_view(), name="experiments"),
+    path("experiments/<int:experiment_id>/", ExperimentDetailApi.as_view(), name="experiment-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"", api_not_found),  # last: JSON 404 for anything else under /api/
