@@ -6,8 +6,7 @@ from typing import Iterator
 
 from orchestrator import selectors
 from orchestrator.handles import RunFailed, RunHandle, RunCancelled
-from orchestrator.models import Workflow
-from orchestrator.services.runs import submit_run
+from orchestrator.services import submissions
 from experiments import workflows
 
 
@@ -35,19 +34,15 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def library_graph(name: str, params: dict) -> tuple[dict, dict]:
-    """A library workflow's graph and its coerced parameters."""
-    from orchestrator.authoring import build_graph
-
-    wf = workflows.get(name)
-    values = wf.coerce(params)
-    return build_graph(wf.build(**values)), values
+    """A library workflow's graph and its coerced parameters (the submission service's, with its checks)."""
+    return submissions.library_graph(name, params)
 
 
-def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=None) -> tuple[RunHandle, dict]:
-    graph, values = library_graph(name, params)
-    run = submit_run(graph=graph, name=name, planner=planner, sla=sla, params=values, owner=owner,
-                     source=Workflow.Source.LIBRARY)
-    return RunHandle(run.pk), values
+def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=None, **limits) -> tuple[RunHandle, dict]:
+    """Through the one submission service every entry point uses (its checks: planner, SLA, parameters,
+    the task budget, plain JSON)."""
+    run = submissions.submit_library(user=owner, workflow=name, params=params, planner=planner, sla=sla, **limits)
+    return RunHandle(run.pk), run.params
 
 
 def run_and_check(name: str, *, planner: str, sla: str, params: dict, timeout_s: float) -> dict:

@@ -17,6 +17,7 @@ import contextvars
 import functools
 from typing import Any, Callable, Iterator
 
+from orchestrator import options as task_options
 from orchestrator.graph import GraphError, Node, Ref, _post_order, validate
 
 
@@ -45,13 +46,27 @@ def node_budget(max_nodes: int) -> Iterator[None]:
 class TaskFunction:
     """A decorated function: calling it returns a LazyNode, ``.fn`` runs it."""
 
-    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = ()):
+    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), **options):
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.path = f"{fn.__module__}.{fn.__qualname__}"
         self.optimizations = tuple(optimizations)
+        given = {k: v for k, v in options.items() if v is not None}
+        if self.optimizations:
+            given["optimizations"] = list(self.optimizations)
+        try:
+            self.options = task_options.check(given, f"@task {self.path}")
+        except task_options.OptionError as exc:
+            raise TypeError(str(exc)) from None
         if "<locals>" in fn.__qualname__:
             raise TypeError(f"@task function {self.path} must be defined at module level so workers can import it")
+
+    def with_options(self, **options) -> "TaskFunction":
+        """The same function with other task options, e.g. ``fetch.with_options(retries=3)(url)``."""
+        merged = {k: v for k, v in self.options.items() if k != "optimizations"}
+        merged.update(options)
+        optimizations = merged.pop("optimizations", self.optimizations)
+        return TaskFunction(self.fn, tuple(optimizations), **merged)
 
     def __call__(self, *args, **kwargs) -> "LazyNode":
         budget = _budget.get()
@@ -65,11 +80,16 @@ class TaskFunction:
         return f"<task {self.path}>"
 
 
-def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = ()):
-    """Decorator; ``@task(optimizations=["preload"])`` forces optimizations the planner keeps."""
+def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = (),
+         timeout_s: float | None = None, retries: int | None = None, retry_backoff_s: float | None = None,
+         retry_on: tuple | list | None = None):
+    """Decorator. Keywords (``orchestrator.options``): ``optimizations`` the planner keeps, ``timeout_s``
+    (the task is stopped after this long), ``retries`` / ``retry_backoff_s`` / ``retry_on`` (exception
+    classes or names to retry on)."""
+    options = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on)
     if fn is None:
-        return lambda f: TaskFunction(f, tuple(optimizations))
-    return TaskFunction(fn, tuple(optimizations))
+        return lambda f: TaskFunction(f, tuple(optimizations), **options)
+    return TaskFunction(fn, tuple(optimizations), **options)
 
 
 class LazyNode:
@@ -153,7 +173,7 @@ def build_graph(sink: LazyNode) -> dict[str, Node]:
     for key in order:
         lazy = lazies[int(key)]
         nid = ids[int(key)]
-        options = {"optimizations": list(lazy.task.optimizations)} if lazy.task.optimizations else {}
+        options = dict(lazy.task.options)
         graph[nid] = Node(
             id=nid,
             function=lazy.task.path,

@@ -115,5 +115,15 @@ def emit(plan: Plan, graph: Graph, run_id: int, executor_cap: int | None = None)
     return group(sigs)
 
 
+def branch_args(canvas) -> dict[str, dict]:
+    """token → {e: entries, w: worker, m: memory_mb} of each signature: how to send it again."""
+    out = {}
+    for sig in canvas.tasks:
+        kwargs = sig.kwargs or {}
+        out[sig.options["task_id"]] = {"e": list(sig.args[1]), "w": kwargs.get("worker"),
+                                       "m": sig.options["headers"][HEADER]["memory_mb"]}
+    return out
+
+
 def tokens_of(canvas) -> list[str]:
     return [sig.options["task_id"] for sig in canvas.tasks]

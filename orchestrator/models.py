@@ -42,6 +42,10 @@ class WorkflowRun(models.Model):
     )
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True)
     planner = models.CharField(max_length=40)
+    task_timeout_s = models.FloatField(null=True, blank=True,
+                                       help_text="Time limit of each task that sets none itself.")
+    deadline_s = models.FloatField(null=True, blank=True, help_text="The run fails if it has not ended this long "
+                                                                    "after it started.")
     sla = models.CharField(max_length=10, help_text="'average' or 'pN' (1-99).")
     params = models.JSONField(default=dict, blank=True, help_text="Library workflow parameters, if any.")
     spec = models.JSONField(help_text="The exact graph spec this run executed.")
@@ -172,6 +176,8 @@ class TaskRun(models.Model):
     dispatch_s = models.FloatField(null=True, blank=True)
     invocations = models.PositiveIntegerField(default=0, help_text="Branches this task's completion dispatched.")
     optimizations = models.JSONField(default=dict, blank=True)
+    attempt_errors = models.JSONField(default=list, blank=True,
+                                      help_text="Failed attempts before the last: [{attempt, error, at}] (retries).")
     enforced = models.BooleanField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)

@@ -117,8 +117,11 @@ SLAFLOW_HOOKS = env.module_list(os.environ.get("SLAFLOW_HOOKS"))
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.
 SLAFLOW_MAX_WAIT_S = env.env_float("SLAFLOW_MAX_WAIT_S", 30.0)
-# A running branch holds a lease this long, refreshed every third of it; a duplicate waits.
-SLAFLOW_LEASE_S = env.env_float("SLAFLOW_LEASE_S", 15.0)
+# A running branch holds a lease this long, refreshed every third of it; a duplicate waits, and a branch
+# whose lease lapsed (its worker died) is sent again by any worker's reaper within about this long.
+SLAFLOW_LEASE_S = env.env_float("SLAFLOW_LEASE_S", 6.0)
+# Every task's time limit unless its run or the task itself sets one (empty: none).
+SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 0.0) or None
 # A branch message delivered this many times (its worker died each time) fails the run.
 SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
 # Results larger than this are rejected at the sink with a clear error.

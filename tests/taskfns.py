@@ -54,6 +54,45 @@ def slow_inc(x, seconds: float, tag: str = ""):
 
 
 @task
+def hang(x, seconds: float = 3600.0, tag: str = ""):
+    """Sleeps (almost) forever unless stopped; counts that it started."""
+    if tag:
+        _count(tag)
+    time.sleep(seconds)
+    return x
+
+
+@task
+def stubborn(x, seconds: float = 3600.0):
+    """Ignores being stopped (swallows everything) so that only killing its process stops it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except BaseException:
+            pass
+    return x
+
+
+@task
+def flaky(x, tag: str, failures: int, error: str = "ConnectionError"):
+    """Raises ``error`` the first ``failures`` times (counted in Redis under ``tag``), then succeeds."""
+    n = _redis().incr(f"sf:test:count:{tag}")
+    if n <= failures:
+        raise {"ConnectionError": ConnectionError, "ValueError": ValueError}[error](f"attempt {n} of {tag} fails")
+    return x + n
+
+
+@task
+def hog(mb: int):
+    """Touches ``mb`` MB of memory (more than a small configuration allows: the kernel kills it)."""
+    block = bytearray(mb * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return len(block)
+
+
+@task
 def boom(x):
     raise ValueError(f"boom on {x}")
 

@@ -184,3 +184,34 @@ def sweep() -> int:
                 except OSError:
                     pass
     return removed
+
+
+def _parents() -> list[Path]:
+    """The directories holding the per-process groups (from a pool process inside one, or from outside)."""
+    def base(controller: str) -> str:
+        own = _own_path(controller)
+        marker = f"/{GROUP}/"
+        return own.split(marker)[0] if marker in own else own
+
+    out = [ROOT / "memory" / base("memory").lstrip("/") / GROUP]
+    v2 = _v2_root()
+    if v2:
+        out.append(v2 / base("").lstrip("/") / GROUP)
+    return out
+
+
+def oom_killed(pid: int, memory_mb: int) -> bool:
+    """Whether the kernel killed pool process ``pid`` of ``memory_mb`` for memory (its group is kept
+    until the next sweep)."""
+    name = f"rc{memory_mb}-{pid}"
+    for parent in _parents():
+        group = parent / name
+        for events, field in ((group / "memory.events", "oom_kill"), (group / "memory.oom_control", "oom_kill")):
+            try:
+                for line in events.read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == field and value.strip().isdigit() and int(value) > 0:
+                        return True
+            except OSError:
+                continue
+    return False

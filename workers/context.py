@@ -17,6 +17,7 @@ from typing import Any, Callable
 from django.conf import settings
 
 from orchestrator import functions, spec as spec_mod
+from orchestrator.options import TaskOptions
 from orchestrator.graph import Node, dependents as graph_dependents
 from workers import keys
 from workers.redis_client import get_redis, reset as reset_redis
@@ -37,6 +38,7 @@ class RunContext:
     downstream: dict[str, list[str]]
     default_memory_mb: int
     fns: dict[str, Callable] = field(default_factory=dict)
+    timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
 
     def memory_of(self, node_id: str) -> int:
         return int(self.plan.get(node_id, {}).get("m") or self.default_memory_mb)
@@ -60,6 +62,10 @@ class RunContext:
     def planned(self, node_id: str, key: str) -> float | None:
         return self.plan.get(node_id, {}).get(key)
 
+    def task_options(self, node_id: str) -> TaskOptions:
+        return TaskOptions.of(self.graph[node_id].options_dict,
+                              self.timeout_s or getattr(settings, "SLAFLOW_TASK_TIMEOUT_S", None))
+
     def function(self, node_id: str) -> Callable:
         path = self.graph[node_id].function
         if path not in self.fns:
@@ -68,10 +74,10 @@ class RunContext:
 
 
 def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
-               default_memory_mb: int) -> bytes:
+               default_memory_mb: int, timeout_s: float | None = None) -> bytes:
     return json.dumps({
         "run_id": run_id, "hash": structure_hash, "inputs": inputs_hash, "started_at": started_at, "sink": sink,
-        "plan": plan, "default_memory_mb": default_memory_mb,
+        "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s,
     }).encode()
 
 
@@ -122,6 +128,7 @@ def _load(run_id: int) -> RunContext:
         plan=data["plan"],
         downstream=downstream,
         default_memory_mb=int(data["default_memory_mb"]),
+        timeout_s=data.get("timeout_s"),
     )
 
 

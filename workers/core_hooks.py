@@ -15,13 +15,16 @@ from workers.hooks import Hook, StopBranch
 class RunFlags(Hook):
     """A run that is over (failed or cancelled) does no further stage: no input grabbing, no
     execution, no upload. The process hears of it at once (``workers.flags``); the authoritative
-    flag is read as each task begins."""
+    flag is read as each task begins. Nor does a branch whose lease was taken over (its process was
+    frozen past the lease): the new holder runs it."""
 
     name = "run-flags"
 
     def _check(self, branch, task) -> None:
         if flags.announced_over(branch.run_id):
             raise StopBranch(f"run {branch.run_id} is over")
+        if branch.lease is not None and branch.lease.lost:
+            raise StopBranch(f"branch {branch.token} was taken over by another delivery")
 
     before_inputs = before_execute = before_upload = _check
 

@@ -10,6 +10,7 @@ This module is the bottom layer: it imports only keys and the Redis client.
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Iterable
 
@@ -19,13 +20,15 @@ from workers import keys
 from workers.redis_client import get_redis, script as _script
 
 _BRANCH_END = """
--- KEYS: live, sink_done, over, finalized, lease, execs (or ''), timing
--- ARGV: token, ttl, lease holder, then (name, seconds) pairs of the branch's overheads
-for i = 4, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1]) end
-if #ARGV > 3 then
+-- KEYS: live, sink_done, over, finalized, lease, execs (or ''), timing, lease index, current
+-- ARGV: token, ttl, lease holder, lease index member, then (name, seconds) pairs of the branch's overheads
+for i = 5, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 4 then
   redis.call('HINCRBY', KEYS[7], 'branches', 1)
   redis.call('EXPIRE', KEYS[7], ARGV[2])
 end
+redis.call('ZREM', KEYS[8], ARGV[4])
+redis.call('HDEL', KEYS[9], ARGV[1])
 redis.call('SREM', KEYS[1], ARGV[1])
 if KEYS[6] ~= '' then redis.call('SREM', KEYS[6], ARGV[1]) end
 if ARGV[3] ~= '' and redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
@@ -71,15 +74,52 @@ def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
 
 # --- task states ------------------------------------------------------------------
 
-def begin_task(run_id: int, node_id: str) -> bool:
-    """Mark a task running (for live views); False when the run is already over (failed or
-    cancelled), in which case the task must not start."""
+def begin_task(run_id: int, node_id: str, token: str) -> tuple[bool, str | None]:
+    """Mark a task running (for live views) as the branch's current one; (go on?, why a process was
+    killed while running it before, if one was). Go on is False when the run is already over (failed
+    or cancelled): the task must not start."""
     pipe = get_redis().pipeline(transaction=False)
     pipe.exists(keys.over(run_id))
+    pipe.hget(keys.killed(run_id), node_id)
     pipe.hset(keys.states(run_id), node_id, "running")
-    pipe.expire(keys.states(run_id), ttl())
-    over = pipe.execute()[0]
-    return not over
+    pipe.hset(keys.current(run_id), token, node_id)
+    for key in (keys.states(run_id), keys.current(run_id)):
+        pipe.expire(key, ttl())
+    over, killed = pipe.execute()[:2]
+    return not over, killed.decode() if killed else None
+
+
+def record_killed(run_id: int, node_id: str, kind: str, reason: str) -> None:
+    """Before a pool process kills itself to stop a task: why, for the branch's redelivery."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.killed(run_id), node_id, f"{kind}:{reason}")
+    pipe.expire(keys.killed(run_id), ttl())
+    pipe.execute()
+
+
+def killed_reason(run_id: int, node_id: str) -> str | None:
+    raw = get_redis().hget(keys.killed(run_id), node_id)
+    return raw.decode() if raw else None
+
+
+def current_task(run_id: int, token: str) -> str | None:
+    """The task a branch was running (its process may have died in it)."""
+    raw = get_redis().hget(keys.current(run_id), token)
+    return raw.decode() if raw else None
+
+
+def register_branches(run_id: int, branches: dict[str, dict]) -> None:
+    """How to send each branch again: token → {e: entries, w: worker, m: memory_mb} (for takeover)."""
+    if branches:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hset(keys.branches(run_id), mapping={t: json.dumps(b) for t, b in branches.items()})
+        pipe.expire(keys.branches(run_id), ttl())
+        pipe.execute()
+
+
+def branch_args(run_id: int, token: str) -> dict | None:
+    raw = get_redis().hget(keys.branches(run_id), token)
+    return json.loads(raw) if raw else None
 
 
 # --- run bookkeeping ------------------------------------------------------------
@@ -106,8 +146,8 @@ def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int
     return bool(
         _script("branch_end", _BRANCH_END)(
             keys=[keys.live(run_id), keys.sink_done(run_id), keys.over(run_id), keys.finalized(run_id),
-                  keys.lease(run_id, token), execs, keys.timing(run_id)],
-            args=[token, ttl(), lease_holder, *pairs],
+                  keys.lease(run_id, token), execs, keys.timing(run_id), keys.lease_index(), keys.current(run_id)],
+            args=[token, ttl(), lease_holder, f"{run_id}|{token}", *pairs],
         )
     )
 
@@ -191,3 +231,11 @@ def delete_run_data(run_id: int) -> int:
 
 def now() -> float:
     return time.time()
+
+
+def set_deadline(run_id: int, epoch_s: float) -> None:
+    get_redis().zadd(keys.deadlines(), {str(run_id): epoch_s})
+
+
+def clear_deadline(run_id: int) -> None:
+    get_redis().zrem(keys.deadlines(), str(run_id))

@@ -4,7 +4,8 @@ A branch checks whether its run is over before each stage that costs
 something (grabbing inputs, executing, uploading). Asking Redis each time
 would add a round trip per stage; instead one daemon thread per process
 subscribes to ``keys.flags_channel`` and keeps the runs announced as over
-(``dataplane.mark_over`` publishes). The authoritative flag is still read in
+(``dataplane.mark_over`` publishes); a task of such a run that this process
+is running is interrupted at once (``workers.interrupts``). The authoritative flag is still read in
 Redis once per task as it begins (``dataplane.begin_task``,
 ``readiness.pop``), so an announcement missed while reconnecting only delays
 a stop to the next task.
@@ -16,7 +17,7 @@ import os
 import threading
 import time
 
-from workers import keys
+from workers import interrupts, keys
 from workers.redis_client import new_client
 
 log = logging.getLogger("slaflow.flags")
@@ -54,6 +55,8 @@ class Watcher:
             self.over[int(run)] = reason
             while len(self.over) > _KEEP:
                 del self.over[next(iter(self.over))]
+            # Stop the task of that run this process is running, now (not at its next stage).
+            interrupts.interrupt_run(int(run), f"run {run} was {reason}" if reason else f"run {run} is over")
 
 
 _watcher: Watcher | None = None

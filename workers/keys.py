@@ -109,6 +109,32 @@ def lease(run_id: int, token: str) -> str:
     return run_prefix(run_id) + f"lease:{token}"
 
 
+def branches(run_id: int) -> str:
+    """Hash token → JSON {e: entries, w: worker, m: memory_mb}: how to send a branch again (takeover)."""
+    return run_prefix(run_id) + "branches"
+
+
+def current(run_id: int) -> str:
+    """Hash token → the task the branch is running now (what a dead process was doing)."""
+    return run_prefix(run_id) + "current"
+
+
+def killed(run_id: int) -> str:
+    """Hash node → "kind:reason" recorded before a pool process killed itself to stop that task."""
+    return run_prefix(run_id) + "killed"
+
+
+def lease_index() -> str:
+    """Sorted set "run_id|token" → lease expiry (epoch s): where any worker finds branches whose holder
+    died (``workers.reaper``)."""
+    return f"{PREFIX}:leases"
+
+
+def deadlines() -> str:
+    """Sorted set run_id → the epoch second by which the run must have ended (its deadline)."""
+    return f"{PREFIX}:deadlines"
+
+
 def deliveries(run_id: int) -> str:
     """Hash token → how many times the branch was taken up."""
     return run_prefix(run_id) + "deliveries"
@@ -142,6 +168,7 @@ def fixed_keys(run_id: int) -> list[str]:
     """Every per-run key with a fixed name."""
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
             waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
+            branches(run_id), current(run_id), killed(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 

@@ -1,19 +1,28 @@
-"""Exclusive branch execution: one live holder per branch token.
+"""Exclusive branch execution: one live holder per branch token, and liveness you can trust.
 
 Celery delivers at least once. A duplicate of a branch that is still running
-must not run beside it, and a branch whose worker died must be taken over.
-The holder keeps ``lease:<token>`` fresh from a heartbeat thread; a newcomer
-that finds it held by a live process backs off, one that finds it held by a
-dead process on this host (or expired) takes over, and one whose token is no
-longer in the run's live set (the branch ended, or the run did) drops the
-message. A branch leaves the live set and releases its lease in one atomic step,
-so there is no moment in which a duplicate could start it again.
+must not run beside it, and a branch whose worker died must be taken over —
+in seconds, not after the broker's visibility timeout.
+
+The holder keeps ``lease:<token>`` fresh from a heartbeat thread and, in the
+same call, its expiry in the global ``keys.lease_index()``; a process that
+dies stops beating, its lease lapses within ``SLAFLOW_LEASE_S``, and any
+worker's reaper (``workers.reaper``) sends the branch again. A newcomer that
+finds the lease held by a live process backs off (Celery retries it, without
+limit), one that finds it held by a dead process on this host (or expired)
+takes over, and one whose token is no longer in the run's live set (the branch
+ended, or the run did) drops the message. A holder whose lease was taken over
+(it was frozen past its lease) hears it at its next beat and stops
+(``lost``). A branch leaves the live set and releases its lease in one atomic
+step (``dataplane.branch_end``), so there is no moment in which a duplicate
+could start it again.
 """
 from __future__ import annotations
 
 import os
 import socket
 import threading
+import time
 import uuid
 
 from django.conf import settings
@@ -22,20 +31,27 @@ from workers import keys
 from workers.redis_client import script as redis_script
 
 _ACQUIRE = """
--- KEYS: lease, live, deliveries   ARGV: me, ttl, token, takeover_from, deliveries ttl
-if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return 'ended' end
+-- KEYS: lease, live, deliveries, lease index   ARGV: me, ttl ms, token, takeover_from, deliveries ttl, member, expiry
+if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return {'ended', ''} end
 local holder = redis.call('GET', KEYS[1])
 if (not holder) or (ARGV[4] ~= '' and holder == ARGV[4]) then
+  local before = redis.call('HGET', KEYS[3], ARGV[3] .. ':holder') or ''
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   local n = redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+  redis.call('HSET', KEYS[3], ARGV[3] .. ':holder', ARGV[1])
   redis.call('EXPIRE', KEYS[3], ARGV[5])
-  return 'ok:' .. n
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+  return {'ok:' .. n, before}
 end
-return holder
+return {holder, ''}
 """
 
 _REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+-- KEYS: lease, lease index   ARGV: me, ttl ms, member, expiry
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return 0
 """
 
@@ -62,41 +78,64 @@ def _alive_here(holder: str) -> bool:
         return True
 
 
+def index_member(run_id: int, token: str) -> str:
+    return f"{run_id}|{token}"
+
+
+def holder_pid(holder: str) -> int | None:
+    """The pid in a holder "host:pid:nonce" when it is on this host."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+
+
 class Lease:
     def __init__(self, run_id: int, token: str):
         self.run_id, self.token = run_id, token
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.ttl_ms = int(float(settings.SLAFLOW_LEASE_S) * 1000)
+        self.previous = ""  # the holder of the delivery before this one (a process that died), if any
+        self.lost = False  # another process took the branch over: stop
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _keys(self):
-        return [keys.lease(self.run_id, self.token), keys.live(self.run_id), keys.deliveries(self.run_id)]
+        return [keys.lease(self.run_id, self.token), keys.live(self.run_id), keys.deliveries(self.run_id),
+                keys.lease_index()]
+
+    def _expiry(self) -> float:
+        return time.time() + self.ttl_ms / 1000
 
     def acquire(self) -> int:
         """Hold the branch; returns how many times it has now been taken up (1 the first time)."""
         script = redis_script("lease_acquire", _ACQUIRE)
-        args = [self.me, self.ttl_ms, self.token, "", int(settings.SLAFLOW_RUN_TTL_S)]
-        got = script(keys=self._keys(), args=args).decode()
+        member = index_member(self.run_id, self.token)
+        args = [self.me, self.ttl_ms, self.token, "", int(settings.SLAFLOW_RUN_TTL_S), member, self._expiry()]
+        got, before = (x.decode() for x in script(keys=self._keys(), args=args))
         if got == "ended":
             raise Ended(self.token)
         if not got.startswith("ok:") and not _alive_here(got):
             # Its process died (e.g. killed for memory): take over now rather than after the TTL.
-            args[3] = got
-            got = script(keys=self._keys(), args=args).decode()
+            args[3], args[6] = got, self._expiry()
+            got, before = (x.decode() for x in script(keys=self._keys(), args=args))
         if not got.startswith("ok:"):
             raise Busy(got)
+        self.previous = before
         self._start_heartbeat()
         return int(got[3:])
 
     def _start_heartbeat(self) -> None:
         script = redis_script("lease_refresh", _REFRESH)
         lease_key = keys.lease(self.run_id, self.token)
+        member = index_member(self.run_id, self.token)
 
         def beat():
             while not self._stop.wait(self.ttl_ms / 3000):
                 try:
-                    script(keys=[lease_key], args=[self.me, self.ttl_ms])
+                    if not script(keys=[lease_key, keys.lease_index()],
+                                  args=[self.me, self.ttl_ms, member, self._expiry()]):
+                        self.lost = True  # lapsed and taken over while we were frozen: the new holder runs it
+                        return
                 except Exception:  # a missed beat only shortens the lease; the next one retries
                     pass
 

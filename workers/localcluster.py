@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +30,16 @@ class Service:
     proc: object
     log_path: str
     url: str = ""
+    spawn: object = None  # () → a new process, to restart it
+    restarts: list = field(default_factory=list)  # monotonic times of restarts
+    due: float | None = None  # when a dead service is started again
+
+
+# A dead service is started again after 1, 2, 4 … s (at most 30 s); one that died this often within
+# RESTART_WINDOW_S is given up on.
+RESTART_MAX_BACKOFF_S = 30.0
+RESTART_WINDOW_S = 300.0
+RESTART_LIMIT = 10
 
 
 @dataclass
@@ -52,6 +63,9 @@ class LocalCluster:
         self.min_pool = settings.SLAFLOW_MIN_POOL if self.min_pool is None else self.min_pool
         self.log_dir = Path(settings.VAR_DIR) / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -71,6 +85,8 @@ class LocalCluster:
             if self.web:
                 self._start_web()
             self.wait_ready(timeout_s)
+            self._supervisor = threading.Thread(target=self._supervise, name="cluster-supervisor", daemon=True)
+            self._supervisor.start()
         except BaseException:
             self.stop()
             raise
@@ -83,6 +99,9 @@ class LocalCluster:
         self.stop()
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
         # Workers first (warm shutdown returns unacked messages to the queue), Redis last.
         for svc in reversed(self.services):
             procs.stop(svc.proc, grace_s=10 if svc.name.startswith("worker") else 3)
@@ -135,8 +154,10 @@ class LocalCluster:
             "-E", "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-l", self.loglevel,
         ]
-        proc = procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
-        self.services.append(Service(f"worker {queue}", proc, log_path))
+        def spawn():
+            return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
+
+        self.services.append(Service(f"worker {queue}", spawn(), log_path, spawn=spawn))
 
     def _start_flower(self) -> None:
         log_path = str(self.log_dir / "flower.log")
@@ -144,15 +165,23 @@ class LocalCluster:
                "--address=127.0.0.1"]
         if settings.SLAFLOW_FLOWER_BASIC_AUTH:
             cmd.append(f"--basic-auth={settings.SLAFLOW_FLOWER_BASIC_AUTH}")
-        proc = procs.spawn(cmd, env=self.child_env(), cwd=str(settings.BASE_DIR), log_path=log_path)
-        self.services.append(Service("flower", proc, log_path, f"http://127.0.0.1:{self.flower_port}/"))
+        env = self.child_env()
+
+        def spawn():
+            return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
+
+        self.services.append(Service("flower", spawn(), log_path, f"http://127.0.0.1:{self.flower_port}/", spawn=spawn))
 
     def _start_web(self) -> None:
         log_path = str(self.log_dir / "web.log")
         cmd = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runserver",
                f"127.0.0.1:{self.web_port}", "--noreload"]
-        proc = procs.spawn(cmd, env=self.child_env(), cwd=str(settings.BASE_DIR), log_path=log_path)
-        self.services.append(Service("web", proc, log_path, f"http://127.0.0.1:{self.web_port}/"))
+        env = self.child_env()
+
+        def spawn():
+            return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
+
+        self.services.append(Service("web", spawn(), log_path, f"http://127.0.0.1:{self.web_port}/", spawn=spawn))
 
     def wait_ready(self, timeout_s: float) -> None:
         from orchestrator.celery import app
@@ -171,9 +200,40 @@ class LocalCluster:
         raise RuntimeError(f"workers did not answer within {timeout_s} s: {sorted(wanted - answered)}")
 
     def check_alive(self) -> None:
+        """Raise if a service died and will not be restarted (during start-up, or given up on)."""
         for svc in self.services:
-            if svc.proc.poll() is not None:
+            if svc.proc.poll() is not None and (self._supervisor is None or svc.spawn is None):
                 raise RuntimeError(f"{svc.name} exited with {svc.proc.returncode}:\n{procs.tail(svc.log_path)}")
+
+    def healthy(self) -> bool:
+        """Every service is running (none dead or waiting to restart)."""
+        return all(svc.proc.poll() is None for svc in self.services)
+
+    def _supervise(self) -> None:
+        """Start a dead service again, with back-off, and say so loudly; the rest keeps serving."""
+        while not self._stopping.wait(0.25):
+            now = time.monotonic()
+            with self._lock:
+                for svc in self.services:
+                    if svc.proc.poll() is None or svc.spawn is None:
+                        continue
+                    if svc.due is None:
+                        recent = [t for t in svc.restarts if now - t < RESTART_WINDOW_S]
+                        if len(recent) >= RESTART_LIMIT:
+                            log.error("!!! %s died %d times within %.0f s: not restarting it again (log %s)",
+                                      svc.name, len(recent), RESTART_WINDOW_S, svc.log_path)
+                            svc.spawn = None
+                            continue
+                        delay = min(RESTART_MAX_BACKOFF_S, 2.0 ** len(recent))
+                        svc.due = now + delay
+                        log.warning("!!! %s exited with %s; restarting it in %.0f s. Last lines of %s:\n%s",
+                                    svc.name, svc.proc.returncode, delay, svc.log_path, procs.tail(svc.log_path, 10))
+                    if now >= svc.due and not self._stopping.is_set():
+                        procs.stop(svc.proc, grace_s=0)  # reap whatever is left of its process group
+                        svc.proc = svc.spawn()
+                        svc.restarts.append(now)
+                        svc.due = None
+                        log.warning("!!! %s restarted (pid %s)", svc.name, svc.proc.pid)
 
     def describe(self) -> list[str]:
         lines = [f"redis: {settings.REDIS.client_url}" + (" (embedded)" if settings.REDIS.embedded else "")]

@@ -187,6 +187,7 @@ else
       redis.call('SADD', execs, t)
       redis.call('SADD', p .. 'live', t)
       redis.call('SADD', p .. 'registry', p .. 'lease:' .. t, p .. 'held:' .. t, p .. 'wake:' .. t)
+      redis.call('HSET', p .. 'branches', t, '{"e": [], "w": null, "m": ' .. mb .. '}')
       launch[#launch + 1] = t
       launch[#launch + 1] = mb
     end
@@ -212,6 +213,7 @@ if pop_mb ~= '' then
       if nxt then
         redis.call('SADD', execs, tok)
         redis.call('HSET', taken, nxt, 'l:' .. tok)
+        redis.call('HSET', p .. 'current', tok, nxt)
         redis.call('RPUSH', p .. 'held:' .. tok, nxt)
         redis.call('EXPIRE', p .. 'held:' .. tok, ttl)
         redis.call('HSET', p .. 'states', nxt, 'running')
@@ -227,7 +229,7 @@ return {res, launch, popped}
 """
 
 _POP = """
--- KEYS: ready, execs, held, taken, states, over   ARGV: token, ttl
+-- KEYS: ready, execs, held, taken, states, over, current   ARGV: token, ttl
 if redis.call('EXISTS', KEYS[6]) == 1 then return {'', 'over'} end
 local child = redis.call('LPOP', KEYS[1])
 if not child then
@@ -239,6 +241,7 @@ redis.call('HSET', KEYS[4], child, 'l:' .. ARGV[1])
 redis.call('RPUSH', KEYS[3], child)
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 redis.call('HSET', KEYS[5], child, 'running')
+redis.call('HSET', KEYS[7], ARGV[1], child)
 return {child}
 """
 
@@ -356,7 +359,7 @@ def pop(run_id: int, memory_mb: int, token: str) -> tuple[str | None, bool]:
     is retired in the same step; (None, True) when the run is over."""
     got = _script("pop", _POP)(
         keys=[keys.ready(run_id, memory_mb), keys.executors(run_id, memory_mb), keys.held(run_id, token),
-              keys.taken(run_id), keys.states(run_id), keys.over(run_id)],
+              keys.taken(run_id), keys.states(run_id), keys.over(run_id), keys.current(run_id)],
         args=[token, int(settings.SLAFLOW_RUN_TTL_S)])
     if not got:
         return None, False

@@ -32,6 +32,8 @@ class TaskRecord:
     dispatch_s: float | None = None
     invocations: int = 0
     optimizations: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1  # executions of the function in this delivery (1 + retries)
+    attempt_errors: list[dict[str, Any]] = field(default_factory=list)
     enforced: bool | None = None
     error: str = ""
     traceback: str = ""

@@ -48,7 +48,9 @@ from django.conf import settings
 from orchestrator import canvas, codec
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
-from workers import cgroups, dataplane, readiness
+from orchestrator.options import attempts_text
+from workers import cgroups, dataplane, flags, readiness
+from workers.interrupts import Cancelled, Guard, TimeLimitExceeded
 from workers.context import RunContext
 from workers.core_hooks import hooks_for
 from workers.hooks import HookChain, SkipTask, StopBranch
@@ -92,6 +94,7 @@ class ActiveTask:
     dispatch: dict[tuple, list[str]] = field(default_factory=dict)  # (worker, memory, key) → children
     cpu0: float = 0.0
     t_inputs: float = 0.0
+    killed: str = ""  # why an earlier delivery's process was killed while running it (a time limit)
 
     @property
     def node_id(self) -> str:
@@ -100,7 +103,7 @@ class ActiveTask:
 
 class BranchRun:
     def __init__(self, ctx: RunContext, *, token: str, worker: str | None, entries: list[str],
-                 startup: StartupRecord, delivery: int, executor_mb: int | None = None, hooks=None):
+                 startup: StartupRecord, delivery: int, executor_mb: int | None = None, hooks=None, lease=None):
         self.ctx = ctx
         self.run_id = ctx.run_id
         self.token = token
@@ -108,6 +111,7 @@ class BranchRun:
         self.entries = entries
         self.startup = startup
         self.delivery = delivery
+        self.lease = lease  # None when run outside a Celery task (tests)
         # A flexible branch pops ready flexible tasks of this configuration when it has none left.
         self.executor_mb = executor_mb if worker is None else None
         self.limits = cgroups.current()
@@ -246,14 +250,24 @@ class BranchRun:
             branch_id=self.token, host=self.host, pid=self.limits.pid,
             startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
         )
-        if nid in self.begun:
+        if nid in self.begun:  # a pop began it (and checked the run is not over)
             self.begun.discard(nid)
-        elif not dataplane.begin_task(self.run_id, nid):
-            raise StopBranch(f"run {self.run_id} is over")  # failed or cancelled meanwhile
+            killed = dataplane.killed_reason(self.run_id, nid) if self.delivery > 1 else None
+        else:
+            go, killed = dataplane.begin_task(self.run_id, nid, self.token)
+            if not go:
+                raise StopBranch(f"run {self.run_id} is over")  # failed or cancelled meanwhile
         self.records.append(rec)
         if self.startup.ready_at is None:
             self.startup.ready_at = time.time()
-        return ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink))
+        task = ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink))
+        if killed:  # a process of ours killed itself to stop this task before this delivery
+            kind, _, reason = killed.partition(":")
+            if kind == "cancelled":
+                rec.status = "cancelled"
+                raise StopBranch(reason)
+            task.killed = reason
+        return task
 
     def _reuse_stored_output(self, task: ActiveTask) -> bool:
         """On redelivery, a task whose output is already stored is not run again."""
@@ -307,16 +321,41 @@ class BranchRun:
             rec.download_s += took
 
     def stage_execute(self, task: ActiveTask) -> bool:
-        """Run the function and encode its output; False when the task failed."""
+        """Run the function — under its time limit, stoppable by its run's cancellation, retried as its
+        options say — and encode its output; False when the task failed."""
         node, rec, values = task.node, task.record, task.values
-        fn = self.ctx.function(node.id)
-        t0 = time.perf_counter()
-        try:
-            task.value = fn(*substitute(node.args, values), **substitute(node.kwargs_dict, values))
-        except Exception as exc:  # the user's task failed: the run fails with it
-            rec.exec_s = time.perf_counter() - t0
-            self._fail(task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        if task.killed:  # stopped by killing its process in an earlier delivery: it fails, not again
+            self._fail(task, task.killed, "")
             return False
+        fn = self.ctx.function(node.id)
+        opts = self.ctx.task_options(node.id)
+        args, kwargs = substitute(node.args, values), substitute(node.kwargs_dict, values)
+        attempt = 0
+        while True:
+            attempt += 1
+            rec.attempts = attempt
+            t0 = time.perf_counter()
+            try:
+                with Guard(self.run_id, node.id, opts.timeout_s, on_kill=self._killing(node.id)):
+                    task.value = fn(*args, **kwargs)
+                break
+            except Cancelled as stop:
+                rec.exec_s, rec.status = time.perf_counter() - t0, "cancelled"
+                raise StopBranch(stop.reason) from None
+            except Exception as exc:  # the user's task failed (TimeLimitExceeded is not an Exception)
+                rec.exec_s = time.perf_counter() - t0
+                error = f"{type(exc).__name__}: {exc}"
+                if attempt <= opts.retries and opts.retries_on(exc):
+                    rec.attempt_errors.append({"attempt": attempt, "error": error, "at": time.time()})
+                    log.info("run %s: task %s attempt %d failed (%s); retrying", self.run_id, node.id, attempt, error)
+                    self._pause(opts.backoff(attempt))
+                    continue
+                self._fail(task, error, traceback.format_exc())
+                return False
+            except TimeLimitExceeded as limit:
+                rec.exec_s = time.perf_counter() - t0
+                self._fail(task, limit.reason, "")
+                return False
         rec.exec_s = time.perf_counter() - t0
         try:
             task.data = codec.dumps(task.value, where=f"output of {node.id}")
@@ -325,6 +364,22 @@ class BranchRun:
             return False
         rec.output_bytes = len(task.data)
         return True
+
+    def _killing(self, node_id: str):
+        run_id = self.run_id
+
+        def record(kind: str, reason: str) -> None:
+            dataplane.record_killed(run_id, node_id, kind, reason)
+
+        return record
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before a retry, but not past the run's end."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if flags.announced_over(self.run_id):
+                raise StopBranch(f"run {self.run_id} is over")
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
     def stage_decide(self, task: ActiveTask) -> None:
         """The decision stages: does the output travel, how many flexible children run here."""
@@ -399,6 +454,9 @@ class BranchRun:
             sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
                                                 annotations=annotations))
         if sigs:
+            dataplane.register_branches(self.run_id, {
+                sig.options["task_id"]: {"e": children, "w": owner, "m": memory_mb}
+                for sig, ((owner, memory_mb), children) in zip(sigs, task.dispatch.items())})
             dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
         sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb)
                     for token, memory_mb in task.finished.executors)
@@ -432,6 +490,8 @@ class BranchRun:
     def _fail(self, task: ActiveTask, error: str, tb: str) -> None:
         rec = task.record
         rec.status = "failed"
+        if rec.attempt_errors:  # every attempt's error stays visible, the last one in the run's error
+            error = f"{error} (after {len(rec.attempt_errors) + 1} attempts: {attempts_text(rec.attempt_errors)})"
         rec.error, rec.traceback = error, tb
         self.hooks.run("task_failed", self, task, error)
         dataplane.set_state(self.run_id, rec.node_id, "failed")

@@ -4,7 +4,8 @@
   configuration's CPU quota and memory limit and starts with no warm state.
 * ``task_prerun``: a branch of a run that is already over (failed or
   cancelled) is flagged so it starts no task.
-* ``worker_ready``: a loud banner when limits cannot be enforced.
+* ``worker_ready``: the reaper that takes over dead workers' branches starts; a loud banner when
+  limits cannot be enforced.
 """
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
 
 @signals.worker_ready.connect
 def _banner(sender=None, **kwargs):
-    from workers import cgroups
+    from workers import cgroups, reaper
+
+    reaper.start()  # takes over branches whose worker died, on any host (workers.reaper)
 
     memory_mb = cgroups.worker_memory_mb()
     if memory_mb:

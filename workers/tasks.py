@@ -16,11 +16,11 @@ from celery import shared_task
 from django.conf import settings
 
 from orchestrator.canvas import HEADER
-from orchestrator.services import runs
+from orchestrator.services import metrics, runs
 from workers import cgroups, dataplane, readiness
 from workers.context import RunGone, process_state
-from workers.lease import Busy, Ended, Lease
-from workers.records import StartupRecord
+from workers.lease import Busy, Ended, Lease, holder_pid
+from workers.records import StartupRecord, TaskRecord
 from workers.runtime import BranchRun, TaskFailed, end_branch, executor_name
 
 log = logging.getLogger("slaflow.tasks")
@@ -30,7 +30,7 @@ def _meta(request) -> dict:
     return getattr(request, HEADER, None) or (request.headers or {}).get(HEADER) or {}
 
 
-@shared_task(bind=True, name="workers.tasks.run_branch")
+@shared_task(bind=True, name="workers.tasks.run_branch", max_retries=None)
 def run_branch(self, run_id: int, entries: list[str], worker: str | None = None, memory_mb: int | None = None):
     """A branch of logical worker ``worker`` starting at ``entries``, or (``worker`` None) an
     executor popping the run's ready flexible tasks on ``memory_mb``."""
@@ -48,18 +48,18 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
         log.info("run %s: branch %s already ran; dropping a duplicate", run_id, token)
         return
     except Busy as busy:
-        # A duplicate of a branch still running elsewhere: look again once it should have ended or died.
+        # A duplicate of a branch still running elsewhere: look again once it should have ended or died,
+        # for as long as it takes (the task allows unlimited retries): giving up would consume the
+        # message, and if the holder then died nothing would be left to redeliver.
         log.info("run %s: branch %s is held by %s; retrying later", run_id, token, busy)
-        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2), max_retries=None)
+        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))
     overheads["lease_s"] = time.perf_counter() - t0
 
     try:
         if executor_of is not None and delivery > 1:
             entries = readiness.held(run_id, token)  # what this executor had popped before its process died
         if delivery > settings.SLAFLOW_MAX_DELIVERIES:
-            runs.fail_run(run_id, node_id=entries[-1] if entries else "", traceback="",
-                          error=f"branch {token} (tasks {', '.join(entries)}) was delivered {delivery} times: its "
-                                "worker process died each time (out of memory for its configuration?)")
+            _give_up(run_id, token, lease, entries, deaths=delivery - 1)
             return
         t0 = time.perf_counter()
         try:
@@ -76,7 +76,7 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
             prewarmed=(reason == "prewarmed"),
         )
         branch = BranchRun(ctx, token=token, worker=worker, entries=list(entries), startup=startup,
-                           delivery=delivery, executor_mb=executor_of)
+                           delivery=delivery, executor_mb=executor_of, lease=lease)
         try:
             branch.execute()
         except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
@@ -89,7 +89,29 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
         process_state().touch(ctx.structure_hash)
     finally:
         lease.stop_heartbeat()
-        end_branch(run_id, token, lease.me, executor_of, overheads)
+        if lease.lost:  # another delivery holds the branch now: it stays live for that one
+            log.warning("run %s: branch %s lost its lease (taken over); leaving it to the new holder", run_id, token)
+        else:
+            end_branch(run_id, token, lease.me, executor_of, overheads)
+
+
+def _give_up(run_id: int, token: str, lease: Lease, entries: list[str], deaths: int) -> None:
+    """A branch whose process died on every delivery: fail the task it was running, saying why."""
+    limits = cgroups.current()
+    node = dataplane.current_task(run_id, token) or (entries[-1] if entries else "")
+    pid = holder_pid(lease.previous)
+    if pid is not None and cgroups.oom_killed(pid, limits.memory_mb):
+        error = f"task {node!r} was killed: out of memory on the {limits.memory_mb} MB configuration"
+    else:
+        error = (f"task {node!r}: its worker process died each time it ran ({deaths} times; out of memory on "
+                 f"the {limits.memory_mb} MB configuration?)")
+    error += f" — tried {deaths} times"
+    if node:
+        metrics.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status="failed", error=error,
+                                                              memory_mb=limits.memory_mb, attempts=deaths,
+                                                              branch_id=token).as_dict()])
+        dataplane.set_state(run_id, node, "failed")
+    runs.fail_run(run_id, node_id=node, traceback="", error=error)
 
 
 @shared_task(bind=True, name="workers.tasks.prewarm")

@@ -61,7 +61,7 @@ class ExperimentsApi(APIView):
 
     @extend_schema(operation_id="experiments_list", parameters=page_parameters(),
                    responses={200: page_of(ExperimentSerializer, "PaginatedExperimentList"),
-                              **error_responses(400, 401)})
+                              **error_responses(400, 401, 404)})
     def get(self, request):
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.visible_experiments(request.user), request, view=self)

@@ -76,6 +76,8 @@ class RunTasksApi(APIView):
             uploaded = serializers.BooleanField(allow_null=True)
             inputs = serializers.ListField(child=serializers.DictField())
             optimizations = serializers.DictField()
+            attempt_errors = serializers.ListField(child=serializers.DictField(),
+                                                   help_text="Failed attempts before the last: {attempt, error, at}.")
             enforced = serializers.BooleanField(allow_null=True)
 
         node_id = serializers.CharField()

@@ -118,6 +118,10 @@ class RunCreateApi(APIView):
         name = serializers.CharField(required=False, max_length=200, help_text="Name of a submitted dag.")
         planner = planner_field(default="wukong")
         sla = sla_field(default="p90")
+        timeout_s = serializers.FloatField(required=False, min_value=0.001, max_value=1e7,
+                                           help_text="Time limit of each task that sets none itself (seconds).")
+        deadline_s = serializers.FloatField(required=False, min_value=0.001, max_value=1e7,
+                                            help_text="The run fails if it has not ended this long after it started.")
 
         def validate(self, data):
             return check_workflow_or_dag(data)
@@ -140,12 +144,14 @@ class RunCreateApi(APIView):
         body = RunCreateApi.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        limits = {k: data[k] for k in ("timeout_s", "deadline_s") if k in data}
         if "workflow" in data:
             run = submissions.submit_library(user=request.user, workflow=data["workflow"],
-                                             params=data.get("params"), planner=data["planner"], sla=data["sla"])
+                                             params=data.get("params"), planner=data["planner"], sla=data["sla"],
+                                             **limits)
         else:
             run = submissions.submit_spec(user=request.user, spec=data["dag"], name=data.get("name"),
-                                          planner=data["planner"], sla=data["sla"])
+                                          planner=data["planner"], sla=data["sla"], **limits)
         out = RunDetailApi.OutputSerializer(run, context={"request": request}).data
         return Response(out, status=status.HTTP_201_CREATED, headers={"Location": out["links"]["self"]})
 
@@ -155,7 +161,7 @@ class RunsApi(RunListApi, RunCreateApi):
 
 
 class RunCancelApi(APIView):
-    """Cancel a run cooperatively: no further task starts; running tasks finish or stop at the next check."""
+    """Cancel a run: no further task starts, and its running tasks are stopped within seconds."""
 
     @extend_schema(operation_id="runs_cancel", request=None,
                    responses={200: RunDetailApi.OutputSerializer, **error_responses(401, 403, 404, 409)})

@@ -17,7 +17,7 @@ OBSERVED_FIELDS = [
     "status", "attempts", "memory_mb", "cpus", "worker_id", "branch_id", "host", "pid", "startup", "started_at",
     "finished_at", "start_s", "end_s", "input_wait_s", "download_s", "input_bytes", "inputs", "exec_s", "cpu_s",
     "output_bytes", "upload_s", "uploaded", "counter_update_s", "dispatch_s", "invocations", "optimizations",
-    "enforced", "error", "traceback",
+    "enforced", "error", "traceback", "attempt_errors",
 ]
 _COPIED = [f for f in OBSERVED_FIELDS if f not in ("attempts", "started_at", "finished_at", "start_s", "end_s")]
 
@@ -28,7 +28,9 @@ def _row(run_id: int, run_started_at: float, rec: dict, attempts: int) -> dict:
     row["traceback"] = row["traceback"] or ""
     started, finished = rec.get("started_at"), rec.get("finished_at")
     row.update(
-        run_id=run_id, node_id=rec["node_id"], function=rec["function"], attempts=attempts,
+        # Executions of the function: this delivery's (retries included) after earlier deliveries' one each.
+        run_id=run_id, node_id=rec["node_id"], function=rec["function"],
+        attempts=(attempts - 1) + int(rec.get("attempts") or 1),
         started_at=epoch_to_dt(started), finished_at=epoch_to_dt(finished),
         start_s=started - run_started_at if started else None,
         end_s=finished - run_started_at if finished else None,

@@ -8,6 +8,7 @@ two workers racing to end a run cannot both win, and a transition outside
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import datetime, timezone as dt_timezone
 from typing import Iterable
@@ -18,7 +19,7 @@ from django.db.models import Count, F, FloatField, Q, Sum
 from django.utils import timezone
 
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
-from orchestrator import spec as spec_mod, states
+from orchestrator import options as task_options, spec as spec_mod, states
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.services import bulk, planning as planning_service
 from orchestrator.states import RunStatus, TaskStatus
@@ -56,21 +57,49 @@ def validate_submission(*, graph, planner: str, sla: str, allowed_modules: Itera
     try:
         graph_mod.validate(graph)
         functions.check_graph(graph, allowed_modules)
+    except graph_mod.GraphError as exc:
+        raise SubmissionError(str(exc), "dag") from None
+    for nid, node in graph.items():
+        try:
+            task_options.check(node.options_dict, f"node {nid!r}")
+        except task_options.OptionError as exc:
+            raise SubmissionError(str(exc), "dag") from None
+        _check_finite(node, nid)
+    try:
         return spec_mod.to_spec(graph)
     except graph_mod.GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
 
 
+def _check_finite(node, nid: str) -> None:
+    """NaN and infinities are refused as constants, as the REST API refuses them (JSON cannot carry them)."""
+    stack = [(a, f"args[{i}]") for i, a in enumerate(node.args)] + [(v, f"kwargs[{k!r}]") for k, v in node.kwargs]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SubmissionError(f"node {nid!r} {where} holds {value!r}, which JSON cannot carry", "dag")
+        if isinstance(value, (list, tuple)):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+        elif isinstance(value, dict):
+            stack.extend((v, f"{where}[{k!r}]") for k, v in value.items())
+
+
 def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", params: dict | None = None,
-               owner=None, source: str = Workflow.Source.PYTHON,
-               allowed_modules: Iterable[str] | None = None) -> WorkflowRun:
-    """Validate, store, plan and dispatch a run. Nothing is stored if validation fails.
+               owner=None, source: str = Workflow.Source.PYTHON, allowed_modules: Iterable[str] | None = None,
+               timeout_s: float | None = None, deadline_s: float | None = None) -> WorkflowRun:
+    """Validate, store, plan and dispatch a run. Nothing is stored if validation fails. ``timeout_s``:
+    the time limit of every task that sets none itself; ``deadline_s``: the run fails if it has not
+    ended this long after it started.
 
     Rows are written in bulk: the run, then — once planned — the plan and every TaskRun with its
     planned values in one INSERT (updating 1,000 rows after inserting them took 4 s)."""
     t0 = time.perf_counter()
     if not name or not isinstance(name, str):
         raise SubmissionError("a workflow needs a name", "name")
+    for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value <= 0):
+            raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
     spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
     sla = str(sla_mod.parse(sla))
     check_redis()
@@ -87,7 +116,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
             Workflow.objects.filter(pk=workflow.pk).update(spec=spec)  # the spec of the latest inputs
         run = WorkflowRun.objects.create(
             workflow=workflow, owner=owner, planner=planner, sla=sla, params=params or {}, spec=spec,
-            inputs_hash=inputs_hash,
+            inputs_hash=inputs_hash, task_timeout_s=timeout_s, deadline_s=deadline_s,
         )
     _transition(run.pk, RunStatus.PLANNING)
     t2 = time.perf_counter()
@@ -108,11 +137,14 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         group = canvas.emit(plan, graph, run.pk)
         put_meta(run.pk, build_meta(
             run_id=run.pk, structure_hash=shash, inputs_hash=inputs_hash, started_at=started, sink=sink,
-            plan=plan.compact(graph), default_memory_mb=resources.default().memory_mb,
+            plan=plan.compact(graph), default_memory_mb=resources.default().memory_mb, timeout_s=timeout_s,
         ), build_spec(graph, spec))
         executors = canvas.root_executors(plan, graph, run.pk, int(settings.SLAFLOW_FLEX_EXECUTORS))
         readiness.queue_roots(run.pk, canvas.flexible_roots(plan, graph), executors)
+        dataplane.register_branches(run.pk, canvas.branch_args(group))
         dataplane.add_live(run.pk, canvas.tokens_of(group))
+        if deadline_s:
+            dataplane.set_deadline(run.pk, started + deadline_s)
         timings = {"validate_s": t1 - t0, "store_s": (t2 - t1) + (t4 - t3), "plan_s": t3 - t2,
                    "dispatch_s": time.perf_counter() - t4, "root_messages": len(group.tasks)}
         _transition(run.pk, RunStatus.RUNNING, started_at=epoch_to_dt(started),
@@ -168,7 +200,8 @@ def fail_run(run_id: int, *, error: str, traceback: str, node_id: str) -> bool:
 
 
 def cancel_run(run_id: int) -> bool:
-    """Cooperative cancel: no further task starts; running tasks finish or stop at the next check."""
+    """Cancel a run: no further task starts, and every process running one of its tasks hears of it at
+    once (``workers.flags``) and stops it (``workers.interrupts``); the last branch out settles the rest."""
     changed = _transition(run_id, RunStatus.CANCELLED, finished_at=timezone.now(), error="cancelled")
     if changed:
         dataplane.mark_over(run_id, "cancelled")
@@ -225,6 +258,7 @@ def finalize_run(run_id: int) -> None:
     ).update(status=leftover)
     branches = dataplane.overheads(run_id)
     dataplane.delete_run_data(run_id)
+    dataplane.clear_deadline(run_id)
     timings = dict(run.timings or {}, finalize_s=round(time.perf_counter() - t0, 6))
     timings.update({("branches" if k == "branches" else f"branch_{k}"): round(v, 6) for k, v in branches.items()})
     WorkflowRun.objects.filter(pk=run_id).update(timings=timings)

@@ -25,7 +25,7 @@ TASK_FIELDS = [
     "planned_upload_s", "planned_input_bytes", "planned_output_bytes", "planned_critical", "memory_mb",
     "worker_id", "host", "pid", "startup", "start_s", "end_s", "input_wait_s", "download_s", "input_bytes",
     "inputs", "exec_s", "output_bytes", "upload_s", "uploaded", "counter_update_s", "dispatch_s", "invocations",
-    "optimizations", "error",
+    "optimizations", "error", "attempt_errors",
 ]
 RUN_FILTERS = ("workflow", "planner", "sla", "status")
 
@@ -155,6 +155,10 @@ def run_detail(run: WorkflowRun) -> dict:
             "optimizations": run.optimizations or {}, "finished": run.status in RunStatus.finished(),
             "task_count": len(graph),
         },
+        # Tasks that were retried, failed or stopped: every attempt's error, for the page's "Attempts".
+        "attempts": [{"node_id": t["node_id"], "status": t["status"], "attempts": t["attempts"],
+                      "errors": list(t.get("attempt_errors") or []), "error": t["error"]}
+                     for t in ordered_tasks if t.get("attempt_errors") or t["status"] in ("failed", "cancelled")],
         "plan": {
             "planner": plan.planner, "sla": plan.sla, "fallback": plan.fallback, "note": plan_data.get("note", ""),
             "planning_time_s": plan.planning_time_s, "predicted_makespan_s": plan.predicted_makespan_s,

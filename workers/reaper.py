@@ -1,0 +1,108 @@
+"""Taking over the branches of dead workers, and failing runs past their deadline — in seconds.
+
+Every worker's main process runs one reaper thread (started at ``worker_ready``).
+Once a second it reads the global lease index (``keys.lease_index()``: each
+running branch's lease expiry, refreshed by its heartbeat) for leases that
+lapsed: their holder died — a pool process killed, or a whole worker with its
+pool (``kill -9`` of its process group) — without ending the branch. One
+reaper (an atomic script decides which) sends the branch's message again, with
+the same id and arguments (``keys.branches``); the new delivery takes the
+lease, re-runs what the dead process had not finished, and readiness stays
+exactly-once. The broker's own redelivery of the lost message (after its
+visibility timeout) later finds the branch ended and is dropped.
+
+It also fails runs whose deadline (``deadline_s`` at submission) passed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from workers import dataplane, keys
+from workers.redis_client import get_redis, script as _script
+
+log = logging.getLogger("slaflow.reaper")
+
+_CLAIM = """
+-- KEYS: lease, live, over, lease index   ARGV: member, token
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'alive' end
+redis.call('ZREM', KEYS[4], ARGV[1])
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 or redis.call('EXISTS', KEYS[3]) == 1 then return 'gone' end
+return 'resend'
+"""
+
+
+def sweep(now: float | None = None) -> list[str]:
+    """One pass; returns the branches sent again (as "run|token")."""
+    client = get_redis()
+    now = time.time() if now is None else now
+    resent = []
+    for raw in client.zrangebyscore(keys.lease_index(), 0, now, start=0, num=200):
+        member = raw.decode()
+        run, _, token = member.partition("|")
+        run_id = int(run)
+        verdict = _script("reap_claim", _CLAIM)(
+            keys=[keys.lease(run_id, token), keys.live(run_id), keys.over(run_id), keys.lease_index()],
+            args=[member, token]).decode()
+        if verdict == "resend" and _resend(run_id, token):
+            resent.append(member)
+    for raw in client.zrangebyscore(keys.deadlines(), 0, now, start=0, num=100):
+        client.zrem(keys.deadlines(), raw)
+        _expire(int(raw))
+    return resent
+
+
+def _resend(run_id: int, token: str) -> bool:
+    from orchestrator import canvas
+
+    args = dataplane.branch_args(run_id, token)
+    if args is None:
+        log.error("run %s: branch %s lost its worker, but how to send it again was not recorded", run_id, token)
+        return False
+    if args.get("w"):
+        sig = canvas.branch_signature(run_id, args["e"], worker=args["w"], memory_mb=args["m"])
+        sig.set(task_id=token)
+    else:
+        sig = canvas.executor_signature(run_id, token, args["m"])
+    sig.apply_async()
+    log.warning("run %s: branch %s lost its worker (lease lapsed): sent it again to %s MB", run_id, token, args["m"])
+    return True
+
+
+def _expire(run_id: int) -> None:
+    from orchestrator.models import WorkflowRun
+    from orchestrator.services import runs
+
+    run = WorkflowRun.objects.filter(pk=run_id).only("status", "deadline_s").first()
+    if run is None or run.is_finished:
+        return
+    if runs.fail_run(run_id, node_id="", traceback="", error=f"the run exceeded its deadline of {run.deadline_s:g} s"):
+        log.warning("run %s failed: deadline of %s s passed", run_id, run.deadline_s)
+        if dataplane.claim_finalize_if_idle(run_id):
+            runs.finalize_run(run_id)
+
+
+class Reaper(threading.Thread):
+    def __init__(self, interval_s: float = 1.0):
+        super().__init__(name="slaflow-reaper", daemon=True)
+        self.interval_s = interval_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            try:
+                sweep()
+            except Exception:  # Redis or the database away for a moment: the next pass tries again
+                log.exception("reaper pass failed")
+
+
+_reaper: Reaper | None = None
+
+
+def start() -> Reaper:
+    global _reaper
+    if _reaper is None or not _reaper.is_alive():
+        _reaper = Reaper()
+        _reaper.start()
+    return _reaper
