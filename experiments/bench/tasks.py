@@ -80,3 +80,30 @@ def stack_qr_r(rs):
 def svd_of_r(r):
     """Singular values of A from the R of its tall-skinny QR (A = QR → σ(A) = σ(R))."""
     return np.linalg.svd(r, compute_uv=False)
+
+
+def _count(tag: str) -> None:
+    if tag:
+        from workers.redis_client import get_redis
+
+        get_redis().incr(f"sf:bench:count:{tag}")
+
+
+@task
+def slow_add(a, b, seconds: float, tag: str = ""):
+    """a + b after ``seconds`` (counted under ``tag``: bench failures counts executions)."""
+    import time
+
+    _count(tag)
+    time.sleep(seconds)
+    return a + b
+
+
+@task
+def hang(x, seconds: float = 3600.0, tag: str = ""):
+    """Sleeps (almost) forever unless stopped."""
+    import time
+
+    _count(tag)
+    time.sleep(seconds)
+    return x

@@ -11,7 +11,7 @@ from orchestrator import planning, sla as sla_mod
 from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
-from experiments.bench import runtime as runtime_bench, workloads
+from experiments.bench import resilience, runtime as runtime_bench, workloads
 
 
 class Command(BaseCommand):
@@ -22,10 +22,12 @@ class Command(BaseCommand):
             "no worker serves the queues) and on Dask (distributed LocalCluster of 2 processes x 1 thread, and the "
             "threaded scheduler) and report medians, ratios and the critical path's compute time. Workloads: "
             + "; ".join(f"{w.name} ({w.what}, N={w.size})" for w in workloads.WORKLOADS.values())
-            + ". Dask is an optional extra: pip install -e '.[bench]'.")
+            + ". Dask is an optional extra: pip install -e '.[bench]'. 'load': --runs concurrent runs of --run-tasks "
+            "tasks from --clients threads (submission latency, all succeeded, total time). 'failures': kill -9 of a "
+            "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster).")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=3,
                             help="measured runs per planner / workload (after a warm-up for runtime); medians reported")
@@ -35,6 +37,10 @@ class Command(BaseCommand):
         g.add_argument("--planner", action="append", default=[],
                        help="planner to time (repeatable; default uniform and non-uniform)")
         g.add_argument("--sla", default="p90")
+        g = parser.add_argument_group("load")
+        g.add_argument("--runs", type=int, default=50, help="concurrent runs (default 50)")
+        g.add_argument("--run-tasks", type=int, default=100, help="tasks per run (default 100)")
+        g.add_argument("--clients", type=int, default=50, help="submitting threads (default 50)")
         g = parser.add_argument_group("runtime")
         g.add_argument("--workload", action="append", default=[], choices=sorted(workloads.WORKLOADS),
                        help="workload to run (repeatable; default all)")
@@ -49,7 +55,24 @@ class Command(BaseCommand):
             raise CommandError("--repeat must be at least 1")
         if opts["what"] == "planning":
             return self.planning(opts)
+        if opts["what"] in ("load", "failures"):
+            return self.resilience(opts)
         return self.runtime(opts)
+
+    # --- load and failures --------------------------------------------------------------
+
+    def resilience(self, opts):
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        with runner.cluster_if_needed(log=log):
+            if opts["what"] == "load":
+                if min(opts["runs"], opts["run_tasks"], opts["clients"]) < 1:
+                    raise CommandError("--runs, --run-tasks and --clients must be at least 1")
+                rows = [resilience.load(runs=opts["runs"], tasks=opts["run_tasks"], clients=opts["clients"])]
+            else:
+                rows = resilience.failures()
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else
+                              "; ".join(f"{k} {v}" for k, v in row.items()))
 
     # --- runtime ------------------------------------------------------------------------
 
