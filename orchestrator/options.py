@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 KNOWN = ("optimizations", "timeout_s", "retries", "retry_backoff_s", "retry_on")
+# Optimizations a task may force (each a module of ``orchestrator.optimizations``; a test keeps them equal).
+OPTIMIZATIONS = ("preload", "prewarm", "taskdup")
 MAX_RETRIES = 100
 MAX_BACKOFF_S = 60.0
 
@@ -77,9 +79,15 @@ def check(options: dict[str, Any], where: str) -> dict[str, Any]:
             else:
                 raise OptionError(f"{where}: option 'retry_on' holds {item!r}, not an exception class or name")
         out["retry_on"] = names
-    if "optimizations" in out and not (isinstance(out["optimizations"], (list, tuple))
-                                       and all(isinstance(o, str) for o in out["optimizations"])):
-        raise OptionError(f"{where}: option 'optimizations' must list optimization names")
+    if "optimizations" in out:
+        names = out["optimizations"]
+        if not (isinstance(names, (list, tuple)) and all(isinstance(o, str) for o in names)):
+            raise OptionError(f"{where}: option 'optimizations' must list optimization names")
+        unknown = [n for n in names if n not in OPTIMIZATIONS]
+        if unknown:
+            raise OptionError(f"{where}: unknown optimization(s) {', '.join(map(repr, unknown))} "
+                              f"(known: {', '.join(OPTIMIZATIONS)})")
+        out["optimizations"] = list(names)
     return out
 
 

@@ -109,6 +109,14 @@ SLAFLOW_FLEX_EXECUTORS = env.env_int("SLAFLOW_FLEX_EXECUTORS", SLAFLOW_MAX_POOL)
 SLAFLOW_LAZY_UPLOAD_BYTES = env.env_int("SLAFLOW_LAZY_UPLOAD_BYTES", 64 * 1024)
 # A branch writes its task records in batches of this many as it goes (the rest at its end).
 SLAFLOW_RECORD_BATCH = env.env_int("SLAFLOW_RECORD_BATCH", 100)
+# Optimizations' rule parameters (orchestrator/optimizations; README "Optimizations").
+SLAFLOW_PRELOAD_MIN_INPUTS = env.env_int("SLAFLOW_PRELOAD_MIN_INPUTS", 2)
+SLAFLOW_PREWARM_LATENCY_S = env.env_float("SLAFLOW_PREWARM_LATENCY_S", 0.5)
+SLAFLOW_PREWARM_PREFERENCE = env.env_float("SLAFLOW_PREWARM_PREFERENCE", 0.75)
+SLAFLOW_TASKDUP_THRESHOLD_S = env.env_float("SLAFLOW_TASKDUP_THRESHOLD_S", 0.15)
+SLAFLOW_TASKDUP_MAX_EXEC_S = env.env_float("SLAFLOW_TASKDUP_MAX_EXEC_S", 1.0)
+SLAFLOW_TASKDUP_MAX_INPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MAX_INPUT_BYTES", 1 << 20)
+SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES", 0)
 # A hook that raises (other than SkipTask / StopBranch) fails the run instead of being logged only.
 SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
 # Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.

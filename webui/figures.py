@@ -105,6 +105,12 @@ def dag_figure(nodes: Sequence[Mapping], *, planned_path: Sequence[str] = (), ob
                               width=[2.5 if i in on_path else 1 for i in order])),
     ))
     node_index = len(fig.data) - 1
+    dups = [i for i in order if next(n for n in nodes if n["id"] == i).get("duplicated")]
+    if dups:  # TaskDup: where a waiting worker ran a straggler itself
+        fig.add_trace(go.Scatter(
+            x=[pos[i][0] for i in dups], y=[pos[i][1] for i in dups], mode="markers+text", name="duplicated",
+            meta="dups", text=["dup"] * len(dups), textposition="top center", hoverinfo="skip", showlegend=False,
+            marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(color="#dc2626", width=2.5))))
     labels = {"status": "colour: status", "config": "colour: resource config", "worker": "colour: worker"}
     fig.update_layout(updatemenus=[dict(
         type="buttons", direction="right", x=0.0, xanchor="left", y=1.0, yanchor="bottom", showactive=True,

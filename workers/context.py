@@ -168,6 +168,16 @@ class ProcessState:
         self._forget_old_runs()
         return ctx, cold, reason
 
+    def prepare(self, run_id: int) -> RunContext:
+        """A pre-warm ping: load the run's context and its code now (imports included), without
+        counting a branch, so that the branch that comes next starts warm."""
+        ctx = self.runs.get(run_id) or _load(run_id)
+        self.runs[run_id] = ctx
+        for nid in ctx.graph:
+            ctx.function(nid)
+        self.warm_up(ctx.structure_hash)
+        return ctx
+
     def touch(self, structure_hash: str) -> None:
         self.last_served[structure_hash] = time.monotonic()
 

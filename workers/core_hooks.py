@@ -8,6 +8,7 @@ import time
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from orchestrator import optimizations
 from workers import flags
 from workers.hooks import Hook, StopBranch
 
@@ -90,8 +91,10 @@ class KeepOneChild(Hook):
 
 
 def hooks_for(ctx) -> list[Hook]:
-    """The hooks of a branch of this run, in order: the built-in ones, then ``SLAFLOW_HOOKS``."""
-    return [RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()] + [cls() for cls in _extra()]
+    """The hooks of a branch of this run, in order: the built-in ones, those of the optimizations its plan
+    uses, then ``SLAFLOW_HOOKS``."""
+    return ([RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()] + optimizations.hooks_for(ctx)
+            + [cls() for cls in _extra()])
 
 
 @functools.lru_cache(maxsize=None)

@@ -83,7 +83,8 @@ def begin_task(run_id: int, node_id: str, token: str) -> tuple[bool, str | None]
     pipe.hget(keys.killed(run_id), node_id)
     pipe.hset(keys.states(run_id), node_id, "running")
     pipe.hset(keys.current(run_id), token, node_id)
-    for key in (keys.states(run_id), keys.current(run_id)):
+    pipe.hset(keys.starts(run_id), node_id, repr(time.time()))
+    for key in (keys.states(run_id), keys.current(run_id), keys.starts(run_id)):
         pipe.expire(key, ttl())
     over, killed = pipe.execute()[:2]
     return not over, killed.decode() if killed else None
@@ -194,6 +195,11 @@ def mark_over(run_id: int, reason: str) -> None:
     pipe.execute()
 
 
+def announce_duplicate_done(run_id: int, node_id: str) -> None:
+    """A duplicate finished ``node_id`` first: its original, wherever it runs, stops."""
+    get_redis().publish(keys.flags_channel(), f"dup {run_id} {node_id}")
+
+
 def is_over(run_id: int) -> bool:
     return bool(get_redis().exists(keys.over(run_id)))
 
@@ -231,6 +237,11 @@ def delete_run_data(run_id: int) -> int:
 
 def now() -> float:
     return time.time()
+
+
+def hash_of(key: str) -> dict[str, str]:
+    """A (small) hash, decoded (a run's pre-warms, its duplicates)."""
+    return {k.decode(): v.decode() for k, v in get_redis().hgetall(key).items()}
 
 
 def set_deadline(run_id: int, epoch_s: float) -> None:

@@ -29,6 +29,7 @@ class Watcher:
     def __init__(self):
         self.pid = os.getpid()
         self.over: dict[int, str] = {}
+        self.duplicated: dict[tuple[int, str], None] = {}  # tasks a duplicate finished first
         self.subscribed = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="slaflow-flags", daemon=True)
         self._thread.start()
@@ -57,6 +58,12 @@ class Watcher:
                 del self.over[next(iter(self.over))]
             # Stop the task of that run this process is running, now (not at its next stage).
             interrupts.interrupt_run(int(run), f"run {run} was {reason}" if reason else f"run {run} is over")
+        elif kind == "dup":
+            run, _, node = rest.partition(" ")
+            self.duplicated[(int(run), node)] = None
+            while len(self.duplicated) > _KEEP:
+                del self.duplicated[next(iter(self.duplicated))]
+            interrupts.interrupt_task(int(run), node, interrupts.Duplicated(f"task {node!r} was finished by a duplicate"))
 
 
 _watcher: Watcher | None = None
@@ -70,6 +77,11 @@ def watcher() -> Watcher:
             if _watcher is None or _watcher.pid != os.getpid():
                 _watcher = Watcher()
     return _watcher
+
+
+def announced_duplicated(run_id: int, node_id: str) -> bool:
+    """Whether a duplicate finished this task first (no round trip)."""
+    return (run_id, node_id) in watcher().duplicated
 
 
 def announced_over(run_id: int) -> bool:

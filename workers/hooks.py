@@ -18,7 +18,8 @@ hooks in order: ``branch_start`` and ``before_*`` run in that order,
 ``after_*``, ``task_failed`` and ``branch_end`` in reverse (the first hook
 wraps the others, as dramatiq's middleware does).
 
-*Decision* stages (``should_upload``, ``local_children``, ``fetch_input``) are
+*Decision* stages (``should_upload``, ``local_children``, ``fetch_input``,
+``while_waiting``) are
 answered by one hook: the one with the highest ``precedence`` whose answer is
 not ``None`` (ties: the earlier hook). Two optimizations that answer the same
 question therefore resolve the same way every time, and the precedence is
@@ -34,6 +35,7 @@ stage goes on without that hook.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from django.conf import settings
@@ -42,6 +44,16 @@ if TYPE_CHECKING:  # only for annotations: hooks never import the runtime
     from workers.runtime import ActiveTask, BranchRun
 
 log = logging.getLogger("slaflow.hooks")
+
+
+@dataclass
+class Input:
+    """An input a hook provides instead of the data plane (``Hook.fetch_input``)."""
+
+    value: Any
+    size: int
+    download_s: float = 0.0
+    how: str = "hook"
 
 
 class SkipTask(Exception):
@@ -113,10 +125,15 @@ class Hook:
     def task_failed(self, branch: "BranchRun", task: "ActiveTask", error: str) -> None:
         """The task's function raised, or its output could not be stored."""
 
+    def while_waiting(self, branch: "BranchRun") -> list[str] | None:
+        """Decision, asked repeatedly while a planned branch waits for inputs of its next task
+        (``branch.awaiting``): tasks to run now, here (e.g. a duplicate of a straggler), or None."""
+        return None
+
 
 _ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
 _REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
-_DECISIONS = ("fetch_input", "should_upload", "local_children")
+_DECISIONS = ("fetch_input", "should_upload", "local_children", "while_waiting")
 STAGES = _ORDERED + _REVERSED + _DECISIONS
 
 

@@ -48,6 +48,12 @@ class Cancelled(Interrupted):
     kind = "cancelled"
 
 
+class Duplicated(Interrupted):
+    """A duplicate of the task (TaskDup) finished first: this copy stops."""
+
+    kind = "duplicated"
+
+
 class Guard:
     """Run one task's function so that its time limit and its run's cancellation can stop it."""
 
@@ -135,6 +141,15 @@ def _install() -> None:
     if _installed_in != os.getpid():
         signal.signal(signal.SIGALRM, _on_alarm)
         _installed_in = os.getpid()
+
+
+def interrupt_task(run_id: int, node_id: str, error: Interrupted) -> bool:
+    """Stop ``node_id`` of ``run_id`` if this process is running it."""
+    guard = _current
+    if guard is not None and guard.run_id == run_id and guard.node_id == node_id and guard.active:
+        guard.interrupt(error)
+        return True
+    return False
 
 
 def interrupt_run(run_id: int, reason: str) -> bool:

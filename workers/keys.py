@@ -124,6 +124,26 @@ def killed(run_id: int) -> str:
     return run_prefix(run_id) + "killed"
 
 
+def prewarms(run_id: int) -> str:
+    """Hash target task → JSON {sent_at, memory_mb, worker, sender}: the run's pre-warm pings."""
+    return run_prefix(run_id) + "prewarms"
+
+
+def dups(run_id: int) -> str:
+    """Hash task → JSON of its duplicate: who ran it, the predicted saving, when each copy finished."""
+    return run_prefix(run_id) + "dups"
+
+
+def dup_lock(run_id: int, node_id: str) -> str:
+    """Held (SET NX PX) by the one branch duplicating ``node_id``."""
+    return run_prefix(run_id) + f"duplock:{node_id}"
+
+
+def starts(run_id: int) -> str:
+    """Hash task → epoch seconds it began (what TaskDup estimates a running upstream's end from)."""
+    return run_prefix(run_id) + "starts"
+
+
 def lease_index() -> str:
     """Sorted set "run_id|token" → lease expiry (epoch s): where any worker finds branches whose holder
     died (``workers.reaper``)."""
@@ -168,7 +188,7 @@ def fixed_keys(run_id: int) -> list[str]:
     """Every per-run key with a fixed name."""
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
             waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
-            branches(run_id), current(run_id), killed(run_id),
+            branches(run_id), current(run_id), killed(run_id), prewarms(run_id), dups(run_id), starts(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 

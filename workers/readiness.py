@@ -102,10 +102,10 @@ if not stored then
         here = false
       end
     end
-    if not here then return {{-1}, {}, {}} end
+    if not here then return {{-1}, {}, {}, 0} end
   end
 end
-redis.call('SADD', p .. 'done', node)
+local first = redis.call('SADD', p .. 'done', node)  -- 0: another copy (a duplicate, a redelivery) finished it
 redis.call('EXPIRE', p .. 'done', ttl)
 redis.call('HSET', p .. 'states', node, 'succeeded')
 redis.call('PUBLISH', p .. 'events', node)
@@ -225,7 +225,7 @@ if pop_mb ~= '' then
     end
   end
 end
-return {res, launch, popped}
+return {res, launch, popped, first}
 """
 
 _POP = """
@@ -274,6 +274,7 @@ class Finished:
     popped: str | None = None
     retired: bool = False
     over: bool = False
+    first: bool = True  # this call marked the task done (False: another copy had finished it)
 
     @property
     def upload_first(self) -> bool:
@@ -304,13 +305,13 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
         args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
     finish = _script("finish", _FINISH)
     if output is None:
-        outcomes, launch, popped = finish(keys=[], args=args)
+        outcomes, launch, popped, first = finish(keys=[], args=args)
     else:
-        outcomes, launch, popped = _stored_then(run_id, node_id, output, finish, args)
+        outcomes, launch, popped, first = _stored_then(run_id, node_id, output, finish, args)
     pairs = [(launch[i].decode(), int(launch[i + 1])) for i in range(0, len(launch), 2)]
     flag = popped[1].decode() if len(popped) == 2 else ""
     return Finished([int(x) for x in outcomes], pairs, popped=popped[0].decode() if len(popped) == 1 else None,
-                    retired=flag == "retired", over=flag == "over")
+                    retired=flag == "retired", over=flag == "over", first=bool(first))
 
 
 def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):

@@ -50,7 +50,7 @@ from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
 from workers import cgroups, dataplane, flags, readiness
-from workers.interrupts import Cancelled, Guard, TimeLimitExceeded
+from workers.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
 from workers.core_hooks import hooks_for
 from workers.hooks import HookChain, SkipTask, StopBranch
@@ -64,16 +64,6 @@ class TaskFailed(Exception):
     def __init__(self, node_id: str, error: str, tb: str):
         super().__init__(error)
         self.node_id, self.error, self.tb = node_id, error, tb
-
-
-@dataclass
-class Input:
-    """An input a hook provides instead of the data plane (``Hook.fetch_input``)."""
-
-    value: Any
-    size: int
-    download_s: float = 0.0
-    how: str = "hook"
 
 
 @dataclass
@@ -95,6 +85,7 @@ class ActiveTask:
     cpu0: float = 0.0
     t_inputs: float = 0.0
     killed: str = ""  # why an earlier delivery's process was killed while running it (a time limit)
+    duplicate: bool = False  # run here as a duplicate of a straggler on another worker (TaskDup)
 
     @property
     def node_id(self) -> str:
@@ -124,6 +115,7 @@ class BranchRun:
         self.begun: set[str] = set()  # tasks whose begin was done by a pop
         self.queue = _ReadyQueue(ctx)  # this branch's own ready tasks
         self.retired = False  # an executor whose finish call found nothing left to pop
+        self.duplicates: dict[str, dict] = {}  # tasks of other workers this branch ran as duplicates
         self.records: list[TaskRecord] = []
         self.failure: TaskFailed | None = None
         self.stopped = False
@@ -181,14 +173,20 @@ class BranchRun:
 
     def _wait_for_handoff(self) -> str | None:
         deadline = time.monotonic() + self._wait_budget()
+        # With a hook to ask while waiting (TaskDup), wake often enough to ask it.
+        slice_s = 0.1 if self.hooks.at("while_waiting") else 1.0
         while time.monotonic() < deadline:
             if dataplane.is_over(self.run_id):
                 self.stopped = True
                 return None
-            child = readiness.next_handed(self.run_id, self.token, min(1.0, deadline - time.monotonic()))
+            child = readiness.next_handed(self.run_id, self.token, min(slice_s, deadline - time.monotonic()))
             if child is not None:
                 self.awaiting.pop(child, None)
                 return child
+            for extra in self.hooks.decide("while_waiting", self) or ():
+                for nxt in self.run_task(extra):  # e.g. a duplicate, whose completion may bring our child
+                    self.awaiting.pop(nxt, None)
+                    return nxt
         # Time is up: leave the inputs behind and withdraw. A hand-off that won the race still comes here.
         for child in list(self.awaiting):
             self._upload_for(child)
@@ -219,6 +217,8 @@ class BranchRun:
         task = self._begin(nid)
         hooks = self.hooks
         try:
+            if task.killed.startswith("duplicated"):
+                raise SkipTask(task.killed)
             hooks.run("before_inputs", self, task)
             if not self._reuse_stored_output(task):
                 self.stage_inputs(task)
@@ -239,6 +239,8 @@ class BranchRun:
             log.info("run %s: task %s skipped: %s", self.run_id, nid, skip)
             self.records.remove(task.record)
             return []
+        if task.duplicate and task.finished is not None and not task.finished.first:
+            self.records.remove(task.record)  # the original finished first: its record stands
         return task.continue_here
 
     def _begin(self, nid: str) -> ActiveTask:
@@ -260,13 +262,13 @@ class BranchRun:
         self.records.append(rec)
         if self.startup.ready_at is None:
             self.startup.ready_at = time.time()
-        task = ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink))
+        task = ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink), duplicate=nid in self.duplicates)
         if killed:  # a process of ours killed itself to stop this task before this delivery
             kind, _, reason = killed.partition(":")
             if kind == "cancelled":
                 rec.status = "cancelled"
                 raise StopBranch(reason)
-            task.killed = reason
+            task.killed = reason if kind != "duplicated" else f"duplicated: {reason}"
         return task
 
     def _reuse_stored_output(self, task: ActiveTask) -> bool:
@@ -342,6 +344,8 @@ class BranchRun:
             except Cancelled as stop:
                 rec.exec_s, rec.status = time.perf_counter() - t0, "cancelled"
                 raise StopBranch(stop.reason) from None
+            except Duplicated as dup:
+                raise SkipTask(dup.reason) from None
             except Exception as exc:  # the user's task failed (TimeLimitExceeded is not an Exception)
                 rec.exec_s = time.perf_counter() - t0
                 error = f"{type(exc).__name__}: {exc}"

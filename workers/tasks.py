@@ -115,13 +115,15 @@ def _give_up(run_id: int, token: str, lease: Lease, entries: list[str], deaths: 
 
 
 @shared_task(bind=True, name="workers.tasks.prewarm")
-def prewarm(self, structure_hash: str, run_id: int | None = None):
-    """Make this process warm for a workflow (its code, connections, the run's plan)."""
+def prewarm(self, structure_hash: str, run_id: int | None = None, target: str = ""):
+    """A pre-warm ping (PreWarm): make this process warm for a workflow (its code, connections and
+    the run's plan) for the keep-alive window, so the branch that comes next starts warm."""
     state = process_state()
     if run_id is not None:
         try:
-            state.begin(run_id)
+            state.prepare(run_id)
         except RunGone:
-            pass
-    state.warm_up(structure_hash)
-    return {"pid": os.getpid(), "memory_mb": cgroups.current().memory_mb}
+            state.warm_up(structure_hash)
+    else:
+        state.warm_up(structure_hash)
+    return {"pid": os.getpid(), "memory_mb": cgroups.current().memory_mb, "target": target}

@@ -79,7 +79,8 @@ def rows(exp: Experiment) -> list[dict]:
                 prior_within=_prior(makespan, earlier[key], slot.sla),
                 typical_s=plan.predicted_median_s if plan else None, gb_seconds=run.gb_seconds,
                 cpu_seconds=run.cpu_seconds, cold_starts=run.cold_starts, warm_starts=run.warm_starts,
-                planning_s=plan.planning_time_s if plan else None, optimizations=run.optimizations or {},
+                planning_s=plan.planning_time_s if plan else None,
+                optimizations=(run.optimizations or {}).get("counts") or {},
             )
             if makespan is not None:
                 earlier[key].append(makespan)

@@ -44,7 +44,10 @@ class RunDetailApi(APIView):
         cold_starts = serializers.IntegerField()
         warm_starts = serializers.IntegerField()
         resources_enforced = serializers.BooleanField(allow_null=True)
-        optimizations = serializers.DictField(help_text="Counts of optimization events.")
+        optimizations = serializers.DictField(help_text=(
+            "What the run's optimizations did: counts of events per name, and per optimization its effect "
+            "(preload: tasks, inputs, waited_s; prewarm: sent, hits, hit_rate, gaps_s; taskdup: dups, won, "
+            "predicted_saving_s, actual_saving_s)."))
         error = serializers.CharField(allow_blank=True)
         failed_node = serializers.CharField(allow_blank=True)
         error_traceback = serializers.CharField(allow_blank=True)

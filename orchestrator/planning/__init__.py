@@ -2,8 +2,9 @@
 
 Planners never touch the database or Redis; ``orchestrator.services.planning``
 loads history into a predictor and calls them. Register planners in
-``PLANNERS``; ``-opt`` variants map to the same planner until the
-optimizations issue lands (they then add optimizations).
+``PLANNERS``; an ``-opt`` variant is its base planner with the optimizations
+``orchestrator.optimizations.for_planner`` names applied by rule
+(``PlannerConfig.optimizations``).
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ class PlannerConfig:
     memory_options: tuple[int, ...]
     default_memory_mb: int
     keepalive_s: float = 7.0
+    # Optimizations applied by rule (the -opt planners), and their parameters by name (settings).
     optimizations: tuple[str, ...] = field(default_factory=tuple)
+    optimization_params: dict = field(default_factory=dict)
     seed: int = 0
     # Pool processes per configuration (the local worker's autoscale maximum); None = unlimited, as on FaaS.
     pool_size: int | None = None
@@ -56,7 +59,8 @@ PLANNERS = {
     "non-uniform": nonuniform.plan,
 }
 
-OPT_NOTE = "-opt variants map to their base planner until the optimizations issue lands"
+OPT_NOTE = ("-opt variants of uniform and non-uniform add PreLoad, PreWarm and TaskDup; wukong-opt is wukong "
+            "until task clustering lands")
 
 
 class PlannerError(ValueError):

@@ -56,6 +56,7 @@ class PastRun:
     warm_processes: tuple[tuple[int, float], ...] = ()
     pool_processes: tuple[tuple[int, int], ...] = ()
     yield_before: frozenset[str] = field(default_factory=frozenset)
+    annotations: Mapping[str, dict] = field(default_factory=dict)  # node id → its optimizations
 
 
 def weights(n: int, half_life: float | None = None) -> list[float]:

@@ -58,14 +58,23 @@ class Durations:
         return self.download[i] + self.exec[i] + self.upload[i]
 
 
+def remote(worker: list[int], u: int, i: int) -> bool:
+    """Whether task ``i`` downloads its input ``u`` (they are not on one logical worker)."""
+    return worker[u] != worker[i] or worker[i] < 0
+
+
+def input_downloads(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
+                    sla, i: int) -> list[tuple[int, float]]:
+    """(upstream, download seconds) of each input task ``i`` fetches from Redis."""
+    return [(u, predictor.transfer_time("download", sizes.output_bytes[u], memory[i], sla))
+            for u in dag.ups[i] if remote(worker, u, i)]
+
+
 def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
                    sla, i: int) -> tuple[float, float, float, float, bool]:
     mb = memory[i]
     fn = dag.fn[i]
-    dl = 0.0
-    for u in dag.ups[i]:
-        if worker[u] != worker[i] or worker[i] < 0:
-            dl += predictor.transfer_time("download", sizes.output_bytes[u], mb, sla)
+    dl = sum(d for _, d in input_downloads(dag, predictor, sizes, memory, worker, sla, i))
     ex = predictor.exec_time(fn, mb, sizes.input_bytes[i], sla)
     up_flag = uploads(dag, worker, i)
     up = 0.0

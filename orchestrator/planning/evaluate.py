@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.graph import Graph
+from orchestrator import optimizations
 from orchestrator.planning import assign as assign_mod, calibration, estimates, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
+from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import Predictor, PredictionError, as_sla
 from orchestrator.planning.wukong import flexible_fallback
@@ -37,6 +39,7 @@ class Evaluation:
     factor: float | None = None  # calibration from past runs (None: too few yet)
     calibration_basis: str = ALL_RUNS  # which past runs ``factor`` comes from
     yield_before: frozenset[int] = frozenset()
+    effects: Effects = NONE  # what the plan's optimizations change (``planning.effects``)
 
     @property
     def promise(self) -> float:
@@ -124,9 +127,10 @@ class Planning:
         memory = [worker_memory[w] for w in worker]
         position = {nid: i for i, nid in enumerate(self.dag.ids)}
         yields = frozenset(position[nid] for nid in past.yield_before if nid in position)
+        effects = Effects.of(self.dag, past.annotations, self.predictor.history.prewarm_hit_rate)
         try:
             _, tl = self._simulate(worker, worker_memory, memory, TYPICAL, yields, warm=past.warm_processes,
-                                   pools=past.pool_processes)
+                                   pools=past.pool_processes, effects=effects)
         except PredictionError:
             return None
         return tl
@@ -175,14 +179,20 @@ class Planning:
         return d
 
     def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
-                  yield_before: frozenset[int], warm=None, pools=None) -> tuple[estimates.Durations, timing.Timeline]:
+                  yield_before: frozenset[int], warm=None, pools=None,
+                  effects: Effects = NONE) -> tuple[estimates.Durations, timing.Timeline]:
         """The point simulation with per-task predictions at ``sla``."""
         dag, p = self.dag, self.predictor
         dur = self._durations(worker, memory, sla)
         priority = estimates.bottom_levels(dag, p, self.sizes, memory, sla, dur)
+        run_time = [dur.run_time(i) for i in range(dag.n)]
+        preload = {}
+        for i in effects.preload:
+            preload[i] = estimates.input_downloads(dag, p, self.sizes, memory, worker, sla, i)
+            run_time[i] -= sum(d for _, d in preload[i])
         tl = timing.simulate(
             dag, worker=worker, worker_memory=worker_memory,
-            run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post, priority=priority,
+            run_time=run_time, post=dur.post, priority=priority, preload=preload, prewarm=effects.prewarm,
             startup=lambda mb, kind: p.startup_time(mb, kind, sla),
             keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
             warm_processes=self.config.warm_processes if warm is None else tuple(warm),
@@ -193,26 +203,47 @@ class Planning:
         return dur, tl
 
     def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True,
-                 yield_before: frozenset[int] = frozenset()) -> Evaluation:
+                 yield_before: frozenset[int] = frozenset(), effects: Effects = NONE) -> Evaluation:
         dag, p, sla = self.dag, self.predictor, self.sla
         memory = [worker_memory[worker[i]] for i in range(dag.n)]
-        dur, tl = self._simulate(worker, worker_memory, memory, sla, yield_before)
+        dur, tl = self._simulate(worker, worker_memory, memory, sla, yield_before, effects=effects)
         outcome, typical, typical_tl = None, tl.makespan, tl
         if monte_carlo:
             outcome = montecarlo.run(dag, tl, predictor=p, sizes=self.sizes, memory=memory, worker=worker,
                                      uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
-                                     seed=self.config.seed)
+                                     seed=self.config.seed, preload=effects.preload)
             if sla != TYPICAL:
-                typical_tl = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before)[1]
+                typical_tl = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before, effects=effects)[1]
                 typical = typical_tl.makespan
         self.evaluations += 1
         factor, basis = self.factor_for(typical_tl)
         return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
-                          typical=typical, factor=factor, calibration_basis=basis, yield_before=yield_before)
+                          typical=typical, factor=factor, calibration_basis=basis, yield_before=yield_before,
+                          effects=effects)
 
     # --- the plan -------------------------------------------------------------------
 
     def to_plan(self, ev: Evaluation, worker: list[int], note: str) -> Plan:
+        """The plan of an evaluation, with the optimizations its planner applies by rule (``-opt``) and
+        those authors forced; the promise is evaluated again with what they change (``planning.effects``)."""
+        plan = self._build_plan(ev, worker, note)
+        forced = any(node.options_dict.get("optimizations") for node in self.graph.values())
+        if not self.config.optimizations and not forced:
+            return plan
+        annotations = optimizations.annotate(plan, self.graph, self.predictor, names=tuple(self.config.optimizations),
+                                             params=self.config.optimization_params)
+        if not annotations:
+            return plan
+        effects = Effects.of(self.dag, annotations, self.predictor.history.prewarm_hit_rate)
+        if effects:
+            ev = self.evaluate(worker, ev.worker_memory, yield_before=ev.yield_before, effects=effects)
+            plan = self._build_plan(ev, worker, note)
+        for nid, chosen in annotations.items():
+            plan.tasks[nid].annotations.update(chosen)
+        plan.note += f"; {optimizations.summary(annotations)}"
+        return plan
+
+    def _build_plan(self, ev: Evaluation, worker: list[int], note: str) -> Plan:
         dag, tl, dur = self.dag, ev.timeline, ev.dur
         tasks: dict[str, TaskPlan] = {}
         first_of = {br.first: br for br in tl.branches}

@@ -70,6 +70,8 @@ class History:
     # How much longer tasks take in the first branch of a newly spawned pool process than their
     # usual time (a forked process first pays copy-on-write page faults and cold caches); 1.0 unknown.
     fresh_factor: float = 1.0
+    # Share of pre-warm pings whose target started warm (past runs'), PreWarm's measured hit rate.
+    prewarm_hit_rate: float = 0.8
 
     def __post_init__(self):
         if not isinstance(self.cap, int) or self.cap < 1:

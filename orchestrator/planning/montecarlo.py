@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orchestrator.planning.dag import Dag
-from orchestrator.planning.estimates import Sizes
+from orchestrator.planning.estimates import Sizes, remote
 from orchestrator.planning.predictor import Predictor, statistic
 from orchestrator.planning.timing import Timeline
 from orchestrator.sla import SLA
@@ -47,7 +47,10 @@ def _draw(values: np.ndarray, n: int, rng: np.random.Generator):
 
 
 def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-        uploads: list[bool], sla: SLA, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Outcome:
+        uploads: list[bool], sla: SLA, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+        preload: frozenset[int] = frozenset()) -> Outcome:
+    """``preload``: tasks whose remote inputs are fetched as soon as each exists (PreLoad); branches
+    a pre-warm ping targets (``Branch.prewarm_hit``) start warm with that chance."""
     rng = np.random.default_rng(seed)
     n = samples
     zero = np.zeros(n)
@@ -81,14 +84,27 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
                 avail = np.maximum(avail, done[tl.branches[br.after].last])
             if br.spawn_after in up:
                 avail = np.maximum(avail, up[br.spawn_after])
-            avail = avail + _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng) * slow
+            cost = _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng)
+            if br.prewarm_hit:
+                warm = _draw(predictor.startup_neutral(br.memory_mb, "warm"), n, rng)
+                cost = np.where(rng.random(n) < br.prewarm_hit, warm, cost)
+            avail = avail + cost * slow
             up[b] = avail
         s = np.maximum(r, avail)
-        fresh = predictor.history.fresh_factor if tl.branches[tl.branch_of[i]].state == "new" else 1.0
-        t = s + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh
+        br = tl.branches[tl.branch_of[i]]
+        fresh = 1.0 + (predictor.history.fresh_factor - 1.0) * (1 - br.prewarm_hit) if br.state == "new" else 1.0
+        begin = s
+        waits = []
         for u in dag.ups[i]:
-            if worker[u] != worker[i]:
-                t = t + _draw(predictor.transfer_draws("download", sizes.output_bytes[u], mb), n, rng)
+            if remote(worker, u, i):
+                dl = _draw(predictor.transfer_draws("download", sizes.output_bytes[u], mb), n, rng)
+                if i in preload:
+                    waits.append(done[u] + dl)  # fetched from its upstream's end on, beside other work
+                else:
+                    begin = begin + dl
+        for w in waits:
+            begin = np.maximum(begin, w)
+        t = begin + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh
         if uploads[i]:
             kind = "store" if i == dag.sink else "upload"
             t = t + _draw(predictor.transfer_draws(kind, sizes.output_bytes[i], mb), n, rng)

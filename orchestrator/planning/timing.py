@@ -52,6 +52,7 @@ class Branch:
     state: str = "new"  # warm / cold / new (see history.STARTUP_KINDS)
     after: int = -1  # the branch whose process it took over or waited for, -1 for a new process
     spawn_after: int = -1  # a new process: the spawn on its configuration it queued behind, if any
+    prewarm_hit: float = 0.0  # a pre-warm ping targets it: the chance its start-up is warm
     up_s: float = 0.0  # start-up done: ready for its first task
     startup_s: float = 0.0  # start-up duration (excluding a pool wait)
     pool_wait_s: float = 0.0
@@ -85,11 +86,19 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
              priority: list[float], startup: Callable[[int, str], float], keepalive_s: float,
              pool_size: int | None, warm_processes: tuple[tuple[int, float], ...] = (),
              min_pool: int = 0, yield_before: frozenset[int] = frozenset(),
-             pool_processes: dict[int, int] | None = None, fresh_extra: list[float] | None = None) -> Timeline:
+             pool_processes: dict[int, int] | None = None, fresh_extra: list[float] | None = None,
+             preload: dict[int, list[tuple[int, float]]] | None = None,
+             prewarm: dict[int, float] | None = None) -> Timeline:
     """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served);
     ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm);
     ``pool_processes``: processes alive at time 0 per configuration, where known (at least ``min_pool``);
     ``fresh_extra``: how much longer each task takes when it runs in a new process's first branch;
+    ``preload``: tasks whose worker downloads some inputs as soon as they exist (PreLoad), as
+    task → [(upstream, download s)] — those downloads are not in ``run_time`` and overlap what the
+    worker does before the task;
+    ``prewarm``: tasks whose branch a pre-warm ping targets (PreWarm), with the chance it makes the
+    start-up warm: a cold or new start-up then costs that share of a warm one (and of the fresh-process
+    extra, the rest);
     ``yield_before``: tasks whose worker gives up its process instead of waiting for them (when
     nothing else of that worker is left to run first) and starts a new branch for them."""
     n, n_workers = dag.n, len(worker_memory)
@@ -134,6 +143,10 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         br = branches[b]
         br.state, br.after, br.pool_wait_s = kind, after, wait
         br.startup_s = startup(br.memory_mb, kind)
+        hit = (prewarm or {}).get(br.trigger, 0.0) if kind != "warm" else 0.0
+        if hit:
+            br.prewarm_hit = hit
+            br.startup_s = hit * startup(br.memory_mb, "warm") + (1 - hit) * br.startup_s
         if kind == "new":
             busy_until, prev = spawning.get(br.memory_mb, (float("-inf"), -1))
             if busy_until > t:
@@ -214,7 +227,10 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             br.first = i
         br.last = i
         order.append(i)
-        end[i] = t + run_time[i] + (fresh_extra[i] if fresh_extra is not None and br.state == "new" else 0.0)
+        extra = fresh_extra[i] * (1 - br.prewarm_hit) if fresh_extra is not None and br.state == "new" else 0.0
+        # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
+        begin_at = max([t] + [end[u] + post[u] + dl for u, dl in (preload or {}).get(i, ())])
+        end[i] = begin_at + run_time[i] + extra
         push(end[i] + post[i], _DONE, i)
 
     def make_ready(i: int, t: float) -> None:

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator import graph as graph_mod, planning, spec as spec_mod
+from orchestrator import graph as graph_mod, optimizations, planning, spec as spec_mod
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning import calibration
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
@@ -58,7 +58,21 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
         warm_processes=tuple(warm_processes),
         pool_processes=tuple(sorted(dict(pool_processes).items())),
         past_runs=tuple(past_runs),
+        optimizations=optimizations.for_planner(planner),
+        optimization_params=optimization_params(),
     )
+
+
+def optimization_params() -> dict[str, dict]:
+    """Each optimization's rule parameters, from settings (README "Optimizations")."""
+    return {
+        "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS},
+        "prewarm": {"latency_s": settings.SLAFLOW_PREWARM_LATENCY_S, "preference": settings.SLAFLOW_PREWARM_PREFERENCE,
+                    "window_s": float(settings.SLAFLOW_KEEPALIVE_S)},
+        "taskdup": {"threshold_s": settings.SLAFLOW_TASKDUP_THRESHOLD_S, "max_exec_s": settings.SLAFLOW_TASKDUP_MAX_EXEC_S,
+                    "max_input_bytes": settings.SLAFLOW_TASKDUP_MAX_INPUT_BYTES,
+                    "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES},
+    }
 
 
 def live_pools() -> dict[int, int]:
@@ -176,7 +190,22 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
     _add_startups(history, run_ids)
     history.run_factors = run_factors(run_ids)
     history.fresh_factor = fresh_factor(fresh, usual)
+    history.prewarm_hit_rate = prewarm_hit_rate(run_ids, history.prewarm_hit_rate)
     return history
+
+
+PREWARM_MIN_PINGS = 5
+
+
+def prewarm_hit_rate(run_ids: list[int], prior: float) -> float:
+    """Hits over pings of these runs' pre-warms (the prior until there are a few)."""
+    sent = hits = 0
+    for opts in WorkflowRun.objects.filter(pk__in=run_ids).values_list("optimizations", flat=True):
+        stats = (opts or {}).get("prewarm") or {}
+        if isinstance(stats, dict):
+            sent += int(stats.get("sent") or 0)
+            hits += int(stats.get("hits") or 0)
+    return hits / sent if sent >= PREWARM_MIN_PINGS else prior
 
 
 FRESH_MIN_SAMPLES = 5
@@ -275,11 +304,12 @@ def past_runs(structure_hash: str, inputs_hash: str | None, limit: int = CALIBRA
     out = []
     for made, data in reversed(qs.order_by("-id").values_list("makespan_s", "plan__data")[:limit]):
         placement = {nid: (tp.get("worker"), tp.get("memory_mb")) for nid, tp in (data.get("tasks") or {}).items()}
+        annotations = {nid: tp["annotations"] for nid, tp in (data.get("tasks") or {}).items() if tp.get("annotations")}
         out.append(calibration.PastRun(
             makespan_s=float(made), placement=placement,
             warm_processes=tuple((int(mb), float(ago)) for mb, ago in data.get("warm_processes") or ()),
             pool_processes=tuple((int(mb), int(k)) for mb, k in data.get("pool_processes") or ()),
-            yield_before=frozenset(data.get("yield_before") or ()),
+            yield_before=frozenset(data.get("yield_before") or ()), annotations=annotations,
         ))
     return out
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
 from orchestrator import options as task_options, spec as spec_mod, states
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
-from orchestrator.services import bulk, planning as planning_service
+from orchestrator.services import bulk, optimization_stats, planning as planning_service
 from orchestrator.states import RunStatus, TaskStatus
 from workers import dataplane, readiness
 from workers.context import build_meta, build_spec, put_meta
@@ -240,7 +240,7 @@ def finalize_run(run_id: int) -> None:
         "gb_seconds": (agg["mb_seconds"] or 0.0) / 1024, "cpu_seconds": agg["cpu_total"] or 0.0,
         "cold_starts": agg["n_cold"], "warm_starts": agg["n_warm"],
         "resources_enforced": (agg["n_unenforced"] == 0) if agg["n_total"] else None,
-        "optimizations": _optimization_counts(run_id),
+        "optimizations": optimization_stats.summarize(run_id, run.started_at.timestamp() if run.started_at else None),
     }
     status = run.status
     if sink_at is not None and run.status == RunStatus.RUNNING and run.started_at:
@@ -263,11 +263,3 @@ def finalize_run(run_id: int) -> None:
     timings.update({("branches" if k == "branches" else f"branch_{k}"): round(v, 6) for k, v in branches.items()})
     WorkflowRun.objects.filter(pk=run_id).update(timings=timings)
     dataplane.signal_finished(run_id, status)
-
-
-def _optimization_counts(run_id: int) -> dict:
-    counts: dict[str, int] = {}
-    for opts in TaskRun.objects.filter(run_id=run_id).exclude(optimizations={}).values_list("optimizations", flat=True):
-        for name, value in (opts or {}).items():
-            counts[name] = counts.get(name, 0) + (value if isinstance(value, int) and not isinstance(value, bool) else 1)
-    return counts

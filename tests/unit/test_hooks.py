@@ -1,10 +1,14 @@
 """The hook chain: order of lifecycle stages, precedence of decisions, loud failures."""
 import logging
+from types import SimpleNamespace
 
 import pytest
 
 from workers.core_hooks import hooks_for
 from workers.hooks import Hook, HookChain, HookError, SkipTask, StopBranch
+
+
+NO_PLAN = SimpleNamespace(plan={})  # a run whose plan uses no optimization
 
 
 class Record:
@@ -140,16 +144,16 @@ def test_control_exceptions_pass_through_untouched(settings):
 
 
 def test_every_branch_runs_the_core_hooks_in_order_then_the_configured_ones(settings):
-    names = [h.name for h in hooks_for(None)]
+    names = [h.name for h in hooks_for(NO_PLAN)]
     # tests.settings adds tests.taskfns.ProbeHook after the built-in ones.
     assert names == ["run-flags", "metrics", "plan-uploads", "keep-one-child", "probe"]
     settings.SLAFLOW_HOOKS = ()
-    assert [h.name for h in hooks_for(None)][-1] == "keep-one-child"
+    assert [h.name for h in hooks_for(NO_PLAN)][-1] == "keep-one-child"
     settings.SLAFLOW_HOOKS = ("orchestrator.models.Plan",)
     with pytest.raises(TypeError, match="'orchestrator.models.Plan' is not a workers.hooks.Hook subclass"):
-        hooks_for(None)
+        hooks_for(NO_PLAN)
     settings.SLAFLOW_HOOKS = ()
-    chain = HookChain(hooks_for(None))
+    chain = HookChain(hooks_for(NO_PLAN))
     assert [h.name for h in chain.at("before_inputs")] == ["run-flags", "metrics"]
     assert [h.name for h in chain.at("after_complete")] == ["metrics"]
     assert [h.name for h in chain.at("should_upload")] == ["plan-uploads"]

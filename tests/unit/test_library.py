@@ -20,6 +20,16 @@ TASK_COUNTS = {
     "text_analysis": 59,
     "tree_reduction": 63,
     "wordcount": 48,
+    "straggler": 8,
+    "scattered_fanin": 6,
+    "cold_stage": 9,
+}
+
+# Evaluated in-process at the defaults but without their sleeps (the same graph shape).
+NO_WAIT = {
+    "straggler": {"work_s": 0.0, "straggle_s": 0.0},
+    "scattered_fanin": {"work_s": 0.0, "stagger_s": 0.0},
+    "cold_stage": {"step_s": 0.0, "work_s": 0.0},
 }
 
 # Smaller, non-default parameters each workflow must also get right.
@@ -32,6 +42,9 @@ SMALL = {
     "text_analysis": {"chunks": 8, "chapters": 2, "words": 300, "vocab": 400},
     "tree_reduction": {"n": 8},
     "wordcount": {"chunks": 4, "words": 300, "top": 3},
+    "straggler": {"width": 3, "size_mb": 1, "work_s": 0.0, "straggle_s": 0.0, "slow": 2},
+    "scattered_fanin": {"width": 2, "size_mb": 1, "work_s": 0.0, "stagger_s": 0.0, "seed": 4},
+    "cold_stage": {"length": 1, "step_s": 0.0, "width": 2, "work_s": 0.0, "seed": 2},
 }
 
 
@@ -74,7 +87,8 @@ def test_every_module_registers_a_workflow():
 def evaluated(request):
     wf = workflows.get(request.param)
     graph = build_graph(wf.build(**wf.params))
-    return wf, graph, evaluate(graph)
+    quick = dict(wf.params, **NO_WAIT.get(wf.name, {}))
+    return wf, graph, evaluate(build_graph(wf.build(**quick)))
 
 
 def test_default_graph_has_documented_shape(evaluated):
@@ -143,6 +157,9 @@ def test_task_counts_follow_params():
     ("text_analysis", {"chunks": 30, "chapters": 4}, "divisible by chapters"),
     ("fanouts_fanins", {"width": 0}, "width and stages"),
     ("fixed_times", {"seconds": -1.0}, "seconds"),
+    ("straggler", {"slow": 6}, "slow < width"),
+    ("scattered_fanin", {"width": 1}, "width ≥ 2"),
+    ("cold_stage", {"step_s": -1.0}, "step_s"),
 ])
 def test_bad_params_are_rejected_by_build(name, params, message):
     wf = workflows.get(name)

@@ -135,6 +135,7 @@ def run_detail(run: WorkflowRun) -> dict:
             "memory_mb": t.get("memory_mb") or t.get("planned_memory_mb"),
             "worker": t.get("worker_id") or t.get("planned_worker") or None,
             "status": states.get(nid, "pending"),
+            "duplicated": bool((t.get("optimizations") or {}).get("duplicated")),
         })
     sink = graph_mod.sink(graph)
     observed_path = analysis.observed_critical_path(
@@ -189,7 +190,11 @@ def optimization_events(detail: dict) -> dict:
         "warm": sum(1 for s in startups if not s["cold"]),
         "prewarmed": sum(1 for s in startups if s["prewarmed"]),
         "reasons": dict(Counter(s["reason"] or "?" for s in startups)),
-        "counts": detail["run"]["optimizations"],
+        "counts": detail["run"]["optimizations"].get("counts") or {},
+        "preload": detail["run"]["optimizations"].get("preload"),
+        "prewarm": detail["run"]["optimizations"].get("prewarm"),
+        "taskdup": detail["run"]["optimizations"].get("taskdup"),
+        "duplicated": [n["id"] for n in detail["nodes"] if n.get("duplicated")],
         "per_task": per_task,
         "kept_local_bytes": sum(t["output_bytes"] or 0 for t in tasks if t["uploaded"] is False),
         "kept_local_tasks": sum(1 for t in tasks if t["uploaded"] is False),

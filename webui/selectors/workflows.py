@@ -77,7 +77,7 @@ def workflow_analysis(user, workflow: Workflow) -> dict:
         s = startup_sums.get(r["id"], {})
         prewarm[p]["prewarmed"] += s.get("prewarmed", 0)
         prewarm[p]["startups"] += s.get("n", 0)
-        for name, value in r["optimizations"].items():
+        for name, value in (r["optimizations"].get("counts") or {}).items():
             opt_counts[p][name] += value if isinstance(value, int) else 1
     mean_breakdown = {p: {k: v / n_per_planner[p] for k, v in parts.items()} for p, parts in breakdown.items()}
     warm_cold = {p: {"warm": 100 * c["warm"] / max(1, c["warm"] + c["cold"]),

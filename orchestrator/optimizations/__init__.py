@@ -1,0 +1,58 @@
+"""Optimizations: one module each, holding its planning rule and its runtime hooks.
+
+    module      rule (``annotate(plan, graph, predictor, params) -> {node: parameters}``)     runtime
+    preload     a task with ≥ 2 inputs from other workers                                    its worker fetches them as they appear
+    prewarm     a branch predicted to start cold: a sender on another worker and a moment     the sender pings the target's queue
+    taskdup     a consumer's fast, small-input upstreams on other workers                     the waiting worker may run one itself
+
+Planners call ``annotate`` (the ``-opt`` planners run every rule; any planner
+keeps what an author forced with ``@task(optimizations=[...])`` or a spec's
+``options``); the timing model learns what the annotations change
+(``planning.effects``); workers run the hooks of the optimizations a plan uses
+(``hooks_for``). Parameters come from settings. A submission may force only
+the names in ``orchestrator.options.OPTIMIZATIONS`` (the same as ``NAMES``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.optimizations import preload, prewarm, taskdup
+
+MODULES = {m.NAME: m for m in (preload, prewarm, taskdup)}
+NAMES = tuple(MODULES)
+OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup"), "non-uniform-opt": ("preload", "prewarm", "taskdup")}
+
+
+def for_planner(planner: str) -> tuple[str, ...]:
+    """The optimizations a planner applies by rule."""
+    return OPT_PLANNERS.get(planner, ())
+
+
+def annotate(plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    """node → {optimization: parameters}: each named rule's choices, then what authors forced."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        for nid, value in MODULES[name].annotate(plan, graph, predictor, params.get(name, {})).items():
+            out.setdefault(nid, {})[name] = value
+    for nid, node in graph.items():
+        for name in node.options_dict.get("optimizations") or ():
+            if name not in out.get(nid, {}):
+                value = MODULES[name].forced(nid, plan, graph, predictor, params.get(name, {}))
+                if value is not None:
+                    out.setdefault(nid, {})[name] = value
+    return out
+
+
+def summary(annotations: dict[str, dict]) -> str:
+    counts = {name: sum(name in a for a in annotations.values()) for name in NAMES}
+    return ", ".join(f"{MODULES[n].LABEL} on {k} task(s)" for n, k in counts.items() if k)
+
+
+def hooks_for(ctx) -> list:
+    """The runtime hooks of the optimizations a run's plan uses, in declared order."""
+    used = {name for entry in ctx.plan.values() for name in (entry.get("a") or {})}
+    out = []
+    for name in NAMES:
+        if name in used:
+            out.extend(MODULES[name].hooks(ctx))
+    return out

@@ -1,0 +1,155 @@
+"""PreLoad: fetch a task's remote inputs as soon as each exists, while the worker is busy with other work.
+
+Rule: a planned task with at least ``min_inputs`` (2) inputs produced on other
+workers. Runtime: when the branch of its worker starts, a background thread
+subscribes to the run's completion events (``keys.events``), fetches each of
+those inputs the moment its producer finishes (and the ones already finished
+at once), decodes it, and keeps it; when the task runs, its ``fetch_input``
+stage takes the kept value (waiting for a fetch under way rather than starting
+another: an input is never downloaded twice). The timing model overlaps these
+downloads with the worker's earlier tasks (``planning.effects``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from orchestrator import codec
+from workers import dataplane, keys
+from workers.hooks import Hook, Input
+from workers.redis_client import get_redis, new_client
+
+NAME = "preload"
+LABEL = "PreLoad"
+DEFAULTS = {"min_inputs": 2}
+log = logging.getLogger("slaflow.preload")
+
+
+def _remote_inputs(plan, graph, nid: str) -> list[str]:
+    me = plan.tasks[nid].worker
+    return [u for u in graph[nid].upstream if me is None or plan.tasks[u].worker != me]
+
+
+def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
+    need = int(params.get("min_inputs", DEFAULTS["min_inputs"]))
+    out = {}
+    for nid, tp in plan.tasks.items():
+        if tp.worker is None:
+            continue  # a flexible branch does not know its tasks when it starts
+        remote = _remote_inputs(plan, graph, nid)
+        if len(remote) >= need:
+            out[nid] = {"inputs": remote}
+    return out
+
+
+def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
+    remote = _remote_inputs(plan, graph, nid)
+    return {"inputs": remote} if remote and plan.tasks[nid].worker is not None else None
+
+
+class Fetcher(threading.Thread):
+    """Fetches ``wanted`` outputs of ``run_id`` as they appear."""
+
+    def __init__(self, run_id: int, wanted: set[str]):
+        super().__init__(name=f"preload-{run_id}", daemon=True)
+        self.run_id, self.wanted = run_id, set(wanted)
+        self.got: dict[str, tuple[object, int, float, float]] = {}  # node → (value, bytes, download s, at)
+        self.failed: set[str] = set()
+        self.cond = threading.Condition()
+        self.stopping = threading.Event()
+        self.subscribed = threading.Event()
+
+    def run(self) -> None:
+        pubsub = None
+        try:
+            pubsub = new_client(socket_timeout=None).pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(keys.events(self.run_id))
+            self.subscribed.set()
+            # Subscribed first, then asked what is done already: nothing can finish unseen in between.
+            wanted = sorted(self.wanted)
+            done = get_redis().smismember(keys.done(self.run_id), wanted)
+            for node, is_done in zip(wanted, done):
+                if is_done:
+                    self._fetch(node)
+            while not self.stopping.is_set() and len(self.got) + len(self.failed) < len(self.wanted):
+                message = pubsub.get_message(timeout=0.2)
+                if message and isinstance(message.get("data"), bytes):
+                    node = message["data"].decode()
+                    if node in self.wanted and node not in self.got:
+                        self._fetch(node)
+        except Exception:  # preloading is a help, never a risk: the task then fetches as usual
+            log.exception("run %s: preloading stopped", self.run_id)
+        finally:
+            self.subscribed.set()
+            with self.cond:
+                self.failed |= self.wanted - set(self.got)
+                self.cond.notify_all()
+            if pubsub is not None:
+                pubsub.close()
+
+    def _fetch(self, node: str) -> None:
+        t0 = time.perf_counter()
+        raw = dataplane.get_output(self.run_id, node)
+        if raw is None:
+            return  # announced but not stored (it stays in its worker's memory): the task fetches it
+        value = codec.loads(raw)
+        took = time.perf_counter() - t0
+        with self.cond:
+            self.got[node] = (value, len(raw), took, time.time())
+            self.cond.notify_all()
+
+    def take(self, node: str, timeout_s: float = 30.0):
+        """The kept input (waiting for its fetch under way), or None."""
+        deadline = time.monotonic() + timeout_s
+        with self.cond:
+            while node not in self.got and node not in self.failed and time.monotonic() < deadline:
+                self.cond.wait(min(0.5, deadline - time.monotonic()))
+            return self.got.pop(node, None)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class Preload(Hook):
+    name = "preload"
+    precedence = 10  # where an input comes from: above the data plane's default (issue 15: streaming is above)
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.fetcher: Fetcher | None = None
+
+    def branch_start(self, branch) -> None:
+        if branch.worker is None:
+            return
+        wanted = set()
+        for nid, entry in self.ctx.plan.items():
+            spec = (entry.get("a") or {}).get(NAME)
+            if spec and entry.get("w") == branch.worker:
+                wanted.update(u for u in spec.get("inputs", ()) if self.ctx.worker_of(u) != branch.worker)
+        if wanted:
+            self.fetcher = Fetcher(self.ctx.run_id, wanted)
+            self.fetcher.start()
+            self.fetcher.subscribed.wait(2.0)
+
+    def fetch_input(self, branch, task, upstream: str):
+        if self.fetcher is None or upstream not in self.fetcher.wanted:
+            return None
+        t0 = time.perf_counter()
+        got = self.fetcher.take(upstream)
+        if got is None:
+            return None
+        value, size, took, at = got
+        waited = time.perf_counter() - t0
+        task.record.optimizations.setdefault(NAME, []).append(upstream)
+        task.record.optimizations.setdefault("preload_waited_s", 0.0)
+        task.record.optimizations["preload_waited_s"] += waited
+        return Input(value=value, size=size, download_s=took, how=NAME)
+
+    def branch_end(self, branch) -> None:
+        if self.fetcher is not None:
+            self.fetcher.stop()
+
+
+def hooks(ctx) -> list[Hook]:
+    return [Preload(ctx)]

@@ -1,0 +1,207 @@
+"""TaskDup: a worker waiting for a straggling upstream runs it itself.
+
+Rule: for a planned task, its upstreams on other workers that are *duppable*
+— fast (predicted exec ≤ ``max_exec_s``), with small inputs (≤
+``max_input_bytes``) and outputs of at least ``min_output_bytes`` — with the
+predicted times the decision needs.
+
+Runtime (the prior system's rule): a branch waiting for such a task's last
+inputs evaluates, every time it wakes (each completion it is handed, or every
+``poll_s``), for each unfinished candidate ``u``::
+
+    expected_ready  = start(u) + exec(u) + upload(u) + download(u → here)
+    potential_ready = now + download(u's inputs → here) + exec(u, here)
+
+(``start(u)`` is when ``u`` really began, or now if it has not; a ``u`` running
+past its typical ``exec(u)`` is expected to run as long again as it has so
+far — see ``decide``), and runs the
+candidate with the largest saving when ``potential_ready + threshold_s <
+expected_ready`` and its inputs are in Redis. A Redis lock (``SET NX PX``,
+released only by its holder) lets one worker at a time duplicate one task;
+a branch runs one duplicate at a time. Whichever copy finishes first wins:
+readiness is exactly-once (the finish script counts an input once), the
+loser's result is ignored, and when the duplicate wins every process hears
+it (``workers.flags``) and the original stops — before execution, during it
+(interrupted), or before its upload. Each duplicate is recorded with its
+predicted saving and, once the run ends, its actual one.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from orchestrator.planning.predictor import SLA, PredictionError
+from workers import dataplane, flags, keys
+from workers.hooks import Hook, SkipTask
+from workers.redis_client import get_redis, script as redis_script
+
+NAME = "taskdup"
+LABEL = "TaskDup"
+DEFAULTS = {"threshold_s": 0.15, "max_exec_s": 1.0, "max_input_bytes": 1 << 20, "min_output_bytes": 0,
+            "poll_s": 0.1}
+log = logging.getLogger("slaflow.taskdup")
+TYPICAL = SLA(50)
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _candidates(plan, graph, predictor, nid: str, params: dict) -> dict[str, dict]:
+    """``nid``'s duppable upstreams on other workers, with the typical (median) times the decision needs:
+    a straggler is judged against what the task usually takes, not against a tail quantile."""
+    tp = plan.tasks[nid]
+    if tp.worker is None or predictor is None:
+        return {}
+    out = {}
+    here = tp.memory_mb
+    for u in graph[nid].upstream:
+        up = plan.tasks[u]
+        if up.worker is None or up.worker == tp.worker:
+            continue
+        if (up.input_bytes or 0) > float(params.get("max_input_bytes", DEFAULTS["max_input_bytes"])):
+            continue
+        if (up.output_bytes or 0) < float(params.get("min_output_bytes", DEFAULTS["min_output_bytes"])):
+            continue
+        try:
+            fn = graph[u].function
+            exec_s = predictor.exec_time(fn, up.memory_mb, up.input_bytes or 0, TYPICAL)
+            if exec_s > float(params.get("max_exec_s", DEFAULTS["max_exec_s"])):
+                continue
+            local_inputs = sum(predictor.transfer_time("download", plan.tasks[x].output_bytes or 0, here, TYPICAL)
+                               for x in graph[u].upstream)
+            out[u] = {
+                "exec_s": round(exec_s, 6),
+                "upload_s": round(predictor.transfer_time("upload", up.output_bytes or 0, up.memory_mb, TYPICAL), 6),
+                "download_s": round(predictor.transfer_time("download", up.output_bytes or 0, here, TYPICAL), 6),
+                "exec_local_s": round(predictor.exec_time(fn, here, up.input_bytes or 0, TYPICAL), 6),
+                "download_local_s": round(local_inputs, 6),
+            }
+        except PredictionError:
+            continue
+    return out
+
+
+def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
+    out = {}
+    for nid in plan.tasks:
+        found = _candidates(plan, graph, predictor, nid, params)
+        if found:
+            out[nid] = {"candidates": found, "threshold_s": float(params.get("threshold_s", DEFAULTS["threshold_s"]))}
+    return out
+
+
+def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
+    """Forced on a task: it may be duplicated by the consumers waiting for it."""
+    out = None
+    for c in (c for c, node in graph.items() if nid in node.upstream):
+        found = _candidates(plan, graph, predictor, c, dict(params, max_exec_s=float("inf"),
+                                                            max_input_bytes=float("inf")))
+        if nid in found:
+            out = out or {}
+            out.setdefault("for", []).append(c)
+    return out
+
+
+def decide(now: float, starts: dict[str, float | None], done: set[str], candidates: dict[str, dict],
+           threshold_s: float) -> tuple[str, float, float] | None:
+    """(task, predicted saving, expected ready) of the candidate to duplicate now, or None (pure).
+
+    A candidate that has not begun is expected to begin now; one running past its typical time is
+    expected to run as long again as it has so far (durations are heavy-tailed: the longer a
+    straggler has run, the longer it will likely still run) — the notes' rule, which kept the
+    typical time, could never duplicate a task once it was late."""
+    best = None
+    for u, c in sorted(candidates.items()):
+        if u in done:
+            continue
+        start = starts.get(u)
+        start = now if start is None else min(start, now)
+        elapsed = now - start
+        runs_for = c["exec_s"] if elapsed <= c["exec_s"] else 2 * elapsed
+        expected = start + runs_for + c["upload_s"] + c["download_s"]
+        potential = now + c["download_local_s"] + c["exec_local_s"]
+        if potential + threshold_s < expected and (best is None or expected - potential > best[1]):
+            best = (u, expected - potential, expected)
+    return best
+
+
+class TaskDup(Hook):
+    """Both halves: duplicating a straggler while waiting, and stopping an original that lost."""
+
+    name = "taskdup"
+    precedence = 10
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.tried: set[str] = set()
+        self.poll_s = DEFAULTS["poll_s"]
+        self.last = 0.0
+
+    # --- the original: stop when a duplicate won ---------------------------------------
+    def _lost(self, branch, task) -> None:
+        if not task.duplicate and flags.announced_duplicated(branch.run_id, task.node_id):
+            raise SkipTask(f"task {task.node_id!r} was finished by a duplicate")
+
+    before_inputs = before_execute = before_upload = _lost
+
+    # --- the waiting worker: duplicate a straggler -----------------------------------------
+    def while_waiting(self, branch):
+        now = time.time()
+        if now - self.last < self.poll_s:
+            return None
+        self.last = now
+        for child in list(branch.awaiting):
+            spec = self.ctx.annotations_of(child).get(NAME)
+            if not spec:
+                continue
+            cands = {u: c for u, c in spec["candidates"].items() if u not in self.tried}
+            if not cands:
+                continue
+            names = sorted(cands)
+            client = get_redis()
+            pipe = client.pipeline(transaction=False)
+            pipe.smismember(keys.done(branch.run_id), names)
+            pipe.hmget(keys.starts(branch.run_id), names)
+            done_flags, started = pipe.execute()
+            done = {u for u, d in zip(names, done_flags) if d}
+            starts = {u: float(s) for u, s in zip(names, started) if s is not None}
+            choice = decide(now, starts, done, cands, float(spec.get("threshold_s", DEFAULTS["threshold_s"])))
+            if choice is None:
+                continue
+            u, saving, expected = choice
+            self.tried.add(u)
+            ups = list(self.ctx.graph[u].upstream)
+            if ups and not all(client.hmget(keys.outputs(branch.run_id), ups)):
+                continue  # its inputs are in their workers' memory only: nothing to start from here
+            if not client.set(keys.dup_lock(branch.run_id, u), branch.token, nx=True,
+                              px=int((cands[u]["exec_local_s"] * 4 + 10) * 1000)):
+                continue  # another worker duplicates it
+            branch.duplicates[u] = {"predicted_saving_s": round(saving, 4), "expected_ready": expected,
+                                    "for": child, "at": now}
+            return [u]
+        return None
+
+    def after_complete(self, branch, task) -> None:
+        info = branch.duplicates.get(task.node_id) if task.duplicate else None
+        if info is None:
+            return
+        won = bool(task.finished and task.finished.first)
+        redis_script("dup_release", _RELEASE)(keys=[keys.dup_lock(branch.run_id, task.node_id)], args=[branch.token])
+        info.update(won=won, done_at=time.time(), by=branch.token)
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hset(keys.dups(branch.run_id), task.node_id, json.dumps(info))
+        pipe.expire(keys.dups(branch.run_id), 24 * 3600)
+        pipe.execute()
+        if won:
+            dataplane.announce_duplicate_done(branch.run_id, task.node_id)
+            task.record.optimizations["duplicated"] = {"by": branch.worker, "for": info["for"],
+                                                       "predicted_saving_s": info["predicted_saving_s"]}
+        else:
+            task.record.optimizations["duplicate_lost"] = True
+
+
+def hooks(ctx) -> list[Hook]:
+    return [TaskDup(ctx)]

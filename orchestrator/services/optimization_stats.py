@@ -1,0 +1,67 @@
+"""What a run's optimizations did, summed when it ends (``WorkflowRun.optimizations``).
+
+    {"counts": {event: n},                                   every event its tasks recorded
+     "preload": {"tasks", "inputs", "waited_s"},              inputs fetched early, and what the tasks still waited
+     "prewarm": {"sent", "hits", "hit_rate", "gaps_s"},       pings, how many targets started warm, ping → start
+     "taskdup": {"dups", "won", "predicted_saving_s", "actual_saving_s"}}
+
+A pre-warm *hit* is a target branch that started on a process the ping warmed
+(``WorkerStartup.reason == "prewarmed"``). A duplicate's actual saving is the
+time its original was expected to make the task's output available
+(its real start plus its predicted exec, upload and download) minus when the
+duplicate did, for duplicates that won.
+"""
+from __future__ import annotations
+
+import json
+
+from orchestrator.models import TaskRun, WorkerStartup
+from workers import dataplane
+
+
+def _counts(rows) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for opts in rows:
+        for name, value in (opts or {}).items():
+            if isinstance(value, bool) or not isinstance(value, (int, list, dict)):
+                n = 1
+            elif isinstance(value, int):
+                n = value
+            elif isinstance(value, list):
+                n = len(value)
+            else:
+                n = 1
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
+
+def summarize(run_id: int, run_started_at: float | None) -> dict:
+    rows = list(TaskRun.objects.filter(run_id=run_id).exclude(optimizations={}).values_list("optimizations", flat=True))
+    out: dict = {"counts": _counts(rows)}
+    preloaded = [r for r in rows if r.get("preload")]
+    if preloaded:
+        out["preload"] = {"tasks": len(preloaded), "inputs": sum(len(r["preload"]) for r in preloaded),
+                          "waited_s": round(sum(float(r.get("preload_waited_s") or 0.0) for r in preloaded), 6)}
+    pings = {k: json.loads(v) for k, v in dataplane.hash_of(dataplane.keys.prewarms(run_id)).items()}
+    if pings:
+        starts = {}
+        for entries, reason, started in WorkerStartup.objects.filter(run_id=run_id).values_list(
+                "entry_nodes", "reason", "started_at"):
+            for nid in entries or ():
+                starts.setdefault(nid, (reason, started.timestamp()))
+        hits, gaps = 0, []
+        for target, ping in pings.items():
+            reason, started = starts.get(target, (None, None))
+            hits += reason == "prewarmed"
+            if started is not None:
+                gaps.append(round(started - float(ping["sent_at"]), 4))
+        out["prewarm"] = {"sent": len(pings), "hits": hits, "hit_rate": round(hits / len(pings), 4), "gaps_s": gaps}
+    dups = [json.loads(v) for v in dataplane.hash_of(dataplane.keys.dups(run_id)).values()]
+    if dups:
+        won = [d for d in dups if d.get("won")]
+        out["taskdup"] = {
+            "dups": len(dups), "won": len(won),
+            "predicted_saving_s": round(sum(float(d.get("predicted_saving_s") or 0) for d in dups), 4),
+            "actual_saving_s": round(sum(float(d["expected_ready"]) - float(d["done_at"]) for d in won), 4),
+        }
+    return out
