@@ -45,9 +45,12 @@ def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=Non
     return RunHandle(run.pk), run.params
 
 
-def run_and_check(name: str, *, planner: str, sla: str, params: dict, timeout_s: float) -> dict:
-    """Run one library workflow to the end; the summary says whether its result checks out."""
-    handle, values = submit_library(name, planner=planner, sla=sla, params=params)
+def run_and_check(name: str, *, planner: str, sla: str, params: dict, timeout_s: float,
+                  optimizations: list[str] | None = None) -> dict:
+    """Run one library workflow to the end; the summary says whether its result checks out.
+    ``optimizations``: applied by rule instead of the planner's own (None: the planner's)."""
+    extra = {} if optimizations is None else {"optimizations": list(optimizations)}
+    handle, values = submit_library(name, planner=planner, sla=sla, params=params, **extra)
     wf = workflows.get(name)
     correct = None
     try:

@@ -32,6 +32,7 @@ def run_summary(run_id: int) -> dict:
         "cpu_seconds": run.cpu_seconds,
         "resources_enforced": run.resources_enforced,
         "plan_note": run.plan_note,
+        "optimizations": run.optimizations or {},
         "error": run.error or None,
     }
 

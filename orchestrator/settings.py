@@ -116,7 +116,7 @@ SLAFLOW_PREWARM_PREFERENCE = env.env_float("SLAFLOW_PREWARM_PREFERENCE", 0.75)
 SLAFLOW_TASKDUP_THRESHOLD_S = env.env_float("SLAFLOW_TASKDUP_THRESHOLD_S", 0.15)
 SLAFLOW_TASKDUP_MAX_EXEC_S = env.env_float("SLAFLOW_TASKDUP_MAX_EXEC_S", 1.0)
 SLAFLOW_TASKDUP_MAX_INPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MAX_INPUT_BYTES", 1 << 20)
-SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES", 0)
+SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES", 256 << 10)
 # A hook that raises (other than SkipTask / StopBranch) fails the run instead of being logged only.
 SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
 # Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.

@@ -1,6 +1,6 @@
 """The tasks of ``cold_stage``, in a module of their own because importing it is slow on purpose.
 
-Importing builds a small scoring model (real work, about 0.3 s of CPU), as
+Importing builds a small scoring model (real work, about a second of CPU), as
 importing a machine-learning library or loading a model file does: a pool
 process pays it the first time it resolves one of these functions — at a cold
 start-up, unless a pre-warm ping has had it done already. ``cold_stage``
@@ -16,8 +16,9 @@ from orchestrator.authoring import task
 def _build_model() -> np.ndarray:
     rng = np.random.default_rng(7)
     m = rng.standard_normal((400, 400))
-    for _ in range(12):  # a few rounds of "training": enough work to be felt at start-up
-        m = np.tanh(m @ m.T / 400.0)
+    for _ in range(4):  # rounds of "training" (single-threaded sorts): enough work to be felt at start-up
+        order = np.argsort(rng.standard_normal(1 << 21))
+        m = np.tanh(m + order[:400 * 400].reshape(400, 400) / float(1 << 21))
     return m[:, :8].copy()
 
 

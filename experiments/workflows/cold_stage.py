@@ -2,8 +2,8 @@
 
              origin                   (root: the seed)
                │
-            prepare                   (length steps of `step_s` each: one worker, longer than
-               │                       the keep-alive window, so the pool's idle processes go)
+            prepare                   (length steps of `step_s` each: one worker, twice the
+               │                       keep-alive window, so the pool retires its idle processes)
             prepare …
         ┌──────┼──────┐
       score  score … score            (width tasks of `work_s`, each on a worker of its own: they
@@ -13,21 +13,21 @@
 The scoring tasks live in ``_cold_stage_tasks``, whose import takes real work
 (a model is built): a branch that starts on a new or idle process pays it,
 unless a pre-warm ping sent during the first stage has had it paid already.
-Tasks: length + width + 2; at the defaults (length=4, width=3): 4 + 3 + 2 = 9.
+Tasks: length + width + 2; at the defaults (length=7, width=3): 7 + 3 + 2 = 12.
 ``check`` recomputes the scores.
 """
 import importlib
 
 from experiments.workflows import LibraryWorkflow, register
 
-DEFAULTS = {"length": 4, "step_s": 2.0, "width": 3, "work_s": 1.0, "seed": 5}
+DEFAULTS = {"length": 7, "step_s": 2.0, "width": 3, "work_s": 1.0, "seed": 5}
 
 
 def _tasks():
     return importlib.import_module("experiments.workflows._cold_stage_tasks")
 
 
-def build(length: int = 4, step_s: float = 2.0, width: int = 3, work_s: float = 1.0, seed: int = 5):
+def build(length: int = 7, step_s: float = 2.0, width: int = 3, work_s: float = 1.0, seed: int = 5):
     if length < 1 or width < 1 or step_s < 0 or work_s < 0:
         raise ValueError(f"cold_stage needs length, width ≥ 1 and step_s, work_s ≥ 0, "
                          f"got length={length} width={width} step_s={step_s} work_s={work_s}")
@@ -38,7 +38,7 @@ def build(length: int = 4, step_s: float = 2.0, width: int = 3, work_s: float = 
     return t.gather([t.score(node, i, work_s) for i in range(width)])
 
 
-def check(result, length: int = 4, width: int = 3, seed: int = 5, **_) -> bool:
+def check(result, length: int = 7, width: int = 3, seed: int = 5, **_) -> bool:
     import numpy as np
 
     t = _tasks()

@@ -125,6 +125,10 @@ class RunCreateApi(APIView):
                                            help_text="Time limit of each task that sets none itself (seconds).")
         deadline_s = serializers.FloatField(required=False, min_value=0.001, max_value=1e7,
                                             help_text="The run fails if it has not ended this long after it started.")
+        optimizations = serializers.ListField(
+            child=serializers.CharField(max_length=40), required=False, max_length=10,
+            help_text="Optimizations the planner applies by rule (preload, prewarm, taskdup), instead of the "
+                      "planner's own: all three for uniform-opt and non-uniform-opt, none for the others.")
 
         def validate(self, data):
             return check_workflow_or_dag(data)
@@ -147,7 +151,7 @@ class RunCreateApi(APIView):
         body = RunCreateApi.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        limits = {k: data[k] for k in ("timeout_s", "deadline_s") if k in data}
+        limits = {k: data[k] for k in ("timeout_s", "deadline_s", "optimizations") if k in data}
         if "workflow" in data:
             run = submissions.submit_library(user=request.user, workflow=data["workflow"],
                                              params=data.get("params"), planner=data["planner"], sla=data["sla"],

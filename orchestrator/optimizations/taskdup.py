@@ -1,9 +1,9 @@
 """TaskDup: a worker waiting for a straggling upstream runs it itself.
 
 Rule: for a planned task, its upstreams on other workers that are *duppable*
-— fast (predicted exec ≤ ``max_exec_s``), with small inputs (≤
-``max_input_bytes``) and outputs of at least ``min_output_bytes`` — with the
-predicted times the decision needs.
+— fast (typical exec ≤ ``max_exec_s``), with small inputs (≤
+``max_input_bytes``) and outputs of at least ``min_output_bytes`` and no
+smaller than their inputs — with the typical times the decision needs.
 
 Runtime (the prior system's rule): a branch waiting for such a task's last
 inputs evaluates, every time it wakes (each completion it is handed, or every
@@ -38,7 +38,7 @@ from workers.redis_client import get_redis, script as redis_script
 
 NAME = "taskdup"
 LABEL = "TaskDup"
-DEFAULTS = {"threshold_s": 0.15, "max_exec_s": 1.0, "max_input_bytes": 1 << 20, "min_output_bytes": 0,
+DEFAULTS = {"threshold_s": 0.15, "max_exec_s": 1.0, "max_input_bytes": 1 << 20, "min_output_bytes": 256 << 10,
             "poll_s": 0.1}
 log = logging.getLogger("slaflow.taskdup")
 TYPICAL = SLA(50)
@@ -63,8 +63,9 @@ def _candidates(plan, graph, predictor, nid: str, params: dict) -> dict[str, dic
             continue
         if (up.input_bytes or 0) > float(params.get("max_input_bytes", DEFAULTS["max_input_bytes"])):
             continue
-        if (up.output_bytes or 0) < float(params.get("min_output_bytes", DEFAULTS["min_output_bytes"])):
-            continue
+        if (up.output_bytes or 0) < max(float(params.get("min_output_bytes", DEFAULTS["min_output_bytes"])),
+                                        up.input_bytes or 0):
+            continue  # duplicating saves the output's transfer: worth it only for a big one
         try:
             fn = graph[u].function
             exec_s = predictor.exec_time(fn, up.memory_mb, up.input_bytes or 0, TYPICAL)

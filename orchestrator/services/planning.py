@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator import graph as graph_mod, optimizations, planning, spec as spec_mod
+from orchestrator import graph as graph_mod, optimizations as opt_mod, planning, spec as spec_mod
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning import calibration
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
@@ -46,7 +46,9 @@ NEEDS_HISTORY = ("uniform", "non-uniform")
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
 
-def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), pool_processes=()) -> planning.PlannerConfig:
+def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), pool_processes=(),
+                   optimizations: tuple[str, ...] | None = None) -> planning.PlannerConfig:
+    """``optimizations``: the ones to apply by rule, instead of the planner's own (``-opt``: all)."""
     return planning.PlannerConfig(
         planner=planner,
         sla=sla,
@@ -58,7 +60,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
         warm_processes=tuple(warm_processes),
         pool_processes=tuple(sorted(dict(pool_processes).items())),
         past_runs=tuple(past_runs),
-        optimizations=optimizations.for_planner(planner),
+        optimizations=opt_mod.for_planner(planner) if optimizations is None else tuple(optimizations),
         optimization_params=optimization_params(),
     )
 
@@ -318,7 +320,8 @@ def load_predictor(structure_hash: str, inputs_hash: str | None = None) -> Predi
     return Predictor(load_history(structure_hash, inputs_hash=inputs_hash))
 
 
-def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash: str | None = None) -> Plan:
+def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash: str | None = None,
+              optimizations: tuple[str, ...] | None = None) -> Plan:
     """``inputs_hash``: the run's (``spec.inputs_hash``); computed from ``graph`` when not given."""
     fn = planning.get(planner)
     t0 = time.perf_counter()
@@ -330,7 +333,8 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
         warm = warm_processes(structure_hash)
         pools = live_pools()
         past = past_runs(structure_hash, inputs_hash)
-    config = planner_config(planner, sla, warm_processes=warm, past_runs=past, pool_processes=pools)
+    config = planner_config(planner, sla, warm_processes=warm, past_runs=past, pool_processes=pools,
+                            optimizations=optimizations)
     t1 = time.perf_counter()
     plan = fn(graph, predictor, config)
     plan.planning_time_s = time.perf_counter() - t1

@@ -19,7 +19,7 @@ from django.db.models import Count, F, FloatField, Q, Sum
 from django.utils import timezone
 
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
-from orchestrator import options as task_options, spec as spec_mod, states
+from orchestrator import optimizations as opt_mod, options as task_options, spec as spec_mod, states
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.services import bulk, optimization_stats, planning as planning_service
 from orchestrator.states import RunStatus, TaskStatus
@@ -86,10 +86,12 @@ def _check_finite(node, nid: str) -> None:
 
 def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", params: dict | None = None,
                owner=None, source: str = Workflow.Source.PYTHON, allowed_modules: Iterable[str] | None = None,
-               timeout_s: float | None = None, deadline_s: float | None = None) -> WorkflowRun:
+               timeout_s: float | None = None, deadline_s: float | None = None,
+               optimizations: list[str] | None = None) -> WorkflowRun:
     """Validate, store, plan and dispatch a run. Nothing is stored if validation fails. ``timeout_s``:
     the time limit of every task that sets none itself; ``deadline_s``: the run fails if it has not
-    ended this long after it started.
+    ended this long after it started; ``optimizations``: the ones the planner applies by rule (None:
+    the planner's own — all of them for the ``-opt`` planners, none otherwise).
 
     Rows are written in bulk: the run, then — once planned — the plan and every TaskRun with its
     planned values in one INSERT (updating 1,000 rows after inserting them took 4 s)."""
@@ -100,6 +102,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value) or value <= 0):
             raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
+    optimizations = check_optimizations(optimizations)
     spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
     sla = str(sla_mod.parse(sla))
     check_redis()
@@ -122,7 +125,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     t2 = time.perf_counter()
     try:
         plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash,
-                                          inputs_hash=inputs_hash)
+                                          inputs_hash=inputs_hash, optimizations=optimizations)
     except Exception as exc:
         log.exception("planning run %s failed", run.pk)
         bulk.insert(TaskRun, [{"run_id": run.pk, "node_id": nid, "function": node.function}
@@ -152,6 +155,19 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         # Enqueue only once the rows workers will read are committed.
         transaction.on_commit(group.apply_async)
     return WorkflowRun.objects.defer("spec", "params").get(pk=run.pk)
+
+
+def check_optimizations(names) -> tuple[str, ...] | None:
+    """A run's optimization list: None, or known names (``orchestrator.optimizations``) without repeats."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise SubmissionError(f"optimizations must be a list of names, got {names!r}", "optimizations")
+    unknown = [n for n in names if n not in opt_mod.NAMES]
+    if unknown:
+        raise SubmissionError(f"unknown optimization(s) {', '.join(map(repr, unknown))} "
+                              f"(known: {', '.join(opt_mod.NAMES)})", "optimizations")
+    return tuple(dict.fromkeys(names))
 
 
 def _store_plan(run: WorkflowRun, plan, graph) -> None:

@@ -117,22 +117,24 @@ def spec_name(name: str | None, spec: Any) -> str:
 
 
 def submit_library(*, user, workflow: str, params: dict | None, planner: str, sla: str,
-                   timeout_s: float | None = None, deadline_s: float | None = None) -> WorkflowRun:
+                   timeout_s: float | None = None, deadline_s: float | None = None,
+                   optimizations: list[str] | None = None) -> WorkflowRun:
     """Run a library workflow for ``user`` — every entry point (REST, web launch, commands, campaigns)
     comes here: every check first and the graph built once, under the task budget; nothing is stored if
     anything is wrong."""
     sla = check_planner_and_sla(planner=planner, sla=sla)
     graph, values = library_graph(workflow, params)
     return submit_run(graph=graph, name=workflow, planner=planner, sla=sla, params=values, owner=user,
-                      source=Workflow.Source.LIBRARY, timeout_s=timeout_s, deadline_s=deadline_s)
+                      source=Workflow.Source.LIBRARY, timeout_s=timeout_s, deadline_s=deadline_s,
+                      optimizations=optimizations)
 
 
 def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
-                deadline_s: float | None = None) -> WorkflowRun:
+                deadline_s: float | None = None, optimizations: list[str] | None = None) -> WorkflowRun:
     """Run a JSON graph spec for ``user``; functions must live in the allowed workflow modules."""
     sla = check_planner_and_sla(planner=planner, sla=sla)
     chosen = spec_name(name, spec)
     graph = spec_graph(spec)
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
                       source=Workflow.Source.API, allowed_modules=settings.SLAFLOW_WORKFLOW_MODULES,
-                      timeout_s=timeout_s, deadline_s=deadline_s)
+                      timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations)

@@ -22,7 +22,7 @@ TASK_COUNTS = {
     "wordcount": 48,
     "straggler": 8,
     "scattered_fanin": 6,
-    "cold_stage": 9,
+    "cold_stage": 12,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).

@@ -11,7 +11,7 @@ from orchestrator import planning, sla as sla_mod
 from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
-from experiments.bench import resilience, runtime as runtime_bench, workloads
+from experiments.bench import optimizations as opt_bench, resilience, runtime as runtime_bench, workloads
 
 
 class Command(BaseCommand):
@@ -24,13 +24,17 @@ class Command(BaseCommand):
             + "; ".join(f"{w.name} ({w.what}, N={w.size})" for w in workloads.WORKLOADS.values())
             + ". Dask is an optional extra: pip install -e '.[bench]'. 'load': --runs concurrent runs of --run-tasks "
             "tasks from --clients threads (submission latency, all succeeded, total time). 'failures': kill -9 of a "
-            "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster).")
+            "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster). "
+            "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
+            "PreLoad: scattered_fanin, PreWarm: cold_stage) and the -opt planners against plain ones on "
+            "tree_reduction and text_analysis; medians of --repeat pairs after --warmup runs of each.")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime", "load", "failures"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
-        parser.add_argument("--repeat", type=int, default=3,
-                            help="measured runs per planner / workload (after a warm-up for runtime); medians reported")
+        parser.add_argument("--repeat", type=int, default=None,
+                            help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
+                                 "per optimization scenario; medians reported (default 3; 5 for optimizations)")
         g = parser.add_argument_group("planning")
         g.add_argument("--tasks", type=int, default=1000)
         g.add_argument("--seed", type=int, default=1)
@@ -41,6 +45,10 @@ class Command(BaseCommand):
         g.add_argument("--runs", type=int, default=50, help="concurrent runs (default 50)")
         g.add_argument("--run-tasks", type=int, default=100, help="tasks per run (default 100)")
         g.add_argument("--clients", type=int, default=50, help="submitting threads (default 50)")
+        g = parser.add_argument_group("optimizations")
+        g.add_argument("--scenario", action="append", default=[], choices=opt_bench.names(),
+                       help="scenario to run (repeatable; default all)")
+        g.add_argument("--warmup", type=int, default=3, help="warm-up runs of each variant first (history)")
         g = parser.add_argument_group("runtime")
         g.add_argument("--workload", action="append", default=[], choices=sorted(workloads.WORKLOADS),
                        help="workload to run (repeatable; default all)")
@@ -51,12 +59,16 @@ class Command(BaseCommand):
         g.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one slaflow run")
 
     def handle(self, *args, **opts):
+        if opts["repeat"] is None:
+            opts["repeat"] = 5 if opts["what"] == "optimizations" else 3
         if opts["repeat"] < 1:
             raise CommandError("--repeat must be at least 1")
         if opts["what"] == "planning":
             return self.planning(opts)
         if opts["what"] in ("load", "failures"):
             return self.resilience(opts)
+        if opts["what"] == "optimizations":
+            return self.optimizations(opts)
         return self.runtime(opts)
 
     # --- load and failures --------------------------------------------------------------
@@ -73,6 +85,25 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else
                               "; ".join(f"{k} {v}" for k, v in row.items()))
+
+    # --- optimizations ----------------------------------------------------------------------
+
+    def optimizations(self, opts):
+        if opts["warmup"] < 0:
+            raise CommandError("--warmup must be 0 or more")
+        repeat = opts["repeat"]
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        with runner.cluster_if_needed(log=log):
+            try:
+                rows = opt_bench.bench(opts["scenario"], repeat=repeat, warmup=opts["warmup"], timeout_s=opts["timeout"],
+                                       progress=lambda msg: self.stderr.write(f"  … {msg}"))
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from None
+        if opts["json"]:
+            for row in rows:
+                self.stdout.write(json.dumps(row))
+        else:
+            self.stdout.write(opt_bench.table(rows))
 
     # --- runtime ------------------------------------------------------------------------
 

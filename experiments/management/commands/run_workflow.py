@@ -1,4 +1,5 @@
-"""python manage.py run_workflow NAME [--planner P] [--sla S] [--iterations N] [--param k=v ...] [--json]"""
+"""python manage.py run_workflow NAME [--planner P] [--sla S] [--iterations N] [--param k=v ...]
+[--optimizations a,b] [--json]"""
 from __future__ import annotations
 
 import json
@@ -6,13 +7,15 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestrator import planning
+from orchestrator.services.runs import SubmissionError, check_optimizations
 from experiments import runner, workflows
 
 
 class Command(BaseCommand):
     help = ("Run a library workflow on the workers (starting a local cluster for the command's duration when "
             "no worker answers) and report each run. Planners: " + ", ".join(planning.names()) +
-            " (-opt variants map to their base planner until optimizations land).")
+            " (" + planning.OPT_NOTE + "). With --json, each run's object carries its 'optimizations': event counts "
+            "and what each optimization did.")
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="library workflow: " + ", ".join(workflows.all_workflows()))
@@ -22,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--param", action="append", default=[], help="workflow parameter key=value")
         parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each run")
         parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
+        parser.add_argument("--optimizations", default=None, metavar="NAMES",
+                            help="comma-separated optimizations the planner applies by rule (preload, prewarm, "
+                                 "taskdup; '' for none) instead of its own: all three for the -opt planners")
 
     def handle(self, *args, **opts):
         try:
@@ -30,6 +36,13 @@ class Command(BaseCommand):
             planning.get(opts["planner"])
         except (KeyError, ValueError) as exc:
             raise CommandError(str(exc).strip('"')) from None
+        chosen = None
+        if opts["optimizations"] is not None:
+            chosen = [n.strip() for n in opts["optimizations"].split(",") if n.strip()]
+            try:
+                check_optimizations(chosen)
+            except SubmissionError as exc:
+                raise CommandError(str(exc)) from None
         if opts["iterations"] < 1:
             raise CommandError("--iterations must be at least 1")
         log = (lambda msg: self.stderr.write(msg)) if opts["json"] else self.stdout.write
@@ -37,7 +50,7 @@ class Command(BaseCommand):
         with runner.cluster_if_needed(log=log):
             for i in range(opts["iterations"]):
                 summary = runner.run_and_check(wf.name, planner=opts["planner"], sla=opts["sla"], params=params,
-                                               timeout_s=opts["timeout"])
+                                               timeout_s=opts["timeout"], optimizations=chosen)
                 failures += summary["status"] != "succeeded" or summary["correct"] is False
                 if opts["json"]:
                     self.stdout.write(json.dumps(summary, default=str))
