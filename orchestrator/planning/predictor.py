@@ -352,10 +352,12 @@ class Predictor:
             pool = self._transfer_pool(kind, memory_mb)
             if pool is None:
                 return np.array([DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S])
-            idx = pool.related(nbytes)
             if nbytes >= SCALE_FLOOR_BYTES:
+                idx = _speed_samples(pool, nbytes)
+                if idx is None:
+                    return np.array([DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S])
                 return nbytes / pool.columns["speed"][idx]
-            return pool.columns["seconds"][idx]
+            return pool.columns["seconds"][pool.related(nbytes)]
 
         return self._memo(("xfer", kind, int(nbytes), int(memory_mb)), build)
 
@@ -367,7 +369,9 @@ class Predictor:
             pool = self._transfer_pool(kind, memory_mb)
             if pool is None or nbytes < SCALE_FLOOR_BYTES:
                 return statistic(self.transfer_draws(kind, nbytes, memory_mb), sla)
-            idx = pool.related(nbytes)
+            idx = _speed_samples(pool, nbytes)
+            if idx is None:
+                return DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S
             if sla.is_average:  # the mean time, not the time at the mean speed
                 return float(np.mean(nbytes / pool.columns["speed"][idx]))
             return nbytes / statistic(pool.columns["speed"][idx], sla, speed=True)
@@ -453,6 +457,18 @@ class Predictor:
 def _mean_billed(by_mb: dict[int, list]) -> float:
     values = [s.billed_s for samples in by_mb.values() for s in samples]
     return float(np.mean(values)) if values else 0.0
+
+
+def _speed_samples(pool: "_Pool", nbytes: int) -> np.ndarray | None:
+    """Samples whose speed says something about moving ``nbytes`` (at least the scaling floor): a
+    transfer of a few bytes measures latency, and its "speed" (bytes over seconds) would predict hours
+    for megabytes. None when there are none (the default speed then applies)."""
+    idx = pool.related(nbytes)
+    idx = idx[pool.sizes[idx] >= SCALE_FLOOR_BYTES]
+    if len(idx):
+        return idx
+    big = np.nonzero(pool.sizes >= SCALE_FLOOR_BYTES)[0]
+    return big if len(big) else None
 
 
 def _scale_by_size(values: np.ndarray, sizes: np.ndarray, target: int) -> np.ndarray:

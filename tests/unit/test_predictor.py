@@ -44,6 +44,23 @@ def test_speeds_normalise_the_other_way():
     assert Predictor(h).download_time(1_000_000, 512, "p50") == pytest.approx(0.01 * 4 ** 0.3)
 
 
+def test_tiny_transfers_say_nothing_about_the_speed_of_big_ones():
+    # A few 1-byte downloads (1 ms each: latency) beside two 16 MB ones at 200 MB/s. Speeds from the
+    # tiny ones (1 kB/s) would predict hours for 32 MB; only samples above the floor give the speed.
+    h = History()
+    for _ in range(3):
+        h.add_download(2048, TransferSample(1, 0.001))
+    for _ in range(2):
+        h.add_download(2048, TransferSample(16_000_000, 0.08))
+    p = Predictor(h)
+    assert p.download_time(32_000_000, 2048, "p90") == pytest.approx(0.16)
+    assert p.download_time(32_000_000, 2048, "average") == pytest.approx(0.16)
+    assert p.download_time(1, 2048, "p50") == pytest.approx(0.001)  # small ones keep their own times
+    only_tiny = History()
+    only_tiny.add_download(2048, TransferSample(1, 0.001))
+    assert Predictor(only_tiny).download_time(32_000_000, 2048, "p90") < 1.0  # the default speed, not hours
+
+
 # --- percentile directions -------------------------------------------------------------------
 
 
