@@ -1,0 +1,196 @@
+"""The optimizations' planning rules on small graphs drawn in ASCII (pure: plain plans, synthetic history)."""
+import pytest
+
+from orchestrator import optimizations, options, planning
+from orchestrator.graph import Node, Ref
+from orchestrator.optimizations import preload, prewarm, taskdup
+from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
+from orchestrator.planning.plan import Plan, TaskPlan
+from orchestrator.planning.predictor import Predictor
+from tests.planning_support import OPTIONS, config, graph, history, same_everywhere
+
+MB = 1 << 20
+
+
+def plain_plan(layout: dict[str, str | None], **timing) -> Plan:
+    """node → logical worker; ``timing``: node → dict of TaskPlan fields."""
+    return Plan(planner="uniform", sla="p90", tasks={
+        nid: TaskPlan(nid, 2048, worker=w, **timing.get(nid, {})) for nid, w in layout.items()})
+
+
+def test_the_optimizations_a_task_may_force_are_the_modules():
+    assert options.OPTIMIZATIONS == optimizations.NAMES == ("preload", "prewarm", "taskdup")
+    assert optimizations.for_planner("uniform-opt") == optimizations.NAMES
+    assert optimizations.for_planner("non-uniform-opt") == optimizations.NAMES
+    assert optimizations.for_planner("uniform") == () and optimizations.for_planner("wukong") == ()
+    with pytest.raises(options.OptionError, match=r"unknown optimization\(s\) 'prefetch' \(known: preload"):
+        options.check({"optimizations": ["prefetch"]}, "@task m.f")
+
+
+# --- PreLoad ------------------------------------------------------------------------------------
+
+
+FAN_IN = graph({"o": ("m.o", []), "a": ("m.p", ["o"]), "b": ("m.p", ["o"]), "c": ("m.p", ["o"]),
+                "j": ("m.j", ["a", "b", "c"])})
+
+
+def test_preload_marks_a_fan_in_with_two_or_more_inputs_from_other_workers():
+    r"""
+            o:w0
+          /  |   \
+       a:w0 b:w1 c:w2
+          \  |   /
+            j:w0         j's inputs b and c come from other workers: preload them
+    """
+    plan = plain_plan({"o": "w0", "a": "w0", "b": "w1", "c": "w2", "j": "w0"})
+    assert preload.annotate(plan, FAN_IN, None, {}) == {"j": {"inputs": ["b", "c"]}}
+    # With only one input from elsewhere there is nothing to overlap; a higher bar is a parameter.
+    plan = plain_plan({"o": "w0", "a": "w0", "b": "w0", "c": "w2", "j": "w0"})
+    assert preload.annotate(plan, FAN_IN, None, {}) == {}
+    plan = plain_plan({"o": "w0", "a": "w1", "b": "w2", "c": "w3", "j": "w0"})
+    assert preload.annotate(plan, FAN_IN, None, {"min_inputs": 4}) == {}
+    # Flexible tasks: a branch does not know them when it starts.
+    plan = plain_plan({nid: None for nid in FAN_IN})
+    assert preload.annotate(plan, FAN_IN, None, {}) == {}
+
+
+# --- PreWarm ------------------------------------------------------------------------------------
+
+
+def test_prewarm_pings_a_cold_branch_from_a_task_running_at_the_chosen_moment():
+    r"""
+        o:w0 ── long:w0 (0.1 s … 12 s) ── s:w1 (starts at 10 s, cold: 0.5 s start-up)
+
+    dispatch = 10 − 0.5 = 9.5; the window ends 0.5 s (latency) + 0.5 s (start-up) before it,
+    at 8.5, and begins 7 s (keep-alive) − 0.5 s before it, at 3.0: the ping goes 0.75 of the
+    way through, at 7.125 s, from ``long`` (running then on another worker).
+    """
+    g = graph({"o": ("m.o", []), "long": ("m.l", ["o"]), "s": ("m.s", ["long"])})
+    plan = plain_plan({"o": "w0", "long": "w0", "s": "w1"},
+                      o={"start_s": 0.0, "end_s": 0.1, "startup": "cold", "startup_s": 0.5},
+                      long={"start_s": 0.1, "end_s": 12.0},
+                      s={"start_s": 10.0, "end_s": 11.0, "startup": "cold", "startup_s": 0.5})
+    got = prewarm.annotate(plan, g, None, {"latency_s": 0.5, "preference": 0.75, "window_s": 7.0})
+    assert list(got) == ["s"]
+    assert got["s"]["sender"] == "long" and got["s"]["send_at_s"] == pytest.approx(7.125)
+    assert (got["s"]["memory_mb"], got["s"]["worker"]) == (2048, "w1")
+
+
+def test_prewarm_leaves_warm_branches_and_those_needed_at_once():
+    g = graph({"o": ("m.o", []), "s": ("m.s", ["o"])})
+    warm = plain_plan({"o": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 9.0},
+                      s={"start_s": 10.0, "end_s": 11.0, "startup": "warm", "startup_s": 0.01})
+    assert prewarm.annotate(warm, g, None, {}) == {}
+    early = plain_plan({"o": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 0.2},
+                       s={"start_s": 0.7, "end_s": 1.0, "startup": "cold", "startup_s": 0.5})
+    assert prewarm.annotate(early, g, None, {}) == {}  # nothing runs early enough to send it
+
+
+# --- TaskDup ------------------------------------------------------------------------------------
+
+
+def dup_history() -> History:
+    """m.fast: 0.1 s, 4 MB out from tiny inputs; m.slow: 5 s; m.tiny: 0.1 s but 10-byte output."""
+    h = History()
+    for mb in OPTIONS:
+        for _ in range(8):
+            h.add_task("m.o", mb, TaskSample(0, 0.01, 10))
+            h.add_task("m.fast", mb, TaskSample(10, 0.1, 4 * MB))
+            h.add_task("m.slow", mb, TaskSample(10, 5.0, 4 * MB))
+            h.add_task("m.tiny", mb, TaskSample(10, 0.1, 10))
+            h.add_task("m.j", mb, TaskSample(12 * MB, 0.01, 10))
+            for add in (h.add_download, h.add_upload, h.add_store):
+                add(mb, TransferSample(4 * MB, 0.04))  # 100 MB/s
+                add(mb, TransferSample(10, 0.001))
+            for kind in ("new", "cold", "warm"):
+                h.add_startup(mb, kind, StartupSample(0.1, 0.05))
+    return h
+
+
+def test_taskdup_offers_a_consumer_its_fast_small_input_big_output_upstreams_on_other_workers():
+    r"""
+              o:w0
+        /    |     |     \
+    f1:w1  f2:w0  s:w2  t:w3        f = m.fast, s = m.slow (5 s), t = m.tiny (10-byte output)
+        \    |     |     /
+              j:w0
+    Only f1 qualifies: f2 is on j's own worker, s is too slow to redo, t's output is too small
+    for a duplicate to save its transfer.
+    """
+    g = graph({"o": ("m.o", []), "f1": ("m.fast", ["o"]), "f2": ("m.fast", ["o"]), "s": ("m.slow", ["o"]),
+               "t": ("m.tiny", ["o"]), "j": ("m.j", ["f1", "f2", "s", "t"])})
+    plan = plain_plan({"o": "w0", "f1": "w1", "f2": "w0", "s": "w2", "t": "w3", "j": "w0"},
+                      **{n: {"input_bytes": 10, "output_bytes": 4 * MB} for n in ("f1", "f2", "s")},
+                      t={"input_bytes": 10, "output_bytes": 10})
+    got = taskdup.annotate(plan, g, Predictor(dup_history()), dict(taskdup.DEFAULTS))
+    assert list(got) == ["j"] and list(got["j"]["candidates"]) == ["f1"]
+    c = got["j"]["candidates"]["f1"]
+    assert c["exec_s"] == pytest.approx(0.1) and c["exec_local_s"] == pytest.approx(0.1)
+    assert c["upload_s"] == pytest.approx(0.04, rel=0.01) and c["download_s"] == pytest.approx(0.04, rel=0.01)
+    assert c["download_local_s"] == pytest.approx(0.001)  # o's 10 bytes
+    assert got["j"]["threshold_s"] == 0.15
+
+
+CANDIDATE = {"exec_s": 0.1, "upload_s": 0.1, "download_s": 0.1, "exec_local_s": 0.1, "download_local_s": 0.0}
+
+
+def test_decide_duplicates_an_upstream_that_has_not_begun_when_that_saves_its_transfer():
+    # Not begun: expected at now + 0.1 + 0.1 + 0.1; here at now + 0.1: saves 0.2 > 0.15.
+    assert taskdup.decide(100.0, {}, set(), {"u": CANDIDATE}, 0.15) == pytest.approx(("u", 0.2, 100.3))
+    # A threshold above the saving, or a task already done: nothing.
+    assert taskdup.decide(100.0, {}, set(), {"u": CANDIDATE}, 0.25) is None
+    assert taskdup.decide(100.0, {}, {"u"}, {"u": CANDIDATE}, 0.15) is None
+    # Begun 0.05 s ago and on time: expected at 100.25, here at 100.1 — saves 0.15, not more.
+    assert taskdup.decide(100.0, {"u": 99.95}, set(), {"u": CANDIDATE}, 0.15) is None
+
+
+def test_decide_duplicates_a_straggler_once_it_has_run_past_its_typical_time():
+    # Running for 0.5 s, five times its typical 0.1 s: expected to run as long again (to 100.5), then
+    # 0.2 s of transfers; here it would be ready at 100.1.
+    choice = taskdup.decide(100.0, {"u": 99.5}, set(), {"u": CANDIDATE}, 0.15)
+    assert choice[0] == "u" and choice[1] == pytest.approx(0.6) and choice[2] == pytest.approx(100.7)
+    # Of two candidates, the larger saving wins.
+    other = dict(CANDIDATE, exec_local_s=0.4)
+    choice = taskdup.decide(100.0, {"u": 99.5, "v": 99.5}, set(), {"u": other, "v": CANDIDATE}, 0.15)
+    assert choice[0] == "v"
+
+
+# --- planners: the -opt variants, forced annotations, the timing model ---------------------------
+
+
+def big_fan_in() -> tuple[dict, History]:
+    r"""
+           o
+       /  / \  \
+      p  p   p  p        p: 1 s of work, 32 MB out (long enough for a worker each)
+       \  \ /  /
+           j
+    """
+    g = graph({"o": ("m.o", []), **{f"p{k}": ("m.p", ["o"]) for k in range(4)},
+               "j": ("m.j", [f"p{k}" for k in range(4)])})
+    h = history(same_everywhere(["m.o", "m.p", "m.j"], 1.0), out_bytes=32 * MB, transfer_s=0.3, cold_s=0.05,
+                warm_s=0.005)
+    return g, h
+
+
+def test_opt_planners_annotate_by_rule_and_plain_ones_do_not():
+    g, h = big_fan_in()
+    plain = planning.get("uniform")(g, Predictor(h), config("uniform"))
+    assert all(not tp.annotations for tp in plain.tasks.values())
+    opt = planning.get("uniform-opt")(g, Predictor(h), config("uniform-opt", optimizations=optimizations.NAMES))
+    assert "preload" in opt.tasks["j"].annotations
+    assert set(opt.tasks["j"].annotations["preload"]["inputs"]) == {
+        u for u in ("p0", "p1", "p2", "p3") if opt.tasks[u].worker != opt.tasks["j"].worker}
+    assert "PreLoad on 1 task(s)" in opt.note
+    # The timing model overlaps the preloaded downloads with the worker's own work: a smaller promise.
+    assert opt.predicted_makespan_s < plain.predicted_makespan_s
+    assert opt.tasks["j"].download_s <= plain.tasks["j"].download_s
+
+
+def test_every_planner_keeps_what_an_author_forced():
+    g, h = big_fan_in()
+    forced = dict(g)
+    forced["j"] = Node("j", "m.j", args=tuple(Ref(f"p{k}") for k in range(4)), options={"optimizations": ["preload"]})
+    for name in ("uniform", "non-uniform"):
+        plan = planning.get(name)(forced, Predictor(h), config(name))
+        assert plan.tasks["j"].annotations.get("preload"), name
