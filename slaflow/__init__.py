@@ -42,15 +42,17 @@ def _django() -> None:
 
 def submit(sink: LazyNode, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
            params: dict | None = None, owner=None, timeout_s: float | None = None,
-           deadline_s: float | None = None) -> RunHandle:
+           deadline_s: float | None = None, optimizations: list[str] | None = None) -> RunHandle:
     """Plan and start a run of the graph ending in ``sink``; returns at once. ``timeout_s``: the time
-    limit of every task that sets none itself; ``deadline_s``: the run fails if not ended by then."""
+    limit of every task that sets none itself; ``deadline_s``: the run fails if not ended by then;
+    ``optimizations``: those the planner applies by rule (preload, prewarm, taskdup) instead of its own."""
     _django()
     from orchestrator.services.runs import submit_run
 
     graph = build_graph(sink)
     run = submit_run(graph=graph, name=name or sink.task.fn.__name__, planner=planner, sla=sla,
-                     params=params, owner=owner, timeout_s=timeout_s, deadline_s=deadline_s)
+                     params=params, owner=owner, timeout_s=timeout_s, deadline_s=deadline_s,
+                     optimizations=optimizations)
     return RunHandle(run.pk)
 
 

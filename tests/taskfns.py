@@ -63,8 +63,10 @@ def hang(x, seconds: float = 3600.0, tag: str = ""):
 
 
 @task
-def stubborn(x, seconds: float = 3600.0):
+def stubborn(x, seconds: float = 3600.0, tag: str = ""):
     """Ignores being stopped (swallows everything) so that only killing its process stops it."""
+    if tag:
+        _count(tag)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -131,18 +133,67 @@ def hook_victim(x):
     return x
 
 
+@task
+def blob(x, mb: int, seconds: float = 0.0, straggle_s: float = 0.0, tag: str = ""):
+    """``mb`` MB of deterministic floats after ``seconds``; the first execution under ``tag`` (counted)
+    also sleeps ``straggle_s`` more, as on a slow node — a second execution (a duplicate) does not."""
+    import numpy as np
+
+    n = _redis().incr(f"sf:test:count:{tag}") if tag else 0
+    time.sleep(seconds + (straggle_s if n == 1 else 0.0))
+    return np.random.default_rng(int(x)).standard_normal(mb * (1 << 20) // 8)
+
+
+@task
+def payload(x, mb: int, seconds: float = 0.0):
+    """``mb`` MB of deterministic floats after ``seconds`` (``blob`` without its straggling)."""
+    import numpy as np
+
+    time.sleep(seconds)
+    return np.random.default_rng(int(x) + 1).standard_normal(mb * (1 << 20) // 8)
+
+
+@task
+def digest(a, b, tag: str = ""):
+    """The SHA-256 of ``b``'s bytes (what this task received), after waiting for ``a``."""
+    import hashlib
+
+    if tag:
+        _count(tag)
+    return hashlib.sha256(b.tobytes()).hexdigest()
+
+
+@task
+def gather(values, tag: str = ""):
+    if tag:
+        _count(tag)
+    return list(values)
+
+
 class ProbeHook(Hook):
-    """A test hook every test worker runs (``tests.settings.SLAFLOW_HOOKS``): it counts the stages it
-    sees for tasks tagged ``probe`` and raises at ``before_execute`` of ``hook_victim`` tasks."""
+    """A test hook every test worker runs (``tests.settings.SLAFLOW_HOOKS``): it lists the stages it
+    sees for tasks tagged ``probe…`` and raises at ``before_execute`` of ``hook_victim`` tasks."""
 
     name = "probe"
+
+    def _note(self, stage: str, task) -> None:
+        tag = dict(task.node.kwargs).get("tag", "")
+        if isinstance(tag, str) and tag.startswith("probe"):
+            _redis().rpush(f"sf:test:stages:{tag}", f"{stage}:{task.node_id}")
+
+    def before_inputs(self, branch, task):
+        self._note("before_inputs", task)
 
     def before_execute(self, branch, task):
         if task.node.function == "tests.taskfns.hook_victim":
             raise RuntimeError("the probe hook breaks hook_victim on purpose")
-        if dict(task.node.kwargs).get("tag", "").startswith("probe"):
-            _redis().rpush(f"sf:test:stages:{dict(task.node.kwargs)['tag']}", f"before_execute:{task.node_id}")
+        self._note("before_execute", task)
+
+    def after_execute(self, branch, task):
+        self._note("after_execute", task)
+
+    def before_upload(self, branch, task):
+        self._note("before_upload", task)
 
     def after_complete(self, branch, task):
-        if dict(task.node.kwargs).get("tag", "").startswith("probe"):
-            _redis().rpush(f"sf:test:stages:{dict(task.node.kwargs)['tag']}", f"after_complete:{task.node_id}")
+        self._note("after_complete", task)

@@ -51,8 +51,10 @@ def token_keys(run_id: int, token: str) -> list[str]:
 # --- outputs ------------------------------------------------------------------
 
 def put_output(run_id: int, node_id: str, data: bytes) -> None:
+    """Store an output once: the first copy stored stands (a duplicate's or a redelivery's, byte for
+    byte what every consumer reads)."""
     pipe = get_redis().pipeline(transaction=False)
-    pipe.hset(keys.outputs(run_id), node_id, data)
+    pipe.hsetnx(keys.outputs(run_id), node_id, data)
     pipe.expire(keys.outputs(run_id), ttl())
     pipe.execute()
 
@@ -237,6 +239,14 @@ def delete_run_data(run_id: int) -> int:
 
 def now() -> float:
     return time.time()
+
+
+def record_prewarmed(run_id: int, target: str, pid: int, memory_mb: int) -> None:
+    """A pre-warm ping for ``target`` was taken by process ``pid``, now."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.prewarmed(run_id), target, json.dumps({"pid": pid, "memory_mb": memory_mb, "at": time.time()}))
+    pipe.expire(keys.prewarmed(run_id), ttl())
+    pipe.execute()
 
 
 def hash_of(key: str) -> dict[str, str]:

@@ -129,6 +129,11 @@ def prewarms(run_id: int) -> str:
     return run_prefix(run_id) + "prewarms"
 
 
+def prewarmed(run_id: int) -> str:
+    """Hash target task → JSON {pid, memory_mb, at}: where and when each pre-warm ping was taken."""
+    return run_prefix(run_id) + "prewarmed"
+
+
 def dups(run_id: int) -> str:
     """Hash task → JSON of its duplicate: who ran it, the predicted saving, when each copy finished."""
     return run_prefix(run_id) + "dups"
@@ -137,6 +142,11 @@ def dups(run_id: int) -> str:
 def dup_lock(run_id: int, node_id: str) -> str:
     """Held (SET NX PX) by the one branch duplicating ``node_id``."""
     return run_prefix(run_id) + f"duplock:{node_id}"
+
+
+def dup_attempts(run_id: int) -> str:
+    """Hash: ``node`` → duplicates of it begun, ``node:refused`` → attempts its lock refused (TaskDup)."""
+    return run_prefix(run_id) + "dupattempts"
 
 
 def starts(run_id: int) -> str:
@@ -188,7 +198,8 @@ def fixed_keys(run_id: int) -> list[str]:
     """Every per-run key with a fixed name."""
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
             waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
-            branches(run_id), current(run_id), killed(run_id), prewarms(run_id), dups(run_id), starts(run_id),
+            branches(run_id), current(run_id), killed(run_id), prewarms(run_id), prewarmed(run_id), dups(run_id), dup_attempts(run_id),
+            starts(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 

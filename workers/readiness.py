@@ -321,7 +321,7 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
     client = get_redis()
     for attempt in (1, 2):
         pipe = client.pipeline(transaction=False)  # one connection runs them in order
-        pipe.hset(keys.outputs(run_id), node_id, output)
+        pipe.hsetnx(keys.outputs(run_id), node_id, output)  # the first copy stored stands (TaskDup, redeliveries)
         pipe.expire(keys.outputs(run_id), int(settings.SLAFLOW_RUN_TTL_S))
         pipe.evalsha(script.sha, 0, *args)
         try:

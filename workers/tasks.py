@@ -119,11 +119,14 @@ def prewarm(self, structure_hash: str, run_id: int | None = None, target: str = 
     """A pre-warm ping (PreWarm): make this process warm for a workflow (its code, connections and
     the run's plan) for the keep-alive window, so the branch that comes next starts warm."""
     state = process_state()
+    memory_mb = cgroups.current().memory_mb
     if run_id is not None:
         try:
             state.prepare(run_id)
+            if target:
+                dataplane.record_prewarmed(run_id, target, os.getpid(), memory_mb)
         except RunGone:
             state.warm_up(structure_hash)
     else:
         state.warm_up(structure_hash)
-    return {"pid": os.getpid(), "memory_mb": cgroups.current().memory_mb, "target": target}
+    return {"pid": os.getpid(), "memory_mb": memory_mb, "target": target}

@@ -177,8 +177,14 @@ class TaskDup(Hook):
             ups = list(self.ctx.graph[u].upstream)
             if ups and not all(client.hmget(keys.outputs(branch.run_id), ups)):
                 continue  # its inputs are in their workers' memory only: nothing to start from here
-            if not client.set(keys.dup_lock(branch.run_id, u), branch.token, nx=True,
-                              px=int((cands[u]["exec_local_s"] * 4 + 10) * 1000)):
+            # The lock outlives a normal duplicate by far, and a dead holder's by little (it is not renewed).
+            got = client.set(keys.dup_lock(branch.run_id, u), branch.token, nx=True,
+                             px=int((cands[u]["exec_local_s"] * 4 + 10) * 1000))
+            pipe = client.pipeline(transaction=False)
+            pipe.hincrby(keys.dup_attempts(branch.run_id), u if got else f"{u}:refused", 1)
+            pipe.expire(keys.dup_attempts(branch.run_id), 24 * 3600)
+            pipe.execute()
+            if not got:
                 continue  # another worker duplicates it
             branch.duplicates[u] = {"predicted_saving_s": round(saving, 4), "expected_ready": expected,
                                     "for": child, "at": now}

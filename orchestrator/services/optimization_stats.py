@@ -2,9 +2,11 @@
 
     {"counts": {event: n},                                   every event its tasks recorded
      "preload": {"tasks", "inputs", "waited_s"},              inputs fetched early, and what the tasks still waited
-     "prewarm": {"sent", "hits", "hit_rate", "gaps_s"},       pings, how many targets started warm, ping → start
-     "taskdup": {"dups", "won", "predicted_saving_s", "actual_saving_s"}}
+     "prewarm": {"sent", "taken", "hits", "hit_rate", "gaps_s", "pings"},
+                                                              pings, how many targets started warm, ping → start
+     "taskdup": {"dups", "won", "refused", "predicted_saving_s", "actual_saving_s"}}
 
+``refused``: times a worker wanted to duplicate a task whose lock another held.
 A pre-warm *hit* is a target branch that started on a process the ping warmed
 (``WorkerStartup.reason == "prewarmed"``). A duplicate's actual saving is the
 time its original was expected to make the task's output available
@@ -23,6 +25,8 @@ def _counts(rows) -> dict[str, int]:
     counts: dict[str, int] = {}
     for opts in rows:
         for name, value in (opts or {}).items():
+            if isinstance(value, float):
+                continue  # a measure (seconds), not an event
             if isinstance(value, bool) or not isinstance(value, (int, list, dict)):
                 n = 1
             elif isinstance(value, int):
@@ -45,22 +49,30 @@ def summarize(run_id: int, run_started_at: float | None) -> dict:
     pings = {k: json.loads(v) for k, v in dataplane.hash_of(dataplane.keys.prewarms(run_id)).items()}
     if pings:
         starts = {}
-        for entries, reason, started in WorkerStartup.objects.filter(run_id=run_id).values_list(
-                "entry_nodes", "reason", "started_at"):
+        for entries, reason, started, pid in WorkerStartup.objects.filter(run_id=run_id).order_by(
+                "started_at").values_list("entry_nodes", "reason", "started_at", "pid"):
             for nid in entries or ():
-                starts.setdefault(nid, (reason, started.timestamp()))
-        hits, gaps = 0, []
-        for target, ping in pings.items():
-            reason, started = starts.get(target, (None, None))
+                starts.setdefault(nid, (reason, started.timestamp(), pid))
+        taken = {k: json.loads(v) for k, v in dataplane.hash_of(dataplane.keys.prewarmed(run_id)).items()}
+        hits, gaps, detail = 0, [], {}
+        for target, ping in sorted(pings.items()):
+            reason, started, pid = starts.get(target, (None, None, None))
             hits += reason == "prewarmed"
-            if started is not None:
-                gaps.append(round(started - float(ping["sent_at"]), 4))
-        out["prewarm"] = {"sent": len(pings), "hits": hits, "hit_rate": round(hits / len(pings), 4), "gaps_s": gaps}
+            gap = round(started - float(ping["sent_at"]), 4) if started is not None else None
+            if gap is not None:
+                gaps.append(gap)
+            detail[target] = {"sender": ping.get("sender"), "worker": ping.get("worker"),
+                              "memory_mb": ping.get("memory_mb"), "gap_s": gap, "hit": reason == "prewarmed",
+                              "taken_by": (taken.get(target) or {}).get("pid"), "started_on": pid}
+        out["prewarm"] = {"sent": len(pings), "taken": len(taken), "hits": hits,
+                          "hit_rate": round(hits / len(pings), 4), "gaps_s": gaps, "pings": detail}
     dups = [json.loads(v) for v in dataplane.hash_of(dataplane.keys.dups(run_id)).values()]
-    if dups:
+    attempts = dataplane.hash_of(dataplane.keys.dup_attempts(run_id))
+    if dups or attempts:
         won = [d for d in dups if d.get("won")]
         out["taskdup"] = {
             "dups": len(dups), "won": len(won),
+            "refused": sum(int(v) for k, v in attempts.items() if k.endswith(":refused")),
             "predicted_saving_s": round(sum(float(d.get("predicted_saving_s") or 0) for d in dups), 4),
             "actual_saving_s": round(sum(float(d["expected_ready"]) - float(d["done_at"]) for d in won), 4),
         }

@@ -1,0 +1,178 @@
+"""Optimizations on real workers: cancellation checks, TaskDup's lock, PreLoad, PreWarm."""
+import hashlib
+import json
+import time
+
+import numpy as np
+import pytest
+
+from orchestrator import graph as graph_mod
+from orchestrator.authoring import build_graph
+from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
+from orchestrator.optimizations import prewarm
+from orchestrator.services.runs import SubmissionError, cancel_run
+from slaflow import submit
+from tests import taskfns as t
+from tests.waiting import until
+from workers import pools
+
+pytestmark = [pytest.mark.integration]
+
+
+def _stages(redis_server, tag: str) -> list[str]:
+    return [x.decode() for x in redis_server.lrange(f"sf:test:stages:{tag}", 0, -1)]
+
+
+def test_a_cancelled_run_s_tasks_do_none_of_their_remaining_stages(live, counts, redis_server):
+    """A task that swallows the stop and returns anyway is stopped before its upload; its child
+    never starts."""
+    tag = f"probe-cancel-{time.time_ns()}"
+    run = submit(t.inc(t.stubborn(1, seconds=1.5, tag=tag), tag=tag), name="cancel-stages")
+    until(lambda: counts(tag) >= 1, timeout_s=60, what="the stubborn task running")
+    assert cancel_run(run.id)
+    until(lambda: not TaskRun.objects.filter(run_id=run.id, status__in=["pending", "running"]).exists(),
+          timeout_s=30, what="the cancelled run's tasks settled")
+    seen = _stages(redis_server, tag)
+    assert seen[:2] == ["before_inputs:stubborn-0", "before_execute:stubborn-0"]
+    assert not any(s.startswith(("before_upload", "after_complete")) for s in seen), seen
+    assert not any(s.endswith(":inc-0") for s in seen), seen
+    assert counts(tag) == 1  # inc never ran (it would have counted too)
+    stubborn = TaskRun.objects.get(run_id=run.id, node_id="stubborn-0")
+    assert stubborn.status == "cancelled" and stubborn.uploaded is not True  # encoded, never stored
+
+
+# --- TaskDup ---------------------------------------------------------------------------------------
+
+
+def race_graph(tag: str, straggle_s: float):
+    r"""
+               o
+          /    |    \
+         a     s     b          a, b: 2 MB after 1.5 s; s: 1 MB after 0.8 s (straggling straggle_s
+          \   / \   /           on its first execution)
+           ca     cb            ca, cb wait for s on two other workers: both want to duplicate it
+             \   /
+             gather
+    """
+    root = t.value(7)
+    s = t.blob(root, 1, seconds=0.8, straggle_s=straggle_s, tag=f"{tag}-s")
+    a = t.payload(root, 2, seconds=1.5)  # more bytes than s: each consumer joins a's or b's worker
+    b = t.payload(root, 2, seconds=1.5)
+    return t.gather([t.digest(a, s, tag=f"{tag}-ca"), t.digest(b, s, tag=f"{tag}-cb")])
+
+
+def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(live, counts):
+    tag = f"race-{time.time_ns()}"
+    for k in range(2):  # history without a straggler: s usually takes 0.8 s
+        assert submit(race_graph(f"{tag}-h{k}", 0.0), name="dup-race", planner="uniform").result(timeout=60)
+    sink = race_graph(tag, 8.0)
+    run = submit(sink, name="dup-race", planner="uniform", optimizations=["taskdup"])
+    result = run.result(timeout=60)
+    expected = hashlib.sha256(np.random.default_rng(7).standard_normal((1 << 20) // 8).tobytes()).hexdigest()
+    assert result == [expected, expected]  # both consumers got the same bytes, the right ones
+    wr = WorkflowRun.objects.get(pk=run.id)
+    plan = wr.plan.data["tasks"]
+    s_id = "blob-0"
+    assert len({plan[n]["worker"] for n in (s_id, "digest-0", "digest-1")}) == 3, plan
+    assert wr.makespan_s < 8.0  # the straggler's 8 s were not waited for
+    dups = wr.optimizations["taskdup"]
+    # Both waiting workers wanted it (a and b end together, the duplicate takes 0.8 s): the lock let one.
+    assert (dups["dups"], dups["won"], dups["refused"]) == (1, 1, 1), dups
+    assert counts(f"{tag}-s") == 2  # the original and the one duplicate
+    assert counts(f"{tag}-ca") == counts(f"{tag}-cb") == 1  # each consumer ran once
+    s = TaskRun.objects.get(run_id=run.id, node_id=s_id)
+    assert s.status == "succeeded" and s.optimizations["duplicated"]["predicted_saving_s"] > 0
+    assert s.worker_id != plan[s_id]["worker"]  # the record is the duplicate's, on a waiting worker
+    assert TaskRun.objects.filter(run_id=run.id).count() == len(build_graph(sink))
+
+
+def test_unknown_optimizations_are_refused_before_anything_is_stored(live):
+    before = WorkflowRun.objects.count()
+    with pytest.raises(SubmissionError, match=r"unknown optimization\(s\) 'turbo' \(known: preload, prewarm, "
+                                               r"taskdup\)"):
+        submit(t.inc(1), name="bad-opt", optimizations=["turbo"])
+    with pytest.raises(SubmissionError, match="unknown optimization"):
+            submit(t.inc(t.value.with_options(optimizations=["preload"])(1)), name="ok-opt", optimizations=["x"])
+    with pytest.raises(TypeError, match=r"unknown optimization\(s\) 'fast'"):
+        t.inc.with_options(optimizations=["fast"])
+    assert WorkflowRun.objects.count() == before
+
+
+# --- PreLoad ---------------------------------------------------------------------------------------
+
+
+def test_preloaded_inputs_are_used_and_never_fetched_again(live):
+    r"""
+             o
+        /  /   \  \
+       b0 b1   b2 b3        2 MB each after 0.6 s + 0.3 s·i: a worker each; the fan-in's worker
+        \  \   /  /          fetches the others' outputs as they appear, while its own still runs
+           gather
+    """
+    root = t.value(3)
+    sink = t.gather([t.blob(root, 2, seconds=0.6 + 0.3 * i) for i in range(4)])
+    fan_in = build_graph(sink)
+    for k in range(2):
+        submit(sink, name="preload-fan-in", planner="uniform").result(timeout=60)
+    run = submit(sink, name="preload-fan-in", planner="uniform", optimizations=["preload"])
+    values = run.result(timeout=60)
+    assert [np.array_equal(v, np.random.default_rng(3).standard_normal((2 << 20) // 8)) for v in values] == [True] * 4
+    wr = WorkflowRun.objects.get(pk=run.id)
+    fan_in_id = graph_mod.sink(fan_in)
+    planned = wr.plan.data["tasks"][fan_in_id]["annotations"]["preload"]["inputs"]
+    assert len(planned) >= 2
+    rec = TaskRun.objects.get(run_id=run.id, node_id=fan_in_id)
+    assert sorted(rec.optimizations["preload"]) == sorted(planned)
+    by_input = {}
+    for entry in rec.inputs:
+        by_input.setdefault(entry["node"], []).append(entry)
+    assert sorted(by_input) == sorted(fan_in[fan_in_id].upstream)  # every input exactly once
+    assert all(len(v) == 1 for v in by_input.values())
+    for u in planned:  # from the preloading thread, not fetched again by the task
+        assert by_input[u][0]["via"] == "preload" and by_input[u][0]["bytes"] > 2 << 20
+    assert wr.optimizations["preload"]["inputs"] == len(planned)
+
+
+# --- PreWarm ---------------------------------------------------------------------------------------
+
+
+def _pool_of(memory_mb: int) -> int:
+    return pools.read_pools().get(memory_mb, 0)
+
+
+def test_a_planned_prewarm_ping_warms_the_process_the_later_branch_starts_on(live, settings):
+    r"""
+        value → slow_inc (4 s) → [slow_inc, slow_inc] → total     the second 1 s task needs a branch of its
+                                                                    own; with the pool gone cold, the plan
+                                                                    has it pre-warmed
+
+    After the history runs the test waits for the pool to retire its idle processes (the keep-alive
+    window): the measured run's long task takes the one process left, so the ping makes the pool
+    fork one — the only idle process when the later branch comes, which starts warm on it.
+    """
+    def graph(tag):
+        mid = t.slow_inc(t.value(1), 4.0, tag=tag)
+        return t.total([t.slow_inc(mid, 1.0), t.slow_inc(mid, 1.0)])
+
+    for k in range(2):
+        submit(graph(f"h{k}"), name="prewarm-plan", planner="uniform").result(timeout=60)
+    mb = WorkflowRun.objects.filter(workflow__name="prewarm-plan").latest("id").plan.data["tasks"]["value-0"]["memory_mb"]
+    until(lambda: _pool_of(mb) == 1, timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
+          what=f"the {mb} MB pool down to one process")
+    run = submit(graph("m"), name="prewarm-plan", planner="uniform", optimizations=["prewarm"])
+    assert run.result(timeout=60) == 6
+    wr = WorkflowRun.objects.get(pk=run.id)
+    annotated = {nid: tp["annotations"]["prewarm"] for nid, tp in wr.plan.data["tasks"].items()
+                 if "prewarm" in (tp.get("annotations") or {})}
+    assert len(annotated) == 1, wr.plan.data
+    (target, planned), = annotated.items()
+    assert planned["memory_mb"] == mb and planned["sender"] in ("slow_inc-0", "value-0")
+    stats = wr.optimizations["prewarm"]
+    assert (stats["sent"], stats["taken"], stats["hits"]) == (1, 1, 1), stats
+    ping = stats["pings"][target]
+    assert ping["gap_s"] > 0 and ping["hit"] and ping["taken_by"] == ping["started_on"]
+    startup = WorkerStartup.objects.get(run_id=run.id, entry_nodes__contains=[target])
+    assert (startup.reason, startup.cold, startup.pid) == ("prewarmed", False, ping["taken_by"])
+    sender = TaskRun.objects.get(run_id=run.id, node_id=planned["sender"])
+    assert sender.optimizations["prewarm_sent"] == [target]
+    assert json.dumps(stats)  # plain JSON for the API and the web page
