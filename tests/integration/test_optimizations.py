@@ -61,7 +61,8 @@ def race_graph(tag: str, straggle_s: float):
     return t.gather([t.digest(a, s, tag=f"{tag}-ca"), t.digest(b, s, tag=f"{tag}-cb")])
 
 
-def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(live, counts):
+def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(live, counts, client,
+                                                                                 admin_user):
     tag = f"race-{time.time_ns()}"
     for k in range(2):  # history without a straggler: s usually takes 0.8 s
         assert submit(race_graph(f"{tag}-h{k}", 0.0), name="dup-race", planner="uniform").result(timeout=60)
@@ -84,6 +85,12 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
     assert s.status == "succeeded" and s.optimizations["duplicated"]["predicted_saving_s"] > 0
     assert s.worker_id != plan[s_id]["worker"]  # the record is the duplicate's, on a waiting worker
     assert TaskRun.objects.filter(run_id=run.id).count() == len(build_graph(sink))
+    # The run page says how many dups happened and where, and marks them on the DAG.
+    client.force_login(admin_user)
+    page = client.get(f"/runs/{run.id}/").content.decode()
+    card = page[page.index('id="card-taskdup"'):]
+    assert "1 / 1 won" in card[:400] and "on the DAG: blob-0" in card[:600]
+    assert '"meta":"dups"' in page.replace(" ", "") and '"text":["dup"]' in page.replace(" ", "")
 
 
 def test_unknown_optimizations_are_refused_before_anything_is_stored(live):

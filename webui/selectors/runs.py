@@ -167,7 +167,7 @@ def run_detail(run: WorkflowRun) -> dict:
             "per_task_s": plan.predicted_makespan_per_task_s, "calibration": plan_data.get("calibration") or {},
             "predicted_gb_seconds": plan.predicted_gb_seconds, "workers": len({
                 tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
-            "annotations": Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {})),
+            "annotations": dict(Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {}))),
         } if plan else None,
         "nodes": nodes,
         "tasks": ordered_tasks,
