@@ -49,12 +49,14 @@ def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
 
 
 class Fetcher(threading.Thread):
-    """Fetches ``wanted`` outputs of ``run_id`` as they appear."""
+    """Fetches ``wanted`` outputs of ``run_id`` as they appear; ``wanted`` maps each to how many tasks
+    of this branch take it (an output can feed several: each gets it, and it is freed after the last)."""
 
-    def __init__(self, run_id: int, wanted: set[str]):
+    def __init__(self, run_id: int, wanted: dict[str, int]):
         super().__init__(name=f"preload-{run_id}", daemon=True)
-        self.run_id, self.wanted = run_id, set(wanted)
+        self.run_id, self.wanted = run_id, dict(wanted)
         self.got: dict[str, tuple[object, int, float, float]] = {}  # node → (value, bytes, download s, at)
+        self.fetched: set[str] = set()
         self.failed: set[str] = set()
         self.cond = threading.Condition()
         self.stopping = threading.Event()
@@ -72,18 +74,18 @@ class Fetcher(threading.Thread):
             for node, is_done in zip(wanted, done):
                 if is_done:
                     self._fetch(node)
-            while not self.stopping.is_set() and len(self.got) + len(self.failed) < len(self.wanted):
+            while not self.stopping.is_set() and len(self.fetched) + len(self.failed) < len(self.wanted):
                 message = pubsub.get_message(timeout=0.2)
                 if message and isinstance(message.get("data"), bytes):
                     node = message["data"].decode()
-                    if node in self.wanted and node not in self.got:
+                    if node in self.wanted and node not in self.fetched:
                         self._fetch(node)
         except Exception:  # preloading is a help, never a risk: the task then fetches as usual
             log.exception("run %s: preloading stopped", self.run_id)
         finally:
             self.subscribed.set()
             with self.cond:
-                self.failed |= self.wanted - set(self.got)
+                self.failed |= set(self.wanted) - self.fetched
                 self.cond.notify_all()
             if pubsub is not None:
                 pubsub.close()
@@ -91,21 +93,34 @@ class Fetcher(threading.Thread):
     def _fetch(self, node: str) -> None:
         t0 = time.perf_counter()
         raw = dataplane.get_output(self.run_id, node)
-        if raw is None:
-            return  # announced but not stored (it stays in its worker's memory): the task fetches it
+        if raw is None:  # announced but not stored (it stays in its worker's memory): the task fetches it
+            with self.cond:
+                self.failed.add(node)
+                self.cond.notify_all()
+            return
         value = codec.loads(raw)
         took = time.perf_counter() - t0
         with self.cond:
             self.got[node] = (value, len(raw), took, time.time())
+            self.fetched.add(node)
             self.cond.notify_all()
 
     def take(self, node: str, timeout_s: float = 30.0):
-        """The kept input (waiting for its fetch under way), or None."""
+        """The kept input (waiting for its fetch under way), or None. Each taker after the first gets it
+        with no download time: it was downloaded once."""
         deadline = time.monotonic() + timeout_s
         with self.cond:
-            while node not in self.got and node not in self.failed and time.monotonic() < deadline:
+            while node not in self.fetched and node not in self.failed and time.monotonic() < deadline:
                 self.cond.wait(min(0.5, deadline - time.monotonic()))
-            return self.got.pop(node, None)
+            got = self.got.get(node)
+            if got is None:
+                return None
+            self.wanted[node] -= 1
+            if self.wanted[node] <= 0:
+                del self.got[node]
+            else:
+                self.got[node] = (got[0], got[1], 0.0, got[3])
+            return got
 
     def stop(self) -> None:
         self.stopping.set()
@@ -122,11 +137,13 @@ class Preload(Hook):
     def branch_start(self, branch) -> None:
         if branch.worker is None:
             return
-        wanted = set()
+        wanted: dict[str, int] = {}
         for nid, entry in self.ctx.plan.items():
             spec = (entry.get("a") or {}).get(NAME)
             if spec and entry.get("w") == branch.worker:
-                wanted.update(u for u in spec.get("inputs", ()) if self.ctx.worker_of(u) != branch.worker)
+                for u in spec.get("inputs", ()):
+                    if self.ctx.worker_of(u) != branch.worker:
+                        wanted[u] = wanted.get(u, 0) + 1
         if wanted:
             self.fetcher = Fetcher(self.ctx.run_id, wanted)
             self.fetcher.start()

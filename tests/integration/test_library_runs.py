@@ -1,4 +1,5 @@
-"""Every library workflow on the real cluster: it succeeds and its result checks out."""
+"""Every library workflow on the real cluster, under WUKONG and then (with that history) the -opt planners:
+each run succeeds and its result checks out."""
 import pytest
 
 from experiments import workflows
@@ -8,9 +9,14 @@ from orchestrator.models import TaskRun
 
 pytestmark = [pytest.mark.integration]
 
-# Per-workflow overrides of the defaults. The defaults are light enough for a 2-core test machine
-# (this whole file takes under a minute there), so none are needed now.
-PARAMS: dict[str, dict] = {}
+# Per-workflow overrides of the defaults: the optimization scenarios wait seconds on purpose (a straggler,
+# a stage longer than the keep-alive window); the others are light enough for a 2-core test machine.
+PARAMS: dict[str, dict] = {
+    "straggler": {"straggle_s": 1.0, "work_s": 0.1},
+    "scattered_fanin": {"size_mb": 2, "work_s": 0.1, "stagger_s": 0.1},
+    "cold_stage": {"length": 2, "step_s": 0.2, "work_s": 0.2},
+}
+PLANNERS = ("wukong", "uniform-opt", "non-uniform-opt")  # the first run gives the others history
 
 
 @pytest.mark.parametrize("name", sorted(workflows.all_workflows()))
@@ -18,9 +24,12 @@ def test_library_workflow_runs_and_checks_out(live, name):
     wf = workflows.get(name)
     params = PARAMS.get(name, {})
     n_tasks = len(build_graph(wf.build(**wf.coerce(params))))
-    summary = run_and_check(name, planner="wukong", sla="p90", params=params, timeout_s=180)
-    assert summary["status"] == "succeeded", summary
-    assert summary["correct"] is True, summary
-    assert summary["makespan_s"] > 0
-    assert summary["tasks"] == n_tasks
-    assert TaskRun.objects.filter(run_id=summary["run_id"], status="succeeded").count() == n_tasks
+    for planner in PLANNERS:
+        summary = run_and_check(name, planner=planner, sla="p90", params=params, timeout_s=180)
+        assert summary["status"] == "succeeded", (planner, summary)
+        assert summary["correct"] is True, (planner, summary)
+        assert summary["makespan_s"] > 0
+        assert summary["tasks"] == n_tasks
+        assert TaskRun.objects.filter(run_id=summary["run_id"], status="succeeded").count() == n_tasks
+        if planner != "wukong":
+            assert not summary["plan_note"].startswith("no history"), summary["plan_note"]

@@ -140,6 +140,33 @@ def test_preloaded_inputs_are_used_and_never_fetched_again(live):
     assert wr.optimizations["preload"]["inputs"] == len(planned)
 
 
+def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_waited_for(redis_server):
+    """The fetching thread against the real Redis: ``a`` feeds two tasks of the branch (both get it,
+    downloaded once), ``b`` finishes after the thread started, ``c`` is announced but stays in its
+    worker's memory (the task is told at once to fetch it itself)."""
+    from orchestrator import codec
+    from orchestrator.optimizations.preload import Fetcher
+    from workers import dataplane, keys
+
+    run_id = 990_000 + time.time_ns() % 10_000
+    dataplane.put_output(run_id, "a", codec.dumps([1, 2, 3]))
+    redis_server.sadd(keys.done(run_id), "a", "c")
+    fetcher = Fetcher(run_id, {"a": 2, "b": 1, "c": 1})
+    fetcher.start()
+    assert fetcher.subscribed.wait(5)
+    dataplane.put_output(run_id, "b", codec.dumps("bee"))
+    redis_server.sadd(keys.done(run_id), "b")
+    redis_server.publish(keys.events(run_id), "b")
+    first, second = fetcher.take("a", timeout_s=10), fetcher.take("a", timeout_s=10)
+    assert first[0] == second[0] == [1, 2, 3] and first[1] == second[1] > 0
+    assert second[2] == 0.0  # downloaded once: the second taker's copy cost nothing
+    assert fetcher.take("b", timeout_s=10)[0] == "bee"
+    assert fetcher.take("c", timeout_s=20) is None
+    assert "c" in fetcher.failed  # told, not timed out
+    until(lambda: not fetcher.is_alive(), timeout_s=10, what="the fetching thread to end once all are settled")
+    assert fetcher.got == {}  # nothing kept after its last taker
+
+
 # --- PreWarm ---------------------------------------------------------------------------------------
 
 
