@@ -1,11 +1,32 @@
-"""Celery signal handlers: the worker lifecycle meets slaflow.
+"""Celery signal handlers: the worker lifecycle meets slaflow's hooks.
 
 * ``worker_process_init``: a new pool process puts itself under its
-  configuration's CPU quota and memory limit and starts with no warm state.
+  configuration's CPU quota and memory limit, starts with no warm state
+  (``workers.context.reset_process_state``: no cached plans, graphs or
+  functions of another process), and subscribes to the flags channel
+  (``workers.flags``) on which "run over" and "duplicate won" are announced.
 * ``task_prerun``: a branch of a run that is already over (failed or
   cancelled) is flagged so it starts no task.
+* ``worker_process_shutdown``: the dup locks the process still holds are released (token-checked).
 * ``worker_ready``: the reaper that takes over dead workers' branches starts; a loud banner when
   limits cannot be enforced.
+
+What these carry, and where the rest of each mechanism lives:
+
+* **Cancellation checks** — the flags heard here are checked by hooks at every
+  stage boundary: ``workers.core_hooks.RunFlags`` (run over, lease lost) and
+  ``TaskDup`` (a duplicate won) raise before input grabbing, before execution
+  and before upload, so a cancelled or duplicated task does none of the rest;
+  an execution under way is interrupted (``workers.runtime``).
+* **Dup locks** — ``orchestrator.optimizations.taskdup.acquire_lock`` /
+  ``release_lock``: ``SET NX PX`` with the branch token as value, released by
+  a Lua script only while the token matches; a branch runs one duplicate at a
+  time.
+* **Pre-warm pings** — ``workers.tasks.prewarm``: an ordinary Celery message
+  on the target configuration's queue, sent by the planned sender's branch
+  (``orchestrator.optimizations.prewarm``); the pool process that takes it
+  loads the run's plan, graph, functions and connections and records its pid,
+  so the next start-up there is seen warm (a hit) or not.
 """
 from __future__ import annotations
 
@@ -62,6 +83,15 @@ def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
         task.request.slaflow_over = dataplane.is_over(int(args[0]))
     except Exception:  # never let a check stop the worker; the runtime checks again
         log.exception("cancellation check failed for %s", task_id)
+
+
+@signals.worker_process_shutdown.connect
+def _release_dup_locks(**kwargs):
+    from orchestrator.optimizations import taskdup
+
+    freed = taskdup.release_held()
+    if freed:
+        log.info("released %d dup lock(s) at process shutdown", freed)
 
 
 @signals.worker_ready.connect

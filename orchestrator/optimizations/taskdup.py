@@ -47,6 +47,36 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# The dup locks this process holds, (run id, task, branch token): released when the duplicate ends,
+# fails, or the process shuts down (``workers.signals``), so a lock outlives its holder only if the
+# process is killed outright (then its PX expiry frees it).
+_HELD: set[tuple[int, str, str]] = set()
+
+
+def acquire_lock(run_id: int, node_id: str, token: str, ttl_ms: int) -> bool:
+    """The dup lock of one task: ``SET NX PX`` with this branch's token as the value."""
+    got = bool(get_redis().set(keys.dup_lock(run_id, node_id), token, nx=True, px=ttl_ms))
+    if got:
+        _HELD.add((run_id, node_id, token))
+    return got
+
+
+def release_lock(run_id: int, node_id: str, token: str) -> bool:
+    """Released only by its holder (the token must match): a lock that expired and was taken by
+    another worker is not someone else's to free."""
+    _HELD.discard((run_id, node_id, token))
+    return bool(redis_script("dup_release", _RELEASE)(keys=[keys.dup_lock(run_id, node_id)], args=[token]))
+
+
+def release_held() -> int:
+    """Every lock this process still holds (at process shutdown); how many were freed."""
+    freed = 0
+    for run_id, node_id, token in list(_HELD):
+        try:
+            freed += release_lock(run_id, node_id, token)
+        except Exception:  # shutting down: the PX expiry frees what cannot be freed now
+            log.exception("run %s: releasing the dup lock of %s", run_id, node_id)
+    return freed
 
 
 def _candidates(plan, graph, predictor, nid: str, params: dict) -> dict[str, dict]:
@@ -178,8 +208,7 @@ class TaskDup(Hook):
             if ups and not all(client.hmget(keys.outputs(branch.run_id), ups)):
                 continue  # its inputs are in their workers' memory only: nothing to start from here
             # The lock outlives a normal duplicate by far, and a dead holder's by little (it is not renewed).
-            got = client.set(keys.dup_lock(branch.run_id, u), branch.token, nx=True,
-                             px=int((cands[u]["exec_local_s"] * 4 + 10) * 1000))
+            got = acquire_lock(branch.run_id, u, branch.token, int((cands[u]["exec_local_s"] * 4 + 10) * 1000))
             pipe = client.pipeline(transaction=False)
             pipe.hincrby(keys.dup_attempts(branch.run_id), u if got else f"{u}:refused", 1)
             pipe.expire(keys.dup_attempts(branch.run_id), 24 * 3600)
@@ -196,7 +225,7 @@ class TaskDup(Hook):
         if info is None:
             return
         won = bool(task.finished and task.finished.first)
-        redis_script("dup_release", _RELEASE)(keys=[keys.dup_lock(branch.run_id, task.node_id)], args=[branch.token])
+        release_lock(branch.run_id, task.node_id, branch.token)
         info.update(won=won, done_at=time.time(), by=branch.token)
         pipe = get_redis().pipeline(transaction=False)
         pipe.hset(keys.dups(branch.run_id), task.node_id, json.dumps(info))
@@ -208,6 +237,11 @@ class TaskDup(Hook):
                                                        "predicted_saving_s": info["predicted_saving_s"]}
         else:
             task.record.optimizations["duplicate_lost"] = True
+
+
+    def task_failed(self, branch, task, error: str) -> None:
+        if task.duplicate and task.node_id in branch.duplicates:
+            release_lock(branch.run_id, task.node_id, branch.token)  # the original may still win
 
 
 def hooks(ctx) -> list[Hook]:

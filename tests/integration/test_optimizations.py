@@ -93,6 +93,22 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
     assert '"meta":"dups"' in page.replace(" ", "") and '"text":["dup"]' in page.replace(" ", "")
 
 
+def test_a_dup_lock_is_held_by_one_token_and_released_only_by_it(redis_server):
+    from orchestrator.optimizations import taskdup
+    from workers import keys
+
+    run_id = 980_000 + time.time_ns() % 10_000
+    assert taskdup.acquire_lock(run_id, "s", "tok-a", 60_000)
+    assert not taskdup.acquire_lock(run_id, "s", "tok-b", 60_000)  # one holder at a time
+    assert not taskdup.release_lock(run_id, "s", "tok-b")  # not its lock to free
+    assert redis_server.get(keys.dup_lock(run_id, "s")) == b"tok-a"
+    assert taskdup.acquire_lock(run_id, "t", "tok-a", 60_000)
+    assert taskdup.release_lock(run_id, "s", "tok-a")
+    assert taskdup.acquire_lock(run_id, "s", "tok-b", 60_000)  # free again: the next one may take it
+    assert taskdup.release_held() == 2  # what a shutting-down process still holds ("t", and "s" as tok-b)
+    assert redis_server.exists(keys.dup_lock(run_id, "s"), keys.dup_lock(run_id, "t")) == 0
+
+
 def test_unknown_optimizations_are_refused_before_anything_is_stored(live):
     before = WorkflowRun.objects.count()
     with pytest.raises(SubmissionError, match=r"unknown optimization\(s\) 'turbo' \(known: preload, prewarm, "
