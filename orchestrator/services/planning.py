@@ -68,7 +68,8 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
 def optimization_params() -> dict[str, dict]:
     """Each optimization's rule parameters, from settings (README "Optimizations")."""
     return {
-        "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS},
+        "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
+                    "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S},
         "prewarm": {"latency_s": settings.SLAFLOW_PREWARM_LATENCY_S, "preference": settings.SLAFLOW_PREWARM_PREFERENCE,
                     "window_s": float(settings.SLAFLOW_KEEPALIVE_S)},
         "taskdup": {"threshold_s": settings.SLAFLOW_TASKDUP_THRESHOLD_S, "max_exec_s": settings.SLAFLOW_TASKDUP_MAX_EXEC_S,

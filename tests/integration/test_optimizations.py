@@ -124,7 +124,7 @@ def test_unknown_optimizations_are_refused_before_anything_is_stored(live):
 # --- PreLoad ---------------------------------------------------------------------------------------
 
 
-def test_preloaded_inputs_are_used_and_never_fetched_again(live):
+def test_preloaded_inputs_are_used_and_never_fetched_again(live, settings):
     r"""
              o
         /  /   \  \
@@ -132,6 +132,7 @@ def test_preloaded_inputs_are_used_and_never_fetched_again(live):
         \  \   /  /          fetches the others' outputs as they appear, while its own still runs
            gather
     """
+    settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = 0.0  # 2 MB inputs download in ms here: preload them anyway
     root = t.value(3)
     sink = t.gather([t.blob(root, 2, seconds=0.6 + 0.3 * i) for i in range(4)])
     fan_in = build_graph(sink)

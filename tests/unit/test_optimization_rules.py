@@ -54,6 +54,20 @@ def test_preload_marks_a_fan_in_with_two_or_more_inputs_from_other_workers():
     assert preload.annotate(plan, FAN_IN, None, {}) == {}
 
 
+def test_preload_leaves_fan_ins_whose_downloads_are_too_short_to_overlap():
+    r"""
+    The same fan-in, j's inputs b and c predicted at 5 ms each to download (history: 1 MB in
+    5 ms): 10 ms together, under a 20 ms bar — not worth a thread; at 1 MB in 50 ms, they are.
+    """
+    layout = {"o": "w0", "a": "w0", "b": "w1", "c": "w2", "j": "w0"}
+    sizes = {nid: {"output_bytes": MB} for nid in layout}
+    fast = Predictor(history(same_everywhere(["m.o", "m.p", "m.j"], 0.1), out_bytes=MB, transfer_s=0.005))
+    slow = Predictor(history(same_everywhere(["m.o", "m.p", "m.j"], 0.1), out_bytes=MB, transfer_s=0.05))
+    assert preload.annotate(plain_plan(layout, **sizes), FAN_IN, fast, {"min_download_s": 0.02}) == {}
+    assert preload.annotate(plain_plan(layout, **sizes), FAN_IN, slow, {"min_download_s": 0.02}) == {
+        "j": {"inputs": ["b", "c"]}}
+
+
 # --- PreWarm ------------------------------------------------------------------------------------
 
 
