@@ -134,6 +134,33 @@ def _run(scenario: Scenario, variant: Variant, timeout_s: float) -> int:
     return int(summary["run_id"])
 
 
+# What each optimization did in a run (its summary, ``services.optimization_stats``): the events counted.
+_EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits"), "taskdup": ("dups", "won")}
+
+
+def fired(ids: list[int]) -> dict[str, dict[str, int]]:
+    """Per optimization: in how many of the runs it acted, and its events summed over them."""
+    out: dict[str, dict[str, int]] = {}
+    for opts in WorkflowRun.objects.filter(pk__in=ids).values_list("optimizations", flat=True):
+        for name, events in _EVENTS.items():
+            stats = (opts or {}).get(name)
+            if not stats or not any(stats.get(e) for e in events):
+                continue
+            got = out.setdefault(name, {"runs": 0, **{e: 0 for e in events}})
+            got["runs"] += 1
+            for e in events:
+                got[e] += int(stats.get(e) or 0)
+    return out
+
+
+def fired_text(counts: dict[str, dict[str, int]], runs: int) -> str:
+    """``taskdup 5/5 runs (dups 5, won 5)``; ``none`` when nothing acted."""
+    if not counts:
+        return "none"
+    return "; ".join(f"{name} {c['runs']}/{runs} runs (" + ", ".join(f"{e} {c[e]}" for e in _EVENTS[name]) + ")"
+                     for name, c in sorted(counts.items()))
+
+
 def _pct(off: float | None, on: float | None) -> float | None:
     if off is None or on is None or off == 0:
         return None
@@ -158,6 +185,7 @@ def measure(scenario: Scenario, *, repeat: int, warmup: int, timeout_s: float, p
             progress(f"{scenario.name} {scenario.optimization}: pair {i + 1}/{pairs} ({which})")
             ids[which].append(_run(scenario, getattr(scenario, which), timeout_s))
     rows = []
+    on_fired, off_fired = fired(ids["on"]), fired(ids["off"])
     for metric in scenario.metrics:
         off_values, on_values = metric.measure(ids["off"]), metric.measure(ids["on"])
         off, on = _value(off_values), _value(on_values)
@@ -172,6 +200,7 @@ def measure(scenario: Scenario, *, repeat: int, warmup: int, timeout_s: float, p
             "off_range": [round(min(off_values), 4), round(max(off_values), 4)] if off_values else None,
             "on_range": [round(min(on_values), 4), round(max(on_values), 4)] if on_values else None,
             "off_runs": ids["off"], "on_runs": ids["on"],
+            "on_fired": on_fired, "off_fired": off_fired, "fired": fired_text(on_fired, len(ids["on"])),
         })
     return rows
 
@@ -187,13 +216,16 @@ def bench(chosen: list[str] | None, *, repeat: int, warmup: int, timeout_s: floa
 
 def table(rows: list[dict]) -> str:
     cols = [("scenario", "{}"), ("optimization", "{}"), ("metric", "{}"), ("off", "{:.3f}"), ("on", "{:.3f}"),
-            ("change_pct", "{:+.1f}"), ("target_pct", "{:+.0f}"), ("met", "{}"), ("runs", "{}")]
+            ("change_pct", "{:+.1f}"), ("target_pct", "{:+.0f}"), ("met", "{}"), ("runs", "{}"),
+            ("fired", "{}")]
     cells = [[name for name, _ in cols]]
     for row in rows:
-        cells.append(["-" if row[k] is None else fmt.format(row[k]) for k, fmt in cols])
+        cells.append(["-" if row.get(k) is None else fmt.format(row[k]) for k, fmt in cols])
     widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    # Right-aligned numbers, the free text of the last column left-aligned.
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("medians of the measured runs (on and off alternating, after warm-up runs of both); *_pct metrics "
-                 "are shares and their change is in points; ranges and run ids in --json.")
+                 "are shares and their change is in points; fired: what the 'on' runs' optimizations did; ranges and run ids "
+                 "in --json.")
     return "\n".join(lines)

@@ -50,3 +50,18 @@ def test_the_dask_graph_computes_what_slaflow_would():
             assert value == sum(range(9))
         if name == "fanout":
             assert value == sum(range(5))
+
+
+def test_bench_optimizations_runs_on_against_off_and_shows_what_fired(live):
+    out = StringIO()
+    call_command("bench", "optimizations", "--scenario", "straggler", "--repeat", "1", "--warmup", "1", "--json",
+                 stdout=out, stderr=StringIO())
+    (row,) = map(json.loads, out.getvalue().splitlines())
+    assert (row["scenario"], row["optimization"], row["metric"], row["target_pct"]) == (
+        "straggler", "taskdup", "makespan_s", -25.0)
+    assert row["runs"] == 1 and len(row["on_runs"]) == len(row["off_runs"]) == 1
+    assert row["off"] > 0 and row["on"] > 0 and isinstance(row["met"], bool)
+    assert row["change_pct"] == pytest.approx((row["on"] - row["off"]) / row["off"] * 100, abs=0.1)
+    # The straggler sleeps 3 s more on its first execution: the waiting worker duplicated it.
+    assert row["on_fired"]["taskdup"]["dups"] >= 1 and row["off_fired"] == {}
+    assert row["fired"].startswith("taskdup 1/1 runs (dups ")
