@@ -226,6 +226,6 @@ def table(rows: list[dict]) -> str:
     lines = ["  ".join(c.rjust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("medians of the measured runs (on and off alternating, after warm-up runs of both); *_pct metrics "
-                 "are shares and their change is in points; fired: what the 'on' runs' optimizations did; ranges and run ids "
-                 "in --json.")
+                 "are shares and their change is in points; fired: what the 'on' runs' optimizations did; "
+                 "ranges and run ids in --json.")
     return "\n".join(lines)

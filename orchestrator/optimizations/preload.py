@@ -5,12 +5,14 @@ workers whose downloads are predicted to take at least ``min_download_s``
 (20 ms) together: below that the thread's own costs (a subscription, a round
 trip per burst of completions, sharing the interpreter with the task) exceed
 what overlapping can save (``text_analysis``'s 32 small count tables: 7 ms of
-downloads, +11 % makespan when preloaded). Runtime: when the branch of its worker starts, a background thread
-subscribes to the run's completion events (``keys.events``), fetches each of
-those inputs the moment its producer finishes (and the ones already finished
-at once), decodes it, and keeps it; when the task runs, its ``fetch_input``
-stage takes the kept value (waiting for a fetch under way rather than starting
-another: an input is never downloaded twice). The timing model overlaps these
+downloads, +11 % makespan when preloaded). Runtime: when the branch of its
+worker starts, a background thread subscribes to the run's completion events
+(``keys.events``), fetches those inputs the moment their producers finish (a
+burst of completions in one round trip; the ones already finished at once),
+decodes them, and keeps each until the last task of the branch that takes it;
+when the task runs, its ``fetch_input`` stage takes the kept value (waiting
+for a fetch under way rather than starting another: an input is never
+downloaded twice). The timing model overlaps these
 downloads with the worker's earlier tasks (``planning.effects``).
 """
 from __future__ import annotations

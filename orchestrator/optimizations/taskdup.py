@@ -238,7 +238,6 @@ class TaskDup(Hook):
         else:
             task.record.optimizations["duplicate_lost"] = True
 
-
     def task_failed(self, branch, task, error: str) -> None:
         if task.duplicate and task.node_id in branch.duplicates:
             release_lock(branch.run_id, task.node_id, branch.token)  # the original may still win
