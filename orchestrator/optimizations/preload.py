@@ -11,8 +11,9 @@ worker starts, a background thread subscribes to the run's completion events
 burst of completions in one round trip; the ones already finished at once),
 decodes them, and keeps each until the last task of the branch that takes it;
 when the task runs, its ``fetch_input`` stage takes the kept value (waiting
-for a fetch under way rather than starting another: an input is never
-downloaded twice). The timing model overlaps these
+for a fetch under way rather than starting another; one the thread has not
+reached yet the task fetches itself, and the thread then leaves it: an input
+is never downloaded twice). The timing model overlaps these
 downloads with the worker's earlier tasks (``planning.effects``).
 """
 from __future__ import annotations
@@ -82,7 +83,8 @@ class Fetcher(threading.Thread):
         self.run_id, self.wanted = run_id, dict(wanted)
         self.got: dict[str, tuple[object, int, float, float]] = {}  # node → (value, bytes, download s, at)
         self.fetched: set[str] = set()
-        self.failed: set[str] = set()
+        self.inflight: set[str] = set()  # being downloaded now: a task that wants one waits for it
+        self.failed: set[str] = set()  # not from here after all: not stored, or the task fetched it itself
         self.cond = threading.Condition()
         self.stopping = threading.Event()
         self.subscribed = threading.Event()
@@ -118,6 +120,9 @@ class Fetcher(threading.Thread):
                 pubsub.close()
 
     def _fetch(self, nodes: list[str]) -> None:
+        with self.cond:
+            nodes = [n for n in nodes if n not in self.fetched and n not in self.failed and n not in self.inflight]
+            self.inflight.update(nodes)
         if not nodes:
             return
         t0 = time.perf_counter()
@@ -127,6 +132,7 @@ class Fetcher(threading.Thread):
         for node, raw in zip(nodes, raws):
             if raw is None:  # announced but not stored (it stays in its worker's memory): the task fetches it
                 with self.cond:
+                    self.inflight.discard(node)
                     self.failed.add(node)
                     self.cond.notify_all()
                 continue
@@ -135,18 +141,22 @@ class Fetcher(threading.Thread):
             took = fetched * len(raw) / total + (time.perf_counter() - td)  # the shared trip split by size
             with self.cond:
                 self.got[node] = (value, len(raw), took, time.time())
+                self.inflight.discard(node)
                 self.fetched.add(node)
                 self.cond.notify_all()
 
     def take(self, node: str, timeout_s: float = 30.0):
-        """The kept input (waiting for its fetch under way), or None. Each taker after the first gets it
-        with no download time: it was downloaded once."""
+        """The kept input (waiting for its download if one is under way), or None: then the task fetches
+        it itself, and this thread will not (an input whose completion it has not acted on yet is not
+        waited for). Each taker after the first gets it with no download time: it was downloaded once."""
         deadline = time.monotonic() + timeout_s
         with self.cond:
-            while node not in self.fetched and node not in self.failed and time.monotonic() < deadline:
+            while node in self.inflight and time.monotonic() < deadline:
                 self.cond.wait(min(0.5, deadline - time.monotonic()))
             got = self.got.get(node)
             if got is None:
+                if node not in self.fetched:
+                    self.failed.add(node)  # the task's own fetch: never a second download from here
                 return None
             self.wanted[node] -= 1
             if self.wanted[node] <= 0:

@@ -174,6 +174,7 @@ def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_w
     dataplane.put_output(run_id, "b", codec.dumps("bee"))
     redis_server.sadd(keys.done(run_id), "b")
     redis_server.publish(keys.events(run_id), "b")
+    until(lambda: {"a", "b"} <= fetcher.fetched, timeout_s=10, what="a and b to be preloaded")
     first, second = fetcher.take("a", timeout_s=10), fetcher.take("a", timeout_s=10)
     assert first[0] == second[0] == [1, 2, 3] and first[1] == second[1] > 0
     assert second[2] == 0.0  # downloaded once: the second taker's copy cost nothing
@@ -182,6 +183,31 @@ def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_w
     assert "c" in fetcher.failed  # told, not timed out
     until(lambda: not fetcher.is_alive(), timeout_s=10, what="the fetching thread to end once all are settled")
     assert fetcher.got == {}  # nothing kept after its last taker
+
+
+def test_an_input_the_preloader_has_not_reached_is_fetched_by_the_task_and_never_by_the_preloader(redis_server):
+    """The task's inputs are all done when it starts; one whose completion the thread has not acted on
+    yet is not waited for: the task fetches it, and the thread then leaves it alone."""
+    from orchestrator import codec
+    from orchestrator.optimizations.preload import Fetcher
+    from workers import dataplane, keys
+
+    run_id = 970_000 + time.time_ns() % 10_000
+    fetcher = Fetcher(run_id, {"late": 1, "other": 1})
+    fetcher.start()
+    assert fetcher.subscribed.wait(5)
+    assert fetcher.take("late", timeout_s=30) is None  # not in flight: at once, not after 30 s
+    assert "late" in fetcher.failed
+    dataplane.put_output(run_id, "late", codec.dumps(1))
+    redis_server.sadd(keys.done(run_id), "late")
+    redis_server.publish(keys.events(run_id), "late")  # heard now: the thread must not download it
+    dataplane.put_output(run_id, "other", codec.dumps(2))
+    redis_server.sadd(keys.done(run_id), "other")
+    redis_server.publish(keys.events(run_id), "other")
+    until(lambda: "other" in fetcher.fetched, timeout_s=10, what="the other input to be preloaded")
+    assert "late" not in fetcher.fetched and "late" not in fetcher.got
+    assert fetcher.take("other", timeout_s=10)[0] == 2
+    fetcher.stop()
 
 
 # --- PreWarm ---------------------------------------------------------------------------------------
