@@ -19,7 +19,7 @@ hooks in order: ``branch_start`` and ``before_*`` run in that order,
 wraps the others, as dramatiq's middleware does).
 
 *Decision* stages (``should_upload``, ``local_children``, ``fetch_input``,
-``while_waiting``) are
+``while_waiting``, ``hand_off``) are
 answered by one hook: the one with the highest ``precedence`` whose answer is
 not ``None`` (ties: the earlier hook). Two optimizations that answer the same
 question therefore resolve the same way every time, and the precedence is
@@ -130,10 +130,17 @@ class Hook:
         (``branch.awaiting``): tasks to run now, here (e.g. a duplicate of a straggler), or None."""
         return None
 
+    def hand_off(self, branch: "BranchRun", task: "ActiveTask", token: str, entries: list[str], worker: str,
+                 memory_mb: int) -> float | None:
+        """Decision, for each branch of another logical worker about to be sent (already registered
+        live): a process waiting for it took it — the answer is how many seconds its Celery message
+        is held back (it follows as the fallback) — or None to send the message now."""
+        return None
+
 
 _ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
 _REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
-_DECISIONS = ("fetch_input", "should_upload", "local_children", "while_waiting")
+_DECISIONS = ("fetch_input", "should_upload", "local_children", "while_waiting", "hand_off")
 STAGES = _ORDERED + _REVERSED + _DECISIONS
 
 

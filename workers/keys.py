@@ -203,6 +203,16 @@ def fixed_keys(run_id: int) -> list[str]:
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 
+def handoff(run_id: int, node_id: str) -> str:
+    """List: the branch starting at ``node_id``, handed to the pre-warmed process waiting for it (PreWarm)."""
+    return run_prefix(run_id) + f"handoff:{node_id}"
+
+
+def handoff_wait(run_id: int, node_id: str) -> str:
+    """Set (with a TTL) while a pre-warmed process waits for the branch starting at ``node_id``."""
+    return run_prefix(run_id) + f"handoff-wait:{node_id}"
+
+
 def events(run_id: int) -> str:
     """Pub/sub channel of task completions (for preloading consumers)."""
     return run_prefix(run_id) + "events"

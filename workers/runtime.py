@@ -457,15 +457,24 @@ class BranchRun:
             annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
             sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
                                                 annotations=annotations))
+        held: dict[str, float] = {}  # token → seconds its message waits: a process took the branch already
         if sigs:
             dataplane.register_branches(self.run_id, {
                 sig.options["task_id"]: {"e": children, "w": owner, "m": memory_mb}
                 for sig, ((owner, memory_mb), children) in zip(sigs, task.dispatch.items())})
             dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
+            for sig, ((owner, memory_mb), children) in zip(sigs, task.dispatch.items()):
+                delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
+                if delay:
+                    held[sig.options["task_id"]] = float(delay)
         sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb)
                     for token, memory_mb in task.finished.executors)
         for sig in sigs:
-            sig.apply_async()
+            delay = held.get(sig.options["task_id"])
+            if delay:
+                sig.apply_async(countdown=delay)
+            else:
+                sig.apply_async()
         if task.dispatch:
             readiness.mark_dispatched(self.run_id, [c for cs in task.dispatch.values() for c in cs], self.token)
         rec.dispatch_s = time.perf_counter() - t1

@@ -25,8 +25,10 @@ What these carry, and where the rest of each mechanism lives:
 * **Pre-warm pings** — ``workers.tasks.prewarm``: an ordinary Celery message
   on the target configuration's queue, sent by the planned sender's branch
   (``orchestrator.optimizations.prewarm``); the pool process that takes it
-  loads the run's plan, graph, functions and connections and records its pid,
-  so the next start-up there is seen warm (a hit) or not.
+  loads the run's plan, graph, functions and connections, records its pid,
+  and waits for its branch to be handed over (``prewarm.await_branch``; the
+  dispatching task offers it, the branch's Celery message following as the
+  fallback), so the branch starts warm there (a hit).
 """
 from __future__ import annotations
 

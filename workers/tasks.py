@@ -16,6 +16,7 @@ from celery import shared_task
 from django.conf import settings
 
 from orchestrator.canvas import HEADER
+from orchestrator.optimizations import prewarm as prewarm_opt
 from orchestrator.services import metrics, runs
 from workers import cgroups, dataplane, readiness
 from workers.context import RunGone, process_state
@@ -39,6 +40,21 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
     executor_of = None if worker is not None else int(memory_mb or cgroups.current().memory_mb)
     if getattr(self.request, "slaflow_over", False):
         return end_branch(run_id, token, executor_of=executor_of)  # run over before this branch began
+    try:
+        _execute(run_id, token, entries, worker, executor_of, picked_up=picked_up, cpu_start=cpu_start,
+                 requested_at=float(_meta(self.request).get("dispatched_at") or picked_up))
+    except Busy as busy:
+        # A duplicate of a branch still running elsewhere: look again once it should have ended or died,
+        # for as long as it takes (the task allows unlimited retries): giving up would consume the
+        # message, and if the holder then died nothing would be left to redeliver.
+        log.info("run %s: branch %s is held by %s; retrying later", run_id, token, busy)
+        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))
+
+
+def _execute(run_id: int, token: str, entries: list[str], worker: str | None, executor_of: int | None, *,
+             picked_up: float, cpu_start: float, requested_at: float) -> None:
+    """Run one branch under its lease (``Busy`` when another live process holds it): from a Celery
+    message, or handed to a pre-warmed process (``prewarm``)."""
     lease = Lease(run_id, token)
     overheads: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -47,12 +63,6 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
     except Ended:
         log.info("run %s: branch %s already ran; dropping a duplicate", run_id, token)
         return
-    except Busy as busy:
-        # A duplicate of a branch still running elsewhere: look again once it should have ended or died,
-        # for as long as it takes (the task allows unlimited retries): giving up would consume the
-        # message, and if the holder then died nothing would be left to redeliver.
-        log.info("run %s: branch %s is held by %s; retrying later", run_id, token, busy)
-        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))
     overheads["lease_s"] = time.perf_counter() - t0
 
     try:
@@ -72,7 +82,7 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
         startup = StartupRecord(
             branch_id=token, worker_id=worker or executor_name(token), memory_mb=limits.memory_mb,
             host=socket.gethostname(), pid=os.getpid(), entry_nodes=list(entries), cold=cold, reason=reason,
-            requested_at=float(_meta(self.request).get("dispatched_at") or picked_up), started_at=picked_up,
+            requested_at=requested_at, started_at=picked_up,
             prewarmed=(reason == "prewarmed"),
         )
         branch = BranchRun(ctx, token=token, worker=worker, entries=list(entries), startup=startup,
@@ -120,13 +130,22 @@ def prewarm(self, structure_hash: str, run_id: int | None = None, target: str = 
     the run's plan) for the keep-alive window, so the branch that comes next starts warm."""
     state = process_state()
     memory_mb = cgroups.current().memory_mb
+    handed = None
     if run_id is not None:
         try:
             state.prepare(run_id)
             if target:
                 dataplane.record_prewarmed(run_id, target, os.getpid(), memory_mb)
+                handed = prewarm_opt.await_branch(run_id, target, float(settings.SLAFLOW_KEEPALIVE_S))
         except RunGone:
             state.warm_up(structure_hash)
     else:
         state.warm_up(structure_hash)
-    return {"pid": os.getpid(), "memory_mb": memory_mb, "target": target}
+    if handed is not None:  # the branch this ping was for, handed here: run it warm
+        picked_up, cpu_start = time.time(), time.process_time()
+        try:
+            _execute(run_id, handed["token"], handed["entries"], handed["worker"], None, picked_up=picked_up,
+                     cpu_start=cpu_start, requested_at=float(handed["dispatched_at"]))
+        except Busy:
+            log.info("run %s: branch %s handed over but already held; its message runs it", run_id, handed["token"])
+    return {"pid": os.getpid(), "memory_mb": memory_mb, "target": target, "handed_off": handed is not None}

@@ -135,7 +135,7 @@ def _run(scenario: Scenario, variant: Variant, timeout_s: float) -> int:
 
 
 # What each optimization did in a run (its summary, ``services.optimization_stats``): the events counted.
-_EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits"), "taskdup": ("dups", "won")}
+_EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits", "handed_off"), "taskdup": ("dups", "won")}
 
 
 def fired(ids: list[int]) -> dict[str, dict[str, int]]:

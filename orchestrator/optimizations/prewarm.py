@@ -14,25 +14,50 @@ Every ping is recorded (``keys.prewarms``); the run's summary says whether the
 target's start-up was warm (a hit) and the gap between ping and start. The
 timing model treats a pinged branch as warm with the measured hit rate
 (``planning.effects``).
+
+Hand-off: a prefork pool gives each message to whichever of its idle
+processes comes next, so a ping and the branch after it often land on two
+different processes (measured: 6 hits in 10 on ``cold_stage``). So the pinged
+process, once warm, waits for its branch (``await_branch``, up to the
+keep-alive window): whoever dispatches that branch offers it there
+(``offer``, atomic with the waiter's giving up) and holds the branch's Celery
+message back by ``HANDOFF_FALLBACK_S`` — it still follows, and finds the branch
+running or done (the lease), or runs it if the waiting process died.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 
 from celery import signature
 
 from orchestrator import router
-from workers import keys
+from workers import flags, keys
 from workers.hooks import Hook
-from workers.redis_client import get_redis
+from workers.redis_client import get_redis, script as redis_script
 
 NAME = "prewarm"
 LABEL = "PreWarm"
 DEFAULTS = {"latency_s": 0.5, "preference": 0.75, "window_s": 7.0}
+HANDOFF_FALLBACK_S = 2.0  # the branch's own message, after a hand-off: long past the waiter's pop and lease
 log = logging.getLogger("slaflow.prewarm")
+
+_OFFER = """
+-- KEYS: waiting flag, hand-off list, run registry   ARGV: the branch (JSON), ttl s
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], KEYS[2])
+return 1
+"""
+_GIVE_UP = """
+-- KEYS: waiting flag, hand-off list: no more offers; one that came just now is still taken
+redis.call('DEL', KEYS[1])
+return redis.call('LPOP', KEYS[2])
+"""
 
 
 def _choose(plan, nid: str, params: dict) -> dict | None:
@@ -76,8 +101,39 @@ def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
     return _choose(plan, nid, params)
 
 
+def offer(run_id: int, target: str, branch: dict) -> bool:
+    """Hand ``branch`` (token, entries, worker, memory_mb, dispatched_at) to the pre-warmed process
+    waiting for ``target``; False when none waits."""
+    return bool(redis_script("prewarm_offer", _OFFER)(
+        keys=[keys.handoff_wait(run_id, target), keys.handoff(run_id, target), keys.registry(run_id)],
+        args=[json.dumps(branch), 3600]))
+
+
+def await_branch(run_id: int, target: str, timeout_s: float) -> dict | None:
+    """In the pinged process, warm now: wait for the branch starting at ``target`` to be handed here
+    (None when it does not come within ``timeout_s``, is done already, or the run is over)."""
+    client = get_redis()
+    waiting, handed = keys.handoff_wait(run_id, target), keys.handoff(run_id, target)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(waiting, os.getpid(), px=int((timeout_s + 5) * 1000))
+    pipe.sadd(keys.registry(run_id), waiting, handed)
+    pipe.execute()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or flags.announced_over(run_id) or client.sismember(keys.done(run_id), target):
+            break
+        got = client.blpop([handed], timeout=min(0.5, max(left, 0.01)))
+        if got:
+            client.delete(waiting)
+            return json.loads(got[1])
+    raw = redis_script("prewarm_give_up", _GIVE_UP)(keys=[waiting, handed])
+    return json.loads(raw) if raw else None
+
+
 class PrewarmSender(Hook):
-    """Sends the pings this worker's tasks are the senders of, at their planned moments."""
+    """Sends the pings this worker's tasks are the senders of, at their planned moments, and hands a
+    pinged branch to the process its ping warmed when that process waits for it."""
 
     name = "prewarm"
 
@@ -88,6 +144,17 @@ class PrewarmSender(Hook):
             spec = (entry.get("a") or {}).get(NAME)
             if spec:
                 self.sends.setdefault(spec["sender"], []).append((target, spec))
+        self.targets = {target for pings in self.sends.values() for target, _ in pings}
+
+    def hand_off(self, branch, task, token, entries, worker, memory_mb):
+        target = next((e for e in entries if e in self.targets), None)
+        if target is None:
+            return None
+        if not offer(self.ctx.run_id, target, {"token": token, "entries": list(entries), "worker": worker,
+                                               "memory_mb": int(memory_mb), "dispatched_at": time.time()}):
+            return None
+        task.record.optimizations.setdefault("prewarm_handed_off", []).append(target)
+        return HANDOFF_FALLBACK_S
 
     def before_execute(self, branch, task) -> None:
         for target, spec in self.sends.get(task.node_id, ()):

@@ -2,7 +2,7 @@
 
     {"counts": {event: n},                                   every event its tasks recorded
      "preload": {"tasks", "inputs", "waited_s"},              inputs fetched early, and what the tasks still waited
-     "prewarm": {"sent", "taken", "hits", "hit_rate", "gaps_s", "pings"},
+     "prewarm": {"sent", "taken", "hits", "handed_off", "hit_rate", "gaps_s", "pings"},
                                                               pings, how many targets started warm, ping → start
      "taskdup": {"dups", "won", "refused", "predicted_saving_s", "actual_saving_s"}}
 
@@ -54,6 +54,7 @@ def summarize(run_id: int, run_started_at: float | None) -> dict:
             for nid in entries or ():
                 starts.setdefault(nid, (reason, started.timestamp(), pid))
         taken = {k: json.loads(v) for k, v in dataplane.hash_of(dataplane.keys.prewarmed(run_id)).items()}
+        handed = {t for r in rows for t in (r.get("prewarm_handed_off") or ())}
         hits, gaps, detail = 0, [], {}
         for target, ping in sorted(pings.items()):
             reason, started, pid = starts.get(target, (None, None, None))
@@ -63,8 +64,9 @@ def summarize(run_id: int, run_started_at: float | None) -> dict:
                 gaps.append(gap)
             detail[target] = {"sender": ping.get("sender"), "worker": ping.get("worker"),
                               "memory_mb": ping.get("memory_mb"), "gap_s": gap, "hit": reason == "prewarmed",
-                              "taken_by": (taken.get(target) or {}).get("pid"), "started_on": pid}
-        out["prewarm"] = {"sent": len(pings), "taken": len(taken), "hits": hits,
+                              "taken_by": (taken.get(target) or {}).get("pid"), "started_on": pid,
+                              "handed_off": target in handed}
+        out["prewarm"] = {"sent": len(pings), "taken": len(taken), "hits": hits, "handed_off": len(handed),
                           "hit_rate": round(hits / len(pings), 4), "gaps_s": gaps, "pings": detail}
     dups = [json.loads(v) for v in dataplane.hash_of(dataplane.keys.dups(run_id)).values()]
     attempts = dataplane.hash_of(dataplane.keys.dup_attempts(run_id))

@@ -247,9 +247,41 @@ def test_a_planned_prewarm_ping_warms_the_process_the_later_branch_starts_on(liv
     stats = wr.optimizations["prewarm"]
     assert (stats["sent"], stats["taken"], stats["hits"]) == (1, 1, 1), stats
     ping = stats["pings"][target]
-    assert ping["gap_s"] > 0 and ping["hit"] and ping["taken_by"] == ping["started_on"]
+    assert ping["gap_s"] > 0 and ping["hit"] and ping["taken_by"] == ping["started_on"] and ping["handed_off"]
+    assert stats["handed_off"] == 1
     startup = WorkerStartup.objects.get(run_id=run.id, entry_nodes__contains=[target])
     assert (startup.reason, startup.cold, startup.pid) == ("prewarmed", False, ping["taken_by"])
     sender = TaskRun.objects.get(run_id=run.id, node_id=planned["sender"])
     assert sender.optimizations["prewarm_sent"] == [target]
+    # The warm process waited for its branch and was handed it by the task that made it ready.
+    handed = [r.node_id for r in TaskRun.objects.filter(run_id=run.id) if r.optimizations.get("prewarm_handed_off")]
+    assert handed == ["slow_inc-0"], handed
     assert json.dumps(stats)  # plain JSON for the API and the web page
+
+
+def test_a_branch_is_handed_to_the_warm_process_waiting_for_it_and_to_no_one_after_it_gave_up(redis_server):
+    """The hand-off protocol against the real Redis: no waiter, no offer taken; a waiter gets the
+    branch offered; one that gave up (timed out) takes no more offers, and an offer that came just
+    before it gave up is still taken."""
+    import threading
+
+    from orchestrator.optimizations import prewarm as pw
+    from workers import keys
+
+    run_id = 960_000 + time.time_ns() % 10_000
+    branch = {"token": "r-w1-x", "entries": ["s"], "worker": "w1", "memory_mb": 512, "dispatched_at": 1.0}
+    assert not pw.offer(run_id, "s", branch)  # nobody waits
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(pw.await_branch(run_id, "s", 20.0)))
+    waiter.start()
+    until(lambda: redis_server.exists(keys.handoff_wait(run_id, "s")), timeout_s=10, what="the waiter to register")
+    assert pw.offer(run_id, "s", branch)
+    waiter.join(10)
+    assert got == [branch]
+    assert not pw.offer(run_id, "s", branch)  # it took one and left
+    assert pw.await_branch(run_id, "t", 0.2) is None  # nothing came: it gives up
+    assert not pw.offer(run_id, "t", branch) and redis_server.llen(keys.handoff(run_id, "t")) == 0
+    # An offer that lands between the waiter's last look and its giving up is still taken.
+    redis_server.set(keys.handoff_wait(run_id, "u"), "1")
+    assert pw.offer(run_id, "u", branch)
+    assert pw.await_branch(run_id, "u", 0.0) == branch
