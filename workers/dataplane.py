@@ -168,6 +168,15 @@ def claim_finalize_if_idle(run_id: int) -> bool:
     return bool(client.set(keys.finalized(run_id), "1", nx=True, ex=ttl()))
 
 
+def note_oom(run_id: int, token: str) -> None:
+    """A delivery of branch ``token`` found its previous process killed for memory."""
+    get_redis().hset(keys.deliveries(run_id), f"{token}:oom", 1)
+
+
+def was_oom(run_id: int, token: str) -> bool:
+    return bool(get_redis().hexists(keys.deliveries(run_id), f"{token}:oom"))
+
+
 def set_state(run_id: int, node_id: str, state: str) -> None:
     pipe = get_redis().pipeline()
     pipe.hset(keys.states(run_id), node_id, state)

@@ -66,10 +66,15 @@ def _execute(run_id: int, token: str, entries: list[str], worker: str | None, ex
     overheads["lease_s"] = time.perf_counter() - t0
 
     try:
+        if delivery > 1:
+            # Noted at each takeover, not only at the last: a process's group is read while it is fresh.
+            pid = holder_pid(lease.previous)
+            if pid is not None and cgroups.oom_killed(pid, cgroups.current().memory_mb):
+                dataplane.note_oom(run_id, token)
         if executor_of is not None and delivery > 1:
             entries = readiness.held(run_id, token)  # what this executor had popped before its process died
         if delivery > settings.SLAFLOW_MAX_DELIVERIES:
-            _give_up(run_id, token, lease, entries, deaths=delivery - 1)
+            _give_up(run_id, token, entries, deaths=delivery - 1)
             return
         t0 = time.perf_counter()
         try:
@@ -105,12 +110,11 @@ def _execute(run_id: int, token: str, entries: list[str], worker: str | None, ex
             end_branch(run_id, token, lease.me, executor_of, overheads)
 
 
-def _give_up(run_id: int, token: str, lease: Lease, entries: list[str], deaths: int) -> None:
+def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:
     """A branch whose process died on every delivery: fail the task it was running, saying why."""
     limits = cgroups.current()
     node = dataplane.current_task(run_id, token) or (entries[-1] if entries else "")
-    pid = holder_pid(lease.previous)
-    if pid is not None and cgroups.oom_killed(pid, limits.memory_mb):
+    if dataplane.was_oom(run_id, token):
         error = f"task {node!r} was killed: out of memory on the {limits.memory_mb} MB configuration"
     else:
         error = (f"task {node!r}: its worker process died each time it ran ({deaths} times; out of memory on "

@@ -146,15 +146,17 @@ def test_preloaded_inputs_are_used_and_never_fetched_again(live, settings):
     planned = wr.plan.data["tasks"][fan_in_id]["annotations"]["preload"]["inputs"]
     assert len(planned) >= 2
     rec = TaskRun.objects.get(run_id=run.id, node_id=fan_in_id)
-    assert sorted(rec.optimizations["preload"]) == sorted(planned)
     by_input = {}
     for entry in rec.inputs:
         by_input.setdefault(entry["node"], []).append(entry)
     assert sorted(by_input) == sorted(fan_in[fan_in_id].upstream)  # every input exactly once
     assert all(len(v) == 1 for v in by_input.values())
-    for u in planned:  # from the preloading thread, not fetched again by the task
-        assert by_input[u][0]["via"] == "preload" and by_input[u][0]["bytes"] > 2 << 20
-    assert wr.optimizations["preload"]["inputs"] == len(planned)
+    # The inputs that were done well before the fan-in started came from the preloading thread (the
+    # last one may finish as the fan-in starts: then the task fetches it itself, and the thread does not).
+    preloaded = sorted(u for u in planned if by_input[u][0].get("via") == "preload")
+    assert preloaded == sorted(rec.optimizations["preload"]) and len(preloaded) >= len(planned) - 1, by_input
+    assert all(by_input[u][0]["bytes"] > 2 << 20 for u in planned)
+    assert wr.optimizations["preload"]["inputs"] == len(preloaded)
 
 
 def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_waited_for(redis_server):
