@@ -131,7 +131,8 @@ def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:
 @shared_task(bind=True, name="workers.tasks.prewarm")
 def prewarm(self, structure_hash: str, run_id: int | None = None, target: str = ""):
     """A pre-warm ping (PreWarm): make this process warm for a workflow (its code, connections and
-    the run's plan) for the keep-alive window, so the branch that comes next starts warm."""
+    the run's plan) for the keep-alive window, so the branch that comes next starts warm; with a
+    ``target``, wait for that branch to be handed here and run it (``prewarm.await_branch``)."""
     state = process_state()
     memory_mb = cgroups.current().memory_mb
     handed = None
