@@ -77,8 +77,10 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
     assert len({plan[n]["worker"] for n in (s_id, "digest-0", "digest-1")}) == 3, plan
     assert wr.makespan_s < 8.0  # the straggler's 8 s were not waited for
     dups = wr.optimizations["taskdup"]
-    # Both waiting workers wanted it (a and b end together, the duplicate takes 0.8 s): the lock let one.
-    assert (dups["dups"], dups["won"], dups["refused"]) == (1, 1, 1), dups
+    # Both waiting workers want it (a and b end together, the duplicate takes 0.8 s) and the lock lets
+    # one; the other usually asks while it runs (refused), or looks only after it finished. Either way:
+    # one duplicate. (The lock itself: test_a_dup_lock_is_held_by_one_token_and_released_only_by_it.)
+    assert (dups["dups"], dups["won"]) == (1, 1) and dups["refused"] in (0, 1), dups
     assert counts(f"{tag}-s") == 2  # the original and the one duplicate
     assert counts(f"{tag}-ca") == counts(f"{tag}-cb") == 1  # each consumer ran once
     s = TaskRun.objects.get(run_id=run.id, node_id=s_id)
