@@ -67,6 +67,14 @@ def has_output(run_id: int, node_id: str) -> bool:
     return bool(get_redis().hexists(keys.outputs(run_id), node_id))
 
 
+def has_outputs(run_id: int, node_ids: list[str]) -> bool:
+    """Whether every one of these outputs is stored (one round trip, nothing downloaded)."""
+    pipe = get_redis().pipeline(transaction=False)
+    for nid in node_ids:
+        pipe.hexists(keys.outputs(run_id), nid)
+    return all(pipe.execute())
+
+
 def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
     """Several outputs in one round trip."""
     if not node_ids:

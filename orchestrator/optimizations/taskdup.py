@@ -205,7 +205,7 @@ class TaskDup(Hook):
             u, saving, expected = choice
             self.tried.add(u)
             ups = list(self.ctx.graph[u].upstream)
-            if ups and not all(client.hmget(keys.outputs(branch.run_id), ups)):
+            if ups and not dataplane.has_outputs(branch.run_id, ups):
                 continue  # its inputs are in their workers' memory only: nothing to start from here
             # The lock outlives a normal duplicate by far, and a dead holder's by little (it is not renewed).
             got = acquire_lock(branch.run_id, u, branch.token, int((cands[u]["exec_local_s"] * 4 + 10) * 1000))
