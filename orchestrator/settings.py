@@ -118,6 +118,11 @@ SLAFLOW_TASKDUP_THRESHOLD_S = env.env_float("SLAFLOW_TASKDUP_THRESHOLD_S", 0.15)
 SLAFLOW_TASKDUP_MAX_EXEC_S = env.env_float("SLAFLOW_TASKDUP_MAX_EXEC_S", 1.0)
 SLAFLOW_TASKDUP_MAX_INPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MAX_INPUT_BYTES", 1 << 20)
 SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES", 256 << 10)
+# Task clustering (wukong-opt): an output this big runs up to MAX_FANOUT ready children where it was made;
+# delayed I/O waits up to DELAYED_IO_S for children not ready yet before uploading it.
+SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES", 1 << 20)
+SLAFLOW_CLUSTER_MAX_FANOUT = env.env_int("SLAFLOW_CLUSTER_MAX_FANOUT", 8)
+SLAFLOW_DELAYED_IO_S = env.env_float("SLAFLOW_DELAYED_IO_S", 0.5)
 # A hook that raises (other than SkipTask / StopBranch) fails the run instead of being logged only.
 SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
 # Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.

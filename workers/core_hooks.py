@@ -73,7 +73,6 @@ class PlanUploads(Hook):
     output never needs to travel). Either way an output a consumer needs is in Redis in time."""
 
     name = "plan-uploads"
-    precedence = 0
 
     def should_upload(self, branch, task) -> bool:
         return branch.ctx.uploads(task.node_id) and len(task.data) < settings.SLAFLOW_LAZY_UPLOAD_BYTES
@@ -84,7 +83,6 @@ class KeepOneChild(Hook):
     own worker's tasks."""
 
     name = "keep-one-child"
-    precedence = 0
 
     def local_children(self, branch, task) -> int:
         return 1 if branch.is_executor else 0

@@ -18,12 +18,15 @@ hooks in order: ``branch_start`` and ``before_*`` run in that order,
 ``after_*``, ``task_failed`` and ``branch_end`` in reverse (the first hook
 wraps the others, as dramatiq's middleware does).
 
-*Decision* stages (``should_upload``, ``local_children``, ``fetch_input``,
-``while_waiting``, ``hand_off``) are
-answered by one hook: the one with the highest ``precedence`` whose answer is
-not ``None`` (ties: the earlier hook). Two optimizations that answer the same
-question therefore resolve the same way every time, and the precedence is
-declared on the hook, in one place.
+*Decision* stages (``fetch_input``, ``should_upload``, ``local_children``,
+``delay_upload``, ``while_waiting``, ``hand_off``) are answered by one hook:
+the first, in precedence order, whose answer is not ``None``. Where built-in
+hooks and optimizations answer the same question, the order is declared in
+one table, ``PRECEDENCE`` (stage → hook names, the winner first; README
+"Optimizations" shows it): two optimizations that both have an answer resolve
+the same way every time, in every branch. A hook not in the table (e.g. from
+``SLAFLOW_HOOKS``) with a ``precedence`` above 0 goes before every listed one,
+otherwise after them; ties keep list order.
 
 A hook changes the flow only by raising ``SkipTask`` (this task does none of
 its remaining stages, e.g. another worker already ran it) or ``StopBranch``
@@ -73,7 +76,7 @@ class Hook:
 
     #: shown in logs and records
     name = "hook"
-    #: decision stages: the highest precedence with an answer wins
+    #: decision stages, for hooks not in ``PRECEDENCE``: above 0 goes before the listed hooks
     precedence = 0
 
     # --- the branch -------------------------------------------------------------
@@ -130,6 +133,11 @@ class Hook:
         (``branch.awaiting``): tasks to run now, here (e.g. a duplicate of a straggler), or None."""
         return None
 
+    def delay_upload(self, branch: "BranchRun", task: "ActiveTask", children: list) -> float | None:
+        """Decision, when the counters' call found that the output must travel (some child would run
+        elsewhere): seconds to wait for children that are not ready yet so they can run here
+        (delayed I/O), or None to upload now. ``children``: ``readiness.Child`` per downstream task."""
+
     def hand_off(self, branch: "BranchRun", task: "ActiveTask", token: str, entries: list[str], worker: str,
                  memory_mb: int) -> float | None:
         """Decision, for each branch of another logical worker about to be sent (already registered
@@ -140,8 +148,30 @@ class Hook:
 
 _ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
 _REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
-_DECISIONS = ("fetch_input", "should_upload", "local_children", "while_waiting", "hand_off")
+_DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", "while_waiting", "hand_off")
 STAGES = _ORDERED + _REVERSED + _DECISIONS
+
+# Who answers a decision stage when several hooks would, the winner first: the one place where
+# optimizations' conflicts are resolved (README "Optimizations" shows this table; a test keeps them equal).
+PRECEDENCE: dict[str, tuple[str, ...]] = {
+    # where an input comes from: a stream under way is the input arriving; PreLoad would fetch it again, whole
+    "fetch_input": ("streaming", "preload"),
+    # a big output that its children run beside stays here, whatever the plan's upload rule said
+    "should_upload": ("clustering", "plan-uploads"),
+    # clustering runs up to max_fanout ready flexible children here; WUKONG's baseline keeps one
+    "local_children": ("clustering", "keep-one-child"),
+    "delay_upload": ("clustering",),
+    # TaskDup duplicates only tasks planned on another worker, never a flexible one clustering runs
+    "while_waiting": ("taskdup",),
+    "hand_off": ("prewarm",),
+}
+
+
+def _rank(stage: str, hook: "Hook") -> tuple[int, int]:
+    listed = PRECEDENCE.get(stage, ())
+    if hook.name in listed:
+        return (0, listed.index(hook.name))
+    return (-1, -hook.precedence) if hook.precedence > 0 else (1, -hook.precedence)
 
 
 def _overrides(hook: Hook, stage: str) -> bool:
@@ -161,8 +191,8 @@ class HookChain:
             if stage in _REVERSED:
                 chosen.reverse()
             elif stage in _DECISIONS:
-                # Highest precedence first; a stable sort keeps list order among equals.
-                chosen.sort(key=lambda h: -h.precedence)
+                # The declared order (``PRECEDENCE``); a stable sort keeps list order among equals.
+                chosen.sort(key=lambda h, stage=stage: _rank(stage, h))
             self._at[stage] = chosen
 
     def at(self, stage: str) -> list[Hook]:

@@ -47,6 +47,7 @@ This module is the bottom layer: it imports only keys and the Redis client.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -330,6 +331,47 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
             if attempt == 2:
                 raise
             script.sha = client.script_load(script.script)
+
+
+_CLAIM_DELAY = """
+-- KEYS: delaying   ARGV: ttl, token, children...   1: this token now waits for all of them; 0: another does
+for i = 3, #ARGV do
+  local w = redis.call('HGET', KEYS[1], ARGV[i])
+  if w and w ~= ARGV[2] then return 0 end
+end
+for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def pending(run_id: int, node_id: str, children: list[Child]) -> list[str]:
+    """The children that would still lack another input once ``node_id`` counts as finished (read only)."""
+    if not children:
+        return []
+    names = [c.node_id for c in children]
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hmget(keys.dep_counts(run_id), names)
+    pipe.hmget(keys.deps(run_id), [f"{c}|{node_id}" for c in names])
+    counts, mine = pipe.execute()
+    return [c.node_id for c, n, has in zip(children, counts, mine)
+            if int(n or 0) + (0 if has else 1) < c.needed]
+
+
+def wait_ready(run_id: int, node_id: str, children: list[Child], budget_s: float, poll_s: float = 0.01) -> float:
+    """Delayed I/O's wait: until no child of ``node_id`` lacks another input, or ``budget_s`` passes.
+    Returns the seconds waited."""
+    t0 = time.monotonic()
+    deadline = t0 + budget_s
+    while pending(run_id, node_id, children) and time.monotonic() < deadline:
+        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+    return time.monotonic() - t0
+
+
+def claim_delay(run_id: int, children: list[str], token: str) -> bool:
+    """Delayed I/O: ``token``'s producer is the one that waits for ``children`` (False: another already does)."""
+    return bool(_script("claim_delay", _CLAIM_DELAY)(
+        keys=[keys.delaying(run_id)], args=[int(settings.SLAFLOW_RUN_TTL_S), token, *children]))
 
 
 def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: list[tuple[str, int]]) -> None:

@@ -16,6 +16,7 @@ Per task (``run_task``), over an ``ActiveTask``::
 
     begin → before_inputs → inputs → after_inputs → before_execute → execute
           → after_execute → should_upload? local_children? → before_upload
+          → [delay_upload? when the output must travel]
           → upload + counters → after_complete → before_dispatch → dispatch
           → after_dispatch
 
@@ -86,6 +87,8 @@ class ActiveTask:
     t_inputs: float = 0.0
     killed: str = ""  # why an earlier delivery's process was killed while running it (a time limit)
     duplicate: bool = False  # run here as a duplicate of a straggler on another worker (TaskDup)
+    delayed_for: list[str] = field(default_factory=list)  # children an upload waited for (delayed I/O)
+    delayed_s: float = 0.0
 
     @property
     def node_id(self) -> str:
@@ -416,6 +419,9 @@ class BranchRun:
         t0 = time.perf_counter()
         fin = readiness.finish_task(self.run_id, nid, self.token, kids, output, local_slots=task.local_slots,
                                     pop_from=pop_from)
+        if fin.upload_first and self._delay_upload(task, kids):
+            fin = readiness.finish_task(self.run_id, nid, self.token, kids, None, local_slots=task.local_slots,
+                                        pop_from=pop_from)
         if fin.upload_first:
             # A child will run outside this branch: it needs our output in Redis.
             output = task.data
@@ -446,6 +452,15 @@ class BranchRun:
                 task.dispatch.setdefault((owner, kid.memory_mb), []).append(kid.node_id)
             elif outcome == readiness.WAITING:
                 self.awaiting[kid.node_id] = nid
+
+    def _delay_upload(self, task: ActiveTask, kids: list[readiness.Child]) -> bool:
+        """Delayed I/O: when a hook says so, wait (bounded) for children whose other inputs are still
+        running, so that they run here and the output need not travel. True when it waited."""
+        budget = self.hooks.decide("delay_upload", self, task, kids)
+        if not budget:
+            return False
+        task.delayed_s = readiness.wait_ready(self.run_id, task.node_id, kids, float(budget))
+        return True
 
     def stage_dispatch(self, task: ActiveTask) -> None:
         """Send the branches of other logical workers that became ready, and the executors the

@@ -4,6 +4,7 @@
     preload     a task with ≥ 2 inputs from other workers                                    its worker fetches them as they appear
     prewarm     a branch predicted to start cold: a sender on another worker and a moment     the sender pings the target's queue
     taskdup     a consumer's fast, small-input upstreams on other workers                     the waiting worker may run one itself
+    clustering  every flexible task with children (WUKONG)                                    a big output's children run where it is
 
 Planners call ``annotate`` (the ``-opt`` planners run every rule; any planner
 keeps what an author forced with ``@task(optimizations=[...])`` or a spec's
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.optimizations import preload, prewarm, taskdup
+from orchestrator.optimizations import clustering, preload, prewarm, taskdup
 
-MODULES = {m.NAME: m for m in (preload, prewarm, taskdup)}
+MODULES = {m.NAME: m for m in (preload, prewarm, taskdup, clustering)}
 NAMES = tuple(MODULES)
-OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup"), "non-uniform-opt": ("preload", "prewarm", "taskdup")}
+OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup"), "non-uniform-opt": ("preload", "prewarm", "taskdup"),
+                "wukong-opt": ("clustering",)}
 
 
 def for_planner(planner: str) -> tuple[str, ...]:
@@ -28,15 +30,18 @@ def for_planner(planner: str) -> tuple[str, ...]:
     return OPT_PLANNERS.get(planner, ())
 
 
-def annotate(plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict]) -> dict[str, dict[str, Any]]:
-    """node → {optimization: parameters}: each named rule's choices, then what authors forced."""
+def annotate(plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict],
+             flexible: bool = False) -> dict[str, dict[str, Any]]:
+    """node → {optimization: parameters}: each named rule's choices, then what authors forced.
+    ``flexible``: a plan of flexible workers only, where only the rules made for them apply."""
     out: dict[str, dict[str, Any]] = {}
-    for name in names:
+    allowed = {n for n, m in MODULES.items() if getattr(m, "FLEXIBLE", False)} if flexible else set(MODULES)
+    for name in (n for n in names if n in allowed):
         for nid, value in MODULES[name].annotate(plan, graph, predictor, params.get(name, {})).items():
             out.setdefault(nid, {})[name] = value
     for nid, node in graph.items():
         for name in node.options_dict.get("optimizations") or ():
-            if name not in out.get(nid, {}):
+            if name in allowed and name not in out.get(nid, {}):
                 value = MODULES[name].forced(nid, plan, graph, predictor, params.get(name, {}))
                 if value is not None:
                     out.setdefault(nid, {})[name] = value

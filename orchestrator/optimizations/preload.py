@@ -171,7 +171,6 @@ class Fetcher(threading.Thread):
 
 class Preload(Hook):
     name = "preload"
-    precedence = 10  # where an input comes from: above the data plane's default (issue 15: streaming is above)
 
     def __init__(self, ctx):
         self.ctx = ctx

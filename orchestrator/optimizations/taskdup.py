@@ -163,7 +163,6 @@ class TaskDup(Hook):
     """Both halves: duplicating a straggler while waiting, and stopping an original that lost."""
 
     name = "taskdup"
-    precedence = 10
 
     def __init__(self, ctx):
         self.ctx = ctx

@@ -59,8 +59,8 @@ PLANNERS = {
     "non-uniform": nonuniform.plan,
 }
 
-OPT_NOTE = ("-opt variants of uniform and non-uniform add PreLoad, PreWarm and TaskDup; wukong-opt is wukong "
-            "until task clustering lands")
+OPT_NOTE = ("-opt variants of uniform and non-uniform add PreLoad, PreWarm and TaskDup; wukong-opt adds task "
+            "clustering and delayed I/O")
 
 
 class PlannerError(ValueError):

@@ -1,10 +1,13 @@
 """WUKONG: every task on a flexible worker of one configuration; no predictions.
 
 Whoever finishes a task continues with one ready child; the others go to the
-run's executors (see workers.readiness).
+run's executors (see workers.readiness). ``wukong-opt`` adds task clustering
+and delayed I/O (``optimizations.clustering``), decided on each output's size
+as it is made.
 """
 from __future__ import annotations
 
+from orchestrator import optimizations
 from orchestrator.graph import Graph
 from orchestrator.planning.plan import Plan, TaskPlan
 
@@ -18,6 +21,12 @@ def plan(graph: Graph, predictor, config) -> Plan:
         note=f"WUKONG: flexible workers on {memory_mb} MB",
     )
     out.set_uploads(graph)
+    annotations = optimizations.annotate(out, graph, predictor, names=tuple(config.optimizations),
+                                         params=config.optimization_params, flexible=True)
+    for nid, chosen in annotations.items():
+        out.tasks[nid].annotations.update(chosen)
+    if annotations:
+        out.note += f"; {optimizations.summary(annotations)}"
     return out
 
 

@@ -4,7 +4,9 @@
      "preload": {"tasks", "inputs", "waited_s"},              inputs fetched early, and what the tasks still waited
      "prewarm": {"sent", "taken", "hits", "handed_off", "hit_rate", "gaps_s", "pings"},
                                                               pings, how many targets started warm, ping → start
-     "taskdup": {"dups", "won", "refused", "predicted_saving_s", "actual_saving_s"}}
+     "taskdup": {"dups", "won", "refused", "predicted_saving_s", "actual_saving_s"},
+     "clustering": {"tasks", "producers", "bytes_not_uploaded", "delayed", "delayed_hits", "delay_s"}}
+                                                              children run where their big input was made; delayed I/O
 
 ``refused``: times a worker wanted to duplicate a task whose lock another held.
 A pre-warm *hit* is a target branch that started on a process the ping warmed
@@ -25,8 +27,8 @@ def _counts(rows) -> dict[str, int]:
     counts: dict[str, int] = {}
     for opts in rows:
         for name, value in (opts or {}).items():
-            if isinstance(value, float):
-                continue  # a measure (seconds), not an event
+            if isinstance(value, float) or name.endswith("_bytes"):
+                continue  # a measure (seconds, bytes), not an event
             if isinstance(value, bool) or not isinstance(value, (int, list, dict)):
                 n = 1
             elif isinstance(value, int):
@@ -68,6 +70,16 @@ def summarize(run_id: int, run_started_at: float | None) -> dict:
                               "handed_off": target in handed}
         out["prewarm"] = {"sent": len(pings), "taken": len(taken), "hits": hits, "handed_off": len(handed),
                           "hit_rate": round(hits / len(pings), 4), "gaps_s": gaps, "pings": detail}
+    clustered = [r for r in rows if r.get("clustered_children") or "not_uploaded_bytes" in r or r.get("delayed_io")]
+    if clustered:
+        delayed = [r["delayed_io"] for r in clustered if r.get("delayed_io")]
+        out["clustering"] = {
+            "tasks": sum(1 for r in rows if r.get("clustered")),
+            "producers": sum(1 for r in clustered if r.get("clustered_children")),
+            "bytes_not_uploaded": sum(int(r.get("not_uploaded_bytes") or 0) for r in clustered),
+            "delayed": len(delayed), "delayed_hits": sum(len(d.get("picked") or ()) for d in delayed),
+            "delay_s": round(sum(float(d.get("waited_s") or 0.0) for d in delayed), 4),
+        }
     dups = [json.loads(v) for v in dataplane.hash_of(dataplane.keys.dups(run_id)).values()]
     attempts = dataplane.hash_of(dataplane.keys.dup_attempts(run_id))
     if dups or attempts:

@@ -75,6 +75,8 @@ def optimization_params() -> dict[str, dict]:
         "taskdup": {"threshold_s": settings.SLAFLOW_TASKDUP_THRESHOLD_S, "max_exec_s": settings.SLAFLOW_TASKDUP_MAX_EXEC_S,
                     "max_input_bytes": settings.SLAFLOW_TASKDUP_MAX_INPUT_BYTES,
                     "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES},
+        "clustering": {"min_bytes": settings.SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES,
+                       "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S},
     }
 
 

@@ -23,6 +23,7 @@ TASK_COUNTS = {
     "straggler": 8,
     "scattered_fanin": 6,
     "cold_stage": 12,
+    "big_fanout": 10,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -30,6 +31,7 @@ NO_WAIT = {
     "straggler": {"work_s": 0.0, "straggle_s": 0.0},
     "scattered_fanin": {"work_s": 0.0, "stagger_s": 0.0},
     "cold_stage": {"step_s": 0.0, "work_s": 0.0},
+    "big_fanout": {"side_s": 0.0},
 }
 
 # Smaller, non-default parameters each workflow must also get right.
@@ -45,6 +47,7 @@ SMALL = {
     "straggler": {"width": 3, "size_mb": 1, "work_s": 0.0, "straggle_s": 0.0, "slow": 2},
     "scattered_fanin": {"width": 2, "size_mb": 1, "work_s": 0.0, "stagger_s": 0.0, "seed": 4},
     "cold_stage": {"length": 1, "step_s": 0.0, "width": 2, "work_s": 0.0, "seed": 2},
+    "big_fanout": {"width": 2, "size_mb": 1, "side_s": 0.0, "seed": 3},
 }
 
 

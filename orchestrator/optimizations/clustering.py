@@ -1,0 +1,121 @@
+"""WUKONG's task clustering and delayed I/O: a big output stays with the worker that made it.
+
+Rule (``wukong-opt``, or forced on a task): every flexible task with
+downstream tasks is a candidate; whether it clusters is decided at run time
+on the output's real size, which no plan knows before a first run.
+
+Runtime, in a flexible branch (an executor), for an output of at least
+``min_bytes`` (``SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES``):
+
+* **fan-out clustering** — the branch runs up to ``max_fanout`` ready
+  children itself (the ``local_children`` decision) instead of one, and the
+  output is not attached to the counters' call (``should_upload``): it goes
+  to Redis only if some child still runs elsewhere;
+* **fan-in clustering** — a child whose inputs this task completes runs here
+  (the counters' call gives it to its last upstream), so the big output does
+  not travel to it;
+* **delayed I/O** — when the upload would be needed only because some
+  children are not ready yet (their other inputs are still running), the
+  branch first waits up to ``delay_s`` (``SLAFLOW_DELAYED_IO_S``), re-checking,
+  and runs those that became ready here (``delay_upload``). One producer waits
+  per child (a claim in Redis): two producers of one fan-in never wait for
+  each other.
+
+Recorded on the producer: ``clustered_children`` (the children it ran),
+``not_uploaded_bytes`` (its output never written to Redis) and
+``delayed_io`` ({waited_s, picked}); on each clustered child: ``clustered``
+(its producer). The run's summary sums them (``services.optimization_stats``).
+"""
+from __future__ import annotations
+
+from workers import readiness
+from workers.hooks import Hook
+
+NAME = "clustering"
+LABEL = "Task clustering"
+DEFAULTS = {"min_bytes": 1 << 20, "max_fanout": 8, "delay_s": 0.5}
+FLEXIBLE = True  # acts on flexible (WUKONG) tasks; the other rules need a planned worker
+
+
+def _params(params: dict) -> dict:
+    return {"min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
+            "max_fanout": int(params.get("max_fanout", DEFAULTS["max_fanout"])),
+            "delay_s": float(params.get("delay_s", DEFAULTS["delay_s"]))}
+
+
+def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
+    chosen = _params(params)
+    has_children = {u for node in graph.values() for u in node.upstream}
+    return {nid: chosen for nid, tp in plan.tasks.items() if tp.worker is None and nid in has_children}  # shared: read only
+
+
+def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
+    if plan.tasks[nid].worker is not None or not any(nid in node.upstream for node in graph.values()):
+        return None
+    return _params(params)
+
+
+class Clustering(Hook):
+    name = NAME
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.producer_of: dict[str, str] = {}  # a child this branch runs because of clustering → its producer
+
+    def _spec(self, branch, task) -> dict | None:
+        """The parameters when clustering applies to this finished task: a flexible branch, a big output."""
+        if not branch.is_executor or task.data is None or task.is_sink:
+            return None
+        spec = self.ctx.annotations_of(task.node_id).get(NAME)
+        if not spec or len(task.data) < int(spec["min_bytes"]):
+            return None
+        return spec
+
+    def should_upload(self, branch, task):
+        return False if self._spec(branch, task) else None
+
+    def local_children(self, branch, task):
+        spec = self._spec(branch, task)
+        if spec is None:
+            return None
+        flexible = [c for c in self.ctx.downstream[task.node_id] if self.ctx.worker_of(c) is None]
+        return max(1, min(len(flexible), int(spec["max_fanout"])))
+
+    def delay_upload(self, branch, task, children: list):
+        """Seconds to wait before uploading, or None: only when every child could run here once the
+        not-ready ones are, and no other producer of those already waits for them."""
+        spec = self._spec(branch, task)
+        if spec is None or float(spec["delay_s"]) <= 0 or len(children) > task.local_slots:
+            return None
+        if any(c.mode != readiness.FLEX for c in children):
+            return None
+        pending = readiness.pending(branch.run_id, task.node_id, children)
+        if not pending or not readiness.claim_delay(branch.run_id, pending, branch.token):
+            return None
+        task.delayed_for = pending
+        return float(spec["delay_s"])
+
+    def before_inputs(self, branch, task) -> None:
+        producer = self.producer_of.pop(task.node_id, None)
+        if producer is not None:
+            task.record.optimizations["clustered"] = producer
+
+    def after_complete(self, branch, task) -> None:
+        if task.finished is None or self._spec(branch, task) is None:
+            return
+        rec = task.record.optimizations
+        kids = self.ctx.downstream[task.node_id]
+        local = [c for c, out in zip(kids, task.finished.outcomes) if out == readiness.LOCAL]
+        if local:
+            rec["clustered_children"] = local
+            for child in local:
+                self.producer_of[child] = task.node_id
+        if not task.record.uploaded:
+            rec["not_uploaded_bytes"] = len(task.data)
+        if task.delayed_for:
+            rec["delayed_io"] = {"waited_s": round(task.delayed_s, 4),
+                                 "picked": [c for c in task.delayed_for if c in local]}
+
+
+def hooks(ctx) -> list[Hook]:
+    return [Clustering(ctx)]
