@@ -164,6 +164,17 @@ def digest(a, b, tag: str = ""):
 
 
 @task
+def after(x, wait_tag: str, seconds: float):
+    """``x``, ``seconds`` after the first task counted under ``wait_tag`` began (an ordering the
+    tests need between tasks of one run: this one finishes after that one)."""
+    deadline = time.monotonic() + 60
+    while int(_redis().get(f"sf:test:count:{wait_tag}") or 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(seconds)
+    return x
+
+
+@task
 def gather(values, tag: str = ""):
     if tag:
         _count(tag)

@@ -5,6 +5,9 @@
     scattered_fanin  PreLoad         the fan-in's input wait                cut ≥ 50 %
     cold_stage       PreWarm         pings whose target started warm        ≥ 80 %
                                      makespan                               cut (any)
+    big_fanout       clustering      bytes written to Redis                 cut ≥ 50 %
+                     (wukong-opt)    makespan                               cut ≥ 20 %
+    tree_reduction   wukong-opt      makespan                               no more than 5 % slower
     tree_reduction,  uniform-opt,    makespan, -opt against plain           no more than 5 % slower
     text_analysis    non-uniform-opt share of -opt runs within the promise  90 % ± 10 points (p90 SLA)
 
@@ -87,6 +90,15 @@ def _within_pct(ids: list[int]) -> list[float]:
     return [100.0 * sum(judged) / len(judged)] if judged else []
 
 
+def _bytes_written(ids: list[int]) -> list[float]:
+    """Outputs stored in Redis per run (MB): the tasks that uploaded theirs."""
+    out = []
+    for run_id in ids:
+        sizes = TaskRun.objects.filter(run_id=run_id, uploaded=True).values_list("output_bytes", flat=True)
+        out.append(sum(int(b or 0) for b in sizes) / 1e6)
+    return out
+
+
 def _cut_by(pct: float):
     return lambda off, on, change: change is not None and change <= -pct
 
@@ -100,6 +112,8 @@ INPUT_WAIT_CUT = Metric("fan_in_input_wait_s", _sink_input_wait, -50.0, _cut_by(
 HITS = Metric("prewarm_hit_pct", _hit_rate_pct, 80.0, lambda off, on, change: on is not None and on >= 80.0,
               aggregate=True)
 ANY_CUT = Metric("makespan_s", _makespans, 0.0, lambda off, on, change: change is not None and change < 0)
+BYTES_CUT = Metric("mb_written", _bytes_written, -50.0, _cut_by(50.0))
+MAKESPAN_CUT_20 = Metric("makespan_s", _makespans, -20.0, _cut_by(20.0))
 NOT_SLOWER = Metric("makespan_s", _makespans, 5.0, _not_slower_by(5.0))
 WITHIN = Metric("within_promise_pct", _within_pct, 90.0,
                 lambda off, on, change: on is not None and abs(on - 90.0) <= 10.0, aggregate=True)
@@ -113,6 +127,10 @@ def scenarios() -> list[Scenario]:
                  Variant("uniform", ("preload",)), (INPUT_WAIT_CUT,)),
         Scenario("cold_stage", "cold_stage", "prewarm", Variant("uniform", ()), Variant("uniform", ("prewarm",)),
                  (HITS, ANY_CUT)),
+        Scenario("big_fanout", "big_fanout", "wukong-opt", Variant("wukong", None), Variant("wukong-opt", None),
+                 (BYTES_CUT, MAKESPAN_CUT_20)),
+        Scenario("tree_reduction", "tree_reduction", "wukong-opt", Variant("wukong", None),
+                 Variant("wukong-opt", None), (NOT_SLOWER,)),
     ]
     for workflow in ("tree_reduction", "text_analysis"):
         for base in ("uniform", "non-uniform"):
@@ -135,7 +153,8 @@ def _run(scenario: Scenario, variant: Variant, timeout_s: float) -> int:
 
 
 # What each optimization did in a run (its summary, ``services.optimization_stats``): the events counted.
-_EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits", "handed_off"), "taskdup": ("dups", "won")}
+_EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits", "handed_off"), "taskdup": ("dups", "won"),
+           "clustering": ("tasks", "delayed_hits")}
 
 
 def fired(ids: list[int]) -> dict[str, dict[str, int]]:

@@ -289,3 +289,69 @@ def test_a_branch_is_handed_to_the_warm_process_waiting_for_it_and_to_no_one_aft
     redis_server.set(keys.handoff_wait(run_id, "u"), "1")
     assert pw.offer(run_id, "u", branch)
     assert pw.await_branch(run_id, "u", 0.0) == branch
+
+
+# --- Task clustering and delayed I/O (wukong-opt) -----------------------------------------------------
+
+
+def clustered_graph(tag: str):
+    r"""
+          one              two
+           |                |
+          big            side       big: 2 MB; side ends 0.4 s after big began (big takes 0.1 s)
+      / |  |  \  \     /
+    d0 d1 d2 d3  join               d*: big's digest; join: big's digest once side is done
+      \  \ |  /  /
+        gather
+    """
+    big = t.blob(t.value(1), 2, seconds=0.1, tag=f"{tag}-big")
+    join = t.digest(t.after(t.value(2), f"{tag}-big", 0.4), big, tag=f"{tag}-kid")
+    return t.gather([t.digest(big, big, tag=f"{tag}-kid") for _ in range(4)] + [join])
+
+
+def _by_node(run_id: int) -> dict:
+    return {r.node_id: r for r in TaskRun.objects.filter(run_id=run_id)}
+
+
+def test_clustered_children_run_once_beside_their_big_input_which_is_never_uploaded(live, counts, settings):
+    settings.SLAFLOW_DELAYED_IO_S = 5.0  # side ends ~0.3 s after big: the wait always covers it here
+    expected = hashlib.sha256(np.random.default_rng(1).standard_normal((2 << 20) // 8).tobytes()).hexdigest()
+    choices = []
+    for k in range(2):  # the same plan twice: the same choices
+        sink = clustered_graph(f"cluster{k}")
+        g = build_graph(sink)
+        big = next(n for n, node in g.items() if node.function == "tests.taskfns.blob")
+        kids = sorted(n for n, node in g.items() if big in node.upstream)
+        join = next(n for n in kids if len(g[n].upstream) == 2)
+        run = submit(sink, name="clustered", planner="wukong-opt")
+        assert run.result(timeout=60) == [expected] * 5
+        assert counts(f"cluster{k}-kid") == 5  # every child ran once
+        recs = _by_node(run.id)
+        producer = recs[big]
+        assert producer.uploaded is False, "the big output went to Redis"
+        assert sorted(producer.optimizations["clustered_children"]) == kids
+        assert producer.optimizations["not_uploaded_bytes"] == producer.output_bytes > 2 << 20
+        assert producer.optimizations["delayed_io"]["picked"] == [join]  # ready only once side was done
+        for kid in kids:
+            assert recs[kid].optimizations["clustered"] == big
+            assert recs[kid].branch_id == producer.branch_id
+            assert [e["local"] for e in recs[kid].inputs if e["node"] == big] == [True] * len(
+                [u for u in g[kid].upstream if u == big])
+        summary = WorkflowRun.objects.get(pk=run.id).optimizations["clustering"]
+        assert (summary["tasks"], summary["producers"], summary["delayed_hits"]) == (5, 1, 1)
+        assert summary["bytes_not_uploaded"] == producer.output_bytes
+        choices.append((sorted(producer.optimizations["clustered_children"]),
+                        producer.optimizations["delayed_io"]["picked"]))
+    assert choices[0] == choices[1]  # node ids are the same in both builds
+
+
+def test_without_clustering_the_big_output_travels_to_the_children_other_executors_run(live, counts):
+    sink = clustered_graph("plain")
+    g = build_graph(sink)
+    big = next(n for n, node in g.items() if node.function == "tests.taskfns.blob")
+    run = submit(sink, name="clustered", planner="wukong")
+    run.result(timeout=60)
+    recs = _by_node(run.id)
+    assert recs[big].uploaded is True
+    assert not any("clustered" in r.optimizations for r in recs.values())
+    assert "clustering" not in WorkflowRun.objects.get(pk=run.id).optimizations

@@ -157,3 +157,65 @@ def test_every_branch_runs_the_core_hooks_in_order_then_the_configured_ones(sett
     assert [h.name for h in chain.at("before_inputs")] == ["run-flags", "metrics"]
     assert [h.name for h in chain.at("after_complete")] == ["metrics"]
     assert [h.name for h in chain.at("should_upload")] == ["plan-uploads"]
+
+
+# --- the declared precedence of optimizations (README "Optimizations") --------------------------------
+
+
+def _readme_precedence() -> dict[str, tuple[str, ...]]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text[text.index("| decision stage | precedence (winner first) |"):]
+    table = {}
+    for line in block.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        stage, names = (c.strip() for c in line.strip("|").split("|")[:2])
+        table[stage.strip("`")] = tuple(n.strip() for n in names.split(","))
+    return table
+
+
+def test_the_readme_shows_the_precedence_table_the_code_uses():
+    from workers.hooks import PRECEDENCE
+
+    assert _readme_precedence() == PRECEDENCE
+
+
+def _built_in_hook_classes() -> list[type]:
+    import inspect
+
+    from orchestrator import optimizations
+    from workers import core_hooks
+
+    modules = [core_hooks, *optimizations.MODULES.values()]
+    return [cls for m in modules for _, cls in inspect.getmembers(m, inspect.isclass)
+            if issubclass(cls, Hook) and cls is not Hook and cls.__module__ == m.__name__]
+
+
+def test_every_built_in_hook_that_answers_a_decision_is_in_the_precedence_table():
+    from workers.hooks import PRECEDENCE, _DECISIONS
+
+    classes = _built_in_hook_classes()
+    assert {c.name for c in classes} >= {"plan-uploads", "keep-one-child", "preload", "taskdup", "prewarm",
+                                         "clustering"}
+    for cls in classes:
+        for stage in _DECISIONS:
+            if getattr(cls, stage) is not getattr(Hook, stage):
+                assert cls.name in PRECEDENCE[stage], f"{cls.name} answers {stage} but is not in PRECEDENCE"
+
+
+@pytest.mark.parametrize("stage, winner, loser", [("should_upload", "clustering", "plan-uploads"),
+                                                  ("local_children", "clustering", "keep-one-child"),
+                                                  ("fetch_input", "streaming", "preload")])
+def test_the_declared_winner_answers_in_whatever_order_the_hooks_come(stage, winner, loser):
+    import itertools
+
+    hooks = [recorder(winner, [], **{stage: "winner's"}), recorder(loser, [], **{stage: "loser's"}),
+             recorder("custom", [], **{stage: None})]
+    for order in itertools.permutations(hooks):
+        assert HookChain(order).decide(stage, None, Task()) == "winner's"
+    # an unlisted hook with a precedence above 0 goes first; without one, after the listed hooks
+    assert HookChain(hooks + [recorder("mine", [], precedence=5, **{stage: "mine"})]).decide(stage, None, Task()) \
+        == "mine"
+    assert HookChain([recorder("mine", [], **{stage: "mine"})] + hooks).decide(stage, None, Task()) == "winner's"

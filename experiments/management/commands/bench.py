@@ -26,8 +26,8 @@ class Command(BaseCommand):
             "tasks from --clients threads (submission latency, all succeeded, total time). 'failures': kill -9 of a "
             "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster). "
             "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
-            "PreLoad: scattered_fanin, PreWarm: cold_stage) and the -opt planners against plain ones on "
-            "tree_reduction and text_analysis; medians of --repeat pairs after --warmup runs of each.")
+            "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout) and the -opt "
+            "planners against plain ones on tree_reduction and text_analysis; medians of --repeat pairs after --warmup runs of each.")
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations"])
