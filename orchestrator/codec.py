@@ -133,6 +133,19 @@ def loads(raw: bytes) -> Any:
     return from_jsonable(json.loads(raw.decode("utf-8")))
 
 
+def loads_buffer(buf: bytearray) -> Any:
+    """``loads`` of a buffer the caller gives up (a streamed input): an array uses it in place, no copy."""
+    if buf[:6] == _NPY_MAGIC:
+        np = _np()
+        head = io.BytesIO(bytes(buf[:4096]))
+        if np.lib.format.read_magic(head) == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
+            if not fortran and not dtype.hasobject:
+                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+                return np.frombuffer(buf, dtype=dtype, count=count, offset=head.tell()).reshape(shape)
+    return loads(bytes(buf))
+
+
 def is_plain_json(value: Any) -> bool:
     """True when ``value`` is already plain JSON (what the REST API can return as is)."""
     try:

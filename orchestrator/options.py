@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 KNOWN = ("optimizations", "timeout_s", "retries", "retry_backoff_s", "retry_on")
 # Optimizations a task may force (each a module of ``orchestrator.optimizations``; a test keeps them equal).
-OPTIMIZATIONS = ("preload", "prewarm", "taskdup", "clustering")
+OPTIMIZATIONS = ("preload", "prewarm", "taskdup", "clustering", "streaming")
 MAX_RETRIES = 100
 MAX_BACKOFF_S = 60.0
 

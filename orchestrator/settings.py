@@ -123,6 +123,11 @@ SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES
 SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES = env.env_int("SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES", 1 << 20)
 SLAFLOW_CLUSTER_MAX_FANOUT = env.env_int("SLAFLOW_CLUSTER_MAX_FANOUT", 8)
 SLAFLOW_DELAYED_IO_S = env.env_float("SLAFLOW_DELAYED_IO_S", 0.5)
+# Output streaming (the -opt planners): an output this big that must travel is written in chunks its
+# consumers read while it is written; a reader gives up after STALL_S without a new chunk.
+SLAFLOW_STREAM_MIN_BYTES = env.env_int("SLAFLOW_STREAM_MIN_BYTES", 16 << 20)
+SLAFLOW_STREAM_CHUNK_BYTES = env.env_int("SLAFLOW_STREAM_CHUNK_BYTES", 1 << 20)
+SLAFLOW_STREAM_STALL_S = env.env_float("SLAFLOW_STREAM_STALL_S", 30.0)
 # A hook that raises (other than SkipTask / StopBranch) fails the run instead of being logged only.
 SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
 # Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.

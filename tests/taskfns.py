@@ -154,12 +154,13 @@ def payload(x, mb: int, seconds: float = 0.0):
 
 
 @task
-def digest(a, b, tag: str = ""):
-    """The SHA-256 of ``b``'s bytes (what this task received), after waiting for ``a``."""
+def digest(a, b, tag: str = "", seconds: float = 0.0):
+    """The SHA-256 of ``b``'s bytes (what this task received), after waiting for ``a`` and ``seconds``."""
     import hashlib
 
     if tag:
         _count(tag)
+    time.sleep(seconds)
     return hashlib.sha256(b.tobytes()).hexdigest()
 
 

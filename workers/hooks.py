@@ -19,7 +19,7 @@ hooks in order: ``branch_start`` and ``before_*`` run in that order,
 wraps the others, as dramatiq's middleware does).
 
 *Decision* stages (``fetch_input``, ``should_upload``, ``local_children``,
-``delay_upload``, ``while_waiting``, ``hand_off``) are answered by one hook:
+``delay_upload``, ``stream_output``, ``while_waiting``, ``hand_off``) are answered by one hook:
 the first, in precedence order, whose answer is not ``None``. Where built-in
 hooks and optimizations answer the same question, the order is declared in
 one table, ``PRECEDENCE`` (stage → hook names, the winner first; README
@@ -29,8 +29,9 @@ the same way every time, in every branch. A hook not in the table (e.g. from
 otherwise after them; ties keep list order.
 
 A hook changes the flow only by raising ``SkipTask`` (this task does none of
-its remaining stages, e.g. another worker already ran it) or ``StopBranch``
-(the run is over: start nothing more). Any other exception from a hook is a
+its remaining stages, e.g. another worker already ran it), ``StopBranch``
+(the run is over: start nothing more) or, from ``fetch_input``,
+``InputFailed`` (the task fails with that message). Any other exception from a hook is a
 bug: it is logged with the run, task, hook and stage, and with
 ``SLAFLOW_STRICT_HOOKS`` (on in the tests) it fails the run; otherwise the
 stage goes on without that hook.
@@ -61,6 +62,11 @@ class Input:
 
 class SkipTask(Exception):
     """Raised by a hook: this task does none of its remaining stages."""
+
+
+class InputFailed(Exception):
+    """Raised by a ``fetch_input`` hook: this input cannot be had (e.g. its stream failed); the task fails
+    with this message."""
 
 
 class StopBranch(Exception):
@@ -133,6 +139,10 @@ class Hook:
         (``branch.awaiting``): tasks to run now, here (e.g. a duplicate of a straggler), or None."""
         return None
 
+    def stream_output(self, branch: "BranchRun", task: "ActiveTask") -> int | None:
+        """Decision, when the output must travel: a chunk size in bytes to stream it (consumers are
+        released first and read it while it is written, ``workers.streams``), or None to attach it."""
+
     def delay_upload(self, branch: "BranchRun", task: "ActiveTask", children: list) -> float | None:
         """Decision, when the counters' call found that the output must travel (some child would run
         elsewhere): seconds to wait for children that are not ready yet so they can run here
@@ -148,7 +158,8 @@ class Hook:
 
 _ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
 _REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
-_DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", "while_waiting", "hand_off")
+_DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", "stream_output", "while_waiting",
+              "hand_off")
 STAGES = _ORDERED + _REVERSED + _DECISIONS
 
 # Who answers a decision stage when several hooks would, the winner first: the one place where
@@ -161,6 +172,7 @@ PRECEDENCE: dict[str, tuple[str, ...]] = {
     # clustering runs up to max_fanout ready flexible children here; WUKONG's baseline keeps one
     "local_children": ("clustering", "keep-one-child"),
     "delay_upload": ("clustering",),
+    "stream_output": ("streaming",),
     # TaskDup duplicates only tasks planned on another worker, never a flexible one clustering runs
     "while_waiting": ("taskdup",),
     "hand_off": ("prewarm",),
@@ -204,7 +216,7 @@ class HookChain:
         for hook in self._at[stage]:
             try:
                 getattr(hook, stage)(*args)
-            except (SkipTask, StopBranch):
+            except (SkipTask, StopBranch, InputFailed):
                 raise
             except Exception as exc:
                 self._failed(hook, stage, args, exc)
@@ -214,7 +226,7 @@ class HookChain:
         for hook in self._at[stage]:
             try:
                 answer = getattr(hook, stage)(*args)
-            except (SkipTask, StopBranch):
+            except (SkipTask, StopBranch, InputFailed):
                 raise
             except Exception as exc:
                 self._failed(hook, stage, args, exc)

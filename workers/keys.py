@@ -154,6 +154,16 @@ def delaying(run_id: int) -> str:
     return run_prefix(run_id) + "delaying"
 
 
+def streams(run_id: int) -> str:
+    """Hash task → JSON {attempt, len, chunk}: the outputs being (or that were) streamed in chunks."""
+    return run_prefix(run_id) + "streams"
+
+
+def stream(run_id: int, node_id: str) -> str:
+    """A Redis stream of one output's chunks (``workers.streams``; registered for clean-up)."""
+    return run_prefix(run_id) + f"stream:{node_id}"
+
+
 def starts(run_id: int) -> str:
     """Hash task → epoch seconds it began (what TaskDup estimates a running upstream's end from)."""
     return run_prefix(run_id) + "starts"
@@ -204,7 +214,7 @@ def fixed_keys(run_id: int) -> list[str]:
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
             waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
             branches(run_id), current(run_id), killed(run_id), prewarms(run_id), prewarmed(run_id), dups(run_id), dup_attempts(run_id),
-            starts(run_id), delaying(run_id),
+            starts(run_id), delaying(run_id), streams(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 

@@ -292,15 +292,16 @@ def executor_cap() -> int:
 
 
 def finish_task(run_id: int, node_id: str, token: str, children: list[Child], output: bytes | None, *,
-                local_slots: int = 0, pop_from: int | None = None) -> Finished:
+                local_slots: int = 0, pop_from: int | None = None, streamed: bool = False) -> Finished:
     """Record ``node_id`` done; ``local_slots``: how many ready flexible children this branch may run
     itself; ``pop_from``: an executor's configuration, to take its next task in the same call when no
     child runs here. With ``output``, it is stored first, in the same round trip (a pipelined
     ``HSET`` before the script: no copy of a large value through Lua). Without it,
     ``Finished.upload_first`` says that some child will run outside this branch and the output must
-    be attached (nothing was changed)."""
+    be attached (nothing was changed) — unless ``streamed``: the output is on its way
+    (``workers.streams``), as good as stored for the children's sake."""
     args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S),
-                  "1" if output is not None else "0", local_slots, executor_cap(), executor_prefix(run_id),
+                  "1" if output is not None or streamed else "0", local_slots, executor_cap(), executor_prefix(run_id),
                   "" if pop_from is None else int(pop_from), len(children)]
     for child in children:
         args.extend([child.node_id, child.needed, child.mode, child.memory_mb])

@@ -50,11 +50,11 @@ from orchestrator import canvas, codec
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
-from workers import cgroups, dataplane, flags, readiness
+from workers import cgroups, dataplane, flags, readiness, streams
 from workers.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
 from workers.core_hooks import hooks_for
-from workers.hooks import HookChain, SkipTask, StopBranch
+from workers.hooks import HookChain, InputFailed, SkipTask, StopBranch
 from workers.records import StartupRecord, TaskRecord
 from workers.recorder import recorder
 
@@ -89,6 +89,7 @@ class ActiveTask:
     duplicate: bool = False  # run here as a duplicate of a straggler on another worker (TaskDup)
     delayed_for: list[str] = field(default_factory=list)  # children an upload waited for (delayed I/O)
     delayed_s: float = 0.0
+    stream_chunk: int = 0  # streaming the output (``workers.streams``) in chunks of this many bytes, after dispatch
 
     @property
     def node_id(self) -> str:
@@ -224,7 +225,8 @@ class BranchRun:
                 raise SkipTask(task.killed)
             hooks.run("before_inputs", self, task)
             if not self._reuse_stored_output(task):
-                self.stage_inputs(task)
+                if not self.stage_inputs(task):
+                    return []
                 hooks.run("after_inputs", self, task)
                 hooks.run("before_execute", self, task)
                 if not self.stage_execute(task):
@@ -238,6 +240,8 @@ class BranchRun:
                 hooks.run("before_dispatch", self, task)
                 self.stage_dispatch(task)
                 hooks.run("after_dispatch", self, task)
+            if task.stream_chunk:
+                self.stage_stream(task)
         except SkipTask as skip:
             log.info("run %s: task %s skipped: %s", self.run_id, nid, skip)
             self.records.remove(task.record)
@@ -280,6 +284,8 @@ class BranchRun:
         if self.delivery == 1 or task.is_sink:
             return False
         raw = dataplane.get_output(self.run_id, nid)
+        if raw is None and streams.complete(self.run_id, nid):
+            raw = bytes(streams.read(self.run_id, nid))
         if raw is None:
             return False
         task.value, task.data = codec.loads(raw), raw
@@ -288,7 +294,8 @@ class BranchRun:
         rec.optimizations["reused_after_redelivery"] = True
         return True
 
-    def stage_inputs(self, task: ActiveTask) -> None:
+    def stage_inputs(self, task: ActiveTask) -> bool:
+        """Every input into ``task.values``; False when one cannot be had (the task failed)."""
         node, rec, values = task.node, task.record, task.values
         remote = []
         for up in node.upstream:
@@ -298,7 +305,11 @@ class BranchRun:
                 rec.inputs.append({"node": up, "bytes": size, "download_s": 0.0, "local": True})
                 rec.input_bytes += size
                 continue
-            given = self.hooks.decide("fetch_input", self, task, up)
+            try:
+                given = self.hooks.decide("fetch_input", self, task, up)
+            except InputFailed as exc:
+                self._fail(task, f"input {up!r} of {node.id!r}: {exc}", "")
+                return False
             if given is not None:
                 values[up] = given.value
                 rec.inputs.append({"node": up, "bytes": given.size, "download_s": given.download_s, "local": False,
@@ -308,7 +319,7 @@ class BranchRun:
                 continue
             remote.append(up)
         if not remote:
-            return
+            return True
         td = time.perf_counter()
         raws = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them
         missing = [up for up, raw in zip(remote, raws) if raw is None]
@@ -324,6 +335,7 @@ class BranchRun:
             rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
             rec.input_bytes += len(raw)
             rec.download_s += took
+        return True
 
     def stage_execute(self, task: ActiveTask) -> bool:
         """Run the function — under its time limit, stoppable by its run's cancellation, retried as its
@@ -414,19 +426,23 @@ class BranchRun:
         kids = [readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)) for c in ctx.downstream[nid]]
         already = nid in self.uploaded
         output = task.data if task.upload and not already else None
+        if output is not None and self._open_stream(task):
+            output = None
         # An executor with nothing queued here takes its next task in the same call.
         pop_from = self.executor_mb if self.is_executor and not self.queue else None
         t0 = time.perf_counter()
-        fin = readiness.finish_task(self.run_id, nid, self.token, kids, output, local_slots=task.local_slots,
-                                    pop_from=pop_from)
+
+        def finish(out: bytes | None) -> readiness.Finished:
+            return readiness.finish_task(self.run_id, nid, self.token, kids, out, local_slots=task.local_slots,
+                                         pop_from=pop_from, streamed=bool(task.stream_chunk))
+
+        fin = finish(output)
         if fin.upload_first and self._delay_upload(task, kids):
-            fin = readiness.finish_task(self.run_id, nid, self.token, kids, None, local_slots=task.local_slots,
-                                        pop_from=pop_from)
+            fin = finish(None)
         if fin.upload_first:
-            # A child will run outside this branch: it needs our output in Redis.
-            output = task.data
-            fin = readiness.finish_task(self.run_id, nid, self.token, kids, output, local_slots=task.local_slots,
-                                        pop_from=pop_from)
+            # A child will run outside this branch: it needs our output in Redis (or streaming to it).
+            output = None if self._open_stream(task) else task.data
+            fin = finish(output)
         took = time.perf_counter() - t0
         task.finished = fin
         if fin.popped is not None:
@@ -452,6 +468,38 @@ class BranchRun:
                 task.dispatch.setdefault((owner, kid.memory_mb), []).append(kid.node_id)
             elif outcome == readiness.WAITING:
                 self.awaiting[kid.node_id] = nid
+
+    def _open_stream(self, task: ActiveTask) -> bool:
+        """When a hook says so, open the output's stream: the counters' call then releases the
+        consumers, and ``stage_stream`` writes the chunks after dispatch."""
+        chunk = self.hooks.decide("stream_output", self, task)
+        if not chunk:
+            return False
+        task.stream_chunk = int(chunk)
+        streams.open_stream(self.run_id, task.node_id, self._attempt(), len(task.data), task.stream_chunk)
+        return True
+
+    def _attempt(self) -> str:
+        return f"{self.token}:{self.delivery}"
+
+    def stage_stream(self, task: ActiveTask) -> None:
+        """Write a streamed output's chunks (its consumers read them as they come). The task ends once
+        the last one is written."""
+        nid, rec = task.node_id, task.record
+        t0 = time.perf_counter()
+        try:
+            chunks = streams.write(self.run_id, nid, self._attempt(), task.data, task.stream_chunk)
+        except Exception as exc:  # Redis failed under us: the consumers hear it, never see partial data
+            try:
+                streams.fail(self.run_id, nid, self._attempt(), f"{type(exc).__name__}: {exc}")
+            finally:
+                self._fail(task, f"could not stream the output of {nid!r}: {type(exc).__name__}: {exc}",
+                           traceback.format_exc())
+            return
+        rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
+        rec.finished_at = time.time()
+        rec.optimizations["streamed"] = {"bytes": len(task.data), "chunks": chunks}
+        self.uploaded.add(nid)
 
     def _delay_upload(self, task: ActiveTask, kids: list[readiness.Child]) -> bool:
         """Delayed I/O: when a hook says so, wait (bounded) for children whose other inputs are still

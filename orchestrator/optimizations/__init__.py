@@ -5,6 +5,7 @@
     prewarm     a branch predicted to start cold: a sender on another worker and a moment     the sender pings the target's queue
     taskdup     a consumer's fast, small-input upstreams on other workers                     the waiting worker may run one itself
     clustering  every flexible task with children (WUKONG)                                    a big output's children run where it is
+    streaming   a task with a consumer outside its branch                                     a big output is read while written
 
 Planners call ``annotate`` (the ``-opt`` planners run every rule; any planner
 keeps what an author forced with ``@task(optimizations=[...])`` or a spec's
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.optimizations import clustering, preload, prewarm, taskdup
+from orchestrator.optimizations import clustering, preload, prewarm, streaming, taskdup
 
-MODULES = {m.NAME: m for m in (preload, prewarm, taskdup, clustering)}
+MODULES = {m.NAME: m for m in (preload, prewarm, taskdup, clustering, streaming)}
 NAMES = tuple(MODULES)
-OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup"), "non-uniform-opt": ("preload", "prewarm", "taskdup"),
-                "wukong-opt": ("clustering",)}
+OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
+                "non-uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
+                "wukong-opt": ("clustering", "streaming")}
 
 
 def for_planner(planner: str) -> tuple[str, ...]:

@@ -59,8 +59,8 @@ PLANNERS = {
     "non-uniform": nonuniform.plan,
 }
 
-OPT_NOTE = ("-opt variants of uniform and non-uniform add PreLoad, PreWarm and TaskDup; wukong-opt adds task "
-            "clustering and delayed I/O")
+OPT_NOTE = ("-opt variants of uniform and non-uniform add PreLoad, PreWarm, TaskDup and output streaming; "
+            "wukong-opt adds task clustering, delayed I/O and output streaming")
 
 
 class PlannerError(ValueError):

@@ -77,6 +77,7 @@ def optimization_params() -> dict[str, dict]:
                     "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES},
         "clustering": {"min_bytes": settings.SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES,
                        "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S},
+        "streaming": {"min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES, "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES},
     }
 
 

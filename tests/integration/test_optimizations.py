@@ -14,7 +14,7 @@ from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import until
-from workers import pools
+from workers import keys, pools
 
 pytestmark = [pytest.mark.integration]
 
@@ -355,3 +355,78 @@ def test_without_clustering_the_big_output_travels_to_the_children_other_executo
     assert recs[big].uploaded is True
     assert not any("clustered" in r.optimizations for r in recs.values())
     assert "clustering" not in WorkflowRun.objects.get(pk=run.id).optimizations
+
+
+# --- Output streaming ----------------------------------------------------------------------------------
+
+
+def test_a_stream_read_while_written_gives_the_same_bytes_and_a_new_attempt_replaces_a_dead_one(redis_server):
+    import threading
+
+    from workers import streams
+
+    data = np.random.default_rng(4).standard_normal(300_000).tobytes()
+    streams.open_stream(7001, "p", "tok:1", len(data), 64 << 10)
+    got = {}
+    reader = threading.Thread(target=lambda: got.update(buf=streams.read(7001, "p")))
+    reader.start()
+    # the first attempt dies half-way (no end mark); its redelivery streams it all again
+    view = memoryview(data)
+    for off in range(0, len(data) // 2, 64 << 10):
+        redis_server.xadd(keys.stream(7001, "p"), {"a": "tok:1", "c": view[off:off + (64 << 10)].tobytes()})
+    streams.open_stream(7001, "p", "tok:2", len(data), 50_000)
+    assert streams.write(7001, "p", "tok:2", data, 50_000) == -(-len(data) // 50_000)
+    reader.join(10)
+    assert bytes(got["buf"]) == data
+    assert streams.complete(7001, "p") and not streams.complete(7001, "q")
+
+
+def test_a_producer_failing_mid_stream_gives_its_reader_a_clear_error_never_partial_data(redis_server):
+    from workers import streams
+
+    data = b"x" * 200_000
+    streams.open_stream(7002, "p", "t:1", len(data), 50_000)
+    redis_server.xadd(keys.stream(7002, "p"), {"a": "t:1", "c": data[:50_000]})
+    streams.fail(7002, "p", "t:1", "ValueError: the generator broke")
+    with pytest.raises(streams.StreamError, match=r"the producer of 'p' failed while streaming its output: "
+                                                  r"ValueError: the generator broke"):
+        streams.read(7002, "p")
+    # bytes that do not check out are refused too
+    streams.open_stream(7003, "p", "t:1", 4, 4)
+    redis_server.xadd(keys.stream(7003, "p"), {"a": "t:1", "c": b"abcd"})
+    redis_server.xadd(keys.stream(7003, "p"), {"a": "t:1", "end": 1, "crc": 12345})
+    with pytest.raises(streams.StreamError, match="does not check out"):
+        streams.read(7003, "p")
+    # and a producer that went silent is given up on
+    streams.open_stream(7004, "p", "t:1", 10, 5)
+    with pytest.raises(streams.StreamError, match="stalled"):
+        streams.read(7004, "p", stall_s=0.6)
+    assert keys.stream(7004, "p") in {k.decode() for k in redis_server.smembers(keys.registry(7004))}
+
+
+def test_a_streamed_output_reaches_its_remote_consumer_byte_for_byte(live, settings):
+    r"""
+         one
+          |
+       payload        20 MB, consumed by two executors: one keeps its child, the other's input streams
+        /    \
+    digest  digest
+        \    /
+        gather
+    """
+    settings.SLAFLOW_STREAM_MIN_BYTES = 16 << 20
+    big = t.payload(t.value(6), 20, seconds=0.0)
+    sink = t.gather([t.digest(big, big, seconds=1.5), t.digest(big, big, seconds=1.5)])  # worth two executors
+    g = build_graph(sink)
+    producer = next(n for n, node in g.items() if node.function == "tests.taskfns.payload")
+    expected = hashlib.sha256(np.random.default_rng(7).standard_normal((20 << 20) // 8).tobytes()).hexdigest()
+    run = submit(sink, name="streamed", planner="wukong", optimizations=["streaming"])
+    assert run.result(timeout=60) == [expected, expected]
+    recs = _by_node(run.id)
+    assert recs[producer].optimizations["streamed"] == {"bytes": recs[producer].output_bytes,
+                                                        "chunks": -(-recs[producer].output_bytes // (1 << 20))}
+    via = sorted(e.get("via") or ("local" if e["local"] else "redis") for r in recs.values() for e in r.inputs
+                 if e["node"] == producer)
+    assert via == ["local", "stream"]
+    summary = WorkflowRun.objects.get(pk=run.id).optimizations["streaming"]
+    assert (summary["outputs"], summary["consumers"], summary["bytes"]) == (1, 1, recs[producer].output_bytes)

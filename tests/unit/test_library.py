@@ -24,6 +24,7 @@ TASK_COUNTS = {
     "scattered_fanin": 6,
     "cold_stage": 12,
     "big_fanout": 10,
+    "big_transfer": 5,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -32,6 +33,7 @@ NO_WAIT = {
     "scattered_fanin": {"work_s": 0.0, "stagger_s": 0.0},
     "cold_stage": {"step_s": 0.0, "work_s": 0.0},
     "big_fanout": {"side_s": 0.0},
+    "big_transfer": {"work_s": 0.0, "consume_s": 0.0},
 }
 
 # Smaller, non-default parameters each workflow must also get right.
@@ -48,6 +50,7 @@ SMALL = {
     "scattered_fanin": {"width": 2, "size_mb": 1, "work_s": 0.0, "stagger_s": 0.0, "seed": 4},
     "cold_stage": {"length": 1, "step_s": 0.0, "width": 2, "work_s": 0.0, "seed": 2},
     "big_fanout": {"width": 2, "size_mb": 1, "side_s": 0.0, "seed": 3},
+    "big_transfer": {"size_mb": 1, "work_s": 0.0, "consume_s": 0.0, "seed": 2},
 }
 
 

@@ -19,10 +19,10 @@ def plain_plan(layout: dict[str, str | None], **timing) -> Plan:
 
 
 def test_the_optimizations_a_task_may_force_are_the_modules():
-    assert options.OPTIMIZATIONS == optimizations.NAMES == ("preload", "prewarm", "taskdup", "clustering")
-    assert optimizations.for_planner("uniform-opt") == ("preload", "prewarm", "taskdup")
-    assert optimizations.for_planner("non-uniform-opt") == ("preload", "prewarm", "taskdup")
-    assert optimizations.for_planner("wukong-opt") == ("clustering",)
+    assert options.OPTIMIZATIONS == optimizations.NAMES == ("preload", "prewarm", "taskdup", "clustering", "streaming")
+    assert optimizations.for_planner("uniform-opt") == ("preload", "prewarm", "taskdup", "streaming")
+    assert optimizations.for_planner("non-uniform-opt") == ("preload", "prewarm", "taskdup", "streaming")
+    assert optimizations.for_planner("wukong-opt") == ("clustering", "streaming")
     assert optimizations.for_planner("uniform") == () and optimizations.for_planner("wukong") == ()
     with pytest.raises(options.OptionError, match=r"unknown optimization\(s\) 'prefetch' \(known: preload"):
         options.check({"optimizations": ["prefetch"]}, "@task m.f")

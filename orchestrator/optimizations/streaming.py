@@ -1,0 +1,83 @@
+"""Output streaming: a big output that must travel is read by its consumers while it is written.
+
+Rule (the ``-opt`` planners, or forced on a task): a task with a consumer
+that runs outside its branch (on another logical worker, in a new branch of
+its own, or flexible). Whether it streams is decided at run time on the
+output's real size: at least ``min_bytes`` (``SLAFLOW_STREAM_MIN_BYTES``).
+
+Runtime (``workers.streams`` holds the protocol): instead of attaching the
+output to the counters' call, the producer opens a stream, records the task
+done — its consumers are dispatched at once — and then writes the output in
+chunks of ``chunk_bytes``; a consumer's ``fetch_input`` reads the chunks as
+they arrive into one buffer and checks the CRC at the end, so its input is
+ready about when the upload ends instead of after upload, dispatch and
+download. A streamed input comes before a preloaded one (README precedence:
+PreLoad would fetch it again, whole, once written).
+
+Recorded: ``streamed`` {bytes, chunks} on the producer; input entries with
+``via: "stream"`` on consumers.
+"""
+from __future__ import annotations
+
+import time
+
+from orchestrator import codec
+from workers import flags, streams
+from workers.hooks import Hook, Input, InputFailed
+
+NAME = "streaming"
+LABEL = "Output streaming"
+DEFAULTS = {"min_bytes": 16 << 20, "chunk_bytes": 1 << 20}
+FLEXIBLE = True
+
+
+def _params(params: dict) -> dict:
+    return {"min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
+            "chunk_bytes": int(params.get("chunk_bytes", DEFAULTS["chunk_bytes"]))}
+
+
+def _travels(plan, graph, nid: str, consumers: list[str]) -> bool:
+    me = plan.tasks[nid].worker
+    return any(me is None or plan.tasks[c].worker != me or plan.new_branch(c) for c in consumers)
+
+
+def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
+    chosen = _params(params)
+    consumers: dict[str, list[str]] = {}
+    for cid, node in graph.items():
+        for u in node.upstream:
+            consumers.setdefault(u, []).append(cid)
+    return {nid: chosen for nid, kids in consumers.items() if _travels(plan, graph, nid, kids)}  # shared: read only
+
+
+def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
+    kids = [c for c, node in graph.items() if nid in node.upstream]
+    return _params(params) if kids and _travels(plan, graph, nid, kids) else None
+
+
+class Streaming(Hook):
+    name = NAME
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def stream_output(self, branch, task):
+        spec = self.ctx.annotations_of(task.node_id).get(NAME)
+        if not spec or task.data is None or len(task.data) < int(spec["min_bytes"]):
+            return None
+        return int(spec["chunk_bytes"])
+
+    def fetch_input(self, branch, task, upstream: str):
+        if not (self.ctx.annotations_of(upstream).get(NAME) and streams.streamed(branch.run_id, [upstream])):
+            return None
+        t0 = time.perf_counter()
+        try:
+            buf = streams.read(branch.run_id, upstream, stopped=lambda: flags.announced_over(branch.run_id))
+        except streams.StreamError as exc:
+            raise InputFailed(str(exc)) from None
+        size = len(buf)
+        return Input(value=codec.loads_buffer(buf), size=size, download_s=time.perf_counter() - t0, how="stream")
+
+
+def hooks(ctx) -> list[Hook]:
+    return [Streaming(ctx)]
