@@ -82,11 +82,13 @@ class TaskFunction:
 
 def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = (),
          timeout_s: float | None = None, retries: int | None = None, retry_backoff_s: float | None = None,
-         retry_on: tuple | list | None = None):
+         retry_on: tuple | list | None = None, streaming: bool | None = None):
     """Decorator. Keywords (``orchestrator.options``): ``optimizations`` the planner keeps, ``timeout_s``
     (the task is stopped after this long), ``retries`` / ``retry_backoff_s`` / ``retry_on`` (exception
-    classes or names to retry on)."""
-    options = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on)
+    classes or names to retry on), ``streaming`` (a generator task's output arrives as an iterator over
+    its items, while it runs)."""
+    options = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on,
+                   streaming=streaming)
     if fn is None:
         return lambda f: TaskFunction(f, tuple(optimizations), **options)
     return TaskFunction(fn, tuple(optimizations), **options)

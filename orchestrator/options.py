@@ -16,6 +16,9 @@
   empty); before attempt k+1 the worker waits ``retry_backoff_s × 2^(k-1)`` s
   (at most 60). Every failed attempt is recorded with its error.
 * ``optimizations`` — optimizations the author forces on the task (kept by every planner).
+* ``streaming`` — the task takes the output of a generator task as an iterator
+  over its items, starting while the generator still runs (``workers.streams``;
+  from any other task it gets the plain value).
 
 ``check`` validates options at submission (naming the node and the option);
 ``TaskOptions.of`` reads them back on the worker.
@@ -26,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-KNOWN = ("optimizations", "timeout_s", "retries", "retry_backoff_s", "retry_on")
+KNOWN = ("optimizations", "timeout_s", "retries", "retry_backoff_s", "retry_on", "streaming")
 # Optimizations a task may force (each a module of ``orchestrator.optimizations``; a test keeps them equal).
 OPTIMIZATIONS = ("preload", "prewarm", "taskdup", "clustering", "streaming")
 MAX_RETRIES = 100
@@ -79,6 +82,8 @@ def check(options: dict[str, Any], where: str) -> dict[str, Any]:
             else:
                 raise OptionError(f"{where}: option 'retry_on' holds {item!r}, not an exception class or name")
         out["retry_on"] = names
+    if "streaming" in out and not isinstance(out["streaming"], bool):
+        raise OptionError(f"{where}: option 'streaming' must be true or false, got {out['streaming']!r}")
     if "optimizations" in out:
         names = out["optimizations"]
         if not (isinstance(names, (list, tuple)) and all(isinstance(o, str) for o in names)):
@@ -97,12 +102,13 @@ class TaskOptions:
     retries: int = 0
     retry_backoff_s: float = 0.0
     retry_on: tuple[str, ...] = ()
+    streaming: bool = False
 
     @classmethod
     def of(cls, options: dict[str, Any], default_timeout_s: float | None = None) -> "TaskOptions":
         return cls(timeout_s=options.get("timeout_s") or default_timeout_s, retries=int(options.get("retries") or 0),
                    retry_backoff_s=float(options.get("retry_backoff_s") or 0.0),
-                   retry_on=tuple(options.get("retry_on") or ()))
+                   retry_on=tuple(options.get("retry_on") or ()), streaming=bool(options.get("streaming")))
 
     def retries_on(self, error: BaseException) -> bool:
         """Whether ``error`` is one to retry (any exception when ``retry_on`` is empty)."""

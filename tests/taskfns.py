@@ -182,6 +182,27 @@ def gather(values, tag: str = ""):
     return list(values)
 
 
+@task
+def count_up(n: int, seconds: float, fail_at: int = -1):
+    """A generator task: yields 0 .. n-1, one every ``seconds``; raises instead of yielding ``fail_at``."""
+    for i in range(n):
+        time.sleep(seconds)
+        if i == fail_at:
+            raise ValueError(f"the generator broke at item {i}")
+        yield i
+
+
+@task(streaming=True)
+def running_sum(items):
+    """A streaming consumer: sums items as they come; says when the first one arrived."""
+    total, first_at, n = 0, None, 0
+    for x in items:
+        first_at = first_at or time.time()
+        total += x
+        n += 1
+    return {"total": total, "n": n, "first_at": first_at}
+
+
 class ProbeHook(Hook):
     """A test hook every test worker runs (``tests.settings.SLAFLOW_HOOKS``): it lists the stages it
     sees for tasks tagged ``probe…`` and raises at ``before_execute`` of ``hook_victim`` tasks."""

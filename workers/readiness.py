@@ -334,6 +334,47 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
             script.sha = client.script_load(script.script)
 
 
+_RELEASE = """
+-- A generator's streaming consumers, released as it starts: its edge to each counts now (the same
+-- idempotent mark finish_task makes, which then counts nothing again). A child ready with it is
+-- claimed to be dispatched (never run here: this branch is busy running the generator) or handed
+-- to a branch of its worker that waits for it.
+-- ARGV: prefix, node, token, ttl, n, then n x (child, needed)
+local p, node, tok, ttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
+local res = {}
+for k = 0, n - 1 do
+  local child, needed = ARGV[6 + 2 * k], tonumber(ARGV[7 + 2 * k])
+  local count
+  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
+    count = redis.call('HINCRBY', p .. 'depn', child, 1)
+  else
+    count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
+  end
+  local out = 0
+  if count >= needed and not redis.call('HGET', claims, child) then
+    redis.call('HSET', claims, child, tok)
+    local w = redis.call('HGET', waiters, child)
+    if w and w ~= tok then
+      redis.call('HDEL', waiters, child)
+      redis.call('HSET', taken, child, 'h:' .. w)
+      redis.call('RPUSH', p .. 'wake:' .. w, child)
+      redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
+      out = 3
+    else
+      redis.call('HSET', taken, child, 'p:' .. tok)
+      out = 2
+    end
+  elseif count >= needed and redis.call('HGET', claims, child) == tok then
+    local how = redis.call('HGET', taken, child) or ''
+    if string.sub(how, 1, 2) == 'p:' then out = 2 end  -- redelivered before it was sent: send it now
+  end
+  res[k + 1] = out
+end
+for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
+return res
+"""
+
 _CLAIM_DELAY = """
 -- KEYS: delaying   ARGV: ttl, token, children...   1: this token now waits for all of them; 0: another does
 for i = 3, #ARGV do
@@ -344,6 +385,18 @@ for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
+
+
+def release(run_id: int, node_id: str, token: str, children: list[Child]) -> list[int]:
+    """A generator's streaming consumers, as it starts: per child ``DISPATCH`` (claimed: send it),
+    ``HANDED`` (a waiting branch of its worker got it) or ``NOT_READY`` (other inputs pending, or
+    another branch has it)."""
+    if not children:
+        return []
+    args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S), len(children)]
+    for child in children:
+        args.extend([child.node_id, child.needed])
+    return [int(x) for x in _script("release", _RELEASE)(keys=[], args=args)]
 
 
 def pending(run_id: int, node_id: str, children: list[Child]) -> list[str]:

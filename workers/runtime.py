@@ -37,6 +37,7 @@ a plan).
 from __future__ import annotations
 
 import heapq
+import inspect
 import logging
 import socket
 import time
@@ -298,7 +299,13 @@ class BranchRun:
         """Every input into ``task.values``; False when one cannot be had (the task failed)."""
         node, rec, values = task.node, task.record, task.values
         remote = []
+        iterate = self.ctx.task_options(node.id).streaming
         for up in node.upstream:
+            if iterate and self._streams_items(up):
+                values[up] = self._items_of(up)
+                rec.inputs.append({"node": up, "bytes": 0, "download_s": 0.0, "local": up in self.local,
+                                   "via": "stream"})
+                continue
             if up in self.local:
                 size = len(self.encoded.get(up, b""))
                 values[up] = self.local[up]
@@ -347,6 +354,7 @@ class BranchRun:
         fn = self.ctx.function(node.id)
         opts = self.ctx.task_options(node.id)
         args, kwargs = substitute(node.args, values), substitute(node.kwargs_dict, values)
+        streaming = inspect.isgeneratorfunction(fn) and self._release_streaming(task)
         attempt = 0
         while True:
             attempt += 1
@@ -355,6 +363,10 @@ class BranchRun:
             try:
                 with Guard(self.run_id, node.id, opts.timeout_s, on_kill=self._killing(node.id)):
                     task.value = fn(*args, **kwargs)
+                    if streaming:  # each item published as it is made; the output is the list of them
+                        task.value = self._publish(task, task.value, attempt)
+                    elif inspect.isgenerator(task.value):
+                        task.value = list(task.value)
                 break
             except Cancelled as stop:
                 rec.exec_s, rec.status = time.perf_counter() - t0, "cancelled"
@@ -510,13 +522,57 @@ class BranchRun:
         task.delayed_s = readiness.wait_ready(self.run_id, task.node_id, kids, float(budget))
         return True
 
+    # --- generator tasks: items streamed to consumers declared streaming ------------------------
+
+    def _streams_items(self, up: str) -> bool:
+        """Whether ``up`` is a generator task, whose items a streaming consumer iterates."""
+        return inspect.isgeneratorfunction(self.ctx.function(up))
+
+    def _items_of(self, up: str):
+        if up in self.local:  # it ran in this branch, before: its items are all here
+            return iter(self.local[up])
+        return streams.items(self.run_id, up, stopped=lambda: flags.announced_over(self.run_id))
+
+    def _release_streaming(self, task: ActiveTask) -> bool:
+        """As a generator task starts: open its item stream and dispatch its streaming consumers that
+        are ready with it, so they run while it does. False when it has none."""
+        ctx, nid = self.ctx, task.node_id
+        kids = [c for c in ctx.downstream[nid] if ctx.task_options(c).streaming]
+        if not kids:
+            return False
+        streams.open_stream(self.run_id, nid, f"{self._attempt()}:1", 0, 0, kind=streams.ITEMS)
+        children = [readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)) for c in kids]
+        groups: dict[tuple, list[str]] = {}
+        for kid, outcome in zip(kids, readiness.release(self.run_id, nid, self.token, children)):
+            if outcome == readiness.DISPATCH:
+                groups.setdefault((ctx.worker_of(kid), ctx.memory_of(kid)), []).append(kid)
+        if groups:
+            self._send(task, groups, [])
+        task.record.optimizations["streamed_to"] = kids
+        return True
+
+    def _publish(self, task: ActiveTask, generator, attempt: int) -> list:
+        attempt_id = f"{self._attempt()}:{attempt}"
+        if attempt > 1:  # a retry: a new attempt, which readers restart on (or refuse, if they read some)
+            streams.open_stream(self.run_id, task.node_id, attempt_id, 0, 0, kind=streams.ITEMS)
+        out = streams.publish(self.run_id, task.node_id, attempt_id, generator)
+        task.record.optimizations["streamed_items"] = len(out)
+        return out
+
     def stage_dispatch(self, task: ActiveTask) -> None:
         """Send the branches of other logical workers that became ready, and the executors the
         counters' call launched (already registered as live by it)."""
-        ctx, rec = self.ctx, task.record
         t1 = time.perf_counter()
+        sent = self._send(task, task.dispatch, task.finished.executors)
+        task.record.dispatch_s = time.perf_counter() - t1
+        task.record.invocations = sent
+
+    def _send(self, task: ActiveTask, dispatch: dict[tuple, list[str]], executors: list[tuple[str, int]]) -> int:
+        """Branches of ``(worker, memory) → children`` (registered, made live, handed off where a
+        hook says so) and ``executors``; returns the messages sent."""
+        ctx = self.ctx
         sigs = []
-        for (owner, memory_mb), children in task.dispatch.items():
+        for (owner, memory_mb), children in dispatch.items():
             annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
             sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
                                                 annotations=annotations))
@@ -524,24 +580,22 @@ class BranchRun:
         if sigs:
             dataplane.register_branches(self.run_id, {
                 sig.options["task_id"]: {"e": children, "w": owner, "m": memory_mb}
-                for sig, ((owner, memory_mb), children) in zip(sigs, task.dispatch.items())})
+                for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items())})
             dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
-            for sig, ((owner, memory_mb), children) in zip(sigs, task.dispatch.items()):
+            for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items()):
                 delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
-        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb)
-                    for token, memory_mb in task.finished.executors)
+        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb) for token, memory_mb in executors)
         for sig in sigs:
             delay = held.get(sig.options["task_id"])
             if delay:
                 sig.apply_async(countdown=delay)
             else:
                 sig.apply_async()
-        if task.dispatch:
-            readiness.mark_dispatched(self.run_id, [c for cs in task.dispatch.values() for c in cs], self.token)
-        rec.dispatch_s = time.perf_counter() - t1
-        rec.invocations = len(sigs)
+        if dispatch:
+            readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)
+        return len(sigs)
 
     def _mode(self, child: str) -> str:
         owner = self.ctx.worker_of(child)
@@ -633,8 +687,9 @@ class _ReadyQueue:
 
 
 def executor_name(token: str) -> str:
-    """An executor's worker id in records: ``x:<memory>-<origin>-<k>`` from its token."""
-    return "x:" + token.partition("-x")[2]
+    """An executor's worker id in records: ``x:<memory>-<origin>-<k>`` from its token (a flexible branch
+    sent with its entries, e.g. a generator's streaming consumer: ``x:f-<digest>``)."""
+    return "x:" + (token.partition("-x")[2] or token.partition("-")[2])
 
 
 def end_branch(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,

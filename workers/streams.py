@@ -19,16 +19,25 @@ checksum vouches for, or a clear error. A producer whose process dies
 mid-stream is redelivered (its lease lapses) and streams again as a new
 attempt; readers wait for it up to ``SLAFLOW_STREAM_STALL_S`` without a new
 entry. ``keys.streams(run)`` lists the streamed outputs and their attempts.
+
+**Generator tasks** stream for real: each item a task function yields is
+encoded and published as its own entry ``{a, v}`` the moment it is made, and
+a consumer declared ``streaming`` gets ``items()``, an iterator over them
+that runs while the generator does (its other consumers get the list, once
+it is done). The end mark's CRC covers the encoded items; an iterator that
+already handed out items when an attempt is replaced raises instead of
+yielding them twice.
 """
 from __future__ import annotations
 
 import json
 import time
 import zlib
-from typing import Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from django.conf import settings
 
+from orchestrator import codec
 from workers import keys
 from workers.redis_client import get_redis
 
@@ -41,10 +50,15 @@ def _ttl() -> int:
     return int(settings.SLAFLOW_RUN_TTL_S)
 
 
-def open_stream(run_id: int, node_id: str, attempt: str, size: int, chunk: int) -> None:
+BYTES, ITEMS = "bytes", "items"
+
+
+def open_stream(run_id: int, node_id: str, attempt: str, size: int, chunk: int, kind: str = BYTES) -> None:
+    """Begin an attempt: ``size`` bytes in chunks of ``chunk`` (``BYTES``), or a generator's items (``ITEMS``)."""
     key = keys.stream(run_id, node_id)
     pipe = get_redis().pipeline(transaction=False)
-    pipe.hset(keys.streams(run_id), node_id, json.dumps({"attempt": attempt, "len": size, "chunk": chunk}))
+    pipe.hset(keys.streams(run_id), node_id, json.dumps({"attempt": attempt, "len": size, "chunk": chunk,
+                                                         "kind": kind}))
     pipe.xadd(key, {"a": attempt, "reset": 1, "len": size})
     pipe.sadd(keys.registry(run_id), key)
     pipe.expire(keys.streams(run_id), _ttl())
@@ -69,14 +83,30 @@ def fail(run_id: int, node_id: str, attempt: str, error: str) -> None:
     get_redis().xadd(keys.stream(run_id, node_id), {"a": attempt, "err": error[:2000]})
 
 
-def streamed(run_id: int, node_ids: list[str]) -> set[str]:
-    """Which of these outputs are streamed (one round trip)."""
+def publish(run_id: int, node_id: str, attempt: str, items: Iterable[Any]) -> list[Any]:
+    """Run a generator's items out one by one, each published as it comes; returns them all. A failure
+    of the generator is published (its readers raise) and raised here."""
+    client, key = get_redis(), keys.stream(run_id, node_id)
+    out, crc = [], 0
+    try:
+        for item in items:
+            raw = codec.dumps(item, where=f"item {len(out)} of {node_id}")
+            crc = zlib.crc32(raw, crc)
+            client.xadd(key, {"a": attempt, "v": raw})
+            out.append(item)
+    except BaseException as exc:  # a time limit or a cancellation too: readers must not wait for more
+        fail(run_id, node_id, attempt, f"{type(exc).__name__}: {exc}")
+        raise
+    client.xadd(key, {"a": attempt, "end": len(out), "crc": crc})
+    return out
+
+
+def streamed(run_id: int, node_ids: list[str]) -> dict[str, str]:
+    """Which of these outputs are streamed, and how (``BYTES`` or ``ITEMS``; one round trip)."""
     if not node_ids:
-        return set()
-    pipe = get_redis().pipeline(transaction=False)
-    for nid in node_ids:
-        pipe.hexists(keys.streams(run_id), nid)
-    return {nid for nid, yes in zip(node_ids, pipe.execute()) if yes}
+        return {}
+    raw = get_redis().hmget(keys.streams(run_id), node_ids)
+    return {nid: json.loads(r).get("kind", BYTES) for nid, r in zip(node_ids, raw) if r is not None}
 
 
 def complete(run_id: int, node_id: str) -> bool:
@@ -89,13 +119,10 @@ def complete(run_id: int, node_id: str) -> bool:
     return bool(last) and last[0][1].get(b"a") == attempt and b"end" in last[0][1]
 
 
-def read(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False,
-         stall_s: float | None = None) -> bytearray:
-    """The output's bytes, read as they are written; raises ``StreamError`` (producer failed, stalled,
-    checksum mismatch) and stops waiting when ``stopped()`` (the run is over)."""
+def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: float | None):
+    """Every entry of the stream, waiting for new ones (raises on stall, or when ``stopped()``)."""
     stall_s = float(settings.SLAFLOW_STREAM_STALL_S if stall_s is None else stall_s)
-    client, key = get_redis(), keys.stream(run_id, node_id)
-    last, attempt, buf, pos, crc = "0-0", None, bytearray(), 0, 0
+    client, key, last = get_redis(), keys.stream(run_id, node_id), "0-0"
     heard = time.monotonic()
     while True:
         got = client.xread({key: last}, count=8, block=500)
@@ -108,23 +135,63 @@ def read(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: Fal
         heard = time.monotonic()
         for entry_id, fields in got[0][1]:
             last = entry_id
-            if b"reset" in fields:
-                attempt, buf, pos, crc = fields[b"a"], bytearray(int(fields[b"len"])), 0, 0
-                continue
-            if attempt is None or fields.get(b"a") != attempt:
-                continue  # an earlier attempt's leftovers
-            if b"c" in fields:
-                piece = fields[b"c"]
-                if pos + len(piece) > len(buf):
-                    raise StreamError(f"the stream of {node_id!r} sent more than the {len(buf)} bytes it announced")
-                buf[pos:pos + len(piece)] = piece
-                pos += len(piece)
-                crc = zlib.crc32(piece, crc)
-            elif b"err" in fields:
-                raise StreamError(f"the producer of {node_id!r} failed while streaming its output: "
-                                  f"{fields[b'err'].decode(errors='replace')}")
-            elif b"end" in fields:
-                if pos != len(buf) or crc != int(fields[b"crc"]):
-                    raise StreamError(f"the stream of {node_id!r} does not check out ({pos} of {len(buf)} bytes, "
-                                      f"CRC {crc} ≠ {int(fields[b'crc'])}): not using it")
-                return buf
+            yield fields
+
+
+def _failed(node_id: str, fields: dict) -> StreamError:
+    return StreamError(f"the producer of {node_id!r} failed while streaming its output: "
+                       f"{fields[b'err'].decode(errors='replace')}")
+
+
+def items(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False,
+          stall_s: float | None = None) -> Iterator[Any]:
+    """A generator task's items as they are published (``StreamError`` if it fails or its count or CRC
+    does not check out at the end)."""
+    attempt, n, crc = None, 0, 0
+    for fields in _entries(run_id, node_id, stopped, stall_s):
+        if b"reset" in fields:
+            if n:
+                raise StreamError(f"the producer of {node_id!r} started over after {n} item(s) were read")
+            attempt, crc = fields[b"a"], 0
+            continue
+        if attempt is None or fields.get(b"a") != attempt:
+            continue
+        if b"v" in fields:
+            crc = zlib.crc32(fields[b"v"], crc)
+            n += 1
+            yield codec.loads(fields[b"v"])
+        elif b"err" in fields:
+            raise _failed(node_id, fields)
+        elif b"end" in fields:
+            if n != int(fields[b"end"]) or crc != int(fields[b"crc"]):
+                raise StreamError(f"the items of {node_id!r} do not check out ({n} read, {int(fields[b'end'])} "
+                                  f"sent): not using them")
+            return
+
+
+def read(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False,
+         stall_s: float | None = None) -> bytearray:
+    """The output's bytes, read as they are written; raises ``StreamError`` (producer failed, stalled,
+    checksum mismatch) and stops waiting when ``stopped()`` (the run is over)."""
+    attempt, buf, pos, crc = None, bytearray(), 0, 0
+    for fields in _entries(run_id, node_id, stopped, stall_s):
+        if b"reset" in fields:
+            attempt, buf, pos, crc = fields[b"a"], bytearray(int(fields[b"len"])), 0, 0
+            continue
+        if attempt is None or fields.get(b"a") != attempt:
+            continue  # an earlier attempt's leftovers
+        if b"c" in fields:
+            piece = fields[b"c"]
+            if pos + len(piece) > len(buf):
+                raise StreamError(f"the stream of {node_id!r} sent more than the {len(buf)} bytes it announced")
+            buf[pos:pos + len(piece)] = piece
+            pos += len(piece)
+            crc = zlib.crc32(piece, crc)
+        elif b"err" in fields:
+            raise _failed(node_id, fields)
+        elif b"end" in fields:
+            if pos != len(buf) or crc != int(fields[b"crc"]):
+                raise StreamError(f"the stream of {node_id!r} does not check out ({pos} of {len(buf)} bytes, "
+                                  f"CRC {crc} ≠ {int(fields[b'crc'])}): not using it")
+            return buf
+    raise StreamError(f"the stream of {node_id!r} ended without its end mark")  # unreachable: entries never end

@@ -68,7 +68,8 @@ class Streaming(Hook):
         return int(spec["chunk_bytes"])
 
     def fetch_input(self, branch, task, upstream: str):
-        if not (self.ctx.annotations_of(upstream).get(NAME) and streams.streamed(branch.run_id, [upstream])):
+        if not self.ctx.annotations_of(upstream).get(NAME) or \
+                streams.streamed(branch.run_id, [upstream]).get(upstream) != streams.BYTES:
             return None
         t0 = time.perf_counter()
         try:

@@ -430,3 +430,45 @@ def test_a_streamed_output_reaches_its_remote_consumer_byte_for_byte(live, setti
     assert via == ["local", "stream"]
     summary = WorkflowRun.objects.get(pk=run.id).optimizations["streaming"]
     assert (summary["outputs"], summary["consumers"], summary["bytes"]) == (1, 1, recs[producer].output_bytes)
+
+
+def test_a_generator_streams_its_items_to_a_streaming_consumer_while_it_runs(live):
+    r"""
+        count_up          yields 0..5, one every 0.25 s
+         /     \
+    running_sum  total    running_sum is declared streaming: it iterates the items as they come;
+         \     /          total gets the list once the generator is done
+         gather
+    """
+    gen = t.count_up(6, 0.25)
+    sink = t.gather([t.running_sum(gen), t.total(gen)])
+    g = build_graph(sink)
+    producer = next(n for n, node in g.items() if node.function == "tests.taskfns.count_up")
+    consumer = next(n for n, node in g.items() if node.function == "tests.taskfns.running_sum")
+    run = submit(sink, name="generator-stream", planner="wukong")
+    streamed, listed = run.result(timeout=60)
+    assert (streamed["total"], streamed["n"], listed) == (15, 6, 15)
+    recs = _by_node(run.id)
+    # the consumer had its first item before the generator was done: the two overlapped
+    assert streamed["first_at"] < recs[producer].finished_at.timestamp()
+    assert recs[consumer].started_at < recs[producer].finished_at
+    assert [e["via"] for e in recs[consumer].inputs] == ["stream"]
+    assert recs[producer].optimizations["streamed_items"] == 6
+    assert recs[producer].optimizations["streamed_to"] == [consumer]
+
+
+def test_a_generator_failing_mid_stream_fails_its_streaming_consumer_clearly(live):
+    gen = t.count_up(6, 0.2, fail_at=3)
+    sink = t.gather([t.running_sum(gen), t.total(gen)])
+    g = build_graph(sink)
+    consumer = next(n for n, node in g.items() if node.function == "tests.taskfns.running_sum")
+    run = submit(sink, name="generator-stream-fails", planner="wukong")
+    with pytest.raises(Exception, match="the generator broke at item 3"):
+        run.result(timeout=60)
+    wr = WorkflowRun.objects.get(pk=run.id)
+    assert wr.status == "failed" and "the generator broke at item 3" in wr.error
+    rec = until(lambda: TaskRun.objects.filter(run_id=run.id, node_id=consumer).exclude(status="running").first(),
+                what="the consumer's record")
+    assert rec.status != "succeeded"  # never a sum over part of the items as if it were all of them
+    if rec.status == "failed":
+        assert "failed while streaming its output: ValueError: the generator broke at item 3" in rec.error
