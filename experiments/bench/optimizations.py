@@ -10,6 +10,8 @@
     tree_reduction   wukong-opt      makespan                               no more than 5 % slower
     big_transfer     streaming       remote consumer's input ready, after   cut ≥ 30 %
                                      the producer's function returned
+    stream_pipeline  generator       the consumer's end after the           cut ≥ 50 %
+                     streaming       generator's; makespan                  cut (any)
     tree_reduction,  uniform-opt,    makespan, -opt against plain           no more than 5 % slower
     text_analysis    non-uniform-opt share of -opt runs within the promise  90 % ± 10 points (p90 SLA)
 
@@ -36,6 +38,7 @@ SLA = "p90"
 class Variant:
     planner: str
     optimizations: tuple[str, ...] | None  # None: the planner's own
+    params: dict = field(default_factory=dict)  # workflow parameters of this variant (over the scenario's)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,18 @@ def _remote_input_ready(ids: list[int]) -> list[float]:
     return out
 
 
+def _consumer_after_producer(ids: list[int]) -> list[float]:
+    """How long after the generator task ended its digest did (the streaming consumer overlaps it)."""
+    out = []
+    for run_id in ids:
+        ends = dict(TaskRun.objects.filter(run_id=run_id).values_list("function", "end_s"))
+        made = ends.get("experiments.workflows.stream_pipeline.frames")
+        used = next((v for k, v in ends.items() if k.split(".")[-1].startswith("digest_")), None)
+        if made is not None and used is not None:
+            out.append(used - made)
+    return out
+
+
 def _cut_by(pct: float):
     return lambda off, on, change: change is not None and change <= -pct
 
@@ -136,6 +151,7 @@ ANY_CUT = Metric("makespan_s", _makespans, 0.0, lambda off, on, change: change i
 BYTES_CUT = Metric("mb_written", _bytes_written, -50.0, _cut_by(50.0))
 MAKESPAN_CUT_20 = Metric("makespan_s", _makespans, -20.0, _cut_by(20.0))
 INPUT_READY_CUT = Metric("remote_input_ready_s", _remote_input_ready, -30.0, _cut_by(30.0))
+CONSUMER_AFTER_CUT = Metric("consumer_after_producer_s", _consumer_after_producer, -50.0, _cut_by(50.0))
 NOT_SLOWER = Metric("makespan_s", _makespans, 5.0, _not_slower_by(5.0))
 WITHIN = Metric("within_promise_pct", _within_pct, 90.0,
                 lambda off, on, change: on is not None and abs(on - 90.0) <= 10.0, aggregate=True)
@@ -155,6 +171,8 @@ def scenarios() -> list[Scenario]:
                  Variant("wukong-opt", None), (NOT_SLOWER,)),
         Scenario("big_transfer", "big_transfer", "streaming", Variant("wukong", ()),
                  Variant("wukong", ("streaming",)), (INPUT_READY_CUT, ANY_CUT)),
+        Scenario("stream_pipeline", "stream_pipeline", "generator streaming", Variant("uniform", (), {"streaming": 0}),
+                 Variant("uniform", (), {"streaming": 1}), (CONSUMER_AFTER_CUT, ANY_CUT)),
     ]
     for workflow in ("tree_reduction", "text_analysis"):
         for base in ("uniform", "non-uniform"):
@@ -168,7 +186,8 @@ def names() -> list[str]:
 
 
 def _run(scenario: Scenario, variant: Variant, timeout_s: float) -> int:
-    summary = runner.run_and_check(scenario.workflow, planner=variant.planner, sla=SLA, params=scenario.params,
+    summary = runner.run_and_check(scenario.workflow, planner=variant.planner, sla=SLA,
+                                   params={**scenario.params, **variant.params},
                                    timeout_s=timeout_s, optimizations=variant.optimizations)
     if summary["status"] != "succeeded" or summary["correct"] is not True:
         raise RuntimeError(f"{scenario.workflow} under {variant.planner} {variant.optimizations}: "
@@ -178,7 +197,7 @@ def _run(scenario: Scenario, variant: Variant, timeout_s: float) -> int:
 
 # What each optimization did in a run (its summary, ``services.optimization_stats``): the events counted.
 _EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits", "handed_off"), "taskdup": ("dups", "won"),
-           "clustering": ("tasks", "delayed_hits"), "streaming": ("outputs", "consumers")}
+           "clustering": ("tasks", "delayed_hits"), "streaming": ("outputs", "items", "consumers")}
 
 
 def fired(ids: list[int]) -> dict[str, dict[str, int]]:

@@ -12,7 +12,7 @@ The two consumers are worth running in parallel, so one of them runs on
 another worker and the big output travels to it: without streaming, that
 consumer's input is ready after the upload, its dispatch and the download;
 with streaming it is dispatched first and reads the chunks while they are
-written. Tasks: 5. ``check`` recomputes both checksums.
+written. Tasks: 1 + 1 + 2 + 1 = 5. ``check`` recomputes both checksums.
 """
 import time
 

@@ -7,7 +7,9 @@
      "taskdup": {"dups", "won", "refused", "predicted_saving_s", "actual_saving_s"},
      "clustering": {"tasks", "producers", "bytes_not_uploaded", "delayed", "delayed_hits", "delay_s"},
                                                               children run where their big input was made; delayed I/O
-     "streaming": {"outputs", "bytes", "chunks", "consumers"}}  outputs read while written, and their readers
+     "streaming": {"outputs", "bytes", "chunks", "consumers", "generators", "items"}}
+                                                              outputs read while written (chunks; a generator's
+                                                              items), and their readers
 
 ``refused``: times a worker wanted to duplicate a task whose lock another held.
 A pre-warm *hit* is a target branch that started on a process the ping warmed
@@ -82,11 +84,13 @@ def summarize(run_id: int, run_started_at: float | None) -> dict:
             "delay_s": round(sum(float(d.get("waited_s") or 0.0) for d in delayed), 4),
         }
     streamed = [r["streamed"] for r in rows if r.get("streamed")]
-    if streamed:
+    generators = [int(r["streamed_items"]) for r in rows if "streamed_items" in r]
+    if streamed or generators:
         readers = sum(1 for inputs in TaskRun.objects.filter(run_id=run_id).values_list("inputs", flat=True)
                       for entry in inputs or () if entry.get("via") == "stream")
         out["streaming"] = {"outputs": len(streamed), "bytes": sum(int(s["bytes"]) for s in streamed),
-                            "chunks": sum(int(s["chunks"]) for s in streamed), "consumers": readers}
+                            "chunks": sum(int(s["chunks"]) for s in streamed), "consumers": readers,
+                            "generators": len(generators), "items": sum(generators)}
     dups = [json.loads(v) for v in dataplane.hash_of(dataplane.keys.dups(run_id)).values()]
     attempts = dataplane.hash_of(dataplane.keys.dup_attempts(run_id))
     if dups or attempts:

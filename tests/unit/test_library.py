@@ -1,4 +1,5 @@
 """The workflow library, evaluated in-process by a tiny sequential evaluator (no workers)."""
+import inspect
 import sys
 
 import numpy as np
@@ -25,6 +26,7 @@ TASK_COUNTS = {
     "cold_stage": 12,
     "big_fanout": 10,
     "big_transfer": 5,
+    "stream_pipeline": 5,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -34,6 +36,7 @@ NO_WAIT = {
     "cold_stage": {"step_s": 0.0, "work_s": 0.0},
     "big_fanout": {"side_s": 0.0},
     "big_transfer": {"work_s": 0.0, "consume_s": 0.0},
+    "stream_pipeline": {"frame_s": 0.0, "work_s": 0.0},
 }
 
 # Smaller, non-default parameters each workflow must also get right.
@@ -51,6 +54,7 @@ SMALL = {
     "cold_stage": {"length": 1, "step_s": 0.0, "width": 2, "work_s": 0.0, "seed": 2},
     "big_fanout": {"width": 2, "size_mb": 1, "side_s": 0.0, "seed": 3},
     "big_transfer": {"size_mb": 1, "work_s": 0.0, "consume_s": 0.0, "seed": 2},
+    "stream_pipeline": {"frames": 3, "size_kb": 8, "frame_s": 0.0, "work_s": 0.0, "streaming": 0, "seed": 2},
 }
 
 
@@ -61,6 +65,8 @@ def evaluate(graph):
         node = graph[nid]
         fn = resolve(node.function)
         value = fn(*substitute(node.args, outputs), **substitute(node.kwargs_dict, outputs))
+        if inspect.isgenerator(value):  # a generator task's output is the list of its items, as on workers
+            value = list(value)
         outputs[nid] = codec.loads(codec.dumps(value, where=f"output of {nid}"))
     return outputs[sink(graph)]
 
