@@ -15,6 +15,9 @@ PARAMS: dict[str, dict] = {
     "straggler": {"straggle_s": 1.0, "work_s": 0.1},
     "scattered_fanin": {"size_mb": 2, "work_s": 0.1, "stagger_s": 0.1},
     "cold_stage": {"length": 2, "step_s": 0.2, "work_s": 0.2},
+    "big_fanout": {"size_mb": 4, "side_s": 0.1},
+    "big_transfer": {"size_mb": 20, "work_s": 0.1, "consume_s": 0.3},  # 20 MB: streamed where it travels
+    "stream_pipeline": {"frames": 4, "frame_s": 0.05, "work_s": 0.05},
 }
 PLANNERS = ("wukong", "uniform", "non-uniform", "wukong-opt", "uniform-opt", "non-uniform-opt")  # the first: history
 
