@@ -1,0 +1,170 @@
+"""Where a finished task's output and children go: the branch runtime's travel half.
+
+``BranchRun`` (``workers.runtime``) runs each task through its stages; this
+mixin holds what happens once the output exists and has to reach consumers
+outside the branch:
+
+* ``stage_dispatch`` / ``_send`` — branches of other logical workers that
+  became ready (registered, made live, handed to a pre-warmed process where a
+  hook says so) and the executors the counters' call launched;
+* delayed I/O (``_delay_upload``) — wait, bounded, for children whose other
+  inputs are still running, so they run here and the output need not travel;
+* output streaming (``_open_stream``, ``stage_stream``) — a big output written
+  in chunks after its consumers are released (``workers.streams``);
+* generator tasks (``_release_streaming``, ``_publish``, ``_items_of``) —
+  items published as they are made to consumers declared streaming, which
+  are dispatched as the generator starts;
+* a planned waiter's give-up (``_upload_for``) — the inputs it holds are left
+  in Redis for whoever completes the rest.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+import traceback
+from typing import TYPE_CHECKING
+
+from orchestrator import canvas
+from workers import dataplane, flags, readiness, streams
+
+if TYPE_CHECKING:
+    from workers.runtime import ActiveTask
+
+
+class OutputTravel:
+    """Mixed into ``BranchRun``: uses its ``ctx``, ``run_id``, ``token``, ``delivery``, ``hooks``,
+    ``encoded``, ``uploaded``, ``records`` and ``_fail``."""
+
+    def _open_stream(self, task: "ActiveTask") -> bool:
+        """When a hook says so, open the output's stream: the counters' call then releases the
+        consumers, and ``stage_stream`` writes the chunks after dispatch."""
+        chunk = self.hooks.decide("stream_output", self, task)
+        if not chunk:
+            return False
+        task.stream_chunk = int(chunk)
+        streams.open_stream(self.run_id, task.node_id, self._attempt(), len(task.data), task.stream_chunk)
+        return True
+
+    def _attempt(self) -> str:
+        return f"{self.token}:{self.delivery}"
+
+    def stage_stream(self, task: "ActiveTask") -> None:
+        """Write a streamed output's chunks (its consumers read them as they come). The task ends once
+        the last one is written."""
+        nid, rec = task.node_id, task.record
+        t0 = time.perf_counter()
+        try:
+            chunks = streams.write(self.run_id, nid, self._attempt(), task.data, task.stream_chunk)
+        except Exception as exc:  # Redis failed under us: the consumers hear it, never see partial data
+            try:
+                streams.fail(self.run_id, nid, self._attempt(), f"{type(exc).__name__}: {exc}")
+            finally:
+                self._fail(task, f"could not stream the output of {nid!r}: {type(exc).__name__}: {exc}",
+                           traceback.format_exc())
+            return
+        rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
+        rec.finished_at = time.time()
+        rec.optimizations["streamed"] = {"bytes": len(task.data), "chunks": chunks}
+        self.uploaded.add(nid)
+
+    def _delay_upload(self, task: "ActiveTask", kids: list[readiness.Child]) -> bool:
+        """Delayed I/O: when a hook says so, wait (bounded) for children whose other inputs are still
+        running, so that they run here and the output need not travel. True when it waited."""
+        budget = self.hooks.decide("delay_upload", self, task, kids)
+        if not budget:
+            return False
+        task.delayed_s = readiness.wait_ready(self.run_id, task.node_id, kids, float(budget))
+        return True
+
+    # --- generator tasks: items streamed to consumers declared streaming ------------------------
+
+    def _streams_items(self, up: str) -> bool:
+        """Whether ``up`` is a generator task, whose items a streaming consumer iterates."""
+        return inspect.isgeneratorfunction(self.ctx.function(up))
+
+    def _items_of(self, up: str):
+        if up in self.local:  # it ran in this branch, before: its items are all here
+            return iter(self.local[up])
+        return streams.items(self.run_id, up, stopped=lambda: flags.announced_over(self.run_id))
+
+    def _release_streaming(self, task: "ActiveTask") -> bool:
+        """As a generator task starts: open its item stream and dispatch its streaming consumers that
+        are ready with it, so they run while it does. False when it has none."""
+        ctx, nid = self.ctx, task.node_id
+        kids = [c for c in ctx.downstream[nid] if ctx.task_options(c).streaming]
+        if not kids:
+            return False
+        streams.open_stream(self.run_id, nid, f"{self._attempt()}:1", 0, 0, kind=streams.ITEMS)
+        children = [readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)) for c in kids]
+        groups: dict[tuple, list[str]] = {}
+        for kid, outcome in zip(kids, readiness.release(self.run_id, nid, self.token, children)):
+            if outcome == readiness.DISPATCH:
+                groups.setdefault((ctx.worker_of(kid), ctx.memory_of(kid)), []).append(kid)
+        if groups:
+            self._send(task, groups, [])
+        task.record.optimizations["streamed_to"] = kids
+        return True
+
+    def _publish(self, task: "ActiveTask", generator, attempt: int) -> list:
+        attempt_id = f"{self._attempt()}:{attempt}"
+        if attempt > 1:  # a retry: a new attempt, which readers restart on (or refuse, if they read some)
+            streams.open_stream(self.run_id, task.node_id, attempt_id, 0, 0, kind=streams.ITEMS)
+        out = streams.publish(self.run_id, task.node_id, attempt_id, generator)
+        task.record.optimizations["streamed_items"] = len(out)
+        return out
+
+    def stage_dispatch(self, task: "ActiveTask") -> None:
+        """Send the branches of other logical workers that became ready, and the executors the
+        counters' call launched (already registered as live by it)."""
+        t1 = time.perf_counter()
+        sent = self._send(task, task.dispatch, task.finished.executors)
+        task.record.dispatch_s = time.perf_counter() - t1
+        task.record.invocations = sent
+
+    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]], executors: list[tuple[str, int]]) -> int:
+        """Branches of ``(worker, memory) → children`` (registered, made live, handed off where a
+        hook says so) and ``executors``; returns the messages sent."""
+        ctx = self.ctx
+        sigs = []
+        for (owner, memory_mb), children in dispatch.items():
+            annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
+            sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
+                                                annotations=annotations))
+        held: dict[str, float] = {}  # token → seconds its message waits: a process took the branch already
+        if sigs:
+            dataplane.register_branches(self.run_id, {
+                sig.options["task_id"]: {"e": children, "w": owner, "m": memory_mb}
+                for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items())})
+            dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
+            for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items()):
+                delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
+                if delay:
+                    held[sig.options["task_id"]] = float(delay)
+        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb) for token, memory_mb in executors)
+        for sig in sigs:
+            delay = held.get(sig.options["task_id"])
+            if delay:
+                sig.apply_async(countdown=delay)
+            else:
+                sig.apply_async()
+        if dispatch:
+            readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)
+        return len(sigs)
+
+    def _mode(self, child: str) -> str:
+        owner = self.ctx.worker_of(child)
+        if owner is None:
+            return readiness.FLEX
+        if self.worker is not None and owner == self.worker:
+            return readiness.OWN_NEW if self.ctx.new_branch(child) else readiness.OWN
+        return readiness.OTHER
+
+    def _upload_for(self, child: str) -> None:
+        for up in self.ctx.graph[child].upstream:
+            if up in self.encoded and up not in self.uploaded:
+                t0 = time.perf_counter()
+                dataplane.put_output(self.run_id, up, self.encoded[up])
+                self.uploaded.add(up)
+                rec = next((r for r in self.records if r.node_id == up), None)
+                if rec is not None:
+                    rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
