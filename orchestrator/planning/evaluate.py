@@ -17,9 +17,8 @@ from orchestrator import optimizations
 from orchestrator.planning import assign as assign_mod, calibration, estimates, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
-from orchestrator.planning.plan import Plan, TaskPlan
+from orchestrator.planning.plan import Plan, TaskPlan, flexible_fallback
 from orchestrator.planning.predictor import Predictor, PredictionError, as_sla
-from orchestrator.planning.wukong import flexible_fallback
 from orchestrator.sla import SLA
 
 TYPICAL = SLA(50)

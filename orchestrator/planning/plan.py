@@ -32,6 +32,9 @@ class TaskPlan:
     start_s: float | None = None
     end_s: float | None = None
     upload: bool | None = None
+    # A flexible task's executor in the timing model's simulation (``planning.flexible``): what a later
+    # plan replays this one with; the runtime never reads it.
+    sim_worker: str | None = None
 
 
 @dataclass
@@ -117,3 +120,16 @@ class Plan:
             if tp.worker is not None:
                 out.setdefault(tp.worker, []).append(nid)
         return out
+
+
+def flexible_fallback(graph, config, memory_mb: int, reason: str) -> "Plan":
+    """The plan every planner falls back to without history."""
+    out = Plan(
+        planner=config.planner,
+        sla=config.sla,
+        tasks={nid: TaskPlan(node_id=nid, memory_mb=memory_mb, worker=None) for nid in graph},
+        fallback=True,
+        note=reason,
+    )
+    out.set_uploads(graph)
+    return out

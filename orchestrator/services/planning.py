@@ -42,6 +42,7 @@ MIN_SAME_INPUTS = 2
 # Past runs replayed to calibrate a promise (each a point simulation with today's predictor).
 CALIBRATION_RUNS = 20
 NEEDS_HISTORY = ("uniform", "non-uniform")
+PROMISES_FROM_HISTORY = ("wukong-opt",)  # flexible, but promises once history exists (``planning.flexible``)
 # WorkerStartup.reason (workers.context) → the planner's start-up kinds (planning.history.STARTUP_KINDS).
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
@@ -309,7 +310,8 @@ def past_runs(structure_hash: str, inputs_hash: str | None, limit: int = CALIBRA
         qs = qs.filter(pk__lt=before)
     out = []
     for made, data in reversed(qs.order_by("-id").values_list("makespan_s", "plan__data")[:limit]):
-        placement = {nid: (tp.get("worker"), tp.get("memory_mb")) for nid, tp in (data.get("tasks") or {}).items()}
+        placement = {nid: (tp.get("worker") or tp.get("sim_worker"), tp.get("memory_mb"))
+                     for nid, tp in (data.get("tasks") or {}).items()}
         annotations = {nid: tp["annotations"] for nid, tp in (data.get("tasks") or {}).items() if tp.get("annotations")}
         out.append(calibration.PastRun(
             makespan_s=float(made), placement=placement,
@@ -330,7 +332,7 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
     fn = planning.get(planner)
     t0 = time.perf_counter()
     predictor, warm, past, pools = None, (), (), {}
-    if planning.base_name(planner) in NEEDS_HISTORY:
+    if planning.base_name(planner) in NEEDS_HISTORY or planner in PROMISES_FROM_HISTORY:
         if inputs_hash is None:
             inputs_hash = spec_mod.inputs_hash(spec_mod.to_spec(graph))
         predictor = load_predictor(structure_hash, inputs_hash)

@@ -209,3 +209,78 @@ def test_every_planner_keeps_what_an_author_forced():
     for name in ("uniform", "non-uniform"):
         plan = planning.get(name)(forced, Predictor(h), config(name))
         assert plan.tasks["j"].annotations.get("preload"), name
+
+
+# --- Task clustering, streaming, and where a flexible run puts its tasks -------------------------------
+
+
+BIG_FAN = graph({"m": ("m.make", []), "s": ("m.side", []), "p0": ("m.part", ["m"]), "p1": ("m.part", ["m"]),
+                 "p2": ("m.part", ["m"]), "j": ("m.join", ["m", "s"]), "t": ("m.total", ["p0", "p1", "p2", "j"])})
+
+
+def test_clustering_marks_every_flexible_task_with_children_and_streaming_those_whose_consumers_are_elsewhere():
+    r"""
+          m      s           flexible (wukong-opt): every task with children is a clustering candidate
+        / | \  /             (the runtime decides on the output's real size); under a planned layout,
+      p0 p1 p2 j             streaming marks the tasks with a consumer on another worker
+        \  \ | /
+           t
+    """
+    flex = plain_plan({n: None for n in BIG_FAN})
+    chosen = optimizations.annotate(flex, BIG_FAN, None, names=("clustering", "streaming", "preload"),
+                                    params={"clustering": {"min_bytes": 5, "max_fanout": 3, "delay_s": 0.2}},
+                                    flexible=True)
+    assert sorted(chosen) == ["j", "m", "p0", "p1", "p2", "s"]  # t has no children
+    assert chosen["m"] == {"clustering": {"min_bytes": 5, "max_fanout": 3, "delay_s": 0.2},
+                           "streaming": {"min_bytes": 16 * MB, "chunk_bytes": MB}}  # preload: not for flexible
+    planned = plain_plan({"m": "w0", "s": "w1", "p0": "w0", "p1": "w0", "p2": "w0", "j": "w1", "t": "w1"})
+    marked = optimizations.annotate(planned, BIG_FAN, None, names=("streaming", "clustering"), params={})
+    assert sorted(n for n, a in marked.items() if "streaming" in a) == ["m", "p0", "p1", "p2"]  # t is w1's
+    assert not any("clustering" in a for a in marked.values())  # planned workers: nothing to cluster
+
+
+def test_a_flexible_run_keeps_one_child_per_finished_task_and_clusters_a_big_output_s_children():
+    r"""
+          m      s          m: 10 bytes out, s: 1; each task 1 s (s: 1.2 s); two executors
+        / | \  /
+      p0 p1 p2 j            plain WUKONG: m's executor keeps p0, the others queue for whoever is free;
+        \  \ | /            clustering (≥ 5 bytes, fan-out ≤ 4): p0 p1 p2 beside m, and j too when m
+           t                waits for s (delayed I/O, 0.5 s), not when it waits less than s takes
+           t
+    """
+    from orchestrator.planning import flexible
+    from orchestrator.planning.dag import index
+
+    dag = index(BIG_FAN)
+    pos = {nid: i for i, nid in enumerate(dag.ids)}
+    out = [10 if nid == "m" else 1 for nid in dag.ids]
+    plain = flexible.place(dag, run_time=[1.0] * dag.n, output_bytes=out, executors=2)
+    assert len({plain[pos[c]] for c in ("p0", "p1", "p2", "j")}) == 2  # spread over both executors
+    run_time = [1.2 if nid == "s" else 1.0 for nid in dag.ids]  # s ends 0.2 s after m
+    clustered = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5,
+                               max_fanout=4)
+    assert {clustered[pos[c]] for c in ("p0", "p1", "p2")} == {clustered[pos["m"]]}
+    assert clustered[pos["j"]] == clustered[pos["s"]] != clustered[pos["m"]]  # j's last upstream runs it
+    delayed = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5,
+                             max_fanout=4, delay_s=0.5)  # m waits for s: j runs beside m's output too
+    assert {delayed[pos[c]] for c in ("p0", "p1", "p2", "j")} == {delayed[pos["m"]]}
+    too_short = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5,
+                               max_fanout=4, delay_s=0.1)
+    assert too_short[pos["j"]] == too_short[pos["s"]]
+    with pytest.raises(ValueError, match="at least one executor"):
+        flexible.place(dag, run_time=[1.0] * dag.n, output_bytes=out, executors=0)
+
+
+def test_wukong_opt_promises_once_history_exists_and_records_where_it_simulated_each_task():
+    g = BIG_FAN
+    h = history(same_everywhere({n.function for n in g.values()}, 0.2), out_bytes=2 * MB)
+    cfg = config("wukong-opt", optimizations=("clustering",), pool_size=3,
+                 optimization_params={"clustering": {"min_bytes": MB, "max_fanout": 8, "delay_s": 0.5}})
+    plan = planning.get("wukong-opt")(g, Predictor(h), cfg)
+    assert all(tp.worker is None for tp in plan.tasks.values())  # the runtime stays flexible
+    assert plan.predicted_makespan_s and plan.predicted_median_s and "simulated executors" in plan.note
+    assert {plan.tasks[c].sim_worker for c in ("p0", "p1", "p2")} == {plan.tasks["m"].sim_worker}
+    without = planning.get("wukong-opt")(g, Predictor(History()), cfg)
+    assert without.predicted_makespan_s is None and "no promise yet" in without.note
+    plain = planning.get("wukong")(g, None, config("wukong"))
+    assert plain.predicted_makespan_s is None and not any(tp.annotations for tp in plain.tasks.values())
