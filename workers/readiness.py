@@ -65,7 +65,24 @@ OWN_NEW = "own-new"  # same logical worker, but the plan starts it in a new bran
 FLEX = "flex"  # flexible: run here while this branch may take one, else queued for the executors
 OTHER = "other"  # another logical worker: dispatched by whoever completes its last input
 
-_FINISH = """
+# Lua both scripts below share: the idempotent mark of one input of a child (counted once), and
+# handing a ready child to a branch of its worker that waits for it.
+_EDGE_AND_HAND = """
+local function mark_input(p, child, node)
+  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
+    return redis.call('HINCRBY', p .. 'depn', child, 1)
+  end
+  return tonumber(redis.call('HGET', p .. 'depn', child) or '0')
+end
+local function hand(p, child, w, ttl)
+  redis.call('HDEL', p .. 'waiter', child)
+  redis.call('HSET', p .. 'taken', child, 'h:' .. w)
+  redis.call('RPUSH', p .. 'wake:' .. w, child)
+  redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
+end
+"""
+
+_FINISH = _EDGE_AND_HAND + """
 -- ARGV: prefix, node, token, ttl, output stored ('1') or not ('0'), local flex slots, executor cap,
 --       executor token prefix, memory_mb an executor pops from when nothing runs here next ('' for none),
 --       n, then n x (child, needed, mode, memory_mb)
@@ -114,12 +131,7 @@ local res = {}
 local queued = {}
 for k = 0, n - 1 do
   local child, needed, mode, mb = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2), arg(k, 3)
-  local count
-  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
-    count = redis.call('HINCRBY', p .. 'depn', child, 1)
-  else
-    count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
-  end
+  local count = mark_input(p, child, node)
   local out = 0
   if count >= needed then
     local owner = redis.call('HGET', claims, child)
@@ -139,10 +151,7 @@ for k = 0, n - 1 do
       else
         local w = redis.call('HGET', waiters, child)
         if w and w ~= tok then
-          redis.call('HDEL', waiters, child)
-          redis.call('HSET', taken, child, 'h:' .. w)
-          redis.call('RPUSH', p .. 'wake:' .. w, child)
-          redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
+          hand(p, child, w, ttl)
           out = 3
         else
           if w then redis.call('HDEL', waiters, child) end
@@ -334,7 +343,7 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
             script.sha = client.script_load(script.script)
 
 
-_RELEASE = """
+_RELEASE = _EDGE_AND_HAND + """
 -- A generator's streaming consumers, released as it starts: its edge to each counts now (the same
 -- idempotent mark finish_task makes, which then counts nothing again). A child ready with it is
 -- claimed to be dispatched (never run here: this branch is busy running the generator) or handed
@@ -345,21 +354,13 @@ local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
 local res = {}
 for k = 0, n - 1 do
   local child, needed = ARGV[6 + 2 * k], tonumber(ARGV[7 + 2 * k])
-  local count
-  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
-    count = redis.call('HINCRBY', p .. 'depn', child, 1)
-  else
-    count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
-  end
+  local count = mark_input(p, child, node)
   local out = 0
   if count >= needed and not redis.call('HGET', claims, child) then
     redis.call('HSET', claims, child, tok)
     local w = redis.call('HGET', waiters, child)
     if w and w ~= tok then
-      redis.call('HDEL', waiters, child)
-      redis.call('HSET', taken, child, 'h:' .. w)
-      redis.call('RPUSH', p .. 'wake:' .. w, child)
-      redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
+      hand(p, child, w, ttl)
       out = 3
     else
       redis.call('HSET', taken, child, 'p:' .. tok)

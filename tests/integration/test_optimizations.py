@@ -113,8 +113,8 @@ def test_a_dup_lock_is_held_by_one_token_and_released_only_by_it(redis_server):
 
 def test_unknown_optimizations_are_refused_before_anything_is_stored(live):
     before = WorkflowRun.objects.count()
-    with pytest.raises(SubmissionError, match=r"unknown optimization\(s\) 'turbo' \(known: preload, prewarm, "
-                                               r"taskdup\)"):
+    with pytest.raises(SubmissionError, match=r"unknown optimization\(s\) 'turbo' \(known: preload, prewarm, taskdup, "
+                                               r"clustering, streaming\)"):
         submit(t.inc(1), name="bad-opt", optimizations=["turbo"])
     with pytest.raises(SubmissionError, match="unknown optimization"):
             submit(t.inc(t.value.with_options(optimizations=["preload"])(1)), name="ok-opt", optimizations=["x"])
