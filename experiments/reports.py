@@ -11,11 +11,18 @@ def _num(v, fmt="{:.3f}") -> str:
     return "-" if v is None else fmt.format(v)
 
 
+def _basis(plan: Plan) -> str:
+    factor = (plan.calibration or {}).get("factor")
+    if factor is not None:
+        return f"typical × {factor:.2f}, calibrated by {plan.calibration.get('runs')} past runs"
+    return "Monte Carlo at the SLA"
+
+
 def plan_table(plan: Plan, graph) -> list[str]:
     lines = [
         f"planner {plan.planner}, SLA {plan.sla}" + (" (FALLBACK: no plan from history)" if plan.fallback else ""),
         f"note: {plan.note}",
-        f"promise (Monte Carlo at the SLA): {_num(plan.predicted_makespan_s)} s; "
+        f"promise ({_basis(plan)}): {_num(plan.predicted_makespan_s)} s; "
         f"per-task-percentile estimate: {_num(plan.predicted_makespan_per_task_s)} s; "
         f"predicted cost: {_num(plan.predicted_gb_seconds)} GB-s; planning took {_num(plan.planning_time_s)} s",
     ]
@@ -24,12 +31,14 @@ def plan_table(plan: Plan, graph) -> list[str]:
     rows = sorted(plan.tasks.values(), key=lambda tp: (tp.start_s if tp.start_s is not None else 0.0,
                                                       order[tp.node_id]))
     width = max([len("task")] + [len(tp.node_id) for tp in rows])
-    lines.append(f"{'task':<{width}}  {'MB':>5}  {'worker':<7} {'start-up':<14} {'start':>8} {'end':>8}  cp")
+    lines.append(f"{'task':<{width}}  {'MB':>5}  {'worker':<8} {'start-up':<14} {'start':>8} {'end':>8}  cp")
     for tp in rows:
         startup = tp.startup if tp.startup in ("cold", "warm") else ""
         if startup and tp.startup_s is not None:
             startup += f" {tp.startup_s:.3f}"
-        lines.append(f"{tp.node_id:<{width}}  {tp.memory_mb:>5}  {(tp.worker or 'flex'):<7} {startup:<14} "
+        # a flexible task: the executor the timing model put it on, when the plan promises (wukong-opt)
+        where = tp.worker or (f"flex:{tp.sim_worker}" if tp.sim_worker else "flex")
+        lines.append(f"{tp.node_id:<{width}}  {tp.memory_mb:>5}  {where:<8} {startup:<14} "
                      f"{_num(tp.start_s):>8} {_num(tp.end_s):>8}  {'*' if tp.node_id in critical else ''}")
     workers = plan.workers()
     lines.append(f"{len(plan.tasks)} tasks, {len(workers) or 'flexible'} logical workers, "
