@@ -97,13 +97,14 @@ def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[st
 class LazyNode:
     """One future call of a task function."""
 
-    __slots__ = ("task", "args", "kwargs", "name")
+    __slots__ = ("task", "args", "kwargs", "name", "label")
 
     def __init__(self, task_fn: TaskFunction, args: tuple, kwargs: dict):
         self.task = task_fn
         self.args = args
         self.kwargs = kwargs
         self.name: str | None = None
+        self.label: str | None = None  # what a generated id starts with, when not the function's name
 
     def named(self, name: str) -> "LazyNode":
         """Give this node an explicit id instead of the generated ``<function>-<n>``."""
@@ -164,7 +165,7 @@ def build_graph(sink: LazyNode) -> dict[str, Node]:
         if lazy.name:
             ids[int(key)] = lazy.name
             continue
-        short = lazy.task.fn.__name__
+        short = lazy.label or lazy.task.fn.__name__
         n = counters.get(short, 0)
         counters[short] = n + 1
         ids[int(key)] = f"{short}-{n}"

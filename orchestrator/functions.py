@@ -43,8 +43,15 @@ def is_allowed(path: str, modules: Iterable[str]) -> bool:
 
 
 def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> None:
-    """Every function importable (and, when given, inside the allowed modules)."""
-    allowed = tuple(allowed_modules) if allowed_modules is not None else None
+    """Every function importable (and, when given, inside the allowed modules); every command's
+    program on the allow-list (``orchestrator.executables``)."""
+    from orchestrator import executables
+
+    for node in graph.values():
+        if node.function == executables.FUNCTION:
+            argv = node.args[0] if node.args else node.kwargs_dict.get("argv")
+            executables.check_argv(argv, f"node {node.id!r}")
+    allowed = tuple(allowed_modules) + ("orchestrator.executables",) if allowed_modules is not None else None
     for path in sorted({node.function for node in graph.values()}):
         if allowed is not None and not is_allowed(path, allowed):
             raise DisallowedFunctionError(

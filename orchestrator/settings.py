@@ -95,6 +95,9 @@ SLAFLOW_RESOURCE_CONFIGS = env.resource_configs(os.environ.get("SLAFLOW_RESOURCE
 # The configuration WUKONG and the no-history fallback use.
 SLAFLOW_DEFAULT_MEMORY_MB = env.env_int("SLAFLOW_DEFAULT_MEMORY_MB", SLAFLOW_RESOURCE_CONFIGS[-1])
 SLAFLOW_WORKFLOW_MODULES = ("experiments.workflows",) + env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
+# Programs a command task may run (``orchestrator.executables``): names found on PATH, or absolute paths.
+SLAFLOW_ALLOWED_EXECUTABLES = env.module_list(os.environ.get("SLAFLOW_ALLOWED_EXECUTABLES")) or (
+    "sort", "uniq", "wc", "tr", "cut", "head", "tail", "grep", "cat")
 # A pool process that has not served a workflow for this long starts it cold.
 SLAFLOW_KEEPALIVE_S = env.env_float("SLAFLOW_KEEPALIVE_S", 7.0)
 # Upper bound on autoscaled pool processes per resource-config queue.

@@ -6,6 +6,9 @@
 
 A ``{"ref": node_id}`` object anywhere in args/kwargs is an edge; every other
 value is a constant (JSON, or the tagged forms of ``orchestrator.codec``).
+A node may run a program instead (``orchestrator.executables``):
+``{"id": "s", "command": ["sort", "-n"], "stdin": {"ref": "a"}, "files": {...}}``
+is short for the function ``orchestrator.executables.run`` with those inputs.
 ``from_spec(to_spec(g)) == g`` for every valid graph.
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ from orchestrator import codec
 from orchestrator.graph import Graph, GraphError, Node, Ref
 
 SPEC_KEYS = {"id", "function", "args", "kwargs", "options"}
+COMMAND_KEYS = {"id", "command", "stdin", "files", "options"}
 
 
 class SpecError(GraphError):
@@ -109,6 +113,8 @@ def from_spec(spec: Any) -> dict[str, Node]:
     for i, entry in enumerate(nodes):
         if not isinstance(entry, dict):
             raise SpecError(f"nodes[{i}] must be an object")
+        if "command" in entry:
+            entry = _command_entry(entry, i)
         unknown = set(entry) - SPEC_KEYS
         if unknown:
             raise SpecError(f"nodes[{i}] has unknown field(s): {', '.join(sorted(unknown))}")
@@ -137,6 +143,23 @@ def from_spec(spec: Any) -> dict[str, Node]:
             options=_decode_options(options, nid),
         )
     return graph
+
+
+def _command_entry(entry: dict, i: int) -> dict:
+    """A ``command`` node in its function form."""
+    from orchestrator import executables
+
+    unknown = set(entry) - COMMAND_KEYS
+    if unknown:
+        raise SpecError(f"nodes[{i}]: a command node takes {', '.join(sorted(COMMAND_KEYS))}, not "
+                        f"{', '.join(sorted(unknown))}")
+    kwargs = {k: entry[k] for k in ("stdin", "files") if k in entry}
+    if "files" in kwargs and not isinstance(kwargs["files"], dict):
+        raise SpecError(f"nodes[{i}]: 'files' must map input names to values or refs")
+    out = {"id": entry.get("id"), "function": executables.FUNCTION, "args": [entry["command"]], "kwargs": kwargs}
+    if "options" in entry:
+        out["options"] = entry["options"]
+    return out
 
 
 def _trusted(value: Any) -> Any:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 
 from orchestrator.authoring import LazyNode, TaskFunction, build_graph, task
+from orchestrator.executables import CommandFailed, command
 from orchestrator.graph import CycleError, GraphError
 from orchestrator.handles import RunCancelled, RunFailed, RunHandle
 
 __all__ = [
-    "task", "submit", "submit_spec", "build_graph", "RunHandle", "RunFailed", "RunCancelled",
+    "task", "command", "CommandFailed", "submit", "submit_spec", "build_graph", "RunHandle", "RunFailed", "RunCancelled",
     "GraphError", "CycleError", "TaskFunction", "LazyNode",
 ]
 

@@ -13,6 +13,7 @@ REDIS = _env.redis_target(os.environ.get("REDIS_URL"), db=int(os.environ.get("SL
 CELERY_BROKER_URL = REDIS.broker_url
 CACHES = redis_caches(REDIS)  # noqa: F405  (the throttle cache follows the test Redis DB)
 SLAFLOW_WORKFLOW_MODULES = SLAFLOW_WORKFLOW_MODULES + ("tests.taskfns",)  # noqa: F405
+SLAFLOW_ALLOWED_EXECUTABLES = SLAFLOW_ALLOWED_EXECUTABLES + ("sleep",)  # noqa: F405  (a command to time out)
 # Short leases so take-over after a killed process is quick in tests.
 SLAFLOW_LEASE_S = float(os.environ.get("SLAFLOW_LEASE_S", "3"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

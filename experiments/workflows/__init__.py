@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 MODULES = (
     "tree_reduction", "gemm", "text_analysis", "image_transformer", "wordcount", "fanouts_fanins",
-    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "big_fanout", "big_transfer", "stream_pipeline",
+    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "big_fanout", "big_transfer",
+    "stream_pipeline", "unix_words",
 )
 
 

@@ -18,6 +18,7 @@ PARAMS: dict[str, dict] = {
     "big_fanout": {"size_mb": 4, "side_s": 0.1},
     "big_transfer": {"size_mb": 20, "work_s": 0.1, "consume_s": 0.3},  # 20 MB: streamed where it travels
     "stream_pipeline": {"frames": 4, "frame_s": 0.05, "work_s": 0.05},
+    "unix_words": {"words": 400},
 }
 PLANNERS = ("wukong", "uniform", "non-uniform", "wukong-opt", "uniform-opt", "non-uniform-opt")  # the first: history
 

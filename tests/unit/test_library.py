@@ -27,6 +27,7 @@ TASK_COUNTS = {
     "big_fanout": 10,
     "big_transfer": 5,
     "stream_pipeline": 5,
+    "unix_words": 6,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -55,6 +56,7 @@ SMALL = {
     "big_fanout": {"width": 2, "size_mb": 1, "side_s": 0.0, "seed": 3},
     "big_transfer": {"size_mb": 1, "work_s": 0.0, "consume_s": 0.0, "seed": 2},
     "stream_pipeline": {"frames": 3, "size_kb": 8, "frame_s": 0.0, "work_s": 0.0, "streaming": 0, "seed": 2},
+    "unix_words": {"words": 30, "vocab": 4, "chunks": 3, "top": 2, "seed": 1},
 }
 
 
