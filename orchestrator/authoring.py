@@ -139,8 +139,12 @@ def _replace(value: Any, ids: dict[int, str]) -> Any:
     return value
 
 
-def build_graph(sink: LazyNode) -> dict[str, Node]:
-    """The plain-data graph of everything ``sink`` depends on, validated."""
+def build_graph(sink) -> dict[str, Node]:
+    """The plain-data graph of everything ``sink`` depends on, validated. ``sink`` may be a list or a
+    dict of nodes: the graph then ends in one that collects their values (``orchestrator.sinks``)."""
+    from orchestrator import sinks
+
+    sink = sinks.wrap(sink)
     if not isinstance(sink, LazyNode):
         raise TypeError(f"submit() needs the result of calling a @task function, got {type(sink).__name__}")
     # Collect every lazy node reachable from the sink, keyed by object identity.

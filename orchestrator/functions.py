@@ -51,7 +51,9 @@ def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> N
         if node.function == executables.FUNCTION:
             argv = node.args[0] if node.args else node.kwargs_dict.get("argv")
             executables.check_argv(argv, f"node {node.id!r}")
-    allowed = tuple(allowed_modules) + ("orchestrator.executables",) if allowed_modules is not None else None
+    # built-in task functions: programs as tasks, and the task that collects several sinks' values
+    allowed = tuple(allowed_modules) + ("orchestrator.executables", "orchestrator.sinks") \
+        if allowed_modules is not None else None
     for path in sorted({node.function for node in graph.values()}):
         if allowed is not None and not is_allowed(path, allowed):
             raise DisallowedFunctionError(

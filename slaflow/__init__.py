@@ -41,17 +41,19 @@ def _django() -> None:
         django.setup()
 
 
-def submit(sink: LazyNode, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
+def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
            params: dict | None = None, owner=None, timeout_s: float | None = None,
            deadline_s: float | None = None, optimizations: list[str] | None = None) -> RunHandle:
-    """Plan and start a run of the graph ending in ``sink``; returns at once. ``timeout_s``: the time
+    """Plan and start a run of the graph ending in ``sink`` (a list or a dict of nodes: its result is the
+    list or the dict of their values); returns at once. ``timeout_s``: the time
     limit of every task that sets none itself; ``deadline_s``: the run fails if not ended by then;
     ``optimizations``: those the planner applies by rule (preload, prewarm, taskdup) instead of its own."""
     _django()
     from orchestrator.services.runs import submit_run
 
     graph = build_graph(sink)
-    run = submit_run(graph=graph, name=name or sink.task.fn.__name__, planner=planner, sla=sla,
+    default = sink.task.fn.__name__ if isinstance(sink, LazyNode) else "workflow"
+    run = submit_run(graph=graph, name=name or default, planner=planner, sla=sla,
                      params=params, owner=owner, timeout_s=timeout_s, deadline_s=deadline_s,
                      optimizations=optimizations)
     return RunHandle(run.pk)

@@ -19,7 +19,7 @@ from django.db.models import Count, F, FloatField, Q, Sum
 from django.utils import timezone
 
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
-from orchestrator import optimizations as opt_mod, options as task_options, spec as spec_mod, states
+from orchestrator import optimizations as opt_mod, options as task_options, sinks as sinks_mod, spec as spec_mod, states
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.services import bulk, optimization_stats, planning as planning_service
 from orchestrator.states import RunStatus, TaskStatus
@@ -103,6 +103,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
                                   or not math.isfinite(value) or value <= 0):
             raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
     optimizations = check_optimizations(optimizations)
+    graph = sinks_mod.joined(graph)  # several sinks: one more task collects their values
     spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
     sla = str(sla_mod.parse(sla))
     check_redis()

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import authoring, planning, sla as sla_mod, spec as spec_mod
+from orchestrator import authoring, planning, sinks, sla as sla_mod, spec as spec_mod
 from orchestrator.graph import GraphError
 from orchestrator.models import Workflow, WorkflowRun
 from orchestrator.services.runs import SubmissionError, submit_run
@@ -94,7 +94,8 @@ def library_graph(name: str, params: dict | None) -> tuple[dict, dict]:
 
 
 def spec_graph(spec: Any) -> dict:
-    """The graph of a JSON spec; shape errors name the node and field, cycles name the cycle."""
+    """The graph of a JSON spec (ending in ``sinks.collect`` when it has several sinks); shape errors
+    name the node and field, cycles name the cycle."""
     check_plain_json(spec, "dag")
     nodes = spec.get("nodes") if isinstance(spec, dict) else None
     if isinstance(nodes, list) and len(nodes) > settings.SLAFLOW_API_MAX_TASKS:
@@ -102,7 +103,7 @@ def spec_graph(spec: Any) -> dict:
             f"the graph has {len(nodes)} tasks, more than the limit of {settings.SLAFLOW_API_MAX_TASKS}", "dag"
         )
     try:
-        return spec_mod.from_spec(spec)
+        return sinks.joined(spec_mod.from_spec(spec))  # several sinks: one more task collects their values
     except GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
 

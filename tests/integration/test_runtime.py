@@ -105,9 +105,6 @@ def test_bad_submissions_store_nothing(live):
     bad_specs = [
         ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "b"}]},
                     {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]}]}, "cycle"),
-        ({"nodes": [{"id": "a", "function": "tests.taskfns.value", "args": [1]},
-                    {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
-                    {"id": "c", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]}]}, "2 sinks"),
         ({"nodes": [{"id": "a", "function": "tests.taskfns.missing_fn", "args": [1]}]}, "missing_fn"),
         ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "ghost"}]}]}, "ghost"),
         ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{1, 2}]}]}, "not JSON"),

@@ -164,3 +164,21 @@ def test_toposort_of_a_long_chain_is_iterative():
     g = {f"n{i}": Node(f"n{i}", "m.f", args=(Ref(f"n{i-1}"),) if i else ()) for i in range(n)}
     order = toposort(g)
     assert order[0] == "n0" and order[-1] == f"n{n-1}"
+
+
+def test_a_graph_with_several_sinks_ends_in_one_that_collects_their_values():
+    from orchestrator import sinks
+    from tests import taskfns as t
+
+    g = {"a": Node("a", "m.f", args=(1,)), "b": Node("b", "m.g", args=(Ref("a"),)), "c": Node("c", "m.g", args=(Ref("a"),))}
+    joined = sinks.joined(g)
+    assert set(joined) == {"a", "b", "c", "result"} and joined["result"].upstream == ("b", "c")
+    assert joined["result"].function == "orchestrator.sinks.collect" and validate(joined) == "result"
+    assert sinks.joined(joined) == joined and sinks.joined({"a": g["a"]}) == {"a": g["a"]}
+    assert sinks.collect(**{"b": 1, "c-2": 2}) == {"b": 1, "c-2": 2} and sinks.collect_list(1, 2) == [1, 2]
+    as_list = build_graph([t.inc(1), t.inc(2), t.value(3)])
+    assert as_list["result"].function == "orchestrator.sinks.collect_list" and len(as_list["result"].upstream) == 3
+    as_dict = build_graph({"x": t.inc(1), "y": t.value(2)})
+    assert dict(as_dict["result"].kwargs).keys() == {"x", "y"}
+    with pytest.raises(TypeError, match="a list of task results"):
+        build_graph([t.inc(1), 5])

@@ -28,6 +28,7 @@ TASK_COUNTS = {
     "big_transfer": 5,
     "stream_pipeline": 5,
     "unix_words": 6,
+    "sensor_report": 5,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -57,6 +58,7 @@ SMALL = {
     "big_transfer": {"size_mb": 1, "work_s": 0.0, "consume_s": 0.0, "seed": 2},
     "stream_pipeline": {"frames": 3, "size_kb": 8, "frame_s": 0.0, "work_s": 0.0, "streaming": 0, "seed": 2},
     "unix_words": {"words": 30, "vocab": 4, "chunks": 3, "top": 2, "seed": 1},
+    "sensor_report": {"n": 7, "top": 2, "bins": 2, "seed": 1},
 }
 
 
