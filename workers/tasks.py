@@ -72,7 +72,9 @@ def _execute(run_id: int, token: str, entries: list[str], worker: str | None, ex
             if pid is not None and cgroups.oom_killed(pid, cgroups.current().memory_mb):
                 dataplane.note_oom(run_id, token)
         if executor_of is not None and delivery > 1:
-            entries = readiness.held(run_id, token)  # what this executor had popped before its process died
+            # what this executor had popped before its process died (after the entries it was sent with, if
+            # any: a flexible branch dispatched with its tasks, e.g. a generator's streaming consumer)
+            entries = list(entries) + [n for n in readiness.held(run_id, token) if n not in entries]
         if delivery > settings.SLAFLOW_MAX_DELIVERIES:
             _give_up(run_id, token, entries, deaths=delivery - 1)
             return
