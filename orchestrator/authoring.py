@@ -61,6 +61,17 @@ class TaskFunction:
         if "<locals>" in fn.__qualname__:
             raise TypeError(f"@task function {self.path} must be defined at module level so workers can import it")
 
+    def map(self, items: "LazyNode", *args, **kwargs) -> "LazyNode":
+        """A dynamic fan-out: this function on every element of ``items``' output (a list), as one task per
+        element decided at run time; ``args``/``kwargs`` are constants passed to each (``orchestrator.mapping``).
+        Its downstream tasks get the list of results, in order."""
+        if not isinstance(items, LazyNode):
+            raise TypeError(f"{self.path}.map() maps over a task's output (the result of calling a @task "
+                            f"function), got {type(items).__name__}")
+        lazy = LazyNode(self, (items,) + args, kwargs)
+        lazy.mapped = items
+        return lazy
+
     def with_options(self, **options) -> "TaskFunction":
         """The same function with other task options, e.g. ``fetch.with_options(retries=3)(url)``."""
         merged = {k: v for k, v in self.options.items() if k != "optimizations"}
@@ -97,7 +108,7 @@ def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[st
 class LazyNode:
     """One future call of a task function."""
 
-    __slots__ = ("task", "args", "kwargs", "name", "label")
+    __slots__ = ("task", "args", "kwargs", "name", "label", "mapped")
 
     def __init__(self, task_fn: TaskFunction, args: tuple, kwargs: dict):
         self.task = task_fn
@@ -105,6 +116,7 @@ class LazyNode:
         self.kwargs = kwargs
         self.name: str | None = None
         self.label: str | None = None  # what a generated id starts with, when not the function's name
+        self.mapped: LazyNode | None = None  # ``fn.map(items)``: the node whose output it maps over
 
     def named(self, name: str) -> "LazyNode":
         """Give this node an explicit id instead of the generated ``<function>-<n>``."""
@@ -181,6 +193,8 @@ def build_graph(sink) -> dict[str, Node]:
         lazy = lazies[int(key)]
         nid = ids[int(key)]
         options = dict(lazy.task.options)
+        if lazy.mapped is not None:
+            options["map"] = ids[id(lazy.mapped)]
         graph[nid] = Node(
             id=nid,
             function=lazy.task.path,

@@ -197,6 +197,9 @@ def validate(graph: Graph) -> str:
         raise CycleError(cycle)
     if not roots(graph):
         raise GraphError("the graph has no root (a task with no upstream tasks)")
+    from orchestrator import mapping
+
+    mapping.check(graph)
     return sink(graph)
 
 

@@ -16,6 +16,8 @@
   empty); before attempt k+1 the worker waits ``retry_backoff_s × 2^(k-1)`` s
   (at most 60). Every failed attempt is recorded with its error.
 * ``optimizations`` — optimizations the author forces on the task (kept by every planner).
+* ``map`` — the node is a dynamic fan-out over that upstream's list
+  (``orchestrator.mapping``; set by ``task.map(items)`` or a spec's ``"map"``).
 * ``streaming`` — the task takes the output of a generator task as an iterator
   over its items, starting while the generator still runs (``workers.streams``;
   from any other task it gets the plain value).
@@ -29,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-KNOWN = ("optimizations", "timeout_s", "retries", "retry_backoff_s", "retry_on", "streaming")
+KNOWN = ("optimizations", "timeout_s", "retries", "retry_backoff_s", "retry_on", "streaming", "map")
 # Optimizations a task may force (each a module of ``orchestrator.optimizations``; a test keeps them equal).
 OPTIMIZATIONS = ("preload", "prewarm", "taskdup", "clustering", "streaming")
 MAX_RETRIES = 100
@@ -82,6 +84,8 @@ def check(options: dict[str, Any], where: str) -> dict[str, Any]:
             else:
                 raise OptionError(f"{where}: option 'retry_on' holds {item!r}, not an exception class or name")
         out["retry_on"] = names
+    if "map" in out and not (isinstance(out["map"], str) and out["map"]):
+        raise OptionError(f"{where}: option 'map' must name the upstream task mapped over, got {out['map']!r}")
     if "streaming" in out and not isinstance(out["streaming"], bool):
         raise OptionError(f"{where}: option 'streaming' must be true or false, got {out['streaming']!r}")
     if "optimizations" in out:

@@ -96,6 +96,8 @@ SLAFLOW_RESOURCE_CONFIGS = env.resource_configs(os.environ.get("SLAFLOW_RESOURCE
 SLAFLOW_DEFAULT_MEMORY_MB = env.env_int("SLAFLOW_DEFAULT_MEMORY_MB", SLAFLOW_RESOURCE_CONFIGS[-1])
 SLAFLOW_WORKFLOW_MODULES = ("experiments.workflows",) + env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
 # Programs a command task may run (``orchestrator.executables``): names found on PATH, or absolute paths.
+# Dynamic fan-outs (``orchestrator.mapping``): a mapped task over a longer list fails the run.
+SLAFLOW_MAP_MAX_WIDTH = env.env_int("SLAFLOW_MAP_MAX_WIDTH", 1000)
 SLAFLOW_ALLOWED_EXECUTABLES = env.module_list(os.environ.get("SLAFLOW_ALLOWED_EXECUTABLES")) or (
     "sort", "uniq", "wc", "tr", "cut", "head", "tail", "grep", "cat")
 # A pool process that has not served a workflow for this long starts it cold.

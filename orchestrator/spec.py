@@ -8,7 +8,9 @@ A ``{"ref": node_id}`` object anywhere in args/kwargs is an edge; every other
 value is a constant (JSON, or the tagged forms of ``orchestrator.codec``).
 A node may run a program instead (``orchestrator.executables``):
 ``{"id": "s", "command": ["sort", "-n"], "stdin": {"ref": "a"}, "files": {...}}``
-is short for the function ``orchestrator.executables.run`` with those inputs.
+is short for the function ``orchestrator.executables.run`` with those inputs, and
+``{"id": "p", "function": "m.f", "map": {"ref": "s"}}`` maps ``m.f`` over ``s``'s
+list (``orchestrator.mapping``).
 ``from_spec(to_spec(g)) == g`` for every valid graph.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from orchestrator import codec
 from orchestrator.graph import Graph, GraphError, Node, Ref
 
 SPEC_KEYS = {"id", "function", "args", "kwargs", "options"}
+MAP_KEYS = SPEC_KEYS | {"map"}
 COMMAND_KEYS = {"id", "command", "stdin", "files", "options"}
 
 
@@ -115,6 +118,8 @@ def from_spec(spec: Any) -> dict[str, Node]:
             raise SpecError(f"nodes[{i}] must be an object")
         if "command" in entry:
             entry = _command_entry(entry, i)
+        elif "map" in entry:
+            entry = _map_entry(entry, i)
         unknown = set(entry) - SPEC_KEYS
         if unknown:
             raise SpecError(f"nodes[{i}] has unknown field(s): {', '.join(sorted(unknown))}")
@@ -143,6 +148,24 @@ def from_spec(spec: Any) -> dict[str, Node]:
             options=_decode_options(options, nid),
         )
     return graph
+
+
+def _map_entry(entry: dict, i: int) -> dict:
+    """A mapped node in its canonical form: the mapped-over ref first among its args, ``options.map``."""
+    over = entry["map"]
+    if not (isinstance(over, dict) and set(over) == {"ref"} and isinstance(over["ref"], str)):
+        raise SpecError(f"nodes[{i}]: 'map' must be a ref to the task whose list it maps over, like "
+                        f"{{\"ref\": \"split\"}}, got {over!r}")
+    args = entry.get("args", [])
+    if not isinstance(args, list):
+        raise SpecError(f"nodes[{i}]: 'args' must be a list")
+    options = entry.get("options", {})
+    if not isinstance(options, dict):
+        raise SpecError(f"nodes[{i}]: 'options' must be an object")
+    out = {k: v for k, v in entry.items() if k != "map"}
+    out["args"] = [over] + args
+    out["options"] = {**options, "map": over["ref"]}
+    return out
 
 
 def _command_entry(entry: dict, i: int) -> dict:

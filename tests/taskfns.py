@@ -183,6 +183,17 @@ def gather(values, tag: str = ""):
 
 
 @task
+def split_n(n: int) -> list:
+    """[0, 1, …, n-1]: a list to map over."""
+    return list(range(n))
+
+
+@task
+def square(x, add: int = 0):
+    return x * x + add
+
+
+@task
 def count_up(n: int, seconds: float, fail_at: int = -1):
     """A generator task: yields 0 .. n-1, one every ``seconds``; raises instead of yielding ``fail_at``."""
     for i in range(n):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from django.conf import settings
 
-from orchestrator import functions, spec as spec_mod
+from orchestrator import functions, mapping, spec as spec_mod
 from orchestrator.options import TaskOptions
 from orchestrator.graph import Node, dependents as graph_dependents
 from workers import keys
@@ -40,34 +40,73 @@ class RunContext:
     fns: dict[str, Callable] = field(default_factory=dict)
     timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
 
+    widths: dict[str, int] = field(default_factory=dict)  # mapped node → its width, once known (``mapping``)
+
+    # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
+    # is its mapped node's function and options on one element, flexible on its configuration.
+
+    def node(self, node_id: str) -> Node:
+        got = self.graph.get(node_id)
+        if got is not None:
+            return got
+        base, _ = mapping.split_id(node_id)
+        m = self.graph[base]
+        return Node(node_id, m.function, args=m.args, kwargs=m.kwargs,
+                    options={k: v for k, v in m.options_dict.items() if k != "map"}, upstream=m.upstream)
+
+    def children(self, node_id: str) -> list[str]:
+        base, index = mapping.split_id(node_id)
+        return [base] if index is not None else self.downstream[node_id]
+
+    def mapped_over(self, node_id: str) -> str | None:
+        """The upstream a mapped node maps over (None for other nodes and for element tasks)."""
+        node = self.graph.get(node_id)
+        return node.options_dict.get("map") if node is not None else None
+
+    def width(self, node_id: str) -> int:
+        """A mapped node's width (how many element tasks its gather waits for), as its expansion stored it."""
+        if node_id not in self.widths:
+            raw = get_redis().hget(keys.map_widths(self.run_id), node_id)
+            if raw is None:
+                raise RuntimeError(f"run {self.run_id}: the width of mapped node {node_id!r} is not known yet")
+            self.widths[node_id] = int(raw)
+        return self.widths[node_id]
+
+    def _entry(self, node_id: str) -> dict:
+        return self.plan.get(mapping.split_id(node_id)[0], {})
+
     def memory_of(self, node_id: str) -> int:
-        return int(self.plan.get(node_id, {}).get("m") or self.default_memory_mb)
+        return int(self._entry(node_id).get("m") or self.default_memory_mb)
 
     def worker_of(self, node_id: str) -> str | None:
+        if mapping.split_id(node_id)[1] is not None:
+            return None  # element tasks are flexible: as many run side by side as the pool allows
         return self.plan.get(node_id, {}).get("w")
 
     def uploads(self, node_id: str) -> bool:
         """The plan's upload decision (``planning.uploads``); a plan without one uploads."""
-        return bool(self.plan.get(node_id, {}).get("u", 1))
+        return bool(self._entry(node_id).get("u", 1))
 
     def new_branch(self, node_id: str) -> bool:
         return bool(self.plan.get(node_id, {}).get("n"))
 
     def inputs_of(self, node_id: str) -> int:
-        return len(self.graph[node_id].upstream)
+        if self.mapped_over(node_id) is not None:
+            return self.width(node_id)  # a gather waits for its element tasks
+        return len(self.node(node_id).upstream)
 
     def annotations_of(self, node_id: str) -> dict[str, Any]:
         return self.plan.get(node_id, {}).get("a") or {}
 
     def planned(self, node_id: str, key: str) -> float | None:
-        return self.plan.get(node_id, {}).get(key)
+        return self._entry(node_id).get(key)
 
     def task_options(self, node_id: str) -> TaskOptions:
-        return TaskOptions.of(self.graph[node_id].options_dict,
+        return TaskOptions.of(self.node(node_id).options_dict,
                               self.timeout_s or getattr(settings, "SLAFLOW_TASK_TIMEOUT_S", None))
 
     def function(self, node_id: str) -> Callable:
-        path = self.graph[node_id].function
+        path = self.node(node_id).function
         if path not in self.fns:
             self.fns[path] = functions.resolve(path)
         return self.fns[path]

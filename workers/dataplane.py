@@ -82,6 +82,14 @@ def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
     return get_redis().hmget(keys.outputs(run_id), node_ids)
 
 
+def set_width(run_id: int, node_id: str, width: int) -> None:
+    """A mapped node's width, stored before its element tasks are released (their gather reads it)."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.map_widths(run_id), node_id, int(width))
+    pipe.expire(keys.map_widths(run_id), ttl())
+    pipe.execute()
+
+
 # --- task states ------------------------------------------------------------------
 
 def begin_task(run_id: int, node_id: str, token: str) -> tuple[bool, str | None]:

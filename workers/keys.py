@@ -164,6 +164,11 @@ def stream(run_id: int, node_id: str) -> str:
     return run_prefix(run_id) + f"stream:{node_id}"
 
 
+def map_widths(run_id: int) -> str:
+    """Hash mapped node → how many element tasks its expansion released (``orchestrator.mapping``)."""
+    return run_prefix(run_id) + "mapwidths"
+
+
 def starts(run_id: int) -> str:
     """Hash task → epoch seconds it began (what TaskDup estimates a running upstream's end from)."""
     return run_prefix(run_id) + "starts"
@@ -214,7 +219,7 @@ def fixed_keys(run_id: int) -> list[str]:
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
             waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
             branches(run_id), current(run_id), killed(run_id), prewarms(run_id), prewarmed(run_id), dups(run_id), dup_attempts(run_id),
-            starts(run_id), delaying(run_id), streams(run_id),
+            starts(run_id), delaying(run_id), streams(run_id), map_widths(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 

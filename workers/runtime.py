@@ -48,7 +48,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import codec
+from orchestrator import codec, mapping
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
@@ -227,7 +227,10 @@ class BranchRun(OutputTravel):
             if task.killed.startswith("duplicated"):
                 raise SkipTask(task.killed)
             hooks.run("before_inputs", self, task)
-            if not self._reuse_stored_output(task):
+            if self.ctx.mapped_over(nid) is not None:
+                if not self._gather(task):
+                    return []
+            elif not self._reuse_stored_output(task):
                 if not self.stage_inputs(task):
                     return []
                 hooks.run("after_inputs", self, task)
@@ -255,9 +258,9 @@ class BranchRun(OutputTravel):
 
     def _begin(self, nid: str) -> ActiveTask:
         ctx = self.ctx
-        node = ctx.graph[nid]
+        node = ctx.node(nid)
         rec = TaskRecord(
-            node_id=nid, function=node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
+            node_id=nid, function=mapping.GATHER if ctx.mapped_over(nid) else node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
             enforced=self.limits.enforced, worker_id=self.worker or executor_name(self.token),
             branch_id=self.token, host=self.host, pid=self.limits.pid,
             startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
@@ -355,6 +358,10 @@ class BranchRun(OutputTravel):
             return False
         fn = self.ctx.function(node.id)
         opts = self.ctx.task_options(node.id)
+        base, index = mapping.split_id(node.id)
+        if index is not None:  # an element task of a mapped node: its element in place of the whole list
+            over = self.ctx.mapped_over(base)
+            values = {**values, over: values[over][index]}
         args, kwargs = substitute(node.args, values), substitute(node.kwargs_dict, values)
         streaming = inspect.isgeneratorfunction(fn) and self._release_streaming(task)
         attempt = 0
@@ -423,6 +430,54 @@ class BranchRun(OutputTravel):
         task.upload = True if answer is None else bool(answer)
         task.local_slots = int(self.hooks.decide("local_children", self, task) or 0)
 
+    def _children(self, task: ActiveTask) -> list[readiness.Child] | None:
+        """The children the counters' call counts this task for: a mapped node over this task's output is
+        expanded into its element tasks here (its width stored first; None: the output cannot be mapped)."""
+        ctx, out = self.ctx, []
+        for c in ctx.children(task.node_id):
+            if ctx.mapped_over(c) != task.node_id:
+                out.append(readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)))
+                continue
+            error = mapping.width_error(c, task.node_id, task.value, int(settings.SLAFLOW_MAP_MAX_WIDTH))
+            if error:
+                self._fail(task, error, "")
+                return None
+            width = len(task.value)
+            dataplane.set_width(self.run_id, c, width)
+            ctx.widths[c] = width
+            task.record.optimizations.setdefault("mapped", {})[c] = width
+            if width == 0:  # nothing to run: the gather is ready with this task
+                out.append(readiness.Child(c, 0, self._mode(c), ctx.memory_of(c)))
+            out.extend(readiness.Child(mapping.element_id(c, i), 1, readiness.FLEX, ctx.memory_of(c))
+                       for i in range(width))
+        return out
+
+    def _gather(self, task: ActiveTask) -> bool:
+        """A mapped node's own turn: the list of its element tasks' outputs, in order."""
+        nid, rec = task.node_id, task.record
+        ids = [mapping.element_id(nid, i) for i in range(self.ctx.width(nid))]
+        remote = [e for e in ids if e not in self.local]
+        td = time.perf_counter()
+        raws = dict(zip(remote, dataplane.get_outputs(self.run_id, remote)))
+        missing = [e for e, raw in raws.items() if raw is None]
+        if missing:
+            self._fail(task, f"run {self.run_id}: output(s) of {', '.join(missing[:3])} not in Redis", "")
+            return False
+        values = []
+        for e in ids:
+            raw = raws.get(e)
+            values.append(self.local[e] if raw is None else codec.loads(raw))
+            size = len(raw) if raw is not None else len(self.encoded.get(e, b""))
+            rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": raw is None})
+            rec.input_bytes += size
+        rec.download_s = time.perf_counter() - td
+        self.hooks.run("after_inputs", self, task)
+        task.value, rec.exec_s = values, 0.0
+        task.data = codec.dumps(values, where=f"output of {nid}")
+        rec.output_bytes = len(task.data)
+        rec.optimizations["map_width"] = len(ids)
+        return True
+
     def stage_upload(self, task: ActiveTask) -> None:
         """Store the output where it must go and record the task done in the counters (one call)."""
         nid, rec = task.node_id, task.record
@@ -437,7 +492,9 @@ class BranchRun(OutputTravel):
             dataplane.mark_sink_done(self.run_id, time.time())  # the run's end: the result is stored
             return
         ctx = self.ctx
-        kids = [readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)) for c in ctx.downstream[nid]]
+        kids = self._children(task)
+        if kids is None:
+            return
         already = nid in self.uploaded
         output = task.data if task.upload and not already else None
         if output is not None and self._open_stream(task):

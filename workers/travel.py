@@ -91,7 +91,7 @@ class OutputTravel:
         """As a generator task starts: open its item stream and dispatch its streaming consumers that
         are ready with it, so they run while it does. False when it has none."""
         ctx, nid = self.ctx, task.node_id
-        kids = [c for c in ctx.downstream[nid] if ctx.task_options(c).streaming]
+        kids = [c for c in ctx.children(nid) if ctx.task_options(c).streaming]
         if not kids:
             return False
         streams.open_stream(self.run_id, nid, f"{self._attempt()}:1", 0, 0, kind=streams.ITEMS)
@@ -160,7 +160,7 @@ class OutputTravel:
         return readiness.OTHER
 
     def _upload_for(self, child: str) -> None:
-        for up in self.ctx.graph[child].upstream:
+        for up in self.ctx.node(child).upstream:
             if up in self.encoded and up not in self.uploaded:
                 t0 = time.perf_counter()
                 dataplane.put_output(self.run_id, up, self.encoded[up])

@@ -78,7 +78,7 @@ class Clustering(Hook):
         spec = self._spec(branch, task)
         if spec is None:
             return None
-        flexible = [c for c in self.ctx.downstream[task.node_id] if self.ctx.worker_of(c) is None]
+        flexible = [c for c in self.ctx.children(task.node_id) if self.ctx.worker_of(c) is None]
         return max(1, min(len(flexible), int(spec["max_fanout"])))
 
     def delay_upload(self, branch, task, children: list):
@@ -104,7 +104,7 @@ class Clustering(Hook):
         if task.finished is None or self._spec(branch, task) is None:
             return
         rec = task.record.optimizations
-        kids = self.ctx.downstream[task.node_id]
+        kids = self.ctx.children(task.node_id)
         local = [c for c, out in zip(kids, task.finished.outcomes) if out == readiness.LOCAL]
         if local:
             rec["clustered_children"] = local

@@ -20,6 +20,9 @@ OBSERVED_FIELDS = [
     "enforced", "error", "traceback", "attempt_errors",
 ]
 _COPIED = [f for f in OBSERVED_FIELDS if f not in ("attempts", "started_at", "finished_at", "start_s", "end_s")]
+# What a record overwrites of the row made at submission; the function too: a mapped node's own row
+# records its gather (``orchestrator.mapping``), whose times must not count as its function's.
+UPDATED = OBSERVED_FIELDS + ["function"]
 
 
 def _row(run_id: int, run_started_at: float, rec: dict, attempts: int) -> dict:
@@ -49,7 +52,7 @@ def record_tasks(run_id: int, run_started_at: float, records: list[dict], attemp
     """Store task records of a branch that is still running (a batch of its finished tasks)."""
     _fresh_connection()
     bulk.insert(TaskRun, [_row(run_id, run_started_at, rec, attempts) for rec in records],
-                conflict=("run_id", "node_id"), update=OBSERVED_FIELDS)
+                conflict=("run_id", "node_id"), update=UPDATED)
 
 
 def record_branch(run_id: int, run_started_at: float, records: list[dict], startup: dict,
@@ -61,7 +64,7 @@ def record_branch(run_id: int, run_started_at: float, records: list[dict], start
     ready, ended = s.pop("ready_at"), s.pop("ended_at")
     _fresh_connection()
     with transaction.atomic():
-        bulk.insert(TaskRun, rows, conflict=("run_id", "node_id"), update=OBSERVED_FIELDS)
+        bulk.insert(TaskRun, rows, conflict=("run_id", "node_id"), update=UPDATED)
         bulk.insert(WorkerStartup, [dict(
             run_id=run_id, requested_at=epoch_to_dt(requested), started_at=epoch_to_dt(started),
             ready_at=epoch_to_dt(ready), ended_at=epoch_to_dt(ended),

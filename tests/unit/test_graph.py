@@ -182,3 +182,25 @@ def test_a_graph_with_several_sinks_ends_in_one_that_collects_their_values():
     assert dict(as_dict["result"].kwargs).keys() == {"x", "y"}
     with pytest.raises(TypeError, match="a list of task results"):
         build_graph([t.inc(1), 5])
+
+
+def test_a_mapped_node_round_trips_as_a_spec_and_maps_over_one_of_its_inputs_only():
+    from orchestrator import mapping
+    from tests import taskfns as t
+
+    g = build_graph(t.gather(t.square.map(t.split_n(3), add=1)))
+    assert g["square-0"].options_dict == {"map": "split_n-0"} and g["square-0"].upstream == ("split_n-0",)
+    assert from_spec(to_spec(g)) == g
+    short = from_spec({"nodes": [{"id": "s", "function": "m.split", "args": [3]},
+                                 {"id": "p", "function": "m.f", "map": {"ref": "s"}, "kwargs": {"k": 1}}]})
+    assert short["p"].upstream == ("s",) and short["p"].options_dict == {"map": "s"} and short["p"].args[0] == Ref("s")
+    assert from_spec(to_spec(short)) == short
+    with pytest.raises(SpecError, match="'map' must be a ref"):
+        from_spec({"nodes": [{"id": "p", "function": "m.f", "map": "s"}]})
+    with pytest.raises(GraphError, match=r"mapped node 'p' takes task outputs only through 's', not 'x'"):
+        validate({"s": Node("s", "m.s", args=(1,)), "x": Node("x", "m.x", args=(1,)),
+                  "p": Node("p", "m.f", args=(Ref("s"), Ref("x")), options={"map": "s"})})
+    assert mapping.split_id("p[12]") == ("p", 12) and mapping.split_id("p") == ("p", None)
+    assert mapping.width_error("p", "s", {"a": 1}, 10) == "map 'p' needs a list from 's', got dict"
+    with pytest.raises(TypeError, match=r"maps over a task's output"):
+        t.square.map([1, 2])
