@@ -13,7 +13,7 @@ from typing import Any, Callable
 MODULES = (
     "tree_reduction", "gemm", "text_analysis", "image_transformer", "wordcount", "fanouts_fanins",
     "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "big_fanout", "big_transfer",
-    "stream_pipeline", "unix_words", "sensor_report",
+    "stream_pipeline", "unix_words", "sensor_report", "dynamic_chunks",
 )
 
 

@@ -75,7 +75,8 @@ def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[in
     mb = memory[i]
     fn = dag.fn[i]
     dl = sum(d for _, d in input_downloads(dag, predictor, sizes, memory, worker, sla, i))
-    ex = predictor.exec_time(fn, mb, sizes.input_bytes[i], sla)
+    # a mapped node: its element tasks, predicted as one, run in rounds of the executors' number
+    ex = predictor.exec_time(fn, mb, sizes.input_bytes[i], sla) * predictor.history.map_rounds(dag.ids[i])
     up_flag = uploads(dag, worker, i)
     up = 0.0
     if up_flag:

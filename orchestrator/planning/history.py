@@ -72,6 +72,15 @@ class History:
     fresh_factor: float = 1.0
     # Share of pre-warm pings whose target started warm (past runs'), PreWarm's measured hit rate.
     prewarm_hit_rate: float = 0.8
+    # Dynamic fan-outs: each mapped node's width in the latest run, and how many of its element tasks
+    # run side by side (the flexible executors per configuration): its time is that many rounds of one.
+    map_widths: dict[str, int] = field(default_factory=dict)
+    map_executors: int = 8
+
+    def map_rounds(self, node_id: str) -> int:
+        """How many element tasks of ``node_id`` run one after another (1 for a node that maps nothing)."""
+        width = self.map_widths.get(node_id)
+        return max(1, -(-int(width) // max(1, self.map_executors))) if width else 1
 
     def __post_init__(self):
         if not isinstance(self.cap, int) or self.cap < 1:

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator import graph as graph_mod, optimizations as opt_mod, planning, spec as spec_mod
+from orchestrator import graph as graph_mod, mapping, optimizations as opt_mod, planning, spec as spec_mod
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning import calibration
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
@@ -195,6 +195,11 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
             if not item.get("local") and item.get("download_s") is not None:
                 history.add_download(mb, TransferSample(int(item["bytes"]), float(item["download_s"])))
     _add_startups(history, run_ids)
+    history.map_executors = int(settings.SLAFLOW_FLEX_EXECUTORS)
+    for nid, opts in (TaskRun.objects.filter(run_id__in=run_ids, function=mapping.GATHER, status=TaskStatus.SUCCEEDED)
+                      .order_by("run_id").values_list("node_id", "optimizations")):
+        if (opts or {}).get("map_width") is not None:
+            history.map_widths[nid] = int(opts["map_width"])  # the latest run's width wins
     history.run_factors = run_factors(run_ids)
     history.fresh_factor = fresh_factor(fresh, usual)
     history.prewarm_hit_rate = prewarm_hit_rate(run_ids, history.prewarm_hit_rate)
@@ -344,6 +349,9 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
     t1 = time.perf_counter()
     plan = fn(graph, predictor, config)
     plan.planning_time_s = time.perf_counter() - t1
+    if predictor is not None and predictor.history.map_widths:
+        widths = ", ".join(f"{n} ×{w}" for n, w in sorted(predictor.history.map_widths.items()))
+        plan.note += f"; mapped widths from the last run: {widths}"
     if predictor is not None:
         plan.sample_counts["history_load_s"] = round(t1 - t0, 6)
         plan.sample_counts["history_samples"] = predictor.history.size()

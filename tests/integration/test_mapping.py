@@ -55,3 +55,26 @@ def test_planners_plan_a_mapped_workflow_after_one_run_of_history(live):
         assert run.result(timeout=60) == sum(i * i for i in range(8))
         wr = WorkflowRun.objects.get(pk=run.id)
         assert wr.plan.predicted_makespan_s and not wr.plan.data["note"].startswith("no history"), wr.plan.data["note"]
+        assert "mapped widths from the last run: square-0 ×8" in wr.plan.data["note"]  # the width seen before
+
+
+def test_the_run_page_and_the_api_list_the_expanded_tasks(live, client, django_user_model):
+    from tests.apiutil import client_for
+
+    api = client_for("map-user")
+    spec = {"name": "map-page", "nodes": [
+        {"id": "s", "function": "tests.taskfns.split_n", "args": [3]},
+        {"id": "p", "function": "tests.taskfns.square", "map": {"ref": "s"}},
+        {"id": "g", "function": "tests.taskfns.gather", "args": [{"ref": "p"}]}]}
+    resp = api.post("/api/runs/", {"dag": spec, "planner": "wukong", "sla": "p90"}, format="json")
+    assert resp.status_code == 201, resp.content
+    run_id = resp.json()["id"]
+    from tests.apiutil import wait_for_status
+
+    assert wait_for_status(api, run_id)["status"] == "succeeded"
+    listed = sorted(x["node_id"] for x in api.get(f"/api/runs/{run_id}/tasks/").json()["results"])
+    assert listed == ["g", "p", "p[0]", "p[1]", "p[2]", "s"]
+    user = django_user_model.objects.get(username="map-user")
+    client.force_login(user)
+    page = client.get(f"/runs/{run_id}/").content.decode()
+    assert all(f">p[{i}]<" in page for i in range(3)), "the run page lists every element task"

@@ -29,6 +29,7 @@ TASK_COUNTS = {
     "stream_pipeline": 5,
     "unix_words": 6,
     "sensor_report": 5,
+    "dynamic_chunks": 3,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -59,6 +60,7 @@ SMALL = {
     "stream_pipeline": {"frames": 3, "size_kb": 8, "frame_s": 0.0, "work_s": 0.0, "streaming": 0, "seed": 2},
     "unix_words": {"words": 30, "vocab": 4, "chunks": 3, "top": 2, "seed": 1},
     "sensor_report": {"n": 7, "top": 2, "bins": 2, "seed": 1},
+    "dynamic_chunks": {"n": 10, "chunk": 3, "work": 0},
 }
 
 
@@ -68,7 +70,12 @@ def evaluate(graph):
     for nid in toposort(graph):
         node = graph[nid]
         fn = resolve(node.function)
-        value = fn(*substitute(node.args, outputs), **substitute(node.kwargs_dict, outputs))
+        over = node.options_dict.get("map")
+        if over is not None:  # a dynamic map: the function on every element, as the workers expand it
+            value = [fn(*substitute(node.args, {**outputs, over: item}), **substitute(node.kwargs_dict, outputs))
+                     for item in outputs[over]]
+        else:
+            value = fn(*substitute(node.args, outputs), **substitute(node.kwargs_dict, outputs))
         if inspect.isgenerator(value):  # a generator task's output is the list of its items, as on workers
             value = list(value)
         outputs[nid] = codec.loads(codec.dumps(value, where=f"output of {nid}"))

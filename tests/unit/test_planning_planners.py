@@ -316,3 +316,18 @@ def test_slack_screening_for_large_dags_makes_the_same_choices(monkeypatch):
     for _ in range(8):
         h.add_task("m.S", 1024, h.tasks[("m.S", 2048)][0].__class__(0, 2.0, 100))
     assert plan_with("non-uniform", g, h, sla="p50").tasks["S"].memory_mb == 2048
+
+
+def test_a_mapped_node_is_planned_as_rounds_of_its_element_tasks_by_the_width_seen_before():
+    from orchestrator.graph import Node, Ref
+    from orchestrator.planning.predictor import Predictor
+    from tests.planning_support import config, history, same_everywhere
+
+    g = {"s": Node("s", "m.split", args=(3,)), "p": Node("p", "m.work", args=(Ref("s"),), options={"map": "s"}),
+         "g": Node("g", "m.total", args=(Ref("p"),))}
+    h = history(same_everywhere({"m.split", "m.work", "m.total"}, 1.0))
+    narrow = planning.get("uniform")(g, Predictor(h), config("uniform"))
+    h.map_widths, h.map_executors = {"p": 20}, 8  # 20 elements, 8 at a time: 3 rounds of one
+    wide = planning.get("uniform")(g, Predictor(h), config("uniform"))
+    assert wide.tasks["p"].exec_s == pytest.approx(3 * narrow.tasks["p"].exec_s)
+    assert wide.predicted_median_s > narrow.predicted_median_s + 1.5

@@ -12,7 +12,7 @@ from collections import Counter
 import redis
 from django.db.models import Count, Q, QuerySet
 
-from orchestrator import graph as graph_mod, spec as spec_mod
+from orchestrator import graph as graph_mod, mapping, spec as spec_mod
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.states import RunStatus
 from webui import analysis
@@ -113,13 +113,28 @@ def node_states(run: WorkflowRun, task_status: dict[str, str]) -> dict[str, str]
     return {nid: live.get(nid, status) for nid, status in task_status.items()}
 
 
+def _in_order(order: list[str], tasks: dict[str, dict]) -> list[dict]:
+    """Tasks in graph order, a mapped node's element tasks (``p[0]``, ``p[1]``, …) just before it."""
+    elements: dict[str, list[tuple[int, str]]] = {}
+    for nid in tasks:
+        base, index = mapping.split_id(nid)
+        if index is not None:
+            elements.setdefault(base, []).append((index, nid))
+    out = []
+    for nid in order:
+        out.extend(tasks[e] for _, e in sorted(elements.get(nid, ())))
+        if nid in tasks:
+            out.append(tasks[nid])
+    return out
+
+
 def run_detail(run: WorkflowRun) -> dict:
     """Everything the run page draws, as plain data."""
     graph = spec_mod.from_spec(run.spec)
     order = graph_mod.toposort(graph)
     levels = graph_mod.depth_levels(graph)
     tasks = {t["node_id"]: t for t in TaskRun.objects.filter(run=run).values(*TASK_FIELDS)}
-    ordered_tasks = [tasks[n] for n in order if n in tasks]
+    ordered_tasks = _in_order(order, tasks)
     startups = startups_of(run)
     plan = Plan.objects.filter(run=run).first()
     plan_data = plan.data if plan else None
