@@ -34,6 +34,17 @@ def test_a_json_spec_with_three_sinks_over_rest_returns_a_mapping_of_sink_to_val
     assert sorted(x["node_id"] for x in tasks) == ["a", "b", "c", "d", "result"]
 
 
+def test_the_run_page_shows_each_sink_s_result(live, client, django_user_model):
+    user = django_user_model.objects.create_user("sinks-viewer", password="x")
+    base = t.value(2)
+    run = submit({"plus_one": t.inc(base), "double": t.add(base, base)}, name="named-ends-page", owner=user)
+    run.result(timeout=60)
+    client.force_login(user)
+    page = client.get(f"/runs/{run.id}/").content.decode()
+    section = page[page.index('id="sink-results"'):]
+    assert "<td>plus_one</td><td><code>3</code>" in section and "<td>double</td><td><code>4</code>" in section
+
+
 def test_the_library_s_several_sinks_workflow_runs_and_is_planned_after_one_run(live):
     first = run_and_check("sensor_report", planner="wukong", sla="p90", params={}, timeout_s=120)
     assert first["status"] == "succeeded" and first["correct"] is True and first["tasks"] == 5

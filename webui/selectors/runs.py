@@ -6,13 +6,15 @@ TaskRun rows are written only when a branch ends.
 """
 from __future__ import annotations
 
+import json
+
 import logging
 from collections import Counter
 
 import redis
 from django.db.models import Count, Q, QuerySet
 
-from orchestrator import graph as graph_mod, mapping, spec as spec_mod
+from orchestrator import graph as graph_mod, mapping, sinks, spec as spec_mod
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.states import RunStatus
 from webui import analysis
@@ -128,6 +130,15 @@ def _in_order(order: list[str], tasks: dict[str, dict]) -> list[dict]:
     return out
 
 
+def _sink_results(graph, preview) -> list[dict]:
+    """A workflow with several sinks: each sink's value (from the result's preview), for the page."""
+    end = graph.get(sinks.RESULT)
+    if end is None or end.function not in sinks.FUNCTIONS or not isinstance(preview, (dict, list)):
+        return []
+    items = preview.items() if isinstance(preview, dict) else enumerate(preview)
+    return [{"sink": str(k), "value": json.dumps(v)} for k, v in items]
+
+
 def run_detail(run: WorkflowRun) -> dict:
     """Everything the run page draws, as plain data."""
     graph = spec_mod.from_spec(run.spec)
@@ -171,6 +182,7 @@ def run_detail(run: WorkflowRun) -> dict:
             "optimizations": run.optimizations or {}, "finished": run.status in RunStatus.finished(),
             "task_count": len(graph),
         },
+        "sink_results": _sink_results(graph, run.result_preview),
         # Tasks that were retried, failed or stopped: every attempt's error, for the page's "Attempts".
         "attempts": [{"node_id": t["node_id"], "status": t["status"], "attempts": t["attempts"],
                       "errors": list(t.get("attempt_errors") or []), "error": t["error"]}
