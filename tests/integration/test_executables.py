@@ -47,3 +47,21 @@ def test_a_program_over_its_task_s_time_limit_is_stopped_with_its_task(live):
     with pytest.raises(Exception, match="time limit"):
         run.result(timeout=60)
     until(lambda: not _sleeping(marker), timeout_s=15, what="the program to be gone")
+
+
+def test_a_command_spec_over_rest_runs_and_its_stdout_is_the_result(live):
+    from tests.apiutil import client_for, wait_for_status
+
+    api = client_for("cmd-user")
+    dag = {"name": "rest-sort", "nodes": [
+        {"id": "v", "function": "tests.taskfns.value", "args": ["3\n1\n2\n"]},
+        {"id": "s", "command": ["sort", "-n"], "stdin": {"ref": "v"}},
+        {"id": "n", "command": ["wc", "-l", "{f}"], "files": {"f": {"ref": "s"}}}]}
+    resp = api.post("/api/runs/", {"dag": dag, "planner": "wukong", "sla": "p90"}, format="json")
+    assert resp.status_code == 201, resp.content
+    run_id = resp.json()["id"]
+    assert wait_for_status(api, run_id)["status"] == "succeeded"
+    result = api.get(f"/api/runs/{run_id}/result/").json()
+    assert result["type"] == "bytes"
+    refused = api.post("/api/runs/", {"dag": {"nodes": [{"id": "x", "command": ["curl", "http://x"]}]}}, format="json")
+    assert refused.status_code == 400 and "executable 'curl' is not allowed" in str(refused.json()["dag"])
