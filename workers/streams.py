@@ -18,7 +18,9 @@ So a consumer never takes partial data for the whole: it gets the bytes the
 checksum vouches for, or a clear error. A producer whose process dies
 mid-stream is redelivered (its lease lapses) and streams again as a new
 attempt; readers wait for it up to ``SLAFLOW_STREAM_STALL_S`` without a new
-entry. ``keys.streams(run)`` lists the streamed outputs and their attempts.
+entry. A producer whose stream breaks under it (a Redis error mid-write)
+falls back to storing the output whole, and says so in its ``err`` mark
+(``STORED_WHOLE``): readers then take the stored copy. ``keys.streams(run)`` lists the streamed outputs and their attempts.
 
 **Generator tasks** stream for real: each item a task function yields is
 encoded and published as its own entry ``{a, v}`` the moment it is made, and
@@ -40,6 +42,9 @@ from django.conf import settings
 from orchestrator import codec
 from workers import keys
 from workers.redis_client import get_redis
+
+
+STORED_WHOLE = "stored whole instead"  # an ``err`` that is a fallback: the output is in the outputs hash
 
 
 class StreamError(RuntimeError):

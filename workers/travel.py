@@ -55,16 +55,22 @@ class OutputTravel:
         t0 = time.perf_counter()
         try:
             chunks = streams.write(self.run_id, nid, self._attempt(), task.data, task.stream_chunk)
-        except Exception as exc:  # Redis failed under us: the consumers hear it, never see partial data
+            rec.optimizations["streamed"] = {"bytes": len(task.data), "chunks": chunks}
+        except Exception as exc:  # the stream broke: fall back to storing the output whole
+            why = f"{type(exc).__name__}: {exc}"
             try:
-                streams.fail(self.run_id, nid, self._attempt(), f"{type(exc).__name__}: {exc}")
-            finally:
-                self._fail(task, f"could not stream the output of {nid!r}: {type(exc).__name__}: {exc}",
-                           traceback.format_exc())
-            return
+                dataplane.put_output(self.run_id, nid, task.data)
+            except Exception as again:  # nor can it be stored: the consumers hear it, never see partial data
+                try:
+                    streams.fail(self.run_id, nid, self._attempt(), why)
+                finally:
+                    self._fail(task, f"could not stream nor store the output of {nid!r}: {why}; then "
+                                     f"{type(again).__name__}: {again}", traceback.format_exc())
+                return
+            streams.fail(self.run_id, nid, self._attempt(), f"{streams.STORED_WHOLE} ({why})")
+            rec.optimizations["stream_fallback"] = why
         rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
         rec.finished_at = time.time()
-        rec.optimizations["streamed"] = {"bytes": len(task.data), "chunks": chunks}
         self.uploaded.add(nid)
 
     def _delay_upload(self, task: "ActiveTask", kids: list[readiness.Child]) -> bool:

@@ -472,3 +472,33 @@ def test_a_generator_failing_mid_stream_fails_its_streaming_consumer_clearly(liv
     assert rec.status != "succeeded"  # never a sum over part of the items as if it were all of them
     if rec.status == "failed":
         assert "failed while streaming its output: ValueError: the generator broke at item 3" in rec.error
+
+
+def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored_whole(redis_server, monkeypatch):
+    """The producer's side (a Redis error mid-write, injected) and the reader's (it takes the stored copy)."""
+    from types import SimpleNamespace
+
+    from orchestrator.optimizations.streaming import Streaming
+    from workers import dataplane, streams
+    from workers.travel import OutputTravel
+
+    data = np.random.default_rng(9).standard_normal(50_000).tobytes()
+    streams.open_stream(7005, "p", "tok:1", len(data), 4096)
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("Redis went away mid-stream")
+
+    monkeypatch.setattr(streams, "write", broken)
+    failed = []
+    branch = SimpleNamespace(run_id=7005, token="tok", delivery=1, uploaded=set(),
+                             _attempt=lambda: "tok:1", _fail=lambda *a: failed.append(a))
+    task = SimpleNamespace(node_id="p", data=data, stream_chunk=4096,
+                           record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None))
+    OutputTravel.stage_stream(branch, task)
+    assert not failed and task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
+    assert dataplane.get_output(7005, "p") == data
+    monkeypatch.undo()
+    with pytest.raises(streams.StreamError, match=streams.STORED_WHOLE):
+        streams.read(7005, "p")
+    hook = Streaming(SimpleNamespace(annotations_of=lambda n: {"streaming": {"min_bytes": 1, "chunk_bytes": 4096}}))
+    assert hook.fetch_input(SimpleNamespace(run_id=7005), SimpleNamespace(node_id="c"), "p") is None  # → stored copy
