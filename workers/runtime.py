@@ -260,7 +260,8 @@ class BranchRun(OutputTravel):
         ctx = self.ctx
         node = ctx.node(nid)
         rec = TaskRecord(
-            node_id=nid, function=mapping.GATHER if ctx.mapped_over(nid) else node.function, memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
+            node_id=nid, function=mapping.GATHER if ctx.mapped_over(nid) else node.function,
+            memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
             enforced=self.limits.enforced, worker_id=self.worker or executor_name(self.token),
             branch_id=self.token, host=self.host, pid=self.limits.pid,
             startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
@@ -429,54 +430,6 @@ class BranchRun(OutputTravel):
         answer = self.hooks.decide("should_upload", self, task)
         task.upload = True if answer is None else bool(answer)
         task.local_slots = int(self.hooks.decide("local_children", self, task) or 0)
-
-    def _children(self, task: ActiveTask) -> list[readiness.Child] | None:
-        """The children the counters' call counts this task for: a mapped node over this task's output is
-        expanded into its element tasks here (its width stored first; None: the output cannot be mapped)."""
-        ctx, out = self.ctx, []
-        for c in ctx.children(task.node_id):
-            if ctx.mapped_over(c) != task.node_id:
-                out.append(readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)))
-                continue
-            error = mapping.width_error(c, task.node_id, task.value, int(settings.SLAFLOW_MAP_MAX_WIDTH))
-            if error:
-                self._fail(task, error, "")
-                return None
-            width = len(task.value)
-            dataplane.set_width(self.run_id, c, width)
-            ctx.widths[c] = width
-            task.record.optimizations.setdefault("mapped", {})[c] = width
-            if width == 0:  # nothing to run: the gather is ready with this task
-                out.append(readiness.Child(c, 0, self._mode(c), ctx.memory_of(c)))
-            out.extend(readiness.Child(mapping.element_id(c, i), 1, readiness.FLEX, ctx.memory_of(c))
-                       for i in range(width))
-        return out
-
-    def _gather(self, task: ActiveTask) -> bool:
-        """A mapped node's own turn: the list of its element tasks' outputs, in order."""
-        nid, rec = task.node_id, task.record
-        ids = [mapping.element_id(nid, i) for i in range(self.ctx.width(nid))]
-        remote = [e for e in ids if e not in self.local]
-        td = time.perf_counter()
-        raws = dict(zip(remote, dataplane.get_outputs(self.run_id, remote)))
-        missing = [e for e, raw in raws.items() if raw is None]
-        if missing:
-            self._fail(task, f"run {self.run_id}: output(s) of {', '.join(missing[:3])} not in Redis", "")
-            return False
-        values = []
-        for e in ids:
-            raw = raws.get(e)
-            values.append(self.local[e] if raw is None else codec.loads(raw))
-            size = len(raw) if raw is not None else len(self.encoded.get(e, b""))
-            rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": raw is None})
-            rec.input_bytes += size
-        rec.download_s = time.perf_counter() - td
-        self.hooks.run("after_inputs", self, task)
-        task.value, rec.exec_s = values, 0.0
-        task.data = codec.dumps(values, where=f"output of {nid}")
-        rec.output_bytes = len(task.data)
-        rec.optimizations["map_width"] = len(ids)
-        return True
 
     def stage_upload(self, task: ActiveTask) -> None:
         """Store the output where it must go and record the task done in the counters (one call)."""

@@ -15,7 +15,10 @@ outside the branch:
   items published as they are made to consumers declared streaming, which
   are dispatched as the generator starts;
 * a planned waiter's give-up (``_upload_for``) — the inputs it holds are left
-  in Redis for whoever completes the rest.
+  in Redis for whoever completes the rest;
+* dynamic fan-outs (``_children``, ``_gather``) — a mapped node over this
+  task's output expands into its element tasks; the mapped node's own turn
+  collects their outputs in order.
 """
 from __future__ import annotations
 
@@ -24,7 +27,9 @@ import time
 import traceback
 from typing import TYPE_CHECKING
 
-from orchestrator import canvas
+from django.conf import settings
+
+from orchestrator import canvas, codec, mapping
 from workers import dataplane, flags, readiness, streams
 
 if TYPE_CHECKING:
@@ -174,3 +179,53 @@ class OutputTravel:
                 rec = next((r for r in self.records if r.node_id == up), None)
                 if rec is not None:
                     rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
+
+    # --- dynamic fan-outs (``orchestrator.mapping``) ------------------------------------------
+
+    def _children(self, task: "ActiveTask") -> list[readiness.Child] | None:
+        """The children the counters' call counts this task for: a mapped node over this task's output is
+        expanded into its element tasks here (its width stored first; None: the output cannot be mapped)."""
+        ctx, out = self.ctx, []
+        for c in ctx.children(task.node_id):
+            if ctx.mapped_over(c) != task.node_id:
+                out.append(readiness.Child(c, ctx.inputs_of(c), self._mode(c), ctx.memory_of(c)))
+                continue
+            error = mapping.width_error(c, task.node_id, task.value, int(settings.SLAFLOW_MAP_MAX_WIDTH))
+            if error:
+                self._fail(task, error, "")
+                return None
+            width = len(task.value)
+            dataplane.set_width(self.run_id, c, width)
+            ctx.widths[c] = width
+            task.record.optimizations.setdefault("mapped", {})[c] = width
+            if width == 0:  # nothing to run: the gather is ready with this task
+                out.append(readiness.Child(c, 0, self._mode(c), ctx.memory_of(c)))
+            out.extend(readiness.Child(mapping.element_id(c, i), 1, readiness.FLEX, ctx.memory_of(c))
+                       for i in range(width))
+        return out
+
+    def _gather(self, task: "ActiveTask") -> bool:
+        """A mapped node's own turn: the list of its element tasks' outputs, in order."""
+        nid, rec = task.node_id, task.record
+        ids = [mapping.element_id(nid, i) for i in range(self.ctx.width(nid))]
+        remote = [e for e in ids if e not in self.local]
+        td = time.perf_counter()
+        raws = dict(zip(remote, dataplane.get_outputs(self.run_id, remote)))
+        missing = [e for e, raw in raws.items() if raw is None]
+        if missing:
+            self._fail(task, f"run {self.run_id}: output(s) of {', '.join(missing[:3])} not in Redis", "")
+            return False
+        values = []
+        for e in ids:
+            raw = raws.get(e)
+            values.append(self.local[e] if raw is None else codec.loads(raw))
+            size = len(raw) if raw is not None else len(self.encoded.get(e, b""))
+            rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": raw is None})
+            rec.input_bytes += size
+        rec.download_s = time.perf_counter() - td
+        self.hooks.run("after_inputs", self, task)
+        task.value, rec.exec_s = values, 0.0
+        task.data = codec.dumps(values, where=f"output of {nid}")
+        rec.output_bytes = len(task.data)
+        rec.optimizations["map_width"] = len(ids)
+        return True
