@@ -169,8 +169,12 @@ def median_counts(runs: Iterable[Mapping]) -> dict[str, dict[str, float]]:
     return {p: {label: median(_count(o, paths[label]) for o in rs) for label in seen} for p, rs in sorted(per.items())}
 
 
-def _change(off, on) -> float | None:
-    if off is None or on is None or abs(off) < 1e-12:
+# Below these, a metric's change in % is noise (a few ms of input wait "+28 %"): no change is shown.
+NEGLIGIBLE = {"makespan_s": 0.01, "input_wait_s": 0.01}
+
+
+def _change(off, on, negligible: float = 0.0) -> float | None:
+    if off is None or on is None or abs(off) < 1e-12 or max(abs(off), abs(on)) < negligible:
         return None
     return 100.0 * (on - off) / off
 
@@ -195,7 +199,7 @@ def on_off(runs: Iterable[Mapping]) -> list[dict]:
         metrics = {}
         for key, label in ON_OFF_METRICS:
             m_off, m_on = median(r.get(key) for r in off), median(r.get(key) for r in on)
-            metrics[key] = {"label": label, "off": m_off, "on": m_on, "change_pct": _change(m_off, m_on)}
+            metrics[key] = {"label": label, "off": m_off, "on": m_on, "change_pct": _change(m_off, m_on, NEGLIGIBLE.get(key, 0.0))}
         out.append({"label": f"{name} vs {base}", "off": base, "on": name, "off_runs": len(off), "on_runs": len(on),
                     "metrics": metrics})
     return out

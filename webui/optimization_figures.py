@@ -58,7 +58,8 @@ def task_parts_figure(parts: Sequence[Mapping]) -> go.Figure:
         fig.add_trace(go.Bar(y=names, x=[p[part] for p in parts], name=label, orientation="h", meta=f"task:{part}",
                              marker_color=TASK_PART_COLORS[part],
                              hovertemplate="%{y}: %{x:.4f} s " + label + "<extra></extra>"))
-    _base_layout(fig, height=max(220, 80 + 16 * len(parts)), barmode="stack")
+    _base_layout(fig, height=min(1400, max(220, 80 + 16 * len(parts))), barmode="stack")
+    fig.update_layout(legend=dict(traceorder="normal"))
     fig.update_xaxes(title="seconds")
     fig.update_yaxes(type="category", autorange="reversed", automargin=True)
     return fig
