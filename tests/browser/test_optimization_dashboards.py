@@ -1,11 +1,15 @@
 """The optimization dashboards in a real browser, drawn from real runs on the real cluster.
 
-Two small workflows, each run under ``uniform`` (history, and the "off" side)
-and then ``uniform-opt``: a fan-in of big inputs arriving one after another
-(PreLoad fetches them early) and a long stage followed by a branch whose pool
-has gone cold (PreWarm pings it). One test, so the runs serve every assertion.
+Three small workflows, each run under ``uniform`` first (history, and the
+"off" side): a fan-in of big inputs arriving one after another, then under
+``uniform-opt`` (PreLoad fetches them early); a straggler two consumers wait
+for, then with TaskDup forced (one of them duplicates it); a long stage
+followed by a branch whose pool has gone cold, then under ``uniform-opt``
+(PreWarm pings it). One test, so the runs serve every assertion.
 """
 from __future__ import annotations
+
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,6 +20,7 @@ from orchestrator.models import TaskRun, WorkflowRun
 from slaflow import submit
 from tests import taskfns as t
 from tests.browser.test_webui_browser import SVG_POINTS, login
+from tests.integration.test_optimizations import race_graph
 from tests.waiting import until
 from workers import pools
 
@@ -44,8 +49,8 @@ def cold_later_branch():
     return t.total([t.slow_inc(mid, 1.0), t.slow_inc(mid, 1.0)])
 
 
-def _run(sink, name: str, planner: str) -> WorkflowRun:
-    handle = submit(sink, name=name, planner=planner)
+def _run(sink, name: str, planner: str, optimizations=None) -> WorkflowRun:
+    handle = submit(sink, name=name, planner=planner, optimizations=optimizations)
     assert handle.wait(timeout=120) == "succeeded"
     return WorkflowRun.objects.get(pk=handle.id)
 
@@ -74,6 +79,15 @@ def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, s
     warmed = _run(cold_later_branch(), "dash-prewarm", "uniform-opt")
     pings = (warmed.optimizations.get("prewarm") or {}).get("pings") or {}
     assert pings, f"no pre-warm ping: {warmed.optimizations}"
+
+    # A straggler two consumers on other workers wait for (tests/integration/test_optimizations.py): one
+    # of their workers runs it itself (TaskDup, forced on the plain planner).
+    tag = f"dash-race-{time.time_ns()}"
+    for k in range(2):  # history without a straggler
+        _run(race_graph(f"{tag}-h{k}", 0.0), "dash-race", "uniform")
+    duplicated = _run(race_graph(tag, 3.0), "dash-race", "uniform", optimizations=["taskdup"])
+    dups = [r.node_id for r in TaskRun.objects.filter(run=duplicated) if r.optimizations.get("duplicated")]
+    assert dups, f"TaskDup did not act: {duplicated.optimizations}"
 
     get_user_model().objects.create_user("olga", password="olga-pw-123", is_staff=True)
     base = live_server.url
@@ -107,6 +121,14 @@ def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, s
     assert page.locator("#prewarm-table tbody tr").count() == len(pings)
     shot(page, "opt-02-run-prewarm")
 
+    # Run page, TaskDup: the duplicated producer ringed on the DAG.
+    page.goto(f"{base}/runs/{duplicated.pk}/")
+    page.wait_for_selector("#fig-dag .scatterlayer")
+    assert points(page, "fig-dag", "dups") == len(dups)
+    assert page.evaluate(TRACE_FIELD, ["fig-dag", "dups", "text"]) == ["dup"] * len(dups)
+    assert f"on the DAG: {', '.join(dups)}" in page.inner_text("#card-taskdup")
+    shot(page, "opt-05-run-taskdup")
+
     # Workflow page of the fan-in: PreLoad's ready times against the plain runs', on vs off, counts.
     page.goto(f"{base}/workflows/{opt.workflow_id}/")
     page.wait_for_selector("#fig-onoff .barlayer")
@@ -117,6 +139,13 @@ def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, s
     assert points(page, "fig-optcounts", "optcount:uniform-opt") >= 1
     assert points(page, "fig-warmcold", "startups:cold") == 2  # both planners had cold start-ups
     shot(page, "opt-03-workflow-fan-in")
+
+    # Workflow page of the straggler: the forced optimization against the plain planner.
+    page.goto(f"{base}/workflows/{duplicated.workflow_id}/")
+    page.wait_for_selector("#fig-onoff .barlayer")
+    assert points(page, "fig-onoff", "onoff:uniform + taskdup vs uniform") >= 3
+    assert "optcounts-none" in page.content()  # no -opt run of this workflow
+    shot(page, "opt-06-workflow-taskdup")
 
     # Workflow page of the pre-warmed workflow: every ping against its target's start, the hit rate.
     page.goto(f"{base}/workflows/{warmed.workflow_id}/")
