@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
+from orchestrator import planning
 from webui.analysis import _num, median
 
 # --- one run ---------------------------------------------------------------------------------------
@@ -146,10 +147,6 @@ def variant(planner: str, used: Iterable[str]) -> str:
     return f"{planner} + {'+'.join(used)}"
 
 
-def base_planner(planner: str) -> str:
-    return planner[:-4] if planner.endswith("-opt") else planner
-
-
 def _count(opts: Mapping, path: tuple[str, str]) -> int:
     value = (opts.get(path[0]) or {}).get(path[1])
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
@@ -192,7 +189,7 @@ def on_off(runs: Iterable[Mapping]) -> list[dict]:
         groups.setdefault(r["variant"], []).append(r)
     out = []
     for name in sorted(groups):
-        base = base_planner(name.split(" + ")[0])
+        base = planning.base_name(name.split(" + ")[0])
         if name == base or base not in groups:
             continue
         off, on = groups[base], groups[name]
