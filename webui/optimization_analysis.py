@@ -122,6 +122,19 @@ def task_time_parts(tasks: Iterable[Mapping]) -> list[dict]:
     return out
 
 
+def run_panels(detail: dict) -> dict:
+    """Everything the run page's optimization panels draw, from ``runs.run_detail``'s data."""
+    tasks, opts, annotations = detail["tasks"], detail["run"]["optimizations"], detail["task_annotations"]
+    return {
+        "used": sorted({name for a in annotations.values() for name in a}),
+        "preload": preload_rows(tasks, annotations),
+        "prewarm": prewarm_timeline((opts.get("prewarm") or {}).get("pings") or {}, detail["startups"], tasks),
+        "clustering": opts.get("clustering"), "clustered": clustering_rows(tasks),
+        "streaming": opts.get("streaming"), "streamed": streaming_rows(tasks),
+        "task_parts": task_time_parts(tasks),
+    }
+
+
 # --- across runs of a workflow ---------------------------------------------------------------------
 
 # (label, path into WorkflowRun.optimizations): what the median-count chart counts per run.
@@ -196,7 +209,8 @@ def on_off(runs: Iterable[Mapping]) -> list[dict]:
         metrics = {}
         for key, label in ON_OFF_METRICS:
             m_off, m_on = median(r.get(key) for r in off), median(r.get(key) for r in on)
-            metrics[key] = {"label": label, "off": m_off, "on": m_on, "change_pct": _change(m_off, m_on, NEGLIGIBLE.get(key, 0.0))}
+            metrics[key] = {"label": label, "off": m_off, "on": m_on,
+                            "change_pct": _change(m_off, m_on, NEGLIGIBLE.get(key, 0.0))}
         out.append({"label": f"{name} vs {base}", "off": base, "on": name, "off_runs": len(off), "on_runs": len(on),
                     "metrics": metrics})
     return out
@@ -215,7 +229,8 @@ def preload_starts(rows: Iterable[Mapping]) -> list[dict]:
     out = []
     for nid in nodes:
         mine = [r for r in rows if r["node_id"] == nid and r.get("start_s") is not None]
-        sides = {"with": [r for r in mine if r.get("preloaded")], "without": [r for r in mine if not r.get("run_preload")]}
+        sides = {"with": [r for r in mine if r.get("preloaded")],
+                 "without": [r for r in mine if not r.get("run_preload")]}
         entry = {"node_id": nid}
         for side, rs in sides.items():
             entry[side] = {"runs": len(rs), "start_s": [r["start_s"] for r in rs],

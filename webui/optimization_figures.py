@@ -81,7 +81,8 @@ def prewarm_scatter_figure(pings: Sequence[Mapping]) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[p["sent_s"] for p in mine], y=[p["start_s"] for p in mine], mode="markers", name=name,
             meta="pings:hit" if hit else "pings:miss", marker=dict(size=9, color=color),
-            text=[f"run #{p['run_id']} ({p['planner']}): {p['target']}, {p['gap_s']:.3f} s after the ping" for p in mine],
+            text=[f"run #{p['run_id']} ({p['planner']}): {p['target']}, {p['gap_s']:.3f} s after the ping"
+                  for p in mine],
             hovertemplate="%{text}<extra></extra>"))
     _base_layout(fig, height=340)
     fig.update_xaxes(title="ping sent (s after the run started)", rangemode="tozero")

@@ -16,7 +16,7 @@ from experiments.campaigns import design, execute, report, results
 from orchestrator import planning, router, selectors
 from orchestrator.models import Experiment
 from orchestrator.services.runs import SubmissionError
-from webui import analysis, figures, optimization_figures as opt_figures
+from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
 from webui.selectors import optimizations as opt_sel, runs as run_sel, workflows as wf_sel
 from workers.localcluster import served_queues
@@ -56,7 +56,7 @@ def _run_body_context(run) -> dict:
     steps = analysis.critical_path_steps(detail["observed_path"], {t["node_id"]: t for t in detail["tasks"]})
     breakdown = analysis.time_breakdown(detail["tasks"], detail["startups"])
     cfg_colors = figures.config_colors([n["memory_mb"] for n in detail["nodes"] if n["memory_mb"]])
-    opt = opt_sel.run_optimizations(run, detail)
+    opt = opt_analysis.run_panels(detail)
     timed_pings = [p for p in opt["prewarm"] if p["sent_s"] is not None and p["start_s"] is not None]
     figs = figures_context(
         prewarm=opt_figures.prewarm_timeline_figure(opt["prewarm"]) if timed_pings else None,

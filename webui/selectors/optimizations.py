@@ -1,4 +1,4 @@
-"""Reads for the optimization dashboards: per run (what fired, where) and across a workflow's runs (effect).
+"""Reads for the workflow page's optimization dashboards: each optimization's effect across runs.
 
 Which optimizations a run used comes from its plan's annotations (the ``-opt``
 planners' rules, or optimizations forced at submission); what they did comes
@@ -19,20 +19,6 @@ def _annotations(plan_data: dict | None) -> dict[str, dict]:
 
 def _used(plan_data: dict | None) -> set[str]:
     return {name for a in _annotations(plan_data).values() for name in a}
-
-
-def run_optimizations(run, detail: dict) -> dict:
-    """Everything the run page's optimization panels draw."""
-    plan_data = Plan.objects.filter(run=run).values_list("data", flat=True).first()
-    tasks, opts = detail["tasks"], detail["run"]["optimizations"]
-    return {
-        "used": sorted(_used(plan_data)),
-        "preload": oa.preload_rows(tasks, _annotations(plan_data)),
-        "prewarm": oa.prewarm_timeline((opts.get("prewarm") or {}).get("pings") or {}, detail["startups"], tasks),
-        "clustering": opts.get("clustering"), "clustered": oa.clustering_rows(tasks),
-        "streaming": opts.get("streaming"), "streamed": oa.streaming_rows(tasks),
-        "task_parts": oa.task_time_parts(tasks),
-    }
 
 
 def _run_metrics(done: list[dict], used: dict[int, set[str]]) -> list[dict]:
