@@ -238,6 +238,7 @@ COMPARED = (
     ("start", "planned_start_s", "start_s", "s"),
     ("end", "planned_end_s", "end_s", "s"),
     ("start-up", "planned_startup_s", "startup_s", "s"),
+    ("input wait", None, "input_wait_s", "s"),  # observed only: the plan predicts downloads, not waiting
     ("download", "planned_download_s", "download_s", "s"),
     ("exec", "planned_exec_s", "exec_s", "s"),
     ("upload", "planned_upload_s", "upload_s", "s"),
@@ -258,7 +259,7 @@ def task_comparison(tasks: Iterable[Mapping], startup_of: Mapping[str, float]) -
         observed["startup_s"] = startup_of.get(t["node_id"])
         cells = []
         for label, p_key, o_key, unit in COMPARED:
-            planned, value = t.get(p_key), observed.get(o_key)
+            planned, value = t.get(p_key) if p_key else None, observed.get(o_key)
             pct = pct_diff(planned, value)
             cells.append({"label": label, "planned": planned, "observed": value, "pct": pct,
                           "cls": diff_class(pct), "unit": unit})
@@ -273,7 +274,7 @@ def task_comparison(tasks: Iterable[Mapping], startup_of: Mapping[str, float]) -
 
 
 def has_predictions(tasks: Iterable[Mapping]) -> bool:
-    return any(t.get(k) is not None for t in tasks for _, k, _, _ in COMPARED)
+    return any(t.get(k) is not None for t in tasks for _, k, _, _ in COMPARED if k)
 
 
 def per_function(tasks: Iterable[Mapping]) -> list[dict]:

@@ -111,6 +111,15 @@ def dag_figure(nodes: Sequence[Mapping], *, planned_path: Sequence[str] = (), ob
             x=[pos[i][0] for i in dups], y=[pos[i][1] for i in dups], mode="markers+text", name="duplicated",
             meta="dups", text=["dup"] * len(dups), textposition="top center", hoverinfo="skip", showlegend=False,
             marker=dict(size=24, color="rgba(0,0,0,0)", line=dict(color="#dc2626", width=2.5))))
+    clustered = [n for n in nodes if n.get("clustered")]
+    if clustered:  # task clustering: a child run in its producer's branch, its input never uploaded
+        edge_trace([(n["clustered"], n["id"]) for n in clustered], "clustered", "#59a14f", 4, dash="dot",
+                   meta="cluster-edges")
+        fig.add_trace(go.Scatter(
+            x=[pos[n["id"]][0] for n in clustered], y=[pos[n["id"]][1] for n in clustered], mode="markers+text",
+            name="clustered", meta="clustered", text=["clustered"] * len(clustered), textposition="bottom center",
+            hoverinfo="skip", showlegend=False,
+            marker=dict(size=22, symbol="square", color="rgba(0,0,0,0)", line=dict(color="#59a14f", width=2.5))))
     labels = {"status": "colour: status", "config": "colour: resource config", "worker": "colour: worker"}
     fig.update_layout(updatemenus=[dict(
         type="buttons", direction="right", x=0.0, xanchor="left", y=1.0, yanchor="bottom", showactive=True,

@@ -16,9 +16,9 @@ from experiments.campaigns import design, execute, report, results
 from orchestrator import planning, router, selectors
 from orchestrator.models import Experiment
 from orchestrator.services.runs import SubmissionError
-from webui import analysis, figures
+from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
-from webui.selectors import runs as run_sel, workflows as wf_sel
+from webui.selectors import optimizations as opt_sel, runs as run_sel, workflows as wf_sel
 from workers.localcluster import served_queues
 from workers.redis_client import RedisUnavailable
 
@@ -56,7 +56,11 @@ def _run_body_context(run) -> dict:
     steps = analysis.critical_path_steps(detail["observed_path"], {t["node_id"]: t for t in detail["tasks"]})
     breakdown = analysis.time_breakdown(detail["tasks"], detail["startups"])
     cfg_colors = figures.config_colors([n["memory_mb"] for n in detail["nodes"] if n["memory_mb"]])
+    opt = opt_analysis.run_panels(detail)
+    timed_pings = [p for p in opt["prewarm"] if p["sent_s"] is not None and p["start_s"] is not None]
     figs = figures_context(
+        prewarm=opt_figures.prewarm_timeline_figure(opt["prewarm"]) if timed_pings else None,
+        taskparts=opt_figures.task_parts_figure(opt["task_parts"]) if opt["task_parts"] else None,
         dag=figures.dag_figure(detail["nodes"], planned_path=detail["planned_path"],
                                observed_path=detail["observed_path"], color_by=color_by),
         gantt=figures.gantt_figure(bars, promise_s=r["predicted_makespan_s"], makespan_s=r["makespan_s"])
@@ -70,7 +74,7 @@ def _run_body_context(run) -> dict:
         "comparison": analysis.task_comparison(detail["tasks"], detail["startup_of"]),
         "functions": analysis.per_function(detail["tasks"]),
         "has_predictions": analysis.has_predictions(detail["tasks"]),
-        "events": run_sel.optimization_events(detail),
+        "events": run_sel.optimization_events(detail), "opt": opt,
         "status_colors": figures.STATUS_COLORS, "config_colors": cfg_colors,
         "planned_path_color": figures.PLANNED_PATH_COLOR, "observed_path_color": figures.OBSERVED_PATH_COLOR,
         "gantt_bar_count": len(bars),
@@ -131,10 +135,19 @@ def workflow_analysis(request, workflow_id: int):
             errors=figures.prediction_error_figure(a["errors"]) if a["errors"] else None,
             gb=figures.box_figure(a["gb_seconds"], y_title="GB-seconds") if a["gb_seconds"] else None,
             breakdown=figures.time_breakdown_by_group_figure(a["breakdown"]),
-            warmcold=figures.stacked_figure(a["warm_cold"], y_title="% of start-ups",
-                                            colors={"warm": "#c6dbef", "cold": "#4e79a7"}),
         )
-    return render(request, "webui/workflow.html", {"a": a, "wf": wf, "figs": figs})
+        o = opt_sel.workflow_optimizations(a["succeeded"])
+        figs |= figures_context(
+            warmcold=opt_figures.startups_figure(o["startups"]) if o["startups"] else None,
+            pings=opt_figures.prewarm_scatter_figure(o["pings"]) if o["pings"] else None,
+            preload=opt_figures.preload_starts_figure(o["preload_starts"]) if o["preload_starts"] else None,
+            optcounts=opt_figures.median_counts_figure(o["median_counts"])
+            if any(o["median_counts"].values()) else None,
+            onoff=opt_figures.on_off_figure(o["on_off"]) if o["on_off"] else None,
+        )
+    else:
+        o = None
+    return render(request, "webui/workflow.html", {"a": a, "wf": wf, "figs": figs, "o": o})
 
 
 @login_required

@@ -2,7 +2,7 @@
 
 Playwright never downloads a browser here: it launches /usr/bin/chromium
 (``SLAFLOW_CHROMIUM`` overrides the path) with flags that work offline.
-Screenshots go to test-artifacts/browser/ (gitignored) for people to look at.
+Screenshots go to test-artifacts/browser/ (gitignored; ``SLAFLOW_SCREENSHOTS`` overrides) for people to look at.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.conf import settings
 CHROMIUM = os.environ.get("SLAFLOW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "browser"
+ARTIFACTS = Path(os.environ.get("SLAFLOW_SCREENSHOTS") or Path(settings.BASE_DIR) / "test-artifacts" / "browser")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def page(browser):
 
 @pytest.fixture
 def shot():
-    """Save a full-page screenshot as test-artifacts/browser/<name>.png."""
+    """Save a full-page screenshot as <ARTIFACTS>/<name>.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     def take(page, name: str) -> Path:

@@ -110,3 +110,44 @@ def make_run(owner=None, *, planner: str = "uniform", sla: str = "p90", status: 
                 prewarmed=entry == "c" and predicted,
             )
     return run
+
+
+# What every optimization records, in the shapes the runtime and ``optimization_stats`` write (clustering
+# and streaming as the issue-15 runtime will): a clusters b into its branch and streams its output to c;
+# d preloads b (early) and c (waited for at its start); c's branch was pre-warmed by a ping from a; c was
+# duplicated.
+OPT_TASKS = {
+    "a": {"optimizations": {"clustered_children": ["b"], "not_uploaded_bytes": 3 << 20,
+                            "delayed_io": {"waited_s": 0.05, "picked": ["b"]}, "streamed": {"bytes": 4096, "chunks": 4},
+                            "prewarm_sent": ["c"]}},
+    "b": {"optimizations": {"clustered": "a"}},
+    "c": {"optimizations": {"duplicated": {"by": "w1", "for": "d", "predicted_saving_s": 0.3}},
+          "inputs": [{"node": "a", "bytes": 4096, "download_s": 0.01, "local": False, "via": "stream"}]},
+    "d": {"optimizations": {"preload": ["b"], "preload_waited_s": 0.004},
+          "inputs": [{"node": "b", "bytes": 8, "download_s": 0.01, "local": False, "via": "preload"},
+                     {"node": "c", "bytes": 8, "download_s": 0.02, "local": False}]},
+}
+OPT_RUN = {
+    "counts": {"preload": 1, "prewarm_sent": 1, "duplicated": 1, "clustered": 1},
+    "preload": {"tasks": 1, "inputs": 1, "waited_s": 0.004},
+    "prewarm": {"sent": 1, "taken": 1, "hits": 1, "handed_off": 0, "hit_rate": 1.0, "gaps_s": [0.04],
+                "pings": {"c": {"sender": "a", "worker": "w2", "memory_mb": 1024, "gap_s": 0.04, "hit": True,
+                                "taken_by": 7, "started_on": 7, "handed_off": False}}},
+    "taskdup": {"dups": 1, "won": 1, "refused": 0, "predicted_saving_s": 0.3, "actual_saving_s": 0.2},
+    "clustering": {"tasks": 1, "producers": 1, "bytes_not_uploaded": 3 << 20, "delayed": 1, "delayed_hits": 1,
+                   "delay_s": 0.05},
+    "streaming": {"outputs": 1, "bytes": 4096, "chunks": 4, "consumers": 1},
+}
+
+
+def add_optimizations(run: WorkflowRun) -> WorkflowRun:
+    """Make a ``make_run`` run one whose plan used every optimization and whose tasks recorded them."""
+    plan = Plan.objects.get(run=run)
+    plan.data["tasks"]["d"]["annotations"] = {"preload": {"inputs": ["b", "c"]}}
+    plan.data["tasks"]["c"]["annotations"] = {"prewarm": {"sender": "a", "memory_mb": 1024}}
+    plan.save(update_fields=["data"])
+    for nid, fields in OPT_TASKS.items():
+        TaskRun.objects.filter(run=run, node_id=nid).update(**fields)
+    WorkflowRun.objects.filter(pk=run.pk).update(optimizations=OPT_RUN)
+    run.refresh_from_db()
+    return run

@@ -95,7 +95,7 @@ def test_run_page_shows_plan_against_reality(client, alice):
     response = client.get(f"/runs/{run.pk}/")
     html = response.content.decode()
     figs = figures_in(response)
-    assert set(figs) == {"dag", "gantt", "breakdown", "critical"}
+    assert set(figs) == {"dag", "gantt", "breakdown", "critical", "taskparts"}
     nodes = trace(figs["dag"], "nodes")
     assert sorted(nodes["customdata"]) == ["a", "b", "c", "d"]
     # Finished: nodes coloured by resource config (w1's 512 MB tasks share a colour, c's 1024 MB differs).
@@ -161,7 +161,7 @@ def test_workflow_analysis_compares_planners_and_slas(client, alice):
     f.make_run(alice, status="failed", makespan=None, wf=wf)
     response = client.get(f"/workflows/{wf.pk}/")
     figs = figures_in(response)
-    assert set(figs) == {"makespan", "sla", "errors", "gb", "breakdown", "warmcold"}
+    assert set(figs) == {"makespan", "sla", "errors", "gb", "breakdown", "warmcold"}  # no optimization: no more
     bar = trace(figs["sla"], "sla:uniform")
     assert bar["x"] == ["p90"] and bar["y"] == [pytest.approx(200 / 3)] and bar["text"] == ["2/3"]
     assert len(trace(figs["makespan"], "box:uniform · p90")["y"]) == 3

@@ -89,7 +89,8 @@ def startups_of(run: WorkflowRun) -> list[dict]:
     for s in WorkerStartup.objects.filter(run=run).order_by("requested_at"):
         out.append({
             "worker_id": s.worker_id, "memory_mb": s.memory_mb, "cold": s.cold, "reason": s.reason,
-            "requested_s": _rel(s.requested_at, t0), "ready_s": _rel(s.ready_at, t0),
+            "requested_s": _rel(s.requested_at, t0), "started_s": _rel(s.started_at, t0),
+            "ready_s": _rel(s.ready_at, t0),
             "ended_s": _rel(s.ended_at, t0), "startup_s": s.startup_s, "active_s": s.active_s,
             "prewarmed": s.prewarmed, "entry_nodes": list(s.entry_nodes or []), "tasks": s.tasks,
             "host": s.host, "pid": s.pid,
@@ -162,6 +163,7 @@ def run_detail(run: WorkflowRun) -> dict:
             "worker": t.get("worker_id") or t.get("planned_worker") or None,
             "status": states.get(nid, "pending"),
             "duplicated": bool((t.get("optimizations") or {}).get("duplicated")),
+            "clustered": (t.get("optimizations") or {}).get("clustered") or "",
         })
     sink = graph_mod.sink(graph)
     observed_path = analysis.observed_critical_path(
@@ -196,6 +198,9 @@ def run_detail(run: WorkflowRun) -> dict:
                 tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
             "annotations": dict(Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {}))),
         } if plan else None,
+        # Per task, what the plan asked of each optimization (the optimization panels compare it with what happened).
+        "task_annotations": {nid: tp["annotations"] for nid, tp in ((plan_data or {}).get("tasks") or {}).items()
+                             if tp.get("annotations")},
         "nodes": nodes,
         "tasks": ordered_tasks,
         "startups": startups,

@@ -44,7 +44,7 @@ def _per_run_sums(run_ids: list[int]) -> tuple[dict, dict]:
 def workflow_analysis(user, workflow: Workflow) -> dict:
     """Per planner and SLA across the user's runs of this workflow (finished runs for statistics)."""
     runs = list(visible_runs(user).filter(workflow=workflow).order_by("submitted_at", "id"))
-    rows = [run_row(r) | {"optimizations": r.optimizations or {}} for r in runs]
+    rows = [run_row(r) | {"optimizations": r.optimizations or {}, "started_at": r.started_at} for r in runs]
     done = [r for r in rows if r["status"] == RunStatus.SUCCEEDED and r["makespan_s"] is not None]
     task_sums, startup_sums = _per_run_sums([r["id"] for r in done])
 
@@ -52,7 +52,6 @@ def workflow_analysis(user, workflow: Workflow) -> dict:
     errors: dict[str, list[tuple[int, float]]] = defaultdict(list)
     breakdown: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(analysis.BREAKDOWN_PARTS, 0.0))
     n_per_planner: dict[str, int] = defaultdict(int)
-    starts = defaultdict(lambda: {"warm": 0, "cold": 0})
     prewarm = defaultdict(lambda: {"prewarmed": 0, "startups": 0})
     opt_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in sorted(done, key=lambda r: analysis.sla_order(r["sla"])):
@@ -72,21 +71,17 @@ def workflow_analysis(user, workflow: Workflow) -> dict:
         parts = analysis.time_breakdown([task_sums.get(r["id"], {})], [startup_sums.get(r["id"], {})])
         for k, v in parts.items():
             breakdown[p][k] += v
-        starts[p]["warm"] += r["warm_starts"]
-        starts[p]["cold"] += r["cold_starts"]
         s = startup_sums.get(r["id"], {})
         prewarm[p]["prewarmed"] += s.get("prewarmed", 0)
         prewarm[p]["startups"] += s.get("n", 0)
         for name, value in (r["optimizations"].get("counts") or {}).items():
             opt_counts[p][name] += value if isinstance(value, int) else 1
     mean_breakdown = {p: {k: v / n_per_planner[p] for k, v in parts.items()} for p, parts in breakdown.items()}
-    warm_cold = {p: {"warm": 100 * c["warm"] / max(1, c["warm"] + c["cold"]),
-                     "cold": 100 * c["cold"] / max(1, c["warm"] + c["cold"])} for p, c in starts.items()}
     return {
-        "workflow": workflow, "runs": rows[::-1], "done": len(done),
+        "workflow": workflow, "runs": rows[::-1], "done": len(done), "succeeded": done,
         "makespans": dict(makespans), "promises": dict(promises), "gb_seconds": dict(gbs),
         "sla_success": analysis.sla_success(done), "errors": dict(errors),
-        "breakdown": mean_breakdown, "warm_cold": warm_cold,
+        "breakdown": mean_breakdown,
         "prewarm": {p: v | {"rate": v["prewarmed"] / v["startups"] if v["startups"] else None}
                     for p, v in prewarm.items()},
         "optimizations": {p: dict(c) for p, c in opt_counts.items()},
