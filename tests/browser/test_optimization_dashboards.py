@@ -162,3 +162,52 @@ def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, s
     planners = page.evaluate(TRACE_FIELD, ["fig-warmcold", "startups:warm (pre-warmed)", "x"])
     assert dict(zip(planners, counts)) == {"uniform": "0", "uniform-opt": str(hits)}  # only the pre-warming planner
     shot(page, "opt-04-workflow-prewarm")
+
+
+def test_clustering_and_streaming_dashboards_draw_real_runs(live, live_server, page, shot, settings):
+    """A big output's fan-out under wukong, then wukong-opt (clustering and delayed I/O act); a 20 MB output
+    read by two executors with streaming forced (one of them reads it as it is written)."""
+    from tests.integration.test_optimizations import clustered_graph
+
+    settings.SLAFLOW_DELAYED_IO_S = 5.0  # the side task ends ~0.3 s after the big one: the wait covers it
+    plain = _run(clustered_graph(f"dash-cl-{time.time_ns()}"), "dash-cluster", "wukong")
+    clustered = _run(clustered_graph(f"dash-cl-{time.time_ns()}"), "dash-cluster", "wukong-opt")
+    summary = clustered.optimizations["clustering"]
+    assert summary["tasks"] == 5 and summary["delayed_hits"] == 1, summary
+    big = t.payload(t.value(6), 20, seconds=0.0)
+    streamed = _run(t.gather([t.digest(big, big, seconds=1.5), t.digest(big, big, seconds=1.5)]), "dash-stream",
+                    "wukong", optimizations=["streaming"])
+    assert streamed.optimizations["streaming"]["consumers"] == 1, streamed.optimizations
+
+    get_user_model().objects.create_user("petra", password="petra-pw-123", is_staff=True)
+    base = live_server.url
+    login(page, base, "petra", "petra-pw-123")
+
+    # Run page, clustering: the children marked on the DAG beside their producer, the card and the table.
+    page.goto(f"{base}/runs/{clustered.pk}/")
+    page.wait_for_selector("#fig-dag .scatterlayer")
+    assert points(page, "fig-dag", "clustered") == summary["tasks"]
+    card = page.inner_text("#card-clustering")
+    assert "5 clustered" in card and "delayed I/O 1 / 1 picked up" in card
+    producer = next(r for r in TaskRun.objects.filter(run=clustered) if r.optimizations.get("clustered_children"))
+    row = page.locator("#clustering-table tbody tr", has_text=producer.node_id)
+    assert row.count() == 1 and all(c in row.inner_text() for c in producer.optimizations["clustered_children"])
+    shot(page, "opt-07-run-clustering")
+
+    # Workflow page: wukong-opt against wukong (bytes written among the metrics), and its median counts.
+    page.goto(f"{base}/workflows/{clustered.workflow_id}/")
+    page.wait_for_selector("#fig-onoff .barlayer")
+    compared = page.evaluate(TRACE_FIELD, ["fig-onoff", "onoff:wukong-opt vs wukong", "x"])
+    assert {"makespan (s)", "GB-seconds"} <= set(compared) and any("written" in m for m in compared), compared
+    assert points(page, "fig-optcounts", "optcount:wukong-opt") >= 1
+    assert page.locator(f"a[href='/runs/{plain.pk}/']").count() >= 1  # the plain run is listed beside it
+    shot(page, "opt-08-workflow-clustering")
+
+    # Run page, streaming: the card and the producer's row, naming the consumer that took the stream.
+    page.goto(f"{base}/runs/{streamed.pk}/")
+    page.wait_for_selector("#card-streaming")
+    assert "1 output(s)" in page.inner_text("#card-streaming")
+    reader = next(r.node_id for r in TaskRun.objects.filter(run=streamed)
+                  if any(e.get("via") == "stream" for e in r.inputs))
+    assert reader in page.locator("#streaming-table tbody tr").inner_text()
+    shot(page, "opt-09-run-streaming")
