@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import envconfig as env
+from orchestrator import envconfig as env, logs
 
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
@@ -78,15 +78,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even bef
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "slaflow": {"handlers": ["console"], "level": os.environ.get("SLAFLOW_LOG_LEVEL", "INFO"), "propagate": False},
-    },
-}
+# slaflow's loggers; records carry the run and task they are about (JSON lines with SLAFLOW_LOG_JSON=1).
+LOGGING = logs.config(json_lines=env.env_bool("SLAFLOW_LOG_JSON", False),
+                      level=os.environ.get("SLAFLOW_LOG_LEVEL", "INFO"))
 
 # --- slaflow -----------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import canvas, codec
+from orchestrator import canvas, codec, logs
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
@@ -214,6 +214,10 @@ class BranchRun:
 
     def run_task(self, nid: str) -> list[str]:
         """Run one task through its stages; returns the children this branch continues with."""
+        with logs.bound(task_id=nid):
+            return self._run_task(nid)
+
+    def _run_task(self, nid: str) -> list[str]:
         task = self._begin(nid)
         hooks = self.hooks
         try:

@@ -8,11 +8,35 @@ from orchestrator.resources import ResourceConfig
 def test_database_url_parsing():
     assert envconfig.database_from_url(None)["ENGINE"].endswith("sqlite3")
     pg = envconfig.database_from_url("postgres://u:p%40ss@db.example:6543/slaflow?sslmode=require")
-    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
-        "slaflow", "u", "p@ss", "db.example", "6543")
+    assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], str(pg["PORT"])) == (
+        "django.db.backends.postgresql", "slaflow", "u", "p@ss", "db.example", "6543")
     assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert pg["CONN_HEALTH_CHECKS"] is True
     with pytest.raises(envconfig.ConfigError, match="mysql"):
         envconfig.database_from_url("mysql://x/y")
+    with pytest.raises(envconfig.ConfigError, match="names no database"):
+        envconfig.database_from_url("postgres://u@db.example:5432/")
+    with pytest.raises(envconfig.ConfigError, match="names no SQLite file"):
+        envconfig.database_from_url("sqlite://")
+
+
+def test_sqlite_connections_get_the_pragmas_through_init_command(tmp_path, django_db_blocker):
+    """The embedded default's pragmas come from Django's own init_command: every new connection has them."""
+    from django.db.utils import ConnectionHandler
+
+    config = envconfig.database_from_url(f"sqlite:///{tmp_path}/x.sqlite3")
+    assert config["NAME"] == str(tmp_path / "x.sqlite3")
+    handler = ConnectionHandler({"default": config})
+    try:
+        with django_db_blocker.unblock(), handler["default"].cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone()[0] == "wal"
+            cursor.execute("PRAGMA busy_timeout")
+            assert cursor.fetchone()[0] == 30000
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 1  # NORMAL
+    finally:
+        handler.close_all()
 
 
 def test_redis_target_dialects():
