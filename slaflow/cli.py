@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from typing import NamedTuple
@@ -34,6 +35,9 @@ VERBS: dict[str, Verb] = {
     "migrate": Verb("migrate", "create or update the database tables"),
     "manage": Verb("", "any Django management command: slaflow manage createsuperuser"),
 }
+
+# What a client-only install (slaflow[client]) lacks.
+SERVER_MODULES = ("django", "celery", "numpy")
 
 # Django's options every command has; hidden from a verb's --help (they still work).
 DJANGO_OPTIONS = {"--version", "--verbosity", "--settings", "--pythonpath", "--traceback", "--no-color",
@@ -80,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in VERBS:
         print(f"slaflow: unknown verb {verb!r}; one of: {', '.join(VERBS)} (slaflow --help)", file=sys.stderr)
         return 2
-    try:
-        _django()
-    except ModuleNotFoundError as exc:
-        print(f"slaflow: the server side is not installed (no module {exc.name!r}): "
+    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"slaflow: the server side is not installed (no {', '.join(missing)}): "
               "pip install 'slaflow[server]'", file=sys.stderr)
         return 1
+    _django()
     from django.core.management import call_command, execute_from_command_line, get_commands, load_command_class
 
     if verb == "manage":
