@@ -101,6 +101,33 @@ def redis_target(url: str | None, db: int | None = None) -> RedisTarget:
     return RedisTarget(client_url=url, broker_url=url, embedded=False)
 
 
+LOCAL_SECRET_KEY = "slaflow-insecure-local-key-change-me"
+# Keys that are public (this repository's defaults): signing sessions with one lets anyone forge them.
+KNOWN_SECRET_KEYS = frozenset({LOCAL_SECRET_KEY, "change-me-in-production", "change-me", "secret", ""})
+MODES = ("local", "production")
+
+
+def mode() -> str:
+    raw = (os.environ.get("SLAFLOW_MODE") or "local").strip().lower()
+    if raw not in MODES:
+        raise ConfigError(f"SLAFLOW_MODE={raw!r} is not one of {', '.join(MODES)}")
+    return raw
+
+
+def check_production(*, mode: str, debug: bool, secret_key: str) -> None:
+    """Outside local mode, refuse settings that expose the site: DEBUG on, a public or short key."""
+    if mode == "local":
+        return
+    problems = []
+    if debug:
+        problems.append("DJANGO_DEBUG is on (it shows tracebacks and settings to anyone): set DJANGO_DEBUG=false")
+    if secret_key in KNOWN_SECRET_KEYS or len(secret_key) < 32:
+        problems.append("DJANGO_SECRET_KEY is a default or shorter than 32 characters: set a long random one, "
+                        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    if problems:
+        raise ConfigError(f"SLAFLOW_MODE={mode} refuses to start: " + "; ".join(problems))
+
+
 def resource_configs(raw: str | None) -> tuple[int, ...]:
     if not raw:
         return DEFAULT_RESOURCE_CONFIGS

@@ -8,8 +8,12 @@ from orchestrator import envconfig as env, logs
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "slaflow-insecure-local-key-change-me")
-DEBUG = env.env_bool("DJANGO_DEBUG", True)
+# Local mode (the default) is a developer's machine; SLAFLOW_MODE=production (the image and
+# docker-compose set it) refuses to start with DEBUG on or a default SECRET_KEY.
+MODE = env.mode()
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", env.LOCAL_SECRET_KEY)
+DEBUG = env.env_bool("DJANGO_DEBUG", MODE == "local")
+env.check_production(mode=MODE, debug=DEBUG, secret_key=SECRET_KEY)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
 
 INSTALLED_APPS = [

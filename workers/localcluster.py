@@ -251,16 +251,14 @@ class LocalCluster:
 
 def served_queues(timeout_s: float = 1.0) -> set[str]:
     """Queues some live worker consumes on the configured broker (none if Redis is down)."""
+    from orchestrator.health import worker_queues
     from workers.redis_client import RedisUnavailable, check
 
     try:
         check()
     except RedisUnavailable:
         return set()
-    from orchestrator.celery import app
-
-    replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
-    return {q["name"] for queues in replies.values() for q in queues}
+    return {q for queues in worker_queues(timeout_s).values() for q in queues}
 
 
 def cluster_needed() -> bool:
