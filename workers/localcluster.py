@@ -151,9 +151,13 @@ class LocalCluster:
             sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
             "-Q", queue, "-n", self.worker_name(memory_mb),
             f"--autoscale={self.max_pool},{self.min_pool}", "--pool=prefork",
-            "-E", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-E", "--without-gossip", "--without-mingle",
             "-l", self.loglevel,
         ]
+        if not self.flower:
+            # Heartbeats (an event every 2 s per worker, and the worker-online event) only matter to a
+            # monitor: without them Flower lists every worker as offline.
+            cmd.append("--without-heartbeat")
         def spawn():
             return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
 
