@@ -2,7 +2,7 @@
 
     from orchestrator.client import Client
 
-    api = Client("http://127.0.0.1:8000", token="…")        # python manage.py issue_token USER
+    api = Client("http://127.0.0.1:8000", token="…")        # slaflow token USER
     run = api.submit("tree_reduction", params={"n": 64}, planner="wukong", sla="p90")
     api.result(run["id"], timeout=120)                        # → 2016
 

@@ -211,7 +211,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "slaflow API",
     "DESCRIPTION": "Submit DAG workflows of Python functions, planned to meet a completion-time SLA, and follow "
-                   "their runs. Authenticate with `Authorization: Token <key>` (python manage.py issue_token).",
+                   "their runs. Authenticate with `Authorization: Token <key>` (slaflow token USER).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -47,7 +47,7 @@ class Command(BaseCommand):
         if bad:
             raise CommandError(f"wrong or failed: {', '.join(bad)}")
         self.stdout.write(self.style.SUCCESS(
-            f"all {len(rows)} workflows correct. Next: `python manage.py localcluster --web` and log in as "
+            f"all {len(rows)} workflows correct. Next: `slaflow cluster --web` and log in as "
             f"{opts['user']!r} (password {opts['user']!r})."))
 
     def _ensure_user(self, name: str) -> None:

@@ -62,7 +62,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(f"experiment {exp.pk}: {exp.status}; {exp.out_dir}/results.csv, {exp.out_dir}/report.html")
         if exp.status != exp.Status.FINISHED:
-            self.stdout.write(f"resume with: python manage.py run_sla_experiments --resume {exp.out_dir}")
+            self.stdout.write(f"resume with: slaflow experiments --resume {exp.out_dir}")
 
     def _experiment(self, opts):
         if opts["resume"]:
