@@ -63,6 +63,13 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
     import django
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in VERBS:
         print(f"slaflow: unknown verb {verb!r}; one of: {', '.join(VERBS)} (slaflow --help)", file=sys.stderr)
         return 2
-    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+    missing = [m for m in SERVER_MODULES if not _installed(m)]
     if missing:
         print(f"slaflow: the server side is not installed (no {', '.join(missing)}): "
               "pip install 'slaflow[server]'", file=sys.stderr)
