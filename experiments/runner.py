@@ -26,8 +26,10 @@ def cluster_if_needed(log=print) -> Iterator[object | None]:
         cluster = LocalCluster().start()
     except NoRedisServer as exc:
         raise CommandError(str(exc)) from None
-    with cluster:
+    try:
         yield cluster
+    finally:
+        cluster.stop()
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
