@@ -15,8 +15,8 @@ class Command(BaseCommand):
     help = ("Run an SLA experiment campaign: every workflow × planner × SLA, --iterations runs each after --warmup "
             "runs per workflow × planner that build history, in an order shuffled by --seed. Writes DIR/results.csv "
             "(one row per run) and DIR/report.html (self-contained, opens offline) and prints a summary; a live bar "
-            "with ETA on a terminal. Ctrl-C stops after the current run; --resume DIR continues exactly where it stopped. Starts a local cluster when no "
-            "worker serves the queues. Planners: " + ", ".join(planning.names()) + ".")
+            "with ETA on a terminal. Ctrl-C stops after the current run; --resume DIR continues exactly where it "
+            "stopped. Starts a local cluster when no worker serves the queues. Planners: " + ", ".join(planning.names()) + ".")
 
     def add_arguments(self, parser):
         parser.add_argument("--workflows", nargs="+", default=[], metavar="W",
