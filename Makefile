@@ -18,18 +18,24 @@ migrate: install
 
 # Runs a few library workflows on a local cluster it starts and stops itself.
 demo: migrate
-	$(BIN)/python manage.py demo $(DEMO_ARGS)
+	PY=$(BIN)/python scripts/system-deps redis
+	$(BIN)/slaflow demo $(DEMO_ARGS)
 
+# The browser tests need Debian's chromium: found, or installed with apt where that is possible.
 test: install
+	PY=$(BIN)/python scripts/system-deps redis
+	scripts/system-deps chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.
 cluster: migrate
-	$(BIN)/python manage.py localcluster --web --flower
+	PY=$(BIN)/python scripts/system-deps redis
+	$(BIN)/slaflow cluster --web --flower
 
 # slaflow beside Dask on identical graphs (see README "Benchmarks"); BENCH_ARGS="--repeat 5 --breakdown".
 bench: migrate
-	$(BIN)/python manage.py bench runtime $(BENCH_ARGS)
+	PY=$(BIN)/python scripts/system-deps redis
+	$(BIN)/slaflow bench runtime $(BENCH_ARGS)
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

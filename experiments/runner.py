@@ -13,14 +13,23 @@ from experiments import workflows
 @contextlib.contextmanager
 def cluster_if_needed(log=print) -> Iterator[object | None]:
     """Yield the running cluster we started, or None when workers already serve every queue."""
+    from django.core.management.base import CommandError
+
+    from workers.embedded_redis import NoRedisServer
     from workers.localcluster import LocalCluster, cluster_needed
 
     if not cluster_needed():
         yield None
         return
     log("no slaflow worker serves every resource-config queue: starting a local cluster for this command…")
-    with LocalCluster() as cluster:
+    try:
+        cluster = LocalCluster().start()
+    except NoRedisServer as exc:
+        raise CommandError(str(exc)) from None
+    try:
         yield cluster
+    finally:
+        cluster.stop()
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""slaflow's orchestrator: the Django project, models, graph, planning and canvas."""
-from orchestrator.celery import app as celery_app
+"""slaflow's orchestrator: the Django project, models, graph, planning and canvas.
 
-__all__ = ["celery_app"]
+Importing the package loads nothing heavy, so ``orchestrator.client`` works in a
+``slaflow[client]`` install without Django, Celery or numpy; the Celery app is
+created when Django starts (``OrchestratorConfig.ready``) or by ``celery -A
+orchestrator``, which finds ``orchestrator.celery.app``.
+"""

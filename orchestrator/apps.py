@@ -6,4 +6,5 @@ class OrchestratorConfig(AppConfig):
     verbose_name = "slaflow"
 
     def ready(self):
-        from orchestrator import dbtuning  # noqa: F401  (SQLite pragmas on connect)
+        # Every Django process (web, commands, workers) has the app before any shared task is sent.
+        from orchestrator import celery  # noqa: F401

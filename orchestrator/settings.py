@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import envconfig as env
+from orchestrator import envconfig as env, logs
 
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "slaflow-insecure-local-key-change-me")
-DEBUG = env.env_bool("DJANGO_DEBUG", True)
+# Local mode (the default) is a developer's machine; SLAFLOW_MODE=production (the image and
+# docker-compose set it) refuses to start with DEBUG on or a default SECRET_KEY.
+MODE = env.mode()
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", env.LOCAL_SECRET_KEY)
+DEBUG = env.env_bool("DJANGO_DEBUG", MODE == "local")
+env.check_production(mode=MODE, debug=DEBUG, secret_key=SECRET_KEY)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
 
 INSTALLED_APPS = [
@@ -78,15 +82,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even bef
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "slaflow": {"handlers": ["console"], "level": os.environ.get("SLAFLOW_LOG_LEVEL", "INFO"), "propagate": False},
-    },
-}
+# slaflow's loggers; records carry the run and task they are about (JSON lines with SLAFLOW_LOG_JSON=1).
+LOGGING = logs.config(json_lines=env.env_bool("SLAFLOW_LOG_JSON", False),
+                      level=os.environ.get("SLAFLOW_LOG_LEVEL", "INFO"))
 
 # --- slaflow -----------------------------------------------------------------
 
@@ -228,7 +226,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "slaflow API",
     "DESCRIPTION": "Submit DAG workflows of Python functions, planned to meet a completion-time SLA, and follow "
-                   "their runs. Authenticate with `Authorization: Token <key>` (python manage.py issue_token).",
+                   "their runs. Authenticate with `Authorization: Token <key>` (slaflow token USER).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

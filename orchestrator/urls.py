@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from orchestrator import views
+
 urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/session/", include("rest_framework.urls")),  # browsable API log in/out (issue 4)

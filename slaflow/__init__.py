@@ -21,12 +21,24 @@ import os
 from orchestrator.authoring import LazyNode, TaskFunction, build_graph, task
 from orchestrator.executables import CommandFailed, command
 from orchestrator.graph import CycleError, GraphError
-from orchestrator.handles import RunCancelled, RunFailed, RunHandle
 
 __all__ = [
     "task", "command", "CommandFailed", "submit", "submit_spec", "build_graph", "RunHandle", "RunFailed", "RunCancelled",
     "GraphError", "CycleError", "TaskFunction", "LazyNode",
 ]
+
+
+_HANDLES = ("RunHandle", "RunFailed", "RunCancelled")
+
+
+def __getattr__(name: str):
+    # Run handles need Django (run states); loaded on first use so that `slaflow.cli` (and so the
+    # `slaflow` script) imports in a client-only install and can say what is missing.
+    if name in _HANDLES:
+        from orchestrator import handles
+
+        return getattr(handles, name)
+    raise AttributeError(f"module 'slaflow' has no attribute {name!r}")
 
 
 def _django() -> None:
@@ -49,6 +61,7 @@ def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: st
     limit of every task that sets none itself; ``deadline_s``: the run fails if not ended by then;
     ``optimizations``: those the planner applies by rule (preload, prewarm, taskdup) instead of its own."""
     _django()
+    from orchestrator.handles import RunHandle
     from orchestrator.services.runs import submit_run
 
     graph = build_graph(sink)
@@ -63,6 +76,7 @@ def submit_spec(spec: dict, *, name: str | None = None, planner: str = "wukong",
                 owner=None) -> RunHandle:
     """Like ``submit`` for a JSON graph spec (see orchestrator.spec)."""
     _django()
+    from orchestrator.handles import RunHandle
     from orchestrator.services.runs import SubmissionError, submit_run
     from orchestrator.spec import SpecError, from_spec
 

@@ -49,26 +49,12 @@ def cluster_env(**extra) -> dict:
     return env
 
 
-def _keep_run_ids_apart() -> None:
-    """Start this session's run ids at a million × its Redis DB. Suites running side by side on one Redis
-    server (other DBs) hear each other's run flags, since Redis pub/sub ignores the DB
-    (``keys.flags_channel``): a run another suite cancelled would stop the run with the same id here."""
-    if connection.vendor != "postgresql":
-        return
-    from orchestrator.models import WorkflowRun
-
-    with connection.cursor() as cur:
-        cur.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)",
-                    [WorkflowRun._meta.db_table, 1_000_000 * int(os.environ.get("SLAFLOW_TEST_REDIS_DB", "13"))])
-
-
 @pytest.fixture(scope="session")
 def cluster(django_db_setup, django_db_blocker, redis_server):
     from workers.localcluster import LocalCluster
 
     with django_db_blocker.unblock():
         env = cluster_env()
-        _keep_run_ids_apart()
     c = LocalCluster(max_pool=3, env=env, loglevel="info")
     c.start(timeout_s=90)
     yield c

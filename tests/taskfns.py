@@ -95,6 +95,15 @@ def hog(mb: int):
 
 
 @task
+def log_line(x, marker: str):
+    """Logs ``marker`` through a slaflow logger (as user code may) and returns x."""
+    import logging
+
+    logging.getLogger("slaflow.tests").warning("log line %s", marker)
+    return x
+
+
+@task
 def boom(x):
     raise ValueError(f"boom on {x}")
 

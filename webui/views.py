@@ -6,6 +6,7 @@ import io
 import json
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import json_script
@@ -38,8 +39,9 @@ def figures_context(**figs) -> dict:
 @require_GET
 def runs(request):
     filters = {k: request.GET.get(k, "").strip() for k in run_sel.RUN_FILTERS}
+    page = run_sel.run_page(request.user, filters, request.GET.get("page"))
     return render(request, "webui/runs.html", {
-        "runs": run_sel.run_list(request.user, filters), "filters": filters,
+        "runs": page.object_list, "page": page, "filters": filters,
         "choices": run_sel.filter_choices(request.user), "filtered": any(filters.values()),
     })
 
@@ -209,7 +211,8 @@ def experiments(request):
     res = wf_sel.experiment_results(request.user)
     figs = figures_context(matrix=figures.sla_matrix_figure(res["overall"])) if res["judged"] else {}
     return render(request, "webui/experiments.html", {
-        "res": res, "figs": figs, "form": form, "campaigns": selectors.visible_experiments(request.user)[:100]})
+        "res": res, "figs": figs, "form": form,
+        "page": Paginator(selectors.visible_experiments(request.user), 50).get_page(request.GET.get("page"))})
 
 
 experiments = login_required(require_http_methods(["GET", "POST"])(experiments))

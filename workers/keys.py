@@ -10,6 +10,8 @@ per-token ones from ``run_prefix`` with the same suffixes (checked by tests).
 """
 from __future__ import annotations
 
+import functools
+
 PREFIX = "sf"
 # Django's cache (API throttle counters) keeps its keys under this prefix.
 CACHE_PREFIX = f"{PREFIX}:cache"
@@ -233,14 +235,34 @@ def handoff_wait(run_id: int, node_id: str) -> str:
     return run_prefix(run_id) + f"handoff-wait:{node_id}"
 
 
+@functools.lru_cache(maxsize=8)
+def redis_db(url: str) -> int:
+    """The database number of a redis-py URL (``redis://host:port/N`` or ``unix://path?db=N``)."""
+    from urllib.parse import parse_qs, urlparse
+
+    parsed = urlparse(url)
+    if "db" in parse_qs(parsed.query):
+        return int(parse_qs(parsed.query)["db"][-1])
+    return int(parsed.path.strip("/") or 0) if parsed.scheme in ("redis", "rediss") else 0
+
+
+def channel_scope() -> str:
+    """The prefix of every pub/sub channel. Channels are global to a Redis server, unlike keys (one
+    database each), so they carry the database: two deployments on one server (a cluster on DB 0,
+    the tests on DB 13) never hear each other's run 42 end, or its tasks finish."""
+    from django.conf import settings
+
+    return f"{PREFIX}:db{redis_db(settings.REDIS.client_url)}:"
+
+
 def events(run_id: int) -> str:
     """Pub/sub channel of task completions (for preloading consumers)."""
-    return run_prefix(run_id) + "events"
+    return f"{channel_scope()}run:{run_id}:events"
 
 
 def flags_channel() -> str:
     """Pub/sub channel on which runs that end early (failed, cancelled) are announced to every process."""
-    return f"{PREFIX}:flags"
+    return channel_scope() + "flags"
 
 
 def finished_signal(run_id: int) -> str:

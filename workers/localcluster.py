@@ -151,9 +151,13 @@ class LocalCluster:
             sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
             "-Q", queue, "-n", self.worker_name(memory_mb),
             f"--autoscale={self.max_pool},{self.min_pool}", "--pool=prefork",
-            "-E", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-E", "--without-gossip", "--without-mingle",
             "-l", self.loglevel,
         ]
+        if not self.flower:
+            # Heartbeats (an event every 2 s per worker, and the worker-online event) only matter to a
+            # monitor: without them Flower lists every worker as offline.
+            cmd.append("--without-heartbeat")
         def spawn():
             return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
 
@@ -251,16 +255,14 @@ class LocalCluster:
 
 def served_queues(timeout_s: float = 1.0) -> set[str]:
     """Queues some live worker consumes on the configured broker (none if Redis is down)."""
+    from orchestrator.health import worker_queues
     from workers.redis_client import RedisUnavailable, check
 
     try:
         check()
     except RedisUnavailable:
         return set()
-    from orchestrator.celery import app
-
-    replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
-    return {q["name"] for queues in replies.values() for q in queues}
+    return {q for queues in worker_queues(timeout_s).values() for q in queues}
 
 
 def cluster_needed() -> bool:

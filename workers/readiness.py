@@ -85,7 +85,7 @@ end
 _FINISH = _EDGE_AND_HAND + """
 -- ARGV: prefix, node, token, ttl, output stored ('1') or not ('0'), local flex slots, executor cap,
 --       executor token prefix, memory_mb an executor pops from when nothing runs here next ('' for none),
---       n, then n x (child, needed, mode, memory_mb)
+--       n, then n x (child, needed, mode, memory_mb), then the run's events channel
 local p, node, tok, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local stored, slots, cap, xprefix = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local pop_mb = ARGV[9]
@@ -126,7 +126,7 @@ end
 local first = redis.call('SADD', p .. 'done', node)  -- 0: another copy (a duplicate, a redelivery) finished it
 redis.call('EXPIRE', p .. 'done', ttl)
 redis.call('HSET', p .. 'states', node, 'succeeded')
-redis.call('PUBLISH', p .. 'events', node)
+redis.call('PUBLISH', ARGV[11 + 4 * n], node)
 local res = {}
 local queued = {}
 for k = 0, n - 1 do
@@ -314,6 +314,7 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
                   "" if pop_from is None else int(pop_from), len(children)]
     for child in children:
         args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
+    args.append(keys.events(run_id))
     finish = _script("finish", _FINISH)
     if output is None:
         outcomes, launch, popped, first = finish(keys=[], args=args)

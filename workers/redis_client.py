@@ -60,7 +60,7 @@ def check() -> None:
         get_redis().ping()
     except redis.RedisError as exc:
         hint = (
-            "start the local cluster (python manage.py localcluster) which starts the embedded Redis"
+            "start the local cluster (slaflow cluster) which starts the embedded Redis"
             if settings.REDIS.embedded
             else "check REDIS_URL"
         )

@@ -48,7 +48,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import codec, mapping
+from orchestrator import codec, logs, mapping
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
@@ -221,6 +221,10 @@ class BranchRun(OutputTravel):
 
     def run_task(self, nid: str) -> list[str]:
         """Run one task through its stages; returns the children this branch continues with."""
+        with logs.bound(task_id=nid):
+            return self._run_task(nid)
+
+    def _run_task(self, nid: str) -> list[str]:
         task = self._begin(nid)
         hooks = self.hooks
         try:

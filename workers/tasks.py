@@ -15,6 +15,7 @@ import traceback
 from celery import shared_task
 from django.conf import settings
 
+from orchestrator import logs
 from orchestrator.canvas import HEADER
 from orchestrator.optimizations import prewarm as prewarm_opt
 from orchestrator.services import metrics, runs
@@ -51,10 +52,15 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
         raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))
 
 
-def _execute(run_id: int, token: str, entries: list[str], worker: str | None, executor_of: int | None, *,
-             picked_up: float, cpu_start: float, requested_at: float) -> None:
+def _execute(run_id: int, token: str, *args, **kwargs) -> None:
     """Run one branch under its lease (``Busy`` when another live process holds it): from a Celery
-    message, or handed to a pre-warmed process (``prewarm``)."""
+    message, or handed to a pre-warmed process (``prewarm``). Its log records name the run and branch."""
+    with logs.bound(run_id=run_id, branch=token):
+        _execute_branch(run_id, token, *args, **kwargs)
+
+
+def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | None, executor_of: int | None, *,
+                    picked_up: float, cpu_start: float, requested_at: float) -> None:
     lease = Lease(run_id, token)
     overheads: dict[str, float] = {}
     t0 = time.perf_counter()

@@ -268,6 +268,11 @@ def measure(scenario: Scenario, *, repeat: int, warmup: int, timeout_s: float, p
     return rows
 
 
+def steps(chosen: list[str] | None, *, repeat: int, warmup: int) -> int:
+    """How many runs ``bench`` makes (its progress steps): warm-ups and pairs of both variants."""
+    return sum(2 * (warmup + max(repeat, s.min_runs)) for s in scenarios() if not chosen or s.name in chosen)
+
+
 def bench(chosen: list[str] | None, *, repeat: int, warmup: int, timeout_s: float, progress=lambda msg: None) -> list[dict]:
     rows = []
     for scenario in scenarios():

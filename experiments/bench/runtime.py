@@ -168,6 +168,11 @@ def breakdown(run_id: int) -> dict:
     }
 
 
+def steps(names: list[str], *, repeat: int, with_dask: bool) -> int:
+    """How many runs ``bench`` makes (its progress steps): a warm-up and ``repeat`` per system."""
+    return len(names) * (repeat + 1) * (3 if with_dask else 1)
+
+
 def bench(names: list[str], *, repeat: int, sizes: dict[str, int], with_dask: bool, with_breakdown: bool,
           timeout_s: float = 600.0, progress: Callable[[str], None] = lambda msg: None) -> list[Row]:
     if with_dask and not dask_available():

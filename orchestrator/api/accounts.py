@@ -12,7 +12,7 @@ from orchestrator.services.accounts import AccountError, token_for_credentials
 
 
 class TokenObtainApi(APIView):
-    """Your API token for a username and password (also: python manage.py issue_token USER)."""
+    """Your API token for a username and password (also: slaflow token USER)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]

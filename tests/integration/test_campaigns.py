@@ -97,7 +97,7 @@ def test_ctrl_c_stops_after_the_current_run_and_resume_does_no_run_twice(live, t
     exp.refresh_from_db()
     assert proc.returncode == 0, output
     assert exp.status == "interrupted" and 3 <= exp.done_runs < exp.total_runs, output
-    assert "resume with: python manage.py run_sla_experiments --resume" in output
+    assert "resume with: slaflow experiments --resume" in output
     assert "stopping after the current run" in output
     # The run in flight when Ctrl-C came was finished, not abandoned.
     assert not ExperimentRun.objects.filter(experiment=exp, status="pending", run__isnull=False).exists()

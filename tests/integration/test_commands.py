@@ -100,3 +100,27 @@ def test_run_workflow_starts_its_own_cluster_when_no_worker_serves_a_queue(clust
     rec = json.loads(done.stdout.strip().splitlines()[-1])
     assert rec["status"] == "succeeded" and rec["result"] == 10
     assert TaskRun.objects.filter(run_id=rec["run_id"], memory_mb=640).count() == 4
+
+
+def test_worker_log_lines_name_their_run_and_task(live):
+    """A line logged inside a task, in the worker's log file, says which run and task it came from."""
+    import uuid
+
+    from slaflow import submit
+    from tests import taskfns as t
+    from tests.waiting import until
+
+    marker = uuid.uuid4().hex
+    run = submit(t.log_line(t.value(1), marker), name="log-context")
+    assert run.result(timeout=60) == 1
+    node = TaskRun.objects.get(run_id=run.id, function="tests.taskfns.log_line").node_id
+
+    def line():
+        for path in Path(live.log_dir).glob("worker-*.log"):
+            for text in path.read_text(errors="replace").splitlines():
+                if marker in text:
+                    return text
+        return None
+
+    text = until(line, timeout_s=10, what="the task's log line in a worker log")
+    assert f"[run={run.id} task={node}]" in text

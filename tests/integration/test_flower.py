@@ -1,4 +1,5 @@
-"""Flower, as `localcluster --flower` starts it: basic auth from settings, sees workers and their task events."""
+"""Flower, as `localcluster --flower` starts it: basic auth from settings, sees workers online (their
+heartbeats) and their task events."""
 import base64
 import json
 import socket
@@ -69,6 +70,10 @@ def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, 
         workers = _poll(lambda: (lambda s, b: s == 200 and worker in json.loads(b) and json.loads(b))(
             *_get(base + "/api/workers?refresh=1", auth)), 60, f"Flower to see {worker}")
         assert worker in workers
+        # Online, as Flower's dashboard shows it: from the worker's heartbeat events.
+        online = _poll(lambda: (lambda s, b: s == 200 and json.loads(b).get(worker) is True)(
+            *_get(base + "/api/workers?status=1", auth)), 30, f"Flower to show {worker} online")
+        assert online
 
         run = submit(t.add(t.inc(1), t.inc(2)), name="flower-events")
         assert run.result(timeout=60) == 5

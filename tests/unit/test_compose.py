@@ -24,3 +24,7 @@ def test_compose_has_a_worker_per_config_with_matching_limits():
         assert svc["environment"]["SLAFLOW_WORKER_MEMORY_MB"] == str(mb)
         assert "healthcheck" in svc
     assert "basic-auth" in " ".join(services["flower"]["command"])
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    env = services["web"]["environment"]
+    assert env["SLAFLOW_MODE"] == "production" and env["DJANGO_DEBUG"] == "false"
+    assert ":?" in env["DJANGO_SECRET_KEY"]  # compose refuses to start without a key of the user's

@@ -145,6 +145,19 @@ def test_one_slow_early_run_does_not_lift_every_later_p90_promise():
     assert calibration.factor(steady + [1.6], parse("p50")) == pytest.approx(1.02, abs=0.02)
 
 
+@pytest.mark.parametrize("q, dof, expected", [
+    # Reference quantiles of Student's t (tables; the same as scipy.stats.t.ppf to these digits).
+    (0.95, 1.5, 3.7052),
+    (0.99, 1.5, 11.1973),
+    (0.90, 8, 1.3968),
+    (0.95, 4, 2.1318),
+    (0.99, 10, 2.7638),
+    (0.50, 3, 0.0),
+])
+def test_student_t_matches_reference_quantiles(q, dof, expected):
+    assert calibration.student_t(q, dof) == pytest.approx(expected, abs=5e-4)
+
+
 def test_student_t_approaches_the_normal_quantile():
-    assert calibration.student_t(1.2816, 1e6) == pytest.approx(1.2816, abs=1e-4)
-    assert calibration.student_t(1.2816, 8) == pytest.approx(1.397, abs=0.01)  # t(0.9, 8)
+    assert calibration.student_t(0.9, 1e6) == pytest.approx(1.2816, abs=1e-4)
+

@@ -90,6 +90,27 @@ def test_runs_table_filters_and_marks_sla(client, alice):
     assert "No runs match these filters" in client.get("/?planner=nope").content.decode()
 
 
+def test_runs_table_pages_through_every_run_keeping_the_filters(client, alice, monkeypatch):
+    from webui.selectors import runs as run_sel
+
+    monkeypatch.setattr(run_sel, "RUNS_PER_PAGE", 5)
+    made = [f.make_run(alice, makespan=2.0, promise=2.5, sla="p50").pk for _ in range(12)]
+    other = f.make_run(alice, makespan=2.0, promise=2.5, sla="p90").pk
+
+    def ids(html):
+        return [int(m) for m in re.findall(r'href="/runs/(\d+)/"', html)]
+
+    pages = [client.get(f"/?sla=p50&page={n}").content.decode() for n in (1, 2, 3)]
+    assert [len(ids(p)) for p in pages] == [5, 5, 2]
+    assert sum((ids(p) for p in pages), []) == sorted(made, reverse=True)  # newest first, none twice, none lost
+    assert other not in sum((ids(p) for p in pages), [])
+    assert "runs 6–10 of 12 (page 2 of 3)" in pages[1]
+    assert 'href="?sla=p50&amp;page=3" rel="next"' in pages[1] and 'href="?sla=p50&amp;page=1" rel="prev"' in pages[1]
+    assert 'rel="next"' not in pages[2]
+    assert ids(client.get("/?sla=p50&page=99").content.decode()) == ids(pages[2])  # past the end: the last page
+    assert ids(client.get("/?sla=p50&page=x").content.decode()) == ids(pages[0])
+
+
 def test_run_page_shows_plan_against_reality(client, alice):
     run = f.make_run(alice)
     response = client.get(f"/runs/{run.pk}/")

@@ -12,6 +12,7 @@ import logging
 from collections import Counter
 
 import redis
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
 
 from orchestrator import graph as graph_mod, mapping, sinks, spec as spec_mod
@@ -57,14 +58,21 @@ def run_row(run: WorkflowRun) -> dict:
     }
 
 
-def run_list(user, filters: dict, limit: int = 300) -> list[dict]:
+RUNS_PER_PAGE = 100
+
+
+def run_page(user, filters: dict, page: str | int | None, per_page: int | None = None) -> Page:
+    """One page of the runs the user may see (newest first), filtered; its rows are ``run_row`` dicts.
+    A page number out of range or not a number gives the nearest page, as Django's ``get_page`` does."""
     qs = visible_runs(user)
     if filters.get("workflow"):
         qs = qs.filter(workflow__name=filters["workflow"])
     for key in ("planner", "sla", "status"):
         if filters.get(key):
             qs = qs.filter(**{key: filters[key]})
-    return [run_row(r) for r in qs[:limit]]
+    found = Paginator(qs, per_page or RUNS_PER_PAGE).get_page(page)
+    found.object_list = [run_row(r) for r in found.object_list]
+    return found
 
 
 def filter_choices(user) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ from orchestrator import planning, sla as sla_mod
 from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
+from experiments.progress import Progress
 from experiments.bench import optimizations as opt_bench, resilience, runtime as runtime_bench, workloads
 
 
@@ -93,10 +94,11 @@ class Command(BaseCommand):
             raise CommandError("--warmup must be 0 or more")
         repeat = opts["repeat"]
         log = self.stderr.write if opts["json"] else self.stdout.write
-        with runner.cluster_if_needed(log=log):
+        steps = opt_bench.steps(opts["scenario"], repeat=repeat, warmup=opts["warmup"])
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
             try:
                 rows = opt_bench.bench(opts["scenario"], repeat=repeat, warmup=opts["warmup"], timeout_s=opts["timeout"],
-                                       progress=lambda msg: self.stderr.write(f"  … {msg}"))
+                                       progress=bar.step)
             except RuntimeError as exc:
                 raise CommandError(str(exc)) from None
         if opts["json"]:
@@ -120,10 +122,11 @@ class Command(BaseCommand):
         if with_dask and not runtime_bench.dask_available():
             raise CommandError("Dask is not installed: pip install -e '.[bench]' (or pass --no-dask)")
         log = self.stderr.write if opts["json"] else self.stdout.write
-        with runner.cluster_if_needed(log=log):
+        steps = runtime_bench.steps(names, repeat=opts["repeat"], with_dask=with_dask)
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
             rows = runtime_bench.bench(names, repeat=opts["repeat"], sizes=sizes, with_dask=with_dask,
                                        with_breakdown=opts["breakdown"], timeout_s=opts["timeout"],
-                                       progress=lambda msg: self.stderr.write(f"  … {msg}"))
+                                       progress=bar.step)
         if opts["json"]:
             for row in rows:
                 self.stdout.write(json.dumps(row.as_json()))
@@ -147,27 +150,32 @@ class Command(BaseCommand):
         config = planning_service.planner_config(planners[0], sla)
         history = benchdata.synthetic_history(memory_options=config.memory_options, seed=opts["seed"])
         edges = sum(len(n.upstream) for n in graph.values())
-        for name in planners:
-            cfg = planning_service.planner_config(name, sla)
-            times, plan = [], None
-            for _ in range(opts["repeat"]):
-                t0 = time.perf_counter()
-                plan = planning.get(name)(graph, Predictor(history), cfg)  # a fresh predictor: cold caches
-                times.append(time.perf_counter() - t0)
-            row = {
-                "planner": name, "sla": sla, "tasks": len(graph), "edges": edges, "seed": opts["seed"],
-                "planning_time_s": round(statistics.median(times), 4), "times_s": [round(t, 4) for t in times],
-                "workers": len(plan.workers()), "configs": sorted({tp.memory_mb for tp in plan.tasks.values()}),
-                "promise_s": plan.predicted_makespan_s, "per_task_estimate_s": plan.predicted_makespan_per_task_s,
-                "gb_seconds": plan.predicted_gb_seconds,
-            }
-            if opts["json"]:
-                self.stdout.write(json.dumps(row))
-            else:
-                self.stdout.write(
-                    f"{name:<12} {row['tasks']} tasks / {edges} edges: planning {row['planning_time_s']:.3f} s "
-                    f"(runs {', '.join(f'{t:.3f}' for t in times)}), {row['workers']} workers on {row['configs']} MB, "
-                    f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s")
+        with Progress(len(planners) * opts["repeat"], enabled=not opts["json"], fallback=self.stdout.write) as bar:
+            for name in planners:
+                self._plan_one(name, sla, graph, history, edges, opts, bar)
+
+    def _plan_one(self, name, sla, graph, history, edges, opts, bar):
+        cfg = planning_service.planner_config(name, sla)
+        times, plan = [], None
+        for k in range(opts["repeat"]):
+            bar.step(f"{name}: planning {len(graph)} tasks, {k + 1}/{opts['repeat']}")
+            t0 = time.perf_counter()
+            plan = planning.get(name)(graph, Predictor(history), cfg)  # a fresh predictor: cold caches
+            times.append(time.perf_counter() - t0)
+        row = {
+            "planner": name, "sla": sla, "tasks": len(graph), "edges": edges, "seed": opts["seed"],
+            "planning_time_s": round(statistics.median(times), 4), "times_s": [round(t, 4) for t in times],
+            "workers": len(plan.workers()), "configs": sorted({tp.memory_mb for tp in plan.tasks.values()}),
+            "promise_s": plan.predicted_makespan_s, "per_task_estimate_s": plan.predicted_makespan_per_task_s,
+            "gb_seconds": plan.predicted_gb_seconds,
+        }
+        if opts["json"]:
+            self.stdout.write(json.dumps(row))
+        else:
+            bar.write(
+                f"{name:<12} {row['tasks']} tasks / {edges} edges: planning {row['planning_time_s']:.3f} s "
+                f"(runs {', '.join(f'{t:.3f}' for t in times)}), {row['workers']} workers on {row['configs']} MB, "
+                f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s")
 
 
 def _table(rows: list[dict]) -> str:

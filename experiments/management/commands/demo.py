@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from experiments import runner, workflows
+from experiments.progress import Progress
 
 # Small parameters keep the demo to a minute or so on a laptop.
 DEMO_RUNS = [
@@ -34,9 +35,11 @@ class Command(BaseCommand):
         library = workflows.all_workflows()
         plan = [(n, p) for n, p in DEMO_RUNS if n in library and (not opts["quick"] or n in QUICK)]
         rows = []
-        with runner.cluster_if_needed(log=self.stdout.write):
+        with runner.cluster_if_needed(log=self.stdout.write), Progress(len(plan)) as bar:
             for name, params in plan:
-                self.stdout.write(f"running {name}…")
+                bar.step(f"running {name}")
+                if not bar.live:
+                    self.stdout.write(f"running {name}…")
                 rows.append(runner.run_and_check(name, planner=opts["planner"], sla=opts["sla"], params=params,
                                                  timeout_s=600))
         self.stdout.write(_table(rows))
@@ -44,7 +47,7 @@ class Command(BaseCommand):
         if bad:
             raise CommandError(f"wrong or failed: {', '.join(bad)}")
         self.stdout.write(self.style.SUCCESS(
-            f"all {len(rows)} workflows correct. Next: `python manage.py localcluster --web` and log in as "
+            f"all {len(rows)} workflows correct. Next: `slaflow cluster --web` and log in as "
             f"{opts['user']!r} (password {opts['user']!r})."))
 
     def _ensure_user(self, name: str) -> None:

@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 import signal
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from experiments import runner, workflows
 from experiments.campaigns import design, execute, report, results
+from experiments.progress import Progress
 from orchestrator import planning
 
 
 class Command(BaseCommand):
     help = ("Run an SLA experiment campaign: every workflow × planner × SLA, --iterations runs each after --warmup "
             "runs per workflow × planner that build history, in an order shuffled by --seed. Writes DIR/results.csv "
-            "(one row per run) and DIR/report.html (self-contained, opens offline) and prints a summary. Ctrl-C stops "
-            "after the current run; --resume DIR continues exactly where it stopped. Starts a local cluster when no "
-            "worker serves the queues. Planners: " + ", ".join(planning.names()) + ".")
+            "(one row per run) and DIR/report.html (self-contained, opens offline) and prints a summary; a live bar "
+            "with ETA on a terminal. Ctrl-C stops after the current run; --resume DIR continues exactly where it "
+            "stopped. Starts a local cluster when no worker serves the queues. Planners: " + ", ".join(planning.names()) + ".")
 
     def add_arguments(self, parser):
         parser.add_argument("--workflows", nargs="+", default=[], metavar="W",
@@ -49,8 +49,10 @@ class Command(BaseCommand):
 
         previous = signal.signal(signal.SIGINT, on_sigint)
         try:
-            with runner.cluster_if_needed(log=self.stderr.write), Progress(self.stderr, exp) as progress:
-                exp = execute.run(exp, stop=stop, timeout_s=opts["timeout"], progress=progress.update)
+            with runner.cluster_if_needed(log=self.stderr.write), \
+                    Progress(exp.total_runs, completed=exp.done_runs) as bar:
+                exp = execute.run(exp, stop=stop, timeout_s=opts["timeout"],
+                                  progress=lambda e, label: bar.update(e.done_runs, label))
         except KeyboardInterrupt:
             exp.refresh_from_db()
         finally:
@@ -60,7 +62,7 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(f"experiment {exp.pk}: {exp.status}; {exp.out_dir}/results.csv, {exp.out_dir}/report.html")
         if exp.status != exp.Status.FINISHED:
-            self.stdout.write(f"resume with: python manage.py run_sla_experiments --resume {exp.out_dir}")
+            self.stdout.write(f"resume with: slaflow experiments --resume {exp.out_dir}")
 
     def _experiment(self, opts):
         if opts["resume"]:
@@ -74,35 +76,3 @@ class Command(BaseCommand):
                                 params=design.parse_params(opts["params"]))
         return execute.create(campaign, out_dir=opts["out"], name=opts["name"])
 
-
-class Progress:
-    """A live bar with ETA and the current cell on a terminal (rich); a line per run otherwise."""
-
-    def __init__(self, stream, exp):
-        self.stream, self.exp = stream, exp
-        self.live = sys.stderr.isatty()
-        self.bar = None
-        self.last = None
-
-    def __enter__(self):
-        if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, \
-                TimeElapsedColumn, TimeRemainingColumn
-
-            self.bar = Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-            self.bar.__enter__()
-            self.task = self.bar.add_task("starting", total=self.exp.total_runs, completed=self.exp.done_runs)
-        return self
-
-    def update(self, exp, label: str) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=exp.done_runs, description=label)
-        elif label != self.last:
-            self.stream.write(f"[{exp.done_runs + 1}/{exp.total_runs}] {label}")
-        self.last = label
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from orchestrator import planning
 from orchestrator.services.runs import SubmissionError, check_optimizations
 from experiments import runner, workflows
+from experiments.progress import Progress
 
 
 class Command(BaseCommand):
@@ -19,9 +20,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="library workflow: " + ", ".join(workflows.all_workflows()))
-        parser.add_argument("--planner", default="wukong")
+        parser.add_argument("--planner", default="wukong", help="how tasks get configurations (default wukong)")
         parser.add_argument("--sla", default="p90", help="'average' or pN, e.g. p90")
-        parser.add_argument("--iterations", type=int, default=1)
+        parser.add_argument("--iterations", type=int, default=1,
+                            help="runs one after another (default 1); a progress bar with ETA on a terminal")
         parser.add_argument("--param", action="append", default=[], help="workflow parameter key=value")
         parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each run")
         parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
@@ -47,15 +49,18 @@ class Command(BaseCommand):
             raise CommandError("--iterations must be at least 1")
         log = (lambda msg: self.stderr.write(msg)) if opts["json"] else self.stdout.write
         failures = 0
-        with runner.cluster_if_needed(log=log):
-            for i in range(opts["iterations"]):
+        n = opts["iterations"]
+        with runner.cluster_if_needed(log=log), \
+                Progress(n, enabled=n > 1 and not opts["json"], fallback=self.stdout.write) as bar:
+            for i in range(n):
+                bar.step(f"{wf.name} run {i + 1}/{n}")
                 summary = runner.run_and_check(wf.name, planner=opts["planner"], sla=opts["sla"], params=params,
                                                timeout_s=opts["timeout"], optimizations=chosen)
                 failures += summary["status"] != "succeeded" or summary["correct"] is False
                 if opts["json"]:
                     self.stdout.write(json.dumps(summary, default=str))
                 else:
-                    self.stdout.write(_line(i + 1, summary))
+                    bar.write(_line(i + 1, summary))
         if failures:
             raise CommandError(f"{failures} run(s) did not succeed with a correct result")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 import signal
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from workers.embedded_redis import NoRedisServer
 from workers.localcluster import LocalCluster
 
 
@@ -35,7 +36,10 @@ class Command(BaseCommand):
         # Ctrl-C stops the cluster even when started from a script that ignores SIGINT for its
         # background jobs (the ignore would otherwise be inherited and the cluster never stop).
         signal.signal(signal.SIGINT, _stop)
-        cluster.start()
+        try:
+            cluster.start()
+        except NoRedisServer as exc:
+            raise CommandError(str(exc)) from None
         try:
             self.stdout.write(self.style.SUCCESS("slaflow local cluster is up:"))
             for line in cluster.describe():
