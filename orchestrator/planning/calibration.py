@@ -57,6 +57,7 @@ class PastRun:
     pool_processes: tuple[tuple[int, int], ...] = ()
     yield_before: frozenset[str] = field(default_factory=frozenset)
     annotations: Mapping[str, dict] = field(default_factory=dict)  # node id → its optimizations
+    cores: float | None = None  # the capacity its plan assumed (None: not recorded, today's is used)
 
 
 def weights(n: int, half_life: float | None = None) -> list[float]:

@@ -6,7 +6,9 @@ per-task-percentile estimate), its critical path, the typical makespan (the
 same simulation with median task times), the Monte Carlo makespan at the SLA
 with the expected GB-seconds, and the promise: Monte Carlo's until the
 workflow has enough past runs, then the typical makespan calibrated by them
-(``calibration``).
+(``calibration``). Every simulation shares the hosts' cores among the tasks
+executing at once (``PlannerConfig.cores``, ``sharing``), so assignment,
+up/downgrades and the promise all see the same contention.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from orchestrator.sla import SLA
 
 TYPICAL = SLA(50)
 ALL_RUNS, STEADY_RUNS = "all runs", "runs that started no process"
+CONFIG_CORES = object()  # ``_simulate``'s default capacity: the config's
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Planning:
         self.reference_mb = max(config.memory_options)
         self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
         self._duration_cache: dict[tuple, dict[tuple[int, int], tuple]] = {}
+        self._demand_cache: dict[tuple[int, int], float] = {}
         replayed = self._residuals()
         self.residuals = [r for r, _ in replayed]
         self.factor = calibration.factor(self.residuals, self.sla)
@@ -130,10 +134,17 @@ class Planning:
         effects = Effects.of(self.dag, past.annotations, self.predictor.history.prewarm_hit_rate)
         try:
             _, tl = self._simulate(worker, worker_memory, memory, TYPICAL, yields, warm=past.warm_processes,
-                                   pools=past.pool_processes, effects=effects)
+                                   pools=past.pool_processes, effects=effects,
+                                   cores=past.cores if past.cores is not None else self.config.cores)
         except PredictionError:
             return None
         return tl
+
+    def _capacity_record(self, tl: timing.Timeline) -> dict:
+        """The capacity the plan assumed and how much sharing it costs the tasks."""
+        stretched = [x for x in tl.stretch if x > 1.01]
+        return {"cores": self.config.cores, "source": self.config.capacity_source or None,
+                "contended_tasks": len(stretched), "max_stretch": round(max(stretched, default=1.0), 3)}
 
     def _calibration_record(self, ev: Evaluation) -> dict:
         return {"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
@@ -178,12 +189,27 @@ class Planning:
             d.download[i], d.exec[i], d.upload[i], d.post[i], d.uploads[i] = got
         return d
 
+    def cpu_demand(self, memory: list[int]) -> list[float]:
+        """Cores each task keeps busy while executing uncontended (``Predictor.cpu_demand``)."""
+        cache, dag, p = self._demand_cache, self.dag, self.predictor
+        out = [0.0] * dag.n
+        for i in range(dag.n):
+            got = cache.get((i, memory[i]))
+            if got is None:
+                got = cache[(i, memory[i])] = p.cpu_demand(dag.fn[i], memory[i], self.sizes.input_bytes[i])
+            out[i] = got
+        return out
+
     def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
                   yield_before: frozenset[int], warm=None, pools=None,
-                  effects: Effects = NONE) -> tuple[estimates.Durations, timing.Timeline]:
-        """The point simulation with per-task predictions at ``sla``."""
+                  effects: Effects = NONE, cores=CONFIG_CORES) -> tuple[estimates.Durations, timing.Timeline]:
+        """The point simulation with per-task predictions at ``sla`` (``cores``: the capacity, the
+        config's unless given — a replayed past run keeps the one its plan assumed)."""
         dag, p = self.dag, self.predictor
+        cores = self.config.cores if cores is CONFIG_CORES else cores
         dur = self._durations(worker, memory, sla)
+        sharing = {} if cores is None else {"cores": cores, "cpu_demand": self.cpu_demand(memory),
+                                            "exec_part": dur.exec, "upload_part": dur.upload}
         priority = estimates.bottom_levels(dag, p, self.sizes, memory, sla, dur)
         run_time = [dur.run_time(i) for i in range(dag.n)]
         preload = {}
@@ -199,6 +225,7 @@ class Planning:
             min_pool=self.config.min_pool, yield_before=yield_before,
             pool_processes=dict(self.config.pool_processes if pools is None else pools),
             fresh_extra=[x * (p.history.fresh_factor - 1.0) for x in dur.exec] if p.history.fresh_factor > 1 else None,
+            **sharing,
         )
         return dur, tl
 
@@ -267,6 +294,7 @@ class Planning:
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
             pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
             yield_before=sorted(dag.ids[i] for i in ev.yield_before),
+            capacity=self._capacity_record(tl),
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={
                 "functions": {fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}
