@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 MODULES = (
     "tree_reduction", "gemm", "text_analysis", "image_transformer", "wordcount", "fanouts_fanins",
-    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage",
+    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "chain_and_stage",
 )
 
 

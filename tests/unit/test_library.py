@@ -23,6 +23,7 @@ TASK_COUNTS = {
     "straggler": 8,
     "scattered_fanin": 6,
     "cold_stage": 12,
+    "chain_and_stage": 24,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -45,6 +46,7 @@ SMALL = {
     "straggler": {"width": 3, "size_mb": 1, "work_s": 0.0, "straggle_s": 0.0, "slow": 2},
     "scattered_fanin": {"width": 2, "size_mb": 1, "work_s": 0.0, "stagger_s": 0.0, "seed": 4},
     "cold_stage": {"length": 1, "step_s": 0.0, "width": 2, "work_s": 0.0, "seed": 2},
+    "chain_and_stage": {"length": 2, "link_work": 100, "width": 3, "stage_work": 50},
 }
 
 
@@ -160,6 +162,7 @@ def test_task_counts_follow_params():
     ("straggler", {"slow": 6}, "slow < width"),
     ("scattered_fanin", {"width": 1}, "width ≥ 2"),
     ("cold_stage", {"step_s": -1.0}, "step_s"),
+    ("chain_and_stage", {"width": 0}, "length, width"),
 ])
 def test_bad_params_are_rejected_by_build(name, params, message):
     wf = workflows.get(name)
