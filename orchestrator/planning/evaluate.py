@@ -149,7 +149,11 @@ class Planning:
     def _calibration_record(self, ev: Evaluation) -> dict:
         return {"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
                 "steady_factor": self.steady_factor, "steady_runs": self.steady_runs,
-                "basis": ev.calibration_basis}
+                "basis": ev.calibration_basis,
+                # Past runs' observed ÷ typical as replayed now (oldest first): near 1 when the model
+                # (capacity included) explains them; reported by sla_report and the run page.
+                "residuals": [round(r, 4) for r in self.residuals],
+                "residual_summary": calibration.summary(self.residuals)}
 
     # --- workers ------------------------------------------------------------------
 
