@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from orchestrator.graph import Graph
 from orchestrator import optimizations
-from orchestrator.planning import assign as assign_mod, calibration, estimates, montecarlo, timing
+from orchestrator.planning import assign as assign_mod, calibration, crowding, estimates, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan
@@ -27,6 +27,12 @@ from orchestrator.sla import SLA
 TYPICAL = SLA(50)
 ALL_RUNS, STEADY_RUNS = "all runs", "runs that started no process"
 CONFIG_CORES = object()  # ``_simulate``'s default capacity: the config's
+RECENT_SIMS = 3
+# Up to this many tasks, assignment looks at the contention-aware timeline (a few extra simulations);
+# beyond, the rules' assignment stands — the promise still shares the cores — so planning a
+# 1,000-task DAG costs what it did.
+CONTENTION_ASSIGN_MAX_TASKS = 500
+CONTENDED = 0.01  # sharing that slows a task by less is noise, and so is a makespan gain below it
 
 
 @dataclass
@@ -82,7 +88,11 @@ class Planning:
         self.reference_mb = max(config.memory_options)
         self.sizes = estimates.predict_sizes(self.dag, predictor, self.reference_mb, self.sla)
         self._duration_cache: dict[tuple, dict[tuple[int, int], tuple]] = {}
+        self._local_durations: dict[SLA, dict[tuple, tuple]] = {}
         self._demand_cache: dict[tuple[int, int], float] = {}
+        self._neighbours = [self.dag.ups[i] + self.dag.downs[i] for i in range(self.dag.n)]
+        self._assign_inputs: dict[int, tuple] = {}  # memory → the assignment rules' per-task inputs
+        self._recent_sims: dict[tuple, tuple] = {}  # inputs → result of the latest few simulations
         replayed = self._residuals()
         self.residuals = [r for r, _ in replayed]
         self.factor = calibration.factor(self.residuals, self.sla)
@@ -159,37 +169,88 @@ class Planning:
 
     def assign_workers(self, memory_mb: int) -> list[int]:
         """Who runs what, decided on typical (median) behaviour whatever the SLA: the structure of
-        a plan should not flip with the tail of a few noisy samples; the SLA shapes the promise."""
-        dag, p, sizes = self.dag, self.predictor, self.sizes
-        sla = TYPICAL
-        memory = [memory_mb] * dag.n
-        work = [p.exec_time(dag.fn[i], memory_mb, sizes.input_bytes[i], sla) for i in range(dag.n)]
-        own = [work[i] + p.post_time(dag.fn[i], memory_mb, sla) for i in range(dag.n)]
-        fetch = [p.transfer_time("download", sizes.output_bytes[i], memory_mb, sla) for i in range(dag.n)]
-        edge = [p.transfer_time("upload", sizes.output_bytes[i], memory_mb, sla) + fetch[i] for i in range(dag.n)]
-        level = estimates.bottom_levels(dag, p, sizes, memory, sla)
+        a plan should not flip with the tail of a few noisy samples; the SLA shapes the promise.
+
+        With a capacity, the rules run a second time on the contention-aware timeline: each task's
+        work stretched by the sharing the first assignment's simulation shows, so the critical path
+        the rules protect (a critical child stays on its parent's worker, a critical fan-in joins its
+        critical upstream) is the one contention makes, not the one an idle host would. The second
+        assignment is kept when its simulated typical makespan is shorter; then sibling branches
+        that only crowd the critical path's cores are folded onto fewer workers (``crowding``).
+        Both for DAGs of up to ``CONTENTION_ASSIGN_MAX_TASKS`` tasks."""
+        worker = self._assign(memory_mb)
+        if self.config.cores is None or self.dag.n > CONTENTION_ASSIGN_MAX_TASKS:
+            return worker
+
+        def look(w: list[int]) -> timing.Timeline:
+            return self.evaluate(w, [memory_mb] * (max(w) + 1), monte_carlo=False, sla=TYPICAL).timeline
+
+        tl = look(worker)
+        if max(tl.stretch, default=1.0) <= 1.0 + CONTENDED:
+            return worker
+        again = self._assign(memory_mb, stretch=tl.stretch)
+        if again != worker:
+            tl_again = look(again)
+            if tl_again.makespan < tl.makespan * (1 - CONTENDED):
+                worker, tl = again, tl_again
+        # Sibling branches that only crowd the critical path's cores run on fewer workers (``crowding``).
+        return crowding.fold(self.dag, worker, tl, look)
+
+    def _assign(self, memory_mb: int, stretch: list[float] | None = None) -> list[int]:
+        dag, p = self.dag, self.predictor
+        if self._assign_inputs.get(memory_mb) is None:
+            sla, sizes = TYPICAL, self.sizes
+            work = [p.exec_time(dag.fn[i], memory_mb, sizes.input_bytes[i], sla) for i in range(dag.n)]
+            post = [p.post_time(dag.fn[i], memory_mb, sla) for i in range(dag.n)]
+            fetch = [p.transfer_time("download", sizes.output_bytes[i], memory_mb, sla) for i in range(dag.n)]
+            edge = [p.transfer_time("upload", sizes.output_bytes[i], memory_mb, sla) + fetch[i] for i in range(dag.n)]
+            level = estimates.bottom_levels(dag, p, sizes, [memory_mb] * dag.n, sla)
+            self._assign_inputs[memory_mb] = (work, post, fetch, edge, level, p.startup_time(memory_mb, "new", sla))
+        work, post, fetch, edge, level, startup_s = self._assign_inputs[memory_mb]
+        if stretch is not None:  # what sharing adds to each task, on every path to the end too
+            extra = [w * (x - 1.0) for w, x in zip(work, stretch)]
+            work = [w + e for w, e in zip(work, extra)]
+            stretched = [0.0] * dag.n
+            for i in reversed(range(dag.n)):
+                below = max((level[d] for d in dag.downs[i]), default=0.0)
+                stretched[i] = level[i] - below + extra[i] + max((stretched[d] for d in dag.downs[i]), default=0.0)
+            level = stretched
+        own = [w + x for w, x in zip(work, post)]
         finish = [0.0] * dag.n
         for i in range(dag.n):
             finish[i] = max((finish[u] + edge[u] for u in dag.ups[i]), default=0.0) + own[i]
         return assign_mod.assign(
-            dag, work=work, level=level, output_bytes=sizes.output_bytes,
+            dag, work=work, level=level, output_bytes=self.sizes.output_bytes,
             critical=assign_mod.critical_flags(dag, own, edge), arrival=[finish[i] + edge[i] for i in range(dag.n)],
-            startup_s=p.startup_time(memory_mb, "new", sla), fetch_s=fetch,
+            startup_s=startup_s, fetch_s=fetch,
         )
 
     # --- evaluation ---------------------------------------------------------------
 
     def _durations(self, worker: list[int], memory: list[int], sla: SLA) -> estimates.Durations:
-        """Every task's point durations, each remembered per size: an evaluation changes one
-        worker's memory, so re-predicting every task each time was half of planning time."""
+        """Every task's point durations, each remembered per size and locality (which inputs it
+        downloads, whether it uploads): an evaluation changes one worker's memory, or the
+        assignment a few tasks' workers, so re-predicting every task each time was half of
+        planning time."""
         cache = self._duration_cache.setdefault((tuple(worker), sla), {})
-        n = self.dag.n
+        shared = self._local_durations.setdefault(sla, {})
+        dag = self.dag
+        n = dag.n
         d = estimates.Durations([0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [False] * n)
+        near = self._neighbours
         for i in range(n):
             got = cache.get((i, memory[i]))
             if got is None:
-                got = cache[(i, memory[i])] = estimates.task_durations(self.dag, self.predictor, self.sizes, memory,
-                                                                       worker, sla, i)
+                # Another assignment with the same neighbours on i's worker (and the same flexible ones)
+                # gives i the same downloads and upload.
+                w = worker[i]
+                key = (i, memory[i], w >= 0, tuple(worker[x] == w for x in near[i]) if w >= 0 else
+                       tuple(worker[x] < 0 for x in near[i]))
+                got = shared.get(key)
+                if got is None:
+                    got = shared[key] = estimates.task_durations(dag, self.predictor, self.sizes, memory, worker,
+                                                                 sla, i)
+                cache[(i, memory[i])] = got
             d.download[i], d.exec[i], d.upload[i], d.post[i], d.uploads[i] = got
         return d
 
@@ -211,6 +272,10 @@ class Planning:
         config's unless given — a replayed past run keeps the one its plan assumed)."""
         dag, p = self.dag, self.predictor
         cores = self.config.cores if cores is CONFIG_CORES else cores
+        key = (tuple(worker), tuple(worker_memory), sla, yield_before, effects.preload,
+               tuple(sorted(effects.prewarm.items())), cores, warm, pools)
+        if key in self._recent_sims:
+            return self._recent_sims[key]  # e.g. the assignment's look at the plan, evaluated again
         dur = self._durations(worker, memory, sla)
         sharing = {} if cores is None else {"cores": cores, "cpu_demand": self.cpu_demand(memory),
                                             "exec_part": dur.exec, "upload_part": dur.upload}
@@ -231,11 +296,19 @@ class Planning:
             fresh_extra=[x * (p.history.fresh_factor - 1.0) for x in dur.exec] if p.history.fresh_factor > 1 else None,
             **sharing,
         )
+        self._recent_sims[key] = (dur, tl)
+        if len(self._recent_sims) > RECENT_SIMS:
+            del self._recent_sims[next(iter(self._recent_sims))]
         return dur, tl
 
     def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True,
-                 yield_before: frozenset[int] = frozenset(), effects: Effects = NONE) -> Evaluation:
-        dag, p, sla = self.dag, self.predictor, self.sla
+                 yield_before: frozenset[int] = frozenset(), effects: Effects = NONE,
+                 sla: SLA | None = None) -> Evaluation:
+        """``sla``: the point simulation's, for a look without Monte Carlo (the plan's by default)."""
+        dag, p = self.dag, self.predictor
+        if sla is not None and monte_carlo:
+            raise ValueError("evaluate(sla=...) is for point simulations only (monte_carlo=False)")
+        sla = self.sla if sla is None else sla
         memory = [worker_memory[worker[i]] for i in range(dag.n)]
         dur, tl = self._simulate(worker, worker_memory, memory, sla, yield_before, effects=effects)
         outcome, typical, typical_tl = None, tl.makespan, tl

@@ -32,61 +32,56 @@ EPS = 1e-12
 
 
 class Cores:
-    """The cores of one host and the tasks executing on them (task id → remaining uncontended seconds)."""
+    """The cores of one host and the tasks executing on them.
 
-    __slots__ = ("cores", "remaining", "demand", "rate", "load", "now", "saturated")
+    Each task's progress is kept as (uncontended seconds left at ``mark``, rate since ``mark``):
+    a start or finish that leaves every rate as it was touches no other task.
+    """
+
+    __slots__ = ("cores", "left", "mark", "demand", "rate", "load", "saturated")
 
     def __init__(self, cores: float):
         if not cores > 0:
             raise ValueError(f"cores must be positive, got {cores!r}")
         self.cores = float(cores)
-        self.remaining: dict[int, float] = {}
+        self.left: dict[int, float] = {}
+        self.mark: dict[int, float] = {}
         self.demand: dict[int, float] = {}
         self.rate: dict[int, float] = {}
         self.load = 0.0  # total demand of the executing tasks
-        self.now = 0.0
         self.saturated = False
 
     def start(self, i: int, t: float, *, work: float, demand: float) -> list[tuple[int, float]]:
         """Task ``i`` begins ``work`` uncontended seconds at ``t``; returns (task, new finish time)
         for every task whose finish moved, ``i`` included."""
-        self._advance(t)
-        self.remaining[i] = max(work, 0.0)
+        self.left[i] = max(work, 0.0)
+        self.mark[i] = t
         self.demand[i] = max(demand, 0.0)
         self.rate[i] = 1.0
         self.load += self.demand[i]
-        return self._reshare(also=i)
+        return self._reshare(t, also=i)
 
     def finish(self, i: int, t: float) -> list[tuple[int, float]]:
         """Task ``i`` is done executing at ``t``; returns the tasks whose finish moved."""
-        self._advance(t)
         self.load -= self.demand.pop(i)
-        del self.remaining[i], self.rate[i]
-        if not self.remaining:
+        del self.left[i], self.mark[i], self.rate[i]
+        if not self.left:
             self.load = 0.0  # no drift from repeated float sums
-        return self._reshare(also=None)
+        return self._reshare(t, also=None)
 
-    def _advance(self, t: float) -> None:
-        dt = t - self.now
-        if dt > 0 and self.saturated:
-            for j, r in self.rate.items():
-                self.remaining[j] -= r * dt
-        elif dt > 0:
-            for j in self.remaining:
-                self.remaining[j] -= dt
-        self.now = max(self.now, t)
-
-    def _reshare(self, also: int | None) -> list[tuple[int, float]]:
+    def _reshare(self, t: float, also: int | None) -> list[tuple[int, float]]:
         was = self.saturated
         self.saturated = self.load > self.cores + EPS
         if not was and not self.saturated:  # everyone at full speed, before and after
-            return [] if also is None else [(also, self.now + self.remaining[also])]
+            return [] if also is None else [(also, t + self.left[also])]
         new = self._rates() if self.saturated else dict.fromkeys(self.rate, 1.0)
         moved = []
+        left, mark, rate = self.left, self.mark, self.rate
         for j, r in new.items():
-            if j == also or abs(r - self.rate[j]) > EPS:
-                self.rate[j] = r
-                moved.append((j, self.now + max(self.remaining[j], 0.0) / r))
+            if j == also or abs(r - rate[j]) > EPS:
+                left[j] = max(left[j] - rate[j] * (t - mark[j]), 0.0)
+                mark[j], rate[j] = t, r
+                moved.append((j, t + left[j] / r))
         return moved
 
     def _rates(self) -> dict[int, float]:

@@ -255,10 +255,18 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         begin_at = max([t] + [end[u] + post[u] + dl for u, dl in (preload or {}).get(i, ())])
         if host is not None and cpu_demand[i] > 0 and exec_part[i] + extra > 0:
             exec_work[i] = exec_part[i] + extra
-            push(begin_at + max(0.0, run_time[i] - exec_part[i] - upload_part[i]), _EXEC, i)
+            at = begin_at + max(0.0, run_time[i] - exec_part[i] - upload_part[i])
+            if at > t:
+                push(at, _EXEC, i)  # downloads first
+            else:
+                begin_exec(i, t)
             return
         end[i] = begin_at + run_time[i] + extra
         push(end[i] + post[i], _DONE, i)
+
+    def begin_exec(i: int, t: float) -> None:
+        exec_began[i] = t
+        reschedule(host.start(i, t, work=exec_work[i], demand=cpu_demand[i]))
 
     def reschedule(moved: list[tuple[int, float]]) -> None:
         for j, finish in moved:
@@ -282,8 +290,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             run_next(x, t)
             continue
         if kind == _EXEC:
-            exec_began[x] = t
-            reschedule(host.start(x, t, work=exec_work[x], demand=cpu_demand[x]))
+            begin_exec(x, t)
             continue
         if kind == _EXEC_END:
             if due.get(x) != t:

@@ -4,9 +4,12 @@ Simulated times are asserted exactly (pure simulation); every worker starts warm
 """
 import pytest
 
-from orchestrator.planning import contention, sharing, timing
+from orchestrator.planning import contention, nonuniform, sharing, timing, uniform
 from orchestrator.planning.dag import index
-from tests.planning_support import graph
+from orchestrator.planning.evaluate import Planning
+from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
+from orchestrator.planning.predictor import Predictor
+from tests.planning_support import config, graph
 
 WARM = 0.01
 
@@ -138,23 +141,9 @@ def test_contention_of_a_past_run_is_divided_out():
 def test_plans_on_fewer_cores_promise_more_and_record_the_capacity():
     """Six parallel CPU-bound tasks (1 s each on 2048 MB, measured CPU ≈ their time) into a sink:
     planned on 2 cores they take about three times as long as with unlimited cores."""
-    from orchestrator.planning import uniform
-    from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
-    from tests.planning_support import config
 
     g = graph({**{f"c{k}": ("busy", []) for k in range(6)}, "s": ("sum", [f"c{k}" for k in range(6)])})
-    h = History()
-    for k in range(8):
-        h.add_task("busy", 2048, TaskSample(0, 1.0, 100, cpu_s=1.0, run=k))
-        h.add_task("sum", 2048, TaskSample(600, 0.01, 100, cpu_s=0.0, run=k))
-    for mb in (512, 1024, 2048):
-        for _ in range(8):
-            h.add_download(mb, TransferSample(100, 0.001))
-            h.add_upload(mb, TransferSample(100, 0.001))
-            h.add_store(mb, TransferSample(100, 0.001))
-            for kind in ("new", "cold", "warm"):
-                h.add_startup(mb, kind, StartupSample(0.01, 0.0))
-    from orchestrator.planning.predictor import Predictor
+    h = cpu_history({"busy": (1.0, 1.0), "sum": (0.01, 0.0)})
 
     free = uniform.plan(g, Predictor(h), config(sla="p50"))
     two = uniform.plan(g, Predictor(h), config(sla="p50", cores=2.0, capacity_source="test"))
@@ -163,3 +152,77 @@ def test_plans_on_fewer_cores_promise_more_and_record_the_capacity():
                             "max_stretch": pytest.approx(3.0, rel=0.02)}
     assert two.predicted_median_s / free.predicted_median_s == pytest.approx(3.0, rel=0.1)
     assert two.monte_carlo_s > 2.5 * free.monte_carlo_s  # Monte Carlo shares the cores too
+
+
+def cpu_history(tasks: dict[str, tuple[float, float]], mbs=(2048,)) -> History:
+    """Each function's exec time and CPU seconds at 2048 MB (one full CPU there); other
+    configurations follow from the CPU share; fast start-ups and transfers."""
+    h = History()
+    for fn, (exec_s, cpu_s) in tasks.items():
+        for k in range(8):
+            h.add_task(fn, 2048, TaskSample(0, exec_s, 100, cpu_s=cpu_s, run=k))
+    for mb in (512, 1024, 2048):
+        for _ in range(8):
+            h.add_download(mb, TransferSample(100, 0.001))
+            h.add_upload(mb, TransferSample(100, 0.001))
+            h.add_store(mb, TransferSample(100, 0.001))
+            for kind in ("new", "cold", "warm"):
+                h.add_startup(mb, kind, StartupSample(0.01, 0.0))
+    return h
+
+
+CROWD = """
+      r               a 3-link chain of 1 s CPU-bound links (critical) beside twelve
+    / | \\             0.2 s CPU-bound siblings, on 2 cores
+   a1 s1 … s12
+   |
+   a2 … a3 → j (gathers a3 and the siblings)
+"""
+
+
+def crowd():
+    edges = {"r": ("root", []), "a1": ("link", ["r"]), "a2": ("link", ["a1"]), "a3": ("link", ["a2"])}
+    edges.update({f"s{k}": ("side", ["r"]) for k in range(12)})
+    edges["j"] = ("join", ["a3"] + [f"s{k}" for k in range(12)])
+    return graph(edges), cpu_history({"root": (0.001, 0.0), "link": (1.0, 1.0), "side": (0.2, 0.2),
+                                      "join": (0.001, 0.0)})
+
+
+def test_siblings_that_crowd_the_critical_path_are_folded_onto_fewer_workers():
+    g, h = crowd()
+    s = Planning(g, Predictor(h), config(sla="p50", cores=2.0))
+    rules = s._assign(2048)
+    folded = s.assign_workers(2048)
+    look = lambda w: s.evaluate(w, [2048] * (max(w) + 1), monte_carlo=False).timeline  # noqa: E731
+    assert max(folded) < max(rules)  # fewer workers
+    assert look(folded).makespan < 0.9 * look(rules).makespan
+    # with unlimited cores the rules' parallelism is kept
+    free = Planning(g, Predictor(h), config(sla="p50"))
+    assert free.assign_workers(2048) == free._assign(2048)
+
+
+def test_a_downgrade_that_frees_a_core_for_the_critical_path_is_seen_to_help():
+    """
+        r
+      / | \\       a: 2 s CPU-bound (critical); b, c: 0.5 s CPU-bound each; 2 cores.
+     a  b  c      At 2048 MB all three want a core: a runs at 2/3 while b and c last (2.25 s in all).
+      \\ | /       At 512 MB b and c want 0.29 core each: a keeps a whole core (2.0 s), and b and c
+        j         (1.7 s now) still end before it.
+    """
+    g = graph({"r": ("root", []), "a": ("link", ["r"]), "b": ("side", ["r"]), "c": ("side", ["r"]),
+               "j": ("join", ["a", "b", "c"])})
+    h = cpu_history({"root": (0.001, 0.0), "link": (2.0, 2.0), "side": (0.5, 0.5), "join": (0.001, 0.0)})
+    seen = {}
+    for cores in (2.0, None):
+        s = Planning(g, Predictor(h), config("non-uniform", sla="p50", cores=cores))
+        own = {"r": 0, "a": 0, "j": 0, "b": 1, "c": 2}  # as the rules on an idle host lay it out
+        worker = [own[nid] for nid in s.dag.ids]
+        look = lambda mbs: s.evaluate(worker, mbs, monte_carlo=False).timeline.makespan  # noqa: E731
+        seen[cores] = look([2048, 2048, 2048]) - look([2048, 512, 512])
+    assert seen[2.0] == pytest.approx(0.25, abs=0.02)  # the downgrade shortens the run by a quarter second
+    assert seen[None] <= 0  # without the capacity model it could only look harmless at best
+    # End to end, non-uniform's plan on 2 cores is no slower than the all-largest one and cheaper.
+    base = uniform.plan(g, Predictor(h), config(sla="p50", cores=2.0))
+    plan = nonuniform.plan(g, Predictor(h), config("non-uniform", sla="p50", cores=2.0))
+    assert plan.predicted_median_s <= base.predicted_median_s
+    assert plan.predicted_gb_seconds < base.predicted_gb_seconds
