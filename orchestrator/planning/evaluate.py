@@ -20,11 +20,12 @@ from orchestrator.planning import assign as assign_mod, calibration, crowding, e
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan
-from orchestrator.planning.predictor import Predictor, PredictionError, as_sla
+from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, statistic
 from orchestrator.planning.wukong import flexible_fallback
 from orchestrator.sla import SLA
 
 TYPICAL = SLA(50)
+PROMISE_SLAS = (SLA(50), SLA(90), SLA(95))  # recorded on every plan beside its own SLA's promise
 ALL_RUNS, STEADY_RUNS = "all runs", "runs that started no process"
 CONFIG_CORES = object()  # ``_simulate``'s default capacity: the config's
 RECENT_SIMS = 3
@@ -98,6 +99,7 @@ class Planning:
         self.factor = calibration.factor(self.residuals, self.sla)
         # Runs laid out on processes already serving the workflow, calibrated apart (see ``factor_for``).
         steady = [r for r, started in replayed if not started]
+        self.steady_residuals = steady
         self.steady_runs = len(steady)
         self.steady_factor = calibration.factor(steady, self.sla)
         self.evaluations = 0
@@ -149,6 +151,18 @@ class Planning:
         except PredictionError:
             return None
         return tl
+
+    def promises(self, ev: Evaluation) -> dict[str, float]:
+        """What the plan would promise at other common SLAs, made the same way as its own promise
+        (the same calibration basis, or the same Monte Carlo runs): one run tells how it fares
+        against each, and a user sees the spread a plan expects."""
+        residuals = self.steady_residuals if ev.calibration_basis == STEADY_RUNS else self.residuals
+        out = {}
+        for sla in PROMISE_SLAS:
+            f = calibration.factor(residuals, sla) if ev.factor is not None else None
+            value = ev.typical * f if f is not None else statistic(ev.outcome.makespans, sla)
+            out[str(sla)] = round(float(value), 6)
+        return out
 
     def _capacity_record(self, tl: timing.Timeline) -> dict:
         """The capacity the plan assumed and how much sharing it costs the tasks."""
@@ -371,7 +385,7 @@ class Planning:
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
             pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
             yield_before=sorted(dag.ids[i] for i in ev.yield_before),
-            capacity=self._capacity_record(tl),
+            capacity=self._capacity_record(tl), promises=self.promises(ev),
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={
                 "functions": {fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}

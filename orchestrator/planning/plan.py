@@ -59,6 +59,9 @@ class Plan:
     # The capacity the simulation assumed: {"cores", "source", "contended_tasks", "max_stretch"}
     # (cores None: unlimited; see ``planning.sharing``).
     capacity: dict[str, Any] = field(default_factory=dict)
+    # The promise the plan would make at other common SLAs ("p50", "p90", "p95" → seconds), made
+    # the same way as ``predicted_makespan_s``.
+    promises: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}

@@ -226,3 +226,10 @@ def test_a_downgrade_that_frees_a_core_for_the_critical_path_is_seen_to_help():
     plan = nonuniform.plan(g, Predictor(h), config("non-uniform", sla="p50", cores=2.0))
     assert plan.predicted_median_s <= base.predicted_median_s
     assert plan.predicted_gb_seconds < base.predicted_gb_seconds
+
+
+def test_plans_record_their_promise_at_other_slas_the_same_way():
+    g, h = crowd()
+    plan = uniform.plan(g, Predictor(h), config(sla="p90", cores=2.0))
+    assert plan.promises["p90"] == pytest.approx(plan.predicted_makespan_s)
+    assert plan.promises["p50"] <= plan.promises["p90"] <= plan.promises["p95"]
