@@ -164,3 +164,32 @@ def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live,
     graph = build_graph(t.total([t.slow_inc(i, 1.0) for i in range(3)]))
     plan = service.make_plan(graph, planner="uniform", sla="p50", structure_hash=run.run.workflow.structure_hash)
     assert dict(map(tuple, plan.pool_processes)).get(mb, 0) >= 3
+    # The workers also publish their host's cores: the plan says what it assumed.
+    from workers.pools import host_cores
+
+    assert plan.capacity["cores"] == pytest.approx(host_cores()) and "published" in plan.capacity["source"]
+
+
+def test_history_divides_out_the_contention_a_run_saw(live, settings):
+    """Three CPU-bound branches at once on this host's cores (the test pools hold 3 processes): each
+    task's recorded time includes waiting for a core; history keeps what it would take alone —
+    less than observed, never less than its CPU time at its configuration's speed."""
+    from orchestrator.planning.predictor import cpu_speed
+    from orchestrator.services import planning as service
+    from workers.pools import host_cores
+
+    run = submit(t.gather([t.cpu_burn(3_000_000 + k) for k in range(3)]), name="contended-burn",
+                 planner="wukong")
+    run.result(timeout=120)
+    rows = {r.id: r for r in TaskRun.objects.filter(run_id=run.id, function__endswith="cpu_burn")}
+    stretch = service.contention_stretches([run.id])
+    overlapped = [i for i in rows if stretch.get(i, 1.0) > 1.05]
+    if host_cores() >= 3:  # a core each: nothing was shared
+        assert not overlapped, stretch
+        return
+    assert overlapped, f"no contention seen: {stretch}"
+    for i in overlapped:
+        r = rows[i]
+        busy = max(r.exec_s, r.end_s - r.start_s - (r.download_s or 0) - (r.upload_s or 0))
+        alone = busy / stretch[i]
+        assert r.cpu_s / cpu_speed(r.memory_mb) * 0.99 <= alone < busy
