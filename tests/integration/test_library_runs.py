@@ -15,6 +15,7 @@ PARAMS: dict[str, dict] = {
     "straggler": {"straggle_s": 1.0, "work_s": 0.1},
     "scattered_fanin": {"size_mb": 2, "work_s": 0.1, "stagger_s": 0.1},
     "cold_stage": {"length": 2, "step_s": 0.2, "work_s": 0.2},
+    "chain_and_stage": {"link_work": 300_000, "stage_work": 600_000},  # 0.9 CPU-s instead of 4.4
 }
 PLANNERS = ("wukong", "uniform", "non-uniform", "wukong-opt", "uniform-opt", "non-uniform-opt")  # the first: history
 
