@@ -219,8 +219,31 @@ def events(run_id: int) -> str:
 
 
 def flags_channel() -> str:
-    """Pub/sub channel on which runs that end early (failed, cancelled) are announced to every process."""
-    return f"{PREFIX}:flags"
+    """Pub/sub channel on which runs that end early (failed, cancelled) are announced to every process.
+
+    Redis pub/sub ignores the database number: a message published on DB 5 reaches subscribers on
+    DB 6. Run ids restart in every Postgres database, so two deployments sharing one Redis server in
+    separate DBs (test suites and clusters on one machine) heard each other's "run 10 is over" and
+    stopped their own run 10 mid-way, leaving it running forever. The channel carries the DB number.
+    """
+    return f"{PREFIX}:db{_redis_db()}:flags"
+
+
+_db: int | None = None
+
+
+def _redis_db() -> int:
+    """The Redis database this process's clients use (from ``settings.REDIS``; 0 when the URL names none)."""
+    global _db
+    if _db is None:
+        from urllib.parse import parse_qs, urlparse
+
+        from django.conf import settings
+
+        url = urlparse(settings.REDIS.client_url)
+        raw = parse_qs(url.query).get("db", [url.path.strip("/") if url.scheme != "unix" else ""])[0]
+        _db = int(raw) if raw.isdigit() else 0
+    return _db
 
 
 def finished_signal(run_id: int) -> str:
