@@ -233,3 +233,11 @@ def test_plans_record_their_promise_at_other_slas_the_same_way():
     plan = uniform.plan(g, Predictor(h), config(sla="p90", cores=2.0))
     assert plan.promises["p90"] == pytest.approx(plan.predicted_makespan_s)
     assert plan.promises["p50"] <= plan.promises["p90"] <= plan.promises["p95"]
+
+
+def test_a_crowded_run_on_a_busy_host_still_shows_its_own_contention():
+    """Three CPU-bound tasks on 2 cores, each seen computing half the time (the host's other load took
+    the rest): each wanted a core, got two thirds of one — the model's own sharing is divided out,
+    the rest stays in the time."""
+    three = [contention.Span(0, 1.1, 1.1, 0.6, 1.0) for _ in range(3)]
+    assert contention.stretches(three, 2.0) == pytest.approx([1.1 / (0.6 + (1.1 - 0.6 / (2 / 3)))] * 3)
