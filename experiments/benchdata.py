@@ -72,7 +72,8 @@ def synthetic_history(*, memory_options=(512, 1024, 2048), samples: int = 40, se
                 size = int(rng.uniform(1e3, 4e5))
                 ex = (base + cpu / cpus) * (0.5 + size / 4e5) * rng.lognormvariate(0, 0.15)
                 out = int(rng.uniform(1e3, 1e5) * ratio)  # not proportional to input: sizes stay bounded
-                h.add_task(fn, mb, TaskSample(size, ex, out, post_s=0.002 * rng.uniform(1, 2)))
+                h.add_task(fn, mb, TaskSample(size, ex, out, post_s=0.002 * rng.uniform(1, 2),
+                                              cpu_s=cpu * (0.5 + size / 4e5) or None))
     for mb in memory_options:
         for _ in range(samples):
             size = int(rng.uniform(1e3, 5e5))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import statistics
 
 from orchestrator.graph import toposort
+from orchestrator.planning import calibration as calibration_mod
 from orchestrator.planning.plan import Plan
 
 
@@ -63,6 +64,8 @@ def calibration(runs: list[dict]) -> dict:
         "median_abs_error": statistics.median(err),
         "median_makespan_s": statistics.median(r["makespan_s"] for r in done),
         "median_promise_s": statistics.median(r["predicted_makespan_s"] for r in done),
+        # How much time the promise reserves beyond what the runs took (negative: broken).
+        "median_overshoot": statistics.median(r["predicted_makespan_s"] / r["makespan_s"] - 1 for r in done),
     }
     # The other estimates a plan records, judged the same way: the per-task-percentile estimate,
     # Monte Carlo at the SLA before calibration, and the predicted median.
@@ -73,6 +76,12 @@ def calibration(runs: list[dict]) -> dict:
             out[f"{label}_share_within"] = sum(r["makespan_s"] <= r[key] for r in rows) / len(rows)
             out[f"{label}_median_abs_error"] = statistics.median(
                 abs(r[key] - r["makespan_s"]) / r["makespan_s"] for r in rows)
+    # Residuals (observed ÷ typical): each run against its own plan's typical makespan, and the past
+    # runs as the newest plan replayed them with its predictor (what its calibration rested on).
+    out["residuals"] = calibration_mod.summary(
+        [r["makespan_s"] / r["predicted_median_s"] for r in done if r.get("predicted_median_s")])
+    out["replayed_residuals"] = calibration_mod.summary(done[-1].get("replayed_residuals") or ())
+    out["cores"] = done[-1].get("cores")
     gbs = [r for r in done if r.get("gb_seconds") and r.get("predicted_gb_seconds")]
     if gbs:
         out["median_gb_seconds"] = statistics.median(r["gb_seconds"] for r in gbs)
@@ -82,8 +91,9 @@ def calibration(runs: list[dict]) -> dict:
 
 
 def stored_runs(name: str, *, planners=(), slas=(), skip: int = 0, last: int | None = None,
-                since_run: int | None = None) -> dict[tuple[str, str], list[dict]]:
-    """Succeeded runs of workflow ``name`` with a non-fallback plan, oldest first, per (planner, SLA)."""
+                since_run: int | None = None, first: int | None = None) -> dict[tuple[str, str], list[dict]]:
+    """Succeeded runs of workflow ``name`` with a non-fallback plan, oldest first, per (planner, SLA):
+    after dropping ``skip``, the ``first`` oldest or the ``last`` newest."""
     from orchestrator.models import WorkflowRun
 
     qs = WorkflowRun.objects.filter(workflow__name=name, status="succeeded", plan__fallback=False)
@@ -96,16 +106,21 @@ def stored_runs(name: str, *, planners=(), slas=(), skip: int = 0, last: int | N
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in qs.order_by("id").values("id", "planner", "sla", "makespan_s", "predicted_makespan_s", "gb_seconds",
                                           "predicted_gb_seconds", "plan__predicted_makespan_per_task_s",
-                                          "plan__monte_carlo_s", "plan__predicted_median_s"):
+                                          "plan__monte_carlo_s", "plan__predicted_median_s",
+                                          "plan__data__calibration__residuals", "plan__data__capacity__cores"):
         groups.setdefault((row["planner"], row["sla"]), []).append({
             "run_id": row["id"], "makespan_s": row["makespan_s"], "predicted_makespan_s": row["predicted_makespan_s"],
             "predicted_makespan_per_task_s": row["plan__predicted_makespan_per_task_s"],
             "monte_carlo_s": row["plan__monte_carlo_s"], "predicted_median_s": row["plan__predicted_median_s"],
             "gb_seconds": row["gb_seconds"], "predicted_gb_seconds": row["predicted_gb_seconds"],
+            "replayed_residuals": row["plan__data__calibration__residuals"] or [],
+            "cores": row["plan__data__capacity__cores"],
         })
     out = {}
     for key, runs in groups.items():
         runs = runs[skip:]
+        if first is not None:
+            runs = runs[:first] if first > 0 else []
         if last is not None:
             runs = runs[-last:] if last > 0 else []
         if runs:
@@ -119,12 +134,19 @@ def calibration_line(s: dict) -> str:
     line = (f"{s['workflow']} {s['planner']}/{s['sla']} runs {s['run_ids'][0]}..{s['run_ids'][1]} (n={s['runs']}): "
             f"within promise {s['within_promise']}/{s['runs']} = {s['share_within']:.0%}, "
             f"median abs error {s['median_abs_error']:.1%} (median makespan {s['median_makespan_s']:.3f} s, "
-            f"median promise {s['median_promise_s']:.3f} s)")
+            f"median promise {s['median_promise_s']:.3f} s, overshoot {s['median_overshoot']:+.1%})")
     for label, title in (("per_task", "per-task-percentile estimate"), ("monte_carlo", "Monte Carlo alone"),
                          ("median", "predicted median")):
         if f"{label}_share_within" in s:
             line += (f"; {title}: within {s[f'{label}_share_within']:.0%}, "
                      f"error {s[f'{label}_median_abs_error']:.1%}")
+    for key, title in (("residuals", "residual observed ÷ typical"),
+                       ("replayed_residuals", "past runs replayed by the newest plan")):
+        res = s.get(key) or {}
+        if res.get("n"):
+            line += f"; {title}: median {res['median']:.3f} (p10–p90 {res['p10']:.3f}–{res['p90']:.3f}, n={res['n']})"
+    if s.get("cores") is not None:
+        line += f"; simulated on {s['cores']:g} cores"
     if "median_gb_seconds" in s:
         line += (f"; GB-s median {s['median_gb_seconds']:.3f}, prediction error "
                  f"{s['median_gb_seconds_abs_error']:.1%}")

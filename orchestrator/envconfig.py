@@ -177,3 +177,22 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in (None, ""):
         return default
     return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+UNLIMITED = "unlimited"
+
+
+def host_cores(raw: str | None) -> float | str | None:
+    """SLAFLOW_HOST_CORES: None (empty: ask the workers), ``UNLIMITED``, or a positive number of cores."""
+    raw = (raw or "").strip().lower()
+    if not raw:
+        return None
+    if raw == UNLIMITED:
+        return UNLIMITED
+    try:
+        cores = float(raw)
+    except ValueError:
+        raise ConfigError(f"SLAFLOW_HOST_CORES={raw!r} is neither a number of cores nor 'unlimited'") from None
+    if not cores > 0 or cores == float("inf"):
+        raise ConfigError(f"SLAFLOW_HOST_CORES={raw!r} must be a positive number of cores (or 'unlimited')")
+    return cores

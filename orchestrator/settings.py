@@ -102,6 +102,9 @@ SLAFLOW_ALLOWED_EXECUTABLES = env.module_list(os.environ.get("SLAFLOW_ALLOWED_EX
 SLAFLOW_KEEPALIVE_S = env.env_float("SLAFLOW_KEEPALIVE_S", 7.0)
 # Upper bound on autoscaled pool processes per resource-config queue.
 SLAFLOW_MAX_POOL = env.env_int("SLAFLOW_MAX_POOL", 6)
+# Cores the workers' pool processes share, for the timing model (``planning.sharing``): empty = what the
+# workers publish (this host's when none does); a number overrides it; "unlimited" models no sharing (FaaS).
+SLAFLOW_HOST_CORES = env.host_cores(os.environ.get("SLAFLOW_HOST_CORES", ""))
 # Pool processes each configuration's worker keeps standing (its autoscale minimum).
 SLAFLOW_MIN_POOL = env.env_int("SLAFLOW_MIN_POOL", 1)
 # Executors (flexible branches popping a run's ready flexible tasks) per run and configuration at most:

@@ -8,7 +8,8 @@ still there, and a branch landing on it starts cold (reconnects and reloads)
 in a few milliseconds, not as a new process that must be forked first
 (hundreds of milliseconds). The planner cannot see a pool; this autoscaler
 tells it: on every scaling decision and once a second it writes the pool's
-size to ``keys.pools()`` (``workers.pools``).
+size to ``keys.pools()`` (``workers.pools``), with the host's usable cores and
+each pool process's CPU quota (the planner's capacity model).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import time
 
 from celery.worker.autoscale import Autoscaler
 
+from orchestrator.resources import ResourceConfig
 from workers import pools
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ class PoolAutoscaler(Autoscaler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._published = 0.0
+        self._cores = pools.host_cores()
         self._name = getattr(kwargs.get("worker"), "hostname", None) or f"{socket.gethostname()}:{os.getpid()}"
 
     def _maybe_scale(self, req=None):
@@ -43,7 +46,8 @@ class PoolAutoscaler(Autoscaler):
             return
         try:
             pools.publish(self._name, memory_mb=int(memory_mb), processes=int(self.processes),
-                          keepalive_s=float(self.keepalive), now=now)
+                          keepalive_s=float(self.keepalive), now=now, cores=self._cores,
+                          cpus=ResourceConfig(int(memory_mb)).cpus)
             self._published = now
         except Exception as exc:  # the pool works without the planner's view of it
             log.debug("cannot publish the pool: %r", exc)

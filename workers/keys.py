@@ -279,6 +279,7 @@ def prewarm(memory_mb: int, structure_hash: str) -> str:
 
 
 def pools() -> str:
-    """Hash worker node name → JSON {memory_mb, processes, last_message, at}: each
-    configuration worker's live pool, published by its autoscaler (``workers.autoscale``)."""
+    """Hash worker node name → JSON {memory_mb, processes, keepalive_s, at, host, cores, cpus}: each
+    configuration worker's live pool, its host's usable cores and each pool process's CPU quota,
+    published by its autoscaler (``workers.autoscale``)."""
     return f"{PREFIX}:pools"

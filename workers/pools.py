@@ -1,32 +1,62 @@
-"""Each configuration worker's live pool, as its autoscaler publishes it (``keys.pools()``).
+"""Each configuration worker's live pool and host, as its autoscaler publishes it (``keys.pools()``).
 
 The planner reads it (``read_pools``) to know which processes a branch would
-find idle; a bottom-layer module (keys and the Redis client only), so
-planning can read it without importing Celery's worker machinery.
+find idle, and (``read_capacity``) how many cores the hosts have for those
+processes to share — pool processes of every configuration on one host share
+its cores, so a plan whose parallel CPU-bound branches outnumber them runs
+slower than each configuration's quota says. A bottom-layer module (keys and
+the Redis client only), so planning can read it without importing Celery's
+worker machinery.
 """
 from __future__ import annotations
 
 import json
+import math
+import os
+import socket
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from workers import keys
 from workers.redis_client import get_redis
 
 STALE_MARGIN_S = 3.0  # an idle worker publishes every keep-alive window; older entries are gone workers
 FORGET_S = 3600.0
+CGROUP_ROOT = Path(os.environ.get("SLAFLOW_CGROUP_ROOT", "/sys/fs/cgroup"))
 
 
-def publish(name: str, *, memory_mb: int, processes: int, keepalive_s: float, now: float) -> None:
-    entry = {"memory_mb": memory_mb, "processes": processes, "keepalive_s": keepalive_s, "at": now}
+def host_cores() -> float:
+    """Cores this host lets its processes use: the CPUs it may be scheduled on, or less if the
+    cgroup it runs in (a container's ``cpus``, cgroup v2 ``cpu.max``) caps them."""
+    try:
+        cores = float(len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        cores = float(os.cpu_count() or 1)
+    try:
+        quota, period = (CGROUP_ROOT / "cpu.max").read_text().split()[:2]
+        if quota != "max" and float(period) > 0:
+            cores = min(cores, float(quota) / float(period))
+    except (OSError, ValueError):
+        pass
+    return max(cores, 0.01)
+
+
+def publish(name: str, *, memory_mb: int, processes: int, keepalive_s: float, now: float,
+            cores: float | None = None, cpus: float | None = None, host: str | None = None) -> None:
+    """``cores``: the host's usable cores (``host_cores``); ``cpus``: each pool process's quota."""
+    entry = {"memory_mb": memory_mb, "processes": processes, "keepalive_s": keepalive_s, "at": now,
+             "host": host or socket.gethostname(), "cores": host_cores() if cores is None else float(cores)}
+    if cpus is not None:
+        entry["cpus"] = float(cpus)
     get_redis().hset(keys.pools(), name, json.dumps(entry))
 
 
-def read_pools(now: float | None = None) -> dict[int, int]:
-    """Live pool processes per memory size, from workers that published within their keep-alive
-    window (and a margin). Empty when nobody publishes (the planner then assumes each pool's minimum)."""
+def _live_entries(now: float | None) -> list[dict]:
+    """Entries of workers that published within their keep-alive window (and a margin)."""
     now = time.time() if now is None else now
     client = get_redis()
-    out: dict[int, int] = {}
+    out = []
     for name, raw in client.hgetall(keys.pools()).items():
         try:
             entry = json.loads(raw)
@@ -34,8 +64,45 @@ def read_pools(now: float | None = None) -> dict[int, int]:
                 client.hdel(keys.pools(), name)  # a worker long gone (each local cluster names its own)
             if now - float(entry["at"]) > float(entry.get("keepalive_s") or 0) + STALE_MARGIN_S:
                 continue
-            mb = int(entry["memory_mb"])
-            out[mb] = out.get(mb, 0) + int(entry["processes"])
+            entry["memory_mb"], entry["processes"] = int(entry["memory_mb"]), int(entry["processes"])
+            out.append(entry)
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+def read_pools(now: float | None = None) -> dict[int, int]:
+    """Live pool processes per memory size. Empty when nobody publishes (the planner then assumes
+    each pool's minimum)."""
+    out: dict[int, int] = {}
+    for entry in _live_entries(now):
+        out[entry["memory_mb"]] = out.get(entry["memory_mb"], 0) + entry["processes"]
+    return out
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the live workers' hosts offer: ``cores`` summed over hosts (None: nobody published
+    them), the hosts, and each configuration's per-process CPU quota."""
+    cores: float | None = None
+    hosts: tuple[str, ...] = ()
+    quotas: dict[int, float] = field(default_factory=dict)
+
+
+def read_capacity(now: float | None = None) -> Capacity:
+    cores: dict[str, float] = {}
+    quotas: dict[int, float] = {}
+    for entry in _live_entries(now):
+        try:
+            c = float(entry["cores"])
+        except (KeyError, TypeError, ValueError):
+            continue  # a worker of an older version: it does not say
+        if not math.isfinite(c) or c <= 0:
+            continue
+        host = str(entry.get("host") or "?")
+        cores[host] = max(cores.get(host, 0.0), c)
+        if entry.get("cpus") is not None:
+            quotas[entry["memory_mb"]] = float(entry["cpus"])
+    if not cores:
+        return Capacity()
+    return Capacity(cores=round(sum(cores.values()), 3), hosts=tuple(sorted(cores)), quotas=quotas)

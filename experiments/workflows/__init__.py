@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 MODULES = (
     "tree_reduction", "gemm", "text_analysis", "image_transformer", "wordcount", "fanouts_fanins",
-    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "big_fanout", "big_transfer",
-    "stream_pipeline", "unix_words", "sensor_report", "dynamic_chunks",
+    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "chain_and_stage", "big_fanout",
+    "big_transfer", "stream_pipeline", "unix_words", "sensor_report", "dynamic_chunks",
 )
 
 

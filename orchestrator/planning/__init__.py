@@ -41,6 +41,10 @@ class PlannerConfig:
     # (``calibration``); ``residuals`` (observed / typical makespan) may be given directly instead.
     past_runs: tuple = ()
     residuals: tuple[float, ...] = ()
+    # Cores the workers' hosts have for their pool processes to share (``planning.sharing``);
+    # None: as many as the tasks want (FaaS). ``capacity_source`` says where the number came from.
+    cores: float | None = None
+    capacity_source: str = ""
 
     def __post_init__(self):
         if not self.memory_options:
@@ -51,6 +55,8 @@ class PlannerConfig:
             raise ValueError(f"mc_samples must be at least 10, got {self.mc_samples!r}")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
+        if self.cores is not None and not self.cores > 0:
+            raise ValueError(f"cores must be positive or None, got {self.cores!r}")
 
 
 PLANNERS = {

@@ -56,6 +56,17 @@ class PastRun:
     pool_processes: tuple[tuple[int, int], ...] = ()
     yield_before: frozenset[str] = field(default_factory=frozenset)
     annotations: Mapping[str, dict] = field(default_factory=dict)  # node id → its optimizations
+    cores: float | None = None  # the capacity its plan assumed (None: not recorded, today's is used)
+
+
+def summary(residuals: Sequence[float]) -> dict:
+    """Median and 10th–90th percentiles of residuals (observed ÷ typical), for reports and the
+    run page: near 1 when the timing model explains the runs; {"n": 0} without residuals."""
+    usable = sorted(r for r in residuals if r > 0 and math.isfinite(r))
+    if not usable:
+        return {"n": 0}
+    return {"n": len(usable), "median": round(weighted_quantile(usable, 50), 4),
+            "p10": round(weighted_quantile(usable, 10), 4), "p90": round(weighted_quantile(usable, 90), 4)}
 
 
 def weights(n: int, half_life: float | None = None) -> list[float]:

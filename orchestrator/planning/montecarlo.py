@@ -13,8 +13,11 @@ replays the timeline's constraints — inputs, the order within a branch, the
 dispatch trigger, the pool process a branch depends on, the spawn a new
 process queued behind — vectorised over the
 runs with numpy, in the order the point simulation started the tasks (a
-topological order of those constraints). Start-up states and process
-hand-overs stay as the point simulation decided them.
+topological order of those constraints). Start-up states, process
+hand-overs and the sharing of the hosts' cores stay as the point simulation
+decided them: each sampled exec time is stretched by its task's contention in
+the point timeline (``Timeline.stretch``), so a task that shares a core there
+shares it in every simulated run.
 
 The RNG is seeded, so a plan is reproducible.
 """
@@ -60,6 +63,7 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
     done: list = [None] * dag.n  # end + post-task overhead
     start: list = [None] * dag.n
     up: dict[int, object] = {}  # branch → when its process was ready (spawns queue behind each other)
+    stretch = tl.stretch or [1.0] * dag.n
 
     def ready_of(i: int):
         ups = dag.ups[i]
@@ -104,7 +108,7 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
                     begin = begin + dl
         for w in waits:
             begin = np.maximum(begin, w)
-        t = begin + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh
+        t = begin + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh * stretch[i]
         if uploads[i]:
             kind = "store" if i == dag.sink else "upload"
             t = t + _draw(predictor.transfer_draws(kind, sizes.output_bytes[i], mb), n, rng)

@@ -59,6 +59,12 @@ class Plan:
     warm_processes: list[list[float]] = field(default_factory=list)
     pool_processes: list[list[int]] = field(default_factory=list)
     yield_before: list[str] = field(default_factory=list)
+    # The capacity the simulation assumed: {"cores", "source", "contended_tasks", "max_stretch"}
+    # (cores None: unlimited; see ``planning.sharing``).
+    capacity: dict[str, Any] = field(default_factory=dict)
+    # The promise the plan would make at other common SLAs ("p50", "p90", "p95" → seconds), made
+    # the same way as ``predicted_makespan_s``.
+    promises: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}

@@ -30,6 +30,13 @@ and fixes its defects:
 Sizes are predicted with the median (the mean for ``average``): pessimism
 enters once, through speeds and times, not twice.
 
+A task's *CPU demand* (``cpu_demand``) is the cores it keeps busy while it
+executes uncontended — its measured CPU time over its exec time at the target
+configuration, at most that configuration's CPU speed — which the timing
+model shares among the tasks running at once (``sharing``). Task times in
+history are uncontended ones (the service divides out the contention each
+sample's run saw), so the model adds back the contention of the plan at hand.
+
 ``*_draws`` return the related samples as values at the target (seconds or
 bytes); point predictions are statistics of these arrays. Monte Carlo uses
 ``*_neutral`` arrays instead: the same samples divided by their run's factor
@@ -222,19 +229,22 @@ class Predictor:
                 raise PredictionError(f"no history for function {function!r}")
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
-            sizes, ex, out, post, age, factor = [], [], [], [], [], []
+            sizes, ex, out, post, age, factor, cpu = [], [], [], [], [], [], []
+            speed = cpu_speed(memory_mb)
             run_factor = self.history.run_factors
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
                 for k, s in enumerate(samples):
                     sizes.append(s.input_bytes)
                     ex.append(exec_at(s.exec_s, s.cpu_s, mb, memory_mb))
+                    cpu.append(np.nan if s.cpu_s is None else min(speed, s.cpu_s / ex[-1]) if ex[-1] > 0 else 0.0)
                     out.append(s.output_bytes)
                     post.append(s.post_s * f)
                     age.append(k)
                     factor.append(run_factor.get(s.run, 1.0))
             return _Pool(np.array(sizes), {"exec": np.array(ex), "out": np.array(out, dtype=float),
-                                          "post": np.array(post), "factor": np.array(factor)},
+                                          "post": np.array(post), "factor": np.array(factor),
+                                          "cpu": np.array(cpu, dtype=float)},
                          exact=len(exact) >= MIN_EXACT, age=np.array(age))
 
         return self._memo(("task-pool", function, int(memory_mb)), build)
@@ -265,6 +275,19 @@ class Predictor:
         input_bytes = size_key(input_bytes)
         return self._memo(("exec-at", function, int(memory_mb), int(input_bytes), sla),
                           lambda: statistic(self.exec_draws(function, memory_mb, input_bytes), sla))
+
+    def cpu_demand(self, function: str, memory_mb: int, input_bytes: int) -> float:
+        """Cores the task keeps busy while executing uncontended at ``memory_mb`` (median of the
+        related samples that measured their CPU); 0 when none did (its time is then not shared)."""
+        input_bytes = size_key(input_bytes)
+
+        def build():
+            pool = self._task_pool(function, memory_mb)
+            rates = pool.columns["cpu"][pool.related(input_bytes)]
+            rates = rates[~np.isnan(rates)]
+            return float(np.median(rates)) if len(rates) else 0.0
+
+        return self._memo(("cpu", function, int(memory_mb), int(input_bytes)), build)
 
     def output_bytes(self, function: str, memory_mb: int, input_bytes: int, sla=_MEDIAN) -> int:
         sla = as_sla(sla)

@@ -28,6 +28,12 @@ dependency. Simulating in time order removes it: when a branch is
 dispatched, every process's state at that moment is already known, and a
 process is busy from the start-up of the branch it serves.
 
+With ``cores`` (the hosts' usable cores), the execute part of every task
+runs under processor sharing (``sharing``): branches running at once share
+the cores, and a CPU-bound task among more of them than there are cores takes
+longer than its configuration's quota alone says. Each task's *stretch*
+(executed time over uncontended time) is recorded for Monte Carlo.
+
 The timeline records, per branch, which process release it depended on;
 ``montecarlo`` replays these constraints with sampled durations.
 """
@@ -38,8 +44,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from orchestrator.planning.dag import Dag
+from orchestrator.planning.sharing import Cores
 
-_UP, _DONE = 0, 1
+_UP, _DONE, _EXEC, _EXEC_END = 0, 1, 2, 3
 _NEW, _STARTING, _IDLE, _BUSY, _YIELDED, _FINISHED = range(6)
 
 
@@ -76,6 +83,8 @@ class Timeline:
     branches: list[Branch]
     makespan: float
     critical_path: list[int] = field(default_factory=list)
+    # Per task: its execute part's time under processor sharing over its uncontended time (1: none).
+    stretch: list[float] = field(default_factory=list)
 
 
 def _state(served: float, t: float, keepalive_s: float) -> str:
@@ -88,7 +97,9 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
              min_pool: int = 0, yield_before: frozenset[int] = frozenset(),
              pool_processes: dict[int, int] | None = None, fresh_extra: list[float] | None = None,
              preload: dict[int, list[tuple[int, float]]] | None = None,
-             prewarm: dict[int, float] | None = None) -> Timeline:
+             prewarm: dict[int, float] | None = None, cores: float | None = None,
+             cpu_demand: list[float] | None = None, exec_part: list[float] | None = None,
+             upload_part: list[float] | None = None) -> Timeline:
     """``warm_processes``: idle processes at time 0 as (memory_mb, seconds since they last served);
     ``min_pool``: processes each configuration keeps standing (cold for this workflow unless warm);
     ``pool_processes``: processes alive at time 0 per configuration, where known (at least ``min_pool``);
@@ -100,7 +111,11 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
     start-up warm: a cold or new start-up then costs that share of a warm one (and of the fresh-process
     extra, the rest);
     ``yield_before``: tasks whose worker gives up its process instead of waiting for them (when
-    nothing else of that worker is left to run first) and starts a new branch for them."""
+    nothing else of that worker is left to run first) and starts a new branch for them;
+    ``cores``: the cores the tasks share (None: as many as they want, as on FaaS), with
+    ``cpu_demand`` (cores each task uses while executing uncontended), ``exec_part`` and
+    ``upload_part`` (the parts of ``run_time`` that execute and upload: the rest, downloads,
+    comes first)."""
     n, n_workers = dag.n, len(worker_memory)
     start, end, ready = [0.0] * n, [0.0] * n, [0.0] * n
     branch_of, prev_in = [-1] * n, [-1] * n
@@ -133,6 +148,14 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         standing.extend([(float("-inf"), -1)] * max(0, alive - len(standing)))
     events: list[tuple] = []
     seq = 0
+    shared = cores is not None and cpu_demand is not None and exec_part is not None and upload_part is not None
+    if cores is not None and not shared:
+        raise ValueError("cores needs cpu_demand, exec_part and upload_part")
+    host = Cores(cores) if shared else None
+    stretch = [1.0] * n
+    exec_began = [0.0] * n
+    exec_work = [0.0] * n
+    due: dict[int, float] = {}  # executing task → the finish its latest event stands for
 
     def push(t: float, kind: int, x: int) -> None:
         nonlocal seq
@@ -230,8 +253,25 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         extra = fresh_extra[i] * (1 - br.prewarm_hit) if fresh_extra is not None and br.state == "new" else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
         begin_at = max([t] + [end[u] + post[u] + dl for u, dl in (preload or {}).get(i, ())])
+        if host is not None and cpu_demand[i] > 0 and exec_part[i] + extra > 0:
+            exec_work[i] = exec_part[i] + extra
+            at = begin_at + max(0.0, run_time[i] - exec_part[i] - upload_part[i])
+            if at > t:
+                push(at, _EXEC, i)  # downloads first
+            else:
+                begin_exec(i, t)
+            return
         end[i] = begin_at + run_time[i] + extra
         push(end[i] + post[i], _DONE, i)
+
+    def begin_exec(i: int, t: float) -> None:
+        exec_began[i] = t
+        reschedule(host.start(i, t, work=exec_work[i], demand=cpu_demand[i]))
+
+    def reschedule(moved: list[tuple[int, float]]) -> None:
+        for j, finish in moved:
+            due[j] = finish
+            push(finish, _EXEC_END, j)
 
     def make_ready(i: int, t: float) -> None:
         ready[i] = t
@@ -249,6 +289,18 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         if kind == _UP:
             run_next(x, t)
             continue
+        if kind == _EXEC:
+            begin_exec(x, t)
+            continue
+        if kind == _EXEC_END:
+            if due.get(x) != t:
+                continue  # superseded: sharing moved its finish since
+            del due[x]
+            reschedule(host.finish(x, t))
+            stretch[x] = (t - exec_began[x]) / exec_work[x]
+            end[x] = t + upload_part[x]
+            push(end[x] + post[x], _DONE, x)
+            continue
         w = worker[x]
         left[w] -= 1
         for c in dag.downs[x]:
@@ -261,7 +313,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             run_next(w, t)
     if len(order) != n:
         raise RuntimeError(f"simulation stalled after {len(order)} of {n} tasks")
-    tl = Timeline(start, end, ready, branch_of, prev_in, order, branches, makespan=end[dag.sink])
+    tl = Timeline(start, end, ready, branch_of, prev_in, order, branches, makespan=end[dag.sink], stretch=stretch)
     tl.critical_path = critical_path(dag, tl, post)
     return tl
 

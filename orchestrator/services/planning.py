@@ -26,12 +26,12 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator import graph as graph_mod, mapping, optimizations as opt_mod, planning, spec as spec_mod
+from orchestrator import envconfig, graph as graph_mod, mapping, optimizations as opt_mod, planning, spec as spec_mod
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.planning import calibration
+from orchestrator.planning import calibration, contention
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan
-from orchestrator.planning.predictor import Predictor
+from orchestrator.planning.predictor import Predictor, cpu_speed
 from orchestrator.states import RunStatus, TaskStatus
 from workers import pools
 
@@ -47,9 +47,30 @@ PROMISES_FROM_HISTORY = ("wukong-opt",)  # flexible, but promises once history e
 STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
 
+def capacity() -> tuple[float | None, str]:
+    """The cores plans share among executing tasks, and where the number comes from: the
+    ``SLAFLOW_HOST_CORES`` setting, else what live workers publish (summed over their hosts),
+    else this host's (local mode: the workers run here)."""
+    setting = settings.SLAFLOW_HOST_CORES
+    if setting == envconfig.UNLIMITED:
+        return None, "SLAFLOW_HOST_CORES=unlimited"
+    if setting is not None:
+        return float(setting), "SLAFLOW_HOST_CORES"
+    try:
+        published = pools.read_capacity()
+    except redis.RedisError:
+        published = pools.Capacity()
+    if published.cores is not None:
+        hosts = len(published.hosts)
+        return published.cores, f"published by the workers ({hosts} host{'s' if hosts != 1 else ''})"
+    return pools.host_cores(), "the planning host (no worker published its cores)"
+
+
 def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), pool_processes=(),
-                   optimizations: tuple[str, ...] | None = None) -> planning.PlannerConfig:
-    """``optimizations``: the ones to apply by rule, instead of the planner's own (``-opt``: all)."""
+                   optimizations: tuple[str, ...] | None = None, cores=None) -> planning.PlannerConfig:
+    """``optimizations``: the ones to apply by rule, instead of the planner's own (``-opt``: all);
+    ``cores``: (cores, source) as ``capacity()`` gives them, asked for when not given."""
+    cores, source = capacity() if cores is None else cores
     return planning.PlannerConfig(
         planner=planner,
         sla=sla,
@@ -63,6 +84,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
         past_runs=tuple(past_runs),
         optimizations=opt_mod.for_planner(planner) if optimizations is None else tuple(optimizations),
         optimization_params=optimization_params(),
+        cores=cores, capacity_source=source,
     )
 
 
@@ -162,7 +184,8 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
                          .values_list("branch_id", flat=True))
     usual: dict[tuple, list[float]] = {}
     fresh: list[tuple[tuple, float]] = []
-    for _, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up, cpu, enforced, branch in _latest(
+    stretch = contention_stretches(run_ids)
+    for row_id, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up, cpu, enforced, branch in _latest(
             done, ["function", "memory_mb"], per_key,
             ("run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes", "counter_update_s",
              "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s", "cpu_s", "enforced",
@@ -174,6 +197,7 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
         busy = float(exec_s)
         if start_s is not None and end_s is not None:
             busy = max(busy, (end_s - start_s) - float(dl or 0.0) - float(up or 0.0))
+        busy /= stretch.get(row_id, 1.0)  # as if alone on the host: plans add their own contention
         if branch in fresh_branches:
             fresh.append(((fn, mb), busy))
         else:
@@ -204,6 +228,38 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
     history.fresh_factor = fresh_factor(fresh, usual)
     history.prewarm_hit_rate = prewarm_hit_rate(run_ids, history.prewarm_hit_rate)
     return history
+
+
+def contention_stretches(run_ids: list[int]) -> dict[int, float]:
+    """TaskRun id → how much sharing its host's cores with the run's other tasks slowed it
+    (``planning.contention``), on the cores each run's plan assumed (today's when it did not say),
+    divided evenly among the hosts its tasks ran on."""
+    now_cores, _ = capacity()
+    run_cores = {rid: cores for rid, cores in WorkflowRun.objects.filter(pk__in=run_ids)
+                 .values_list("id", "plan__data__capacity__cores")}
+    by_run: dict[int, list[tuple]] = {}
+    for row in (TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, start_s__isnull=False,
+                                       end_s__isnull=False, exec_s__isnull=False, memory_mb__isnull=False)
+                .values_list("id", "run_id", "host", "memory_mb", "start_s", "end_s", "exec_s", "download_s",
+                             "upload_s", "cpu_s", "enforced")):
+        by_run.setdefault(row[1], []).append(row)
+    out: dict[int, float] = {}
+    for run_id, rows in by_run.items():
+        cores = run_cores.get(run_id)
+        cores = float(cores) if isinstance(cores, (int, float)) and cores > 0 else now_cores
+        if cores is None:
+            continue  # unlimited: nothing was shared
+        hosts: dict[str, list[tuple]] = {}
+        for row in rows:
+            hosts.setdefault(row[2] or "", []).append(row)
+        for host_rows in hosts.values():
+            spans = [contention.Span(start, end, max(float(ex), end - start - float(dl or 0) - float(up or 0)),
+                                     float(cpu) if cpu is not None else None,
+                                     cpu_speed(mb) if enforced else 1.0)
+                     for _, _, _, mb, start, end, ex, dl, up, cpu, enforced in host_rows]
+            for row, x in zip(host_rows, contention.stretches(spans, cores / len(hosts))):
+                out[row[0]] = x
+    return out
 
 
 PREWARM_MIN_PINGS = 5
@@ -323,8 +379,15 @@ def past_runs(structure_hash: str, inputs_hash: str | None, limit: int = CALIBRA
             warm_processes=tuple((int(mb), float(ago)) for mb, ago in data.get("warm_processes") or ()),
             pool_processes=tuple((int(mb), int(k)) for mb, k in data.get("pool_processes") or ()),
             yield_before=frozenset(data.get("yield_before") or ()), annotations=annotations,
+            cores=_plan_cores(data),
         ))
     return out
+
+
+def _plan_cores(data: dict) -> float | None:
+    """The cores a stored plan assumed (None: it did not record them)."""
+    cores = (data.get("capacity") or {}).get("cores")
+    return float(cores) if isinstance(cores, (int, float)) and cores > 0 else None
 
 
 def load_predictor(structure_hash: str, inputs_hash: str | None = None) -> Predictor:
@@ -352,6 +415,8 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
     if predictor is not None and predictor.history.map_widths:
         widths = ", ".join(f"{n} ×{w}" for n, w in sorted(predictor.history.map_widths.items()))
         plan.note += f"; mapped widths from the last run: {widths}"
+    if not plan.capacity:  # a plan that simulated nothing (WUKONG, no history) still says what the hosts had
+        plan.capacity = {"cores": config.cores, "source": config.capacity_source or None}
     if predictor is not None:
         plan.sample_counts["history_load_s"] = round(t1 - t0, 6)
         plan.sample_counts["history_samples"] = predictor.history.size()

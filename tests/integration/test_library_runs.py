@@ -20,6 +20,7 @@ PARAMS: dict[str, dict] = {
     "stream_pipeline": {"frames": 4, "frame_s": 0.05, "work_s": 0.05},
     "unix_words": {"words": 400},
     "dynamic_chunks": {"n": 200, "chunk": 25},
+    "chain_and_stage": {"link_work": 300_000, "stage_work": 600_000},  # 0.9 CPU-s instead of 4.4
 }
 PLANNERS = ("wukong", "uniform", "non-uniform", "wukong-opt", "uniform-opt", "non-uniform-opt")  # the first: history
 

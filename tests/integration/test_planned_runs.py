@@ -164,3 +164,40 @@ def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live,
     graph = build_graph(t.total([t.slow_inc(i, 1.0) for i in range(3)]))
     plan = service.make_plan(graph, planner="uniform", sla="p50", structure_hash=run.run.workflow.structure_hash)
     assert dict(map(tuple, plan.pool_processes)).get(mb, 0) >= 3
+    # The workers also publish their host's cores: the plan says what it assumed.
+    from workers.pools import host_cores
+
+    assert plan.capacity["cores"] == pytest.approx(host_cores()) and "published" in plan.capacity["source"]
+
+
+def test_history_divides_out_the_contention_a_run_saw(live, settings):
+    """Three CPU-bound roots (about 1 s each) on WUKONG's flexible branches: while more of them run
+    than this host has cores, each one's recorded time includes waiting for a core; history keeps
+    what it would take alone — less than observed, never less than its CPU time at its
+    configuration's speed. Tasks that ran with a core each keep their time."""
+    from orchestrator.planning.predictor import cpu_speed
+    from orchestrator.services import planning as service
+    from workers.pools import host_cores
+
+    run = submit(t.gather([t.cpu_burn(10_000_000 + k) for k in range(3)]), name="contended-burn",
+                 planner="wukong")
+    run.result(timeout=120)
+    rows = {r.id: r for r in TaskRun.objects.filter(run_id=run.id, function__endswith="cpu_burn")}
+    stretch = service.contention_stretches([run.id])
+    # Were more of them executing at once than there are cores (the pool grows one process at a time)?
+    ends = sorted([(r.start_s, 1) for r in rows.values()] + [(r.end_s, -1) for r in rows.values()])
+    running, most = 0, 0
+    for _, step in ends:
+        running += step
+        most = max(most, running)
+    slowed = [i for i in rows if stretch[i] > 1.05]
+    if most <= host_cores():
+        assert not slowed, (most, stretch)
+        return
+    assert slowed, (f"{most} CPU-bound tasks at once on {host_cores()} cores, no contention seen: {stretch} "
+                    f"{[(r.start_s, r.end_s, r.exec_s, r.cpu_s, r.enforced, r.memory_mb) for r in rows.values()]}")
+    for i in slowed:
+        r = rows[i]
+        busy = max(r.exec_s, r.end_s - r.start_s - (r.download_s or 0) - (r.upload_s or 0))
+        alone = busy / stretch[i]
+        assert r.cpu_s / cpu_speed(r.memory_mb) * 0.99 <= alone < busy

@@ -30,6 +30,7 @@ TASK_COUNTS = {
     "unix_words": 6,
     "sensor_report": 5,
     "dynamic_chunks": 3,
+    "chain_and_stage": 24,
 }
 
 # Evaluated in-process at the defaults but without their sleeps (the same graph shape).
@@ -61,6 +62,7 @@ SMALL = {
     "unix_words": {"words": 30, "vocab": 4, "chunks": 3, "top": 2, "seed": 1},
     "sensor_report": {"n": 7, "top": 2, "bins": 2, "seed": 1},
     "dynamic_chunks": {"n": 10, "chunk": 3, "work": 0},
+    "chain_and_stage": {"length": 2, "link_work": 100, "width": 3, "stage_work": 50},
 }
 
 
@@ -183,6 +185,7 @@ def test_task_counts_follow_params():
     ("straggler", {"slow": 6}, "slow < width"),
     ("scattered_fanin", {"width": 1}, "width ≥ 2"),
     ("cold_stage", {"step_s": -1.0}, "step_s"),
+    ("chain_and_stage", {"width": 0}, "length, width"),
 ])
 def test_bad_params_are_rejected_by_build(name, params, message):
     wf = workflows.get(name)

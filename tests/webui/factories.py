@@ -57,7 +57,10 @@ def plan_data(planner: str, sla: str, promise: float | None, predicted: bool) ->
                     predicted_median_s=promise / 1.25 if predicted and promise else None,
                     monte_carlo_s=promise * 1.1 if predicted and promise else None,
                     predicted_makespan_per_task_s=promise * 1.2 if predicted and promise else None,
-                    calibration={"runs": 12, "factor": 1.25, "steady_runs": 7, "basis": "runs that started no process"} if predicted else {},
+                    calibration={"runs": 12, "factor": 1.25, "steady_runs": 7, "basis": "runs that started no process",
+                                 "residuals": [0.9, 1.0, 1.05, 1.1, 1.2]} if predicted else {},
+                    capacity={"cores": 2.0, "source": "published by the workers (1 host)", "contended_tasks": 3,
+                              "max_stretch": 1.5} if predicted else {},
                     predicted_gb_seconds=1.2 if predicted else None, planning_time_s=0.001)
 
 

@@ -138,6 +138,10 @@ def test_run_page_shows_plan_against_reality(client, alice):
     # How the promise was made: the typical makespan calibrated by past runs, and the other estimates.
     assert "typical 1.680 s × 1.250 (calibrated on 7 past runs that started no process)" in html
     assert "Monte Carlo 2.310 s" in html and "sum of per-task percentiles 2.520 s" in html
+    # The capacity the plan assumed, and how well the model explains runs: residuals observed ÷ typical.
+    assert "simulated on 2 cores (published by the workers (1 host)): 3 tasks share them, slowed up to 1.50×" in html
+    assert "this run 2.500" in html  # 4.2 s observed ÷ 1.68 s typical
+    assert "the 5 past runs as this plan replayed them: median 1.050 (p10–p90 0.900–1.200)" in html
 
 
 def test_run_page_without_predictions_says_so(client, alice):

@@ -17,6 +17,7 @@ from django.db.models import Count, Q, QuerySet
 
 from orchestrator import graph as graph_mod, mapping, sinks, spec as spec_mod
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.planning import calibration
 from orchestrator.states import RunStatus
 from webui import analysis
 
@@ -202,6 +203,11 @@ def run_detail(run: WorkflowRun) -> dict:
             "planning_time_s": plan.planning_time_s, "predicted_makespan_s": plan.predicted_makespan_s,
             "typical_s": plan.predicted_median_s, "monte_carlo_s": plan.monte_carlo_s,
             "per_task_s": plan.predicted_makespan_per_task_s, "calibration": plan_data.get("calibration") or {},
+            "capacity": plan_data.get("capacity") or {},
+            "residuals": (plan_data.get("calibration") or {}).get("residual_summary")
+            or calibration.summary((plan_data.get("calibration") or {}).get("residuals") or ()),
+            "residual": (run.makespan_s / plan.predicted_median_s
+                         if run.makespan_s and plan.predicted_median_s else None),
             "predicted_gb_seconds": plan.predicted_gb_seconds, "workers": len({
                 tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
             "annotations": dict(Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {}))),

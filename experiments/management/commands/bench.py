@@ -12,7 +12,8 @@ from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
 from experiments.progress import Progress
-from experiments.bench import optimizations as opt_bench, resilience, runtime as runtime_bench, workloads
+from experiments.bench import calibration as calibration_bench, optimizations as opt_bench, resilience, \
+    runtime as runtime_bench, workloads
 
 
 class Command(BaseCommand):
@@ -27,11 +28,15 @@ class Command(BaseCommand):
             "tasks from --clients threads (submission latency, all succeeded, total time). 'failures': kill -9 of a "
             "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster). "
             "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
-            "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout) and the -opt "
-            "planners against plain ones on tree_reduction and text_analysis; medians of --repeat pairs after --warmup runs of each.")
+            "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout, streaming: "
+            "big_transfer and stream_pipeline) and the -opt planners against plain ones on tree_reduction and "
+            "text_analysis; medians of --repeat pairs after --warmup runs of each. "
+            "'calibration': --iterations runs of --workflow in a database without runs of it, then the timing "
+            "model's error and the share within the p50/p90 promise over planned runs 2-6, the p90 overshoot over "
+            "runs 8-12 and the residuals (observed / typical).")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations", "calibration"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -42,6 +47,10 @@ class Command(BaseCommand):
         g.add_argument("--planner", action="append", default=[],
                        help="planner to time (repeatable; default uniform and non-uniform)")
         g.add_argument("--sla", default="p90")
+        g = parser.add_argument_group("calibration")
+        g.add_argument("--workflow", default="chain_and_stage", help="library workflow (default chain_and_stage)")
+        g.add_argument("--iterations", type=int, default=12, help="runs (default 12: figures use runs 2-6 and 8-12)")
+        g.add_argument("--param", action="append", default=[], metavar="K=V", help="workflow parameter (repeatable)")
         g = parser.add_argument_group("load")
         g.add_argument("--runs", type=int, default=50, help="concurrent runs (default 50)")
         g.add_argument("--run-tasks", type=int, default=100, help="tasks per run (default 100)")
@@ -70,6 +79,8 @@ class Command(BaseCommand):
             return self.resilience(opts)
         if opts["what"] == "optimizations":
             return self.optimizations(opts)
+        if opts["what"] == "calibration":
+            return self.calibration(opts)
         return self.runtime(opts)
 
     # --- load and failures --------------------------------------------------------------
@@ -86,6 +97,40 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else
                               "; ".join(f"{k} {v}" for k, v in row.items()))
+
+    # --- calibration ----------------------------------------------------------------------
+
+    def calibration(self, opts):
+        if opts["iterations"] < 1:
+            raise CommandError("--iterations must be at least 1")
+        planner = (opts["planner"] or ["uniform"])[0]
+        try:
+            planning.get(planner)
+            sla = str(sla_mod.parse(opts["sla"]))
+            _, params = runner.library_graph(opts["workflow"], runner.parse_params(opts["param"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        with runner.cluster_if_needed(log=log):
+            try:
+                row = calibration_bench.bench(opts["workflow"], planner=planner, sla=sla,
+                                              iterations=opts["iterations"], params=params,
+                                              timeout_s=opts["timeout"], progress=lambda m: self.stderr.write(f"  … {m}"))
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from None
+        if opts["json"]:
+            self.stdout.write(json.dumps(row))
+            return
+        pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+        num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        self.stdout.write(
+            f"{row['workflow']} {planner}/{sla}, {row['runs']} runs: runs {row['early_runs']} typical error median "
+            f"{pct(row['early_typical_error_median'])} (spread {row['early_typical_error_spread']}), within p50 "
+            f"{pct(row['early_within_p50'])}, within p90 {pct(row['early_within_p90'])}; runs {row['steady_runs']} "
+            f"p90 overshoot median {pct(row['steady_p90_overshoot_median'])} (spread "
+            f"{row['steady_p90_overshoot_spread']}); residual observed/typical median {num(row['residual_median'])} "
+            f"(spread {row['residual_spread']}); median makespan {num(row['makespan_median'])} s; load median "
+            f"{num(row['load_median'])}")
 
     # --- optimizations ----------------------------------------------------------------------
 
