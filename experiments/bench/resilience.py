@@ -37,9 +37,10 @@ def fan_graph(tasks: int):
     return build_graph(t.total([t.add(root, i) for i in range(max(1, tasks - 2))]))
 
 
-def load(*, runs: int, tasks: int, clients: int, timeout_s: float = 600.0) -> dict:
+def load(*, runs: int, tasks: int, clients: int, timeout_s: float = 600.0, progress=lambda msg: None) -> dict:
     """``runs`` submissions from ``clients`` client processes at once (each a client of its own, as
-    separate users' programs are), then every run waited for."""
+    separate users' programs are), then every run waited for (``progress``: called per submission
+    and per run done)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -49,9 +50,13 @@ def load(*, runs: int, tasks: int, clients: int, timeout_s: float = 600.0) -> di
                              initializer=load_client.init, initargs=(os.environ["DJANGO_SETTINGS_MODULE"],)) as pool:
         list(pool.map(load_client.ready, range(clients)))  # every client up before the clock starts
         t0 = time.perf_counter()
-        done = list(pool.map(load_client.submit, [tasks] * runs))
+        done = []
+        for k, got in enumerate(pool.map(load_client.submit, [tasks] * runs), 1):
+            done.append(got)
+            progress(f"submitted {k}/{runs}")
     ids, latencies = [d[0] for d in done], [d[1] for d in done]
-    for run_id in ids:
+    for k, run_id in enumerate(ids, 1):
+        progress(f"waiting for run {k}/{runs}")
         RunHandle(run_id).wait(timeout_s)
     total = time.perf_counter() - t0
     statuses = list(WorkflowRun.objects.filter(pk__in=ids).values_list("status", flat=True))
@@ -120,5 +125,10 @@ def cancel_hung(n: int = 6) -> dict:
     return {"scenario": f"cancel of a run with {n} hung tasks", "to_next_run_done_s": round(time.perf_counter() - t0, 3)}
 
 
-def failures() -> list[dict]:
-    return [hung_timeout(), cancel_hung(), kill_worker()]
+def failures(progress=lambda msg: None) -> list[dict]:
+    out = []
+    for label, scenario in (("a hung task's time limit", hung_timeout), ("cancelling hung tasks", cancel_hung),
+                            ("kill -9 of a worker mid-run", kill_worker)):
+        progress(label)
+        out.append(scenario())
+    return out

@@ -87,13 +87,15 @@ class Command(BaseCommand):
 
     def resilience(self, opts):
         log = self.stderr.write if opts["json"] else self.stdout.write
-        with runner.cluster_if_needed(log=log):
+        if opts["what"] == "load" and min(opts["runs"], opts["run_tasks"], opts["clients"]) < 1:
+            raise CommandError("--runs, --run-tasks and --clients must be at least 1")
+        steps = 2 * opts["runs"] if opts["what"] == "load" else 3
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
             if opts["what"] == "load":
-                if min(opts["runs"], opts["run_tasks"], opts["clients"]) < 1:
-                    raise CommandError("--runs, --run-tasks and --clients must be at least 1")
-                rows = [resilience.load(runs=opts["runs"], tasks=opts["run_tasks"], clients=opts["clients"])]
+                rows = [resilience.load(runs=opts["runs"], tasks=opts["run_tasks"], clients=opts["clients"],
+                                        progress=bar.step)]
             else:
-                rows = resilience.failures()
+                rows = resilience.failures(progress=bar.step)
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else
                               "; ".join(f"{k} {v}" for k, v in row.items()))
@@ -111,11 +113,11 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         log = self.stderr.write if opts["json"] else self.stdout.write
-        with runner.cluster_if_needed(log=log):
+        with runner.cluster_if_needed(log=log), Progress(opts["iterations"], enabled=not opts["json"]) as bar:
             try:
                 row = calibration_bench.bench(opts["workflow"], planner=planner, sla=sla,
                                               iterations=opts["iterations"], params=params,
-                                              timeout_s=opts["timeout"], progress=lambda m: self.stderr.write(f"  … {m}"))
+                                              timeout_s=opts["timeout"], progress=bar.step)
             except RuntimeError as exc:
                 raise CommandError(str(exc)) from None
         if opts["json"]:
