@@ -26,14 +26,14 @@ def plan(graph: Graph, predictor, config) -> Plan:
         note=f"WUKONG: flexible workers on {memory_mb} MB",
     )
     out.set_uploads(graph)
+    if "clustering" in config.optimizations and predictor is not None:
+        _promise(out, graph, predictor, config)  # first: the rules then see the predicted output sizes
     annotations = optimizations.annotate(out, graph, predictor, names=tuple(config.optimizations),
                                          params=config.optimization_params, flexible=True)
     for nid, chosen in annotations.items():
         out.tasks[nid].annotations.update(chosen)
     if annotations:
         out.note += f"; {optimizations.summary(annotations)}"
-    if "clustering" in config.optimizations and predictor is not None:
-        _promise(out, graph, predictor, config)
     return out
 
 
