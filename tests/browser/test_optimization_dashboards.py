@@ -175,7 +175,7 @@ def test_clustering_and_streaming_dashboards_draw_real_runs(live, live_server, p
     summary = clustered.optimizations["clustering"]
     assert summary["tasks"] == 5 and summary["delayed_hits"] == 1, summary
     big = t.payload(t.value(6), 20, seconds=0.0)
-    streamed = _run(t.gather([t.digest(big, big, seconds=1.5), t.digest(big, big, seconds=1.5)]), "dash-stream",
+    streamed = _run(t.gather([t.digest(big, big, seconds=3.0), t.digest(big, big, seconds=3.0)]), "dash-stream",
                     "wukong", optimizations=["streaming"])
     assert streamed.optimizations["streaming"]["consumers"] == 1, streamed.optimizations
 

@@ -417,7 +417,8 @@ def test_a_streamed_output_reaches_its_remote_consumer_byte_for_byte(live, setti
     """
     settings.SLAFLOW_STREAM_MIN_BYTES = 16 << 20
     big = t.payload(t.value(6), 20, seconds=0.0)
-    sink = t.gather([t.digest(big, big, seconds=1.5), t.digest(big, big, seconds=1.5)])  # worth two executors
+    # worth two executors: 3 s each, time enough for a second one to start (a spawn under load) and take one
+    sink = t.gather([t.digest(big, big, seconds=3.0), t.digest(big, big, seconds=3.0)])
     g = build_graph(sink)
     producer = next(n for n, node in g.items() if node.function == "tests.taskfns.payload")
     expected = hashlib.sha256(np.random.default_rng(7).standard_normal((20 << 20) // 8).tobytes()).hexdigest()
@@ -435,26 +436,26 @@ def test_a_streamed_output_reaches_its_remote_consumer_byte_for_byte(live, setti
 
 def test_a_generator_streams_its_items_to_a_streaming_consumer_while_it_runs(live):
     r"""
-        count_up          yields 0..5, one every 0.25 s
+        count_up          yields 0..7, one every 0.3 s (2.4 s: the consumer's branch starts well within it)
          /     \
     running_sum  total    running_sum is declared streaming: it iterates the items as they come;
          \     /          total gets the list once the generator is done
          gather
     """
-    gen = t.count_up(6, 0.25)
+    gen = t.count_up(8, 0.3)
     sink = t.gather([t.running_sum(gen), t.total(gen)])
     g = build_graph(sink)
     producer = next(n for n, node in g.items() if node.function == "tests.taskfns.count_up")
     consumer = next(n for n, node in g.items() if node.function == "tests.taskfns.running_sum")
     run = submit(sink, name="generator-stream", planner="wukong")
     streamed, listed = run.result(timeout=60)
-    assert (streamed["total"], streamed["n"], listed) == (15, 6, 15)
+    assert (streamed["total"], streamed["n"], listed) == (28, 8, 28)
     recs = _by_node(run.id)
     # the consumer had its first item before the generator was done: the two overlapped
     assert streamed["first_at"] < recs[producer].finished_at.timestamp()
     assert recs[consumer].started_at < recs[producer].finished_at
     assert [e["via"] for e in recs[consumer].inputs] == ["stream"]
-    assert recs[producer].optimizations["streamed_items"] == 6
+    assert recs[producer].optimizations["streamed_items"] == 8
     assert recs[producer].optimizations["streamed_to"] == [consumer]
 
 
