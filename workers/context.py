@@ -41,6 +41,9 @@ class RunContext:
     timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
 
     widths: dict[str, int] = field(default_factory=dict)  # mapped node → its width, once known (``mapping``)
+    # Asked several times per task on the hot path: made once per node (a run's context lives per process).
+    _elements: dict[str, Node] = field(default_factory=dict, repr=False)
+    _options: dict[str, TaskOptions] = field(default_factory=dict, repr=False)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -49,10 +52,12 @@ class RunContext:
         got = self.graph.get(node_id)
         if got is not None:
             return got
-        base, _ = mapping.split_id(node_id)
-        m = self.graph[base]
-        return Node(node_id, m.function, args=m.args, kwargs=m.kwargs,
-                    options={k: v for k, v in m.options_dict.items() if k != "map"}, upstream=m.upstream)
+        got = self._elements.get(node_id)
+        if got is None:
+            m = self.graph[mapping.split_id(node_id)[0]]
+            got = self._elements[node_id] = Node(node_id, m.function, args=m.args, kwargs=m.kwargs, upstream=m.upstream,
+                                                 options={k: v for k, v in m.options_dict.items() if k != "map"})
+        return got
 
     def children(self, node_id: str) -> list[str]:
         base, index = mapping.split_id(node_id)
@@ -102,8 +107,11 @@ class RunContext:
         return self._entry(node_id).get(key)
 
     def task_options(self, node_id: str) -> TaskOptions:
-        return TaskOptions.of(self.node(node_id).options_dict,
-                              self.timeout_s or getattr(settings, "SLAFLOW_TASK_TIMEOUT_S", None))
+        got = self._options.get(node_id)
+        if got is None:
+            got = self._options[node_id] = TaskOptions.of(
+                self.node(node_id).options_dict, self.timeout_s or getattr(settings, "SLAFLOW_TASK_TIMEOUT_S", None))
+        return got
 
     def function(self, node_id: str) -> Callable:
         path = self.node(node_id).function
