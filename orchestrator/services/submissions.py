@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import authoring, planning, sinks, sla as sla_mod, spec as spec_mod
+from orchestrator import authoring, functions, planning, sinks, sla as sla_mod, spec as spec_mod
 from orchestrator.graph import GraphError
 from orchestrator.models import Workflow, WorkflowRun
 from orchestrator.services.runs import SubmissionError, submit_run
@@ -137,5 +137,5 @@ def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, ti
     chosen = spec_name(name, spec)
     graph = spec_graph(spec)
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
-                      source=Workflow.Source.API, allowed_modules=settings.SLAFLOW_WORKFLOW_MODULES,
+                      source=Workflow.Source.API, allowed_modules=functions.registered_modules(),
                       timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations)
