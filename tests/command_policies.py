@@ -9,5 +9,6 @@ PROBE = str(Path(__file__).resolve().parent / "bin" / "sandbox_probe")
 POLICIES = {
     "env": Policy(rest=None),
     "id": Policy(short={"u": FLAG, "g": FLAG, "G": FLAG, "n": FLAG}, rest=None),
-    "sandbox_probe": Policy(long={"pid": takes("int"), "write": takes("text"), "connect": takes("int")}, rest=None),
+    "sandbox_probe": Policy(long={"pid": takes("int"), "write": takes("text"), "connect": takes("int"),
+                                  "stderr-lines": takes("int")}, rest=None),
 }

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import authoring, functions, planning, sinks, sla as sla_mod, spec as spec_mod
+from orchestrator import authoring, executables, functions, planning, sinks, sla as sla_mod, spec as spec_mod
 from orchestrator.graph import GraphError
 from orchestrator.models import Workflow, WorkflowRun
 from orchestrator.services.runs import SubmissionError, submit_run
@@ -88,6 +88,8 @@ def library_graph(name: str, params: dict | None) -> tuple[dict, dict]:
         check_plain_json(values, "params")  # "1e400" for a float parameter coerces to inf
         with authoring.node_budget(settings.SLAFLOW_API_MAX_TASKS):
             graph = authoring.build_graph(wf.build(**values))
+    except executables.DisallowedExecutableError as exc:  # it needs a program that is not allowed here
+        raise SubmissionError(f"workflow {name!r} is unavailable here: {exc}", "workflow") from None
     except (ValueError, TypeError, ArithmeticError) as exc:  # GraphError and GraphTooLarge are ValueErrors
         raise SubmissionError(str(exc), "params") from None
     return graph, values
