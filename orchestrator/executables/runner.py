@@ -58,9 +58,9 @@ def execute(program: str, argv: list[str], stdin: Any, files: dict[str, Any], ma
         if box.uid is not None:
             os.chown(workdir, box.uid, box.gid)
         env = sandbox.environment(workdir)
-        args = sandbox.wrap(box.bwrap, workdir, [program] + argv[1:], env)
+        args, switch = sandbox.as_user(sandbox.wrap(box.bwrap, workdir, [program] + argv[1:], env), box.uid, box.gid)
         proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=workdir, env=env, bufsize=0, close_fds=True, **sandbox.user_switch(box.uid, box.gid))
+                                cwd=workdir, env=env, bufsize=0, close_fds=True, **switch)
         try:
             out, err, over = _communicate(proc, as_bytes(stdin), max_stdout)
         except BaseException:  # the task was stopped (time limit, cancellation): so is the program

@@ -83,9 +83,8 @@ def _try_bwrap(binary: str, uid: int | None, gid: int | None) -> str:
     try:
         if uid is not None:
             os.chown(workdir, uid, gid)
-        argv = wrap(binary, workdir, ["/bin/true"], environment(workdir))
-        proc = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT_S, env=environment(workdir),
-                              **user_switch(uid, gid))
+        argv, switch = as_user(wrap(binary, workdir, ["/bin/true"], environment(workdir)), uid, gid)
+        proc = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT_S, env=environment(workdir), **switch)
     except (OSError, subprocess.SubprocessError) as exc:
         return f"bwrap cannot run here: {exc}"
     finally:
@@ -111,11 +110,17 @@ def wrap(binary: str | None, workdir: str, argv: list[str], env: dict[str, str])
             "--bind", workdir, workdir, "--chdir", workdir, "--", *argv]
 
 
-def user_switch(uid: int | None, gid: int | None) -> dict:
-    """Popen's arguments that start the program as the sandbox user (nothing when the worker is not root)."""
+def as_user(argv: list[str], uid: int | None, gid: int | None) -> tuple[list[str], dict]:
+    """(argv, Popen's extra arguments) that start ``argv`` as the sandbox user (unchanged when the worker is
+    not root). util-linux's ``setpriv`` switches user, group and groups and sets no-new-privileges (it cannot
+    gain privileges through a setuid program); without it Popen switches them itself, which makes it fork the
+    whole worker process instead of spawning (measured 15 ms against 6 ms a program)."""
     if uid is None:
-        return {}
-    return {"user": uid, "group": gid, "extra_groups": []}
+        return argv, {}
+    setpriv = shutil.which("setpriv", path=TRUSTED_PATH)
+    if setpriv:
+        return [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--no-new-privs", "--", *argv], {}
+    return argv, {"user": uid, "group": gid, "extra_groups": []}
 
 
 def announce() -> None:
