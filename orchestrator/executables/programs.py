@@ -137,13 +137,13 @@ TAIL = Policy(
 )
 
 GREP = Policy(
-    short={**{c: FLAG for c in "EFGPiyvwxcoqsnbHhzaIT"}, "e": takes("text", pattern=True),
+    short={**{c: FLAG for c in "EFGPivwxcoqsnbHhzaIT"}, "e": takes("text", pattern=True),
            "f": takes("file", pattern=True), "m": takes("int"), "A": takes("int"), "B": takes("int"),
            "C": takes("int")},
     long={**{name: FLAG for name in (
         "extended-regexp", "fixed-strings", "basic-regexp", "perl-regexp", "ignore-case", "no-ignore-case",
         "invert-match", "word-regexp", "line-regexp", "count", "only-matching", "quiet", "silent", "no-messages",
-        "byte-offset", "line-number", "no-line-number", "with-filename", "no-filename", "null-data", "text",
+        "byte-offset", "line-number", "with-filename", "no-filename", "null-data", "text",
         "initial-tab", "null")},
         "regexp": takes("text", pattern=True), "file": takes("file", pattern=True), "max-count": takes("int"),
         "after-context": takes("int"), "before-context": takes("int"), "context": takes("int"),

@@ -134,7 +134,8 @@ def submit_library(*, user, workflow: str, params: dict | None, planner: str, sl
 
 def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
                 deadline_s: float | None = None, optimizations: list[str] | None = None) -> WorkflowRun:
-    """Run a JSON graph spec for ``user``; functions must live in the allowed workflow modules."""
+    """Run a JSON graph spec for ``user``; functions must be built-ins or live in the registered workflow modules
+    (``functions.registered_modules``)."""
     sla = check_planner_and_sla(planner=planner, sla=sla)
     chosen = spec_name(name, spec)
     graph = spec_graph(spec)

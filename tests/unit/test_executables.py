@@ -1,11 +1,12 @@
 """Executables as tasks: the command form, its spec round trip, the allow-lists, running a program."""
 import re
+import subprocess
 
 import pytest
 
 from orchestrator import envconfig, executables, spec as spec_mod
 from orchestrator.authoring import build_graph
-from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, sandbox
+from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, programs, sandbox
 from orchestrator.functions import check_graph
 from orchestrator.graph import GraphError, Node
 from tests import taskfns as t
@@ -132,6 +133,18 @@ def test_file_input_names_are_plain_names_never_paths(name):
 ])
 def test_allowed_options_are_read_as_gnu_getopt_reads_them_and_normalized(argv, files, normalized):
     assert executables.check_argv(argv, "node 'n'", files) == normalized
+
+
+@pytest.mark.parametrize("program", sorted(programs.POLICIES))
+def test_every_listed_option_is_an_exact_option_of_the_installed_program(program):
+    """GNU reads an unknown long option as an abbreviation of the one it prefixes: a listed spelling the
+    installed program does not have could reach another option. Each listed one is in its --help."""
+    policy = programs.POLICIES[program]
+    text = subprocess.run([program, "--help"], capture_output=True, text=True, check=True,
+                          env={"LANG": "C", "PATH": "/usr/bin:/bin"}).stdout
+    missing = [f"--{name}" for name in policy.long if not re.search(rf"--{re.escape(name)}(?![\w-])", text)]
+    missing += [f"-{c}" for c in policy.short if not re.search(rf"(?<![\w-])-{re.escape(c)}(?![\w-])", text)]
+    assert missing == []
 
 
 def test_running_a_program_pipes_stdin_and_files_and_fails_with_its_exit_code_and_stderr():
