@@ -77,11 +77,12 @@ def _policies(extra: tuple[str, ...]) -> dict[str, programs.Policy]:
     return out
 
 
-def check_argv(argv: Any, where: str, files: Any = ()) -> list[str]:
-    """The checked, normalized argv of a command whose file inputs are named ``files``; raises naming
-    the refused program, option, operand or file name."""
+def check_argv(argv: Any, where: str, files: Any = None) -> list[str]:
+    """The checked, normalized argv of a command whose file inputs are ``files`` (a dict: name → value);
+    raises naming the refused program, option, operand or file name."""
     program = argv_mod.program_of(argv, _allowed(), where)
-    if not isinstance(files, (dict, list, tuple, set, frozenset)):
+    files = {} if files is None else files
+    if not isinstance(files, dict):
         raise DisallowedExecutableError(f"{where}: a command's files must map input names to values, got {files!r}")
     argv_mod.check_file_names(files, where)
     table = policies()
@@ -96,8 +97,7 @@ def check_argv(argv: Any, where: str, files: Any = ()) -> list[str]:
 def check_node(node, where: str) -> None:
     """A graph node running ``FUNCTION``: its argv and file names, as its constants hold them."""
     argv = node.args[0] if node.args else node.kwargs_dict.get("argv")
-    files = node.kwargs_dict.get("files", node.args[2] if len(node.args) > 2 else None)
-    check_argv(argv, where, {} if files is None else files)
+    check_argv(argv, where, node.kwargs_dict.get("files", node.args[2] if len(node.args) > 2 else None))
 
 
 def run(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None) -> bytes:

@@ -8,7 +8,7 @@ from orchestrator import envconfig, executables, spec as spec_mod
 from orchestrator.authoring import build_graph
 from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, programs, sandbox
 from orchestrator.functions import check_graph
-from orchestrator.graph import GraphError, Node
+from orchestrator.graph import GraphError, Node, Ref
 from tests import taskfns as t
 from tests.command_policies import PROBE
 
@@ -114,6 +114,17 @@ def test_file_input_names_are_plain_names_never_paths(name):
         check_graph(_node(["cat", "{x}"], {name: "data"}))
     with pytest.raises(DisallowedExecutableError, match=r"file input name"):
         executables.run(["cat"], files={name: "data"})  # checked again when the task runs
+
+
+def test_argv_and_file_names_computed_at_run_time_are_refused_at_submission():
+    """The function form could take argv or the files' names from an upstream's output: unchecked then."""
+    upstream = {"v": Node("v", "tests.taskfns.value", args=("x",))}
+    late_files = Node("n", executables.FUNCTION, args=(["cat", "{a}"],), kwargs={"files": Ref("v")}, upstream=("v",))
+    with pytest.raises(DisallowedExecutableError, match=r"node 'n': a command's files must map input names to values"):
+        check_graph({**upstream, "n": late_files})
+    late_argv = Node("n", executables.FUNCTION, args=(Ref("v"),), upstream=("v",))
+    with pytest.raises(GraphError, match=r"node 'n': a command must be a non-empty list of strings \(argv\)"):
+        check_graph({**upstream, "n": late_argv})
 
 
 @pytest.mark.parametrize("argv, files, normalized", [
