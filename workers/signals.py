@@ -82,6 +82,7 @@ def _announce_command_sandbox(**kwargs):
 
     try:
         sandbox.announce()
+        sandbox.shield_worker()
     except Exception:  # never let the probe stop the worker; command tasks fail with the reason instead
         log.exception("cannot tell how command tasks will run on this worker")
 

@@ -17,7 +17,9 @@
   task's record. ``none`` never sandboxes. In production mode running without
   a sandbox needs ``SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1``: without it
   ``none`` is refused at start and ``auto`` without a working bwrap fails
-  command tasks with the reason.
+  command tasks with the reason. A worker that is neither root nor able to
+  sandbox makes itself non-dumpable, so that its programs (running as its own
+  user) cannot read its ``/proc/<pid>/environ``.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from orchestrator.executables.argv import TRUSTED_PATH
 log = logging.getLogger("slaflow.executables")
 
 PROBE_TIMEOUT_S = 10.0
+PR_SET_DUMPABLE = 4  # prctl(2)
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,30 @@ def as_user(argv: list[str], uid: int | None, gid: int | None) -> tuple[list[str
     return argv, {"user": uid, "group": gid, "extra_groups": []}
 
 
+def shield_worker() -> bool:
+    """Without a sandbox and without root, a program runs as the worker's own user, who may read the
+    worker's ``/proc/<pid>/environ``: make this process (and the pool processes it forks) non-dumpable, so
+    that its ``/proc`` entries are root's and same-user processes cannot read them. True when it did."""
+    box = current()
+    if box.bwrap is not None or box.uid is not None:
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("cannot make the worker non-dumpable: errno %s", ctypes.get_errno())
+        return False
+    return True
+
+
 def announce() -> None:
     """Say at a worker's start how its command tasks will run; loudly when without a sandbox."""
     box = current()
     if box.refusal:
         log.error("!!! command tasks will FAIL on this worker: %s", box.refusal)
     elif box.bwrap is None:
-        log.warning("!!! command tasks run WITHOUT a sandbox on this worker (%s): %s", box.detail, box.describe())
+        log.warning("!!! command tasks run WITHOUT a sandbox on this worker (%s): %s%s", box.detail, box.describe(),
+                    "" if box.uid is not None else ", the worker's own user: only the option allow-lists and the "
+                    "minimal environment protect it (its /proc is hidden by making it non-dumpable)")
     else:
         log.info("command tasks run sandboxed: %s", box.describe())

@@ -1,8 +1,12 @@
 """Executables as tasks: the command form, its spec round trip, the allow-lists, running a program."""
+import json
+import os
 import re
 import subprocess
+import sys
 
 import pytest
+from django.conf import settings as django_settings
 
 from orchestrator import envconfig, executables, spec as spec_mod
 from orchestrator.authoring import build_graph
@@ -213,6 +217,37 @@ def test_auto_uses_bubblewrap_here_and_falls_back_loudly_where_there_is_none(set
     settings.SLAFLOW_COMMAND_ALLOW_UNSANDBOXED, settings.SLAFLOW_COMMAND_SANDBOX = False, "bwrap"
     with pytest.raises(CommandFailed, match=r"was not run: SLAFLOW_COMMAND_SANDBOX=bwrap but bwrap not found"):
         executables.run(["id"])
+
+
+SHIELD_CHECK = """
+import json, sys
+import django
+django.setup()
+from orchestrator import executables
+from orchestrator.executables import sandbox
+from tests.command_policies import PROBE
+shielded = sandbox.shield_worker() if sys.argv[1] == "shield" else False
+print(json.dumps({"shielded": shielded, "leaks": json.loads(executables.run([PROBE]))["leaks"]}))
+"""
+
+
+@pytest.mark.parametrize("shield", [False, True])
+def test_a_worker_neither_root_nor_sandboxed_hides_its_environment_from_its_programs(shield):
+    """A worker running as an ordinary user (the image's) without a sandbox: its programs run as that same
+    user, who may read the worker's /proc/<pid>/environ, unless the worker made itself non-dumpable."""
+    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings", "SLAFLOW_COMMAND_SANDBOX": "none",
+           "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:////tmp/x.sqlite3"), "REDIS_URL": "redis://secret",
+           "PYTHONPATH": str(django_settings.BASE_DIR)}
+    worker = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                             SHIELD_CHECK, "shield" if shield else "plain"], env=env, cwd=django_settings.BASE_DIR,
+                            capture_output=True, text=True, timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    seen = json.loads(worker.stdout.splitlines()[-1])
+    assert seen["shielded"] is shield
+    if shield:
+        assert seen["leaks"] == []
+    else:  # what the shield is for: the same user reads the worker's secrets
+        assert any(leak.endswith(":REDIS_URL") for leak in seen["leaks"]), seen
 
 
 def test_command_settings_are_parsed_and_production_refuses_running_unsandboxed():
