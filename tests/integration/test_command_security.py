@@ -108,6 +108,8 @@ def test_a_program_on_a_worker_sees_no_secret_no_other_process_no_network_and_wr
     assert seen["pid_visible"] is False and len(seen["pids"]) <= 3
     # no network: the Redis every worker talks to is unreachable
     assert seen["connect"] != "connected"
+    # its directory: fresh, private, its own
+    assert seen["cwd"] == seen["env"]["HOME"] and (seen["cwd_mode"], seen["cwd_owner"]) == ("0o700", 65534)
     # row 2: nothing written outside its directory
     assert not os.path.exists(outside) and not os.path.exists(in_code)
     assert code_write["write"].startswith("OSError: Read-only file system"), code_write
