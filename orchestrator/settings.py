@@ -115,7 +115,7 @@ SLAFLOW_FLEX_EXECUTORS = env.env_int("SLAFLOW_FLEX_EXECUTORS", SLAFLOW_MAX_POOL)
 SLAFLOW_LAZY_UPLOAD_BYTES = env.env_int("SLAFLOW_LAZY_UPLOAD_BYTES", 64 * 1024)
 # A branch writes its task records in batches of this many as it goes (the rest at its end).
 SLAFLOW_RECORD_BATCH = env.env_int("SLAFLOW_RECORD_BATCH", 100)
-# Optimizations' rule parameters (orchestrator/optimizations; README "Optimizations").
+# Optimizations' rule parameters (orchestrator/optimizations; docs/concepts/optimizations.md).
 SLAFLOW_PRELOAD_MIN_INPUTS = env.env_int("SLAFLOW_PRELOAD_MIN_INPUTS", 2)
 SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = env.env_float("SLAFLOW_PRELOAD_MIN_DOWNLOAD_S", 0.02)
 SLAFLOW_PREWARM_LATENCY_S = env.env_float("SLAFLOW_PREWARM_LATENCY_S", 0.5)
