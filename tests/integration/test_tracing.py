@@ -44,28 +44,13 @@ def test_tracing_is_off_by_default(settings):
 
 def test_a_branch_has_a_span_per_task_and_stage_under_the_run_it_belongs_to(traced, run_id, settings):
     """The readiness tests' branch (W runs a, b, c, d; e belongs to X and is dispatched), traced."""
-    from orchestrator.graph import Node, Ref
-    from workers.context import RunContext
+    from tests.branches import w_branch
     from workers.core_hooks import hooks_for
-    from workers.records import StartupRecord
-    from workers.runtime import BranchRun
 
     with tracing.run_span(run_id, workflow="traced") as run_carrier:
         pass
-    graph = {"a": Node("a", "tests.taskfns.value", args=(1,)), "b": Node("b", "tests.taskfns.value", args=(2,)),
-             "c": Node("c", "tests.taskfns.add", args=(Ref("a"), Ref("b"))),
-             "d": Node("d", "tests.taskfns.inc", args=(Ref("c"),)),
-             "e": Node("e", "tests.taskfns.inc", args=(Ref("d"),))}
-    plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate("abc")}
-    plan["d"] = {"m": 2048, "w": "W", "u": 1, "s": 3.0}
-    plan["e"] = {"m": 2048, "w": "X", "u": 1, "s": 4.0, "n": 1}
-    ctx = RunContext(run_id=run_id, structure_hash="h", started_at=time.time(), sink="e", graph=graph, plan=plan,
-                     downstream={"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []}, default_memory_mb=2048,
-                     trace=run_carrier)
-    assert [h.name for h in hooks_for(ctx)][0] == "tracing"
-    branch = BranchRun(ctx, token="W-1", worker="W", entries=["a", "b"], delivery=1, startup=StartupRecord(
-        branch_id="W-1", worker_id="W", memory_mb=2048, host="h", pid=1, entry_nodes=["a", "b"], cold=False,
-        reason="warm", requested_at=time.time(), started_at=time.time()))
+    branch = w_branch(run_id, trace=run_carrier)
+    assert [h.name for h in branch.hooks.hooks][0] == "tracing" and hooks_for(branch.ctx)[0].name == "tracing"
     branch.execute()
     assert branch.failure is None
 
