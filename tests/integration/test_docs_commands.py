@@ -30,19 +30,28 @@ def _bash(script: str, *, cwd, env, timeout=300) -> subprocess.CompletedProcess:
 
 
 RUNNABLE = marked("runnable")
+PAGES = sorted({b.page for b in RUNNABLE})
 
 
 def test_the_docs_have_runnable_blocks():
-    pages = {b.page for b in RUNNABLE}
-    assert {"docs/tutorial.md", "docs/howto/many-hosts.md", "docs/howto/monitor.md"} <= pages
+    assert {"docs/tutorial.md", "docs/howto/many-hosts.md", "docs/howto/monitor.md"} <= set(PAGES)
     assert all(b.lang == "sh" for b in RUNNABLE)
 
 
-@pytest.mark.parametrize("block", RUNNABLE, ids=[f"{b.page}:{b.body.split()[1]}" for b in RUNNABLE])
-def test_a_runnable_block_runs(live, block):
-    out = _bash(block.body, cwd=BASE, env=_env())
-    assert out.returncode == 0, f"{block.page}:\n{block.body}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
-    assert out.stdout.strip()
+@pytest.mark.parametrize("page", PAGES)
+def test_a_pages_runnable_blocks_run_in_order(live, page):
+    """A page's blocks in the order a reader runs them (the tutorial's report reads the runs before it)."""
+    outputs = []
+    for block in [b for b in RUNNABLE if b.page == page]:
+        out = _bash(block.body, cwd=BASE, env=_env())
+        assert out.returncode == 0, f"{page}:\n{block.body}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        assert out.stdout.strip(), block.body
+        outputs.append(out.stdout)
+    if page == "docs/tutorial.md":
+        run, plan, report = outputs
+        assert run.count("succeeded") == 3 and "correct=True" in run
+        assert "non-uniform" in plan and "*" in plan
+        assert "uniform" in report and "p90" in report and "no succeeded planned runs" not in report
 
 
 def test_the_tutorials_own_workflow_from_its_files_and_commands(django_db_setup, django_db_blocker,
