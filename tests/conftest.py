@@ -87,3 +87,20 @@ def counts(redis_server):
         return int(redis_server.get(f"sf:test:count:{tag}") or 0)
 
     return get
+
+
+@pytest.fixture
+def dead_redis(settings):
+    """Settings whose Redis is a port nothing listens on (the test Redis again afterwards)."""
+    import socket
+
+    from orchestrator import envconfig
+    from workers import redis_client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.REDIS = envconfig.redis_target(f"redis://127.0.0.1:{port}/0")
+    redis_client.reset()
+    yield
+    redis_client.reset()  # the next user connects to the test Redis again

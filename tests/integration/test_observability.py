@@ -189,3 +189,10 @@ def test_status_shows_hosts_queues_pools_and_runs_in_flight(live):
     assert f"run {hung.id} status-hung wukong/p90: running" in shown
     for q in queues:
         assert f"  {q}: " in shown
+
+
+def test_status_says_when_redis_does_not_answer(db, dead_redis):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=r"cannot read the cluster: .*(Connection|refused)"):
+        call_command("cluster_status", "--timeout", "0", stdout=io.StringIO())
