@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install migrate cluster bench clean
+.PHONY: demo test install migrate cluster bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ cluster: migrate
 bench: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow bench runtime $(BENCH_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) into var/site, warnings as errors (the test suite builds it too).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

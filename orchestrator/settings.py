@@ -125,7 +125,7 @@ SLAFLOW_FLEX_EXECUTORS = env.env_int("SLAFLOW_FLEX_EXECUTORS", SLAFLOW_MAX_POOL)
 SLAFLOW_LAZY_UPLOAD_BYTES = env.env_int("SLAFLOW_LAZY_UPLOAD_BYTES", 64 * 1024)
 # A branch writes its task records in batches of this many as it goes (the rest at its end).
 SLAFLOW_RECORD_BATCH = env.env_int("SLAFLOW_RECORD_BATCH", 100)
-# Optimizations' rule parameters (orchestrator/optimizations; README "Optimizations").
+# Optimizations' rule parameters (orchestrator/optimizations; docs/concepts/optimizations.md).
 SLAFLOW_PRELOAD_MIN_INPUTS = env.env_int("SLAFLOW_PRELOAD_MIN_INPUTS", 2)
 SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = env.env_float("SLAFLOW_PRELOAD_MIN_DOWNLOAD_S", 0.02)
 SLAFLOW_PREWARM_LATENCY_S = env.env_float("SLAFLOW_PREWARM_LATENCY_S", 0.5)
@@ -165,6 +165,21 @@ SLAFLOW_MAX_RESULT_BYTES = env.env_int("SLAFLOW_MAX_RESULT_BYTES", 256 * 1024 * 
 SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH", "slaflow:slaflow")
 # Turn off per-process cgroups (CPU quota / memory limit); runs are then marked unenforced.
 SLAFLOW_ENFORCE_RESOURCES = env.env_bool("SLAFLOW_ENFORCE_RESOURCES", True)
+
+# --- observability (issue 29): /metrics and OpenTelemetry tracing ---------------
+
+# /metrics (Prometheus text format) wants "Authorization: Bearer <this>" when set; staff sessions always
+# pass; with no token, production mode answers staff only and local mode anyone.
+SLAFLOW_METRICS_TOKEN = os.environ.get("SLAFLOW_METRICS_TOKEN", "")
+# /metrics describes runs submitted this long ago at most (bounded queries), and is computed at most
+# once per CACHE_S per web process.
+SLAFLOW_METRICS_WINDOW_S = env.env_float("SLAFLOW_METRICS_WINDOW_S", 3600.0)
+SLAFLOW_METRICS_CACHE_S = env.env_float("SLAFLOW_METRICS_CACHE_S", 5.0)
+# OpenTelemetry tracing of runs (orchestrator.tracing; the `otel` extra): off unless SLAFLOW_OTEL is true.
+# Spans go to OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP) when set, and/or as JSON lines to SLAFLOW_OTEL_FILE.
+SLAFLOW_OTEL = env.env_bool("SLAFLOW_OTEL", False)
+SLAFLOW_OTEL_FILE = os.environ.get("SLAFLOW_OTEL_FILE", "")
+SLAFLOW_OTEL_SERVICE = os.environ.get("OTEL_SERVICE_NAME", "slaflow")
 
 # --- Celery (read by orchestrator.celery with namespace CELERY) --------------
 

@@ -89,7 +89,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
 
 
 def optimization_params() -> dict[str, dict]:
-    """Each optimization's rule parameters, from settings (README "Optimizations")."""
+    """Each optimization's rule parameters, from settings (docs/concepts/optimizations.md)."""
     return {
         "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
                     "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S},

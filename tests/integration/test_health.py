@@ -1,10 +1,5 @@
 """/healthz against the real database, Redis and the test cluster's workers."""
-import socket
-
 import pytest
-
-from orchestrator import envconfig
-from workers import redis_client
 
 pytestmark = [pytest.mark.integration]
 
@@ -29,18 +24,10 @@ def test_healthz_is_degraded_without_a_worker_for_a_queue(live, client, settings
     assert client.get("/healthz?require=workers").status_code == 503
 
 
-def test_healthz_is_down_when_redis_does_not_answer(db, client, settings):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings.REDIS = envconfig.redis_target(f"redis://127.0.0.1:{port}/0")
-    redis_client.reset()
-    try:
-        resp = client.get("/healthz")
-        assert resp.status_code == 503
-        body = resp.json()
-        assert body["status"] == "down" and body["database"]["ok"] and not body["redis"]["ok"]
-        assert "Connection" in body["redis"]["error"] or "refused" in body["redis"]["error"]
-        assert body["workers"] == {"ok": False, "error": "no Redis"}
-    finally:
-        redis_client.reset()  # the next user connects to the test Redis again
+def test_healthz_is_down_when_redis_does_not_answer(db, client, dead_redis):
+    resp = client.get("/healthz")
+    assert resp.status_code == 503
+    body = resp.json()
+    assert body["status"] == "down" and body["database"]["ok"] and not body["redis"]["ok"]
+    assert "Connection" in body["redis"]["error"] or "refused" in body["redis"]["error"]
+    assert body["workers"] == {"ok": False, "error": "no Redis"}
