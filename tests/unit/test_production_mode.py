@@ -24,12 +24,17 @@ def exposure(**changes) -> envconfig.Exposure:
     return envconfig.Exposure(**{**values, **changes})
 
 
-def start(code: str = "", **env) -> subprocess.CompletedProcess:
-    """``django.setup()`` with the real settings and exactly ``env`` for the checked variables, then ``code``."""
+def python(args: list[str], **env) -> subprocess.CompletedProcess:
+    """Python with the real settings and exactly ``env`` for the checked variables."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(CHECKED)}
     full.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", **env)
-    return subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], capture_output=True,
-                          text=True, env=full, cwd=str(settings.BASE_DIR), timeout=60)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full,
+                          cwd=str(settings.BASE_DIR), timeout=60)
+
+
+def start(code: str = "", **env) -> subprocess.CompletedProcess:
+    """``django.setup()``, then ``code``."""
+    return python(["-c", "import django; django.setup()\n" + code], **env)
 
 
 def refused(out: subprocess.CompletedProcess, message: str) -> bool:
@@ -116,3 +121,10 @@ def test_a_production_answer_over_https_carries_hsts_nosniff_no_framing_and_secu
     assert json.loads(answer) == {"status": 200, "hsts": "max-age=31536000", "nosniff": "nosniff", "frame": "DENY",
                                   "csrf_cookie_secure": True}
     assert forged == "400"  # a Host outside DJANGO_ALLOWED_HOSTS never reaches a view (no poisoned links)
+
+
+def test_flower_will_not_start_in_production_without_a_login():
+    """``python -m workers.flower`` (docker-compose's Flower) checks before it becomes Flower."""
+    out = python(["-m", "workers.flower", "--port=1"], **PRODUCTION)
+    assert out.returncode != 0
+    assert "refuses to start Flower: SLAFLOW_FLOWER_BASIC_AUTH is empty" in out.stderr
