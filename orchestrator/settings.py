@@ -211,6 +211,8 @@ SLAFLOW_API_MAX_BODY_BYTES = env.env_int("SLAFLOW_API_MAX_BODY_BYTES", 2 * 1024 
 SLAFLOW_API_MAX_TASKS = env.env_int("SLAFLOW_API_MAX_TASKS", 10_000)
 # Submissions per user (DRF rate: N/second|minute|hour|day); empty turns throttling off.
 SLAFLOW_API_SUBMIT_RATE = os.environ.get("SLAFLOW_API_SUBMIT_RATE", "60/minute")
+# Anonymous /healthz callers are answered from a report the web processes make at most this often (seconds).
+SLAFLOW_HEALTH_CACHE_S = env.env_float("SLAFLOW_HEALTH_CACHE_S", 5.0)
 # Login attempts (the token exchange and the three login forms), per username and per client address each.
 SLAFLOW_LOGIN_RATE = os.environ.get("SLAFLOW_LOGIN_RATE", "10/minute")
 # Trusted proxies in front of the web service: the client address is the one the last of them saw in
