@@ -254,6 +254,17 @@ def env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+HISTORY_OWNER, HISTORY_SHARED = "owner", "shared"
+
+
+def history_scope(raw: str | None) -> str:
+    """SLAFLOW_HISTORY_SCOPE: whose past runs plan a run (``services.planning.scope``)."""
+    value = (raw or HISTORY_OWNER).strip().lower()
+    if value not in (HISTORY_OWNER, HISTORY_SHARED):
+        raise ConfigError(f"SLAFLOW_HISTORY_SCOPE={raw!r} is not one of {HISTORY_OWNER}, {HISTORY_SHARED}")
+    return value
+
+
 UNLIMITED = "unlimited"
 
 

@@ -128,6 +128,9 @@ SLAFLOW_MAX_POOL = env.env_int("SLAFLOW_MAX_POOL", 6)
 # Cores the workers' pool processes share, for the timing model (``planning.sharing``): empty = what the
 # workers publish (this host's when none does); a number overrides it; "unlimited" models no sharing (FaaS).
 SLAFLOW_HOST_CORES = env.host_cores(os.environ.get("SLAFLOW_HOST_CORES", ""))
+# Whose past runs plan a run: "owner" (the run owner's only; runs without an owner form their own scope), or
+# "shared" (every run of the shape: one user's slow runs then move everyone's promises).
+SLAFLOW_HISTORY_SCOPE = env.history_scope(os.environ.get("SLAFLOW_HISTORY_SCOPE"))
 # Pool processes each configuration's worker keeps standing (its autoscale minimum).
 SLAFLOW_MIN_POOL = env.env_int("SLAFLOW_MIN_POOL", 1)
 # Executors (flexible branches popping a run's ready flexible tasks) per run and configuration at most:

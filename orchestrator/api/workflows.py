@@ -91,7 +91,8 @@ class PlanPreviewApi(APIView):
         slas = data.get("slas") or ["p90"]
         if "workflow" in data:
             out = previews.preview_library(workflow=data["workflow"], params=data.get("params"), planners=planners,
-                                           slas=slas)
+                                           slas=slas, owner=request.user)
         else:
-            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas)
+            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas,
+                                        owner=request.user)
         return Response(self.OutputSerializer(out).data)
