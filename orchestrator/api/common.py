@@ -86,7 +86,8 @@ def error_responses(*codes: int) -> dict:
         409: OpenApiResponse(ErrorSerializer, description="The run is not in a state that allows this."),
         413: OpenApiResponse(ErrorSerializer, description="The request body is over SLAFLOW_API_MAX_BODY_BYTES."),
         415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
-        429: OpenApiResponse(ErrorSerializer, description="Too many submissions or login attempts; see the Retry-After header."),
+        429: OpenApiResponse(ErrorSerializer,
+                             description="Too many submissions or login attempts; see the Retry-After header."),
         503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
     }
     return {code: described[code] for code in codes}
