@@ -9,12 +9,33 @@ BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
 
 # Local mode (the default) is a developer's machine; SLAFLOW_MODE=production (the image and
-# docker-compose set it) refuses to start with DEBUG on or a default SECRET_KEY.
+# docker-compose set it) refuses to start with DEBUG on, a default SECRET_KEY, any or no allowed host,
+# cookies over plain HTTP or Flower's default login (envconfig.check_production names the variable).
 MODE = env.mode()
+PRODUCTION = MODE == "production"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", env.LOCAL_SECRET_KEY)
-DEBUG = env.env_bool("DJANGO_DEBUG", MODE == "local")
-env.check_production(mode=MODE, debug=DEBUG, secret_key=SECRET_KEY)
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+DEBUG = env.env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Local mode answers any Host; production wants the site's names listed.
+ALLOWED_HOSTS = list(env.host_list(os.environ.get("DJANGO_ALLOWED_HOSTS"), () if PRODUCTION else ("*",)))
+CSRF_TRUSTED_ORIGINS = list(env.host_list(os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS"), ()))
+# Session and CSRF cookies only over HTTPS (production: always; it refuses the setting off).
+SLAFLOW_SECURE_COOKIES = env.env_bool("SLAFLOW_SECURE_COOKIES", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SLAFLOW_SECURE_COOKIES
+# Flower's basic auth "user:password" (empty: none). Local mode's default is public; production has none and
+# refuses it, and Flower will not start in production without one (workers.flower).
+SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH",
+                                           "" if PRODUCTION else env.DEFAULT_FLOWER_AUTH)
+env.check_production(mode=MODE, exposure=env.Exposure(
+    debug=DEBUG, secret_key=SECRET_KEY, allowed_hosts=tuple(ALLOWED_HOSTS), flower_auth=SLAFLOW_FLOWER_BASIC_AUTH,
+    secure_cookies=SLAFLOW_SECURE_COOKIES))
+# HTTPS answers tell browsers to use HTTPS only, this long (production: a year; 0 turns it off).
+SECURE_HSTS_SECONDS = env.env_count("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+# Behind a TLS-terminating proxy: the header it sets on HTTPS requests, e.g. "X-Forwarded-Proto: https".
+SECURE_PROXY_SSL_HEADER = env.proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -44,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The three login forms (web UI, admin, browsable API): attempts per username and per address (issue 23).
+    "orchestrator.api.throttles.LoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "orchestrator.urls"
@@ -115,6 +138,9 @@ SLAFLOW_MAX_POOL = env.env_int("SLAFLOW_MAX_POOL", 6)
 # Cores the workers' pool processes share, for the timing model (``planning.sharing``): empty = what the
 # workers publish (this host's when none does); a number overrides it; "unlimited" models no sharing (FaaS).
 SLAFLOW_HOST_CORES = env.host_cores(os.environ.get("SLAFLOW_HOST_CORES", ""))
+# Whose past runs plan a run: "owner" (the run owner's only; runs without an owner form their own scope), or
+# "shared" (every run of the shape: one user's slow runs then move everyone's promises).
+SLAFLOW_HISTORY_SCOPE = env.history_scope(os.environ.get("SLAFLOW_HISTORY_SCOPE"))
 # Pool processes each configuration's worker keeps standing (its autoscale minimum).
 SLAFLOW_MIN_POOL = env.env_int("SLAFLOW_MIN_POOL", 1)
 # Executors (flexible branches popping a run's ready flexible tasks) per run and configuration at most:
@@ -161,8 +187,6 @@ SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 0.0) or None
 SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
 # Results larger than this are rejected at the sink with a clear error.
 SLAFLOW_MAX_RESULT_BYTES = env.env_int("SLAFLOW_MAX_RESULT_BYTES", 256 * 1024 * 1024)
-# Flower's basic auth "user:password" (empty turns it off).
-SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH", "slaflow:slaflow")
 # Turn off per-process cgroups (CPU quota / memory limit); runs are then marked unenforced.
 SLAFLOW_ENFORCE_RESOURCES = env.env_bool("SLAFLOW_ENFORCE_RESOURCES", True)
 
@@ -215,8 +239,13 @@ SLAFLOW_API_MAX_BODY_BYTES = env.env_int("SLAFLOW_API_MAX_BODY_BYTES", 2 * 1024 
 SLAFLOW_API_MAX_TASKS = env.env_int("SLAFLOW_API_MAX_TASKS", 10_000)
 # Submissions per user (DRF rate: N/second|minute|hour|day); empty turns throttling off.
 SLAFLOW_API_SUBMIT_RATE = os.environ.get("SLAFLOW_API_SUBMIT_RATE", "60/minute")
-# Username/password → token exchanges per client address.
-SLAFLOW_API_TOKEN_RATE = os.environ.get("SLAFLOW_API_TOKEN_RATE", "30/minute")
+# Anonymous /healthz callers are answered from a report the web processes make at most this often (seconds).
+SLAFLOW_HEALTH_CACHE_S = env.env_float("SLAFLOW_HEALTH_CACHE_S", 5.0)
+# Login attempts (the token exchange and the three login forms), per username and per client address each.
+SLAFLOW_LOGIN_RATE = os.environ.get("SLAFLOW_LOGIN_RATE", "10/minute")
+# Trusted proxies in front of the web service: the client address is the one the last of them saw in
+# X-Forwarded-For. 0 (the default): X-Forwarded-For is ignored, a client cannot pick its own address.
+SLAFLOW_NUM_PROXIES = env.env_count("SLAFLOW_NUM_PROXIES", 0)
 
 
 def redis_caches(target) -> dict:
@@ -249,6 +278,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "orchestrator.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "orchestrator.api.common.exception_handler",
+    "NUM_PROXIES": SLAFLOW_NUM_PROXIES,  # throttles' client address (orchestrator.api.throttles)
 }
 
 SPECTACULAR_SETTINGS = {

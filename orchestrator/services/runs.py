@@ -127,7 +127,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     t2 = time.perf_counter()
     try:
         plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash,
-                                          inputs_hash=inputs_hash, optimizations=optimizations)
+                                          inputs_hash=inputs_hash, optimizations=optimizations, owner=owner)
     except Exception as exc:
         log.exception("planning run %s failed", run.pk)
         bulk.insert(TaskRun, [{"run_id": run.pk, "node_id": nid, "function": node.function}
