@@ -58,11 +58,8 @@ class RunHandle:
 
     def result(self, timeout: float | None = None) -> Any:
         """The sink's output. Raises RunFailed / RunCancelled instead of waiting forever."""
-        from orchestrator.models import RunResult
-
-        from orchestrator.models import WorkflowRun
-
         from orchestrator.dbretry import retrying
+        from orchestrator.models import RunResult, WorkflowRun
 
         status = self.wait(timeout)
         run = retrying(lambda: WorkflowRun.objects.only("failed_node", "error", "error_traceback").get(pk=self.id))
