@@ -157,7 +157,10 @@ def test_web_probes_and_production_settings(docs):
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
     config = by_kind(docs, "ConfigMap")["slaflow-config"]["data"]
     assert config["SLAFLOW_MODE"] == "production" and config["DJANGO_DEBUG"] == "false"
-    assert config["DJANGO_ALLOWED_HOSTS"] not in ("", "*")
+    allowed = config["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert "*" not in allowed and "" not in allowed
+    for probe in (web["readinessProbe"], web["livenessProbe"]):  # Django answers 400 to a Host it does not allow
+        assert {h["name"]: h["value"] for h in probe["httpGet"]["httpHeaders"]}["Host"] in allowed
     assert by_kind(docs, "Service")["slaflow-flower"]["spec"]["type"] == "ClusterIP"
 
 
