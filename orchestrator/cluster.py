@@ -5,6 +5,9 @@ What ``slaflow status`` prints and ``/metrics`` exports, read in a few bounded c
 - **queues**: messages waiting on each configuration's Celery queue — the length of the broker's
   Redis list of that name (and of Celery's priority sub-lists, ``<queue>\\x06\\x16<p>``), one
   pipelined round trip;
+- **running**: branches whose lease a worker holds, per configuration (the lease index): the work a
+  queue's workers have taken and not finished, which with the waiting messages is what an autoscaler
+  must provide for (the Kubernetes manifests' KEDA scalers);
 - **pools**: what each configuration worker's autoscaler publishes (``workers.pools``): its host,
   live pool processes, the host's usable cores and each process's CPU quota;
 - **workers** (optional, one Celery broadcast with a timeout): which workers answer and the queues
@@ -36,6 +39,14 @@ def queue_depths() -> dict[str, int]:
     lengths = pipe.execute()
     step = 1 + len(PRIORITIES)
     return {q: int(sum(lengths[i * step:(i + 1) * step])) for i, q in enumerate(queues)}
+
+
+def running(now: float | None = None) -> dict[str, int]:
+    """Branches running (a worker holds their lease) per configured queue: a queue's reserved work."""
+    from workers import dataplane
+
+    by_memory = dataplane.running_by_memory(time.time() if now is None else now)
+    return {router.queue_for(mb): by_memory.get(mb, 0) for mb in map(router.memory_of_queue, router.all_queues())}
 
 
 def pools(now: float | None = None) -> list[dict]:

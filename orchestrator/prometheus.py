@@ -17,6 +17,7 @@ series                                    labels, meaning
                                           stream, preload): task inputs and outputs as TaskRun records them
 ``slaflow_optimization_events``           workflow, planner, event: optimization events of the window's runs
 ``slaflow_queue_messages``                queue, memory_mb: messages waiting on each configuration's queue
+``slaflow_queue_running``                 queue, memory_mb: branches running (lease held) per queue
 ``slaflow_pool_processes``                worker, host, queue, memory_mb: a worker's published pool
 ``slaflow_host_cores``                    host: cores its pool processes share
 ``slaflow_metrics_window_seconds``        the window the run series cover
@@ -179,6 +180,8 @@ def _cluster_families():
     depths = cluster.queue_depths()
     yield _gauge("slaflow_queue_messages", "Messages waiting on each resource configuration's queue.",
                  ["queue", "memory_mb"], {(q, router.memory_of_queue(q)): n for q, n in depths.items()})
+    yield _gauge("slaflow_queue_running", "Branches running (their lease held) per resource configuration's queue.",
+                 ["queue", "memory_mb"], {(q, router.memory_of_queue(q)): n for q, n in cluster.running().items()})
     pools = cluster.pools()
     yield _gauge("slaflow_pool_processes", "Pool processes each worker's autoscaler published.",
                  ["worker", "host", "queue", "memory_mb"],

@@ -174,6 +174,10 @@ SLAFLOW_STREAM_STALL_S = env.env_float("SLAFLOW_STREAM_STALL_S", 30.0)
 SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
 # Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.
 SLAFLOW_HOOKS = env.module_list(os.environ.get("SLAFLOW_HOOKS"))
+# A Redis command that meets a restart or outage is tried again for this long (back-off) before it fails.
+SLAFLOW_REDIS_RETRY_S = env.env_float("SLAFLOW_REDIS_RETRY_S", 30.0)
+# A database call that meets a restart (a broken connection) is made again for this long before it fails.
+SLAFLOW_DB_RETRY_S = env.env_float("SLAFLOW_DB_RETRY_S", 30.0)
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.

@@ -138,6 +138,20 @@ def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fre
             assert names and names <= have, (panel["title"], names - have)
 
 
+def test_running_branches_are_counted_per_queue_while_they_run(live, client, fresh_metrics, counts):
+    """A queue's reserved work (``slaflow_queue_running``, what the KEDA scalers add to the waiting
+    messages): a branch holding its lease counts on its configuration's queue until it ends."""
+    handle = submit(t.hang(t.value(1), 3600.0, tag="metrics-running"), planner="wukong")
+    until(lambda: counts("metrics-running") == 1, timeout_s=60, what="the hanging task started")
+    running = {lab["queue"]: v for lab, v in _scrape(client)["slaflow_queue_running"]}
+    assert set(running) == {f"rc-{mb}" for mb in settings.SLAFLOW_RESOURCE_CONFIGS}
+    default_queue = f"rc-{max(settings.SLAFLOW_RESOURCE_CONFIGS)}"  # WUKONG's configuration
+    assert running[default_queue] >= 1
+    cancel_run(handle.id)
+    until(lambda: all(v == 0 for _, v in _scrape(client)["slaflow_queue_running"]), timeout_s=60,
+          what="no branch running once the run is cancelled")
+
+
 def test_metrics_are_not_for_anonymous_users_in_production(live, client, settings, django_user_model, fresh_metrics):
     settings.MODE = "production"
     settings.SLAFLOW_METRICS_TOKEN = ""

@@ -91,7 +91,7 @@ def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
     sock = tmp_path / "redis.sock"
     script = command[2].replace("$$", "$") + f" --port 0 --unixsocket {sock}"
     password = "compose-test-" + os.urandom(8).hex()
-    proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "REDIS_PASSWORD": password},
+    proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "REDIS_PASSWORD": password}, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
@@ -103,6 +103,9 @@ def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
         assert redis.Redis(unix_socket_path=str(sock), password=password).ping()
         argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
         assert b"redis-server" in argv and password.encode() not in argv
+        # persistence: an append-only file, so a restarted Redis keeps queued messages and counters
+        info = redis.Redis(unix_socket_path=str(sock), password=password).info("persistence")
+        assert info["aof_enabled"] == 1
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -27,6 +27,8 @@ class Command(BaseCommand):
             + ". Dask is an optional extra: pip install -e '.[bench]'. 'load': --runs concurrent runs of --run-tasks "
             "tasks from --clients threads (submission latency, all succeeded, total time). 'failures': kill -9 of a "
             "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster). "
+            "'restarts': Redis (with and without its append-only file) and Postgres restarted mid-run, on "
+            "private services the bench starts (outcome, time from the restart to the run's end). "
             "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
             "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout, streaming: "
             "big_transfer and stream_pipeline) and the -opt planners against plain ones on tree_reduction and "
@@ -36,7 +38,8 @@ class Command(BaseCommand):
             "runs 8-12 and the residuals (observed / typical).")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations", "calibration"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
+                                             "calibration"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -78,6 +81,8 @@ class Command(BaseCommand):
             return self.resilience(opts)
         if opts["what"] == "optimizations":
             return self.optimizations(opts)
+        if opts["what"] == "restarts":
+            return self.restarts(opts)
         if opts["what"] == "calibration":
             return self.calibration(opts)
         return self.runtime(opts)
@@ -98,6 +103,21 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else
                               "; ".join(f"{k} {v}" for k, v in row.items()))
+
+    def restarts(self, opts):
+        from experiments.bench import restarts
+
+        rows = []
+        with Progress(len(restarts.SCENARIOS) * opts["repeat"], enabled=not opts["json"]) as bar:
+            for name in restarts.SCENARIOS:
+                for _ in range(opts["repeat"]):
+                    bar.step(name)
+                    rows.append(restarts.scenario(name))
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else
+                              f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
+                              f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
+                              + (f", error: {row['error']}" if row["error"] else ""))
 
     # --- calibration ----------------------------------------------------------------------
 
