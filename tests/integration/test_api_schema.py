@@ -72,6 +72,9 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
     settings.SLAFLOW_API_SUBMIT_RATE = "100000/minute"  # let the fuzzer reach the logic behind the throttle
     settings.SLAFLOW_API_TOKEN_RATE = "100000/minute"
     settings.SLAFLOW_API_MAX_TASKS = 300  # keep fuzzed library runs small
+    # The fuzzer's user is an ordinary one (non-staff): its quotas are raised like the throttles, so that the
+    # submissions reach the logic behind them (tests/integration/test_quotas.py meets the quotas themselves).
+    settings.SLAFLOW_QUOTA_CONCURRENT_RUNS = settings.SLAFLOW_QUOTA_RUNS_PER_HOUR = 100_000
     token = client_for("fuzzer").token
     max_examples = os.environ.get("SLAFLOW_SCHEMATHESIS_MAX_EXAMPLES", "10")
     seed = os.environ.get("SLAFLOW_SCHEMATHESIS_SEED", "1")
