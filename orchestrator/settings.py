@@ -257,12 +257,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "orchestrator.api.schema.add_run_links",
+        "orchestrator.api.schema.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.states.RunStatus",
         "TaskStatusEnum": "orchestrator.states.TaskStatus",
         "PlannerEnum": "orchestrator.api.fields.PLANNER_CHOICES",
+        "ExperimentStatusEnum": "orchestrator.models.Experiment.Status",
     },
 }
 
