@@ -147,6 +147,12 @@ def test_library_parameters_over_their_bound_are_refused_in_rest_and_commands(li
     assert stored_counts() == before
     with pytest.raises(CommandError, match=r"fixed_times parameter 'seconds' is 3600\.0, more than its bound"):
         call_command("run_workflow", "fixed_times", "--param", "seconds=3600", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match=r"more than .*10000"):  # the task budget, before any cluster starts
+        call_command("run_workflow", "tree_reduction", "--param", "n=65536", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match=r"the campaign would make 360000 runs, more than 100000"):
+        call_command("run_sla_experiments", "--workflows", "diamond", "gemm", "--planners", "wukong", "uniform",
+                     "--slas", "p50", "p90", "p95", "--iterations", "30000", "--warmup", "0", "--out", "/nonexistent",
+                     stdout=StringIO(), stderr=StringIO())
     assert stored_counts() == before
 
 
