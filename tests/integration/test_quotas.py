@@ -176,3 +176,36 @@ def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(djang
         until(lambda: marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout,
               timeout_s=15, what="the program to be gone")
     assert WorkflowRun.objects.get(pk=run.id).task_timeout_s is None  # the default did it, not the run
+
+
+def test_a_campaign_run_refused_by_its_owner_s_quota_waits_for_its_turn_instead_of_failing(live, settings, caplog,
+                                                                                          django_user_model,
+                                                                                          tmp_path):
+    """A campaign takes its owner's share, never more: its run waits while the owner is at the quota."""
+    import logging
+
+    from experiments.campaigns import design, execute
+    from tests.webui import factories as f
+
+    settings.SLAFLOW_QUOTA_CONCURRENT_RUNS = 1
+    owner = django_user_model.objects.create_user("campaigner", password="pw-campaigner-1")
+    busy = f.make_run(owner, status="running")  # the owner's one slot is taken
+    exp = execute.create(design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1,
+                                      warmup=0, seed=0), out_dir=tmp_path / "camp", owner=owner)
+    caplog.set_level(logging.INFO, logger="slaflow.experiments")
+
+    def free_the_slot_once_refused():
+        try:
+            until(lambda: any("SLAFLOW_QUOTA_CONCURRENT_RUNS=1" in r.getMessage() for r in caplog.records),
+                  timeout_s=60, what="the campaign's run to be refused by the quota")
+            WorkflowRun.objects.filter(pk=busy.pk).update(status="succeeded")
+        finally:
+            connection.close()
+
+    freer = threading.Thread(target=free_the_slot_once_refused)
+    freer.start()
+    exp = execute.run(exp, timeout_s=120)
+    freer.join(timeout=90)
+    (slot,) = exp.runs.all()
+    assert (exp.status, slot.status, slot.error, slot.attempts) == ("finished", "done", "", 1)
+    assert WorkflowRun.objects.get(pk=slot.run_id).status == "succeeded"
