@@ -2,6 +2,8 @@
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
+# bubblewrap: command tasks' programs run sandboxed (orchestrator/executables/sandbox.py; README "Programs as tasks").
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY slaflow slaflow
 COPY orchestrator orchestrator

@@ -21,10 +21,12 @@ demo: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow demo $(DEMO_ARGS)
 
-# The browser tests need Debian's chromium: found, or installed with apt where that is possible.
+# The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap: found, or installed with apt
+# where that is possible.
 test: install
 	PY=$(BIN)/python scripts/system-deps redis
 	scripts/system-deps chromium
+	scripts/system-deps bubblewrap
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.

@@ -8,6 +8,7 @@ listening on a Unix socket under ``var/``, started by the local cluster.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -196,3 +197,43 @@ def host_cores(raw: str | None) -> float | str | None:
     if not cores > 0 or cores == float("inf"):
         raise ConfigError(f"SLAFLOW_HOST_CORES={raw!r} must be a positive number of cores (or 'unlimited')")
     return cores
+
+
+# --- command tasks (orchestrator.executables) ---------------------------------
+
+COMMAND_SANDBOXES = ("auto", "bwrap", "none")
+_PROGRAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
+
+
+def executables(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """SLAFLOW_ALLOWED_EXECUTABLES: plain program names (found on the trusted PATH) or absolute paths."""
+    names = module_list(raw) or default
+    for name in names:
+        if not (_PROGRAM_NAME.fullmatch(name) or (os.path.isabs(name) and os.path.normpath(name) == name)):
+            raise ConfigError(f"SLAFLOW_ALLOWED_EXECUTABLES entry {name!r} is neither a program name nor a "
+                              "normalized absolute path")
+    return names
+
+
+def command_sandbox(raw: str | None, *, mode: str, allow_unsandboxed: bool) -> str:
+    """SLAFLOW_COMMAND_SANDBOX; production refuses ``none`` unless SLAFLOW_COMMAND_ALLOW_UNSANDBOXED is set."""
+    value = (raw or "auto").strip().lower()
+    if value not in COMMAND_SANDBOXES:
+        raise ConfigError(f"SLAFLOW_COMMAND_SANDBOX={value!r} is not one of {', '.join(COMMAND_SANDBOXES)}")
+    if value == "none" and mode != "local" and not allow_unsandboxed:
+        raise ConfigError(f"SLAFLOW_MODE={mode} refuses SLAFLOW_COMMAND_SANDBOX=none: command tasks would run "
+                          "programs unsandboxed; set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1 to accept that")
+    return value
+
+
+def command_user(raw: str | None) -> tuple[int, int]:
+    """SLAFLOW_COMMAND_USER ``uid:gid`` (or ``uid``: its gid is the same number)."""
+    text = (raw or "65534:65534").strip()
+    uid, _, gid = text.partition(":")
+    try:
+        ids = (int(uid), int(gid or uid))
+    except ValueError:
+        raise ConfigError(f"SLAFLOW_COMMAND_USER={text!r} is not uid:gid (numbers)") from None
+    if min(ids) <= 0:
+        raise ConfigError(f"SLAFLOW_COMMAND_USER={text!r}: programs never run as root (uid or gid 0)")
+    return ids

@@ -92,12 +92,22 @@ REDIS = env.redis_target(os.environ.get("REDIS_URL"))
 SLAFLOW_RESOURCE_CONFIGS = env.resource_configs(os.environ.get("SLAFLOW_RESOURCE_CONFIGS"))
 # The configuration WUKONG and the no-history fallback use.
 SLAFLOW_DEFAULT_MEMORY_MB = env.env_int("SLAFLOW_DEFAULT_MEMORY_MB", SLAFLOW_RESOURCE_CONFIGS[-1])
-SLAFLOW_WORKFLOW_MODULES = ("experiments.workflows",) + env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
-# Programs a command task may run (``orchestrator.executables``): names found on PATH, or absolute paths.
+# Exact modules whose task functions a submission may name, beside the library's (``orchestrator.functions``).
+SLAFLOW_WORKFLOW_MODULES = env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
 # Dynamic fan-outs (``orchestrator.mapping``): a mapped task over a longer list fails the run.
 SLAFLOW_MAP_MAX_WIDTH = env.env_int("SLAFLOW_MAP_MAX_WIDTH", 1000)
-SLAFLOW_ALLOWED_EXECUTABLES = env.module_list(os.environ.get("SLAFLOW_ALLOWED_EXECUTABLES")) or (
-    "sort", "uniq", "wc", "tr", "cut", "head", "tail", "grep", "cat")
+# Command tasks (``orchestrator.executables``): the programs they may run (names found on the trusted PATH, or
+# absolute paths), each with a declared policy of options and operands (more in SLAFLOW_COMMAND_POLICIES:
+# dotted paths of dicts {program: Policy}); how they run (a sandbox: auto|bwrap|none, the user when the worker
+# is root), and how much stdout a program may write before it is stopped.
+SLAFLOW_ALLOWED_EXECUTABLES = env.executables(os.environ.get("SLAFLOW_ALLOWED_EXECUTABLES"), (
+    "sort", "uniq", "wc", "tr", "cut", "head", "tail", "grep", "cat"))
+SLAFLOW_COMMAND_POLICIES = env.module_list(os.environ.get("SLAFLOW_COMMAND_POLICIES"))
+SLAFLOW_COMMAND_ALLOW_UNSANDBOXED = env.env_bool("SLAFLOW_COMMAND_ALLOW_UNSANDBOXED", False)
+SLAFLOW_COMMAND_SANDBOX = env.command_sandbox(os.environ.get("SLAFLOW_COMMAND_SANDBOX"), mode=MODE,
+                                              allow_unsandboxed=SLAFLOW_COMMAND_ALLOW_UNSANDBOXED)
+SLAFLOW_COMMAND_USER = env.command_user(os.environ.get("SLAFLOW_COMMAND_USER"))
+SLAFLOW_COMMAND_MAX_STDOUT_BYTES = env.env_int("SLAFLOW_COMMAND_MAX_STDOUT_BYTES", 64 * 1024 * 1024)
 # A pool process that has not served a workflow for this long starts it cold.
 SLAFLOW_KEEPALIVE_S = env.env_float("SLAFLOW_KEEPALIVE_S", 7.0)
 # Upper bound on autoscaled pool processes per resource-config queue.

@@ -45,6 +45,7 @@ class RunContext:
     # Asked several times per task on the hot path: made once per node (a run's context lives per process).
     _elements: dict[str, Node] = field(default_factory=dict, repr=False)
     _options: dict[str, TaskOptions] = field(default_factory=dict, repr=False)
+    _commands: bool | None = field(default=None, repr=False)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -59,6 +60,14 @@ class RunContext:
             got = self._elements[node_id] = Node(node_id, m.function, args=m.args, kwargs=m.kwargs, upstream=m.upstream,
                                                  options={k: v for k, v in m.options_dict.items() if k != "map"})
         return got
+
+    def runs_commands(self) -> bool:
+        """Whether a task of this run runs a program (``orchestrator.executables``)."""
+        if self._commands is None:
+            from orchestrator.executables import FUNCTION
+
+            self._commands = any(n.function == FUNCTION for n in self.graph.values())
+        return self._commands
 
     def children(self, node_id: str) -> list[str]:
         base, index = mapping.split_id(node_id)

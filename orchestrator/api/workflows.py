@@ -20,10 +20,13 @@ class WorkflowListApi(APIView):
         name = serializers.CharField()
         source = serializers.CharField(help_text="library, api or python")
         description = serializers.CharField(allow_blank=True)
-        structure_hash = serializers.CharField()
-        task_count = serializers.IntegerField()
+        structure_hash = serializers.CharField(allow_blank=True, help_text="Blank for an unavailable entry.")
+        task_count = serializers.IntegerField(allow_null=True, help_text="Null for an unavailable entry.")
         run_count = serializers.IntegerField(help_text="Runs you can see.")
         parameters = serializers.DictField(help_text="Library parameters and their defaults.")
+        available = serializers.BooleanField(
+            help_text="False for a library workflow that cannot run here (it needs a program that is not allowed).")
+        unavailable_reason = serializers.CharField(allow_blank=True, help_text="Why it is unavailable.")
 
     @extend_schema(
         operation_id="workflows_list",

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from django.conf import settings
-
 from orchestrator import functions, graph as graph_mod
 from orchestrator.services import planning as planning_service
 from orchestrator.services import submissions
@@ -75,7 +73,7 @@ def preview_spec(*, spec, name: str | None, planners, slas) -> dict[str, Any]:
     try:
         graph_mod.validate(graph)
         # The same function checks as a submission: a preview must not import arbitrary modules either.
-        functions.check_graph(graph, settings.SLAFLOW_WORKFLOW_MODULES)
+        functions.check_graph(graph, functions.registered_modules())
     except graph_mod.GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
     return {"workflow": chosen, "params": {}, **preview_plans(graph=graph, planners=planners, slas=slas)}
