@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from redis import RedisError
+
 from orchestrator import codec
 from orchestrator.states import RunStatus
 
@@ -54,7 +56,10 @@ class RunHandle:
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"run {self.id} still {status} after {timeout} s")
-            dataplane.wait_finished(self.id, min(1.0, remaining))
+            try:
+                dataplane.wait_finished(self.id, min(1.0, remaining))
+            except RedisError:  # Redis restarting: the run's status is in the database; keep asking it
+                time.sleep(min(0.5, max(remaining, 0.0)))
 
     def result(self, timeout: float | None = None) -> Any:
         """The sink's output. Raises RunFailed / RunCancelled instead of waiting forever."""

@@ -1,10 +1,14 @@
 """One Redis client per process (re-created after fork).
 
-Every client rides out a Redis restart or a short network outage: a command that meets a
-closed connection, a refused one, a timeout or a server still loading its data set is tried
-again with exponential back-off (50 ms doubling to 1 s) for up to ``SLAFLOW_REDIS_RETRY_S``
-in all, then raises. Retrying is safe: slaflow's writes are idempotent by design (a readiness
-script records an upstream as a set member; outputs are stored first-copy-wins).
+A command that meets a closed connection, a refused one, a timeout or a server still loading
+its data set is tried again with exponential back-off (50 ms doubling to 1 s), then raises.
+How long depends on who asks: Celery worker processes, which carry runs, ride out a Redis
+restart (``SLAFLOW_REDIS_RETRY_S``, set by ``use_worker_budget`` when a worker starts); every
+other process (a web request, a command) retries for ``REQUEST_BUDGET_S`` only, so a web
+request answers 503 at once when Redis is down, and a client waiting on a run keeps waiting
+by itself (``orchestrator.handles``). Retrying is safe: slaflow's writes are idempotent by
+design (a readiness script records an upstream as a set member; outputs are stored
+first-copy-wins).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from redis.retry import Retry
 
 BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 1.0
 RETRY_ON = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+REQUEST_BUDGET_S = 1.0
+_budget_s: float = REQUEST_BUDGET_S
 
 _client: redis.Redis | None = None
 _pid: int | None = None
@@ -47,8 +53,15 @@ def retries_within(budget_s: float) -> int:
 
 
 def retry_policy() -> Retry:
-    return Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S),
-                 retries_within(float(settings.SLAFLOW_REDIS_RETRY_S)), supported_errors=RETRY_ON)
+    return Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), retries_within(_budget_s),
+                 supported_errors=RETRY_ON)
+
+
+def use_worker_budget() -> None:
+    """This process carries runs (a Celery worker): its commands ride out a Redis restart."""
+    global _budget_s
+    _budget_s = float(settings.SLAFLOW_REDIS_RETRY_S)
+    reset()
 
 
 def get_redis() -> redis.Redis:

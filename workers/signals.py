@@ -50,7 +50,7 @@ def _init_pool_process(**kwargs):
     # thread waiting for the GIL after each Redis reply: Python's default 5 ms switch interval did
     # (a chain of 1,000 no-op tasks took 25 % longer while its records were written behind it).
     sys.setswitchinterval(0.0005)
-    redis_client.reset()
+    redis_client.use_worker_budget()  # ride out a Redis restart (the client is made anew)
     reset_process_state()
     flags.watcher()  # subscribed before the first task, so no "run is over" announcement is missed
     memory_mb = cgroups.worker_memory_mb()
@@ -58,6 +58,14 @@ def _init_pool_process(**kwargs):
         limits = cgroups.apply(memory_mb)
         log.info("pool process %s: %s MB / %s CPU, enforced=%s (%s)", limits.pid, limits.memory_mb,
                  limits.cpus, limits.enforced, limits.detail)
+
+
+@signals.worker_init.connect
+def _worker_redis_budget(**kwargs):
+    """The main process's threads (the reaper and its watchdog) ride out a Redis restart too."""
+    from workers import redis_client
+
+    redis_client.use_worker_budget()
 
 
 @signals.worker_init.connect

@@ -17,6 +17,15 @@ def test_verdicts(look, expected):
     assert verdict(look) == expected
 
 
+def test_only_worker_processes_ride_out_a_long_redis_outage(settings, monkeypatch):
+    """A web request answers 503 at once when Redis is down; a worker waits out a restart."""
+    monkeypatch.setattr(redis_client, "_budget_s", redis_client.REQUEST_BUDGET_S)
+    settings.SLAFLOW_REDIS_RETRY_S = 30.0
+    assert redis_client.retry_policy().get_retries() == redis_client.retries_within(1.0) == 4
+    redis_client.use_worker_budget()
+    assert redis_client.retry_policy().get_retries() == redis_client.retries_within(30.0)
+
+
 def test_redis_retries_fill_the_budget_with_capped_back_off():
     assert redis_client.retries_within(0) == 0
     # 0.05 + 0.1 + 0.2 + 0.4 = 0.75 s fit in 1 s, the next 0.8 s does not
