@@ -7,9 +7,14 @@ import os
 import subprocess
 import sys
 
+import dask
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
+from experiments.bench import runtime as runtime_bench, workloads
+from orchestrator.handles import RunHandle
 from orchestrator.models import TaskRun
 from slaflow import submit
 from tests import taskfns as t
@@ -103,6 +108,22 @@ def test_a_run_spans_both_hosts_with_the_right_result(hosts, transactional_db):
     rows = TaskRun.objects.filter(run_id=run.id)
     assert rows.count() == n + 1 and all(r.status == "succeeded" for r in rows)
     assert {r.host for r in rows} == {h.hostname for h in hosts.hosts}
+
+
+def test_the_wfcommons_family_runs_on_the_hosts(hosts, transactional_db):
+    (case,) = runtime_bench.wfcommons_cases(["epigenomics"], seed=3, tasks=(40, 45), cpu_s=1.0, total_mb=30,
+                                            max_mb=6, cores=2)
+    (row,) = runtime_bench.bench([case], repeat=1, with_dask=False, with_breakdown=False, planners=["wukong"])
+    assert row.results_equal and row.slaflow_makespan[0] > 0
+    dsk, key = workloads.dask_graph(case.graph)
+    assert TaskRun.objects.get(run_id=row.run_ids[0], node_id="collect").status == "succeeded"
+    assert RunHandle(row.run_ids[0]).result(timeout=5) == dask.get(dsk, key)
+    assert {r.host for r in TaskRun.objects.filter(run_id=row.run_ids[0])} <= {h.hostname for h in hosts.hosts}
+
+
+def test_bench_on_hosts_refuses_when_other_workers_serve_the_queues(hosts):
+    with pytest.raises(CommandError, match="--hosts: workers already serve"):
+        call_command("bench", "runtime", "--workload", "chain", "--size", "chain=3", "--no-dask", "--hosts", "2")
 
 
 def test_a_crashed_harness_is_swept_and_a_live_one_is_not(hosts, django_db_blocker):

@@ -213,13 +213,13 @@ class Command(BaseCommand):
         if with_dask and not runtime_bench.dask_available():
             raise CommandError("Dask is not installed: pip install -e '.[bench]' (or pass --no-dask)")
         log = self.stderr.write if opts["json"] else self.stdout.write
-        cases = self._family_cases(opts, log) if opts["family"] == "wfcommons" else self._workload_cases(opts)
         planners = opts["planner"] or (list(FAMILY_PLANNERS) if opts["family"] == "wfcommons" else ["wukong"])
         try:
             for p in planners:
                 planning.get(p)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        cases = self._family_cases(opts, log) if opts["family"] == "wfcommons" else self._workload_cases(opts)
         steps = runtime_bench.steps(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners)
         with _workers(opts["hosts"], log), Progress(steps, enabled=not opts["json"]) as bar:
             rows = runtime_bench.bench(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
