@@ -7,7 +7,7 @@ crosses hosts (outputs fetched from another host, a host lost or cut off).
         a.run(["cat", "/etc/hostname"])             # any command inside host a
         a.set_link(False); a.set_link(True)         # cut / restore a's link to the other hosts
         a.partition(); a.heal()                     # ... and its Redis and Postgres too
-        a.kill()                                    # every process of a SIGKILLed, its link down
+        a.kill(); hosts.revive(a)                   # every process of a SIGKILLed, its link down; back
 
 Each host (``Host``) is a network + UTS + mount namespace (``workers.netns``: its own hostname, its
 own ``/dev/shm``, an address on a switch shared with the other hosts) running a ``LocalCluster``: one
@@ -218,12 +218,22 @@ class Hosts:
             "hosts": [{"hostname": h.hostname, "address": h.address, "netns": h.netns} for h in self.hosts],
             "at": time.time()})
 
-    def restart_relays(self, host: Host) -> None:
-        """Start a host's stopped relays again (after ``Relay.stop`` or ``Host.kill``)."""
+    def revive(self, host: Host, timeout_s: float = 120.0) -> None:
+        """A killed (or partitioned) host comes back: relays running, link up, its workers started afresh."""
         for relay in host.relays.values():
+            if relay.paused:
+                relay.resume()
             if not relay.pids():
                 relay.start()
         self._record()
+        host.set_link(True)
+        host.cluster.stop()  # reaps what the kill left
+        host.cluster.start(timeout_s)
+
+    def check_alive(self) -> None:
+        """Raise if a worker of a host died and will not be restarted."""
+        for host in self.hosts:
+            host.cluster.check_alive()
 
     def describe(self) -> list[str]:
         lines = []
