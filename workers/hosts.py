@@ -124,7 +124,6 @@ class Hosts:
         if not 1 <= self.count <= 16:
             raise netns.HostsError(f"--hosts {self.count}: between 1 and 16 hosts")
         self.redis = None
-        self._processes: list[tuple[int, str | None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -141,7 +140,7 @@ class Hosts:
             targets = relays.targets(settings.REDIS.client_url, self._database())
             netns.make_switch(self.tag)
             for index in range(1, self.count + 1):
-                self.hosts.append(self._make_host(index, targets))
+                self._make_host(index, targets)
             self._record()
             for host in self.hosts:
                 host.cluster.launch()
@@ -189,7 +188,7 @@ class Hosts:
         per = len(cpus) // self.count
         return ",".join(str(c) for c in cpus[(index - 1) * per:index * per])
 
-    def _make_host(self, index: int, targets: list[relays.Target]) -> Host:
+    def _make_host(self, index: int, targets: list[relays.Target]) -> None:
         role, hostname = f"h{index}", f"h{index}-{self.tag}"
         netns.add_netns(netns.netns_name(self.tag, role))
         netns.make_host(self.tag, role, hostname, self.shm_mb)
@@ -197,16 +196,17 @@ class Hosts:
         log_dir = Path(settings.VAR_DIR) / "logs" / "hosts" / hostname
         log_dir.mkdir(parents=True, exist_ok=True)
         host = Host(self.tag, index, hostname, netns.address(index), self._cpus(index), log_dir)
+        self.hosts.append(host)  # from here on, stop() stops what it has
         for target in targets:
             sock = netns.BASE / self.tag / f"{role}-{target.service}.sock"
-            host.relays[target.service] = relays.Relay(
-                target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log")).start()
+            relay = host.relays[target.service] = relays.Relay(
+                target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log"))
+            relay.start()
         env = {**self.env, "SLAFLOW_HOST_ADDRESS": host.address}
         wrap = host.command(["taskset", "-c", host.cpus] if host.cpus else [])
         host.cluster = LocalCluster(memory_configs=self.memory_configs, max_pool=self.max_pool,
                                     min_pool=self.min_pool, env=env, loglevel=self.loglevel, wrap=tuple(wrap),
                                     hostname=hostname, log_dir=log_dir, own_redis=False)
-        return host
 
     def _record(self) -> None:
         """The state file the sweep reads: the owner and the root-side processes (relays) to kill."""
