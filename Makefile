@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install migrate cluster bench clean
+.PHONY: demo test install migrate cluster bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,11 +21,14 @@ demo: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow demo $(DEMO_ARGS)
 
-# The browser tests need Debian's chromium, the simulated hosts' tests iproute2, util-linux and socat:
+# The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap, the manifest tests kubectl,
+# the simulated hosts' tests iproute2, util-linux and socat:
 # found, or installed with apt where that is possible.
 test: install
 	PY=$(BIN)/python scripts/system-deps redis
 	scripts/system-deps chromium
+	scripts/system-deps bubblewrap
+	scripts/system-deps kubectl
 	scripts/system-deps hosts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -38,6 +41,10 @@ cluster: migrate
 bench: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow bench runtime $(BENCH_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) into var/site, warnings as errors (the test suite builds it too).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

@@ -1,8 +1,23 @@
 """Resolving a node's dotted function path to the callable a worker runs.
 
 Task code is imported, never shipped: a path must name an importable module
-attribute. Paths submitted over the network must also live under one of the
-allowed workflow modules (``SLAFLOW_WORKFLOW_MODULES`` plus the library).
+attribute. A submission from the network (REST, plan previews, the web UI)
+may name only:
+
+* a function of a **registered workflow module**: exactly a module listed in
+  ``SLAFLOW_WORKFLOW_MODULES`` or one of the library's task modules
+  (``experiments.workflows.task_modules()``) — installed code the operator
+  chose, named by the settings, never by the submission. A path whose module
+  is not registered is refused *before anything is imported*: a ``.py`` file
+  that somehow appeared inside an allowed package is never executed by
+  validating a spec that names it;
+* a built-in, by exact name (``BUILTINS``: programs as tasks, and the tasks
+  that collect several sinks' values), not any other function of those modules.
+
+The function must also be *defined* in a registered module (a re-export such
+as ``from os import system`` inside a workflow module is refused). Python
+callers of ``submit`` are trusted (they run code already): their graphs may
+name any importable function.
 """
 from __future__ import annotations
 
@@ -10,6 +25,9 @@ import importlib
 from typing import Callable, Iterable
 
 from orchestrator.graph import Graph, GraphError
+
+BUILTINS = frozenset({"orchestrator.executables.run", "orchestrator.sinks.collect",
+                      "orchestrator.sinks.collect_list"})
 
 
 class UnknownFunctionError(GraphError):
@@ -20,11 +38,18 @@ class DisallowedFunctionError(GraphError):
     pass
 
 
+def registered_modules() -> tuple[str, ...]:
+    """The exact modules a submission's functions may come from: the library's, then SLAFLOW_WORKFLOW_MODULES."""
+    from django.conf import settings
+
+    from experiments import workflows
+
+    return workflows.task_modules() + tuple(settings.SLAFLOW_WORKFLOW_MODULES)
+
+
 def resolve(path: str) -> Callable:
-    """The plain Python callable behind ``path`` (unwrapping @task)."""
-    module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise UnknownFunctionError(f"function {path!r} is not a dotted path like 'package.module.function'")
+    """The plain Python callable behind ``path`` (unwrapping @task); imports its module."""
+    module_name, attr = _split(path)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -38,33 +63,57 @@ def resolve(path: str) -> Callable:
     return target
 
 
-def is_allowed(path: str, modules: Iterable[str]) -> bool:
-    return any(path == m or path.startswith(m + ".") for m in modules)
+def resolve_registered(path: str, modules: Iterable[str]) -> Callable:
+    """``resolve`` for a submission: only a built-in or a function defined in one of ``modules`` (exact names);
+    a module not among them is refused without being imported."""
+    if path in BUILTINS:
+        return resolve(path)
+    modules = tuple(modules)
+    module_name, attr = _split(path)
+    if module_name not in modules:
+        raise DisallowedFunctionError(
+            f"function {path!r}: module {module_name!r} is not a registered workflow module (the library's task "
+            f"modules and SLAFLOW_WORKFLOW_MODULES: {', '.join(_shown(modules))}); it was not imported")
+    if attr.startswith("__"):
+        raise DisallowedFunctionError(f"function {path!r}: {attr!r} is not a task function")
+    target = resolve(path)
+    # The path may re-export a name imported from elsewhere (``from os import system``):
+    # what counts is where the code is defined.
+    defined_in = getattr(target, "__module__", None) or ""
+    if defined_in not in modules:
+        raise DisallowedFunctionError(
+            f"function {path!r} is defined in {defined_in or 'an unknown module'!r}, outside the registered "
+            f"workflow modules ({', '.join(_shown(modules))})")
+    return target
+
+
+def _split(path: str) -> tuple[str, str]:
+    module_name, _, attr = path.rpartition(".") if isinstance(path, str) else ("", "", "")
+    if not module_name or not attr:
+        raise UnknownFunctionError(f"function {path!r} is not a dotted path like 'package.module.function'")
+    return module_name, attr
+
+
+def _shown(modules: tuple[str, ...]) -> list[str]:
+    from experiments import workflows
+
+    library = set(workflows.task_modules())
+    return ([f"{workflows.__name__}.*"] if library & set(modules) else []) + [m for m in modules if m not in library]
 
 
 def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> None:
-    """Every function importable (and, when given, inside the allowed modules); every command's
-    program on the allow-list (``orchestrator.executables``)."""
+    """Every command's argv within its program's policy (``orchestrator.executables``); every function
+    importable — and, when ``allowed_modules`` is given (a submission from the network: pass
+    ``registered_modules()``), a built-in or defined in exactly one of those modules, found without
+    importing anything else."""
     from orchestrator import executables
 
     for node in graph.values():
         if node.function == executables.FUNCTION:
-            argv = node.args[0] if node.args else node.kwargs_dict.get("argv")
-            executables.check_argv(argv, f"node {node.id!r}")
-    # built-in task functions: programs as tasks, and the task that collects several sinks' values
-    allowed = tuple(allowed_modules) + ("orchestrator.executables", "orchestrator.sinks") \
-        if allowed_modules is not None else None
+            executables.check_node(node, f"node {node.id!r}")
+    modules = tuple(allowed_modules) if allowed_modules is not None else None
     for path in sorted({node.function for node in graph.values()}):
-        if allowed is not None and not is_allowed(path, allowed):
-            raise DisallowedFunctionError(
-                f"function {path!r} is outside the allowed workflow modules ({', '.join(allowed)})"
-            )
-        target = resolve(path)
-        # The path may re-export a name imported from elsewhere (``from os import system``):
-        # what counts is where the code is defined.
-        defined_in = getattr(target, "__module__", None) or ""
-        if allowed is not None and not is_allowed(defined_in, allowed):
-            raise DisallowedFunctionError(
-                f"function {path!r} is defined in {defined_in or 'an unknown module'!r}, outside the allowed "
-                f"workflow modules ({', '.join(allowed)})"
-            )
+        if modules is None:
+            resolve(path)
+        else:
+            resolve_registered(path, modules)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
+
 from orchestrator.models import TaskRun, WorkflowRun
 
 
@@ -86,11 +88,11 @@ def workflow_catalog(user) -> list[dict]:
     }
     entries = []
     for name, wf in workflows.all_workflows().items():
-        shash, n_tasks = _library_shape(name)
+        shash, n_tasks, unavailable = _library_shape(name, tuple(settings.SLAFLOW_ALLOWED_EXECUTABLES))
         entries.append({
             "id": None, "name": name, "source": Workflow.Source.LIBRARY, "description": wf.description,
             "structure_hash": shash, "task_count": n_tasks, "run_count": library_counts.get(name, 0),
-            "parameters": dict(wf.params),
+            "parameters": dict(wf.params), "available": not unavailable, "unavailable_reason": unavailable,
         })
     counts = {
         row["workflow_id"]: row["n"]
@@ -104,21 +106,26 @@ def workflow_catalog(user) -> list[dict]:
         entries.append({
             "id": wf.pk, "name": wf.name, "source": wf.source, "description": "",
             "structure_hash": wf.structure_hash, "task_count": wf.task_count, "run_count": counts.get(wf.pk, 0),
-            "parameters": {},
+            "parameters": {}, "available": True, "unavailable_reason": "",
         })
     return entries
 
 
 @functools.lru_cache(maxsize=None)
-def _library_shape(name: str) -> tuple[str, int]:
-    """(structure hash, task count) of a library workflow at its default parameters (code is static)."""
+def _library_shape(name: str, programs: tuple[str, ...]) -> tuple[str, int | None, str]:
+    """(structure hash, task count, "") of a library workflow at its default parameters (code is static);
+    ("", None, why) when it cannot run here: it needs a program ``programs`` (the allowed ones) lacks."""
     from experiments import workflows
     from orchestrator import graph as graph_mod
     from orchestrator.authoring import build_graph
+    from orchestrator.executables import DisallowedExecutableError
 
     wf = workflows.get(name)
-    graph = build_graph(wf.build(**wf.params))
-    return graph_mod.structure_hash(graph), len(graph)
+    try:
+        graph = build_graph(wf.build(**wf.params))
+    except DisallowedExecutableError as exc:
+        return "", None, f"unavailable here: {exc}"
+    return graph_mod.structure_hash(graph), len(graph), ""
 
 
 def visible_experiments(user):

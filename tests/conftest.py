@@ -3,6 +3,7 @@ workers against the test database. Nothing here is mocked or eager."""
 from __future__ import annotations
 
 import os
+import sys
 from urllib.parse import quote
 
 import pytest
@@ -108,3 +109,45 @@ def counts(redis_server):
         return int(redis_server.get(f"sf:test:count:{tag}") or 0)
 
     return get
+
+
+PLANTED = '''
+from pathlib import Path
+Path({marker!r}).write_text("module code ran")
+
+def escalate():
+    return "owned"
+'''
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch):
+    """A module file that appeared at run time inside the library's package
+    (``experiments.workflows.pwned_module``, as a file-write exploit left it), and the marker file its code
+    writes if it is ever imported (issue 23, row 2)."""
+    from experiments import workflows
+
+    marker = tmp_path / "imported"
+    extra = tmp_path / "pkgdir"
+    extra.mkdir()
+    (extra / "pwned_module.py").write_text(PLANTED.format(marker=str(marker)))
+    monkeypatch.setattr(workflows, "__path__", list(workflows.__path__) + [str(extra)])
+    yield marker
+    sys.modules.pop("experiments.workflows.pwned_module", None)
+
+
+@pytest.fixture
+def dead_redis(settings):
+    """Settings whose Redis is a port nothing listens on (the test Redis again afterwards)."""
+    import socket
+
+    from orchestrator import envconfig
+    from workers import redis_client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.REDIS = envconfig.redis_target(f"redis://127.0.0.1:{port}/0")
+    redis_client.reset()
+    yield
+    redis_client.reset()  # the next user connects to the test Redis again

@@ -8,15 +8,20 @@ import os
 
 from orchestrator import envconfig as _env
 from orchestrator.settings import *  # noqa: F401,F403
+from tests.command_policies import PROBE as _PROBE
 
 REDIS = _env.redis_target(os.environ.get("REDIS_URL"), db=int(os.environ.get("SLAFLOW_TEST_REDIS_DB", "13")))
 CELERY_BROKER_URL = REDIS.broker_url
 CACHES = redis_caches(REDIS)  # noqa: F405  (the throttle cache follows the test Redis DB)
 SLAFLOW_WORKFLOW_MODULES = SLAFLOW_WORKFLOW_MODULES + ("tests.taskfns",)  # noqa: F405
-SLAFLOW_ALLOWED_EXECUTABLES = SLAFLOW_ALLOWED_EXECUTABLES + ("sleep",)  # noqa: F405  (a command to time out)
+# Test-only programs: `sleep` (a command to time out), `env`, `id` and the sandbox probe (what a program sees).
+SLAFLOW_ALLOWED_EXECUTABLES = SLAFLOW_ALLOWED_EXECUTABLES + ("sleep", "env", "id", _PROBE)  # noqa: F405
+SLAFLOW_COMMAND_POLICIES = ("tests.command_policies.POLICIES",)
 # Short leases so take-over after a killed process is quick in tests.
 SLAFLOW_LEASE_S = float(os.environ.get("SLAFLOW_LEASE_S", "3"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A hook that raises fails its run (and so its test) instead of only being logged.
 SLAFLOW_STRICT_HOOKS = True
 SLAFLOW_HOOKS = ("tests.taskfns.ProbeHook",)
+# Many tests sign in through the forms from 127.0.0.1 within a minute; the throttle tests set their own rates.
+SLAFLOW_LOGIN_RATE = "600/minute"

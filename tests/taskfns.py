@@ -261,3 +261,11 @@ class ProbeHook(Hook):
 
     def after_complete(self, branch, task):
         self._note("after_complete", task)
+
+
+@task
+def parse_json(raw: bytes):
+    """A program's JSON output as data (the sandbox probe's, tests/bin/sandbox_probe)."""
+    import json
+
+    return json.loads(raw)

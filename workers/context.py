@@ -39,11 +39,13 @@ class RunContext:
     default_memory_mb: int
     fns: dict[str, Callable] = field(default_factory=dict)
     timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
+    trace: dict | None = None  # the run span's trace context when tracing is on (``orchestrator.tracing``)
 
     widths: dict[str, int] = field(default_factory=dict)  # mapped node → its width, once known (``mapping``)
     # Asked several times per task on the hot path: made once per node (a run's context lives per process).
     _elements: dict[str, Node] = field(default_factory=dict, repr=False)
     _options: dict[str, TaskOptions] = field(default_factory=dict, repr=False)
+    _commands: bool | None = field(default=None, repr=False)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -58,6 +60,14 @@ class RunContext:
             got = self._elements[node_id] = Node(node_id, m.function, args=m.args, kwargs=m.kwargs, upstream=m.upstream,
                                                  options={k: v for k, v in m.options_dict.items() if k != "map"})
         return got
+
+    def runs_commands(self) -> bool:
+        """Whether a task of this run runs a program (``orchestrator.executables``)."""
+        if self._commands is None:
+            from orchestrator.executables import FUNCTION
+
+            self._commands = any(n.function == FUNCTION for n in self.graph.values())
+        return self._commands
 
     def children(self, node_id: str) -> list[str]:
         base, index = mapping.split_id(node_id)
@@ -121,10 +131,10 @@ class RunContext:
 
 
 def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
-               default_memory_mb: int, timeout_s: float | None = None) -> bytes:
+               default_memory_mb: int, timeout_s: float | None = None, trace: dict | None = None) -> bytes:
     return json.dumps({
         "run_id": run_id, "hash": structure_hash, "inputs": inputs_hash, "started_at": started_at, "sink": sink,
-        "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s,
+        "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s, "trace": trace,
     }).encode()
 
 
@@ -176,6 +186,7 @@ def _load(run_id: int) -> RunContext:
         downstream=downstream,
         default_memory_mb=int(data["default_memory_mb"]),
         timeout_s=data.get("timeout_s"),
+        trace=data.get("trace"),
     )
 
 

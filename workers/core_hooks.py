@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from orchestrator import optimizations
+from orchestrator import optimizations, tracing
 from workers import flags
 from workers.hooks import Hook, StopBranch
 
@@ -88,11 +88,31 @@ class KeepOneChild(Hook):
         return 1 if branch.is_executor else 0
 
 
+class CommandSandbox(Hook):
+    """A task that runs a program records how it ran (``sandbox`` on its record: bubblewrap and the user,
+    or loudly NONE and why; ``orchestrator.executables.sandbox``). Only in runs that have such tasks."""
+
+    name = "command-sandbox"
+
+    def before_execute(self, branch, task) -> None:
+        from orchestrator.executables import FUNCTION, sandbox
+
+        if task.node.function == FUNCTION:
+            task.record.optimizations["sandbox"] = sandbox.current().describe()
+
+
 def hooks_for(ctx) -> list[Hook]:
-    """The hooks of a branch of this run, in order: the built-in ones, those of the optimizations its plan
-    uses, then ``SLAFLOW_HOOKS``."""
-    return ([RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()] + optimizations.hooks_for(ctx)
-            + [cls() for cls in _extra()])
+    """The hooks of a branch of this run, in order: tracing when on (first: its spans wrap the other hooks'
+    work), the built-in ones, those of the optimizations its plan uses, then ``SLAFLOW_HOOKS``."""
+    traced: list[Hook] = []
+    if tracing.enabled():
+        from workers.tracing_hook import Tracing
+
+        traced = [Tracing()]
+    core = [RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()]
+    if getattr(ctx, "runs_commands", None) and ctx.runs_commands():
+        core.append(CommandSandbox())
+    return traced + core + optimizations.hooks_for(ctx) + [cls() for cls in _extra()]
 
 
 @functools.lru_cache(maxsize=None)

@@ -141,6 +141,23 @@ def branch_args(run_id: int, token: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def running_by_memory(now: float, limit: int = 10_000) -> dict[int, int]:
+    """Branches holding a live lease (taken, not yet ended: Celery's reserved work) per configuration's
+    memory, from the lease index and each branch's registered arguments; two round trips."""
+    client = get_redis()
+    members = [m.decode() for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
+    pipe = client.pipeline(transaction=False)
+    for member in members:
+        run, _, token = member.partition("|")
+        pipe.hget(keys.branches(int(run)), token)
+    out: dict[int, int] = {}
+    for raw in pipe.execute():
+        if raw:
+            mb = int(json.loads(raw)["m"])
+            out[mb] = out.get(mb, 0) + 1
+    return out
+
+
 # --- run bookkeeping ------------------------------------------------------------
 
 def add_live(run_id: int, tokens: Iterable[str]) -> None:

@@ -75,6 +75,18 @@ def _import_workflow_modules(**kwargs):
             log.exception("cannot import workflow module %r listed in SLAFLOW_WORKFLOW_MODULES", module)
 
 
+@signals.worker_init.connect
+def _announce_command_sandbox(**kwargs):
+    """Probe once how command tasks will run here, before the pool forks; say it, loudly when unsandboxed."""
+    from orchestrator.executables import sandbox
+
+    try:
+        sandbox.announce()
+        sandbox.shield_worker()
+    except Exception:  # never let the probe stop the worker; command tasks fail with the reason instead
+        log.exception("cannot tell how command tasks will run on this worker")
+
+
 @signals.task_prerun.connect
 def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
     if getattr(sender, "name", "") != "workers.tasks.run_branch" or not args:
@@ -94,6 +106,13 @@ def _release_dup_locks(**kwargs):
     freed = taskdup.release_held()
     if freed:
         log.info("released %d dup lock(s) at process shutdown", freed)
+
+
+@signals.worker_process_shutdown.connect
+def _flush_spans(**kwargs):
+    from orchestrator import tracing
+
+    tracing.flush()  # the OTLP exporter's batch, when tracing is on
 
 
 @signals.worker_ready.connect

@@ -56,9 +56,10 @@ class Slot:
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, str]]:
-    """``WORKFLOW:key=value[,key=value]`` items → {workflow: {key: value}}."""
+    """``WORKFLOW:key=value[,key=value]`` items → {workflow: {key: value}}; a comma before another
+    ``WORKFLOW:`` starts its item (``a:n=1,b:m=2``), as spaces do."""
     out: dict[str, dict[str, str]] = {}
-    for item in items or []:
+    for item in _workflow_items(items or []):
         name, sep, pairs = item.partition(":")
         if not sep or not name:
             raise CampaignError(f"--params {item!r} must read WORKFLOW:key=value[,key=value]")
@@ -67,6 +68,17 @@ def parse_params(items: list[str]) -> dict[str, dict[str, str]]:
             if not eq or not key.strip():
                 raise CampaignError(f"--params {item!r}: {pair!r} is not key=value")
             out.setdefault(name.strip(), {})[key.strip()] = value.strip()
+    return out
+
+
+def _workflow_items(items: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        for piece in item.split(","):
+            if ":" in piece.partition("=")[0] or not out:
+                out.append(piece)
+            else:
+                out[-1] += "," + piece
     return out
 
 

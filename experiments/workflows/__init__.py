@@ -2,7 +2,8 @@
 
 Each module registers one ``LibraryWorkflow``: ``build(**params)`` returns the
 sink of a lazily built graph, ``check(result, **params)`` says whether a
-result is right. ``get(name)`` and ``WORKFLOWS`` are the registry.
+result is right. ``get(name)`` and ``WORKFLOWS`` are the registry; ``task_modules()``
+names the modules holding the library's task functions (``orchestrator.functions``).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ MODULES = (
     "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "chain_and_stage", "big_fanout",
     "big_transfer", "stream_pipeline", "unix_words", "sensor_report", "dynamic_chunks",
 )
+# Modules whose task functions the library's graphs name: each workflow's, and the ones they load tasks from.
+TASK_MODULES = MODULES + ("_cold_stage_tasks",)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ def register(workflow: LibraryWorkflow) -> LibraryWorkflow:
 def _load_all() -> None:
     for mod in MODULES:
         importlib.import_module(f"{__name__}.{mod}")
+
+
+def task_modules() -> tuple[str, ...]:
+    """The library's task modules by full name: what a submission may name besides SLAFLOW_WORKFLOW_MODULES."""
+    return tuple(f"{__name__}.{mod}" for mod in TASK_MODULES)
 
 
 def get(name: str) -> LibraryWorkflow:

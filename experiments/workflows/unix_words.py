@@ -12,7 +12,10 @@
 
 Each program runs as a task (``orchestrator.executables``): argv lists, never
 a shell; only programs on ``SLAFLOW_ALLOWED_EXECUTABLES`` (``tr``, ``sort``,
-``uniq`` and ``wc`` are on the default list). Tasks: 1 + 1 + 1 + 2 + 1 = 6.
+``uniq`` and ``wc`` are on the default list), with options their policies
+accept (``-s``, ``-c``, ``-l``) and the sorted words as a file input named by
+its placeholder; sandboxed where the worker can. Where one of the programs is
+not allowed the workflow is listed as unavailable. Tasks: 1 + 1 + 1 + 2 + 1 = 6.
 ``check`` counts in Python.
 """
 import random

@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import planning, selectors
-from orchestrator.api.common import Pagination, page_parameters, SubmissionThrottle, error_responses
+from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, page_of, planner_field, sla_field
+from orchestrator.api.throttles import SubmissionThrottle
 from orchestrator.services import previews
 
 
@@ -20,10 +21,13 @@ class WorkflowListApi(APIView):
         name = serializers.CharField()
         source = serializers.CharField(help_text="library, api or python")
         description = serializers.CharField(allow_blank=True)
-        structure_hash = serializers.CharField()
-        task_count = serializers.IntegerField()
+        structure_hash = serializers.CharField(allow_blank=True, help_text="Blank for an unavailable entry.")
+        task_count = serializers.IntegerField(allow_null=True, help_text="Null for an unavailable entry.")
         run_count = serializers.IntegerField(help_text="Runs you can see.")
         parameters = serializers.DictField(help_text="Library parameters and their defaults.")
+        available = serializers.BooleanField(
+            help_text="False for a library workflow that cannot run here (it needs a program that is not allowed).")
+        unavailable_reason = serializers.CharField(allow_blank=True, help_text="Why it is unavailable.")
 
     @extend_schema(
         operation_id="workflows_list",
@@ -90,7 +94,8 @@ class PlanPreviewApi(APIView):
         slas = data.get("slas") or ["p90"]
         if "workflow" in data:
             out = previews.preview_library(workflow=data["workflow"], params=data.get("params"), planners=planners,
-                                           slas=slas)
+                                           slas=slas, owner=request.user)
         else:
-            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas)
+            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas,
+                                        owner=request.user)
         return Response(self.OutputSerializer(out).data)

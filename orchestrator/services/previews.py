@@ -1,13 +1,11 @@
 """Plan previews: what each planner would promise for a workflow at each SLA, without running it.
 
 Nothing is stored and nothing is dispatched; the planners see the same
-history a submission would.
+history a submission by the same user would (``services.planning.scope``).
 """
 from __future__ import annotations
 
 from typing import Any, Iterable
-
-from django.conf import settings
 
 from orchestrator import functions, graph as graph_mod
 from orchestrator.services import planning as planning_service
@@ -34,13 +32,14 @@ def check_choices(planners: Iterable[str], slas: Iterable[str]) -> tuple[list[st
     return planners, slas
 
 
-def preview_plans(*, graph, planners: list[str], slas: list[str]) -> dict[str, Any]:
-    """Plan a valid ``graph`` with every planner × SLA pair (already checked by ``check_choices``)."""
+def preview_plans(*, graph, planners: list[str], slas: list[str], owner=None) -> dict[str, Any]:
+    """Plan a valid ``graph`` with every planner × SLA pair (already checked by ``check_choices``) from
+    ``owner``'s history."""
     shash = graph_mod.structure_hash(graph)
     plans = []
     for planner in planners:
         for sla in slas:
-            plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash)
+            plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash, owner=owner)
             plans.append({
                 "planner": planner,
                 "sla": sla,
@@ -58,20 +57,21 @@ def preview_plans(*, graph, planners: list[str], slas: list[str]) -> dict[str, A
     return {"structure_hash": shash, "task_count": len(graph), "plans": plans}
 
 
-def preview_library(*, workflow: str, params: dict | None, planners, slas) -> dict[str, Any]:
+def preview_library(*, workflow: str, params: dict | None, planners, slas, owner=None) -> dict[str, Any]:
     planners, slas = check_choices(planners, slas)
     graph, values = submissions.library_graph(workflow, params)
-    return {"workflow": workflow, "params": values, **preview_plans(graph=graph, planners=planners, slas=slas)}
+    return {"workflow": workflow, "params": values,
+            **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner)}
 
 
-def preview_spec(*, spec, name: str | None, planners, slas) -> dict[str, Any]:
+def preview_spec(*, spec, name: str | None, planners, slas, owner=None) -> dict[str, Any]:
     planners, slas = check_choices(planners, slas)
     chosen = submissions.spec_name(name, spec)
     graph = submissions.spec_graph(spec)
     try:
         graph_mod.validate(graph)
         # The same function checks as a submission: a preview must not import arbitrary modules either.
-        functions.check_graph(graph, settings.SLAFLOW_WORKFLOW_MODULES)
+        functions.check_graph(graph, functions.registered_modules())
     except graph_mod.GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
-    return {"workflow": chosen, "params": {}, **preview_plans(graph=graph, planners=planners, slas=slas)}
+    return {"workflow": chosen, "params": {}, **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner)}

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
 from orchestrator import optimizations as opt_mod, options as task_options, sinks as sinks_mod, spec as spec_mod, states
+from orchestrator import tracing
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.services import bulk, optimization_stats, planning as planning_service
 from orchestrator.states import RunStatus, TaskStatus
@@ -126,7 +127,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     t2 = time.perf_counter()
     try:
         plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash,
-                                          inputs_hash=inputs_hash, optimizations=optimizations)
+                                          inputs_hash=inputs_hash, optimizations=optimizations, owner=owner)
     except Exception as exc:
         log.exception("planning run %s failed", run.pk)
         bulk.insert(TaskRun, [{"run_id": run.pk, "node_id": nid, "function": node.function}
@@ -134,7 +135,8 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         fail_run(run.pk, error=f"planning failed: {type(exc).__name__}: {exc}", traceback="", node_id="")
         raise
     t3 = time.perf_counter()
-    with transaction.atomic():  # the plan, its tasks and the move to running: one commit
+    with transaction.atomic(), tracing.run_span(run.pk, workflow=name, planner=planner, sla=sla,
+                                                tasks=len(graph)) as trace:  # the plan, its tasks, running: one commit
         _store_plan(run, plan, graph)
         t4 = time.perf_counter()
         started = time.time()
@@ -142,6 +144,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         put_meta(run.pk, build_meta(
             run_id=run.pk, structure_hash=shash, inputs_hash=inputs_hash, started_at=started, sink=sink,
             plan=plan.compact(graph), default_memory_mb=resources.default().memory_mb, timeout_s=timeout_s,
+            trace=trace,
         ), build_spec(graph, spec))
         executors = canvas.root_executors(plan, graph, run.pk, int(settings.SLAFLOW_FLEX_EXECUTORS))
         readiness.queue_roots(run.pk, canvas.flexible_roots(plan, graph), executors)

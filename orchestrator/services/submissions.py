@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import authoring, planning, sinks, sla as sla_mod, spec as spec_mod
+from orchestrator import authoring, executables, functions, planning, sinks, sla as sla_mod, spec as spec_mod
 from orchestrator.graph import GraphError
 from orchestrator.models import Workflow, WorkflowRun
 from orchestrator.services.runs import SubmissionError, submit_run
@@ -88,6 +88,8 @@ def library_graph(name: str, params: dict | None) -> tuple[dict, dict]:
         check_plain_json(values, "params")  # "1e400" for a float parameter coerces to inf
         with authoring.node_budget(settings.SLAFLOW_API_MAX_TASKS):
             graph = authoring.build_graph(wf.build(**values))
+    except executables.DisallowedExecutableError as exc:  # it needs a program that is not allowed here
+        raise SubmissionError(f"workflow {name!r} is unavailable here: {exc}", "workflow") from None
     except (ValueError, TypeError, ArithmeticError) as exc:  # GraphError and GraphTooLarge are ValueErrors
         raise SubmissionError(str(exc), "params") from None
     return graph, values
@@ -132,10 +134,11 @@ def submit_library(*, user, workflow: str, params: dict | None, planner: str, sl
 
 def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
                 deadline_s: float | None = None, optimizations: list[str] | None = None) -> WorkflowRun:
-    """Run a JSON graph spec for ``user``; functions must live in the allowed workflow modules."""
+    """Run a JSON graph spec for ``user``; functions must be built-ins or live in the registered workflow modules
+    (``functions.registered_modules``)."""
     sla = check_planner_and_sla(planner=planner, sla=sla)
     chosen = spec_name(name, spec)
     graph = spec_graph(spec)
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
-                      source=Workflow.Source.API, allowed_modules=settings.SLAFLOW_WORKFLOW_MODULES,
+                      source=Workflow.Source.API, allowed_modules=functions.registered_modules(),
                       timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations)

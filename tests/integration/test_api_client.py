@@ -40,7 +40,7 @@ def test_client_round_trip(api, live_server):
     assert err.value.status == 409
     with pytest.raises(ApiError) as err:
         api.submit({"nodes": [{"id": "a", "function": "os.system", "args": ["true"]}]})
-    assert err.value.status == 400 and "outside the allowed" in err.value.field_errors["dag"][0]
+    assert err.value.status == 400 and "not a registered workflow module" in err.value.field_errors["dag"][0]
     with pytest.raises(ApiError) as err:
         Client(live_server.url, "wrong-token").runs()
     assert err.value.status == 401

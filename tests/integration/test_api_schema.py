@@ -70,7 +70,7 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
     passwords); those cases must get a 400, which the other checks verify.
     """
     settings.SLAFLOW_API_SUBMIT_RATE = "100000/minute"  # let the fuzzer reach the logic behind the throttle
-    settings.SLAFLOW_API_TOKEN_RATE = "100000/minute"
+    settings.SLAFLOW_LOGIN_RATE = "100000/minute"
     settings.SLAFLOW_API_MAX_TASKS = 300  # keep fuzzed library runs small
     token = client_for("fuzzer").token
     max_examples = os.environ.get("SLAFLOW_SCHEMATHESIS_MAX_EXAMPLES", "10")

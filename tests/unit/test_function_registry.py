@@ -1,0 +1,76 @@
+"""Code only from where it belongs: a submission names functions of registered workflow modules, and
+validating it never imports a module that is not one (issue 23, row 2)."""
+import importlib.util
+import sys
+
+import pytest
+
+from experiments import workflows
+from orchestrator import functions
+from orchestrator.graph import Node
+from tests.conftest import PLANTED
+
+
+def test_a_module_planted_in_an_allowed_package_is_refused_and_never_imported(planted):
+    # the file is really there to be found: the old prefix rule would have imported it
+    assert importlib.util.find_spec("experiments.workflows.pwned_module") is not None
+    graph = {"a": Node("a", "experiments.workflows.pwned_module.escalate")}
+    with pytest.raises(functions.DisallowedFunctionError,
+                       match=r"function 'experiments.workflows.pwned_module.escalate': module "
+                             r"'experiments.workflows.pwned_module' is not a registered workflow module \(the "
+                             r"library's task modules and SLAFLOW_WORKFLOW_MODULES: experiments.workflows.\*, "
+                             r"tests.taskfns\); it was not imported"):
+        functions.check_graph(graph, allowed_modules=functions.registered_modules())
+    assert not planted.exists() and "experiments.workflows.pwned_module" not in sys.modules
+
+
+def test_a_module_planted_beside_a_configured_one_is_refused_and_never_imported(tmp_path, settings):
+    marker = tmp_path / "imported"
+    pkg = tmp_path / "sitepkg" / "plantpkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tasks.py").write_text("def double(x):\n    return 2 * x\n")
+    (pkg / "planted.py").write_text(PLANTED.format(marker=str(marker)))
+    sys.path.insert(0, str(pkg.parent))
+    try:
+        settings.SLAFLOW_WORKFLOW_MODULES = ("plantpkg.tasks",)
+        allowed = functions.registered_modules()
+        functions.check_graph({"a": Node("a", "plantpkg.tasks.double", args=(1,))}, allowed_modules=allowed)
+        for path in ("plantpkg.planted.escalate", "plantpkg.escalate"):
+            with pytest.raises(functions.DisallowedFunctionError, match=r"is not a registered workflow module"):
+                functions.check_graph({"a": Node("a", path)}, allowed_modules=allowed)
+        assert not marker.exists() and "plantpkg.planted" not in sys.modules
+    finally:
+        sys.path.remove(str(pkg.parent))
+        for name in ("plantpkg", "plantpkg.tasks", "plantpkg.planted"):
+            sys.modules.pop(name, None)
+
+
+def test_the_registry_is_the_library_s_task_modules_and_the_configured_ones_exactly():
+    registered = functions.registered_modules()
+    assert registered[-1] == "tests.taskfns" and "experiments.workflows" not in registered
+    assert set(workflows.task_modules()) <= set(registered)
+    assert "experiments.workflows._cold_stage_tasks" in registered  # cold_stage's tasks live there
+    for name in workflows.all_workflows():  # every library graph names registered functions only
+        wf = workflows.get(name)
+        from orchestrator.authoring import build_graph
+
+        functions.check_graph(build_graph(wf.build(**wf.params)), allowed_modules=registered)
+
+
+@pytest.mark.parametrize("path", ["orchestrator.executables.run", "orchestrator.sinks.collect",
+                                  "orchestrator.sinks.collect_list"])
+def test_built_ins_are_allowed_by_exact_name(path):
+    node = Node("a", path, args=(["sort"],)) if path.endswith(".run") else Node("a", path)
+    functions.check_graph({"a": node}, allowed_modules=functions.registered_modules())
+
+
+@pytest.mark.parametrize("path, needle", [
+    ("orchestrator.executables.command", "module 'orchestrator.executables' is not a registered"),
+    ("orchestrator.sinks.joined", "module 'orchestrator.sinks' is not a registered"),
+    ("tests.taskfns.__loader__", "'__loader__' is not a task function"),
+    ("experiments.workflows.diamond.register", "defined in 'experiments.workflows', outside the registered"),
+])
+def test_other_functions_of_built_in_or_workflow_modules_are_refused(path, needle):
+    with pytest.raises(functions.DisallowedFunctionError, match=needle):
+        functions.check_graph({"a": Node("a", path)}, allowed_modules=functions.registered_modules())
