@@ -185,8 +185,9 @@ SLAFLOW_MAX_WAIT_S = env.env_float("SLAFLOW_MAX_WAIT_S", 30.0)
 # A running branch holds a lease this long, refreshed every third of it; a duplicate waits, and a branch
 # whose lease lapsed (its worker died) is sent again by any worker's reaper within about this long.
 SLAFLOW_LEASE_S = env.env_float("SLAFLOW_LEASE_S", 6.0)
-# Every task's time limit unless its run or the task itself sets one (empty: none).
-SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 0.0) or None
+# Every task's time limit unless its run or the task itself sets one (0: none). Finite by default, so a
+# program that never ends (``tail -f /dev/null``) cannot hold a pool slot for ever (issue 23).
+SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 3600.0) or None
 # A branch message delivered this many times (its worker died each time) fails the run.
 SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
 # Results larger than this are rejected at the sink with a clear error.
@@ -239,7 +240,8 @@ CELERY_TIMEZONE = "UTC"
 
 # Request bodies above this many bytes get 413 on /api/ (a 10,000-task spec is about 1 MB).
 SLAFLOW_API_MAX_BODY_BYTES = env.env_int("SLAFLOW_API_MAX_BODY_BYTES", 2 * 1024 * 1024)
-# Largest graph one API request may build or submit (library params included).
+# Largest graph one API request may build or submit (library params included), and the most tasks a
+# user's run may expand to at run time, mapped elements counted (a larger expansion fails the run).
 SLAFLOW_API_MAX_TASKS = env.env_int("SLAFLOW_API_MAX_TASKS", 10_000)
 # Submissions per user (DRF rate: N/second|minute|hour|day); empty turns throttling off.
 SLAFLOW_API_SUBMIT_RATE = os.environ.get("SLAFLOW_API_SUBMIT_RATE", "60/minute")
@@ -250,6 +252,22 @@ SLAFLOW_LOGIN_RATE = os.environ.get("SLAFLOW_LOGIN_RATE", "10/minute")
 # Trusted proxies in front of the web service: the client address is the one the last of them saw in
 # X-Forwarded-For. 0 (the default): X-Forwarded-For is ignored, a client cannot pick its own address.
 SLAFLOW_NUM_PROXIES = env.env_count("SLAFLOW_NUM_PROXIES", 0)
+
+# --- fair sharing: per-user quotas (orchestrator/services/quotas.py; docs/security.md) -------------
+
+# 0 turns a quota off. They bind users (REST, web forms, campaigns); runs without an owner (the operator's
+# Python code and commands) are not counted, and staff are exempt unless SLAFLOW_QUOTA_STAFF_EXEMPT=0.
+# Runs of one user that are pending, planning or running at once.
+SLAFLOW_QUOTA_CONCURRENT_RUNS = env.env_int("SLAFLOW_QUOTA_CONCURRENT_RUNS", 10)
+# Runs one user may submit in any hour (campaign runs included).
+SLAFLOW_QUOTA_RUNS_PER_HOUR = env.env_int("SLAFLOW_QUOTA_RUNS_PER_HOUR", 600)
+# Runs one campaign of a user may schedule (warm-ups included).
+SLAFLOW_QUOTA_CAMPAIGN_RUNS = env.env_int("SLAFLOW_QUOTA_CAMPAIGN_RUNS", 1000)
+# Campaigns of one user pending or running at once (each runs in a process of its own).
+SLAFLOW_QUOTA_ACTIVE_CAMPAIGNS = env.env_int("SLAFLOW_QUOTA_ACTIVE_CAMPAIGNS", 1)
+# The longest task time limit a user may ask for (a run's timeout_s, a task's options.timeout_s).
+SLAFLOW_QUOTA_MAX_TIMEOUT_S = env.env_float("SLAFLOW_QUOTA_MAX_TIMEOUT_S", 6 * 3600.0)
+SLAFLOW_QUOTA_STAFF_EXEMPT = env.env_bool("SLAFLOW_QUOTA_STAFF_EXEMPT", True)
 
 
 def redis_caches(target) -> dict:
@@ -298,12 +316,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "orchestrator.api.schema.add_run_links",
+        "orchestrator.api.schema.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.states.RunStatus",
         "TaskStatusEnum": "orchestrator.states.TaskStatus",
         "PlannerEnum": "orchestrator.api.fields.PLANNER_CHOICES",
+        "ExperimentStatusEnum": "orchestrator.models.Experiment.Status",
     },
 }
 

@@ -82,12 +82,15 @@ def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
     return get_redis().hmget(keys.outputs(run_id), node_ids)
 
 
-def set_width(run_id: int, node_id: str, width: int) -> None:
-    """A mapped node's width, stored before its element tasks are released (their gather reads it)."""
+def set_width(run_id: int, node_id: str, width: int) -> int:
+    """A mapped node's width, stored before its element tasks are released (their gather reads it).
+    Returns the elements of every map of the run stored so far, this one's included: of two expansions
+    racing, the later write sees both (each reads after its own write), so a run-wide budget holds."""
     pipe = get_redis().pipeline(transaction=False)
     pipe.hset(keys.map_widths(run_id), node_id, int(width))
     pipe.expire(keys.map_widths(run_id), ttl())
-    pipe.execute()
+    pipe.hvals(keys.map_widths(run_id))
+    return sum(int(v) for v in pipe.execute()[-1])
 
 
 # --- task states ------------------------------------------------------------------

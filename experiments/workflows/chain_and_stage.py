@@ -25,6 +25,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"length": 10, "link_work": 1_500_000, "width": 12, "stage_work": 3_000_000}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"length": 1000, "link_work": 50_000_000, "width": 1000, "stage_work": 50_000_000}
 _MASK = 0x7FFFFFFF
 
 
@@ -93,4 +95,4 @@ def check(result, **params) -> bool:
 
 
 register(LibraryWorkflow("chain_and_stage", "a long CPU-bound chain beside a wide CPU-bound stage: more busy "
-                         "branches than cores (the capacity model)", build, check, dict(DEFAULTS)))
+                         "branches than cores (the capacity model)", build, check, dict(DEFAULTS), BOUNDS))

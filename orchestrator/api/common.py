@@ -9,6 +9,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from orchestrator.services.quotas import QuotaExceeded
 from orchestrator.services.runs import SubmissionError
 from workers.redis_client import RedisUnavailable
 
@@ -16,7 +17,11 @@ log = logging.getLogger("slaflow.api")
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: SubmissionError → 400 on its field; Redis down → 503."""
+    """DRF's handler, plus: a quota → 429 with Retry-After; SubmissionError → 400 on its field; Redis
+    down → 503."""
+    if isinstance(exc, QuotaExceeded):
+        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+                        headers={"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, SubmissionError):
         exc = exceptions.ValidationError({exc.field: [str(exc)]})
     elif isinstance(exc, RedisUnavailable):
@@ -86,8 +91,9 @@ def error_responses(*codes: int) -> dict:
         409: OpenApiResponse(ErrorSerializer, description="The run is not in a state that allows this."),
         413: OpenApiResponse(ErrorSerializer, description="The request body is over SLAFLOW_API_MAX_BODY_BYTES."),
         415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
-        429: OpenApiResponse(ErrorSerializer,
-                             description="Too many submissions or login attempts; see the Retry-After header."),
+        429: OpenApiResponse(ErrorSerializer, description="Too many submissions or login attempts, or a quota of "
+                                                           "yours is reached (the message names it); see the "
+                                                           "Retry-After header."),
         503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
     }
     return {code: described[code] for code in codes}

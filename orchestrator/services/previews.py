@@ -12,7 +12,7 @@ from orchestrator.services import planning as planning_service
 from orchestrator.services import submissions
 from orchestrator.services.runs import SubmissionError
 
-MAX_COMBINATIONS = 48
+MAX_COMBINATIONS = 48  # plans one preview may make (planners × SLAs): 48 plans of 1,000 tasks take ~0.5 s
 
 
 def check_choices(planners: Iterable[str], slas: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -25,11 +25,15 @@ def check_choices(planners: Iterable[str], slas: Iterable[str]) -> tuple[list[st
     slas = list(dict.fromkeys(submissions.check_sla(sla, "slas") for sla in slas))
     if not slas:
         raise SubmissionError("name at least one SLA", "slas")
-    if len(planners) * len(slas) > MAX_COMBINATIONS:
-        raise SubmissionError(
-            f"{len(planners)} planners × {len(slas)} SLAs is over the limit of {MAX_COMBINATIONS} plans", "slas"
-        )
+    check_count(len(planners), len(slas))
     return planners, slas
+
+
+def check_count(planners: int, slas: int) -> None:
+    """One preview plans at most MAX_COMBINATIONS plans, wherever it is asked for (REST, the web page)."""
+    if planners * slas > MAX_COMBINATIONS:
+        raise SubmissionError(f"{planners} planners × {slas} SLAs is over the limit of {MAX_COMBINATIONS} plans "
+                              "one preview may make", "slas")
 
 
 def preview_plans(*, graph, planners: list[str], slas: list[str], owner=None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ class Command(BaseCommand):
         try:
             wf = workflows.get(opts["name"])
             params = wf.coerce(runner.parse_params(opts["param"]))
+            runner.library_graph(wf.name, params)  # its checks (the task budget) before a cluster is started
             planning.get(opts["planner"])
         except (KeyError, ValueError) as exc:
             raise CommandError(str(exc).strip('"')) from None
