@@ -21,13 +21,15 @@ demo: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow demo $(DEMO_ARGS)
 
-# The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap, the manifest tests kubectl:
+# The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap, the manifest tests kubectl,
+# the simulated hosts' tests iproute2, util-linux and socat:
 # found, or installed with apt where that is possible.
 test: install
 	PY=$(BIN)/python scripts/system-deps redis
 	scripts/system-deps chromium
 	scripts/system-deps bubblewrap
 	scripts/system-deps kubectl
+	scripts/system-deps hosts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.

@@ -7,6 +7,7 @@
     slaflow experiments --workflows fixed_times --planners uniform --slas p90 --out var/experiments/a
     slaflow bench planning --tasks 1000
     slaflow status --json                          # hosts, queues, pools, runs in flight
+    sudo slaflow hosts up --hosts 2                # two simulated hosts (namespaces) with their workers
 
 ``slaflow VERB --help`` shows a verb's options; list options take spaces or commas
 (``--slas p50 p90`` = ``--slas p50,p90``). Anything else Django offers: ``slaflow manage COMMAND``.
@@ -33,6 +34,7 @@ VERBS: dict[str, Verb] = {
                                                 "results.csv and report.html (--resume DIR)"),
     "report": Verb("sla_report", "how well stored runs of a workflow kept their promises"),
     "status": Verb("cluster_status", "the cluster now: hosts, queues, pools, runs in flight (--json)"),
+    "hosts": Verb("hosts", "simulated hosts on this machine (network namespaces): up --hosts 2, down, status"),
     "bench": Verb("bench", "benchmarks: planning, runtime (beside Dask), load, failures, optimizations"),
     "token": Verb("issue_token", "print a user's REST API token (--create-user to make the user)"),
     "migrate": Verb("migrate", "create or update the database tables"),
