@@ -294,14 +294,16 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         if self.delivery == 1 or task.is_sink:
             return False
-        raw = dataplane.get_output(self.run_id, nid)
-        if raw is None and streams.complete(self.run_id, nid):
-            raw = bytes(streams.read(self.run_id, nid))
-        if raw is None:
+        got = dataplane.get_output(self.run_id, nid)
+        if got is not None:
+            task.value, task.data = got.load(), got.buf
+        elif streams.complete(self.run_id, nid):
+            task.data = bytes(streams.read(self.run_id, nid))
+            task.value = codec.loads(task.data)
+        else:
             return False
-        task.value, task.data = codec.loads(raw), raw
         self.uploaded.add(nid)
-        rec.output_bytes, rec.uploaded, rec.exec_s = len(raw), True, 0.0
+        rec.output_bytes, rec.uploaded, rec.exec_s = len(task.data), True, 0.0
         rec.optimizations["reused_after_redelivery"] = True
         return True
 
@@ -330,7 +332,7 @@ class BranchRun(OutputTravel):
             if given is not None:
                 values[up] = given.value
                 rec.inputs.append({"node": up, "bytes": given.size, "download_s": given.download_s, "local": False,
-                                   "via": given.how})
+                                   "via": given.how, **({"tier": given.tier} if given.tier else {})})
                 rec.input_bytes += given.size
                 rec.download_s += given.download_s
                 continue
@@ -338,19 +340,19 @@ class BranchRun(OutputTravel):
         if not remote:
             return True
         td = time.perf_counter()
-        raws = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them
-        missing = [up for up, raw in zip(remote, raws) if raw is None]
+        got = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them (then mapped/fetched)
+        missing = [up for up, g in zip(remote, got) if g is None]
         if missing:
-            raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not in Redis")
+            raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not stored")
         fetched = time.perf_counter() - td
-        total = sum(len(raw) for raw in raws) or 1
-        for up, raw in zip(remote, raws):
+        total = sum(g.size for g in got) or 1
+        for up, g in zip(remote, got):
             td = time.perf_counter()
-            values[up] = codec.loads(raw)
+            values[up] = g.load()
             # The shared round trip is split by size; decoding is each input's own.
-            took = fetched * len(raw) / total + (time.perf_counter() - td)
-            rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
-            rec.input_bytes += len(raw)
+            took = fetched * g.size / total + (time.perf_counter() - td)
+            rec.inputs.append({"node": up, "bytes": g.size, "download_s": took, "local": False, "tier": g.tier})
+            rec.input_bytes += g.size
             rec.download_s += took
         return True
 

@@ -498,7 +498,7 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
                            record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None))
     OutputTravel.stage_stream(branch, task)
     assert not failed and task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
-    assert dataplane.get_output(7005, "p") == data
+    assert dataplane.get_output(7005, "p").buf == data
     monkeypatch.undo()
     with pytest.raises(streams.StreamError, match=streams.STORED_WHOLE):
         streams.read(7005, "p")

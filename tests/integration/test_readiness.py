@@ -84,7 +84,7 @@ def test_a_tree_s_second_input_to_finish_uploads_nothing(run_id):
     assert not dataplane.get_redis().sismember(keys.done(run_id), "a")  # nothing changed
     assert outcomes(run_id, "a", "x1", c, b"A", local_slots=1) == [readiness.NOT_READY]
     assert outcomes(run_id, "b", "x2", c, None, local_slots=1) == [readiness.LOCAL]
-    assert dataplane.get_output(run_id, "a") == b"A" and dataplane.get_output(run_id, "b") is None
+    assert dataplane.get_output(run_id, "a").buf == b"A" and dataplane.get_output(run_id, "b") is None
 
 
 def test_a_waiting_branch_is_registered_atomically_and_gets_the_child_handed_over(run_id):
@@ -106,7 +106,7 @@ def test_a_sibling_branch_of_the_same_worker_must_upload_before_handing_over(run
     assert readiness.finish_task(run_id, "b", "w2", own, None).upload_first
     assert not dataplane.get_redis().sismember(keys.done(run_id), "b")
     assert outcomes(run_id, "b", "w2", own, b"B") == [readiness.HANDED]
-    assert dataplane.get_output(run_id, "b") == b"B"
+    assert dataplane.get_output(run_id, "b").buf == b"B"
     assert readiness.next_handed(run_id, "w1", 1.0) == "c"
 
 
