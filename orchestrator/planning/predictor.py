@@ -341,6 +341,12 @@ class Predictor:
 
     # --- transfers -------------------------------------------------------------------
 
+    def shared_memory(self, nbytes: int, *, one_host: bool = False) -> bool:
+        """Whether an output of ``nbytes`` that travels goes through the hosts' shared memory (and, with
+        ``one_host``, every reader maps it where it was made: the workers span one host)."""
+        shm = self.history.shm_min_bytes
+        return bool(shm) and nbytes >= shm and (not one_host or self.history.hosts <= 1)
+
     def tier_kind(self, kind: str, nbytes: int) -> str:
         """The transfer an output of ``nbytes`` really makes (``store.tiers``): one at least the shared-memory
         threshold is written into the host's shared memory (not uploaded) and mapped there (not

@@ -13,7 +13,7 @@ from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
 from experiments.progress import Progress
 from experiments.bench import calibration as calibration_bench, optimizations as opt_bench, resilience, \
-    runtime as runtime_bench, workloads
+    runtime as runtime_bench, store as store_bench, workloads
 
 
 class Command(BaseCommand):
@@ -33,10 +33,14 @@ class Command(BaseCommand):
             "text_analysis; medians of --repeat pairs after --warmup runs of each. "
             "'calibration': --iterations runs of --workflow in a database without runs of it, then the timing "
             "model's error and the share within the p50/p90 promise over planned runs 2-6, the p90 overshoot over "
-            "runs 8-12 and the residuals (observed / typical).")
+            "runs 8-12 and the residuals (observed / typical). "
+            "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
+            "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
+            "the reader got a copy.")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations", "calibration"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations", "calibration",
+                                             "store"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -67,6 +71,8 @@ class Command(BaseCommand):
         g.add_argument("--no-dask", action="store_true", help="slaflow only")
         g.add_argument("--breakdown", action="store_true", help="where slaflow's time per task went")
         g.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one slaflow run")
+        g = parser.add_argument_group("store")
+        g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
 
     def handle(self, *args, **opts):
         if opts["repeat"] is None:
@@ -81,7 +87,17 @@ class Command(BaseCommand):
             return self.optimizations(opts)
         if opts["what"] == "calibration":
             return self.calibration(opts)
+        if opts["what"] == "store":
+            return self.store(opts)
         return self.runtime(opts)
+
+    def store(self, opts):
+        if opts["size_mb"] < 1:
+            raise CommandError("--size-mb must be at least 1")
+        with Progress(3, enabled=not opts["json"]) as bar:
+            rows = store_bench.bench(size_mb=opts["size_mb"], repeat=opts["repeat"], progress=bar.step)
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 
     # --- load and failures --------------------------------------------------------------
 
