@@ -6,6 +6,7 @@
     slaflow plan image_transformer --planner non-uniform
     slaflow experiments --workflows fixed_times --planners uniform --slas p90 --out var/experiments/a
     slaflow bench planning --tasks 1000
+    sudo slaflow hosts up --hosts 2                # two simulated hosts (namespaces) with their workers
 
 ``slaflow VERB --help`` shows a verb's options. Anything else Django offers: ``slaflow manage COMMAND``.
 """
@@ -30,6 +31,7 @@ VERBS: dict[str, Verb] = {
     "experiments": Verb("run_sla_experiments", "an SLA experiment campaign: workflows x planners x SLAs, "
                                                 "results.csv and report.html (--resume DIR)"),
     "report": Verb("sla_report", "how well stored runs of a workflow kept their promises"),
+    "hosts": Verb("hosts", "simulated hosts on this machine (network namespaces): up --hosts 2, down, status"),
     "bench": Verb("bench", "benchmarks: planning, runtime (beside Dask), load, failures, optimizations"),
     "token": Verb("issue_token", "print a user's REST API token (--create-user to make the user)"),
     "migrate": Verb("migrate", "create or update the database tables"),

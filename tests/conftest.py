@@ -49,6 +49,9 @@ def cluster_env(**extra) -> dict:
     return env
 
 
+_session: dict = {}  # the session's cluster, which the hosts fixture stops while the simulated hosts run
+
+
 @pytest.fixture(scope="session")
 def cluster(django_db_setup, django_db_blocker, redis_server):
     from workers.localcluster import LocalCluster
@@ -57,6 +60,7 @@ def cluster(django_db_setup, django_db_blocker, redis_server):
         env = cluster_env()
     c = LocalCluster(max_pool=3, env=env, loglevel="info")
     c.start(timeout_s=90)
+    _session["cluster"] = c
     yield c
     c.stop()
 
@@ -64,8 +68,25 @@ def cluster(django_db_setup, django_db_blocker, redis_server):
 @pytest.fixture
 def live(cluster, transactional_db, redis_server):
     """A running cluster and a database whose commits the workers see."""
+    if not cluster.services:  # stopped for the simulated hosts' tests
+        cluster.start(timeout_s=90)
     yield cluster
     cluster.check_alive()
+
+
+@pytest.fixture(scope="module")
+def hosts(django_db_setup, django_db_blocker, redis_server):
+    """Two simulated hosts (workers.hosts: own network, hostname and /dev/shm each), each with a worker per
+    resource configuration against the test database and Redis. The session's cluster in the root
+    namespace is stopped meanwhile, so runs land on the hosts only (``live`` starts it again)."""
+    from workers.hosts import Hosts
+
+    if "cluster" in _session:
+        _session["cluster"].stop()
+    with django_db_blocker.unblock():
+        env = cluster_env()
+    with Hosts(2, max_pool=2, env=env, loglevel="info") as harness:
+        yield harness
 
 
 @pytest.fixture

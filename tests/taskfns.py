@@ -163,6 +163,17 @@ def payload(x, mb: int, seconds: float = 0.0):
 
 
 @task
+def checksum_all(arrays) -> str:
+    """The SHA-256 of every input's bytes in order (inputs made on several hosts, read on one)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+@task
 def digest(a, b, tag: str = "", seconds: float = 0.0):
     """The SHA-256 of ``b``'s bytes (what this task received), after waiting for ``a`` and ``seconds``."""
     import hashlib

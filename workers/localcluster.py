@@ -56,12 +56,18 @@ class LocalCluster:
     services: list[Service] = field(default_factory=list)
     redis: EmbeddedRedis | None = None
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+    # A simulated host (workers.hosts) runs its workers inside its namespaces: the command prefix that
+    # enters them, the hostname they see there, logs of their own; the harness, not each host, owns Redis.
+    wrap: tuple[str, ...] = ()
+    hostname: str | None = None
+    log_dir: Path | None = None
+    own_redis: bool = True
 
     def __post_init__(self):
         self.memory_configs = tuple(self.memory_configs or settings.SLAFLOW_RESOURCE_CONFIGS)
         self.max_pool = self.max_pool or settings.SLAFLOW_MAX_POOL
         self.min_pool = settings.SLAFLOW_MIN_POOL if self.min_pool is None else self.min_pool
-        self.log_dir = Path(settings.VAR_DIR) / "logs"
+        self.log_dir = Path(self.log_dir or Path(settings.VAR_DIR) / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -70,8 +76,16 @@ class LocalCluster:
     # --- lifecycle ------------------------------------------------------------
 
     def start(self, timeout_s: float = 60.0) -> "LocalCluster":
+        self.launch()
+        return self.ready(timeout_s)
+
+    def launch(self) -> "LocalCluster":
+        """Start every service without waiting for the workers (``ready`` waits): several clusters,
+        e.g. the simulated hosts', start side by side."""
+        self._stopping.clear()
         try:
-            self._start_redis()
+            if self.own_redis:
+                self.redis = start_redis()
             enforced, detail = cgroups.probe()
             if not enforced and settings.SLAFLOW_ENFORCE_RESOURCES:
                 log.warning("!!! resource limits cannot be enforced here (%s); runs will record enforced=false",
@@ -84,6 +98,14 @@ class LocalCluster:
                 self._start_flower()
             if self.web:
                 self._start_web()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def ready(self, timeout_s: float = 60.0) -> "LocalCluster":
+        """Wait until every worker answers, then supervise (restart what dies)."""
+        try:
             self.wait_ready(timeout_s)
             self._supervisor = threading.Thread(target=self._supervise, name="cluster-supervisor", daemon=True)
             self._supervisor.start()
@@ -97,6 +119,17 @@ class LocalCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def stop_supervising(self) -> None:
+        """Dead services stay dead from now on (a simulated host that was killed)."""
+        self._stopping.set()
+
+    def terminate(self) -> None:
+        """Ask every service to stop without waiting (``stop`` waits): several clusters wind down together."""
+        self._stopping.set()
+        for svc in self.services:
+            if svc.proc.poll() is None:
+                svc.proc.terminate()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -125,17 +158,8 @@ class LocalCluster:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _start_redis(self) -> None:
-        if settings.REDIS.embedded:
-            self.redis = EmbeddedRedis(settings.REDIS.socket_path)
-            if not self.redis.start():
-                self.redis = None  # someone else's: leave it running
-        from workers.redis_client import check
-
-        check()
-
     def worker_name(self, memory_mb: int) -> str:
-        return f"{router.queue_for(memory_mb)}-{self.suffix}@{os.uname().nodename}"
+        return f"{router.queue_for(memory_mb)}-{self.suffix}@{self.hostname or os.uname().nodename}"
 
     def _start_worker(self, memory_mb: int) -> None:
         queue = router.queue_for(memory_mb)
@@ -148,7 +172,7 @@ class LocalCluster:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, threads)
         cmd = [
-            sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
+            *self.wrap, sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
             "-Q", queue, "-n", self.worker_name(memory_mb),
             f"--autoscale={self.max_pool},{self.min_pool}", "--pool=prefork",
             "-E", "--without-gossip", "--without-mingle",
@@ -251,6 +275,20 @@ class LocalCluster:
             if svc.url:
                 lines.append(f"{svc.name}: {svc.url}")
         return lines
+
+
+def start_redis() -> EmbeddedRedis | None:
+    """The embedded Redis when it is the configured one and nobody runs it yet (then it is ours to stop);
+    either way, Redis answers afterwards."""
+    from workers.redis_client import check
+
+    redis = None
+    if settings.REDIS.embedded:
+        redis = EmbeddedRedis(settings.REDIS.socket_path)
+        if not redis.start():
+            redis = None  # someone else's: leave it running
+    check()
+    return redis
 
 
 def served_queues(timeout_s: float = 1.0) -> set[str]:

@@ -45,6 +45,14 @@ def stop(proc: subprocess.Popen, *, grace_s: float = 10.0, first: int = signal.S
         pass
 
 
+def signal_group(pid: int, sig: int) -> None:
+    """Signal a child's whole process group (it leads its own session: ``spawn``)."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def tail(path: str, lines: int = 30) -> str:
     try:
         with open(path, "rb") as fh:

@@ -1,0 +1,167 @@
+"""The simulated hosts (workers.hosts) on real namespaces, real workers, the real Redis and Postgres:
+each host is its own machine to the workers, runs span both, hosts reach each other only at their
+namespace addresses, and nothing is left behind."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from orchestrator.models import TaskRun
+from slaflow import submit
+from tests import taskfns as t
+from tests.waiting import until
+from workers import netns
+from workers.hosts import Hosts
+
+pytestmark = [pytest.mark.integration]
+
+
+def _root_addresses() -> list:
+    """Every interface and address of the root network namespace."""
+    out = subprocess.run(["ip", "-j", "addr"], capture_output=True, text=True, check=True).stdout
+    return sorted((i["ifname"], a["local"]) for i in json.loads(out) for a in i.get("addr_info", []))
+
+
+def _uts_inode(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/uts").st_ino
+
+
+def test_each_host_is_its_own_machine(hosts):
+    a, b = hosts.hosts
+    assert a.hostname != b.hostname
+    for host in (a, b):
+        assert host.run(["hostname"]).stdout.strip() == host.hostname
+        assert host.run(["ip", "-j", "addr", "show", "eth0"]).stdout.count(host.address) == 1
+        # Every worker process lives in its host's UTS namespace (so it reports the host's name) and
+        # answers under that name.
+        uts = os.stat(netns.ns_files(host.tag, host.role)[1]).st_ino
+        workers = [s for s in host.cluster.services if s.name.startswith("worker")]
+        assert len(workers) == len(host.cluster.memory_configs)
+        assert all(_uts_inode(w.proc.pid) == uts for w in workers)
+        assert all(name.endswith("@" + host.hostname) for name in map(host.cluster.worker_name,
+                                                                      host.cluster.memory_configs))
+    assert _uts_inode(os.getpid()) != os.stat(netns.ns_files(a.tag, a.role)[1]).st_ino
+
+
+def test_shared_memory_is_per_host(hosts):
+    a, b = hosts.hosts
+    mark = f"mark-{os.getpid()}"
+    assert a.run(["sh", "-c", f"echo {a.hostname} > /dev/shm/{mark}"]).returncode == 0
+    assert a.run(["cat", f"/dev/shm/{mark}"]).stdout.strip() == a.hostname
+    assert b.run(["test", "-e", f"/dev/shm/{mark}"]).returncode == 1
+    assert not os.path.exists(f"/dev/shm/{mark}")
+    assert "slaflow-shm" in a.run(["findmnt", "-n", "-o", "SOURCE", "/dev/shm"]).stdout
+
+
+SERVER = ("import socket, sys; s = socket.create_server((sys.argv[1], 7070)); print('ready', flush=True); "
+          "c, _ = s.accept(); c.sendall(socket.gethostname().encode() + b' ' + c.recv(64)); c.close()")
+CLIENT = ("import socket, sys; c = socket.create_connection((sys.argv[1], 7070), timeout=5); c.sendall(b'hello'); "
+          "c.shutdown(socket.SHUT_WR); print(c.recv(128).decode())")
+
+
+def test_hosts_reach_each_other_at_their_addresses_only(hosts):
+    a, b = hosts.hosts
+    before = _root_addresses()
+    server = a.spawn([sys.executable, "-c", SERVER, a.address], log_name="test-server")
+    try:
+        until(lambda: "ready" in open(a.log_dir / "test-server.log").read(), timeout_s=20, what="server up")
+        reply = b.run([sys.executable, "-c", CLIENT, a.address])
+        assert reply.stdout.strip() == f"{a.hostname} hello", reply
+        assert server.wait(timeout=10) == 0
+    finally:
+        server.kill()
+    # The root namespace gained no interface or address (it has no route to the hosts either).
+    assert _root_addresses() == before
+    assert not any(a.address in addr or b.address in addr for _, addr in before)
+
+
+def test_cut_link_isolates_a_host_from_the_others(hosts):
+    a, b = hosts.hosts
+    probe = [sys.executable, "-c", "import socket, sys; socket.create_connection((sys.argv[1], 9), timeout=1)",
+             a.address]
+    # Port 9 is closed on a: with the link up the connection is refused at once; with it down it times out.
+    assert "refused" in b.run(probe).stderr.lower()
+    a.set_link(False)
+    try:
+        assert not a.link_up()
+        assert "timed out" in b.run(probe).stderr.lower()
+    finally:
+        a.set_link(True)
+    assert a.link_up()
+    assert "refused" in b.run(probe).stderr.lower()
+
+
+def test_a_run_spans_both_hosts_with_the_right_result(hosts, transactional_db):
+    n, mb = 12, 2
+    run = submit(t.checksum_all([t.payload(i, mb, 0.6) for i in range(n)]), name="hosts-fanin")
+    expected = hashlib.sha256(b"".join(t.payload.fn(i, mb).tobytes() for i in range(n))).hexdigest()
+    assert run.result(timeout=120) == expected
+    rows = TaskRun.objects.filter(run_id=run.id)
+    assert rows.count() == n + 1 and all(r.status == "succeeded" for r in rows)
+    assert {r.host for r in rows} == {h.hostname for h in hosts.hosts}
+
+
+def test_a_crashed_harness_is_swept_and_a_live_one_is_not(hosts, django_db_blocker):
+    """A harness whose owner died (its state names a dead process) is removed whole by the next sweep;
+    the running fixture's harness is left alone."""
+    from tests.conftest import cluster_env
+
+    with django_db_blocker.unblock():
+        env = cluster_env()
+    code = ("import os, django; django.setup(); from workers.hosts import Hosts; "
+            f"h = Hosts(1, memory_configs=(512,), max_pool=1, env={env!r}); h.start(); "
+            "print(h.tag, flush=True); os._exit(0)")  # dies without tearing down
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+    tag = done.stdout.split()[-1] if done.stdout.split() else ""
+    assert tag and netns.read_state(tag), done.stderr
+    assert netns.netns_name(tag, "h1") in netns.netns_names()
+    # Its workers died with their owner (they were started to die with it); the namespaces remain.
+    assert tag in netns.sweep()
+    assert not any(name.startswith(f"{netns.PREFIX}-{tag}-") for name in netns.netns_names())
+    assert not list(netns.NS_DIR.glob(f"{tag}-*")) and not (netns.BASE / tag).exists()
+    assert netns.owner_alive(hosts.tag) and netns.netns_name(hosts.tag, "h1") in netns.netns_names()
+
+
+def test_teardown_leaves_nothing(django_db_setup, redis_server, hosts):
+    before = _root_addresses()
+    harness = Hosts(1, memory_configs=(512,), max_pool=1, env=hosts.env).start()
+    host = harness.hosts[0]
+    pids = {pid: netns.start_time(pid) for pid in host.pids()}
+    assert pids and netns.netns_name(harness.tag, "h1") in netns.netns_names()
+    harness.stop()
+    harness.stop()  # twice is fine
+    assert not any(name.startswith(f"{netns.PREFIX}-{harness.tag}-") for name in netns.netns_names())
+    assert not list(netns.NS_DIR.glob(f"{harness.tag}-*")) and not (netns.BASE / harness.tag).exists()
+    assert not any(netns.alive(pid, started) for pid, started in pids.items())
+    assert _root_addresses() == before
+
+
+def test_hosts_command_brings_hosts_up_and_down(hosts, django_db_blocker):
+    from tests.conftest import cluster_env
+
+    with django_db_blocker.unblock():
+        env = {**os.environ, "PYTHONPATH": str(settings.BASE_DIR), **cluster_env()}
+    slaflow, base = os.path.join(os.path.dirname(sys.executable), "slaflow"), str(settings.BASE_DIR)
+    up = subprocess.Popen([slaflow, "hosts", "up", "--hosts", "2", "--max-pool", "1"], env=env, text=True, cwd=base,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        lines = []
+        until(lambda: lines.append(up.stdout.readline()) or "Press Ctrl-C" in lines[-1] or up.poll() is not None,
+              timeout_s=120, what="hosts up")
+        out = "".join(lines)
+        assert "2 simulated hosts are up" in out, out + (up.stdout.read() if up.poll() is not None else "")
+        tag = out.split("(harness ")[1].split(")")[0]
+        status = subprocess.run([slaflow, "hosts", "status"], env=env, cwd=base, capture_output=True, text=True).stdout
+        assert f"{tag}: owner pid {up.pid} running" in status and f"{netns.SUBNET}.12" in status
+        up.send_signal(subprocess.signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+    finally:
+        up.kill()
+    assert not any(name.startswith(f"{netns.PREFIX}-{tag}-") for name in netns.netns_names())
+    down = subprocess.run([slaflow, "hosts", "down"], env=env, cwd=base, capture_output=True, text=True)
+    assert down.returncode == 0 and tag not in down.stdout
