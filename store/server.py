@@ -1,7 +1,7 @@
 """The per-host data server: outputs go from the host that made them straight to the host that reads them.
 
 Each worker's main process runs one (``start``, from the ``worker_ready``
-signal): a small threaded HTTP server on ``SLAFLOW_DATA_HOST`` (loopback by
+signal): a small threaded HTTP server on ``SLAFLOW_HOST_ADDRESS`` (loopback by
 default; a host reachable from others gives its own address) and an
 ephemeral port, serving this host's shared-memory files of its deployment
 by run and file name — ``GET /<deployment>/<run>/<file>`` — and nothing else
@@ -35,7 +35,7 @@ from store.shm import HostDir, StoreError, valid_name
 
 log = logging.getLogger("slaflow.store")
 
-_CHUNK = 1 << 20
+_CHUNK = 4 << 20
 
 
 def allowed(addr: str, networks: tuple[str, ...]) -> bool:
@@ -70,14 +70,15 @@ def fetch(addr: str, hdir: HostDir, run_id: int, name: str, size: int, digest: s
                              f"{size} were written")
 
         def chunks():
+            buf = memoryview(bytearray(min(_CHUNK, size) or 1))  # one buffer, filled again and again
             left = size
             while left:
-                part = resp.read(min(_CHUNK, left))
-                if not part:
+                got = resp.readinto(buf[:min(len(buf), left)])
+                if not got:
                     raise StoreError(f"run {run_id}: data server {addr} stopped after {size - left} of "
                                      f"{size} bytes of output {name}")
-                left -= len(part)
-                yield part
+                left -= got
+                yield buf[:got]
 
         hdir.write_as(run_id, name, chunks(), expect=digest)
     finally:

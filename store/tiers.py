@@ -152,7 +152,7 @@ def serve() -> DataServer:
     global _server
     if _server is None:
         store = local()
-        _server = DataServer(store.hdir, bind=settings.SLAFLOW_DATA_HOST)
+        _server = DataServer(store.hdir, bind=settings.SLAFLOW_HOST_ADDRESS)
 
         def tick():
             locations.announce_server(store.host, _server.address)

@@ -71,7 +71,7 @@ def _serve_outputs(**kwargs):
     try:
         tiers.serve()
     except Exception:  # readers on this host map the files; only other hosts would miss the server
-        log.exception("cannot start this host's data server (SLAFLOW_DATA_HOST)")
+        log.exception("cannot start this host's data server (SLAFLOW_HOST_ADDRESS)")
 
 
 @signals.worker_init.connect
