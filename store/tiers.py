@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from orchestrator import codec
 from store import locations
@@ -47,6 +49,7 @@ log = logging.getLogger("slaflow.store")
 REDIS, SHM, REMOTE = "redis", "shm", "remote"
 
 _server: DataServer | None = None  # this host's data server, when this process (or its parent) runs one
+_store: "OutputStore | None" = None
 
 
 @dataclass(frozen=True)
@@ -114,23 +117,38 @@ class OutputStore:
 
 def deployment() -> str:
     """This deployment's directory name: its Redis database (run ids restart per deployment)."""
-    url = settings.REDIS.client_url
+    return _deployment(settings.REDIS.client_url)
+
+
+@functools.lru_cache(maxsize=8)
+def _deployment(url: str) -> str:
     return f"db{keys.redis_db(url)}-{hashlib.blake2b(url.encode(), digest_size=4).hexdigest()}"
 
 
 def host_id() -> str:
-    return settings.SLAFLOW_HOST_ID or socket.gethostname()
+    return settings.SLAFLOW_HOST_ID or _hostname()
+
+
+@functools.lru_cache(maxsize=1)
+def _hostname() -> str:
+    return socket.gethostname()  # a process's host does not change under it
 
 
 def local() -> OutputStore:
-    """This process's store, as configured."""
-    return _local(host_id(), str(settings.SLAFLOW_SHM_DIR), deployment(), int(settings.SLAFLOW_SHM_MIN_BYTES),
-                  tuple(settings.SLAFLOW_DATA_NETWORKS), _server.address if _server is not None else "")
+    """This process's store, as configured (built once: it is on every task's path; a settings change
+    in tests builds it again)."""
+    global _store
+    if _store is None:
+        _store = OutputStore(host_id(), HostDir(Path(settings.SLAFLOW_SHM_DIR), deployment()),
+                             int(settings.SLAFLOW_SHM_MIN_BYTES), tuple(settings.SLAFLOW_DATA_NETWORKS),
+                             _server.address if _server is not None else "")
+    return _store
 
 
-@functools.lru_cache(maxsize=8)
-def _local(host: str, root: str, dep: str, min_bytes: int, networks: tuple, addr: str) -> OutputStore:
-    return OutputStore(host, HostDir(Path(root), dep), min_bytes, networks, addr)
+@receiver(setting_changed)
+def _forget(**kwargs) -> None:
+    global _store
+    _store = None
 
 
 def is_live(run_id: int) -> bool:
@@ -149,10 +167,11 @@ def sweep() -> list[int]:
 def serve() -> DataServer:
     """Start this host's data server (in a worker's main process, before its pool forks: the pool
     processes write its address into their outputs' locations), sweeping now and every minute."""
-    global _server
+    global _server, _store
     if _server is None:
         store = local()
         _server = DataServer(store.hdir, bind=settings.SLAFLOW_HOST_ADDRESS)
+        _store = None  # built again with the server's address
 
         def tick():
             locations.announce_server(store.host, _server.address)

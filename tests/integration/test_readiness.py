@@ -10,13 +10,6 @@ from workers.readiness import FLEX, OTHER, OWN, Child
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture
-def run_id(redis_server):
-    rid = 10_000_000 + time.time_ns() % 1_000_000
-    yield rid
-    dataplane.delete_run_data(rid)
-
-
 def outcomes(*args, **kw) -> list[int]:
     return readiness.finish_task(*args, **kw).outcomes
 

@@ -19,13 +19,6 @@ from workers import dataplane, keys
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture
-def run_id(redis_server):
-    rid = 880_000 + time.time_ns() % 100_000
-    yield rid
-    dataplane.delete_run_data(rid)
-
-
 def test_the_threshold_splits_redis_from_shared_memory(redis_server, run_id, settings):
     settings.SLAFLOW_SHM_MIN_BYTES = 1000
     below, at = os.urandom(999), os.urandom(1000)
@@ -121,10 +114,11 @@ def test_a_reader_never_contacts_an_address_outside_loopback_and_the_allowed_net
 
 
 def test_a_run_s_big_outputs_are_mapped_by_readers_without_a_copy_and_removed_at_its_end(live):
-    """Two 1 MB arrays feed one task (WUKONG: the branch that finishes the first producer uploads it, the
-    other runs the consumer): the uploaded input reaches it mapped — not owned, read-only — the other
-    one in memory; the run's files are gone when it ends."""
-    run = submit(t.buffer_facts(t.payload(1, 1), t.payload(2, 1)), name="zero-copy")
+    """Two 1 MB arrays feed one task (WUKONG: two executors make them, 3 s each — time for the second
+    one to start under load; the one that finishes first uploads, the other runs the consumer): the
+    uploaded input reaches it mapped — not owned, read-only — the other one in memory; the run's files
+    are gone when it ends."""
+    run = submit(t.buffer_facts(t.payload(1, 1, 3.0), t.payload(2, 1, 3.0)), name="zero-copy")
     facts = run.result(timeout=120)
     sums = sorted(f[2] for f in facts)
     expected = sorted(float(np.random.default_rng(x + 1).standard_normal((1 << 20) // 8).sum()) for x in (1, 2))
