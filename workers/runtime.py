@@ -52,6 +52,7 @@ from orchestrator import codec, logs, mapping
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
+from store.shm import StoreError
 from workers import cgroups, dataplane, flags, readiness, streams
 from workers.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
@@ -340,7 +341,11 @@ class BranchRun(OutputTravel):
         if not remote:
             return True
         td = time.perf_counter()
-        got = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them (then mapped/fetched)
+        try:
+            got = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them (then mapped/fetched)
+        except StoreError as exc:  # a file changed, cut short or gone, or its host unreachable: said, never guessed
+            self._fail(task, f"input of {node.id!r}: {exc}", "")
+            return False
         missing = [up for up, g in zip(remote, got) if g is None]
         if missing:
             raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not stored")

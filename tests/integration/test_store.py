@@ -158,3 +158,26 @@ def test_the_sweep_removes_files_of_runs_that_are_over(redis_server, tmp_path, s
         assert store.hdir.runs() == [live_run]
     finally:
         redis_server.delete(keys.meta(live_run))
+
+
+def test_an_input_whose_file_changed_after_it_was_written_fails_its_consumer_clearly(live, redis_server):
+    """A 1 MB output in shared memory is corrupted before its consumer (in another executor: the one held
+    by ``after`` until the test lets it go) reads it: the run fails naming the checksum, never computing on
+    wrong bytes."""
+    from orchestrator.handles import RunFailed
+
+    tag = f"corrupt-{time.time_ns()}"
+    run = submit(t.digest(t.after(0, tag, 0.0), t.payload(5, 1, 3.0)), name="corrupt")
+
+    def location():
+        raw = redis_server.hgetall(keys.outputs(run.id))
+        return next((locations.decode(v) for v in raw.values() if locations.decode(v)), None)
+
+    until(lambda: location() is not None, timeout_s=60, what="the payload stored in shared memory")
+    path = tiers.local().hdir.path(run.id, location().name)
+    with open(path, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\x00\x01\x02\x03")
+    redis_server.incr(f"sf:test:count:{tag}")  # now ``after`` ends, and its branch reads the payload
+    with pytest.raises(RunFailed, match="does not match its checksum"):
+        run.result(timeout=60)
