@@ -3,8 +3,9 @@
 A branch is one Celery message. It runs its entry tasks, then keeps going
 with downstream tasks that belong to it: in a planned run, the children its
 logical worker owns; in a flexible (WUKONG) run, one child it made ready.
-Outputs stay in memory inside a branch and go to Redis only when a consumer
-elsewhere needs them. Readiness is decided atomically in Redis by
+Outputs stay in memory inside a branch and go to the output store (``store``:
+Redis for small ones, the host's shared memory for big ones) only when a
+consumer elsewhere needs them. Readiness is decided atomically in Redis by
 ``workers.readiness`` — one call per finished task — and the worker that
 completes a task dispatches what became ready: there is no central loop.
 
