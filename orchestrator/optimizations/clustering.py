@@ -27,7 +27,8 @@ same host maps for ~0.2 ms/MB after a ~0.5 ms/MB write — the transfer
 clustering and delayed I/O avoid costs less than what they cost (children run
 one after another on one executor; a producer waits up to ``delay_s``). So the
 rule chooses no task while every worker is on one host and the tier takes
-outputs of clustering's size (history says: ``Predictor.shared_memory``); on
+outputs of clustering's size (``SLAFLOW_SHM_MIN_BYTES`` and the hosts the
+live workers publish, given to the rule with its parameters); on
 several hosts, or with the tier off, it chooses as before. Forcing it on a
 task still works.
 
@@ -38,6 +39,7 @@ Recorded on the producer: ``clustered_children`` (the children it ran),
 """
 from __future__ import annotations
 
+from orchestrator.planning.predictor import store_tiers, through_shared_memory
 from workers import readiness
 from workers.hooks import Hook
 
@@ -55,7 +57,7 @@ def _params(params: dict) -> dict:
 
 def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
     chosen = _params(params)
-    if predictor is not None and predictor.shared_memory(chosen["min_bytes"], one_host=True):
+    if through_shared_memory(*store_tiers(params, predictor), chosen["min_bytes"], one_host=True):
         return {}  # a big output costs its readers on this host almost nothing: nothing to save
     has_children = {u for node in graph.values() for u in node.upstream}
     return {nid: chosen for nid, tp in plan.tasks.items() if tp.worker is None and nid in has_children}  # shared: read only

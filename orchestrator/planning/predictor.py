@@ -344,8 +344,7 @@ class Predictor:
     def shared_memory(self, nbytes: int, *, one_host: bool = False) -> bool:
         """Whether an output of ``nbytes`` that travels goes through the hosts' shared memory (and, with
         ``one_host``, every reader maps it where it was made: the workers span one host)."""
-        shm = self.history.shm_min_bytes
-        return bool(shm) and nbytes >= shm and (not one_host or self.history.hosts <= 1)
+        return through_shared_memory(self.history.shm_min_bytes, self.history.hosts, nbytes, one_host=one_host)
 
     def tier_kind(self, kind: str, nbytes: int) -> str:
         """The transfer an output of ``nbytes`` really makes (``store.tiers``): one at least the shared-memory
@@ -504,6 +503,23 @@ class Predictor:
             return 0.0 if pool is None else float(np.mean(pool.columns["billed"]))
 
         return self._memo(("billed", int(memory_mb), kind), build)
+
+
+def through_shared_memory(shm_min_bytes: int, hosts: int, nbytes: int, *, one_host: bool = False) -> bool:
+    """Whether an output of ``nbytes`` that travels goes through the hosts' shared memory (the output store's
+    tier for outputs of at least ``shm_min_bytes``; 0: none do) — and, with ``one_host``, whether every
+    reader then maps it where it was made (the workers span one host)."""
+    return bool(shm_min_bytes) and nbytes >= shm_min_bytes and (not one_host or hosts <= 1)
+
+
+def store_tiers(params: dict, predictor) -> tuple[int, int]:
+    """(shared-memory threshold, hosts) an optimization rule judges transfers by: its parameters' (the
+    settings, given to every rule), else the history's, else none."""
+    if "shm_min_bytes" in params:
+        return int(params["shm_min_bytes"]), int(params.get("hosts", 1))
+    if predictor is not None:
+        return predictor.history.shm_min_bytes, predictor.history.hosts
+    return 0, 1
 
 
 def _mean_billed(by_mb: dict[int, list]) -> float:

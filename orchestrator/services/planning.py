@@ -89,7 +89,9 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
 
 
 def optimization_params() -> dict[str, dict]:
-    """Each optimization's rule parameters, from settings (README "Optimizations")."""
+    """Each optimization's rule parameters, from settings (README "Optimizations"); clustering and streaming
+    also judge by the output store's tiers (the shared-memory threshold, the hosts the workers span)."""
+    tiers = {"shm_min_bytes": int(settings.SLAFLOW_SHM_MIN_BYTES), "hosts": _hosts()}
     return {
         "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
                     "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S},
@@ -99,8 +101,10 @@ def optimization_params() -> dict[str, dict]:
                     "max_input_bytes": settings.SLAFLOW_TASKDUP_MAX_INPUT_BYTES,
                     "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES},
         "clustering": {"min_bytes": settings.SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES,
-                       "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S},
-        "streaming": {"min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES, "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES},
+                       "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S,
+                       **tiers},
+        "streaming": {"min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES, "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES,
+                      **tiers},
     }
 
 

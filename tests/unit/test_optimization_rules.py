@@ -259,6 +259,14 @@ def test_with_outputs_in_one_host_s_shared_memory_clustering_and_streaming_choos
     assert sorted(off) == ["j", "m", "p0", "p1", "p2", "s"] and all(set(a) == set(names) for a in off.values())
     # Outputs at clustering's size still in Redis (a threshold above it): clustering chooses them.
     assert sorted(chosen(shm_min_bytes=4 << 20)) == ["j", "m", "p0", "p1", "p2", "s"]
+    # Without history the settings, given with the rules' parameters, say the same.
+    tiers = {"shm_min_bytes": 64 << 10, "hosts": 1}
+    assert optimizations.annotate(flex, BIG_FAN, None, names=names, flexible=True,
+                                  params={"clustering": tiers, "streaming": tiers}) == {}
+    marked = optimizations.annotate(flex, BIG_FAN, None, names=names, flexible=True,
+                                    params={"clustering": {**tiers, "hosts": 2}, "streaming": {**tiers, "hosts": 2}})
+    assert all(set(a) == {"clustering"} for a in marked.values()) and len(marked) == 6
+    assert "shm_min_bytes" not in marked["m"]["clustering"]  # judged by, not carried to the workers
 
 
 def test_the_timing_model_prices_each_tier_from_its_own_samples():
