@@ -21,10 +21,12 @@ demo: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow demo $(DEMO_ARGS)
 
-# The browser tests need Debian's chromium: found, or installed with apt where that is possible.
+# The browser tests need Debian's chromium, the simulated hosts' tests iproute2, util-linux and socat:
+# found, or installed with apt where that is possible.
 test: install
 	PY=$(BIN)/python scripts/system-deps redis
 	scripts/system-deps chromium
+	scripts/system-deps hosts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.

@@ -7,7 +7,7 @@ crosses hosts (outputs fetched from another host, a host lost or cut off).
         a.run(["cat", "/etc/hostname"])             # any command inside host a
         a.set_link(False); a.set_link(True)         # cut / restore a's link to the other hosts
         a.partition(); a.heal()                     # ... and its Redis and Postgres too
-        a.kill()                                    # every process of a SIGKILLed, its link down
+        a.kill(); hosts.revive(a)                   # every process of a SIGKILLed, its link down; back
 
 Each host (``Host``) is a network + UTS + mount namespace (``workers.netns``: its own hostname, its
 own ``/dev/shm``, an address on a switch shared with the other hosts) running a ``LocalCluster``: one
@@ -124,7 +124,6 @@ class Hosts:
         if not 1 <= self.count <= 16:
             raise netns.HostsError(f"--hosts {self.count}: between 1 and 16 hosts")
         self.redis = None
-        self._processes: list[tuple[int, str | None]] = []
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -141,7 +140,7 @@ class Hosts:
             targets = relays.targets(settings.REDIS.client_url, self._database())
             netns.make_switch(self.tag)
             for index in range(1, self.count + 1):
-                self.hosts.append(self._make_host(index, targets))
+                self._make_host(index, targets)
             self._record()
             for host in self.hosts:
                 host.cluster.launch()
@@ -189,7 +188,7 @@ class Hosts:
         per = len(cpus) // self.count
         return ",".join(str(c) for c in cpus[(index - 1) * per:index * per])
 
-    def _make_host(self, index: int, targets: list[relays.Target]) -> Host:
+    def _make_host(self, index: int, targets: list[relays.Target]) -> None:
         role, hostname = f"h{index}", f"h{index}-{self.tag}"
         netns.add_netns(netns.netns_name(self.tag, role))
         netns.make_host(self.tag, role, hostname, self.shm_mb)
@@ -197,17 +196,18 @@ class Hosts:
         log_dir = Path(settings.VAR_DIR) / "logs" / "hosts" / hostname
         log_dir.mkdir(parents=True, exist_ok=True)
         host = Host(self.tag, index, hostname, netns.address(index), self._cpus(index), log_dir)
+        self.hosts.append(host)  # from here on, stop() stops what it has
         for target in targets:
             sock = netns.BASE / self.tag / f"{role}-{target.service}.sock"
-            host.relays[target.service] = relays.Relay(
-                target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log")).start()
+            relay = host.relays[target.service] = relays.Relay(
+                target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log"))
+            relay.start()
         # Its data server listens at its address; its readers may fetch outputs from the other hosts' (store/).
         env = {"SLAFLOW_DATA_NETWORKS": f"{netns.SUBNET}.0/24", **self.env, "SLAFLOW_HOST_ADDRESS": host.address}
         wrap = host.command(["taskset", "-c", host.cpus] if host.cpus else [])
         host.cluster = LocalCluster(memory_configs=self.memory_configs, max_pool=self.max_pool,
                                     min_pool=self.min_pool, env=env, loglevel=self.loglevel, wrap=tuple(wrap),
                                     hostname=hostname, log_dir=log_dir, own_redis=False)
-        return host
 
     def _record(self) -> None:
         """The state file the sweep reads: the owner and the root-side processes (relays) to kill."""
@@ -219,12 +219,22 @@ class Hosts:
             "hosts": [{"hostname": h.hostname, "address": h.address, "netns": h.netns} for h in self.hosts],
             "at": time.time()})
 
-    def restart_relays(self, host: Host) -> None:
-        """Start a host's stopped relays again (after ``Relay.stop`` or ``Host.kill``)."""
+    def revive(self, host: Host, timeout_s: float = 120.0) -> None:
+        """A killed (or partitioned) host comes back: relays running, link up, its workers started afresh."""
         for relay in host.relays.values():
+            if relay.paused:
+                relay.resume()
             if not relay.pids():
                 relay.start()
         self._record()
+        host.set_link(True)
+        host.cluster.stop()  # reaps what the kill left
+        host.cluster.start(timeout_s)
+
+    def check_alive(self) -> None:
+        """Raise if a worker of a host died and will not be restarted."""
+        for host in self.hosts:
+            host.cluster.check_alive()
 
     def describe(self) -> list[str]:
         lines = []

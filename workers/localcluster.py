@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -275,6 +276,30 @@ class LocalCluster:
             if svc.url:
                 lines.append(f"{svc.name}: {svc.url}")
         return lines
+
+
+def serve_in_foreground(service, *, banner: str, what: str, write, highlight=lambda text: text) -> None:
+    """Start ``service`` (a LocalCluster, the simulated Hosts), say what runs, keep it up until Ctrl-C or
+    SIGTERM (raising if a part of it dies for good), then stop it."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    # Ctrl-C stops it even when started from a script that ignores SIGINT for its background jobs
+    # (the ignore would otherwise be inherited and it never stop).
+    signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+    service.start()
+    try:
+        write(highlight(banner))
+        for line in service.describe():
+            write("  " + line)
+        write("Press Ctrl-C to stop.")
+        while not stopping.wait(0.5):
+            service.check_alive()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        write(f"stopping the {what}…")
+        service.stop()
+        write("stopped.")
 
 
 def start_redis() -> EmbeddedRedis | None:

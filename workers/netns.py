@@ -28,6 +28,7 @@ by side: ``sweep`` removes only the leftovers of harnesses whose owning process 
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -86,10 +87,14 @@ def _is_mountpoint(path: Path) -> bool:
 
 
 def ensure_dirs() -> None:
+    """``NS_DIR`` as a private bind mount of itself, made once (a lock keeps two harnesses from both
+    mounting it)."""
     NS_DIR.mkdir(parents=True, exist_ok=True)
-    if not _is_mountpoint(NS_DIR):
-        sh("mount", "--bind", str(NS_DIR), str(NS_DIR))
-    sh("mount", "--make-private", str(NS_DIR))
+    with open(BASE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _is_mountpoint(NS_DIR):
+            sh("mount", "--bind", str(NS_DIR), str(NS_DIR))
+        sh("mount", "--make-private", str(NS_DIR))
 
 
 def ns_files(tag: str, role: str) -> tuple[Path, Path]:

@@ -23,6 +23,9 @@ from urllib.parse import urlparse
 from workers import netns, procs
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# socat's copy buffer: with its default (8 KiB) a 50 MB GET through the relay took twice as long as a
+# direct one (0.22 against 0.46 GB/s); with 1 MiB they measured within the noise of a loaded machine.
+BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,10 @@ class Relay:
     def start(self, timeout_s: float = 10.0) -> "Relay":
         port = self.target.port
         self.socket.unlink(missing_ok=True)
-        outer = ["socat", f"UNIX-LISTEN:{self.socket},fork,mode=600,unlink-early",
+        outer = ["socat", "-b", str(BUFFER), f"UNIX-LISTEN:{self.socket},fork,mode=600,unlink-early",
                  f"TCP:127.0.0.1:{port},nodelay"]
-        inner = [*self.enter, "socat", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=256,nodelay",
-                 f"UNIX-CONNECT:{self.socket}"]
+        inner = [*self.enter, "socat", "-b", str(BUFFER),
+                 f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=256,nodelay", f"UNIX-CONNECT:{self.socket}"]
         self.outer = procs.spawn(outer, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/",
                                  log_path=self.log_path)
         self.inner = procs.spawn(inner, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/",

@@ -1,17 +1,22 @@
 """``bench runtime``: slaflow's runtime beside Dask's, on identical graphs, in one invocation.
 
-For each workload (``experiments.bench.workloads``), each system runs a
-warm-up and then ``repeat`` measured runs: slaflow (WUKONG planner, flexible
-workers), Dask distributed (a ``LocalCluster`` of 2 worker processes × 1
-thread, started once) and Dask's threaded scheduler. Reported per workload: medians and spread of
+For each case — a workload (``experiments.bench.workloads``) or a real
+workflow shape of the WfCommons family (``experiments.bench.wfcommons``) —
+each system runs a warm-up and then ``repeat`` measured runs: slaflow under
+each planner asked for (default WUKONG, flexible workers; the first one's runs
+give the planned planners their history), Dask distributed (a
+``LocalCluster`` of 2 worker processes × 1 thread, started once) and, for the
+workloads, Dask's threaded scheduler. Reported per case and planner: medians and spread of
 slaflow's makespan (roots dispatched → sink stored) and submit → result wall
 time, Dask's wall times, the ratios, the critical path's compute time
 (the longest path through the observed exec times of slaflow's median run)
-and whether every system computed the same result; with ``breakdown``, where
-slaflow's time per task went.
+whether every system computed the same result and, where known, the machine
+limit (no system can finish sooner: max(the critical path's CPU time, total
+CPU / cores)); with ``breakdown``, where slaflow's time per task went.
 """
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -21,6 +26,7 @@ from orchestrator.graph import toposort
 from orchestrator.handles import RunHandle
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.services.runs import submit_run
+from orchestrator.graph import Graph
 from experiments.bench import workloads as wl
 
 
@@ -37,12 +43,31 @@ def dask_available() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Case:
+    """One graph to run on every system."""
+    name: str
+    what: str
+    graph: Graph
+    size: int
+    machine_limit_s: float | None = None
+    threaded: bool = True  # also on Dask's threaded scheduler
+
+    @classmethod
+    def workload(cls, name: str, size: int | None = None) -> "Case":
+        w = wl.WORKLOADS[name]
+        size = w.size if size is None else size
+        return cls(name, w.what, w.graph(size), size)
+
+
 @dataclass
 class Row:
     workload: str
     what: str
     tasks: int
     size: int
+    planner: str = "wukong"
+    machine_limit_s: float | None = None
     slaflow_makespan: list[float] = field(default_factory=list)
     slaflow_wall: list[float] = field(default_factory=list)
     dask_distributed: list[float] = field(default_factory=list)
@@ -57,6 +82,8 @@ class Row:
         dd, dt = med(self.dask_distributed), med(self.dask_threaded)
         out = {
             "workload": self.workload, "what": self.what, "tasks": self.tasks, "size": self.size,
+            "planner": self.planner, "machine_limit_s": _r(self.machine_limit_s),
+            "ratio_machine_limit": ratio(mk, self.machine_limit_s),
             "slaflow_makespan_s": mk, "slaflow_wall_s": wall, "dask_distributed_s": dd, "dask_threaded_s": dt,
             "ratio_makespan": ratio(mk, dd), "ratio_wall": ratio(wall, dd),
             "critical_path_s": _r(self.critical_path_s),
@@ -119,10 +146,10 @@ class Systems:
         return value, time.perf_counter() - t0
 
 
-def run_slaflow(graph, name: str, timeout_s: float) -> tuple[object, float, int]:
+def run_slaflow(graph, name: str, timeout_s: float, planner: str = "wukong") -> tuple[object, float, int]:
     """Submit and wait: (result, submit → result seconds, run id)."""
     t0 = time.perf_counter()
-    run = submit_run(graph=graph, name=name, planner="wukong", sla="p90")
+    run = submit_run(graph=graph, name=name, planner=planner, sla="p90")
     value = RunHandle(run.pk).result(timeout=timeout_s)
     return value, time.perf_counter() - t0, run.pk
 
@@ -168,55 +195,84 @@ def breakdown(run_id: int) -> dict:
     }
 
 
-def steps(names: list[str], *, repeat: int, with_dask: bool) -> int:
+def steps(cases: list[Case], *, repeat: int, with_dask: bool, planners: list[str]) -> int:
     """How many runs ``bench`` makes (its progress steps): a warm-up and ``repeat`` per system."""
-    return len(names) * (repeat + 1) * (3 if with_dask else 1)
+    dask = sum(2 if c.threaded else 1 for c in cases) if with_dask else 0
+    return (repeat + 1) * (len(cases) * len(planners) + dask)
 
 
-def bench(names: list[str], *, repeat: int, sizes: dict[str, int], with_dask: bool, with_breakdown: bool,
+def bench(cases: list[Case], *, repeat: int, with_dask: bool, with_breakdown: bool, planners: list[str] = ("wukong",),
           timeout_s: float = 600.0, progress: Callable[[str], None] = lambda msg: None) -> list[Row]:
     if with_dask and not dask_available():
         raise DaskMissing("Dask is not installed: pip install -e '.[bench]' (or run with --no-dask)")
     systems = Systems(with_dask)
     rows = []
     try:
-        for name in names:
-            w = wl.WORKLOADS[name]
-            size = sizes.get(name, w.size)
-            graph = w.graph(size)
-            dsk, key = wl.dask_graph(graph)
-            row = Row(name, w.what, len(graph), size)
-            label = f"bench-{name}-{size}"
-            # Each system runs its rounds back to back after a warm-up of its own: interleaving them left
-            # slaflow's pools idle past the keep-alive window during Dask's rounds, so every slaflow run
-            # measured process start-ups rather than the runtime.
-            results = []
-            for k in range(repeat + 1):
-                progress(f"{name} ({len(graph)} tasks): slaflow {'warm-up' if k == 0 else f'{k}/{repeat}'}")
-                value, wall, run_id = run_slaflow(graph, label, timeout_s)
-                results.append(value)
-                if k:
-                    row.slaflow_wall.append(wall)
-                    row.slaflow_makespan.append(WorkflowRun.objects.values_list("makespan_s", flat=True).get(pk=run_id))
-                    row.run_ids.append(run_id)
-            if with_dask:
-                for scheduler, times in ((systems.distributed, row.dask_distributed),
-                                         (systems.threaded, row.dask_threaded)):
-                    for k in range(repeat + 1):
-                        progress(f"{name}: dask {scheduler.__name__} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
-                        value, took = scheduler(dsk, key)
-                        results.append(value)
-                        if k:
-                            times.append(took)
-            row.results_equal = all(wl.same_result(results[0], other) for other in results[1:])
-            median_run = _median_run(row)
-            row.critical_path_s = critical_path_compute(graph, median_run)
-            if with_breakdown:
-                row.breakdown = breakdown(median_run)
-            rows.append(row)
+        for case in cases:
+            rows.extend(_bench_case(case, systems, repeat=repeat, with_dask=with_dask, with_breakdown=with_breakdown,
+                                    planners=planners, timeout_s=timeout_s, progress=progress))
     finally:
         systems.close()
     return rows
+
+
+def _bench_case(case: Case, systems: Systems, *, repeat, with_dask, with_breakdown, planners, timeout_s,
+                progress) -> list[Row]:
+    graph, name = case.graph, case.name
+    label = f"bench-{name}-{case.size}"
+    results, rows = [], []
+    # Each system runs its rounds back to back after a warm-up of its own: interleaving them left
+    # slaflow's pools idle past the keep-alive window during Dask's rounds, so every slaflow run
+    # measured process start-ups rather than the runtime.
+    for planner in planners:
+        row = Row(name, case.what, len(graph), case.size, planner, case.machine_limit_s)
+        for k in range(repeat + 1):
+            progress(f"{name} ({len(graph)} tasks): slaflow {planner} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
+            value, wall, run_id = run_slaflow(graph, label, timeout_s, planner)
+            results.append(value)
+            if k:
+                row.slaflow_wall.append(wall)
+                row.slaflow_makespan.append(WorkflowRun.objects.values_list("makespan_s", flat=True).get(pk=run_id))
+                row.run_ids.append(run_id)
+        median_run = _median_run(row)
+        row.critical_path_s = critical_path_compute(graph, median_run)
+        if with_breakdown:
+            row.breakdown = breakdown(median_run)
+        rows.append(row)
+    dask_times: dict[str, list[float]] = {"distributed": [], "threaded": []}
+    if with_dask:
+        dsk, key = wl.dask_graph(graph)
+        schedulers = (systems.distributed, systems.threaded) if case.threaded else (systems.distributed,)
+        for scheduler in schedulers:
+            for k in range(repeat + 1):
+                progress(f"{name}: dask {scheduler.__name__} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
+                value, took = scheduler(dsk, key)
+                results.append(value)
+                if k:
+                    dask_times[scheduler.__name__].append(took)
+    equal = all(wl.same_result(results[0], other) for other in results[1:])
+    for row in rows:
+        row.dask_distributed, row.dask_threaded = list(dask_times["distributed"]), list(dask_times["threaded"])
+        row.results_equal = equal
+    return rows
+
+
+def wfcommons_cases(recipes: list[str], *, seed: int, tasks: tuple[int, int], cpu_s: float, total_mb: float,
+                    max_mb: float, cores: float) -> list[Case]:
+    """One instance per recipe; its size (within ``tasks``, at least the recipe's minimum) and WfCommons
+    seed drawn from ``seed``, so one number replays the whole family."""
+    from experiments.bench import wfcommons as wf
+
+    rng = random.Random(seed)
+    cases = []
+    for recipe in recipes:
+        lo = max(tasks[0], wf.min_tasks(recipe))
+        n, instance_seed = rng.randint(lo, max(lo, tasks[1])), rng.randrange(1 << 31)
+        instance = wf.generate(recipe, n, instance_seed)
+        scaled = wf.scale(instance, cpu_s=cpu_s, total_bytes=int(total_mb * 1e6), max_bytes=int(max_mb * 1e6))
+        cases.append(Case(recipe, wf.describe(instance, scaled), wf.build(instance, scaled), len(instance.jobs),
+                          round(wf.machine_limit(instance, scaled, cores), 4), threaded=False))
+    return cases
 
 
 def _median_run(row: Row) -> int:

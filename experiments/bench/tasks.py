@@ -107,3 +107,45 @@ def hang(x, seconds: float = 3600.0, tag: str = ""):
     _count(tag)
     time.sleep(seconds)
     return x
+
+
+# --- the WfCommons family (experiments.bench.wfcommons) ---------------------------------------------------
+
+def _digest(key: int, inputs) -> int:
+    """A 64-bit checksum of ``key`` and every input's bytes (each read whole: as a 64-bit word sum)."""
+    import hashlib
+
+    h = hashlib.blake2b(str(key).encode(), digest_size=8)
+    for data in inputs or ():
+        buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        words = buf[: buf.size // 8 * 8].view(np.uint64)
+        h.update(int(words.sum(dtype=np.uint64)).to_bytes(8, "little"))
+        h.update(buf[buf.size // 8 * 8:].tobytes() + buf.size.to_bytes(8, "little"))
+    return int.from_bytes(h.digest(), "little")
+
+
+def _busy(seconds: float) -> None:
+    """Burn ``seconds`` of this thread's CPU time (a recipe task's compute)."""
+    import time
+
+    end = time.thread_time() + seconds
+    x = 0
+    while time.thread_time() < end:
+        for _ in range(2000):
+            x += 1
+
+
+@task
+def wf_task(key: int, busy_s: float, out_bytes: int, inputs: list):
+    """A WfCommons job: checksum every input, compute for ``busy_s`` CPU-seconds, return ``out_bytes``
+    of data derived from the checksum (a numpy uint8 array)."""
+    seed = _digest(key, inputs)
+    _busy(busy_s)
+    block = np.random.default_rng(seed).integers(0, 256, size=min(out_bytes, 1 << 16), dtype=np.uint8)
+    return np.resize(block, out_bytes)
+
+
+@task
+def wf_collect(outputs: list) -> str:
+    """The digest of the exit jobs' outputs: equal only if every byte of the run's data flow was."""
+    return f"{_digest(-1, outputs):016x}"

@@ -67,3 +67,29 @@ def test_bench_optimizations_runs_on_against_off_and_shows_what_fired(live):
     # The straggler sleeps 3 s more on its first execution: the waiting worker duplicated it.
     assert row["on_fired"]["taskdup"]["dups"] >= 1 and row["off_fired"] == {}
     assert row["fired"].startswith("taskdup 1/1 runs (dups ")
+
+
+def test_bench_runtime_wfcommons_family_runs_planners_beside_dask_and_the_limit(live):
+    out, err = StringIO(), StringIO()
+    args = ["bench", "runtime", "--family", "wfcommons", "--recipe", "epigenomics", "--wf-tasks", "40-45",
+            "--wf-cpu", "1", "--wf-mb", "20", "--wf-max-mb", "4", "--repeat", "1", "--planner", "wukong",
+            "--planner", "uniform", "--seed", "5", "--json"]
+    call_command(*args, stdout=out, stderr=err)
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["planner"] for r in rows] == ["wukong", "uniform"]
+    assert "seed 5 (replay with --seed 5)" in err.getvalue()
+    for row in rows:
+        assert row["workload"] == "epigenomics" and row["results_equal"] is True, row
+        assert row["tasks"] == row["size"] + 1  # the jobs and the collector
+        assert row["machine_limit_s"] > 0 and row["slaflow_makespan_s"] > 0 and row["dask_distributed_s"] > 0
+        assert row["ratio_machine_limit"] == pytest.approx(row["slaflow_makespan_s"] / row["machine_limit_s"],
+                                                           rel=1e-2)
+        assert row["dask_threaded_s"] is None and len(row["slaflow_runs"]) == 1
+    assert "20 MB of outputs (largest 4.0 MB)" in rows[0]["what"] and rows[0]["what"] == rows[1]["what"]
+
+
+def test_bench_runtime_family_options_are_checked():
+    with pytest.raises(CommandError, match="--wf-tasks '300-30' must be LO-HI"):
+        call_command("bench", "runtime", "--family", "wfcommons", "--wf-tasks", "300-30")
+    with pytest.raises(CommandError, match="unknown planner 'nope'"):
+        call_command("bench", "runtime", "--family", "wfcommons", "--planner", "nope", "--no-dask")

@@ -7,9 +7,14 @@ import os
 import subprocess
 import sys
 
+import dask
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
+from experiments.bench import runtime as runtime_bench, workloads
+from orchestrator.handles import RunHandle
 from orchestrator.models import TaskRun
 from slaflow import submit
 from tests import taskfns as t
@@ -96,6 +101,11 @@ def test_cut_link_isolates_a_host_from_the_others(hosts):
 
 
 def test_a_run_spans_both_hosts_with_the_right_result(hosts, transactional_db):
+    _run_across_hosts(hosts)
+
+
+def _run_across_hosts(hosts):
+    """A fan-out of 12 × 0.6 s, 2 MB each, into a checksum: too much for one host's pools to take all."""
     n, mb = 12, 2
     run = submit(t.checksum_all([t.payload(i, mb, 0.6) for i in range(n)]), name="hosts-fanin")
     expected = hashlib.sha256(b"".join(t.payload.fn(i, mb).tobytes() for i in range(n))).hexdigest()
@@ -103,6 +113,22 @@ def test_a_run_spans_both_hosts_with_the_right_result(hosts, transactional_db):
     rows = TaskRun.objects.filter(run_id=run.id)
     assert rows.count() == n + 1 and all(r.status == "succeeded" for r in rows)
     assert {r.host for r in rows} == {h.hostname for h in hosts.hosts}
+
+
+def test_the_wfcommons_family_runs_on_the_hosts(hosts, transactional_db):
+    (case,) = runtime_bench.wfcommons_cases(["epigenomics"], seed=3, tasks=(40, 45), cpu_s=1.0, total_mb=30,
+                                            max_mb=6, cores=2)
+    (row,) = runtime_bench.bench([case], repeat=1, with_dask=False, with_breakdown=False, planners=["wukong"])
+    assert row.results_equal and row.slaflow_makespan[0] > 0
+    dsk, key = workloads.dask_graph(case.graph)
+    assert TaskRun.objects.get(run_id=row.run_ids[0], node_id="collect").status == "succeeded"
+    assert RunHandle(row.run_ids[0]).result(timeout=5) == dask.get(dsk, key)
+    assert {r.host for r in TaskRun.objects.filter(run_id=row.run_ids[0])} <= {h.hostname for h in hosts.hosts}
+
+
+def test_bench_on_hosts_refuses_when_other_workers_serve_the_queues(hosts):
+    with pytest.raises(CommandError, match="--hosts: workers already serve"):
+        call_command("bench", "runtime", "--workload", "chain", "--size", "chain=3", "--no-dask", "--hosts", "2")
 
 
 def test_a_crashed_harness_is_swept_and_a_live_one_is_not(hosts, django_db_blocker):
@@ -165,6 +191,37 @@ def test_hosts_command_brings_hosts_up_and_down(hosts, django_db_blocker):
     assert not any(name.startswith(f"{netns.PREFIX}-{tag}-") for name in netns.netns_names())
     down = subprocess.run([slaflow, "hosts", "down"], env=env, cwd=base, capture_output=True, text=True)
     assert down.returncode == 0 and tag not in down.stdout
+
+
+def _redis_ping(host) -> str:
+    """What ``redis-cli ping`` gets from inside the host within 2 s ('' when nothing answers)."""
+    port = str(host.relays["redis"].target.port)
+    return host.run(["timeout", "2", "redis-cli", "-h", "127.0.0.1", "-p", port, "ping"]).stdout.strip()
+
+
+def test_partition_cuts_a_host_off_redis_and_the_others_until_healed(hosts):
+    a, b = hosts.hosts
+    assert _redis_ping(a) == "PONG"
+    a.partition()
+    try:
+        assert _redis_ping(a) == "" and not a.link_up()
+        assert _redis_ping(b) == "PONG"  # the other host is untouched
+    finally:
+        a.heal()
+    assert _redis_ping(a) == "PONG" and a.link_up()
+
+
+def test_a_killed_host_loses_every_process_and_the_other_carries_on_until_it_is_revived(hosts, transactional_db):
+    a, b = hosts.hosts
+    a.kill()
+    assert a.pids() == [] and not a.link_up() and _redis_ping(a) == ""
+    assert all(s.proc.poll() is not None for s in a.cluster.services)
+    run = submit(t.total([t.inc(i) for i in range(6)]), name="hosts-one-left")
+    assert run.result(timeout=120) == sum(range(1, 7))
+    assert {r.host for r in TaskRun.objects.filter(run_id=run.id)} == {b.hostname}
+    hosts.revive(a)
+    assert _redis_ping(a) == "PONG" and a.link_up()
+    _run_across_hosts(hosts)
 
 
 def test_outputs_are_fetched_from_the_host_that_made_them_and_cached_on_the_reader_s(hosts, transactional_db):

@@ -1,13 +1,11 @@
 """python manage.py hosts up|down|status: simulated hosts on this machine (workers.hosts)."""
 from __future__ import annotations
 
-import signal
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
 from workers import netns
 from workers.hosts import DEFAULT_SHM_MB, Hosts
+from workers.localcluster import serve_in_foreground
 
 
 class Command(BaseCommand):
@@ -40,34 +38,10 @@ class Command(BaseCommand):
                 return self.status()
             harness = Hosts(opts["hosts"], max_pool=opts["max_pool"], shm_mb=opts["shm_mb"],
                             split_cpus=not opts["shared_cpus"], loglevel=opts["loglevel"])
+            serve_in_foreground(harness, banner=f"{harness.count} simulated hosts are up (harness {harness.tag}):",
+                                what="hosts", write=self.stdout.write, highlight=self.style.SUCCESS)
         except netns.HostsError as exc:
             raise CommandError(str(exc)) from None
-        stopping = False
-
-        def _stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
-        try:
-            harness.start()
-        except netns.HostsError as exc:
-            raise CommandError(str(exc)) from None
-        try:
-            self.stdout.write(self.style.SUCCESS(f"{len(harness.hosts)} simulated hosts are up (harness "
-                                                 f"{harness.tag}):"))
-            for line in harness.describe():
-                self.stdout.write("  " + line)
-            self.stdout.write("Press Ctrl-C to stop.")
-            while not stopping:
-                for host in harness.hosts:
-                    host.cluster.check_alive()
-                time.sleep(0.5)
-        finally:
-            self.stdout.write("stopping the hosts…")
-            harness.stop()
-            self.stdout.write("stopped.")
 
     def status(self):
         tags = netns.harness_tags() if netns.BASE.is_dir() else []

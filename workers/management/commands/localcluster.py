@@ -1,13 +1,10 @@
 """python manage.py localcluster [--flower] [--web]: run slaflow's workers until Ctrl-C."""
 from __future__ import annotations
 
-import signal
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
 from workers.embedded_redis import NoRedisServer
-from workers.localcluster import LocalCluster
+from workers.localcluster import LocalCluster, serve_in_foreground
 
 
 class Command(BaseCommand):
@@ -26,31 +23,8 @@ class Command(BaseCommand):
         cluster = LocalCluster(flower=opts["flower"], web=opts["web"], web_port=opts["web_port"],
                                flower_port=opts["flower_port"], max_pool=opts["max_pool"],
                                loglevel=opts["loglevel"])
-        stopping = False
-
-        def _stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, _stop)
-        # Ctrl-C stops the cluster even when started from a script that ignores SIGINT for its
-        # background jobs (the ignore would otherwise be inherited and the cluster never stop).
-        signal.signal(signal.SIGINT, _stop)
         try:
-            cluster.start()
+            serve_in_foreground(cluster, banner="slaflow local cluster is up:", what="local cluster",
+                                write=self.stdout.write, highlight=self.style.SUCCESS)
         except NoRedisServer as exc:
             raise CommandError(str(exc)) from None
-        try:
-            self.stdout.write(self.style.SUCCESS("slaflow local cluster is up:"))
-            for line in cluster.describe():
-                self.stdout.write("  " + line)
-            self.stdout.write("Press Ctrl-C to stop.")
-            while not stopping:
-                cluster.check_alive()
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stdout.write("stopping the local cluster…")
-            cluster.stop()
-            self.stdout.write("stopped.")
