@@ -5,8 +5,14 @@ JSON spec, results in Postgres) are JSON plus a few tagged types: numpy
 arrays, bytes, tuples and non-string-keyed dicts. Pickle is never used, so a
 value read back can never run code.
 
-A top-level numpy array is stored as raw ``.npy`` bytes (fast path, no base64);
-everything else is UTF-8 JSON.
+A top-level numpy array is stored as raw ``.npy`` bytes (fast path, no base64;
+numpy pads the header so the data starts 64-byte aligned), top-level bytes as
+a short magic then the raw bytes; everything else is UTF-8 JSON.
+
+``loads`` gives values of their own (a writeable array, ``bytes``);
+``loads_view`` decodes a read-only buffer it may keep (a mapped file of the
+output store, ``store.shm``): an array or bytes then *is* that buffer — no
+copy, ``writeable`` False — and the rest is decoded as usual.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from typing import Any
 
 TAG = "__sf__"
 _NPY_MAGIC = b"\x93NUMPY"
+_BYTES_MAGIC = b"\x93SFBYTES"
 
 
 class CodecError(TypeError):
@@ -121,6 +128,8 @@ def _npy_load(raw: bytes):
 
 def dumps(value: Any, where: str = "value") -> bytes:
     """Bytes for Redis or Postgres."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return b"".join([_BYTES_MAGIC, value])
     np = _np()
     if isinstance(value, np.ndarray) and value.dtype != object:
         return _npy_bytes(value)
@@ -130,19 +139,42 @@ def dumps(value: Any, where: str = "value") -> bytes:
 def loads(raw: bytes) -> Any:
     if raw[:6] == _NPY_MAGIC:
         return _npy_load(raw)
-    return from_jsonable(json.loads(raw.decode("utf-8")))
+    if raw[:8] == _BYTES_MAGIC:
+        return bytes(raw[8:])
+    return from_jsonable(json.loads(bytes(raw).decode("utf-8")))
+
+
+def loads_view(view: memoryview) -> Any:
+    """``loads`` of a read-only buffer the value may keep: a numpy array is built on it (its data
+    not owned, not writeable) and bytes come back as a read-only ``memoryview`` of it — no copy."""
+    if view[:6] == _NPY_MAGIC:
+        array = _npy_view(view)
+        if array is not None:
+            return array
+    if view[:8] == _BYTES_MAGIC:
+        return view[8:]
+    return loads(bytes(view))
+
+
+def _npy_view(buf):
+    """The array of ``.npy`` bytes in ``buf``, on ``buf`` itself; None for a form it cannot map."""
+    np = _np()
+    head = io.BytesIO(bytes(buf[:4096]))
+    if np.lib.format.read_magic(head) != (1, 0):
+        return None
+    shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
+    if fortran or dtype.hasobject:
+        return None
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    return np.frombuffer(buf, dtype=dtype, count=count, offset=head.tell()).reshape(shape)
 
 
 def loads_buffer(buf: bytearray) -> Any:
     """``loads`` of a buffer the caller gives up (a streamed input): an array uses it in place, no copy."""
     if buf[:6] == _NPY_MAGIC:
-        np = _np()
-        head = io.BytesIO(bytes(buf[:4096]))
-        if np.lib.format.read_magic(head) == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(head)
-            if not fortran and not dtype.hasobject:
-                count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-                return np.frombuffer(buf, dtype=dtype, count=count, offset=head.tell()).reshape(shape)
+        array = _npy_view(buf)
+        if array is not None:
+            return array
     return loads(bytes(buf))
 
 

@@ -228,6 +228,20 @@ def module_list(raw: str | None) -> tuple[str, ...]:
     return tuple(m.strip() for m in (raw or "").split(",") if m.strip())
 
 
+def networks(raw: str | None) -> tuple[str, ...]:
+    """SLAFLOW_DATA_NETWORKS: comma-separated CIDRs (e.g. ``10.77.0.0/24``)."""
+    import ipaddress
+
+    out = []
+    for part in module_list(raw):
+        try:
+            out.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(f"SLAFLOW_DATA_NETWORKS entry {part!r} is not a network (CIDR, e.g. 10.0.0.0/24)") \
+                from None
+    return tuple(out)
+
+
 def env_float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw in (None, ""):

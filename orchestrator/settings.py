@@ -178,6 +178,18 @@ SLAFLOW_HOOKS = env.module_list(os.environ.get("SLAFLOW_HOOKS"))
 SLAFLOW_REDIS_RETRY_S = env.env_float("SLAFLOW_REDIS_RETRY_S", 30.0)
 # A database call that meets a restart (a broken connection) is made again for this long before it fails.
 SLAFLOW_DB_RETRY_S = env.env_float("SLAFLOW_DB_RETRY_S", 30.0)
+# The output store (store/, docs/concepts/data-plane.md "Where outputs live"): an output that travels and is at least
+# SHM_MIN_BYTES is written once into the host's shared memory under SHM_DIR and read there by mapping it
+# (0: no shared-memory tier, every output in Redis); its location in Redis names the host (HOST_ID, else
+# the hostname) and the host's data server, which listens on HOST_ADDRESS; a reader fetches from hosts on
+# loopback or in DATA_NETWORKS (CIDRs) only.
+# 128 KiB: where one write and one read cost about the same either way (measured on this machine: below
+# it a file's open/rename/map costs more than moving the bytes through Redis; above it, less per reader).
+SLAFLOW_SHM_MIN_BYTES = env.env_int("SLAFLOW_SHM_MIN_BYTES", 128 * 1024)
+SLAFLOW_SHM_DIR = os.environ.get("SLAFLOW_SHM_DIR") or "/dev/shm/slaflow"
+SLAFLOW_HOST_ID = os.environ.get("SLAFLOW_HOST_ID", "")
+SLAFLOW_HOST_ADDRESS = os.environ.get("SLAFLOW_HOST_ADDRESS") or "127.0.0.1"
+SLAFLOW_DATA_NETWORKS = env.networks(os.environ.get("SLAFLOW_DATA_NETWORKS"))
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.

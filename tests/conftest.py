@@ -91,6 +91,19 @@ def hosts(django_db_setup, django_db_blocker, redis_server):
 
 
 @pytest.fixture
+def run_id(redis_server):
+    """A run id no run of the session has, for tests that drive the data plane directly; its data (keys and
+    output files) is deleted after the test."""
+    import time
+
+    from workers import dataplane
+
+    rid = 10_000_000 + time.time_ns() % 1_000_000
+    yield rid
+    dataplane.delete_run_data(rid)
+
+
+@pytest.fixture
 def run_keys(redis_server):
     """Names of a run's leftover Redis keys (to check clean-up)."""
     from workers import keys

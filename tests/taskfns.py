@@ -269,3 +269,27 @@ def parse_json(raw: bytes):
     import json
 
     return json.loads(raw)
+
+
+@task
+def buffer_facts(a, b):
+    """How each input array reached this task: [owns its data, writeable, sum] per input (an input mapped
+    from the host's shared memory owns nothing and is read-only)."""
+    return [[bool(x.flags.owndata), bool(x.flags.writeable), float(x.sum())] for x in (a, b)]
+
+
+@task
+def times_ten(x, tag: str = ""):
+    """``x`` × 10 (a new array, whatever the input's buffer)."""
+    if tag:
+        _count(tag)
+    return x * 10
+
+
+@task
+def die_once_then(x, tag: str):
+    """Kill this pool process the first time (an OOM kill, say), then return ``x``'s sum."""
+    if _redis().set(f"sf:test:died:{tag}", "1", nx=True, ex=300):
+        os.kill(os.getpid(), signal.SIGKILL)
+    _count(tag)
+    return float(x.sum())

@@ -6,7 +6,11 @@ Here: outputs that travel between branches, the per-run live set of branches
 before each task (announced on ``keys.flags_channel`` too, see
 ``workers.flags``), and the signals clients wait on.
 
-This module is the bottom layer: it imports only keys and the Redis client.
+Outputs go through the output store (``store.tiers``): what the outputs hash
+holds is a small output itself or the location of a big one in its host's
+shared memory; readers get it back resolved (mapped, or fetched from its host).
+
+This module is the bottom layer: it imports only keys, the Redis client and the output store.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Iterable
 
 from django.conf import settings
 
+from store import tiers
 from workers import keys
 from workers.redis_client import get_redis, script as _script
 
@@ -53,14 +58,15 @@ def token_keys(run_id: int, token: str) -> list[str]:
 def put_output(run_id: int, node_id: str, data: bytes) -> None:
     """Store an output once: the first copy stored stands (a duplicate's or a redelivery's, byte for
     byte what every consumer reads)."""
+    entry = tiers.local().entry(run_id, node_id, data)
     pipe = get_redis().pipeline(transaction=False)
-    pipe.hsetnx(keys.outputs(run_id), node_id, data)
+    pipe.hsetnx(keys.outputs(run_id), node_id, entry)
     pipe.expire(keys.outputs(run_id), ttl())
     pipe.execute()
 
 
-def get_output(run_id: int, node_id: str) -> bytes | None:
-    return get_redis().hget(keys.outputs(run_id), node_id)
+def get_output(run_id: int, node_id: str) -> tiers.Fetched | None:
+    return tiers.local().resolve(run_id, get_redis().hget(keys.outputs(run_id), node_id))
 
 
 def has_output(run_id: int, node_id: str) -> bool:
@@ -75,11 +81,12 @@ def has_outputs(run_id: int, node_ids: list[str]) -> bool:
     return all(pipe.execute())
 
 
-def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
-    """Several outputs in one round trip."""
+def get_outputs(run_id: int, node_ids: list[str]) -> list[tiers.Fetched | None]:
+    """Several outputs, their entries in one round trip (big ones then mapped, or fetched from their host)."""
     if not node_ids:
         return []
-    return get_redis().hmget(keys.outputs(run_id), node_ids)
+    store = tiers.local()
+    return [store.resolve(run_id, raw) for raw in get_redis().hmget(keys.outputs(run_id), node_ids)]
 
 
 def set_width(run_id: int, node_id: str, width: int) -> int:
@@ -273,12 +280,13 @@ def wait_finished(run_id: int, timeout_s: float) -> bool:
 
 def delete_run_data(run_id: int) -> int:
     """Delete a run's keys (its intermediate outputs included): the fixed names plus the ones the
-    run registered as it went — no scan of the keyspace."""
+    run registered as it went — no scan of the keyspace — and its output files on every host."""
     client = get_redis()
     doomed = keys.fixed_keys(run_id) + [k.decode() for k in client.smembers(keys.registry(run_id))]
     deleted = 0
     for i in range(0, len(doomed), 1000):
         deleted += client.unlink(*doomed[i:i + 1000])
+    tiers.local().drop_run(run_id)  # its files in shared memory, on every host
     return deleted
 
 

@@ -58,6 +58,7 @@ class Input:
     size: int
     download_s: float = 0.0
     how: str = "hook"
+    tier: str | None = None  # the output-store tier it came from (store.tiers), when it came from the store
 
 
 class SkipTask(Exception):

@@ -202,7 +202,8 @@ class Hosts:
             relay = host.relays[target.service] = relays.Relay(
                 target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log"))
             relay.start()
-        env = {**self.env, "SLAFLOW_HOST_ADDRESS": host.address}
+        # Its data server listens at its address; its readers may fetch outputs from the other hosts' (store/).
+        env = {"SLAFLOW_DATA_NETWORKS": f"{netns.SUBNET}.0/24", **self.env, "SLAFLOW_HOST_ADDRESS": host.address}
         wrap = host.command(["taskset", "-c", host.cpus] if host.cpus else [])
         host.cluster = LocalCluster(memory_configs=self.memory_configs, max_pool=self.max_pool,
                                     min_pool=self.min_pool, env=env, loglevel=self.loglevel, wrap=tuple(wrap),

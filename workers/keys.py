@@ -280,6 +280,17 @@ def prewarm(memory_mb: int, structure_hash: str) -> str:
     return f"{PREFIX}:prewarm:{memory_mb}:{structure_hash}"
 
 
+def data_servers() -> str:
+    """Hash "host|ip:port" → epoch seconds last heard: the data servers of each host (``store.server``)."""
+    return f"{PREFIX}:dataservers"
+
+
+def store_channel() -> str:
+    """Pub/sub channel on which a run's end is announced to every host's data server ("drop <run>"):
+    each removes its host's files of that run (``store.tiers``)."""
+    return channel_scope() + "store"
+
+
 def pools() -> str:
     """Hash worker node name → JSON {memory_mb, processes, keepalive_s, at, host, cores, cpus}: each
     configuration worker's live pool, its host's usable cores and each pool process's CPU quota,

@@ -43,7 +43,10 @@ for here); if not, it answers ``UPLOAD_FIRST`` and the caller calls again with
 the output. So an output is never missing when its consumer looks for it, and
 never written when nobody will read it.
 
-This module is the bottom layer: it imports only keys and the Redis client.
+An attached output goes through the output store (``store.tiers``): a big one
+is written to the host's shared memory and only its location is stored.
+
+This module is the bottom layer: it imports only keys, the Redis client and the output store.
 """
 from __future__ import annotations
 
@@ -53,6 +56,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from redis.exceptions import NoScriptError
 
+from store import tiers
 from workers import keys
 from workers.redis_client import get_redis, script as _script
 
@@ -331,9 +335,10 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
     SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
     after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""
     client = get_redis()
+    entry = tiers.local().entry(run_id, node_id, output)  # the output, or its location in shared memory
     for attempt in (1, 2):
         pipe = client.pipeline(transaction=False)  # one connection runs them in order
-        pipe.hsetnx(keys.outputs(run_id), node_id, output)  # the first copy stored stands (TaskDup, redeliveries)
+        pipe.hsetnx(keys.outputs(run_id), node_id, entry)  # the first copy stored stands (TaskDup, redeliveries)
         pipe.expire(keys.outputs(run_id), int(settings.SLAFLOW_RUN_TTL_S))
         pipe.evalsha(script.sha, 0, *args)
         try:

@@ -3,8 +3,9 @@
 A branch is one Celery message. It runs its entry tasks, then keeps going
 with downstream tasks that belong to it: in a planned run, the children its
 logical worker owns; in a flexible (WUKONG) run, one child it made ready.
-Outputs stay in memory inside a branch and go to Redis only when a consumer
-elsewhere needs them. Readiness is decided atomically in Redis by
+Outputs stay in memory inside a branch and go to the output store (``store``:
+Redis for small ones, the host's shared memory for big ones) only when a
+consumer elsewhere needs them. Readiness is decided atomically in Redis by
 ``workers.readiness`` — one call per finished task — and the worker that
 completes a task dispatches what became ready: there is no central loop.
 
@@ -53,6 +54,7 @@ from orchestrator.dbretry import retrying
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
+from store.shm import StoreError
 from workers import cgroups, dataplane, flags, readiness, streams
 from workers.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
@@ -295,14 +297,16 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         if self.delivery == 1 or task.is_sink:
             return False
-        raw = dataplane.get_output(self.run_id, nid)
-        if raw is None and streams.complete(self.run_id, nid):
-            raw = bytes(streams.read(self.run_id, nid))
-        if raw is None:
+        got = dataplane.get_output(self.run_id, nid)
+        if got is not None:
+            task.value, task.data = got.load(), got.buf
+        elif streams.complete(self.run_id, nid):
+            task.data = bytes(streams.read(self.run_id, nid))
+            task.value = codec.loads(task.data)
+        else:
             return False
-        task.value, task.data = codec.loads(raw), raw
         self.uploaded.add(nid)
-        rec.output_bytes, rec.uploaded, rec.exec_s = len(raw), True, 0.0
+        rec.output_bytes, rec.uploaded, rec.exec_s = len(task.data), True, 0.0
         rec.optimizations["reused_after_redelivery"] = True
         return True
 
@@ -331,7 +335,7 @@ class BranchRun(OutputTravel):
             if given is not None:
                 values[up] = given.value
                 rec.inputs.append({"node": up, "bytes": given.size, "download_s": given.download_s, "local": False,
-                                   "via": given.how})
+                                   "via": given.how, **({"tier": given.tier} if given.tier else {})})
                 rec.input_bytes += given.size
                 rec.download_s += given.download_s
                 continue
@@ -339,19 +343,23 @@ class BranchRun(OutputTravel):
         if not remote:
             return True
         td = time.perf_counter()
-        raws = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them
-        missing = [up for up, raw in zip(remote, raws) if raw is None]
+        try:
+            got = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them (then mapped/fetched)
+        except StoreError as exc:  # a file changed, cut short or gone, or its host unreachable: said, never guessed
+            self._fail(task, f"input of {node.id!r}: {exc}", "")
+            return False
+        missing = [up for up, g in zip(remote, got) if g is None]
         if missing:
-            raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not in Redis")
+            raise RuntimeError(f"run {self.run_id}: input(s) {', '.join(missing)} of {node.id!r} not stored")
         fetched = time.perf_counter() - td
-        total = sum(len(raw) for raw in raws) or 1
-        for up, raw in zip(remote, raws):
+        total = sum(g.size for g in got) or 1
+        for up, g in zip(remote, got):
             td = time.perf_counter()
-            values[up] = codec.loads(raw)
+            values[up] = g.load()
             # The shared round trip is split by size; decoding is each input's own.
-            took = fetched * len(raw) / total + (time.perf_counter() - td)
-            rec.inputs.append({"node": up, "bytes": len(raw), "download_s": took, "local": False})
-            rec.input_bytes += len(raw)
+            took = fetched * g.size / total + (time.perf_counter() - td)
+            rec.inputs.append({"node": up, "bytes": g.size, "download_s": took, "local": False, "tier": g.tier})
+            rec.input_bytes += g.size
             rec.download_s += took
         return True
 

@@ -8,6 +8,8 @@
 * ``task_prerun``: a branch of a run that is already over (failed or
   cancelled) is flagged so it starts no task.
 * ``worker_process_shutdown``: the dup locks the process still holds are released (token-checked).
+* ``worker_init``: the host's data server (``store.tiers.serve``) starts in the worker's main
+  process before its pool forks, and sweeps the host's output files of runs that are over.
 * ``worker_ready``: the reaper that takes over dead workers' branches starts; a loud banner when
   limits cannot be enforced.
 
@@ -66,6 +68,18 @@ def _worker_redis_budget(**kwargs):
     from workers import redis_client
 
     redis_client.use_worker_budget()
+
+
+@signals.worker_init.connect
+def _serve_outputs(**kwargs):
+    """This host's output files, served to readers on other hosts; pool processes forked after this
+    name the server in their outputs' locations."""
+    from store import tiers
+
+    try:
+        tiers.serve()
+    except Exception:  # readers on this host map the files; only other hosts would miss the server
+        log.exception("cannot start this host's data server (SLAFLOW_HOST_ADDRESS)")
 
 
 @signals.worker_init.connect

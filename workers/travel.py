@@ -214,17 +214,17 @@ class OutputTravel:
         ids = [mapping.element_id(nid, i) for i in range(self.ctx.width(nid))]
         remote = [e for e in ids if e not in self.local]
         td = time.perf_counter()
-        raws = dict(zip(remote, dataplane.get_outputs(self.run_id, remote)))
-        missing = [e for e, raw in raws.items() if raw is None]
+        got = dict(zip(remote, dataplane.get_outputs(self.run_id, remote)))
+        missing = [e for e, g in got.items() if g is None]
         if missing:
-            self._fail(task, f"run {self.run_id}: output(s) of {', '.join(missing[:3])} not in Redis", "")
+            self._fail(task, f"run {self.run_id}: output(s) of {', '.join(missing[:3])} not stored", "")
             return False
         values = []
         for e in ids:
-            raw = raws.get(e)
-            values.append(self.local[e] if raw is None else codec.loads(raw))
-            size = len(raw) if raw is not None else len(self.encoded.get(e, b""))
-            rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": raw is None})
+            g = got.get(e)
+            values.append(self.local[e] if g is None else g.load())
+            size = g.size if g is not None else len(self.encoded.get(e, b""))
+            rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": g is None})
             rec.input_bytes += size
         rec.download_s = time.perf_counter() - td
         self.hooks.run("after_inputs", self, task)

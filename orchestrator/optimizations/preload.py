@@ -22,7 +22,6 @@ import logging
 import threading
 import time
 
-from orchestrator import codec
 from orchestrator.planning.predictor import SLA, PredictionError
 from workers import dataplane, keys
 from workers.hooks import Hook, Input
@@ -81,7 +80,7 @@ class Fetcher(threading.Thread):
     def __init__(self, run_id: int, wanted: dict[str, int]):
         super().__init__(name=f"preload-{run_id}", daemon=True)
         self.run_id, self.wanted = run_id, dict(wanted)
-        self.got: dict[str, tuple[object, int, float, float]] = {}  # node → (value, bytes, download s, at)
+        self.got: dict[str, tuple] = {}  # node → (value, bytes, download s, at, output-store tier)
         self.fetched: set[str] = set()
         self.inflight: set[str] = set()  # being downloaded now: a task that wants one waits for it
         self.failed: set[str] = set()  # not from here after all: not stored, or the task fetched it itself
@@ -126,21 +125,21 @@ class Fetcher(threading.Thread):
         if not nodes:
             return
         t0 = time.perf_counter()
-        raws = dataplane.get_outputs(self.run_id, nodes)
+        got = dataplane.get_outputs(self.run_id, nodes)
         fetched = time.perf_counter() - t0
-        total = sum(len(raw) for raw in raws if raw is not None) or 1
-        for node, raw in zip(nodes, raws):
-            if raw is None:  # announced but not stored (it stays in its worker's memory): the task fetches it
+        total = sum(g.size for g in got if g is not None) or 1
+        for node, g in zip(nodes, got):
+            if g is None:  # announced but not stored (it stays in its worker's memory): the task fetches it
                 with self.cond:
                     self.inflight.discard(node)
                     self.failed.add(node)
                     self.cond.notify_all()
                 continue
             td = time.perf_counter()
-            value = codec.loads(raw)
-            took = fetched * len(raw) / total + (time.perf_counter() - td)  # the shared trip split by size
+            value = g.load()
+            took = fetched * g.size / total + (time.perf_counter() - td)  # the shared trip split by size
             with self.cond:
-                self.got[node] = (value, len(raw), took, time.time())
+                self.got[node] = (value, g.size, took, time.time(), g.tier)
                 self.inflight.discard(node)
                 self.fetched.add(node)
                 self.cond.notify_all()
@@ -162,7 +161,7 @@ class Fetcher(threading.Thread):
             if self.wanted[node] <= 0:
                 del self.got[node]
             else:
-                self.got[node] = (got[0], got[1], 0.0, got[3])
+                self.got[node] = (got[0], got[1], 0.0, got[3], got[4])
             return got
 
     def stop(self) -> None:
@@ -198,12 +197,12 @@ class Preload(Hook):
         got = self.fetcher.take(upstream)
         if got is None:
             return None
-        value, size, took, at = got
+        value, size, took, at, tier = got
         waited = time.perf_counter() - t0
         task.record.optimizations.setdefault(NAME, []).append(upstream)
         task.record.optimizations.setdefault("preload_waited_s", 0.0)
         task.record.optimizations["preload_waited_s"] += waited
-        return Input(value=value, size=size, download_s=took, how=NAME)
+        return Input(value=value, size=size, download_s=took, how=NAME, tier=tier)
 
     def branch_end(self, branch) -> None:
         if self.fetcher is not None:

@@ -15,6 +15,15 @@ ready about when the upload ends instead of after upload, dispatch and
 download. A streamed input comes before a preloaded one (docs/concepts/optimizations.md precedence:
 PreLoad would fetch it again, whole, once written).
 
+Re-judged on the output store's tiers (``store.tiers``): an output of at
+least the shared-memory threshold never goes through Redis — readers on its
+host map it (~0.2 ms/MB after a ~0.5 ms/MB write), readers elsewhere fetch
+it from its host directly — and a chunked stream through the central Redis
+is slower than either. So the rule chooses no task when the tier takes
+outputs of streaming's size (``SLAFLOW_SHM_MIN_BYTES``, given to the rule with
+its parameters); with the tier off
+it chooses as before, and forcing it on a task still streams.
+
 Recorded: ``streamed`` {bytes, chunks} on the producer; input entries with
 ``via: "stream"`` on consumers.
 """
@@ -23,6 +32,7 @@ from __future__ import annotations
 import time
 
 from orchestrator import codec
+from orchestrator.planning.predictor import store_tiers, through_shared_memory
 from workers import flags, streams
 from workers.hooks import Hook, Input, InputFailed
 
@@ -51,6 +61,8 @@ def _small(plan, nid: str, min_bytes: int) -> bool:
 
 def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
     chosen = _params(params)
+    if through_shared_memory(*store_tiers(params, predictor), chosen["min_bytes"]):
+        return {}  # the store moves it faster, and never through Redis
     consumers: dict[str, list[str]] = {}
     for cid, node in graph.items():
         for u in node.upstream:

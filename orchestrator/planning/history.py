@@ -11,8 +11,12 @@ Keys:
   time on its worker apart from transfers), the CPU it used (under an
   enforced quota), output bytes and the post-task overhead (dependency
   counters + dispatching children);
-* transfer samples per memory_mb: downloads of inputs from Redis, uploads of
-  outputs to Redis, and the sink's result store (a database write);
+* transfer samples per memory_mb and output-store tier: downloads of inputs
+  from Redis, uploads of outputs to Redis, the sink's result store (a
+  database write); for outputs of at least ``shm_min_bytes`` (0: no such
+  tier), writes into the host's shared memory (``shm_writes``), maps of them
+  by readers on the same host (``maps``) and fetches from another host
+  (``fetches``) — ``store.tiers``;
 * start-up samples per (memory_mb, kind): requested → first task began, with
   time spent waiting for a busy pool process taken out (the simulation models
   that wait itself), and the part of it inside the billed activity period.
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 DEFAULT_CAP = 100
+TIER_TABLES = ("shm_writes", "maps", "fetches")
 STARTUP_KINDS = ("warm", "cold", "new")
 
 
@@ -63,6 +68,13 @@ class History:
     downloads: dict[int, deque] = field(default_factory=dict)
     uploads: dict[int, deque] = field(default_factory=dict)
     stores: dict[int, deque] = field(default_factory=dict)
+    shm_writes: dict[int, deque] = field(default_factory=dict)
+    maps: dict[int, deque] = field(default_factory=dict)
+    fetches: dict[int, deque] = field(default_factory=dict)
+    # Outputs this large leave their branch through the hosts' shared memory (SLAFLOW_SHM_MIN_BYTES; 0: none
+    # do), and how many hosts the workers span (a consumer on another host fetches, on the same one maps).
+    shm_min_bytes: int = 0
+    hosts: int = 1
     startups: dict[tuple[int, str], deque] = field(default_factory=dict)
     # How slow each recent run was as a whole (its tasks' busy time over the median run's):
     # noise shared by all tasks of a run, which Monte Carlo replays together.
@@ -105,6 +117,12 @@ class History:
     def add_store(self, memory_mb: int, sample: TransferSample) -> None:
         self._bucket(self.stores, int(memory_mb)).append(sample)
 
+    def add_tiered(self, table: str, memory_mb: int, sample: TransferSample) -> None:
+        """A transfer through the shared-memory tier: ``table`` is shm_writes, maps or fetches."""
+        if table not in TIER_TABLES:
+            raise ValueError(f"tier table must be one of {', '.join(TIER_TABLES)}, got {table!r}")
+        self._bucket(getattr(self, table), int(memory_mb)).append(sample)
+
     def add_startup(self, memory_mb: int, kind: str, sample: StartupSample) -> None:
         if kind not in STARTUP_KINDS:
             raise ValueError(f"start-up kind must be one of {', '.join(STARTUP_KINDS)}, got {kind!r}")
@@ -124,7 +142,8 @@ class History:
         return {mb: list(b) for (fn, mb), b in self.tasks.items() if fn == function and b}
 
     def size(self) -> int:
-        tables: Iterable[dict] = (self.tasks, self.downloads, self.uploads, self.stores, self.startups)
+        tables: Iterable[dict] = (self.tasks, self.downloads, self.uploads, self.stores, self.startups,
+                                  self.shm_writes, self.maps, self.fetches)
         return sum(len(b) for t in tables for b in t.values())
 
     def counts(self) -> dict:
@@ -134,4 +153,6 @@ class History:
             "downloads": {str(mb): len(b) for mb, b in sorted(self.downloads.items())},
             "uploads": {str(mb): len(b) for mb, b in sorted(self.uploads.items())},
             "startups": {f"{mb}-{kind}": len(b) for (mb, kind), b in sorted(self.startups.items())},
+            **{name: {str(mb): len(b) for mb, b in sorted(getattr(self, name).items())}
+               for name in TIER_TABLES if getattr(self, name)},
         }

@@ -67,6 +67,10 @@ DEFAULT_COLD_S = 0.5
 DEFAULT_WARM_S = 0.02
 DEFAULT_LATENCY_S = 0.001
 DEFAULT_BYTES_PER_S = 200e6
+# Per output-store tier (``store.tiers``), measured on the development machine: writing a file into
+# /dev/shm with its checksum ~0.5 ms/MB, mapping it and checking the checksum ~0.2 ms/MB; another host's
+# fetch is unknown until measured (loopback's speed assumed).
+TIER_DEFAULTS = {"shm_write": (0.0003, 2e9), "map": (0.0002, 5e9), "fetch": (0.001, 1e9)}
 
 _MEDIAN = SLA(50)
 
@@ -337,9 +341,31 @@ class Predictor:
 
     # --- transfers -------------------------------------------------------------------
 
+    def shared_memory(self, nbytes: int, *, one_host: bool = False) -> bool:
+        """Whether an output of ``nbytes`` that travels goes through the hosts' shared memory (and, with
+        ``one_host``, every reader maps it where it was made: the workers span one host)."""
+        return through_shared_memory(self.history.shm_min_bytes, self.history.hosts, nbytes, one_host=one_host)
+
+    def tier_kind(self, kind: str, nbytes: int) -> str:
+        """The transfer an output of ``nbytes`` really makes (``store.tiers``): one at least the shared-memory
+        threshold is written into the host's shared memory (not uploaded) and mapped there (not
+        downloaded) — fetched from its host when the workers span several (pessimistic: the consumer
+        may be elsewhere)."""
+        shm = self.history.shm_min_bytes
+        if not shm or nbytes < shm or kind not in ("download", "upload"):
+            return kind
+        if kind == "upload":
+            return "shm_write"
+        return "map" if self.history.hosts <= 1 else "fetch"
+
+    def _default_time(self, kind: str, nbytes: int) -> float:
+        latency, speed = TIER_DEFAULTS.get(kind, (DEFAULT_LATENCY_S, DEFAULT_BYTES_PER_S))
+        return latency + nbytes / speed
+
     def _transfer_pool(self, kind: str, memory_mb: int) -> _Pool | None:
         tables = {"download": ("downloads", "uploads"), "upload": ("uploads", "downloads"),
-                  "store": ("stores", "uploads")}
+                  "store": ("stores", "uploads"), "shm_write": ("shm_writes",), "map": ("maps",),
+                  "fetch": ("fetches",)}
 
         def build():
             for name in tables[kind]:
@@ -370,15 +396,16 @@ class Predictor:
     def transfer_draws(self, kind: str, nbytes: int, memory_mb: int) -> np.ndarray:
         """Seconds to move ``nbytes`` (kind: download, upload, store), one value per related sample."""
         nbytes = size_key(nbytes)
+        kind = self.tier_kind(kind, nbytes)
 
         def build():
             pool = self._transfer_pool(kind, memory_mb)
             if pool is None:
-                return np.array([DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S])
+                return np.array([self._default_time(kind, nbytes)])
             if nbytes >= SCALE_FLOOR_BYTES:
                 idx = _speed_samples(pool, nbytes)
                 if idx is None:
-                    return np.array([DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S])
+                    return np.array([self._default_time(kind, nbytes)])
                 return nbytes / pool.columns["speed"][idx]
             return pool.columns["seconds"][pool.related(nbytes)]
 
@@ -387,14 +414,15 @@ class Predictor:
     def transfer_time(self, kind: str, nbytes: int, memory_mb: int, sla) -> float:
         sla = as_sla(sla)
         nbytes = size_key(nbytes)
+        tiered = self.tier_kind(kind, nbytes)
 
         def build():
-            pool = self._transfer_pool(kind, memory_mb)
+            pool = self._transfer_pool(tiered, memory_mb)
             if pool is None or nbytes < SCALE_FLOOR_BYTES:
                 return statistic(self.transfer_draws(kind, nbytes, memory_mb), sla)
             idx = _speed_samples(pool, nbytes)
             if idx is None:
-                return DEFAULT_LATENCY_S + nbytes / DEFAULT_BYTES_PER_S
+                return self._default_time(tiered, nbytes)
             if sla.is_average:  # the mean time, not the time at the mean speed
                 return float(np.mean(nbytes / pool.columns["speed"][idx]))
             return nbytes / statistic(pool.columns["speed"][idx], sla, speed=True)
@@ -475,6 +503,23 @@ class Predictor:
             return 0.0 if pool is None else float(np.mean(pool.columns["billed"]))
 
         return self._memo(("billed", int(memory_mb), kind), build)
+
+
+def through_shared_memory(shm_min_bytes: int, hosts: int, nbytes: int, *, one_host: bool = False) -> bool:
+    """Whether an output of ``nbytes`` that travels goes through the hosts' shared memory (the output store's
+    tier for outputs of at least ``shm_min_bytes``; 0: none do) — and, with ``one_host``, whether every
+    reader then maps it where it was made (the workers span one host)."""
+    return bool(shm_min_bytes) and nbytes >= shm_min_bytes and (not one_host or hosts <= 1)
+
+
+def store_tiers(params: dict, predictor) -> tuple[int, int]:
+    """(shared-memory threshold, hosts) an optimization rule judges transfers by: its parameters' (the
+    settings, given to every rule), else the history's, else none."""
+    if "shm_min_bytes" in params:
+        return int(params["shm_min_bytes"]), int(params.get("hosts", 1))
+    if predictor is not None:
+        return predictor.history.shm_min_bytes, predictor.history.hosts
+    return 0, 1
 
 
 def _mean_billed(by_mb: dict[int, list]) -> float:

@@ -97,7 +97,9 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
 
 
 def optimization_params() -> dict[str, dict]:
-    """Each optimization's rule parameters, from settings (docs/concepts/optimizations.md)."""
+    """Each optimization's rule parameters, from settings (docs/concepts/optimizations.md); clustering and
+    streaming also judge by the output store's tiers (the shared-memory threshold, the hosts the workers span)."""
+    tiers = {"shm_min_bytes": int(settings.SLAFLOW_SHM_MIN_BYTES), "hosts": _hosts()}
     return {
         "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
                     "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S},
@@ -107,8 +109,10 @@ def optimization_params() -> dict[str, dict]:
                     "max_input_bytes": settings.SLAFLOW_TASKDUP_MAX_INPUT_BYTES,
                     "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES},
         "clustering": {"min_bytes": settings.SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES,
-                       "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S},
-        "streaming": {"min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES, "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES},
+                       "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S,
+                       **tiers},
+        "streaming": {"min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES, "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES,
+                      **tiers},
     }
 
 
@@ -187,11 +191,22 @@ def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> 
     return sorted(rows, key=lambda r: r[0])
 
 
+_TIER_TABLE = {"shm": "maps", "remote": "fetches"}
+
+
+def _hosts() -> int:
+    """How many hosts the live workers span (1 when none published it)."""
+    try:
+        return max(1, len(pools.read_capacity().hosts))
+    except redis.RedisError:
+        return 1
+
+
 def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
                  before: int | None = None, inputs_hash: str | None = None, owner=None) -> History:
     """Samples of this workflow shape's latest runs in ``owner``'s scope (with these inputs, once there
     are a few): tasks, transfers, start-ups."""
-    history = History(cap=per_key)
+    history = History(cap=per_key, shm_min_bytes=int(settings.SLAFLOW_SHM_MIN_BYTES), hosts=_hosts())
     run_ids = recent_runs(structure_hash, runs, before=before, inputs_hash=inputs_hash, owner=owner)
     if not run_ids:
         return history
@@ -224,9 +239,14 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
                                             cpu_s=float(cpu) if cpu is not None and enforced else None))
     # Transfers, each from its own window: a sink per run would otherwise be crowded out by its tasks.
     uploaded = done.filter(uploaded=True, upload_s__isnull=False)
+    shm = history.shm_min_bytes
     for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=False), ["memory_mb"], per_key,
                                           ("memory_mb", "output_bytes", "upload_s")):
-        history.add_upload(mb, TransferSample(int(out_b or 0), float(upload_s)))
+        sample = TransferSample(int(out_b or 0), float(upload_s))
+        if shm and sample.nbytes >= shm:  # written into the host's shared memory (store.tiers)
+            history.add_tiered("shm_writes", mb, sample)
+        else:
+            history.add_upload(mb, sample)
     # The sink stores the run's result and updates no counters.
     for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=True), ["memory_mb"], per_key,
                                           ("memory_mb", "output_bytes", "upload_s")):
@@ -234,7 +254,12 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
     for _, mb, inputs in _latest(done.filter(download_s__gt=0), ["memory_mb"], per_key, ("memory_mb", "inputs")):
         for item in inputs or []:
             if not item.get("local") and item.get("download_s") is not None:
-                history.add_download(mb, TransferSample(int(item["bytes"]), float(item["download_s"])))
+                sample = TransferSample(int(item["bytes"]), float(item["download_s"]))
+                tier = _TIER_TABLE.get(item.get("tier"))  # mapped on its host, fetched from another, or Redis
+                if tier:
+                    history.add_tiered(tier, mb, sample)
+                else:
+                    history.add_download(mb, sample)
     _add_startups(history, run_ids)
     history.map_executors = int(settings.SLAFLOW_FLEX_EXECUTORS)
     for nid, opts in (TaskRun.objects.filter(run_id__in=run_ids, function=mapping.GATHER, status=TaskStatus.SUCCEEDED)

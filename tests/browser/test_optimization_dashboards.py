@@ -170,6 +170,7 @@ def test_clustering_and_streaming_dashboards_draw_real_runs(live, live_server, p
     from tests.integration.test_optimizations import clustered_graph
 
     settings.SLAFLOW_DELAYED_IO_S = 5.0  # the side task ends ~0.3 s after the big one: the wait covers it
+    settings.SLAFLOW_SHM_MIN_BYTES = 0  # planned as where big outputs travel through Redis: the rules choose them
     plain = _run(clustered_graph(f"dash-cl-{time.time_ns()}"), "dash-cluster", "wukong")
     clustered = _run(clustered_graph(f"dash-cl-{time.time_ns()}"), "dash-cluster", "wukong-opt")
     summary = clustered.optimizations["clustering"]

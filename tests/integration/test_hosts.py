@@ -222,3 +222,28 @@ def test_a_killed_host_loses_every_process_and_the_other_carries_on_until_it_is_
     hosts.revive(a)
     assert _redis_ping(a) == "PONG" and a.link_up()
     _run_across_hosts(hosts)
+
+
+def test_outputs_are_fetched_from_the_host_that_made_them_and_cached_on_the_reader_s(hosts, transactional_db):
+    """Outputs made on both hosts, read by one task: the inputs its host made are mapped there (``shm``),
+    the others fetched from their host's data server (``remote``), never through Redis; the fetched
+    copies live in the reader's /dev/shm until the run ends, when every host's files of it go."""
+    from store import tiers
+
+    n, mb = 8, 1
+    run = submit(t.checksum_all([t.payload(i, mb, 0.6) for i in range(n)]), name="hosts-fetch")
+    expected = hashlib.sha256(b"".join(t.payload.fn(i, mb).tobytes() for i in range(n))).hexdigest()
+    assert run.result(timeout=120) == expected
+    rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
+    sink = next(r for r in rows.values() if r.function.endswith("checksum_all"))
+    made_on = {nid: r.host for nid, r in rows.items() if r is not sink}
+    assert set(made_on.values()) == {h.hostname for h in hosts.hosts}  # made on both hosts
+    for item in sink.inputs:
+        if item.get("local"):
+            continue
+        assert item["tier"] == ("shm" if made_on[item["node"]] == sink.host else "remote"), item
+    assert any(i.get("tier") == "remote" for i in sink.inputs)
+    run_dir = f"{settings.SLAFLOW_SHM_DIR}/{tiers.deployment()}/{run.id}"
+    for host in hosts.hosts:  # removed on both hosts once the run ended
+        until(lambda: host.run(["test", "-e", run_dir]).returncode == 1, timeout_s=10,
+              what=f"the run's files gone on {host.hostname}")

@@ -316,6 +316,7 @@ def _by_node(run_id: int) -> dict:
 
 def test_clustered_children_run_once_beside_their_big_input_which_is_never_uploaded(live, counts, settings):
     settings.SLAFLOW_DELAYED_IO_S = 5.0  # side ends ~0.3 s after big: the wait always covers it here
+    settings.SLAFLOW_SHM_MIN_BYTES = 0  # planned as where big outputs travel through Redis: the rule chooses it
     expected = hashlib.sha256(np.random.default_rng(1).standard_normal((2 << 20) // 8).tobytes()).hexdigest()
     choices = []
     for k in range(2):  # the same plan twice: the same choices
@@ -416,6 +417,7 @@ def test_a_streamed_output_reaches_its_remote_consumer_byte_for_byte(live, setti
         gather
     """
     settings.SLAFLOW_STREAM_MIN_BYTES = 16 << 20
+    settings.SLAFLOW_SHM_MIN_BYTES = 0  # planned as where big outputs travel through Redis: the rule chooses it
     big = t.payload(t.value(6), 20, seconds=0.0)
     # worth two executors: 3 s each, time enough for a second one to start (a spawn under load) and take one
     sink = t.gather([t.digest(big, big, seconds=3.0), t.digest(big, big, seconds=3.0)])
@@ -498,7 +500,7 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
                            record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None))
     OutputTravel.stage_stream(branch, task)
     assert not failed and task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
-    assert dataplane.get_output(7005, "p") == data
+    assert dataplane.get_output(7005, "p").buf == data
     monkeypatch.undo()
     with pytest.raises(streams.StreamError, match=streams.STORED_WHOLE):
         streams.read(7005, "p")

@@ -10,13 +10,6 @@ from workers.readiness import FLEX, OTHER, OWN, Child
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.fixture
-def run_id(redis_server):
-    rid = 10_000_000 + time.time_ns() % 1_000_000
-    yield rid
-    dataplane.delete_run_data(rid)
-
-
 def outcomes(*args, **kw) -> list[int]:
     return readiness.finish_task(*args, **kw).outcomes
 
@@ -84,7 +77,7 @@ def test_a_tree_s_second_input_to_finish_uploads_nothing(run_id):
     assert not dataplane.get_redis().sismember(keys.done(run_id), "a")  # nothing changed
     assert outcomes(run_id, "a", "x1", c, b"A", local_slots=1) == [readiness.NOT_READY]
     assert outcomes(run_id, "b", "x2", c, None, local_slots=1) == [readiness.LOCAL]
-    assert dataplane.get_output(run_id, "a") == b"A" and dataplane.get_output(run_id, "b") is None
+    assert dataplane.get_output(run_id, "a").buf == b"A" and dataplane.get_output(run_id, "b") is None
 
 
 def test_a_waiting_branch_is_registered_atomically_and_gets_the_child_handed_over(run_id):
@@ -106,7 +99,7 @@ def test_a_sibling_branch_of_the_same_worker_must_upload_before_handing_over(run
     assert readiness.finish_task(run_id, "b", "w2", own, None).upload_first
     assert not dataplane.get_redis().sismember(keys.done(run_id), "b")
     assert outcomes(run_id, "b", "w2", own, b"B") == [readiness.HANDED]
-    assert dataplane.get_output(run_id, "b") == b"B"
+    assert dataplane.get_output(run_id, "b").buf == b"B"
     assert readiness.next_handed(run_id, "w1", 1.0) == "c"
 
 

@@ -239,6 +239,55 @@ def test_clustering_marks_every_flexible_task_with_children_and_streaming_those_
     assert not any("clustering" in a for a in marked.values())  # planned workers: nothing to cluster
 
 
+def test_with_outputs_in_one_host_s_shared_memory_clustering_and_streaming_choose_nothing():
+    """Re-judged on the store's tiers: a big output read on its own host costs ~0.2 ms/MB to map, so
+    clustering (children serialised beside it), delayed I/O (a wait) and streaming (chunks through Redis)
+    save nothing; on several hosts clustering chooses as before (a fetch costs), streaming still not (the
+    fetch goes host to host, not through Redis); with the tier off both choose as before."""
+    flex = plain_plan({n: None for n in BIG_FAN})
+    names = ("clustering", "streaming")
+
+    def chosen(**store):
+        return optimizations.annotate(flex, BIG_FAN, Predictor(History(**store)), names=names, params={},
+                                      flexible=True)
+
+    assert chosen(shm_min_bytes=64 << 10) == {}
+    on_two_hosts = chosen(shm_min_bytes=64 << 10, hosts=2)
+    assert sorted(on_two_hosts) == ["j", "m", "p0", "p1", "p2", "s"]
+    assert not any("streaming" in a for a in on_two_hosts.values())
+    off = chosen(shm_min_bytes=0)
+    assert sorted(off) == ["j", "m", "p0", "p1", "p2", "s"] and all(set(a) == set(names) for a in off.values())
+    # Outputs at clustering's size still in Redis (a threshold above it): clustering chooses them.
+    assert sorted(chosen(shm_min_bytes=4 << 20)) == ["j", "m", "p0", "p1", "p2", "s"]
+    # Without history the settings, given with the rules' parameters, say the same.
+    tiers = {"shm_min_bytes": 64 << 10, "hosts": 1}
+    assert optimizations.annotate(flex, BIG_FAN, None, names=names, flexible=True,
+                                  params={"clustering": tiers, "streaming": tiers}) == {}
+    marked = optimizations.annotate(flex, BIG_FAN, None, names=names, flexible=True,
+                                    params={"clustering": {**tiers, "hosts": 2}, "streaming": {**tiers, "hosts": 2}})
+    assert all(set(a) == {"clustering"} for a in marked.values()) and len(marked) == 6
+    assert "shm_min_bytes" not in marked["m"]["clustering"]  # judged by, not carried to the workers
+
+
+def test_the_timing_model_prices_each_tier_from_its_own_samples():
+    h = History(shm_min_bytes=64 << 10)
+    for _ in range(6):
+        h.add_download(2048, TransferSample(8 * MB, 0.08))  # Redis: 10 ms/MB
+        h.add_tiered("maps", 2048, TransferSample(8 * MB, 0.0016))  # mapped: 0.2 ms/MB
+        h.add_upload(2048, TransferSample(8 * MB, 0.08))
+        h.add_tiered("shm_writes", 2048, TransferSample(8 * MB, 0.004))
+    p = Predictor(h)
+    assert p.transfer_time("download", 8 * MB, 2048, "p50") == pytest.approx(0.0016, rel=0.01)
+    assert p.transfer_time("upload", 8 * MB, 2048, "p50") == pytest.approx(0.004, rel=0.01)
+    assert p.transfer_time("download", 32 << 10, 2048, "p50") > 0.0016 * (32 << 10) / (8 * MB)  # Redis below
+    on_two = Predictor(History(shm_min_bytes=64 << 10, hosts=2))  # no fetch measured yet: its default
+    assert on_two.transfer_time("download", 8 * MB, 2048, "p50") > p.transfer_time("download", 8 * MB, 2048, "p50")
+    off = Predictor(History(shm_min_bytes=0, downloads=h.downloads))
+    assert off.transfer_time("download", 8 * MB, 2048, "p50") == pytest.approx(0.08, rel=0.01)
+    with pytest.raises(ValueError, match="tier table must be one of"):
+        h.add_tiered("downloads", 2048, TransferSample(1, 0.1))
+
+
 def test_a_flexible_run_keeps_one_child_per_finished_task_and_clusters_a_big_output_s_children():
     r"""
           m      s          m: 10 bytes out, s: 1; each task 1 s (s: 1.2 s); two executors

@@ -11,9 +11,12 @@ import pytest
 from orchestrator import planning
 from orchestrator.planning import nonuniform, uniform, wukong
 from orchestrator.planning.evaluate import Planning
+from orchestrator.planning.history import TransferSample
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor
 from tests.planning_support import OPTIONS, config, graph, history, renamed, same_everywhere
+
+MB = 1 << 20
 
 
 def plan_with(name, g, h, **kw):
@@ -331,3 +334,30 @@ def test_a_mapped_node_is_planned_as_rounds_of_its_element_tasks_by_the_width_se
     wide = planning.get("uniform")(g, Predictor(h), config("uniform"))
     assert wide.tasks["p"].exec_s == pytest.approx(3 * narrow.tasks["p"].exec_s)
     assert wide.predicted_median_s > narrow.predicted_median_s + 1.5
+
+
+def test_with_big_outputs_mapped_on_one_host_the_planners_stop_serialising_work_to_avoid_transfers():
+    r"""
+           r            50 MB outputs, 0.8 s tasks. Through Redis a 50 MB fetch costs 1 s: three children stay
+        / | | \         on r's worker (starting another worker and fetching costs more than their work);
+      c0 c1 c2 c3       mapped on the same host (the store's shared-memory tier) it costs 10 ms: each child
+        \ | | /         that is not r's critical one runs on a worker of its own, in parallel.
+           s
+    """
+    g = graph({"r": ("m.r", []), **{f"c{i}": ("m.c", ["r"]) for i in range(4)},
+               "s": ("m.s", [f"c{i}" for i in range(4)])})
+
+    def workers(shm: bool, planner: str) -> set:
+        h = history(same_everywhere(["m.r", "m.c", "m.s"], 0.8), out_bytes=50 * MB, transfer_s=1.0)
+        if shm:
+            h.shm_min_bytes = 64 << 10
+            for mb in OPTIONS:
+                for _ in range(8):
+                    h.add_tiered("maps", mb, TransferSample(50 * MB, 0.01))
+                    h.add_tiered("shm_writes", mb, TransferSample(50 * MB, 0.025))
+        plan = planning.get(planner)(g, Predictor(h), config(planner))
+        return {plan.tasks[f"c{i}"].worker for i in range(4)}
+
+    for planner in ("uniform", "non-uniform"):
+        assert len(workers(False, planner)) == 2, planner
+        assert len(workers(True, planner)) == 4, planner

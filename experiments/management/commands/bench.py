@@ -16,7 +16,7 @@ from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
 from experiments.progress import Progress
 from experiments.bench import calibration as calibration_bench, optimizations as opt_bench, resilience, \
-    runtime as runtime_bench, wfcommons, workloads
+    runtime as runtime_bench, store as store_bench, wfcommons, workloads
 
 # The family's slaflow systems: WUKONG (first: its runs are the planned planners' history), WUKONG with
 # every optimization, the two planned planners.
@@ -73,11 +73,14 @@ class Command(BaseCommand):
             "text_analysis; medians of --repeat pairs after --warmup runs of each. "
             "'calibration': --iterations runs of --workflow in a database without runs of it, then the timing "
             "model's error and the share within the p50/p90 promise over planned runs 2-6, the p90 overshoot over "
-            "runs 8-12 and the residuals (observed / typical).")
+            "runs 8-12 and the residuals (observed / typical). "
+            "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
+            "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
+            "the reader got a copy.")
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
-                                             "calibration"])
+                                             "calibration", "store"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -122,6 +125,8 @@ class Command(BaseCommand):
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
                             "a local cluster")
+        g = parser.add_argument_group("store")
+        g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
 
     def handle(self, *args, **opts):
         if opts["repeat"] is None:
@@ -139,7 +144,17 @@ class Command(BaseCommand):
             return self.restarts(opts)
         if opts["what"] == "calibration":
             return self.calibration(opts)
+        if opts["what"] == "store":
+            return self.store(opts)
         return self.runtime(opts)
+
+    def store(self, opts):
+        if opts["size_mb"] < 1:
+            raise CommandError("--size-mb must be at least 1")
+        with Progress(3, enabled=not opts["json"]) as bar:
+            rows = store_bench.bench(size_mb=opts["size_mb"], repeat=opts["repeat"], progress=bar.step)
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 
     # --- load and failures --------------------------------------------------------------
 

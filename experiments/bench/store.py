@@ -1,0 +1,108 @@
+"""``bench store``: what one big output costs in each tier of the output store, on this host.
+
+One numpy output of ``size_mb`` MB (float64), encoded as the runtime encodes
+it, then ``repeat`` times each:
+
+* **Redis**: the value stored in and read back from the run's outputs hash,
+  decoded as the runtime did before the store (a copy);
+* **shared memory**: written into the host's shared memory by the store
+  (``store.tiers``: file + checksum), then resolved and decoded by a reader
+  as the runtime does — the array is the mapped file (no copy is asserted:
+  its buffer is not its own, not writeable, and it shares memory with the
+  mapping);
+* **another host, over loopback**: fetched from a data server
+  (``store.server``) into a second host directory, checked, then mapped.
+
+Reported per tier: median milliseconds per MB with min–max, and whether
+the reader got a copy. Measured, never asserted by tests.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from orchestrator import codec
+from store import locations, tiers
+from store.server import DataServer
+from store.shm import HostDir
+from workers import keys
+from workers.redis_client import get_redis
+
+RUN_ID = 999_999_001  # a run id no deployment reaches: its files and keys are removed at the end
+
+
+def _spread(samples: list[float], mb: float) -> dict:
+    per_mb = [s * 1000 / mb for s in samples]
+    return {"ms_per_mb": round(statistics.median(per_mb), 4), "min": round(min(per_mb), 4),
+            "max": round(max(per_mb), 4), "runs": len(per_mb)}
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
+    out, last = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        last = fn()
+        out.append(time.perf_counter() - t0)
+    return out, last
+
+
+def bench(size_mb: int = 64, repeat: int = 5, progress: Callable[[str], None] = lambda label: None) -> list[dict]:
+    array = np.random.default_rng(1).standard_normal(size_mb * (1 << 20) // 8)
+    data = codec.dumps(array)
+    mb = len(data) / (1 << 20)
+    client, store = get_redis(), tiers.local()
+    shm_store = tiers.OutputStore(store.host, store.hdir, 1, store.networks, store.addr)  # every output to shm
+    rows = []
+    try:
+        progress("redis")
+
+        def redis_put():
+            client.hdel(keys.outputs(RUN_ID), "x")
+            client.hset(keys.outputs(RUN_ID), "x", data)
+
+        put_s, _ = _timed(redis_put, repeat)
+        get_s, value = _timed(lambda: codec.loads(client.hget(keys.outputs(RUN_ID), "x")), repeat)
+        rows.append({"tier": "redis", "write": _spread(put_s, mb), "read": _spread(get_s, mb),
+                     "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))})
+        progress("shared memory")
+        write_s, entry = _timed(lambda: shm_store.entry(RUN_ID, "x", data), repeat)
+        read_s, value = _timed(lambda: shm_store.resolve(RUN_ID, entry).load(), repeat)
+        got = shm_store.resolve(RUN_ID, entry)
+        shared = np.shares_memory(got.load(), np.frombuffer(got.buf, dtype=np.uint8))
+        rows.append({"tier": "shm", "write": _spread(write_s, mb), "read": _spread(read_s, mb),
+                     "copy": bool(value.flags.owndata or value.flags.writeable or not shared),
+                     "equal": bool(np.array_equal(value, array))})
+        progress("another host over loopback")
+        rows.append(_loopback(store, entry, array, mb, repeat))
+    finally:
+        client.delete(keys.outputs(RUN_ID))
+        store.hdir.drop_run(RUN_ID)
+    return rows
+
+
+def _loopback(store: tiers.OutputStore, entry: bytes, array, mb: float, repeat: int) -> dict:
+    """Fetch the shared-memory copy from a data server into another host directory, ``repeat`` times."""
+    server = DataServer(store.hdir).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="slaflow-bench-", dir="/dev/shm") as tmp:
+            # The same file, as made on host "bench-source" with its server: a reader elsewhere fetches it.
+            loc = locations.decode(entry)
+            remote = locations.Location("bench-source", server.address, loc.name, loc.size, loc.checksum).encode()
+            samples, value = [], None
+            for k in range(repeat):
+                reader = tiers.OutputStore(f"bench-reader-{k}", HostDir(Path(tmp) / str(k), store.hdir.deployment),
+                                           1, store.networks)
+                t0 = time.perf_counter()
+                got = reader.resolve(RUN_ID, remote)
+                value = got.load()
+                samples.append(time.perf_counter() - t0)
+            med = statistics.median(samples)
+            return {"tier": "remote (loopback)", "read": _spread(samples, mb), "gb_per_s": round(mb / 1024 / med, 3),
+                    "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))}
+    finally:
+        server.stop()

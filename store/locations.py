@@ -1,0 +1,68 @@
+"""What Redis keeps of an output held in a host's shared memory: where, how big, its checksum.
+
+The run's outputs hash (``keys.outputs``) maps each node to what a reader
+needs: a small output's encoded bytes themselves, or, for one in shared
+memory, a *location record* — a marker no encoded value starts with, then
+compact JSON::
+
+    {"h": host id, "a": the host's data server ("ip:port"), "f": file name, "n": size, "c": checksum}
+
+The record goes through the same ``HSETNX`` a value would (the first copy
+stored stands), so readiness, TaskDup's "is it stored" check and clean-up do
+not care which tier an output is in.
+
+Data servers (``store.server``) announce themselves in ``keys.data_servers``
+(host id → addresses) so a reader finds another server of the producing host
+if the one in the record is gone (its worker process died: the host's files
+did not).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from workers import keys
+from workers.redis_client import get_redis
+
+MARK = b"\x00sf-loc\x00"
+
+
+@dataclass(frozen=True)
+class Location:
+    host: str
+    addr: str  # "" when the host runs no data server (readers on other hosts cannot fetch it)
+    name: str
+    size: int
+    checksum: str
+
+    def encode(self) -> bytes:
+        body = {"h": self.host, "a": self.addr, "f": self.name, "n": self.size, "c": self.checksum}
+        return MARK + json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode(raw) -> Location | None:
+    """The location in ``raw`` (an entry of the outputs hash), or None when ``raw`` is a value itself."""
+    if raw is None or raw[:len(MARK)] != MARK:
+        return None
+    body = json.loads(bytes(raw[len(MARK):]))
+    return Location(host=body["h"], addr=body["a"], name=body["f"], size=int(body["n"]), checksum=body["c"])
+
+
+def announce_server(host: str, addr: str) -> None:
+    """A data server of ``host`` listens at ``addr`` (refreshed by the server while it runs)."""
+    get_redis().hset(keys.data_servers(), f"{host}|{addr}", repr(time.time()))
+
+
+def withdraw_server(host: str, addr: str) -> None:
+    get_redis().hdel(keys.data_servers(), f"{host}|{addr}")
+
+
+def servers_of(host: str, fresh_s: float = 120.0) -> list[str]:
+    """The addresses of ``host``'s data servers heard from within ``fresh_s``, newest first."""
+    now, found = time.time(), []
+    for field, at in get_redis().hgetall(keys.data_servers()).items():
+        h, _, addr = field.decode().partition("|")
+        if h == host and now - float(at) < fresh_s:
+            found.append((float(at), addr))
+    return [addr for _, addr in sorted(found, reverse=True)]

@@ -1,0 +1,197 @@
+"""The output store: one interface over the tiers an output may live in.
+
+* **same process** — a branch keeps its outputs in memory and passes them
+  along itself (``workers.runtime``): nothing here is involved;
+* **Redis** — an output that leaves its branch and is smaller than
+  ``SLAFLOW_SHM_MIN_BYTES`` goes into the run's outputs hash, as a value;
+* **same host** — a bigger one is written once into the host's shared memory
+  (``store.shm``) and only its location goes into that hash; a reader on the
+  host maps the file: a numpy array or bytes *are* the mapped pages, read-only,
+  never copied;
+* **another host** — a reader elsewhere fetches the file straight from the
+  producing host's data server (``store.server``), never through Redis, into
+  its own host's shared memory, where the next readers of that host map it.
+
+``entry`` turns an encoded output into what the outputs hash stores (the
+bytes, or a location after writing the file); ``resolve`` turns what a reader
+found there back into a buffer and says which tier it came from; ``load``
+decodes it (zero-copy for a mapped buffer). Which outputs travel at all is
+decided elsewhere (the plan, delayed I/O, clustering, streaming): this module
+decides only *how*.
+
+``SLAFLOW_SHM_MIN_BYTES=0`` turns the shared-memory tier off (every output
+that travels goes into Redis, as before it existed).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from orchestrator import codec
+from store import locations
+from store.locations import Location
+from store.server import DataServer, fetch
+from store.shm import HostDir, StoreError
+from workers import keys
+from workers.redis_client import get_redis, new_client
+
+log = logging.getLogger("slaflow.store")
+
+REDIS, SHM, REMOTE = "redis", "shm", "remote"
+
+_server: DataServer | None = None  # this host's data server, when this process (or its parent) runs one
+_store: "OutputStore | None" = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An output as a reader got it: its encoded buffer, and the tier it came from."""
+
+    buf: bytes | memoryview
+    tier: str
+
+    @property
+    def size(self) -> int:
+        return len(self.buf)
+
+    def load(self):
+        """The value: built on the mapped buffer itself (no copy) when it is one."""
+        return codec.loads_view(self.buf) if isinstance(self.buf, memoryview) else codec.loads(self.buf)
+
+
+@dataclass(frozen=True)
+class OutputStore:
+    host: str
+    hdir: HostDir
+    min_bytes: int  # 0: no shared-memory tier
+    networks: tuple[str, ...] = ()
+    addr: str = ""
+
+    def entry(self, run_id: int, node_id: str, data) -> bytes:
+        """What the outputs hash stores for ``node_id``'s encoded output ``data`` (written to shared
+        memory first when it is big enough)."""
+        if not self.min_bytes or len(data) < self.min_bytes:
+            return data
+        name, digest = self.hdir.write(run_id, node_id, data)
+        return Location(self.host, self.addr, name, len(data), digest).encode()
+
+    def resolve(self, run_id: int, raw) -> Fetched | None:
+        """The output behind an entry of the outputs hash (None: not stored)."""
+        if raw is None:
+            return None
+        loc = locations.decode(raw)
+        if loc is None:
+            return Fetched(raw, REDIS)
+        if loc.host == self.host or self.hdir.exists(run_id, loc.name):  # made here, or fetched here before
+            return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), SHM)
+        self._fetch(run_id, loc)
+        return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), REMOTE)
+
+    def _fetch(self, run_id: int, loc: Location) -> None:
+        tried: list[str] = []
+        for addr in dict.fromkeys([loc.addr] + locations.servers_of(loc.host)):
+            if not addr:
+                continue
+            try:
+                fetch(addr, self.hdir, run_id, loc.name, loc.size, loc.checksum, self.networks)
+                return
+            except (OSError, StoreError) as exc:
+                tried.append(f"{addr}: {exc}")
+        raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched ("
+                         + ("; ".join(tried) or "no data server of that host is known") + ")")
+
+    def drop_run(self, run_id: int) -> None:
+        """The run is over: its files go, here and (announced) on every other host."""
+        self.hdir.drop_run(run_id)
+        get_redis().publish(keys.store_channel(), f"drop {int(run_id)}")
+
+
+def deployment() -> str:
+    """This deployment's directory name: its Redis database (run ids restart per deployment)."""
+    return _deployment(settings.REDIS.client_url)
+
+
+@functools.lru_cache(maxsize=8)
+def _deployment(url: str) -> str:
+    return f"db{keys.redis_db(url)}-{hashlib.blake2b(url.encode(), digest_size=4).hexdigest()}"
+
+
+def host_id() -> str:
+    return settings.SLAFLOW_HOST_ID or _hostname()
+
+
+@functools.lru_cache(maxsize=1)
+def _hostname() -> str:
+    return socket.gethostname()  # a process's host does not change under it
+
+
+def local() -> OutputStore:
+    """This process's store, as configured (built once: it is on every task's path; a settings change
+    in tests builds it again)."""
+    global _store
+    if _store is None:
+        _store = OutputStore(host_id(), HostDir(Path(settings.SLAFLOW_SHM_DIR), deployment()),
+                             int(settings.SLAFLOW_SHM_MIN_BYTES), tuple(settings.SLAFLOW_DATA_NETWORKS),
+                             _server.address if _server is not None else "")
+    return _store
+
+
+@receiver(setting_changed)
+def _forget(**kwargs) -> None:
+    global _store
+    _store = None
+
+
+def is_live(run_id: int) -> bool:
+    """Whether the run still has its coordination data (it is not over, nor expired)."""
+    return bool(get_redis().exists(keys.meta(run_id)))
+
+
+def sweep() -> list[int]:
+    """Remove this host's files of runs that are over or older than the run TTL; the runs removed."""
+    removed = local().hdir.sweep(is_live, float(settings.SLAFLOW_RUN_TTL_S))
+    if removed:
+        log.info("output store: swept the files of %d ended run(s) on this host", len(removed))
+    return removed
+
+
+def serve() -> DataServer:
+    """Start this host's data server (in a worker's main process, before its pool forks: the pool
+    processes write its address into their outputs' locations), sweeping now and every minute."""
+    global _server, _store
+    if _server is None:
+        store = local()
+        _server = DataServer(store.hdir, bind=settings.SLAFLOW_HOST_ADDRESS)
+        _store = None  # built again with the server's address
+
+        def tick():
+            locations.announce_server(store.host, _server.address)
+            sweep()
+
+        _server.start(every_s=60.0, tick=tick, listen=_hear_drops)
+        log.info("output store: data server of host %s at %s", store.host, _server.address)
+    return _server
+
+
+def _hear_drops(drop) -> None:
+    """Call ``drop(run_id)`` for each run end announced (``OutputStore.drop_run``), for ever."""
+    while True:
+        try:
+            pubsub = new_client(socket_timeout=None).pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(keys.store_channel())
+            for message in pubsub.listen():
+                kind, _, run = (message.get("data") or b"").decode().partition(" ")
+                if kind == "drop" and run.isdigit():
+                    drop(int(run))
+        except Exception as exc:  # Redis went away: listen again once it is back
+            log.warning("output store: lost the run-end subscription (%r); retrying", exc)
+            time.sleep(1.0)
