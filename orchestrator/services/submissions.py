@@ -121,7 +121,7 @@ def spec_name(name: str | None, spec: Any) -> str:
 
 def submit_library(*, user, workflow: str, params: dict | None, planner: str, sla: str,
                    timeout_s: float | None = None, deadline_s: float | None = None,
-                   optimizations: list[str] | None = None) -> WorkflowRun:
+                   optimizations: list[str] | None = None, webhook_url: str | None = None) -> WorkflowRun:
     """Run a library workflow for ``user`` — every entry point (REST, web launch, commands, campaigns)
     comes here: every check first and the graph built once, under the task budget; nothing is stored if
     anything is wrong."""
@@ -129,11 +129,12 @@ def submit_library(*, user, workflow: str, params: dict | None, planner: str, sl
     graph, values = library_graph(workflow, params)
     return submit_run(graph=graph, name=workflow, planner=planner, sla=sla, params=values, owner=user,
                       source=Workflow.Source.LIBRARY, timeout_s=timeout_s, deadline_s=deadline_s,
-                      optimizations=optimizations)
+                      optimizations=optimizations, webhook_url=webhook_url)
 
 
 def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
-                deadline_s: float | None = None, optimizations: list[str] | None = None) -> WorkflowRun:
+                deadline_s: float | None = None, optimizations: list[str] | None = None,
+                webhook_url: str | None = None) -> WorkflowRun:
     """Run a JSON graph spec for ``user``; functions must be built-ins or live in the registered workflow modules
     (``functions.registered_modules``)."""
     sla = check_planner_and_sla(planner=planner, sla=sla)
@@ -141,4 +142,5 @@ def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, ti
     graph = spec_graph(spec)
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
                       source=Workflow.Source.API, allowed_modules=functions.registered_modules(),
-                      timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations)
+                      timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations,
+                      webhook_url=webhook_url)
