@@ -68,13 +68,16 @@ def chain():
 def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal_run_nothing(live, redis_server,
                                                                                               receiver):
     redis_server.delete(t.PACE_KEY)  # 0.4 s a task
+    for _ in range(3):  # history: WUKONG runs make no promise (nothing watched)
+        handle = submit(chain(), name="live-chain", planner="wukong", sla="p99", webhook_url=receiver.url)
+        assert handle.result(timeout=90) == TASKS
+        assert handle.run.predicted_makespan_s is None and handle.run.alerts == []
     normal = []
-    for _ in range(3):  # the first run is unplanned (no promise: not watched); the next ones are planned
+    for _ in range(2):  # planned from that history, at the usual pace
         handle = submit(chain(), name="live-chain", planner="uniform", sla="p99", webhook_url=receiver.url)
         assert handle.result(timeout=90) == TASKS
         normal.append(handle.run)
-    assert normal[0].predicted_makespan_s is None and normal[-1].predicted_makespan_s > 0
-    for run in normal[1:]:  # finished (nothing more can fire), on time: nothing fired, nothing POSTed
+    for run in normal:  # finished (nothing more can fire), on time: nothing fired, nothing POSTed
         print(f"normal run {run.pk}: {run.makespan_s:.3f} s, promise {run.predicted_makespan_s:.3f} s, {run.alerts}")
         assert run.makespan_s <= run.predicted_makespan_s, (run.makespan_s, run.predicted_makespan_s)
         assert run.alerts == [] and receiver.of(run.pk, live_rule.AT_RISK) == receiver.of(run.pk, "sla_missed") == []
@@ -108,6 +111,26 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     assert len(receiver.of(slow.id, live_rule.AT_RISK)) == len(receiver.of(slow.id, live_rule.MISSED)) == 1
     assert all(ctype == "application/json" for _, _, ctype in receiver.received)
     redis_server.delete(t.PACE_KEY)
+
+    # Duration percentiles per planner × SLA (REST and the workflow's page); the run page says it missed.
+    staff = client_for("live-watcher", staff=True)
+    rows = staff.get(f"/api/workflows/{run.workflow_id}/durations/").json()
+    assert [(r["planner"], r["sla"], r["runs"], r["promised_runs"], r["within_promise"]) for r in rows] == [
+        ("uniform", "p99", 3, 3, 2), ("wukong", "p99", 3, 0, 0)]
+    spans = sorted(r.makespan_s for r in WorkflowRun.objects.filter(workflow_id=run.workflow_id, planner="uniform"))
+    assert rows[0]["p50_s"] == pytest.approx(spans[1], abs=1e-3)
+    assert rows[0]["p50_s"] <= rows[0]["p90_s"] <= rows[0]["p95_s"] <= rows[0]["p99_s"] <= spans[-1] + 1e-3
+    assert client_for("someone-else").get(f"/api/workflows/{run.workflow_id}/durations/").status_code == 404
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    web = Client()
+    web.force_login(get_user_model().objects.get(username="live-watcher"))
+    page = web.get(f"/workflows/{run.workflow_id}/").content.decode()
+    assert 'id="durations-table"' in page and "uniform · p99" in page and "wukong · p99" in page
+    body = web.get(f"/runs/{slow.id}/").content.decode()
+    assert "data-sla-banner" in body and f"Missed its promise by {run.makespan_s - promise:.2f} s" in body
+    assert "data-sla-banner" not in web.get(f"/runs/{normal[-1].pk}/").content.decode()
 
 
 def test_firing_sends_the_django_signal_once_per_kind(live, redis_server, receiver):
