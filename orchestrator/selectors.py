@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from django.conf import settings
 
 from orchestrator.models import TaskRun, WorkflowRun
+from orchestrator.planning.predictor import percentile
 
 
 def run_summary(run_id: int) -> dict:
@@ -87,20 +90,13 @@ def duration_percentiles(user, workflow_id: int, *, window: int = DURATION_WINDO
             got.append((makespan, promise))
     out = []
     for (planner, sla), runs in sorted(groups.items()):
-        spans = sorted(m for m, _ in runs)
-        promised = sorted(p for _, p in runs if p)
+        spans = np.array([m for m, _ in runs], dtype=float)
+        promised = np.array([p for _, p in runs if p], dtype=float)
         out.append({"planner": planner, "sla": sla, "runs": len(spans),
-                    **{f"p{q}_s": round(_percentile(spans, q), 4) for q in DURATION_PERCENTILES},
-                    "median_promise_s": round(_percentile(promised, 50), 4) if promised else None,
+                    **{f"p{q}_s": round(percentile(spans, q), 4) for q in DURATION_PERCENTILES},
+                    "median_promise_s": round(percentile(promised, 50), 4) if len(promised) else None,
                     "promised_runs": len(promised), "within_promise": sum(1 for m, p in runs if p and m <= p)})
     return out
-
-
-def _percentile(values: list[float], q: float) -> float:
-    pos = (len(values) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
 def run_tasks(run: WorkflowRun):

@@ -133,10 +133,14 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     assert "data-sla-banner" not in web.get(f"/runs/{normal[-1].pk}/").content.decode()
 
 
-def test_firing_sends_the_django_signal_once_per_kind(live, redis_server, receiver):
+def test_firing_sends_the_django_signal_once_per_kind_and_posts_to_the_workflows_webhook(live, redis_server,
+                                                                                         receiver):
+    from orchestrator.models import Workflow
+
     redis_server.delete(t.PACE_KEY)
     handle = submit(t.paced(t.value(0)), name="live-signal", planner="wukong", sla="p90")
     assert handle.result(timeout=90) == 1
+    Workflow.objects.filter(runs__id=handle.id).update(webhook_url=receiver.url)  # the run sets none
     heard = []
 
     def hear(sender, run_id, alert, **kw):
@@ -157,7 +161,10 @@ def test_firing_sends_the_django_signal_once_per_kind(live, redis_server, receiv
     assert heard == [(WorkflowRun, handle.id, live_rule.AT_RISK), (WorkflowRun, handle.id, live_rule.MISSED)]
     run = WorkflowRun.objects.get(pk=handle.id)
     assert [a["kind"] for a in run.alerts] == [live_rule.AT_RISK, live_rule.MISSED]
-    assert all(a["delivery"] == "no webhook" for a in run.alerts)
+    assert all(a["webhook_url"] == receiver.url for a in run.alerts)
+    until(lambda: receiver.of(handle.id, live_rule.AT_RISK) and receiver.of(handle.id, live_rule.MISSED),
+          what="both alerts POSTed to the workflow's webhook")
+    assert len(receiver.received) == 2
 
 
 def test_a_webhook_that_is_not_http_is_refused_at_submission_naming_the_field(live):
