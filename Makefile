@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install migrate cluster bench clean
+.PHONY: demo test install migrate cluster bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,12 +21,13 @@ demo: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow demo $(DEMO_ARGS)
 
-# The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap: found, or installed with apt
-# where that is possible.
+# The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap, the manifest tests kubectl:
+# found, or installed with apt where that is possible.
 test: install
 	PY=$(BIN)/python scripts/system-deps redis
 	scripts/system-deps chromium
 	scripts/system-deps bubblewrap
+	scripts/system-deps kubectl
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.
@@ -38,6 +39,10 @@ cluster: migrate
 bench: migrate
 	PY=$(BIN)/python scripts/system-deps redis
 	$(BIN)/slaflow bench runtime $(BENCH_ARGS)
+
+# The documentation site (docs/, mkdocs.yml) into var/site, warnings as errors (the test suite builds it too).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf var test-artifacts .pytest_cache

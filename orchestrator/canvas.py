@@ -20,7 +20,7 @@ from typing import Iterable
 
 from celery import group, signature
 
-from orchestrator import router
+from orchestrator import router, tracing
 from orchestrator.graph import Graph, roots
 from orchestrator.planning.plan import Plan
 
@@ -34,19 +34,16 @@ def branch_token(run_id: int, entries: Iterable[str], worker: str | None) -> str
 
 
 def _stamp(sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, annotations: dict) -> None:
-    sig.set(
-        task_id=token,
-        headers={
-            HEADER: {
-                "run_id": run_id,
-                "worker": worker,
-                "memory_mb": memory_mb,
-                "dispatched_at": time.time(),
-                "annotations": annotations,
-            }
-        },
-        **router.route_for(memory_mb),
-    )
+    header = {
+        "run_id": run_id,
+        "worker": worker,
+        "memory_mb": memory_mb,
+        "dispatched_at": time.time(),
+        "annotations": annotations,
+    }
+    if tracing.enabled():  # the W3C trace context of the span sending it (orchestrator.tracing)
+        header["trace"] = tracing.carrier()
+    sig.set(task_id=token, headers={HEADER: header}, **router.route_for(memory_mb))
 
 
 def branch_signature(run_id: int, entries: list[str], *, worker: str, memory_mb: int,

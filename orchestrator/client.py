@@ -13,6 +13,12 @@ A graph built with ``@task`` travels as its JSON spec: only function paths
 and constant arguments are sent, so the functions must be importable on the
 workers and live in the server's allowed workflow modules.
 
+The token goes only to the server's own origin (scheme, host and port of
+``url``): a redirect to another origin is refused (``RedirectRefused``) before
+anything is sent there, a page's ``next`` link is followed on the client's own
+origin (its path and query only), and ``request`` refuses an absolute URL
+elsewhere.
+
 The module needs only the standard library (``pip install 'slaflow[client]'``
 installs no Django, Celery or numpy). A 429 (too many submissions) or 503
 (Redis unavailable) answer is retried after the server's ``Retry-After``, up to
@@ -59,7 +65,35 @@ class Unavailable(ApiError):
         self.retry_after = retry_after
 
 
+class RedirectRefused(ApiError):
+    """The server redirected to another origin; the request was not sent there (it would carry the token)."""
+
+    def __init__(self, status, body, method, url, location: str):
+        super().__init__(status, body, method, url)
+        self.location = location
+
+
 RETRYABLE = {429: Throttled, 503: Unavailable}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in: what a token is bound to."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the origin the request went to (urllib would resend every header,
+    ``Authorization`` included, to wherever ``Location`` points)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if origin(newurl) != origin(req.full_url):
+            fp.close()
+            detail = (f"redirected to {newurl}, another origin than {req.full_url}: not followed, so the token "
+                      "is not sent there (use that server's URL as the client's base if it is yours)")
+            raise RedirectRefused(code, {"detail": detail}, req.get_method(), req.full_url, location=newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def retry_after_s(value: str | None, now: float | None = None) -> float | None:
@@ -116,11 +150,16 @@ class Client:
         self.retries = retries  # 429 / 503 answers retried after Retry-After, at most this many times
         self.max_wait_s = max_wait_s  # a longer Retry-After raises at once: the caller decides
         self.waits: list[tuple[int, float]] = []  # (status, seconds) of every wait, newest last
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
 
     # --- transport --------------------------------------------------------------
 
     def request(self, method: str, path: str, body: Any = None, query: dict | None = None) -> Any:
-        url = path if path.startswith("http") else urllib.parse.urljoin(self.base, path.lstrip("/"))
+        """``path`` relative to ``/api/``, or an absolute URL on the server's own origin."""
+        absolute = urllib.parse.urlsplit(path)
+        url = path if absolute.scheme and absolute.netloc else urllib.parse.urljoin(self.base, path.lstrip("/"))
+        if origin(url) != origin(self.base):
+            raise ValueError(f"{url} is not on {self.base}'s origin: the client sends its token to no other")
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
         data = None if body is None else json.dumps(body).encode("utf-8")
@@ -142,7 +181,7 @@ class Client:
         if self.token:
             req.add_header("Authorization", f"Token {self.token}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             raw = err.read()
@@ -240,10 +279,17 @@ class Client:
             body["slas"] = slas
         return self.request("POST", "plans/preview/", body)
 
+    def own_origin(self, link: str) -> str:
+        """A link the server sent (a page's ``next``), on this client's own origin: only its path and query
+        are taken, so a forged or misconfigured host (or scheme, behind a TLS proxy) never gets the token."""
+        parts = urllib.parse.urlsplit(link)
+        own = urllib.parse.urlsplit(self.base)
+        return urllib.parse.urlunsplit((own.scheme, own.netloc, parts.path, parts.query, ""))
+
     def _all_pages(self, path: str, query: dict) -> list[dict]:
         page = self.request("GET", path, query=query)
         items = list(page["results"])
         while page.get("next"):
-            page = self.request("GET", page["next"])
+            page = self.request("GET", self.own_origin(page["next"]))
             items.extend(page["results"])
         return items

@@ -115,18 +115,93 @@ def mode() -> str:
     return raw
 
 
-def check_production(*, mode: str, debug: bool, secret_key: str) -> None:
-    """Outside local mode, refuse settings that expose the site: DEBUG on, a public or short key."""
+DEFAULT_FLOWER_AUTH = "slaflow:slaflow"  # local mode's Flower login: public, so production refuses it
+MIN_FLOWER_PASSWORD = 12
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """The settings production mode checks (each named by its variable in a refusal)."""
+
+    debug: bool
+    secret_key: str
+    allowed_hosts: tuple[str, ...]
+    flower_auth: str
+    secure_cookies: bool
+
+
+def check_production(*, mode: str, exposure: Exposure) -> None:
+    """Outside local mode, refuse settings that expose the site, naming each variable: DEBUG on, a public
+    or short key, any or no allowed host (a forged Host header would reach password-reset links), cookies
+    sent over plain HTTP, Flower's public default login."""
     if mode == "local":
         return
     problems = []
-    if debug:
+    if exposure.debug:
         problems.append("DJANGO_DEBUG is on (it shows tracebacks and settings to anyone): set DJANGO_DEBUG=false")
-    if secret_key in KNOWN_SECRET_KEYS or len(secret_key) < 32:
+    key = exposure.secret_key
+    if key in KNOWN_SECRET_KEYS or len(key) < 32:
         problems.append("DJANGO_SECRET_KEY is a default or shorter than 32 characters: set a long random one, "
                         "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'")
+    if not exposure.allowed_hosts:
+        problems.append("DJANGO_ALLOWED_HOSTS is not set: list the host names the site is served under, "
+                        "e.g. DJANGO_ALLOWED_HOSTS=slaflow.example.com")
+    elif "*" in exposure.allowed_hosts:
+        problems.append("DJANGO_ALLOWED_HOSTS allows any host ('*'): a forged Host header would reach the links "
+                        "the site writes (password resets); list the site's host names instead")
+    if not exposure.secure_cookies:
+        problems.append("SLAFLOW_SECURE_COOKIES is off: session and CSRF cookies would travel over plain HTTP; "
+                        "serve the site over HTTPS and leave it on")
+    if exposure.flower_auth:
+        problem = flower_auth_problem(exposure.flower_auth)
+        if problem:
+            problems.append(problem)
     if problems:
         raise ConfigError(f"SLAFLOW_MODE={mode} refuses to start: " + "; ".join(problems))
+
+
+def flower_auth_problem(auth: str) -> str | None:
+    """What is wrong with SLAFLOW_FLOWER_BASIC_AUTH ("user:password[,user:password…]") for production."""
+    if not auth:
+        return ("SLAFLOW_FLOWER_BASIC_AUTH is empty: Flower would show every task's arguments and let anyone "
+                "stop workers; set user:long-random-password")
+    for pair in auth.split(","):
+        user, sep, password = pair.partition(":")
+        if not (user and sep):
+            return "SLAFLOW_FLOWER_BASIC_AUTH must be user:password (comma-separated pairs)"
+        if pair == DEFAULT_FLOWER_AUTH or len(password) < MIN_FLOWER_PASSWORD:
+            return (f"SLAFLOW_FLOWER_BASIC_AUTH for {user!r} is the public default or a password shorter than "
+                    f"{MIN_FLOWER_PASSWORD} characters: set user:long-random-password")
+    return None
+
+
+def host_list(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list (DJANGO_ALLOWED_HOSTS, DJANGO_CSRF_TRUSTED_ORIGINS); ``default`` when unset."""
+    if raw is None:
+        return default
+    return module_list(raw)
+
+
+def proxy_ssl_header(raw: str | None) -> tuple[str, str] | None:
+    """DJANGO_SECURE_PROXY_SSL_HEADER "X-Forwarded-Proto: https" → Django's ("HTTP_X_FORWARDED_PROTO", "https").
+
+    Set it only behind a proxy that always sets (or strips) that header: a client could send it otherwise."""
+    if not raw or not raw.strip():
+        return None
+    name, sep, value = raw.partition(":")
+    name, value = name.strip(), value.strip()
+    if not (sep and name and value) or not all(c.isalnum() or c == "-" for c in name):
+        raise ConfigError(f"DJANGO_SECURE_PROXY_SSL_HEADER={raw!r} is not 'Header-Name: value' "
+                          "(e.g. 'X-Forwarded-Proto: https')")
+    return "HTTP_" + name.upper().replace("-", "_"), value
+
+
+def env_count(name: str, default: int) -> int:
+    """A whole number ≥ 0 (a count of proxies, seconds of HSTS)."""
+    value = env_int(name, default)
+    if value < 0:
+        raise ConfigError(f"{name}={value} must be 0 or more")
+    return value
 
 
 def resource_configs(raw: str | None) -> tuple[int, ...]:
@@ -178,6 +253,17 @@ def env_bool(name: str, default: bool) -> bool:
     if raw in (None, ""):
         return default
     return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+HISTORY_OWNER, HISTORY_SHARED = "owner", "shared"
+
+
+def history_scope(raw: str | None) -> str:
+    """SLAFLOW_HISTORY_SCOPE: whose past runs plan a run (``services.planning.scope``)."""
+    value = (raw or HISTORY_OWNER).strip().lower()
+    if value not in (HISTORY_OWNER, HISTORY_SHARED):
+        raise ConfigError(f"SLAFLOW_HISTORY_SCOPE={raw!r} is not one of {HISTORY_OWNER}, {HISTORY_SHARED}")
+    return value
 
 
 UNLIMITED = "unlimited"

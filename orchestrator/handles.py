@@ -36,9 +36,11 @@ class RunHandle:
 
     @property
     def status(self) -> str:
+        from orchestrator.dbretry import retrying
         from orchestrator.models import WorkflowRun
 
-        return WorkflowRun.objects.values_list("status", flat=True).get(pk=self.id)
+        return retrying(lambda: WorkflowRun.objects.values_list("status", flat=True).get(pk=self.id),
+                        f"reading run {self.id}'s status")
 
     def live(self) -> dict | None:
         """The run's live prediction against its promise (``services.alerts.live_of``), None before one."""
@@ -67,12 +69,11 @@ class RunHandle:
 
     def result(self, timeout: float | None = None, on_poll=None) -> Any:
         """The sink's output. Raises RunFailed / RunCancelled instead of waiting forever."""
-        from orchestrator.models import RunResult
-
-        from orchestrator.models import WorkflowRun
+        from orchestrator.dbretry import retrying
+        from orchestrator.models import RunResult, WorkflowRun
 
         status = self.wait(timeout, on_poll)
-        run = WorkflowRun.objects.only("failed_node", "error", "error_traceback").get(pk=self.id)
+        run = retrying(lambda: WorkflowRun.objects.only("failed_node", "error", "error_traceback").get(pk=self.id))
         if status == RunStatus.FAILED:
             raise RunFailed(self.id, run.failed_node, run.error, run.error_traceback)
         if status == RunStatus.CANCELLED:

@@ -18,7 +18,10 @@ central loop is involved. ``p`` itself becomes the *gather*: ready when all
 ``k`` are done (its readiness counter needs ``k``), it collects their outputs
 in order into the list its downstream tasks receive. An empty list releases
 the gather at once (result ``[]``); a list longer than
-``SLAFLOW_MAP_MAX_WIDTH`` fails the run, naming both numbers. A mapped task
+``SLAFLOW_MAP_MAX_WIDTH`` fails the run, naming both numbers, and so does an
+expansion that takes a run submitted with a task budget (``max_tasks``: a
+user's, ``SLAFLOW_API_MAX_TASKS``) over it — the graph's tasks plus every
+mapped element of the run, so many maps cannot add up past it. A mapped task
 takes no other task outputs than the one it maps over (constants are fine).
 """
 from __future__ import annotations
@@ -57,6 +60,15 @@ def check(graph: Graph) -> None:
         if others:
             raise GraphError(f"mapped node {nid!r} takes task outputs only through {over!r}, not "
                              f"{', '.join(map(repr, others))}: pass constants, or map over a task that combines them")
+
+
+def budget_error(node_id: str, graph_tasks: int, elements: int, limit: int | None) -> str | None:
+    """Why expanding ``node_id`` takes the run over its task budget (the graph's tasks plus every
+    mapped element released so far, this expansion's included), or None."""
+    if limit is None or graph_tasks + elements <= limit:
+        return None
+    return (f"map {node_id!r}: the run would have {graph_tasks + elements} tasks ({graph_tasks} in its graph and "
+            f"{elements} mapped elements), more than its budget of {limit} (SLAFLOW_API_MAX_TASKS)")
 
 
 def width_error(node_id: str, over: str, value, limit: int) -> str | None:

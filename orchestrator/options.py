@@ -9,7 +9,8 @@
 * ``timeout_s`` — the task's function is stopped (really: its process is
   interrupted, killed if it will not stop) after this long, and the task fails
   naming the limit. A run may set a default for its tasks, and
-  ``SLAFLOW_TASK_TIMEOUT_S`` one for every run.
+  ``SLAFLOW_TASK_TIMEOUT_S`` one for every run (an hour unless set). A user
+  may ask for at most ``SLAFLOW_QUOTA_MAX_TIMEOUT_S`` (``services.quotas``).
 * ``retries`` — attempts after the first when the function raises
   (``retry_on``: only for these exception classes, by name, e.g.
   ``"ConnectionError"`` or ``"requests.exceptions.Timeout"``; any exception when

@@ -9,12 +9,33 @@ BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
 
 # Local mode (the default) is a developer's machine; SLAFLOW_MODE=production (the image and
-# docker-compose set it) refuses to start with DEBUG on or a default SECRET_KEY.
+# docker-compose set it) refuses to start with DEBUG on, a default SECRET_KEY, any or no allowed host,
+# cookies over plain HTTP or Flower's default login (envconfig.check_production names the variable).
 MODE = env.mode()
+PRODUCTION = MODE == "production"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", env.LOCAL_SECRET_KEY)
-DEBUG = env.env_bool("DJANGO_DEBUG", MODE == "local")
-env.check_production(mode=MODE, debug=DEBUG, secret_key=SECRET_KEY)
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+DEBUG = env.env_bool("DJANGO_DEBUG", not PRODUCTION)
+# Local mode answers any Host; production wants the site's names listed.
+ALLOWED_HOSTS = list(env.host_list(os.environ.get("DJANGO_ALLOWED_HOSTS"), () if PRODUCTION else ("*",)))
+CSRF_TRUSTED_ORIGINS = list(env.host_list(os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS"), ()))
+# Session and CSRF cookies only over HTTPS (production: always; it refuses the setting off).
+SLAFLOW_SECURE_COOKIES = env.env_bool("SLAFLOW_SECURE_COOKIES", PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SLAFLOW_SECURE_COOKIES
+# Flower's basic auth "user:password" (empty: none). Local mode's default is public; production has none and
+# refuses it, and Flower will not start in production without one (workers.flower).
+SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH",
+                                           "" if PRODUCTION else env.DEFAULT_FLOWER_AUTH)
+env.check_production(mode=MODE, exposure=env.Exposure(
+    debug=DEBUG, secret_key=SECRET_KEY, allowed_hosts=tuple(ALLOWED_HOSTS), flower_auth=SLAFLOW_FLOWER_BASIC_AUTH,
+    secure_cookies=SLAFLOW_SECURE_COOKIES))
+# HTTPS answers tell browsers to use HTTPS only, this long (production: a year; 0 turns it off).
+SECURE_HSTS_SECONDS = env.env_count("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+# Behind a TLS-terminating proxy: the header it sets on HTTPS requests, e.g. "X-Forwarded-Proto: https".
+SECURE_PROXY_SSL_HEADER = env.proxy_ssl_header(os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -44,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The three login forms (web UI, admin, browsable API): attempts per username and per address (issue 23).
+    "orchestrator.api.throttles.LoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "orchestrator.urls"
@@ -115,6 +138,9 @@ SLAFLOW_MAX_POOL = env.env_int("SLAFLOW_MAX_POOL", 6)
 # Cores the workers' pool processes share, for the timing model (``planning.sharing``): empty = what the
 # workers publish (this host's when none does); a number overrides it; "unlimited" models no sharing (FaaS).
 SLAFLOW_HOST_CORES = env.host_cores(os.environ.get("SLAFLOW_HOST_CORES", ""))
+# Whose past runs plan a run: "owner" (the run owner's only; runs without an owner form their own scope), or
+# "shared" (every run of the shape: one user's slow runs then move everyone's promises).
+SLAFLOW_HISTORY_SCOPE = env.history_scope(os.environ.get("SLAFLOW_HISTORY_SCOPE"))
 # Pool processes each configuration's worker keeps standing (its autoscale minimum).
 SLAFLOW_MIN_POOL = env.env_int("SLAFLOW_MIN_POOL", 1)
 # Executors (flexible branches popping a run's ready flexible tasks) per run and configuration at most:
@@ -132,7 +158,7 @@ SLAFLOW_LIVE_MARGIN = env.env_float("SLAFLOW_LIVE_MARGIN", 0.05)
 SLAFLOW_LIVE_MIN_PROGRESS = env.env_float("SLAFLOW_LIVE_MIN_PROGRESS", 0.25)
 SLAFLOW_WEBHOOK_TIMEOUT_S = env.env_float("SLAFLOW_WEBHOOK_TIMEOUT_S", 2.0)
 SLAFLOW_WEBHOOK_ATTEMPTS = env.env_int("SLAFLOW_WEBHOOK_ATTEMPTS", 3)
-# Optimizations' rule parameters (orchestrator/optimizations; README "Optimizations").
+# Optimizations' rule parameters (orchestrator/optimizations; docs/concepts/optimizations.md).
 SLAFLOW_PRELOAD_MIN_INPUTS = env.env_int("SLAFLOW_PRELOAD_MIN_INPUTS", 2)
 SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = env.env_float("SLAFLOW_PRELOAD_MIN_DOWNLOAD_S", 0.02)
 SLAFLOW_PREWARM_LATENCY_S = env.env_float("SLAFLOW_PREWARM_LATENCY_S", 0.5)
@@ -155,6 +181,10 @@ SLAFLOW_STREAM_STALL_S = env.env_float("SLAFLOW_STREAM_STALL_S", 30.0)
 SLAFLOW_STRICT_HOOKS = env.env_bool("SLAFLOW_STRICT_HOOKS", False)
 # Extra runtime hooks (dotted paths of workers.hooks.Hook subclasses) every branch runs after the built-in ones.
 SLAFLOW_HOOKS = env.module_list(os.environ.get("SLAFLOW_HOOKS"))
+# A Redis command that meets a restart or outage is tried again for this long (back-off) before it fails.
+SLAFLOW_REDIS_RETRY_S = env.env_float("SLAFLOW_REDIS_RETRY_S", 30.0)
+# A database call that meets a restart (a broken connection) is made again for this long before it fails.
+SLAFLOW_DB_RETRY_S = env.env_float("SLAFLOW_DB_RETRY_S", 30.0)
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.
@@ -162,16 +192,30 @@ SLAFLOW_MAX_WAIT_S = env.env_float("SLAFLOW_MAX_WAIT_S", 30.0)
 # A running branch holds a lease this long, refreshed every third of it; a duplicate waits, and a branch
 # whose lease lapsed (its worker died) is sent again by any worker's reaper within about this long.
 SLAFLOW_LEASE_S = env.env_float("SLAFLOW_LEASE_S", 6.0)
-# Every task's time limit unless its run or the task itself sets one (empty: none).
-SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 0.0) or None
+# Every task's time limit unless its run or the task itself sets one (0: none). Finite by default, so a
+# program that never ends (``tail -f /dev/null``) cannot hold a pool slot for ever (issue 23).
+SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 3600.0) or None
 # A branch message delivered this many times (its worker died each time) fails the run.
 SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
 # Results larger than this are rejected at the sink with a clear error.
 SLAFLOW_MAX_RESULT_BYTES = env.env_int("SLAFLOW_MAX_RESULT_BYTES", 256 * 1024 * 1024)
-# Flower's basic auth "user:password" (empty turns it off).
-SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH", "slaflow:slaflow")
 # Turn off per-process cgroups (CPU quota / memory limit); runs are then marked unenforced.
 SLAFLOW_ENFORCE_RESOURCES = env.env_bool("SLAFLOW_ENFORCE_RESOURCES", True)
+
+# --- observability (issue 29): /metrics and OpenTelemetry tracing ---------------
+
+# /metrics (Prometheus text format) wants "Authorization: Bearer <this>" when set; staff sessions always
+# pass; with no token, production mode answers staff only and local mode anyone.
+SLAFLOW_METRICS_TOKEN = os.environ.get("SLAFLOW_METRICS_TOKEN", "")
+# /metrics describes runs submitted this long ago at most (bounded queries), and is computed at most
+# once per CACHE_S per web process.
+SLAFLOW_METRICS_WINDOW_S = env.env_float("SLAFLOW_METRICS_WINDOW_S", 3600.0)
+SLAFLOW_METRICS_CACHE_S = env.env_float("SLAFLOW_METRICS_CACHE_S", 5.0)
+# OpenTelemetry tracing of runs (orchestrator.tracing; the `otel` extra): off unless SLAFLOW_OTEL is true.
+# Spans go to OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP) when set, and/or as JSON lines to SLAFLOW_OTEL_FILE.
+SLAFLOW_OTEL = env.env_bool("SLAFLOW_OTEL", False)
+SLAFLOW_OTEL_FILE = os.environ.get("SLAFLOW_OTEL_FILE", "")
+SLAFLOW_OTEL_SERVICE = os.environ.get("OTEL_SERVICE_NAME", "slaflow")
 
 # --- Celery (read by orchestrator.celery with namespace CELERY) --------------
 
@@ -203,12 +247,34 @@ CELERY_TIMEZONE = "UTC"
 
 # Request bodies above this many bytes get 413 on /api/ (a 10,000-task spec is about 1 MB).
 SLAFLOW_API_MAX_BODY_BYTES = env.env_int("SLAFLOW_API_MAX_BODY_BYTES", 2 * 1024 * 1024)
-# Largest graph one API request may build or submit (library params included).
+# Largest graph one API request may build or submit (library params included), and the most tasks a
+# user's run may expand to at run time, mapped elements counted (a larger expansion fails the run).
 SLAFLOW_API_MAX_TASKS = env.env_int("SLAFLOW_API_MAX_TASKS", 10_000)
 # Submissions per user (DRF rate: N/second|minute|hour|day); empty turns throttling off.
 SLAFLOW_API_SUBMIT_RATE = os.environ.get("SLAFLOW_API_SUBMIT_RATE", "60/minute")
-# Username/password → token exchanges per client address.
-SLAFLOW_API_TOKEN_RATE = os.environ.get("SLAFLOW_API_TOKEN_RATE", "30/minute")
+# Anonymous /healthz callers are answered from a report the web processes make at most this often (seconds).
+SLAFLOW_HEALTH_CACHE_S = env.env_float("SLAFLOW_HEALTH_CACHE_S", 5.0)
+# Login attempts (the token exchange and the three login forms), per username and per client address each.
+SLAFLOW_LOGIN_RATE = os.environ.get("SLAFLOW_LOGIN_RATE", "10/minute")
+# Trusted proxies in front of the web service: the client address is the one the last of them saw in
+# X-Forwarded-For. 0 (the default): X-Forwarded-For is ignored, a client cannot pick its own address.
+SLAFLOW_NUM_PROXIES = env.env_count("SLAFLOW_NUM_PROXIES", 0)
+
+# --- fair sharing: per-user quotas (orchestrator/services/quotas.py; docs/security.md) -------------
+
+# 0 turns a quota off. They bind users (REST, web forms, campaigns); runs without an owner (the operator's
+# Python code and commands) are not counted, and staff are exempt unless SLAFLOW_QUOTA_STAFF_EXEMPT=0.
+# Runs of one user that are pending, planning or running at once.
+SLAFLOW_QUOTA_CONCURRENT_RUNS = env.env_int("SLAFLOW_QUOTA_CONCURRENT_RUNS", 10)
+# Runs one user may submit in any hour (campaign runs included).
+SLAFLOW_QUOTA_RUNS_PER_HOUR = env.env_int("SLAFLOW_QUOTA_RUNS_PER_HOUR", 600)
+# Runs one campaign of a user may schedule (warm-ups included).
+SLAFLOW_QUOTA_CAMPAIGN_RUNS = env.env_int("SLAFLOW_QUOTA_CAMPAIGN_RUNS", 1000)
+# Campaigns of one user pending or running at once (each runs in a process of its own).
+SLAFLOW_QUOTA_ACTIVE_CAMPAIGNS = env.env_int("SLAFLOW_QUOTA_ACTIVE_CAMPAIGNS", 1)
+# The longest task time limit a user may ask for (a run's timeout_s, a task's options.timeout_s).
+SLAFLOW_QUOTA_MAX_TIMEOUT_S = env.env_float("SLAFLOW_QUOTA_MAX_TIMEOUT_S", 6 * 3600.0)
+SLAFLOW_QUOTA_STAFF_EXEMPT = env.env_bool("SLAFLOW_QUOTA_STAFF_EXEMPT", True)
 
 
 def redis_caches(target) -> dict:
@@ -241,6 +307,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "orchestrator.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "orchestrator.api.common.exception_handler",
+    "NUM_PROXIES": SLAFLOW_NUM_PROXIES,  # throttles' client address (orchestrator.api.throttles)
 }
 
 SPECTACULAR_SETTINGS = {
@@ -256,12 +323,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "orchestrator.api.schema.add_run_links",
+        "orchestrator.api.schema.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "orchestrator.states.RunStatus",
         "TaskStatusEnum": "orchestrator.states.TaskStatus",
         "PlannerEnum": "orchestrator.api.fields.PLANNER_CHOICES",
+        "ExperimentStatusEnum": "orchestrator.models.Experiment.Status",
     },
 }
 

@@ -5,6 +5,7 @@ from orchestrator import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/session/", include("rest_framework.urls")),  # browsable API log in/out (issue 4)

@@ -1,16 +1,43 @@
-"""Project-level views: the health check (the web UI is webui, the REST API orchestrator.api)."""
-from django.http import JsonResponse
+"""Project-level views: the health check and the metrics (the web UI is webui, the REST API orchestrator.api)."""
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
-from orchestrator import health
+from orchestrator import health, prometheus
 
 
 @never_cache
 @require_GET
 def healthz(request):
     """200 when the database and Redis answer (and, with ``?require=workers``, a worker serves every
-    queue); 503 otherwise. No login: load balancers and container healthchecks call it."""
-    out = health.report()
+    queue); 503 otherwise. No login: load balancers and container healthchecks call it, and get only
+    ``{"status": …}`` from the shared, briefly cached report; staff and token holders get a fresh full one."""
+    detailed = _may_see_details(request)
+    out = health.report() if detailed else health.shared_report(settings.SLAFLOW_HEALTH_CACHE_S)
     failing = out["status"] == "down" or (request.GET.get("require") == "workers" and not out["workers"]["ok"])
-    return JsonResponse(out, status=503 if failing else 200)
+    return JsonResponse(out if detailed else {"status": out["status"]}, status=503 if failing else 200)
+
+
+def _may_see_details(request) -> bool:
+    """Staff signed in, or any valid API token (``Authorization: Token …``)."""
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    try:
+        return TokenAuthentication().authenticate(request) is not None
+    except AuthenticationFailed:
+        return False
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """The Prometheus text format (``orchestrator.prometheus``); 401 unless ``prometheus.allowed``."""
+    if not prometheus.allowed(request):
+        response = HttpResponse("metrics need a staff login or 'Authorization: Bearer <SLAFLOW_METRICS_TOKEN>'\n",
+                                status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="slaflow metrics"'
+        return response
+    return HttpResponse(prometheus.exposition(), content_type=prometheus.CONTENT_TYPE)

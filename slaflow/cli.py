@@ -6,8 +6,10 @@
     slaflow plan image_transformer --planner non-uniform
     slaflow experiments --workflows fixed_times --planners uniform --slas p90 --out var/experiments/a
     slaflow bench planning --tasks 1000
+    slaflow status --json                          # hosts, queues, pools, runs in flight
 
-``slaflow VERB --help`` shows a verb's options. Anything else Django offers: ``slaflow manage COMMAND``.
+``slaflow VERB --help`` shows a verb's options; list options take spaces or commas
+(``--slas p50 p90`` = ``--slas p50,p90``). Anything else Django offers: ``slaflow manage COMMAND``.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ VERBS: dict[str, Verb] = {
     "experiments": Verb("run_sla_experiments", "an SLA experiment campaign: workflows x planners x SLAs, "
                                                 "results.csv and report.html (--resume DIR)"),
     "report": Verb("sla_report", "how well stored runs of a workflow kept their promises"),
+    "status": Verb("cluster_status", "the cluster now: hosts, queues, pools, runs in flight (--json)"),
     "bench": Verb("bench", "benchmarks: planning, runtime (beside Dask), load, failures, optimizations"),
     "token": Verb("issue_token", "print a user's REST API token (--create-user to make the user)"),
     "migrate": Verb("migrate", "create or update the database tables"),

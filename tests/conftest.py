@@ -113,3 +113,20 @@ def planted(tmp_path, monkeypatch):
     monkeypatch.setattr(workflows, "__path__", list(workflows.__path__) + [str(extra)])
     yield marker
     sys.modules.pop("experiments.workflows.pwned_module", None)
+
+
+@pytest.fixture
+def dead_redis(settings):
+    """Settings whose Redis is a port nothing listens on (the test Redis again afterwards)."""
+    import socket
+
+    from orchestrator import envconfig
+    from workers import redis_client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.REDIS = envconfig.redis_target(f"redis://127.0.0.1:{port}/0")
+    redis_client.reset()
+    yield
+    redis_client.reset()  # the next user connects to the test Redis again

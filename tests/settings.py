@@ -23,3 +23,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A hook that raises fails its run (and so its test) instead of only being logged.
 SLAFLOW_STRICT_HOOKS = True
 SLAFLOW_HOOKS = ("tests.taskfns.ProbeHook",)
+# Many tests sign in through the forms from 127.0.0.1 within a minute; the throttle tests set their own rates.
+SLAFLOW_LOGIN_RATE = "600/minute"

@@ -16,7 +16,7 @@ from experiments import runner
 from experiments.campaigns import design, execute, report, results
 from orchestrator import planning, router, selectors
 from orchestrator.models import Experiment
-from orchestrator.services import alerts
+from orchestrator.services import alerts, previews
 from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
@@ -173,6 +173,10 @@ def preview(request, workflow_id: int):
     wf = _workflow_or_404(request, workflow_id)
     chosen = request.GET.getlist("sla") or list(SLA_SUGGESTIONS[1:3])
     slas, errors = wf_sel.parse_slas(chosen)
+    try:
+        previews.check_count(len(planning.names()), len(slas))  # the REST preview's limit, not more
+    except SubmissionError as exc:
+        slas, errors = [], errors + [str(exc)]
     rows = wf_sel.preview_plans(request.user, wf, slas) if slas else []
     placed = [r for r in rows if r["makespan"] is not None]
     figs = figures_context(pareto=figures.pareto_figure(placed)) if placed else {}

@@ -39,6 +39,8 @@ class RunContext:
     default_memory_mb: int
     fns: dict[str, Callable] = field(default_factory=dict)
     timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
+    trace: dict | None = None  # the run span's trace context when tracing is on (``orchestrator.tracing``)
+    max_tasks: int | None = None  # the most tasks the run may expand to, mapped elements counted (``mapping``)
 
     widths: dict[str, int] = field(default_factory=dict)  # mapped node → its width, once known (``mapping``)
     # Asked several times per task on the hot path: made once per node (a run's context lives per process).
@@ -130,10 +132,12 @@ class RunContext:
 
 
 def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
-               default_memory_mb: int, timeout_s: float | None = None) -> bytes:
+               default_memory_mb: int, timeout_s: float | None = None, trace: dict | None = None,
+               max_tasks: int | None = None) -> bytes:
     return json.dumps({
         "run_id": run_id, "hash": structure_hash, "inputs": inputs_hash, "started_at": started_at, "sink": sink,
-        "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s,
+        "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s, "trace": trace,
+        "max_tasks": max_tasks,
     }).encode()
 
 
@@ -185,6 +189,8 @@ def _load(run_id: int) -> RunContext:
         downstream=downstream,
         default_memory_mb=int(data["default_memory_mb"]),
         timeout_s=data.get("timeout_s"),
+        trace=data.get("trace"),
+        max_tasks=data.get("max_tasks"),
     )
 
 

@@ -8,7 +8,7 @@ import time
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from orchestrator import optimizations
+from orchestrator import optimizations, tracing
 from workers import flags
 from workers.hooks import Hook, StopBranch
 
@@ -102,12 +102,17 @@ class CommandSandbox(Hook):
 
 
 def hooks_for(ctx) -> list[Hook]:
-    """The hooks of a branch of this run, in order: the built-in ones, those of the optimizations its plan
-    uses, then ``SLAFLOW_HOOKS``."""
+    """The hooks of a branch of this run, in order: tracing when on (first: its spans wrap the other hooks'
+    work), the built-in ones, those of the optimizations its plan uses, then ``SLAFLOW_HOOKS``."""
+    traced: list[Hook] = []
+    if tracing.enabled():
+        from workers.tracing_hook import Tracing
+
+        traced = [Tracing()]
     core = [RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()]
     if getattr(ctx, "runs_commands", None) and ctx.runs_commands():
         core.append(CommandSandbox())
-    return core + optimizations.hooks_for(ctx) + [cls() for cls in _extra()]
+    return traced + core + optimizations.hooks_for(ctx) + [cls() for cls in _extra()]
 
 
 @functools.lru_cache(maxsize=None)

@@ -82,12 +82,15 @@ def get_outputs(run_id: int, node_ids: list[str]) -> list[bytes | None]:
     return get_redis().hmget(keys.outputs(run_id), node_ids)
 
 
-def set_width(run_id: int, node_id: str, width: int) -> None:
-    """A mapped node's width, stored before its element tasks are released (their gather reads it)."""
+def set_width(run_id: int, node_id: str, width: int) -> int:
+    """A mapped node's width, stored before its element tasks are released (their gather reads it).
+    Returns the elements of every map of the run stored so far, this one's included: of two expansions
+    racing, the later write sees both (each reads after its own write), so a run-wide budget holds."""
     pipe = get_redis().pipeline(transaction=False)
     pipe.hset(keys.map_widths(run_id), node_id, int(width))
     pipe.expire(keys.map_widths(run_id), ttl())
-    pipe.execute()
+    pipe.hvals(keys.map_widths(run_id))
+    return sum(int(v) for v in pipe.execute()[-1])
 
 
 # --- task states ------------------------------------------------------------------
@@ -139,6 +142,23 @@ def register_branches(run_id: int, branches: dict[str, dict]) -> None:
 def branch_args(run_id: int, token: str) -> dict | None:
     raw = get_redis().hget(keys.branches(run_id), token)
     return json.loads(raw) if raw else None
+
+
+def running_by_memory(now: float, limit: int = 10_000) -> dict[int, int]:
+    """Branches holding a live lease (taken, not yet ended: Celery's reserved work) per configuration's
+    memory, from the lease index and each branch's registered arguments; two round trips."""
+    client = get_redis()
+    members = [m.decode() for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
+    pipe = client.pipeline(transaction=False)
+    for member in members:
+        run, _, token = member.partition("|")
+        pipe.hget(keys.branches(int(run)), token)
+    out: dict[int, int] = {}
+    for raw in pipe.execute():
+        if raw:
+            mb = int(json.loads(raw)["m"])
+            out[mb] = out.get(mb, 0) + 1
+    return out
 
 
 # --- run bookkeeping ------------------------------------------------------------

@@ -22,8 +22,8 @@ wraps the others, as dramatiq's middleware does).
 ``delay_upload``, ``stream_output``, ``while_waiting``, ``hand_off``) are answered by one hook:
 the first, in precedence order, whose answer is not ``None``. Where built-in
 hooks and optimizations answer the same question, the order is declared in
-one table, ``PRECEDENCE`` (stage → hook names, the winner first; README
-"Optimizations" shows it): two optimizations that both have an answer resolve
+one table, ``PRECEDENCE`` (stage → hook names, the winner first;
+docs/concepts/optimizations.md shows it): two optimizations that both have an answer resolve
 the same way every time, in every branch. A hook not in the table (e.g. from
 ``SLAFLOW_HOOKS``) with a ``precedence`` above 0 goes before every listed one,
 otherwise after them; ties keep list order.
@@ -163,7 +163,7 @@ _DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", 
 STAGES = _ORDERED + _REVERSED + _DECISIONS
 
 # Who answers a decision stage when several hooks would, the winner first: the one place where
-# optimizations' conflicts are resolved (README "Optimizations" shows this table; a test keeps them equal).
+# optimizations' conflicts are resolved (docs/concepts/optimizations.md shows this table; a test keeps them equal).
 PRECEDENCE: dict[str, tuple[str, ...]] = {
     # where an input comes from: a stream under way is the input arriving; PreLoad would fetch it again, whole
     "fetch_input": ("streaming", "preload"),

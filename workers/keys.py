@@ -13,8 +13,10 @@ from __future__ import annotations
 import functools
 
 PREFIX = "sf"
-# Django's cache (API throttle counters) keeps its keys under this prefix.
+# Django's cache (API throttle counters, the health report) keeps its keys under this prefix.
 CACHE_PREFIX = f"{PREFIX}:cache"
+# The latest health report anonymous /healthz callers are answered from (a key of Django's cache).
+HEALTH_CACHE_KEY = "health-report"
 
 
 def run_prefix(run_id: int) -> str:

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from orchestrator import router
 from orchestrator.resources import ResourceConfig
-from workers import cgroups, procs
+from workers import cgroups, flower as flower_service, procs
 from workers.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("slaflow.cluster")
@@ -165,11 +165,9 @@ class LocalCluster:
 
     def _start_flower(self) -> None:
         log_path = str(self.log_dir / "flower.log")
-        cmd = [sys.executable, "-m", "celery", "-A", "orchestrator", "flower", f"--port={self.flower_port}",
-               "--address=127.0.0.1"]
-        if settings.SLAFLOW_FLOWER_BASIC_AUTH:
-            cmd.append(f"--basic-auth={settings.SLAFLOW_FLOWER_BASIC_AUTH}")
-        env = self.child_env()
+        # Its login travels in its environment, never in its argv (``ps`` shows argv to everyone).
+        cmd = flower_service.command(f"--port={self.flower_port}", "--address=127.0.0.1")
+        env = flower_service.environment(self.child_env(), mode=settings.MODE, auth=settings.SLAFLOW_FLOWER_BASIC_AUTH)
 
         def spawn():
             return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)

@@ -65,10 +65,17 @@ def _live_entries(now: float | None) -> list[dict]:
             if now - float(entry["at"]) > float(entry.get("keepalive_s") or 0) + STALE_MARGIN_S:
                 continue
             entry["memory_mb"], entry["processes"] = int(entry["memory_mb"]), int(entry["processes"])
+            entry["name"] = name.decode() if isinstance(name, bytes) else str(name)
             out.append(entry)
         except (ValueError, KeyError, TypeError):
             continue
     return out
+
+
+def live_workers(now: float | None = None) -> list[dict]:
+    """Each live worker's published entry (``name``, ``host``, ``memory_mb``, ``processes``, ``cores``,
+    ``cpus``, ``at``): what ``slaflow status`` and ``/metrics`` show."""
+    return sorted(_live_entries(now), key=lambda e: (e["memory_mb"], e["name"]))
 
 
 def read_pools(now: float | None = None) -> dict[int, int]:

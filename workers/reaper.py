@@ -12,7 +12,9 @@ exactly-once. The broker's own redelivery of the lost message (after its
 visibility timeout) later finds the branch ended and is dropped.
 
 It also fails runs whose deadline (``deadline_s`` at submission) passed, and
-re-predicts running runs' completion against their promise, firing the SLA
+every few seconds runs the watchdog (``workers.watchdog``): a run whose state
+Redis lost, or that stalled, is failed with a clear error instead of hanging;
+and re-predicts running runs' completion against their promise, firing the SLA
 alerts (``orchestrator.services.alerts``): off the branch runtime's path.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import threading
 import time
 
 from workers import dataplane, keys
+from workers.watchdog import Watchdog
 from workers.redis_client import get_redis, script as _script
 
 log = logging.getLogger("slaflow.reaper")
@@ -101,13 +104,27 @@ class Reaper(threading.Thread):
         super().__init__(name="slaflow-reaper", daemon=True)
         self.interval_s = interval_s
         self.stopping = threading.Event()
+        self.watchdog = Watchdog()
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval_s):
             try:
                 sweep()
+                if self.watchdog.due(time.time()):
+                    self.watchdog.watch()
             except Exception:  # Redis or the database away for a moment: the next pass tries again
                 log.exception("reaper pass failed")
+                _close_database_connection()
+
+
+def _close_database_connection() -> None:
+    """A connection broken by a database restart is dropped, so the next pass connects anew."""
+    from django.db import connection
+
+    try:
+        connection.close()
+    except Exception:  # already unusable: closing it is all that was wanted
+        pass
 
 
 _reaper: Reaper | None = None

@@ -17,6 +17,8 @@ import queue
 import threading
 from typing import Callable
 
+from orchestrator.dbretry import retrying
+
 log = logging.getLogger("slaflow.recorder")
 
 
@@ -34,7 +36,7 @@ class Recorder:
         while True:
             job = self._jobs.get()
             try:
-                job()
+                retrying(job, "writing task records")
             except BaseException as exc:  # handed to the branch at its next drain
                 log.exception("writing task records failed")
                 self._errors.append(exc)

@@ -1,10 +1,22 @@
-"""One Redis client per process (re-created after fork)."""
+"""One Redis client per process (re-created after fork).
+
+Every client rides out a Redis restart or a short network outage: a command that meets a
+closed connection, a refused one, a timeout or a server still loading its data set is tried
+again with exponential back-off (50 ms doubling to 1 s) for up to ``SLAFLOW_REDIS_RETRY_S``
+in all, then raises. Retrying is safe: slaflow's writes are idempotent by design (a readiness
+script records an upstream as a set member; outputs are stored first-copy-wins).
+"""
 from __future__ import annotations
 
 import os
 
 import redis
 from django.conf import settings
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 1.0
+RETRY_ON = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 
 _client: redis.Redis | None = None
 _pid: int | None = None
@@ -18,9 +30,25 @@ def new_client(**options) -> redis.Redis:
     """A client of its own (e.g. for a pub/sub listener thread)."""
     # An explicit read timeout well above the longest blocking read (BLPOP ≤ 5 s in the runtime):
     # redis-py 8 otherwise applies the 5 s connect timeout to reads, and a 5 s BLPOP fails.
-    kwargs = {"socket_connect_timeout": 5, "socket_timeout": 30, "health_check_interval": 30}
+    kwargs = {"socket_connect_timeout": 5, "socket_timeout": 30, "health_check_interval": 30,
+              "retry": retry_policy(), "retry_on_error": list(RETRY_ON)}
     kwargs.update(options)
     return redis.Redis.from_url(settings.REDIS.client_url, **kwargs)
+
+
+def retries_within(budget_s: float) -> int:
+    """How many back-off steps (50 ms doubling, at most 1 s each) fit in ``budget_s`` seconds."""
+    n, waited, step = 0, 0.0, BACKOFF_BASE_S
+    while waited + step <= budget_s:
+        waited += step
+        n += 1
+        step = min(BACKOFF_CAP_S, step * 2)
+    return n
+
+
+def retry_policy() -> Retry:
+    return Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S),
+                 retries_within(float(settings.SLAFLOW_REDIS_RETRY_S)), supported_errors=RETRY_ON)
 
 
 def get_redis() -> redis.Redis:

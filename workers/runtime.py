@@ -49,6 +49,7 @@ from typing import Any
 from django.conf import settings
 
 from orchestrator import codec, logs, mapping
+from orchestrator.dbretry import retrying
 from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
@@ -443,7 +444,7 @@ class BranchRun(OutputTravel):
         rec.status = "succeeded"
         if task.is_sink:
             t0 = time.perf_counter()
-            runs.store_result(self.run_id, task.data, task.value)
+            retrying(lambda: runs.store_result(self.run_id, task.data, task.value), "storing the result")
             rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
             task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None)
             dataplane.mark_sink_done(self.run_id, time.time())  # the run's end: the result is stored
@@ -534,8 +535,9 @@ class BranchRun(OutputTravel):
         t0 = time.perf_counter()
         try:
             recorder().drain()  # earlier batches first: a failed one fails the branch here
-            metrics.record_branch(self.run_id, self.ctx.started_at, [r.as_dict() for r in self.records[self.flushed:]],
-                                  self.startup.as_dict(), attempts=self.delivery)
+            records = [r.as_dict() for r in self.records[self.flushed:]]
+            retrying(lambda: metrics.record_branch(self.run_id, self.ctx.started_at, records, self.startup.as_dict(),
+                                                   attempts=self.delivery), "recording the branch")
             self.overheads["record_s"] += time.perf_counter() - t0
         except Exception as exc:  # metrics lost must not hang the run: fail it, loudly
             log.exception("run %s: could not record branch %s", self.run_id, self.token)
@@ -543,8 +545,9 @@ class BranchRun(OutputTravel):
                 self.entries[0] if self.entries else "", f"internal error recording metrics: "
                 f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if self.failure:
-            runs.fail_run(self.run_id, error=self.failure.error, traceback=self.failure.tb,
-                          node_id=self.failure.node_id)
+            failure = self.failure
+            retrying(lambda: runs.fail_run(self.run_id, error=failure.error, traceback=failure.tb,
+                                           node_id=failure.node_id), "failing the run")
 
 
 class _ReadyQueue:
@@ -578,4 +581,4 @@ def end_branch(run_id: int, token: str, lease_holder: str = "", executor_of: int
                overheads: dict[str, float] | None = None) -> None:
     """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run."""
     if dataplane.branch_end(run_id, token, lease_holder, executor_of, overheads):
-        runs.finalize_run(run_id)
+        retrying(lambda: runs.finalize_run(run_id), f"finalizing run {run_id}")

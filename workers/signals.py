@@ -108,6 +108,13 @@ def _release_dup_locks(**kwargs):
         log.info("released %d dup lock(s) at process shutdown", freed)
 
 
+@signals.worker_process_shutdown.connect
+def _flush_spans(**kwargs):
+    from orchestrator import tracing
+
+    tracing.flush()  # the OTLP exporter's batch, when tracing is on
+
+
 @signals.worker_ready.connect
 def _banner(sender=None, **kwargs):
     from workers import cgroups, reaper

@@ -15,7 +15,7 @@ import traceback
 from celery import shared_task
 from django.conf import settings
 
-from orchestrator import logs
+from orchestrator import logs, tracing
 from orchestrator.canvas import HEADER
 from orchestrator.optimizations import prewarm as prewarm_opt
 from orchestrator.services import metrics, runs
@@ -41,9 +41,11 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
     executor_of = None if worker is not None else int(memory_mb or cgroups.current().memory_mb)
     if getattr(self.request, "slaflow_over", False):
         return end_branch(run_id, token, executor_of=executor_of)  # run over before this branch began
+    meta = _meta(self.request)
     try:
-        _execute(run_id, token, entries, worker, executor_of, picked_up=picked_up, cpu_start=cpu_start,
-                 requested_at=float(_meta(self.request).get("dispatched_at") or picked_up))
+        with tracing.incoming(meta.get("trace")):
+            _execute(run_id, token, entries, worker, executor_of, picked_up=picked_up, cpu_start=cpu_start,
+                     requested_at=float(meta.get("dispatched_at") or picked_up))
     except Busy as busy:
         # A duplicate of a branch still running elsewhere: look again once it should have ended or died,
         # for as long as it takes (the task allows unlimited retries): giving up would consume the

@@ -195,7 +195,11 @@ class OutputTravel:
                 self._fail(task, error, "")
                 return None
             width = len(task.value)
-            dataplane.set_width(self.run_id, c, width)
+            error = mapping.budget_error(c, len(ctx.graph), dataplane.set_width(self.run_id, c, width),
+                                         ctx.max_tasks)
+            if error:
+                self._fail(task, error, "")
+                return None
             ctx.widths[c] = width
             task.record.optimizations.setdefault("mapped", {})[c] = width
             if width == 0:  # nothing to run: the gather is ready with this task

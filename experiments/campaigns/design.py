@@ -56,9 +56,10 @@ class Slot:
 
 
 def parse_params(items: list[str]) -> dict[str, dict[str, str]]:
-    """``WORKFLOW:key=value[,key=value]`` items → {workflow: {key: value}}."""
+    """``WORKFLOW:key=value[,key=value]`` items → {workflow: {key: value}}; a comma before another
+    ``WORKFLOW:`` starts its item (``a:n=1,b:m=2``), as spaces do."""
     out: dict[str, dict[str, str]] = {}
-    for item in items or []:
+    for item in _workflow_items(items or []):
         name, sep, pairs = item.partition(":")
         if not sep or not name:
             raise CampaignError(f"--params {item!r} must read WORKFLOW:key=value[,key=value]")
@@ -67,6 +68,17 @@ def parse_params(items: list[str]) -> dict[str, dict[str, str]]:
             if not eq or not key.strip():
                 raise CampaignError(f"--params {item!r}: {pair!r} is not key=value")
             out.setdefault(name.strip(), {})[key.strip()] = value.strip()
+    return out
+
+
+def _workflow_items(items: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        for piece in item.split(","):
+            if ":" in piece.partition("=")[0] or not out:
+                out.append(piece)
+            else:
+                out[-1] += "," + piece
     return out
 
 
@@ -110,21 +122,31 @@ def parse(*, workflows, planners, slas, iterations: int, warmup: int, seed: int,
         coerced.setdefault(name, dict(known[name].params))
     campaign = Campaign(tuple(dict.fromkeys(workflows)), tuple(dict.fromkeys(planners)), tuple(dict.fromkeys(normal)),
                         iterations, warmup, int(seed), coerced)
-    total = len(schedule(campaign, count_only=True))
+    total = run_count(campaign)
     if total > MAX_RUNS:
         raise CampaignError(f"the campaign would make {total} runs, more than {MAX_RUNS}")
     return campaign
 
 
-def schedule(campaign: Campaign, *, count_only: bool = False) -> list[Slot]:
+def run_count(campaign: Campaign) -> int:
+    """How many runs ``schedule`` makes, counted without making them (a form may ask for 10^5).
+
+    >>> run_count(parse(workflows=["diamond"], planners=["wukong"], slas=["p50", "p90"], iterations=3,
+    ...                 warmup=2, seed=0))
+    8
+    """
+    c = campaign
+    pairs = len(c.workflows) * len(c.planners)
+    return pairs * c.warmup + pairs * len(c.slas) * c.iterations
+
+
+def schedule(campaign: Campaign) -> list[Slot]:
     """Warm-ups, then the measured runs shuffled by the seed."""
     c = campaign
     warm = [Slot(w, c.params.get(w, {}), p, c.slas[0], k + 1, True)
             for w in c.workflows for p in c.planners for k in range(c.warmup)]
     measured = [Slot(w, c.params.get(w, {}), p, s, k + 1, False)
                 for w in c.workflows for p in c.planners for s in c.slas for k in range(c.iterations)]
-    if count_only:
-        return warm + measured
     rng = random.Random(c.seed)
     rng.shuffle(warm)
     rng.shuffle(measured)

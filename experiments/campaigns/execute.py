@@ -9,7 +9,9 @@ resumes instead of submitting it again: no run is done twice, none skipped.
 A run that fails in a task is a result. A run that could not be carried out
 (submission refused by Redis or the database, an internal error, a worker that
 died on every delivery, no end within the timeout) is retried once, then
-counted as failed, and the campaign goes on.
+counted as failed, and the campaign goes on. A run its owner's quotas refuse
+for now (runs at once, runs per hour: ``services.quotas``) waits and is
+submitted again: a campaign takes its owner's share, never more.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from django.utils import timezone
 from experiments.campaigns import design, results
 from orchestrator.handles import RunHandle
 from orchestrator.models import Experiment, ExperimentRun, WorkflowRun
-from orchestrator.services import runs as run_service, submissions
+from orchestrator.services import quotas, runs as run_service, submissions
 from orchestrator.states import RunStatus
 from workers import cgroups
 from workers.redis_client import RedisUnavailable
@@ -37,6 +39,7 @@ log = logging.getLogger("slaflow.experiments")
 
 MANIFEST = "experiment.json"
 ATTEMPTS = 2  # a run that fails for infrastructure reasons is tried once more
+QUOTA_POLL_S = 10.0  # a run refused by its owner's run quotas is submitted again after at most this long
 
 
 class CampaignError(design.CampaignError):
@@ -57,13 +60,21 @@ def machine_facts() -> dict:
 
 
 def create(campaign: design.Campaign, *, out_dir: str | Path, owner=None, name: str = "") -> Experiment:
-    """Store a campaign and its schedule; ``out_dir`` must not exist yet (``--resume`` continues one)."""
+    """Store a campaign and its schedule; ``out_dir`` must not exist yet (``--resume`` continues one).
+    The owner's campaign quotas (size, campaigns at once) are checked before anything is scheduled."""
+    total = design.run_count(campaign)
+    refused = quotas.check_campaign(owner, total)
+    if refused:
+        raise CampaignError(refused)
     out = Path(out_dir).expanduser().resolve()
     if out.exists():
         raise CampaignError(f"{out} already exists: pass --resume {out} to continue that campaign, "
                             "or choose another --out")
     slots = design.schedule(campaign)
     with transaction.atomic():
+        refused = quotas.check_campaign(owner, total, lock=True)  # again, counting campaigns stored meanwhile
+        if refused:
+            raise CampaignError(refused)
         exp = Experiment.objects.create(name=name, owner=owner, arguments=campaign.as_json(), seed=campaign.seed,
                                         out_dir=str(out), total_runs=len(slots))
         ExperimentRun.objects.bulk_create([
@@ -154,6 +165,11 @@ def _carry_out(slot: ExperimentRun, timeout_s: float) -> None:
                 if _give_up(slot, f"submission failed: {type(exc).__name__}: {exc}"):
                     return
                 time.sleep(1.0)
+                continue
+            except quotas.QuotaExceeded as exc:  # the owner's share is taken for now: wait for it, not a failure
+                log.info("experiment %s, %s: %s", slot.experiment_id, _label(slot), exc)
+                slot.attempts -= 1
+                time.sleep(min(exc.retry_after_s, QUOTA_POLL_S))
                 continue
             except submissions.SubmissionError as exc:  # not the infrastructure: record it, go on
                 slot.status, slot.error = ExperimentRun.Status.FAILED, f"refused: {exc}"

@@ -27,9 +27,13 @@ class LibraryWorkflow:
     build: Callable[..., Any]
     check: Callable[..., bool]
     params: dict[str, Any] = field(default_factory=dict)
+    # Each numeric parameter's largest value: sizes and durations come from users, and one submission
+    # must not ask a worker for a 10 GB array or an hour-long sleep (a test keeps every one declared).
+    bounds: dict[str, float] = field(default_factory=dict)
 
     def coerce(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """Defaults updated with ``raw``, each converted to its default's type; names the bad one."""
+        """Defaults updated with ``raw``, each converted to its default's type and within its bound;
+        names the bad one."""
         out = dict(self.params)
         for key, value in raw.items():
             if key not in self.params:
@@ -38,8 +42,11 @@ class LibraryWorkflow:
             kind = type(self.params[key])
             try:
                 out[key] = _convert(value, kind)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"{self.name} parameter {key!r} must be {kind.__name__}, got {value!r}") from None
+            bound = self.bounds.get(key)
+            if bound is not None and isinstance(out[key], (int, float)) and out[key] > bound:
+                raise ValueError(f"{self.name} parameter {key!r} is {out[key]!r}, more than its bound of {bound!r}")
         return out
 
 

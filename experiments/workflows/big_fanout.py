@@ -21,6 +21,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"width": 6, "size_mb": 32, "side_s": 0.15, "seed": 7}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"width": 1000, "size_mb": 256, "side_s": 60.0, "seed": 2**32}
 
 
 def _array(seed: int, size_mb: int) -> np.ndarray:
@@ -74,4 +76,4 @@ def check(result, width: int = 6, size_mb: int = 32, seed: int = 7, **_) -> bool
 
 
 register(LibraryWorkflow("big_fanout", "a big output read by many cheap children (task clustering, delayed I/O)",
-                         build, check, dict(DEFAULTS)))
+                         build, check, dict(DEFAULTS), BOUNDS))

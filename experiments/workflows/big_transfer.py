@@ -22,6 +22,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"size_mb": 64, "work_s": 0.3, "consume_s": 1.0, "seed": 5}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"size_mb": 256, "work_s": 60.0, "consume_s": 60.0, "seed": 2**32}
 
 
 def _array(seed: int, size_mb: int) -> np.ndarray:
@@ -70,4 +72,4 @@ def check(result, size_mb: int = 64, seed: int = 5, **_) -> bool:
 
 
 register(LibraryWorkflow("big_transfer", "a big output read on two workers (output streaming)", build, check,
-                         dict(DEFAULTS)))
+                         dict(DEFAULTS), BOUNDS))

@@ -14,7 +14,7 @@ Every task but ``seed`` and ``gather`` computes: a fixed number of iterations
 of a pure-Python generator, so its CPU work is the same on every machine load
 — on a host with fewer cores than busy branches the branches share them and
 the whole run takes longer than its critical path's work (the timing model's
-processor sharing; README "The capacity model"). At the defaults (length=10,
+processor sharing; docs/concepts/capacity.md). At the defaults (length=10,
 link_work=1.5M, width=12, stage_work=3M): 1 + 10 + 12 + 1 = 24 tasks, about 1.3 s of chain and
 3.1 CPU-s of stage on one core each — 4.4 CPU-s, so on 2 cores the run takes at
 least 2.2 s while its critical path is 1.3 s of work. ``check`` recomputes
@@ -25,6 +25,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"length": 10, "link_work": 1_500_000, "width": 12, "stage_work": 3_000_000}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"length": 1000, "link_work": 50_000_000, "width": 1000, "stage_work": 50_000_000}
 _MASK = 0x7FFFFFFF
 
 
@@ -93,4 +95,4 @@ def check(result, **params) -> bool:
 
 
 register(LibraryWorkflow("chain_and_stage", "a long CPU-bound chain beside a wide CPU-bound stage: more busy "
-                         "branches than cores (the capacity model)", build, check, dict(DEFAULTS)))
+                         "branches than cores (the capacity model)", build, check, dict(DEFAULTS), BOUNDS))

@@ -21,6 +21,8 @@ import importlib
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"length": 7, "step_s": 2.0, "width": 3, "work_s": 1.0, "seed": 5}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"length": 1000, "step_s": 60.0, "width": 1000, "work_s": 60.0, "seed": 2**32}
 
 
 def _tasks():
@@ -49,4 +51,4 @@ def check(result, length: int = 7, width: int = 3, seed: int = 5, **_) -> bool:
 
 
 register(LibraryWorkflow("cold_stage", "a long single-worker stage, then a wide stage on processes gone cold "
-                         "(PreWarm)", build, check, dict(DEFAULTS)))
+                         "(PreWarm)", build, check, dict(DEFAULTS), BOUNDS))

@@ -39,4 +39,5 @@ def check(result, x: int = 1) -> bool:
     return result == 5 * (x + 1)
 
 
-register(LibraryWorkflow("diamond", "1 → 2 → 1 diamond of integer arithmetic", build, check, {"x": 1}))
+register(LibraryWorkflow("diamond", "1 → 2 → 1 diamond of integer arithmetic", build, check, {"x": 1},
+                         {"x": 2**53}))

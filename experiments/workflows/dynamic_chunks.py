@@ -15,6 +15,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"n": 1000, "chunk": 64, "work": 2000}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"n": 1_000_000, "chunk": 1_000_000, "work": 10_000_000}
 
 
 @task
@@ -46,4 +48,4 @@ def check(result, n: int = 1000, chunk: int = 64, **_) -> bool:
 
 
 register(LibraryWorkflow("dynamic_chunks", "a fan-out whose width is known only at run time (dynamic map)", build,
-                         check, dict(DEFAULTS)))
+                         check, dict(DEFAULTS), BOUNDS))

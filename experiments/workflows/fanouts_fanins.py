@@ -18,6 +18,8 @@ from experiments.workflows import LibraryWorkflow, register
 
 P = 1_000_003
 DEFAULTS = {"width": 16, "stages": 3, "seed": 2}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"width": 1000, "stages": 100, "seed": 2**32}
 
 
 @task
@@ -56,4 +58,4 @@ def check(result, **params) -> bool:
 
 
 register(LibraryWorkflow("fanouts_fanins", "stages of width-wide fan-outs, each gathered by one fan-in",
-                         build, check, dict(DEFAULTS)))
+                         build, check, dict(DEFAULTS), BOUNDS))

@@ -20,6 +20,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"chains": 4, "length": 5, "seconds": 0.2}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"chains": 1000, "length": 1000, "seconds": 60.0}
 
 
 @task
@@ -57,4 +59,4 @@ def check(result, chains: int = 4, length: int = 5, seconds: float = 0.2) -> boo
 
 
 register(LibraryWorkflow("fixed_times", "parallel chains of fixed-time sleeps between a root and a join "
-                         "(SLA calibration)", build, check, dict(DEFAULTS)))
+                         "(SLA calibration)", build, check, dict(DEFAULTS), BOUNDS))

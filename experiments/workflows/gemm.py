@@ -19,6 +19,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"n": 512, "block": 128, "seed": 5}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"n": 4096, "block": 4096, "seed": 2**32}
 
 
 def _a_panel(seed: int, i: int, block: int, n: int) -> np.ndarray:
@@ -73,4 +75,4 @@ def check(result, n: int = 512, block: int = 128, seed: int = 5) -> bool:
 
 
 register(LibraryWorkflow("gemm", "blocked n×n matrix product: row and column panels, one task per output "
-                         "block, one aggregate", build, check, dict(DEFAULTS)))
+                         "block, one aggregate", build, check, dict(DEFAULTS), BOUNDS))

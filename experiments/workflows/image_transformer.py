@@ -25,6 +25,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"size": 1024, "grid": 4, "seed": 3, "brightness": 0.05, "contrast": 1.2}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"size": 4096, "grid": 64, "seed": 2**32, "brightness": 1.0, "contrast": 10.0}
 
 BLUR = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32) / 16
 SHARPEN = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float32)
@@ -151,4 +153,4 @@ def check(result, **params) -> bool:
 
 
 register(LibraryWorkflow("image_transformer", "image split into a grid, two filter chains per tile, tiles "
-                         "combined and merged (130 tasks)", build, check, dict(DEFAULTS)))
+                         "combined and merged (130 tasks)", build, check, dict(DEFAULTS), BOUNDS))

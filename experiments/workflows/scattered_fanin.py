@@ -20,6 +20,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"width": 4, "size_mb": 16, "work_s": 0.6, "stagger_s": 0.3, "seed": 3}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"width": 1000, "size_mb": 256, "work_s": 60.0, "stagger_s": 60.0, "seed": 2**32}
 
 
 @task
@@ -59,4 +61,4 @@ def check(result, width: int = 4, size_mb: int = 16, seed: int = 3, **_) -> bool
 
 
 register(LibraryWorkflow("scattered_fanin", "a fan-in of big inputs arriving from several workers one after "
-                         "another (PreLoad)", build, check, dict(DEFAULTS)))
+                         "another (PreLoad)", build, check, dict(DEFAULTS), BOUNDS))

@@ -14,6 +14,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"n": 500, "top": 3, "bins": 5, "seed": 4}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"n": 1_000_000, "top": 1000, "bins": 1000, "seed": 2**32}
 
 
 def _readings(n: int, seed: int) -> list[float]:
@@ -62,4 +64,4 @@ def check(result, n: int = 500, top: int = 3, bins: int = 5, seed: int = 4, **_)
 
 
 register(LibraryWorkflow("sensor_report", "one workflow, three results (several sinks)", build, check,
-                         dict(DEFAULTS)))
+                         dict(DEFAULTS), BOUNDS))

@@ -21,6 +21,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"width": 6, "size_mb": 4, "work_s": 0.3, "slow": 1, "straggle_s": 3.0, "chance": 1.0}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"width": 1000, "size_mb": 256, "work_s": 60.0, "slow": 1000, "straggle_s": 60.0, "chance": 1.0}
 
 
 @task
@@ -72,4 +74,4 @@ def check(result, width: int = 6, size_mb: int = 4, **_) -> bool:
 
 
 register(LibraryWorkflow("straggler", "a fan-in of big-output producers, one of which is sometimes slow "
-                         "(TaskDup)", build, check, dict(DEFAULTS)))
+                         "(TaskDup)", build, check, dict(DEFAULTS), BOUNDS))

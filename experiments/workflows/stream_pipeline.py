@@ -20,6 +20,8 @@ from orchestrator.authoring import task
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"frames": 8, "size_kb": 256, "frame_s": 0.15, "work_s": 0.15, "streaming": 1, "seed": 11}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"frames": 1000, "size_kb": 256 * 1024, "frame_s": 60.0, "work_s": 60.0, "streaming": 1, "seed": 2**32}
 
 
 def _frame(seed: int, i: int, size_kb: int) -> np.ndarray:
@@ -83,4 +85,4 @@ def check(result, frames: int = 8, size_kb: int = 256, seed: int = 11, **_) -> b
 
 
 register(LibraryWorkflow("stream_pipeline", "a generator feeding a streaming consumer (generator streaming)", build,
-                         check, dict(DEFAULTS)))
+                         check, dict(DEFAULTS), BOUNDS))

@@ -26,6 +26,8 @@ from experiments.workflows import LibraryWorkflow, register
 from experiments.workflows import _text
 
 DEFAULTS = {"chunks": 32, "chapters": 4, "words": 1500, "vocab": 3000, "keywords": 5, "seed": 7}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"chunks": 1024, "chapters": 1024, "words": 1_000_000, "vocab": 1_000_000, "keywords": 1000, "seed": 2**32}
 
 
 # --- tasks -------------------------------------------------------------------------------------
@@ -183,4 +185,4 @@ def check(result, **params) -> bool:
 
 
 register(LibraryWorkflow("text_analysis", "32 chunk word counts → corpus counts → 16 segment and 4 whole-text "
-                         "analyses → report (59 tasks)", build, check, dict(DEFAULTS)))
+                         "analyses → report (59 tasks)", build, check, dict(DEFAULTS), BOUNDS))

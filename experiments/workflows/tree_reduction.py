@@ -29,4 +29,4 @@ def check(result, n: int = 64) -> bool:
 
 
 register(LibraryWorkflow("tree_reduction", "sum of 0..N-1 by pairwise additions (N-1 tasks)", build, check,
-                         {"n": 64}))
+                         {"n": 64}, {"n": 1 << 16}))

@@ -26,6 +26,8 @@ from orchestrator.executables import command
 from experiments.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"words": 2000, "vocab": 50, "chunks": 20, "top": 5, "seed": 3}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"words": 1_000_000, "vocab": 1_000_000, "chunks": 1000, "top": 1000, "seed": 2**32}
 
 
 def _words(words: int, vocab: int, seed: int) -> list[str]:
@@ -64,4 +66,4 @@ def check(result, words: int = 2000, vocab: int = 50, seed: int = 3, top: int = 
 
 
 register(LibraryWorkflow("unix_words", "word counts through Unix programs (executables as tasks)", build, check,
-                         dict(DEFAULTS)))
+                         dict(DEFAULTS), BOUNDS))

@@ -19,6 +19,8 @@ from experiments.workflows import LibraryWorkflow, register
 from experiments.workflows import _text
 
 DEFAULTS = {"chunks": 16, "words": 2000, "vocab": 2000, "top": 10, "seed": 11}
+# Each parameter's largest value (LibraryWorkflow.bounds).
+BOUNDS = {"chunks": 1024, "words": 1_000_000, "vocab": 1_000_000, "top": 1000, "seed": 2**32}
 
 
 @task
@@ -70,4 +72,4 @@ def check(result, chunks: int = 16, words: int = 2000, vocab: int = 2000, top: i
 
 
 register(LibraryWorkflow("wordcount", "word counts of C generated chunks merged in a binary tree, top-k report",
-                         build, check, dict(DEFAULTS)))
+                         build, check, dict(DEFAULTS), BOUNDS))

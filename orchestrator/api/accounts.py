@@ -7,7 +7,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator.api.common import TokenThrottle, error_responses
+from orchestrator.api.common import error_responses
+from orchestrator.api.throttles import LOGIN_THROTTLES
 from orchestrator.services.accounts import AccountError, token_for_credentials
 
 
@@ -16,7 +17,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [TokenThrottle]
+    throttle_classes = list(LOGIN_THROTTLES)  # per username and per address
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)

@@ -1,17 +1,15 @@
-"""What every API class shares: parsing, errors, pagination, throttles, documented error shapes."""
+"""What every API class shares: parsing, errors, pagination, documented error shapes (throttles: ``throttles``)."""
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from orchestrator.services.quotas import QuotaExceeded
 from orchestrator.services.runs import SubmissionError
 from workers.redis_client import RedisUnavailable
 
@@ -19,7 +17,11 @@ log = logging.getLogger("slaflow.api")
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus: SubmissionError → 400 on its field; Redis down → 503."""
+    """DRF's handler, plus: a quota → 429 with Retry-After; SubmissionError → 400 on its field; Redis
+    down → 503."""
+    if isinstance(exc, QuotaExceeded):
+        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+                        headers={"Retry-After": str(exc.retry_after_s)})
     if isinstance(exc, SubmissionError):
         exc = exceptions.ValidationError({exc.field: [str(exc)]})
     elif isinstance(exc, RedisUnavailable):
@@ -68,33 +70,6 @@ def api_not_found(request, *args, **kwargs):
     return JsonResponse({"detail": f"no API endpoint at {request.path}"}, status=404)
 
 
-class SubmissionThrottle(SimpleRateThrottle):
-    """Submissions (unsafe methods) per user, counted in the shared Redis cache."""
-
-    scope = "submissions"
-
-    def get_rate(self):
-        return settings.SLAFLOW_API_SUBMIT_RATE or None
-
-    def get_cache_key(self, request, view):
-        if request.method in SAFE_METHODS:
-            return None
-        ident = request.user.pk if request.user and request.user.is_authenticated else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
-
-class TokenThrottle(SimpleRateThrottle):
-    """Password → token exchanges per client address (slows password guessing)."""
-
-    scope = "token"
-
-    def get_rate(self):
-        return settings.SLAFLOW_API_TOKEN_RATE or None
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
 # --- documented error bodies (for the OpenAPI schema) ------------------------------
 
 class ErrorSerializer(serializers.Serializer):
@@ -116,7 +91,9 @@ def error_responses(*codes: int) -> dict:
         409: OpenApiResponse(ErrorSerializer, description="The run is not in a state that allows this."),
         413: OpenApiResponse(ErrorSerializer, description="The request body is over SLAFLOW_API_MAX_BODY_BYTES."),
         415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
-        429: OpenApiResponse(ErrorSerializer, description="Too many submissions; see the Retry-After header."),
+        429: OpenApiResponse(ErrorSerializer, description="Too many submissions or login attempts, or a quota of "
+                                                           "yours is reached (the message names it); see the "
+                                                           "Retry-After header."),
         503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
     }
     return {code: described[code] for code in codes}

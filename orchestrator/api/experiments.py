@@ -40,7 +40,7 @@ class CellSerializer(serializers.Serializer):
     judged = serializers.IntegerField(help_text="Runs with a promise.")
     within = serializers.IntegerField(help_text="Runs within the promise made for them.")
     rate = serializers.FloatField(allow_null=True, help_text="within / judged.")
-    prior_rate = serializers.FloatField(allow_null=True, help_text="The prior system's measure (see the README).")
+    prior_rate = serializers.FloatField(allow_null=True, help_text="The prior system's measure (see docs/howto/campaign.md).")
     median_makespan_s = serializers.FloatField(allow_null=True)
     median_promise_s = serializers.FloatField(allow_null=True)
     median_gb_seconds = serializers.FloatField(allow_null=True)

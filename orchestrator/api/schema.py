@@ -16,15 +16,21 @@ class AutoSchema(_SpectacularAutoSchema):
 
 # Operations that take the run id a submission returns (OpenAPI links: clients and fuzzers can follow them).
 RUN_OPERATIONS = ("runs_retrieve", "runs_plan", "runs_tasks", "runs_result", "runs_cancel")
+# operation → (response status, {linked operation: {its parameter: where the value is in the response}})
+LINKS = {
+    "runs_create": ("201", {op: {"run_id": "$response.body#/id"} for op in RUN_OPERATIONS}),
+    # A campaign's id from the list: without it a fuzzer only ever meets experiments_detail's 404.
+    "experiments_list": ("200", {"experiments_detail": {"experiment_id": "$response.body#/results/0/id"}}),
+}
 
 
-def add_run_links(result, generator, request, public):
-    """drf-spectacular post-processing hook: link the 201 of runs_create to every run operation."""
+def add_links(result, generator, request, public):
+    """drf-spectacular post-processing hook: the LINKS above, on the responses they start from."""
     for path_item in result.get("paths", {}).values():
-        create = path_item.get("post")
-        if create and create.get("operationId") == "runs_create":
-            response = create["responses"]["201"]
-            response["links"] = {
-                op: {"operationId": op, "parameters": {"run_id": "$response.body#/id"}} for op in RUN_OPERATIONS
-            }
+        for operation in path_item.values():
+            link = LINKS.get(operation.get("operationId")) if isinstance(operation, dict) else None
+            if link:
+                code, targets = link
+                operation["responses"][code]["links"] = {
+                    op: {"operationId": op, "parameters": params} for op, params in targets.items()}
     return result

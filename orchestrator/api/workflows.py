@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import planning, selectors
-from orchestrator.api.common import Pagination, page_parameters, SubmissionThrottle, error_responses
+from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, page_of, planner_field, sla_field
+from orchestrator.api.throttles import SubmissionThrottle
 from orchestrator.services import previews
 
 
@@ -118,7 +119,8 @@ class PlanPreviewApi(APIView):
         slas = data.get("slas") or ["p90"]
         if "workflow" in data:
             out = previews.preview_library(workflow=data["workflow"], params=data.get("params"), planners=planners,
-                                           slas=slas)
+                                           slas=slas, owner=request.user)
         else:
-            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas)
+            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas,
+                                        owner=request.user)
         return Response(self.OutputSerializer(out).data)

@@ -12,7 +12,7 @@ done — its consumers are dispatched at once — and then writes the output in
 chunks of ``chunk_bytes``; a consumer's ``fetch_input`` reads the chunks as
 they arrive into one buffer and checks the CRC at the end, so its input is
 ready about when the upload ends instead of after upload, dispatch and
-download. A streamed input comes before a preloaded one (README precedence:
+download. A streamed input comes before a preloaded one (docs/concepts/optimizations.md precedence:
 PreLoad would fetch it again, whole, once written).
 
 Recorded: ``streamed`` {bytes, chunks} on the producer; input entries with

@@ -10,6 +10,14 @@ History is bounded twice, so planning cost never grows with a workflow's age:
 * the ``History`` it fills keeps at most ``SAMPLES_PER_KEY`` samples per key
   (bounded deques), newest last.
 
+History is scoped to the run's owner (``SLAFLOW_HISTORY_SCOPE``, default
+``owner``): a plan learns only from its owner's past runs of the shape, so one
+user's slow — or deliberately slowed — runs never move another user's plans
+or promises; runs without an owner (commands, benchmarks) form a scope of
+their own. ``shared`` lets every run of a shape inform every plan, for a
+deployment whose users all trust each other. What the cluster is now (its
+cores, its live pool sizes) stays shared: that is not anyone's history.
+
 Capped raw samples were chosen over running summaries because the predictor
 needs the joint distribution (size ↔ time, for related-sample selection, and
 whole samples for Monte Carlo), which a mean/variance summary would lose; a
@@ -89,7 +97,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
 
 
 def optimization_params() -> dict[str, dict]:
-    """Each optimization's rule parameters, from settings (README "Optimizations")."""
+    """Each optimization's rule parameters, from settings (docs/concepts/optimizations.md)."""
     return {
         "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
                     "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S},
@@ -113,7 +121,15 @@ def live_pools() -> dict[int, int]:
         return {}
 
 
-def warm_processes(structure_hash: str, *, now: float | None = None) -> list[tuple[int, float]]:
+def scope(owner, prefix: str = "") -> dict:
+    """Filter keywords for the runs whose history plans a run of ``owner`` (a user, or None: no owner),
+    on WorkflowRun (``prefix`` "run__" on rows that belong to a run)."""
+    if settings.SLAFLOW_HISTORY_SCOPE == envconfig.HISTORY_SHARED:
+        return {}
+    return {f"{prefix}owner": owner}
+
+
+def warm_processes(structure_hash: str, *, owner=None, now: float | None = None) -> list[tuple[int, float]]:
     """Pool processes that served this workflow within the keep-alive window: warm for the next run.
 
     (memory_mb, seconds since), from every branch of the workflow that ended within the window —
@@ -125,7 +141,7 @@ def warm_processes(structure_hash: str, *, now: float | None = None) -> list[tup
     since = datetime.fromtimestamp(now - window, tz=dt_timezone.utc)
     latest: dict[tuple, tuple[int, float]] = {}
     for host, pid, mb, ended in WorkerStartup.objects.filter(
-            ended_at__gte=since, run__workflow__structure_hash=structure_hash).values_list(
+            ended_at__gte=since, run__workflow__structure_hash=structure_hash, **scope(owner, "run__")).values_list(
             "host", "pid", "memory_mb", "ended_at"):
         ago = now - ended.timestamp()
         if 0 <= ago <= window and ((host, pid) not in latest or ago < latest[(host, pid)][1]):
@@ -133,12 +149,13 @@ def warm_processes(structure_hash: str, *, now: float | None = None) -> list[tup
     return sorted(latest.values())
 
 
-def _shape_runs(structure_hash: str, before: int | None, inputs_hash: str | None = None):
+def _shape_runs(structure_hash: str, before: int | None, inputs_hash: str | None = None, owner=None):
     """Succeeded runs of a shape — only those with the same inputs once there are
     ``MIN_SAME_INPUTS`` of them: a task's input *bytes* cannot tell a 1024-pixel image's
     parameters from a 2048-pixel one's, so runs on other inputs mislead until then.
     ``before`` (a run id) replays what planning that run could see."""
-    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED)
+    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
+                                    **scope(owner))
     if before is not None:
         qs = qs.filter(pk__lt=before)
     if inputs_hash:
@@ -149,13 +166,13 @@ def _shape_runs(structure_hash: str, before: int | None, inputs_hash: str | None
 
 
 def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, *, before: int | None = None,
-                inputs_hash: str | None = None) -> list[int]:
+                inputs_hash: str | None = None, owner=None) -> list[int]:
     """The latest succeeded runs of a workflow shape (a failed or cancelled run's timings may
     include crashes and stalls) — those that followed a predictive plan once there are
     ``MIN_PLANNED_RUNS`` of them: no-history fallbacks and WUKONG runs launch a flexible
     branch per task and spawn processes a planned run does not. Any planner's runs count: the
     timing model itself accounts for how a plan lays out workers."""
-    qs = _shape_runs(structure_hash, before, inputs_hash)
+    qs = _shape_runs(structure_hash, before, inputs_hash, owner)
     planned = list(qs.filter(plan__predicted_makespan_s__isnull=False).order_by("-id")
                    .values_list("id", flat=True)[:limit])
     if len(planned) >= MIN_PLANNED_RUNS:
@@ -171,11 +188,11 @@ def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> 
 
 
 def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
-                 before: int | None = None, inputs_hash: str | None = None) -> History:
-    """Samples of this workflow shape's latest runs (with these inputs, once there are a few):
-    tasks, transfers, start-ups."""
+                 before: int | None = None, inputs_hash: str | None = None, owner=None) -> History:
+    """Samples of this workflow shape's latest runs in ``owner``'s scope (with these inputs, once there
+    are a few): tasks, transfers, start-ups."""
     history = History(cap=per_key)
-    run_ids = recent_runs(structure_hash, runs, before=before, inputs_hash=inputs_hash)
+    run_ids = recent_runs(structure_hash, runs, before=before, inputs_hash=inputs_hash, owner=owner)
     if not run_ids:
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
@@ -360,11 +377,11 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
 
 
 def past_runs(structure_hash: str, inputs_hash: str | None, limit: int = CALIBRATION_RUNS, *,
-              before: int | None = None) -> list[calibration.PastRun]:
-    """The latest planned, succeeded runs with these inputs (any inputs when ``inputs_hash`` is
-    None), oldest first, as their plans laid them out — for the planner to replay."""
+              before: int | None = None, owner=None) -> list[calibration.PastRun]:
+    """The latest planned, succeeded runs in ``owner``'s scope with these inputs (any inputs when
+    ``inputs_hash`` is None), oldest first, as their plans laid them out — for the planner to replay."""
     qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
-                                    makespan_s__gt=0, plan__predicted_median_s__gt=0)
+                                    makespan_s__gt=0, plan__predicted_median_s__gt=0, **scope(owner))
     if inputs_hash:
         qs = qs.filter(inputs_hash=inputs_hash)
     if before is not None:
@@ -390,23 +407,24 @@ def _plan_cores(data: dict) -> float | None:
     return float(cores) if isinstance(cores, (int, float)) and cores > 0 else None
 
 
-def load_predictor(structure_hash: str, inputs_hash: str | None = None) -> Predictor:
-    return Predictor(load_history(structure_hash, inputs_hash=inputs_hash))
+def load_predictor(structure_hash: str, inputs_hash: str | None = None, owner=None) -> Predictor:
+    return Predictor(load_history(structure_hash, inputs_hash=inputs_hash, owner=owner))
 
 
 def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash: str | None = None,
-              optimizations: tuple[str, ...] | None = None) -> Plan:
-    """``inputs_hash``: the run's (``spec.inputs_hash``); computed from ``graph`` when not given."""
+              optimizations: tuple[str, ...] | None = None, owner=None) -> Plan:
+    """``inputs_hash``: the run's (``spec.inputs_hash``); computed from ``graph`` when not given;
+    ``owner``: whose history the plan learns from (``scope``; None: runs without an owner)."""
     fn = planning.get(planner)
     t0 = time.perf_counter()
     predictor, warm, past, pools = None, (), (), {}
     if planning.base_name(planner) in NEEDS_HISTORY or planner in PROMISES_FROM_HISTORY:
         if inputs_hash is None:
             inputs_hash = spec_mod.inputs_hash(spec_mod.to_spec(graph))
-        predictor = load_predictor(structure_hash, inputs_hash)
-        warm = warm_processes(structure_hash)
+        predictor = load_predictor(structure_hash, inputs_hash, owner)
+        warm = warm_processes(structure_hash, owner=owner)
         pools = live_pools()
-        past = past_runs(structure_hash, inputs_hash)
+        past = past_runs(structure_hash, inputs_hash, owner=owner)
     config = planner_config(planner, sla, warm_processes=warm, past_runs=past, pool_processes=pools,
                             optimizations=optimizations)
     t1 = time.perf_counter()
@@ -424,7 +442,7 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
     return plan
 
 
-def preview(graph, *, planner: str, sla: str) -> Plan:
-    """The plan a run of ``graph`` would get now, without storing or running anything."""
+def preview(graph, *, planner: str, sla: str, owner=None) -> Plan:
+    """The plan a run of ``graph`` by ``owner`` would get now, without storing or running anything."""
     graph_mod.validate(graph)
-    return make_plan(graph, planner=planner, sla=sla, structure_hash=graph_mod.structure_hash(graph))
+    return make_plan(graph, planner=planner, sla=sla, structure_hash=graph_mod.structure_hash(graph), owner=owner)

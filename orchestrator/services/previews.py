@@ -1,7 +1,7 @@
 """Plan previews: what each planner would promise for a workflow at each SLA, without running it.
 
 Nothing is stored and nothing is dispatched; the planners see the same
-history a submission would.
+history a submission by the same user would (``services.planning.scope``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from orchestrator.services import planning as planning_service
 from orchestrator.services import submissions
 from orchestrator.services.runs import SubmissionError
 
-MAX_COMBINATIONS = 48
+MAX_COMBINATIONS = 48  # plans one preview may make (planners × SLAs): 48 plans of 1,000 tasks take ~0.5 s
 
 
 def check_choices(planners: Iterable[str], slas: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -25,20 +25,25 @@ def check_choices(planners: Iterable[str], slas: Iterable[str]) -> tuple[list[st
     slas = list(dict.fromkeys(submissions.check_sla(sla, "slas") for sla in slas))
     if not slas:
         raise SubmissionError("name at least one SLA", "slas")
-    if len(planners) * len(slas) > MAX_COMBINATIONS:
-        raise SubmissionError(
-            f"{len(planners)} planners × {len(slas)} SLAs is over the limit of {MAX_COMBINATIONS} plans", "slas"
-        )
+    check_count(len(planners), len(slas))
     return planners, slas
 
 
-def preview_plans(*, graph, planners: list[str], slas: list[str]) -> dict[str, Any]:
-    """Plan a valid ``graph`` with every planner × SLA pair (already checked by ``check_choices``)."""
+def check_count(planners: int, slas: int) -> None:
+    """One preview plans at most MAX_COMBINATIONS plans, wherever it is asked for (REST, the web page)."""
+    if planners * slas > MAX_COMBINATIONS:
+        raise SubmissionError(f"{planners} planners × {slas} SLAs is over the limit of {MAX_COMBINATIONS} plans "
+                              "one preview may make", "slas")
+
+
+def preview_plans(*, graph, planners: list[str], slas: list[str], owner=None) -> dict[str, Any]:
+    """Plan a valid ``graph`` with every planner × SLA pair (already checked by ``check_choices``) from
+    ``owner``'s history."""
     shash = graph_mod.structure_hash(graph)
     plans = []
     for planner in planners:
         for sla in slas:
-            plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash)
+            plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash, owner=owner)
             plans.append({
                 "planner": planner,
                 "sla": sla,
@@ -56,13 +61,14 @@ def preview_plans(*, graph, planners: list[str], slas: list[str]) -> dict[str, A
     return {"structure_hash": shash, "task_count": len(graph), "plans": plans}
 
 
-def preview_library(*, workflow: str, params: dict | None, planners, slas) -> dict[str, Any]:
+def preview_library(*, workflow: str, params: dict | None, planners, slas, owner=None) -> dict[str, Any]:
     planners, slas = check_choices(planners, slas)
     graph, values = submissions.library_graph(workflow, params)
-    return {"workflow": workflow, "params": values, **preview_plans(graph=graph, planners=planners, slas=slas)}
+    return {"workflow": workflow, "params": values,
+            **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner)}
 
 
-def preview_spec(*, spec, name: str | None, planners, slas) -> dict[str, Any]:
+def preview_spec(*, spec, name: str | None, planners, slas, owner=None) -> dict[str, Any]:
     planners, slas = check_choices(planners, slas)
     chosen = submissions.spec_name(name, spec)
     graph = submissions.spec_graph(spec)
@@ -72,4 +78,4 @@ def preview_spec(*, spec, name: str | None, planners, slas) -> dict[str, Any]:
         functions.check_graph(graph, functions.registered_modules())
     except graph_mod.GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
-    return {"workflow": chosen, "params": {}, **preview_plans(graph=graph, planners=planners, slas=slas)}
+    return {"workflow": chosen, "params": {}, **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner)}

@@ -20,8 +20,10 @@ from django.utils import timezone
 
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
 from orchestrator import optimizations as opt_mod, options as task_options, sinks as sinks_mod, spec as spec_mod, states
+from orchestrator import tracing
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
-from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, webhooks
+from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, webhooks
+from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
 from orchestrator.states import RunStatus, TaskStatus
 from workers import dataplane, readiness
 from workers.context import build_meta, build_spec, put_meta
@@ -30,14 +32,6 @@ from workers.redis_client import check as check_redis
 log = logging.getLogger("slaflow.runs")
 
 PREVIEW_LIMIT_BYTES = 64 * 1024
-
-
-class SubmissionError(ValueError):
-    """A submission slaflow rejects; ``field`` says which part was wrong."""
-
-    def __init__(self, message: str, field: str = "dag"):
-        super().__init__(message)
-        self.field = field
 
 
 def epoch_to_dt(ts: float | None) -> datetime | None:
@@ -87,11 +81,14 @@ def _check_finite(node, nid: str) -> None:
 def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", params: dict | None = None,
                owner=None, source: str = Workflow.Source.PYTHON, allowed_modules: Iterable[str] | None = None,
                timeout_s: float | None = None, deadline_s: float | None = None,
-               optimizations: list[str] | None = None, webhook_url: str | None = None) -> WorkflowRun:
+               optimizations: list[str] | None = None, max_tasks: int | None = None,
+               webhook_url: str | None = None) -> WorkflowRun:
     """Validate, store, plan and dispatch a run. Nothing is stored if validation fails. ``timeout_s``:
     the time limit of every task that sets none itself; ``deadline_s``: the run fails if it has not
     ended this long after it started; ``optimizations``: the ones the planner applies by rule (None:
-    the planner's own — all of them for the ``-opt`` planners, none otherwise).
+    the planner's own — all of them for the ``-opt`` planners, none otherwise); ``max_tasks``: the
+    most tasks the run may expand to, mapped elements counted (None: no bound beyond the map width).
+    The owner's quotas (``services.quotas``) are checked in the transaction that stores the run.
 
     Rows are written in bulk: the run, then — once planned — the plan and every TaskRun with its
     planned values in one INSERT (updating 1,000 rows after inserting them took 4 s)."""
@@ -110,6 +107,9 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
             raise SubmissionError(str(exc), "webhook_url") from None
     graph = sinks_mod.joined(graph)  # several sinks: one more task collects their values
     spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
+    quotas.check_timeouts(owner, graph, timeout_s)
+    if max_tasks is not None and len(graph) > max_tasks:
+        raise SubmissionError(f"the graph has {len(graph)} tasks, more than the limit of {max_tasks}", "dag")
     sla = str(sla_mod.parse(sla))
     check_redis()
     shash = graph_mod.structure_hash(graph)
@@ -117,6 +117,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     inputs_hash = spec_mod.inputs_hash(spec)
     t1 = time.perf_counter()
     with transaction.atomic():
+        quotas.admit(owner, lock=True)
         workflow, created = Workflow.objects.only("id").get_or_create(
             name=name, structure_hash=shash, defaults={"spec": spec, "task_count": len(graph), "source": source}
         )
@@ -131,7 +132,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     t2 = time.perf_counter()
     try:
         plan = planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash,
-                                          inputs_hash=inputs_hash, optimizations=optimizations)
+                                          inputs_hash=inputs_hash, optimizations=optimizations, owner=owner)
     except Exception as exc:
         log.exception("planning run %s failed", run.pk)
         bulk.insert(TaskRun, [{"run_id": run.pk, "node_id": nid, "function": node.function}
@@ -139,7 +140,8 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         fail_run(run.pk, error=f"planning failed: {type(exc).__name__}: {exc}", traceback="", node_id="")
         raise
     t3 = time.perf_counter()
-    with transaction.atomic():  # the plan, its tasks and the move to running: one commit
+    with transaction.atomic(), tracing.run_span(run.pk, workflow=name, planner=planner, sla=sla,
+                                                tasks=len(graph)) as trace:  # the plan, its tasks, running: one commit
         _store_plan(run, plan, graph)
         t4 = time.perf_counter()
         started = time.time()
@@ -147,6 +149,8 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         put_meta(run.pk, build_meta(
             run_id=run.pk, structure_hash=shash, inputs_hash=inputs_hash, started_at=started, sink=sink,
             plan=plan.compact(graph), default_memory_mb=resources.default().memory_mb, timeout_s=timeout_s,
+            trace=trace,
+            max_tasks=max_tasks,
         ), build_spec(graph, spec))
         executors = canvas.root_executors(plan, graph, run.pk, int(settings.SLAFLOW_FLEX_EXECUTORS))
         readiness.queue_roots(run.pk, canvas.flexible_roots(plan, graph), executors)

@@ -5,7 +5,8 @@ every rejection is a ``SubmissionError`` naming the request field at fault
 (the API turns it into a 400 field error). Cheap checks come first, so an
 unknown planner is reported without building a graph, and library graphs are
 built under a task budget so parameters cannot make the server build a
-million-node graph.
+million-node graph; the same budget bounds the run's mapped elements at run
+time. The user's quotas (``services.quotas``) are checked first.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from orchestrator import authoring, executables, functions, planning, sinks, sla as sla_mod, spec as spec_mod
 from orchestrator.graph import GraphError
 from orchestrator.models import Workflow, WorkflowRun
+from orchestrator.services import quotas
 from orchestrator.services.runs import SubmissionError, submit_run
 
 NAME_MAX = Workflow._meta.get_field("name").max_length
@@ -124,12 +126,13 @@ def submit_library(*, user, workflow: str, params: dict | None, planner: str, sl
                    optimizations: list[str] | None = None, webhook_url: str | None = None) -> WorkflowRun:
     """Run a library workflow for ``user`` — every entry point (REST, web launch, commands, campaigns)
     comes here: every check first and the graph built once, under the task budget; nothing is stored if
-    anything is wrong."""
+    anything is wrong. A user over a quota is refused before the graph is built."""
+    quotas.admit(user)
     sla = check_planner_and_sla(planner=planner, sla=sla)
     graph, values = library_graph(workflow, params)
     return submit_run(graph=graph, name=workflow, planner=planner, sla=sla, params=values, owner=user,
                       source=Workflow.Source.LIBRARY, timeout_s=timeout_s, deadline_s=deadline_s,
-                      optimizations=optimizations, webhook_url=webhook_url)
+                      optimizations=optimizations, max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url)
 
 
 def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
@@ -137,10 +140,11 @@ def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, ti
                 webhook_url: str | None = None) -> WorkflowRun:
     """Run a JSON graph spec for ``user``; functions must be built-ins or live in the registered workflow modules
     (``functions.registered_modules``)."""
+    quotas.admit(user)
     sla = check_planner_and_sla(planner=planner, sla=sla)
     chosen = spec_name(name, spec)
     graph = spec_graph(spec)
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
                       source=Workflow.Source.API, allowed_modules=functions.registered_modules(),
                       timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations,
-                      webhook_url=webhook_url)
+                      max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url)

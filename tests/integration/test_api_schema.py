@@ -70,9 +70,19 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
     passwords); those cases must get a 400, which the other checks verify.
     """
     settings.SLAFLOW_API_SUBMIT_RATE = "100000/minute"  # let the fuzzer reach the logic behind the throttle
-    settings.SLAFLOW_API_TOKEN_RATE = "100000/minute"
+    settings.SLAFLOW_LOGIN_RATE = "100000/minute"
     settings.SLAFLOW_API_MAX_TASKS = 300  # keep fuzzed library runs small
+    # The fuzzer's user is an ordinary one (non-staff): its quotas are raised like the throttles, so that the
+    # submissions reach the logic behind them (tests/integration/test_quotas.py meets the quotas themselves).
+    settings.SLAFLOW_QUOTA_CONCURRENT_RUNS = settings.SLAFLOW_QUOTA_RUNS_PER_HOUR = 100_000
     token = client_for("fuzzer").token
+    # A campaign of the fuzzer's, stored (not launched): the experiments_list → experiments_detail link finds it.
+    from django.contrib.auth import get_user_model
+    from experiments.campaigns import design, execute
+
+    execute.create(design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1, warmup=0,
+                                seed=0), out_dir=tmp_path / "campaign", owner=get_user_model().objects.get(
+        username="fuzzer"))
     max_examples = os.environ.get("SLAFLOW_SCHEMATHESIS_MAX_EXAMPLES", "10")
     seed = os.environ.get("SLAFLOW_SCHEMATHESIS_SEED", "1")
     # The coverage phase (boundary values of every field) is most of the ~45 s; it found real bugs, so it stays.

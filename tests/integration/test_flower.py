@@ -1,11 +1,12 @@
-"""Flower, as `localcluster --flower` starts it: basic auth from settings, sees workers online (their
-heartbeats) and their task events."""
+"""Flower, as `localcluster --flower` starts it: basic auth from settings (never on its command line), sees
+workers online (their heartbeats) and their task events."""
 import base64
 import json
 import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -65,6 +66,13 @@ def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, 
         assert _get(base + "/api/workers")[0] == 401
         assert _get(base + "/", "slaflow:wrong-password")[0] == 401
         assert _get(base + "/", auth)[0] == 200
+        # ``ps`` shows every process's argv to every user: Flower's login is not in it, but in its
+        # environment (readable by its own user only).
+        (service,) = [svc for svc in cluster.services if svc.name == "flower"]
+        pid = service.proc.pid
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert b"flower" in argv and not any(auth.encode() in arg for arg in argv), argv
+        assert f"FLOWER_BASIC_AUTH={auth}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
         worker = cluster.worker_name(640)
         workers = _poll(lambda: (lambda s, b: s == 200 and worker in json.loads(b) and json.loads(b))(

@@ -152,23 +152,9 @@ def test_a_branch_that_completes_its_own_awaited_child_does_not_wait_for_it(run_
     """Worker W runs a and b, both inputs of c (also W's): after a, W waits for c; b then makes c
     ready in W's own branch, which must run c and d and end without waiting for any hand-off;
     the sink e belongs to worker X and is dispatched."""
-    from orchestrator.graph import Node, Ref
-    from workers.context import RunContext
-    from workers.records import StartupRecord
-    from workers.runtime import BranchRun
+    from tests.branches import w_branch
 
-    graph = {"a": Node("a", "tests.taskfns.value", args=(1,)), "b": Node("b", "tests.taskfns.value", args=(2,)),
-             "c": Node("c", "tests.taskfns.add", args=(Ref("a"), Ref("b"))),
-             "d": Node("d", "tests.taskfns.inc", args=(Ref("c"),)),
-             "e": Node("e", "tests.taskfns.inc", args=(Ref("d"),))}
-    plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate("abc")}
-    plan["d"] = {"m": 2048, "w": "W", "u": 1, "s": 3.0}
-    plan["e"] = {"m": 2048, "w": "X", "u": 1, "s": 4.0, "n": 1}
-    ctx = RunContext(run_id=run_id, structure_hash="h", started_at=time.time(), sink="e", graph=graph, plan=plan,
-                     downstream={"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []}, default_memory_mb=2048)
-    branch = BranchRun(ctx, token="W-1", worker="W", entries=["a", "b"], delivery=1, startup=StartupRecord(
-        branch_id="W-1", worker_id="W", memory_mb=2048, host="h", pid=1, entry_nodes=["a", "b"], cold=False,
-        reason="warm", requested_at=time.time(), started_at=time.time()))
+    branch = w_branch(run_id)
     branch.execute()
     assert [r.node_id for r in branch.records] == ["a", "b", "c", "d"]
     assert branch.awaiting == {} and branch.failure is None

@@ -47,6 +47,7 @@ def test_the_schedule_is_warm_ups_then_every_cell_in_a_seeded_order():
     assert {(s.workflow, s.planner, s.sla, s.iteration) for s in measured} == {
         (w, p, s, k) for w in c.workflows for p in c.planners for s in c.slas for k in (1, 2, 3)}
     assert design.schedule(c) == slots  # the same seed, the same order
+    assert design.run_count(c) == len(slots)  # counted without building (a web form may ask for 10^5)
     other = design.schedule(parse(seed=2))
     assert other != slots and sorted(map(repr, other)) == sorted(map(repr, slots))
     # Shuffled: one cell's runs do not all come in one block.
@@ -57,3 +58,8 @@ def test_the_schedule_is_warm_ups_then_every_cell_in_a_seeded_order():
 def test_a_campaign_round_trips_through_its_stored_arguments():
     c = parse(params={"tree_reduction": {"n": "8"}})
     assert design.Campaign.from_json(c.as_json()) == c
+
+
+def test_a_campaign_over_the_hard_limit_is_refused_naming_both_numbers():
+    with pytest.raises(design.CampaignError, match=r"the campaign would make 100008 runs, more than 100000"):
+        parse(iterations=12500)

@@ -159,13 +159,13 @@ def test_every_branch_runs_the_core_hooks_in_order_then_the_configured_ones(sett
     assert [h.name for h in chain.at("should_upload")] == ["plan-uploads"]
 
 
-# --- the declared precedence of optimizations (README "Optimizations") --------------------------------
+# --- the declared precedence of optimizations (docs/concepts/optimizations.md) ------------------------
 
 
 def _readme_precedence() -> dict[str, tuple[str, ...]]:
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "concepts" / "optimizations.md").read_text()
     block = text[text.index("| decision stage | precedence (winner first) |"):]
     table = {}
     for line in block.splitlines()[2:]:
@@ -176,7 +176,7 @@ def _readme_precedence() -> dict[str, tuple[str, ...]]:
     return table
 
 
-def test_the_readme_shows_the_precedence_table_the_code_uses():
+def test_the_docs_show_the_precedence_table_the_code_uses():
     from workers.hooks import PRECEDENCE
 
     assert _readme_precedence() == PRECEDENCE

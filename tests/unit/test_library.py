@@ -222,3 +222,23 @@ def test_every_default_is_a_simple_type():
 def test_unknown_workflow_lists_the_library():
     with pytest.raises(KeyError, match="unknown workflow 'nope'.*gemm"):
         workflows.get("nope")
+
+
+def test_every_numeric_parameter_has_a_bound_its_default_keeps():
+    """Sizes and durations come from users (issue 23, row 10): each one is declared bounded."""
+    for wf in workflows.all_workflows().values():
+        numeric = {k for k, v in wf.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        assert numeric <= set(wf.bounds), (wf.name, sorted(numeric - set(wf.bounds)))
+        assert set(wf.bounds) <= set(wf.params), wf.name
+        assert all(wf.params[k] <= wf.bounds[k] for k in numeric), wf.name
+
+
+@pytest.mark.parametrize("name, key, value, bound", [
+    ("big_transfer", "size_mb", 100_000, "256"), ("fixed_times", "seconds", "3600", "60.0"),
+    ("tree_reduction", "n", 2 ** 40, "65536"), ("image_transformer", "size", 1e9, "4096"),
+])
+def test_a_parameter_over_its_bound_is_refused_naming_it_and_the_bound(name, key, value, bound):
+    with pytest.raises(ValueError, match=rf"{name} parameter '{key}' is .*, more than its bound of {bound}"):
+        workflows.get(name).coerce({key: value})
+    wf = workflows.get(name)
+    assert wf.coerce({key: wf.bounds[key]})[key] == wf.bounds[key]  # the bound itself is allowed

@@ -194,3 +194,34 @@ def test_fresh_process_factor_compares_a_new_process_first_branch_with_usual_tim
     assert service.load_history("h8").fresh_factor == pytest.approx(3.0)
     WorkerStartup.objects.filter(run=runs[2]).update(reason="warm")
     assert service.load_history("h8").fresh_factor == 1.0
+
+
+def test_history_is_scoped_to_the_runs_owner(settings, django_user_model):
+    """Issue 23: a plan learns only from its owner's runs (runs without an owner are a scope of their own), so
+    one user's slow runs of a shape never reach another's predictor, calibration or warm processes; the
+    ``shared`` scope (every run of the shape) is the operator's explicit choice."""
+    from orchestrator.models import Plan
+
+    settings.SLAFLOW_KEEPALIVE_S = 7.0
+    alice, bob = django_user_model.objects.create(username="alice"), django_user_model.objects.create(username="bob")
+    _, runs = make_runs(3, shash="h13")  # steps of 1, 2 and 3 s
+    now = T0.timestamp() + 100
+    for run, owner, made in zip(runs, (alice, bob, None), (10.0, 20.0, 30.0)):
+        WorkflowRun.objects.filter(pk=run.pk).update(owner=owner, makespan_s=made, inputs_hash="a")
+        Plan.objects.create(run=run, planner="uniform", sla="p90", data={"tasks": {}}, fallback=False,
+                            predicted_makespan_s=1.0, predicted_median_s=0.8)
+        WorkerStartup.objects.create(
+            run=run, branch_id=f"b{run.pk}", memory_mb=512, host="h", pid=run.pk, cold=False, reason="x",
+            requested_at=T0, started_at=T0, ready_at=T0, ended_at=T0 + timedelta(seconds=99), startup_s=0,
+            active_s=1)
+
+    def seen(owner) -> tuple:
+        steps = {s.exec_s for s in service.load_history("h13", owner=owner).tasks[("m.step", 2048)]}
+        past = [p.makespan_s for p in service.past_runs("h13", "a", owner=owner)]
+        return steps, past, len(service.warm_processes("h13", owner=owner, now=now))
+
+    assert seen(alice) == ({1.0}, [10.0], 1)
+    assert seen(bob) == ({2.0}, [20.0], 1)
+    assert seen(None) == ({3.0}, [30.0], 1)
+    settings.SLAFLOW_HISTORY_SCOPE = "shared"
+    assert seen(bob) == ({1.0, 2.0, 3.0}, [10.0, 20.0, 30.0], 3)

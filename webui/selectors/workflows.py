@@ -124,7 +124,7 @@ def preview_plans(user, workflow: Workflow, slas: list[str]) -> list[dict]:
         for sla in slas:
             row = {"planner": planner, "sla": sla, "error": "", "makespan": None, "cost": None, "source": ""}
             try:
-                plan = make_plan(graph, planner=planner, sla=sla, structure_hash=workflow.structure_hash)
+                plan = make_plan(graph, planner=planner, sla=sla, structure_hash=workflow.structure_hash, owner=user)
             except Exception as exc:  # one planner failing must not hide the others: show its error
                 log.exception("dry-run planning of %s with %s/%s failed", workflow, planner, sla)
                 row["error"] = f"{type(exc).__name__}: {exc}"

@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import planning, sla as sla_mod
+from orchestrator import cliargs, planning, sla as sla_mod
 from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
@@ -27,6 +27,8 @@ class Command(BaseCommand):
             + ". Dask is an optional extra: pip install -e '.[bench]'. 'load': --runs concurrent runs of --run-tasks "
             "tasks from --clients threads (submission latency, all succeeded, total time). 'failures': kill -9 of a "
             "worker mid-run, a hung task's time limit, cancelling hung tasks (needs this machine's local cluster). "
+            "'restarts': Redis (with and without its append-only file) and Postgres restarted mid-run, on "
+            "private services the bench starts (outcome, time from the restart to the run's end). "
             "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
             "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout, streaming: "
             "big_transfer and stream_pipeline) and the -opt planners against plain ones on tree_reduction and "
@@ -36,7 +38,8 @@ class Command(BaseCommand):
             "runs 8-12 and the residuals (observed / typical).")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "optimizations", "calibration"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
+                                             "calibration"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -44,26 +47,25 @@ class Command(BaseCommand):
         g = parser.add_argument_group("planning")
         g.add_argument("--tasks", type=int, default=1000)
         g.add_argument("--seed", type=int, default=1)
-        g.add_argument("--planner", action="append", default=[],
-                       help="planner to time (repeatable; default uniform and non-uniform)")
+        cliargs.add_list_argument(g, "--planner", help="planners to time (default uniform and non-uniform)")
         g.add_argument("--sla", default="p90")
         g = parser.add_argument_group("calibration")
         g.add_argument("--workflow", default="chain_and_stage", help="library workflow (default chain_and_stage)")
         g.add_argument("--iterations", type=int, default=12, help="runs (default 12: figures use runs 2-6 and 8-12)")
-        g.add_argument("--param", action="append", default=[], metavar="K=V", help="workflow parameter (repeatable)")
+        cliargs.add_list_argument(g, "--param", split=cliargs.pairs, metavar="K=V", help="workflow parameters")
         g = parser.add_argument_group("load")
         g.add_argument("--runs", type=int, default=50, help="concurrent runs (default 50)")
         g.add_argument("--run-tasks", type=int, default=100, help="tasks per run (default 100)")
         g.add_argument("--clients", type=int, default=50, help="submitting threads (default 50)")
         g = parser.add_argument_group("optimizations")
-        g.add_argument("--scenario", action="append", default=[], choices=opt_bench.names(),
-                       help="scenario to run (repeatable; default all)")
+        cliargs.add_list_argument(g, "--scenario", choices=opt_bench.names(),
+                                  help="scenarios to run (default all): " + ", ".join(opt_bench.names()))
         g.add_argument("--warmup", type=int, default=3, help="warm-up runs of each variant first (history)")
         g = parser.add_argument_group("runtime")
-        g.add_argument("--workload", action="append", default=[], choices=sorted(workloads.WORKLOADS),
-                       help="workload to run (repeatable; default all)")
-        g.add_argument("--size", action="append", default=[], metavar="WORKLOAD=N",
-                       help="size parameter of a workload, e.g. tree=8192 (repeatable)")
+        cliargs.add_list_argument(g, "--workload", choices=sorted(workloads.WORKLOADS),
+                                  help="workloads to run (default all): " + ", ".join(sorted(workloads.WORKLOADS)))
+        cliargs.add_list_argument(g, "--size", split=cliargs.pairs, metavar="WORKLOAD=N",
+                                  help="size parameters of workloads, e.g. tree=8192")
         g.add_argument("--no-dask", action="store_true", help="slaflow only")
         g.add_argument("--breakdown", action="store_true", help="where slaflow's time per task went")
         g.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one slaflow run")
@@ -79,6 +81,8 @@ class Command(BaseCommand):
             return self.resilience(opts)
         if opts["what"] == "optimizations":
             return self.optimizations(opts)
+        if opts["what"] == "restarts":
+            return self.restarts(opts)
         if opts["what"] == "calibration":
             return self.calibration(opts)
         return self.runtime(opts)
@@ -99,6 +103,21 @@ class Command(BaseCommand):
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else
                               "; ".join(f"{k} {v}" for k, v in row.items()))
+
+    def restarts(self, opts):
+        from experiments.bench import restarts
+
+        rows = []
+        with Progress(len(restarts.SCENARIOS) * opts["repeat"], enabled=not opts["json"]) as bar:
+            for name in restarts.SCENARIOS:
+                for _ in range(opts["repeat"]):
+                    bar.step(name)
+                    rows.append(restarts.scenario(name))
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else
+                              f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
+                              f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
+                              + (f", error: {row['error']}" if row["error"] else ""))
 
     # --- calibration ----------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import planning, sla as sla_mod
+from orchestrator import cliargs, planning, sla as sla_mod
 from orchestrator.graph import GraphError
 from orchestrator.services import planning as planning_service
 from experiments import reports, runner, workflows
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--planner", default="uniform", help=f"one of {', '.join(planning.names())}; "
                             + planning.OPT_NOTE)
         parser.add_argument("--sla", default="p90", help="'average' or pN, e.g. p90")
-        parser.add_argument("--param", action="append", default=[], help="workflow parameter key=value")
+        cliargs.add_list_argument(parser, "--param", split=cliargs.pairs, metavar="K=V", help="workflow parameters")
         parser.add_argument("--json", action="store_true", help="the full plan as JSON")
 
     def handle(self, *args, **opts):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from experiments import runner, workflows
 from experiments.campaigns import design, execute, report, results
 from experiments.progress import Progress
-from orchestrator import planning
+from orchestrator import cliargs, planning
 
 
 class Command(BaseCommand):
@@ -19,15 +19,15 @@ class Command(BaseCommand):
             "stopped. Starts a local cluster when no worker serves the queues. Planners: " + ", ".join(planning.names()) + ".")
 
     def add_arguments(self, parser):
-        parser.add_argument("--workflows", nargs="+", default=[], metavar="W",
-                            help="library workflows: " + ", ".join(workflows.all_workflows()))
-        parser.add_argument("--planners", nargs="+", default=[], metavar="P")
-        parser.add_argument("--slas", nargs="+", default=[], metavar="S", help="e.g. average p50 p90 p95")
+        cliargs.add_list_argument(parser, "--workflows", metavar="W",
+                                  help="library workflows: " + ", ".join(workflows.all_workflows()))
+        cliargs.add_list_argument(parser, "--planners", metavar="P", help=", ".join(planning.names()))
+        cliargs.add_list_argument(parser, "--slas", metavar="S", help="e.g. average p50 p90 p95")
         parser.add_argument("--iterations", type=int, default=10, help="measured runs per cell (default 10)")
         parser.add_argument("--warmup", type=int, default=5,
                             help="runs per workflow × planner before the measured ones, kept apart (default 5)")
-        parser.add_argument("--params", nargs="+", default=[], metavar="W:k=v[,k=v]",
-                            help="parameters of a workflow, e.g. tree_reduction:n=128")
+        cliargs.add_list_argument(parser, "--params", split=cliargs.words, metavar="W:k=v[,k=v]",
+                                  help="parameters of a workflow, e.g. tree_reduction:n=128,gemm:n=256")
         parser.add_argument("--seed", type=int, default=0, help="shuffles the order of the runs")
         parser.add_argument("--out", help="directory for results.csv and report.html (must not exist)")
         parser.add_argument("--resume", metavar="DIR", help="continue the campaign stored in DIR")

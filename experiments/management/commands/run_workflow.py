@@ -1,12 +1,14 @@
 """python manage.py run_workflow NAME [--planner P] [--sla S] [--iterations N] [--param k=v ...]
-[--optimizations a,b] [--json]"""
+[--optimizations a b] [--json]
+
+List options take spaces or commas (``orchestrator.cliargs``)."""
 from __future__ import annotations
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import planning
+from orchestrator import cliargs, planning
 from orchestrator.services.runs import SubmissionError, check_optimizations
 from experiments import runner, workflows
 from experiments.progress import Progress
@@ -24,23 +26,24 @@ class Command(BaseCommand):
         parser.add_argument("--sla", default="p90", help="'average' or pN, e.g. p90")
         parser.add_argument("--iterations", type=int, default=1,
                             help="runs one after another (default 1); a progress bar with ETA on a terminal")
-        parser.add_argument("--param", action="append", default=[], help="workflow parameter key=value")
+        cliargs.add_list_argument(parser, "--param", split=cliargs.pairs, metavar="K=V", help="workflow parameters")
         parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each run")
         parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
-        parser.add_argument("--optimizations", default=None, metavar="NAMES",
-                            help="comma-separated optimizations the planner applies by rule (preload, prewarm, "
-                                 "taskdup; '' for none) instead of its own: all three for the -opt planners")
+        cliargs.add_list_argument(parser, "--optimizations", default=None, metavar="NAME",
+                                  help="optimizations the planner applies by rule (preload, prewarm, taskdup; '' "
+                                       "for none) instead of its own: all of them for the -opt planners")
 
     def handle(self, *args, **opts):
         try:
             wf = workflows.get(opts["name"])
             params = wf.coerce(runner.parse_params(opts["param"]))
+            runner.library_graph(wf.name, params)  # its checks (the task budget) before a cluster is started
             planning.get(opts["planner"])
         except (KeyError, ValueError) as exc:
             raise CommandError(str(exc).strip('"')) from None
         chosen = None
         if opts["optimizations"] is not None:
-            chosen = [n.strip() for n in opts["optimizations"].split(",") if n.strip()]
+            chosen = list(opts["optimizations"])
             try:
                 check_optimizations(chosen)
             except SubmissionError as exc:

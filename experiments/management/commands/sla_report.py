@@ -6,6 +6,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from experiments import reports
+from orchestrator import cliargs
 
 
 class Command(BaseCommand):
@@ -18,8 +19,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="workflow name")
-        parser.add_argument("--planner", action="append", default=[], help="repeatable; default: all found")
-        parser.add_argument("--sla", action="append", default=[], help="repeatable; default: all found")
+        cliargs.add_list_argument(parser, "--planner", help="default: all found")
+        cliargs.add_list_argument(parser, "--sla", help="default: all found")
         parser.add_argument("--skip", type=int, default=0, help="ignore this many oldest matching runs")
         parser.add_argument("--first", type=int, default=None, help="keep only this many oldest runs (after --skip)")
         parser.add_argument("--last", type=int, default=None, help="keep only this many newest runs (after --skip)")

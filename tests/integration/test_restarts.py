@@ -1,0 +1,25 @@
+"""Redis and Postgres restarted in the middle of a run, on private services (``experiments.bench.restarts``):
+each scenario runs ``slaflow run`` in a child process with a local cluster of real workers against a
+redis-server and a Postgres cluster of its own, restarts one of them while the run is running, and checks
+how the run ended. Nothing is mocked; the machine's own Redis and Postgres are never touched."""
+import pytest
+
+from experiments.bench import restarts
+
+pytestmark = pytest.mark.timeout(400)
+
+
+def test_redis_killed_and_restarted_from_its_append_only_file_the_run_completes():
+    row = restarts.scenario("redis-aof", chains=2, length=4)
+    assert (row["status"], row["result"], row["exit_code"]) == ("succeeded", [4, 4], 0), row
+
+
+def test_redis_restarted_without_its_data_the_run_fails_with_a_clear_error_instead_of_hanging():
+    row = restarts.scenario("redis-lost", chains=2, length=4)
+    assert row["status"] == "failed" and row["exit_code"] != 0, row
+    assert "state in Redis is gone" in row["error"], row
+
+
+def test_postgres_restarted_the_run_completes():
+    row = restarts.scenario("postgres", chains=2, length=4)
+    assert (row["status"], row["result"], row["exit_code"]) == ("succeeded", [4, 4], 0), row
