@@ -71,28 +71,38 @@ def sweep(now: float | None = None) -> dict[int, live.Prediction]:
     now = time.time() if now is None else now
     out = {}
     for raw_id, raw in client.hgetall(keys.watched()).items():
-        run_id, entry = int(raw_id), json.loads(raw)
-        ends = _planned(run_id, entry["typical_s"])
-        if ends is None:  # its data is gone: it ended
-            client.hdel(keys.watched(), raw_id)
+        try:
+            p = _track(client, int(raw_id), json.loads(raw), now)
+        except Exception:  # one run's bad data must not stop the others' tracking
+            log.exception("live tracking of run %s failed", raw_id.decode())
             continue
-        done = [m.decode() for m in client.smembers(keys.done(run_id))]
-        p = live.predict(ends, typical_s=entry["typical_s"], done=done, elapsed_s=now - entry["started_at"],
-                         min_progress=float(settings.SLAFLOW_LIVE_MIN_PROGRESS))
-        out[run_id] = p
-        kind = live.verdict(p, promise_s=entry["promise_s"], margin=float(settings.SLAFLOW_LIVE_MARGIN))
-        pipe = client.pipeline(transaction=False)
-        pipe.hset(keys.live_prediction(run_id), mapping={
-            "predicted_makespan_s": round(p.predicted_makespan_s, 3),
-            "predicted_end_s": round(entry["started_at"] + p.predicted_makespan_s, 3),
-            "will_miss": int(p.predicted_makespan_s > entry["promise_s"]), "updated_at": round(now, 3),
-            "pace": round(p.pace, 3), "next_s": round(p.next_s, 3)})
-        pipe.expire(keys.live_prediction(run_id), int(settings.SLAFLOW_RUN_TTL_S))
-        pipe.execute()
-        if kind is not None:
-            fire(run_id, kind, elapsed_s=p.elapsed_s, predicted_makespan_s=p.predicted_makespan_s,
-                 promise_s=entry["promise_s"], started_at=entry["started_at"], now=now)
+        if p is not None:
+            out[int(raw_id)] = p
     return out
+
+
+def _track(client, run_id: int, entry: dict, now: float) -> live.Prediction | None:
+    """Predict one watched run, store the prediction, fire what it calls for; None when the run is gone."""
+    ends = _planned(run_id, entry["typical_s"])
+    if ends is None:  # its data is gone: it ended
+        client.hdel(keys.watched(), str(run_id))
+        return None
+    done = [m.decode() for m in client.smembers(keys.done(run_id))]
+    p = live.predict(ends, typical_s=entry["typical_s"], done=done, elapsed_s=now - entry["started_at"],
+                     min_progress=float(settings.SLAFLOW_LIVE_MIN_PROGRESS))
+    pipe = client.pipeline(transaction=False)
+    pipe.hset(keys.live_prediction(run_id), mapping={
+        "predicted_makespan_s": round(p.predicted_makespan_s, 3),
+        "predicted_end_s": round(entry["started_at"] + p.predicted_makespan_s, 3),
+        "will_miss": int(p.predicted_makespan_s > entry["promise_s"]), "updated_at": round(now, 3),
+        "pace": round(p.pace, 3), "next_s": round(p.next_s, 3)})
+    pipe.expire(keys.live_prediction(run_id), int(settings.SLAFLOW_RUN_TTL_S))
+    pipe.execute()
+    kind = live.verdict(p, promise_s=entry["promise_s"], margin=float(settings.SLAFLOW_LIVE_MARGIN))
+    if kind is not None:
+        fire(run_id, kind, elapsed_s=p.elapsed_s, predicted_makespan_s=p.predicted_makespan_s,
+             promise_s=entry["promise_s"], started_at=entry["started_at"], now=now)
+    return p
 
 
 def finished(run_id: int, *, makespan_s: float | None, promise_s: float | None, started_at: float | None) -> None:
