@@ -55,15 +55,17 @@ def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=Non
 
 
 def run_and_check(name: str, *, planner: str, sla: str, params: dict, timeout_s: float,
-                  optimizations: list[str] | None = None) -> dict:
+                  optimizations: list[str] | None = None, watch=None) -> dict:
     """Run one library workflow to the end; the summary says whether its result checks out.
-    ``optimizations``: applied by rule instead of the planner's own (None: the planner's)."""
+    ``optimizations``: applied by rule instead of the planner's own (None: the planner's); ``watch(run_id,
+    live)``: called about once a second with the run's live prediction (``RunHandle.live``) while it runs."""
     extra = {} if optimizations is None else {"optimizations": list(optimizations)}
     handle, values = submit_library(name, planner=planner, sla=sla, params=params, **extra)
     wf = workflows.get(name)
     correct = None
     try:
-        result = handle.result(timeout=timeout_s)
+        result = handle.result(timeout=timeout_s, on_poll=None if watch is None else
+                               lambda: watch(handle.id, handle.live()))
         correct = bool(wf.check(result, **values))
     except (RunFailed, RunCancelled):
         pass

@@ -228,8 +228,8 @@ def module_list(raw: str | None) -> tuple[str, ...]:
     return tuple(m.strip() for m in (raw or "").split(",") if m.strip())
 
 
-def networks(raw: str | None) -> tuple[str, ...]:
-    """SLAFLOW_DATA_NETWORKS: comma-separated CIDRs (e.g. ``10.77.0.0/24``)."""
+def networks(raw: str | None, name: str = "SLAFLOW_DATA_NETWORKS") -> tuple[str, ...]:
+    """Comma-separated CIDRs (e.g. ``10.77.0.0/24``) of the setting ``name``."""
     import ipaddress
 
     out = []
@@ -237,8 +237,7 @@ def networks(raw: str | None) -> tuple[str, ...]:
         try:
             out.append(str(ipaddress.ip_network(part, strict=False)))
         except ValueError:
-            raise ConfigError(f"SLAFLOW_DATA_NETWORKS entry {part!r} is not a network (CIDR, e.g. 10.0.0.0/24)") \
-                from None
+            raise ConfigError(f"{name} entry {part!r} is not a network (CIDR, e.g. 10.0.0.0/24)") from None
     return tuple(out)
 
 

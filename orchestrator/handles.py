@@ -44,8 +44,17 @@ class RunHandle:
         return retrying(lambda: WorkflowRun.objects.values_list("status", flat=True).get(pk=self.id),
                         f"reading run {self.id}'s status")
 
-    def wait(self, timeout: float | None = None) -> str:
-        """Block until the run is finished; returns its final status. Raises TimeoutError."""
+    def live(self) -> dict | None:
+        """The run's live prediction against its promise (``services.alerts.live_of``), None before one."""
+        from orchestrator.models import WorkflowRun
+        from orchestrator.services import alerts
+
+        run = WorkflowRun.objects.only("predicted_makespan_s", "makespan_s", "alerts").get(pk=self.id)
+        return alerts.live_of(run)
+
+    def wait(self, timeout: float | None = None, on_poll=None) -> str:
+        """Block until the run is finished; returns its final status. Raises TimeoutError. ``on_poll()`` is
+        called about once a second while it runs (progress displays)."""
         from workers import dataplane
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -53,6 +62,8 @@ class RunHandle:
             status = self.status
             if status in RunStatus.finished():
                 return status
+            if on_poll is not None:
+                on_poll()
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"run {self.id} still {status} after {timeout} s")
@@ -61,12 +72,12 @@ class RunHandle:
             except RedisError:  # Redis restarting: the run's status is in the database; keep asking it
                 time.sleep(min(0.5, max(remaining, 0.0)))
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None, on_poll=None) -> Any:
         """The sink's output. Raises RunFailed / RunCancelled instead of waiting forever."""
         from orchestrator.dbretry import retrying
         from orchestrator.models import RunResult, WorkflowRun
 
-        status = self.wait(timeout)
+        status = self.wait(timeout, on_poll)
         run = retrying(lambda: WorkflowRun.objects.only("failed_node", "error", "error_traceback").get(pk=self.id))
         if status == RunStatus.FAILED:
             raise RunFailed(self.id, run.failed_node, run.error, run.error_traceback)

@@ -6,10 +6,15 @@ can be compared with reality and the predictor can learn from history.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
 from orchestrator.states import RunStatus, TaskStatus
+
+
+# Webhooks of SLA alerts are http(s) only (``services.webhooks.check_url`` at submission; this in the admin).
+WEBHOOK_URL = URLValidator(schemes=["http", "https"])
 
 
 class Workflow(models.Model):
@@ -26,6 +31,8 @@ class Workflow(models.Model):
     task_count = models.PositiveIntegerField()
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PYTHON)
     created_at = models.DateTimeField(default=timezone.now)
+    webhook_url = models.CharField(max_length=500, blank=True, validators=[WEBHOOK_URL], help_text=(
+        "Where SLA alerts of this workflow's runs are POSTed when a run sets none (http or https)."))
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "structure_hash"], name="workflow_name_hash_unique")]
@@ -68,6 +75,10 @@ class WorkflowRun(models.Model):
         null=True, blank=True, help_text="False when a worker could not apply its CPU quota / memory limit."
     )
     optimizations = models.JSONField(default=dict, blank=True, help_text="Counts of optimization events.")
+    webhook_url = models.CharField(max_length=500, blank=True, validators=[WEBHOOK_URL], help_text=(
+        "Where this run's SLA alerts are POSTed (http or https); the workflow's when blank."))
+    alerts = models.JSONField(default=list, blank=True, help_text=(
+        "SLA alerts fired while the run executed: [{kind, at, elapsed_s, predicted_makespan_s, promise_s, delivery}]."))
     timings = models.JSONField(
         default=dict, blank=True,
         help_text="Where the time outside the tasks went: validate_s, store_s, plan_s, dispatch_s (submission), "

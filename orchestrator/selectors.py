@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from django.conf import settings
 
 from orchestrator.models import TaskRun, WorkflowRun
+from orchestrator.planning.predictor import percentile
 
 
 def run_summary(run_id: int) -> dict:
@@ -35,6 +38,7 @@ def run_summary(run_id: int) -> dict:
         "resources_enforced": run.resources_enforced,
         "plan_note": run.plan_note,
         "optimizations": run.optimizations or {},
+        "alerts": [a.get("kind") for a in run.alerts or []],
         "error": run.error or None,
     }
 
@@ -67,6 +71,32 @@ def filter_runs(qs, *, workflow: str | None = None, status: str | None = None, p
     if sla:
         qs = qs.filter(sla=sla)
     return qs
+
+
+DURATION_WINDOW = 100
+DURATION_PERCENTILES = (50, 90, 95, 99)
+
+
+def duration_percentiles(user, workflow_id: int, *, window: int = DURATION_WINDOW) -> list[dict]:
+    """Per planner × SLA, over the latest ``window`` succeeded runs of the workflow ``user`` may see: how many,
+    the makespan's p50/p90/p95/p99 (linear interpolation), the median promise and how many finished
+    within their promise."""
+    rows = (visible_runs(user).filter(workflow_id=workflow_id, status="succeeded", makespan_s__isnull=False)
+            .order_by("-id").values_list("planner", "sla", "makespan_s", "predicted_makespan_s"))
+    groups: dict[tuple[str, str], list[tuple[float, float | None]]] = {}
+    for planner, sla, makespan, promise in rows:
+        got = groups.setdefault((planner, sla), [])
+        if len(got) < window:
+            got.append((makespan, promise))
+    out = []
+    for (planner, sla), runs in sorted(groups.items()):
+        spans = np.array([m for m, _ in runs], dtype=float)
+        promised = np.array([p for _, p in runs if p], dtype=float)
+        out.append({"planner": planner, "sla": sla, "runs": len(spans),
+                    **{f"p{q}_s": round(percentile(spans, q), 4) for q in DURATION_PERCENTILES},
+                    "median_promise_s": round(percentile(promised, 50), 4) if len(promised) else None,
+                    "promised_runs": len(promised), "within_promise": sum(1 for m, p in runs if p and m <= p)})
+    return out
 
 
 def run_tasks(run: WorkflowRun):

@@ -151,6 +151,17 @@ SLAFLOW_FLEX_EXECUTORS = env.env_int("SLAFLOW_FLEX_EXECUTORS", SLAFLOW_MAX_POOL)
 SLAFLOW_LAZY_UPLOAD_BYTES = env.env_int("SLAFLOW_LAZY_UPLOAD_BYTES", 64 * 1024)
 # A branch writes its task records in batches of this many as it goes (the rest at its end).
 SLAFLOW_RECORD_BATCH = env.env_int("SLAFLOW_RECORD_BATCH", 100)
+# Live tracking and SLA alerts (orchestrator.services.alerts, planning.live): a run is at risk when its live
+# prediction exceeds the promise by more than this share; the pace of a run counts once this share of its plan
+# is done; webhook POSTs time out after this long and are tried this many times.
+SLAFLOW_LIVE_MARGIN = env.env_float("SLAFLOW_LIVE_MARGIN", 0.05)
+SLAFLOW_LIVE_MIN_PROGRESS = env.env_float("SLAFLOW_LIVE_MIN_PROGRESS", 0.25)
+SLAFLOW_WEBHOOK_TIMEOUT_S = env.env_float("SLAFLOW_WEBHOOK_TIMEOUT_S", 2.0)
+SLAFLOW_WEBHOOK_ATTEMPTS = env.env_int("SLAFLOW_WEBHOOK_ATTEMPTS", 3)
+# Webhooks go to public addresses only: a URL whose host is (or resolves to) a loopback, private,
+# link-local or otherwise non-public address is refused, unless inside one of these CIDRs.
+SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = env.networks(os.environ.get("SLAFLOW_WEBHOOK_ALLOWED_NETWORKS"),
+                                                "SLAFLOW_WEBHOOK_ALLOWED_NETWORKS")
 # Optimizations' rule parameters (orchestrator/optimizations; docs/concepts/optimizations.md).
 SLAFLOW_PRELOAD_MIN_INPUTS = env.env_int("SLAFLOW_PRELOAD_MIN_INPUTS", 2)
 SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = env.env_float("SLAFLOW_PRELOAD_MIN_DOWNLOAD_S", 0.02)

@@ -25,3 +25,5 @@ SLAFLOW_STRICT_HOOKS = True
 SLAFLOW_HOOKS = ("tests.taskfns.ProbeHook",)
 # Many tests sign in through the forms from 127.0.0.1 within a minute; the throttle tests set their own rates.
 SLAFLOW_LOGIN_RATE = "600/minute"
+# The alert tests' receiver listens on 127.0.0.1 (webhooks go to public addresses only unless allowed).
+SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)

@@ -53,6 +53,19 @@ def slow_inc(x, seconds: float, tag: str = ""):
     return x + 1
 
 
+PACE_KEY = "sf:test:pace"
+
+
+@task
+def paced(x, tag: str = ""):
+    """Sleeps as long as the dial ``sf:test:pace`` says (0.4 s unless set): the same spec runs fast while it
+    builds history, then slower than its history said (live tracking's slow-down scenario)."""
+    if tag:
+        _count(tag)
+    time.sleep(float(_redis().get(PACE_KEY) or 0.4))
+    return x + 1
+
+
 @task
 def hang(x, seconds: float = 3600.0, tag: str = ""):
     """Sleeps (almost) forever unless stopped; counts that it started."""

@@ -16,7 +16,7 @@ from experiments import runner
 from experiments.campaigns import design, execute, report, results
 from orchestrator import planning, router, selectors
 from orchestrator.models import Experiment
-from orchestrator.services import previews
+from orchestrator.services import alerts, previews
 from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
@@ -80,8 +80,21 @@ def _run_body_context(run) -> dict:
         "events": run_sel.optimization_events(detail), "opt": opt,
         "status_colors": figures.STATUS_COLORS, "config_colors": cfg_colors,
         "planned_path_color": figures.PLANNED_PATH_COLOR, "observed_path_color": figures.OBSERVED_PATH_COLOR,
-        "gantt_bar_count": len(bars),
+        "gantt_bar_count": len(bars), "banner": _sla_banner(run, r),
     }
+
+
+def _sla_banner(run, r: dict) -> str:
+    """The run page's SLA banner: predicted to miss its promise while it runs, missed once it ended."""
+    live = alerts.live_of(run)
+    promise = r["predicted_makespan_s"]
+    if live is None or not promise or not live["will_miss"]:
+        return ""
+    late = live["predicted_makespan_s"] - promise
+    if live["final"]:
+        return f"Missed its promise by {late:.2f} s ({live['predicted_makespan_s']:.2f} s for {promise:.2f} s)."
+    return (f"Predicted to miss its promise by {late:.2f} s (predicted {live['predicted_makespan_s']:.2f} s, "
+            f"promise {promise:.2f} s).")
 
 
 @login_required
@@ -150,7 +163,8 @@ def workflow_analysis(request, workflow_id: int):
         )
     else:
         o = None
-    return render(request, "webui/workflow.html", {"a": a, "wf": wf, "figs": figs, "o": o})
+    durations = selectors.duration_percentiles(request.user, wf.pk)
+    return render(request, "webui/workflow.html", {"a": a, "wf": wf, "figs": figs, "o": o, "durations": durations})
 
 
 @login_required

@@ -189,6 +189,23 @@ def deadlines() -> str:
     return f"{PREFIX}:deadlines"
 
 
+def watched() -> str:
+    """Hash run_id → JSON {started_at, promise_s, typical_s, sla}: running runs whose promise the watcher
+    tracks (``orchestrator.services.alerts``); removed when the run ends."""
+    return f"{PREFIX}:watched"
+
+
+def live_prediction(run_id: int) -> str:
+    """Hash: the run's latest live prediction (predicted_end_s, predicted_makespan_s, will_miss, updated_at)."""
+    return run_prefix(run_id) + "livepred"
+
+
+def alert_fired(run_id: int, kind: str) -> str:
+    """Set (NX, with a TTL) by the one process that fires ``kind`` for the run: each alert fires once. Outside
+    the run's prefix so that the run's clean-up cannot re-arm it."""
+    return f"{PREFIX}:alert:{run_id}:{kind}"
+
+
 def deliveries(run_id: int) -> str:
     """Hash token → how many times the branch was taken up."""
     return run_prefix(run_id) + "deliveries"
@@ -223,7 +240,7 @@ def fixed_keys(run_id: int) -> list[str]:
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
             waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
             branches(run_id), current(run_id), killed(run_id), prewarms(run_id), prewarmed(run_id), dups(run_id), dup_attempts(run_id),
-            starts(run_id), delaying(run_id), streams(run_id), map_widths(run_id),
+            starts(run_id), delaying(run_id), streams(run_id), map_widths(run_id), live_prediction(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
 
 

@@ -13,7 +13,9 @@ visibility timeout) later finds the branch ended and is dropped.
 
 It also fails runs whose deadline (``deadline_s`` at submission) passed, and
 every few seconds runs the watchdog (``workers.watchdog``): a run whose state
-Redis lost, or that stalled, is failed with a clear error instead of hanging.
+Redis lost, or that stalled, is failed with a clear error instead of hanging;
+and re-predicts running runs' completion against their promise, firing the SLA
+alerts (``orchestrator.services.alerts``): off the branch runtime's path.
 """
 from __future__ import annotations
 
@@ -53,7 +55,18 @@ def sweep(now: float | None = None) -> list[str]:
     for raw in client.zrangebyscore(keys.deadlines(), 0, now, start=0, num=100):
         client.zrem(keys.deadlines(), raw)
         _expire(int(raw))
+    _watch(now)
     return resent
+
+
+def _watch(now: float) -> None:
+    """Live tracking of running runs against their promise (``orchestrator.services.alerts``)."""
+    from orchestrator.services import alerts
+
+    try:
+        alerts.sweep(now)
+    except Exception:  # one bad run must not stop the takeovers above on the next pass
+        log.exception("live tracking pass failed")
 
 
 def _resend(run_id: int, token: str) -> bool:

@@ -13,7 +13,7 @@ from orchestrator.api.fields import (
     sla_field, visible_run_or_404,
 )
 from orchestrator.api.throttles import SubmissionThrottle
-from orchestrator.services import runs as run_services, submissions
+from orchestrator.services import alerts, runs as run_services, submissions
 from orchestrator.states import RunStatus
 
 
@@ -54,7 +54,19 @@ class RunDetailApi(APIView):
         error_traceback = serializers.CharField(allow_blank=True)
         result_type = serializers.CharField(allow_blank=True)
         result_bytes = serializers.IntegerField(allow_null=True)
+        webhook_url = serializers.CharField(allow_blank=True, help_text="Where this run's SLA alerts are POSTed.")
+        live = serializers.SerializerMethodField(help_text=(
+            "The run's completion re-predicted from what has finished (README 'Promises and live tracking'): "
+            "predicted_makespan_s, predicted_end_s (epoch), will_miss, updated_at (epoch), final (the run ended), "
+            "alerts fired so far; null before the first prediction or without a promise."))
+        alerts = serializers.ListField(child=serializers.DictField(), help_text=(
+            "SLA alerts fired (sla_at_risk before the promise's deadline, sla_missed after): kind, at, elapsed_s, "
+            "predicted_makespan_s, promise_s, webhook_url, delivery."))
         links = serializers.SerializerMethodField()
+
+        @extend_schema_field(serializers.DictField(allow_null=True))
+        def get_live(self, run) -> dict | None:
+            return alerts.live_of(run)
 
         @extend_schema_field(RunLinksSerializer)
         def get_links(self, run) -> dict:
@@ -126,6 +138,9 @@ class RunCreateApi(APIView):
                                            help_text="Time limit of each task that sets none itself (seconds).")
         deadline_s = serializers.FloatField(required=False, min_value=0.001, max_value=1e7,
                                             help_text="The run fails if it has not ended this long after it started.")
+        webhook_url = serializers.CharField(required=False, max_length=500, help_text=(
+            "An http(s) URL that gets a JSON POST when the run is predicted to miss its promise (before the "
+            "deadline) and when it did miss; the workflow's webhook when not given."))
         optimizations = serializers.ListField(
             child=serializers.CharField(max_length=40), required=False, max_length=10,
             help_text="Optimizations the planner applies by rule (preload, prewarm, taskdup), instead of the "
@@ -152,7 +167,7 @@ class RunCreateApi(APIView):
         body = RunCreateApi.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        limits = {k: data[k] for k in ("timeout_s", "deadline_s", "optimizations") if k in data}
+        limits = {k: data[k] for k in ("timeout_s", "deadline_s", "optimizations", "webhook_url") if k in data}
         if "workflow" in data:
             run = submissions.submit_library(user=request.user, workflow=data["workflow"],
                                              params=data.get("params"), planner=data["planner"], sla=data["sla"],

@@ -7,13 +7,14 @@ from orchestrator.api.experiments import ExperimentDetailApi, ExperimentsApi
 from orchestrator.api.root import ApiRootApi
 from orchestrator.api.run_records import RunPlanApi, RunResultApi, RunTasksApi
 from orchestrator.api.runs import RunCancelApi, RunDetailApi, RunsApi
-from orchestrator.api.workflows import PlanPreviewApi, WorkflowListApi
+from orchestrator.api.workflows import PlanPreviewApi, WorkflowDurationsApi, WorkflowListApi
 
 app_name = "api"
 urlpatterns = [
     path("", ApiRootApi.as_view(), name="root"),
     path("auth/token/", TokenObtainApi.as_view(), name="token"),
     path("workflows/", WorkflowListApi.as_view(), name="workflows"),
+    path("workflows/<int:workflow_id>/durations/", WorkflowDurationsApi.as_view(), name="workflow-durations"),
     path("runs/", RunsApi.as_view(), name="runs"),
     path("runs/<int:run_id>/", RunDetailApi.as_view(), name="run-detail"),
     path("runs/<int:run_id>/plan/", RunPlanApi.as_view(), name="run-plan"),

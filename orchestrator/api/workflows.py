@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -38,6 +39,30 @@ class WorkflowListApi(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.workflow_catalog(request.user), request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+class WorkflowDurationsApi(APIView):
+    """Duration percentiles of a workflow's recent succeeded runs, per planner × SLA."""
+
+    class OutputSerializer(serializers.Serializer):
+        planner = serializers.CharField()
+        sla = serializers.CharField()
+        runs = serializers.IntegerField(help_text="Succeeded runs counted (the latest 100 at most).")
+        p50_s = serializers.FloatField()
+        p90_s = serializers.FloatField()
+        p95_s = serializers.FloatField()
+        p99_s = serializers.FloatField()
+        median_promise_s = serializers.FloatField(allow_null=True)
+        promised_runs = serializers.IntegerField(help_text="Runs whose plan made a promise.")
+        within_promise = serializers.IntegerField(help_text="Of those, runs that finished within it.")
+
+    @extend_schema(operation_id="workflows_durations", responses={200: OutputSerializer(many=True),
+                                                                  **error_responses(401, 404)})
+    def get(self, request, workflow_id: int):
+        rows = selectors.duration_percentiles(request.user, workflow_id)
+        if not rows and not selectors.visible_runs(request.user).filter(workflow_id=workflow_id).exists():
+            raise NotFound(f"no workflow {workflow_id} with runs you can see")
+        return Response(self.OutputSerializer(rows, many=True).data)
 
 
 class PlanPreviewApi(APIView):

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from orchestrator.graph import Graph
 from orchestrator import optimizations
-from orchestrator.planning import assign as assign_mod, calibration, crowding, estimates, montecarlo, timing
+from orchestrator.planning import assign as assign_mod, calibration, crowding, estimates, floor, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan, flexible_fallback
-from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, statistic
+from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, cpu_speed, statistic
 from orchestrator.sla import SLA
 
 TYPICAL = SLA(50)
@@ -399,8 +399,15 @@ class Planning:
                 "cache_hits": p.hits, "cache_misses": p.misses,
             },
         )
+        floor.clamp(plan, self.physical_floor(ev.memory))
         plan.set_uploads(self.graph)
         return plan
+
+    def physical_floor(self, memory: list[int]) -> floor.Floor:
+        """The physical floor of this graph laid out on ``memory`` (``planning.floor``)."""
+        dag, p = self.dag, self.predictor
+        cpu_s = [p.cpu_seconds(dag.fn[i], memory[i], self.sizes.input_bytes[i]) for i in range(dag.n)]
+        return floor.of(dag, cpu_s=cpu_s, speed=[cpu_speed(mb) for mb in memory], cores=self.config.cores)
 
 
 def plan_or_fallback(graph: Graph, predictor: Predictor | None, config, fallback_mb: int, make) -> Plan:

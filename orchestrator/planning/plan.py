@@ -65,6 +65,9 @@ class Plan:
     # The promise the plan would make at other common SLAs ("p50", "p90", "p95" → seconds), made
     # the same way as ``predicted_makespan_s``.
     promises: dict[str, float] = field(default_factory=dict)
+    # The physical floor every promise was held to (``planning.floor``): seconds, its two parts, the
+    # critical CPU path, and whether the clamp acted.
+    floor: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}

@@ -233,14 +233,18 @@ class Predictor:
                 raise PredictionError(f"no history for function {function!r}")
             exact = by_mb.get(memory_mb, [])
             use = {memory_mb: exact} if len(exact) >= MIN_EXACT else by_mb
-            sizes, ex, out, post, age, factor, cpu = [], [], [], [], [], [], []
+            sizes, ex, out, post, age, factor, cpu, cpu_s = [], [], [], [], [], [], [], []
             speed = cpu_speed(memory_mb)
             run_factor = self.history.run_factors
             for mb, samples in sorted(use.items()):
                 f = 1.0 if mb == memory_mb else time_scale(mb, memory_mb)
                 for k, s in enumerate(samples):
                     sizes.append(s.input_bytes)
-                    ex.append(exec_at(s.exec_s, s.cpu_s, mb, memory_mb))
+                    # A task cannot compute faster than its configuration's CPU speed: a sample shorter
+                    # than its CPU seconds at that speed had contention divided out of it once too often.
+                    exec_s = s.exec_s if s.cpu_s is None else max(s.exec_s, s.cpu_s / cpu_speed(mb))
+                    ex.append(exec_at(exec_s, s.cpu_s, mb, memory_mb))
+                    cpu_s.append(np.nan if s.cpu_s is None else s.cpu_s)
                     cpu.append(np.nan if s.cpu_s is None else min(speed, s.cpu_s / ex[-1]) if ex[-1] > 0 else 0.0)
                     out.append(s.output_bytes)
                     post.append(s.post_s * f)
@@ -248,7 +252,7 @@ class Predictor:
                     factor.append(run_factor.get(s.run, 1.0))
             return _Pool(np.array(sizes), {"exec": np.array(ex), "out": np.array(out, dtype=float),
                                           "post": np.array(post), "factor": np.array(factor),
-                                          "cpu": np.array(cpu, dtype=float)},
+                                          "cpu": np.array(cpu, dtype=float), "cpu_s": np.array(cpu_s, dtype=float)},
                          exact=len(exact) >= MIN_EXACT, age=np.array(age))
 
         return self._memo(("task-pool", function, int(memory_mb)), build)
@@ -292,6 +296,23 @@ class Predictor:
             return float(np.median(rates)) if len(rates) else 0.0
 
         return self._memo(("cpu", function, int(memory_mb), int(input_bytes)), build)
+
+    def cpu_seconds(self, function: str, memory_mb: int, input_bytes: int) -> float:
+        """CPU seconds the task uses, whatever its configuration (median of the related samples that
+        measured their CPU, scaled by size like exec times); 0 when none did. The physical floor's
+        weight (``planning.floor``)."""
+        input_bytes = size_key(input_bytes)
+
+        def build():
+            pool = self._task_pool(function, memory_mb)
+            idx = pool.related(input_bytes)
+            values = pool.columns["cpu_s"][idx]
+            seen = ~np.isnan(values)
+            if not seen.any():
+                return 0.0
+            return float(np.median(_scale_by_size(values[seen], pool.sizes[idx][seen], input_bytes)))
+
+        return self._memo(("cpu-s", function, int(memory_mb), int(input_bytes)), build)
 
     def output_bytes(self, function: str, memory_mb: int, input_bytes: int, sla=_MEDIAN) -> int:
         sla = as_sla(sla)

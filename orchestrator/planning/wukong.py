@@ -69,7 +69,7 @@ def _promise(out: Plan, graph: Graph, predictor, config) -> None:
         mine.sim_worker = tp.worker
     for name in ("critical_path", "predicted_makespan_s", "predicted_makespan_per_task_s", "predicted_median_s",
                  "monte_carlo_s", "calibration", "predicted_gb_seconds", "sample_counts", "warm_processes",
-                 "pool_processes"):
+                 "pool_processes", "promises", "floor", "note"):
         setattr(out, name, getattr(planned, name))
     out.note += f"; promise from {max(worker) + 1} simulated executors"
 

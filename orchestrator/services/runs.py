@@ -22,7 +22,7 @@ from orchestrator import canvas, codec, functions, graph as graph_mod, planning,
 from orchestrator import optimizations as opt_mod, options as task_options, sinks as sinks_mod, spec as spec_mod, states
 from orchestrator import tracing
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
-from orchestrator.services import bulk, optimization_stats, planning as planning_service, quotas
+from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, webhooks
 from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
 from orchestrator.states import RunStatus, TaskStatus
 from workers import dataplane, readiness
@@ -81,7 +81,8 @@ def _check_finite(node, nid: str) -> None:
 def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", params: dict | None = None,
                owner=None, source: str = Workflow.Source.PYTHON, allowed_modules: Iterable[str] | None = None,
                timeout_s: float | None = None, deadline_s: float | None = None,
-               optimizations: list[str] | None = None, max_tasks: int | None = None) -> WorkflowRun:
+               optimizations: list[str] | None = None, max_tasks: int | None = None,
+               webhook_url: str | None = None) -> WorkflowRun:
     """Validate, store, plan and dispatch a run. Nothing is stored if validation fails. ``timeout_s``:
     the time limit of every task that sets none itself; ``deadline_s``: the run fails if it has not
     ended this long after it started; ``optimizations``: the ones the planner applies by rule (None:
@@ -99,6 +100,11 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
                                   or not math.isfinite(value) or value <= 0):
             raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
     optimizations = check_optimizations(optimizations)
+    if webhook_url is not None:
+        try:
+            webhook_url = webhooks.check_url(webhook_url)
+        except webhooks.WebhookError as exc:
+            raise SubmissionError(str(exc), "webhook_url") from None
     graph = sinks_mod.joined(graph)  # several sinks: one more task collects their values
     spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
     quotas.check_timeouts(owner, graph, timeout_s)
@@ -120,7 +126,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
             Workflow.objects.filter(pk=workflow.pk).update(spec=spec)  # the spec of the latest inputs
         run = WorkflowRun.objects.create(
             workflow=workflow, owner=owner, planner=planner, sla=sla, params=params or {}, spec=spec,
-            inputs_hash=inputs_hash, task_timeout_s=timeout_s, deadline_s=deadline_s,
+            inputs_hash=inputs_hash, task_timeout_s=timeout_s, deadline_s=deadline_s, webhook_url=webhook_url or "",
         )
     _transition(run.pk, RunStatus.PLANNING)
     t2 = time.perf_counter()
@@ -152,6 +158,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         dataplane.add_live(run.pk, canvas.tokens_of(group))
         if deadline_s:
             dataplane.set_deadline(run.pk, started + deadline_s)
+        alerts.watch(run.pk, started_at=started, plan=plan)  # live tracking against the promise
         timings = {"validate_s": t1 - t0, "store_s": (t2 - t1) + (t4 - t3), "plan_s": t3 - t2,
                    "dispatch_s": time.perf_counter() - t4, "root_messages": len(group.tasks)}
         _transition(run.pk, RunStatus.RUNNING, started_at=epoch_to_dt(started),
@@ -249,7 +256,7 @@ def store_result(run_id: int, data: bytes, value) -> None:
 def finalize_run(run_id: int) -> None:
     """Called once, by the last branch to end: aggregate metrics, settle states, clean Redis."""
     t0 = time.perf_counter()
-    run = WorkflowRun.objects.only("status", "started_at", "timings").get(pk=run_id)
+    run = WorkflowRun.objects.only("status", "started_at", "timings", "predicted_makespan_s").get(pk=run_id)
     sink_at = dataplane.sink_done_at(run_id)
     agg = WorkerStartup.objects.filter(run_id=run_id).aggregate(
         cpu_total=Sum("cpu_s"), n_cold=Count("id", filter=Q(cold=True)), n_warm=Count("id", filter=Q(cold=False)),
@@ -277,6 +284,9 @@ def finalize_run(run_id: int) -> None:
         run_id=run_id, status__in=[TaskStatus.PENDING, TaskStatus.READY, TaskStatus.RUNNING]
     ).update(status=leftover)
     branches = dataplane.overheads(run_id)
+    started = run.started_at.timestamp() if run.started_at else None
+    alerts.finished(run_id, makespan_s=sink_at - started if status == RunStatus.SUCCEEDED and started else None,
+                    promise_s=run.predicted_makespan_s, started_at=started)
     dataplane.delete_run_data(run_id)
     dataplane.clear_deadline(run_id)
     timings = dict(run.timings or {}, finalize_s=round(time.perf_counter() - t0, 6))

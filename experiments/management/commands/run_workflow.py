@@ -58,7 +58,9 @@ class Command(BaseCommand):
             for i in range(n):
                 bar.step(f"{wf.name} run {i + 1}/{n}")
                 summary = runner.run_and_check(wf.name, planner=opts["planner"], sla=opts["sla"], params=params,
-                                               timeout_s=opts["timeout"], optimizations=chosen)
+                                               timeout_s=opts["timeout"], optimizations=chosen,
+                                               watch=_Watch(bar, log if opts["json"] else bar.write,
+                                                            f"{wf.name} run {i + 1}/{n}"))
                 failures += summary["status"] != "succeeded" or summary["correct"] is False
                 if opts["json"]:
                     self.stdout.write(json.dumps(summary, default=str))
@@ -66,6 +68,22 @@ class Command(BaseCommand):
                     bar.write(_line(i + 1, summary))
         if failures:
             raise CommandError(f"{failures} run(s) did not succeed with a correct result")
+
+
+class _Watch:
+    """The run's live prediction in the progress bar's label, and a line when it turns to a predicted miss."""
+
+    def __init__(self, bar, log, label: str):
+        self.bar, self.log, self.label, self.warned = bar, log, label, False
+
+    def __call__(self, run_id: int, live: dict | None) -> None:
+        if live is None:
+            return
+        predicted = live["predicted_makespan_s"]
+        self.bar.update(self.bar.completed, f"{self.label}: predicted {predicted:.2f} s" + (" (will miss)" if live["will_miss"] else ""))
+        if live["will_miss"] and not self.warned:
+            self.warned = True
+            self.log(f"run {run_id}: predicted to miss its promise (predicted {predicted:.2f} s)")
 
 
 def _line(i: int, s: dict) -> str:
@@ -77,4 +95,5 @@ def _line(i: int, s: dict) -> str:
     return (f"#{i} run {s['run_id']} {s['workflow']} {s['planner']}/{s['sla']}: {s['status']} "
             f"result={result} correct={s['correct']} makespan={ms}s predicted={pred}s tasks={s['tasks']} "
             f"cold={s['cold_starts']} warm={s['warm_starts']} GB-s={s['gb_seconds'] or 0:.3f}"
+            + (f" alerts={','.join(s['alerts'])}" if s.get("alerts") else "")
             + (f" error={s['error']}" if s["error"] else ""))
