@@ -47,9 +47,14 @@ REQUIRED = re.compile(r"^\$\{(\w+):\?[^}]+\}$")  # ${VAR:?message}: compose refu
 def test_compose_asks_for_every_secret_and_names_the_allowed_hosts():
     services = _compose()
     env = services["web"]["environment"]
-    for var in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"):
-        assert REQUIRED.match(env[var]) and REQUIRED.match(env[var]).group(1) == var, env[var]
+    site_hosts, _, internal = env["DJANGO_ALLOWED_HOSTS"].partition("},")
+    for var, value in (("DJANGO_SECRET_KEY", env["DJANGO_SECRET_KEY"]), ("DJANGO_ALLOWED_HOSTS", site_hosts + "}")):
+        assert REQUIRED.match(value) and REQUIRED.match(value).group(1) == var, value
     assert "*" not in env["DJANGO_ALLOWED_HOSTS"]
+    # Prometheus scrapes /metrics by the service's name inside the compose network: a name Django allows
+    prometheus = yaml.safe_load((Path(settings.BASE_DIR) / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = [t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
+    assert {t.rsplit(":", 1)[0] for t in targets} <= set(internal.split(","))
     flower_auth = services["flower"]["environment"]["SLAFLOW_FLOWER_BASIC_AUTH"]
     assert REQUIRED.match(flower_auth).group(1) == "SLAFLOW_FLOWER_BASIC_AUTH"  # no slaflow:slaflow default
 

@@ -1,7 +1,8 @@
 """deploy/k8s: every overlay builds with kustomize and validates offline.
 
 Built-in kinds are checked strictly against the Kubernetes API schemas (kubernetes-validate, unknown fields
-refused); KEDA's ScaledObjects and TriggerAuthentications against ``tests/data/keda_schema.json``. Then
+refused); KEDA's ScaledObjects and TriggerAuthentications and the Prometheus Operator's ServiceMonitor
+against ``tests/data/crd_schemas.json``. Then
 what the schemas cannot know: one worker Deployment per resource configuration whose requests and limits
 ARE the configuration, scaled by a ScaledObject that watches that configuration's queue; secrets only from
 the Secret; non-root pods; probes on /healthz.
@@ -29,11 +30,12 @@ K8S = Path(settings.BASE_DIR) / "deploy" / "k8s"
 OVERLAYS = ("all-in-one", "production")
 KUBERNETES_VERSION = "1.30.0"
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
+CRD_KINDS = KEDA_KINDS | {"ServiceMonitor"}
 SECRET = "slaflow-secrets"
 # the series orchestrator.prometheus exports (its module docstring's table), which the scalers' queries use
 EXPORTED = set(re.findall(r"``(slaflow_[a-z_]+)``", (Path(settings.BASE_DIR) / "orchestrator" / "prometheus.py")
                           .read_text()))
-KEDA_SCHEMA = json.loads((Path(__file__).parent.parent / "data" / "keda_schema.json").read_text())
+CRD_SCHEMAS = json.loads((Path(__file__).parent.parent / "data" / "crd_schemas.json").read_text())
 
 
 def build(overlay: str) -> list[dict]:
@@ -57,8 +59,8 @@ def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
 def schema_errors(doc: dict) -> str | None:
     """The first schema error of a built manifest, or None."""
     try:
-        if doc["kind"] in KEDA_KINDS:
-            jsonschema.validate(doc, {"$ref": f"#/$defs/{doc['kind']}", "$defs": KEDA_SCHEMA["$defs"]})
+        if doc["kind"] in CRD_KINDS:
+            jsonschema.validate(doc, {"$ref": f"#/$defs/{doc['kind']}", "$defs": CRD_SCHEMAS["$defs"]})
         else:
             kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
@@ -182,3 +184,16 @@ def test_all_in_one_runs_persistent_redis_with_a_password():
     assert redis["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
     assert "slaflow-postgres" in by_kind(docs, "StatefulSet")
     assert {"slaflow-redis", "slaflow-postgres"} <= set(by_kind(docs, "Service"))
+
+
+def test_production_has_prometheus_scrape_metrics_with_its_token_by_an_allowed_name():
+    docs = build("production")
+    monitor = by_kind(docs, "ServiceMonitor")["slaflow-web"]["spec"]
+    service = by_kind(docs, "Service")["slaflow-web"]
+    assert all(service["metadata"]["labels"].get(k) == v for k, v in monitor["selector"]["matchLabels"].items())
+    endpoint = monitor["endpoints"][0]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]} and endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["credentials"] == {"name": SECRET, "key": "SLAFLOW_METRICS_TOKEN"}
+    address = [r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "__address__"][0]
+    allowed = by_kind(docs, "ConfigMap")["slaflow-config"]["data"]["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert address.rsplit(":", 1)[0] in allowed  # Django answers 400 to a Host it does not allow
