@@ -74,3 +74,16 @@ def test_built_ins_are_allowed_by_exact_name(path):
 def test_other_functions_of_built_in_or_workflow_modules_are_refused(path, needle):
     with pytest.raises(functions.DisallowedFunctionError, match=needle):
         functions.check_graph({"a": Node("a", path)}, allowed_modules=functions.registered_modules())
+
+
+def test_every_library_graph_passes_the_bounds_a_spec_of_it_is_checked_with():
+    """The bounds on library task functions refuse what a workflow's own parameters refuse, not its graphs:
+    each library workflow's graph, sent back as a JSON spec, is accepted (a seed may come from a task)."""
+    from orchestrator.services import submissions
+
+    for name in workflows.all_workflows():
+        graph, _ = submissions.library_graph(name, {})
+        functions.check_graph(graph, allowed_modules=functions.registered_modules())
+    over = {"p": Node("p", "experiments.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 257})}
+    with pytest.raises(functions.DisallowedFunctionError, match=r"'size_mb' .* is 257, more than its bound of 256"):
+        functions.check_graph(over, allowed_modules=functions.registered_modules())
