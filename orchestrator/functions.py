@@ -16,7 +16,8 @@ may name only:
 
 The function must also be *defined* in a registered module (a re-export such
 as ``from os import system`` inside a workflow module is refused). A module
-that declares ``BOUNDS`` (each library workflow's parameter bounds) bounds its
+that declares ``BOUNDS`` (each library workflow's parameter bounds; and
+``TASK_BOUNDS`` for its tasks' parameters named otherwise) bounds its
 functions' parameters of those names too: a submission gives each a number
 within its bound, never a task's output (unknown until it runs), so naming
 ``big_transfer.produce`` directly cannot ask for the 100 GB its workflow's
@@ -136,8 +137,9 @@ def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> N
 def check_bounds(node, fn: Callable) -> None:
     """Each argument of ``node`` bound to a parameter its module's ``BOUNDS`` names: a number within the bound,
     never a task's output (a mapped node's element included) unless it only picks (``PICKS``)."""
-    bounds = getattr(sys.modules.get(getattr(fn, "__module__", None) or ""), "BOUNDS", None)
-    if not isinstance(bounds, dict):
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    bounds = {**getattr(module, "BOUNDS", {}), **getattr(module, "TASK_BOUNDS", {})}
+    if not bounds:
         return
     try:
         call = inspect.signature(fn).bind_partial(*node.args, **node.kwargs_dict)

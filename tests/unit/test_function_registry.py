@@ -87,3 +87,6 @@ def test_every_library_graph_passes_the_bounds_a_spec_of_it_is_checked_with():
     over = {"p": Node("p", "experiments.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 257})}
     with pytest.raises(functions.DisallowedFunctionError, match=r"'size_mb' .* is 257, more than its bound of 256"):
         functions.check_graph(over, allowed_modules=functions.registered_modules())
+    chapters = {"c": Node("c", "experiments.workflows.text_analysis.make_chapter", args=(1, 0, 10**7, 1000, 1000))}
+    with pytest.raises(functions.DisallowedFunctionError, match=r"'n' .* is 10000000, more than its bound of 1024"):
+        functions.check_graph(chapters, allowed_modules=functions.registered_modules())
