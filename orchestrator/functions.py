@@ -34,9 +34,6 @@ from typing import Callable, Iterable
 
 from orchestrator.graph import Graph, GraphError, iter_refs
 
-# Bounded parameters that pick rather than size (a random seed): the library's own graphs give them a task's
-# output (``origin(seed)`` → ``produce(seed=…)``), and no value of theirs costs a worker more.
-PICKS = frozenset({"seed"})
 BUILTINS = frozenset({"orchestrator.executables.run", "orchestrator.sinks.collect",
                       "orchestrator.sinks.collect_list"})
 
@@ -128,17 +125,24 @@ def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> N
             resolve(path)
         else:
             resolve_registered(path, modules)
-    if modules is not None:
-        for node in graph.values():
-            if node.function not in BUILTINS:
-                check_bounds(node, resolve(node.function))
 
 
-def check_bounds(node, fn: Callable) -> None:
+def check_bounds(graph: Graph) -> None:
+    """A submission from the network: each function of a module declaring bounds gets bounded arguments
+    (``_check_node_bounds``). Call after ``check_graph`` with the registered modules."""
+    for node in graph.values():
+        if node.function not in BUILTINS:
+            _check_node_bounds(node, resolve(node.function))
+
+
+def _check_node_bounds(node, fn: Callable) -> None:
     """Each argument of ``node`` bound to a parameter its module's ``BOUNDS`` names: a number within the bound,
-    never a task's output (a mapped node's element included) unless it only picks (``PICKS``)."""
+    never a task's output (a mapped node's element included): even a seed (``stream_pipeline`` multiplies it,
+    and a list times 1000 is a list 1000 times as long)."""
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
-    bounds = {**getattr(module, "BOUNDS", {}), **getattr(module, "TASK_BOUNDS", {})}
+    bounds = {}
+    for table in (getattr(module, "BOUNDS", None), getattr(module, "TASK_BOUNDS", None)):
+        bounds.update(table if isinstance(table, dict) else {})
     if not bounds:
         return
     try:
@@ -151,8 +155,6 @@ def check_bounds(node, fn: Callable) -> None:
             continue
         where = f"node {node.id!r}: parameter {name!r} of {node.function!r}"
         if any(True for _ in iter_refs(value)):
-            if name in PICKS:
-                continue
             raise DisallowedFunctionError(f"{where} is bounded ({bound!r}): give a constant, not a task's output")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise DisallowedFunctionError(f"{where} must be a number at most {bound!r}, got {value!r}")
