@@ -15,16 +15,24 @@ may name only:
   that collect several sinks' values), not any other function of those modules.
 
 The function must also be *defined* in a registered module (a re-export such
-as ``from os import system`` inside a workflow module is refused). Python
+as ``from os import system`` inside a workflow module is refused). A module
+that declares ``BOUNDS`` (each library workflow's parameter bounds; and
+``TASK_BOUNDS`` for its tasks' parameters named otherwise) bounds its
+functions' parameters of those names too: a submission gives each a number
+within its bound, never a task's output (unknown until it runs), so naming
+``big_transfer.produce`` directly cannot ask for the 100 GB its workflow's
+``size_mb`` bound refuses. Python
 callers of ``submit`` are trusted (they run code already): their graphs may
 name any importable function.
 """
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 from typing import Callable, Iterable
 
-from orchestrator.graph import Graph, GraphError
+from orchestrator.graph import Graph, GraphError, iter_refs
 
 BUILTINS = frozenset({"orchestrator.executables.run", "orchestrator.sinks.collect",
                       "orchestrator.sinks.collect_list"})
@@ -117,3 +125,38 @@ def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> N
             resolve(path)
         else:
             resolve_registered(path, modules)
+
+
+def check_bounds(graph: Graph) -> None:
+    """A submission from the network: each function of a module declaring bounds gets bounded arguments
+    (``_check_node_bounds``). Call after ``check_graph`` with the registered modules."""
+    for node in graph.values():
+        if node.function not in BUILTINS:
+            _check_node_bounds(node, resolve(node.function))
+
+
+def _check_node_bounds(node, fn: Callable) -> None:
+    """Each argument of ``node`` bound to a parameter its module's ``BOUNDS`` names: a number within the bound,
+    never a task's output (a mapped node's element included): even a seed (``stream_pipeline`` multiplies it,
+    and a list times 1000 is a list 1000 times as long)."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    bounds = {}
+    for table in (getattr(module, "BOUNDS", None), getattr(module, "TASK_BOUNDS", None)):
+        bounds.update(table if isinstance(table, dict) else {})
+    if not bounds:
+        return
+    try:
+        call = inspect.signature(fn).bind_partial(*node.args, **node.kwargs_dict)
+    except (TypeError, ValueError):
+        return  # the call fails on the worker, as it would anywhere
+    for name, value in call.arguments.items():
+        bound = bounds.get(name)
+        if bound is None:
+            continue
+        where = f"node {node.id!r}: parameter {name!r} of {node.function!r}"
+        if any(True for _ in iter_refs(value)):
+            raise DisallowedFunctionError(f"{where} is bounded ({bound!r}): give a constant, not a task's output")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DisallowedFunctionError(f"{where} must be a number at most {bound!r}, got {value!r}")
+        if value > bound:
+            raise DisallowedFunctionError(f"{where} is {value!r}, more than its bound of {bound!r}")

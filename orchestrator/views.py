@@ -14,21 +14,23 @@ from orchestrator import health, prometheus
 def healthz(request):
     """200 when the database and Redis answer (and, with ``?require=workers``, a worker serves every
     queue); 503 otherwise. No login: load balancers and container healthchecks call it, and get only
-    ``{"status": …}`` from the shared, briefly cached report; staff and token holders get a fresh full one."""
-    detailed = _may_see_details(request)
-    out = health.report() if detailed else health.shared_report(settings.SLAFLOW_HEALTH_CACHE_S)
+    ``{"status": …}`` from the shared, briefly cached report; token holders get that report in full, and only
+    staff a fresh one (a check holds a web worker for the workers' 1 s broadcast)."""
+    detailed, staff = _caller(request)
+    out = health.report() if staff else health.shared_report(settings.SLAFLOW_HEALTH_CACHE_S)
     failing = out["status"] == "down" or (request.GET.get("require") == "workers" and not out["workers"]["ok"])
     return JsonResponse(out if detailed else {"status": out["status"]}, status=503 if failing else 200)
 
 
-def _may_see_details(request) -> bool:
-    """Staff signed in, or any valid API token (``Authorization: Token …``)."""
+def _caller(request) -> tuple[bool, bool]:
+    """(may see the details, is staff): staff signed in or by token; any valid API token sees the details."""
     if request.user.is_authenticated and request.user.is_staff:
-        return True
+        return True, True
     try:
-        return TokenAuthentication().authenticate(request) is not None
+        found = TokenAuthentication().authenticate(request)
     except AuthenticationFailed:
-        return False
+        return False, False
+    return found is not None, found is not None and found[0].is_staff
 
 
 @never_cache

@@ -16,6 +16,7 @@ from experiments import runner
 from experiments.campaigns import design, execute, report, results
 from orchestrator import planning, router, selectors
 from orchestrator.models import Experiment
+from orchestrator.api.throttles import preview_refusal
 from orchestrator.services import alerts, previews
 from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
@@ -171,6 +172,9 @@ def workflow_analysis(request, workflow_id: int):
 @require_GET
 def preview(request, workflow_id: int):
     wf = _workflow_or_404(request, workflow_id)
+    refused = preview_refusal(request)  # it plans: counted as the REST preview is
+    if refused is not None:
+        return refused
     chosen = request.GET.getlist("sla") or list(SLA_SUGGESTIONS[1:3])
     slas, errors = wf_sel.parse_slas(chosen)
     try:

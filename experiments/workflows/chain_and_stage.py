@@ -27,6 +27,8 @@ from experiments.workflows import LibraryWorkflow, register
 DEFAULTS = {"length": 10, "link_work": 1_500_000, "width": 12, "stage_work": 3_000_000}
 # Each parameter's largest value (LibraryWorkflow.bounds).
 BOUNDS = {"length": 1000, "link_work": 50_000_000, "width": 1000, "stage_work": 50_000_000}
+# Task parameters named unlike the workflow's, bounded alike when a JSON spec calls the task (functions.check_bounds).
+TASK_BOUNDS = {"work": 50_000_000}
 _MASK = 0x7FFFFFFF
 
 

@@ -22,6 +22,8 @@ from experiments.workflows import LibraryWorkflow, register
 DEFAULTS = {"frames": 8, "size_kb": 256, "frame_s": 0.15, "work_s": 0.15, "streaming": 1, "seed": 11}
 # Each parameter's largest value (LibraryWorkflow.bounds).
 BOUNDS = {"frames": 1000, "size_kb": 256 * 1024, "frame_s": 60.0, "work_s": 60.0, "streaming": 1, "seed": 2**32}
+# Task parameters named unlike the workflow's, bounded alike when a JSON spec calls the task (functions.check_bounds).
+TASK_BOUNDS = {"count": BOUNDS["frames"]}
 
 
 def _frame(seed: int, i: int, size_kb: int) -> np.ndarray:

@@ -28,6 +28,8 @@ from experiments.workflows import _text
 DEFAULTS = {"chunks": 32, "chapters": 4, "words": 1500, "vocab": 3000, "keywords": 5, "seed": 7}
 # Each parameter's largest value (LibraryWorkflow.bounds).
 BOUNDS = {"chunks": 1024, "chapters": 1024, "words": 1_000_000, "vocab": 1_000_000, "keywords": 1000, "seed": 2**32}
+# Task parameters named unlike the workflow's, bounded alike when a JSON spec calls the task (functions.check_bounds).
+TASK_BOUNDS = {"n": BOUNDS["chunks"]}
 
 
 # --- tasks -------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ Whom a request counts against:
   header is ignored: a client writing its own ``X-Forwarded-For`` picks
   nothing.
 
+The web's plan preview is a GET that plans: it counts in the same per-user
+bucket as REST submissions and previews (``preview_refusal``).
+
 Logins — the token exchange (``POST /api/auth/token/``) and the three login
 forms (the web UI's ``/accounts/login/``, the admin's ``/admin/login/``, the
 browsable API's ``/api/session/login/``) — are counted twice,
@@ -53,6 +56,26 @@ class SubmissionThrottle(SimpleRateThrottle):
             return None
         ident = request.user.pk if request.user and request.user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class PreviewThrottle(SubmissionThrottle):
+    """The web's plan preview (a GET that plans up to 48 plans) counts in its user's submissions bucket, as
+    the REST preview does."""
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+def preview_refusal(request) -> HttpResponse | None:
+    """None when this web preview may plan (and is counted), else a 429 with ``Retry-After``."""
+    throttle = PreviewThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    seconds = max(1, math.ceil(throttle.wait() or 1.0))
+    body = format_html("<!doctype html><title>Too many previews</title><h1>Too many previews</h1><p>Plan previews "
+                       "and submissions are limited to {} (SLAFLOW_API_SUBMIT_RATE). Try again in {} seconds.</p>",
+                       settings.SLAFLOW_API_SUBMIT_RATE, seconds)
+    return HttpResponse(body, status=429, headers={"Retry-After": str(seconds)})
 
 
 class LoginAddressThrottle(SimpleRateThrottle):

@@ -76,6 +76,7 @@ def preview_spec(*, spec, name: str | None, planners, slas, owner=None) -> dict[
         graph_mod.validate(graph)
         # The same function checks as a submission: a preview must not import arbitrary modules either.
         functions.check_graph(graph, functions.registered_modules())
+        functions.check_bounds(graph)
     except graph_mod.GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
     return {"workflow": chosen, "params": {}, **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner)}

@@ -51,6 +51,8 @@ def validate_submission(*, graph, planner: str, sla: str, allowed_modules: Itera
     try:
         graph_mod.validate(graph)
         functions.check_graph(graph, allowed_modules)
+        if allowed_modules is not None:  # from the network: library task functions keep their bounds
+            functions.check_bounds(graph)
     except graph_mod.GraphError as exc:
         raise SubmissionError(str(exc), "dag") from None
     for nid, node in graph.items():

@@ -50,8 +50,9 @@ MAX_DEPTH = 64
 
 
 def check_plain_json(value: Any, field: str) -> None:
-    """Reject what cannot be stored and handled safely: NUL characters in text, non-finite numbers,
-    and nesting deeper than MAX_DEPTH (recursive encoders further down would overflow the stack)."""
+    """Reject what cannot be stored and handled safely: NUL characters in text, lone surrogates (JSON's
+    ``\ud800`` escape: no database or response can encode them), non-finite numbers, and nesting deeper than
+    MAX_DEPTH (recursive encoders further down would overflow the stack)."""
     stack = [(value, field, 0)]
     while stack:
         item, where, depth = stack.pop()
@@ -60,6 +61,12 @@ def check_plain_json(value: Any, field: str) -> None:
         if isinstance(item, str):
             if "\x00" in item:
                 raise SubmissionError(f"{where} contains a NUL character", field)
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise SubmissionError(f"{where} is not valid Unicode: it holds a lone surrogate "
+                                          f"(U+{ord(item[exc.start]):04X})", field) from None
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise SubmissionError(f"{where} holds {item!r}, which JSON cannot carry", field)

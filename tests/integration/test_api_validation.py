@@ -115,6 +115,24 @@ def test_bad_submission_is_400_on_its_field_and_stores_nothing(api, body, field,
     assert stored_counts() == before
 
 
+@pytest.mark.parametrize("path", ["/api/runs/", "/api/plans/preview/"])
+@pytest.mark.parametrize("dag", [
+    '{"nodes": [{"id": "a", "function": "%s", "args": ["\\ud800"]}]}' % INC,
+    '{"name": "x\\udfff", "nodes": [{"id": "a", "function": "%s", "args": [1]}]}' % INC,
+    '{"nodes": [{"id": "a", "function": "%s", "kwargs": {"x": {"\\ud800": 1}}}]}' % INC,
+    '{"nodes": [{"id": "a", "command": ["grep", "\\ud800"]}]}',
+    '{"nodes": [{"id": "a", "command": ["cat"], "stdin": "\\ud800"}]}',
+])
+def test_lone_surrogates_are_400_naming_the_dag_and_store_nothing(api, path, dag):
+    """JSON's \\ud800 escape parses into text no database or response can encode: it was a 500 (a DataError,
+    and in local mode a debug page that failed to render the same character)."""
+    before = stored_counts()
+    resp = api.post(path, data='{"dag": %s}' % dag, content_type="application/json")
+    assert resp.status_code == 400, (resp.status_code, resp.content[:300])
+    assert "not valid Unicode" in " ".join(resp.json()["dag"]), resp.json()
+    assert stored_counts() == before
+
+
 def test_unparseable_and_deeply_nested_json_are_400(api):
     for raw in [b"{not json", b"[" * 100_000 + b"]" * 100_000, b'{"workflow": "tree_reduction", "sla": NaN}']:
         resp = api.generic("POST", "/api/runs/", raw, content_type="application/json")

@@ -156,6 +156,42 @@ def test_library_parameters_over_their_bound_are_refused_in_rest_and_commands(li
     assert stored_counts() == before
 
 
+def test_a_spec_naming_a_library_task_function_keeps_the_library_s_bounds(live):
+    """Bounding ``LibraryWorkflow`` parameters was bypassed by a JSON spec naming the task function itself:
+    ``big_transfer.produce`` with ``size_mb`` 100000 was accepted (201) and asked a worker for 100 GB. A
+    bounded parameter (its module's ``BOUNDS``) must be a number within its bound, never a task's output."""
+    api = client_for("bound-dodger")
+    produce = "experiments.workflows.big_transfer.produce"
+    before = stored_counts()
+    over = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": 100_000, "work_s": 0}}]}
+    resp = _post(api, over)
+    assert resp.status_code == 400, resp.content
+    assert "'size_mb' of 'experiments.workflows.big_transfer.produce' is 100000, more than its bound of 256" \
+        in resp.json()["dag"][0]
+    positional = {"nodes": [{"id": "p", "function": produce, "args": [1, 100_000, 0]}]}
+    assert "more than its bound of 256" in _post(api, positional).json()["dag"][0]
+    through_a_task = {"nodes": [
+        {"id": "s", "function": "experiments.workflows.diamond.source", "args": [100_000]},
+        {"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": {"ref": "s"}, "work_s": 0}}]}
+    resp = _post(api, through_a_task)
+    assert resp.status_code == 400 and "'size_mb'" in resp.json()["dag"][0] \
+        and "a task's output" in resp.json()["dag"][0], resp.content
+    mapped = {"nodes": [
+        {"id": "l", "function": "experiments.workflows.dynamic_chunks.split", "kwargs": {"n": 4, "chunk": 1}},
+        {"id": "m", "function": "experiments.workflows.image_transformer.make_image", "map": {"ref": "l"},
+         "kwargs": {"seed": 1}}]}
+    assert "'size'" in _post(api, mapped).json()["dag"][0]
+    text = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": "100000", "work_s": 0}}]}
+    assert "must be a number" in _post(api, text).json()["dag"][0]
+    preview = api.post("/api/plans/preview/", {"dag": over, "planners": ["wukong"]}, format="json")
+    assert preview.status_code == 400 and "more than its bound of 256" in preview.json()["dag"][0], preview.content
+    assert stored_counts() == before
+    within = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": 1, "work_s": 0}}]}
+    resp = _post(api, within)
+    assert resp.status_code == 201, resp.content
+    assert wait_for_status(api, resp.json()["id"])["status"] == "succeeded"
+
+
 def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(django_db_setup, django_db_blocker,
                                                                           transactional_db, redis_server, settings):
     """``tail -f /dev/null`` held a pool slot until cancelled: with a finite SLAFLOW_TASK_TIMEOUT_S (here

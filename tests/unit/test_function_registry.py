@@ -7,7 +7,7 @@ import pytest
 
 from experiments import workflows
 from orchestrator import functions
-from orchestrator.graph import Node
+from orchestrator.graph import Node, Ref
 from tests.conftest import PLANTED
 
 
@@ -74,3 +74,25 @@ def test_built_ins_are_allowed_by_exact_name(path):
 def test_other_functions_of_built_in_or_workflow_modules_are_refused(path, needle):
     with pytest.raises(functions.DisallowedFunctionError, match=needle):
         functions.check_graph({"a": Node("a", path)}, allowed_modules=functions.registered_modules())
+
+
+
+def test_library_task_functions_in_a_spec_take_only_constants_within_bounds_for_bounded_parameters():
+    """What a workflow's own parameters refuse, a spec naming its tasks is refused too; a bounded parameter
+    never takes a task's output, not even a seed (``_frame`` computes ``seed * 1000``: a list of a million
+    readings would become a billion)."""
+    registered = functions.registered_modules()
+    within = {"p": Node("p", "experiments.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 256})}
+    functions.check_bounds(within)
+    over = {"p": Node("p", "experiments.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 257})}
+    with pytest.raises(functions.DisallowedFunctionError, match=r"'size_mb' .* is 257, more than its bound of 256"):
+        functions.check_bounds(over)
+    chapters = {"c": Node("c", "experiments.workflows.text_analysis.make_chapter", args=(1, 0, 10**7, 1000, 1000))}
+    with pytest.raises(functions.DisallowedFunctionError, match=r"'n' .* is 10000000, more than its bound of 1024"):
+        functions.check_bounds(chapters)
+    readings = Node("r", "experiments.workflows.sensor_report.readings", kwargs={"n": 1_000_000, "seed": 1})
+    frames = Node("f", "experiments.workflows.stream_pipeline.frames", args=(Ref("r"), 1, 1, 0.0))
+    graph = {"r": readings, "f": frames}
+    functions.check_graph(graph, allowed_modules=registered)  # its functions are registered ones
+    with pytest.raises(functions.DisallowedFunctionError, match=r"'seed' .* give a constant, not a task's output"):
+        functions.check_bounds(graph)
