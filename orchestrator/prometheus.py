@@ -13,8 +13,8 @@ series                                    labels, meaning
 ``slaflow_promise_error_ratio``           … median abs(promise - makespan) / makespan
 ``slaflow_task_duration_seconds``         workflow, memory_mb, stage (input_wait, exec, upload): histogram
 ``slaflow_startups``                      workflow, memory_mb, kind (cold, warm): branch start-ups (window)
-``slaflow_data_moved_bytes``              workflow, direction (download, upload), tier (memory, redis,
-                                          stream, preload): task inputs and outputs as TaskRun records them
+``slaflow_data_moved_bytes``              workflow, direction (download, upload), tier (memory, redis, shm,
+                                          remote, stream, preload): task inputs and outputs by store tier
 ``slaflow_optimization_events``           workflow, planner, event: optimization events of the window's runs
 ``slaflow_queue_messages``                queue, memory_mb: messages waiting on each configuration's queue
 ``slaflow_queue_running``                 queue, memory_mb: branches running (lease held) per queue
@@ -145,10 +145,11 @@ def _task_families(since):
             if value is not None:
                 durations[(workflow, memory_mb or 0, stage)].append(value)
         for item in inputs or ():
-            tier = item.get("via") or ("memory" if item.get("local") else "redis")
+            tier = item.get("tier") or item.get("via") or ("memory" if item.get("local") else "redis")
             moved[(workflow, "download", tier)] += int(item.get("bytes") or 0)
-        if uploaded and output_bytes:
-            moved[(workflow, "upload", "redis")] += int(output_bytes)
+        if uploaded and output_bytes:  # the output store's rule: this large goes to the host's shared memory
+            shm = 0 < settings.SLAFLOW_SHM_MIN_BYTES <= output_bytes
+            moved[(workflow, "upload", "shm" if shm else "redis")] += int(output_bytes)
     hist = HistogramMetricFamily("slaflow_task_duration_seconds", "Task stage durations of the window's runs.",
                                  labels=["workflow", "memory_mb", "stage"])
     for key, values in sorted(durations.items()):

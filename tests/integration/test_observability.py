@@ -59,7 +59,7 @@ def fresh_metrics(settings):
     settings.SLAFLOW_METRICS_CACHE_S = 0.0  # every scrape computes (the runs change between them)
 
 
-def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fresh_metrics):
+def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fresh_metrics, settings):
     name = "metrics-fan"
     first = submit(fan(), name=name, planner="uniform", sla="p90")
     assert first.result(timeout=90) == 4
@@ -70,6 +70,7 @@ def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fre
     with pytest.raises(RunFailed):
         broken.result(timeout=60)
     big = t.blob(t.value(1), 2)  # a 2 MB output: wukong-opt clusters its children beside it
+    settings.SLAFLOW_SHM_MIN_BYTES = 0  # planned as where big outputs travel through Redis: the rule chooses it
     clustered = submit(t.gather([t.digest(big, big) for _ in range(2)]), name="metrics-opt", planner="wukong-opt")
     assert len(clustered.result(timeout=60)) == 2
     hung = submit(t.hang(1, seconds=120), name="metrics-hung", planner="wukong", sla="p90")
@@ -116,7 +117,7 @@ def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fre
     moved = {(lab["direction"], lab["tier"]): v for lab, v in samples["slaflow_data_moved_bytes"]
              if lab["workflow"] == name}
     assert sum(v for (d, _), v in moved.items() if d == "download") > 0
-    assert set(tier for _, tier in moved) <= {"memory", "redis", "stream", "preload"}
+    assert set(tier for _, tier in moved) <= {"memory", "redis", "stream", "preload", "shm", "remote"}
     # optimization events: what the clustered run recorded
     recorded = WorkflowRun.objects.get(pk=clustered.id).optimizations["counts"]
     assert recorded.get("clustered_children")
