@@ -18,6 +18,7 @@ from django.conf import settings
 
 from orchestrator import functions, mapping, spec as spec_mod
 from orchestrator.options import TaskOptions
+from orchestrator.pushed import refs as pushed_refs
 from orchestrator.graph import Node, dependents as graph_dependents
 from workers import keys
 from workers.redis_client import get_redis, reset as reset_redis
@@ -129,6 +130,19 @@ class RunContext:
         if path not in self.fns:
             self.fns[path] = functions.resolve(path)
         return self.fns[path]
+
+    def load_code(self) -> float:
+        """Fetch and import the run's pushed code now (``orchestrator.pushed.loader``), before its first task:
+        the seconds it took (0 when this process has it already). Part of the branch's start-up. A function
+        that fails to load is left for its task, which fails naming the error."""
+        t0 = time.perf_counter()
+        for path in {node.function for node in self.graph.values()}:
+            if path not in self.fns and pushed_refs.is_ref(path):
+                try:
+                    self.fns[path] = functions.resolve(path)
+                except Exception:  # noqa: BLE001 — reported by the task that needs it
+                    pass
+        return time.perf_counter() - t0
 
 
 def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
