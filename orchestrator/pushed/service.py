@@ -111,7 +111,7 @@ def version_of(code: WorkflowCode, ref: refs.CodeRef) -> CodeVersion:
             raise CodeNotFound(f"pushed code {code.name!r} has no version {ref.version} (the latest is {latest})")
         return got
     if ref.sha_prefix is not None:
-        found = list(versions.filter(sha256_id__startswith=ref.sha_prefix))
+        found = list(versions.filter(sha256__sha256__startswith=ref.sha_prefix))
         if not found:
             raise CodeNotFound(f"pushed code {code.name!r} has no version with sha256 {ref.sha_prefix}…")
         if len({v.sha256_id for v in found}) > 1:
