@@ -205,3 +205,39 @@ def test_the_admin_pushes_with_the_permission_only(live, client):
     resp = client.post("/admin/orchestrator/codeversion/add/", {"file": SimpleUploadedFile("json.py", module(5))})
     assert resp.status_code == 200 and "standard library" in resp.content.decode()
     assert not WorkflowCode.objects.filter(name="json").exists()
+
+
+def test_a_prewarm_ping_loads_the_runs_pushed_code_before_its_branch(live, run_id):
+    """What a pre-warm ping does in a pool process (``ProcessState.prepare``): the run's pushed code is fetched
+    and imported, so the branch that follows finds it loaded (its start-up pays nothing for it)."""
+    from orchestrator.graph import Node
+    from orchestrator.pushed import service
+    from workers.context import build_meta, build_spec, process_state, put_meta
+
+    alice = pusher("alice6")
+    sha = push(alice, "warmcalc.py", module(6)).json()["sha256"]
+    graph = service.pin_graph({"a": Node("a", "code:warmcalc@1:scale", args=(7,))},
+                              User.objects.get(username="alice6"), network=True)
+    put_meta(run_id, build_meta(run_id=run_id, structure_hash="warm", inputs_hash=f"warm-{sha}", started_at=0.0,
+                                sink="a", plan={}, default_memory_mb=1024),
+             build_spec(graph, {"nodes": [{"id": "a", "function": graph["a"].function, "args": [7]}]}))
+    shutil.rmtree(os.path.dirname(loader.blob_path(sha)), ignore_errors=True)
+    loader.forget(sha)
+    assert sha not in loader.loaded()
+    ctx = process_state().prepare(run_id)
+    assert sha in loader.loaded() and os.path.exists(loader.blob_path(sha))
+    assert ctx.fns[graph["a"].function](7) == 42
+    assert ctx.load_code() < 0.05  # already there: the branch's start-up pays nothing more
+
+
+def test_two_versions_live_side_by_side_in_one_process(live):
+    """In this process: both versions imported, each under a name unique to its hash, neither replacing the
+    other, and nothing named like the pushed module appears among the importable names."""
+    alice = pusher("alice7")
+    sha1 = push(alice, "twin.py", module(1)).json()["sha256"]
+    sha2 = push(alice, "twin.py", module(2)).json()["sha256"]
+    one = loader.resolve(f"code:twin@sha256:{sha1}:tag")
+    two = loader.resolve(f"code:twin@sha256:{sha2}:tag")
+    assert (one("x"), two("x"), one("y")) == ("v1:x", "v2:x", "v1:y")
+    assert one.__module__ == f"slaflow_pushed.h{sha1}.twin" and two.__module__ == f"slaflow_pushed.h{sha2}.twin"
+    assert "twin" not in sys.modules
