@@ -241,3 +241,13 @@ def test_two_versions_live_side_by_side_in_one_process(live):
     assert (one("x"), two("x"), one("y")) == ("v1:x", "v2:x", "v1:y")
     assert one.__module__ == f"slaflow_pushed.h{sha1}.twin" and two.__module__ == f"slaflow_pushed.h{sha2}.twin"
     assert "twin" not in sys.modules
+
+
+def test_pushed_code_that_fails_to_import_fails_its_task_naming_the_error(live):
+    alice = pusher("alice8")
+    assert push(alice, "brokenimport.py", b"raise RuntimeError('boom at import')\n\ndef f(x):\n    return x\n"
+                ).status_code == 201  # compiles: it is never run on the web server
+    resp = run_spec(alice, [{"id": "a", "function": "code:brokenimport@1:f", "args": [1]}])
+    run = wait_for_status(alice, resp.json()["id"], timeout_s=90)
+    assert run["status"] == "failed" and run["failed_node"] == "a", run
+    assert "cannot load the function: RuntimeError: boom at import" in run["error"], run["error"]
