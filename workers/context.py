@@ -48,6 +48,7 @@ class RunContext:
     _elements: dict[str, Node] = field(default_factory=dict, repr=False)
     _options: dict[str, TaskOptions] = field(default_factory=dict, repr=False)
     _commands: bool | None = field(default=None, repr=False)
+    _pushed: list[str] | None = field(default=None, repr=False)  # functions of pushed code (``load_code``)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -135,9 +136,13 @@ class RunContext:
         """Fetch and import the run's pushed code now (``orchestrator.pushed.loader``), before its first task:
         the seconds it took (0 when this process has it already). Part of the branch's start-up. A function
         that fails to load is left for its task, which fails naming the error."""
+        if self._pushed is None:  # once per context: the hot path of graphs without pushed code stays a check
+            self._pushed = sorted({n.function for n in self.graph.values() if pushed_refs.is_ref(n.function)})
+        if not self._pushed:
+            return 0.0
         t0 = time.perf_counter()
-        for path in {node.function for node in self.graph.values()}:
-            if path not in self.fns and pushed_refs.is_ref(path):
+        for path in self._pushed:
+            if path not in self.fns:
                 try:
                     self.fns[path] = functions.resolve(path)
                 except Exception:  # noqa: BLE001 — reported by the task that needs it

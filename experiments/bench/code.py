@@ -97,3 +97,48 @@ def bench(*, repeat: int, code_kb: int, wheel_modules: int, progress: Callable[[
         rows.append({"kind": kind, "bytes": sizes[kind], "way": way, "median_ms": round(statistics.median(ms), 3),
                      "min_ms": round(ms[0], 3), "max_ms": round(ms[-1], 3), "n": len(ms)})
     return rows
+
+
+def bench_on_workers(*, repeat: int, code_kb: int, progress: Callable[[str], None] = lambda label: None) -> list[dict]:
+    """The same first use measured by the workers themselves: per repeat a fresh module is pushed, then one run
+    of a one-task spec naming it and a second run of it. Reported per run: the branch's ``code_s`` (fetch,
+    verify and import before its first task, recorded on ``WorkerStartup``) and its whole ``startup_s``
+    (which includes it). Needs workers (``slaflow cluster``, or a local cluster the command starts)."""
+    import slaflow
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from orchestrator.models import CodeBlob, WorkerStartup
+
+    User = get_user_model()
+    user = User.objects.create_user(f"bench-code-{uuid.uuid4().hex[:8]}")
+    user.user_permissions.add(Permission.objects.get(codename="push_code", content_type__app_label="orchestrator"))
+    user = User.objects.get(pk=user.pk)
+    samples: dict[str, dict[str, list[float]]] = {"first run": {}, "second run": {}}
+    shas: list[str] = []
+    try:
+        for _ in range(repeat):
+            version, _ = service.push(user, "benchmod.py", module_source(code_kb, uuid.uuid4().hex))
+            shas.append(version.sha256_id)
+            spec = {"nodes": [{"id": "a", "function": f"code:benchmod@{version.version}:main", "args": [1.0]}]}
+            for label in ("first run", "second run"):
+                handle = slaflow.submit_spec(spec, name="bench-code", planner="wukong", sla="p90", owner=user)
+                handle.result(timeout=120)
+                deadline = time.monotonic() + 30  # the branch stores its start-up as it ends, after the result
+                while not WorkerStartup.objects.filter(run_id=handle.id).exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                for s in WorkerStartup.objects.filter(run_id=handle.id):
+                    samples[label].setdefault("code_s", []).append(s.code_s)
+                    samples[label].setdefault("startup_s", []).append(s.startup_s)
+            progress("pushed, run twice")
+    finally:
+        user.delete()
+        CodeBlob.objects.filter(pk__in=shas, versions__isnull=True).delete()
+    rows = []
+    for label, by in samples.items():
+        for what, values in by.items():
+            ms = sorted(v * 1000 for v in values)
+            rows.append({"kind": "module", "way": f"on workers, {label}", "what": what,
+                         "median_ms": round(statistics.median(ms), 3), "min_ms": round(ms[0], 3),
+                         "max_ms": round(ms[-1], 3), "n": len(ms)})
+    return rows

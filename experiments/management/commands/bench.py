@@ -133,6 +133,9 @@ class Command(BaseCommand):
         g = parser.add_argument_group("code")
         g.add_argument("--code-kb", type=int, default=64, help="KB of source of the pushed module (default 64)")
         g.add_argument("--wheel-modules", type=int, default=8, help="modules in the pushed wheel (default 8)")
+        g.add_argument("--on-workers", action="store_true",
+                       help="also on real workers: each fresh module run twice, the branches' recorded code_s and "
+                            "startup_s (starts a local cluster when none serves the queues)")
 
     def handle(self, *args, **opts):
         if opts["repeat"] is None:
@@ -164,6 +167,9 @@ class Command(BaseCommand):
         with Progress(opts["repeat"], enabled=not opts["json"]) as bar:
             rows = code_bench.bench(repeat=opts["repeat"], code_kb=opts["code_kb"],
                                     wheel_modules=opts["wheel_modules"], progress=bar.step)
+        if opts["on_workers"]:
+            with _workers(0, self.stderr.write), Progress(opts["repeat"], enabled=not opts["json"]) as bar:
+                rows += code_bench.bench_on_workers(repeat=opts["repeat"], code_kb=opts["code_kb"], progress=bar.step)
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 
