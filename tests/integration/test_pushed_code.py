@@ -88,6 +88,10 @@ def test_pushed_versions_run_side_by_side_on_workers_started_before_the_push(liv
     sha1, sha2 = first.json()["sha256"], hashlib.sha256(module(2)).hexdigest()
     assert tasks["a"]["function"] == f"code:calc@sha256:{sha1}:scale"  # pinned at submission
     assert tasks["b"]["function"] == f"code:calc@sha256:{sha2}:scale"
+    # one chain, one branch: both versions ran in one worker process, side by side
+    from orchestrator.models import TaskRun
+
+    assert len(set(TaskRun.objects.filter(run_id=run_id).values_list("pid", flat=True))) == 1
     # fetching and importing was part of the first branch's start-up, measured
     startups = list(WorkerStartup.objects.filter(run_id=run_id))
     assert any(s.code_s > 0 for s in startups)
