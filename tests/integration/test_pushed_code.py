@@ -209,6 +209,13 @@ def test_the_admin_pushes_with_the_permission_only(live, client):
     resp = client.post("/admin/orchestrator/codeversion/add/", {"file": SimpleUploadedFile("json.py", module(5))})
     assert resp.status_code == 200 and "standard library" in resp.content.decode()
     assert not WorkflowCode.objects.filter(name="json").exists()
+    # the owner's code page lists its versions and shares it with users and groups
+    root = User.objects.create_superuser("root-admin", password="pw-12345678")
+    client.force_login(root)
+    code = WorkflowCode.objects.get(name="admincalc")
+    page = client.get(f"/admin/orchestrator/workflowcode/{code.pk}/change/")
+    assert page.status_code == 200 and "shared_with_groups" in page.content.decode()
+    assert client.get("/admin/orchestrator/codeversion/").status_code == 200
 
 
 def test_a_prewarm_ping_loads_the_runs_pushed_code_before_its_branch(live, run_id):
