@@ -72,8 +72,9 @@ def module_files(data: bytes, name: str, max_bytes: int) -> dict[str, bytes]:
     return {f"{name}.py": bytes(data)}
 
 
-def wheel_files(data: bytes, max_bytes: int, max_unpacked: int) -> dict[str, bytes]:
-    """Every member of a pushed wheel (path → bytes), checked; directories left out."""
+def wheel_files(data: bytes, max_bytes: int, max_unpacked: int, *, compiles: bool = True) -> dict[str, bytes]:
+    """Every member of a pushed wheel (path → bytes), checked; directories left out. ``compiles=False``
+    leaves out compiling each ``.py`` to check it (the loader: it compiles them anyway)."""
     _check_size(data, max_bytes)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -99,7 +100,7 @@ def wheel_files(data: bytes, max_bytes: int, max_unpacked: int) -> dict[str, byt
             files[path] = content
     _check_wheel_layout(files)
     for path, content in files.items():
-        if path.endswith(".py"):
+        if compiles and path.endswith(".py"):
             _compiles(content, path)
     return files
 
