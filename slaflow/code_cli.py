@@ -25,14 +25,23 @@ def parser() -> argparse.ArgumentParser:
                    help=f"the slaflow server (SLAFLOW_URL; default {DEFAULT_URL})")
     p.add_argument("--token", default=os.environ.get("SLAFLOW_TOKEN"), help="your API token (SLAFLOW_TOKEN)")
     p.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    # the same options after the action too (slaflow code push f.py --token …); given there, they win
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--token", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="action", required=True)
-    push = sub.add_parser("push", help="push a module (.py) or pure-Python wheel (.whl) as its name's next version")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    push = action("push", "push a module (.py) or pure-Python wheel (.whl) as its name's next version")
     push.add_argument("file")
     push.add_argument("--name", help="the importable name (default: the module's file name / the wheel's package)")
-    sub.add_parser("list", help="the code you may use: yours and shared with you")
-    show = sub.add_parser("show", help="one code's versions: OWNER/NAME")
+    action("list", "the code you may use: yours and shared with you")
+    show = action("show", "one code's versions: OWNER/NAME")
     show.add_argument("code", metavar="OWNER/NAME")
-    share = sub.add_parser("share", help="share your code OWNER/NAME with users or groups (--remove to stop)")
+    share = action("share", "share your code OWNER/NAME with users or groups (--remove to stop)")
     share.add_argument("code", metavar="OWNER/NAME")
     share.add_argument("--user", action="append", default=[], help="a user's name (repeatable)")
     share.add_argument("--group", action="append", default=[], help="a group's name (repeatable)")

@@ -51,7 +51,7 @@ def result_of(client, run_id):
 
 def cli(*args, token: str, url: str):
     env = {**os.environ, "PYTHONPATH": str(settings.BASE_DIR), **cluster_env()}
-    return subprocess.run([SLAFLOW, "code", "--url", url, "--token", token, *args],
+    return subprocess.run([SLAFLOW, "code", *args, "--url", url, "--token", token],
                           capture_output=True, text=True, timeout=60, env=env)
 
 
