@@ -19,7 +19,6 @@ from typing import Iterable
 from celery import group
 
 from orchestrator import resources, router
-from orchestrator.canvas import HEADER
 
 EVENT_VERSION = 1
 
@@ -31,6 +30,8 @@ def memory_of(sig) -> int:
 
 def event_of(sig, delay_s: float | None = None) -> dict:
     """The Lambda event carrying ``sig``: what ``workers.lambda_handler`` needs to run it."""
+    from orchestrator.canvas import HEADER  # canvas → planning → optimizations → prewarm → here
+
     event = {
         "v": EVENT_VERSION,
         "task": sig.task,
