@@ -80,7 +80,7 @@ def _again(event: dict, not_before: float) -> dict:
     """Invoke this event again (this function), to run no earlier than ``not_before``."""
     from workers import lambda_invoke
 
-    memory_mb = cgroups.current().memory_mb
+    memory_mb = int((event.get("headers") or {}).get("memory_mb") or cgroups.current().memory_mb)
     lambda_invoke.invoke(router.function_for(memory_mb), {**event, "not_before": not_before})
     return {"kind": "requeued", "id": event.get("id"), "not_before": not_before}
 
@@ -88,6 +88,8 @@ def _again(event: dict, not_before: float) -> dict:
 def handler(event: dict, context=None) -> dict:
     global _FRESH
     fresh, _FRESH = _FRESH, False
+    if fresh:
+        reset_process_state()  # nothing is warm in a new environment
     state = process_state()
     state.reused_environment = not fresh
     task = event.get("task") if isinstance(event, dict) else None
