@@ -51,13 +51,10 @@ def _environment_main(conn, name: str, memory_mb: int, timeout_s: float) -> None
                        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout_s)), "SLAFLOW_WORKER_MEMORY_MB": str(memory_mb),
                        "SLAFLOW_LAMBDA_LOCAL": "1"})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
-    import django
-
-    django.setup()
     from workers import cgroups
 
-    limits = cgroups.apply(memory_mb)  # before the import: a cold start pays it under the limits
-    from workers import lambda_handler
+    limits = cgroups.apply(memory_mb)  # first: the whole start (Django, slaflow, task code) runs under the limits
+    from workers import lambda_handler  # sets Django up
 
     conn.send(("ready", {"pid": os.getpid(), "enforced": limits.enforced, "detail": limits.detail}))
     while True:
@@ -238,8 +235,9 @@ class Function:
 class LocalLambda:
     """The endpoint: functions by name, served over HTTP on loopback."""
 
-    def __init__(self, functions: list[Function], host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, functions: list[Function], host: str = "127.0.0.1", port: int = 0, latency_s: float = 0.0):
         self.functions = {f.name: f for f in functions}
+        self.latency_s = latency_s  # added to every Invoke answer: a network round trip to AWS, simulated
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         self.thread: threading.Thread | None = None
@@ -305,6 +303,8 @@ class LocalLambda:
                 except ValueError:
                     return self._error(400, "InvalidRequestContentException", "Could not parse request body into json")
                 kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+                if endpoint.latency_s:
+                    time.sleep(endpoint.latency_s)
                 if kind == "DryRun":
                     return self._reply(204)
                 try:
@@ -386,7 +386,7 @@ def _stop_group(proc) -> None:
 
 @contextlib.contextmanager
 def endpoint_process(env: dict, *functions: str, keepalive_s: float = 30.0, concurrency: int = 4,
-                     port: int | None = None, log_path=None):
+                     port: int | None = None, log_path=None, latency_ms: float = 0.0):
     """This endpoint as a process of its own with ``env`` (the deployment's settings): its URL.
     ``functions``: NAME:MEMORY_MB[:TIMEOUT_S] (default: one per SLAFLOW_LAMBDA_CONFIGS entry of ``env``)."""
     import subprocess
@@ -395,7 +395,7 @@ def endpoint_process(env: dict, *functions: str, keepalive_s: float = 30.0, conc
 
     port = port or free_port()
     cmd = [sys.executable, "-m", "workers.lambda_local", "--port", str(port), "--keepalive", str(keepalive_s),
-           "--concurrency", str(concurrency)]
+           "--concurrency", str(concurrency), "--latency-ms", str(latency_ms)]
     for f in functions:
         cmd += ["--function", f]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
@@ -445,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keepalive", type=float, default=None, help="idle environments live this long (s)")
     parser.add_argument("--concurrency", type=int, default=None, help="environments per function at most")
     parser.add_argument("--timeout", type=float, default=None, help="the functions' timeout (s)")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="added to every Invoke answer, as a network round trip to AWS would (default 0)")
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
     import django
@@ -460,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                  else configured_functions(keep, conc, limit))
     if not functions:
         parser.error("no functions: set SLAFLOW_LAMBDA_CONFIGS or give --function NAME:MEMORY_MB")
-    endpoint = LocalLambda(functions, port=args.port)
+    endpoint = LocalLambda(functions, port=args.port, latency_s=args.latency_ms / 1000.0)
     print(f"local Lambda endpoint at {endpoint.url}: " + ", ".join(
         f"{f.name} ({f.memory_mb} MB, timeout {f.timeout_s:g} s, concurrency {f.concurrency})" for f in functions),
         flush=True)

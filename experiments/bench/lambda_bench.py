@@ -59,9 +59,16 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _credentials() -> None:
+    """The local endpoint checks no signature, but boto3 signs: placeholder credentials unless some are set."""
+    for k, v in FAKE_AWS.items():
+        os.environ.setdefault(k, v)
+
+
 def cold_warm(memories: list[int], repeat: int, progress=lambda *_: None) -> list[dict]:
     from workers.lambda_local import endpoint_process, stats
 
+    _credentials()
     rows = []
     functions = [f"bench-{mb}:{mb}:120" for mb in memories]
     with endpoint_process(FAKE_AWS, *functions, keepalive_s=1.0, concurrency=1) as url:
@@ -127,10 +134,9 @@ def executors(*, lambda_mb: int, workflows: list[str], width: int, repeat: int, 
     if served_queues():
         raise ValueError("workers already serve this Redis database's queues (they do not know the Lambda "
                          "executor): stop them or use another REDIS_URL database")
+    _credentials()
     rows = []
     with ExitStack() as stack:
-        for k, v in FAKE_AWS.items():
-            os.environ.setdefault(k, v)
         bucket, s3_url = settings.SLAFLOW_OBJECT_STORE_BUCKET, settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL
         if not bucket:
             import boto3
@@ -189,16 +195,16 @@ def _memory_counts(run_id: int) -> dict[int, int]:
             .annotate(n=Count("id")).order_by("memory_mb")}
 
 
-def ping_rate(width: int, threads_options: list[int], repeat: int, progress=lambda *_: None) -> list[dict]:
+def ping_rate(width: int, threads_options: list[int], repeat: int, latency_ms: float = 0.0,
+              progress=lambda *_: None) -> list[dict]:
     """``width`` asynchronous pings sent from this process with each thread count (the endpoint accepts
-    each at once, 202, and runs them afterwards)."""
+    each, 202, after ``latency_ms``: a simulated round trip to AWS; it runs them afterwards)."""
     from workers import lambda_invoke
     from workers.lambda_local import endpoint_process
 
+    _credentials()
     rows = []
-    with endpoint_process(FAKE_AWS, "bench-ping:512:60", keepalive_s=5.0, concurrency=2) as url:
-        for k, v in FAKE_AWS.items():
-            os.environ.setdefault(k, v)
+    with endpoint_process(FAKE_AWS, "bench-ping:512:60", keepalive_s=5.0, concurrency=2, latency_ms=latency_ms) as url:
         for threads in threads_options:
             took = []
             for _ in range(repeat):
@@ -208,6 +214,6 @@ def ping_rate(width: int, threads_options: list[int], repeat: int, progress=lamb
                     t0 = time.perf_counter()
                     lambda_invoke.invoke_all([("bench-ping", _ping()) for _ in range(width)])
                     took.append(time.perf_counter() - t0)
-            rows.append({"figure": "ping_invoke_rate", "width": width, "threads": threads,
+            rows.append({"figure": "ping_invoke_rate", "width": width, "threads": threads, "latency_ms": latency_ms,
                          "seconds": _spread(took), "invokes_per_s": round(width / statistics.median(took), 1)})
     return rows

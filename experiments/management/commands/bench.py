@@ -136,6 +136,9 @@ class Command(BaseCommand):
                                   "(default gemm, big_fanout)")
         g.add_argument("--width", type=int, default=1000, help="the fan-out's width (default 1000)")
         g.add_argument("--concurrency", type=int, default=8, help="the endpoint's concurrency limit (default 8)")
+        cliargs.add_list_argument(g, "--latency-ms", default=["0", "50"],
+                                  help="simulated network round trips of the ping-rate part (default 0 and 50: "
+                                       "loopback, and about what WUKONG measured per invoke on AWS)")
         cliargs.add_list_argument(g, "--part", choices=["cold-warm", "mixed", "ping-rate"],
                                   help="parts to run (default all)")
         g = parser.add_argument_group("store")
@@ -185,15 +188,16 @@ class Command(BaseCommand):
             raise CommandError("--width and --concurrency must be at least 1")
         log = self.stderr.write if opts["json"] else self.stdout.write
         rows = []
-        steps = (len(memories) * opts["repeat"] if "cold-warm" in parts else 0) + (2 * opts["repeat"] if "ping-rate" in parts
+        steps = (len(memories) * opts["repeat"] if "cold-warm" in parts else 0) + (2 * len(opts["latency_ms"]) * opts["repeat"] if "ping-rate" in parts
                                                                                    else 0)
         with Progress(max(1, steps), enabled=not opts["json"]) as bar:
             try:
                 if "cold-warm" in parts:
                     rows += lambda_bench.cold_warm(memories, opts["repeat"], progress=bar.step)
                 if "ping-rate" in parts:
-                    rows += lambda_bench.ping_rate(opts["width"], [1, settings.SLAFLOW_LAMBDA_INVOKE_THREADS],
-                                                   opts["repeat"], progress=bar.step)
+                    for latency in opts["latency_ms"]:
+                        rows += lambda_bench.ping_rate(opts["width"], [1, settings.SLAFLOW_LAMBDA_INVOKE_THREADS],
+                                                       opts["repeat"], latency_ms=float(latency), progress=bar.step)
                 if "mixed" in parts:
                     rows += lambda_bench.executors(
                         lambda_mb=opts["lambda_mb"] or min(settings.SLAFLOW_RESOURCE_CONFIGS),
