@@ -63,6 +63,9 @@ def _init() -> None:
         cgroups.declare(memory_mb, "AWS Lambda function memory size")
     for module in settings.SLAFLOW_WORKFLOW_MODULES:
         importlib.import_module(module)
+    from workers import lambda_invoke
+
+    lambda_invoke.prepare()  # children are invoked from here: the clients are part of the cold start
 
 
 if IN_LAMBDA:

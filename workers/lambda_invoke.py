@@ -45,6 +45,19 @@ def client():
     return got
 
 
+def prepare() -> None:
+    """In a process that may dispatch to Lambda, make the clients now (boto3 loads its service models: about
+    half a second), not on a branch's critical path at its first fan-out."""
+    if not settings.SLAFLOW_LAMBDA_CONFIGS:
+        return
+    client()
+    from store import tiers
+
+    bucket = tiers.local().bucket
+    if bucket is not None:
+        bucket.client()
+
+
 def invoke(function: str, event: dict) -> None:
     """One asynchronous invocation; raises ``InvokeError`` when Lambda did not accept it."""
     reply = client().invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())

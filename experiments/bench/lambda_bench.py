@@ -103,7 +103,7 @@ def _mixed_planner(lambda_mb: int, celery_mbs: list[int], first: str = "lambda")
         tasks = {}
         for i, nid in enumerate(order):
             on_lambda = (i % 2 == 0) == (first == "lambda")
-            mb = lambda_mb if on_lambda else celery_mbs[i % len(celery_mbs)]
+            mb = lambda_mb if on_lambda else celery_mbs[(i // 2) % len(celery_mbs)]
             tasks[nid] = TaskPlan(nid, mb, worker=f"W-{nid}", startup="unknown", start_s=0.0, end_s=0.0)
         return PlanData(planner=config.planner, sla=config.sla, tasks=tasks, note="bench: alternating executors")
     return plan
