@@ -17,9 +17,9 @@ class Command(BaseCommand):
             "prints what changed (--dry-run: what it would create, without calling AWS).")
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
-        lam = sub.add_parser("lambda", help="one Lambda function per configuration on the Lambda executor",
-                             description=lambdas.__doc__.split("\n\n")[0])
+        parser.add_argument("target", choices=["lambda"],
+                            help="lambda: one AWS Lambda function per configuration on the Lambda executor")
+        lam = parser
         lam.add_argument("--dry-run", action="store_true", help="print the functions it would create; call no AWS API")
         lam.add_argument("--deps", choices=("pip", "none"), default="pip",
                          help="bundle the dependencies into the zip (pip, for Lambda's Python runtime) or not "
