@@ -2,8 +2,8 @@
 local Lambda-compatible endpoint (``workers.lambda_local``) as a process of its own."""
 from __future__ import annotations
 
-from workers.lambda_local import endpoint_process as local_lambda, free_port, stats  # noqa: F401
-from workers.lambda_local import s3_server
+from workers.local_aws import endpoint_process as local_lambda, free_port, stats  # noqa: F401
+from workers.local_aws import s3_server
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

@@ -24,7 +24,6 @@ It listens on loopback; it is a development and test tool, not a production serv
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import multiprocessing
@@ -341,100 +340,6 @@ def parse_function(text: str, keepalive_s: float, concurrency: int, timeout_s: f
     if len(parts) not in (2, 3) or not parts[1].isdigit():
         raise argparse.ArgumentTypeError(f"--function {text!r}: expected NAME:MEMORY_MB[:TIMEOUT_S]")
     return Function(parts[0], int(parts[1]), float(parts[2]) if len(parts) == 3 else timeout_s, concurrency, keepalive_s)
-
-
-# --- as processes of their own: for tests and `slaflow bench lambda` -----------------------------------
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc, what: str, timeout_s: float = 60.0) -> None:
-    import urllib.error
-    import urllib.request
-
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before answering")
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (an error page is an answer)
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not answer at {url} within {timeout_s:g} s")
-
-
-def _stop_group(proc) -> None:
-    import signal
-    import subprocess
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
-@contextlib.contextmanager
-def endpoint_process(env: dict, *functions: str, keepalive_s: float = 30.0, concurrency: int = 4,
-                     port: int | None = None, log_path=None, latency_ms: float = 0.0):
-    """This endpoint as a process of its own with ``env`` (the deployment's settings): its URL.
-    ``functions``: NAME:MEMORY_MB[:TIMEOUT_S] (default: one per SLAFLOW_LAMBDA_CONFIGS entry of ``env``)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    port = port or free_port()
-    cmd = [sys.executable, "-m", "workers.lambda_local", "--port", str(port), "--keepalive", str(keepalive_s),
-           "--concurrency", str(concurrency), "--latency-ms", str(latency_ms)]
-    for f in functions:
-        cmd += ["--function", f]
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, env={**os.environ, **env}, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url + "/slaflow/stats", proc, "the local Lambda endpoint")
-        yield url
-    finally:
-        _stop_group(proc)
-        if log_path:
-            out.close()
-
-
-@contextlib.contextmanager
-def s3_server(env: dict | None = None):
-    """moto's server (``moto[server]``, a development dependency) on 127.0.0.1 as a process: its URL. An
-    S3-compatible store (and Lambda, IAM, EC2 APIs) for tests and benches; nothing leaves the machine."""
-    import subprocess
-    import sys
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url + "/moto-api/", proc, "moto's server")
-        yield url
-    finally:
-        _stop_group(proc)
-
-
-def stats(url: str) -> dict:
-    import urllib.request
-
-    with urllib.request.urlopen(url + "/slaflow/stats", timeout=10) as reply:
-        return json.loads(reply.read())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,7 +66,7 @@ def _credentials() -> None:
 
 
 def cold_warm(memories: list[int], repeat: int, progress=lambda *_: None) -> list[dict]:
-    from workers.lambda_local import endpoint_process, stats
+    from workers.local_aws import endpoint_process, stats
 
     _credentials()
     rows = []
@@ -124,7 +124,7 @@ def executors(*, lambda_mb: int, workflows: list[str], width: int, repeat: int, 
     """The mixed runs and the fan-out, against one endpoint and Celery workers for the other configurations."""
     from experiments import runner
     from orchestrator.models import TaskRun
-    from workers.lambda_local import endpoint_process, free_port, s3_server, stats
+    from workers.local_aws import endpoint_process, free_port, s3_server, stats
     from workers.localcluster import LocalCluster, served_queues
 
     celery_mbs = [mb for mb in settings.SLAFLOW_RESOURCE_CONFIGS if mb != lambda_mb]
@@ -200,7 +200,7 @@ def ping_rate(width: int, threads_options: list[int], repeat: int, latency_ms: f
     """``width`` asynchronous pings sent from this process with each thread count (the endpoint accepts
     each, 202, after ``latency_ms``: a simulated round trip to AWS; it runs them afterwards)."""
     from workers import lambda_invoke
-    from workers.lambda_local import endpoint_process
+    from workers.local_aws import endpoint_process
 
     _credentials()
     rows = []
