@@ -131,11 +131,17 @@ def _lambda_startups(run_id: int) -> list[WorkerStartup]:
     return list(WorkerStartup.objects.filter(run_id=run_id, memory_mb=LAMBDA_MB))
 
 
+def no_environment(url: str) -> bool:
+    """No environment of the function is left: none idle, none running (an invocation ends after its run)."""
+    snap = stats(url)[FUNCTION]
+    return snap["idle"] == 0 and snap["running"] == 0
+
+
 def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
     monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"inc": LAMBDA_MB, "value": 1024}))
     before = stats(aws["url"])[FUNCTION]
-    until(lambda: stats(aws["url"])[FUNCTION]["idle"] == 0, timeout_s=KEEPALIVE_S + 30,
-          what="every idle environment stopped after the keep-alive window")
+    until(lambda: no_environment(aws["url"]), timeout_s=KEEPALIVE_S + 30,
+          what="every environment stopped after the keep-alive window")
 
     def one(name: str) -> list[WorkerStartup]:
         run = submit(t.inc(t.value(41)), name=name, planner="by-node")
@@ -146,7 +152,8 @@ def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
 
     first = one("lambda-cold")
     # its invocation ends after the run does (the last branch finalizes it): then the environment is idle
-    until(lambda: stats(aws["url"])[FUNCTION]["idle"] == 1, timeout_s=30, what="the environment idle")
+    until(lambda: stats(aws["url"])[FUNCTION]["idle"] == 1 and stats(aws["url"])[FUNCTION]["running"] == 0,
+          timeout_s=30, what="the environment idle")
     second = one("lambda-warm")
     assert [(s.cold, s.reason) for s in first] == [(True, "new-process")]
     assert [(s.cold, s.reason) for s in second] == [(False, "warm")], (first[0].pid, second[0].pid, stats(aws["url"]))
@@ -154,8 +161,8 @@ def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
     after = stats(aws["url"])[FUNCTION]
     assert after["cold"] >= before["cold"] + 1 and after["warm"] >= before["warm"] + 1
 
-    until(lambda: stats(aws["url"])[FUNCTION]["idle"] == 0, timeout_s=KEEPALIVE_S + 30,
-          what="the idle environment stopped after the keep-alive window")
+    until(lambda: no_environment(aws["url"]), timeout_s=KEEPALIVE_S + 30,
+          what="the environment stopped after the keep-alive window")
     third = one("lambda-cold-again")
     assert [(s.cold, s.reason) for s in third] == [(True, "new-process")] and third[0].pid != first[0].pid
 
