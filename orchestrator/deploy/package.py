@@ -4,9 +4,10 @@ and a re-deploy of unchanged code changes nothing.
 
 * **project** — every ``.py`` file of slaflow's packages (``PACKAGES``) and of the top-level packages
   of ``SLAFLOW_WORKFLOW_MODULES`` (the operator's workflow code), plus the templates Django loads;
-* **dependencies** (``deps="pip"``) — ``pip install --target`` of slaflow's ``server`` and ``aws``
-  requirements as wheels for ``manylinux2014_x86_64`` and the runtime's Python version (PyPI through
-  pip, as configured on this machine); ``deps="none"`` leaves them to a Lambda layer (or a test).
+* **dependencies** (``deps="pip"``) — ``pip install --target`` of slaflow's ``server`` requirements
+  (``NOT_IN_LAMBDA`` left out) as wheels for ``manylinux2014_x86_64`` and the runtime's Python version
+  (PyPI through pip, as configured on this machine); ``deps="none"`` leaves them to a Lambda layer (or a
+  test).
 
 Entries are sorted, dated 1980-01-01 and mode 0644, so the bytes depend on the files' contents only.
 Lambda takes a zip of at most 50 MB directly (bigger ones go through S3, ``orchestrator.deploy.lambdas``)
@@ -86,13 +87,19 @@ def _files_under(base: Path, root: Path) -> list[tuple[str, Path]]:
     return out
 
 
+# Not shipped in a function: the web UI's figures and Flower (a handler never imports them), and boto3 (Lambda's
+# Python runtime has it). With them the zip is ~327 MB unzipped, past Lambda's 250 MB; without, ~230 MB.
+NOT_IN_LAMBDA = ("plotly", "flower", "boto3")
+
+
 def requirements(extras=("server", "aws")) -> list[str]:
-    """slaflow's requirements for ``extras`` (from its installed metadata)."""
+    """slaflow's requirements for ``extras`` (from its installed metadata) that a function needs."""
     out = []
     for req in importlib.metadata.requires("slaflow") or []:
         spec, _, marker = req.partition(";")
+        name = re.split(r"[<>=!~\[ ;]", spec.strip(), maxsplit=1)[0].lower()
         found = re.findall(r'extra\s*==\s*"([^"]+)"', marker)
-        if found and any(e in extras for e in found) and not spec.strip().startswith("slaflow"):
+        if found and any(e in extras for e in found) and name != "slaflow" and name not in NOT_IN_LAMBDA:
             out.append(spec.strip())
     return sorted(set(out))
 
@@ -122,7 +129,7 @@ def build(*, deps: str = "pip", runtime: str = "python3.11", workflow_modules=()
             for name, path in _files_under(target, target):
                 entries.setdefault(name, path)
             for path in sorted(target.rglob("*")):  # compiled extensions and data files of the dependencies
-                if path.is_file() and "__pycache__" not in path.parts:
+                if path.is_file() and not SKIP_DIRS & set(path.relative_to(target).parts):  # their test suites too
                     entries.setdefault(path.relative_to(target).as_posix(), path)
         buf, unzipped = io.BytesIO(), 0
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
