@@ -120,6 +120,14 @@ def client():
                                           endpoint_url=settings.SLAFLOW_LAMBDA_ENDPOINT_URL)
 
 
+def s3_client():
+    """For a package over 50 MB: S3 (``SLAFLOW_OBJECT_STORE_ENDPOINT_URL`` when it is not AWS's)."""
+    import boto3
+
+    return boto3.session.Session().client("s3", region_name=settings.SLAFLOW_AWS_REGION,
+                                          endpoint_url=settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL)
+
+
 def _differences(current: dict, spec: FunctionSpec) -> list[str]:
     out = []
     if current.get("MemorySize") != spec.memory_mb:

@@ -154,3 +154,22 @@ def test_bad_settings_are_refused_before_anything_is_sent(aws, settings):
     with pytest.raises(CommandError, match="AWS_"):
         deploy("--dry-run", "--env", "AWS_REGION=x")
     assert aws.list_functions()["Functions"] == []
+
+
+def test_a_package_over_50_mb_goes_through_the_code_bucket(aws, settings, moto, tmp_path):
+    import os as _os
+
+    _client("s3", moto).create_bucket(Bucket="slaflow-code")
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("workers/lambda_handler.py", "def handler(event, context):\n    return {}\n")
+        zf.writestr("blob.bin", _os.urandom(51 * 1024 * 1024))
+    settings.SLAFLOW_LAMBDA_CONFIGS = (512,)
+    settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL = moto
+    with pytest.raises(CommandError, match="over the 50 MB"):
+        deploy("--package", str(big), "--code-bucket", "")
+    out = deploy("--package", str(big), "--code-bucket", "slaflow-code")
+    assert "create    sf-test-512" in out
+    keys = [o["Key"] for o in _client("s3", moto).list_objects_v2(Bucket="slaflow-code")["Contents"]]
+    assert len(keys) == 1 and keys[0].startswith("slaflow-lambda-code/")
+    assert aws.get_function_configuration(FunctionName="sf-test-512")["CodeSize"] > 50 * 1024 * 1024

@@ -53,11 +53,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"package: {pkg.describe()}")
             lam = lambdas.client()
             changes = lambdas.plan(lam, specs, pkg.sha256 if pkg else None)
-            s3 = None
-            if pkg is not None and len(pkg.data) > package_mod.DIRECT_UPLOAD_MAX:
-                from store.objects import Bucket
-
-                s3 = Bucket("", settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL, settings.SLAFLOW_AWS_REGION, "").client()
+            s3 = lambdas.s3_client() if pkg is not None and len(pkg.data) > package_mod.DIRECT_UPLOAD_MAX else None
             done = lambdas.apply(lam, changes, pkg, prune=opts["prune"], s3=s3,
                                  bucket=opts["code_bucket"] or settings.SLAFLOW_OBJECT_STORE_BUCKET or None,
                                  out=self.stdout.write)
