@@ -224,6 +224,26 @@ def resource_configs(raw: str | None) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def lambda_configs(raw: str | None, configured: tuple[int, ...]) -> tuple[int, ...]:
+    """The memory sizes (of ``configured``) whose branches run on the Lambda executor."""
+    if not (raw or "").strip():
+        return ()
+    values = resource_configs(raw)
+    unknown = [mb for mb in values if mb not in configured]
+    if unknown:
+        raise ConfigError(f"SLAFLOW_LAMBDA_CONFIGS lists {', '.join(map(str, unknown))} MB, not in "
+                          f"SLAFLOW_RESOURCE_CONFIGS ({', '.join(map(str, configured))})")
+    return values
+
+
+def lambda_prefix(raw: str | None) -> str:
+    """The prefix of the Lambda functions' names (``<prefix>-<memory_mb>``): Lambda's name characters only."""
+    prefix = (raw or "slaflow").strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", prefix):
+        raise ConfigError(f"SLAFLOW_LAMBDA_FUNCTION_PREFIX {prefix!r} must be 1-50 letters, digits, - or _")
+    return prefix
+
+
 def module_list(raw: str | None) -> tuple[str, ...]:
     return tuple(m.strip() for m in (raw or "").split(",") if m.strip())
 

@@ -48,3 +48,20 @@ def validate_memory(memory_mb: int) -> ResourceConfig:
         names = ", ".join(str(c.memory_mb) for c in allowed)
         raise ValueError(f"{memory_mb} MB is not a configured resource configuration (configured: {names})")
     return config
+
+
+# How a configuration's branches run: a long-running Celery worker of its queue, or an AWS Lambda function.
+CELERY, LAMBDA = "celery", "lambda"
+
+
+def executor_of(memory_mb: int) -> str:
+    """The executor of ``memory_mb``'s configuration (``SLAFLOW_LAMBDA_CONFIGS`` lists the Lambda ones)."""
+    from django.conf import settings
+
+    return LAMBDA if int(memory_mb) in settings.SLAFLOW_LAMBDA_CONFIGS else CELERY
+
+
+def lambda_configured() -> tuple[ResourceConfig, ...]:
+    from django.conf import settings
+
+    return tuple(ResourceConfig(mb) for mb in settings.SLAFLOW_LAMBDA_CONFIGS)

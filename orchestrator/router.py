@@ -1,8 +1,11 @@
-"""The one place that knows Celery queue names.
+"""The one place that knows Celery queue names and Lambda function names.
 
 Each resource configuration is served by its own queue, ``rc-<memory_mb>``;
 workers of that queue run every pool process under that configuration's CPU
-quota and memory limit.
+quota and memory limit. A configuration on the Lambda executor
+(``resources.executor_of``) is served by the function ``<prefix>-<memory_mb>``
+instead (``SLAFLOW_LAMBDA_FUNCTION_PREFIX``; deployed by ``slaflow deploy
+lambda``); ``orchestrator.transport`` decides which a message goes to.
 """
 from __future__ import annotations
 
@@ -19,6 +22,13 @@ def memory_of_queue(queue: str) -> int:
     if not queue.startswith(QUEUE_PREFIX):
         raise ValueError(f"{queue!r} is not a slaflow resource-config queue")
     return int(queue[len(QUEUE_PREFIX):])
+
+
+def function_for(memory_mb: int) -> str:
+    """The Lambda function serving ``memory_mb``'s configuration (an operator setting, never user input)."""
+    from django.conf import settings
+
+    return f"{settings.SLAFLOW_LAMBDA_FUNCTION_PREFIX}-{int(memory_mb)}"
 
 
 def all_queues() -> list[str]:

@@ -208,6 +208,30 @@ SLAFLOW_SHM_DIR = os.environ.get("SLAFLOW_SHM_DIR") or "/dev/shm/slaflow"
 SLAFLOW_HOST_ID = os.environ.get("SLAFLOW_HOST_ID", "")
 SLAFLOW_HOST_ADDRESS = os.environ.get("SLAFLOW_HOST_ADDRESS") or "127.0.0.1"
 SLAFLOW_DATA_NETWORKS = env.networks(os.environ.get("SLAFLOW_DATA_NETWORKS"))
+# The Lambda executor (docs/howto/lambda.md): configurations listed in LAMBDA_CONFIGS run their branches as
+# asynchronous invocations of the function deployed for that memory size, named FUNCTION_PREFIX-<memory_mb>
+# (region AWS_REGION; ENDPOINT_URL for a Lambda-compatible endpoint such as workers/lambda_local.py); a fan-out's
+# invocations go out on INVOKE_THREADS threads. Operator settings only: nothing a REST user sends picks a
+# function, an endpoint or a bucket. `slaflow deploy lambda` reads the rest (role, timeout, VPC, runtime).
+SLAFLOW_LAMBDA_CONFIGS = env.lambda_configs(os.environ.get("SLAFLOW_LAMBDA_CONFIGS"), SLAFLOW_RESOURCE_CONFIGS)
+SLAFLOW_LAMBDA_FUNCTION_PREFIX = env.lambda_prefix(os.environ.get("SLAFLOW_LAMBDA_FUNCTION_PREFIX"))
+SLAFLOW_LAMBDA_ENDPOINT_URL = os.environ.get("SLAFLOW_LAMBDA_ENDPOINT_URL") or None
+SLAFLOW_AWS_REGION = os.environ.get("SLAFLOW_AWS_REGION") or "us-east-1"
+SLAFLOW_LAMBDA_INVOKE_THREADS = env.env_int("SLAFLOW_LAMBDA_INVOKE_THREADS", 32)
+SLAFLOW_LAMBDA_TIMEOUT_S = env.env_int("SLAFLOW_LAMBDA_TIMEOUT_S", 900)
+SLAFLOW_LAMBDA_ROLE_ARN = os.environ.get("SLAFLOW_LAMBDA_ROLE_ARN", "")
+SLAFLOW_LAMBDA_SUBNETS = env.module_list(os.environ.get("SLAFLOW_LAMBDA_SUBNETS"))
+SLAFLOW_LAMBDA_SECURITY_GROUPS = env.module_list(os.environ.get("SLAFLOW_LAMBDA_SECURITY_GROUPS"))
+SLAFLOW_LAMBDA_RUNTIME = os.environ.get("SLAFLOW_LAMBDA_RUNTIME") or "python3.11"
+# The local endpoint's idle-environment keep-alive and per-function concurrency limit (workers/lambda_local.py).
+SLAFLOW_LAMBDA_LOCAL_KEEPALIVE_S = env.env_float("SLAFLOW_LAMBDA_LOCAL_KEEPALIVE_S", 60.0)
+SLAFLOW_LAMBDA_LOCAL_CONCURRENCY = env.env_int("SLAFLOW_LAMBDA_LOCAL_CONCURRENCY", 4)
+# The object-store tier (store/objects.py): with a BUCKET and any Lambda configuration, outputs that travel and
+# are at least MIN_BYTES go to this S3-compatible bucket (ENDPOINT_URL for one that is not AWS's) instead of a
+# host's shared memory, which a Lambda cannot reach; smaller ones stay in Redis.
+SLAFLOW_OBJECT_STORE_BUCKET = os.environ.get("SLAFLOW_OBJECT_STORE_BUCKET", "")
+SLAFLOW_OBJECT_STORE_ENDPOINT_URL = os.environ.get("SLAFLOW_OBJECT_STORE_ENDPOINT_URL") or None
+SLAFLOW_OBJECT_STORE_MIN_BYTES = env.env_int("SLAFLOW_OBJECT_STORE_MIN_BYTES", 128 * 1024)
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.

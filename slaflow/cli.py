@@ -9,6 +9,7 @@
     slaflow status --json                          # hosts, queues, pools, runs in flight
     slaflow code push stats.py                     # workflow code the workers fetch on first use (REST)
     sudo slaflow hosts up --hosts 2                # two simulated hosts (namespaces) with their workers
+    slaflow deploy lambda --dry-run                # the Lambda functions it would create (SLAFLOW_LAMBDA_CONFIGS)
 
 ``slaflow VERB --help`` shows a verb's options; list options take spaces or commas
 (``--slas p50 p90`` = ``--slas p50,p90``). Anything else Django offers: ``slaflow manage COMMAND``.
@@ -36,6 +37,8 @@ VERBS: dict[str, Verb] = {
     "report": Verb("sla_report", "how well stored runs of a workflow kept their promises"),
     "status": Verb("cluster_status", "the cluster now: hosts, queues, pools, runs in flight (--json)"),
     "hosts": Verb("hosts", "simulated hosts on this machine (network namespaces): up --hosts 2, down, status"),
+    "deploy": Verb("deploy", "deploy executors: deploy lambda (one AWS Lambda function per Lambda configuration; "
+                             "--dry-run)"),
     "bench": Verb("bench", "benchmarks: planning, runtime (beside Dask), load, failures, optimizations"),
     "code": Verb("", "push workflow code and share it, over the REST API: code push stats.py, list, show, share"),
     "token": Verb("issue_token", "print a user's REST API token (--create-user to make the user)"),

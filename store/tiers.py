@@ -10,7 +10,11 @@
   never copied;
 * **another host** — a reader elsewhere fetches the file straight from the
   producing host's data server (``store.server``), never through Redis, into
-  its own host's shared memory, where the next readers of that host map it.
+  its own host's shared memory, where the next readers of that host map it;
+* **object store** — where a configuration runs on AWS Lambda (no host others
+  can reach), a big output goes to an S3-compatible bucket instead
+  (``store.objects``; ``SLAFLOW_OBJECT_STORE_BUCKET``), read from there by
+  every reader.
 
 ``entry`` turns an encoded output into what the outputs hash stores (the
 bytes, or a location after writing the file); ``resolve`` turns what a reader
@@ -37,7 +41,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from orchestrator import codec
-from store import locations
+from store import locations, objects
 from store.locations import Location
 from store.server import DataServer, fetch
 from store.shm import HostDir, StoreError
@@ -46,7 +50,7 @@ from workers.redis_client import get_redis, new_client
 
 log = logging.getLogger("slaflow.store")
 
-REDIS, SHM, REMOTE = "redis", "shm", "remote"
+REDIS, SHM, REMOTE, OBJECT = "redis", "shm", "remote", "object"
 
 _server: DataServer | None = None  # this host's data server, when this process (or its parent) runs one
 _store: "OutputStore | None" = None
@@ -75,10 +79,14 @@ class OutputStore:
     min_bytes: int  # 0: no shared-memory tier
     networks: tuple[str, ...] = ()
     addr: str = ""
+    bucket: objects.Bucket | None = None  # the object store, when one is configured (readers need it)
+    object_min_bytes: int = 0  # big outputs written to the bucket from this size (0: not written there)
 
     def entry(self, run_id: int, node_id: str, data) -> bytes:
         """What the outputs hash stores for ``node_id``'s encoded output ``data`` (written to shared
-        memory first when it is big enough)."""
+        memory, or to the object store, first when it is big enough)."""
+        if self.object_min_bytes and len(data) >= self.object_min_bytes:
+            return self.bucket.put(run_id, node_id, data).encode()
         if not self.min_bytes or len(data) < self.min_bytes:
             return data
         name, digest = self.hdir.write(run_id, node_id, data)
@@ -88,6 +96,12 @@ class OutputStore:
         """The output behind an entry of the outputs hash (None: not stored)."""
         if raw is None:
             return None
+        obj = objects.decode(raw)
+        if obj is not None:
+            if self.bucket is None:
+                raise StoreError(f"run {run_id}: an output is in the object store, but no "
+                                 "SLAFLOW_OBJECT_STORE_BUCKET is configured here")
+            return Fetched(self.bucket.get(obj), OBJECT)
         loc = locations.decode(raw)
         if loc is None:
             return Fetched(raw, REDIS)
@@ -112,6 +126,11 @@ class OutputStore:
     def drop_run(self, run_id: int) -> None:
         """The run is over: its files go, here and (announced) on every other host."""
         self.hdir.drop_run(run_id)
+        if self.bucket is not None and self.object_min_bytes:
+            try:
+                self.bucket.drop_run(run_id)
+            except Exception:  # the bucket's lifecycle rule is the backstop (docs/howto/lambda.md)
+                log.exception("run %s: could not delete its objects from bucket %s", run_id, self.bucket.name)
         get_redis().publish(keys.store_channel(), f"drop {int(run_id)}")
 
 
@@ -139,9 +158,15 @@ def local() -> OutputStore:
     in tests builds it again)."""
     global _store
     if _store is None:
+        bucket = None
+        if settings.SLAFLOW_OBJECT_STORE_BUCKET:
+            bucket = objects.Bucket(settings.SLAFLOW_OBJECT_STORE_BUCKET, settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL,
+                                    settings.SLAFLOW_AWS_REGION, deployment())
+        # Outputs go to the bucket once any configuration runs on Lambda: its readers share no host.
+        object_min = max(1, int(settings.SLAFLOW_OBJECT_STORE_MIN_BYTES)) if bucket and settings.SLAFLOW_LAMBDA_CONFIGS else 0
         _store = OutputStore(host_id(), HostDir(Path(settings.SLAFLOW_SHM_DIR), deployment()),
                              int(settings.SLAFLOW_SHM_MIN_BYTES), tuple(settings.SLAFLOW_DATA_NETWORKS),
-                             _server.address if _server is not None else "")
+                             _server.address if _server is not None else "", bucket, object_min)
     return _store
 
 

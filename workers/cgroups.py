@@ -56,6 +56,13 @@ def current() -> Limits:
     return _current
 
 
+def declare(memory_mb: int, detail: str) -> Limits:
+    """This process's limits are enforced from outside it (an AWS Lambda function's memory size)."""
+    global _current
+    _current = Limits(memory_mb, ResourceConfig(memory_mb).cpus, True, os.getpid(), detail)
+    return _current
+
+
 def _own_path(controller: str) -> str:
     """This process's cgroup path in a v1 hierarchy (or v2 with controller '')."""
     try:

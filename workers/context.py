@@ -223,11 +223,14 @@ class ProcessState:
         self.last_served: dict[str, float] = {}  # structure hash → monotonic time
         self.runs: dict[int, RunContext] = {}
         self.prewarmed: dict[str, float] = {}  # structure hash → monotonic time of a pre-warm ping
+        # A Lambda execution environment (workers.lambda_handler) is kept or dropped by Lambda, not by the
+        # keep-alive window: one that was reused is warm however long it sat idle.
+        self.reused_environment = False
 
     def begin(self, run_id: int) -> tuple[RunContext, bool, str]:
         """The run's context, and whether this branch starts cold (with the reason)."""
         now = time.monotonic()
-        window = float(settings.SLAFLOW_KEEPALIVE_S)
+        window = float("inf") if self.reused_environment else float(settings.SLAFLOW_KEEPALIVE_S)
         ctx = self.runs.get(run_id)
         if ctx is None:
             ctx = _load(run_id)

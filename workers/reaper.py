@@ -70,7 +70,7 @@ def _watch(now: float) -> None:
 
 
 def _resend(run_id: int, token: str) -> bool:
-    from orchestrator import canvas
+    from orchestrator import canvas, transport
 
     args = dataplane.branch_args(run_id, token)
     if args is None:
@@ -81,7 +81,7 @@ def _resend(run_id: int, token: str) -> bool:
         sig.set(task_id=token)
     else:
         sig = canvas.executor_signature(run_id, token, args["m"])
-    sig.apply_async()
+    transport.send([sig])
     log.warning("run %s: branch %s lost its worker (lease lapsed): sent it again to %s MB", run_id, token, args["m"])
     return True
 

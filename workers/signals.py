@@ -60,6 +60,12 @@ def _init_pool_process(**kwargs):
         limits = cgroups.apply(memory_mb)
         log.info("pool process %s: %s MB / %s CPU, enforced=%s (%s)", limits.pid, limits.memory_mb,
                  limits.cpus, limits.enforced, limits.detail)
+    try:
+        from workers import lambda_invoke
+
+        lambda_invoke.prepare()  # the Lambda and S3 clients, when a configuration runs on Lambda
+    except Exception:  # made again at first use (and failing loudly there)
+        log.exception("could not prepare the Lambda clients")
 
 
 @signals.worker_init.connect

@@ -36,22 +36,28 @@ def _meta(request) -> dict:
 def run_branch(self, run_id: int, entries: list[str], worker: str | None = None, memory_mb: int | None = None):
     """A branch of logical worker ``worker`` starting at ``entries``, or (``worker`` None) an
     executor popping the run's ready flexible tasks on ``memory_mb``."""
-    picked_up, cpu_start = time.time(), time.process_time()
-    token = self.request.id
-    executor_of = None if worker is not None else int(memory_mb or cgroups.current().memory_mb)
-    if getattr(self.request, "slaflow_over", False):
-        return end_branch(run_id, token, executor_of=executor_of)  # run over before this branch began
-    meta = _meta(self.request)
     try:
-        with tracing.incoming(meta.get("trace")):
-            _execute(run_id, token, entries, worker, executor_of, picked_up=picked_up, cpu_start=cpu_start,
-                     requested_at=float(meta.get("dispatched_at") or picked_up))
+        start_branch(run_id, self.request.id, entries, worker, memory_mb, _meta(self.request),
+                     over=getattr(self.request, "slaflow_over", False))
     except Busy as busy:
         # A duplicate of a branch still running elsewhere: look again once it should have ended or died,
         # for as long as it takes (the task allows unlimited retries): giving up would consume the
         # message, and if the holder then died nothing would be left to redeliver.
-        log.info("run %s: branch %s is held by %s; retrying later", run_id, token, busy)
+        log.info("run %s: branch %s is held by %s; retrying later", run_id, self.request.id, busy)
         raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))
+
+
+def start_branch(run_id: int, token: str, entries: list[str], worker: str | None, memory_mb: int | None,
+                 meta: dict, *, over: bool) -> None:
+    """A branch message's work, whatever carried it (a Celery message, or a Lambda event in
+    ``workers.lambda_handler``); raises ``Busy`` when another live process holds the branch."""
+    picked_up, cpu_start = time.time(), time.process_time()
+    executor_of = None if worker is not None else int(memory_mb or cgroups.current().memory_mb)
+    if over:
+        return end_branch(run_id, token, executor_of=executor_of)  # run over before this branch began
+    with tracing.incoming(meta.get("trace")):
+        _execute(run_id, token, entries, worker, executor_of, picked_up=picked_up, cpu_start=cpu_start,
+                 requested_at=float(meta.get("dispatched_at") or picked_up))
 
 
 def _execute(run_id: int, token: str, *args, **kwargs) -> None:

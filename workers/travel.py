@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from orchestrator import canvas, codec, mapping
+from orchestrator import canvas, codec, mapping, transport
 from workers import dataplane, flags, readiness, streams
 
 if TYPE_CHECKING:
@@ -152,12 +152,7 @@ class OutputTravel:
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
         sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb) for token, memory_mb in executors)
-        for sig in sigs:
-            delay = held.get(sig.options["task_id"])
-            if delay:
-                sig.apply_async(countdown=delay)
-            else:
-                sig.apply_async()
+        transport.send(sigs, held)
         if dispatch:
             readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)
         return len(sigs)

@@ -34,7 +34,7 @@ import time
 
 from celery import signature
 
-from orchestrator import router
+from orchestrator import router, transport
 from workers import flags, keys
 from workers.hooks import Hook
 from workers.redis_client import get_redis, script as redis_script
@@ -174,7 +174,7 @@ def ping_signature(run_id: int, structure_hash: str, memory_mb: int, target: str
 
 def send_ping(run_id: int, structure_hash: str, target: str, spec: dict, sender: str) -> None:
     try:
-        ping_signature(run_id, structure_hash, int(spec["memory_mb"]), target).apply_async()
+        transport.send([ping_signature(run_id, structure_hash, int(spec["memory_mb"]), target)])
         pipe = get_redis().pipeline(transaction=False)
         pipe.hset(keys.prewarms(run_id), target, json.dumps({
             "sent_at": time.time(), "memory_mb": int(spec["memory_mb"]), "worker": spec.get("worker"),

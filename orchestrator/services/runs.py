@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
 from orchestrator import optimizations as opt_mod, options as task_options, sinks as sinks_mod, spec as spec_mod, states
-from orchestrator import tracing
+from orchestrator import tracing, transport
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, webhooks
 from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
@@ -177,7 +177,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         _transition(run.pk, RunStatus.RUNNING, started_at=epoch_to_dt(started),
                     timings={k: round(v, 6) for k, v in timings.items()})
         # Enqueue only once the rows workers will read are committed.
-        transaction.on_commit(group.apply_async)
+        transaction.on_commit(lambda: transport.send(group.tasks))
     return WorkflowRun.objects.defer("spec", "params").get(pk=run.pk)
 
 

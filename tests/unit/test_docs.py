@@ -18,7 +18,8 @@ _READ = re.compile(r"(?:environ(?:\.get|\.setdefault)?\(|environ\[|env_[a-z_]+\(
                    r"[\"']([A-Z][A-Z0-9_]+)[\"']")
 _NAMED = re.compile(r"\b(SLAFLOW_[A-Z0-9_]*[A-Z0-9]|DJANGO_[A-Z_]*[A-Z]|OTEL_[A-Z_]*[A-Z]|DATABASE_URL|REDIS_URL)\b")
 _COMMAND = re.compile(r"\bslaflow\s+([a-z][a-z_]*)([^\n`|;&#)]*)")
-NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE"}  # how Django finds the settings, not one of them
+# How Django finds the settings, and what Lambda tells its handler (workers/lambda_handler.py): not settings.
+NOT_SETTINGS = {"DJANGO_SETTINGS_MODULE", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"}
 
 
 def _reads(paths) -> set[str]:

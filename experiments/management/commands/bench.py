@@ -79,11 +79,14 @@ class Command(BaseCommand):
             "the reader got a copy. "
             "'code': first use of pushed workflow code (fetched from the database, verified, cached, imported) "
             "against disk-cached and in-process, for a --code-kb KB module and a wheel of --wheel-modules modules; "
-            "medians of --repeat fresh pushes.")
+            "medians of --repeat fresh pushes. "
+            "'lambda': the Lambda executor on the local Lambda endpoint: cold vs warm start per memory size "
+            "(--memory), mixed runs with one configuration on Lambda and the others on Celery (--lambda-mb, "
+            "--workload-name), and the invoke rate of a --width fan-out (docs/howto/lambda.md).")
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
-                                             "calibration", "store", "code"])
+                                             "calibration", "store", "code", "lambda"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -128,6 +131,19 @@ class Command(BaseCommand):
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
                             "a local cluster")
+        g = parser.add_argument_group("lambda")
+        cliargs.add_list_argument(g, "--memory", help="memory sizes for cold vs warm (default every configuration)")
+        g.add_argument("--lambda-mb", type=int, default=None,
+                       help="the configuration on Lambda in the mixed runs (default the smallest)")
+        cliargs.add_list_argument(g, "--workload-name", help="library workflows of the mixed runs "
+                                  "(default gemm, big_fanout)")
+        g.add_argument("--width", type=int, default=1000, help="the fan-out's width (default 1000)")
+        g.add_argument("--concurrency", type=int, default=8, help="the endpoint's concurrency limit (default 8)")
+        cliargs.add_list_argument(g, "--latency-ms", default=["0", "50"],
+                                  help="simulated network round trips of the ping-rate part (default 0 and 50: "
+                                       "loopback, and about what WUKONG measured per invoke on AWS)")
+        cliargs.add_list_argument(g, "--part", choices=["cold-warm", "mixed", "ping-rate"],
+                                  help="parts to run (default all)")
         g = parser.add_argument_group("store")
         g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
         g = parser.add_argument_group("code")
@@ -157,6 +173,8 @@ class Command(BaseCommand):
             return self.store(opts)
         if opts["what"] == "code":
             return self.code(opts)
+        if opts["what"] == "lambda":
+            return self.lambda_(opts)
         return self.runtime(opts)
 
     def code(self, opts):
@@ -178,6 +196,41 @@ class Command(BaseCommand):
             raise CommandError("--size-mb must be at least 1")
         with Progress(3, enabled=not opts["json"]) as bar:
             rows = store_bench.bench(size_mb=opts["size_mb"], repeat=opts["repeat"], progress=bar.step)
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
+
+    def lambda_(self, opts):
+        from experiments.bench import lambda_bench
+
+        from django.conf import settings
+
+        parts = opts["part"] or ["cold-warm", "ping-rate", "mixed"]
+        try:
+            memories = [int(m) for m in opts["memory"]] or list(settings.SLAFLOW_RESOURCE_CONFIGS)
+        except ValueError:
+            raise CommandError(f"--memory takes whole MB, got {opts['memory']}") from None
+        if opts["width"] < 1 or opts["concurrency"] < 1:
+            raise CommandError("--width and --concurrency must be at least 1")
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        rows = []
+        steps = (len(memories) * opts["repeat"] if "cold-warm" in parts else 0) + (2 * len(opts["latency_ms"]) * opts["repeat"] if "ping-rate" in parts
+                                                                                   else 0)
+        with Progress(max(1, steps), enabled=not opts["json"]) as bar:
+            try:
+                if "cold-warm" in parts:
+                    rows += lambda_bench.cold_warm(memories, opts["repeat"], progress=bar.step)
+                if "ping-rate" in parts:
+                    for latency in opts["latency_ms"]:
+                        rows += lambda_bench.ping_rate(opts["width"], [1, settings.SLAFLOW_LAMBDA_INVOKE_THREADS],
+                                                       opts["repeat"], latency_ms=float(latency), progress=bar.step)
+                if "mixed" in parts:
+                    rows += lambda_bench.executors(
+                        lambda_mb=opts["lambda_mb"] or min(settings.SLAFLOW_RESOURCE_CONFIGS),
+                        workflows=opts["workload_name"] or ["gemm", "big_fanout"], width=opts["width"],
+                        repeat=opts["repeat"], concurrency=opts["concurrency"], timeout_s=opts["timeout"],
+                        progress=bar.step, log=log)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 

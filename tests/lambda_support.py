@@ -1,0 +1,15 @@
+"""Test support for the Lambda executor: moto's server (S3, Lambda, IAM, EC2 APIs) on loopback, and the
+local Lambda-compatible endpoint (``workers.lambda_local``) as a process of its own."""
+from __future__ import annotations
+
+from workers.local_aws import endpoint_process as local_lambda, free_port, stats  # noqa: F401
+from workers.local_aws import s3_server
+
+# moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def moto_server():
+    """moto's server on 127.0.0.1 (a subprocess): a context manager giving its URL."""
+    return s3_server(FAKE_AWS)
