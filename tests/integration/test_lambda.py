@@ -186,3 +186,38 @@ def test_a_branch_past_the_function_timeout_is_stopped_and_the_run_fails_naming_
     wr = WorkflowRun.objects.get(pk=run.id)
     assert wr.status == "failed" and "slow_inc-0" in wr.error and "died each time" in wr.error, wr.error
     assert stats(aws["url"])[FUNCTION]["timeouts"] >= before + 1
+
+
+def test_pushed_code_runs_on_lambda_and_celery_in_one_run(aws, monkeypatch):
+    """Issue 28's whole capability at once: a module pushed after every worker and handler process
+    started runs in one run on a Lambda configuration (fetched by hash in the handler process) and on a
+    Celery one, two versions side by side, each task on the configuration its plan gave it."""
+    from django.contrib.auth.models import Permission, User
+
+    from orchestrator.pushed import service as pushed
+    from slaflow import submit_spec
+    from tests.codefiles import module
+
+    alice = User.objects.create_user("lambda-pusher")
+    alice.user_permissions.add(Permission.objects.get(codename="push_code"))
+    alice = User.objects.get(pk=alice.pk)  # permissions cached on the instance
+    v1, _ = pushed.push(alice, "lcalc.py", module(3))
+    v2, _ = pushed.push(alice, "lcalc.py", module(5))
+    assert (v1.version, v2.version) == (1, 2)
+    monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"on-lambda": LAMBDA_MB, "on-celery": 2048}))
+    spec = {"nodes": [
+        {"id": "on-lambda-a", "function": "code:lcalc@1:scale", "args": [7]},
+        {"id": "on-celery-b", "function": "code:lcalc@2:scale", "args": [{"ref": "on-lambda-a"}]},
+        {"id": "on-lambda-c", "function": "code:lcalc@latest:tag", "args": [{"ref": "on-celery-b"}]},
+    ]}
+    run = submit_spec(spec, name="pushed-on-lambda", planner="by-node", owner=alice)
+    assert run.result(timeout=180) == "v5:" + str(7 * 3 * 5)
+
+    rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
+    assert {n: r.memory_mb for n, r in rows.items()} == {"on-lambda-a": LAMBDA_MB, "on-celery-b": 2048,
+                                                          "on-lambda-c": LAMBDA_MB}
+    lambda_pids = {rows["on-lambda-a"].pid, rows["on-lambda-c"].pid}
+    assert rows["on-celery-b"].pid not in lambda_pids
+    # the handler process fetched and imported the pushed code as part of its start-up
+    until(lambda: _lambda_startups(run.id), timeout_s=30, what="the Lambda branches' start-up records")
+    assert any(s.code_s > 0 for s in _lambda_startups(run.id)), [(s.code_s, s.reason) for s in _lambda_startups(run.id)]
