@@ -73,7 +73,11 @@ class Command(BaseCommand):
             "text_analysis; medians of --repeat pairs after --warmup runs of each. "
             "'calibration': --iterations runs of --workflow in a database without runs of it, then the timing "
             "model's error and the share within the p50/p90 promise over planned runs 2-6, the p90 overshoot over "
-            "runs 8-12 and the residuals (observed / typical). "
+            "runs 8-12 and the residuals (observed / typical); --suite: instead, --dags DAGs generated from WfCommons "
+            "recipes (CPU-bound and data-heavy, a random --seed printed), each from no history, --iterations runs "
+            "under --planner and --wukong-runs WUKONG runs: per DAG the promise error over runs 2-6, p50/p90/p95 "
+            "attainment over runs 2-N, the p90 overshoot, planned / wukong and promises below the physical floor, "
+            "and a summary against issue 25's targets. "
             "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
             "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
             "the reader got a copy.")
@@ -95,7 +99,14 @@ class Command(BaseCommand):
         g.add_argument("--sla", default="p90")
         g = parser.add_argument_group("calibration")
         g.add_argument("--workflow", default="chain_and_stage", help="library workflow (default chain_and_stage)")
-        g.add_argument("--iterations", type=int, default=12, help="runs (default 12: figures use runs 2-6 and 8-12)")
+        g.add_argument("--iterations", type=int, default=None,
+                       help="runs (default 12: figures use runs 2-6 and 8-12; --suite: 21 per DAG, runs 2-21)")
+        g.add_argument("--suite", action="store_true",
+                       help="instead of --workflow: DAGs generated from WfCommons recipes (CPU-bound and data-heavy "
+                            "variants, --wf-tasks jobs, a random --seed printed), each from no history")
+        g.add_argument("--dags", type=int, default=4, help="--suite: DAGs (default 4)")
+        g.add_argument("--wukong-runs", type=int, default=3,
+                       help="--suite: plain WUKONG runs per DAG among the planned ones (default 3)")
         cliargs.add_list_argument(g, "--param", split=cliargs.pairs, metavar="K=V", help="workflow parameters")
         g = parser.add_argument_group("load")
         g.add_argument("--runs", type=int, default=50, help="concurrent runs (default 50)")
@@ -119,9 +130,13 @@ class Command(BaseCommand):
                                   help="WfCommons recipes (default " + ", ".join(wfcommons.DEFAULT_RECIPES) + ")")
         g.add_argument("--wf-tasks", default="30-300", metavar="LO-HI",
                        help="tasks per instance, drawn in this range (at least the recipe's minimum; default 30-300)")
-        g.add_argument("--wf-cpu", type=float, default=12.0, help="CPU-seconds of an instance (default 12)")
-        g.add_argument("--wf-mb", type=float, default=400.0, help="MB of outputs of an instance (default 400)")
-        g.add_argument("--wf-max-mb", type=float, default=50.0, help="MB of the largest output (default 50)")
+        g.add_argument("--wf-cpu", type=float, default=None,
+                       help="CPU-seconds of an instance (default 12; calibration --suite: the CPU-bound variant's, "
+                            "default 6, the data-heavy one gets half)")
+        g.add_argument("--wf-mb", type=float, default=None,
+                       help="MB of outputs of an instance (default 400; --suite: the data-heavy variant's, default 150)")
+        g.add_argument("--wf-max-mb", type=float, default=None,
+                       help="MB of the largest output (default 50; --suite: the data-heavy variant's, default 15)")
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
                             "a local cluster")
@@ -143,7 +158,7 @@ class Command(BaseCommand):
         if opts["what"] == "restarts":
             return self.restarts(opts)
         if opts["what"] == "calibration":
-            return self.calibration(opts)
+            return self.suite(opts) if opts["suite"] else self.calibration(opts)
         if opts["what"] == "store":
             return self.store(opts)
         return self.runtime(opts)
@@ -190,7 +205,61 @@ class Command(BaseCommand):
 
     # --- calibration ----------------------------------------------------------------------
 
+    def suite(self, opts):
+        from experiments.bench import suite
+
+        runs = 21 if opts["iterations"] is None else opts["iterations"]
+        if runs < 2 or opts["dags"] < 1 or opts["wukong_runs"] < 1:
+            raise CommandError("--suite needs --iterations ≥ 2, --dags ≥ 1 and --wukong-runs ≥ 1")
+        planner = (opts["planner"] or ["uniform"])[0]
+        try:
+            planning.get(planner)
+            sla = str(sla_mod.parse(opts["sla"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        tasks = _task_range(opts["wf_tasks"])
+        scale = {}
+        if opts["wf_cpu"] is not None or opts["wf_mb"] is not None or opts["wf_max_mb"] is not None:
+            cpu = opts["wf_cpu"] if opts["wf_cpu"] is not None else suite.VARIANT_DEFAULTS["cpu"][0]
+            mb = opts["wf_mb"] if opts["wf_mb"] is not None else suite.VARIANT_DEFAULTS["data"][1]
+            max_mb = opts["wf_max_mb"] if opts["wf_max_mb"] is not None else suite.VARIANT_DEFAULTS["data"][2]
+            if min(cpu, mb, max_mb) <= 0:
+                raise CommandError("--wf-cpu, --wf-mb and --wf-max-mb must be positive")
+            scale = {"cpu": (cpu, suite.VARIANT_DEFAULTS["cpu"][1], suite.VARIANT_DEFAULTS["cpu"][2]),
+                     "data": (cpu / 2, mb, max_mb)}
+        recipes = opts["recipe"] or list(wfcommons.RECIPES)
+        recipes = list(wfcommons.RECIPES) if "all" in recipes else list(dict.fromkeys(recipes))
+        seed = random.randrange(1 << 31) if opts["seed"] is None else opts["seed"]
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        log(f"calibration suite, seed {seed} (replay with --seed {seed}): {opts['dags']} DAGs of {tasks[0]}-{tasks[1]} "
+            f"jobs, {runs} {planner}/{sla} runs and {opts['wukong_runs']} wukong runs each; load "
+            f"{os.getloadavg()[0]:.2f}")
+        try:
+            dags = suite.draw(seed, dags=opts["dags"], tasks=tasks, recipes=recipes,
+                              cores=len(os.sched_getaffinity(0)), scale=scale)
+        except wfcommons.WfCommonsMissing as exc:
+            raise CommandError(str(exc)) from None
+        for dag in dags:
+            log(f"  DAG {dag.index}: {dag.what}; physical floor {dag.floor_s:.2f} s")
+        rows = []
+        steps = opts["dags"] * (runs + opts["wukong_runs"])
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
+            for dag in dags:
+                try:
+                    row = suite.run_dag(dag, planner=planner, sla=sla, runs=runs, wukong_runs=opts["wukong_runs"],
+                                        timeout_s=opts["timeout"], progress=bar.step)
+                except RuntimeError as exc:
+                    raise CommandError(str(exc)) from None
+                rows.append(row)
+                if opts["json"]:
+                    self.stdout.write(json.dumps(row))
+                else:
+                    bar.write(suite.line(row))
+        total = suite.summary(rows) | {"seed": seed, "load_after": os.getloadavg()[0]}
+        self.stdout.write(json.dumps({"summary": total}) if opts["json"] else suite.summary_line(total))
+
     def calibration(self, opts):
+        opts["iterations"] = 12 if opts["iterations"] is None else opts["iterations"]
         if opts["iterations"] < 1:
             raise CommandError("--iterations must be at least 1")
         planner = (opts["planner"] or ["uniform"])[0]
@@ -284,9 +353,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _family_cases(opts, log) -> list:
-        lo, sep, hi = opts["wf_tasks"].partition("-")
-        if not (sep and lo.isdigit() and hi.isdigit() and 2 <= int(lo) <= int(hi)):
-            raise CommandError(f"--wf-tasks {opts['wf_tasks']!r} must be LO-HI with 2 ≤ LO ≤ HI, e.g. 30-300")
+        lo, hi = _task_range(opts["wf_tasks"])
+        for key, default in (("wf_cpu", 12.0), ("wf_mb", 400.0), ("wf_max_mb", 50.0)):
+            opts[key] = default if opts[key] is None else opts[key]
         if min(opts["wf_cpu"], opts["wf_mb"], opts["wf_max_mb"]) <= 0:
             raise CommandError("--wf-cpu, --wf-mb and --wf-max-mb must be positive")
         recipes = opts["recipe"] or list(wfcommons.DEFAULT_RECIPES)
@@ -295,7 +364,7 @@ class Command(BaseCommand):
         log(f"wfcommons family, seed {seed} (replay with --seed {seed}); load: {os.getloadavg()[0]:.2f}")
         try:
             cases = runtime_bench.wfcommons_cases(
-                recipes, seed=seed, tasks=(int(lo), int(hi)), cpu_s=opts["wf_cpu"], total_mb=opts["wf_mb"],
+                recipes, seed=seed, tasks=(lo, hi), cpu_s=opts["wf_cpu"], total_mb=opts["wf_mb"],
                 max_mb=opts["wf_max_mb"], cores=len(os.sched_getaffinity(0)))
         except wfcommons.WfCommonsMissing as exc:
             raise CommandError(str(exc)) from None
@@ -343,6 +412,13 @@ class Command(BaseCommand):
                 f"{name:<12} {row['tasks']} tasks / {edges} edges: planning {row['planning_time_s']:.3f} s "
                 f"(runs {', '.join(f'{t:.3f}' for t in times)}), {row['workers']} workers on {row['configs']} MB, "
                 f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s")
+
+
+def _task_range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and 2 <= int(lo) <= int(hi)):
+        raise CommandError(f"--wf-tasks {text!r} must be LO-HI with 2 ≤ LO ≤ HI, e.g. 30-300")
+    return int(lo), int(hi)
 
 
 def _table(rows: list[dict]) -> str:
