@@ -170,3 +170,14 @@ def _kind(k: int):
 for _k in range(KINDS):
     globals()[f"wf_kind{_k}"] = _kind(_k)
 del _k
+
+
+@task
+def dialed(x: int, busy_s: float) -> int:
+    """Burn ``busy_s`` CPU-seconds times the slow-down dial (``workers.keys.bench_slowdown``, 1 unless set):
+    ``bench rescue``'s injected slow-down."""
+    from workers import keys
+    from workers.redis_client import get_redis
+
+    _busy(busy_s * float(get_redis().get(keys.bench_slowdown()) or 1.0))
+    return x + 1

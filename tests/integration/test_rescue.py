@@ -68,3 +68,24 @@ def test_a_run_at_risk_with_rescue_moves_its_later_tasks_to_the_largest_configur
     # REST shows the event beside the alerts.
     api = client_for("rescue-watcher", staff=True).get(f"/api/runs/{slow.id}/").json()
     assert rescue_rule.REPLAN in [a["kind"] for a in api["alerts"]]
+
+
+def test_bench_rescue_measures_both_sides_on_the_slowed_scenario(live):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("bench", "rescue", "--chain", "4", "--busy", "0.05", "--slowdown", "4", "--history", "3",
+                 "--repeat", "1", "--json", stdout=out, stderr=StringIO())
+    row = json.loads(out.getvalue())
+    assert row["with"]["runs"] == row["without"]["runs"] == 1 and len(row["rows"]) == 2
+    assert [r["rescue"] for r in row["rows"]] == [False, True]
+    for side in ("with", "without"):
+        assert row[side]["makespan_median"] > 0 and row[side]["gb_seconds_median"] > 0
+    assert row["extra_gb_seconds"] == pytest.approx(row["with"]["gb_seconds_median"]
+                                                    - row["without"]["gb_seconds_median"], abs=1e-3)
+    assert not any(r["replanned"] for r in row["rows"] if not r["rescue"])  # never without rescue
+    # Slowed runs are deleted once measured: only the history runs stay.
+    assert WorkflowRun.objects.filter(workflow__name=row["workflow"]).count() == 3

@@ -78,13 +78,16 @@ class Command(BaseCommand):
             "under --planner and --wukong-runs WUKONG runs: per DAG the promise error over runs 2-6, p50/p90/p95 "
             "attainment over runs 2-N, the p90 overshoot, planned / wukong and promises below the physical floor, "
             "and a summary against issue 25's targets. "
+            "'rescue': a chain of --chain CPU-bound tasks planned on the smallest configuration, --history runs at "
+            "the usual pace, then --repeat pairs of runs slowed down --slowdown times, rescue off and on: attainment "
+            "of the promise, makespans, GB-seconds (the extra rescue paid) and the at-risk alert's lead time. "
             "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
             "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
             "the reader got a copy.")
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
-                                             "calibration", "store"])
+                                             "calibration", "store", "rescue"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -140,6 +143,11 @@ class Command(BaseCommand):
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
                             "a local cluster")
+        g = parser.add_argument_group("rescue")
+        g.add_argument("--chain", type=int, default=8, help="rescue: CPU-bound tasks in the chain (default 8)")
+        g.add_argument("--busy", type=float, default=0.1, help="rescue: CPU-seconds per task (default 0.1)")
+        g.add_argument("--slowdown", type=float, default=2.0, help="rescue: the injected slow-down (default 2x)")
+        g.add_argument("--history", type=int, default=5, help="rescue: runs at the usual pace first (default 5)")
         g = parser.add_argument_group("store")
         g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
 
@@ -161,7 +169,43 @@ class Command(BaseCommand):
             return self.suite(opts) if opts["suite"] else self.calibration(opts)
         if opts["what"] == "store":
             return self.store(opts)
+        if opts["what"] == "rescue":
+            return self.rescue(opts)
         return self.runtime(opts)
+
+    def rescue(self, opts):
+        from experiments.bench import rescue
+
+        if opts["chain"] < 2 or opts["busy"] <= 0 or opts["slowdown"] <= 1 or opts["history"] < 3:
+            raise CommandError("--chain must be ≥ 2, --busy > 0, --slowdown > 1 and --history ≥ 3")
+        try:
+            sla = str(sla_mod.parse(opts["sla"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        log(f"rescue scenario: load {os.getloadavg()[0]:.2f}")
+        steps = opts["history"] + 2 * opts["repeat"]
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
+            try:
+                row = rescue.bench(tasks=opts["chain"], busy_s=opts["busy"], slowdown=opts["slowdown"],
+                                   history=opts["history"], pairs=opts["repeat"], sla=sla, timeout_s=opts["timeout"],
+                                   progress=bar.step)
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from None
+        if opts["json"]:
+            self.stdout.write(json.dumps(row))
+            return
+        pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
+        w, o = row["with"], row["without"]
+        self.stdout.write(
+            f"{row['workflow']} on {row['memory_mb']} MB, work x{row['slowdown']:g} mid-history, {row['pairs']} pairs, "
+            f"promise median {row['promise_median']} s: attainment without rescue {pct(o['attainment'])}, with "
+            f"{pct(w['attainment'])} (gain {pct(row['attainment_gain'])}); makespan median {o['makespan_median']} s "
+            f"{o['makespan_spread']} vs {w['makespan_median']} s {w['makespan_spread']}; GB-s median "
+            f"{o['gb_seconds_median']} {o['gb_seconds_spread']} vs {w['gb_seconds_median']} {w['gb_seconds_spread']} "
+            f"(extra {row['extra_gb_seconds']}); re-planned {w['replans']}/{w['runs']}; at-risk alert lead time "
+            f"before the deadline median {row['alert_lead_s_median']} s {row['alert_lead_s_spread']} "
+            f"({row['alerts']} alerts); load {os.getloadavg()[0]:.2f}")
 
     def store(self, opts):
         if opts["size_mb"] < 1:
