@@ -2,7 +2,7 @@
 
 Realistic DAGs generated from WfCommons recipes (``experiments.bench.wfcommons``), each job category
 its own task function (``tasks.wf_kind<k>``) as a real workflow runs one program per category. DAG
-``k`` is a *CPU-bound* variant (even k: CPU-seconds, tiny outputs) or a *data-heavy* one (odd k:
+``k`` (from 1) is a *CPU-bound* variant (odd k: CPU-seconds, tiny outputs) or a *data-heavy* one (even k:
 less CPU, megabytes between jobs); its recipe, size (within the range asked, at least the recipe's
 smallest) and WfCommons seed are drawn from one suite seed — random each invocation, printed, and
 replayed by ``--seed``. Each DAG starts from no history (its own shape: nothing learned from another
