@@ -287,7 +287,8 @@ class Command(BaseCommand):
             log(f"  DAG {dag.index}: {dag.what}; physical floor {dag.floor_s:.2f} s")
         rows = []
         steps = opts["dags"] * (runs + opts["wukong_runs"])
-        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"],
+                                                         fallback=self.stdout.write) as bar:
             for dag in dags:
                 try:
                     row = suite.run_dag(dag, planner=planner, sla=sla, runs=runs, wukong_runs=opts["wukong_runs"],
