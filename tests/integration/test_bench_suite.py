@@ -13,7 +13,8 @@ from orchestrator.models import WorkflowRun
 pytestmark = [pytest.mark.integration]
 
 
-def test_a_tiny_suite_runs_each_dag_from_no_history_and_reports_every_figure(live):
+def test_a_tiny_suite_runs_each_dag_from_no_history_and_reports_every_figure(live, settings):
+    settings.SLAFLOW_COMPARE_WUKONG = True  # as deployed: each plan against the WUKONG run on the same model
     out, err = StringIO(), StringIO()
     args = ["bench", "calibration", "--suite", "--dags", "2", "--iterations", "3", "--wukong-runs", "1",
             "--recipe", "srasearch", "--wf-tasks", "24-30", "--wf-cpu", "0.4", "--wf-mb", "4", "--wf-max-mb", "1",
@@ -38,6 +39,7 @@ def test_a_tiny_suite_runs_each_dag_from_no_history_and_reports_every_figure(liv
         assert len(d["wukong_makespans"]) == 1
         assert d["planned_over_wukong"] == pytest.approx(d["planned_makespan_median"] / d["wukong_makespan_median"])
         assert isinstance(d["slower_than_wukong"], bool) and 0 <= d["kept_flexible"] <= 2
+        assert all(r["kept"] in ("planned", "flexible") for r in d["rows"][1:])  # every plan was compared
     assert summary["dags"] == 2 and summary["seed"] == 11
     assert set(summary["targets"]) == {"promise_error", "p50", "p90", "planned_over_wukong", "below_floor"}
     assert summary["below_floor"] == 0 and summary["targets"]["below_floor"]["met"] is True
