@@ -163,6 +163,12 @@ SLAFLOW_RECORD_BATCH = env.env_int("SLAFLOW_RECORD_BATCH", 100)
 # is done; webhook POSTs time out after this long and are tried this many times.
 SLAFLOW_LIVE_MARGIN = env.env_float("SLAFLOW_LIVE_MARGIN", 0.05)
 SLAFLOW_LIVE_MIN_PROGRESS = env.env_float("SLAFLOW_LIVE_MIN_PROGRESS", 0.25)
+# Never worse than no plan (planning.guard): uniform and non-uniform compare their plan with the WUKONG run simulated
+# on the same model and keep the faster at equal cost or the cheaper within the SLA (0: keep the plan as made).
+SLAFLOW_COMPARE_WUKONG = env.env_bool("SLAFLOW_COMPARE_WUKONG", True)
+# Rescue (planning.rescue): a run predicted to miss its promise re-plans its tasks not started yet onto the largest
+# configuration (0: off; a run may turn it on or off alone: rescue=True/False).
+SLAFLOW_RESCUE = env.env_bool("SLAFLOW_RESCUE", False)
 SLAFLOW_WEBHOOK_TIMEOUT_S = env.env_float("SLAFLOW_WEBHOOK_TIMEOUT_S", 2.0)
 SLAFLOW_WEBHOOK_ATTEMPTS = env.env_int("SLAFLOW_WEBHOOK_ATTEMPTS", 3)
 # Webhooks go to public addresses only: a URL whose host is (or resolves to) a loopback, private,

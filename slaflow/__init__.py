@@ -56,12 +56,14 @@ def _django() -> None:
 def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
            params: dict | None = None, owner=None, timeout_s: float | None = None,
            deadline_s: float | None = None, optimizations: list[str] | None = None,
-           webhook_url: str | None = None) -> RunHandle:
+           webhook_url: str | None = None, rescue: bool | None = None) -> RunHandle:
     """Plan and start a run of the graph ending in ``sink`` (a list or a dict of nodes: its result is the
     list or the dict of their values); returns at once. ``timeout_s``: the time
     limit of every task that sets none itself; ``deadline_s``: the run fails if not ended by then;
     ``optimizations``: those the planner applies by rule (preload, prewarm, taskdup) instead of its own;
-    ``webhook_url``: an http(s) URL POSTed when the run is predicted to miss its promise, and when it did."""
+    ``webhook_url``: an http(s) URL POSTed when the run is predicted to miss its promise, and when it did;
+    ``rescue``: when it is predicted to miss, re-plan its tasks not started yet onto the largest
+    configuration (None: the ``SLAFLOW_RESCUE`` setting)."""
     _django()
     from orchestrator.handles import RunHandle
     from orchestrator.services.runs import submit_run
@@ -70,7 +72,7 @@ def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: st
     default = sink.task.fn.__name__ if isinstance(sink, LazyNode) else "workflow"
     run = submit_run(graph=graph, name=name or default, planner=planner, sla=sla,
                      params=params, owner=owner, timeout_s=timeout_s, deadline_s=deadline_s,
-                     optimizations=optimizations, webhook_url=webhook_url)
+                     optimizations=optimizations, webhook_url=webhook_url, rescue=rescue)
     return RunHandle(run.pk)
 
 

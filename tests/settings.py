@@ -27,3 +27,6 @@ SLAFLOW_HOOKS = ("tests.taskfns.ProbeHook",)
 SLAFLOW_LOGIN_RATE = "600/minute"
 # The alert tests' receiver listens on 127.0.0.1 (webhooks go to public addresses only unless allowed).
 SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)
+# Integration tests check the planners' own layouts (workers, uploads, start-ups): the comparison with WUKONG
+# (planning.guard) is off here, and on in the tests of it (tests/unit/test_planning_guard.py, the suite's).
+SLAFLOW_COMPARE_WUKONG = False

@@ -42,6 +42,7 @@ class RunContext:
     timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
     trace: dict | None = None  # the run span's trace context when tracing is on (``orchestrator.tracing``)
     max_tasks: int | None = None  # the most tasks the run may expand to, mapped elements counted (``mapping``)
+    rescue: bool = False  # a rescue may re-plan tasks not started yet (``planning.rescue``): see ``refresh_rescue``
 
     widths: dict[str, int] = field(default_factory=dict)  # mapped node → its width, once known (``mapping``)
     # Asked several times per task on the hot path: made once per node (a run's context lives per process).
@@ -49,6 +50,7 @@ class RunContext:
     _options: dict[str, TaskOptions] = field(default_factory=dict, repr=False)
     _commands: bool | None = field(default=None, repr=False)
     _pushed: list[str] | None = field(default=None, repr=False)  # functions of pushed code (``load_code``)
+    _rescued: dict[str, int] = field(default_factory=dict, repr=False)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -93,16 +95,36 @@ class RunContext:
     def _entry(self, node_id: str) -> dict:
         return self.plan.get(mapping.split_id(node_id)[0], {})
 
+    def refresh_rescue(self) -> None:
+        """Read which tasks a rescue re-planned (a run with rescue on only; one Redis read, before each
+        task runs): every decision about this task's children — their configuration, whether they are
+        flexible, whether its output travels — then comes from the same snapshot."""
+        if self.rescue:
+            raw = get_redis().hgetall(keys.rescued(self.run_id))
+            self._rescued = {k.decode(): int(v) for k, v in raw.items()}
+
+    def is_rescued(self, node_id: str) -> bool:
+        return bool(self._rescued) and mapping.split_id(node_id)[0] in self._rescued
+
     def memory_of(self, node_id: str) -> int:
+        if self._rescued:
+            got = self._rescued.get(mapping.split_id(node_id)[0])
+            if got:
+                return got
         return int(self._entry(node_id).get("m") or self.default_memory_mb)
 
     def worker_of(self, node_id: str) -> str | None:
         if mapping.split_id(node_id)[1] is not None:
             return None  # element tasks are flexible: as many run side by side as the pool allows
+        if self._rescued and node_id in self._rescued:
+            return None  # re-planned: flexible, on its new configuration
         return self.plan.get(node_id, {}).get("w")
 
     def uploads(self, node_id: str) -> bool:
-        """The plan's upload decision (``planning.uploads``); a plan without one uploads."""
+        """The plan's upload decision (``planning.uploads``); a plan without one uploads — and so does a task
+        a child of which a rescue re-planned (it runs elsewhere now)."""
+        if self._rescued and any(c in self._rescued for c in self.downstream.get(mapping.split_id(node_id)[0], ())):
+            return True
         return bool(self._entry(node_id).get("u", 1))
 
     def new_branch(self, node_id: str) -> bool:
@@ -152,11 +174,11 @@ class RunContext:
 
 def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
                default_memory_mb: int, timeout_s: float | None = None, trace: dict | None = None,
-               max_tasks: int | None = None) -> bytes:
+               max_tasks: int | None = None, rescue: bool = False) -> bytes:
     return json.dumps({
         "run_id": run_id, "hash": structure_hash, "inputs": inputs_hash, "started_at": started_at, "sink": sink,
         "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s, "trace": trace,
-        "max_tasks": max_tasks,
+        "max_tasks": max_tasks, "rescue": bool(rescue),
     }).encode()
 
 
@@ -210,6 +232,7 @@ def _load(run_id: int) -> RunContext:
         timeout_s=data.get("timeout_s"),
         trace=data.get("trace"),
         max_tasks=data.get("max_tasks"),
+        rescue=bool(data.get("rescue")),
     )
 
 

@@ -78,6 +78,24 @@ class PlanUploads(Hook):
         return branch.ctx.uploads(task.node_id) and len(task.data) < settings.SLAFLOW_LAZY_UPLOAD_BYTES
 
 
+class Rescued(Hook):
+    """A run with rescue on (``planning.rescue``): before each task, the re-planned tasks are read once
+    (``RunContext.refresh_rescue``); an executor does not keep a child re-planned onto another
+    configuration (it is queued for a process of that size)."""
+
+    name = "rescued"
+
+    def before_execute(self, branch, task) -> None:
+        branch.ctx.refresh_rescue()
+
+    def local_children(self, branch, task):
+        ctx = branch.ctx
+        if branch.is_executor and any(ctx.memory_of(c) != branch.limits.memory_mb for c in ctx.children(task.node_id)
+                                      if ctx.is_rescued(c)):
+            return 0
+        return None
+
+
 class KeepOneChild(Hook):
     """WUKONG: a flexible branch continues with one ready child; planned branches run only their
     own worker's tasks."""
@@ -110,6 +128,8 @@ def hooks_for(ctx) -> list[Hook]:
 
         traced = [Tracing()]
     core = [RunFlags(), StageMetrics(), PlanUploads(), KeepOneChild()]
+    if getattr(ctx, "rescue", False):
+        core.append(Rescued())
     if getattr(ctx, "runs_commands", None) and ctx.runs_commands():
         core.append(CommandSandbox())
     return traced + core + optimizations.hooks_for(ctx) + [cls() for cls in _extra()]

@@ -170,8 +170,9 @@ PRECEDENCE: dict[str, tuple[str, ...]] = {
     "fetch_input": ("streaming", "preload"),
     # a big output that its children run beside stays here, whatever the plan's upload rule said
     "should_upload": ("clustering", "plan-uploads"),
-    # clustering runs up to max_fanout ready flexible children here; WUKONG's baseline keeps one
-    "local_children": ("clustering", "keep-one-child"),
+    # a child a rescue moved to another configuration is never kept here (``planning.rescue``); clustering runs
+    # up to max_fanout ready flexible children here; WUKONG's baseline keeps one
+    "local_children": ("rescued", "clustering", "keep-one-child"),
     "delay_upload": ("clustering",),
     "stream_output": ("streaming",),
     # TaskDup duplicates only tasks planned on another worker, never a flexible one clustering runs

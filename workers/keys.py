@@ -195,6 +195,18 @@ def watched() -> str:
     return f"{PREFIX}:watched"
 
 
+def rescued(run_id: int) -> str:
+    """Hash node → memory_mb: tasks a rescue re-planned onto that configuration, flexible
+    (``planning.rescue``); read by the run's branches when the run has rescue on."""
+    return run_prefix(run_id) + "rescued"
+
+
+def bench_slowdown() -> str:
+    """String: how many times its usual work ``experiments.bench.tasks.dialed`` does (``bench rescue``'s
+    injected slow-down; 1 unless set)."""
+    return f"{PREFIX}:bench:slowdown"
+
+
 def live_prediction(run_id: int) -> str:
     """Hash: the run's latest live prediction (predicted_end_s, predicted_makespan_s, will_miss, updated_at)."""
     return run_prefix(run_id) + "livepred"

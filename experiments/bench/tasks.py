@@ -149,3 +149,35 @@ def wf_task(key: int, busy_s: float, out_bytes: int, inputs: list):
 def wf_collect(outputs: list) -> str:
     """The digest of the exit jobs' outputs: equal only if every byte of the run's data flow was."""
     return f"{_digest(-1, outputs):016x}"
+
+
+# The suite (``bench calibration --suite``): one task function per job category of a recipe, as a real
+# workflow runs one program per category — history and predictions are per function. ``wf_kind0`` …
+# ``wf_kind{KINDS - 1}`` all do what ``wf_task`` does; a recipe's categories map onto them in sorted order.
+KINDS = 16
+
+
+def _kind(k: int):
+    def fn(key: int, busy_s: float, out_bytes: int, inputs: list):
+        return wf_task.fn(key, busy_s, out_bytes, inputs)
+
+    fn.__name__ = fn.__qualname__ = f"wf_kind{k}"
+    fn.__module__ = __name__
+    fn.__doc__ = f"A WfCommons job of the suite's category {k} (see ``wf_task``)."
+    return task(fn)
+
+
+for _k in range(KINDS):
+    globals()[f"wf_kind{_k}"] = _kind(_k)
+del _k
+
+
+@task
+def dialed(x: int, busy_s: float) -> int:
+    """Burn ``busy_s`` CPU-seconds times the slow-down dial (``workers.keys.bench_slowdown``, 1 unless set):
+    ``bench rescue``'s injected slow-down."""
+    from workers import keys
+    from workers.redis_client import get_redis
+
+    _busy(busy_s * float(get_redis().get(keys.bench_slowdown()) or 1.0))
+    return x + 1

@@ -167,14 +167,18 @@ def machine_limit(instance: Instance, scaled: Scaled, cores: float) -> float:
     return max(max(longest.values()), scaled.cpu_s / cores)
 
 
-def build(instance: Instance, scaled: Scaled) -> Graph:
-    """The slaflow graph: a ``wf_task`` per job (ids are WfCommons' task ids) and one ``wf_collect``."""
+def build(instance: Instance, scaled: Scaled, *, by_category: bool = False) -> Graph:
+    """The slaflow graph: a ``wf_task`` per job (ids are WfCommons' task ids) and one ``wf_collect``.
+    ``by_category``: each job category its own task function (``tasks.wf_kind<k>``, categories in
+    sorted order), as a real workflow runs one program per category."""
     from experiments.bench import tasks as t
 
+    kinds = {c: k % t.KINDS for k, c in enumerate(sorted({j.category for j in instance.jobs}))}
     lazy = {}
     for key, job in enumerate(instance.jobs):
         inputs = [lazy[p] for p in job.parents]
-        lazy[job.id] = t.wf_task(key, round(scaled.busy_s[job.id], 6), scaled.out_bytes[job.id], inputs).named(job.id)
+        fn = getattr(t, f"wf_kind{kinds[job.category]}") if by_category else t.wf_task
+        lazy[job.id] = fn(key, round(scaled.busy_s[job.id], 6), scaled.out_bytes[job.id], inputs).named(job.id)
     return build_graph(t.wf_collect([lazy[j] for j in instance.exits()]).named("collect"))
 
 

@@ -45,6 +45,9 @@ class PlannerConfig:
     # None: as many as the tasks want (FaaS). ``capacity_source`` says where the number came from.
     cores: float | None = None
     capacity_source: str = ""
+    # Never worse than no plan (``planning.guard``): a predictive plan is compared with the flexible
+    # (WUKONG) run simulated on the same model, and the better kept.
+    compare_flexible: bool = True
 
     def __post_init__(self):
         if not self.memory_options:

@@ -27,12 +27,14 @@
    baseline is planned instead.
 
 Without history: flexible workers on the middle configuration, and the run
-says so.
+says so. The result is kept only when the WUKONG run on the same model is not
+better (``guard``: faster at equal cost, or cheaper within the SLA).
 """
 from __future__ import annotations
 
 from orchestrator.graph import Graph
 from orchestrator.planning import estimates
+from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Evaluation, Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.slack import Slack
@@ -52,7 +54,7 @@ def middle(options) -> int:
 
 def plan(graph: Graph, predictor, config) -> Plan:
     options = sorted(set(config.memory_options))
-    return plan_or_fallback(graph, predictor, config, middle(options), lambda s: _plan(s, options))
+    return plan_or_fallback(graph, predictor, config, middle(options), lambda s: guard.choose(s, _plan(s, options)))
 
 
 def _plan(s: Planning, options: list[int]) -> Plan:

@@ -68,6 +68,9 @@ class Plan:
     # The physical floor every promise was held to (``planning.floor``): seconds, its two parts, the
     # critical CPU path, and whether the clamp acted.
     floor: dict[str, Any] = field(default_factory=dict)
+    # The predictive plan against the flexible (WUKONG) run on the same model (``planning.guard``):
+    # both sides' typical makespan, promise and GB-seconds, which was kept and why.
+    versus_flexible: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "tasks"}

@@ -2,11 +2,13 @@
 
 See ``assign`` for the worker rules (critical-path aware) and ``evaluate``
 for the timing model and the Monte Carlo promise. Without history the run
-falls back to flexible workers on the default configuration, and says so.
+falls back to flexible workers on the default configuration, and says so. The plan is
+kept only when the WUKONG run on the same model is not better (``guard``).
 """
 from __future__ import annotations
 
 from orchestrator.graph import Graph
+from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan
 
@@ -18,6 +20,6 @@ def plan(graph: Graph, predictor, config) -> Plan:
         worker = s.assign_workers(memory_mb)
         n_workers = max(worker) + 1
         ev = s.evaluate(worker, [memory_mb] * n_workers)
-        return s.to_plan(ev, worker, f"uniform: {n_workers} logical workers on {memory_mb} MB")
+        return guard.choose(s, s.to_plan(ev, worker, f"uniform: {n_workers} logical workers on {memory_mb} MB"))
 
     return plan_or_fallback(graph, predictor, config, memory_mb, make)

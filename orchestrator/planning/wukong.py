@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from orchestrator import optimizations
 from orchestrator.graph import Graph
-from orchestrator.planning import flexible
-from orchestrator.planning.evaluate import TYPICAL, Planning, fallback_reason
+from orchestrator.planning import guard
+from orchestrator.planning.evaluate import Planning, fallback_reason
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import PredictionError
 
@@ -39,38 +39,24 @@ def plan(graph: Graph, predictor, config) -> Plan:
 
 def _promise(out: Plan, graph: Graph, predictor, config) -> None:
     """Predicted timings and the promise of a flexible plan, from where its executors would run each
-    task; recorded as each task's ``sim_worker`` (what a later plan replays). Without history: none."""
+    task (``guard.flexible_plan``); recorded as each task's ``sim_worker`` (what a later plan replays).
+    Without history: none."""
     reason = fallback_reason(graph, predictor)
     if reason is not None:
         out.note += f"; no promise yet ({reason})"
         return
-    memory_mb = config.default_memory_mb
     params = config.optimization_params.get("clustering", {})
     try:
-        s = Planning(graph, predictor, config)
-        dag, sizes = s.dag, s.sizes
-        run_time = [predictor.exec_time(dag.fn[i], memory_mb, sizes.input_bytes[i], TYPICAL)
-                    + predictor.post_time(dag.fn[i], memory_mb, TYPICAL) for i in range(dag.n)]
-        worker = flexible.place(dag, run_time=run_time, output_bytes=sizes.output_bytes,
-                                executors=config.pool_size or flexible.DEFAULT_EXECUTORS,
-                                cluster_min_bytes=int(params.get("min_bytes", 1 << 20)),
-                                max_fanout=int(params.get("max_fanout", 8)),
-                                delay_s=float(params.get("delay_s", 0.5)))
-        ev = s.evaluate(worker, [memory_mb] * (max(worker) + 1))
-        planned = s._build_plan(ev, worker, out.note)
+        planned = guard.flexible_plan(Planning(graph, predictor, config), config.default_memory_mb, out.note,
+                                      cluster_min_bytes=int(params.get("min_bytes", 1 << 20)),
+                                      max_fanout=int(params.get("max_fanout", 8)),
+                                      delay_s=float(params.get("delay_s", 0.5)))
     except PredictionError as exc:
         out.note += f"; no promise ({exc})"
         return
     for nid, tp in planned.tasks.items():
         mine = out.tasks[nid]
-        for name in ("startup", "startup_s", "download_s", "exec_s", "upload_s", "input_bytes", "output_bytes",
-                     "earliest_start_s", "start_s", "end_s"):
+        for name in guard.TIMING_FIELDS + ("sim_worker",):
             setattr(mine, name, getattr(tp, name))
-        mine.sim_worker = tp.worker
-    for name in ("critical_path", "predicted_makespan_s", "predicted_makespan_per_task_s", "predicted_median_s",
-                 "monte_carlo_s", "calibration", "predicted_gb_seconds", "sample_counts", "warm_processes",
-                 "pool_processes", "promises", "floor", "note"):
+    for name in guard.PLAN_FIELDS + ("note",):
         setattr(out, name, getattr(planned, name))
-    out.note += f"; promise from {max(worker) + 1} simulated executors"
-
-

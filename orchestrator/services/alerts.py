@@ -20,6 +20,10 @@ Each kind fires once per run, whichever process sees it first (an atomic
 ``alerts``, the Django signal (``orchestrator.signals``) is sent in that
 process, and the webhook — the run's ``webhook_url``, else its workflow's —
 gets a POST from a delivery thread (``services.webhooks``).
+
+A run with rescue on (``SLAFLOW_RESCUE``, or the run's ``rescue``) found at
+risk re-plans its tasks not started yet (``rescue_run``, ``planning.rescue``),
+recorded as a ``replan`` event after the alert.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from django.db import transaction
 
 from orchestrator import signals
 from orchestrator.models import WorkflowRun
-from orchestrator.planning import live
+from orchestrator.planning import live, rescue
 from orchestrator.services import webhooks
 from workers import keys
 from workers.redis_client import get_redis
@@ -43,13 +47,15 @@ _ENDS_KEPT = 32
 _ends: dict[int, tuple[dict[str, float], float]] = {}  # run → (planned ends, typical): parsed once per process
 
 
-def watch(run_id: int, *, started_at: float, plan) -> bool:
-    """Track ``run_id`` while it runs, if its plan made a promise with planned task ends."""
+def watch(run_id: int, *, started_at: float, plan, rescue: bool = False) -> bool:
+    """Track ``run_id`` while it runs, if its plan made a promise with planned task ends; ``rescue``: when
+    it is found at risk, re-plan its tasks not started yet (``rescue_run``)."""
     promise, typical = plan.predicted_makespan_s, plan.predicted_median_s or plan.predicted_makespan_s
     if not promise or not typical or not any(tp.end_s is not None for tp in plan.tasks.values()):
         return False
     get_redis().hset(keys.watched(), str(run_id), json.dumps(
-        {"started_at": started_at, "promise_s": float(promise), "typical_s": float(typical), "sla": plan.sla}))
+        {"started_at": started_at, "promise_s": float(promise), "typical_s": float(typical), "sla": plan.sla,
+         "rescue": bool(rescue)}))
     return True
 
 
@@ -100,9 +106,37 @@ def _track(client, run_id: int, entry: dict, now: float) -> live.Prediction | No
     pipe.execute()
     kind = live.verdict(p, promise_s=entry["promise_s"], margin=float(settings.SLAFLOW_LIVE_MARGIN))
     if kind is not None:
-        fire(run_id, kind, elapsed_s=p.elapsed_s, predicted_makespan_s=p.predicted_makespan_s,
-             promise_s=entry["promise_s"], started_at=entry["started_at"], now=now)
+        fired = fire(run_id, kind, elapsed_s=p.elapsed_s, predicted_makespan_s=p.predicted_makespan_s,
+                     promise_s=entry["promise_s"], started_at=entry["started_at"], now=now)
+        if fired and kind == live.AT_RISK and entry.get("rescue"):
+            rescue_run(run_id, p, now=now)
     return p
+
+
+def rescue_run(run_id: int, p: live.Prediction, *, now: float) -> rescue.Replan | None:
+    """Re-plan the run's tasks not started yet onto the largest configuration, flexible
+    (``planning.rescue``): the branches read ``keys.rescued`` before each task. Recorded as a ``replan``
+    event in the run's ``alerts`` (REST, the run page). None when the run's data is gone."""
+    client = get_redis()
+    raw = client.get(keys.meta(run_id))
+    if raw is None:
+        return None
+    started = {m.decode() for m in client.smembers(keys.done(run_id))} | {m.decode() for m in client.hkeys(
+        keys.taken(run_id))}
+    r = rescue.replan(json.loads(raw)["plan"], started=started,
+                      memory_options=settings.SLAFLOW_RESOURCE_CONFIGS, pace=p.pace)
+    if r.moved:
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(keys.rescued(run_id), mapping={nid: r.to_mb for nid in r.moved})
+        pipe.expire(keys.rescued(run_id), int(settings.SLAFLOW_RUN_TTL_S))
+        pipe.execute()
+    event = dict(r.to_event(), elapsed_s=round(p.elapsed_s, 3), at=round(now, 3),
+                 predicted_makespan_s=round(p.predicted_makespan_s, 3))
+    with transaction.atomic():
+        row = WorkflowRun.objects.select_for_update().only("alerts").get(pk=run_id)
+        WorkflowRun.objects.filter(pk=run_id).update(alerts=list(row.alerts or []) + [event])
+    log.warning("run %s: rescue — %s (predicted extra %.2f GB-s)", run_id, r.reason, r.extra_gb_s)
+    return r
 
 
 def finished(run_id: int, *, makespan_s: float | None, promise_s: float | None, started_at: float | None) -> None:

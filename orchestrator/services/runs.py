@@ -94,13 +94,15 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
                owner=None, source: str = Workflow.Source.PYTHON, allowed_modules: Iterable[str] | None = None,
                timeout_s: float | None = None, deadline_s: float | None = None,
                optimizations: list[str] | None = None, max_tasks: int | None = None,
-               webhook_url: str | None = None) -> WorkflowRun:
+               webhook_url: str | None = None, rescue: bool | None = None) -> WorkflowRun:
     """Validate, store, plan and dispatch a run. Nothing is stored if validation fails. ``timeout_s``:
     the time limit of every task that sets none itself; ``deadline_s``: the run fails if it has not
     ended this long after it started; ``optimizations``: the ones the planner applies by rule (None:
     the planner's own — all of them for the ``-opt`` planners, none otherwise); ``max_tasks``: the
     most tasks the run may expand to, mapped elements counted (None: no bound beyond the map width).
     The owner's quotas (``services.quotas``) are checked in the transaction that stores the run.
+    ``rescue``: re-plan the tasks not started yet when the run is predicted to miss its promise
+    (``planning.rescue``; None: ``SLAFLOW_RESCUE``).
 
     Rows are written in bulk: the run, then — once planned — the plan and every TaskRun with its
     planned values in one INSERT (updating 1,000 rows after inserting them took 4 s)."""
@@ -112,6 +114,9 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
                                   or not math.isfinite(value) or value <= 0):
             raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
     optimizations = check_optimizations(optimizations)
+    if rescue is not None and not isinstance(rescue, bool):
+        raise SubmissionError(f"rescue must be true or false, got {rescue!r}", "rescue")
+    rescue = bool(settings.SLAFLOW_RESCUE) if rescue is None else rescue
     if webhook_url is not None:
         try:
             webhook_url = webhooks.check_url(webhook_url)
@@ -163,7 +168,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
             run_id=run.pk, structure_hash=shash, inputs_hash=inputs_hash, started_at=started, sink=sink,
             plan=plan.compact(graph), default_memory_mb=resources.default().memory_mb, timeout_s=timeout_s,
             trace=trace,
-            max_tasks=max_tasks,
+            max_tasks=max_tasks, rescue=rescue,
         ), build_spec(graph, spec))
         executors = canvas.root_executors(plan, graph, run.pk, int(settings.SLAFLOW_FLEX_EXECUTORS))
         readiness.queue_roots(run.pk, canvas.flexible_roots(plan, graph), executors)
@@ -171,7 +176,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         dataplane.add_live(run.pk, canvas.tokens_of(group))
         if deadline_s:
             dataplane.set_deadline(run.pk, started + deadline_s)
-        alerts.watch(run.pk, started_at=started, plan=plan)  # live tracking against the promise
+        alerts.watch(run.pk, started_at=started, plan=plan, rescue=rescue)  # live tracking against the promise
         timings = {"validate_s": t1 - t0, "store_s": (t2 - t1) + (t4 - t3), "plan_s": t3 - t2,
                    "dispatch_s": time.perf_counter() - t4, "root_messages": len(group.tasks)}
         _transition(run.pk, RunStatus.RUNNING, started_at=epoch_to_dt(started),

@@ -122,3 +122,23 @@ def test_without_measured_cpu_there_is_no_floor_to_hold():
             h.add_task(fn, 2048, TaskSample(0, 0.01, 100, run=k + 1))  # sleeps: no CPU measured
     plan = uniform.plan(epigenomics(), Predictor(h), config("uniform", "p90", cores=CORES))
     assert plan.floor["seconds"] == 0.0 and plan.floor["clamped"] is False
+
+
+def test_the_floor_never_exceeds_the_cpu_a_run_of_varied_tasks_used():
+    """A 1000Genome-like shape from the suite (DAG 5): ten ``individuals`` jobs of one function whose CPU
+    varies with what they process (eight of 0.5 s, two of 0.01 s, inputs of one size), merged. The
+    median of the function's samples (0.5 s) weighed every job: 5.0 CPU-s over 2 cores, a 2.5 s floor
+    for a run that needs 4.02 CPU-s and can end in 2.01 s. The floor weighs each job by the least its
+    function was seen to need: never above the physics it stands for."""
+    work = [0.5] * 8 + [0.01] * 2
+    g = graph({"split": ("split", []), **{f"ind{i}": ("individuals", ["split"]) for i in range(10)},
+               "merge": ("merge", [f"ind{i}" for i in range(10)])})
+    h = busy_loop_history()  # split and merge (2.7 s each), transfers, start-ups
+    for run in range(3):
+        for w in work:
+            h.add_task("individuals", 2048, TaskSample(0, w, 100, post_s=0.001, run=run + 1, cpu_s=w))
+    plan = uniform.plan(g, Predictor(h), config("uniform", "p50", cores=CORES))
+    true_total = SPLIT_S + MERGE_S + sum(work)
+    assert plan.floor["total_cpu_over_cores_s"] <= true_total / CORES + 1e-6
+    assert plan.floor["critical_cpu_path_s"] <= SPLIT_S + max(work) + MERGE_S + 1e-6
+    assert plan.floor["critical_cpu_path_s"] >= SPLIT_S + MERGE_S - 1e-6  # still the chain that must happen

@@ -73,7 +73,14 @@ class Command(BaseCommand):
             "text_analysis; medians of --repeat pairs after --warmup runs of each. "
             "'calibration': --iterations runs of --workflow in a database without runs of it, then the timing "
             "model's error and the share within the p50/p90 promise over planned runs 2-6, the p90 overshoot over "
-            "runs 8-12 and the residuals (observed / typical). "
+            "runs 8-12 and the residuals (observed / typical); --suite: instead, --dags DAGs generated from WfCommons "
+            "recipes (CPU-bound and data-heavy, a random --seed printed), each from no history, --iterations runs "
+            "under --planner and --wukong-runs WUKONG runs: per DAG the promise error over runs 2-6, p50/p90/p95 "
+            "attainment over runs 2-N, the p90 overshoot, planned / wukong and promises below the physical floor, "
+            "and a summary against issue 25's targets. "
+            "'rescue': a chain of --chain CPU-bound tasks planned on the smallest configuration, --history runs at "
+            "the usual pace, then --repeat pairs of runs slowed down --slowdown times, rescue off and on: attainment "
+            "of the promise, makespans, GB-seconds (the extra rescue paid) and the at-risk alert's lead time. "
             "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
             "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
             "the reader got a copy. "
@@ -86,7 +93,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
-                                             "calibration", "store", "code", "lambda"])
+                                             "calibration", "store", "code", "lambda", "rescue"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -101,7 +108,14 @@ class Command(BaseCommand):
         g.add_argument("--sla", default="p90")
         g = parser.add_argument_group("calibration")
         g.add_argument("--workflow", default="chain_and_stage", help="library workflow (default chain_and_stage)")
-        g.add_argument("--iterations", type=int, default=12, help="runs (default 12: figures use runs 2-6 and 8-12)")
+        g.add_argument("--iterations", type=int, default=None,
+                       help="runs (default 12: figures use runs 2-6 and 8-12; --suite: 21 per DAG, runs 2-21)")
+        g.add_argument("--suite", action="store_true",
+                       help="instead of --workflow: DAGs generated from WfCommons recipes (CPU-bound and data-heavy "
+                            "variants, --wf-tasks jobs, a random --seed printed), each from no history")
+        g.add_argument("--dags", type=int, default=4, help="--suite: DAGs (default 4)")
+        g.add_argument("--wukong-runs", type=int, default=3,
+                       help="--suite: plain WUKONG runs per DAG among the planned ones (default 3)")
         cliargs.add_list_argument(g, "--param", split=cliargs.pairs, metavar="K=V", help="workflow parameters")
         g = parser.add_argument_group("load")
         g.add_argument("--runs", type=int, default=50, help="concurrent runs (default 50)")
@@ -125,9 +139,13 @@ class Command(BaseCommand):
                                   help="WfCommons recipes (default " + ", ".join(wfcommons.DEFAULT_RECIPES) + ")")
         g.add_argument("--wf-tasks", default="30-300", metavar="LO-HI",
                        help="tasks per instance, drawn in this range (at least the recipe's minimum; default 30-300)")
-        g.add_argument("--wf-cpu", type=float, default=12.0, help="CPU-seconds of an instance (default 12)")
-        g.add_argument("--wf-mb", type=float, default=400.0, help="MB of outputs of an instance (default 400)")
-        g.add_argument("--wf-max-mb", type=float, default=50.0, help="MB of the largest output (default 50)")
+        g.add_argument("--wf-cpu", type=float, default=None,
+                       help="CPU-seconds of an instance (default 12; calibration --suite: the CPU-bound variant's, "
+                            "default 6, the data-heavy one gets half)")
+        g.add_argument("--wf-mb", type=float, default=None,
+                       help="MB of outputs of an instance (default 400; --suite: the data-heavy variant's, default 150)")
+        g.add_argument("--wf-max-mb", type=float, default=None,
+                       help="MB of the largest output (default 50; --suite: the data-heavy variant's, default 15)")
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
                             "a local cluster")
@@ -144,6 +162,11 @@ class Command(BaseCommand):
                                        "loopback, and about what WUKONG measured per invoke on AWS)")
         cliargs.add_list_argument(g, "--part", choices=["cold-warm", "mixed", "ping-rate"],
                                   help="parts to run (default all)")
+        g = parser.add_argument_group("rescue")
+        g.add_argument("--chain", type=int, default=8, help="rescue: CPU-bound tasks in the chain (default 8)")
+        g.add_argument("--busy", type=float, default=0.1, help="rescue: CPU-seconds per task (default 0.1)")
+        g.add_argument("--slowdown", type=float, default=2.0, help="rescue: the injected slow-down (default 2x)")
+        g.add_argument("--history", type=int, default=5, help="rescue: runs at the usual pace first (default 5)")
         g = parser.add_argument_group("store")
         g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
         g = parser.add_argument_group("code")
@@ -168,13 +191,15 @@ class Command(BaseCommand):
         if opts["what"] == "restarts":
             return self.restarts(opts)
         if opts["what"] == "calibration":
-            return self.calibration(opts)
+            return self.suite(opts) if opts["suite"] else self.calibration(opts)
         if opts["what"] == "store":
             return self.store(opts)
         if opts["what"] == "code":
             return self.code(opts)
         if opts["what"] == "lambda":
             return self.lambda_(opts)
+        if opts["what"] == "rescue":
+            return self.rescue(opts)
         return self.runtime(opts)
 
     def code(self, opts):
@@ -190,6 +215,40 @@ class Command(BaseCommand):
                 rows += code_bench.bench_on_workers(repeat=opts["repeat"], code_kb=opts["code_kb"], progress=bar.step)
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
+
+    def rescue(self, opts):
+        from experiments.bench import rescue
+
+        if opts["chain"] < 2 or opts["busy"] <= 0 or opts["slowdown"] <= 1 or opts["history"] < 3:
+            raise CommandError("--chain must be ≥ 2, --busy > 0, --slowdown > 1 and --history ≥ 3")
+        try:
+            sla = str(sla_mod.parse(opts["sla"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        log(f"rescue scenario: load {os.getloadavg()[0]:.2f}")
+        steps = opts["history"] + 2 * opts["repeat"]
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"]) as bar:
+            try:
+                row = rescue.bench(tasks=opts["chain"], busy_s=opts["busy"], slowdown=opts["slowdown"],
+                                   history=opts["history"], pairs=opts["repeat"], sla=sla, timeout_s=opts["timeout"],
+                                   progress=bar.step)
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from None
+        if opts["json"]:
+            self.stdout.write(json.dumps(row))
+            return
+        pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
+        w, o = row["with"], row["without"]
+        self.stdout.write(
+            f"{row['workflow']} on {row['memory_mb']} MB, work x{row['slowdown']:g} mid-history, {row['pairs']} pairs, "
+            f"promise median {row['promise_median']} s: attainment without rescue {pct(o['attainment'])}, with "
+            f"{pct(w['attainment'])} (gain {pct(row['attainment_gain'])}); makespan median {o['makespan_median']} s "
+            f"{o['makespan_spread']} vs {w['makespan_median']} s {w['makespan_spread']}; GB-s median "
+            f"{o['gb_seconds_median']} {o['gb_seconds_spread']} vs {w['gb_seconds_median']} {w['gb_seconds_spread']} "
+            f"(extra {row['extra_gb_seconds']}); re-planned {w['replans']}/{w['runs']}; at-risk alert lead time "
+            f"before the deadline median {row['alert_lead_s_median']} s {row['alert_lead_s_spread']} "
+            f"({row['alerts']} alerts); load {os.getloadavg()[0]:.2f}")
 
     def store(self, opts):
         if opts["size_mb"] < 1:
@@ -268,7 +327,62 @@ class Command(BaseCommand):
 
     # --- calibration ----------------------------------------------------------------------
 
+    def suite(self, opts):
+        from experiments.bench import suite
+
+        runs = 21 if opts["iterations"] is None else opts["iterations"]
+        if runs < 2 or opts["dags"] < 1 or opts["wukong_runs"] < 1:
+            raise CommandError("--suite needs --iterations ≥ 2, --dags ≥ 1 and --wukong-runs ≥ 1")
+        planner = (opts["planner"] or ["uniform"])[0]
+        try:
+            planning.get(planner)
+            sla = str(sla_mod.parse(opts["sla"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        tasks = _task_range(opts["wf_tasks"])
+        scale = {}
+        if opts["wf_cpu"] is not None or opts["wf_mb"] is not None or opts["wf_max_mb"] is not None:
+            cpu = opts["wf_cpu"] if opts["wf_cpu"] is not None else suite.VARIANT_DEFAULTS["cpu"][0]
+            mb = opts["wf_mb"] if opts["wf_mb"] is not None else suite.VARIANT_DEFAULTS["data"][1]
+            max_mb = opts["wf_max_mb"] if opts["wf_max_mb"] is not None else suite.VARIANT_DEFAULTS["data"][2]
+            if min(cpu, mb, max_mb) <= 0:
+                raise CommandError("--wf-cpu, --wf-mb and --wf-max-mb must be positive")
+            scale = {"cpu": (cpu, suite.VARIANT_DEFAULTS["cpu"][1], suite.VARIANT_DEFAULTS["cpu"][2]),
+                     "data": (cpu / 2, mb, max_mb)}
+        recipes = opts["recipe"] or list(wfcommons.RECIPES)
+        recipes = list(wfcommons.RECIPES) if "all" in recipes else list(dict.fromkeys(recipes))
+        seed = random.randrange(1 << 31) if opts["seed"] is None else opts["seed"]
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        log(f"calibration suite, seed {seed} (replay with --seed {seed}): {opts['dags']} DAGs of {tasks[0]}-{tasks[1]} "
+            f"jobs, {runs} {planner}/{sla} runs and {opts['wukong_runs']} wukong runs each; load "
+            f"{os.getloadavg()[0]:.2f}")
+        try:
+            dags = suite.draw(seed, dags=opts["dags"], tasks=tasks, recipes=recipes,
+                              cores=len(os.sched_getaffinity(0)), scale=scale)
+        except wfcommons.WfCommonsMissing as exc:
+            raise CommandError(str(exc)) from None
+        for dag in dags:
+            log(f"  DAG {dag.index}: {dag.what}; physical floor {dag.floor_s:.2f} s")
+        rows = []
+        steps = opts["dags"] * (runs + opts["wukong_runs"])
+        with runner.cluster_if_needed(log=log), Progress(steps, enabled=not opts["json"],
+                                                         fallback=self.stdout.write) as bar:
+            for dag in dags:
+                try:
+                    row = suite.run_dag(dag, planner=planner, sla=sla, runs=runs, wukong_runs=opts["wukong_runs"],
+                                        timeout_s=opts["timeout"], progress=bar.step)
+                except RuntimeError as exc:
+                    raise CommandError(str(exc)) from None
+                rows.append(row)
+                if opts["json"]:
+                    self.stdout.write(json.dumps(row))
+                else:
+                    bar.write(suite.line(row))
+        total = suite.summary(rows) | {"seed": seed, "load_after": os.getloadavg()[0]}
+        self.stdout.write(json.dumps({"summary": total}) if opts["json"] else suite.summary_line(total))
+
     def calibration(self, opts):
+        opts["iterations"] = 12 if opts["iterations"] is None else opts["iterations"]
         if opts["iterations"] < 1:
             raise CommandError("--iterations must be at least 1")
         planner = (opts["planner"] or ["uniform"])[0]
@@ -362,9 +476,9 @@ class Command(BaseCommand):
 
     @staticmethod
     def _family_cases(opts, log) -> list:
-        lo, sep, hi = opts["wf_tasks"].partition("-")
-        if not (sep and lo.isdigit() and hi.isdigit() and 2 <= int(lo) <= int(hi)):
-            raise CommandError(f"--wf-tasks {opts['wf_tasks']!r} must be LO-HI with 2 ≤ LO ≤ HI, e.g. 30-300")
+        lo, hi = _task_range(opts["wf_tasks"])
+        for key, default in (("wf_cpu", 12.0), ("wf_mb", 400.0), ("wf_max_mb", 50.0)):
+            opts[key] = default if opts[key] is None else opts[key]
         if min(opts["wf_cpu"], opts["wf_mb"], opts["wf_max_mb"]) <= 0:
             raise CommandError("--wf-cpu, --wf-mb and --wf-max-mb must be positive")
         recipes = opts["recipe"] or list(wfcommons.DEFAULT_RECIPES)
@@ -373,7 +487,7 @@ class Command(BaseCommand):
         log(f"wfcommons family, seed {seed} (replay with --seed {seed}); load: {os.getloadavg()[0]:.2f}")
         try:
             cases = runtime_bench.wfcommons_cases(
-                recipes, seed=seed, tasks=(int(lo), int(hi)), cpu_s=opts["wf_cpu"], total_mb=opts["wf_mb"],
+                recipes, seed=seed, tasks=(lo, hi), cpu_s=opts["wf_cpu"], total_mb=opts["wf_mb"],
                 max_mb=opts["wf_max_mb"], cores=len(os.sched_getaffinity(0)))
         except wfcommons.WfCommonsMissing as exc:
             raise CommandError(str(exc)) from None
@@ -421,6 +535,13 @@ class Command(BaseCommand):
                 f"{name:<12} {row['tasks']} tasks / {edges} edges: planning {row['planning_time_s']:.3f} s "
                 f"(runs {', '.join(f'{t:.3f}' for t in times)}), {row['workers']} workers on {row['configs']} MB, "
                 f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s")
+
+
+def _task_range(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and 2 <= int(lo) <= int(hi)):
+        raise CommandError(f"--wf-tasks {text!r} must be LO-HI with 2 ≤ LO ≤ HI, e.g. 30-300")
+    return int(lo), int(hi)
 
 
 def _table(rows: list[dict]) -> str:
