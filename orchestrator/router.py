@@ -2,7 +2,9 @@
 
 Each resource configuration is served by its own queue, ``rc-<memory_mb>``;
 workers of that queue run every pool process under that configuration's CPU
-quota and memory limit.
+quota and memory limit. Each such worker also serves its host's queue of the
+configuration, ``rc-<memory_mb>@<host>``: a branch whose biggest inputs live
+in one host's shared memory is sent there (``workers.readiness``).
 """
 from __future__ import annotations
 
@@ -15,10 +17,15 @@ def queue_for(memory_mb: int) -> str:
     return f"{QUEUE_PREFIX}{int(memory_mb)}"
 
 
+def host_queue_for(memory_mb: int, host: str) -> str:
+    """The queue of ``memory_mb``'s workers on ``host`` (``store.tiers.host_id``)."""
+    return f"{queue_for(memory_mb)}@{host}"
+
+
 def memory_of_queue(queue: str) -> int:
     if not queue.startswith(QUEUE_PREFIX):
         raise ValueError(f"{queue!r} is not a slaflow resource-config queue")
-    return int(queue[len(QUEUE_PREFIX):])
+    return int(queue[len(QUEUE_PREFIX):].partition("@")[0])
 
 
 def all_queues() -> list[str]:
@@ -27,9 +34,9 @@ def all_queues() -> list[str]:
     return [queue_for(c.memory_mb) for c in resources.configured()]
 
 
-def route_for(memory_mb: int) -> dict:
-    """Message options that send a branch or pre-warm to ``memory_mb``'s queue."""
-    return {"queue": queue_for(memory_mb)}
+def route_for(memory_mb: int, host: str = "") -> dict:
+    """Message options that send a branch or pre-warm to ``memory_mb``'s queue (on ``host``, if given)."""
+    return {"queue": host_queue_for(memory_mb, host) if host else queue_for(memory_mb)}
 
 
 def route_task(name, args, kwargs, options, task=None, **kw):

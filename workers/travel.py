@@ -132,15 +132,19 @@ class OutputTravel:
         task.record.dispatch_s = time.perf_counter() - t1
         task.record.invocations = sent
 
-    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]], executors: list[tuple[str, int]]) -> int:
+    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]],
+              executors: list[tuple[str, int, str]]) -> int:
         """Branches of ``(worker, memory) → children`` (registered, made live, handed off where a
         hook says so) and ``executors``; returns the messages sent."""
         ctx = self.ctx
+        homes = (task.finished.homes if task.finished is not None else None) or {}
         sigs = []
         for (owner, memory_mb), children in dispatch.items():
             annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
+            # To the host holding its entries' biggest inputs, when some are in a host's shared memory.
+            home = next((homes[c] for c in children if c in homes), "")
             sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
-                                                annotations=annotations))
+                                                annotations=annotations, host=home))
         held: dict[str, float] = {}  # token → seconds its message waits: a process took the branch already
         if sigs:
             dataplane.register_branches(self.run_id, {
@@ -151,7 +155,8 @@ class OutputTravel:
                 delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
-        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb) for token, memory_mb in executors)
+        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb, host)
+                    for token, memory_mb, host in executors)
         for sig in sigs:
             delay = held.get(sig.options["task_id"])
             if delay:
