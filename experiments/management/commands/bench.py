@@ -91,7 +91,9 @@ class Command(BaseCommand):
                        help="random seed (planning: default 1; runtime --family wfcommons: drawn and printed)")
         cliargs.add_list_argument(g, "--planner", help="planners to time or run (planning: default uniform and "
                                   "non-uniform; runtime: wukong, and for --family wfcommons "
-                                  + ", ".join(FAMILY_PLANNERS) + ")")
+                                  + ", ".join(FAMILY_PLANNERS) + "; runtime also takes PLANNER+OPT[+OPT]: "
+                                  "that planner applying only these optimizations, e.g. uniform+preload, "
+                                  "wukong+none)")
         g.add_argument("--sla", default="p90")
         g = parser.add_argument_group("calibration")
         g.add_argument("--workflow", default="chain_and_stage", help="library workflow (default chain_and_stage)")
@@ -252,7 +254,7 @@ class Command(BaseCommand):
         planners = opts["planner"] or (list(FAMILY_PLANNERS) if opts["family"] == "wfcommons" else ["wukong"])
         try:
             for p in planners:
-                planning.get(p)
+                runtime_bench.check_variant(p)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cases = self._family_cases(opts, log) if opts["family"] == "wfcommons" else self._workload_cases(opts)
