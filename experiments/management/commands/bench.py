@@ -126,7 +126,7 @@ class Command(BaseCommand):
         g.add_argument("--wf-max-mb", type=float, default=50.0, help="MB of the largest output (default 50)")
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
-                            "a local cluster")
+                            "a local cluster; store: also fetch between two of them through the data server")
         g = parser.add_argument_group("store")
         g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
 
@@ -153,8 +153,24 @@ class Command(BaseCommand):
     def store(self, opts):
         if opts["size_mb"] < 1:
             raise CommandError("--size-mb must be at least 1")
+        log = self.stderr.write if opts["json"] else self.stdout.write
         with Progress(3, enabled=not opts["json"]) as bar:
             rows = store_bench.bench(size_mb=opts["size_mb"], repeat=opts["repeat"], progress=bar.step)
+        if opts["hosts"]:
+            if opts["hosts"] < 2:
+                raise CommandError("bench store --hosts: at least 2 hosts (one writes, another fetches)")
+            from workers.hosts import Hosts
+            from workers.netns import HostsError
+
+            log(f"starting {opts['hosts']} simulated hosts…")
+            try:
+                harness = Hosts(opts["hosts"]).start()
+            except HostsError as exc:
+                raise CommandError(str(exc)) from None
+            try:
+                rows.append(store_bench.across_hosts(harness, size_mb=opts["size_mb"], repeat=opts["repeat"]))
+            finally:
+                harness.stop()
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 
