@@ -256,14 +256,17 @@ def test_consumers_of_a_big_output_run_on_the_host_that_made_it(hosts, transacti
     Inputs on both hosts still meet on one (the fan-in test above reads the other host's remotely)."""
     big = t.payload(7, 2)
     consumers = [t.digest(i, big, seconds=0.2) for i in range(6)]
-    run = submit(t.gather(consumers), name="hosts-locality")
     expected = hashlib.sha256(t.payload.fn(7, 2).tobytes()).hexdigest()
-    assert run.result(timeout=120) == [expected] * 6
-    rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
-    producer = next(r for r in rows.values() if r.function.endswith("payload"))
-    readers = [r for r in rows.values() if r.function.endswith("digest")]
-    assert len(readers) == 6
-    assert {r.host for r in readers} == {producer.host}, [(r.node_id, r.host) for r in readers]
-    for r in readers:
-        (item,) = [i for i in r.inputs if i["node"] == producer.node_id]
-        assert item.get("local") or item["tier"] == "shm", item
+    # WUKONG's executors; then the uniform planner's branches (its history: the WUKONG run), dispatched
+    # to the host of their entries' biggest inputs.
+    for planner in ("wukong", "uniform"):
+        run = submit(t.gather(consumers), name="hosts-locality", planner=planner)
+        assert run.result(timeout=120) == [expected] * 6
+        rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
+        producer = next(r for r in rows.values() if r.function.endswith("payload"))
+        readers = [r for r in rows.values() if r.function.endswith("digest")]
+        assert len(readers) == 6
+        assert {r.host for r in readers} == {producer.host}, (planner, [(r.node_id, r.host) for r in readers])
+        for r in readers:
+            (item,) = [i for i in r.inputs if i["node"] == producer.node_id]
+            assert item.get("local") or item["tier"] == "shm", (planner, item)
