@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from orchestrator import canvas, codec, mapping
-from workers import dataplane, flags, readiness, streams
+from workers import dataplane, flags, pools, readiness, streams
 
 if TYPE_CHECKING:
     from workers.runtime import ActiveTask
@@ -141,8 +141,10 @@ class OutputTravel:
         sigs = []
         for (owner, memory_mb), children in dispatch.items():
             annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
-            # To the host holding its entries' biggest inputs, when some are in a host's shared memory.
+            # To the host holding its entries' biggest inputs, when some are in a host's shared memory
+            # and a worker of its configuration runs there (else any host takes it, and fetches them).
             home = next((homes[c] for c in children if c in homes), "")
+            home = home if home and pools.serves(home, memory_mb) else ""
             sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
                                                 annotations=annotations, host=home))
         held: dict[str, float] = {}  # token → seconds its message waits: a process took the branch already
@@ -155,7 +157,10 @@ class OutputTravel:
                 delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
-        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb, host)
+        # An executor launched for tasks whose inputs are on one host goes to that host's queue, if a
+        # worker of its configuration runs there; else any host's takes it (and steals them).
+        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb,
+                                              host if host and pools.serves(host, memory_mb) else "")
                     for token, memory_mb, host in executors)
         for sig in sigs:
             delay = held.get(sig.options["task_id"])
