@@ -1,0 +1,18 @@
+"""``bench runtime --planner PLANNER+OPT``: a planner applying only the named optimizations."""
+import pytest
+
+from experiments.bench import runtime
+
+
+def test_a_variant_names_its_planner_and_the_optimizations_it_applies():
+    assert runtime.split_variant("wukong") == ("wukong", None)  # the planner's own
+    assert runtime.split_variant("wukong+none") == ("wukong", [])  # none at all
+    assert runtime.split_variant("uniform+preload+taskdup") == ("uniform", ["preload", "taskdup"])
+
+
+def test_a_variant_with_an_unknown_planner_or_optimization_is_refused_by_name():
+    runtime.check_variant("uniform+streaming")
+    with pytest.raises(ValueError, match="'bogus'"):
+        runtime.check_variant("uniform+bogus")
+    with pytest.raises(ValueError):
+        runtime.check_variant("nosuchplanner+preload")
