@@ -33,7 +33,8 @@ def branch_token(run_id: int, entries: Iterable[str], worker: str | None) -> str
     return f"r{run_id}-{worker or 'f'}-{digest}"
 
 
-def _stamp(sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, annotations: dict) -> None:
+def _stamp(sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, annotations: dict,
+           host: str = "") -> None:
     header = {
         "run_id": run_id,
         "worker": worker,
@@ -43,16 +44,17 @@ def _stamp(sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, 
     }
     if tracing.enabled():  # the W3C trace context of the span sending it (orchestrator.tracing)
         header["trace"] = tracing.carrier()
-    sig.set(task_id=token, headers={HEADER: header}, **router.route_for(memory_mb))
+    sig.set(task_id=token, headers={HEADER: header}, **router.route_for(memory_mb, host))
 
 
 def branch_signature(run_id: int, entries: list[str], *, worker: str, memory_mb: int,
-                     annotations: dict | None = None):
-    """A branch of a logical worker, starting with ``entries``."""
+                     annotations: dict | None = None, host: str = ""):
+    """A branch of a logical worker, starting with ``entries`` (on ``host``'s queue, if given: where
+    their biggest inputs are)."""
     entries = list(entries)
     sig = signature(router.BRANCH_TASK, args=(run_id, entries), kwargs={"worker": worker})
     _stamp(sig, run_id=run_id, token=branch_token(run_id, entries, worker), memory_mb=memory_mb,
-           worker=worker, annotations=annotations or {})
+           worker=worker, annotations=annotations or {}, host=host)
     return sig
 
 
@@ -62,10 +64,11 @@ def executor_token(run_id: int, memory_mb: int, origin: str, k: int) -> str:
     return f"r{run_id}-x{int(memory_mb)}-{origin}-{k}"
 
 
-def executor_signature(run_id: int, token: str, memory_mb: int):
-    """A flexible branch that pops ready flexible tasks of its run on ``memory_mb`` until none is left."""
+def executor_signature(run_id: int, token: str, memory_mb: int, host: str = ""):
+    """A flexible branch that pops ready flexible tasks of its run on ``memory_mb`` until none is left
+    (sent to ``host``'s queue, if given: the host holding the inputs of the tasks it was launched for)."""
     sig = signature(router.BRANCH_TASK, args=(run_id, []), kwargs={"worker": None, "memory_mb": int(memory_mb)})
-    _stamp(sig, run_id=run_id, token=token, memory_mb=memory_mb, worker=None, annotations={})
+    _stamp(sig, run_id=run_id, token=token, memory_mb=memory_mb, worker=None, annotations={}, host=host)
     return sig
 
 

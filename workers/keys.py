@@ -78,6 +78,23 @@ def ready(run_id: int, memory_mb: int) -> str:
     return run_prefix(run_id) + f"ready:{int(memory_mb)}"
 
 
+def ready_on(run_id: int, memory_mb: int, host: str) -> str:
+    """List of flexible tasks ready on ``memory_mb`` whose biggest inputs live on ``host``: that host's
+    executors pop it first, the others only when they have nothing else (work stealing)."""
+    return run_prefix(run_id) + f"ready:{int(memory_mb)}@{host}"
+
+
+def ready_hosts(run_id: int, memory_mb: int) -> str:
+    """Set of the hosts with a ready list on ``memory_mb`` (where an idle executor steals from)."""
+    return run_prefix(run_id) + f"rhosts:{int(memory_mb)}"
+
+
+def near(run_id: int) -> str:
+    """Hash ``child|host`` → bytes of the child's finished inputs in that host's shared memory, and
+    ``child`` → the host with the most of them (where the child is best run)."""
+    return run_prefix(run_id) + "near"
+
+
 def executors(run_id: int, memory_mb: int) -> str:
     """Set of the run's executor tokens on ``memory_mb`` that are still popping."""
     return run_prefix(run_id) + f"execs:{int(memory_mb)}"
@@ -250,7 +267,7 @@ def finalized(run_id: int) -> str:
 def fixed_keys(run_id: int) -> list[str]:
     """Every per-run key with a fixed name."""
     return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
-            waiters(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
+            waiters(run_id), near(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
             branches(run_id), current(run_id), killed(run_id), prewarms(run_id), prewarmed(run_id), dups(run_id), dup_attempts(run_id),
             starts(run_id), delaying(run_id), streams(run_id), map_widths(run_id), live_prediction(run_id),
             timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]

@@ -4,20 +4,21 @@ The planner reads it (``read_pools``) to know which processes a branch would
 find idle, and (``read_capacity``) how many cores the hosts have for those
 processes to share — pool processes of every configuration on one host share
 its cores, so a plan whose parallel CPU-bound branches outnumber them runs
-slower than each configuration's quota says. A bottom-layer module (keys and
-the Redis client only), so planning can read it without importing Celery's
-worker machinery.
+slower than each configuration's quota says; the runtime reads it (``serves``)
+before sending work to one host's queue. A bottom-layer module (keys, the
+Redis client and the output store's host name only), so planning can read it
+without importing Celery's worker machinery.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from store import tiers
 from workers import keys
 from workers.redis_client import get_redis
 
@@ -46,7 +47,7 @@ def publish(name: str, *, memory_mb: int, processes: int, keepalive_s: float, no
             cores: float | None = None, cpus: float | None = None, host: str | None = None) -> None:
     """``cores``: the host's usable cores (``host_cores``); ``cpus``: each pool process's quota."""
     entry = {"memory_mb": memory_mb, "processes": processes, "keepalive_s": keepalive_s, "at": now,
-             "host": host or socket.gethostname(), "cores": host_cores() if cores is None else float(cores)}
+             "host": host or tiers.host_id(), "cores": host_cores() if cores is None else float(cores)}
     if cpus is not None:
         entry["cpus"] = float(cpus)
     get_redis().hset(keys.pools(), name, json.dumps(entry))
@@ -76,6 +77,23 @@ def live_workers(now: float | None = None) -> list[dict]:
     """Each live worker's published entry (``name``, ``host``, ``memory_mb``, ``processes``, ``cores``,
     ``cpus``, ``at``): what ``slaflow status`` and ``/metrics`` show."""
     return sorted(_live_entries(now), key=lambda e: (e["memory_mb"], e["name"]))
+
+
+_SERVED: tuple[float, frozenset] = (0.0, frozenset())
+SERVED_TTL_S = 5.0
+
+
+def serves(host: str, memory_mb: int, now: float | None = None) -> bool:
+    """Whether a live worker of configuration ``memory_mb`` runs on ``host`` (``store.tiers.host_id``),
+    so a message sent to that host's queue of it is taken (``orchestrator.router.host_queue_for``).
+    Read at most every ``SERVED_TTL_S`` per process."""
+    global _SERVED
+    now = time.time() if now is None else now
+    at, served = _SERVED
+    if now - at > SERVED_TTL_S or now < at:
+        served = frozenset((str(e.get("host")), int(e["memory_mb"])) for e in _live_entries(now))
+        _SERVED = (now, served)
+    return (host, int(memory_mb)) in served
 
 
 def read_pools(now: float | None = None) -> dict[int, int]:

@@ -74,9 +74,9 @@ OTHER = "other"  # another logical worker: dispatched by whoever completes its l
 _EDGE_AND_HAND = """
 local function mark_input(p, child, node)
   if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
-    return redis.call('HINCRBY', p .. 'depn', child, 1)
+    return redis.call('HINCRBY', p .. 'depn', child, 1), true
   end
-  return tonumber(redis.call('HGET', p .. 'depn', child) or '0')
+  return tonumber(redis.call('HGET', p .. 'depn', child) or '0'), false
 end
 local function hand(p, child, w, ttl)
   redis.call('HDEL', p .. 'waiter', child)
@@ -86,16 +86,44 @@ local function hand(p, child, w, ttl)
 end
 """
 
-_FINISH = _EDGE_AND_HAND + """
+_TAKE = """
+-- An executor's next task on configuration mb: its own host's list first, then the unplaced list,
+-- then (work stealing) the other hosts' lists.
+local function take(p, mb, host)
+  local nxt = redis.call('LPOP', p .. 'ready:' .. mb .. '@' .. host)
+  if nxt then return nxt end
+  nxt = redis.call('LPOP', p .. 'ready:' .. mb)
+  if nxt then return nxt end
+  for _, h in ipairs(redis.call('SMEMBERS', p .. 'rhosts:' .. mb)) do
+    if h ~= host then
+      nxt = redis.call('LPOP', p .. 'ready:' .. mb .. '@' .. h)
+      if nxt then return nxt end
+    end
+  end
+  return false
+end
+"""
+
+_FINISH = _EDGE_AND_HAND + _TAKE + """
 -- ARGV: prefix, node, token, ttl, output stored ('1') or not ('0'), local flex slots, executor cap,
 --       executor token prefix, memory_mb an executor pops from when nothing runs here next ('' for none),
---       n, then n x (child, needed, mode, memory_mb), then the run's events channel
+--       n, then n x (child, needed, mode, memory_mb), then the run's events channel, this branch's
+--       host, and the bytes of this node's output in that host's shared memory (0: not there)
 local p, node, tok, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local stored, slots, cap, xprefix = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
 local pop_mb = ARGV[9]
 local n = tonumber(ARGV[10])
 local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
 local function arg(k, i) return ARGV[11 + 4 * k + i] end
+local host, made = ARGV[12 + 4 * n], tonumber(ARGV[13 + 4 * n])
+local near = p .. 'near'
+-- Where a child is best run: the host holding the most bytes of its inputs (kept as they finish).
+local function note_near(child)
+  local b = redis.call('HINCRBY', near, child .. '|' .. host, made)
+  if b > tonumber(redis.call('HGET', near, child .. '#') or '0') then
+    redis.call('HSET', near, child, host, child .. '#', b)
+  end
+end
 if not stored then
   -- Read-only pass: would any child run outside this branch? Then it needs the output in Redis first.
   local free = slots
@@ -124,7 +152,7 @@ if not stored then
         here = false
       end
     end
-    if not here then return {{-1}, {}, {}, 0} end
+    if not here then return {{-1}, {}, {}, 0, {}} end
   end
 end
 local first = redis.call('SADD', p .. 'done', node)  -- 0: another copy (a duplicate, a redelivery) finished it
@@ -132,10 +160,14 @@ redis.call('EXPIRE', p .. 'done', ttl)
 redis.call('HSET', p .. 'states', node, 'succeeded')
 redis.call('PUBLISH', ARGV[11 + 4 * n], node)
 local res = {}
+local homes = {}
 local queued = {}
 for k = 0, n - 1 do
   local child, needed, mode, mb = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2), arg(k, 3)
-  local count = mark_input(p, child, node)
+  local count, new = mark_input(p, child, node)
+  if new and made > 0 then note_near(child) end
+  local home = redis.call('HGET', near, child) or ''
+  homes[k + 1] = home
   local out = 0
   if count >= needed then
     local owner = redis.call('HGET', claims, child)
@@ -164,9 +196,15 @@ for k = 0, n - 1 do
             redis.call('HSET', taken, child, 'l:' .. tok)
             out = 1
           elseif mode == 'flex' then
-            redis.call('RPUSH', p .. 'ready:' .. mb, child)
+            local list = p .. 'ready:' .. mb
+            if home ~= '' then
+              list = list .. '@' .. home
+              redis.call('SADD', p .. 'rhosts:' .. mb, home)
+              redis.call('EXPIRE', p .. 'rhosts:' .. mb, ttl)
+            end
+            redis.call('RPUSH', list, child)
             redis.call('HSET', taken, child, 'q:' .. tok)
-            queued[mb] = true
+            queued[list] = {mb, home}
             out = 5
           else
             redis.call('HSET', taken, child, 'p:' .. tok)
@@ -184,17 +222,18 @@ for k = 0, n - 1 do
   end
   res[k + 1] = out
 end
-for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
+for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters, near}) do redis.call('EXPIRE', key, ttl) end
 local launch = {}
 local before = redis.call('HGET', p .. 'spawned', node)
 if before then
   launch = cjson.decode(before)
 else
   local j = 0
-  for mb, _ in pairs(queued) do
-    local ready, execs = p .. 'ready:' .. mb, p .. 'execs:' .. mb
+  for ready, where in pairs(queued) do
+    local mb, home = where[1], where[2]
+    local execs = p .. 'execs:' .. mb
     local want = math.min(redis.call('LLEN', ready), cap - redis.call('SCARD', execs))
-    redis.call('SADD', p .. 'registry', ready, execs)
+    redis.call('SADD', p .. 'registry', ready, execs, p .. 'rhosts:' .. mb)
     for i = 1, want do
       j = j + 1
       local t = xprefix .. mb .. '-' .. node .. '-' .. j
@@ -204,6 +243,7 @@ else
       redis.call('HSET', p .. 'branches', t, '{"e": [], "w": null, "m": ' .. mb .. '}')
       launch[#launch + 1] = t
       launch[#launch + 1] = mb
+      launch[#launch + 1] = home
     end
     redis.call('EXPIRE', ready, ttl)
     redis.call('EXPIRE', execs, ttl)
@@ -223,7 +263,7 @@ if pop_mb ~= '' then
     if redis.call('EXISTS', p .. 'over') == 1 then
       popped = {'', 'over'}
     else
-      local nxt = redis.call('LPOP', p .. 'ready:' .. pop_mb)
+      local nxt = take(p, pop_mb, host)
       if nxt then
         redis.call('SADD', execs, tok)
         redis.call('HSET', taken, nxt, 'l:' .. tok)
@@ -239,23 +279,23 @@ if pop_mb ~= '' then
     end
   end
 end
-return {res, launch, popped, first}
+return {res, launch, popped, first, homes}
 """
 
-_POP = """
--- KEYS: ready, execs, held, taken, states, over, current   ARGV: token, ttl
-if redis.call('EXISTS', KEYS[6]) == 1 then return {'', 'over'} end
-local child = redis.call('LPOP', KEYS[1])
+_POP = _TAKE + """
+-- KEYS: execs, held, taken, states, over, current   ARGV: token, ttl, prefix, memory_mb, host
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'', 'over'} end
+local child = take(ARGV[3], ARGV[4], ARGV[5])
 if not child then
-  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('SREM', KEYS[1], ARGV[1])
   return {}
 end
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[4], child, 'l:' .. ARGV[1])
-redis.call('RPUSH', KEYS[3], child)
-redis.call('EXPIRE', KEYS[3], ARGV[2])
-redis.call('HSET', KEYS[5], child, 'running')
-redis.call('HSET', KEYS[7], ARGV[1], child)
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[3], child, 'l:' .. ARGV[1])
+redis.call('RPUSH', KEYS[2], child)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[4], child, 'running')
+redis.call('HSET', KEYS[6], ARGV[1], child)
 return {child}
 """
 
@@ -284,11 +324,12 @@ class Finished:
     was empty) or that the run is over."""
 
     outcomes: list[int]
-    executors: list[tuple[str, int]]
+    executors: list[tuple[str, int, str]]  # (token, memory_mb, host whose queue it goes to, '' for any)
     popped: str | None = None
     retired: bool = False
     over: bool = False
     first: bool = True  # this call marked the task done (False: another copy had finished it)
+    homes: dict = None  # child → the host holding most of its inputs' bytes (children with some in shared memory)
 
     @property
     def upload_first(self) -> bool:
@@ -318,16 +359,20 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
                   "" if pop_from is None else int(pop_from), len(children)]
     for child in children:
         args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
-    args.append(keys.events(run_id))
+    store = tiers.local()
+    # This output's bytes in this host's shared memory: its consumers are best run here.
+    made = len(output) if output is not None and store.min_bytes and len(output) >= store.min_bytes else 0
+    args.extend([keys.events(run_id), store.host, made])
     finish = _script("finish", _FINISH)
     if output is None:
-        outcomes, launch, popped, first = finish(keys=[], args=args)
+        outcomes, launch, popped, first, homes = finish(keys=[], args=args)
     else:
-        outcomes, launch, popped, first = _stored_then(run_id, node_id, output, finish, args)
-    pairs = [(launch[i].decode(), int(launch[i + 1])) for i in range(0, len(launch), 2)]
+        outcomes, launch, popped, first, homes = _stored_then(run_id, node_id, output, finish, args)
+    launched = [(launch[i].decode(), int(launch[i + 1]), launch[i + 2].decode()) for i in range(0, len(launch), 3)]
     flag = popped[1].decode() if len(popped) == 2 else ""
-    return Finished([int(x) for x in outcomes], pairs, popped=popped[0].decode() if len(popped) == 1 else None,
-                    retired=flag == "retired", over=flag == "over", first=bool(first))
+    return Finished([int(x) for x in outcomes], launched, popped=popped[0].decode() if len(popped) == 1 else None,
+                    retired=flag == "retired", over=flag == "over", first=bool(first),
+                    homes={c.node_id: h.decode() for c, h in zip(children, homes) if h})
 
 
 def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
@@ -459,12 +504,14 @@ def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: l
 
 
 def pop(run_id: int, memory_mb: int, token: str) -> tuple[str | None, bool]:
-    """An executor's next task: (node, False); (None, False) when the list is empty — the executor
-    is retired in the same step; (None, True) when the run is over."""
+    """An executor's next task: (node, False) — from its host's ready list first, then the unplaced
+    one, then another host's (stealing: an idle executor never leaves work waiting); (None, False)
+    when every list is empty — the executor is retired in the same step; (None, True) when the run
+    is over."""
     got = _script("pop", _POP)(
-        keys=[keys.ready(run_id, memory_mb), keys.executors(run_id, memory_mb), keys.held(run_id, token),
+        keys=[keys.executors(run_id, memory_mb), keys.held(run_id, token),
               keys.taken(run_id), keys.states(run_id), keys.over(run_id), keys.current(run_id)],
-        args=[token, int(settings.SLAFLOW_RUN_TTL_S)])
+        args=[token, int(settings.SLAFLOW_RUN_TTL_S), keys.run_prefix(run_id), int(memory_mb), tiers.host_id()])
     if not got:
         return None, False
     if len(got) == 2:

@@ -8,6 +8,8 @@
 * ``task_prerun``: a branch of a run that is already over (failed or
   cancelled) is flagged so it starts no task.
 * ``worker_process_shutdown``: the dup locks the process still holds are released (token-checked).
+* ``celeryd_after_setup``: a worker of a configuration's queue serves its host's queue of it too
+  (``orchestrator.router.host_queue_for``: branches sent to where their inputs are).
 * ``worker_init``: the host's data server (``store.tiers.serve``) starts in the worker's main
   process before its pool forks, and sweeps the host's output files of runs that are over.
 * ``worker_ready``: the reaper that takes over dead workers' branches starts; a loud banner when
@@ -74,6 +76,18 @@ def _worker_redis_budget(**kwargs):
     from workers import redis_client
 
     redis_client.use_worker_budget()
+
+
+@signals.celeryd_after_setup.connect
+def _serve_host_queues(sender=None, instance=None, **kwargs):
+    """Each configuration queue this worker serves, also on this host: ``rc-<mb>@<host>``."""
+    from orchestrator import router
+    from store import tiers
+
+    queues = instance.app.amqp.queues
+    for name in list(queues.consume_from or {}):
+        if name.startswith(router.QUEUE_PREFIX) and "@" not in name:
+            queues.select_add(router.host_queue_for(router.memory_of_queue(name), tiers.host_id()))
 
 
 @signals.worker_init.connect

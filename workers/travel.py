@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from orchestrator import canvas, codec, mapping, transport
-from workers import dataplane, flags, readiness, streams
+from workers import dataplane, flags, pools, readiness, streams
 
 if TYPE_CHECKING:
     from workers.runtime import ActiveTask
@@ -132,15 +132,21 @@ class OutputTravel:
         task.record.dispatch_s = time.perf_counter() - t1
         task.record.invocations = sent
 
-    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]], executors: list[tuple[str, int]]) -> int:
+    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]],
+              executors: list[tuple[str, int, str]]) -> int:
         """Branches of ``(worker, memory) → children`` (registered, made live, handed off where a
         hook says so) and ``executors``; returns the messages sent."""
         ctx = self.ctx
+        homes = (task.finished.homes if task.finished is not None else None) or {}
         sigs = []
         for (owner, memory_mb), children in dispatch.items():
             annotations = {c: ctx.annotations_of(c) for c in children if ctx.annotations_of(c)}
+            # To the host holding its entries' biggest inputs, when some are in a host's shared memory
+            # and a worker of its configuration runs there (else any host takes it, and fetches them).
+            home = next((homes[c] for c in children if c in homes), "")
+            home = home if home and pools.serves(home, memory_mb) else ""
             sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
-                                                annotations=annotations))
+                                                annotations=annotations, host=home))
         held: dict[str, float] = {}  # token → seconds its message waits: a process took the branch already
         if sigs:
             dataplane.register_branches(self.run_id, {
@@ -151,7 +157,11 @@ class OutputTravel:
                 delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
-        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb) for token, memory_mb in executors)
+        # An executor launched for tasks whose inputs are on one host goes to that host's queue, if a
+        # worker of its configuration runs there; else any host's takes it (and steals them).
+        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb,
+                                              host if host and pools.serves(host, memory_mb) else "")
+                    for token, memory_mb, host in executors)
         transport.send(sigs, held)
         if dispatch:
             readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)

@@ -146,10 +146,33 @@ class Systems:
         return value, time.perf_counter() - t0
 
 
+def split_variant(variant: str) -> tuple[str, list[str] | None]:
+    """``planner`` or ``planner+opt+opt``: the planner, and the optimizations it applies by rule (None:
+    its own). ``wukong+none`` is WUKONG with none; ``uniform+preload`` the uniform planner with PreLoad only."""
+    planner, *opts = variant.split("+")
+    if not opts:
+        return planner, None
+    return planner, [o for o in opts if o != "none"]
+
+
+def check_variant(variant: str) -> None:
+    """A ``--planner`` value's planner and optimizations exist (ValueError naming the bad part)."""
+    from orchestrator import optimizations, planning
+
+    planner, opts = split_variant(variant)
+    planning.get(planner)
+    unknown = [o for o in opts or () if o not in optimizations.NAMES]
+    if unknown:
+        raise ValueError(f"{variant!r}: unknown optimization {unknown[0]!r} (known: {', '.join(optimizations.NAMES)}, "
+                         "or none)")
+
+
 def run_slaflow(graph, name: str, timeout_s: float, planner: str = "wukong") -> tuple[object, float, int]:
-    """Submit and wait: (result, submit → result seconds, run id)."""
+    """Submit and wait: (result, submit → result seconds, run id). ``planner`` may name optimizations
+    too (``split_variant``)."""
     t0 = time.perf_counter()
-    run = submit_run(graph=graph, name=name, planner=planner, sla="p90")
+    planner, opts = split_variant(planner)
+    run = submit_run(graph=graph, name=name, planner=planner, sla="p90", optimizations=opts)
     value = RunHandle(run.pk).result(timeout=timeout_s)
     return value, time.perf_counter() - t0, run.pk
 
@@ -241,11 +264,13 @@ def _bench_case(case: Case, systems: Systems, *, repeat, with_dask, with_breakdo
         rows.append(row)
     dask_times: dict[str, list[float]] = {"distributed": [], "threaded": []}
     if with_dask:
-        dsk, key = wl.dask_graph(graph)
         schedulers = (systems.distributed, systems.threaded) if case.threaded else (systems.distributed,)
         for scheduler in schedulers:
             for k in range(repeat + 1):
                 progress(f"{name}: dask {scheduler.__name__} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
+                # Keys of this run's own: Dask distributed reused the results of a repeat with the same keys
+                # that its scheduler had not released yet (gemm "took" 0.097 s, the transfer of its result).
+                dsk, key = wl.dask_graph(graph, suffix=f"~{scheduler.__name__}{k}")
                 value, took = scheduler(dsk, key)
                 results.append(value)
                 if k:

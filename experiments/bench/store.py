@@ -106,3 +106,67 @@ def _loopback(store: tiers.OutputStore, entry: bytes, array, mb: float, repeat: 
                     "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))}
     finally:
         server.stop()
+
+
+# --- between simulated hosts (bench store --hosts 2) ----------------------------------------------
+
+_IN_HOST = ("import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'orchestrator.settings'); "
+            "django.setup(); from experiments.bench import store; store.{}")
+
+
+def across_hosts(harness, size_mb: int = 64, repeat: int = 5) -> dict:
+    """One output written on the first host (into its shared memory, its worker's data server serving it),
+    fetched ``repeat`` times by a reader on the second host into fresh directories of its own shared
+    memory, checked and mapped: the store's real path between two hosts, over their veth link."""
+    import json
+    import sys
+
+    a, b = harness.hosts[:2]
+    env_a, env_b = a.cluster.child_env(), b.cluster.child_env()
+    wrote = a.run([sys.executable, "-c", _IN_HOST.format(f"write_here({size_mb})")], timeout_s=120, env=env_a)
+    if wrote.returncode:
+        raise RuntimeError(f"writing on {a.hostname} failed: {wrote.stderr[-2000:]}")
+    entry = wrote.stdout.strip().splitlines()[-1]
+    try:
+        read = b.run([sys.executable, "-c", _IN_HOST.format(f"fetch_here({entry!r}, {size_mb}, {repeat})")],
+                     timeout_s=600, env=env_b)
+        if read.returncode:
+            raise RuntimeError(f"fetching on {b.hostname} failed: {read.stderr[-2000:]}")
+        row = json.loads(read.stdout.strip().splitlines()[-1])
+    finally:
+        a.run([sys.executable, "-c", _IN_HOST.format("drop_here()")], timeout_s=60, env=env_a)
+    return {"tier": f"remote ({a.hostname} → {b.hostname})", **row}
+
+
+def _array(size_mb: int):
+    return np.random.default_rng(1).standard_normal(size_mb * (1 << 20) // 8)
+
+
+def write_here(size_mb: int) -> None:
+    """(In the first host) the output into this host's shared memory; prints its location entry (hex)."""
+    entry = tiers.local().entry(RUN_ID, "x", codec.dumps(_array(size_mb)))
+    print(entry.hex())
+
+
+def fetch_here(entry_hex: str, size_mb: int, repeat: int) -> None:
+    """(In the second host) fetch it ``repeat`` times into fresh directories; prints the timings (JSON)."""
+    import json
+
+    store, entry, array = tiers.local(), bytes.fromhex(entry_hex), _array(size_mb)
+    mb = locations.decode(entry).size / (1 << 20)
+    samples, value = [], None
+    with tempfile.TemporaryDirectory(prefix="slaflow-bench-", dir="/dev/shm") as tmp:
+        for k in range(repeat):
+            reader = tiers.OutputStore(store.host, HostDir(Path(tmp) / str(k), store.hdir.deployment), 1,
+                                       store.networks)
+            t0 = time.perf_counter()
+            value = reader.resolve(RUN_ID, entry).load()
+            samples.append(time.perf_counter() - t0)
+    med = statistics.median(samples)
+    print(json.dumps({"read": _spread(samples, mb), "gb_per_s": round(mb / 1024 / med, 3),
+                      "gb_per_s_range": [round(mb / 1024 / max(samples), 3), round(mb / 1024 / min(samples), 3)],
+                      "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))}))
+
+
+def drop_here() -> None:
+    tiers.local().hdir.drop_run(RUN_ID)

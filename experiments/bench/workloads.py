@@ -90,13 +90,15 @@ WORKLOADS = {w.name: w for w in (
 )}
 
 
-def dask_graph(graph: Graph) -> tuple[dict, str]:
-    """The same computation as a Dask task graph, and the key of its result."""
+def dask_graph(graph: Graph, suffix: str = "") -> tuple[dict, str]:
+    """The same computation as a Dask task graph, and the key of its result; every key ends in
+    ``suffix`` (a run of its own: Dask distributed keeps a key's result while the scheduler has not yet
+    released it, and a repeat with the same keys reused the last run's results instead of computing)."""
     from dask.utils import apply
 
     def arg(value):
         if isinstance(value, Ref):
-            return value.node_id
+            return value.node_id + suffix
         if isinstance(value, list):
             return [arg(v) for v in value]
         if isinstance(value, tuple):
@@ -110,10 +112,10 @@ def dask_graph(graph: Graph) -> tuple[dict, str]:
         fn = functions.resolve(node.function)
         args = [arg(a) for a in node.args]
         if node.kwargs:
-            dsk[nid] = (apply, fn, args, (dict, [[k, arg(v)] for k, v in node.kwargs]))
+            dsk[nid + suffix] = (apply, fn, args, (dict, [[k, arg(v)] for k, v in node.kwargs]))
         else:
-            dsk[nid] = (fn, *args)
-    return dsk, sink(graph)
+            dsk[nid + suffix] = (fn, *args)
+    return dsk, sink(graph) + suffix
 
 
 def same_result(a, b) -> bool:

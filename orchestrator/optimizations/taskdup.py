@@ -16,7 +16,8 @@ inputs evaluates, every time it wakes (each completion it is handed, or every
 past its typical ``exec(u)`` is expected to run as long again as it has so
 far — see ``decide``), and runs the
 candidate with the largest saving when ``potential_ready + threshold_s <
-expected_ready`` and its inputs are in Redis. A Redis lock (``SET NX PX``,
+expected_ready`` and its inputs are in Redis — and only while the run's other running tasks leave a core
+of the cluster free (``cores_taken``: else a duplicate takes CPU from the original it races). A Redis lock (``SET NX PX``,
 released only by its holder) lets one worker at a time duplicate one task;
 a branch runs one duplicate at a time. Whichever copy finishes first wins:
 readiness is exactly-once (the finish script counts an input once), the
@@ -159,6 +160,20 @@ def decide(now: float, starts: dict[str, float | None], done: set[str], candidat
     return best
 
 
+def cores_taken(running: int, cores: float) -> bool:
+    """Whether a run's ``running`` tasks (begun; a branch waiting for a task's inputs has not begun it)
+    already take the cluster's ``cores``: a duplicate then only takes CPU from the original it races
+    (measured on the WfCommons family: with every core busy every duplicate lost, the runs were slower)."""
+    return running >= cores
+
+
+def _cores_taken(run_id: int) -> bool:
+    from workers import pools
+
+    running = sum(1 for state in get_redis().hvals(keys.states(run_id)) if state == b"running")
+    return cores_taken(running, pools.read_capacity().cores or pools.host_cores())
+
+
 class TaskDup(Hook):
     """Both halves: duplicating a straggler while waiting, and stopping an original that lost."""
 
@@ -190,6 +205,8 @@ class TaskDup(Hook):
             cands = {u: c for u, c in spec["candidates"].items() if u not in self.tried}
             if not cands:
                 continue
+            if _cores_taken(branch.run_id):
+                return None  # every core is busy: a duplicate would only slow the original (asked again next poll)
             names = sorted(cands)
             client = get_redis()
             pipe = client.pipeline(transaction=False)

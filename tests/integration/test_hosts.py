@@ -247,3 +247,26 @@ def test_outputs_are_fetched_from_the_host_that_made_them_and_cached_on_the_read
     for host in hosts.hosts:  # removed on both hosts once the run ended
         until(lambda: host.run(["test", "-e", run_dir]).returncode == 1, timeout_s=10,
               what=f"the run's files gone on {host.hostname}")
+
+
+def test_consumers_of_a_big_output_run_on_the_host_that_made_it(hosts, transactional_db):
+    """A 2 MB output read by six flexible consumers (WUKONG): they queue on its host's ready list and
+    their executors go to that host's queue, so every one runs there, mapping the output from that
+    host's shared memory (``shm``; never fetched from the other host) — while the other host is idle.
+    Inputs on both hosts still meet on one (the fan-in test above reads the other host's remotely)."""
+    big = t.payload(7, 2)
+    consumers = [t.digest(i, big, seconds=0.2) for i in range(6)]
+    expected = hashlib.sha256(t.payload.fn(7, 2).tobytes()).hexdigest()
+    # WUKONG's executors; then the uniform planner's branches (its history: the WUKONG run), dispatched
+    # to the host of their entries' biggest inputs.
+    for planner in ("wukong", "uniform"):
+        run = submit(t.gather(consumers), name="hosts-locality", planner=planner)
+        assert run.result(timeout=120) == [expected] * 6
+        rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
+        producer = next(r for r in rows.values() if r.function.endswith("payload"))
+        readers = [r for r in rows.values() if r.function.endswith("digest")]
+        assert len(readers) == 6
+        assert {r.host for r in readers} == {producer.host}, (planner, [(r.node_id, r.host) for r in readers])
+        for r in readers:
+            (item,) = [i for i in r.inputs if i["node"] == producer.node_id]
+            assert item.get("local") or item["tier"] == "shm", (planner, item)

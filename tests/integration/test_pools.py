@@ -40,3 +40,22 @@ def test_the_capacity_counts_each_live_host_once_with_each_configuration_quota(r
     assert read_capacity(now).cores == 6.0  # a worker that does not say its cores adds none
     client.delete(keys.pools())
     assert read_capacity(now).cores is None
+
+
+def test_work_goes_to_a_host_s_queue_only_where_a_live_worker_of_its_configuration_runs(redis_server):
+    """A child of another configuration than its inputs' producer, or a host whose worker is gone: not
+    sent to that host's queue (nobody would take it there)."""
+    from workers import pools
+
+    client = get_redis()
+    client.delete(keys.pools())
+    now = time.time()
+    for name, host, mb, ago in (("a", "h1", 512, 1.0), ("b", "h2", 2048, 1.0), ("c", "h2", 512, 60.0)):
+        client.hset(keys.pools(), name, json.dumps({"memory_mb": mb, "processes": 1, "keepalive_s": 7.0,
+                                                    "at": now - ago, "host": host}))
+    later = now + pools.SERVED_TTL_S + 1  # past any reading this process cached
+    assert pools.serves("h1", 512, now=later - 1e-3) is True
+    assert pools.serves("h1", 2048, now=later) is False  # h1 runs no 2048 MB worker
+    assert pools.serves("h2", 512, now=later) is False  # h2's 512 MB worker is stale
+    assert pools.serves("h2", 2048, now=later) is True
+    client.delete(keys.pools())

@@ -43,7 +43,7 @@ def test_a_flexible_branch_keeps_one_child_and_queues_the_rest_for_executors(run
     kids = [Child("x", 1, FLEX, 2048), Child("y", 1, FLEX, 2048), Child("z", 1, FLEX, 2048)]
     fin = readiness.finish_task(run_id, "a", "tok", kids, b"A", local_slots=1)
     assert fin.outcomes == [readiness.LOCAL, readiness.QUEUED, readiness.QUEUED]
-    assert fin.executors == [(f"r{run_id}-x2048-a-1", 2048), (f"r{run_id}-x2048-a-2", 2048)]
+    assert fin.executors == [(f"r{run_id}-x2048-a-1", 2048, ""), (f"r{run_id}-x2048-a-2", 2048, "")]  # small output: any host
     assert fin.executors[0][0] == canvas.executor_token(run_id, 2048, "a", 1)
     assert r.lrange(keys.ready(run_id, 2048), 0, -1) == [b"y", b"z"]
     assert r.sismember(keys.live(run_id), fin.executors[0][0])
@@ -130,7 +130,7 @@ def test_the_script_builds_the_key_names_of_workers_keys(run_id):
     assert r.hget(keys.waiters(run_id), "c") == b"w1"
     assert r.hget(keys.claims(run_id), "d") == b"w1" and r.hget(keys.taken(run_id), "d") == b"p:w1"
     assert r.lrange(keys.ready(run_id, 512), 0, -1) == [b"e"]
-    (token, _), = fin.executors
+    (token, _, _), = fin.executors
     assert r.sismember(keys.executors(run_id, 512), token) and r.hget(keys.spawned(run_id), "a")
     for key in (keys.ready(run_id, 512), keys.executors(run_id, 512)) + tuple(dataplane.token_keys(run_id, token)):
         assert r.sismember(keys.registry(run_id), key)  # found again for clean-up, without a scan
@@ -153,3 +153,46 @@ def test_a_branch_that_completes_its_own_awaited_child_does_not_wait_for_it(run_
     assert branch.awaiting == {} and branch.failure is None
     assert [r.uploaded for r in branch.records] == [False, False, False, True]  # only d leaves W
     assert readiness.taken_by(run_id, "e") == "d:W-1"
+
+
+def test_a_big_output_s_flexible_children_queue_on_its_host_and_idle_hosts_steal_them(run_id, settings):
+    """a's output is in host hA's shared memory: its flexible children go on hA's ready list and their
+    executors to hA's queue; an executor pops its own host's list first, then the unplaced list, and
+    only then another host's (stealing, so a busy host starves no one)."""
+    settings.SLAFLOW_FLEX_EXECUTORS = 2
+    settings.SLAFLOW_SHM_MIN_BYTES = 1024
+    r = dataplane.get_redis()
+    settings.SLAFLOW_HOST_ID = "hA"
+    kids = [Child("x", 1, FLEX, 512), Child("y", 1, FLEX, 512)]
+    fin = readiness.finish_task(run_id, "a", "planned-branch", kids, b"A" * 4096)
+    assert fin.outcomes == [readiness.QUEUED, readiness.QUEUED]
+    assert [host for _, _, host in fin.executors] == ["hA", "hA"]
+    assert fin.homes == {"x": "hA", "y": "hA"}
+    assert r.lrange(keys.ready_on(run_id, 512, "hA"), 0, -1) == [b"x", b"y"] and r.llen(keys.ready(run_id, 512)) == 0
+    small = readiness.finish_task(run_id, "b", "planned-branch", [Child("z", 1, FLEX, 512)], b"B")
+    assert small.executors == [] and small.homes == {}  # the cap is reached; z is on the unplaced list
+    assert r.lrange(keys.ready(run_id, 512), 0, -1) == [b"z"]
+    assert readiness.pop(run_id, 512, "xa") == ("x", False)  # hA's executor: its own host's first
+    settings.SLAFLOW_HOST_ID = "hB"
+    assert readiness.pop(run_id, 512, "xb") == ("z", False)  # hB's: the unplaced one before stealing
+    assert readiness.pop(run_id, 512, "xb") == ("y", False)  # then it steals hA's rather than idle
+    assert readiness.pop(run_id, 512, "xb") == (None, False)
+    for key in (keys.ready_on(run_id, 512, "hA"), keys.ready_hosts(run_id, 512), keys.near(run_id)):
+        assert key.encode() in r.smembers(keys.registry(run_id)) or key in keys.fixed_keys(run_id)
+
+
+def test_a_child_s_home_is_the_host_holding_most_of_its_input_bytes(run_id, settings):
+    settings.SLAFLOW_SHM_MIN_BYTES = 1024
+    c = [Child("c", 3, OTHER, 512)]
+    settings.SLAFLOW_HOST_ID = "hA"
+    readiness.finish_task(run_id, "a", "ta", c, b"A" * 3000)
+    settings.SLAFLOW_HOST_ID = "hB"
+    readiness.finish_task(run_id, "b1", "tb", c, b"B" * 2000)
+    readiness.finish_task(run_id, "b1", "tb", c, b"B" * 2000)  # redelivered: counted once
+    fin = readiness.finish_task(run_id, "b2", "tb", c, b"B" * 100)  # small: in Redis, no host's
+    assert fin.outcomes == [readiness.DISPATCH] and fin.homes == {"c": "hA"}
+    settings.SLAFLOW_HOST_ID = "hB"
+    c2 = [Child("d", 2, OTHER, 512)]
+    readiness.finish_task(run_id, "b3", "tb", c2, b"B" * 2000)
+    fin = readiness.finish_task(run_id, "b4", "tb", c2, b"B" * 2000)
+    assert fin.homes == {"d": "hB"}  # 4000 bytes on hB

@@ -54,6 +54,9 @@ def test_resource_configs_env():
     assert ResourceConfig(1792).cpus == 1.0 and ResourceConfig(512).cpus == 0.29
     assert ResourceConfig(20000).cpus == 6
     assert router.queue_for(512) == "rc-512" and router.memory_of_queue("rc-512") == 512
+    # A host's queue of a configuration (where work whose inputs are on that host goes).
+    assert router.host_queue_for(512, "h1-x") == "rc-512@h1-x" and router.memory_of_queue("rc-512@h1-x") == 512
+    assert router.route_for(512, "h1-x") == {"queue": "rc-512@h1-x"} and router.route_for(512) == {"queue": "rc-512"}
 
 
 def test_sla_parsing():

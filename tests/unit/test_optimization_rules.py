@@ -188,6 +188,14 @@ def big_fan_in() -> tuple[dict, History]:
     return g, h
 
 
+def test_a_duplicate_needs_a_core_the_run_leaves_free():
+    """The run's running tasks (the straggler among them; the waiting consumer has not begun) against the
+    cluster's cores."""
+    assert not taskdup.cores_taken(running=1, cores=2)  # only the straggler: a core is free
+    assert taskdup.cores_taken(running=2, cores=2)  # the straggler and another: a duplicate would slow them
+    assert taskdup.cores_taken(running=9, cores=4.0) and not taskdup.cores_taken(running=3, cores=4.0)
+
+
 def test_opt_planners_annotate_by_rule_and_plain_ones_do_not():
     g, h = big_fan_in()
     plain = planning.get("uniform")(g, Predictor(h), config("uniform"))

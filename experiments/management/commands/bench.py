@@ -104,7 +104,9 @@ class Command(BaseCommand):
                        help="random seed (planning: default 1; runtime --family wfcommons: drawn and printed)")
         cliargs.add_list_argument(g, "--planner", help="planners to time or run (planning: default uniform and "
                                   "non-uniform; runtime: wukong, and for --family wfcommons "
-                                  + ", ".join(FAMILY_PLANNERS) + ")")
+                                  + ", ".join(FAMILY_PLANNERS) + "; runtime also takes PLANNER+OPT[+OPT]: "
+                                  "that planner applying only these optimizations, e.g. uniform+preload, "
+                                  "wukong+none)")
         g.add_argument("--sla", default="p90")
         g = parser.add_argument_group("calibration")
         g.add_argument("--workflow", default="chain_and_stage", help="library workflow (default chain_and_stage)")
@@ -148,7 +150,7 @@ class Command(BaseCommand):
                        help="MB of the largest output (default 50; --suite: the data-heavy variant's, default 15)")
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
-                            "a local cluster")
+                            "a local cluster; store: also fetch between two of them through the data server")
         g = parser.add_argument_group("lambda")
         cliargs.add_list_argument(g, "--memory", help="memory sizes for cold vs warm (default every configuration)")
         g.add_argument("--lambda-mb", type=int, default=None,
@@ -253,8 +255,24 @@ class Command(BaseCommand):
     def store(self, opts):
         if opts["size_mb"] < 1:
             raise CommandError("--size-mb must be at least 1")
+        log = self.stderr.write if opts["json"] else self.stdout.write
         with Progress(3, enabled=not opts["json"]) as bar:
             rows = store_bench.bench(size_mb=opts["size_mb"], repeat=opts["repeat"], progress=bar.step)
+        if opts["hosts"]:
+            if opts["hosts"] < 2:
+                raise CommandError("bench store --hosts: at least 2 hosts (one writes, another fetches)")
+            from workers.hosts import Hosts
+            from workers.netns import HostsError
+
+            log(f"starting {opts['hosts']} simulated hosts…")
+            try:
+                harness = Hosts(opts["hosts"]).start()
+            except HostsError as exc:
+                raise CommandError(str(exc)) from None
+            try:
+                rows.append(store_bench.across_hosts(harness, size_mb=opts["size_mb"], repeat=opts["repeat"]))
+            finally:
+                harness.stop()
         for row in rows:
             self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 
@@ -444,7 +462,7 @@ class Command(BaseCommand):
         planners = opts["planner"] or (list(FAMILY_PLANNERS) if opts["family"] == "wfcommons" else ["wukong"])
         try:
             for p in planners:
-                planning.get(p)
+                runtime_bench.check_variant(p)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cases = self._family_cases(opts, log) if opts["family"] == "wfcommons" else self._workload_cases(opts)
