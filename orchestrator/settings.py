@@ -201,6 +201,9 @@ SLAFLOW_SHM_DIR = os.environ.get("SLAFLOW_SHM_DIR") or "/dev/shm/slaflow"
 SLAFLOW_HOST_ID = os.environ.get("SLAFLOW_HOST_ID", "")
 SLAFLOW_HOST_ADDRESS = os.environ.get("SLAFLOW_HOST_ADDRESS") or "127.0.0.1"
 SLAFLOW_DATA_NETWORKS = env.networks(os.environ.get("SLAFLOW_DATA_NETWORKS"))
+# A host none of whose workers has said it is alive for this long, and whose data server cannot be reached,
+# is dead: the outputs that lived only there are recomputed from their inputs (workers.lineage).
+SLAFLOW_HOST_DEAD_S = env.env_float("SLAFLOW_HOST_DEAD_S", 10.0)
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.

@@ -40,7 +40,7 @@ from orchestrator import codec
 from store import locations
 from store.locations import Location
 from store.server import DataServer, fetch
-from store.shm import HostDir, StoreError
+from store.shm import HostDir, OutputLost, StoreError
 from workers import keys
 from workers.redis_client import get_redis, new_client
 
@@ -91,23 +91,45 @@ class OutputStore:
         loc = locations.decode(raw)
         if loc is None:
             return Fetched(raw, REDIS)
-        if loc.host == self.host or self.hdir.exists(run_id, loc.name):  # made here, or fetched here before
+        if self.hdir.exists(run_id, loc.name):  # made here, or fetched here before
             return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), SHM)
+        if loc.host == self.host:
+            raise self._lost(run_id, loc, "this host's shared memory no longer holds it")
         self._fetch(run_id, loc)
         return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), REMOTE)
 
     def _fetch(self, run_id: int, loc: Location) -> None:
-        tried: list[str] = []
-        for addr in dict.fromkeys([loc.addr] + locations.servers_of(loc.host)):
-            if not addr:
-                continue
-            try:
-                fetch(addr, self.hdir, run_id, loc.name, loc.size, loc.checksum, self.networks)
-                return
-            except (OSError, StoreError) as exc:
-                tried.append(f"{addr}: {exc}")
-        raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched ("
-                         + ("; ".join(tried) or "no data server of that host is known") + ")")
+        """Fetch from the producing host's data servers. A host declared dead (``store.locations``: no
+        worker of it beat for ``SLAFLOW_HOST_DEAD_S``) or that no longer has the file: ``OutputLost``. A
+        host still beating is retried until it answers or stops beating (for at most three times that)."""
+        dead_s = float(settings.SLAFLOW_HOST_DEAD_S)
+        give_up = time.monotonic() + 3 * dead_s
+        while True:
+            if locations.host_dead(loc.host, dead_s):
+                raise self._lost(run_id, loc, f"host {loc.host!r} is dead (no worker of it alive for {dead_s:g} s)")
+            tried: list[str] = []
+            for addr in dict.fromkeys([loc.addr] + locations.servers_of(loc.host)):
+                if not addr:
+                    continue
+                try:
+                    fetch(addr, self.hdir, run_id, loc.name, loc.size, loc.checksum, self.networks)
+                    return
+                except OutputLost as exc:
+                    raise self._lost(run_id, loc, str(exc)) from None
+                except (OSError, StoreError) as exc:
+                    tried.append(f"{addr}: {exc}")
+            why = "; ".join(tried) or "no data server of that host is known"
+            if time.monotonic() > give_up:
+                raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
+                                 f"({why}), though the host is alive")
+            log.info("run %s: output %s of live host %s not fetched yet (%s); trying again", run_id, loc.name,
+                     loc.host, why)
+            time.sleep(0.5)
+
+    @staticmethod
+    def _lost(run_id: int, loc: Location, why: str) -> OutputLost:
+        return OutputLost(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
+                          f"and is lost: {why}", host=loc.host, name=loc.name)
 
     def drop_run(self, run_id: int) -> None:
         """The run is over: its files go, here and (announced) on every other host."""

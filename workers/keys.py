@@ -308,6 +308,20 @@ def store_channel() -> str:
     return channel_scope() + "store"
 
 
+def host_beats() -> str:
+    """Hash host id → epoch seconds its workers last said they are alive (each worker's reaper, every
+    second): with a failed fetch from its data server, what declares a host dead (``store.locations``)."""
+    return f"{PREFIX}:hostbeats"
+
+
+def fault_counts() -> str:
+    """Hash "<run>:fenced" / "<run>:recomputed" → count: writes refused to a branch whose lease was taken
+    over (``workers.fencing``) and outputs recomputed after their host was lost (``workers.lineage``).
+    Outside the run's prefix so the counts outlive the run's clean-up; the hash expires a day after its
+    last change."""
+    return f"{PREFIX}:faults"
+
+
 def pools() -> str:
     """Hash worker node name → JSON {memory_mb, processes, keepalive_s, at, host, cores, cpus}: each
     configuration worker's live pool, its host's usable cores and each pool process's CPU quota,
