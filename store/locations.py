@@ -89,6 +89,7 @@ def last_beat(host: str) -> float | None:
 
 
 def host_dead(host: str, dead_s: float, now: float | None = None) -> bool:
-    """Whether no worker of ``host`` has beaten for ``dead_s`` (or ever)."""
+    """Whether the workers of ``host`` beat once but none has for ``dead_s`` (a host never heard of is not
+    known to be dead: its readers keep trying its data server, then give up with an error)."""
     at = last_beat(host)
-    return at is None or (time.time() if now is None else now) - at > dead_s
+    return at is not None and (time.time() if now is None else now) - at > dead_s

@@ -38,6 +38,10 @@ log = logging.getLogger("slaflow.store")
 _CHUNK = 4 << 20
 
 
+class Refused(StoreError):
+    """An address a reader will not contact (not loopback nor in the allowed networks)."""
+
+
 def allowed(addr: str, networks: tuple[str, ...]) -> bool:
     """Whether ``addr`` ("ip:port") may be contacted: loopback, or inside one of ``networks`` (CIDRs)."""
     host, _, port = addr.rpartition(":")
@@ -55,7 +59,7 @@ def fetch(addr: str, hdir: HostDir, run_id: int, name: str, size: int, digest: s
     checked against ``size`` and ``digest`` before it takes its name. ``OutputLost`` when the server
     answers that it does not have the file."""
     if not allowed(addr, networks):
-        raise StoreError(f"run {run_id}: will not fetch output {name} from {addr!r}: not loopback nor in "
+        raise Refused(f"run {run_id}: will not fetch output {name} from {addr!r}: not loopback nor in "
                          f"SLAFLOW_DATA_NETWORKS {list(networks)}")
     host, _, port = addr.rpartition(":")
     conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=connect_s)

@@ -39,7 +39,7 @@ from django.dispatch import receiver
 from orchestrator import codec
 from store import locations
 from store.locations import Location
-from store.server import DataServer, fetch
+from store.server import DataServer, Refused, fetch
 from store.shm import HostDir, OutputLost, StoreError
 from workers import keys
 from workers.redis_client import get_redis, new_client
@@ -116,12 +116,17 @@ class OutputStore:
                     return
                 except OutputLost as exc:
                     raise self._lost(run_id, loc, str(exc)) from None
+                except Refused:
+                    raise
                 except (OSError, StoreError) as exc:
                     tried.append(f"{addr}: {exc}")
             why = "; ".join(tried) or "no data server of that host is known"
+            if locations.host_dead(loc.host, dead_s):
+                raise self._lost(run_id, loc, f"host {loc.host!r} is dead (no worker of it alive for {dead_s:g} s; "
+                                 f"{why})")
             if time.monotonic() > give_up:
                 raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
-                                 f"({why}), though the host is alive")
+                                 f"({why}), and the host is not known to be dead")
             log.info("run %s: output %s of live host %s not fetched yet (%s); trying again", run_id, loc.name,
                      loc.host, why)
             time.sleep(0.5)

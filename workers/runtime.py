@@ -299,9 +299,9 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         if self.delivery == 1 or task.is_sink:
             return False
-        try:
-            got = dataplane.get_output(self.run_id, nid)
-        except StoreError:  # stored on a host that is gone: run it again (its readers recompute the record)
+        try:  # stored on a host that is gone: recomputed from its inputs (workers.lineage), in its place
+            got = lineage.get_outputs(self, [nid])[0]
+        except StoreError:  # and cannot be: run it again
             got = None
         if got is not None:
             task.value, task.data = got.load(), got.buf

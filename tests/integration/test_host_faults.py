@@ -1,0 +1,104 @@
+"""Hosts lost, cut off and joining mid-run, on the simulated hosts (workers.hosts: real namespaces, real
+workers, the real Redis and Postgres): a killed host's branches are taken over and the outputs that
+lived only there recomputed from their inputs; a partitioned host that comes back is fenced off by its
+lease token; a host that joins while a run executes gets part of its work."""
+import hashlib
+
+import pytest
+
+from orchestrator.models import TaskRun
+from slaflow import submit
+from tests import taskfns as t
+from tests.waiting import until
+from workers import fencing
+from workers.hosts import Hosts, busy_host_with_outputs, outputs_on, running_on
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def faults(django_db_setup, django_db_blocker, redis_server):
+    """Two simulated hosts of their own (the faults below break them), on the 512 MB configuration."""
+    from tests.conftest import _session, cluster_env
+
+    if "cluster" in _session:
+        _session["cluster"].stop()
+    with django_db_blocker.unblock():
+        env = cluster_env(SLAFLOW_DEFAULT_MEMORY_MB="512")
+    with Hosts(2, memory_configs=(512,), max_pool=2, env=env, loglevel="info") as harness:
+        yield harness
+
+
+@pytest.fixture
+def on_512(settings):
+    settings.SLAFLOW_DEFAULT_MEMORY_MB = 512
+
+
+def _expected(n: int, mb: int) -> str:
+    return hashlib.sha256(b"".join(t.payload.fn(i, mb).tobytes() for i in range(n))).hexdigest()
+
+
+def test_a_killed_host_s_work_is_taken_over_and_its_lost_outputs_recomputed(faults, transactional_db, on_512,
+                                                                              counts):
+    """Every process of a host SIGKILLed and its link down while it runs tasks and holds outputs other tasks
+    need: its running branches are taken over by the other host, the outputs that lived only in its shared
+    memory are recomputed there from their inputs, the sink runs once, and the result is right."""
+    n, mb, tag = 8, 1, f"killed-sink-{id(faults)}"
+    run = submit(t.checksum_all([t.payload(i, mb, 2.5) for i in range(n)], tag=tag), name="host-killed")
+    host = until(lambda: busy_host_with_outputs(faults.hosts, run.id), timeout_s=90, every_s=0.05,
+                 what="a host holding an output and running a task")
+    lost = {node for node, h in outputs_on(run.id).items() if h == host.hostname}
+    host.kill()
+    try:
+        assert run.result(timeout=240) == _expected(n, mb)
+        assert counts(tag) == 1  # the sink ran once
+        faults_seen = fencing.counts(run.id)
+        assert faults_seen["recomputed"] >= len(lost) >= 1, (faults_seen, lost)
+        rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
+        sink = next(r for r in rows.values() if r.function.endswith("checksum_all"))
+        assert sink.status == "succeeded" and sink.host != host.hostname
+        assert all(rows[node].host != host.hostname for node in lost if node in rows)
+    finally:
+        faults.revive(host)
+
+
+def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faults, transactional_db, on_512,
+                                                                              counts):
+    """A host cut off (link, Redis and Postgres) while it runs a task: the other host takes the branch over
+    and finishes the run; when the first comes back and its task ends, every write it tries is refused by
+    its stale lease token — its downstream tasks do not run again, its records do not replace the others'."""
+    tags = {k: f"partition-{k}-{id(faults)}" for k in ("slow", "mid", "sink")}
+    run = submit(t.inc(t.inc(t.slow_inc(1, 8.0, tag=tags["slow"]), tag=tags["mid"]), tag=tags["sink"]),
+                 name="host-partitioned")
+    hostnames = {h.hostname: h for h in faults.hosts}
+
+    def slow_on():
+        return next((hostnames.get(h) for node, h in running_on(run.id).items() if node.startswith("slow_inc")), None)
+
+    host = until(slow_on, timeout_s=90, every_s=0.05, what="the slow task running on a host")
+    host.partition()
+    try:
+        assert run.result(timeout=120) == 4  # finished by the other host
+        assert counts(tags["slow"]) == 2  # the slow task ran on both hosts (the cut-off one is still in it)
+    finally:
+        host.heal()
+    # Back on the network, the cut-off branch's task ends and it tries to carry on: refused.
+    until(lambda: fencing.counts(run.id)["fenced"] >= 1, timeout_s=90, every_s=0.2,
+          what="the stale branch's write refused")
+    assert counts(tags["mid"]) == 1 and counts(tags["sink"]) == 1
+    other = next(h for h in faults.hosts if h is not host)
+    rows = TaskRun.objects.filter(run_id=run.id)
+    assert rows.count() == 3 and {r.host for r in rows} == {other.hostname}
+    assert all(r.status == "succeeded" for r in rows)
+
+
+def test_a_host_that_joins_mid_run_gets_work(faults, transactional_db, on_512):
+    """A fan-out longer than the two hosts' pools take at once; a third host joins while it runs, and runs
+    part of it."""
+    n, mb = 24, 1
+    run = submit(t.checksum_all([t.payload(i, mb, 3.0) for i in range(n)]), name="host-joins")
+    until(lambda: running_on(run.id), timeout_s=60, what="the run's tasks running")
+    joined = faults.join()
+    assert run.result(timeout=240) == _expected(n, mb)
+    hosts = {r.host for r in TaskRun.objects.filter(run_id=run.id)}
+    assert joined.hostname in hosts, hosts
