@@ -40,24 +40,34 @@ def _expected(n: int, mb: int) -> str:
 
 def test_a_killed_host_s_work_is_taken_over_and_its_lost_outputs_recomputed(faults, transactional_db, on_512,
                                                                               counts):
-    """Every process of a host SIGKILLed and its link down while it runs tasks and holds outputs other tasks
-    need: its running branches are taken over by the other host, the outputs that lived only in its shared
-    memory are recomputed there from their inputs, the sink runs once, and the result is right."""
-    n, mb, tag = 8, 1, f"killed-sink-{id(faults)}"
-    run = submit(t.checksum_all([t.payload(i, mb, 2.5) for i in range(n)], tag=tag), name="host-killed")
-    host = until(lambda: busy_host_with_outputs(faults.hosts, run.id), timeout_s=90, every_s=0.05,
-                 what="a host holding an output and running a task")
+    """Six quick tasks and a slow one into a checksum; once the quick ones are done, a host holding some of
+    their outputs (the one running nothing, when there is one) is killed: every process SIGKILLed, its
+    link down. Its branches are taken over by the other host, and the outputs that lived only in its shared
+    memory are recomputed from their inputs when the sink needs them; the sink runs once, the result is
+    right."""
+    n, mb, tag = 6, 1, f"killed-sink-{id(faults)}"
+    run = submit(t.checksum_all([t.payload(i, mb, 1.0) for i in range(n)] + [t.payload(n, mb, 12.0)], tag=tag),
+                 name="host-killed")
+    names = {h.hostname: h for h in faults.hosts}
+
+    def victim():
+        made = outputs_on(run.id)
+        if len(made) < n:
+            return None
+        holders, running = sorted(set(made.values())), set(running_on(run.id).values())
+        return names[([h for h in holders if h not in running] or holders)[0]]
+
+    host = until(victim, timeout_s=90, every_s=0.05, what="the quick tasks' outputs stored")
     lost = {node for node, h in outputs_on(run.id).items() if h == host.hostname}
     host.kill()
     try:
-        assert run.result(timeout=240) == _expected(n, mb)
+        assert run.result(timeout=240) == _expected(n + 1, mb)
         assert counts(tag) == 1  # the sink ran once
-        faults_seen = fencing.counts(run.id)
-        assert faults_seen["recomputed"] >= len(lost) >= 1, (faults_seen, lost)
+        seen = fencing.counts(run.id)
+        assert seen["recomputed"] >= len(lost) >= 1, (seen, lost)
         rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
         sink = next(r for r in rows.values() if r.function.endswith("checksum_all"))
         assert sink.status == "succeeded" and sink.host != host.hostname
-        assert all(rows[node].host != host.hostname for node in lost if node in rows)
     finally:
         faults.revive(host)
 
@@ -82,10 +92,12 @@ def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faul
         assert counts(tags["slow"]) == 2  # the slow task ran on both hosts (the cut-off one is still in it)
     finally:
         host.heal()
-    # Back on the network, the cut-off branch's task ends and it tries to carry on: refused.
-    until(lambda: fencing.counts(run.id)["fenced"] >= 1, timeout_s=90, every_s=0.2,
-          what="the stale branch's write refused")
+    # Back on the network, the cut-off branch's task ends and it tries to carry on: refused (without fencing,
+    # it would run the downstream tasks again).
+    until(lambda: fencing.counts(run.id)["fenced"] or counts(tags["mid"]) > 1, timeout_s=90, every_s=0.2,
+          what="the stale branch carrying on")
     assert counts(tags["mid"]) == 1 and counts(tags["sink"]) == 1
+    assert fencing.counts(run.id)["fenced"] >= 1
     other = next(h for h in faults.hosts if h is not host)
     rows = TaskRun.objects.filter(run_id=run.id)
     assert rows.count() == 3 and {r.host for r in rows} == {other.hostname}
