@@ -82,7 +82,7 @@ def partitioned_host(harness: Hosts, *, seconds: float = 8.0, timeout_s: float =
     names = {h.hostname: h for h in harness.hosts}
     victim = _until(lambda: next((names.get(h) for n, h in running_on(run.pk).items() if n.startswith("slow_add")),
                                  None), timeout_s, "the slow task running")
-    # only the first task is slow: the one running now is it
+    _until(lambda: _count(f"{tag}-slow"), timeout_s, "the slow task's function started")
     victim.partition()
     cut = time.perf_counter()
     try:

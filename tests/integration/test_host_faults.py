@@ -86,6 +86,7 @@ def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faul
         return next((hostnames.get(h) for node, h in running_on(run.id).items() if node.startswith("slow_inc")), None)
 
     host = until(slow_on, timeout_s=90, every_s=0.05, what="the slow task running on a host")
+    until(lambda: counts(tags["slow"]) == 1, timeout_s=30, what="the slow task's function started")
     host.partition()
     try:
         assert run.result(timeout=120) == 4  # finished by the other host
