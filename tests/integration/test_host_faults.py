@@ -24,7 +24,7 @@ def faults(django_db_setup, django_db_blocker, redis_server):
     if "cluster" in _session:
         _session["cluster"].stop()
     with django_db_blocker.unblock():
-        env = cluster_env(SLAFLOW_DEFAULT_MEMORY_MB="512")
+        env = cluster_env(SLAFLOW_DEFAULT_MEMORY_MB="512", SLAFLOW_FLEX_EXECUTORS="4")
     with Hosts(2, memory_configs=(512,), max_pool=2, env=env, loglevel="info") as harness:
         yield harness
 
@@ -105,12 +105,13 @@ def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faul
     assert all(r.status == "succeeded" for r in rows)
 
 
-def test_a_host_that_joins_mid_run_gets_work(faults, transactional_db, on_512):
-    """A fan-out longer than the two hosts' pools take at once; a third host joins while it runs, and runs
-    part of it."""
+def test_a_host_that_joins_mid_run_gets_work(faults, transactional_db, on_512, settings):
+    """A fan-out with as many executors as the two hosts have processes (every one busy); a third host joins
+    while it runs: its pool is seen, executors are launched for it, and it runs part of the fan-out."""
+    settings.SLAFLOW_FLEX_EXECUTORS = 4  # two hosts x 2 processes: no executor message waits for a newcomer
     n, mb = 24, 1
     run = submit(t.checksum_all([t.payload(i, mb, 3.0) for i in range(n)]), name="host-joins")
-    until(lambda: running_on(run.id), timeout_s=60, what="the run's tasks running")
+    until(lambda: len(running_on(run.id)) == 4, timeout_s=60, what="the two hosts' four processes busy")
     joined = faults.join()
     assert run.result(timeout=240) == _expected(n, mb)
     hosts = {r.host for r in TaskRun.objects.filter(run_id=run.id)}
