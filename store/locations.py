@@ -93,3 +93,12 @@ def host_dead(host: str, dead_s: float, now: float | None = None) -> bool:
     known to be dead: its readers keep trying its data server, then give up with an error)."""
     at = last_beat(host)
     return at is not None and (time.time() if now is None else now) - at > dead_s
+
+
+def forget_hosts(older_than_s: float = 86400.0) -> None:
+    """Drop the beats of hosts not heard from for ``older_than_s`` (hosts long gone)."""
+    client = get_redis()
+    now = time.time()
+    stale = [h for h, at in client.hgetall(keys.host_beats()).items() if now - float(at) > older_than_s]
+    if stale:
+        client.hdel(keys.host_beats(), *stale)

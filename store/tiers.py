@@ -186,6 +186,7 @@ def is_live(run_id: int) -> bool:
 def sweep() -> list[int]:
     """Remove this host's files of runs that are over or older than the run TTL; the runs removed."""
     removed = local().hdir.sweep(is_live, float(settings.SLAFLOW_RUN_TTL_S))
+    locations.forget_hosts(float(settings.SLAFLOW_RUN_TTL_S))
     if removed:
         log.info("output store: swept the files of %d ended run(s) on this host", len(removed))
     return removed
