@@ -147,3 +147,5 @@ class ExperimentAdmin(RecordAdmin):
     readonly_fields = ("name", "owner", "status", "arguments", "seed", "out_dir", "machine", "created_at",
                        "started_at", "ended_at", "wall_s", "total_runs", "done_runs", "current", "pid", "error")
     inlines = [ExperimentRunInline]
+
+from orchestrator.pushed import admin as _pushed_admin  # noqa: E402,F401  (registers pushed code's pages)

@@ -141,6 +141,32 @@ def _summarise(body: Any) -> str:
     return str(body)[:500]
 
 
+class Multipart:
+    """A multipart/form-data body: text fields and files (name → (filename, bytes))."""
+
+    def __init__(self, fields: dict[str, str], files: dict[str, tuple[str, bytes]]):
+        self.fields, self.files = fields, files
+
+    def encode(self) -> tuple[bytes, str]:
+        import secrets
+
+        boundary = "slaflow-" + secrets.token_hex(16)
+        parts: list[bytes] = []
+        for key, value in self.fields.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(key)}"\r\n\r\n'.encode()
+                         + str(value).encode("utf-8") + b"\r\n")
+        for key, (filename, content) in self.files.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(key)}"; '
+                         f'filename="{_quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+                         + bytes(content) + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _quoted(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
 class Client:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 3,
                  max_wait_s: float = 60.0):
@@ -162,10 +188,14 @@ class Client:
             raise ValueError(f"{url} is not on {self.base}'s origin: the client sends its token to no other")
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        content_type = "application/json"
+        if isinstance(body, Multipart):
+            data, content_type = body.encode()
+        else:
+            data = None if body is None else json.dumps(body).encode("utf-8")
         for attempt in range(self.retries + 1):
             try:
-                return self._send(method, url, data)
+                return self._send(method, url, data, content_type)
             except (Throttled, Unavailable) as err:
                 wait = err.retry_after
                 if attempt == self.retries or wait is None or wait > self.max_wait_s:
@@ -173,11 +203,11 @@ class Client:
                 self.waits.append((err.status, wait))
                 time.sleep(wait)
 
-    def _send(self, method: str, url: str, data: bytes | None) -> Any:
+    def _send(self, method: str, url: str, data: bytes | None, content_type: str = "application/json") -> Any:
         req = urllib.request.Request(url, data=data, method=method)
         req.add_header("Accept", "application/json")
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type)
         if self.token:
             req.add_header("Authorization", f"Token {self.token}")
         try:
@@ -278,6 +308,23 @@ class Client:
         if slas:
             body["slas"] = slas
         return self.request("POST", "plans/preview/", body)
+
+    # --- pushed code (docs/code.md) -------------------------------------------------------
+
+    def push_code(self, filename: str, content: bytes, name: str | None = None) -> dict:
+        """Push a module (.py) or wheel (.whl) as the next version of its name (needs orchestrator.push_code)."""
+        fields = {"name": name} if name else {}
+        return self.request("POST", "code/", Multipart(fields, {"file": (filename, content)}))
+
+    def code_list(self) -> list[dict]:
+        return self._all_pages("code/", {})
+
+    def code(self, owner: str, name: str) -> dict:
+        return self.request("GET", f"code/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}/")
+
+    def share_code(self, owner: str, name: str, *, users=(), groups=(), remove: bool = False) -> dict:
+        path = f"code/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}/share/"
+        return self.request("POST", path, {"users": list(users), "groups": list(groups), "remove": remove})
 
     def own_origin(self, link: str) -> str:
         """A link the server sent (a page's ``next``), on this client's own origin: only its path and query

@@ -24,6 +24,13 @@ within its bound, never a task's output (unknown until it runs), so naming
 ``size_mb`` bound refuses. Python
 callers of ``submit`` are trusted (they run code already): their graphs may
 name any importable function.
+
+A node may also name a function of **pushed code** (``orchestrator.pushed``):
+``code:<name>@<version>:<function>``, pinned at submission to
+``code:<name>@sha256:<hex>:<function>`` after checking the submitter owns the
+code or has it shared (``pushed.service.pin_graph``). Checking a graph never
+imports pushed code (it runs only on workers); ``resolve`` fetches and imports
+it there (``pushed.loader``).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ import sys
 from typing import Callable, Iterable
 
 from orchestrator.graph import Graph, GraphError, iter_refs
+from orchestrator.pushed import loader, refs
 
 BUILTINS = frozenset({"orchestrator.executables.run", "orchestrator.sinks.collect",
                       "orchestrator.sinks.collect_list"})
@@ -56,7 +64,13 @@ def registered_modules() -> tuple[str, ...]:
 
 
 def resolve(path: str) -> Callable:
-    """The plain Python callable behind ``path`` (unwrapping @task); imports its module."""
+    """The plain Python callable behind ``path`` (unwrapping @task); imports its module (pushed code: fetched,
+    verified and imported by ``pushed.loader``)."""
+    if refs.is_ref(path):
+        try:
+            return loader.resolve(path)
+        except (refs.RefError, LookupError, AttributeError, TypeError, loader.CodeIntegrityError) as exc:
+            raise UnknownFunctionError(str(exc)) from None
     module_name, attr = _split(path)
     try:
         module = importlib.import_module(module_name)
@@ -77,6 +91,9 @@ def resolve_registered(path: str, modules: Iterable[str]) -> Callable:
     if path in BUILTINS:
         return resolve(path)
     modules = tuple(modules)
+    if refs.is_ref(path):
+        raise DisallowedFunctionError(f"function {path!r}: pushed code is checked by pinning it "
+                                      "(pushed.service.pin_graph), never imported here")
     module_name, attr = _split(path)
     if module_name not in modules:
         raise DisallowedFunctionError(
@@ -121,7 +138,9 @@ def check_graph(graph: Graph, allowed_modules: Iterable[str] | None = None) -> N
             executables.check_node(node, f"node {node.id!r}")
     modules = tuple(allowed_modules) if allowed_modules is not None else None
     for path in sorted({node.function for node in graph.values()}):
-        if modules is None:
+        if refs.is_ref(path):
+            _check_pinned(path)  # pinned at submission; imported only by the workers
+        elif modules is None:
             resolve(path)
         else:
             resolve_registered(path, modules)
@@ -131,8 +150,18 @@ def check_bounds(graph: Graph) -> None:
     """A submission from the network: each function of a module declaring bounds gets bounded arguments
     (``_check_node_bounds``). Call after ``check_graph`` with the registered modules."""
     for node in graph.values():
-        if node.function not in BUILTINS:
+        if node.function not in BUILTINS and not refs.is_ref(node.function):
             _check_node_bounds(node, resolve(node.function))
+
+
+def _check_pinned(path: str) -> None:
+    try:
+        ref = refs.parse(path)
+    except refs.RefError as exc:
+        raise UnknownFunctionError(str(exc)) from None
+    if not ref.pinned:
+        raise UnknownFunctionError(f"function {path!r}: a reference to pushed code must be pinned to its hash "
+                                   "before it is checked (pushed.service.pin_graph)")
 
 
 def _check_node_bounds(node, fn: Callable) -> None:

@@ -224,6 +224,8 @@ class WorkerStartup(models.Model):
     tasks = models.PositiveIntegerField(default=0)
     prewarmed = models.BooleanField(default=False, help_text="A pre-warm ping reached this process in time.")
     enforced = models.BooleanField(null=True, blank=True)
+    code_s = models.FloatField(default=0.0, help_text=(
+        "Fetching and importing pushed workflow code before the first task (part of startup_s)."))
 
     class Meta:
         ordering = ["run", "requested_at"]
@@ -303,3 +305,60 @@ class ExperimentRun(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.position} {self.workflow} {self.planner}/{self.sla} ({self.status})"
+
+
+class WorkflowCode(models.Model):
+    """Workflow code a user pushed (``orchestrator.pushed``): one importable name per owner, in versions.
+
+    Pushing needs the ``orchestrator.push_code`` permission: pushed code runs on the workers with their
+    privileges (docs/security.md). The owner shares it with users or groups, whose specs may then name it."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workflow_code")
+    name = models.CharField(max_length=64, help_text="The importable module or package name.")
+    shared_with = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="code_shared_with_me")
+    shared_with_groups = models.ManyToManyField("auth.Group", blank=True, related_name="code_shared")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["owner", "name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="workflowcode_owner_name_unique")]
+        permissions = [("push_code", "Can push workflow code (it runs on the workers with their privileges)")]
+        verbose_name = "pushed workflow code"
+        verbose_name_plural = "pushed workflow code"
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class CodeBlob(models.Model):
+    """The bytes of pushed code, once per content (sha256); versions of any owner point here."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    data = models.BinaryField()
+    size = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.size} bytes)"
+
+
+class CodeVersion(models.Model):
+    """One pushed version: 1, 2, … per (owner, name); immutable once stored."""
+
+    class Kind(models.TextChoices):
+        MODULE = "module"
+        WHEEL = "wheel"
+
+    code = models.ForeignKey(WorkflowCode, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    sha256 = models.ForeignKey(CodeBlob, on_delete=models.PROTECT, db_column="sha256", related_name="versions")
+    size = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    filename = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["code", "-version"]
+        constraints = [models.UniqueConstraint(fields=["code", "version"], name="codeversion_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code}@{self.version} ({self.kind}, {self.sha256_id[:12]})"

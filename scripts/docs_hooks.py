@@ -22,6 +22,12 @@ def cli_help() -> str:
 
     parts = ["## slaflow", "", "```text", cli.usage(), "```", ""]
     for verb, spec in cli.VERBS.items():
+        if verb == "code":  # a REST client, not a management command
+            from slaflow import code_cli
+
+            parts += [f"## slaflow {verb}", "", f"{spec.summary[:1].upper()}{spec.summary[1:]}.", "", "```text",
+                      code_cli.parser().format_help().rstrip(), "```", ""]
+            continue
         if not spec.command:
             continue
         command = load_command_class(get_commands()[spec.command], spec.command)

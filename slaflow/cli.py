@@ -7,6 +7,7 @@
     slaflow experiments --workflows fixed_times --planners uniform --slas p90 --out var/experiments/a
     slaflow bench planning --tasks 1000
     slaflow status --json                          # hosts, queues, pools, runs in flight
+    slaflow code push stats.py                     # workflow code the workers fetch on first use (REST)
     sudo slaflow hosts up --hosts 2                # two simulated hosts (namespaces) with their workers
 
 ``slaflow VERB --help`` shows a verb's options; list options take spaces or commas
@@ -36,6 +37,7 @@ VERBS: dict[str, Verb] = {
     "status": Verb("cluster_status", "the cluster now: hosts, queues, pools, runs in flight (--json)"),
     "hosts": Verb("hosts", "simulated hosts on this machine (network namespaces): up --hosts 2, down, status"),
     "bench": Verb("bench", "benchmarks: planning, runtime (beside Dask), load, failures, optimizations"),
+    "code": Verb("", "push workflow code and share it, over the REST API: code push stats.py, list, show, share"),
     "token": Verb("issue_token", "print a user's REST API token (--create-user to make the user)"),
     "migrate": Verb("migrate", "create or update the database tables"),
     "manage": Verb("", "any Django management command: slaflow manage createsuperuser"),
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in VERBS:
         print(f"slaflow: unknown verb {verb!r}; one of: {', '.join(VERBS)} (slaflow --help)", file=sys.stderr)
         return 2
+    if verb == "code":  # a REST client: works with slaflow[client] alone
+        from slaflow import code_cli
+
+        return code_cli.main(rest)
     missing = [m for m in SERVER_MODULES if not _installed(m)]
     if missing:
         print(f"slaflow: the server side is not installed (no {', '.join(missing)}): "

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from orchestrator import functions, mapping, spec as spec_mod
 from orchestrator.options import TaskOptions
+from orchestrator.pushed import refs as pushed_refs
 from orchestrator.graph import Node, dependents as graph_dependents
 from workers import keys
 from workers.redis_client import get_redis, reset as reset_redis
@@ -47,6 +48,7 @@ class RunContext:
     _elements: dict[str, Node] = field(default_factory=dict, repr=False)
     _options: dict[str, TaskOptions] = field(default_factory=dict, repr=False)
     _commands: bool | None = field(default=None, repr=False)
+    _pushed: list[str] | None = field(default=None, repr=False)  # functions of pushed code (``load_code``)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -129,6 +131,23 @@ class RunContext:
         if path not in self.fns:
             self.fns[path] = functions.resolve(path)
         return self.fns[path]
+
+    def load_code(self) -> float:
+        """Fetch and import the run's pushed code now (``orchestrator.pushed.loader``), before its first task:
+        the seconds it took (0 when this process has it already). Part of the branch's start-up. A function
+        that fails to load is left for its task, which fails naming the error."""
+        if self._pushed is None:  # once per context: the hot path of graphs without pushed code stays a check
+            self._pushed = sorted({n.function for n in self.graph.values() if pushed_refs.is_ref(n.function)})
+        if not self._pushed:
+            return 0.0
+        t0 = time.perf_counter()
+        for path in self._pushed:
+            if path not in self.fns:
+                try:
+                    self.fns[path] = functions.resolve(path)
+                except Exception:  # noqa: BLE001 — reported by the task that needs it
+                    pass
+        return time.perf_counter() - t0
 
 
 def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,

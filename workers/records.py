@@ -60,6 +60,7 @@ class StartupRecord:
     tasks: int = 0
     prewarmed: bool = False
     enforced: bool | None = None
+    code_s: float = 0.0  # fetching and importing pushed code before the first task (``RunContext.load_code``)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -376,7 +376,12 @@ class BranchRun(OutputTravel):
         if task.killed:  # stopped by killing its process in an earlier delivery: it fails, not again
             self._fail(task, task.killed, "")
             return False
-        fn = self.ctx.function(node.id)
+        try:
+            fn = self.ctx.function(node.id)
+        except Exception as exc:  # noqa: BLE001 — e.g. pushed code that fails to load: the task fails, naming it
+            self._fail(task, f"{node.function}: cannot load the function: {type(exc).__name__}: {exc}",
+                       traceback.format_exc())
+            return False
         opts = self.ctx.task_options(node.id)
         base, index = mapping.split_id(node.id)
         if index is not None:  # an element task of a mapped node: its element in place of the whole list

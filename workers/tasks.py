@@ -94,12 +94,13 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
             log.info("run %s is gone; dropping branch %s", run_id, token)
             return
         overheads["context_s"] = time.perf_counter() - t0
+        code_s = ctx.load_code()  # pushed code fetched and imported before the first task: part of the start-up
         limits = cgroups.current()
         startup = StartupRecord(
             branch_id=token, worker_id=worker or executor_name(token), memory_mb=limits.memory_mb,
             host=socket.gethostname(), pid=os.getpid(), entry_nodes=list(entries), cold=cold, reason=reason,
             requested_at=requested_at, started_at=picked_up,
-            prewarmed=(reason == "prewarmed"),
+            prewarmed=(reason == "prewarmed"), code_s=code_s,
         )
         branch = BranchRun(ctx, token=token, worker=worker, entries=list(entries), startup=startup,
                            delivery=delivery, executor_mb=executor_of, lease=lease)

@@ -31,7 +31,8 @@ GRAPH_SPEC_SCHEMA = {
                 "properties": {
                     "id": {"type": "string", "pattern": NODE_ID_RE.pattern},
                     "function": {"type": "string", "minLength": 1,
-                                 "description": "Dotted path, e.g. experiments.workflows.tree_reduction.add"},
+                                 "description": ("Dotted path, e.g. experiments.workflows.tree_reduction.add, or a "
+                                                 "function of pushed code: code:<name>@<version>:<function>")},
                     "args": {"type": "array", "items": {}},
                     "kwargs": {"type": "object", "additionalProperties": {}},
                     "options": {"type": "object", "additionalProperties": {}},

@@ -2,6 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orchestrator.api.accounts import TokenObtainApi
+from orchestrator.api.code import CodeApi, CodeDetailApi, CodeShareApi
 from orchestrator.api.common import api_not_found
 from orchestrator.api.experiments import ExperimentDetailApi, ExperimentsApi
 from orchestrator.api.root import ApiRootApi
@@ -24,6 +25,9 @@ urlpatterns = [
     path("plans/preview/", PlanPreviewApi.as_view(), name="plan-preview"),
     path("experiments/", ExperimentsApi.as_view(), name="experiments"),
     path("experiments/<int:experiment_id>/", ExperimentDetailApi.as_view(), name="experiment-detail"),
+    path("code/", CodeApi.as_view(), name="code"),
+    path("code/<str:owner>/<str:name>/share/", CodeShareApi.as_view(), name="code-share"),
+    path("code/<str:owner>/<str:name>/", CodeDetailApi.as_view(), name="code-detail"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     re_path(r"", api_not_found),  # last: JSON 404 for anything else under /api/

@@ -10,6 +10,7 @@ from typing import Any, Iterable
 from orchestrator import functions, graph as graph_mod
 from orchestrator.services import planning as planning_service
 from orchestrator.services import submissions
+from orchestrator.services import runs as run_services
 from orchestrator.services.runs import SubmissionError
 
 MAX_COMBINATIONS = 48  # plans one preview may make (planners × SLAs): 48 plans of 1,000 tasks take ~0.5 s
@@ -71,7 +72,7 @@ def preview_library(*, workflow: str, params: dict | None, planners, slas, owner
 def preview_spec(*, spec, name: str | None, planners, slas, owner=None) -> dict[str, Any]:
     planners, slas = check_choices(planners, slas)
     chosen = submissions.spec_name(name, spec)
-    graph = submissions.spec_graph(spec)
+    graph = run_services.pin_code(submissions.spec_graph(spec), owner, network=True)
     try:
         graph_mod.validate(graph)
         # The same function checks as a submission: a preview must not import arbitrary modules either.

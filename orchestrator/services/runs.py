@@ -67,6 +67,16 @@ def validate_submission(*, graph, planner: str, sla: str, allowed_modules: Itera
         raise SubmissionError(str(exc), "dag") from None
 
 
+def pin_code(graph, owner, *, network: bool):
+    """References to pushed code pinned to their hashes, checked against what ``owner`` may use (400 on ``dag``)."""
+    from orchestrator.pushed import checks as code_checks, service as code_service
+
+    try:
+        return code_service.pin_graph(graph, owner, network=network)
+    except code_checks.CodeError as exc:
+        raise SubmissionError(str(exc), "dag") from None
+
+
 def _check_finite(node, nid: str) -> None:
     """NaN and infinities are refused as constants, as the REST API refuses them (JSON cannot carry them)."""
     stack = [(a, f"args[{i}]") for i, a in enumerate(node.args)] + [(v, f"kwargs[{k!r}]") for k, v in node.kwargs]
@@ -108,6 +118,7 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
         except webhooks.WebhookError as exc:
             raise SubmissionError(str(exc), "webhook_url") from None
     graph = sinks_mod.joined(graph)  # several sinks: one more task collects their values
+    graph = pin_code(graph, owner, network=allowed_modules is not None)
     spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
     quotas.check_timeouts(owner, graph, timeout_s)
     if max_tasks is not None and len(graph) > max_tasks:

@@ -39,6 +39,7 @@ def test_the_docs_build_strict(tmp_path):
     for verb in VERBS:
         if VERBS[verb].command:
             assert f"usage: slaflow {verb}" in cli, verb  # each verb's own --help, generated
+    assert "usage: slaflow code" in cli and "OWNER/NAME" in cli  # the REST client verb's own --help
     assert "--optimizations" in cli and "spaces or commas" in cli
     python = (site / "reference" / "python" / "index.html").read_text()
     for name in ("submit", "Client", "HookChain", "add_list_argument", "exposition"):

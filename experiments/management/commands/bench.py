@@ -80,11 +80,14 @@ class Command(BaseCommand):
             "runs 8-12 and the residuals (observed / typical). "
             "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
             "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
-            "the reader got a copy.")
+            "the reader got a copy. "
+            "'code': first use of pushed workflow code (fetched from the database, verified, cached, imported) "
+            "against disk-cached and in-process, for a --code-kb KB module and a wheel of --wheel-modules modules; "
+            "medians of --repeat fresh pushes.")
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "host-faults",
-                                             "optimizations", "calibration", "store"])
+                                             "optimizations", "calibration", "store", "code"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -134,6 +137,12 @@ class Command(BaseCommand):
         g.add_argument("--fault-seconds", type=float, default=4.0, help="seconds each of those tasks takes (default 4)")
         g = parser.add_argument_group("store")
         g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
+        g = parser.add_argument_group("code")
+        g.add_argument("--code-kb", type=int, default=64, help="KB of source of the pushed module (default 64)")
+        g.add_argument("--wheel-modules", type=int, default=8, help="modules in the pushed wheel (default 8)")
+        g.add_argument("--on-workers", action="store_true",
+                       help="also on real workers: each fresh module run twice, the branches' recorded code_s and "
+                            "startup_s (starts a local cluster when none serves the queues)")
 
     def handle(self, *args, **opts):
         if opts["repeat"] is None:
@@ -155,7 +164,23 @@ class Command(BaseCommand):
             return self.calibration(opts)
         if opts["what"] == "store":
             return self.store(opts)
+        if opts["what"] == "code":
+            return self.code(opts)
         return self.runtime(opts)
+
+    def code(self, opts):
+        from experiments.bench import code as code_bench
+
+        if opts["code_kb"] < 1 or opts["wheel_modules"] < 1:
+            raise CommandError("--code-kb and --wheel-modules must be at least 1")
+        with Progress(opts["repeat"], enabled=not opts["json"]) as bar:
+            rows = code_bench.bench(repeat=opts["repeat"], code_kb=opts["code_kb"],
+                                    wheel_modules=opts["wheel_modules"], progress=bar.step)
+        if opts["on_workers"]:
+            with _workers(0, self.stderr.write), Progress(opts["repeat"], enabled=not opts["json"]) as bar:
+                rows += code_bench.bench_on_workers(repeat=opts["repeat"], code_kb=opts["code_kb"], progress=bar.step)
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
 
     def store(self, opts):
         if opts["size_mb"] < 1:
