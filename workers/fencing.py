@@ -16,7 +16,8 @@ token, delivery) and is refused unless that delivery is still the branch's curre
   of anything downstream, which is decided in Redis).
 
 A refused write raises ``Fenced`` (a ``StopBranch``: the branch stops, ends nothing and records
-nothing) and counts in ``keys.fault_counts()`` ("<run>:fenced"): the duplicates prevented. A run whose
+nothing) and counts in ``keys.fault_counts()`` ("<run>:fenced"): the duplicates prevented, one per
+write refused (a finished task's output and its counters are two). A run whose
 state is gone (it ended and was cleaned up) fences every late writer too: a missing count is not the
 writer's.
 """
