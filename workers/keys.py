@@ -83,6 +83,12 @@ def executors(run_id: int, memory_mb: int) -> str:
     return run_prefix(run_id) + f"execs:{int(memory_mb)}"
 
 
+def ready_since(run_id: int, memory_mb: int) -> str:
+    """Epoch seconds since which the ready list on ``memory_mb`` has not been empty, as the executor top-up
+    saw it (``workers.topup``)."""
+    return run_prefix(run_id) + f"ready-since:{int(memory_mb)}"
+
+
 def held(run_id: int, token: str) -> str:
     """List of the nodes an executor popped (run again if its process dies)."""
     return run_prefix(run_id) + f"held:{token}"

@@ -5,7 +5,8 @@ A run's ready flexible tasks are popped by its executors, launched when the work
 executes adds pool processes — its autoscaler publishes them (``workers.pools``) — but the executors
 already running on the other hosts would go on popping everything. So every worker's reaper, once a
 second, compares each running run's executors of each configuration with the live processes serving
-it (summed over hosts) and, while tasks wait on the run's ready list, launches executors up to that
+it (summed over hosts) and, while tasks have waited on the run's ready list for ``WAIT_S`` (a
+burst of short tasks is done before a new executor would start), launches executors up to that
 number: their messages go to the configuration's queue, where the newcomer's free processes take them.
 One atomic script per run and configuration decides how many (counting those still popping), so
 reapers on several hosts never launch more than that between them; an executor with nothing left to
@@ -23,10 +24,25 @@ from workers.redis_client import get_redis, script as _script
 
 log = logging.getLogger("slaflow.topup")
 
+# Ready tasks must have waited this long before more executors are launched for them: a burst of short
+# tasks is over before a new executor would start (cold, on a newcomer), and only adds contention.
+WAIT_S = 2.0
+
 _TOPUP = """
--- KEYS: over, ready, execs, live, registry, branches   ARGV: cap, run prefix, token prefix, memory_mb, ttl
+-- KEYS: over, ready, execs, live, registry, branches, waiting since
+-- ARGV: cap, run prefix, token prefix, memory_mb, ttl, now, wait
 if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
-local want = math.min(redis.call('LLEN', KEYS[2]), tonumber(ARGV[1]) - redis.call('SCARD', KEYS[3]))
+local ready = redis.call('LLEN', KEYS[2])
+if ready == 0 then
+  redis.call('DEL', KEYS[7])
+  return {}
+end
+if redis.call('SET', KEYS[7], ARGV[6], 'NX', 'EX', ARGV[5]) then
+  redis.call('SADD', KEYS[5], KEYS[7])
+  return {}
+end
+if tonumber(ARGV[6]) - tonumber(redis.call('GET', KEYS[7])) < tonumber(ARGV[7]) then return {} end
+local want = math.min(ready, tonumber(ARGV[1]) - redis.call('SCARD', KEYS[3]))
 local made = {}
 for i = 1, want do
   local t = ARGV[3] .. i
@@ -62,8 +78,8 @@ def sweep(now: float | None = None) -> list[tuple[int, str, int]]:
             prefix = f"{readiness.executor_prefix(run_id)}{mb}-up{time.time_ns()}-"
             made = _script("topup", _TOPUP)(
                 keys=[keys.over(run_id), keys.ready(run_id, mb), keys.executors(run_id, mb), keys.live(run_id),
-                      keys.registry(run_id), keys.branches(run_id)],
-                args=[cap, keys.run_prefix(run_id), prefix, mb, int(settings.SLAFLOW_RUN_TTL_S)])
+                      keys.registry(run_id), keys.branches(run_id), keys.ready_since(run_id, mb)],
+                args=[cap, keys.run_prefix(run_id), prefix, mb, int(settings.SLAFLOW_RUN_TTL_S), repr(now), WAIT_S])
             launched.extend((run_id, t.decode(), mb) for t in made)
     if launched:
         from orchestrator import canvas
