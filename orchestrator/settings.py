@@ -238,6 +238,9 @@ SLAFLOW_LAMBDA_LOCAL_CONCURRENCY = env.env_int("SLAFLOW_LAMBDA_LOCAL_CONCURRENCY
 SLAFLOW_OBJECT_STORE_BUCKET = os.environ.get("SLAFLOW_OBJECT_STORE_BUCKET", "")
 SLAFLOW_OBJECT_STORE_ENDPOINT_URL = os.environ.get("SLAFLOW_OBJECT_STORE_ENDPOINT_URL") or None
 SLAFLOW_OBJECT_STORE_MIN_BYTES = env.env_int("SLAFLOW_OBJECT_STORE_MIN_BYTES", 128 * 1024)
+# A host none of whose workers has said it is alive for this long, and whose data server cannot be reached,
+# is dead: the outputs that lived only there are recomputed from their inputs (workers.lineage).
+SLAFLOW_HOST_DEAD_S = env.env_float("SLAFLOW_HOST_DEAD_S", 10.0)
 # Redis keys of a run expire after this long even if the run never ends.
 SLAFLOW_RUN_TTL_S = env.env_int("SLAFLOW_RUN_TTL_S", 24 * 3600)
 # Longest a planned branch blocks a pool slot waiting for a remote input before it yields.

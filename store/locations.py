@@ -15,6 +15,16 @@ Data servers (``store.server``) announce themselves in ``keys.data_servers``
 (host id → addresses) so a reader finds another server of the producing host
 if the one in the record is gone (its worker process died: the host's files
 did not).
+
+**When a host is dead.** Every worker says its host is alive once a second
+(``beat``, from its reaper thread; ``keys.host_beats``). A reader declares the
+producing host dead — and the output lost (``shm.OutputLost``), to be
+recomputed — only when both hold: its data servers cannot be reached (or the
+host answers that it no longer has the file), *and* no worker of the host has
+beaten for ``SLAFLOW_HOST_DEAD_S``. A slow or briefly unreachable host whose
+workers still beat is not dead: the reader tries its data servers again until
+the output comes or the beats stop. A partitioned host stops beating too (it
+cannot reach Redis): to the others it is dead, as it is unreachable.
 """
 from __future__ import annotations
 
@@ -66,3 +76,29 @@ def servers_of(host: str, fresh_s: float = 120.0) -> list[str]:
         if h == host and now - float(at) < fresh_s:
             found.append((float(at), addr))
     return [addr for _, addr in sorted(found, reverse=True)]
+
+
+def beat(host: str, now: float | None = None) -> None:
+    """A worker of ``host`` is alive (every second, from each worker's reaper)."""
+    get_redis().hset(keys.host_beats(), host, repr(time.time() if now is None else now))
+
+
+def last_beat(host: str) -> float | None:
+    raw = get_redis().hget(keys.host_beats(), host)
+    return float(raw) if raw else None
+
+
+def host_dead(host: str, dead_s: float, now: float | None = None) -> bool:
+    """Whether the workers of ``host`` beat once but none has for ``dead_s`` (a host never heard of is not
+    known to be dead: its readers keep trying its data server, then give up with an error)."""
+    at = last_beat(host)
+    return at is not None and (time.time() if now is None else now) - at > dead_s
+
+
+def forget_hosts(older_than_s: float = 86400.0) -> None:
+    """Drop the beats of hosts not heard from for ``older_than_s`` (hosts long gone)."""
+    client = get_redis()
+    now = time.time()
+    stale = [h for h, at in client.hgetall(keys.host_beats()).items() if now - float(at) > older_than_s]
+    if stale:
+        client.hdel(keys.host_beats(), *stale)

@@ -31,11 +31,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from store.shm import HostDir, StoreError, valid_name
+from store.shm import HostDir, OutputLost, StoreError, valid_name
 
 log = logging.getLogger("slaflow.store")
 
 _CHUNK = 4 << 20
+
+
+class Refused(StoreError):
+    """An address a reader will not contact (not loopback nor in the allowed networks)."""
 
 
 def allowed(addr: str, networks: tuple[str, ...]) -> bool:
@@ -50,17 +54,22 @@ def allowed(addr: str, networks: tuple[str, ...]) -> bool:
 
 
 def fetch(addr: str, hdir: HostDir, run_id: int, name: str, size: int, digest: str,
-          networks: tuple[str, ...], timeout_s: float = 60.0) -> None:
+          networks: tuple[str, ...], timeout_s: float = 60.0, connect_s: float = 3.0) -> None:
     """Copy file ``name`` of run ``run_id`` from the data server at ``addr`` into ``hdir`` (same name),
-    checked against ``size`` and ``digest`` before it takes its name."""
+    checked against ``size`` and ``digest`` before it takes its name. ``OutputLost`` when the server
+    answers that it does not have the file."""
     if not allowed(addr, networks):
-        raise StoreError(f"run {run_id}: will not fetch output {name} from {addr!r}: not loopback nor in "
+        raise Refused(f"run {run_id}: will not fetch output {name} from {addr!r}: not loopback nor in "
                          f"SLAFLOW_DATA_NETWORKS {list(networks)}")
     host, _, port = addr.rpartition(":")
-    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=timeout_s)
+    conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=connect_s)
     try:
+        conn.connect()  # a host that is gone fails here within connect_s; a slow transfer gets timeout_s
+        conn.sock.settimeout(timeout_s)
         conn.request("GET", f"/{hdir.deployment}/{int(run_id)}/{name}")
         resp = conn.getresponse()
+        if resp.status == 404:
+            raise OutputLost(f"run {run_id}: data server {addr} no longer has output {name}", name=name)
         if resp.status != 200:
             raise StoreError(f"run {run_id}: data server {addr} answered {resp.status} for output {name}: "
                              f"{resp.read(300).decode(errors='replace')}")

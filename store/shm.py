@@ -50,6 +50,15 @@ class StoreError(RuntimeError):
     """An output the store cannot give back as written (missing, cut short, changed)."""
 
 
+class OutputLost(StoreError):
+    """An output whose only copy was on a host that is gone (declared dead, see ``store.locations``), or
+    that its host no longer has: it can only be had again by running its task again (``workers.lineage``)."""
+
+    def __init__(self, message: str, host: str = "", name: str = ""):
+        super().__init__(message)
+        self.host, self.name = host, name
+
+
 def checksum(buf) -> str:
     return xxhash.xxh3_64_hexdigest(buf)
 

@@ -43,8 +43,8 @@ from django.dispatch import receiver
 from orchestrator import codec
 from store import locations, objects
 from store.locations import Location
-from store.server import DataServer, fetch
-from store.shm import HostDir, StoreError
+from store.server import DataServer, Refused, fetch
+from store.shm import HostDir, OutputLost, StoreError
 from workers import keys
 from workers.redis_client import get_redis, new_client
 
@@ -105,23 +105,50 @@ class OutputStore:
         loc = locations.decode(raw)
         if loc is None:
             return Fetched(raw, REDIS)
-        if loc.host == self.host or self.hdir.exists(run_id, loc.name):  # made here, or fetched here before
+        if self.hdir.exists(run_id, loc.name):  # made here, or fetched here before
             return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), SHM)
+        if loc.host == self.host:
+            raise self._lost(run_id, loc, "this host's shared memory no longer holds it")
         self._fetch(run_id, loc)
         return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), REMOTE)
 
     def _fetch(self, run_id: int, loc: Location) -> None:
-        tried: list[str] = []
-        for addr in dict.fromkeys([loc.addr] + locations.servers_of(loc.host)):
-            if not addr:
-                continue
-            try:
-                fetch(addr, self.hdir, run_id, loc.name, loc.size, loc.checksum, self.networks)
-                return
-            except (OSError, StoreError) as exc:
-                tried.append(f"{addr}: {exc}")
-        raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched ("
-                         + ("; ".join(tried) or "no data server of that host is known") + ")")
+        """Fetch from the producing host's data servers. A host declared dead (``store.locations``: no
+        worker of it beat for ``SLAFLOW_HOST_DEAD_S``) or that no longer has the file: ``OutputLost``. A
+        host still beating is retried until it answers or stops beating (for at most three times that)."""
+        dead_s = float(settings.SLAFLOW_HOST_DEAD_S)
+        give_up = time.monotonic() + 3 * dead_s
+        while True:
+            if locations.host_dead(loc.host, dead_s):
+                raise self._lost(run_id, loc, f"host {loc.host!r} is dead (no worker of it alive for {dead_s:g} s)")
+            tried: list[str] = []
+            for addr in dict.fromkeys([loc.addr] + locations.servers_of(loc.host)):
+                if not addr:
+                    continue
+                try:
+                    fetch(addr, self.hdir, run_id, loc.name, loc.size, loc.checksum, self.networks)
+                    return
+                except OutputLost as exc:
+                    raise self._lost(run_id, loc, str(exc)) from None
+                except Refused:
+                    raise
+                except (OSError, StoreError) as exc:
+                    tried.append(f"{addr}: {exc}")
+            why = "; ".join(tried) or "no data server of that host is known"
+            if locations.host_dead(loc.host, dead_s):
+                raise self._lost(run_id, loc, f"host {loc.host!r} is dead (no worker of it alive for {dead_s:g} s; "
+                                 f"{why})")
+            if time.monotonic() > give_up:
+                raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
+                                 f"({why}), and the host is not known to be dead")
+            log.info("run %s: output %s of live host %s not fetched yet (%s); trying again", run_id, loc.name,
+                     loc.host, why)
+            time.sleep(0.5)
+
+    @staticmethod
+    def _lost(run_id: int, loc: Location, why: str) -> OutputLost:
+        return OutputLost(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
+                          f"and is lost: {why}", host=loc.host, name=loc.name)
 
     def drop_run(self, run_id: int) -> None:
         """The run is over: its files go, here and (announced) on every other host."""
@@ -184,6 +211,7 @@ def is_live(run_id: int) -> bool:
 def sweep() -> list[int]:
     """Remove this host's files of runs that are over or older than the run TTL; the runs removed."""
     removed = local().hdir.sweep(is_live, float(settings.SLAFLOW_RUN_TTL_S))
+    locations.forget_hosts(float(settings.SLAFLOW_RUN_TTL_S))
     if removed:
         log.info("output store: swept the files of %d ended run(s) on this host", len(removed))
     return removed

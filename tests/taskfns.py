@@ -176,10 +176,12 @@ def payload(x, mb: int, seconds: float = 0.0):
 
 
 @task
-def checksum_all(arrays) -> str:
+def checksum_all(arrays, tag: str = "") -> str:
     """The SHA-256 of every input's bytes in order (inputs made on several hosts, read on one)."""
     import hashlib
 
+    if tag:
+        _count(tag)
     h = hashlib.sha256()
     for a in arrays:
         h.update(a.tobytes())

@@ -10,7 +10,7 @@ Outputs go through the output store (``store.tiers``): what the outputs hash
 holds is a small output itself or the location of a big one in its host's
 shared memory; readers get it back resolved (mapped, or fetched from its host).
 
-This module is the bottom layer: it imports only keys, the Redis client and the output store.
+This module is the bottom layer: it imports only keys, the Redis client, fencing and the output store.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from typing import Iterable
 from django.conf import settings
 
 from store import tiers
-from workers import keys
-from workers.redis_client import get_redis, script as _script
+from workers import fencing, keys
+from workers.redis_client import get_redis
 
 _BRANCH_END = """
 -- KEYS: live, sink_done, over, finalized, lease, execs (or ''), timing, lease index, current
@@ -102,19 +102,26 @@ def set_width(run_id: int, node_id: str, width: int) -> int:
 
 # --- task states ------------------------------------------------------------------
 
-def begin_task(run_id: int, node_id: str, token: str) -> tuple[bool, str | None]:
+_BEGIN = """
+-- KEYS: over, killed, states, current, starts   ARGV: node, token, now, ttl
+local over = redis.call('EXISTS', KEYS[1])
+local killed = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+redis.call('HSET', KEYS[3], ARGV[1], 'running')
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[3])
+for i = 3, 5 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return {over, killed}
+"""
+
+
+def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | None = None) -> tuple[bool, str | None]:
     """Mark a task running (for live views) as the branch's current one; (go on?, why a process was
     killed while running it before, if one was). Go on is False when the run is already over (failed
-    or cancelled): the task must not start."""
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.exists(keys.over(run_id))
-    pipe.hget(keys.killed(run_id), node_id)
-    pipe.hset(keys.states(run_id), node_id, "running")
-    pipe.hset(keys.current(run_id), token, node_id)
-    pipe.hset(keys.starts(run_id), node_id, repr(time.time()))
-    for key in (keys.states(run_id), keys.current(run_id), keys.starts(run_id)):
-        pipe.expire(key, ttl())
-    over, killed = pipe.execute()[:2]
+    or cancelled): the task must not start. Fenced with ``fence`` (``workers.fencing``)."""
+    over, killed = fencing.call(
+        "begin_task", _BEGIN,
+        keys=[keys.over(run_id), keys.killed(run_id), keys.states(run_id), keys.current(run_id), keys.starts(run_id)],
+        args=[node_id, token, repr(time.time()), ttl()], fence=fence)
     return not over, killed.decode() if killed else None
 
 
@@ -182,18 +189,19 @@ def add_live(run_id: int, tokens: Iterable[str]) -> None:
 
 
 def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
-               overheads: dict[str, float] | None = None) -> bool:
+               overheads: dict[str, float] | None = None, fence: fencing.Fence | None = None) -> bool:
     """Remove a branch from the live set (and, for an executor, from its configuration's executors)
     and release its lease, in one step (so a duplicate can never start it again in between); the
     branch's ``overheads`` (seconds by name) add to the run's totals. True for the one caller that
-    must finalize the run."""
+    must finalize the run. A delivery that was taken over (``fence``) ends nothing: ``Fenced``."""
     execs = keys.executors(run_id, executor_of) if executor_of is not None else ""
     pairs = [x for name, seconds in (overheads or {}).items() for x in (name, repr(float(seconds)))]
     return bool(
-        _script("branch_end", _BRANCH_END)(
+        fencing.call(
+            "branch_end", _BRANCH_END,
             keys=[keys.live(run_id), keys.sink_done(run_id), keys.over(run_id), keys.finalized(run_id),
                   keys.lease(run_id, token), execs, keys.timing(run_id), keys.lease_index(), keys.current(run_id)],
-            args=[token, ttl(), lease_holder, f"{run_id}|{token}", *pairs],
+            args=[token, ttl(), lease_holder, f"{run_id}|{token}", *pairs], fence=fence,
         )
     )
 
@@ -232,8 +240,9 @@ def live_states(run_id: int) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
-def mark_sink_done(run_id: int, when: float) -> None:
-    get_redis().set(keys.sink_done(run_id), repr(when), ex=ttl())
+def mark_sink_done(run_id: int, when: float, fence: fencing.Fence | None = None) -> None:
+    fencing.call("sink_done", "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1",
+                 keys=[keys.sink_done(run_id)], args=[repr(when), ttl()], fence=fence)
 
 
 def sink_done_at(run_id: int) -> float | None:
@@ -241,8 +250,10 @@ def sink_done_at(run_id: int) -> float | None:
     return float(raw) if raw else None
 
 
-def mark_over(run_id: int, reason: str) -> None:
-    """Flag the run as over (failed / cancelled) and tell every process at once."""
+def mark_over(run_id: int, reason: str, fence: fencing.Fence | None = None) -> None:
+    """Flag the run as over (failed / cancelled) and tell every process at once (a branch's failure only
+    while its delivery is current: ``fence``)."""
+    fencing.check(fence)
     pipe = get_redis().pipeline()
     pipe.set(keys.over(run_id), reason, ex=ttl())
     pipe.publish(keys.flags_channel(), f"over {run_id} {reason}")

@@ -8,6 +8,7 @@ crosses hosts (outputs fetched from another host, a host lost or cut off).
         a.set_link(False); a.set_link(True)         # cut / restore a's link to the other hosts
         a.partition(); a.heal()                     # ... and its Redis and Postgres too
         a.kill(); hosts.revive(a)                   # every process of a SIGKILLed, its link down; back
+        c = hosts.join()                            # a third host joins while runs execute
 
 Each host (``Host``) is a network + UTS + mount namespace (``workers.netns``: its own hostname, its
 own ``/dev/shm``, an address on a switch shared with the other hosts) running a ``LocalCluster``: one
@@ -231,6 +232,21 @@ class Hosts:
         host.cluster.stop()  # reaps what the kill left
         host.cluster.start(timeout_s)
 
+    def join(self, timeout_s: float = 120.0) -> Host:
+        """A new host joins while runs execute: its namespaces, relays and workers made and started like the
+        others'. Its workers consume the same queues and publish their pools and cores (``workers.pools``),
+        so dispatch and planning see it from then on."""
+        if len(self.hosts) >= 16:
+            raise netns.HostsError("a harness holds 16 hosts at most")
+        targets = relays.targets(settings.REDIS.client_url, self._database())
+        self._make_host(len(self.hosts) + 1, targets)
+        self.count = len(self.hosts)
+        self._record()
+        host = self.hosts[-1]
+        host.cluster.launch()
+        host.cluster.ready(timeout_s)
+        return host
+
     def check_alive(self) -> None:
         """Raise if a worker of a host died and will not be restarted."""
         for host in self.hosts:
@@ -243,3 +259,42 @@ class Hosts:
                          f"relays {', '.join(f'{r.target.service}:{r.target.port}' for r in h.relays.values())}, "
                          f"logs {h.log_dir}")
         return lines
+
+
+# --- where a run's work and outputs are now (for fault tests and benchmarks) ---------------------------
+
+def running_on(run_id: int) -> dict[str, str]:
+    """node → hostname of the process whose lease runs it now (the run's current tasks and their leases)."""
+    from workers import keys
+    from workers.redis_client import get_redis
+
+    client = get_redis()
+    current = {k.decode(): v.decode() for k, v in client.hgetall(keys.current(run_id)).items()}
+    out = {}
+    for token, node in current.items():
+        holder = client.get(keys.lease(run_id, token))
+        if holder:
+            out[node] = holder.decode().partition(":")[0]
+    return out
+
+
+def outputs_on(run_id: int) -> dict[str, str]:
+    """node → host of each stored output of the run that lives in a host's shared memory."""
+    from store import locations
+    from workers import keys
+    from workers.redis_client import get_redis
+
+    out = {}
+    for node, raw in get_redis().hgetall(keys.outputs(run_id)).items():
+        loc = locations.decode(raw)
+        if loc is not None:
+            out[node.decode()] = loc.host
+    return out
+
+
+def busy_host_with_outputs(hosts: list[Host], run_id: int) -> Host | None:
+    """A host that holds a finished output of the run in its shared memory and runs one of its tasks now."""
+    names = {h.hostname: h for h in hosts}
+    both = set(outputs_on(run_id).values()) & set(running_on(run_id).values())
+    return next((names[h] for h in sorted(both) if h in names), None)
+

@@ -100,6 +100,12 @@ def executors(run_id: int, memory_mb: int) -> str:
     return run_prefix(run_id) + f"execs:{int(memory_mb)}"
 
 
+def ready_since(run_id: int, memory_mb: int) -> str:
+    """Epoch seconds since which the ready list on ``memory_mb`` has not been empty, as the executor top-up
+    saw it (``workers.topup``)."""
+    return run_prefix(run_id) + f"ready-since:{int(memory_mb)}"
+
+
 def held(run_id: int, token: str) -> str:
     """List of the nodes an executor popped (run again if its process dies)."""
     return run_prefix(run_id) + f"held:{token}"
@@ -335,6 +341,20 @@ def store_channel() -> str:
     """Pub/sub channel on which a run's end is announced to every host's data server ("drop <run>"):
     each removes its host's files of that run (``store.tiers``)."""
     return channel_scope() + "store"
+
+
+def host_beats() -> str:
+    """Hash host id → epoch seconds its workers last said they are alive (each worker's reaper, every
+    second): with a failed fetch from its data server, what declares a host dead (``store.locations``)."""
+    return f"{PREFIX}:hostbeats"
+
+
+def fault_counts() -> str:
+    """Hash "<run>:fenced" / "<run>:recomputed" → count: writes refused to a branch whose lease was taken
+    over (``workers.fencing``) and outputs recomputed after their host was lost (``workers.lineage``).
+    Outside the run's prefix so the counts outlive the run's clean-up; the hash expires a day after its
+    last change."""
+    return f"{PREFIX}:faults"
 
 
 def pools() -> str:

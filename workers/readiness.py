@@ -46,7 +46,9 @@ never written when nobody will read it.
 An attached output goes through the output store (``store.tiers``): a big one
 is written to the host's shared memory and only its location is stored.
 
-This module is the bottom layer: it imports only keys, the Redis client and the output store.
+Every write is fenced when the caller gives its lease's fence (``workers.fencing``).
+
+This module is the bottom layer: it imports only keys, the Redis client, fencing and the output store.
 """
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ from django.conf import settings
 from redis.exceptions import NoScriptError
 
 from store import tiers
-from workers import keys
+from workers import fencing, keys
 from workers.redis_client import get_redis, script as _script
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
@@ -346,14 +348,16 @@ def executor_cap() -> int:
 
 
 def finish_task(run_id: int, node_id: str, token: str, children: list[Child], output: bytes | None, *,
-                local_slots: int = 0, pop_from: int | None = None, streamed: bool = False) -> Finished:
+                local_slots: int = 0, pop_from: int | None = None, streamed: bool = False,
+                fence: fencing.Fence | None = None) -> Finished:
     """Record ``node_id`` done; ``local_slots``: how many ready flexible children this branch may run
     itself; ``pop_from``: an executor's configuration, to take its next task in the same call when no
     child runs here. With ``output``, it is stored first, in the same round trip (a pipelined
     ``HSET`` before the script: no copy of a large value through Lua). Without it,
     ``Finished.upload_first`` says that some child will run outside this branch and the output must
     be attached (nothing was changed) — unless ``streamed``: the output is on its way
-    (``workers.streams``), as good as stored for the children's sake."""
+    (``workers.streams``), as good as stored for the children's sake. With ``fence``, nothing is
+    written unless the branch's delivery is still current (``workers.fencing``: ``Fenced``)."""
     args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S),
                   "1" if output is not None or streamed else "0", local_slots, executor_cap(), executor_prefix(run_id),
                   "" if pop_from is None else int(pop_from), len(children)]
@@ -364,7 +368,9 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
     made = len(output) if output is not None and store.min_bytes and len(output) >= store.min_bytes else 0
     args.extend([keys.events(run_id), store.host, made])
     finish = _script("finish", _FINISH)
-    if output is None:
+    if fence is not None:
+        outcomes, launch, popped, first, homes = _fenced_finish(run_id, node_id, output, args, fence)
+    elif output is None:
         outcomes, launch, popped, first, homes = finish(keys=[], args=args)
     else:
         outcomes, launch, popped, first, homes = _stored_then(run_id, node_id, output, finish, args)
@@ -392,6 +398,26 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
             if attempt == 2:
                 raise
             script.sha = client.script_load(script.script)
+
+
+_PUT = """
+-- KEYS: outputs   ARGV: node, entry, ttl    the first copy stored stands
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence):
+    """``finish_task`` of a fenced branch: the output (when attached) and the counters written only while
+    its delivery is current, still in one round trip."""
+    calls = []
+    if output is not None:
+        entry = tiers.local().entry(run_id, node_id, output)
+        calls.append((fencing.fenced_script("put", _PUT), [keys.outputs(run_id)],
+                      [node_id, entry, int(settings.SLAFLOW_RUN_TTL_S)]))
+    calls.append((fencing.fenced_script("finish", _FINISH), [], args))
+    return fencing.pipelined(calls, fence)[-1]
 
 
 _RELEASE = _EDGE_AND_HAND + """
@@ -503,15 +529,17 @@ def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: l
     pipe.execute()
 
 
-def pop(run_id: int, memory_mb: int, token: str) -> tuple[str | None, bool]:
+def pop(run_id: int, memory_mb: int, token: str, fence: fencing.Fence | None = None) -> tuple[str | None, bool]:
     """An executor's next task: (node, False) — from its host's ready list first, then the unplaced
     one, then another host's (stealing: an idle executor never leaves work waiting); (None, False)
     when every list is empty — the executor is retired in the same step; (None, True) when the run
-    is over."""
-    got = _script("pop", _POP)(
+    is over. Fenced (``workers.fencing``) with ``fence``: a delivery that was taken over pops nothing."""
+    got = fencing.call(
+        "pop", _POP,
         keys=[keys.executors(run_id, memory_mb), keys.held(run_id, token),
               keys.taken(run_id), keys.states(run_id), keys.over(run_id), keys.current(run_id)],
-        args=[token, int(settings.SLAFLOW_RUN_TTL_S), keys.run_prefix(run_id), int(memory_mb), tiers.host_id()])
+        args=[token, int(settings.SLAFLOW_RUN_TTL_S), keys.run_prefix(run_id), int(memory_mb), tiers.host_id()],
+        fence=fence)
     if not got:
         return None, False
     if len(got) == 2:

@@ -11,6 +11,13 @@ lease, re-runs what the dead process had not finished, and readiness stays
 exactly-once. The broker's own redelivery of the lost message (after its
 visibility timeout) later finds the branch ended and is dropped.
 
+Each pass also says that this worker's host is alive (``store.locations.beat``): a
+host none of whose workers beats any more, and whose data server cannot be reached,
+is dead to readers of its outputs, which recompute them (``workers.lineage``).
+
+And it launches more executors for running runs whose ready tasks wait while more processes serve
+their configuration than executors pop for them — a host joined (``workers.topup``).
+
 It also fails runs whose deadline (``deadline_s`` at submission) passed, and
 every few seconds runs the watchdog (``workers.watchdog``): a run whose state
 Redis lost, or that stalled, is failed with a clear error instead of hanging;
@@ -23,7 +30,7 @@ import logging
 import threading
 import time
 
-from workers import dataplane, keys
+from workers import dataplane, keys, topup
 from workers.watchdog import Watchdog
 from workers.redis_client import get_redis, script as _script
 
@@ -109,12 +116,22 @@ class Reaper(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(self.interval_s):
             try:
+                _beat()
                 sweep()
+                topup.sweep()  # executors for processes that joined (a new host) while runs wait for them
                 if self.watchdog.due(time.time()):
                     self.watchdog.watch()
             except Exception:  # Redis or the database away for a moment: the next pass tries again
                 log.exception("reaper pass failed")
                 _close_database_connection()
+
+
+def _beat() -> None:
+    """This worker's host is alive (``store.locations``: with an unreachable data server, a host that
+    stops beating is declared dead and its outputs recomputed)."""
+    from store import locations, tiers
+
+    locations.beat(tiers.host_id())
 
 
 def _close_database_connection() -> None:

@@ -55,7 +55,7 @@ from orchestrator.graph import Node, substitute
 from orchestrator.services import metrics, runs
 from orchestrator.options import attempts_text
 from store.shm import StoreError
-from workers import cgroups, dataplane, flags, readiness, streams
+from workers import cgroups, dataplane, fencing, flags, lineage, readiness, streams
 from workers.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
 from workers.travel import OutputTravel
@@ -113,6 +113,8 @@ class BranchRun(OutputTravel):
         self.startup = startup
         self.delivery = delivery
         self.lease = lease  # None when run outside a Celery task (tests)
+        # Every write of this delivery is refused once the branch is taken over (workers.fencing).
+        self.fence = fencing.Fence(self.run_id, token, delivery) if lease is not None else None
         # A flexible branch pops ready flexible tasks of this configuration when it has none left.
         self.executor_mb = executor_mb if worker is None else None
         self.limits = cgroups.current()
@@ -166,7 +168,7 @@ class BranchRun(OutputTravel):
             if self.is_executor:
                 if self.retired:
                     return  # the last finish found the ready list empty and retired us
-                nid, over = readiness.pop(self.run_id, self.executor_mb, self.token)
+                nid, over = readiness.pop(self.run_id, self.executor_mb, self.token, fence=self.fence)
                 if over:
                     raise StopBranch(f"run {self.run_id} is over")
                 if nid is None:
@@ -277,7 +279,7 @@ class BranchRun(OutputTravel):
             self.begun.discard(nid)
             killed = dataplane.killed_reason(self.run_id, nid) if self.delivery > 1 else None
         else:
-            go, killed = dataplane.begin_task(self.run_id, nid, self.token)
+            go, killed = dataplane.begin_task(self.run_id, nid, self.token, fence=self.fence)
             if not go:
                 raise StopBranch(f"run {self.run_id} is over")  # failed or cancelled meanwhile
         self.records.append(rec)
@@ -297,7 +299,10 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         if self.delivery == 1 or task.is_sink:
             return False
-        got = dataplane.get_output(self.run_id, nid)
+        try:  # stored on a host that is gone: recomputed from its inputs (workers.lineage), in its place
+            got = lineage.get_outputs(self, [nid])[0]
+        except StoreError:  # and cannot be: run it again
+            got = None
         if got is not None:
             task.value, task.data = got.load(), got.buf
         elif streams.complete(self.run_id, nid):
@@ -344,7 +349,8 @@ class BranchRun(OutputTravel):
             return True
         td = time.perf_counter()
         try:
-            got = dataplane.get_outputs(self.run_id, remote)  # one round trip for all of them (then mapped/fetched)
+            # One round trip for all of them (then mapped/fetched); one lost with its host is recomputed.
+            got = lineage.get_outputs(self, remote)
         except StoreError as exc:  # a file changed, cut short or gone, or its host unreachable: said, never guessed
             self._fail(task, f"input of {node.id!r}: {exc}", "")
             return False
@@ -457,10 +463,12 @@ class BranchRun(OutputTravel):
         rec.status = "succeeded"
         if task.is_sink:
             t0 = time.perf_counter()
+            fencing.check(self.fence)
             retrying(lambda: runs.store_result(self.run_id, task.data, task.value), "storing the result")
             rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
-            task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None)
-            dataplane.mark_sink_done(self.run_id, time.time())  # the run's end: the result is stored
+            task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None, fence=self.fence)
+            # the run's end: the result is stored
+            dataplane.mark_sink_done(self.run_id, time.time(), fence=self.fence)
             return
         ctx = self.ctx
         kids = self._children(task)
@@ -476,7 +484,7 @@ class BranchRun(OutputTravel):
 
         def finish(out: bytes | None) -> readiness.Finished:
             return readiness.finish_task(self.run_id, nid, self.token, kids, out, local_slots=task.local_slots,
-                                         pop_from=pop_from, streamed=bool(task.stream_chunk))
+                                         pop_from=pop_from, streamed=bool(task.stream_chunk), fence=self.fence)
 
         fin = finish(output)
         if fin.upload_first and self._delay_upload(task, kids):
@@ -514,6 +522,7 @@ class BranchRun(OutputTravel):
     # --- failure and the end ----------------------------------------------------------
 
     def _fail(self, task: ActiveTask, error: str, tb: str) -> None:
+        fencing.check(self.fence)  # a delivery taken over fails nothing (Fenced stops the branch)
         rec = task.record
         rec.status = "failed"
         if rec.attempt_errors:  # every attempt's error stays visible, the last one in the run's error
@@ -521,7 +530,7 @@ class BranchRun(OutputTravel):
         rec.error, rec.traceback = error, tb
         self.hooks.run("task_failed", self, task, error)
         dataplane.set_state(self.run_id, rec.node_id, "failed")
-        dataplane.mark_over(self.run_id, "failed")
+        dataplane.mark_over(self.run_id, "failed", fence=self.fence)
         self.failure = TaskFailed(rec.node_id, error, tb)
         log.warning("run %s: task %s failed: %s", self.run_id, rec.node_id, error)
 
@@ -531,8 +540,11 @@ class BranchRun(OutputTravel):
         batch = [r.as_dict() for r in self.records[self.flushed:]]
         self.flushed = len(self.records)
         run_id, started, attempts, overheads = self.run_id, self.ctx.started_at, self.delivery, self.overheads
+        fence = self.fence
 
         def write() -> None:
+            if not fencing.current(fence):
+                return  # taken over: the new delivery records these tasks
             t0 = time.perf_counter()
             metrics.record_tasks(run_id, started, batch, attempts=attempts)
             overheads["record_s"] += time.perf_counter() - t0
@@ -545,6 +557,11 @@ class BranchRun(OutputTravel):
         self.startup.cpu_s = time.process_time() - cpu_start
         self.startup.tasks = len(self.records)
         self.startup.enforced = self.limits.enforced
+        if not fencing.current(self.fence):  # taken over: the new delivery's records and outcome stand
+            log.warning("run %s: branch %s delivery %s was taken over; recording nothing", self.run_id,
+                        self.token, self.delivery)
+            self.failure = None
+            return
         t0 = time.perf_counter()
         try:
             recorder().drain()  # earlier batches first: a failed one fails the branch here
@@ -591,7 +608,13 @@ def executor_name(token: str) -> str:
 
 
 def end_branch(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
-               overheads: dict[str, float] | None = None) -> None:
-    """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run."""
-    if dataplane.branch_end(run_id, token, lease_holder, executor_of, overheads):
+               overheads: dict[str, float] | None = None, fence: fencing.Fence | None = None) -> None:
+    """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run.
+    A delivery that was taken over (``fence``) leaves the branch to the new one."""
+    try:
+        last = dataplane.branch_end(run_id, token, lease_holder, executor_of, overheads, fence=fence)
+    except fencing.Fenced:
+        log.warning("run %s: branch %s was taken over; leaving it to the new delivery", run_id, token)
+        return
+    if last:
         retrying(lambda: runs.finalize_run(run_id), f"finalizing run {run_id}")

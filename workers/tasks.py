@@ -21,6 +21,7 @@ from orchestrator.optimizations import prewarm as prewarm_opt
 from orchestrator.services import metrics, runs
 from workers import cgroups, dataplane, readiness
 from workers.context import RunGone, process_state
+from workers.fencing import Fence, Fenced
 from workers.lease import Busy, Ended, Lease, holder_pid
 from workers.records import StartupRecord, TaskRecord
 from workers.runtime import BranchRun, TaskFailed, end_branch, executor_name
@@ -113,9 +114,13 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
             branch.execute()
         except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
             log.exception("run %s: branch %s crashed", run_id, token)
-            dataplane.mark_over(run_id, "failed")
-            branch.failure = branch.failure or TaskFailed(
-                entries[0] if entries else "", f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+            try:
+                dataplane.mark_over(run_id, "failed", fence=branch.fence)
+            except Fenced:  # taken over meanwhile (its host was cut off): the new delivery carries on
+                branch.stopped = True
+            else:
+                branch.failure = branch.failure or TaskFailed(entries[0] if entries else "", f"internal error: "
+                                                              f"{type(exc).__name__}: {exc}", traceback.format_exc())
         branch.record(cpu_start)
         overheads.update(branch.overheads)
         process_state().touch(ctx.structure_hash)
@@ -124,7 +129,7 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
         if lease.lost:  # another delivery holds the branch now: it stays live for that one
             log.warning("run %s: branch %s lost its lease (taken over); leaving it to the new holder", run_id, token)
         else:
-            end_branch(run_id, token, lease.me, executor_of, overheads)
+            end_branch(run_id, token, lease.me, executor_of, overheads, fence=Fence(run_id, token, delivery))
 
 
 def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from orchestrator import canvas, codec, mapping, transport
-from workers import dataplane, flags, pools, readiness, streams
+from workers import dataplane, flags, lineage, pools, readiness, streams
 
 if TYPE_CHECKING:
     from workers.runtime import ActiveTask
@@ -219,7 +219,7 @@ class OutputTravel:
         ids = [mapping.element_id(nid, i) for i in range(self.ctx.width(nid))]
         remote = [e for e in ids if e not in self.local]
         td = time.perf_counter()
-        got = dict(zip(remote, dataplane.get_outputs(self.run_id, remote)))
+        got = dict(zip(remote, lineage.get_outputs(self, remote)))  # an element's output lost with its host: recomputed
         missing = [e for e, g in got.items() if g is None]
         if missing:
             self._fail(task, f"run {self.run_id}: output(s) of {', '.join(missing[:3])} not stored", "")

@@ -100,6 +100,27 @@ def slow_add(a, b, seconds: float, tag: str = ""):
 
 
 @task
+def slow_blob(seed: int, mb: float, seconds: float):
+    """``mb`` MB of deterministic bytes after ``seconds`` (a fan-out task whose output lives in shared memory)."""
+    import time
+
+    time.sleep(seconds)
+    return np.random.default_rng(int(seed)).integers(0, 256, size=int(mb * (1 << 20)), dtype=np.uint8)
+
+
+@task
+def digest_all(arrays, tag: str = "") -> str:
+    """The SHA-256 of every input's bytes in order (counted under ``tag``: how many times the sink ran)."""
+    import hashlib
+
+    _count(tag)
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+@task
 def hang(x, seconds: float = 3600.0, tag: str = ""):
     """Sleeps (almost) forever unless stopped."""
     import time

@@ -67,6 +67,10 @@ class Command(BaseCommand):
             "hung tasks (needs this machine's local cluster). "
             "'restarts': Redis (with and without its append-only file) and Postgres restarted mid-run, on "
             "private services the bench starts (outcome, time from the restart to the run's end). "
+            "'host-faults': on --hosts simulated hosts (default 3), a host killed mid-run of a --fault-tasks x "
+            "--fault-seconds fan-out (time from the kill to the end, makespan beyond the undisturbed one, tasks run "
+            "again, result) and a host partitioned mid-task then healed (result, downstream runs, duplicates "
+            "prevented by fencing); --repeat each. "
             "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
             "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout, streaming: "
             "big_transfer and stream_pipeline) and the -opt planners against plain ones on tree_reduction and "
@@ -92,8 +96,8 @@ class Command(BaseCommand):
             "--workload-name), and the invoke rate of a --width fan-out (docs/howto/lambda.md).")
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "optimizations",
-                                             "calibration", "store", "code", "lambda", "rescue"])
+        parser.add_argument("what", choices=["planning", "runtime", "load", "failures", "restarts", "host-faults",
+                                             "optimizations", "calibration", "store", "code", "lambda", "rescue"])
         parser.add_argument("--json", action="store_true", help="one JSON object per row")
         parser.add_argument("--repeat", type=int, default=None,
                             help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
@@ -169,6 +173,9 @@ class Command(BaseCommand):
         g.add_argument("--busy", type=float, default=0.1, help="rescue: CPU-seconds per task (default 0.1)")
         g.add_argument("--slowdown", type=float, default=2.0, help="rescue: the injected slow-down (default 2x)")
         g.add_argument("--history", type=int, default=5, help="rescue: runs at the usual pace first (default 5)")
+        g = parser.add_argument_group("host-faults")
+        g.add_argument("--fault-tasks", type=int, default=12, help="tasks of the fan-out a host dies in (default 12)")
+        g.add_argument("--fault-seconds", type=float, default=4.0, help="seconds each of those tasks takes (default 4)")
         g = parser.add_argument_group("store")
         g.add_argument("--size-mb", type=int, default=64, help="the output's size in MB (default 64)")
         g = parser.add_argument_group("code")
@@ -192,6 +199,8 @@ class Command(BaseCommand):
             return self.optimizations(opts)
         if opts["what"] == "restarts":
             return self.restarts(opts)
+        if opts["what"] == "host-faults":
+            return self.host_faults(opts)
         if opts["what"] == "calibration":
             return self.suite(opts) if opts["suite"] else self.calibration(opts)
         if opts["what"] == "store":
@@ -342,6 +351,36 @@ class Command(BaseCommand):
                               f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
                               f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
                               + (f", error: {row['error']}" if row["error"] else ""))
+
+    def host_faults(self, opts):
+        from experiments.bench import host_faults
+        from workers.localcluster import served_queues
+        from workers.netns import HostsError
+
+        hosts = opts["hosts"] or 3
+        if hosts < 2 or opts["fault_tasks"] < 2 or opts["fault_seconds"] <= 0:
+            raise CommandError("host-faults needs --hosts ≥ 2, --fault-tasks ≥ 2 and --fault-seconds > 0")
+        if served_queues():
+            raise CommandError("host-faults: workers already serve this Redis database's queues (they would take the "
+                               "hosts' tasks); stop them or use another REDIS_URL database")
+        log = self.stderr.write if opts["json"] else self.stdout.write
+        log(f"starting {hosts} simulated hosts…; load: {os.getloadavg()[0]:.2f}")
+        with Progress(2 * opts["repeat"], enabled=not opts["json"]) as bar:
+            try:
+                rows = host_faults.bench(hosts=hosts, repeat=opts["repeat"], tasks=opts["fault_tasks"],
+                                         seconds=opts["fault_seconds"], log=log, progress=bar.step)
+            except HostsError as exc:
+                raise CommandError(str(exc)) from None
+        for row in rows:
+            self.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
+        if not opts["json"]:
+            for label, pick in (("host killed", "beyond_undisturbed_s"), ("host killed", "kill_to_done_s"),
+                                ("host killed", "rerun"), ("partition", "duplicates_prevented")):
+                values = [r[pick] for r in rows if pick in r]
+                if values:
+                    self.stdout.write(f"{label}: {pick} median {statistics.median(values):g} "
+                                      f"(min {min(values):g}, max {max(values):g}, n {len(values)})")
+        log(f"load: {os.getloadavg()[0]:.2f}")
 
     # --- calibration ----------------------------------------------------------------------
 
