@@ -141,6 +141,9 @@ class RunCreateApi(APIView):
         webhook_url = serializers.CharField(required=False, max_length=500, help_text=(
             "An http(s) URL that gets a JSON POST when the run is predicted to miss its promise (before the "
             "deadline) and when it did miss; the workflow's webhook when not given."))
+        rescue = serializers.BooleanField(required=False, allow_null=True, default=None, help_text=(
+            "Re-plan the tasks not started yet onto the largest configuration when the run is predicted to miss "
+            "its promise (a 'replan' event among the run's alerts); the server's SLAFLOW_RESCUE when not given."))
         optimizations = serializers.ListField(
             child=serializers.CharField(max_length=40), required=False, max_length=10,
             help_text="Optimizations the planner applies by rule (preload, prewarm, taskdup), instead of the "
@@ -167,7 +170,8 @@ class RunCreateApi(APIView):
         body = RunCreateApi.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        limits = {k: data[k] for k in ("timeout_s", "deadline_s", "optimizations", "webhook_url") if k in data}
+        limits = {k: data[k] for k in ("timeout_s", "deadline_s", "optimizations", "webhook_url", "rescue")
+                  if data.get(k) is not None}
         if "workflow" in data:
             run = submissions.submit_library(user=request.user, workflow=data["workflow"],
                                              params=data.get("params"), planner=data["planner"], sla=data["sla"],

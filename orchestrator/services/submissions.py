@@ -130,7 +130,8 @@ def spec_name(name: str | None, spec: Any) -> str:
 
 def submit_library(*, user, workflow: str, params: dict | None, planner: str, sla: str,
                    timeout_s: float | None = None, deadline_s: float | None = None,
-                   optimizations: list[str] | None = None, webhook_url: str | None = None) -> WorkflowRun:
+                   optimizations: list[str] | None = None, webhook_url: str | None = None,
+                   rescue: bool | None = None) -> WorkflowRun:
     """Run a library workflow for ``user`` — every entry point (REST, web launch, commands, campaigns)
     comes here: every check first and the graph built once, under the task budget; nothing is stored if
     anything is wrong. A user over a quota is refused before the graph is built."""
@@ -139,12 +140,13 @@ def submit_library(*, user, workflow: str, params: dict | None, planner: str, sl
     graph, values = library_graph(workflow, params)
     return submit_run(graph=graph, name=workflow, planner=planner, sla=sla, params=values, owner=user,
                       source=Workflow.Source.LIBRARY, timeout_s=timeout_s, deadline_s=deadline_s,
-                      optimizations=optimizations, max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url)
+                      optimizations=optimizations, max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url,
+                      rescue=rescue)
 
 
 def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
                 deadline_s: float | None = None, optimizations: list[str] | None = None,
-                webhook_url: str | None = None) -> WorkflowRun:
+                webhook_url: str | None = None, rescue: bool | None = None) -> WorkflowRun:
     """Run a JSON graph spec for ``user``; functions must be built-ins or live in the registered workflow modules
     (``functions.registered_modules``)."""
     quotas.admit(user)
@@ -154,4 +156,4 @@ def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, ti
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
                       source=Workflow.Source.API, allowed_modules=functions.registered_modules(),
                       timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations,
-                      max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url)
+                      max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url, rescue=rescue)

@@ -89,3 +89,24 @@ def test_bench_rescue_measures_both_sides_on_the_slowed_scenario(live):
     assert not any(r["replanned"] for r in row["rows"] if not r["rescue"])  # never without rescue
     # Slowed runs are deleted once measured: only the history runs stay.
     assert WorkflowRun.objects.filter(workflow__name=row["workflow"]).count() == 3
+
+
+def test_rest_submissions_turn_rescue_on_per_run_and_refuse_a_non_boolean(live, redis_server):
+    import json
+
+    from workers import keys
+
+    api = client_for("rescue-rest")
+    spec = {"nodes": [{"id": "a", "function": "tests.taskfns.value", "args": [1]},
+                      {"id": "b", "function": "tests.taskfns.slow_inc", "args": [{"ref": "a"}, 3]}]}
+    bad = api.post("/api/runs/", {"dag": spec, "rescue": "sometimes"}, format="json")
+    assert bad.status_code == 400 and "rescue" in bad.json(), bad.content
+    assert not WorkflowRun.objects.filter(owner__username="rescue-rest").exists()  # nothing stored half-way
+    on = api.post("/api/runs/", {"dag": spec, "rescue": True}, format="json")
+    off = api.post("/api/runs/", {"dag": spec}, format="json")
+    assert on.status_code == off.status_code == 201, (on.content, off.content)
+    flags = {}
+    for resp in (on, off):  # read while the runs hold their 3 s task (a run's keys go at its end)
+        raw = redis_server.get(keys.meta(resp.json()["id"]))
+        flags[resp.json()["id"]] = None if raw is None else json.loads(raw).get("rescue")
+    assert flags == {on.json()["id"]: True, off.json()["id"]: False}, flags
