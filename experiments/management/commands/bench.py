@@ -193,25 +193,13 @@ class Command(BaseCommand):
         if opts["what"] == "planning":
             opts["seed"] = 1 if opts["seed"] is None else opts["seed"]
             return self.planning(opts)
-        if opts["what"] in ("load", "failures"):
-            return self.resilience(opts)
-        if opts["what"] == "optimizations":
-            return self.optimizations(opts)
-        if opts["what"] == "restarts":
-            return self.restarts(opts)
-        if opts["what"] == "host-faults":
-            return self.host_faults(opts)
-        if opts["what"] == "calibration":
-            return self.suite(opts) if opts["suite"] else self.calibration(opts)
-        if opts["what"] == "store":
-            return self.store(opts)
-        if opts["what"] == "code":
-            return self.code(opts)
-        if opts["what"] == "lambda":
-            return self.lambda_(opts)
-        if opts["what"] == "rescue":
-            return self.rescue(opts)
-        return self.runtime(opts)
+        if opts["what"] == "calibration" and opts["suite"]:
+            return self.suite(opts)
+        handler = {"load": self.resilience, "failures": self.resilience, "optimizations": self.optimizations,
+                   "restarts": self.restarts, "host-faults": self.host_faults, "calibration": self.calibration,
+                   "store": self.store, "code": self.code, "lambda": self.lambda_, "rescue": self.rescue,
+                   }.get(opts["what"], self.runtime)
+        return handler(opts)
 
     def code(self, opts):
         from experiments.bench import code as code_bench
