@@ -61,6 +61,25 @@ def test_a_duplicate_waits_without_limit_and_the_branch_survives_its_holder_dyin
     assert (counts(tag + "a"), counts(tag + "b"), counts(tag + "c")) == (2, 2, 1)
 
 
+def test_a_lease_that_lapses_while_its_holder_is_alive_is_taken_back_not_taken_over(live, counts, redis_server):
+    """An executor's lease lapses while it runs a slow task — Redis (or the whole machine) stalled past the
+    lease, simulated by the key vanishing. Its holder is alive and nobody took the branch over, so it takes
+    its lease back at its next beat: no second delivery, the slow task runs once (it used to be taken over
+    and run again, and under load every executor of a run was)."""
+    tag = f"lapse-{time.time_ns()}"
+    run = submit(t.inc(t.slow_inc(1, 6.0, tag=tag + "b"), tag=tag + "c"), name="lapse")
+    token = canvas.executor_token(run.id, 2048, "root", 1)
+    until(lambda: counts(tag + "b") >= 1, timeout_s=60, what="the slow task to start")
+    lease_key = keys.lease(run.id, token)
+    holder = redis_server.get(lease_key)
+    assert holder
+    redis_server.delete(lease_key)
+    back = until(lambda: redis_server.get(lease_key), timeout_s=30, what="the lease held again")
+    assert back == holder  # the same process took it back; not a new delivery
+    assert run.result(timeout=60) == 3
+    assert (counts(tag + "b"), counts(tag + "c")) == (1, 1)
+
+
 def test_a_hung_task_is_stopped_at_its_time_limit(live):
     t0 = time.monotonic()
     run = submit(t.inc(t.hang(1)), name="hung", timeout_s=1.5)
