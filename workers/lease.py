@@ -11,9 +11,13 @@ worker's reaper (``workers.reaper``) sends the branch again. A newcomer that
 finds the lease held by a live process backs off (Celery retries it, without
 limit), one that finds it held by a dead process on this host (or expired)
 takes over, and one whose token is no longer in the run's live set (the branch
-ended, or the run did) drops the message. A holder whose lease was taken over
-(it was frozen past its lease) hears it at its next beat and stops
-(``lost``). A branch leaves the live set and releases its lease in one atomic
+ended, or the run did) drops the message. A holder whose lease lapsed while it
+was alive (Redis, or the whole machine, stalled longer than the lease) takes it
+back at its next beat as long as no later delivery took the branch over — the
+reaper waits ``TAKEOVER_GRACE`` leases past the expiry before it sends the
+branch again, so a stalled-but-alive holder beats first. A holder whose lease
+was taken over (it was frozen past lease and grace) hears it at its next beat
+and stops (``lost``). A branch leaves the live set and releases its lease in one atomic
 step (``dataplane.branch_end``), so there is no moment in which a duplicate
 could start it again.
 """
@@ -47,13 +51,28 @@ return {holder, ''}
 """
 
 _REFRESH = """
--- KEYS: lease, lease index   ARGV: me, ttl ms, member, expiry
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+-- KEYS: lease, lease index, deliveries, live   ARGV: me, ttl ms, member, expiry, token
+-- A holder keeps its lease; one whose lease lapsed (Redis or the holder stalled past it) takes it back
+-- while no later delivery took the branch over (the delivery's holder is still this one) and it is live.
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] or ((not cur) and redis.call('HGET', KEYS[3], ARGV[5] .. ':holder') == ARGV[1]
+                      and redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
 end
 return 0
 """
+
+
+# How long past a lapsed lease's expiry (in leases) the reaper waits before it sends the branch again: a
+# holder beats every third of a lease, so one that is alive takes its lease back within this.
+TAKEOVER_GRACE = 0.5
+
+
+def takeover_after_s() -> float:
+    """Seconds from a lease's expiry until its branch is sent again (``workers.reaper``)."""
+    return TAKEOVER_GRACE * float(settings.SLAFLOW_LEASE_S)
 
 
 class Busy(Exception):
@@ -126,15 +145,15 @@ class Lease:
 
     def _start_heartbeat(self) -> None:
         script = redis_script("lease_refresh", _REFRESH)
-        lease_key = keys.lease(self.run_id, self.token)
+        beat_keys = [keys.lease(self.run_id, self.token), keys.lease_index(), keys.deliveries(self.run_id),
+                     keys.live(self.run_id)]
         member = index_member(self.run_id, self.token)
 
         def beat():
             while not self._stop.wait(self.ttl_ms / 3000):
                 try:
-                    if not script(keys=[lease_key, keys.lease_index()],
-                                  args=[self.me, self.ttl_ms, member, self._expiry()]):
-                        self.lost = True  # lapsed and taken over while we were frozen: the new holder runs it
+                    if not script(keys=beat_keys, args=[self.me, self.ttl_ms, member, self._expiry(), self.token]):
+                        self.lost = True  # taken over while we were frozen (or ended): the new holder runs it
                         return
                 except Exception:  # a missed beat only shortens the lease; the next one retries
                     pass

@@ -3,8 +3,9 @@
 Every worker's main process runs one reaper thread (started at ``worker_ready``).
 Once a second it reads the global lease index (``keys.lease_index()``: each
 running branch's lease expiry, refreshed by its heartbeat) for leases that
-lapsed: their holder died — a pool process killed, or a whole worker with its
-pool (``kill -9`` of its process group) — without ending the branch. One
+lapsed more than a grace ago (``lease.takeover_after_s``: a holder that only
+stalled takes its lease back meanwhile): their holder died — a pool process
+killed, or a whole worker with its pool (``kill -9`` of its process group) — without ending the branch. One
 reaper (an atomic script decides which) sends the branch's message again, with
 the same id and arguments (``keys.branches``); the new delivery takes the
 lease, re-runs what the dead process had not finished, and readiness stays
@@ -30,7 +31,7 @@ import logging
 import threading
 import time
 
-from workers import dataplane, keys, topup
+from workers import dataplane, keys, lease, topup
 from workers.watchdog import Watchdog
 from workers.redis_client import get_redis, script as _script
 
@@ -50,7 +51,9 @@ def sweep(now: float | None = None) -> list[str]:
     client = get_redis()
     now = time.time() if now is None else now
     resent = []
-    for raw in client.zrangebyscore(keys.lease_index(), 0, now, start=0, num=200):
+    # A lease lapsed a moment ago may be a live holder that stalled (with Redis, or the machine): it takes
+    # its lease back at its next beat (``workers.lease``). Only one silent past the grace is sent again.
+    for raw in client.zrangebyscore(keys.lease_index(), 0, now - lease.takeover_after_s(), start=0, num=200):
         member = raw.decode()
         run, _, token = member.partition("|")
         run_id = int(run)

@@ -61,6 +61,58 @@ def test_a_duplicate_waits_without_limit_and_the_branch_survives_its_holder_dyin
     assert (counts(tag + "a"), counts(tag + "b"), counts(tag + "c")) == (2, 2, 1)
 
 
+def test_a_lease_that_lapses_while_its_holder_is_alive_is_taken_back_not_taken_over(live, counts, redis_server):
+    """An executor's lease lapses while it runs a slow task — Redis (or the whole machine) stalled past the
+    lease, simulated by the key vanishing. Its holder is alive and nobody took the branch over, so it takes
+    its lease back at its next beat: no second delivery, the slow task runs once (it used to be taken over
+    and run again, and under load every executor of a run was)."""
+    tag = f"lapse-{time.time_ns()}"
+    run = submit(t.inc(t.slow_inc(1, 6.0, tag=tag + "b"), tag=tag + "c"), name="lapse")
+    token = canvas.executor_token(run.id, 2048, "root", 1)
+    until(lambda: counts(tag + "b") >= 1, timeout_s=60, what="the slow task to start")
+    lease_key = keys.lease(run.id, token)
+    holder = redis_server.get(lease_key)
+    assert holder
+    redis_server.delete(lease_key)
+    back = until(lambda: redis_server.get(lease_key), timeout_s=30, what="the lease held again")
+    assert back == holder  # the same process took it back; not a new delivery
+    assert run.result(timeout=60) == 3
+    assert (counts(tag + "b"), counts(tag + "c")) == (1, 1)
+
+
+def _pairwise(level: list):
+    while len(level) > 1:
+        level = [t.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + level[len(level) // 2 * 2:]
+    return level[0]
+
+
+def test_executors_whose_leases_lapse_while_they_pop_lose_no_task(live, redis_server, settings):
+    """A tree reduction on two executors (the worker's third process is free for take-overs). Twice, both
+    executors' leases lapse at once while they are alive and popping — the keys vanish and the reaper finds
+    them expired, as after Redis or the machine stalled — so the reaper sends both again and a new delivery
+    may take a branch over while its old one still pops. Whatever the old delivery does after that is
+    refused (``workers.fencing``); the new one runs everything the old one held: no task is lost, the run
+    ends with the right sum. (Unfenced, the old delivery popped tasks after the new one had read what it
+    held, then stopped on hearing it was taken over: those tasks never ran and the run stalled — a
+    100,000-task tree under load did.)"""
+    settings.SLAFLOW_FLEX_EXECUTORS = 2
+    n = 1000
+    run = submit(_pairwise([t.slow_inc(i, 0.005) for i in range(n)]), name="lapsing-executors")
+    tokens = [canvas.executor_token(run.id, 2048, "root", k) for k in (1, 2)]
+
+    def holding() -> bool:
+        return all(redis_server.get(keys.lease(run.id, tk)) and redis_server.llen(keys.held(run.id, tk))
+                   for tk in tokens)
+
+    for _ in range(2):  # two lapses: at most three deliveries (SLAFLOW_MAX_DELIVERIES)
+        until(holding, timeout_s=60, every_s=0.01, what="both executors holding their leases and popping")
+        for tk in tokens:
+            redis_server.delete(keys.lease(run.id, tk))
+            redis_server.zadd(keys.lease_index(), {f"{run.id}|{tk}": 0})
+    assert run.result(timeout=120) == sum(range(1, n + 1))
+    assert WorkflowRun.objects.get(pk=run.id).status == "succeeded"
+
+
 def test_a_hung_task_is_stopped_at_its_time_limit(live):
     t0 = time.monotonic()
     run = submit(t.inc(t.hang(1)), name="hung", timeout_s=1.5)
