@@ -2,6 +2,7 @@
 safe production defaults (issue 23: a password on Redis, Flower's login required and off its command line, its
 port on loopback only, explicit allowed hosts, the image unprivileged and in production mode)."""
 import os
+import signal
 import re
 import subprocess
 import time
@@ -97,7 +98,7 @@ def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
     script = command[2].replace("$$", "$") + f" --port 0 --unixsocket {sock}"
     password = "compose-test-" + os.urandom(8).hex()
     proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "REDIS_PASSWORD": password}, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 10
         while not sock.exists():
@@ -112,5 +113,5 @@ def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
         info = redis.Redis(unix_socket_path=str(sock), password=password).info("persistence")
         assert info["aof_enabled"] == 1
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)  # sh and the redis-server it started (not exec'd: it outlived sh)
         proc.wait(timeout=10)
