@@ -32,11 +32,19 @@ def exception_handler(exc, context):
 
 
 class Pagination(PageNumberPagination):
-    """Page-number pagination that refuses a malformed ``page_size`` instead of ignoring it."""
+    """Page-number pagination that refuses a malformed ``page`` or ``page_size`` instead of ignoring it."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None or raw in self.last_page_strings:
+            return super().get_page_number(request, paginator)
+        if not (raw.isascii() and raw.isdigit()):  # DRF reads an empty "page=" as page 1; 0 or past the end: 404
+            raise exceptions.ValidationError({self.page_query_param: [f"must be a whole number ≥ 1, got {raw!r}"]})
+        return raw
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)

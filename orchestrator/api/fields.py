@@ -52,6 +52,17 @@ GRAPH_SPEC_SCHEMA = {
 }
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean only: DRF's BooleanField also takes 0, 1, "yes", "on"… which the schema says it does not."""
+
+    default_error_messages = {"invalid": "must be true or false (a JSON boolean), got {input!r}."}
+
+    def to_internal_value(self, data):
+        if data is True or data is False:
+            return data
+        self.fail("invalid", input=data)
+
+
 @extend_schema_field(GRAPH_SPEC_SCHEMA)
 class GraphSpecField(serializers.JSONField):
     """Kept as plain JSON here: ``orchestrator.spec.from_spec`` is the one parser and names every error."""

@@ -10,7 +10,7 @@ from orchestrator import selectors
 from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import (
     GRAPH_SPEC_SCHEMA, GraphSpecField, RunLinksSerializer, check_workflow_or_dag, page_of, planner_field, run_links,
-    sla_field, visible_run_or_404,
+    sla_field, StrictBooleanField, visible_run_or_404,
 )
 from orchestrator.api.throttles import SubmissionThrottle
 from orchestrator.services import alerts, runs as run_services, submissions
@@ -141,7 +141,7 @@ class RunCreateApi(APIView):
         webhook_url = serializers.CharField(required=False, max_length=500, help_text=(
             "An http(s) URL that gets a JSON POST when the run is predicted to miss its promise (before the "
             "deadline) and when it did miss; the workflow's webhook when not given."))
-        rescue = serializers.BooleanField(required=False, allow_null=True, default=None, help_text=(
+        rescue = StrictBooleanField(required=False, allow_null=True, default=None, help_text=(
             "Re-plan the tasks not started yet onto the largest configuration when the run is predicted to miss "
             "its promise (a 'replan' event among the run's alerts); the server's SLAFLOW_RESCUE when not given."))
         optimizations = serializers.ListField(

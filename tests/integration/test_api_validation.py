@@ -184,6 +184,8 @@ def test_list_filters_are_validated(api):
     assert api.get("/api/runs/", {"status": "exploded"}).status_code == 400
     assert api.get("/api/runs/", {"workflow": "a\u0000b"}).status_code == 400
     assert api.get("/api/runs/", {"page": "0"}).status_code == 404
+    assert api.get("/api/runs/", {"page": ""}).status_code == 400  # not read as page 1
+    assert api.get("/api/runs/", {"page": "two"}).status_code == 400
     ok = api.get("/api/runs/", {"status": "succeeded", "planner": "wukong", "sla": "p90"})
     assert ok.status_code == 200 and ok.json()["results"] == []
 

@@ -99,8 +99,9 @@ def test_rest_submissions_turn_rescue_on_per_run_and_refuse_a_non_boolean(live, 
     api = client_for("rescue-rest")
     spec = {"nodes": [{"id": "a", "function": "tests.taskfns.value", "args": [1]},
                       {"id": "b", "function": "tests.taskfns.slow_inc", "args": [{"ref": "a"}, 3]}]}
-    bad = api.post("/api/runs/", {"dag": spec, "rescue": "sometimes"}, format="json")
-    assert bad.status_code == 400 and "rescue" in bad.json(), bad.content
+    for wrong in ("sometimes", 0, "true"):  # a JSON boolean only, as the schema says
+        bad = api.post("/api/runs/", {"dag": spec, "rescue": wrong}, format="json")
+        assert bad.status_code == 400 and "rescue" in bad.json(), bad.content
     assert not WorkflowRun.objects.filter(owner__username="rescue-rest").exists()  # nothing stored half-way
     on = api.post("/api/runs/", {"dag": spec, "rescue": True}, format="json")
     off = api.post("/api/runs/", {"dag": spec}, format="json")
