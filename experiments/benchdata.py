@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 
-from orchestrator.graph import Node, Ref
+from orchestrator.core.graph import Node, Ref
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 
 FUNCTIONS = tuple(f"bench.f{k}" for k in range(10))

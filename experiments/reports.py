@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 
-from orchestrator.graph import toposort
+from orchestrator.core.graph import toposort
 from orchestrator.planning import calibration as calibration_mod
 from orchestrator.planning.plan import Plan
 

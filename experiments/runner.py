@@ -4,10 +4,10 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from orchestrator import selectors
+from orchestrator.services import selectors
 from orchestrator.handles import RunFailed, RunHandle, RunCancelled
 from orchestrator.services import submissions
-from experiments import workflows
+from slaflow import workflows
 
 
 @contextlib.contextmanager
@@ -15,8 +15,8 @@ def cluster_if_needed(log=print) -> Iterator[object | None]:
     """Yield the running cluster we started, or None when workers already serve every queue."""
     from django.core.management.base import CommandError
 
-    from workers.embedded_redis import NoRedisServer
-    from workers.localcluster import LocalCluster, cluster_needed
+    from localcluster.embedded_redis import NoRedisServer
+    from localcluster.launcher import LocalCluster, cluster_needed
 
     if not cluster_needed():
         yield None

@@ -148,4 +148,4 @@ class ExperimentAdmin(RecordAdmin):
                        "started_at", "ended_at", "wall_s", "total_runs", "done_runs", "current", "pid", "error")
     inlines = [ExperimentRunInline]
 
-from orchestrator.pushed import admin as _pushed_admin  # noqa: E402,F401  (registers pushed code's pages)
+from orchestrator import code_admin as _pushed_admin  # noqa: E402,F401  (registers pushed code's pages)

@@ -6,7 +6,7 @@
     run = api.submit("tree_reduction", params={"n": 64}, planner="wukong", sla="p90")
     api.result(run["id"], timeout=120)                        # → 2016
 
-    from experiments.workflows.tree_reduction import add     # any @task graph works too:
+    from slaflow.workflows.tree_reduction import add     # any @task graph works too:
     run = api.submit(add(add(1, 2), add(3, 4)), name="sums")  # sent as a JSON graph spec
 
 A graph built with ``@task`` travels as its JSON spec: only function paths
@@ -247,8 +247,8 @@ class Client:
     @staticmethod
     def spec_of(sink) -> dict:
         """The JSON spec of the graph ending in ``sink`` (a lazy node from calling a @task function)."""
-        from orchestrator.authoring import build_graph
-        from orchestrator.spec import to_spec
+        from orchestrator.core.authoring import build_graph
+        from orchestrator.core.spec import to_spec
 
         return to_spec(build_graph(sink))
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from redis import RedisError
 
-from orchestrator import codec
-from orchestrator.states import RunStatus
+from orchestrator.core import codec
+from orchestrator.core.states import RunStatus
 
 
 class RunFailed(RuntimeError):
@@ -55,7 +55,7 @@ class RunHandle:
     def wait(self, timeout: float | None = None, on_poll=None) -> str:
         """Block until the run is finished; returns its final status. Raises TimeoutError. ``on_poll()`` is
         called about once a second while it runs (progress displays)."""
-        from workers import dataplane
+        from store import dataplane
 
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

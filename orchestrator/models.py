@@ -10,7 +10,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
-from orchestrator.states import RunStatus, TaskStatus
+from orchestrator.core.states import RunStatus, TaskStatus
 
 
 # Webhooks of SLA alerts are http(s) only (``services.webhooks.check_url`` at submission; this in the admin).
@@ -112,7 +112,7 @@ class WorkflowRun(models.Model):
 
 
 class RunResult(models.Model):
-    """The sink's output, encoded with orchestrator.codec (never pickle)."""
+    """The sink's output, encoded with orchestrator.core.codec (never pickle)."""
 
     run = models.OneToOneField(WorkflowRun, on_delete=models.CASCADE, related_name="result_blob")
     data = models.BinaryField()

@@ -43,7 +43,9 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from orchestrator import cluster, router
+from orchestrator.services import cluster
+
+from orchestrator.core import router
 
 # The classic text format every Prometheus (2.x and 3.x) reads; the text is the same for these names.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from orchestrator import envconfig as env, logs
+from orchestrator.core import envconfig as env, logs
 
 BASE_DIR = env.BASE_DIR
 VAR_DIR = env.VAR_DIR
@@ -116,7 +116,7 @@ REDIS = env.redis_target(os.environ.get("REDIS_URL"))
 SLAFLOW_RESOURCE_CONFIGS = env.resource_configs(os.environ.get("SLAFLOW_RESOURCE_CONFIGS"))
 # The configuration WUKONG and the no-history fallback use.
 SLAFLOW_DEFAULT_MEMORY_MB = env.env_int("SLAFLOW_DEFAULT_MEMORY_MB", SLAFLOW_RESOURCE_CONFIGS[-1])
-# Exact modules whose task functions a submission may name, beside the library's (``orchestrator.functions``).
+# Exact modules whose task functions a submission may name, beside the library's (``workers.functions``).
 SLAFLOW_WORKFLOW_MODULES = env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
 # Pushed workflow code (``orchestrator.pushed``, docs/code.md): the largest upload (a module or wheel; it must fit
 # SLAFLOW_API_MAX_BODY_BYTES too through REST), the most a wheel may hold unpacked, and where workers cache code by hash.
@@ -124,7 +124,7 @@ SLAFLOW_CODE_MAX_BYTES = env.env_int("SLAFLOW_CODE_MAX_BYTES", 1024 * 1024)
 SLAFLOW_CODE_MAX_UNPACKED_BYTES = env.env_int("SLAFLOW_CODE_MAX_UNPACKED_BYTES", 16 * 1024 * 1024)
 SLAFLOW_CODE_CACHE_DIR = os.environ.get("SLAFLOW_CODE_CACHE_DIR") or os.path.join(
     tempfile.gettempdir(), f"slaflow-code-{os.getuid()}")
-# Dynamic fan-outs (``orchestrator.mapping``): a mapped task over a longer list fails the run.
+# Dynamic fan-outs (``orchestrator.core.mapping``): a mapped task over a longer list fails the run.
 SLAFLOW_MAP_MAX_WIDTH = env.env_int("SLAFLOW_MAP_MAX_WIDTH", 1000)
 # Command tasks (``orchestrator.executables``): the programs they may run (names found on the trusted PATH, or
 # absolute paths), each with a declared policy of options and operands (more in SLAFLOW_COMMAND_POLICIES:
@@ -216,7 +216,7 @@ SLAFLOW_HOST_ADDRESS = os.environ.get("SLAFLOW_HOST_ADDRESS") or "127.0.0.1"
 SLAFLOW_DATA_NETWORKS = env.networks(os.environ.get("SLAFLOW_DATA_NETWORKS"))
 # The Lambda executor (docs/howto/lambda.md): configurations listed in LAMBDA_CONFIGS run their branches as
 # asynchronous invocations of the function deployed for that memory size, named FUNCTION_PREFIX-<memory_mb>
-# (region AWS_REGION; ENDPOINT_URL for a Lambda-compatible endpoint such as workers/lambda_local.py); a fan-out's
+# (region AWS_REGION; ENDPOINT_URL for a Lambda-compatible endpoint such as localcluster/lambda_local.py); a fan-out's
 # invocations go out on INVOKE_THREADS threads. Operator settings only: nothing a REST user sends picks a
 # function, an endpoint or a bucket. `slaflow deploy lambda` reads the rest (role, timeout, VPC, runtime).
 SLAFLOW_LAMBDA_CONFIGS = env.lambda_configs(os.environ.get("SLAFLOW_LAMBDA_CONFIGS"), SLAFLOW_RESOURCE_CONFIGS)
@@ -229,7 +229,7 @@ SLAFLOW_LAMBDA_ROLE_ARN = os.environ.get("SLAFLOW_LAMBDA_ROLE_ARN", "")
 SLAFLOW_LAMBDA_SUBNETS = env.module_list(os.environ.get("SLAFLOW_LAMBDA_SUBNETS"))
 SLAFLOW_LAMBDA_SECURITY_GROUPS = env.module_list(os.environ.get("SLAFLOW_LAMBDA_SECURITY_GROUPS"))
 SLAFLOW_LAMBDA_RUNTIME = os.environ.get("SLAFLOW_LAMBDA_RUNTIME") or "python3.11"
-# The local endpoint's idle-environment keep-alive and per-function concurrency limit (workers/lambda_local.py).
+# The local endpoint's idle-environment keep-alive and per-function concurrency limit (localcluster/lambda_local.py).
 SLAFLOW_LAMBDA_LOCAL_KEEPALIVE_S = env.env_float("SLAFLOW_LAMBDA_LOCAL_KEEPALIVE_S", 60.0)
 SLAFLOW_LAMBDA_LOCAL_CONCURRENCY = env.env_int("SLAFLOW_LAMBDA_LOCAL_CONCURRENCY", 4)
 # The object-store tier (store/objects.py): with a BUCKET and any Lambda configuration, outputs that travel and
@@ -267,7 +267,7 @@ SLAFLOW_METRICS_TOKEN = os.environ.get("SLAFLOW_METRICS_TOKEN", "")
 # once per CACHE_S per web process.
 SLAFLOW_METRICS_WINDOW_S = env.env_float("SLAFLOW_METRICS_WINDOW_S", 3600.0)
 SLAFLOW_METRICS_CACHE_S = env.env_float("SLAFLOW_METRICS_CACHE_S", 5.0)
-# OpenTelemetry tracing of runs (orchestrator.tracing; the `otel` extra): off unless SLAFLOW_OTEL is true.
+# OpenTelemetry tracing of runs (workers.tracing; the `otel` extra): off unless SLAFLOW_OTEL is true.
 # Spans go to OTEL_EXPORTER_OTLP_ENDPOINT (OTLP/HTTP) when set, and/or as JSON lines to SLAFLOW_OTEL_FILE.
 SLAFLOW_OTEL = env.env_bool("SLAFLOW_OTEL", False)
 SLAFLOW_OTEL_FILE = os.environ.get("SLAFLOW_OTEL_FILE", "")
@@ -292,7 +292,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Above the longest task: an unacked message is redelivered after this.
     "visibility_timeout": env.env_int("SLAFLOW_VISIBILITY_TIMEOUT_S", 1800),
 }
-CELERY_TASK_ROUTES = ("orchestrator.router.route_task",)
+CELERY_TASK_ROUTES = ("orchestrator.core.router.route_task",)
 # Celery's Django fix-up closes the database connection before and after every task unless this is
 # set; reconnecting cost ~10 ms per branch. Connections are kept, and checked before each use
 # (``CONN_HEALTH_CHECKS`` + ``close_old_connections`` in the metrics writer).
@@ -335,7 +335,7 @@ SLAFLOW_QUOTA_STAFF_EXEMPT = env.env_bool("SLAFLOW_QUOTA_STAFF_EXEMPT", True)
 
 def redis_caches(target) -> dict:
     """The shared cache (throttle counters) in the configured Redis, values as JSON, never pickle."""
-    from workers import keys as _keys
+    from store import keys as _keys
 
     return {
         "default": {
@@ -382,8 +382,8 @@ SPECTACULAR_SETTINGS = {
         "orchestrator.api.schema.add_links",
     ],
     "ENUM_NAME_OVERRIDES": {
-        "RunStatusEnum": "orchestrator.states.RunStatus",
-        "TaskStatusEnum": "orchestrator.states.TaskStatus",
+        "RunStatusEnum": "orchestrator.core.states.RunStatus",
+        "TaskStatusEnum": "orchestrator.core.states.TaskStatus",
         "PlannerEnum": "orchestrator.api.fields.PLANNER_CHOICES",
         "ExperimentStatusEnum": "orchestrator.models.Experiment.Status",
     },

@@ -6,7 +6,9 @@ from django.views.decorators.http import require_GET
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from orchestrator import health, prometheus
+from orchestrator.services import health
+
+from orchestrator import prometheus
 
 
 @never_cache

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 
-from orchestrator.authoring import LazyNode, TaskFunction, build_graph, task
+from orchestrator.core.authoring import LazyNode, TaskFunction, build_graph, task
 from orchestrator.executables import CommandFailed, command
-from orchestrator.graph import CycleError, GraphError
+from orchestrator.core.graph import CycleError, GraphError
 
 __all__ = [
     "task", "command", "CommandFailed", "submit", "submit_spec", "build_graph", "RunHandle", "RunFailed", "RunCancelled",
@@ -78,11 +78,11 @@ def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: st
 
 def submit_spec(spec: dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
                 owner=None) -> RunHandle:
-    """Like ``submit`` for a JSON graph spec (see orchestrator.spec)."""
+    """Like ``submit`` for a JSON graph spec (see orchestrator.core.spec)."""
     _django()
     from orchestrator.handles import RunHandle
     from orchestrator.services.runs import SubmissionError, submit_run
-    from orchestrator.spec import SpecError, from_spec
+    from orchestrator.core.spec import SpecError, from_spec
 
     try:
         graph = from_spec(spec)

@@ -7,6 +7,6 @@ by readers on other hosts; Redis keeps their locations, sizes and checksums
 (``store.locations``).
 
 This package sits just above the core data modules: it imports
-``orchestrator.codec``, the Redis keys and client (``workers.keys``,
-``workers.redis_client``) and nothing above them.
+``orchestrator.core.codec``, the Redis keys and client (``store.keys``,
+``store.redis_client``) and nothing above them.
 """

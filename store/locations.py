@@ -32,8 +32,8 @@ import json
 import time
 from dataclasses import dataclass
 
-from workers import keys
-from workers.redis_client import get_redis
+from store import keys
+from store.redis_client import get_redis
 
 MARK = b"\x00sf-loc\x00"
 

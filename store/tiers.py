@@ -40,13 +40,13 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from orchestrator import codec
+from orchestrator.core import codec
 from store import locations, objects
 from store.locations import Location
 from store.server import DataServer, Refused, fetch
 from store.shm import HostDir, OutputLost, StoreError
-from workers import keys
-from workers.redis_client import get_redis, new_client
+from store import keys
+from store.redis_client import get_redis, new_client
 
 log = logging.getLogger("slaflow.store")
 

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from workers.embedded_redis import EmbeddedRedis
+from localcluster.embedded_redis import EmbeddedRedis
 
 
 def _database_url() -> str:
@@ -40,7 +40,7 @@ def redis_server():
     if settings.REDIS.embedded:
         embedded = EmbeddedRedis(settings.REDIS.socket_path)
         embedded.start()
-    from workers.redis_client import check, get_redis
+    from store.redis_client import check, get_redis
 
     check()  # with REDIS_URL set, a missing Redis fails the tests (never skips)
     get_redis().flushdb()
@@ -66,7 +66,7 @@ _session: dict = {}  # the session's cluster, which the hosts fixture stops whil
 
 @pytest.fixture(scope="session")
 def cluster(django_db_setup, django_db_blocker, redis_server):
-    from workers.localcluster import LocalCluster
+    from localcluster.launcher import LocalCluster
 
     with django_db_blocker.unblock():
         env = cluster_env()
@@ -93,7 +93,7 @@ def settle_runs(timeout_s: float = 15.0) -> None:
     transaction and the flush's locks deadlocked, failing the next test's flush)."""
     from orchestrator.models import WorkflowRun
     from orchestrator.services.runs import cancel_run
-    from orchestrator.states import RunStatus
+    from orchestrator.core.states import RunStatus
     from tests.waiting import until
 
     for run_id in WorkflowRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING]) \
@@ -114,10 +114,10 @@ def settle_runs(timeout_s: float = 15.0) -> None:
 
 @pytest.fixture(scope="module")
 def hosts(django_db_setup, django_db_blocker, redis_server):
-    """Two simulated hosts (workers.hosts: own network, hostname and /dev/shm each), each with a worker per
+    """Two simulated hosts (localcluster.hosts: own network, hostname and /dev/shm each), each with a worker per
     resource configuration against the test database and Redis. The session's cluster in the root
     namespace is stopped meanwhile, so runs land on the hosts only (``live`` starts it again)."""
-    from workers.hosts import Hosts
+    from localcluster.hosts import Hosts
 
     if "cluster" in _session:
         _session["cluster"].stop()
@@ -133,7 +133,7 @@ def run_id(redis_server):
     output files) is deleted after the test."""
     import time
 
-    from workers import dataplane
+    from store import dataplane
 
     rid = 10_000_000 + time.time_ns() % 1_000_000
     yield rid
@@ -143,7 +143,7 @@ def run_id(redis_server):
 @pytest.fixture
 def run_keys(redis_server):
     """Names of a run's leftover Redis keys (to check clean-up)."""
-    from workers import keys
+    from store import keys
 
     def leftover(run_id: int) -> list[str]:
         return sorted(k.decode() for k in redis_server.scan_iter(match=keys.run_pattern(run_id)))
@@ -173,9 +173,9 @@ def escalate():
 @pytest.fixture
 def planted(tmp_path, monkeypatch):
     """A module file that appeared at run time inside the library's package
-    (``experiments.workflows.pwned_module``, as a file-write exploit left it), and the marker file its code
+    (``slaflow.workflows.pwned_module``, as a file-write exploit left it), and the marker file its code
     writes if it is ever imported (issue 23, row 2)."""
-    from experiments import workflows
+    from slaflow import workflows
 
     marker = tmp_path / "imported"
     extra = tmp_path / "pkgdir"
@@ -183,7 +183,7 @@ def planted(tmp_path, monkeypatch):
     (extra / "pwned_module.py").write_text(PLANTED.format(marker=str(marker)))
     monkeypatch.setattr(workflows, "__path__", list(workflows.__path__) + [str(extra)])
     yield marker
-    sys.modules.pop("experiments.workflows.pwned_module", None)
+    sys.modules.pop("slaflow.workflows.pwned_module", None)
 
 
 @pytest.fixture
@@ -191,8 +191,8 @@ def dead_redis(settings):
     """Settings whose Redis is a port nothing listens on (the test Redis again afterwards)."""
     import socket
 
-    from orchestrator import envconfig
-    from workers import redis_client
+    from orchestrator.core import envconfig
+    from store import redis_client
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,9 +1,9 @@
 """Test support for the Lambda executor: moto's server (S3, Lambda, IAM, EC2 APIs) on loopback, and the
-local Lambda-compatible endpoint (``workers.lambda_local``) as a process of its own."""
+local Lambda-compatible endpoint (``localcluster.lambda_local``) as a process of its own."""
 from __future__ import annotations
 
-from workers.local_aws import endpoint_process as local_lambda, free_port, stats  # noqa: F401
-from workers.local_aws import s3_server
+from localcluster.local_aws import endpoint_process as local_lambda, free_port, stats  # noqa: F401
+from localcluster.local_aws import s3_server
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

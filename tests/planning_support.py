@@ -1,7 +1,7 @@
 """Helpers for planning tests: graphs from edge lists, renaming, histories with known answers."""
 from __future__ import annotations
 
-from orchestrator.graph import Node, Ref
+from orchestrator.core.graph import Node, Ref
 from orchestrator.planning import PlannerConfig
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 

@@ -6,7 +6,7 @@ developer's queues or runs in DB 0.
 """
 import os
 
-from orchestrator import envconfig as _env
+from orchestrator.core import envconfig as _env
 from orchestrator.settings import *  # noqa: F401,F403
 from tests.command_policies import PROBE as _PROBE
 

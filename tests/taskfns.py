@@ -5,12 +5,12 @@ import os
 import signal
 import time
 
-from orchestrator.authoring import task
+from orchestrator.core.authoring import task
 from workers.hooks import Hook
 
 
 def _redis():
-    from workers.redis_client import get_redis
+    from store.redis_client import get_redis
 
     return get_redis()
 

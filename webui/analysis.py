@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from typing import Iterable, Mapping
 
-from orchestrator import sla as sla_mod
+from orchestrator.core import sla as sla_mod
 
 # Where a task's time goes, in drawing order (observed Gantt segments and breakdowns).
 TIME_PARTS = ("start-up", "input wait", "exec", "upload", "counters + dispatch")

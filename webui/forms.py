@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from django import forms
 
-from orchestrator import planning, sla as sla_mod
-from experiments import workflows
+from orchestrator import planning
+
+from orchestrator.core import sla as sla_mod
+from slaflow import workflows
 
 SLA_SUGGESTIONS = ("average", "p50", "p90", "p95", "p99")
 

@@ -14,7 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from experiments import runner
 from experiments.campaigns import design, execute, report, results
-from orchestrator import planning, router, selectors
+from orchestrator import planning
+from orchestrator.core import router
+from orchestrator.services import selectors
 from orchestrator.models import Experiment
 from orchestrator.api.throttles import preview_refusal
 from orchestrator.services import alerts, previews
@@ -22,8 +24,8 @@ from orchestrator.services.runs import SubmissionError
 from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
 from webui.selectors import optimizations as opt_sel, runs as run_sel, workflows as wf_sel
-from workers.localcluster import served_queues
-from workers.redis_client import RedisUnavailable
+from localcluster.launcher import served_queues
+from store.redis_client import RedisUnavailable
 
 
 def figure_script(fig, element_id: str) -> str:

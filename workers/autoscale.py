@@ -8,7 +8,7 @@ still there, and a branch landing on it starts cold (reconnects and reloads)
 in a few milliseconds, not as a new process that must be forked first
 (hundreds of milliseconds). The planner cannot see a pool; this autoscaler
 tells it: on every scaling decision and once a second it writes the pool's
-size to ``keys.pools()`` (``workers.pools``), with the host's usable cores and
+size to ``keys.pools()`` (``store.pools``), with the host's usable cores and
 each pool process's CPU quota (the planner's capacity model).
 """
 from __future__ import annotations
@@ -20,8 +20,8 @@ import time
 
 from celery.worker.autoscale import Autoscaler
 
-from orchestrator.resources import ResourceConfig
-from workers import pools
+from orchestrator.core.resources import ResourceConfig
+from store import pools
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.resources import ResourceConfig
+from orchestrator.core.resources import ResourceConfig
 
 log = logging.getLogger("slaflow.cgroups")
 
@@ -48,7 +48,7 @@ def current() -> Limits:
     """This process's configuration and whether its limits are enforced."""
     global _current
     if _current is None or _current.pid != os.getpid():
-        from orchestrator import resources
+        from orchestrator.core import resources
 
         mb = worker_memory_mb() or resources.default().memory_mb
         cfg = ResourceConfig(mb)

@@ -16,12 +16,14 @@ from typing import Any, Callable
 
 from django.conf import settings
 
-from orchestrator import functions, mapping, spec as spec_mod
-from orchestrator.options import TaskOptions
-from orchestrator.pushed import refs as pushed_refs
-from orchestrator.graph import Node, dependents as graph_dependents
-from workers import keys
-from workers.redis_client import get_redis, reset as reset_redis
+from workers import functions
+
+from orchestrator.core import mapping, spec as spec_mod
+from orchestrator.core.options import TaskOptions
+from orchestrator.core import coderefs as pushed_refs
+from orchestrator.core.graph import Node, dependents as graph_dependents
+from store import keys
+from store.redis_client import get_redis, reset as reset_redis
 
 
 class RunGone(RuntimeError):
@@ -40,7 +42,7 @@ class RunContext:
     default_memory_mb: int
     fns: dict[str, Callable] = field(default_factory=dict)
     timeout_s: float | None = None  # the run's default task time limit (else SLAFLOW_TASK_TIMEOUT_S)
-    trace: dict | None = None  # the run span's trace context when tracing is on (``orchestrator.tracing``)
+    trace: dict | None = None  # the run span's trace context when tracing is on (``workers.tracing``)
     max_tasks: int | None = None  # the most tasks the run may expand to, mapped elements counted (``mapping``)
     rescue: bool = False  # a rescue may re-plan tasks not started yet (``planning.rescue``): see ``refresh_rescue``
 
@@ -52,7 +54,7 @@ class RunContext:
     _pushed: list[str] | None = field(default=None, repr=False)  # functions of pushed code (``load_code``)
     _rescued: dict[str, int] = field(default_factory=dict, repr=False)
 
-    # An element task of a mapped node (``p[3]``, ``orchestrator.mapping``) is no node of the graph: it
+    # An element task of a mapped node (``p[3]``, ``orchestrator.core.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
 
     def node(self, node_id: str) -> Node:
@@ -155,7 +157,7 @@ class RunContext:
         return self.fns[path]
 
     def load_code(self) -> float:
-        """Fetch and import the run's pushed code now (``orchestrator.pushed.loader``), before its first task:
+        """Fetch and import the run's pushed code now (``workers.codeloader``), before its first task:
         the seconds it took (0 when this process has it already). Part of the branch's start-up. A function
         that fails to load is left for its task, which fails naming the error."""
         if self._pushed is None:  # once per context: the hot path of graphs without pushed code stays a check

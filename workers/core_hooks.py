@@ -8,14 +8,16 @@ import time
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from orchestrator import optimizations, tracing
-from workers import flags
+from orchestrator import optimizations
+
+from workers import tracing
+from store import flags
 from workers.hooks import Hook, StopBranch
 
 
 class RunFlags(Hook):
     """A run that is over (failed or cancelled) does no further stage: no input grabbing, no
-    execution, no upload. The process hears of it at once (``workers.flags``); the authoritative
+    execution, no upload. The process hears of it at once (``store.flags``); the authoritative
     flag is read as each task begins. Nor does a branch whose lease was taken over (its process was
     frozen past the lease): the new holder runs it."""
 

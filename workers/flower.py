@@ -23,7 +23,7 @@ import logging
 import os
 import sys
 
-from orchestrator import envconfig
+from orchestrator.core import envconfig
 
 log = logging.getLogger("slaflow.cluster")
 

@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from django.conf import settings
 
+from orchestrator.core.states import StopBranch  # noqa: F401  (hooks raise it; store writes that are fenced too)
+
 if TYPE_CHECKING:  # only for annotations: hooks never import the runtime
     from workers.runtime import ActiveTask, BranchRun
 
@@ -68,10 +70,6 @@ class SkipTask(Exception):
 class InputFailed(Exception):
     """Raised by a ``fetch_input`` hook: this input cannot be had (e.g. its stream failed); the task fails
     with this message."""
-
-
-class StopBranch(Exception):
-    """Raised by a hook: the run is over; the branch starts nothing more."""
 
 
 class HookError(RuntimeError):
@@ -142,7 +140,7 @@ class Hook:
 
     def stream_output(self, branch: "BranchRun", task: "ActiveTask") -> int | None:
         """Decision, when the output must travel: a chunk size in bytes to stream it (consumers are
-        released first and read it while it is written, ``workers.streams``), or None to attach it."""
+        released first and read it while it is written, ``store.streams``), or None to attach it."""
 
     def delay_upload(self, branch: "BranchRun", task: "ActiveTask", children: list) -> float | None:
         """Decision, when the counters' call found that the output must travel (some child would run

@@ -1,10 +1,10 @@
 """The AWS Lambda entry point: ``handler(event, context)`` runs a branch or a pre-warm ping.
 
 Deployed by ``slaflow deploy lambda`` (handler ``workers.lambda_handler.handler``), one function per
-configuration on the Lambda executor; invoked asynchronously by ``orchestrator.transport`` with the
+configuration on the Lambda executor; invoked asynchronously by ``workers.transport`` with the
 event ``transport.event_of`` makes of a branch's (or ping's) Celery signature. A branch runs exactly as
 in a Celery worker (``workers.tasks.start_branch``: lease, stages, hooks, readiness, records) against
-the same Redis and database, and its children go out through ``orchestrator.transport`` — invocations
+the same Redis and database, and its children go out through ``workers.transport`` — invocations
 for Lambda configurations, Celery messages for the others.
 
 Cold or warm is what Lambda did: ``_FRESH`` is true in a new execution environment until its first
@@ -39,10 +39,11 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from orchestrator import router  # noqa: E402
-from workers import cgroups, dataplane, flags, redis_client  # noqa: E402
+from orchestrator.core import router  # noqa: E402
+from workers import cgroups  # noqa: E402
+from store import dataplane, flags, redis_client
 from workers.context import RunGone, process_state, reset_process_state  # noqa: E402
-from workers.lease import Busy  # noqa: E402
+from store.lease import Busy  # noqa: E402
 
 log = logging.getLogger("slaflow.lambda")
 

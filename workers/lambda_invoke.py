@@ -4,7 +4,7 @@
 and answers 202 at once), a wide fan-out on a pool of threads (``SLAFLOW_LAMBDA_INVOKE_THREADS``): one
 invoke is a ~20-50 ms HTTPS round trip, so 1,000 of them in a row would take tens of seconds. The
 client goes to ``SLAFLOW_LAMBDA_ENDPOINT_URL`` when set (a Lambda-compatible endpoint such as
-``workers.lambda_local``), else to AWS in ``SLAFLOW_AWS_REGION``; credentials come from boto3's usual
+``localcluster.lambda_local``), else to AWS in ``SLAFLOW_AWS_REGION``; credentials come from boto3's usual
 chain (the execution role inside Lambda). Function names and the endpoint are operator settings only.
 """
 from __future__ import annotations

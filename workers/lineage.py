@@ -12,7 +12,7 @@ the first replacement stands and the second uses it), so later readers map or fe
 Nothing downstream happens twice: a recomputation stores an output and nothing else — the task is
 already done in the readiness counters, so no child is released again, and a sink (whose output is the
 run's result, never read back) is never recomputed. The write is fenced by the reader's lease
-(``workers.fencing``). Each recomputation counts in ``keys.fault_counts()`` ("<run>:recomputed") and
+(``store.fencing``). Each recomputation counts in ``keys.fault_counts()`` ("<run>:recomputed") and
 shows in the reader's task record (its input's ``tier`` is ``recomputed``).
 
 Several lost inputs of one reader are recomputed side by side (threads of the reader's process).
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from orchestrator import codec, mapping
-from orchestrator.graph import substitute
+from orchestrator.core import codec, mapping
+from orchestrator.core.graph import substitute
 from store import tiers
 from store.shm import OutputLost, StoreError
-from workers import fencing, keys
-from workers.redis_client import get_redis
+from store import fencing, keys
+from store.redis_client import get_redis
 
 if TYPE_CHECKING:
     from workers.runtime import BranchRun

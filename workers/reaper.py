@@ -31,9 +31,11 @@ import logging
 import threading
 import time
 
-from workers import dataplane, keys, lease, topup
+from store import dataplane, keys, lease
+
+from workers import topup
 from workers.watchdog import Watchdog
-from workers.redis_client import get_redis, script as _script
+from store.redis_client import get_redis, script as _script
 
 log = logging.getLogger("slaflow.reaper")
 
@@ -52,7 +54,7 @@ def sweep(now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     resent = []
     # A lease lapsed a moment ago may be a live holder that stalled (with Redis, or the machine): it takes
-    # its lease back at its next beat (``workers.lease``). Only one silent past the grace is sent again.
+    # its lease back at its next beat (``store.lease``). Only one silent past the grace is sent again.
     for raw in client.zrangebyscore(keys.lease_index(), 0, now - lease.takeover_after_s(), start=0, num=200):
         member = raw.decode()
         run, _, token = member.partition("|")
@@ -80,7 +82,7 @@ def _watch(now: float) -> None:
 
 
 def _resend(run_id: int, token: str) -> bool:
-    from orchestrator import canvas, transport
+    from workers import canvas, transport
 
     args = dataplane.branch_args(run_id, token)
     if args is None:

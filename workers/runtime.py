@@ -6,7 +6,7 @@ logical worker owns; in a flexible (WUKONG) run, one child it made ready.
 Outputs stay in memory inside a branch and go to the output store (``store``:
 Redis for small ones, the host's shared memory for big ones) only when a
 consumer elsewhere needs them. Readiness is decided atomically in Redis by
-``workers.readiness`` — one call per finished task — and the worker that
+``store.readiness`` — one call per finished task — and the worker that
 completes a task dispatches what became ready: there is no central loop.
 
 A flexible branch is an *executor*: when it has nothing of its own left it
@@ -49,20 +49,21 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import codec, logs, mapping
+from orchestrator.core import codec, logs, mapping
 from orchestrator.dbretry import retrying
-from orchestrator.graph import Node, substitute
+from orchestrator.core.graph import Node, substitute
 from orchestrator.services import metrics, runs
-from orchestrator.options import attempts_text
+from orchestrator.core.options import attempts_text
 from store.shm import StoreError
-from workers import cgroups, dataplane, fencing, flags, lineage, readiness, streams
-from workers.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
+from workers import cgroups, lineage
+from store import dataplane, fencing, flags, readiness, streams
+from store.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
 from workers.travel import OutputTravel
 from workers.core_hooks import hooks_for
 from workers.hooks import HookChain, InputFailed, SkipTask, StopBranch
-from workers.records import StartupRecord, TaskRecord
-from workers.recorder import recorder
+from store.records import StartupRecord, TaskRecord
+from store.recorder import recorder
 
 log = logging.getLogger("slaflow.runtime")
 
@@ -95,7 +96,7 @@ class ActiveTask:
     duplicate: bool = False  # run here as a duplicate of a straggler on another worker (TaskDup)
     delayed_for: list[str] = field(default_factory=list)  # children an upload waited for (delayed I/O)
     delayed_s: float = 0.0
-    stream_chunk: int = 0  # streaming the output (``workers.streams``) in chunks of this many bytes, after dispatch
+    stream_chunk: int = 0  # streaming the output (``store.streams``) in chunks of this many bytes, after dispatch
 
     @property
     def node_id(self) -> str:
@@ -113,7 +114,7 @@ class BranchRun(OutputTravel):
         self.startup = startup
         self.delivery = delivery
         self.lease = lease  # None when run outside a Celery task (tests)
-        # Every write of this delivery is refused once the branch is taken over (workers.fencing).
+        # Every write of this delivery is refused once the branch is taken over (store.fencing).
         self.fence = fencing.Fence(self.run_id, token, delivery) if lease is not None else None
         # A flexible branch pops ready flexible tasks of this configuration when it has none left.
         self.executor_mb = executor_mb if worker is None else None

@@ -4,12 +4,12 @@
   configuration's CPU quota and memory limit, starts with no warm state
   (``workers.context.reset_process_state``: no cached plans, graphs or
   functions of another process), and subscribes to the flags channel
-  (``workers.flags``) on which "run over" and "duplicate won" are announced.
+  (``store.flags``) on which "run over" and "duplicate won" are announced.
 * ``task_prerun``: a branch of a run that is already over (failed or
   cancelled) is flagged so it starts no task.
 * ``worker_process_shutdown``: the dup locks the process still holds are released (token-checked).
 * ``celeryd_after_setup``: a worker of a configuration's queue serves its host's queue of it too
-  (``orchestrator.router.host_queue_for``: branches sent to where their inputs are).
+  (``orchestrator.core.router.host_queue_for``: branches sent to where their inputs are).
 * ``worker_init``: the host's data server (``store.tiers.serve``) starts in the worker's main
   process before its pool forks, and sweeps the host's output files of runs that are over.
 * ``worker_ready``: the reaper that takes over dead workers' branches starts; a loud banner when
@@ -45,7 +45,8 @@ log = logging.getLogger("slaflow.signals")
 
 @signals.worker_process_init.connect
 def _init_pool_process(**kwargs):
-    from workers import cgroups, flags, redis_client
+    from workers import cgroups
+    from store import flags, redis_client
     from workers.context import reset_process_state
 
     import sys
@@ -73,7 +74,7 @@ def _init_pool_process(**kwargs):
 @signals.worker_init.connect
 def _worker_redis_budget(**kwargs):
     """The main process's threads (the reaper and its watchdog) ride out a Redis restart too."""
-    from workers import redis_client
+    from store import redis_client
 
     redis_client.use_worker_budget()
 
@@ -81,7 +82,7 @@ def _worker_redis_budget(**kwargs):
 @signals.celeryd_after_setup.connect
 def _serve_host_queues(sender=None, instance=None, **kwargs):
     """Each configuration queue this worker serves, also on this host: ``rc-<mb>@<host>``."""
-    from orchestrator import router
+    from orchestrator.core import router
     from store import tiers
 
     queues = instance.app.amqp.queues
@@ -133,7 +134,7 @@ def _announce_command_sandbox(**kwargs):
 def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
     if getattr(sender, "name", "") != "workers.tasks.run_branch" or not args:
         return
-    from workers import dataplane
+    from store import dataplane
 
     try:
         task.request.slaflow_over = dataplane.is_over(int(args[0]))
@@ -152,7 +153,7 @@ def _release_dup_locks(**kwargs):
 
 @signals.worker_process_shutdown.connect
 def _flush_spans(**kwargs):
-    from orchestrator import tracing
+    from workers import tracing
 
     tracing.flush()  # the OTLP exporter's batch, when tracing is on
 

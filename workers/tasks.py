@@ -15,15 +15,18 @@ import traceback
 from celery import shared_task
 from django.conf import settings
 
-from orchestrator import logs, tracing
-from orchestrator.canvas import HEADER
+from orchestrator.core import logs
+
+from workers import tracing
+from workers.canvas import HEADER
 from orchestrator.optimizations import prewarm as prewarm_opt
 from orchestrator.services import metrics, runs
-from workers import cgroups, dataplane, readiness
+from workers import cgroups
+from store import dataplane, readiness
 from workers.context import RunGone, process_state
-from workers.fencing import Fence, Fenced
-from workers.lease import Busy, Ended, Lease, holder_pid
-from workers.records import StartupRecord, TaskRecord
+from store.fencing import Fence, Fenced
+from store.lease import Busy, Ended, Lease, holder_pid
+from store.records import StartupRecord, TaskRecord
 from workers.runtime import BranchRun, TaskFailed, end_branch, executor_name
 
 log = logging.getLogger("slaflow.tasks")

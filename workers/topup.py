@@ -1,8 +1,8 @@
 """More executors for running runs when more processes serve a configuration than when their work was queued.
 
 A run's ready flexible tasks are popped by its executors, launched when the work is queued (up to
-``SLAFLOW_FLEX_EXECUTORS`` per configuration, ``workers.readiness``). A host that joins while the run
-executes adds pool processes — its autoscaler publishes them (``workers.pools``) — but the executors
+``SLAFLOW_FLEX_EXECUTORS`` per configuration, ``store.readiness``). A host that joins while the run
+executes adds pool processes — its autoscaler publishes them (``store.pools``) — but the executors
 already running on the other hosts would go on popping everything. So every worker's reaper, once a
 second, compares each running run's executors of each configuration with the live processes serving
 it (summed over hosts) and, while tasks have waited on the run's ready list for ``WAIT_S`` (a
@@ -19,8 +19,8 @@ import time
 
 from django.conf import settings
 
-from workers import keys, pools, readiness
-from workers.redis_client import get_redis, script as _script
+from store import keys, pools, readiness
+from store.redis_client import get_redis, script as _script
 
 log = logging.getLogger("slaflow.topup")
 
@@ -82,7 +82,7 @@ def sweep(now: float | None = None) -> list[tuple[int, str, int]]:
                 args=[cap, keys.run_prefix(run_id), prefix, mb, int(settings.SLAFLOW_RUN_TTL_S), repr(now), WAIT_S])
             launched.extend((run_id, t.decode(), mb) for t in made)
     if launched:
-        from orchestrator import canvas
+        from workers import canvas
 
         for run_id, token, mb in launched:
             canvas.executor_signature(run_id, token, mb).apply_async()

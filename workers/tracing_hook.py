@@ -1,4 +1,4 @@
-"""The runtime hook that traces a branch (``orchestrator.tracing``; on with ``SLAFLOW_OTEL``).
+"""The runtime hook that traces a branch (``workers.tracing``; on with ``SLAFLOW_OTEL``).
 
 First in the chain, so its ``before_*`` stages run before every other hook's and its ``after_*``
 after them: a stage span covers the other hooks' work at that stage too. Spans:
@@ -15,7 +15,7 @@ stopped, ends what it had open at the next task or at the branch's end.
 """
 from __future__ import annotations
 
-from orchestrator import tracing
+from workers import tracing
 from workers.hooks import Hook
 
 class Tracing(Hook):

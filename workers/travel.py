@@ -10,7 +10,7 @@ outside the branch:
 * delayed I/O (``_delay_upload``) — wait, bounded, for children whose other
   inputs are still running, so they run here and the output need not travel;
 * output streaming (``_open_stream``, ``stage_stream``) — a big output written
-  in chunks after its consumers are released (``workers.streams``);
+  in chunks after its consumers are released (``store.streams``);
 * generator tasks (``_release_streaming``, ``_publish``, ``_items_of``) —
   items published as they are made to consumers declared streaming, which
   are dispatched as the generator starts;
@@ -29,8 +29,11 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from orchestrator import canvas, codec, mapping, transport
-from workers import dataplane, flags, lineage, pools, readiness, streams
+from workers import canvas, transport
+
+from orchestrator.core import codec, mapping
+from store import dataplane, flags, pools, readiness, streams
+from workers import lineage
 
 if TYPE_CHECKING:
     from workers.runtime import ActiveTask
@@ -185,7 +188,7 @@ class OutputTravel:
                 if rec is not None:
                     rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
 
-    # --- dynamic fan-outs (``orchestrator.mapping``) ------------------------------------------
+    # --- dynamic fan-outs (``orchestrator.core.mapping``) ------------------------------------------
 
     def _children(self, task: "ActiveTask") -> list[readiness.Child] | None:
         """The children the counters' call counts this task for: a mapped node over this task's output is

@@ -28,8 +28,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from workers import dataplane, keys
-from workers.redis_client import get_redis
+from store import dataplane, keys
+from store.redis_client import get_redis
 
 log = logging.getLogger("slaflow.watchdog")
 
@@ -105,7 +105,7 @@ class Watchdog:
         from django.utils import timezone
 
         from orchestrator.models import WorkflowRun
-        from orchestrator.states import RunStatus
+        from orchestrator.core.states import RunStatus
 
         now = time.time() if now is None else now
         self.next_at = now + WATCH_EVERY_S

@@ -3,7 +3,7 @@
 A pushed module (``--code-kb`` KB of functions) and a pushed wheel (a package of ``--wheel-modules``
 modules, imported through its ``__init__``) are each pushed fresh ``repeat`` times (a comment makes every
 push new content, so nothing is cached beforehand), then resolved by the worker's own path
-(``orchestrator.pushed.loader.resolve``, the function every executor calls) three ways:
+(``workers.codeloader.resolve``, the function every executor calls) three ways:
 
 * **first use** — neither this machine's disk cache nor the process has the hash: fetched from the
   database, verified, written to the cache, imported (a new worker, or one that never ran the code);
@@ -24,7 +24,9 @@ import uuid
 import zipfile
 from typing import Callable
 
-from orchestrator.pushed import loader, service
+from workers import codeloader as loader
+
+from orchestrator.services import code as service
 
 WAYS = ("first use", "disk-cached", "in-process")
 

@@ -1,6 +1,6 @@
 """``bench host-faults``: a whole host killed mid-run, and a host partitioned then healed, on simulated hosts.
 
-On ``hosts`` simulated hosts (``workers.hosts``, started by the bench), per repeat:
+On ``hosts`` simulated hosts (``localcluster.hosts``, started by the bench), per repeat:
 
 * ``kill`` — a fan-out of ``tasks`` × ``seconds`` (each output ``mb`` MB, so it lives in its host's shared
   memory) into a digest, first undisturbed, then with a host killed (every process SIGKILLed, its link
@@ -18,13 +18,13 @@ from __future__ import annotations
 import time
 
 from experiments.bench import tasks as t
-from orchestrator.authoring import build_graph
+from orchestrator.core.authoring import build_graph
 from orchestrator.handles import RunHandle
 from orchestrator.models import WorkflowRun
 from orchestrator.services.runs import submit_run
-from workers import fencing
-from workers.hosts import Hosts, busy_host_with_outputs, running_on
-from workers.redis_client import get_redis
+from store import fencing
+from localcluster.hosts import Hosts, busy_host_with_outputs, running_on
+from store.redis_client import get_redis
 
 
 def _count(tag: str) -> int:

@@ -1,4 +1,4 @@
-"""``bench lambda``: the Lambda executor on the local Lambda-compatible endpoint (``workers.lambda_local``).
+"""``bench lambda``: the Lambda executor on the local Lambda-compatible endpoint (``localcluster.lambda_local``).
 
 * **cold vs warm** per memory size: a pre-warm ping invoked synchronously on a function whose
   environments are all gone (cold: a new handler process under the configuration's cgroup limits imports
@@ -26,7 +26,9 @@ from typing import Callable
 from django.conf import settings
 from django.test.utils import override_settings
 
-from orchestrator import planning, router
+from orchestrator import planning
+
+from orchestrator.core import router
 from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -66,7 +68,7 @@ def _credentials() -> None:
 
 
 def cold_warm(memories: list[int], repeat: int, progress=lambda *_: None) -> list[dict]:
-    from workers.local_aws import endpoint_process, stats
+    from localcluster.local_aws import endpoint_process, stats
 
     _credentials()
     rows = []
@@ -97,7 +99,7 @@ def cold_warm(memories: list[int], repeat: int, progress=lambda *_: None) -> lis
 def _mixed_planner(lambda_mb: int, celery_mbs: list[int], first: str = "lambda"):
     """Each task its own logical worker, configurations alternating Lambda / Celery in topological order."""
     def plan(graph, predictor, config):
-        from orchestrator.graph import toposort
+        from orchestrator.core.graph import toposort
 
         order = toposort(graph)
         tasks = {}
@@ -124,8 +126,8 @@ def executors(*, lambda_mb: int, workflows: list[str], width: int, repeat: int, 
     """The mixed runs and the fan-out, against one endpoint and Celery workers for the other configurations."""
     from experiments import runner
     from orchestrator.models import TaskRun
-    from workers.local_aws import endpoint_process, free_port, s3_server, stats
-    from workers.localcluster import LocalCluster, served_queues
+    from localcluster.local_aws import endpoint_process, free_port, s3_server, stats
+    from localcluster.launcher import LocalCluster, served_queues
 
     celery_mbs = [mb for mb in settings.SLAFLOW_RESOURCE_CONFIGS if mb != lambda_mb]
     if lambda_mb not in settings.SLAFLOW_RESOURCE_CONFIGS or not celery_mbs:
@@ -200,7 +202,7 @@ def ping_rate(width: int, threads_options: list[int], repeat: int, latency_ms: f
     """``width`` asynchronous pings sent from this process with each thread count (the endpoint accepts
     each, 202, after ``latency_ms``: a simulated round trip to AWS; it runs them afterwards)."""
     from workers import lambda_invoke
-    from workers.local_aws import endpoint_process
+    from localcluster.local_aws import endpoint_process
 
     _credentials()
     rows = []

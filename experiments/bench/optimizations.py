@@ -70,7 +70,7 @@ def _makespans(ids: list[int]) -> list[float]:
 
 def _sink_input_wait(ids: list[int]) -> list[float]:
     """The fan-in's (the sink's) wait for its inputs: from its start until they are all in memory."""
-    from orchestrator import graph as graph_mod, spec as spec_mod
+    from orchestrator.core import graph as graph_mod, spec as spec_mod
 
     out = []
     for run_id, spec in WorkflowRun.objects.filter(pk__in=ids).values_list("pk", "spec"):
@@ -129,7 +129,7 @@ def _consumer_after_producer(ids: list[int]) -> list[float]:
     out = []
     for run_id in ids:
         ends = dict(TaskRun.objects.filter(run_id=run_id).values_list("function", "end_s"))
-        made = ends.get("experiments.workflows.stream_pipeline.frames")
+        made = ends.get("slaflow.workflows.stream_pipeline.frames")
         used = next((v for k, v in ends.items() if k.split(".")[-1].startswith("digest_")), None)
         if made is not None and used is not None:
             out.append(used - made)

@@ -29,7 +29,7 @@ def _spread(values):
 
 
 def graph(tasks: int, busy_s: float):
-    from orchestrator.authoring import build_graph
+    from orchestrator.core.authoring import build_graph
     from experiments.bench import tasks as t
 
     x = t.inc(0)
@@ -73,8 +73,8 @@ def bench(*, tasks: int, busy_s: float, slowdown: float, history: int, pairs: in
     from orchestrator.models import WorkflowRun
     from orchestrator.planning import live, rescue
     from orchestrator.services.runs import submit_run
-    from workers import keys
-    from workers.redis_client import get_redis
+    from store import keys
+    from store.redis_client import get_redis
 
     name = f"bench-rescue-{tasks}x{busy_s:g}"
     if WorkflowRun.objects.filter(workflow__name=name).exists():

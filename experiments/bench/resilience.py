@@ -19,11 +19,11 @@ import subprocess
 import time
 
 from experiments.bench import tasks as t
-from orchestrator.authoring import build_graph
+from orchestrator.core.authoring import build_graph
 from orchestrator.handles import RunFailed, RunHandle
 from orchestrator.models import WorkflowRun
 from orchestrator.services.runs import cancel_run, submit_run
-from workers.redis_client import get_redis
+from store.redis_client import get_redis
 
 
 def _quantile(values: list[float], q: float) -> float:

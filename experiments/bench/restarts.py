@@ -33,7 +33,7 @@ from typing import Iterator
 
 from django.conf import settings
 
-from workers.embedded_redis import server_binary
+from localcluster.embedded_redis import server_binary
 
 SCENARIOS = ("redis-aof", "redis-lost", "postgres")
 POSTGRES_BINS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)

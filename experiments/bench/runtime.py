@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from orchestrator.graph import toposort
+from orchestrator.core.graph import toposort
 from orchestrator.handles import RunHandle
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.services.runs import submit_run
-from orchestrator.graph import Graph
+from orchestrator.core.graph import Graph
 from experiments.bench import workloads as wl
 
 

@@ -26,12 +26,12 @@ from typing import Callable
 
 import numpy as np
 
-from orchestrator import codec
+from orchestrator.core import codec
 from store import locations, tiers
 from store.server import DataServer
 from store.shm import HostDir
-from workers import keys
-from workers.redis_client import get_redis
+from store import keys
+from store.redis_client import get_redis
 
 RUN_ID = 999_999_001  # a run id no deployment reaches: its files and keys are removed at the end
 

@@ -186,7 +186,7 @@ def wukong_after(runs: int, wukong_runs: int) -> set[int]:
 
 def run_dag(dag: SuiteDag, *, planner: str, sla: str, runs: int, wukong_runs: int, timeout_s: float,
             progress: Callable[[str], None]) -> dict:
-    from orchestrator.graph import structure_hash
+    from orchestrator.core.graph import structure_hash
     from orchestrator.models import WorkflowRun
 
     if WorkflowRun.objects.filter(workflow__structure_hash=structure_hash(dag.graph)).exists():

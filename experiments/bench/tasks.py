@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.authoring import task
+from orchestrator.core.authoring import task
 
 
 @task
@@ -84,7 +84,7 @@ def svd_of_r(r):
 
 def _count(tag: str) -> None:
     if tag:
-        from workers.redis_client import get_redis
+        from store.redis_client import get_redis
 
         get_redis().incr(f"sf:bench:count:{tag}")
 
@@ -195,10 +195,10 @@ del _k
 
 @task
 def dialed(x: int, busy_s: float) -> int:
-    """Burn ``busy_s`` CPU-seconds times the slow-down dial (``workers.keys.bench_slowdown``, 1 unless set):
+    """Burn ``busy_s`` CPU-seconds times the slow-down dial (``store.keys.bench_slowdown``, 1 unless set):
     ``bench rescue``'s injected slow-down."""
-    from workers import keys
-    from workers.redis_client import get_redis
+    from store import keys
+    from store.redis_client import get_redis
 
     _busy(busy_s * float(get_redis().get(keys.bench_slowdown()) or 1.0))
     return x + 1

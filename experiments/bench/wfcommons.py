@@ -30,8 +30,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.authoring import build_graph
-from orchestrator.graph import Graph
+from orchestrator.core.authoring import build_graph
+from orchestrator.core.graph import Graph
 
 # WfCommons recipe classes (wfcommons.wfchef.recipes.<Class>) under the bench's names.
 RECIPES = {

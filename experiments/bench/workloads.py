@@ -16,9 +16,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from orchestrator import functions
-from orchestrator.authoring import build_graph
-from orchestrator.graph import Graph, Ref, sink
+from workers import functions
+from orchestrator.core.authoring import build_graph
+from orchestrator.core.graph import Graph, Ref, sink
 from experiments.bench import tasks as t
 
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from experiments import workflows as library
-from orchestrator import planning, sla as sla_mod
+from slaflow import workflows as library
+from orchestrator import planning
+from orchestrator.core import sla as sla_mod
 
 MAX_RUNS = 100_000
 

@@ -31,9 +31,9 @@ from experiments.campaigns import design, results
 from orchestrator.handles import RunHandle
 from orchestrator.models import Experiment, ExperimentRun, WorkflowRun
 from orchestrator.services import quotas, runs as run_service, submissions
-from orchestrator.states import RunStatus
+from orchestrator.core.states import RunStatus
 from workers import cgroups
-from workers.redis_client import RedisUnavailable
+from store.redis_client import RedisUnavailable
 
 log = logging.getLogger("slaflow.experiments")
 

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from experiments.campaigns import results
-from orchestrator import sla as sla_mod
+from orchestrator.core import sla as sla_mod
 from orchestrator.models import Experiment
 from webui import figures as wf
 from webui.analysis import pareto_front, sla_order

@@ -26,7 +26,7 @@ from pathlib import Path
 from django.db.models import Count, F, FloatField, Q, Sum
 from django.db.models.functions import Coalesce
 
-from orchestrator import sla as sla_mod
+from orchestrator.core import sla as sla_mod
 from orchestrator.models import Experiment, ExperimentRun, TaskRun, WorkerStartup
 
 METRICS = ("makespan", "exec", "data size", "download", "upload", "start-up")

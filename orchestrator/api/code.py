@@ -10,8 +10,8 @@ from rest_framework.views import APIView
 from orchestrator.api.common import Pagination, error_responses, page_parameters
 from orchestrator.api.fields import page_of
 from orchestrator.api.throttles import SubmissionThrottle
-from orchestrator.pushed import service
-from orchestrator.pushed.checks import CodeError
+from orchestrator.services import code as service
+from orchestrator.core.codechecks import CodeError
 
 
 class CanPushCode(permissions.BasePermission):

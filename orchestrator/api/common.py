@@ -11,7 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from orchestrator.services.quotas import QuotaExceeded
 from orchestrator.services.runs import SubmissionError
-from workers.redis_client import RedisUnavailable
+from store.redis_client import RedisUnavailable
 
 log = logging.getLogger("slaflow.api")
 

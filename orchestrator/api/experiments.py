@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 from rest_framework.response import Response
 
-from orchestrator import selectors
+from orchestrator.services import selectors
 from orchestrator.api.common import Pagination, error_responses, page_parameters
 from orchestrator.api.fields import MAX_DB_ID, page_of
 from orchestrator.models import Experiment

@@ -6,8 +6,10 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orchestrator import planning, selectors
-from orchestrator.graph import NODE_ID_RE
+from orchestrator import planning
+
+from orchestrator.services import selectors
+from orchestrator.core.graph import NODE_ID_RE
 from orchestrator.models import WorkflowRun
 
 SLA_PATTERN = r"^(average|p([1-9]|[1-9][0-9]))$"
@@ -31,7 +33,7 @@ GRAPH_SPEC_SCHEMA = {
                 "properties": {
                     "id": {"type": "string", "pattern": NODE_ID_RE.pattern},
                     "function": {"type": "string", "minLength": 1,
-                                 "description": ("Dotted path, e.g. experiments.workflows.tree_reduction.add, or a "
+                                 "description": ("Dotted path, e.g. slaflow.workflows.tree_reduction.add, or a "
                                                  "function of pushed code: code:<name>@<version>:<function>")},
                     "args": {"type": "array", "items": {}},
                     "kwargs": {"type": "object", "additionalProperties": {}},
@@ -43,9 +45,9 @@ GRAPH_SPEC_SCHEMA = {
     "example": {
         "name": "three-sums",
         "nodes": [
-            {"id": "a", "function": "experiments.workflows.tree_reduction.add", "args": [1, 2]},
-            {"id": "b", "function": "experiments.workflows.tree_reduction.add", "args": [3, 4]},
-            {"id": "c", "function": "experiments.workflows.tree_reduction.add",
+            {"id": "a", "function": "slaflow.workflows.tree_reduction.add", "args": [1, 2]},
+            {"id": "b", "function": "slaflow.workflows.tree_reduction.add", "args": [3, 4]},
+            {"id": "c", "function": "slaflow.workflows.tree_reduction.add",
              "args": [{"ref": "a"}, {"ref": "b"}]},
         ],
     },
@@ -65,7 +67,7 @@ class StrictBooleanField(serializers.BooleanField):
 
 @extend_schema_field(GRAPH_SPEC_SCHEMA)
 class GraphSpecField(serializers.JSONField):
-    """Kept as plain JSON here: ``orchestrator.spec.from_spec`` is the one parser and names every error."""
+    """Kept as plain JSON here: ``orchestrator.core.spec.from_spec`` is the one parser and names every error."""
 
 
 # The planner registry, read once at import (planners are code, registered in orchestrator.planning).

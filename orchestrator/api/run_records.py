@@ -7,11 +7,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator import selectors
+from orchestrator.services import selectors
 from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import page_of, visible_run_or_404
 from orchestrator.models import Plan
-from orchestrator.states import RunStatus, TaskStatus
+from orchestrator.core.states import RunStatus, TaskStatus
 
 
 class RunPlanApi(APIView):

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator import selectors
+from orchestrator.services import selectors
 from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import (
     GRAPH_SPEC_SCHEMA, GraphSpecField, RunLinksSerializer, check_workflow_or_dag, page_of, planner_field, run_links,
@@ -14,7 +14,7 @@ from orchestrator.api.fields import (
 )
 from orchestrator.api.throttles import SubmissionThrottle
 from orchestrator.services import alerts, runs as run_services, submissions
-from orchestrator.states import RunStatus
+from orchestrator.core.states import RunStatus
 
 
 class RunDetailApi(APIView):

@@ -7,7 +7,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator import planning, selectors
+from orchestrator import planning
+
+from orchestrator.services import selectors
 from orchestrator.api.common import Pagination, page_parameters, error_responses
 from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, page_of, planner_field, sla_field
 from orchestrator.api.throttles import SubmissionThrottle

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from orchestrator import resources, router
+from orchestrator.core import resources, router
 
 HANDLER = "workers.lambda_handler.handler"
 # Settings of the deploying side, not of the functions; and ones Lambda sets itself.

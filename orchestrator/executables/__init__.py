@@ -115,7 +115,7 @@ def run(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None)
 def command(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None):
     """A task node running ``argv`` (see the module docstring); its output is the program's stdout.
     Its generated id is the program's name (``sort-0``)."""
-    from orchestrator.authoring import TaskFunction
+    from orchestrator.core.authoring import TaskFunction
 
     check_argv(argv, "command", dict(files or {}))
     kwargs: dict[str, Any] = {"stdin": stdin} if stdin is not None else {}

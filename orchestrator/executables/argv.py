@@ -25,7 +25,7 @@ import re
 from typing import Any, Iterable
 
 from orchestrator.executables import programs
-from orchestrator.graph import GraphError
+from orchestrator.core.graph import GraphError
 
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")

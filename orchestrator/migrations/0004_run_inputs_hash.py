@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 def fill_inputs_hash(apps, schema_editor):
     """Existing runs get the hash their stored spec has, so their history keeps counting."""
-    from orchestrator.spec import inputs_hash
+    from orchestrator.core.spec import inputs_hash
 
     WorkflowRun = apps.get_model("orchestrator", "WorkflowRun")
     for run in WorkflowRun.objects.only("id", "spec").iterator():

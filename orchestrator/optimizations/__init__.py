@@ -12,7 +12,7 @@ keeps what an author forced with ``@task(optimizations=[...])`` or a spec's
 ``options``); the timing model learns what the annotations change
 (``planning.effects``); workers run the hooks of the optimizations a plan uses
 (``hooks_for``). Parameters come from settings. A submission may force only
-the names in ``orchestrator.options.OPTIMIZATIONS`` (the same as ``NAMES``).
+the names in ``orchestrator.core.options.OPTIMIZATIONS`` (the same as ``NAMES``).
 """
 from __future__ import annotations
 

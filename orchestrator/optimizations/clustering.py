@@ -40,7 +40,7 @@ Recorded on the producer: ``clustered_children`` (the children it ran),
 from __future__ import annotations
 
 from orchestrator.planning.predictor import store_tiers, through_shared_memory
-from workers import readiness
+from store import readiness
 from workers.hooks import Hook
 
 NAME = "clustering"

@@ -23,9 +23,9 @@ import threading
 import time
 
 from orchestrator.planning.predictor import SLA, PredictionError
-from workers import dataplane, keys
+from store import dataplane, keys
 from workers.hooks import Hook, Input
-from workers.redis_client import get_redis, new_client
+from store.redis_client import get_redis, new_client
 
 NAME = "preload"
 LABEL = "PreLoad"

@@ -34,10 +34,12 @@ import time
 
 from celery import signature
 
-from orchestrator import router, transport
-from workers import flags, keys
+from orchestrator.core import router
+
+from workers import transport
+from store import flags, keys
 from workers.hooks import Hook
-from workers.redis_client import get_redis, script as redis_script
+from store.redis_client import get_redis, script as redis_script
 
 NAME = "prewarm"
 LABEL = "PreWarm"

@@ -6,7 +6,7 @@ its own, or flexible), unless history predicts its output well under the
 threshold. Whether it streams is decided at run time on the output's real
 size: at least ``min_bytes`` (``SLAFLOW_STREAM_MIN_BYTES``).
 
-Runtime (``workers.streams`` holds the protocol): instead of attaching the
+Runtime (``store.streams`` holds the protocol): instead of attaching the
 output to the counters' call, the producer opens a stream, records the task
 done — its consumers are dispatched at once — and then writes the output in
 chunks of ``chunk_bytes``; a consumer's ``fetch_input`` reads the chunks as
@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import time
 
-from orchestrator import codec
+from orchestrator.core import codec
 from orchestrator.planning.predictor import store_tiers, through_shared_memory
-from workers import flags, streams
+from store import flags, streams
 from workers.hooks import Hook, Input, InputFailed
 
 NAME = "streaming"

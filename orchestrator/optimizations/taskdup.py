@@ -22,7 +22,7 @@ released only by its holder) lets one worker at a time duplicate one task;
 a branch runs one duplicate at a time. Whichever copy finishes first wins:
 readiness is exactly-once (the finish script counts an input once), the
 loser's result is ignored, and when the duplicate wins every process hears
-it (``workers.flags``) and the original stops — before execution, during it
+it (``store.flags``) and the original stops — before execution, during it
 (interrupted), or before its upload. Each duplicate is recorded with its
 predicted saving and, once the run ends, its actual one.
 """
@@ -33,9 +33,9 @@ import logging
 import time
 
 from orchestrator.planning.predictor import SLA, PredictionError
-from workers import dataplane, flags, keys
+from store import dataplane, flags, keys
 from workers.hooks import Hook, SkipTask
-from workers.redis_client import get_redis, script as redis_script
+from store.redis_client import get_redis, script as redis_script
 
 NAME = "taskdup"
 LABEL = "TaskDup"
@@ -168,7 +168,7 @@ def cores_taken(running: int, cores: float) -> bool:
 
 
 def _cores_taken(run_id: int) -> bool:
-    from workers import pools
+    from store import pools
 
     running = sum(1 for state in get_redis().hvals(keys.states(run_id)) if state == b"running")
     return cores_taken(running, pools.read_capacity().cores or pools.host_cores())

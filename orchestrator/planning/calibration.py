@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from orchestrator.sla import SLA
+from orchestrator.core.sla import SLA
 
 MIN_RUNS = 5
 WINDOW = 30

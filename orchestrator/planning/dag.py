@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.graph import Graph, dependents, sink, toposort
+from orchestrator.core.graph import Graph, dependents, sink, toposort
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.graph import Graph
+from orchestrator.core.graph import Graph
 from orchestrator import optimizations
 from orchestrator.planning import assign as assign_mod, calibration, crowding, estimates, floor, montecarlo, timing
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan, flexible_fallback
 from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, cpu_speed, statistic
-from orchestrator.sla import SLA
+from orchestrator.core.sla import SLA
 
 TYPICAL = SLA(50)
 PROMISE_SLAS = (SLA(50), SLA(90), SLA(95))  # recorded on every plan beside its own SLA's promise

@@ -1,7 +1,7 @@
 """Where a WUKONG run puts each task: its executors, simulated with point durations.
 
 A flexible run has no logical workers: executors pop ready tasks, and the one
-that finishes a task continues with one ready child (``workers.readiness``) —
+that finishes a task continues with one ready child (``store.readiness``) —
 with task clustering (``optimizations.clustering``), with up to ``max_fanout``
 of them when the output is at least ``cluster_min_bytes``. To predict such a
 run, ``place`` replays those rules in time order — at most ``executors`` of

@@ -31,7 +31,7 @@ from orchestrator.planning.dag import Dag
 from orchestrator.planning.estimates import Sizes, remote
 from orchestrator.planning.predictor import Predictor, statistic
 from orchestrator.planning.timing import Timeline
-from orchestrator.sla import SLA
+from orchestrator.core.sla import SLA
 
 DEFAULT_SAMPLES = 400
 

@@ -32,7 +32,7 @@ better (``guard``: faster at equal cost, or cheaper within the SLA).
 """
 from __future__ import annotations
 
-from orchestrator.graph import Graph
+from orchestrator.core.graph import Graph
 from orchestrator.planning import estimates
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Evaluation, Planning, plan_or_fallback

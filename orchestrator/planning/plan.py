@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from orchestrator.graph import dependents
+from orchestrator.core.graph import dependents
 from orchestrator.planning import uploads
 
 

@@ -51,8 +51,8 @@ from typing import Callable
 import numpy as np
 
 from orchestrator.planning.history import History
-from orchestrator.resources import ResourceConfig
-from orchestrator.sla import SLA, parse as parse_sla
+from orchestrator.core.resources import ResourceConfig
+from orchestrator.core.sla import SLA, parse as parse_sla
 
 BASELINE_MB = 1024
 EXPONENT = 0.3

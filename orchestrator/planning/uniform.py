@@ -7,7 +7,7 @@ kept only when the WUKONG run on the same model is not better (``guard``).
 """
 from __future__ import annotations
 
-from orchestrator.graph import Graph
+from orchestrator.core.graph import Graph
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan

@@ -1,7 +1,7 @@
 """WUKONG: every task on a flexible worker of one configuration; no predictions.
 
 Whoever finishes a task continues with one ready child; the others go to the
-run's executors (see workers.readiness). ``wukong-opt`` adds task clustering
+run's executors (see store.readiness). ``wukong-opt`` adds task clustering
 and delayed I/O (``optimizations.clustering``), decided on each output's size
 as it is made, and — once the workflow has history — a promise: where its
 executors would run each task is simulated (``planning.flexible``) and that
@@ -10,7 +10,7 @@ placement evaluated like a predictive plan's, calibration included.
 from __future__ import annotations
 
 from orchestrator import optimizations
-from orchestrator.graph import Graph
+from orchestrator.core.graph import Graph
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Planning, fallback_reason
 from orchestrator.planning.plan import Plan, TaskPlan

@@ -17,7 +17,7 @@ run page, ``slaflow run``) and fires
 
 Each kind fires once per run, whichever process sees it first (an atomic
 ``SET NX`` on ``keys.alert_fired``): the alert is appended to the run's
-``alerts``, the Django signal (``orchestrator.signals``) is sent in that
+``alerts``, the Django signal (``orchestrator.core.signals``) is sent in that
 process, and the webhook — the run's ``webhook_url``, else its workflow's —
 gets a POST from a delivery thread (``services.webhooks``).
 
@@ -34,12 +34,12 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from orchestrator import signals
+from orchestrator.core import signals
 from orchestrator.models import WorkflowRun
 from orchestrator.planning import live, rescue
 from orchestrator.services import webhooks
-from workers import keys
-from workers.redis_client import get_redis
+from store import keys
+from store.redis_client import get_redis
 
 log = logging.getLogger("slaflow.alerts")
 FIRED_TTL_S = 7 * 24 * 3600

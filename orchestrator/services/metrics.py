@@ -21,7 +21,7 @@ OBSERVED_FIELDS = [
 ]
 _COPIED = [f for f in OBSERVED_FIELDS if f not in ("attempts", "started_at", "finished_at", "start_s", "end_s")]
 # What a record overwrites of the row made at submission; the function too: a mapped node's own row
-# records its gather (``orchestrator.mapping``), whose times must not count as its function's.
+# records its gather (``orchestrator.core.mapping``), whose times must not count as its function's.
 UPDATED = OBSERVED_FIELDS + ["function"]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 
 from orchestrator.models import TaskRun, WorkerStartup
-from workers import dataplane
+from store import dataplane
 
 
 def _counts(rows) -> dict[str, int]:

@@ -34,14 +34,16 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator import envconfig, graph as graph_mod, mapping, optimizations as opt_mod, planning, spec as spec_mod
+from orchestrator.core import envconfig, graph as graph_mod, mapping, spec as spec_mod
+
+from orchestrator import optimizations as opt_mod, planning
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning import calibration, contention
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor, cpu_speed
-from orchestrator.states import RunStatus, TaskStatus
-from workers import pools
+from orchestrator.core.states import RunStatus, TaskStatus
+from store import pools
 
 RUN_WINDOW = 10
 SAMPLES_PER_KEY = 100

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from orchestrator import functions, graph as graph_mod
+from workers import functions
+
+from orchestrator.core import graph as graph_mod
 from orchestrator.services import planning as planning_service
 from orchestrator.services import submissions
 from orchestrator.services import runs as run_services

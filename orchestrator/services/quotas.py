@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from orchestrator.models import Experiment, WorkflowRun
 from orchestrator.services.errors import SubmissionError
-from orchestrator.states import RunStatus
+from orchestrator.core.states import RunStatus
 
 ACTIVE_RUNS = (RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING)
 ACTIVE_CAMPAIGNS = (Experiment.Status.PENDING, Experiment.Status.RUNNING)

@@ -3,7 +3,7 @@
 Views, commands, the Python API and Celery tasks all come through here.
 Transitions are single conditional UPDATEs (``WHERE status IN sources``), so
 two workers racing to end a run cannot both win, and a transition outside
-``orchestrator.states.RUN_TRANSITIONS`` is impossible.
+``orchestrator.core.states.RUN_TRANSITIONS`` is impossible.
 """
 from __future__ import annotations
 
@@ -18,16 +18,21 @@ from django.db import transaction
 from django.db.models import Count, F, FloatField, Q, Sum
 from django.utils import timezone
 
-from orchestrator import canvas, codec, functions, graph as graph_mod, planning, resources, sla as sla_mod
-from orchestrator import optimizations as opt_mod, options as task_options, sinks as sinks_mod, spec as spec_mod, states
-from orchestrator import tracing, transport
+from workers import canvas, functions
+
+from orchestrator.core import codec, graph as graph_mod, resources, sla as sla_mod
+
+from orchestrator import planning
+from orchestrator import optimizations as opt_mod
+from orchestrator.core import options as task_options, sinks as sinks_mod, spec as spec_mod, states
+from workers import tracing, transport
 from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, webhooks
 from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
-from orchestrator.states import RunStatus, TaskStatus
-from workers import dataplane, readiness
+from orchestrator.core.states import RunStatus, TaskStatus
+from store import dataplane, readiness
 from workers.context import build_meta, build_spec, put_meta
-from workers.redis_client import check as check_redis
+from store.redis_client import check as check_redis
 
 log = logging.getLogger("slaflow.runs")
 
@@ -69,7 +74,8 @@ def validate_submission(*, graph, planner: str, sla: str, allowed_modules: Itera
 
 def pin_code(graph, owner, *, network: bool):
     """References to pushed code pinned to their hashes, checked against what ``owner`` may use (400 on ``dag``)."""
-    from orchestrator.pushed import checks as code_checks, service as code_service
+    from orchestrator.core import codechecks as code_checks
+    from orchestrator.services import code as code_service
 
     try:
         return code_service.pin_graph(graph, owner, network=network)
@@ -246,7 +252,7 @@ def fail_run(run_id: int, *, error: str, traceback: str, node_id: str) -> bool:
 
 def cancel_run(run_id: int) -> bool:
     """Cancel a run: no further task starts, and every process running one of its tasks hears of it at
-    once (``workers.flags``) and stops it (``workers.interrupts``); the last branch out settles the rest."""
+    once (``store.flags``) and stops it (``store.interrupts``); the last branch out settles the rest."""
     changed = _transition(run_id, RunStatus.CANCELLED, finished_at=timezone.now(), error="cancelled")
     if changed:
         dataplane.mark_over(run_id, "cancelled")

@@ -15,8 +15,12 @@ from typing import Any
 
 from django.conf import settings
 
-from orchestrator import authoring, executables, functions, planning, sinks, sla as sla_mod, spec as spec_mod
-from orchestrator.graph import GraphError
+from orchestrator.core import authoring, sinks, sla as sla_mod, spec as spec_mod
+
+from orchestrator import executables, planning
+
+from workers import functions
+from orchestrator.core.graph import GraphError
 from orchestrator.models import Workflow, WorkflowRun
 from orchestrator.services import quotas
 from orchestrator.services.runs import SubmissionError, submit_run
@@ -80,7 +84,7 @@ def check_plain_json(value: Any, field: str) -> None:
 
 def library_graph(name: str, params: dict | None) -> tuple[dict, dict]:
     """(graph, coerced params) of a library workflow, within the API's task budget."""
-    from experiments import workflows
+    from slaflow import workflows
 
     if not isinstance(name, str):
         raise SubmissionError(f"workflow must be a library workflow name, got {name!r}", "workflow")

@@ -1,7 +1,7 @@
 """Delivering SLA alerts to webhooks: a POST of JSON, off every caller's path.
 
 ``deliver`` hands the POST to one daemon thread per process (like the task
-recorder, ``workers.recorder``) and returns at once: the watcher and the
+recorder, ``store.recorder``) and returns at once: the watcher and the
 branch that finalizes a run never wait on a slow or dead endpoint. The
 thread tries ``SLAFLOW_WEBHOOK_ATTEMPTS`` times, each with a
 ``SLAFLOW_WEBHOOK_TIMEOUT_S`` timeout, backing off 0.5 s, 1 s, 2 s …

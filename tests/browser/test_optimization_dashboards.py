@@ -14,15 +14,15 @@ import time
 import pytest
 from django.contrib.auth import get_user_model
 
-from orchestrator import graph as graph_mod
-from orchestrator.authoring import build_graph
+from orchestrator.core import graph as graph_mod
+from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun, WorkflowRun
 from slaflow import submit
 from tests import taskfns as t
 from tests.browser.test_webui_browser import SVG_POINTS, login
 from tests.integration.test_optimizations import race_graph
 from tests.waiting import until
-from workers import pools
+from store import pools
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -8,7 +8,7 @@ from experiments.runner import submit_library
 from orchestrator import planning
 from orchestrator.celery import app
 from orchestrator.models import TaskRun, WorkflowRun
-from orchestrator.router import queue_for
+from orchestrator.core.router import queue_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -81,8 +81,8 @@ def test_client_does_not_wait_longer_than_it_may_when_redis_is_down(db, live_ser
     """Redis down: the API answers 503 with Retry-After 5; a client allowed 1 s raises at once."""
     import socket
 
-    from orchestrator import envconfig
-    from workers import redis_client
+    from orchestrator.core import envconfig
+    from store import redis_client
 
     api = Client(live_server.url, issue_token(username="client-503", create_user=True).key, max_wait_s=1)
     with socket.socket() as s:

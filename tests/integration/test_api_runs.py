@@ -19,7 +19,7 @@ PLANNER = "uniform" if "uniform" in planning.names() else "wukong"
 @pytest.fixture(autouse=True)
 def fresh_throttles(redis_server):
     """Throttle histories live in the shared Redis cache; start each test without any."""
-    from workers import keys
+    from store import keys
 
     for key in redis_server.scan_iter(match=keys.CACHE_PREFIX + ":*"):
         redis_server.delete(key)
@@ -52,7 +52,7 @@ def test_full_flow_token_submit_poll_result_plan_tasks(live, capsys):
     tasks = api.get(f"/api/runs/{run['id']}/tasks/").json()
     assert tasks["count"] == 63 and len(tasks["results"]) == 63
     for t in tasks["results"]:
-        assert t["status"] == "succeeded" and t["function"] == "experiments.workflows.tree_reduction.add"
+        assert t["status"] == "succeeded" and t["function"] == "slaflow.workflows.tree_reduction.add"
         assert t["planned"]["memory_mb"] and t["observed"]["memory_mb"] and t["observed"]["exec_s"] >= 0
     one_page = api.get(f"/api/runs/{run['id']}/tasks/", {"page_size": 10}).json()
     assert len(one_page["results"]) == 10 and one_page["next"]
@@ -130,7 +130,7 @@ def test_failed_run_result_is_409_with_the_error(live):
 
 def test_cancel_stops_the_running_task_and_starts_no_further_one(live, counts, redis_server):
     from tests.waiting import until
-    from workers import keys
+    from store import keys
 
     api = client_for("cancel-user")
     tag = f"api-cancel-{time.time_ns()}"
@@ -160,7 +160,7 @@ def test_cancel_stops_the_running_task_and_starts_no_further_one(live, counts, r
 
 
 def test_submissions_are_throttled_with_retry_after(live, settings, redis_server):
-    from workers import keys
+    from store import keys
 
     settings.SLAFLOW_API_SUBMIT_RATE = "2/minute"
     api, other = client_for("busy-user"), client_for("calm-user")
@@ -180,7 +180,7 @@ def test_submissions_are_throttled_with_retry_after(live, settings, redis_server
 
 
 def test_broker_accepts_json_only_and_a_worker_refuses_pickle(live, counts):
-    from orchestrator import router
+    from orchestrator.core import router
     from orchestrator.celery import app
 
     assert list(app.conf.accept_content) == ["json"]

@@ -63,11 +63,11 @@ def test_cycle_is_400_naming_the_cycle_and_stores_nothing(api):
     ("orchestrator.services.runs.cancel_run", "module 'orchestrator.services.runs' is not a registered workflow"),
     # built-ins are allowed by exact name, not every function of their modules
     ("orchestrator.executables.check_argv", "module 'orchestrator.executables' is not a registered workflow"),
-    ("orchestrator.sinks.joined", "module 'orchestrator.sinks' is not a registered workflow module"),
+    ("orchestrator.core.sinks.joined", "module 'orchestrator.core.sinks' is not a registered workflow module"),
     # the library's package is no task module: only its workflows' modules are
-    ("experiments.workflows.register", "module 'experiments.workflows' is not a registered workflow module"),
+    ("slaflow.workflows.register", "module 'slaflow.workflows' is not a registered workflow module"),
     # A path inside a workflow module that re-exports code from elsewhere.
-    ("experiments.workflows.tree_reduction.task", "defined in 'orchestrator.authoring'"),
+    ("slaflow.workflows.tree_reduction.task", "defined in 'orchestrator.core.authoring'"),
     ("tests.taskfns.no_such_function", "has no attribute 'no_such_function'"),
     ("tests.taskfns.nested.f", "module 'tests.taskfns.nested' is not a registered workflow module"),
 ])

@@ -58,9 +58,9 @@ def test_a_files_name_that_is_a_path_is_refused_at_submission(api, name):
 
 
 def test_a_module_planted_in_the_library_is_neither_imported_nor_accepted_by_submissions_or_previews(api, planted):
-    # row 2: a .py file that reached experiments/workflows/ was imported by the web process validating a preview
-    dag = {"nodes": [{"id": "a", "function": "experiments.workflows.pwned_module.escalate"}]}
-    assert "module 'experiments.workflows.pwned_module' is not a registered workflow module" in _refused(
+    # row 2: a .py file that reached slaflow/workflows/ was imported by the web process validating a preview
+    dag = {"nodes": [{"id": "a", "function": "slaflow.workflows.pwned_module.escalate"}]}
+    assert "module 'slaflow.workflows.pwned_module' is not a registered workflow module" in _refused(
         api, dag["nodes"])
     resp = api.post("/api/plans/preview/", {"dag": dag}, format="json")
     assert resp.status_code == 400 and "it was not imported" in resp.json()["dag"][0]

@@ -57,7 +57,7 @@ def test_a_pages_runnable_blocks_run_in_order(live, page):
 def test_the_tutorials_own_workflow_from_its_files_and_commands(django_db_setup, django_db_blocker,
                                                                   transactional_db, redis_server, settings,
                                                                   tmp_path):
-    from workers.localcluster import served_queues
+    from localcluster.launcher import served_queues
 
     for block in marked("file: myflows.py") + marked("file: run_myflows.py"):
         (tmp_path / block.marker.split(":", 1)[1].strip()).write_text(block.body + "\n")

@@ -5,14 +5,14 @@ import time
 
 import pytest
 
-from orchestrator import canvas
+from workers import canvas
 from orchestrator.handles import RunCancelled, RunFailed
 from orchestrator.models import TaskRun, WorkflowRun
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import message_settled, until
-from workers import keys
+from store import keys
 
 pytestmark = [pytest.mark.integration]
 
@@ -91,7 +91,7 @@ def test_executors_whose_leases_lapse_while_they_pop_lose_no_task(live, redis_se
     executors' leases lapse at once while they are alive and popping — the keys vanish and the reaper finds
     them expired, as after Redis or the machine stalled — so the reaper sends both again and a new delivery
     may take a branch over while its old one still pops. Whatever the old delivery does after that is
-    refused (``workers.fencing``); the new one runs everything the old one held: no task is lost, the run
+    refused (``store.fencing``); the new one runs everything the old one held: no task is lost, the run
     ends with the right sum. (Unfenced, the old delivery popped tasks after the new one had read what it
     held, then stopped on hearing it was taken over: those tasks never ran and the run stalled — a
     100,000-task tree under load did.)"""

@@ -1,9 +1,9 @@
 """Fencing by lease token against a real Redis: a delivery that was taken over writes nothing."""
 import pytest
 
-from workers import dataplane, fencing, keys, readiness
-from workers.readiness import OWN, Child
-from workers.redis_client import get_redis
+from store import dataplane, fencing, keys, readiness
+from store.readiness import OWN, Child
+from store.redis_client import get_redis
 
 pytestmark = [pytest.mark.integration]
 

@@ -2,8 +2,8 @@
 import pytest
 
 from tests.waiting import until
-from workers import flags, keys
-from workers.redis_client import get_redis
+from store import flags, keys
+from store.redis_client import get_redis
 
 pytestmark = [pytest.mark.integration]
 

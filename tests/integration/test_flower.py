@@ -49,7 +49,7 @@ def _poll(fn, timeout_s: float, what: str):
 def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, django_db_blocker, transactional_db,
                                                                redis_server, settings):
     from tests.conftest import cluster_env
-    from workers.localcluster import LocalCluster
+    from localcluster.launcher import LocalCluster
 
     auth = settings.SLAFLOW_FLOWER_BASIC_AUTH
     assert auth and ":" in auth

@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from orchestrator import envconfig
+from orchestrator.core import envconfig
 from tests.apiutil import client_for
-from workers import keys, redis_client
+from store import keys, redis_client
 
 pytestmark = [pytest.mark.integration]
 

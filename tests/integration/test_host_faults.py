@@ -1,4 +1,4 @@
-"""Hosts lost, cut off and joining mid-run, on the simulated hosts (workers.hosts: real namespaces, real
+"""Hosts lost, cut off and joining mid-run, on the simulated hosts (localcluster.hosts: real namespaces, real
 workers, the real Redis and Postgres): a killed host's branches are taken over and the outputs that
 lived only there recomputed from their inputs; a partitioned host that comes back is fenced off by its
 lease token; a host that joins while a run executes gets part of its work."""
@@ -10,8 +10,8 @@ from orchestrator.models import TaskRun
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import until
-from workers import fencing
-from workers.hosts import Hosts, busy_host_with_outputs, outputs_on, running_on
+from store import fencing
+from localcluster.hosts import Hosts, busy_host_with_outputs, outputs_on, running_on
 
 pytestmark = [pytest.mark.integration]
 

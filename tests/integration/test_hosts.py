@@ -1,4 +1,4 @@
-"""The simulated hosts (workers.hosts) on real namespaces, real workers, the real Redis and Postgres:
+"""The simulated hosts (localcluster.hosts) on real namespaces, real workers, the real Redis and Postgres:
 each host is its own machine to the workers, runs span both, hosts reach each other only at their
 namespace addresses, and nothing is left behind."""
 import hashlib
@@ -19,8 +19,8 @@ from orchestrator.models import TaskRun
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import until
-from workers import netns
-from workers.hosts import Hosts
+from localcluster import netns
+from localcluster.hosts import Hosts
 
 pytestmark = [pytest.mark.integration]
 
@@ -138,7 +138,7 @@ def test_a_crashed_harness_is_swept_and_a_live_one_is_not(hosts, django_db_block
 
     with django_db_blocker.unblock():
         env = cluster_env()
-    code = ("import os, django; django.setup(); from workers.hosts import Hosts; "
+    code = ("import os, django; django.setup(); from localcluster.hosts import Hosts; "
             f"h = Hosts(1, memory_configs=(512,), max_pool=1, env={env!r}); h.start(); "
             "print(h.tag, flush=True); os._exit(0)")  # dies without tearing down
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,

@@ -1,5 +1,5 @@
 """The Lambda executor for real, without AWS: runs whose configurations are partly Celery workers and
-partly Lambda functions served by the local Lambda-compatible endpoint (``workers.lambda_local``: handler
+partly Lambda functions served by the local Lambda-compatible endpoint (``localcluster.lambda_local``: handler
 processes under each configuration's limits, warm reuse within a keep-alive window, a timeout and a
 concurrency limit), with big outputs in an S3 bucket of moto's server."""
 from __future__ import annotations
@@ -32,7 +32,7 @@ def lab(django_db_setup, django_db_blocker, redis_server, tmp_path_factory):
     """moto's S3, the local Lambda endpoint serving the 512 MB configuration, and Celery workers for the
     other two, every process configured alike. The session's cluster (which knows no Lambda) is stopped
     meanwhile (``live`` starts it again)."""
-    from workers.localcluster import LocalCluster
+    from localcluster.launcher import LocalCluster
 
     if "cluster" in _session:
         _session["cluster"].stop()
@@ -194,7 +194,7 @@ def test_pushed_code_runs_on_lambda_and_celery_in_one_run(aws, monkeypatch):
     Celery one, two versions side by side, each task on the configuration its plan gave it."""
     from django.contrib.auth.models import Permission, User
 
-    from orchestrator.pushed import service as pushed
+    from orchestrator.services import code as pushed
     from slaflow import submit_spec
     from tests.codefiles import module
 

@@ -2,9 +2,9 @@
 each run succeeds and its result checks out."""
 import pytest
 
-from experiments import workflows
+from slaflow import workflows
 from experiments.runner import run_and_check
-from orchestrator.authoring import build_graph
+from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun
 
 pytestmark = [pytest.mark.integration]

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orchestrator import signals
+from orchestrator.core import signals
 from orchestrator.models import WorkflowRun
 from orchestrator.planning import live as live_rule
 from orchestrator.services import alerts

@@ -13,7 +13,7 @@ def test_a_map_over_fifty_elements_runs_fifty_tasks_and_its_downstream_gets_thei
     recs = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
     elements = sorted((n for n in recs if n.startswith("square-0[")), key=lambda n: int(n[9:-1]))
     assert elements == [f"square-0[{i}]" for i in range(50)] and all(recs[e].status == "succeeded" for e in elements)
-    assert recs["square-0"].function == "orchestrator.mapping.gather"
+    assert recs["square-0"].function == "orchestrator.core.mapping.gather"
     assert recs["square-0"].optimizations["map_width"] == 50 and recs["split_n-0"].optimizations["mapped"] == {
         "square-0": 50}
     # the gather began after every element task did (an element's end is stamped after its counters' call,

@@ -43,7 +43,7 @@ def _value(samples, name, **labels):
 
 def _every_pool_published():
     """Idle workers publish their pools every keep-alive window: wait until each has."""
-    from workers.pools import read_pools
+    from store.pools import read_pools
 
     until(lambda: set(read_pools()) == set(settings.SLAFLOW_RESOURCE_CONFIGS),
           timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30, what="every configuration's pool published")

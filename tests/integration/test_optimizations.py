@@ -6,15 +6,15 @@ import time
 import numpy as np
 import pytest
 
-from orchestrator import graph as graph_mod
-from orchestrator.authoring import build_graph
+from orchestrator.core import graph as graph_mod
+from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.optimizations import prewarm
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import until
-from workers import keys, pools
+from store import keys, pools
 
 pytestmark = [pytest.mark.integration]
 
@@ -97,7 +97,7 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
 
 def test_a_dup_lock_is_held_by_one_token_and_released_only_by_it(redis_server):
     from orchestrator.optimizations import taskdup
-    from workers import keys
+    from store import keys
 
     run_id = 980_000 + time.time_ns() % 10_000
     assert taskdup.acquire_lock(run_id, "s", "tok-a", 60_000)
@@ -165,9 +165,9 @@ def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_w
     """The fetching thread against the real Redis: ``a`` feeds two tasks of the branch (both get it,
     downloaded once), ``b`` finishes after the thread started, ``c`` is announced but stays in its
     worker's memory (the task is told at once to fetch it itself)."""
-    from orchestrator import codec
+    from orchestrator.core import codec
     from orchestrator.optimizations.preload import Fetcher
-    from workers import dataplane, keys
+    from store import dataplane, keys
 
     run_id = 990_000 + time.time_ns() % 10_000
     dataplane.put_output(run_id, "a", codec.dumps([1, 2, 3]))
@@ -192,9 +192,9 @@ def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_w
 def test_an_input_the_preloader_has_not_reached_is_fetched_by_the_task_and_never_by_the_preloader(redis_server):
     """The task's inputs are all done when it starts; one whose completion the thread has not acted on
     yet is not waited for: the task fetches it, and the thread then leaves it alone."""
-    from orchestrator import codec
+    from orchestrator.core import codec
     from orchestrator.optimizations.preload import Fetcher
-    from workers import dataplane, keys
+    from store import dataplane, keys
 
     run_id = 970_000 + time.time_ns() % 10_000
     fetcher = Fetcher(run_id, {"late": 1, "other": 1})
@@ -271,7 +271,7 @@ def test_a_branch_is_handed_to_the_warm_process_waiting_for_it_and_to_no_one_aft
     import threading
 
     from orchestrator.optimizations import prewarm as pw
-    from workers import keys
+    from store import keys
 
     run_id = 960_000 + time.time_ns() % 10_000
     branch = {"token": "r-w1-x", "entries": ["s"], "worker": "w1", "memory_mb": 512, "dispatched_at": 1.0}
@@ -365,7 +365,7 @@ def test_without_clustering_the_big_output_travels_to_the_children_other_executo
 def test_a_stream_read_while_written_gives_the_same_bytes_and_a_new_attempt_replaces_a_dead_one(redis_server):
     import threading
 
-    from workers import streams
+    from store import streams
 
     data = np.random.default_rng(4).standard_normal(300_000).tobytes()
     streams.open_stream(7001, "p", "tok:1", len(data), 64 << 10)
@@ -384,7 +384,7 @@ def test_a_stream_read_while_written_gives_the_same_bytes_and_a_new_attempt_repl
 
 
 def test_a_producer_failing_mid_stream_gives_its_reader_a_clear_error_never_partial_data(redis_server):
-    from workers import streams
+    from store import streams
 
     data = b"x" * 200_000
     streams.open_stream(7002, "p", "t:1", len(data), 50_000)
@@ -483,7 +483,7 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
     from types import SimpleNamespace
 
     from orchestrator.optimizations.streaming import Streaming
-    from workers import dataplane, streams
+    from store import dataplane, streams
     from workers.travel import OutputTravel
 
     data = np.random.default_rng(9).standard_normal(50_000).tobytes()

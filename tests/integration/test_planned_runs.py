@@ -9,8 +9,8 @@ from django.core.management import call_command
 from orchestrator import planning
 from orchestrator.models import Plan, TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning.plan import Plan as PlanData, TaskPlan
-from orchestrator.authoring import build_graph
-from orchestrator.spec import inputs_hash, to_spec
+from orchestrator.core.authoring import build_graph
+from orchestrator.core.spec import inputs_hash, to_spec
 from slaflow import submit
 from tests import taskfns as t
 
@@ -142,7 +142,7 @@ def test_run_workflow_reports_predictions_and_plan_prints_the_table(live):
 
 def test_a_branch_can_block_five_seconds_for_a_hand_off(redis_server):
     """The runtime's last wait after withdrawing blocks up to 5 s; the Redis client must allow it."""
-    from workers import readiness
+    from store import readiness
 
     t0 = time.monotonic()
     assert readiness.next_handed(10_000_101, "nobody", 5.5) is None
@@ -153,7 +153,7 @@ def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live,
     """Three parallel 1-second roots grow the default queue's pool to three processes; the worker
     publishes that, and the next plan knows those processes are there (cold, not to be spawned)."""
     from orchestrator.services import planning as service
-    from workers.pools import read_pools
+    from store.pools import read_pools
 
     mb = settings.SLAFLOW_DEFAULT_MEMORY_MB
     wide = t.total([t.slow_inc(i, 1.0) for i in range(3)])
@@ -165,7 +165,7 @@ def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live,
     plan = service.make_plan(graph, planner="uniform", sla="p50", structure_hash=run.run.workflow.structure_hash)
     assert dict(map(tuple, plan.pool_processes)).get(mb, 0) >= 3
     # The workers also publish their host's cores: the plan says what it assumed.
-    from workers.pools import host_cores
+    from store.pools import host_cores
 
     assert plan.capacity["cores"] == pytest.approx(host_cores()) and "published" in plan.capacity["source"]
 
@@ -177,7 +177,7 @@ def test_history_divides_out_the_contention_a_run_saw(live, settings):
     configuration's speed. Tasks that ran with a core each keep their time."""
     from orchestrator.planning.predictor import cpu_speed
     from orchestrator.services import planning as service
-    from workers.pools import host_cores
+    from store.pools import host_cores
 
     run = submit(t.gather([t.cpu_burn(10_000_000 + k) for k in range(3)]), name="contended-burn",
                  planner="wukong")

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from workers import keys
-from workers.pools import read_capacity, read_pools
-from workers.redis_client import get_redis
+from store import keys
+from store.pools import read_capacity, read_pools
+from store.redis_client import get_redis
 
 pytestmark = [pytest.mark.integration]
 
@@ -45,7 +45,7 @@ def test_the_capacity_counts_each_live_host_once_with_each_configuration_quota(r
 def test_work_goes_to_a_host_s_queue_only_where_a_live_worker_of_its_configuration_runs(redis_server):
     """A child of another configuration than its inputs' producer, or a host whose worker is gone: not
     sent to that host's queue (nobody would take it there)."""
-    from workers import pools
+    from store import pools
 
     client = get_redis()
     client.delete(keys.pools())

@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from orchestrator.models import CodeBlob, CodeVersion, WorkerStartup, WorkflowCode
-from orchestrator.pushed import loader
+from workers import codeloader as loader
 from tests.apiutil import client_for, wait_for_status
 from tests.codefiles import module, wheel
 from tests.conftest import cluster_env
@@ -221,8 +221,8 @@ def test_the_admin_pushes_with_the_permission_only(live, client):
 def test_a_prewarm_ping_loads_the_runs_pushed_code_before_its_branch(live, run_id):
     """What a pre-warm ping does in a pool process (``ProcessState.prepare``): the run's pushed code is fetched
     and imported, so the branch that follows finds it loaded (its start-up pays nothing for it)."""
-    from orchestrator.graph import Node
-    from orchestrator.pushed import service
+    from orchestrator.core.graph import Node
+    from orchestrator.services import code as service
     from workers.context import build_meta, build_spec, process_state, put_meta
 
     alice = pusher("alice6")

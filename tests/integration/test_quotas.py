@@ -161,24 +161,24 @@ def test_a_spec_naming_a_library_task_function_keeps_the_library_s_bounds(live):
     ``big_transfer.produce`` with ``size_mb`` 100000 was accepted (201) and asked a worker for 100 GB. A
     bounded parameter (its module's ``BOUNDS``) must be a number within its bound, never a task's output."""
     api = client_for("bound-dodger")
-    produce = "experiments.workflows.big_transfer.produce"
+    produce = "slaflow.workflows.big_transfer.produce"
     before = stored_counts()
     over = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": 100_000, "work_s": 0}}]}
     resp = _post(api, over)
     assert resp.status_code == 400, resp.content
-    assert "'size_mb' of 'experiments.workflows.big_transfer.produce' is 100000, more than its bound of 256" \
+    assert "'size_mb' of 'slaflow.workflows.big_transfer.produce' is 100000, more than its bound of 256" \
         in resp.json()["dag"][0]
     positional = {"nodes": [{"id": "p", "function": produce, "args": [1, 100_000, 0]}]}
     assert "more than its bound of 256" in _post(api, positional).json()["dag"][0]
     through_a_task = {"nodes": [
-        {"id": "s", "function": "experiments.workflows.diamond.source", "args": [100_000]},
+        {"id": "s", "function": "slaflow.workflows.diamond.source", "args": [100_000]},
         {"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": {"ref": "s"}, "work_s": 0}}]}
     resp = _post(api, through_a_task)
     assert resp.status_code == 400 and "'size_mb'" in resp.json()["dag"][0] \
         and "a task's output" in resp.json()["dag"][0], resp.content
     mapped = {"nodes": [
-        {"id": "l", "function": "experiments.workflows.dynamic_chunks.split", "kwargs": {"n": 4, "chunk": 1}},
-        {"id": "m", "function": "experiments.workflows.image_transformer.make_image", "map": {"ref": "l"},
+        {"id": "l", "function": "slaflow.workflows.dynamic_chunks.split", "kwargs": {"n": 4, "chunk": 1}},
+        {"id": "m", "function": "slaflow.workflows.image_transformer.make_image", "map": {"ref": "l"},
          "kwargs": {"seed": 1}}]}
     assert "'size'" in _post(api, mapped).json()["dag"][0]
     text = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": "100000", "work_s": 0}}]}
@@ -199,7 +199,7 @@ def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(djang
     import subprocess
 
     from tests.conftest import cluster_env
-    from workers.localcluster import LocalCluster
+    from localcluster.launcher import LocalCluster
 
     settings.SLAFLOW_RESOURCE_CONFIGS = (576,)
     settings.SLAFLOW_DEFAULT_MEMORY_MB = 576

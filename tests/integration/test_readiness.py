@@ -3,9 +3,9 @@ import time
 
 import pytest
 
-from orchestrator import canvas
-from workers import dataplane, keys, readiness
-from workers.readiness import FLEX, OTHER, OWN, Child
+from workers import canvas
+from store import dataplane, keys, readiness
+from store.readiness import FLEX, OTHER, OWN, Child
 
 pytestmark = [pytest.mark.integration]
 

@@ -94,7 +94,7 @@ def test_bench_rescue_measures_both_sides_on_the_slowed_scenario(live):
 def test_rest_submissions_turn_rescue_on_per_run_and_refuse_a_non_boolean(live, redis_server):
     import json
 
-    from workers import keys
+    from store import keys
 
     api = client_for("rescue-rest")
     spec = {"nodes": [{"id": "a", "function": "tests.taskfns.value", "args": [1]},

@@ -6,10 +6,10 @@ import pytest
 from orchestrator.handles import RunFailed
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.services.runs import SubmissionError
-from orchestrator import canvas
+from workers import canvas
 from slaflow import submit, submit_spec
 from tests import taskfns as t
-from workers import dataplane
+from store import dataplane
 
 pytestmark = [pytest.mark.integration]
 
@@ -39,7 +39,7 @@ def test_wide_fan_in_with_one_process_per_queue_does_not_deadlock(django_db_setu
                                                                   redis_server, settings):
     """64 → 1 on a queue whose worker has exactly one pool process."""
     from tests.conftest import cluster_env
-    from workers.localcluster import LocalCluster
+    from localcluster.launcher import LocalCluster
 
     settings.SLAFLOW_RESOURCE_CONFIGS = (768,)
     settings.SLAFLOW_DEFAULT_MEMORY_MB = 768
@@ -78,7 +78,7 @@ def test_duplicate_executor_message_never_runs_a_task_twice(live, counts, redis_
     """Re-send the root executor's message (same id) while it runs: each task runs once, and the
     duplicate, once it finds the branch over, is dropped."""
     from tests.waiting import message_settled, until
-    from workers import keys
+    from store import keys
 
     tag = f"dup-{time.time_ns()}"
     run = submit(t.inc(t.slow_inc(t.inc(1, tag=tag), 1.5, tag=tag), tag=tag), name="dup-chain")

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from orchestrator import codec
+from orchestrator.core import codec
 from orchestrator.models import TaskRun
 from slaflow import submit
 from store import locations, tiers
@@ -14,7 +14,7 @@ from store.server import DataServer
 from store.shm import HostDir, StoreError
 from tests import taskfns as t
 from tests.waiting import until
-from workers import dataplane, keys
+from store import dataplane, keys
 
 pytestmark = [pytest.mark.integration]
 

@@ -16,7 +16,7 @@ TOKEN = "/api/auth/token/"
 @pytest.fixture(autouse=True)
 def fresh_throttles(redis_server):
     """Throttle histories live in the shared Redis cache; start each test without any."""
-    from workers import keys
+    from store import keys
 
     for key in redis_server.scan_iter(match=keys.CACHE_PREFIX + ":*"):
         redis_server.delete(key)

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing (orchestrator.tracing, workers.tracing_hook): a branch's spans in this process with
+"""OpenTelemetry tracing (workers.tracing, workers.tracing_hook): a branch's spans in this process with
 the SDK's in-memory exporter, and a whole run's trace across real worker processes."""
 import json
 import time
@@ -6,12 +6,12 @@ import time
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from orchestrator import canvas, tracing
+from workers import canvas, tracing
 from orchestrator.models import TaskRun, WorkerStartup
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import until
-from workers import dataplane
+from store import dataplane
 
 pytestmark = [pytest.mark.integration]
 
@@ -95,7 +95,7 @@ def test_one_trace_per_run_across_the_worker_processes(django_db_setup, django_d
     """Real workers with SLAFLOW_OTEL=1 write their spans to a file; every branch of the run is in the run's
     trace, a dispatched branch under the span of the task stage that sent it."""
     from tests.conftest import cluster_env
-    from workers.localcluster import LocalCluster
+    from localcluster.launcher import LocalCluster
 
     spans_file = settings.SLAFLOW_OTEL_FILE
     settings.SLAFLOW_RESOURCE_CONFIGS = (640,)  # a queue of its own: the session's cluster does not serve it

@@ -3,11 +3,13 @@ import json
 
 import pytest
 
-from orchestrator import authoring, functions
+from orchestrator.core import authoring
+
+from workers import functions
 from orchestrator.cache import JSONSerializer
-from orchestrator.graph import Node
-from orchestrator.spec import SpecError, from_spec
-from experiments.workflows import tree_reduction
+from orchestrator.core.graph import Node
+from orchestrator.core.spec import SpecError, from_spec
+from slaflow.workflows import tree_reduction
 
 
 def test_node_budget_stops_a_huge_build_early():
@@ -24,14 +26,14 @@ def test_node_budget_allows_exactly_the_limit():
 
 
 def test_reexported_function_outside_allowed_modules_is_rejected():
-    # tree_reduction imports `task` from orchestrator.authoring: the path is "inside" the library
+    # tree_reduction imports `task` from orchestrator.core.authoring: the path is "inside" the library
     # module, the code is not.
-    graph = {"a": Node("a", "experiments.workflows.tree_reduction.task", args=(1,))}
+    graph = {"a": Node("a", "slaflow.workflows.tree_reduction.task", args=(1,))}
     registered = functions.registered_modules()
-    with pytest.raises(functions.DisallowedFunctionError, match="defined in 'orchestrator.authoring'"):
+    with pytest.raises(functions.DisallowedFunctionError, match="defined in 'orchestrator.core.authoring'"):
         functions.check_graph(graph, allowed_modules=registered)
     functions.check_graph(graph)  # the Python API (no allowed list) is unaffected
-    ok = {"a": Node("a", "experiments.workflows.tree_reduction.add", args=(1, 2))}
+    ok = {"a": Node("a", "slaflow.workflows.tree_reduction.add", args=(1, 2))}
     functions.check_graph(ok, allowed_modules=registered)
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from experiments.bench import tasks as t, wfcommons as wf, workloads
-from orchestrator.graph import Ref, find_cycle, sink, toposort
+from orchestrator.core.graph import Ref, find_cycle, sink, toposort
 
 
 def tiny() -> wf.Instance:

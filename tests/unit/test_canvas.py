@@ -1,6 +1,6 @@
 """The canvas as signature dicts: queues, ids and headers (no broker)."""
-from orchestrator import canvas
-from orchestrator.graph import Node, Ref
+from workers import canvas
+from orchestrator.core.graph import Node, Ref
 from orchestrator.planning.plan import Plan, TaskPlan
 
 

@@ -1,7 +1,7 @@
 """Where a plan's capacity comes from: SLAFLOW_HOST_CORES, else the workers (integration tests)."""
 import pytest
 
-from orchestrator import envconfig
+from orchestrator.core import envconfig
 from orchestrator.services import planning as service
 
 

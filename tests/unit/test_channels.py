@@ -1,6 +1,6 @@
 """Pub/sub channels are global to a Redis server: each deployment's carry its database."""
-from orchestrator import envconfig
-from workers import keys
+from orchestrator.core import envconfig
+from store import keys
 
 
 def test_redis_db_of_each_url_dialect():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from orchestrator import codec
+from orchestrator.core import codec
 
 
 @pytest.mark.parametrize("value", [

@@ -13,9 +13,9 @@ import redis
 import yaml
 from django.conf import settings
 
-from orchestrator import router
-from orchestrator.envconfig import DEFAULT_RESOURCE_CONFIGS
-from orchestrator.resources import ResourceConfig
+from orchestrator.core import router
+from orchestrator.core.envconfig import DEFAULT_RESOURCE_CONFIGS
+from orchestrator.core.resources import ResourceConfig
 
 
 def test_compose_has_a_worker_per_config_with_matching_limits():

@@ -1,8 +1,8 @@
 import pytest
 from django.core.management import call_command
 
-from orchestrator import envconfig, router, sla, states
-from orchestrator.resources import ResourceConfig
+from orchestrator.core import envconfig, router, sla, states
+from orchestrator.core.resources import ResourceConfig
 
 
 def test_database_url_parsing():

@@ -5,8 +5,8 @@ import sys
 import pytest
 import redis
 
-from workers import embedded_redis
-from workers.embedded_redis import EmbeddedRedis, NoRedisServer
+from localcluster import embedded_redis
+from localcluster.embedded_redis import EmbeddedRedis, NoRedisServer
 
 
 def test_without_any_server_the_error_says_what_to_install(monkeypatch, tmp_path):

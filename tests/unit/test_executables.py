@@ -8,11 +8,13 @@ import sys
 import pytest
 from django.conf import settings as django_settings
 
-from orchestrator import envconfig, executables, spec as spec_mod
-from orchestrator.authoring import build_graph
+from orchestrator.core import envconfig, spec as spec_mod
+
+from orchestrator import executables
+from orchestrator.core.authoring import build_graph
 from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, programs, sandbox
-from orchestrator.functions import check_graph
-from orchestrator.graph import GraphError, Node, Ref
+from workers.functions import check_graph
+from orchestrator.core.graph import GraphError, Node, Ref
 from tests import taskfns as t
 from tests.command_policies import PROBE
 

@@ -5,23 +5,23 @@ import sys
 
 import pytest
 
-from experiments import workflows
-from orchestrator import functions
-from orchestrator.graph import Node, Ref
+from slaflow import workflows
+from workers import functions
+from orchestrator.core.graph import Node, Ref
 from tests.conftest import PLANTED
 
 
 def test_a_module_planted_in_an_allowed_package_is_refused_and_never_imported(planted):
     # the file is really there to be found: the old prefix rule would have imported it
-    assert importlib.util.find_spec("experiments.workflows.pwned_module") is not None
-    graph = {"a": Node("a", "experiments.workflows.pwned_module.escalate")}
+    assert importlib.util.find_spec("slaflow.workflows.pwned_module") is not None
+    graph = {"a": Node("a", "slaflow.workflows.pwned_module.escalate")}
     with pytest.raises(functions.DisallowedFunctionError,
-                       match=r"function 'experiments.workflows.pwned_module.escalate': module "
-                             r"'experiments.workflows.pwned_module' is not a registered workflow module \(the "
-                             r"library's task modules and SLAFLOW_WORKFLOW_MODULES: experiments.workflows.\*, "
+                       match=r"function 'slaflow.workflows.pwned_module.escalate': module "
+                             r"'slaflow.workflows.pwned_module' is not a registered workflow module \(the "
+                             r"library's task modules and SLAFLOW_WORKFLOW_MODULES: slaflow.workflows.\*, "
                              r"tests.taskfns\); it was not imported"):
         functions.check_graph(graph, allowed_modules=functions.registered_modules())
-    assert not planted.exists() and "experiments.workflows.pwned_module" not in sys.modules
+    assert not planted.exists() and "slaflow.workflows.pwned_module" not in sys.modules
 
 
 def test_a_module_planted_beside_a_configured_one_is_refused_and_never_imported(tmp_path, settings):
@@ -48,18 +48,18 @@ def test_a_module_planted_beside_a_configured_one_is_refused_and_never_imported(
 
 def test_the_registry_is_the_library_s_task_modules_and_the_configured_ones_exactly():
     registered = functions.registered_modules()
-    assert registered[-1] == "tests.taskfns" and "experiments.workflows" not in registered
+    assert registered[-1] == "tests.taskfns" and "slaflow.workflows" not in registered
     assert set(workflows.task_modules()) <= set(registered)
-    assert "experiments.workflows._cold_stage_tasks" in registered  # cold_stage's tasks live there
+    assert "slaflow.workflows._cold_stage_tasks" in registered  # cold_stage's tasks live there
     for name in workflows.all_workflows():  # every library graph names registered functions only
         wf = workflows.get(name)
-        from orchestrator.authoring import build_graph
+        from orchestrator.core.authoring import build_graph
 
         functions.check_graph(build_graph(wf.build(**wf.params)), allowed_modules=registered)
 
 
-@pytest.mark.parametrize("path", ["orchestrator.executables.run", "orchestrator.sinks.collect",
-                                  "orchestrator.sinks.collect_list"])
+@pytest.mark.parametrize("path", ["orchestrator.executables.run", "orchestrator.core.sinks.collect",
+                                  "orchestrator.core.sinks.collect_list"])
 def test_built_ins_are_allowed_by_exact_name(path):
     node = Node("a", path, args=(["sort"],)) if path.endswith(".run") else Node("a", path)
     functions.check_graph({"a": node}, allowed_modules=functions.registered_modules())
@@ -67,9 +67,9 @@ def test_built_ins_are_allowed_by_exact_name(path):
 
 @pytest.mark.parametrize("path, needle", [
     ("orchestrator.executables.command", "module 'orchestrator.executables' is not a registered"),
-    ("orchestrator.sinks.joined", "module 'orchestrator.sinks' is not a registered"),
+    ("orchestrator.core.sinks.joined", "module 'orchestrator.core.sinks' is not a registered"),
     ("tests.taskfns.__loader__", "'__loader__' is not a task function"),
-    ("experiments.workflows.diamond.register", "defined in 'experiments.workflows', outside the registered"),
+    ("slaflow.workflows.diamond.register", "defined in 'slaflow.workflows', outside the registered"),
 ])
 def test_other_functions_of_built_in_or_workflow_modules_are_refused(path, needle):
     with pytest.raises(functions.DisallowedFunctionError, match=needle):
@@ -82,16 +82,16 @@ def test_library_task_functions_in_a_spec_take_only_constants_within_bounds_for_
     never takes a task's output, not even a seed (``_frame`` computes ``seed * 1000``: a list of a million
     readings would become a billion)."""
     registered = functions.registered_modules()
-    within = {"p": Node("p", "experiments.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 256})}
+    within = {"p": Node("p", "slaflow.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 256})}
     functions.check_bounds(within)
-    over = {"p": Node("p", "experiments.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 257})}
+    over = {"p": Node("p", "slaflow.workflows.big_fanout.make", kwargs={"seed": 1, "size_mb": 257})}
     with pytest.raises(functions.DisallowedFunctionError, match=r"'size_mb' .* is 257, more than its bound of 256"):
         functions.check_bounds(over)
-    chapters = {"c": Node("c", "experiments.workflows.text_analysis.make_chapter", args=(1, 0, 10**7, 1000, 1000))}
+    chapters = {"c": Node("c", "slaflow.workflows.text_analysis.make_chapter", args=(1, 0, 10**7, 1000, 1000))}
     with pytest.raises(functions.DisallowedFunctionError, match=r"'n' .* is 10000000, more than its bound of 1024"):
         functions.check_bounds(chapters)
-    readings = Node("r", "experiments.workflows.sensor_report.readings", kwargs={"n": 1_000_000, "seed": 1})
-    frames = Node("f", "experiments.workflows.stream_pipeline.frames", args=(Ref("r"), 1, 1, 0.0))
+    readings = Node("r", "slaflow.workflows.sensor_report.readings", kwargs={"n": 1_000_000, "seed": 1})
+    frames = Node("f", "slaflow.workflows.stream_pipeline.frames", args=(Ref("r"), 1, 1, 0.0))
     graph = {"r": readings, "f": frames}
     functions.check_graph(graph, allowed_modules=registered)  # its functions are registered ones
     with pytest.raises(functions.DisallowedFunctionError, match=r"'seed' .* give a constant, not a task's output"):

@@ -1,11 +1,11 @@
 """The graph as plain data: orders, cycles, sinks, hashes, specs, authoring."""
 import pytest
 
-from orchestrator import functions
-from orchestrator.authoring import build_graph, task
-from orchestrator.graph import (CycleError, GraphError, MissingRefError, Node, Ref, SinkError, dependents,
+from workers import functions
+from orchestrator.core.authoring import build_graph, task
+from orchestrator.core.graph import (CycleError, GraphError, MissingRefError, Node, Ref, SinkError, dependents,
                                 depth_levels, find_cycle, roots, sink, structure_hash, toposort, validate)
-from orchestrator.spec import SpecError, check_constants, from_spec, inputs_hash, to_spec
+from orchestrator.core.spec import SpecError, check_constants, from_spec, inputs_hash, to_spec
 from tests import taskfns
 
 
@@ -167,17 +167,17 @@ def test_toposort_of_a_long_chain_is_iterative():
 
 
 def test_a_graph_with_several_sinks_ends_in_one_that_collects_their_values():
-    from orchestrator import sinks
+    from orchestrator.core import sinks
     from tests import taskfns as t
 
     g = {"a": Node("a", "m.f", args=(1,)), "b": Node("b", "m.g", args=(Ref("a"),)), "c": Node("c", "m.g", args=(Ref("a"),))}
     joined = sinks.joined(g)
     assert set(joined) == {"a", "b", "c", "result"} and joined["result"].upstream == ("b", "c")
-    assert joined["result"].function == "orchestrator.sinks.collect" and validate(joined) == "result"
+    assert joined["result"].function == "orchestrator.core.sinks.collect" and validate(joined) == "result"
     assert sinks.joined(joined) == joined and sinks.joined({"a": g["a"]}) == {"a": g["a"]}
     assert sinks.collect(**{"b": 1, "c-2": 2}) == {"b": 1, "c-2": 2} and sinks.collect_list(1, 2) == [1, 2]
     as_list = build_graph([t.inc(1), t.inc(2), t.value(3)])
-    assert as_list["result"].function == "orchestrator.sinks.collect_list" and len(as_list["result"].upstream) == 3
+    assert as_list["result"].function == "orchestrator.core.sinks.collect_list" and len(as_list["result"].upstream) == 3
     as_dict = build_graph({"x": t.inc(1), "y": t.value(2)})
     assert dict(as_dict["result"].kwargs).keys() == {"x", "y"}
     with pytest.raises(TypeError, match="a list of task results"):
@@ -185,7 +185,7 @@ def test_a_graph_with_several_sinks_ends_in_one_that_collects_their_values():
 
 
 def test_a_mapped_node_round_trips_as_a_spec_and_maps_over_one_of_its_inputs_only():
-    from orchestrator import mapping
+    from orchestrator.core import mapping
     from tests import taskfns as t
 
     g = build_graph(t.gather(t.square.map(t.split_n(3), add=1)))

@@ -22,9 +22,9 @@ import pytest
 import yaml
 from django.conf import settings
 
-from orchestrator import router
-from orchestrator.envconfig import DEFAULT_RESOURCE_CONFIGS
-from orchestrator.resources import ResourceConfig
+from orchestrator.core import router
+from orchestrator.core.envconfig import DEFAULT_RESOURCE_CONFIGS
+from orchestrator.core.resources import ResourceConfig
 
 K8S = Path(settings.BASE_DIR) / "deploy" / "k8s"
 OVERLAYS = ("all-in-one", "production")

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orchestrator import transport
+from workers import transport
 from orchestrator.optimizations import prewarm
 from orchestrator.models import WorkerStartup, WorkflowRun
 from slaflow import submit

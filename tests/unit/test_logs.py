@@ -3,7 +3,7 @@ import io
 import json
 import logging
 
-from orchestrator import logs
+from orchestrator.core import logs
 
 
 def _logger(json_lines: bool) -> tuple[logging.Logger, io.StringIO]:

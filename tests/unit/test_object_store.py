@@ -7,12 +7,14 @@ import boto3
 import numpy as np
 import pytest
 
-from orchestrator import codec, envconfig, resources, router, transport
-from orchestrator.canvas import branch_signature
+from orchestrator.core import codec, envconfig, resources, router
+
+from workers import transport
+from workers.canvas import branch_signature
 from store import objects, tiers
 from store.shm import StoreError
 from tests.lambda_support import FAKE_AWS, moto_server
-from workers import dataplane
+from store import dataplane
 
 BUCKET = "slaflow-store-tests"
 

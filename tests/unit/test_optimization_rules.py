@@ -1,8 +1,10 @@
 """The optimizations' planning rules on small graphs drawn in ASCII (pure: plain plans, synthetic history)."""
 import pytest
 
-from orchestrator import optimizations, options, planning
-from orchestrator.graph import Node, Ref
+from orchestrator import optimizations, planning
+
+from orchestrator.core import options
+from orchestrator.core.graph import Node, Ref
 from orchestrator.optimizations import preload, prewarm, taskdup
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan, TaskPlan

@@ -1,9 +1,9 @@
 """Task options: checked at decoration and submission, read back the same on workers."""
 import pytest
 
-from orchestrator import options
-from orchestrator.authoring import build_graph, task
-from orchestrator.options import OptionError, TaskOptions
+from orchestrator.core import options
+from orchestrator.core.authoring import build_graph, task
+from orchestrator.core.options import OptionError, TaskOptions
 
 
 @task(timeout_s=2, retries=2, retry_backoff_s=0.5, retry_on=(ConnectionError, "requests.exceptions.Timeout"))

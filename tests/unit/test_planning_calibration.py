@@ -5,7 +5,7 @@ import pytest
 
 from orchestrator.planning import calibration
 from orchestrator.planning.predictor import Predictor
-from orchestrator.sla import parse
+from orchestrator.core.sla import parse
 
 
 def test_weighted_quantile_interpolates_between_mid_points():

@@ -323,7 +323,7 @@ def test_slack_screening_for_large_dags_makes_the_same_choices(monkeypatch):
 
 
 def test_a_mapped_node_is_planned_as_rounds_of_its_element_tasks_by_the_width_seen_before():
-    from orchestrator.graph import Node, Ref
+    from orchestrator.core.graph import Node, Ref
     from orchestrator.planning.predictor import Predictor
     from tests.planning_support import config, history, same_everywhere
 

@@ -6,7 +6,7 @@ from orchestrator.planning.history import History, StartupSample, TaskSample, Tr
 from orchestrator.planning.predictor import (
     DEFAULT_COLD_S, PredictionError, Predictor, related, size_key, statistic, time_scale,
 )
-from orchestrator.sla import parse
+from orchestrator.core.sla import parse
 
 
 def task_history(by_mb: dict[int, list[float]], fn="m.f", size=0, out=10) -> History:

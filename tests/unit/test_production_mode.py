@@ -9,7 +9,7 @@ import sys
 import pytest
 from django.conf import settings
 
-from orchestrator import envconfig
+from orchestrator.core import envconfig
 
 GOOD_KEY = "k" * 50
 # What a correct production deployment sets (docker-compose sets the same variables).

@@ -1,12 +1,12 @@
-"""What a pushed file must be (orchestrator.pushed.checks) and the reference syntax (refs): malicious
+"""What a pushed file must be (orchestrator.core.codechecks) and the reference syntax (refs): malicious
 wheels are refused naming the problem, before anything is stored or unpacked."""
 import io
 import zipfile
 
 import pytest
 
-from orchestrator.pushed import checks, refs
-from orchestrator.pushed.checks import CodeError
+from orchestrator.core import codechecks as checks, coderefs as refs
+from orchestrator.core.codechecks import CodeError
 from tests.codefiles import module, wheel
 
 MB = 1024 * 1024

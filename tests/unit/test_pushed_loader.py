@@ -1,4 +1,4 @@
-"""The worker's loader of pushed code (orchestrator.pushed.loader) on its disk cache: bytes verified by their
+"""The worker's loader of pushed code (workers.codeloader) on its disk cache: bytes verified by their
 hash, compiled code trusted only under this deployment's signature, two versions side by side."""
 import hashlib
 import marshal
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from orchestrator.pushed import loader
+from workers import codeloader as loader
 from tests.codefiles import module, wheel
 
 

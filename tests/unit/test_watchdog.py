@@ -1,7 +1,7 @@
 """workers.watchdog's verdicts and the back-off budget of the Redis client (pure)."""
 import pytest
 
-from workers import redis_client
+from store import redis_client
 from workers.watchdog import LOST, STALLED, UNFINALIZED, Look, verdict
 
 

@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from orchestrator import graph as graph_mod, spec as spec_mod
-from orchestrator.graph import Node, Ref
+from orchestrator.core import graph as graph_mod, spec as spec_mod
+from orchestrator.core.graph import Node, Ref
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 

@@ -14,10 +14,12 @@ from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.urls import reverse
 
-from orchestrator import planning, router
+from orchestrator import planning
+
+from orchestrator.core import router
 from orchestrator.models import Workflow, WorkflowRun
 from tests.webui import factories as f
-from workers import dataplane
+from store import dataplane
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from experiments import workflows
+from slaflow import workflows
 from experiments.campaigns import design, execute
 from orchestrator import planning
 from orchestrator.models import Experiment, ExperimentRun, WorkflowRun

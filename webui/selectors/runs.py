@@ -1,7 +1,7 @@
 """Reads for the runs list, the run page and its live endpoint, shaped as plain dicts.
 
 Users see their own runs, staff see all (``visible_runs``). While a run is
-active, task states come from Redis (``workers.dataplane.live_states``), since
+active, task states come from Redis (``store.dataplane.live_states``), since
 TaskRun rows are written only when a branch ends.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ import redis
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
 
-from orchestrator import graph as graph_mod, mapping, sinks, spec as spec_mod
+from orchestrator.core import graph as graph_mod, mapping, sinks, spec as spec_mod
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.planning import calibration
-from orchestrator.states import RunStatus
+from orchestrator.core.states import RunStatus
 from webui import analysis
 
 log = logging.getLogger("slaflow.webui")
@@ -109,7 +109,7 @@ def startups_of(run: WorkflowRun) -> list[dict]:
 
 def live_states(run_id: int) -> dict[str, str]:
     """Node → state from Redis; empty when Redis cannot be reached (the page says so)."""
-    from workers import dataplane
+    from store import dataplane
 
     try:
         return dataplane.live_states(run_id)

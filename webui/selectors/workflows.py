@@ -6,10 +6,12 @@ from collections import defaultdict
 
 from django.db.models import Count, Q, Sum
 
-from orchestrator import planning, sla as sla_mod, spec as spec_mod
+from orchestrator import planning
+
+from orchestrator.core import sla as sla_mod, spec as spec_mod
 from orchestrator.models import TaskRun, Workflow, WorkerStartup
 from orchestrator.services.planning import make_plan
-from orchestrator.states import RunStatus
+from orchestrator.core.states import RunStatus
 from webui import analysis
 from webui.selectors.runs import run_row, visible_runs
 

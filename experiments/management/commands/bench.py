@@ -10,7 +10,9 @@ from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import cliargs, planning, sla as sla_mod
+from orchestrator import cliargs, planning
+
+from orchestrator.core import sla as sla_mod
 from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
@@ -30,9 +32,9 @@ def _workers(hosts: int, log):
         with runner.cluster_if_needed(log=log):
             yield
         return
-    from workers.hosts import Hosts
-    from workers.localcluster import served_queues
-    from workers.netns import HostsError
+    from localcluster.hosts import Hosts
+    from localcluster.launcher import served_queues
+    from localcluster.netns import HostsError
 
     if served_queues():
         raise CommandError("--hosts: workers already serve this Redis database's queues (they would take the "
@@ -258,8 +260,8 @@ class Command(BaseCommand):
         if opts["hosts"]:
             if opts["hosts"] < 2:
                 raise CommandError("bench store --hosts: at least 2 hosts (one writes, another fetches)")
-            from workers.hosts import Hosts
-            from workers.netns import HostsError
+            from localcluster.hosts import Hosts
+            from localcluster.netns import HostsError
 
             log(f"starting {opts['hosts']} simulated hosts…")
             try:
@@ -342,8 +344,8 @@ class Command(BaseCommand):
 
     def host_faults(self, opts):
         from experiments.bench import host_faults
-        from workers.localcluster import served_queues
-        from workers.netns import HostsError
+        from localcluster.launcher import served_queues
+        from localcluster.netns import HostsError
 
         hosts = opts["hosts"] or 3
         if hosts < 2 or opts["fault_tasks"] < 2 or opts["fault_seconds"] <= 0:

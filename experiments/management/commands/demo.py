@@ -4,7 +4,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments import runner, workflows
+from experiments import runner
+
+from slaflow import workflows
 from experiments.progress import Progress
 
 # Small parameters keep the demo to a minute or so on a laptop.

@@ -5,10 +5,13 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import cliargs, planning, sla as sla_mod
-from orchestrator.graph import GraphError
+from orchestrator import cliargs, planning
+
+from orchestrator.core import sla as sla_mod
+from orchestrator.core.graph import GraphError
 from orchestrator.services import planning as planning_service
-from experiments import reports, runner, workflows
+from experiments import reports, runner
+from slaflow import workflows
 
 
 class Command(BaseCommand):

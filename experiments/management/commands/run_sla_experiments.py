@@ -5,7 +5,9 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments import runner, workflows
+from experiments import runner
+
+from slaflow import workflows
 from experiments.campaigns import design, execute, report, results
 from experiments.progress import Progress
 from orchestrator import cliargs, planning

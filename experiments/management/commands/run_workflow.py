@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from orchestrator import cliargs, planning
 from orchestrator.services.runs import SubmissionError, check_optimizations
-from experiments import runner, workflows
+from experiments import runner
+from slaflow import workflows
 from experiments.progress import Progress
 
 

@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orchestrator import cluster
+from orchestrator.services import cluster
 
 
 class Command(BaseCommand):

@@ -1,11 +1,11 @@
-"""python manage.py hosts up|down|status: simulated hosts on this machine (workers.hosts)."""
+"""python manage.py hosts up|down|status: simulated hosts on this machine (localcluster.hosts)."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workers import netns
-from workers.hosts import DEFAULT_SHM_MB, Hosts
-from workers.localcluster import serve_in_foreground
+from localcluster import netns
+from localcluster.hosts import DEFAULT_SHM_MB, Hosts
+from localcluster.launcher import serve_in_foreground
 
 
 class Command(BaseCommand):

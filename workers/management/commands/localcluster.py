@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workers.embedded_redis import NoRedisServer
-from workers.localcluster import LocalCluster, serve_in_foreground
+from localcluster.embedded_redis import NoRedisServer
+from localcluster.launcher import LocalCluster, serve_in_foreground
 
 
 class Command(BaseCommand):

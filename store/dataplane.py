@@ -1,0 +1,326 @@
+"""The Redis data plane: outputs, task states, run flags and bookkeeping.
+
+Which tasks are ready, and who runs them, is decided in ``store.readiness``.
+Here: outputs that travel between branches, the per-run live set of branches
+(the last one out finalizes the run), the failed/cancelled flag branches check
+before each task (announced on ``keys.flags_channel`` too, see
+``store.flags``), and the signals clients wait on.
+
+Outputs go through the output store (``store.tiers``): what the outputs hash
+holds is a small output itself or the location of a big one in its host's
+shared memory; readers get it back resolved (mapped, or fetched from its host).
+
+This module is the bottom layer: it imports only keys, the Redis client, fencing and the output store.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterable
+
+from django.conf import settings
+
+from store import tiers
+from store import fencing, keys
+from store.redis_client import get_redis
+
+_BRANCH_END = """
+-- KEYS: live, sink_done, over, finalized, lease, execs (or ''), timing, lease index, current
+-- ARGV: token, ttl, lease holder, lease index member, then (name, seconds) pairs of the branch's overheads
+for i = 5, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 4 then
+  redis.call('HINCRBY', KEYS[7], 'branches', 1)
+  redis.call('EXPIRE', KEYS[7], ARGV[2])
+end
+redis.call('ZREM', KEYS[8], ARGV[4])
+redis.call('HDEL', KEYS[9], ARGV[1])
+redis.call('SREM', KEYS[1], ARGV[1])
+if KEYS[6] ~= '' then redis.call('SREM', KEYS[6], ARGV[1]) end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
+if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
+def ttl() -> int:
+    return int(settings.SLAFLOW_RUN_TTL_S)
+
+
+def token_keys(run_id: int, token: str) -> list[str]:
+    """Keys named after a branch token (registered for clean-up when the token is made live)."""
+    return [keys.lease(run_id, token), keys.wake(run_id, token), keys.held(run_id, token)]
+
+
+# --- outputs ------------------------------------------------------------------
+
+def put_output(run_id: int, node_id: str, data: bytes) -> None:
+    """Store an output once: the first copy stored stands (a duplicate's or a redelivery's, byte for
+    byte what every consumer reads)."""
+    entry = tiers.local().entry(run_id, node_id, data)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hsetnx(keys.outputs(run_id), node_id, entry)
+    pipe.expire(keys.outputs(run_id), ttl())
+    pipe.execute()
+
+
+def get_output(run_id: int, node_id: str) -> tiers.Fetched | None:
+    return tiers.local().resolve(run_id, get_redis().hget(keys.outputs(run_id), node_id))
+
+
+def has_output(run_id: int, node_id: str) -> bool:
+    return bool(get_redis().hexists(keys.outputs(run_id), node_id))
+
+
+def has_outputs(run_id: int, node_ids: list[str]) -> bool:
+    """Whether every one of these outputs is stored (one round trip, nothing downloaded)."""
+    pipe = get_redis().pipeline(transaction=False)
+    for nid in node_ids:
+        pipe.hexists(keys.outputs(run_id), nid)
+    return all(pipe.execute())
+
+
+def get_outputs(run_id: int, node_ids: list[str]) -> list[tiers.Fetched | None]:
+    """Several outputs, their entries in one round trip (big ones then mapped, or fetched from their host)."""
+    if not node_ids:
+        return []
+    store = tiers.local()
+    return [store.resolve(run_id, raw) for raw in get_redis().hmget(keys.outputs(run_id), node_ids)]
+
+
+def set_width(run_id: int, node_id: str, width: int) -> int:
+    """A mapped node's width, stored before its element tasks are released (their gather reads it).
+    Returns the elements of every map of the run stored so far, this one's included: of two expansions
+    racing, the later write sees both (each reads after its own write), so a run-wide budget holds."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.map_widths(run_id), node_id, int(width))
+    pipe.expire(keys.map_widths(run_id), ttl())
+    pipe.hvals(keys.map_widths(run_id))
+    return sum(int(v) for v in pipe.execute()[-1])
+
+
+# --- task states ------------------------------------------------------------------
+
+_BEGIN = """
+-- KEYS: over, killed, states, current, starts   ARGV: node, token, now, ttl
+local over = redis.call('EXISTS', KEYS[1])
+local killed = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+redis.call('HSET', KEYS[3], ARGV[1], 'running')
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[3])
+for i = 3, 5 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return {over, killed}
+"""
+
+
+def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | None = None) -> tuple[bool, str | None]:
+    """Mark a task running (for live views) as the branch's current one; (go on?, why a process was
+    killed while running it before, if one was). Go on is False when the run is already over (failed
+    or cancelled): the task must not start. Fenced with ``fence`` (``store.fencing``)."""
+    over, killed = fencing.call(
+        "begin_task", _BEGIN,
+        keys=[keys.over(run_id), keys.killed(run_id), keys.states(run_id), keys.current(run_id), keys.starts(run_id)],
+        args=[node_id, token, repr(time.time()), ttl()], fence=fence)
+    return not over, killed.decode() if killed else None
+
+
+def record_killed(run_id: int, node_id: str, kind: str, reason: str) -> None:
+    """Before a pool process kills itself to stop a task: why, for the branch's redelivery."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.killed(run_id), node_id, f"{kind}:{reason}")
+    pipe.expire(keys.killed(run_id), ttl())
+    pipe.execute()
+
+
+def killed_reason(run_id: int, node_id: str) -> str | None:
+    raw = get_redis().hget(keys.killed(run_id), node_id)
+    return raw.decode() if raw else None
+
+
+def current_task(run_id: int, token: str) -> str | None:
+    """The task a branch was running (its process may have died in it)."""
+    raw = get_redis().hget(keys.current(run_id), token)
+    return raw.decode() if raw else None
+
+
+def register_branches(run_id: int, branches: dict[str, dict]) -> None:
+    """How to send each branch again: token → {e: entries, w: worker, m: memory_mb} (for takeover)."""
+    if branches:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hset(keys.branches(run_id), mapping={t: json.dumps(b) for t, b in branches.items()})
+        pipe.expire(keys.branches(run_id), ttl())
+        pipe.execute()
+
+
+def branch_args(run_id: int, token: str) -> dict | None:
+    raw = get_redis().hget(keys.branches(run_id), token)
+    return json.loads(raw) if raw else None
+
+
+def running_by_memory(now: float, limit: int = 10_000) -> dict[int, int]:
+    """Branches holding a live lease (taken, not yet ended: Celery's reserved work) per configuration's
+    memory, from the lease index and each branch's registered arguments; two round trips."""
+    client = get_redis()
+    members = [m.decode() for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
+    pipe = client.pipeline(transaction=False)
+    for member in members:
+        run, _, token = member.partition("|")
+        pipe.hget(keys.branches(int(run)), token)
+    out: dict[int, int] = {}
+    for raw in pipe.execute():
+        if raw:
+            mb = int(json.loads(raw)["m"])
+            out[mb] = out.get(mb, 0) + 1
+    return out
+
+
+# --- run bookkeeping ------------------------------------------------------------
+
+def add_live(run_id: int, tokens: Iterable[str]) -> None:
+    tokens = list(tokens)
+    if tokens:
+        pipe = get_redis().pipeline()
+        pipe.sadd(keys.live(run_id), *tokens)
+        pipe.sadd(keys.registry(run_id), *[k for t in tokens for k in token_keys(run_id, t)])
+        pipe.expire(keys.live(run_id), ttl())
+        pipe.expire(keys.registry(run_id), ttl())
+        pipe.execute()
+
+
+def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
+               overheads: dict[str, float] | None = None, fence: fencing.Fence | None = None) -> bool:
+    """Remove a branch from the live set (and, for an executor, from its configuration's executors)
+    and release its lease, in one step (so a duplicate can never start it again in between); the
+    branch's ``overheads`` (seconds by name) add to the run's totals. True for the one caller that
+    must finalize the run. A delivery that was taken over (``fence``) ends nothing: ``Fenced``."""
+    execs = keys.executors(run_id, executor_of) if executor_of is not None else ""
+    pairs = [x for name, seconds in (overheads or {}).items() for x in (name, repr(float(seconds)))]
+    return bool(
+        fencing.call(
+            "branch_end", _BRANCH_END,
+            keys=[keys.live(run_id), keys.sink_done(run_id), keys.over(run_id), keys.finalized(run_id),
+                  keys.lease(run_id, token), execs, keys.timing(run_id), keys.lease_index(), keys.current(run_id)],
+            args=[token, ttl(), lease_holder, f"{run_id}|{token}", *pairs], fence=fence,
+        )
+    )
+
+
+def overheads(run_id: int) -> dict[str, float]:
+    """The run's branch overheads summed so far (``branch_end``)."""
+    return {k.decode(): float(v) for k, v in get_redis().hgetall(keys.timing(run_id)).items()}
+
+
+def claim_finalize_if_idle(run_id: int) -> bool:
+    """For runs ended from outside (cancel/fail with no live branch)."""
+    client = get_redis()
+    if client.scard(keys.live(run_id)):
+        return False
+    return bool(client.set(keys.finalized(run_id), "1", nx=True, ex=ttl()))
+
+
+def note_oom(run_id: int, token: str) -> None:
+    """A delivery of branch ``token`` found its previous process killed for memory."""
+    get_redis().hset(keys.deliveries(run_id), f"{token}:oom", 1)
+
+
+def was_oom(run_id: int, token: str) -> bool:
+    return bool(get_redis().hexists(keys.deliveries(run_id), f"{token}:oom"))
+
+
+def set_state(run_id: int, node_id: str, state: str) -> None:
+    pipe = get_redis().pipeline()
+    pipe.hset(keys.states(run_id), node_id, state)
+    pipe.expire(keys.states(run_id), ttl())
+    pipe.execute()
+
+
+def live_states(run_id: int) -> dict[str, str]:
+    raw = get_redis().hgetall(keys.states(run_id))
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def mark_sink_done(run_id: int, when: float, fence: fencing.Fence | None = None) -> None:
+    fencing.call("sink_done", "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1",
+                 keys=[keys.sink_done(run_id)], args=[repr(when), ttl()], fence=fence)
+
+
+def sink_done_at(run_id: int) -> float | None:
+    raw = get_redis().get(keys.sink_done(run_id))
+    return float(raw) if raw else None
+
+
+def mark_over(run_id: int, reason: str, fence: fencing.Fence | None = None) -> None:
+    """Flag the run as over (failed / cancelled) and tell every process at once (a branch's failure only
+    while its delivery is current: ``fence``)."""
+    fencing.check(fence)
+    pipe = get_redis().pipeline()
+    pipe.set(keys.over(run_id), reason, ex=ttl())
+    pipe.publish(keys.flags_channel(), f"over {run_id} {reason}")
+    pipe.execute()
+
+
+def announce_duplicate_done(run_id: int, node_id: str) -> None:
+    """A duplicate finished ``node_id`` first: its original, wherever it runs, stops."""
+    get_redis().publish(keys.flags_channel(), f"dup {run_id} {node_id}")
+
+
+def is_over(run_id: int) -> bool:
+    return bool(get_redis().exists(keys.over(run_id)))
+
+
+def signal_finished(run_id: int, status: str) -> None:
+    pipe = get_redis().pipeline()
+    pipe.rpush(keys.finished_signal(run_id), status)
+    pipe.expire(keys.finished_signal(run_id), 3600)
+    pipe.execute()
+
+
+def wait_finished(run_id: int, timeout_s: float) -> bool:
+    """Block up to ``timeout_s`` for the run's finished signal (without consuming it)."""
+    key = keys.finished_signal(run_id)
+    client = get_redis()
+    if client.llen(key):
+        return True
+    item = client.blpop([key], timeout=max(timeout_s, 0.01))
+    if item:
+        client.rpush(key, item[1])  # leave it for other waiters
+        return True
+    return False
+
+
+def delete_run_data(run_id: int) -> int:
+    """Delete a run's keys (its intermediate outputs included): the fixed names plus the ones the
+    run registered as it went — no scan of the keyspace — and its output files on every host."""
+    client = get_redis()
+    doomed = keys.fixed_keys(run_id) + [k.decode() for k in client.smembers(keys.registry(run_id))]
+    deleted = 0
+    for i in range(0, len(doomed), 1000):
+        deleted += client.unlink(*doomed[i:i + 1000])
+    tiers.local().drop_run(run_id)  # its files in shared memory, on every host
+    return deleted
+
+
+def now() -> float:
+    return time.time()
+
+
+def record_prewarmed(run_id: int, target: str, pid: int, memory_mb: int) -> None:
+    """A pre-warm ping for ``target`` was taken by process ``pid``, now."""
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hset(keys.prewarmed(run_id), target, json.dumps({"pid": pid, "memory_mb": memory_mb, "at": time.time()}))
+    pipe.expire(keys.prewarmed(run_id), ttl())
+    pipe.execute()
+
+
+def hash_of(key: str) -> dict[str, str]:
+    """A (small) hash, decoded (a run's pre-warms, its duplicates)."""
+    return {k.decode(): v.decode() for k, v in get_redis().hgetall(key).items()}
+
+
+def set_deadline(run_id: int, epoch_s: float) -> None:
+    get_redis().zadd(keys.deadlines(), {str(run_id): epoch_s})
+
+
+def clear_deadline(run_id: int) -> None:
+    get_redis().zrem(keys.deadlines(), str(run_id))

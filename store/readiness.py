@@ -1,0 +1,580 @@
+"""Deciding in Redis, atomically, which tasks are ready and who runs them.
+
+No central loop: when a branch finishes a task it calls ``finish_task`` once.
+One Lua script then, atomically: stores the output if it must travel, marks
+the task done, and for every child marks the task among the child's finished
+inputs (an idempotent ``HSETNX`` of ``child|task``, counted once). A child
+whose inputs are all finished is *claimed* by that branch and then either
+
+* handed to a branch of the child's own logical worker that is waiting for it
+  (``HANDED``: pushed on that branch's wake list),
+* kept by this branch (``LOCAL``: its own worker's child, or a flexible child
+  while this branch may still take one — WUKONG's "continue with one child"),
+* queued for the run's executors (``QUEUED``: a flexible child goes on its
+  configuration's ready list, see below), or
+* left for this branch to dispatch as a new branch of its logical worker
+  (``DISPATCH``; recorded as dispatched by ``mark_dispatched`` once sent).
+
+A child of this branch's own worker that is not ready yet is *waited for*:
+the branch registers as its waiter in the same call (``WAITING``), so there is
+no moment in which the last input could complete unseen.
+
+**Executors.** Flexible tasks are not sent one Celery message each: a message
+costs more than a no-op task. Ready flexible tasks go on a per-run,
+per-configuration ready list, and *executors* — flexible branches — pop them
+until the list is empty. The script that queues work also launches executors
+(up to ``cap`` per run and configuration, counting those still popping) and
+names them deterministically, so a redelivered call re-sends the same ones;
+``pop`` retires an executor atomically when it finds the list empty, so queued
+work is never left without one.
+
+``taken`` records, per claimed child, ``p:`` (claimed, to dispatch), ``l:``
+(run by the claimer, or popped by an executor), ``q:`` (queued), ``d:``
+(dispatched) or ``h:`` (handed), each followed by a branch token. A branch
+redelivered with the same token (its process died) gets its ``p:``/``l:``
+children again; a ``d:`` or ``q:`` child is never sent twice.
+
+An output goes to Redis only when some child will run outside the calling
+branch. A caller may finish a task without attaching its output (the plan
+says nobody elsewhere needs it, or it is large and may not be needed: a tree's
+second input to finish runs the parent itself). The script then first checks,
+without changing anything, whether every child would run here (or be waited
+for here); if not, it answers ``UPLOAD_FIRST`` and the caller calls again with
+the output. So an output is never missing when its consumer looks for it, and
+never written when nobody will read it.
+
+An attached output goes through the output store (``store.tiers``): a big one
+is written to the host's shared memory and only its location is stored.
+
+Every write is fenced when the caller gives its lease's fence (``store.fencing``).
+
+This module is the bottom layer: it imports only keys, the Redis client, fencing and the output store.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from redis.exceptions import NoScriptError
+
+from store import tiers
+from store import fencing, keys
+from store.redis_client import get_redis, script as _script
+
+NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
+UPLOAD_FIRST = -1
+
+# Child modes, from the finishing branch's point of view.
+OWN = "own"  # same logical worker, same branch: run here, or wait for it
+OWN_NEW = "own-new"  # same logical worker, but the plan starts it in a new branch: never waited for
+FLEX = "flex"  # flexible: run here while this branch may take one, else queued for the executors
+OTHER = "other"  # another logical worker: dispatched by whoever completes its last input
+
+# Lua both scripts below share: the idempotent mark of one input of a child (counted once), and
+# handing a ready child to a branch of its worker that waits for it.
+_EDGE_AND_HAND = """
+local function mark_input(p, child, node)
+  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
+    return redis.call('HINCRBY', p .. 'depn', child, 1), true
+  end
+  return tonumber(redis.call('HGET', p .. 'depn', child) or '0'), false
+end
+local function hand(p, child, w, ttl)
+  redis.call('HDEL', p .. 'waiter', child)
+  redis.call('HSET', p .. 'taken', child, 'h:' .. w)
+  redis.call('RPUSH', p .. 'wake:' .. w, child)
+  redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
+end
+"""
+
+_TAKE = """
+-- An executor's next task on configuration mb: its own host's list first, then the unplaced list,
+-- then (work stealing) the other hosts' lists.
+local function take(p, mb, host)
+  local nxt = redis.call('LPOP', p .. 'ready:' .. mb .. '@' .. host)
+  if nxt then return nxt end
+  nxt = redis.call('LPOP', p .. 'ready:' .. mb)
+  if nxt then return nxt end
+  for _, h in ipairs(redis.call('SMEMBERS', p .. 'rhosts:' .. mb)) do
+    if h ~= host then
+      nxt = redis.call('LPOP', p .. 'ready:' .. mb .. '@' .. h)
+      if nxt then return nxt end
+    end
+  end
+  return false
+end
+"""
+
+_FINISH = _EDGE_AND_HAND + _TAKE + """
+-- ARGV: prefix, node, token, ttl, output stored ('1') or not ('0'), local flex slots, executor cap,
+--       executor token prefix, memory_mb an executor pops from when nothing runs here next ('' for none),
+--       n, then n x (child, needed, mode, memory_mb), then the run's events channel, this branch's
+--       host, and the bytes of this node's output in that host's shared memory (0: not there)
+local p, node, tok, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local stored, slots, cap, xprefix = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local pop_mb = ARGV[9]
+local n = tonumber(ARGV[10])
+local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
+local function arg(k, i) return ARGV[11 + 4 * k + i] end
+local host, made = ARGV[12 + 4 * n], tonumber(ARGV[13 + 4 * n])
+local near = p .. 'near'
+-- Where a child is best run: the host holding the most bytes of its inputs (kept as they finish).
+local function note_near(child)
+  local b = redis.call('HINCRBY', near, child .. '|' .. host, made)
+  if b > tonumber(redis.call('HGET', near, child .. '#') or '0') then
+    redis.call('HSET', near, child, host, child .. '#', b)
+  end
+end
+if not stored then
+  -- Read-only pass: would any child run outside this branch? Then it needs the output in Redis first.
+  local free = slots
+  for k = 0, n - 1 do
+    local child, needed, mode = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2)
+    local count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
+    if redis.call('HEXISTS', p .. 'deps', child .. '|' .. node) == 0 then count = count + 1 end
+    local w = redis.call('HGET', waiters, child)
+    local here
+    if count < needed then
+      here = mode == 'own' and ((not w) or w == tok)  -- we will wait for it (and upload if we give up)
+    else
+      local how = redis.call('HGET', taken, child)
+      local owner = redis.call('HGET', claims, child)
+      if how then
+        here = string.sub(how, 1, 2) == 'l:' and string.sub(how, 3) == tok
+        if here and mode == 'flex' then free = free - 1 end
+      elseif (owner and owner ~= tok) or (w and w ~= tok) then
+        here = false
+      elseif mode == 'own' then
+        here = true
+      elseif mode == 'flex' and free > 0 then
+        free = free - 1
+        here = true
+      else
+        here = false
+      end
+    end
+    if not here then return {{-1}, {}, {}, 0, {}} end
+  end
+end
+local first = redis.call('SADD', p .. 'done', node)  -- 0: another copy (a duplicate, a redelivery) finished it
+redis.call('EXPIRE', p .. 'done', ttl)
+redis.call('HSET', p .. 'states', node, 'succeeded')
+redis.call('PUBLISH', ARGV[11 + 4 * n], node)
+local res = {}
+local homes = {}
+local queued = {}
+for k = 0, n - 1 do
+  local child, needed, mode, mb = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2), arg(k, 3)
+  local count, new = mark_input(p, child, node)
+  if new and made > 0 then note_near(child) end
+  local home = redis.call('HGET', near, child) or ''
+  homes[k + 1] = home
+  local out = 0
+  if count >= needed then
+    local owner = redis.call('HGET', claims, child)
+    if not owner then
+      redis.call('HSET', claims, child, tok)
+      owner = tok
+    end
+    if owner == tok then
+      local how = redis.call('HGET', taken, child)
+      if how then
+        -- redelivered claimer: its own unfinished business comes back to it
+        if string.sub(how, 3) == tok then
+          local kind = string.sub(how, 1, 1)
+          if kind == 'l' then out = 1 elseif kind == 'p' then out = 2 elseif kind == 'q' then out = 5 end
+          if out == 1 and mode == 'flex' then slots = slots - 1 end
+        end
+      else
+        local w = redis.call('HGET', waiters, child)
+        if w and w ~= tok then
+          hand(p, child, w, ttl)
+          out = 3
+        else
+          if w then redis.call('HDEL', waiters, child) end
+          if mode == 'own' or (mode == 'flex' and slots > 0) then
+            if mode == 'flex' then slots = slots - 1 end
+            redis.call('HSET', taken, child, 'l:' .. tok)
+            out = 1
+          elseif mode == 'flex' then
+            local list = p .. 'ready:' .. mb
+            if home ~= '' then
+              list = list .. '@' .. home
+              redis.call('SADD', p .. 'rhosts:' .. mb, home)
+              redis.call('EXPIRE', p .. 'rhosts:' .. mb, ttl)
+            end
+            redis.call('RPUSH', list, child)
+            redis.call('HSET', taken, child, 'q:' .. tok)
+            queued[list] = {mb, home}
+            out = 5
+          else
+            redis.call('HSET', taken, child, 'p:' .. tok)
+            out = 2
+          end
+        end
+      end
+    end
+  elseif mode == 'own' then
+    local w = redis.call('HGET', waiters, child)
+    if (not w) or w == tok then
+      redis.call('HSET', waiters, child, tok)
+      out = 4
+    end
+  end
+  res[k + 1] = out
+end
+for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters, near}) do redis.call('EXPIRE', key, ttl) end
+local launch = {}
+local before = redis.call('HGET', p .. 'spawned', node)
+if before then
+  launch = cjson.decode(before)
+else
+  local j = 0
+  for ready, where in pairs(queued) do
+    local mb, home = where[1], where[2]
+    local execs = p .. 'execs:' .. mb
+    local want = math.min(redis.call('LLEN', ready), cap - redis.call('SCARD', execs))
+    redis.call('SADD', p .. 'registry', ready, execs, p .. 'rhosts:' .. mb)
+    for i = 1, want do
+      j = j + 1
+      local t = xprefix .. mb .. '-' .. node .. '-' .. j
+      redis.call('SADD', execs, t)
+      redis.call('SADD', p .. 'live', t)
+      redis.call('SADD', p .. 'registry', p .. 'lease:' .. t, p .. 'held:' .. t, p .. 'wake:' .. t)
+      redis.call('HSET', p .. 'branches', t, '{"e": [], "w": null, "m": ' .. mb .. '}')
+      launch[#launch + 1] = t
+      launch[#launch + 1] = mb
+      launch[#launch + 1] = home
+    end
+    redis.call('EXPIRE', ready, ttl)
+    redis.call('EXPIRE', execs, ttl)
+  end
+  if j > 0 then
+    redis.call('HSET', p .. 'spawned', node, cjson.encode(launch))
+    redis.call('EXPIRE', p .. 'spawned', ttl)
+  end
+end
+-- An executor with nothing to run next takes its next task in the same call (see _POP).
+local popped = {}
+if pop_mb ~= '' then
+  local keep = false
+  for k = 1, n do if res[k] == 1 then keep = true end end
+  if not keep then
+    local execs = p .. 'execs:' .. pop_mb
+    if redis.call('EXISTS', p .. 'over') == 1 then
+      popped = {'', 'over'}
+    else
+      local nxt = take(p, pop_mb, host)
+      if nxt then
+        redis.call('SADD', execs, tok)
+        redis.call('HSET', taken, nxt, 'l:' .. tok)
+        redis.call('HSET', p .. 'current', tok, nxt)
+        redis.call('RPUSH', p .. 'held:' .. tok, nxt)
+        redis.call('EXPIRE', p .. 'held:' .. tok, ttl)
+        redis.call('HSET', p .. 'states', nxt, 'running')
+        popped = {nxt}
+      else
+        redis.call('SREM', execs, tok)
+        popped = {'', 'retired'}
+      end
+    end
+  end
+end
+return {res, launch, popped, first, homes}
+"""
+
+_POP = _TAKE + """
+-- KEYS: execs, held, taken, states, over, current   ARGV: token, ttl, prefix, memory_mb, host
+if redis.call('EXISTS', KEYS[5]) == 1 then return {'', 'over'} end
+local child = take(ARGV[3], ARGV[4], ARGV[5])
+if not child then
+  redis.call('SREM', KEYS[1], ARGV[1])
+  return {}
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[3], child, 'l:' .. ARGV[1])
+redis.call('RPUSH', KEYS[2], child)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[4], child, 'running')
+redis.call('HSET', KEYS[6], ARGV[1], child)
+return {child}
+"""
+
+_STOP_WAITING = """
+-- KEYS: waiters   ARGV: child, token    1: we withdrew; 0: it was already handed to us
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Child:
+    node_id: str
+    needed: int  # how many inputs it has
+    mode: str  # OWN, OWN_NEW, FLEX or OTHER
+    memory_mb: int = 0  # its configuration (where a queued flexible child goes)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What ``finish_task`` decided: one outcome per child, executors to send as (token, memory_mb),
+    and — for an executor that asked — the next task it popped, or that it retired (the ready list
+    was empty) or that the run is over."""
+
+    outcomes: list[int]
+    executors: list[tuple[str, int, str]]  # (token, memory_mb, host whose queue it goes to, '' for any)
+    popped: str | None = None
+    retired: bool = False
+    over: bool = False
+    first: bool = True  # this call marked the task done (False: another copy had finished it)
+    homes: dict = None  # child → the host holding most of its inputs' bytes (children with some in shared memory)
+
+    @property
+    def upload_first(self) -> bool:
+        return self.outcomes == [UPLOAD_FIRST]
+
+
+def executor_prefix(run_id: int) -> str:
+    """Executor tokens read ``r<run>-x<memory_mb>-<what launched it>-<k>`` (``canvas.executor_token``)."""
+    return f"r{run_id}-x"
+
+
+def executor_cap() -> int:
+    return int(settings.SLAFLOW_FLEX_EXECUTORS)
+
+
+def finish_task(run_id: int, node_id: str, token: str, children: list[Child], output: bytes | None, *,
+                local_slots: int = 0, pop_from: int | None = None, streamed: bool = False,
+                fence: fencing.Fence | None = None) -> Finished:
+    """Record ``node_id`` done; ``local_slots``: how many ready flexible children this branch may run
+    itself; ``pop_from``: an executor's configuration, to take its next task in the same call when no
+    child runs here. With ``output``, it is stored first, in the same round trip (a pipelined
+    ``HSET`` before the script: no copy of a large value through Lua). Without it,
+    ``Finished.upload_first`` says that some child will run outside this branch and the output must
+    be attached (nothing was changed) — unless ``streamed``: the output is on its way
+    (``store.streams``), as good as stored for the children's sake. With ``fence``, nothing is
+    written unless the branch's delivery is still current (``store.fencing``: ``Fenced``)."""
+    args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S),
+                  "1" if output is not None or streamed else "0", local_slots, executor_cap(), executor_prefix(run_id),
+                  "" if pop_from is None else int(pop_from), len(children)]
+    for child in children:
+        args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
+    store = tiers.local()
+    # This output's bytes in this host's shared memory: its consumers are best run here.
+    made = len(output) if output is not None and store.min_bytes and len(output) >= store.min_bytes else 0
+    args.extend([keys.events(run_id), store.host, made])
+    finish = _script("finish", _FINISH)
+    if fence is not None:
+        outcomes, launch, popped, first, homes = _fenced_finish(run_id, node_id, output, args, fence)
+    elif output is None:
+        outcomes, launch, popped, first, homes = finish(keys=[], args=args)
+    else:
+        outcomes, launch, popped, first, homes = _stored_then(run_id, node_id, output, finish, args)
+    launched = [(launch[i].decode(), int(launch[i + 1]), launch[i + 2].decode()) for i in range(0, len(launch), 3)]
+    flag = popped[1].decode() if len(popped) == 2 else ""
+    return Finished([int(x) for x in outcomes], launched, popped=popped[0].decode() if len(popped) == 1 else None,
+                    retired=flag == "retired", over=flag == "over", first=bool(first),
+                    homes={c.node_id: h.decode() for c, h in zip(children, homes) if h})
+
+
+def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
+    """Store an output and run ``script`` after it in one round trip. The script is called by its
+    SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
+    after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""
+    client = get_redis()
+    entry = tiers.local().entry(run_id, node_id, output)  # the output, or its location in shared memory
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)  # one connection runs them in order
+        pipe.hsetnx(keys.outputs(run_id), node_id, entry)  # the first copy stored stands (TaskDup, redeliveries)
+        pipe.expire(keys.outputs(run_id), int(settings.SLAFLOW_RUN_TTL_S))
+        pipe.evalsha(script.sha, 0, *args)
+        try:
+            return pipe.execute()[-1]
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            script.sha = client.script_load(script.script)
+
+
+_PUT = """
+-- KEYS: outputs   ARGV: node, entry, ttl    the first copy stored stands
+redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence):
+    """``finish_task`` of a fenced branch: the output (when attached) and the counters written only while
+    its delivery is current, still in one round trip."""
+    calls = []
+    if output is not None:
+        entry = tiers.local().entry(run_id, node_id, output)
+        calls.append((fencing.fenced_script("put", _PUT), [keys.outputs(run_id)],
+                      [node_id, entry, int(settings.SLAFLOW_RUN_TTL_S)]))
+    calls.append((fencing.fenced_script("finish", _FINISH), [], args))
+    return fencing.pipelined(calls, fence)[-1]
+
+
+_RELEASE = _EDGE_AND_HAND + """
+-- A generator's streaming consumers, released as it starts: its edge to each counts now (the same
+-- idempotent mark finish_task makes, which then counts nothing again). A child ready with it is
+-- claimed to be dispatched (never run here: this branch is busy running the generator) or handed
+-- to a branch of its worker that waits for it.
+-- ARGV: prefix, node, token, ttl, n, then n x (child, needed)
+local p, node, tok, ttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
+local res = {}
+for k = 0, n - 1 do
+  local child, needed = ARGV[6 + 2 * k], tonumber(ARGV[7 + 2 * k])
+  local count = mark_input(p, child, node)
+  local out = 0
+  if count >= needed and not redis.call('HGET', claims, child) then
+    redis.call('HSET', claims, child, tok)
+    local w = redis.call('HGET', waiters, child)
+    if w and w ~= tok then
+      hand(p, child, w, ttl)
+      out = 3
+    else
+      redis.call('HSET', taken, child, 'p:' .. tok)
+      out = 2
+    end
+  elseif count >= needed and redis.call('HGET', claims, child) == tok then
+    local how = redis.call('HGET', taken, child) or ''
+    if string.sub(how, 1, 2) == 'p:' then out = 2 end  -- redelivered before it was sent: send it now
+  end
+  res[k + 1] = out
+end
+for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
+return res
+"""
+
+_CLAIM_DELAY = """
+-- KEYS: delaying   ARGV: ttl, token, children...   1: this token now waits for all of them; 0: another does
+for i = 3, #ARGV do
+  local w = redis.call('HGET', KEYS[1], ARGV[i])
+  if w and w ~= ARGV[2] then return 0 end
+end
+for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def release(run_id: int, node_id: str, token: str, children: list[Child]) -> list[int]:
+    """A generator's streaming consumers, as it starts: per child ``DISPATCH`` (claimed: send it),
+    ``HANDED`` (a waiting branch of its worker got it) or ``NOT_READY`` (other inputs pending, or
+    another branch has it)."""
+    if not children:
+        return []
+    args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S), len(children)]
+    for child in children:
+        args.extend([child.node_id, child.needed])
+    return [int(x) for x in _script("release", _RELEASE)(keys=[], args=args)]
+
+
+def pending(run_id: int, node_id: str, children: list[Child]) -> list[str]:
+    """The children that would still lack another input once ``node_id`` counts as finished (read only)."""
+    if not children:
+        return []
+    names = [c.node_id for c in children]
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.hmget(keys.dep_counts(run_id), names)
+    pipe.hmget(keys.deps(run_id), [f"{c}|{node_id}" for c in names])
+    counts, mine = pipe.execute()
+    return [c.node_id for c, n, has in zip(children, counts, mine)
+            if int(n or 0) + (0 if has else 1) < c.needed]
+
+
+def wait_ready(run_id: int, node_id: str, children: list[Child], budget_s: float, poll_s: float = 0.01) -> float:
+    """Delayed I/O's wait: until no child of ``node_id`` lacks another input, or ``budget_s`` passes.
+    Returns the seconds waited."""
+    t0 = time.monotonic()
+    deadline = t0 + budget_s
+    while pending(run_id, node_id, children) and time.monotonic() < deadline:
+        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+    return time.monotonic() - t0
+
+
+def claim_delay(run_id: int, children: list[str], token: str) -> bool:
+    """Delayed I/O: ``token``'s producer is the one that waits for ``children`` (False: another already does)."""
+    return bool(_script("claim_delay", _CLAIM_DELAY)(
+        keys=[keys.delaying(run_id)], args=[int(settings.SLAFLOW_RUN_TTL_S), token, *children]))
+
+
+def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: list[tuple[str, int]]) -> None:
+    """At submission: flexible roots onto their ready lists, and their ``executors`` (token,
+    memory_mb) counted as popping. Nothing runs yet, so a transaction suffices; the caller makes
+    the tokens live."""
+    if not roots_by_memory:
+        return
+    client = get_redis()
+    pipe = client.pipeline(transaction=True)
+    ttl = int(settings.SLAFLOW_RUN_TTL_S)
+    for mb, roots in sorted(roots_by_memory.items()):
+        ready, execs = keys.ready(run_id, mb), keys.executors(run_id, mb)
+        pipe.rpush(ready, *roots)
+        tokens = [t for t, m in executors if m == mb]
+        if tokens:
+            pipe.sadd(execs, *tokens)
+        pipe.sadd(keys.registry(run_id), ready, execs)
+        pipe.expire(ready, ttl)
+        pipe.expire(execs, ttl)
+    pipe.hset(keys.taken(run_id), mapping={r: "q:submit" for roots in roots_by_memory.values() for r in roots})
+    pipe.expire(keys.taken(run_id), ttl)
+    pipe.execute()
+
+
+def pop(run_id: int, memory_mb: int, token: str, fence: fencing.Fence | None = None) -> tuple[str | None, bool]:
+    """An executor's next task: (node, False) — from its host's ready list first, then the unplaced
+    one, then another host's (stealing: an idle executor never leaves work waiting); (None, False)
+    when every list is empty — the executor is retired in the same step; (None, True) when the run
+    is over. Fenced (``store.fencing``) with ``fence``: a delivery that was taken over pops nothing."""
+    got = fencing.call(
+        "pop", _POP,
+        keys=[keys.executors(run_id, memory_mb), keys.held(run_id, token),
+              keys.taken(run_id), keys.states(run_id), keys.over(run_id), keys.current(run_id)],
+        args=[token, int(settings.SLAFLOW_RUN_TTL_S), keys.run_prefix(run_id), int(memory_mb), tiers.host_id()],
+        fence=fence)
+    if not got:
+        return None, False
+    if len(got) == 2:
+        return None, True
+    return got[0].decode(), False
+
+
+def held(run_id: int, token: str) -> list[str]:
+    """The nodes an executor popped so far (what its redelivery runs again)."""
+    return [x.decode() for x in get_redis().lrange(keys.held(run_id, token), 0, -1)]
+
+
+def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
+    """After sending their branch: these children are never dispatched again."""
+    if children:
+        get_redis().hset(keys.taken(run_id), mapping={c: f"d:{token}" for c in children})
+
+
+def taken_by(run_id: int, node_id: str) -> str | None:
+    raw = get_redis().hget(keys.taken(run_id), node_id)
+    return raw.decode() if raw else None
+
+
+def stop_waiting(run_id: int, child: str, token: str) -> bool:
+    """Withdraw as the child's waiter; False means it was already handed to us."""
+    return bool(_script("stop_waiting", _STOP_WAITING)(keys=[keys.waiters(run_id)], args=[child, token]))
+
+
+def next_handed(run_id: int, token: str, timeout_s: float) -> str | None:
+    """Block until a node is handed to this branch, or the timeout passes."""
+    client = get_redis()
+    key = keys.wake(run_id, token)
+    if timeout_s <= 0:
+        raw = client.lpop(key)
+    else:
+        item = client.blpop([key], timeout=max(timeout_s, 0.01))
+        raw = item[1] if item else None
+    return raw.decode() if raw else None
