@@ -308,7 +308,7 @@ class ExperimentRun(models.Model):
 
 
 class WorkflowCode(models.Model):
-    """Workflow code a user pushed (``orchestrator.pushed``): one importable name per owner, in versions.
+    """Workflow code a user pushed (``orchestrator.core.coderefs``, ``orchestrator.services.code``, ``workers.codeloader``): one importable name per owner, in versions.
 
     Pushing needs the ``orchestrator.push_code`` permission: pushed code runs on the workers with their
     privileges (docs/security.md). The owner shares it with users or groups, whose specs may then name it."""

@@ -1,4 +1,4 @@
-"""Pushed workflow code: push a module or wheel, list what you may use, share yours (``orchestrator.pushed``)."""
+"""Pushed workflow code: push a module or wheel, list what you may use, share yours (``orchestrator.core.coderefs``, ``orchestrator.services.code``, ``workers.codeloader``)."""
 from __future__ import annotations
 
 from django.http import Http404
