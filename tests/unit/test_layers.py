@@ -151,3 +151,32 @@ def test_the_checker_sees_an_upward_edge_and_a_circle():
     assert layer_of("a.x", table) == (1, "low")
     assert layer_of("b", table) == (2, "high")
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+def main() -> None:
+    """Print the import graph by layer and by package (``python -m tests.unit.test_layers``)."""
+    from collections import Counter
+
+    table = layer_table()
+    edges = import_graph(modules())
+    by_layer: Counter = Counter()
+    by_package: Counter = Counter()
+    for src, targets in edges.items():
+        for dst in targets:
+            a, b = layer_of(src, table), layer_of(dst, table)
+            if a and b and a != b:
+                by_layer[(a, b)] += 1
+            pa, pb = src.rsplit(".", 1)[0] if src.count(".") else src, dst.rsplit(".", 1)[0] if dst.count(".") else dst
+            if pa != pb:
+                by_package[(pa, pb)] += 1
+    print(f"{len(edges)} modules, {sum(len(t) for t in edges.values())} imports, {len(circles(edges))} circles")
+    print("\nlayer -> layer (imports)")
+    for ((na, la), (nb, lb)), count in sorted(by_layer.items()):
+        print(f"  {na} {la:<10} -> {nb} {lb:<10} {count:4d}{'   UPWARD' if nb > na else ''}")
+    print("\npackage -> package (imports)")
+    for (pa, pb), count in sorted(by_package.items()):
+        print(f"  {pa:<34} -> {pb:<34} {count:4d}")
+
+
+if __name__ == "__main__":
+    main()
