@@ -44,12 +44,16 @@ def node_budget(max_nodes: int) -> Iterator[None]:
 
 
 class TaskFunction:
-    """A decorated function: calling it returns a LazyNode, ``.fn`` runs it."""
+    """A decorated function: calling it returns a LazyNode, ``.fn`` runs it.
 
-    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), **options):
+    ``path`` names the function workers import when it is not ``fn``'s own module and name: a task whose
+    code lives in a higher layer than the code that builds its nodes (``orchestrator.core.commands``
+    builds command nodes in the core; their function, the runner, is the runtime's)."""
+
+    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options):
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.path = f"{fn.__module__}.{fn.__qualname__}"
+        self.path = path or f"{fn.__module__}.{fn.__qualname__}"
         self.optimizations = tuple(optimizations)
         given = {k: v for k, v in options.items() if v is not None}
         if self.optimizations:
@@ -77,7 +81,7 @@ class TaskFunction:
         merged = {k: v for k, v in self.options.items() if k != "optimizations"}
         merged.update(options)
         optimizations = merged.pop("optimizations", self.optimizations)
-        return TaskFunction(self.fn, tuple(optimizations), **merged)
+        return TaskFunction(self.fn, tuple(optimizations), path=self.path, **merged)
 
     def __call__(self, *args, **kwargs) -> "LazyNode":
         budget = _budget.get()
