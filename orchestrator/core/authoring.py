@@ -17,7 +17,7 @@ import contextvars
 import functools
 from typing import Any, Callable, Iterator
 
-from orchestrator.core import options as task_options
+from orchestrator.core import options as task_options, sinks
 from orchestrator.core.graph import GraphError, Node, Ref, _post_order, validate
 
 
@@ -155,12 +155,23 @@ def _replace(value: Any, ids: dict[int, str]) -> Any:
     return value
 
 
+def _collected(value):
+    """A list or dict of lazy nodes as one lazy node that collects them (``orchestrator.core.sinks``)."""
+    if isinstance(value, dict):
+        if not value or not all(isinstance(k, str) and isinstance(v, LazyNode) for k, v in value.items()):
+            raise TypeError("submit() takes a dict of task results with string keys")
+        return TaskFunction(sinks.collect)(**value).named(sinks.RESULT)
+    if isinstance(value, (list, tuple)):
+        if not value or not all(isinstance(v, LazyNode) for v in value):
+            raise TypeError("submit() takes a list of task results (calls of @task functions)")
+        return TaskFunction(sinks.collect_list)(*value).named(sinks.RESULT)
+    return value
+
+
 def build_graph(sink) -> dict[str, Node]:
     """The plain-data graph of everything ``sink`` depends on, validated. ``sink`` may be a list or a
     dict of nodes: the graph then ends in one that collects their values (``orchestrator.core.sinks``)."""
-    from orchestrator.core import sinks
-
-    sink = sinks.wrap(sink)
+    sink = _collected(sink)
     if not isinstance(sink, LazyNode):
         raise TypeError(f"submit() needs the result of calling a @task function, got {type(sink).__name__}")
     # Collect every lazy node reachable from the sink, keyed by object identity.
