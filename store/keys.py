@@ -230,6 +230,12 @@ def bench_slowdown() -> str:
     return f"{PREFIX}:bench:slowdown"
 
 
+def once(name: str) -> str:
+    """String, set NX with a TTL by the first caller of ``orchestrator.core.once.first(name)`` anywhere
+    (``store.once``); e.g. ``straggler:<token>:<index>``, the library's straggler, slow only once."""
+    return f"{PREFIX}:once:{name}"
+
+
 def live_prediction(run_id: int) -> str:
     """Hash: the run's latest live prediction (predicted_end_s, predicted_makespan_s, will_miss, updated_at)."""
     return run_prefix(run_id) + "livepred"

@@ -2,7 +2,7 @@
 ``env`` and ``id`` print what a program sees, ``sandbox_probe`` (tests/bin) tries what a program must not do."""
 from pathlib import Path
 
-from orchestrator.executables.programs import FLAG, Policy, takes
+from orchestrator.core.commands.programs import FLAG, Policy, takes
 
 PROBE = str(Path(__file__).resolve().parent / "bin" / "sandbox_probe")
 

@@ -19,10 +19,10 @@ def ready(_: int) -> bool:
 
 
 def submit(tasks: int) -> tuple[int, float]:
-    from experiments.bench.resilience import fan_graph
+    from experiments.bench.workloads import fanout_of
     from orchestrator.services.runs import submit_run
 
-    graph = fan_graph(tasks)
+    graph = fanout_of(tasks)
     t0 = time.perf_counter()
     run = submit_run(graph=graph, name=f"load-{tasks}", planner="wukong", sla="p90")
     return run.pk, time.perf_counter() - t0

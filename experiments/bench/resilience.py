@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import time
 
-from experiments.bench import tasks as t
+from experiments.bench import tasks as t, workloads
 from orchestrator.core.authoring import build_graph
 from orchestrator.handles import RunFailed, RunHandle
 from orchestrator.models import WorkflowRun
@@ -29,12 +29,6 @@ from store.redis_client import get_redis
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def fan_graph(tasks: int):
-    """``tasks`` tasks: a root, ``tasks - 2`` additions, one sum."""
-    root = t.noop(0)
-    return build_graph(t.total([t.add(root, i) for i in range(max(1, tasks - 2))]))
 
 
 def load(*, runs: int, tasks: int, clients: int, timeout_s: float = 600.0, progress=lambda msg: None) -> dict:
@@ -60,7 +54,7 @@ def load(*, runs: int, tasks: int, clients: int, timeout_s: float = 600.0, progr
         RunHandle(run_id).wait(timeout_s)
     total = time.perf_counter() - t0
     statuses = list(WorkflowRun.objects.filter(pk__in=ids).values_list("status", flat=True))
-    return {"scenario": "load", "runs": runs, "tasks_per_run": len(fan_graph(tasks)), "clients": clients,
+    return {"scenario": "load", "runs": runs, "tasks_per_run": len(workloads.fanout_of(tasks)), "clients": clients,
             "succeeded": statuses.count("succeeded"), "total_s": round(total, 3),
             "submit_median_s": round(statistics.median(latencies), 4), "submit_p95_s": round(_quantile(latencies, 0.95), 4),
             "submit_max_s": round(max(latencies), 4)}

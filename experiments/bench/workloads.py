@@ -34,6 +34,12 @@ def fanout(n: int):
     return t.total([t.add(root, i) for i in range(n)])
 
 
+def fanout_of(tasks: int) -> Graph:
+    """The fan-out with ``tasks`` tasks in all: a root, ``tasks - 2`` additions, one sum (``bench load``'s
+    runs, submitted by ``load_client``)."""
+    return build_graph(fanout(max(1, tasks - 2)))
+
+
 def _pairwise(level: list):
     """Add neighbours level by level (an odd one out moves up as it is) down to one node."""
     while len(level) > 1:

@@ -27,7 +27,7 @@ from typing import Callable
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from experiments.campaigns import design, results
+from experiments.campaigns import design, report
 from orchestrator.handles import RunHandle
 from orchestrator.models import Experiment, ExperimentRun, WorkflowRun
 from orchestrator.services import quotas, runs as run_service, submissions
@@ -142,14 +142,14 @@ def run(exp: Experiment, *, stop: Stop | None = None, timeout_s: float = 600.0,
                                                     wall_s=exp.wall_s + time.monotonic() - t0,
                                                     error="" if status == "interrupted" else repr(exc))
         exp.refresh_from_db()
-        results.write_files(exp)
+        report.write_files(exp)
         raise
     finished = not exp.runs.filter(status=ExperimentRun.Status.PENDING).exists()
     Experiment.objects.filter(pk=exp.pk).update(
         status=Experiment.Status.FINISHED if finished else Experiment.Status.INTERRUPTED, current="", pid=None,
         wall_s=exp.wall_s + time.monotonic() - t0, ended_at=timezone.now() if finished else None)
     exp.refresh_from_db()
-    results.write_files(exp)
+    report.write_files(exp)
     return exp
 
 

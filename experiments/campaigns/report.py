@@ -9,6 +9,7 @@ import html as html_mod
 import json
 import statistics
 from collections import defaultdict
+from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -224,3 +225,12 @@ def figure_payloads(all_rows: list[dict]) -> list[dict]:
         out.append({"name": name, "slug": slug, "data_id": f"data-{slug}", "title": title, "what": what,
                     "json": json.loads(fig.to_json())})
     return out
+
+
+def write_files(exp: Experiment) -> None:
+    """results.csv and report.html in the campaign's directory."""
+    out = Path(exp.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    all_rows = results.rows(exp)
+    results.write_csv(out / "results.csv", all_rows)
+    (out / "report.html").write_text(render_html(exp, all_rows), encoding="utf-8")

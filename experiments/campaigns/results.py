@@ -1,4 +1,5 @@
-"""A campaign's runs as rows, per-cell summaries, and the files it writes (results.csv, report.html).
+"""A campaign's runs as rows, per-cell summaries, and its results.csv (``report.write_files`` writes it
+beside report.html).
 
 Two measures of SLA success per run:
 
@@ -172,14 +173,3 @@ def write_csv_to(fh, all_rows: list[dict]) -> None:
 def write_csv(path: Path, all_rows: list[dict]) -> None:
     with open(path, "w", newline="") as fh:
         write_csv_to(fh, all_rows)
-
-
-def write_files(exp: Experiment) -> None:
-    """results.csv and report.html in the campaign's directory."""
-    from experiments.campaigns import report
-
-    out = Path(exp.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    all_rows = rows(exp)
-    write_csv(out / "results.csv", all_rows)
-    (out / "report.html").write_text(report.render_html(exp, all_rows), encoding="utf-8")

@@ -17,7 +17,7 @@ import contextvars
 import functools
 from typing import Any, Callable, Iterator
 
-from orchestrator.core import options as task_options
+from orchestrator.core import options as task_options, sinks
 from orchestrator.core.graph import GraphError, Node, Ref, _post_order, validate
 
 
@@ -44,12 +44,16 @@ def node_budget(max_nodes: int) -> Iterator[None]:
 
 
 class TaskFunction:
-    """A decorated function: calling it returns a LazyNode, ``.fn`` runs it."""
+    """A decorated function: calling it returns a LazyNode, ``.fn`` runs it.
 
-    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), **options):
+    ``path`` names the function workers import when it is not ``fn``'s own module and name: a task whose
+    code lives in a higher layer than the code that builds its nodes (``orchestrator.core.commands``
+    builds command nodes in the core; their function, the runner, is the runtime's)."""
+
+    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options):
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.path = f"{fn.__module__}.{fn.__qualname__}"
+        self.path = path or f"{fn.__module__}.{fn.__qualname__}"
         self.optimizations = tuple(optimizations)
         given = {k: v for k, v in options.items() if v is not None}
         if self.optimizations:
@@ -77,7 +81,7 @@ class TaskFunction:
         merged = {k: v for k, v in self.options.items() if k != "optimizations"}
         merged.update(options)
         optimizations = merged.pop("optimizations", self.optimizations)
-        return TaskFunction(self.fn, tuple(optimizations), **merged)
+        return TaskFunction(self.fn, tuple(optimizations), path=self.path, **merged)
 
     def __call__(self, *args, **kwargs) -> "LazyNode":
         budget = _budget.get()
@@ -151,12 +155,23 @@ def _replace(value: Any, ids: dict[int, str]) -> Any:
     return value
 
 
+def _collected(value):
+    """A list or dict of lazy nodes as one lazy node that collects them (``orchestrator.core.sinks``)."""
+    if isinstance(value, dict):
+        if not value or not all(isinstance(k, str) and isinstance(v, LazyNode) for k, v in value.items()):
+            raise TypeError("submit() takes a dict of task results with string keys")
+        return TaskFunction(sinks.collect)(**value).named(sinks.RESULT)
+    if isinstance(value, (list, tuple)):
+        if not value or not all(isinstance(v, LazyNode) for v in value):
+            raise TypeError("submit() takes a list of task results (calls of @task functions)")
+        return TaskFunction(sinks.collect_list)(*value).named(sinks.RESULT)
+    return value
+
+
 def build_graph(sink) -> dict[str, Node]:
     """The plain-data graph of everything ``sink`` depends on, validated. ``sink`` may be a list or a
     dict of nodes: the graph then ends in one that collects their values (``orchestrator.core.sinks``)."""
-    from orchestrator.core import sinks
-
-    sink = sinks.wrap(sink)
+    sink = _collected(sink)
     if not isinstance(sink, LazyNode):
         raise TypeError(f"submit() needs the result of calling a @task function, got {type(sink).__name__}")
     # Collect every lazy node reachable from the sink, keyed by object identity.

@@ -197,10 +197,23 @@ def validate(graph: Graph) -> str:
         raise CycleError(cycle)
     if not roots(graph):
         raise GraphError("the graph has no root (a task with no upstream tasks)")
-    from orchestrator.core import mapping
-
-    mapping.check(graph)
+    _check_maps(graph)
     return sink(graph)
+
+
+def _check_maps(graph: Graph) -> None:
+    """Every mapped node (``options["map"]``, a dynamic fan-out: ``orchestrator.core.mapping``) maps over one
+    of its upstream tasks and takes no other task output."""
+    for nid, node in graph.items():
+        over = node.options_dict.get("map")
+        if over is None:
+            continue
+        if not isinstance(over, str) or over not in node.upstream:
+            raise GraphError(f"node {nid!r} maps over {over!r}, which is not one of its inputs")
+        others = [u for u in node.upstream if u != over]
+        if others:
+            raise GraphError(f"mapped node {nid!r} takes task outputs only through {over!r}, not "
+                             f"{', '.join(map(repr, others))}: pass constants, or map over a task that combines them")
 
 
 # The latest graphs walked, held (so their ids cannot be reused) with their size and order: one

@@ -22,11 +22,10 @@ the gather at once (result ``[]``); a list longer than
 expansion that takes a run submitted with a task budget (``max_tasks``: a
 user's, ``SLAFLOW_API_MAX_TASKS``) over it — the graph's tasks plus every
 mapped element of the run, so many maps cannot add up past it. A mapped task
-takes no other task outputs than the one it maps over (constants are fine).
+takes no other task outputs than the one it maps over (constants are fine):
+``graph.validate`` checks both, as part of what makes a graph runnable.
 """
 from __future__ import annotations
-
-from orchestrator.core.graph import Graph, GraphError
 
 GATHER = "orchestrator.core.mapping.gather"  # the function recorded for a gather (it runs no user code)
 
@@ -46,20 +45,6 @@ def split_id(node_id: str) -> tuple[str, int | None]:
 
 def gather(*values) -> list:
     return list(values)
-
-
-def check(graph: Graph) -> None:
-    """Every mapped node maps over one of its upstream tasks and takes no other task output."""
-    for nid, node in graph.items():
-        over = node.options_dict.get("map")
-        if over is None:
-            continue
-        if not isinstance(over, str) or over not in node.upstream:
-            raise GraphError(f"node {nid!r} maps over {over!r}, which is not one of its inputs")
-        others = [u for u in node.upstream if u != over]
-        if others:
-            raise GraphError(f"mapped node {nid!r} takes task outputs only through {over!r}, not "
-                             f"{', '.join(map(repr, others))}: pass constants, or map over a task that combines them")
 
 
 def budget_error(node_id: str, graph_tasks: int, elements: int, limit: int | None) -> str | None:

@@ -5,8 +5,9 @@ so a graph with several sinks gets one more: ``collect``, which takes every
 sink's output and returns ``{sink id: value}`` (``RESULT`` is its id). The run
 ends when it does — once every sink is done. In the Python API, ``submit`` and
 ``build_graph`` take a list or a dict of nodes as well as one node: a list
-gives a list of their values (``collect_list``), a dict a dict under its keys.
-A single-sink workflow keeps its plain result.
+gives a list of their values (``collect_list``), a dict a dict under its keys
+(``authoring.build_graph`` adds that node). A single-sink workflow keeps its
+plain result.
 """
 from __future__ import annotations
 
@@ -38,17 +39,3 @@ def joined(graph: Graph) -> Graph:
     out[nid] = Node(nid, FUNCTIONS[0], kwargs={s: Ref(s) for s in sorted(ends)})
     return out
 
-
-def wrap(value):
-    """A list or dict of lazy nodes as one lazy node that collects them (``build_graph``, ``submit``)."""
-    from orchestrator.core.authoring import LazyNode, TaskFunction
-
-    if isinstance(value, dict):
-        if not value or not all(isinstance(k, str) and isinstance(v, LazyNode) for k, v in value.items()):
-            raise TypeError("submit() takes a dict of task results with string keys")
-        return TaskFunction(collect)(**value).named(RESULT)
-    if isinstance(value, (list, tuple)):
-        if not value or not all(isinstance(v, LazyNode) for v in value):
-            raise TypeError("submit() takes a list of task results (calls of @task functions)")
-        return TaskFunction(collect_list)(*value).named(RESULT)
-    return value

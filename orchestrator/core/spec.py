@@ -6,7 +6,7 @@
 
 A ``{"ref": node_id}`` object anywhere in args/kwargs is an edge; every other
 value is a constant (JSON, or the tagged forms of ``orchestrator.core.codec``).
-A node may run a program instead (``orchestrator.executables``):
+A node may run a program instead (``orchestrator.core.commands``):
 ``{"id": "s", "command": ["sort", "-n"], "stdin": {"ref": "a"}, "files": {...}}``
 is short for the function ``orchestrator.executables.run`` with those inputs, and
 ``{"id": "p", "function": "m.f", "map": {"ref": "s"}}`` maps ``m.f`` over ``s``'s
@@ -170,7 +170,7 @@ def _map_entry(entry: dict, i: int) -> dict:
 
 def _command_entry(entry: dict, i: int) -> dict:
     """A ``command`` node in its function form."""
-    from orchestrator import executables
+    from orchestrator.core import commands
 
     unknown = set(entry) - COMMAND_KEYS
     if unknown:
@@ -179,7 +179,7 @@ def _command_entry(entry: dict, i: int) -> dict:
     kwargs = {k: entry[k] for k in ("stdin", "files") if k in entry}
     if "files" in kwargs and not isinstance(kwargs["files"], dict):
         raise SpecError(f"nodes[{i}]: 'files' must map input names to values or refs")
-    out = {"id": entry.get("id"), "function": executables.FUNCTION, "args": [entry["command"]], "kwargs": kwargs}
+    out = {"id": entry.get("id"), "function": commands.FUNCTION, "args": [entry["command"]], "kwargs": kwargs}
     if "options" in entry:
         out["options"] = entry["options"]
     return out

@@ -31,7 +31,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from orchestrator.executables.argv import TRUSTED_PATH
+from orchestrator.core.commands.argv import TRUSTED_PATH
 
 log = logging.getLogger("slaflow.executables")
 

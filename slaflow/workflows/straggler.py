@@ -17,6 +17,7 @@ import uuid
 
 import numpy as np
 
+from orchestrator.core import once
 from orchestrator.core.authoring import task
 from slaflow.workflows import LibraryWorkflow, register
 
@@ -35,13 +36,12 @@ def _array(seed: int, size_mb: int) -> np.ndarray:
 
 
 def _straggles(token: str, index: int, chance: float) -> bool:
-    """This run's straggler, on its first execution only (a key set once per run and task)."""
+    """This run's straggler, on its first execution only (once per run and task, cluster-wide:
+    ``orchestrator.core.once``)."""
     draw = int(hashlib.sha256(token.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     if draw >= chance:
         return False
-    from store.redis_client import get_redis
-
-    return bool(get_redis().set(f"sf:straggler:{token}:{index}", 1, nx=True, ex=3600))
+    return once.first(f"straggler:{token}:{index}", ttl_s=3600)
 
 
 @task

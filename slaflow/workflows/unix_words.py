@@ -10,7 +10,7 @@
         \\   /
         report               (Python: the `top` most frequent words and the total)
 
-Each program runs as a task (``orchestrator.executables``): argv lists, never
+Each program runs as a task (``orchestrator.core.commands``): argv lists, never
 a shell; only programs on ``SLAFLOW_ALLOWED_EXECUTABLES`` (``tr``, ``sort``,
 ``uniq`` and ``wc`` are on the default list), with options their policies
 accept (``-s``, ``-c``, ``-l``) and the sorted words as a file input named by
@@ -22,7 +22,7 @@ import random
 from collections import Counter
 
 from orchestrator.core.authoring import task
-from orchestrator.executables import command
+from orchestrator.core.commands import command
 from slaflow.workflows import LibraryWorkflow, register
 
 DEFAULTS = {"words": 2000, "vocab": 50, "chunks": 20, "top": 5, "seed": 3}

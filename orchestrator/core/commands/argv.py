@@ -24,7 +24,7 @@ import os
 import re
 from typing import Any, Iterable
 
-from orchestrator.executables import programs
+from orchestrator.core.commands import programs
 from orchestrator.core.graph import GraphError
 
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
