@@ -16,7 +16,9 @@ series                                    labels, meaning
 ``slaflow_data_moved_bytes``              workflow, direction (download, upload), tier (memory, redis, shm,
                                           remote, stream, preload): task inputs and outputs by store tier
 ``slaflow_optimization_events``           workflow, planner, event: optimization events of the window's runs
-``slaflow_queue_messages``                queue, memory_mb: messages waiting on each configuration's queue
+``slaflow_queue_messages``                queue, memory_mb: messages waiting for each configuration (its queue
+                                          and its host queues)
+``slaflow_host_queue_messages``           queue, memory_mb, host: of those, waiting on a host's queue
 ``slaflow_queue_running``                 queue, memory_mb: branches running (lease held) per queue
 ``slaflow_pool_processes``                worker, host, queue, memory_mb: a worker's published pool
 ``slaflow_host_cores``                    host: cores its pool processes share
@@ -181,8 +183,12 @@ def _startup_families(since):
 
 def _cluster_families():
     depths = cluster.queue_depths()
-    yield _gauge("slaflow_queue_messages", "Messages waiting on each resource configuration's queue.",
+    yield _gauge("slaflow_queue_messages", "Messages waiting for each resource configuration: its queue and its "
+                 "host queues.",
                  ["queue", "memory_mb"], {(q, router.memory_of_queue(q)): n for q, n in depths.items()})
+    yield _gauge("slaflow_host_queue_messages", "Messages waiting on a host's queue of a configuration (work sent to "
+                 "the host holding its inputs); counted in slaflow_queue_messages too.", ["queue", "memory_mb", "host"],
+                 {(q, router.memory_of_queue(q), h): n for (q, h), n in cluster.host_queue_depths().items()})
     yield _gauge("slaflow_queue_running", "Branches running (their lease held) per resource configuration's queue.",
                  ["queue", "memory_mb"], {(q, router.memory_of_queue(q)): n for q, n in cluster.running().items()})
     pools = cluster.pools()

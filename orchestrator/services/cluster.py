@@ -27,10 +27,37 @@ IN_FLIGHT = (RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING)
 
 
 def queue_depths() -> dict[str, int]:
-    """Messages waiting per configured queue (not counting those a worker has taken)."""
+    """Messages waiting per configured queue (not counting those a worker has taken): its own queue's and
+    those of its host queues (``rc-<MB>@<host>``, where work goes to the host holding its inputs) — what
+    an autoscaler of the configuration must see."""
+    totals = {q: n for q, n in _lengths(router.all_queues()).items()}
+    for (queue, _host), n in host_queue_depths().items():
+        if queue in totals:
+            totals[queue] += n
+    return totals
+
+
+def host_queue_depths() -> dict[tuple[str, str], int]:
+    """Messages waiting on each host queue, ``(configuration's queue, host): n``; the host queues are found
+    in the broker (a host whose workers all died still shows what waits for it)."""
     from store.redis_client import get_redis
 
-    queues = router.all_queues()
+    names = set()
+    for key in get_redis().scan_iter(match=f"{router.QUEUE_PREFIX}*@*", count=1000):
+        name = key.decode() if isinstance(key, bytes) else key
+        names.add(name.split(PRIORITY_SEP)[0])
+    out = {}
+    for name, n in _lengths(sorted(names)).items():
+        queue, _, host = name.partition("@")
+        if n:
+            out[(queue, host)] = n
+    return out
+
+
+def _lengths(queues: list[str]) -> dict[str, int]:
+    """Messages on each queue: its Redis list and its priority sub-lists."""
+    from store.redis_client import get_redis
+
     pipe = get_redis().pipeline(transaction=False)
     for q in queues:
         pipe.llen(q)

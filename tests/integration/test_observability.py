@@ -211,3 +211,27 @@ def test_status_says_when_redis_does_not_answer(db, dead_redis):
 
     with pytest.raises(CommandError, match=r"cannot read the cluster: .*(Connection|refused)"):
         call_command("cluster_status", "--timeout", "0", stdout=io.StringIO())
+
+
+def test_messages_waiting_on_a_hosts_queue_count_for_their_configuration(db, client, fresh_metrics, redis_server):
+    """Work sent to the host holding its inputs waits on ``rc-<MB>@<host>``: an autoscaler reading
+    ``slaflow_queue_messages`` must see it (a host no worker serves here, so nothing takes the messages)."""
+    from orchestrator.core import router
+    from orchestrator.services import cluster
+    from store.redis_client import get_redis
+
+    mb = min(settings.SLAFLOW_RESOURCE_CONFIGS)
+    queue, host_queue = router.queue_for(mb), router.host_queue_for(mb, "h-nobody-serves")
+    r = get_redis()
+    before = cluster.queue_depths()[queue]
+    try:
+        r.rpush(host_queue, b"m1", b"m2")
+        r.rpush(f"{host_queue}{cluster.PRIORITY_SEP}6", b"m3")  # one of kombu's priority sub-lists
+        assert cluster.host_queue_depths()[(queue, "h-nobody-serves")] == 3
+        assert cluster.queue_depths()[queue] == before + 3
+        samples = _scrape(client)
+        assert _value(samples, "slaflow_host_queue_messages", queue=queue, host="h-nobody-serves") == 3
+        assert _value(samples, "slaflow_queue_messages", queue=queue) == before + 3
+    finally:
+        r.delete(host_queue, f"{host_queue}{cluster.PRIORITY_SEP}6")
+    assert (queue, "h-nobody-serves") not in cluster.host_queue_depths()
