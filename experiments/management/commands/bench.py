@@ -1,6 +1,7 @@
 """python manage.py bench planning|runtime ...   (measured, never asserted by tests)"""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -17,6 +18,7 @@ from orchestrator.planning.predictor import Predictor
 from orchestrator.services import planning as planning_service
 from experiments import benchdata, runner
 from experiments.progress import Progress
+from experiments.bench.baseline import Baseline, BaselineError
 from experiments.bench import calibration as calibration_bench, optimizations as opt_bench, resilience, \
     runtime as runtime_bench, store as store_bench, wfcommons, workloads
 
@@ -154,6 +156,10 @@ class Command(BaseCommand):
                        help="MB of outputs of an instance (default 400; --suite: the data-heavy variant's, default 150)")
         g.add_argument("--wf-max-mb", type=float, default=None,
                        help="MB of the largest output (default 50; --suite: the data-heavy variant's, default 15)")
+        g.add_argument("--baseline", metavar="DIR", default=None,
+                       help="also run every slaflow run on the slaflow checkout in DIR (its own .venv, cluster, "
+                            "database <name>_baseline and next Redis database), alternating run for run: "
+                            "'before vs after' in one invocation")
         g.add_argument("--hosts", type=int, default=0,
                        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
                             "a local cluster; store: also fetch between two of them through the data server")
@@ -495,11 +501,21 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cases = self._family_cases(opts, log) if opts["family"] == "wfcommons" else self._workload_cases(opts)
-        steps = runtime_bench.steps(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners)
-        with _workers(opts["hosts"], log), Progress(steps, enabled=not opts["json"]) as bar:
-            rows = runtime_bench.bench(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
-                                       with_breakdown=opts["breakdown"], timeout_s=opts["timeout"],
-                                       progress=bar.step)
+        if opts["baseline"] and opts["hosts"]:
+            raise CommandError("--baseline runs on a local cluster: it does not combine with --hosts")
+        steps = runtime_bench.steps(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
+                                    baseline=bool(opts["baseline"]))
+        try:
+            baseline = Baseline(opts["baseline"], opts["timeout"]) if opts["baseline"] else contextlib.nullcontext()
+        except BaselineError as exc:
+            raise CommandError(str(exc)) from None
+        with _workers(opts["hosts"], log), baseline as other, Progress(steps, enabled=not opts["json"]) as bar:
+            try:
+                rows = runtime_bench.bench(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
+                                           with_breakdown=opts["breakdown"], timeout_s=opts["timeout"],
+                                           progress=bar.step, baseline=other)
+            except BaselineError as exc:
+                raise CommandError(str(exc)) from None
         if opts["json"]:
             for row in rows:
                 self.stdout.write(json.dumps(row.as_json()))
@@ -601,9 +617,13 @@ def _table(rows: list[dict]) -> str:
             ("results_equal", "equal", "{}")]
     if all(row["machine_limit_s"] is None for row in rows):
         cols = cols[:-3] + cols[-1:]
+    if any("baseline_makespan_s" in row for row in rows):
+        cols[5:5] = [("baseline_makespan_s", "baseline makespan", "{:.3f}"), ("ratio_baseline", "makespan/baseline",
+                                                                              "{:.2f}"),
+                     ("baseline_results_equal", "baseline equal", "{}")]
     cells = [[title for _, title, _ in cols]]
     for row in rows:
-        cells.append([("-" if row[key] is None else fmt.format(row[key])) for key, _, fmt in cols])
+        cells.append([("-" if row.get(key) is None else fmt.format(row[key])) for key, _, fmt in cols])
     widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
