@@ -28,6 +28,7 @@ from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.services.runs import submit_run
 from orchestrator.core.graph import Graph
 from experiments.bench import workloads as wl
+from experiments.bench.baseline import digest
 
 
 class DaskMissing(RuntimeError):
@@ -70,6 +71,9 @@ class Row:
     machine_limit_s: float | None = None
     slaflow_makespan: list[float] = field(default_factory=list)
     slaflow_wall: list[float] = field(default_factory=list)
+    baseline_makespan: list[float] = field(default_factory=list)  # --baseline: another checkout's runs
+    baseline_wall: list[float] = field(default_factory=list)
+    baseline_equal: bool | None = None
     dask_distributed: list[float] = field(default_factory=list)
     dask_threaded: list[float] = field(default_factory=list)
     critical_path_s: float | None = None
@@ -95,6 +99,13 @@ class Row:
                 ("dask_distributed_s", self.dask_distributed), ("dask_threaded_s", self.dask_threaded))},
             "slaflow_runs": self.run_ids,
         }
+        if self.baseline_makespan:
+            bm = med(self.baseline_makespan)
+            out.update({"baseline_makespan_s": bm, "baseline_wall_s": med(self.baseline_wall),
+                        "ratio_baseline": ratio(mk, bm), "ratio_baseline_wall": ratio(wall, med(self.baseline_wall)),
+                        "baseline_results_equal": self.baseline_equal})
+            out["spread"]["baseline_makespan_s"] = spread(self.baseline_makespan)
+            out["spread"]["baseline_wall_s"] = spread(self.baseline_wall)
         if self.breakdown:
             out["breakdown_ms_per_task"] = self.breakdown
         return out
@@ -218,14 +229,16 @@ def breakdown(run_id: int) -> dict:
     }
 
 
-def steps(cases: list[Case], *, repeat: int, with_dask: bool, planners: list[str]) -> int:
+def steps(cases: list[Case], *, repeat: int, with_dask: bool, planners: list[str], baseline: bool = False) -> int:
     """How many runs ``bench`` makes (its progress steps): a warm-up and ``repeat`` per system."""
     dask = sum(2 if c.threaded else 1 for c in cases) if with_dask else 0
-    return (repeat + 1) * (len(cases) * len(planners) + dask)
+    return (repeat + 1) * (len(cases) * len(planners) * (2 if baseline else 1) + dask)
 
 
 def bench(cases: list[Case], *, repeat: int, with_dask: bool, with_breakdown: bool, planners: list[str] = ("wukong",),
-          timeout_s: float = 600.0, progress: Callable[[str], None] = lambda msg: None) -> list[Row]:
+          timeout_s: float = 600.0, progress: Callable[[str], None] = lambda msg: None, baseline=None) -> list[Row]:
+    """``baseline``: an ``experiments.bench.baseline.Baseline`` (another checkout) that runs every slaflow run
+    again, alternating with this checkout's, repeat for repeat."""
     if with_dask and not dask_available():
         raise DaskMissing("Dask is not installed: pip install -e '.[bench]' (or run with --no-dask)")
     systems = Systems(with_dask)
@@ -233,20 +246,22 @@ def bench(cases: list[Case], *, repeat: int, with_dask: bool, with_breakdown: bo
     try:
         for case in cases:
             rows.extend(_bench_case(case, systems, repeat=repeat, with_dask=with_dask, with_breakdown=with_breakdown,
-                                    planners=planners, timeout_s=timeout_s, progress=progress))
+                                    planners=planners, timeout_s=timeout_s, progress=progress, baseline=baseline))
     finally:
         systems.close()
     return rows
 
 
 def _bench_case(case: Case, systems: Systems, *, repeat, with_dask, with_breakdown, planners, timeout_s,
-                progress) -> list[Row]:
+                progress, baseline=None) -> list[Row]:
     graph, name = case.graph, case.name
     label = f"bench-{name}-{case.size}"
     results, rows = [], []
     # Each system runs its rounds back to back after a warm-up of its own: interleaving them left
     # slaflow's pools idle past the keep-alive window during Dask's rounds, so every slaflow run
-    # measured process start-ups rather than the runtime.
+    # measured process start-ups rather than the runtime. A baseline checkout's runs alternate with this
+    # one's, run for run: both are slaflow, with pools of their own, and alternating puts both under the
+    # same drift of load.
     for planner in planners:
         row = Row(name, case.what, len(graph), case.size, planner, case.machine_limit_s)
         for k in range(repeat + 1):
@@ -257,6 +272,13 @@ def _bench_case(case: Case, systems: Systems, *, repeat, with_dask, with_breakdo
                 row.slaflow_wall.append(wall)
                 row.slaflow_makespan.append(WorkflowRun.objects.values_list("makespan_s", flat=True).get(pk=run_id))
                 row.run_ids.append(run_id)
+            if baseline is not None:
+                progress(f"{name} ({len(graph)} tasks): baseline {planner} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
+                got, b_wall, b_makespan = baseline.run(graph, label, planner)
+                row.baseline_equal = (row.baseline_equal is not False) and got == digest(value)
+                if k:
+                    row.baseline_wall.append(b_wall)
+                    row.baseline_makespan.append(b_makespan)
         median_run = _median_run(row)
         row.critical_path_s = critical_path_compute(graph, median_run)
         if with_breakdown:

@@ -29,6 +29,27 @@ def test_bench_runtime_runs_slaflow_and_dask_on_the_same_graph(live):
     assert rows["gemm"]["results_equal"] is True and rows["gemm"]["tasks"] == 21
 
 
+def test_bench_runtime_runs_a_baseline_checkout_alternately_in_one_invocation(live):
+    """``--baseline DIR``: the same graph on another checkout (here this one: its own driver, cluster, database
+    and Redis database), one run there for each run here; results compared by digest."""
+    from django.conf import settings
+
+    out = StringIO()
+    call_command("bench", "runtime", "--workload", "chain", "--size", "chain=5", "--repeat", "2", "--no-dask",
+                 "--baseline", str(settings.BASE_DIR), "--json", stdout=out, stderr=StringIO())
+    (row,) = map(json.loads, out.getvalue().splitlines())
+    assert row["baseline_results_equal"] is True
+    assert len(row["spread"]["baseline_makespan_s"]) == 2
+    assert 0 < row["baseline_makespan_s"] <= row["baseline_wall_s"]
+    assert row["ratio_baseline"] == round(row["slaflow_makespan_s"] / row["baseline_makespan_s"], 3)
+    assert len(row["slaflow_runs"]) == 2
+
+
+def test_bench_runtime_refuses_a_baseline_that_is_not_a_checkout(tmp_path):
+    with pytest.raises(CommandError, match=f"--baseline {tmp_path}: not a slaflow checkout"):
+        call_command("bench", "runtime", "--workload", "chain", "--no-dask", "--baseline", str(tmp_path))
+
+
 def test_bench_runtime_says_how_to_get_dask(monkeypatch):
     monkeypatch.setattr(runtime_bench, "dask_available", lambda: False)
     with pytest.raises(CommandError, match=r"pip install -e '\.\[bench\]'"):
