@@ -1,12 +1,14 @@
 """``bench runtime``: identical graphs on slaflow and on Dask, or WfCommons DAGs under several planners."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
 from django.core.management.base import CommandError
 
 from experiments.bench import runtime as runtime_bench, wfcommons, workloads
+from experiments.bench.baseline import Baseline, BaselineError
 from experiments.bench.commands import shared
 from experiments.progress import Progress
 from orchestrator import cliargs
@@ -33,6 +35,10 @@ def add_arguments(parser) -> None:
     g.add_argument("--breakdown", action="store_true", help="where slaflow's time per task went")
     g.add_argument("--family", choices=["workloads", "wfcommons"], default="workloads",
                    help="workloads (default) or wfcommons: real workflow shapes from WfCommons recipes")
+    g.add_argument("--baseline", metavar="DIR", default=None,
+                   help="also run every slaflow run on the slaflow checkout in DIR (its own .venv, cluster, "
+                        "database <name>_baseline and next Redis database), alternating run for run: "
+                        "'before vs after' in one invocation")
 
 
 def run(cmd, opts) -> None:
@@ -47,11 +53,21 @@ def run(cmd, opts) -> None:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     cases = _family_cases(opts, log) if opts["family"] == "wfcommons" else _workload_cases(opts)
-    steps = runtime_bench.steps(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners)
-    with shared.workers(opts["hosts"], log), Progress(steps, enabled=not opts["json"]) as bar:
-        rows = runtime_bench.bench(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
-                                   with_breakdown=opts["breakdown"], timeout_s=opts["timeout"],
-                                   progress=bar.step)
+    if opts["baseline"] and opts["hosts"]:
+        raise CommandError("--baseline runs on a local cluster: it does not combine with --hosts")
+    steps = runtime_bench.steps(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
+                                baseline=bool(opts["baseline"]))
+    try:
+        baseline = Baseline(opts["baseline"], opts["timeout"]) if opts["baseline"] else contextlib.nullcontext()
+    except BaselineError as exc:
+        raise CommandError(str(exc)) from None
+    with shared.workers(opts["hosts"], log), baseline as other, Progress(steps, enabled=not opts["json"]) as bar:
+        try:
+            rows = runtime_bench.bench(cases, repeat=opts["repeat"], with_dask=with_dask, planners=planners,
+                                       with_breakdown=opts["breakdown"], timeout_s=opts["timeout"],
+                                       progress=bar.step, baseline=other)
+        except BaselineError as exc:
+            raise CommandError(str(exc)) from None
     if opts["json"]:
         for row in rows:
             cmd.stdout.write(json.dumps(row.as_json()))
@@ -103,9 +119,12 @@ def _table(rows: list[dict]) -> str:
             ("results_equal", "equal", "{}")]
     if all(row["machine_limit_s"] is None for row in rows):
         cols = cols[:-3] + cols[-1:]
+    if any("baseline_makespan_s" in row for row in rows):
+        cols[5:5] = [("baseline_makespan_s", "baseline makespan", "{:.3f}"),
+                     ("ratio_baseline", "makespan/baseline", "{:.2f}"), ("baseline_results_equal", "baseline equal", "{}")]
     cells = [[title for _, title, _ in cols]]
     for row in rows:
-        cells.append([("-" if row[key] is None else fmt.format(row[key])) for key, _, fmt in cols])
+        cells.append([("-" if row.get(key) is None else fmt.format(row[key])) for key, _, fmt in cols])
     widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
