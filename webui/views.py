@@ -1,5 +1,5 @@
 """Web UI views: thin. Reads through ``webui.selectors``, the launch through ``experiments.runner``,
-figures from ``webui.figures`` (pure). Every page needs a login; users see their own runs, staff all."""
+figures from ``reports.figures`` (pure). Every page needs a login; users see their own runs, staff all."""
 from __future__ import annotations
 
 import io
@@ -21,7 +21,7 @@ from orchestrator.models import Experiment
 from orchestrator.api.throttles import preview_refusal
 from orchestrator.services import alerts, previews
 from orchestrator.services.runs import SubmissionError
-from webui import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
+from reports import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
 from webui.selectors import optimizations as opt_sel, runs as run_sel, workflows as wf_sel
 from localcluster.launcher import served_queues

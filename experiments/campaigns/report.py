@@ -17,8 +17,8 @@ from plotly.offline import get_plotlyjs
 from experiments.campaigns import results
 from orchestrator.core import sla as sla_mod
 from orchestrator.models import Experiment
-from webui import figures as wf
-from webui.analysis import pareto_front, sla_order
+from reports import figures as wf
+from reports.analysis import pareto_front, sla_order
 
 # name → (title, what it shows), in page order; per-workflow figures are "<name>:<workflow>".
 CAPTIONS = {

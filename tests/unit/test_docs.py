@@ -13,7 +13,7 @@ from django.core.management import get_commands, load_command_class
 from slaflow.cli import VERBS
 from tests.docsutil import BASE, DOCS, all_blocks, blocks, pages
 
-SOURCES = ("orchestrator", "store", "workers", "localcluster", "experiments", "slaflow", "webui", "tests")
+SOURCES = ("orchestrator", "store", "workers", "localcluster", "reports", "experiments", "slaflow", "webui", "tests")
 _READ = re.compile(r"(?:environ(?:\.get|\.setdefault)?\(|environ\[|env_[a-z_]+\(|getenv\()\s*"
                    r"[\"']([A-Z][A-Z0-9_]+)[\"']")
 _NAMED = re.compile(r"\b(SLAFLOW_[A-Z0-9_]*[A-Z0-9]|DJANGO_[A-Z_]*[A-Z]|OTEL_[A-Z_]*[A-Z]|DATABASE_URL|REDIS_URL)\b")

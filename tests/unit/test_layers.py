@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "concepts" / "architecture.md"
-SOURCES = ("orchestrator", "store", "workers", "localcluster", "slaflow", "webui", "experiments")
+SOURCES = ("orchestrator", "store", "workers", "localcluster", "reports", "slaflow", "webui", "experiments")
 
 
 def layer_table() -> list[tuple[int, str, list[str]]]:

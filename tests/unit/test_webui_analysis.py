@@ -1,8 +1,8 @@
 """Pure computations of the web UI: segments, critical paths, breakdowns, SLA success, layout."""
 import pytest
 
-from webui import analysis
-from webui.layout import layered_positions
+from reports import analysis
+from reports.layout import layered_positions
 
 
 def test_observed_segments_are_laid_end_to_end_and_the_rest_is_dispatch():

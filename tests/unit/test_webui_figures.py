@@ -1,7 +1,7 @@
 """Figures are pure functions of plain data: assert on the figure objects, no browser."""
 import json
 
-from webui import figures
+from reports import figures
 
 
 def tree_nodes(status="succeeded"):

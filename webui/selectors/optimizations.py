@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db.models import Q, Sum
 
 from orchestrator.models import Plan, TaskRun, WorkerStartup
-from webui import optimization_analysis as oa
+from reports import optimization_analysis as oa
 
 
 def _annotations(plan_data: dict | None) -> dict[str, dict]:

@@ -19,7 +19,7 @@ from orchestrator.core import graph as graph_mod, mapping, sinks, spec as spec_m
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.planning import calibration
 from orchestrator.core.states import RunStatus
-from webui import analysis
+from reports import analysis
 
 log = logging.getLogger("slaflow.webui")
 

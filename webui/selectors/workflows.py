@@ -12,7 +12,7 @@ from orchestrator.core import sla as sla_mod, spec as spec_mod
 from orchestrator.models import TaskRun, Workflow, WorkerStartup
 from orchestrator.services.planning import make_plan
 from orchestrator.core.states import RunStatus
-from webui import analysis
+from reports import analysis
 from webui.selectors.runs import run_row, visible_runs
 
 log = logging.getLogger("slaflow.webui")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from orchestrator import planning
-from webui.analysis import _num, median
+from reports.analysis import _num, median
 
 # --- one run ---------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Plotly figures for the web UI, built by pure functions: plain data in, figure out.
 
 Nothing here reads the database; views pass the dicts that ``webui.selectors``
-and ``webui.analysis`` produce. Every figure gets ``meta`` tags on the traces
+and ``reports.analysis`` produce. Every figure gets ``meta`` tags on the traces
 the browser needs to find (live status colours, tests counting points).
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from webui.analysis import BREAKDOWN_PARTS, sla_order
-from webui.layout import layered_positions
+from reports.analysis import BREAKDOWN_PARTS, sla_order
+from reports.layout import layered_positions
 
 QUALITATIVE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7", "#9c755f",
                "#bab0ac", "#e15759")

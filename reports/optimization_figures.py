@@ -1,4 +1,4 @@
-"""Plotly figures of the optimization dashboards, from ``webui.optimization_analysis``'s plain data.
+"""Plotly figures of the optimization dashboards, from ``reports.optimization_analysis``'s plain data.
 
 Traces carry ``meta`` tags (``prewarm:hit``, ``onoff:<pair>``, ...) that the
 browser tests count points of.
@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 import plotly.graph_objects as go
 
-from webui.figures import BREAKDOWN_COLORS, PART_COLORS, QUALITATIVE, _base_layout
+from reports.figures import BREAKDOWN_COLORS, PART_COLORS, QUALITATIVE, _base_layout
 
 HIT, MISS, PING = "#22a35a", "#dc2626", "#6b7280"
 STARTUP_COLORS = {"cold": "#4e79a7", "warm (pre-warmed)": "#59a14f", "warm": "#c6dbef"}
