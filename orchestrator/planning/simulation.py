@@ -353,7 +353,8 @@ class Simulation:
             br.first = self.waits.first[b] = i
         br.last = i
         self.order.append(i)
-        extra = work.fresh_extra[i] * (1 - br.prewarm_hit) if work.fresh_extra is not None and br.state == "new" else 0.0
+        fresh = work.fresh_extra is not None and br.state == "new"
+        extra = work.fresh_extra[i] * (1 - br.prewarm_hit) if fresh else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
         begin = max([t] + [self.end[u] + work.post[u] + dl for u, dl in work.preload.get(i, ())])
         self.begin[i] = begin

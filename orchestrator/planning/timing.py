@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from orchestrator.planning import waits as waits_mod
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.simulation import Branch, Pools, Sharing, Simulation, Timeline, Work
+from orchestrator.planning.waits import Clock
 
 __all__ = ["Branch", "Timeline", "critical_path", "simulate"]
 
@@ -42,9 +42,11 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
 
 
 def critical_path(dag: Dag, tl: Timeline, post: list[float]) -> list[int]:
-    """The tasks whose waits held, from a root to the sink (``waits.critical_path``): a task's
+    """The tasks whose waits held, from a root to the sink (``waits.Clock.critical_path``): a task's
     preloaded input, latest input, the task before it in its branch, or its branch's start-up —
     through the dispatch trigger's inputs, the process it took over, or the spawn it queued behind."""
-    done = [e + p for e, p in zip(tl.end, post)]
-    return waits_mod.critical_path(dag.sink, tl.waits, start=tl.start, begin=tl.begin, done=done,
-                                   up=[br.up_s for br in tl.branches])
+    clock = Clock(tl.waits)
+    clock.start, clock.begin, clock.end = tl.start, tl.begin, tl.end
+    clock.done = [e + p for e, p in zip(tl.end, post)]
+    clock.up = [br.up_s for br in tl.branches]
+    return clock.critical_path(dag.sink)

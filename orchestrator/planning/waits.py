@@ -25,7 +25,7 @@ Every reader derives times from these waits alone: ``Clock`` settles each
 branch and task, in an order the simulation started them, from the times of
 what it waits for — Monte Carlo with sampled durations (numpy arrays, every
 run at once), ``slack`` with point durations and a deadline — and
-``critical_path`` walks back the waits that held. So a promise, the slack
+``Clock.critical_path`` walks back the waits that held. So a promise, the slack
 screen and the critical path cannot drift apart on what a task waits for; on
 the point durations, a ``Clock`` gives back the simulation's own times.
 """
@@ -121,45 +121,37 @@ class Clock:
             end = end + p
         self.start[i], self.begin[i], self.end[i], self.done[i] = start, begin, end, end + post
 
+    def critical_path(self, sink: int) -> list[int]:
+        """The tasks on the chain of waits that held, from a root to ``sink``, in this pass's times.
 
-def critical_path(sink: int, waits: Waits, *, start: list[float], begin: list[float], done: list[float],
-                  up: list[float]) -> list[int]:
-    """The tasks on the chain of waits that held, from a root to ``sink`` (times: one pass's).
+        From a task: a PreLoad download that delayed its work, else its latest input, else the task
+        before it in its branch, else its branch's start-up; from a start-up: the latest of its
+        dispatch trigger's inputs, the branch whose process it took, the spawn it queued behind (a
+        start-up is passed through, not listed). Ties go in that order: data dependencies are the
+        critical path."""
+        path: list[int] = []
+        seen: set[tuple[bool, int]] = set()
+        node: tuple[bool, int] | None = (False, sink)
+        while node is not None and node not in seen:
+            seen.add(node)
+            is_branch, x = node
+            if is_branch:
+                w = self._held(self.waits.branch[x], (DISPATCH, PROCESS, SPAWN))
+            else:
+                path.append(x)
+                w = self._held(self.waits.task[x], (PRELOAD,)) if self.begin[x] > self.start[x] + EPS else None
+                w = w or self._held(self.waits.task[x], (INPUT, PREVIOUS, UP))
+            node = None if w is None else (w.on_branch, w.on)
+        path.reverse()
+        return path
 
-    From a task: a PreLoad download that delayed its work, else its latest input, else the task
-    before it in its branch, else its branch's start-up; from a start-up: the latest of its
-    dispatch trigger's inputs, the branch whose process it took, the spawn it queued behind (a
-    start-up is passed through, not listed). Ties go in that order: data dependencies are the
-    critical path."""
-    def when(w: Wait) -> float:
-        if w.on < 0:
-            return 0.0
-        if w.on_branch:
-            return up[w.on]
-        return done[w.on] + (w.lag if w.kind == PRELOAD else 0.0)
-
-    def held(ws: list[Wait], kinds: tuple[str, ...]) -> Wait | None:
-        """The wait that held: the latest one, ties going to the first of ``kinds``."""
-        ws = [w for w in ws if w.kind in kinds]
-        target = max((when(w) for w in ws), default=0.0) - EPS
-        ws = [w for w in ws if w.on >= 0 and when(w) >= target]
-        return max(ws, key=lambda w: (-kinds.index(w.kind), when(w), -w.on)) if ws else None
-
-    path: list[int] = []
-    seen: set[tuple[bool, int]] = set()
-    node: tuple[bool, int] | None = (False, sink)
-    while node is not None and node not in seen:
-        seen.add(node)
-        is_branch, x = node
-        if is_branch:
-            w = held(waits.branch[x], (DISPATCH, PROCESS, SPAWN))
-        else:
-            path.append(x)
-            w = held(waits.task[x], (PRELOAD,)) if begin[x] > start[x] + EPS else None
-            w = w or held(waits.task[x], (INPUT, PREVIOUS, UP))
-        node = None if w is None else (w.on_branch, w.on)
-    path.reverse()
-    return path
+    def _held(self, waits: list[Wait], kinds: tuple[str, ...]) -> Wait | None:
+        """The wait among ``kinds`` that held: the latest, ties going to the first kind, then the
+        lowest task or branch; None when only time 0 held."""
+        waits = [w for w in waits if w.kind in kinds]
+        target = max((self.at(w) for w in waits), default=0.0) - EPS
+        waits = [w for w in waits if w.on >= 0 and self.at(w) >= target]
+        return max(waits, key=lambda w: (-kinds.index(w.kind), self.at(w), -w.on)) if waits else None
 
 
 class Readiness:
