@@ -31,7 +31,9 @@ POOLED = (PROCESS, SPAWN)
 class Slack:
     """Nodes are the tasks (0 … n-1) and the timeline's branches (n + b): a node's duration is a
     task's run time or a branch's start-up, and others wait for its *done* (end + post; a branch's
-    end is its start-up's)."""
+    end is its start-up's). ``run_time``: per task, from its work's begin (its waits, PreLoad's
+    downloads included, are over) to its end; with the timeline's own durations (``end - begin``),
+    the forward pass gives back the timeline's times."""
 
     def __init__(self, dag: Dag, tl: Timeline, *, worker: list[int], run_time: list[float], post: list[float],
                  branch_startup: list[float], deadline: float):
