@@ -31,7 +31,7 @@ from orchestrator.planning.dag import Dag
 from orchestrator.planning.estimates import Sizes, remote
 from orchestrator.planning.predictor import Predictor, statistic
 from orchestrator.planning.timing import Timeline
-from orchestrator.planning.waits import PRELOAD, Clock
+from orchestrator.planning.waits import Clock
 from orchestrator.core.sla import SLA
 
 DEFAULT_SAMPLES = 400
@@ -75,7 +75,7 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
             clock.settle_branch(b, cost * slow)
         fresh = 1.0 + (predictor.history.fresh_factor - 1.0) * (1 - br.prewarm_hit) if br.state == "new" else 1.0
         parts, fetch = [], {}
-        preloaded = {w.on for w in tl.waits.task[i] if w.kind == PRELOAD}
+        preloaded = {u for u, _ in tl.waits.preload.get(i, ())}
         for u in dag.ups[i]:
             if remote(worker, u, i):
                 dl = _draw(predictor.transfer_draws("download", sizes.output_bytes[u], mb), n, rng)

@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.sharing import Cores
-from orchestrator.planning.waits import (DISPATCH, INPUT, PRELOAD, PREVIOUS, PROCESS, SPAWN, UP, Readiness, Wait,
-                                         Waits)
+from orchestrator.planning.waits import DISPATCH, PROCESS, SPAWN, Clock, Readiness, Wait, Waits
 
 # Events, in time order (ties: the order they were pushed).
 UP_EVENT, DONE, EXEC, EXEC_END = 0, 1, 2, 3
@@ -86,11 +86,26 @@ class Timeline:
     order: list[int]  # tasks in the order they started
     branches: list[Branch]
     makespan: float
-    critical_path: list[int] = field(default_factory=list)
     # Per task: its execute part's time under processor sharing over its uncontended time (1: none).
     stretch: list[float] = field(default_factory=list)
     waits: Waits | None = None  # what each task and branch waited for (``waits``)
     begin: list[float] = field(default_factory=list)  # work begins: preloaded inputs are in
+    post: list[float] = field(default_factory=list, repr=False)  # post-task overheads simulated
+    sink: int = -1
+
+    def clock(self, post: list[float] | None = None) -> Clock:
+        """This timeline's times as a ``waits.Clock`` (``post``: the overheads, the simulated ones by default)."""
+        clock = Clock(self.waits)
+        clock.start, clock.begin, clock.end = self.start, self.begin, self.end
+        clock.done = [e + p for e, p in zip(self.end, self.post if post is None else post)]
+        clock.up = [br.up_s for br in self.branches]
+        return clock
+
+    @cached_property
+    def critical_path(self) -> list[int]:
+        """The tasks whose waits held, from a root to the sink (``Clock.critical_path``), walked when
+        first read: most simulations of a planning session are compared by makespan alone."""
+        return self.clock().critical_path(self.sink)
 
 
 @dataclass(frozen=True)
@@ -175,10 +190,11 @@ class Simulation:
         self.dag, self.work, self.pools = dag, work, pools
         n = dag.n
         self.start, self.end, self.ready, self.begin = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
-        self.branch_of, self.prev_in = [-1] * n, [-1] * n
+        self.waits = Waits(dag.ups)
+        self.waits.preload = work.preload
+        self.branch_of, self.prev_in = self.waits.branch_of, self.waits.previous
         self.order: list[int] = []
         self.branches: list[Branch] = []
-        self.waits = Waits(n)
         self.readiness = Readiness(dag)
         self.workers = [_Worker(mb) for mb in pools.worker_memory]
         for i in range(n):
@@ -206,7 +222,10 @@ class Simulation:
         self.due: dict[int, float] = {}  # executing task → the finish its latest event stands for
 
     def _pool(self, mb: int) -> _Pool:
-        return self.pools_by_mb.setdefault(mb, _Pool())
+        pool = self.pools_by_mb.get(mb)
+        if pool is None:
+            pool = self.pools_by_mb[mb] = _Pool()
+        return pool
 
     def _push(self, t: float, kind: int, x: int) -> None:
         heapq.heappush(self.events, (t, self.seq, kind, x))
@@ -224,7 +243,8 @@ class Simulation:
         if len(self.order) != self.dag.n:
             raise RuntimeError(f"simulation stalled after {len(self.order)} of {self.dag.n} tasks")
         return Timeline(self.start, self.end, self.ready, self.branch_of, self.prev_in, self.order, self.branches,
-                        makespan=self.end[self.dag.sink], stretch=self.stretch, waits=self.waits, begin=self.begin)
+                        makespan=self.end[self.dag.sink], stretch=self.stretch, waits=self.waits, begin=self.begin,
+                        post=list(self.work.post), sink=self.dag.sink)
 
     def _on_up(self, w: int, t: float) -> None:
         self._run_next(w, t)
@@ -345,10 +365,6 @@ class Simulation:
     def _start(self, i: int, b: int, t: float) -> None:
         br, work = self.branches[b], self.work
         self.start[i], self.branch_of[i], self.prev_in[i] = t, b, br.last
-        waits = [Wait(INPUT, u) for u in self.dag.ups[i]]
-        waits.append(Wait(PREVIOUS, br.last) if br.last >= 0 else Wait(UP, b))
-        waits.extend(Wait(PRELOAD, u, dl) for u, dl in work.preload.get(i, ()))
-        self.waits.task[i] = waits
         if br.first < 0:
             br.first = self.waits.first[b] = i
         br.last = i
@@ -356,7 +372,8 @@ class Simulation:
         fresh = work.fresh_extra is not None and br.state == "new"
         extra = work.fresh_extra[i] * (1 - br.prewarm_hit) if fresh else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
-        begin = max([t] + [self.end[u] + work.post[u] + dl for u, dl in work.preload.get(i, ())])
+        preloaded = work.preload.get(i)
+        begin = max([t] + [self.end[u] + work.post[u] + dl for u, dl in preloaded]) if preloaded else t
         self.begin[i] = begin
         s = self.sharing
         if s is not None and s.cpu_demand[i] > 0 and s.exec_part[i] + extra > 0:

@@ -22,7 +22,7 @@ from typing import Callable
 
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.timing import Timeline
-from orchestrator.planning.waits import PRELOAD, PROCESS, SPAWN
+from orchestrator.planning.waits import ON_BRANCH, PRELOAD, PROCESS, SPAWN
 
 EPS = 1e-9
 POOLED = (PROCESS, SPAWN)
@@ -43,18 +43,18 @@ class Slack:
         self.post = list(post) + [0.0] * len(tl.branches)
         self.owner = list(worker) + [br.worker for br in tl.branches]
         self.branch_of = tl.branch_of
-        self.order = [i if not is_branch else n + i for is_branch, i in tl.waits.nodes(tl.order, tl.branch_of)]
+        self.order = [i if not is_branch else n + i for is_branch, i in tl.waits.nodes(tl.order)]
         self.pos = [0] * len(self.rt)
         for k, x in enumerate(self.order):
             self.pos[x] = k
         # pred[x]: (p, lag, kind) — done(p) (0 when p < 0) + lag ≤ begin(x); succ[p] the other way round.
         self.pred: list[list[tuple[int, float, str]]] = [[] for _ in self.rt]
         self.succ: list[list[tuple[int, float, str]]] = [[] for _ in self.rt]
-        node = lambda w: n + w.on if w.on_branch else w.on  # noqa: E731
         for x in range(len(self.rt)):
-            waits = tl.waits.task[x] if x < n else tl.waits.branch[x - n]
-            self.pred[x] = [(node(w) if w.on >= 0 else -1, w.lag, w.kind) for w in waits]
-            for p, lag, kind in self.pred[x]:
+            pred = self.pred[x]
+            for kind, on, lag in (tl.waits.task(x) if x < n else tl.waits.branch[x - n]):
+                p = on if on < 0 or kind not in ON_BRANCH else n + on
+                pred.append((p, lag, kind))
                 if p >= 0:
                     self.succ[p].append((x, lag, kind))
         self.first_in_branch = [tl.prev_in_branch[i] < 0 for i in range(n)]

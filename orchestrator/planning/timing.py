@@ -12,7 +12,6 @@ from typing import Callable
 
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.simulation import Branch, Pools, Sharing, Simulation, Timeline, Work
-from orchestrator.planning.waits import Clock
 
 __all__ = ["Branch", "Timeline", "critical_path", "simulate"]
 
@@ -36,17 +35,12 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
     pools = Pools(worker_memory=worker_memory, startup=startup, keepalive_s=keepalive_s, pool_size=pool_size,
                   warm_processes=tuple(warm_processes), min_pool=min_pool, pool_processes=dict(pool_processes or {}))
     sharing = None if cores is None else Sharing(cores, cpu_demand, exec_part, upload_part)
-    tl = Simulation(dag, work, pools, sharing).run()
-    tl.critical_path = critical_path(dag, tl, post)
-    return tl
+    return Simulation(dag, work, pools, sharing).run()
 
 
 def critical_path(dag: Dag, tl: Timeline, post: list[float]) -> list[int]:
     """The tasks whose waits held, from a root to the sink (``waits.Clock.critical_path``): a task's
     preloaded input, latest input, the task before it in its branch, or its branch's start-up —
-    through the dispatch trigger's inputs, the process it took over, or the spawn it queued behind."""
-    clock = Clock(tl.waits)
-    clock.start, clock.begin, clock.end = tl.start, tl.begin, tl.end
-    clock.done = [e + p for e, p in zip(tl.end, post)]
-    clock.up = [br.up_s for br in tl.branches]
-    return clock.critical_path(dag.sink)
+    through the dispatch trigger's inputs, the process it took over, or the spawn it queued behind.
+    ``Timeline.critical_path`` is this with the simulated overheads."""
+    return tl.clock(post).critical_path(dag.sink)

@@ -31,16 +31,15 @@ the point durations, a ``Clock`` gives back the simulation's own times.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 INPUT, PREVIOUS, UP, PRELOAD = "input", "previous", "up", "preload"
 DISPATCH, PROCESS, SPAWN = "dispatch", "process", "spawn"
+ON_BRANCH = (UP, SPAWN)  # waits for a branch's start-up; the others wait for a task's done
 EPS = 1e-9
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
     kind: str
     on: int  # the task waited for; for UP and SPAWN, the branch; -1: nothing (time 0)
     lag: float = 0.0  # PRELOAD: the download's point duration (Monte Carlo draws its own)
@@ -52,23 +51,39 @@ class Wait:
 
     @property
     def on_branch(self) -> bool:
-        return self.kind in (UP, SPAWN)
+        return self.kind in ON_BRANCH
 
 
 class Waits:
     """Per task and per branch, what it waits for (see the module). Branches are numbered in the
-    order they were dispatched; ``first[b]`` is branch ``b``'s first task."""
+    order they were dispatched; ``first[b]`` is branch ``b``'s first task. A task's waits follow
+    from what the simulation decided for it — its branch, the task before it there, its preloaded
+    inputs — and are spelled out when read (``task(i)``), so a simulation costs no more for them."""
 
-    def __init__(self, n: int):
-        self.task: list[list[Wait]] = [[] for _ in range(n)]
+    def __init__(self, ups: tuple[tuple[int, ...], ...]):
+        n = len(ups)
+        self.ups = ups
+        self.branch_of = [-1] * n
+        self.previous = [-1] * n  # the task before in its branch, -1 for a branch's first
+        self.preload: dict[int, list[tuple[int, float]]] = {}  # task → [(upstream, download s)]
         self.branch: list[list[Wait]] = []
         self.first: list[int] = []
 
-    def nodes(self, order: Iterable[int], branch_of: list[int]) -> Iterator[tuple[bool, int]]:
+    def __len__(self) -> int:
+        return len(self.ups)
+
+    def task(self, i: int) -> list[Wait]:
+        waits = [Wait(INPUT, u) for u in self.ups[i]]
+        prev = self.previous[i]
+        waits.append(Wait(PREVIOUS, prev) if prev >= 0 else Wait(UP, self.branch_of[i]))
+        waits.extend([Wait(PRELOAD, u, dl) for u, dl in self.preload.get(i, ())])
+        return waits
+
+    def nodes(self, order: Iterable[int]) -> Iterator[tuple[bool, int]]:
         """(is a branch, index) in ``order`` (the tasks as they started), each branch just before
         its first task: everything a node waits for comes before it."""
         for i in order:
-            b = branch_of[i]
+            b = self.branch_of[i]
             if self.first[b] == i:
                 yield True, b
             yield False, i
@@ -79,7 +94,7 @@ class Clock:
     what others wait for; values are floats, or numpy arrays with ``maximum=np.maximum``."""
 
     def __init__(self, waits: Waits, *, zero=0.0, maximum: Callable = max):
-        n = len(waits.task)
+        n = len(waits)
         self.waits, self.zero, self.maximum = waits, zero, maximum
         self.start: list = [zero] * n
         self.begin: list = [zero] * n
@@ -89,13 +104,14 @@ class Clock:
 
     def at(self, w: Wait, lag=None):
         """When ``w`` is over (``lag``: a PRELOAD's download, its recorded one by default)."""
-        if w.on < 0:
+        kind, on, own_lag = w
+        if on < 0:
             return self.zero
-        if w.on_branch:
-            return self.up[w.on]
-        if w.kind == PRELOAD:
-            return self.done[w.on] + (w.lag if lag is None else lag)
-        return self.done[w.on]
+        if kind in ON_BRANCH:
+            return self.up[on]
+        if kind == PRELOAD:
+            return self.done[on] + (own_lag if lag is None else lag)
+        return self.done[on]
 
     def latest(self, waits: Iterable[Wait]):
         out = None
@@ -110,7 +126,7 @@ class Clock:
     def settle_task(self, i: int, parts: Iterable, post, fetch: dict | None = None) -> None:
         """Task ``i`` runs ``parts`` (seconds, added in turn: downloads, exec, upload) from when its
         waits are over, then ``post``; ``fetch``: its preloaded inputs' downloads by upstream."""
-        waits = self.waits.task[i]
+        waits = self.waits.task(i)
         start = self.latest(w for w in waits if w.kind != PRELOAD)
         begin = start
         for w in waits:
@@ -139,8 +155,9 @@ class Clock:
                 w = self._held(self.waits.branch[x], (DISPATCH, PROCESS, SPAWN))
             else:
                 path.append(x)
-                w = self._held(self.waits.task[x], (PRELOAD,)) if self.begin[x] > self.start[x] + EPS else None
-                w = w or self._held(self.waits.task[x], (INPUT, PREVIOUS, UP))
+                waits = self.waits.task(x)
+                w = self._held(waits, (PRELOAD,)) if self.begin[x] > self.start[x] + EPS else None
+                w = w or self._held(waits, (INPUT, PREVIOUS, UP))
             node = None if w is None else (w.on_branch, w.on)
         path.reverse()
         return path
@@ -148,10 +165,12 @@ class Clock:
     def _held(self, waits: list[Wait], kinds: tuple[str, ...]) -> Wait | None:
         """The wait among ``kinds`` that held: the latest, ties going to the first kind, then the
         lowest task or branch; None when only time 0 held."""
-        waits = [w for w in waits if w.kind in kinds]
-        target = max((self.at(w) for w in waits), default=0.0) - EPS
-        waits = [w for w in waits if w.on >= 0 and self.at(w) >= target]
-        return max(waits, key=lambda w: (-kinds.index(w.kind), self.at(w), -w.on)) if waits else None
+        timed = [(self.at(w), w) for w in waits if w.kind in kinds]
+        if not timed:
+            return None
+        target = max(t for t, _ in timed) - EPS
+        held = [((-kinds.index(w.kind), t, -w.on), w) for t, w in timed if w.on >= 0 and t >= target]
+        return max(held)[1] if held else None
 
 
 class Readiness:

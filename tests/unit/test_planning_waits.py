@@ -34,7 +34,7 @@ def point_sim(g, worker, run_time, *, pool=None, preload=None, memory=None):
 def replay(tl, run, post):
     """The waits replayed with the point durations (what Monte Carlo does with samples)."""
     clock = Clock(tl.waits)
-    for is_branch, x in tl.waits.nodes(tl.order, tl.branch_of):
+    for is_branch, x in tl.waits.nodes(tl.order):
         if is_branch:
             clock.settle_branch(x, tl.branches[x].startup_s)
         else:
@@ -55,7 +55,7 @@ def held_back_by(tl, post, is_branch, x) -> set[int]:
         waits, until = tl.waits.branch[x], br.up_s - br.startup_s
     else:
         preloading = tl.begin[x] > tl.start[x] + EPS
-        waits = [w for w in tl.waits.task[x] if (w.kind == PRELOAD) == preloading]
+        waits = [w for w in tl.waits.task(x) if (w.kind == PRELOAD) == preloading]
         until = tl.begin[x] if preloading else tl.start[x]
     out: set[int] = set()
     for w in waits:
@@ -97,7 +97,7 @@ def test_the_readers_agree_on_a_pool_with_hand_overs_spawns_and_preload():
     worker = {"A": 0, "R": 1, "B": 2, "C": 3, "D": 4, "S": 0}
     run = {"A": 3.0, "R": 0.1, "B": 1.0, "C": 1.2, "D": 0.3, "S": 0.1}
     tl, pos, dag = point_sim(g, worker, run, pool=2, preload={"D": [("C", 0.4)]})
-    kinds = {w.kind for ws in tl.waits.branch for w in ws} | {w.kind for ws in tl.waits.task for w in ws}
+    kinds = {w.kind for ws in tl.waits.branch for w in ws} | {w.kind for i in range(dag.n) for w in tl.waits.task(i)}
     assert {SPAWN, PROCESS, PRELOAD, UP, DISPATCH} <= kinds  # the plan exercises every kind of wait
     assert_agree(dag, tl, [0.0] * dag.n)
 
@@ -161,7 +161,7 @@ def test_monte_carlo_without_variance_is_the_point_simulation(pool, waited):
     effects = Effects.of(s.dag, {"j": {"preload": {}}}, 0.0)
     ev = s.evaluate(worker, [2048] * 4, effects=effects)
     tl = ev.timeline
-    assert any(w.kind == PRELOAD for ws in tl.waits.task for w in ws)
+    assert any(w.kind == PRELOAD for i in range(s.dag.n) for w in tl.waits.task(i))
     assert any(br.pool_wait_s > 0 and waited in {w.kind for w in tl.waits.branch[b]}
                for b, br in enumerate(tl.branches))
     assert np.allclose(ev.outcome.makespans, tl.makespan, atol=1e-9)
