@@ -22,10 +22,9 @@ from typing import Callable
 
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.timing import Timeline
-from orchestrator.planning.waits import ON_BRANCH, PRELOAD, PROCESS, SPAWN
+from orchestrator.planning.waits import ON_BRANCH, POOLED, PRELOAD
 
 EPS = 1e-9
-POOLED = (PROCESS, SPAWN)
 
 
 class Slack:

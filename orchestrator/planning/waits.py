@@ -36,6 +36,7 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 INPUT, PREVIOUS, UP, PRELOAD = "input", "previous", "up", "preload"
 DISPATCH, PROCESS, SPAWN = "dispatch", "process", "spawn"
 ON_BRANCH = (UP, SPAWN)  # waits for a branch's start-up; the others wait for a task's done
+POOLED = (PROCESS, SPAWN)  # waits on the configuration's pool: a process hand-over, a spawn queue
 EPS = 1e-9
 
 
@@ -43,11 +44,6 @@ class Wait(NamedTuple):
     kind: str
     on: int  # the task waited for; for UP and SPAWN, the branch; -1: nothing (time 0)
     lag: float = 0.0  # PRELOAD: the download's point duration (Monte Carlo draws its own)
-
-    @property
-    def pooled(self) -> bool:
-        """A wait on the configuration's pool (a process hand-over, a spawn queue)."""
-        return self.kind in (PROCESS, SPAWN)
 
     @property
     def on_branch(self) -> bool:
