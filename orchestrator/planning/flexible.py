@@ -20,6 +20,7 @@ import heapq
 from collections import deque
 
 from orchestrator.planning.dag import Dag
+from orchestrator.planning.waits import Readiness
 
 DEFAULT_EXECUTORS = 8  # when the pools are unbounded (FaaS): what a run of this size would get at once
 
@@ -32,74 +33,98 @@ def place(dag: Dag, *, run_time: list[float], output_bytes: list[int], executors
     other inputs still running) and runs those that become ready in time itself."""
     if executors < 1:
         raise ValueError(f"a flexible run needs at least one executor, got {executors}")
-    n = dag.n
-    waiting = [len(dag.ups[i]) for i in range(n)]
-    where = [-1] * n
-    queue: deque[int] = deque(dag.roots())
-    own: list[deque[int]] = []  # per executor: the children it kept, to run next
-    idle: list[int] = []  # executors with nothing to run (popped again first: lowest index)
-    events: list[tuple[float, int, int, int]] = []  # (time, kind, executor, task): a task's end, or a wait's
-    held: dict[int, set[int]] = {}  # executor → the children its delayed upload still waits for
-    waited_by: dict[int, int] = {}  # child → the executor waiting for it
-    END, DELAY_OVER = 0, 1
+    return Placement(dag, run_time, output_bytes, executors, cluster_min_bytes, max_fanout, delay_s).run()
 
-    def start(e: int, t: float) -> bool:
-        nxt = own[e].popleft() if own[e] else (queue.popleft() if queue else None)
+
+class Placement:
+    """The executors of one flexible run, replayed in time order (see the module)."""
+
+    END, DELAY_OVER = 0, 1  # events: a task's end, or a delayed upload's wait running out
+
+    def __init__(self, dag: Dag, run_time: list[float], output_bytes: list[int], executors: int,
+                 cluster_min_bytes: int | None, max_fanout: int, delay_s: float):
+        self.dag, self.run_time, self.output_bytes, self.executors = dag, run_time, output_bytes, executors
+        self.cluster_min_bytes, self.max_fanout, self.delay_s = cluster_min_bytes, max_fanout, delay_s
+        self.readiness = Readiness(dag)
+        self.where = [-1] * dag.n
+        self.queue: deque[int] = deque(dag.roots())  # ready tasks no executor kept, first come first served
+        self.own: list[deque[int]] = []  # per executor: the children it kept, to run next
+        self.idle: list[int] = []  # executors with nothing to run (popped again first: lowest index)
+        self.events: list[tuple[float, int, int, int]] = []  # (time, kind, executor, task)
+        self.held: dict[int, set[int]] = {}  # executor → the children its delayed upload still waits for
+        self.waited_by: dict[int, int] = {}  # child → the executor waiting for it
+
+    def run(self) -> list[int]:
+        self._wake(0.0)
+        while self.events:
+            t, kind, e, i = heapq.heappop(self.events)
+            if kind == self.DELAY_OVER:
+                self._delay_over(e, t)
+            else:
+                self._end(e, i, t)
+        missing = [self.dag.ids[i] for i in range(self.dag.n) if self.where[i] < 0]
+        if missing:
+            raise ValueError(f"tasks never became ready: {', '.join(missing[:3])}")
+        return self.where
+
+    def _start(self, e: int, t: float) -> bool:
+        """Executor ``e`` starts what it kept, else the next queued task; False: nothing to run."""
+        own = self.own[e]
+        nxt = own.popleft() if own else (self.queue.popleft() if self.queue else None)
         if nxt is None:
             return False
-        where[nxt] = e
-        heapq.heappush(events, (t + run_time[nxt], END, e, nxt))
+        self.where[nxt] = e
+        heapq.heappush(self.events, (t + self.run_time[nxt], self.END, e, nxt))
         return True
 
-    def resume(e: int, t: float) -> None:
-        if not start(e, t):
-            heapq.heappush(idle, e)
+    def _resume(self, e: int, t: float) -> None:
+        if not self._start(e, t):
+            heapq.heappush(self.idle, e)
 
-    def wake(t: float) -> None:
-        while queue and (idle or len(own) < executors):
-            if idle:
-                e = heapq.heappop(idle)
+    def _wake(self, t: float) -> None:
+        """Queued tasks go to idle executors, then to new ones while there is room."""
+        while self.queue and (self.idle or len(self.own) < self.executors):
+            if self.idle:
+                e = heapq.heappop(self.idle)
             else:
-                own.append(deque())
-                e = len(own) - 1
-            start(e, t)
+                self.own.append(deque())
+                e = len(self.own) - 1
+            self._start(e, t)
 
-    wake(0.0)
-    while events:
-        t, kind, e, i = heapq.heappop(events)
-        if kind == DELAY_OVER:
-            if e in held:  # still waiting: give up, upload, go on with what it kept
-                for c in held.pop(e):
-                    waited_by.pop(c, None)
-                resume(e, t)
-                wake(t)
-            continue
-        ready, pending = [], []
-        for c in dag.downs[i]:
-            waiting[c] -= 1
-            (ready if waiting[c] == 0 else pending).append(c)
-        big = cluster_min_bytes is not None and output_bytes[i] >= cluster_min_bytes
-        slots = max(1, min(len(dag.downs[i]), max_fanout)) if big else 1
-        for c in ready:
-            if c in waited_by:  # a delayed upload waits for it: it runs there
-                w = waited_by.pop(c)
-                held[w].discard(c)
-                own[w].append(c)
-                if not held[w]:
-                    del held[w]
-                    resume(w, t)
-                ready = [r for r in ready if r != c]
-        own[e].extend(ready[:slots])
-        queue.extend(ready[slots:])
-        free = [c for c in pending if c not in waited_by]
-        if big and delay_s > 0 and free and len(dag.downs[i]) <= slots:
-            held[e] = set(free)
-            waited_by.update({c: e for c in free})
-            heapq.heappush(events, (t + delay_s, DELAY_OVER, e, -1))
+    def _delay_over(self, e: int, t: float) -> None:
+        if e in self.held:  # still waiting: give up, upload, go on with what it kept
+            for c in self.held.pop(e):
+                self.waited_by.pop(c, None)
+            self._resume(e, t)
+            self._wake(t)
+
+    def _end(self, e: int, i: int, t: float) -> None:
+        """Executor ``e`` finished task ``i``: it keeps ready children (one, or up to ``max_fanout`` of
+        a big output's), queues the rest, and with delayed I/O waits for the children not ready yet."""
+        ready, pending = self.readiness.done(i)
+        downs = self.dag.downs[i]
+        big = self.cluster_min_bytes is not None and self.output_bytes[i] >= self.cluster_min_bytes
+        slots = max(1, min(len(downs), self.max_fanout)) if big else 1
+        ready = [c for c in ready if not self._claimed(c, t)]
+        self.own[e].extend(ready[:slots])
+        self.queue.extend(ready[slots:])
+        free = [c for c in pending if c not in self.waited_by]
+        if big and self.delay_s > 0 and free and len(downs) <= slots:
+            self.held[e] = set(free)
+            self.waited_by.update({c: e for c in free})
+            heapq.heappush(self.events, (t + self.delay_s, self.DELAY_OVER, e, -1))
         else:
-            resume(e, t)
-        wake(t)
-    missing = [dag.ids[i] for i in range(n) if where[i] < 0]
-    if missing:
-        raise ValueError(f"tasks never became ready: {', '.join(missing[:3])}")
-    return where
+            self._resume(e, t)
+        self._wake(t)
+
+    def _claimed(self, c: int, t: float) -> bool:
+        """A ready child a delayed upload waits for runs on that executor; True when so."""
+        w = self.waited_by.pop(c, None)
+        if w is None:
+            return False
+        self.held[w].discard(c)
+        self.own[w].append(c)
+        if not self.held[w]:
+            del self.held[w]
+            self._resume(w, t)
+        return True

@@ -9,11 +9,11 @@ a whole; recent runs weigh more) and every duration (downloads, exec, upload, po
 start-ups) from the predictor's related samples — exec, overhead and
 start-ups as run-neutral samples times the run's factor, so the noise of a
 loaded machine hits all tasks of a simulated run together — then
-replays the timeline's constraints — inputs, the order within a branch, the
-dispatch trigger, the pool process a branch depends on, the spawn a new
-process queued behind — vectorised over the
-runs with numpy, in the order the point simulation started the tasks (a
-topological order of those constraints). Start-up states, process
+replays what each task and branch waited for in the point simulation
+(``Timeline.waits``: inputs, the order within a branch, the dispatch trigger,
+the pool process a branch depends on, the spawn a new process queued behind,
+PreLoad's downloads) with a ``waits.Clock`` vectorised over the runs with
+numpy, in the order the point simulation started the tasks. Start-up states, process
 hand-overs and the sharing of the hosts' cores stay as the point simulation
 decided them: each sampled exec time is stretched by its task's contention in
 the point timeline (``Timeline.stretch``), so a task that shares a core there
@@ -31,6 +31,7 @@ from orchestrator.planning.dag import Dag
 from orchestrator.planning.estimates import Sizes, remote
 from orchestrator.planning.predictor import Predictor, statistic
 from orchestrator.planning.timing import Timeline
+from orchestrator.planning.waits import Clock
 from orchestrator.core.sla import SLA
 
 DEFAULT_SAMPLES = 400
@@ -52,69 +53,43 @@ def _draw(values: np.ndarray, n: int, rng: np.random.Generator):
 def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
         uploads: list[bool], sla: SLA, samples: int = DEFAULT_SAMPLES, seed: int = 0,
         preload: frozenset[int] = frozenset()) -> Outcome:
-    """``preload``: tasks whose remote inputs are fetched as soon as each exists (PreLoad); branches
-    a pre-warm ping targets (``Branch.prewarm_hit``) start warm with that chance."""
+    """Branches a pre-warm ping targets (``Branch.prewarm_hit``) start warm with that chance; inputs
+    fetched as soon as each exists (PreLoad) are the timeline's PRELOAD waits (``preload``, the tasks
+    concerned, is what the timeline was simulated with and adds nothing to it)."""
     rng = np.random.default_rng(seed)
     n = samples
-    zero = np.zeros(n)
     factors, weights = predictor.run_factors()
     slow = rng.choice(factors, size=n, p=weights) if len(factors) > 1 else float(factors[0])
-    end: list = [None] * dag.n
-    done: list = [None] * dag.n  # end + post-task overhead
-    start: list = [None] * dag.n
-    up: dict[int, object] = {}  # branch → when its process was ready (spawns queue behind each other)
+    clock = Clock(tl.waits, zero=np.zeros(n), maximum=np.maximum)
     stretch = tl.stretch or [1.0] * dag.n
-
-    def ready_of(i: int):
-        ups = dag.ups[i]
-        if not ups:
-            return zero
-        r = done[ups[0]]
-        for u in ups[1:]:
-            r = np.maximum(r, done[u])
-        return r
-
+    # Durations are drawn task by task in the order the point simulation started them (the RNG's order).
     for i in tl.order:
         mb = memory[i]
-        r = ready_of(i)
-        prev = tl.prev_in_branch[i]
-        if prev >= 0:
-            avail = done[prev]
-        else:
-            b = tl.branch_of[i]
-            br = tl.branches[b]
-            avail = ready_of(br.trigger) if br.trigger != i else r
-            if br.after >= 0:
-                avail = np.maximum(avail, done[tl.branches[br.after].last])
-            if br.spawn_after in up:
-                avail = np.maximum(avail, up[br.spawn_after])
+        b = tl.branch_of[i]
+        br = tl.branches[b]
+        if tl.prev_in_branch[i] < 0:
             cost = _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng)
             if br.prewarm_hit:
                 warm = _draw(predictor.startup_neutral(br.memory_mb, "warm"), n, rng)
                 cost = np.where(rng.random(n) < br.prewarm_hit, warm, cost)
-            avail = avail + cost * slow
-            up[b] = avail
-        s = np.maximum(r, avail)
-        br = tl.branches[tl.branch_of[i]]
+            clock.settle_branch(b, cost * slow)
         fresh = 1.0 + (predictor.history.fresh_factor - 1.0) * (1 - br.prewarm_hit) if br.state == "new" else 1.0
-        begin = s
-        waits = []
+        parts, fetch = [], {}
+        preloaded = {u for u, _ in tl.waits.preload.get(i, ())}
         for u in dag.ups[i]:
             if remote(worker, u, i):
                 dl = _draw(predictor.transfer_draws("download", sizes.output_bytes[u], mb), n, rng)
-                if i in preload:
-                    waits.append(done[u] + dl)  # fetched from its upstream's end on, beside other work
+                if u in preloaded:
+                    fetch[u] = dl  # fetched from its upstream's end on, beside other work
                 else:
-                    begin = begin + dl
-        for w in waits:
-            begin = np.maximum(begin, w)
-        t = begin + _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh * stretch[i]
+                    parts.append(dl)
+        parts.append(_draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng)
+                     * slow * fresh * stretch[i])
         if uploads[i]:
             kind = "store" if i == dag.sink else "upload"
-            t = t + _draw(predictor.transfer_draws(kind, sizes.output_bytes[i], mb), n, rng)
-        start[i] = s
-        end[i] = t
-        done[i] = t + _draw(predictor.post_neutral(dag.fn[i], mb), n, rng) * slow
+            parts.append(_draw(predictor.transfer_draws(kind, sizes.output_bytes[i], mb), n, rng))
+        clock.settle_task(i, parts, _draw(predictor.post_neutral(dag.fn[i], mb), n, rng) * slow, fetch)
+    start, end, done = clock.start, clock.end, clock.done
 
     makespans = np.broadcast_to(np.asarray(end[dag.sink], dtype=float), (n,)).copy()
     gb = 0.0
