@@ -19,7 +19,7 @@ from orchestrator.core import logs
 
 from workers import tracing
 from workers.canvas import HEADER
-from orchestrator.optimizations import prewarm as prewarm_opt
+from orchestrator.optimizations.prewarm import runtime as prewarm_opt
 from orchestrator.services import metrics, runs
 from workers import cgroups
 from store import dataplane, readiness

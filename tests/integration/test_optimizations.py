@@ -9,7 +9,7 @@ import pytest
 from orchestrator.core import graph as graph_mod
 from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.optimizations import prewarm
+from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
 from tests import taskfns as t
@@ -96,7 +96,7 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
 
 
 def test_a_dup_lock_is_held_by_one_token_and_released_only_by_it(redis_server):
-    from orchestrator.optimizations import taskdup
+    from orchestrator.optimizations.taskdup import runtime as taskdup
     from store import keys
 
     run_id = 980_000 + time.time_ns() % 10_000
@@ -166,7 +166,7 @@ def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_w
     downloaded once), ``b`` finishes after the thread started, ``c`` is announced but stays in its
     worker's memory (the task is told at once to fetch it itself)."""
     from orchestrator.core import codec
-    from orchestrator.optimizations.preload import Fetcher
+    from orchestrator.optimizations.preload.runtime import Fetcher
     from store import dataplane, keys
 
     run_id = 990_000 + time.time_ns() % 10_000
@@ -193,7 +193,7 @@ def test_an_input_the_preloader_has_not_reached_is_fetched_by_the_task_and_never
     """The task's inputs are all done when it starts; one whose completion the thread has not acted on
     yet is not waited for: the task fetches it, and the thread then leaves it alone."""
     from orchestrator.core import codec
-    from orchestrator.optimizations.preload import Fetcher
+    from orchestrator.optimizations.preload.runtime import Fetcher
     from store import dataplane, keys
 
     run_id = 970_000 + time.time_ns() % 10_000
@@ -270,7 +270,7 @@ def test_a_branch_is_handed_to_the_warm_process_waiting_for_it_and_to_no_one_aft
     before it gave up is still taken."""
     import threading
 
-    from orchestrator.optimizations import prewarm as pw
+    from orchestrator.optimizations.prewarm import runtime as pw
     from store import keys
 
     run_id = 960_000 + time.time_ns() % 10_000
@@ -482,7 +482,7 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
     """The producer's side (a Redis error mid-write, injected) and the reader's (it takes the stored copy)."""
     from types import SimpleNamespace
 
-    from orchestrator.optimizations.streaming import Streaming
+    from orchestrator.optimizations.streaming.runtime import Streaming
     from store import dataplane, streams
     from workers.travel import OutputTravel
 

@@ -5,7 +5,9 @@ from orchestrator import optimizations, planning
 
 from orchestrator.core import options
 from orchestrator.core.graph import Node, Ref
-from orchestrator.optimizations import preload, prewarm, taskdup
+from orchestrator.optimizations.preload import rule as preload
+from orchestrator.optimizations.prewarm import rule as prewarm
+from orchestrator.optimizations.taskdup import rule as taskdup
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import Predictor
