@@ -38,7 +38,7 @@ class RunFlags(Hook):
     def _check(self, branch, task) -> None:
         if flags.announced_over(branch.run_id):
             raise StopBranch(f"run {branch.run_id} is over")
-        if branch.lease is not None and branch.lease.lost:
+        if branch.lease_lost:
             raise StopBranch(f"branch {branch.token} was taken over by another delivery")
 
     before_inputs = before_execute = before_upload = _check

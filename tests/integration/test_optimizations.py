@@ -484,7 +484,6 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
 
     from orchestrator.optimizations.streaming.runtime import Streaming
     from store import dataplane, streams
-    from workers.travel import OutputTravel
 
     data = np.random.default_rng(9).standard_normal(50_000).tobytes()
     streams.open_stream(7005, "p", "tok:1", len(data), 4096)
@@ -493,16 +492,14 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
         raise ConnectionError("Redis went away mid-stream")
 
     monkeypatch.setattr(streams, "write", broken)
-    failed = []
-    branch = SimpleNamespace(run_id=7005, token="tok", delivery=1, uploaded=set(),
-                             _attempt=lambda: "tok:1", _fail=lambda *a: failed.append(a))
+    branch = SimpleNamespace(run_id=7005, token="tok", delivery=1)  # what the hook reads of its branch's view
     task = SimpleNamespace(node_id="p", data=data, stream_chunk=4096,
                            record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None))
-    OutputTravel.stage_stream(branch, task)
-    assert not failed and task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
+    hook = Streaming(SimpleNamespace(annotations_of=lambda n: {"streaming": {"min_bytes": 1, "chunk_bytes": 4096}}))
+    assert hook.write_stream(branch, task) is True  # stored: whole, since the stream broke
+    assert task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
     assert dataplane.get_output(7005, "p").buf == data
     monkeypatch.undo()
     with pytest.raises(streams.StreamError, match=streams.STORED_WHOLE):
         streams.read(7005, "p")
-    hook = Streaming(SimpleNamespace(annotations_of=lambda n: {"streaming": {"min_bytes": 1, "chunk_bytes": 4096}}))
     assert hook.fetch_input(SimpleNamespace(run_id=7005), SimpleNamespace(node_id="c"), "p") is None  # → stored copy

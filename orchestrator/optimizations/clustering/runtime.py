@@ -36,6 +36,7 @@ class Clustering(Hook):
     def __init__(self, ctx):
         self.ctx = ctx
         self.producer_of: dict[str, str] = {}  # a child this branch runs because of clustering → its producer
+        self.delayed: dict[str, tuple[list[str], float]] = {}  # a producer → (children it waited for, seconds)
 
     def _spec(self, branch, task) -> dict | None:
         """The parameters when clustering applies to this finished task: a flexible branch, a big output."""
@@ -57,8 +58,10 @@ class Clustering(Hook):
         return max(1, min(len(flexible), int(spec["max_fanout"])))
 
     def delay_upload(self, branch, task, children: list):
-        """Seconds to wait before uploading, or None: only when every child could run here once the
-        not-ready ones are, and no other producer of those already waits for them."""
+        """Delayed I/O: wait up to ``delay_s`` for the children that are not ready yet, and answer True
+        (the counters' call is made again: those ready by then run here), or None to upload now — only
+        when every child could run here once the not-ready ones are, and no other producer of those
+        already waits for them."""
         spec = self._spec(branch, task)
         if spec is None or float(spec["delay_s"]) <= 0 or len(children) > task.local_slots:
             return None
@@ -67,8 +70,9 @@ class Clustering(Hook):
         pending = readiness.pending(branch.run_id, task.node_id, children)
         if not pending or not readiness.claim_delay(branch.run_id, pending, branch.token):
             return None
-        task.delayed_for = pending
-        return float(spec["delay_s"])
+        waited = readiness.wait_ready(branch.run_id, task.node_id, children, float(spec["delay_s"]))
+        self.delayed[task.node_id] = (pending, waited)
+        return True
 
     def before_inputs(self, branch, task) -> None:
         producer = self.producer_of.pop(task.node_id, None)
@@ -76,6 +80,7 @@ class Clustering(Hook):
             task.record.optimizations["clustered"] = producer
 
     def after_complete(self, branch, task) -> None:
+        delayed = self.delayed.pop(task.node_id, None)
         if task.finished is None or self._spec(branch, task) is None:
             return
         rec = task.record.optimizations
@@ -87,9 +92,9 @@ class Clustering(Hook):
                 self.producer_of[child] = task.node_id
         if not task.record.uploaded:
             rec["not_uploaded_bytes"] = len(task.data)
-        if task.delayed_for:
-            rec["delayed_io"] = {"waited_s": round(task.delayed_s, 4),
-                                 "picked": [c for c in task.delayed_for if c in local]}
+        if delayed is not None:
+            pending, waited = delayed
+            rec["delayed_io"] = {"waited_s": round(waited, 4), "picked": [c for c in pending if c in local]}
 
 
 def hooks(ctx) -> list[Hook]:

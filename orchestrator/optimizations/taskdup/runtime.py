@@ -77,6 +77,7 @@ class TaskDup(Hook):
     def __init__(self, ctx):
         self.ctx = ctx
         self.tried: set[str] = set()
+        self.duplicates: dict[str, dict] = {}  # tasks of other workers this branch runs as duplicates
         self.poll_s = DEFAULTS["poll_s"]
         self.last = 0.0
 
@@ -126,13 +127,13 @@ class TaskDup(Hook):
             pipe.execute()
             if not got:
                 continue  # another worker duplicates it
-            branch.duplicates[u] = {"predicted_saving_s": round(saving, 4), "expected_ready": expected,
-                                    "for": child, "at": now}
-            return [u]
+            self.duplicates[u] = {"predicted_saving_s": round(saving, 4), "expected_ready": expected,
+                                  "for": child, "at": now}
+            return [u]  # the runtime runs it here as a duplicate (``task.duplicate``)
         return None
 
     def after_complete(self, branch, task) -> None:
-        info = branch.duplicates.get(task.node_id) if task.duplicate else None
+        info = self.duplicates.get(task.node_id) if task.duplicate else None
         if info is None:
             return
         won = bool(task.finished and task.finished.first)
@@ -150,7 +151,7 @@ class TaskDup(Hook):
             task.record.optimizations["duplicate_lost"] = True
 
     def task_failed(self, branch, task, error: str) -> None:
-        if task.duplicate and task.node_id in branch.duplicates:
+        if task.duplicate and task.node_id in self.duplicates:
             release_lock(branch.run_id, task.node_id, branch.token)  # the original may still win
 
 
