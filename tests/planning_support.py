@@ -1,6 +1,7 @@
 """Helpers for planning tests: graphs from edge lists, renaming, histories with known answers."""
 from __future__ import annotations
 
+from orchestrator import optimizations
 from orchestrator.core.graph import Node, Ref
 from orchestrator.planning import PlannerConfig
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
@@ -49,6 +50,7 @@ def config(planner: str = "uniform", sla: str = "p90", **kw) -> PlannerConfig:
     kw.setdefault("memory_options", OPTIONS)
     kw.setdefault("default_memory_mb", 2048)
     kw.setdefault("pool_size", None)
+    kw.setdefault("rules", optimizations)  # the rules layer, as services hand it to planners
     return PlannerConfig(planner=planner, sla=sla, **kw)
 
 

@@ -1,5 +1,9 @@
 """The hooks every branch runs: cancellation checks, metrics, the plan's upload rule, WUKONG's
-"continue with one child". Optimizations add theirs after these (``hooks_for``)."""
+"continue with one child". Optimizations add theirs after these (``hooks_for``).
+
+The optimizations' runtime hooks are registered here, on the runtime side: ``OPTIMIZATIONS`` imports
+each ``orchestrator.optimizations.<name>.runtime``; the rules layer (``orchestrator.optimizations``)
+never imports a runtime module. A new optimization adds its runtime module to that tuple."""
 from __future__ import annotations
 
 import functools
@@ -8,11 +12,19 @@ import time
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from orchestrator import optimizations
-
-from workers import tracing
+from orchestrator.optimizations import NAMES
+from orchestrator.optimizations.clustering import runtime as clustering
+from orchestrator.optimizations.preload import runtime as preload
+from orchestrator.optimizations.prewarm import runtime as prewarm
+from orchestrator.optimizations.streaming import runtime as streaming
+from orchestrator.optimizations.taskdup import runtime as taskdup
 from store import flags
+from workers import tracing
 from workers.hooks import Hook, StopBranch
+
+# Each optimization's runtime module, by name (each has ``hooks(ctx) -> [Hook]``); a test keeps the names
+# equal to the rules' (``orchestrator.optimizations.NAMES``).
+OPTIMIZATIONS = {m.NAME: m for m in (preload, prewarm, taskdup, clustering, streaming)}
 
 
 class RunFlags(Hook):
@@ -26,7 +38,7 @@ class RunFlags(Hook):
     def _check(self, branch, task) -> None:
         if flags.announced_over(branch.run_id):
             raise StopBranch(f"run {branch.run_id} is over")
-        if branch.lease is not None and branch.lease.lost:
+        if branch.lease_lost:
             raise StopBranch(f"branch {branch.token} was taken over by another delivery")
 
     before_inputs = before_execute = before_upload = _check
@@ -121,6 +133,12 @@ class CommandSandbox(Hook):
             task.record.optimizations["sandbox"] = sandbox.current().describe()
 
 
+def optimization_hooks(ctx) -> list[Hook]:
+    """The runtime hooks of the optimizations a run's plan uses, in declared order (``NAMES``)."""
+    used = {name for entry in ctx.plan.values() for name in (entry.get("a") or {})}
+    return [hook for name in NAMES if name in used for hook in OPTIMIZATIONS[name].hooks(ctx)]
+
+
 def hooks_for(ctx) -> list[Hook]:
     """The hooks of a branch of this run, in order: tracing when on (first: its spans wrap the other hooks'
     work), the built-in ones, those of the optimizations its plan uses, then ``SLAFLOW_HOOKS``."""
@@ -134,7 +152,7 @@ def hooks_for(ctx) -> list[Hook]:
         core.append(Rescued())
     if getattr(ctx, "runs_commands", None) and ctx.runs_commands():
         core.append(CommandSandbox())
-    return traced + core + optimizations.hooks_for(ctx) + [cls() for cls in _extra()]
+    return traced + core + optimization_hooks(ctx) + [cls() for cls in _extra()]
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,10 +6,15 @@ A branch runs every task through fixed stages (``workers.runtime``)::
       before_inputs → [inputs] → after_inputs
       before_execute → [execute] → after_execute
       should_upload?  local_children?
-      before_upload → [upload + counters] → after_complete
-      before_dispatch → [dispatch downstream] → after_dispatch
-    (task_failed when the task's function raised)
+      before_upload → [stream_output?] [upload + counters] [delay_upload?] → after_complete
+      before_dispatch → [dispatch downstream: hand_off?] → after_dispatch
+      [write_stream?]
+    (task_failed when the task's function raised; while_waiting? while a branch waits for inputs)
     branch_end
+
+Each stage gets the branch as a read-only ``BranchView`` and the task as an
+``ActiveTask`` (``workers.view``): a hook reads both, notes what it did on the
+task's record, and keeps any state of its own on itself.
 
 Every stage is a documented no-op method of ``Hook``; a behaviour subclasses
 it and overrides the stages it needs (cancellation checks, metrics, the
@@ -19,7 +24,8 @@ hooks in order: ``branch_start`` and ``before_*`` run in that order,
 wraps the others, as dramatiq's middleware does).
 
 *Decision* stages (``fetch_input``, ``should_upload``, ``local_children``,
-``delay_upload``, ``stream_output``, ``while_waiting``, ``hand_off``) are answered by one hook:
+``delay_upload``, ``stream_output``, ``write_stream``, ``while_waiting``, ``hand_off``) are answered
+by one hook:
 the first, in precedence order, whose answer is not ``None``. Where built-in
 hooks and optimizations answer the same question, the order is declared in
 one table, ``PRECEDENCE`` (stage → hook names, the winner first;
@@ -31,7 +37,8 @@ otherwise after them; ties keep list order.
 A hook changes the flow only by raising ``SkipTask`` (this task does none of
 its remaining stages, e.g. another worker already ran it), ``StopBranch``
 (the run is over: start nothing more) or, from ``fetch_input``,
-``InputFailed`` (the task fails with that message). Any other exception from a hook is a
+``InputFailed`` and from ``write_stream`` ``OutputFailed`` (the task fails
+with that message). Any other exception from a hook is a
 bug: it is logged with the run, task, hook and stage, and with
 ``SLAFLOW_STRICT_HOOKS`` (on in the tests) it fails the run; otherwise the
 stage goes on without that hook.
@@ -47,7 +54,7 @@ from django.conf import settings
 from orchestrator.core.states import StopBranch  # noqa: F401  (hooks raise it; store writes that are fenced too)
 
 if TYPE_CHECKING:  # only for annotations: hooks never import the runtime
-    from workers.runtime import ActiveTask, BranchRun
+    from workers.view import ActiveTask, BranchView
 
 log = logging.getLogger("slaflow.hooks")
 
@@ -72,6 +79,15 @@ class InputFailed(Exception):
     with this message."""
 
 
+class OutputFailed(Exception):
+    """Raised by a ``write_stream`` hook: the output could be neither streamed nor stored; the task fails
+    with this message (``tb``: the traceback of what failed)."""
+
+    def __init__(self, message: str, tb: str = ""):
+        super().__init__(message)
+        self.tb = tb
+
+
 class HookError(RuntimeError):
     """A hook raised something other than SkipTask / StopBranch (re-raised in strict mode)."""
 
@@ -85,69 +101,78 @@ class Hook:
     precedence = 0
 
     # --- the branch -------------------------------------------------------------
-    def branch_start(self, branch: "BranchRun") -> None:
+    def branch_start(self, branch: "BranchView") -> None:
         """The branch holds its lease and knows its run; no task has started."""
 
-    def branch_end(self, branch: "BranchRun") -> None:
+    def branch_end(self, branch: "BranchView") -> None:
         """The branch ran its last task (or stopped); its records are about to be written."""
 
     # --- one task -------------------------------------------------------------------
-    def before_inputs(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def before_inputs(self, branch: "BranchView", task: "ActiveTask") -> None:
         """The task is running (its state is set); its inputs are not fetched yet."""
 
-    def fetch_input(self, branch: "BranchRun", task: "ActiveTask", upstream: str) -> Any:
+    def fetch_input(self, branch: "BranchView", task: "ActiveTask", upstream: str) -> Any:
         """Decision: an ``Input`` for an upstream's output that is not in this branch's memory, or
         None to let the data plane fetch it."""
         return None
 
-    def after_inputs(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def after_inputs(self, branch: "BranchView", task: "ActiveTask") -> None:
         """``task.values`` holds every input."""
 
-    def before_execute(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def before_execute(self, branch: "BranchView", task: "ActiveTask") -> None:
         """The function is about to run."""
 
-    def after_execute(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def after_execute(self, branch: "BranchView", task: "ActiveTask") -> None:
         """``task.value`` and ``task.data`` (encoded) hold the output."""
 
-    def should_upload(self, branch: "BranchRun", task: "ActiveTask") -> bool | None:
+    def should_upload(self, branch: "BranchView", task: "ActiveTask") -> bool | None:
         """Decision: True to send the output with the counters' call; False to send it only if that
         call finds a child that will run outside this branch (None: no opinion)."""
         return None
 
-    def local_children(self, branch: "BranchRun", task: "ActiveTask") -> int | None:
+    def local_children(self, branch: "BranchView", task: "ActiveTask") -> int | None:
         """Decision: how many ready flexible children this branch runs itself (None: no opinion)."""
         return None
 
-    def before_upload(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def before_upload(self, branch: "BranchView", task: "ActiveTask") -> None:
         """``task.upload`` is decided; the output and counters are about to be written."""
 
-    def after_complete(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def after_complete(self, branch: "BranchView", task: "ActiveTask") -> None:
         """The task is done in Redis: ``task.finished`` says what became of its children."""
 
-    def before_dispatch(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def before_dispatch(self, branch: "BranchView", task: "ActiveTask") -> None:
         """Children for other branches are about to be sent (``task.dispatch``)."""
 
-    def after_dispatch(self, branch: "BranchRun", task: "ActiveTask") -> None:
+    def after_dispatch(self, branch: "BranchView", task: "ActiveTask") -> None:
         """Children for other branches were sent."""
 
-    def task_failed(self, branch: "BranchRun", task: "ActiveTask", error: str) -> None:
+    def task_failed(self, branch: "BranchView", task: "ActiveTask", error: str) -> None:
         """The task's function raised, or its output could not be stored."""
 
-    def while_waiting(self, branch: "BranchRun") -> list[str] | None:
+    def while_waiting(self, branch: "BranchView") -> list[str] | None:
         """Decision, asked repeatedly while a planned branch waits for inputs of its next task
-        (``branch.awaiting``): tasks to run now, here (e.g. a duplicate of a straggler), or None."""
+        (``branch.awaiting``): tasks of other branches to run now, here, as duplicates
+        (``task.duplicate``: a straggler's, TaskDup), or None."""
         return None
 
-    def stream_output(self, branch: "BranchRun", task: "ActiveTask") -> int | None:
-        """Decision, when the output must travel: a chunk size in bytes to stream it (consumers are
-        released first and read it while it is written, ``store.streams``), or None to attach it."""
+    def stream_output(self, branch: "BranchView", task: "ActiveTask") -> int | None:
+        """Decision, when the output must travel: the hook opens a stream for it and answers its chunk
+        size in bytes (the counters' call then releases the consumers, who read it while it is written:
+        ``store.streams``; ``write_stream`` writes it after dispatch), or None to attach it."""
 
-    def delay_upload(self, branch: "BranchRun", task: "ActiveTask", children: list) -> float | None:
+    def write_stream(self, branch: "BranchView", task: "ActiveTask") -> bool | None:
+        """Decision, for an output this hook streams (``task.stream_chunk``), once its children are
+        dispatched: write it, answering True when it is stored (streamed, or whole as a fallback); raise
+        ``OutputFailed`` when it cannot be either."""
+        return None
+
+    def delay_upload(self, branch: "BranchView", task: "ActiveTask", children: list) -> bool | None:
         """Decision, when the counters' call found that the output must travel (some child would run
-        elsewhere): seconds to wait for children that are not ready yet so they can run here
-        (delayed I/O), or None to upload now. ``children``: ``readiness.Child`` per downstream task."""
+        elsewhere): wait (bounded) for children that are not ready yet so they can run here (delayed
+        I/O) and answer True — the counters' call is then made again — or None to upload now.
+        ``children``: ``readiness.Child`` per downstream task."""
 
-    def hand_off(self, branch: "BranchRun", task: "ActiveTask", token: str, entries: list[str], worker: str,
+    def hand_off(self, branch: "BranchView", task: "ActiveTask", token: str, entries: list[str], worker: str,
                  memory_mb: int) -> float | None:
         """Decision, for each branch of another logical worker about to be sent (already registered
         live): a process waiting for it took it — the answer is how many seconds its Celery message
@@ -157,8 +182,8 @@ class Hook:
 
 _ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
 _REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
-_DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", "stream_output", "while_waiting",
-              "hand_off")
+_DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", "stream_output", "write_stream",
+              "while_waiting", "hand_off")
 STAGES = _ORDERED + _REVERSED + _DECISIONS
 
 # Who answers a decision stage when several hooks would, the winner first: the one place where
@@ -173,6 +198,7 @@ PRECEDENCE: dict[str, tuple[str, ...]] = {
     "local_children": ("rescued", "clustering", "keep-one-child"),
     "delay_upload": ("clustering",),
     "stream_output": ("streaming",),
+    "write_stream": ("streaming",),
     # TaskDup duplicates only tasks planned on another worker, never a flexible one clustering runs
     "while_waiting": ("taskdup",),
     "hand_off": ("prewarm",),
@@ -216,7 +242,7 @@ class HookChain:
         for hook in self._at[stage]:
             try:
                 getattr(hook, stage)(*args)
-            except (SkipTask, StopBranch, InputFailed):
+            except (SkipTask, StopBranch, InputFailed, OutputFailed):
                 raise
             except Exception as exc:
                 self._failed(hook, stage, args, exc)
@@ -226,7 +252,7 @@ class HookChain:
         for hook in self._at[stage]:
             try:
                 answer = getattr(hook, stage)(*args)
-            except (SkipTask, StopBranch, InputFailed):
+            except (SkipTask, StopBranch, InputFailed, OutputFailed):
                 raise
             except Exception as exc:
                 self._failed(hook, stage, args, exc)

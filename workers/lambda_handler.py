@@ -3,7 +3,7 @@
 Deployed by ``slaflow deploy lambda`` (handler ``workers.lambda_handler.handler``), one function per
 configuration on the Lambda executor; invoked asynchronously by ``workers.transport`` with the
 event ``transport.event_of`` makes of a branch's (or ping's) Celery signature. A branch runs exactly as
-in a Celery worker (``workers.tasks.start_branch``: lease, stages, hooks, readiness, records) against
+in a Celery worker (``workers.delivery.start_branch``: lease, stages, hooks, readiness, records) against
 the same Redis and database, and its children go out through ``workers.transport`` — invocations
 for Lambda configurations, Celery messages for the others.
 
@@ -111,10 +111,10 @@ def handler(event: dict, context=None) -> dict:
     run_id, entries = int(args[0]), list(args[1])
     token = event["id"]
     try:
-        from workers import tasks
+        from workers import delivery
 
-        tasks.start_branch(run_id, token, entries, kwargs.get("worker"), kwargs.get("memory_mb"),
-                           event.get("headers") or {}, over=dataplane.is_over(run_id))
+        delivery.start_branch(run_id, token, entries, kwargs.get("worker"), kwargs.get("memory_mb"),
+                              event.get("headers") or {}, over=dataplane.is_over(run_id))
     except Busy as busy:
         log.info("run %s: branch %s is held by %s; invoking it again later", run_id, token, busy)
         return _again(event, time.time() + max(1.0, float(settings.SLAFLOW_LEASE_S) / 2))

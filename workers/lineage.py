@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -33,9 +33,6 @@ from store import tiers
 from store.shm import OutputLost, StoreError
 from store import fencing, keys
 from store.redis_client import get_redis
-
-if TYPE_CHECKING:
-    from workers.runtime import BranchRun
 
 log = logging.getLogger("slaflow.lineage")
 
@@ -53,14 +50,22 @@ return 1
 """
 
 
-def get_outputs(branch: "BranchRun", node_ids: list[str]) -> list[tiers.Fetched | None]:
+class Branch(Protocol):
+    """What a recomputation needs of the branch that asks (``workers.runtime.BranchRun`` has it)."""
+
+    ctx: Any  # the run's context: graph and functions
+    run_id: int
+    fence: fencing.Fence | None  # the delivery's fence: a recomputed output is stored fenced
+
+
+def get_outputs(branch: Branch, node_ids: list[str]) -> list[tiers.Fetched | None]:
     """Like ``dataplane.get_outputs`` (None for an output not stored), but an output lost with its host
     is recomputed (tier ``recomputed``)."""
     return _Recompute(branch).outputs(node_ids, missing_ok=True)
 
 
 class _Recompute:
-    def __init__(self, branch: "BranchRun"):
+    def __init__(self, branch: Branch):
         self.ctx, self.run_id, self.fence = branch.ctx, branch.run_id, branch.fence
 
     def outputs(self, node_ids: list[str], *, missing_ok: bool, depth: int = 0) -> list[tiers.Fetched | None]:

@@ -33,8 +33,12 @@ completes the input runs or dispatches the task. A task the plan starts in a
 new branch of the worker (``n`` in the compact plan) is not waited for.
 
 A branch runs its ready tasks in planned start order (arrival order without
-a plan). Where outputs and children go once a task is done — dispatch,
-delayed I/O, output streams, a generator's items — is ``workers.travel``.
+a plan). Where outputs and children go once a task is done — dispatch, the
+stages of output streams, a generator's items — is ``workers.travel``.
+Optimizations are hooks like any other (``orchestrator.optimizations.<name>.runtime``:
+TaskDup answers ``while_waiting``, delayed I/O ``delay_upload``, streaming
+``stream_output`` and ``write_stream``); each hook gets the branch as a
+read-only ``BranchView`` (``workers.view``), never this object.
 """
 from __future__ import annotations
 
@@ -44,14 +48,12 @@ import logging
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
 
 from django.conf import settings
 
 from orchestrator.core import codec, logs, mapping
 from orchestrator.dbretry import retrying
-from orchestrator.core.graph import Node, substitute
+from orchestrator.core.graph import substitute
 from orchestrator.services import metrics, runs
 from orchestrator.core.options import attempts_text
 from store.shm import StoreError
@@ -62,6 +64,7 @@ from workers.context import RunContext
 from workers.travel import OutputTravel
 from workers.core_hooks import hooks_for
 from workers.hooks import HookChain, InputFailed, SkipTask, StopBranch
+from workers.view import ActiveTask, BranchView
 from store.records import StartupRecord, TaskRecord
 from store.recorder import recorder
 
@@ -72,35 +75,6 @@ class TaskFailed(Exception):
     def __init__(self, node_id: str, error: str, tb: str):
         super().__init__(error)
         self.node_id, self.error, self.tb = node_id, error, tb
-
-
-@dataclass
-class ActiveTask:
-    """One task going through the stages: what hooks read and set."""
-
-    node: Node
-    record: TaskRecord
-    is_sink: bool
-    values: dict[str, Any] = field(default_factory=dict)
-    value: Any = None
-    data: bytes | None = None  # the encoded output
-    upload: bool = True  # send the output with the counters (else only if they find a consumer elsewhere)
-    uploaded_now: bool = False  # the counters' call carried the output
-    local_slots: int = 0
-    finished: readiness.Finished | None = None
-    continue_here: list[str] = field(default_factory=list)
-    dispatch: dict[tuple, list[str]] = field(default_factory=dict)  # (worker, memory, key) → children
-    cpu0: float = 0.0
-    t_inputs: float = 0.0
-    killed: str = ""  # why an earlier delivery's process was killed while running it (a time limit)
-    duplicate: bool = False  # run here as a duplicate of a straggler on another worker (TaskDup)
-    delayed_for: list[str] = field(default_factory=list)  # children an upload waited for (delayed I/O)
-    delayed_s: float = 0.0
-    stream_chunk: int = 0  # streaming the output (``store.streams``) in chunks of this many bytes, after dispatch
-
-    @property
-    def node_id(self) -> str:
-        return self.node.id
 
 
 class BranchRun(OutputTravel):
@@ -121,6 +95,7 @@ class BranchRun(OutputTravel):
         self.limits = cgroups.current()
         self.host = socket.gethostname()
         self.hooks = HookChain(hooks_for(ctx) if hooks is None else hooks, run_id=self.run_id)
+        self.view = BranchView(self)  # what the hooks get: this branch, read-only
         self.local: dict[str, object] = {}  # outputs kept in this process
         self.encoded: dict[str, bytes] = {}  # their encoded form, for a late upload
         self.uploaded: set[str] = set()
@@ -128,7 +103,6 @@ class BranchRun(OutputTravel):
         self.begun: set[str] = set()  # tasks whose begin was done by a pop
         self.queue = _ReadyQueue(ctx)  # this branch's own ready tasks
         self.retired = False  # an executor whose finish call found nothing left to pop
-        self.duplicates: dict[str, dict] = {}  # tasks of other workers this branch ran as duplicates
         self.records: list[TaskRecord] = []
         self.failure: TaskFailed | None = None
         self.stopped = False
@@ -143,12 +117,12 @@ class BranchRun(OutputTravel):
 
     def execute(self) -> None:
         try:
-            self.hooks.run("branch_start", self)
+            self.hooks.run("branch_start", self.view)
             self._loop()
         except StopBranch as stop:
             log.info("run %s: branch %s stops: %s", self.run_id, self.token, stop)
             self.stopped = True
-        self.hooks.run("branch_end", self)
+        self.hooks.run("branch_end", self.view)
 
     def _loop(self) -> None:
         queue = self.queue
@@ -196,8 +170,8 @@ class BranchRun(OutputTravel):
             if child is not None:
                 self.awaiting.pop(child, None)
                 return child
-            for extra in self.hooks.decide("while_waiting", self) or ():
-                for nxt in self.run_task(extra):  # e.g. a duplicate, whose completion may bring our child
+            for extra in self.hooks.decide("while_waiting", self.view) or ():
+                for nxt in self.run_task(extra, duplicate=True):  # its completion may bring our child
                     self.awaiting.pop(nxt, None)
                     return nxt
         # Time is up: leave the inputs behind and withdraw. A hand-off that won the race still comes here.
@@ -225,39 +199,40 @@ class BranchRun(OutputTravel):
 
     # --- one task, stage by stage ------------------------------------------------------
 
-    def run_task(self, nid: str) -> list[str]:
-        """Run one task through its stages; returns the children this branch continues with."""
+    def run_task(self, nid: str, *, duplicate: bool = False) -> list[str]:
+        """Run one task through its stages; returns the children this branch continues with.
+        ``duplicate``: a task of another branch, run here too (a ``while_waiting`` hook asked)."""
         with logs.bound(task_id=nid):
-            return self._run_task(nid)
+            return self._run_task(nid, duplicate)
 
-    def _run_task(self, nid: str) -> list[str]:
-        task = self._begin(nid)
+    def _run_task(self, nid: str, duplicate: bool) -> list[str]:
+        task = self._begin(nid, duplicate)
         hooks = self.hooks
         try:
             if task.killed.startswith("duplicated"):
                 raise SkipTask(task.killed)
-            hooks.run("before_inputs", self, task)
+            hooks.run("before_inputs", self.view, task)
             if self.ctx.mapped_over(nid) is not None:
                 if not self._gather(task):
                     return []
             elif not self._reuse_stored_output(task):
                 if not self.stage_inputs(task):
                     return []
-                hooks.run("after_inputs", self, task)
-                hooks.run("before_execute", self, task)
+                hooks.run("after_inputs", self.view, task)
+                hooks.run("before_execute", self.view, task)
                 if not self.stage_execute(task):
                     return []
-                hooks.run("after_execute", self, task)
+                hooks.run("after_execute", self.view, task)
             self.stage_decide(task)
-            hooks.run("before_upload", self, task)
+            hooks.run("before_upload", self.view, task)
             self.stage_upload(task)
-            hooks.run("after_complete", self, task)
+            hooks.run("after_complete", self.view, task)
             if task.dispatch or (task.finished and task.finished.executors):
-                hooks.run("before_dispatch", self, task)
+                hooks.run("before_dispatch", self.view, task)
                 self.stage_dispatch(task)
-                hooks.run("after_dispatch", self, task)
+                hooks.run("after_dispatch", self.view, task)
             if task.stream_chunk:
-                self.stage_stream(task)
+                self.stage_stream(task)  # its stream's hook writes it, now that its consumers run
         except SkipTask as skip:
             log.info("run %s: task %s skipped: %s", self.run_id, nid, skip)
             self.records.remove(task.record)
@@ -266,7 +241,7 @@ class BranchRun(OutputTravel):
             self.records.remove(task.record)  # the original finished first: its record stands
         return task.continue_here
 
-    def _begin(self, nid: str) -> ActiveTask:
+    def _begin(self, nid: str, duplicate: bool) -> ActiveTask:
         ctx = self.ctx
         node = ctx.node(nid)
         rec = TaskRecord(
@@ -286,7 +261,7 @@ class BranchRun(OutputTravel):
         self.records.append(rec)
         if self.startup.ready_at is None:
             self.startup.ready_at = time.time()
-        task = ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink), duplicate=nid in self.duplicates)
+        task = ActiveTask(node=node, record=rec, is_sink=(nid == ctx.sink), duplicate=duplicate)
         if killed:  # a process of ours killed itself to stop this task before this delivery
             kind, _, reason = killed.partition(":")
             if kind == "cancelled":
@@ -334,7 +309,7 @@ class BranchRun(OutputTravel):
                 rec.input_bytes += size
                 continue
             try:
-                given = self.hooks.decide("fetch_input", self, task, up)
+                given = self.hooks.decide("fetch_input", self.view, task, up)
             except InputFailed as exc:
                 self._fail(task, f"input {up!r} of {node.id!r}: {exc}", "")
                 return False
@@ -452,9 +427,9 @@ class BranchRun(OutputTravel):
         if task.is_sink:
             task.upload, task.local_slots = False, 0
             return
-        answer = self.hooks.decide("should_upload", self, task)
+        answer = self.hooks.decide("should_upload", self.view, task)
         task.upload = True if answer is None else bool(answer)
-        task.local_slots = int(self.hooks.decide("local_children", self, task) or 0)
+        task.local_slots = int(self.hooks.decide("local_children", self.view, task) or 0)
 
     def stage_upload(self, task: ActiveTask) -> None:
         """Store the output where it must go and record the task done in the counters (one call)."""
@@ -477,7 +452,7 @@ class BranchRun(OutputTravel):
             return
         already = nid in self.uploaded
         output = task.data if task.upload and not already else None
-        if output is not None and self._open_stream(task):
+        if output is not None and self._stream(task):
             output = None
         # An executor with nothing queued here takes its next task in the same call.
         pop_from = self.executor_mb if self.is_executor and not self.queue else None
@@ -488,11 +463,11 @@ class BranchRun(OutputTravel):
                                          pop_from=pop_from, streamed=bool(task.stream_chunk), fence=self.fence)
 
         fin = finish(output)
-        if fin.upload_first and self._delay_upload(task, kids):
-            fin = finish(None)
+        if fin.upload_first and self.hooks.decide("delay_upload", self.view, task, kids):
+            fin = finish(None)  # delayed I/O waited: what became ready meanwhile may run here
         if fin.upload_first:
             # A child will run outside this branch: it needs our output in Redis (or streaming to it).
-            output = None if self._open_stream(task) else task.data
+            output = None if self._stream(task) else task.data
             fin = finish(output)
         took = time.perf_counter() - t0
         task.finished = fin
@@ -529,7 +504,7 @@ class BranchRun(OutputTravel):
         if rec.attempt_errors:  # every attempt's error stays visible, the last one in the run's error
             error = f"{error} (after {len(rec.attempt_errors) + 1} attempts: {attempts_text(rec.attempt_errors)})"
         rec.error, rec.traceback = error, tb
-        self.hooks.run("task_failed", self, task, error)
+        self.hooks.run("task_failed", self.view, task, error)
         dataplane.set_state(self.run_id, rec.node_id, "failed")
         dataplane.mark_over(self.run_id, "failed", fence=self.fence)
         self.failure = TaskFailed(rec.node_id, error, tb)

@@ -22,13 +22,13 @@ What these carry, and where the rest of each mechanism lives:
   ``TaskDup`` (a duplicate won) raise before input grabbing, before execution
   and before upload, so a cancelled or duplicated task does none of the rest;
   an execution under way is interrupted (``workers.runtime``).
-* **Dup locks** — ``orchestrator.optimizations.taskdup.acquire_lock`` /
+* **Dup locks** — ``orchestrator.optimizations.taskdup.runtime.acquire_lock`` /
   ``release_lock``: ``SET NX PX`` with the branch token as value, released by
   a Lua script only while the token matches; a branch runs one duplicate at a
   time.
 * **Pre-warm pings** — ``workers.tasks.prewarm``: an ordinary Celery message
   on the target configuration's queue, sent by the planned sender's branch
-  (``orchestrator.optimizations.prewarm``); the pool process that takes it
+  (``orchestrator.optimizations.prewarm.runtime``); the pool process that takes it
   loads the run's plan, graph, functions and connections, records its pid,
   and waits for its branch to be handed over (``prewarm.await_branch``; the
   dispatching task offers it, the branch's Celery message following as the
@@ -144,7 +144,7 @@ def _check_cancelled(sender=None, task_id=None, task=None, args=None, **kwargs):
 
 @signals.worker_process_shutdown.connect
 def _release_dup_locks(**kwargs):
-    from orchestrator.optimizations import taskdup
+    from orchestrator.optimizations.taskdup import runtime as taskdup
 
     freed = taskdup.release_held()
     if freed:

@@ -1,7 +1,7 @@
 """How a slaflow message reaches its configuration: the one place that chooses the transport.
 
 Every branch, executor and pre-warm ping is built as a Celery signature (``workers.canvas``,
-``orchestrator.optimizations.prewarm``) routed to its configuration's queue. ``send`` looks at that
+``orchestrator.optimizations.prewarm.runtime``) routed to its configuration's queue. ``send`` looks at that
 configuration's executor (``resources.executor_of``): a ``celery`` one gets the message on its queue, as
 always; a ``lambda`` one gets an asynchronous invocation of its function (``router.function_for``) whose
 event carries the same task name, arguments, id and slaflow header (``event_of``), and whose handler
@@ -30,7 +30,7 @@ def memory_of(sig) -> int:
 
 def event_of(sig, delay_s: float | None = None) -> dict:
     """The Lambda event carrying ``sig``: what ``workers.lambda_handler`` needs to run it."""
-    from workers.canvas import HEADER  # canvas → planning → optimizations → prewarm → here
+    from workers.canvas import HEADER  # local: canvas loads the planning layer, which a Lambda ping needs not
 
     event = {
         "v": EVENT_VERSION,

@@ -7,10 +7,9 @@ outside the branch:
 * ``stage_dispatch`` / ``_send`` — branches of other logical workers that
   became ready (registered, made live, handed to a pre-warmed process where a
   hook says so) and the executors the counters' call launched;
-* delayed I/O (``_delay_upload``) — wait, bounded, for children whose other
-  inputs are still running, so they run here and the output need not travel;
-* output streaming (``_open_stream``, ``stage_stream``) — a big output written
-  in chunks after its consumers are released (``store.streams``);
+* output streaming (``_stream``, ``stage_stream``) — the stages where a hook
+  (``optimizations.streaming.runtime``) opens a big output's stream and writes
+  it in chunks after its consumers are released (``store.streams``);
 * generator tasks (``_release_streaming``, ``_publish``, ``_items_of``) —
   items published as they are made to consumers declared streaming, which
   are dispatched as the generator starts;
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import traceback
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -34,61 +32,35 @@ from workers import canvas, transport
 from orchestrator.core import codec, mapping
 from store import dataplane, flags, pools, readiness, streams
 from workers import lineage
+from workers.hooks import OutputFailed
 
 if TYPE_CHECKING:
-    from workers.runtime import ActiveTask
+    from workers.view import ActiveTask
 
 
 class OutputTravel:
-    """Mixed into ``BranchRun``: uses its ``ctx``, ``run_id``, ``token``, ``delivery``, ``hooks``,
+    """Mixed into ``BranchRun``: uses its ``ctx``, ``run_id``, ``token``, ``delivery``, ``hooks``, ``view``,
     ``encoded``, ``uploaded``, ``records`` and ``_fail``."""
 
-    def _open_stream(self, task: "ActiveTask") -> bool:
-        """When a hook says so, open the output's stream: the counters' call then releases the
-        consumers, and ``stage_stream`` writes the chunks after dispatch."""
-        chunk = self.hooks.decide("stream_output", self, task)
-        if not chunk:
-            return False
-        task.stream_chunk = int(chunk)
-        streams.open_stream(self.run_id, task.node_id, self._attempt(), len(task.data), task.stream_chunk)
-        return True
+    def _stream(self, task: "ActiveTask") -> bool:
+        """Whether a hook streams the output (``stream_output``; it opened the stream): the counters'
+        call then releases the consumers, and ``stage_stream`` has the chunks written after dispatch."""
+        task.stream_chunk = int(self.hooks.decide("stream_output", self.view, task) or 0)
+        return bool(task.stream_chunk)
 
     def _attempt(self) -> str:
         return f"{self.token}:{self.delivery}"
 
     def stage_stream(self, task: "ActiveTask") -> None:
-        """Write a streamed output's chunks (its consumers read them as they come). The task ends once
-        the last one is written."""
-        nid, rec = task.node_id, task.record
-        t0 = time.perf_counter()
+        """A streamed output's chunks, written by the hook that streams it (``write_stream``); the task
+        fails when that hook can neither stream nor store the output."""
         try:
-            chunks = streams.write(self.run_id, nid, self._attempt(), task.data, task.stream_chunk)
-            rec.optimizations["streamed"] = {"bytes": len(task.data), "chunks": chunks}
-        except Exception as exc:  # the stream broke: fall back to storing the output whole
-            why = f"{type(exc).__name__}: {exc}"
-            try:
-                dataplane.put_output(self.run_id, nid, task.data)
-            except Exception as again:  # nor can it be stored: the consumers hear it, never see partial data
-                try:
-                    streams.fail(self.run_id, nid, self._attempt(), why)
-                finally:
-                    self._fail(task, f"could not stream nor store the output of {nid!r}: {why}; then "
-                                     f"{type(again).__name__}: {again}", traceback.format_exc())
-                return
-            streams.fail(self.run_id, nid, self._attempt(), f"{streams.STORED_WHOLE} ({why})")
-            rec.optimizations["stream_fallback"] = why
-        rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
-        rec.finished_at = time.time()
-        self.uploaded.add(nid)
-
-    def _delay_upload(self, task: "ActiveTask", kids: list[readiness.Child]) -> bool:
-        """Delayed I/O: when a hook says so, wait (bounded) for children whose other inputs are still
-        running, so that they run here and the output need not travel. True when it waited."""
-        budget = self.hooks.decide("delay_upload", self, task, kids)
-        if not budget:
-            return False
-        task.delayed_s = readiness.wait_ready(self.run_id, task.node_id, kids, float(budget))
-        return True
+            stored = self.hooks.decide("write_stream", self.view, task)
+        except OutputFailed as exc:
+            self._fail(task, str(exc), exc.tb)
+            return
+        if stored:
+            self.uploaded.add(task.node_id)
 
     # --- generator tasks: items streamed to consumers declared streaming ------------------------
 
@@ -157,7 +129,7 @@ class OutputTravel:
                 for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items())})
             dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
             for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items()):
-                delay = self.hooks.decide("hand_off", self, task, sig.options["task_id"], children, owner, memory_mb)
+                delay = self.hooks.decide("hand_off", self.view, task, sig.options["task_id"], children, owner, memory_mb)
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
         # An executor launched for tasks whose inputs are on one host goes to that host's queue, if a
@@ -235,7 +207,7 @@ class OutputTravel:
             rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": g is None})
             rec.input_bytes += size
         rec.download_s = time.perf_counter() - td
-        self.hooks.run("after_inputs", self, task)
+        self.hooks.run("after_inputs", self.view, task)
         task.value, rec.exec_s = values, 0.0
         task.data = codec.dumps(values, where=f"output of {nid}")
         rec.output_bytes = len(task.data)

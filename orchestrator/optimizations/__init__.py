@@ -1,26 +1,36 @@
-"""Optimizations: one module each, holding its planning rule and its runtime hooks.
+"""Optimizations' rules: one package per optimization, ``<name>/rule.py`` beside ``<name>/runtime.py``.
 
-    module      rule (``annotate(plan, graph, predictor, params) -> {node: parameters}``)     runtime
+    package     rule (``annotate(plan, graph, predictor, params) -> {node: parameters}``)     runtime
     preload     a task with ≥ 2 inputs from other workers                                    its worker fetches them as they appear
     prewarm     a branch predicted to start cold: a sender on another worker and a moment     the sender pings the target's queue
     taskdup     a consumer's fast, small-input upstreams on other workers                     the waiting worker may run one itself
     clustering  every flexible task with children (WUKONG)                                    a big output's children run where it is
     streaming   a task with a consumer outside its branch                                     a big output is read while written
 
-Planners call ``annotate`` (the ``-opt`` planners run every rule; any planner
+This package is the rules layer (docs/concepts/architecture.md): it sees
+plans and the planning layer's model, never Redis, Celery or a worker. The
+planners do not import it either: services hand it to them as
+``PlannerConfig.rules`` (``planning.rules`` says what a planner asks of it),
+and they call ``annotate`` (the ``-opt`` planners run every rule; any planner
 keeps what an author forced with ``@task(optimizations=[...])`` or a spec's
 ``options``); the timing model learns what the annotations change
-(``planning.effects``); workers run the hooks of the optimizations a plan uses
-(``hooks_for``). Parameters come from settings. A submission may force only
-the names in ``orchestrator.core.options.OPTIMIZATIONS`` (the same as ``NAMES``).
+(``planning.effects``). The runtime side registers itself: workers run the
+hooks of the optimizations a plan uses (``workers.core_hooks`` imports each
+``<name>.runtime``). Parameters come from settings. A submission may force
+only the names in ``orchestrator.core.options.OPTIMIZATIONS`` (the same as
+``NAMES``).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.optimizations import clustering, preload, prewarm, streaming, taskdup
+from orchestrator.optimizations.clustering import rule as clustering
+from orchestrator.optimizations.preload import rule as preload
+from orchestrator.optimizations.prewarm import rule as prewarm
+from orchestrator.optimizations.streaming import rule as streaming
+from orchestrator.optimizations.taskdup import rule as taskdup
 
-MODULES = {m.NAME: m for m in (preload, prewarm, taskdup, clustering, streaming)}
+MODULES = {m.NAME: m for m in (preload, prewarm, taskdup, clustering, streaming)}  # name → its rule module
 NAMES = tuple(MODULES)
 OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
                 "non-uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
@@ -53,13 +63,3 @@ def annotate(plan, graph, predictor, *, names: tuple[str, ...], params: dict[str
 def summary(annotations: dict[str, dict]) -> str:
     counts = {name: sum(name in a for a in annotations.values()) for name in NAMES}
     return ", ".join(f"{MODULES[n].LABEL} on {k} task(s)" for n, k in counts.items() if k)
-
-
-def hooks_for(ctx) -> list:
-    """The runtime hooks of the optimizations a run's plan uses, in declared order."""
-    used = {name for entry in ctx.plan.values() for name in (entry.get("a") or {})}
-    out = []
-    for name in NAMES:
-        if name in used:
-            out.extend(MODULES[name].hooks(ctx))
-    return out

@@ -4,13 +4,15 @@ Planners never touch the database or Redis; ``orchestrator.services.planning``
 loads history into a predictor and calls them. Register planners in
 ``PLANNERS``; an ``-opt`` variant is its base planner with the optimizations
 ``orchestrator.optimizations.for_planner`` names applied by rule
-(``PlannerConfig.optimizations``).
+(``PlannerConfig.optimizations``). The rules themselves are a layer above
+planning: services hand them in (``PlannerConfig.rules``, ``planning.rules``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from orchestrator.planning import nonuniform, uniform, wukong
+from orchestrator.planning.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class PlannerConfig:
     # Optimizations applied by rule (the -opt planners), and their parameters by name (settings).
     optimizations: tuple[str, ...] = field(default_factory=tuple)
     optimization_params: dict = field(default_factory=dict)
+    # The rules that apply them (``orchestrator.optimizations``, handed in: planning cannot import the layer
+    # above it; ``planning.rules``). None: no optimization, neither by rule nor forced on a task.
+    rules: Rules | None = None
     seed: int = 0
     # Pool processes per configuration (the local worker's autoscale maximum); None = unlimited, as on FaaS.
     pool_size: int | None = None
@@ -58,6 +63,8 @@ class PlannerConfig:
             raise ValueError(f"mc_samples must be at least 10, got {self.mc_samples!r}")
         if not 0 <= self.tolerance < 1:
             raise ValueError(f"tolerance must be in [0, 1), got {self.tolerance!r}")
+        if self.optimizations and self.rules is None:
+            raise ValueError(f"optimizations {self.optimizations!r} need the rules that apply them (rules=...)")
         if self.cores is not None and not self.cores > 0:
             raise ValueError(f"cores must be positive or None, got {self.cores!r}")
 

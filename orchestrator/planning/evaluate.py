@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.core.graph import Graph
-from orchestrator import optimizations
-from orchestrator.planning import assign as assign_mod, calibration, crowding, estimates, floor, montecarlo, timing
+from orchestrator.planning import (assign as assign_mod, calibration, crowding, estimates, floor, montecarlo, rules,
+                                   timing)
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan, flexible_fallback
@@ -342,13 +342,10 @@ class Planning:
 
     def to_plan(self, ev: Evaluation, worker: list[int], note: str) -> Plan:
         """The plan of an evaluation, with the optimizations its planner applies by rule (``-opt``) and
-        those authors forced; the promise is evaluated again with what they change (``planning.effects``)."""
+        those authors forced, as ``config.rules`` chooses them (``planning.rules``); the promise is
+        evaluated again with what they change (``planning.effects``)."""
         plan = self._build_plan(ev, worker, note)
-        forced = any(node.options_dict.get("optimizations") for node in self.graph.values())
-        if not self.config.optimizations and not forced:
-            return plan
-        annotations = optimizations.annotate(plan, self.graph, self.predictor, names=tuple(self.config.optimizations),
-                                             params=self.config.optimization_params)
+        annotations = rules.annotate(self.config, plan, self.graph, self.predictor)
         if not annotations:
             return plan
         effects = Effects.of(self.dag, annotations, self.predictor.history.prewarm_hit_rate)
@@ -357,7 +354,7 @@ class Planning:
             plan = self._build_plan(ev, worker, note)
         for nid, chosen in annotations.items():
             plan.tasks[nid].annotations.update(chosen)
-        plan.note += f"; {optimizations.summary(annotations)}"
+        plan.note += f"; {rules.note(self.config, annotations)}"
         return plan
 
     def _build_plan(self, ev: Evaluation, worker: list[int], note: str) -> Plan:

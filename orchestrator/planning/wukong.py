@@ -2,16 +2,16 @@
 
 Whoever finishes a task continues with one ready child; the others go to the
 run's executors (see store.readiness). ``wukong-opt`` adds task clustering
-and delayed I/O (``optimizations.clustering``), decided on each output's size
-as it is made, and — once the workflow has history — a promise: where its
+and delayed I/O (``optimizations.clustering``, its rule handed in as
+``config.rules``: ``planning.rules``), decided on each output's size as it is
+made, and — once the workflow has history — a promise: where its
 executors would run each task is simulated (``planning.flexible``) and that
 placement evaluated like a predictive plan's, calibration included.
 """
 from __future__ import annotations
 
-from orchestrator import optimizations
 from orchestrator.core.graph import Graph
-from orchestrator.planning import guard
+from orchestrator.planning import guard, rules
 from orchestrator.planning.evaluate import Planning, fallback_reason
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import PredictionError
@@ -28,12 +28,11 @@ def plan(graph: Graph, predictor, config) -> Plan:
     out.set_uploads(graph)
     if "clustering" in config.optimizations and predictor is not None:
         _promise(out, graph, predictor, config)  # first: the rules then see the predicted output sizes
-    annotations = optimizations.annotate(out, graph, predictor, names=tuple(config.optimizations),
-                                         params=config.optimization_params, flexible=True)
+    annotations = rules.annotate(config, out, graph, predictor, flexible=True)  # config.rules: planning.rules
     for nid, chosen in annotations.items():
         out.tasks[nid].annotations.update(chosen)
     if annotations:
-        out.note += f"; {optimizations.summary(annotations)}"
+        out.note += f"; {rules.note(config, annotations)}"
     return out
 
 

@@ -93,7 +93,7 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
         pool_processes=tuple(sorted(dict(pool_processes).items())),
         past_runs=tuple(past_runs),
         optimizations=opt_mod.for_planner(planner) if optimizations is None else tuple(optimizations),
-        optimization_params=optimization_params(),
+        optimization_params=optimization_params(), rules=opt_mod,
         cores=cores, capacity_source=source, compare_flexible=bool(settings.SLAFLOW_COMPARE_WUKONG),
     )
 

@@ -9,7 +9,7 @@ import pytest
 from orchestrator.core import graph as graph_mod
 from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.optimizations import prewarm
+from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
 from tests import taskfns as t
@@ -96,7 +96,7 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
 
 
 def test_a_dup_lock_is_held_by_one_token_and_released_only_by_it(redis_server):
-    from orchestrator.optimizations import taskdup
+    from orchestrator.optimizations.taskdup import runtime as taskdup
     from store import keys
 
     run_id = 980_000 + time.time_ns() % 10_000
@@ -166,7 +166,7 @@ def test_an_input_two_tasks_take_is_preloaded_once_and_one_never_stored_is_not_w
     downloaded once), ``b`` finishes after the thread started, ``c`` is announced but stays in its
     worker's memory (the task is told at once to fetch it itself)."""
     from orchestrator.core import codec
-    from orchestrator.optimizations.preload import Fetcher
+    from orchestrator.optimizations.preload.runtime import Fetcher
     from store import dataplane, keys
 
     run_id = 990_000 + time.time_ns() % 10_000
@@ -193,7 +193,7 @@ def test_an_input_the_preloader_has_not_reached_is_fetched_by_the_task_and_never
     """The task's inputs are all done when it starts; one whose completion the thread has not acted on
     yet is not waited for: the task fetches it, and the thread then leaves it alone."""
     from orchestrator.core import codec
-    from orchestrator.optimizations.preload import Fetcher
+    from orchestrator.optimizations.preload.runtime import Fetcher
     from store import dataplane, keys
 
     run_id = 970_000 + time.time_ns() % 10_000
@@ -270,7 +270,7 @@ def test_a_branch_is_handed_to_the_warm_process_waiting_for_it_and_to_no_one_aft
     before it gave up is still taken."""
     import threading
 
-    from orchestrator.optimizations import prewarm as pw
+    from orchestrator.optimizations.prewarm import runtime as pw
     from store import keys
 
     run_id = 960_000 + time.time_ns() % 10_000
@@ -482,9 +482,8 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
     """The producer's side (a Redis error mid-write, injected) and the reader's (it takes the stored copy)."""
     from types import SimpleNamespace
 
-    from orchestrator.optimizations.streaming import Streaming
+    from orchestrator.optimizations.streaming.runtime import Streaming
     from store import dataplane, streams
-    from workers.travel import OutputTravel
 
     data = np.random.default_rng(9).standard_normal(50_000).tobytes()
     streams.open_stream(7005, "p", "tok:1", len(data), 4096)
@@ -493,16 +492,14 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
         raise ConnectionError("Redis went away mid-stream")
 
     monkeypatch.setattr(streams, "write", broken)
-    failed = []
-    branch = SimpleNamespace(run_id=7005, token="tok", delivery=1, uploaded=set(),
-                             _attempt=lambda: "tok:1", _fail=lambda *a: failed.append(a))
+    branch = SimpleNamespace(run_id=7005, token="tok", delivery=1)  # what the hook reads of its branch's view
     task = SimpleNamespace(node_id="p", data=data, stream_chunk=4096,
                            record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None))
-    OutputTravel.stage_stream(branch, task)
-    assert not failed and task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
+    hook = Streaming(SimpleNamespace(annotations_of=lambda n: {"streaming": {"min_bytes": 1, "chunk_bytes": 4096}}))
+    assert hook.write_stream(branch, task) is True  # stored: whole, since the stream broke
+    assert task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]
     assert dataplane.get_output(7005, "p").buf == data
     monkeypatch.undo()
     with pytest.raises(streams.StreamError, match=streams.STORED_WHOLE):
         streams.read(7005, "p")
-    hook = Streaming(SimpleNamespace(annotations_of=lambda n: {"streaming": {"min_bytes": 1, "chunk_bytes": 4096}}))
     assert hook.fetch_input(SimpleNamespace(run_id=7005), SimpleNamespace(node_id="c"), "p") is None  # → stored copy

@@ -185,12 +185,19 @@ def test_the_docs_show_the_precedence_table_the_code_uses():
 def _built_in_hook_classes() -> list[type]:
     import inspect
 
+    from workers import core_hooks
+
+    modules = [core_hooks, *core_hooks.OPTIMIZATIONS.values()]
+    return [cls for m in modules for _, cls in inspect.getmembers(m, inspect.isclass)
+            if issubclass(cls, Hook) and cls is not Hook and cls.__module__ == m.__name__]
+
+
+def test_every_optimization_rule_has_its_runtime_registered_in_the_same_order():
     from orchestrator import optimizations
     from workers import core_hooks
 
-    modules = [core_hooks, *optimizations.MODULES.values()]
-    return [cls for m in modules for _, cls in inspect.getmembers(m, inspect.isclass)
-            if issubclass(cls, Hook) and cls is not Hook and cls.__module__ == m.__name__]
+    assert tuple(core_hooks.OPTIMIZATIONS) == optimizations.NAMES
+    assert all(m.__name__ == f"orchestrator.optimizations.{name}.runtime" for name, m in core_hooks.OPTIMIZATIONS.items())
 
 
 def test_every_built_in_hook_that_answers_a_decision_is_in_the_precedence_table():

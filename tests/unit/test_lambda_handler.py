@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from workers import transport
-from orchestrator.optimizations import prewarm
+from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.models import WorkerStartup, WorkflowRun
 from slaflow import submit
 from tests import taskfns as t

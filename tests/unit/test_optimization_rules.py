@@ -5,7 +5,9 @@ from orchestrator import optimizations, planning
 
 from orchestrator.core import options
 from orchestrator.core.graph import Node, Ref
-from orchestrator.optimizations import preload, prewarm, taskdup
+from orchestrator.optimizations.preload import rule as preload
+from orchestrator.optimizations.prewarm import rule as prewarm
+from orchestrator.optimizations.taskdup import rule as taskdup
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import Predictor
@@ -219,6 +221,31 @@ def test_every_planner_keeps_what_an_author_forced():
     for name in ("uniform", "non-uniform"):
         plan = planning.get(name)(forced, Predictor(h), config(name))
         assert plan.tasks["j"].annotations.get("preload"), name
+
+
+def test_planners_get_the_rules_handed_in_and_say_so_when_none_were():
+    """Planning sits below the rules layer: a planner applies only the rules its config carries
+    (``PlannerConfig.rules``, ``planning.rules``), and asks for them loudly rather than plan without."""
+    g, h = big_fan_in()
+    with pytest.raises(ValueError, match="need the rules that apply them"):
+        config("uniform-opt", optimizations=("preload",), rules=None)
+    assert planning.get("uniform")(g, Predictor(h), config("uniform", rules=None)).tasks["j"].annotations == {}
+    forced = dict(g)
+    forced["j"] = Node("j", "m.j", args=tuple(Ref(f"p{k}") for k in range(4)), options={"optimizations": ["preload"]})
+    with pytest.raises(ValueError, match="no rules were handed in"):
+        planning.get("uniform")(forced, Predictor(h), config("uniform", rules=None))
+
+    class OnlyPreload:  # any object with the two functions is a set of rules
+        @staticmethod
+        def annotate(plan, graph, predictor, *, names, params, flexible=False):
+            return {"j": {"preload": {"inputs": ["p0"]}}}
+
+        @staticmethod
+        def summary(annotations):
+            return "stub rules"
+
+    plan = planning.get("uniform")(forced, Predictor(h), config("uniform", rules=OnlyPreload))
+    assert plan.tasks["j"].annotations == {"preload": {"inputs": ["p0"]}} and "; stub rules" in plan.note
 
 
 # --- Task clustering, streaming, and where a flexible run puts its tasks -------------------------------

@@ -1,11 +1,8 @@
-"""WUKONG's task clustering and delayed I/O: a big output stays with the worker that made it.
+"""Task clustering's runtime hook: a big output stays with the worker that made it.
 
-Rule (``wukong-opt``, or forced on a task): every flexible task with
-downstream tasks is a candidate; whether it clusters is decided at run time
-on the output's real size, which no plan knows before a first run.
-
-Runtime, in a flexible branch (an executor), for an output of at least
-``min_bytes`` (``SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES``):
+The rule (``clustering.rule``) marks the flexible tasks with children. In a
+flexible branch (an executor), for an output of at least ``min_bytes``
+(``SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES``):
 
 * **fan-out clustering** — the branch runs up to ``max_fanout`` ready
   children itself (the ``local_children`` decision) instead of one, and the
@@ -21,17 +18,6 @@ Runtime, in a flexible branch (an executor), for an output of at least
   per child (a claim in Redis): two producers of one fan-in never wait for
   each other.
 
-Re-judged on the output store's tiers (``store.tiers``): an output of at
-least ``min_bytes`` goes into the host's shared memory, which a reader on the
-same host maps for ~0.2 ms/MB after a ~0.5 ms/MB write — the transfer
-clustering and delayed I/O avoid costs less than what they cost (children run
-one after another on one executor; a producer waits up to ``delay_s``). So the
-rule chooses no task while every worker is on one host and the tier takes
-outputs of clustering's size (``SLAFLOW_SHM_MIN_BYTES`` and the hosts the
-live workers publish, given to the rule with its parameters); on
-several hosts, or with the tier off, it chooses as before. Forcing it on a
-task still works.
-
 Recorded on the producer: ``clustered_children`` (the children it ran),
 ``not_uploaded_bytes`` (its output never written to Redis) and
 ``delayed_io`` ({waited_s, picked}); on each clustered child: ``clustered``
@@ -39,34 +25,9 @@ Recorded on the producer: ``clustered_children`` (the children it ran),
 """
 from __future__ import annotations
 
-from orchestrator.planning.predictor import store_tiers, through_shared_memory
+from orchestrator.optimizations.clustering.rule import NAME
 from store import readiness
 from workers.hooks import Hook
-
-NAME = "clustering"
-LABEL = "Task clustering"
-DEFAULTS = {"min_bytes": 1 << 20, "max_fanout": 8, "delay_s": 0.5}
-FLEXIBLE = True  # acts on flexible (WUKONG) tasks; the other rules need a planned worker
-
-
-def _params(params: dict) -> dict:
-    return {"min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
-            "max_fanout": int(params.get("max_fanout", DEFAULTS["max_fanout"])),
-            "delay_s": float(params.get("delay_s", DEFAULTS["delay_s"]))}
-
-
-def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
-    chosen = _params(params)
-    if through_shared_memory(*store_tiers(params, predictor), chosen["min_bytes"], one_host=True):
-        return {}  # a big output costs its readers on this host almost nothing: nothing to save
-    has_children = {u for node in graph.values() for u in node.upstream}
-    return {nid: chosen for nid, tp in plan.tasks.items() if tp.worker is None and nid in has_children}  # shared: read only
-
-
-def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
-    if plan.tasks[nid].worker is not None or not any(nid in node.upstream for node in graph.values()):
-        return None
-    return _params(params)
 
 
 class Clustering(Hook):
@@ -75,6 +36,7 @@ class Clustering(Hook):
     def __init__(self, ctx):
         self.ctx = ctx
         self.producer_of: dict[str, str] = {}  # a child this branch runs because of clustering → its producer
+        self.delayed: dict[str, tuple[list[str], float]] = {}  # a producer → (children it waited for, seconds)
 
     def _spec(self, branch, task) -> dict | None:
         """The parameters when clustering applies to this finished task: a flexible branch, a big output."""
@@ -96,8 +58,10 @@ class Clustering(Hook):
         return max(1, min(len(flexible), int(spec["max_fanout"])))
 
     def delay_upload(self, branch, task, children: list):
-        """Seconds to wait before uploading, or None: only when every child could run here once the
-        not-ready ones are, and no other producer of those already waits for them."""
+        """Delayed I/O: wait up to ``delay_s`` for the children that are not ready yet, and answer True
+        (the counters' call is made again: those ready by then run here), or None to upload now — only
+        when every child could run here once the not-ready ones are, and no other producer of those
+        already waits for them."""
         spec = self._spec(branch, task)
         if spec is None or float(spec["delay_s"]) <= 0 or len(children) > task.local_slots:
             return None
@@ -106,8 +70,9 @@ class Clustering(Hook):
         pending = readiness.pending(branch.run_id, task.node_id, children)
         if not pending or not readiness.claim_delay(branch.run_id, pending, branch.token):
             return None
-        task.delayed_for = pending
-        return float(spec["delay_s"])
+        waited = readiness.wait_ready(branch.run_id, task.node_id, children, float(spec["delay_s"]))
+        self.delayed[task.node_id] = (pending, waited)
+        return True
 
     def before_inputs(self, branch, task) -> None:
         producer = self.producer_of.pop(task.node_id, None)
@@ -115,6 +80,7 @@ class Clustering(Hook):
             task.record.optimizations["clustered"] = producer
 
     def after_complete(self, branch, task) -> None:
+        delayed = self.delayed.pop(task.node_id, None)
         if task.finished is None or self._spec(branch, task) is None:
             return
         rec = task.record.optimizations
@@ -126,9 +92,9 @@ class Clustering(Hook):
                 self.producer_of[child] = task.node_id
         if not task.record.uploaded:
             rec["not_uploaded_bytes"] = len(task.data)
-        if task.delayed_for:
-            rec["delayed_io"] = {"waited_s": round(task.delayed_s, 4),
-                                 "picked": [c for c in task.delayed_for if c in local]}
+        if delayed is not None:
+            pending, waited = delayed
+            rec["delayed_io"] = {"waited_s": round(waited, 4), "picked": [c for c in pending if c in local]}
 
 
 def hooks(ctx) -> list[Hook]:

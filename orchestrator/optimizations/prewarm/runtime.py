@@ -1,19 +1,13 @@
-"""PreWarm: have a process of a configuration ready for a branch predicted to start cold.
+"""PreWarm's runtime: a ping that makes a process of the target's configuration ready, and the hand-off.
 
-Rule: for a task that begins a branch the plan predicts to start cold (on a
-new or idle process), pick a sender — a task of another logical worker running
-at the chosen moment — and the moment: within the feasible window
-[dispatch − keep-alive + latency, dispatch − latency − the target's start-up],
-at ``preference`` (0.75) of the way through it (the prior system's constants:
-500 ms request latency, 0.75, a 7 s warm window). Runtime: when the sender
-task starts, a timer sends a pre-warm ping — an ordinary Celery message
-(``workers.tasks.prewarm``) to the target configuration's queue — at the
-planned moment; the pool process that takes it loads the workflow's code,
-the run's plan and connections, and stays warm for the keep-alive window.
-Every ping is recorded (``keys.prewarms``); the run's summary says whether the
-target's start-up was warm (a hit) and the gap between ping and start. The
-timing model treats a pinged branch as warm with the measured hit rate
-(``planning.effects``).
+The rule (``prewarm.rule``) names, per branch predicted to start cold, a
+sender task and a moment. When the sender task starts, a timer sends a
+pre-warm ping — an ordinary Celery message (``workers.tasks.prewarm``) to the
+target configuration's queue — at the planned moment; the pool process that
+takes it loads the workflow's code, the run's plan and connections, and stays
+warm for the keep-alive window. Every ping is recorded (``keys.prewarms``);
+the run's summary says whether the target's start-up was warm (a hit) and
+the gap between ping and start.
 
 Hand-off: a prefork pool gives each message to whichever of its idle
 processes comes next, so a ping and the branch after it often land on two
@@ -35,15 +29,12 @@ import time
 from celery import signature
 
 from orchestrator.core import router
-
-from workers import transport
+from orchestrator.optimizations.prewarm.rule import NAME
 from store import flags, keys
-from workers.hooks import Hook
 from store.redis_client import get_redis, script as redis_script
+from workers import transport
+from workers.hooks import Hook
 
-NAME = "prewarm"
-LABEL = "PreWarm"
-DEFAULTS = {"latency_s": 0.5, "preference": 0.75, "window_s": 7.0}
 HANDOFF_FALLBACK_S = 2.0  # the branch's own message, after a hand-off: long past the waiter's pop and lease
 log = logging.getLogger("slaflow.prewarm")
 
@@ -60,47 +51,6 @@ _GIVE_UP = """
 redis.call('DEL', KEYS[1])
 return redis.call('LPOP', KEYS[2])
 """
-
-
-def _choose(plan, nid: str, params: dict) -> dict | None:
-    tp = plan.tasks[nid]
-    if tp.worker is None or tp.startup not in ("cold", "new") or tp.start_s is None:
-        return None
-    latency, pref = float(params.get("latency_s", 0.5)), float(params.get("preference", 0.75))
-    window = float(params.get("window_s", DEFAULTS["window_s"]))
-    dispatch = tp.start_s - (tp.startup_s or 0.0)
-    hi = dispatch - latency - (tp.startup_s or 0.0)
-    if hi <= 0:
-        return None  # wanted from the start: nothing runs early enough to ping it
-    lo = min(hi, max(0.0, dispatch - window + latency))
-    at = lo + pref * (hi - lo)
-    others = [(o.start_s, o.node_id) for o in plan.tasks.values()
-              if o.worker is not None and o.worker != tp.worker and o.start_s is not None and o.end_s is not None
-              and o.start_s <= at <= o.end_s]
-    if not others:
-        # No task runs at that moment: the latest one that starts inside the window sends at its start.
-        others = [(o.start_s, o.node_id) for o in plan.tasks.values()
-                  if o.worker is not None and o.worker != tp.worker and o.start_s is not None and lo <= o.start_s <= hi]
-        if not others:
-            return None
-        start, sender = max(others)
-        at = start
-    else:
-        start, sender = min(others)
-    return {"sender": sender, "send_at_s": round(at, 4), "memory_mb": tp.memory_mb, "worker": tp.worker}
-
-
-def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
-    out = {}
-    for nid in plan.tasks:
-        chosen = _choose(plan, nid, params)
-        if chosen is not None:
-            out[nid] = chosen
-    return out
-
-
-def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
-    return _choose(plan, nid, params)
 
 
 def offer(run_id: int, target: str, branch: dict) -> bool:
