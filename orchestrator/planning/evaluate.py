@@ -328,7 +328,7 @@ class Planning:
         if monte_carlo:
             outcome = montecarlo.run(dag, tl, predictor=p, sizes=self.sizes, memory=memory, worker=worker,
                                      uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
-                                     seed=self.config.seed, preload=effects.preload)
+                                     seed=self.config.seed)
             if sla != TYPICAL:
                 typical_tl = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before, effects=effects)[1]
                 typical = typical_tl.makespan

@@ -51,11 +51,10 @@ def _draw(values: np.ndarray, n: int, rng: np.random.Generator):
 
 
 def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-        uploads: list[bool], sla: SLA, samples: int = DEFAULT_SAMPLES, seed: int = 0,
-        preload: frozenset[int] = frozenset()) -> Outcome:
+        uploads: list[bool], sla: SLA, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Outcome:
     """Branches a pre-warm ping targets (``Branch.prewarm_hit``) start warm with that chance; inputs
-    fetched as soon as each exists (PreLoad) are the timeline's PRELOAD waits (``preload``, the tasks
-    concerned, is what the timeline was simulated with and adds nothing to it)."""
+    fetched as soon as each exists (PreLoad) are the timeline's PRELOAD waits, recorded when it was
+    simulated."""
     rng = np.random.default_rng(seed)
     n = samples
     factors, weights = predictor.run_factors()
