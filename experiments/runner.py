@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 from orchestrator.services import selectors
 from orchestrator.handles import RunFailed, RunHandle, RunCancelled
@@ -11,10 +11,24 @@ from slaflow import workflows
 
 
 @contextlib.contextmanager
-def cluster_if_needed(log=print) -> Iterator[object | None]:
-    """Yield the running cluster we started, or None when workers already serve every queue."""
+def running(start: Callable[[], object], refused: type[Exception] | tuple[type[Exception], ...]) -> Iterator[object]:
+    """Yield what ``start()`` started (a cluster, simulated hosts: anything with ``stop()``), stopped afterwards;
+    ``refused`` (why it could not start) becomes a CommandError naming it."""
     from django.core.management.base import CommandError
 
+    try:
+        started = start()
+    except refused as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@contextlib.contextmanager
+def cluster_if_needed(log=print) -> Iterator[object | None]:
+    """Yield the running cluster we started, or None when workers already serve every queue."""
     from localcluster.embedded_redis import NoRedisServer
     from localcluster.launcher import LocalCluster, cluster_needed
 
@@ -22,14 +36,8 @@ def cluster_if_needed(log=print) -> Iterator[object | None]:
         yield None
         return
     log("no slaflow worker serves every resource-config queue: starting a local cluster for this command…")
-    try:
-        cluster = LocalCluster().start()
-    except NoRedisServer as exc:
-        raise CommandError(str(exc)) from None
-    try:
+    with running(lambda: LocalCluster().start(), NoRedisServer) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:

@@ -131,11 +131,5 @@ def simulated_hosts(hosts: int, log):
     from localcluster.netns import HostsError
 
     log(f"starting {hosts} simulated hosts…")
-    try:
-        harness = Hosts(hosts).start()
-    except HostsError as exc:
-        raise CommandError(str(exc)) from None
-    try:
+    with runner.running(lambda: Hosts(hosts).start(), HostsError) as harness:
         yield harness
-    finally:
-        harness.stop()
