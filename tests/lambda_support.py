@@ -2,7 +2,7 @@
 local Lambda-compatible endpoint (``localcluster.lambda_local``) as a process of its own."""
 from __future__ import annotations
 
-from localcluster.local_aws import endpoint_process as local_lambda, free_port, stats  # noqa: F401
+from localcluster.local_aws import endpoint_process as local_lambda  # noqa: F401
 from localcluster.local_aws import s3_server
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.

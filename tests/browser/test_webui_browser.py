@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from experiments.runner import submit_library
 from orchestrator import planning
 from orchestrator.celery import app
-from orchestrator.models import TaskRun, WorkflowRun
 from orchestrator.core.router import queue_for
+from orchestrator.models import TaskRun, WorkflowRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from experiments.bench import tasks as t, wfcommons as wf, workloads
+from experiments.bench import tasks as t
+from experiments.bench import wfcommons as wf
+from experiments.bench import workloads
 from orchestrator.core.graph import Ref, find_cycle, sink, toposort
 
 

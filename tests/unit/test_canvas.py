@@ -1,7 +1,7 @@
 """The canvas as signature dicts: queues, ids and headers (no broker)."""
-from workers import canvas
 from orchestrator.core.graph import Node, Ref
 from orchestrator.planning.plan import Plan, TaskPlan
+from workers import canvas
 
 
 def graph():
@@ -56,7 +56,8 @@ def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
     """
     from orchestrator import planning
     from orchestrator.planning.predictor import Predictor
-    from tests.planning_support import config, graph as make_graph, history, same_everywhere
+    from tests.planning_support import config, history, same_everywhere
+    from tests.planning_support import graph as make_graph
 
     g = make_graph({"slow": ("m.slow", []), "fast": ("m.fast", []), "join": ("m.join", ["slow", "fast"])})
     h = history({"m.slow": {512: 4.0, 1024: 2.0, 2048: 1.0}, **same_everywhere(["m.fast"], 0.3),

@@ -1,7 +1,8 @@
 """Pure computations of the optimization dashboards: per run (what fired) and across runs (its effect)."""
 import pytest
 
-from webui import analysis, optimization_analysis as oa
+from webui import analysis
+from webui import optimization_analysis as oa
 from webui import optimization_figures as of
 
 
