@@ -2,8 +2,10 @@
 local Lambda-compatible endpoint (``localcluster.lambda_local``) as a process of its own."""
 from __future__ import annotations
 
-from localcluster.local_aws import endpoint_process as local_lambda  # noqa: F401
-from localcluster.local_aws import s3_server
+from localcluster.local_aws import (
+    endpoint_process as local_lambda,  # noqa: F401
+    s3_server,
+)
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

@@ -6,8 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from experiments.bench import runtime as runtime_bench
-from experiments.bench import workloads
+from experiments.bench import runtime as runtime_bench, workloads
 from orchestrator.models import WorkflowRun
 
 pytestmark = [pytest.mark.integration]

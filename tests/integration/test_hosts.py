@@ -13,8 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from experiments.bench import runtime as runtime_bench
-from experiments.bench import workloads
+from experiments.bench import runtime as runtime_bench, workloads
 from localcluster import netns
 from localcluster.hosts import Hosts
 from orchestrator.handles import RunHandle

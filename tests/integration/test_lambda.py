@@ -12,8 +12,7 @@ import pytest
 
 from orchestrator import planning
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.planning.plan import Plan as PlanData
-from orchestrator.planning.plan import TaskPlan
+from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 from slaflow import submit
 from tests import taskfns as t
 from tests.conftest import _session, cluster_env

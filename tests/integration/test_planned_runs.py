@@ -10,8 +10,7 @@ from orchestrator import planning
 from orchestrator.core.authoring import build_graph
 from orchestrator.core.spec import inputs_hash, to_spec
 from orchestrator.models import Plan, TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.planning.plan import Plan as PlanData
-from orchestrator.planning.plan import TaskPlan
+from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 from slaflow import submit
 from tests import taskfns as t
 

@@ -10,8 +10,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from orchestrator.models import WorkflowRun
-from orchestrator.services import quotas
-from orchestrator.services import runs as run_services
+from orchestrator.services import quotas, runs as run_services
 from slaflow import command, submit, submit_spec
 from tests.apiutil import client_for, stored_counts, wait_for_status
 from tests.waiting import until

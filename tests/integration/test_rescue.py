@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.models import TaskRun, WorkflowRun
-from orchestrator.planning import live as live_rule
-from orchestrator.planning import rescue as rescue_rule
+from orchestrator.planning import live as live_rule, rescue as rescue_rule
 from slaflow import submit
 from tests import taskfns as t
 from tests.apiutil import client_for

@@ -2,9 +2,7 @@
 import numpy as np
 import pytest
 
-from experiments.bench import tasks as t
-from experiments.bench import wfcommons as wf
-from experiments.bench import workloads
+from experiments.bench import tasks as t, wfcommons as wf, workloads
 from orchestrator.core.graph import Ref, find_cycle, sink, toposort
 
 

@@ -56,8 +56,7 @@ def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
     """
     from orchestrator import planning
     from orchestrator.planning.predictor import Predictor
-    from tests.planning_support import config, history, same_everywhere
-    from tests.planning_support import graph as make_graph
+    from tests.planning_support import config, graph as make_graph, history, same_everywhere
 
     g = make_graph({"slow": ("m.slow", []), "fast": ("m.fast", []), "join": ("m.join", ["slow", "fast"])})
     h = history({"m.slow": {512: 4.0, 1024: 2.0, 2048: 1.0}, **same_everywhere(["m.fast"], 0.3),

@@ -9,8 +9,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from orchestrator import executables
-from orchestrator.core import envconfig
-from orchestrator.core import spec as spec_mod
+from orchestrator.core import envconfig, spec as spec_mod
 from orchestrator.core.authoring import build_graph
 from orchestrator.core.graph import GraphError, Node, Ref
 from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, programs, sandbox

@@ -5,8 +5,7 @@ import zipfile
 
 import pytest
 
-from orchestrator.core import codechecks as checks
-from orchestrator.core import coderefs as refs
+from orchestrator.core import codechecks as checks, coderefs as refs
 from orchestrator.core.codechecks import CodeError
 from tests.codefiles import module, wheel
 

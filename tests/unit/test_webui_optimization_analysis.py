@@ -1,9 +1,7 @@
 """Pure computations of the optimization dashboards: per run (what fired) and across runs (its effect)."""
 import pytest
 
-from webui import analysis
-from webui import optimization_analysis as oa
-from webui import optimization_figures as of
+from webui import analysis, optimization_analysis as oa, optimization_figures as of
 
 
 def test_preload_rows_say_which_planned_inputs_came_early_and_which_the_task_waited_for():

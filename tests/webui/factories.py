@@ -15,12 +15,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from orchestrator.core import graph as graph_mod
-from orchestrator.core import spec as spec_mod
+from orchestrator.core import graph as graph_mod, spec as spec_mod
 from orchestrator.core.graph import Node, Ref
 from orchestrator.models import Plan, TaskRun, WorkerStartup, Workflow, WorkflowRun
-from orchestrator.planning.plan import Plan as PlanData
-from orchestrator.planning.plan import TaskPlan
+from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 
 GRAPH = {
     "a": Node("a", "tests.taskfns.value", args=(1,)),
