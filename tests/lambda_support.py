@@ -2,9 +2,12 @@
 local Lambda-compatible endpoint (``localcluster.lambda_local``) as a process of its own."""
 from __future__ import annotations
 
-from localcluster.local_aws import (
-    endpoint_process as local_lambda,  # noqa: F401
+# local_lambda, free_port and stats are re-exported to the tests.
+from localcluster.local_aws import (  # noqa: F401
+    endpoint_process as local_lambda,
+    free_port,
     s3_server,
+    stats,
 )
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
