@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install migrate cluster bench docs clean
+.PHONY: demo test lint install migrate cluster bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,13 +24,20 @@ demo: migrate
 # The browser tests need Debian's chromium, the sandbox tests Debian's bubblewrap, the manifest tests kubectl,
 # the simulated hosts' tests iproute2, util-linux and socat:
 # found, or installed with apt where that is possible.
-test: install
+test: lint
 	PY=$(BIN)/python scripts/system-deps redis
 	scripts/system-deps chromium
 	scripts/system-deps bubblewrap
 	scripts/system-deps kubectl
 	scripts/system-deps hosts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint (ruff: the source packages and tests) and types (mypy: the core layers); [tool.ruff] and [tool.mypy] in
+# pyproject.toml say what. A finding fails the target, and so `make test` and CI before the suite starts.
+LINTED := slaflow orchestrator store workers localcluster webui experiments tests
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.
 cluster: migrate
@@ -47,4 +54,4 @@ docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf var test-artifacts .pytest_cache
+	rm -rf var test-artifacts .pytest_cache .mypy_cache .ruff_cache

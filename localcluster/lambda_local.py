@@ -104,7 +104,8 @@ class Environment:
         self.conn.send((event, time.time() + timeout_s))
         if not self.conn.poll(timeout_s):
             self.stop()
-            return "timeout", {"errorType": "TimeoutError", "errorMessage": f"Task timed out after {timeout_s:.2f} seconds"}
+            return "timeout", {"errorType": "TimeoutError",
+                               "errorMessage": f"Task timed out after {timeout_s:.2f} seconds"}
         try:
             return self.conn.recv()
         except (EOFError, OSError):
@@ -339,7 +340,8 @@ def parse_function(text: str, keepalive_s: float, concurrency: int, timeout_s: f
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[1].isdigit():
         raise argparse.ArgumentTypeError(f"--function {text!r}: expected NAME:MEMORY_MB[:TIMEOUT_S]")
-    return Function(parts[0], int(parts[1]), float(parts[2]) if len(parts) == 3 else timeout_s, concurrency, keepalive_s)
+    return Function(parts[0], int(parts[1]), float(parts[2]) if len(parts) == 3 else timeout_s, concurrency,
+                    keepalive_s)
 
 
 def main(argv: list[str] | None = None) -> int:

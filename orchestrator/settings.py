@@ -118,8 +118,9 @@ SLAFLOW_RESOURCE_CONFIGS = env.resource_configs(os.environ.get("SLAFLOW_RESOURCE
 SLAFLOW_DEFAULT_MEMORY_MB = env.env_int("SLAFLOW_DEFAULT_MEMORY_MB", SLAFLOW_RESOURCE_CONFIGS[-1])
 # Exact modules whose task functions a submission may name, beside the library's (``workers.functions``).
 SLAFLOW_WORKFLOW_MODULES = env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODULES"))
-# Pushed workflow code (``orchestrator.services.code``, docs/howto/push-code.md): the largest upload (a module or wheel; it must fit
-# SLAFLOW_API_MAX_BODY_BYTES too through REST), the most a wheel may hold unpacked, and where workers cache code by hash.
+# Pushed workflow code (``orchestrator.services.code``, docs/howto/push-code.md): the largest upload (a module or
+# wheel; it must fit SLAFLOW_API_MAX_BODY_BYTES too through REST), the most a wheel may hold unpacked, and where
+# workers cache code by hash.
 SLAFLOW_CODE_MAX_BYTES = env.env_int("SLAFLOW_CODE_MAX_BYTES", 1024 * 1024)
 SLAFLOW_CODE_MAX_UNPACKED_BYTES = env.env_int("SLAFLOW_CODE_MAX_UNPACKED_BYTES", 16 * 1024 * 1024)
 SLAFLOW_CODE_CACHE_DIR = os.environ.get("SLAFLOW_CODE_CACHE_DIR") or os.path.join(

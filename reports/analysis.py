@@ -220,8 +220,8 @@ def gantt_bars(tasks: Iterable[Mapping], startups: Iterable[Mapping]) -> list[di
         kind = "cold" if s["cold"] else "warm"
         bars.append({"row": s["worker_id"] or "?", "part": f"start-up ({kind})", "start": s["requested_s"],
                      "end": end, "planned": False,
-                     "text": f"{kind} start-up of {s['worker_id']} ({s['memory_mb']} MB): {end - s['requested_s']:.4f} s"
-                             + (" · pre-warmed" if s.get("prewarmed") else "")})
+                     "text": f"{kind} start-up of {s['worker_id']} ({s['memory_mb']} MB): "
+                             f"{end - s['requested_s']:.4f} s" + (" · pre-warmed" if s.get("prewarmed") else "")})
     for t in tasks:
         row = t.get("worker_id") or t.get("planned_worker") or "?"
         for part, start, end in task_segments(t):

@@ -31,7 +31,7 @@ def layered_positions(order: Sequence[str], levels: Mapping[str, int],
 
         def key(nid: str) -> tuple[float, int]:
             ups = [slot[u] for u in upstream.get(nid, ()) if u in slot]
-            return (sum(ups) / len(ups) if ups else float(rank[nid]), rank[nid])
+            return (sum(ups) / len(ups) if ups else float(rank[nid]), rank[nid])  # noqa: B023 (sorted right below)
 
         members = sorted(members, key=key) if level else members
         n = len(members)

@@ -85,10 +85,10 @@ def main(argv: list[str]) -> int:
                 out = api.code(owner, name)
             else:
                 out = api.share_code(owner, name, users=args.user, groups=args.group, remove=args.remove)
-            text = "\n".join([f"{out['owner']}/{out['name']}  shared with: "
-                              f"{', '.join(out['shared_with'] + [g + ' (group)' for g in out['shared_with_groups']]) or 'nobody'}"]
-                             + [f"  version {v['version']}  {v['kind']}  {v['size']} bytes  sha256 {v['sha256'][:12]}…  "
-                                f"{v['created']}" for v in out["versions"]])
+            shared = ", ".join(out["shared_with"] + [g + " (group)" for g in out["shared_with_groups"]]) or "nobody"
+            text = "\n".join([f"{out['owner']}/{out['name']}  shared with: {shared}"]
+                             + [f"  version {v['version']}  {v['kind']}  {v['size']} bytes  "
+                                f"sha256 {v['sha256'][:12]}…  {v['created']}" for v in out["versions"]])
     except ApiError as err:
         body = err.body
         detail = (body.get("detail") if isinstance(body, dict) and "detail" in body

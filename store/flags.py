@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from store import interrupts, keys
 from store.redis_client import new_client
@@ -47,7 +48,7 @@ class Watcher:
                 log.warning("run flags: lost the subscription (%r); retrying", exc)
                 time.sleep(1.0)
 
-    def _take(self, data) -> None:
+    def _take(self, data: Any) -> None:
         if not isinstance(data, bytes):
             return
         kind, _, rest = data.decode().partition(" ")
@@ -63,7 +64,8 @@ class Watcher:
             self.duplicated[(int(run), node)] = None
             while len(self.duplicated) > _KEEP:
                 del self.duplicated[next(iter(self.duplicated))]
-            interrupts.interrupt_task(int(run), node, interrupts.Duplicated(f"task {node!r} was finished by a duplicate"))
+            interrupts.interrupt_task(int(run), node,
+                                      interrupts.Duplicated(f"task {node!r} was finished by a duplicate"))
 
 
 _watcher: Watcher | None = None

@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any, Callable, Literal, cast
 
 log = logging.getLogger("slaflow.interrupts")
 
@@ -57,7 +58,8 @@ class Duplicated(Interrupted):
 class Guard:
     """Run one task's function so that its time limit and its run's cancellation can stop it."""
 
-    def __init__(self, run_id: int, node_id: str, limit_s: float | None, on_kill=None):
+    def __init__(self, run_id: int, node_id: str, limit_s: float | None,
+                 on_kill: Callable[[str, str], None] | None = None):
         self.run_id, self.node_id, self.limit_s = run_id, node_id, limit_s
         self.on_kill = on_kill  # (kind, reason) → None: records why before the process is killed
         self.pending: Interrupted | None = None
@@ -76,7 +78,7 @@ class Guard:
             self._arm_watchdog(float(self.limit_s) + GRACE_S, TimeLimitExceeded(self._limit_text()))
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         global _current
         if self.active:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -102,7 +104,7 @@ class Guard:
             return
         self.pending = error
         self._arm_watchdog(GRACE_S, error)
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+        signal.pthread_kill(cast(int, threading.main_thread().ident), signal.SIGALRM)  # started: has an ident
 
     def _arm_watchdog(self, after_s: float, error: Interrupted) -> None:
         if self._watchdog is not None:
@@ -128,7 +130,7 @@ _current: Guard | None = None
 _installed_in: int | None = None
 
 
-def _on_alarm(signum, frame) -> None:
+def _on_alarm(signum: int, frame: Any) -> None:
     guard = _current
     if guard is not None:
         guard.alarm()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from store import keys
 from store.redis_client import get_redis
@@ -51,7 +52,7 @@ class Location:
         return MARK + json.dumps(body, separators=(",", ":")).encode()
 
 
-def decode(raw) -> Location | None:
+def decode(raw: Any) -> Location | None:
     """The location in ``raw`` (an entry of the outputs hash), or None when ``raw`` is a value itself."""
     if raw is None or raw[:len(MARK)] != MARK:
         return None

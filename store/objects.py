@@ -18,6 +18,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from store.shm import StoreError, checksum
@@ -37,7 +38,7 @@ class ObjectRecord:
         return MARK + json.dumps({"k": self.key, "n": self.size, "c": self.checksum}, separators=(",", ":")).encode()
 
 
-def decode(raw) -> ObjectRecord | None:
+def decode(raw: Any) -> ObjectRecord | None:
     """The object record in ``raw`` (an entry of the outputs hash), or None when it is something else."""
     if raw is None or raw[:len(MARK)] != MARK:
         return None
@@ -69,7 +70,7 @@ class Bucket:
     def run_prefix(self, run_id: int) -> str:
         return f"{self.prefix}/r{int(run_id)}/"
 
-    def put(self, run_id: int, node_id: str, data) -> ObjectRecord:
+    def put(self, run_id: int, node_id: str, data: Any) -> ObjectRecord:
         key = self.run_prefix(run_id) + quote(node_id, safe="")
         body = bytes(data)
         digest = checksum(body)

@@ -27,7 +27,6 @@ import http.client
 import ipaddress
 import logging
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -147,7 +146,7 @@ class DataServer:
         self._threads: list[threading.Thread] = []
 
     def start(self, *, every_s: float = 30.0, tick: Callable[[], None] | None = None,
-              listen: Callable[[Callable[[int], None]], None] | None = None) -> "DataServer":
+              listen: Callable[[Callable[[int], object]], None] | None = None) -> "DataServer":
         """Serve in a daemon thread; ``tick`` (announce + sweep) runs now and every ``every_s``;
         ``listen(drop)`` (blocking) calls ``drop(run_id)`` for each run end it hears."""
         self._spawn(self.httpd.serve_forever, "slaflow-data")
@@ -164,7 +163,7 @@ class DataServer:
             self._spawn(lambda: listen(self.hdir.drop_run), "slaflow-data-drops")
         return self
 
-    def _spawn(self, target, name: str) -> None:
+    def _spawn(self, target: Callable[[], object], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)

@@ -38,7 +38,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import xxhash
 
@@ -59,7 +59,7 @@ class OutputLost(StoreError):
         self.host, self.name = host, name
 
 
-def checksum(buf) -> str:
+def checksum(buf: Any) -> str:
     return xxhash.xxh3_64_hexdigest(buf)
 
 
@@ -94,12 +94,12 @@ class HostDir:
             raise StoreError(f"not an output file name: {name!r}")
         return self.run_dir(run_id) / name
 
-    def write(self, run_id: int, node_id: str, data) -> tuple[str, str]:
+    def write(self, run_id: int, node_id: str, data: Any) -> tuple[str, str]:
         """Write ``data`` once as a new file of the run; (its name, its checksum)."""
         name = file_name(node_id)
         return name, self.write_as(run_id, name, [data])
 
-    def write_as(self, run_id: int, name: str, parts, expect: str | None = None) -> str:
+    def write_as(self, run_id: int, name: str, parts: Any, expect: str | None = None) -> str:
         """Write the buffers ``parts`` as file ``name`` of the run (renamed into place when whole: readers
         never see part of it); its checksum, which must be ``expect`` when given (else nothing is kept)."""
         folder = self.run_dir(run_id)

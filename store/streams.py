@@ -20,7 +20,8 @@ mid-stream is redelivered (its lease lapses) and streams again as a new
 attempt; readers wait for it up to ``SLAFLOW_STREAM_STALL_S`` without a new
 entry. A producer whose stream breaks under it (a Redis error mid-write)
 falls back to storing the output whole, and says so in its ``err`` mark
-(``STORED_WHOLE``): readers then take the stored copy. ``keys.streams(run)`` lists the streamed outputs and their attempts.
+(``STORED_WHOLE``): readers then take the stored copy. ``keys.streams(run)`` lists the streamed outputs
+and their attempts.
 
 **Generator tasks** stream for real: each item a task function yields is
 encoded and published as its own entry ``{a, v}`` the moment it is made, and

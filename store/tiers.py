@@ -35,18 +35,18 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, cast
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from orchestrator.core import codec
-from store import locations, objects
+from store import keys, locations, objects
 from store.locations import Location
+from store.redis_client import get_redis, new_client
 from store.server import DataServer, Refused, fetch
 from store.shm import HostDir, OutputLost, StoreError
-from store import keys
-from store.redis_client import get_redis, new_client
 
 log = logging.getLogger("slaflow.store")
 
@@ -82,17 +82,18 @@ class OutputStore:
     bucket: objects.Bucket | None = None  # the object store, when one is configured (readers need it)
     object_min_bytes: int = 0  # big outputs written to the bucket from this size (0: not written there)
 
-    def entry(self, run_id: int, node_id: str, data) -> bytes:
+    def entry(self, run_id: int, node_id: str, data: Any) -> bytes:
         """What the outputs hash stores for ``node_id``'s encoded output ``data`` (written to shared
         memory, or to the object store, first when it is big enough)."""
         if self.object_min_bytes and len(data) >= self.object_min_bytes:
-            return self.bucket.put(run_id, node_id, data).encode()
+            # object_min_bytes is set only with a bucket
+            return cast(objects.Bucket, self.bucket).put(run_id, node_id, data).encode()
         if not self.min_bytes or len(data) < self.min_bytes:
             return data
         name, digest = self.hdir.write(run_id, node_id, data)
         return Location(self.host, self.addr, name, len(data), digest).encode()
 
-    def resolve(self, run_id: int, raw) -> Fetched | None:
+    def resolve(self, run_id: int, raw: Any) -> Fetched | None:
         """The output behind an entry of the outputs hash (None: not stored)."""
         if raw is None:
             return None
@@ -190,7 +191,8 @@ def local() -> OutputStore:
             bucket = objects.Bucket(settings.SLAFLOW_OBJECT_STORE_BUCKET, settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL,
                                     settings.SLAFLOW_AWS_REGION, deployment())
         # Outputs go to the bucket once any configuration runs on Lambda: its readers share no host.
-        object_min = max(1, int(settings.SLAFLOW_OBJECT_STORE_MIN_BYTES)) if bucket and settings.SLAFLOW_LAMBDA_CONFIGS else 0
+        object_min = (max(1, int(settings.SLAFLOW_OBJECT_STORE_MIN_BYTES))
+                      if bucket and settings.SLAFLOW_LAMBDA_CONFIGS else 0)
         _store = OutputStore(host_id(), HostDir(Path(settings.SLAFLOW_SHM_DIR), deployment()),
                              int(settings.SLAFLOW_SHM_MIN_BYTES), tuple(settings.SLAFLOW_DATA_NETWORKS),
                              _server.address if _server is not None else "", bucket, object_min)
@@ -198,7 +200,7 @@ def local() -> OutputStore:
 
 
 @receiver(setting_changed)
-def _forget(**kwargs) -> None:
+def _forget(**kwargs: Any) -> None:
     global _store
     _store = None
 
@@ -235,7 +237,7 @@ def serve() -> DataServer:
     return _server
 
 
-def _hear_drops(drop) -> None:
+def _hear_drops(drop: Callable[[int], object]) -> None:
     """Call ``drop(run_id)`` for each run end announced (``OutputStore.drop_run``), for ever."""
     while True:
         try:

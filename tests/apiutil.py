@@ -1,11 +1,10 @@
 """Helpers for REST API tests: users with tokens, polling runs through the API."""
 from __future__ import annotations
 
-import time
-
 from rest_framework.test import APIClient
 
 from orchestrator.services.accounts import issue_token
+from tests.waiting import until
 
 
 def client_for(username: str, *, staff: bool = False) -> APIClient:
@@ -19,14 +18,12 @@ def client_for(username: str, *, staff: bool = False) -> APIClient:
 
 def wait_for_status(client: APIClient, run_id: int, statuses=("succeeded", "failed", "cancelled"),
                     timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def finished() -> dict | None:
         resp = client.get(f"/api/runs/{run_id}/")
         assert resp.status_code == 200, resp.content
-        if resp.json()["status"] in statuses:
-            return resp.json()
-        assert time.monotonic() < deadline, f"run {run_id} still {resp.json()['status']} after {timeout_s} s"
-        time.sleep(0.2)
+        return resp.json() if resp.json()["status"] in statuses else None
+
+    return until(finished, timeout_s=timeout_s, every_s=0.2, what=f"run {run_id} to be {' or '.join(statuses)}")
 
 
 def stored_counts() -> tuple[int, int, int]:

@@ -12,8 +12,8 @@ import time
 def w_branch(run_id: int, *, trace: dict | None = None):
     """The BranchRun of W (token ``W-1``), not started: call ``execute()``."""
     from orchestrator.core.graph import Node, Ref
-    from workers.context import RunContext
     from store.records import StartupRecord
+    from workers.context import RunContext
     from workers.runtime import BranchRun
 
     graph = {"a": Node("a", "tests.taskfns.value", args=(1,)), "b": Node("b", "tests.taskfns.value", args=(2,)),

@@ -91,9 +91,9 @@ def settle_runs(timeout_s: float = 15.0) -> None:
     """Before the database is flushed: the test's unfinished runs cancelled, and every run that started
     finalized by its last branch, so no worker writes while the tables are truncated (a worker's
     transaction and the flush's locks deadlocked, failing the next test's flush)."""
+    from orchestrator.core.states import RunStatus
     from orchestrator.models import WorkflowRun
     from orchestrator.services.runs import cancel_run
-    from orchestrator.core.states import RunStatus
     from tests.waiting import until
 
     for run_id in WorkflowRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING]) \

@@ -2,8 +2,13 @@
 local Lambda-compatible endpoint (``localcluster.lambda_local``) as a process of its own."""
 from __future__ import annotations
 
-from localcluster.local_aws import endpoint_process as local_lambda, free_port, stats  # noqa: F401
-from localcluster.local_aws import s3_server
+# local_lambda, free_port and stats are re-exported to the tests.
+from localcluster.local_aws import (  # noqa: F401
+    endpoint_process as local_lambda,
+    free_port,
+    s3_server,
+    stats,
+)
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",

@@ -29,3 +29,17 @@ def message_settled(task_id: str) -> bool:
                 if request.get("id") == task_id:
                     return False
     return True
+
+
+class LogTail:
+    """What a log file gained since this was made: the logs of the test cluster are appended to across
+    sessions, so a test looks only at the lines its own actions wrote."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = path.stat().st_size
+
+    def text(self) -> str:
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            return fh.read().decode(errors="replace")

@@ -1,1 +1,2 @@
-"""Layer 1, core: slaflow's data and vocabulary (graphs, specs, states, configurations); imports nothing of slaflow above it."""
+"""Layer 1, core: slaflow's data and vocabulary (graphs, specs, states, configurations); imports nothing of
+slaflow above it."""

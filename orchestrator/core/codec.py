@@ -99,7 +99,7 @@ def _hashable(key):
     return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
 
 
-def _npy_bytes(array) -> bytes:
+def _npy_bytes(array: Any) -> bytes:
     """The ``.npy`` form: its header, then the array's own buffer joined in one copy (``np.save``
     into a BytesIO copied a 32 MB array three times: 55 ms → 28 ms)."""
     np = _np()
@@ -113,7 +113,7 @@ def _npy_bytes(array) -> bytes:
     return buf.getvalue()
 
 
-def _npy_load(raw: bytes):
+def _npy_load(raw: bytes) -> Any:
     """A writeable array from ``.npy`` bytes, copying the data once."""
     np = _np()
     head = io.BytesIO(raw[:4096])

@@ -203,7 +203,8 @@ def _compiles(data: bytes, path: str) -> None:
     try:
         compile(source, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:
-        where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        lineno = getattr(exc, "lineno", None)
+        where = f" line {lineno}" if lineno else ""
         raise CodeError(f"{path}{where} does not compile: {getattr(exc, 'msg', exc)}") from None
     except (RecursionError, MemoryError):
         raise CodeError(f"{path} does not compile: it nests too deeply") from None

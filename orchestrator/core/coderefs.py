@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 PREFIX = "code:"
 MAX_FUNCTION_CHARS = 100
@@ -48,7 +49,7 @@ class CodeRef:
     def sha256(self) -> str:
         if not self.pinned:
             raise RefError(f"{self} is not pinned to a hash")
-        return self.sha_prefix
+        return cast(str, self.sha_prefix)  # pinned: a full hash
 
     @property
     def module(self) -> str:
@@ -67,7 +68,7 @@ class CodeRef:
         return f"{PREFIX}{who}{self.name}@{version}:{self.function}"
 
 
-def is_ref(path) -> bool:
+def is_ref(path: object) -> bool:
     return isinstance(path, str) and path.startswith(PREFIX)
 
 

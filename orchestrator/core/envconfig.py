@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from urllib.parse import parse_qs, urlparse
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ def database_from_url(url: str | None) -> dict:
         raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not supported "
                           "(use postgres://user@host:port/db or sqlite:////path)")
     try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        config = cast(dict, dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     except ValueError as exc:
         raise ConfigError(f"DATABASE_URL {url!r}: {exc}") from None
     if scheme == "sqlite":

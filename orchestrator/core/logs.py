@@ -15,14 +15,15 @@ import contextvars
 import datetime
 import json
 import logging
-from typing import Iterator
+from typing import Any, Iterator
 
 FIELDS = ("run_id", "task_id", "branch")
-_bound: contextvars.ContextVar[dict] = contextvars.ContextVar("slaflow_log_fields", default={})
+# never mutated: bound() sets a new dict
+_bound: contextvars.ContextVar[dict] = contextvars.ContextVar("slaflow_log_fields", default={})  # noqa: B039
 
 
 @contextlib.contextmanager
-def bound(**fields) -> Iterator[None]:
+def bound(**fields: Any) -> Iterator[None]:
     """Every record logged inside carries these fields (None leaves a field as it was)."""
     token = _bound.set({**_bound.get(), **{k: v for k, v in fields.items() if v is not None}})
     try:

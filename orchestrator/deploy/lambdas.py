@@ -191,7 +191,8 @@ def _wait_updated(lam, name: str, timeout_s: float = 300.0) -> None:
         conf = lam.get_function_configuration(FunctionName=name)
         status, state = conf.get("LastUpdateStatus"), conf.get("State")
         if status == "Failed" or state == "Failed":
-            raise DeployError(f"{name}: Lambda failed the update: {conf.get('LastUpdateStatusReason') or conf.get('StateReason')}")
+            reason = conf.get("LastUpdateStatusReason") or conf.get("StateReason")
+            raise DeployError(f"{name}: Lambda failed the update: {reason}")
         if status in (None, "Successful") and state in (None, "Active", "Inactive"):
             return
         if time.monotonic() > end:

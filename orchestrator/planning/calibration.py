@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, cast
 
 from orchestrator.core.sla import SLA
 
@@ -87,7 +87,8 @@ def weighted_quantile(values: Sequence[float], percentile: float, w: Sequence[fl
     total = sum(x for _, x in pairs)
     q = percentile / 100
     acc = 0.0
-    prev_pos, prev_val = None, None
+    prev_pos: float | None = None
+    prev_val = 0.0  # read only once prev_pos is set
     for value, weight in pairs:
         pos = (acc + weight / 2) / total
         acc += weight
@@ -120,7 +121,7 @@ def factor(residuals: Sequence[float], sla: SLA) -> float | None:
     centre = weighted_quantile(logs, 50, w)
     spread = MAD_TO_SIGMA * weighted_quantile([abs(v - centre) for v in logs], 50, w)
     n = sum(w) ** 2 / sum(x * x for x in w)  # the effective number of runs
-    t = student_t(sla.percentile / 100, max(1.0, MAD_EFFICIENCY * (n - 1)))
+    t = student_t(cast(int, sla.percentile) / 100, max(1.0, MAD_EFFICIENCY * (n - 1)))  # not the average
     return math.exp(centre + t * spread * math.sqrt(1 + 1 / n))
 
 

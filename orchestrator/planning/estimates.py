@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.core.sla import SLA
 from orchestrator.planning import uploads as upload_rule
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.predictor import Predictor
@@ -22,7 +23,7 @@ class Sizes:
     output_bytes: list[int]
 
 
-def predict_sizes(dag: Dag, predictor: Predictor, memory_mb: int, sla) -> Sizes:
+def predict_sizes(dag: Dag, predictor: Predictor, memory_mb: int, sla: SLA | str) -> Sizes:
     inp = [0] * dag.n
     out = [0] * dag.n
     for i in range(dag.n):
@@ -37,7 +38,7 @@ def uploads(dag: Dag, worker: list[int], i: int) -> bool:
     if i == dag.sink:
         return True
 
-    def label(w: int):
+    def label(w: int) -> int | None:
         return None if w < 0 else w
 
     return upload_rule.uploads(label(worker[i]), (upload_rule.Consumer(label(worker[d]), False, len(dag.ups[d]))
@@ -64,14 +65,14 @@ def remote(worker: list[int], u: int, i: int) -> bool:
 
 
 def input_downloads(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-                    sla, i: int) -> list[tuple[int, float]]:
+                    sla: SLA | str, i: int) -> list[tuple[int, float]]:
     """(upstream, download seconds) of each input task ``i`` fetches from Redis."""
     return [(u, predictor.transfer_time("download", sizes.output_bytes[u], memory[i], sla))
             for u in dag.ups[i] if remote(worker, u, i)]
 
 
 def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-                   sla, i: int) -> tuple[float, float, float, float, bool]:
+                   sla: SLA | str, i: int) -> tuple[float, float, float, float, bool]:
     mb = memory[i]
     fn = dag.fn[i]
     dl = sum(d for _, d in input_downloads(dag, predictor, sizes, memory, worker, sla, i))
@@ -86,7 +87,7 @@ def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[in
     return dl, ex, up, post, up_flag
 
 
-def bottom_levels(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], sla,
+def bottom_levels(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], sla: SLA | str,
                   dur: Durations | None = None) -> list[float]:
     """Longest time from a task's start to the end of the run, ignoring start-ups and worker sharing.
 
@@ -96,7 +97,8 @@ def bottom_levels(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int
     for i in reversed(range(dag.n)):
         mb = memory[i]
         if dur is None:
-            own = predictor.exec_time(dag.fn[i], mb, sizes.input_bytes[i], sla) + predictor.post_time(dag.fn[i], mb, sla)
+            own = (predictor.exec_time(dag.fn[i], mb, sizes.input_bytes[i], sla)
+                   + predictor.post_time(dag.fn[i], mb, sla))
             kind = "store" if i == dag.sink else "upload"
             own += predictor.transfer_time(kind, sizes.output_bytes[i], mb, sla)
             own += sum(predictor.transfer_time("download", sizes.output_bytes[u], mb, sla) for u in dag.ups[i])

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.planning.dag import Dag
+from orchestrator.planning.plan import Plan
 
 # A promise this close to the floor is left alone: rounding, not physics.
 TOLERANCE = 1e-6
@@ -73,7 +74,7 @@ def of(dag: Dag, *, cpu_s: list[float], speed: list[float], cores: float | None)
     return Floor(path_s=max(longest, default=0.0), total_s=total, path=tuple(reversed(path)))
 
 
-def clamp(plan, floor: Floor) -> bool:
+def clamp(plan: Plan, floor: Floor) -> bool:
     """Raise every promise ``plan`` records to at least ``floor``; True when one moved (the note says so).
     ``plan.floor`` keeps the floor either way."""
     value = round(floor.value, 6)

@@ -50,9 +50,10 @@ class Side:
 
     @classmethod
     def of(cls, plan: Plan) -> "Side | None":
-        if None in (plan.predicted_median_s, plan.predicted_makespan_s, plan.predicted_gb_seconds):
+        median, makespan, gb_s = plan.predicted_median_s, plan.predicted_makespan_s, plan.predicted_gb_seconds
+        if median is None or makespan is None or gb_s is None:
             return None
-        return cls(plan.predicted_median_s, plan.predicted_makespan_s, plan.predicted_gb_seconds)
+        return cls(median, makespan, gb_s)
 
     def beats(self, other: "Side") -> str | None:
         """Why this side should be kept over ``other`` (None: it should not)."""

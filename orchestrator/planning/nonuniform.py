@@ -163,14 +163,15 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
                 memory[i] = mb
             cache: dict[int, tuple] = {}
 
+            # These closures are called by try_worker, within this iteration (B023 does not apply).
             def parts(i: int) -> tuple:
-                if i not in cache:
-                    cache[i] = estimates.task_durations(dag, p, s.sizes, memory, worker, sla, i)
-                return cache[i]
+                if i not in cache:  # noqa: B023
+                    cache[i] = estimates.task_durations(dag, p, s.sizes, memory, worker, sla, i)  # noqa: B023
+                return cache[i]  # noqa: B023
 
             ok, proposal = slack.try_worker(
                 w, run_time=lambda i: sum(parts(i)[:3]), post=lambda i: parts(i)[3],
-                startup=lambda b: p.startup_time(mb, tl.branches[b].state, sla))
+                startup=lambda b: p.startup_time(mb, tl.branches[b].state, sla))  # noqa: B023
             if ok:
                 c = cost(w, mb, slack.worker_active(w, proposal))
                 c += sum(current_mb[worker[x]] / 1024 * delay for x, delay in proposal["spill"].items())

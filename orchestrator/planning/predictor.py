@@ -46,13 +46,13 @@ noise a loaded machine puts on every task of a run at once.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Iterable, cast
 
 import numpy as np
 
-from orchestrator.planning.history import History
 from orchestrator.core.resources import ResourceConfig
 from orchestrator.core.sla import SLA, parse as parse_sla
+from orchestrator.planning.history import History
 
 BASELINE_MB = 1024
 EXPONENT = 0.3
@@ -79,7 +79,7 @@ class PredictionError(LookupError):
     """History holds nothing for what was asked; the message names it."""
 
 
-def as_sla(sla) -> SLA:
+def as_sla(sla: SLA | str) -> SLA:
     return sla if isinstance(sla, SLA) else parse_sla(sla)
 
 
@@ -161,7 +161,8 @@ def statistic(values: np.ndarray, sla: SLA, *, speed: bool = False) -> float:
     """Mean, or the percentile the SLA names — mirrored for speeds (slow is pessimistic)."""
     if sla.is_average:
         return float(np.mean(values))
-    q = 100 - sla.percentile if speed else sla.percentile
+    pct = cast(int, sla.percentile)  # not the average
+    q = 100 - pct if speed else pct
     return percentile(values, q)
 
 
@@ -206,7 +207,7 @@ class Predictor:
 
     # --- plumbing ------------------------------------------------------------------
 
-    def _memo(self, key: tuple, compute: Callable[[], object]):
+    def _memo(self, key: tuple, compute: Callable[[], object]) -> Any:
         try:
             value = self._cache[key]
         except KeyError:
@@ -220,7 +221,7 @@ class Predictor:
     def empty(self) -> bool:
         return self.history.empty
 
-    def missing_functions(self, functions) -> list[str]:
+    def missing_functions(self, functions: Iterable[str]) -> list[str]:
         known = self.history.functions()
         return sorted({f for f in functions if f not in known})
 
@@ -278,7 +279,7 @@ class Predictor:
 
         return self._memo(("exec-neutral", function, int(memory_mb), int(input_bytes)), build)
 
-    def exec_time(self, function: str, memory_mb: int, input_bytes: int, sla) -> float:
+    def exec_time(self, function: str, memory_mb: int, input_bytes: int, sla: SLA | str) -> float:
         sla = as_sla(sla)
         input_bytes = size_key(input_bytes)
         return self._memo(("exec-at", function, int(memory_mb), int(input_bytes), sla),
@@ -317,7 +318,7 @@ class Predictor:
 
         return self._memo(("cpu-s", function, int(memory_mb), int(input_bytes)), build)
 
-    def output_bytes(self, function: str, memory_mb: int, input_bytes: int, sla=_MEDIAN) -> int:
+    def output_bytes(self, function: str, memory_mb: int, input_bytes: int, sla: SLA | str = _MEDIAN) -> int:
         sla = as_sla(sla)
         stat = sla if sla.is_average else _MEDIAN
         input_bytes = size_key(input_bytes)
@@ -355,7 +356,7 @@ class Predictor:
 
         return self._memo(("run-factors",), build)
 
-    def post_time(self, function: str, memory_mb: int, sla) -> float:
+    def post_time(self, function: str, memory_mb: int, sla: SLA | str) -> float:
         sla = as_sla(sla)
         return self._memo(("post-at", function, int(memory_mb), sla),
                           lambda: statistic(self.post_draws(function, memory_mb), sla))
@@ -435,7 +436,7 @@ class Predictor:
 
         return self._memo(("xfer", kind, int(nbytes), int(memory_mb)), build)
 
-    def transfer_time(self, kind: str, nbytes: int, memory_mb: int, sla) -> float:
+    def transfer_time(self, kind: str, nbytes: int, memory_mb: int, sla: SLA | str) -> float:
         sla = as_sla(sla)
         nbytes = size_key(nbytes)
         tiered = self.tier_kind(kind, nbytes)
@@ -453,10 +454,10 @@ class Predictor:
 
         return self._memo(("xfer-at", kind, int(nbytes), int(memory_mb), sla), build)
 
-    def download_time(self, nbytes: int, memory_mb: int, sla) -> float:
+    def download_time(self, nbytes: int, memory_mb: int, sla: SLA | str) -> float:
         return self.transfer_time("download", nbytes, memory_mb, sla)
 
-    def upload_time(self, nbytes: int, memory_mb: int, sla) -> float:
+    def upload_time(self, nbytes: int, memory_mb: int, sla: SLA | str) -> float:
         return self.transfer_time("upload", nbytes, memory_mb, sla)
 
     # --- start-ups -------------------------------------------------------------------
@@ -494,8 +495,7 @@ class Predictor:
                     total.append((s.startup_s + shift) * f)
                     billed.append((s.billed_s + shift) * f)
                     factor.append(self.history.run_factors.get(s.run, 1.0))
-            total = np.array(total)
-            return _Pool(np.zeros(len(total)), {"total": total, "billed": np.array(billed),
+            return _Pool(np.zeros(len(total)), {"total": np.array(total), "billed": np.array(billed),
                                                 "factor": np.array(factor)}, exact=len(exact) >= MIN_EXACT)
 
         return self._memo(("startup-pool", int(memory_mb), kind), build)
@@ -515,7 +515,7 @@ class Predictor:
 
         return self._memo(("startup-neutral", int(memory_mb), kind), build)
 
-    def startup_time(self, memory_mb: int, kind: str, sla) -> float:
+    def startup_time(self, memory_mb: int, kind: str, sla: SLA | str) -> float:
         sla = as_sla(sla)
         return self._memo(("startup-at", int(memory_mb), kind, sla),
                           lambda: statistic(self.startup_draws(memory_mb, kind), sla))
@@ -536,7 +536,7 @@ def through_shared_memory(shm_min_bytes: int, hosts: int, nbytes: int, *, one_ho
     return bool(shm_min_bytes) and nbytes >= shm_min_bytes and (not one_host or hosts <= 1)
 
 
-def store_tiers(params: dict, predictor) -> tuple[int, int]:
+def store_tiers(params: dict, predictor: Predictor | None) -> tuple[int, int]:
     """(shared-memory threshold, hosts) an optimization rule judges transfers by: its parameters' (the
     settings, given to every rule), else the history's, else none."""
     if "shm_min_bytes" in params:

@@ -18,11 +18,11 @@ from orchestrator.core import graph as graph_mod
 from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun, WorkflowRun
 from slaflow import submit
+from store import pools
 from tests import taskfns as t
 from tests.browser.test_webui_browser import SVG_POINTS, login
 from tests.integration.test_optimizations import race_graph
 from tests.waiting import until
-from store import pools
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -1,11 +1,11 @@
 """orchestrator.client against a live server with real workers."""
-import time
 
 import pytest
 
 from orchestrator.client import ApiError, Client, NotJSONResult, RunCancelled, RunFailed, Throttled, Unavailable
 from orchestrator.services.accounts import issue_token
 from tests import taskfns as t
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 
@@ -52,7 +52,7 @@ def test_client_failed_and_cancelled_runs(api):
         api.result(failed["id"], timeout=60)
 
     slow = api.submit(t.slow_inc(t.slow_inc(1, 2.0), 2.0))
-    time.sleep(0.5)
+    until(lambda: api.get(slow["id"])["status"] == "running", what="the run to start")  # cancelled mid-run
     assert api.cancel(slow["id"])["status"] == "cancelled"
     with pytest.raises(RunCancelled):
         api.result(slow["id"], timeout=30)

@@ -78,6 +78,7 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
     token = client_for("fuzzer").token
     # A campaign of the fuzzer's, stored (not launched): the experiments_list → experiments_detail link finds it.
     from django.contrib.auth import get_user_model
+
     from experiments.campaigns import design, execute
 
     execute.create(design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1, warmup=0,

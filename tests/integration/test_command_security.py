@@ -1,7 +1,6 @@
 """Issue 23, rows 1-4 and 16: what a REST user's hostile command gets, at submission (400 naming the node and
 the option, operand or name; nothing stored) and on real workers (the program sees no secrets, runs as the
 unprivileged user in its own PID namespace, cannot write outside its directory, has no network)."""
-import json
 import os
 import uuid
 

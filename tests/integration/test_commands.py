@@ -14,6 +14,7 @@ from django.core.management import call_command
 
 from orchestrator.models import TaskRun
 from tests.conftest import cluster_env
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
@@ -87,8 +88,7 @@ def test_localcluster_command_stops_everything_on_ctrl_c(cluster, transactional_
     assert len(kids) >= 2  # the worker and its pool process(es)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
-    time.sleep(0.5)
-    assert [pid for pid in kids if _alive(pid)] == []
+    until(lambda: not [pid for pid in kids if _alive(pid)], timeout_s=10, what="the cluster's processes to be gone")
 
 
 def test_run_workflow_starts_its_own_cluster_when_no_worker_serves_a_queue(cluster, transactional_db):

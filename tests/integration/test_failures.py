@@ -5,14 +5,15 @@ import time
 
 import pytest
 
-from workers import canvas
+from orchestrator.core import router
 from orchestrator.handles import RunCancelled, RunFailed
 from orchestrator.models import TaskRun, WorkflowRun
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
-from tests import taskfns as t
-from tests.waiting import message_settled, until
 from store import keys
+from tests import taskfns as t
+from tests.waiting import LogTail, message_settled, until
+from workers import canvas
 
 pytestmark = [pytest.mark.integration]
 
@@ -49,9 +50,12 @@ def test_a_duplicate_waits_without_limit_and_the_branch_survives_its_holder_dyin
     run = submit(t.inc(t.slow_inc(t.inc(1, tag=tag + "a"), 20.0, tag=tag + "b"), tag=tag + "c"), name="dup-wait")
     token = canvas.executor_token(run.id, 2048, "root", 1)
     until(lambda: counts(tag + "b") >= 1, timeout_s=60, what="the slow task to start")
+    log = LogTail(live.log_dir / f"worker-{router.queue_for(2048)}.log")
     canvas.executor_signature(run.id, token, 2048).apply_async()
-    # With 3 s leases the duplicate retries every 1.5 s: after 6 s, more than the three retries Celery allowed.
-    time.sleep(6.0)
+    # With 3 s leases the duplicate retries every 1.5 s (Celery logs each): a fourth retry is one more than
+    # the three Celery allowed, and the duplicate still waits.
+    until(lambda: log.text().count(f"[{token}] retry:") >= 4, timeout_s=60,
+          what="the duplicate's fourth retry")
     assert not message_settled(token), "the duplicate gave up while the branch was still running"
     holder = redis_server.get(keys.lease(run.id, token)).decode()
     os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # the holder's pool process dies mid-task

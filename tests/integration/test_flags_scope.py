@@ -1,9 +1,9 @@
 """Run flags travel over Redis pub/sub, which ignores database numbers: they must stay in their DB."""
 import pytest
 
-from tests.waiting import until
 from store import flags, keys
 from store.redis_client import get_redis
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 

@@ -3,7 +3,6 @@ workers online (their heartbeats) and their task events."""
 import base64
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from slaflow import submit
 from tests import taskfns as t
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 
@@ -31,25 +31,16 @@ def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return 0, b""  # nothing listening (yet)
 
 
-def _poll(fn, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            value = fn()
-        except (urllib.error.URLError, ConnectionError, OSError):
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, django_db_blocker, transactional_db,
                                                                redis_server, settings):
-    from tests.conftest import cluster_env
     from localcluster.launcher import LocalCluster
+    from tests.conftest import cluster_env
 
     auth = settings.SLAFLOW_FLOWER_BASIC_AUTH
     assert auth and ":" in auth
@@ -61,7 +52,7 @@ def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, 
     with LocalCluster(memory_configs=(640,), max_pool=1, flower=True, flower_port=port, env=env,
                       loglevel="info") as cluster:
         base = f"http://127.0.0.1:{port}"
-        _poll(lambda: _get(base + "/")[0] in (200, 401), 60, "Flower to listen")
+        until(lambda: _get(base + "/")[0] in (200, 401), timeout_s=60, every_s=0.5, what="Flower to listen")
         assert _get(base + "/")[0] == 401
         assert _get(base + "/api/workers")[0] == 401
         assert _get(base + "/", "slaflow:wrong-password")[0] == 401
@@ -75,12 +66,13 @@ def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, 
         assert f"FLOWER_BASIC_AUTH={auth}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
         worker = cluster.worker_name(640)
-        workers = _poll(lambda: (lambda s, b: s == 200 and worker in json.loads(b) and json.loads(b))(
-            *_get(base + "/api/workers?refresh=1", auth)), 60, f"Flower to see {worker}")
+        workers = until(lambda: (lambda s, b: s == 200 and worker in json.loads(b) and json.loads(b))(
+            *_get(base + "/api/workers?refresh=1", auth)), timeout_s=60, every_s=0.5, what=f"Flower to see {worker}")
         assert worker in workers
         # Online, as Flower's dashboard shows it: from the worker's heartbeat events.
-        online = _poll(lambda: (lambda s, b: s == 200 and json.loads(b).get(worker) is True)(
-            *_get(base + "/api/workers?status=1", auth)), 30, f"Flower to show {worker} online")
+        online = until(lambda: (lambda s, b: s == 200 and json.loads(b).get(worker) is True)(
+            *_get(base + "/api/workers?status=1", auth)), timeout_s=30, every_s=0.5,
+            what=f"Flower to show {worker} online")
         assert online
 
         run = submit(t.add(t.inc(1), t.inc(2)), name="flower-events")
@@ -94,5 +86,5 @@ def test_flower_requires_basic_auth_and_sees_workers_and_tasks(django_db_setup, 
                      if v.get("name") == "workers.tasks.run_branch" and v.get("worker") == worker]
             return found if any(v.get("state") == "SUCCESS" for v in found) else None
 
-        seen = _poll(branch_tasks, 30, "task events of the run in Flower")
+        seen = until(branch_tasks, timeout_s=30, every_s=0.5, what="task events of the run in Flower")
         assert all(str(run.id) in v.get("args", "") for v in seen)

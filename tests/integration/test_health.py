@@ -8,8 +8,8 @@ from django.core.cache import cache
 from django.test import Client
 
 from orchestrator.core import envconfig
-from tests.apiutil import client_for
 from store import keys, redis_client
+from tests.apiutil import client_for
 
 pytestmark = [pytest.mark.integration]
 

@@ -6,12 +6,12 @@ import hashlib
 
 import pytest
 
+from localcluster.hosts import Hosts, outputs_on, running_on
 from orchestrator.models import TaskRun
 from slaflow import submit
+from store import fencing
 from tests import taskfns as t
 from tests.waiting import until
-from store import fencing
-from localcluster.hosts import Hosts, busy_host_with_outputs, outputs_on, running_on
 
 pytestmark = [pytest.mark.integration]
 

@@ -14,13 +14,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from experiments.bench import runtime as runtime_bench, workloads
+from localcluster import netns
+from localcluster.hosts import Hosts
 from orchestrator.handles import RunHandle
 from orchestrator.models import TaskRun
 from slaflow import submit
 from tests import taskfns as t
 from tests.waiting import until
-from localcluster import netns
-from localcluster.hosts import Hosts
 
 pytestmark = [pytest.mark.integration]
 
@@ -245,7 +245,7 @@ def test_outputs_are_fetched_from_the_host_that_made_them_and_cached_on_the_read
     assert any(i.get("tier") == "remote" for i in sink.inputs)
     run_dir = f"{settings.SLAFLOW_SHM_DIR}/{tiers.deployment()}/{run.id}"
     for host in hosts.hosts:  # removed on both hosts once the run ended
-        until(lambda: host.run(["test", "-e", run_dir]).returncode == 1, timeout_s=10,
+        until(lambda host=host: host.run(["test", "-e", run_dir]).returncode == 1, timeout_s=10,
               what=f"the run's files gone on {host.hostname}")
 
 

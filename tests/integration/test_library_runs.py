@@ -2,10 +2,10 @@
 each run succeeds and its result checks out."""
 import pytest
 
-from slaflow import workflows
 from experiments.runner import run_and_check
 from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun
+from slaflow import workflows
 
 pytestmark = [pytest.mark.integration]
 

@@ -12,9 +12,9 @@ from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
+from store import keys, pools
 from tests import taskfns as t
 from tests.waiting import until
-from store import keys, pools
 
 pytestmark = [pytest.mark.integration]
 
@@ -138,7 +138,7 @@ def test_preloaded_inputs_are_used_and_never_fetched_again(live, settings):
     root = t.value(3)
     sink = t.gather([t.blob(root, 2, seconds=0.6 + 0.3 * i) for i in range(4)])
     fan_in = build_graph(sink)
-    for k in range(2):
+    for _ in range(2):
         submit(sink, name="preload-fan-in", planner="uniform").result(timeout=60)
     run = submit(sink, name="preload-fan-in", planner="uniform", optimizations=["preload"])
     values = run.result(timeout=60)
@@ -237,7 +237,8 @@ def test_a_planned_prewarm_ping_warms_the_process_the_later_branch_starts_on(liv
 
     for k in range(2):
         submit(graph(f"h{k}"), name="prewarm-plan", planner="uniform").result(timeout=60)
-    mb = WorkflowRun.objects.filter(workflow__name="prewarm-plan").latest("id").plan.data["tasks"]["value-0"]["memory_mb"]
+    latest = WorkflowRun.objects.filter(workflow__name="prewarm-plan").latest("id")
+    mb = latest.plan.data["tasks"]["value-0"]["memory_mb"]
     until(lambda: _pool_of(mb) == 1, timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
           what=f"the {mb} MB pool down to one process")
     run = submit(graph("m"), name="prewarm-plan", planner="uniform", optimizations=["prewarm"])

@@ -1,16 +1,16 @@
 """Planned runs on real Celery workers: history from one run plans the next."""
 import io
-import time
 import json
+import time
 
 import pytest
 from django.core.management import call_command
 
 from orchestrator import planning
-from orchestrator.models import Plan, TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 from orchestrator.core.authoring import build_graph
 from orchestrator.core.spec import inputs_hash, to_spec
+from orchestrator.models import Plan, TaskRun, WorkerStartup, WorkflowRun
+from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 from slaflow import submit
 from tests import taskfns as t
 

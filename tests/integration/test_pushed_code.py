@@ -14,10 +14,10 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from orchestrator.models import CodeBlob, CodeVersion, WorkerStartup, WorkflowCode
-from workers import codeloader as loader
 from tests.apiutil import client_for, wait_for_status
 from tests.codefiles import module, wheel
 from tests.conftest import cluster_env
+from workers import codeloader as loader
 
 pytestmark = [pytest.mark.integration]
 
@@ -117,7 +117,8 @@ def test_another_users_code_is_refused_at_submission_until_shared(live):
     for fn in ("code:secretcalc@1:scale", "code:alice2/secretcalc@1:scale"):
         resp = run_spec(carol, [{**nodes[0], "function": fn}])
         assert resp.status_code == 400
-        assert "no pushed code named 'secretcalc'" in resp.json()["dag"][0] and "shared with you" in resp.json()["dag"][0]
+        error = resp.json()["dag"][0]
+        assert "no pushed code named 'secretcalc'" in error and "shared with you" in error
     resp = carol.post("/api/plans/preview/", {"dag": {"nodes": nodes}}, format="json")
     assert resp.status_code == 400 and "secretcalc" in resp.json()["dag"][0]
     assert carol.get("/api/code/alice2/secretcalc/").status_code == 404

@@ -92,7 +92,8 @@ def test_runs_per_hour_are_counted_per_user_and_refused_with_retry_after(live, s
         wait_for_status(api, resp.json()["id"])
     over = _post(api, QUICK)
     assert over.status_code == 429
-    assert "3 runs in the last hour" in over.json()["detail"] and "SLAFLOW_QUOTA_RUNS_PER_HOUR=3" in over.json()["detail"]
+    detail = over.json()["detail"]
+    assert "3 runs in the last hour" in detail and "SLAFLOW_QUOTA_RUNS_PER_HOUR=3" in detail
     assert 3500 <= int(over["Retry-After"]) <= 3600
     # The same rule behind the Python API with an owner (one place for the rules).
     with pytest.raises(quotas.QuotaExceeded, match="SLAFLOW_QUOTA_RUNS_PER_HOUR=3"):
@@ -198,8 +199,8 @@ def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(djang
     1.5 s, set for this cluster's workers) neither the run nor the task sets a limit and it is still stopped."""
     import subprocess
 
-    from tests.conftest import cluster_env
     from localcluster.launcher import LocalCluster
+    from tests.conftest import cluster_env
 
     settings.SLAFLOW_RESOURCE_CONFIGS = (576,)
     settings.SLAFLOW_DEFAULT_MEMORY_MB = 576

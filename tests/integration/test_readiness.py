@@ -1,11 +1,10 @@
 """The readiness protocol against a real Redis: counters, claims, hand-offs, redeliveries."""
-import time
 
 import pytest
 
-from workers import canvas
 from store import dataplane, keys, readiness
 from store.readiness import FLEX, OTHER, OWN, Child
+from workers import canvas
 
 pytestmark = [pytest.mark.integration]
 
@@ -43,7 +42,8 @@ def test_a_flexible_branch_keeps_one_child_and_queues_the_rest_for_executors(run
     kids = [Child("x", 1, FLEX, 2048), Child("y", 1, FLEX, 2048), Child("z", 1, FLEX, 2048)]
     fin = readiness.finish_task(run_id, "a", "tok", kids, b"A", local_slots=1)
     assert fin.outcomes == [readiness.LOCAL, readiness.QUEUED, readiness.QUEUED]
-    assert fin.executors == [(f"r{run_id}-x2048-a-1", 2048, ""), (f"r{run_id}-x2048-a-2", 2048, "")]  # small output: any host
+    # small output: any host
+    assert fin.executors == [(f"r{run_id}-x2048-a-1", 2048, ""), (f"r{run_id}-x2048-a-2", 2048, "")]
     assert fin.executors[0][0] == canvas.executor_token(run_id, 2048, "a", 1)
     assert r.lrange(keys.ready(run_id, 2048), 0, -1) == [b"y", b"z"]
     assert r.sismember(keys.live(run_id), fin.executors[0][0])

@@ -9,12 +9,11 @@ import pytest
 from orchestrator.core import codec
 from orchestrator.models import TaskRun
 from slaflow import submit
-from store import locations, tiers
+from store import dataplane, keys, locations, tiers
 from store.server import DataServer
 from store.shm import HostDir, StoreError
 from tests import taskfns as t
 from tests.waiting import until
-from store import dataplane, keys
 
 pytestmark = [pytest.mark.integration]
 

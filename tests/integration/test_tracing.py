@@ -6,12 +6,12 @@ import time
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from workers import canvas, tracing
 from orchestrator.models import TaskRun, WorkerStartup
 from slaflow import submit
+from store import dataplane
 from tests import taskfns as t
 from tests.waiting import until
-from store import dataplane
+from workers import canvas, tracing
 
 pytestmark = [pytest.mark.integration]
 
@@ -94,8 +94,8 @@ def test_one_trace_per_run_across_the_worker_processes(django_db_setup, django_d
                                                         redis_server, settings, traced, tmp_path):
     """Real workers with SLAFLOW_OTEL=1 write their spans to a file; every branch of the run is in the run's
     trace, a dispatched branch under the span of the task stage that sent it."""
-    from tests.conftest import cluster_env
     from localcluster.launcher import LocalCluster
+    from tests.conftest import cluster_env
 
     spans_file = settings.SLAFLOW_OTEL_FILE
     settings.SLAFLOW_RESOURCE_CONFIGS = (640,)  # a queue of its own: the session's cluster does not serve it

@@ -3,13 +3,12 @@ import json
 
 import pytest
 
-from orchestrator.core import authoring
-
-from workers import functions
 from orchestrator.cache import JSONSerializer
+from orchestrator.core import authoring
 from orchestrator.core.graph import Node
 from orchestrator.core.spec import SpecError, from_spec
 from slaflow.workflows import tree_reduction
+from workers import functions
 
 
 def test_node_budget_stops_a_huge_build_early():

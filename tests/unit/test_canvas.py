@@ -1,7 +1,7 @@
 """The canvas as signature dicts: queues, ids and headers (no broker)."""
-from workers import canvas
 from orchestrator.core.graph import Node, Ref
 from orchestrator.planning.plan import Plan, TaskPlan
+from workers import canvas
 
 
 def graph():

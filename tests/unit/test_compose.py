@@ -2,10 +2,9 @@
 safe production defaults (issue 23: a password on Redis, Flower's login required and off its command line, its
 port on loopback only, explicit allowed hosts, the image unprivileged and in production mode)."""
 import os
-import signal
 import re
+import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from django.conf import settings
 from orchestrator.core import router
 from orchestrator.core.envconfig import DEFAULT_RESOURCE_CONFIGS
 from orchestrator.core.resources import ResourceConfig
+from tests.waiting import until
 
 
 def test_compose_has_a_worker_per_config_with_matching_limits():
@@ -100,10 +100,8 @@ def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
     proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "REDIS_PASSWORD": password}, cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 10
-        while not sock.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+        until(lambda: sock.exists() or proc.poll() is not None, timeout_s=10, what="redis-server to listen")
+        assert proc.poll() is None, "redis-server exited"
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(unix_socket_path=str(sock)).ping()
         assert redis.Redis(unix_socket_path=str(sock), password=password).ping()

@@ -8,15 +8,14 @@ import sys
 import pytest
 from django.conf import settings as django_settings
 
-from orchestrator.core import envconfig, spec as spec_mod
-
 from orchestrator import executables
+from orchestrator.core import envconfig, spec as spec_mod
 from orchestrator.core.authoring import build_graph
-from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, programs, sandbox
-from workers.functions import check_graph
 from orchestrator.core.graph import GraphError, Node, Ref
+from orchestrator.executables import CommandFailed, DisallowedExecutableError, command, programs, sandbox
 from tests import taskfns as t
 from tests.command_policies import PROBE
+from workers.functions import check_graph
 
 
 def test_a_command_node_is_the_run_function_named_after_its_program_and_round_trips_as_a_spec():

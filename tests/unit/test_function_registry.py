@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from slaflow import workflows
-from workers import functions
 from orchestrator.core.graph import Node, Ref
+from slaflow import workflows
 from tests.conftest import PLANTED
+from workers import functions
 
 
 def test_a_module_planted_in_an_allowed_package_is_refused_and_never_imported(planted):

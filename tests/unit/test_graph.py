@@ -1,12 +1,26 @@
 """The graph as plain data: orders, cycles, sinks, hashes, specs, authoring."""
 import pytest
 
-from workers import functions
 from orchestrator.core.authoring import build_graph, task
-from orchestrator.core.graph import (CycleError, GraphError, MissingRefError, Node, Ref, SinkError, dependents,
-                                depth_levels, find_cycle, roots, sink, structure_hash, toposort, validate)
+from orchestrator.core.graph import (
+    CycleError,
+    GraphError,
+    MissingRefError,
+    Node,
+    Ref,
+    SinkError,
+    dependents,
+    depth_levels,
+    find_cycle,
+    roots,
+    sink,
+    structure_hash,
+    toposort,
+    validate,
+)
 from orchestrator.core.spec import SpecError, check_constants, from_spec, inputs_hash, to_spec
 from tests import taskfns
+from workers import functions
 
 
 def diamond(names=("a", "b", "c", "d")):
@@ -170,7 +184,8 @@ def test_a_graph_with_several_sinks_ends_in_one_that_collects_their_values():
     from orchestrator.core import sinks
     from tests import taskfns as t
 
-    g = {"a": Node("a", "m.f", args=(1,)), "b": Node("b", "m.g", args=(Ref("a"),)), "c": Node("c", "m.g", args=(Ref("a"),))}
+    g = {"a": Node("a", "m.f", args=(1,)), "b": Node("b", "m.g", args=(Ref("a"),)),
+         "c": Node("c", "m.g", args=(Ref("a"),))}
     joined = sinks.joined(g)
     assert set(joined) == {"a", "b", "c", "result"} and joined["result"].upstream == ("b", "c")
     assert joined["result"].function == "orchestrator.core.sinks.collect" and validate(joined) == "result"

@@ -7,7 +7,6 @@ import pytest
 from workers.core_hooks import hooks_for
 from workers.hooks import Hook, HookChain, HookError, SkipTask, StopBranch
 
-
 NO_PLAN = SimpleNamespace(plan={})  # a run whose plan uses no optimization
 
 
@@ -201,7 +200,7 @@ def test_every_optimization_rule_has_its_runtime_registered_in_the_same_order():
 
 
 def test_every_built_in_hook_that_answers_a_decision_is_in_the_precedence_table():
-    from workers.hooks import PRECEDENCE, _DECISIONS
+    from workers.hooks import _DECISIONS, PRECEDENCE
 
     classes = _built_in_hook_classes()
     assert {c.name for c in classes} >= {"plan-uploads", "keep-one-child", "preload", "taskdup", "prewarm",

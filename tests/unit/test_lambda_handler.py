@@ -13,11 +13,12 @@ import pytest
 from workers import transport
 from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.models import WorkerStartup, WorkflowRun
+from orchestrator.optimizations import prewarm
 from slaflow import submit
 from tests import taskfns as t
 from tests.lambda_support import FAKE_AWS
 from tests.waiting import until
-from workers import lambda_handler
+from workers import lambda_handler, transport
 
 
 class Inbox:

@@ -5,11 +5,11 @@ import sys
 import numpy as np
 import pytest
 
-from slaflow import workflows
 from orchestrator.core import codec
 from orchestrator.core.authoring import build_graph
-from workers.functions import check_graph, resolve
 from orchestrator.core.graph import roots, sink, substitute, toposort, validate
+from slaflow import workflows
+from workers.functions import check_graph, resolve
 
 # Task counts at the default parameters, as each module's docstring documents them.
 TASK_COUNTS = {

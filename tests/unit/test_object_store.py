@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 
 from orchestrator.core import codec, envconfig, resources, router
-
-from workers import transport
-from workers.canvas import branch_signature
-from store import objects, tiers
+from store import dataplane, objects, tiers
 from store.shm import StoreError
 from tests.lambda_support import FAKE_AWS, moto_server
-from store import dataplane
+from workers import transport
+from workers.canvas import branch_signature
 
 BUCKET = "slaflow-store-tests"
 

@@ -2,7 +2,6 @@
 import pytest
 
 from orchestrator import optimizations, planning
-
 from orchestrator.core import options
 from orchestrator.core.graph import Node, Ref
 from orchestrator.optimizations.preload import rule as preload

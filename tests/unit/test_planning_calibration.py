@@ -3,9 +3,9 @@ import random
 
 import pytest
 
+from orchestrator.core.sla import parse
 from orchestrator.planning import calibration
 from orchestrator.planning.predictor import Predictor
-from orchestrator.core.sla import parse
 
 
 def test_weighted_quantile_interpolates_between_mid_points():

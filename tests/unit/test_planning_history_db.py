@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.models import TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.models import TaskRun, WorkerStartup, Workflow, WorkflowRun
 from orchestrator.services import planning as service
 
 pytestmark = pytest.mark.django_db

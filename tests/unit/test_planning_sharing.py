@@ -217,7 +217,7 @@ def test_a_downgrade_that_frees_a_core_for_the_critical_path_is_seen_to_help():
         s = Planning(g, Predictor(h), config("non-uniform", sla="p50", cores=cores))
         own = {"r": 0, "a": 0, "j": 0, "b": 1, "c": 2}  # as the rules on an idle host lay it out
         worker = [own[nid] for nid in s.dag.ids]
-        look = lambda mbs: s.evaluate(worker, mbs, monte_carlo=False).timeline.makespan  # noqa: E731
+        look = lambda mbs, s=s, worker=worker: s.evaluate(worker, mbs, monte_carlo=False).timeline.makespan  # noqa: E731
         seen[cores] = look([2048, 2048, 2048]) - look([2048, 512, 512])
     assert seen[2.0] == pytest.approx(0.25, abs=0.02)  # the downgrade shortens the run by a quarter second
     assert seen[None] <= 0  # without the capacity model it could only look harmless at best

@@ -2,11 +2,17 @@
 import numpy as np
 import pytest
 
+from orchestrator.core.sla import parse
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.predictor import (
-    DEFAULT_COLD_S, PredictionError, Predictor, related, size_key, statistic, time_scale,
+    DEFAULT_COLD_S,
+    PredictionError,
+    Predictor,
+    related,
+    size_key,
+    statistic,
+    time_scale,
 )
-from orchestrator.core.sla import parse
 
 
 def task_history(by_mb: dict[int, list[float]], fn="m.f", size=0, out=10) -> History:
@@ -220,7 +226,7 @@ def test_a_sleeping_task_is_as_fast_on_any_configuration_and_a_cpu_bound_one_sca
 
 def test_predictions_for_a_missing_configuration_use_the_cpu_a_task_used():
     h = History()
-    for k in range(8):  # samples at 2048 MB only: one function sleeps, one computes
+    for _ in range(8):  # samples at 2048 MB only: one function sleeps, one computes
         h.add_task("m.sleep", 2048, TaskSample(100, 0.2, 10, cpu_s=0.001))
         h.add_task("m.cpu", 2048, TaskSample(100, 0.2, 10, cpu_s=0.2))
         h.add_task("m.old", 2048, TaskSample(100, 0.2, 10))

@@ -126,7 +126,8 @@ def test_names_that_would_shadow_or_are_not_identifiers_are_refused(name, messag
 
 def test_references_parse_and_pin():
     ref = refs.parse("code:stats@3:core.mean")
-    assert (ref.name, ref.version, ref.function, ref.module, ref.attr) == ("stats", 3, "core.mean", "stats.core", "mean")
+    assert (ref.name, ref.version, ref.function, ref.module, ref.attr) == \
+        ("stats", 3, "core.mean", "stats.core", "mean")
     assert refs.parse("code:alice@example.com/stats@latest:mean").owner == "alice@example.com"
     assert refs.parse("code:stats@sha256:9f86d081:mean").sha_prefix == "9f86d081"
     pinned = refs.pinned("stats", "a" * 64, "mean")

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from workers import codeloader as loader
 from tests.codefiles import module, wheel
+from workers import codeloader as loader
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 """Pure computations of the optimization dashboards: per run (what fired) and across runs (its effect)."""
 import pytest
 
-from reports import analysis, optimization_analysis as oa
-from reports import optimization_figures as of
+from reports import analysis, optimization_analysis as oa, optimization_figures as of
 
 
 def test_preload_rows_say_which_planned_inputs_came_early_and_which_the_task_waited_for():

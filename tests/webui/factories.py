@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from orchestrator.core import graph as graph_mod, spec as spec_mod
 from orchestrator.core.graph import Node, Ref
-from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.models import Plan, TaskRun, WorkerStartup, Workflow, WorkflowRun
 from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 
 GRAPH = {
@@ -79,11 +79,12 @@ def make_run(owner=None, *, planner: str = "uniform", sla: str = "p90", status: 
         plan_note=f"synthetic {planner} plan", optimizations={"prewarm_sent": 1} if predicted else {},
     )
     pd = plan_data(planner, sla, promise, predicted)
-    Plan.objects.create(run=run, planner=planner, sla=sla, data=pd.to_dict(), predicted_makespan_s=pd.predicted_makespan_s,
+    Plan.objects.create(run=run, planner=planner, sla=sla, data=pd.to_dict(),
+                        predicted_makespan_s=pd.predicted_makespan_s,
                         predicted_median_s=pd.predicted_median_s, monte_carlo_s=pd.monte_carlo_s,
                         predicted_makespan_per_task_s=pd.predicted_makespan_per_task_s,
                         predicted_gb_seconds=pd.predicted_gb_seconds, planning_time_s=pd.planning_time_s)
-    for nid, (worker, mb, p_start, p_exec, o_start, o_exec) in LAYOUT.items():
+    for nid, (worker, mb, _p_start, _p_exec, o_start, o_exec) in LAYOUT.items():
         tp = pd.tasks[nid]
         fields = dict(
             run=run, node_id=nid, function=GRAPH[nid].function, status="pending",

@@ -15,11 +15,10 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from orchestrator import planning
-
 from orchestrator.core import router
 from orchestrator.models import Workflow, WorkflowRun
-from tests.webui import factories as f
 from store import dataplane
+from tests.webui import factories as f
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,11 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from slaflow import workflows
 from experiments.campaigns import design, execute
 from orchestrator import planning
 from orchestrator.models import Experiment, ExperimentRun, WorkflowRun
 from orchestrator.services import previews
+from slaflow import workflows
 from tests.apiutil import client_for
 from tests.webui import factories as f
 

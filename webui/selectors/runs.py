@@ -210,7 +210,8 @@ def run_detail(run: WorkflowRun) -> dict:
                          if run.makespan_s and plan.predicted_median_s else None),
             "predicted_gb_seconds": plan.predicted_gb_seconds, "workers": len({
                 tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
-            "annotations": dict(Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {}))),
+            "annotations": dict(Counter(k for tp in plan_data["tasks"].values()
+                                        for k in (tp.get("annotations") or {}))),
         } if plan else None,
         # Per task, what the plan asked of each optimization (the optimization panels compare it with what happened).
         "task_annotations": {nid: tp["annotations"] for nid, tp in ((plan_data or {}).get("tasks") or {}).items()
