@@ -35,6 +35,7 @@ import time
 from celery import signature
 
 from orchestrator.core import router
+from orchestrator.core import startup
 
 from workers import transport
 from store import flags, keys
@@ -64,7 +65,7 @@ return redis.call('LPOP', KEYS[2])
 
 def _choose(plan, nid: str, params: dict) -> dict | None:
     tp = plan.tasks[nid]
-    if tp.worker is None or tp.startup not in ("cold", "new") or tp.start_s is None:
+    if tp.worker is None or not startup.is_cold(tp.startup) or tp.start_s is None:
         return None
     latency, pref = float(params.get("latency_s", 0.5)), float(params.get("preference", 0.75))
     window = float(params.get("window_s", DEFAULTS["window_s"]))

@@ -43,6 +43,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Callable
 
+from orchestrator.core.startup import COLD, NEW, WARM
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.sharing import Cores
 
@@ -56,7 +57,7 @@ class Branch:
     memory_mb: int
     dispatched_s: float = 0.0  # branch requested
     trigger: int = -1  # the task whose readiness dispatched it
-    state: str = "new"  # warm / cold / new (see history.STARTUP_KINDS)
+    state: str = NEW  # warm / cold / new (orchestrator.core.startup)
     after: int = -1  # the branch whose process it took over or waited for, -1 for a new process
     spawn_after: int = -1  # a new process: the spawn on its configuration it queued behind, if any
     prewarm_hit: float = 0.0  # a pre-warm ping targets it: the chance its start-up is warm
@@ -69,7 +70,7 @@ class Branch:
 
     @property
     def cold(self) -> bool:
-        return self.state != "warm"
+        return self.state != WARM
 
 
 @dataclass
@@ -88,7 +89,7 @@ class Timeline:
 
 
 def _state(served: float, t: float, keepalive_s: float) -> str:
-    return "warm" if t - served <= keepalive_s else "cold"
+    return WARM if t - served <= keepalive_s else COLD
 
 
 def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time: list[float], post: list[float],
@@ -166,16 +167,16 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         br = branches[b]
         br.state, br.after, br.pool_wait_s = kind, after, wait
         br.startup_s = startup(br.memory_mb, kind)
-        hit = (prewarm or {}).get(br.trigger, 0.0) if kind != "warm" else 0.0
+        hit = (prewarm or {}).get(br.trigger, 0.0) if kind != WARM else 0.0
         if hit:
             br.prewarm_hit = hit
-            br.startup_s = hit * startup(br.memory_mb, "warm") + (1 - hit) * br.startup_s
-        if kind == "new":
+            br.startup_s = hit * startup(br.memory_mb, WARM) + (1 - hit) * br.startup_s
+        if kind == NEW:
             busy_until, prev = spawning.get(br.memory_mb, (float("-inf"), -1))
             if busy_until > t:
                 br.spawn_after, br.pool_wait_s, t = prev, br.pool_wait_s + busy_until - t, busy_until
         br.up_s = t + br.startup_s
-        if kind == "new":
+        if kind == NEW:
             spawning[br.memory_mb] = (br.up_s, b)
         state[br.worker] = _STARTING
         push(br.up_s, _UP, br.worker)
@@ -195,7 +196,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             return
         if pool_size is None or busy.get(mb, 0) < pool_size:
             busy[mb] = busy.get(mb, 0) + 1
-            begin(b, t, "new", -1, 0.0)
+            begin(b, t, NEW, -1, 0.0)
             return
         idle_holders = holders.get(mb)
         if idle_holders:
@@ -222,7 +223,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
         queue = waiters.get(mb)
         if queue:
             since, nxt = queue.pop(0)
-            begin(current[nxt], t, "warm", b, t - since)
+            begin(current[nxt], t, WARM, b, t - since)
         else:
             busy[mb] -= 1
             idle.setdefault(mb, []).append((t, b))
@@ -250,7 +251,7 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
             br.first = i
         br.last = i
         order.append(i)
-        extra = fresh_extra[i] * (1 - br.prewarm_hit) if fresh_extra is not None and br.state == "new" else 0.0
+        extra = fresh_extra[i] * (1 - br.prewarm_hit) if fresh_extra is not None and br.state == NEW else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
         begin_at = max([t] + [end[u] + post[u] + dl for u, dl in (preload or {}).get(i, ())])
         if host is not None and cpu_demand[i] > 0 and exec_part[i] + extra > 0:
