@@ -50,6 +50,8 @@ from typing import Any
 from django.conf import settings
 
 from orchestrator.core import codec, logs, mapping
+from orchestrator.core import startup as startup_kinds
+from orchestrator.core.states import RunStatus, TaskStatus, move
 from orchestrator.dbretry import retrying
 from orchestrator.core.graph import Node, substitute
 from orchestrator.services import metrics, runs
@@ -274,7 +276,7 @@ class BranchRun(OutputTravel):
             memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
             enforced=self.limits.enforced, worker_id=self.worker or executor_name(self.token),
             branch_id=self.token, host=self.host, pid=self.limits.pid,
-            startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
+            startup=startup_kinds.NONE if self.records else (startup_kinds.COLD if self.startup.cold else startup_kinds.WARM),
         )
         if nid in self.begun:  # a pop began it (and checked the run is not over)
             self.begun.discard(nid)
@@ -290,7 +292,7 @@ class BranchRun(OutputTravel):
         if killed:  # a process of ours killed itself to stop this task before this delivery
             kind, _, reason = killed.partition(":")
             if kind == "cancelled":
-                rec.status = "cancelled"
+                rec.status = move(rec.status, TaskStatus.CANCELLED)
                 raise StopBranch(reason)
             task.killed = reason if kind != "duplicated" else f"duplicated: {reason}"
         return task
@@ -404,7 +406,7 @@ class BranchRun(OutputTravel):
                         task.value = list(task.value)
                 break
             except Cancelled as stop:
-                rec.exec_s, rec.status = time.perf_counter() - t0, "cancelled"
+                rec.exec_s, rec.status = time.perf_counter() - t0, move(rec.status, TaskStatus.CANCELLED)
                 raise StopBranch(stop.reason) from None
             except Duplicated as dup:
                 raise SkipTask(dup.reason) from None
@@ -461,7 +463,7 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         self.local[nid] = task.value
         self.encoded[nid] = task.data
-        rec.status = "succeeded"
+        rec.status = move(rec.status, TaskStatus.SUCCEEDED)
         if task.is_sink:
             t0 = time.perf_counter()
             fencing.check(self.fence)
@@ -525,13 +527,13 @@ class BranchRun(OutputTravel):
     def _fail(self, task: ActiveTask, error: str, tb: str) -> None:
         fencing.check(self.fence)  # a delivery taken over fails nothing (Fenced stops the branch)
         rec = task.record
-        rec.status = "failed"
+        rec.status = move(rec.status, TaskStatus.FAILED)
         if rec.attempt_errors:  # every attempt's error stays visible, the last one in the run's error
             error = f"{error} (after {len(rec.attempt_errors) + 1} attempts: {attempts_text(rec.attempt_errors)})"
         rec.error, rec.traceback = error, tb
         self.hooks.run("task_failed", self, task, error)
-        dataplane.set_state(self.run_id, rec.node_id, "failed")
-        dataplane.mark_over(self.run_id, "failed", fence=self.fence)
+        dataplane.set_state(self.run_id, rec.node_id, TaskStatus.FAILED)
+        dataplane.mark_over(self.run_id, RunStatus.FAILED, fence=self.fence)
         self.failure = TaskFailed(rec.node_id, error, tb)
         log.warning("run %s: task %s failed: %s", self.run_id, rec.node_id, error)
 

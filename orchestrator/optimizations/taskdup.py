@@ -33,6 +33,7 @@ import logging
 import time
 
 from orchestrator.planning.predictor import SLA, PredictionError
+from orchestrator.core.states import TaskStatus
 from store import dataplane, flags, keys
 from workers.hooks import Hook, SkipTask
 from store.redis_client import get_redis, script as redis_script
@@ -170,7 +171,7 @@ def cores_taken(running: int, cores: float) -> bool:
 def _cores_taken(run_id: int) -> bool:
     from store import pools
 
-    running = sum(1 for state in get_redis().hvals(keys.states(run_id)) if state == b"running")
+    running = sum(1 for state in get_redis().hvals(keys.states(run_id)) if state.decode() == TaskStatus.RUNNING)
     return cores_taken(running, pools.read_capacity().cores or pools.host_cores())
 
 
