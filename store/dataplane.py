@@ -21,7 +21,8 @@ from typing import Iterable
 from django.conf import settings
 
 from store import tiers
-from store import fencing, keys
+from orchestrator.core.states import TaskStatus
+from store import fencing, keys, lua
 from store.redis_client import get_redis
 
 _BRANCH_END = """
@@ -102,15 +103,16 @@ def set_width(run_id: int, node_id: str, width: int) -> int:
 
 # --- task states ------------------------------------------------------------------
 
-_BEGIN = """
--- KEYS: over, killed, states, current, starts   ARGV: node, token, now, ttl
-local over = redis.call('EXISTS', KEYS[1])
-local killed = redis.call('HGET', KEYS[2], ARGV[1]) or ''
-redis.call('HSET', KEYS[3], ARGV[1], 'running')
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[5], ARGV[1], ARGV[3])
-for i = 3, 5 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
-return {over, killed}
+_BEGIN_KEYS = ("over", "killed", "states", "current", "starts")
+_BEGIN_ARGS = ("node", "tok", "now", "ttl")
+_BEGIN = lua.argv(_BEGIN_KEYS, "KEYS") + lua.argv(_BEGIN_ARGS) + """
+local is_over = redis.call('EXISTS', over)
+local why = redis.call('HGET', killed, node) or ''
+redis.call('HSET', states, node, TASK.RUNNING)
+redis.call('HSET', current, tok, node)
+redis.call('HSET', starts, node, now)
+for _, key in ipairs({states, current, starts}) do redis.call('EXPIRE', key, ttl) end
+return {is_over, why}
 """
 
 
@@ -120,8 +122,9 @@ def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | Non
     or cancelled): the task must not start. Fenced with ``fence`` (``store.fencing``)."""
     over, killed = fencing.call(
         "begin_task", _BEGIN,
-        keys=[keys.over(run_id), keys.killed(run_id), keys.states(run_id), keys.current(run_id), keys.starts(run_id)],
-        args=[node_id, token, repr(time.time()), ttl()], fence=fence)
+        keys=lua.pack(_BEGIN_KEYS, over=keys.over(run_id), killed=keys.killed(run_id), states=keys.states(run_id),
+                      current=keys.current(run_id), starts=keys.starts(run_id)),
+        args=lua.pack(_BEGIN_ARGS, node=node_id, tok=token, now=repr(time.time()), ttl=ttl()), fence=fence)
     return not over, killed.decode() if killed else None
 
 
@@ -229,8 +232,9 @@ def was_oom(run_id: int, token: str) -> bool:
 
 
 def set_state(run_id: int, node_id: str, state: str) -> None:
+    """A task's live state (one of ``TaskStatus``), for live views."""
     pipe = get_redis().pipeline()
-    pipe.hset(keys.states(run_id), node_id, state)
+    pipe.hset(keys.states(run_id), node_id, TaskStatus(state).value)
     pipe.expire(keys.states(run_id), ttl())
     pipe.execute()
 
@@ -240,8 +244,11 @@ def live_states(run_id: int) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
+_SINK_DONE = "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1"
+
+
 def mark_sink_done(run_id: int, when: float, fence: fencing.Fence | None = None) -> None:
-    fencing.call("sink_done", "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1",
+    fencing.call("sink_done", _SINK_DONE,
                  keys=[keys.sink_done(run_id)], args=[repr(when), ttl()], fence=fence)
 
 
