@@ -10,13 +10,16 @@ from orchestrator.core.states import TASK_TRANSITIONS, RunStatus, TaskStatus
 from store import keys, lua, readiness
 
 STORE = pathlib.Path(store.__file__).parent
+# Where else Lua scripts are written (the runtime's, the optimizations'): they get the prelude too.
+ELSEWHERE = [STORE.parent / "workers", STORE.parent / "orchestrator" / "optimizations"]
 
 
-def scripts() -> list[tuple[str, str]]:
-    """Every piece of Lua written in a module of ``store``: its string literals that call Redis or read
-    ``KEYS``/``ARGV`` (a script joined from parts is checked part by part)."""
+def scripts(roots=None) -> list[tuple[str, str]]:
+    """Every piece of Lua written in a module of ``store`` (and the other ``roots``): its string literals
+    that call Redis or read ``KEYS``/``ARGV`` (a script joined from parts is checked part by part)."""
     found = []
-    for path in sorted(STORE.glob("*.py")):
+    paths = sorted(STORE.glob("*.py")) + sorted(p for root in (roots or []) for p in root.rglob("*.py"))
+    for path in paths:
         tree = ast.parse(path.read_text())
         docstrings = {id(n.body[0].value) for n in ast.walk(tree)
                       if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
@@ -48,7 +51,7 @@ def test_no_script_spells_a_key_suffix_a_state_or_a_code_the_prelude_defines():
     markers = {readiness.TAKEN_CLAIMED, readiness.TAKEN_LOCAL, readiness.TAKEN_QUEUED, readiness.TAKEN_DISPATCHED,
                readiness.TAKEN_HANDED, readiness.OWN, readiness.FLEX, readiness.OWN_NEW, readiness.OTHER}
     wrong = []
-    for where, text in scripts():
+    for where, text in scripts(ELSEWHERE):
         for before, s in quoted(text):
             if before.endswith("..") and s in suffixes:
                 wrong.append((where, f"key suffix {s!r}: use K.<builder>(p, …)"))
@@ -63,6 +66,21 @@ def test_no_script_spells_a_key_suffix_a_state_or_a_code_the_prelude_defines():
         if re.search(r"\b86400\b", text):
             wrong.append((where, "a TTL spelled: use the constant"))
     assert wrong == []
+
+
+def test_every_script_of_the_store_compiles_with_its_prelude(redis_server):
+    """Each whole script of a store module (and its fenced form) loads in Redis with the prelude."""
+    from store import dataplane, fencing, lease
+    from workers import topup
+
+    loaded = 0
+    for module in (readiness, dataplane, lease, topup):
+        for name, value in vars(module).items():
+            if name.startswith("_") and isinstance(value, str) and "redis.call" in value:
+                for body in (value, fencing.PRELUDE + value):
+                    redis_server.script_load(lua.with_prelude(body))
+                    loaded += 1
+    assert loaded >= 16
 
 
 def test_the_check_catches_what_it_is_for():
