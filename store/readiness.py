@@ -74,11 +74,14 @@ OTHER = "other"  # another logical worker: dispatched by whoever completes its l
 # How a claimed child was taken (``keys.taken``: one of these, then the branch token).
 TAKEN_CLAIMED, TAKEN_LOCAL, TAKEN_QUEUED, TAKEN_DISPATCHED, TAKEN_HANDED = "p:", "l:", "q:", "d:", "h:"
 
+# What an executor's pop found instead of a task: the run is over, or nothing is ready (it retired).
+POP_OVER, POP_RETIRED = "over", "retired"
+
 # The Python constants above, for the scripts below (``store.lua``: no script spells one again).
 _CONSTANTS = lua.constants(
     NOT_READY=NOT_READY, LOCAL=LOCAL, DISPATCH=DISPATCH, HANDED=HANDED, WAITING=WAITING, QUEUED=QUEUED,
     UPLOAD_FIRST=UPLOAD_FIRST, MODE_OWN=OWN, MODE_FLEX=FLEX, TAKEN_CLAIMED=TAKEN_CLAIMED, TAKEN_LOCAL=TAKEN_LOCAL,
-    TAKEN_QUEUED=TAKEN_QUEUED, TAKEN_HANDED=TAKEN_HANDED)
+    TAKEN_QUEUED=TAKEN_QUEUED, TAKEN_HANDED=TAKEN_HANDED, POP_OVER=POP_OVER, POP_RETIRED=POP_RETIRED)
 
 # Lua both scripts below share: the idempotent mark of one input of a child (counted once), and
 # handing a ready child to a branch of its worker that waits for it.
@@ -271,7 +274,7 @@ if pop_mb ~= '' then
   if not keep then
     local execs = K.executors(p, pop_mb)
     if redis.call('EXISTS', K.over(p)) == 1 then
-      popped = {'', 'over'}
+      popped = {'', POP_OVER}
     else
       local nxt = take(p, pop_mb, host)
       if nxt then
@@ -284,7 +287,7 @@ if pop_mb ~= '' then
         popped = {nxt}
       else
         redis.call('SREM', execs, tok)
-        popped = {'', 'retired'}
+        popped = {'', POP_RETIRED}
       end
     end
   end
@@ -295,7 +298,7 @@ return {res, launch, popped, first, homes}
 _POP_KEYS = ("execs", "held", "taken", "states", "over", "current")
 _POP_ARGS = ("tok", "ttl", "p", "mb", "host")
 _POP = _CONSTANTS + _TAKE + lua.argv(_POP_KEYS, "KEYS") + lua.argv(_POP_ARGS) + """
-if redis.call('EXISTS', over) == 1 then return {'', 'over'} end
+if redis.call('EXISTS', over) == 1 then return {'', POP_OVER} end
 local child = take(p, mb, host)
 if not child then
   redis.call('SREM', execs, tok)
@@ -387,7 +390,7 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
     launched = [(launch[i].decode(), int(launch[i + 1]), launch[i + 2].decode()) for i in range(0, len(launch), 3)]
     flag = popped[1].decode() if len(popped) == 2 else ""
     return Finished([int(x) for x in outcomes], launched, popped=popped[0].decode() if len(popped) == 1 else None,
-                    retired=flag == "retired", over=flag == "over", first=bool(first),
+                    retired=flag == POP_RETIRED, over=flag == POP_OVER, first=bool(first),
                     homes={c.node_id: h.decode() for c, h in zip(children, homes) if h})
 
 

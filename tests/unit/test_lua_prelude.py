@@ -49,7 +49,8 @@ def test_no_script_spells_a_key_suffix_a_state_or_a_code_the_prelude_defines():
     suffixes = lua.suffixes()
     state_names = {s.value for s in TaskStatus} | {s.value for s in RunStatus}
     markers = {readiness.TAKEN_CLAIMED, readiness.TAKEN_LOCAL, readiness.TAKEN_QUEUED, readiness.TAKEN_DISPATCHED,
-               readiness.TAKEN_HANDED, readiness.OWN, readiness.FLEX, readiness.OWN_NEW, readiness.OTHER}
+               readiness.TAKEN_HANDED, readiness.OWN, readiness.FLEX, readiness.OWN_NEW, readiness.OTHER,
+               readiness.POP_OVER, readiness.POP_RETIRED}
     wrong = []
     for where, text in scripts(ELSEWHERE):
         for before, s in quoted(text):
