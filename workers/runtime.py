@@ -260,6 +260,8 @@ class BranchRun(OutputTravel):
                 hooks.run("after_dispatch", self, task)
             if task.stream_chunk:
                 self.stage_stream(task)
+                if task.record.status == TaskStatus.RUNNING:  # its stream is written (else it failed)
+                    task.record.status = move(task.record.status, TaskStatus.SUCCEEDED)
         except SkipTask as skip:
             log.info("run %s: task %s skipped: %s", self.run_id, nid, skip)
             self.records.remove(task.record)
@@ -463,13 +465,13 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         self.local[nid] = task.value
         self.encoded[nid] = task.data
-        rec.status = move(rec.status, TaskStatus.SUCCEEDED)
         if task.is_sink:
             t0 = time.perf_counter()
             fencing.check(self.fence)
             retrying(lambda: runs.store_result(self.run_id, task.data, task.value), "storing the result")
             rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
             task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None, fence=self.fence)
+            rec.status = move(rec.status, TaskStatus.SUCCEEDED)
             # the run's end: the result is stored
             dataplane.mark_sink_done(self.run_id, time.time(), fence=self.fence)
             return
@@ -498,6 +500,8 @@ class BranchRun(OutputTravel):
             fin = finish(output)
         took = time.perf_counter() - t0
         task.finished = fin
+        if not task.stream_chunk:  # done (a streamed output's task is done once its stream is written)
+            rec.status = move(rec.status, TaskStatus.SUCCEEDED)
         if fin.popped is not None:
             self.begun.add(fin.popped)
             task.continue_here.append(fin.popped)
