@@ -34,7 +34,7 @@ test: lint
 
 # Lint (ruff: the source packages and tests) and types (mypy: the core layers); [tool.ruff] and [tool.mypy] in
 # pyproject.toml say what. A finding fails the target, and so `make test` and CI before the suite starts.
-LINTED := slaflow orchestrator store workers localcluster webui experiments tests
+LINTED := slaflow orchestrator store workers localcluster reports webui experiments tests
 lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/mypy

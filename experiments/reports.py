@@ -4,6 +4,7 @@ from __future__ import annotations
 import statistics
 
 from orchestrator.core.graph import toposort
+from orchestrator.core import startup as startup_kinds
 from orchestrator.planning import calibration as calibration_mod
 from orchestrator.planning.plan import Plan
 
@@ -34,7 +35,7 @@ def plan_table(plan: Plan, graph) -> list[str]:
     width = max([len("task")] + [len(tp.node_id) for tp in rows])
     lines.append(f"{'task':<{width}}  {'MB':>5}  {'worker':<8} {'start-up':<14} {'start':>8} {'end':>8}  cp")
     for tp in rows:
-        startup = tp.startup if tp.startup in ("cold", "warm") else ""
+        startup = tp.startup if startup_kinds.begins_branch(tp.startup) else ""
         if startup and tp.startup_s is not None:
             startup += f" {tp.startup_s:.3f}"
         # a flexible task: the executor the timing model put it on, when the plan promises (wukong-opt)

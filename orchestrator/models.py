@@ -10,6 +10,7 @@ from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
+from orchestrator.core import startup as startup_kinds
 from orchestrator.core.states import RunStatus, TaskStatus
 
 
@@ -150,7 +151,8 @@ class TaskRun(models.Model):
     # Planned (copied from the plan when the run starts).
     planned_memory_mb = models.PositiveIntegerField(null=True, blank=True)
     planned_worker = models.CharField(max_length=100, blank=True, help_text="Logical worker id; blank = flexible.")
-    planned_startup = models.CharField(max_length=10, blank=True, help_text="cold / warm / none")
+    planned_startup = models.CharField(max_length=10, blank=True, help_text=" / ".join(
+        (*startup_kinds.KINDS, startup_kinds.NONE)))
     planned_startup_s = models.FloatField(null=True, blank=True)
     planned_start_s = models.FloatField(null=True, blank=True)
     planned_end_s = models.FloatField(null=True, blank=True)
@@ -168,7 +170,8 @@ class TaskRun(models.Model):
     branch_id = models.CharField(max_length=200, blank=True, help_text="Celery task id of the branch message.")
     host = models.CharField(max_length=200, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
-    startup = models.CharField(max_length=10, blank=True, help_text="cold / warm / none (continued in a branch)")
+    startup = models.CharField(max_length=10, blank=True, help_text=(
+        f"{startup_kinds.COLD} / {startup_kinds.WARM} / {startup_kinds.NONE} (continued in a branch)"))
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     start_s = models.FloatField(null=True, blank=True, help_text="Seconds after the run started.")
@@ -212,7 +215,7 @@ class WorkerStartup(models.Model):
     pid = models.PositiveIntegerField(null=True, blank=True)
     entry_nodes = models.JSONField(default=list)
     cold = models.BooleanField()
-    reason = models.CharField(max_length=40, blank=True, help_text="Why cold/warm, e.g. new-process, idle, warm.")
+    reason = models.CharField(max_length=40, blank=True, help_text="Why cold/warm: " + ", ".join(startup_kinds.REASONS))
     requested_at = models.DateTimeField(help_text="Branch message sent.")
     started_at = models.DateTimeField(help_text="Pool process picked it up.")
     ready_at = models.DateTimeField(null=True, blank=True, help_text="First task began.")
@@ -231,7 +234,7 @@ class WorkerStartup(models.Model):
         ordering = ["run", "requested_at"]
 
     def __str__(self) -> str:
-        return f"{'cold' if self.cold else 'warm'} {self.memory_mb} MB start of run {self.run_id}"
+        return f"{startup_kinds.COLD if self.cold else startup_kinds.WARM} {self.memory_mb} MB start of run {self.run_id}"
 
     @property
     def gb_seconds(self) -> float:

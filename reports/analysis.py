@@ -11,6 +11,7 @@ import statistics
 from typing import Iterable, Mapping
 
 from orchestrator.core import sla as sla_mod
+from orchestrator.core import startup as startup_kinds
 
 # Where a task's time goes, in drawing order (observed Gantt segments and breakdowns).
 TIME_PARTS = ("start-up", "input wait", "exec", "upload", "counters + dispatch")
@@ -50,7 +51,7 @@ def planned_segments(task: Mapping) -> list[tuple[str, float, float]]:
         return []
     out = []
     startup = _num(task.get("planned_startup_s"))
-    if startup > 0 and task.get("planned_startup") in ("cold", "warm"):
+    if startup > 0 and startup_kinds.begins_branch(task.get("planned_startup")):
         out.append(("start-up", max(0.0, start - startup), start))
     parts = [("input wait", task.get("planned_download_s")), ("exec", task.get("planned_exec_s")),
              ("upload", task.get("planned_upload_s"))]

@@ -21,25 +21,28 @@ from typing import Iterable
 from django.conf import settings
 
 from store import tiers
-from store import fencing, keys
+from orchestrator.core.states import TaskStatus
+from store import fencing, keys, lua
 from store.redis_client import get_redis
 
-_BRANCH_END = """
--- KEYS: live, sink_done, over, finalized, lease, execs (or ''), timing, lease index, current
--- ARGV: token, ttl, lease holder, lease index member, then (name, seconds) pairs of the branch's overheads
-for i = 5, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[7], ARGV[i], ARGV[i + 1]) end
-if #ARGV > 4 then
-  redis.call('HINCRBY', KEYS[7], 'branches', 1)
-  redis.call('EXPIRE', KEYS[7], ARGV[2])
+# branch_end's keys (``execs``: '' for a branch that is no executor) and arguments, then (name, seconds)
+# pairs of the branch's overheads.
+_BRANCH_END_KEYS = ("live", "sink_done", "over", "finalized", "lease", "execs", "timing", "lease_index", "current")
+_BRANCH_END_ARGS = ("tok", "ttl", "holder", "member")
+_BRANCH_END = lua.argv(_BRANCH_END_KEYS, "KEYS") + lua.argv(_BRANCH_END_ARGS) + """
+for i = ARGV_REST, #ARGV, 2 do redis.call('HINCRBYFLOAT', timing, ARGV[i], ARGV[i + 1]) end
+if #ARGV >= ARGV_REST then
+  redis.call('HINCRBY', timing, 'branches', 1)
+  redis.call('EXPIRE', timing, ttl)
 end
-redis.call('ZREM', KEYS[8], ARGV[4])
-redis.call('HDEL', KEYS[9], ARGV[1])
-redis.call('SREM', KEYS[1], ARGV[1])
-if KEYS[6] ~= '' then redis.call('SREM', KEYS[6], ARGV[1]) end
-if ARGV[3] ~= '' and redis.call('GET', KEYS[5]) == ARGV[3] then redis.call('DEL', KEYS[5]) end
-if redis.call('SCARD', KEYS[1]) > 0 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
-if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[2]) then return 1 end
+redis.call('ZREM', lease_index, member)
+redis.call('HDEL', current, tok)
+redis.call('SREM', live, tok)
+if execs ~= '' then redis.call('SREM', execs, tok) end
+if holder ~= '' and redis.call('GET', lease) == holder then redis.call('DEL', lease) end
+if redis.call('SCARD', live) > 0 then return 0 end
+if redis.call('EXISTS', sink_done) == 0 and redis.call('EXISTS', over) == 0 then return 0 end
+if redis.call('SET', finalized, '1', 'NX', 'EX', ttl) then return 1 end
 return 0
 """
 
@@ -102,15 +105,16 @@ def set_width(run_id: int, node_id: str, width: int) -> int:
 
 # --- task states ------------------------------------------------------------------
 
-_BEGIN = """
--- KEYS: over, killed, states, current, starts   ARGV: node, token, now, ttl
-local over = redis.call('EXISTS', KEYS[1])
-local killed = redis.call('HGET', KEYS[2], ARGV[1]) or ''
-redis.call('HSET', KEYS[3], ARGV[1], 'running')
-redis.call('HSET', KEYS[4], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[5], ARGV[1], ARGV[3])
-for i = 3, 5 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
-return {over, killed}
+_BEGIN_KEYS = ("over", "killed", "states", "current", "starts")
+_BEGIN_ARGS = ("node", "tok", "now", "ttl")
+_BEGIN = lua.argv(_BEGIN_KEYS, "KEYS") + lua.argv(_BEGIN_ARGS) + """
+local is_over = redis.call('EXISTS', over)
+local why = redis.call('HGET', killed, node) or ''
+redis.call('HSET', states, node, TASK.RUNNING)
+redis.call('HSET', current, tok, node)
+redis.call('HSET', starts, node, now)
+for _, key in ipairs({states, current, starts}) do redis.call('EXPIRE', key, ttl) end
+return {is_over, why}
 """
 
 
@@ -120,8 +124,9 @@ def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | Non
     or cancelled): the task must not start. Fenced with ``fence`` (``store.fencing``)."""
     over, killed = fencing.call(
         "begin_task", _BEGIN,
-        keys=[keys.over(run_id), keys.killed(run_id), keys.states(run_id), keys.current(run_id), keys.starts(run_id)],
-        args=[node_id, token, repr(time.time()), ttl()], fence=fence)
+        keys=lua.pack(_BEGIN_KEYS, over=keys.over(run_id), killed=keys.killed(run_id), states=keys.states(run_id),
+                      current=keys.current(run_id), starts=keys.starts(run_id)),
+        args=lua.pack(_BEGIN_ARGS, node=node_id, tok=token, now=repr(time.time()), ttl=ttl()), fence=fence)
     return not over, killed.decode() if killed else None
 
 
@@ -199,9 +204,12 @@ def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int
     return bool(
         fencing.call(
             "branch_end", _BRANCH_END,
-            keys=[keys.live(run_id), keys.sink_done(run_id), keys.over(run_id), keys.finalized(run_id),
-                  keys.lease(run_id, token), execs, keys.timing(run_id), keys.lease_index(), keys.current(run_id)],
-            args=[token, ttl(), lease_holder, f"{run_id}|{token}", *pairs], fence=fence,
+            keys=lua.pack(_BRANCH_END_KEYS, live=keys.live(run_id), sink_done=keys.sink_done(run_id),
+                          over=keys.over(run_id), finalized=keys.finalized(run_id), lease=keys.lease(run_id, token),
+                          execs=execs, timing=keys.timing(run_id), lease_index=keys.lease_index(),
+                          current=keys.current(run_id)),
+            args=[*lua.pack(_BRANCH_END_ARGS, tok=token, ttl=ttl(), holder=lease_holder, member=f"{run_id}|{token}"),
+                  *pairs], fence=fence,
         )
     )
 
@@ -229,8 +237,9 @@ def was_oom(run_id: int, token: str) -> bool:
 
 
 def set_state(run_id: int, node_id: str, state: str) -> None:
+    """A task's live state (one of ``TaskStatus``), for live views."""
     pipe = get_redis().pipeline()
-    pipe.hset(keys.states(run_id), node_id, state)
+    pipe.hset(keys.states(run_id), node_id, TaskStatus(state).value)
     pipe.expire(keys.states(run_id), ttl())
     pipe.execute()
 
@@ -240,9 +249,13 @@ def live_states(run_id: int) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items()}
 
 
+_SINK_DONE_ARGS = ("at", "ttl")
+_SINK_DONE = lua.argv(("sink_done",), "KEYS") + lua.argv(_SINK_DONE_ARGS) + "redis.call('SET', sink_done, at, 'EX', ttl) return 1"
+
+
 def mark_sink_done(run_id: int, when: float, fence: fencing.Fence | None = None) -> None:
-    fencing.call("sink_done", "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1",
-                 keys=[keys.sink_done(run_id)], args=[repr(when), ttl()], fence=fence)
+    fencing.call("sink_done", _SINK_DONE,
+                 keys=[keys.sink_done(run_id)], args=lua.pack(_SINK_DONE_ARGS, at=repr(when), ttl=ttl()), fence=fence)
 
 
 def sink_done_at(run_id: int) -> float | None:

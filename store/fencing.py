@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from store import keys
+from store import keys, lua
 from orchestrator.core.states import StopBranch
 from store.redis_client import get_redis, script as _script
 
@@ -38,7 +38,7 @@ FAULTS_TTL_S = 86400
 
 # Prepended to a script: takes the fence off the end of KEYS and ARGV (the script below sees its own
 # arguments unchanged), and refuses — counting it — unless the fence is the branch's current delivery.
-PRELUDE = """
+PRELUDE = lua.constants(FAULTS_TTL_S=FAULTS_TTL_S) + """
 local _frun = table.remove(ARGV)
 local _fwant = table.remove(ARGV)
 local _ftok = table.remove(ARGV)
@@ -46,7 +46,7 @@ local _fcount = table.remove(KEYS)
 local _fkey = table.remove(KEYS)
 if redis.call('HGET', _fkey, _ftok) ~= _fwant then
   redis.call('HINCRBY', _fcount, _frun .. ':fenced', 1)
-  redis.call('EXPIRE', _fcount, 86400)
+  redis.call('EXPIRE', _fcount, FAULTS_TTL_S)
   return redis.error_reply('FENCED branch ' .. _ftok .. ' delivery ' .. _fwant .. ' was taken over')
 end
 """

@@ -5,8 +5,9 @@ found together; each also carries a TTL as a backstop. Per-node state lives
 in a few hashes per run (outputs, counters, claims, waiters), not in a key
 per node, so a run of 10,000 tasks has a handful of keys and its clean-up is
 one ``UNLINK`` of names the run itself recorded (``registry``), never a scan
-of the keyspace. Lua scripts receive these names as ``KEYS`` or build the
-per-token ones from ``run_prefix`` with the same suffixes (checked by tests).
+of the keyspace. Lua scripts receive these names as ``KEYS`` or build them from
+``run_prefix`` with the Lua twin of each builder here (``K.deps(p)``, ``K.wake(p, token)``), which
+``store.lua`` generates from these functions: no script spells a suffix.
 """
 from __future__ import annotations
 

@@ -31,34 +31,38 @@ import uuid
 
 from django.conf import settings
 
-from store import keys
+from store import keys, lua
 from store.redis_client import script as redis_script
 
-_ACQUIRE = """
--- KEYS: lease, live, deliveries, lease index   ARGV: me, ttl ms, token, takeover_from, deliveries ttl, member, expiry
-if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return {'ended', ''} end
-local holder = redis.call('GET', KEYS[1])
-if (not holder) or (ARGV[4] ~= '' and holder == ARGV[4]) then
-  local before = redis.call('HGET', KEYS[3], ARGV[3] .. ':holder') or ''
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  local n = redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
-  redis.call('HSET', KEYS[3], ARGV[3] .. ':holder', ARGV[1])
-  redis.call('EXPIRE', KEYS[3], ARGV[5])
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+# acquire's keys and arguments: ``me`` the holder ("host:pid:nonce"), ``ttl_ms`` the lease's, ``takeover_from``
+# the holder a dead process left ('' for none), ``deliveries_ttl`` s, ``member``/``expiry`` its lease index entry.
+_ACQUIRE_KEYS = ("lease", "live", "deliveries", "lease_index")
+_ACQUIRE_ARGS = ("me", "ttl_ms", "tok", "takeover_from", "deliveries_ttl", "member", "expiry")
+_ACQUIRE = lua.argv(_ACQUIRE_KEYS, "KEYS") + lua.argv(_ACQUIRE_ARGS) + """
+if redis.call('SISMEMBER', live, tok) == 0 then return {'ended', ''} end
+local holder = redis.call('GET', lease)
+if (not holder) or (takeover_from ~= '' and holder == takeover_from) then
+  local before = redis.call('HGET', deliveries, tok .. ':holder') or ''
+  redis.call('SET', lease, me, 'PX', ttl_ms)
+  local n = redis.call('HINCRBY', deliveries, tok, 1)
+  redis.call('HSET', deliveries, tok .. ':holder', me)
+  redis.call('EXPIRE', deliveries, deliveries_ttl)
+  redis.call('ZADD', lease_index, expiry, member)
   return {'ok:' .. n, before}
 end
 return {holder, ''}
 """
 
-_REFRESH = """
--- KEYS: lease, lease index, deliveries, live   ARGV: me, ttl ms, member, expiry, token
+_REFRESH_KEYS = ("lease", "lease_index", "deliveries", "live")
+_REFRESH_ARGS = ("me", "ttl_ms", "member", "expiry", "tok")
+_REFRESH = lua.argv(_REFRESH_KEYS, "KEYS") + lua.argv(_REFRESH_ARGS) + """
 -- A holder keeps its lease; one whose lease lapsed (Redis or the holder stalled past it) takes it back
 -- while no later delivery took the branch over (the delivery's holder is still this one) and it is live.
-local cur = redis.call('GET', KEYS[1])
-if cur == ARGV[1] or ((not cur) and redis.call('HGET', KEYS[3], ARGV[5] .. ':holder') == ARGV[1]
-                      and redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+local cur = redis.call('GET', lease)
+if cur == me or ((not cur) and redis.call('HGET', deliveries, tok .. ':holder') == me
+                 and redis.call('SISMEMBER', live, tok) == 1) then
+  redis.call('SET', lease, me, 'PX', ttl_ms)
+  redis.call('ZADD', lease_index, expiry, member)
   return 1
 end
 return 0
@@ -119,8 +123,8 @@ class Lease:
         self._thread: threading.Thread | None = None
 
     def _keys(self):
-        return [keys.lease(self.run_id, self.token), keys.live(self.run_id), keys.deliveries(self.run_id),
-                keys.lease_index()]
+        return lua.pack(_ACQUIRE_KEYS, lease=keys.lease(self.run_id, self.token), live=keys.live(self.run_id),
+                        deliveries=keys.deliveries(self.run_id), lease_index=keys.lease_index())
 
     def _expiry(self) -> float:
         return time.time() + self.ttl_ms / 1000
@@ -129,14 +133,15 @@ class Lease:
         """Hold the branch; returns how many times it has now been taken up (1 the first time)."""
         script = redis_script("lease_acquire", _ACQUIRE)
         member = index_member(self.run_id, self.token)
-        args = [self.me, self.ttl_ms, self.token, "", int(settings.SLAFLOW_RUN_TTL_S), member, self._expiry()]
-        got, before = (x.decode() for x in script(keys=self._keys(), args=args))
+        args = dict(me=self.me, ttl_ms=self.ttl_ms, tok=self.token, takeover_from="",
+                    deliveries_ttl=int(settings.SLAFLOW_RUN_TTL_S), member=member, expiry=self._expiry())
+        got, before = (x.decode() for x in script(keys=self._keys(), args=lua.pack(_ACQUIRE_ARGS, **args)))
         if got == "ended":
             raise Ended(self.token)
         if not got.startswith("ok:") and not _alive_here(got):
             # Its process died (e.g. killed for memory): take over now rather than after the TTL.
-            args[3], args[6] = got, self._expiry()
-            got, before = (x.decode() for x in script(keys=self._keys(), args=args))
+            args.update(takeover_from=got, expiry=self._expiry())
+            got, before = (x.decode() for x in script(keys=self._keys(), args=lua.pack(_ACQUIRE_ARGS, **args)))
         if not got.startswith("ok:"):
             raise Busy(got)
         self.previous = before
@@ -145,14 +150,15 @@ class Lease:
 
     def _start_heartbeat(self) -> None:
         script = redis_script("lease_refresh", _REFRESH)
-        beat_keys = [keys.lease(self.run_id, self.token), keys.lease_index(), keys.deliveries(self.run_id),
-                     keys.live(self.run_id)]
+        beat_keys = lua.pack(_REFRESH_KEYS, lease=keys.lease(self.run_id, self.token), lease_index=keys.lease_index(),
+                             deliveries=keys.deliveries(self.run_id), live=keys.live(self.run_id))
         member = index_member(self.run_id, self.token)
 
         def beat():
             while not self._stop.wait(self.ttl_ms / 3000):
                 try:
-                    if not script(keys=beat_keys, args=[self.me, self.ttl_ms, member, self._expiry(), self.token]):
+                    if not script(keys=beat_keys, args=lua.pack(_REFRESH_ARGS, me=self.me, ttl_ms=self.ttl_ms,
+                                                                member=member, expiry=self._expiry(), tok=self.token)):
                         self.lost = True  # taken over while we were frozen (or ended): the new holder runs it
                         return
                 except Exception:  # a missed beat only shortens the lease; the next one retries

@@ -59,7 +59,7 @@ from django.conf import settings
 from redis.exceptions import NoScriptError
 
 from store import tiers
-from store import fencing, keys
+from store import fencing, keys, lua
 from store.redis_client import get_redis, script as _script
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
@@ -71,20 +71,32 @@ OWN_NEW = "own-new"  # same logical worker, but the plan starts it in a new bran
 FLEX = "flex"  # flexible: run here while this branch may take one, else queued for the executors
 OTHER = "other"  # another logical worker: dispatched by whoever completes its last input
 
+# How a claimed child was taken (``keys.taken``: one of these, then the branch token).
+TAKEN_CLAIMED, TAKEN_LOCAL, TAKEN_QUEUED, TAKEN_DISPATCHED, TAKEN_HANDED = "p:", "l:", "q:", "d:", "h:"
+
+# What an executor's pop found instead of a task: the run is over, or nothing is ready (it retired).
+POP_OVER, POP_RETIRED = "over", "retired"
+
+# The Python constants above, for the scripts below (``store.lua``: no script spells one again).
+_CONSTANTS = lua.constants(
+    NOT_READY=NOT_READY, LOCAL=LOCAL, DISPATCH=DISPATCH, HANDED=HANDED, WAITING=WAITING, QUEUED=QUEUED,
+    UPLOAD_FIRST=UPLOAD_FIRST, MODE_OWN=OWN, MODE_FLEX=FLEX, TAKEN_CLAIMED=TAKEN_CLAIMED, TAKEN_LOCAL=TAKEN_LOCAL,
+    TAKEN_QUEUED=TAKEN_QUEUED, TAKEN_HANDED=TAKEN_HANDED, POP_OVER=POP_OVER, POP_RETIRED=POP_RETIRED)
+
 # Lua both scripts below share: the idempotent mark of one input of a child (counted once), and
 # handing a ready child to a branch of its worker that waits for it.
-_EDGE_AND_HAND = """
+_EDGE_AND_HAND = _CONSTANTS + """
 local function mark_input(p, child, node)
-  if redis.call('HSETNX', p .. 'deps', child .. '|' .. node, '1') == 1 then
-    return redis.call('HINCRBY', p .. 'depn', child, 1), true
+  if redis.call('HSETNX', K.deps(p), child .. '|' .. node, '1') == 1 then
+    return redis.call('HINCRBY', K.dep_counts(p), child, 1), true
   end
-  return tonumber(redis.call('HGET', p .. 'depn', child) or '0'), false
+  return tonumber(redis.call('HGET', K.dep_counts(p), child) or '0'), false
 end
 local function hand(p, child, w, ttl)
-  redis.call('HDEL', p .. 'waiter', child)
-  redis.call('HSET', p .. 'taken', child, 'h:' .. w)
-  redis.call('RPUSH', p .. 'wake:' .. w, child)
-  redis.call('EXPIRE', p .. 'wake:' .. w, ttl)
+  redis.call('HDEL', K.waiters(p), child)
+  redis.call('HSET', K.taken(p), child, TAKEN_HANDED .. w)
+  redis.call('RPUSH', K.wake(p, w), child)
+  redis.call('EXPIRE', K.wake(p, w), ttl)
 end
 """
 
@@ -92,13 +104,13 @@ _TAKE = """
 -- An executor's next task on configuration mb: its own host's list first, then the unplaced list,
 -- then (work stealing) the other hosts' lists.
 local function take(p, mb, host)
-  local nxt = redis.call('LPOP', p .. 'ready:' .. mb .. '@' .. host)
+  local nxt = redis.call('LPOP', K.ready_on(p, mb, host))
   if nxt then return nxt end
-  nxt = redis.call('LPOP', p .. 'ready:' .. mb)
+  nxt = redis.call('LPOP', K.ready(p, mb))
   if nxt then return nxt end
-  for _, h in ipairs(redis.call('SMEMBERS', p .. 'rhosts:' .. mb)) do
+  for _, h in ipairs(redis.call('SMEMBERS', K.ready_hosts(p, mb))) do
     if h ~= host then
-      nxt = redis.call('LPOP', p .. 'ready:' .. mb .. '@' .. h)
+      nxt = redis.call('LPOP', K.ready_on(p, mb, h))
       if nxt then return nxt end
     end
   end
@@ -106,19 +118,19 @@ local function take(p, mb, host)
 end
 """
 
-_FINISH = _EDGE_AND_HAND + _TAKE + """
--- ARGV: prefix, node, token, ttl, output stored ('1') or not ('0'), local flex slots, executor cap,
---       executor token prefix, memory_mb an executor pops from when nothing runs here next ('' for none),
---       n, then n x (child, needed, mode, memory_mb), then the run's events channel, this branch's
---       host, and the bytes of this node's output in that host's shared memory (0: not there)
-local p, node, tok, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local stored, slots, cap, xprefix = ARGV[5] == '1', tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
-local pop_mb = ARGV[9]
-local n = tonumber(ARGV[10])
-local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
-local function arg(k, i) return ARGV[11 + 4 * k + i] end
-local host, made = ARGV[12 + 4 * n], tonumber(ARGV[13 + 4 * n])
-local near = p .. 'near'
+# finish_task's arguments: then ``n`` × (child, needed, mode, memory_mb). ``stored``: the output is
+# stored ('1') or not ('0'); ``slots``: local flex slots; ``cap``: executors per configuration;
+# ``xprefix``: executor token prefix; ``pop_mb``: the memory_mb an executor pops from when nothing runs
+# here next ('' for none); ``channel``: the run's events channel; ``host``: this branch's host; ``made``:
+# the bytes of this node's output in that host's shared memory (0: not there).
+_FINISH_ARGS = ("p", "node", "tok", "ttl", "stored", "slots", "cap", "xprefix", "pop_mb", "channel", "host", "made",
+                "n")
+
+_FINISH = _EDGE_AND_HAND + _TAKE + lua.argv(_FINISH_ARGS) + """
+local stored, slots, cap, made, n = stored == '1', tonumber(slots), tonumber(cap), tonumber(made), tonumber(n)
+local taken, waiters, claims = K.taken(p), K.waiters(p), K.claims(p)
+local function arg(k, i) return ARGV[ARGV_REST + 4 * k + i] end
+local near = K.near(p)
 -- Where a child is best run: the host holding the most bytes of its inputs (kept as they finish).
 local function note_near(child)
   local b = redis.call('HINCRBY', near, child .. '|' .. host, made)
@@ -131,36 +143,36 @@ if not stored then
   local free = slots
   for k = 0, n - 1 do
     local child, needed, mode = arg(k, 0), tonumber(arg(k, 1)), arg(k, 2)
-    local count = tonumber(redis.call('HGET', p .. 'depn', child) or '0')
-    if redis.call('HEXISTS', p .. 'deps', child .. '|' .. node) == 0 then count = count + 1 end
+    local count = tonumber(redis.call('HGET', K.dep_counts(p), child) or '0')
+    if redis.call('HEXISTS', K.deps(p), child .. '|' .. node) == 0 then count = count + 1 end
     local w = redis.call('HGET', waiters, child)
     local here
     if count < needed then
-      here = mode == 'own' and ((not w) or w == tok)  -- we will wait for it (and upload if we give up)
+      here = mode == MODE_OWN and ((not w) or w == tok)  -- we will wait for it (and upload if we give up)
     else
       local how = redis.call('HGET', taken, child)
       local owner = redis.call('HGET', claims, child)
       if how then
-        here = string.sub(how, 1, 2) == 'l:' and string.sub(how, 3) == tok
-        if here and mode == 'flex' then free = free - 1 end
+        here = how == TAKEN_LOCAL .. tok
+        if here and mode == MODE_FLEX then free = free - 1 end
       elseif (owner and owner ~= tok) or (w and w ~= tok) then
         here = false
-      elseif mode == 'own' then
+      elseif mode == MODE_OWN then
         here = true
-      elseif mode == 'flex' and free > 0 then
+      elseif mode == MODE_FLEX and free > 0 then
         free = free - 1
         here = true
       else
         here = false
       end
     end
-    if not here then return {{-1}, {}, {}, 0, {}} end
+    if not here then return {{UPLOAD_FIRST}, {}, {}, 0, {}} end
   end
 end
-local first = redis.call('SADD', p .. 'done', node)  -- 0: another copy (a duplicate, a redelivery) finished it
-redis.call('EXPIRE', p .. 'done', ttl)
-redis.call('HSET', p .. 'states', node, 'succeeded')
-redis.call('PUBLISH', ARGV[11 + 4 * n], node)
+local first = redis.call('SADD', K.done(p), node)  -- 0: another copy (a duplicate, a redelivery) finished it
+redis.call('EXPIRE', K.done(p), ttl)
+redis.call('HSET', K.states(p), node, TASK.SUCCEEDED)
+redis.call('PUBLISH', channel, node)
 local res = {}
 local homes = {}
 local queued = {}
@@ -170,7 +182,7 @@ for k = 0, n - 1 do
   if new and made > 0 then note_near(child) end
   local home = redis.call('HGET', near, child) or ''
   homes[k + 1] = home
-  local out = 0
+  local out = NOT_READY
   if count >= needed then
     local owner = redis.call('HGET', claims, child)
     if not owner then
@@ -181,68 +193,67 @@ for k = 0, n - 1 do
       local how = redis.call('HGET', taken, child)
       if how then
         -- redelivered claimer: its own unfinished business comes back to it
-        if string.sub(how, 3) == tok then
-          local kind = string.sub(how, 1, 1)
-          if kind == 'l' then out = 1 elseif kind == 'p' then out = 2 elseif kind == 'q' then out = 5 end
-          if out == 1 and mode == 'flex' then slots = slots - 1 end
-        end
+        if how == TAKEN_LOCAL .. tok then out = LOCAL
+        elseif how == TAKEN_CLAIMED .. tok then out = DISPATCH
+        elseif how == TAKEN_QUEUED .. tok then out = QUEUED end
+        if out == LOCAL and mode == MODE_FLEX then slots = slots - 1 end
       else
         local w = redis.call('HGET', waiters, child)
         if w and w ~= tok then
           hand(p, child, w, ttl)
-          out = 3
+          out = HANDED
         else
           if w then redis.call('HDEL', waiters, child) end
-          if mode == 'own' or (mode == 'flex' and slots > 0) then
-            if mode == 'flex' then slots = slots - 1 end
-            redis.call('HSET', taken, child, 'l:' .. tok)
-            out = 1
-          elseif mode == 'flex' then
-            local list = p .. 'ready:' .. mb
+          if mode == MODE_OWN or (mode == MODE_FLEX and slots > 0) then
+            if mode == MODE_FLEX then slots = slots - 1 end
+            redis.call('HSET', taken, child, TAKEN_LOCAL .. tok)
+            out = LOCAL
+          elseif mode == MODE_FLEX then
+            local list = K.ready(p, mb)
             if home ~= '' then
-              list = list .. '@' .. home
-              redis.call('SADD', p .. 'rhosts:' .. mb, home)
-              redis.call('EXPIRE', p .. 'rhosts:' .. mb, ttl)
+              list = K.ready_on(p, mb, home)
+              redis.call('SADD', K.ready_hosts(p, mb), home)
+              redis.call('EXPIRE', K.ready_hosts(p, mb), ttl)
             end
             redis.call('RPUSH', list, child)
-            redis.call('HSET', taken, child, 'q:' .. tok)
+            redis.call('HSET', taken, child, TAKEN_QUEUED .. tok)
             queued[list] = {mb, home}
-            out = 5
+            out = QUEUED
           else
-            redis.call('HSET', taken, child, 'p:' .. tok)
-            out = 2
+            redis.call('HSET', taken, child, TAKEN_CLAIMED .. tok)
+            out = DISPATCH
           end
         end
       end
     end
-  elseif mode == 'own' then
+  elseif mode == MODE_OWN then
     local w = redis.call('HGET', waiters, child)
     if (not w) or w == tok then
       redis.call('HSET', waiters, child, tok)
-      out = 4
+      out = WAITING
     end
   end
   res[k + 1] = out
 end
-for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters, near}) do redis.call('EXPIRE', key, ttl) end
+for _, key in ipairs({K.deps(p), K.dep_counts(p), claims, taken, waiters, near}) do redis.call('EXPIRE', key, ttl) end
 local launch = {}
-local before = redis.call('HGET', p .. 'spawned', node)
+local before = redis.call('HGET', K.spawned(p), node)
 if before then
   launch = cjson.decode(before)
 else
   local j = 0
   for ready, where in pairs(queued) do
     local mb, home = where[1], where[2]
-    local execs = p .. 'execs:' .. mb
+    local execs = K.executors(p, mb)
     local want = math.min(redis.call('LLEN', ready), cap - redis.call('SCARD', execs))
-    redis.call('SADD', p .. 'registry', ready, execs, p .. 'rhosts:' .. mb)
+    redis.call('SADD', K.registry(p), ready, execs, K.ready_hosts(p, mb))
     for i = 1, want do
       j = j + 1
       local t = xprefix .. mb .. '-' .. node .. '-' .. j
       redis.call('SADD', execs, t)
-      redis.call('SADD', p .. 'live', t)
-      redis.call('SADD', p .. 'registry', p .. 'lease:' .. t, p .. 'held:' .. t, p .. 'wake:' .. t)
-      redis.call('HSET', p .. 'branches', t, '{"e": [], "w": null, "m": ' .. mb .. '}')
+      redis.call('SADD', K.live(p), t)
+      redis.call('SADD', K.registry(p), K.lease(p, t), K.held(p, t), K.wake(p, t))
+      redis.call('HSET', K.branches(p), t, '{"e": [], "w": null, "m": ' .. mb .. '}')
       launch[#launch + 1] = t
       launch[#launch + 1] = mb
       launch[#launch + 1] = home
@@ -251,32 +262,32 @@ else
     redis.call('EXPIRE', execs, ttl)
   end
   if j > 0 then
-    redis.call('HSET', p .. 'spawned', node, cjson.encode(launch))
-    redis.call('EXPIRE', p .. 'spawned', ttl)
+    redis.call('HSET', K.spawned(p), node, cjson.encode(launch))
+    redis.call('EXPIRE', K.spawned(p), ttl)
   end
 end
 -- An executor with nothing to run next takes its next task in the same call (see _POP).
 local popped = {}
 if pop_mb ~= '' then
   local keep = false
-  for k = 1, n do if res[k] == 1 then keep = true end end
+  for k = 1, n do if res[k] == LOCAL then keep = true end end
   if not keep then
-    local execs = p .. 'execs:' .. pop_mb
-    if redis.call('EXISTS', p .. 'over') == 1 then
-      popped = {'', 'over'}
+    local execs = K.executors(p, pop_mb)
+    if redis.call('EXISTS', K.over(p)) == 1 then
+      popped = {'', POP_OVER}
     else
       local nxt = take(p, pop_mb, host)
       if nxt then
         redis.call('SADD', execs, tok)
-        redis.call('HSET', taken, nxt, 'l:' .. tok)
-        redis.call('HSET', p .. 'current', tok, nxt)
-        redis.call('RPUSH', p .. 'held:' .. tok, nxt)
-        redis.call('EXPIRE', p .. 'held:' .. tok, ttl)
-        redis.call('HSET', p .. 'states', nxt, 'running')
+        redis.call('HSET', taken, nxt, TAKEN_LOCAL .. tok)
+        redis.call('HSET', K.current(p), tok, nxt)
+        redis.call('RPUSH', K.held(p, tok), nxt)
+        redis.call('EXPIRE', K.held(p, tok), ttl)
+        redis.call('HSET', K.states(p), nxt, TASK.RUNNING)
         popped = {nxt}
       else
         redis.call('SREM', execs, tok)
-        popped = {'', 'retired'}
+        popped = {'', POP_RETIRED}
       end
     end
   end
@@ -284,27 +295,28 @@ end
 return {res, launch, popped, first, homes}
 """
 
-_POP = _TAKE + """
--- KEYS: execs, held, taken, states, over, current   ARGV: token, ttl, prefix, memory_mb, host
-if redis.call('EXISTS', KEYS[5]) == 1 then return {'', 'over'} end
-local child = take(ARGV[3], ARGV[4], ARGV[5])
+_POP_KEYS = ("execs", "held", "taken", "states", "over", "current")
+_POP_ARGS = ("tok", "ttl", "p", "mb", "host")
+_POP = _CONSTANTS + _TAKE + lua.argv(_POP_KEYS, "KEYS") + lua.argv(_POP_ARGS) + """
+if redis.call('EXISTS', over) == 1 then return {'', POP_OVER} end
+local child = take(p, mb, host)
 if not child then
-  redis.call('SREM', KEYS[1], ARGV[1])
+  redis.call('SREM', execs, tok)
   return {}
 end
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[3], child, 'l:' .. ARGV[1])
-redis.call('RPUSH', KEYS[2], child)
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[4], child, 'running')
-redis.call('HSET', KEYS[6], ARGV[1], child)
+redis.call('SADD', execs, tok)
+redis.call('HSET', taken, child, TAKEN_LOCAL .. tok)
+redis.call('RPUSH', held, child)
+redis.call('EXPIRE', held, ttl)
+redis.call('HSET', states, child, TASK.RUNNING)
+redis.call('HSET', current, tok, child)
 return {child}
 """
 
-_STOP_WAITING = """
--- KEYS: waiters   ARGV: child, token    1: we withdrew; 0: it was already handed to us
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+_STOP_WAITING = lua.argv(("waiters",), "KEYS") + lua.argv(("child", "tok")) + """
+-- 1: we withdrew; 0: it was already handed to us
+if redis.call('HGET', waiters, child) == tok then
+  redis.call('HDEL', waiters, child)
   return 1
 end
 return 0
@@ -358,15 +370,16 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
     be attached (nothing was changed) — unless ``streamed``: the output is on its way
     (``store.streams``), as good as stored for the children's sake. With ``fence``, nothing is
     written unless the branch's delivery is still current (``store.fencing``: ``Fenced``)."""
-    args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S),
-                  "1" if output is not None or streamed else "0", local_slots, executor_cap(), executor_prefix(run_id),
-                  "" if pop_from is None else int(pop_from), len(children)]
-    for child in children:
-        args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
     store = tiers.local()
     # This output's bytes in this host's shared memory: its consumers are best run here.
     made = len(output) if output is not None and store.min_bytes and len(output) >= store.min_bytes else 0
-    args.extend([keys.events(run_id), store.host, made])
+    args: list = lua.pack(
+        _FINISH_ARGS, p=keys.run_prefix(run_id), node=node_id, tok=token, ttl=int(settings.SLAFLOW_RUN_TTL_S),
+        stored="1" if output is not None or streamed else "0", slots=local_slots, cap=executor_cap(),
+        xprefix=executor_prefix(run_id), pop_mb="" if pop_from is None else int(pop_from),
+        channel=keys.events(run_id), host=store.host, made=made, n=len(children))
+    for child in children:
+        args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
     finish = _script("finish", _FINISH)
     if fence is not None:
         outcomes, launch, popped, first, homes = _fenced_finish(run_id, node_id, output, args, fence)
@@ -377,7 +390,7 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
     launched = [(launch[i].decode(), int(launch[i + 1]), launch[i + 2].decode()) for i in range(0, len(launch), 3)]
     flag = popped[1].decode() if len(popped) == 2 else ""
     return Finished([int(x) for x in outcomes], launched, popped=popped[0].decode() if len(popped) == 1 else None,
-                    retired=flag == "retired", over=flag == "over", first=bool(first),
+                    retired=flag == POP_RETIRED, over=flag == POP_OVER, first=bool(first),
                     homes={c.node_id: h.decode() for c, h in zip(children, homes) if h})
 
 
@@ -400,10 +413,11 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
             script.sha = client.script_load(script.script)
 
 
-_PUT = """
--- KEYS: outputs   ARGV: node, entry, ttl    the first copy stored stands
-redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+_PUT_ARGS = ("node", "entry", "ttl")
+_PUT = lua.argv(("outputs",), "KEYS") + lua.argv(_PUT_ARGS) + """
+-- the first copy stored stands
+redis.call('HSETNX', outputs, node, entry)
+redis.call('EXPIRE', outputs, ttl)
 return 1
 """
 
@@ -415,52 +429,55 @@ def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, 
     if output is not None:
         entry = tiers.local().entry(run_id, node_id, output)
         calls.append((fencing.fenced_script("put", _PUT), [keys.outputs(run_id)],
-                      [node_id, entry, int(settings.SLAFLOW_RUN_TTL_S)]))
+                      lua.pack(_PUT_ARGS, node=node_id, entry=entry, ttl=int(settings.SLAFLOW_RUN_TTL_S))))
     calls.append((fencing.fenced_script("finish", _FINISH), [], args))
     return fencing.pipelined(calls, fence)[-1]
 
 
-_RELEASE = _EDGE_AND_HAND + """
+# release's arguments, then ``n`` × (child, needed).
+_RELEASE_ARGS = ("p", "node", "tok", "ttl", "n")
+_RELEASE = _EDGE_AND_HAND + lua.argv(_RELEASE_ARGS) + """
 -- A generator's streaming consumers, released as it starts: its edge to each counts now (the same
 -- idempotent mark finish_task makes, which then counts nothing again). A child ready with it is
 -- claimed to be dispatched (never run here: this branch is busy running the generator) or handed
 -- to a branch of its worker that waits for it.
--- ARGV: prefix, node, token, ttl, n, then n x (child, needed)
-local p, node, tok, ttl, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local taken, waiters, claims = p .. 'taken', p .. 'waiter', p .. 'claim'
+local n = tonumber(n)
+local taken, waiters, claims = K.taken(p), K.waiters(p), K.claims(p)
 local res = {}
 for k = 0, n - 1 do
-  local child, needed = ARGV[6 + 2 * k], tonumber(ARGV[7 + 2 * k])
+  local child, needed = ARGV[ARGV_REST + 2 * k], tonumber(ARGV[ARGV_REST + 1 + 2 * k])
   local count = mark_input(p, child, node)
-  local out = 0
+  local out = NOT_READY
   if count >= needed and not redis.call('HGET', claims, child) then
     redis.call('HSET', claims, child, tok)
     local w = redis.call('HGET', waiters, child)
     if w and w ~= tok then
       hand(p, child, w, ttl)
-      out = 3
+      out = HANDED
     else
-      redis.call('HSET', taken, child, 'p:' .. tok)
-      out = 2
+      redis.call('HSET', taken, child, TAKEN_CLAIMED .. tok)
+      out = DISPATCH
     end
   elseif count >= needed and redis.call('HGET', claims, child) == tok then
     local how = redis.call('HGET', taken, child) or ''
-    if string.sub(how, 1, 2) == 'p:' then out = 2 end  -- redelivered before it was sent: send it now
+    -- redelivered before it was sent: send it now
+    if string.sub(how, 1, #TAKEN_CLAIMED) == TAKEN_CLAIMED then out = DISPATCH end
   end
   res[k + 1] = out
 end
-for _, key in ipairs({p .. 'deps', p .. 'depn', claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
+for _, key in ipairs({K.deps(p), K.dep_counts(p), claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
 return res
 """
 
-_CLAIM_DELAY = """
--- KEYS: delaying   ARGV: ttl, token, children...   1: this token now waits for all of them; 0: another does
-for i = 3, #ARGV do
-  local w = redis.call('HGET', KEYS[1], ARGV[i])
-  if w and w ~= ARGV[2] then return 0 end
+# claim_delay's arguments, then the children.
+_CLAIM_DELAY = lua.argv(("delaying",), "KEYS") + lua.argv(("ttl", "tok")) + """
+-- 1: this token now waits for all of them; 0: another does
+for i = ARGV_REST, #ARGV do
+  local w = redis.call('HGET', delaying, ARGV[i])
+  if w and w ~= tok then return 0 end
 end
-for i = 3, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[2]) end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+for i = ARGV_REST, #ARGV do redis.call('HSET', delaying, ARGV[i], tok) end
+redis.call('EXPIRE', delaying, ttl)
 return 1
 """
 
@@ -471,7 +488,8 @@ def release(run_id: int, node_id: str, token: str, children: list[Child]) -> lis
     another branch has it)."""
     if not children:
         return []
-    args: list = [keys.run_prefix(run_id), node_id, token, int(settings.SLAFLOW_RUN_TTL_S), len(children)]
+    args: list = lua.pack(_RELEASE_ARGS, p=keys.run_prefix(run_id), node=node_id, tok=token,
+                          ttl=int(settings.SLAFLOW_RUN_TTL_S), n=len(children))
     for child in children:
         args.extend([child.node_id, child.needed])
     return [int(x) for x in _script("release", _RELEASE)(keys=[], args=args)]
@@ -524,7 +542,7 @@ def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: l
         pipe.sadd(keys.registry(run_id), ready, execs)
         pipe.expire(ready, ttl)
         pipe.expire(execs, ttl)
-    pipe.hset(keys.taken(run_id), mapping={r: "q:submit" for roots in roots_by_memory.values() for r in roots})
+    pipe.hset(keys.taken(run_id), mapping={r: TAKEN_QUEUED + "submit" for roots in roots_by_memory.values() for r in roots})
     pipe.expire(keys.taken(run_id), ttl)
     pipe.execute()
 
@@ -536,9 +554,11 @@ def pop(run_id: int, memory_mb: int, token: str, fence: fencing.Fence | None = N
     is over. Fenced (``store.fencing``) with ``fence``: a delivery that was taken over pops nothing."""
     got = fencing.call(
         "pop", _POP,
-        keys=[keys.executors(run_id, memory_mb), keys.held(run_id, token),
-              keys.taken(run_id), keys.states(run_id), keys.over(run_id), keys.current(run_id)],
-        args=[token, int(settings.SLAFLOW_RUN_TTL_S), keys.run_prefix(run_id), int(memory_mb), tiers.host_id()],
+        keys=lua.pack(_POP_KEYS, execs=keys.executors(run_id, memory_mb), held=keys.held(run_id, token),
+                      taken=keys.taken(run_id), states=keys.states(run_id), over=keys.over(run_id),
+                      current=keys.current(run_id)),
+        args=lua.pack(_POP_ARGS, tok=token, ttl=int(settings.SLAFLOW_RUN_TTL_S), p=keys.run_prefix(run_id),
+                      mb=int(memory_mb), host=tiers.host_id()),
         fence=fence)
     if not got:
         return None, False
@@ -555,7 +575,7 @@ def held(run_id: int, token: str) -> list[str]:
 def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
     """After sending their branch: these children are never dispatched again."""
     if children:
-        get_redis().hset(keys.taken(run_id), mapping={c: f"d:{token}" for c in children})
+        get_redis().hset(keys.taken(run_id), mapping={c: TAKEN_DISPATCHED + token for c in children})
 
 
 def taken_by(run_id: int, node_id: str) -> str | None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.core import startup as startup_kinds
+from orchestrator.core.states import TaskStatus
+
 
 @dataclass
 class TaskRecord:
     node_id: str
     function: str = ""
-    status: str = "running"
+    status: str = TaskStatus.RUNNING  # a record is made as its task begins
     memory_mb: int | None = None
     cpus: float | None = None
     worker_id: str = ""
     branch_id: str = ""
     host: str = ""
     pid: int | None = None
-    startup: str = "none"
+    startup: str = startup_kinds.NONE
     started_at: float | None = None  # epoch seconds
     finished_at: float | None = None
     input_wait_s: float | None = None

@@ -19,6 +19,8 @@ from django.conf import settings
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from store import lua
+
 BACKOFF_BASE_S, BACKOFF_CAP_S = 0.05, 1.0
 RETRY_ON = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 REQUEST_BUDGET_S = 1.0
@@ -76,11 +78,12 @@ _scripts: dict = {}
 
 
 def script(name: str, body: str):
-    """A Lua script registered once per client (redis-py runs it by SHA, loading it when needed)."""
+    """A Lua script registered once per client (redis-py runs it by SHA, loading it when needed),
+    prefixed with the Lua prelude it uses (``store.lua``: key builders, state names)."""
     client = get_redis()
     key = (name, id(client))
     if key not in _scripts:
-        _scripts[key] = client.register_script(body)
+        _scripts[key] = client.register_script(lua.with_prelude(body))
     return _scripts[key]
 
 

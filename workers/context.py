@@ -18,7 +18,7 @@ from django.conf import settings
 
 from workers import functions
 
-from orchestrator.core import mapping, spec as spec_mod
+from orchestrator.core import mapping, spec as spec_mod, startup
 from orchestrator.core.options import TaskOptions
 from orchestrator.core import coderefs as pushed_refs
 from orchestrator.core.graph import Node, dependents as graph_dependents
@@ -261,11 +261,11 @@ class ProcessState:
             ctx = _load(run_id)
         last = max(self.last_served.get(ctx.structure_hash, -1e18), self.prewarmed.get(ctx.structure_hash, -1e18))
         if self.branches_served == 0 and ctx.structure_hash not in self.prewarmed:
-            cold, reason = True, "new-process"
+            cold, reason = True, startup.NEW_PROCESS
         elif now - last > window:
-            cold, reason = True, ("first-time" if last < -1e17 else "idle")
+            cold, reason = True, (startup.FIRST_TIME if last < -1e17 else startup.IDLE)
         else:
-            cold, reason = False, ("prewarmed" if self.prewarmed.get(ctx.structure_hash, -1e18) >= self.last_served.get(ctx.structure_hash, -1e18) else "warm")
+            cold, reason = False, (startup.PREWARMED if self.prewarmed.get(ctx.structure_hash, -1e18) >= self.last_served.get(ctx.structure_hash, -1e18) else startup.REUSED)
         if cold:
             # A cold start really redoes the set-up work: connections, the run's graph, code lookup.
             reset_redis()

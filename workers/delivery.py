@@ -26,7 +26,8 @@ import traceback
 
 from django.conf import settings
 
-from orchestrator.core import logs
+from orchestrator.core import logs, startup as startup_kinds
+from orchestrator.core.states import RunStatus, TaskStatus
 
 from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.services import metrics, runs
@@ -100,7 +101,7 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
             branch_id=token, worker_id=worker or executor_name(token), memory_mb=limits.memory_mb,
             host=socket.gethostname(), pid=os.getpid(), entry_nodes=list(entries), cold=cold, reason=reason,
             requested_at=requested_at, started_at=picked_up,
-            prewarmed=(reason == "prewarmed"), code_s=code_s,
+            prewarmed=(reason == startup_kinds.PREWARMED), code_s=code_s,
         )
         branch = BranchRun(ctx, token=token, worker=worker, entries=list(entries), startup=startup,
                            delivery=delivery, executor_mb=executor_of, lease=lease)
@@ -109,7 +110,7 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
         except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
             log.exception("run %s: branch %s crashed", run_id, token)
             try:
-                dataplane.mark_over(run_id, "failed", fence=branch.fence)
+                dataplane.mark_over(run_id, RunStatus.FAILED, fence=branch.fence)
             except Fenced:  # taken over meanwhile (its host was cut off): the new delivery carries on
                 branch.stopped = True
             else:
@@ -137,10 +138,10 @@ def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:
                  f"the {limits.memory_mb} MB configuration?)")
     error += f" — tried {deaths} times"
     if node:
-        metrics.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status="failed", error=error,
+        metrics.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status=TaskStatus.FAILED, error=error,
                                                               memory_mb=limits.memory_mb, attempts=deaths,
                                                               branch_id=token).as_dict()])
-        dataplane.set_state(run_id, node, "failed")
+        dataplane.set_state(run_id, node, TaskStatus.FAILED)
     runs.fail_run(run_id, node_id=node, traceback="", error=error)
 
 

@@ -52,6 +52,8 @@ import traceback
 from django.conf import settings
 
 from orchestrator.core import codec, logs, mapping
+from orchestrator.core import startup as startup_kinds
+from orchestrator.core.states import RunStatus, TaskStatus, move
 from orchestrator.dbretry import retrying
 from orchestrator.core.graph import substitute
 from orchestrator.services import metrics, runs
@@ -233,6 +235,8 @@ class BranchRun(OutputTravel):
                 hooks.run("after_dispatch", self.view, task)
             if task.stream_chunk:
                 self.stage_stream(task)  # its stream's hook writes it, now that its consumers run
+                if task.record.status == TaskStatus.RUNNING:  # its stream is written (else it failed)
+                    task.record.status = move(task.record.status, TaskStatus.SUCCEEDED)
         except SkipTask as skip:
             log.info("run %s: task %s skipped: %s", self.run_id, nid, skip)
             self.records.remove(task.record)
@@ -249,7 +253,7 @@ class BranchRun(OutputTravel):
             memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
             enforced=self.limits.enforced, worker_id=self.worker or executor_name(self.token),
             branch_id=self.token, host=self.host, pid=self.limits.pid,
-            startup="none" if self.records else ("cold" if self.startup.cold else "warm"),
+            startup=startup_kinds.NONE if self.records else (startup_kinds.COLD if self.startup.cold else startup_kinds.WARM),
         )
         if nid in self.begun:  # a pop began it (and checked the run is not over)
             self.begun.discard(nid)
@@ -265,7 +269,7 @@ class BranchRun(OutputTravel):
         if killed:  # a process of ours killed itself to stop this task before this delivery
             kind, _, reason = killed.partition(":")
             if kind == "cancelled":
-                rec.status = "cancelled"
+                rec.status = move(rec.status, TaskStatus.CANCELLED)
                 raise StopBranch(reason)
             task.killed = reason if kind != "duplicated" else f"duplicated: {reason}"
         return task
@@ -379,7 +383,7 @@ class BranchRun(OutputTravel):
                         task.value = list(task.value)
                 break
             except Cancelled as stop:
-                rec.exec_s, rec.status = time.perf_counter() - t0, "cancelled"
+                rec.exec_s, rec.status = time.perf_counter() - t0, move(rec.status, TaskStatus.CANCELLED)
                 raise StopBranch(stop.reason) from None
             except Duplicated as dup:
                 raise SkipTask(dup.reason) from None
@@ -436,13 +440,13 @@ class BranchRun(OutputTravel):
         nid, rec = task.node_id, task.record
         self.local[nid] = task.value
         self.encoded[nid] = task.data
-        rec.status = "succeeded"
         if task.is_sink:
             t0 = time.perf_counter()
             fencing.check(self.fence)
             retrying(lambda: runs.store_result(self.run_id, task.data, task.value), "storing the result")
             rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
             task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None, fence=self.fence)
+            rec.status = move(rec.status, TaskStatus.SUCCEEDED)
             # the run's end: the result is stored
             dataplane.mark_sink_done(self.run_id, time.time(), fence=self.fence)
             return
@@ -471,6 +475,8 @@ class BranchRun(OutputTravel):
             fin = finish(output)
         took = time.perf_counter() - t0
         task.finished = fin
+        if not task.stream_chunk:  # done (a streamed output's task is done once its stream is written)
+            rec.status = move(rec.status, TaskStatus.SUCCEEDED)
         if fin.popped is not None:
             self.begun.add(fin.popped)
             task.continue_here.append(fin.popped)
@@ -500,13 +506,13 @@ class BranchRun(OutputTravel):
     def _fail(self, task: ActiveTask, error: str, tb: str) -> None:
         fencing.check(self.fence)  # a delivery taken over fails nothing (Fenced stops the branch)
         rec = task.record
-        rec.status = "failed"
+        rec.status = move(rec.status, TaskStatus.FAILED)
         if rec.attempt_errors:  # every attempt's error stays visible, the last one in the run's error
             error = f"{error} (after {len(rec.attempt_errors) + 1} attempts: {attempts_text(rec.attempt_errors)})"
         rec.error, rec.traceback = error, tb
         self.hooks.run("task_failed", self.view, task, error)
-        dataplane.set_state(self.run_id, rec.node_id, "failed")
-        dataplane.mark_over(self.run_id, "failed", fence=self.fence)
+        dataplane.set_state(self.run_id, rec.node_id, TaskStatus.FAILED)
+        dataplane.mark_over(self.run_id, RunStatus.FAILED, fence=self.fence)
         self.failure = TaskFailed(rec.node_id, error, tb)
         log.warning("run %s: task %s failed: %s", self.run_id, rec.node_id, error)
 

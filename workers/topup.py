@@ -48,7 +48,7 @@ for i = 1, want do
   local t = ARGV[3] .. i
   redis.call('SADD', KEYS[3], t)
   redis.call('SADD', KEYS[4], t)
-  redis.call('SADD', KEYS[5], ARGV[2] .. 'lease:' .. t, ARGV[2] .. 'held:' .. t, ARGV[2] .. 'wake:' .. t)
+  redis.call('SADD', KEYS[5], K.lease(ARGV[2], t), K.held(ARGV[2], t), K.wake(ARGV[2], t))
   redis.call('HSET', KEYS[6], t, '{"e": [], "w": null, "m": ' .. ARGV[4] .. '}')
   made[#made + 1] = t
 end

@@ -5,6 +5,10 @@
     task:  pending → ready → running → succeeded | failed | cancelled
                  ↘ (run ended first) skipped | cancelled
 
+``skipped`` is for a task that never began (its run failed first); a task that had begun when its run
+ended was stopped: ``cancelled``. The tables below are the one authority on names and moves: Python
+changes a state through ``move`` (or filters rows by ``sources_of`` a target), and the Lua scripts of
+``store`` take the names from them (``store.lua``, the prelude every script starts with), never spell them.
 One service function per run transition lives in ``orchestrator.services``;
 anything outside these tables raises ``TransitionError``.
 """
@@ -67,8 +71,20 @@ def sources_of(target: str, table: dict[str, set[str]] = RUN_TRANSITIONS) -> set
 
 
 def check(current: str, target: str, table: dict[str, set[str]] = RUN_TRANSITIONS) -> None:
-    if target not in table.get(current, set()):
+    if not allowed(current, target, table):
         raise TransitionError(f"cannot go from {current!r} to {target!r}")
+
+
+def allowed(current: str, target: str, table: dict[str, set[str]] = TASK_TRANSITIONS) -> bool:
+    """Whether a task (or, with ``RUN_TRANSITIONS``, a run) may go from ``current`` to ``target``."""
+    return target in table.get(current, set())
+
+
+def move(current: str, target: str, table: dict[str, set[str]] = TASK_TRANSITIONS) -> str:
+    """``target``, the new state of a task (or a run) in ``current``; ``TransitionError`` when the table
+    forbids the move. Every state change is written ``x.status = move(x.status, TaskStatus.…)``."""
+    check(current, target, table)
+    return str(target)
 
 
 class StopBranch(Exception):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.core.graph import Graph
+from orchestrator.core import startup
 from orchestrator.planning import (assign as assign_mod, calibration, crowding, estimates, floor, montecarlo, rules,
                                    timing)
 from orchestrator.planning.dag import Dag, index
@@ -218,7 +219,7 @@ class Planning:
             fetch = [p.transfer_time("download", sizes.output_bytes[i], memory_mb, sla) for i in range(dag.n)]
             edge = [p.transfer_time("upload", sizes.output_bytes[i], memory_mb, sla) + fetch[i] for i in range(dag.n)]
             level = estimates.bottom_levels(dag, p, sizes, [memory_mb] * dag.n, sla)
-            self._assign_inputs[memory_mb] = (work, post, fetch, edge, level, p.startup_time(memory_mb, "new", sla))
+            self._assign_inputs[memory_mb] = (work, post, fetch, edge, level, p.startup_time(memory_mb, startup.NEW, sla))
         work, post, fetch, edge, level, startup_s = self._assign_inputs[memory_mb]
         if stretch is not None:  # what sharing adds to each task, on every path to the end too
             extra = [w * (x - 1.0) for w, x in zip(work, stretch)]
@@ -365,7 +366,7 @@ class Planning:
             br = first_of.get(i)
             tasks[nid] = TaskPlan(
                 node_id=nid, memory_mb=ev.memory[i], worker=f"w{worker[i]}",
-                startup=("cold" if br.cold else "warm") if br is not None else "none",
+                startup=br.state if br is not None else startup.NONE,
                 startup_s=round(br.pool_wait_s + br.startup_s, 6) if br is not None else 0.0,
                 download_s=round(dur.download[i], 6), exec_s=round(dur.exec[i], 6), upload_s=round(dur.upload[i], 6),
                 input_bytes=self.sizes.input_bytes[i], output_bytes=self.sizes.output_bytes[i],
@@ -388,7 +389,7 @@ class Planning:
                               for fn in sorted(set(dag.fn))},
                 "branches": len(tl.branches),
                 "cold_starts": sum(1 for br in tl.branches if br.cold),
-                "new_processes": sum(1 for br in tl.branches if br.state == "new"),
+                "new_processes": sum(1 for br in tl.branches if br.state == startup.NEW),
                 "monte_carlo_samples": self.config.mc_samples,
                 "evaluations": self.evaluations,
                 "defaults_used": sorted(p.defaults_used),

@@ -20,7 +20,7 @@ Keys:
 * start-up samples per (memory_mb, kind): requested → first task began, with
   time spent waiting for a busy pool process taken out (the simulation models
   that wait itself), and the part of it inside the billed activity period.
-  Kinds (``STARTUP_KINDS``): ``warm`` — a process that served this workflow
+  Kinds (``orchestrator.core.startup.KINDS``): ``warm`` — a process that served this workflow
   within the keep-alive window; ``cold`` — an existing process that has not
   (it reloads the run and reconnects); ``new`` — a process the pool had to
   spawn first.
@@ -31,9 +31,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from orchestrator.core import startup
+
 DEFAULT_CAP = 100
 TIER_TABLES = ("shm_writes", "maps", "fetches")
-STARTUP_KINDS = ("warm", "cold", "new")
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ class History:
         self._bucket(getattr(self, table), int(memory_mb)).append(sample)
 
     def add_startup(self, memory_mb: int, kind: str, sample: StartupSample) -> None:
-        if kind not in STARTUP_KINDS:
-            raise ValueError(f"start-up kind must be one of {', '.join(STARTUP_KINDS)}, got {kind!r}")
+        if kind not in startup.KINDS:
+            raise ValueError(f"start-up kind must be one of {', '.join(startup.KINDS)}, got {kind!r}")
         self._bucket(self.startups, (int(memory_mb), kind)).append(sample)
 
     # --- reading ------------------------------------------------------------------

@@ -23,6 +23,8 @@ The RNG is seeded, so a plan is reproducible.
 """
 from __future__ import annotations
 
+from orchestrator.core.startup import NEW, WARM
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,10 +71,10 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
         if tl.prev_in_branch[i] < 0:
             cost = _draw(predictor.startup_neutral(br.memory_mb, br.state), n, rng)
             if br.prewarm_hit:
-                warm = _draw(predictor.startup_neutral(br.memory_mb, "warm"), n, rng)
+                warm = _draw(predictor.startup_neutral(br.memory_mb, WARM), n, rng)
                 cost = np.where(rng.random(n) < br.prewarm_hit, warm, cost)
             clock.settle_branch(b, cost * slow)
-        fresh = 1.0 + (predictor.history.fresh_factor - 1.0) * (1 - br.prewarm_hit) if br.state == "new" else 1.0
+        fresh = 1.0 + (predictor.history.fresh_factor - 1.0) * (1 - br.prewarm_hit) if br.state == NEW else 1.0
         parts, fetch = [], {}
         preloaded = {u for u, _ in tl.waits.preload.get(i, ())}
         for u in dag.ups[i]:

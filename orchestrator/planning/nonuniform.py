@@ -33,6 +33,7 @@ better (``guard``: faster at equal cost, or cheaper within the SLA).
 from __future__ import annotations
 
 from orchestrator.core.graph import Graph
+from orchestrator.core import startup
 from orchestrator.planning import estimates
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Evaluation, Planning, plan_or_fallback
@@ -115,7 +116,7 @@ def _screen_yields(s: Planning, worker: list[int], memory: list[int], ev: Evalua
             continue
         gap = tl.start[i] - (tl.end[prev] + dur.post[prev])
         mb = memory[worker[i]]
-        if gap > 2 * p.startup_time(mb, "warm", s.sla):
+        if gap > 2 * p.startup_time(mb, startup.WARM, s.sla):
             candidates.append((-mb * gap, i))
     chosen: frozenset[int] = frozenset()
     cost_now = _point_cost(s, s.evaluate(worker, memory, monte_carlo=False))

@@ -11,6 +11,7 @@ import copy
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from orchestrator.core import startup as startup_kinds
 from orchestrator.core.graph import dependents
 from orchestrator.planning import uploads
 
@@ -21,7 +22,7 @@ class TaskPlan:
     memory_mb: int
     worker: str | None = None
     annotations: dict[str, Any] = field(default_factory=dict)
-    startup: str = "unknown"  # cold / warm / none / unknown
+    startup: str = startup_kinds.UNKNOWN  # a kind of orchestrator.core.startup, NONE or UNKNOWN
     startup_s: float | None = None
     download_s: float | None = None
     exec_s: float | None = None
@@ -94,7 +95,7 @@ class Plan:
     def new_branch(self, node_id: str) -> bool:
         """Planned to begin a new branch of its worker (after a start-up)."""
         tp = self.tasks[node_id]
-        return tp.worker is not None and tp.startup in ("cold", "warm")
+        return tp.worker is not None and startup_kinds.begins_branch(tp.startup)
 
     def set_uploads(self, graph) -> None:
         """Each task's upload decision from the one rule (``planning.uploads``), now that the

@@ -51,6 +51,7 @@ from typing import Any, Callable, Iterable, cast
 import numpy as np
 
 from orchestrator.core.resources import ResourceConfig
+from orchestrator.core.startup import COLD, NEW, WARM
 from orchestrator.core.sla import SLA, parse as parse_sla
 from orchestrator.planning.history import History
 
@@ -473,12 +474,12 @@ class Predictor:
             by_mb = collect(kind)
             shift = 0.0
             if not by_mb:
-                if kind == "cold" and collect("warm"):
-                    by_mb = collect("warm")
-                    shift = max(0.0, _mean_billed(collect("new")) - _mean_billed(by_mb)) if collect("new") else 0.0
+                if kind == COLD and collect(WARM):
+                    by_mb = collect(WARM)
+                    shift = max(0.0, _mean_billed(collect(NEW)) - _mean_billed(by_mb)) if collect(NEW) else 0.0
                     self.defaults_used.add("cold start-ups from warm ones")
                 else:
-                    for other in {"warm": ("cold", "new"), "cold": ("new",), "new": ("cold", "warm")}[kind]:
+                    for other in {WARM: (COLD, NEW), COLD: (NEW,), NEW: (COLD, WARM)}[kind]:
                         by_mb = collect(other)
                         if by_mb:
                             self.defaults_used.add(f"{kind} start-ups from {other} ones")
@@ -503,7 +504,7 @@ class Predictor:
     def startup_draws(self, memory_mb: int, kind: str) -> np.ndarray:
         pool = self._startup_pool(memory_mb, kind)
         if pool is None:
-            return np.array([DEFAULT_WARM_S if kind == "warm" else DEFAULT_COLD_S])
+            return np.array([DEFAULT_WARM_S if kind == WARM else DEFAULT_COLD_S])
         return pool.columns["total"]
 
     def startup_neutral(self, memory_mb: int, kind: str) -> np.ndarray:

@@ -39,6 +39,8 @@ the slack screen and the critical path read those, never the decisions again.
 """
 from __future__ import annotations
 
+from orchestrator.core import startup as kinds
+
 import heapq
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -60,7 +62,7 @@ class Branch:
     memory_mb: int
     dispatched_s: float = 0.0  # branch requested
     trigger: int = -1  # the task whose readiness dispatched it
-    state: str = "new"  # warm / cold / new (see history.STARTUP_KINDS)
+    state: str = kinds.NEW  # warm / cold / new (orchestrator.core.startup)
     after: int = -1  # the branch whose process it took over or waited for, -1 for a new process
     spawn_after: int = -1  # a new process: the spawn on its configuration it queued behind, if any
     prewarm_hit: float = 0.0  # a pre-warm ping targets it: the chance its start-up is warm
@@ -73,7 +75,7 @@ class Branch:
 
     @property
     def cold(self) -> bool:
-        return self.state != "warm"
+        return self.state != kinds.WARM
 
 
 @dataclass
@@ -287,7 +289,7 @@ class Simulation:
             self._begin(b, t, self._kind(served, t), prev, 0.0)
         elif self.pools.pool_size is None or pool.busy < self.pools.pool_size:
             pool.busy += 1
-            self._begin(b, t, "new", -1, 0.0)
+            self._begin(b, t, kinds.NEW, -1, 0.0)
         elif pool.holders:
             h = min(pool.holders, key=lambda x: (self.workers[x].idle_since, x))
             served = self.workers[h].idle_since
@@ -296,7 +298,7 @@ class Simulation:
             pool.waiters.append((t, w))
 
     def _kind(self, served: float, t: float) -> str:
-        return "warm" if t - served <= self.pools.keepalive_s else "cold"
+        return kinds.WARM if t - served <= self.pools.keepalive_s else kinds.COLD
 
     def _begin(self, b: int, t: float, kind: str, after: int, wait: float) -> None:
         """Branch ``b`` starts up at ``t`` (later if its spawn queues) in a ``kind`` process."""
@@ -304,18 +306,18 @@ class Simulation:
         startup = self.pools.startup
         br.state, br.after, br.pool_wait_s = kind, after, wait
         br.startup_s = startup(br.memory_mb, kind)
-        hit = self.work.prewarm.get(br.trigger, 0.0) if kind != "warm" else 0.0
+        hit = self.work.prewarm.get(br.trigger, 0.0) if kind != kinds.WARM else 0.0
         if hit:
             br.prewarm_hit = hit
-            br.startup_s = hit * startup(br.memory_mb, "warm") + (1 - hit) * br.startup_s
+            br.startup_s = hit * startup(br.memory_mb, kinds.WARM) + (1 - hit) * br.startup_s
         if after >= 0:
             self.waits.branch[b].append(Wait(PROCESS, self.branches[after].last))
         pool = self._pool(br.memory_mb)
-        if kind == "new" and pool.spawn_up > t:
+        if kind == kinds.NEW and pool.spawn_up > t:
             br.spawn_after, br.pool_wait_s, t = pool.spawn_branch, br.pool_wait_s + pool.spawn_up - t, pool.spawn_up
             self.waits.branch[b].append(Wait(SPAWN, br.spawn_after))
         br.up_s = t + br.startup_s
-        if kind == "new":
+        if kind == kinds.NEW:
             pool.spawn_up, pool.spawn_branch = br.up_s, b
         self.workers[br.worker].state = STARTING
         self._push(br.up_s, UP_EVENT, br.worker)
@@ -337,7 +339,7 @@ class Simulation:
         pool = self._pool(self.workers[w].memory_mb)
         if pool.waiters:
             since, nxt = pool.waiters.pop(0)
-            self._begin(self.workers[nxt].branch, t, "warm", b, t - since)
+            self._begin(self.workers[nxt].branch, t, kinds.WARM, b, t - since)
         else:
             pool.busy -= 1
             pool.idle.append((t, b))
@@ -369,7 +371,7 @@ class Simulation:
             br.first = self.waits.first[b] = i
         br.last = i
         self.order.append(i)
-        fresh = work.fresh_extra is not None and br.state == "new"
+        fresh = work.fresh_extra is not None and br.state == kinds.NEW
         extra = work.fresh_extra[i] * (1 - br.prewarm_hit) if fresh else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
         preloaded = work.preload.get(i)

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator.core import envconfig, graph as graph_mod, mapping, spec as spec_mod
+from orchestrator.core import envconfig, graph as graph_mod, mapping, spec as spec_mod, startup
 
 from orchestrator import optimizations as opt_mod, planning
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
@@ -53,8 +53,6 @@ MIN_SAME_INPUTS = 2
 CALIBRATION_RUNS = 20
 NEEDS_HISTORY = ("uniform", "non-uniform")
 PROMISES_FROM_HISTORY = ("wukong-opt",)  # flexible, but promises once history exists (``planning.flexible``)
-# WorkerStartup.reason (workers.context) → the planner's start-up kinds (planning.history.STARTUP_KINDS).
-STARTUP_KIND = {"warm": "warm", "prewarmed": "warm", "first-time": "cold", "idle": "cold", "new-process": "new"}
 
 
 def capacity() -> tuple[float | None, str]:
@@ -214,7 +212,7 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
         return history
     done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
                                   memory_mb__isnull=False)
-    fresh_branches = set(WorkerStartup.objects.filter(run_id__in=run_ids, reason="new-process")
+    fresh_branches = set(WorkerStartup.objects.filter(run_id__in=run_ids, reason=startup.NEW_PROCESS)
                          .values_list("branch_id", flat=True))
     usual: dict[tuple, list[float]] = {}
     fresh: list[tuple[tuple, float]] = []
@@ -390,7 +388,7 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
     previous_spawn: dict[int, float] = {}
     last_spawn: dict[tuple, float] = {}
     for row in sorted(rows, key=lambda r: (r[2], r[4], r[7], r[0])):
-        if row[5] == "new-process":
+        if row[5] == startup.NEW_PROCESS:
             key = (row[2], row[4])
             if key in last_spawn:
                 previous_spawn[row[0]] = last_spawn[key]
@@ -398,7 +396,7 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
     for sid, run_id, _, _, mb, reason, requested, started, ready, _ in sorted(rows):
         requested_s, ready_s = requested.timestamp(), ready.timestamp()
         begin = max(requested_s, previous_end.get(sid, requested_s), previous_spawn.get(sid, requested_s))
-        history.add_startup(mb, STARTUP_KIND.get(reason, "cold"),
+        history.add_startup(mb, startup.kind_of(reason),
                             StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp()),
                                           run=run_id))
 

@@ -30,6 +30,7 @@ from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun,
 from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, webhooks
 from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
 from orchestrator.core.states import RunStatus, TaskStatus
+from orchestrator.core import startup as startup_kinds
 from store import dataplane, readiness
 from workers.context import build_meta, build_spec, put_meta
 from store.redis_client import check as check_redis
@@ -213,7 +214,7 @@ def _store_plan(run: WorkflowRun, plan, graph) -> None:
         rows.append({
             "run_id": run.pk, "node_id": nid, "function": node.function,
             "planned_memory_mb": tp.memory_mb, "planned_worker": tp.worker or "",
-            "planned_startup": tp.startup if tp.startup != "unknown" else "", "planned_startup_s": tp.startup_s,
+            "planned_startup": tp.startup if tp.startup != startup_kinds.UNKNOWN else "", "planned_startup_s": tp.startup_s,
             "planned_start_s": tp.start_s, "planned_end_s": tp.end_s, "planned_download_s": tp.download_s,
             "planned_exec_s": tp.exec_s, "planned_upload_s": tp.upload_s, "planned_input_bytes": tp.input_bytes,
             "planned_output_bytes": tp.output_bytes, "planned_critical": nid in critical,
@@ -245,7 +246,7 @@ def fail_run(run_id: int, *, error: str, traceback: str, node_id: str) -> bool:
     changed = _transition(run_id, RunStatus.FAILED, error=error[:10000], error_traceback=traceback,
                           failed_node=node_id, finished_at=timezone.now())
     if changed:
-        dataplane.mark_over(run_id, "failed")
+        dataplane.mark_over(run_id, RunStatus.FAILED)
         dataplane.signal_finished(run_id, RunStatus.FAILED)
     return changed
 
@@ -255,7 +256,7 @@ def cancel_run(run_id: int) -> bool:
     once (``store.flags``) and stops it (``store.interrupts``); the last branch out settles the rest."""
     changed = _transition(run_id, RunStatus.CANCELLED, finished_at=timezone.now(), error="cancelled")
     if changed:
-        dataplane.mark_over(run_id, "cancelled")
+        dataplane.mark_over(run_id, RunStatus.CANCELLED)
         dataplane.signal_finished(run_id, RunStatus.CANCELLED)
         if dataplane.claim_finalize_if_idle(run_id):
             finalize_run(run_id)
@@ -303,10 +304,11 @@ def finalize_run(run_id: int) -> None:
     else:
         WorkflowRun.objects.filter(pk=run_id).update(**fields)
         status = WorkflowRun.objects.values_list("status", flat=True).get(pk=run_id)
-    leftover = TaskStatus.SKIPPED if status == RunStatus.FAILED else TaskStatus.CANCELLED
-    TaskRun.objects.filter(
-        run_id=run_id, status__in=[TaskStatus.PENDING, TaskStatus.READY, TaskStatus.RUNNING]
-    ).update(status=leftover)
+    # Tasks left unfinished: skipped when the run failed before they began, else (begun, or the run ended
+    # otherwise) cancelled — each row moved only as the task table allows.
+    for leftover in ([TaskStatus.SKIPPED] if status == RunStatus.FAILED else []) + [TaskStatus.CANCELLED]:
+        TaskRun.objects.filter(run_id=run_id, status__in=states.sources_of(leftover, states.TASK_TRANSITIONS)
+                               ).update(status=leftover)
     branches = dataplane.overheads(run_id)
     started = run.started_at.timestamp() if run.started_at else None
     alerts.finished(run_id, makespan_s=sink_at - started if status == RunStatus.SUCCEEDED and started else None,

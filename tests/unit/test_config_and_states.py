@@ -73,6 +73,15 @@ def test_transitions_table():
     assert states.sources_of("succeeded") == {"running"}
 
 
+def test_a_task_moves_only_as_its_table_allows():
+    assert states.move(states.TaskStatus.RUNNING, states.TaskStatus.SUCCEEDED) == "succeeded"
+    assert states.allowed("pending", "skipped") and not states.allowed("running", "skipped")
+    with pytest.raises(states.TransitionError):
+        states.move(states.TaskStatus.RUNNING, states.TaskStatus.SKIPPED)  # a task that began is not skipped
+    with pytest.raises(states.TransitionError):
+        states.move(states.TaskStatus.SUCCEEDED, states.TaskStatus.RUNNING)
+
+
 @pytest.mark.django_db
 def test_migrations_are_complete():
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)

@@ -10,10 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from workers import transport
-from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.models import WorkerStartup, WorkflowRun
-from orchestrator.optimizations import prewarm
+from orchestrator.optimizations.prewarm import runtime as prewarm
 from slaflow import submit
 from tests import taskfns as t
 from tests.lambda_support import FAKE_AWS

@@ -2,7 +2,7 @@
 import pytest
 
 from orchestrator import optimizations, planning
-from orchestrator.core import options
+from orchestrator.core import options, startup
 from orchestrator.core.graph import Node, Ref
 from orchestrator.optimizations.preload import rule as preload
 from orchestrator.optimizations.prewarm import rule as prewarm
@@ -102,6 +102,23 @@ def test_prewarm_leaves_warm_branches_and_those_needed_at_once():
     early = plain_plan({"o": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 0.2},
                        s={"start_s": 0.7, "end_s": 1.0, "startup": "cold", "startup_s": 0.5})
     assert prewarm.annotate(early, g, None, {}) == {}  # nothing runs early enough to send it
+
+
+def test_the_plan_tells_a_new_process_from_a_cold_one_and_prewarm_pings_both():
+    """The plan keeps the planner's start-up kind (it used to fold ``new`` into ``cold``, so PreWarm's
+    check for ``new`` could never be true): a branch on a process the pool must spawn is ``new``, on an
+    existing process that has not served the workflow ``cold`` — and PreWarm pings either."""
+    g = graph({"a": ("m.f", []), "b": ("m.g", ["a"])})
+    h = history(same_everywhere(["m.f", "m.g"], 0.2))
+    fresh = planning.get("uniform")(g, Predictor(h), config("uniform"))
+    idle = planning.get("uniform")(g, Predictor(h), config("uniform", pool_processes=((2048, 2),)))
+    assert (fresh.tasks["a"].startup, idle.tasks["a"].startup) == (startup.NEW, startup.COLD)
+    g = graph({"o": ("m.o", []), "long": ("m.l", ["o"]), "s": ("m.s", ["long"])})
+    for kind in (startup.NEW, startup.COLD):
+        plan = plain_plan({"o": "w0", "long": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 0.1},
+                          long={"start_s": 0.1, "end_s": 12.0},
+                          s={"start_s": 10.0, "end_s": 11.0, "startup": kind, "startup_s": 0.5})
+        assert list(prewarm.annotate(plan, g, None, {})) == ["s"], kind
 
 
 # --- TaskDup ------------------------------------------------------------------------------------

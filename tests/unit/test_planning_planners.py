@@ -54,7 +54,7 @@ def test_chain_stays_on_one_worker_with_data_in_memory():
     assert not plan.fallback and plan.planner == "uniform"
     assert workers_of(plan) == {"w0": {"a", "b", "c"}}
     a, b, c = (plan.tasks[n] for n in "abc")
-    assert (a.startup, b.startup, c.startup) == ("cold", "none", "none")
+    assert (a.startup, b.startup, c.startup) == ("new", "none", "none")  # no process yet: the pool spawns one
     assert a.startup_s == pytest.approx(0.5)
     assert (a.upload, b.upload, c.upload) == (False, False, True)
     assert b.download_s == 0 and c.download_s == 0

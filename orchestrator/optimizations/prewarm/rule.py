@@ -13,6 +13,8 @@ Pure: a plan in, ``{node: {sender, send_at_s, memory_mb, worker}}`` out.
 """
 from __future__ import annotations
 
+from orchestrator.core import startup
+
 NAME = "prewarm"
 LABEL = "PreWarm"
 DEFAULTS = {"latency_s": 0.5, "preference": 0.75, "window_s": 7.0}
@@ -20,7 +22,7 @@ DEFAULTS = {"latency_s": 0.5, "preference": 0.75, "window_s": 7.0}
 
 def _choose(plan, nid: str, params: dict) -> dict | None:
     tp = plan.tasks[nid]
-    if tp.worker is None or tp.startup not in ("cold", "new") or tp.start_s is None:
+    if tp.worker is None or not startup.is_cold(tp.startup) or tp.start_s is None:
         return None
     latency, pref = float(params.get("latency_s", 0.5)), float(params.get("preference", 0.75))
     window = float(params.get("window_s", DEFAULTS["window_s"]))

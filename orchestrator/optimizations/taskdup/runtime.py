@@ -19,6 +19,7 @@ import json
 import logging
 import time
 
+from orchestrator.core.states import TaskStatus
 from orchestrator.optimizations.taskdup.rule import DEFAULTS, NAME, cores_taken, decide
 from store import dataplane, flags, keys
 from store.redis_client import get_redis, script as redis_script
@@ -65,7 +66,7 @@ def release_held() -> int:
 def _cores_taken(run_id: int) -> bool:
     from store import pools
 
-    running = sum(1 for state in get_redis().hvals(keys.states(run_id)) if state == b"running")
+    running = sum(1 for state in get_redis().hvals(keys.states(run_id)) if state.decode() == TaskStatus.RUNNING)
     return cores_taken(running, pools.read_capacity().cores or pools.host_cores())
 
 
