@@ -20,8 +20,7 @@ from orchestrator.core import logs
 from workers import tracing
 from workers.canvas import HEADER
 from orchestrator.optimizations import prewarm as prewarm_opt
-from orchestrator.services import metrics, runs
-from workers import cgroups
+from workers import cgroups, ledger
 from store import dataplane, readiness
 from workers.context import RunGone, process_state
 from store.fencing import Fence, Fenced
@@ -146,11 +145,11 @@ def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:
                  f"the {limits.memory_mb} MB configuration?)")
     error += f" — tried {deaths} times"
     if node:
-        metrics.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status="failed", error=error,
+        ledger.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status="failed", error=error,
                                                               memory_mb=limits.memory_mb, attempts=deaths,
                                                               branch_id=token).as_dict()])
         dataplane.set_state(run_id, node, "failed")
-    runs.fail_run(run_id, node_id=node, traceback="", error=error)
+    ledger.fail_run(run_id, node_id=node, traceback="", error=error)
 
 
 @shared_task(bind=True, name="workers.tasks.prewarm")
