@@ -102,8 +102,8 @@ def preview_library(*, workflow: str, params: dict | None, planners, slas, owner
 def preview_spec(*, spec, name: str | None, planners, slas, owner=None) -> dict[str, Any]:
     """A JSON spec checked as its submission would be (a preview must not import arbitrary modules either)."""
     planners, slas = check_choices(planners, slas)
+    graph = submissions.spec_graph(spec)  # the document first: the spec's own name is part of it
     chosen = submissions.spec_name(name, spec)
-    graph = submissions.spec_graph(spec)
     submissions.check_values(graph)
     graph = submissions.pin_code(graph, owner, network=True)
     submissions.check_graph(graph, functions.registered_modules())

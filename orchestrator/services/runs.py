@@ -171,8 +171,8 @@ def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, ti
     workflow modules (``functions.registered_modules``); the Python API (False) may name any importable one."""
     quotas.admit(user)
     sla = submissions.check_planner_and_sla(planner=planner, sla=sla)
+    graph = submissions.spec_graph(spec)  # the document first: the spec's own name is part of it
     chosen = submissions.spec_name(name, spec)
-    graph = submissions.spec_graph(spec)
     return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
                       source=Workflow.Source.API if network else Workflow.Source.PYTHON,
                       allowed_modules=functions.registered_modules() if network else None,
