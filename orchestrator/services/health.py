@@ -53,7 +53,8 @@ def _redis() -> dict:
 
 def worker_queues(timeout_s: float = 1.0, app=None) -> dict[str, list[str]]:
     """Live workers on the configured broker and the queues each consumes (one broadcast). ``app``: the
-    Celery app to ask (None: the current one — slaflow's, which ``orchestrator.apps`` loads with Django)."""
+    Celery app to ask (None: the current one — slaflow's, which ``orchestrator.apps`` loads with Django and
+    Celery's Django fix-up makes the default of every thread)."""
     if app is None:
         from celery import current_app as app
 
