@@ -6,7 +6,7 @@ from typing import Callable, Iterator
 
 from orchestrator.services import selectors
 from orchestrator.handles import RunFailed, RunHandle, RunCancelled
-from orchestrator.services import submissions
+from orchestrator.services import runs as run_services, submissions
 from slaflow import workflows
 
 
@@ -58,7 +58,7 @@ def library_graph(name: str, params: dict) -> tuple[dict, dict]:
 def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=None, **limits) -> tuple[RunHandle, dict]:
     """Through the one submission service every entry point uses (its checks: planner, SLA, parameters,
     the task budget, plain JSON)."""
-    run = submissions.submit_library(user=owner, workflow=name, params=params, planner=planner, sla=sla, **limits)
+    run = run_services.submit_library(user=owner, workflow=name, params=params, planner=planner, sla=sla, **limits)
     return RunHandle(run.pk), run.params
 
 

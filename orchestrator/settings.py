@@ -307,6 +307,9 @@ SLAFLOW_API_MAX_BODY_BYTES = env.env_int("SLAFLOW_API_MAX_BODY_BYTES", 2 * 1024 
 # Largest graph one API request may build or submit (library params included), and the most tasks a
 # user's run may expand to at run time, mapped elements counted (a larger expansion fails the run).
 SLAFLOW_API_MAX_TASKS = env.env_int("SLAFLOW_API_MAX_TASKS", 10_000)
+# Largest graph spec (constants included) a run may store, whatever the way in (REST, Python API, commands):
+# it is kept in Postgres and read from Redis by every branch (services.submissions).
+SLAFLOW_MAX_SPEC_BYTES = env.env_int("SLAFLOW_MAX_SPEC_BYTES", 32 * 1024 * 1024)
 # Submissions per user (DRF rate: N/second|minute|hour|day); empty turns throttling off.
 SLAFLOW_API_SUBMIT_RATE = os.environ.get("SLAFLOW_API_SUBMIT_RATE", "60/minute")
 # Anonymous /healthz callers are answered from a report the web processes make at most this often (seconds).

@@ -78,15 +78,12 @@ def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: st
 
 def submit_spec(spec: dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
                 owner=None) -> RunHandle:
-    """Like ``submit`` for a JSON graph spec (see orchestrator.core.spec)."""
+    """Like ``submit`` for a JSON graph spec (see orchestrator.core.spec), checked as REST checks one
+    (``services.submissions``: plain JSON, at most ``SLAFLOW_API_MAX_TASKS`` tasks); its functions may come
+    from any importable module, as with ``submit``."""
     _django()
     from orchestrator.handles import RunHandle
-    from orchestrator.services.runs import SubmissionError, submit_run
-    from orchestrator.core.spec import SpecError, from_spec
+    from orchestrator.services.runs import submit_spec as submit
 
-    try:
-        graph = from_spec(spec)
-    except SpecError as exc:
-        raise SubmissionError(str(exc), "dag") from None
-    run = submit_run(graph=graph, name=name or spec.get("name") or "workflow", planner=planner, sla=sla, owner=owner)
+    run = submit(user=owner, spec=spec, name=name, planner=planner, sla=sla, network=False)
     return RunHandle(run.pk)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 
 from orchestrator import planning
 
 from orchestrator.core import sla as sla_mod
+from orchestrator.services import submissions
 from slaflow import workflows
 
 SLA_SUGGESTIONS = ("average", "p50", "p90", "p95", "p99")
@@ -36,6 +38,9 @@ class LaunchForm(forms.Form):
         self.fields["planner"].choices = [(n, n) for n in planning.names()]
         self.fields["workflow"].initial = "tree_reduction" if "tree_reduction" in self.library else None
         self.fields["planner"].initial = "wukong"
+        # A NUL in the parameters is refused by the submission checks, with the error every way in gives.
+        self.fields["params"].validators = [v for v in self.fields["params"].validators
+                                            if not isinstance(v, ProhibitNullCharactersValidator)]
 
     def clean_sla(self) -> str:
         try:
@@ -50,7 +55,7 @@ class LaunchForm(forms.Form):
             return data
         try:
             raw = parse_params_text(data.get("params") or "")
-            data["params"] = wf.coerce(raw)
+            data["params"] = submissions.library_params(wf.name, raw)  # REST's checks, REST's errors
         except forms.ValidationError as exc:
             self.add_error("params", exc)
         except ValueError as exc:

@@ -30,9 +30,8 @@ from orchestrator.core import logs, startup as startup_kinds
 from orchestrator.core.states import RunStatus, TaskStatus
 
 from orchestrator.optimizations.prewarm import runtime as prewarm
-from orchestrator.services import metrics, runs
 from workers import tracing
-from workers import cgroups
+from workers import cgroups, ledger
 from store import dataplane, readiness
 from workers.context import RunGone, process_state
 from store.fencing import Fence, Fenced
@@ -138,11 +137,11 @@ def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:
                  f"the {limits.memory_mb} MB configuration?)")
     error += f" — tried {deaths} times"
     if node:
-        metrics.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status=TaskStatus.FAILED, error=error,
-                                                              memory_mb=limits.memory_mb, attempts=deaths,
-                                                              branch_id=token).as_dict()])
+        ledger.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status=TaskStatus.FAILED, error=error,
+                                                             memory_mb=limits.memory_mb, attempts=deaths,
+                                                             branch_id=token).as_dict()])
         dataplane.set_state(run_id, node, TaskStatus.FAILED)
-    runs.fail_run(run_id, node_id=node, traceback="", error=error)
+    ledger.fail_run(run_id, node_id=node, traceback="", error=error)
 
 
 def answer_ping(structure_hash: str, run_id: int | None = None, target: str = "") -> dict:

@@ -23,7 +23,7 @@ It also fails runs whose deadline (``deadline_s`` at submission) passed, and
 every few seconds runs the watchdog (``workers.watchdog``): a run whose state
 Redis lost, or that stalled, is failed with a clear error instead of hanging;
 and re-predicts running runs' completion against their promise, firing the SLA
-alerts (``orchestrator.services.alerts``): off the branch runtime's path.
+alerts (``orchestrator.services.alerts``, through ``workers.ledger``): off the branch runtime's path.
 """
 from __future__ import annotations
 
@@ -72,11 +72,11 @@ def sweep(now: float | None = None) -> list[str]:
 
 
 def _watch(now: float) -> None:
-    """Live tracking of running runs against their promise (``orchestrator.services.alerts``)."""
-    from orchestrator.services import alerts
+    """Live tracking of running runs against their promise (``workers.ledger``: ``services.alerts``)."""
+    from workers import ledger
 
     try:
-        alerts.sweep(now)
+        ledger.track_runs(now)
     except Exception:  # one bad run must not stop the takeovers above on the next pass
         log.exception("live tracking pass failed")
 
@@ -100,15 +100,16 @@ def _resend(run_id: int, token: str) -> bool:
 
 def _expire(run_id: int) -> None:
     from orchestrator.models import WorkflowRun
-    from orchestrator.services import runs
+    from workers import ledger
 
     run = WorkflowRun.objects.filter(pk=run_id).only("status", "deadline_s").first()
     if run is None or run.is_finished:
         return
-    if runs.fail_run(run_id, node_id="", traceback="", error=f"the run exceeded its deadline of {run.deadline_s:g} s"):
+    error = f"the run exceeded its deadline of {run.deadline_s:g} s"
+    if ledger.fail_run(run_id, node_id="", traceback="", error=error):
         log.warning("run %s failed: deadline of %s s passed", run_id, run.deadline_s)
         if dataplane.claim_finalize_if_idle(run_id):
-            runs.finalize_run(run_id)
+            ledger.finalize_run(run_id)
 
 
 class Reaper(threading.Thread):

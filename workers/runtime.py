@@ -56,10 +56,9 @@ from orchestrator.core import startup as startup_kinds
 from orchestrator.core.states import RunStatus, TaskStatus, move
 from orchestrator.dbretry import retrying
 from orchestrator.core.graph import substitute
-from orchestrator.services import metrics, runs
 from orchestrator.core.options import attempts_text
 from store.shm import StoreError
-from workers import cgroups, lineage
+from workers import cgroups, ledger, lineage
 from store import dataplane, fencing, flags, readiness, streams
 from store.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from workers.context import RunContext
@@ -443,7 +442,7 @@ class BranchRun(OutputTravel):
         if task.is_sink:
             t0 = time.perf_counter()
             fencing.check(self.fence)
-            retrying(lambda: runs.store_result(self.run_id, task.data, task.value), "storing the result")
+            retrying(lambda: ledger.store_result(self.run_id, task.data, task.value), "storing the result")
             rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
             task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None, fence=self.fence)
             rec.status = move(rec.status, TaskStatus.SUCCEEDED)
@@ -528,7 +527,7 @@ class BranchRun(OutputTravel):
             if not fencing.current(fence):
                 return  # taken over: the new delivery records these tasks
             t0 = time.perf_counter()
-            metrics.record_tasks(run_id, started, batch, attempts=attempts)
+            ledger.record_tasks(run_id, started, batch, attempts=attempts)
             overheads["record_s"] += time.perf_counter() - t0
 
         recorder().submit(write)
@@ -548,7 +547,7 @@ class BranchRun(OutputTravel):
         try:
             recorder().drain()  # earlier batches first: a failed one fails the branch here
             records = [r.as_dict() for r in self.records[self.flushed:]]
-            retrying(lambda: metrics.record_branch(self.run_id, self.ctx.started_at, records, self.startup.as_dict(),
+            retrying(lambda: ledger.record_branch(self.run_id, self.ctx.started_at, records, self.startup.as_dict(),
                                                    attempts=self.delivery), "recording the branch")
             self.overheads["record_s"] += time.perf_counter() - t0
         except Exception as exc:  # metrics lost must not hang the run: fail it, loudly
@@ -558,7 +557,7 @@ class BranchRun(OutputTravel):
                 f"{type(exc).__name__}: {exc}", traceback.format_exc())
         if self.failure:
             failure = self.failure
-            retrying(lambda: runs.fail_run(self.run_id, error=failure.error, traceback=failure.tb,
+            retrying(lambda: ledger.fail_run(self.run_id, error=failure.error, traceback=failure.tb,
                                            node_id=failure.node_id), "failing the run")
 
 
@@ -599,4 +598,4 @@ def end_branch(run_id: int, token: str, lease_holder: str = "", executor_of: int
         log.warning("run %s: branch %s was taken over; leaving it to the new delivery", run_id, token)
         return
     if last:
-        retrying(lambda: runs.finalize_run(run_id), f"finalizing run {run_id}")
+        retrying(lambda: ledger.finalize_run(run_id), f"finalizing run {run_id}")

@@ -122,14 +122,14 @@ class Watchdog:
 
 
 def settle(run_id: int, why: str) -> None:
-    from orchestrator.services import runs
+    from workers import ledger
 
     if why == UNFINALIZED:
         if dataplane.claim_finalize_if_idle(run_id):
             log.warning("run %s: its result was stored but nobody finalized it: finalizing", run_id)
-            runs.finalize_run(run_id)
+            ledger.finalize_run(run_id)
         return
-    if runs.fail_run(run_id, node_id="", traceback="", error=MESSAGES[why]):
+    if ledger.fail_run(run_id, node_id="", traceback="", error=MESSAGES[why]):
         log.error("run %s failed: %s", run_id, MESSAGES[why])
         if dataplane.claim_finalize_if_idle(run_id):
-            runs.finalize_run(run_id)
+            ledger.finalize_run(run_id)

@@ -159,7 +159,7 @@ def _carry_out(slot: ExperimentRun, timeout_s: float) -> None:
         if slot.run_id is None:
             slot.attempts += 1
             try:
-                run = submissions.submit_library(user=slot.experiment.owner, workflow=slot.workflow,
+                run = run_service.submit_library(user=slot.experiment.owner, workflow=slot.workflow,
                                                  params=slot.params, planner=slot.planner, sla=slot.sla)
             except (RedisUnavailable, DatabaseError) as exc:
                 if _give_up(slot, f"submission failed: {type(exc).__name__}: {exc}"):

@@ -67,7 +67,11 @@ class StrictBooleanField(serializers.BooleanField):
 
 @extend_schema_field(GRAPH_SPEC_SCHEMA)
 class GraphSpecField(serializers.JSONField):
-    """Kept as plain JSON here: ``orchestrator.core.spec.from_spec`` is the one parser and names every error."""
+    """Kept as parsed here: ``orchestrator.core.spec.from_spec`` is the one parser, and the submission
+    validator (``services.submissions``) refuses what JSON cannot carry with the error every way in gives."""
+
+    def to_internal_value(self, data):
+        return data
 
 
 # The planner registry, read once at import (planners are code, registered in orchestrator.planning).

@@ -13,7 +13,7 @@ from orchestrator.api.fields import (
     sla_field, StrictBooleanField, visible_run_or_404,
 )
 from orchestrator.api.throttles import SubmissionThrottle
-from orchestrator.services import alerts, runs as run_services, submissions
+from orchestrator.services import alerts, runs as run_services
 from orchestrator.core.states import RunStatus
 
 
@@ -173,12 +173,12 @@ class RunCreateApi(APIView):
         limits = {k: data[k] for k in ("timeout_s", "deadline_s", "optimizations", "webhook_url", "rescue")
                   if data.get(k) is not None}
         if "workflow" in data:
-            run = submissions.submit_library(user=request.user, workflow=data["workflow"],
-                                             params=data.get("params"), planner=data["planner"], sla=data["sla"],
-                                             **limits)
+            run = run_services.submit_library(user=request.user, workflow=data["workflow"],
+                                              params=data.get("params"), planner=data["planner"], sla=data["sla"],
+                                              **limits)
         else:
-            run = submissions.submit_spec(user=request.user, spec=data["dag"], name=data.get("name"),
-                                          planner=data["planner"], sla=data["sla"], **limits)
+            run = run_services.submit_spec(user=request.user, spec=data["dag"], name=data.get("name"),
+                                           planner=data["planner"], sla=data["sla"], **limits)
         out = RunDetailApi.OutputSerializer(run, context={"request": request}).data
         return Response(out, status=status.HTTP_201_CREATED, headers={"Location": out["links"]["self"]})
 

@@ -51,9 +51,12 @@ def _redis() -> dict:
     return {"embedded": settings.REDIS.embedded}
 
 
-def worker_queues(timeout_s: float = 1.0) -> dict[str, list[str]]:
-    """Live workers on the configured broker and the queues each consumes (one broadcast)."""
-    from orchestrator.celery import app
+def worker_queues(timeout_s: float = 1.0, app=None) -> dict[str, list[str]]:
+    """Live workers on the configured broker and the queues each consumes (one broadcast). ``app``: the
+    Celery app to ask (None: the current one — slaflow's, which ``orchestrator.apps`` loads with Django and
+    Celery's Django fix-up makes the default of every thread)."""
+    if app is None:
+        from celery import current_app as app
 
     replies = app.control.inspect(timeout=timeout_s).active_queues() or {}
     return {worker: sorted(q["name"] for q in queues) for worker, queues in replies.items()}

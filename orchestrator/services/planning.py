@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator.core import envconfig, graph as graph_mod, mapping, spec as spec_mod, startup
+from orchestrator.core import envconfig, mapping, spec as spec_mod, startup
 
 from orchestrator import optimizations as opt_mod, planning
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
@@ -465,9 +465,3 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
         plan.sample_counts["history_samples"] = predictor.history.size()
         plan.sample_counts["warm_processes_at_start"] = len(warm)
     return plan
-
-
-def preview(graph, *, planner: str, sla: str, owner=None) -> Plan:
-    """The plan a run of ``graph`` by ``owner`` would get now, without storing or running anything."""
-    graph_mod.validate(graph)
-    return make_plan(graph, planner=planner, sla=sla, structure_hash=graph_mod.structure_hash(graph), owner=owner)

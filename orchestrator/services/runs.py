@@ -1,6 +1,8 @@
 """Writes about runs: submit, one function per state transition, results, finalization.
 
-Views, commands, the Python API and Celery tasks all come through here.
+Views, commands, the Python API and the runtime (through ``workers.ledger``) all come through here.
+Every submission — a graph (``submit_run``), a library workflow (``submit_library``), a JSON spec
+(``submit_spec``) — passes the one validator (``services.submissions.check``) before anything is stored.
 Transitions are single conditional UPDATEs (``WHERE status IN sources``), so
 two workers racing to end a run cannot both win, and a transition outside
 ``orchestrator.core.states.RUN_TRANSITIONS`` is impossible.
@@ -8,32 +10,25 @@ two workers racing to end a run cannot both win, and a transition outside
 from __future__ import annotations
 
 import logging
-import math
 import time
 from datetime import datetime, timezone as dt_timezone
-from typing import Iterable
+from typing import Any, Iterable
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F, FloatField, Q, Sum
 from django.utils import timezone
 
-from workers import canvas, functions
-
-from orchestrator.core import codec, graph as graph_mod, resources, sla as sla_mod
-
-from orchestrator import planning
-from orchestrator import optimizations as opt_mod
-from orchestrator.core import options as task_options, sinks as sinks_mod, spec as spec_mod, states
-from workers import tracing, transport
-from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
-from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, webhooks
-from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
+from orchestrator.core import codec, graph as graph_mod, resources, spec as spec_mod, states
 from orchestrator.core.states import RunStatus, TaskStatus
 from orchestrator.core import startup as startup_kinds
+from orchestrator.models import Plan, RunResult, TaskRun, Workflow, WorkflowRun, WorkerStartup
+from orchestrator.services import alerts, bulk, optimization_stats, planning as planning_service, quotas, submissions
+from orchestrator.services.errors import SubmissionError  # noqa: F401  (re-exported: callers import it here)
 from store import dataplane, readiness
-from workers.context import build_meta, build_spec, put_meta
 from store.redis_client import check as check_redis
+from workers import canvas, functions, tracing, transport
+from workers.context import build_meta, build_spec, put_meta
 
 log = logging.getLogger("slaflow.runs")
 
@@ -42,59 +37,6 @@ PREVIEW_LIMIT_BYTES = 64 * 1024
 
 def epoch_to_dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=dt_timezone.utc)
-
-
-def validate_submission(*, graph, planner: str, sla: str, allowed_modules: Iterable[str] | None = None) -> dict:
-    """Everything that can be checked before storing anything. Returns the spec."""
-    try:
-        planning.get(planner)
-    except planning.PlannerError as exc:
-        raise SubmissionError(str(exc), "planner") from None
-    try:
-        sla_mod.parse(sla)
-    except sla_mod.SLAError as exc:
-        raise SubmissionError(str(exc), "sla") from None
-    try:
-        graph_mod.validate(graph)
-        functions.check_graph(graph, allowed_modules)
-        if allowed_modules is not None:  # from the network: library task functions keep their bounds
-            functions.check_bounds(graph)
-    except graph_mod.GraphError as exc:
-        raise SubmissionError(str(exc), "dag") from None
-    for nid, node in graph.items():
-        try:
-            task_options.check(node.options_dict, f"node {nid!r}")
-        except task_options.OptionError as exc:
-            raise SubmissionError(str(exc), "dag") from None
-        _check_finite(node, nid)
-    try:
-        return spec_mod.to_spec(graph)
-    except graph_mod.GraphError as exc:
-        raise SubmissionError(str(exc), "dag") from None
-
-
-def pin_code(graph, owner, *, network: bool):
-    """References to pushed code pinned to their hashes, checked against what ``owner`` may use (400 on ``dag``)."""
-    from orchestrator.core import codechecks as code_checks
-    from orchestrator.services import code as code_service
-
-    try:
-        return code_service.pin_graph(graph, owner, network=network)
-    except code_checks.CodeError as exc:
-        raise SubmissionError(str(exc), "dag") from None
-
-
-def _check_finite(node, nid: str) -> None:
-    """NaN and infinities are refused as constants, as the REST API refuses them (JSON cannot carry them)."""
-    stack = [(a, f"args[{i}]") for i, a in enumerate(node.args)] + [(v, f"kwargs[{k!r}]") for k, v in node.kwargs]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise SubmissionError(f"node {nid!r} {where} holds {value!r}, which JSON cannot carry", "dag")
-        if isinstance(value, (list, tuple)):
-            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
-        elif isinstance(value, dict):
-            stack.extend((v, f"{where}[{k!r}]") for k, v in value.items())
 
 
 def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", params: dict | None = None,
@@ -114,28 +56,13 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     Rows are written in bulk: the run, then — once planned — the plan and every TaskRun with its
     planned values in one INSERT (updating 1,000 rows after inserting them took 4 s)."""
     t0 = time.perf_counter()
-    if not name or not isinstance(name, str):
-        raise SubmissionError("a workflow needs a name", "name")
-    for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value <= 0):
-            raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
-    optimizations = check_optimizations(optimizations)
-    if rescue is not None and not isinstance(rescue, bool):
-        raise SubmissionError(f"rescue must be true or false, got {rescue!r}", "rescue")
-    rescue = bool(settings.SLAFLOW_RESCUE) if rescue is None else rescue
-    if webhook_url is not None:
-        try:
-            webhook_url = webhooks.check_url(webhook_url)
-        except webhooks.WebhookError as exc:
-            raise SubmissionError(str(exc), "webhook_url") from None
-    graph = sinks_mod.joined(graph)  # several sinks: one more task collects their values
-    graph = pin_code(graph, owner, network=allowed_modules is not None)
-    spec = validate_submission(graph=graph, planner=planner, sla=sla, allowed_modules=allowed_modules)
+    checked = submissions.check(graph=graph, name=name, planner=planner, sla=sla, owner=owner,
+                                allowed_modules=allowed_modules, timeout_s=timeout_s, deadline_s=deadline_s,
+                                optimizations=optimizations, max_tasks=max_tasks, webhook_url=webhook_url,
+                                rescue=rescue)
+    graph, spec, sla, optimizations = checked.graph, checked.spec, checked.sla, checked.optimizations
+    rescue, webhook_url = checked.rescue, checked.webhook_url
     quotas.check_timeouts(owner, graph, timeout_s)
-    if max_tasks is not None and len(graph) > max_tasks:
-        raise SubmissionError(f"the graph has {len(graph)} tasks, more than the limit of {max_tasks}", "dag")
-    sla = str(sla_mod.parse(sla))
     check_redis()
     shash = graph_mod.structure_hash(graph)
     sink = graph_mod.sink(graph)
@@ -193,19 +120,6 @@ def submit_run(*, graph, name: str, planner: str = "wukong", sla: str = "p90", p
     return WorkflowRun.objects.defer("spec", "params").get(pk=run.pk)
 
 
-def check_optimizations(names) -> tuple[str, ...] | None:
-    """A run's optimization list: None, or known names (``orchestrator.optimizations``) without repeats."""
-    if names is None:
-        return None
-    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-        raise SubmissionError(f"optimizations must be a list of names, got {names!r}", "optimizations")
-    unknown = [n for n in names if n not in opt_mod.NAMES]
-    if unknown:
-        raise SubmissionError(f"unknown optimization(s) {', '.join(map(repr, unknown))} "
-                              f"(known: {', '.join(opt_mod.NAMES)})", "optimizations")
-    return tuple(dict.fromkeys(names))
-
-
 def _store_plan(run: WorkflowRun, plan, graph) -> None:
     critical = set(plan.critical_path)
     rows = []
@@ -232,6 +146,39 @@ def _store_plan(run: WorkflowRun, plan, graph) -> None:
             predicted_makespan_s=plan.predicted_makespan_s, predicted_gb_seconds=plan.predicted_gb_seconds,
             plan_note=plan.note,
         )
+
+
+def submit_library(*, user, workflow: str, params: dict | None, planner: str, sla: str,
+                   timeout_s: float | None = None, deadline_s: float | None = None,
+                   optimizations: list[str] | None = None, webhook_url: str | None = None,
+                   rescue: bool | None = None) -> WorkflowRun:
+    """Run a library workflow for ``user`` — every entry point (REST, the web launch form, the CLI, commands,
+    campaigns) comes here: the graph built once, under the task budget (``submissions.library_graph``);
+    nothing is stored if anything is wrong. A user over a quota is refused before the graph is built."""
+    quotas.admit(user)
+    sla = submissions.check_planner_and_sla(planner=planner, sla=sla)
+    graph, values = submissions.library_graph(workflow, params)
+    return submit_run(graph=graph, name=workflow, planner=planner, sla=sla, params=values, owner=user,
+                      source=Workflow.Source.LIBRARY, timeout_s=timeout_s, deadline_s=deadline_s,
+                      optimizations=optimizations, max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url,
+                      rescue=rescue)
+
+
+def submit_spec(*, user, spec: Any, name: str | None, planner: str, sla: str, timeout_s: float | None = None,
+                deadline_s: float | None = None, optimizations: list[str] | None = None,
+                webhook_url: str | None = None, rescue: bool | None = None, network: bool = True) -> WorkflowRun:
+    """Run a JSON graph spec for ``user`` (REST, ``slaflow.submit_spec``), checked as a document first
+    (``submissions.spec_graph``). ``network``: its functions must be built-ins or live in the registered
+    workflow modules (``functions.registered_modules``); the Python API (False) may name any importable one."""
+    quotas.admit(user)
+    sla = submissions.check_planner_and_sla(planner=planner, sla=sla)
+    graph = submissions.spec_graph(spec)  # the document first: the spec's own name is part of it
+    chosen = submissions.spec_name(name, spec)
+    return submit_run(graph=graph, name=chosen, planner=planner, sla=sla, owner=user,
+                      source=Workflow.Source.API if network else Workflow.Source.PYTHON,
+                      allowed_modules=functions.registered_modules() if network else None,
+                      timeout_s=timeout_s, deadline_s=deadline_s, optimizations=optimizations,
+                      max_tasks=settings.SLAFLOW_API_MAX_TASKS, webhook_url=webhook_url, rescue=rescue)
 
 
 # --- transitions ----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Reads for the runs list, the run page and its live endpoint, shaped as plain dicts.
 
-Users see their own runs, staff see all (``visible_runs``). While a run is
-active, task states come from Redis (``store.dataplane.live_states``), since
+Users see their own runs, staff see all (``services.selectors.visible_runs``, as REST). While a run
+is active, task states come from Redis (``store.dataplane.live_states``), since
 TaskRun rows are written only when a branch ends.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from orchestrator.core import graph as graph_mod, mapping, sinks, spec as spec_m
 from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
 from orchestrator.planning import calibration
 from orchestrator.core.states import RunStatus
+from orchestrator.services.selectors import visible_runs  # the one rule of who sees a run, REST's too
 from reports import analysis
 
 log = logging.getLogger("slaflow.webui")
@@ -32,11 +33,6 @@ TASK_FIELDS = [
     "optimizations", "error", "attempt_errors",
 ]
 RUN_FILTERS = ("workflow", "planner", "sla", "status")
-
-
-def visible_runs(user) -> QuerySet:
-    qs = WorkflowRun.objects.select_related("workflow", "owner")
-    return qs if user.is_staff else qs.filter(owner=user)
 
 
 def visible_workflows(user) -> QuerySet:

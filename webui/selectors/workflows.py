@@ -1,7 +1,6 @@
 """Reads across runs of a workflow: the analysis page, the dry-run planner comparison, experiments."""
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 
 from django.db.models import Count, Q, Sum
@@ -10,12 +9,11 @@ from orchestrator import planning
 
 from orchestrator.core import sla as sla_mod, spec as spec_mod
 from orchestrator.models import TaskRun, Workflow, WorkerStartup
-from orchestrator.services.planning import make_plan
+from orchestrator.services import previews
+from orchestrator.services.selectors import visible_runs
 from orchestrator.core.states import RunStatus
 from reports import analysis
-from webui.selectors.runs import run_row, visible_runs
-
-log = logging.getLogger("slaflow.webui")
+from webui.selectors.runs import run_row
 
 PREVIEW_SLAS = ("average", "p50", "p90", "p95", "p99")
 
@@ -112,7 +110,8 @@ def parse_slas(values: list[str]) -> tuple[list[str], list[str]]:
 
 
 def preview_plans(user, workflow: Workflow, slas: list[str]) -> list[dict]:
-    """Every registered planner at every SLA, planned dry (nothing stored, nothing dispatched).
+    """Every registered planner at every SLA, planned dry (``services.previews``: nothing stored, nothing
+    dispatched), as rows for the comparison page.
 
     A planner that predicts nothing (WUKONG, or a fallback without history)
     gets a point from history instead: the median observed makespan and cost
@@ -121,36 +120,32 @@ def preview_plans(user, workflow: Workflow, slas: list[str]) -> list[dict]:
     graph = spec_mod.from_spec(workflow.spec)
     history = [r for r in visible_runs(user).filter(workflow=workflow, status=RunStatus.SUCCEEDED)
                .values("planner", "sla", "makespan_s", "gb_seconds")]
+    planned = previews.preview_plans(graph=graph, planners=planning.names(), slas=slas, owner=user,
+                                     structure_hash=workflow.structure_hash, keep_errors=True)["plans"]
     out = []
-    for planner in planning.names():
-        for sla in slas:
-            row = {"planner": planner, "sla": sla, "error": "", "makespan": None, "cost": None, "source": ""}
-            try:
-                plan = make_plan(graph, planner=planner, sla=sla, structure_hash=workflow.structure_hash, owner=user)
-            except Exception as exc:  # one planner failing must not hide the others: show its error
-                log.exception("dry-run planning of %s with %s/%s failed", workflow, planner, sla)
-                row["error"] = f"{type(exc).__name__}: {exc}"
-                out.append(row)
-                continue
-            configs = sorted({tp.memory_mb for tp in plan.tasks.values()})
-            row.update({
-                "fallback": plan.fallback, "note": plan.note, "planning_time_s": plan.planning_time_s,
-                "workers": len(plan.workers()) or None, "configs": configs,
-                "flexible": sum(1 for tp in plan.tasks.values() if tp.worker is None),
-                "predicted_makespan_s": plan.predicted_makespan_s,
-                "predicted_gb_seconds": plan.predicted_gb_seconds,
-            })
-            if plan.predicted_makespan_s is not None and plan.predicted_gb_seconds is not None:
-                row.update(makespan=plan.predicted_makespan_s, cost=plan.predicted_gb_seconds, source="predicted")
-            else:
-                same = [h for h in history if h["planner"] == planner and h["sla"] == sla]
-                where = "" if same else " at any SLA"
-                same = same or [h for h in history if h["planner"] == planner]
-                ms = analysis.median(h["makespan_s"] for h in same)
-                gb = analysis.median(h["gb_seconds"] for h in same)
-                if ms is not None and gb is not None:
-                    row.update(makespan=ms, cost=gb, source=f"history: median of {len(same)} run(s){where}")
+    for p in planned:
+        planner, sla = p["planner"], p["sla"]
+        row = {"planner": planner, "sla": sla, "error": p.get("error", ""), "makespan": None, "cost": None,
+               "source": ""}
+        if row["error"]:  # one planner failing must not hide the others: show its error
             out.append(row)
+            continue
+        row.update({
+            "fallback": p["fallback"], "note": p["note"], "planning_time_s": p["planning_time_s"],
+            "workers": p["logical_workers"] or None, "configs": p["memory_mb"], "flexible": p["flexible_tasks"],
+            "predicted_makespan_s": p["predicted_makespan_s"], "predicted_gb_seconds": p["predicted_gb_seconds"],
+        })
+        if p["predicted_makespan_s"] is not None and p["predicted_gb_seconds"] is not None:
+            row.update(makespan=p["predicted_makespan_s"], cost=p["predicted_gb_seconds"], source="predicted")
+        else:
+            same = [h for h in history if h["planner"] == planner and h["sla"] == sla]
+            where = "" if same else " at any SLA"
+            same = same or [h for h in history if h["planner"] == planner]
+            ms = analysis.median(h["makespan_s"] for h in same)
+            gb = analysis.median(h["gb_seconds"] for h in same)
+            if ms is not None and gb is not None:
+                row.update(makespan=ms, cost=gb, source=f"history: median of {len(same)} run(s){where}")
+        out.append(row)
     placed = [r for r in out if r["makespan"] is not None]
     for r, flag in zip(placed, analysis.pareto_front([(r["cost"], r["makespan"]) for r in placed])):
         r["pareto"] = flag

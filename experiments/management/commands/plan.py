@@ -9,7 +9,7 @@ from orchestrator import cliargs, planning
 
 from orchestrator.core import sla as sla_mod
 from orchestrator.core.graph import GraphError
-from orchestrator.services import planning as planning_service
+from orchestrator.services import previews
 from experiments import reports, runner
 from slaflow import workflows
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             planning.get(opts["planner"])
             sla = str(sla_mod.parse(opts["sla"]))
             graph, _ = runner.library_graph(opts["name"], runner.parse_params(opts["param"]))
-            plan = planning_service.preview(graph, planner=opts["planner"], sla=sla)
+            plan = previews.plan(graph, planner=opts["planner"], sla=sla)
         except (KeyError, ValueError, GraphError) as exc:
             raise CommandError(str(exc).strip('"')) from None
         if opts["json"]:

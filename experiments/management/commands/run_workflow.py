@@ -9,7 +9,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from orchestrator import cliargs, planning
-from orchestrator.services.runs import SubmissionError, check_optimizations
+from orchestrator.services.submissions import SubmissionError, check_optimizations
 from experiments import runner
 from slaflow import workflows
 from experiments.progress import Progress
@@ -37,8 +37,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         try:
             wf = workflows.get(opts["name"])
-            params = wf.coerce(runner.parse_params(opts["param"]))
-            runner.library_graph(wf.name, params)  # its checks (the task budget) before a cluster is started
+            # the submission's checks (plain JSON, the task budget) before a cluster is started
+            _, params = runner.library_graph(wf.name, runner.parse_params(opts["param"]))
             planning.get(opts["planner"])
         except (KeyError, ValueError) as exc:
             raise CommandError(str(exc).strip('"')) from None
