@@ -10,6 +10,7 @@ configuration — an exec time with a per-function base, a CPU-bound share that
 scales with memory, and noise — plus transfers and start-ups, so the
 predictor has what a real workflow's history would give it.
 """
+
 from __future__ import annotations
 
 import random
@@ -24,7 +25,7 @@ def random_dag(n: int, seed: int = 0, width: int | None = None) -> dict[str, Nod
     if n < 2:
         raise ValueError(f"a benchmark DAG needs at least 2 tasks, got {n}")
     rng = random.Random(seed)
-    width = width or max(2, int(round(n ** 0.5)))
+    width = width or max(2, int(round(n**0.5)))
     body = n - 1
     layers: list[list[str]] = []
     ups: dict[str, list[str]] = {}
@@ -58,8 +59,9 @@ def random_dag(n: int, seed: int = 0, width: int | None = None) -> dict[str, Nod
     return graph
 
 
-def synthetic_history(*, memory_options=(512, 1024, 2048), samples: int = 40, seed: int = 0,
-                      functions=FUNCTIONS, cap: int = 100) -> History:
+def synthetic_history(
+    *, memory_options=(512, 1024, 2048), samples: int = 40, seed: int = 0, functions=FUNCTIONS, cap: int = 100
+) -> History:
     rng = random.Random(seed)
     h = History(cap=cap)
     for k, fn in enumerate(functions):
@@ -72,8 +74,11 @@ def synthetic_history(*, memory_options=(512, 1024, 2048), samples: int = 40, se
                 size = int(rng.uniform(1e3, 4e5))
                 ex = (base + cpu / cpus) * (0.5 + size / 4e5) * rng.lognormvariate(0, 0.15)
                 out = int(rng.uniform(1e3, 1e5) * ratio)  # not proportional to input: sizes stay bounded
-                h.add_task(fn, mb, TaskSample(size, ex, out, post_s=0.002 * rng.uniform(1, 2),
-                                              cpu_s=cpu * (0.5 + size / 4e5) or None))
+                h.add_task(
+                    fn,
+                    mb,
+                    TaskSample(size, ex, out, post_s=0.002 * rng.uniform(1, 2), cpu_s=cpu * (0.5 + size / 4e5) or None),
+                )
     for mb in memory_options:
         for _ in range(samples):
             size = int(rng.uniform(1e3, 5e5))

@@ -10,6 +10,7 @@ lines go through ``write`` (above the bar) instead of straight to the stream, wh
             ...
             bar.write(line)          # printed above the bar (or to the fallback when there is none)
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,9 +26,17 @@ def is_terminal(stream: TextIO | None = None) -> bool:
 
 
 class Progress:
-    def __init__(self, total: int, *, enabled: bool = True, completed: int = 0, label: str = "starting",
-                 fallback: Callable[[str], None] | None = None, stream: TextIO | None = None,
-                 force_terminal: bool = False):
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool = True,
+        completed: int = 0,
+        label: str = "starting",
+        fallback: Callable[[str], None] | None = None,
+        stream: TextIO | None = None,
+        force_terminal: bool = False,
+    ):
         self.total, self.completed, self.label = total, completed, label
         self.stream = sys.stderr if stream is None else stream
         self.live = enabled and total > 0 and (force_terminal or is_terminal(self.stream))
@@ -39,13 +48,27 @@ class Progress:
     def __enter__(self) -> "Progress":
         if self.live:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress as Bar,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             console = Console(file=self.stream, force_terminal=self.force_terminal or None)
-            self.bar = Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                           TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                           console=console, redirect_stdout=False, redirect_stderr=False)
+            self.bar = Bar(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self.bar.__enter__()
             self._task = self.bar.add_task(self.label, total=self.total, completed=self.completed)
         return self

@@ -1,12 +1,12 @@
 """Running library workflows from commands: a cluster if needed, submit, wait, summarise."""
+
 from __future__ import annotations
 
 import contextlib
 from typing import Callable, Iterator
 
-from orchestrator.services import selectors
-from orchestrator.handles import RunFailed, RunHandle, RunCancelled
-from orchestrator.services import runs as run_services, submissions
+from orchestrator.handles import RunCancelled, RunFailed, RunHandle
+from orchestrator.services import runs as run_services, selectors, submissions
 from slaflow import workflows
 
 
@@ -62,8 +62,16 @@ def submit_library(name: str, *, planner: str, sla: str, params: dict, owner=Non
     return RunHandle(run.pk), run.params
 
 
-def run_and_check(name: str, *, planner: str, sla: str, params: dict, timeout_s: float,
-                  optimizations: list[str] | None = None, watch=None) -> dict:
+def run_and_check(
+    name: str,
+    *,
+    planner: str,
+    sla: str,
+    params: dict,
+    timeout_s: float,
+    optimizations: list[str] | None = None,
+    watch=None,
+) -> dict:
     """Run one library workflow to the end; the summary says whether its result checks out.
     ``optimizations``: applied by rule instead of the planner's own (None: the planner's); ``watch(run_id,
     live)``: called about once a second with the run's live prediction (``RunHandle.live``) while it runs."""
@@ -72,8 +80,9 @@ def run_and_check(name: str, *, planner: str, sla: str, params: dict, timeout_s:
     wf = workflows.get(name)
     correct = None
     try:
-        result = handle.result(timeout=timeout_s, on_poll=None if watch is None else
-                               lambda: watch(handle.id, handle.live()))
+        result = handle.result(
+            timeout=timeout_s, on_poll=None if watch is None else lambda: watch(handle.id, handle.live())
+        )
         correct = bool(wf.check(result, **values))
     except (RunFailed, RunCancelled):
         pass

@@ -7,6 +7,7 @@ bundled build when the ``slaflow[embedded]`` extra is installed, or the
 ``redis``). Whoever starts it owns it and stops it; a second user finds it
 running and just connects.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ class NoRedisServer(RuntimeError):
     """Neither a Redis server binary nor REDIS_URL: the message says what to install."""
 
 
-MISSING = ("no Redis server for the embedded default: install one (apt-get install redis-server, or brew "
-           "install redis), or pip install 'slaflow[embedded]' for a bundled one, or set REDIS_URL=redis://host:port/0")
+MISSING = (
+    "no Redis server for the embedded default: install one (apt-get install redis-server, or brew "
+    "install redis), or pip install 'slaflow[embedded]' for a bundled one, or set REDIS_URL=redis://host:port/0"
+)
 
 
 def server_binary() -> str:
@@ -73,11 +76,26 @@ class EmbeddedRedis:
         if self.socket_path.exists():
             self.socket_path.unlink()  # stale socket of a server that died
         cmd = [
-            binary, "--port", "0", "--unixsocket", str(self.socket_path),
-            "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.dir),
-            "--daemonize", "no", "--logfile", str(self.dir / "redis.log"),
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket_path),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
             # Outputs are transient; never evict queues or counters.
-            "--maxmemory-policy", "noeviction",
+            "--maxmemory-policy",
+            "noeviction",
         ]
         self.proc = procs.spawn(cmd, env=dict(os.environ), cwd=str(self.dir), log_path=str(self.dir / "stdout.log"))
         deadline = time.monotonic() + timeout_s

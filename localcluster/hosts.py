@@ -23,6 +23,7 @@ Teardown is complete and safe to repeat: workers stopped, relays killed, namespa
 owner's pid is recorded, so a harness whose process crashed is swept (``netns.sweep``) by the next
 one, or by ``slaflow hosts down``, while other live harnesses on the machine are left alone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,9 +36,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from orchestrator.core import envconfig
 from localcluster import netns, procs, relays
 from localcluster.launcher import LocalCluster, start_redis
+from orchestrator.core import envconfig
 
 log = logging.getLogger("slaflow.hosts")
 
@@ -72,8 +73,12 @@ class Host:
 
     def spawn(self, argv: list[str], *, env: dict | None = None, log_name: str = "proc") -> subprocess.Popen:
         """A long-running process inside this host (its own process group; dies with the harness)."""
-        return procs.spawn(self.command(argv), env=dict(os.environ if env is None else env),
-                           cwd=str(settings.BASE_DIR), log_path=str(self.log_dir / f"{log_name}.log"))
+        return procs.spawn(
+            self.command(argv),
+            env=dict(os.environ if env is None else env),
+            cwd=str(settings.BASE_DIR),
+            log_path=str(self.log_dir / f"{log_name}.log"),
+        )
 
     def pids(self) -> list[int]:
         return netns.pids_in(self.netns)
@@ -187,7 +192,7 @@ class Hosts:
         if not self.split_cpus or self.count > len(cpus):
             return ""
         per = len(cpus) // self.count
-        return ",".join(str(c) for c in cpus[(index - 1) * per:index * per])
+        return ",".join(str(c) for c in cpus[(index - 1) * per : index * per])
 
     def _make_host(self, index: int, targets: list[relays.Target]) -> None:
         role, hostname = f"h{index}", f"h{index}-{self.tag}"
@@ -201,24 +206,40 @@ class Hosts:
         for target in targets:
             sock = netns.BASE / self.tag / f"{role}-{target.service}.sock"
             relay = host.relays[target.service] = relays.Relay(
-                target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log"))
+                target, sock, netns.enter(self.tag, role), str(log_dir / f"relay-{target.service}.log")
+            )
             relay.start()
         # Its data server listens at its address; its readers may fetch outputs from the other hosts' (store/).
         env = {"SLAFLOW_DATA_NETWORKS": f"{netns.SUBNET}.0/24", **self.env, "SLAFLOW_HOST_ADDRESS": host.address}
         wrap = host.command(["taskset", "-c", host.cpus] if host.cpus else [])
-        host.cluster = LocalCluster(memory_configs=self.memory_configs, max_pool=self.max_pool,
-                                    min_pool=self.min_pool, env=env, loglevel=self.loglevel, wrap=tuple(wrap),
-                                    hostname=hostname, log_dir=log_dir, own_redis=False)
+        host.cluster = LocalCluster(
+            memory_configs=self.memory_configs,
+            max_pool=self.max_pool,
+            min_pool=self.min_pool,
+            env=env,
+            loglevel=self.loglevel,
+            wrap=tuple(wrap),
+            hostname=hostname,
+            log_dir=log_dir,
+            own_redis=False,
+        )
 
     def _record(self) -> None:
         """The state file the sweep reads: the owner and the root-side processes (relays) to kill."""
-        processes = [(pid, netns.start_time(pid)) for host in self.hosts for r in host.relays.values()
-                     for pid in r.pids()]
-        netns.write_state(self.tag, {
-            "owner_pid": os.getpid(), "owner_started": netns.start_time(os.getpid()),
-            "roles": ["sw"] + [h.role for h in self.hosts], "processes": processes,
-            "hosts": [{"hostname": h.hostname, "address": h.address, "netns": h.netns} for h in self.hosts],
-            "at": time.time()})
+        processes = [
+            (pid, netns.start_time(pid)) for host in self.hosts for r in host.relays.values() for pid in r.pids()
+        ]
+        netns.write_state(
+            self.tag,
+            {
+                "owner_pid": os.getpid(),
+                "owner_started": netns.start_time(os.getpid()),
+                "roles": ["sw"] + [h.role for h in self.hosts],
+                "processes": processes,
+                "hosts": [{"hostname": h.hostname, "address": h.address, "netns": h.netns} for h in self.hosts],
+                "at": time.time(),
+            },
+        )
 
     def revive(self, host: Host, timeout_s: float = 120.0) -> None:
         """A killed (or partitioned) host comes back: relays running, link up, its workers started afresh."""
@@ -255,13 +276,16 @@ class Hosts:
     def describe(self) -> list[str]:
         lines = []
         for h in self.hosts:
-            lines.append(f"{h.hostname}: address {h.address}, netns {h.netns}, CPUs {h.cpus or 'all'}, "
-                         f"relays {', '.join(f'{r.target.service}:{r.target.port}' for r in h.relays.values())}, "
-                         f"logs {h.log_dir}")
+            lines.append(
+                f"{h.hostname}: address {h.address}, netns {h.netns}, CPUs {h.cpus or 'all'}, "
+                f"relays {', '.join(f'{r.target.service}:{r.target.port}' for r in h.relays.values())}, "
+                f"logs {h.log_dir}"
+            )
         return lines
 
 
 # --- where a run's work and outputs are now (for fault tests and benchmarks) ---------------------------
+
 
 def running_on(run_id: int) -> dict[str, str]:
     """node → hostname of the process whose lease runs it now (the run's current tasks and their leases)."""
@@ -280,8 +304,7 @@ def running_on(run_id: int) -> dict[str, str]:
 
 def outputs_on(run_id: int) -> dict[str, str]:
     """node → host of each stored output of the run that lives in a host's shared memory."""
-    from store import locations
-    from store import keys
+    from store import keys, locations
     from store.redis_client import get_redis
 
     out = {}
@@ -297,4 +320,3 @@ def busy_host_with_outputs(hosts: list[Host], run_id: int) -> Host | None:
     names = {h.hostname: h for h in hosts}
     both = set(outputs_on(run_id).values()) & set(running_on(run_id).values())
     return next((names[h] for h in sorted(both) if h in names), None)
-

@@ -21,6 +21,7 @@ It listens on loopback; it is a development and test tool, not a production serv
 
     python -m localcluster.lambda_local --port 9001 [--function NAME:MEMORY_MB[:TIMEOUT_S]] ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,15 @@ INIT_TIMEOUT_S = 60.0  # an environment's start (the handler module's import); L
 def _environment_main(conn, name: str, memory_mb: int, timeout_s: float) -> None:
     """An execution environment: under the configuration's limits, import the handler (the init phase),
     say so, then run the invocations it is sent, one at a time, until the pipe closes."""
-    os.environ.update({"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
-                       "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout_s)), "SLAFLOW_WORKER_MEMORY_MB": str(memory_mb),
-                       "SLAFLOW_LAMBDA_LOCAL": "1"})
+    os.environ.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout_s)),
+            "SLAFLOW_WORKER_MEMORY_MB": str(memory_mb),
+            "SLAFLOW_LAMBDA_LOCAL": "1",
+        }
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
     from workers import cgroups
 
@@ -65,8 +72,16 @@ def _environment_main(conn, name: str, memory_mb: int, timeout_s: float) -> None
         try:
             conn.send(("ok", lambda_handler.handler(event, context)))
         except Exception as exc:  # an unhandled error of the function, as Lambda reports it
-            conn.send(("error", {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                                 "stackTrace": traceback.format_exc().splitlines()}))
+            conn.send(
+                (
+                    "error",
+                    {
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "stackTrace": traceback.format_exc().splitlines(),
+                    },
+                )
+            )
 
 
 @dataclass
@@ -85,8 +100,12 @@ class Environment:
     def __init__(self, fn: "Function"):
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_environment_main, args=(child, fn.name, fn.memory_mb, fn.timeout_s),
-                                daemon=True, name=f"lambda-{fn.name}")
+        self.proc = ctx.Process(
+            target=_environment_main,
+            args=(child, fn.name, fn.memory_mb, fn.timeout_s),
+            daemon=True,
+            name=f"lambda-{fn.name}",
+        )
         self.proc.start()
         child.close()
         self.last_used = time.monotonic()
@@ -104,14 +123,18 @@ class Environment:
         self.conn.send((event, time.time() + timeout_s))
         if not self.conn.poll(timeout_s):
             self.stop()
-            return "timeout", {"errorType": "TimeoutError",
-                               "errorMessage": f"Task timed out after {timeout_s:.2f} seconds"}
+            return "timeout", {
+                "errorType": "TimeoutError",
+                "errorMessage": f"Task timed out after {timeout_s:.2f} seconds",
+            }
         try:
             return self.conn.recv()
         except (EOFError, OSError):
             self.stop()
-            return "died", {"errorType": "Runtime.ExitError",
-                            "errorMessage": f"the environment's process exited (code {self.proc.exitcode})"}
+            return "died", {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"the environment's process exited (code {self.proc.exitcode})",
+            }
 
     @property
     def alive(self) -> bool:
@@ -138,8 +161,19 @@ class Function:
     idle: list = field(default_factory=list)  # Environments, least recently used first
     pending: deque = field(default_factory=deque)
     running: int = 0
-    stats: dict = field(default_factory=lambda: {"invocations": 0, "cold": 0, "warm": 0, "timeouts": 0, "died": 0,
-                                                 "errors": 0, "throttled": 0, "max_running": 0, "cold_start_s": []})
+    stats: dict = field(
+        default_factory=lambda: {
+            "invocations": 0,
+            "cold": 0,
+            "warm": 0,
+            "timeouts": 0,
+            "died": 0,
+            "errors": 0,
+            "throttled": 0,
+            "max_running": 0,
+            "cold_start_s": [],
+        }
+    )
 
     def __post_init__(self):
         self.cond = threading.Condition()
@@ -227,9 +261,16 @@ class Function:
 
     def snapshot(self) -> dict:
         with self.cond:
-            return {**self.stats, "cold_start_s": list(self.stats["cold_start_s"]), "running": self.running,
-                    "pending": len(self.pending), "idle": len(self.idle), "memory_mb": self.memory_mb,
-                    "timeout_s": self.timeout_s, "concurrency": self.concurrency}
+            return {
+                **self.stats,
+                "cold_start_s": list(self.stats["cold_start_s"]),
+                "running": self.running,
+                "pending": len(self.pending),
+                "idle": len(self.idle),
+                "memory_mb": self.memory_mb,
+                "timeout_s": self.timeout_s,
+                "concurrency": self.concurrency,
+            }
 
 
 class LocalLambda:
@@ -279,8 +320,11 @@ class LocalLambda:
                 self.wfile.write(body)
 
             def _error(self, status: int, kind: str, message: str) -> None:
-                self._reply(status, json.dumps({"Type": "User", "message": message}).encode(),
-                            {"x-amzn-ErrorType": kind, "Content-Type": "application/json"})
+                self._reply(
+                    status,
+                    json.dumps({"Type": "User", "message": message}).encode(),
+                    {"x-amzn-ErrorType": kind, "Content-Type": "application/json"},
+                )
 
             def do_GET(self):
                 if self.path == "/slaflow/stats":
@@ -294,7 +338,7 @@ class LocalLambda:
                 path = self.path.split("?", 1)[0]
                 if not (path.startswith(PATH_PREFIX) and path.endswith("/invocations")):
                     return self._error(404, "ResourceNotFoundException", f"no route {path}")
-                name = unquote(path[len(PATH_PREFIX):-len("/invocations")]).rsplit(":function:", 1)[-1]
+                name = unquote(path[len(PATH_PREFIX) : -len("/invocations")]).rsplit(":function:", 1)[-1]
                 fn = endpoint.functions.get(name.split(":")[0])
                 if fn is None:
                     return self._error(404, "ResourceNotFoundException", f"Function not found: {name}")
@@ -322,8 +366,9 @@ class LocalLambda:
         return Handler
 
 
-def configured_functions(keepalive_s: float | None = None, concurrency: int | None = None,
-                         timeout_s: float | None = None) -> list[Function]:
+def configured_functions(
+    keepalive_s: float | None = None, concurrency: int | None = None, timeout_s: float | None = None
+) -> list[Function]:
     """One function per configuration on the Lambda executor, named and sized as ``slaflow deploy lambda``
     would deploy it."""
     from django.conf import settings
@@ -340,20 +385,29 @@ def parse_function(text: str, keepalive_s: float, concurrency: int, timeout_s: f
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[1].isdigit():
         raise argparse.ArgumentTypeError(f"--function {text!r}: expected NAME:MEMORY_MB[:TIMEOUT_S]")
-    return Function(parts[0], int(parts[1]), float(parts[2]) if len(parts) == 3 else timeout_s, concurrency,
-                    keepalive_s)
+    return Function(
+        parts[0], int(parts[1]), float(parts[2]) if len(parts) == 3 else timeout_s, concurrency, keepalive_s
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster.lambda_local", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=9001)
-    parser.add_argument("--function", action="append", default=[], help="NAME:MEMORY_MB[:TIMEOUT_S] (repeatable); "
-                        "default: one per SLAFLOW_LAMBDA_CONFIGS entry")
+    parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        help="NAME:MEMORY_MB[:TIMEOUT_S] (repeatable); default: one per SLAFLOW_LAMBDA_CONFIGS entry",
+    )
     parser.add_argument("--keepalive", type=float, default=None, help="idle environments live this long (s)")
     parser.add_argument("--concurrency", type=int, default=None, help="environments per function at most")
     parser.add_argument("--timeout", type=float, default=None, help="the functions' timeout (s)")
-    parser.add_argument("--latency-ms", type=float, default=0.0,
-                        help="added to every Invoke answer, as a network round trip to AWS would (default 0)")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="added to every Invoke answer, as a network round trip to AWS would (default 0)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
     import django
@@ -365,14 +419,21 @@ def main(argv: list[str] | None = None) -> int:
     keep = float(settings.SLAFLOW_LAMBDA_LOCAL_KEEPALIVE_S if args.keepalive is None else args.keepalive)
     conc = int(settings.SLAFLOW_LAMBDA_LOCAL_CONCURRENCY if args.concurrency is None else args.concurrency)
     limit = float(settings.SLAFLOW_LAMBDA_TIMEOUT_S if args.timeout is None else args.timeout)
-    functions = ([parse_function(f, keep, conc, limit) for f in args.function] if args.function
-                 else configured_functions(keep, conc, limit))
+    functions = (
+        [parse_function(f, keep, conc, limit) for f in args.function]
+        if args.function
+        else configured_functions(keep, conc, limit)
+    )
     if not functions:
         parser.error("no functions: set SLAFLOW_LAMBDA_CONFIGS or give --function NAME:MEMORY_MB")
     endpoint = LocalLambda(functions, port=args.port, latency_s=args.latency_ms / 1000.0)
-    print(f"local Lambda endpoint at {endpoint.url}: " + ", ".join(
-        f"{f.name} ({f.memory_mb} MB, timeout {f.timeout_s:g} s, concurrency {f.concurrency})" for f in functions),
-        flush=True)
+    print(
+        f"local Lambda endpoint at {endpoint.url}: "
+        + ", ".join(
+            f"{f.name} ({f.memory_mb} MB, timeout {f.timeout_s:g} s, concurrency {f.concurrency})" for f in functions
+        ),
+        flush=True,
+    )
     try:
         endpoint.serve_forever()
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@ resource-config queue (autoscaling prefork pool), optionally Flower and the
 web server. Used by ``manage.py localcluster``, by ``run_workflow`` when no
 worker answers, and by the integration tests.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,11 +18,11 @@ from pathlib import Path
 
 from django.conf import settings
 
+from localcluster import procs
+from localcluster.embedded_redis import EmbeddedRedis
 from orchestrator.core import router
 from orchestrator.core.resources import ResourceConfig
 from workers import cgroups, flower as flower_service
-from localcluster import procs
-from localcluster.embedded_redis import EmbeddedRedis
 
 log = logging.getLogger("slaflow.cluster")
 
@@ -90,8 +91,7 @@ class LocalCluster:
                 self.redis = start_redis()
             enforced, detail = cgroups.probe()
             if not enforced and settings.SLAFLOW_ENFORCE_RESOURCES:
-                log.warning("!!! resource limits cannot be enforced here (%s); runs will record enforced=false",
-                            detail)
+                log.warning("!!! resource limits cannot be enforced here (%s); runs will record enforced=false", detail)
             self.enforced, self.enforcement_detail = enforced, detail
             cgroups.sweep()
             for mb in self.memory_configs:
@@ -174,16 +174,30 @@ class LocalCluster:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, threads)
         cmd = [
-            *self.wrap, sys.executable, "-m", "celery", "-A", "orchestrator", "worker",
-            "-Q", queue, "-n", self.worker_name(memory_mb),
-            f"--autoscale={self.max_pool},{self.min_pool}", "--pool=prefork",
-            "-E", "--without-gossip", "--without-mingle",
-            "-l", self.loglevel,
+            *self.wrap,
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "orchestrator",
+            "worker",
+            "-Q",
+            queue,
+            "-n",
+            self.worker_name(memory_mb),
+            f"--autoscale={self.max_pool},{self.min_pool}",
+            "--pool=prefork",
+            "-E",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            self.loglevel,
         ]
         if not self.flower:
             # Heartbeats (an event every 2 s per worker, and the worker-online event) only matter to a
             # monitor: without them Flower lists every worker as offline.
             cmd.append("--without-heartbeat")
+
         def spawn():
             return procs.spawn(cmd, env=env, cwd=str(settings.BASE_DIR), log_path=log_path)
 
@@ -202,8 +216,13 @@ class LocalCluster:
 
     def _start_web(self) -> None:
         log_path = str(self.log_dir / "web.log")
-        cmd = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "runserver",
-               f"127.0.0.1:{self.web_port}", "--noreload"]
+        cmd = [
+            sys.executable,
+            str(Path(settings.BASE_DIR) / "manage.py"),
+            "runserver",
+            f"127.0.0.1:{self.web_port}",
+            "--noreload",
+        ]
         env = self.child_env()
 
         def spawn():
@@ -248,14 +267,25 @@ class LocalCluster:
                     if svc.due is None:
                         recent = [t for t in svc.restarts if now - t < RESTART_WINDOW_S]
                         if len(recent) >= RESTART_LIMIT:
-                            log.error("!!! %s died %d times within %.0f s: not restarting it again (log %s)",
-                                      svc.name, len(recent), RESTART_WINDOW_S, svc.log_path)
+                            log.error(
+                                "!!! %s died %d times within %.0f s: not restarting it again (log %s)",
+                                svc.name,
+                                len(recent),
+                                RESTART_WINDOW_S,
+                                svc.log_path,
+                            )
                             svc.spawn = None
                             continue
                         delay = min(RESTART_MAX_BACKOFF_S, 2.0 ** len(recent))
                         svc.due = now + delay
-                        log.warning("!!! %s exited with %s; restarting it in %.0f s. Last lines of %s:\n%s",
-                                    svc.name, svc.proc.returncode, delay, svc.log_path, procs.tail(svc.log_path, 10))
+                        log.warning(
+                            "!!! %s exited with %s; restarting it in %.0f s. Last lines of %s:\n%s",
+                            svc.name,
+                            svc.proc.returncode,
+                            delay,
+                            svc.log_path,
+                            procs.tail(svc.log_path, 10),
+                        )
                     if now >= svc.due and not self._stopping.is_set():
                         procs.stop(svc.proc, grace_s=0)  # reap whatever is left of its process group
                         svc.proc = svc.spawn()
@@ -267,10 +297,13 @@ class LocalCluster:
         lines = [f"redis: {settings.REDIS.client_url}" + (" (embedded)" if settings.REDIS.embedded else "")]
         for mb in self.memory_configs:
             cfg = ResourceConfig(mb)
-            lines.append(f"worker {router.queue_for(mb)}: {cfg}, pool 1..{self.max_pool}, "
-                         f"log {self.log_dir / ('worker-' + router.queue_for(mb) + '.log')}")
-        lines.append("resource limits: " + ("enforced (" if self.enforced else "NOT ENFORCED (")
-                     + self.enforcement_detail + ")")
+            lines.append(
+                f"worker {router.queue_for(mb)}: {cfg}, pool 1..{self.max_pool}, "
+                f"log {self.log_dir / ('worker-' + router.queue_for(mb) + '.log')}"
+            )
+        lines.append(
+            "resource limits: " + ("enforced (" if self.enforced else "NOT ENFORCED (") + self.enforcement_detail + ")"
+        )
         for svc in self.services:
             if svc.url:
                 lines.append(f"{svc.name}: {svc.url}")

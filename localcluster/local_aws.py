@@ -1,6 +1,7 @@
 """Local stand-ins for AWS, as processes of their own, for tests and ``slaflow bench lambda``: the local
 Lambda endpoint (``localcluster.lambda_local``) and moto's server (an S3-compatible store with the Lambda, IAM
 and EC2 APIs; ``moto[server]`` is a development dependency). Both listen on 127.0.0.1 only."""
+
 from __future__ import annotations
 
 import contextlib
@@ -55,8 +56,14 @@ def _serving(cmd: list[str], port: int, probe: str, what: str, env: dict, log_pa
     from pathlib import Path
 
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent, env={**os.environ, **env}, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_http(url + probe, proc, what)
@@ -67,16 +74,34 @@ def _serving(cmd: list[str], port: int, probe: str, what: str, env: dict, log_pa
             out.close()
 
 
-def endpoint_process(env: dict, *functions: str, keepalive_s: float = 30.0, concurrency: int = 4,
-                     port: int | None = None, log_path=None, latency_ms: float = 0.0):
+def endpoint_process(
+    env: dict,
+    *functions: str,
+    keepalive_s: float = 30.0,
+    concurrency: int = 4,
+    port: int | None = None,
+    log_path=None,
+    latency_ms: float = 0.0,
+):
     """This endpoint as a process of its own with ``env`` (the deployment's settings): a context manager
     giving its URL. ``functions``: NAME:MEMORY_MB[:TIMEOUT_S] (default: one per SLAFLOW_LAMBDA_CONFIGS
     entry of ``env``)."""
     import sys
 
     port = port or free_port()
-    cmd = [sys.executable, "-m", "localcluster.lambda_local", "--port", str(port), "--keepalive", str(keepalive_s),
-           "--concurrency", str(concurrency), "--latency-ms", str(latency_ms)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "localcluster.lambda_local",
+        "--port",
+        str(port),
+        "--keepalive",
+        str(keepalive_s),
+        "--concurrency",
+        str(concurrency),
+        "--latency-ms",
+        str(latency_ms),
+    ]
     for f in functions:
         cmd += ["--function", f]
     return _serving(cmd, port, "/slaflow/stats", "the local Lambda endpoint", env, log_path)
@@ -89,8 +114,13 @@ def s3_server(env: dict | None = None):
     import sys
 
     port = free_port()
-    return _serving([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, "/moto-api/",
-                    "moto's server", env or {})
+    return _serving(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        "/moto-api/",
+        "moto's server",
+        env or {},
+    )
 
 
 def stats(url: str) -> dict:

@@ -26,6 +26,7 @@ cut by setting its bridge port down (``set_link``).
 Names start with ``PREFIX`` and a per-harness tag, so several harnesses (and their sweeps) run side
 by side: ``sweep`` removes only the leftovers of harnesses whose owning process is gone.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -54,8 +55,9 @@ def check_tools() -> None:
         raise HostsError("the hosts harness needs root (network, mount and UTS namespaces)")
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        raise HostsError(f"the hosts harness needs {', '.join(missing)} on PATH "
-                         "(Debian: apt-get install iproute2 util-linux socat)")
+        raise HostsError(
+            f"the hosts harness needs {', '.join(missing)} on PATH (Debian: apt-get install iproute2 util-linux socat)"
+        )
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -78,6 +80,7 @@ def address(index: int) -> str:
 
 
 # --- the private directory pinning namespaces ------------------------------------------------------
+
 
 def _is_mountpoint(path: Path) -> bool:
     try:
@@ -103,12 +106,17 @@ def ns_files(tag: str, role: str) -> tuple[Path, Path]:
 
 # --- namespaces -------------------------------------------------------------------------------------
 
+
 def check_subnet_free() -> None:
     """Refuse to run where the root namespace itself has an address in ``SUBNET``: a host's address
     must never stand for anything outside the harness."""
     out = sh("ip", "-j", "addr").stdout
-    used = [a["local"] for i in json.loads(out) for a in i.get("addr_info", [])
-            if str(a.get("local", "")).startswith(SUBNET + ".")]
+    used = [
+        a["local"]
+        for i in json.loads(out)
+        for a in i.get("addr_info", [])
+        if str(a.get("local", "")).startswith(SUBNET + ".")
+    ]
     if used:
         raise HostsError(f"this machine has {', '.join(used)} in {SUBNET}.0/24, the hosts harness's range")
 
@@ -116,8 +124,17 @@ def check_subnet_free() -> None:
 def add_netns(name: str) -> None:
     """A network namespace with its loopback up and IPv6 off (the hosts speak IPv4 on the switch only)."""
     sh("ip", "netns", "add", name)
-    sh("ip", "netns", "exec", name, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
-       "net.ipv6.conf.default.disable_ipv6=1")
+    sh(
+        "ip",
+        "netns",
+        "exec",
+        name,
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+    )
     sh("ip", "-n", name, "link", "set", "lo", "up")
 
 
@@ -129,8 +146,10 @@ def make_host(tag: str, role: str, hostname: str, shm_mb: int) -> None:
     mnt, uts = ns_files(tag, role)
     for f in (mnt, uts):
         f.touch()
-    script = (f"umount -l {NS_DIR} 2>/dev/null; umount -l {NETNS_DIR} 2>/dev/null; "
-              f"mount -t tmpfs -o size={int(shm_mb)}m,mode=1777 slaflow-shm /dev/shm && hostname {hostname}")
+    script = (
+        f"umount -l {NS_DIR} 2>/dev/null; umount -l {NETNS_DIR} 2>/dev/null; "
+        f"mount -t tmpfs -o size={int(shm_mb)}m,mode=1777 slaflow-shm /dev/shm && hostname {hostname}"
+    )
     sh("unshare", f"--mount={mnt}", f"--uts={uts}", "--propagation", "private", "sh", "-c", script)
 
 
@@ -138,8 +157,14 @@ def enter(tag: str, role: str, wd: str = "/") -> list[str]:
     """The command prefix that runs a program inside host ``role`` (its network, mount and UTS namespaces)
     in directory ``wd`` (entering a mount namespace would otherwise leave it in ``/``)."""
     mnt, uts = ns_files(tag, role)
-    return ["nsenter", f"--net={NETNS_DIR / netns_name(tag, role)}", f"--mount={mnt}", f"--uts={uts}",
-            f"--wd={wd}", "--"]
+    return [
+        "nsenter",
+        f"--net={NETNS_DIR / netns_name(tag, role)}",
+        f"--mount={mnt}",
+        f"--uts={uts}",
+        f"--wd={wd}",
+        "--",
+    ]
 
 
 def make_switch(tag: str) -> str:
@@ -212,6 +237,7 @@ def netns_names() -> list[str]:
 
 # --- ownership: a harness's state file and the sweep of dead harnesses' leftovers --------------------
 
+
 def start_time(pid: int) -> str | None:
     """A process's start time (field 22 of /proc/PID/stat): with the pid, it names one process."""
     try:
@@ -265,7 +291,7 @@ def teardown(tag: str) -> None:
     roles = set(state.get("roles", []))
     roles |= {name.split("-", 2)[2] for name in netns_names() if name.split("-")[1] == tag}
     if NS_DIR.is_dir():
-        roles |= {p.name[len(tag) + 1:-len(".mnt")] for p in NS_DIR.glob(f"{tag}-*.mnt")}
+        roles |= {p.name[len(tag) + 1 : -len(".mnt")] for p in NS_DIR.glob(f"{tag}-*.mnt")}
     # Hosts first (their processes), the switch last.
     remove(tag, [r for r in roles if r != "sw"] + (["sw"] if "sw" in roles else []))
     shutil.rmtree(BASE / tag, ignore_errors=True)

@@ -1,4 +1,5 @@
 """Child-process helpers: children that die with their parent and stop as a group."""
+
 from __future__ import annotations
 
 import ctypes
@@ -21,8 +22,16 @@ def _die_with_parent() -> None:
 def spawn(cmd: list[str], *, env: dict, cwd: str, log_path: str) -> subprocess.Popen:
     log = open(log_path, "ab", buffering=0)
     # Own session: Ctrl-C in the terminal reaches only the parent, which stops children in order.
-    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=_die_with_parent)
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
 
 
 def stop(proc: subprocess.Popen, *, grace_s: float = 10.0, first: int = signal.SIGTERM) -> None:

@@ -12,6 +12,7 @@ this harness, so a fault is a signal to two groups: ``pause`` (SIGSTOP: connecti
 black-holed network), ``resume``, ``stop`` (connections reset, new ones refused) and ``start``
 again. Only loopback addresses and a Unix socket in the harness's directory are ever used.
 """
+
 from __future__ import annotations
 
 import signal
@@ -31,6 +32,7 @@ BUFFER = 1 << 20
 @dataclass(frozen=True)
 class Target:
     """A central service reachable on a loopback TCP port."""
+
     service: str  # "redis" | "postgres"
     port: int
 
@@ -44,8 +46,12 @@ def targets(redis_url: str, database: dict) -> list[Target]:
     if parsed.scheme in ("redis", "rediss"):
         out.append(Target("redis", _loopback_port("REDIS_URL", parsed.hostname, parsed.port or 6379)))
     if database.get("ENGINE", "").endswith("postgresql") and not str(database.get("HOST") or "").startswith("/"):
-        out.append(Target("postgres", _loopback_port("DATABASE_URL", database.get("HOST") or "127.0.0.1",
-                                                     int(database.get("PORT") or 5432))))
+        out.append(
+            Target(
+                "postgres",
+                _loopback_port("DATABASE_URL", database.get("HOST") or "127.0.0.1", int(database.get("PORT") or 5432)),
+            )
+        )
     return out
 
 
@@ -58,6 +64,7 @@ def _loopback_port(what: str, host: str | None, port: int) -> int:
 @dataclass
 class Relay:
     """One service made reachable inside one host."""
+
     target: Target
     socket: Path
     enter: list[str]  # the host's nsenter prefix
@@ -69,14 +76,23 @@ class Relay:
     def start(self, timeout_s: float = 10.0) -> "Relay":
         port = self.target.port
         self.socket.unlink(missing_ok=True)
-        outer = ["socat", "-b", str(BUFFER), f"UNIX-LISTEN:{self.socket},fork,mode=600,unlink-early",
-                 f"TCP:127.0.0.1:{port},nodelay"]
-        inner = [*self.enter, "socat", "-b", str(BUFFER),
-                 f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=256,nodelay", f"UNIX-CONNECT:{self.socket}"]
-        self.outer = procs.spawn(outer, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/",
-                                 log_path=self.log_path)
-        self.inner = procs.spawn(inner, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/",
-                                 log_path=self.log_path)
+        outer = [
+            "socat",
+            "-b",
+            str(BUFFER),
+            f"UNIX-LISTEN:{self.socket},fork,mode=600,unlink-early",
+            f"TCP:127.0.0.1:{port},nodelay",
+        ]
+        inner = [
+            *self.enter,
+            "socat",
+            "-b",
+            str(BUFFER),
+            f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=256,nodelay",
+            f"UNIX-CONNECT:{self.socket}",
+        ]
+        self.outer = procs.spawn(outer, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/", log_path=self.log_path)
+        self.inner = procs.spawn(inner, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/", log_path=self.log_path)
         self.paused = False
         deadline = time.monotonic() + timeout_s
         while not (self.socket.exists() and _listening(self.inner.pid, port)):

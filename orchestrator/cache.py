@@ -4,6 +4,7 @@ Django's Redis backend pickles every non-integer value; anything that can
 write to Redis could then run code in the web process on the next read. The
 cache only holds plain data here (throttle histories), so JSON is enough.
 """
+
 from __future__ import annotations
 
 import json

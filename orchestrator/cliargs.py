@@ -12,6 +12,7 @@ a new ``key=`` (``pairs``: ``--param n=8,size=2`` is two items, ``--param label=
 are checked after splitting, and an unknown item is an error naming it and the known ones; no item
 at all (``--optimizations ''``) is an empty list.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,15 @@ class ListAction(argparse.Action):
     """``nargs="+"`` values, split by ``split``, checked against ``item_choices``, added to what
     earlier occurrences of the option gave."""
 
-    def __init__(self, option_strings, dest, *, split: Callable[[Iterable[str]], list[str]] = names,
-                 item_choices: Iterable[str] | None = None, **kwargs):
+    def __init__(
+        self,
+        option_strings,
+        dest,
+        *,
+        split: Callable[[Iterable[str]], list[str]] = names,
+        item_choices: Iterable[str] | None = None,
+        **kwargs,
+    ):
         kwargs.setdefault("nargs", "+")
         super().__init__(option_strings, dest, **kwargs)
         self.split = split
@@ -65,8 +73,9 @@ class ListAction(argparse.Action):
         if self.item_choices is not None:
             unknown = [i for i in items if i not in self.item_choices]
             if unknown:
-                parser.error(f"{option_string}: unknown {', '.join(map(repr, unknown))}; "
-                             f"one of {', '.join(self.item_choices)}")
+                parser.error(
+                    f"{option_string}: unknown {', '.join(map(repr, unknown))}; one of {', '.join(self.item_choices)}"
+                )
         earlier = getattr(namespace, self.dest, None)
         earlier = [] if earlier is None or earlier is self.default else list(earlier)
         setattr(namespace, self.dest, earlier + items)
@@ -75,11 +84,25 @@ class ListAction(argparse.Action):
 _EMPTY = object()
 
 
-def add_list_argument(parser, *flags: str, choices: Iterable[str] | None = None, default=_EMPTY,
-                      split: Callable[[Iterable[str]], list[str]] = names, help: str = "", **kwargs):
+def add_list_argument(
+    parser,
+    *flags: str,
+    choices: Iterable[str] | None = None,
+    default=_EMPTY,
+    split: Callable[[Iterable[str]], list[str]] = names,
+    help: str = "",
+    **kwargs,
+):
     """Declare a list option: spaces or commas, repeatable; ``default`` when absent (``[]`` unless
     given; ``None`` tells "not given" from an empty list)."""
     note = "spaces or commas" if split is not words else "space-separated"
     help = f"{help} ({note}; repeatable)" if help else f"{note}; repeatable"
-    return parser.add_argument(*flags, action=ListAction, split=split, item_choices=choices,
-                               default=[] if default is _EMPTY else default, help=help, **kwargs)
+    return parser.add_argument(
+        *flags,
+        action=ListAction,
+        split=split,
+        item_choices=choices,
+        default=[] if default is _EMPTY else default,
+        help=help,
+        **kwargs,
+    )

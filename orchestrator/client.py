@@ -24,6 +24,7 @@ installs no Django, Celery or numpy). A 429 (too many submissions) or 503
 (Redis unavailable) answer is retried after the server's ``Retry-After``, up to
 ``retries`` times while that wait is at most ``max_wait_s``; then it raises.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -90,8 +91,10 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if origin(newurl) != origin(req.full_url):
             fp.close()
-            detail = (f"redirected to {newurl}, another origin than {req.full_url}: not followed, so the token "
-                      "is not sent there (use that server's URL as the client's base if it is yours)")
+            detail = (
+                f"redirected to {newurl}, another origin than {req.full_url}: not followed, so the token "
+                "is not sent there (use that server's URL as the client's base if it is yours)"
+            )
             raise RedirectRefused(code, {"detail": detail}, req.get_method(), req.full_url, location=newurl)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
@@ -153,12 +156,18 @@ class Multipart:
         boundary = "slaflow-" + secrets.token_hex(16)
         parts: list[bytes] = []
         for key, value in self.fields.items():
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(key)}"\r\n\r\n'.encode()
-                         + str(value).encode("utf-8") + b"\r\n")
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(key)}"\r\n\r\n'.encode()
+                + str(value).encode("utf-8")
+                + b"\r\n"
+            )
         for key, (filename, content) in self.files.items():
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(key)}"; '
-                         f'filename="{_quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
-                         + bytes(content) + b"\r\n")
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(key)}"; '
+                f'filename="{_quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+                + bytes(content)
+                + b"\r\n"
+            )
         parts.append(f"--{boundary}--\r\n".encode())
         return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -168,8 +177,9 @@ def _quoted(text: str) -> str:
 
 
 class Client:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 3,
-                 max_wait_s: float = 60.0):
+    def __init__(
+        self, url: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 3, max_wait_s: float = 60.0
+    ):
         self.base = url.rstrip("/") + "/api/"
         self.token = token
         self.timeout = timeout
@@ -220,15 +230,17 @@ class Client:
             except ValueError:
                 payload = raw.decode("utf-8", "replace")
             if err.code in RETRYABLE:
-                raise RETRYABLE[err.code](err.code, payload, method, url,
-                                          retry_after_s(err.headers.get("Retry-After"))) from None
+                raise RETRYABLE[err.code](
+                    err.code, payload, method, url, retry_after_s(err.headers.get("Retry-After"))
+                ) from None
             raise ApiError(err.code, payload, method, url) from None
         return json.loads(raw) if raw else None
 
     # --- runs -----------------------------------------------------------------------
 
-    def submit(self, target, *, params: dict | None = None, name: str | None = None, planner: str = "wukong",
-               sla: str = "p90") -> dict:
+    def submit(
+        self, target, *, params: dict | None = None, name: str | None = None, planner: str = "wukong", sla: str = "p90"
+    ) -> dict:
         """Submit a library workflow (its name), a JSON spec (a dict), or a graph built with @task (its sink)."""
         body: dict[str, Any] = {"planner": planner, "sla": sla}
         if isinstance(target, str):
@@ -294,8 +306,9 @@ class Client:
     def workflows(self) -> list[dict]:
         return self._all_pages("workflows/", {})
 
-    def preview(self, target, *, params: dict | None = None, planners: list[str] | None = None,
-                slas: list[str] | None = None) -> dict:
+    def preview(
+        self, target, *, params: dict | None = None, planners: list[str] | None = None, slas: list[str] | None = None
+    ) -> dict:
         body: dict[str, Any] = {}
         if isinstance(target, str):
             body["workflow"] = target

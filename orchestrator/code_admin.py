@@ -3,21 +3,25 @@
 Adding a *code version* is a push through ``service.push`` — the same checks as REST, the same permission
 (``orchestrator.push_code``), in the admin's transaction; versions are never edited afterwards.
 """
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
+from orchestrator.core.codechecks import CodeError
 from orchestrator.models import CodeVersion, WorkflowCode
 from orchestrator.services import code as service
-from orchestrator.core.codechecks import CodeError
 
 
 class PushCodeForm(forms.ModelForm):
     file = forms.FileField(help_text="A module (.py) or a pure-Python wheel (.whl).")
-    name = forms.CharField(required=False, max_length=64, help_text=(
-        "The importable name (default: the module's file name, or the wheel's only top-level package)."))
+    name = forms.CharField(
+        required=False,
+        max_length=64,
+        help_text=("The importable name (default: the module's file name, or the wheel's only top-level package)."),
+    )
 
     class Meta:
         model = CodeVersion

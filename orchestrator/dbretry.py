@@ -12,6 +12,7 @@ whole transaction must be retried, so the error goes up at once).
 The calls retried are idempotent: guarded state transitions, updates of the
 same rows to the same values, a result stored after deleting the previous one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,9 +39,12 @@ def retrying(call: Callable[[], T], what: str = "database call", budget_s: float
                 raise
             failures += 1
             if failures == 1:
-                log.warning("%s: the database connection failed (%s); trying again for up to %.0f s",
-                            what, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                            budget)
+                log.warning(
+                    "%s: the database connection failed (%s); trying again for up to %.0f s",
+                    what,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    budget,
+                )
             connection.close()
             time.sleep(delay)
             delay = min(BACKOFF_CAP_S, delay * 2)

@@ -1,4 +1,5 @@
 """A handle on a submitted run: status, waiting, the result."""
+
 from __future__ import annotations
 
 import time
@@ -41,8 +42,10 @@ class RunHandle:
         from orchestrator.dbretry import retrying
         from orchestrator.models import WorkflowRun
 
-        return retrying(lambda: WorkflowRun.objects.values_list("status", flat=True).get(pk=self.id),
-                        f"reading run {self.id}'s status")
+        return retrying(
+            lambda: WorkflowRun.objects.values_list("status", flat=True).get(pk=self.id),
+            f"reading run {self.id}'s status",
+        )
 
     def live(self) -> dict | None:
         """The run's live prediction against its promise (``services.alerts.live_of``), None before one."""

@@ -3,6 +3,7 @@
 Planned and observed values sit side by side on TaskRun so that a run's plan
 can be compared with reality and the predictor can learn from history.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -12,7 +13,6 @@ from django.utils import timezone
 
 from orchestrator.core import startup as startup_kinds
 from orchestrator.core.states import RunStatus, TaskStatus
-
 
 # Webhooks of SLA alerts are http(s) only (``services.webhooks.check_url`` at submission; this in the admin).
 WEBHOOK_URL = URLValidator(schemes=["http", "https"])
@@ -32,8 +32,12 @@ class Workflow(models.Model):
     task_count = models.PositiveIntegerField()
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PYTHON)
     created_at = models.DateTimeField(default=timezone.now)
-    webhook_url = models.CharField(max_length=500, blank=True, validators=[WEBHOOK_URL], help_text=(
-        "Where SLA alerts of this workflow's runs are POSTed when a run sets none (http or https)."))
+    webhook_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[WEBHOOK_URL],
+        help_text=("Where SLA alerts of this workflow's runs are POSTed when a run sets none (http or https)."),
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "structure_hash"], name="workflow_name_hash_unique")]
@@ -50,16 +54,21 @@ class WorkflowRun(models.Model):
     )
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True)
     planner = models.CharField(max_length=40)
-    task_timeout_s = models.FloatField(null=True, blank=True,
-                                       help_text="Time limit of each task that sets none itself.")
-    deadline_s = models.FloatField(null=True, blank=True, help_text="The run fails if it has not ended this long "
-                                                                    "after it started.")
+    task_timeout_s = models.FloatField(
+        null=True, blank=True, help_text="Time limit of each task that sets none itself."
+    )
+    deadline_s = models.FloatField(
+        null=True, blank=True, help_text="The run fails if it has not ended this long after it started."
+    )
     sla = models.CharField(max_length=10, help_text="'average' or 'pN' (1-99).")
     params = models.JSONField(default=dict, blank=True, help_text="Library workflow parameters, if any.")
     spec = models.JSONField(help_text="The exact graph spec this run executed.")
     inputs_hash = models.CharField(
-        max_length=20, blank=True, db_index=True,
-        help_text="Hash of the spec's content (constants included): runs with the same inputs plan from each other.")
+        max_length=20,
+        blank=True,
+        db_index=True,
+        help_text="Hash of the spec's content (constants included): runs with the same inputs plan from each other.",
+    )
     plan_note = models.TextField(blank=True, help_text="How the plan was made, e.g. a no-history fallback.")
 
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -76,15 +85,27 @@ class WorkflowRun(models.Model):
         null=True, blank=True, help_text="False when a worker could not apply its CPU quota / memory limit."
     )
     optimizations = models.JSONField(default=dict, blank=True, help_text="Counts of optimization events.")
-    webhook_url = models.CharField(max_length=500, blank=True, validators=[WEBHOOK_URL], help_text=(
-        "Where this run's SLA alerts are POSTed (http or https); the workflow's when blank."))
-    alerts = models.JSONField(default=list, blank=True, help_text=(
-        "SLA alerts fired while the run executed: [{kind, at, elapsed_s, predicted_makespan_s, promise_s, delivery}]."))
+    webhook_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[WEBHOOK_URL],
+        help_text=("Where this run's SLA alerts are POSTed (http or https); the workflow's when blank."),
+    )
+    alerts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "SLA alerts fired while the run executed: "
+            "[{kind, at, elapsed_s, predicted_makespan_s, promise_s, delivery}]."
+        ),
+    )
     timings = models.JSONField(
-        default=dict, blank=True,
+        default=dict,
+        blank=True,
         help_text="Where the time outside the tasks went: validate_s, store_s, plan_s, dispatch_s (submission), "
-                  "finalize_s, and the branches' own costs summed (branches, branch_lease_s, branch_context_s, "
-                  "branch_record_s).")
+        "finalize_s, and the branches' own costs summed (branches, branch_lease_s, branch_context_s, "
+        "branch_record_s).",
+    )
 
     error = models.TextField(blank=True)
     error_traceback = models.TextField(blank=True)
@@ -131,7 +152,10 @@ class Plan(models.Model):
         null=True, blank=True, help_text="The per-task-percentile estimate, kept for calibration studies."
     )
     predicted_median_s = models.FloatField(
-        null=True, blank=True, help_text="Typical makespan (median task times); runs' residuals against it calibrate promises.")
+        null=True,
+        blank=True,
+        help_text="Typical makespan (median task times); runs' residuals against it calibrate promises.",
+    )
     monte_carlo_s = models.FloatField(null=True, blank=True, help_text="Monte Carlo at the SLA, before calibration.")
     predicted_gb_seconds = models.FloatField(null=True, blank=True)
     planning_time_s = models.FloatField(null=True, blank=True)
@@ -151,8 +175,9 @@ class TaskRun(models.Model):
     # Planned (copied from the plan when the run starts).
     planned_memory_mb = models.PositiveIntegerField(null=True, blank=True)
     planned_worker = models.CharField(max_length=100, blank=True, help_text="Logical worker id; blank = flexible.")
-    planned_startup = models.CharField(max_length=10, blank=True, help_text=" / ".join(
-        (*startup_kinds.KINDS, startup_kinds.NONE)))
+    planned_startup = models.CharField(
+        max_length=10, blank=True, help_text=" / ".join((*startup_kinds.KINDS, startup_kinds.NONE))
+    )
     planned_startup_s = models.FloatField(null=True, blank=True)
     planned_start_s = models.FloatField(null=True, blank=True)
     planned_end_s = models.FloatField(null=True, blank=True)
@@ -170,8 +195,11 @@ class TaskRun(models.Model):
     branch_id = models.CharField(max_length=200, blank=True, help_text="Celery task id of the branch message.")
     host = models.CharField(max_length=200, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
-    startup = models.CharField(max_length=10, blank=True, help_text=(
-        f"{startup_kinds.COLD} / {startup_kinds.WARM} / {startup_kinds.NONE} (continued in a branch)"))
+    startup = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text=(f"{startup_kinds.COLD} / {startup_kinds.WARM} / {startup_kinds.NONE} (continued in a branch)"),
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     start_s = models.FloatField(null=True, blank=True, help_text="Seconds after the run started.")
@@ -181,8 +209,12 @@ class TaskRun(models.Model):
     input_bytes = models.BigIntegerField(null=True, blank=True)
     inputs = models.JSONField(default=list, blank=True, help_text="[{node, bytes, download_s, local}]")
     exec_s = models.FloatField(null=True, blank=True)
-    cpu_s = models.FloatField(null=True, blank=True, help_text="CPU seconds the task used in its process (inputs, "
-                              "function, output): what a smaller CPU quota would slow.")
+    cpu_s = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="CPU seconds the task used in its process (inputs, "
+        "function, output): what a smaller CPU quota would slow.",
+    )
     output_bytes = models.BigIntegerField(null=True, blank=True)
     upload_s = models.FloatField(null=True, blank=True)
     uploaded = models.BooleanField(null=True, blank=True)
@@ -190,8 +222,9 @@ class TaskRun(models.Model):
     dispatch_s = models.FloatField(null=True, blank=True)
     invocations = models.PositiveIntegerField(default=0, help_text="Branches this task's completion dispatched.")
     optimizations = models.JSONField(default=dict, blank=True)
-    attempt_errors = models.JSONField(default=list, blank=True,
-                                      help_text="Failed attempts before the last: [{attempt, error, at}] (retries).")
+    attempt_errors = models.JSONField(
+        default=list, blank=True, help_text="Failed attempts before the last: [{attempt, error, at}] (retries)."
+    )
     enforced = models.BooleanField(null=True, blank=True)
     error = models.TextField(blank=True)
     traceback = models.TextField(blank=True)
@@ -227,14 +260,18 @@ class WorkerStartup(models.Model):
     tasks = models.PositiveIntegerField(default=0)
     prewarmed = models.BooleanField(default=False, help_text="A pre-warm ping reached this process in time.")
     enforced = models.BooleanField(null=True, blank=True)
-    code_s = models.FloatField(default=0.0, help_text=(
-        "Fetching and importing pushed workflow code before the first task (part of startup_s)."))
+    code_s = models.FloatField(
+        default=0.0,
+        help_text=("Fetching and importing pushed workflow code before the first task (part of startup_s)."),
+    )
 
     class Meta:
         ordering = ["run", "requested_at"]
 
     def __str__(self) -> str:
-        return f"{startup_kinds.COLD if self.cold else startup_kinds.WARM} {self.memory_mb} MB start of run {self.run_id}"
+        return (
+            f"{startup_kinds.COLD if self.cold else startup_kinds.WARM} {self.memory_mb} MB start of run {self.run_id}"
+        )
 
     @property
     def gb_seconds(self) -> float:
@@ -255,8 +292,9 @@ class Experiment(models.Model):
         FAILED = "failed"
 
     name = models.CharField(max_length=200, blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="slaflow_experiments")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="slaflow_experiments"
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     arguments = models.JSONField(help_text="workflows, planners, slas, iterations, warmup, params, seed.")
     seed = models.BigIntegerField()
@@ -296,22 +334,23 @@ class ExperimentRun(models.Model):
     iteration = models.PositiveIntegerField()
     warmup = models.BooleanField(default=False, help_text="Builds history; kept apart from the results.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    run = models.ForeignKey(WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="experiment_runs")
+    run = models.ForeignKey(
+        WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="experiment_runs"
+    )
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["experiment", "position"]
-        constraints = [models.UniqueConstraint(fields=["experiment", "position"],
-                                               name="experimentrun_position_unique")]
+        constraints = [models.UniqueConstraint(fields=["experiment", "position"], name="experimentrun_position_unique")]
 
     def __str__(self) -> str:
         return f"#{self.position} {self.workflow} {self.planner}/{self.sla} ({self.status})"
 
 
 class WorkflowCode(models.Model):
-    """Workflow code a user pushed (``orchestrator.core.coderefs``, ``orchestrator.services.code``, ``workers.codeloader``): one importable name per owner, in versions.
+    """Workflow code a user pushed (``orchestrator.core.coderefs``, ``orchestrator.services.code``,
+    ``workers.codeloader``): one importable name per owner, in versions.
 
     Pushing needs the ``orchestrator.push_code`` permission: pushed code runs on the workers with their
     privileges (docs/security.md). The owner shares it with users or groups, whose specs may then name it."""

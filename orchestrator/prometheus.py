@@ -31,6 +31,7 @@ over that window, so a dashboard shows them as they are (``slaflow_runs``) rathe
 ``rate()``. The text is computed at most once per ``SLAFLOW_METRICS_CACHE_S`` per process.
 Who may read it is ``allowed`` (a bearer token, or staff).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -45,9 +46,8 @@ from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from orchestrator.services import cluster
-
 from orchestrator.core import router
+from orchestrator.services import cluster
 
 # The classic text format every Prometheus (2.x and 3.x) reads; the text is the same for these names.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -105,9 +105,13 @@ def _gauge(name: str, doc: str, labels: list[str], values: dict) -> GaugeMetricF
 def _run_families(since):
     from orchestrator.models import WorkflowRun
 
-    rows = (WorkflowRun.objects.filter(submitted_at__gte=since).order_by("-submitted_at")
-            .values_list("workflow__name", "planner", "sla", "status", "makespan_s", "predicted_makespan_s",
-                         "optimizations")[:MAX_RUNS])
+    rows = (
+        WorkflowRun.objects.filter(submitted_at__gte=since)
+        .order_by("-submitted_at")
+        .values_list(
+            "workflow__name", "planner", "sla", "status", "makespan_s", "predicted_makespan_s", "optimizations"
+        )[:MAX_RUNS]
+    )
     runs: dict = defaultdict(int)
     judged: dict = defaultdict(list)
     events: dict = defaultdict(int)
@@ -118,30 +122,60 @@ def _run_families(since):
         for event, n in ((opts or {}).get("counts") or {}).items():
             events[(workflow, planner, event)] += n
     in_flight: dict = defaultdict(int)
-    for workflow, planner, status in (WorkflowRun.objects.filter(status__in=cluster.IN_FLIGHT)
-                                      .values_list("workflow__name", "planner", "status")[:MAX_RUNS]):
+    for workflow, planner, status in WorkflowRun.objects.filter(status__in=cluster.IN_FLIGHT).values_list(
+        "workflow__name", "planner", "status"
+    )[:MAX_RUNS]:
         in_flight[(workflow, planner, status)] += 1
-    yield _gauge("slaflow_runs", "Runs submitted within the window, by status.",
-                 ["workflow", "planner", "status"], runs)
-    yield _gauge("slaflow_runs_in_flight", "Runs pending, planning or running now.",
-                 ["workflow", "planner", "status"], in_flight)
+    yield _gauge(
+        "slaflow_runs", "Runs submitted within the window, by status.", ["workflow", "planner", "status"], runs
+    )
+    yield _gauge(
+        "slaflow_runs_in_flight", "Runs pending, planning or running now.", ["workflow", "planner", "status"], in_flight
+    )
     labels = ["workflow", "planner", "sla"]
-    yield _gauge("slaflow_sla_runs", "Succeeded runs of the window that had a promise.", labels,
-                 {k: len(v) for k, v in judged.items()})
-    yield _gauge("slaflow_sla_attainment_ratio", "Share of those runs that finished within their promise.", labels,
-                 {k: sum(m <= p for m, p in v) / len(v) for k, v in judged.items()})
-    yield _gauge("slaflow_promise_error_ratio", "Median abs(promise - makespan) / makespan of those runs.", labels,
-                 {k: statistics.median(abs(p - m) / m for m, p in v) for k, v in judged.items()})
-    yield _gauge("slaflow_optimization_events", "Optimization events recorded by the window's runs.",
-                 ["workflow", "planner", "event"], events)
+    yield _gauge(
+        "slaflow_sla_runs",
+        "Succeeded runs of the window that had a promise.",
+        labels,
+        {k: len(v) for k, v in judged.items()},
+    )
+    yield _gauge(
+        "slaflow_sla_attainment_ratio",
+        "Share of those runs that finished within their promise.",
+        labels,
+        {k: sum(m <= p for m, p in v) / len(v) for k, v in judged.items()},
+    )
+    yield _gauge(
+        "slaflow_promise_error_ratio",
+        "Median abs(promise - makespan) / makespan of those runs.",
+        labels,
+        {k: statistics.median(abs(p - m) / m for m, p in v) for k, v in judged.items()},
+    )
+    yield _gauge(
+        "slaflow_optimization_events",
+        "Optimization events recorded by the window's runs.",
+        ["workflow", "planner", "event"],
+        events,
+    )
 
 
 def _task_families(since):
     from orchestrator.models import TaskRun
 
-    rows = (TaskRun.objects.filter(run__submitted_at__gte=since, status="succeeded").order_by("-id")
-            .values_list("run__workflow__name", "memory_mb", "input_wait_s", "exec_s", "upload_s", "inputs",
-                         "output_bytes", "uploaded")[:MAX_TASKS])
+    rows = (
+        TaskRun.objects.filter(run__submitted_at__gte=since, status="succeeded")
+        .order_by("-id")
+        .values_list(
+            "run__workflow__name",
+            "memory_mb",
+            "input_wait_s",
+            "exec_s",
+            "upload_s",
+            "inputs",
+            "output_bytes",
+            "uploaded",
+        )[:MAX_TASKS]
+    )
     durations: dict = defaultdict(list)
     moved: dict = defaultdict(int)
     for workflow, memory_mb, input_wait, exec_s, upload, inputs, output_bytes, uploaded in rows:
@@ -154,8 +188,11 @@ def _task_families(since):
         if uploaded and output_bytes:  # the output store's rule: this large goes to the host's shared memory
             shm = 0 < settings.SLAFLOW_SHM_MIN_BYTES <= output_bytes
             moved[(workflow, "upload", "shm" if shm else "redis")] += int(output_bytes)
-    hist = HistogramMetricFamily("slaflow_task_duration_seconds", "Task stage durations of the window's runs.",
-                                 labels=["workflow", "memory_mb", "stage"])
+    hist = HistogramMetricFamily(
+        "slaflow_task_duration_seconds",
+        "Task stage durations of the window's runs.",
+        labels=["workflow", "memory_mb", "stage"],
+    )
     for key, values in sorted(durations.items()):
         values.sort()
         buckets, i = [], 0
@@ -166,35 +203,60 @@ def _task_families(since):
         buckets.append(("+Inf", len(values)))
         hist.add_metric([str(k) for k in key], buckets, sum(values))
     yield hist
-    yield _gauge("slaflow_data_moved_bytes", "Bytes of task inputs (download) and stored outputs (upload), by tier.",
-                 ["workflow", "direction", "tier"], moved)
+    yield _gauge(
+        "slaflow_data_moved_bytes",
+        "Bytes of task inputs (download) and stored outputs (upload), by tier.",
+        ["workflow", "direction", "tier"],
+        moved,
+    )
 
 
 def _startup_families(since):
     from orchestrator.models import WorkerStartup
 
     starts: dict = defaultdict(int)
-    for workflow, memory_mb, cold in (WorkerStartup.objects.filter(run__submitted_at__gte=since).order_by("-id")
-                                      .values_list("run__workflow__name", "memory_mb", "cold")[:MAX_TASKS]):
+    for workflow, memory_mb, cold in (
+        WorkerStartup.objects.filter(run__submitted_at__gte=since)
+        .order_by("-id")
+        .values_list("run__workflow__name", "memory_mb", "cold")[:MAX_TASKS]
+    ):
         starts[(workflow, memory_mb, "cold" if cold else "warm")] += 1
-    yield _gauge("slaflow_startups", "Branch start-ups of the window's runs: a new or idle process (cold) or warm.",
-                 ["workflow", "memory_mb", "kind"], starts)
+    yield _gauge(
+        "slaflow_startups",
+        "Branch start-ups of the window's runs: a new or idle process (cold) or warm.",
+        ["workflow", "memory_mb", "kind"],
+        starts,
+    )
 
 
 def _cluster_families():
     depths = cluster.queue_depths()
-    yield _gauge("slaflow_queue_messages", "Messages waiting for each resource configuration: its queue and its "
-                 "host queues.",
-                 ["queue", "memory_mb"], {(q, router.memory_of_queue(q)): n for q, n in depths.items()})
-    yield _gauge("slaflow_host_queue_messages", "Messages waiting on a host's queue of a configuration (work sent to "
-                 "the host holding its inputs); counted in slaflow_queue_messages too.", ["queue", "memory_mb", "host"],
-                 {(q, router.memory_of_queue(q), h): n for (q, h), n in cluster.host_queue_depths().items()})
-    yield _gauge("slaflow_queue_running", "Branches running (their lease held) per resource configuration's queue.",
-                 ["queue", "memory_mb"], {(q, router.memory_of_queue(q)): n for q, n in cluster.running().items()})
+    yield _gauge(
+        "slaflow_queue_messages",
+        "Messages waiting for each resource configuration: its queue and its host queues.",
+        ["queue", "memory_mb"],
+        {(q, router.memory_of_queue(q)): n for q, n in depths.items()},
+    )
+    yield _gauge(
+        "slaflow_host_queue_messages",
+        "Messages waiting on a host's queue of a configuration (work sent to "
+        "the host holding its inputs); counted in slaflow_queue_messages too.",
+        ["queue", "memory_mb", "host"],
+        {(q, router.memory_of_queue(q), h): n for (q, h), n in cluster.host_queue_depths().items()},
+    )
+    yield _gauge(
+        "slaflow_queue_running",
+        "Branches running (their lease held) per resource configuration's queue.",
+        ["queue", "memory_mb"],
+        {(q, router.memory_of_queue(q)): n for q, n in cluster.running().items()},
+    )
     pools = cluster.pools()
-    yield _gauge("slaflow_pool_processes", "Pool processes each worker's autoscaler published.",
-                 ["worker", "host", "queue", "memory_mb"],
-                 {(p["worker"], p["host"], p["queue"], p["memory_mb"]): p["processes"] for p in pools})
+    yield _gauge(
+        "slaflow_pool_processes",
+        "Pool processes each worker's autoscaler published.",
+        ["worker", "host", "queue", "memory_mb"],
+        {(p["worker"], p["host"], p["queue"], p["memory_mb"]): p["processes"] for p in pools},
+    )
     cores: dict = {}
     for p in pools:
         if p.get("cores") is not None:

@@ -1,4 +1,5 @@
 """Django settings for slaflow, all read from the environment (see envconfig)."""
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,17 @@ SLAFLOW_SECURE_COOKIES = env.env_bool("SLAFLOW_SECURE_COOKIES", PRODUCTION)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SLAFLOW_SECURE_COOKIES
 # Flower's basic auth "user:password" (empty: none). Local mode's default is public; production has none and
 # refuses it, and Flower will not start in production without one (workers.flower).
-SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH",
-                                           "" if PRODUCTION else env.DEFAULT_FLOWER_AUTH)
-env.check_production(mode=MODE, exposure=env.Exposure(
-    debug=DEBUG, secret_key=SECRET_KEY, allowed_hosts=tuple(ALLOWED_HOSTS), flower_auth=SLAFLOW_FLOWER_BASIC_AUTH,
-    secure_cookies=SLAFLOW_SECURE_COOKIES))
+SLAFLOW_FLOWER_BASIC_AUTH = os.environ.get("SLAFLOW_FLOWER_BASIC_AUTH", "" if PRODUCTION else env.DEFAULT_FLOWER_AUTH)
+env.check_production(
+    mode=MODE,
+    exposure=env.Exposure(
+        debug=DEBUG,
+        secret_key=SECRET_KEY,
+        allowed_hosts=tuple(ALLOWED_HOSTS),
+        flower_auth=SLAFLOW_FLOWER_BASIC_AUTH,
+        secure_cookies=SLAFLOW_SECURE_COOKIES,
+    ),
+)
 # HTTPS answers tell browsers to use HTTPS only, this long (production: a year; 0 turns it off).
 SECURE_HSTS_SECONDS = env.env_count("DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
@@ -107,8 +114,9 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
 # slaflow's loggers; records carry the run and task they are about (JSON lines with SLAFLOW_LOG_JSON=1).
-LOGGING = logs.config(json_lines=env.env_bool("SLAFLOW_LOG_JSON", False),
-                      level=os.environ.get("SLAFLOW_LOG_LEVEL", "INFO"))
+LOGGING = logs.config(
+    json_lines=env.env_bool("SLAFLOW_LOG_JSON", False), level=os.environ.get("SLAFLOW_LOG_LEVEL", "INFO")
+)
 
 # --- slaflow -----------------------------------------------------------------
 
@@ -124,19 +132,22 @@ SLAFLOW_WORKFLOW_MODULES = env.module_list(os.environ.get("SLAFLOW_WORKFLOW_MODU
 SLAFLOW_CODE_MAX_BYTES = env.env_int("SLAFLOW_CODE_MAX_BYTES", 1024 * 1024)
 SLAFLOW_CODE_MAX_UNPACKED_BYTES = env.env_int("SLAFLOW_CODE_MAX_UNPACKED_BYTES", 16 * 1024 * 1024)
 SLAFLOW_CODE_CACHE_DIR = os.environ.get("SLAFLOW_CODE_CACHE_DIR") or os.path.join(
-    tempfile.gettempdir(), f"slaflow-code-{os.getuid()}")
+    tempfile.gettempdir(), f"slaflow-code-{os.getuid()}"
+)
 # Dynamic fan-outs (``orchestrator.core.mapping``): a mapped task over a longer list fails the run.
 SLAFLOW_MAP_MAX_WIDTH = env.env_int("SLAFLOW_MAP_MAX_WIDTH", 1000)
 # Command tasks (``orchestrator.executables``): the programs they may run (names found on the trusted PATH, or
 # absolute paths), each with a declared policy of options and operands (more in SLAFLOW_COMMAND_POLICIES:
 # dotted paths of dicts {program: Policy}); how they run (a sandbox: auto|bwrap|none, the user when the worker
 # is root), and how much stdout a program may write before it is stopped.
-SLAFLOW_ALLOWED_EXECUTABLES = env.executables(os.environ.get("SLAFLOW_ALLOWED_EXECUTABLES"), (
-    "sort", "uniq", "wc", "tr", "cut", "head", "tail", "grep", "cat"))
+SLAFLOW_ALLOWED_EXECUTABLES = env.executables(
+    os.environ.get("SLAFLOW_ALLOWED_EXECUTABLES"), ("sort", "uniq", "wc", "tr", "cut", "head", "tail", "grep", "cat")
+)
 SLAFLOW_COMMAND_POLICIES = env.module_list(os.environ.get("SLAFLOW_COMMAND_POLICIES"))
 SLAFLOW_COMMAND_ALLOW_UNSANDBOXED = env.env_bool("SLAFLOW_COMMAND_ALLOW_UNSANDBOXED", False)
-SLAFLOW_COMMAND_SANDBOX = env.command_sandbox(os.environ.get("SLAFLOW_COMMAND_SANDBOX"), mode=MODE,
-                                              allow_unsandboxed=SLAFLOW_COMMAND_ALLOW_UNSANDBOXED)
+SLAFLOW_COMMAND_SANDBOX = env.command_sandbox(
+    os.environ.get("SLAFLOW_COMMAND_SANDBOX"), mode=MODE, allow_unsandboxed=SLAFLOW_COMMAND_ALLOW_UNSANDBOXED
+)
 SLAFLOW_COMMAND_USER = env.command_user(os.environ.get("SLAFLOW_COMMAND_USER"))
 SLAFLOW_COMMAND_MAX_STDOUT_BYTES = env.env_int("SLAFLOW_COMMAND_MAX_STDOUT_BYTES", 64 * 1024 * 1024)
 # A pool process that has not served a workflow for this long starts it cold.
@@ -174,8 +185,9 @@ SLAFLOW_WEBHOOK_TIMEOUT_S = env.env_float("SLAFLOW_WEBHOOK_TIMEOUT_S", 2.0)
 SLAFLOW_WEBHOOK_ATTEMPTS = env.env_int("SLAFLOW_WEBHOOK_ATTEMPTS", 3)
 # Webhooks go to public addresses only: a URL whose host is (or resolves to) a loopback, private,
 # link-local or otherwise non-public address is refused, unless inside one of these CIDRs.
-SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = env.networks(os.environ.get("SLAFLOW_WEBHOOK_ALLOWED_NETWORKS"),
-                                                "SLAFLOW_WEBHOOK_ALLOWED_NETWORKS")
+SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = env.networks(
+    os.environ.get("SLAFLOW_WEBHOOK_ALLOWED_NETWORKS"), "SLAFLOW_WEBHOOK_ALLOWED_NETWORKS"
+)
 # Optimizations' rule parameters (orchestrator/optimizations; docs/concepts/optimizations.md).
 SLAFLOW_PRELOAD_MIN_INPUTS = env.env_int("SLAFLOW_PRELOAD_MIN_INPUTS", 2)
 SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = env.env_float("SLAFLOW_PRELOAD_MIN_DOWNLOAD_S", 0.02)
@@ -373,7 +385,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "slaflow API",
     "DESCRIPTION": "Submit DAG workflows of Python functions, planned to meet a completion-time SLA, and follow "
-                   "their runs. Authenticate with `Authorization: Token <key>` (slaflow token USER).",
+    "their runs. Authenticate with `Authorization: Token <key>` (slaflow token USER).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

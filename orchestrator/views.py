@@ -1,4 +1,5 @@
 """Project-level views: the health check and the metrics (the web UI is webui, the REST API orchestrator.api)."""
+
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -6,9 +7,8 @@ from django.views.decorators.http import require_GET
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from orchestrator.services import health
-
 from orchestrator import prometheus
+from orchestrator.services import health
 
 
 @never_cache
@@ -40,8 +40,11 @@ def _caller(request) -> tuple[bool, bool]:
 def metrics(request):
     """The Prometheus text format (``orchestrator.prometheus``); 401 unless ``prometheus.allowed``."""
     if not prometheus.allowed(request):
-        response = HttpResponse("metrics need a staff login or 'Authorization: Bearer <SLAFLOW_METRICS_TOKEN>'\n",
-                                status=401, content_type="text/plain")
+        response = HttpResponse(
+            "metrics need a staff login or 'Authorization: Bearer <SLAFLOW_METRICS_TOKEN>'\n",
+            status=401,
+            content_type="text/plain",
+        )
         response["WWW-Authenticate"] = 'Bearer realm="slaflow metrics"'
         return response
     return HttpResponse(prometheus.exposition(), content_type=prometheus.CONTENT_TYPE)

@@ -5,13 +5,13 @@ seconds after the run started); start-up rows are dicts from WorkerStartup
 with times converted to seconds after the run started (``requested_s``,
 ``ready_s``, ``ended_s``). Nothing here touches the database or Redis.
 """
+
 from __future__ import annotations
 
 import statistics
 from typing import Iterable, Mapping
 
-from orchestrator.core import sla as sla_mod
-from orchestrator.core import startup as startup_kinds
+from orchestrator.core import sla as sla_mod, startup as startup_kinds
 
 # Where a task's time goes, in drawing order (observed Gantt segments and breakdowns).
 TIME_PARTS = ("start-up", "input wait", "exec", "upload", "counters + dispatch")
@@ -33,8 +33,11 @@ def task_segments(task: Mapping) -> list[tuple[str, float, float]]:
         return []
     out = []
     t = start
-    for part, dur in (("input wait", task.get("input_wait_s")), ("exec", task.get("exec_s")),
-                      ("upload", task.get("upload_s"))):
+    for part, dur in (
+        ("input wait", task.get("input_wait_s")),
+        ("exec", task.get("exec_s")),
+        ("upload", task.get("upload_s")),
+    ):
         d = _num(dur)
         if d > 0:
             out.append((part, t, t + d))
@@ -53,8 +56,11 @@ def planned_segments(task: Mapping) -> list[tuple[str, float, float]]:
     startup = _num(task.get("planned_startup_s"))
     if startup > 0 and startup_kinds.begins_branch(task.get("planned_startup")):
         out.append(("start-up", max(0.0, start - startup), start))
-    parts = [("input wait", task.get("planned_download_s")), ("exec", task.get("planned_exec_s")),
-             ("upload", task.get("planned_upload_s"))]
+    parts = [
+        ("input wait", task.get("planned_download_s")),
+        ("exec", task.get("planned_exec_s")),
+        ("upload", task.get("planned_upload_s")),
+    ]
     if all(d is None for _, d in parts):
         if end is not None and end > start:
             out.append(("exec", start, end))
@@ -68,8 +74,9 @@ def planned_segments(task: Mapping) -> list[tuple[str, float, float]]:
     return out
 
 
-def observed_critical_path(upstream: Mapping[str, Iterable[str]], end_s: Mapping[str, float | None],
-                           sink: str) -> list[str]:
+def observed_critical_path(
+    upstream: Mapping[str, Iterable[str]], end_s: Mapping[str, float | None], sink: str
+) -> list[str]:
     """The chain that actually gated the sink: from the sink, follow the upstream that finished last.
 
     >>> observed_critical_path({"a": [], "b": [], "c": ["a", "b"]}, {"a": 1.0, "b": 2.0, "c": 3.0}, "c")
@@ -114,16 +121,18 @@ def critical_path_steps(path: list[str], tasks: Mapping[str, Mapping]) -> list[d
             break
         download = _num(t.get("download_s"))
         wait = _num(t.get("input_wait_s"))
-        steps.append({
-            "node_id": nid,
-            "gap": max(0.0, start - prev_end),
-            "waiting": max(0.0, wait - download),
-            "transfer": download + _num(t.get("upload_s")),
-            "exec": _num(t.get("exec_s")),
-            "other": max(0.0, (end - start) - wait - _num(t.get("exec_s")) - _num(t.get("upload_s"))),
-            "start_s": start,
-            "end_s": end,
-        })
+        steps.append(
+            {
+                "node_id": nid,
+                "gap": max(0.0, start - prev_end),
+                "waiting": max(0.0, wait - download),
+                "transfer": download + _num(t.get("upload_s")),
+                "exec": _num(t.get("exec_s")),
+                "other": max(0.0, (end - start) - wait - _num(t.get("exec_s")) - _num(t.get("upload_s"))),
+                "start_s": start,
+                "end_s": end,
+            }
+        )
         prev_end = end
     return steps
 
@@ -161,8 +170,9 @@ def sla_success(runs: Iterable[Mapping]) -> list[dict]:
     """
     groups: dict[tuple[str, str], dict] = {}
     for r in runs:
-        g = groups.setdefault((r["planner"], r["sla"]), {"planner": r["planner"], "sla": r["sla"], "runs": 0,
-                                                          "judged": 0, "within": 0})
+        g = groups.setdefault(
+            (r["planner"], r["sla"]), {"planner": r["planner"], "sla": r["sla"], "runs": 0, "judged": 0, "within": 0}
+        )
         g["runs"] += 1
         ok = within_promise(r.get("makespan_s"), r.get("predicted_makespan_s"))
         if ok is not None:
@@ -188,9 +198,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
     """For (cost, makespan) points: True where no other point is at least as good on both and better on one."""
     flags = []
     for i, (c, m) in enumerate(points):
-        dominated = any(
-            (c2 <= c and m2 <= m) and (c2 < c or m2 < m) for j, (c2, m2) in enumerate(points) if j != i
-        )
+        dominated = any((c2 <= c and m2 <= m) and (c2 < c or m2 < m) for j, (c2, m2) in enumerate(points) if j != i)
         flags.append(not dominated)
     return flags
 
@@ -219,19 +227,44 @@ def gantt_bars(tasks: Iterable[Mapping], startups: Iterable[Mapping]) -> list[di
         if s.get("requested_s") is None or end is None:
             continue
         kind = "cold" if s["cold"] else "warm"
-        bars.append({"row": s["worker_id"] or "?", "part": f"start-up ({kind})", "start": s["requested_s"],
-                     "end": end, "planned": False,
-                     "text": f"{kind} start-up of {s['worker_id']} ({s['memory_mb']} MB): "
-                             f"{end - s['requested_s']:.4f} s" + (" · pre-warmed" if s.get("prewarmed") else "")})
+        bars.append(
+            {
+                "row": s["worker_id"] or "?",
+                "part": f"start-up ({kind})",
+                "start": s["requested_s"],
+                "end": end,
+                "planned": False,
+                "text": f"{kind} start-up of {s['worker_id']} ({s['memory_mb']} MB): "
+                f"{end - s['requested_s']:.4f} s" + (" · pre-warmed" if s.get("prewarmed") else ""),
+            }
+        )
     for t in tasks:
         row = t.get("worker_id") or t.get("planned_worker") or "?"
         for part, start, end in task_segments(t):
-            bars.append({"row": row, "part": part, "start": start, "end": end, "planned": False,
-                         "node_id": t["node_id"], "text": f"{t['node_id']} {part}: {end - start:.4f} s"})
+            bars.append(
+                {
+                    "row": row,
+                    "part": part,
+                    "start": start,
+                    "end": end,
+                    "planned": False,
+                    "node_id": t["node_id"],
+                    "text": f"{t['node_id']} {part}: {end - start:.4f} s",
+                }
+            )
         prow = t.get("planned_worker") or row
         for part, start, end in planned_segments(t):
-            bars.append({"row": prow, "part": part, "start": start, "end": end, "planned": True,
-                         "node_id": t["node_id"], "text": f"{t['node_id']} planned {part}: {end - start:.4f} s"})
+            bars.append(
+                {
+                    "row": prow,
+                    "part": part,
+                    "start": start,
+                    "end": end,
+                    "planned": True,
+                    "node_id": t["node_id"],
+                    "text": f"{t['node_id']} planned {part}: {end - start:.4f} s",
+                }
+            )
     return bars
 
 
@@ -262,15 +295,31 @@ def task_comparison(tasks: Iterable[Mapping], startup_of: Mapping[str, float]) -
         for label, p_key, o_key, unit in COMPARED:
             planned, value = t.get(p_key) if p_key else None, observed.get(o_key)
             pct = pct_diff(planned, value)
-            cells.append({"label": label, "planned": planned, "observed": value, "pct": pct,
-                          "cls": diff_class(pct), "unit": unit})
-        rows.append({
-            "node_id": t["node_id"], "function": t["function"].rsplit(".", 1)[-1], "status": t["status"],
-            "planned_worker": t.get("planned_worker") or "flexible", "worker_id": t.get("worker_id") or "",
-            "planned_memory_mb": t.get("planned_memory_mb"), "memory_mb": t.get("memory_mb"),
-            "startup": t.get("startup") or "", "planned_startup": t.get("planned_startup") or "",
-            "critical": bool(t.get("planned_critical")), "cells": cells,
-        })
+            cells.append(
+                {
+                    "label": label,
+                    "planned": planned,
+                    "observed": value,
+                    "pct": pct,
+                    "cls": diff_class(pct),
+                    "unit": unit,
+                }
+            )
+        rows.append(
+            {
+                "node_id": t["node_id"],
+                "function": t["function"].rsplit(".", 1)[-1],
+                "status": t["status"],
+                "planned_worker": t.get("planned_worker") or "flexible",
+                "worker_id": t.get("worker_id") or "",
+                "planned_memory_mb": t.get("planned_memory_mb"),
+                "memory_mb": t.get("memory_mb"),
+                "startup": t.get("startup") or "",
+                "planned_startup": t.get("planned_startup") or "",
+                "critical": bool(t.get("planned_critical")),
+                "cells": cells,
+            }
+        )
     return rows
 
 
@@ -288,12 +337,17 @@ def per_function(tasks: Iterable[Mapping]) -> list[dict]:
         done = [t for t in rows if t.get("exec_s") is not None]
         downloaded = sum(i.get("bytes", 0) for t in rows for i in (t.get("inputs") or []) if not i.get("local"))
         download_s = sum(_num(t.get("download_s")) for t in rows)
-        out.append({
-            "function": fn.rsplit(".", 1)[-1], "path": fn, "tasks": len(rows), "finished": len(done),
-            "mean_exec_s": statistics.fmean(_num(t["exec_s"]) for t in done) if done else None,
-            "mean_wait_s": statistics.fmean(_num(t.get("input_wait_s")) for t in done) if done else None,
-            "output_bytes": sum(t.get("output_bytes") or 0 for t in rows),
-            "downloaded_bytes": downloaded,
-            "download_mb_s": downloaded / download_s / 1e6 if download_s > 1e-9 and downloaded else None,
-        })
+        out.append(
+            {
+                "function": fn.rsplit(".", 1)[-1],
+                "path": fn,
+                "tasks": len(rows),
+                "finished": len(done),
+                "mean_exec_s": statistics.fmean(_num(t["exec_s"]) for t in done) if done else None,
+                "mean_wait_s": statistics.fmean(_num(t.get("input_wait_s")) for t in done) if done else None,
+                "output_bytes": sum(t.get("output_bytes") or 0 for t in rows),
+                "downloaded_bytes": downloaded,
+                "download_mb_s": downloaded / download_s / 1e6 if download_s > 1e-9 and downloaded else None,
+            }
+        )
     return out

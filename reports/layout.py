@@ -8,13 +8,15 @@ given structural order, never by name. Layers are centred on y = 0.
          ├─ c        layer 0: a, b     layer 1: c
       b ─┘
 """
+
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 
-def layered_positions(order: Sequence[str], levels: Mapping[str, int],
-                      upstream: Mapping[str, Sequence[str]]) -> dict[str, tuple[float, float]]:
+def layered_positions(
+    order: Sequence[str], levels: Mapping[str, int], upstream: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[float, float]]:
     """Positions for nodes given in topological ``order`` with their ``levels`` and upstream ids.
 
     >>> layered_positions(["a", "b", "c"], {"a": 0, "b": 0, "c": 1}, {"c": ["a", "b"]})

@@ -7,6 +7,7 @@ sums it (plus "clustering" and "streaming" once those optimizations record
 them), and a plan's per-task annotations ``{node: {optimization: params}}``.
 Nothing here touches the database or Redis.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping
@@ -34,16 +35,36 @@ def preload_rows(tasks: Iterable[Mapping], annotations: Mapping[str, Mapping]) -
         rows = []
         for node in dict.fromkeys(planned + taken):
             i = by_node.get(node, {})
-            how = ("early" if i.get("via") == "preload" else "in memory" if i.get("local")
-                   else "waited" if i else "not fetched")
-            rows.append({"node": node, "bytes": i.get("bytes"), "download_s": i.get("download_s"), "how": how,
-                         "planned": node in planned})
-        out.append({
-            "node_id": t["node_id"], "worker_id": t.get("worker_id") or "", "inputs": rows,
-            "early": sum(r["how"] == "early" for r in rows), "waited": sum(r["how"] == "waited" for r in rows),
-            "preload_waited_s": _num((t.get("optimizations") or {}).get("preload_waited_s")),
-            "input_wait_s": t.get("input_wait_s"), "start_s": t.get("start_s"),
-        })
+            how = (
+                "early"
+                if i.get("via") == "preload"
+                else "in memory"
+                if i.get("local")
+                else "waited"
+                if i
+                else "not fetched"
+            )
+            rows.append(
+                {
+                    "node": node,
+                    "bytes": i.get("bytes"),
+                    "download_s": i.get("download_s"),
+                    "how": how,
+                    "planned": node in planned,
+                }
+            )
+        out.append(
+            {
+                "node_id": t["node_id"],
+                "worker_id": t.get("worker_id") or "",
+                "inputs": rows,
+                "early": sum(r["how"] == "early" for r in rows),
+                "waited": sum(r["how"] == "waited" for r in rows),
+                "preload_waited_s": _num((t.get("optimizations") or {}).get("preload_waited_s")),
+                "input_wait_s": t.get("input_wait_s"),
+                "start_s": t.get("start_s"),
+            }
+        )
     return out
 
 
@@ -56,8 +77,9 @@ def branch_starts(startups: Iterable[Mapping]) -> dict[str, float]:
     return out
 
 
-def prewarm_timeline(pings: Mapping[str, Mapping], startups: Iterable[Mapping],
-                     tasks: Iterable[Mapping] = ()) -> list[dict]:
+def prewarm_timeline(
+    pings: Mapping[str, Mapping], startups: Iterable[Mapping], tasks: Iterable[Mapping] = ()
+) -> list[dict]:
     """Per pre-warm ping: when it was sent and when its target branch started (s after the run started).
 
     The run's summary keeps each ping's gap (ping → target branch picked up);
@@ -70,9 +92,18 @@ def prewarm_timeline(pings: Mapping[str, Mapping], startups: Iterable[Mapping],
     for target, p in sorted(pings.items()):
         start, gap = starts.get(target), p.get("gap_s")
         sent = start - gap if start is not None and gap is not None else None
-        out.append({"target": target, "sender": p.get("sender") or "", "sent_s": sent, "start_s": start,
-                    "task_start_s": task_start.get(target), "gap_s": gap, "hit": bool(p.get("hit")),
-                    "handed_off": bool(p.get("handed_off"))})
+        out.append(
+            {
+                "target": target,
+                "sender": p.get("sender") or "",
+                "sent_s": sent,
+                "start_s": start,
+                "task_start_s": task_start.get(target),
+                "gap_s": gap,
+                "hit": bool(p.get("hit")),
+                "handed_off": bool(p.get("handed_off")),
+            }
+        )
     return out
 
 
@@ -85,9 +116,16 @@ def clustering_rows(tasks: Iterable[Mapping]) -> list[dict]:
         delayed = o.get("delayed_io") or {}
         if not children and not delayed:
             continue
-        out.append({"node_id": t["node_id"], "worker_id": t.get("worker_id") or "", "children": children,
-                    "not_uploaded_bytes": int(o.get("not_uploaded_bytes") or 0),
-                    "delayed_waited_s": delayed.get("waited_s"), "picked": list(delayed.get("picked") or ())})
+        out.append(
+            {
+                "node_id": t["node_id"],
+                "worker_id": t.get("worker_id") or "",
+                "children": children,
+                "not_uploaded_bytes": int(o.get("not_uploaded_bytes") or 0),
+                "delayed_waited_s": delayed.get("waited_s"),
+                "picked": list(delayed.get("picked") or ()),
+            }
+        )
     return out
 
 
@@ -103,8 +141,14 @@ def streaming_rows(tasks: Iterable[Mapping]) -> list[dict]:
     for t in tasks:
         s = (t.get("optimizations") or {}).get("streamed") or {}
         if s or t["node_id"] in consumers:
-            out.append({"node_id": t["node_id"], "bytes": int(s.get("bytes") or 0), "chunks": int(s.get("chunks") or 0),
-                        "consumers": consumers.get(t["node_id"], [])})
+            out.append(
+                {
+                    "node_id": t["node_id"],
+                    "bytes": int(s.get("bytes") or 0),
+                    "chunks": int(s.get("chunks") or 0),
+                    "consumers": consumers.get(t["node_id"], []),
+                }
+            )
     return out
 
 
@@ -116,9 +160,16 @@ def task_time_parts(tasks: Iterable[Mapping]) -> list[dict]:
             continue
         wait, download = _num(t.get("input_wait_s")), _num(t.get("download_s"))
         exec_s, upload = _num(t.get("exec_s")), _num(t.get("upload_s"))
-        out.append({"node_id": t["node_id"], "waiting": max(0.0, wait - download), "download": min(download, wait),
-                    "exec": exec_s, "upload": upload,
-                    "other": max(0.0, t["end_s"] - t["start_s"] - wait - exec_s - upload)})
+        out.append(
+            {
+                "node_id": t["node_id"],
+                "waiting": max(0.0, wait - download),
+                "download": min(download, wait),
+                "exec": exec_s,
+                "upload": upload,
+                "other": max(0.0, t["end_s"] - t["start_s"] - wait - exec_s - upload),
+            }
+        )
     return out
 
 
@@ -129,8 +180,10 @@ def run_panels(detail: dict) -> dict:
         "used": sorted({name for a in annotations.values() for name in a}),
         "preload": preload_rows(tasks, annotations),
         "prewarm": prewarm_timeline((opts.get("prewarm") or {}).get("pings") or {}, detail["startups"], tasks),
-        "clustering": opts.get("clustering"), "clustered": clustering_rows(tasks),
-        "streaming": opts.get("streaming"), "streamed": streaming_rows(tasks),
+        "clustering": opts.get("clustering"),
+        "clustered": clustering_rows(tasks),
+        "streaming": opts.get("streaming"),
+        "streamed": streaming_rows(tasks),
         "task_parts": task_time_parts(tasks),
     }
 
@@ -148,8 +201,12 @@ COUNTED = (
     ("delayed-I/O pick-ups", ("clustering", "delayed_hits")),
     ("streamed outputs", ("streaming", "outputs")),
 )
-ON_OFF_METRICS = (("makespan_s", "makespan (s)"), ("input_wait_s", "input wait (s)"),
-                  ("bytes_written", "bytes written"), ("gb_seconds", "GB-seconds"))
+ON_OFF_METRICS = (
+    ("makespan_s", "makespan (s)"),
+    ("input_wait_s", "input wait (s)"),
+    ("bytes_written", "bytes written"),
+    ("gb_seconds", "GB-seconds"),
+)
 
 
 def variant(planner: str, used: Iterable[str]) -> str:
@@ -209,10 +266,22 @@ def on_off(runs: Iterable[Mapping]) -> list[dict]:
         metrics = {}
         for key, label in ON_OFF_METRICS:
             m_off, m_on = median(r.get(key) for r in off), median(r.get(key) for r in on)
-            metrics[key] = {"label": label, "off": m_off, "on": m_on,
-                            "change_pct": _change(m_off, m_on, NEGLIGIBLE.get(key, 0.0))}
-        out.append({"label": f"{name} vs {base}", "off": base, "on": name, "off_runs": len(off), "on_runs": len(on),
-                    "metrics": metrics})
+            metrics[key] = {
+                "label": label,
+                "off": m_off,
+                "on": m_on,
+                "change_pct": _change(m_off, m_on, NEGLIGIBLE.get(key, 0.0)),
+            }
+        out.append(
+            {
+                "label": f"{name} vs {base}",
+                "off": base,
+                "on": name,
+                "off_runs": len(off),
+                "on_runs": len(on),
+                "metrics": metrics,
+            }
+        )
     return out
 
 
@@ -229,15 +298,20 @@ def preload_starts(rows: Iterable[Mapping]) -> list[dict]:
     out = []
     for nid in nodes:
         mine = [r for r in rows if r["node_id"] == nid and r.get("start_s") is not None]
-        sides = {"with": [r for r in mine if r.get("preloaded")],
-                 "without": [r for r in mine if not r.get("run_preload")]}
+        sides = {
+            "with": [r for r in mine if r.get("preloaded")],
+            "without": [r for r in mine if not r.get("run_preload")],
+        }
         entry = {"node_id": nid}
         for side, rs in sides.items():
-            entry[side] = {"runs": len(rs), "start_s": [r["start_s"] for r in rs],
-                           "ready_s": [r["start_s"] + _num(r.get("input_wait_s")) for r in rs],
-                           "median_start_s": median(r["start_s"] for r in rs),
-                           "median_wait_s": median(_num(r.get("input_wait_s")) for r in rs),
-                           "median_ready_s": median(r["start_s"] + _num(r.get("input_wait_s")) for r in rs)}
+            entry[side] = {
+                "runs": len(rs),
+                "start_s": [r["start_s"] for r in rs],
+                "ready_s": [r["start_s"] + _num(r.get("input_wait_s")) for r in rs],
+                "median_start_s": median(r["start_s"] for r in rs),
+                "median_wait_s": median(_num(r.get("input_wait_s")) for r in rs),
+                "median_ready_s": median(r["start_s"] + _num(r.get("input_wait_s")) for r in rs),
+            }
         out.append(entry)
     return out
 
@@ -251,8 +325,15 @@ def prewarm_effectiveness(pings: Iterable[Mapping]) -> dict[str, dict]:
         g["hits"] += int(bool(p.get("hit")))
         if p.get("gap_s") is not None:
             g["gaps"].append(p["gap_s"])
-    return {k: {"sent": g["sent"], "hits": g["hits"], "rate": g["hits"] / g["sent"] if g["sent"] else None,
-                "median_gap_s": median(g["gaps"])} for k, g in sorted(out.items())}
+    return {
+        k: {
+            "sent": g["sent"],
+            "hits": g["hits"],
+            "rate": g["hits"] / g["sent"] if g["sent"] else None,
+            "median_gap_s": median(g["gaps"]),
+        }
+        for k, g in sorted(out.items())
+    }
 
 
 def startups_by_planner(startups: Iterable[Mapping]) -> dict[str, dict[str, int]]:

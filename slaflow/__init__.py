@@ -14,17 +14,33 @@
 Task functions must live at module level in a module the workers import (the
 built-in library, or one listed in SLAFLOW_WORKFLOW_MODULES).
 """
+
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from orchestrator.core.authoring import LazyNode, TaskFunction, build_graph, task
-from orchestrator.executables import CommandFailed, command
 from orchestrator.core.graph import CycleError, GraphError
+from orchestrator.executables import CommandFailed, command
+
+if TYPE_CHECKING:  # run handles need Django: loaded on first use (below)
+    from orchestrator.handles import RunHandle
 
 __all__ = [
-    "task", "command", "CommandFailed", "submit", "submit_spec", "build_graph", "RunHandle", "RunFailed", "RunCancelled",
-    "GraphError", "CycleError", "TaskFunction", "LazyNode",
+    "task",
+    "command",
+    "CommandFailed",
+    "submit",
+    "submit_spec",
+    "build_graph",
+    "RunHandle",
+    "RunFailed",
+    "RunCancelled",
+    "GraphError",
+    "CycleError",
+    "TaskFunction",
+    "LazyNode",
 ]
 
 
@@ -53,10 +69,20 @@ def _django() -> None:
         django.setup()
 
 
-def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
-           params: dict | None = None, owner=None, timeout_s: float | None = None,
-           deadline_s: float | None = None, optimizations: list[str] | None = None,
-           webhook_url: str | None = None, rescue: bool | None = None) -> RunHandle:
+def submit(
+    sink: LazyNode | list | dict,
+    *,
+    name: str | None = None,
+    planner: str = "wukong",
+    sla: str = "p90",
+    params: dict | None = None,
+    owner=None,
+    timeout_s: float | None = None,
+    deadline_s: float | None = None,
+    optimizations: list[str] | None = None,
+    webhook_url: str | None = None,
+    rescue: bool | None = None,
+) -> RunHandle:
     """Plan and start a run of the graph ending in ``sink`` (a list or a dict of nodes: its result is the
     list or the dict of their values); returns at once. ``timeout_s``: the time
     limit of every task that sets none itself; ``deadline_s``: the run fails if not ended by then;
@@ -70,14 +96,25 @@ def submit(sink: LazyNode | list | dict, *, name: str | None = None, planner: st
 
     graph = build_graph(sink)
     default = sink.task.fn.__name__ if isinstance(sink, LazyNode) else "workflow"
-    run = submit_run(graph=graph, name=name or default, planner=planner, sla=sla,
-                     params=params, owner=owner, timeout_s=timeout_s, deadline_s=deadline_s,
-                     optimizations=optimizations, webhook_url=webhook_url, rescue=rescue)
+    run = submit_run(
+        graph=graph,
+        name=name or default,
+        planner=planner,
+        sla=sla,
+        params=params,
+        owner=owner,
+        timeout_s=timeout_s,
+        deadline_s=deadline_s,
+        optimizations=optimizations,
+        webhook_url=webhook_url,
+        rescue=rescue,
+    )
     return RunHandle(run.pk)
 
 
-def submit_spec(spec: dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90",
-                owner=None) -> RunHandle:
+def submit_spec(
+    spec: dict, *, name: str | None = None, planner: str = "wukong", sla: str = "p90", owner=None
+) -> RunHandle:
     """Like ``submit`` for a JSON graph spec (see orchestrator.core.spec), checked as REST checks one
     (``services.submissions``: plain JSON, at most ``SLAFLOW_API_MAX_TASKS`` tasks); its functions may come
     from any importable module, as with ``submit``."""

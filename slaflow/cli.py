@@ -14,6 +14,7 @@
 ``slaflow VERB --help`` shows a verb's options; list options take spaces or commas
 (``--slas p50 p90`` = ``--slas p50,p90``). Anything else Django offers: ``slaflow manage COMMAND``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -32,13 +33,16 @@ VERBS: dict[str, Verb] = {
     "cluster": Verb("localcluster", "workers for every resource configuration (--web, --flower) until Ctrl-C"),
     "run": Verb("run_workflow", "run a library workflow: slaflow run tree_reduction --iterations 3 --json"),
     "plan": Verb("plan", "the plan a library workflow would get now, without running it"),
-    "experiments": Verb("run_sla_experiments", "an SLA experiment campaign: workflows x planners x SLAs, "
-                                                "results.csv and report.html (--resume DIR)"),
+    "experiments": Verb(
+        "run_sla_experiments",
+        "an SLA experiment campaign: workflows x planners x SLAs, results.csv and report.html (--resume DIR)",
+    ),
     "report": Verb("sla_report", "how well stored runs of a workflow kept their promises"),
     "status": Verb("cluster_status", "the cluster now: hosts, queues, pools, runs in flight (--json)"),
     "hosts": Verb("hosts", "simulated hosts on this machine (network namespaces): up --hosts 2, down, status"),
-    "deploy": Verb("deploy", "deploy executors: deploy lambda (one AWS Lambda function per Lambda configuration; "
-                             "--dry-run)"),
+    "deploy": Verb(
+        "deploy", "deploy executors: deploy lambda (one AWS Lambda function per Lambda configuration; --dry-run)"
+    ),
     "bench": Verb("bench", "benchmarks: planning, runtime (beside Dask), load, failures, optimizations"),
     "code": Verb("", "push workflow code and share it, over the REST API: code push stats.py, list, show, share"),
     "token": Verb("issue_token", "print a user's REST API token (--create-user to make the user)"),
@@ -50,8 +54,16 @@ VERBS: dict[str, Verb] = {
 SERVER_MODULES = ("django", "celery", "numpy")
 
 # Django's options every command has; hidden from a verb's --help (they still work).
-DJANGO_OPTIONS = {"--version", "--verbosity", "--settings", "--pythonpath", "--traceback", "--no-color",
-                  "--force-color", "--skip-checks"}
+DJANGO_OPTIONS = {
+    "--version",
+    "--verbosity",
+    "--settings",
+    "--pythonpath",
+    "--traceback",
+    "--no-color",
+    "--force-color",
+    "--skip-checks",
+}
 
 
 def usage() -> str:
@@ -107,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         return code_cli.main(rest)
     missing = [m for m in SERVER_MODULES if not _installed(m)]
     if missing:
-        print(f"slaflow: the server side is not installed (no {', '.join(missing)}): "
-              "pip install 'slaflow[server]'", file=sys.stderr)
+        print(
+            f"slaflow: the server side is not installed (no {', '.join(missing)}): pip install 'slaflow[server]'",
+            file=sys.stderr,
+        )
         return 1
     _django()
     from django.core.management import call_command, execute_from_command_line, get_commands, load_command_class

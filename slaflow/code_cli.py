@@ -9,6 +9,7 @@
 The server and token come from ``--url``/``--token`` or ``SLAFLOW_URL``/``SLAFLOW_TOKEN``
 (``slaflow token USER`` prints a token). A spec then names a function as ``code:stats@3:mean``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="slaflow code", description="Push workflow code and share it (docs/code.md).")
-    p.add_argument("--url", default=os.environ.get("SLAFLOW_URL") or DEFAULT_URL,
-                   help=f"the slaflow server (SLAFLOW_URL; default {DEFAULT_URL})")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("SLAFLOW_URL") or DEFAULT_URL,
+        help=f"the slaflow server (SLAFLOW_URL; default {DEFAULT_URL})",
+    )
     p.add_argument("--token", default=os.environ.get("SLAFLOW_TOKEN"), help="your API token (SLAFLOW_TOKEN)")
     p.add_argument("--json", action="store_true", help="print the server's JSON answer")
     # the same options after the action too (slaflow code push f.py --token …); given there, they win
@@ -54,8 +58,9 @@ def main(argv: list[str]) -> int:
 
     args = parser().parse_args(argv)
     if not args.token:
-        print("slaflow code: no token: pass --token or set SLAFLOW_TOKEN (slaflow token USER prints one)",
-              file=sys.stderr)
+        print(
+            "slaflow code: no token: pass --token or set SLAFLOW_TOKEN (slaflow token USER prints one)", file=sys.stderr
+        )
         return 2
     api = Client(args.url, args.token)
     try:
@@ -67,15 +72,25 @@ def main(argv: list[str]) -> int:
                 print(f"slaflow code push: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
                 return 2
             out = api.push_code(os.path.basename(args.file), content, args.name)
-            text = (f"{'pushed' if out['created_now'] else 'already pushed as'} {out['owner']}/{out['name']} "
-                    f"version {out['version']} ({out['kind']}, {out['size']} bytes, sha256 {out['sha256'][:12]}…)\n"
-                    f"a spec names its functions as code:{out['name']}@{out['version']}:<function>")
+            text = (
+                f"{'pushed' if out['created_now'] else 'already pushed as'} {out['owner']}/{out['name']} "
+                f"version {out['version']} ({out['kind']}, {out['size']} bytes, sha256 {out['sha256'][:12]}…)\n"
+                f"a spec names its functions as code:{out['name']}@{out['version']}:<function>"
+            )
         elif args.action == "list":
             out = api.code_list()
-            text = "\n".join(f"{c['owner']}/{c['name']}  versions {', '.join(str(v['version']) for v in c['versions'])}"
-                             + (f"  shared with {', '.join(c['shared_with'] + c['shared_with_groups'])}"
-                                if c["shared_with"] or c["shared_with_groups"] else "")
-                             for c in out) or "no pushed code you may use"
+            text = (
+                "\n".join(
+                    f"{c['owner']}/{c['name']}  versions {', '.join(str(v['version']) for v in c['versions'])}"
+                    + (
+                        f"  shared with {', '.join(c['shared_with'] + c['shared_with_groups'])}"
+                        if c["shared_with"] or c["shared_with_groups"]
+                        else ""
+                    )
+                    for c in out
+                )
+                or "no pushed code you may use"
+            )
         else:
             owner, _, name = args.code.partition("/")
             if not owner or not name:
@@ -86,14 +101,23 @@ def main(argv: list[str]) -> int:
             else:
                 out = api.share_code(owner, name, users=args.user, groups=args.group, remove=args.remove)
             shared = ", ".join(out["shared_with"] + [g + " (group)" for g in out["shared_with_groups"]]) or "nobody"
-            text = "\n".join([f"{out['owner']}/{out['name']}  shared with: {shared}"]
-                             + [f"  version {v['version']}  {v['kind']}  {v['size']} bytes  "
-                                f"sha256 {v['sha256'][:12]}…  {v['created']}" for v in out["versions"]])
+            text = "\n".join(
+                [f"{out['owner']}/{out['name']}  shared with: {shared}"]
+                + [
+                    f"  version {v['version']}  {v['kind']}  {v['size']} bytes  "
+                    f"sha256 {v['sha256'][:12]}…  {v['created']}"
+                    for v in out["versions"]
+                ]
+            )
     except ApiError as err:
         body = err.body
-        detail = (body.get("detail") if isinstance(body, dict) and "detail" in body
-                  else "; ".join(f"{k}: {' '.join(map(str, v if isinstance(v, list) else [v]))}"
-                                 for k, v in body.items()) if isinstance(body, dict) else str(body))
+        detail = (
+            body.get("detail")
+            if isinstance(body, dict) and "detail" in body
+            else "; ".join(f"{k}: {' '.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in body.items())
+            if isinstance(body, dict)
+            else str(body)
+        )
         print(f"slaflow code {args.action}: refused ({err.status}): {detail}", file=sys.stderr)
         return 1
     except OSError as exc:

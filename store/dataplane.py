@@ -20,9 +20,8 @@ from typing import Iterable
 
 from django.conf import settings
 
-from store import tiers
 from orchestrator.core.states import TaskStatus
-from store import fencing, keys, lua
+from store import fencing, keys, lua, tiers
 from store.redis_client import get_redis
 
 # branch_end's keys (``execs``: '' for a branch that is no executor) and arguments, then (name, seconds)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 from redis.exceptions import NoScriptError, ResponseError
 
-from store import keys, lua
 from orchestrator.core.states import StopBranch
+from store import keys, lua
 from store.redis_client import get_redis, script as _script
 
 log = logging.getLogger("slaflow.fencing")

@@ -18,8 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store import tiers
-from store import keys
+from store import keys, tiers
 from store.redis_client import get_redis
 
 STALE_MARGIN_S = 3.0  # an idle worker publishes every keep-alive window; older entries are gone workers

@@ -58,8 +58,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from redis.exceptions import NoScriptError
 
-from store import tiers
-from store import fencing, keys, lua
+from store import fencing, keys, lua, tiers
 from store.redis_client import get_redis, script as _script
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5

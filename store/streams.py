@@ -44,7 +44,6 @@ from orchestrator.core import codec
 from store import keys
 from store.redis_client import get_redis
 
-
 STORED_WHOLE = "stored whole instead"  # an ``err`` that is a fallback: the output is in the outputs hash
 
 

@@ -1,4 +1,5 @@
 """Helpers for REST API tests: users with tokens, polling runs through the API."""
+
 from __future__ import annotations
 
 from rest_framework.test import APIClient
@@ -16,8 +17,9 @@ def client_for(username: str, *, staff: bool = False) -> APIClient:
     return client
 
 
-def wait_for_status(client: APIClient, run_id: int, statuses=("succeeded", "failed", "cancelled"),
-                    timeout_s: float = 120.0) -> dict:
+def wait_for_status(
+    client: APIClient, run_id: int, statuses=("succeeded", "failed", "cancelled"), timeout_s: float = 120.0
+) -> dict:
     def finished() -> dict | None:
         resp = client.get(f"/api/runs/{run_id}/")
         assert resp.status_code == 200, resp.content

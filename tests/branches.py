@@ -1,9 +1,10 @@
 """A branch run in the test process, without Celery: worker W's branch of a small planned run.
 
-    a   b        W runs a and b, both inputs of c (also W's); after a, W waits for c, which b makes
-     \\ /         ready in W's own branch; W runs c and d; the sink e belongs to worker X and is
-      c → d → e   dispatched (a Celery message on rc-2048).
+a   b        W runs a and b, both inputs of c (also W's); after a, W waits for c, which b makes
+ \\ /         ready in W's own branch; W runs c and d; the sink e belongs to worker X and is
+  c → d → e   dispatched (a Celery message on rc-2048).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,16 +17,43 @@ def w_branch(run_id: int, *, trace: dict | None = None):
     from workers.context import RunContext
     from workers.runtime import BranchRun
 
-    graph = {"a": Node("a", "tests.taskfns.value", args=(1,)), "b": Node("b", "tests.taskfns.value", args=(2,)),
-             "c": Node("c", "tests.taskfns.add", args=(Ref("a"), Ref("b"))),
-             "d": Node("d", "tests.taskfns.inc", args=(Ref("c"),)),
-             "e": Node("e", "tests.taskfns.inc", args=(Ref("d"),))}
+    graph = {
+        "a": Node("a", "tests.taskfns.value", args=(1,)),
+        "b": Node("b", "tests.taskfns.value", args=(2,)),
+        "c": Node("c", "tests.taskfns.add", args=(Ref("a"), Ref("b"))),
+        "d": Node("d", "tests.taskfns.inc", args=(Ref("c"),)),
+        "e": Node("e", "tests.taskfns.inc", args=(Ref("d"),)),
+    }
     plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate("abc")}
     plan["d"] = {"m": 2048, "w": "W", "u": 1, "s": 3.0}
     plan["e"] = {"m": 2048, "w": "X", "u": 1, "s": 4.0, "n": 1}
-    ctx = RunContext(run_id=run_id, structure_hash="h", started_at=time.time(), sink="e", graph=graph, plan=plan,
-                     downstream={"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []}, default_memory_mb=2048,
-                     trace=trace)
-    return BranchRun(ctx, token="W-1", worker="W", entries=["a", "b"], delivery=1, startup=StartupRecord(
-        branch_id="W-1", worker_id="W", memory_mb=2048, host="h", pid=1, entry_nodes=["a", "b"], cold=False,
-        reason="warm", requested_at=time.time(), started_at=time.time()))
+    ctx = RunContext(
+        run_id=run_id,
+        structure_hash="h",
+        started_at=time.time(),
+        sink="e",
+        graph=graph,
+        plan=plan,
+        downstream={"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []},
+        default_memory_mb=2048,
+        trace=trace,
+    )
+    return BranchRun(
+        ctx,
+        token="W-1",
+        worker="W",
+        entries=["a", "b"],
+        delivery=1,
+        startup=StartupRecord(
+            branch_id="W-1",
+            worker_id="W",
+            memory_mb=2048,
+            host="h",
+            pid=1,
+            entry_nodes=["a", "b"],
+            cold=False,
+            reason="warm",
+            requested_at=time.time(),
+            started_at=time.time(),
+        ),
+    )

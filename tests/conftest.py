@@ -1,5 +1,6 @@
 """Fixtures: real Redis (embedded or REDIS_URL) and a real local cluster of Celery
 workers against the test database. Nothing here is mocked or eager."""
+
 from __future__ import annotations
 
 import os
@@ -96,8 +97,9 @@ def settle_runs(timeout_s: float = 15.0) -> None:
     from orchestrator.services.runs import cancel_run
     from tests.waiting import until
 
-    for run_id in WorkflowRun.objects.filter(status__in=[RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING]) \
-            .values_list("id", flat=True):
+    for run_id in WorkflowRun.objects.filter(
+        status__in=[RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING]
+    ).values_list("id", flat=True):
         cancel_run(run_id)
 
     def finalized() -> bool:
@@ -161,13 +163,13 @@ def counts(redis_server):
     return get
 
 
-PLANTED = '''
+PLANTED = """
 from pathlib import Path
 Path({marker!r}).write_text("module code ran")
 
 def escalate():
     return "owned"
-'''
+"""
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ A fenced block may be preceded by an HTML comment that says what the tests do wi
     <!-- file: NAME -->          the tutorial's file NAME
     <!-- tutorial: STEP -->      a step of the tutorial's own workflow, run on a cluster of its own
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,7 @@ from django.conf import settings
 
 BASE = Path(settings.BASE_DIR)
 DOCS = BASE / "docs"
-_FENCE = re.compile(r"(?:<!--\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)\n```",
-                    re.S)
+_FENCE = re.compile(r"(?:<!--\s*(?P<marker>[^>]*?)\s*-->\s*\n)?```(?P<lang>[\w-]*)[^\n]*\n(?P<body>.*?)\n```", re.S)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Test support for the Lambda executor: moto's server (S3, Lambda, IAM, EC2 APIs) on loopback, and the
 local Lambda-compatible endpoint (``localcluster.lambda_local``) as a process of its own."""
+
 from __future__ import annotations
 
 # local_lambda, free_port and stats are re-exported to the tests.
@@ -11,8 +12,12 @@ from localcluster.local_aws import (  # noqa: F401
 )
 
 # moto accepts any credentials; boto3 needs some to sign. Never real ones: these tests talk to loopback only.
-FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1"}
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def moto_server():

@@ -1,4 +1,5 @@
 """Helpers for planning tests: graphs from edge lists, renaming, histories with known answers."""
+
 from __future__ import annotations
 
 from orchestrator import optimizations
@@ -25,9 +26,17 @@ def renamed(g: dict[str, Node], ids: dict[str, str], fns: dict[str, str]) -> dic
     return out
 
 
-def history(exec_s: dict[str, dict[int, float]], *, out_bytes: int = 100, samples: int = 8,
-            cold_s: float = 0.5, warm_s: float = 0.01, transfer_s: float = 0.001, post_s: float = 0.0,
-            spread: float = 0.0) -> History:
+def history(
+    exec_s: dict[str, dict[int, float]],
+    *,
+    out_bytes: int = 100,
+    samples: int = 8,
+    cold_s: float = 0.5,
+    warm_s: float = 0.01,
+    transfer_s: float = 0.001,
+    post_s: float = 0.0,
+    spread: float = 0.0,
+) -> History:
     """Every function with a fixed exec time per memory size (±``spread`` relative, evenly spaced)."""
     h = History()
     for fn, by_mb in exec_s.items():

@@ -4,6 +4,7 @@ Tests and the workers they start share this module, so both sides talk to the
 same Redis database (``SLAFLOW_TEST_REDIS_DB``, default 13) and never touch a
 developer's queues or runs in DB 0.
 """
+
 import os
 
 from orchestrator.core import envconfig as _env

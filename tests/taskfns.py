@@ -1,4 +1,5 @@
 """Task functions the tests run on real workers (importable by path)."""
+
 from __future__ import annotations
 
 import os

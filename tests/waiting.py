@@ -1,4 +1,5 @@
 """Waiting on observed conditions (never a fixed sleep standing for "nothing happened")."""
+
 from __future__ import annotations
 
 import time

@@ -1,11 +1,11 @@
 """Forms of the web UI: launching a library workflow and choosing SLAs to compare."""
+
 from __future__ import annotations
 
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 
 from orchestrator import planning
-
 from orchestrator.core import sla as sla_mod
 from orchestrator.services import submissions
 from slaflow import workflows
@@ -26,8 +26,9 @@ def parse_params_text(text: str) -> dict[str, str]:
 
 class LaunchForm(forms.Form):
     workflow = forms.ChoiceField(help_text="A workflow from the library.")
-    params = forms.CharField(required=False, label="parameters",
-                             help_text="name=value pairs separated by spaces; empty for the defaults.")
+    params = forms.CharField(
+        required=False, label="parameters", help_text="name=value pairs separated by spaces; empty for the defaults."
+    )
     planner = forms.ChoiceField()
     sla = forms.CharField(label="SLA", initial="p90", help_text="'average' or a percentile p1..p99.")
 
@@ -39,8 +40,9 @@ class LaunchForm(forms.Form):
         self.fields["workflow"].initial = "tree_reduction" if "tree_reduction" in self.library else None
         self.fields["planner"].initial = "wukong"
         # A NUL in the parameters is refused by the submission checks, with the error every way in gives.
-        self.fields["params"].validators = [v for v in self.fields["params"].validators
-                                            if not isinstance(v, ProhibitNullCharactersValidator)]
+        self.fields["params"].validators = [
+            v for v in self.fields["params"].validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
 
     def clean_sla(self) -> str:
         try:
@@ -71,11 +73,15 @@ class CampaignForm(forms.Form):
     planners = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
     slas = forms.CharField(label="SLAs", initial="p50 p90", help_text="space-separated: average, p1..p99")
     iterations = forms.IntegerField(initial=5, min_value=1, max_value=1000, help_text="measured runs per cell")
-    warmup = forms.IntegerField(initial=2, min_value=0, max_value=100,
-                                help_text="runs per workflow × planner that build history first")
+    warmup = forms.IntegerField(
+        initial=2, min_value=0, max_value=100, help_text="runs per workflow × planner that build history first"
+    )
     seed = forms.IntegerField(initial=0, help_text="shuffles the order of the runs")
-    params = forms.CharField(required=False, label="parameters",
-                             help_text="workflow:name=value,… separated by spaces, e.g. tree_reduction:n=32")
+    params = forms.CharField(
+        required=False,
+        label="parameters",
+        help_text="workflow:name=value,… separated by spaces, e.g. tree_reduction:n=32",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -90,9 +96,14 @@ class CampaignForm(forms.Form):
             return data
         try:
             data["campaign"] = design.parse(
-                workflows=data["workflows"], planners=data["planners"], slas=data["slas"].split(),
-                iterations=data["iterations"], warmup=data["warmup"], seed=data["seed"],
-                params=design.parse_params((data.get("params") or "").split()))
+                workflows=data["workflows"],
+                planners=data["planners"],
+                slas=data["slas"].split(),
+                iterations=data["iterations"],
+                warmup=data["warmup"],
+                seed=data["seed"],
+                params=design.parse_params((data.get("params") or "").split()),
+            )
         except design.CampaignError as exc:
             raise forms.ValidationError(str(exc)) from None
         return data

@@ -4,6 +4,7 @@ No CDN (machines may be offline) and no copy in the repository: the file
 always matches the installed plotly, and ``runserver``, the test live server
 and ``collectstatic`` all find it through the ordinary staticfiles finders.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ class PlotlyJsFinder(BaseFinder):
         from django.core.checks import Error
 
         if not plotly_js_path().is_file():
-            return [Error(f"plotly.js not found at {plotly_js_path()}; reinstall the 'plotly' package",
-                          id="webui.E001")]
+            return [
+                Error(f"plotly.js not found at {plotly_js_path()}; reinstall the 'plotly' package", id="webui.E001")
+            ]
         return []
 
     def find(self, path, find_all=False, **kwargs):

@@ -1,5 +1,6 @@
 """Web UI views: thin. Reads through ``webui.selectors``, the launch through ``experiments.runner``,
 figures from ``reports.figures`` (pure). Every page needs a login; users see their own runs, staff all."""
+
 from __future__ import annotations
 
 import io
@@ -14,18 +15,17 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from experiments import runner
 from experiments.campaigns import design, execute, report, results
+from localcluster.launcher import served_queues
 from orchestrator import planning
-from orchestrator.core import router
-from orchestrator.services import selectors
-from orchestrator.models import Experiment
 from orchestrator.api.throttles import preview_refusal
-from orchestrator.services import alerts, previews
+from orchestrator.core import router
+from orchestrator.models import Experiment
+from orchestrator.services import alerts, previews, selectors
 from orchestrator.services.runs import SubmissionError
 from reports import analysis, figures, optimization_analysis as opt_analysis, optimization_figures as opt_figures
+from store.redis_client import RedisUnavailable
 from webui.forms import SLA_SUGGESTIONS, CampaignForm, LaunchForm
 from webui.selectors import optimizations as opt_sel, runs as run_sel, workflows as wf_sel
-from localcluster.launcher import served_queues
-from store.redis_client import RedisUnavailable
 
 
 def figure_script(fig, element_id: str) -> str:
@@ -39,15 +39,23 @@ def figures_context(**figs) -> dict:
 
 # --- runs --------------------------------------------------------------------------------------------
 
+
 @login_required
 @require_GET
 def runs(request):
     filters = {k: request.GET.get(k, "").strip() for k in run_sel.RUN_FILTERS}
     page = run_sel.run_page(request.user, filters, request.GET.get("page"))
-    return render(request, "webui/runs.html", {
-        "runs": page.object_list, "page": page, "filters": filters,
-        "choices": run_sel.filter_choices(request.user), "filtered": any(filters.values()),
-    })
+    return render(
+        request,
+        "webui/runs.html",
+        {
+            "runs": page.object_list,
+            "page": page,
+            "filters": filters,
+            "choices": run_sel.filter_choices(request.user),
+            "filtered": any(filters.values()),
+        },
+    )
 
 
 def _run_or_404(request, run_id: int):
@@ -67,23 +75,36 @@ def _run_body_context(run) -> dict:
     figs = figures_context(
         prewarm=opt_figures.prewarm_timeline_figure(opt["prewarm"]) if timed_pings else None,
         taskparts=opt_figures.task_parts_figure(opt["task_parts"]) if opt["task_parts"] else None,
-        dag=figures.dag_figure(detail["nodes"], planned_path=detail["planned_path"],
-                               observed_path=detail["observed_path"], color_by=color_by),
+        dag=figures.dag_figure(
+            detail["nodes"],
+            planned_path=detail["planned_path"],
+            observed_path=detail["observed_path"],
+            color_by=color_by,
+        ),
         gantt=figures.gantt_figure(bars, promise_s=r["predicted_makespan_s"], makespan_s=r["makespan_s"])
-        if bars else None,
+        if bars
+        else None,
         breakdown=figures.breakdown_figure(breakdown) if any(breakdown.values()) else None,
         critical=figures.critical_path_figure(steps) if steps else None,
     )
     return {
-        "detail": detail, "r": r, "figs": figs, "breakdown": breakdown,
-        "critical_totals": analysis.critical_path_totals(steps) if steps else None, "critical_steps": steps,
+        "detail": detail,
+        "r": r,
+        "figs": figs,
+        "breakdown": breakdown,
+        "critical_totals": analysis.critical_path_totals(steps) if steps else None,
+        "critical_steps": steps,
         "comparison": analysis.task_comparison(detail["tasks"], detail["startup_of"]),
         "functions": analysis.per_function(detail["tasks"]),
         "has_predictions": analysis.has_predictions(detail["tasks"]),
-        "events": run_sel.optimization_events(detail), "opt": opt,
-        "status_colors": figures.STATUS_COLORS, "config_colors": cfg_colors,
-        "planned_path_color": figures.PLANNED_PATH_COLOR, "observed_path_color": figures.OBSERVED_PATH_COLOR,
-        "gantt_bar_count": len(bars), "banner": _sla_banner(run, r),
+        "events": run_sel.optimization_events(detail),
+        "opt": opt,
+        "status_colors": figures.STATUS_COLORS,
+        "config_colors": cfg_colors,
+        "planned_path_color": figures.PLANNED_PATH_COLOR,
+        "observed_path_color": figures.OBSERVED_PATH_COLOR,
+        "gantt_bar_count": len(bars),
+        "banner": _sla_banner(run, r),
     }
 
 
@@ -96,8 +117,10 @@ def _sla_banner(run, r: dict) -> str:
     late = live["predicted_makespan_s"] - promise
     if live["final"]:
         return f"Missed its promise by {late:.2f} s ({live['predicted_makespan_s']:.2f} s for {promise:.2f} s)."
-    return (f"Predicted to miss its promise by {late:.2f} s (predicted {live['predicted_makespan_s']:.2f} s, "
-            f"promise {promise:.2f} s).")
+    return (
+        f"Predicted to miss its promise by {late:.2f} s (predicted {live['predicted_makespan_s']:.2f} s, "
+        f"promise {promise:.2f} s)."
+    )
 
 
 @login_required
@@ -127,6 +150,7 @@ def run_live(request, run_id: int):
 
 # --- workflows -------------------------------------------------------------------------------------
 
+
 def _workflow_or_404(request, workflow_id: int):
     wf = wf_sel.visible_workflow(request.user, workflow_id)
     if wf is None:
@@ -149,8 +173,7 @@ def workflow_analysis(request, workflow_id: int):
     if a["done"]:
         figs = figures_context(
             makespan=figures.box_figure(a["makespans"], y_title="makespan (s)", markers=a["promises"]),
-            sla=figures.sla_success_figure(a["sla_success"]) if any(g["judged"] for g in a["sla_success"])
-            else None,
+            sla=figures.sla_success_figure(a["sla_success"]) if any(g["judged"] for g in a["sla_success"]) else None,
             errors=figures.prediction_error_figure(a["errors"]) if a["errors"] else None,
             gb=figures.box_figure(a["gb_seconds"], y_title="GB-seconds") if a["gb_seconds"] else None,
             breakdown=figures.time_breakdown_by_group_figure(a["breakdown"]),
@@ -161,7 +184,8 @@ def workflow_analysis(request, workflow_id: int):
             pings=opt_figures.prewarm_scatter_figure(o["pings"]) if o["pings"] else None,
             preload=opt_figures.preload_starts_figure(o["preload_starts"]) if o["preload_starts"] else None,
             optcounts=opt_figures.median_counts_figure(o["median_counts"])
-            if any(o["median_counts"].values()) else None,
+            if any(o["median_counts"].values())
+            else None,
             onoff=opt_figures.on_off_figure(o["on_off"]) if o["on_off"] else None,
         )
     else:
@@ -186,13 +210,24 @@ def preview(request, workflow_id: int):
     rows = wf_sel.preview_plans(request.user, wf, slas) if slas else []
     placed = [r for r in rows if r["makespan"] is not None]
     figs = figures_context(pareto=figures.pareto_figure(placed)) if placed else {}
-    return render(request, "webui/preview.html", {
-        "wf": wf, "rows": rows, "slas": slas, "errors": errors, "figs": figs, "placed": len(placed),
-        "suggestions": SLA_SUGGESTIONS, "planners": planning.names(),
-    })
+    return render(
+        request,
+        "webui/preview.html",
+        {
+            "wf": wf,
+            "rows": rows,
+            "slas": slas,
+            "errors": errors,
+            "figs": figs,
+            "placed": len(placed),
+            "suggestions": SLA_SUGGESTIONS,
+            "planners": planning.names(),
+        },
+    )
 
 
 # --- launch and experiments ------------------------------------------------------------------------
+
 
 @login_required
 def launch(request):
@@ -200,8 +235,9 @@ def launch(request):
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            handle, _ = runner.submit_library(d["workflow"], planner=d["planner"], sla=d["sla"], params=d["params"],
-                                              owner=request.user)
+            handle, _ = runner.submit_library(
+                d["workflow"], planner=d["planner"], sla=d["sla"], params=d["params"], owner=request.user
+            )
         except SubmissionError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         except RedisUnavailable as exc:
@@ -210,15 +246,21 @@ def launch(request):
             form.add_error("params", str(exc))
         else:
             return redirect("webui:run", run_id=handle.id)
-    library = [{"name": n, "description": wf.description, "params": wf.params}
-               for n, wf in form.library.items()]
-    return render(request, "webui/launch.html", {
-        "form": form, "library": library, "sla_suggestions": SLA_SUGGESTIONS,
-        # Queues no worker consumes: runs planned there would wait (checked on GET only, it takes 0.5 s).
-        "unserved": sorted(set(router.all_queues()) - served_queues(timeout_s=0.5)) if request.method == "GET"
-        else [],
-        "defaults": {item["name"]: " ".join(f"{k}={v}" for k, v in item["params"].items()) for item in library},
-    })
+    library = [{"name": n, "description": wf.description, "params": wf.params} for n, wf in form.library.items()]
+    return render(
+        request,
+        "webui/launch.html",
+        {
+            "form": form,
+            "library": library,
+            "sla_suggestions": SLA_SUGGESTIONS,
+            # Queues no worker consumes: runs planned there would wait (checked on GET only, it takes 0.5 s).
+            "unserved": sorted(set(router.all_queues()) - served_queues(timeout_s=0.5))
+            if request.method == "GET"
+            else [],
+            "defaults": {item["name"]: " ".join(f"{k}={v}" for k, v in item["params"].items()) for item in library},
+        },
+    )
 
 
 def experiments(request):
@@ -226,8 +268,12 @@ def experiments(request):
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            exp = execute.create(form.cleaned_data["campaign"], out_dir=execute.default_out_dir(),
-                                 owner=request.user, name=form.cleaned_data.get("name") or "")
+            exp = execute.create(
+                form.cleaned_data["campaign"],
+                out_dir=execute.default_out_dir(),
+                owner=request.user,
+                name=form.cleaned_data.get("name") or "",
+            )
         except design.CampaignError as exc:
             form.add_error(None, str(exc))
         else:
@@ -235,9 +281,16 @@ def experiments(request):
             return redirect("webui:experiment", experiment_id=exp.pk)
     res = wf_sel.experiment_results(request.user)
     figs = figures_context(matrix=figures.sla_matrix_figure(res["overall"])) if res["judged"] else {}
-    return render(request, "webui/experiments.html", {
-        "res": res, "figs": figs, "form": form,
-        "page": Paginator(selectors.visible_experiments(request.user), 50).get_page(request.GET.get("page"))})
+    return render(
+        request,
+        "webui/experiments.html",
+        {
+            "res": res,
+            "figs": figs,
+            "form": form,
+            "page": Paginator(selectors.visible_experiments(request.user), 50).get_page(request.GET.get("page")),
+        },
+    )
 
 
 experiments = login_required(require_http_methods(["GET", "POST"])(experiments))
@@ -255,10 +308,17 @@ def _experiment_or_404(request, experiment_id: int):
 def experiment(request, experiment_id: int):
     exp = _experiment_or_404(request, experiment_id)
     rows = results.rows(exp)
-    return render(request, "webui/experiment.html", {
-        "exp": exp, "cells": results.cells(rows), "facts": results.campaign_facts(exp, rows),
-        "figures": report.figure_payloads(rows), "active": exp.status in ("pending", "running"),
-    })
+    return render(
+        request,
+        "webui/experiment.html",
+        {
+            "exp": exp,
+            "cells": results.cells(rows),
+            "facts": results.campaign_facts(exp, rows),
+            "figures": report.figure_payloads(rows),
+            "active": exp.status in ("pending", "running"),
+        },
+    )
 
 
 @login_required

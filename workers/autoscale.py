@@ -11,6 +11,7 @@ tells it: on every scaling decision and once a second it writes the pool's
 size to ``keys.pools()`` (``store.pools``), with the host's usable cores and
 each pool process's CPU quota (the planner's capacity model).
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,9 +46,15 @@ class PoolAutoscaler(Autoscaler):
         if not memory_mb:
             return
         try:
-            pools.publish(self._name, memory_mb=int(memory_mb), processes=int(self.processes),
-                          keepalive_s=float(self.keepalive), now=now, cores=self._cores,
-                          cpus=ResourceConfig(int(memory_mb)).cpus)
+            pools.publish(
+                self._name,
+                memory_mb=int(memory_mb),
+                processes=int(self.processes),
+                keepalive_s=float(self.keepalive),
+                now=now,
+                cores=self._cores,
+                cpus=ResourceConfig(int(memory_mb)).cpus,
+            )
             self._published = now
         except Exception as exc:  # the pool works without the planner's view of it
             log.debug("cannot publish the pool: %r", exc)

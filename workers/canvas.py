@@ -12,6 +12,7 @@ nodes; an executor by its run, configuration, what launched it and a
 number): a re-sent branch keeps its id, which the data plane uses to make
 every step idempotent.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,10 +22,9 @@ from typing import Iterable
 from celery import group, signature
 
 from orchestrator.core import router
-
-from workers import tracing
 from orchestrator.core.graph import Graph, roots
 from orchestrator.planning.plan import Plan
+from workers import tracing
 
 HEADER = "slaflow"
 
@@ -35,8 +35,9 @@ def branch_token(run_id: int, entries: Iterable[str], worker: str | None) -> str
     return f"r{run_id}-{worker or 'f'}-{digest}"
 
 
-def _stamp(sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, annotations: dict,
-           host: str = "") -> None:
+def _stamp(
+    sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, annotations: dict, host: str = ""
+) -> None:
     header = {
         "run_id": run_id,
         "worker": worker,
@@ -49,14 +50,22 @@ def _stamp(sig, *, run_id: int, token: str, memory_mb: int, worker: str | None, 
     sig.set(task_id=token, headers={HEADER: header}, **router.route_for(memory_mb, host))
 
 
-def branch_signature(run_id: int, entries: list[str], *, worker: str, memory_mb: int,
-                     annotations: dict | None = None, host: str = ""):
+def branch_signature(
+    run_id: int, entries: list[str], *, worker: str, memory_mb: int, annotations: dict | None = None, host: str = ""
+):
     """A branch of a logical worker, starting with ``entries`` (on ``host``'s queue, if given: where
     their biggest inputs are)."""
     entries = list(entries)
     sig = signature(router.BRANCH_TASK, args=(run_id, entries), kwargs={"worker": worker})
-    _stamp(sig, run_id=run_id, token=branch_token(run_id, entries, worker), memory_mb=memory_mb,
-           worker=worker, annotations=annotations or {}, host=host)
+    _stamp(
+        sig,
+        run_id=run_id,
+        token=branch_token(run_id, entries, worker),
+        memory_mb=memory_mb,
+        worker=worker,
+        annotations=annotations or {},
+        host=host,
+    )
     return sig
 
 
@@ -101,8 +110,11 @@ def flexible_roots(plan: Plan, graph: Graph) -> dict[int, list[str]]:
 def root_executors(plan: Plan, graph: Graph, run_id: int, cap: int) -> list[tuple[str, int]]:
     """(token, memory_mb) of the executors launched with the run: as many as the flexible roots of
     a configuration, up to ``cap``."""
-    return [(executor_token(run_id, mb, "root", k + 1), mb)
-            for mb, nids in sorted(flexible_roots(plan, graph).items()) for k in range(min(len(nids), cap))]
+    return [
+        (executor_token(run_id, mb, "root", k + 1), mb)
+        for mb, nids in sorted(flexible_roots(plan, graph).items())
+        for k in range(min(len(nids), cap))
+    ]
 
 
 def emit(plan: Plan, graph: Graph, run_id: int, executor_cap: int | None = None):
@@ -122,8 +134,11 @@ def branch_args(canvas) -> dict[str, dict]:
     out = {}
     for sig in canvas.tasks:
         kwargs = sig.kwargs or {}
-        out[sig.options["task_id"]] = {"e": list(sig.args[1]), "w": kwargs.get("worker"),
-                                       "m": sig.options["headers"][HEADER]["memory_mb"]}
+        out[sig.options["task_id"]] = {
+            "e": list(sig.args[1]),
+            "w": kwargs.get("worker"),
+            "m": sig.options["headers"][HEADER]["memory_mb"],
+        }
     return out
 
 

@@ -8,6 +8,7 @@ and memory limit. cgroup v2 (``cpu.max``/``memory.max``) and v1
 cgroup is writable the process says so loudly and every record it writes is
 marked ``enforced: false``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -174,8 +175,10 @@ def probe() -> tuple[bool, str]:
 def sweep() -> int:
     """Remove empty per-process cgroups left by exited pool processes."""
     removed = 0
-    dirs = [ROOT / "cpu" / _own_path("cpu").lstrip("/") / GROUP,
-            ROOT / "memory" / _own_path("memory").lstrip("/") / GROUP]
+    dirs = [
+        ROOT / "cpu" / _own_path("cpu").lstrip("/") / GROUP,
+        ROOT / "memory" / _own_path("memory").lstrip("/") / GROUP,
+    ]
     v2 = _v2_root()
     if v2:
         dirs.append(v2 / _own_path("").lstrip("/") / GROUP)
@@ -195,6 +198,7 @@ def sweep() -> int:
 
 def _parents() -> list[Path]:
     """The directories holding the per-process groups (from a pool process inside one, or from outside)."""
+
     def base(controller: str) -> str:
         own = _own_path(controller)
         marker = f"/{GROUP}/"

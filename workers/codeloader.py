@@ -26,6 +26,7 @@ the callable. It is the one entry point every executor uses (Celery pool process
 A process keeps what it imported for its life: the first branch that needs a hash pays fetch + import
 (recorded as part of its cold start, ``WorkerStartup.code_s``); later ones pay nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -76,8 +77,9 @@ def resolve(path: str) -> Callable:
     """The plain callable a pinned reference names (unwrapping ``@task``); fetches and imports on first use."""
     ref = refs.parse(path)
     if not ref.pinned:
-        raise refs.RefError(f"function {path!r} is not pinned to a hash (a submission pins it: "
-                            "code:<name>@sha256:<64 hex>:<function>)")
+        raise refs.RefError(
+            f"function {path!r} is not pinned to a hash (a submission pins it: code:<name>@sha256:<64 hex>:<function>)"
+        )
     module = import_module(ref.sha256, ref.module)
     target = getattr(module, ref.attr, None)
     if target is None:
@@ -143,8 +145,9 @@ def _verified_bytes(sha256: str) -> bytes:
         _stats["refetched"] += 1  # tampered or torn: never used, fetched again
     data = _fetch(sha256)
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise CodeIntegrityError(f"pushed code {sha256[:12]}…: the stored bytes do not match their sha256 "
-                                 "(refused; nothing imported)")
+        raise CodeIntegrityError(
+            f"pushed code {sha256[:12]}…: the stored bytes do not match their sha256 (refused; nothing imported)"
+        )
     _write_cache(sha256, data)
     _stats["fetched"] += 1
     return data
@@ -154,8 +157,9 @@ def _fetch(sha256: str) -> bytes:
     from orchestrator.dbretry import retrying
     from orchestrator.models import CodeBlob
 
-    got = retrying(lambda: CodeBlob.objects.filter(pk=sha256).values_list("data", flat=True).first(),
-                   "fetching pushed code")
+    got = retrying(
+        lambda: CodeBlob.objects.filter(pk=sha256).values_list("data", flat=True).first(), "fetching pushed code"
+    )
     if got is None:
         raise CodeMissingError(f"no pushed code has sha256 {sha256}")
     return bytes(got)
@@ -251,7 +255,7 @@ class _Finder(importlib.abc.MetaPathFinder):
             return importlib.machinery.ModuleSpec(ROOT, _Loader(None, None), is_package=True)
         if not fullname.startswith(ROOT + "."):
             return None
-        head, _, sub = fullname[len(ROOT) + 1:].partition(".")
+        head, _, sub = fullname[len(ROOT) + 1 :].partition(".")
         files = _files.get(head)
         if files is None:
             return None

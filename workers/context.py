@@ -6,6 +6,7 @@ that lands on a process that is new, or that has not served this workflow
 within the keep-alive window, starts cold — it re-resolves code and reopens
 connections — and is recorded so.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,14 +17,12 @@ from typing import Any, Callable
 
 from django.conf import settings
 
-from workers import functions
-
-from orchestrator.core import mapping, spec as spec_mod, startup
-from orchestrator.core.options import TaskOptions
-from orchestrator.core import coderefs as pushed_refs
+from orchestrator.core import coderefs as pushed_refs, mapping, spec as spec_mod, startup
 from orchestrator.core.graph import Node, dependents as graph_dependents
+from orchestrator.core.options import TaskOptions
 from store import keys
 from store.redis_client import get_redis, reset as reset_redis
+from workers import functions
 
 
 class RunGone(RuntimeError):
@@ -64,8 +63,14 @@ class RunContext:
         got = self._elements.get(node_id)
         if got is None:
             m = self.graph[mapping.split_id(node_id)[0]]
-            got = self._elements[node_id] = Node(node_id, m.function, args=m.args, kwargs=m.kwargs, upstream=m.upstream,
-                                                 options={k: v for k, v in m.options_dict.items() if k != "map"})
+            got = self._elements[node_id] = Node(
+                node_id,
+                m.function,
+                args=m.args,
+                kwargs=m.kwargs,
+                upstream=m.upstream,
+                options={k: v for k, v in m.options_dict.items() if k != "map"},
+            )
         return got
 
     def runs_commands(self) -> bool:
@@ -147,7 +152,8 @@ class RunContext:
         got = self._options.get(node_id)
         if got is None:
             got = self._options[node_id] = TaskOptions.of(
-                self.node(node_id).options_dict, self.timeout_s or getattr(settings, "SLAFLOW_TASK_TIMEOUT_S", None))
+                self.node(node_id).options_dict, self.timeout_s or getattr(settings, "SLAFLOW_TASK_TIMEOUT_S", None)
+            )
         return got
 
     def function(self, node_id: str) -> Callable:
@@ -174,20 +180,42 @@ class RunContext:
         return time.perf_counter() - t0
 
 
-def build_meta(*, run_id: int, structure_hash: str, inputs_hash: str, started_at: float, sink: str, plan: dict,
-               default_memory_mb: int, timeout_s: float | None = None, trace: dict | None = None,
-               max_tasks: int | None = None, rescue: bool = False) -> bytes:
-    return json.dumps({
-        "run_id": run_id, "hash": structure_hash, "inputs": inputs_hash, "started_at": started_at, "sink": sink,
-        "plan": plan, "default_memory_mb": default_memory_mb, "timeout_s": timeout_s, "trace": trace,
-        "max_tasks": max_tasks, "rescue": bool(rescue),
-    }).encode()
+def build_meta(
+    *,
+    run_id: int,
+    structure_hash: str,
+    inputs_hash: str,
+    started_at: float,
+    sink: str,
+    plan: dict,
+    default_memory_mb: int,
+    timeout_s: float | None = None,
+    trace: dict | None = None,
+    max_tasks: int | None = None,
+    rescue: bool = False,
+) -> bytes:
+    return json.dumps(
+        {
+            "run_id": run_id,
+            "hash": structure_hash,
+            "inputs": inputs_hash,
+            "started_at": started_at,
+            "sink": sink,
+            "plan": plan,
+            "default_memory_mb": default_memory_mb,
+            "timeout_s": timeout_s,
+            "trace": trace,
+            "max_tasks": max_tasks,
+            "rescue": bool(rescue),
+        }
+    ).encode()
 
 
 def build_spec(graph, spec: dict) -> bytes:
     """The graph as workers read it: the spec and, per node, its upstream and downstream ids."""
-    return json.dumps({"spec": spec, "up": {nid: list(node.upstream) for nid, node in graph.items()},
-                       "down": graph_dependents(graph)}).encode()
+    return json.dumps(
+        {"spec": spec, "up": {nid: list(node.upstream) for nid, node in graph.items()}, "down": graph_dependents(graph)}
+    ).encode()
 
 
 def put_meta(run_id: int, meta: bytes, spec: bytes) -> None:
@@ -265,7 +293,14 @@ class ProcessState:
         elif now - last > window:
             cold, reason = True, (startup.FIRST_TIME if last < -1e17 else startup.IDLE)
         else:
-            cold, reason = False, (startup.PREWARMED if self.prewarmed.get(ctx.structure_hash, -1e18) >= self.last_served.get(ctx.structure_hash, -1e18) else startup.REUSED)
+            cold, reason = (
+                False,
+                (
+                    startup.PREWARMED
+                    if self.prewarmed.get(ctx.structure_hash, -1e18) >= self.last_served.get(ctx.structure_hash, -1e18)
+                    else startup.REUSED
+                ),
+            )
         if cold:
             # A cold start really redoes the set-up work: connections, the run's graph, code lookup.
             reset_redis()

@@ -4,6 +4,7 @@
 The optimizations' runtime hooks are registered here, on the runtime side: ``OPTIMIZATIONS`` imports
 each ``orchestrator.optimizations.<name>.runtime``; the rules layer (``orchestrator.optimizations``)
 never imports a runtime module. A new optimization adds its runtime module to that tuple."""
+
 from __future__ import annotations
 
 import functools
@@ -104,8 +105,9 @@ class Rescued(Hook):
 
     def local_children(self, branch, task):
         ctx = branch.ctx
-        if branch.is_executor and any(ctx.memory_of(c) != branch.limits.memory_mb for c in ctx.children(task.node_id)
-                                      if ctx.is_rescued(c)):
+        if branch.is_executor and any(
+            ctx.memory_of(c) != branch.limits.memory_mb for c in ctx.children(task.node_id) if ctx.is_rescued(c)
+        ):
             return 0
         return None
 

@@ -16,6 +16,7 @@ A branch message reaches a process as a Celery task (``workers.tasks.run_branch`
 workflow and, with a target, waits for that branch to be handed here and runs it
 (``optimizations.prewarm.runtime``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,22 +29,21 @@ from django.conf import settings
 
 from orchestrator.core import logs, startup as startup_kinds
 from orchestrator.core.states import RunStatus, TaskStatus
-
 from orchestrator.optimizations.prewarm import runtime as prewarm
-from workers import tracing
-from workers import cgroups, ledger
 from store import dataplane, readiness
-from workers.context import RunGone, process_state
 from store.fencing import Fence, Fenced
 from store.lease import Busy, Ended, Lease, holder_pid
 from store.records import StartupRecord, TaskRecord
+from workers import cgroups, ledger, tracing
+from workers.context import RunGone, process_state
 from workers.runtime import BranchRun, TaskFailed, end_branch, executor_name
 
 log = logging.getLogger("slaflow.tasks")  # the name operators filter on, as before the split
 
 
-def start_branch(run_id: int, token: str, entries: list[str], worker: str | None, memory_mb: int | None,
-                 meta: dict, *, over: bool) -> None:
+def start_branch(
+    run_id: int, token: str, entries: list[str], worker: str | None, memory_mb: int | None, meta: dict, *, over: bool
+) -> None:
     """A branch message's work, whatever carried it (a Celery message, or a Lambda event in
     ``workers.lambda_handler``); raises ``Busy`` when another live process holds the branch."""
     picked_up, cpu_start = time.time(), time.process_time()
@@ -51,8 +51,16 @@ def start_branch(run_id: int, token: str, entries: list[str], worker: str | None
     if over:
         return end_branch(run_id, token, executor_of=executor_of)  # run over before this branch began
     with tracing.incoming(meta.get("trace")):
-        _execute(run_id, token, entries, worker, executor_of, picked_up=picked_up, cpu_start=cpu_start,
-                 requested_at=float(meta.get("dispatched_at") or picked_up))
+        _execute(
+            run_id,
+            token,
+            entries,
+            worker,
+            executor_of,
+            picked_up=picked_up,
+            cpu_start=cpu_start,
+            requested_at=float(meta.get("dispatched_at") or picked_up),
+        )
 
 
 def _execute(run_id: int, token: str, *args, **kwargs) -> None:
@@ -62,8 +70,17 @@ def _execute(run_id: int, token: str, *args, **kwargs) -> None:
         _execute_branch(run_id, token, *args, **kwargs)
 
 
-def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | None, executor_of: int | None, *,
-                    picked_up: float, cpu_start: float, requested_at: float) -> None:
+def _execute_branch(
+    run_id: int,
+    token: str,
+    entries: list[str],
+    worker: str | None,
+    executor_of: int | None,
+    *,
+    picked_up: float,
+    cpu_start: float,
+    requested_at: float,
+) -> None:
     lease = Lease(run_id, token)
     overheads: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -97,13 +114,29 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
         code_s = ctx.load_code()  # pushed code fetched and imported before the first task: part of the start-up
         limits = cgroups.current()
         startup = StartupRecord(
-            branch_id=token, worker_id=worker or executor_name(token), memory_mb=limits.memory_mb,
-            host=socket.gethostname(), pid=os.getpid(), entry_nodes=list(entries), cold=cold, reason=reason,
-            requested_at=requested_at, started_at=picked_up,
-            prewarmed=(reason == startup_kinds.PREWARMED), code_s=code_s,
+            branch_id=token,
+            worker_id=worker or executor_name(token),
+            memory_mb=limits.memory_mb,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            entry_nodes=list(entries),
+            cold=cold,
+            reason=reason,
+            requested_at=requested_at,
+            started_at=picked_up,
+            prewarmed=(reason == startup_kinds.PREWARMED),
+            code_s=code_s,
         )
-        branch = BranchRun(ctx, token=token, worker=worker, entries=list(entries), startup=startup,
-                           delivery=delivery, executor_mb=executor_of, lease=lease)
+        branch = BranchRun(
+            ctx,
+            token=token,
+            worker=worker,
+            entries=list(entries),
+            startup=startup,
+            delivery=delivery,
+            executor_mb=executor_of,
+            lease=lease,
+        )
         try:
             branch.execute()
         except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
@@ -113,8 +146,11 @@ def _execute_branch(run_id: int, token: str, entries: list[str], worker: str | N
             except Fenced:  # taken over meanwhile (its host was cut off): the new delivery carries on
                 branch.stopped = True
             else:
-                branch.failure = branch.failure or TaskFailed(entries[0] if entries else "", f"internal error: "
-                                                              f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                branch.failure = branch.failure or TaskFailed(
+                    entries[0] if entries else "",
+                    f"internal error: {type(exc).__name__}: {exc}",
+                    traceback.format_exc(),
+                )
         branch.record(cpu_start)
         overheads.update(branch.overheads)
         process_state().touch(ctx.structure_hash)
@@ -133,13 +169,26 @@ def _give_up(run_id: int, token: str, entries: list[str], deaths: int) -> None:
     if dataplane.was_oom(run_id, token):
         error = f"task {node!r} was killed: out of memory on the {limits.memory_mb} MB configuration"
     else:
-        error = (f"task {node!r}: its worker process died each time it ran ({deaths} times; out of memory on "
-                 f"the {limits.memory_mb} MB configuration?)")
+        error = (
+            f"task {node!r}: its worker process died each time it ran ({deaths} times; out of memory on "
+            f"the {limits.memory_mb} MB configuration?)"
+        )
     error += f" — tried {deaths} times"
     if node:
-        ledger.record_tasks(run_id, time.time(), [TaskRecord(node_id=node, status=TaskStatus.FAILED, error=error,
-                                                             memory_mb=limits.memory_mb, attempts=deaths,
-                                                             branch_id=token).as_dict()])
+        ledger.record_tasks(
+            run_id,
+            time.time(),
+            [
+                TaskRecord(
+                    node_id=node,
+                    status=TaskStatus.FAILED,
+                    error=error,
+                    memory_mb=limits.memory_mb,
+                    attempts=deaths,
+                    branch_id=token,
+                ).as_dict()
+            ],
+        )
         dataplane.set_state(run_id, node, TaskStatus.FAILED)
     ledger.fail_run(run_id, node_id=node, traceback="", error=error)
 
@@ -164,8 +213,16 @@ def answer_ping(structure_hash: str, run_id: int | None = None, target: str = ""
     if handed is not None:  # the branch this ping was for, handed here: run it warm
         picked_up, cpu_start = time.time(), time.process_time()
         try:
-            _execute(run_id, handed["token"], handed["entries"], handed["worker"], None, picked_up=picked_up,
-                     cpu_start=cpu_start, requested_at=float(handed["dispatched_at"]))
+            _execute(
+                run_id,
+                handed["token"],
+                handed["entries"],
+                handed["worker"],
+                None,
+                picked_up=picked_up,
+                cpu_start=cpu_start,
+                requested_at=float(handed["dispatched_at"]),
+            )
         except Busy:
             log.info("run %s: branch %s handed over but already held; its message runs it", run_id, handed["token"])
     return {"pid": os.getpid(), "memory_mb": memory_mb, "target": target, "handed_off": handed is not None}

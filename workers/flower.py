@@ -17,6 +17,7 @@ to 127.0.0.1. docker-compose runs::
 which checks, then becomes ``celery -A orchestrator flower`` (the same
 process id, no credentials in its argv).
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,10 @@ def environment(base: dict, *, mode: str, auth: str) -> dict:
     if auth:
         env[AUTH_ENV] = auth
     else:
-        log.warning("!!! Flower runs without a login (SLAFLOW_FLOWER_BASIC_AUTH is empty): anyone who reaches "
-                    "its port sees every task's arguments and can stop workers")
+        log.warning(
+            "!!! Flower runs without a login (SLAFLOW_FLOWER_BASIC_AUTH is empty): anyone who reaches "
+            "its port sees every task's arguments and can stop workers"
+        )
     return env
 
 

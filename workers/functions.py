@@ -32,6 +32,7 @@ code or has it shared (``pushed.service.pin_graph``). Checking a graph never
 imports pushed code (it runs only on workers); ``resolve`` fetches and imports
 it there (``pushed.loader``).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -39,12 +40,13 @@ import inspect
 import sys
 from typing import Callable, Iterable
 
+from orchestrator.core import coderefs as refs
 from orchestrator.core.graph import Graph, GraphError, iter_refs
 from workers import codeloader as loader
-from orchestrator.core import coderefs as refs
 
-BUILTINS = frozenset({"orchestrator.executables.run", "orchestrator.core.sinks.collect",
-                      "orchestrator.core.sinks.collect_list"})
+BUILTINS = frozenset(
+    {"orchestrator.executables.run", "orchestrator.core.sinks.collect", "orchestrator.core.sinks.collect_list"}
+)
 
 
 class UnknownFunctionError(GraphError):
@@ -93,13 +95,15 @@ def resolve_registered(path: str, modules: Iterable[str]) -> Callable:
         return resolve(path)
     modules = tuple(modules)
     if refs.is_ref(path):
-        raise DisallowedFunctionError(f"function {path!r}: pushed code is checked by pinning it "
-                                      "(pushed.service.pin_graph), never imported here")
+        raise DisallowedFunctionError(
+            f"function {path!r}: pushed code is checked by pinning it (pushed.service.pin_graph), never imported here"
+        )
     module_name, attr = _split(path)
     if module_name not in modules:
         raise DisallowedFunctionError(
             f"function {path!r}: module {module_name!r} is not a registered workflow module (the library's task "
-            f"modules and SLAFLOW_WORKFLOW_MODULES: {', '.join(_shown(modules))}); it was not imported")
+            f"modules and SLAFLOW_WORKFLOW_MODULES: {', '.join(_shown(modules))}); it was not imported"
+        )
     if attr.startswith("__"):
         raise DisallowedFunctionError(f"function {path!r}: {attr!r} is not a task function")
     target = resolve(path)
@@ -109,7 +113,8 @@ def resolve_registered(path: str, modules: Iterable[str]) -> Callable:
     if defined_in not in modules:
         raise DisallowedFunctionError(
             f"function {path!r} is defined in {defined_in or 'an unknown module'!r}, outside the registered "
-            f"workflow modules ({', '.join(_shown(modules))})")
+            f"workflow modules ({', '.join(_shown(modules))})"
+        )
     return target
 
 
@@ -161,8 +166,10 @@ def _check_pinned(path: str) -> None:
     except refs.RefError as exc:
         raise UnknownFunctionError(str(exc)) from None
     if not ref.pinned:
-        raise UnknownFunctionError(f"function {path!r}: a reference to pushed code must be pinned to its hash "
-                                   "before it is checked (pushed.service.pin_graph)")
+        raise UnknownFunctionError(
+            f"function {path!r}: a reference to pushed code must be pinned to its hash "
+            "before it is checked (pushed.service.pin_graph)"
+        )
 
 
 def _check_node_bounds(node, fn: Callable) -> None:

@@ -43,6 +43,7 @@ bug: it is logged with the run, task, hook and stage, and with
 ``SLAFLOW_STRICT_HOOKS`` (on in the tests) it fails the run; otherwise the
 stage goes on without that hook.
 """
+
 from __future__ import annotations
 
 import logging
@@ -172,8 +173,9 @@ class Hook:
         I/O) and answer True — the counters' call is then made again — or None to upload now.
         ``children``: ``readiness.Child`` per downstream task."""
 
-    def hand_off(self, branch: "BranchView", task: "ActiveTask", token: str, entries: list[str], worker: str,
-                 memory_mb: int) -> float | None:
+    def hand_off(
+        self, branch: "BranchView", task: "ActiveTask", token: str, entries: list[str], worker: str, memory_mb: int
+    ) -> float | None:
         """Decision, for each branch of another logical worker about to be sent (already registered
         live): a process waiting for it took it — the answer is how many seconds its Celery message
         is held back (it follows as the fallback) — or None to send the message now."""
@@ -182,8 +184,16 @@ class Hook:
 
 _ORDERED = ("branch_start", "before_inputs", "before_execute", "before_upload", "before_dispatch")
 _REVERSED = ("after_inputs", "after_execute", "after_complete", "after_dispatch", "task_failed", "branch_end")
-_DECISIONS = ("fetch_input", "should_upload", "local_children", "delay_upload", "stream_output", "write_stream",
-              "while_waiting", "hand_off")
+_DECISIONS = (
+    "fetch_input",
+    "should_upload",
+    "local_children",
+    "delay_upload",
+    "stream_output",
+    "write_stream",
+    "while_waiting",
+    "hand_off",
+)
 STAGES = _ORDERED + _REVERSED + _DECISIONS
 
 # Who answers a decision stage when several hooks would, the winner first: the one place where

@@ -17,6 +17,7 @@ A branch held by another live process (a duplicate delivery) is invoked again af
 way the Celery task retries; so is a branch whose hand-off delay (``not_before``) outlasts this
 invocation's remaining time.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,10 +41,10 @@ django.setup()
 from django.conf import settings  # noqa: E402
 
 from orchestrator.core import router  # noqa: E402
-from workers import cgroups  # noqa: E402
-from store import dataplane, flags, redis_client
-from workers.context import RunGone, process_state, reset_process_state  # noqa: E402
+from store import dataplane, flags, redis_client  # noqa: E402
 from store.lease import Busy  # noqa: E402
+from workers import cgroups  # noqa: E402
+from workers.context import RunGone, process_state, reset_process_state  # noqa: E402
 
 log = logging.getLogger("slaflow.lambda")
 
@@ -113,8 +114,15 @@ def handler(event: dict, context=None) -> dict:
     try:
         from workers import delivery
 
-        delivery.start_branch(run_id, token, entries, kwargs.get("worker"), kwargs.get("memory_mb"),
-                              event.get("headers") or {}, over=dataplane.is_over(run_id))
+        delivery.start_branch(
+            run_id,
+            token,
+            entries,
+            kwargs.get("worker"),
+            kwargs.get("memory_mb"),
+            event.get("headers") or {},
+            over=dataplane.is_over(run_id),
+        )
     except Busy as busy:
         log.info("run %s: branch %s is held by %s; invoking it again later", run_id, token, busy)
         return _again(event, time.time() + max(1.0, float(settings.SLAFLOW_LEASE_S) / 2))

@@ -7,6 +7,7 @@ client goes to ``SLAFLOW_LAMBDA_ENDPOINT_URL`` when set (a Lambda-compatible end
 ``localcluster.lambda_local``), else to AWS in ``SLAFLOW_AWS_REGION``; credentials come from boto3's usual
 chain (the execution role inside Lambda). Function names and the endpoint are operator settings only.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,18 @@ def client():
         with _lock:
             got = _clients.get(key)
             if got is None:
-                config = Config(max_pool_connections=max(10, threads), retries={"max_attempts": 5, "mode": "standard"},
-                                connect_timeout=5, read_timeout=30)
-                got = boto3.session.Session().client("lambda", region_name=settings.SLAFLOW_AWS_REGION,
-                                                     endpoint_url=settings.SLAFLOW_LAMBDA_ENDPOINT_URL, config=config)
+                config = Config(
+                    max_pool_connections=max(10, threads),
+                    retries={"max_attempts": 5, "mode": "standard"},
+                    connect_timeout=5,
+                    read_timeout=30,
+                )
+                got = boto3.session.Session().client(
+                    "lambda",
+                    region_name=settings.SLAFLOW_AWS_REGION,
+                    endpoint_url=settings.SLAFLOW_LAMBDA_ENDPOINT_URL,
+                    config=config,
+                )
                 _clients[key] = got
     return got
 
@@ -87,6 +96,7 @@ def invoke_all(invocations: list[tuple[str, dict]]) -> int:
     errors = [f.exception() for f in futures]
     failed = [e for e in errors if e is not None]
     if failed:
-        raise InvokeError(f"{len(failed)} of {len(invocations)} Lambda invocations failed; the first: {failed[0]}") \
-            from failed[0]
+        raise InvokeError(
+            f"{len(failed)} of {len(invocations)} Lambda invocations failed; the first: {failed[0]}"
+        ) from failed[0]
     return len(invocations)

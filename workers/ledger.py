@@ -20,6 +20,7 @@ handler, tests), so the ledger is always there when a branch reports.
     runtime (layer 6)                    services (layer 7)
     ledger.fail_run(run, ...)  ───────►  runs.fail_run     (installed at start-up)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,12 +31,12 @@ from typing import Any, Callable
 class Ledger:
     """What each report does. Signatures are those of the functions below."""
 
-    record_tasks: Callable[..., None]     # (run_id, run_started_at, records, attempts=1): a batch of finished tasks
-    record_branch: Callable[..., None]    # (run_id, run_started_at, records, startup, attempts=1): a branch ended
+    record_tasks: Callable[..., None]  # (run_id, run_started_at, records, attempts=1): a batch of finished tasks
+    record_branch: Callable[..., None]  # (run_id, run_started_at, records, startup, attempts=1): a branch ended
     store_result: Callable[[int, bytes, Any], None]  # (run_id, encoded, value): the sink's value
-    fail_run: Callable[..., bool]         # (run_id, *, error, traceback, node_id) → True if this call failed it
-    finalize_run: Callable[[int], None]   # (run_id): the last branch is out
-    track_runs: Callable[[float], Any]    # (now): one pass of live tracking against the promises
+    fail_run: Callable[..., bool]  # (run_id, *, error, traceback, node_id) → True if this call failed it
+    finalize_run: Callable[[int], None]  # (run_id): the last branch is out
+    track_runs: Callable[[float], Any]  # (now): one pass of live tracking against the promises
 
 
 class LedgerNotInstalled(RuntimeError):
@@ -61,8 +62,7 @@ def record_tasks(run_id: int, run_started_at: float, records: list[dict], attemp
     _ledger().record_tasks(run_id, run_started_at, records, attempts=attempts)
 
 
-def record_branch(run_id: int, run_started_at: float, records: list[dict], startup: dict,
-                  attempts: int = 1) -> None:
+def record_branch(run_id: int, run_started_at: float, records: list[dict], startup: dict, attempts: int = 1) -> None:
     """Store a branch's remaining task records and its worker start-up (one transaction)."""
     _ledger().record_branch(run_id, run_started_at, records, startup, attempts=attempts)
 

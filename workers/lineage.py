@@ -18,6 +18,7 @@ shows in the reader's task record (its input's ``tier`` is ``recomputed``).
 Several lost inputs of one reader are recomputed side by side (threads of the reader's process).
 Recomputation assumes what lineage always assumes: a task's output depends only on its inputs.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -29,10 +30,9 @@ from django.conf import settings
 
 from orchestrator.core import codec, mapping
 from orchestrator.core.graph import substitute
-from store import tiers
-from store.shm import OutputLost, StoreError
-from store import fencing, keys
+from store import fencing, keys, tiers
 from store.redis_client import get_redis
+from store.shm import OutputLost, StoreError
 
 log = logging.getLogger("slaflow.lineage")
 
@@ -100,8 +100,10 @@ class _Recompute:
         """Run ``nid`` again from its inputs here; store its output in place of the lost record."""
         ctx = self.ctx
         if nid == ctx.sink or ctx.mapped_over(nid) is not None:
-            raise StoreError(f"run {self.run_id}: output of {nid!r} is lost ({why}) and cannot be recomputed "
-                             "(a mapped node's gathered list)")
+            raise StoreError(
+                f"run {self.run_id}: output of {nid!r} is lost ({why}) and cannot be recomputed "
+                "(a mapped node's gathered list)"
+            )
         log.warning("run %s: output of %s lost (%s): recomputing it from its inputs", self.run_id, nid, why)
         node = ctx.node(nid)
         ups = list(node.upstream)
@@ -117,8 +119,13 @@ class _Recompute:
             value = list(value)
         data = codec.dumps(value, where=f"output of {nid}")
         entry = tiers.local().entry(self.run_id, nid, data)
-        replaced = fencing.call("lineage_replace", _REPLACE, keys=[keys.outputs(self.run_id)],
-                                args=[nid, lost_raw or b"", entry, int(settings.SLAFLOW_RUN_TTL_S)], fence=self.fence)
+        replaced = fencing.call(
+            "lineage_replace",
+            _REPLACE,
+            keys=[keys.outputs(self.run_id)],
+            args=[nid, lost_raw or b"", entry, int(settings.SLAFLOW_RUN_TTL_S)],
+            fence=self.fence,
+        )
         fencing.count(self.run_id, "recomputed")
         if not replaced:
             log.info("run %s: %s was recomputed by another reader first; its copy stands", self.run_id, nid)

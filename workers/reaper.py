@@ -25,6 +25,7 @@ Redis lost, or that stalled, is failed with a clear error instead of hanging;
 and re-predicts running runs' completion against their promise, firing the SLA
 alerts (``orchestrator.services.alerts``, through ``workers.ledger``): off the branch runtime's path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,10 +33,9 @@ import threading
 import time
 
 from store import dataplane, keys, lease
-
+from store.redis_client import get_redis, script as _script
 from workers import topup
 from workers.watchdog import Watchdog
-from store.redis_client import get_redis, script as _script
 
 log = logging.getLogger("slaflow.reaper")
 
@@ -61,7 +61,8 @@ def sweep(now: float | None = None) -> list[str]:
         run_id = int(run)
         verdict = _script("reap_claim", _CLAIM)(
             keys=[keys.lease(run_id, token), keys.live(run_id), keys.over(run_id), keys.lease_index()],
-            args=[member, token]).decode()
+            args=[member, token],
+        ).decode()
         if verdict == "resend" and _resend(run_id, token):
             resent.append(member)
     for raw in client.zrangebyscore(keys.deadlines(), 0, now, start=0, num=100):

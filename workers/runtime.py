@@ -40,6 +40,7 @@ TaskDup answers ``while_waiting``, delayed I/O ``delay_upload``, streaming
 ``stream_output`` and ``write_stream``); each hook gets the branch as a
 read-only ``BranchView`` (``workers.view``), never this object.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -51,23 +52,22 @@ import traceback
 
 from django.conf import settings
 
-from orchestrator.core import codec, logs, mapping
-from orchestrator.core import startup as startup_kinds
-from orchestrator.core.states import RunStatus, TaskStatus, move
-from orchestrator.dbretry import retrying
+from orchestrator.core import codec, logs, mapping, startup as startup_kinds
 from orchestrator.core.graph import substitute
 from orchestrator.core.options import attempts_text
-from store.shm import StoreError
-from workers import cgroups, ledger, lineage
+from orchestrator.core.states import RunStatus, TaskStatus, move
+from orchestrator.dbretry import retrying
 from store import dataplane, fencing, flags, readiness, streams
 from store.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
+from store.recorder import recorder
+from store.records import StartupRecord, TaskRecord
+from store.shm import StoreError
+from workers import cgroups, ledger, lineage
 from workers.context import RunContext
-from workers.travel import OutputTravel
 from workers.core_hooks import hooks_for
 from workers.hooks import HookChain, InputFailed, SkipTask, StopBranch
+from workers.travel import OutputTravel
 from workers.view import ActiveTask, BranchView
-from store.records import StartupRecord, TaskRecord
-from store.recorder import recorder
 
 log = logging.getLogger("slaflow.runtime")
 
@@ -79,8 +79,19 @@ class TaskFailed(Exception):
 
 
 class BranchRun(OutputTravel):
-    def __init__(self, ctx: RunContext, *, token: str, worker: str | None, entries: list[str],
-                 startup: StartupRecord, delivery: int, executor_mb: int | None = None, hooks=None, lease=None):
+    def __init__(
+        self,
+        ctx: RunContext,
+        *,
+        token: str,
+        worker: str | None,
+        entries: list[str],
+        startup: StartupRecord,
+        delivery: int,
+        executor_mb: int | None = None,
+        hooks=None,
+        lease=None,
+    ):
         self.ctx = ctx
         self.run_id = ctx.run_id
         self.token = token
@@ -248,11 +259,18 @@ class BranchRun(OutputTravel):
         ctx = self.ctx
         node = ctx.node(nid)
         rec = TaskRecord(
-            node_id=nid, function=mapping.GATHER if ctx.mapped_over(nid) else node.function,
-            memory_mb=self.limits.memory_mb, cpus=self.limits.cpus,
-            enforced=self.limits.enforced, worker_id=self.worker or executor_name(self.token),
-            branch_id=self.token, host=self.host, pid=self.limits.pid,
-            startup=startup_kinds.NONE if self.records else (startup_kinds.COLD if self.startup.cold else startup_kinds.WARM),
+            node_id=nid,
+            function=mapping.GATHER if ctx.mapped_over(nid) else node.function,
+            memory_mb=self.limits.memory_mb,
+            cpus=self.limits.cpus,
+            enforced=self.limits.enforced,
+            worker_id=self.worker or executor_name(self.token),
+            branch_id=self.token,
+            host=self.host,
+            pid=self.limits.pid,
+            startup=startup_kinds.NONE
+            if self.records
+            else (startup_kinds.COLD if self.startup.cold else startup_kinds.WARM),
         )
         if nid in self.begun:  # a pop began it (and checked the run is not over)
             self.begun.discard(nid)
@@ -302,8 +320,9 @@ class BranchRun(OutputTravel):
         for up in node.upstream:
             if iterate and self._streams_items(up):
                 values[up] = self._items_of(up)
-                rec.inputs.append({"node": up, "bytes": 0, "download_s": 0.0, "local": up in self.local,
-                                   "via": "stream"})
+                rec.inputs.append(
+                    {"node": up, "bytes": 0, "download_s": 0.0, "local": up in self.local, "via": "stream"}
+                )
                 continue
             if up in self.local:
                 size = len(self.encoded.get(up, b""))
@@ -318,8 +337,16 @@ class BranchRun(OutputTravel):
                 return False
             if given is not None:
                 values[up] = given.value
-                rec.inputs.append({"node": up, "bytes": given.size, "download_s": given.download_s, "local": False,
-                                   "via": given.how, **({"tier": given.tier} if given.tier else {})})
+                rec.inputs.append(
+                    {
+                        "node": up,
+                        "bytes": given.size,
+                        "download_s": given.download_s,
+                        "local": False,
+                        "via": given.how,
+                        **({"tier": given.tier} if given.tier else {}),
+                    }
+                )
                 rec.input_bytes += given.size
                 rec.download_s += given.download_s
                 continue
@@ -358,8 +385,9 @@ class BranchRun(OutputTravel):
         try:
             fn = self.ctx.function(node.id)
         except Exception as exc:  # noqa: BLE001 — e.g. pushed code that fails to load: the task fails, naming it
-            self._fail(task, f"{node.function}: cannot load the function: {type(exc).__name__}: {exc}",
-                       traceback.format_exc())
+            self._fail(
+                task, f"{node.function}: cannot load the function: {type(exc).__name__}: {exc}", traceback.format_exc()
+            )
             return False
         opts = self.ctx.task_options(node.id)
         base, index = mapping.split_id(node.id)
@@ -462,8 +490,17 @@ class BranchRun(OutputTravel):
         t0 = time.perf_counter()
 
         def finish(out: bytes | None) -> readiness.Finished:
-            return readiness.finish_task(self.run_id, nid, self.token, kids, out, local_slots=task.local_slots,
-                                         pop_from=pop_from, streamed=bool(task.stream_chunk), fence=self.fence)
+            return readiness.finish_task(
+                self.run_id,
+                nid,
+                self.token,
+                kids,
+                out,
+                local_slots=task.local_slots,
+                pop_from=pop_from,
+                streamed=bool(task.stream_chunk),
+                fence=self.fence,
+            )
 
         fin = finish(output)
         if fin.upload_first and self.hooks.decide("delay_upload", self.view, task, kids):
@@ -518,7 +555,7 @@ class BranchRun(OutputTravel):
     def _flush(self) -> None:
         """Hand the records of the tasks done so far (between tasks: every one of them is final) to
         the process's writer thread, so the branch that runs the sink has few left to write after it."""
-        batch = [r.as_dict() for r in self.records[self.flushed:]]
+        batch = [r.as_dict() for r in self.records[self.flushed :]]
         self.flushed = len(self.records)
         run_id, started, attempts, overheads = self.run_id, self.ctx.started_at, self.delivery, self.overheads
         fence = self.fence
@@ -539,26 +576,40 @@ class BranchRun(OutputTravel):
         self.startup.tasks = len(self.records)
         self.startup.enforced = self.limits.enforced
         if not fencing.current(self.fence):  # taken over: the new delivery's records and outcome stand
-            log.warning("run %s: branch %s delivery %s was taken over; recording nothing", self.run_id,
-                        self.token, self.delivery)
+            log.warning(
+                "run %s: branch %s delivery %s was taken over; recording nothing",
+                self.run_id,
+                self.token,
+                self.delivery,
+            )
             self.failure = None
             return
         t0 = time.perf_counter()
         try:
             recorder().drain()  # earlier batches first: a failed one fails the branch here
-            records = [r.as_dict() for r in self.records[self.flushed:]]
-            retrying(lambda: ledger.record_branch(self.run_id, self.ctx.started_at, records, self.startup.as_dict(),
-                                                   attempts=self.delivery), "recording the branch")
+            records = [r.as_dict() for r in self.records[self.flushed :]]
+            retrying(
+                lambda: ledger.record_branch(
+                    self.run_id, self.ctx.started_at, records, self.startup.as_dict(), attempts=self.delivery
+                ),
+                "recording the branch",
+            )
             self.overheads["record_s"] += time.perf_counter() - t0
         except Exception as exc:  # metrics lost must not hang the run: fail it, loudly
             log.exception("run %s: could not record branch %s", self.run_id, self.token)
             self.failure = self.failure or TaskFailed(
-                self.entries[0] if self.entries else "", f"internal error recording metrics: "
-                f"{type(exc).__name__}: {exc}", traceback.format_exc())
+                self.entries[0] if self.entries else "",
+                f"internal error recording metrics: {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
         if self.failure:
             failure = self.failure
-            retrying(lambda: ledger.fail_run(self.run_id, error=failure.error, traceback=failure.tb,
-                                           node_id=failure.node_id), "failing the run")
+            retrying(
+                lambda: ledger.fail_run(
+                    self.run_id, error=failure.error, traceback=failure.tb, node_id=failure.node_id
+                ),
+                "failing the run",
+            )
 
 
 class _ReadyQueue:
@@ -588,8 +639,14 @@ def executor_name(token: str) -> str:
     return "x:" + (token.partition("-x")[2] or token.partition("-")[2])
 
 
-def end_branch(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
-               overheads: dict[str, float] | None = None, fence: fencing.Fence | None = None) -> None:
+def end_branch(
+    run_id: int,
+    token: str,
+    lease_holder: str = "",
+    executor_of: int | None = None,
+    overheads: dict[str, float] | None = None,
+    fence: fencing.Fence | None = None,
+) -> None:
     """Leave the run's live set (releasing the branch's lease); the last branch out finalizes the run.
     A delivery that was taken over (``fence``) leaves the branch to the new one."""
     try:

@@ -34,6 +34,7 @@ What these carry, and where the rest of each mechanism lives:
   dispatching task offers it, the branch's Celery message following as the
   fallback), so the branch starts warm there (a hit).
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,11 +46,11 @@ log = logging.getLogger("slaflow.signals")
 
 @signals.worker_process_init.connect
 def _init_pool_process(**kwargs):
-    from workers import cgroups
-    from store import flags, redis_client
-    from workers.context import reset_process_state
-
     import sys
+
+    from store import flags, redis_client
+    from workers import cgroups
+    from workers.context import reset_process_state
 
     # Background threads (record writer, lease heartbeat, flag listener) must not keep the branch's
     # thread waiting for the GIL after each Redis reply: Python's default 5 ms switch interval did
@@ -61,8 +62,14 @@ def _init_pool_process(**kwargs):
     memory_mb = cgroups.worker_memory_mb()
     if memory_mb:
         limits = cgroups.apply(memory_mb)
-        log.info("pool process %s: %s MB / %s CPU, enforced=%s (%s)", limits.pid, limits.memory_mb,
-                 limits.cpus, limits.enforced, limits.detail)
+        log.info(
+            "pool process %s: %s MB / %s CPU, enforced=%s (%s)",
+            limits.pid,
+            limits.memory_mb,
+            limits.cpus,
+            limits.enforced,
+            limits.detail,
+        )
     try:
         from workers import lambda_invoke
 
@@ -168,5 +175,6 @@ def _banner(sender=None, **kwargs):
     if memory_mb:
         ok, detail = cgroups.probe()
         if not ok:
-            log.warning("!!! %s MB worker cannot enforce resource limits: %s — runs will say enforced=false",
-                        memory_mb, detail)
+            log.warning(
+                "!!! %s MB worker cannot enforce resource limits: %s — runs will say enforced=false", memory_mb, detail
+            )

@@ -5,6 +5,7 @@ context, stages, records, end). ``prewarm`` is the pre-warm ping: an ordinary me
 process of its queue's configuration ready for a workflow (``workers.delivery.answer_ping``). What is
 Celery's stays here: the request's id and slaflow header, and retrying a branch another process holds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,14 +29,21 @@ def run_branch(self, run_id: int, entries: list[str], worker: str | None = None,
     """A branch of logical worker ``worker`` starting at ``entries``, or (``worker`` None) an
     executor popping the run's ready flexible tasks on ``memory_mb``."""
     try:
-        delivery.start_branch(run_id, self.request.id, entries, worker, memory_mb, _meta(self.request),
-                              over=getattr(self.request, "slaflow_over", False))
+        delivery.start_branch(
+            run_id,
+            self.request.id,
+            entries,
+            worker,
+            memory_mb,
+            _meta(self.request),
+            over=getattr(self.request, "slaflow_over", False),
+        )
     except Busy as busy:
         # A duplicate of a branch still running elsewhere: look again once it should have ended or died,
         # for as long as it takes (the task allows unlimited retries): giving up would consume the
         # message, and if the holder then died nothing would be left to redeliver.
         log.info("run %s: branch %s is held by %s; retrying later", run_id, self.request.id, busy)
-        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))
+        raise self.retry(countdown=max(1.0, settings.SLAFLOW_LEASE_S / 2))  # noqa: B904  (Celery's idiom)
 
 
 @shared_task(bind=True, name="workers.tasks.prewarm")

@@ -12,6 +12,7 @@ One atomic script per run and configuration decides how many (counting those sti
 reapers on several hosts never launch more than that between them; an executor with nothing left to
 pop retires as any other.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,15 +78,26 @@ def sweep(now: float | None = None) -> list[tuple[int, str, int]]:
         for mb, cap in sorted(caps.items()):
             prefix = f"{readiness.executor_prefix(run_id)}{mb}-up{time.time_ns()}-"
             made = _script("topup", _TOPUP)(
-                keys=[keys.over(run_id), keys.ready(run_id, mb), keys.executors(run_id, mb), keys.live(run_id),
-                      keys.registry(run_id), keys.branches(run_id), keys.ready_since(run_id, mb)],
-                args=[cap, keys.run_prefix(run_id), prefix, mb, int(settings.SLAFLOW_RUN_TTL_S), repr(now), WAIT_S])
+                keys=[
+                    keys.over(run_id),
+                    keys.ready(run_id, mb),
+                    keys.executors(run_id, mb),
+                    keys.live(run_id),
+                    keys.registry(run_id),
+                    keys.branches(run_id),
+                    keys.ready_since(run_id, mb),
+                ],
+                args=[cap, keys.run_prefix(run_id), prefix, mb, int(settings.SLAFLOW_RUN_TTL_S), repr(now), WAIT_S],
+            )
             launched.extend((run_id, t.decode(), mb) for t in made)
     if launched:
         from workers import canvas
 
         for run_id, token, mb in launched:
             canvas.executor_signature(run_id, token, mb).apply_async()
-        log.info("launched %d executor(s) for processes that joined: %s", len(launched),
-                 ", ".join(f"run {r} on {mb} MB" for r, _, mb in launched))
+        log.info(
+            "launched %d executor(s) for processes that joined: %s",
+            len(launched),
+            ", ".join(f"run {r} on {mb} MB" for r, _, mb in launched),
+        )
     return launched

@@ -22,6 +22,7 @@ when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (batched; flushed when the pool proc
 lines appended to ``SLAFLOW_OTEL_FILE`` (one ``span.to_json()`` per line, written as each span ends:
 for debugging and the tests). ``OTEL_SERVICE_NAME`` names the service (``slaflow``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -64,8 +65,9 @@ def _new_provider():
     except ImportError as exc:
         from django.core.exceptions import ImproperlyConfigured
 
-        raise ImproperlyConfigured(f"SLAFLOW_OTEL is on but OpenTelemetry is not installed ({exc}): "
-                                   "pip install 'slaflow[otel]'") from None
+        raise ImproperlyConfigured(
+            f"SLAFLOW_OTEL is on but OpenTelemetry is not installed ({exc}): pip install 'slaflow[otel]'"
+        ) from None
 
     tp = TracerProvider(resource=Resource.create({"service.name": settings.SLAFLOW_OTEL_SERVICE}))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
@@ -114,8 +116,9 @@ def start_span(name: str, *, parent=None, carrier: dict | None = None, attribute
         context = TraceContextTextMapPropagator().extract(carrier)
     else:
         context = None
-    return tracer().start_span(name, context=context, attributes={k: v for k, v in (attributes or {}).items()
-                                                                   if v is not None})
+    return tracer().start_span(
+        name, context=context, attributes={k: v for k, v in (attributes or {}).items() if v is not None}
+    )
 
 
 def carrier_of(span) -> dict:
@@ -144,8 +147,9 @@ def run_span(run_id: int, **attributes) -> Iterator[dict | None]:
     if not enabled():
         yield None
         return
-    span = start_span("slaflow.run", attributes={"slaflow.run_id": run_id,
-                                                 **{f"slaflow.{k}": v for k, v in attributes.items()}})
+    span = start_span(
+        "slaflow.run", attributes={"slaflow.run_id": run_id, **{f"slaflow.{k}": v for k, v in attributes.items()}}
+    )
     token = _current.set(span)
     try:
         yield carrier_of(span)

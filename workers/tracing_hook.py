@@ -13,10 +13,12 @@ then — children dispatched, executors launched, a generator's streaming consum
 task that fails ends its spans with an error status; a task a hook skipped, or a branch that
 stopped, ends what it had open at the next task or at the branch's end.
 """
+
 from __future__ import annotations
 
 from workers import tracing
 from workers.hooks import Hook
+
 
 class Tracing(Hook):
     name = "tracing"
@@ -31,11 +33,23 @@ class Tracing(Hook):
     def branch_start(self, branch) -> None:
         carrier = tracing.incoming_carrier() or getattr(branch.ctx, "trace", None)
         s = branch.startup
-        self.branch_span = tracing.start_span("slaflow.branch", carrier=carrier, attributes={
-            "slaflow.run_id": branch.run_id, "slaflow.branch": branch.token, "slaflow.worker": s.worker_id,
-            "slaflow.memory_mb": s.memory_mb, "slaflow.executor": branch.is_executor, "slaflow.cold": s.cold,
-            "slaflow.startup_reason": s.reason, "slaflow.delivery": branch.delivery, "host.name": s.host,
-            "process.pid": s.pid, "slaflow.entries": list(branch.entries)})
+        self.branch_span = tracing.start_span(
+            "slaflow.branch",
+            carrier=carrier,
+            attributes={
+                "slaflow.run_id": branch.run_id,
+                "slaflow.branch": branch.token,
+                "slaflow.worker": s.worker_id,
+                "slaflow.memory_mb": s.memory_mb,
+                "slaflow.executor": branch.is_executor,
+                "slaflow.cold": s.cold,
+                "slaflow.startup_reason": s.reason,
+                "slaflow.delivery": branch.delivery,
+                "host.name": s.host,
+                "process.pid": s.pid,
+                "slaflow.entries": list(branch.entries),
+            },
+        )
         tracing.set_current(self.branch_span)
 
     def branch_end(self, branch) -> None:
@@ -54,9 +68,16 @@ class Tracing(Hook):
     def before_inputs(self, branch, task) -> None:
         self._end_task()  # a task a hook skipped left its spans open
         node = task.node
-        self.task_span = tracing.start_span("slaflow.task", parent=self.branch_span, attributes={
-            "slaflow.run_id": branch.run_id, "slaflow.node": node.id, "slaflow.function": node.function,
-            "slaflow.planned_worker": branch.ctx.worker_of(node.id)})
+        self.task_span = tracing.start_span(
+            "slaflow.task",
+            parent=self.branch_span,
+            attributes={
+                "slaflow.run_id": branch.run_id,
+                "slaflow.node": node.id,
+                "slaflow.function": node.function,
+                "slaflow.planned_worker": branch.ctx.worker_of(node.id),
+            },
+        )
         self._stage("inputs")
 
     def before_execute(self, branch, task) -> None:

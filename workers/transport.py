@@ -11,6 +11,7 @@ goes by its own configuration, and a Lambda handler sends its children through h
 A delay (a branch handed to a pre-warmed process first, ``countdown`` for Celery) travels in a Lambda
 event as ``not_before``: the handler waits for it before taking the branch.
 """
+
 from __future__ import annotations
 
 import time

@@ -19,6 +19,7 @@ outside the branch:
   task's output expands into its element tasks; the mapped node's own turn
   collects their outputs in order.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -27,11 +28,9 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from workers import canvas, transport
-
 from orchestrator.core import codec, mapping
 from store import dataplane, flags, pools, readiness, streams
-from workers import lineage
+from workers import canvas, lineage, transport
 from workers.hooks import OutputFailed
 
 if TYPE_CHECKING:
@@ -107,8 +106,7 @@ class OutputTravel:
         task.record.dispatch_s = time.perf_counter() - t1
         task.record.invocations = sent
 
-    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]],
-              executors: list[tuple[str, int, str]]) -> int:
+    def _send(self, task: "ActiveTask", dispatch: dict[tuple, list[str]], executors: list[tuple[str, int, str]]) -> int:
         """Branches of ``(worker, memory) → children`` (registered, made live, handed off where a
         hook says so) and ``executors``; returns the messages sent."""
         ctx = self.ctx
@@ -120,23 +118,35 @@ class OutputTravel:
             # and a worker of its configuration runs there (else any host takes it, and fetches them).
             home = next((homes[c] for c in children if c in homes), "")
             home = home if home and pools.serves(home, memory_mb) else ""
-            sigs.append(canvas.branch_signature(self.run_id, children, worker=owner, memory_mb=memory_mb,
-                                                annotations=annotations, host=home))
+            sigs.append(
+                canvas.branch_signature(
+                    self.run_id, children, worker=owner, memory_mb=memory_mb, annotations=annotations, host=home
+                )
+            )
         held: dict[str, float] = {}  # token → seconds its message waits: a process took the branch already
         if sigs:
-            dataplane.register_branches(self.run_id, {
-                sig.options["task_id"]: {"e": children, "w": owner, "m": memory_mb}
-                for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items())})
+            dataplane.register_branches(
+                self.run_id,
+                {
+                    sig.options["task_id"]: {"e": children, "w": owner, "m": memory_mb}
+                    for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items())
+                },
+            )
             dataplane.add_live(self.run_id, [sig.options["task_id"] for sig in sigs])
             for sig, ((owner, memory_mb), children) in zip(sigs, dispatch.items()):
-                delay = self.hooks.decide("hand_off", self.view, task, sig.options["task_id"], children, owner, memory_mb)
+                delay = self.hooks.decide(
+                    "hand_off", self.view, task, sig.options["task_id"], children, owner, memory_mb
+                )
                 if delay:
                     held[sig.options["task_id"]] = float(delay)
         # An executor launched for tasks whose inputs are on one host goes to that host's queue, if a
         # worker of its configuration runs there; else any host's takes it (and steals them).
-        sigs.extend(canvas.executor_signature(self.run_id, token, memory_mb,
-                                              host if host and pools.serves(host, memory_mb) else "")
-                    for token, memory_mb, host in executors)
+        sigs.extend(
+            canvas.executor_signature(
+                self.run_id, token, memory_mb, host if host and pools.serves(host, memory_mb) else ""
+            )
+            for token, memory_mb, host in executors
+        )
         transport.send(sigs, held)
         if dispatch:
             readiness.mark_dispatched(self.run_id, [c for cs in dispatch.values() for c in cs], self.token)
@@ -175,8 +185,7 @@ class OutputTravel:
                 self._fail(task, error, "")
                 return None
             width = len(task.value)
-            error = mapping.budget_error(c, len(ctx.graph), dataplane.set_width(self.run_id, c, width),
-                                         ctx.max_tasks)
+            error = mapping.budget_error(c, len(ctx.graph), dataplane.set_width(self.run_id, c, width), ctx.max_tasks)
             if error:
                 self._fail(task, error, "")
                 return None
@@ -184,8 +193,9 @@ class OutputTravel:
             task.record.optimizations.setdefault("mapped", {})[c] = width
             if width == 0:  # nothing to run: the gather is ready with this task
                 out.append(readiness.Child(c, 0, self._mode(c), ctx.memory_of(c)))
-            out.extend(readiness.Child(mapping.element_id(c, i), 1, readiness.FLEX, ctx.memory_of(c))
-                       for i in range(width))
+            out.extend(
+                readiness.Child(mapping.element_id(c, i), 1, readiness.FLEX, ctx.memory_of(c)) for i in range(width)
+            )
         return out
 
     def _gather(self, task: "ActiveTask") -> bool:

@@ -20,6 +20,7 @@ gets its own hook instances); it never writes into the runtime's. ::
     ...
     AttributeError: a hook's view of its branch is read-only (run_id)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -22,6 +22,7 @@ which nobody finalized (the last branch's end was lost) is finalized.
 Failing is a guarded transition: several reapers deciding at once fail a
 run once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,16 +41,17 @@ MAX_RUNS = 500
 LOST, STALLED, UNFINALIZED = "lost", "stalled", "unfinalized"
 MESSAGES = {
     LOST: "the run's state in Redis is gone (Redis restarted without persistence, or its keys were flushed "
-          "or evicted): it cannot complete. Configure Redis with an append-only file (README 'Running on many "
-          "hosts') and submit it again",
+    "or evicted): it cannot complete. Configure Redis with an append-only file (README 'Running on many "
+    "hosts') and submit it again",
     STALLED: "the run stalled: no branch is running and its result was never produced (a Redis restart lost "
-             "its last writes, so a task never became ready). Submit it again",
+    "its last writes, so a task never became ready). Submit it again",
 }
 
 
 @dataclass(frozen=True)
 class Look:
     """What Redis holds of one run."""
+
     has_meta: bool
     live: int
     sink_done: bool
@@ -85,9 +87,12 @@ def look(run_ids: list[int]) -> dict[int, Look]:
         pipe.exists(keys.over(run_id))
         pipe.exists(keys.finalized(run_id))
     raw = pipe.execute()
-    return {run_id: Look(bool(raw[5 * i]), int(raw[5 * i + 1]), bool(raw[5 * i + 2]), bool(raw[5 * i + 3]),
-                         bool(raw[5 * i + 4]))
-            for i, run_id in enumerate(run_ids)}
+    return {
+        run_id: Look(
+            bool(raw[5 * i]), int(raw[5 * i + 1]), bool(raw[5 * i + 2]), bool(raw[5 * i + 3]), bool(raw[5 * i + 4])
+        )
+        for i, run_id in enumerate(run_ids)
+    }
 
 
 class Watchdog:
@@ -104,14 +109,17 @@ class Watchdog:
         """One look; returns the runs acted on and why."""
         from django.utils import timezone
 
-        from orchestrator.models import WorkflowRun
         from orchestrator.core.states import RunStatus
+        from orchestrator.models import WorkflowRun
 
         now = time.time() if now is None else now
         self.next_at = now + WATCH_EVERY_S
         started_before = timezone.now() - timezone.timedelta(seconds=GRACE_S)
-        run_ids = list(WorkflowRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=started_before)
-                       .order_by("id").values_list("id", flat=True)[:MAX_RUNS])
+        run_ids = list(
+            WorkflowRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=started_before)
+            .order_by("id")
+            .values_list("id", flat=True)[:MAX_RUNS]
+        )
         found = {run_id: verdict(v) for run_id, v in look(run_ids).items()} if run_ids else {}
         confirmed = [(r, v) for r, v in found.items() if v is not None and self.suspects.get(r) == v]
         self.suspects = {r: v for r, v in found.items() if v is not None}

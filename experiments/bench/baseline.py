@@ -13,6 +13,7 @@ one's, created if missing, migrated by its own code) and another Redis database 
 defaults each checkout has its own files anyway. The driver uses only names both old and new checkouts have
 (``experiments.runner.cluster_if_needed``, ``experiments.bench.runtime.run_slaflow``, the spec parser).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -117,9 +118,15 @@ class Baseline:
         return env
 
     def __enter__(self) -> "Baseline":
-        self.proc = subprocess.Popen([self.python, "-u", "-c", DRIVER], cwd=self.dir, env=self.environment(),
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [self.python, "-u", "-c", DRIVER],
+            cwd=self.dir,
+            env=self.environment(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         first = self.proc.stdout.readline()
         if not first:
             raise BaselineError(f"the baseline in {self.dir} exited before it was ready (its stderr is above)")

@@ -13,6 +13,7 @@ from no history — then measures, over the stored runs:
 
 Pure figures over plain rows (``figures``) so a test can check them.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def _spread(values):
 
 def figures(rows: list[dict], early=EARLY, steady=STEADY) -> dict:
     """``rows``: runs oldest first with makespan_s, typical_s, promises {"p50", "p90"}; run k is rows[k-1]."""
+
     def window(lo, hi):
         return [r for k, r in enumerate(rows, 1) if lo <= k <= hi and r.get("makespan_s") and r.get("typical_s")]
 
@@ -45,8 +47,9 @@ def figures(rows: list[dict], early=EARLY, steady=STEADY) -> dict:
     out["early_typical_error_spread"] = _spread(errors)
     for key in ("p50", "p90"):
         judged = [r for r in first if (r.get("promises") or {}).get(key)]
-        out[f"early_within_{key}"] = (sum(r["makespan_s"] <= r["promises"][key] for r in judged) / len(judged)
-                                      if judged else None)
+        out[f"early_within_{key}"] = (
+            sum(r["makespan_s"] <= r["promises"][key] for r in judged) / len(judged) if judged else None
+        )
     later = window(*steady)
     overshoot = [r["promises"]["p90"] / r["makespan_s"] - 1 for r in later if (r.get("promises") or {}).get("p90")]
     out["steady_runs"] = f"{steady[0]}-{steady[1]}"
@@ -65,30 +68,45 @@ def stored_rows(name: str) -> list[dict]:
 
     rows = []
     for run_id, made, typical, promises, fallback in (
-            WorkflowRun.objects.filter(workflow__name=name).order_by("id")
-            .values_list("id", "makespan_s", "plan__predicted_median_s", "plan__data__promises", "plan__fallback")):
-        rows.append({"run_id": run_id, "makespan_s": made, "typical_s": None if fallback else typical,
-                     "promises": promises or {}})
+        WorkflowRun.objects.filter(workflow__name=name)
+        .order_by("id")
+        .values_list("id", "makespan_s", "plan__predicted_median_s", "plan__data__promises", "plan__fallback")
+    ):
+        rows.append(
+            {
+                "run_id": run_id,
+                "makespan_s": made,
+                "typical_s": None if fallback else typical,
+                "promises": promises or {},
+            }
+        )
     return rows
 
 
-def bench(name: str, *, planner: str, sla: str, iterations: int, params: dict, timeout_s: float,
-          progress=print) -> dict:
-    from orchestrator.models import WorkflowRun
+def bench(
+    name: str, *, planner: str, sla: str, iterations: int, params: dict, timeout_s: float, progress=print
+) -> dict:
     from experiments import runner
+    from orchestrator.models import WorkflowRun
 
     if WorkflowRun.objects.filter(workflow__name=name).exists():
-        raise RuntimeError(f"this database already holds runs of {name!r}: calibration figures start from no "
-                           "history (use a fresh database)")
+        raise RuntimeError(
+            f"this database already holds runs of {name!r}: calibration figures start from no "
+            "history (use a fresh database)"
+        )
     loads = []
     for k in range(1, iterations + 1):
         summary = runner.run_and_check(name, planner=planner, sla=sla, params=params, timeout_s=timeout_s)
         loads.append(os.getloadavg()[0])
-        progress(f"run {k}/{iterations}: {summary['status']} {summary['makespan_s'] or 0:.3f} s "
-                 f"(promise {summary['predicted_makespan_s']}), load {loads[-1]:.2f}")
+        progress(
+            f"run {k}/{iterations}: {summary['status']} {summary['makespan_s'] or 0:.3f} s "
+            f"(promise {summary['predicted_makespan_s']}), load {loads[-1]:.2f}"
+        )
         if summary["status"] != "succeeded" or summary.get("correct") is False:
-            raise RuntimeError(f"run {summary['run_id']} of {name} {summary['status']}"
-                               f"{'' if summary.get('correct') is not False else ' with a wrong result'}")
+            raise RuntimeError(
+                f"run {summary['run_id']} of {name} {summary['status']}"
+                f"{'' if summary.get('correct') is not False else ' with a wrong result'}"
+            )
     rows = stored_rows(name)
     for row, load in zip(rows, loads):
         row["load"] = load

@@ -13,6 +13,7 @@ push new content, so nothing is cached beforehand), then resolved by the worker'
 
 Reported per kind and way: median milliseconds, min–max. What the bench pushes is deleted at the end.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,9 +25,8 @@ import uuid
 import zipfile
 from typing import Callable
 
-from workers import codeloader as loader
-
 from orchestrator.services import code as service
+from workers import codeloader as loader
 
 WAYS = ("first use", "disk-cached", "in-process")
 
@@ -36,8 +36,14 @@ def module_source(kb: int, salt: str) -> bytes:
     lines = [f"# bench {salt}", "import math", ""]
     i = 0
     while sum(len(x) + 1 for x in lines) < kb * 1024:
-        lines += [f"def f{i}(x, k={i}):", "    total = 0.0", "    for j in range(3):",
-                  "        total += math.sqrt(abs(x) + j + k)", "    return total", ""]
+        lines += [
+            f"def f{i}(x, k={i}):",
+            "    total = 0.0",
+            "    for j in range(3):",
+            "        total += math.sqrt(abs(x) + j + k)",
+            "    return total",
+            "",
+        ]
         i += 1
     lines += ["def main(x):", "    return f0(x)", ""]
     return "\n".join(lines).encode()
@@ -46,15 +52,19 @@ def module_source(kb: int, salt: str) -> bytes:
 def wheel_bytes(modules: int, kb: int, salt: str) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("benchpkg/__init__.py", "".join(f"from . import m{i}\n" for i in range(modules))
-                   + "def main(x):\n    return m0.f0(x)\n")
+        z.writestr(
+            "benchpkg/__init__.py",
+            "".join(f"from . import m{i}\n" for i in range(modules)) + "def main(x):\n    return m0.f0(x)\n",
+        )
         for i in range(modules):
             z.writestr(f"benchpkg/m{i}.py", module_source(max(1, kb // modules), f"{salt}-{i}"))
         z.writestr("benchpkg-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
     return buf.getvalue()
 
 
-def bench(*, repeat: int, code_kb: int, wheel_modules: int, progress: Callable[[str], None] = lambda label: None) -> list[dict]:
+def bench(
+    *, repeat: int, code_kb: int, wheel_modules: int, progress: Callable[[str], None] = lambda label: None
+) -> list[dict]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
@@ -69,8 +79,9 @@ def bench(*, repeat: int, code_kb: int, wheel_modules: int, progress: Callable[[
         for _ in range(repeat):
             salt = uuid.uuid4().hex
             for kind, filename, data in (
-                    ("module", "benchmod.py", module_source(code_kb, salt)),
-                    ("wheel", "benchpkg-1.0-py3-none-any.whl", wheel_bytes(wheel_modules, code_kb, salt))):
+                ("module", "benchmod.py", module_source(code_kb, salt)),
+                ("wheel", "benchpkg-1.0-py3-none-any.whl", wheel_bytes(wheel_modules, code_kb, salt)),
+            ):
                 version, _ = service.push(user, filename, data)
                 sha, name = version.sha256_id, version.code.name
                 shas.append(sha)
@@ -96,8 +107,17 @@ def bench(*, repeat: int, code_kb: int, wheel_modules: int, progress: Callable[[
     rows = []
     for (kind, way), values in samples.items():
         ms = sorted(v * 1000 for v in values)
-        rows.append({"kind": kind, "bytes": sizes[kind], "way": way, "median_ms": round(statistics.median(ms), 3),
-                     "min_ms": round(ms[0], 3), "max_ms": round(ms[-1], 3), "n": len(ms)})
+        rows.append(
+            {
+                "kind": kind,
+                "bytes": sizes[kind],
+                "way": way,
+                "median_ms": round(statistics.median(ms), 3),
+                "min_ms": round(ms[0], 3),
+                "max_ms": round(ms[-1], 3),
+                "n": len(ms),
+            }
+        )
     return rows
 
 
@@ -106,10 +126,10 @@ def bench_on_workers(*, repeat: int, code_kb: int, progress: Callable[[str], Non
     of a one-task spec naming it and a second run of it. Reported per run: the branch's ``code_s`` (fetch,
     verify and import before its first task, recorded on ``WorkerStartup``) and its whole ``startup_s``
     (which includes it). Needs workers (``slaflow cluster``, or a local cluster the command starts)."""
-    import slaflow
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
 
+    import slaflow
     from orchestrator.models import CodeBlob, WorkerStartup
 
     User = get_user_model()
@@ -140,7 +160,15 @@ def bench_on_workers(*, repeat: int, code_kb: int, progress: Callable[[str], Non
     for label, by in samples.items():
         for what, values in by.items():
             ms = sorted(v * 1000 for v in values)
-            rows.append({"kind": "module", "way": f"on workers, {label}", "what": what,
-                         "median_ms": round(statistics.median(ms), 3), "min_ms": round(ms[0], 3),
-                         "max_ms": round(ms[-1], 3), "n": len(ms)})
+            rows.append(
+                {
+                    "kind": "module",
+                    "way": f"on workers, {label}",
+                    "what": what,
+                    "median_ms": round(statistics.median(ms), 3),
+                    "min_ms": round(ms[0], 3),
+                    "max_ms": round(ms[-1], 3),
+                    "n": len(ms),
+                }
+            )
     return rows

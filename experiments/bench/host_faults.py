@@ -13,17 +13,18 @@ On ``hosts`` simulated hosts (``localcluster.hosts``, started by the bench), per
   the downstream tasks ran once, and the writes of the cut-off branch refused by its stale lease token
   (the duplicates prevented).
 """
+
 from __future__ import annotations
 
 import time
 
 from experiments.bench import tasks as t
+from localcluster.hosts import Hosts, busy_host_with_outputs, running_on
 from orchestrator.core.authoring import build_graph
 from orchestrator.handles import RunHandle
 from orchestrator.models import WorkflowRun
 from orchestrator.services.runs import submit_run
 from store import fencing
-from localcluster.hosts import Hosts, busy_host_with_outputs, running_on
 from store.redis_client import get_redis
 
 
@@ -50,8 +51,9 @@ def _submit(graph, name: str):
     return submit_run(graph=graph, name=name, planner="wukong", sla="p90")
 
 
-def killed_host(harness: Hosts, *, tasks: int = 12, seconds: float = 4.0, mb: float = 1.0,
-                timeout_s: float = 300.0) -> dict:
+def killed_host(
+    harness: Hosts, *, tasks: int = 12, seconds: float = 4.0, mb: float = 1.0, timeout_s: float = 300.0
+) -> dict:
     name = f"host-kill-{tasks}x{seconds:g}s"
     quiet_tag, tag = f"quiet-{time.time_ns()}", f"kill-{time.time_ns()}"
     quiet = _submit(_fan(quiet_tag, tasks, seconds, mb), name)
@@ -66,22 +68,32 @@ def killed_host(harness: Hosts, *, tasks: int = 12, seconds: float = 4.0, mb: fl
     before, after = (WorkflowRun.objects.get(pk=pk).makespan_s for pk in (quiet.pk, run.pk))
     seen = fencing.counts(run.pk)
     harness.revive(victim)
-    return {"scenario": f"host killed mid-run ({tasks} x {seconds:g} s fan-out, {len(harness.hosts)} hosts)",
-            "kill_to_done_s": round(done, 3), "makespan_s": round(after, 3),
-            "undisturbed_makespan_s": round(before, 3), "beyond_undisturbed_s": round(after - before, 3),
-            "taken_over": running_there, "recomputed": seen["recomputed"],
-            "rerun": running_there + seen["recomputed"], "result_ok": value == expected,
-            "sink_runs": _count(tag)}
+    return {
+        "scenario": f"host killed mid-run ({tasks} x {seconds:g} s fan-out, {len(harness.hosts)} hosts)",
+        "kill_to_done_s": round(done, 3),
+        "makespan_s": round(after, 3),
+        "undisturbed_makespan_s": round(before, 3),
+        "beyond_undisturbed_s": round(after - before, 3),
+        "taken_over": running_there,
+        "recomputed": seen["recomputed"],
+        "rerun": running_there + seen["recomputed"],
+        "result_ok": value == expected,
+        "sink_runs": _count(tag),
+    }
 
 
 def partitioned_host(harness: Hosts, *, seconds: float = 8.0, timeout_s: float = 300.0) -> dict:
     tag = f"partition-{time.time_ns()}"
-    graph = build_graph(t.slow_add(t.slow_add(t.slow_add(0, 1, seconds, f"{tag}-slow"), 1, 0.0, f"{tag}-mid"),
-                                   1, 0.0, f"{tag}-sink"))
+    graph = build_graph(
+        t.slow_add(t.slow_add(t.slow_add(0, 1, seconds, f"{tag}-slow"), 1, 0.0, f"{tag}-mid"), 1, 0.0, f"{tag}-sink")
+    )
     run = _submit(graph, "host-partition")
     names = {h.hostname: h for h in harness.hosts}
-    victim = _until(lambda: next((names.get(h) for n, h in running_on(run.pk).items() if n.startswith("slow_add")),
-                                 None), timeout_s, "the slow task running")
+    victim = _until(
+        lambda: next((names.get(h) for n, h in running_on(run.pk).items() if n.startswith("slow_add")), None),
+        timeout_s,
+        "the slow task running",
+    )
     _until(lambda: _count(f"{tag}-slow"), timeout_s, "the slow task's function started")
     victim.partition()
     cut = time.perf_counter()
@@ -94,14 +106,19 @@ def partitioned_host(harness: Hosts, *, seconds: float = 8.0, timeout_s: float =
         _until(lambda: fencing.counts(run.pk)["fenced"], 120, "the cut-off branch's write refused")
     except RuntimeError:
         pass  # reported as 0 refused
-    return {"scenario": "host partitioned mid-task, healed after the others finished", "result_ok": value == 3,
-            "cut_to_done_s": round(done, 3), "slow_runs": _count(f"{tag}-slow"),
-            "downstream_runs": _count(f"{tag}-mid") + _count(f"{tag}-sink"),
-            "duplicates_prevented": fencing.counts(run.pk)["fenced"]}
+    return {
+        "scenario": "host partitioned mid-task, healed after the others finished",
+        "result_ok": value == 3,
+        "cut_to_done_s": round(done, 3),
+        "slow_runs": _count(f"{tag}-slow"),
+        "downstream_runs": _count(f"{tag}-mid") + _count(f"{tag}-sink"),
+        "duplicates_prevented": fencing.counts(run.pk)["fenced"],
+    }
 
 
-def bench(*, hosts: int = 3, repeat: int = 1, tasks: int = 12, seconds: float = 4.0, log=print,
-          progress=lambda msg: None) -> list[dict]:
+def bench(
+    *, hosts: int = 3, repeat: int = 1, tasks: int = 12, seconds: float = 4.0, log=print, progress=lambda msg: None
+) -> list[dict]:
     rows = []
     with Hosts(hosts) as harness:
         for line in harness.describe():

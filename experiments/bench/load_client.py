@@ -1,5 +1,6 @@
 """One client process of ``bench load`` (spawned: Django is set up here, not inherited; nothing at
 import time may touch Django, because the pool imports this module before the initializer runs)."""
+
 from __future__ import annotations
 
 import os

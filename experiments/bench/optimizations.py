@@ -23,6 +23,7 @@ the planner history; then on and off alternate, the order flipping every
 pair, so that drift on a noisy machine falls on both alike. Medians and
 ranges are over the measured runs only.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -146,39 +147,97 @@ def _not_slower_by(pct: float):
 
 MAKESPAN_CUT = Metric("makespan_s", _makespans, -25.0, _cut_by(25.0))
 INPUT_WAIT_CUT = Metric("fan_in_input_wait_s", _sink_input_wait, -50.0, _cut_by(50.0))
-HITS = Metric("prewarm_hit_pct", _hit_rate_pct, 80.0, lambda off, on, change: on is not None and on >= 80.0,
-              aggregate=True)
+HITS = Metric(
+    "prewarm_hit_pct", _hit_rate_pct, 80.0, lambda off, on, change: on is not None and on >= 80.0, aggregate=True
+)
 ANY_CUT = Metric("makespan_s", _makespans, 0.0, lambda off, on, change: change is not None and change < 0)
 BYTES_CUT = Metric("mb_written", _bytes_written, -50.0, _cut_by(50.0))
 MAKESPAN_CUT_20 = Metric("makespan_s", _makespans, -20.0, _cut_by(20.0))
 INPUT_READY_CUT = Metric("remote_input_ready_s", _remote_input_ready, -30.0, _cut_by(30.0))
 CONSUMER_AFTER_CUT = Metric("consumer_after_producer_s", _consumer_after_producer, -50.0, _cut_by(50.0))
 NOT_SLOWER = Metric("makespan_s", _makespans, 5.0, _not_slower_by(5.0))
-WITHIN = Metric("within_promise_pct", _within_pct, 90.0,
-                lambda off, on, change: on is not None and abs(on - 90.0) <= 10.0, aggregate=True)
+WITHIN = Metric(
+    "within_promise_pct",
+    _within_pct,
+    90.0,
+    lambda off, on, change: on is not None and abs(on - 90.0) <= 10.0,
+    aggregate=True,
+)
 
 
 def scenarios() -> list[Scenario]:
     out = [
-        Scenario("straggler", "straggler", "taskdup", Variant("uniform", ()), Variant("uniform", ("taskdup",)),
-                 (MAKESPAN_CUT,)),
-        Scenario("scattered_fanin", "scattered_fanin", "preload", Variant("uniform", ()),
-                 Variant("uniform", ("preload",)), (INPUT_WAIT_CUT,)),
-        Scenario("cold_stage", "cold_stage", "prewarm", Variant("uniform", ()), Variant("uniform", ("prewarm",)),
-                 (HITS, ANY_CUT)),
-        Scenario("big_fanout", "big_fanout", "wukong-opt", Variant("wukong", None), Variant("wukong-opt", None),
-                 (BYTES_CUT, MAKESPAN_CUT_20)),
-        Scenario("tree_reduction", "tree_reduction", "wukong-opt", Variant("wukong", None),
-                 Variant("wukong-opt", None), (NOT_SLOWER, WITHIN), min_runs=10),
-        Scenario("big_transfer", "big_transfer", "streaming", Variant("wukong", ()),
-                 Variant("wukong", ("streaming",)), (INPUT_READY_CUT, ANY_CUT)),
-        Scenario("stream_pipeline", "stream_pipeline", "generator streaming", Variant("uniform", (), {"streaming": 0}),
-                 Variant("uniform", (), {"streaming": 1}), (CONSUMER_AFTER_CUT, ANY_CUT)),
+        Scenario(
+            "straggler",
+            "straggler",
+            "taskdup",
+            Variant("uniform", ()),
+            Variant("uniform", ("taskdup",)),
+            (MAKESPAN_CUT,),
+        ),
+        Scenario(
+            "scattered_fanin",
+            "scattered_fanin",
+            "preload",
+            Variant("uniform", ()),
+            Variant("uniform", ("preload",)),
+            (INPUT_WAIT_CUT,),
+        ),
+        Scenario(
+            "cold_stage",
+            "cold_stage",
+            "prewarm",
+            Variant("uniform", ()),
+            Variant("uniform", ("prewarm",)),
+            (HITS, ANY_CUT),
+        ),
+        Scenario(
+            "big_fanout",
+            "big_fanout",
+            "wukong-opt",
+            Variant("wukong", None),
+            Variant("wukong-opt", None),
+            (BYTES_CUT, MAKESPAN_CUT_20),
+        ),
+        Scenario(
+            "tree_reduction",
+            "tree_reduction",
+            "wukong-opt",
+            Variant("wukong", None),
+            Variant("wukong-opt", None),
+            (NOT_SLOWER, WITHIN),
+            min_runs=10,
+        ),
+        Scenario(
+            "big_transfer",
+            "big_transfer",
+            "streaming",
+            Variant("wukong", ()),
+            Variant("wukong", ("streaming",)),
+            (INPUT_READY_CUT, ANY_CUT),
+        ),
+        Scenario(
+            "stream_pipeline",
+            "stream_pipeline",
+            "generator streaming",
+            Variant("uniform", (), {"streaming": 0}),
+            Variant("uniform", (), {"streaming": 1}),
+            (CONSUMER_AFTER_CUT, ANY_CUT),
+        ),
     ]
     for workflow in ("tree_reduction", "text_analysis"):
         for base in ("uniform", "non-uniform"):
-            out.append(Scenario(workflow, workflow, f"{base}-opt", Variant(base, None), Variant(f"{base}-opt", None),
-                                (NOT_SLOWER, WITHIN), min_runs=10))
+            out.append(
+                Scenario(
+                    workflow,
+                    workflow,
+                    f"{base}-opt",
+                    Variant(base, None),
+                    Variant(f"{base}-opt", None),
+                    (NOT_SLOWER, WITHIN),
+                    min_runs=10,
+                )
+            )
     return out
 
 
@@ -187,18 +246,30 @@ def names() -> list[str]:
 
 
 def _run(scenario: Scenario, variant: Variant, timeout_s: float) -> int:
-    summary = runner.run_and_check(scenario.workflow, planner=variant.planner, sla=SLA,
-                                   params={**scenario.params, **variant.params},
-                                   timeout_s=timeout_s, optimizations=variant.optimizations)
+    summary = runner.run_and_check(
+        scenario.workflow,
+        planner=variant.planner,
+        sla=SLA,
+        params={**scenario.params, **variant.params},
+        timeout_s=timeout_s,
+        optimizations=variant.optimizations,
+    )
     if summary["status"] != "succeeded" or summary["correct"] is not True:
-        raise RuntimeError(f"{scenario.workflow} under {variant.planner} {variant.optimizations}: "
-                           f"{summary['status']} (correct={summary['correct']}): {summary['error']}")
+        raise RuntimeError(
+            f"{scenario.workflow} under {variant.planner} {variant.optimizations}: "
+            f"{summary['status']} (correct={summary['correct']}): {summary['error']}"
+        )
     return int(summary["run_id"])
 
 
 # What each optimization did in a run (its summary, ``services.optimization_stats``): the events counted.
-_EVENTS = {"preload": ("inputs",), "prewarm": ("sent", "hits", "handed_off"), "taskdup": ("dups", "won"),
-           "clustering": ("tasks", "delayed_hits"), "streaming": ("outputs", "items", "consumers")}
+_EVENTS = {
+    "preload": ("inputs",),
+    "prewarm": ("sent", "hits", "handed_off"),
+    "taskdup": ("dups", "won"),
+    "clustering": ("tasks", "delayed_hits"),
+    "streaming": ("outputs", "items", "consumers"),
+}
 
 
 def fired(ids: list[int]) -> dict[str, dict[str, int]]:
@@ -220,8 +291,10 @@ def fired_text(counts: dict[str, dict[str, int]], runs: int) -> str:
     """``taskdup 5/5 runs (dups 5, won 5)``; ``none`` when nothing acted."""
     if not counts:
         return "none"
-    return "; ".join(f"{name} {c['runs']}/{runs} runs (" + ", ".join(f"{e} {c[e]}" for e in _EVENTS[name]) + ")"
-                     for name, c in sorted(counts.items()))
+    return "; ".join(
+        f"{name} {c['runs']}/{runs} runs (" + ", ".join(f"{e} {c[e]}" for e in _EVENTS[name]) + ")"
+        for name, c in sorted(counts.items())
+    )
 
 
 def _pct(off: float | None, on: float | None) -> float | None:
@@ -256,15 +329,26 @@ def measure(scenario: Scenario, *, repeat: int, warmup: int, timeout_s: float, p
             change = None if off is None or on is None else round(on - off, 1)  # points, not a ratio
         else:
             change = _pct(off, on)
-        rows.append({
-            "scenario": scenario.name, "optimization": scenario.optimization, "metric": metric.name,
-            "off": off, "on": on, "change_pct": change, "target_pct": metric.target_pct,
-            "met": bool(metric.met(off, on, change)), "runs": pairs,
-            "off_range": [round(min(off_values), 4), round(max(off_values), 4)] if off_values else None,
-            "on_range": [round(min(on_values), 4), round(max(on_values), 4)] if on_values else None,
-            "off_runs": ids["off"], "on_runs": ids["on"],
-            "on_fired": on_fired, "off_fired": off_fired, "fired": fired_text(on_fired, len(ids["on"])),
-        })
+        rows.append(
+            {
+                "scenario": scenario.name,
+                "optimization": scenario.optimization,
+                "metric": metric.name,
+                "off": off,
+                "on": on,
+                "change_pct": change,
+                "target_pct": metric.target_pct,
+                "met": bool(metric.met(off, on, change)),
+                "runs": pairs,
+                "off_range": [round(min(off_values), 4), round(max(off_values), 4)] if off_values else None,
+                "on_range": [round(min(on_values), 4), round(max(on_values), 4)] if on_values else None,
+                "off_runs": ids["off"],
+                "on_runs": ids["on"],
+                "on_fired": on_fired,
+                "off_fired": off_fired,
+                "fired": fired_text(on_fired, len(ids["on"])),
+            }
+        )
     return rows
 
 
@@ -273,7 +357,9 @@ def steps(chosen: list[str] | None, *, repeat: int, warmup: int) -> int:
     return sum(2 * (warmup + max(repeat, s.min_runs)) for s in scenarios() if not chosen or s.name in chosen)
 
 
-def bench(chosen: list[str] | None, *, repeat: int, warmup: int, timeout_s: float, progress=lambda msg: None) -> list[dict]:
+def bench(
+    chosen: list[str] | None, *, repeat: int, warmup: int, timeout_s: float, progress=lambda msg: None
+) -> list[dict]:
     rows = []
     for scenario in scenarios():
         if chosen and scenario.name not in chosen:
@@ -283,9 +369,18 @@ def bench(chosen: list[str] | None, *, repeat: int, warmup: int, timeout_s: floa
 
 
 def table(rows: list[dict]) -> str:
-    cols = [("scenario", "{}"), ("optimization", "{}"), ("metric", "{}"), ("off", "{:.3f}"), ("on", "{:.3f}"),
-            ("change_pct", "{:+.1f}"), ("target_pct", "{:+.0f}"), ("met", "{}"), ("runs", "{}"),
-            ("fired", "{}")]
+    cols = [
+        ("scenario", "{}"),
+        ("optimization", "{}"),
+        ("metric", "{}"),
+        ("off", "{:.3f}"),
+        ("on", "{:.3f}"),
+        ("change_pct", "{:+.1f}"),
+        ("target_pct", "{:+.0f}"),
+        ("met", "{}"),
+        ("runs", "{}"),
+        ("fired", "{}"),
+    ]
     cells = [[name for name, _ in cols]]
     for row in rows:
         cells.append(["-" if row.get(k) is None else fmt.format(row[k]) for k, fmt in cols])
@@ -293,7 +388,9 @@ def table(rows: list[dict]) -> str:
     # Right-aligned numbers, the free text of the last column left-aligned.
     lines = ["  ".join(c.rjust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("medians of the measured runs (on and off alternating, after warm-up runs of both); *_pct metrics "
-                 "are shares and their change is in points; fired: what the 'on' runs' optimizations did; "
-                 "ranges and run ids in --json.")
+    lines.append(
+        "medians of the measured runs (on and off alternating, after warm-up runs of both); *_pct metrics "
+        "are shares and their change is in points; fired: what the 'on' runs' optimizations did; "
+        "ranges and run ids in --json."
+    )
     return "\n".join(lines)

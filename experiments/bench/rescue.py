@@ -10,6 +10,7 @@ their promise (attainment), median makespan and measured GB-seconds (and their s
 GB-seconds rescue paid (median with − median without), and the lead time of the ``sla_at_risk`` alert
 before the promise's deadline (deadline − alert, over every slowed run that fired one).
 """
+
 from __future__ import annotations
 
 import statistics
@@ -29,8 +30,8 @@ def _spread(values):
 
 
 def graph(tasks: int, busy_s: float):
-    from orchestrator.core.authoring import build_graph
     from experiments.bench import tasks as t
+    from orchestrator.core.authoring import build_graph
 
     x = t.inc(0)
     for _ in range(tasks):
@@ -54,18 +55,31 @@ def figures(rows: list[dict]) -> dict:
             "replans": sum(1 for r in mine if r.get("replanned")),
         }
     w, o = out["with"], out["without"]
-    out["attainment_gain"] = (w["attainment"] - o["attainment"]
-                              if w["attainment"] is not None and o["attainment"] is not None else None)
-    out["extra_gb_seconds"] = (round(w["gb_seconds_median"] - o["gb_seconds_median"], 4)
-                               if w["gb_seconds_median"] is not None and o["gb_seconds_median"] is not None else None)
+    out["attainment_gain"] = (
+        w["attainment"] - o["attainment"] if w["attainment"] is not None and o["attainment"] is not None else None
+    )
+    out["extra_gb_seconds"] = (
+        round(w["gb_seconds_median"] - o["gb_seconds_median"], 4)
+        if w["gb_seconds_median"] is not None and o["gb_seconds_median"] is not None
+        else None
+    )
     leads = [r["lead_s"] for r in rows if r.get("lead_s") is not None]
     out["alert_lead_s_median"], out["alert_lead_s_spread"], out["alerts"] = _median(leads), _spread(leads), len(leads)
     out["promise_median"] = _median([r["promise_s"] for r in rows])
     return out
 
 
-def bench(*, tasks: int, busy_s: float, slowdown: float, history: int, pairs: int, sla: str, timeout_s: float,
-          progress: Callable[[str], None] = lambda msg: None) -> dict:
+def bench(
+    *,
+    tasks: int,
+    busy_s: float,
+    slowdown: float,
+    history: int,
+    pairs: int,
+    sla: str,
+    timeout_s: float,
+    progress: Callable[[str], None] = lambda msg: None,
+) -> dict:
     from django.conf import settings
     from django.test import override_settings
 
@@ -78,8 +92,9 @@ def bench(*, tasks: int, busy_s: float, slowdown: float, history: int, pairs: in
 
     name = f"bench-rescue-{tasks}x{busy_s:g}"
     if WorkflowRun.objects.filter(workflow__name=name).exists():
-        raise RuntimeError(f"this database already holds runs of {name!r}: the scenario starts from no history "
-                           "(use a fresh database)")
+        raise RuntimeError(
+            f"this database already holds runs of {name!r}: the scenario starts from no history (use a fresh database)"
+        )
     g, smallest = graph(tasks, busy_s), min(settings.SLAFLOW_RESOURCE_CONFIGS)
     client = get_redis()
 
@@ -97,7 +112,7 @@ def bench(*, tasks: int, busy_s: float, slowdown: float, history: int, pairs: in
                 progress(f"history run {k + 1}/{history}")
                 run("wukong" if k < 2 else "uniform")
             for k in range(pairs):
-                for side in ((False, True) if k % 2 == 0 else (True, False)):
+                for side in (False, True) if k % 2 == 0 else (True, False):
                     progress(f"slowed run, pair {k + 1}/{pairs}, rescue {'on' if side else 'off'}")
                     client.set(keys.bench_slowdown(), slowdown)
                     try:
@@ -106,13 +121,31 @@ def bench(*, tasks: int, busy_s: float, slowdown: float, history: int, pairs: in
                         client.delete(keys.bench_slowdown())
                     r = WorkflowRun.objects.get(pk=run_id)
                     risk = next((a for a in r.alerts or [] if a["kind"] == live.AT_RISK), None)
-                    rows.append({"run_id": run_id, "rescue": side, "makespan_s": r.makespan_s,
-                                 "promise_s": r.predicted_makespan_s, "gb_seconds": r.gb_seconds,
-                                 "lead_s": round(risk["deadline"] - risk["at"], 4) if risk else None,
-                                 "replanned": any(a["kind"] == rescue.REPLAN for a in r.alerts or []),
-                                 "alerts": [a["kind"] for a in r.alerts or []]})
+                    rows.append(
+                        {
+                            "run_id": run_id,
+                            "rescue": side,
+                            "makespan_s": r.makespan_s,
+                            "promise_s": r.predicted_makespan_s,
+                            "gb_seconds": r.gb_seconds,
+                            "lead_s": round(risk["deadline"] - risk["at"], 4) if risk else None,
+                            "replanned": any(a["kind"] == rescue.REPLAN for a in r.alerts or []),
+                            "alerts": [a["kind"] for a in r.alerts or []],
+                        }
+                    )
                     r.delete()  # the next slowed run is planned from the same history
     finally:
         client.delete(keys.bench_slowdown())
-    return {"workflow": name, "tasks": tasks, "busy_s": busy_s, "slowdown": slowdown, "sla": sla,
-            "memory_mb": smallest, "pairs": pairs} | figures(rows) | {"rows": rows}
+    return (
+        {
+            "workflow": name,
+            "tasks": tasks,
+            "busy_s": busy_s,
+            "slowdown": slowdown,
+            "sla": sla,
+            "memory_mb": smallest,
+            "pairs": pairs,
+        }
+        | figures(rows)
+        | {"rows": rows}
+    )

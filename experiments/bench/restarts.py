@@ -15,6 +15,7 @@ running, and reports how the run ended and how long after the restart:
 The workflow is ``fixed_times`` (parallel chains of 1 s sleeps), so the
 undisturbed makespan is known: ``length`` seconds plus overhead.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,21 @@ class PrivateRedis:
         binary = server_binary()  # the same redis-server the embedded default would use
         persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.aof else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.dir),
-             *persistence], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(self.dir),
+                *persistence,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait_for(self._answers, 15, f"redis-server on port {self.port} did not answer")
 
     def _answers(self) -> bool:
@@ -104,8 +118,9 @@ class PrivatePostgres:
 
     def __init__(self, workdir: Path):
         if not POSTGRES_BINS:
-            raise RuntimeError("Postgres server binaries not found under /usr/lib/postgresql (apt-get install "
-                               "postgresql)")
+            raise RuntimeError(
+                "Postgres server binaries not found under /usr/lib/postgresql (apt-get install postgresql)"
+            )
         self.bin, self.dir, self.port = POSTGRES_BINS[0], workdir / "pg", free_port()
         self.dir.mkdir(parents=True)
         self.user = "postgres" if os.geteuid() == 0 else None
@@ -132,8 +147,17 @@ class PrivatePostgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "slaflow", "slaflow")
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", mode, "-w", "stop")
@@ -164,8 +188,15 @@ def services(scenario: str) -> Iterator[tuple[PrivateRedis, PrivatePostgres]]:
 
 def _env(redis: PrivateRedis, pg: PrivatePostgres, var_dir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLAFLOW_TEST", "PYTEST"))}
-    env.update({"DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "orchestrator.settings",
-                "SLAFLOW_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "DATABASE_URL": pg.url,
+            "REDIS_URL": redis.url,
+            "DJANGO_SETTINGS_MODULE": "orchestrator.settings",
+            "SLAFLOW_VAR_DIR": str(var_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -173,8 +204,12 @@ def _run_status(pg: PrivatePostgres) -> str | None:
     import psycopg2
 
     try:
-        with psycopg2.connect(host="127.0.0.1", port=pg.port, user="slaflow", dbname="slaflow",
-                              connect_timeout=2) as conn, conn.cursor() as cur:
+        with (
+            psycopg2.connect(
+                host="127.0.0.1", port=pg.port, user="slaflow", dbname="slaflow", connect_timeout=2
+            ) as conn,
+            conn.cursor() as cur,
+        ):
             cur.execute("select status from orchestrator_workflowrun order by id desc limit 1")
             row = cur.fetchone()
             return row[0] if row else None
@@ -182,8 +217,9 @@ def _run_status(pg: PrivatePostgres) -> str | None:
         return None
 
 
-def scenario(name: str, *, chains: int = 2, length: int = 8, down_s: float = 2.0, after_s: float = 2.0,
-             timeout_s: float = 240.0) -> dict:
+def scenario(
+    name: str, *, chains: int = 2, length: int = 8, down_s: float = 2.0, after_s: float = 2.0, timeout_s: float = 240.0
+) -> dict:
     """One scenario end to end; returns how the run ended and the times."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}: one of {', '.join(SCENARIOS)}")
@@ -191,16 +227,28 @@ def scenario(name: str, *, chains: int = 2, length: int = 8, down_s: float = 2.0
         var_dir = Path(pg.dir).parent / "var"
         env = _env(redis, pg, var_dir)
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        migrated = subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, capture_output=True,
-                                  text=True, timeout=300)
+        migrated = subprocess.run(
+            [*manage, "migrate", "--noinput", "-v", "0"], env=env, capture_output=True, text=True, timeout=300
+        )
         if migrated.returncode != 0:
             raise RuntimeError(f"migrate failed: {migrated.stderr[-2000:]}")
-        cmd = [*manage, "run_workflow", "fixed_times", "--param", f"chains={chains}", "--param",
-               f"length={length}", "--param", "seconds=1", "--json", "--timeout", str(timeout_s)]
+        cmd = [
+            *manage,
+            "run_workflow",
+            "fixed_times",
+            "--param",
+            f"chains={chains}",
+            "--param",
+            f"length={length}",
+            "--param",
+            "seconds=1",
+            "--json",
+            "--timeout",
+            str(timeout_s),
+        ]
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            _wait_for(lambda: _run_status(pg) == "running" or child.poll() is not None, 180,
-                      "the run did not start")
+            _wait_for(lambda: _run_status(pg) == "running" or child.poll() is not None, 180, "the run did not start")
             time.sleep(after_s)
             t0 = time.monotonic()
             (redis if name.startswith("redis") else pg).restart(down_s)
@@ -212,7 +260,15 @@ def scenario(name: str, *, chains: int = 2, length: int = 8, down_s: float = 2.0
                 child.communicate()
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     run = rows[-1] if rows else {}
-    return {"scenario": name, "status": run.get("status"), "result": run.get("result"),
-            "result_ok": run.get("result") == [length] * chains, "error": (run.get("error") or "")[:300],
-            "makespan_s": run.get("makespan_s"), "restart_to_end_s": round(ended_s, 2), "down_s": down_s,
-            "exit_code": child.returncode, "stderr_tail": "" if rows else err[-1500:]}
+    return {
+        "scenario": name,
+        "status": run.get("status"),
+        "result": run.get("result"),
+        "result_ok": run.get("result") == [length] * chains,
+        "error": (run.get("error") or "")[:300],
+        "makespan_s": run.get("makespan_s"),
+        "restart_to_end_s": round(ended_s, 2),
+        "down_s": down_s,
+        "exit_code": child.returncode,
+        "stderr_tail": "" if rows else err[-1500:],
+    }

@@ -14,6 +14,7 @@ whether every system computed the same result and, where known, the machine
 limit (no system can finish sooner: max(the critical path's CPU time, total
 CPU / cores)); with ``breakdown``, where slaflow's time per task went.
 """
+
 from __future__ import annotations
 
 import random
@@ -22,13 +23,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from orchestrator.core.graph import toposort
+from experiments.bench import workloads as wl
+from experiments.bench.baseline import digest
+from orchestrator.core.graph import Graph, toposort
 from orchestrator.handles import RunHandle
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.services.runs import submit_run
-from orchestrator.core.graph import Graph
-from experiments.bench import workloads as wl
-from experiments.bench.baseline import digest
 
 
 class DaskMissing(RuntimeError):
@@ -47,6 +47,7 @@ def dask_available() -> bool:
 @dataclass(frozen=True)
 class Case:
     """One graph to run on every system."""
+
     name: str
     what: str
     graph: Graph
@@ -85,25 +86,45 @@ class Row:
         mk, wall = med(self.slaflow_makespan), med(self.slaflow_wall)
         dd, dt = med(self.dask_distributed), med(self.dask_threaded)
         out = {
-            "workload": self.workload, "what": self.what, "tasks": self.tasks, "size": self.size,
-            "planner": self.planner, "machine_limit_s": _r(self.machine_limit_s),
+            "workload": self.workload,
+            "what": self.what,
+            "tasks": self.tasks,
+            "size": self.size,
+            "planner": self.planner,
+            "machine_limit_s": _r(self.machine_limit_s),
             "ratio_machine_limit": ratio(mk, self.machine_limit_s),
-            "slaflow_makespan_s": mk, "slaflow_wall_s": wall, "dask_distributed_s": dd, "dask_threaded_s": dt,
-            "ratio_makespan": ratio(mk, dd), "ratio_wall": ratio(wall, dd),
+            "slaflow_makespan_s": mk,
+            "slaflow_wall_s": wall,
+            "dask_distributed_s": dd,
+            "dask_threaded_s": dt,
+            "ratio_makespan": ratio(mk, dd),
+            "ratio_wall": ratio(wall, dd),
             "critical_path_s": _r(self.critical_path_s),
             "makespan_over_critical_path": ratio(mk, self.critical_path_s),
             "overhead_s": _r(wall - mk) if wall is not None and mk is not None else None,
             "results_equal": self.results_equal,
-            "spread": {name: spread(values) for name, values in (
-                ("slaflow_makespan_s", self.slaflow_makespan), ("slaflow_wall_s", self.slaflow_wall),
-                ("dask_distributed_s", self.dask_distributed), ("dask_threaded_s", self.dask_threaded))},
+            "spread": {
+                name: spread(values)
+                for name, values in (
+                    ("slaflow_makespan_s", self.slaflow_makespan),
+                    ("slaflow_wall_s", self.slaflow_wall),
+                    ("dask_distributed_s", self.dask_distributed),
+                    ("dask_threaded_s", self.dask_threaded),
+                )
+            },
             "slaflow_runs": self.run_ids,
         }
         if self.baseline_makespan:
             bm = med(self.baseline_makespan)
-            out.update({"baseline_makespan_s": bm, "baseline_wall_s": med(self.baseline_wall),
-                        "ratio_baseline": ratio(mk, bm), "ratio_baseline_wall": ratio(wall, med(self.baseline_wall)),
-                        "baseline_results_equal": self.baseline_equal})
+            out.update(
+                {
+                    "baseline_makespan_s": bm,
+                    "baseline_wall_s": med(self.baseline_wall),
+                    "ratio_baseline": ratio(mk, bm),
+                    "ratio_baseline_wall": ratio(wall, med(self.baseline_wall)),
+                    "baseline_results_equal": self.baseline_equal,
+                }
+            )
             out["spread"]["baseline_makespan_s"] = spread(self.baseline_makespan)
             out["spread"]["baseline_wall_s"] = spread(self.baseline_wall)
         if self.breakdown:
@@ -174,8 +195,9 @@ def check_variant(variant: str) -> None:
     planning.get(planner)
     unknown = [o for o in opts or () if o not in optimizations.NAMES]
     if unknown:
-        raise ValueError(f"{variant!r}: unknown optimization {unknown[0]!r} (known: {', '.join(optimizations.NAMES)}, "
-                         "or none)")
+        raise ValueError(
+            f"{variant!r}: unknown optimization {unknown[0]!r} (known: {', '.join(optimizations.NAMES)}, or none)"
+        )
 
 
 def run_slaflow(graph, name: str, timeout_s: float, planner: str = "wukong") -> tuple[object, float, int]:
@@ -204,8 +226,13 @@ def breakdown(run_id: int) -> dict:
 
     run = WorkflowRun.objects.get(pk=run_id)
     t = TaskRun.objects.filter(run_id=run_id).aggregate(
-        n=Count("id"), inputs=Sum("input_wait_s"), execute=Sum("exec_s"), upload=Sum("upload_s"),
-        counters=Sum("counter_update_s"), dispatch=Sum("dispatch_s"))
+        n=Count("id"),
+        inputs=Sum("input_wait_s"),
+        execute=Sum("exec_s"),
+        upload=Sum("upload_s"),
+        counters=Sum("counter_update_s"),
+        dispatch=Sum("dispatch_s"),
+    )
     b = WorkerStartup.objects.filter(run_id=run_id).aggregate(delivery=Sum("startup_s"), branches=Count("id"))
     n = t["n"] or 1
     tm = run.timings or {}
@@ -235,8 +262,17 @@ def steps(cases: list[Case], *, repeat: int, with_dask: bool, planners: list[str
     return (repeat + 1) * (len(cases) * len(planners) * (2 if baseline else 1) + dask)
 
 
-def bench(cases: list[Case], *, repeat: int, with_dask: bool, with_breakdown: bool, planners: list[str] = ("wukong",),
-          timeout_s: float = 600.0, progress: Callable[[str], None] = lambda msg: None, baseline=None) -> list[Row]:
+def bench(
+    cases: list[Case],
+    *,
+    repeat: int,
+    with_dask: bool,
+    with_breakdown: bool,
+    planners: list[str] = ("wukong",),
+    timeout_s: float = 600.0,
+    progress: Callable[[str], None] = lambda msg: None,
+    baseline=None,
+) -> list[Row]:
     """``baseline``: an ``experiments.bench.baseline.Baseline`` (another checkout) that runs every slaflow run
     again, alternating with this checkout's, repeat for repeat."""
     if with_dask and not dask_available():
@@ -245,15 +281,27 @@ def bench(cases: list[Case], *, repeat: int, with_dask: bool, with_breakdown: bo
     rows = []
     try:
         for case in cases:
-            rows.extend(_bench_case(case, systems, repeat=repeat, with_dask=with_dask, with_breakdown=with_breakdown,
-                                    planners=planners, timeout_s=timeout_s, progress=progress, baseline=baseline))
+            rows.extend(
+                _bench_case(
+                    case,
+                    systems,
+                    repeat=repeat,
+                    with_dask=with_dask,
+                    with_breakdown=with_breakdown,
+                    planners=planners,
+                    timeout_s=timeout_s,
+                    progress=progress,
+                    baseline=baseline,
+                )
+            )
     finally:
         systems.close()
     return rows
 
 
-def _bench_case(case: Case, systems: Systems, *, repeat, with_dask, with_breakdown, planners, timeout_s,
-                progress, baseline=None) -> list[Row]:
+def _bench_case(
+    case: Case, systems: Systems, *, repeat, with_dask, with_breakdown, planners, timeout_s, progress, baseline=None
+) -> list[Row]:
     graph, name = case.graph, case.name
     label = f"bench-{name}-{case.size}"
     results, rows = [], []
@@ -304,8 +352,9 @@ def _bench_case(case: Case, systems: Systems, *, repeat, with_dask, with_breakdo
     return rows
 
 
-def wfcommons_cases(recipes: list[str], *, seed: int, tasks: tuple[int, int], cpu_s: float, total_mb: float,
-                    max_mb: float, cores: float) -> list[Case]:
+def wfcommons_cases(
+    recipes: list[str], *, seed: int, tasks: tuple[int, int], cpu_s: float, total_mb: float, max_mb: float, cores: float
+) -> list[Case]:
     """One instance per recipe; its size (within ``tasks``, at least the recipe's minimum) and WfCommons
     seed drawn from ``seed``, so one number replays the whole family."""
     from experiments.bench import wfcommons as wf
@@ -317,8 +366,16 @@ def wfcommons_cases(recipes: list[str], *, seed: int, tasks: tuple[int, int], cp
         n, instance_seed = rng.randint(lo, max(lo, tasks[1])), rng.randrange(1 << 31)
         instance = wf.generate(recipe, n, instance_seed)
         scaled = wf.scale(instance, cpu_s=cpu_s, total_bytes=int(total_mb * 1e6), max_bytes=int(max_mb * 1e6))
-        cases.append(Case(recipe, wf.describe(instance, scaled), wf.build(instance, scaled), len(instance.jobs),
-                          round(wf.machine_limit(instance, scaled, cores), 4), threaded=False))
+        cases.append(
+            Case(
+                recipe,
+                wf.describe(instance, scaled),
+                wf.build(instance, scaled),
+                len(instance.jobs),
+                round(wf.machine_limit(instance, scaled, cores), 4),
+                threaded=False,
+            )
+        )
     return cases
 
 

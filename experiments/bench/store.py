@@ -16,6 +16,7 @@ it, then ``repeat`` times each:
 Reported per tier: median milliseconds per MB with min–max, and whether
 the reader got a copy. Measured, never asserted by tests.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -27,19 +28,22 @@ from typing import Callable
 import numpy as np
 
 from orchestrator.core import codec
-from store import locations, tiers
+from store import keys, locations, tiers
+from store.redis_client import get_redis
 from store.server import DataServer
 from store.shm import HostDir
-from store import keys
-from store.redis_client import get_redis
 
 RUN_ID = 999_999_001  # a run id no deployment reaches: its files and keys are removed at the end
 
 
 def _spread(samples: list[float], mb: float) -> dict:
     per_mb = [s * 1000 / mb for s in samples]
-    return {"ms_per_mb": round(statistics.median(per_mb), 4), "min": round(min(per_mb), 4),
-            "max": round(max(per_mb), 4), "runs": len(per_mb)}
+    return {
+        "ms_per_mb": round(statistics.median(per_mb), 4),
+        "min": round(min(per_mb), 4),
+        "max": round(max(per_mb), 4),
+        "runs": len(per_mb),
+    }
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
@@ -67,16 +71,29 @@ def bench(size_mb: int = 64, repeat: int = 5, progress: Callable[[str], None] = 
 
         put_s, _ = _timed(redis_put, repeat)
         get_s, value = _timed(lambda: codec.loads(client.hget(keys.outputs(RUN_ID), "x")), repeat)
-        rows.append({"tier": "redis", "write": _spread(put_s, mb), "read": _spread(get_s, mb),
-                     "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))})
+        rows.append(
+            {
+                "tier": "redis",
+                "write": _spread(put_s, mb),
+                "read": _spread(get_s, mb),
+                "copy": bool(value.flags.owndata),
+                "equal": bool(np.array_equal(value, array)),
+            }
+        )
         progress("shared memory")
         write_s, entry = _timed(lambda: shm_store.entry(RUN_ID, "x", data), repeat)
         read_s, value = _timed(lambda: shm_store.resolve(RUN_ID, entry).load(), repeat)
         got = shm_store.resolve(RUN_ID, entry)
         shared = np.shares_memory(got.load(), np.frombuffer(got.buf, dtype=np.uint8))
-        rows.append({"tier": "shm", "write": _spread(write_s, mb), "read": _spread(read_s, mb),
-                     "copy": bool(value.flags.owndata or value.flags.writeable or not shared),
-                     "equal": bool(np.array_equal(value, array))})
+        rows.append(
+            {
+                "tier": "shm",
+                "write": _spread(write_s, mb),
+                "read": _spread(read_s, mb),
+                "copy": bool(value.flags.owndata or value.flags.writeable or not shared),
+                "equal": bool(np.array_equal(value, array)),
+            }
+        )
         progress("another host over loopback")
         rows.append(_loopback(store, entry, array, mb, repeat))
     finally:
@@ -95,23 +112,31 @@ def _loopback(store: tiers.OutputStore, entry: bytes, array, mb: float, repeat: 
             remote = locations.Location("bench-source", server.address, loc.name, loc.size, loc.checksum).encode()
             samples, value = [], None
             for k in range(repeat):
-                reader = tiers.OutputStore(f"bench-reader-{k}", HostDir(Path(tmp) / str(k), store.hdir.deployment),
-                                           1, store.networks)
+                reader = tiers.OutputStore(
+                    f"bench-reader-{k}", HostDir(Path(tmp) / str(k), store.hdir.deployment), 1, store.networks
+                )
                 t0 = time.perf_counter()
                 got = reader.resolve(RUN_ID, remote)
                 value = got.load()
                 samples.append(time.perf_counter() - t0)
             med = statistics.median(samples)
-            return {"tier": "remote (loopback)", "read": _spread(samples, mb), "gb_per_s": round(mb / 1024 / med, 3),
-                    "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))}
+            return {
+                "tier": "remote (loopback)",
+                "read": _spread(samples, mb),
+                "gb_per_s": round(mb / 1024 / med, 3),
+                "copy": bool(value.flags.owndata),
+                "equal": bool(np.array_equal(value, array)),
+            }
     finally:
         server.stop()
 
 
 # --- between simulated hosts (bench store --hosts 2) ----------------------------------------------
 
-_IN_HOST = ("import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'orchestrator.settings'); "
-            "django.setup(); from experiments.bench import store; store.{}")
+_IN_HOST = (
+    "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'orchestrator.settings'); "
+    "django.setup(); from experiments.bench import store; store.{}"
+)
 
 
 def across_hosts(harness, size_mb: int = 64, repeat: int = 5) -> dict:
@@ -128,8 +153,11 @@ def across_hosts(harness, size_mb: int = 64, repeat: int = 5) -> dict:
         raise RuntimeError(f"writing on {a.hostname} failed: {wrote.stderr[-2000:]}")
     entry = wrote.stdout.strip().splitlines()[-1]
     try:
-        read = b.run([sys.executable, "-c", _IN_HOST.format(f"fetch_here({entry!r}, {size_mb}, {repeat})")],
-                     timeout_s=600, env=env_b)
+        read = b.run(
+            [sys.executable, "-c", _IN_HOST.format(f"fetch_here({entry!r}, {size_mb}, {repeat})")],
+            timeout_s=600,
+            env=env_b,
+        )
         if read.returncode:
             raise RuntimeError(f"fetching on {b.hostname} failed: {read.stderr[-2000:]}")
         row = json.loads(read.stdout.strip().splitlines()[-1])
@@ -157,15 +185,24 @@ def fetch_here(entry_hex: str, size_mb: int, repeat: int) -> None:
     samples, value = [], None
     with tempfile.TemporaryDirectory(prefix="slaflow-bench-", dir="/dev/shm") as tmp:
         for k in range(repeat):
-            reader = tiers.OutputStore(store.host, HostDir(Path(tmp) / str(k), store.hdir.deployment), 1,
-                                       store.networks)
+            reader = tiers.OutputStore(
+                store.host, HostDir(Path(tmp) / str(k), store.hdir.deployment), 1, store.networks
+            )
             t0 = time.perf_counter()
             value = reader.resolve(RUN_ID, entry).load()
             samples.append(time.perf_counter() - t0)
     med = statistics.median(samples)
-    print(json.dumps({"read": _spread(samples, mb), "gb_per_s": round(mb / 1024 / med, 3),
-                      "gb_per_s_range": [round(mb / 1024 / max(samples), 3), round(mb / 1024 / min(samples), 3)],
-                      "copy": bool(value.flags.owndata), "equal": bool(np.array_equal(value, array))}))
+    print(
+        json.dumps(
+            {
+                "read": _spread(samples, mb),
+                "gb_per_s": round(mb / 1024 / med, 3),
+                "gb_per_s_range": [round(mb / 1024 / max(samples), 3), round(mb / 1024 / min(samples), 3)],
+                "copy": bool(value.flags.owndata),
+                "equal": bool(np.array_equal(value, array)),
+            }
+        )
+    )
 
 
 def drop_here() -> None:

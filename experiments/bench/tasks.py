@@ -3,6 +3,7 @@
 Every function is deterministic, so the results of both systems can be
 compared exactly (or with ``np.allclose`` for floating point).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,7 @@ def add_blocks(blocks):
 
 @task
 def assemble(blocks, nb: int):
-    return np.block([list(blocks[i * nb:(i + 1) * nb]) for i in range(nb)])
+    return np.block([list(blocks[i * nb : (i + 1) * nb]) for i in range(nb)])
 
 
 @task
@@ -132,6 +133,7 @@ def hang(x, seconds: float = 3600.0, tag: str = ""):
 
 # --- the WfCommons family (experiments.bench.wfcommons) ---------------------------------------------------
 
+
 def _digest(key: int, inputs) -> int:
     """A 64-bit checksum of ``key`` and every input's bytes (each read whole: as a 64-bit word sum)."""
     import hashlib
@@ -141,7 +143,7 @@ def _digest(key: int, inputs) -> int:
         buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
         words = buf[: buf.size // 8 * 8].view(np.uint64)
         h.update(int(words.sum(dtype=np.uint64)).to_bytes(8, "little"))
-        h.update(buf[buf.size // 8 * 8:].tobytes() + buf.size.to_bytes(8, "little"))
+        h.update(buf[buf.size // 8 * 8 :].tobytes() + buf.size.to_bytes(8, "little"))
     return int.from_bytes(h.digest(), "little")
 
 

@@ -22,6 +22,7 @@ structure, task runtimes and file sizes. This module turns one instance into a b
 
 Everything but ``generate`` is pure over plain data.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -35,9 +36,15 @@ from orchestrator.core.graph import Graph
 
 # WfCommons recipe classes (wfcommons.wfchef.recipes.<Class>) under the bench's names.
 RECIPES = {
-    "montage": "MontageRecipe", "epigenomics": "EpigenomicsRecipe", "1000genome": "GenomeRecipe",
-    "bwa": "BwaRecipe", "blast": "BlastRecipe", "srasearch": "SrasearchRecipe",
-    "seismology": "SeismologyRecipe", "soykb": "SoykbRecipe", "cycles": "CyclesRecipe",
+    "montage": "MontageRecipe",
+    "epigenomics": "EpigenomicsRecipe",
+    "1000genome": "GenomeRecipe",
+    "bwa": "BwaRecipe",
+    "blast": "BlastRecipe",
+    "srasearch": "SrasearchRecipe",
+    "seismology": "SeismologyRecipe",
+    "soykb": "SoykbRecipe",
+    "cycles": "CyclesRecipe",
 }
 DEFAULT_RECIPES = ("montage", "1000genome", "bwa", "epigenomics")
 MIN_BYTES = 64  # a job without output files still hands its children a (tiny) output
@@ -71,6 +78,7 @@ class Instance:
 @dataclass(frozen=True)
 class Scaled:
     """What each job does in the benchmark."""
+
     busy_s: dict[str, float]
     out_bytes: dict[str, int]
 
@@ -128,8 +136,9 @@ def from_workflow(recipe: str, seed: int, workflow) -> Instance:
             if tid not in done and all(p in done for p in parents[tid]):
                 task = workflow.nodes[tid]["task"]
                 size = sum(int(f.size or 0) for f in task.output_files)
-                jobs.append(Job(tid, str(task.category or task.name), float(task.runtime or 0.0), size,
-                                tuple(parents[tid])))
+                jobs.append(
+                    Job(tid, str(task.category or task.name), float(task.runtime or 0.0), size, tuple(parents[tid]))
+                )
                 done.add(tid)
                 progressed = True
         if not progressed:
@@ -141,8 +150,7 @@ def scale(instance: Instance, *, cpu_s: float, total_bytes: int, max_bytes: int)
     """Runtimes to ``cpu_s`` CPU-seconds in all; output sizes to ``total_bytes`` in all, none above
     ``max_bytes`` (the factor is found by bisection: sizes at the cap stop growing)."""
     runtime = sum(j.runtime_s for j in instance.jobs)
-    busy = {j.id: (j.runtime_s * cpu_s / runtime if runtime > 0 else cpu_s / len(instance.jobs))
-            for j in instance.jobs}
+    busy = {j.id: (j.runtime_s * cpu_s / runtime if runtime > 0 else cpu_s / len(instance.jobs)) for j in instance.jobs}
     sizes = {j.id: max(j.output_bytes, 1) for j in instance.jobs}
     total_bytes = min(total_bytes, max_bytes * len(sizes))
 
@@ -183,5 +191,7 @@ def build(instance: Instance, scaled: Scaled, *, by_category: bool = False) -> G
 
 
 def describe(instance: Instance, scaled: Scaled) -> str:
-    return (f"{instance.recipe} seed {instance.seed}: {len(instance.jobs)} jobs, {scaled.cpu_s:.1f} CPU-s, "
-            f"{scaled.total_bytes / 1e6:.0f} MB of outputs (largest {max(scaled.out_bytes.values()) / 1e6:.1f} MB)")
+    return (
+        f"{instance.recipe} seed {instance.seed}: {len(instance.jobs)} jobs, {scaled.cpu_s:.1f} CPU-s, "
+        f"{scaled.total_bytes / 1e6:.0f} MB of outputs (largest {max(scaled.out_bytes.values()) / 1e6:.1f} MB)"
+    )

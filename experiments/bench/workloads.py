@@ -9,6 +9,7 @@ and their results can be compared.
     >>> len(w.graph(1000))
     1002
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,10 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from workers import functions
+from experiments.bench import tasks as t
 from orchestrator.core.authoring import build_graph
 from orchestrator.core.graph import Graph, Ref, sink
-from experiments.bench import tasks as t
+from workers import functions
 
 
 def chain(n: int):
@@ -43,7 +44,7 @@ def fanout_of(tasks: int) -> Graph:
 def _pairwise(level: list):
     """Add neighbours level by level (an odd one out moves up as it is) down to one node."""
     while len(level) > 1:
-        level = [t.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + level[len(level) // 2 * 2:]
+        level = [t.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + level[len(level) // 2 * 2 :]
     return level[0]
 
 
@@ -86,14 +87,17 @@ class Workload:
         return build_graph(self.build(self.size if size is None else size))
 
 
-WORKLOADS = {w.name: w for w in (
-    Workload("chain", chain, 1000, "no-op chain of N", False),
-    Workload("fanout", fanout, 1000, "fan-out of N no-op tasks into one sum", False),
-    Workload("tree", tree, 1024, "tree reduction of N leaves (2N-1 no-op tasks)", False),
-    Workload("array_tree", array_tree, 32, "tree reduction of N numpy vectors of 8 MB", True),
-    Workload("gemm", gemm, 2048, "blocked GEMM of two NxN matrices in 2x2 blocks", True),
-    Workload("tsqr_svd", tsqr_svd, 8, "tall-skinny SVD by blocked QR of N blocks of 40000x200", True),
-)}
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("chain", chain, 1000, "no-op chain of N", False),
+        Workload("fanout", fanout, 1000, "fan-out of N no-op tasks into one sum", False),
+        Workload("tree", tree, 1024, "tree reduction of N leaves (2N-1 no-op tasks)", False),
+        Workload("array_tree", array_tree, 32, "tree reduction of N numpy vectors of 8 MB", True),
+        Workload("gemm", gemm, 2048, "blocked GEMM of two NxN matrices in 2x2 blocks", True),
+        Workload("tsqr_svd", tsqr_svd, 8, "tall-skinny SVD by blocked QR of N blocks of 40000x200", True),
+    )
+}
 
 
 def dask_graph(graph: Graph, suffix: str = "") -> tuple[dict, str]:

@@ -1,22 +1,24 @@
 """A campaign's arguments, checked before anything runs, and its schedule (pure: no I/O).
 
     >>> c = parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=2, warmup=1, seed=7)
-    >>> [(s.workflow, s.planner, s.sla, s.iteration, s.warmup) for s in schedule(c)]
-    [('diamond', 'wukong', 'p90', 1, True), ('diamond', 'wukong', 'p90', 1, False), ('diamond', 'wukong', 'p90', 2, False)]
+    >>> [(s.workflow, s.planner, s.sla, s.iteration, s.warmup) for s in schedule(c)]  # doctest: +NORMALIZE_WHITESPACE
+    [('diamond', 'wukong', 'p90', 1, True), ('diamond', 'wukong', 'p90', 1, False),
+     ('diamond', 'wukong', 'p90', 2, False)]
 
 Warm-up runs (per workflow × planner, at the campaign's first SLA) come first:
 they build the history the planners learn from and are kept apart from the
 results. The measured runs follow in an order shuffled by the seed, so that
 drift on the machine does not line up with one planner or SLA.
 """
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 
-from slaflow import workflows as library
 from orchestrator import planning
 from orchestrator.core import sla as sla_mod
+from slaflow import workflows as library
 
 MAX_RUNS = 100_000
 
@@ -36,14 +38,27 @@ class Campaign:
     params: dict[str, dict] = field(default_factory=dict)  # workflow → coerced parameters
 
     def as_json(self) -> dict:
-        return {"workflows": list(self.workflows), "planners": list(self.planners), "slas": list(self.slas),
-                "iterations": self.iterations, "warmup": self.warmup, "seed": self.seed, "params": self.params}
+        return {
+            "workflows": list(self.workflows),
+            "planners": list(self.planners),
+            "slas": list(self.slas),
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "seed": self.seed,
+            "params": self.params,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> "Campaign":
-        return parse(workflows=data["workflows"], planners=data["planners"], slas=data["slas"],
-                     iterations=data["iterations"], warmup=data["warmup"], seed=data["seed"],
-                     params={w: dict(p) for w, p in (data.get("params") or {}).items()})
+        return parse(
+            workflows=data["workflows"],
+            planners=data["planners"],
+            slas=data["slas"],
+            iterations=data["iterations"],
+            warmup=data["warmup"],
+            seed=data["seed"],
+            params={w: dict(p) for w, p in (data.get("params") or {}).items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +98,9 @@ def _workflow_items(items: list[str]) -> list[str]:
     return out
 
 
-def parse(*, workflows, planners, slas, iterations: int, warmup: int, seed: int,
-          params: dict[str, dict] | None = None) -> Campaign:
+def parse(
+    *, workflows, planners, slas, iterations: int, warmup: int, seed: int, params: dict[str, dict] | None = None
+) -> Campaign:
     """Check everything a campaign needs; raise CampaignError naming the first problem."""
     if not workflows:
         raise CampaignError("name at least one workflow (--workflows)")
@@ -121,8 +137,15 @@ def parse(*, workflows, planners, slas, iterations: int, warmup: int, seed: int,
             raise CampaignError(f"--params for {name}: {exc}") from None
     for name in workflows:
         coerced.setdefault(name, dict(known[name].params))
-    campaign = Campaign(tuple(dict.fromkeys(workflows)), tuple(dict.fromkeys(planners)), tuple(dict.fromkeys(normal)),
-                        iterations, warmup, int(seed), coerced)
+    campaign = Campaign(
+        tuple(dict.fromkeys(workflows)),
+        tuple(dict.fromkeys(planners)),
+        tuple(dict.fromkeys(normal)),
+        iterations,
+        warmup,
+        int(seed),
+        coerced,
+    )
     total = run_count(campaign)
     if total > MAX_RUNS:
         raise CampaignError(f"the campaign would make {total} runs, more than {MAX_RUNS}")
@@ -144,10 +167,19 @@ def run_count(campaign: Campaign) -> int:
 def schedule(campaign: Campaign) -> list[Slot]:
     """Warm-ups, then the measured runs shuffled by the seed."""
     c = campaign
-    warm = [Slot(w, c.params.get(w, {}), p, c.slas[0], k + 1, True)
-            for w in c.workflows for p in c.planners for k in range(c.warmup)]
-    measured = [Slot(w, c.params.get(w, {}), p, s, k + 1, False)
-                for w in c.workflows for p in c.planners for s in c.slas for k in range(c.iterations)]
+    warm = [
+        Slot(w, c.params.get(w, {}), p, c.slas[0], k + 1, True)
+        for w in c.workflows
+        for p in c.planners
+        for k in range(c.warmup)
+    ]
+    measured = [
+        Slot(w, c.params.get(w, {}), p, s, k + 1, False)
+        for w in c.workflows
+        for p in c.planners
+        for s in c.slas
+        for k in range(c.iterations)
+    ]
     rng = random.Random(c.seed)
     rng.shuffle(warm)
     rng.shuffle(measured)

@@ -13,6 +13,7 @@ counted as failed, and the campaign goes on. A run its owner's quotas refuse
 for now (runs at once, runs per hour: ``services.quotas``) waits and is
 submitted again: a campaign takes its owner's share, never more.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,12 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from experiments.campaigns import design, report
+from orchestrator.core.states import RunStatus
 from orchestrator.handles import RunHandle
 from orchestrator.models import Experiment, ExperimentRun, WorkflowRun
 from orchestrator.services import quotas, runs as run_service, submissions
-from orchestrator.core.states import RunStatus
-from workers import cgroups
 from store.redis_client import RedisUnavailable
+from workers import cgroups
 
 log = logging.getLogger("slaflow.experiments")
 
@@ -55,8 +56,13 @@ def machine_facts() -> dict:
     except OSError:
         pass
     enforced, detail = cgroups.probe()
-    return {"host": socket.gethostname(), "cores": os.cpu_count(), "memory_gb": memory_gb,
-            "limits_enforced": enforced, "limits": detail}
+    return {
+        "host": socket.gethostname(),
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "limits_enforced": enforced,
+        "limits": detail,
+    }
 
 
 def create(campaign: design.Campaign, *, out_dir: str | Path, owner=None, name: str = "") -> Experiment:
@@ -68,19 +74,38 @@ def create(campaign: design.Campaign, *, out_dir: str | Path, owner=None, name: 
         raise CampaignError(refused)
     out = Path(out_dir).expanduser().resolve()
     if out.exists():
-        raise CampaignError(f"{out} already exists: pass --resume {out} to continue that campaign, "
-                            "or choose another --out")
+        raise CampaignError(
+            f"{out} already exists: pass --resume {out} to continue that campaign, or choose another --out"
+        )
     slots = design.schedule(campaign)
     with transaction.atomic():
         refused = quotas.check_campaign(owner, total, lock=True)  # again, counting campaigns stored meanwhile
         if refused:
             raise CampaignError(refused)
-        exp = Experiment.objects.create(name=name, owner=owner, arguments=campaign.as_json(), seed=campaign.seed,
-                                        out_dir=str(out), total_runs=len(slots))
-        ExperimentRun.objects.bulk_create([
-            ExperimentRun(experiment=exp, position=k, workflow=s.workflow, params=s.params, planner=s.planner,
-                          sla=s.sla, iteration=s.iteration, warmup=s.warmup) for k, s in enumerate(slots)
-        ], batch_size=1000)
+        exp = Experiment.objects.create(
+            name=name,
+            owner=owner,
+            arguments=campaign.as_json(),
+            seed=campaign.seed,
+            out_dir=str(out),
+            total_runs=len(slots),
+        )
+        ExperimentRun.objects.bulk_create(
+            [
+                ExperimentRun(
+                    experiment=exp,
+                    position=k,
+                    workflow=s.workflow,
+                    params=s.params,
+                    planner=s.planner,
+                    sla=s.sla,
+                    iteration=s.iteration,
+                    warmup=s.warmup,
+                )
+                for k, s in enumerate(slots)
+            ],
+            batch_size=1000,
+        )
     out.mkdir(parents=True)
     (out / MANIFEST).write_text(json.dumps({"experiment": exp.pk, "arguments": campaign.as_json()}, indent=2))
     return exp
@@ -96,8 +121,9 @@ def open_dir(out_dir: str | Path) -> Experiment:
     try:
         exp = Experiment.objects.get(pk=manifest["experiment"])
     except (KeyError, Experiment.DoesNotExist):
-        raise CampaignError(f"the campaign of {path.parent} is not in this database "
-                            f"(experiment {manifest.get('experiment')!r})") from None
+        raise CampaignError(
+            f"the campaign of {path.parent} is not in this database (experiment {manifest.get('experiment')!r})"
+        ) from None
     if exp.status == Experiment.Status.FINISHED:
         raise CampaignError(f"experiment {exp.pk} in {path.parent} is finished: nothing to resume")
     return exp
@@ -115,14 +141,23 @@ def _label(slot: ExperimentRun) -> str:
     return f"{slot.workflow} · {slot.planner} · {slot.sla} {kind}"
 
 
-def run(exp: Experiment, *, stop: Stop | None = None, timeout_s: float = 600.0,
-        progress: Callable[[Experiment, str], None] = lambda exp, label: None) -> Experiment:
+def run(
+    exp: Experiment,
+    *,
+    stop: Stop | None = None,
+    timeout_s: float = 600.0,
+    progress: Callable[[Experiment, str], None] = lambda exp, label: None,
+) -> Experiment:
     """Run the campaign's pending runs in order until done or ``stop.requested``; write its files."""
     stop = stop or Stop()
     t0 = time.monotonic()
     Experiment.objects.filter(pk=exp.pk).update(
-        status=Experiment.Status.RUNNING, pid=os.getpid(), machine=machine_facts(), error="",
-        started_at=exp.started_at or timezone.now())
+        status=Experiment.Status.RUNNING,
+        pid=os.getpid(),
+        machine=machine_facts(),
+        error="",
+        started_at=exp.started_at or timezone.now(),
+    )
     exp.refresh_from_db()
     try:
         for slot in exp.runs.filter(status=ExperimentRun.Status.PENDING).order_by("position"):
@@ -138,16 +173,24 @@ def run(exp: Experiment, *, stop: Stop | None = None, timeout_s: float = 600.0,
             progress(exp, label)
     except BaseException as exc:
         status = Experiment.Status.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else Experiment.Status.FAILED
-        Experiment.objects.filter(pk=exp.pk).update(status=status, current="", pid=None,
-                                                    wall_s=exp.wall_s + time.monotonic() - t0,
-                                                    error="" if status == "interrupted" else repr(exc))
+        Experiment.objects.filter(pk=exp.pk).update(
+            status=status,
+            current="",
+            pid=None,
+            wall_s=exp.wall_s + time.monotonic() - t0,
+            error="" if status == "interrupted" else repr(exc),
+        )
         exp.refresh_from_db()
         report.write_files(exp)
         raise
     finished = not exp.runs.filter(status=ExperimentRun.Status.PENDING).exists()
     Experiment.objects.filter(pk=exp.pk).update(
-        status=Experiment.Status.FINISHED if finished else Experiment.Status.INTERRUPTED, current="", pid=None,
-        wall_s=exp.wall_s + time.monotonic() - t0, ended_at=timezone.now() if finished else None)
+        status=Experiment.Status.FINISHED if finished else Experiment.Status.INTERRUPTED,
+        current="",
+        pid=None,
+        wall_s=exp.wall_s + time.monotonic() - t0,
+        ended_at=timezone.now() if finished else None,
+    )
     exp.refresh_from_db()
     report.write_files(exp)
     return exp
@@ -159,8 +202,13 @@ def _carry_out(slot: ExperimentRun, timeout_s: float) -> None:
         if slot.run_id is None:
             slot.attempts += 1
             try:
-                run = run_service.submit_library(user=slot.experiment.owner, workflow=slot.workflow,
-                                                 params=slot.params, planner=slot.planner, sla=slot.sla)
+                run = run_service.submit_library(
+                    user=slot.experiment.owner,
+                    workflow=slot.workflow,
+                    params=slot.params,
+                    planner=slot.planner,
+                    sla=slot.sla,
+                )
             except (RedisUnavailable, DatabaseError) as exc:
                 if _give_up(slot, f"submission failed: {type(exc).__name__}: {exc}"):
                     return
@@ -188,8 +236,9 @@ def _carry_out(slot: ExperimentRun, timeout_s: float) -> None:
 
 
 def _give_up(slot: ExperimentRun, problem: str) -> bool:
-    log.warning("experiment %s, %s: %s (attempt %d of %d)", slot.experiment_id, _label(slot), problem,
-                slot.attempts, ATTEMPTS)
+    log.warning(
+        "experiment %s, %s: %s (attempt %d of %d)", slot.experiment_id, _label(slot), problem, slot.attempts, ATTEMPTS
+    )
     slot.error = problem
     if slot.attempts < ATTEMPTS:
         slot.save(update_fields=["error", "attempts", "run"])
@@ -232,9 +281,20 @@ def launch_in_background(exp: Experiment) -> int:
     log_path = Path(exp.out_dir) / "campaign.log"
     with open(log_path, "ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "run_sla_experiments", "--resume", exp.out_dir],
-            cwd=str(settings.BASE_DIR), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=dict(os.environ))
+            [
+                sys.executable,
+                str(Path(settings.BASE_DIR) / "manage.py"),
+                "run_sla_experiments",
+                "--resume",
+                exp.out_dir,
+            ],
+            cwd=str(settings.BASE_DIR),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(os.environ),
+        )
     Experiment.objects.filter(pk=exp.pk).update(pid=proc.pid)
     return proc.pid
 

@@ -3,6 +3,7 @@
 The same ``figures`` feed ``DIR/report.html`` (plotly.js inlined: it opens
 offline, from a file) and the web UI's campaign page.
 """
+
 from __future__ import annotations
 
 import html as html_mod
@@ -22,16 +23,27 @@ from reports.analysis import pareto_front, sla_order
 
 # name → (title, what it shows), in page order; per-workflow figures are "<name>:<workflow>".
 CAPTIONS = {
-    "success": ("SLA success (share of runs within the promise made for them)",
-                "planner × SLA over every workflow of the campaign; an honest planner at pN is within in about N % of runs"),
-    "prior": ("SLA success, prior system's measure",
-              "a run succeeds when its makespan is at most the N-th percentile (average: the mean) of the earlier "
-              "runs of the same workflow and inputs"),
-    "calibration": ("Calibration: promised percentile vs achieved share",
-                    "points on the diagonal are calibrated; below it promises are broken too often, above it they are too loose"),
-    "errors": ("Prediction error per metric",
-               "median |predicted − observed| / observed per run; makespan is the plan's typical makespan"),
-    "warmcold": ("Warm and cold start-ups", "share of branches that started on a process already warm for the workflow"),
+    "success": (
+        "SLA success (share of runs within the promise made for them)",
+        "planner × SLA over every workflow of the campaign; an honest planner at pN is within in about N % of runs",
+    ),
+    "prior": (
+        "SLA success, prior system's measure",
+        "a run succeeds when its makespan is at most the N-th percentile (average: the mean) of the earlier "
+        "runs of the same workflow and inputs",
+    ),
+    "calibration": (
+        "Calibration: promised percentile vs achieved share",
+        "points on the diagonal are calibrated; below it promises are broken too often, above it they are too loose",
+    ),
+    "errors": (
+        "Prediction error per metric",
+        "median |predicted − observed| / observed per run; makespan is the plan's typical makespan",
+    ),
+    "warmcold": (
+        "Warm and cold start-ups",
+        "share of branches that started on a process already warm for the workflow",
+    ),
     "optimizations": ("Optimization counts", "median per run of each optimization event, per planner"),
     "makespan": ("Makespan per planner · SLA", "each run's makespan; bars mark the promises"),
     "gbs": ("Cost per planner · SLA", "GB-seconds of each run"),
@@ -51,8 +63,9 @@ def _cell_label(r) -> str:
 
 
 def _by_label(rows):
-    return dict(sorted(_group(rows, _cell_label).items(),
-                       key=lambda kv: (kv[1][0]["planner"], sla_order(kv[1][0]["sla"]))))
+    return dict(
+        sorted(_group(rows, _cell_label).items(), key=lambda kv: (kv[1][0]["planner"], sla_order(kv[1][0]["sla"])))
+    )
 
 
 def _median(values):
@@ -64,24 +77,48 @@ def _success_rows(rows, field: str) -> list[dict]:
     out = []
     for (planner, sla), rs in _group(rows, lambda r: (r["planner"], r["sla"])).items():
         judged = [r[field] for r in rs if r.get(field) is not None]
-        out.append({"planner": planner, "sla": sla, "judged": len(judged), "within": sum(judged),
-                    "rate": sum(judged) / len(judged) if judged else None})
+        out.append(
+            {
+                "planner": planner,
+                "sla": sla,
+                "judged": len(judged),
+                "within": sum(judged),
+                "rate": sum(judged) / len(judged) if judged else None,
+            }
+        )
     return out
 
 
 def calibration_figure(success: list[dict]) -> go.Figure:
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 100], y=[0, 100], mode="lines", name="calibrated", meta="diagonal",
-                             line=dict(color="#6b7280", dash="dot")))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 100],
+            y=[0, 100],
+            mode="lines",
+            name="calibrated",
+            meta="diagonal",
+            line=dict(color="#6b7280", dash="dot"),
+        )
+    )
     for i, planner in enumerate(sorted({r["planner"] for r in success})):
-        mine = sorted((r for r in success if r["planner"] == planner and r["rate"] is not None),
-                      key=lambda r: sla_order(r["sla"]))
-        fig.add_trace(go.Scatter(
-            x=[100 * sla_mod.parse(r["sla"]).promised_share for r in mine], y=[100 * r["rate"] for r in mine],
-            mode="lines+markers+text", text=[r["sla"] for r in mine], textposition="top left", name=planner,
-            meta=f"calibration:{planner}", marker=dict(size=10, color=wf.QUALITATIVE[i % len(wf.QUALITATIVE)]),
-            customdata=[f"{r['within']}/{r['judged']}" for r in mine],
-            hovertemplate="%{text}: %{y:.0f}% within (%{customdata})<extra>" + planner + "</extra>"))
+        mine = sorted(
+            (r for r in success if r["planner"] == planner and r["rate"] is not None), key=lambda r: sla_order(r["sla"])
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[100 * sla_mod.parse(r["sla"]).promised_share for r in mine],
+                y=[100 * r["rate"] for r in mine],
+                mode="lines+markers+text",
+                text=[r["sla"] for r in mine],
+                textposition="top left",
+                name=planner,
+                meta=f"calibration:{planner}",
+                marker=dict(size=10, color=wf.QUALITATIVE[i % len(wf.QUALITATIVE)]),
+                customdata=[f"{r['within']}/{r['judged']}" for r in mine],
+                hovertemplate="%{text}: %{y:.0f}% within (%{customdata})<extra>" + planner + "</extra>",
+            )
+        )
     wf._base_layout(fig, height=380)
     fig.update_xaxes(title="promised percentile (%)", range=[0, 102])
     fig.update_yaxes(title="runs within the promise (%)", range=[0, 105])
@@ -92,8 +129,15 @@ def errors_figure(rows) -> go.Figure:
     fig = go.Figure()
     for i, (planner, rs) in enumerate(sorted(_group(rows, lambda r: r["planner"]).items())):
         meds = [_median(r.get(results._error_key(m)) for r in rs) for m in results.METRICS]
-        fig.add_trace(go.Bar(x=list(results.METRICS), y=[None if v is None else 100 * v for v in meds], name=planner,
-                             meta=f"errors:{planner}", marker_color=wf.QUALITATIVE[i % len(wf.QUALITATIVE)]))
+        fig.add_trace(
+            go.Bar(
+                x=list(results.METRICS),
+                y=[None if v is None else 100 * v for v in meds],
+                name=planner,
+                meta=f"errors:{planner}",
+                marker_color=wf.QUALITATIVE[i % len(wf.QUALITATIVE)],
+            )
+        )
     wf._base_layout(fig, height=340, barmode="group")
     fig.update_yaxes(title="median relative error (%)", rangemode="tozero")
     fig.update_xaxes(type="category")
@@ -123,23 +167,38 @@ def figures(all_rows: list[dict]) -> dict[str, go.Figure]:
         opts[planner] = {k: _median([(r.get("optimizations") or {}).get(k, 0) for r in rs]) or 0.0 for k in names}
     figs["optimizations"] = wf.stacked_figure(opts, y_title="events per run (median)")
     if not any(opts.values()):
-        figs["optimizations"].add_annotation(text="no optimization events recorded in these runs", showarrow=False,
-                                             xref="paper", yref="paper", x=0.5, y=0.5)
+        figs["optimizations"].add_annotation(
+            text="no optimization events recorded in these runs",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
     for workflow, rs in sorted(_group(rows, lambda r: r["workflow"]).items()):
         cells = _by_label(rs)
         figs[f"makespan:{workflow}"] = wf.box_figure(
             {k: [r["makespan_s"] for r in v if r.get("makespan_s") is not None] for k, v in cells.items()},
             y_title="makespan (s)",
-            markers={k: [r["promise_s"] for r in v if r.get("promise_s") is not None] for k, v in cells.items()})
+            markers={k: [r["promise_s"] for r in v if r.get("promise_s") is not None] for k, v in cells.items()},
+        )
         figs[f"gbs:{workflow}"] = wf.box_figure(
             {k: [r["gb_seconds"] for r in v if r.get("gb_seconds") is not None] for k, v in cells.items()},
-            y_title="GB-seconds")
+            y_title="GB-seconds",
+        )
         points = []
         for v in cells.values():
             cost, makespan = _median(r.get("gb_seconds") for r in v), _median(r.get("makespan_s") for r in v)
             if cost is not None and makespan is not None:
-                points.append({"planner": v[0]["planner"], "sla": v[0]["sla"], "cost": cost, "makespan": makespan,
-                               "source": "observed"})
+                points.append(
+                    {
+                        "planner": v[0]["planner"],
+                        "sla": v[0]["sla"],
+                        "cost": cost,
+                        "makespan": makespan,
+                        "source": "observed",
+                    }
+                )
         for p, front in zip(points, pareto_front([(p["cost"], p["makespan"]) for p in points])):
             p["pareto"] = front
         figs[f"pareto:{workflow}"] = wf.pareto_figure(points)
@@ -154,8 +213,10 @@ def caption(name: str) -> tuple[str, str]:
 
 def summary_lines(exp: Experiment, all_rows: list[dict]) -> list[str]:
     """The table the command prints at the end (and the report shows)."""
-    head = f"{'workflow':<18} {'planner':<16} {'SLA':<8} {'runs':>4} {'within':>7} {'success':>8} {'prior':>6} " \
-           f"{'makespan':>9} {'promise':>9} {'GB-s':>8} {'err':>6}"
+    head = (
+        f"{'workflow':<18} {'planner':<16} {'SLA':<8} {'runs':>4} {'within':>7} {'success':>8} {'prior':>6} "
+        f"{'makespan':>9} {'promise':>9} {'GB-s':>8} {'err':>6}"
+    )
     lines = [head, "-" * len(head)]
 
     def pct(x):
@@ -165,14 +226,18 @@ def summary_lines(exp: Experiment, all_rows: list[dict]) -> list[str]:
         return "-" if x is None else fmt.format(x)
 
     for c in results.cells(all_rows):
-        lines.append(f"{c['workflow']:<18} {c['planner']:<16} {c['sla']:<8} {c['done']:>4} "
-                     f"{(str(c['within']) + '/' + str(c['judged'])):>7} {pct(c['rate']):>8} {pct(c['prior_rate']):>6} "
-                     f"{num(c['median_makespan_s']):>9} {num(c['median_promise_s']):>9} "
-                     f"{num(c['median_gb_seconds']):>8} {pct(c['median_error_makespan']):>6}")
+        lines.append(
+            f"{c['workflow']:<18} {c['planner']:<16} {c['sla']:<8} {c['done']:>4} "
+            f"{(str(c['within']) + '/' + str(c['judged'])):>7} {pct(c['rate']):>8} {pct(c['prior_rate']):>6} "
+            f"{num(c['median_makespan_s']):>9} {num(c['median_promise_s']):>9} "
+            f"{num(c['median_gb_seconds']):>8} {pct(c['median_error_makespan']):>6}"
+        )
     facts = results.campaign_facts(exp, all_rows)
-    lines.append(f"{facts['done']} of {facts['runs']} runs done ({facts['failed']} failed for infrastructure "
-                 f"reasons); wall {facts['wall_s']:.1f} s; planning {facts['planning_s']:.1f} s"
-                 + (f" ({100 * facts['planning_share']:.1f} % of the wall time)" if facts["planning_share"] else ""))
+    lines.append(
+        f"{facts['done']} of {facts['runs']} runs done ({facts['failed']} failed for infrastructure "
+        f"reasons); wall {facts['wall_s']:.1f} s; planning {facts['planning_s']:.1f} s"
+        + (f" ({100 * facts['planning_share']:.1f} % of the wall time)" if facts["planning_share"] else "")
+    )
     if facts["nonuniform_over_uniform_gb"]:
         lines.append(f"GB-seconds, median run: non-uniform / uniform = {facts['nonuniform_over_uniform_gb']:.2f}")
     return lines
@@ -186,9 +251,11 @@ def render_html(exp: Experiment, all_rows: list[dict]) -> str:
     blocks = []
     for name, fig in figs.items():
         title, what = caption(name)
-        blocks.append(f'<section><h2>{esc(title)}</h2><p class="what">{esc(what)}</p>'
-                      f'<div class="figure" id="fig-{esc(name)}" data-name="{esc(name)}"></div>'
-                      f'<script type="application/json" id="data-{esc(name)}">{fig.to_json()}</script></section>')
+        blocks.append(
+            f'<section><h2>{esc(title)}</h2><p class="what">{esc(what)}</p>'
+            f'<div class="figure" id="fig-{esc(name)}" data-name="{esc(name)}"></div>'
+            f'<script type="application/json" id="data-{esc(name)}">{fig.to_json()}</script></section>'
+        )
     if not figs:
         blocks.append("<p><b>No measured run has finished yet.</b></p>")
     args = exp.arguments
@@ -198,14 +265,17 @@ def render_html(exp: Experiment, all_rows: list[dict]) -> str:
 pre{{background:#f3f4f6;padding:1em;overflow-x:auto;font-size:12px}}.what{{color:#6b7280;font-size:13px}}
 section{{margin:2em 0}}</style>
 <script>{get_plotlyjs()}</script></head><body>
-<h1>slaflow SLA experiment {exp.pk}{(' — ' + esc(exp.name)) if exp.name else ''}</h1>
-<p>Status <b>{esc(exp.status)}</b>, {exp.done_runs} of {exp.total_runs} runs; workflows {esc(', '.join(args.get('workflows', [])))};
-planners {esc(', '.join(args.get('planners', [])))}; SLAs {esc(', '.join(args.get('slas', [])))};
-{args.get('iterations')} runs per cell after {args.get('warmup')} warm-up runs per workflow × planner; seed {exp.seed}.</p>
-<p>Machine: {esc(str(machine.get('host', '?')))}, {machine.get('cores', '?')} cores, {machine.get('memory_gb', '?')} GB;
-resource limits {'enforced' if machine.get('limits_enforced') else 'NOT enforced'}.</p>
+<h1>slaflow SLA experiment {exp.pk}{(" — " + esc(exp.name)) if exp.name else ""}</h1>
+<p>Status <b>{esc(exp.status)}</b>, {exp.done_runs} of {exp.total_runs} runs;
+workflows {esc(", ".join(args.get("workflows", [])))};
+planners {esc(", ".join(args.get("planners", [])))}; SLAs {esc(", ".join(args.get("slas", [])))};
+{args.get("iterations")} runs per cell after {args.get("warmup")} warm-up runs per workflow × planner;
+seed {exp.seed}.</p>
+<p>Machine: {esc(str(machine.get("host", "?")))}, {machine.get("cores", "?")} cores,
+{machine.get("memory_gb", "?")} GB;
+resource limits {"enforced" if machine.get("limits_enforced") else "NOT enforced"}.</p>
 <pre>{esc(chr(10).join(summary_lines(exp, all_rows)))}</pre>
-{''.join(blocks)}
+{"".join(blocks)}
 <script>
 document.querySelectorAll(".figure").forEach(function (el) {{
   var fig = JSON.parse(document.getElementById("data-" + el.dataset.name).textContent);
@@ -222,8 +292,16 @@ def figure_payloads(all_rows: list[dict]) -> list[dict]:
     for name, fig in figures(all_rows).items():
         title, what = caption(name)
         slug = name.replace(":", "-").replace("_", "-")
-        out.append({"name": name, "slug": slug, "data_id": f"data-{slug}", "title": title, "what": what,
-                    "json": json.loads(fig.to_json())})
+        out.append(
+            {
+                "name": name,
+                "slug": slug,
+                "data_id": f"data-{slug}",
+                "title": title,
+                "what": what,
+                "json": json.loads(fig.to_json()),
+            }
+        )
     return out
 
 

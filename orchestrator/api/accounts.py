@@ -1,4 +1,5 @@
 """Accounts: exchange a username and password for an API token."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
@@ -27,8 +28,12 @@ class TokenObtainApi(APIView):
         username = serializers.CharField()
         token = serializers.CharField(help_text="Send as 'Authorization: Token <token>'.")
 
-    @extend_schema(operation_id="auth_token", auth=[], request=InputSerializer,
-                   responses={200: OutputSerializer, **error_responses(400, 413, 415, 429)})
+    @extend_schema(
+        operation_id="auth_token",
+        auth=[],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 413, 415, 429)},
+    )
     def post(self, request):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -1,4 +1,6 @@
-"""Pushed workflow code: push a module or wheel, list what you may use, share yours (``orchestrator.core.coderefs``, ``orchestrator.services.code``, ``workers.codeloader``)."""
+"""Pushed workflow code: push a module or wheel, list what you may use, share yours
+(``orchestrator.core.coderefs``, ``orchestrator.services.code``, ``workers.codeloader``)."""
+
 from __future__ import annotations
 
 from django.http import Http404
@@ -10,15 +12,17 @@ from rest_framework.views import APIView
 from orchestrator.api.common import Pagination, error_responses, page_parameters
 from orchestrator.api.fields import page_of
 from orchestrator.api.throttles import SubmissionThrottle
-from orchestrator.services import code as service
 from orchestrator.core.codechecks import CodeError
+from orchestrator.services import code as service
 
 
 class CanPushCode(permissions.BasePermission):
     """Reading is for every signed-in user; pushing only with ``orchestrator.push_code``."""
 
-    message = (f"pushing code needs the {service.PERMISSION} permission (pushed code runs on the workers with "
-               "their privileges); ask an administrator")
+    message = (
+        f"pushing code needs the {service.PERMISSION} permission (pushed code runs on the workers with "
+        "their privileges); ask an administrator"
+    )
 
     def has_permission(self, request, view):
         return request.method in permissions.SAFE_METHODS or service.can_push(request.user)
@@ -64,30 +68,47 @@ class CodeApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="The module (.py) or wheel (.whl).")
-        name = serializers.CharField(required=False, max_length=200, help_text=(
-            "The importable name (default: the module's file name, or the wheel's only top-level package)."))
+        name = serializers.CharField(
+            required=False,
+            max_length=200,
+            help_text=("The importable name (default: the module's file name, or the wheel's only top-level package)."),
+        )
 
-    @extend_schema(operation_id="code_list", parameters=page_parameters(),
-                   responses={200: page_of(CodeSerializer, "PaginatedCodeList"), **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="code_list",
+        parameters=page_parameters(),
+        responses={200: page_of(CodeSerializer, "PaginatedCodeList"), **error_responses(400, 401, 404)},
+    )
     def get(self, request):
         paginator = Pagination()
         qs = service.visible(request.user).prefetch_related("shared_with", "shared_with_groups", "versions")
         page = paginator.paginate_queryset(qs.order_by("owner__username", "name"), request, view=self)
         return paginator.get_paginated_response(CodeSerializer([service.describe(c) for c in page], many=True).data)
 
-    @extend_schema(operation_id="code_push", request={"multipart/form-data": InputSerializer},
-                   responses={201: PushedSerializer,
-                              200: OpenApiResponse(PushedSerializer, description="This content was already pushed "
-                                                                                 "under that name: its version."),
-                              **{**error_responses(400, 401, 413, 415, 429),
-                                 403: OpenApiResponse(description="No push_code permission.")}})
+    @extend_schema(
+        operation_id="code_push",
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            201: PushedSerializer,
+            200: OpenApiResponse(
+                PushedSerializer, description="This content was already pushed under that name: its version."
+            ),
+            **{
+                **error_responses(400, 401, 413, 415, 429),
+                403: OpenApiResponse(description="No push_code permission."),
+            },
+        },
+    )
     def post(self, request):
         form = self.InputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["file"]
         if upload.size > _max_bytes():
-            raise _bad(CodeError(f"the file is {upload.size} bytes, more than the limit of {_max_bytes()} "
-                                 "(SLAFLOW_CODE_MAX_BYTES)"))
+            raise _bad(
+                CodeError(
+                    f"the file is {upload.size} bytes, more than the limit of {_max_bytes()} (SLAFLOW_CODE_MAX_BYTES)"
+                )
+            )
         try:
             version, created = service.push(request.user, upload.name, upload.read(), form.validated_data.get("name"))
         except CodeError as exc:
@@ -113,22 +134,32 @@ class CodeShareApi(APIView):
     throttle_classes = [SubmissionThrottle]
 
     class InputSerializer(serializers.Serializer):
-        users = serializers.ListField(child=serializers.CharField(max_length=150), required=False, default=list,
-                                      max_length=1000)
-        groups = serializers.ListField(child=serializers.CharField(max_length=150), required=False, default=list,
-                                       max_length=1000)
+        users = serializers.ListField(
+            child=serializers.CharField(max_length=150), required=False, default=list, max_length=1000
+        )
+        groups = serializers.ListField(
+            child=serializers.CharField(max_length=150), required=False, default=list, max_length=1000
+        )
         remove = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(operation_id="code_share", request=InputSerializer,
-                   responses={200: CodeSerializer, **error_responses(400, 401, 404, 415, 429)})
+    @extend_schema(
+        operation_id="code_share",
+        request=InputSerializer,
+        responses={200: CodeSerializer, **error_responses(400, 401, 404, 415, 429)},
+    )
     def post(self, request, owner: str, name: str):
         form = self.InputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         if owner != request.user.get_username():
             raise Http404(f"you have pushed no code {owner}/{name} (only its owner shares code)")
         try:
-            code = service.share(request.user, name, users=form.validated_data["users"],
-                                 groups=form.validated_data["groups"], remove=form.validated_data["remove"])
+            code = service.share(
+                request.user,
+                name,
+                users=form.validated_data["users"],
+                groups=form.validated_data["groups"],
+                remove=form.validated_data["remove"],
+            )
         except service.CodeNotFound as exc:
             raise Http404(str(exc)) from None
         except CodeError as exc:

@@ -1,4 +1,5 @@
 """What every API class shares: parsing, errors, pagination, documented error shapes (throttles: ``throttles``)."""
+
 from __future__ import annotations
 
 import logging
@@ -20,14 +21,20 @@ def exception_handler(exc, context):
     """DRF's handler, plus: a quota → 429 with Retry-After; SubmissionError → 400 on its field; Redis
     down → 503."""
     if isinstance(exc, QuotaExceeded):
-        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS,
-                        headers={"Retry-After": str(exc.retry_after_s)})
+        return Response(
+            {"detail": str(exc)},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
     if isinstance(exc, SubmissionError):
         exc = exceptions.ValidationError({exc.field: [str(exc)]})
     elif isinstance(exc, RedisUnavailable):
         log.error("API request failed: %s", exc)
-        return Response({"detail": "the run store (Redis) is unavailable; try again shortly"},
-                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+        return Response(
+            {"detail": "the run store (Redis) is unavailable; try again shortly"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     return drf_exception_handler(exc, context)
 
 
@@ -65,8 +72,11 @@ def page_parameters(default_size: int = Pagination.page_size) -> list:
 
     return [
         OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number, from 1."),
-        OpenApiParameter("page_size", {"type": "integer", "minimum": 1},
-                         description=f"Items per page (default {default_size}, at most {Pagination.max_page_size})."),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1},
+            description=f"Items per page (default {default_size}, at most {Pagination.max_page_size}).",
+        ),
     ]
 
 
@@ -80,6 +90,7 @@ def api_not_found(request, *args, **kwargs):
 
 # --- documented error bodies (for the OpenAPI schema) ------------------------------
 
+
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
@@ -92,17 +103,20 @@ def error_responses(*codes: int) -> dict:
         400: OpenApiResponse(
             {"type": "object", "additionalProperties": {}},
             description="Invalid input: each wrong field mapped to its messages, e.g. "
-                        '{"dag": ["the graph has a cycle: a -> b -> a"]}.'),
+            '{"dag": ["the graph has a cycle: a -> b -> a"]}.',
+        ),
         401: OpenApiResponse(ErrorSerializer, description="No or invalid credentials."),
         403: OpenApiResponse(ErrorSerializer, description="A browser session without its CSRF token."),
         404: OpenApiResponse(ErrorSerializer, description="No such run (or another user's run)."),
         409: OpenApiResponse(ErrorSerializer, description="The run is not in a state that allows this."),
         413: OpenApiResponse(ErrorSerializer, description="The request body is over SLAFLOW_API_MAX_BODY_BYTES."),
         415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
-        429: OpenApiResponse(ErrorSerializer, description="Too many submissions or login attempts, or a quota of "
-                                                           "yours is reached (the message names it); see the "
-                                                           "Retry-After header."),
+        429: OpenApiResponse(
+            ErrorSerializer,
+            description="Too many submissions or login attempts, or a quota of "
+            "yours is reached (the message names it); see the "
+            "Retry-After header.",
+        ),
         503: OpenApiResponse(ErrorSerializer, description="Redis is unavailable."),
     }
     return {code: described[code] for code in codes}
-

@@ -1,16 +1,17 @@
 """SLA experiment campaigns over the API: list them, and one with its per-cell summary."""
+
 from __future__ import annotations
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.views import APIView
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from orchestrator.services import selectors
 from orchestrator.api.common import Pagination, error_responses, page_parameters
 from orchestrator.api.fields import MAX_DB_ID, page_of
 from orchestrator.models import Experiment
+from orchestrator.services import selectors
 
 
 class ExperimentSerializer(serializers.Serializer):
@@ -40,7 +41,9 @@ class CellSerializer(serializers.Serializer):
     judged = serializers.IntegerField(help_text="Runs with a promise.")
     within = serializers.IntegerField(help_text="Runs within the promise made for them.")
     rate = serializers.FloatField(allow_null=True, help_text="within / judged.")
-    prior_rate = serializers.FloatField(allow_null=True, help_text="The prior system's measure (see docs/howto/campaign.md).")
+    prior_rate = serializers.FloatField(
+        allow_null=True, help_text="The prior system's measure (see docs/howto/campaign.md)."
+    )
     median_makespan_s = serializers.FloatField(allow_null=True)
     median_promise_s = serializers.FloatField(allow_null=True)
     median_gb_seconds = serializers.FloatField(allow_null=True)
@@ -59,9 +62,11 @@ def visible_experiment_or_404(user, experiment_id: int) -> Experiment:
 class ExperimentsApi(APIView):
     """Campaigns you may see, newest first (staff see every campaign)."""
 
-    @extend_schema(operation_id="experiments_list", parameters=page_parameters(),
-                   responses={200: page_of(ExperimentSerializer, "PaginatedExperimentList"),
-                              **error_responses(400, 401, 404)})
+    @extend_schema(
+        operation_id="experiments_list",
+        parameters=page_parameters(),
+        responses={200: page_of(ExperimentSerializer, "PaginatedExperimentList"), **error_responses(400, 401, 404)},
+    )
     def get(self, request):
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.visible_experiments(request.user), request, view=self)
@@ -73,8 +78,10 @@ class ExperimentDetailApi(APIView):
 
     class OutputSerializer(ExperimentSerializer):
         cells = CellSerializer(many=True)
-        facts = serializers.DictField(help_text="wall_s, planning_s, planning_share, runs, done, failed, "
-                                                "median_gb_seconds, nonuniform_over_uniform_gb.")
+        facts = serializers.DictField(
+            help_text="wall_s, planning_s, planning_share, runs, done, failed, "
+            "median_gb_seconds, nonuniform_over_uniform_gb."
+        )
 
     @extend_schema(operation_id="experiments_detail", responses={200: OutputSerializer, **error_responses(401, 404)})
     def get(self, request, experiment_id: int):

@@ -1,4 +1,5 @@
 """Refuse oversize API bodies before anything reads them."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -29,8 +30,10 @@ class BodySizeLimitMiddleware:
             limit = settings.SLAFLOW_API_MAX_BODY_BYTES
             if length > limit:
                 return JsonResponse(
-                    {"detail": f"the request body is {length} bytes, over the limit of {limit} bytes "
-                               "(SLAFLOW_API_MAX_BODY_BYTES)"},
+                    {
+                        "detail": f"the request body is {length} bytes, over the limit of {limit} bytes "
+                        "(SLAFLOW_API_MAX_BODY_BYTES)"
+                    },
                     status=413,
                 )
         return self.get_response(request)

@@ -1,4 +1,5 @@
 """Request parsing (a settings-level class: imports nothing from rest_framework.views)."""
+
 from __future__ import annotations
 
 from rest_framework import exceptions, parsers

@@ -1,4 +1,5 @@
 """The API's front page: where everything is (the browsable API starts here)."""
+
 from __future__ import annotations
 
 from django.urls import reverse
@@ -25,6 +26,13 @@ class ApiRootApi(APIView):
 
     @extend_schema(operation_id="api_root", auth=[], responses={200: OutputSerializer})
     def get(self, request):
-        names = {"workflows": "workflows", "runs": "runs", "plan_preview": "plan-preview", "experiments": "experiments", "token": "token",
-                 "schema": "schema", "docs": "docs"}
+        names = {
+            "workflows": "workflows",
+            "runs": "runs",
+            "plan_preview": "plan-preview",
+            "experiments": "experiments",
+            "token": "token",
+            "schema": "schema",
+            "docs": "docs",
+        }
         return Response({key: request.build_absolute_uri(reverse(f"api:{name}")) for key, name in names.items()})

@@ -1,4 +1,5 @@
 """What a run produced: its plan, its tasks (planned vs observed), its result."""
+
 from __future__ import annotations
 
 from django.http import Http404
@@ -7,11 +8,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator.services import selectors
-from orchestrator.api.common import Pagination, page_parameters, error_responses
+from orchestrator.api.common import Pagination, error_responses, page_parameters
 from orchestrator.api.fields import page_of, visible_run_or_404
-from orchestrator.models import Plan
 from orchestrator.core.states import RunStatus, TaskStatus
+from orchestrator.models import Plan
+from orchestrator.services import selectors
 
 
 class RunPlanApi(APIView):
@@ -76,8 +77,9 @@ class RunTasksApi(APIView):
             uploaded = serializers.BooleanField(allow_null=True)
             inputs = serializers.ListField(child=serializers.DictField())
             optimizations = serializers.DictField()
-            attempt_errors = serializers.ListField(child=serializers.DictField(),
-                                                   help_text="Failed attempts before the last: {attempt, error, at}.")
+            attempt_errors = serializers.ListField(
+                child=serializers.DictField(), help_text="Failed attempts before the last: {attempt, error, at}."
+            )
             enforced = serializers.BooleanField(allow_null=True)
 
         node_id = serializers.CharField()
@@ -122,19 +124,38 @@ class RunResultApi(APIView):
 
     @extend_schema(
         operation_id="runs_result",
-        responses={200: OutputSerializer, 409: OpenApiResponse(NotReadySerializer, description=(
-            "The run has not succeeded (yet): still running, failed or cancelled.")), **error_responses(401, 404)},
+        responses={
+            200: OutputSerializer,
+            409: OpenApiResponse(
+                NotReadySerializer, description=("The run has not succeeded (yet): still running, failed or cancelled.")
+            ),
+            **error_responses(401, 404),
+        },
     )
     def get(self, request, run_id: int):
         run = visible_run_or_404(request.user, run_id)
         if run.status != RunStatus.SUCCEEDED or not run.result_type:
-            detail = (f"run {run.pk} is {run.status}: no result yet" if not run.is_finished
-                      else f"run {run.pk} {run.status}: it has no result")
-            return Response(self.NotReadySerializer({"detail": detail, "status": run.status, "error": run.error,
-                                                     "failed_node": run.failed_node}).data,
-                            status=status.HTTP_409_CONFLICT)
+            detail = (
+                f"run {run.pk} is {run.status}: no result yet"
+                if not run.is_finished
+                else f"run {run.pk} {run.status}: it has no result"
+            )
+            return Response(
+                self.NotReadySerializer(
+                    {"detail": detail, "status": run.status, "error": run.error, "failed_node": run.failed_node}
+                ).data,
+                status=status.HTTP_409_CONFLICT,
+            )
         is_json = run.result_preview is not None or run.result_type == "NoneType"
-        return Response(self.OutputSerializer({
-            "run": run.pk, "status": run.status, "json": is_json, "value": run.result_preview,
-            "type": run.result_type, "bytes": run.result_bytes,
-        }).data)
+        return Response(
+            self.OutputSerializer(
+                {
+                    "run": run.pk,
+                    "status": run.status,
+                    "json": is_json,
+                    "value": run.result_preview,
+                    "type": run.result_type,
+                    "bytes": run.result_bytes,
+                }
+            ).data
+        )

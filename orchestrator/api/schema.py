@@ -1,4 +1,5 @@
 """OpenAPI generation tweaks (drf-spectacular)."""
+
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as _SpectacularAutoSchema
@@ -32,5 +33,6 @@ def add_links(result, generator, request, public):
             if link:
                 code, targets = link
                 operation["responses"][code]["links"] = {
-                    op: {"operationId": op, "parameters": params} for op, params in targets.items()}
+                    op: {"operationId": op, "parameters": params} for op, params in targets.items()
+                }
     return result

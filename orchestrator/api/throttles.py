@@ -28,6 +28,7 @@ attempt counts, successful or not::
                    username bucket full? ──► 429 + Retry-After
                    else: the view checks the password
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -72,9 +73,12 @@ def preview_refusal(request) -> HttpResponse | None:
     if throttle.allow_request(request, None):
         return None
     seconds = max(1, math.ceil(throttle.wait() or 1.0))
-    body = format_html("<!doctype html><title>Too many previews</title><h1>Too many previews</h1><p>Plan previews "
-                       "and submissions are limited to {} (SLAFLOW_API_SUBMIT_RATE). Try again in {} seconds.</p>",
-                       settings.SLAFLOW_API_SUBMIT_RATE, seconds)
+    body = format_html(
+        "<!doctype html><title>Too many previews</title><h1>Too many previews</h1><p>Plan previews "
+        "and submissions are limited to {} (SLAFLOW_API_SUBMIT_RATE). Try again in {} seconds.</p>",
+        settings.SLAFLOW_API_SUBMIT_RATE,
+        seconds,
+    )
     return HttpResponse(body, status=429, headers={"Retry-After": str(seconds)})
 
 
@@ -145,6 +149,8 @@ class LoginThrottleMiddleware:
         body = format_html(
             "<!doctype html><title>Too many sign-in attempts</title><h1>Too many sign-in attempts</h1>"
             "<p>Too many sign-in attempts for this username or from this address. "
-            "Try again in {} seconds.</p><p><a href=\"{}\">Back to the sign-in page</a></p>",
-            seconds, request.path)
+            'Try again in {} seconds.</p><p><a href="{}">Back to the sign-in page</a></p>',
+            seconds,
+            request.path,
+        )
         return HttpResponse(body, status=429, headers={"Retry-After": str(seconds)})

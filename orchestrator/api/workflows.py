@@ -1,4 +1,5 @@
 """Workflows: the catalog, and plan previews (planners × SLAs without running anything)."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -8,12 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import planning
-
-from orchestrator.services import selectors
-from orchestrator.api.common import Pagination, page_parameters, error_responses
+from orchestrator.api.common import Pagination, error_responses, page_parameters
 from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, page_of, planner_field, sla_field
 from orchestrator.api.throttles import SubmissionThrottle
-from orchestrator.services import previews
+from orchestrator.services import previews, selectors
 
 
 class WorkflowListApi(APIView):
@@ -29,7 +28,8 @@ class WorkflowListApi(APIView):
         run_count = serializers.IntegerField(help_text="Runs you can see.")
         parameters = serializers.DictField(help_text="Library parameters and their defaults.")
         available = serializers.BooleanField(
-            help_text="False for a library workflow that cannot run here (it needs a program that is not allowed).")
+            help_text="False for a library workflow that cannot run here (it needs a program that is not allowed)."
+        )
         unavailable_reason = serializers.CharField(allow_blank=True, help_text="Why it is unavailable.")
 
     @extend_schema(
@@ -58,8 +58,9 @@ class WorkflowDurationsApi(APIView):
         promised_runs = serializers.IntegerField(help_text="Runs whose plan made a promise.")
         within_promise = serializers.IntegerField(help_text="Of those, runs that finished within it.")
 
-    @extend_schema(operation_id="workflows_durations", responses={200: OutputSerializer(many=True),
-                                                                  **error_responses(401, 404)})
+    @extend_schema(
+        operation_id="workflows_durations", responses={200: OutputSerializer(many=True), **error_responses(401, 404)}
+    )
     def get(self, request, workflow_id: int):
         rows = selectors.duration_percentiles(request.user, workflow_id)
         if not rows and not selectors.visible_runs(request.user).filter(workflow_id=workflow_id).exists():
@@ -77,10 +78,16 @@ class PlanPreviewApi(APIView):
         params = serializers.DictField(required=False)
         dag = GraphSpecField(required=False)
         name = serializers.CharField(required=False, max_length=200)
-        planners = serializers.ListField(child=planner_field(), required=False, min_length=1, max_length=24,
-                                         help_text="Default: every registered planner.")
-        slas = serializers.ListField(child=sla_field(), required=False, min_length=1, max_length=12,
-                                     help_text="Default: [\"p90\"].")
+        planners = serializers.ListField(
+            child=planner_field(),
+            required=False,
+            min_length=1,
+            max_length=24,
+            help_text="Default: every registered planner.",
+        )
+        slas = serializers.ListField(
+            child=sla_field(), required=False, min_length=1, max_length=12, help_text='Default: ["p90"].'
+        )
 
         def validate(self, data):
             return check_workflow_or_dag(data)
@@ -110,8 +117,18 @@ class PlanPreviewApi(APIView):
         operation_id="plans_preview",
         request=InputSerializer,
         responses={200: OutputSerializer, **error_responses(400, 401, 403, 413, 415, 429)},
-        examples=[OpenApiExample("library workflow", request_only=True, value={
-            "workflow": "tree_reduction", "params": {"n": 64}, "planners": ["wukong"], "slas": ["p50", "p90"]})],
+        examples=[
+            OpenApiExample(
+                "library workflow",
+                request_only=True,
+                value={
+                    "workflow": "tree_reduction",
+                    "params": {"n": 64},
+                    "planners": ["wukong"],
+                    "slas": ["p50", "p90"],
+                },
+            )
+        ],
     )
     def post(self, request):
         body = self.InputSerializer(data=request.data)
@@ -120,9 +137,11 @@ class PlanPreviewApi(APIView):
         planners = data.get("planners") or planning.names()
         slas = data.get("slas") or ["p90"]
         if "workflow" in data:
-            out = previews.preview_library(workflow=data["workflow"], params=data.get("params"), planners=planners,
-                                           slas=slas, owner=request.user)
+            out = previews.preview_library(
+                workflow=data["workflow"], params=data.get("params"), planners=planners, slas=slas, owner=request.user
+            )
         else:
-            out = previews.preview_spec(spec=data["dag"], name=data.get("name"), planners=planners, slas=slas,
-                                        owner=request.user)
+            out = previews.preview_spec(
+                spec=data["dag"], name=data.get("name"), planners=planners, slas=slas, owner=request.user
+            )
         return Response(self.OutputSerializer(out).data)

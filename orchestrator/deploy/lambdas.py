@@ -12,6 +12,7 @@ configuration is no longer on the Lambda executor are reported, and deleted with
 
 What is printed names environment *keys* that change, never their values (they hold passwords).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,14 @@ from orchestrator.core import resources, router
 
 HANDLER = "workers.lambda_handler.handler"
 # Settings of the deploying side, not of the functions; and ones Lambda sets itself.
-EXCLUDED = {"SLAFLOW_LAMBDA_ROLE_ARN", "SLAFLOW_LAMBDA_SUBNETS", "SLAFLOW_LAMBDA_SECURITY_GROUPS",
-            "SLAFLOW_LAMBDA_RUNTIME", "SLAFLOW_WORKER_MEMORY_MB", "SLAFLOW_LAMBDA_LOCAL"}
+EXCLUDED = {
+    "SLAFLOW_LAMBDA_ROLE_ARN",
+    "SLAFLOW_LAMBDA_SUBNETS",
+    "SLAFLOW_LAMBDA_SECURITY_GROUPS",
+    "SLAFLOW_LAMBDA_RUNTIME",
+    "SLAFLOW_WORKER_MEMORY_MB",
+    "SLAFLOW_LAMBDA_LOCAL",
+}
 PASSED = ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_SETTINGS_MODULE", "SLAFLOW_MODE")
 CODE_KEY_PREFIX = "slaflow-lambda-code/"
 
@@ -49,20 +56,30 @@ class FunctionSpec:
 
     def configuration(self) -> dict:
         """The UpdateFunctionConfiguration arguments."""
-        conf = {"FunctionName": self.name, "MemorySize": self.memory_mb, "Timeout": self.timeout_s, "Role": self.role,
-                "Environment": {"Variables": dict(self.environment)},
-                "VpcConfig": {"SubnetIds": list(self.subnets), "SecurityGroupIds": list(self.security_groups)}}
+        conf = {
+            "FunctionName": self.name,
+            "MemorySize": self.memory_mb,
+            "Timeout": self.timeout_s,
+            "Role": self.role,
+            "Environment": {"Variables": dict(self.environment)},
+            "VpcConfig": {"SubnetIds": list(self.subnets), "SecurityGroupIds": list(self.security_groups)},
+        }
         if not self.image_uri:
             conf.update(Handler=HANDLER, Runtime=self.runtime)
         return conf
 
     def summary(self) -> str:
-        vpc = (f"VPC subnets {', '.join(self.subnets)}, security groups {', '.join(self.security_groups)}"
-               if self.subnets else "no VPC")
+        vpc = (
+            f"VPC subnets {', '.join(self.subnets)}, security groups {', '.join(self.security_groups)}"
+            if self.subnets
+            else "no VPC"
+        )
         code = f"image {self.image_uri}" if self.image_uri else f"{self.runtime}, handler {HANDLER}"
-        return (f"{self.memory_mb} MB ({resources.ResourceConfig(self.memory_mb).cpus} vCPU), timeout "
-                f"{self.timeout_s} s, {code}, role {self.role or '(none set)'}, {vpc}, environment "
-                f"{', '.join(sorted(self.environment)) or '(empty)'}")
+        return (
+            f"{self.memory_mb} MB ({resources.ResourceConfig(self.memory_mb).cpus} vCPU), timeout "
+            f"{self.timeout_s} s, {code}, role {self.role or '(none set)'}, {vpc}, environment "
+            f"{', '.join(sorted(self.environment)) or '(empty)'}"
+        )
 
 
 @dataclass
@@ -75,15 +92,15 @@ class Change:
     code: bool = False
 
     def line(self) -> str:
-        head = {"create": "create", "update": "update", "unchanged": "unchanged", "stale": "stale",
-                "delete": "delete"}[self.action]
+        head = {"create": "create", "update": "update", "unchanged": "unchanged", "stale": "stale", "delete": "delete"}[
+            self.action
+        ]
         return f"{head:9} {self.name}" + (": " + "; ".join(self.details) if self.details else "")
 
 
 def function_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """What the handler needs to join this deployment: the services' URLs and every ``SLAFLOW_*`` setting."""
-    env = {k: v for k, v in os.environ.items()
-           if (k.startswith("SLAFLOW_") and k not in EXCLUDED) or k in PASSED}
+    env = {k: v for k, v in os.environ.items() if (k.startswith("SLAFLOW_") and k not in EXCLUDED) or k in PASSED}
     env.update(extra or {})
     bad = [k for k in env if k.startswith("AWS_") or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", k)]
     if bad:
@@ -91,13 +108,20 @@ def function_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def desired(*, role: str | None = None, timeout_s: int | None = None, image_uri: str = "",
-            extra_env: dict[str, str] | None = None) -> list[FunctionSpec]:
+def desired(
+    *,
+    role: str | None = None,
+    timeout_s: int | None = None,
+    image_uri: str = "",
+    extra_env: dict[str, str] | None = None,
+) -> list[FunctionSpec]:
     """One function per configuration on the Lambda executor (``SLAFLOW_LAMBDA_CONFIGS``)."""
     configs = resources.lambda_configured()
     if not configs:
-        raise DeployError("no configuration is on the Lambda executor: set SLAFLOW_LAMBDA_CONFIGS (a subset of "
-                          "SLAFLOW_RESOURCE_CONFIGS)")
+        raise DeployError(
+            "no configuration is on the Lambda executor: set SLAFLOW_LAMBDA_CONFIGS (a subset of "
+            "SLAFLOW_RESOURCE_CONFIGS)"
+        )
     timeout = int(timeout_s or settings.SLAFLOW_LAMBDA_TIMEOUT_S)
     if not 1 <= timeout <= 900:
         raise DeployError(f"a Lambda function's timeout is 1-900 s, got {timeout}")
@@ -108,24 +132,37 @@ def desired(*, role: str | None = None, timeout_s: int | None = None, image_uri:
     if bool(subnets) != bool(groups):
         raise DeployError("a VPC needs both SLAFLOW_LAMBDA_SUBNETS and SLAFLOW_LAMBDA_SECURITY_GROUPS")
     env = function_environment(extra_env)
-    return [FunctionSpec(router.function_for(cfg.memory_mb), cfg.memory_mb, timeout,
-                         role if role is not None else settings.SLAFLOW_LAMBDA_ROLE_ARN,
-                         settings.SLAFLOW_LAMBDA_RUNTIME, env, subnets, groups, image_uri) for cfg in configs]
+    return [
+        FunctionSpec(
+            router.function_for(cfg.memory_mb),
+            cfg.memory_mb,
+            timeout,
+            role if role is not None else settings.SLAFLOW_LAMBDA_ROLE_ARN,
+            settings.SLAFLOW_LAMBDA_RUNTIME,
+            env,
+            subnets,
+            groups,
+            image_uri,
+        )
+        for cfg in configs
+    ]
 
 
 def client():
     import boto3
 
-    return boto3.session.Session().client("lambda", region_name=settings.SLAFLOW_AWS_REGION,
-                                          endpoint_url=settings.SLAFLOW_LAMBDA_ENDPOINT_URL)
+    return boto3.session.Session().client(
+        "lambda", region_name=settings.SLAFLOW_AWS_REGION, endpoint_url=settings.SLAFLOW_LAMBDA_ENDPOINT_URL
+    )
 
 
 def s3_client():
     """For a package over 50 MB: S3 (``SLAFLOW_OBJECT_STORE_ENDPOINT_URL`` when it is not AWS's)."""
     import boto3
 
-    return boto3.session.Session().client("s3", region_name=settings.SLAFLOW_AWS_REGION,
-                                          endpoint_url=settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL)
+    return boto3.session.Session().client(
+        "s3", region_name=settings.SLAFLOW_AWS_REGION, endpoint_url=settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL
+    )
 
 
 def _differences(current: dict, spec: FunctionSpec) -> list[str]:
@@ -146,10 +183,13 @@ def _differences(current: dict, spec: FunctionSpec) -> list[str]:
     if changed:
         out.append("environment " + ", ".join(changed))
     vpc = current.get("VpcConfig") or {}
-    if set(vpc.get("SubnetIds") or ()) != set(spec.subnets) or \
-            set(vpc.get("SecurityGroupIds") or ()) != set(spec.security_groups):
-        out.append(f"VPC subnets {sorted(vpc.get('SubnetIds') or [])} → {sorted(spec.subnets)}, security groups "
-                   f"{sorted(vpc.get('SecurityGroupIds') or [])} → {sorted(spec.security_groups)}")
+    if set(vpc.get("SubnetIds") or ()) != set(spec.subnets) or set(vpc.get("SecurityGroupIds") or ()) != set(
+        spec.security_groups
+    ):
+        out.append(
+            f"VPC subnets {sorted(vpc.get('SubnetIds') or [])} → {sorted(spec.subnets)}, security groups "
+            f"{sorted(vpc.get('SecurityGroupIds') or [])} → {sorted(spec.security_groups)}"
+        )
     return out
 
 
@@ -169,18 +209,24 @@ def plan(lam, specs: list[FunctionSpec], code_sha: str | None) -> list[Change]:
         else:
             code = current.get("CodeSha256") != code_sha
         if code:
-            details.append("code " + (f"→ image {spec.image_uri}" if spec.image_uri
-                                      else f"{current.get('CodeSha256')} → {code_sha}"))
-        changes.append(Change("update" if details else "unchanged", spec.name, details, spec, bool(_differences(
-            current, spec)), code))
+            details.append(
+                "code "
+                + (f"→ image {spec.image_uri}" if spec.image_uri else f"{current.get('CodeSha256')} → {code_sha}")
+            )
+        changes.append(
+            Change(
+                "update" if details else "unchanged", spec.name, details, spec, bool(_differences(current, spec)), code
+            )
+        )
     wanted = {s.name for s in specs}
     pattern = re.compile(re.escape(settings.SLAFLOW_LAMBDA_FUNCTION_PREFIX) + r"-\d+")
     for page in lam.get_paginator("list_functions").paginate():
         for fn in page.get("Functions", []):
             name = fn["FunctionName"]
             if pattern.fullmatch(name) and name not in wanted:
-                changes.append(Change("stale", name, ["its configuration is not in SLAFLOW_LAMBDA_CONFIGS "
-                                                      "(--prune deletes it)"]))
+                changes.append(
+                    Change("stale", name, ["its configuration is not in SLAFLOW_LAMBDA_CONFIGS (--prune deletes it)"])
+                )
     return changes
 
 
@@ -207,15 +253,18 @@ def _code(package, s3, bucket: str | None) -> dict:
     if len(package.data) <= DIRECT_UPLOAD_MAX:
         return {"ZipFile": package.data}
     if not bucket:
-        raise DeployError(f"the package is {len(package.data) / 1e6:.0f} MB, over the 50 MB Lambda takes directly: "
-                          "give --code-bucket (or set SLAFLOW_OBJECT_STORE_BUCKET)")
+        raise DeployError(
+            f"the package is {len(package.data) / 1e6:.0f} MB, over the 50 MB Lambda takes directly: "
+            "give --code-bucket (or set SLAFLOW_OBJECT_STORE_BUCKET)"
+        )
     key = CODE_KEY_PREFIX + package.sha256.replace("/", "_").replace("+", "-") + ".zip"
     s3.put_object(Bucket=bucket, Key=key, Body=package.data)
     return {"S3Bucket": bucket, "S3Key": key}
 
 
-def apply(lam, changes: list[Change], package=None, *, prune: bool = False, s3=None, bucket: str | None = None,
-          out=print) -> list[Change]:
+def apply(
+    lam, changes: list[Change], package=None, *, prune: bool = False, s3=None, bucket: str | None = None, out=print
+) -> list[Change]:
     """Make the changes; prints (``out``) one line per function as it is done. Returns what was done."""
     done = []
     for ch in changes:

@@ -13,6 +13,7 @@ Entries are sorted, dated 1980-01-01 and mode 0644, so the bytes depend on the f
 Lambda takes a zip of at most 50 MB directly (bigger ones go through S3, ``orchestrator.deploy.lambdas``)
 and 250 MB unzipped: past that, deploy a container image instead (``--image-uri``; docs/howto/lambda.md).
 """
+
 from __future__ import annotations
 
 import base64
@@ -54,8 +55,10 @@ class Package:
         return base64.b64encode(hashlib.sha256(self.data).digest()).decode()
 
     def describe(self) -> str:
-        return (f"zip of {self.files} files, {len(self.data) / 1e6:.1f} MB ({self.unzipped_bytes / 1e6:.1f} MB "
-                f"unzipped), dependencies: {self.deps}, sha256 {self.sha256}")
+        return (
+            f"zip of {self.files} files, {len(self.data) / 1e6:.1f} MB ({self.unzipped_bytes / 1e6:.1f} MB "
+            f"unzipped), dependencies: {self.deps}, sha256 {self.sha256}"
+        )
 
 
 def _workflow_roots(modules) -> list[Path]:
@@ -105,9 +108,23 @@ def requirements(extras=("server", "aws")) -> list[str]:
 
 
 def _pip_target(target: Path, python_version: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target), "--platform",
-           "manylinux2014_x86_64", "--implementation", "cp", "--python-version", python_version,
-           "--only-binary=:all:", *requirements()]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--target",
+        str(target),
+        "--platform",
+        "manylinux2014_x86_64",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--only-binary=:all:",
+        *requirements(),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise PackageError("installing the dependencies for the Lambda runtime failed:\n" + done.stderr[-2000:])
@@ -141,6 +158,8 @@ def build(*, deps: str = "pip", runtime: str = "python3.11", workflow_modules=()
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, body)
     if unzipped > UNZIPPED_MAX:
-        raise PackageError(f"the package is {unzipped / 1e6:.0f} MB unzipped, over Lambda's 250 MB: deploy a "
-                           "container image instead (--image-uri; docs/howto/lambda.md)")
+        raise PackageError(
+            f"the package is {unzipped / 1e6:.0f} MB unzipped, over Lambda's 250 MB: deploy a "
+            "container image instead (--image-uri; docs/howto/lambda.md)"
+        )
     return Package(buf.getvalue(), len(entries), unzipped, deps)

@@ -9,6 +9,7 @@ machine allows (``sandbox``), its stdout and stderr capped (``runner``).
 The core's names are re-exported so that the runtime's callers (the worker's
 function checks, the sandbox's announcement) have one module to import.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,18 @@ from orchestrator.core.commands.argv import TRUSTED_PATH, DisallowedExecutableEr
 from orchestrator.executables.runner import CommandFailed, as_bytes, execute
 
 # The names other modules import from here (``slaflow`` re-exports ``command`` and ``CommandFailed``).
-__all__ = ["FUNCTION", "CommandFailed", "DisallowedExecutableError", "as_bytes", "check_argv", "check_node", "command",
-           "run", "policies", "programs"]
+__all__ = [
+    "FUNCTION",
+    "CommandFailed",
+    "DisallowedExecutableError",
+    "as_bytes",
+    "check_argv",
+    "check_node",
+    "command",
+    "run",
+    "policies",
+    "programs",
+]
 
 
 def run(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None) -> bytes:

@@ -12,6 +12,7 @@ program). Whatever stops the task (its time limit, its run's cancellation)
 kills the program too: the exception reaches this loop, which kills it
 (bubblewrap's ``--die-with-parent`` takes its processes with it).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,17 @@ def execute(program: str, argv: list[str], stdin: Any, files: dict[str, Any], ma
             os.chown(workdir, box.uid, box.gid)
         env = sandbox.environment(workdir)
         args, switch = sandbox.as_user(sandbox.wrap(box.bwrap, workdir, [program] + argv[1:], env), box.uid, box.gid)
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                cwd=workdir, env=env, bufsize=0, close_fds=True, **switch)
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=env,
+            bufsize=0,
+            close_fds=True,
+            **switch,
+        )
         try:
             out, err, over = _communicate(proc, as_bytes(stdin), max_stdout)
         except BaseException:  # the task was stopped (time limit, cancellation): so is the program
@@ -70,8 +80,9 @@ def execute(program: str, argv: list[str], stdin: Any, files: dict[str, Any], ma
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if over:
-        raise CommandFailed(f"{name!r} wrote more than {max_stdout} bytes to stdout "
-                            f"(SLAFLOW_COMMAND_MAX_STDOUT_BYTES) and was stopped")
+        raise CommandFailed(
+            f"{name!r} wrote more than {max_stdout} bytes to stdout (SLAFLOW_COMMAND_MAX_STDOUT_BYTES) and was stopped"
+        )
     if proc.returncode != 0:
         tail = "\n".join(err.decode("utf-8", errors="replace").rstrip().splitlines()[-STDERR_LINES:])
         raise CommandFailed(f"{name!r} exited with code {proc.returncode}" + (f": {tail}" if tail else ""))
@@ -85,7 +96,7 @@ def _write(path: str, data: bytes, box: sandbox.Sandbox) -> None:
             os.fchown(fd, box.uid, box.gid)
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
@@ -115,7 +126,7 @@ def _pump(proc: subprocess.Popen, data: bytes, max_stdout: int) -> tuple[bytes, 
                 stream = key.fileobj
                 if stream is proc.stdin:
                     try:
-                        pending = pending[os.write(stream.fileno(), pending[:READ_BYTES]):]
+                        pending = pending[os.write(stream.fileno(), pending[:READ_BYTES]) :]
                     except BlockingIOError:
                         continue
                     except BrokenPipeError:  # it stopped reading: the rest of stdin is not needed

@@ -21,6 +21,7 @@
   sandbox makes itself non-dumpable, so that its programs (running as its own
   user) cannot read its ``/proc/<pid>/environ``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -59,8 +60,12 @@ class Sandbox:
 def current() -> Sandbox:
     from django.conf import settings
 
-    return _probe(settings.SLAFLOW_COMMAND_SANDBOX, settings.SLAFLOW_COMMAND_USER,
-                  bool(settings.SLAFLOW_COMMAND_ALLOW_UNSANDBOXED), settings.MODE)
+    return _probe(
+        settings.SLAFLOW_COMMAND_SANDBOX,
+        settings.SLAFLOW_COMMAND_USER,
+        bool(settings.SLAFLOW_COMMAND_ALLOW_UNSANDBOXED),
+        settings.MODE,
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,8 +80,14 @@ def _probe(mode: str, user: tuple[int, int], allow_unsandboxed: bool, site_mode:
     if mode == "bwrap":
         return Sandbox(None, uid, gid, why, refusal=f"SLAFLOW_COMMAND_SANDBOX=bwrap but {why}")
     if site_mode == "production" and not allow_unsandboxed:
-        return Sandbox(None, uid, gid, why, refusal=f"no sandbox for command tasks in production mode ({why}); "
-                                                   "install bubblewrap or set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1")
+        return Sandbox(
+            None,
+            uid,
+            gid,
+            why,
+            refusal=f"no sandbox for command tasks in production mode ({why}); "
+            "install bubblewrap or set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1",
+        )
     return Sandbox(None, uid, gid, why)
 
 
@@ -108,9 +119,30 @@ def wrap(binary: str | None, workdir: str, argv: list[str], env: dict[str, str])
     if binary is None:
         return argv
     setenv = [part for key, value in env.items() for part in ("--setenv", key, value)]
-    return [binary, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", *setenv,
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--bind", workdir, workdir, "--chdir", workdir, "--", *argv]
+    return [
+        binary,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        *setenv,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        workdir,
+        workdir,
+        "--chdir",
+        workdir,
+        "--",
+        *argv,
+    ]
 
 
 def as_user(argv: list[str], uid: int | None, gid: int | None) -> tuple[list[str], dict]:
@@ -148,8 +180,14 @@ def announce() -> None:
     if box.refusal:
         log.error("!!! command tasks will FAIL on this worker: %s", box.refusal)
     elif box.bwrap is None:
-        log.warning("!!! command tasks run WITHOUT a sandbox on this worker (%s): %s%s", box.detail, box.describe(),
-                    "" if box.uid is not None else ", the worker's own user: only the option allow-lists and the "
-                    "minimal environment protect it (its /proc is hidden by making it non-dumpable)")
+        log.warning(
+            "!!! command tasks run WITHOUT a sandbox on this worker (%s): %s%s",
+            box.detail,
+            box.describe(),
+            ""
+            if box.uid is not None
+            else ", the worker's own user: only the option allow-lists and the "
+            "minimal environment protect it (its /proc is hidden by making it non-dumpable)",
+        )
     else:
         log.info("command tasks run sandboxed: %s", box.describe())

@@ -1,11 +1,14 @@
 """Optimizations' rules: one package per optimization, ``<name>/rule.py`` beside ``<name>/runtime.py``.
 
-    package     rule (``annotate(plan, graph, predictor, params) -> {node: parameters}``)     runtime
-    preload     a task with ≥ 2 inputs from other workers                                    its worker fetches them as they appear
-    prewarm     a branch predicted to start cold: a sender on another worker and a moment     the sender pings the target's queue
-    taskdup     a consumer's fast, small-input upstreams on other workers                     the waiting worker may run one itself
-    clustering  every flexible task with children (WUKONG)                                    a big output's children run where it is
-    streaming   a task with a consumer outside its branch                                     a big output is read while written
+    package     rule (``annotate(plan, graph, predictor, params)``     runtime
+                -> {node: parameters})
+    preload     a task with ≥ 2 inputs from other workers             its worker fetches them as they appear
+    prewarm     a branch predicted to start cold: a sender on         the sender pings the target's queue
+                another worker and a moment
+    taskdup     a consumer's fast, small-input upstreams on other     the waiting worker may run one itself
+                workers
+    clustering  every flexible task with children (WUKONG)            a big output's children run where it is
+    streaming   a task with a consumer outside its branch             a big output is read while written
 
 This package is the rules layer (docs/concepts/architecture.md): it sees
 plans and the planning layer's model, never Redis, Celery or a worker. The
@@ -20,6 +23,7 @@ hooks of the optimizations a plan uses (``workers.core_hooks`` imports each
 only the names in ``orchestrator.core.options.OPTIMIZATIONS`` (the same as
 ``NAMES``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -32,9 +36,11 @@ from orchestrator.optimizations.taskdup import rule as taskdup
 
 MODULES = {m.NAME: m for m in (preload, prewarm, taskdup, clustering, streaming)}  # name → its rule module
 NAMES = tuple(MODULES)
-OPT_PLANNERS = {"uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
-                "non-uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
-                "wukong-opt": ("clustering", "streaming")}
+OPT_PLANNERS = {
+    "uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
+    "non-uniform-opt": ("preload", "prewarm", "taskdup", "streaming"),
+    "wukong-opt": ("clustering", "streaming"),
+}
 
 
 def for_planner(planner: str) -> tuple[str, ...]:
@@ -42,8 +48,9 @@ def for_planner(planner: str) -> tuple[str, ...]:
     return OPT_PLANNERS.get(planner, ())
 
 
-def annotate(plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict],
-             flexible: bool = False) -> dict[str, dict[str, Any]]:
+def annotate(
+    plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict], flexible: bool = False
+) -> dict[str, dict[str, Any]]:
     """node → {optimization: parameters}: each named rule's choices, then what authors forced.
     ``flexible``: a plan of flexible workers only, where only the rules made for them apply."""
     out: dict[str, dict[str, Any]] = {}

@@ -1,4 +1,5 @@
 """API accounts: tokens for users (DRF's authtoken model: one token per user)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ class IssuedToken:
     token_created: bool
 
 
-def issue_token(*, username: str, create_user: bool = False, staff: bool = False, rotate: bool = False,
-                password: str | None = None) -> IssuedToken:
+def issue_token(
+    *, username: str, create_user: bool = False, staff: bool = False, rotate: bool = False, password: str | None = None
+) -> IssuedToken:
     """The user's API token (created if missing; replaced when ``rotate``).
 
     With ``create_user`` a missing user is created (without a usable password
@@ -49,8 +51,9 @@ def issue_token(*, username: str, create_user: bool = False, staff: bool = False
         if rotate:
             Token.objects.filter(user=user).delete()
         token, token_created = Token.objects.get_or_create(user=user)
-    return IssuedToken(username=user.get_username(), key=token.key, user_created=user_created,
-                       token_created=token_created)
+    return IssuedToken(
+        username=user.get_username(), key=token.key, user_created=user_created, token_created=token_created
+    )
 
 
 def token_for_credentials(*, username: str, password: str, request=None) -> IssuedToken:

@@ -25,6 +25,7 @@ A run with rescue on (``SLAFLOW_RESCUE``, or the run's ``rescue``) found at
 risk re-plans its tasks not started yet (``rescue_run``, ``planning.rescue``),
 recorded as a ``replan`` event after the alert.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,9 +54,19 @@ def watch(run_id: int, *, started_at: float, plan, rescue: bool = False) -> bool
     promise, typical = plan.predicted_makespan_s, plan.predicted_median_s or plan.predicted_makespan_s
     if not promise or not typical or not any(tp.end_s is not None for tp in plan.tasks.values()):
         return False
-    get_redis().hset(keys.watched(), str(run_id), json.dumps(
-        {"started_at": started_at, "promise_s": float(promise), "typical_s": float(typical), "sla": plan.sla,
-         "rescue": bool(rescue)}))
+    get_redis().hset(
+        keys.watched(),
+        str(run_id),
+        json.dumps(
+            {
+                "started_at": started_at,
+                "promise_s": float(promise),
+                "typical_s": float(typical),
+                "sla": plan.sla,
+                "rescue": bool(rescue),
+            }
+        ),
+    )
     return True
 
 
@@ -94,20 +105,38 @@ def _track(client, run_id: int, entry: dict, now: float) -> live.Prediction | No
         client.hdel(keys.watched(), str(run_id))
         return None
     done = [m.decode() for m in client.smembers(keys.done(run_id))]
-    p = live.predict(ends, typical_s=entry["typical_s"], done=done, elapsed_s=now - entry["started_at"],
-                     min_progress=float(settings.SLAFLOW_LIVE_MIN_PROGRESS))
+    p = live.predict(
+        ends,
+        typical_s=entry["typical_s"],
+        done=done,
+        elapsed_s=now - entry["started_at"],
+        min_progress=float(settings.SLAFLOW_LIVE_MIN_PROGRESS),
+    )
     pipe = client.pipeline(transaction=False)
-    pipe.hset(keys.live_prediction(run_id), mapping={
-        "predicted_makespan_s": round(p.predicted_makespan_s, 3),
-        "predicted_end_s": round(entry["started_at"] + p.predicted_makespan_s, 3),
-        "will_miss": int(p.predicted_makespan_s > entry["promise_s"]), "updated_at": round(now, 3),
-        "pace": round(p.pace, 3), "next_s": round(p.next_s, 3)})
+    pipe.hset(
+        keys.live_prediction(run_id),
+        mapping={
+            "predicted_makespan_s": round(p.predicted_makespan_s, 3),
+            "predicted_end_s": round(entry["started_at"] + p.predicted_makespan_s, 3),
+            "will_miss": int(p.predicted_makespan_s > entry["promise_s"]),
+            "updated_at": round(now, 3),
+            "pace": round(p.pace, 3),
+            "next_s": round(p.next_s, 3),
+        },
+    )
     pipe.expire(keys.live_prediction(run_id), int(settings.SLAFLOW_RUN_TTL_S))
     pipe.execute()
     kind = live.verdict(p, promise_s=entry["promise_s"], margin=float(settings.SLAFLOW_LIVE_MARGIN))
     if kind is not None:
-        fired = fire(run_id, kind, elapsed_s=p.elapsed_s, predicted_makespan_s=p.predicted_makespan_s,
-                     promise_s=entry["promise_s"], started_at=entry["started_at"], now=now)
+        fired = fire(
+            run_id,
+            kind,
+            elapsed_s=p.elapsed_s,
+            predicted_makespan_s=p.predicted_makespan_s,
+            promise_s=entry["promise_s"],
+            started_at=entry["started_at"],
+            now=now,
+        )
         if fired and kind == live.AT_RISK and entry.get("rescue"):
             rescue_run(run_id, p, now=now)
     return p
@@ -121,17 +150,23 @@ def rescue_run(run_id: int, p: live.Prediction, *, now: float) -> rescue.Replan 
     raw = client.get(keys.meta(run_id))
     if raw is None:
         return None
-    started = {m.decode() for m in client.smembers(keys.done(run_id))} | {m.decode() for m in client.hkeys(
-        keys.taken(run_id))}
-    r = rescue.replan(json.loads(raw)["plan"], started=started,
-                      memory_options=settings.SLAFLOW_RESOURCE_CONFIGS, pace=p.pace)
+    started = {m.decode() for m in client.smembers(keys.done(run_id))} | {
+        m.decode() for m in client.hkeys(keys.taken(run_id))
+    }
+    r = rescue.replan(
+        json.loads(raw)["plan"], started=started, memory_options=settings.SLAFLOW_RESOURCE_CONFIGS, pace=p.pace
+    )
     if r.moved:
         pipe = client.pipeline(transaction=False)
         pipe.hset(keys.rescued(run_id), mapping={nid: r.to_mb for nid in r.moved})
         pipe.expire(keys.rescued(run_id), int(settings.SLAFLOW_RUN_TTL_S))
         pipe.execute()
-    event = dict(r.to_event(), elapsed_s=round(p.elapsed_s, 3), at=round(now, 3),
-                 predicted_makespan_s=round(p.predicted_makespan_s, 3))
+    event = dict(
+        r.to_event(),
+        elapsed_s=round(p.elapsed_s, 3),
+        at=round(now, 3),
+        predicted_makespan_s=round(p.predicted_makespan_s, 3),
+    )
     with transaction.atomic():
         row = WorkflowRun.objects.select_for_update().only("alerts").get(pk=run_id)
         WorkflowRun.objects.filter(pk=run_id).update(alerts=list(row.alerts or []) + [event])
@@ -144,29 +179,62 @@ def finished(run_id: int, *, makespan_s: float | None, promise_s: float | None, 
     get_redis().hdel(keys.watched(), str(run_id))
     _ends.pop(run_id, None)
     if makespan_s is not None and promise_s and started_at is not None and makespan_s > promise_s:
-        fire(run_id, live.MISSED, elapsed_s=makespan_s, predicted_makespan_s=makespan_s, promise_s=promise_s,
-             started_at=started_at, now=started_at + makespan_s)
+        fire(
+            run_id,
+            live.MISSED,
+            elapsed_s=makespan_s,
+            predicted_makespan_s=makespan_s,
+            promise_s=promise_s,
+            started_at=started_at,
+            now=started_at + makespan_s,
+        )
 
 
-def fire(run_id: int, kind: str, *, elapsed_s: float, predicted_makespan_s: float, promise_s: float,
-         started_at: float, now: float) -> bool:
+def fire(
+    run_id: int,
+    kind: str,
+    *,
+    elapsed_s: float,
+    predicted_makespan_s: float,
+    promise_s: float,
+    started_at: float,
+    now: float,
+) -> bool:
     """Fire ``kind`` for the run unless some process already did; True when this call fired it."""
     if not get_redis().set(keys.alert_fired(run_id, kind), str(now), nx=True, ex=FIRED_TTL_S):
         return False
-    run = WorkflowRun.objects.select_related("workflow").only(
-        "planner", "sla", "webhook_url", "workflow__name", "workflow__webhook_url").get(pk=run_id)
-    payload = {"run": run_id, "workflow": run.workflow.name, "planner": run.planner, "sla": run.sla, "kind": kind,
-               "promise_s": round(promise_s, 3), "predicted_makespan_s": round(predicted_makespan_s, 3),
-               "predicted_end": round(started_at + predicted_makespan_s, 3),
-               "deadline": round(started_at + promise_s, 3), "elapsed_s": round(elapsed_s, 3), "at": round(now, 3)}
+    run = (
+        WorkflowRun.objects.select_related("workflow")
+        .only("planner", "sla", "webhook_url", "workflow__name", "workflow__webhook_url")
+        .get(pk=run_id)
+    )
+    payload = {
+        "run": run_id,
+        "workflow": run.workflow.name,
+        "planner": run.planner,
+        "sla": run.sla,
+        "kind": kind,
+        "promise_s": round(promise_s, 3),
+        "predicted_makespan_s": round(predicted_makespan_s, 3),
+        "predicted_end": round(started_at + predicted_makespan_s, 3),
+        "deadline": round(started_at + promise_s, 3),
+        "elapsed_s": round(elapsed_s, 3),
+        "at": round(now, 3),
+    }
     url = run.webhook_url or run.workflow.webhook_url
     entry = dict(payload, webhook_url=url, delivery=None if url else "no webhook")
     with transaction.atomic():
         row = WorkflowRun.objects.select_for_update().only("alerts").get(pk=run_id)
         index = len(row.alerts or [])
         WorkflowRun.objects.filter(pk=run_id).update(alerts=list(row.alerts or []) + [entry])
-    log.warning("run %s: %s (promise %.2f s, predicted %.2f s, %.2f s in)", run_id, kind, promise_s,
-                predicted_makespan_s, elapsed_s)
+    log.warning(
+        "run %s: %s (promise %.2f s, predicted %.2f s, %.2f s in)",
+        run_id,
+        kind,
+        promise_s,
+        predicted_makespan_s,
+        elapsed_s,
+    )
     signal = signals.sla_at_risk if kind == live.AT_RISK else signals.sla_missed
     signal.send_robust(sender=WorkflowRun, run_id=run_id, alert=payload)
     if url:
@@ -187,13 +255,24 @@ def live_of(run) -> dict | None:
     """The run's live prediction for REST and the UI: Redis's while it runs, the outcome once it ended."""
     promise = run.predicted_makespan_s
     if run.makespan_s is not None:
-        return {"predicted_makespan_s": run.makespan_s, "predicted_end_s": None, "will_miss": bool(
-            promise and run.makespan_s > promise), "updated_at": None, "final": True,
-            "alerts": [a.get("kind") for a in run.alerts or []]}
+        return {
+            "predicted_makespan_s": run.makespan_s,
+            "predicted_end_s": None,
+            "will_miss": bool(promise and run.makespan_s > promise),
+            "updated_at": None,
+            "final": True,
+            "alerts": [a.get("kind") for a in run.alerts or []],
+        }
     raw = get_redis().hgetall(keys.live_prediction(run.pk))
     if not raw:
         return None
     got = {k.decode(): float(v) for k, v in raw.items()}
-    return {"predicted_makespan_s": got["predicted_makespan_s"], "predicted_end_s": got["predicted_end_s"],
-            "will_miss": bool(got["will_miss"]), "updated_at": got["updated_at"], "final": False,
-            "pace": got.get("pace"), "alerts": [a.get("kind") for a in run.alerts or []]}
+    return {
+        "predicted_makespan_s": got["predicted_makespan_s"],
+        "predicted_end_s": got["predicted_end_s"],
+        "will_miss": bool(got["will_miss"]),
+        "updated_at": got["updated_at"],
+        "final": False,
+        "pace": got.get("pace"),
+        "alerts": [a.get("kind") for a in run.alerts or []],
+    }

@@ -15,6 +15,7 @@ plain dicts; columns a row leaves out take the field's Python default
 ``insert_blob`` writes one row with a large binary column: on PostgreSQL by
 binary ``COPY`` (a 32 MB result: 1.25 s as an escaped SQL literal, 0.4 s).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,14 +68,19 @@ def insert(model, rows: Iterable[dict], *, conflict: tuple[str, ...] = (), updat
     prep = [(f.attname, f.get_db_prep_save if f.get_internal_type() in _PREPARED else None) for f in fields]
     values = []
     for row in rows:
-        values.append(tuple(
-            (row[name] if name in row else defaults[name]) if fn is None
-            else fn(row[name] if name in row else defaults[name], connection)
-            for name, fn in prep))
+        values.append(
+            tuple(
+                (row[name] if name in row else defaults[name])
+                if fn is None
+                else fn(row[name] if name in row else defaults[name], connection)
+                for name, fn in prep
+            )
+        )
     marks = ", ".join(["%s"] * len(fields))
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks}){_on_conflict(qn, fields, conflict, update)}",
-                           values)
+        cursor.executemany(
+            f"INSERT INTO {table} ({cols}) VALUES ({marks}){_on_conflict(qn, fields, conflict, update)}", values
+        )
 
 
 def _on_conflict(qn, fields, conflict, update) -> str:
@@ -120,11 +126,13 @@ def _copy_upsert(connection, model, table, cols, fields, defaults, rows, conflic
     # One transaction: the staging table empties itself at every commit (autocommit would empty it
     # between the COPY and the merge).
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-                       f"SELECT {cols} FROM {table} WITH NO DATA")
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {cols} FROM {table} WITH NO DATA"
+        )
         cursor.cursor.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", _copy_buffer(fields, defaults, rows))
-        cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}"
-                       f"{_on_conflict(qn, fields, conflict, update)}")
+        cursor.execute(
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}{_on_conflict(qn, fields, conflict, update)}"
+        )
         cursor.execute(f"TRUNCATE {stage}")  # inside a caller's longer transaction too
 
 
@@ -141,8 +149,11 @@ def _copy_buffer(fields, defaults: dict, rows: list[dict]) -> io.StringIO:
     for row in rows:
         out = []
         for name, is_json, encoder, constant in columns:
-            out.append(constant if constant is not None else
-                       _field_text(row[name] if name in row else defaults[name], is_json, encoder))
+            out.append(
+                constant
+                if constant is not None
+                else _field_text(row[name] if name in row else defaults[name], is_json, encoder)
+            )
         buf.write("\t".join(out))
         buf.write("\n")
     buf.seek(0)
@@ -196,5 +207,6 @@ def insert_blob(model, row: dict, blob_field: str, blob: bytes) -> None:
     qn = connection.ops.quote_name
     cols = ", ".join(qn(by_attname[n].column) for n in names)
     with connection.cursor() as cursor:
-        cursor.cursor.copy_expert(f"COPY {qn(model._meta.db_table)} ({cols}) FROM STDIN WITH (FORMAT binary)", buf,
-                                  size=COPY_CHUNK)
+        cursor.cursor.copy_expert(
+            f"COPY {qn(model._meta.db_table)} ({cols}) FROM STDIN WITH (FORMAT binary)", buf, size=COPY_CHUNK
+        )

@@ -14,6 +14,7 @@ What ``slaflow status`` prints and ``/metrics`` exports, read in a few bounded c
   they consume, the view ``/healthz`` has;
 - **runs in flight**: runs that are pending, planning or running (newest first, at most ``limit``).
 """
+
 from __future__ import annotations
 
 import time
@@ -65,7 +66,7 @@ def _lengths(queues: list[str]) -> dict[str, int]:
             pipe.llen(f"{q}{PRIORITY_SEP}{p}")
     lengths = pipe.execute()
     step = 1 + len(PRIORITIES)
-    return {q: int(sum(lengths[i * step:(i + 1) * step])) for i, q in enumerate(queues)}
+    return {q: int(sum(lengths[i * step : (i + 1) * step])) for i, q in enumerate(queues)}
 
 
 def running(now: float | None = None) -> dict[str, int]:
@@ -80,10 +81,19 @@ def pools(now: float | None = None) -> list[dict]:
     """The live workers' published pools (``store.pools.live_workers``), queue named."""
     from store.pools import live_workers
 
-    return [{"worker": e["name"], "host": e.get("host") or "?", "queue": router.queue_for(e["memory_mb"]),
-             "memory_mb": e["memory_mb"], "processes": e["processes"], "cores": e.get("cores"),
-             "cpus": e.get("cpus"), "age_s": round((time.time() if now is None else now) - float(e["at"]), 1)}
-            for e in live_workers(now)]
+    return [
+        {
+            "worker": e["name"],
+            "host": e.get("host") or "?",
+            "queue": router.queue_for(e["memory_mb"]),
+            "memory_mb": e["memory_mb"],
+            "processes": e["processes"],
+            "cores": e.get("cores"),
+            "cpus": e.get("cpus"),
+            "age_s": round((time.time() if now is None else now) - float(e["at"]), 1),
+        }
+        for e in live_workers(now)
+    ]
 
 
 def runs_in_flight(limit: int = 50) -> list[dict]:
@@ -92,12 +102,23 @@ def runs_in_flight(limit: int = 50) -> list[dict]:
     from orchestrator.models import WorkflowRun
 
     now = timezone.now()
-    rows = (WorkflowRun.objects.filter(status__in=IN_FLIGHT).order_by("-submitted_at", "-id")
-            .values("id", "workflow__name", "planner", "sla", "status", "submitted_at", "started_at")[:limit])
-    return [{"run": r["id"], "workflow": r["workflow__name"], "planner": r["planner"], "sla": r["sla"],
-             "status": r["status"], "age_s": round((now - r["submitted_at"]).total_seconds(), 1),
-             "running_s": round((now - r["started_at"]).total_seconds(), 1) if r["started_at"] else None}
-            for r in rows]
+    rows = (
+        WorkflowRun.objects.filter(status__in=IN_FLIGHT)
+        .order_by("-submitted_at", "-id")
+        .values("id", "workflow__name", "planner", "sla", "status", "submitted_at", "started_at")[:limit]
+    )
+    return [
+        {
+            "run": r["id"],
+            "workflow": r["workflow__name"],
+            "planner": r["planner"],
+            "sla": r["sla"],
+            "status": r["status"],
+            "age_s": round((now - r["submitted_at"]).total_seconds(), 1),
+            "running_s": round((now - r["started_at"]).total_seconds(), 1) if r["started_at"] else None,
+        }
+        for r in rows
+    ]
 
 
 def snapshot(*, inspect_timeout_s: float | None = 1.0, runs_limit: int = 50) -> dict:
@@ -105,9 +126,12 @@ def snapshot(*, inspect_timeout_s: float | None = 1.0, runs_limit: int = 50) -> 
     from orchestrator.services import health
 
     live_pools = pools()
-    out = {"queues": queue_depths(), "pools": live_pools,
-           "hosts": sorted({p["host"] for p in live_pools}),
-           "runs_in_flight": runs_in_flight(runs_limit)}
+    out = {
+        "queues": queue_depths(),
+        "pools": live_pools,
+        "hosts": sorted({p["host"] for p in live_pools}),
+        "runs_in_flight": runs_in_flight(runs_limit),
+    }
     if inspect_timeout_s is not None:
         seen = health.worker_queues(inspect_timeout_s)
         out["workers"] = seen

@@ -4,6 +4,7 @@ Every entry point (REST, the ``slaflow code`` command through REST, the admin) c
 ``push`` checks everything (``checks``) before one transaction stores the bytes (once per content) and
 the next version of (owner, name), so a refused push stores nothing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,9 +17,9 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
-from orchestrator.models import CodeBlob, CodeVersion, WorkflowCode
 from orchestrator.core import codechecks as checks, coderefs as refs
 from orchestrator.core.codechecks import CodeError
+from orchestrator.models import CodeBlob, CodeVersion, WorkflowCode
 
 PERMISSION = "orchestrator.push_code"
 
@@ -39,8 +40,10 @@ def push(user, filename: str, data: bytes, name: str | None = None) -> tuple[Cod
     """Store ``data`` as the next version of (user, name); (the version, whether it is new). Pushing the
     content of an existing version of that name again returns that version."""
     if not can_push(user):
-        raise CodePermissionError(f"pushing code needs the {PERMISSION} permission (pushed code runs on the "
-                                  "workers with their privileges); ask an administrator")
+        raise CodePermissionError(
+            f"pushing code needs the {PERMISSION} permission (pushed code runs on the "
+            "workers with their privileges); ask an administrator"
+        )
     data = bytes(data)
     filename = os.path.basename(str(filename or ""))
     kind = checks.kind_of(filename, data)
@@ -72,8 +75,9 @@ def _store(user, name: str, kind: str, filename: str, data: bytes, sha: str) -> 
     if same is not None:
         return same, False
     latest = code.versions.aggregate(v=Max("version"))["v"] or 0
-    version = CodeVersion.objects.create(code=code, version=latest + 1, sha256_id=sha, size=len(data), kind=kind,
-                                         filename=filename[:200])
+    version = CodeVersion.objects.create(
+        code=code, version=latest + 1, sha256_id=sha, size=len(data), kind=kind, filename=filename[:200]
+    )
     return version, True
 
 
@@ -97,8 +101,9 @@ def get_visible(user, name: str, owner: str | None = None) -> WorkflowCode:
         return own[0]
     if len(found) > 1:
         owners = ", ".join(sorted(c.owner.username for c in found))
-        raise CodeNotFound(f"pushed code {name!r} is shared with you by several users ({owners}): "
-                           f"name one as code:<owner>/{name}@…")
+        raise CodeNotFound(
+            f"pushed code {name!r} is shared with you by several users ({owners}): name one as code:<owner>/{name}@…"
+        )
     return found[0]
 
 
@@ -137,8 +142,11 @@ def pin(path: str, owner, *, network: bool) -> str:
     except CodeNotFound as exc:
         raise CodeError(f"function {path!r}: {exc}", "dag") from None
     if not can_push(code.owner):
-        raise CodeError(f"function {path!r}: the code's owner {code.owner.username!r} may no longer push code "
-                        f"({PERMISSION}), so their code does not run", "dag")
+        raise CodeError(
+            f"function {path!r}: the code's owner {code.owner.username!r} may no longer push code "
+            f"({PERMISSION}), so their code does not run",
+            "dag",
+        )
     return refs.pinned(code.name, version.sha256_id, ref.function)
 
 
@@ -183,7 +191,9 @@ def share(user, name: str, *, users=(), groups=(), remove: bool = False) -> Work
 
 def describe(code: WorkflowCode) -> dict:
     return {
-        "owner": code.owner.username, "name": code.name, "created": code.created,
+        "owner": code.owner.username,
+        "name": code.name,
+        "created": code.created,
         "shared_with": sorted(u.username for u in code.shared_with.all()),
         "shared_with_groups": sorted(g.name for g in code.shared_with_groups.all()),
         "versions": [describe_version(v, code) for v in code.versions.order_by("-version")],
@@ -192,7 +202,14 @@ def describe(code: WorkflowCode) -> dict:
 
 def describe_version(version: CodeVersion, code: WorkflowCode | None = None) -> dict:
     code = code or version.code
-    return {"owner": code.owner.username, "name": code.name, "version": version.version,
-            "sha256": version.sha256_id, "size": version.size, "kind": version.kind, "filename": version.filename,
-            "created": version.created,
-            "reference": f"code:{code.owner.username}/{code.name}@{version.version}:<function>"}
+    return {
+        "owner": code.owner.username,
+        "name": code.name,
+        "version": version.version,
+        "sha256": version.sha256_id,
+        "size": version.size,
+        "kind": version.kind,
+        "filename": version.filename,
+        "created": version.created,
+        "reference": f"code:{code.owner.username}/{code.name}@{version.version}:<function>",
+    }

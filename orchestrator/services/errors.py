@@ -1,5 +1,6 @@
 """What a service refuses with: the one error type every entry point turns into its own answer
 (REST: a 400 naming the field, or 429 for a quota; web forms: the field's error; commands: their message)."""
+
 from __future__ import annotations
 
 

@@ -11,6 +11,7 @@ answered from the latest one, which the web processes share in the cache and com
 most once per ``SLAFLOW_HEALTH_CACHE_S`` seconds (``shared_report``), and they see only its
 status — no vendor, queue counts or errors. Staff and token holders get a fresh full report.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,8 +67,11 @@ def _workers(timeout_s: float) -> dict:
     seen = worker_queues(timeout_s)
     served = {q for queues in seen.values() for q in queues}
     wanted = router.all_queues()
-    return {"seen": len(seen), "queues": {q: sum(q in qs for qs in seen.values()) for q in wanted},
-            "missing_queues": [q for q in wanted if q not in served]}
+    return {
+        "seen": len(seen),
+        "queues": {q: sum(q in qs for qs in seen.values()) for q in wanted},
+        "missing_queues": [q for q in wanted if q not in served],
+    }
 
 
 def report(*, workers_timeout_s: float = 1.0) -> dict:

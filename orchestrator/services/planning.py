@@ -23,6 +23,7 @@ needs the joint distribution (size ↔ time, for related-sample selection, and
 whole samples for Monte Carlo), which a mean/variance summary would lose; a
 window of recent runs also follows a machine whose speed changes.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -34,15 +35,14 @@ from django.conf import settings
 from django.db.models import Avg, Count, F, Window
 from django.db.models.functions import RowNumber
 
-from orchestrator.core import envconfig, mapping, spec as spec_mod, startup
-
 from orchestrator import optimizations as opt_mod, planning
+from orchestrator.core import envconfig, mapping, spec as spec_mod, startup
+from orchestrator.core.states import RunStatus, TaskStatus
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
 from orchestrator.planning import calibration, contention
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor, cpu_speed
-from orchestrator.core.states import RunStatus, TaskStatus
 from store import pools
 
 RUN_WINDOW = 10
@@ -74,8 +74,16 @@ def capacity() -> tuple[float | None, str]:
     return pools.host_cores(), "the planning host (no worker published its cores)"
 
 
-def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), pool_processes=(),
-                   optimizations: tuple[str, ...] | None = None, cores=None) -> planning.PlannerConfig:
+def planner_config(
+    planner: str,
+    sla: str,
+    *,
+    warm_processes=(),
+    past_runs=(),
+    pool_processes=(),
+    optimizations: tuple[str, ...] | None = None,
+    cores=None,
+) -> planning.PlannerConfig:
     """``optimizations``: the ones to apply by rule, instead of the planner's own (``-opt``: all);
     ``cores``: (cores, source) as ``capacity()`` gives them, asked for when not given."""
     cores, source = capacity() if cores is None else cores
@@ -91,8 +99,11 @@ def planner_config(planner: str, sla: str, *, warm_processes=(), past_runs=(), p
         pool_processes=tuple(sorted(dict(pool_processes).items())),
         past_runs=tuple(past_runs),
         optimizations=opt_mod.for_planner(planner) if optimizations is None else tuple(optimizations),
-        optimization_params=optimization_params(), rules=opt_mod,
-        cores=cores, capacity_source=source, compare_flexible=bool(settings.SLAFLOW_COMPARE_WUKONG),
+        optimization_params=optimization_params(),
+        rules=opt_mod,
+        cores=cores,
+        capacity_source=source,
+        compare_flexible=bool(settings.SLAFLOW_COMPARE_WUKONG),
     )
 
 
@@ -101,18 +112,32 @@ def optimization_params() -> dict[str, dict]:
     streaming also judge by the output store's tiers (the shared-memory threshold, the hosts the workers span)."""
     tiers = {"shm_min_bytes": int(settings.SLAFLOW_SHM_MIN_BYTES), "hosts": _hosts()}
     return {
-        "preload": {"min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
-                    "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S},
-        "prewarm": {"latency_s": settings.SLAFLOW_PREWARM_LATENCY_S, "preference": settings.SLAFLOW_PREWARM_PREFERENCE,
-                    "window_s": float(settings.SLAFLOW_KEEPALIVE_S)},
-        "taskdup": {"threshold_s": settings.SLAFLOW_TASKDUP_THRESHOLD_S, "max_exec_s": settings.SLAFLOW_TASKDUP_MAX_EXEC_S,
-                    "max_input_bytes": settings.SLAFLOW_TASKDUP_MAX_INPUT_BYTES,
-                    "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES},
-        "clustering": {"min_bytes": settings.SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES,
-                       "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT, "delay_s": settings.SLAFLOW_DELAYED_IO_S,
-                       **tiers},
-        "streaming": {"min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES, "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES,
-                      **tiers},
+        "preload": {
+            "min_inputs": settings.SLAFLOW_PRELOAD_MIN_INPUTS,
+            "min_download_s": settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S,
+        },
+        "prewarm": {
+            "latency_s": settings.SLAFLOW_PREWARM_LATENCY_S,
+            "preference": settings.SLAFLOW_PREWARM_PREFERENCE,
+            "window_s": float(settings.SLAFLOW_KEEPALIVE_S),
+        },
+        "taskdup": {
+            "threshold_s": settings.SLAFLOW_TASKDUP_THRESHOLD_S,
+            "max_exec_s": settings.SLAFLOW_TASKDUP_MAX_EXEC_S,
+            "max_input_bytes": settings.SLAFLOW_TASKDUP_MAX_INPUT_BYTES,
+            "min_output_bytes": settings.SLAFLOW_TASKDUP_MIN_OUTPUT_BYTES,
+        },
+        "clustering": {
+            "min_bytes": settings.SLAFLOW_CLUSTER_MIN_OUTPUT_BYTES,
+            "max_fanout": settings.SLAFLOW_CLUSTER_MAX_FANOUT,
+            "delay_s": settings.SLAFLOW_DELAYED_IO_S,
+            **tiers,
+        },
+        "streaming": {
+            "min_bytes": settings.SLAFLOW_STREAM_MIN_BYTES,
+            "chunk_bytes": settings.SLAFLOW_STREAM_CHUNK_BYTES,
+            **tiers,
+        },
     }
 
 
@@ -145,8 +170,8 @@ def warm_processes(structure_hash: str, *, owner=None, now: float | None = None)
     since = datetime.fromtimestamp(now - window, tz=dt_timezone.utc)
     latest: dict[tuple, tuple[int, float]] = {}
     for host, pid, mb, ended in WorkerStartup.objects.filter(
-            ended_at__gte=since, run__workflow__structure_hash=structure_hash, **scope(owner, "run__")).values_list(
-            "host", "pid", "memory_mb", "ended_at"):
+        ended_at__gte=since, run__workflow__structure_hash=structure_hash, **scope(owner, "run__")
+    ).values_list("host", "pid", "memory_mb", "ended_at"):
         ago = now - ended.timestamp()
         if 0 <= ago <= window and ((host, pid) not in latest or ago < latest[(host, pid)][1]):
             latest[(host, pid)] = (mb, ago)
@@ -158,8 +183,7 @@ def _shape_runs(structure_hash: str, before: int | None, inputs_hash: str | None
     ``MIN_SAME_INPUTS`` of them: a task's input *bytes* cannot tell a 1024-pixel image's
     parameters from a 2048-pixel one's, so runs on other inputs mislead until then.
     ``before`` (a run id) replays what planning that run could see."""
-    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
-                                    **scope(owner))
+    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED, **scope(owner))
     if before is not None:
         qs = qs.filter(pk__lt=before)
     if inputs_hash:
@@ -169,16 +193,23 @@ def _shape_runs(structure_hash: str, before: int | None, inputs_hash: str | None
     return qs
 
 
-def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, *, before: int | None = None,
-                inputs_hash: str | None = None, owner=None) -> list[int]:
+def recent_runs(
+    structure_hash: str,
+    limit: int = RUN_WINDOW,
+    *,
+    before: int | None = None,
+    inputs_hash: str | None = None,
+    owner=None,
+) -> list[int]:
     """The latest succeeded runs of a workflow shape (a failed or cancelled run's timings may
     include crashes and stalls) — those that followed a predictive plan once there are
     ``MIN_PLANNED_RUNS`` of them: no-history fallbacks and WUKONG runs launch a flexible
     branch per task and spawn processes a planned run does not. Any planner's runs count: the
     timing model itself accounts for how a plan lays out workers."""
     qs = _shape_runs(structure_hash, before, inputs_hash, owner)
-    planned = list(qs.filter(plan__predicted_makespan_s__isnull=False).order_by("-id")
-                   .values_list("id", flat=True)[:limit])
+    planned = list(
+        qs.filter(plan__predicted_makespan_s__isnull=False).order_by("-id").values_list("id", flat=True)[:limit]
+    )
     if len(planned) >= MIN_PLANNED_RUNS:
         return planned
     return list(qs.order_by("-id").values_list("id", flat=True)[:limit])
@@ -186,8 +217,11 @@ def recent_runs(structure_hash: str, limit: int = RUN_WINDOW, *, before: int | N
 
 def _latest(qs, partition: list[str], per_key: int, fields: tuple[str, ...]) -> list[tuple]:
     """The newest ``per_key`` rows of ``qs`` per partition, oldest first (the window runs in the database)."""
-    rows = (qs.annotate(newest=Window(RowNumber(), partition_by=[F(f) for f in partition], order_by=F("id").desc()))
-            .filter(newest__lte=per_key).values_list("id", *fields))
+    rows = (
+        qs.annotate(newest=Window(RowNumber(), partition_by=[F(f) for f in partition], order_by=F("id").desc()))
+        .filter(newest__lte=per_key)
+        .values_list("id", *fields)
+    )
     return sorted(rows, key=lambda r: r[0])
 
 
@@ -202,26 +236,71 @@ def _hosts() -> int:
         return 1
 
 
-def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = SAMPLES_PER_KEY,
-                 before: int | None = None, inputs_hash: str | None = None, owner=None) -> History:
+def load_history(
+    structure_hash: str,
+    *,
+    runs: int = RUN_WINDOW,
+    per_key: int = SAMPLES_PER_KEY,
+    before: int | None = None,
+    inputs_hash: str | None = None,
+    owner=None,
+) -> History:
     """Samples of this workflow shape's latest runs in ``owner``'s scope (with these inputs, once there
     are a few): tasks, transfers, start-ups."""
     history = History(cap=per_key, shm_min_bytes=int(settings.SLAFLOW_SHM_MIN_BYTES), hosts=_hosts())
     run_ids = recent_runs(structure_hash, runs, before=before, inputs_hash=inputs_hash, owner=owner)
     if not run_ids:
         return history
-    done = TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False,
-                                  memory_mb__isnull=False)
-    fresh_branches = set(WorkerStartup.objects.filter(run_id__in=run_ids, reason=startup.NEW_PROCESS)
-                         .values_list("branch_id", flat=True))
+    done = TaskRun.objects.filter(
+        run_id__in=run_ids, status=TaskStatus.SUCCEEDED, exec_s__isnull=False, memory_mb__isnull=False
+    )
+    fresh_branches = set(
+        WorkerStartup.objects.filter(run_id__in=run_ids, reason=startup.NEW_PROCESS).values_list("branch_id", flat=True)
+    )
     usual: dict[tuple, list[float]] = {}
     fresh: list[tuple[tuple, float]] = []
     stretch = contention_stretches(run_ids)
-    for row_id, run_id, fn, mb, in_b, exec_s, out_b, counters, dispatch, opts, start_s, end_s, dl, up, cpu, enforced, branch in _latest(
-            done, ["function", "memory_mb"], per_key,
-            ("run_id", "function", "memory_mb", "input_bytes", "exec_s", "output_bytes", "counter_update_s",
-             "dispatch_s", "optimizations", "start_s", "end_s", "download_s", "upload_s", "cpu_s", "enforced",
-             "branch_id")):
+    for (
+        row_id,
+        run_id,
+        fn,
+        mb,
+        in_b,
+        exec_s,
+        out_b,
+        counters,
+        dispatch,
+        opts,
+        start_s,
+        end_s,
+        dl,
+        up,
+        cpu,
+        enforced,
+        branch,
+    ) in _latest(
+        done,
+        ["function", "memory_mb"],
+        per_key,
+        (
+            "run_id",
+            "function",
+            "memory_mb",
+            "input_bytes",
+            "exec_s",
+            "output_bytes",
+            "counter_update_s",
+            "dispatch_s",
+            "optimizations",
+            "start_s",
+            "end_s",
+            "download_s",
+            "upload_s",
+            "cpu_s",
+            "enforced",
+            "branch_id",
+        ),
+    ):
         if (opts or {}).get("reused_after_redelivery"):
             continue  # not executed: its timings say nothing
         # The planner's exec time is the task's time on its worker apart from transfers: the function
@@ -234,22 +313,39 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
             fresh.append(((fn, mb), busy))
         else:
             usual.setdefault((fn, mb), []).append(busy)
-        history.add_task(fn, mb, TaskSample(int(in_b or 0), busy, int(out_b or 0),
-                                            post_s=float(counters or 0.0) + float(dispatch or 0.0), run=run_id,
-                                            cpu_s=float(cpu) if cpu is not None and enforced else None))
+        history.add_task(
+            fn,
+            mb,
+            TaskSample(
+                int(in_b or 0),
+                busy,
+                int(out_b or 0),
+                post_s=float(counters or 0.0) + float(dispatch or 0.0),
+                run=run_id,
+                cpu_s=float(cpu) if cpu is not None and enforced else None,
+            ),
+        )
     # Transfers, each from its own window: a sink per run would otherwise be crowded out by its tasks.
     uploaded = done.filter(uploaded=True, upload_s__isnull=False)
     shm = history.shm_min_bytes
-    for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=False), ["memory_mb"], per_key,
-                                          ("memory_mb", "output_bytes", "upload_s")):
+    for _, mb, out_b, upload_s in _latest(
+        uploaded.filter(counter_update_s__isnull=False),
+        ["memory_mb"],
+        per_key,
+        ("memory_mb", "output_bytes", "upload_s"),
+    ):
         sample = TransferSample(int(out_b or 0), float(upload_s))
         if shm and sample.nbytes >= shm:  # written into the host's shared memory (store.tiers)
             history.add_tiered("shm_writes", mb, sample)
         else:
             history.add_upload(mb, sample)
     # The sink stores the run's result and updates no counters.
-    for _, mb, out_b, upload_s in _latest(uploaded.filter(counter_update_s__isnull=True), ["memory_mb"], per_key,
-                                          ("memory_mb", "output_bytes", "upload_s")):
+    for _, mb, out_b, upload_s in _latest(
+        uploaded.filter(counter_update_s__isnull=True),
+        ["memory_mb"],
+        per_key,
+        ("memory_mb", "output_bytes", "upload_s"),
+    ):
         history.add_store(mb, TransferSample(int(out_b or 0), float(upload_s)))
     for _, mb, inputs in _latest(done.filter(download_s__gt=0), ["memory_mb"], per_key, ("memory_mb", "inputs")):
         for item in inputs or []:
@@ -262,8 +358,11 @@ def load_history(structure_hash: str, *, runs: int = RUN_WINDOW, per_key: int = 
                     history.add_download(mb, sample)
     _add_startups(history, run_ids)
     history.map_executors = int(settings.SLAFLOW_FLEX_EXECUTORS)
-    for nid, opts in (TaskRun.objects.filter(run_id__in=run_ids, function=mapping.GATHER, status=TaskStatus.SUCCEEDED)
-                      .order_by("run_id").values_list("node_id", "optimizations")):
+    for nid, opts in (
+        TaskRun.objects.filter(run_id__in=run_ids, function=mapping.GATHER, status=TaskStatus.SUCCEEDED)
+        .order_by("run_id")
+        .values_list("node_id", "optimizations")
+    ):
         if (opts or {}).get("map_width") is not None:
             history.map_widths[nid] = int(opts["map_width"])  # the latest run's width wins
     history.run_factors = run_factors(run_ids)
@@ -277,13 +376,21 @@ def contention_stretches(run_ids: list[int]) -> dict[int, float]:
     (``planning.contention``), on the cores each run's plan assumed (today's when it did not say),
     divided evenly among the hosts its tasks ran on."""
     now_cores, _ = capacity()
-    run_cores = {rid: cores for rid, cores in WorkflowRun.objects.filter(pk__in=run_ids)
-                 .values_list("id", "plan__data__capacity__cores")}
+    run_cores = {
+        rid: cores
+        for rid, cores in WorkflowRun.objects.filter(pk__in=run_ids).values_list("id", "plan__data__capacity__cores")
+    }
     by_run: dict[int, list[tuple]] = {}
-    for row in (TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, start_s__isnull=False,
-                                       end_s__isnull=False, exec_s__isnull=False, memory_mb__isnull=False)
-                .values_list("id", "run_id", "host", "memory_mb", "start_s", "end_s", "exec_s", "download_s",
-                             "upload_s", "cpu_s", "enforced")):
+    for row in TaskRun.objects.filter(
+        run_id__in=run_ids,
+        status=TaskStatus.SUCCEEDED,
+        start_s__isnull=False,
+        end_s__isnull=False,
+        exec_s__isnull=False,
+        memory_mb__isnull=False,
+    ).values_list(
+        "id", "run_id", "host", "memory_mb", "start_s", "end_s", "exec_s", "download_s", "upload_s", "cpu_s", "enforced"
+    ):
         by_run.setdefault(row[1], []).append(row)
     out: dict[int, float] = {}
     for run_id, rows in by_run.items():
@@ -295,10 +402,16 @@ def contention_stretches(run_ids: list[int]) -> dict[int, float]:
         for row in rows:
             hosts.setdefault(row[2] or "", []).append(row)
         for host_rows in hosts.values():
-            spans = [contention.Span(start, end, max(float(ex), end - start - float(dl or 0) - float(up or 0)),
-                                     float(cpu) if cpu is not None else None,
-                                     cpu_speed(mb) if enforced else 1.0)
-                     for _, _, _, mb, start, end, ex, dl, up, cpu, enforced in host_rows]
+            spans = [
+                contention.Span(
+                    start,
+                    end,
+                    max(float(ex), end - start - float(dl or 0) - float(up or 0)),
+                    float(cpu) if cpu is not None else None,
+                    cpu_speed(mb) if enforced else 1.0,
+                )
+                for _, _, _, mb, start, end, ex, dl, up, cpu, enforced in host_rows
+            ]
             for row, x in zip(host_rows, contention.stretches(spans, cores / len(hosts))):
                 out[row[0]] = x
     return out
@@ -344,10 +457,13 @@ def run_factors(run_ids: list[int]) -> dict[int, float]:
     the runs, weighted by the time each key takes (a 1 ms task's jitter must not rescale a
     200 ms sleep). One aggregate row per run × key, so the query stays bounded. Normalised
     to a median of 1."""
-    rows = (TaskRun.objects.filter(run_id__in=run_ids, status=TaskStatus.SUCCEEDED, start_s__isnull=False,
-                                   end_s__isnull=False)
-            .values("run_id", "function", "memory_mb")
-            .annotate(busy=Avg(F("end_s") - F("start_s")), n=Count("id")))
+    rows = (
+        TaskRun.objects.filter(
+            run_id__in=run_ids, status=TaskStatus.SUCCEEDED, start_s__isnull=False, end_s__isnull=False
+        )
+        .values("run_id", "function", "memory_mb")
+        .annotate(busy=Avg(F("end_s") - F("start_s")), n=Count("id"))
+    )
     by_key: dict[tuple, dict[int, tuple[float, int]]] = {}
     for row in rows:
         if row["busy"] and row["busy"] > 0:
@@ -373,9 +489,9 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
     found its process still serving the previous branch waited in the queue, and a new process
     spawned in a burst waited for the spawns before it (a worker forks one at a time)."""
     rows = list(
-        WorkerStartup.objects.filter(run_id__in=run_ids, ready_at__isnull=False)
-        .values_list("id", "run_id", "host", "pid", "memory_mb", "reason", "requested_at", "started_at", "ready_at",
-                     "ended_at")
+        WorkerStartup.objects.filter(run_id__in=run_ids, ready_at__isnull=False).values_list(
+            "id", "run_id", "host", "pid", "memory_mb", "reason", "requested_at", "started_at", "ready_at", "ended_at"
+        )
     )
     previous_end: dict[int, float] = {}
     last_by_process: dict[tuple, float] = {}
@@ -396,33 +512,52 @@ def _add_startups(history: History, run_ids: list[int]) -> None:
     for sid, run_id, _, _, mb, reason, requested, started, ready, _ in sorted(rows):
         requested_s, ready_s = requested.timestamp(), ready.timestamp()
         begin = max(requested_s, previous_end.get(sid, requested_s), previous_spawn.get(sid, requested_s))
-        history.add_startup(mb, startup.kind_of(reason),
-                            StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp()),
-                                          run=run_id))
+        history.add_startup(
+            mb,
+            startup.kind_of(reason),
+            StartupSample(max(0.0, ready_s - begin), max(0.0, ready_s - started.timestamp()), run=run_id),
+        )
 
 
-def past_runs(structure_hash: str, inputs_hash: str | None, limit: int = CALIBRATION_RUNS, *,
-              before: int | None = None, owner=None) -> list[calibration.PastRun]:
+def past_runs(
+    structure_hash: str,
+    inputs_hash: str | None,
+    limit: int = CALIBRATION_RUNS,
+    *,
+    before: int | None = None,
+    owner=None,
+) -> list[calibration.PastRun]:
     """The latest planned, succeeded runs in ``owner``'s scope with these inputs (any inputs when
     ``inputs_hash`` is None), oldest first, as their plans laid them out — for the planner to replay."""
-    qs = WorkflowRun.objects.filter(workflow__structure_hash=structure_hash, status=RunStatus.SUCCEEDED,
-                                    makespan_s__gt=0, plan__predicted_median_s__gt=0, **scope(owner))
+    qs = WorkflowRun.objects.filter(
+        workflow__structure_hash=structure_hash,
+        status=RunStatus.SUCCEEDED,
+        makespan_s__gt=0,
+        plan__predicted_median_s__gt=0,
+        **scope(owner),
+    )
     if inputs_hash:
         qs = qs.filter(inputs_hash=inputs_hash)
     if before is not None:
         qs = qs.filter(pk__lt=before)
     out = []
     for made, data in reversed(qs.order_by("-id").values_list("makespan_s", "plan__data")[:limit]):
-        placement = {nid: (tp.get("worker") or tp.get("sim_worker"), tp.get("memory_mb"))
-                     for nid, tp in (data.get("tasks") or {}).items()}
+        placement = {
+            nid: (tp.get("worker") or tp.get("sim_worker"), tp.get("memory_mb"))
+            for nid, tp in (data.get("tasks") or {}).items()
+        }
         annotations = {nid: tp["annotations"] for nid, tp in (data.get("tasks") or {}).items() if tp.get("annotations")}
-        out.append(calibration.PastRun(
-            makespan_s=float(made), placement=placement,
-            warm_processes=tuple((int(mb), float(ago)) for mb, ago in data.get("warm_processes") or ()),
-            pool_processes=tuple((int(mb), int(k)) for mb, k in data.get("pool_processes") or ()),
-            yield_before=frozenset(data.get("yield_before") or ()), annotations=annotations,
-            cores=_plan_cores(data),
-        ))
+        out.append(
+            calibration.PastRun(
+                makespan_s=float(made),
+                placement=placement,
+                warm_processes=tuple((int(mb), float(ago)) for mb, ago in data.get("warm_processes") or ()),
+                pool_processes=tuple((int(mb), int(k)) for mb, k in data.get("pool_processes") or ()),
+                yield_before=frozenset(data.get("yield_before") or ()),
+                annotations=annotations,
+                cores=_plan_cores(data),
+            )
+        )
     return out
 
 
@@ -436,8 +571,16 @@ def load_predictor(structure_hash: str, inputs_hash: str | None = None, owner=No
     return Predictor(load_history(structure_hash, inputs_hash=inputs_hash, owner=owner))
 
 
-def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash: str | None = None,
-              optimizations: tuple[str, ...] | None = None, owner=None) -> Plan:
+def make_plan(
+    graph,
+    *,
+    planner: str,
+    sla: str,
+    structure_hash: str,
+    inputs_hash: str | None = None,
+    optimizations: tuple[str, ...] | None = None,
+    owner=None,
+) -> Plan:
     """``inputs_hash``: the run's (``spec.inputs_hash``); computed from ``graph`` when not given;
     ``owner``: whose history the plan learns from (``scope``; None: runs without an owner)."""
     fn = planning.get(planner)
@@ -450,8 +593,9 @@ def make_plan(graph, *, planner: str, sla: str, structure_hash: str, inputs_hash
         warm = warm_processes(structure_hash, owner=owner)
         pools = live_pools()
         past = past_runs(structure_hash, inputs_hash, owner=owner)
-    config = planner_config(planner, sla, warm_processes=warm, past_runs=past, pool_processes=pools,
-                            optimizations=optimizations)
+    config = planner_config(
+        planner, sla, warm_processes=warm, past_runs=past, pool_processes=pools, optimizations=optimizations
+    )
     t1 = time.perf_counter()
     plan = fn(graph, predictor, config)
     plan.planning_time_s = time.perf_counter() - t1

@@ -7,6 +7,7 @@ Every preview plans through ``plan`` here — REST's ``POST /api/workflows/previ
 ``slaflow plan`` — and a graph from a request passes the submission checks
 first (``services.submissions``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,7 @@ from typing import Any, Iterable
 
 from orchestrator.core import graph as graph_mod
 from orchestrator.models import Plan
-from orchestrator.services import planning as planning_service
-from orchestrator.services import submissions
+from orchestrator.services import planning as planning_service, submissions
 from orchestrator.services.errors import SubmissionError
 from workers import functions
 
@@ -41,8 +41,10 @@ def check_choices(planners: Iterable[str], slas: Iterable[str]) -> tuple[list[st
 def check_count(planners: int, slas: int) -> None:
     """One preview plans at most MAX_COMBINATIONS plans, wherever it is asked for (REST, the web page)."""
     if planners * slas > MAX_COMBINATIONS:
-        raise SubmissionError(f"{planners} planners × {slas} SLAs is over the limit of {MAX_COMBINATIONS} plans "
-                              "one preview may make", "slas")
+        raise SubmissionError(
+            f"{planners} planners × {slas} SLAs is over the limit of {MAX_COMBINATIONS} plans one preview may make",
+            "slas",
+        )
 
 
 def plan(graph, *, planner: str, sla: str, owner=None, structure_hash: str | None = None) -> Plan:
@@ -52,8 +54,15 @@ def plan(graph, *, planner: str, sla: str, owner=None, structure_hash: str | Non
     return planning_service.make_plan(graph, planner=planner, sla=sla, structure_hash=shash, owner=owner)
 
 
-def preview_plans(*, graph, planners: list[str], slas: list[str], owner=None, structure_hash: str | None = None,
-                  keep_errors: bool = False) -> dict[str, Any]:
+def preview_plans(
+    *,
+    graph,
+    planners: list[str],
+    slas: list[str],
+    owner=None,
+    structure_hash: str | None = None,
+    keep_errors: bool = False,
+) -> dict[str, Any]:
     """Plan a valid ``graph`` with every planner × SLA pair (already checked by ``check_choices``) from
     ``owner``'s history. ``keep_errors``: a planner that fails gets a row with its ``error`` instead of
     failing the preview (the web page shows the others)."""
@@ -95,8 +104,11 @@ def summary(made: Plan, *, planner: str, sla: str) -> dict[str, Any]:
 def preview_library(*, workflow: str, params: dict | None, planners, slas, owner=None) -> dict[str, Any]:
     planners, slas = check_choices(planners, slas)
     graph, values = submissions.library_graph(workflow, params)
-    return {"workflow": workflow, "params": values,
-            **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner)}
+    return {
+        "workflow": workflow,
+        "params": values,
+        **preview_plans(graph=graph, planners=planners, slas=slas, owner=owner),
+    }
 
 
 def preview_spec(*, spec, name: str | None, planners, slas, owner=None) -> dict[str, Any]:

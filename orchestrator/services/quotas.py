@@ -24,6 +24,7 @@ Counting is exact under concurrency: ``admit`` runs inside the transaction
 that stores the run and first locks the owner's row, so two submissions of
 one user are admitted one after the other and cannot both take the last slot.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,9 +35,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from orchestrator.core.states import RunStatus
 from orchestrator.models import Experiment, WorkflowRun
 from orchestrator.services.errors import SubmissionError
-from orchestrator.core.states import RunStatus
 
 ACTIVE_RUNS = (RunStatus.PENDING, RunStatus.PLANNING, RunStatus.RUNNING)
 ACTIVE_CAMPAIGNS = (Experiment.Status.PENDING, Experiment.Status.RUNNING)
@@ -85,6 +86,7 @@ def _lock(user) -> None:
 
 # --- runs ------------------------------------------------------------------------------------
 
+
 def admit(user, *, lock: bool = False) -> None:
     """Raise QuotaExceeded if ``user`` may not start another run now. ``lock`` (inside the transaction
     that stores the run): take the owner's row lock first, so concurrent submissions count each other."""
@@ -100,7 +102,8 @@ def admit(user, *, lock: bool = False) -> None:
             raise QuotaExceeded(
                 f"you have {active} runs pending or running, the most one user may have at once "
                 f"(SLAFLOW_QUOTA_CONCURRENT_RUNS={limits.concurrent_runs}); submit again when one has ended",
-                retry_after_s=5)
+                retry_after_s=5,
+            )
     if limits.runs_per_hour is not None:
         since = timezone.now() - WINDOW
         recent = mine.filter(submitted_at__gte=since)
@@ -111,7 +114,8 @@ def admit(user, *, lock: bool = False) -> None:
             raise QuotaExceeded(
                 f"you submitted {count} runs in the last hour, the most one user may "
                 f"(SLAFLOW_QUOTA_RUNS_PER_HOUR={limits.runs_per_hour}); try again in {math.ceil(wait)} s",
-                retry_after_s=wait)
+                retry_after_s=wait,
+            )
 
 
 def check_timeouts(user, graph, timeout_s: float | None) -> None:
@@ -120,16 +124,23 @@ def check_timeouts(user, graph, timeout_s: float | None) -> None:
     if cap is None:
         return
     if timeout_s is not None and timeout_s > cap:
-        raise SubmissionError(f"timeout_s {timeout_s:g} s is over the longest task time limit a user may ask "
-                              f"for (SLAFLOW_QUOTA_MAX_TIMEOUT_S={cap:g})", "timeout_s")
+        raise SubmissionError(
+            f"timeout_s {timeout_s:g} s is over the longest task time limit a user may ask "
+            f"for (SLAFLOW_QUOTA_MAX_TIMEOUT_S={cap:g})",
+            "timeout_s",
+        )
     for nid, node in graph.items():
         own = node.options_dict.get("timeout_s")
         if isinstance(own, (int, float)) and not isinstance(own, bool) and own > cap:
-            raise SubmissionError(f"node {nid!r}: option 'timeout_s' {own:g} s is over the longest task time "
-                                  f"limit a user may ask for (SLAFLOW_QUOTA_MAX_TIMEOUT_S={cap:g})", "dag")
+            raise SubmissionError(
+                f"node {nid!r}: option 'timeout_s' {own:g} s is over the longest task time "
+                f"limit a user may ask for (SLAFLOW_QUOTA_MAX_TIMEOUT_S={cap:g})",
+                "dag",
+            )
 
 
 # --- campaigns -------------------------------------------------------------------------------
+
 
 def check_campaign(user, total_runs: int, *, lock: bool = False) -> str | None:
     """Why ``user`` may not start a campaign of ``total_runs`` runs now (None: they may). The caller
@@ -138,11 +149,15 @@ def check_campaign(user, total_runs: int, *, lock: bool = False) -> str | None:
     if lock and limits.active_campaigns is not None:
         _lock(user)
     if limits.campaign_runs is not None and total_runs > limits.campaign_runs:
-        return (f"the campaign would make {total_runs} runs, more than one campaign of a user may "
-                f"(SLAFLOW_QUOTA_CAMPAIGN_RUNS={limits.campaign_runs})")
+        return (
+            f"the campaign would make {total_runs} runs, more than one campaign of a user may "
+            f"(SLAFLOW_QUOTA_CAMPAIGN_RUNS={limits.campaign_runs})"
+        )
     if limits.active_campaigns is not None:
         active = Experiment.objects.filter(owner=user, status__in=ACTIVE_CAMPAIGNS).count()
         if active >= limits.active_campaigns:
-            return (f"you have {active} campaign(s) pending or running, the most one user may have at once "
-                    f"(SLAFLOW_QUOTA_ACTIVE_CAMPAIGNS={limits.active_campaigns}); wait for one to end")
+            return (
+                f"you have {active} campaign(s) pending or running, the most one user may have at once "
+                f"(SLAFLOW_QUOTA_ACTIVE_CAMPAIGNS={limits.active_campaigns}); wait for one to end"
+            )
     return None

@@ -1,10 +1,10 @@
 """Reads about runs, shaped for commands, the API and the web UI."""
+
 from __future__ import annotations
 
 import functools
 
 import numpy as np
-
 from django.conf import settings
 
 from orchestrator.models import TaskRun, WorkflowRun
@@ -45,6 +45,7 @@ def run_summary(run_id: int) -> dict:
 
 # --- per-user reads for the REST API (issue 4) -----------------------------------
 
+
 def visible_runs(user):
     """Runs ``user`` may see: their own; staff see every run (including owner-less CLI runs)."""
     qs = WorkflowRun.objects.select_related("workflow", "owner")
@@ -60,8 +61,9 @@ def visible_run(user, run_id: int) -> WorkflowRun:
     return visible_runs(user).get(pk=run_id)
 
 
-def filter_runs(qs, *, workflow: str | None = None, status: str | None = None, planner: str | None = None,
-                sla: str | None = None):
+def filter_runs(
+    qs, *, workflow: str | None = None, status: str | None = None, planner: str | None = None, sla: str | None = None
+):
     if workflow:
         qs = qs.filter(workflow__name=workflow)
     if status:
@@ -81,8 +83,12 @@ def duration_percentiles(user, workflow_id: int, *, window: int = DURATION_WINDO
     """Per planner × SLA, over the latest ``window`` succeeded runs of the workflow ``user`` may see: how many,
     the makespan's p50/p90/p95/p99 (linear interpolation), the median promise and how many finished
     within their promise."""
-    rows = (visible_runs(user).filter(workflow_id=workflow_id, status="succeeded", makespan_s__isnull=False)
-            .order_by("-id").values_list("planner", "sla", "makespan_s", "predicted_makespan_s"))
+    rows = (
+        visible_runs(user)
+        .filter(workflow_id=workflow_id, status="succeeded", makespan_s__isnull=False)
+        .order_by("-id")
+        .values_list("planner", "sla", "makespan_s", "predicted_makespan_s")
+    )
     groups: dict[tuple[str, str], list[tuple[float, float | None]]] = {}
     for planner, sla, makespan, promise in rows:
         got = groups.setdefault((planner, sla), [])
@@ -92,10 +98,17 @@ def duration_percentiles(user, workflow_id: int, *, window: int = DURATION_WINDO
     for (planner, sla), runs in sorted(groups.items()):
         spans = np.array([m for m, _ in runs], dtype=float)
         promised = np.array([p for _, p in runs if p], dtype=float)
-        out.append({"planner": planner, "sla": sla, "runs": len(spans),
-                    **{f"p{q}_s": round(percentile(spans, q), 4) for q in DURATION_PERCENTILES},
-                    "median_promise_s": round(percentile(promised, 50), 4) if len(promised) else None,
-                    "promised_runs": len(promised), "within_promise": sum(1 for m, p in runs if p and m <= p)})
+        out.append(
+            {
+                "planner": planner,
+                "sla": sla,
+                "runs": len(spans),
+                **{f"p{q}_s": round(percentile(spans, q), 4) for q in DURATION_PERCENTILES},
+                "median_promise_s": round(percentile(promised, 50), 4) if len(promised) else None,
+                "promised_runs": len(promised),
+                "within_promise": sum(1 for m, p in runs if p and m <= p),
+            }
+        )
     return out
 
 
@@ -107,37 +120,59 @@ def workflow_catalog(user) -> list[dict]:
     """Library workflows (shape at default parameters) then submitted workflows with visible runs."""
     from django.db.models import Count
 
-    from slaflow import workflows
     from orchestrator.models import Workflow
+    from slaflow import workflows
 
     runs = visible_runs(user)
     library_counts = {
         row["workflow__name"]: row["n"]
-        for row in runs.filter(workflow__source=Workflow.Source.LIBRARY).order_by()
-        .values("workflow__name").annotate(n=Count("id"))
+        for row in runs.filter(workflow__source=Workflow.Source.LIBRARY)
+        .order_by()
+        .values("workflow__name")
+        .annotate(n=Count("id"))
     }
     entries = []
     for name, wf in workflows.all_workflows().items():
         shash, n_tasks, unavailable = _library_shape(name, tuple(settings.SLAFLOW_ALLOWED_EXECUTABLES))
-        entries.append({
-            "id": None, "name": name, "source": Workflow.Source.LIBRARY, "description": wf.description,
-            "structure_hash": shash, "task_count": n_tasks, "run_count": library_counts.get(name, 0),
-            "parameters": dict(wf.params), "available": not unavailable, "unavailable_reason": unavailable,
-        })
+        entries.append(
+            {
+                "id": None,
+                "name": name,
+                "source": Workflow.Source.LIBRARY,
+                "description": wf.description,
+                "structure_hash": shash,
+                "task_count": n_tasks,
+                "run_count": library_counts.get(name, 0),
+                "parameters": dict(wf.params),
+                "available": not unavailable,
+                "unavailable_reason": unavailable,
+            }
+        )
     counts = {
         row["workflow_id"]: row["n"]
-        for row in runs.exclude(workflow__source=Workflow.Source.LIBRARY).order_by()
-        .values("workflow_id").annotate(n=Count("id"))
+        for row in runs.exclude(workflow__source=Workflow.Source.LIBRARY)
+        .order_by()
+        .values("workflow_id")
+        .annotate(n=Count("id"))
     }
     submitted = Workflow.objects.exclude(source=Workflow.Source.LIBRARY)
     if not (user.is_authenticated and user.is_staff):
         submitted = submitted.filter(pk__in=list(counts))
     for wf in submitted.order_by("name", "-created_at"):
-        entries.append({
-            "id": wf.pk, "name": wf.name, "source": wf.source, "description": "",
-            "structure_hash": wf.structure_hash, "task_count": wf.task_count, "run_count": counts.get(wf.pk, 0),
-            "parameters": {}, "available": True, "unavailable_reason": "",
-        })
+        entries.append(
+            {
+                "id": wf.pk,
+                "name": wf.name,
+                "source": wf.source,
+                "description": "",
+                "structure_hash": wf.structure_hash,
+                "task_count": wf.task_count,
+                "run_count": counts.get(wf.pk, 0),
+                "parameters": {},
+                "available": True,
+                "unavailable_reason": "",
+            }
+        )
     return entries
 
 
@@ -145,10 +180,10 @@ def workflow_catalog(user) -> list[dict]:
 def _library_shape(name: str, programs: tuple[str, ...]) -> tuple[str, int | None, str]:
     """(structure hash, task count, "") of a library workflow at its default parameters (code is static);
     ("", None, why) when it cannot run here: it needs a program ``programs`` (the allowed ones) lacks."""
-    from slaflow import workflows
     from orchestrator.core import graph as graph_mod
     from orchestrator.core.authoring import build_graph
     from orchestrator.executables import DisallowedExecutableError
+    from slaflow import workflows
 
     wf = workflows.get(name)
     try:

@@ -29,6 +29,7 @@ without building a graph; library graphs are built under the task budget so
 parameters cannot make the server build a million-node graph. Plan previews
 (``services.previews``) use the same checks.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,15 @@ from typing import Any, Iterable
 
 from django.conf import settings
 
-from orchestrator import executables, planning
-from orchestrator import optimizations as opt_mod
-from orchestrator.core import authoring, graph as graph_mod, options as task_options, sinks, sla as sla_mod
-from orchestrator.core import spec as spec_mod
+from orchestrator import executables, optimizations as opt_mod, planning
+from orchestrator.core import (
+    authoring,
+    graph as graph_mod,
+    options as task_options,
+    sinks,
+    sla as sla_mod,
+    spec as spec_mod,
+)
 from orchestrator.core.graph import GraphError
 from orchestrator.models import Workflow
 from orchestrator.services import webhooks
@@ -56,17 +62,29 @@ MAX_DEPTH = 64
 class Checked:
     """A submission that passed ``check``: what ``submit_run`` stores, normalised."""
 
-    graph: dict              # sinks joined, pushed code pinned
-    spec: dict               # the graph's JSON form (``spec.to_spec``), as stored
-    sla: str                 # normalised ('average' or 'pN')
+    graph: dict  # sinks joined, pushed code pinned
+    spec: dict  # the graph's JSON form (``spec.to_spec``), as stored
+    sla: str  # normalised ('average' or 'pN')
     optimizations: tuple[str, ...] | None
     rescue: bool
     webhook_url: str | None
 
 
-def check(*, graph, name, planner: str, sla: str, owner=None, allowed_modules: Iterable[str] | None = None,
-          timeout_s=None, deadline_s=None, optimizations=None, max_tasks: int | None = None,
-          webhook_url=None, rescue=None) -> Checked:
+def check(
+    *,
+    graph,
+    name,
+    planner: str,
+    sla: str,
+    owner=None,
+    allowed_modules: Iterable[str] | None = None,
+    timeout_s=None,
+    deadline_s=None,
+    optimizations=None,
+    max_tasks: int | None = None,
+    webhook_url=None,
+    rescue=None,
+) -> Checked:
     """Everything that can be checked before storing anything (see the module's docstring).
     ``allowed_modules``: given for a submission from the network (``functions.registered_modules()``)."""
     check_name(name)
@@ -88,11 +106,11 @@ def check(*, graph, name, planner: str, sla: str, owner=None, allowed_modules: I
     graph = pin_code(graph, owner, network=allowed_modules is not None)
     spec = check_graph(graph, allowed_modules)
     check_spec_size(spec)
-    return Checked(graph=graph, spec=spec, sla=sla, optimizations=optimizations, rescue=rescue,
-                   webhook_url=webhook_url)
+    return Checked(graph=graph, spec=spec, sla=sla, optimizations=optimizations, rescue=rescue, webhook_url=webhook_url)
 
 
 # --- the run's settings -------------------------------------------------------------------------
+
 
 def check_name(name) -> str:
     if not name or not isinstance(name, str) or not name.strip():
@@ -127,8 +145,9 @@ def check_planner_and_sla(*, planner: str, sla: str) -> str:
 
 def check_limits(*, timeout_s=None, deadline_s=None) -> None:
     for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value <= 0):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
+        ):
             raise SubmissionError(f"{label} must be a number of seconds > 0, got {value!r}", label)
 
 
@@ -140,12 +159,15 @@ def check_optimizations(names) -> tuple[str, ...] | None:
         raise SubmissionError(f"optimizations must be a list of names, got {names!r}", "optimizations")
     unknown = [n for n in names if n not in opt_mod.NAMES]
     if unknown:
-        raise SubmissionError(f"unknown optimization(s) {', '.join(map(repr, unknown))} "
-                              f"(known: {', '.join(opt_mod.NAMES)})", "optimizations")
+        raise SubmissionError(
+            f"unknown optimization(s) {', '.join(map(repr, unknown))} (known: {', '.join(opt_mod.NAMES)})",
+            "optimizations",
+        )
     return tuple(dict.fromkeys(names))
 
 
 # --- values and size ----------------------------------------------------------------------------
+
 
 def check_plain_json(value: Any, field: str, where: str | None = None) -> None:
     """Reject what cannot be stored and handled safely: NUL characters in text, lone surrogates (JSON's
@@ -164,8 +186,9 @@ def check_plain_json(value: Any, field: str, where: str | None = None) -> None:
                 try:
                     item.encode("utf-8")
                 except UnicodeEncodeError as exc:
-                    raise SubmissionError(f"{where} is not valid Unicode: it holds a lone surrogate "
-                                          f"(U+{ord(item[exc.start]):04X})", field) from None
+                    raise SubmissionError(
+                        f"{where} is not valid Unicode: it holds a lone surrogate (U+{ord(item[exc.start]):04X})", field
+                    ) from None
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise SubmissionError(f"{where} holds {item!r}, which JSON cannot carry", field)
@@ -201,6 +224,7 @@ def check_spec_size(spec: dict) -> None:
 
 # --- the graph ----------------------------------------------------------------------------------
 
+
 def check_graph(graph, allowed_modules: Iterable[str] | None = None) -> dict:
     """Shape, functions (``allowed_modules``: from the network, with their bounds), commands and task
     options of a graph whose values passed ``check_values``. Returns its spec."""
@@ -234,6 +258,7 @@ def pin_code(graph, owner, *, network: bool):
 
 
 # --- documents: library parameters and JSON specs ----------------------------------------------
+
 
 def library_params(name: str, params: dict | None) -> dict:
     """A library workflow's parameters, coerced to their types within their bounds (``Workflow.coerce``),

@@ -19,14 +19,15 @@ lists the network in ``SLAFLOW_WEBHOOK_ALLOWED_NETWORKS``. An IP literal is
 checked at submission, every address a name resolves to again before each
 POST (a name that resolves elsewhere later is refused then).
 """
+
 from __future__ import annotations
 
 import ipaddress
 import json
 import logging
-import socket
 import os
 import queue
+import socket
 import threading
 import time
 import urllib.error
@@ -69,16 +70,19 @@ def _check_addresses(host: str, addresses) -> None:
         if any(address in net for net in allowed):
             continue
         if not address.is_global or address.is_multicast:
-            raise WebhookError(f"webhook_url host {host!r} is {address}, not a public address (only the "
-                               "operator can allow such networks: SLAFLOW_WEBHOOK_ALLOWED_NETWORKS)")
+            raise WebhookError(
+                f"webhook_url host {host!r} is {address}, not a public address (only the "
+                "operator can allow such networks: SLAFLOW_WEBHOOK_ALLOWED_NETWORKS)"
+            )
 
 
 def check_destination(url: str) -> None:
     """Every address the URL's host resolves to now is allowed (right before a POST)."""
     parts = urllib.parse.urlsplit(url)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-                                   type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
     except socket.gaierror as exc:
         raise WebhookError(f"webhook_url host {parts.hostname!r} does not resolve ({exc})") from None
     _check_addresses(parts.hostname, {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos})
@@ -99,8 +103,12 @@ def post(url: str, payload: dict, *, timeout_s: float, attempts: int) -> dict:
     for k in range(max(1, attempts)):
         outcome["attempts"] = k + 1
         try:
-            request = urllib.request.Request(check_url(url), data=body, method="POST", headers={
-                "Content-Type": "application/json", "User-Agent": "slaflow-alerts"})
+            request = urllib.request.Request(
+                check_url(url),
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "slaflow-alerts"},
+            )
             check_destination(url)
             with _opener.open(request, timeout=timeout_s) as response:
                 outcome.update(status=response.status, error="")
@@ -114,7 +122,7 @@ def post(url: str, payload: dict, *, timeout_s: float, attempts: int) -> dict:
         except (OSError, ValueError) as exc:
             outcome.update(status=None, error=f"{type(exc).__name__}: {exc}")
         if k + 1 < attempts:
-            time.sleep(0.5 * 2 ** k)
+            time.sleep(0.5 * 2**k)
     return outcome
 
 
@@ -128,8 +136,12 @@ class _Dispatcher:
         while True:
             url, payload, done = self.jobs.get()
             try:
-                outcome = post(url, payload, timeout_s=float(settings.SLAFLOW_WEBHOOK_TIMEOUT_S),
-                               attempts=int(settings.SLAFLOW_WEBHOOK_ATTEMPTS))
+                outcome = post(
+                    url,
+                    payload,
+                    timeout_s=float(settings.SLAFLOW_WEBHOOK_TIMEOUT_S),
+                    attempts=int(settings.SLAFLOW_WEBHOOK_ATTEMPTS),
+                )
                 if outcome.get("error"):
                     log.warning("webhook %s for run %s: %s", url, payload.get("run"), outcome["error"])
                 done(outcome)

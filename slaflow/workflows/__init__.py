@@ -5,6 +5,7 @@ sink of a lazily built graph, ``check(result, **params)`` says whether a
 result is right. ``get(name)`` and ``WORKFLOWS`` are the registry; ``task_modules()``
 names the modules holding the library's task functions (``workers.functions``).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -12,9 +13,24 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 MODULES = (
-    "tree_reduction", "gemm", "text_analysis", "image_transformer", "wordcount", "fanouts_fanins",
-    "fixed_times", "diamond", "straggler", "scattered_fanin", "cold_stage", "chain_and_stage", "big_fanout",
-    "big_transfer", "stream_pipeline", "unix_words", "sensor_report", "dynamic_chunks",
+    "tree_reduction",
+    "gemm",
+    "text_analysis",
+    "image_transformer",
+    "wordcount",
+    "fanouts_fanins",
+    "fixed_times",
+    "diamond",
+    "straggler",
+    "scattered_fanin",
+    "cold_stage",
+    "chain_and_stage",
+    "big_fanout",
+    "big_transfer",
+    "stream_pipeline",
+    "unix_words",
+    "sensor_report",
+    "dynamic_chunks",
 )
 # Modules whose task functions the library's graphs name: each workflow's, and the ones they load tasks from.
 TASK_MODULES = MODULES + ("_cold_stage_tasks",)

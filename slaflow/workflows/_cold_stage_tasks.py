@@ -6,6 +6,7 @@ process pays it the first time it resolves one of these functions — at a cold
 start-up, unless a pre-warm ping has had it done already. ``cold_stage``
 imports this module only when it builds the graph.
 """
+
 import time
 
 import numpy as np
@@ -18,7 +19,7 @@ def _build_model() -> np.ndarray:
     m = rng.standard_normal((400, 400))
     for _ in range(4):  # rounds of "training" (single-threaded sorts): enough work to be felt at start-up
         order = np.argsort(rng.standard_normal(1 << 21))
-        m = np.tanh(m + order[:400 * 400].reshape(400, 400) / float(1 << 21))
+        m = np.tanh(m + order[: 400 * 400].reshape(400, 400) / float(1 << 21))
     return m[:, :8].copy()
 
 

@@ -7,6 +7,7 @@ ranks from a Zipf-like distribution (p ∝ 1 / (rank+1)^exponent) with
 ``numpy.random.default_rng([seed, index])``, then adds sentence
 capitalisation and punctuation that ``tokenize`` strips again.
 """
+
 from __future__ import annotations
 
 import re
@@ -48,7 +49,7 @@ def chunk_text(seed: int, index: int, words: int, vocab: int, exponent: float = 
     while pos < words:
         n = int(lengths[k])
         k += 1
-        tokens = [names[r] for r in ranks[pos:pos + n]]
+        tokens = [names[r] for r in ranks[pos : pos + n]]
         pos += n
         tokens[0] = tokens[0].capitalize()
         if len(tokens) > 6:

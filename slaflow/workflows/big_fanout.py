@@ -13,6 +13,7 @@ runs its children itself (task clustering) and, since `join` also waits for
 is never written. Tasks: width + 4; at the defaults (width=6): 6 + 4 = 10.
 ``check`` recomputes the total.
 """
+
 import time
 
 import numpy as np
@@ -47,7 +48,7 @@ def side(seed: int, side_s: float) -> float:
 @task
 def part(values: np.ndarray, index: int, width: int) -> float:
     step = len(values) // width
-    return _checksum(values[index * step:(index + 1) * step])
+    return _checksum(values[index * step : (index + 1) * step])
 
 
 @task
@@ -62,8 +63,10 @@ def total(parts: list, joined: float) -> float:
 
 def build(width: int = 6, size_mb: int = 32, side_s: float = 0.15, seed: int = 7):
     if width < 1 or size_mb < 1 or side_s < 0:
-        raise ValueError(f"big_fanout needs width ≥ 1, size_mb ≥ 1 and side_s ≥ 0, "
-                         f"got width={width} size_mb={size_mb} side_s={side_s}")
+        raise ValueError(
+            f"big_fanout needs width ≥ 1, size_mb ≥ 1 and side_s ≥ 0, "
+            f"got width={width} size_mb={size_mb} side_s={side_s}"
+        )
     values = make(seed, size_mb)
     return total([part(values, i, width) for i in range(width)], join(values, side(seed, side_s)))
 
@@ -71,9 +74,17 @@ def build(width: int = 6, size_mb: int = 32, side_s: float = 0.15, seed: int = 7
 def check(result, width: int = 6, size_mb: int = 32, seed: int = 7, **_) -> bool:
     values = _array(seed, size_mb)
     step = len(values) // width
-    expected = sum(_checksum(values[i * step:(i + 1) * step]) for i in range(width)) + _checksum(values) + seed
+    expected = sum(_checksum(values[i * step : (i + 1) * step]) for i in range(width)) + _checksum(values) + seed
     return isinstance(result, float) and abs(result - round(expected, 6)) < 1e-6
 
 
-register(LibraryWorkflow("big_fanout", "a big output read by many cheap children (task clustering, delayed I/O)",
-                         build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "big_fanout",
+        "a big output read by many cheap children (task clustering, delayed I/O)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

@@ -14,6 +14,7 @@ consumer's input is ready after the upload, its dispatch and the download;
 with streaming it is dispatched first and reads the chunks while they are
 written. Tasks: 1 + 1 + 2 + 1 = 5. ``check`` recomputes both checksums.
 """
+
 import time
 
 import numpy as np
@@ -31,7 +32,7 @@ def _array(seed: int, size_mb: int) -> np.ndarray:
 
 
 def _checksum(values: np.ndarray, half: int) -> float:
-    part = values[: len(values) // 2] if half == 0 else values[len(values) // 2:]
+    part = values[: len(values) // 2] if half == 0 else values[len(values) // 2 :]
     return float(part[::1013].sum())
 
 
@@ -59,8 +60,10 @@ def gather(parts: list) -> float:
 
 def build(size_mb: int = 64, work_s: float = 0.3, consume_s: float = 1.0, seed: int = 5):
     if size_mb < 1 or work_s < 0 or consume_s < 0:
-        raise ValueError(f"big_transfer needs size_mb ≥ 1, work_s ≥ 0 and consume_s ≥ 0, got size_mb={size_mb} "
-                         f"work_s={work_s} consume_s={consume_s}")
+        raise ValueError(
+            f"big_transfer needs size_mb ≥ 1, work_s ≥ 0 and consume_s ≥ 0, got size_mb={size_mb} "
+            f"work_s={work_s} consume_s={consume_s}"
+        )
     values = produce(origin(seed), size_mb, work_s)
     return gather([consume(values, half, consume_s) for half in (0, 1)])
 
@@ -71,5 +74,8 @@ def check(result, size_mb: int = 64, seed: int = 5, **_) -> bool:
     return isinstance(result, float) and abs(result - expected) < 1e-6
 
 
-register(LibraryWorkflow("big_transfer", "a big output read on two workers (output streaming)", build, check,
-                         dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "big_transfer", "a big output read on two workers (output streaming)", build, check, dict(DEFAULTS), BOUNDS
+    )
+)

@@ -21,6 +21,7 @@ least 2.2 s while its critical path is 1.3 s of work. ``check`` recomputes
 every value in closed form (the generator is affine: n steps are one affine
 map, composed by squaring), so checking costs nothing.
 """
+
 from orchestrator.core.authoring import task
 from slaflow.workflows import LibraryWorkflow, register
 
@@ -60,8 +61,10 @@ def gather(chain_end: int, stage: list) -> list:
 
 def _validate(length, link_work, width, stage_work):
     if length < 1 or width < 1 or link_work < 0 or stage_work < 0:
-        raise ValueError(f"chain_and_stage needs length, width ≥ 1 and work ≥ 0, got length={length} "
-                         f"link_work={link_work} width={width} stage_work={stage_work}")
+        raise ValueError(
+            f"chain_and_stage needs length, width ≥ 1 and work ≥ 0, got length={length} "
+            f"link_work={link_work} width={width} stage_work={stage_work}"
+        )
 
 
 def build(length: int = 10, link_work: int = 1_500_000, width: int = 12, stage_work: int = 3_000_000):
@@ -96,5 +99,13 @@ def check(result, **params) -> bool:
     return isinstance(result, list) and result == expected(**params)
 
 
-register(LibraryWorkflow("chain_and_stage", "a long CPU-bound chain beside a wide CPU-bound stage: more busy "
-                         "branches than cores (the capacity model)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "chain_and_stage",
+        "a long CPU-bound chain beside a wide CPU-bound stage: more busy branches than cores (the capacity model)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

@@ -16,6 +16,7 @@ unless a pre-warm ping sent during the first stage has had it paid already.
 Tasks: length + width + 2; at the defaults (length=7, width=3): 7 + 3 + 2 = 12.
 ``check`` recomputes the scores.
 """
+
 import importlib
 
 from slaflow.workflows import LibraryWorkflow, register
@@ -31,8 +32,10 @@ def _tasks():
 
 def build(length: int = 7, step_s: float = 2.0, width: int = 3, work_s: float = 1.0, seed: int = 5):
     if length < 1 or width < 1 or step_s < 0 or work_s < 0:
-        raise ValueError(f"cold_stage needs length, width ≥ 1 and step_s, work_s ≥ 0, "
-                         f"got length={length} width={width} step_s={step_s} work_s={work_s}")
+        raise ValueError(
+            f"cold_stage needs length, width ≥ 1 and step_s, work_s ≥ 0, "
+            f"got length={length} width={width} step_s={step_s} work_s={work_s}"
+        )
     t = _tasks()
     node = t.origin(seed)
     for _ in range(length):
@@ -45,10 +48,20 @@ def check(result, length: int = 7, width: int = 3, seed: int = 5, **_) -> bool:
 
     t = _tasks()
     value = seed + length
-    expected = sum(round(float((np.random.default_rng(value * 100 + i).standard_normal(400) @ t.MODEL).sum()), 6)
-                   for i in range(width))
+    expected = sum(
+        round(float((np.random.default_rng(value * 100 + i).standard_normal(400) @ t.MODEL).sum()), 6)
+        for i in range(width)
+    )
     return isinstance(result, float) and abs(result - round(expected, 6)) < 1e-6
 
 
-register(LibraryWorkflow("cold_stage", "a long single-worker stage, then a wide stage on processes gone cold "
-                         "(PreWarm)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "cold_stage",
+        "a long single-worker stage, then a wide stage on processes gone cold (PreWarm)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

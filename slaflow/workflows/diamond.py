@@ -6,6 +6,7 @@
       \\    /
       combine
 """
+
 from orchestrator.core.authoring import task
 from slaflow.workflows import LibraryWorkflow, register
 
@@ -39,5 +40,4 @@ def check(result, x: int = 1) -> bool:
     return result == 5 * (x + 1)
 
 
-register(LibraryWorkflow("diamond", "1 → 2 → 1 diamond of integer arithmetic", build, check, {"x": 1},
-                         {"x": 2**53}))
+register(LibraryWorkflow("diamond", "1 → 2 → 1 diamond of integer arithmetic", build, check, {"x": 1}, {"x": 2**53}))

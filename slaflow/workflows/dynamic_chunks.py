@@ -11,6 +11,7 @@ the list releases one task per element (``orchestrator.core.mapping``). Tasks in
 the graph: 1 + 1 + 1 = 3; at run time 2 + ⌈n / chunk⌉ (at the defaults,
 ⌈1000 / 64⌉ = 16 element tasks). ``check`` recomputes the total.
 """
+
 from orchestrator.core.authoring import task
 from slaflow.workflows import LibraryWorkflow, register
 
@@ -47,5 +48,13 @@ def check(result, n: int = 1000, chunk: int = 64, **_) -> bool:
     return isinstance(result, dict) and result == {"total": sum(x * x for x in range(n)), "chunks": -(-n // chunk)}
 
 
-register(LibraryWorkflow("dynamic_chunks", "a fan-out whose width is known only at run time (dynamic map)", build,
-                         check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "dynamic_chunks",
+        "a fan-out whose width is known only at run time (dynamic map)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

@@ -13,6 +13,7 @@
 Tasks: 1 + stages × (width + 1); at the defaults (width=16, stages=3): 1 + 3 × 17 = 52.
 ``check`` recomputes the arithmetic in a loop.
 """
+
 from orchestrator.core.authoring import task
 from slaflow.workflows import LibraryWorkflow, register
 
@@ -57,5 +58,13 @@ def check(result, **params) -> bool:
     return type(result) is int and result == expected(**params)
 
 
-register(LibraryWorkflow("fanouts_fanins", "stages of width-wide fan-outs, each gathered by one fan-in",
-                         build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "fanouts_fanins",
+        "stages of width-wide fan-outs, each gathered by one fan-in",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

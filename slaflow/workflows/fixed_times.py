@@ -14,6 +14,7 @@ Tasks: chains × length + 2; at the defaults (chains=4, length=5, seconds=0.2):
 trivial on purpose, so execution times are known in advance (SLA calibration).
 ``check`` expects ``[length] * chains``.
 """
+
 import time
 
 from orchestrator.core.authoring import task
@@ -42,8 +43,10 @@ def join(counts: list) -> list:
 
 def build(chains: int = 4, length: int = 5, seconds: float = 0.2):
     if chains < 1 or length < 1 or seconds < 0:
-        raise ValueError(f"fixed_times needs chains, length ≥ 1 and seconds ≥ 0, "
-                         f"got chains={chains} length={length} seconds={seconds}")
+        raise ValueError(
+            f"fixed_times needs chains, length ≥ 1 and seconds ≥ 0, "
+            f"got chains={chains} length={length} seconds={seconds}"
+        )
     root = origin()
     ends = []
     for _ in range(chains):
@@ -58,5 +61,13 @@ def check(result, chains: int = 4, length: int = 5, seconds: float = 0.2) -> boo
     return isinstance(result, list) and all(type(c) is int for c in result) and result == [length] * chains
 
 
-register(LibraryWorkflow("fixed_times", "parallel chains of fixed-time sleeps between a root and a join "
-                         "(SLA calibration)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "fixed_times",
+        "parallel chains of fixed-time sleeps between a root and a join (SLA calibration)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

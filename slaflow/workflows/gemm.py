@@ -13,6 +13,7 @@ to one aggregate. Tasks at the defaults (n=512, block=128, nb=4):
 4 + 4 + 16 + 1 = 25. ``check`` regenerates A and B from the seed and compares
 with ``A @ B`` (``np.allclose``).
 """
+
 import numpy as np
 
 from orchestrator.core.authoring import task
@@ -51,7 +52,7 @@ def multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @task
 def assemble(blocks: list, nb: int) -> np.ndarray:
     """Row-major output blocks into C."""
-    return np.block([blocks[i * nb:(i + 1) * nb] for i in range(nb)])
+    return np.block([blocks[i * nb : (i + 1) * nb] for i in range(nb)])
 
 
 def _validate(n: int, block: int) -> int:
@@ -74,5 +75,13 @@ def check(result, n: int = 512, block: int = 128, seed: int = 5) -> bool:
     return isinstance(result, np.ndarray) and result.shape == (n, n) and bool(np.allclose(result, a @ b))
 
 
-register(LibraryWorkflow("gemm", "blocked n×n matrix product: row and column panels, one task per output "
-                         "block, one aggregate", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "gemm",
+        "blocked n×n matrix product: row and column panels, one task per output block, one aggregate",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

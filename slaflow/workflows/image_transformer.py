@@ -19,6 +19,7 @@ Filters are numpy only: 3×3 convolutions over an edge-padded tile, so each
 tile is filtered independently. ``check`` runs the same pipeline
 sequentially, tile by tile, and compares exactly (the pipeline is deterministic).
 """
+
 import numpy as np
 
 from orchestrator.core.authoring import task
@@ -42,7 +43,7 @@ def _conv3(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     out = np.zeros(img.shape, dtype=np.float32)
     for dy in range(3):
         for dx in range(3):
-            out += kernel[dy, dx] * p[dy:dy + h, dx:dx + w]
+            out += kernel[dy, dx] * p[dy : dy + h, dx : dx + w]
     return out
 
 
@@ -70,7 +71,7 @@ def make_image(size: int, seed: int) -> np.ndarray:
 @task
 def split_tile(image: np.ndarray, row: int, col: int, grid: int) -> np.ndarray:
     th, tw = image.shape[0] // grid, image.shape[1] // grid
-    return image[row * th:(row + 1) * th, col * tw:(col + 1) * tw].astype(np.float32) / 255
+    return image[row * th : (row + 1) * th, col * tw : (col + 1) * tw].astype(np.float32) / 255
 
 
 @task
@@ -108,7 +109,7 @@ def combine(edge: np.ndarray, tone: np.ndarray) -> np.ndarray:
 @task
 def merge_grid(tiles: list, grid: int) -> np.ndarray:
     """Row-major tiles back into one 8-bit image (a quarter of the float32 bytes to store)."""
-    rows = [np.concatenate(tiles[r * grid:(r + 1) * grid], axis=1) for r in range(grid)]
+    rows = [np.concatenate(tiles[r * grid : (r + 1) * grid], axis=1) for r in range(grid)]
     return (np.concatenate(rows, axis=0) * 255).round().astype(np.uint8)
 
 
@@ -133,8 +134,9 @@ def build(size: int = 1024, grid: int = 4, seed: int = 3, brightness: float = 0.
     return merge_grid(tiles, grid)
 
 
-def expected(size: int = 1024, grid: int = 4, seed: int = 3, brightness: float = 0.05,
-             contrast: float = 1.2) -> np.ndarray:
+def expected(
+    size: int = 1024, grid: int = 4, seed: int = 3, brightness: float = 0.05, contrast: float = 1.2
+) -> np.ndarray:
     image = _image(size, seed)
     tiles = []
     for r in range(grid):
@@ -148,9 +150,21 @@ def expected(size: int = 1024, grid: int = 4, seed: int = 3, brightness: float =
 
 def check(result, **params) -> bool:
     want = expected(**params)
-    return (isinstance(result, np.ndarray) and result.shape == want.shape and result.dtype == want.dtype
-            and bool(np.array_equal(result, want)))
+    return (
+        isinstance(result, np.ndarray)
+        and result.shape == want.shape
+        and result.dtype == want.dtype
+        and bool(np.array_equal(result, want))
+    )
 
 
-register(LibraryWorkflow("image_transformer", "image split into a grid, two filter chains per tile, tiles "
-                         "combined and merged (130 tasks)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "image_transformer",
+        "image split into a grid, two filter chains per tile, tiles combined and merged (130 tasks)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

@@ -12,6 +12,7 @@ for every download at the end; with PreLoad its worker has fetched the early
 ones while its own producer was still running. Tasks: width + 2; at the
 defaults (width=4): 4 + 2 = 6. ``check`` recomputes the checksum.
 """
+
 import time
 
 import numpy as np
@@ -49,8 +50,10 @@ def merge(arrays: list) -> float:
 
 def build(width: int = 4, size_mb: int = 16, work_s: float = 0.6, stagger_s: float = 0.3, seed: int = 3):
     if width < 2 or size_mb < 1 or work_s < 0 or stagger_s < 0:
-        raise ValueError(f"scattered_fanin needs width ≥ 2, size_mb ≥ 1, work_s and stagger_s ≥ 0, "
-                         f"got width={width} size_mb={size_mb} work_s={work_s} stagger_s={stagger_s}")
+        raise ValueError(
+            f"scattered_fanin needs width ≥ 2, size_mb ≥ 1, work_s and stagger_s ≥ 0, "
+            f"got width={width} size_mb={size_mb} work_s={work_s} stagger_s={stagger_s}"
+        )
     root = origin(seed)
     return merge([make(root, i, size_mb, work_s, stagger_s) for i in range(width)])
 
@@ -60,5 +63,13 @@ def check(result, width: int = 4, size_mb: int = 16, seed: int = 3, **_) -> bool
     return isinstance(result, float) and abs(result - round(float(total[::991].sum()), 6)) < 1e-6
 
 
-register(LibraryWorkflow("scattered_fanin", "a fan-in of big inputs arriving from several workers one after "
-                         "another (PreLoad)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "scattered_fanin",
+        "a fan-in of big inputs arriving from several workers one after another (PreLoad)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

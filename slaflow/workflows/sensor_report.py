@@ -8,6 +8,7 @@ A workflow may end in several tasks: its result maps each sink's id to its
 value (``build`` returns them as a dict: the keys name them). Tasks: 1 + 3 + 1
 (the task that collects the three values) = 5. ``check`` recomputes all three.
 """
+
 import random
 
 from orchestrator.core.authoring import task
@@ -60,8 +61,13 @@ def check(result, n: int = 500, top: int = 3, bins: int = 5, seed: int = 4, **_)
         counts[min(bins - 1, int(v / 100 * bins))] += 1
     return isinstance(result, dict) and result == {
         "summary": {"mean": round(sum(values) / len(values), 6), "min": min(values), "max": max(values)},
-        "peaks": sorted(values, reverse=True)[:top], "histogram": counts}
+        "peaks": sorted(values, reverse=True)[:top],
+        "histogram": counts,
+    }
 
 
-register(LibraryWorkflow("sensor_report", "one workflow, three results (several sinks)", build, check,
-                         dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "sensor_report", "one workflow, three results (several sinks)", build, check, dict(DEFAULTS), BOUNDS
+    )
+)

@@ -11,6 +11,7 @@ execution in the run sleeps ``straggle_s`` more, as on a slow node (a second
 execution of it, a duplicate, is not slow). Tasks: width + 2; at the defaults
 (width=6): 6 + 2 = 8. ``check`` recomputes the checksum.
 """
+
 import hashlib
 import time
 import uuid
@@ -45,8 +46,9 @@ def _straggles(token: str, index: int, chance: float) -> bool:
 
 
 @task
-def produce(token: str, index: int, size_mb: int, work_s: float, slow: int, straggle_s: float,
-            chance: float) -> np.ndarray:
+def produce(
+    token: str, index: int, size_mb: int, work_s: float, slow: int, straggle_s: float, chance: float
+) -> np.ndarray:
     time.sleep(work_s)
     if index == slow and _straggles(token, index, chance):
         time.sleep(straggle_s)
@@ -58,12 +60,15 @@ def combine(arrays: list) -> float:
     return round(float(sum(float(a[::997].sum()) for a in arrays)), 6)
 
 
-def build(width: int = 6, size_mb: int = 4, work_s: float = 0.3, slow: int = 1, straggle_s: float = 3.0,
-          chance: float = 1.0):
+def build(
+    width: int = 6, size_mb: int = 4, work_s: float = 0.3, slow: int = 1, straggle_s: float = 3.0, chance: float = 1.0
+):
     if width < 2 or size_mb < 1 or work_s < 0 or straggle_s < 0 or not 0 <= chance <= 1 or not 0 <= slow < width:
-        raise ValueError(f"straggler needs width ≥ 2, size_mb ≥ 1, work_s and straggle_s ≥ 0, 0 ≤ chance ≤ 1 "
-                         f"and 0 ≤ slow < width, got width={width} size_mb={size_mb} work_s={work_s} "
-                         f"straggle_s={straggle_s} chance={chance} slow={slow}")
+        raise ValueError(
+            f"straggler needs width ≥ 2, size_mb ≥ 1, work_s and straggle_s ≥ 0, 0 ≤ chance ≤ 1 "
+            f"and 0 ≤ slow < width, got width={width} size_mb={size_mb} work_s={work_s} "
+            f"straggle_s={straggle_s} chance={chance} slow={slow}"
+        )
     token = origin()
     return combine([produce(token, i, size_mb, work_s, slow, straggle_s, chance) for i in range(width)])
 
@@ -73,5 +78,13 @@ def check(result, width: int = 6, size_mb: int = 4, **_) -> bool:
     return isinstance(result, float) and abs(result - expected) < 1e-6
 
 
-register(LibraryWorkflow("straggler", "a fan-in of big-output producers, one of which is sometimes slow "
-                         "(TaskDup)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "straggler",
+        "a fan-in of big-output producers, one of which is sometimes slow (TaskDup)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

@@ -12,6 +12,7 @@ With streaming the digest overlaps the generator: it finishes about one
 frame after it instead of after all of it plus its own work. Tasks: 1 + 1 + 2 + 1 = 5.
 ``check`` recomputes the checksums.
 """
+
 import time
 
 import numpy as np
@@ -70,12 +71,15 @@ def summary(total: float, n: int) -> list:
     return [total, n]
 
 
-def build(frames: int = 8, size_kb: int = 256, frame_s: float = 0.15, work_s: float = 0.15, streaming: int = 1,
-          seed: int = 11):
+def build(
+    frames: int = 8, size_kb: int = 256, frame_s: float = 0.15, work_s: float = 0.15, streaming: int = 1, seed: int = 11
+):
     if frames < 1 or size_kb < 1 or frame_s < 0 or work_s < 0 or streaming not in (0, 1):
-        raise ValueError(f"stream_pipeline needs frames ≥ 1, size_kb ≥ 1, frame_s and work_s ≥ 0 and streaming "
-                         f"0 or 1, got frames={frames} size_kb={size_kb} frame_s={frame_s} work_s={work_s} "
-                         f"streaming={streaming}")
+        raise ValueError(
+            f"stream_pipeline needs frames ≥ 1, size_kb ≥ 1, frame_s and work_s ≥ 0 and streaming "
+            f"0 or 1, got frames={frames} size_kb={size_kb} frame_s={frame_s} work_s={work_s} "
+            f"streaming={streaming}"
+        )
     made = globals()["frames"](origin(seed), frames, size_kb, frame_s)
     digest = digest_stream if streaming else digest_all
     return summary(digest(made, work_s), count(made))
@@ -86,5 +90,13 @@ def check(result, frames: int = 8, size_kb: int = 256, seed: int = 11, **_) -> b
     return isinstance(result, list) and abs(result[0] - expected) < 1e-6 and result[1] == frames
 
 
-register(LibraryWorkflow("stream_pipeline", "a generator feeding a streaming consumer (generator streaming)", build,
-                         check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "stream_pipeline",
+        "a generator feeding a streaming consumer (generator streaming)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

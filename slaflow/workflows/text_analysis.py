@@ -16,14 +16,14 @@ Tasks at the defaults (chunks=32, chapters=4): 4 + 32 + 1 + 16 + 1 + 4 + 1 = 59.
 ``check`` regenerates the corpus, counts the whole text and each segment
 directly (no merging), runs the same analyses and compares (floats to 1e-9).
 """
+
 import math
 from collections import Counter
 
 import numpy as np
 
 from orchestrator.core.authoring import task
-from slaflow.workflows import LibraryWorkflow, register
-from slaflow.workflows import _text
+from slaflow.workflows import LibraryWorkflow, _text, register
 
 DEFAULTS = {"chunks": 32, "chapters": 4, "words": 1500, "vocab": 3000, "keywords": 5, "seed": 7}
 # Each parameter's largest value (LibraryWorkflow.bounds).
@@ -98,8 +98,7 @@ def report(segments: dict, vocabulary: dict, zipf: dict, top: list, lengths: dic
 def _segment(corpus: dict, seg: dict, segment: int, keywords: int) -> dict:
     """Words over-represented in the segment: smoothed log ratio of segment to corpus frequency."""
     n_seg, n_all = sum(seg.values()), sum(corpus.values())
-    scores = [(math.log((c + 0.5) / n_seg) - math.log((corpus[w] + 0.5) / n_all), w)
-              for w, c in seg.items() if c >= 3]
+    scores = [(math.log((c + 0.5) / n_seg) - math.log((corpus[w] + 0.5) / n_all), w) for w, c in seg.items() if c >= 3]
     scores.sort(key=lambda sw: (-sw[0], sw[1]))
     return {
         "segment": segment,
@@ -112,8 +111,11 @@ def _segment(corpus: dict, seg: dict, segment: int, keywords: int) -> dict:
 
 def _merge_segments(analyses: list) -> dict:
     ordered = sorted(analyses, key=lambda a: a["segment"])
-    best = max(((kw[1], kw[0], a["segment"]) for a in ordered for kw in a["keywords"][:1]),
-               key=lambda t: (t[0], t[1]), default=None)
+    best = max(
+        ((kw[1], kw[0], a["segment"]) for a in ordered for kw in a["keywords"][:1]),
+        key=lambda t: (t[0], t[1]),
+        default=None,
+    )
     return {
         "count": len(ordered),
         "tokens": [a["tokens"] for a in ordered],
@@ -142,8 +144,7 @@ def _length_profile(corpus: dict) -> dict:
     for w, c in corpus.items():
         hist[len(w)] += c
     tokens = sum(hist.values())
-    return {"histogram": {str(k): hist[k] for k in sorted(hist)},
-            "mean": sum(k * c for k, c in hist.items()) / tokens}
+    return {"histogram": {str(k): hist[k] for k in sorted(hist)}, "mean": sum(k * c for k, c in hist.items()) / tokens}
 
 
 # --- the workflow ------------------------------------------------------------------------------
@@ -151,14 +152,15 @@ def _length_profile(corpus: dict) -> dict:
 
 def _validate(chunks, chapters, words, vocab, keywords):
     if chapters < 1 or chunks % chapters or chunks % 2:
-        raise ValueError(f"text_analysis needs an even number of chunks divisible by chapters, "
-                         f"got chunks={chunks} chapters={chapters}")
+        raise ValueError(
+            f"text_analysis needs an even number of chunks divisible by chapters, "
+            f"got chunks={chunks} chapters={chapters}"
+        )
     if words < 1 or vocab < 1 or keywords < 1:
         raise ValueError("text_analysis needs words, vocab and keywords ≥ 1")
 
 
-def build(chunks: int = 32, chapters: int = 4, words: int = 1500, vocab: int = 3000, keywords: int = 5,
-          seed: int = 7):
+def build(chunks: int = 32, chapters: int = 4, words: int = 1500, vocab: int = 3000, keywords: int = 5, seed: int = 7):
     _validate(chunks, chapters, words, vocab, keywords)
     per = chunks // chapters
     counts = []
@@ -166,25 +168,41 @@ def build(chunks: int = 32, chapters: int = 4, words: int = 1500, vocab: int = 3
         chapter = make_chapter(seed, c * per, per, words, vocab)
         counts.extend(count_words(chapter, i) for i in range(per))
     corpus = merge_counts(counts)
-    segments = [analyse_segment(corpus, counts[2 * s:2 * s + 2], s, keywords) for s in range(chunks // 2)]
-    return report(merge_segments(segments), vocabulary_stats(corpus), zipf_fit(corpus), top_words(corpus),
-                  length_profile(corpus))
+    segments = [analyse_segment(corpus, counts[2 * s : 2 * s + 2], s, keywords) for s in range(chunks // 2)]
+    return report(
+        merge_segments(segments), vocabulary_stats(corpus), zipf_fit(corpus), top_words(corpus), length_profile(corpus)
+    )
 
 
-def expected(chunks: int = 32, chapters: int = 4, words: int = 1500, vocab: int = 3000, keywords: int = 5,
-             seed: int = 7) -> dict:
+def expected(
+    chunks: int = 32, chapters: int = 4, words: int = 1500, vocab: int = 3000, keywords: int = 5, seed: int = 7
+) -> dict:
     """The report computed directly: whole-text and per-segment counts without merging."""
     texts = [_text.chunk_text(seed, i, words, vocab) for i in range(chunks)]
     corpus = _text.count(" ".join(texts))
-    segments = [_segment(corpus, _text.count(texts[2 * s] + " " + texts[2 * s + 1]), s, keywords)
-                for s in range(chunks // 2)]
-    return report.fn(_merge_segments(segments), _vocabulary_stats(corpus), _zipf_fit(corpus),
-                     top_words.fn(corpus), _length_profile(corpus))
+    segments = [
+        _segment(corpus, _text.count(texts[2 * s] + " " + texts[2 * s + 1]), s, keywords) for s in range(chunks // 2)
+    ]
+    return report.fn(
+        _merge_segments(segments),
+        _vocabulary_stats(corpus),
+        _zipf_fit(corpus),
+        top_words.fn(corpus),
+        _length_profile(corpus),
+    )
 
 
 def check(result, **params) -> bool:
     return _text.same(result, expected(**params), rel=1e-9)
 
 
-register(LibraryWorkflow("text_analysis", "32 chunk word counts → corpus counts → 16 segment and 4 whole-text "
-                         "analyses → report (59 tasks)", build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "text_analysis",
+        "32 chunk word counts → corpus counts → 16 segment and 4 whole-text analyses → report (59 tasks)",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

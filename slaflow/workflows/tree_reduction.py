@@ -1,11 +1,12 @@
 """tree_reduction: sum 0..N-1 pairwise in a binary tree (N-1 additions).
 
-  0  1   2  3     (leaves are constants)
-   \\/     \\/
-   add    add
-      \\  /
-       add      → N·(N-1)/2, e.g. 2016 for N=64
+0  1   2  3     (leaves are constants)
+ \\/     \\/
+ add    add
+    \\  /
+     add      → N·(N-1)/2, e.g. 2016 for N=64
 """
+
 from orchestrator.core.authoring import task
 from slaflow.workflows import LibraryWorkflow, register
 
@@ -28,5 +29,8 @@ def check(result, n: int = 64) -> bool:
     return result == n * (n - 1) // 2
 
 
-register(LibraryWorkflow("tree_reduction", "sum of 0..N-1 by pairwise additions (N-1 tasks)", build, check,
-                         {"n": 64}, {"n": 1 << 16}))
+register(
+    LibraryWorkflow(
+        "tree_reduction", "sum of 0..N-1 by pairwise additions (N-1 tasks)", build, check, {"n": 64}, {"n": 1 << 16}
+    )
+)

@@ -18,6 +18,7 @@ its placeholder; sandboxed where the worker can. Where one of the programs is
 not allowed the workflow is listed as unavailable. Tasks: 1 + 1 + 1 + 2 + 1 = 6.
 ``check`` counts in Python.
 """
+
 import random
 from collections import Counter
 
@@ -39,7 +40,7 @@ def _words(words: int, vocab: int, seed: int) -> list[str]:
 def text(words: int, vocab: int, chunks: int, seed: int) -> str:
     items = _words(words, vocab, seed)
     per = max(1, len(items) // chunks)
-    return "\n".join(" ".join(items[i:i + per]) for i in range(0, len(items), per)) + "\n"
+    return "\n".join(" ".join(items[i : i + per]) for i in range(0, len(items), per)) + "\n"
 
 
 @task
@@ -51,12 +52,15 @@ def report(counted: bytes, lines: bytes, top: int) -> dict:
 
 def build(words: int = 2000, vocab: int = 50, chunks: int = 20, top: int = 5, seed: int = 3):
     if words < 1 or vocab < 1 or chunks < 1 or top < 1:
-        raise ValueError(f"unix_words needs words, vocab, chunks and top ≥ 1, got words={words} vocab={vocab} "
-                         f"chunks={chunks} top={top}")
+        raise ValueError(
+            f"unix_words needs words, vocab, chunks and top ≥ 1, got words={words} vocab={vocab} "
+            f"chunks={chunks} top={top}"
+        )
     one_per_line = command(["tr", "-s", " ", "\\n"], stdin=text(words, vocab, chunks, seed))
     ordered = command(["sort"], stdin=one_per_line)
-    return report(command(["uniq", "-c"], stdin=ordered), command(["wc", "-l", "{lines}"], files={"lines": ordered}),
-                  top)
+    return report(
+        command(["uniq", "-c"], stdin=ordered), command(["wc", "-l", "{lines}"], files={"lines": ordered}), top
+    )
 
 
 def check(result, words: int = 2000, vocab: int = 50, seed: int = 3, top: int = 5, **_) -> bool:
@@ -65,5 +69,8 @@ def check(result, words: int = 2000, vocab: int = 50, seed: int = 3, top: int = 
     return isinstance(result, dict) and result.get("top") == expected and result.get("words") == words
 
 
-register(LibraryWorkflow("unix_words", "word counts through Unix programs (executables as tasks)", build, check,
-                         dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "unix_words", "word counts through Unix programs (executables as tasks)", build, check, dict(DEFAULTS), BOUNDS
+    )
+)

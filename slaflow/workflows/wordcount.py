@@ -12,11 +12,11 @@ Tasks at the defaults (chunks=16): 16 + 16 + 15 + 1 = 48.
 The result is ``{"total": tokens, "distinct": types, "top": [[word, count], ...]}``
 with ties in the top-k broken by word; ``check`` counts the whole text directly.
 """
+
 from collections import Counter
 
 from orchestrator.core.authoring import task
-from slaflow.workflows import LibraryWorkflow, register
-from slaflow.workflows import _text
+from slaflow.workflows import LibraryWorkflow, _text, register
 
 DEFAULTS = {"chunks": 16, "words": 2000, "vocab": 2000, "top": 10, "seed": 11}
 # Each parameter's largest value (LibraryWorkflow.bounds).
@@ -71,5 +71,13 @@ def check(result, chunks: int = 16, words: int = 2000, vocab: int = 2000, top: i
     return _text.same(result, _report(dict(counts), top))
 
 
-register(LibraryWorkflow("wordcount", "word counts of C generated chunks merged in a binary tree, top-k report",
-                         build, check, dict(DEFAULTS), BOUNDS))
+register(
+    LibraryWorkflow(
+        "wordcount",
+        "word counts of C generated chunks merged in a binary tree, top-k report",
+        build,
+        check,
+        dict(DEFAULTS),
+        BOUNDS,
+    )
+)

@@ -5,6 +5,7 @@ PATH (``SLAFLOW_CHROMIUM`` overrides the path; ``make test`` installs it with ap
 where it can, ``scripts/system-deps``) with flags that work offline.
 Screenshots go to test-artifacts/browser/ (gitignored; ``SLAFLOW_SCREENSHOTS`` overrides) for people to look at.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,15 @@ import pytest
 from django.conf import settings
 
 CHROMIUM = os.environ.get("SLAFLOW_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(os.environ.get("SLAFLOW_SCREENSHOTS") or Path(settings.BASE_DIR) / "test-artifacts" / "browser")
 
 
@@ -28,8 +36,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"chromium not found at {CHROMIUM}: apt-get install -y chromium (or set SLAFLOW_CHROMIUM); "
-                           "make test installs it where it can")
+        raise RuntimeError(
+            f"chromium not found at {CHROMIUM}: apt-get install -y chromium (or set SLAFLOW_CHROMIUM); "
+            "make test installs it where it can"
+        )
     saved = {k: os.environ.get(k) for k in ("DJANGO_ALLOW_ASYNC_UNSAFE", "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD")}
     os.environ.update(DJANGO_ALLOW_ASYNC_UNSAFE="true", PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1")
     try:

@@ -1,4 +1,5 @@
 """A campaign's report opens offline in a real browser with every chart drawn; so does its web page."""
+
 from __future__ import annotations
 
 from io import StringIO
@@ -20,18 +21,40 @@ EVERY_FIGURE_DRAWN = """() => {
 
 def test_the_report_and_the_campaign_page_draw_every_chart(live, live_server, page, shot, tmp_path):
     out = tmp_path / "campaign"
-    call_command("run_sla_experiments", "--workflows", "diamond", "tree_reduction", "--planners", "uniform",
-                 "non-uniform", "--slas", "p50", "p90", "--iterations", "2", "--warmup", "1",
-                 "--params", "tree_reduction:n=8", "--out", str(out), stdout=StringIO(), stderr=StringIO())
+    call_command(
+        "run_sla_experiments",
+        "--workflows",
+        "diamond",
+        "tree_reduction",
+        "--planners",
+        "uniform",
+        "non-uniform",
+        "--slas",
+        "p50",
+        "p90",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--params",
+        "tree_reduction:n=8",
+        "--out",
+        str(out),
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
     exp = Experiment.objects.get(out_dir=str(out))
     expected = {"success", "prior", "calibration", "errors", "warmcold", "optimizations"} | {
-        f"{kind}:{w}" for kind in ("makespan", "gbs", "pareto") for w in ("diamond", "tree_reduction")}
+        f"{kind}:{w}" for kind in ("makespan", "gbs", "pareto") for w in ("diamond", "tree_reduction")
+    }
 
     # The report from a file: no server, no network (plotly.js is inside it).
     page.goto((out / "report.html").as_uri())
     page.wait_for_function("() => [...document.querySelectorAll('.figure')].every(f => f.dataset.rendered === '1')")
-    drawn = page.evaluate("() => [...document.querySelectorAll('.figure')].map(f => [f.dataset.name, "
-                          "f.querySelectorAll('.trace, .hm').length])")
+    drawn = page.evaluate(
+        "() => [...document.querySelectorAll('.figure')].map(f => [f.dataset.name, "
+        "f.querySelectorAll('.trace, .hm').length])"
+    )
     assert {name for name, _ in drawn} == expected
     assert all(traces > 0 for name, traces in drawn if name != "optimizations"), drawn
     calibration = page.evaluate("() => document.getElementById('fig-calibration').data.map(t => t.meta)")

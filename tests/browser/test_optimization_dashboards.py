@@ -7,6 +7,7 @@ for, then with TaskDup forced (one of them duplicates it); a long stage
 followed by a branch whose pool has gone cold, then under ``uniform-opt``
 (PreWarm pings it). One test, so the runs serve every assertion.
 """
+
 from __future__ import annotations
 
 import time
@@ -57,8 +58,11 @@ def _run(sink, name: str, planner: str, optimizations=None) -> WorkflowRun:
 
 def _pool_down_to_one(run: WorkflowRun, settings) -> None:
     mb = run.plan.data["tasks"]["value-0"]["memory_mb"]
-    until(lambda: pools.read_pools().get(mb, 0) == 1, timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
-          what=f"the {mb} MB pool down to one process")
+    until(
+        lambda: pools.read_pools().get(mb, 0) == 1,
+        timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
+        what=f"the {mb} MB pool down to one process",
+    )
 
 
 def points(page, fig: str, meta: str, *, box: bool = False) -> int:
@@ -102,7 +106,8 @@ def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, s
     assert points(page, "fig-taskparts", "task:exec") == TaskRun.objects.filter(run=opt).count()
     waited = sum(r.input_wait_s or 0 for r in TaskRun.objects.filter(run=opt))
     assert page.evaluate(TRACE_SUM, ["fig-taskparts", "task:waiting"]) + page.evaluate(
-        TRACE_SUM, ["fig-taskparts", "task:download"]) == pytest.approx(waited, abs=1e-6)
+        TRACE_SUM, ["fig-taskparts", "task:download"]
+    ) == pytest.approx(waited, abs=1e-6)
     assert points(page, "fig-gantt", "observed:input wait") >= 1  # the Gantt draws input wait too
     text = page.inner_text("#opt-detail")
     assert "No clustered tasks in this run." in text and "No streamed outputs in this run." in text
@@ -176,8 +181,12 @@ def test_clustering_and_streaming_dashboards_draw_real_runs(live, live_server, p
     summary = clustered.optimizations["clustering"]
     assert summary["tasks"] == 5 and summary["delayed_hits"] == 1, summary
     big = t.payload(t.value(6), 20, seconds=0.0)
-    streamed = _run(t.gather([t.digest(big, big, seconds=3.0), t.digest(big, big, seconds=3.0)]), "dash-stream",
-                    "wukong", optimizations=["streaming"])
+    streamed = _run(
+        t.gather([t.digest(big, big, seconds=3.0), t.digest(big, big, seconds=3.0)]),
+        "dash-stream",
+        "wukong",
+        optimizations=["streaming"],
+    )
     assert streamed.optimizations["streaming"]["consumers"] == 1, streamed.optimizations
 
     get_user_model().objects.create_user("petra", password="petra-pw-123", is_staff=True)
@@ -208,7 +217,8 @@ def test_clustering_and_streaming_dashboards_draw_real_runs(live, live_server, p
     page.goto(f"{base}/runs/{streamed.pk}/")
     page.wait_for_selector("#card-streaming")
     assert "1 output(s)" in page.inner_text("#card-streaming")
-    reader = next(r.node_id for r in TaskRun.objects.filter(run=streamed)
-                  if any(e.get("via") == "stream" for e in r.inputs))
+    reader = next(
+        r.node_id for r in TaskRun.objects.filter(run=streamed) if any(e.get("via") == "stream" for e in r.inputs)
+    )
     assert reader in page.locator("#streaming-table tbody tr").inner_text()
     shot(page, "opt-09-run-streaming")

@@ -1,4 +1,5 @@
 """The web UI in a real browser, on the real cluster: log in, launch, watch live, analyse, compare."""
+
 from __future__ import annotations
 
 import pytest
@@ -103,8 +104,10 @@ def test_launch_tree_reduction_and_watch_it_finish_live(live, live_server, page,
 
 
 def test_workflow_analysis_and_planner_comparison_after_several_runs(live, live_server, page, shot, user):
-    handles = [submit_library("tree_reduction", planner=p, sla=s, params={}, owner=user)[0]
-               for p, s in (("wukong", "p90"), ("wukong", "p90"), ("wukong", "p50"))]
+    handles = [
+        submit_library("tree_reduction", planner=p, sla=s, params={}, owner=user)[0]
+        for p, s in (("wukong", "p90"), ("wukong", "p90"), ("wukong", "p50"))
+    ]
     for h in handles:
         assert h.wait(timeout=120) == "succeeded"
     # planned once those are done: wukong-opt has their history to promise from
@@ -118,8 +121,12 @@ def test_workflow_analysis_and_planner_comparison_after_several_runs(live, live_
     page.wait_for_selector("#fig-makespan .boxlayer")
     assert "Statistics over 4 succeeded run(s)" in page.inner_text("main")
     for label, n in (("wukong · p50", 1), ("wukong · p90", 2), ("wukong-opt · p90", 1)):
-        assert page.evaluate(SVG_POINTS.replace("'bar'", "'box'").replace(".barlayer", ".boxlayer"),
-                             ["fig-makespan", f"box:{label}"]) == n, label
+        assert (
+            page.evaluate(
+                SVG_POINTS.replace("'bar'", "'box'").replace(".barlayer", ".boxlayer"), ["fig-makespan", f"box:{label}"]
+            )
+            == n
+        ), label
     for fig in ("fig-gb", "fig-breakdown", "fig-warmcold"):
         page.wait_for_selector(f"#{fig} .main-svg")
     # WUKONG promises nothing; wukong-opt simulates where its executors run each task and promises

@@ -1,4 +1,5 @@
 """Django admin for operators: every model listed, searchable, read-only metrics, run → tasks/plan links."""
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -49,7 +50,10 @@ def test_admin_cancel_action(live, admin_client, counts):
 
     tag = f"admin-cancel-{time.time_ns()}"
     run = submit(t.slow_inc(t.slow_inc(1, 1.5, tag=tag), 1.5, tag=tag), name="admin-slow")
-    resp = admin_client.post(reverse("admin:orchestrator_workflowrun_changelist"),
-                             {"action": "cancel_runs", "_selected_action": [run.id]}, follow=True)
+    resp = admin_client.post(
+        reverse("admin:orchestrator_workflowrun_changelist"),
+        {"action": "cancel_runs", "_selected_action": [run.id]},
+        follow=True,
+    )
     assert resp.status_code == 200 and "Cancelled 1 run" in resp.content.decode()
     assert RunHandle(run.id).wait(timeout=30) == "cancelled"

@@ -130,8 +130,14 @@ from slaflow.cli import main  # the slaflow script says what is missing instead 
 assert main(["run", "tree_reduction"]) == 1
 print("ok", len(names))
 """
-    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
-                         cwd=str(dj.BASE_DIR), env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(dj.BASE_DIR),
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok ")
     assert "the server side is not installed (no django, celery, numpy): pip install 'slaflow[server]'" in out.stderr

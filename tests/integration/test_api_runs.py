@@ -1,4 +1,5 @@
 """REST API runs on real Celery workers: the full flow, per-user visibility, cancel, throttling, no pickle."""
+
 import pickle
 import time
 
@@ -44,8 +45,7 @@ def test_full_flow_token_submit_poll_result_plan_tasks(live, capsys):
     assert done["planner"] == PLANNER and done["sla"] == "p90" and done["params"] == {"n": 64}
 
     result = api.get(f"/api/runs/{run['id']}/result/").json()
-    assert result == {"run": run["id"], "status": "succeeded", "json": True, "value": 2016, "type": "int",
-                      "bytes": 4}
+    assert result == {"run": run["id"], "status": "succeeded", "json": True, "value": 2016, "type": "int", "bytes": 4}
 
     plan = api.get(f"/api/runs/{run['id']}/plan/").json()
     assert plan["planner"] == PLANNER and plan["sla"] == "p90" and len(plan["data"]["tasks"]) == 63
@@ -85,17 +85,22 @@ def test_users_see_and_cancel_only_their_own_runs(live):
     assert alice.get("/api/runs/").json()["count"] == 1
     assert staff.get(f"/api/runs/{run_id}/").json()["owner"] == "vis-alice"
     assert run_id in [r["id"] for r in staff.get("/api/runs/").json()["results"]]
-    assert staff.get(f"/api/runs/{run_id}/result/").json()["value"] == alice.get(
-        f"/api/runs/{run_id}/result/").json()["value"]
+    assert (
+        staff.get(f"/api/runs/{run_id}/result/").json()["value"]
+        == alice.get(f"/api/runs/{run_id}/result/").json()["value"]
+    )
 
 
 def test_dag_submission_runs_and_is_listed_as_a_submitted_workflow(live):
     api = client_for("dag-user")
-    dag = {"name": "inc-chain", "nodes": [
-        {"id": "a", "function": "tests.taskfns.value", "args": [5]},
-        {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
-        {"id": "c", "function": "tests.taskfns.add", "args": [{"ref": "a"}, {"ref": "b"}]},
-    ]}
+    dag = {
+        "name": "inc-chain",
+        "nodes": [
+            {"id": "a", "function": "tests.taskfns.value", "args": [5]},
+            {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
+            {"id": "c", "function": "tests.taskfns.add", "args": [{"ref": "a"}, {"ref": "b"}]},
+        ],
+    }
     resp = api.post("/api/runs/", {"dag": dag, "sla": "average"}, format="json")
     assert resp.status_code == 201, resp.content
     run_id = resp.json()["id"]
@@ -109,9 +114,17 @@ def test_dag_submission_runs_and_is_listed_as_a_submitted_workflow(live):
 
 def test_non_json_result_is_described_not_returned(live):
     api = client_for("nd-user")
-    resp = api.post("/api/runs/", {"dag": {"nodes": [
-        {"id": "t", "function": "tests.taskfns.value", "args": [{"__sf__": "tuple", "items": [1, 2]}]}]}},
-        format="json")
+    resp = api.post(
+        "/api/runs/",
+        {
+            "dag": {
+                "nodes": [
+                    {"id": "t", "function": "tests.taskfns.value", "args": [{"__sf__": "tuple", "items": [1, 2]}]}
+                ]
+            }
+        },
+        format="json",
+    )
     assert resp.status_code == 201, resp.content
     assert wait_for_status(api, resp.json()["id"])["status"] == "succeeded"
     out = api.get(f"/api/runs/{resp.json()['id']}/result/").json()
@@ -120,8 +133,9 @@ def test_non_json_result_is_described_not_returned(live):
 
 def test_failed_run_result_is_409_with_the_error(live):
     api = client_for("fail-user")
-    resp = api.post("/api/runs/", {"dag": {"nodes": [{"id": "x", "function": "tests.taskfns.boom", "args": [3]}]}},
-                    format="json")
+    resp = api.post(
+        "/api/runs/", {"dag": {"nodes": [{"id": "x", "function": "tests.taskfns.boom", "args": [3]}]}}, format="json"
+    )
     run_id = resp.json()["id"]
     assert wait_for_status(api, run_id)["status"] == "failed"
     out = api.get(f"/api/runs/{run_id}/result/")
@@ -136,8 +150,14 @@ def test_cancel_stops_the_running_task_and_starts_no_further_one(live, counts, r
     tag = f"api-cancel-{time.time_ns()}"
     nodes = [{"id": "s0", "function": "tests.taskfns.slow_inc", "args": [0, 30], "kwargs": {"tag": tag}}]
     for i in range(1, 5):
-        nodes.append({"id": f"s{i}", "function": "tests.taskfns.slow_inc", "args": [{"ref": f"s{i-1}"}, 30],
-                      "kwargs": {"tag": tag}})
+        nodes.append(
+            {
+                "id": f"s{i}",
+                "function": "tests.taskfns.slow_inc",
+                "args": [{"ref": f"s{i - 1}"}, 30],
+                "kwargs": {"tag": tag},
+            }
+        )
     run_id = api.post("/api/runs/", {"dag": {"name": "slow-chain", "nodes": nodes}}, format="json").json()["id"]
     until(lambda: counts(tag) >= 1, timeout_s=60, what="the first task to start")
 
@@ -146,9 +166,14 @@ def test_cancel_stops_the_running_task_and_starts_no_further_one(live, counts, r
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
     assert api.post(f"/api/runs/{run_id}/cancel/").status_code == 409
     # The 30 s task is stopped: every branch of the run ends within seconds.
-    until(lambda: not redis_server.exists(keys.live(run_id)) and not TaskRun.objects.filter(
-        run_id=run_id, status__in=["pending", "ready", "running"]).exists(), timeout_s=20,
-        what="the run's branches to end")
+    until(
+        lambda: (
+            not redis_server.exists(keys.live(run_id))
+            and not TaskRun.objects.filter(run_id=run_id, status__in=["pending", "ready", "running"]).exists()
+        ),
+        timeout_s=20,
+        what="the run's branches to end",
+    )
     assert time.monotonic() - t0 < 15
     assert counts(tag) == 1  # no further task started
     assert api.get(f"/api/runs/{run_id}/").json()["status"] == "cancelled"
@@ -196,8 +221,10 @@ def test_broker_accepts_json_only_and_a_worker_refuses_pickle(live, counts, redi
     queue = router.queue_for(live.memory_configs[0])
     log = LogTail(live.log_dir / f"worker-{queue}.log")
     sent = app.send_task("workers.tasks.prewarm", args=[payload], serializer="pickle", queue=queue)
-    until(lambda: "Refusing to deserialize untrusted content of type pickle" in log.text(),
-          what="the worker to report refusing the pickled message")
+    until(
+        lambda: "Refusing to deserialize untrusted content of type pickle" in log.text(),
+        what="the worker to report refusing the pickled message",
+    )
     until(lambda: not _in_broker(redis_server, queue, sent.id), what="the refused message to leave the broker")
     assert counts(tag) == 1  # refused, never unpickled
     live.check_alive()  # and the worker is still up

@@ -1,4 +1,5 @@
 """The OpenAPI schema, Swagger UI (served locally), the browsable API, and Schemathesis against a live server."""
+
 import os
 import re
 import subprocess
@@ -22,8 +23,18 @@ def test_schema_is_valid_openapi_and_names_every_operation(db):
     schema = resp.json()
     assert schema["openapi"].startswith("3.")
     ops = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
-    assert {"runs_list", "runs_create", "runs_retrieve", "runs_plan", "runs_tasks", "runs_result", "runs_cancel",
-            "plans_preview", "workflows_list", "auth_token"} <= ops
+    assert {
+        "runs_list",
+        "runs_create",
+        "runs_retrieve",
+        "runs_plan",
+        "runs_tasks",
+        "runs_result",
+        "runs_cancel",
+        "plans_preview",
+        "workflows_list",
+        "auth_token",
+    } <= ops
     assert schema["components"]["securitySchemes"]["tokenAuth"]["in"] == "header"
     # The spec lives in the schema: fuzzers and clients see the node shape and the SLA pattern.
     create = schema["components"]["schemas"]["RunCreateInputRequest"]["properties"]
@@ -81,26 +92,52 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
 
     from experiments.campaigns import design, execute
 
-    execute.create(design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1, warmup=0,
-                                seed=0), out_dir=tmp_path / "campaign", owner=get_user_model().objects.get(
-        username="fuzzer"))
+    execute.create(
+        design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1, warmup=0, seed=0),
+        out_dir=tmp_path / "campaign",
+        owner=get_user_model().objects.get(username="fuzzer"),
+    )
     max_examples = os.environ.get("SLAFLOW_SCHEMATHESIS_MAX_EXAMPLES", "10")
     seed = os.environ.get("SLAFLOW_SCHEMATHESIS_SEED", "1")
     # The coverage phase (boundary values of every field) is most of the ~45 s; it found real bugs, so it stays.
     phases = os.environ.get("SLAFLOW_SCHEMATHESIS_PHASES", "examples,coverage,fuzzing,stateful")
     cmd = [
-        sys.executable, "-m", "schemathesis.cli", "run", f"{live_server.url}/api/schema/",
-        "--header", f"Authorization: Token {token}",
-        "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--phases", phases,
-        "--max-examples", max_examples, "--seed", seed, "--workers", "1",
-        "--request-timeout", "30",
-        "--report", "junit", "--report-junit-path", str(tmp_path / "schemathesis.xml"),
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "run",
+        f"{live_server.url}/api/schema/",
+        "--header",
+        f"Authorization: Token {token}",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        "positive_data_acceptance",
+        "--phases",
+        phases,
+        "--max-examples",
+        max_examples,
+        "--seed",
+        seed,
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(tmp_path / "schemathesis.xml"),
     ]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""})
-    summary = proc.stdout[proc.stdout.rfind("SUMMARY"):] if "SUMMARY" in proc.stdout else proc.stdout[-3000:]
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+    )
+    summary = proc.stdout[proc.stdout.rfind("SUMMARY") :] if "SUMMARY" in proc.stdout else proc.stdout[-3000:]
     print(f"schemathesis finished in {time.monotonic() - started:.1f} s\n{summary}")
     try:
         assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-5000:]
@@ -108,7 +145,7 @@ def test_schemathesis_finds_no_failures(live, live_server, settings, tmp_path):
         assert "5xx" not in summary and "Server error" not in proc.stdout
     finally:
         # Fuzzed submissions are real runs: stop what is still going so later tests get idle workers.
-        for run_id in WorkflowRun.objects.filter(owner__username="fuzzer", status__in=["pending", "planning",
-                                                                                       "running"]).values_list(
-                "pk", flat=True):
+        for run_id in WorkflowRun.objects.filter(
+            owner__username="fuzzer", status__in=["pending", "planning", "running"]
+        ).values_list("pk", flat=True):
             run_services.cancel_run(run_id)

@@ -3,6 +3,7 @@
 These requests never reach a worker (every one is refused before anything is
 stored), so they need the database and Redis (throttle counters) only.
 """
+
 import json
 
 import pytest
@@ -23,10 +24,17 @@ def api(db, redis_server):
 
 def test_no_token_is_401_everywhere(db, redis_server):
     anon = APIClient()
-    for method, path in [("get", "/api/runs/"), ("post", "/api/runs/"), ("get", "/api/runs/1/"),
-                         ("get", "/api/runs/1/plan/"), ("get", "/api/runs/1/tasks/"), ("get", "/api/runs/1/result/"),
-                         ("post", "/api/runs/1/cancel/"), ("get", "/api/workflows/"),
-                         ("post", "/api/plans/preview/")]:
+    for method, path in [
+        ("get", "/api/runs/"),
+        ("post", "/api/runs/"),
+        ("get", "/api/runs/1/"),
+        ("get", "/api/runs/1/plan/"),
+        ("get", "/api/runs/1/tasks/"),
+        ("get", "/api/runs/1/result/"),
+        ("post", "/api/runs/1/cancel/"),
+        ("get", "/api/workflows/"),
+        ("post", "/api/plans/preview/"),
+    ]:
         resp = getattr(anon, method)(path, {}, format="json")
         assert resp.status_code == 401, (method, path, resp.status_code)
         assert resp["WWW-Authenticate"] == "Token"
@@ -44,33 +52,44 @@ def _post(api, body):
 
 def test_cycle_is_400_naming_the_cycle_and_stores_nothing(api):
     before = stored_counts()
-    resp = _post(api, {"dag": {"nodes": [
-        {"id": "a", "function": INC, "args": [{"ref": "c"}]},
-        {"id": "b", "function": INC, "args": [{"ref": "a"}]},
-        {"id": "c", "function": INC, "args": [{"ref": "b"}]},
-        {"id": "d", "function": INC, "args": [{"ref": "c"}]},
-    ]}})
+    resp = _post(
+        api,
+        {
+            "dag": {
+                "nodes": [
+                    {"id": "a", "function": INC, "args": [{"ref": "c"}]},
+                    {"id": "b", "function": INC, "args": [{"ref": "a"}]},
+                    {"id": "c", "function": INC, "args": [{"ref": "b"}]},
+                    {"id": "d", "function": INC, "args": [{"ref": "c"}]},
+                ]
+            }
+        },
+    )
     assert resp.status_code == 400
     message = resp.json()["dag"][0]
-    assert "cycle" in message and ("a -> b -> c -> a" in message or "c -> a -> b -> c" in message
-                                   or "b -> c -> a -> b" in message)
+    assert "cycle" in message and (
+        "a -> b -> c -> a" in message or "c -> a -> b -> c" in message or "b -> c -> a -> b" in message
+    )
     assert stored_counts() == before
 
 
-@pytest.mark.parametrize("function, needle", [
-    ("os.system", "module 'os' is not a registered workflow module"),
-    ("builtins.eval", "module 'builtins' is not a registered workflow module"),
-    ("orchestrator.services.runs.cancel_run", "module 'orchestrator.services.runs' is not a registered workflow"),
-    # built-ins are allowed by exact name, not every function of their modules
-    ("orchestrator.executables.check_argv", "module 'orchestrator.executables' is not a registered workflow"),
-    ("orchestrator.core.sinks.joined", "module 'orchestrator.core.sinks' is not a registered workflow module"),
-    # the library's package is no task module: only its workflows' modules are
-    ("slaflow.workflows.register", "module 'slaflow.workflows' is not a registered workflow module"),
-    # A path inside a workflow module that re-exports code from elsewhere.
-    ("slaflow.workflows.tree_reduction.task", "defined in 'orchestrator.core.authoring'"),
-    ("tests.taskfns.no_such_function", "has no attribute 'no_such_function'"),
-    ("tests.taskfns.nested.f", "module 'tests.taskfns.nested' is not a registered workflow module"),
-])
+@pytest.mark.parametrize(
+    "function, needle",
+    [
+        ("os.system", "module 'os' is not a registered workflow module"),
+        ("builtins.eval", "module 'builtins' is not a registered workflow module"),
+        ("orchestrator.services.runs.cancel_run", "module 'orchestrator.services.runs' is not a registered workflow"),
+        # built-ins are allowed by exact name, not every function of their modules
+        ("orchestrator.executables.check_argv", "module 'orchestrator.executables' is not a registered workflow"),
+        ("orchestrator.core.sinks.joined", "module 'orchestrator.core.sinks' is not a registered workflow module"),
+        # the library's package is no task module: only its workflows' modules are
+        ("slaflow.workflows.register", "module 'slaflow.workflows' is not a registered workflow module"),
+        # A path inside a workflow module that re-exports code from elsewhere.
+        ("slaflow.workflows.tree_reduction.task", "defined in 'orchestrator.core.authoring'"),
+        ("tests.taskfns.no_such_function", "has no attribute 'no_such_function'"),
+        ("tests.taskfns.nested.f", "module 'tests.taskfns.nested' is not a registered workflow module"),
+    ],
+)
 def test_disallowed_or_unknown_function_is_400(api, function, needle):
     before = stored_counts()
     resp = _post(api, {"dag": {"nodes": [{"id": "a", "function": function, "args": ["echo pwned"]}]}})
@@ -79,32 +98,38 @@ def test_disallowed_or_unknown_function_is_400(api, function, needle):
     assert stored_counts() == before
 
 
-@pytest.mark.parametrize("body, field, needle", [
-    ({"workflow": "no_such_workflow"}, "workflow", "unknown workflow 'no_such_workflow'"),
-    ({"workflow": "tree_reduction", "planner": "nope"}, "planner", "unknown planner"),
-    ({"workflow": "tree_reduction", "sla": "p100"}, "sla", "percentile"),
-    ({"workflow": "tree_reduction", "sla": "fast"}, "sla", "percentile"),
-    ({"workflow": "tree_reduction", "params": {"n": 3}}, "params", "power of two"),
-    ({"workflow": "tree_reduction", "params": {"n": "many"}}, "params", "must be int"),
-    ({"workflow": "tree_reduction", "params": {"m": 4}}, "params", "no parameter 'm'"),
-    ({"workflow": "tree_reduction", "params": {"n": 2 ** 40}}, "params", "more than"),
-    ({"workflow": "tree_reduction", "params": {"n": 1e300}}, "params", ""),
-    ({"workflow": "tree_reduction", "params": "n=4"}, "params", ""),
-    ({"workflow": "tree_reduction", "name": "x"}, "name", "applies to a dag"),
-    ({"dag": {"nodes": []}}, "dag", "non-empty 'nodes'"),
-    ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1], "colour": "red"}]}}, "dag", "colour"),
-    ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [{"ref": "ghost"}]}]}}, "dag", "ghost"),
-    ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1]}, {"id": "a", "function": INC, "args": [2]}]}},
-     "dag", "appears twice"),
-    ({"dag": {"nodes": [{"id": "a b", "function": INC, "args": [1]}]}}, "dag", "must be 1-200 letters"),
-    ({"dag": {"nodes": [{"id": "a", "function": INC, "args": ["nul\u0000byte"]}]}}, "dag", "NUL"),
-    ({"dag": "nodes"}, "dag", "must be a JSON object"),
-    ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1]}]}, "name": "x" * 201}, "name", ""),
-    ({"dag": {"name": 5, "nodes": [{"id": "a", "function": INC, "args": [1]}]}}, "name", "non-empty text"),
-    ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1]}]}, "params": {"n": 1}}, "params", ""),
-    ({}, "non_field_errors", "either 'workflow'"),
-    ({"workflow": "tree_reduction", "dag": {"nodes": []}}, "non_field_errors", "either 'workflow'"),
-])
+@pytest.mark.parametrize(
+    "body, field, needle",
+    [
+        ({"workflow": "no_such_workflow"}, "workflow", "unknown workflow 'no_such_workflow'"),
+        ({"workflow": "tree_reduction", "planner": "nope"}, "planner", "unknown planner"),
+        ({"workflow": "tree_reduction", "sla": "p100"}, "sla", "percentile"),
+        ({"workflow": "tree_reduction", "sla": "fast"}, "sla", "percentile"),
+        ({"workflow": "tree_reduction", "params": {"n": 3}}, "params", "power of two"),
+        ({"workflow": "tree_reduction", "params": {"n": "many"}}, "params", "must be int"),
+        ({"workflow": "tree_reduction", "params": {"m": 4}}, "params", "no parameter 'm'"),
+        ({"workflow": "tree_reduction", "params": {"n": 2**40}}, "params", "more than"),
+        ({"workflow": "tree_reduction", "params": {"n": 1e300}}, "params", ""),
+        ({"workflow": "tree_reduction", "params": "n=4"}, "params", ""),
+        ({"workflow": "tree_reduction", "name": "x"}, "name", "applies to a dag"),
+        ({"dag": {"nodes": []}}, "dag", "non-empty 'nodes'"),
+        ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1], "colour": "red"}]}}, "dag", "colour"),
+        ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [{"ref": "ghost"}]}]}}, "dag", "ghost"),
+        (
+            {"dag": {"nodes": [{"id": "a", "function": INC, "args": [1]}, {"id": "a", "function": INC, "args": [2]}]}},
+            "dag",
+            "appears twice",
+        ),
+        ({"dag": {"nodes": [{"id": "a b", "function": INC, "args": [1]}]}}, "dag", "must be 1-200 letters"),
+        ({"dag": {"nodes": [{"id": "a", "function": INC, "args": ["nul\u0000byte"]}]}}, "dag", "NUL"),
+        ({"dag": "nodes"}, "dag", "must be a JSON object"),
+        ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1]}]}, "name": "x" * 201}, "name", ""),
+        ({"dag": {"name": 5, "nodes": [{"id": "a", "function": INC, "args": [1]}]}}, "name", "non-empty text"),
+        ({"dag": {"nodes": [{"id": "a", "function": INC, "args": [1]}]}, "params": {"n": 1}}, "params", ""),
+        ({}, "non_field_errors", "either 'workflow'"),
+        ({"workflow": "tree_reduction", "dag": {"nodes": []}}, "non_field_errors", "either 'workflow'"),
+    ],
+)
 def test_bad_submission_is_400_on_its_field_and_stores_nothing(api, body, field, needle):
     before = stored_counts()
     resp = _post(api, body)
@@ -116,13 +141,16 @@ def test_bad_submission_is_400_on_its_field_and_stores_nothing(api, body, field,
 
 
 @pytest.mark.parametrize("path", ["/api/runs/", "/api/plans/preview/"])
-@pytest.mark.parametrize("dag", [
-    '{"nodes": [{"id": "a", "function": "%s", "args": ["\\ud800"]}]}' % INC,
-    '{"name": "x\\udfff", "nodes": [{"id": "a", "function": "%s", "args": [1]}]}' % INC,
-    '{"nodes": [{"id": "a", "function": "%s", "kwargs": {"x": {"\\ud800": 1}}}]}' % INC,
-    '{"nodes": [{"id": "a", "command": ["grep", "\\ud800"]}]}',
-    '{"nodes": [{"id": "a", "command": ["cat"], "stdin": "\\ud800"}]}',
-])
+@pytest.mark.parametrize(
+    "dag",
+    [
+        '{"nodes": [{"id": "a", "function": "%s", "args": ["\\ud800"]}]}' % INC,
+        '{"name": "x\\udfff", "nodes": [{"id": "a", "function": "%s", "args": [1]}]}' % INC,
+        '{"nodes": [{"id": "a", "function": "%s", "kwargs": {"x": {"\\ud800": 1}}}]}' % INC,
+        '{"nodes": [{"id": "a", "command": ["grep", "\\ud800"]}]}',
+        '{"nodes": [{"id": "a", "command": ["cat"], "stdin": "\\ud800"}]}',
+    ],
+)
 def test_lone_surrogates_are_400_naming_the_dag_and_store_nothing(api, path, dag):
     """JSON's \\ud800 escape parses into text no database or response can encode: it was a 500 (a DataError,
     and in local mode a debug page that failed to render the same character)."""
@@ -139,15 +167,17 @@ def test_unparseable_and_deeply_nested_json_are_400(api):
         assert resp.status_code == 400, (raw[:20], resp.status_code)
         assert "JSON parse error" in resp.json()["detail"]
     # Parseable, but deeper than any encoder downstream should be asked to recurse.
-    raw = ('{"dag": {"nodes": [{"id": "a", "function": "%s", "args": [%s1%s]}]}}'
-           % (INC, "[" * 200, "]" * 200)).encode()
+    raw = (
+        '{"dag": {"nodes": [{"id": "a", "function": "%s", "args": [%s1%s]}]}}' % (INC, "[" * 200, "]" * 200)
+    ).encode()
     resp = api.generic("POST", "/api/runs/", raw, content_type="application/json")
     assert resp.status_code == 400 and "levels deep" in resp.json()["dag"][0]
 
 
 def test_non_json_body_is_415(api):
-    resp = api.generic("POST", "/api/runs/", b"workflow=tree_reduction",
-                       content_type="application/x-www-form-urlencoded")
+    resp = api.generic(
+        "POST", "/api/runs/", b"workflow=tree_reduction", content_type="application/x-www-form-urlencoded"
+    )
     assert resp.status_code == 415
 
 
@@ -174,7 +204,7 @@ def test_too_many_tasks_in_a_spec_is_400(api, settings):
 
 
 def test_run_ids_that_do_not_exist_are_404_even_when_huge(api):
-    for run_id in [999_999, 2 ** 63 - 1, 2 ** 63, 10 ** 30]:
+    for run_id in [999_999, 2**63 - 1, 2**63, 10**30]:
         for suffix in ["", "plan/", "tasks/", "result/"]:
             assert api.get(f"/api/runs/{run_id}/{suffix}").status_code == 404
         assert api.post(f"/api/runs/{run_id}/cancel/").status_code == 404
@@ -192,8 +222,11 @@ def test_list_filters_are_validated(api):
 
 def test_plan_preview_all_planners_and_slas(api):
     before = stored_counts()
-    resp = api.post("/api/plans/preview/", {"workflow": "tree_reduction", "params": {"n": 32},
-                                            "slas": ["p50", "p90", "average"]}, format="json")
+    resp = api.post(
+        "/api/plans/preview/",
+        {"workflow": "tree_reduction", "params": {"n": 32}, "slas": ["p50", "p90", "average"]},
+        format="json",
+    )
     assert resp.status_code == 200, resp.content
     out = resp.json()
     assert out["task_count"] == 31 and out["params"] == {"n": 32}

@@ -1,4 +1,5 @@
 """``bench runtime``: slaflow and Dask on the same graphs, from the command a user runs."""
+
 import json
 from io import StringIO
 
@@ -14,14 +15,36 @@ pytestmark = [pytest.mark.integration]
 
 def test_bench_runtime_runs_slaflow_and_dask_on_the_same_graph(live):
     out = StringIO()
-    call_command("bench", "runtime", "--workload", "fanout", "--size", "fanout=20", "--workload", "gemm",
-                 "--size", "gemm=256", "--repeat", "2", "--breakdown", "--json", stdout=out, stderr=StringIO())
+    call_command(
+        "bench",
+        "runtime",
+        "--workload",
+        "fanout",
+        "--size",
+        "fanout=20",
+        "--workload",
+        "gemm",
+        "--size",
+        "gemm=256",
+        "--repeat",
+        "2",
+        "--breakdown",
+        "--json",
+        stdout=out,
+        stderr=StringIO(),
+    )
     rows = {r["workload"]: r for r in map(json.loads, out.getvalue().splitlines())}
     assert set(rows) == {"fanout", "gemm"}
     fan = rows["fanout"]
     assert fan["tasks"] == 22 and fan["results_equal"] is True
-    for key in ("slaflow_makespan_s", "slaflow_wall_s", "dask_distributed_s", "dask_threaded_s", "ratio_makespan",
-                "ratio_wall"):
+    for key in (
+        "slaflow_makespan_s",
+        "slaflow_wall_s",
+        "dask_distributed_s",
+        "dask_threaded_s",
+        "ratio_makespan",
+        "ratio_wall",
+    ):
         assert fan[key] is not None and fan[key] > 0, key
     # No-op tasks: microseconds, may round to 0; a path of tasks run one after another fits in its run.
     longest_run = max(WorkflowRun.objects.filter(pk__in=fan["slaflow_runs"]).values_list("makespan_s", flat=True))
@@ -38,8 +61,22 @@ def test_bench_runtime_runs_a_baseline_checkout_alternately_in_one_invocation(li
     from django.conf import settings
 
     out = StringIO()
-    call_command("bench", "runtime", "--workload", "chain", "--size", "chain=5", "--repeat", "2", "--no-dask",
-                 "--baseline", str(settings.BASE_DIR), "--json", stdout=out, stderr=StringIO())
+    call_command(
+        "bench",
+        "runtime",
+        "--workload",
+        "chain",
+        "--size",
+        "chain=5",
+        "--repeat",
+        "2",
+        "--no-dask",
+        "--baseline",
+        str(settings.BASE_DIR),
+        "--json",
+        stdout=out,
+        stderr=StringIO(),
+    )
     (row,) = map(json.loads, out.getvalue().splitlines())
     assert row["baseline_results_equal"] is True
     assert len(row["spread"]["baseline_makespan_s"]) == 2
@@ -80,11 +117,26 @@ def test_the_dask_graph_computes_what_slaflow_would():
 
 def test_bench_optimizations_runs_on_against_off_and_shows_what_fired(live):
     out = StringIO()
-    call_command("bench", "optimizations", "--scenario", "straggler", "--repeat", "1", "--warmup", "1", "--json",
-                 stdout=out, stderr=StringIO())
+    call_command(
+        "bench",
+        "optimizations",
+        "--scenario",
+        "straggler",
+        "--repeat",
+        "1",
+        "--warmup",
+        "1",
+        "--json",
+        stdout=out,
+        stderr=StringIO(),
+    )
     (row,) = map(json.loads, out.getvalue().splitlines())
     assert (row["scenario"], row["optimization"], row["metric"], row["target_pct"]) == (
-        "straggler", "taskdup", "makespan_s", -25.0)
+        "straggler",
+        "taskdup",
+        "makespan_s",
+        -25.0,
+    )
     assert row["runs"] == 1 and len(row["on_runs"]) == len(row["off_runs"]) == 1
     assert row["off"] > 0 and row["on"] > 0 and isinstance(row["met"], bool)
     assert row["change_pct"] == pytest.approx((row["on"] - row["off"]) / row["off"] * 100, abs=0.1)
@@ -95,9 +147,31 @@ def test_bench_optimizations_runs_on_against_off_and_shows_what_fired(live):
 
 def test_bench_runtime_wfcommons_family_runs_planners_beside_dask_and_the_limit(live):
     out, err = StringIO(), StringIO()
-    args = ["bench", "runtime", "--family", "wfcommons", "--recipe", "epigenomics", "--wf-tasks", "40-45",
-            "--wf-cpu", "1", "--wf-mb", "20", "--wf-max-mb", "4", "--repeat", "1", "--planner", "wukong",
-            "--planner", "uniform", "--seed", "5", "--json"]
+    args = [
+        "bench",
+        "runtime",
+        "--family",
+        "wfcommons",
+        "--recipe",
+        "epigenomics",
+        "--wf-tasks",
+        "40-45",
+        "--wf-cpu",
+        "1",
+        "--wf-mb",
+        "20",
+        "--wf-max-mb",
+        "4",
+        "--repeat",
+        "1",
+        "--planner",
+        "wukong",
+        "--planner",
+        "uniform",
+        "--seed",
+        "5",
+        "--json",
+    ]
     call_command(*args, stdout=out, stderr=err)
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["planner"] for r in rows] == ["wukong", "uniform"]
@@ -106,8 +180,7 @@ def test_bench_runtime_wfcommons_family_runs_planners_beside_dask_and_the_limit(
         assert row["workload"] == "epigenomics" and row["results_equal"] is True, row
         assert row["tasks"] == row["size"] + 1  # the jobs and the collector
         assert row["machine_limit_s"] > 0 and row["slaflow_makespan_s"] > 0 and row["dask_distributed_s"] > 0
-        assert row["ratio_machine_limit"] == pytest.approx(row["slaflow_makespan_s"] / row["machine_limit_s"],
-                                                           rel=1e-2)
+        assert row["ratio_machine_limit"] == pytest.approx(row["slaflow_makespan_s"] / row["machine_limit_s"], rel=1e-2)
         assert row["dask_threaded_s"] is None and len(row["slaflow_runs"]) == 1
     assert "20 MB of outputs (largest 4.0 MB)" in rows[0]["what"] and rows[0]["what"] == rows[1]["what"]
 

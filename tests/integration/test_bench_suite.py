@@ -1,4 +1,5 @@
 """``bench calibration --suite`` end to end on real workers (issue 25, item 3): a tiny suite."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,30 @@ pytestmark = [pytest.mark.integration]
 def test_a_tiny_suite_runs_each_dag_from_no_history_and_reports_every_figure(live, settings):
     settings.SLAFLOW_COMPARE_WUKONG = True  # as deployed: each plan against the WUKONG run on the same model
     out, err = StringIO(), StringIO()
-    args = ["bench", "calibration", "--suite", "--dags", "2", "--iterations", "3", "--wukong-runs", "1",
-            "--recipe", "srasearch", "--wf-tasks", "24-30", "--wf-cpu", "0.4", "--wf-mb", "4", "--wf-max-mb", "1",
-            "--seed", "11", "--json"]
+    args = [
+        "bench",
+        "calibration",
+        "--suite",
+        "--dags",
+        "2",
+        "--iterations",
+        "3",
+        "--wukong-runs",
+        "1",
+        "--recipe",
+        "srasearch",
+        "--wf-tasks",
+        "24-30",
+        "--wf-cpu",
+        "0.4",
+        "--wf-mb",
+        "4",
+        "--wf-max-mb",
+        "1",
+        "--seed",
+        "11",
+        "--json",
+    ]
     call_command(*args, stdout=out, stderr=err)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     dags, summary = lines[:-1], lines[-1]["summary"]

@@ -1,4 +1,5 @@
 """Bulk writes (orchestrator.services.bulk) against the configured database: what goes in comes out."""
+
 import datetime as dt
 
 import pytest
@@ -17,12 +18,23 @@ def run(transactional_db):
 
 def test_rows_with_awkward_values_round_trip(run):
     when = dt.datetime(2026, 12, 1, 12, 0, 0, 123456, tzinfo=dt.timezone.utc)
-    bulk.insert(TaskRun, [
-        {"run_id": run.pk, "node_id": "a", "function": "m.f", "planned_worker": "w\t1\\x\nnext",
-         "inputs": [{"node": "b", "bytes": 3, "note": "tab\there"}], "started_at": when, "planned_critical": True,
-         "exec_s": 1e-7, "planned_output_bytes": 2**40},
-        {"run_id": run.pk, "node_id": "b", "function": "m.g"},
-    ])
+    bulk.insert(
+        TaskRun,
+        [
+            {
+                "run_id": run.pk,
+                "node_id": "a",
+                "function": "m.f",
+                "planned_worker": "w\t1\\x\nnext",
+                "inputs": [{"node": "b", "bytes": 3, "note": "tab\there"}],
+                "started_at": when,
+                "planned_critical": True,
+                "exec_s": 1e-7,
+                "planned_output_bytes": 2**40,
+            },
+            {"run_id": run.pk, "node_id": "b", "function": "m.g"},
+        ],
+    )
     a = TaskRun.objects.get(run=run, node_id="a")
     assert a.planned_worker == "w\t1\\x\nnext" and a.inputs == [{"node": "b", "bytes": 3, "note": "tab\there"}]
     assert a.started_at == when and a.planned_critical is True and a.exec_s == 1e-7
@@ -33,9 +45,21 @@ def test_rows_with_awkward_values_round_trip(run):
 
 def test_an_upsert_outside_a_transaction_updates_only_the_named_fields(run):
     bulk.insert(TaskRun, [{"run_id": run.pk, "node_id": "a", "function": "m.f", "planned_worker": "w0"}])
-    bulk.insert(TaskRun, [{"run_id": run.pk, "node_id": "a", "function": "m.f", "status": "succeeded",
-                           "exec_s": 0.5, "optimizations": {"preload": 1}}],
-                conflict=("run_id", "node_id"), update=["status", "exec_s", "optimizations"])
+    bulk.insert(
+        TaskRun,
+        [
+            {
+                "run_id": run.pk,
+                "node_id": "a",
+                "function": "m.f",
+                "status": "succeeded",
+                "exec_s": 0.5,
+                "optimizations": {"preload": 1},
+            }
+        ],
+        conflict=("run_id", "node_id"),
+        update=["status", "exec_s", "optimizations"],
+    )
     a = TaskRun.objects.get(run=run, node_id="a")
     assert (a.status, a.exec_s, a.optimizations, a.planned_worker) == ("succeeded", 0.5, {"preload": 1}, "w0")
     assert TaskRun.objects.filter(run=run).count() == 1

@@ -1,4 +1,5 @@
 """SLA experiment campaigns on real workers: the command, its files, resume after a real Ctrl-C, the API."""
+
 import csv
 import json
 import os
@@ -20,8 +21,25 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
-TINY = ["--workflows", "diamond", "tree_reduction", "--planners", "uniform", "wukong", "--slas", "p50", "p90",
-        "--iterations", "2", "--warmup", "1", "--params", "tree_reduction:n=8", "--seed", "3"]
+TINY = [
+    "--workflows",
+    "diamond",
+    "tree_reduction",
+    "--planners",
+    "uniform",
+    "wukong",
+    "--slas",
+    "p50",
+    "p90",
+    "--iterations",
+    "2",
+    "--warmup",
+    "1",
+    "--params",
+    "tree_reduction:n=8",
+    "--seed",
+    "3",
+]
 
 
 def test_a_tiny_campaign_writes_its_rows_report_and_summary(live, tmp_path):
@@ -36,17 +54,37 @@ def test_a_tiny_campaign_writes_its_rows_report_and_summary(live, tmp_path):
     assert len(rows) == 20 and sum(r["warmup"] == "True" for r in rows) == 4
     measured = [r for r in rows if r["warmup"] == "False"]
     assert {(r["workflow"], r["planner"], r["sla"]) for r in measured} == {
-        (w, p, s) for w in ("diamond", "tree_reduction") for p in ("uniform", "wukong") for s in ("p50", "p90")}
+        (w, p, s) for w in ("diamond", "tree_reduction") for p in ("uniform", "wukong") for s in ("p50", "p90")
+    }
     assert all(r["status"] == "done" and r["run_status"] == "succeeded" and float(r["makespan_s"]) > 0 for r in rows)
-    for column in ("promise_s", "within_promise", "typical_s", "gb_seconds", "cpu_seconds", "cold_starts",
-                   "warm_starts", "optimizations", "prior_within", "error_makespan"):
+    for column in (
+        "promise_s",
+        "within_promise",
+        "typical_s",
+        "gb_seconds",
+        "cpu_seconds",
+        "cold_starts",
+        "warm_starts",
+        "optimizations",
+        "prior_within",
+        "error_makespan",
+    ):
         assert column in rows[0]
     uniform = [r for r in measured if r["planner"] == "uniform"]
     assert all(r["promise_s"] for r in uniform)  # planned after the warm-ups: a promise each
     assert json.loads(rows[0]["params"]) in ({"x": 1}, {"n": 8})
     page = (out / "report.html").read_text()
-    for name in ("success", "prior", "calibration", "errors", "warmcold", "optimizations",
-                 "makespan:diamond", "gbs:tree_reduction", "pareto:diamond"):
+    for name in (
+        "success",
+        "prior",
+        "calibration",
+        "errors",
+        "warmcold",
+        "optimizations",
+        "makespan:diamond",
+        "gbs:tree_reduction",
+        "pareto:diamond",
+    ):
         assert f'id="fig-{name}"' in page
     assert "Plotly.newPlot" in page and "https://" not in page.split("<script>")[0]  # nothing fetched from a CDN
     printed = stdout.getvalue()
@@ -61,15 +99,34 @@ def test_bad_arguments_are_refused_before_anything_runs(live, tmp_path):
     existing = tmp_path / "exists"
     existing.mkdir()
     cases = [
-        (["--workflows", "nope", "--planners", "uniform", "--slas", "p50", "--out", str(tmp_path / "a")],
-         "unknown workflow 'nope'"),
-        (["--workflows", "diamond", "--planners", "bogus", "--slas", "p50", "--out", str(tmp_path / "b")],
-         "unknown planner 'bogus'"),
+        (
+            ["--workflows", "nope", "--planners", "uniform", "--slas", "p50", "--out", str(tmp_path / "a")],
+            "unknown workflow 'nope'",
+        ),
+        (
+            ["--workflows", "diamond", "--planners", "bogus", "--slas", "p50", "--out", str(tmp_path / "b")],
+            "unknown planner 'bogus'",
+        ),
         (["--workflows", "diamond", "--planners", "uniform", "--slas", "p101", "--out", str(tmp_path / "c")], "p101"),
-        (["--workflows", "diamond", "--planners", "uniform", "--slas", "p50", "--iterations", "0",
-          "--out", str(tmp_path / "d")], "--iterations must be at least 1"),
-        (["--workflows", "diamond", "--planners", "uniform", "--slas", "p50", "--out", str(existing)],
-         "already exists: pass --resume"),
+        (
+            [
+                "--workflows",
+                "diamond",
+                "--planners",
+                "uniform",
+                "--slas",
+                "p50",
+                "--iterations",
+                "0",
+                "--out",
+                str(tmp_path / "d"),
+            ],
+            "--iterations must be at least 1",
+        ),
+        (
+            ["--workflows", "diamond", "--planners", "uniform", "--slas", "p50", "--out", str(existing)],
+            "already exists: pass --resume",
+        ),
         (["--workflows", "diamond", "--planners", "uniform", "--slas", "p50"], "--out DIR is required"),
         (["--resume", str(tmp_path / "nothing")], "holds no campaign"),
     ]
@@ -83,11 +140,20 @@ def test_bad_arguments_are_refused_before_anything_runs(live, tmp_path):
 def test_ctrl_c_stops_after_the_current_run_and_resume_does_no_run_twice(live, tmp_path):
     out = tmp_path / "interrupted"
     env = dict(os.environ, **cluster_env())
-    proc = subprocess.Popen([sys.executable, MANAGE, "run_sla_experiments", *TINY, "--out", str(out)], env=env,
-                            cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "run_sla_experiments", *TINY, "--out", str(out)],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        exp = until(lambda: Experiment.objects.filter(out_dir=str(out.resolve())).first(), timeout_s=60,
-                    what="the campaign to be stored")
+        exp = until(
+            lambda: Experiment.objects.filter(out_dir=str(out.resolve())).first(),
+            timeout_s=60,
+            what="the campaign to be stored",
+        )
         until(lambda: Experiment.objects.get(pk=exp.pk).done_runs >= 3, timeout_s=120, what="three runs done")
         proc.send_signal(signal.SIGINT)  # a real Ctrl-C
         output, _ = proc.communicate(timeout=120)
@@ -117,8 +183,23 @@ def test_ctrl_c_stops_after_the_current_run_and_resume_does_no_run_twice(live, t
 
 def test_the_api_lists_campaigns_and_summarises_each_cell(live, tmp_path):
     out = tmp_path / "api"
-    call_command("run_sla_experiments", "--workflows", "diamond", "--planners", "uniform", "--slas", "p50",
-                 "--iterations", "2", "--warmup", "1", "--out", str(out), stdout=StringIO(), stderr=StringIO())
+    call_command(
+        "run_sla_experiments",
+        "--workflows",
+        "diamond",
+        "--planners",
+        "uniform",
+        "--slas",
+        "p50",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
     exp = Experiment.objects.get(out_dir=str(out))
     staff, other = client_for("ops", staff=True), client_for("nobody")
     listed = staff.get("/api/experiments/").json()
@@ -140,16 +221,31 @@ def test_a_campaign_launched_from_the_web_page_runs_in_the_background(live, clie
     client.force_login(user)
     page = client.get("/experiments/")
     assert page.status_code == 200 and b"Launch a campaign" in page.content
-    bad = client.post("/experiments/", {"workflows": ["diamond"], "planners": ["uniform"], "slas": "p500",
-                                        "iterations": 1, "warmup": 0, "seed": 0})
+    bad = client.post(
+        "/experiments/",
+        {"workflows": ["diamond"], "planners": ["uniform"], "slas": "p500", "iterations": 1, "warmup": 0, "seed": 0},
+    )
     assert bad.status_code == 200 and b"p500" in bad.content and not Experiment.objects.filter(owner=user).exists()
-    resp = client.post("/experiments/", {"workflows": ["diamond"], "planners": ["uniform", "wukong"],
-                                         "slas": "p50", "iterations": 1, "warmup": 1, "seed": 4, "name": "web"})
+    resp = client.post(
+        "/experiments/",
+        {
+            "workflows": ["diamond"],
+            "planners": ["uniform", "wukong"],
+            "slas": "p50",
+            "iterations": 1,
+            "warmup": 1,
+            "seed": 4,
+            "name": "web",
+        },
+    )
     assert resp.status_code == 302
     exp = Experiment.objects.get(owner=user)
     assert resp["Location"] == f"/experiments/{exp.pk}/"
-    until(lambda: Experiment.objects.get(pk=exp.pk).status == "finished", timeout_s=120,
-          what="the background campaign to finish")
+    until(
+        lambda: Experiment.objects.get(pk=exp.pk).status == "finished",
+        timeout_s=120,
+        what="the background campaign to finish",
+    )
     page = client.get(f"/experiments/{exp.pk}/")
     assert page.status_code == 200 and b"4 / 4</b> runs done" in page.content
     assert b'id="fig-calibration"' in page.content

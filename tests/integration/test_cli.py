@@ -1,4 +1,5 @@
 """The slaflow console script as a user runs it: verbs, help, errors, and live progress on a terminal."""
+
 import os
 import pty
 import subprocess
@@ -22,15 +23,20 @@ def _env(extra):
 
 
 def _run(args, env=None, timeout=120):
-    return subprocess.run([SLAFLOW, *args], capture_output=True, text=True, timeout=timeout, cwd=BASE,
-                          env=_env(env))
+    return subprocess.run([SLAFLOW, *args], capture_output=True, text=True, timeout=timeout, cwd=BASE, env=_env(env))
 
 
 def _run_in_terminal(args, env=None, timeout=180) -> tuple[int, str]:
     """Run under a pseudo-terminal (stdout and stderr a tty, as in a shell); everything it printed."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([SLAFLOW, *args], stdin=follower, stdout=follower, stderr=follower,
-                            cwd=BASE, env=_env({"COLUMNS": "160", **(env or {})}))
+    proc = subprocess.Popen(
+        [SLAFLOW, *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=BASE,
+        env=_env({"COLUMNS": "160", **(env or {})}),
+    )
     os.close(follower)
     chunks = []
     while True:

@@ -1,6 +1,7 @@
 """The Python client sends its token to its server's origin only (issue 23, row 14): two real HTTP servers on
 different loopback ports — the API, which redirects or links to the other, and an "attacker" that records
 every request it gets."""
+
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

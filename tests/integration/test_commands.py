@@ -1,4 +1,5 @@
 """Commands as a user runs them: run_workflow --json, localcluster start/stop without orphans."""
+
 import json
 import os
 import signal
@@ -26,8 +27,21 @@ def test_run_workflow_json_reports_each_run(live):
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
     assert len(lines) == 2
     for rec in lines:
-        for key in ("run_id", "workflow", "planner", "sla", "status", "result", "makespan_s",
-                    "predicted_makespan_s", "tasks", "cold_starts", "warm_starts", "gb_seconds", "error"):
+        for key in (
+            "run_id",
+            "workflow",
+            "planner",
+            "sla",
+            "status",
+            "result",
+            "makespan_s",
+            "predicted_makespan_s",
+            "tasks",
+            "cold_starts",
+            "warm_starts",
+            "gb_seconds",
+            "error",
+        ):
             assert key in rec
         assert rec["status"] == "succeeded" and rec["result"] == 120 and rec["tasks"] == 15
         assert rec["makespan_s"] > 0 and rec["cold_starts"] + rec["warm_starts"] >= 1
@@ -73,8 +87,13 @@ def _alive(pid: int) -> bool:
 def test_localcluster_command_stops_everything_on_ctrl_c(cluster, transactional_db):
     # A config no other worker serves, so this cluster's workers are its own.
     env = dict(os.environ, **cluster_env(SLAFLOW_RESOURCE_CONFIGS="896", SLAFLOW_DEFAULT_MEMORY_MB="896"))
-    proc = subprocess.Popen([sys.executable, MANAGE, "localcluster", "--max-pool", "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, MANAGE, "localcluster", "--max-pool", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     banner = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -93,8 +112,13 @@ def test_localcluster_command_stops_everything_on_ctrl_c(cluster, transactional_
 
 def test_run_workflow_starts_its_own_cluster_when_no_worker_serves_a_queue(cluster, transactional_db):
     env = dict(os.environ, **cluster_env(SLAFLOW_RESOURCE_CONFIGS="640", SLAFLOW_DEFAULT_MEMORY_MB="640"))
-    done = subprocess.run([sys.executable, MANAGE, "run_workflow", "diamond", "--json"], env=env,
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, MANAGE, "run_workflow", "diamond", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "starting a local cluster" in done.stderr
     rec = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,5 +1,6 @@
 """The documentation's commands, run: the blocks marked runnable against the test cluster, and the tutorial's
 own workflow on a cluster started the way the tutorial says (``slaflow cluster``)."""
+
 import os
 import signal
 import subprocess
@@ -20,13 +21,20 @@ BIN = str(Path(sys.executable).parent)
 def _env(**extra) -> dict:
     """A user's shell: the venv's commands first on PATH, the test settings (in the checkout's tests/) and
     the test database and Redis DB."""
-    return {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""), "PYTHONPATH": str(BASE),
-            "COLUMNS": "120", **cluster_env(), **extra}
+    return {
+        **os.environ,
+        "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+        "PYTHONPATH": str(BASE),
+        "COLUMNS": "120",
+        **cluster_env(),
+        **extra,
+    }
 
 
 def _bash(script: str, *, cwd, env, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 RUNNABLE = marked("runnable")
@@ -54,9 +62,9 @@ def test_a_pages_runnable_blocks_run_in_order(live, page):
         assert "uniform" in report and "p90" in report and "no succeeded planned runs" not in report
 
 
-def test_the_tutorials_own_workflow_from_its_files_and_commands(django_db_setup, django_db_blocker,
-                                                                  transactional_db, redis_server, settings,
-                                                                  tmp_path):
+def test_the_tutorials_own_workflow_from_its_files_and_commands(
+    django_db_setup, django_db_blocker, transactional_db, redis_server, settings, tmp_path
+):
     from localcluster.launcher import served_queues
 
     for block in marked("file: myflows.py") + marked("file: run_myflows.py"):
@@ -72,12 +80,20 @@ def test_the_tutorials_own_workflow_from_its_files_and_commands(django_db_setup,
     here = f"PYTHONPATH={tmp_path}:{BASE}"
     log = tmp_path / "cluster.log"
     with open(log, "wb") as sink:
-        cluster = subprocess.Popen(["bash", "-c", cluster_step.body.replace("PYTHONPATH=.", here)],
-                                   cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        cluster = subprocess.Popen(
+            ["bash", "-c", cluster_step.body.replace("PYTHONPATH=.", here)],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        until(lambda: "rc-896" in served_queues() or cluster.poll() is not None, timeout_s=90,
-              what="the tutorial's cluster serving rc-896")
+        until(
+            lambda: "rc-896" in served_queues() or cluster.poll() is not None,
+            timeout_s=90,
+            what="the tutorial's cluster serving rc-896",
+        )
         assert cluster.poll() is None, log.read_text()[-3000:]
         out = _bash(submit_step.body.replace("PYTHONPATH=.", here), cwd=tmp_path, env=env)
     finally:

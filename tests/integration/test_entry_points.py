@@ -8,6 +8,7 @@ runner of commands and campaigns. Each refusal stores nothing. Every request
 is refused before a worker is involved: the database and Redis are all these
 tests need.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,10 @@ INF = object()  # stands for float("inf"): REST sends it as the JSON number 1e40
 
 # --- a hostile graph: REST's dag, slaflow.submit_spec, slaflow.submit --------------------------
 
+
 def _spec(value) -> dict:
     """The spec of ``t.inc(value)``: the same graph, written as a document."""
-    (nid, node), = build_graph(t.inc(value)).items()
+    ((nid, node),) = build_graph(t.inc(value)).items()
     return {"nodes": [{"id": nid, "function": node.function, "args": [value]}]}
 
 
@@ -38,7 +40,7 @@ def via_rest(value) -> tuple[str, str]:
     body = json.dumps({"dag": _spec("INF" if value is INF else value)}).replace('"INF"', "1e400")
     resp = client_for("entry-alice").post("/api/runs/", body, content_type="application/json")
     assert resp.status_code == 400, resp.content
-    (field, messages), = resp.json().items()
+    ((field, messages),) = resp.json().items()
     return field, messages[0]
 
 
@@ -65,12 +67,16 @@ def _deep(levels: int = 70):
     return value
 
 
-@pytest.mark.parametrize("value, message", [
-    ("a\x00b", "node 'inc-0' args[0] contains a NUL character"),
-    ("a\ud800b", "node 'inc-0' args[0] is not valid Unicode: it holds a lone surrogate (U+D800)"),
-    (INF, "node 'inc-0' args[0] holds inf, which JSON cannot carry"),
-    (_deep(), "node 'inc-0' args[0]" + "[0]" * 65 + " nests values more than 64 levels deep"),
-], ids=["nul", "surrogate", "inf", "deep"])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("a\x00b", "node 'inc-0' args[0] contains a NUL character"),
+        ("a\ud800b", "node 'inc-0' args[0] is not valid Unicode: it holds a lone surrogate (U+D800)"),
+        (INF, "node 'inc-0' args[0] holds inf, which JSON cannot carry"),
+        (_deep(), "node 'inc-0' args[0]" + "[0]" * 65 + " nests values more than 64 levels deep"),
+    ],
+    ids=["nul", "surrogate", "inf", "deep"],
+)
 def test_a_hostile_graph_is_refused_alike_by_rest_submit_spec_and_submit(db, redis_server, value, message):
     before = stored_counts()
     refusals = {way.__name__: way(value) for way in (via_rest, via_submit_spec, via_submit)}
@@ -84,8 +90,9 @@ def test_an_over_size_graph_is_refused_alike_by_rest_submit_spec_and_submit(db, 
     size = len(json.dumps(_spec(value), separators=(",", ":")))
     before = stored_counts()
     refusals = {way.__name__: way(value) for way in (via_rest, via_submit_spec, via_submit)}
-    assert refusals == {name: ("dag", f"the graph spec is {size} bytes, over SLAFLOW_MAX_SPEC_BYTES=4096")
-                        for name in refusals}
+    assert refusals == {
+        name: ("dag", f"the graph spec is {size} bytes, over SLAFLOW_MAX_SPEC_BYTES=4096") for name in refusals
+    }
     assert stored_counts() == before
 
 
@@ -103,6 +110,7 @@ def test_a_spec_over_the_task_limit_is_refused_alike_by_rest_and_submit_spec(db,
 
 
 # --- hostile library parameters: REST, the CLI, the web launch form, the runner ----------------
+
 
 def lib_rest(params: dict) -> str:
     resp = client_for("entry-alice").post("/api/runs/", {"workflow": "fixed_times", "params": params}, format="json")
@@ -122,8 +130,15 @@ def lib_web(params: dict) -> str:
 
     client = Client()
     client.force_login(get_user_model().objects.get_or_create(username="entry-erin")[0])
-    resp = client.post("/launch/", {"workflow": "fixed_times", "planner": "wukong", "sla": "p90",
-                                    "params": " ".join(f"{k}={v}" for k, v in params.items())})
+    resp = client.post(
+        "/launch/",
+        {
+            "workflow": "fixed_times",
+            "planner": "wukong",
+            "sla": "p90",
+            "params": " ".join(f"{k}={v}" for k, v in params.items()),
+        },
+    )
     assert resp.status_code == 200  # the form again, with its errors
     errors = resp.context["form"].errors
     assert list(errors) == ["params"]
@@ -139,13 +154,18 @@ def lib_runner(params: dict) -> str:
     return str(refused.value)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"seconds": "0.2\x00"}, "params['seconds'] contains a NUL character"),
-    ({"seconds": "nan"}, "params['seconds'] holds nan, which JSON cannot carry"),
-    ({"chains": "4", "length": "5"}, "the graph has more than 10 tasks (the limit for one submission)"),
-], ids=["nul", "nan", "over-size"])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"seconds": "0.2\x00"}, "params['seconds'] contains a NUL character"),
+        ({"seconds": "nan"}, "params['seconds'] holds nan, which JSON cannot carry"),
+        ({"chains": "4", "length": "5"}, "the graph has more than 10 tasks (the limit for one submission)"),
+    ],
+    ids=["nul", "nan", "over-size"],
+)
 def test_hostile_library_parameters_are_refused_alike_by_rest_cli_web_form_and_runner(
-        db, redis_server, settings, params, message):
+    db, redis_server, settings, params, message
+):
     settings.SLAFLOW_API_MAX_TASKS = 10
     before = stored_counts()
     refusals = {way.__name__: way(params) for way in (lib_rest, lib_cli, lib_web, lib_runner)}

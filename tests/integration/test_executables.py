@@ -1,4 +1,5 @@
 """Executables as tasks on real workers: programs pipe data, fail clearly, stop at time limits."""
+
 import subprocess
 
 import pytest
@@ -13,13 +14,19 @@ from tests.waiting import until
 def test_commands_pipe_data_between_tasks_on_stdin_and_in_files(live):
     words = t.value("pear apple\nfig apple\n")
     ordered = command(["sort"], stdin=command(["tr", " ", "\\n"], stdin=words))
-    run = submit(t.gather([command(["uniq", "-c"], stdin=ordered), command(["wc", "-l", "{f}"], files={"f": ordered})]),
-                 name="unix-pipe")
+    run = submit(
+        t.gather([command(["uniq", "-c"], stdin=ordered), command(["wc", "-l", "{f}"], files={"f": ordered})]),
+        name="unix-pipe",
+    )
     counted, lines = run.result(timeout=60)
     assert [line.split() for line in counted.decode().splitlines()] == [["2", "apple"], ["1", "fig"], ["1", "pear"]]
     assert lines.split()[0] == b"4"
-    assert TaskRun.objects.filter(run_id=run.id, node_id__in=["tr-0", "sort-0", "uniq-0", "wc-0"],
-                                  status="succeeded").count() == 4
+    assert (
+        TaskRun.objects.filter(
+            run_id=run.id, node_id__in=["tr-0", "sort-0", "uniq-0", "wc-0"], status="succeeded"
+        ).count()
+        == 4
+    )
 
 
 def test_a_program_exiting_non_zero_fails_its_task_with_the_code_and_its_stderr(live):
@@ -53,10 +60,14 @@ def test_a_command_spec_over_rest_runs_and_its_stdout_is_the_result(live):
     from tests.apiutil import client_for, wait_for_status
 
     api = client_for("cmd-user")
-    dag = {"name": "rest-sort", "nodes": [
-        {"id": "v", "function": "tests.taskfns.value", "args": ["3\n1\n2\n"]},
-        {"id": "s", "command": ["sort", "-n"], "stdin": {"ref": "v"}},
-        {"id": "n", "command": ["wc", "-l", "{f}"], "files": {"f": {"ref": "s"}}}]}
+    dag = {
+        "name": "rest-sort",
+        "nodes": [
+            {"id": "v", "function": "tests.taskfns.value", "args": ["3\n1\n2\n"]},
+            {"id": "s", "command": ["sort", "-n"], "stdin": {"ref": "v"}},
+            {"id": "n", "command": ["wc", "-l", "{f}"], "files": {"f": {"ref": "s"}}},
+        ],
+    }
     resp = api.post("/api/runs/", {"dag": dag, "planner": "wukong", "sla": "p90"}, format="json")
     assert resp.status_code == 201, resp.content
     run_id = resp.json()["id"]

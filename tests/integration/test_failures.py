@@ -1,4 +1,5 @@
 """Failures users can live with, on real workers: dead workers, hung tasks, cancellation, retries, OOM."""
+
 import os
 import signal
 import time
@@ -54,8 +55,7 @@ def test_a_duplicate_waits_without_limit_and_the_branch_survives_its_holder_dyin
     canvas.executor_signature(run.id, token, 2048).apply_async()
     # With 3 s leases the duplicate retries every 1.5 s (Celery logs each): a fourth retry is one more than
     # the three Celery allowed, and the duplicate still waits.
-    until(lambda: log.text().count(f"[{token}] retry:") >= 4, timeout_s=60,
-          what="the duplicate's fourth retry")
+    until(lambda: log.text().count(f"[{token}] retry:") >= 4, timeout_s=60, what="the duplicate's fourth retry")
     assert not message_settled(token), "the duplicate gave up while the branch was still running"
     holder = redis_server.get(keys.lease(run.id, token)).decode()
     os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # the holder's pool process dies mid-task
@@ -86,7 +86,7 @@ def test_a_lease_that_lapses_while_its_holder_is_alive_is_taken_back_not_taken_o
 
 def _pairwise(level: list):
     while len(level) > 1:
-        level = [t.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + level[len(level) // 2 * 2:]
+        level = [t.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + level[len(level) // 2 * 2 :]
     return level[0]
 
 
@@ -105,8 +105,9 @@ def test_executors_whose_leases_lapse_while_they_pop_lose_no_task(live, redis_se
     tokens = [canvas.executor_token(run.id, 2048, "root", k) for k in (1, 2)]
 
     def holding() -> bool:
-        return all(redis_server.get(keys.lease(run.id, tk)) and redis_server.llen(keys.held(run.id, tk))
-                   for tk in tokens)
+        return all(
+            redis_server.get(keys.lease(run.id, tk)) and redis_server.llen(keys.held(run.id, tk)) for tk in tokens
+        )
 
     for _ in range(2):  # two lapses: at most three deliveries (SLAFLOW_MAX_DELIVERIES)
         until(holding, timeout_s=60, every_s=0.01, what="both executors holding their leases and popping")
@@ -152,8 +153,11 @@ def test_cancel_stops_running_tasks_and_frees_their_slots(live, counts):
     assert cancel_run(run.id)
     assert submit(t.inc(1), name="after-cancel").result(timeout=30) == 2
     assert time.monotonic() - t0 < 15
-    until(lambda: not TaskRun.objects.filter(run_id=run.id, status__in=["pending", "running"]).exists(),
-          timeout_s=30, what="the cancelled run's tasks settled")
+    until(
+        lambda: not TaskRun.objects.filter(run_id=run.id, status__in=["pending", "running"]).exists(),
+        timeout_s=30,
+        what="the cancelled run's tasks settled",
+    )
     statuses = dict(TaskRun.objects.filter(run_id=run.id).values_list("node_id", "status"))
     assert set(statuses.values()) == {"cancelled"}
     with pytest.raises(RunCancelled):
@@ -198,8 +202,11 @@ def test_a_run_past_its_deadline_fails(live):
     run = submit(t.inc(t.hang(1)), name="deadline", deadline_s=1.0)
     with pytest.raises(RunFailed, match=r"exceeded its deadline of 1 s"):
         run.result(timeout=60)
-    until(lambda: TaskRun.objects.get(run_id=run.id, node_id="hang-0").status in ("cancelled", "skipped"),
-          timeout_s=30, what="the hung task stopped")
+    until(
+        lambda: TaskRun.objects.get(run_id=run.id, node_id="hang-0").status in ("cancelled", "skipped"),
+        timeout_s=30,
+        what="the hung task stopped",
+    )
 
 
 def test_bad_limits_and_non_finite_constants_are_refused_alike_everywhere(live):
@@ -213,6 +220,8 @@ def test_bad_limits_and_non_finite_constants_are_refused_alike_everywhere(live):
     from slaflow import submit_spec
 
     with pytest.raises(SubmissionError, match="unknown option\\(s\\) 'retires'"):
-        submit_spec({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [1],
-                                "options": {"retires": 2}}]}, name="typo")
+        submit_spec(
+            {"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [1], "options": {"retires": 2}}]},
+            name="typo",
+        )
     assert WorkflowRun.objects.count() == before

@@ -1,4 +1,5 @@
 """Fencing by lease token against a real Redis: a delivery that was taken over writes nothing."""
+
 import pytest
 
 from store import dataplane, fencing, keys, readiness

@@ -1,4 +1,5 @@
 """Run flags travel over Redis pub/sub, which ignores database numbers: they must stay in their DB."""
+
 import pytest
 
 from store import flags, keys

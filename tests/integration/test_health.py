@@ -1,5 +1,6 @@
 """/healthz against the real database, Redis and the test cluster's workers: staff get a fresh full report, other
 token holders the full shared report, anonymous callers only its status (issue 23, row 9)."""
+
 import socket
 
 import pytest

@@ -1,5 +1,6 @@
 """Planning history is scoped to the run's owner (issue 23, row 15): one user's slow runs of a workflow shape
 do not move another user's promise for that shape — through the REST API, on real workers."""
+
 import pytest
 
 from tests.apiutil import client_for, wait_for_status
@@ -11,15 +12,21 @@ SLOW_S = 1.5  # each of the attacker's steps: a 3 s chain
 
 
 def _run(api, seconds: float) -> None:
-    resp = api.post("/api/runs/", {"workflow": "fixed_times", "params": {**SHAPE, "seconds": seconds},
-                                   "planner": "uniform", "sla": "p90"}, format="json")
+    resp = api.post(
+        "/api/runs/",
+        {"workflow": "fixed_times", "params": {**SHAPE, "seconds": seconds}, "planner": "uniform", "sla": "p90"},
+        format="json",
+    )
     assert resp.status_code == 201, resp.content
     assert wait_for_status(api, resp.json()["id"])["status"] == "succeeded"
 
 
 def _promise(api, seconds: float) -> float:
-    resp = api.post("/api/plans/preview/", {"workflow": "fixed_times", "params": {**SHAPE, "seconds": seconds},
-                                            "planners": ["uniform"], "slas": ["p90"]}, format="json")
+    resp = api.post(
+        "/api/plans/preview/",
+        {"workflow": "fixed_times", "params": {**SHAPE, "seconds": seconds}, "planners": ["uniform"], "slas": ["p90"]},
+        format="json",
+    )
     assert resp.status_code == 200, resp.content
     (plan,) = resp.json()["plans"]
     assert not plan["fallback"], plan  # planned from history

@@ -2,6 +2,7 @@
 workers, the real Redis and Postgres): a killed host's branches are taken over and the outputs that
 lived only there recomputed from their inputs; a partitioned host that comes back is fenced off by its
 lease token; a host that joins while a run executes gets part of its work."""
+
 import hashlib
 
 import pytest
@@ -38,16 +39,17 @@ def _expected(n: int, mb: int) -> str:
     return hashlib.sha256(b"".join(t.payload.fn(i, mb).tobytes() for i in range(n))).hexdigest()
 
 
-def test_a_killed_host_s_work_is_taken_over_and_its_lost_outputs_recomputed(faults, transactional_db, on_512,
-                                                                              counts):
+def test_a_killed_host_s_work_is_taken_over_and_its_lost_outputs_recomputed(faults, transactional_db, on_512, counts):
     """Six quick tasks and a slow one into a checksum; once the quick ones are done, a host holding some of
     their outputs (the one running nothing, when there is one) is killed: every process SIGKILLed, its
     link down. Its branches are taken over by the other host, and the outputs that lived only in its shared
     memory are recomputed from their inputs when the sink needs them; the sink runs once, the result is
     right."""
     n, mb, tag = 6, 1, f"killed-sink-{id(faults)}"
-    run = submit(t.checksum_all([t.payload(i, mb, 1.0) for i in range(n)] + [t.payload(n, mb, 12.0)], tag=tag),
-                 name="host-killed")
+    run = submit(
+        t.checksum_all([t.payload(i, mb, 1.0) for i in range(n)] + [t.payload(n, mb, 12.0)], tag=tag),
+        name="host-killed",
+    )
     names = {h.hostname: h for h in faults.hosts}
 
     def victim():
@@ -72,14 +74,14 @@ def test_a_killed_host_s_work_is_taken_over_and_its_lost_outputs_recomputed(faul
         faults.revive(host)
 
 
-def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faults, transactional_db, on_512,
-                                                                              counts):
+def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faults, transactional_db, on_512, counts):
     """A host cut off (link, Redis and Postgres) while it runs a task: the other host takes the branch over
     and finishes the run; when the first comes back and its task ends, every write it tries is refused by
     its stale lease token — its downstream tasks do not run again, its records do not replace the others'."""
     tags = {k: f"partition-{k}-{id(faults)}" for k in ("slow", "mid", "sink")}
-    run = submit(t.inc(t.inc(t.slow_inc(1, 8.0, tag=tags["slow"]), tag=tags["mid"]), tag=tags["sink"]),
-                 name="host-partitioned")
+    run = submit(
+        t.inc(t.inc(t.slow_inc(1, 8.0, tag=tags["slow"]), tag=tags["mid"]), tag=tags["sink"]), name="host-partitioned"
+    )
     hostnames = {h.hostname: h for h in faults.hosts}
 
     def slow_on():
@@ -95,8 +97,12 @@ def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faul
         host.heal()
     # Back on the network, the cut-off branch's task ends and it tries to carry on: refused (without fencing,
     # it would run the downstream tasks again).
-    until(lambda: fencing.counts(run.id)["fenced"] or counts(tags["mid"]) > 1, timeout_s=90, every_s=0.2,
-          what="the stale branch carrying on")
+    until(
+        lambda: fencing.counts(run.id)["fenced"] or counts(tags["mid"]) > 1,
+        timeout_s=90,
+        every_s=0.2,
+        what="the stale branch carrying on",
+    )
     assert counts(tags["mid"]) == 1 and counts(tags["sink"]) == 1
     assert fencing.counts(run.id)["fenced"] >= 1
     other = next(h for h in faults.hosts if h is not host)

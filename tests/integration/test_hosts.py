@@ -1,6 +1,7 @@
 """The simulated hosts (localcluster.hosts) on real namespaces, real workers, the real Redis and Postgres:
 each host is its own machine to the workers, runs span both, hosts reach each other only at their
 namespace addresses, and nothing is left behind."""
+
 import hashlib
 import json
 import os
@@ -47,8 +48,9 @@ def test_each_host_is_its_own_machine(hosts):
         workers = [s for s in host.cluster.services if s.name.startswith("worker")]
         assert len(workers) == len(host.cluster.memory_configs)
         assert all(_uts_inode(w.proc.pid) == uts for w in workers)
-        assert all(name.endswith("@" + host.hostname) for name in map(host.cluster.worker_name,
-                                                                      host.cluster.memory_configs))
+        assert all(
+            name.endswith("@" + host.hostname) for name in map(host.cluster.worker_name, host.cluster.memory_configs)
+        )
     assert _uts_inode(os.getpid()) != os.stat(netns.ns_files(a.tag, a.role)[1]).st_ino
 
 
@@ -62,10 +64,14 @@ def test_shared_memory_is_per_host(hosts):
     assert "slaflow-shm" in a.run(["findmnt", "-n", "-o", "SOURCE", "/dev/shm"]).stdout
 
 
-SERVER = ("import socket, sys; s = socket.create_server((sys.argv[1], 7070)); print('ready', flush=True); "
-          "c, _ = s.accept(); c.sendall(socket.gethostname().encode() + b' ' + c.recv(64)); c.close()")
-CLIENT = ("import socket, sys; c = socket.create_connection((sys.argv[1], 7070), timeout=5); c.sendall(b'hello'); "
-          "c.shutdown(socket.SHUT_WR); print(c.recv(128).decode())")
+SERVER = (
+    "import socket, sys; s = socket.create_server((sys.argv[1], 7070)); print('ready', flush=True); "
+    "c, _ = s.accept(); c.sendall(socket.gethostname().encode() + b' ' + c.recv(64)); c.close()"
+)
+CLIENT = (
+    "import socket, sys; c = socket.create_connection((sys.argv[1], 7070), timeout=5); c.sendall(b'hello'); "
+    "c.shutdown(socket.SHUT_WR); print(c.recv(128).decode())"
+)
 
 
 def test_hosts_reach_each_other_at_their_addresses_only(hosts):
@@ -86,8 +92,12 @@ def test_hosts_reach_each_other_at_their_addresses_only(hosts):
 
 def test_cut_link_isolates_a_host_from_the_others(hosts):
     a, b = hosts.hosts
-    probe = [sys.executable, "-c", "import socket, sys; socket.create_connection((sys.argv[1], 9), timeout=1)",
-             a.address]
+    probe = [
+        sys.executable,
+        "-c",
+        "import socket, sys; socket.create_connection((sys.argv[1], 9), timeout=1)",
+        a.address,
+    ]
     # Port 9 is closed on a: with the link up the connection is refused at once; with it down it times out.
     assert "refused" in b.run(probe).stderr.lower()
     a.set_link(False)
@@ -116,8 +126,9 @@ def _run_across_hosts(hosts):
 
 
 def test_the_wfcommons_family_runs_on_the_hosts(hosts, transactional_db):
-    (case,) = runtime_bench.wfcommons_cases(["epigenomics"], seed=3, tasks=(40, 45), cpu_s=1.0, total_mb=30,
-                                            max_mb=6, cores=2)
+    (case,) = runtime_bench.wfcommons_cases(
+        ["epigenomics"], seed=3, tasks=(40, 45), cpu_s=1.0, total_mb=30, max_mb=6, cores=2
+    )
     (row,) = runtime_bench.bench([case], repeat=1, with_dask=False, with_breakdown=False, planners=["wukong"])
     assert row.results_equal and row.slaflow_makespan[0] > 0
     dsk, key = workloads.dask_graph(case.graph)
@@ -138,11 +149,18 @@ def test_a_crashed_harness_is_swept_and_a_live_one_is_not(hosts, django_db_block
 
     with django_db_blocker.unblock():
         env = cluster_env()
-    code = ("import os, django; django.setup(); from localcluster.hosts import Hosts; "
-            f"h = Hosts(1, memory_configs=(512,), max_pool=1, env={env!r}); h.start(); "
-            "print(h.tag, flush=True); os._exit(0)")  # dies without tearing down
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
-                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+    code = (
+        "import os, django; django.setup(); from localcluster.hosts import Hosts; "
+        f"h = Hosts(1, memory_configs=(512,), max_pool=1, env={env!r}); h.start(); "
+        "print(h.tag, flush=True); os._exit(0)"
+    )  # dies without tearing down
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
     tag = done.stdout.split()[-1] if done.stdout.split() else ""
     assert tag and netns.read_state(tag), done.stderr
     assert netns.netns_name(tag, "h1") in netns.netns_names()
@@ -173,12 +191,21 @@ def test_hosts_command_brings_hosts_up_and_down(hosts, django_db_blocker):
     with django_db_blocker.unblock():
         env = {**os.environ, "PYTHONPATH": str(settings.BASE_DIR), **cluster_env()}
     slaflow, base = os.path.join(os.path.dirname(sys.executable), "slaflow"), str(settings.BASE_DIR)
-    up = subprocess.Popen([slaflow, "hosts", "up", "--hosts", "2", "--max-pool", "1"], env=env, text=True, cwd=base,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    up = subprocess.Popen(
+        [slaflow, "hosts", "up", "--hosts", "2", "--max-pool", "1"],
+        env=env,
+        text=True,
+        cwd=base,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         lines = []
-        until(lambda: lines.append(up.stdout.readline()) or "Press Ctrl-C" in lines[-1] or up.poll() is not None,
-              timeout_s=120, what="hosts up")
+        until(
+            lambda: lines.append(up.stdout.readline()) or "Press Ctrl-C" in lines[-1] or up.poll() is not None,
+            timeout_s=120,
+            what="hosts up",
+        )
         out = "".join(lines)
         assert "2 simulated hosts are up" in out, out + (up.stdout.read() if up.poll() is not None else "")
         tag = out.split("(harness ")[1].split(")")[0]
@@ -245,8 +272,11 @@ def test_outputs_are_fetched_from_the_host_that_made_them_and_cached_on_the_read
     assert any(i.get("tier") == "remote" for i in sink.inputs)
     run_dir = f"{settings.SLAFLOW_SHM_DIR}/{tiers.deployment()}/{run.id}"
     for host in hosts.hosts:  # removed on both hosts once the run ended
-        until(lambda host=host: host.run(["test", "-e", run_dir]).returncode == 1, timeout_s=10,
-              what=f"the run's files gone on {host.hostname}")
+        until(
+            lambda host=host: host.run(["test", "-e", run_dir]).returncode == 1,
+            timeout_s=10,
+            what=f"the run's files gone on {host.hostname}",
+        )
 
 
 def test_consumers_of_a_big_output_run_on_the_host_that_made_it(hosts, transactional_db):

@@ -2,6 +2,7 @@
 partly Lambda functions served by the local Lambda-compatible endpoint (``localcluster.lambda_local``: handler
 processes under each configuration's limits, warm reuse within a keep-alive window, a timeout and a
 concurrency limit), with big outputs in an S3 bucket of moto's server."""
+
 from __future__ import annotations
 
 import hashlib
@@ -37,19 +38,27 @@ def lab(django_db_setup, django_db_blocker, redis_server, tmp_path_factory):
     if "cluster" in _session:
         _session["cluster"].stop()
     with moto_server() as s3_url:
-        boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
+        boto3.client(
+            "s3",
+            endpoint_url=s3_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=BUCKET)
         port = free_port()
         lambda_settings = {
-            "SLAFLOW_LAMBDA_CONFIGS": str(LAMBDA_MB), "SLAFLOW_LAMBDA_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "SLAFLOW_OBJECT_STORE_BUCKET": BUCKET, "SLAFLOW_OBJECT_STORE_ENDPOINT_URL": s3_url,
+            "SLAFLOW_LAMBDA_CONFIGS": str(LAMBDA_MB),
+            "SLAFLOW_LAMBDA_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "SLAFLOW_OBJECT_STORE_BUCKET": BUCKET,
+            "SLAFLOW_OBJECT_STORE_ENDPOINT_URL": s3_url,
             "SLAFLOW_LAMBDA_TIMEOUT_S": str(TIMEOUT_S),
         }
         with django_db_blocker.unblock():
             env = cluster_env(**FAKE_AWS, **lambda_settings)
         logs = tmp_path_factory.mktemp("lambda")
-        with local_lambda(env, keepalive_s=KEEPALIVE_S, concurrency=CONCURRENCY, port=port,
-                          log_path=logs / "endpoint.log") as url:
+        with local_lambda(
+            env, keepalive_s=KEEPALIVE_S, concurrency=CONCURRENCY, port=port, log_path=logs / "endpoint.log"
+        ) as url:
             cluster = LocalCluster(memory_configs=CELERY_MBS, max_pool=2, env=env, loglevel="info")
             cluster.start(timeout_s=90)
             try:
@@ -76,18 +85,21 @@ def aws(lab, transactional_db, settings, monkeypatch):
 def by_node(memory: dict[str, int]):
     """A planner placing each node (by id prefix) on the given configuration, each its own logical worker
     (a flexible task may run on the executor that completed its last input, whatever its configuration)."""
+
     def plan(graph, predictor, config):
         tasks = {}
         for nid in graph:
             mb = next((m for prefix, m in memory.items() if nid.startswith(prefix)), config.default_memory_mb)
             tasks[nid] = TaskPlan(nid, mb, worker=f"W-{nid}", startup="unknown", start_s=0.0, end_s=0.0)
         return PlanData(planner=config.planner, sla=config.sla, tasks=tasks, note="by node")
+
     return plan
 
 
 def _objects(s3_url: str) -> list[str]:
-    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing",
-                      aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
@@ -101,21 +113,44 @@ def _expected(*seeds: int) -> str:
 def test_a_run_mixing_celery_and_lambda_configurations_is_correct(aws, monkeypatch):
     """payload-0/2 on Celery (1024 MB), payload-1/3 and one checksum on Lambda (512 MB), the other checksum
     and the gather on Celery (2048 MB): 1 MB outputs cross both ways through the bucket."""
-    monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({
-        "payload-0": 1024, "payload-2": 1024, "payload-1": LAMBDA_MB, "payload-3": LAMBDA_MB,
-        "checksum_all-0": LAMBDA_MB, "checksum_all-1": 2048, "gather": 1024}))
+    monkeypatch.setitem(
+        planning.PLANNERS,
+        "by-node",
+        by_node(
+            {
+                "payload-0": 1024,
+                "payload-2": 1024,
+                "payload-1": LAMBDA_MB,
+                "payload-3": LAMBDA_MB,
+                "checksum_all-0": LAMBDA_MB,
+                "checksum_all-1": 2048,
+                "gather": 1024,
+            }
+        ),
+    )
     parts = [t.payload(i, 1) for i in range(4)]
-    run = submit(t.gather([t.checksum_all(parts), t.checksum_all([parts[1], parts[3]])]), name="mixed",
-                 planner="by-node")
+    run = submit(
+        t.gather([t.checksum_all(parts), t.checksum_all([parts[1], parts[3]])]), name="mixed", planner="by-node"
+    )
     assert run.result(timeout=180) == [_expected(0, 1, 2, 3), _expected(1, 3)]
 
     rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
     assert {n: r.memory_mb for n, r in rows.items()} == {
-        "payload-0": 1024, "payload-1": 512, "payload-2": 1024, "payload-3": 512,
-        "checksum_all-0": 512, "checksum_all-1": 2048, "gather-0": 1024}
+        "payload-0": 1024,
+        "payload-1": 512,
+        "payload-2": 1024,
+        "payload-3": 512,
+        "checksum_all-0": 512,
+        "checksum_all-1": 2048,
+        "gather-0": 1024,
+    }
     # Lambda read the Celery-made outputs, and Celery the Lambda-made ones, from the object store.
-    tiers = {(n, i["node"]): i.get("tier") for n in ("checksum_all-0", "checksum_all-1") for i in rows[n].inputs
-             if not i["local"]}
+    tiers = {
+        (n, i["node"]): i.get("tier")
+        for n in ("checksum_all-0", "checksum_all-1")
+        for i in rows[n].inputs
+        if not i["local"]
+    }
     assert tiers[("checksum_all-0", "payload-0")] == "object" and tiers[("checksum_all-1", "payload-1")] == "object"
     # The 512 MB branches ran in the endpoint's handler processes: pids no Celery worker has.
     lambda_pids = {r.pid for n, r in rows.items() if r.memory_mb == LAMBDA_MB}
@@ -123,8 +158,11 @@ def test_a_run_mixing_celery_and_lambda_configurations_is_correct(aws, monkeypat
     assert lambda_pids and not lambda_pids & celery_pids
     assert stats(aws["url"])[FUNCTION]["invocations"] >= 1
     # The run's objects are gone with its data.
-    until(lambda: not [k for k in _objects(aws["s3"]) if f"/r{run.id}/" in k], timeout_s=30,
-          what="the run's objects deleted at its end")
+    until(
+        lambda: not [k for k in _objects(aws["s3"]) if f"/r{run.id}/" in k],
+        timeout_s=30,
+        what="the run's objects deleted at its end",
+    )
 
 
 def _lambda_startups(run_id: int) -> list[WorkerStartup]:
@@ -140,8 +178,11 @@ def no_environment(url: str) -> bool:
 def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
     monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"inc": LAMBDA_MB, "value": 1024}))
     before = stats(aws["url"])[FUNCTION]
-    until(lambda: no_environment(aws["url"]), timeout_s=KEEPALIVE_S + 30,
-          what="every environment stopped after the keep-alive window")
+    until(
+        lambda: no_environment(aws["url"]),
+        timeout_s=KEEPALIVE_S + 30,
+        what="every environment stopped after the keep-alive window",
+    )
 
     def one(name: str) -> list[WorkerStartup]:
         run = submit(t.inc(t.value(41)), name=name, planner="by-node")
@@ -152,8 +193,11 @@ def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
 
     first = one("lambda-cold")
     # its invocation ends after the run does (the last branch finalizes it): then the environment is idle
-    until(lambda: stats(aws["url"])[FUNCTION]["idle"] == 1 and stats(aws["url"])[FUNCTION]["running"] == 0,
-          timeout_s=30, what="the environment idle")
+    until(
+        lambda: stats(aws["url"])[FUNCTION]["idle"] == 1 and stats(aws["url"])[FUNCTION]["running"] == 0,
+        timeout_s=30,
+        what="the environment idle",
+    )
     second = one("lambda-warm")
     assert [(s.cold, s.reason) for s in first] == [(True, "new-process")]
     assert [(s.cold, s.reason) for s in second] == [(False, "warm")], (first[0].pid, second[0].pid, stats(aws["url"]))
@@ -161,8 +205,11 @@ def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
     after = stats(aws["url"])[FUNCTION]
     assert after["cold"] >= before["cold"] + 1 and after["warm"] >= before["warm"] + 1
 
-    until(lambda: no_environment(aws["url"]), timeout_s=KEEPALIVE_S + 30,
-          what="the environment stopped after the keep-alive window")
+    until(
+        lambda: no_environment(aws["url"]),
+        timeout_s=KEEPALIVE_S + 30,
+        what="the environment stopped after the keep-alive window",
+    )
     third = one("lambda-cold-again")
     assert [(s.cold, s.reason) for s in third] == [(True, "new-process")] and third[0].pid != first[0].pid
 
@@ -181,8 +228,7 @@ def test_a_branch_past_the_function_timeout_is_stopped_and_the_run_fails_naming_
     monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"slow_inc": LAMBDA_MB}))
     before = stats(aws["url"])[FUNCTION]["timeouts"]
     run = submit(t.slow_inc(1, TIMEOUT_S * 10), name="lambda-timeout", planner="by-node")
-    until(lambda: WorkflowRun.objects.get(pk=run.id).is_finished, timeout_s=180, every_s=0.5,
-          what="the run ended")
+    until(lambda: WorkflowRun.objects.get(pk=run.id).is_finished, timeout_s=180, every_s=0.5, what="the run ended")
     wr = WorkflowRun.objects.get(pk=run.id)
     assert wr.status == "failed" and "slow_inc-0" in wr.error and "died each time" in wr.error, wr.error
     assert stats(aws["url"])[FUNCTION]["timeouts"] >= before + 1
@@ -205,17 +251,22 @@ def test_pushed_code_runs_on_lambda_and_celery_in_one_run(aws, monkeypatch):
     v2, _ = pushed.push(alice, "lcalc.py", module(5))
     assert (v1.version, v2.version) == (1, 2)
     monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"on-lambda": LAMBDA_MB, "on-celery": 2048}))
-    spec = {"nodes": [
-        {"id": "on-lambda-a", "function": "code:lcalc@1:scale", "args": [7]},
-        {"id": "on-celery-b", "function": "code:lcalc@2:scale", "args": [{"ref": "on-lambda-a"}]},
-        {"id": "on-lambda-c", "function": "code:lcalc@latest:tag", "args": [{"ref": "on-celery-b"}]},
-    ]}
+    spec = {
+        "nodes": [
+            {"id": "on-lambda-a", "function": "code:lcalc@1:scale", "args": [7]},
+            {"id": "on-celery-b", "function": "code:lcalc@2:scale", "args": [{"ref": "on-lambda-a"}]},
+            {"id": "on-lambda-c", "function": "code:lcalc@latest:tag", "args": [{"ref": "on-celery-b"}]},
+        ]
+    }
     run = submit_spec(spec, name="pushed-on-lambda", planner="by-node", owner=alice)
     assert run.result(timeout=180) == "v5:" + str(7 * 3 * 5)
 
     rows = {r.node_id: r for r in TaskRun.objects.filter(run_id=run.id)}
-    assert {n: r.memory_mb for n, r in rows.items()} == {"on-lambda-a": LAMBDA_MB, "on-celery-b": 2048,
-                                                          "on-lambda-c": LAMBDA_MB}
+    assert {n: r.memory_mb for n, r in rows.items()} == {
+        "on-lambda-a": LAMBDA_MB,
+        "on-celery-b": 2048,
+        "on-lambda-c": LAMBDA_MB,
+    }
     lambda_pids = {rows["on-lambda-a"].pid, rows["on-lambda-c"].pid}
     assert rows["on-celery-b"].pid not in lambda_pids
     # the handler process fetched and imported the pushed code as part of its start-up

@@ -5,6 +5,7 @@ role fails it. It deploys a function of the real package under a throwaway prefi
 synchronously with a pre-warm ping (the handler imports slaflow, Django and the task code and returns),
 and deletes it. A whole run on AWS also needs Redis and Postgres reachable from the function's VPC;
 that is the operator's setup (docs/howto/lambda.md), not this test's."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,11 @@ def test_deploy_and_invoke_on_aws(settings):
         out = io.StringIO()
         call_command("deploy", "lambda", "--timeout", "60", stdout=out)
         assert f"create    {name}" in out.getvalue()
-        reply = lam.invoke(FunctionName=name, InvocationType="RequestResponse",
-                           Payload=json.dumps({"task": "workers.tasks.prewarm", "args": ["smoke"], "kwargs": {}}))
+        reply = lam.invoke(
+            FunctionName=name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps({"task": "workers.tasks.prewarm", "args": ["smoke"], "kwargs": {}}),
+        )
         body = json.loads(reply["Payload"].read())
         assert "FunctionError" not in reply, body
         assert body["kind"] == "prewarm" and body["fresh"] is True

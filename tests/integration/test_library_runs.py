@@ -1,5 +1,6 @@
 """Every library workflow on the real cluster, under every planner (WUKONG first: the others plan from its history):
 each run succeeds and its result checks out."""
+
 import pytest
 
 from experiments.runner import run_and_check
@@ -37,7 +38,9 @@ def test_library_workflow_runs_and_checks_out(live, name):
         assert summary["makespan_s"] > 0
         assert summary["tasks"] == TaskRun.objects.filter(run_id=summary["run_id"]).count()
         # (a dynamic map's element tasks, ``p[i]``, come on top of the graph's)
-        assert TaskRun.objects.filter(run_id=summary["run_id"], status="succeeded").exclude(
-            node_id__contains="[").count() == n_tasks
+        assert (
+            TaskRun.objects.filter(run_id=summary["run_id"], status="succeeded").exclude(node_id__contains="[").count()
+            == n_tasks
+        )
         if not planner.startswith("wukong"):  # WUKONG plans no configurations: it needs no history
             assert not summary["plan_note"].startswith("no history"), summary["plan_note"]

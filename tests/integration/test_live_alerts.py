@@ -4,6 +4,7 @@ A chain of ``paced`` tasks runs a few times at its usual pace (history and a pro
 task five times slower: the workers' watcher must POST ``sla_at_risk`` to a real HTTP server on 127.0.0.1
 before the promise's deadline and ``sla_missed`` after it; the runs at the usual pace fire nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,9 @@ def chain():
     return x
 
 
-def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal_run_nothing(live, redis_server,
-                                                                                              receiver):
+def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal_run_nothing(
+    live, redis_server, receiver
+):
     redis_server.delete(t.PACE_KEY)  # 0.4 s a task
     for _ in range(3):  # history: WUKONG runs make no promise (nothing watched)
         handle = submit(chain(), name="live-chain", planner="wukong", sla="p99", webhook_url=receiver.url)
@@ -94,8 +96,10 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     risk = until(lambda: receiver.of(slow.id, live_rule.AT_RISK), timeout_s=60, what="sla_at_risk POST")
     at, body = risk[0]
     assert at < started + promise, f"at risk {at - started:.2f} s in, after the promise {promise:.2f} s"
-    print(f"\nsla_at_risk {at - started:.2f} s into the run: {started + promise - at:.2f} s before the "
-          f"promise's deadline ({promise:.2f} s)")
+    print(
+        f"\nsla_at_risk {at - started:.2f} s into the run: {started + promise - at:.2f} s before the "
+        f"promise's deadline ({promise:.2f} s)"
+    )
     assert body["workflow"] == "live-chain" and body["promise_s"] == pytest.approx(promise, abs=1e-3)
     assert body["predicted_makespan_s"] > promise and body["predicted_end"] > started + promise
     # While it runs, REST shows the prediction.
@@ -108,8 +112,10 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     run.refresh_from_db()
     assert run.makespan_s > promise
     assert [a["kind"] for a in run.alerts] == [live_rule.AT_RISK, live_rule.MISSED]  # each once
-    until(lambda: all(isinstance(a["delivery"], dict) for a in WorkflowRun.objects.get(pk=slow.id).alerts),
-          what="deliveries recorded")
+    until(
+        lambda: all(isinstance(a["delivery"], dict) for a in WorkflowRun.objects.get(pk=slow.id).alerts),
+        what="deliveries recorded",
+    )
     deliveries = [a["delivery"] for a in WorkflowRun.objects.get(pk=slow.id).alerts]
     assert all(d["status"] == 204 and d["attempts"] == 1 for d in deliveries), deliveries
     assert len(receiver.of(slow.id, live_rule.AT_RISK)) == len(receiver.of(slow.id, live_rule.MISSED)) == 1
@@ -120,7 +126,9 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     staff = client_for("live-watcher", staff=True)
     rows = staff.get(f"/api/workflows/{run.workflow_id}/durations/").json()
     assert [(r["planner"], r["sla"], r["runs"], r["promised_runs"], r["within_promise"]) for r in rows] == [
-        ("uniform", "p99", 3, 3, 2), ("wukong", "p99", 3, 0, 0)]
+        ("uniform", "p99", 3, 3, 2),
+        ("wukong", "p99", 3, 0, 0),
+    ]
     spans = sorted(r.makespan_s for r in WorkflowRun.objects.filter(workflow_id=run.workflow_id, planner="uniform"))
     assert rows[0]["p50_s"] == pytest.approx(spans[1], abs=1e-3)
     assert rows[0]["p50_s"] <= rows[0]["p90_s"] <= rows[0]["p95_s"] <= rows[0]["p99_s"] <= spans[-1] + 1e-3
@@ -137,8 +145,7 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     assert "data-sla-banner" not in web.get(f"/runs/{normal[-1].pk}/").content.decode()
 
 
-def test_firing_sends_the_django_signal_once_per_kind_and_posts_to_the_workflows_webhook(live, redis_server,
-                                                                                         receiver):
+def test_firing_sends_the_django_signal_once_per_kind_and_posts_to_the_workflows_webhook(live, redis_server, receiver):
     from orchestrator.models import Workflow
 
     redis_server.delete(t.PACE_KEY)
@@ -155,10 +162,24 @@ def test_firing_sends_the_django_signal_once_per_kind_and_posts_to_the_workflows
     try:
         now = time.time()
         for _ in range(2):
-            alerts.fire(handle.id, live_rule.AT_RISK, elapsed_s=1.0, predicted_makespan_s=9.0, promise_s=5.0,
-                        started_at=now - 1.0, now=now)
-        alerts.fire(handle.id, live_rule.MISSED, elapsed_s=6.0, predicted_makespan_s=9.0, promise_s=5.0,
-                    started_at=now - 6.0, now=now)
+            alerts.fire(
+                handle.id,
+                live_rule.AT_RISK,
+                elapsed_s=1.0,
+                predicted_makespan_s=9.0,
+                promise_s=5.0,
+                started_at=now - 1.0,
+                now=now,
+            )
+        alerts.fire(
+            handle.id,
+            live_rule.MISSED,
+            elapsed_s=6.0,
+            predicted_makespan_s=9.0,
+            promise_s=5.0,
+            started_at=now - 6.0,
+            now=now,
+        )
     finally:
         signals.sla_at_risk.disconnect(hear)
         signals.sla_missed.disconnect(hear)
@@ -166,8 +187,10 @@ def test_firing_sends_the_django_signal_once_per_kind_and_posts_to_the_workflows
     run = WorkflowRun.objects.get(pk=handle.id)
     assert [a["kind"] for a in run.alerts] == [live_rule.AT_RISK, live_rule.MISSED]
     assert all(a["webhook_url"] == receiver.url for a in run.alerts)
-    until(lambda: receiver.of(handle.id, live_rule.AT_RISK) and receiver.of(handle.id, live_rule.MISSED),
-          what="both alerts POSTed to the workflow's webhook")
+    until(
+        lambda: receiver.of(handle.id, live_rule.AT_RISK) and receiver.of(handle.id, live_rule.MISSED),
+        what="both alerts POSTed to the workflow's webhook",
+    )
     assert len(receiver.received) == 2
 
 
@@ -176,14 +199,25 @@ def test_a_webhook_that_is_not_http_is_refused_at_submission_naming_the_field(li
 
     api = client_for("live-submitter")
     before = WorkflowRun.objects.count(), Workflow.objects.count()
-    resp = api.post("/api/runs/", {"workflow": "tree_reduction", "params": {"n": 4}, "planner": "wukong",
-                                   "webhook_url": "file:///etc/passwd"}, format="json")
+    resp = api.post(
+        "/api/runs/",
+        {"workflow": "tree_reduction", "params": {"n": 4}, "planner": "wukong", "webhook_url": "file:///etc/passwd"},
+        format="json",
+    )
     assert resp.status_code == 400 and "webhook_url" in resp.json(), resp.content
     assert (WorkflowRun.objects.count(), Workflow.objects.count()) == before
 
 
-@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/hook",
-                                 "http://[::1]:8000/x", "http://127.0.0.1:6379/", "http://localhost:5432/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/hook",
+        "http://[::1]:8000/x",
+        "http://127.0.0.1:6379/",
+        "http://localhost:5432/",
+    ],
+)
 def test_a_webhook_to_a_non_public_address_is_refused_at_submission(live, settings, url):
     """A user's webhook must not reach what only the workers reach (cloud metadata, the internal network,
     the host's own services): refused, naming the field and the setting that would allow it."""
@@ -192,8 +226,11 @@ def test_a_webhook_to_a_non_public_address_is_refused_at_submission(live, settin
     settings.SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = ()
     api = client_for("live-submitter")
     before = WorkflowRun.objects.count(), Workflow.objects.count()
-    resp = api.post("/api/runs/", {"workflow": "tree_reduction", "params": {"n": 4}, "planner": "wukong",
-                                   "webhook_url": url}, format="json")
+    resp = api.post(
+        "/api/runs/",
+        {"workflow": "tree_reduction", "params": {"n": 4}, "planner": "wukong", "webhook_url": url},
+        format="json",
+    )
     assert resp.status_code == 400, resp.content
     assert "SLAFLOW_WEBHOOK_ALLOWED_NETWORKS" in str(resp.json()["webhook_url"])
     assert (WorkflowRun.objects.count(), Workflow.objects.count()) == before

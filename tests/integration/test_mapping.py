@@ -1,4 +1,5 @@
 """Dynamic fan-outs on real workers: a mapped task expands at run time, one task per element."""
+
 import pytest
 
 from orchestrator.models import TaskRun, WorkflowRun
@@ -15,7 +16,8 @@ def test_a_map_over_fifty_elements_runs_fifty_tasks_and_its_downstream_gets_thei
     assert elements == [f"square-0[{i}]" for i in range(50)] and all(recs[e].status == "succeeded" for e in elements)
     assert recs["square-0"].function == "orchestrator.core.mapping.gather"
     assert recs["square-0"].optimizations["map_width"] == 50 and recs["split_n-0"].optimizations["mapped"] == {
-        "square-0": 50}
+        "square-0": 50
+    }
     # the gather began after every element task did (an element's end is stamped after its counters' call,
     # which may come a moment after the last one's released the gather elsewhere)
     assert recs["square-0"].start_s >= max(recs[e].start_s for e in elements)
@@ -30,21 +32,32 @@ def test_a_map_over_an_empty_list_gives_an_empty_list(live):
 
 def test_a_map_over_more_elements_than_the_limit_fails_clearly(live):
     run = submit(t.gather(t.square.map(t.split_n(1001))), name="map-too-wide")
-    with pytest.raises(Exception, match=r"map 'square-0' over 'split_n-0': 1001 elements, more than "
-                                        r"SLAFLOW_MAP_MAX_WIDTH \(1000\)"):
+    with pytest.raises(
+        Exception,
+        match=r"map 'square-0' over 'split_n-0': 1001 elements, more than "
+        r"SLAFLOW_MAP_MAX_WIDTH \(1000\)",
+    ):
         run.result(timeout=60)
     assert WorkflowRun.objects.get(pk=run.id).status == "failed"
 
 
 def test_a_mapped_spec_over_rest_form_runs_and_a_map_taking_other_task_outputs_is_refused(live):
-    spec = {"name": "map-spec", "nodes": [
-        {"id": "s", "function": "tests.taskfns.split_n", "args": [4]},
-        {"id": "p", "function": "tests.taskfns.square", "map": {"ref": "s"}, "kwargs": {"add": 2}},
-        {"id": "g", "function": "tests.taskfns.gather", "args": [{"ref": "p"}]}]}
+    spec = {
+        "name": "map-spec",
+        "nodes": [
+            {"id": "s", "function": "tests.taskfns.split_n", "args": [4]},
+            {"id": "p", "function": "tests.taskfns.square", "map": {"ref": "s"}, "kwargs": {"add": 2}},
+            {"id": "g", "function": "tests.taskfns.gather", "args": [{"ref": "p"}]},
+        ],
+    }
     assert submit_spec(spec).result(timeout=60) == [2, 3, 6, 11]
-    bad = {"nodes": [{"id": "s", "function": "tests.taskfns.split_n", "args": [4]},
-                     {"id": "x", "function": "tests.taskfns.value", "args": [1]},
-                     {"id": "p", "function": "tests.taskfns.add", "map": {"ref": "s"}, "args": [{"ref": "x"}]}]}
+    bad = {
+        "nodes": [
+            {"id": "s", "function": "tests.taskfns.split_n", "args": [4]},
+            {"id": "x", "function": "tests.taskfns.value", "args": [1]},
+            {"id": "p", "function": "tests.taskfns.add", "map": {"ref": "s"}, "args": [{"ref": "x"}]},
+        ]
+    }
     with pytest.raises(SubmissionError, match=r"mapped node 'p' takes task outputs only through 's', not 'x'"):
         submit_spec(bad)
 
@@ -64,10 +77,14 @@ def test_the_run_page_and_the_api_list_the_expanded_tasks(live, client, django_u
     from tests.apiutil import client_for
 
     api = client_for("map-user")
-    spec = {"name": "map-page", "nodes": [
-        {"id": "s", "function": "tests.taskfns.split_n", "args": [3]},
-        {"id": "p", "function": "tests.taskfns.square", "map": {"ref": "s"}},
-        {"id": "g", "function": "tests.taskfns.gather", "args": [{"ref": "p"}]}]}
+    spec = {
+        "name": "map-page",
+        "nodes": [
+            {"id": "s", "function": "tests.taskfns.split_n", "args": [3]},
+            {"id": "p", "function": "tests.taskfns.square", "map": {"ref": "s"}},
+            {"id": "g", "function": "tests.taskfns.gather", "args": [{"ref": "p"}]},
+        ],
+    }
     resp = api.post("/api/runs/", {"dag": spec, "planner": "wukong", "sla": "p90"}, format="json")
     assert resp.status_code == 201, resp.content
     run_id = resp.json()["id"]

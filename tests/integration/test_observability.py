@@ -1,5 +1,6 @@
 """/metrics scraped after real runs on the live cluster, parsed by Prometheus' own text parser; the Grafana
 dashboard's queries against that scrape; ``slaflow status`` on the same cluster."""
+
 import io
 import json
 import re
@@ -45,8 +46,11 @@ def _every_pool_published():
     """Idle workers publish their pools every keep-alive window: wait until each has."""
     from store.pools import read_pools
 
-    until(lambda: set(read_pools()) == set(settings.SLAFLOW_RESOURCE_CONFIGS),
-          timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30, what="every configuration's pool published")
+    until(
+        lambda: set(read_pools()) == set(settings.SLAFLOW_RESOURCE_CONFIGS),
+        timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
+        what="every configuration's pool published",
+    )
 
 
 def fan():
@@ -92,17 +96,25 @@ def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fre
     judged = _value(samples, "slaflow_sla_runs", workflow=name, planner="uniform", sla="p90")
     assert judged == len(promised)
     within = sum(r.makespan_s <= r.predicted_makespan_s for r in promised) / len(promised)
-    assert _value(samples, "slaflow_sla_attainment_ratio", workflow=name, planner="uniform", sla="p90") == \
-        pytest.approx(within)
+    assert _value(
+        samples, "slaflow_sla_attainment_ratio", workflow=name, planner="uniform", sla="p90"
+    ) == pytest.approx(within)
     error = statistics.median(abs(r.predicted_makespan_s - r.makespan_s) / r.makespan_s for r in promised)
-    assert _value(samples, "slaflow_promise_error_ratio", workflow=name, planner="uniform", sla="p90") == \
-        pytest.approx(error)
+    assert _value(samples, "slaflow_promise_error_ratio", workflow=name, planner="uniform", sla="p90") == pytest.approx(
+        error
+    )
     # task stage histograms: 4 tasks × 3 runs, the slow ones above 0.25 s
-    count = sum(v for lab, v in samples["slaflow_task_duration_seconds_count"]
-                if lab["workflow"] == name and lab["stage"] == "exec")
+    count = sum(
+        v
+        for lab, v in samples["slaflow_task_duration_seconds_count"]
+        if lab["workflow"] == name and lab["stage"] == "exec"
+    )
     assert count == 12
-    fast = sum(v for lab, v in samples["slaflow_task_duration_seconds_bucket"]
-               if lab["workflow"] == name and lab["stage"] == "exec" and lab["le"] == "0.25")
+    fast = sum(
+        v
+        for lab, v in samples["slaflow_task_duration_seconds_bucket"]
+        if lab["workflow"] == name and lab["stage"] == "exec" and lab["le"] == "0.25"
+    )
     assert fast == 6  # value and add of each run within 0.25 s; its two slow_inc (0.3 s) above
     memory = {lab["memory_mb"] for lab, _ in samples["slaflow_task_duration_seconds_count"] if lab["workflow"] == name}
     assert memory and memory <= {str(mb) for mb in settings.SLAFLOW_RESOURCE_CONFIGS}
@@ -114,15 +126,19 @@ def test_metrics_after_real_runs_carry_their_series_and_labels(live, client, fre
     assert sum(starts.values()) == stored.count() > 0
     assert starts.get("cold", 0) == stored.filter(cold=True).count()
     # bytes moved: the fan-in read both slow_inc outputs, in memory or from Redis, in every run
-    moved = {(lab["direction"], lab["tier"]): v for lab, v in samples["slaflow_data_moved_bytes"]
-             if lab["workflow"] == name}
+    moved = {
+        (lab["direction"], lab["tier"]): v for lab, v in samples["slaflow_data_moved_bytes"] if lab["workflow"] == name
+    }
     assert sum(v for (d, _), v in moved.items() if d == "download") > 0
     assert set(tier for _, tier in moved) <= {"memory", "redis", "stream", "preload", "shm", "remote"}
     # optimization events: what the clustered run recorded
     recorded = WorkflowRun.objects.get(pk=clustered.id).optimizations["counts"]
     assert recorded.get("clustered_children")
-    scraped = {lab["event"]: v for lab, v in samples["slaflow_optimization_events"]
-               if lab["workflow"] == "metrics-opt" and lab["planner"] == "wukong-opt"}
+    scraped = {
+        lab["event"]: v
+        for lab, v in samples["slaflow_optimization_events"]
+        if lab["workflow"] == "metrics-opt" and lab["planner"] == "wukong-opt"
+    }
     assert scraped == recorded
     # the cluster: a queue and a published pool per configuration
     queues = {lab["queue"]: v for lab, v in samples["slaflow_queue_messages"]}
@@ -149,8 +165,11 @@ def test_running_branches_are_counted_per_queue_while_they_run(live, client, fre
     default_queue = f"rc-{max(settings.SLAFLOW_RESOURCE_CONFIGS)}"  # WUKONG's configuration
     assert running[default_queue] >= 1
     cancel_run(handle.id)
-    until(lambda: all(v == 0 for _, v in _scrape(client)["slaflow_queue_running"]), timeout_s=60,
-          what="no branch running once the run is cancelled")
+    until(
+        lambda: all(v == 0 for _, v in _scrape(client)["slaflow_queue_running"]),
+        timeout_s=60,
+        what="no branch running once the run is cancelled",
+    )
 
 
 def test_metrics_are_not_for_anonymous_users_in_production(live, client, settings, django_user_model, fresh_metrics):

@@ -1,4 +1,5 @@
 """Optimizations on real workers: cancellation checks, TaskDup's lock, PreLoad, PreWarm."""
+
 import hashlib
 import json
 import time
@@ -9,7 +10,6 @@ import pytest
 from orchestrator.core import graph as graph_mod
 from orchestrator.core.authoring import build_graph
 from orchestrator.models import TaskRun, WorkerStartup, WorkflowRun
-from orchestrator.optimizations.prewarm import runtime as prewarm
 from orchestrator.services.runs import SubmissionError, cancel_run
 from slaflow import submit
 from store import keys, pools
@@ -30,8 +30,11 @@ def test_a_cancelled_run_s_tasks_do_none_of_their_remaining_stages(live, counts,
     run = submit(t.inc(t.stubborn(1, seconds=1.5, tag=tag), tag=tag), name="cancel-stages")
     until(lambda: counts(tag) >= 1, timeout_s=60, what="the stubborn task running")
     assert cancel_run(run.id)
-    until(lambda: not TaskRun.objects.filter(run_id=run.id, status__in=["pending", "running"]).exists(),
-          timeout_s=30, what="the cancelled run's tasks settled")
+    until(
+        lambda: not TaskRun.objects.filter(run_id=run.id, status__in=["pending", "running"]).exists(),
+        timeout_s=30,
+        what="the cancelled run's tasks settled",
+    )
     seen = _stages(redis_server, tag)
     assert seen[:2] == ["before_inputs:stubborn-0", "before_execute:stubborn-0"]
     assert not any(s.startswith(("before_upload", "after_complete")) for s in seen), seen
@@ -61,8 +64,7 @@ def race_graph(tag: str, straggle_s: float):
     return t.gather([t.digest(a, s, tag=f"{tag}-ca"), t.digest(b, s, tag=f"{tag}-cb")])
 
 
-def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(live, counts, client,
-                                                                                 admin_user):
+def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(live, counts, client, admin_user):
     tag = f"race-{time.time_ns()}"
     for k in range(2):  # history without a straggler: s usually takes 0.8 s
         assert submit(race_graph(f"{tag}-h{k}", 0.0), name="dup-race", planner="uniform").result(timeout=60)
@@ -90,7 +92,7 @@ def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicat
     # The run page says how many dups happened and where, and marks them on the DAG.
     client.force_login(admin_user)
     page = client.get(f"/runs/{run.id}/").content.decode()
-    card = page[page.index('id="card-taskdup"'):]
+    card = page[page.index('id="card-taskdup"') :]
     assert "1 / 1 won" in card[:400] and "on the DAG: blob-0" in card[:600]
     assert '"meta":"dups"' in page.replace(" ", "") and '"text":["dup"]' in page.replace(" ", "")
 
@@ -113,11 +115,14 @@ def test_a_dup_lock_is_held_by_one_token_and_released_only_by_it(redis_server):
 
 def test_unknown_optimizations_are_refused_before_anything_is_stored(live):
     before = WorkflowRun.objects.count()
-    with pytest.raises(SubmissionError, match=r"unknown optimization\(s\) 'turbo' \(known: preload, prewarm, taskdup, "
-                                               r"clustering, streaming\)"):
+    with pytest.raises(
+        SubmissionError,
+        match=r"unknown optimization\(s\) 'turbo' \(known: preload, prewarm, taskdup, "
+        r"clustering, streaming\)",
+    ):
         submit(t.inc(1), name="bad-opt", optimizations=["turbo"])
     with pytest.raises(SubmissionError, match="unknown optimization"):
-            submit(t.inc(t.value.with_options(optimizations=["preload"])(1)), name="ok-opt", optimizations=["x"])
+        submit(t.inc(t.value.with_options(optimizations=["preload"])(1)), name="ok-opt", optimizations=["x"])
     with pytest.raises(TypeError, match=r"unknown optimization\(s\) 'fast'"):
         t.inc.with_options(optimizations=["fast"])
     assert WorkflowRun.objects.count() == before
@@ -231,6 +236,7 @@ def test_a_planned_prewarm_ping_warms_the_process_the_later_branch_starts_on(liv
     window): the measured run's long task takes the one process left, so the ping makes the pool
     fork one — the only idle process when the later branch comes, which starts warm on it.
     """
+
     def graph(tag):
         mid = t.slow_inc(t.value(1), 4.0, tag=tag)
         return t.total([t.slow_inc(mid, 1.0), t.slow_inc(mid, 1.0)])
@@ -239,15 +245,21 @@ def test_a_planned_prewarm_ping_warms_the_process_the_later_branch_starts_on(liv
         submit(graph(f"h{k}"), name="prewarm-plan", planner="uniform").result(timeout=60)
     latest = WorkflowRun.objects.filter(workflow__name="prewarm-plan").latest("id")
     mb = latest.plan.data["tasks"]["value-0"]["memory_mb"]
-    until(lambda: _pool_of(mb) == 1, timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
-          what=f"the {mb} MB pool down to one process")
+    until(
+        lambda: _pool_of(mb) == 1,
+        timeout_s=settings.SLAFLOW_KEEPALIVE_S + 30,
+        what=f"the {mb} MB pool down to one process",
+    )
     run = submit(graph("m"), name="prewarm-plan", planner="uniform", optimizations=["prewarm"])
     assert run.result(timeout=60) == 6
     wr = WorkflowRun.objects.get(pk=run.id)
-    annotated = {nid: tp["annotations"]["prewarm"] for nid, tp in wr.plan.data["tasks"].items()
-                 if "prewarm" in (tp.get("annotations") or {})}
+    annotated = {
+        nid: tp["annotations"]["prewarm"]
+        for nid, tp in wr.plan.data["tasks"].items()
+        if "prewarm" in (tp.get("annotations") or {})
+    }
     assert len(annotated) == 1, wr.plan.data
-    (target, planned), = annotated.items()
+    ((target, planned),) = annotated.items()
     assert planned["memory_mb"] == mb and planned["sender"] in ("slow_inc-0", "value-0")
     stats = wr.optimizations["prewarm"]
     assert (stats["sent"], stats["taken"], stats["hits"]) == (1, 1, 1), stats
@@ -255,7 +267,7 @@ def test_a_planned_prewarm_ping_warms_the_process_the_later_branch_starts_on(liv
     assert ping["gap_s"] > 0 and ping["hit"] and ping["taken_by"] == ping["started_on"] and ping["handed_off"]
     assert stats["handed_off"] == 1
     # (JSON containment is not an SQLite lookup: the embedded default's suite filters here.)
-    startup, = [s for s in WorkerStartup.objects.filter(run_id=run.id) if target in s.entry_nodes]
+    (startup,) = [s for s in WorkerStartup.objects.filter(run_id=run.id) if target in s.entry_nodes]
     assert (startup.reason, startup.cold, startup.pid) == ("prewarmed", False, ping["taken_by"])
     sender = TaskRun.objects.get(run_id=run.id, node_id=planned["sender"])
     assert sender.optimizations["prewarm_sent"] == [target]
@@ -339,12 +351,14 @@ def test_clustered_children_run_once_beside_their_big_input_which_is_never_uploa
             assert recs[kid].optimizations["clustered"] == big
             assert recs[kid].branch_id == producer.branch_id
             assert [e["local"] for e in recs[kid].inputs if e["node"] == big] == [True] * len(
-                [u for u in g[kid].upstream if u == big])
+                [u for u in g[kid].upstream if u == big]
+            )
         summary = WorkflowRun.objects.get(pk=run.id).optimizations["clustering"]
         assert (summary["tasks"], summary["producers"], summary["delayed_hits"]) == (5, 1, 1)
         assert summary["bytes_not_uploaded"] == producer.output_bytes
-        choices.append((sorted(producer.optimizations["clustered_children"]),
-                        producer.optimizations["delayed_io"]["picked"]))
+        choices.append(
+            (sorted(producer.optimizations["clustered_children"]), producer.optimizations["delayed_io"]["picked"])
+        )
     assert choices[0] == choices[1]  # node ids are the same in both builds
 
 
@@ -376,7 +390,7 @@ def test_a_stream_read_while_written_gives_the_same_bytes_and_a_new_attempt_repl
     # the first attempt dies half-way (no end mark); its redelivery streams it all again
     view = memoryview(data)
     for off in range(0, len(data) // 2, 64 << 10):
-        redis_server.xadd(keys.stream(7001, "p"), {"a": "tok:1", "c": view[off:off + (64 << 10)].tobytes()})
+        redis_server.xadd(keys.stream(7001, "p"), {"a": "tok:1", "c": view[off : off + (64 << 10)].tobytes()})
     streams.open_stream(7001, "p", "tok:2", len(data), 50_000)
     assert streams.write(7001, "p", "tok:2", data, 50_000) == -(-len(data) // 50_000)
     reader.join(10)
@@ -391,8 +405,11 @@ def test_a_producer_failing_mid_stream_gives_its_reader_a_clear_error_never_part
     streams.open_stream(7002, "p", "t:1", len(data), 50_000)
     redis_server.xadd(keys.stream(7002, "p"), {"a": "t:1", "c": data[:50_000]})
     streams.fail(7002, "p", "t:1", "ValueError: the generator broke")
-    with pytest.raises(streams.StreamError, match=r"the producer of 'p' failed while streaming its output: "
-                                                  r"ValueError: the generator broke"):
+    with pytest.raises(
+        streams.StreamError,
+        match=r"the producer of 'p' failed while streaming its output: "
+        r"ValueError: the generator broke",
+    ):
         streams.read(7002, "p")
     # bytes that do not check out are refused too
     streams.open_stream(7003, "p", "t:1", 4, 4)
@@ -428,10 +445,16 @@ def test_a_streamed_output_reaches_its_remote_consumer_byte_for_byte(live, setti
     run = submit(sink, name="streamed", planner="wukong", optimizations=["streaming"])
     assert run.result(timeout=60) == [expected, expected]
     recs = _by_node(run.id)
-    assert recs[producer].optimizations["streamed"] == {"bytes": recs[producer].output_bytes,
-                                                        "chunks": -(-recs[producer].output_bytes // (1 << 20))}
-    via = sorted(e.get("via") or ("local" if e["local"] else "redis") for r in recs.values() for e in r.inputs
-                 if e["node"] == producer)
+    assert recs[producer].optimizations["streamed"] == {
+        "bytes": recs[producer].output_bytes,
+        "chunks": -(-recs[producer].output_bytes // (1 << 20)),
+    }
+    via = sorted(
+        e.get("via") or ("local" if e["local"] else "redis")
+        for r in recs.values()
+        for e in r.inputs
+        if e["node"] == producer
+    )
     assert via == ["local", "stream"]
     summary = WorkflowRun.objects.get(pk=run.id).optimizations["streaming"]
     assert (summary["outputs"], summary["consumers"], summary["bytes"]) == (1, 1, recs[producer].output_bytes)
@@ -472,8 +495,10 @@ def test_a_generator_failing_mid_stream_fails_its_streaming_consumer_clearly(liv
         run.result(timeout=60)
     wr = WorkflowRun.objects.get(pk=run.id)
     assert wr.status == "failed" and "the generator broke at item 3" in wr.error
-    rec = until(lambda: TaskRun.objects.filter(run_id=run.id, node_id=consumer).exclude(status="running").first(),
-                what="the consumer's record")
+    rec = until(
+        lambda: TaskRun.objects.filter(run_id=run.id, node_id=consumer).exclude(status="running").first(),
+        what="the consumer's record",
+    )
     assert rec.status != "succeeded"  # never a sum over part of the items as if it were all of them
     if rec.status == "failed":
         assert "failed while streaming its output: ValueError: the generator broke at item 3" in rec.error
@@ -494,8 +519,12 @@ def test_a_stream_that_breaks_under_its_producer_falls_back_to_the_output_stored
 
     monkeypatch.setattr(streams, "write", broken)
     branch = SimpleNamespace(run_id=7005, token="tok", delivery=1)  # what the hook reads of its branch's view
-    task = SimpleNamespace(node_id="p", data=data, stream_chunk=4096,
-                           record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None))
+    task = SimpleNamespace(
+        node_id="p",
+        data=data,
+        stream_chunk=4096,
+        record=SimpleNamespace(optimizations={}, upload_s=None, uploaded=False, finished_at=None),
+    )
     hook = Streaming(SimpleNamespace(annotations_of=lambda n: {"streaming": {"min_bytes": 1, "chunk_bytes": 4096}}))
     assert hook.write_stream(branch, task) is True  # stored: whole, since the stream broke
     assert task.record.uploaded and "Redis went away" in task.record.optimizations["stream_fallback"]

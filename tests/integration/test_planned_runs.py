@@ -1,4 +1,5 @@
 """Planned runs on real Celery workers: history from one run plans the next."""
+
 import io
 import json
 import time
@@ -60,8 +61,9 @@ def test_second_run_uses_a_stored_plan_with_co_located_tasks_not_uploading(live,
     workers = data.workers()
     assert len(workers) == 2  # the two slow tasks in parallel
     consumers = {nid: [c for c, tr in rows.items() if nid in {i["node"] for i in tr.inputs}] for nid in rows}
-    co_located = [nid for nid, cs in consumers.items()
-                  if cs and all(data.tasks[c].worker == data.tasks[nid].worker for c in cs)]
+    co_located = [
+        nid for nid, cs in consumers.items() if cs and all(data.tasks[c].worker == data.tasks[nid].worker for c in cs)
+    ]
     assert co_located  # the critical slow task feeds add on its own worker
     for nid in co_located:
         assert rows[nid].uploaded is False, nid
@@ -125,8 +127,19 @@ def test_a_child_handed_to_another_branch_of_the_same_worker_finds_its_inputs(li
 
 def test_run_workflow_reports_predictions_and_plan_prints_the_table(live):
     out = io.StringIO()
-    call_command("run_workflow", "diamond", "--planner", "uniform", "--sla", "p50", "--iterations", "2", "--json",
-                 stdout=out, stderr=io.StringIO())
+    call_command(
+        "run_workflow",
+        "diamond",
+        "--planner",
+        "uniform",
+        "--sla",
+        "p50",
+        "--iterations",
+        "2",
+        "--json",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
     assert first["status"] == second["status"] == "succeeded" and second["correct"] is True
     assert first["predicted_makespan_s"] is None and "no history" in first["plan_note"]
@@ -179,8 +192,7 @@ def test_history_divides_out_the_contention_a_run_saw(live, settings):
     from orchestrator.services import planning as service
     from store.pools import host_cores
 
-    run = submit(t.gather([t.cpu_burn(10_000_000 + k) for k in range(3)]), name="contended-burn",
-                 planner="wukong")
+    run = submit(t.gather([t.cpu_burn(10_000_000 + k) for k in range(3)]), name="contended-burn", planner="wukong")
     run.result(timeout=120)
     rows = {r.id: r for r in TaskRun.objects.filter(run_id=run.id, function__endswith="cpu_burn")}
     stretch = service.contention_stretches([run.id])
@@ -194,8 +206,10 @@ def test_history_divides_out_the_contention_a_run_saw(live, settings):
     if most <= host_cores():
         assert not slowed, (most, stretch)
         return
-    assert slowed, (f"{most} CPU-bound tasks at once on {host_cores()} cores, no contention seen: {stretch} "
-                    f"{[(r.start_s, r.end_s, r.exec_s, r.cpu_s, r.enforced, r.memory_mb) for r in rows.values()]}")
+    assert slowed, (
+        f"{most} CPU-bound tasks at once on {host_cores()} cores, no contention seen: {stretch} "
+        f"{[(r.start_s, r.end_s, r.exec_s, r.cpu_s, r.enforced, r.memory_mb) for r in rows.values()]}"
+    )
     for i in slowed:
         r = rows[i]
         busy = max(r.exec_s, r.end_s - r.start_s - (r.download_s or 0) - (r.upload_s or 0))

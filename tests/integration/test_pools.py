@@ -1,4 +1,5 @@
 """Pool sizes the workers publish, as the planner reads them (real Redis)."""
+
 import json
 import time
 
@@ -15,10 +16,17 @@ def test_only_workers_that_published_recently_count_and_long_gone_ones_are_forgo
     client = get_redis()
     client.delete(keys.pools())
     now = time.time()
-    for name, mb, processes, ago in (("a", 512, 3, 1.0), ("b", 512, 2, 4.0), ("c", 1024, 5, 20.0),
-                                     ("d", 2048, 6, 7200.0)):
-        client.hset(keys.pools(), name, json.dumps({"memory_mb": mb, "processes": processes, "keepalive_s": 7.0,
-                                                    "at": now - ago}))
+    for name, mb, processes, ago in (
+        ("a", 512, 3, 1.0),
+        ("b", 512, 2, 4.0),
+        ("c", 1024, 5, 20.0),
+        ("d", 2048, 6, 7200.0),
+    ):
+        client.hset(
+            keys.pools(),
+            name,
+            json.dumps({"memory_mb": mb, "processes": processes, "keepalive_s": 7.0, "at": now - ago}),
+        )
     assert read_pools(now) == {512: 5}  # c is stale (keep-alive + margin), d long gone
     assert sorted(client.hkeys(keys.pools())) == [b"a", b"b", b"c"]
     client.delete(keys.pools())
@@ -28,11 +36,27 @@ def test_the_capacity_counts_each_live_host_once_with_each_configuration_quota(r
     client = get_redis()
     client.delete(keys.pools())
     now = time.time()
-    for name, host, mb, cores, ago in (("a", "h1", 512, 2.0, 1.0), ("b", "h1", 2048, 2.0, 1.0),
-                                       ("c", "h2", 512, 4.0, 2.0), ("d", "h3", 1024, 8.0, 30.0)):
-        client.hset(keys.pools(), name, json.dumps({"memory_mb": mb, "processes": 1, "keepalive_s": 7.0,
-                                                    "at": now - ago, "host": host, "cores": cores,
-                                                    "cpus": round(mb / 1792, 2)}))
+    for name, host, mb, cores, ago in (
+        ("a", "h1", 512, 2.0, 1.0),
+        ("b", "h1", 2048, 2.0, 1.0),
+        ("c", "h2", 512, 4.0, 2.0),
+        ("d", "h3", 1024, 8.0, 30.0),
+    ):
+        client.hset(
+            keys.pools(),
+            name,
+            json.dumps(
+                {
+                    "memory_mb": mb,
+                    "processes": 1,
+                    "keepalive_s": 7.0,
+                    "at": now - ago,
+                    "host": host,
+                    "cores": cores,
+                    "cpus": round(mb / 1792, 2),
+                }
+            ),
+        )
     cap = read_capacity(now)
     assert cap.cores == 6.0 and cap.hosts == ("h1", "h2")  # h3 is stale
     assert cap.quotas == {512: 0.29, 2048: 1.14}
@@ -51,8 +75,11 @@ def test_work_goes_to_a_host_s_queue_only_where_a_live_worker_of_its_configurati
     client.delete(keys.pools())
     now = time.time()
     for name, host, mb, ago in (("a", "h1", 512, 1.0), ("b", "h2", 2048, 1.0), ("c", "h2", 512, 60.0)):
-        client.hset(keys.pools(), name, json.dumps({"memory_mb": mb, "processes": 1, "keepalive_s": 7.0,
-                                                    "at": now - ago, "host": host}))
+        client.hset(
+            keys.pools(),
+            name,
+            json.dumps({"memory_mb": mb, "processes": 1, "keepalive_s": 7.0, "at": now - ago, "host": host}),
+        )
     later = now + pools.SERVED_TTL_S + 1  # past any reading this process cached
     assert pools.serves("h1", 512, now=later - 1e-3) is True
     assert pools.serves("h1", 2048, now=later) is False  # h1 runs no 2048 MB worker

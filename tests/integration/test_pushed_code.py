@@ -1,6 +1,7 @@
 """Workflow code that travels (issue 28 item 4): users with orchestrator.push_code push a module or wheel
 (REST, the slaflow command, the admin); workers started before the push fetch it by hash on first use,
 verify it and import it under a name unique to the hash — two versions side by side, no restart."""
+
 import hashlib
 import os
 import shutil
@@ -38,8 +39,9 @@ def push(client, filename: str, content: bytes, name: str | None = None):
 
 
 def run_spec(client, nodes, name="pushed"):
-    resp = client.post("/api/runs/", {"dag": {"nodes": nodes}, "name": name, "planner": "wukong", "sla": "p90"},
-                       format="json")
+    resp = client.post(
+        "/api/runs/", {"dag": {"nodes": nodes}, "name": name, "planner": "wukong", "sla": "p90"}, format="json"
+    )
     return resp
 
 
@@ -51,8 +53,9 @@ def result_of(client, run_id):
 
 def cli(*args, token: str, url: str):
     env = {**os.environ, "PYTHONPATH": str(settings.BASE_DIR), **cluster_env()}
-    return subprocess.run([SLAFLOW, "code", *args, "--url", url, "--token", token],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [SLAFLOW, "code", *args, "--url", url, "--token", token], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_pushed_versions_run_side_by_side_on_workers_started_before_the_push(live, live_server, tmp_path):
@@ -169,8 +172,10 @@ def test_malicious_wheels_are_refused_naming_the_problem_and_nothing_is_stored(l
     alice = pusher("alice4")
     cases = [
         (wheel({"evilpkg/__init__.py": "", "../../etc/evil.py": "x = 1\n"}), "leaves its directory"),
-        (wheel({"evilpkg/__init__.py": "", "evilpkg/big.bin": b"\0" * (17 * 1024 * 1024)}),
-         "SLAFLOW_CODE_MAX_UNPACKED_BYTES"),
+        (
+            wheel({"evilpkg/__init__.py": "", "evilpkg/big.bin": b"\0" * (17 * 1024 * 1024)}),
+            "SLAFLOW_CODE_MAX_UNPACKED_BYTES",
+        ),
         (b"PK\x03\x04 this is no zip", "not a valid zip archive"),
         (wheel({"os/__init__.py": ""}), "standard library"),
     ]
@@ -185,13 +190,20 @@ def test_malicious_wheels_are_refused_naming_the_problem_and_nothing_is_stored(l
 
 def test_a_pushed_wheel_runs_with_its_subpackages_and_relative_imports(live):
     alice = pusher("alice5")
-    data = wheel({"geom/__init__.py": "from .shapes import area\n",
-                  "geom/shapes.py": "from . import units\n\ndef area(w, h):\n    return units.SCALE * w * h\n",
-                  "geom/units.py": "SCALE = 10\n"}, dist="geom-1.0")
+    data = wheel(
+        {
+            "geom/__init__.py": "from .shapes import area\n",
+            "geom/shapes.py": "from . import units\n\ndef area(w, h):\n    return units.SCALE * w * h\n",
+            "geom/units.py": "SCALE = 10\n",
+        },
+        dist="geom-1.0",
+    )
     resp = push(alice, "geom-1.0-py3-none-any.whl", data)
     assert resp.status_code == 201 and resp.json()["kind"] == "wheel" and resp.json()["name"] == "geom"
-    nodes = [{"id": "a", "function": "code:geom@1:area", "args": [2, 3]},
-             {"id": "b", "function": "code:geom@1:shapes.area", "args": [{"ref": "a"}, 1]}]
+    nodes = [
+        {"id": "a", "function": "code:geom@1:area", "args": [2, 3]},
+        {"id": "b", "function": "code:geom@1:shapes.area", "args": [{"ref": "a"}, 1]},
+    ]
     resp = run_spec(alice, nodes)
     assert resp.status_code == 201, resp.content
     assert result_of(alice, resp.json()["id"]) == 600
@@ -201,10 +213,12 @@ def test_the_admin_pushes_with_the_permission_only(live, client):
     staff = User.objects.create_user("admin-pusher", password="pw-12345678", is_staff=True)
     client.force_login(staff)
     assert client.get("/admin/orchestrator/codeversion/add/").status_code == 403
-    staff.user_permissions.add(Permission.objects.get(codename="push_code"),
-                               Permission.objects.get(codename="view_codeversion"))
-    resp = client.post("/admin/orchestrator/codeversion/add/",
-                       {"file": SimpleUploadedFile("admincalc.py", module(5)), "name": ""})
+    staff.user_permissions.add(
+        Permission.objects.get(codename="push_code"), Permission.objects.get(codename="view_codeversion")
+    )
+    resp = client.post(
+        "/admin/orchestrator/codeversion/add/", {"file": SimpleUploadedFile("admincalc.py", module(5)), "name": ""}
+    )
     assert resp.status_code == 302, resp.content.decode()[:2000]
     assert CodeVersion.objects.get(code__name="admincalc").version == 1
     resp = client.post("/admin/orchestrator/codeversion/add/", {"file": SimpleUploadedFile("json.py", module(5))})
@@ -228,11 +242,22 @@ def test_a_prewarm_ping_loads_the_runs_pushed_code_before_its_branch(live, run_i
 
     alice = pusher("alice6")
     sha = push(alice, "warmcalc.py", module(6)).json()["sha256"]
-    graph = service.pin_graph({"a": Node("a", "code:warmcalc@1:scale", args=(7,))},
-                              User.objects.get(username="alice6"), network=True)
-    put_meta(run_id, build_meta(run_id=run_id, structure_hash="warm", inputs_hash=f"warm-{sha}", started_at=0.0,
-                                sink="a", plan={}, default_memory_mb=1024),
-             build_spec(graph, {"nodes": [{"id": "a", "function": graph["a"].function, "args": [7]}]}))
+    graph = service.pin_graph(
+        {"a": Node("a", "code:warmcalc@1:scale", args=(7,))}, User.objects.get(username="alice6"), network=True
+    )
+    put_meta(
+        run_id,
+        build_meta(
+            run_id=run_id,
+            structure_hash="warm",
+            inputs_hash=f"warm-{sha}",
+            started_at=0.0,
+            sink="a",
+            plan={},
+            default_memory_mb=1024,
+        ),
+        build_spec(graph, {"nodes": [{"id": "a", "function": graph["a"].function, "args": [7]}]}),
+    )
     shutil.rmtree(os.path.dirname(loader.blob_path(sha)), ignore_errors=True)
     loader.forget(sha)
     assert sha not in loader.loaded()
@@ -257,8 +282,10 @@ def test_two_versions_live_side_by_side_in_one_process(live):
 
 def test_pushed_code_that_fails_to_import_fails_its_task_naming_the_error(live):
     alice = pusher("alice8")
-    assert push(alice, "brokenimport.py", b"raise RuntimeError('boom at import')\n\ndef f(x):\n    return x\n"
-                ).status_code == 201  # compiles: it is never run on the web server
+    assert (
+        push(alice, "brokenimport.py", b"raise RuntimeError('boom at import')\n\ndef f(x):\n    return x\n").status_code
+        == 201
+    )  # compiles: it is never run on the web server
     resp = run_spec(alice, [{"id": "a", "function": "code:brokenimport@1:f", "args": [1]}])
     run = wait_for_status(alice, resp.json()["id"], timeout_s=90)
     assert run["status"] == "failed" and run["failed_node"] == "a", run

@@ -1,6 +1,7 @@
 """Fair sharing on real workers (issue 23, rows 10 and 13): per-user quotas met alike in REST, the web launch
 form, the Python API and commands; the task budget counting mapped elements at run time; the default task time
 limit stopping a program that never ends."""
+
 import threading
 from io import StringIO
 
@@ -17,8 +18,10 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 
-HANG = {"name": "holds-a-slot", "nodes": [{"id": "h", "function": "tests.taskfns.hang", "args": [1],
-                                            "kwargs": {"seconds": 60}}]}
+HANG = {
+    "name": "holds-a-slot",
+    "nodes": [{"id": "h", "function": "tests.taskfns.hang", "args": [1], "kwargs": {"seconds": 60}}],
+}
 QUICK = {"name": "quick", "nodes": [{"id": "v", "function": "tests.taskfns.value", "args": [1]}]}
 
 
@@ -28,7 +31,8 @@ def _post(api, dag, **extra):
 
 def _cancel_unfinished(username: str) -> None:
     for run_id in WorkflowRun.objects.filter(owner__username=username, status__in=quotas.ACTIVE_RUNS).values_list(
-            "pk", flat=True):
+        "pk", flat=True
+    ):
         run_services.cancel_run(run_id)
 
 
@@ -121,18 +125,24 @@ def test_a_run_expanding_past_its_task_budget_fails_naming_both_numbers(live, se
     api = client_for("mapper")
 
     def spec(n):
-        return {"name": f"two-maps-{n}", "nodes": [
-            {"id": "s", "function": "tests.taskfns.split_n", "args": [n]},
-            {"id": "p1", "function": "tests.taskfns.square", "map": {"ref": "s"}},
-            {"id": "p2", "function": "tests.taskfns.square", "map": {"ref": "s"}, "kwargs": {"add": 1}},
-            {"id": "g", "function": "tests.taskfns.add", "args": [{"ref": "p1"}, {"ref": "p2"}]}]}
+        return {
+            "name": f"two-maps-{n}",
+            "nodes": [
+                {"id": "s", "function": "tests.taskfns.split_n", "args": [n]},
+                {"id": "p1", "function": "tests.taskfns.square", "map": {"ref": "s"}},
+                {"id": "p2", "function": "tests.taskfns.square", "map": {"ref": "s"}, "kwargs": {"add": 1}},
+                {"id": "g", "function": "tests.taskfns.add", "args": [{"ref": "p1"}, {"ref": "p2"}]},
+            ],
+        }
 
     over = _post(api, spec(30))
     assert over.status_code == 201, over.content
     done = wait_for_status(api, over.json()["id"])
     assert done["status"] == "failed"
-    assert "the run would have 64 tasks (4 in its graph and 60 mapped elements), more than its budget of 50 " \
-           "(SLAFLOW_API_MAX_TASKS)" in done["error"], done["error"]
+    assert (
+        "the run would have 64 tasks (4 in its graph and 60 mapped elements), more than its budget of 50 "
+        "(SLAFLOW_API_MAX_TASKS)" in done["error"]
+    ), done["error"]
     within = _post(api, spec(20))  # 4 + 40 = 44 tasks
     assert wait_for_status(api, within.json()["id"])["status"] == "succeeded"
 
@@ -151,9 +161,27 @@ def test_library_parameters_over_their_bound_are_refused_in_rest_and_commands(li
     with pytest.raises(CommandError, match=r"more than .*10000"):  # the task budget, before any cluster starts
         call_command("run_workflow", "tree_reduction", "--param", "n=65536", stdout=StringIO(), stderr=StringIO())
     with pytest.raises(CommandError, match=r"the campaign would make 360000 runs, more than 100000"):
-        call_command("run_sla_experiments", "--workflows", "diamond", "gemm", "--planners", "wukong", "uniform",
-                     "--slas", "p50", "p90", "p95", "--iterations", "30000", "--warmup", "0", "--out", "/nonexistent",
-                     stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "run_sla_experiments",
+            "--workflows",
+            "diamond",
+            "gemm",
+            "--planners",
+            "wukong",
+            "uniform",
+            "--slas",
+            "p50",
+            "p90",
+            "p95",
+            "--iterations",
+            "30000",
+            "--warmup",
+            "0",
+            "--out",
+            "/nonexistent",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
     assert stored_counts() == before
 
 
@@ -167,20 +195,33 @@ def test_a_spec_naming_a_library_task_function_keeps_the_library_s_bounds(live):
     over = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": 100_000, "work_s": 0}}]}
     resp = _post(api, over)
     assert resp.status_code == 400, resp.content
-    assert "'size_mb' of 'slaflow.workflows.big_transfer.produce' is 100000, more than its bound of 256" \
+    assert (
+        "'size_mb' of 'slaflow.workflows.big_transfer.produce' is 100000, more than its bound of 256"
         in resp.json()["dag"][0]
+    )
     positional = {"nodes": [{"id": "p", "function": produce, "args": [1, 100_000, 0]}]}
     assert "more than its bound of 256" in _post(api, positional).json()["dag"][0]
-    through_a_task = {"nodes": [
-        {"id": "s", "function": "slaflow.workflows.diamond.source", "args": [100_000]},
-        {"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": {"ref": "s"}, "work_s": 0}}]}
+    through_a_task = {
+        "nodes": [
+            {"id": "s", "function": "slaflow.workflows.diamond.source", "args": [100_000]},
+            {"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": {"ref": "s"}, "work_s": 0}},
+        ]
+    }
     resp = _post(api, through_a_task)
-    assert resp.status_code == 400 and "'size_mb'" in resp.json()["dag"][0] \
-        and "a task's output" in resp.json()["dag"][0], resp.content
-    mapped = {"nodes": [
-        {"id": "l", "function": "slaflow.workflows.dynamic_chunks.split", "kwargs": {"n": 4, "chunk": 1}},
-        {"id": "m", "function": "slaflow.workflows.image_transformer.make_image", "map": {"ref": "l"},
-         "kwargs": {"seed": 1}}]}
+    assert (
+        resp.status_code == 400 and "'size_mb'" in resp.json()["dag"][0] and "a task's output" in resp.json()["dag"][0]
+    ), resp.content
+    mapped = {
+        "nodes": [
+            {"id": "l", "function": "slaflow.workflows.dynamic_chunks.split", "kwargs": {"n": 4, "chunk": 1}},
+            {
+                "id": "m",
+                "function": "slaflow.workflows.image_transformer.make_image",
+                "map": {"ref": "l"},
+                "kwargs": {"seed": 1},
+            },
+        ]
+    }
     assert "'size'" in _post(api, mapped).json()["dag"][0]
     text = {"nodes": [{"id": "p", "function": produce, "kwargs": {"seed": 1, "size_mb": "100000", "work_s": 0}}]}
     assert "must be a number" in _post(api, text).json()["dag"][0]
@@ -193,8 +234,9 @@ def test_a_spec_naming_a_library_task_function_keeps_the_library_s_bounds(live):
     assert wait_for_status(api, resp.json()["id"])["status"] == "succeeded"
 
 
-def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(django_db_setup, django_db_blocker,
-                                                                          transactional_db, redis_server, settings):
+def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(
+    django_db_setup, django_db_blocker, transactional_db, redis_server, settings
+):
     """``tail -f /dev/null`` held a pool slot until cancelled: with a finite SLAFLOW_TASK_TIMEOUT_S (here
     1.5 s, set for this cluster's workers) neither the run nor the task sets a limit and it is still stopped."""
     import subprocess
@@ -210,14 +252,17 @@ def test_a_program_with_no_time_limit_of_its_own_is_stopped_by_the_default(djang
         run = submit(command(["sleep", "46.75"]), name="no-own-limit")
         with pytest.raises(Exception, match=r"exceeded its time limit of 1\.5 s"):
             run.result(timeout=60)
-        until(lambda: marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout,
-              timeout_s=15, what="the program to be gone")
+        until(
+            lambda: marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout,
+            timeout_s=15,
+            what="the program to be gone",
+        )
     assert WorkflowRun.objects.get(pk=run.id).task_timeout_s is None  # the default did it, not the run
 
 
-def test_a_campaign_run_refused_by_its_owner_s_quota_waits_for_its_turn_instead_of_failing(live, settings, caplog,
-                                                                                          django_user_model,
-                                                                                          tmp_path):
+def test_a_campaign_run_refused_by_its_owner_s_quota_waits_for_its_turn_instead_of_failing(
+    live, settings, caplog, django_user_model, tmp_path
+):
     """A campaign takes its owner's share, never more: its run waits while the owner is at the quota."""
     import logging
 
@@ -227,14 +272,20 @@ def test_a_campaign_run_refused_by_its_owner_s_quota_waits_for_its_turn_instead_
     settings.SLAFLOW_QUOTA_CONCURRENT_RUNS = 1
     owner = django_user_model.objects.create_user("campaigner", password="pw-campaigner-1")
     busy = f.make_run(owner, status="running")  # the owner's one slot is taken
-    exp = execute.create(design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1,
-                                      warmup=0, seed=0), out_dir=tmp_path / "camp", owner=owner)
+    exp = execute.create(
+        design.parse(workflows=["diamond"], planners=["wukong"], slas=["p90"], iterations=1, warmup=0, seed=0),
+        out_dir=tmp_path / "camp",
+        owner=owner,
+    )
     caplog.set_level(logging.INFO, logger="slaflow.experiments")
 
     def free_the_slot_once_refused():
         try:
-            until(lambda: any("SLAFLOW_QUOTA_CONCURRENT_RUNS=1" in r.getMessage() for r in caplog.records),
-                  timeout_s=60, what="the campaign's run to be refused by the quota")
+            until(
+                lambda: any("SLAFLOW_QUOTA_CONCURRENT_RUNS=1" in r.getMessage() for r in caplog.records),
+                timeout_s=60,
+                what="the campaign's run to be refused by the quota",
+            )
             WorkflowRun.objects.filter(pk=busy.pk).update(status="succeeded")
         finally:
             connection.close()

@@ -120,8 +120,9 @@ def test_a_withdrawn_waiter_leaves_the_child_to_whoever_completes_it(run_id):
 
 
 def test_the_script_builds_the_key_names_of_workers_keys(run_id):
-    fin = readiness.finish_task(run_id, "a", "w1", [Child("c", 2, OWN), Child("d", 1, OTHER),
-                                                   Child("e", 1, FLEX, 512)], b"A")
+    fin = readiness.finish_task(
+        run_id, "a", "w1", [Child("c", 2, OWN), Child("d", 1, OTHER), Child("e", 1, FLEX, 512)], b"A"
+    )
     r = dataplane.get_redis()
     assert r.hget(keys.outputs(run_id), "a") == b"A"
     assert r.sismember(keys.done(run_id), "a")
@@ -130,12 +131,17 @@ def test_the_script_builds_the_key_names_of_workers_keys(run_id):
     assert r.hget(keys.waiters(run_id), "c") == b"w1"
     assert r.hget(keys.claims(run_id), "d") == b"w1" and r.hget(keys.taken(run_id), "d") == b"p:w1"
     assert r.lrange(keys.ready(run_id, 512), 0, -1) == [b"e"]
-    (token, _, _), = fin.executors
+    ((token, _, _),) = fin.executors
     assert r.sismember(keys.executors(run_id, 512), token) and r.hget(keys.spawned(run_id), "a")
     for key in (keys.ready(run_id, 512), keys.executors(run_id, 512)) + tuple(dataplane.token_keys(run_id, token)):
         assert r.sismember(keys.registry(run_id), key)  # found again for clean-up, without a scan
-    for key in (keys.done(run_id), keys.deps(run_id), keys.taken(run_id), keys.outputs(run_id),
-                keys.ready(run_id, 512)):
+    for key in (
+        keys.done(run_id),
+        keys.deps(run_id),
+        keys.taken(run_id),
+        keys.outputs(run_id),
+        keys.ready(run_id, 512),
+    ):
         assert r.ttl(key) > 0  # everything expires even if the run never ends
     dataplane.delete_run_data(run_id)
     assert list(r.scan_iter(match=keys.run_pattern(run_id))) == []

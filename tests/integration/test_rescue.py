@@ -6,6 +6,7 @@ it at risk, a ``replan`` event is recorded after the alert, and the tasks it mov
 configuration — flexible, in processes of that size — and the result is still right.
 The same slow run without rescue keeps every task where the plan put it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -29,8 +30,10 @@ def chain():
 
 
 def memories(run_id: int) -> list[tuple[str, int, float]]:
-    return sorted(TaskRun.objects.filter(run_id=run_id, function=t.paced.path)
-                  .values_list("node_id", "memory_mb", "started_at"), key=lambda r: r[2].timestamp())
+    return sorted(
+        TaskRun.objects.filter(run_id=run_id, function=t.paced.path).values_list("node_id", "memory_mb", "started_at"),
+        key=lambda r: r[2].timestamp(),
+    )
 
 
 def test_a_run_at_risk_with_rescue_moves_its_later_tasks_to_the_largest_configuration(live, redis_server, settings):
@@ -47,8 +50,11 @@ def test_a_run_at_risk_with_rescue_moves_its_later_tasks_to_the_largest_configur
     redis_server.set(t.PACE_KEY, 2.0)  # five times slower than its history says
     try:
         slow = submit(chain(), name="rescue-chain", planner="uniform", sla="p90", rescue=True)
-        event = until(lambda: [a for a in WorkflowRun.objects.get(pk=slow.id).alerts
-                               if a["kind"] == rescue_rule.REPLAN], timeout_s=60, what="a replan event")[0]
+        event = until(
+            lambda: [a for a in WorkflowRun.objects.get(pk=slow.id).alerts if a["kind"] == rescue_rule.REPLAN],
+            timeout_s=60,
+            what="a replan event",
+        )[0]
         assert slow.result(timeout=120) == TASKS  # re-planned mid-run, still right
     finally:
         redis_server.delete(t.PACE_KEY)
@@ -77,15 +83,31 @@ def test_bench_rescue_measures_both_sides_on_the_slowed_scenario(live):
     from django.core.management import call_command
 
     out = StringIO()
-    call_command("bench", "rescue", "--chain", "4", "--busy", "0.05", "--slowdown", "4", "--history", "3",
-                 "--repeat", "1", "--json", stdout=out, stderr=StringIO())
+    call_command(
+        "bench",
+        "rescue",
+        "--chain",
+        "4",
+        "--busy",
+        "0.05",
+        "--slowdown",
+        "4",
+        "--history",
+        "3",
+        "--repeat",
+        "1",
+        "--json",
+        stdout=out,
+        stderr=StringIO(),
+    )
     row = json.loads(out.getvalue())
     assert row["with"]["runs"] == row["without"]["runs"] == 1 and len(row["rows"]) == 2
     assert [r["rescue"] for r in row["rows"]] == [False, True]
     for side in ("with", "without"):
         assert row[side]["makespan_median"] > 0 and row[side]["gb_seconds_median"] > 0
-    assert row["extra_gb_seconds"] == pytest.approx(row["with"]["gb_seconds_median"]
-                                                    - row["without"]["gb_seconds_median"], abs=1e-3)
+    assert row["extra_gb_seconds"] == pytest.approx(
+        row["with"]["gb_seconds_median"] - row["without"]["gb_seconds_median"], abs=1e-3
+    )
     assert not any(r["replanned"] for r in row["rows"] if not r["rescue"])  # never without rescue
     # Slowed runs are deleted once measured: only the history runs stay.
     assert WorkflowRun.objects.filter(workflow__name=row["workflow"]).count() == 3
@@ -97,8 +119,12 @@ def test_rest_submissions_turn_rescue_on_per_run_and_refuse_a_non_boolean(live, 
     from store import keys
 
     api = client_for("rescue-rest")
-    spec = {"nodes": [{"id": "a", "function": "tests.taskfns.value", "args": [1]},
-                      {"id": "b", "function": "tests.taskfns.slow_inc", "args": [{"ref": "a"}, 3]}]}
+    spec = {
+        "nodes": [
+            {"id": "a", "function": "tests.taskfns.value", "args": [1]},
+            {"id": "b", "function": "tests.taskfns.slow_inc", "args": [{"ref": "a"}, 3]},
+        ]
+    }
     for wrong in ("sometimes", 0, "true"):  # a JSON boolean only, as the schema says
         bad = api.post("/api/runs/", {"dag": spec, "rescue": wrong}, format="json")
         assert bad.status_code == 400 and "rescue" in bad.json(), bad.content

@@ -1,4 +1,5 @@
 """Resource configurations are real: a CPU-bound task gets the CPU share of its configuration."""
+
 import pytest
 
 from orchestrator.models import TaskRun, WorkflowRun

@@ -2,6 +2,7 @@
 each scenario runs ``slaflow run`` in a child process with a local cluster of real workers against a
 redis-server and a Postgres cluster of its own, restarts one of them while the run is running, and checks
 how the run ended. Nothing is mocked; the machine's own Redis and Postgres are never touched."""
+
 import pytest
 
 from experiments.bench import restarts

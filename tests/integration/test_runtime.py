@@ -1,4 +1,5 @@
 """The branch runtime on real Celery workers, real Redis and the real database."""
+
 import time
 
 import pytest
@@ -30,7 +31,8 @@ def test_diamond_runs_with_metrics_and_cleans_up(live, run_keys):
     add_row = tasks["add-0"]
     assert len(add_row.inputs) == 2
     assert {i["node"]: i["local"] for i in add_row.inputs} == {
-        up: tasks[up].branch_id == add_row.branch_id for up in ("inc-0", "inc-2")}
+        up: tasks[up].branch_id == add_row.branch_id for up in ("inc-0", "inc-2")
+    }
     startups = WorkerStartup.objects.filter(run_id=run.id)
     assert startups.count() >= 2
     assert all(s.startup_s >= 0 and s.active_s >= 0 for s in startups)
@@ -38,8 +40,9 @@ def test_diamond_runs_with_metrics_and_cleans_up(live, run_keys):
     assert run_keys(run.id) == []  # every intermediate key deleted at the end
 
 
-def test_wide_fan_in_with_one_process_per_queue_does_not_deadlock(django_db_setup, django_db_blocker, transactional_db,
-                                                                  redis_server, settings):
+def test_wide_fan_in_with_one_process_per_queue_does_not_deadlock(
+    django_db_setup, django_db_blocker, transactional_db, redis_server, settings
+):
     """64 → 1 on a queue whose worker has exactly one pool process."""
     from localcluster.launcher import LocalCluster
     from tests.conftest import cluster_env
@@ -64,8 +67,11 @@ def test_failing_task_fails_the_run_with_traceback(live, run_keys):
     failed = TaskRun.objects.get(run_id=run.id, node_id="boom-0")
     assert failed.status == "failed" and "boom on 1" in failed.error and "raise ValueError" in failed.traceback
     # The sink never ran: it is skipped once the run has settled.
-    until(lambda: TaskRun.objects.get(run_id=run.id, node_id="add-0").status == "skipped", timeout_s=30,
-          what="the sink to be skipped")
+    until(
+        lambda: TaskRun.objects.get(run_id=run.id, node_id="add-0").status == "skipped",
+        timeout_s=30,
+        what="the sink to be skipped",
+    )
     assert run_keys(run.id) == []
 
 
@@ -104,8 +110,15 @@ def test_worker_process_killed_mid_task_loses_nothing(live, counts):
 def test_bad_submissions_store_nothing(live):
     before = (WorkflowRun.objects.count(), TaskRun.objects.count())
     bad_specs = [
-        ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "b"}]},
-                    {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]}]}, "cycle"),
+        (
+            {
+                "nodes": [
+                    {"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "b"}]},
+                    {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
+                ]
+            },
+            "cycle",
+        ),
         ({"nodes": [{"id": "a", "function": "tests.taskfns.missing_fn", "args": [1]}]}, "missing_fn"),
         ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{"ref": "ghost"}]}]}, "ghost"),
         ({"nodes": [{"id": "a", "function": "tests.taskfns.inc", "args": [{1, 2}]}]}, "not JSON"),

@@ -1,4 +1,5 @@
 """Several sinks on real workers: from the Python API (a list or a dict), a JSON spec over REST, the library."""
+
 from experiments.runner import run_and_check
 from orchestrator.models import TaskRun
 from slaflow import submit
@@ -21,12 +22,15 @@ def test_submitting_a_list_or_a_dict_of_nodes_returns_their_values_in_that_shape
 
 def test_a_json_spec_with_three_sinks_over_rest_returns_a_mapping_of_sink_to_value(live):
     api = client_for("sinks-user")
-    dag = {"name": "three-sinks", "nodes": [
-        {"id": "a", "function": "tests.taskfns.value", "args": [5]},
-        {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
-        {"id": "c", "function": "tests.taskfns.add", "args": [{"ref": "a"}, {"ref": "a"}]},
-        {"id": "d", "function": "tests.taskfns.inc", "args": [{"ref": "b"}]},
-    ]}
+    dag = {
+        "name": "three-sinks",
+        "nodes": [
+            {"id": "a", "function": "tests.taskfns.value", "args": [5]},
+            {"id": "b", "function": "tests.taskfns.inc", "args": [{"ref": "a"}]},
+            {"id": "c", "function": "tests.taskfns.add", "args": [{"ref": "a"}, {"ref": "a"}]},
+            {"id": "d", "function": "tests.taskfns.inc", "args": [{"ref": "b"}]},
+        ],
+    }
     resp = api.post("/api/runs/", {"dag": dag, "planner": "wukong", "sla": "p90"}, format="json")
     assert resp.status_code == 201, resp.content
     run_id = resp.json()["id"]
@@ -43,7 +47,7 @@ def test_the_run_page_shows_each_sink_s_result(live, client, django_user_model):
     run.result(timeout=60)
     client.force_login(user)
     page = client.get(f"/runs/{run.id}/").content.decode()
-    section = page[page.index('id="sink-results"'):]
+    section = page[page.index('id="sink-results"') :]
     assert "<td>plus_one</td><td><code>3</code>" in section and "<td>double</td><td><code>4</code>" in section
 
 

@@ -1,4 +1,5 @@
 """The output store against the real Redis, a real data server and real runs on the cluster."""
+
 import http.client
 import os
 import time

@@ -1,4 +1,5 @@
 """Task states as the runtime and the services leave them: only the moves ``core.states`` allows."""
+
 import pytest
 from django.utils import timezone
 
@@ -15,8 +16,15 @@ def test_finalizing_a_failed_run_skips_the_tasks_that_never_began_and_cancels_th
     """A run failed while ``b`` ran and ``c``, ``d`` waited: ``c`` and ``d`` never began (skipped); ``b`` had
     begun, and a begun task cannot be skipped (running → skipped is no move of the table): cancelled."""
     wf = Workflow.objects.create(name="states", structure_hash="s" * 40, spec={}, task_count=4)
-    run = WorkflowRun.objects.create(workflow=wf, status=RunStatus.FAILED, planner="uniform", sla="p90", spec={},
-                                     started_at=timezone.now(), finished_at=timezone.now())
+    run = WorkflowRun.objects.create(
+        workflow=wf,
+        status=RunStatus.FAILED,
+        planner="uniform",
+        sla="p90",
+        spec={},
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     before = {"a": TaskStatus.SUCCEEDED, "b": TaskStatus.RUNNING, "c": TaskStatus.PENDING, "d": TaskStatus.READY}
     for nid, status in before.items():
         TaskRun.objects.create(run=run, node_id=nid, function="m.f", status=status)
@@ -24,20 +32,34 @@ def test_finalizing_a_failed_run_skips_the_tasks_that_never_began_and_cancels_th
     runs.finalize_run(run.id)
 
     after = dict(TaskRun.objects.filter(run=run).values_list("node_id", "status"))
-    assert after == {"a": TaskStatus.SUCCEEDED, "b": TaskStatus.CANCELLED, "c": TaskStatus.SKIPPED,
-                     "d": TaskStatus.SKIPPED}
+    assert after == {
+        "a": TaskStatus.SUCCEEDED,
+        "b": TaskStatus.CANCELLED,
+        "c": TaskStatus.SKIPPED,
+        "d": TaskStatus.SKIPPED,
+    }
     assert all(states.allowed(before[n], after[n]) for n in before if before[n] != after[n])
 
 
 @pytest.mark.django_db
 def test_finalizing_a_cancelled_run_cancels_every_unfinished_task(redis_server):
     wf = Workflow.objects.create(name="states", structure_hash="t" * 40, spec={}, task_count=3)
-    run = WorkflowRun.objects.create(workflow=wf, status=RunStatus.CANCELLED, planner="uniform", sla="p90", spec={},
-                                     started_at=timezone.now(), finished_at=timezone.now())
+    run = WorkflowRun.objects.create(
+        workflow=wf,
+        status=RunStatus.CANCELLED,
+        planner="uniform",
+        sla="p90",
+        spec={},
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
     for nid, status in {"a": TaskStatus.RUNNING, "b": TaskStatus.PENDING, "c": TaskStatus.FAILED}.items():
         TaskRun.objects.create(run=run, node_id=nid, function="m.f", status=status)
 
     runs.finalize_run(run.id)
 
     assert dict(TaskRun.objects.filter(run=run).values_list("node_id", "status")) == {
-        "a": TaskStatus.CANCELLED, "b": TaskStatus.CANCELLED, "c": TaskStatus.FAILED}
+        "a": TaskStatus.CANCELLED,
+        "b": TaskStatus.CANCELLED,
+        "c": TaskStatus.FAILED,
+    }

@@ -1,6 +1,7 @@
 """Throttles against the real shared cache (Redis): a forged X-Forwarded-For buys no fresh bucket, and every
 login — the token exchange and the three login forms — is refused after SLAFLOW_LOGIN_RATE attempts per
 username and per address (issue 23, row 5)."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -83,8 +84,9 @@ def test_a_login_under_the_limit_still_signs_in(db, settings):
     settings.SLAFLOW_LOGIN_RATE = "3/minute"
     get_user_model().objects.create_user("carol", password="pw-carol-123")
     client = Client()
-    resp = client.post("/accounts/login/", {"username": "carol", "password": "pw-carol-123"},
-                       REMOTE_ADDR="198.51.100.7")
+    resp = client.post(
+        "/accounts/login/", {"username": "carol", "password": "pw-carol-123"}, REMOTE_ADDR="198.51.100.7"
+    )
     assert resp.status_code == 302 and client.get("/").status_code == 200
 
 
@@ -94,6 +96,11 @@ def test_submissions_count_against_the_user_not_the_address(db, settings):
     api = client_for("throttle-user")
     first = api.post("/api/runs/", {"workflow": "diamond"}, format="json", REMOTE_ADDR="198.51.100.1")
     assert first.status_code == 201, first.content
-    again = api.post("/api/runs/", {"workflow": "diamond"}, format="json", REMOTE_ADDR="198.51.100.2",
-                     HTTP_X_FORWARDED_FOR="203.0.113.5")
+    again = api.post(
+        "/api/runs/",
+        {"workflow": "diamond"},
+        format="json",
+        REMOTE_ADDR="198.51.100.2",
+        HTTP_X_FORWARDED_FOR="203.0.113.5",
+    )
     assert again.status_code == 429 and int(again["Retry-After"]) >= 1

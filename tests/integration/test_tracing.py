@@ -1,5 +1,6 @@
 """OpenTelemetry tracing (workers.tracing, workers.tracing_hook): a branch's spans in this process with
 the SDK's in-memory exporter, and a whole run's trace across real worker processes."""
+
 import json
 import time
 
@@ -56,8 +57,8 @@ def test_a_branch_has_a_span_per_task_and_stage_under_the_run_it_belongs_to(trac
 
     spans = traced.get_finished_spans()
     by_id = {s.context.span_id: s for s in spans}
-    run_span, = [s for s in spans if s.name == "slaflow.run"]
-    branch_span, = [s for s in spans if s.name == "slaflow.branch"]
+    (run_span,) = [s for s in spans if s.name == "slaflow.run"]
+    (branch_span,) = [s for s in spans if s.name == "slaflow.branch"]
     assert {s.context.trace_id for s in spans} == {run_span.context.trace_id}  # one trace
     assert branch_span.parent.span_id == run_span.context.span_id  # no header here: under the run span
     assert branch_span.attributes["slaflow.branch"] == "W-1" and branch_span.attributes["slaflow.tasks"] == 4
@@ -65,8 +66,11 @@ def test_a_branch_has_a_span_per_task_and_stage_under_the_run_it_belongs_to(trac
     assert set(tasks) == {"a", "b", "c", "d"}
     for node, span in tasks.items():
         assert span.parent.span_id == branch_span.context.span_id and span.attributes["slaflow.status"] == "succeeded"
-        stages = [s.name for s in sorted(spans, key=lambda s: s.start_time)
-                  if s.parent is not None and s.parent.span_id == span.context.span_id]
+        stages = [
+            s.name
+            for s in sorted(spans, key=lambda s: s.start_time)
+            if s.parent is not None and s.parent.span_id == span.context.span_id
+        ]
         assert stages[:3] == ["inputs", "execute", "upload"]
         assert stages[3:] == (["dispatch"] if node == "d" else [])  # d sent e's branch to worker X
         for s in spans:
@@ -90,8 +94,9 @@ def test_a_message_sent_under_a_span_carries_its_context(traced):
     assert traceparent.startswith(f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-")
 
 
-def test_one_trace_per_run_across_the_worker_processes(django_db_setup, django_db_blocker, transactional_db,
-                                                        redis_server, settings, traced, tmp_path):
+def test_one_trace_per_run_across_the_worker_processes(
+    django_db_setup, django_db_blocker, transactional_db, redis_server, settings, traced, tmp_path
+):
     """Real workers with SLAFLOW_OTEL=1 write their spans to a file; every branch of the run is in the run's
     trace, a dispatched branch under the span of the task stage that sent it."""
     from localcluster.launcher import LocalCluster
@@ -100,8 +105,9 @@ def test_one_trace_per_run_across_the_worker_processes(django_db_setup, django_d
     spans_file = settings.SLAFLOW_OTEL_FILE
     settings.SLAFLOW_RESOURCE_CONFIGS = (640,)  # a queue of its own: the session's cluster does not serve it
     settings.SLAFLOW_DEFAULT_MEMORY_MB = 640
-    env = cluster_env(SLAFLOW_RESOURCE_CONFIGS="640", SLAFLOW_DEFAULT_MEMORY_MB="640", SLAFLOW_OTEL="1",
-                      SLAFLOW_OTEL_FILE=spans_file)
+    env = cluster_env(
+        SLAFLOW_RESOURCE_CONFIGS="640", SLAFLOW_DEFAULT_MEMORY_MB="640", SLAFLOW_OTEL="1", SLAFLOW_OTEL_FILE=spans_file
+    )
     with LocalCluster(memory_configs=(640,), max_pool=2, min_pool=1, env=env, loglevel="info"):
         src = t.value(3)
         run = submit(t.total([t.slow_inc(src, 0.2) for _ in range(4)]), name="traced-fan", planner="wukong")
@@ -115,7 +121,7 @@ def test_one_trace_per_run_across_the_worker_processes(django_db_setup, django_d
 
         rows = until(exported, timeout_s=30, what="every branch's span in the file")
     assert len(branches) >= 2  # the fan-out ran on more than one branch: the trace crosses messages
-    run_span, = [r for r in rows if r["name"] == "slaflow.run" and r["attributes"]["slaflow.run_id"] == run.id]
+    (run_span,) = [r for r in rows if r["name"] == "slaflow.run" and r["attributes"]["slaflow.run_id"] == run.id]
     trace_id = run_span["context"]["trace_id"]
     ours = [r for r in rows if r["context"]["trace_id"] == trace_id]
     assert {r["attributes"].get("slaflow.branch") for r in ours if r["name"] == "slaflow.branch"} == branches

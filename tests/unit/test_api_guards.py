@@ -1,4 +1,5 @@
 """Pure guards the REST API relies on: task budgets, function origins, spec options, cache encoding."""
+
 import json
 
 import pytest
@@ -14,7 +15,7 @@ from workers import functions
 def test_node_budget_stops_a_huge_build_early():
     with authoring.node_budget(100):
         with pytest.raises(authoring.GraphTooLarge, match="more than 100 tasks"):
-            tree_reduction.build(n=2 ** 40)  # would never finish without the budget
+            tree_reduction.build(n=2**40)  # would never finish without the budget
     # The budget is scoped: outside the block the same code builds freely.
     assert len(authoring.build_graph(tree_reduction.build(n=256))) == 255
 

@@ -1,4 +1,5 @@
 """The calibration figures over plain rows (the command runs real workflows; figures are pure)."""
+
 import pytest
 
 from experiments.bench.calibration import figures
@@ -10,8 +11,13 @@ def row(made, typical, p50, p90):
 
 def test_figures_judge_runs_two_to_six_and_the_steady_overshoot_on_eight_to_twelve():
     rows = [row(3.0, None, None, None)]  # run 1: the no-history fallback
-    rows += [row(2.0, 2.2, 2.1, 2.4), row(2.0, 1.8, 1.9, 2.2), row(2.0, 2.0, 2.0, 2.3), row(2.5, 2.0, 2.1, 2.4),
-             row(2.0, 2.1, 2.1, 2.5)]
+    rows += [
+        row(2.0, 2.2, 2.1, 2.4),
+        row(2.0, 1.8, 1.9, 2.2),
+        row(2.0, 2.0, 2.0, 2.3),
+        row(2.5, 2.0, 2.1, 2.4),
+        row(2.0, 2.1, 2.1, 2.5),
+    ]
     rows += [row(2.0, 2.0, 2.0, 2.2)] * 7  # runs 7-13
     f = figures(rows)
     assert f["early_typical_error_median"] == pytest.approx(0.1)  # errors 0.1, 0.1, 0, 0.2, 0.05

@@ -1,4 +1,5 @@
 """The calibration suite's figures (issue 25, item 3), pure over plain rows."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """``bench runtime --planner PLANNER+OPT``: a planner applying only the named optimizations."""
+
 import pytest
 
 from experiments.bench import runtime

@@ -1,4 +1,5 @@
 """The WfCommons family's translation (experiments.bench.wfcommons): recipe instance → slaflow graph."""
+
 import numpy as np
 import pytest
 
@@ -12,14 +13,20 @@ def tiny() -> wf.Instance:
               \\         /     \\
                c (2 s, 0 B)    d (2 s, 100 B)
     """
-    return wf.Instance("tiny", 0, (
-        wf.Job("a", "split", 1.0, 10, ()), wf.Job("b", "split", 3.0, 30, ()),
-        wf.Job("c", "merge", 2.0, 0, ("a", "b")), wf.Job("d", "map", 2.0, 100, ("b",))))
+    return wf.Instance(
+        "tiny",
+        0,
+        (
+            wf.Job("a", "split", 1.0, 10, ()),
+            wf.Job("b", "split", 3.0, 30, ()),
+            wf.Job("c", "merge", 2.0, 0, ("a", "b")),
+            wf.Job("d", "map", 2.0, 100, ("b",)),
+        ),
+    )
 
 
 def _refs(node) -> list[str]:
-    return [a.node_id for a in node.args[3]] if node.function.endswith("wf_task") else \
-        [a.node_id for a in node.args[0]]
+    return [a.node_id for a in node.args[3]] if node.function.endswith("wf_task") else [a.node_id for a in node.args[0]]
 
 
 def test_scale_keeps_the_proportions_and_caps_the_largest_output():

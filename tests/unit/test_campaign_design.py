@@ -1,28 +1,38 @@
 """Campaign arguments are checked before anything runs; the schedule is warm-ups, then a seeded shuffle."""
+
 import pytest
 
 from experiments.campaigns import design
 
 
 def parse(**kw):
-    args = dict(workflows=["diamond", "tree_reduction"], planners=["uniform", "wukong"], slas=["p50", "p90"],
-                iterations=3, warmup=2, seed=1)
+    args = dict(
+        workflows=["diamond", "tree_reduction"],
+        planners=["uniform", "wukong"],
+        slas=["p50", "p90"],
+        iterations=3,
+        warmup=2,
+        seed=1,
+    )
     args.update(kw)
     return design.parse(**args)
 
 
-@pytest.mark.parametrize("kw, message", [
-    (dict(workflows=["nope"]), "unknown workflow 'nope'"),
-    (dict(workflows=[]), "at least one workflow"),
-    (dict(planners=["magic"]), "unknown planner 'magic'"),
-    (dict(slas=["p100"]), "SLA 'p100'"),
-    (dict(slas=[]), "at least one SLA"),
-    (dict(iterations=0), "--iterations must be at least 1"),
-    (dict(warmup=-1), "--warmup must be 0 or more"),
-    (dict(params={"gemm": {"n": "8"}}), "'gemm', which is not among the campaign's workflows"),
-    (dict(params={"tree_reduction": {"n": "x"}}), "tree_reduction parameter 'n' must be int"),
-    (dict(params={"tree_reduction": {"m": "2"}}), "tree_reduction has no parameter 'm'"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        (dict(workflows=["nope"]), "unknown workflow 'nope'"),
+        (dict(workflows=[]), "at least one workflow"),
+        (dict(planners=["magic"]), "unknown planner 'magic'"),
+        (dict(slas=["p100"]), "SLA 'p100'"),
+        (dict(slas=[]), "at least one SLA"),
+        (dict(iterations=0), "--iterations must be at least 1"),
+        (dict(warmup=-1), "--warmup must be 0 or more"),
+        (dict(params={"gemm": {"n": "8"}}), "'gemm', which is not among the campaign's workflows"),
+        (dict(params={"tree_reduction": {"n": "x"}}), "tree_reduction parameter 'n' must be int"),
+        (dict(params={"tree_reduction": {"m": "2"}}), "tree_reduction has no parameter 'm'"),
+    ],
+)
 def test_bad_arguments_are_refused_naming_the_problem(kw, message):
     with pytest.raises(design.CampaignError, match=message):
         parse(**kw)
@@ -30,7 +40,9 @@ def test_bad_arguments_are_refused_naming_the_problem(kw, message):
 
 def test_params_text_is_parsed_and_checked():
     assert design.parse_params(["tree_reduction:n=8", "gemm:n=256,block=64"]) == {
-        "tree_reduction": {"n": "8"}, "gemm": {"n": "256", "block": "64"}}
+        "tree_reduction": {"n": "8"},
+        "gemm": {"n": "256", "block": "64"},
+    }
     for bad in ("tree_reduction", "tree_reduction:n", ":n=2"):
         with pytest.raises(design.CampaignError, match="--params"):
             design.parse_params([bad])
@@ -45,7 +57,8 @@ def test_the_schedule_is_warm_ups_then_every_cell_in_a_seeded_order():
     assert all(s.warmup and s.sla == "p50" for s in warm) and not any(s.warmup for s in measured)
     assert len(measured) == 2 * 2 * 2 * 3
     assert {(s.workflow, s.planner, s.sla, s.iteration) for s in measured} == {
-        (w, p, s, k) for w in c.workflows for p in c.planners for s in c.slas for k in (1, 2, 3)}
+        (w, p, s, k) for w in c.workflows for p in c.planners for s in c.slas for k in (1, 2, 3)
+    }
     assert design.schedule(c) == slots  # the same seed, the same order
     assert design.run_count(c) == len(slots)  # counted without building (a web form may ask for 10^5)
     other = design.schedule(parse(seed=2))

@@ -1,4 +1,5 @@
 """The canvas as signature dicts: queues, ids and headers (no broker)."""
+
 from orchestrator.core.graph import Node, Ref
 from orchestrator.planning.plan import Plan, TaskPlan
 from workers import canvas
@@ -6,7 +7,8 @@ from workers import canvas
 
 def graph():
     return {
-        "a": Node("a", "m.f"), "b": Node("b", "m.f"),
+        "a": Node("a", "m.f"),
+        "b": Node("b", "m.f"),
         "c": Node("c", "m.g", args=(Ref("a"), Ref("b"))),
     }
 
@@ -50,17 +52,23 @@ def test_branch_token_is_deterministic():
 def test_a_planned_plan_emits_one_root_branch_per_logical_worker():
     """Non-uniform plan of two long roots on different workers and memory sizes:
 
-        slow   fast        slow: CPU-bound, 1 s at 2048 MB, 4 s at 512; fast: 0.3 s at any size
-           \\   /
-            join
+    slow   fast        slow: CPU-bound, 1 s at 2048 MB, 4 s at 512; fast: 0.3 s at any size
+       \\   /
+        join
     """
     from orchestrator import planning
     from orchestrator.planning.predictor import Predictor
     from tests.planning_support import config, graph as make_graph, history, same_everywhere
 
     g = make_graph({"slow": ("m.slow", []), "fast": ("m.fast", []), "join": ("m.join", ["slow", "fast"])})
-    h = history({"m.slow": {512: 4.0, 1024: 2.0, 2048: 1.0}, **same_everywhere(["m.fast"], 0.3),
-                 **same_everywhere(["m.join"], 0.01)}, cold_s=0.05)
+    h = history(
+        {
+            "m.slow": {512: 4.0, 1024: 2.0, 2048: 1.0},
+            **same_everywhere(["m.fast"], 0.3),
+            **same_everywhere(["m.join"], 0.01),
+        },
+        cold_s=0.05,
+    )
     plan = planning.get("non-uniform")(g, Predictor(h), config("non-uniform", sla="p50"))
     assert plan.tasks["slow"].worker != plan.tasks["fast"].worker
     assert plan.tasks["fast"].memory_mb == 512 and plan.tasks["slow"].memory_mb == 2048

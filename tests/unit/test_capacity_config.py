@@ -1,4 +1,5 @@
 """Where a plan's capacity comes from: SLAFLOW_HOST_CORES, else the workers (integration tests)."""
+
 import pytest
 
 from orchestrator.core import envconfig

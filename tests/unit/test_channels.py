@@ -1,4 +1,5 @@
 """Pub/sub channels are global to a Redis server: each deployment's carry its database."""
+
 from orchestrator.core import envconfig
 from store import keys
 

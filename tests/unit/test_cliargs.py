@@ -1,4 +1,5 @@
 """List options: spaces, commas or both, in every command (orchestrator.cliargs)."""
+
 import argparse
 
 import pytest
@@ -29,18 +30,40 @@ def test_every_list_option_of_every_command_uses_the_shared_helper():
                 assert isinstance(action, cliargs.ListAction), f"{name} {action.option_strings[0]}"
                 found.append(f"{name} {action.option_strings[0]}")
     # the options issue 29 named, among others
-    for option in ("run_workflow --optimizations", "run_workflow --param", "run_sla_experiments --workflows",
-                   "run_sla_experiments --planners", "run_sla_experiments --slas", "bench --workload",
-                   "bench --scenario", "bench --size", "bench --planner", "sla_report --sla", "plan --param"):
+    for option in (
+        "run_workflow --optimizations",
+        "run_workflow --param",
+        "run_sla_experiments --workflows",
+        "run_sla_experiments --planners",
+        "run_sla_experiments --slas",
+        "bench --workload",
+        "bench --scenario",
+        "bench --size",
+        "bench --planner",
+        "sla_report --sla",
+        "plan --param",
+    ):
         assert option in found
 
 
-@pytest.mark.parametrize("args", [
-    ["--workflows", "diamond", "tree_reduction", "--planners", "uniform", "wukong", "--slas", "p50", "p90"],
-    ["--workflows", "diamond,tree_reduction", "--planners", "uniform,wukong", "--slas", "p50,p90"],
-    ["--workflows", "diamond,", "tree_reduction", "--planners", "uniform", "--planners", "wukong",
-     "--slas", "p50, p90"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workflows", "diamond", "tree_reduction", "--planners", "uniform", "wukong", "--slas", "p50", "p90"],
+        ["--workflows", "diamond,tree_reduction", "--planners", "uniform,wukong", "--slas", "p50,p90"],
+        [
+            "--workflows",
+            "diamond,",
+            "tree_reduction",
+            "--planners",
+            "uniform",
+            "--planners",
+            "wukong",
+            "--slas",
+            "p50, p90",
+        ],
+    ],
+)
 def test_campaign_lists_take_spaces_commas_or_both(args):
     opts = _parser("run_sla_experiments").parse_args(args + ["--out", "x"])
     assert opts.workflows == ["diamond", "tree_reduction"]

@@ -4,10 +4,24 @@ import pytest
 from orchestrator.core import codec
 
 
-@pytest.mark.parametrize("value", [
-    None, 1, 2.5, "x", True, [1, [2]], {"a": 1}, (1, 2), {1: "int key"}, b"\x00\x01", {"ref": "looks-like-ref"},
-    {"__sf__": "spoof"}, float("inf"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        1,
+        2.5,
+        "x",
+        True,
+        [1, [2]],
+        {"a": 1},
+        (1, 2),
+        {1: "int key"},
+        b"\x00\x01",
+        {"ref": "looks-like-ref"},
+        {"__sf__": "spoof"},
+        float("inf"),
+    ],
+)
 def test_round_trip(value):
     assert codec.loads(codec.dumps(value)) == value
 
@@ -38,9 +52,18 @@ def test_describe_and_plain_json():
 def test_arrays_round_trip_writeable_whatever_their_layout():
     import io
 
-    for a in [np.random.default_rng(1).random((64, 32)), np.arange(10), np.array(3.0),
-              np.asfortranarray(np.ones((3, 4))), np.ones((5, 6))[:, ::2], np.array([], dtype=np.int8),
-              np.zeros((0, 3)), np.array(["ab", "c"]), np.array([1 + 2j]), np.zeros((2, 3), dtype=">i4")]:
+    for a in [
+        np.random.default_rng(1).random((64, 32)),
+        np.arange(10),
+        np.array(3.0),
+        np.asfortranarray(np.ones((3, 4))),
+        np.ones((5, 6))[:, ::2],
+        np.array([], dtype=np.int8),
+        np.zeros((0, 3)),
+        np.array(["ab", "c"]),
+        np.array([1 + 2j]),
+        np.zeros((2, 3), dtype=">i4"),
+    ]:
         raw = codec.dumps(a)
         b = codec.loads(raw)
         assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)

@@ -1,6 +1,7 @@
 """docker-compose.yml and the Dockerfile: one worker service per resource configuration, limits matching it;
 safe production defaults (issue 23: a password on Redis, Flower's login required and off its command line, its
 port on loopback only, explicit allowed hosts, the image unprivileged and in production mode)."""
+
 import os
 import re
 import signal
@@ -85,8 +86,9 @@ def test_the_image_runs_unprivileged_in_production_mode():
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     assert "ENV SLAFLOW_MODE=production" in lines
-    assert lines.index("ENV SLAFLOW_MODE=production") > max(i for i, line in enumerate(lines)
-                                                           if "collectstatic" in line)
+    assert lines.index("ENV SLAFLOW_MODE=production") > max(
+        i for i, line in enumerate(lines) if "collectstatic" in line
+    )
 
 
 def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
@@ -97,8 +99,14 @@ def test_the_compose_redis_command_asks_every_client_for_the_password(tmp_path):
     sock = tmp_path / "redis.sock"
     script = command[2].replace("$$", "$") + f" --port 0 --unixsocket {sock}"
     password = "compose-test-" + os.urandom(8).hex()
-    proc = subprocess.Popen(["sh", "-c", script], env={**os.environ, "REDIS_PASSWORD": password}, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["sh", "-c", script],
+        env={**os.environ, "REDIS_PASSWORD": password},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         until(lambda: sock.exists() or proc.poll() is not None, timeout_s=10, what="redis-server to listen")
         assert proc.poll() is None, "redis-server exited"

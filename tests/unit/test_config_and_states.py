@@ -9,7 +9,13 @@ def test_database_url_parsing():
     assert envconfig.database_from_url(None)["ENGINE"].endswith("sqlite3")
     pg = envconfig.database_from_url("postgres://u:p%40ss@db.example:6543/slaflow?sslmode=require")
     assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], str(pg["PORT"])) == (
-        "django.db.backends.postgresql", "slaflow", "u", "p@ss", "db.example", "6543")
+        "django.db.backends.postgresql",
+        "slaflow",
+        "u",
+        "p@ss",
+        "db.example",
+        "6543",
+    )
     assert pg["OPTIONS"] == {"sslmode": "require"}
     assert pg["CONN_HEALTH_CHECKS"] is True
     with pytest.raises(envconfig.ConfigError, match="mysql"):
@@ -95,6 +101,8 @@ def test_results_are_stored_without_compression_on_postgres():
     if connection.vendor != "postgresql":
         pytest.skip("a Postgres storage setting; this run uses " + connection.vendor)
     with connection.cursor() as cur:
-        cur.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = 'orchestrator_runresult'::regclass "
-                    "AND attname = 'data'")
+        cur.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'orchestrator_runresult'::regclass "
+            "AND attname = 'data'"
+        )
         assert cur.fetchone()[0] == "e"

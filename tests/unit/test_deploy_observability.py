@@ -1,5 +1,6 @@
 """The Grafana dashboard has the structure Grafana loads; the compose Prometheus scrapes /metrics with the
 token. (Each query's series are checked against a real scrape in tests/integration/test_observability.py.)"""
+
 import json
 from pathlib import Path
 
@@ -35,9 +36,17 @@ def test_the_dashboard_has_what_grafana_requires():
             assert target["expr"].count("(") == target["expr"].count(")") and "slaflow_" in target["expr"]
     # the series the issue asks a dashboard for
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
-    for name in ("slaflow_runs", "slaflow_sla_attainment_ratio", "slaflow_promise_error_ratio",
-                 "slaflow_queue_messages", "slaflow_pool_processes", "slaflow_task_duration_seconds_bucket",
-                 "slaflow_startups", "slaflow_data_moved_bytes", "slaflow_optimization_events"):
+    for name in (
+        "slaflow_runs",
+        "slaflow_sla_attainment_ratio",
+        "slaflow_promise_error_ratio",
+        "slaflow_queue_messages",
+        "slaflow_pool_processes",
+        "slaflow_task_duration_seconds_bucket",
+        "slaflow_startups",
+        "slaflow_data_moved_bytes",
+        "slaflow_optimization_events",
+    ):
         assert name in exprs, name
 
 

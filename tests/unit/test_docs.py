@@ -2,6 +2,7 @@
 
 (The blocks marked runnable are run in tests/integration/test_docs_commands.py.)
 """
+
 import json
 import os
 import re
@@ -14,8 +15,10 @@ from slaflow.cli import VERBS
 from tests.docsutil import BASE, DOCS, all_blocks, blocks, pages
 
 SOURCES = ("orchestrator", "store", "workers", "localcluster", "reports", "experiments", "slaflow", "webui", "tests")
-_READ = re.compile(r"(?:environ(?:\.get|\.setdefault)?\(|environ\[|env_[a-z_]+\(|getenv\()\s*"
-                   r"[\"']([A-Z][A-Z0-9_]+)[\"']")
+_READ = re.compile(
+    r"(?:environ(?:\.get|\.setdefault)?\(|environ\[|env_[a-z_]+\(|getenv\()\s*"
+    r"[\"']([A-Z][A-Z0-9_]+)[\"']"
+)
 _NAMED = re.compile(r"\b(SLAFLOW_[A-Z0-9_]*[A-Z0-9]|DJANGO_[A-Z_]*[A-Z]|OTEL_[A-Z_]*[A-Z]|DATABASE_URL|REDIS_URL)\b")
 _COMMAND = re.compile(r"\bslaflow\s+([a-z][a-z_]*)([^\n`|;&#)]*)")
 # How Django finds the settings, and what Lambda tells its handler (workers/lambda_handler.py): not settings.
@@ -33,8 +36,14 @@ def _code_files(dirs):
 def test_the_docs_build_strict(tmp_path):
     site = tmp_path / "site"
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)], cwd=BASE, env=env,
-                         capture_output=True, text=True, timeout=240)
+    out = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
+        cwd=BASE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     cli = (site / "reference" / "cli" / "index.html").read_text()
     for verb in VERBS:

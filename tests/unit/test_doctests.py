@@ -6,6 +6,7 @@ without a list to update, and only those modules are imported (not every managem
 migration, as ``--doctest-modules`` would). Each module is one test; its failure shows doctest's own report
 (the example, what was expected, what came).
 """
+
 from __future__ import annotations
 
 import doctest

@@ -1,4 +1,5 @@
 """Where the embedded Redis server comes from, and the message when there is none."""
+
 import shutil
 import sys
 

@@ -1,4 +1,5 @@
 """Executables as tasks: the command form, its spec round trip, the allow-lists, running a program."""
+
 import json
 import os
 import re
@@ -23,10 +24,13 @@ def test_a_command_node_is_the_run_function_named_after_its_program_and_round_tr
     assert sorted(g) == ["sort-0", "value-0", "wc-0"]
     assert g["wc-0"].function == executables.FUNCTION and g["wc-0"].upstream == ("sort-0",)
     assert spec_mod.from_spec(spec_mod.to_spec(g)) == g
-    short = {"nodes": [{"id": "v", "function": "tests.taskfns.value", "args": ["b\na\n"]},
-                       {"id": "s", "command": ["sort"], "stdin": {"ref": "v"}},
-                       {"id": "n", "command": ["wc", "-l", "{f}"], "files": {"f": {"ref": "s"}},
-                        "options": {"timeout_s": 5}}]}
+    short = {
+        "nodes": [
+            {"id": "v", "function": "tests.taskfns.value", "args": ["b\na\n"]},
+            {"id": "s", "command": ["sort"], "stdin": {"ref": "v"}},
+            {"id": "n", "command": ["wc", "-l", "{f}"], "files": {"f": {"ref": "s"}}, "options": {"timeout_s": 5}},
+        ]
+    }
     got = spec_mod.from_spec(short)
     assert got["s"].function == executables.FUNCTION and got["s"].upstream == ("v",)
     assert got["n"].upstream == ("s",) and got["n"].options_dict == {"timeout_s": 5}
@@ -43,17 +47,24 @@ def _node(argv, files=None) -> dict:
 ALLOWED = r"\(SLAFLOW_ALLOWED_EXECUTABLES: sort, uniq, wc"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["rm", "-rf", "/tmp/x"], r"executable 'rm' is not allowed " + ALLOWED),
-    ("sort -n", r"a command must be a non-empty list of strings \(argv\), got 'sort -n'"),
-    ([], r"a command must be a non-empty list of strings"),
-    # row 4: a path reaching an allowed program by its basename
-    (["../../../../usr/bin/cat"], r"executable '../../../../usr/bin/cat' is not allowed " + ALLOWED
-     + r".*\): a program is named exactly as listed, a path only when the list holds that exact absolute path"),
-    (["/opt/evil/sort"], r"executable '/opt/evil/sort' is not allowed " + ALLOWED),
-    (["/usr/bin/sort"], r"executable '/usr/bin/sort' is not allowed"),
-    (["./sort"], r"executable './sort' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["rm", "-rf", "/tmp/x"], r"executable 'rm' is not allowed " + ALLOWED),
+        ("sort -n", r"a command must be a non-empty list of strings \(argv\), got 'sort -n'"),
+        ([], r"a command must be a non-empty list of strings"),
+        # row 4: a path reaching an allowed program by its basename
+        (
+            ["../../../../usr/bin/cat"],
+            r"executable '../../../../usr/bin/cat' is not allowed "
+            + ALLOWED
+            + r".*\): a program is named exactly as listed, a path only when the list holds that exact absolute path",
+        ),
+        (["/opt/evil/sort"], r"executable '/opt/evil/sort' is not allowed " + ALLOWED),
+        (["/usr/bin/sort"], r"executable '/usr/bin/sort' is not allowed"),
+        (["./sort"], r"executable './sort' is not allowed"),
+    ],
+)
 def test_a_program_not_exactly_on_the_allow_list_or_not_an_argv_list_is_refused(argv, message):
     with pytest.raises(GraphError, match=message):
         command(argv)
@@ -61,58 +72,76 @@ def test_a_program_not_exactly_on_the_allow_list_or_not_an_argv_list_is_refused(
         check_graph(_node(argv))
 
 
-@pytest.mark.parametrize("argv, message", [
-    # row 1: GNU sort runs --compress-program on its temporary data
-    (["sort", "-S", "1k", "--compress-program=sh"],
-     r"node 'n': sort option '--compress-program' is refused: it runs another program"),
-    (["sort", "--compress-program", "sh"], r"sort option '--compress-program' is refused: it runs another program"),
-    # GNU accepts abbreviations: only exact spellings pass
-    (["sort", "--compress=sh"], r"sort option '--compress' is not allowed \(options are written in full: "
-                                r"it abbreviates --compress-program\)"),
-    (["sort", "--rev"], r"sort option '--rev' is not allowed \(options are written in full: it abbreviates "
-                        r"--reverse\); sort accepts -C -M"),
-    (["sort", "-o", "out"], r"sort option '-o' is refused: it writes a file"),
-    (["sort", "-nro", "out"], r"sort option '-o' is refused: it writes a file"),  # inside a bundle
-    (["sort", "{a}", "-o", "out"], r"sort option '-o' is refused"),  # GNU permutes: options after operands count
-    (["sort", "--output=out"], r"sort option '--output' is refused: it writes a file"),
-    (["sort", "-T", "/tmp"], r"sort option '-T' is refused: it writes a file \(temporary files"),
-    (["sort", "--files0-from=/etc/passwd"], r"sort option '--files0-from' is refused: it reads a file"),
-    (["sort", "--random-source", "/dev/zero"], r"sort option '--random-source' is refused: it reads a file"),
-    (["wc", "--files0-from", "/etc/passwd"], r"wc option '--files0-from' is refused: it reads a file"),
-    (["uniq", "{a}", "{b}"], r"uniq takes at most 1 operand\(s\), got 2: uniq's second operand is an OUTPUT file"),
-    (["tail", "-f", "{a}"], r"tail option '-f' is refused: it waits for more input forever"),
-    (["grep", "-r", "x"], r"grep option '-r' is refused: it reads directories"),
-    (["sort", "--version"], r"sort option '--version' is not allowed"),
-    (["sort", "-k", "1;sh"], r"sort option '-k' takes a sort key \(like 2 or 2,3n\), got '1;sh'"),
-    (["sort", "--key"], r"sort option '--key' needs a value"),
-    (["sort", "--reverse=yes"], r"sort option '--reverse' takes no value"),
-    (["tr", "a", "b", "c"], r"tr takes at most 2 operand\(s\), got 3: tr takes at most two SETs"),
-    (["tr"], r"tr needs at least 1 operand\(s\), got 0"),
-    (["grep"], r"grep needs at least 1 operand\(s\), got 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # row 1: GNU sort runs --compress-program on its temporary data
+        (
+            ["sort", "-S", "1k", "--compress-program=sh"],
+            r"node 'n': sort option '--compress-program' is refused: it runs another program",
+        ),
+        (["sort", "--compress-program", "sh"], r"sort option '--compress-program' is refused: it runs another program"),
+        # GNU accepts abbreviations: only exact spellings pass
+        (
+            ["sort", "--compress=sh"],
+            r"sort option '--compress' is not allowed \(options are written in full: "
+            r"it abbreviates --compress-program\)",
+        ),
+        (
+            ["sort", "--rev"],
+            r"sort option '--rev' is not allowed \(options are written in full: it abbreviates "
+            r"--reverse\); sort accepts -C -M",
+        ),
+        (["sort", "-o", "out"], r"sort option '-o' is refused: it writes a file"),
+        (["sort", "-nro", "out"], r"sort option '-o' is refused: it writes a file"),  # inside a bundle
+        (["sort", "{a}", "-o", "out"], r"sort option '-o' is refused"),  # GNU permutes: options after operands count
+        (["sort", "--output=out"], r"sort option '--output' is refused: it writes a file"),
+        (["sort", "-T", "/tmp"], r"sort option '-T' is refused: it writes a file \(temporary files"),
+        (["sort", "--files0-from=/etc/passwd"], r"sort option '--files0-from' is refused: it reads a file"),
+        (["sort", "--random-source", "/dev/zero"], r"sort option '--random-source' is refused: it reads a file"),
+        (["wc", "--files0-from", "/etc/passwd"], r"wc option '--files0-from' is refused: it reads a file"),
+        (["uniq", "{a}", "{b}"], r"uniq takes at most 1 operand\(s\), got 2: uniq's second operand is an OUTPUT file"),
+        (["tail", "-f", "{a}"], r"tail option '-f' is refused: it waits for more input forever"),
+        (["grep", "-r", "x"], r"grep option '-r' is refused: it reads directories"),
+        (["sort", "--version"], r"sort option '--version' is not allowed"),
+        (["sort", "-k", "1;sh"], r"sort option '-k' takes a sort key \(like 2 or 2,3n\), got '1;sh'"),
+        (["sort", "--key"], r"sort option '--key' needs a value"),
+        (["sort", "--reverse=yes"], r"sort option '--reverse' takes no value"),
+        (["tr", "a", "b", "c"], r"tr takes at most 2 operand\(s\), got 3: tr takes at most two SETs"),
+        (["tr"], r"tr needs at least 1 operand\(s\), got 0"),
+        (["grep"], r"grep needs at least 1 operand\(s\), got 0"),
+    ],
+)
 def test_options_off_a_program_s_allow_list_are_refused_naming_the_option_and_the_program(argv, message):
     with pytest.raises(DisallowedExecutableError, match=message):
         check_graph(_node(argv, {"a": "x", "b": "y"}))
 
 
-@pytest.mark.parametrize("argv, message", [
-    # row 3: path operands (the worker's environment, any file)
-    (["grep", "-z", "SECRET", "/proc/self/environ"], r"grep operand '/proc/self/environ' is not allowed: a program "
-                                                     r"reads only stdin and the node's files, named by their "
-                                                     r"placeholders \(files: \{a\}\)"),
-    (["cat", "/etc/passwd"], r"cat operand '/etc/passwd' is not allowed"),
-    (["cat", "{a}/../../etc/passwd"], r"cat operand '\{a\}/../../etc/passwd' is not allowed"),
-    (["cat", "{nope}"], r"cat operand '\{nope\}' is not allowed: .*\(files: \{a\}\)"),
-    (["sort", "--", "-o"], r"sort operand '-o' is not allowed"),
-    (["grep", "-f", "/etc/shadow", "{a}"], r"grep option '-f' '/etc/shadow' is not allowed"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        # row 3: path operands (the worker's environment, any file)
+        (
+            ["grep", "-z", "SECRET", "/proc/self/environ"],
+            r"grep operand '/proc/self/environ' is not allowed: a program "
+            r"reads only stdin and the node's files, named by their "
+            r"placeholders \(files: \{a\}\)",
+        ),
+        (["cat", "/etc/passwd"], r"cat operand '/etc/passwd' is not allowed"),
+        (["cat", "{a}/../../etc/passwd"], r"cat operand '\{a\}/../../etc/passwd' is not allowed"),
+        (["cat", "{nope}"], r"cat operand '\{nope\}' is not allowed: .*\(files: \{a\}\)"),
+        (["sort", "--", "-o"], r"sort operand '-o' is not allowed"),
+        (["grep", "-f", "/etc/shadow", "{a}"], r"grep option '-f' '/etc/shadow' is not allowed"),
+    ],
+)
 def test_a_file_operand_is_only_a_placeholder_of_the_node_s_files(argv, message):
     with pytest.raises(DisallowedExecutableError, match=message):
         check_graph(_node(argv, {"a": "x"}))
 
 
-@pytest.mark.parametrize("name", ["/etc/cron.d/x", "../x", "a/../../x", "a/b", "..", ".hidden", "-n", "a..b", "",
-                                  "x" * 65, "a b", "é"])
+@pytest.mark.parametrize(
+    "name", ["/etc/cron.d/x", "../x", "a/../../x", "a/b", "..", ".hidden", "-n", "a..b", "", "x" * 65, "a b", "é"]
+)
 def test_file_input_names_are_plain_names_never_paths(name):
     message = re.escape(f"node 'n': file input name {name!r} is not allowed: names are 1-64 characters")
     with pytest.raises(DisallowedExecutableError, match=message):
@@ -132,21 +161,30 @@ def test_argv_and_file_names_computed_at_run_time_are_refused_at_submission():
         check_graph({**upstream, "n": late_argv})
 
 
-@pytest.mark.parametrize("argv, files, normalized", [
-    (["sort", "-nr", "-k2", "--key", "3", "-t,", "{a}"], {"a": ""},
-     ["sort", "-n", "-r", "-k", "2", "--key=3", "-t", ",", "a"]),
-    (["sort", "--field-separator=:", "--check=quiet", "--check", "-"], {}, ["sort", "--field-separator=:",
-                                                                           "--check=quiet", "--check", "-"]),
-    (["tr", "-s", " ", "\\n"], {}, ["tr", "-s", " ", "\\n"]),
-    (["tr", "-d", "--", "-x"], {}, ["tr", "-d", "--", "-x"]),
-    (["grep", "-e", "-v", "{a}"], {"a": ""}, ["grep", "-e", "-v", "a"]),
-    (["grep", "-c", "-f", "{p}", "{a}"], {"a": "", "p": ""}, ["grep", "-c", "-f", "p", "a"]),
-    (["grep", "{a}"], {"a": ""}, ["grep", "{a}"]),  # grep's first operand is a PATTERN, never a file
-    (["head", "-n", "-5"], {}, ["head", "-n", "-5"]),
-    (["tail", "-n", "+3", "{a}"], {"a": ""}, ["tail", "-n", "+3", "a"]),
-    (["uniq", "-c", "{a}"], {"a": ""}, ["uniq", "-c", "a"]),
-    (["wc", "-l", "{lines}"], {"lines": ""}, ["wc", "-l", "lines"]),
-])
+@pytest.mark.parametrize(
+    "argv, files, normalized",
+    [
+        (
+            ["sort", "-nr", "-k2", "--key", "3", "-t,", "{a}"],
+            {"a": ""},
+            ["sort", "-n", "-r", "-k", "2", "--key=3", "-t", ",", "a"],
+        ),
+        (
+            ["sort", "--field-separator=:", "--check=quiet", "--check", "-"],
+            {},
+            ["sort", "--field-separator=:", "--check=quiet", "--check", "-"],
+        ),
+        (["tr", "-s", " ", "\\n"], {}, ["tr", "-s", " ", "\\n"]),
+        (["tr", "-d", "--", "-x"], {}, ["tr", "-d", "--", "-x"]),
+        (["grep", "-e", "-v", "{a}"], {"a": ""}, ["grep", "-e", "-v", "a"]),
+        (["grep", "-c", "-f", "{p}", "{a}"], {"a": "", "p": ""}, ["grep", "-c", "-f", "p", "a"]),
+        (["grep", "{a}"], {"a": ""}, ["grep", "{a}"]),  # grep's first operand is a PATTERN, never a file
+        (["head", "-n", "-5"], {}, ["head", "-n", "-5"]),
+        (["tail", "-n", "+3", "{a}"], {"a": ""}, ["tail", "-n", "+3", "a"]),
+        (["uniq", "-c", "{a}"], {"a": ""}, ["uniq", "-c", "a"]),
+        (["wc", "-l", "{lines}"], {"lines": ""}, ["wc", "-l", "lines"]),
+    ],
+)
 def test_allowed_options_are_read_as_gnu_getopt_reads_them_and_normalized(argv, files, normalized):
     assert executables.check_argv(argv, "node 'n'", files) == normalized
 
@@ -156,8 +194,9 @@ def test_every_listed_option_is_an_exact_option_of_the_installed_program(program
     """GNU reads an unknown long option as an abbreviation of the one it prefixes: a listed spelling the
     installed program does not have could reach another option. Each listed one is in its --help."""
     policy = programs.POLICIES[program]
-    text = subprocess.run([program, "--help"], capture_output=True, text=True, check=True,
-                          env={"LANG": "C", "PATH": "/usr/bin:/bin"}).stdout
+    text = subprocess.run(
+        [program, "--help"], capture_output=True, text=True, check=True, env={"LANG": "C", "PATH": "/usr/bin:/bin"}
+    ).stdout
     missing = [f"--{name}" for name in policy.long if not re.search(rf"--{re.escape(name)}(?![\w-])", text)]
     missing += [f"-{c}" for c in policy.short if not re.search(rf"(?<![\w-])-{re.escape(c)}(?![\w-])", text)]
     assert missing == []
@@ -177,8 +216,11 @@ def test_running_a_program_pipes_stdin_and_files_and_fails_with_its_exit_code_an
 def test_stdout_over_its_cap_stops_the_program_and_fails_the_task_and_stderr_keeps_a_short_tail(settings):
     settings.SLAFLOW_COMMAND_MAX_STDOUT_BYTES = 1000
     assert executables.run(["cat"], stdin=b"x" * 1000) == b"x" * 1000
-    with pytest.raises(CommandFailed, match=r"'cat' wrote more than 1000 bytes to stdout "
-                                            r"\(SLAFLOW_COMMAND_MAX_STDOUT_BYTES\) and was stopped"):
+    with pytest.raises(
+        CommandFailed,
+        match=r"'cat' wrote more than 1000 bytes to stdout "
+        r"\(SLAFLOW_COMMAND_MAX_STDOUT_BYTES\) and was stopped",
+    ):
         executables.run(["cat"], stdin=b"x" * (8 << 20))
     with pytest.raises(CommandFailed, match=r"exited with code 3: (line \d+\n){9}line 99999$"):
         executables.run([PROBE, "--stderr-lines", "100000"])  # 1.3 MB of stderr: only its last lines are kept
@@ -210,8 +252,11 @@ def test_auto_uses_bubblewrap_here_and_falls_back_loudly_where_there_is_none(set
     sandbox.announce()
     assert "!!! command tasks run WITHOUT a sandbox" in caplog.text
     settings.MODE = "production"  # production without a sandbox refuses to run programs unless acknowledged
-    with pytest.raises(CommandFailed, match=r"'id' was not run: no sandbox for command tasks in production mode "
-                                            r"\(bwrap not found .*set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1"):
+    with pytest.raises(
+        CommandFailed,
+        match=r"'id' was not run: no sandbox for command tasks in production mode "
+        r"\(bwrap not found .*set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1",
+    ):
         executables.run(["id"])
     settings.SLAFLOW_COMMAND_ALLOW_UNSANDBOXED = True
     assert executables.run(["id", "-g"]) == b"65533\n"
@@ -236,12 +281,31 @@ print(json.dumps({"shielded": shielded, "leaks": json.loads(executables.run([PRO
 def test_a_worker_neither_root_nor_sandboxed_hides_its_environment_from_its_programs(shield):
     """A worker running as an ordinary user (the image's) without a sandbox: its programs run as that same
     user, who may read the worker's /proc/<pid>/environ, unless the worker made itself non-dumpable."""
-    env = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "tests.settings", "SLAFLOW_COMMAND_SANDBOX": "none",
-           "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:////tmp/x.sqlite3"), "REDIS_URL": "redis://secret",
-           "PYTHONPATH": str(django_settings.BASE_DIR)}
-    worker = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                             SHIELD_CHECK, "shield" if shield else "plain"], env=env, cwd=django_settings.BASE_DIR,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "SLAFLOW_COMMAND_SANDBOX": "none",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "sqlite:////tmp/x.sqlite3"),
+        "REDIS_URL": "redis://secret",
+        "PYTHONPATH": str(django_settings.BASE_DIR),
+    }
+    worker = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            SHIELD_CHECK,
+            "shield" if shield else "plain",
+        ],
+        env=env,
+        cwd=django_settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert worker.returncode == 0, worker.stderr
     seen = json.loads(worker.stdout.splitlines()[-1])
     assert seen["shielded"] is shield

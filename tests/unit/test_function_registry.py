@@ -1,5 +1,6 @@
 """Code only from where it belongs: a submission names functions of registered workflow modules, and
 validating it never imports a module that is not one (issue 23, row 2)."""
+
 import importlib.util
 import sys
 
@@ -15,11 +16,13 @@ def test_a_module_planted_in_an_allowed_package_is_refused_and_never_imported(pl
     # the file is really there to be found: the old prefix rule would have imported it
     assert importlib.util.find_spec("slaflow.workflows.pwned_module") is not None
     graph = {"a": Node("a", "slaflow.workflows.pwned_module.escalate")}
-    with pytest.raises(functions.DisallowedFunctionError,
-                       match=r"function 'slaflow.workflows.pwned_module.escalate': module "
-                             r"'slaflow.workflows.pwned_module' is not a registered workflow module \(the "
-                             r"library's task modules and SLAFLOW_WORKFLOW_MODULES: slaflow.workflows.\*, "
-                             r"tests.taskfns\); it was not imported"):
+    with pytest.raises(
+        functions.DisallowedFunctionError,
+        match=r"function 'slaflow.workflows.pwned_module.escalate': module "
+        r"'slaflow.workflows.pwned_module' is not a registered workflow module \(the "
+        r"library's task modules and SLAFLOW_WORKFLOW_MODULES: slaflow.workflows.\*, "
+        r"tests.taskfns\); it was not imported",
+    ):
         functions.check_graph(graph, allowed_modules=functions.registered_modules())
     assert not planted.exists() and "slaflow.workflows.pwned_module" not in sys.modules
 
@@ -58,23 +61,26 @@ def test_the_registry_is_the_library_s_task_modules_and_the_configured_ones_exac
         functions.check_graph(build_graph(wf.build(**wf.params)), allowed_modules=registered)
 
 
-@pytest.mark.parametrize("path", ["orchestrator.executables.run", "orchestrator.core.sinks.collect",
-                                  "orchestrator.core.sinks.collect_list"])
+@pytest.mark.parametrize(
+    "path", ["orchestrator.executables.run", "orchestrator.core.sinks.collect", "orchestrator.core.sinks.collect_list"]
+)
 def test_built_ins_are_allowed_by_exact_name(path):
     node = Node("a", path, args=(["sort"],)) if path.endswith(".run") else Node("a", path)
     functions.check_graph({"a": node}, allowed_modules=functions.registered_modules())
 
 
-@pytest.mark.parametrize("path, needle", [
-    ("orchestrator.executables.command", "module 'orchestrator.executables' is not a registered"),
-    ("orchestrator.core.sinks.joined", "module 'orchestrator.core.sinks' is not a registered"),
-    ("tests.taskfns.__loader__", "'__loader__' is not a task function"),
-    ("slaflow.workflows.diamond.register", "defined in 'slaflow.workflows', outside the registered"),
-])
+@pytest.mark.parametrize(
+    "path, needle",
+    [
+        ("orchestrator.executables.command", "module 'orchestrator.executables' is not a registered"),
+        ("orchestrator.core.sinks.joined", "module 'orchestrator.core.sinks' is not a registered"),
+        ("tests.taskfns.__loader__", "'__loader__' is not a task function"),
+        ("slaflow.workflows.diamond.register", "defined in 'slaflow.workflows', outside the registered"),
+    ],
+)
 def test_other_functions_of_built_in_or_workflow_modules_are_refused(path, needle):
     with pytest.raises(functions.DisallowedFunctionError, match=needle):
         functions.check_graph({"a": Node("a", path)}, allowed_modules=functions.registered_modules())
-
 
 
 def test_library_task_functions_in_a_spec_take_only_constants_within_bounds_for_bounded_parameters():

@@ -1,4 +1,5 @@
 """The graph as plain data: orders, cycles, sinks, hashes, specs, authoring."""
+
 import pytest
 
 from orchestrator.core.authoring import build_graph, task
@@ -47,7 +48,7 @@ def test_toposort_puts_producers_first_and_ignores_names():
     assert order.index("c") < order.index("d")
     # Same structure under reversed names: the same positions (no name-based tie-breaks).
     renamed = diamond(("z", "y", "x", "w"))
-    assert [ {"z": "a", "y": "b", "x": "c", "w": "d"}[n] for n in toposort(renamed)] == order
+    assert [{"z": "a", "y": "b", "x": "c", "w": "d"}[n] for n in toposort(renamed)] == order
 
 
 def test_roots_sink_dependents_and_levels():
@@ -168,6 +169,7 @@ def test_authoring_builds_edges_and_stable_ids():
 
 def test_task_must_be_module_level():
     with pytest.raises(TypeError, match="module level"):
+
         @task
         def local_fn(x):
             return x
@@ -175,17 +177,20 @@ def test_task_must_be_module_level():
 
 def test_toposort_of_a_long_chain_is_iterative():
     n = 20000
-    g = {f"n{i}": Node(f"n{i}", "m.f", args=(Ref(f"n{i-1}"),) if i else ()) for i in range(n)}
+    g = {f"n{i}": Node(f"n{i}", "m.f", args=(Ref(f"n{i - 1}"),) if i else ()) for i in range(n)}
     order = toposort(g)
-    assert order[0] == "n0" and order[-1] == f"n{n-1}"
+    assert order[0] == "n0" and order[-1] == f"n{n - 1}"
 
 
 def test_a_graph_with_several_sinks_ends_in_one_that_collects_their_values():
     from orchestrator.core import sinks
     from tests import taskfns as t
 
-    g = {"a": Node("a", "m.f", args=(1,)), "b": Node("b", "m.g", args=(Ref("a"),)),
-         "c": Node("c", "m.g", args=(Ref("a"),))}
+    g = {
+        "a": Node("a", "m.f", args=(1,)),
+        "b": Node("b", "m.g", args=(Ref("a"),)),
+        "c": Node("c", "m.g", args=(Ref("a"),)),
+    }
     joined = sinks.joined(g)
     assert set(joined) == {"a", "b", "c", "result"} and joined["result"].upstream == ("b", "c")
     assert joined["result"].function == "orchestrator.core.sinks.collect" and validate(joined) == "result"
@@ -206,15 +211,26 @@ def test_a_mapped_node_round_trips_as_a_spec_and_maps_over_one_of_its_inputs_onl
     g = build_graph(t.gather(t.square.map(t.split_n(3), add=1)))
     assert g["square-0"].options_dict == {"map": "split_n-0"} and g["square-0"].upstream == ("split_n-0",)
     assert from_spec(to_spec(g)) == g
-    short = from_spec({"nodes": [{"id": "s", "function": "m.split", "args": [3]},
-                                 {"id": "p", "function": "m.f", "map": {"ref": "s"}, "kwargs": {"k": 1}}]})
+    short = from_spec(
+        {
+            "nodes": [
+                {"id": "s", "function": "m.split", "args": [3]},
+                {"id": "p", "function": "m.f", "map": {"ref": "s"}, "kwargs": {"k": 1}},
+            ]
+        }
+    )
     assert short["p"].upstream == ("s",) and short["p"].options_dict == {"map": "s"} and short["p"].args[0] == Ref("s")
     assert from_spec(to_spec(short)) == short
     with pytest.raises(SpecError, match="'map' must be a ref"):
         from_spec({"nodes": [{"id": "p", "function": "m.f", "map": "s"}]})
     with pytest.raises(GraphError, match=r"mapped node 'p' takes task outputs only through 's', not 'x'"):
-        validate({"s": Node("s", "m.s", args=(1,)), "x": Node("x", "m.x", args=(1,)),
-                  "p": Node("p", "m.f", args=(Ref("s"), Ref("x")), options={"map": "s"})})
+        validate(
+            {
+                "s": Node("s", "m.s", args=(1,)),
+                "x": Node("x", "m.x", args=(1,)),
+                "p": Node("p", "m.f", args=(Ref("s"), Ref("x")), options={"map": "s"}),
+            }
+        )
     assert mapping.split_id("p[12]") == ("p", 12) and mapping.split_id("p") == ("p", None)
     assert mapping.width_error("p", "s", {"a": 1}, 10) == "map 'p' needs a list from 's', got dict"
     with pytest.raises(TypeError, match=r"maps over a task's output"):

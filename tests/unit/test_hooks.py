@@ -1,4 +1,5 @@
 """The hook chain: order of lifecycle stages, precedence of decisions, loud failures."""
+
 import logging
 from types import SimpleNamespace
 
@@ -57,11 +58,21 @@ def test_before_stages_run_in_order_and_after_stages_in_reverse():
     chain.run("after_complete", None, Task())
     chain.run("branch_end", None)
     assert calls == [
-        ("a", "branch_start"), ("b", "branch_start"), ("c", "branch_start"),
-        ("a", "before_inputs"), ("b", "before_inputs"), ("c", "before_inputs"),
-        ("c", "after_inputs"), ("b", "after_inputs"), ("a", "after_inputs"),
-        ("c", "after_complete"), ("b", "after_complete"), ("a", "after_complete"),
-        ("c", "branch_end"), ("b", "branch_end"), ("a", "branch_end"),
+        ("a", "branch_start"),
+        ("b", "branch_start"),
+        ("c", "branch_start"),
+        ("a", "before_inputs"),
+        ("b", "before_inputs"),
+        ("c", "before_inputs"),
+        ("c", "after_inputs"),
+        ("b", "after_inputs"),
+        ("a", "after_inputs"),
+        ("c", "after_complete"),
+        ("b", "after_complete"),
+        ("a", "after_complete"),
+        ("c", "branch_end"),
+        ("b", "branch_end"),
+        ("a", "branch_end"),
     ]
 
 
@@ -111,10 +122,13 @@ def test_a_raising_hook_is_logged_with_run_task_hook_and_stage(settings, caplog)
         # A decision whose best hook raised goes to the next one.
         assert chain.decide("should_upload", None, task) is True
     messages = [r.getMessage() for r in caplog.records]
-    assert any("run 42, task matmul-3, hook 'boom', stage before_execute" in m and "ZeroDivisionError" in m
-               for m in messages)
-    assert task.record.optimizations["hook_errors"] == ["boom.before_execute: division by zero in a hook",
-                                                        "boom.should_upload: 'missing'"]
+    assert any(
+        "run 42, task matmul-3, hook 'boom', stage before_execute" in m and "ZeroDivisionError" in m for m in messages
+    )
+    assert task.record.optimizations["hook_errors"] == [
+        "boom.before_execute: division by zero in a hook",
+        "boom.should_upload: 'missing'",
+    ]
 
 
 def test_in_strict_mode_a_raising_hook_fails_loudly(settings):
@@ -165,7 +179,7 @@ def _readme_precedence() -> dict[str, tuple[str, ...]]:
     from pathlib import Path
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "concepts" / "optimizations.md").read_text()
-    block = text[text.index("| decision stage | precedence (winner first) |"):]
+    block = text[text.index("| decision stage | precedence (winner first) |") :]
     table = {}
     for line in block.splitlines()[2:]:
         if not line.startswith("|"):
@@ -187,8 +201,12 @@ def _built_in_hook_classes() -> list[type]:
     from workers import core_hooks
 
     modules = [core_hooks, *core_hooks.OPTIMIZATIONS.values()]
-    return [cls for m in modules for _, cls in inspect.getmembers(m, inspect.isclass)
-            if issubclass(cls, Hook) and cls is not Hook and cls.__module__ == m.__name__]
+    return [
+        cls
+        for m in modules
+        for _, cls in inspect.getmembers(m, inspect.isclass)
+        if issubclass(cls, Hook) and cls is not Hook and cls.__module__ == m.__name__
+    ]
 
 
 def test_every_optimization_rule_has_its_runtime_registered_in_the_same_order():
@@ -196,32 +214,49 @@ def test_every_optimization_rule_has_its_runtime_registered_in_the_same_order():
     from workers import core_hooks
 
     assert tuple(core_hooks.OPTIMIZATIONS) == optimizations.NAMES
-    assert all(m.__name__ == f"orchestrator.optimizations.{name}.runtime" for name, m in core_hooks.OPTIMIZATIONS.items())
+    assert all(
+        m.__name__ == f"orchestrator.optimizations.{name}.runtime" for name, m in core_hooks.OPTIMIZATIONS.items()
+    )
 
 
 def test_every_built_in_hook_that_answers_a_decision_is_in_the_precedence_table():
     from workers.hooks import _DECISIONS, PRECEDENCE
 
     classes = _built_in_hook_classes()
-    assert {c.name for c in classes} >= {"plan-uploads", "keep-one-child", "preload", "taskdup", "prewarm",
-                                         "clustering"}
+    assert {c.name for c in classes} >= {
+        "plan-uploads",
+        "keep-one-child",
+        "preload",
+        "taskdup",
+        "prewarm",
+        "clustering",
+    }
     for cls in classes:
         for stage in _DECISIONS:
             if getattr(cls, stage) is not getattr(Hook, stage):
                 assert cls.name in PRECEDENCE[stage], f"{cls.name} answers {stage} but is not in PRECEDENCE"
 
 
-@pytest.mark.parametrize("stage, winner, loser", [("should_upload", "clustering", "plan-uploads"),
-                                                  ("local_children", "clustering", "keep-one-child"),
-                                                  ("fetch_input", "streaming", "preload")])
+@pytest.mark.parametrize(
+    "stage, winner, loser",
+    [
+        ("should_upload", "clustering", "plan-uploads"),
+        ("local_children", "clustering", "keep-one-child"),
+        ("fetch_input", "streaming", "preload"),
+    ],
+)
 def test_the_declared_winner_answers_in_whatever_order_the_hooks_come(stage, winner, loser):
     import itertools
 
-    hooks = [recorder(winner, [], **{stage: "winner's"}), recorder(loser, [], **{stage: "loser's"}),
-             recorder("custom", [], **{stage: None})]
+    hooks = [
+        recorder(winner, [], **{stage: "winner's"}),
+        recorder(loser, [], **{stage: "loser's"}),
+        recorder("custom", [], **{stage: None}),
+    ]
     for order in itertools.permutations(hooks):
         assert HookChain(order).decide(stage, None, Task()) == "winner's"
     # an unlisted hook with a precedence above 0 goes first; without one, after the listed hooks
-    assert HookChain(hooks + [recorder("mine", [], precedence=5, **{stage: "mine"})]).decide(stage, None, Task()) \
-        == "mine"
+    assert (
+        HookChain(hooks + [recorder("mine", [], precedence=5, **{stage: "mine"})]).decide(stage, None, Task()) == "mine"
+    )
     assert HookChain([recorder("mine", [], **{stage: "mine"})] + hooks).decide(stage, None, Task()) == "winner's"

@@ -7,6 +7,7 @@ what the schemas cannot know: one worker Deployment per resource configuration w
 ARE the configuration, scaled by a ScaledObject that watches that configuration's queue; secrets only from
 the Secret; non-root pods; probes on /healthz.
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,16 +34,18 @@ KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
 CRD_KINDS = KEDA_KINDS | {"ServiceMonitor"}
 SECRET = "slaflow-secrets"
 # the series orchestrator.prometheus exports (its module docstring's table), which the scalers' queries use
-EXPORTED = set(re.findall(r"``(slaflow_[a-z_]+)``", (Path(settings.BASE_DIR) / "orchestrator" / "prometheus.py")
-                          .read_text()))
+EXPORTED = set(
+    re.findall(r"``(slaflow_[a-z_]+)``", (Path(settings.BASE_DIR) / "orchestrator" / "prometheus.py").read_text())
+)
 CRD_SCHEMAS = json.loads((Path(__file__).parent.parent / "data" / "crd_schemas.json").read_text())
 
 
 def build(overlay: str) -> list[dict]:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl (with kustomize v4+) is needed: scripts/system-deps kubectl"
-    out = subprocess.run([kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S / "overlays" / overlay)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
@@ -110,8 +113,11 @@ def test_a_worker_deployment_per_configuration_whose_limits_are_the_configuratio
         assert container["command"][container["command"].index("-Q") + 1] == "$(SLAFLOW_QUEUE)"
         assert "--concurrency=1" in container["command"]
         res = container["resources"]
-        assert res["requests"] == res["limits"] == {"memory": f"{mb}Mi",
-                                                    "cpu": f"{round(ResourceConfig(mb).cpus * 1000)}m"}
+        assert (
+            res["requests"]
+            == res["limits"]
+            == {"memory": f"{mb}Mi", "cpu": f"{round(ResourceConfig(mb).cpus * 1000)}m"}
+        )
         selectors.add(json.dumps(d["spec"]["selector"], sort_keys=True))
         labels = d["spec"]["template"]["metadata"]["labels"]
         assert all(labels.get(k) == v for k, v in d["spec"]["selector"]["matchLabels"].items())
@@ -122,8 +128,9 @@ def test_each_worker_is_scaled_from_its_own_queue(docs):
     deployments = by_kind(docs, "Deployment")
     auths = by_kind(docs, "TriggerAuthentication")
     scaled = by_kind(docs, "ScaledObject")
-    assert {s["spec"]["scaleTargetRef"]["name"] for s in scaled.values()} == \
-        {n for n in deployments if n.startswith("slaflow-worker-")}
+    assert {s["spec"]["scaleTargetRef"]["name"] for s in scaled.values()} == {
+        n for n in deployments if n.startswith("slaflow-worker-")
+    }
     for s in scaled.values():
         target = deployments[s["spec"]["scaleTargetRef"]["name"]]
         container = target["spec"]["template"]["spec"]["containers"][0]

@@ -1,6 +1,7 @@
 """`slaflow deploy lambda` against moto's server (Lambda, IAM, EC2 and S3 APIs on 127.0.0.1): functions
 created once, a re-deploy that changes nothing, a changed configuration set, a drifted memory size, the
 VPC settings, and --dry-run calling nothing."""
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,14 @@ from django.core.management import CommandError, call_command
 from orchestrator.deploy import package as package_mod
 from tests.lambda_support import FAKE_AWS, moto_server
 
-ROLE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+ROLE_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +32,9 @@ def moto():
 
 
 def _client(kind: str, url: str):
-    return boto3.client(kind, endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client(
+        kind, endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +85,11 @@ def test_deploy_creates_then_changes_nothing_then_follows_the_configurations(aws
     assert "create    sf-test-512" in first and "create    sf-test-1024" in first and "2 created" in first
     conf = aws.get_function_configuration(FunctionName="sf-test-512")
     assert (conf["MemorySize"], conf["Timeout"], conf["Handler"], conf["Role"]) == (
-        512, 900, "workers.lambda_handler.handler", settings.SLAFLOW_LAMBDA_ROLE_ARN)
+        512,
+        900,
+        "workers.lambda_handler.handler",
+        settings.SLAFLOW_LAMBDA_ROLE_ARN,
+    )
     assert conf["Environment"]["Variables"]["REDIS_URL"] == "redis://redis.internal:6379/0"
 
     again = deploy("--package", str(code))
@@ -97,8 +109,12 @@ def test_deploy_creates_then_changes_nothing_then_follows_the_configurations(aws
 def test_a_drifted_memory_size_timeout_and_environment_are_put_back(aws, settings, code):
     settings.SLAFLOW_LAMBDA_CONFIGS = (512,)
     deploy("--package", str(code))
-    aws.update_function_configuration(FunctionName="sf-test-512", MemorySize=3008, Timeout=30,
-                                      Environment={"Variables": {"REDIS_URL": "redis://elsewhere:6379/0"}})
+    aws.update_function_configuration(
+        FunctionName="sf-test-512",
+        MemorySize=3008,
+        Timeout=30,
+        Environment={"Variables": {"REDIS_URL": "redis://elsewhere:6379/0"}},
+    )
     out = deploy("--package", str(code), "--env", "SLAFLOW_EXTRA=1")
     assert "update    sf-test-512" in out and "memory 3008 → 512 MB" in out and "timeout 30 → 900 s" in out
     assert "REDIS_URL" in out and "redis://redis.internal" not in out  # keys named, values (secrets) never printed

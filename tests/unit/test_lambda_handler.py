@@ -2,6 +2,7 @@
 ``workers.lambda_handler.handler`` in this process, against the real Redis and database. The events are
 the ones the executor really sent: the Lambda endpoint here is an HTTP server that records each
 asynchronous invocation (what boto3 sent, as AWS would receive it) instead of running it."""
+
 from __future__ import annotations
 
 import json
@@ -108,8 +109,15 @@ class _Short:
 def test_a_hold_longer_than_the_invocation_left_is_invoked_again(inbox):
     import time
 
-    event = {"v": 1, "task": "workers.tasks.run_branch", "id": "r1-W-x", "args": [1, ["a"]], "kwargs": {"worker": "W"},
-             "headers": {"memory_mb": 512}, "not_before": time.time() + 60}
+    event = {
+        "v": 1,
+        "task": "workers.tasks.run_branch",
+        "id": "r1-W-x",
+        "args": [1, ["a"]],
+        "kwargs": {"worker": "W"},
+        "headers": {"memory_mb": 512},
+        "not_before": time.time() + 60,
+    }
     reply = lambda_handler.handler(event, _Short())
     assert reply["kind"] == "requeued"
     [(name, kind, again)] = inbox.take()

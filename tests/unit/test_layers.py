@@ -5,6 +5,7 @@ packages â€” module level, inside functions and under ``TYPE_CHECKING`` alike â€
 goes to a higher layer, on a module no layer claims, and on any circle of modules. There is no exceptions
 list: a new edge that breaks the order is a design question, answered in the doc or in the code.
 """
+
 from __future__ import annotations
 
 import ast

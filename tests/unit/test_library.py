@@ -1,4 +1,5 @@
 """The workflow library, evaluated in-process by a tiny sequential evaluator (no workers)."""
+
 import inspect
 import sys
 
@@ -74,8 +75,10 @@ def evaluate(graph):
         fn = resolve(node.function)
         over = node.options_dict.get("map")
         if over is not None:  # a dynamic map: the function on every element, as the workers expand it
-            value = [fn(*substitute(node.args, {**outputs, over: item}), **substitute(node.kwargs_dict, outputs))
-                     for item in outputs[over]]
+            value = [
+                fn(*substitute(node.args, {**outputs, over: item}), **substitute(node.kwargs_dict, outputs))
+                for item in outputs[over]
+            ]
         else:
             value = fn(*substitute(node.args, outputs), **substitute(node.kwargs_dict, outputs))
         if inspect.isgenerator(value):  # a generator task's output is the list of its items, as on workers
@@ -175,18 +178,21 @@ def test_task_counts_follow_params():
     assert count("text_analysis", chunks=8, chapters=2) == 2 + 8 + 1 + 4 + 1 + 4 + 1
 
 
-@pytest.mark.parametrize("name, params, message", [
-    ("gemm", {"n": 500, "block": 128}, "multiple of block"),
-    ("image_transformer", {"size": 250, "grid": 4}, "divisible by grid"),
-    ("wordcount", {"chunks": 12}, "power of two"),
-    ("text_analysis", {"chunks": 30, "chapters": 4}, "divisible by chapters"),
-    ("fanouts_fanins", {"width": 0}, "width and stages"),
-    ("fixed_times", {"seconds": -1.0}, "seconds"),
-    ("straggler", {"slow": 6}, "slow < width"),
-    ("scattered_fanin", {"width": 1}, "width ≥ 2"),
-    ("cold_stage", {"step_s": -1.0}, "step_s"),
-    ("chain_and_stage", {"width": 0}, "length, width"),
-])
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("gemm", {"n": 500, "block": 128}, "multiple of block"),
+        ("image_transformer", {"size": 250, "grid": 4}, "divisible by grid"),
+        ("wordcount", {"chunks": 12}, "power of two"),
+        ("text_analysis", {"chunks": 30, "chapters": 4}, "divisible by chapters"),
+        ("fanouts_fanins", {"width": 0}, "width and stages"),
+        ("fixed_times", {"seconds": -1.0}, "seconds"),
+        ("straggler", {"slow": 6}, "slow < width"),
+        ("scattered_fanin", {"width": 1}, "width ≥ 2"),
+        ("cold_stage", {"step_s": -1.0}, "step_s"),
+        ("chain_and_stage", {"width": 0}, "length, width"),
+    ],
+)
 def test_bad_params_are_rejected_by_build(name, params, message):
     wf = workflows.get(name)
     with pytest.raises(ValueError, match=message):
@@ -204,10 +210,15 @@ def test_coerce_names_an_unknown_parameter():
         workflows.get("gemm").coerce({"size": "3"})
 
 
-@pytest.mark.parametrize("name, key, value", [
-    ("gemm", "n", "big"), ("gemm", "block", 1.5), ("fixed_times", "seconds", "soon"),
-    ("wordcount", "chunks", True),
-])
+@pytest.mark.parametrize(
+    "name, key, value",
+    [
+        ("gemm", "n", "big"),
+        ("gemm", "block", 1.5),
+        ("fixed_times", "seconds", "soon"),
+        ("wordcount", "chunks", True),
+    ],
+)
 def test_coerce_names_a_badly_typed_parameter(name, key, value):
     with pytest.raises(ValueError, match=rf"{name} parameter '{key}' must be"):
         workflows.get(name).coerce({key: value})
@@ -233,10 +244,15 @@ def test_every_numeric_parameter_has_a_bound_its_default_keeps():
         assert all(wf.params[k] <= wf.bounds[k] for k in numeric), wf.name
 
 
-@pytest.mark.parametrize("name, key, value, bound", [
-    ("big_transfer", "size_mb", 100_000, "256"), ("fixed_times", "seconds", "3600", "60.0"),
-    ("tree_reduction", "n", 2 ** 40, "65536"), ("image_transformer", "size", 1e9, "4096"),
-])
+@pytest.mark.parametrize(
+    "name, key, value, bound",
+    [
+        ("big_transfer", "size_mb", 100_000, "256"),
+        ("fixed_times", "seconds", "3600", "60.0"),
+        ("tree_reduction", "n", 2**40, "65536"),
+        ("image_transformer", "size", 1e9, "4096"),
+    ],
+)
 def test_a_parameter_over_its_bound_is_refused_naming_it_and_the_bound(name, key, value, bound):
     with pytest.raises(ValueError, match=rf"{name} parameter '{key}' is .*, more than its bound of {bound}"):
         workflows.get(name).coerce({key: value})

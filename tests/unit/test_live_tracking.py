@@ -1,4 +1,5 @@
 """Live tracking's rule (``planning.live``) and the webhook URL check — pure, no services."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,11 +24,15 @@ def test_a_stall_is_predicted_late_while_nothing_finishes():
     """Nothing finished after 0.5 s: a (due at 1 s) is not late yet; at 2 s it is 1 s late. Below
     ``min_progress`` of the plan only the delay carries over, above it the pace multiplies the rest; either
     way the prediction grows with the wait."""
-    p = [live.predict(CHAIN, typical_s=4.0, done=[], elapsed_s=t, min_progress=0.5).predicted_makespan_s
-         for t in (0.5, 2.0, 3.0)]
+    p = [
+        live.predict(CHAIN, typical_s=4.0, done=[], elapsed_s=t, min_progress=0.5).predicted_makespan_s
+        for t in (0.5, 2.0, 3.0)
+    ]
     assert p == [4.0, 5.0, 6.0]
-    p = [live.predict(CHAIN, typical_s=4.0, done=[], elapsed_s=t, min_progress=0.25).predicted_makespan_s
-         for t in (0.5, 2.0, 3.0)]
+    p = [
+        live.predict(CHAIN, typical_s=4.0, done=[], elapsed_s=t, min_progress=0.25).predicted_makespan_s
+        for t in (0.5, 2.0, 3.0)
+    ]
     assert p == [4.0, 8.0, 12.0]
 
 
@@ -48,8 +53,20 @@ def test_a_finished_run_predicts_what_it_took_and_mapped_elements_count_for_thei
     assert p.next_s == 3.0 and p.predicted_makespan_s == 3.0
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/hook", "file:///etc/passwd", "javascript:alert(1)",
-                                 "http://", "hooks.example.org/x", "", None, 42, "http://x/" + "a" * 600])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/hook",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "http://",
+        "hooks.example.org/x",
+        "",
+        None,
+        42,
+        "http://x/" + "a" * 600,
+    ],
+)
 def test_only_http_urls_with_a_host_are_webhooks(url):
     with pytest.raises(WebhookError, match="webhook_url"):
         check_url(url)

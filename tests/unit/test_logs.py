@@ -1,4 +1,5 @@
 """Log records name the run and task they are about; JSON lines for collectors."""
+
 import io
 import json
 import logging
@@ -10,8 +11,9 @@ def _logger(json_lines: bool) -> tuple[logging.Logger, io.StringIO]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(logs.ContextFilter())
-    handler.setFormatter(logs.JSONFormatter() if json_lines else
-                         logging.Formatter("%(levelname)s %(name)s%(context)s: %(message)s"))
+    handler.setFormatter(
+        logs.JSONFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s%(context)s: %(message)s")
+    )
     logger = logging.getLogger(f"slaflow.test-logs-{json_lines}")
     logger.handlers[:] = [handler]
     logger.propagate = False
@@ -41,8 +43,13 @@ def test_json_lines_have_the_fields_and_the_traceback():
             logger.exception("failed")
     record = json.loads(stream.getvalue())
     assert {k: record[k] for k in ("level", "logger", "message", "run_id", "task_id", "branch")} == {
-        "level": "ERROR", "logger": "slaflow.test-logs-True", "message": "failed", "run_id": 7, "task_id": "a",
-        "branch": "b1"}
+        "level": "ERROR",
+        "logger": "slaflow.test-logs-True",
+        "message": "failed",
+        "run_id": 7,
+        "task_id": "a",
+        "branch": "b1",
+    }
     assert "ValueError: bad" in record["exc"] and record["ts"].endswith("+00:00")
 
 

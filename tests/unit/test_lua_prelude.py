@@ -1,4 +1,5 @@
 """The Lua prelude (``store.lua``): scripts name keys, states and codes; none spells them again."""
+
 import ast
 import pathlib
 import re
@@ -21,12 +22,21 @@ def scripts(roots=None) -> list[tuple[str, str]]:
     paths = sorted(STORE.glob("*.py")) + sorted(p for root in (roots or []) for p in root.rglob("*.py"))
     for path in paths:
         tree = ast.parse(path.read_text())
-        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                      if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef)) and n.body
-                      and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
         for node in ast.walk(tree):
-            if id(node) not in docstrings and isinstance(node, ast.Constant) and isinstance(node.value, str) and re.search(
-                    r"redis\.call|\bARGV\[|\bKEYS\[|\blocal function\b", node.value):
+            if (
+                id(node) not in docstrings
+                and isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.search(r"redis\.call|\bARGV\[|\bKEYS\[|\blocal function\b", node.value)
+            ):
                 found.append((f"{path.name}:{node.lineno}", node.value))
     return found
 
@@ -36,7 +46,7 @@ def quoted(lua_text: str) -> list[tuple[str, str]]:
     out = []
     for m in re.finditer(r"(['\"])(.*?)\1", lua_text):
         line_start = lua_text.rfind("\n", 0, m.start()) + 1
-        out.append((lua_text[line_start:m.start()].rstrip(), m.group(2)))
+        out.append((lua_text[line_start : m.start()].rstrip(), m.group(2)))
     return out
 
 
@@ -48,9 +58,19 @@ def test_the_scripts_are_found():
 def test_no_script_spells_a_key_suffix_a_state_or_a_code_the_prelude_defines():
     suffixes = lua.suffixes()
     state_names = {s.value for s in TaskStatus} | {s.value for s in RunStatus}
-    markers = {readiness.TAKEN_CLAIMED, readiness.TAKEN_LOCAL, readiness.TAKEN_QUEUED, readiness.TAKEN_DISPATCHED,
-               readiness.TAKEN_HANDED, readiness.OWN, readiness.FLEX, readiness.OWN_NEW, readiness.OTHER,
-               readiness.POP_OVER, readiness.POP_RETIRED}
+    markers = {
+        readiness.TAKEN_CLAIMED,
+        readiness.TAKEN_LOCAL,
+        readiness.TAKEN_QUEUED,
+        readiness.TAKEN_DISPATCHED,
+        readiness.TAKEN_HANDED,
+        readiness.OWN,
+        readiness.FLEX,
+        readiness.OWN_NEW,
+        readiness.OTHER,
+        readiness.POP_OVER,
+        readiness.POP_RETIRED,
+    }
     wrong = []
     for where, text in scripts(ELSEWHERE):
         for before, s in quoted(text):
@@ -86,7 +106,10 @@ def test_every_script_of_the_store_compiles_with_its_prelude(redis_server):
 
 def test_the_check_catches_what_it_is_for():
     """The old spelling of readiness's scripts fails the check above (so it cannot pass vacuously)."""
-    old = "local out = 3\nredis.call('HSET', p .. 'taken', child, 'p:' .. tok)\nredis.call('HSET', p .. 'states', node, 'running')"
+    old = (
+        "local out = 3\nredis.call('HSET', p .. 'taken', child, 'p:' .. tok)\n"
+        "redis.call('HSET', p .. 'states', node, 'running')"
+    )
     bad = [s for before, s in quoted(old) if (before.endswith("..") and s in lua.suffixes()) or s == "running"]
     assert bad == ["taken", "states", "running"]
     assert re.search(r"\b(out|res\[[^\]]*\])\s*(=|==|~=)\s*-?\d+", old)
@@ -99,7 +122,7 @@ def test_every_key_builder_of_the_prelude_builds_the_name_python_builds(redis_se
     checked = 0
     for name in lua.key_builders():
         fn = getattr(keys, name)
-        params = list(fn.__code__.co_varnames[1:fn.__code__.co_argcount])
+        params = list(fn.__code__.co_varnames[1 : fn.__code__.co_argcount])
         body = f"return K.{name}(ARGV[1]" + "".join(f", ARGV[{i + 2}]" for i in range(len(params))) + ")"
         got = redis_server.eval(lua.with_prelude(body), 0, keys.run_prefix(run_id), *[values[p] for p in params])
         assert got.decode() == fn(run_id, *[values[p] for p in params]), name
@@ -108,8 +131,10 @@ def test_every_key_builder_of_the_prelude_builds_the_name_python_builds(redis_se
 
 
 def test_the_prelude_carries_the_state_tables(redis_server):
-    body = "return {TASK.RUNNING, RUN.FAILED, tostring(TASK_MOVES[TASK.RUNNING][TASK.SUCCEEDED]), " \
-           "tostring(TASK_MOVES[TASK.RUNNING][TASK.SKIPPED])}"
+    body = (
+        "return {TASK.RUNNING, RUN.FAILED, tostring(TASK_MOVES[TASK.RUNNING][TASK.SUCCEEDED]), "
+        "tostring(TASK_MOVES[TASK.RUNNING][TASK.SKIPPED])}"
+    )
     got = [x.decode() for x in redis_server.eval(lua.with_prelude(body), 0)]
     assert got == ["running", "failed", "true", "nil"]
     assert TaskStatus.SKIPPED not in TASK_TRANSITIONS[TaskStatus.RUNNING]

@@ -1,6 +1,7 @@
 """The object-store tier (store/objects.py) against moto's S3 server: big outputs go to the bucket once a
 configuration is on Lambda, any reader gets them back checked, a changed object is refused, the run's
 objects go with its data; and the settings that choose executors and functions."""
+
 from __future__ import annotations
 
 import boto3
@@ -20,8 +21,13 @@ BUCKET = "slaflow-store-tests"
 @pytest.fixture(scope="module")
 def s3_url():
     with moto_server() as url:
-        boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_bucket(Bucket=BUCKET)
+        boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket=BUCKET)
         yield url
 
 
@@ -37,8 +43,10 @@ def bucket(s3_url, settings, monkeypatch):
 
 
 def _keys(s3, run_id: int) -> list[str]:
-    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=tiers.deployment() + f"/r{run_id}/")
-            .get("Contents", [])]
+    return [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=tiers.deployment() + f"/r{run_id}/").get("Contents", [])
+    ]
 
 
 def test_big_outputs_go_to_the_bucket_small_ones_to_redis_and_come_back(bucket, run_id, redis_server):

@@ -1,4 +1,5 @@
 """orchestrator.core.once: task code asks the core whether it is first; the answer lives in the store."""
+
 import uuid
 
 from orchestrator.core import once

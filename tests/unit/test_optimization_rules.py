@@ -1,4 +1,5 @@
 """The optimizations' planning rules on small graphs drawn in ASCII (pure: plain plans, synthetic history)."""
+
 import pytest
 
 from orchestrator import optimizations, planning
@@ -17,8 +18,11 @@ MB = 1 << 20
 
 def plain_plan(layout: dict[str, str | None], **timing) -> Plan:
     """node → logical worker; ``timing``: node → dict of TaskPlan fields."""
-    return Plan(planner="uniform", sla="p90", tasks={
-        nid: TaskPlan(nid, 2048, worker=w, **timing.get(nid, {})) for nid, w in layout.items()})
+    return Plan(
+        planner="uniform",
+        sla="p90",
+        tasks={nid: TaskPlan(nid, 2048, worker=w, **timing.get(nid, {})) for nid, w in layout.items()},
+    )
 
 
 def test_the_optimizations_a_task_may_force_are_the_modules():
@@ -34,8 +38,9 @@ def test_the_optimizations_a_task_may_force_are_the_modules():
 # --- PreLoad ------------------------------------------------------------------------------------
 
 
-FAN_IN = graph({"o": ("m.o", []), "a": ("m.p", ["o"]), "b": ("m.p", ["o"]), "c": ("m.p", ["o"]),
-                "j": ("m.j", ["a", "b", "c"])})
+FAN_IN = graph(
+    {"o": ("m.o", []), "a": ("m.p", ["o"]), "b": ("m.p", ["o"]), "c": ("m.p", ["o"]), "j": ("m.j", ["a", "b", "c"])}
+)
 
 
 def test_preload_marks_a_fan_in_with_two_or_more_inputs_from_other_workers():
@@ -69,7 +74,8 @@ def test_preload_leaves_fan_ins_whose_downloads_are_too_short_to_overlap():
     slow = Predictor(history(same_everywhere(["m.o", "m.p", "m.j"], 0.1), out_bytes=MB, transfer_s=0.05))
     assert preload.annotate(plain_plan(layout, **sizes), FAN_IN, fast, {"min_download_s": 0.02}) == {}
     assert preload.annotate(plain_plan(layout, **sizes), FAN_IN, slow, {"min_download_s": 0.02}) == {
-        "j": {"inputs": ["b", "c"]}}
+        "j": {"inputs": ["b", "c"]}
+    }
 
 
 # --- PreWarm ------------------------------------------------------------------------------------
@@ -84,10 +90,12 @@ def test_prewarm_pings_a_cold_branch_from_a_task_running_at_the_chosen_moment():
     way through, at 7.125 s, from ``long`` (running then on another worker).
     """
     g = graph({"o": ("m.o", []), "long": ("m.l", ["o"]), "s": ("m.s", ["long"])})
-    plan = plain_plan({"o": "w0", "long": "w0", "s": "w1"},
-                      o={"start_s": 0.0, "end_s": 0.1, "startup": "cold", "startup_s": 0.5},
-                      long={"start_s": 0.1, "end_s": 12.0},
-                      s={"start_s": 10.0, "end_s": 11.0, "startup": "cold", "startup_s": 0.5})
+    plan = plain_plan(
+        {"o": "w0", "long": "w0", "s": "w1"},
+        o={"start_s": 0.0, "end_s": 0.1, "startup": "cold", "startup_s": 0.5},
+        long={"start_s": 0.1, "end_s": 12.0},
+        s={"start_s": 10.0, "end_s": 11.0, "startup": "cold", "startup_s": 0.5},
+    )
     got = prewarm.annotate(plan, g, None, {"latency_s": 0.5, "preference": 0.75, "window_s": 7.0})
     assert list(got) == ["s"]
     assert got["s"]["sender"] == "long" and got["s"]["send_at_s"] == pytest.approx(7.125)
@@ -96,11 +104,17 @@ def test_prewarm_pings_a_cold_branch_from_a_task_running_at_the_chosen_moment():
 
 def test_prewarm_leaves_warm_branches_and_those_needed_at_once():
     g = graph({"o": ("m.o", []), "s": ("m.s", ["o"])})
-    warm = plain_plan({"o": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 9.0},
-                      s={"start_s": 10.0, "end_s": 11.0, "startup": "warm", "startup_s": 0.01})
+    warm = plain_plan(
+        {"o": "w0", "s": "w1"},
+        o={"start_s": 0.0, "end_s": 9.0},
+        s={"start_s": 10.0, "end_s": 11.0, "startup": "warm", "startup_s": 0.01},
+    )
     assert prewarm.annotate(warm, g, None, {}) == {}
-    early = plain_plan({"o": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 0.2},
-                       s={"start_s": 0.7, "end_s": 1.0, "startup": "cold", "startup_s": 0.5})
+    early = plain_plan(
+        {"o": "w0", "s": "w1"},
+        o={"start_s": 0.0, "end_s": 0.2},
+        s={"start_s": 0.7, "end_s": 1.0, "startup": "cold", "startup_s": 0.5},
+    )
     assert prewarm.annotate(early, g, None, {}) == {}  # nothing runs early enough to send it
 
 
@@ -115,9 +129,12 @@ def test_the_plan_tells_a_new_process_from_a_cold_one_and_prewarm_pings_both():
     assert (fresh.tasks["a"].startup, idle.tasks["a"].startup) == (startup.NEW, startup.COLD)
     g = graph({"o": ("m.o", []), "long": ("m.l", ["o"]), "s": ("m.s", ["long"])})
     for kind in (startup.NEW, startup.COLD):
-        plan = plain_plan({"o": "w0", "long": "w0", "s": "w1"}, o={"start_s": 0.0, "end_s": 0.1},
-                          long={"start_s": 0.1, "end_s": 12.0},
-                          s={"start_s": 10.0, "end_s": 11.0, "startup": kind, "startup_s": 0.5})
+        plan = plain_plan(
+            {"o": "w0", "long": "w0", "s": "w1"},
+            o={"start_s": 0.0, "end_s": 0.1},
+            long={"start_s": 0.1, "end_s": 12.0},
+            s={"start_s": 10.0, "end_s": 11.0, "startup": kind, "startup_s": 0.5},
+        )
         assert list(prewarm.annotate(plan, g, None, {})) == ["s"], kind
 
 
@@ -152,11 +169,21 @@ def test_taskdup_offers_a_consumer_its_fast_small_input_big_output_upstreams_on_
     Only f1 qualifies: f2 is on j's own worker, s is too slow to redo, t's output is too small
     for a duplicate to save its transfer.
     """
-    g = graph({"o": ("m.o", []), "f1": ("m.fast", ["o"]), "f2": ("m.fast", ["o"]), "s": ("m.slow", ["o"]),
-               "t": ("m.tiny", ["o"]), "j": ("m.j", ["f1", "f2", "s", "t"])})
-    plan = plain_plan({"o": "w0", "f1": "w1", "f2": "w0", "s": "w2", "t": "w3", "j": "w0"},
-                      **{n: {"input_bytes": 10, "output_bytes": 4 * MB} for n in ("f1", "f2", "s")},
-                      t={"input_bytes": 10, "output_bytes": 10})
+    g = graph(
+        {
+            "o": ("m.o", []),
+            "f1": ("m.fast", ["o"]),
+            "f2": ("m.fast", ["o"]),
+            "s": ("m.slow", ["o"]),
+            "t": ("m.tiny", ["o"]),
+            "j": ("m.j", ["f1", "f2", "s", "t"]),
+        }
+    )
+    plan = plain_plan(
+        {"o": "w0", "f1": "w1", "f2": "w0", "s": "w2", "t": "w3", "j": "w0"},
+        **{n: {"input_bytes": 10, "output_bytes": 4 * MB} for n in ("f1", "f2", "s")},
+        t={"input_bytes": 10, "output_bytes": 10},
+    )
     got = taskdup.annotate(plan, g, Predictor(dup_history()), dict(taskdup.DEFAULTS))
     assert list(got) == ["j"] and list(got["j"]["candidates"]) == ["f1"]
     c = got["j"]["candidates"]["f1"]
@@ -201,10 +228,12 @@ def big_fan_in() -> tuple[dict, History]:
        \  \ /  /
            j
     """
-    g = graph({"o": ("m.o", []), **{f"p{k}": ("m.p", ["o"]) for k in range(4)},
-               "j": ("m.j", [f"p{k}" for k in range(4)])})
-    h = history(same_everywhere(["m.o", "m.p", "m.j"], 1.0), out_bytes=32 * MB, transfer_s=0.3, cold_s=0.05,
-                warm_s=0.005)
+    g = graph(
+        {"o": ("m.o", []), **{f"p{k}": ("m.p", ["o"]) for k in range(4)}, "j": ("m.j", [f"p{k}" for k in range(4)])}
+    )
+    h = history(
+        same_everywhere(["m.o", "m.p", "m.j"], 1.0), out_bytes=32 * MB, transfer_s=0.3, cold_s=0.05, warm_s=0.005
+    )
     return g, h
 
 
@@ -223,7 +252,8 @@ def test_opt_planners_annotate_by_rule_and_plain_ones_do_not():
     opt = planning.get("uniform-opt")(g, Predictor(h), config("uniform-opt", optimizations=optimizations.NAMES))
     assert "preload" in opt.tasks["j"].annotations
     assert set(opt.tasks["j"].annotations["preload"]["inputs"]) == {
-        u for u in ("p0", "p1", "p2", "p3") if opt.tasks[u].worker != opt.tasks["j"].worker}
+        u for u in ("p0", "p1", "p2", "p3") if opt.tasks[u].worker != opt.tasks["j"].worker
+    }
     assert "PreLoad on 1 task(s)" in opt.note
     # The timing model overlaps the preloaded downloads with the worker's own work: a smaller promise.
     assert opt.predicted_makespan_s < plain.predicted_makespan_s
@@ -267,25 +297,41 @@ def test_planners_get_the_rules_handed_in_and_say_so_when_none_were():
 # --- Task clustering, streaming, and where a flexible run puts its tasks -------------------------------
 
 
-BIG_FAN = graph({"m": ("m.make", []), "s": ("m.side", []), "p0": ("m.part", ["m"]), "p1": ("m.part", ["m"]),
-                 "p2": ("m.part", ["m"]), "j": ("m.join", ["m", "s"]), "t": ("m.total", ["p0", "p1", "p2", "j"])})
+BIG_FAN = graph(
+    {
+        "m": ("m.make", []),
+        "s": ("m.side", []),
+        "p0": ("m.part", ["m"]),
+        "p1": ("m.part", ["m"]),
+        "p2": ("m.part", ["m"]),
+        "j": ("m.join", ["m", "s"]),
+        "t": ("m.total", ["p0", "p1", "p2", "j"]),
+    }
+)
 
 
 def test_clustering_marks_every_flexible_task_with_children_and_streaming_those_whose_consumers_are_elsewhere():
     r"""
-          m      s           flexible (wukong-opt): every task with children is a clustering candidate
-        / | \  /             (the runtime decides on the output's real size); under a planned layout,
-      p0 p1 p2 j             streaming marks the tasks with a consumer on another worker
-        \  \ | /
-           t
+        m      s           flexible (wukong-opt): every task with children is a clustering candidate
+      / | \  /             (the runtime decides on the output's real size); under a planned layout,
+    p0 p1 p2 j             streaming marks the tasks with a consumer on another worker
+      \  \ | /
+         t
     """
     flex = plain_plan({n: None for n in BIG_FAN})
-    chosen = optimizations.annotate(flex, BIG_FAN, None, names=("clustering", "streaming", "preload"),
-                                    params={"clustering": {"min_bytes": 5, "max_fanout": 3, "delay_s": 0.2}},
-                                    flexible=True)
+    chosen = optimizations.annotate(
+        flex,
+        BIG_FAN,
+        None,
+        names=("clustering", "streaming", "preload"),
+        params={"clustering": {"min_bytes": 5, "max_fanout": 3, "delay_s": 0.2}},
+        flexible=True,
+    )
     assert sorted(chosen) == ["j", "m", "p0", "p1", "p2", "s"]  # t has no children
-    assert chosen["m"] == {"clustering": {"min_bytes": 5, "max_fanout": 3, "delay_s": 0.2},
-                           "streaming": {"min_bytes": 16 * MB, "chunk_bytes": MB}}  # preload: not for flexible
+    assert chosen["m"] == {
+        "clustering": {"min_bytes": 5, "max_fanout": 3, "delay_s": 0.2},
+        "streaming": {"min_bytes": 16 * MB, "chunk_bytes": MB},
+    }  # preload: not for flexible
     planned = plain_plan({"m": "w0", "s": "w1", "p0": "w0", "p1": "w0", "p2": "w0", "j": "w1", "t": "w1"})
     marked = optimizations.annotate(planned, BIG_FAN, None, names=("streaming", "clustering"), params={})
     assert sorted(n for n, a in marked.items() if "streaming" in a) == ["m", "p0", "p1", "p2"]  # t is w1's
@@ -301,8 +347,7 @@ def test_with_outputs_in_one_host_s_shared_memory_clustering_and_streaming_choos
     names = ("clustering", "streaming")
 
     def chosen(**store):
-        return optimizations.annotate(flex, BIG_FAN, Predictor(History(**store)), names=names, params={},
-                                      flexible=True)
+        return optimizations.annotate(flex, BIG_FAN, Predictor(History(**store)), names=names, params={}, flexible=True)
 
     assert chosen(shm_min_bytes=64 << 10) == {}
     on_two_hosts = chosen(shm_min_bytes=64 << 10, hosts=2)
@@ -314,10 +359,20 @@ def test_with_outputs_in_one_host_s_shared_memory_clustering_and_streaming_choos
     assert sorted(chosen(shm_min_bytes=4 << 20)) == ["j", "m", "p0", "p1", "p2", "s"]
     # Without history the settings, given with the rules' parameters, say the same.
     tiers = {"shm_min_bytes": 64 << 10, "hosts": 1}
-    assert optimizations.annotate(flex, BIG_FAN, None, names=names, flexible=True,
-                                  params={"clustering": tiers, "streaming": tiers}) == {}
-    marked = optimizations.annotate(flex, BIG_FAN, None, names=names, flexible=True,
-                                    params={"clustering": {**tiers, "hosts": 2}, "streaming": {**tiers, "hosts": 2}})
+    assert (
+        optimizations.annotate(
+            flex, BIG_FAN, None, names=names, flexible=True, params={"clustering": tiers, "streaming": tiers}
+        )
+        == {}
+    )
+    marked = optimizations.annotate(
+        flex,
+        BIG_FAN,
+        None,
+        names=names,
+        flexible=True,
+        params={"clustering": {**tiers, "hosts": 2}, "streaming": {**tiers, "hosts": 2}},
+    )
     assert all(set(a) == {"clustering"} for a in marked.values()) and len(marked) == 6
     assert "shm_min_bytes" not in marked["m"]["clustering"]  # judged by, not carried to the workers
 
@@ -343,12 +398,12 @@ def test_the_timing_model_prices_each_tier_from_its_own_samples():
 
 def test_a_flexible_run_keeps_one_child_per_finished_task_and_clusters_a_big_output_s_children():
     r"""
-          m      s          m: 10 bytes out, s: 1; each task 1 s (s: 1.2 s); two executors
-        / | \  /
-      p0 p1 p2 j            plain WUKONG: m's executor keeps p0, the others queue for whoever is free;
-        \  \ | /            clustering (≥ 5 bytes, fan-out ≤ 4): p0 p1 p2 beside m, and j too when m
-           t                waits for s (delayed I/O, 0.5 s), not when it waits less than s takes
-           t
+        m      s          m: 10 bytes out, s: 1; each task 1 s (s: 1.2 s); two executors
+      / | \  /
+    p0 p1 p2 j            plain WUKONG: m's executor keeps p0, the others queue for whoever is free;
+      \  \ | /            clustering (≥ 5 bytes, fan-out ≤ 4): p0 p1 p2 beside m, and j too when m
+         t                waits for s (delayed I/O, 0.5 s), not when it waits less than s takes
+         t
     """
     from orchestrator.planning import flexible
     from orchestrator.planning.dag import index
@@ -359,15 +414,16 @@ def test_a_flexible_run_keeps_one_child_per_finished_task_and_clusters_a_big_out
     plain = flexible.place(dag, run_time=[1.0] * dag.n, output_bytes=out, executors=2)
     assert len({plain[pos[c]] for c in ("p0", "p1", "p2", "j")}) == 2  # spread over both executors
     run_time = [1.2 if nid == "s" else 1.0 for nid in dag.ids]  # s ends 0.2 s after m
-    clustered = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5,
-                               max_fanout=4)
+    clustered = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5, max_fanout=4)
     assert {clustered[pos[c]] for c in ("p0", "p1", "p2")} == {clustered[pos["m"]]}
     assert clustered[pos["j"]] == clustered[pos["s"]] != clustered[pos["m"]]  # j's last upstream runs it
-    delayed = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5,
-                             max_fanout=4, delay_s=0.5)  # m waits for s: j runs beside m's output too
+    delayed = flexible.place(
+        dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5, max_fanout=4, delay_s=0.5
+    )  # m waits for s: j runs beside m's output too
     assert {delayed[pos[c]] for c in ("p0", "p1", "p2", "j")} == {delayed[pos["m"]]}
-    too_short = flexible.place(dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5,
-                               max_fanout=4, delay_s=0.1)
+    too_short = flexible.place(
+        dag, run_time=run_time, output_bytes=out, executors=2, cluster_min_bytes=5, max_fanout=4, delay_s=0.1
+    )
     assert too_short[pos["j"]] == too_short[pos["s"]]
     with pytest.raises(ValueError, match="at least one executor"):
         flexible.place(dag, run_time=[1.0] * dag.n, output_bytes=out, executors=0)
@@ -376,8 +432,12 @@ def test_a_flexible_run_keeps_one_child_per_finished_task_and_clusters_a_big_out
 def test_wukong_opt_promises_once_history_exists_and_records_where_it_simulated_each_task():
     g = BIG_FAN
     h = history(same_everywhere({n.function for n in g.values()}, 0.2), out_bytes=2 * MB)
-    cfg = config("wukong-opt", optimizations=("clustering",), pool_size=3,
-                 optimization_params={"clustering": {"min_bytes": MB, "max_fanout": 8, "delay_s": 0.5}})
+    cfg = config(
+        "wukong-opt",
+        optimizations=("clustering",),
+        pool_size=3,
+        optimization_params={"clustering": {"min_bytes": MB, "max_fanout": 8, "delay_s": 0.5}},
+    )
     plan = planning.get("wukong-opt")(g, Predictor(h), cfg)
     assert all(tp.worker is None for tp in plan.tasks.values())  # the runtime stays flexible
     assert plan.predicted_makespan_s and plan.predicted_median_s and "simulated executors" in plan.note

@@ -1,4 +1,5 @@
 """Promise calibration from past runs' residuals (observed / predicted median)."""
+
 import random
 
 import pytest
@@ -91,8 +92,9 @@ def test_a_past_run_is_replayed_with_its_own_layout_and_warm_processes():
     cold = [calibration.PastRun(makespan_s=base.predicted_median_s, placement=spread_out)] * calibration.MIN_RUNS
     plan = _chain_plan(cold)
     assert plan.calibration["factor"] < 0.9  # that layout is slower, so this run was faster than typical
-    warm = [calibration.PastRun(makespan_s=base.predicted_median_s, placement=spread_out,
-                                warm_processes=((2048, 0.5),) * 3)] * calibration.MIN_RUNS
+    warm = [
+        calibration.PastRun(makespan_s=base.predicted_median_s, placement=spread_out, warm_processes=((2048, 0.5),) * 3)
+    ] * calibration.MIN_RUNS
     assert _chain_plan(warm).calibration["factor"] > plan.calibration["factor"]  # no cold starts to blame
 
 
@@ -112,8 +114,9 @@ def test_a_plan_on_warm_processes_is_calibrated_by_the_runs_that_started_none():
     warm_typical = _chain_plan(warm_processes=((2048, 0.5),)).predicted_median_s
     assert warm_typical < cold_typical
     started = [calibration.PastRun(makespan_s=2.0 * cold_typical, placement=on_w0)] * calibration.MIN_RUNS
-    warm = [calibration.PastRun(makespan_s=1.1 * warm_typical, placement=on_w0, warm_processes=((2048, 0.5),))
-            ] * calibration.MIN_RUNS
+    warm = [
+        calibration.PastRun(makespan_s=1.1 * warm_typical, placement=on_w0, warm_processes=((2048, 0.5),))
+    ] * calibration.MIN_RUNS
     cold_plan = _chain_plan(warm + started)
     warm_plan = _chain_plan(warm + started, warm_processes=((2048, 0.5),))
     assert warm_plan.calibration["factor"] == pytest.approx(1.1)
@@ -145,19 +148,21 @@ def test_one_slow_early_run_does_not_lift_every_later_p90_promise():
     assert calibration.factor(steady + [1.6], parse("p50")) == pytest.approx(1.02, abs=0.02)
 
 
-@pytest.mark.parametrize("q, dof, expected", [
-    # Reference quantiles of Student's t (tables; the same as scipy.stats.t.ppf to these digits).
-    (0.95, 1.5, 3.7052),
-    (0.99, 1.5, 11.1973),
-    (0.90, 8, 1.3968),
-    (0.95, 4, 2.1318),
-    (0.99, 10, 2.7638),
-    (0.50, 3, 0.0),
-])
+@pytest.mark.parametrize(
+    "q, dof, expected",
+    [
+        # Reference quantiles of Student's t (tables; the same as scipy.stats.t.ppf to these digits).
+        (0.95, 1.5, 3.7052),
+        (0.99, 1.5, 11.1973),
+        (0.90, 8, 1.3968),
+        (0.95, 4, 2.1318),
+        (0.99, 10, 2.7638),
+        (0.50, 3, 0.0),
+    ],
+)
 def test_student_t_matches_reference_quantiles(q, dof, expected):
     assert calibration.student_t(q, dof) == pytest.approx(expected, abs=5e-4)
 
 
 def test_student_t_approaches_the_normal_quantile():
     assert calibration.student_t(0.9, 1e6) == pytest.approx(1.2816, abs=1e-4)
-

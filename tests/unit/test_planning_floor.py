@@ -4,6 +4,7 @@ The shape is issue 25's Epigenomics-like DAG: a split, ten chains of four
 busy-loop tasks, a merge — 42 tasks, 8 CPU-seconds, a critical path of 5.7 s
 at one full core — planned for 2 cores.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -74,15 +75,22 @@ def test_the_floor_is_the_critical_cpu_path_or_the_total_cpu_over_the_cores():
 
 def test_clamp_raises_every_recorded_promise_and_says_so():
     f = floor.Floor(path_s=5.66, total_s=4.0, path=("a", "b"))
-    plan = Plan(planner="uniform", sla="p90", tasks={}, note="uniform",
-                predicted_makespan_s=4.5, promises={"p50": 2.85, "p90": 4.5, "p95": 7.0})
+    plan = Plan(
+        planner="uniform",
+        sla="p90",
+        tasks={},
+        note="uniform",
+        predicted_makespan_s=4.5,
+        promises={"p50": 2.85, "p90": 4.5, "p95": 7.0},
+    )
     assert floor.clamp(plan, f)
     assert plan.predicted_makespan_s == 5.66
     assert plan.promises == {"p50": 5.66, "p90": 5.66, "p95": 7.0}
     assert "physical floor 5.66 s" in plan.note and "p50 2.85" in plan.note
     assert plan.floor["clamped"] is True and plan.floor["seconds"] == 5.66
-    above = Plan(planner="uniform", sla="p90", tasks={}, note="uniform", predicted_makespan_s=6.0,
-                 promises={"p50": 5.9})
+    above = Plan(
+        planner="uniform", sla="p90", tasks={}, note="uniform", predicted_makespan_s=6.0, promises={"p50": 5.9}
+    )
     assert not floor.clamp(above, f)
     assert above.note == "uniform" and above.floor["clamped"] is False
 
@@ -131,8 +139,13 @@ def test_the_floor_never_exceeds_the_cpu_a_run_of_varied_tasks_used():
     for a run that needs 4.02 CPU-s and can end in 2.01 s. The floor weighs each job by the least its
     function was seen to need: never above the physics it stands for."""
     work = [0.5] * 8 + [0.01] * 2
-    g = graph({"split": ("split", []), **{f"ind{i}": ("individuals", ["split"]) for i in range(10)},
-               "merge": ("merge", [f"ind{i}" for i in range(10)])})
+    g = graph(
+        {
+            "split": ("split", []),
+            **{f"ind{i}": ("individuals", ["split"]) for i in range(10)},
+            "merge": ("merge", [f"ind{i}" for i in range(10)]),
+        }
+    )
     h = busy_loop_history()  # split and merge (2.7 s each), transfers, start-ups
     for run in range(3):
         for w in work:

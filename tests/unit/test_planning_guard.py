@@ -1,4 +1,5 @@
 """Never worse than no plan (issue 25, item 2): a plan against the WUKONG run on the same model."""
+
 from __future__ import annotations
 
 from orchestrator import planning
@@ -9,8 +10,9 @@ from tests.planning_support import OPTIONS, config, graph, history, same_everywh
 
 def wide_fan() -> dict:
     """r → eight independent 1 s tasks → s."""
-    return graph({"r": ("m.r", []), **{f"c{i}": ("m.c", ["r"]) for i in range(8)},
-                  "s": ("m.s", [f"c{i}" for i in range(8)])})
+    return graph(
+        {"r": ("m.r", []), **{f"c{i}": ("m.c", ["r"]) for i in range(8)}, "s": ("m.s", [f"c{i}" for i in range(8)])}
+    )
 
 
 def test_the_plan_is_kept_when_wukong_is_slower():

@@ -1,4 +1,5 @@
 """Loading history from TaskRun / WorkerStartup rows: bounded queries, the right samples."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,14 +16,40 @@ def make_runs(n_runs: int, *, tasks: int = 5, shash: str = "h1", memory_mb: int 
     runs = []
     for r in range(n_runs):
         run = WorkflowRun.objects.create(workflow=wf, planner="uniform", sla="p90", spec={}, status="succeeded")
-        rows = [TaskRun(run=run, node_id=f"t{k}", function="m.step", status="succeeded", memory_mb=memory_mb,
-                        exec_s=1.0 + r, input_bytes=100, output_bytes=50, counter_update_s=0.001, dispatch_s=0.002,
-                        uploaded=True, upload_s=0.003, download_s=0.004 if k else 0.0,
-                        inputs=[{"node": f"t{k - 1}", "bytes": 50, "download_s": 0.004, "local": False}] if k else [])
-                for k in range(tasks)]
-        rows.append(TaskRun(run=run, node_id="sink", function="m.sink", status="succeeded", memory_mb=memory_mb,
-                            exec_s=0.5, input_bytes=50, output_bytes=10, counter_update_s=None, uploaded=True,
-                            upload_s=0.02))
+        rows = [
+            TaskRun(
+                run=run,
+                node_id=f"t{k}",
+                function="m.step",
+                status="succeeded",
+                memory_mb=memory_mb,
+                exec_s=1.0 + r,
+                input_bytes=100,
+                output_bytes=50,
+                counter_update_s=0.001,
+                dispatch_s=0.002,
+                uploaded=True,
+                upload_s=0.003,
+                download_s=0.004 if k else 0.0,
+                inputs=[{"node": f"t{k - 1}", "bytes": 50, "download_s": 0.004, "local": False}] if k else [],
+            )
+            for k in range(tasks)
+        ]
+        rows.append(
+            TaskRun(
+                run=run,
+                node_id="sink",
+                function="m.sink",
+                status="succeeded",
+                memory_mb=memory_mb,
+                exec_s=0.5,
+                input_bytes=50,
+                output_bytes=10,
+                counter_update_s=None,
+                uploaded=True,
+                upload_s=0.02,
+            )
+        )
         TaskRun.objects.bulk_create(rows)
         runs.append(run)
     return wf, runs
@@ -55,10 +82,20 @@ def test_startup_samples_leave_out_waiting_for_a_busy_process():
 
     def startup(branch, requested, started, ready, ended, reason, pid=7):
         WorkerStartup.objects.create(
-            run=run, branch_id=branch, memory_mb=1024, host="h", pid=pid, cold=reason != "warm", reason=reason,
-            requested_at=T0 + timedelta(seconds=requested), started_at=T0 + timedelta(seconds=started),
-            ready_at=T0 + timedelta(seconds=ready), ended_at=T0 + timedelta(seconds=ended),
-            startup_s=ready - requested, active_s=ended - started)
+            run=run,
+            branch_id=branch,
+            memory_mb=1024,
+            host="h",
+            pid=pid,
+            cold=reason != "warm",
+            reason=reason,
+            requested_at=T0 + timedelta(seconds=requested),
+            started_at=T0 + timedelta(seconds=started),
+            ready_at=T0 + timedelta(seconds=ready),
+            ended_at=T0 + timedelta(seconds=ended),
+            startup_s=ready - requested,
+            active_s=ended - started,
+        )
 
     startup("b1", 0.0, 0.4, 0.5, 3.0, "new-process")  # spawned: 0.5 s
     startup("b2", 1.0, 3.01, 3.02, 4.0, "warm")  # queued behind b1 until 3.0: 0.02 s, not 2.02
@@ -77,10 +114,20 @@ def test_spawn_samples_leave_out_waiting_for_the_spawns_before_them():
     _, (run,) = make_runs(1, shash="h3b")
     for k, started in enumerate((0.40, 0.55, 0.70)):
         WorkerStartup.objects.create(
-            run=run, branch_id=f"b{k}", memory_mb=1024, host="h", pid=20 + k, cold=True, reason="new-process",
-            requested_at=T0, started_at=T0 + timedelta(seconds=started),
-            ready_at=T0 + timedelta(seconds=started + 0.01), ended_at=T0 + timedelta(seconds=2),
-            startup_s=started + 0.01, active_s=1)
+            run=run,
+            branch_id=f"b{k}",
+            memory_mb=1024,
+            host="h",
+            pid=20 + k,
+            cold=True,
+            reason="new-process",
+            requested_at=T0,
+            started_at=T0 + timedelta(seconds=started),
+            ready_at=T0 + timedelta(seconds=started + 0.01),
+            ended_at=T0 + timedelta(seconds=2),
+            startup_s=started + 0.01,
+            active_s=1,
+        )
     h = service.load_history("h3b")
     assert [round(x.startup_s, 6) for x in h.startups[(1024, "new")]] == [0.41, 0.16, 0.16]
 
@@ -91,17 +138,29 @@ def test_warm_processes_are_those_that_served_within_the_keep_alive_window(setti
     now = T0.timestamp() + 100
     for pid, ended in ((1, 95.0), (2, 80.0), (3, 99.0)):
         WorkerStartup.objects.create(
-            run=run, branch_id=f"b{pid}", memory_mb=512 * pid, host="h", pid=pid, cold=False, reason="x",
-            requested_at=T0, started_at=T0, ready_at=T0, ended_at=T0 + timedelta(seconds=ended),
-            startup_s=0, active_s=1)
+            run=run,
+            branch_id=f"b{pid}",
+            memory_mb=512 * pid,
+            host="h",
+            pid=pid,
+            cold=False,
+            reason="x",
+            requested_at=T0,
+            started_at=T0,
+            ready_at=T0,
+            ended_at=T0 + timedelta(seconds=ended),
+            startup_s=0,
+            active_s=1,
+        )
     warm = service.warm_processes("h4", now=now)
     assert warm == [(512, pytest.approx(5.0)), (1536, pytest.approx(1.0))]
 
 
 def test_exec_samples_are_the_tasks_time_on_its_worker_apart_from_transfers():
     _, (run,) = make_runs(1, tasks=1, shash="h6")
-    TaskRun.objects.filter(run=run, node_id="t0").update(start_s=1.0, end_s=3.5, exec_s=1.0, download_s=0.5,
-                                                         upload_s=0.3)
+    TaskRun.objects.filter(run=run, node_id="t0").update(
+        start_s=1.0, end_s=3.5, exec_s=1.0, download_s=0.5, upload_s=0.3
+    )
     (sample,) = service.load_history("h6").tasks[("m.step", 2048)]
     assert sample.exec_s == pytest.approx(2.5 - 0.5 - 0.3)  # encoding and state updates included
 
@@ -111,8 +170,7 @@ def test_run_factors_say_how_slow_each_run_was_as_a_whole():
     for k, run in enumerate(runs):  # run 2 takes twice as long on every task
         TaskRun.objects.filter(run=run).update(start_s=0.0, end_s=2.0 if k == 1 else 1.0)
     factors = service.load_history("h7").run_factors
-    assert factors == {runs[0].pk: pytest.approx(1.0), runs[1].pk: pytest.approx(2.0),
-                       runs[2].pk: pytest.approx(1.0)}
+    assert factors == {runs[0].pk: pytest.approx(1.0), runs[1].pk: pytest.approx(2.0), runs[2].pk: pytest.approx(1.0)}
 
 
 def test_only_succeeded_runs_make_history():
@@ -127,8 +185,14 @@ def test_runs_that_followed_a_predictive_plan_are_preferred_once_there_are_a_few
 
     _, runs = make_runs(5, shash="h8")
     for k, run in enumerate(runs):  # a no-history fallback, then four planned runs (of two planners)
-        Plan.objects.create(run=run, planner="uniform" if k % 2 else "non-uniform", sla="p90", data={},
-                            fallback=k == 0, predicted_makespan_s=None if k == 0 else 1.0)
+        Plan.objects.create(
+            run=run,
+            planner="uniform" if k % 2 else "non-uniform",
+            sla="p90",
+            data={},
+            fallback=k == 0,
+            predicted_makespan_s=None if k == 0 else 1.0,
+        )
     assert {s.exec_s for s in service.load_history("h8").tasks[("m.step", 2048)]} == {2.0, 3.0, 4.0, 5.0}
     Plan.objects.filter(run__in=runs[2:]).update(predicted_makespan_s=None)  # two planned runs: too few
     assert {s.exec_s for s in service.load_history("h8").tasks[("m.step", 2048)]} == {1.0, 2.0, 3.0, 4.0, 5.0}
@@ -153,10 +217,20 @@ def test_past_runs_for_calibration_carry_their_layout_and_only_the_same_inputs()
 
     _, runs = make_runs(4, shash="h12")
     for k, run in enumerate(runs):
-        data = {"tasks": {"t0": {"worker": "w0", "memory_mb": 512}, "sink": {"worker": "w1", "memory_mb": 2048}},
-                "warm_processes": [[512, 1.5]], "yield_before": ["sink"]}
-        Plan.objects.create(run=run, planner="uniform", sla="p90", data=data, fallback=False,
-                            predicted_makespan_s=1.0, predicted_median_s=None if k == 0 else 0.8)
+        data = {
+            "tasks": {"t0": {"worker": "w0", "memory_mb": 512}, "sink": {"worker": "w1", "memory_mb": 2048}},
+            "warm_processes": [[512, 1.5]],
+            "yield_before": ["sink"],
+        }
+        Plan.objects.create(
+            run=run,
+            planner="uniform",
+            sla="p90",
+            data=data,
+            fallback=False,
+            predicted_makespan_s=1.0,
+            predicted_median_s=None if k == 0 else 0.8,
+        )
     WorkflowRun.objects.filter(pk__in=[r.pk for r in runs]).update(makespan_s=2.0, inputs_hash="a")
     WorkflowRun.objects.filter(pk=runs[3].pk).update(makespan_s=3.0, inputs_hash="b")
     past = service.past_runs("h12", "a")
@@ -173,9 +247,20 @@ def test_a_process_that_sat_out_the_latest_runs_is_still_warm_within_the_window(
     now = T0.timestamp() + 100
     for k, run in enumerate(runs):
         WorkerStartup.objects.create(
-            run=run, branch_id=f"b{k}", memory_mb=1024, host="h", pid=10 + k, cold=False, reason="x",
-            requested_at=T0, started_at=T0, ready_at=T0, ended_at=T0 + timedelta(seconds=94 + k),
-            startup_s=0, active_s=1)
+            run=run,
+            branch_id=f"b{k}",
+            memory_mb=1024,
+            host="h",
+            pid=10 + k,
+            cold=False,
+            reason="x",
+            requested_at=T0,
+            started_at=T0,
+            ready_at=T0,
+            ended_at=T0 + timedelta(seconds=94 + k),
+            startup_s=0,
+            active_s=1,
+        )
     warm = service.warm_processes("h5", now=now)
     assert [round(ago, 3) for _, ago in warm] == [2.0, 3.0, 4.0, 5.0, 6.0]
 
@@ -184,12 +269,24 @@ def test_fresh_process_factor_compares_a_new_process_first_branch_with_usual_tim
     """Tasks run 3× slower in the first branch of a spawned process than elsewhere (4 s each vs 1 s)."""
     _, runs = make_runs(3, shash="h8")
     for k, run in enumerate(runs):
-        TaskRun.objects.filter(run=run).update(start_s=0.0, end_s=1.0, exec_s=0.5, download_s=0.0, upload_s=0.0,
-                                               branch_id=f"br{k}")
+        TaskRun.objects.filter(run=run).update(
+            start_s=0.0, end_s=1.0, exec_s=0.5, download_s=0.0, upload_s=0.0, branch_id=f"br{k}"
+        )
         WorkerStartup.objects.create(
-            run=run, branch_id=f"br{k}", memory_mb=2048, host="h", pid=30 + k, cold=True,
-            reason="new-process" if k == 2 else "warm", requested_at=T0, started_at=T0, ready_at=T0,
-            ended_at=T0 + timedelta(seconds=5), startup_s=0, active_s=5)
+            run=run,
+            branch_id=f"br{k}",
+            memory_mb=2048,
+            host="h",
+            pid=30 + k,
+            cold=True,
+            reason="new-process" if k == 2 else "warm",
+            requested_at=T0,
+            started_at=T0,
+            ready_at=T0,
+            ended_at=T0 + timedelta(seconds=5),
+            startup_s=0,
+            active_s=5,
+        )
     TaskRun.objects.filter(run=runs[2]).update(end_s=3.0)
     assert service.load_history("h8").fresh_factor == pytest.approx(3.0)
     WorkerStartup.objects.filter(run=runs[2]).update(reason="warm")
@@ -208,12 +305,30 @@ def test_history_is_scoped_to_the_runs_owner(settings, django_user_model):
     now = T0.timestamp() + 100
     for run, owner, made in zip(runs, (alice, bob, None), (10.0, 20.0, 30.0)):
         WorkflowRun.objects.filter(pk=run.pk).update(owner=owner, makespan_s=made, inputs_hash="a")
-        Plan.objects.create(run=run, planner="uniform", sla="p90", data={"tasks": {}}, fallback=False,
-                            predicted_makespan_s=1.0, predicted_median_s=0.8)
+        Plan.objects.create(
+            run=run,
+            planner="uniform",
+            sla="p90",
+            data={"tasks": {}},
+            fallback=False,
+            predicted_makespan_s=1.0,
+            predicted_median_s=0.8,
+        )
         WorkerStartup.objects.create(
-            run=run, branch_id=f"b{run.pk}", memory_mb=512, host="h", pid=run.pk, cold=False, reason="x",
-            requested_at=T0, started_at=T0, ready_at=T0, ended_at=T0 + timedelta(seconds=99), startup_s=0,
-            active_s=1)
+            run=run,
+            branch_id=f"b{run.pk}",
+            memory_mb=512,
+            host="h",
+            pid=run.pk,
+            cold=False,
+            reason="x",
+            requested_at=T0,
+            started_at=T0,
+            ready_at=T0,
+            ended_at=T0 + timedelta(seconds=99),
+            startup_s=0,
+            active_s=1,
+        )
 
     def seen(owner) -> tuple:
         steps = {s.exec_s for s in service.load_history("h13", owner=owner).tasks[("m.step", 2048)]}

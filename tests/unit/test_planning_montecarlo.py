@@ -3,6 +3,7 @@
 Each task's exec time is uniform on [1, 2] s (100 evenly spaced samples, recorded in a
 random order as a real history would be); transfers, start-ups and overheads are negligible.
 """
+
 import numpy as np
 import pytest
 
@@ -29,8 +30,11 @@ def quiet_history(functions) -> History:
 
 
 def evaluate(g, worker_of, sla, seed=0, samples=4000):
-    s = Planning(g, Predictor(quiet_history({n.function for n in g.values()})),
-                 config("uniform", sla=sla, mc_samples=samples, seed=seed))
+    s = Planning(
+        g,
+        Predictor(quiet_history({n.function for n in g.values()})),
+        config("uniform", sla=sla, mc_samples=samples, seed=seed),
+    )
     worker = [worker_of(nid) for nid in s.dag.ids]
     return s.evaluate(worker, [2048] * (max(worker) + 1))
 

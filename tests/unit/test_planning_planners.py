@@ -4,6 +4,7 @@ Histories are synthetic with known behaviour (tests/planning_support.py):
 every sample of a function at a memory size has the same exec time, so the
 planners' choices follow from the numbers in each test.
 """
+
 import copy
 
 import pytest
@@ -120,13 +121,15 @@ def test_fan_out_of_long_chains_runs_them_in_parallel():
 
 def test_fan_in_on_the_critical_path_joins_its_critical_upstream():
     """
-      a     b        a: 0.6 s and a big output; b: 2 s (the critical one)
-       \\   /        both long enough to get a worker each
-         c
+    a     b        a: 0.6 s and a big output; b: 2 s (the critical one)
+     \\   /        both long enough to get a worker each
+       c
     """
     g = graph({"a": ("m.a", []), "b": ("m.b", []), "c": ("m.c", ["a", "b"])})
-    h = history({**same_everywhere(["m.a"], 0.6), **same_everywhere(["m.b"], 2.0),
-                 **same_everywhere(["m.c"], 0.01)}, out_bytes=1000)
+    h = history(
+        {**same_everywhere(["m.a"], 0.6), **same_everywhere(["m.b"], 2.0), **same_everywhere(["m.c"], 0.01)},
+        out_bytes=1000,
+    )
     h.tasks[("m.a", 2048)][0] = h.tasks[("m.a", 2048)][0].__class__(0, 0.6, 10_000_000)
     plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h, sla="p50"))
     assert plan.tasks["a"].worker != plan.tasks["b"].worker
@@ -142,10 +145,17 @@ def test_fan_in_off_the_critical_path_joins_the_biggest_outputs():
           \\  /
             e
     """
-    g = graph({"a": ("m.a", []), "b": ("m.b", []), "c": ("m.c", ["a", "b"]), "d": ("m.d", ["b"]),
-               "e": ("m.e", ["c", "d"])})
-    h = history({**same_everywhere(["m.a", "m.b"], 0.6), **same_everywhere(["m.d"], 3.0),
-                 **same_everywhere(["m.c", "m.e"], 0.01)}, out_bytes=1000)
+    g = graph(
+        {"a": ("m.a", []), "b": ("m.b", []), "c": ("m.c", ["a", "b"]), "d": ("m.d", ["b"]), "e": ("m.e", ["c", "d"])}
+    )
+    h = history(
+        {
+            **same_everywhere(["m.a", "m.b"], 0.6),
+            **same_everywhere(["m.d"], 3.0),
+            **same_everywhere(["m.c", "m.e"], 0.01),
+        },
+        out_bytes=1000,
+    )
     for mb in OPTIONS:
         h.tasks[("m.a", mb)].clear()
         for _ in range(8):
@@ -220,9 +230,15 @@ def two_branches(short_at_512: float):
            j
     """
     g = graph({"o": ("m.o", []), "L": ("m.L", ["o"]), "S": ("m.S", ["o"]), "j": ("m.j", ["L", "S"])})
-    h = history({**same_everywhere(["m.o", "m.j"], 0.01),
-                 "m.L": {512: 4.0, 1024: 2.0, 2048: 1.0},
-                 "m.S": {512: short_at_512, 1024: 0.8, 2048: 0.5}}, cold_s=0.05, warm_s=0.005)
+    h = history(
+        {
+            **same_everywhere(["m.o", "m.j"], 0.01),
+            "m.L": {512: 4.0, 1024: 2.0, 2048: 1.0},
+            "m.S": {512: short_at_512, 1024: 0.8, 2048: 0.5},
+        },
+        cold_s=0.05,
+        warm_s=0.005,
+    )
     return g, h
 
 
@@ -249,10 +265,16 @@ def test_non_uniform_downgrades_a_critical_worker_that_only_waits():
 
     The sleeping chain is the critical path, yet as fast on 512 MB as on 2048: it is downgraded.
     """
-    g = graph({"s1": ("m.sleep1", []), "s2": ("m.sleep2", ["s1"]), "c": ("m.cpu", []),
-               "j": ("m.j", ["s2", "c"])})
-    h = history({**same_everywhere(["m.sleep1", "m.sleep2"], 0.5), **same_everywhere(["m.j"], 0.01),
-                 "m.cpu": {512: 0.4, 1024: 0.2, 2048: 0.1}}, cold_s=0.05, warm_s=0.005)
+    g = graph({"s1": ("m.sleep1", []), "s2": ("m.sleep2", ["s1"]), "c": ("m.cpu", []), "j": ("m.j", ["s2", "c"])})
+    h = history(
+        {
+            **same_everywhere(["m.sleep1", "m.sleep2"], 0.5),
+            **same_everywhere(["m.j"], 0.01),
+            "m.cpu": {512: 0.4, 1024: 0.2, 2048: 0.1},
+        },
+        cold_s=0.05,
+        warm_s=0.005,
+    )
     plan = rename_all(g, h, lambda g, h: plan_with("non-uniform", g, h, sla="p50"))
     base = plan_with("uniform", g, h, sla="p50")
     assert "s2" in plan.critical_path and plan.tasks["s1"].memory_mb == plan.tasks["s2"].memory_mb == 512
@@ -327,8 +349,11 @@ def test_a_mapped_node_is_planned_as_rounds_of_its_element_tasks_by_the_width_se
     from orchestrator.planning.predictor import Predictor
     from tests.planning_support import config, history, same_everywhere
 
-    g = {"s": Node("s", "m.split", args=(3,)), "p": Node("p", "m.work", args=(Ref("s"),), options={"map": "s"}),
-         "g": Node("g", "m.total", args=(Ref("p"),))}
+    g = {
+        "s": Node("s", "m.split", args=(3,)),
+        "p": Node("p", "m.work", args=(Ref("s"),), options={"map": "s"}),
+        "g": Node("g", "m.total", args=(Ref("p"),)),
+    }
     h = history(same_everywhere({"m.split", "m.work", "m.total"}, 1.0))
     narrow = planning.get("uniform")(g, Predictor(h), config("uniform"))
     h.map_widths, h.map_executors = {"p": 20}, 8  # 20 elements, 8 at a time: 3 rounds of one
@@ -339,14 +364,15 @@ def test_a_mapped_node_is_planned_as_rounds_of_its_element_tasks_by_the_width_se
 
 def test_with_big_outputs_mapped_on_one_host_the_planners_stop_serialising_work_to_avoid_transfers():
     r"""
-           r            50 MB outputs, 0.8 s tasks. Through Redis a 50 MB fetch costs 1 s: three children stay
-        / | | \         on r's worker (starting another worker and fetching costs more than their work);
-      c0 c1 c2 c3       mapped on the same host (the store's shared-memory tier) it costs 10 ms: each child
-        \ | | /         that is not r's critical one runs on a worker of its own, in parallel.
-           s
+         r            50 MB outputs, 0.8 s tasks. Through Redis a 50 MB fetch costs 1 s: three children stay
+      / | | \         on r's worker (starting another worker and fetching costs more than their work);
+    c0 c1 c2 c3       mapped on the same host (the store's shared-memory tier) it costs 10 ms: each child
+      \ | | /         that is not r's critical one runs on a worker of its own, in parallel.
+         s
     """
-    g = graph({"r": ("m.r", []), **{f"c{i}": ("m.c", ["r"]) for i in range(4)},
-               "s": ("m.s", [f"c{i}" for i in range(4)])})
+    g = graph(
+        {"r": ("m.r", []), **{f"c{i}": ("m.c", ["r"]) for i in range(4)}, "s": ("m.s", [f"c{i}" for i in range(4)])}
+    )
 
     def workers(shm: bool, planner: str) -> set:
         h = history(same_everywhere(["m.r", "m.c", "m.s"], 0.8), out_bytes=50 * MB, transfer_s=1.0)

@@ -2,6 +2,7 @@
 
 Simulated times are asserted exactly (pure simulation); every worker starts warm (0.01 s).
 """
+
 import pytest
 
 from orchestrator.planning import contention, nonuniform, sharing, timing, uniform
@@ -22,10 +23,21 @@ def sim(g, worker, exec_s, demand, *, cores, upload=None):
     ex = [exec_s[nid] for nid in dag.ids]
     up = [(upload or {}).get(nid, 0.0) for nid in dag.ids]
     tl = timing.simulate(
-        dag, worker=w, worker_memory=[2048] * n_workers, run_time=[e + u for e, u in zip(ex, up)],
-        post=[0.0] * dag.n, priority=[0.0] * dag.n, startup=lambda mb, kind: WARM, keepalive_s=7.0,
-        pool_size=None, warm_processes=tuple((2048, 1.0) for _ in range(n_workers)), cores=cores,
-        cpu_demand=[demand[nid] for nid in dag.ids], exec_part=ex, upload_part=up)
+        dag,
+        worker=w,
+        worker_memory=[2048] * n_workers,
+        run_time=[e + u for e, u in zip(ex, up)],
+        post=[0.0] * dag.n,
+        priority=[0.0] * dag.n,
+        startup=lambda mb, kind: WARM,
+        keepalive_s=7.0,
+        pool_size=None,
+        warm_processes=tuple((2048, 1.0) for _ in range(n_workers)),
+        cores=cores,
+        cpu_demand=[demand[nid] for nid in dag.ids],
+        exec_part=ex,
+        upload_part=up,
+    )
     return tl, pos
 
 
@@ -56,15 +68,23 @@ def test_two_cpu_bound_tasks_on_one_core_take_twice_as_long_as_on_two():
 def test_without_a_capacity_nothing_is_shared():
     g = pair()
     dag = index(g)
-    tl = timing.simulate(dag, worker=[0, 1, 0][:dag.n], worker_memory=[2048, 2048], run_time=[1.0] * dag.n,
-                         post=[0.0] * dag.n, priority=[0.0] * dag.n, startup=lambda mb, kind: WARM,
-                         keepalive_s=7.0, pool_size=None)
+    tl = timing.simulate(
+        dag,
+        worker=[0, 1, 0][: dag.n],
+        worker_memory=[2048, 2048],
+        run_time=[1.0] * dag.n,
+        post=[0.0] * dag.n,
+        priority=[0.0] * dag.n,
+        startup=lambda mb, kind: WARM,
+        keepalive_s=7.0,
+        pool_size=None,
+    )
     assert tl.stretch == [1.0] * dag.n
 
 
 def test_a_task_with_a_small_cpu_share_is_barely_slowed():
     """
-      a  b  c  d   three CPU-bound tasks and d, which computes 10 % of its time, on one core
+    a  b  c  d   three CPU-bound tasks and d, which computes 10 % of its time, on one core
     """
     g = graph({"a": ("f", []), "b": ("f", []), "c": ("f", []), "d": ("f", []), "s": ("f", ["a", "b", "c", "d"])})
     worker = {"a": 0, "b": 1, "c": 2, "d": 3, "s": 0}
@@ -99,9 +119,18 @@ def test_bad_capacity_is_refused():
         sharing.Cores(0)
     with pytest.raises(ValueError, match="cores needs cpu_demand"):
         dag = index(pair())
-        timing.simulate(dag, worker=[0] * dag.n, worker_memory=[2048], run_time=[1.0] * dag.n, post=[0.0] * dag.n,
-                        priority=[0.0] * dag.n, startup=lambda mb, kind: WARM, keepalive_s=7.0, pool_size=None,
-                        cores=2)
+        timing.simulate(
+            dag,
+            worker=[0] * dag.n,
+            worker_memory=[2048],
+            run_time=[1.0] * dag.n,
+            post=[0.0] * dag.n,
+            priority=[0.0] * dag.n,
+            startup=lambda mb, kind: WARM,
+            keepalive_s=7.0,
+            pool_size=None,
+            cores=2,
+        )
 
 
 def test_the_critical_path_moves_when_contention_slows_the_other_branch():
@@ -114,8 +143,16 @@ def test_the_critical_path_moves_when_contention_slows_the_other_branch():
     With enough cores the critical path runs through l; on one core c1 and c2 share it, c1 takes
     2 s and the critical path runs through c1.
     """
-    g = graph({"r": ("f", []), "l": ("f", ["r"]), "c1": ("f", ["r"]), "c2": ("f", ["r"]),
-               "j": ("f", ["l", "c1"]), "s": ("f", ["j", "c2"])})
+    g = graph(
+        {
+            "r": ("f", []),
+            "l": ("f", ["r"]),
+            "c1": ("f", ["r"]),
+            "c2": ("f", ["r"]),
+            "j": ("f", ["l", "c1"]),
+            "s": ("f", ["j", "c2"]),
+        }
+    )
     worker = {"r": 0, "l": 0, "c1": 1, "c2": 2, "j": 0, "s": 0}
     exec_s = {"r": 0.0, "l": 1.5, "c1": 1.0, "c2": 1.0, "j": 0.1, "s": 0.0}
     demand = {"r": 0.0, "l": 0.0, "c1": 1.0, "c2": 1.0, "j": 0.0, "s": 0.0}
@@ -148,8 +185,12 @@ def test_plans_on_fewer_cores_promise_more_and_record_the_capacity():
     free = uniform.plan(g, Predictor(h), config(sla="p50"))
     two = uniform.plan(g, Predictor(h), config(sla="p50", cores=2.0, capacity_source="test"))
     assert free.capacity["cores"] is None and free.capacity["contended_tasks"] == 0
-    assert two.capacity == {"cores": 2.0, "source": "test", "contended_tasks": 6,
-                            "max_stretch": pytest.approx(3.0, rel=0.02)}
+    assert two.capacity == {
+        "cores": 2.0,
+        "source": "test",
+        "contended_tasks": 6,
+        "max_stretch": pytest.approx(3.0, rel=0.02),
+    }
     assert two.predicted_median_s / free.predicted_median_s == pytest.approx(3.0, rel=0.1)
     assert two.monte_carlo_s > 2.5 * free.monte_carlo_s  # Monte Carlo shares the cores too
 
@@ -184,8 +225,9 @@ def crowd():
     edges = {"r": ("root", []), "a1": ("link", ["r"]), "a2": ("link", ["a1"]), "a3": ("link", ["a2"])}
     edges.update({f"s{k}": ("side", ["r"]) for k in range(12)})
     edges["j"] = ("join", ["a3"] + [f"s{k}" for k in range(12)])
-    return graph(edges), cpu_history({"root": (0.001, 0.0), "link": (1.0, 1.0), "side": (0.2, 0.2),
-                                      "join": (0.001, 0.0)})
+    return graph(edges), cpu_history(
+        {"root": (0.001, 0.0), "link": (1.0, 1.0), "side": (0.2, 0.2), "join": (0.001, 0.0)}
+    )
 
 
 def test_siblings_that_crowd_the_critical_path_are_folded_onto_fewer_workers():
@@ -203,14 +245,21 @@ def test_siblings_that_crowd_the_critical_path_are_folded_onto_fewer_workers():
 
 def test_a_downgrade_that_frees_a_core_for_the_critical_path_is_seen_to_help():
     """
-        r
-      / | \\       a: 2 s CPU-bound (critical); b, c: 0.5 s CPU-bound each; 2 cores.
-     a  b  c      At 2048 MB all three want a core: a runs at 2/3 while b and c last (2.25 s in all).
-      \\ | /       At 512 MB b and c want 0.29 core each: a keeps a whole core (2.0 s), and b and c
-        j         (1.7 s now) still end before it.
+       r
+     / | \\       a: 2 s CPU-bound (critical); b, c: 0.5 s CPU-bound each; 2 cores.
+    a  b  c      At 2048 MB all three want a core: a runs at 2/3 while b and c last (2.25 s in all).
+     \\ | /       At 512 MB b and c want 0.29 core each: a keeps a whole core (2.0 s), and b and c
+       j         (1.7 s now) still end before it.
     """
-    g = graph({"r": ("root", []), "a": ("link", ["r"]), "b": ("side", ["r"]), "c": ("side", ["r"]),
-               "j": ("join", ["a", "b", "c"])})
+    g = graph(
+        {
+            "r": ("root", []),
+            "a": ("link", ["r"]),
+            "b": ("side", ["r"]),
+            "c": ("side", ["r"]),
+            "j": ("join", ["a", "b", "c"]),
+        }
+    )
     h = cpu_history({"root": (0.001, 0.0), "link": (2.0, 2.0), "side": (0.5, 0.5), "join": (0.001, 0.0)})
     seen = {}
     for cores in (2.0, None):

@@ -1,4 +1,5 @@
 """The timing simulation: start-ups, pool processes, keep-alive, yields, critical path."""
+
 import pytest
 
 from orchestrator.planning import timing
@@ -18,9 +19,18 @@ def sim(g, worker, run_time, *, memory=None, post=None, pool=None, keepalive=7.0
     w = [worker[nid] for nid in dag.ids]
     n_workers = max(w) + 1
     tl = timing.simulate(
-        dag, worker=w, worker_memory=memory or [2048] * n_workers, run_time=[run_time[nid] for nid in dag.ids],
-        post=[(post or {}).get(nid, 0.0) for nid in dag.ids], priority=[0.0] * dag.n, startup=startup,
-        keepalive_s=keepalive, pool_size=pool, warm_processes=warm, min_pool=min_pool, pool_processes=alive,
+        dag,
+        worker=w,
+        worker_memory=memory or [2048] * n_workers,
+        run_time=[run_time[nid] for nid in dag.ids],
+        post=[(post or {}).get(nid, 0.0) for nid in dag.ids],
+        priority=[0.0] * dag.n,
+        startup=startup,
+        keepalive_s=keepalive,
+        pool_size=pool,
+        warm_processes=warm,
+        min_pool=min_pool,
+        pool_processes=alive,
     )
     return tl, pos, dag
 
@@ -46,8 +56,7 @@ def test_a_process_starting_up_is_busy():
     B takes R's idle process (warm). C finds none idle: process 1 is still busy — it was
     starting up or running the whole time — so C waits for the first release (B's).
     """
-    g = graph({"A": ("f", []), "R": ("f", []), "B": ("f", ["R"]), "C": ("f", ["R"]),
-               "S": ("f", ["A", "B", "C"])})
+    g = graph({"A": ("f", []), "R": ("f", []), "B": ("f", ["R"]), "C": ("f", ["R"]), "S": ("f", ["A", "B", "C"])})
     worker = {"A": 0, "R": 1, "B": 2, "C": 3, "S": 0}
     tl, pos, _ = sim(g, worker, {"A": 3.0, "R": 0.1, "B": 1.0, "C": 1.0, "S": 0.1}, pool=2)
     br = {tl.branches[tl.branch_of[pos[n]]].worker: tl.branches[tl.branch_of[pos[n]]] for n in "ARBC"}
@@ -125,8 +134,16 @@ def test_a_worker_yields_before_a_task_it_should_not_wait_for():
     dag = index(g)
     c = dag.ids.index("c")
     w = [0 if nid != "b" else 1 for nid in dag.ids]
-    kw = dict(worker=w, worker_memory=[2048, 2048], run_time=[1.0 if nid != "b" else 3.0 for nid in dag.ids],
-              post=[0.0] * 3, priority=[0.0] * 3, startup=startup, keepalive_s=7.0, pool_size=None)
+    kw = dict(
+        worker=w,
+        worker_memory=[2048, 2048],
+        run_time=[1.0 if nid != "b" else 3.0 for nid in dag.ids],
+        post=[0.0] * 3,
+        priority=[0.0] * 3,
+        startup=startup,
+        keepalive_s=7.0,
+        pool_size=None,
+    )
     held = timing.simulate(dag, **kw)
     yielded = timing.simulate(dag, **kw, yield_before=frozenset({c}))
     assert len(held.branches) == 2 and len(yielded.branches) == 3
@@ -162,8 +179,17 @@ def test_tasks_in_a_new_process_first_branch_take_longer():
     warm process's do not."""
     g = graph({"a": ("f", []), "b": ("f", ["a"])})
     dag = index(g)
-    kw = dict(worker=[0, 0], worker_memory=[2048], run_time=[1.0, 1.0], post=[0.0, 0.0], priority=[0.0, 0.0],
-              startup=startup, keepalive_s=7.0, pool_size=None, fresh_extra=[0.5, 0.25])
+    kw = dict(
+        worker=[0, 0],
+        worker_memory=[2048],
+        run_time=[1.0, 1.0],
+        post=[0.0, 0.0],
+        priority=[0.0, 0.0],
+        startup=startup,
+        keepalive_s=7.0,
+        pool_size=None,
+        fresh_extra=[0.5, 0.25],
+    )
     tl = timing.simulate(dag, **kw)
     assert tl.branches[0].state == "new" and tl.makespan == pytest.approx(COLD + 2.75)
     tl = timing.simulate(dag, warm_processes=((2048, 1.0),), **kw)

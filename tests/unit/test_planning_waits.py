@@ -1,6 +1,7 @@
 """What each task waits for is recorded once, by the point simulation (``planning.waits``), and every
 reader agrees with it: replayed with the point durations the waits give back the simulation's times;
 slack's forward pass, the critical path and Monte Carlo without variance say the same."""
+
 import numpy as np
 import pytest
 
@@ -25,9 +26,17 @@ def point_sim(g, worker, run_time, *, pool=None, preload=None, memory=None):
     pos = {nid: i for i, nid in enumerate(dag.ids)}
     w = [worker[nid] for nid in dag.ids]
     tl = timing.simulate(
-        dag, worker=w, worker_memory=memory or [2048] * (max(w) + 1), run_time=[run_time[nid] for nid in dag.ids],
-        post=[0.0] * dag.n, priority=[0.0] * dag.n, startup=startup, keepalive_s=7.0, pool_size=pool,
-        preload={pos[t]: [(pos[u], dl) for u, dl in ups] for t, ups in (preload or {}).items()})
+        dag,
+        worker=w,
+        worker_memory=memory or [2048] * (max(w) + 1),
+        run_time=[run_time[nid] for nid in dag.ids],
+        post=[0.0] * dag.n,
+        priority=[0.0] * dag.n,
+        startup=startup,
+        keepalive_s=7.0,
+        pool_size=pool,
+        preload={pos[t]: [(pos[u], dl) for u, dl in ups] for t, ups in (preload or {}).items()},
+    )
     return tl, pos, dag
 
 
@@ -71,10 +80,17 @@ def assert_agree(dag, tl, post):
     assert clock.start == pytest.approx(tl.start, abs=1e-9)
     assert clock.end == pytest.approx(tl.end, abs=1e-9)
     assert clock.up == pytest.approx([br.up_s for br in tl.branches], abs=1e-9)
-    slack = Slack(dag, tl, worker=[tl.branches[b].worker for b in tl.branch_of], run_time=run, post=post,
-                  branch_startup=[br.startup_s for br in tl.branches], deadline=tl.makespan)
-    assert slack.start[:dag.n] == pytest.approx(tl.start, abs=1e-9)
-    assert slack.end[:dag.n] == pytest.approx(tl.end, abs=1e-9)
+    slack = Slack(
+        dag,
+        tl,
+        worker=[tl.branches[b].worker for b in tl.branch_of],
+        run_time=run,
+        post=post,
+        branch_startup=[br.startup_s for br in tl.branches],
+        deadline=tl.makespan,
+    )
+    assert slack.start[: dag.n] == pytest.approx(tl.start, abs=1e-9)
+    assert slack.end[: dag.n] == pytest.approx(tl.end, abs=1e-9)
     assert slack.makespan() == pytest.approx(tl.makespan, abs=1e-9)
     # At a deadline of the makespan, the critical path has no slack: its tasks' latest ends are their ends.
     for i in tl.critical_path:
@@ -92,8 +108,16 @@ def test_the_readers_agree_on_a_pool_with_hand_overs_spawns_and_preload():
     """Five workers on a pool of two processes: branches wait for a spawn, for a process another
     branch releases, and one task preloads an input — the replay, slack and the critical path all
     give back the simulation's times."""
-    g = graph({"A": ("f", []), "R": ("f", []), "B": ("f", ["R"]), "C": ("f", ["R"]),
-               "D": ("f", ["B", "C"]), "S": ("f", ["A", "D"])})
+    g = graph(
+        {
+            "A": ("f", []),
+            "R": ("f", []),
+            "B": ("f", ["R"]),
+            "C": ("f", ["R"]),
+            "D": ("f", ["B", "C"]),
+            "S": ("f", ["A", "D"]),
+        }
+    )
     worker = {"A": 0, "R": 1, "B": 2, "C": 3, "D": 4, "S": 0}
     run = {"A": 3.0, "R": 0.1, "B": 1.0, "C": 1.2, "D": 0.3, "S": 0.1}
     tl, pos, dag = point_sim(g, worker, run, pool=2, preload={"D": [("C", 0.4)]})
@@ -119,8 +143,7 @@ def test_slack_and_the_critical_path_see_a_preloaded_input():
     begins when the download is in, not when t starts. Slack used to end t 3 s early; the critical
     path used to follow v, t's latest input, though the download held t longer."""
     g = graph({"u": ("f", []), "v": ("f", []), "t": ("f", ["u", "v"])})
-    tl, pos, dag = point_sim(g, {"u": 1, "v": 0, "t": 0}, {"u": 0.2, "v": 1.5, "t": 0.5},
-                             preload={"t": [("u", 3.0)]})
+    tl, pos, dag = point_sim(g, {"u": 1, "v": 0, "t": 0}, {"u": 0.2, "v": 1.5, "t": 0.5}, preload={"t": [("u", 3.0)]})
     u, v, t = pos["u"], pos["v"], pos["t"]
     assert tl.end[u] < tl.end[v] < tl.end[u] + 3.0  # v is t's latest input; the download ends later
     assert tl.begin[t] == pytest.approx(tl.end[u] + 3.0)
@@ -145,8 +168,11 @@ def test_the_critical_path_follows_the_spawn_a_branch_queued_behind():
 def deterministic_planning(g, **kw):
     """Every sample the same: Monte Carlo has no variance to draw from."""
     fns = {n.function for n in g.values()}
-    return Planning(g, Predictor(history(same_everywhere(fns, 0.5), transfer_s=0.05, post_s=0.02, cold_s=0.4)),
-                    config("uniform", sla="p50", mc_samples=50, **kw))
+    return Planning(
+        g,
+        Predictor(history(same_everywhere(fns, 0.5), transfer_s=0.05, post_s=0.02, cold_s=0.4)),
+        config("uniform", sla="p50", mc_samples=50, **kw),
+    )
 
 
 @pytest.mark.parametrize("pool, waited", [(None, SPAWN), (2, PROCESS)])
@@ -154,20 +180,31 @@ def test_monte_carlo_without_variance_is_the_point_simulation(pool, waited):
     """On a fan-out and fan-in over four workers — a branch queued behind another's spawn, or with a pool
     of two, one waiting for another's process — and a preloaded input, every simulated run of Monte
     Carlo is the point simulation."""
-    g = graph({"r": ("m.r", []), "a": ("m.a", ["r"]), "b": ("m.b", ["r"]), "c": ("m.c", ["r"]),
-               "j": ("m.j", ["a", "b", "c"])})
+    g = graph(
+        {"r": ("m.r", []), "a": ("m.a", ["r"]), "b": ("m.b", ["r"]), "c": ("m.c", ["r"]), "j": ("m.j", ["a", "b", "c"])}
+    )
     s = deterministic_planning(g, pool_size=pool)
     worker = [{"r": 0, "a": 1, "b": 2, "c": 3, "j": 0}[nid] for nid in s.dag.ids]
     effects = Effects.of(s.dag, {"j": {"preload": {}}}, 0.0)
     ev = s.evaluate(worker, [2048] * 4, effects=effects)
     tl = ev.timeline
     assert any(w.kind == PRELOAD for i in range(s.dag.n) for w in tl.waits.task(i))
-    assert any(br.pool_wait_s > 0 and waited in {w.kind for w in tl.waits.branch[b]}
-               for b, br in enumerate(tl.branches))
+    assert any(
+        br.pool_wait_s > 0 and waited in {w.kind for w in tl.waits.branch[b]} for b, br in enumerate(tl.branches)
+    )
     assert np.allclose(ev.outcome.makespans, tl.makespan, atol=1e-9)
     assert_agree(s.dag, tl, ev.dur.post)
-    again = montecarlo.run(s.dag, tl, predictor=s.predictor, sizes=s.sizes, memory=ev.memory, worker=worker,
-                           uploads=ev.dur.uploads, sla=TYPICAL, samples=7)
+    again = montecarlo.run(
+        s.dag,
+        tl,
+        predictor=s.predictor,
+        sizes=s.sizes,
+        memory=ev.memory,
+        worker=worker,
+        uploads=ev.dur.uploads,
+        sla=TYPICAL,
+        samples=7,
+    )
     assert np.allclose(again.makespans, tl.makespan, atol=1e-9)
 
 
@@ -175,8 +212,10 @@ def test_the_readers_agree_on_a_planned_run():
     """A plan the non-uniform planner makes (yields and downgrades included): its timeline's waits,
     replayed, give back its times; slack and the critical path agree."""
     from orchestrator import planning
-    g = graph({"r": ("m.r", []), **{f"p{k}": ("m.p", ["r"]) for k in range(6)},
-               "j": ("m.j", [f"p{k}" for k in range(6)])})
+
+    g = graph(
+        {"r": ("m.r", []), **{f"p{k}": ("m.p", ["r"]) for k in range(6)}, "j": ("m.j", [f"p{k}" for k in range(6)])}
+    )
     fns = {n.function for n in g.values()}
     p = Predictor(history(same_everywhere(fns, 0.3), transfer_s=0.02, spread=0.2))
     s = Planning(g, p, config("non-uniform", pool_size=3))

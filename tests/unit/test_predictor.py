@@ -1,4 +1,5 @@
 """The predictor on synthetic history with known answers."""
+
 import numpy as np
 import pytest
 
@@ -35,11 +36,11 @@ def test_fewer_than_six_normalise_everything_to_the_baseline_with_exponent_0_3()
     # 5 samples at 1024 MB (2.0 s) + 10 at 2048 MB (1.0 s): the 2048 ones become
     # 1.0 × (2048/1024)^0.3 = 1.2311 s at 1024 MB; the median is one of them.
     h = task_history({1024: [2.0] * 5, 2048: [1.0] * 10})
-    assert Predictor(h).exec_time("m.f", 1024, 0, "p50") == pytest.approx(2 ** 0.3)
+    assert Predictor(h).exec_time("m.f", 1024, 0, "p50") == pytest.approx(2**0.3)
     # A size with no samples at all: from 2048 MB down to 512 MB is × 4^0.3.
     h = task_history({2048: [1.0] * 10})
-    assert Predictor(h).exec_time("m.f", 512, 0, "p50") == pytest.approx(4 ** 0.3)
-    assert time_scale(2048, 512) == pytest.approx(4 ** 0.3)
+    assert Predictor(h).exec_time("m.f", 512, 0, "p50") == pytest.approx(4**0.3)
+    assert time_scale(2048, 512) == pytest.approx(4**0.3)
 
 
 def test_speeds_normalise_the_other_way():
@@ -47,7 +48,7 @@ def test_speeds_normalise_the_other_way():
     for _ in range(10):
         h.add_download(2048, TransferSample(1_000_000, 0.01))  # 100 MB/s at 2048 MB
     # At 512 MB the speed is 100 MB/s × (512/2048)^0.3, so the time grows by 4^0.3.
-    assert Predictor(h).download_time(1_000_000, 512, "p50") == pytest.approx(0.01 * 4 ** 0.3)
+    assert Predictor(h).download_time(1_000_000, 512, "p50") == pytest.approx(0.01 * 4**0.3)
 
 
 def test_tiny_transfers_say_nothing_about_the_speed_of_big_ones():
@@ -191,7 +192,7 @@ def test_startups_by_kind_and_their_billed_part():
     assert p.startup_time(1024, "warm", "p90") == pytest.approx(0.01)
     assert p.billed_startup(1024, "new") == pytest.approx(0.2)
     # 512 MB has no samples: normalised from 1024 (× 2^0.3).
-    assert p.startup_time(512, "warm", "p50") == pytest.approx(0.01 * 2 ** 0.3)
+    assert p.startup_time(512, "warm", "p50") == pytest.approx(0.01 * 2**0.3)
     # No cold start on an existing process seen yet: a warm one plus the extra set-up a
     # new process did once running (0.2 - 0.001 s), without the spawn itself.
     assert p.startup_time(1024, "cold", "p50") == pytest.approx(0.01 + 0.199)
@@ -220,7 +221,7 @@ def test_a_sleeping_task_is_as_fast_on_any_configuration_and_a_cpu_bound_one_sca
     assert exec_at(1.0, 1.0, 2048, 512) == pytest.approx(1.0 / 0.29)  # pure CPU: 3.4 times as long
     # Half waiting, half CPU at 1024 MB (0.57 CPU: 0.5 s of wall time is 0.285 CPU-s of work).
     assert exec_at(1.0, 0.285, 1024, 2048) == pytest.approx(0.5 + 0.285)
-    assert exec_at(1.0, None, 1024, 2048) == pytest.approx(2 ** -0.3)  # unknown CPU: the prior rule
+    assert exec_at(1.0, None, 1024, 2048) == pytest.approx(2**-0.3)  # unknown CPU: the prior rule
     assert exec_at(1.0, 0.5, 512, 512) == 1.0
 
 
@@ -233,5 +234,5 @@ def test_predictions_for_a_missing_configuration_use_the_cpu_a_task_used():
     p = Predictor(h)
     assert p.exec_time("m.sleep", 512, 100, "p50") == pytest.approx(0.2, rel=0.02)
     assert p.exec_time("m.cpu", 512, 100, "p50") == pytest.approx(0.2 / 0.29)
-    assert p.exec_time("m.old", 512, 100, "p50") == pytest.approx(0.2 * 4 ** 0.3)
+    assert p.exec_time("m.old", 512, 100, "p50") == pytest.approx(0.2 * 4**0.3)
     assert p.exec_time("m.cpu", 2048, 100, "p50") == pytest.approx(0.2)  # exact samples as they are

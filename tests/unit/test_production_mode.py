@@ -1,6 +1,7 @@
 """Production mode refuses settings that expose the site, naming the variable, and turns on the safe defaults:
 secure cookies, HSTS, nosniff, no framing (issue 23, rows 6-8). The real settings module runs in a fresh
 interpreter, as gunicorn would load it."""
+
 import json
 import os
 import subprocess
@@ -13,14 +14,18 @@ from orchestrator.core import envconfig
 
 GOOD_KEY = "k" * 50
 # What a correct production deployment sets (docker-compose sets the same variables).
-PRODUCTION = {"SLAFLOW_MODE": "production", "DJANGO_SECRET_KEY": GOOD_KEY,
-              "DJANGO_ALLOWED_HOSTS": "slaflow.example.com"}
+PRODUCTION = {
+    "SLAFLOW_MODE": "production",
+    "DJANGO_SECRET_KEY": GOOD_KEY,
+    "DJANGO_ALLOWED_HOSTS": "slaflow.example.com",
+}
 CHECKED = ("DJANGO_", "SLAFLOW_MODE", "SLAFLOW_FLOWER_BASIC_AUTH", "SLAFLOW_SECURE_COOKIES")
 
 
 def exposure(**changes) -> envconfig.Exposure:
-    values = dict(debug=False, secret_key=GOOD_KEY, allowed_hosts=("slaflow.example.com",), flower_auth="",
-                  secure_cookies=True)
+    values = dict(
+        debug=False, secret_key=GOOD_KEY, allowed_hosts=("slaflow.example.com",), flower_auth="", secure_cookies=True
+    )
     return envconfig.Exposure(**{**values, **changes})
 
 
@@ -28,8 +33,9 @@ def python(args: list[str], **env) -> subprocess.CompletedProcess:
     """Python with the real settings and exactly ``env`` for the checked variables."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(CHECKED)}
     full.update(DJANGO_SETTINGS_MODULE="orchestrator.settings", **env)
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=full,
-                          cwd=str(settings.BASE_DIR), timeout=60)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=full, cwd=str(settings.BASE_DIR), timeout=60
+    )
 
 
 def start(code: str = "", **env) -> subprocess.CompletedProcess:
@@ -42,9 +48,16 @@ def refused(out: subprocess.CompletedProcess, message: str) -> bool:
 
 
 def test_check_production_names_each_exposure():
-    envconfig.check_production(mode="local", exposure=exposure(debug=True, secret_key=envconfig.LOCAL_SECRET_KEY,
-                                                               allowed_hosts=("*",), secure_cookies=False,
-                                                               flower_auth=envconfig.DEFAULT_FLOWER_AUTH))
+    envconfig.check_production(
+        mode="local",
+        exposure=exposure(
+            debug=True,
+            secret_key=envconfig.LOCAL_SECRET_KEY,
+            allowed_hosts=("*",),
+            secure_cookies=False,
+            flower_auth=envconfig.DEFAULT_FLOWER_AUTH,
+        ),
+    )
     envconfig.check_production(mode="production", exposure=exposure())
     envconfig.check_production(mode="production", exposure=exposure(flower_auth="ops:a-long-random-password"))
     cases = [
@@ -71,8 +84,10 @@ def test_settings_refuse_to_start_in_production_naming_the_variable():
     assert refused(start(**unset_hosts), "DJANGO_ALLOWED_HOSTS is not set")
     assert refused(start(**{**PRODUCTION, "DJANGO_ALLOWED_HOSTS": "*"}), "DJANGO_ALLOWED_HOSTS allows any host")
     assert refused(start(**{**PRODUCTION, "SLAFLOW_SECURE_COOKIES": "false"}), "SLAFLOW_SECURE_COOKIES is off")
-    assert refused(start(**{**PRODUCTION, "SLAFLOW_FLOWER_BASIC_AUTH": "slaflow:slaflow"}),
-                   "SLAFLOW_FLOWER_BASIC_AUTH for 'slaflow' is the public default")
+    assert refused(
+        start(**{**PRODUCTION, "SLAFLOW_FLOWER_BASIC_AUTH": "slaflow:slaflow"}),
+        "SLAFLOW_FLOWER_BASIC_AUTH for 'slaflow' is the public default",
+    )
     out = start(**PRODUCTION)
     assert out.returncode == 0, out.stderr
     assert start().returncode == 0  # local mode: the development defaults are fine
@@ -90,14 +105,22 @@ print(json.dumps({k: getattr(s, k) for k in ("DEBUG", "ALLOWED_HOSTS", "SESSION_
 
 def test_production_defaults_are_the_safe_ones_and_local_mode_keeps_the_development_ones():
     prod = json.loads(start(PRINT_SETTINGS, **PRODUCTION).stdout)
-    assert prod == {"DEBUG": False, "ALLOWED_HOSTS": ["slaflow.example.com"], "SESSION_COOKIE_SECURE": True,
-                    "CSRF_COOKIE_SECURE": True, "SECURE_HSTS_SECONDS": 365 * 24 * 3600,
-                    "SECURE_PROXY_SSL_HEADER": None, "SLAFLOW_FLOWER_BASIC_AUTH": "", "X_FRAME_OPTIONS": "DENY"}
+    assert prod == {
+        "DEBUG": False,
+        "ALLOWED_HOSTS": ["slaflow.example.com"],
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SECURE_HSTS_SECONDS": 365 * 24 * 3600,
+        "SECURE_PROXY_SSL_HEADER": None,
+        "SLAFLOW_FLOWER_BASIC_AUTH": "",
+        "X_FRAME_OPTIONS": "DENY",
+    }
     local = json.loads(start(PRINT_SETTINGS).stdout)
     assert local["DEBUG"] and local["ALLOWED_HOSTS"] == ["*"] and not local["SESSION_COOKIE_SECURE"]
     assert local["SECURE_HSTS_SECONDS"] == 0 and local["SLAFLOW_FLOWER_BASIC_AUTH"] == envconfig.DEFAULT_FLOWER_AUTH
-    proxied = json.loads(start(PRINT_SETTINGS, **PRODUCTION,
-                               DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https").stdout)
+    proxied = json.loads(
+        start(PRINT_SETTINGS, **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https").stdout
+    )
     assert proxied["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
     bad = start(**PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="https")
     assert bad.returncode != 0 and "DJANGO_SECURE_PROXY_SSL_HEADER='https' is not 'Header-Name: value'" in bad.stderr
@@ -118,8 +141,13 @@ print(forged.status_code)
 def test_a_production_answer_over_https_carries_hsts_nosniff_no_framing_and_secure_cookies():
     out = start(REQUEST_HEADERS, **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https")
     answer, forged = out.stdout.strip().splitlines()
-    assert json.loads(answer) == {"status": 200, "hsts": "max-age=31536000", "nosniff": "nosniff", "frame": "DENY",
-                                  "csrf_cookie_secure": True}
+    assert json.loads(answer) == {
+        "status": 200,
+        "hsts": "max-age=31536000",
+        "nosniff": "nosniff",
+        "frame": "DENY",
+        "csrf_cookie_secure": True,
+    }
     assert forged == "400"  # a Host outside DJANGO_ALLOWED_HOSTS never reaches a view (no poisoned links)
 
 

@@ -1,4 +1,5 @@
 """The progress bar of long commands: live with counts and ETA on a terminal, silent otherwise."""
+
 import io
 
 from experiments.progress import Progress

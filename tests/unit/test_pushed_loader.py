@@ -1,5 +1,6 @@
 """The worker's loader of pushed code (workers.codeloader) on its disk cache: bytes verified by their
 hash, compiled code trusted only under this deployment's signature, two versions side by side."""
+
 import hashlib
 import marshal
 import os
@@ -73,9 +74,15 @@ def test_a_cache_file_not_matching_its_hash_is_never_imported(cache):
 
 def test_two_versions_and_a_wheel_live_side_by_side(cache):
     one, two = cache(module(1)), cache(module(2))
-    pkg = cache(wheel({"geom/__init__.py": "from .shapes import area\n",
-                       "geom/shapes.py": "from . import units\n\ndef area(w, h):\n    return units.K * w * h\n",
-                       "geom/units.py": "K = 10\n"}))
+    pkg = cache(
+        wheel(
+            {
+                "geom/__init__.py": "from .shapes import area\n",
+                "geom/shapes.py": "from . import units\n\ndef area(w, h):\n    return units.K * w * h\n",
+                "geom/units.py": "K = 10\n",
+            }
+        )
+    )
     f1 = loader.resolve(f"code:calc@sha256:{one}:scale")
     f2 = loader.resolve(f"code:calc@sha256:{two}:scale")
     area = loader.resolve(f"code:geom@sha256:{pkg}:shapes.area")

@@ -1,4 +1,5 @@
 """The shared-memory tier on its own: files written once, mapped without a copy, checked, swept."""
+
 import os
 import time
 

@@ -1,9 +1,10 @@
 """The one upload rule (orchestrator.planning.uploads), as the planner and the runtime use it.
 
-    a → b → c        flexible chain: a and b keep their outputs (the branch continues with the child)
-    d → e, f         a flexible fan-out: d uploads (f may run on another executor)
-    g, h → i         a fan-in: g and h upload (whoever finishes last may be elsewhere)
+a → b → c        flexible chain: a and b keep their outputs (the branch continues with the child)
+d → e, f         a flexible fan-out: d uploads (f may run on another executor)
+g, h → i         a fan-in: g and h upload (whoever finishes last may be elsewhere)
 """
+
 from orchestrator import planning
 from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.uploads import Consumer, uploads
@@ -29,8 +30,17 @@ def test_the_sink_stores_its_result():
 
 
 def test_plans_carry_the_decision_to_the_workers():
-    g = graph({"a": ("m.f", []), "b": ("m.f", ["a"]), "c": ("m.f", ["b"]), "d": ("m.f", ["c"]),
-               "e": ("m.f", ["d"]), "f": ("m.f", ["d"]), "i": ("m.g", ["e", "f"])})
+    g = graph(
+        {
+            "a": ("m.f", []),
+            "b": ("m.f", ["a"]),
+            "c": ("m.f", ["b"]),
+            "d": ("m.f", ["c"]),
+            "e": ("m.f", ["d"]),
+            "f": ("m.f", ["d"]),
+            "i": ("m.g", ["e", "f"]),
+        }
+    )
     plan = planning.get("wukong")(g, None, _config())
     compact = plan.compact(g)
     assert {n: compact[n]["u"] for n in g} == {"a": 0, "b": 0, "c": 0, "d": 1, "e": 1, "f": 1, "i": 1}
@@ -41,7 +51,14 @@ def test_plans_carry_the_decision_to_the_workers():
     planned = Plan("uniform", "p90", tasks)
     planned.set_uploads(g)
     assert {n: planned.tasks[n].upload for n in g} == {
-        "a": False, "b": False, "c": False, "d": True, "e": False, "f": False, "i": True}
+        "a": False,
+        "b": False,
+        "c": False,
+        "d": True,
+        "e": False,
+        "f": False,
+        "i": True,
+    }
 
 
 def _config():

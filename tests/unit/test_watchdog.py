@@ -1,18 +1,22 @@
 """workers.watchdog's verdicts and the back-off budget of the Redis client (pure)."""
+
 import pytest
 
 from store import redis_client
 from workers.watchdog import LOST, STALLED, UNFINALIZED, Look, verdict
 
 
-@pytest.mark.parametrize("look, expected", [
-    (Look(has_meta=False, live=3, sink_done=False, over=False, finalized=False), LOST),
-    (Look(has_meta=True, live=0, sink_done=False, over=False, finalized=False), STALLED),
-    (Look(has_meta=True, live=2, sink_done=False, over=False, finalized=False), None),
-    (Look(has_meta=True, live=0, sink_done=False, over=True, finalized=False), None),  # settled by its last branch
-    (Look(has_meta=True, live=0, sink_done=True, over=False, finalized=False), UNFINALIZED),
-    (Look(has_meta=True, live=0, sink_done=True, over=False, finalized=True), None),
-])
+@pytest.mark.parametrize(
+    "look, expected",
+    [
+        (Look(has_meta=False, live=3, sink_done=False, over=False, finalized=False), LOST),
+        (Look(has_meta=True, live=0, sink_done=False, over=False, finalized=False), STALLED),
+        (Look(has_meta=True, live=2, sink_done=False, over=False, finalized=False), None),
+        (Look(has_meta=True, live=0, sink_done=False, over=True, finalized=False), None),  # settled by its last branch
+        (Look(has_meta=True, live=0, sink_done=True, over=False, finalized=False), UNFINALIZED),
+        (Look(has_meta=True, live=0, sink_done=True, over=False, finalized=True), None),
+    ],
+)
 def test_verdicts(look, expected):
     assert verdict(look) == expected
 

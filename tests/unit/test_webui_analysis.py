@@ -1,4 +1,5 @@
 """Pure computations of the web UI: segments, critical paths, breakdowns, SLA success, layout."""
+
 import pytest
 
 from reports import analysis
@@ -17,20 +18,26 @@ def test_observed_segments_are_laid_end_to_end_and_the_rest_is_dispatch():
 
 def test_planned_segments_need_a_planned_start():
     assert analysis.planned_segments({"planned_start_s": None}) == []
-    t = {"planned_start_s": 2.0, "planned_end_s": 3.0, "planned_download_s": 0.25, "planned_exec_s": 0.5,
-         "planned_upload_s": None, "planned_startup": "cold", "planned_startup_s": 0.5}
-    assert analysis.planned_segments(t) == [("start-up", 1.5, 2.0), ("input wait", 2.0, 2.25),
-                                            ("exec", 2.25, 2.75)]
+    t = {
+        "planned_start_s": 2.0,
+        "planned_end_s": 3.0,
+        "planned_download_s": 0.25,
+        "planned_exec_s": 0.5,
+        "planned_upload_s": None,
+        "planned_startup": "cold",
+        "planned_startup_s": 0.5,
+    }
+    assert analysis.planned_segments(t) == [("start-up", 1.5, 2.0), ("input wait", 2.0, 2.25), ("exec", 2.25, 2.75)]
     # Only a window predicted: one bar for the whole task.
     assert analysis.planned_segments({"planned_start_s": 1.0, "planned_end_s": 4.0}) == [("exec", 1.0, 4.0)]
 
 
 def test_observed_critical_path_follows_the_input_that_finished_last():
     """
-        a(1) ─┐
-              ├─ c(5) ─┐
-        b(4) ─┘        ├─ e(9)
-        d(7) ──────────┘
+    a(1) ─┐
+          ├─ c(5) ─┐
+    b(4) ─┘        ├─ e(9)
+    d(7) ──────────┘
     """
     ups = {"a": [], "b": [], "c": ["a", "b"], "d": [], "e": ["c", "d"]}
     end = {"a": 1.0, "b": 4.0, "c": 5.0, "d": 7.0, "e": 9.0}
@@ -48,16 +55,26 @@ def test_critical_path_ties_go_to_argument_order_not_names():
 
 
 def test_time_breakdown_separates_waiting_from_transfer():
-    tasks = [{"exec_s": 1.0, "input_wait_s": 0.5, "download_s": 0.2, "upload_s": 0.1, "counter_update_s": 0.01,
-              "dispatch_s": 0.02},
-             {"exec_s": 2.0, "input_wait_s": None, "download_s": None, "upload_s": None}]
+    tasks = [
+        {
+            "exec_s": 1.0,
+            "input_wait_s": 0.5,
+            "download_s": 0.2,
+            "upload_s": 0.1,
+            "counter_update_s": 0.01,
+            "dispatch_s": 0.02,
+        },
+        {"exec_s": 2.0, "input_wait_s": None, "download_s": None, "upload_s": None},
+    ]
     out = analysis.time_breakdown(tasks, [{"startup_s": 0.3}, {"startup_s": 0.7}])
     assert out == pytest.approx({"exec": 3.0, "waiting": 0.3, "transfer": 0.3, "start-up": 1.0, "dispatch": 0.03})
 
 
 def test_critical_path_steps_count_hand_off_gaps():
-    tasks = {"a": {"start_s": 0.5, "end_s": 1.0, "exec_s": 0.4, "input_wait_s": 0.0},
-             "b": {"start_s": 1.3, "end_s": 2.0, "exec_s": 0.5, "input_wait_s": 0.1, "download_s": 0.1}}
+    tasks = {
+        "a": {"start_s": 0.5, "end_s": 1.0, "exec_s": 0.4, "input_wait_s": 0.0},
+        "b": {"start_s": 1.3, "end_s": 2.0, "exec_s": 0.5, "input_wait_s": 0.1, "download_s": 0.1},
+    }
     steps = analysis.critical_path_steps(["a", "b"], tasks)
     assert [s["gap"] for s in steps] == pytest.approx([0.5, 0.3])
     totals = analysis.critical_path_totals(steps)
@@ -70,7 +87,13 @@ def test_pct_diff_and_its_colour_class():
     assert analysis.pct_diff(2.0, 3.0) == pytest.approx(50.0)
     assert analysis.pct_diff(None, 3.0) is None and analysis.pct_diff(0.0, 1.0) is None
     assert [analysis.diff_class(p) for p in (5, -10, 30, -49, 51, None)] == [
-        "diff-good", "diff-good", "diff-fair", "diff-fair", "diff-bad", ""]
+        "diff-good",
+        "diff-good",
+        "diff-fair",
+        "diff-fair",
+        "diff-bad",
+        "",
+    ]
 
 
 def test_sla_success_counts_only_runs_with_a_promise():
@@ -92,8 +115,15 @@ def test_pareto_front_keeps_non_dominated_points():
 
 
 def test_task_comparison_and_predictions():
-    t = {"node_id": "a", "function": "m.f", "status": "succeeded", "planned_start_s": 1.0, "start_s": 1.2,
-         "planned_exec_s": 1.0, "exec_s": 3.0}
+    t = {
+        "node_id": "a",
+        "function": "m.f",
+        "status": "succeeded",
+        "planned_start_s": 1.0,
+        "start_s": 1.2,
+        "planned_exec_s": 1.0,
+        "exec_s": 3.0,
+    }
     row = analysis.task_comparison([t], {"a": 0.4})[0]
     cells = {c["label"]: c for c in row["cells"]}
     assert cells["start"]["cls"] == "diff-fair" and cells["exec"]["cls"] == "diff-bad"
@@ -103,21 +133,45 @@ def test_task_comparison_and_predictions():
 
 
 def test_gantt_bars_put_flexible_planned_tasks_on_the_worker_that_ran_them():
-    tasks = [{"node_id": "a", "worker_id": "f:a", "planned_worker": "", "start_s": 0.1, "end_s": 0.5,
-              "exec_s": 0.3, "planned_start_s": 0.0, "planned_end_s": 0.4, "planned_exec_s": 0.4}]
-    startups = [{"worker_id": "f:a", "memory_mb": 512, "cold": True, "requested_s": 0.0, "ready_s": 0.1,
-                 "ended_s": 0.5, "prewarmed": False}]
+    tasks = [
+        {
+            "node_id": "a",
+            "worker_id": "f:a",
+            "planned_worker": "",
+            "start_s": 0.1,
+            "end_s": 0.5,
+            "exec_s": 0.3,
+            "planned_start_s": 0.0,
+            "planned_end_s": 0.4,
+            "planned_exec_s": 0.4,
+        }
+    ]
+    startups = [
+        {
+            "worker_id": "f:a",
+            "memory_mb": 512,
+            "cold": True,
+            "requested_s": 0.0,
+            "ready_s": 0.1,
+            "ended_s": 0.5,
+            "prewarmed": False,
+        }
+    ]
     bars = analysis.gantt_bars(tasks, startups)
     assert {b["row"] for b in bars} == {"f:a"}
     assert [(b["part"], b["planned"]) for b in bars] == [
-        ("start-up (cold)", False), ("exec", False), ("counters + dispatch", False), ("exec", True)]
+        ("start-up (cold)", False),
+        ("exec", False),
+        ("counters + dispatch", False),
+        ("exec", True),
+    ]
 
 
 def test_layered_layout_centres_layers_and_untangles_a_fan_in():
     """
-        a   b   c   d        layer 0 in structural order
-         \\ /     \\ /
-          e       f          layer 1: f listed first, but its inputs sit below e's
+    a   b   c   d        layer 0 in structural order
+     \\ /     \\ /
+      e       f          layer 1: f listed first, but its inputs sit below e's
     """
     order = ["a", "b", "c", "d", "f", "e"]
     levels = {"a": 0, "b": 0, "c": 0, "d": 0, "e": 1, "f": 1}
@@ -129,8 +183,14 @@ def test_layered_layout_centres_layers_and_untangles_a_fan_in():
 
 def test_per_function_summarises_exec_and_transfer():
     tasks = [
-        {"function": "m.mul", "exec_s": 1.0, "input_wait_s": 0.5, "download_s": 0.5, "output_bytes": 10,
-         "inputs": [{"node": "x", "bytes": 2_000_000, "local": False}, {"node": "y", "bytes": 5, "local": True}]},
+        {
+            "function": "m.mul",
+            "exec_s": 1.0,
+            "input_wait_s": 0.5,
+            "download_s": 0.5,
+            "output_bytes": 10,
+            "inputs": [{"node": "x", "bytes": 2_000_000, "local": False}, {"node": "y", "bytes": 5, "local": True}],
+        },
         {"function": "m.mul", "exec_s": 3.0, "input_wait_s": 0.0, "download_s": 0.0, "output_bytes": 10, "inputs": []},
         {"function": "m.src", "exec_s": None, "output_bytes": None, "inputs": []},
     ]

@@ -1,4 +1,5 @@
 """Figures are pure functions of plain data: assert on the figure objects, no browser."""
+
 import json
 
 from reports import figures
@@ -6,20 +7,53 @@ from reports import figures
 
 def tree_nodes(status="succeeded"):
     """
-        l0  l1  l2  l3
-          \\ /    \\ /
-          m0      m1
-             \\  /
-              s
+    l0  l1  l2  l3
+      \\ /    \\ /
+      m0      m1
+         \\  /
+          s
     """
-    nodes = [{"id": f"l{i}", "function": "m.leaf", "level": 0, "upstream": [], "memory_mb": 512,
-              "worker": "w1" if i < 2 else "w2", "status": status} for i in range(4)]
-    nodes += [{"id": "m0", "function": "m.add", "level": 1, "upstream": ["l0", "l1"], "memory_mb": 1024,
-               "worker": "w1", "status": status},
-              {"id": "m1", "function": "m.add", "level": 1, "upstream": ["l2", "l3"], "memory_mb": 1024,
-               "worker": "w2", "status": "running"},
-              {"id": "s", "function": "m.add", "level": 2, "upstream": ["m0", "m1"], "memory_mb": 1024,
-               "worker": "w1", "status": "pending"}]
+    nodes = [
+        {
+            "id": f"l{i}",
+            "function": "m.leaf",
+            "level": 0,
+            "upstream": [],
+            "memory_mb": 512,
+            "worker": "w1" if i < 2 else "w2",
+            "status": status,
+        }
+        for i in range(4)
+    ]
+    nodes += [
+        {
+            "id": "m0",
+            "function": "m.add",
+            "level": 1,
+            "upstream": ["l0", "l1"],
+            "memory_mb": 1024,
+            "worker": "w1",
+            "status": status,
+        },
+        {
+            "id": "m1",
+            "function": "m.add",
+            "level": 1,
+            "upstream": ["l2", "l3"],
+            "memory_mb": 1024,
+            "worker": "w2",
+            "status": "running",
+        },
+        {
+            "id": "s",
+            "function": "m.add",
+            "level": 2,
+            "upstream": ["m0", "m1"],
+            "memory_mb": 1024,
+            "worker": "w1",
+            "status": "pending",
+        },
+    ]
     return nodes
 
 
@@ -84,9 +118,11 @@ def test_pareto_merges_slas_that_give_a_planner_the_same_point():
 
 
 def test_sla_figures_and_boxes():
-    rows = [{"planner": "uniform", "sla": "p90", "runs": 4, "judged": 4, "within": 3, "rate": 0.75},
-            {"planner": "uniform", "sla": "average", "runs": 2, "judged": 2, "within": 1, "rate": 0.5},
-            {"planner": "wukong", "sla": "p90", "runs": 3, "judged": 0, "within": 0, "rate": None}]
+    rows = [
+        {"planner": "uniform", "sla": "p90", "runs": 4, "judged": 4, "within": 3, "rate": 0.75},
+        {"planner": "uniform", "sla": "average", "runs": 2, "judged": 2, "within": 1, "rate": 0.5},
+        {"planner": "wukong", "sla": "p90", "runs": 3, "judged": 0, "within": 0, "rate": None},
+    ]
     bars = figures.sla_success_figure(rows)
     uni = trace(bars, "sla:uniform")
     assert list(uni.x) == ["average", "p90"] and list(uni.y) == [50.0, 75.0]

@@ -1,4 +1,5 @@
 """Launching from the web form on the real cluster: the run belongs to the user and lands on its page."""
+
 import pytest
 from django.contrib.auth import get_user_model
 

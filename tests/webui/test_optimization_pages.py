@@ -4,6 +4,7 @@ Clustering and streaming are not built yet: their records here have the shape th
 (tests/webui/factories.py ``OPT_TASKS``/``OPT_RUN``). Real runs drawing these pages are in
 tests/browser/test_optimization_dashboards.py.
 """
+
 import re
 
 import pytest
@@ -30,12 +31,13 @@ def test_run_page_shows_what_each_optimization_did(client, alice):  # noqa: F811
     row = re.search(r'id="preload-table".*?</table>', html, re.S).group(0)
     assert "b: early" in row and "c: waited" in row and "how-early" in row and "how-waited" in row
     # Clustering and streaming cards and tables; the clustered child and the duplicate marked on the DAG.
-    card = html[html.index('id="card-clustering"'):][:500]
+    card = html[html.index('id="card-clustering"') :][:500]
     assert "1 clustered" in card and "3.0 MiB not uploaded" in card and "delayed I/O 1 / 1 picked up" in card
-    assert "4.0 KiB streamed" in html[html.index('id="card-streaming"'):][:300]
+    assert "4.0 KiB streamed" in html[html.index('id="card-streaming"') :][:300]
     assert re.search(r'id="clustering-table".*?<td>a</td><td>w1</td><td>b</td><td class="num">3.0 MiB</td>', html, re.S)
-    assert re.search(r'id="streaming-table".*?<td>a</td><td class="num">4.0 KiB</td><td class="num">4</td><td>c</td>',
-                     html, re.S)
+    assert re.search(
+        r'id="streaming-table".*?<td>a</td><td class="num">4.0 KiB</td><td class="num">4</td><td>c</td>', html, re.S
+    )
     dag = figs["dag"]
     assert len(trace(dag, "clustered")["x"]) == 1 and trace(dag, "dups")["text"] == ["dup"]
     assert [x for x in trace(dag, "cluster-edges")["x"] if x is not None] != []
@@ -49,8 +51,13 @@ def test_run_page_without_optimizations_says_none_happened(client, alice):  # no
     run = f.make_run(alice, planner="wukong", predicted=False, promise=None)
     response = client.get(f"/runs/{run.pk}/")
     html = response.content.decode()
-    for text in ("This run's plan used no optimization.", "No preloads in this run.", "No pre-warm pings in this run.",
-                 "No clustered tasks in this run.", "No streamed outputs in this run."):
+    for text in (
+        "This run's plan used no optimization.",
+        "No preloads in this run.",
+        "No pre-warm pings in this run.",
+        "No clustered tasks in this run.",
+        "No streamed outputs in this run.",
+    ):
         assert text in html
     assert 'id="card-clustering"' not in html and 'id="card-streaming"' not in html
     assert "prewarm" not in figures_in(response)
@@ -81,8 +88,15 @@ def test_workflow_page_compares_optimized_runs_with_plain_ones(client, alice):  
     # Median counts: the -opt planners only; what never happened in any of their runs is left out.
     counts = trace(figs["optcounts"], "optcount:uniform-opt")
     assert dict(zip(counts["x"], counts["y"])) == {
-        "preloaded inputs": 1, "pre-warm pings": 1, "pre-warm hits": 1, "duplicates": 1, "duplicates won": 1,
-        "clustered tasks": 1, "delayed-I/O pick-ups": 1, "streamed outputs": 1}
+        "preloaded inputs": 1,
+        "pre-warm pings": 1,
+        "pre-warm hits": 1,
+        "duplicates": 1,
+        "duplicates won": 1,
+        "clustered tasks": 1,
+        "delayed-I/O pick-ups": 1,
+        "streamed outputs": 1,
+    }
     wukong_opt = trace(figs["optcounts"], "optcount:wukong-opt")
     assert set(wukong_opt["y"]) == {0}
     # PreLoad: d's inputs were ready at its start + input wait, in the two runs that preloaded and the three
@@ -91,11 +105,18 @@ def test_workflow_page_compares_optimized_runs_with_plain_ones(client, alice):  
     assert len(trace(figs["preload"], "preload:without")["y"]) == 3
     # PreWarm across runs: both optimized runs' pings, hits.
     assert len(trace(figs["pings"], "pings:hit")["x"]) == 2
-    assert re.search(r'id="prewarm-rate-table".*?<td>uniform-opt</td><td class="num">1</td><td class="num">1</td>'
-                     r'<td class="num">100 %</td>', html, re.S)
+    assert re.search(
+        r'id="prewarm-rate-table".*?<td>uniform-opt</td><td class="num">1</td><td class="num">1</td>'
+        r'<td class="num">100 %</td>',
+        html,
+        re.S,
+    )
     warmcold = figs["warmcold"]
     assert dict(zip(trace(warmcold, "startups:cold")["x"], trace(warmcold, "startups:cold")["text"])) == {
-        "uniform": "6", "uniform-opt": "2", "wukong-opt": "2"}
+        "uniform": "6",
+        "uniform-opt": "2",
+        "wukong-opt": "2",
+    }
     assert WorkflowRun.objects.get(pk=forced.pk).planner == "uniform"
 
 

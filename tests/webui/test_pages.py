@@ -5,6 +5,7 @@ predictions can be shown before predicting planners exist; live state comes
 from the real Redis (``redis_server``). Launching real runs is in
 tests/webui/test_launch_live.py and tests/browser/.
 """
+
 import json
 import re
 
@@ -25,8 +26,10 @@ pytestmark = pytest.mark.django_db
 
 def figures_in(response) -> dict[str, dict]:
     html = response.content.decode()
-    return {m.group(1): json.loads(m.group(2))
-            for m in re.finditer(r'<script id="fig-(\w+)-data" type="application/json">(.*?)</script>', html, re.S)}
+    return {
+        m.group(1): json.loads(m.group(2))
+        for m in re.finditer(r'<script id="fig-(\w+)-data" type="application/json">(.*?)</script>', html, re.S)
+    }
 
 
 def trace(fig: dict, meta: str) -> dict:
@@ -47,9 +50,17 @@ def bob():
 
 def test_every_page_needs_a_login(client):
     run = f.make_run()
-    for url in ("/", f"/runs/{run.pk}/", f"/runs/{run.pk}/live.json", f"/runs/{run.pk}/body/", "/workflows/",
-                f"/workflows/{run.workflow_id}/", f"/workflows/{run.workflow_id}/preview/", "/launch/",
-                "/experiments/"):
+    for url in (
+        "/",
+        f"/runs/{run.pk}/",
+        f"/runs/{run.pk}/live.json",
+        f"/runs/{run.pk}/body/",
+        "/workflows/",
+        f"/workflows/{run.workflow_id}/",
+        f"/workflows/{run.workflow_id}/preview/",
+        "/launch/",
+        "/experiments/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next="), url
 

@@ -1,4 +1,5 @@
 """sla_report over stored runs (real database rows): shares within the promise and residuals."""
+
 import io
 import json
 

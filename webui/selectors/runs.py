@@ -4,10 +4,10 @@ Users see their own runs, staff see all (``services.selectors.visible_runs``, as
 is active, task states come from Redis (``store.dataplane.live_states``), since
 TaskRun rows are written only when a branch ends.
 """
+
 from __future__ import annotations
 
 import json
-
 import logging
 from collections import Counter
 
@@ -16,21 +16,52 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, QuerySet
 
 from orchestrator.core import graph as graph_mod, mapping, sinks, spec as spec_mod
-from orchestrator.models import Plan, TaskRun, Workflow, WorkflowRun, WorkerStartup
-from orchestrator.planning import calibration
 from orchestrator.core.states import RunStatus
+from orchestrator.models import Plan, TaskRun, WorkerStartup, Workflow, WorkflowRun
+from orchestrator.planning import calibration
 from orchestrator.services.selectors import visible_runs  # the one rule of who sees a run, REST's too
 from reports import analysis
 
 log = logging.getLogger("slaflow.webui")
 
 TASK_FIELDS = [
-    "node_id", "function", "status", "attempts", "planned_memory_mb", "planned_worker", "planned_startup",
-    "planned_startup_s", "planned_start_s", "planned_end_s", "planned_download_s", "planned_exec_s",
-    "planned_upload_s", "planned_input_bytes", "planned_output_bytes", "planned_critical", "memory_mb",
-    "worker_id", "host", "pid", "startup", "start_s", "end_s", "input_wait_s", "download_s", "input_bytes",
-    "inputs", "exec_s", "output_bytes", "upload_s", "uploaded", "counter_update_s", "dispatch_s", "invocations",
-    "optimizations", "error", "attempt_errors",
+    "node_id",
+    "function",
+    "status",
+    "attempts",
+    "planned_memory_mb",
+    "planned_worker",
+    "planned_startup",
+    "planned_startup_s",
+    "planned_start_s",
+    "planned_end_s",
+    "planned_download_s",
+    "planned_exec_s",
+    "planned_upload_s",
+    "planned_input_bytes",
+    "planned_output_bytes",
+    "planned_critical",
+    "memory_mb",
+    "worker_id",
+    "host",
+    "pid",
+    "startup",
+    "start_s",
+    "end_s",
+    "input_wait_s",
+    "download_s",
+    "input_bytes",
+    "inputs",
+    "exec_s",
+    "output_bytes",
+    "upload_s",
+    "uploaded",
+    "counter_update_s",
+    "dispatch_s",
+    "invocations",
+    "optimizations",
+    "error",
+    "attempt_errors",
 ]
 RUN_FILTERS = ("workflow", "planner", "sla", "status")
 
@@ -46,11 +77,20 @@ def visible_workflows(user) -> QuerySet:
 
 def run_row(run: WorkflowRun) -> dict:
     return {
-        "id": run.pk, "workflow": run.workflow.name, "workflow_id": run.workflow_id, "planner": run.planner,
-        "sla": run.sla, "status": run.status, "submitted_at": run.submitted_at, "makespan_s": run.makespan_s,
-        "predicted_makespan_s": run.predicted_makespan_s, "within_sla": run.within_sla,
-        "gb_seconds": run.gb_seconds, "predicted_gb_seconds": run.predicted_gb_seconds,
-        "cold_starts": run.cold_starts, "warm_starts": run.warm_starts,
+        "id": run.pk,
+        "workflow": run.workflow.name,
+        "workflow_id": run.workflow_id,
+        "planner": run.planner,
+        "sla": run.sla,
+        "status": run.status,
+        "submitted_at": run.submitted_at,
+        "makespan_s": run.makespan_s,
+        "predicted_makespan_s": run.predicted_makespan_s,
+        "within_sla": run.within_sla,
+        "gb_seconds": run.gb_seconds,
+        "predicted_gb_seconds": run.predicted_gb_seconds,
+        "cold_starts": run.cold_starts,
+        "warm_starts": run.warm_starts,
         "owner": run.owner.get_username() if run.owner else "",
     }
 
@@ -84,6 +124,7 @@ def filter_choices(user) -> dict[str, list[str]]:
 
 # --- one run ------------------------------------------------------------------------------------
 
+
 def _rel(dt, t0) -> float | None:
     return None if dt is None or t0 is None else (dt - t0).total_seconds()
 
@@ -92,14 +133,25 @@ def startups_of(run: WorkflowRun) -> list[dict]:
     t0 = run.started_at
     out = []
     for s in WorkerStartup.objects.filter(run=run).order_by("requested_at"):
-        out.append({
-            "worker_id": s.worker_id, "memory_mb": s.memory_mb, "cold": s.cold, "reason": s.reason,
-            "requested_s": _rel(s.requested_at, t0), "started_s": _rel(s.started_at, t0),
-            "ready_s": _rel(s.ready_at, t0),
-            "ended_s": _rel(s.ended_at, t0), "startup_s": s.startup_s, "active_s": s.active_s,
-            "prewarmed": s.prewarmed, "entry_nodes": list(s.entry_nodes or []), "tasks": s.tasks,
-            "host": s.host, "pid": s.pid,
-        })
+        out.append(
+            {
+                "worker_id": s.worker_id,
+                "memory_mb": s.memory_mb,
+                "cold": s.cold,
+                "reason": s.reason,
+                "requested_s": _rel(s.requested_at, t0),
+                "started_s": _rel(s.started_at, t0),
+                "ready_s": _rel(s.ready_at, t0),
+                "ended_s": _rel(s.ended_at, t0),
+                "startup_s": s.startup_s,
+                "active_s": s.active_s,
+                "prewarmed": s.prewarmed,
+                "entry_nodes": list(s.entry_nodes or []),
+                "tasks": s.tasks,
+                "host": s.host,
+                "pid": s.pid,
+            }
+        )
     return out
 
 
@@ -162,56 +214,98 @@ def run_detail(run: WorkflowRun) -> dict:
     nodes = []
     for nid in order:
         t = tasks.get(nid, {})
-        nodes.append({
-            "id": nid, "function": graph[nid].function, "level": levels[nid], "upstream": list(graph[nid].upstream),
-            "memory_mb": t.get("memory_mb") or t.get("planned_memory_mb"),
-            "worker": t.get("worker_id") or t.get("planned_worker") or None,
-            "status": states.get(nid, "pending"),
-            "duplicated": bool((t.get("optimizations") or {}).get("duplicated")),
-            "clustered": (t.get("optimizations") or {}).get("clustered") or "",
-        })
+        nodes.append(
+            {
+                "id": nid,
+                "function": graph[nid].function,
+                "level": levels[nid],
+                "upstream": list(graph[nid].upstream),
+                "memory_mb": t.get("memory_mb") or t.get("planned_memory_mb"),
+                "worker": t.get("worker_id") or t.get("planned_worker") or None,
+                "status": states.get(nid, "pending"),
+                "duplicated": bool((t.get("optimizations") or {}).get("duplicated")),
+                "clustered": (t.get("optimizations") or {}).get("clustered") or "",
+            }
+        )
     sink = graph_mod.sink(graph)
-    observed_path = analysis.observed_critical_path(
-        {n: graph[n].upstream for n in graph}, {n: t.get("end_s") for n, t in tasks.items()}, sink,
-    ) if run.status == RunStatus.SUCCEEDED else []
-    planned_path = list((plan_data or {}).get("critical_path") or [t["node_id"] for t in ordered_tasks
-                                                                       if t["planned_critical"]])
+    observed_path = (
+        analysis.observed_critical_path(
+            {n: graph[n].upstream for n in graph},
+            {n: t.get("end_s") for n, t in tasks.items()},
+            sink,
+        )
+        if run.status == RunStatus.SUCCEEDED
+        else []
+    )
+    planned_path = list(
+        (plan_data or {}).get("critical_path") or [t["node_id"] for t in ordered_tasks if t["planned_critical"]]
+    )
     startup_of = {}
     for s in startups:
         if s["entry_nodes"]:
             startup_of.setdefault(s["entry_nodes"][0], s["startup_s"])
     return {
-        "run": run_row(run) | {
-            "started_at": run.started_at, "finished_at": run.finished_at, "plan_note": run.plan_note,
-            "error": run.error, "failed_node": run.failed_node, "params": run.params,
-            "cpu_seconds": run.cpu_seconds, "resources_enforced": run.resources_enforced,
-            "result_preview": run.result_preview, "result_type": run.result_type, "result_bytes": run.result_bytes,
-            "optimizations": run.optimizations or {}, "finished": run.status in RunStatus.finished(),
+        "run": run_row(run)
+        | {
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "plan_note": run.plan_note,
+            "error": run.error,
+            "failed_node": run.failed_node,
+            "params": run.params,
+            "cpu_seconds": run.cpu_seconds,
+            "resources_enforced": run.resources_enforced,
+            "result_preview": run.result_preview,
+            "result_type": run.result_type,
+            "result_bytes": run.result_bytes,
+            "optimizations": run.optimizations or {},
+            "finished": run.status in RunStatus.finished(),
             "task_count": len(graph),
         },
         "sink_results": _sink_results(graph, run.result_preview),
         # Tasks that were retried, failed or stopped: every attempt's error, for the page's "Attempts".
-        "attempts": [{"node_id": t["node_id"], "status": t["status"], "attempts": t["attempts"],
-                      "errors": list(t.get("attempt_errors") or []), "error": t["error"]}
-                     for t in ordered_tasks if t.get("attempt_errors") or t["status"] in ("failed", "cancelled")],
+        "attempts": [
+            {
+                "node_id": t["node_id"],
+                "status": t["status"],
+                "attempts": t["attempts"],
+                "errors": list(t.get("attempt_errors") or []),
+                "error": t["error"],
+            }
+            for t in ordered_tasks
+            if t.get("attempt_errors") or t["status"] in ("failed", "cancelled")
+        ],
         "plan": {
-            "planner": plan.planner, "sla": plan.sla, "fallback": plan.fallback, "note": plan_data.get("note", ""),
-            "planning_time_s": plan.planning_time_s, "predicted_makespan_s": plan.predicted_makespan_s,
-            "typical_s": plan.predicted_median_s, "monte_carlo_s": plan.monte_carlo_s,
-            "per_task_s": plan.predicted_makespan_per_task_s, "calibration": plan_data.get("calibration") or {},
+            "planner": plan.planner,
+            "sla": plan.sla,
+            "fallback": plan.fallback,
+            "note": plan_data.get("note", ""),
+            "planning_time_s": plan.planning_time_s,
+            "predicted_makespan_s": plan.predicted_makespan_s,
+            "typical_s": plan.predicted_median_s,
+            "monte_carlo_s": plan.monte_carlo_s,
+            "per_task_s": plan.predicted_makespan_per_task_s,
+            "calibration": plan_data.get("calibration") or {},
             "capacity": plan_data.get("capacity") or {},
             "residuals": (plan_data.get("calibration") or {}).get("residual_summary")
             or calibration.summary((plan_data.get("calibration") or {}).get("residuals") or ()),
-            "residual": (run.makespan_s / plan.predicted_median_s
-                         if run.makespan_s and plan.predicted_median_s else None),
-            "predicted_gb_seconds": plan.predicted_gb_seconds, "workers": len({
-                tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
-            "annotations": dict(Counter(k for tp in plan_data["tasks"].values()
-                                        for k in (tp.get("annotations") or {}))),
-        } if plan else None,
+            "residual": (
+                run.makespan_s / plan.predicted_median_s if run.makespan_s and plan.predicted_median_s else None
+            ),
+            "predicted_gb_seconds": plan.predicted_gb_seconds,
+            "workers": len({tp.get("worker") for tp in plan_data["tasks"].values() if tp.get("worker")}),
+            "annotations": dict(
+                Counter(k for tp in plan_data["tasks"].values() for k in (tp.get("annotations") or {}))
+            ),
+        }
+        if plan
+        else None,
         # Per task, what the plan asked of each optimization (the optimization panels compare it with what happened).
-        "task_annotations": {nid: tp["annotations"] for nid, tp in ((plan_data or {}).get("tasks") or {}).items()
-                             if tp.get("annotations")},
+        "task_annotations": {
+            nid: tp["annotations"]
+            for nid, tp in ((plan_data or {}).get("tasks") or {}).items()
+            if tp.get("annotations")
+        },
         "nodes": nodes,
         "tasks": ordered_tasks,
         "startups": startups,
@@ -226,8 +320,11 @@ def optimization_events(detail: dict) -> dict:
     """What optimizations and the runtime did: start-ups, pre-warms, per-task events, bytes kept local."""
     startups = detail["startups"]
     tasks = detail["tasks"]
-    per_task = [{"node_id": t["node_id"], "worker_id": t["worker_id"], "events": t["optimizations"]}
-                for t in tasks if t["optimizations"]]
+    per_task = [
+        {"node_id": t["node_id"], "worker_id": t["worker_id"], "events": t["optimizations"]}
+        for t in tasks
+        if t["optimizations"]
+    ]
     return {
         "cold": sum(1 for s in startups if s["cold"]),
         "warm": sum(1 for s in startups if not s["cold"]),
@@ -253,8 +350,12 @@ def live_status(run: WorkflowRun) -> dict:
     recorded = TaskRun.objects.filter(run=run, end_s__isnull=False).count()
     startups = WorkerStartup.objects.filter(run=run).count()
     return {
-        "id": run.pk, "status": run.status, "finished": run.status in RunStatus.finished(),
-        "states": states, "counts": dict(Counter(states.values())),
+        "id": run.pk,
+        "status": run.status,
+        "finished": run.status in RunStatus.finished(),
+        "states": states,
+        "counts": dict(Counter(states.values())),
         "version": f"{run.status}:{recorded}:{startups}",
-        "makespan_s": run.makespan_s, "predicted_makespan_s": run.predicted_makespan_s,
+        "makespan_s": run.makespan_s,
+        "predicted_makespan_s": run.predicted_makespan_s,
     }

@@ -1,4 +1,5 @@
 """Reads across runs of a workflow: the analysis page, the dry-run planner comparison, experiments."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -6,12 +7,11 @@ from collections import defaultdict
 from django.db.models import Count, Q, Sum
 
 from orchestrator import planning
-
 from orchestrator.core import sla as sla_mod, spec as spec_mod
-from orchestrator.models import TaskRun, Workflow, WorkerStartup
+from orchestrator.core.states import RunStatus
+from orchestrator.models import TaskRun, WorkerStartup, Workflow
 from orchestrator.services import previews
 from orchestrator.services.selectors import visible_runs
-from orchestrator.core.states import RunStatus
 from reports import analysis
 from webui.selectors.runs import run_row
 
@@ -31,13 +31,29 @@ def label(planner: str, sla: str) -> str:
 
 
 def _per_run_sums(run_ids: list[int]) -> tuple[dict, dict]:
-    tasks = {r["run_id"]: r for r in TaskRun.objects.filter(run_id__in=run_ids).values("run_id").annotate(
-        exec_s=Sum("exec_s"), input_wait_s=Sum("input_wait_s"), download_s=Sum("download_s"),
-        upload_s=Sum("upload_s"), counter_update_s=Sum("counter_update_s"), dispatch_s=Sum("dispatch_s"),
-    )}
-    starts = {r["run_id"]: r for r in WorkerStartup.objects.filter(run_id__in=run_ids).values("run_id").annotate(
-        startup_s=Sum("startup_s"), n=Count("id"), prewarmed=Count("id", filter=Q(prewarmed=True)),
-    )}
+    tasks = {
+        r["run_id"]: r
+        for r in TaskRun.objects.filter(run_id__in=run_ids)
+        .values("run_id")
+        .annotate(
+            exec_s=Sum("exec_s"),
+            input_wait_s=Sum("input_wait_s"),
+            download_s=Sum("download_s"),
+            upload_s=Sum("upload_s"),
+            counter_update_s=Sum("counter_update_s"),
+            dispatch_s=Sum("dispatch_s"),
+        )
+    }
+    starts = {
+        r["run_id"]: r
+        for r in WorkerStartup.objects.filter(run_id__in=run_ids)
+        .values("run_id")
+        .annotate(
+            startup_s=Sum("startup_s"),
+            n=Count("id"),
+            prewarmed=Count("id", filter=Q(prewarmed=True)),
+        )
+    }
     return tasks, starts
 
 
@@ -78,17 +94,28 @@ def workflow_analysis(user, workflow: Workflow) -> dict:
             opt_counts[p][name] += value if isinstance(value, int) else 1
     mean_breakdown = {p: {k: v / n_per_planner[p] for k, v in parts.items()} for p, parts in breakdown.items()}
     return {
-        "workflow": workflow, "runs": rows[::-1], "done": len(done), "succeeded": done,
-        "makespans": dict(makespans), "promises": dict(promises), "gb_seconds": dict(gbs),
-        "sla_success": analysis.sla_success(done), "errors": dict(errors),
+        "workflow": workflow,
+        "runs": rows[::-1],
+        "done": len(done),
+        "succeeded": done,
+        "makespans": dict(makespans),
+        "promises": dict(promises),
+        "gb_seconds": dict(gbs),
+        "sla_success": analysis.sla_success(done),
+        "errors": dict(errors),
         "breakdown": mean_breakdown,
-        "prewarm": {p: v | {"rate": v["prewarmed"] / v["startups"] if v["startups"] else None}
-                    for p, v in prewarm.items()},
+        "prewarm": {
+            p: v | {"rate": v["prewarmed"] / v["startups"] if v["startups"] else None} for p, v in prewarm.items()
+        },
         "optimizations": {p: dict(c) for p, c in opt_counts.items()},
         "summary": [
-            {"label": key, "runs": len(v), "median": analysis.median(v),
-             "median_promise": analysis.median(promises.get(key, [])),
-             "median_gb_seconds": analysis.median(gbs.get(key, []))}
+            {
+                "label": key,
+                "runs": len(v),
+                "median": analysis.median(v),
+                "median_promise": analysis.median(promises.get(key, [])),
+                "median_gb_seconds": analysis.median(gbs.get(key, [])),
+            }
             for key, v in makespans.items()
         ],
     }
@@ -118,23 +145,46 @@ def preview_plans(user, workflow: Workflow, slas: list[str]) -> list[dict]:
     of the user's succeeded runs with that planner (same SLA when there are such runs).
     """
     graph = spec_mod.from_spec(workflow.spec)
-    history = [r for r in visible_runs(user).filter(workflow=workflow, status=RunStatus.SUCCEEDED)
-               .values("planner", "sla", "makespan_s", "gb_seconds")]
-    planned = previews.preview_plans(graph=graph, planners=planning.names(), slas=slas, owner=user,
-                                     structure_hash=workflow.structure_hash, keep_errors=True)["plans"]
+    history = [
+        r
+        for r in visible_runs(user)
+        .filter(workflow=workflow, status=RunStatus.SUCCEEDED)
+        .values("planner", "sla", "makespan_s", "gb_seconds")
+    ]
+    planned = previews.preview_plans(
+        graph=graph,
+        planners=planning.names(),
+        slas=slas,
+        owner=user,
+        structure_hash=workflow.structure_hash,
+        keep_errors=True,
+    )["plans"]
     out = []
     for p in planned:
         planner, sla = p["planner"], p["sla"]
-        row = {"planner": planner, "sla": sla, "error": p.get("error", ""), "makespan": None, "cost": None,
-               "source": ""}
+        row = {
+            "planner": planner,
+            "sla": sla,
+            "error": p.get("error", ""),
+            "makespan": None,
+            "cost": None,
+            "source": "",
+        }
         if row["error"]:  # one planner failing must not hide the others: show its error
             out.append(row)
             continue
-        row.update({
-            "fallback": p["fallback"], "note": p["note"], "planning_time_s": p["planning_time_s"],
-            "workers": p["logical_workers"] or None, "configs": p["memory_mb"], "flexible": p["flexible_tasks"],
-            "predicted_makespan_s": p["predicted_makespan_s"], "predicted_gb_seconds": p["predicted_gb_seconds"],
-        })
+        row.update(
+            {
+                "fallback": p["fallback"],
+                "note": p["note"],
+                "planning_time_s": p["planning_time_s"],
+                "workers": p["logical_workers"] or None,
+                "configs": p["memory_mb"],
+                "flexible": p["flexible_tasks"],
+                "predicted_makespan_s": p["predicted_makespan_s"],
+                "predicted_gb_seconds": p["predicted_gb_seconds"],
+            }
+        )
         if p["predicted_makespan_s"] is not None and p["predicted_gb_seconds"] is not None:
             row.update(makespan=p["predicted_makespan_s"], cost=p["predicted_gb_seconds"], source="predicted")
         else:
@@ -154,13 +204,18 @@ def preview_plans(user, workflow: Workflow, slas: list[str]) -> list[dict]:
 
 def experiment_results(user) -> dict:
     """SLA success by planner × SLA over the user's succeeded runs, overall and per workflow."""
-    runs = list(visible_runs(user).filter(status=RunStatus.SUCCEEDED).values(
-        "workflow__name", "planner", "sla", "makespan_s", "predicted_makespan_s"))
+    runs = list(
+        visible_runs(user)
+        .filter(status=RunStatus.SUCCEEDED)
+        .values("workflow__name", "planner", "sla", "makespan_s", "predicted_makespan_s")
+    )
     by_workflow: dict[str, list[dict]] = defaultdict(list)
     for r in runs:
         by_workflow[r["workflow__name"]].append(r)
     overall = analysis.sla_success(runs)
     return {
-        "runs": len(runs), "judged": sum(g["judged"] for g in overall), "overall": overall,
+        "runs": len(runs),
+        "judged": sum(g["judged"] for g in overall),
+        "overall": overall,
         "per_workflow": {name: analysis.sla_success(rs) for name, rs in sorted(by_workflow.items())},
     }

@@ -1,4 +1,5 @@
 """Formatting filters for the web UI templates ("—" for missing values)."""
+
 from __future__ import annotations
 
 from django import template

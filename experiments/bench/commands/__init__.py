@@ -9,8 +9,20 @@ runs on, how rows are printed), are in ``shared``. The command itself
 (``experiments/management/commands/bench.py``) is the table of these modules.
 What a bench measures lives beside them, in ``experiments.bench.<name>``.
 """
-from experiments.bench.commands import (calibration, code, host_faults, lambda_, load, optimizations, planning,
-                                        rescue, restarts, runtime, store)
+
+from experiments.bench.commands import (
+    calibration,
+    code,
+    host_faults,
+    lambda_,
+    load,
+    optimizations,
+    planning,
+    rescue,
+    restarts,
+    runtime,
+    store,
+)
 
 # In ``bench --help`` order.
 MODULES = (planning, runtime, load, restarts, host_faults, optimizations, calibration, store, code, lambda_, rescue)

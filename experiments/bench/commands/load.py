@@ -1,4 +1,5 @@
 """``bench load`` and ``bench failures``: many concurrent runs, and what failures cost (``bench.resilience``)."""
+
 from __future__ import annotations
 
 from django.core.management.base import CommandError
@@ -8,9 +9,11 @@ from experiments.bench.commands import shared
 
 NAMES = ("load", "failures")
 REPEAT = 3
-HELP = ("'load': --runs concurrent runs of --run-tasks tasks from --clients threads (submission latency, all "
-        "succeeded, total time). 'failures': kill -9 of a worker mid-run, a hung task's time limit, cancelling "
-        "hung tasks (needs this machine's local cluster).")
+HELP = (
+    "'load': --runs concurrent runs of --run-tasks tasks from --clients threads (submission latency, all "
+    "succeeded, total time). 'failures': kill -9 of a worker mid-run, a hung task's time limit, cancelling "
+    "hung tasks (needs this machine's local cluster)."
+)
 
 
 def add_arguments(parser) -> None:
@@ -27,8 +30,9 @@ def run(cmd, opts) -> None:
     steps = 2 * opts["runs"] if load else 3
     with shared.on_cluster(cmd, opts, steps) as bar:
         if load:
-            rows = [resilience.load(runs=opts["runs"], tasks=opts["run_tasks"], clients=opts["clients"],
-                                    progress=bar.step)]
+            rows = [
+                resilience.load(runs=opts["runs"], tasks=opts["run_tasks"], clients=opts["clients"], progress=bar.step)
+            ]
         else:
             rows = resilience.failures(progress=bar.step)
     shared.write_rows(cmd, opts, rows)

@@ -1,4 +1,5 @@
 """``bench optimizations``: each optimization on against off on its scenario workflow (``bench.optimizations``)."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,22 @@ from orchestrator import cliargs
 
 NAMES = ("optimizations",)
 REPEAT = 5
-HELP = ("'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
-        "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout, streaming: "
-        "big_transfer and stream_pipeline) and the -opt planners against plain ones on tree_reduction and "
-        "text_analysis; medians of --repeat pairs after --warmup runs of each.")
+HELP = (
+    "'optimizations': each optimization on against off on its scenario workflow (TaskDup: straggler, "
+    "PreLoad: scattered_fanin, PreWarm: cold_stage, clustering and delayed I/O: big_fanout, streaming: "
+    "big_transfer and stream_pipeline) and the -opt planners against plain ones on tree_reduction and "
+    "text_analysis; medians of --repeat pairs after --warmup runs of each."
+)
 
 
 def add_arguments(parser) -> None:
     g = parser.add_argument_group("optimizations")
-    cliargs.add_list_argument(g, "--scenario", choices=opt_bench.names(),
-                              help="scenarios to run (default all): " + ", ".join(opt_bench.names()))
+    cliargs.add_list_argument(
+        g,
+        "--scenario",
+        choices=opt_bench.names(),
+        help="scenarios to run (default all): " + ", ".join(opt_bench.names()),
+    )
     g.add_argument("--warmup", type=int, default=3, help="warm-up runs of each variant first (history)")
 
 
@@ -30,8 +37,9 @@ def run(cmd, opts) -> None:
     repeat = opts["repeat"]
     steps = opt_bench.steps(opts["scenario"], repeat=repeat, warmup=opts["warmup"])
     with shared.on_cluster(cmd, opts, steps) as bar:
-        rows = opt_bench.bench(opts["scenario"], repeat=repeat, warmup=opts["warmup"], timeout_s=opts["timeout"],
-                               progress=bar.step)
+        rows = opt_bench.bench(
+            opts["scenario"], repeat=repeat, warmup=opts["warmup"], timeout_s=opts["timeout"], progress=bar.step
+        )
     if opts["json"]:
         for row in rows:
             cmd.stdout.write(json.dumps(row))

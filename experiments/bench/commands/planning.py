@@ -1,4 +1,5 @@
 """``bench planning``: how long each planner takes to plan a seeded random DAG with synthetic history."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ from orchestrator.services import planning as planning_service
 
 NAMES = ("planning",)
 REPEAT = 3
-HELP = ("'planning': plan a seeded random DAG of --tasks tasks with synthetic history and report the planning "
-        "time per planner (" + ", ".join(planning.names()) + ").")
+HELP = (
+    "'planning': plan a seeded random DAG of --tasks tasks with synthetic history and report the planning "
+    "time per planner (" + ", ".join(planning.names()) + ")."
+)
 
 
 def add_arguments(parser) -> None:
@@ -52,10 +55,17 @@ def _plan_one(cmd, name, sla, graph, history, edges, opts, bar) -> None:
         plan = planning.get(name)(graph, Predictor(history), cfg)  # a fresh predictor: cold caches
         times.append(time.perf_counter() - t0)
     row = {
-        "planner": name, "sla": sla, "tasks": len(graph), "edges": edges, "seed": opts["seed"],
-        "planning_time_s": round(statistics.median(times), 4), "times_s": [round(t, 4) for t in times],
-        "workers": len(plan.workers()), "configs": sorted({tp.memory_mb for tp in plan.tasks.values()}),
-        "promise_s": plan.predicted_makespan_s, "per_task_estimate_s": plan.predicted_makespan_per_task_s,
+        "planner": name,
+        "sla": sla,
+        "tasks": len(graph),
+        "edges": edges,
+        "seed": opts["seed"],
+        "planning_time_s": round(statistics.median(times), 4),
+        "times_s": [round(t, 4) for t in times],
+        "workers": len(plan.workers()),
+        "configs": sorted({tp.memory_mb for tp in plan.tasks.values()}),
+        "promise_s": plan.predicted_makespan_s,
+        "per_task_estimate_s": plan.predicted_makespan_per_task_s,
         "gb_seconds": plan.predicted_gb_seconds,
     }
     if opts["json"]:
@@ -64,4 +74,5 @@ def _plan_one(cmd, name, sla, graph, history, edges, opts, bar) -> None:
         bar.write(
             f"{name:<12} {row['tasks']} tasks / {edges} edges: planning {row['planning_time_s']:.3f} s "
             f"(runs {', '.join(f'{t:.3f}' for t in times)}), {row['workers']} workers on {row['configs']} MB, "
-            f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s")
+            f"promise {row['promise_s']} s, {row['gb_seconds']} GB-s"
+        )

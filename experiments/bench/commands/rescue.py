@@ -1,4 +1,5 @@
 """``bench rescue``: a chain slowed down mid-history, rescue off and on (``bench.rescue``)."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,11 @@ from orchestrator.core import sla as sla_mod
 
 NAMES = ("rescue",)
 REPEAT = 3
-HELP = ("'rescue': a chain of --chain CPU-bound tasks planned on the smallest configuration, --history runs at "
-        "the usual pace, then --repeat pairs of runs slowed down --slowdown times, rescue off and on: attainment "
-        "of the promise, makespans, GB-seconds (the extra rescue paid) and the at-risk alert's lead time.")
+HELP = (
+    "'rescue': a chain of --chain CPU-bound tasks planned on the smallest configuration, --history runs at "
+    "the usual pace, then --repeat pairs of runs slowed down --slowdown times, rescue off and on: attainment "
+    "of the promise, makespans, GB-seconds (the extra rescue paid) and the at-risk alert's lead time."
+)
 
 
 def add_arguments(parser) -> None:
@@ -36,9 +39,16 @@ def run(cmd, opts) -> None:
     shared.log(cmd, opts)(f"rescue scenario: load {os.getloadavg()[0]:.2f}")
     steps = opts["history"] + 2 * opts["repeat"]
     with shared.on_cluster(cmd, opts, steps) as bar:
-        row = rescue.bench(tasks=opts["chain"], busy_s=opts["busy"], slowdown=opts["slowdown"],
-                           history=opts["history"], pairs=opts["repeat"], sla=sla, timeout_s=opts["timeout"],
-                           progress=bar.step)
+        row = rescue.bench(
+            tasks=opts["chain"],
+            busy_s=opts["busy"],
+            slowdown=opts["slowdown"],
+            history=opts["history"],
+            pairs=opts["repeat"],
+            sla=sla,
+            timeout_s=opts["timeout"],
+            progress=bar.step,
+        )
     if opts["json"]:
         cmd.stdout.write(json.dumps(row))
         return
@@ -52,4 +62,5 @@ def run(cmd, opts) -> None:
         f"{o['gb_seconds_median']} {o['gb_seconds_spread']} vs {w['gb_seconds_median']} {w['gb_seconds_spread']} "
         f"(extra {row['extra_gb_seconds']}); re-planned {w['replans']}/{w['runs']}; at-risk alert lead time "
         f"before the deadline median {row['alert_lead_s_median']} s {row['alert_lead_s_spread']} "
-        f"({row['alerts']} alerts); load {os.getloadavg()[0]:.2f}")
+        f"({row['alerts']} alerts); load {os.getloadavg()[0]:.2f}"
+    )

@@ -1,4 +1,5 @@
 """``bench restarts``: Redis and Postgres restarted mid-run, on private services (``bench.restarts``)."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,10 @@ from experiments.progress import Progress
 
 NAMES = ("restarts",)
 REPEAT = 3
-HELP = ("'restarts': Redis (with and without its append-only file) and Postgres restarted mid-run, on "
-        "private services the bench starts (outcome, time from the restart to the run's end).")
+HELP = (
+    "'restarts': Redis (with and without its append-only file) and Postgres restarted mid-run, on "
+    "private services the bench starts (outcome, time from the restart to the run's end)."
+)
 
 
 def add_arguments(parser) -> None:
@@ -25,7 +28,10 @@ def run(cmd, opts) -> None:
                 bar.step(name)
                 rows.append(restarts.scenario(name))
     for row in rows:
-        cmd.stdout.write(json.dumps(row) if opts["json"] else
-                         f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
-                         f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
-                         + (f", error: {row['error']}" if row["error"] else ""))
+        cmd.stdout.write(
+            json.dumps(row)
+            if opts["json"]
+            else f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
+            f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
+            + (f", error: {row['error']}" if row["error"] else "")
+        )

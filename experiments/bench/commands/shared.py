@@ -5,6 +5,7 @@ The options here are the ones more than one subcommand reads (``--json``,
 and the WfCommons scale of ``runtime --family wfcommons`` and ``calibration
 --suite``); the rest belong to one subcommand each and are added by its module.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,37 +27,74 @@ FAMILY_PLANNERS = ("wukong", "wukong-opt", "uniform", "non-uniform")
 
 def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
-    parser.add_argument("--repeat", type=int, default=None,
-                        help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
-                             "per optimization scenario; medians reported (default 3; 5 for optimizations)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="measured runs per planner / workload (after a warm-up for runtime), or on/off pairs "
+        "per optimization scenario; medians reported (default 3; 5 for optimizations)",
+    )
     g = parser.add_argument_group("shared by several benches")
-    g.add_argument("--seed", type=int, default=None,
-                   help="random seed (planning: default 1; runtime --family wfcommons and calibration --suite: "
-                        "drawn and printed)")
-    cliargs.add_list_argument(g, "--planner", help="planners to time or run (planning: default uniform and "
-                              "non-uniform; runtime: wukong, and for --family wfcommons "
-                              + ", ".join(FAMILY_PLANNERS) + "; runtime also takes PLANNER+OPT[+OPT]: "
-                              "that planner applying only these optimizations, e.g. uniform+preload, "
-                              "wukong+none; calibration: the first, default uniform)")
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="random seed (planning: default 1; runtime --family wfcommons and calibration --suite: drawn and printed)",
+    )
+    cliargs.add_list_argument(
+        g,
+        "--planner",
+        help="planners to time or run (planning: default uniform and "
+        "non-uniform; runtime: wukong, and for --family wfcommons "
+        + ", ".join(FAMILY_PLANNERS)
+        + "; runtime also takes PLANNER+OPT[+OPT]: "
+        "that planner applying only these optimizations, e.g. uniform+preload, "
+        "wukong+none; calibration: the first, default uniform)",
+    )
     g.add_argument("--sla", default="p90")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one slaflow run")
-    g.add_argument("--hosts", type=int, default=0,
-                   help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
-                        "a local cluster; store: also fetch between two of them through the data server; "
-                        "host-faults: default 3")
+    g.add_argument(
+        "--hosts",
+        type=int,
+        default=0,
+        help="run slaflow on this many simulated hosts (network namespaces, needs root) instead of "
+        "a local cluster; store: also fetch between two of them through the data server; "
+        "host-faults: default 3",
+    )
     g = parser.add_argument_group("WfCommons DAGs (runtime --family wfcommons, calibration --suite)")
-    cliargs.add_list_argument(g, "--recipe", choices=sorted(wfcommons.RECIPES) + ["all"],
-                              help="WfCommons recipes (runtime: default " + ", ".join(wfcommons.DEFAULT_RECIPES)
-                                   + "; calibration --suite: default all)")
-    g.add_argument("--wf-tasks", default="30-300", metavar="LO-HI",
-                   help="tasks per instance, drawn in this range (at least the recipe's minimum; default 30-300)")
-    g.add_argument("--wf-cpu", type=float, default=None,
-                   help="CPU-seconds of an instance (default 12; calibration --suite: the CPU-bound variant's, "
-                        "default 6, the data-heavy one gets half)")
-    g.add_argument("--wf-mb", type=float, default=None,
-                   help="MB of outputs of an instance (default 400; --suite: the data-heavy variant's, default 150)")
-    g.add_argument("--wf-max-mb", type=float, default=None,
-                   help="MB of the largest output (default 50; --suite: the data-heavy variant's, default 15)")
+    cliargs.add_list_argument(
+        g,
+        "--recipe",
+        choices=sorted(wfcommons.RECIPES) + ["all"],
+        help="WfCommons recipes (runtime: default "
+        + ", ".join(wfcommons.DEFAULT_RECIPES)
+        + "; calibration --suite: default all)",
+    )
+    g.add_argument(
+        "--wf-tasks",
+        default="30-300",
+        metavar="LO-HI",
+        help="tasks per instance, drawn in this range (at least the recipe's minimum; default 30-300)",
+    )
+    g.add_argument(
+        "--wf-cpu",
+        type=float,
+        default=None,
+        help="CPU-seconds of an instance (default 12; calibration --suite: the CPU-bound variant's, "
+        "default 6, the data-heavy one gets half)",
+    )
+    g.add_argument(
+        "--wf-mb",
+        type=float,
+        default=None,
+        help="MB of outputs of an instance (default 400; --suite: the data-heavy variant's, default 150)",
+    )
+    g.add_argument(
+        "--wf-max-mb",
+        type=float,
+        default=None,
+        help="MB of the largest output (default 50; --suite: the data-heavy variant's, default 15)",
+    )
 
 
 def log(cmd, opts):
@@ -116,8 +154,10 @@ def workers(hosts: int, log):
     from localcluster.launcher import served_queues
 
     if served_queues():
-        raise CommandError("--hosts: workers already serve this Redis database's queues (they would take the "
-                           "hosts' tasks); stop them or use another REDIS_URL database")
+        raise CommandError(
+            "--hosts: workers already serve this Redis database's queues (they would take the "
+            "hosts' tasks); stop them or use another REDIS_URL database"
+        )
     with simulated_hosts(hosts, log) as harness:
         for line in harness.describe():
             log("  " + line)

@@ -1,4 +1,5 @@
 """``bench store``: one output through each tier of the output store (``bench.store``)."""
+
 from __future__ import annotations
 
 from django.core.management.base import CommandError
@@ -9,9 +10,11 @@ from experiments.progress import Progress
 
 NAMES = ("store",)
 REPEAT = 3
-HELP = ("'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
-        "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
-        "the reader got a copy.")
+HELP = (
+    "'store': one --size-mb MB numpy output through each tier of the output store on this host (Redis, "
+    "shared memory, another host's data server over loopback): ms per MB to write and read, and whether "
+    "the reader got a copy."
+)
 
 
 def add_arguments(parser) -> None:

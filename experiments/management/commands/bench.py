@@ -3,6 +3,7 @@
 One module per subcommand (``experiments.bench.commands``): its options, its
 checks and its output; this command is their table.
 """
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError

@@ -1,13 +1,13 @@
 """python manage.py demo: run library workflows on a local cluster and print a results table."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from experiments import runner
-
-from slaflow import workflows
 from experiments.progress import Progress
+from slaflow import workflows
 
 # Small parameters keep the demo to a minute or so on a laptop.
 DEMO_RUNS = [
@@ -42,15 +42,19 @@ class Command(BaseCommand):
                 bar.step(f"running {name}")
                 if not bar.live:
                     self.stdout.write(f"running {name}…")
-                rows.append(runner.run_and_check(name, planner=opts["planner"], sla=opts["sla"], params=params,
-                                                 timeout_s=600))
+                rows.append(
+                    runner.run_and_check(name, planner=opts["planner"], sla=opts["sla"], params=params, timeout_s=600)
+                )
         self.stdout.write(_table(rows))
         bad = [r["workflow"] for r in rows if r["status"] != "succeeded" or not r["correct"]]
         if bad:
             raise CommandError(f"wrong or failed: {', '.join(bad)}")
-        self.stdout.write(self.style.SUCCESS(
-            f"all {len(rows)} workflows correct. Next: `slaflow cluster --web` and log in as "
-            f"{opts['user']!r} (password {opts['user']!r})."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"all {len(rows)} workflows correct. Next: `slaflow cluster --web` and log in as "
+                f"{opts['user']!r} (password {opts['user']!r})."
+            )
+        )
 
     def _ensure_user(self, name: str) -> None:
         User = get_user_model()
@@ -64,12 +68,20 @@ def _table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         result = str(r["result"])
-        body.append([
-            r["workflow"], r["status"], str(r["correct"]), result if len(result) <= 28 else result[:25] + "...",
-            str(r["tasks"]), f"{r['makespan_s']:.3f}" if r["makespan_s"] is not None else "-",
-            str(r["cold_starts"]), str(r["warm_starts"]), f"{r['gb_seconds'] or 0:.2f}",
-            str(r["resources_enforced"]),
-        ])
+        body.append(
+            [
+                r["workflow"],
+                r["status"],
+                str(r["correct"]),
+                result if len(result) <= 28 else result[:25] + "...",
+                str(r["tasks"]),
+                f"{r['makespan_s']:.3f}" if r["makespan_s"] is not None else "-",
+                str(r["cold_starts"]),
+                str(r["warm_starts"]),
+                f"{r['gb_seconds'] or 0:.2f}",
+                str(r["resources_enforced"]),
+            ]
+        )
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in body]

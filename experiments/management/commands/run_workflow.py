@@ -2,37 +2,52 @@
 [--optimizations a b] [--json]
 
 List options take spaces or commas (``orchestrator.cliargs``)."""
+
 from __future__ import annotations
 
 import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from experiments import runner
+from experiments.progress import Progress
 from orchestrator import cliargs, planning
 from orchestrator.services.submissions import SubmissionError, check_optimizations
-from experiments import runner
 from slaflow import workflows
-from experiments.progress import Progress
 
 
 class Command(BaseCommand):
-    help = ("Run a library workflow on the workers (starting a local cluster for the command's duration when "
-            "no worker answers) and report each run. Planners: " + ", ".join(planning.names()) +
-            " (" + planning.OPT_NOTE + "). With --json, each run's object carries its 'optimizations': event counts "
-            "and what each optimization did.")
+    help = (
+        "Run a library workflow on the workers (starting a local cluster for the command's duration when "
+        "no worker answers) and report each run. Planners: "
+        + ", ".join(planning.names())
+        + " ("
+        + planning.OPT_NOTE
+        + "). With --json, each run's object carries its 'optimizations': event counts "
+        "and what each optimization did."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="library workflow: " + ", ".join(workflows.all_workflows()))
         parser.add_argument("--planner", default="wukong", help="how tasks get configurations (default wukong)")
         parser.add_argument("--sla", default="p90", help="'average' or pN, e.g. p90")
-        parser.add_argument("--iterations", type=int, default=1,
-                            help="runs one after another (default 1); a progress bar with ETA on a terminal")
+        parser.add_argument(
+            "--iterations",
+            type=int,
+            default=1,
+            help="runs one after another (default 1); a progress bar with ETA on a terminal",
+        )
         cliargs.add_list_argument(parser, "--param", split=cliargs.pairs, metavar="K=V", help="workflow parameters")
         parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each run")
         parser.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
-        cliargs.add_list_argument(parser, "--optimizations", default=None, metavar="NAME",
-                                  help="optimizations the planner applies by rule (preload, prewarm, taskdup; '' "
-                                       "for none) instead of its own: all of them for the -opt planners")
+        cliargs.add_list_argument(
+            parser,
+            "--optimizations",
+            default=None,
+            metavar="NAME",
+            help="optimizations the planner applies by rule (preload, prewarm, taskdup; '' "
+            "for none) instead of its own: all of them for the -opt planners",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -54,14 +69,21 @@ class Command(BaseCommand):
         log = (lambda msg: self.stderr.write(msg)) if opts["json"] else self.stdout.write
         failures = 0
         n = opts["iterations"]
-        with runner.cluster_if_needed(log=log), \
-                Progress(n, enabled=n > 1 and not opts["json"], fallback=self.stdout.write) as bar:
+        with (
+            runner.cluster_if_needed(log=log),
+            Progress(n, enabled=n > 1 and not opts["json"], fallback=self.stdout.write) as bar,
+        ):
             for i in range(n):
                 bar.step(f"{wf.name} run {i + 1}/{n}")
-                summary = runner.run_and_check(wf.name, planner=opts["planner"], sla=opts["sla"], params=params,
-                                               timeout_s=opts["timeout"], optimizations=chosen,
-                                               watch=_Watch(bar, log if opts["json"] else bar.write,
-                                                            f"{wf.name} run {i + 1}/{n}"))
+                summary = runner.run_and_check(
+                    wf.name,
+                    planner=opts["planner"],
+                    sla=opts["sla"],
+                    params=params,
+                    timeout_s=opts["timeout"],
+                    optimizations=chosen,
+                    watch=_Watch(bar, log if opts["json"] else bar.write, f"{wf.name} run {i + 1}/{n}"),
+                )
                 failures += summary["status"] != "succeeded" or summary["correct"] is False
                 if opts["json"]:
                     self.stdout.write(json.dumps(summary, default=str))
@@ -81,7 +103,10 @@ class _Watch:
         if live is None:
             return
         predicted = live["predicted_makespan_s"]
-        self.bar.update(self.bar.completed, f"{self.label}: predicted {predicted:.2f} s" + (" (will miss)" if live["will_miss"] else ""))
+        self.bar.update(
+            self.bar.completed,
+            f"{self.label}: predicted {predicted:.2f} s" + (" (will miss)" if live["will_miss"] else ""),
+        )
         if live["will_miss"] and not self.warned:
             self.warned = True
             self.log(f"run {run_id}: predicted to miss its promise (predicted {predicted:.2f} s)")
@@ -93,8 +118,10 @@ def _line(i: int, s: dict) -> str:
     result = json.dumps(s["result"], default=str)
     if len(result) > 40:
         result = result[:37] + "..."
-    return (f"#{i} run {s['run_id']} {s['workflow']} {s['planner']}/{s['sla']}: {s['status']} "
-            f"result={result} correct={s['correct']} makespan={ms}s predicted={pred}s tasks={s['tasks']} "
-            f"cold={s['cold_starts']} warm={s['warm_starts']} GB-s={s['gb_seconds'] or 0:.3f}"
-            + (f" alerts={','.join(s['alerts'])}" if s.get("alerts") else "")
-            + (f" error={s['error']}" if s["error"] else ""))
+    return (
+        f"#{i} run {s['run_id']} {s['workflow']} {s['planner']}/{s['sla']}: {s['status']} "
+        f"result={result} correct={s['correct']} makespan={ms}s predicted={pred}s tasks={s['tasks']} "
+        f"cold={s['cold_starts']} warm={s['warm_starts']} GB-s={s['gb_seconds'] or 0:.3f}"
+        + (f" alerts={','.join(s['alerts'])}" if s.get("alerts") else "")
+        + (f" error={s['error']}" if s["error"] else "")
+    )

@@ -1,4 +1,5 @@
 """python manage.py sla_report NAME [--planner P ...] [--sla S ...] [--skip N] [--first N | --last N] [--json]"""
+
 from __future__ import annotations
 
 import json
@@ -10,12 +11,14 @@ from orchestrator import cliargs
 
 
 class Command(BaseCommand):
-    help = ("SLA calibration of stored runs of a workflow: per planner and SLA, the share of runs that finished "
-            "within their promise, the median absolute relative error of the promise (and of the per-task-"
-            "percentile estimate), and GB-seconds predicted vs observed. Only succeeded runs with a stored, "
-            "non-fallback plan count; --skip drops the oldest (warm-up) runs, --first keeps the oldest after that, "
-            "--last the newest. Residuals (observed ÷ typical makespan) show how well the timing model explains "
-            "the runs: per run against its plan, and the past runs as the newest plan replayed them.")
+    help = (
+        "SLA calibration of stored runs of a workflow: per planner and SLA, the share of runs that finished "
+        "within their promise, the median absolute relative error of the promise (and of the per-task-"
+        "percentile estimate), and GB-seconds predicted vs observed. Only succeeded runs with a stored, "
+        "non-fallback plan count; --skip drops the oldest (warm-up) runs, --first keeps the oldest after that, "
+        "--last the newest. Residuals (observed ÷ typical makespan) show how well the timing model explains "
+        "the runs: per run against its plan, and the past runs as the newest plan replayed them."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="workflow name")
@@ -33,16 +36,28 @@ class Command(BaseCommand):
         for key in ("skip", "first", "last"):
             if opts[key] is not None and opts[key] < 0:
                 raise CommandError(f"--{key} must be 0 or more, got {opts[key]}")
-        groups = reports.stored_runs(opts["name"], planners=opts["planner"], slas=opts["sla"],
-                                     skip=opts["skip"], last=opts["last"], since_run=opts["since_run"],
-                                     first=opts["first"])
+        groups = reports.stored_runs(
+            opts["name"],
+            planners=opts["planner"],
+            slas=opts["sla"],
+            skip=opts["skip"],
+            last=opts["last"],
+            since_run=opts["since_run"],
+            first=opts["first"],
+        )
         if not groups:
             self.stdout.write(f"no succeeded planned runs of {opts['name']!r} match")
             return
         for (planner, sla), runs in groups.items():
             summary = reports.calibration(runs)
-            summary.update({"workflow": opts["name"], "planner": planner, "sla": sla,
-                            "run_ids": [runs[0]["run_id"], runs[-1]["run_id"]]})
+            summary.update(
+                {
+                    "workflow": opts["name"],
+                    "planner": planner,
+                    "sla": sla,
+                    "run_ids": [runs[0]["run_id"], runs[-1]["run_id"]],
+                }
+            )
             if opts["json"]:
                 self.stdout.write(json.dumps(summary))
             else:

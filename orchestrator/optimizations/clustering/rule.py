@@ -18,6 +18,7 @@ task still works.
 
 Pure: a plan and a graph in, ``{node: parameters}`` out.
 """
+
 from __future__ import annotations
 
 from orchestrator.planning.predictor import store_tiers, through_shared_memory
@@ -29,9 +30,11 @@ FLEXIBLE = True  # acts on flexible (WUKONG) tasks; the other rules need a plann
 
 
 def _params(params: dict) -> dict:
-    return {"min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
-            "max_fanout": int(params.get("max_fanout", DEFAULTS["max_fanout"])),
-            "delay_s": float(params.get("delay_s", DEFAULTS["delay_s"]))}
+    return {
+        "min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
+        "max_fanout": int(params.get("max_fanout", DEFAULTS["max_fanout"])),
+        "delay_s": float(params.get("delay_s", DEFAULTS["delay_s"])),
+    }
 
 
 def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
@@ -39,7 +42,9 @@ def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
     if through_shared_memory(*store_tiers(params, predictor), chosen["min_bytes"], one_host=True):
         return {}  # a big output costs its readers on this host almost nothing: nothing to save
     has_children = {u for node in graph.values() for u in node.upstream}
-    return {nid: chosen for nid, tp in plan.tasks.items() if tp.worker is None and nid in has_children}  # shared: read only
+    return {
+        nid: chosen for nid, tp in plan.tasks.items() if tp.worker is None and nid in has_children
+    }  # shared: read only
 
 
 def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:

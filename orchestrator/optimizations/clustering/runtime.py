@@ -23,6 +23,7 @@ Recorded on the producer: ``clustered_children`` (the children it ran),
 ``delayed_io`` ({waited_s, picked}); on each clustered child: ``clustered``
 (its producer). The run's summary sums them (``services.optimization_stats``).
 """
+
 from __future__ import annotations
 
 from orchestrator.optimizations.clustering.rule import NAME

@@ -11,6 +11,7 @@ the timing model overlaps their downloads with the worker's earlier tasks
 
 Pure: a plan, a graph and a predictor in, ``{node: {"inputs": [...]}}`` out.
 """
+
 from __future__ import annotations
 
 from orchestrator.planning.predictor import SLA, PredictionError
@@ -32,8 +33,7 @@ def _download_s(plan, predictor, nid: str, inputs: list[str]) -> float | None:
         return None
     here = plan.tasks[nid].memory_mb
     try:
-        return sum(predictor.transfer_time("download", plan.tasks[u].output_bytes or 0, here, TYPICAL)
-                   for u in inputs)
+        return sum(predictor.transfer_time("download", plan.tasks[u].output_bytes or 0, here, TYPICAL) for u in inputs)
     except PredictionError:
         return None
 

@@ -10,6 +10,7 @@ for a fetch under way rather than starting another; one the thread has not
 reached yet the task fetches itself, and the thread then leaves it: an input
 is never downloaded twice).
 """
+
 from __future__ import annotations
 
 import logging
@@ -130,7 +131,7 @@ class Preload(Hook):
         if branch.worker is None:
             return
         wanted: dict[str, int] = {}
-        for nid, entry in self.ctx.plan.items():
+        for entry in self.ctx.plan.values():
             spec = (entry.get("a") or {}).get(NAME)
             if spec and entry.get("w") == branch.worker:
                 for u in spec.get("inputs", ()):

@@ -11,6 +11,7 @@ pinged branch as warm with the measured hit rate (``planning.effects``);
 
 Pure: a plan in, ``{node: {sender, send_at_s, memory_mb, worker}}`` out.
 """
+
 from __future__ import annotations
 
 from orchestrator.core import startup
@@ -32,13 +33,22 @@ def _choose(plan, nid: str, params: dict) -> dict | None:
         return None  # wanted from the start: nothing runs early enough to ping it
     lo = min(hi, max(0.0, dispatch - window + latency))
     at = lo + pref * (hi - lo)
-    others = [(o.start_s, o.node_id) for o in plan.tasks.values()
-              if o.worker is not None and o.worker != tp.worker and o.start_s is not None and o.end_s is not None
-              and o.start_s <= at <= o.end_s]
+    others = [
+        (o.start_s, o.node_id)
+        for o in plan.tasks.values()
+        if o.worker is not None
+        and o.worker != tp.worker
+        and o.start_s is not None
+        and o.end_s is not None
+        and o.start_s <= at <= o.end_s
+    ]
     if not others:
         # No task runs at that moment: the latest one that starts inside the window sends at its start.
-        others = [(o.start_s, o.node_id) for o in plan.tasks.values()
-                  if o.worker is not None and o.worker != tp.worker and o.start_s is not None and lo <= o.start_s <= hi]
+        others = [
+            (o.start_s, o.node_id)
+            for o in plan.tasks.values()
+            if o.worker is not None and o.worker != tp.worker and o.start_s is not None and lo <= o.start_s <= hi
+        ]
         if not others:
             return None
         start, sender = max(others)

@@ -18,6 +18,7 @@ keep-alive window): whoever dispatches that branch offers it there
 message back by ``HANDOFF_FALLBACK_S`` — it still follows, and finds the branch
 running or done (the lease), or runs it if the waiting process died.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,9 +57,12 @@ return redis.call('LPOP', KEYS[2])
 def offer(run_id: int, target: str, branch: dict) -> bool:
     """Hand ``branch`` (token, entries, worker, memory_mb, dispatched_at) to the pre-warmed process
     waiting for ``target``; False when none waits."""
-    return bool(redis_script("prewarm_offer", _OFFER)(
-        keys=[keys.handoff_wait(run_id, target), keys.handoff(run_id, target), keys.registry(run_id)],
-        args=[json.dumps(branch), 3600]))
+    return bool(
+        redis_script("prewarm_offer", _OFFER)(
+            keys=[keys.handoff_wait(run_id, target), keys.handoff(run_id, target), keys.registry(run_id)],
+            args=[json.dumps(branch), 3600],
+        )
+    )
 
 
 def await_branch(run_id: int, target: str, timeout_s: float) -> dict | None:
@@ -102,8 +106,17 @@ class PrewarmSender(Hook):
         target = next((e for e in entries if e in self.targets), None)
         if target is None:
             return None
-        if not offer(self.ctx.run_id, target, {"token": token, "entries": list(entries), "worker": worker,
-                                               "memory_mb": int(memory_mb), "dispatched_at": time.time()}):
+        if not offer(
+            self.ctx.run_id,
+            target,
+            {
+                "token": token,
+                "entries": list(entries),
+                "worker": worker,
+                "memory_mb": int(memory_mb),
+                "dispatched_at": time.time(),
+            },
+        ):
             return None
         task.record.optimizations.setdefault("prewarm_handed_off", []).append(target)
         return HANDOFF_FALLBACK_S
@@ -111,8 +124,9 @@ class PrewarmSender(Hook):
     def before_execute(self, branch, task) -> None:
         for target, spec in self.sends.get(task.node_id, ()):
             delay = max(0.0, self.ctx.started_at + float(spec["send_at_s"]) - time.time())
-            timer = threading.Timer(delay, send_ping, args=(self.ctx.run_id, self.ctx.structure_hash, target, spec,
-                                                            task.node_id))
+            timer = threading.Timer(
+                delay, send_ping, args=(self.ctx.run_id, self.ctx.structure_hash, target, spec, task.node_id)
+            )
             timer.daemon = True
             timer.start()
             task.record.optimizations.setdefault("prewarm_sent", []).append(target)
@@ -120,17 +134,27 @@ class PrewarmSender(Hook):
 
 def ping_signature(run_id: int, structure_hash: str, memory_mb: int, target: str):
     """The ping: an ordinary message to the target configuration's queue."""
-    return signature(router.PREWARM_TASK, args=(structure_hash, run_id), kwargs={"target": target},
-                     **router.route_for(memory_mb))
+    return signature(
+        router.PREWARM_TASK, args=(structure_hash, run_id), kwargs={"target": target}, **router.route_for(memory_mb)
+    )
 
 
 def send_ping(run_id: int, structure_hash: str, target: str, spec: dict, sender: str) -> None:
     try:
         transport.send([ping_signature(run_id, structure_hash, int(spec["memory_mb"]), target)])
         pipe = get_redis().pipeline(transaction=False)
-        pipe.hset(keys.prewarms(run_id), target, json.dumps({
-            "sent_at": time.time(), "memory_mb": int(spec["memory_mb"]), "worker": spec.get("worker"),
-            "sender": sender}))
+        pipe.hset(
+            keys.prewarms(run_id),
+            target,
+            json.dumps(
+                {
+                    "sent_at": time.time(),
+                    "memory_mb": int(spec["memory_mb"]),
+                    "worker": spec.get("worker"),
+                    "sender": sender,
+                }
+            ),
+        )
         pipe.expire(keys.prewarms(run_id), 24 * 3600)
         pipe.execute()
     except Exception:  # a ping that cannot be sent only costs the warm start it was for

@@ -17,6 +17,7 @@ task still streams.
 
 Pure: a plan and a graph in, ``{node: {min_bytes, chunk_bytes}}`` out.
 """
+
 from __future__ import annotations
 
 from orchestrator.planning.predictor import store_tiers, through_shared_memory
@@ -28,8 +29,10 @@ FLEXIBLE = True
 
 
 def _params(params: dict) -> dict:
-    return {"min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
-            "chunk_bytes": int(params.get("chunk_bytes", DEFAULTS["chunk_bytes"]))}
+    return {
+        "min_bytes": int(params.get("min_bytes", DEFAULTS["min_bytes"])),
+        "chunk_bytes": int(params.get("chunk_bytes", DEFAULTS["chunk_bytes"])),
+    }
 
 
 def _travels(plan, graph, nid: str, consumers: list[str]) -> bool:
@@ -52,8 +55,11 @@ def annotate(plan, graph, predictor, params: dict) -> dict[str, dict]:
     for cid, node in graph.items():
         for u in node.upstream:
             consumers.setdefault(u, []).append(cid)
-    return {nid: chosen for nid, kids in consumers.items()  # ``chosen`` shared: read only
-            if _travels(plan, graph, nid, kids) and not _small(plan, nid, chosen["min_bytes"])}
+    return {
+        nid: chosen
+        for nid, kids in consumers.items()  # ``chosen`` shared: read only
+        if _travels(plan, graph, nid, kids) and not _small(plan, nid, chosen["min_bytes"])
+    }
 
 
 def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:

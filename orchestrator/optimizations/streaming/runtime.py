@@ -19,6 +19,7 @@ which readers then take) and ``fetch_input`` (a consumer reads it).
 Recorded: ``streamed`` {bytes, chunks} on the producer; input entries with
 ``via: "stream"`` on consumers.
 """
+
 from __future__ import annotations
 
 import time
@@ -59,8 +60,10 @@ class Streaming(Hook):
             try:
                 dataplane.put_output(branch.run_id, nid, task.data)
             except Exception as again:  # nor can it be stored: the consumers hear it, never see partial data
-                failed = OutputFailed(f"could not stream nor store the output of {nid!r}: {why}; then "
-                                      f"{type(again).__name__}: {again}", traceback.format_exc())
+                failed = OutputFailed(
+                    f"could not stream nor store the output of {nid!r}: {why}; then {type(again).__name__}: {again}",
+                    traceback.format_exc(),
+                )
                 try:
                     streams.fail(branch.run_id, nid, _attempt(branch), why)
                 finally:
@@ -72,8 +75,10 @@ class Streaming(Hook):
         return True
 
     def fetch_input(self, branch, task, upstream: str):
-        if not self.ctx.annotations_of(upstream).get(NAME) or \
-                streams.streamed(branch.run_id, [upstream]).get(upstream) != streams.BYTES:
+        if (
+            not self.ctx.annotations_of(upstream).get(NAME)
+            or streams.streamed(branch.run_id, [upstream]).get(upstream) != streams.BYTES
+        ):
             return None
         t0 = time.perf_counter()
         try:

@@ -20,14 +20,20 @@ other running tasks leave a core of the cluster free (``cores_taken``).
 
 Pure: plans, predictions and times in, choices out; the runtime reads the times from Redis.
 """
+
 from __future__ import annotations
 
 from orchestrator.planning.predictor import SLA, PredictionError
 
 NAME = "taskdup"
 LABEL = "TaskDup"
-DEFAULTS = {"threshold_s": 0.15, "max_exec_s": 1.0, "max_input_bytes": 1 << 20, "min_output_bytes": 256 << 10,
-            "poll_s": 0.1}
+DEFAULTS = {
+    "threshold_s": 0.15,
+    "max_exec_s": 1.0,
+    "max_input_bytes": 1 << 20,
+    "min_output_bytes": 256 << 10,
+    "poll_s": 0.1,
+}
 TYPICAL = SLA(50)
 
 
@@ -45,16 +51,19 @@ def _candidates(plan, graph, predictor, nid: str, params: dict) -> dict[str, dic
             continue
         if (up.input_bytes or 0) > float(params.get("max_input_bytes", DEFAULTS["max_input_bytes"])):
             continue
-        if (up.output_bytes or 0) < max(float(params.get("min_output_bytes", DEFAULTS["min_output_bytes"])),
-                                        up.input_bytes or 0):
+        if (up.output_bytes or 0) < max(
+            float(params.get("min_output_bytes", DEFAULTS["min_output_bytes"])), up.input_bytes or 0
+        ):
             continue  # duplicating saves the output's transfer: worth it only for a big one
         try:
             fn = graph[u].function
             exec_s = predictor.exec_time(fn, up.memory_mb, up.input_bytes or 0, TYPICAL)
             if exec_s > float(params.get("max_exec_s", DEFAULTS["max_exec_s"])):
                 continue
-            local_inputs = sum(predictor.transfer_time("download", plan.tasks[x].output_bytes or 0, here, TYPICAL)
-                               for x in graph[u].upstream)
+            local_inputs = sum(
+                predictor.transfer_time("download", plan.tasks[x].output_bytes or 0, here, TYPICAL)
+                for x in graph[u].upstream
+            )
             out[u] = {
                 "exec_s": round(exec_s, 6),
                 "upload_s": round(predictor.transfer_time("upload", up.output_bytes or 0, up.memory_mb, TYPICAL), 6),
@@ -80,16 +89,18 @@ def forced(nid: str, plan, graph, predictor, params: dict) -> dict | None:
     """Forced on a task: it may be duplicated by the consumers waiting for it."""
     out = None
     for c in (c for c, node in graph.items() if nid in node.upstream):
-        found = _candidates(plan, graph, predictor, c, dict(params, max_exec_s=float("inf"),
-                                                            max_input_bytes=float("inf")))
+        found = _candidates(
+            plan, graph, predictor, c, dict(params, max_exec_s=float("inf"), max_input_bytes=float("inf"))
+        )
         if nid in found:
             out = out or {}
             out.setdefault("for", []).append(c)
     return out
 
 
-def decide(now: float, starts: dict[str, float | None], done: set[str], candidates: dict[str, dict],
-           threshold_s: float) -> tuple[str, float, float] | None:
+def decide(
+    now: float, starts: dict[str, float | None], done: set[str], candidates: dict[str, dict], threshold_s: float
+) -> tuple[str, float, float] | None:
     """(task, predicted saving, expected ready) of the candidate to duplicate now, or None (pure).
 
     A candidate that has not begun is expected to begin now; one running past its typical time is

@@ -13,6 +13,7 @@ stops — before execution, during it (interrupted), or before its upload.
 Each duplicate is recorded with its predicted saving and, once the run ends,
 its actual one.
 """
+
 from __future__ import annotations
 
 import json
@@ -128,8 +129,12 @@ class TaskDup(Hook):
             pipe.execute()
             if not got:
                 continue  # another worker duplicates it
-            self.duplicates[u] = {"predicted_saving_s": round(saving, 4), "expected_ready": expected,
-                                  "for": child, "at": now}
+            self.duplicates[u] = {
+                "predicted_saving_s": round(saving, 4),
+                "expected_ready": expected,
+                "for": child,
+                "at": now,
+            }
             return [u]  # the runtime runs it here as a duplicate (``task.duplicate``)
         return None
 
@@ -146,8 +151,11 @@ class TaskDup(Hook):
         pipe.execute()
         if won:
             dataplane.announce_duplicate_done(branch.run_id, task.node_id)
-            task.record.optimizations["duplicated"] = {"by": branch.worker, "for": info["for"],
-                                                       "predicted_saving_s": info["predicted_saving_s"]}
+            task.record.optimizations["duplicated"] = {
+                "by": branch.worker,
+                "for": info["for"],
+                "predicted_saving_s": info["predicted_saving_s"],
+            }
         else:
             task.record.optimizations["duplicate_lost"] = True
 

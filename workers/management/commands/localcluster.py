@@ -1,4 +1,5 @@
 """python manage.py localcluster [--flower] [--web]: run slaflow's workers until Ctrl-C."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -8,8 +9,10 @@ from localcluster.launcher import LocalCluster, serve_in_foreground
 
 
 class Command(BaseCommand):
-    help = ("Start the embedded Redis (when REDIS_URL is unset) and one autoscaling Celery worker per "
-            "resource configuration, optionally Flower and the web UI; Ctrl-C stops everything.")
+    help = (
+        "Start the embedded Redis (when REDIS_URL is unset) and one autoscaling Celery worker per "
+        "resource configuration, optionally Flower and the web UI; Ctrl-C stops everything."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--flower", action="store_true", help="also start Flower (task monitor)")
@@ -20,11 +23,21 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="warning", help="Celery worker log level")
 
     def handle(self, *args, **opts):
-        cluster = LocalCluster(flower=opts["flower"], web=opts["web"], web_port=opts["web_port"],
-                               flower_port=opts["flower_port"], max_pool=opts["max_pool"],
-                               loglevel=opts["loglevel"])
+        cluster = LocalCluster(
+            flower=opts["flower"],
+            web=opts["web"],
+            web_port=opts["web_port"],
+            flower_port=opts["flower_port"],
+            max_pool=opts["max_pool"],
+            loglevel=opts["loglevel"],
+        )
         try:
-            serve_in_foreground(cluster, banner="slaflow local cluster is up:", what="local cluster",
-                                write=self.stdout.write, highlight=self.style.SUCCESS)
+            serve_in_foreground(
+                cluster,
+                banner="slaflow local cluster is up:",
+                what="local cluster",
+                write=self.stdout.write,
+                highlight=self.style.SUCCESS,
+            )
         except NoRedisServer as exc:
             raise CommandError(str(exc)) from None
