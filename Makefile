@@ -37,6 +37,7 @@ test: lint
 LINTED := slaflow orchestrator store workers localcluster reports webui experiments tests
 lint: install
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
 # Workers for every resource configuration, plus the web UI and Flower, until Ctrl-C.
