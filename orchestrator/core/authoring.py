@@ -50,7 +50,7 @@ class TaskFunction:
     code lives in a higher layer than the code that builds its nodes (``orchestrator.core.commands``
     builds command nodes in the core; their function, the runner, is the runtime's)."""
 
-    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options):
+    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options: Any) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.path = path or f"{fn.__module__}.{fn.__qualname__}"
@@ -65,7 +65,7 @@ class TaskFunction:
         if "<locals>" in fn.__qualname__:
             raise TypeError(f"@task function {self.path} must be defined at module level so workers can import it")
 
-    def map(self, items: "LazyNode", *args, **kwargs) -> "LazyNode":
+    def map(self, items: "LazyNode", *args: Any, **kwargs: Any) -> "LazyNode":
         """A dynamic fan-out: this function on every element of ``items``' output (a list), as one task per
         element decided at run time; ``args``/``kwargs`` are constants passed to each (``orchestrator.core.mapping``).
         Its downstream tasks get the list of results, in order."""
@@ -76,14 +76,14 @@ class TaskFunction:
         lazy.mapped = items
         return lazy
 
-    def with_options(self, **options) -> "TaskFunction":
+    def with_options(self, **options: Any) -> "TaskFunction":
         """The same function with other task options, e.g. ``fetch.with_options(retries=3)(url)``."""
         merged = {k: v for k, v in self.options.items() if k != "optimizations"}
         merged.update(options)
         optimizations = merged.pop("optimizations", self.optimizations)
         return TaskFunction(self.fn, tuple(optimizations), path=self.path, **merged)
 
-    def __call__(self, *args, **kwargs) -> "LazyNode":
+    def __call__(self, *args: Any, **kwargs: Any) -> "LazyNode":
         budget = _budget.get()
         if budget is not None:
             budget[0] -= 1
@@ -97,12 +97,13 @@ class TaskFunction:
 
 def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = (),
          timeout_s: float | None = None, retries: int | None = None, retry_backoff_s: float | None = None,
-         retry_on: tuple | list | None = None, streaming: bool | None = None):
+         retry_on: tuple | list | None = None, streaming: bool | None = None
+         ) -> TaskFunction | Callable[[Callable], TaskFunction]:
     """Decorator. Keywords (``orchestrator.core.options``): ``optimizations`` the planner keeps, ``timeout_s``
     (the task is stopped after this long), ``retries`` / ``retry_backoff_s`` / ``retry_on`` (exception
     classes or names to retry on), ``streaming`` (a generator task's output arrives as an iterator over
     its items, while it runs)."""
-    options = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on,
+    options: dict[str, Any] = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on,
                    streaming=streaming)
     if fn is None:
         return lambda f: TaskFunction(f, tuple(optimizations), **options)
@@ -131,7 +132,7 @@ class LazyNode:
         return f"<lazy {self.task.path}>"
 
 
-def _lazy_children(value: Any):
+def _lazy_children(value: Any) -> Iterator[LazyNode]:
     stack = [value]
     while stack:
         item = stack.pop()
@@ -168,7 +169,7 @@ def _collected(value):
     return value
 
 
-def build_graph(sink) -> dict[str, Node]:
+def build_graph(sink: Any) -> dict[str, Node]:
     """The plain-data graph of everything ``sink`` depends on, validated. ``sink`` may be a list or a
     dict of nodes: the graph then ends in one that collects their values (``orchestrator.core.sinks``)."""
     sink = _collected(sink)

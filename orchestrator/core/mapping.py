@@ -43,7 +43,7 @@ def split_id(node_id: str) -> tuple[str, int | None]:
     return node_id, None
 
 
-def gather(*values) -> list:
+def gather(*values: object) -> list:
     return list(values)
 
 
@@ -56,7 +56,7 @@ def budget_error(node_id: str, graph_tasks: int, elements: int, limit: int | Non
             f"{elements} mapped elements), more than its budget of {limit} (SLAFLOW_API_MAX_TASKS)")
 
 
-def width_error(node_id: str, over: str, value, limit: int) -> str | None:
+def width_error(node_id: str, over: str, value: object, limit: int) -> str | None:
     """Why ``value`` (``over``'s output) cannot be mapped by ``node_id``, or None."""
     if not isinstance(value, (list, tuple)):
         return f"map {node_id!r} needs a list from {over!r}, got {type(value).__name__}"

@@ -17,13 +17,20 @@ plan then comes out exactly as it would with no rules at all.
 """
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from orchestrator.core.graph import Graph
+
+if TYPE_CHECKING:
+    from orchestrator.planning import PlannerConfig
+    from orchestrator.planning.plan import Plan
+    from orchestrator.planning.predictor import Predictor
 
 
 class Rules(Protocol):
     """The optimizations' rules as a planner sees them (``orchestrator.optimizations`` is one)."""
 
-    def annotate(self, plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict],
+    def annotate(self, plan: Plan, graph: Graph, predictor: Predictor | None, *, names: tuple[str, ...], params: dict[str, dict],
                  flexible: bool = False) -> dict[str, dict[str, Any]]:
         """node → {optimization: parameters}: each named rule's choices, then what authors forced."""
 
@@ -31,12 +38,12 @@ class Rules(Protocol):
         """The annotations in a few words, for the plan's note."""
 
 
-def forced(graph) -> bool:
+def forced(graph: Graph) -> bool:
     """Whether an author forced an optimization on some task (``@task(optimizations=[...])``)."""
     return any(node.options_dict.get("optimizations") for node in graph.values())
 
 
-def annotate(config, plan, graph, predictor, *, flexible: bool = False) -> dict[str, dict[str, Any]]:
+def annotate(config: PlannerConfig, plan: Plan, graph: Graph, predictor: Predictor | None, *, flexible: bool = False) -> dict[str, dict[str, Any]]:
     """The optimizations ``config`` applies to ``plan`` by rule and those authors forced (empty when
     there are none: the rules are not asked); ``flexible``: a plan of flexible workers only."""
     if not config.optimizations and not forced(graph):
@@ -48,6 +55,7 @@ def annotate(config, plan, graph, predictor, *, flexible: bool = False) -> dict[
                                  params=config.optimization_params, flexible=flexible)
 
 
-def note(config, annotations: dict[str, dict]) -> str:
+def note(config: PlannerConfig, annotations: dict[str, dict]) -> str:
     """What the plan's note says about ``annotations`` (non-empty: they came from ``config.rules``)."""
+    assert config.rules is not None, "annotations come only from config.rules"
     return config.rules.summary(annotations)

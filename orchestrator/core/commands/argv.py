@@ -73,7 +73,8 @@ def checked(argv: list[str], policy: programs.Policy, files: Iterable[str], wher
     return [argv[0]] + opts + sep + filled
 
 
-def _options(args: list[str], policy: programs.Policy, files: set[str], name: str, where: str):
+def _options(args: list[str], policy: programs.Policy, files: set[str], name: str, where: str
+             ) -> tuple[list[str], list[str], bool]:
     opts: list[str] = []
     operands: list[str] = []
     pattern_given = False
@@ -157,6 +158,7 @@ def _value(value: str, opt: programs.Opt, files: set[str], spelled: str, name: s
             return value
         raise DisallowedExecutableError(f"{where}: {name} option {spelled!r} takes one of {', '.join(opt.choices)}, "
                                         f"got {value!r}")
+    assert opt.value is not None, "only an option taking a value is given one"
     if programs.VALUE_KINDS[opt.value].fullmatch(value):
         return value
     raise DisallowedExecutableError(f"{where}: {name} option {spelled!r} takes {_KIND_NAMES[opt.value]}, "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Opt:
 FLAG = Opt()
 
 
-def takes(kind: str, **kw) -> Opt:
+def takes(kind: str, **kw: Any) -> Opt:
     return Opt(value=kind, **kw)
 
 
