@@ -10,9 +10,15 @@ planning: services hand them in (``PlannerConfig.rules``, ``planning.rules``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from orchestrator.planning import nonuniform, uniform, wukong
 from orchestrator.planning.rules import Rules
+
+if TYPE_CHECKING:
+    from orchestrator.core.graph import Graph
+    from orchestrator.planning.plan import Plan
+    from orchestrator.planning.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ def names() -> list[str]:
     return sorted(PLANNERS) + sorted(f"{p}-opt" for p in PLANNERS)
 
 
-def get(planner: str):
+def get(planner: str) -> Callable[[Graph, Predictor | None, PlannerConfig], Plan]:
     if not isinstance(planner, str) or base_name(planner) not in PLANNERS:
         raise PlannerError(f"unknown planner {planner!r} (choose from {', '.join(names())})")
     return PLANNERS[base_name(planner)]

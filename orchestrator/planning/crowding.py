@@ -23,13 +23,16 @@ time stays flat.
 """
 from __future__ import annotations
 
+from typing import Callable
+
+from orchestrator.planning.dag import Dag
 from orchestrator.planning.timing import Timeline
 
 BUDGET = 3_000  # task simulations (tasks × trials) spent on folding at most
 CONTENDED = 0.01
 
 
-def fold(dag, worker: list[int], tl: Timeline, simulate) -> list[int]:
+def fold(dag: Dag, worker: list[int], tl: Timeline, simulate: Callable[[list[int]], Timeline]) -> list[int]:
     """A worker assignment with crowding families folded where that shortens the run.
 
     ``simulate(worker) -> Timeline``: the typical point simulation of an assignment.

@@ -13,6 +13,7 @@ up/downgrades and the promise all see the same contention.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 from orchestrator.core.graph import Graph
 from orchestrator.core import startup
@@ -23,6 +24,9 @@ from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan, flexible_fallback
 from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, cpu_speed, statistic
 from orchestrator.core.sla import SLA
+
+if TYPE_CHECKING:
+    from orchestrator.planning import PlannerConfig
 
 TYPICAL = SLA(50)
 PROMISE_SLAS = (SLA(50), SLA(90), SLA(95))  # recorded on every plan beside its own SLA's promise
@@ -42,7 +46,7 @@ class Evaluation:
     memory: list[int]  # per task
     dur: estimates.Durations
     timeline: timing.Timeline
-    outcome: montecarlo.Outcome
+    outcome: montecarlo.Outcome | None  # None: evaluated without Monte Carlo (``evaluate(monte_carlo=False)``)
     # The makespan with median task times (the point simulation at p50): the typical run, which
     # past runs' residuals are measured against (``calibration``).
     typical: float = 0.0
@@ -52,13 +56,19 @@ class Evaluation:
     effects: Effects = NONE  # what the plan's optimizations change (``planning.effects``)
 
     @property
+    def mc(self) -> montecarlo.Outcome:
+        """The Monte Carlo outcome, which only an evaluation made with Monte Carlo has."""
+        assert self.outcome is not None, "evaluated without Monte Carlo"
+        return self.outcome
+
+    @property
     def promise(self) -> float:
         """The typical makespan × the residual percentile once calibrated; Monte Carlo's SLA percentile before."""
-        return self.typical * self.factor if self.factor is not None else self.outcome.promise
+        return self.typical * self.factor if self.factor is not None else self.mc.promise
 
     @property
     def gb_seconds(self) -> float:
-        return self.outcome.mean_gb_seconds
+        return self.mc.mean_gb_seconds
 
 
 def fallback_reason(graph: Graph, predictor: Predictor | None) -> str | None:
@@ -71,7 +81,7 @@ def fallback_reason(graph: Graph, predictor: Predictor | None) -> str | None:
     return None
 
 
-def no_history_plan(graph: Graph, config, memory_mb: int, reason: str) -> Plan:
+def no_history_plan(graph: Graph, config: PlannerConfig, memory_mb: int, reason: str) -> Plan:
     return flexible_fallback(graph, config, memory_mb,
                              f"{reason}: flexible workers (WUKONG style) on {memory_mb} MB; "
                              "this run's metrics let the next run be planned")
@@ -80,7 +90,7 @@ def no_history_plan(graph: Graph, config, memory_mb: int, reason: str) -> Plan:
 class Planning:
     """One planning session over one graph: sizes and predictions are computed once."""
 
-    def __init__(self, graph: Graph, predictor: Predictor, config):
+    def __init__(self, graph: Graph, predictor: Predictor, config: PlannerConfig) -> None:
         self.graph = graph
         self.dag: Dag = index(graph)
         self.predictor = predictor
@@ -131,7 +141,8 @@ class Planning:
         """The typical timeline of a past run's layout as today's predictor sees it (None: a
         layout this graph cannot take, e.g. flexible workers)."""
         labels: dict[str, int] = {}
-        worker, worker_memory = [], []
+        worker: list[int] = []
+        worker_memory: list[int] = []
         for nid in self.dag.ids:
             label, mb = past.placement.get(nid, (None, None))
             if label is None or mb is None:
@@ -160,7 +171,7 @@ class Planning:
         out = {}
         for sla in PROMISE_SLAS:
             f = calibration.factor(residuals, sla) if ev.factor is not None else None
-            value = ev.typical * f if f is not None else statistic(ev.outcome.makespans, sla)
+            value = ev.typical * f if f is not None else statistic(ev.mc.makespans, sla)
             out[str(sla)] = round(float(value), 6)
         return out
 
@@ -280,8 +291,9 @@ class Planning:
         return out
 
     def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
-                  yield_before: frozenset[int], warm=None, pools=None,
-                  effects: Effects = NONE, cores=CONFIG_CORES) -> tuple[estimates.Durations, timing.Timeline]:
+                  yield_before: frozenset[int], warm: tuple[tuple[int, float], ...] | None = None,
+                  pools: tuple[tuple[int, int], ...] | None = None,
+                  effects: Effects = NONE, cores: Any = CONFIG_CORES) -> tuple[estimates.Durations, timing.Timeline]:
         """The point simulation with per-task predictions at ``sla`` (``cores``: the capacity, the
         config's unless given — a replayed past run keeps the one its plan assumed)."""
         dag, p = self.dag, self.predictor
@@ -377,7 +389,7 @@ class Planning:
             planner=self.config.planner, sla=str(self.sla), tasks=tasks, note=note,
             critical_path=[dag.ids[i] for i in tl.critical_path],
             predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
-            predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
+            predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.mc.promise, 6),
             calibration=self._calibration_record(ev),
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
             pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
@@ -408,10 +420,12 @@ class Planning:
         return floor.of(dag, cpu_s=cpu_s, speed=[cpu_speed(mb) for mb in memory], cores=self.config.cores)
 
 
-def plan_or_fallback(graph: Graph, predictor: Predictor | None, config, fallback_mb: int, make) -> Plan:
+def plan_or_fallback(graph: Graph, predictor: Predictor | None, config: PlannerConfig, fallback_mb: int,
+                     make: Callable[[Planning], Plan]) -> Plan:
     """Plan with ``make(Planning)``, or the flexible fallback when history is missing."""
     reason = fallback_reason(graph, predictor)
     if reason is None:
+        assert predictor is not None, "fallback_reason gives one without a predictor"
         try:
             return make(Planning(graph, predictor, config))
         except PredictionError as exc:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Hashable, Iterable
 
 from orchestrator.core import startup
 
@@ -99,7 +99,7 @@ class History:
         if not isinstance(self.cap, int) or self.cap < 1:
             raise ValueError(f"History cap must be a positive whole number, got {self.cap!r}")
 
-    def _bucket(self, table: dict, key) -> deque:
+    def _bucket(self, table: dict, key: Hashable) -> deque:
         bucket = table.get(key)
         if bucket is None:
             bucket = table[key] = deque(maxlen=self.cap)

@@ -46,7 +46,7 @@ class Outcome:
     mean_gb_seconds: float
 
 
-def _draw(values: np.ndarray, n: int, rng: np.random.Generator):
+def _draw(values: np.ndarray, n: int, rng: np.random.Generator) -> float | np.ndarray:
     if len(values) == 1:
         return float(values[0])
     return values[rng.integers(0, len(values), n)]

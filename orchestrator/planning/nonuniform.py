@@ -32,13 +32,19 @@ better (``guard``: faster at equal cost, or cheaper within the SLA).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 from orchestrator.core.graph import Graph
 from orchestrator.core import startup
 from orchestrator.planning import estimates
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Evaluation, Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan
+from orchestrator.planning.predictor import Predictor
 from orchestrator.planning.slack import Slack
+
+if TYPE_CHECKING:
+    from orchestrator.planning import PlannerConfig
 
 GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
 # Up to this many task simulations (tasks × trials), each downgrade is tried by re-simulating the whole
@@ -48,12 +54,12 @@ UPGRADE_MAX = 12  # critical-path workers tried for upgrades
 YIELD_CANDIDATES = 16  # longest waits tried for yielding
 
 
-def middle(options) -> int:
+def middle(options: Iterable[int]) -> int:
     options = sorted(set(options))
     return options[len(options) // 2]
 
 
-def plan(graph: Graph, predictor, config) -> Plan:
+def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:
     options = sorted(set(config.memory_options))
     return plan_or_fallback(graph, predictor, config, middle(options), lambda s: guard.choose(s, _plan(s, options)))
 
@@ -156,7 +162,7 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
     accepted: list[tuple[int, int]] = []
     for w in candidates:
         old = current_mb[w]
-        best = (cost(w, old, slack.worker_active(w)) * (1 - GAIN), None, None)
+        best: tuple[float, int | None, dict | None] = (cost(w, old, slack.worker_active(w)) * (1 - GAIN), None, None)
         for mb in options:
             if mb >= old:
                 break
@@ -182,6 +188,7 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
         for i in slack.tasks_of[w]:
             memory[i] = chosen
         if best[1] is not None:
+            assert best[2] is not None, "a memory size is chosen with its proposal"
             slack.commit(w, best[2])
             current_mb[w] = chosen
             accepted.append((w, chosen))

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.core import startup as startup_kinds
-from orchestrator.core.graph import dependents
+from orchestrator.core.graph import Graph, dependents
 from orchestrator.planning import uploads
+
+if TYPE_CHECKING:
+    from orchestrator.planning import PlannerConfig
 
 
 @dataclass
@@ -97,7 +100,7 @@ class Plan:
         tp = self.tasks[node_id]
         return tp.worker is not None and startup_kinds.begins_branch(tp.startup)
 
-    def set_uploads(self, graph) -> None:
+    def set_uploads(self, graph: Graph) -> None:
         """Each task's upload decision from the one rule (``planning.uploads``), now that the
         plan knows which tasks begin new branches."""
         downstream = dependents(graph)
@@ -106,7 +109,7 @@ class Plan:
                 uploads.Consumer(self.tasks[c].worker, self.new_branch(c), len(graph[c].upstream))
                 for c in downstream[nid]))
 
-    def compact(self, graph) -> dict:
+    def compact(self, graph: Graph) -> dict:
         """What workers need at run time, small enough to cache in Redis.
 
         ``n`` marks a task planned to begin a new branch of its worker (after
@@ -118,7 +121,7 @@ class Plan:
             self.set_uploads(graph)
         out = {}
         for nid, tp in self.tasks.items():
-            entry = {"m": tp.memory_mb, "w": tp.worker, "u": 1 if tp.upload else 0, "s": tp.start_s, "e": tp.end_s}
+            entry: dict[str, Any] = {"m": tp.memory_mb, "w": tp.worker, "u": 1 if tp.upload else 0, "s": tp.start_s, "e": tp.end_s}
             if tp.annotations:
                 entry["a"] = tp.annotations
             if self.new_branch(nid):
@@ -135,7 +138,7 @@ class Plan:
         return out
 
 
-def flexible_fallback(graph, config, memory_mb: int, reason: str) -> "Plan":
+def flexible_fallback(graph: Graph, config: PlannerConfig, memory_mb: int, reason: str) -> "Plan":
     """The plan every planner falls back to without history."""
     out = Plan(
         planner=config.planner,

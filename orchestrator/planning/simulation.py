@@ -88,9 +88,9 @@ class Timeline:
     order: list[int]  # tasks in the order they started
     branches: list[Branch]
     makespan: float
+    waits: Waits  # what each task and branch waited for (``waits``)
     # Per task: its execute part's time under processor sharing over its uncontended time (1: none).
     stretch: list[float] = field(default_factory=list)
-    waits: Waits | None = None  # what each task and branch waited for (``waits``)
     begin: list[float] = field(default_factory=list)  # work begins: preloaded inputs are in
     post: list[float] = field(default_factory=list, repr=False)  # post-task overheads simulated
     sink: int = -1
@@ -371,8 +371,8 @@ class Simulation:
             br.first = self.waits.first[b] = i
         br.last = i
         self.order.append(i)
-        fresh = work.fresh_extra is not None and br.state == kinds.NEW
-        extra = work.fresh_extra[i] * (1 - br.prewarm_hit) if fresh else 0.0
+        fresh_extra = work.fresh_extra if br.state == kinds.NEW else None
+        extra = fresh_extra[i] * (1 - br.prewarm_hit) if fresh_extra is not None else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
         preloaded = work.preload.get(i)
         begin = max([t] + [self.end[u] + work.post[u] + dl for u, dl in preloaded]) if preloaded else t
@@ -390,6 +390,7 @@ class Simulation:
         self._push(self.end[i] + work.post[i], DONE, i)
 
     def _begin_exec(self, i: int, t: float) -> None:
+        assert self.sharing is not None and self.host is not None, "only under processor sharing"
         self.exec_began[i] = t
         self._reschedule(self.host.start(i, t, work=self.exec_work[i], demand=self.sharing.cpu_demand[i]))
 
@@ -401,6 +402,7 @@ class Simulation:
     def _on_exec_end(self, i: int, t: float) -> None:
         if self.due.get(i) != t:
             return  # superseded: sharing moved its finish since
+        assert self.sharing is not None and self.host is not None, "only under processor sharing"
         del self.due[i]
         self._reschedule(self.host.finish(i, t))
         self.stretch[i] = (t - self.exec_began[i]) / self.exec_work[i]

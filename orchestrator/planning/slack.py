@@ -18,7 +18,7 @@ planner re-simulates and re-checks with Monte Carlo afterwards.
 from __future__ import annotations
 
 import heapq
-from typing import Callable
+from typing import Callable, Iterable
 
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.timing import Timeline
@@ -173,7 +173,8 @@ class Slack:
     def _relax_backward(self, seeds: list[int]) -> None:
         self._relax(seeds, -1, self._backward_one, lambda i: (p for p, _, _ in self.pred[i] if p >= 0))
 
-    def _relax(self, seeds: list[int], direction: int, update, neighbours) -> None:
+    def _relax(self, seeds: list[int], direction: int, update: Callable[[int], bool],
+               neighbours: Callable[[int], Iterable[int]]) -> None:
         """Propagate from ``seeds`` in topological order (``direction`` 1) or its reverse (-1):
         a task's neighbours are revisited when its times changed, and always for the seeds."""
         heap = [(direction * self.pos[i], i) for i in seeds]

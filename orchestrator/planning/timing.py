@@ -28,13 +28,15 @@ def simulate(dag: Dag, *, worker: list[int], worker_memory: list[int], run_time:
     """The timeline of ``dag`` under a plan; the parameters are those of ``simulation.Work`` (per task),
     ``simulation.Pools`` and, with ``cores`` (None: as many as the tasks want, as on FaaS),
     ``simulation.Sharing``."""
-    if cores is not None and (cpu_demand is None or exec_part is None or upload_part is None):
-        raise ValueError("cores needs cpu_demand, exec_part and upload_part")
+    sharing = None
+    if cores is not None:
+        if cpu_demand is None or exec_part is None or upload_part is None:
+            raise ValueError("cores needs cpu_demand, exec_part and upload_part")
+        sharing = Sharing(cores, cpu_demand, exec_part, upload_part)
     work = Work(worker=worker, run_time=run_time, post=post, priority=priority, fresh_extra=fresh_extra,
                 preload=preload or {}, prewarm=prewarm or {}, yield_before=yield_before)
     pools = Pools(worker_memory=worker_memory, startup=startup, keepalive_s=keepalive_s, pool_size=pool_size,
                   warm_processes=tuple(warm_processes), min_pool=min_pool, pool_processes=dict(pool_processes or {}))
-    sharing = None if cores is None else Sharing(cores, cpu_demand, exec_part, upload_part)
     return Simulation(dag, work, pools, sharing).run()
 
 

@@ -7,13 +7,19 @@ kept only when the WUKONG run on the same model is not better (``guard``).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.core.graph import Graph
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan
+from orchestrator.planning.predictor import Predictor
+
+if TYPE_CHECKING:
+    from orchestrator.planning import PlannerConfig
 
 
-def plan(graph: Graph, predictor, config) -> Plan:
+def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:
     memory_mb = config.default_memory_mb
 
     def make(s: Planning) -> Plan:
