@@ -23,7 +23,7 @@ from django.conf import settings
 from store import tiers
 from orchestrator.core.states import TaskStatus
 from store import fencing, keys, lua
-from store.redis_client import get_redis
+from store.redis_client import get_redis, text
 
 # branch_end's keys (``execs``: '' for a branch that is no executor) and arguments, then (name, seconds)
 # pairs of the branch's overheads.
@@ -140,13 +140,13 @@ def record_killed(run_id: int, node_id: str, kind: str, reason: str) -> None:
 
 def killed_reason(run_id: int, node_id: str) -> str | None:
     raw = get_redis().hget(keys.killed(run_id), node_id)
-    return raw.decode() if raw else None
+    return text(raw) if raw else None
 
 
 def current_task(run_id: int, token: str) -> str | None:
     """The task a branch was running (its process may have died in it)."""
     raw = get_redis().hget(keys.current(run_id), token)
-    return raw.decode() if raw else None
+    return text(raw) if raw else None
 
 
 def register_branches(run_id: int, branches: dict[str, dict]) -> None:
@@ -167,7 +167,7 @@ def running_by_memory(now: float, limit: int = 10_000) -> dict[int, int]:
     """Branches holding a live lease (taken, not yet ended: Celery's reserved work) per configuration's
     memory, from the lease index and each branch's registered arguments; two round trips."""
     client = get_redis()
-    members = [m.decode() for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
+    members = [text(m) for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
     pipe = client.pipeline(transaction=False)
     for member in members:
         run, _, token = member.partition("|")
@@ -216,7 +216,7 @@ def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int
 
 def overheads(run_id: int) -> dict[str, float]:
     """The run's branch overheads summed so far (``branch_end``)."""
-    return {k.decode(): float(v) for k, v in get_redis().hgetall(keys.timing(run_id)).items()}
+    return {text(k): float(v) for k, v in get_redis().hgetall(keys.timing(run_id)).items()}
 
 
 def claim_finalize_if_idle(run_id: int) -> bool:
@@ -246,7 +246,7 @@ def set_state(run_id: int, node_id: str, state: str) -> None:
 
 def live_states(run_id: int) -> dict[str, str]:
     raw = get_redis().hgetall(keys.states(run_id))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 _SINK_DONE_ARGS = ("at", "ttl")
@@ -306,7 +306,7 @@ def delete_run_data(run_id: int) -> int:
     """Delete a run's keys (its intermediate outputs included): the fixed names plus the ones the
     run registered as it went — no scan of the keyspace — and its output files on every host."""
     client = get_redis()
-    doomed = keys.fixed_keys(run_id) + [k.decode() for k in client.smembers(keys.registry(run_id))]
+    doomed = keys.fixed_keys(run_id) + [text(k) for k in client.smembers(keys.registry(run_id))]
     deleted = 0
     for i in range(0, len(doomed), 1000):
         deleted += client.unlink(*doomed[i:i + 1000])
@@ -328,7 +328,7 @@ def record_prewarmed(run_id: int, target: str, pid: int, memory_mb: int) -> None
 
 def hash_of(key: str) -> dict[str, str]:
     """A (small) hash, decoded (a run's pre-warms, its duplicates)."""
-    return {k.decode(): v.decode() for k, v in get_redis().hgetall(key).items()}
+    return {text(k): text(v) for k, v in get_redis().hgetall(key).items()}
 
 
 def set_deadline(run_id: int, epoch_s: float) -> None:

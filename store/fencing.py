@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from redis.commands.core import Script
 from redis.exceptions import NoScriptError, ResponseError
 
 from store import keys, lua
@@ -76,7 +78,7 @@ def _fenced(exc: ResponseError, fence: Fence) -> Fenced | None:
     return Fenced(f"branch {fence.token} (delivery {fence.delivery}) was taken over by a later delivery")
 
 
-def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None):
+def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None) -> Any:
     """Run script ``body`` — fenced when ``fence`` is given (``Fenced`` when refused)."""
     if fence is None:
         return _script(name, body)(keys=keys, args=args)
@@ -86,12 +88,12 @@ def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None):
         raise (_fenced(exc, fence) or exc) from None
 
 
-def fenced_script(name: str, body: str):
+def fenced_script(name: str, body: str) -> Script:
     """The fenced form of a script, for pipelines (``pipelined``)."""
     return _script("fenced-" + name, PRELUDE + body)
 
 
-def pipelined(calls: list[tuple], fence: Fence):
+def pipelined(calls: list[tuple], fence: Fence) -> list[Any]:
     """Several fenced scripts (``(fenced_script, keys, args)``) in one round trip, in order; their results.
     After a Redis restart the scripts are loaded again and the pipeline re-sent (callers make them idempotent)."""
     client = get_redis()
@@ -108,6 +110,7 @@ def pipelined(calls: list[tuple], fence: Fence):
                 sc.sha = client.script_load(sc.script)
         except ResponseError as exc:
             raise (_fenced(exc, fence) or exc) from None
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def check(fence: Fence | None) -> None:

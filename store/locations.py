@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import keys
-from store.redis_client import get_redis
+from store.redis_client import get_redis, text
 
 MARK = b"\x00sf-loc\x00"
 
@@ -73,7 +73,7 @@ def servers_of(host: str, fresh_s: float = 120.0) -> list[str]:
     """The addresses of ``host``'s data servers heard from within ``fresh_s``, newest first."""
     now, found = time.time(), []
     for field, at in get_redis().hgetall(keys.data_servers()).items():
-        h, _, addr = field.decode().partition("|")
+        h, _, addr = text(field).partition("|")
         if h == host and now - float(at) < fresh_s:
             found.append((float(at), addr))
     return [addr for _, addr in sorted(found, reverse=True)]

@@ -24,6 +24,8 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from enum import Enum
+from typing import Any, Callable
 
 from orchestrator.core.states import TASK_TRANSITIONS, RunStatus, TaskStatus
 from store import keys
@@ -36,7 +38,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _builder(name: str, fn) -> tuple[str, str] | None:
+def _builder(name: str, fn: Callable[..., Any]) -> tuple[str, str] | None:
     """The Lua function of a per-run key builder (None for a builder of another kind of name), and
     its fixed suffix — the text that follows the run's prefix (up to the first argument)."""
     params = list(inspect.signature(fn).parameters.values())
@@ -78,7 +80,7 @@ def suffixes() -> set[str]:
     return {suffix for _, suffix in key_builders().values()}
 
 
-def _table(name: str, choices) -> str:
+def _table(name: str, choices: type[Enum]) -> str:
     return f"local {name} = {{" + ", ".join(f"{m.name}={_quote(m.value)}" for m in choices) + "}"
 
 
@@ -88,7 +90,7 @@ def _moves() -> str:
     return f"local TASK_MOVES = {{{rows}}}"
 
 
-def constants(**values) -> str:
+def constants(**values: Any) -> str:
     """Lua ``local`` definitions of a script's constants (numbers and strings), from Python's."""
     out = []
     for name, value in values.items():
@@ -104,7 +106,7 @@ def argv(names: tuple[str, ...], table: str = "ARGV") -> str:
     return f"local {', '.join(names)} = {reads}\nlocal {table}_REST = {len(names) + 1}\n"
 
 
-def pack(names: tuple[str, ...], **values) -> list:
+def pack(names: tuple[str, ...], **values: Any) -> list:
     """The arguments ``argv(names)`` reads, in its order; every name must be given, and nothing else."""
     if set(values) != set(names):
         raise TypeError(f"script arguments {sorted(set(names) ^ set(values))} missing or unknown")

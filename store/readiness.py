@@ -54,13 +54,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from store import tiers
 from store import fencing, keys, lua
-from store.redis_client import get_redis, script as _script
+from store.redis_client import get_redis, script as _script, text
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
 UPLOAD_FIRST = -1
@@ -343,7 +345,8 @@ class Finished:
     retired: bool = False
     over: bool = False
     first: bool = True  # this call marked the task done (False: another copy had finished it)
-    homes: dict = None  # child → the host holding most of its inputs' bytes (children with some in shared memory)
+    # child → the host holding most of its inputs' bytes (children with some in shared memory)
+    homes: dict | None = None
 
     @property
     def upload_first(self) -> bool:
@@ -394,7 +397,7 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
                     homes={c.node_id: h.decode() for c, h in zip(children, homes) if h})
 
 
-def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
+def _stored_then(run_id: int, node_id: str, output: bytes, script: Script, args: list) -> Any:
     """Store an output and run ``script`` after it in one round trip. The script is called by its
     SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
     after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""
@@ -422,7 +425,7 @@ return 1
 """
 
 
-def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence):
+def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence) -> Any:
     """``finish_task`` of a fenced branch: the output (when attached) and the counters written only while
     its delivery is current, still in one round trip."""
     calls = []
@@ -564,12 +567,12 @@ def pop(run_id: int, memory_mb: int, token: str, fence: fencing.Fence | None = N
         return None, False
     if len(got) == 2:
         return None, True
-    return got[0].decode(), False
+    return text(got[0]), False
 
 
 def held(run_id: int, token: str) -> list[str]:
     """The nodes an executor popped so far (what its redelivery runs again)."""
-    return [x.decode() for x in get_redis().lrange(keys.held(run_id, token), 0, -1)]
+    return [text(x) for x in get_redis().lrange(keys.held(run_id, token), 0, -1)]
 
 
 def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
@@ -580,7 +583,7 @@ def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
 
 def taken_by(run_id: int, node_id: str) -> str | None:
     raw = get_redis().hget(keys.taken(run_id), node_id)
-    return raw.decode() if raw else None
+    return text(raw) if raw else None
 
 
 def stop_waiting(run_id: int, child: str, token: str) -> bool:
@@ -597,4 +600,4 @@ def next_handed(run_id: int, token: str, timeout_s: float) -> str | None:
     else:
         item = client.blpop([key], timeout=max(timeout_s, 0.01))
         raw = item[1] if item else None
-    return raw.decode() if raw else None
+    return text(raw) if raw else None

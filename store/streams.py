@@ -100,7 +100,8 @@ def publish(run_id: int, node_id: str, attempt: str, items: Iterable[Any]) -> li
     """Run a generator's items out one by one, each published as it comes; returns them all. A failure
     of the generator is published (its readers raise) and raised here."""
     client, key = get_redis(), keys.stream(run_id, node_id)
-    out, crc = [], 0
+    out: list[Any] = []
+    crc = 0
     try:
         for item in items:
             raw = codec.dumps(item, where=f"item {len(out)} of {node_id}")
@@ -129,16 +130,21 @@ def complete(run_id: int, node_id: str) -> bool:
         return False
     attempt = json.loads(raw)["attempt"].encode()
     last = get_redis().xrevrange(keys.stream(run_id, node_id), count=1)
-    return bool(last) and last[0][1].get(b"a") == attempt and b"end" in last[0][1]
+    if not last:
+        return False
+    fields = last[0][1]
+    assert fields is not None, "an entry XREVRANGE returns has its fields"
+    return fields.get(b"a") == attempt and b"end" in fields
 
 
-def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: float | None):
+def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: float | None) -> Iterator[dict]:
     """Every entry of the stream, waiting for new ones (raises on stall, or when ``stopped()``)."""
     stall_s = float(settings.SLAFLOW_STREAM_STALL_S if stall_s is None else stall_s)
     client, key, last = get_redis(), keys.stream(run_id, node_id), "0-0"
     heard = time.monotonic()
     while True:
         got = client.xread({key: last}, count=8, block=500)
+        assert isinstance(got, list), "XREAD replies [[key, entries]] (redis-py's default reply shapes)"
         if not got:
             if stopped():
                 raise StreamError(f"the run ended while {node_id!r} was streaming")

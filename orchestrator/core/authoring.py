@@ -50,7 +50,8 @@ class TaskFunction:
     code lives in a higher layer than the code that builds its nodes (``orchestrator.core.commands``
     builds command nodes in the core; their function, the runner, is the runtime's)."""
 
-    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options: Any) -> None:
+    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None,
+                 **options: Any) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.path = path or f"{fn.__module__}.{fn.__qualname__}"
@@ -103,8 +104,8 @@ def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[st
     (the task is stopped after this long), ``retries`` / ``retry_backoff_s`` / ``retry_on`` (exception
     classes or names to retry on), ``streaming`` (a generator task's output arrives as an iterator over
     its items, while it runs)."""
-    options: dict[str, Any] = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on,
-                   streaming=streaming)
+    options: dict[str, Any] = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s,
+                                   retry_on=retry_on, streaming=streaming)
     if fn is None:
         return lambda f: TaskFunction(f, tuple(optimizations), **options)
     return TaskFunction(fn, tuple(optimizations), **options)

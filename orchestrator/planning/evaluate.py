@@ -26,7 +26,7 @@ from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, 
 from orchestrator.core.sla import SLA
 
 if TYPE_CHECKING:
-    from orchestrator.planning import PlannerConfig
+    from orchestrator.planning.config import PlannerConfig
 
 TYPICAL = SLA(50)
 PROMISE_SLAS = (SLA(50), SLA(90), SLA(95))  # recorded on every plan beside its own SLA's promise

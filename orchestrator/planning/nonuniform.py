@@ -44,7 +44,7 @@ from orchestrator.planning.predictor import Predictor
 from orchestrator.planning.slack import Slack
 
 if TYPE_CHECKING:
-    from orchestrator.planning import PlannerConfig
+    from orchestrator.planning.config import PlannerConfig
 
 GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
 # Up to this many task simulations (tasks × trials), each downgrade is tried by re-simulating the whole

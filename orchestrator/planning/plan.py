@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orchestrator.core import startup as startup_kinds
 from orchestrator.core.graph import Graph, dependents
 from orchestrator.planning import uploads
-
-if TYPE_CHECKING:
-    from orchestrator.planning import PlannerConfig
 
 
 @dataclass
@@ -121,7 +118,8 @@ class Plan:
             self.set_uploads(graph)
         out = {}
         for nid, tp in self.tasks.items():
-            entry: dict[str, Any] = {"m": tp.memory_mb, "w": tp.worker, "u": 1 if tp.upload else 0, "s": tp.start_s, "e": tp.end_s}
+            entry: dict[str, Any] = {"m": tp.memory_mb, "w": tp.worker, "u": 1 if tp.upload else 0, "s": tp.start_s,
+                                     "e": tp.end_s}
             if tp.annotations:
                 entry["a"] = tp.annotations
             if self.new_branch(nid):
@@ -138,7 +136,18 @@ class Plan:
         return out
 
 
-def flexible_fallback(graph: Graph, config: PlannerConfig, memory_mb: int, reason: str) -> "Plan":
+class Named(Protocol):
+    """What a fallback plan records of its ``PlannerConfig`` (named, not imported: the config holds the
+    rules, which read plans)."""
+
+    @property
+    def planner(self) -> str: ...
+
+    @property
+    def sla(self) -> str: ...
+
+
+def flexible_fallback(graph: Graph, config: Named, memory_mb: int, reason: str) -> "Plan":
     """The plan every planner falls back to without history."""
     out = Plan(
         planner=config.planner,

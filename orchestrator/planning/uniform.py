@@ -16,7 +16,7 @@ from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor
 
 if TYPE_CHECKING:
-    from orchestrator.planning import PlannerConfig
+    from orchestrator.planning.config import PlannerConfig
 
 
 def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:

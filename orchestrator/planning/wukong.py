@@ -19,7 +19,7 @@ from orchestrator.planning.plan import Plan, TaskPlan
 from orchestrator.planning.predictor import PredictionError, Predictor
 
 if TYPE_CHECKING:
-    from orchestrator.planning import PlannerConfig
+    from orchestrator.planning.config import PlannerConfig
 
 
 def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:
