@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, overload
 
 from orchestrator.core import options as task_options, sinks
 from orchestrator.core.graph import GraphError, Node, Ref, _post_order, validate
@@ -94,6 +94,18 @@ class TaskFunction:
 
     def __repr__(self) -> str:
         return f"<task {self.path}>"
+
+
+@overload
+def task(fn: Callable, *, optimizations: tuple[str, ...] | list[str] = (),
+         timeout_s: float | None = None, retries: int | None = None, retry_backoff_s: float | None = None,
+         retry_on: tuple | list | None = None, streaming: bool | None = None) -> TaskFunction: ...
+
+
+@overload
+def task(fn: None = None, *, optimizations: tuple[str, ...] | list[str] = (),
+         timeout_s: float | None = None, retries: int | None = None, retry_backoff_s: float | None = None,
+         retry_on: tuple | list | None = None, streaming: bool | None = None) -> Callable[[Callable], TaskFunction]: ...
 
 
 def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = (),
