@@ -12,6 +12,7 @@ shared memory; readers get it back resolved (mapped, or fetched from its host).
 
 This module is the bottom layer: it imports only keys, the Redis client, fencing and the output store.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,16 @@ from django.conf import settings
 
 from orchestrator.core.states import TaskStatus
 from store import fencing, keys, lua, tiers
-from store.redis_client import get_redis
+from store.redis_client import get_redis, text
 
 # branch_end's keys (``execs``: '' for a branch that is no executor) and arguments, then (name, seconds)
 # pairs of the branch's overheads.
 _BRANCH_END_KEYS = ("live", "sink_done", "over", "finalized", "lease", "execs", "timing", "lease_index", "current")
 _BRANCH_END_ARGS = ("tok", "ttl", "holder", "member")
-_BRANCH_END = lua.argv(_BRANCH_END_KEYS, "KEYS") + lua.argv(_BRANCH_END_ARGS) + """
+_BRANCH_END = (
+    lua.argv(_BRANCH_END_KEYS, "KEYS")
+    + lua.argv(_BRANCH_END_ARGS)
+    + """
 for i = ARGV_REST, #ARGV, 2 do redis.call('HINCRBYFLOAT', timing, ARGV[i], ARGV[i + 1]) end
 if #ARGV >= ARGV_REST then
   redis.call('HINCRBY', timing, 'branches', 1)
@@ -44,6 +48,7 @@ if redis.call('EXISTS', sink_done) == 0 and redis.call('EXISTS', over) == 0 then
 if redis.call('SET', finalized, '1', 'NX', 'EX', ttl) then return 1 end
 return 0
 """
+)
 
 
 def ttl() -> int:
@@ -56,6 +61,7 @@ def token_keys(run_id: int, token: str) -> list[str]:
 
 
 # --- outputs ------------------------------------------------------------------
+
 
 def put_output(run_id: int, node_id: str, data: bytes) -> None:
     """Store an output once: the first copy stored stands (a duplicate's or a redelivery's, byte for
@@ -106,7 +112,10 @@ def set_width(run_id: int, node_id: str, width: int) -> int:
 
 _BEGIN_KEYS = ("over", "killed", "states", "current", "starts")
 _BEGIN_ARGS = ("node", "tok", "now", "ttl")
-_BEGIN = lua.argv(_BEGIN_KEYS, "KEYS") + lua.argv(_BEGIN_ARGS) + """
+_BEGIN = (
+    lua.argv(_BEGIN_KEYS, "KEYS")
+    + lua.argv(_BEGIN_ARGS)
+    + """
 local is_over = redis.call('EXISTS', over)
 local why = redis.call('HGET', killed, node) or ''
 redis.call('HSET', states, node, TASK.RUNNING)
@@ -115,6 +124,7 @@ redis.call('HSET', starts, node, now)
 for _, key in ipairs({states, current, starts}) do redis.call('EXPIRE', key, ttl) end
 return {is_over, why}
 """
+)
 
 
 def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | None = None) -> tuple[bool, str | None]:
@@ -122,10 +132,19 @@ def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | Non
     killed while running it before, if one was). Go on is False when the run is already over (failed
     or cancelled): the task must not start. Fenced with ``fence`` (``store.fencing``)."""
     over, killed = fencing.call(
-        "begin_task", _BEGIN,
-        keys=lua.pack(_BEGIN_KEYS, over=keys.over(run_id), killed=keys.killed(run_id), states=keys.states(run_id),
-                      current=keys.current(run_id), starts=keys.starts(run_id)),
-        args=lua.pack(_BEGIN_ARGS, node=node_id, tok=token, now=repr(time.time()), ttl=ttl()), fence=fence)
+        "begin_task",
+        _BEGIN,
+        keys=lua.pack(
+            _BEGIN_KEYS,
+            over=keys.over(run_id),
+            killed=keys.killed(run_id),
+            states=keys.states(run_id),
+            current=keys.current(run_id),
+            starts=keys.starts(run_id),
+        ),
+        args=lua.pack(_BEGIN_ARGS, node=node_id, tok=token, now=repr(time.time()), ttl=ttl()),
+        fence=fence,
+    )
     return not over, killed.decode() if killed else None
 
 
@@ -139,13 +158,13 @@ def record_killed(run_id: int, node_id: str, kind: str, reason: str) -> None:
 
 def killed_reason(run_id: int, node_id: str) -> str | None:
     raw = get_redis().hget(keys.killed(run_id), node_id)
-    return raw.decode() if raw else None
+    return text(raw) if raw else None
 
 
 def current_task(run_id: int, token: str) -> str | None:
     """The task a branch was running (its process may have died in it)."""
     raw = get_redis().hget(keys.current(run_id), token)
-    return raw.decode() if raw else None
+    return text(raw) if raw else None
 
 
 def register_branches(run_id: int, branches: dict[str, dict]) -> None:
@@ -166,7 +185,7 @@ def running_by_memory(now: float, limit: int = 10_000) -> dict[int, int]:
     """Branches holding a live lease (taken, not yet ended: Celery's reserved work) per configuration's
     memory, from the lease index and each branch's registered arguments; two round trips."""
     client = get_redis()
-    members = [m.decode() for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
+    members = [text(m) for m in client.zrangebyscore(keys.lease_index(), now, "+inf", start=0, num=limit)]
     pipe = client.pipeline(transaction=False)
     for member in members:
         run, _, token = member.partition("|")
@@ -181,6 +200,7 @@ def running_by_memory(now: float, limit: int = 10_000) -> dict[int, int]:
 
 # --- run bookkeeping ------------------------------------------------------------
 
+
 def add_live(run_id: int, tokens: Iterable[str]) -> None:
     tokens = list(tokens)
     if tokens:
@@ -192,8 +212,14 @@ def add_live(run_id: int, tokens: Iterable[str]) -> None:
         pipe.execute()
 
 
-def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int | None = None,
-               overheads: dict[str, float] | None = None, fence: fencing.Fence | None = None) -> bool:
+def branch_end(
+    run_id: int,
+    token: str,
+    lease_holder: str = "",
+    executor_of: int | None = None,
+    overheads: dict[str, float] | None = None,
+    fence: fencing.Fence | None = None,
+) -> bool:
     """Remove a branch from the live set (and, for an executor, from its configuration's executors)
     and release its lease, in one step (so a duplicate can never start it again in between); the
     branch's ``overheads`` (seconds by name) add to the run's totals. True for the one caller that
@@ -202,20 +228,32 @@ def branch_end(run_id: int, token: str, lease_holder: str = "", executor_of: int
     pairs = [x for name, seconds in (overheads or {}).items() for x in (name, repr(float(seconds)))]
     return bool(
         fencing.call(
-            "branch_end", _BRANCH_END,
-            keys=lua.pack(_BRANCH_END_KEYS, live=keys.live(run_id), sink_done=keys.sink_done(run_id),
-                          over=keys.over(run_id), finalized=keys.finalized(run_id), lease=keys.lease(run_id, token),
-                          execs=execs, timing=keys.timing(run_id), lease_index=keys.lease_index(),
-                          current=keys.current(run_id)),
-            args=[*lua.pack(_BRANCH_END_ARGS, tok=token, ttl=ttl(), holder=lease_holder, member=f"{run_id}|{token}"),
-                  *pairs], fence=fence,
+            "branch_end",
+            _BRANCH_END,
+            keys=lua.pack(
+                _BRANCH_END_KEYS,
+                live=keys.live(run_id),
+                sink_done=keys.sink_done(run_id),
+                over=keys.over(run_id),
+                finalized=keys.finalized(run_id),
+                lease=keys.lease(run_id, token),
+                execs=execs,
+                timing=keys.timing(run_id),
+                lease_index=keys.lease_index(),
+                current=keys.current(run_id),
+            ),
+            args=[
+                *lua.pack(_BRANCH_END_ARGS, tok=token, ttl=ttl(), holder=lease_holder, member=f"{run_id}|{token}"),
+                *pairs,
+            ],
+            fence=fence,
         )
     )
 
 
 def overheads(run_id: int) -> dict[str, float]:
     """The run's branch overheads summed so far (``branch_end``)."""
-    return {k.decode(): float(v) for k, v in get_redis().hgetall(keys.timing(run_id)).items()}
+    return {text(k): float(v) for k, v in get_redis().hgetall(keys.timing(run_id)).items()}
 
 
 def claim_finalize_if_idle(run_id: int) -> bool:
@@ -245,16 +283,25 @@ def set_state(run_id: int, node_id: str, state: str) -> None:
 
 def live_states(run_id: int) -> dict[str, str]:
     raw = get_redis().hgetall(keys.states(run_id))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 _SINK_DONE_ARGS = ("at", "ttl")
-_SINK_DONE = lua.argv(("sink_done",), "KEYS") + lua.argv(_SINK_DONE_ARGS) + "redis.call('SET', sink_done, at, 'EX', ttl) return 1"
+_SINK_DONE = (
+    lua.argv(("sink_done",), "KEYS")
+    + lua.argv(_SINK_DONE_ARGS)
+    + "redis.call('SET', sink_done, at, 'EX', ttl) return 1"
+)
 
 
 def mark_sink_done(run_id: int, when: float, fence: fencing.Fence | None = None) -> None:
-    fencing.call("sink_done", _SINK_DONE,
-                 keys=[keys.sink_done(run_id)], args=lua.pack(_SINK_DONE_ARGS, at=repr(when), ttl=ttl()), fence=fence)
+    fencing.call(
+        "sink_done",
+        _SINK_DONE,
+        keys=[keys.sink_done(run_id)],
+        args=lua.pack(_SINK_DONE_ARGS, at=repr(when), ttl=ttl()),
+        fence=fence,
+    )
 
 
 def sink_done_at(run_id: int) -> float | None:
@@ -305,10 +352,10 @@ def delete_run_data(run_id: int) -> int:
     """Delete a run's keys (its intermediate outputs included): the fixed names plus the ones the
     run registered as it went — no scan of the keyspace — and its output files on every host."""
     client = get_redis()
-    doomed = keys.fixed_keys(run_id) + [k.decode() for k in client.smembers(keys.registry(run_id))]
+    doomed = keys.fixed_keys(run_id) + [text(k) for k in client.smembers(keys.registry(run_id))]
     deleted = 0
     for i in range(0, len(doomed), 1000):
-        deleted += client.unlink(*doomed[i:i + 1000])
+        deleted += client.unlink(*doomed[i : i + 1000])
     tiers.local().drop_run(run_id)  # its files in shared memory, on every host
     return deleted
 
@@ -327,7 +374,7 @@ def record_prewarmed(run_id: int, target: str, pid: int, memory_mb: int) -> None
 
 def hash_of(key: str) -> dict[str, str]:
     """A (small) hash, decoded (a run's pre-warms, its duplicates)."""
-    return {k.decode(): v.decode() for k, v in get_redis().hgetall(key).items()}
+    return {text(k): text(v) for k, v in get_redis().hgetall(key).items()}
 
 
 def set_deadline(run_id: int, epoch_s: float) -> None:

@@ -21,11 +21,14 @@ write refused (a finished task's output and its counters are two). A run whose
 state is gone (it ended and was cleaned up) fences every late writer too: a missing count is not the
 writer's.
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from redis.commands.core import Script
 from redis.exceptions import NoScriptError, ResponseError
 
 from orchestrator.core.states import StopBranch
@@ -38,7 +41,9 @@ FAULTS_TTL_S = 86400
 
 # Prepended to a script: takes the fence off the end of KEYS and ARGV (the script below sees its own
 # arguments unchanged), and refuses — counting it — unless the fence is the branch's current delivery.
-PRELUDE = lua.constants(FAULTS_TTL_S=FAULTS_TTL_S) + """
+PRELUDE = (
+    lua.constants(FAULTS_TTL_S=FAULTS_TTL_S)
+    + """
 local _frun = table.remove(ARGV)
 local _fwant = table.remove(ARGV)
 local _ftok = table.remove(ARGV)
@@ -50,6 +55,8 @@ if redis.call('HGET', _fkey, _ftok) ~= _fwant then
   return redis.error_reply('FENCED branch ' .. _ftok .. ' delivery ' .. _fwant .. ' was taken over')
 end
 """
+)
+
 
 class Fenced(StopBranch):
     """This delivery of the branch was taken over: it must not write anything more."""
@@ -71,12 +78,13 @@ class Fence:
 def _fenced(exc: ResponseError, fence: Fence) -> Fenced | None:
     if "FENCED" not in str(exc):
         return None
-    log.warning("run %s: branch %s delivery %s was taken over; its write was refused", fence.run_id,
-                fence.token, fence.delivery)
+    log.warning(
+        "run %s: branch %s delivery %s was taken over; its write was refused", fence.run_id, fence.token, fence.delivery
+    )
     return Fenced(f"branch {fence.token} (delivery {fence.delivery}) was taken over by a later delivery")
 
 
-def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None):
+def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None) -> Any:
     """Run script ``body`` — fenced when ``fence`` is given (``Fenced`` when refused)."""
     if fence is None:
         return _script(name, body)(keys=keys, args=args)
@@ -86,12 +94,12 @@ def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None):
         raise (_fenced(exc, fence) or exc) from None
 
 
-def fenced_script(name: str, body: str):
+def fenced_script(name: str, body: str) -> Script:
     """The fenced form of a script, for pipelines (``pipelined``)."""
     return _script("fenced-" + name, PRELUDE + body)
 
 
-def pipelined(calls: list[tuple], fence: Fence):
+def pipelined(calls: list[tuple], fence: Fence) -> list[Any]:
     """Several fenced scripts (``(fenced_script, keys, args)``) in one round trip, in order; their results.
     After a Redis restart the scripts are loaded again and the pipeline re-sent (callers make them idempotent)."""
     client = get_redis()
@@ -108,6 +116,7 @@ def pipelined(calls: list[tuple], fence: Fence):
                 sc.sha = client.script_load(sc.script)
         except ResponseError as exc:
             raise (_fenced(exc, fence) or exc) from None
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def check(fence: Fence | None) -> None:

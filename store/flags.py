@@ -10,6 +10,7 @@ Redis once per task as it begins (``dataplane.begin_task``,
 ``readiness.pop``), so an announcement missed while reconnecting only delays
 a stop to the next task.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,9 @@ class Watcher:
             self.duplicated[(int(run), node)] = None
             while len(self.duplicated) > _KEEP:
                 del self.duplicated[next(iter(self.duplicated))]
-            interrupts.interrupt_task(int(run), node,
-                                      interrupts.Duplicated(f"task {node!r} was finished by a duplicate"))
+            interrupts.interrupt_task(
+                int(run), node, interrupts.Duplicated(f"task {node!r} was finished by a duplicate")
+            )
 
 
 _watcher: Watcher | None = None

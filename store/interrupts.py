@@ -17,6 +17,7 @@ redelivered branch reads the record and settles the task instead of running
 it again. Both exceptions derive from ``BaseException`` so that a task's
 ``except Exception`` does not swallow them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,9 @@ class Duplicated(Interrupted):
 class Guard:
     """Run one task's function so that its time limit and its run's cancellation can stop it."""
 
-    def __init__(self, run_id: int, node_id: str, limit_s: float | None,
-                 on_kill: Callable[[str, str], None] | None = None):
+    def __init__(
+        self, run_id: int, node_id: str, limit_s: float | None, on_kill: Callable[[str, str], None] | None = None
+    ):
         self.run_id, self.node_id, self.limit_s = run_id, node_id, limit_s
         self.on_kill = on_kill  # (kind, reason) → None: records why before the process is killed
         self.pending: Interrupted | None = None
@@ -116,8 +118,13 @@ class Guard:
     def _kill(self, error: Interrupted) -> None:
         if not self.active:
             return
-        log.error("run %s: task %s did not stop (%s); killing pool process %s", self.run_id, self.node_id,
-                  error.reason, os.getpid())
+        log.error(
+            "run %s: task %s did not stop (%s); killing pool process %s",
+            self.run_id,
+            self.node_id,
+            error.reason,
+            os.getpid(),
+        )
         try:
             if self.on_kill is not None:
                 self.on_kill(error.kind, error.reason)

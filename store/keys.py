@@ -9,6 +9,7 @@ of the keyspace. Lua scripts receive these names as ``KEYS`` or build them from
 ``run_prefix`` with the Lua twin of each builder here (``K.deps(p)``, ``K.wake(p, token)``), which
 ``store.lua`` generates from these functions: no script spells a suffix.
 """
+
 from __future__ import annotations
 
 import functools
@@ -279,11 +280,39 @@ def finalized(run_id: int) -> str:
 
 def fixed_keys(run_id: int) -> list[str]:
     """Every per-run key with a fixed name."""
-    return [meta(run_id), spec(run_id), outputs(run_id), deps(run_id), dep_counts(run_id), claims(run_id), taken(run_id),
-            waiters(run_id), near(run_id), spawned(run_id), done(run_id), states(run_id), live(run_id), deliveries(run_id),
-            branches(run_id), current(run_id), killed(run_id), prewarms(run_id), prewarmed(run_id), dups(run_id), dup_attempts(run_id),
-            starts(run_id), delaying(run_id), streams(run_id), map_widths(run_id), live_prediction(run_id),
-            timing(run_id), registry(run_id), sink_done(run_id), over(run_id), finalized(run_id)]
+    return [
+        meta(run_id),
+        spec(run_id),
+        outputs(run_id),
+        deps(run_id),
+        dep_counts(run_id),
+        claims(run_id),
+        taken(run_id),
+        waiters(run_id),
+        near(run_id),
+        spawned(run_id),
+        done(run_id),
+        states(run_id),
+        live(run_id),
+        deliveries(run_id),
+        branches(run_id),
+        current(run_id),
+        killed(run_id),
+        prewarms(run_id),
+        prewarmed(run_id),
+        dups(run_id),
+        dup_attempts(run_id),
+        starts(run_id),
+        delaying(run_id),
+        streams(run_id),
+        map_widths(run_id),
+        live_prediction(run_id),
+        timing(run_id),
+        registry(run_id),
+        sink_done(run_id),
+        over(run_id),
+        finalized(run_id),
+    ]
 
 
 def handoff(run_id: int, node_id: str) -> str:

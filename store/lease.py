@@ -21,6 +21,7 @@ and stops (``lost``). A branch leaves the live set and releases its lease in one
 step (``dataplane.branch_end``), so there is no moment in which a duplicate
 could start it again.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,10 @@ from store.redis_client import script as redis_script
 # the holder a dead process left ('' for none), ``deliveries_ttl`` s, ``member``/``expiry`` its lease index entry.
 _ACQUIRE_KEYS = ("lease", "live", "deliveries", "lease_index")
 _ACQUIRE_ARGS = ("me", "ttl_ms", "tok", "takeover_from", "deliveries_ttl", "member", "expiry")
-_ACQUIRE = lua.argv(_ACQUIRE_KEYS, "KEYS") + lua.argv(_ACQUIRE_ARGS) + """
+_ACQUIRE = (
+    lua.argv(_ACQUIRE_KEYS, "KEYS")
+    + lua.argv(_ACQUIRE_ARGS)
+    + """
 if redis.call('SISMEMBER', live, tok) == 0 then return {'ended', ''} end
 local holder = redis.call('GET', lease)
 if (not holder) or (takeover_from ~= '' and holder == takeover_from) then
@@ -52,10 +56,14 @@ if (not holder) or (takeover_from ~= '' and holder == takeover_from) then
 end
 return {holder, ''}
 """
+)
 
 _REFRESH_KEYS = ("lease", "lease_index", "deliveries", "live")
 _REFRESH_ARGS = ("me", "ttl_ms", "member", "expiry", "tok")
-_REFRESH = lua.argv(_REFRESH_KEYS, "KEYS") + lua.argv(_REFRESH_ARGS) + """
+_REFRESH = (
+    lua.argv(_REFRESH_KEYS, "KEYS")
+    + lua.argv(_REFRESH_ARGS)
+    + """
 -- A holder keeps its lease; one whose lease lapsed (Redis or the holder stalled past it) takes it back
 -- while no later delivery took the branch over (the delivery's holder is still this one) and it is live.
 local cur = redis.call('GET', lease)
@@ -67,6 +75,7 @@ if cur == me or ((not cur) and redis.call('HGET', deliveries, tok .. ':holder') 
 end
 return 0
 """
+)
 
 
 # How long past a lapsed lease's expiry (in leases) the reaper waits before it sends the branch again: a
@@ -123,8 +132,13 @@ class Lease:
         self._thread: threading.Thread | None = None
 
     def _keys(self):
-        return lua.pack(_ACQUIRE_KEYS, lease=keys.lease(self.run_id, self.token), live=keys.live(self.run_id),
-                        deliveries=keys.deliveries(self.run_id), lease_index=keys.lease_index())
+        return lua.pack(
+            _ACQUIRE_KEYS,
+            lease=keys.lease(self.run_id, self.token),
+            live=keys.live(self.run_id),
+            deliveries=keys.deliveries(self.run_id),
+            lease_index=keys.lease_index(),
+        )
 
     def _expiry(self) -> float:
         return time.time() + self.ttl_ms / 1000
@@ -133,8 +147,15 @@ class Lease:
         """Hold the branch; returns how many times it has now been taken up (1 the first time)."""
         script = redis_script("lease_acquire", _ACQUIRE)
         member = index_member(self.run_id, self.token)
-        args = dict(me=self.me, ttl_ms=self.ttl_ms, tok=self.token, takeover_from="",
-                    deliveries_ttl=int(settings.SLAFLOW_RUN_TTL_S), member=member, expiry=self._expiry())
+        args = dict(
+            me=self.me,
+            ttl_ms=self.ttl_ms,
+            tok=self.token,
+            takeover_from="",
+            deliveries_ttl=int(settings.SLAFLOW_RUN_TTL_S),
+            member=member,
+            expiry=self._expiry(),
+        )
         got, before = (x.decode() for x in script(keys=self._keys(), args=lua.pack(_ACQUIRE_ARGS, **args)))
         if got == "ended":
             raise Ended(self.token)
@@ -150,15 +171,29 @@ class Lease:
 
     def _start_heartbeat(self) -> None:
         script = redis_script("lease_refresh", _REFRESH)
-        beat_keys = lua.pack(_REFRESH_KEYS, lease=keys.lease(self.run_id, self.token), lease_index=keys.lease_index(),
-                             deliveries=keys.deliveries(self.run_id), live=keys.live(self.run_id))
+        beat_keys = lua.pack(
+            _REFRESH_KEYS,
+            lease=keys.lease(self.run_id, self.token),
+            lease_index=keys.lease_index(),
+            deliveries=keys.deliveries(self.run_id),
+            live=keys.live(self.run_id),
+        )
         member = index_member(self.run_id, self.token)
 
         def beat():
             while not self._stop.wait(self.ttl_ms / 3000):
                 try:
-                    if not script(keys=beat_keys, args=lua.pack(_REFRESH_ARGS, me=self.me, ttl_ms=self.ttl_ms,
-                                                                member=member, expiry=self._expiry(), tok=self.token)):
+                    if not script(
+                        keys=beat_keys,
+                        args=lua.pack(
+                            _REFRESH_ARGS,
+                            me=self.me,
+                            ttl_ms=self.ttl_ms,
+                            member=member,
+                            expiry=self._expiry(),
+                            tok=self.token,
+                        ),
+                    ):
                         self.lost = True  # taken over while we were frozen (or ended): the new holder runs it
                         return
                 except Exception:  # a missed beat only shortens the lease; the next one retries

@@ -26,6 +26,7 @@ workers still beat is not dead: the reader tries its data servers again until
 the output comes or the beats stop. A partitioned host stops beating too (it
 cannot reach Redis): to the others it is dead, as it is unreachable.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from store import keys
-from store.redis_client import get_redis
+from store.redis_client import get_redis, text
 
 MARK = b"\x00sf-loc\x00"
 
@@ -54,9 +55,9 @@ class Location:
 
 def decode(raw: Any) -> Location | None:
     """The location in ``raw`` (an entry of the outputs hash), or None when ``raw`` is a value itself."""
-    if raw is None or raw[:len(MARK)] != MARK:
+    if raw is None or raw[: len(MARK)] != MARK:
         return None
-    body = json.loads(bytes(raw[len(MARK):]))
+    body = json.loads(bytes(raw[len(MARK) :]))
     return Location(host=body["h"], addr=body["a"], name=body["f"], size=int(body["n"]), checksum=body["c"])
 
 
@@ -73,7 +74,7 @@ def servers_of(host: str, fresh_s: float = 120.0) -> list[str]:
     """The addresses of ``host``'s data servers heard from within ``fresh_s``, newest first."""
     now, found = time.time(), []
     for field, at in get_redis().hgetall(keys.data_servers()).items():
-        h, _, addr = field.decode().partition("|")
+        h, _, addr = text(field).partition("|")
         if h == host and now - float(at) < fresh_s:
             found.append((float(at), addr))
     return [addr for _, addr in sorted(found, reverse=True)]

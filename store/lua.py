@@ -19,11 +19,14 @@ gets none, and the hot ones stay short); ``store.redis_client.script`` applies i
 registers. ``tests/unit/test_lua_prelude.py`` fails when a script in ``store`` spells a key suffix, a
 state or an outcome code again.
 """
+
 from __future__ import annotations
 
 import functools
 import inspect
 import re
+from enum import Enum
+from typing import Any, Callable
 
 from orchestrator.core.states import TASK_TRANSITIONS, RunStatus, TaskStatus
 from store import keys
@@ -36,7 +39,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _builder(name: str, fn) -> tuple[str, str] | None:
+def _builder(name: str, fn: Callable[..., Any]) -> tuple[str, str] | None:
     """The Lua function of a per-run key builder (None for a builder of another kind of name), and
     its fixed suffix — the text that follows the run's prefix (up to the first argument)."""
     params = list(inspect.signature(fn).parameters.values())
@@ -53,7 +56,7 @@ def _builder(name: str, fn) -> tuple[str, str] | None:
     prefix = keys.run_prefix(_RUN)
     if not isinstance(text, str) or not text.startswith(prefix):
         return None
-    rest = text[len(prefix):]
+    rest = text[len(prefix) :]
     by_value = {v: k for k, v in stand_ins.items()}
     parts = [x for x in re.split("(" + "|".join(map(re.escape, by_value)) + ")", rest) if x] if by_value else [rest]
     lua = ["p"] + [by_value.get(part) or _quote(part) for part in parts]
@@ -78,21 +81,25 @@ def suffixes() -> set[str]:
     return {suffix for _, suffix in key_builders().values()}
 
 
-def _table(name: str, choices) -> str:
+def _table(name: str, choices: type[Enum]) -> str:
     return f"local {name} = {{" + ", ".join(f"{m.name}={_quote(m.value)}" for m in choices) + "}"
 
 
 def _moves() -> str:
-    rows = ", ".join(f"[{_quote(src)}]={{" + ", ".join(f"[{_quote(t)}]=true" for t in sorted(targets)) + "}"
-                     for src, targets in TASK_TRANSITIONS.items())
+    rows = ", ".join(
+        f"[{_quote(src)}]={{" + ", ".join(f"[{_quote(t)}]=true" for t in sorted(targets)) + "}"
+        for src, targets in TASK_TRANSITIONS.items()
+    )
     return f"local TASK_MOVES = {{{rows}}}"
 
 
-def constants(**values) -> str:
+def constants(**values: Any) -> str:
     """Lua ``local`` definitions of a script's constants (numbers and strings), from Python's."""
     out = []
     for name, value in values.items():
-        out.append(f"local {name} = {value!r}" if isinstance(value, (int, float)) else f"local {name} = {_quote(str(value))}")
+        out.append(
+            f"local {name} = {value!r}" if isinstance(value, (int, float)) else f"local {name} = {_quote(str(value))}"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -104,7 +111,7 @@ def argv(names: tuple[str, ...], table: str = "ARGV") -> str:
     return f"local {', '.join(names)} = {reads}\nlocal {table}_REST = {len(names) + 1}\n"
 
 
-def pack(names: tuple[str, ...], **values) -> list:
+def pack(names: tuple[str, ...], **values: Any) -> list:
     """The arguments ``argv(names)`` reads, in its order; every name must be given, and nothing else."""
     if set(values) != set(names):
         raise TypeError(f"script arguments {sorted(set(names) ^ set(values))} missing or unknown")

@@ -12,6 +12,7 @@ objects are deleted when its data is (``store.tiers.OutputStore.drop_run``).
 The bucket, its endpoint and the key layout are operator settings and slaflow's own names: nothing a
 REST user sends reaches them (node ids are quoted into the key's last part).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,9 @@ class ObjectRecord:
 
 def decode(raw: Any) -> ObjectRecord | None:
     """The object record in ``raw`` (an entry of the outputs hash), or None when it is something else."""
-    if raw is None or raw[:len(MARK)] != MARK:
+    if raw is None or raw[: len(MARK)] != MARK:
         return None
-    body = json.loads(bytes(raw[len(MARK):]))
+    body = json.loads(bytes(raw[len(MARK) :]))
     return ObjectRecord(key=body["k"], size=int(body["n"]), checksum=body["c"])
 
 
@@ -62,8 +63,11 @@ class Bucket:
 
             with _lock:
                 got = _clients.get(key) or boto3.session.Session().client(
-                    "s3", region_name=self.region, endpoint_url=self.endpoint_url,
-                    config=Config(max_pool_connections=32, retries={"max_attempts": 5, "mode": "standard"}))
+                    "s3",
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=Config(max_pool_connections=32, retries={"max_attempts": 5, "mode": "standard"}),
+                )
                 _clients[key] = got
         return got
 
@@ -83,8 +87,10 @@ class Bucket:
         except Exception as exc:
             raise StoreError(f"object {record.key} of bucket {self.name!r} could not be read: {exc}") from exc
         if len(body) != record.size or checksum(body) != record.checksum:
-            raise StoreError(f"object {record.key} of bucket {self.name!r} is not what was written "
-                             f"({len(body)} bytes, expected {record.size} with checksum {record.checksum})")
+            raise StoreError(
+                f"object {record.key} of bucket {self.name!r} is not what was written "
+                f"({len(body)} bytes, expected {record.size} with checksum {record.checksum})"
+            )
         return body
 
     def drop_run(self, run_id: int) -> int:
@@ -94,6 +100,6 @@ class Bucket:
         for page in pages:
             doomed = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             for i in range(0, len(doomed), 1000):
-                s3.delete_objects(Bucket=self.name, Delete={"Objects": doomed[i:i + 1000], "Quiet": True})
-                deleted += len(doomed[i:i + 1000])
+                s3.delete_objects(Bucket=self.name, Delete={"Objects": doomed[i : i + 1000], "Quiet": True})
+                deleted += len(doomed[i : i + 1000])
         return deleted

@@ -3,6 +3,7 @@
 The key (``keys.once``) expires after ``ttl_s``, so names made per run (a
 run's token in them) do not accumulate.
 """
+
 from __future__ import annotations
 
 import math

@@ -9,6 +9,7 @@ before sending work to one host's queue. A bottom-layer module (keys, the
 Redis client and the output store's host name only), so planning can read it
 without importing Celery's worker machinery.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,26 @@ def host_cores() -> float:
     return max(cores, 0.01)
 
 
-def publish(name: str, *, memory_mb: int, processes: int, keepalive_s: float, now: float,
-            cores: float | None = None, cpus: float | None = None, host: str | None = None) -> None:
+def publish(
+    name: str,
+    *,
+    memory_mb: int,
+    processes: int,
+    keepalive_s: float,
+    now: float,
+    cores: float | None = None,
+    cpus: float | None = None,
+    host: str | None = None,
+) -> None:
     """``cores``: the host's usable cores (``host_cores``); ``cpus``: each pool process's quota."""
-    entry = {"memory_mb": memory_mb, "processes": processes, "keepalive_s": keepalive_s, "at": now,
-             "host": host or tiers.host_id(), "cores": host_cores() if cores is None else float(cores)}
+    entry = {
+        "memory_mb": memory_mb,
+        "processes": processes,
+        "keepalive_s": keepalive_s,
+        "at": now,
+        "host": host or tiers.host_id(),
+        "cores": host_cores() if cores is None else float(cores),
+    }
     if cpus is not None:
         entry["cpus"] = float(cpus)
     get_redis().hset(keys.pools(), name, json.dumps(entry))
@@ -108,6 +124,7 @@ def read_pools(now: float | None = None) -> dict[int, int]:
 class Capacity:
     """What the live workers' hosts offer: ``cores`` summed over hosts (None: nobody published
     them), the hosts, and each configuration's per-process CPU quota."""
+
     cores: float | None = None
     hosts: tuple[str, ...] = ()
     quotas: dict[int, float] = field(default_factory=dict)

@@ -50,16 +50,19 @@ Every write is fenced when the caller gives its lease's fence (``store.fencing``
 
 This module is the bottom layer: it imports only keys, the Redis client, fencing and the output store.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from store import fencing, keys, lua, tiers
-from store.redis_client import get_redis, script as _script
+from store.redis_client import get_redis, script as _script, text
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
 UPLOAD_FIRST = -1
@@ -78,13 +81,28 @@ POP_OVER, POP_RETIRED = "over", "retired"
 
 # The Python constants above, for the scripts below (``store.lua``: no script spells one again).
 _CONSTANTS = lua.constants(
-    NOT_READY=NOT_READY, LOCAL=LOCAL, DISPATCH=DISPATCH, HANDED=HANDED, WAITING=WAITING, QUEUED=QUEUED,
-    UPLOAD_FIRST=UPLOAD_FIRST, MODE_OWN=OWN, MODE_FLEX=FLEX, TAKEN_CLAIMED=TAKEN_CLAIMED, TAKEN_LOCAL=TAKEN_LOCAL,
-    TAKEN_QUEUED=TAKEN_QUEUED, TAKEN_HANDED=TAKEN_HANDED, POP_OVER=POP_OVER, POP_RETIRED=POP_RETIRED)
+    NOT_READY=NOT_READY,
+    LOCAL=LOCAL,
+    DISPATCH=DISPATCH,
+    HANDED=HANDED,
+    WAITING=WAITING,
+    QUEUED=QUEUED,
+    UPLOAD_FIRST=UPLOAD_FIRST,
+    MODE_OWN=OWN,
+    MODE_FLEX=FLEX,
+    TAKEN_CLAIMED=TAKEN_CLAIMED,
+    TAKEN_LOCAL=TAKEN_LOCAL,
+    TAKEN_QUEUED=TAKEN_QUEUED,
+    TAKEN_HANDED=TAKEN_HANDED,
+    POP_OVER=POP_OVER,
+    POP_RETIRED=POP_RETIRED,
+)
 
 # Lua both scripts below share: the idempotent mark of one input of a child (counted once), and
 # handing a ready child to a branch of its worker that waits for it.
-_EDGE_AND_HAND = _CONSTANTS + """
+_EDGE_AND_HAND = (
+    _CONSTANTS
+    + """
 local function mark_input(p, child, node)
   if redis.call('HSETNX', K.deps(p), child .. '|' .. node, '1') == 1 then
     return redis.call('HINCRBY', K.dep_counts(p), child, 1), true
@@ -98,6 +116,7 @@ local function hand(p, child, w, ttl)
   redis.call('EXPIRE', K.wake(p, w), ttl)
 end
 """
+)
 
 _TAKE = """
 -- An executor's next task on configuration mb: its own host's list first, then the unplaced list,
@@ -122,10 +141,27 @@ end
 # ``xprefix``: executor token prefix; ``pop_mb``: the memory_mb an executor pops from when nothing runs
 # here next ('' for none); ``channel``: the run's events channel; ``host``: this branch's host; ``made``:
 # the bytes of this node's output in that host's shared memory (0: not there).
-_FINISH_ARGS = ("p", "node", "tok", "ttl", "stored", "slots", "cap", "xprefix", "pop_mb", "channel", "host", "made",
-                "n")
+_FINISH_ARGS = (
+    "p",
+    "node",
+    "tok",
+    "ttl",
+    "stored",
+    "slots",
+    "cap",
+    "xprefix",
+    "pop_mb",
+    "channel",
+    "host",
+    "made",
+    "n",
+)
 
-_FINISH = _EDGE_AND_HAND + _TAKE + lua.argv(_FINISH_ARGS) + """
+_FINISH = (
+    _EDGE_AND_HAND
+    + _TAKE
+    + lua.argv(_FINISH_ARGS)
+    + """
 local stored, slots, cap, made, n = stored == '1', tonumber(slots), tonumber(cap), tonumber(made), tonumber(n)
 local taken, waiters, claims = K.taken(p), K.waiters(p), K.claims(p)
 local function arg(k, i) return ARGV[ARGV_REST + 4 * k + i] end
@@ -293,10 +329,16 @@ if pop_mb ~= '' then
 end
 return {res, launch, popped, first, homes}
 """
+)
 
 _POP_KEYS = ("execs", "held", "taken", "states", "over", "current")
 _POP_ARGS = ("tok", "ttl", "p", "mb", "host")
-_POP = _CONSTANTS + _TAKE + lua.argv(_POP_KEYS, "KEYS") + lua.argv(_POP_ARGS) + """
+_POP = (
+    _CONSTANTS
+    + _TAKE
+    + lua.argv(_POP_KEYS, "KEYS")
+    + lua.argv(_POP_ARGS)
+    + """
 if redis.call('EXISTS', over) == 1 then return {'', POP_OVER} end
 local child = take(p, mb, host)
 if not child then
@@ -311,8 +353,12 @@ redis.call('HSET', states, child, TASK.RUNNING)
 redis.call('HSET', current, tok, child)
 return {child}
 """
+)
 
-_STOP_WAITING = lua.argv(("waiters",), "KEYS") + lua.argv(("child", "tok")) + """
+_STOP_WAITING = (
+    lua.argv(("waiters",), "KEYS")
+    + lua.argv(("child", "tok"))
+    + """
 -- 1: we withdrew; 0: it was already handed to us
 if redis.call('HGET', waiters, child) == tok then
   redis.call('HDEL', waiters, child)
@@ -320,6 +366,7 @@ if redis.call('HGET', waiters, child) == tok then
 end
 return 0
 """
+)
 
 
 @dataclass(frozen=True)
@@ -342,7 +389,8 @@ class Finished:
     retired: bool = False
     over: bool = False
     first: bool = True  # this call marked the task done (False: another copy had finished it)
-    homes: dict = None  # child → the host holding most of its inputs' bytes (children with some in shared memory)
+    # child → the host holding most of its inputs' bytes (children with some in shared memory)
+    homes: dict | None = None
 
     @property
     def upload_first(self) -> bool:
@@ -358,9 +406,18 @@ def executor_cap() -> int:
     return int(settings.SLAFLOW_FLEX_EXECUTORS)
 
 
-def finish_task(run_id: int, node_id: str, token: str, children: list[Child], output: bytes | None, *,
-                local_slots: int = 0, pop_from: int | None = None, streamed: bool = False,
-                fence: fencing.Fence | None = None) -> Finished:
+def finish_task(
+    run_id: int,
+    node_id: str,
+    token: str,
+    children: list[Child],
+    output: bytes | None,
+    *,
+    local_slots: int = 0,
+    pop_from: int | None = None,
+    streamed: bool = False,
+    fence: fencing.Fence | None = None,
+) -> Finished:
     """Record ``node_id`` done; ``local_slots``: how many ready flexible children this branch may run
     itself; ``pop_from``: an executor's configuration, to take its next task in the same call when no
     child runs here. With ``output``, it is stored first, in the same round trip (a pipelined
@@ -373,10 +430,21 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
     # This output's bytes in this host's shared memory: its consumers are best run here.
     made = len(output) if output is not None and store.min_bytes and len(output) >= store.min_bytes else 0
     args: list = lua.pack(
-        _FINISH_ARGS, p=keys.run_prefix(run_id), node=node_id, tok=token, ttl=int(settings.SLAFLOW_RUN_TTL_S),
-        stored="1" if output is not None or streamed else "0", slots=local_slots, cap=executor_cap(),
-        xprefix=executor_prefix(run_id), pop_mb="" if pop_from is None else int(pop_from),
-        channel=keys.events(run_id), host=store.host, made=made, n=len(children))
+        _FINISH_ARGS,
+        p=keys.run_prefix(run_id),
+        node=node_id,
+        tok=token,
+        ttl=int(settings.SLAFLOW_RUN_TTL_S),
+        stored="1" if output is not None or streamed else "0",
+        slots=local_slots,
+        cap=executor_cap(),
+        xprefix=executor_prefix(run_id),
+        pop_mb="" if pop_from is None else int(pop_from),
+        channel=keys.events(run_id),
+        host=store.host,
+        made=made,
+        n=len(children),
+    )
     for child in children:
         args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
     finish = _script("finish", _FINISH)
@@ -388,12 +456,18 @@ def finish_task(run_id: int, node_id: str, token: str, children: list[Child], ou
         outcomes, launch, popped, first, homes = _stored_then(run_id, node_id, output, finish, args)
     launched = [(launch[i].decode(), int(launch[i + 1]), launch[i + 2].decode()) for i in range(0, len(launch), 3)]
     flag = popped[1].decode() if len(popped) == 2 else ""
-    return Finished([int(x) for x in outcomes], launched, popped=popped[0].decode() if len(popped) == 1 else None,
-                    retired=flag == POP_RETIRED, over=flag == POP_OVER, first=bool(first),
-                    homes={c.node_id: h.decode() for c, h in zip(children, homes) if h})
+    return Finished(
+        [int(x) for x in outcomes],
+        launched,
+        popped=popped[0].decode() if len(popped) == 1 else None,
+        retired=flag == POP_RETIRED,
+        over=flag == POP_OVER,
+        first=bool(first),
+        homes={c.node_id: h.decode() for c, h in zip(children, homes) if h},
+    )
 
 
-def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
+def _stored_then(run_id: int, node_id: str, output: bytes, script: Script, args: list) -> Any:
     """Store an output and run ``script`` after it in one round trip. The script is called by its
     SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
     after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""
@@ -413,29 +487,41 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script, args: list):
 
 
 _PUT_ARGS = ("node", "entry", "ttl")
-_PUT = lua.argv(("outputs",), "KEYS") + lua.argv(_PUT_ARGS) + """
+_PUT = (
+    lua.argv(("outputs",), "KEYS")
+    + lua.argv(_PUT_ARGS)
+    + """
 -- the first copy stored stands
 redis.call('HSETNX', outputs, node, entry)
 redis.call('EXPIRE', outputs, ttl)
 return 1
 """
+)
 
 
-def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence):
+def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence) -> Any:
     """``finish_task`` of a fenced branch: the output (when attached) and the counters written only while
     its delivery is current, still in one round trip."""
     calls = []
     if output is not None:
         entry = tiers.local().entry(run_id, node_id, output)
-        calls.append((fencing.fenced_script("put", _PUT), [keys.outputs(run_id)],
-                      lua.pack(_PUT_ARGS, node=node_id, entry=entry, ttl=int(settings.SLAFLOW_RUN_TTL_S))))
+        calls.append(
+            (
+                fencing.fenced_script("put", _PUT),
+                [keys.outputs(run_id)],
+                lua.pack(_PUT_ARGS, node=node_id, entry=entry, ttl=int(settings.SLAFLOW_RUN_TTL_S)),
+            )
+        )
     calls.append((fencing.fenced_script("finish", _FINISH), [], args))
     return fencing.pipelined(calls, fence)[-1]
 
 
 # release's arguments, then ``n`` × (child, needed).
 _RELEASE_ARGS = ("p", "node", "tok", "ttl", "n")
-_RELEASE = _EDGE_AND_HAND + lua.argv(_RELEASE_ARGS) + """
+_RELEASE = (
+    _EDGE_AND_HAND
+    + lua.argv(_RELEASE_ARGS)
+    + """
 -- A generator's streaming consumers, released as it starts: its edge to each counts now (the same
 -- idempotent mark finish_task makes, which then counts nothing again). A child ready with it is
 -- claimed to be dispatched (never run here: this branch is busy running the generator) or handed
@@ -467,9 +553,13 @@ end
 for _, key in ipairs({K.deps(p), K.dep_counts(p), claims, taken, waiters}) do redis.call('EXPIRE', key, ttl) end
 return res
 """
+)
 
 # claim_delay's arguments, then the children.
-_CLAIM_DELAY = lua.argv(("delaying",), "KEYS") + lua.argv(("ttl", "tok")) + """
+_CLAIM_DELAY = (
+    lua.argv(("delaying",), "KEYS")
+    + lua.argv(("ttl", "tok"))
+    + """
 -- 1: this token now waits for all of them; 0: another does
 for i = ARGV_REST, #ARGV do
   local w = redis.call('HGET', delaying, ARGV[i])
@@ -479,6 +569,7 @@ for i = ARGV_REST, #ARGV do redis.call('HSET', delaying, ARGV[i], tok) end
 redis.call('EXPIRE', delaying, ttl)
 return 1
 """
+)
 
 
 def release(run_id: int, node_id: str, token: str, children: list[Child]) -> list[int]:
@@ -487,8 +578,14 @@ def release(run_id: int, node_id: str, token: str, children: list[Child]) -> lis
     another branch has it)."""
     if not children:
         return []
-    args: list = lua.pack(_RELEASE_ARGS, p=keys.run_prefix(run_id), node=node_id, tok=token,
-                          ttl=int(settings.SLAFLOW_RUN_TTL_S), n=len(children))
+    args: list = lua.pack(
+        _RELEASE_ARGS,
+        p=keys.run_prefix(run_id),
+        node=node_id,
+        tok=token,
+        ttl=int(settings.SLAFLOW_RUN_TTL_S),
+        n=len(children),
+    )
     for child in children:
         args.extend([child.node_id, child.needed])
     return [int(x) for x in _script("release", _RELEASE)(keys=[], args=args)]
@@ -503,8 +600,7 @@ def pending(run_id: int, node_id: str, children: list[Child]) -> list[str]:
     pipe.hmget(keys.dep_counts(run_id), names)
     pipe.hmget(keys.deps(run_id), [f"{c}|{node_id}" for c in names])
     counts, mine = pipe.execute()
-    return [c.node_id for c, n, has in zip(children, counts, mine)
-            if int(n or 0) + (0 if has else 1) < c.needed]
+    return [c.node_id for c, n, has in zip(children, counts, mine) if int(n or 0) + (0 if has else 1) < c.needed]
 
 
 def wait_ready(run_id: int, node_id: str, children: list[Child], budget_s: float, poll_s: float = 0.01) -> float:
@@ -519,8 +615,11 @@ def wait_ready(run_id: int, node_id: str, children: list[Child], budget_s: float
 
 def claim_delay(run_id: int, children: list[str], token: str) -> bool:
     """Delayed I/O: ``token``'s producer is the one that waits for ``children`` (False: another already does)."""
-    return bool(_script("claim_delay", _CLAIM_DELAY)(
-        keys=[keys.delaying(run_id)], args=[int(settings.SLAFLOW_RUN_TTL_S), token, *children]))
+    return bool(
+        _script("claim_delay", _CLAIM_DELAY)(
+            keys=[keys.delaying(run_id)], args=[int(settings.SLAFLOW_RUN_TTL_S), token, *children]
+        )
+    )
 
 
 def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: list[tuple[str, int]]) -> None:
@@ -541,7 +640,9 @@ def queue_roots(run_id: int, roots_by_memory: dict[int, list[str]], executors: l
         pipe.sadd(keys.registry(run_id), ready, execs)
         pipe.expire(ready, ttl)
         pipe.expire(execs, ttl)
-    pipe.hset(keys.taken(run_id), mapping={r: TAKEN_QUEUED + "submit" for roots in roots_by_memory.values() for r in roots})
+    pipe.hset(
+        keys.taken(run_id), mapping={r: TAKEN_QUEUED + "submit" for roots in roots_by_memory.values() for r in roots}
+    )
     pipe.expire(keys.taken(run_id), ttl)
     pipe.execute()
 
@@ -552,23 +653,37 @@ def pop(run_id: int, memory_mb: int, token: str, fence: fencing.Fence | None = N
     when every list is empty — the executor is retired in the same step; (None, True) when the run
     is over. Fenced (``store.fencing``) with ``fence``: a delivery that was taken over pops nothing."""
     got = fencing.call(
-        "pop", _POP,
-        keys=lua.pack(_POP_KEYS, execs=keys.executors(run_id, memory_mb), held=keys.held(run_id, token),
-                      taken=keys.taken(run_id), states=keys.states(run_id), over=keys.over(run_id),
-                      current=keys.current(run_id)),
-        args=lua.pack(_POP_ARGS, tok=token, ttl=int(settings.SLAFLOW_RUN_TTL_S), p=keys.run_prefix(run_id),
-                      mb=int(memory_mb), host=tiers.host_id()),
-        fence=fence)
+        "pop",
+        _POP,
+        keys=lua.pack(
+            _POP_KEYS,
+            execs=keys.executors(run_id, memory_mb),
+            held=keys.held(run_id, token),
+            taken=keys.taken(run_id),
+            states=keys.states(run_id),
+            over=keys.over(run_id),
+            current=keys.current(run_id),
+        ),
+        args=lua.pack(
+            _POP_ARGS,
+            tok=token,
+            ttl=int(settings.SLAFLOW_RUN_TTL_S),
+            p=keys.run_prefix(run_id),
+            mb=int(memory_mb),
+            host=tiers.host_id(),
+        ),
+        fence=fence,
+    )
     if not got:
         return None, False
     if len(got) == 2:
         return None, True
-    return got[0].decode(), False
+    return text(got[0]), False
 
 
 def held(run_id: int, token: str) -> list[str]:
     """The nodes an executor popped so far (what its redelivery runs again)."""
-    return [x.decode() for x in get_redis().lrange(keys.held(run_id, token), 0, -1)]
+    return [text(x) for x in get_redis().lrange(keys.held(run_id, token), 0, -1)]
 
 
 def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
@@ -579,7 +694,7 @@ def mark_dispatched(run_id: int, children: list[str], token: str) -> None:
 
 def taken_by(run_id: int, node_id: str) -> str | None:
     raw = get_redis().hget(keys.taken(run_id), node_id)
-    return raw.decode() if raw else None
+    return text(raw) if raw else None
 
 
 def stop_waiting(run_id: int, child: str, token: str) -> bool:
@@ -596,4 +711,4 @@ def next_handed(run_id: int, token: str, timeout_s: float) -> str | None:
     else:
         item = client.blpop([key], timeout=max(timeout_s, 0.01))
         raw = item[1] if item else None
-    return raw.decode() if raw else None
+    return text(raw) if raw else None

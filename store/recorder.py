@@ -9,6 +9,7 @@ connection, while the branch runs on. ``drain`` waits for what was handed
 over and re-raises a write that failed, so a branch never ends with records
 unwritten or an error unseen.
 """
+
 from __future__ import annotations
 
 import logging

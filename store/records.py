@@ -1,4 +1,5 @@
 """Observed metrics of one branch, gathered in memory and written in bulk at its end."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -10,13 +10,16 @@ by itself (``orchestrator.handles``). Retrying is safe: slaflow's writes are ide
 design (a readiness script records an upstream as a set member; outputs are stored
 first-copy-wins).
 """
+
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import redis
 from django.conf import settings
 from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 
 from store import lua
@@ -34,14 +37,29 @@ class RedisUnavailable(RuntimeError):
     pass
 
 
-def new_client(**options) -> redis.Redis:
+def new_client(**options: Any) -> redis.Redis:
     """A client of its own (e.g. for a pub/sub listener thread)."""
     # An explicit read timeout well above the longest blocking read (BLPOP ≤ 5 s in the runtime):
     # redis-py 8 otherwise applies the 5 s connect timeout to reads, and a 5 s BLPOP fails.
-    kwargs = {"socket_connect_timeout": 5, "socket_timeout": 30, "health_check_interval": 30,
-              "retry": retry_policy(), "retry_on_error": list(RETRY_ON)}
+    kwargs = {
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+        "health_check_interval": 30,
+        "retry": retry_policy(),
+        "retry_on_error": list(RETRY_ON),
+    }
     kwargs.update(options)
     return redis.Redis.from_url(settings.REDIS.client_url, **kwargs)
+
+
+def text(raw: object) -> str:
+    """A Redis string reply as text. The client does not decode replies, so they are bytes; redis-py's
+    types also allow the str of a decoding client, and a list where a command can return several."""
+    if isinstance(raw, bytes):
+        return raw.decode()
+    if isinstance(raw, str):
+        return raw
+    raise TypeError(f"a Redis string reply expected, got {type(raw).__name__}")
 
 
 def retries_within(budget_s: float) -> int:
@@ -55,8 +73,9 @@ def retries_within(budget_s: float) -> int:
 
 
 def retry_policy() -> Retry:
-    return Retry(ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), retries_within(_budget_s),
-                 supported_errors=RETRY_ON)
+    return Retry(
+        ExponentialBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), retries_within(_budget_s), supported_errors=RETRY_ON
+    )
 
 
 def use_worker_budget() -> None:
@@ -77,7 +96,7 @@ def get_redis() -> redis.Redis:
 _scripts: dict = {}
 
 
-def script(name: str, body: str):
+def script(name: str, body: str) -> Script:
     """A Lua script registered once per client (redis-py runs it by SHA, loading it when needed),
     prefixed with the Lua prelude it uses (``store.lua``: key builders, state names)."""
     client = get_redis()

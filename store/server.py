@@ -21,6 +21,7 @@ The same thread that keeps the announcement fresh sweeps the host's
 directories of runs that are over or older than the run TTL; a second one
 hears run ends on ``keys.store_channel`` and removes that run's files at once.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -52,14 +53,25 @@ def allowed(addr: str, networks: tuple[str, ...]) -> bool:
     return ip.is_loopback or any(ip in ipaddress.ip_network(n, strict=False) for n in networks)
 
 
-def fetch(addr: str, hdir: HostDir, run_id: int, name: str, size: int, digest: str,
-          networks: tuple[str, ...], timeout_s: float = 60.0, connect_s: float = 3.0) -> None:
+def fetch(
+    addr: str,
+    hdir: HostDir,
+    run_id: int,
+    name: str,
+    size: int,
+    digest: str,
+    networks: tuple[str, ...],
+    timeout_s: float = 60.0,
+    connect_s: float = 3.0,
+) -> None:
     """Copy file ``name`` of run ``run_id`` from the data server at ``addr`` into ``hdir`` (same name),
     checked against ``size`` and ``digest`` before it takes its name. ``OutputLost`` when the server
     answers that it does not have the file."""
     if not allowed(addr, networks):
-        raise Refused(f"run {run_id}: will not fetch output {name} from {addr!r}: not loopback nor in "
-                         f"SLAFLOW_DATA_NETWORKS {list(networks)}")
+        raise Refused(
+            f"run {run_id}: will not fetch output {name} from {addr!r}: not loopback nor in "
+            f"SLAFLOW_DATA_NETWORKS {list(networks)}"
+        )
     host, _, port = addr.rpartition(":")
     conn = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=connect_s)
     try:
@@ -70,21 +82,25 @@ def fetch(addr: str, hdir: HostDir, run_id: int, name: str, size: int, digest: s
         if resp.status == 404:
             raise OutputLost(f"run {run_id}: data server {addr} no longer has output {name}", name=name)
         if resp.status != 200:
-            raise StoreError(f"run {run_id}: data server {addr} answered {resp.status} for output {name}: "
-                             f"{resp.read(300).decode(errors='replace')}")
+            raise StoreError(
+                f"run {run_id}: data server {addr} answered {resp.status} for output {name}: "
+                f"{resp.read(300).decode(errors='replace')}"
+            )
         length = int(resp.getheader("Content-Length", "-1"))
         if length != size:
-            raise StoreError(f"run {run_id}: data server {addr} offers {length} bytes of output {name}, "
-                             f"{size} were written")
+            raise StoreError(
+                f"run {run_id}: data server {addr} offers {length} bytes of output {name}, {size} were written"
+            )
 
         def chunks():
             buf = memoryview(bytearray(min(_CHUNK, size) or 1))  # one buffer, filled again and again
             left = size
             while left:
-                got = resp.readinto(buf[:min(len(buf), left)])
+                got = resp.readinto(buf[: min(len(buf), left)])
                 if not got:
-                    raise StoreError(f"run {run_id}: data server {addr} stopped after {size - left} of "
-                                     f"{size} bytes of output {name}")
+                    raise StoreError(
+                        f"run {run_id}: data server {addr} stopped after {size - left} of {size} bytes of output {name}"
+                    )
                 left -= got
                 yield buf[:got]
 
@@ -100,8 +116,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         parts = self.path.split("/")
         hdir = self.server.hdir
-        if len(parts) != 4 or parts[0] or parts[1] != hdir.deployment or not parts[2].isdigit() \
-                or not valid_name(parts[3]):
+        if (
+            len(parts) != 4
+            or parts[0]
+            or parts[1] != hdir.deployment
+            or not parts[2].isdigit()
+            or not valid_name(parts[3])
+        ):
             return self._refuse(400, "expected /<deployment>/<run>/<output file> of this deployment")
         try:
             f = open(hdir.path(int(parts[2]), parts[3]), "rb")
@@ -145,12 +166,18 @@ class DataServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self, *, every_s: float = 30.0, tick: Callable[[], None] | None = None,
-              listen: Callable[[Callable[[int], object]], None] | None = None) -> "DataServer":
+    def start(
+        self,
+        *,
+        every_s: float = 30.0,
+        tick: Callable[[], None] | None = None,
+        listen: Callable[[Callable[[int], object]], None] | None = None,
+    ) -> "DataServer":
         """Serve in a daemon thread; ``tick`` (announce + sweep) runs now and every ``every_s``;
         ``listen(drop)`` (blocking) calls ``drop(run_id)`` for each run end it hears."""
         self._spawn(self.httpd.serve_forever, "slaflow-data")
         if tick is not None:
+
             def ticking():
                 while not self._stop.is_set():
                     try:
@@ -158,6 +185,7 @@ class DataServer:
                     except Exception:  # housekeeping must not stop serving
                         log.exception("data server housekeeping failed")
                     self._stop.wait(every_s)
+
             self._spawn(ticking, "slaflow-data-sweep")
         if listen is not None:
             self._spawn(lambda: listen(self.hdir.drop_run), "slaflow-data-drops")
@@ -172,4 +200,3 @@ class DataServer:
         self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
-

@@ -26,6 +26,7 @@ Checksums (xxHash3, ~10 GB/s) are taken as the file is written and checked
 on every map: a file changed or cut short after it was written is a clear
 error, never silently wrong data.
 """
+
 from __future__ import annotations
 
 import errno
@@ -114,12 +115,14 @@ class HostDir:
                 view = memoryview(part).cast("B")
                 digest.update(view)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
             whole = True
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                raise StoreError(f"run {run_id}: no room for output {name} in {self.root} (a tmpfs: its size "
-                                 "bounds the outputs a host holds at once; see SLAFLOW_SHM_DIR)") from None
+                raise StoreError(
+                    f"run {run_id}: no room for output {name} in {self.root} (a tmpfs: its size "
+                    "bounds the outputs a host holds at once; see SLAFLOW_SHM_DIR)"
+                ) from None
             raise
         finally:
             os.close(fd)
@@ -140,8 +143,9 @@ class HostDir:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            raise StoreError(f"run {run_id}: output file {path} is missing (the run ended, or its host's "
-                             "shared memory was cleared)") from None
+            raise StoreError(
+                f"run {run_id}: output file {path} is missing (the run ended, or its host's shared memory was cleared)"
+            ) from None
         try:
             actual = os.fstat(fd).st_size
             if actual != size:
@@ -153,8 +157,10 @@ class HostDir:
             os.close(fd)
         view = memoryview(mapped)
         if digest is not None and checksum(view) != digest:
-            raise StoreError(f"run {run_id}: output file {path} does not match its checksum (changed or "
-                             "corrupted after it was written)")
+            raise StoreError(
+                f"run {run_id}: output file {path} does not match its checksum (changed or "
+                "corrupted after it was written)"
+            )
         return view
 
     def drop_run(self, run_id: int) -> bool:

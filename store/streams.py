@@ -31,6 +31,7 @@ it is done). The end mark's CRC covers the encoded items; an iterator that
 already handed out items when an attempt is replaced raises instead of
 yielding them twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ def open_stream(run_id: int, node_id: str, attempt: str, size: int, chunk: int, 
     """Begin an attempt: ``size`` bytes in chunks of ``chunk`` (``BYTES``), or a generator's items (``ITEMS``)."""
     key = keys.stream(run_id, node_id)
     pipe = get_redis().pipeline(transaction=False)
-    pipe.hset(keys.streams(run_id), node_id, json.dumps({"attempt": attempt, "len": size, "chunk": chunk,
-                                                         "kind": kind}))
+    pipe.hset(
+        keys.streams(run_id), node_id, json.dumps({"attempt": attempt, "len": size, "chunk": chunk, "kind": kind})
+    )
     pipe.xadd(key, {"a": attempt, "reset": 1, "len": size})
     pipe.sadd(keys.registry(run_id), key)
     pipe.expire(keys.streams(run_id), _ttl())
@@ -80,7 +82,7 @@ def write(run_id: int, node_id: str, attempt: str, data: bytes, chunk: int) -> i
     pipe = get_redis().pipeline(transaction=False)
     view, crc, n = memoryview(data), 0, 0
     for off in range(0, len(data), chunk):
-        piece = view[off:off + chunk]
+        piece = view[off : off + chunk]
         crc = zlib.crc32(piece, crc)
         pipe.xadd(key, {"a": attempt, "c": piece})  # a view of the bytes: no copy on our side
         n += 1
@@ -99,7 +101,8 @@ def publish(run_id: int, node_id: str, attempt: str, items: Iterable[Any]) -> li
     """Run a generator's items out one by one, each published as it comes; returns them all. A failure
     of the generator is published (its readers raise) and raised here."""
     client, key = get_redis(), keys.stream(run_id, node_id)
-    out, crc = [], 0
+    out: list[Any] = []
+    crc = 0
     try:
         for item in items:
             raw = codec.dumps(item, where=f"item {len(out)} of {node_id}")
@@ -128,16 +131,21 @@ def complete(run_id: int, node_id: str) -> bool:
         return False
     attempt = json.loads(raw)["attempt"].encode()
     last = get_redis().xrevrange(keys.stream(run_id, node_id), count=1)
-    return bool(last) and last[0][1].get(b"a") == attempt and b"end" in last[0][1]
+    if not last:
+        return False
+    fields = last[0][1]
+    assert fields is not None, "an entry XREVRANGE returns has its fields"
+    return fields.get(b"a") == attempt and b"end" in fields
 
 
-def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: float | None):
+def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: float | None) -> Iterator[dict]:
     """Every entry of the stream, waiting for new ones (raises on stall, or when ``stopped()``)."""
     stall_s = float(settings.SLAFLOW_STREAM_STALL_S if stall_s is None else stall_s)
     client, key, last = get_redis(), keys.stream(run_id, node_id), "0-0"
     heard = time.monotonic()
     while True:
         got = client.xread({key: last}, count=8, block=500)
+        assert isinstance(got, list), "XREAD replies [[key, entries]] (redis-py's default reply shapes)"
         if not got:
             if stopped():
                 raise StreamError(f"the run ended while {node_id!r} was streaming")
@@ -151,12 +159,14 @@ def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: fl
 
 
 def _failed(node_id: str, fields: dict) -> StreamError:
-    return StreamError(f"the producer of {node_id!r} failed while streaming its output: "
-                       f"{fields[b'err'].decode(errors='replace')}")
+    return StreamError(
+        f"the producer of {node_id!r} failed while streaming its output: {fields[b'err'].decode(errors='replace')}"
+    )
 
 
-def items(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False,
-          stall_s: float | None = None) -> Iterator[Any]:
+def items(
+    run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False, stall_s: float | None = None
+) -> Iterator[Any]:
     """A generator task's items as they are published (``StreamError`` if it fails or its count or CRC
     does not check out at the end)."""
     attempt, n, crc = None, 0, 0
@@ -176,13 +186,15 @@ def items(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: Fa
             raise _failed(node_id, fields)
         elif b"end" in fields:
             if n != int(fields[b"end"]) or crc != int(fields[b"crc"]):
-                raise StreamError(f"the items of {node_id!r} do not check out ({n} read, {int(fields[b'end'])} "
-                                  f"sent): not using them")
+                raise StreamError(
+                    f"the items of {node_id!r} do not check out ({n} read, {int(fields[b'end'])} sent): not using them"
+                )
             return
 
 
-def read(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False,
-         stall_s: float | None = None) -> bytearray:
+def read(
+    run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: False, stall_s: float | None = None
+) -> bytearray:
     """The output's bytes, read as they are written; raises ``StreamError`` (producer failed, stalled,
     checksum mismatch) and stops waiting when ``stopped()`` (the run is over)."""
     attempt, buf, pos, crc = None, bytearray(), 0, 0
@@ -196,14 +208,16 @@ def read(run_id: int, node_id: str, *, stopped: Callable[[], bool] = lambda: Fal
             piece = fields[b"c"]
             if pos + len(piece) > len(buf):
                 raise StreamError(f"the stream of {node_id!r} sent more than the {len(buf)} bytes it announced")
-            buf[pos:pos + len(piece)] = piece
+            buf[pos : pos + len(piece)] = piece
             pos += len(piece)
             crc = zlib.crc32(piece, crc)
         elif b"err" in fields:
             raise _failed(node_id, fields)
         elif b"end" in fields:
             if pos != len(buf) or crc != int(fields[b"crc"]):
-                raise StreamError(f"the stream of {node_id!r} does not check out ({pos} of {len(buf)} bytes, "
-                                  f"CRC {crc} ≠ {int(fields[b'crc'])}): not using it")
+                raise StreamError(
+                    f"the stream of {node_id!r} does not check out ({pos} of {len(buf)} bytes, "
+                    f"CRC {crc} ≠ {int(fields[b'crc'])}): not using it"
+                )
             return buf
     raise StreamError(f"the stream of {node_id!r} ended without its end mark")  # unreachable: entries never end

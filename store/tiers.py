@@ -26,6 +26,7 @@ decides only *how*.
 ``SLAFLOW_SHM_MIN_BYTES=0`` turns the shared-memory tier off (every output
 that travels goes into Redis, as before it existed).
 """
+
 from __future__ import annotations
 
 import functools
@@ -100,8 +101,10 @@ class OutputStore:
         obj = objects.decode(raw)
         if obj is not None:
             if self.bucket is None:
-                raise StoreError(f"run {run_id}: an output is in the object store, but no "
-                                 "SLAFLOW_OBJECT_STORE_BUCKET is configured here")
+                raise StoreError(
+                    f"run {run_id}: an output is in the object store, but no "
+                    "SLAFLOW_OBJECT_STORE_BUCKET is configured here"
+                )
             return Fetched(self.bucket.get(obj), OBJECT)
         loc = locations.decode(raw)
         if loc is None:
@@ -137,19 +140,26 @@ class OutputStore:
                     tried.append(f"{addr}: {exc}")
             why = "; ".join(tried) or "no data server of that host is known"
             if locations.host_dead(loc.host, dead_s):
-                raise self._lost(run_id, loc, f"host {loc.host!r} is dead (no worker of it alive for {dead_s:g} s; "
-                                 f"{why})")
+                raise self._lost(
+                    run_id, loc, f"host {loc.host!r} is dead (no worker of it alive for {dead_s:g} s; {why})"
+                )
             if time.monotonic() > give_up:
-                raise StoreError(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
-                                 f"({why}), and the host is not known to be dead")
-            log.info("run %s: output %s of live host %s not fetched yet (%s); trying again", run_id, loc.name,
-                     loc.host, why)
+                raise StoreError(
+                    f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
+                    f"({why}), and the host is not known to be dead"
+                )
+            log.info(
+                "run %s: output %s of live host %s not fetched yet (%s); trying again", run_id, loc.name, loc.host, why
+            )
             time.sleep(0.5)
 
     @staticmethod
     def _lost(run_id: int, loc: Location, why: str) -> OutputLost:
-        return OutputLost(f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched "
-                          f"and is lost: {why}", host=loc.host, name=loc.name)
+        return OutputLost(
+            f"run {run_id}: output file {loc.name} of host {loc.host!r} could not be fetched and is lost: {why}",
+            host=loc.host,
+            name=loc.name,
+        )
 
     def drop_run(self, run_id: int) -> None:
         """The run is over: its files go, here and (announced) on every other host."""
@@ -188,14 +198,25 @@ def local() -> OutputStore:
     if _store is None:
         bucket = None
         if settings.SLAFLOW_OBJECT_STORE_BUCKET:
-            bucket = objects.Bucket(settings.SLAFLOW_OBJECT_STORE_BUCKET, settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL,
-                                    settings.SLAFLOW_AWS_REGION, deployment())
+            bucket = objects.Bucket(
+                settings.SLAFLOW_OBJECT_STORE_BUCKET,
+                settings.SLAFLOW_OBJECT_STORE_ENDPOINT_URL,
+                settings.SLAFLOW_AWS_REGION,
+                deployment(),
+            )
         # Outputs go to the bucket once any configuration runs on Lambda: its readers share no host.
-        object_min = (max(1, int(settings.SLAFLOW_OBJECT_STORE_MIN_BYTES))
-                      if bucket and settings.SLAFLOW_LAMBDA_CONFIGS else 0)
-        _store = OutputStore(host_id(), HostDir(Path(settings.SLAFLOW_SHM_DIR), deployment()),
-                             int(settings.SLAFLOW_SHM_MIN_BYTES), tuple(settings.SLAFLOW_DATA_NETWORKS),
-                             _server.address if _server is not None else "", bucket, object_min)
+        object_min = (
+            max(1, int(settings.SLAFLOW_OBJECT_STORE_MIN_BYTES)) if bucket and settings.SLAFLOW_LAMBDA_CONFIGS else 0
+        )
+        _store = OutputStore(
+            host_id(),
+            HostDir(Path(settings.SLAFLOW_SHM_DIR), deployment()),
+            int(settings.SLAFLOW_SHM_MIN_BYTES),
+            tuple(settings.SLAFLOW_DATA_NETWORKS),
+            _server.address if _server is not None else "",
+            bucket,
+            object_min,
+        )
     return _store
 
 

@@ -10,12 +10,13 @@ An argument that is a lazy node (or a list/tuple/dict holding some) becomes an
 edge; any other value is a constant. Decorated functions must live at module
 level in an importable module so workers can import them by path.
 """
+
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import functools
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, overload
 
 from orchestrator.core import options as task_options, sinks
 from orchestrator.core.graph import GraphError, Node, Ref, _post_order, validate
@@ -50,7 +51,9 @@ class TaskFunction:
     code lives in a higher layer than the code that builds its nodes (``orchestrator.core.commands``
     builds command nodes in the core; their function, the runner, is the runtime's)."""
 
-    def __init__(self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options):
+    def __init__(
+        self, fn: Callable, optimizations: tuple[str, ...] = (), *, path: str | None = None, **options: Any
+    ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.path = path or f"{fn.__module__}.{fn.__qualname__}"
@@ -65,25 +68,27 @@ class TaskFunction:
         if "<locals>" in fn.__qualname__:
             raise TypeError(f"@task function {self.path} must be defined at module level so workers can import it")
 
-    def map(self, items: "LazyNode", *args, **kwargs) -> "LazyNode":
+    def map(self, items: "LazyNode", *args: Any, **kwargs: Any) -> "LazyNode":
         """A dynamic fan-out: this function on every element of ``items``' output (a list), as one task per
         element decided at run time; ``args``/``kwargs`` are constants passed to each (``orchestrator.core.mapping``).
         Its downstream tasks get the list of results, in order."""
         if not isinstance(items, LazyNode):
-            raise TypeError(f"{self.path}.map() maps over a task's output (the result of calling a @task "
-                            f"function), got {type(items).__name__}")
+            raise TypeError(
+                f"{self.path}.map() maps over a task's output (the result of calling a @task "
+                f"function), got {type(items).__name__}"
+            )
         lazy = LazyNode(self, (items,) + args, kwargs)
         lazy.mapped = items
         return lazy
 
-    def with_options(self, **options) -> "TaskFunction":
+    def with_options(self, **options: Any) -> "TaskFunction":
         """The same function with other task options, e.g. ``fetch.with_options(retries=3)(url)``."""
         merged = {k: v for k, v in self.options.items() if k != "optimizations"}
         merged.update(options)
         optimizations = merged.pop("optimizations", self.optimizations)
         return TaskFunction(self.fn, tuple(optimizations), path=self.path, **merged)
 
-    def __call__(self, *args, **kwargs) -> "LazyNode":
+    def __call__(self, *args: Any, **kwargs: Any) -> "LazyNode":
         budget = _budget.get()
         if budget is not None:
             budget[0] -= 1
@@ -95,15 +100,49 @@ class TaskFunction:
         return f"<task {self.path}>"
 
 
-def task(fn: Callable | None = None, *, optimizations: tuple[str, ...] | list[str] = (),
-         timeout_s: float | None = None, retries: int | None = None, retry_backoff_s: float | None = None,
-         retry_on: tuple | list | None = None, streaming: bool | None = None):
+@overload
+def task(
+    fn: Callable,
+    *,
+    optimizations: tuple[str, ...] | list[str] = (),
+    timeout_s: float | None = None,
+    retries: int | None = None,
+    retry_backoff_s: float | None = None,
+    retry_on: tuple | list | None = None,
+    streaming: bool | None = None,
+) -> TaskFunction: ...
+
+
+@overload
+def task(
+    fn: None = None,
+    *,
+    optimizations: tuple[str, ...] | list[str] = (),
+    timeout_s: float | None = None,
+    retries: int | None = None,
+    retry_backoff_s: float | None = None,
+    retry_on: tuple | list | None = None,
+    streaming: bool | None = None,
+) -> Callable[[Callable], TaskFunction]: ...
+
+
+def task(
+    fn: Callable | None = None,
+    *,
+    optimizations: tuple[str, ...] | list[str] = (),
+    timeout_s: float | None = None,
+    retries: int | None = None,
+    retry_backoff_s: float | None = None,
+    retry_on: tuple | list | None = None,
+    streaming: bool | None = None,
+) -> TaskFunction | Callable[[Callable], TaskFunction]:
     """Decorator. Keywords (``orchestrator.core.options``): ``optimizations`` the planner keeps, ``timeout_s``
     (the task is stopped after this long), ``retries`` / ``retry_backoff_s`` / ``retry_on`` (exception
     classes or names to retry on), ``streaming`` (a generator task's output arrives as an iterator over
     its items, while it runs)."""
-    options = dict(timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on,
-                   streaming=streaming)
+    options: dict[str, Any] = dict(
+        timeout_s=timeout_s, retries=retries, retry_backoff_s=retry_backoff_s, retry_on=retry_on, streaming=streaming
+    )
     if fn is None:
         return lambda f: TaskFunction(f, tuple(optimizations), **options)
     return TaskFunction(fn, tuple(optimizations), **options)
@@ -131,7 +170,7 @@ class LazyNode:
         return f"<lazy {self.task.path}>"
 
 
-def _lazy_children(value: Any):
+def _lazy_children(value: Any) -> Iterator[LazyNode]:
     stack = [value]
     while stack:
         item = stack.pop()
@@ -168,7 +207,7 @@ def _collected(value):
     return value
 
 
-def build_graph(sink) -> dict[str, Node]:
+def build_graph(sink: Any) -> dict[str, Node]:
     """The plain-data graph of everything ``sink`` depends on, validated. ``sink`` may be a list or a
     dict of nodes: the graph then ends in one that collects their values (``orchestrator.core.sinks``)."""
     sink = _collected(sink)
@@ -187,7 +226,9 @@ def build_graph(sink) -> dict[str, Node]:
         upstream[id(lazy)] = list(dict.fromkeys(id(u) for u in ups))
         stack.extend(ups)
     # Number nodes per function in structural order so ids are stable across builds.
-    proxy = {str(k): Node(str(k), lazies[k].task.path, upstream=tuple(str(u) for u in ups)) for k, ups in upstream.items()}
+    proxy = {
+        str(k): Node(str(k), lazies[k].task.path, upstream=tuple(str(u) for u in ups)) for k, ups in upstream.items()
+    }
     order = _post_order(proxy, [str(id(sink))])
     counters: dict[str, int] = {}
     ids: dict[int, str] = {}

@@ -14,6 +14,7 @@ a short magic then the raw bytes; everything else is UTF-8 JSON.
 output store, ``store.shm``): an array or bytes then *is* that buffer — no
 copy, ``writeable`` False — and the rest is decoded as usual.
 """
+
 from __future__ import annotations
 
 import base64

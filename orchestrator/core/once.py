@@ -15,6 +15,7 @@ The store's implementation (``store.once``: a key set NX with a TTL) is
 installed when Django starts (``orchestrator.apps``); ``ttl_s`` bounds how long
 a name is remembered. Without an installed one, ``first`` raises.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -33,6 +34,7 @@ def install(backend: Backend) -> None:
 def first(name: str, ttl_s: float = 3600.0) -> bool:
     """True exactly once per ``name`` (within ``ttl_s``) across every process of the cluster."""
     if _backend is None:
-        raise RuntimeError("orchestrator.core.once has no store installed (orchestrator.apps installs store.once "
-                           "when Django starts)")
+        raise RuntimeError(
+            "orchestrator.core.once has no store installed (orchestrator.apps installs store.once when Django starts)"
+        )
     return _backend(name, ttl_s)

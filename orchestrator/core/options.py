@@ -26,6 +26,7 @@
 ``check`` validates options at submission (naming the node and the option);
 ``TaskOptions.of`` reads them back on the worker.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,13 @@ def exception_name(cls: type) -> str:
 
 
 def _positive(value: Any, name: str, where: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
         bound = "≥ 0" if allow_zero else "> 0"
         raise OptionError(f"{where}: option {name!r} must be a number {bound}, got {value!r}")
     return float(value)
@@ -68,8 +74,9 @@ def check(options: dict[str, Any], where: str) -> dict[str, Any]:
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= MAX_RETRIES:
             raise OptionError(f"{where}: option 'retries' must be a whole number 0..{MAX_RETRIES}, got {r!r}")
     if "retry_backoff_s" in out:
-        out["retry_backoff_s"] = min(MAX_BACKOFF_S, _positive(out["retry_backoff_s"], "retry_backoff_s", where,
-                                                              allow_zero=True))
+        out["retry_backoff_s"] = min(
+            MAX_BACKOFF_S, _positive(out["retry_backoff_s"], "retry_backoff_s", where, allow_zero=True)
+        )
     if "retry_on" in out:
         names = []
         items = out["retry_on"]
@@ -95,8 +102,9 @@ def check(options: dict[str, Any], where: str) -> dict[str, Any]:
             raise OptionError(f"{where}: option 'optimizations' must list optimization names")
         unknown = [n for n in names if n not in OPTIMIZATIONS]
         if unknown:
-            raise OptionError(f"{where}: unknown optimization(s) {', '.join(map(repr, unknown))} "
-                              f"(known: {', '.join(OPTIMIZATIONS)})")
+            raise OptionError(
+                f"{where}: unknown optimization(s) {', '.join(map(repr, unknown))} (known: {', '.join(OPTIMIZATIONS)})"
+            )
         out["optimizations"] = list(names)
     return out
 
@@ -111,9 +119,13 @@ class TaskOptions:
 
     @classmethod
     def of(cls, options: dict[str, Any], default_timeout_s: float | None = None) -> "TaskOptions":
-        return cls(timeout_s=options.get("timeout_s") or default_timeout_s, retries=int(options.get("retries") or 0),
-                   retry_backoff_s=float(options.get("retry_backoff_s") or 0.0),
-                   retry_on=tuple(options.get("retry_on") or ()), streaming=bool(options.get("streaming")))
+        return cls(
+            timeout_s=options.get("timeout_s") or default_timeout_s,
+            retries=int(options.get("retries") or 0),
+            retry_backoff_s=float(options.get("retry_backoff_s") or 0.0),
+            retry_on=tuple(options.get("retry_on") or ()),
+            streaming=bool(options.get("streaming")),
+        )
 
     def retries_on(self, error: BaseException) -> bool:
         """Whether ``error`` is one to retry (any exception when ``retry_on`` is empty)."""

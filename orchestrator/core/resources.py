@@ -1,4 +1,5 @@
 """Resource configurations: a memory size and the CPU share that follows it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -10,6 +10,7 @@ the function ``<prefix>-<memory_mb>`` instead (``SLAFLOW_LAMBDA_FUNCTION_PREFIX`
 deployed by ``slaflow deploy lambda``); ``workers.transport`` decides
 which a message goes to.
 """
+
 from __future__ import annotations
 
 QUEUE_PREFIX = "rc-"
@@ -29,7 +30,7 @@ def host_queue_for(memory_mb: int, host: str) -> str:
 def memory_of_queue(queue: str) -> int:
     if not queue.startswith(QUEUE_PREFIX):
         raise ValueError(f"{queue!r} is not a slaflow resource-config queue")
-    return int(queue[len(QUEUE_PREFIX):].partition("@")[0])
+    return int(queue[len(QUEUE_PREFIX) :].partition("@")[0])
 
 
 def function_for(memory_mb: int) -> str:

@@ -7,6 +7,7 @@ with ``sender=WorkflowRun`` and the keyword arguments ``run_id``, ``alert`` (the
 run, workflow, planner, sla, promise_s, predicted_makespan_s, predicted_end, elapsed_s, kind, at). See
 ``orchestrator.services.alerts``; README "Promises and live tracking".
 """
+
 from django.dispatch import Signal
 
 sla_at_risk = Signal()

@@ -9,6 +9,7 @@ gives a list of their values (``collect_list``), a dict a dict under its keys
 (``authoring.build_graph`` adds that node). A single-sink workflow keeps its
 plain result.
 """
+
 from __future__ import annotations
 
 from orchestrator.core.graph import Graph, Node, Ref, sinks
@@ -38,4 +39,3 @@ def joined(graph: Graph) -> Graph:
     out = dict(graph)
     out[nid] = Node(nid, FUNCTIONS[0], kwargs={s: Ref(s) for s in sorted(ends)})
     return out
-

@@ -1,4 +1,5 @@
 """Service-level agreements: 'average' or a percentile 'pN' of completion time."""
+
 from __future__ import annotations
 
 import re

@@ -13,6 +13,7 @@ is short for the function ``orchestrator.executables.run`` with those inputs, an
 list (``orchestrator.core.mapping``).
 ``from_spec(to_spec(g)) == g`` for every valid graph.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -154,8 +155,10 @@ def _map_entry(entry: dict, i: int) -> dict:
     """A mapped node in its canonical form: the mapped-over ref first among its args, ``options.map``."""
     over = entry["map"]
     if not (isinstance(over, dict) and set(over) == {"ref"} and isinstance(over["ref"], str)):
-        raise SpecError(f"nodes[{i}]: 'map' must be a ref to the task whose list it maps over, like "
-                        f"{{\"ref\": \"split\"}}, got {over!r}")
+        raise SpecError(
+            f"nodes[{i}]: 'map' must be a ref to the task whose list it maps over, like "
+            f'{{"ref": "split"}}, got {over!r}'
+        )
     args = entry.get("args", [])
     if not isinstance(args, list):
         raise SpecError(f"nodes[{i}]: 'args' must be a list")
@@ -174,8 +177,9 @@ def _command_entry(entry: dict, i: int) -> dict:
 
     unknown = set(entry) - COMMAND_KEYS
     if unknown:
-        raise SpecError(f"nodes[{i}]: a command node takes {', '.join(sorted(COMMAND_KEYS))}, not "
-                        f"{', '.join(sorted(unknown))}")
+        raise SpecError(
+            f"nodes[{i}]: a command node takes {', '.join(sorted(COMMAND_KEYS))}, not {', '.join(sorted(unknown))}"
+        )
     kwargs = {k: entry[k] for k in ("stdin", "files") if k in entry}
     if "files" in kwargs and not isinstance(kwargs["files"], dict):
         raise SpecError(f"nodes[{i}]: 'files' must map input names to values or refs")
@@ -207,7 +211,9 @@ def from_trusted_spec(spec: dict, upstream: dict[str, list[str]]) -> dict[str, N
         kwargs = entry.get("kwargs")
         options = entry.get("options")
         graph[nid] = Node(
-            id=nid, function=entry["function"], args=tuple(_trusted(a) for a in entry.get("args", ())),
+            id=nid,
+            function=entry["function"],
+            args=tuple(_trusted(a) for a in entry.get("args", ())),
             kwargs=tuple((k, _trusted(v)) for k, v in kwargs.items()) if kwargs else (),
             options=tuple(codec.from_jsonable(options).items()) if options else (),
             upstream=tuple(upstream[nid]),

@@ -15,6 +15,7 @@ predates start-up kinds has ``UNKNOWN``.
 A worker records *why* a start-up was what it was (``WorkerStartup.reason``, ``workers.context``):
 one of the ``REASONS`` below; ``kind_of`` maps a reason to its kind (what the history learns from).
 """
+
 from __future__ import annotations
 
 WARM, COLD, NEW = "warm", "cold", "new"

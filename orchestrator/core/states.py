@@ -12,6 +12,7 @@ changes a state through ``move`` (or filters rows by ``sources_of`` a target), a
 One service function per run transition lives in ``orchestrator.services``;
 anything outside these tables raises ``TransitionError``.
 """
+
 from __future__ import annotations
 
 from django.db import models
@@ -50,8 +51,14 @@ RUN_TRANSITIONS: dict[str, set[str]] = {
 }
 
 TASK_TRANSITIONS: dict[str, set[str]] = {
-    TaskStatus.PENDING: {TaskStatus.READY, TaskStatus.RUNNING, TaskStatus.SUCCEEDED, TaskStatus.FAILED,
-                         TaskStatus.SKIPPED, TaskStatus.CANCELLED},
+    TaskStatus.PENDING: {
+        TaskStatus.READY,
+        TaskStatus.RUNNING,
+        TaskStatus.SUCCEEDED,
+        TaskStatus.FAILED,
+        TaskStatus.SKIPPED,
+        TaskStatus.CANCELLED,
+    },
     TaskStatus.READY: {TaskStatus.RUNNING, TaskStatus.SKIPPED, TaskStatus.CANCELLED},
     TaskStatus.RUNNING: {TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED},
     TaskStatus.SUCCEEDED: set(),

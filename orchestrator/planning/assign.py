@@ -34,6 +34,7 @@ together and long work runs in parallel.
 
 Ties are broken by structural position, never by names.
 """
+
 from __future__ import annotations
 
 from orchestrator.planning.dag import Dag
@@ -68,8 +69,17 @@ def exclusive_work(dag: Dag, work: list[float]) -> list[float]:
     return total
 
 
-def assign(dag: Dag, *, work: list[float], level: list[float], output_bytes: list[int], critical: list[bool],
-           arrival: list[float], startup_s: float, fetch_s: list[float]) -> list[int]:
+def assign(
+    dag: Dag,
+    *,
+    work: list[float],
+    level: list[float],
+    output_bytes: list[int],
+    critical: list[bool],
+    arrival: list[float],
+    startup_s: float,
+    fetch_s: list[float],
+) -> list[int]:
     """Logical worker per task position (0, 1, … in order of creation).
 
     ``work``: predicted exec time; ``level``: longest path from the task to the end;
@@ -118,8 +128,9 @@ def assign(dag: Dag, *, work: list[float], level: list[float], output_bytes: lis
     return _renumber(worker)
 
 
-def _fan_in_worker(dag: Dag, i: int, worker: list[int], critical: list[bool], arrival: list[float],
-                   output_bytes: list[int]) -> int:
+def _fan_in_worker(
+    dag: Dag, i: int, worker: list[int], critical: list[bool], arrival: list[float], output_bytes: list[int]
+) -> int:
     ups = dag.ups[i]
     if critical[i]:
         return worker[max(ups, key=lambda u: (arrival[u], -u))]

@@ -32,6 +32,7 @@ its size changed). Only runs with the same inputs as the new run count.
 Nothing here touches a database: the service layer reads the runs (bounded:
 the latest ``WINDOW``).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,6 +51,7 @@ MAD_EFFICIENCY = 0.37  # a MAD spread from n runs is as sure as a standard devia
 @dataclass(frozen=True)
 class PastRun:
     """A finished run of the same workflow and inputs, as its plan laid it out."""
+
     makespan_s: float
     placement: Mapping[str, tuple[str, int]]  # node id → (logical worker, memory MB)
     warm_processes: tuple[tuple[int, float], ...] = ()
@@ -65,8 +67,12 @@ def summary(residuals: Sequence[float]) -> dict:
     usable = sorted(r for r in residuals if r > 0 and math.isfinite(r))
     if not usable:
         return {"n": 0}
-    return {"n": len(usable), "median": round(weighted_quantile(usable, 50), 4),
-            "p10": round(weighted_quantile(usable, 10), 4), "p90": round(weighted_quantile(usable, 90), 4)}
+    return {
+        "n": len(usable),
+        "median": round(weighted_quantile(usable, 50), 4),
+        "p10": round(weighted_quantile(usable, 10), 4),
+        "p90": round(weighted_quantile(usable, 90), 4),
+    }
 
 
 def weights(n: int, half_life: float | None = None) -> list[float]:

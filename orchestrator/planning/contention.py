@@ -24,6 +24,7 @@ the inverse of the sharing model, from what the run recorded:
 Load the run's own tasks did not cause (other programs on the host) is not
 seen and stays in the times, as the run factors expect.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -21,15 +21,19 @@ simulated; the shortest typical makespan wins if it beats the current one by
 and the simulations are bounded (``BUDGET`` task simulations), so planning
 time stays flat.
 """
+
 from __future__ import annotations
 
+from typing import Callable
+
+from orchestrator.planning.dag import Dag
 from orchestrator.planning.timing import Timeline
 
 BUDGET = 3_000  # task simulations (tasks × trials) spent on folding at most
 CONTENDED = 0.01
 
 
-def fold(dag, worker: list[int], tl: Timeline, simulate) -> list[int]:
+def fold(dag: Dag, worker: list[int], tl: Timeline, simulate: Callable[[list[int]], Timeline]) -> list[int]:
     """A worker assignment with crowding families folded where that shortens the run.
 
     ``simulate(worker) -> Timeline``: the typical point simulation of an assignment.
@@ -49,8 +53,10 @@ def fold(dag, worker: list[int], tl: Timeline, simulate) -> list[int]:
     busy = [0.0] * (max(worker) + 1)
     for i in range(dag.n):
         busy[worker[i]] += tl.end[i] - tl.start[i]
-    ranked = sorted((fam for fam in families.values() if len(fam) > 1),
-                    key=lambda fam: (-sum(busy[w] for w in fam), min(first[w] for w in fam)))
+    ranked = sorted(
+        (fam for fam in families.values() if len(fam) > 1),
+        key=lambda fam: (-sum(busy[w] for w in fam), min(first[w] for w in fam)),
+    )
     best, best_makespan = worker, tl.makespan
     for fam in ranked:
         fam = sorted(fam, key=lambda w: (tl.start[first[w]], first[w]))

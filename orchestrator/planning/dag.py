@@ -5,6 +5,7 @@ Planners work on positions, not names: position ``i`` is the i-th node of
 every order and tie-break below follows structure. Renaming nodes or
 building the dict in another order gives the same indices.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

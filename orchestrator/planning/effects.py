@@ -9,9 +9,11 @@
 TaskDup is not modelled: it trims the tail of slow runs, which calibration
 (residuals of past runs) already learns.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 from orchestrator.planning.dag import Dag
 
@@ -25,7 +27,7 @@ class Effects:
         return bool(self.preload or self.prewarm)
 
     @classmethod
-    def of(cls, dag: Dag, annotations: dict[str, dict], hit_rate: float) -> "Effects":
+    def of(cls, dag: Dag, annotations: Mapping[str, dict], hit_rate: float) -> "Effects":
         """From a plan's annotations (node id → {optimization: parameters})."""
         position = {nid: i for i, nid in enumerate(dag.ids)}
         preload = frozenset(position[n] for n, a in annotations.items() if "preload" in a and n in position)

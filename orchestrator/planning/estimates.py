@@ -7,6 +7,7 @@ the same logical worker is in memory (no download); an output is uploaded
 only when some consumer lives elsewhere; the sink's output is stored as the
 run's result.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,8 +42,9 @@ def uploads(dag: Dag, worker: list[int], i: int) -> bool:
     def label(w: int) -> int | None:
         return None if w < 0 else w
 
-    return upload_rule.uploads(label(worker[i]), (upload_rule.Consumer(label(worker[d]), False, len(dag.ups[d]))
-                                                  for d in dag.downs[i]))
+    return upload_rule.uploads(
+        label(worker[i]), (upload_rule.Consumer(label(worker[d]), False, len(dag.ups[d])) for d in dag.downs[i])
+    )
 
 
 @dataclass
@@ -64,15 +66,20 @@ def remote(worker: list[int], u: int, i: int) -> bool:
     return worker[u] != worker[i] or worker[i] < 0
 
 
-def input_downloads(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-                    sla: SLA | str, i: int) -> list[tuple[int, float]]:
+def input_downloads(
+    dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int], sla: SLA | str, i: int
+) -> list[tuple[int, float]]:
     """(upstream, download seconds) of each input task ``i`` fetches from Redis."""
-    return [(u, predictor.transfer_time("download", sizes.output_bytes[u], memory[i], sla))
-            for u in dag.ups[i] if remote(worker, u, i)]
+    return [
+        (u, predictor.transfer_time("download", sizes.output_bytes[u], memory[i], sla))
+        for u in dag.ups[i]
+        if remote(worker, u, i)
+    ]
 
 
-def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-                   sla: SLA | str, i: int) -> tuple[float, float, float, float, bool]:
+def task_durations(
+    dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int], sla: SLA | str, i: int
+) -> tuple[float, float, float, float, bool]:
     mb = memory[i]
     fn = dag.fn[i]
     dl = sum(d for _, d in input_downloads(dag, predictor, sizes, memory, worker, sla, i))
@@ -87,8 +94,9 @@ def task_durations(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[in
     return dl, ex, up, post, up_flag
 
 
-def bottom_levels(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], sla: SLA | str,
-                  dur: Durations | None = None) -> list[float]:
+def bottom_levels(
+    dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int], sla: SLA | str, dur: Durations | None = None
+) -> list[float]:
     """Longest time from a task's start to the end of the run, ignoring start-ups and worker sharing.
 
     Without ``dur``, every edge is remote (download + upload): the view before workers are assigned.
@@ -97,8 +105,9 @@ def bottom_levels(dag: Dag, predictor: Predictor, sizes: Sizes, memory: list[int
     for i in reversed(range(dag.n)):
         mb = memory[i]
         if dur is None:
-            own = (predictor.exec_time(dag.fn[i], mb, sizes.input_bytes[i], sla)
-                   + predictor.post_time(dag.fn[i], mb, sla))
+            own = predictor.exec_time(dag.fn[i], mb, sizes.input_bytes[i], sla) + predictor.post_time(
+                dag.fn[i], mb, sla
+            )
             kind = "store" if i == dag.sink else "upload"
             own += predictor.transfer_time(kind, sizes.output_bytes[i], mb, sla)
             own += sum(predictor.transfer_time("download", sizes.output_bytes[u], mb, sla) for u in dag.ups[i])

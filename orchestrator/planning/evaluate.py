@@ -10,19 +10,32 @@ workflow has enough past runs, then the typical makespan calibrated by them
 executing at once (``PlannerConfig.cores``, ``sharing``), so assignment,
 up/downgrades and the promise all see the same contention.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
-from orchestrator.core.graph import Graph
 from orchestrator.core import startup
-from orchestrator.planning import (assign as assign_mod, calibration, crowding, estimates, floor, montecarlo, rules,
-                                   timing)
+from orchestrator.core.graph import Graph
+from orchestrator.core.sla import SLA
+from orchestrator.planning import (
+    assign as assign_mod,
+    calibration,
+    crowding,
+    estimates,
+    floor,
+    montecarlo,
+    rules,
+    timing,
+)
 from orchestrator.planning.dag import Dag, index
 from orchestrator.planning.effects import NONE, Effects
 from orchestrator.planning.plan import Plan, TaskPlan, flexible_fallback
-from orchestrator.planning.predictor import Predictor, PredictionError, as_sla, cpu_speed, statistic
-from orchestrator.core.sla import SLA
+from orchestrator.planning.predictor import PredictionError, Predictor, as_sla, cpu_speed, statistic
+
+if TYPE_CHECKING:
+    from orchestrator.planning.config import PlannerConfig
 
 TYPICAL = SLA(50)
 PROMISE_SLAS = (SLA(50), SLA(90), SLA(95))  # recorded on every plan beside its own SLA's promise
@@ -42,7 +55,7 @@ class Evaluation:
     memory: list[int]  # per task
     dur: estimates.Durations
     timeline: timing.Timeline
-    outcome: montecarlo.Outcome
+    outcome: montecarlo.Outcome | None  # None: evaluated without Monte Carlo (``evaluate(monte_carlo=False)``)
     # The makespan with median task times (the point simulation at p50): the typical run, which
     # past runs' residuals are measured against (``calibration``).
     typical: float = 0.0
@@ -52,13 +65,19 @@ class Evaluation:
     effects: Effects = NONE  # what the plan's optimizations change (``planning.effects``)
 
     @property
+    def mc(self) -> montecarlo.Outcome:
+        """The Monte Carlo outcome, which only an evaluation made with Monte Carlo has."""
+        assert self.outcome is not None, "evaluated without Monte Carlo"
+        return self.outcome
+
+    @property
     def promise(self) -> float:
         """The typical makespan × the residual percentile once calibrated; Monte Carlo's SLA percentile before."""
-        return self.typical * self.factor if self.factor is not None else self.outcome.promise
+        return self.typical * self.factor if self.factor is not None else self.mc.promise
 
     @property
     def gb_seconds(self) -> float:
-        return self.outcome.mean_gb_seconds
+        return self.mc.mean_gb_seconds
 
 
 def fallback_reason(graph: Graph, predictor: Predictor | None) -> str | None:
@@ -71,16 +90,19 @@ def fallback_reason(graph: Graph, predictor: Predictor | None) -> str | None:
     return None
 
 
-def no_history_plan(graph: Graph, config, memory_mb: int, reason: str) -> Plan:
-    return flexible_fallback(graph, config, memory_mb,
-                             f"{reason}: flexible workers (WUKONG style) on {memory_mb} MB; "
-                             "this run's metrics let the next run be planned")
+def no_history_plan(graph: Graph, config: PlannerConfig, memory_mb: int, reason: str) -> Plan:
+    return flexible_fallback(
+        graph,
+        config,
+        memory_mb,
+        f"{reason}: flexible workers (WUKONG style) on {memory_mb} MB; this run's metrics let the next run be planned",
+    )
 
 
 class Planning:
     """One planning session over one graph: sizes and predictions are computed once."""
 
-    def __init__(self, graph: Graph, predictor: Predictor, config):
+    def __init__(self, graph: Graph, predictor: Predictor, config: PlannerConfig) -> None:
         self.graph = graph
         self.dag: Dag = index(graph)
         self.predictor = predictor
@@ -131,7 +153,8 @@ class Planning:
         """The typical timeline of a past run's layout as today's predictor sees it (None: a
         layout this graph cannot take, e.g. flexible workers)."""
         labels: dict[str, int] = {}
-        worker, worker_memory = [], []
+        worker: list[int] = []
+        worker_memory: list[int] = []
         for nid in self.dag.ids:
             label, mb = past.placement.get(nid, (None, None))
             if label is None or mb is None:
@@ -145,9 +168,17 @@ class Planning:
         yields = frozenset(position[nid] for nid in past.yield_before if nid in position)
         effects = Effects.of(self.dag, past.annotations, self.predictor.history.prewarm_hit_rate)
         try:
-            _, tl = self._simulate(worker, worker_memory, memory, TYPICAL, yields, warm=past.warm_processes,
-                                   pools=past.pool_processes, effects=effects,
-                                   cores=past.cores if past.cores is not None else self.config.cores)
+            _, tl = self._simulate(
+                worker,
+                worker_memory,
+                memory,
+                TYPICAL,
+                yields,
+                warm=past.warm_processes,
+                pools=past.pool_processes,
+                effects=effects,
+                cores=past.cores if past.cores is not None else self.config.cores,
+            )
         except PredictionError:
             return None
         return tl
@@ -160,24 +191,33 @@ class Planning:
         out = {}
         for sla in PROMISE_SLAS:
             f = calibration.factor(residuals, sla) if ev.factor is not None else None
-            value = ev.typical * f if f is not None else statistic(ev.outcome.makespans, sla)
+            value = ev.typical * f if f is not None else statistic(ev.mc.makespans, sla)
             out[str(sla)] = round(float(value), 6)
         return out
 
     def _capacity_record(self, tl: timing.Timeline) -> dict:
         """The capacity the plan assumed and how much sharing it costs the tasks."""
         stretched = [x for x in tl.stretch if x > 1.01]
-        return {"cores": self.config.cores, "source": self.config.capacity_source or None,
-                "contended_tasks": len(stretched), "max_stretch": round(max(stretched, default=1.0), 3)}
+        return {
+            "cores": self.config.cores,
+            "source": self.config.capacity_source or None,
+            "contended_tasks": len(stretched),
+            "max_stretch": round(max(stretched, default=1.0), 3),
+        }
 
     def _calibration_record(self, ev: Evaluation) -> dict:
-        return {"runs": len(self.residuals), "factor": ev.factor, "all_runs_factor": self.factor,
-                "steady_factor": self.steady_factor, "steady_runs": self.steady_runs,
-                "basis": ev.calibration_basis,
-                # Past runs' observed ÷ typical as replayed now (oldest first): near 1 when the model
-                # (capacity included) explains them; reported by sla_report and the run page.
-                "residuals": [round(r, 4) for r in self.residuals],
-                "residual_summary": calibration.summary(self.residuals)}
+        return {
+            "runs": len(self.residuals),
+            "factor": ev.factor,
+            "all_runs_factor": self.factor,
+            "steady_factor": self.steady_factor,
+            "steady_runs": self.steady_runs,
+            "basis": ev.calibration_basis,
+            # Past runs' observed ÷ typical as replayed now (oldest first): near 1 when the model
+            # (capacity included) explains them; reported by sla_report and the run page.
+            "residuals": [round(r, 4) for r in self.residuals],
+            "residual_summary": calibration.summary(self.residuals),
+        }
 
     # --- workers ------------------------------------------------------------------
 
@@ -219,7 +259,14 @@ class Planning:
             fetch = [p.transfer_time("download", sizes.output_bytes[i], memory_mb, sla) for i in range(dag.n)]
             edge = [p.transfer_time("upload", sizes.output_bytes[i], memory_mb, sla) + fetch[i] for i in range(dag.n)]
             level = estimates.bottom_levels(dag, p, sizes, [memory_mb] * dag.n, sla)
-            self._assign_inputs[memory_mb] = (work, post, fetch, edge, level, p.startup_time(memory_mb, startup.NEW, sla))
+            self._assign_inputs[memory_mb] = (
+                work,
+                post,
+                fetch,
+                edge,
+                level,
+                p.startup_time(memory_mb, startup.NEW, sla),
+            )
         work, post, fetch, edge, level, startup_s = self._assign_inputs[memory_mb]
         if stretch is not None:  # what sharing adds to each task, on every path to the end too
             extra = [w * (x - 1.0) for w, x in zip(work, stretch)]
@@ -234,9 +281,14 @@ class Planning:
         for i in range(dag.n):
             finish[i] = max((finish[u] + edge[u] for u in dag.ups[i]), default=0.0) + own[i]
         return assign_mod.assign(
-            dag, work=work, level=level, output_bytes=self.sizes.output_bytes,
-            critical=assign_mod.critical_flags(dag, own, edge), arrival=[finish[i] + edge[i] for i in range(dag.n)],
-            startup_s=startup_s, fetch_s=fetch,
+            dag,
+            work=work,
+            level=level,
+            output_bytes=self.sizes.output_bytes,
+            critical=assign_mod.critical_flags(dag, own, edge),
+            arrival=[finish[i] + edge[i] for i in range(dag.n)],
+            startup_s=startup_s,
+            fetch_s=fetch,
         )
 
     # --- evaluation ---------------------------------------------------------------
@@ -258,12 +310,17 @@ class Planning:
                 # Another assignment with the same neighbours on i's worker (and the same flexible ones)
                 # gives i the same downloads and upload.
                 w = worker[i]
-                key = (i, memory[i], w >= 0, tuple(worker[x] == w for x in near[i]) if w >= 0 else
-                       tuple(worker[x] < 0 for x in near[i]))
+                key = (
+                    i,
+                    memory[i],
+                    w >= 0,
+                    tuple(worker[x] == w for x in near[i]) if w >= 0 else tuple(worker[x] < 0 for x in near[i]),
+                )
                 got = shared.get(key)
                 if got is None:
-                    got = shared[key] = estimates.task_durations(dag, self.predictor, self.sizes, memory, worker,
-                                                                 sla, i)
+                    got = shared[key] = estimates.task_durations(
+                        dag, self.predictor, self.sizes, memory, worker, sla, i
+                    )
                 cache[(i, memory[i])] = got
             d.download[i], d.exec[i], d.upload[i], d.post[i], d.uploads[i] = got
         return d
@@ -279,20 +336,46 @@ class Planning:
             out[i] = got
         return out
 
-    def _simulate(self, worker: list[int], worker_memory: list[int], memory: list[int], sla: SLA,
-                  yield_before: frozenset[int], warm=None, pools=None,
-                  effects: Effects = NONE, cores=CONFIG_CORES) -> tuple[estimates.Durations, timing.Timeline]:
+    def _simulate(
+        self,
+        worker: list[int],
+        worker_memory: list[int],
+        memory: list[int],
+        sla: SLA,
+        yield_before: frozenset[int],
+        warm: tuple[tuple[int, float], ...] | None = None,
+        pools: tuple[tuple[int, int], ...] | None = None,
+        effects: Effects = NONE,
+        cores: Any = CONFIG_CORES,
+    ) -> tuple[estimates.Durations, timing.Timeline]:
         """The point simulation with per-task predictions at ``sla`` (``cores``: the capacity, the
         config's unless given — a replayed past run keeps the one its plan assumed)."""
         dag, p = self.dag, self.predictor
         cores = self.config.cores if cores is CONFIG_CORES else cores
-        key = (tuple(worker), tuple(worker_memory), sla, yield_before, effects.preload,
-               tuple(sorted(effects.prewarm.items())), cores, warm, pools)
+        key = (
+            tuple(worker),
+            tuple(worker_memory),
+            sla,
+            yield_before,
+            effects.preload,
+            tuple(sorted(effects.prewarm.items())),
+            cores,
+            warm,
+            pools,
+        )
         if key in self._recent_sims:
             return self._recent_sims[key]  # e.g. the assignment's look at the plan, evaluated again
         dur = self._durations(worker, memory, sla)
-        sharing = {} if cores is None else {"cores": cores, "cpu_demand": self.cpu_demand(memory),
-                                            "exec_part": dur.exec, "upload_part": dur.upload}
+        sharing = (
+            {}
+            if cores is None
+            else {
+                "cores": cores,
+                "cpu_demand": self.cpu_demand(memory),
+                "exec_part": dur.exec,
+                "upload_part": dur.upload,
+            }
+        )
         priority = estimates.bottom_levels(dag, p, self.sizes, memory, sla, dur)
         run_time = [dur.run_time(i) for i in range(dag.n)]
         preload = {}
@@ -300,12 +383,20 @@ class Planning:
             preload[i] = estimates.input_downloads(dag, p, self.sizes, memory, worker, sla, i)
             run_time[i] -= sum(d for _, d in preload[i])
         tl = timing.simulate(
-            dag, worker=worker, worker_memory=worker_memory,
-            run_time=run_time, post=dur.post, priority=priority, preload=preload, prewarm=effects.prewarm,
+            dag,
+            worker=worker,
+            worker_memory=worker_memory,
+            run_time=run_time,
+            post=dur.post,
+            priority=priority,
+            preload=preload,
+            prewarm=effects.prewarm,
             startup=lambda mb, kind: p.startup_time(mb, kind, sla),
-            keepalive_s=self.config.keepalive_s, pool_size=self.config.pool_size,
+            keepalive_s=self.config.keepalive_s,
+            pool_size=self.config.pool_size,
             warm_processes=self.config.warm_processes if warm is None else tuple(warm),
-            min_pool=self.config.min_pool, yield_before=yield_before,
+            min_pool=self.config.min_pool,
+            yield_before=yield_before,
             pool_processes=dict(self.config.pool_processes if pools is None else pools),
             fresh_extra=[x * (p.history.fresh_factor - 1.0) for x in dur.exec] if p.history.fresh_factor > 1 else None,
             **sharing,
@@ -315,9 +406,16 @@ class Planning:
             del self._recent_sims[next(iter(self._recent_sims))]
         return dur, tl
 
-    def evaluate(self, worker: list[int], worker_memory: list[int], *, monte_carlo: bool = True,
-                 yield_before: frozenset[int] = frozenset(), effects: Effects = NONE,
-                 sla: SLA | None = None) -> Evaluation:
+    def evaluate(
+        self,
+        worker: list[int],
+        worker_memory: list[int],
+        *,
+        monte_carlo: bool = True,
+        yield_before: frozenset[int] = frozenset(),
+        effects: Effects = NONE,
+        sla: SLA | None = None,
+    ) -> Evaluation:
         """``sla``: the point simulation's, for a look without Monte Carlo (the plan's by default)."""
         dag, p = self.dag, self.predictor
         if sla is not None and monte_carlo:
@@ -327,17 +425,35 @@ class Planning:
         dur, tl = self._simulate(worker, worker_memory, memory, sla, yield_before, effects=effects)
         outcome, typical, typical_tl = None, tl.makespan, tl
         if monte_carlo:
-            outcome = montecarlo.run(dag, tl, predictor=p, sizes=self.sizes, memory=memory, worker=worker,
-                                     uploads=dur.uploads, sla=sla, samples=self.config.mc_samples,
-                                     seed=self.config.seed)
+            outcome = montecarlo.run(
+                dag,
+                tl,
+                predictor=p,
+                sizes=self.sizes,
+                memory=memory,
+                worker=worker,
+                uploads=dur.uploads,
+                sla=sla,
+                samples=self.config.mc_samples,
+                seed=self.config.seed,
+            )
             if sla != TYPICAL:
                 typical_tl = self._simulate(worker, worker_memory, memory, TYPICAL, yield_before, effects=effects)[1]
                 typical = typical_tl.makespan
         self.evaluations += 1
         factor, basis = self.factor_for(typical_tl)
-        return Evaluation(worker_memory=list(worker_memory), memory=memory, dur=dur, timeline=tl, outcome=outcome,
-                          typical=typical, factor=factor, calibration_basis=basis, yield_before=yield_before,
-                          effects=effects)
+        return Evaluation(
+            worker_memory=list(worker_memory),
+            memory=memory,
+            dur=dur,
+            timeline=tl,
+            outcome=outcome,
+            typical=typical,
+            factor=factor,
+            calibration_basis=basis,
+            yield_before=yield_before,
+            effects=effects,
+        )
 
     # --- the plan -------------------------------------------------------------------
 
@@ -365,28 +481,43 @@ class Planning:
         for i, nid in enumerate(dag.ids):
             br = first_of.get(i)
             tasks[nid] = TaskPlan(
-                node_id=nid, memory_mb=ev.memory[i], worker=f"w{worker[i]}",
+                node_id=nid,
+                memory_mb=ev.memory[i],
+                worker=f"w{worker[i]}",
                 startup=br.state if br is not None else startup.NONE,
                 startup_s=round(br.pool_wait_s + br.startup_s, 6) if br is not None else 0.0,
-                download_s=round(dur.download[i], 6), exec_s=round(dur.exec[i], 6), upload_s=round(dur.upload[i], 6),
-                input_bytes=self.sizes.input_bytes[i], output_bytes=self.sizes.output_bytes[i],
-                earliest_start_s=round(tl.ready[i], 6), start_s=round(tl.start[i], 6), end_s=round(tl.end[i], 6),
+                download_s=round(dur.download[i], 6),
+                exec_s=round(dur.exec[i], 6),
+                upload_s=round(dur.upload[i], 6),
+                input_bytes=self.sizes.input_bytes[i],
+                output_bytes=self.sizes.output_bytes[i],
+                earliest_start_s=round(tl.ready[i], 6),
+                start_s=round(tl.start[i], 6),
+                end_s=round(tl.end[i], 6),
             )
         p = self.predictor
         plan = Plan(
-            planner=self.config.planner, sla=str(self.sla), tasks=tasks, note=note,
+            planner=self.config.planner,
+            sla=str(self.sla),
+            tasks=tasks,
+            note=note,
             critical_path=[dag.ids[i] for i in tl.critical_path],
-            predicted_makespan_s=round(ev.promise, 6), predicted_makespan_per_task_s=round(tl.makespan, 6),
-            predicted_median_s=round(ev.typical, 6), monte_carlo_s=round(ev.outcome.promise, 6),
+            predicted_makespan_s=round(ev.promise, 6),
+            predicted_makespan_per_task_s=round(tl.makespan, 6),
+            predicted_median_s=round(ev.typical, 6),
+            monte_carlo_s=round(ev.mc.promise, 6),
             calibration=self._calibration_record(ev),
             warm_processes=[[mb, round(ago, 3)] for mb, ago in self.config.warm_processes],
             pool_processes=[[mb, n] for mb, n in self.config.pool_processes],
             yield_before=sorted(dag.ids[i] for i in ev.yield_before),
-            capacity=self._capacity_record(tl), promises=self.promises(ev),
+            capacity=self._capacity_record(tl),
+            promises=self.promises(ev),
             predicted_gb_seconds=round(ev.gb_seconds, 6),
             sample_counts={
-                "functions": {fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}
-                              for fn in sorted(set(dag.fn))},
+                "functions": {
+                    fn: {str(mb): p.exact_samples(fn, mb) for mb in sorted(set(ev.memory))}
+                    for fn in sorted(set(dag.fn))
+                },
                 "branches": len(tl.branches),
                 "cold_starts": sum(1 for br in tl.branches if br.cold),
                 "new_processes": sum(1 for br in tl.branches if br.state == startup.NEW),
@@ -394,7 +525,8 @@ class Planning:
                 "evaluations": self.evaluations,
                 "defaults_used": sorted(p.defaults_used),
                 "fresh_process_factor": round(p.history.fresh_factor, 3),
-                "cache_hits": p.hits, "cache_misses": p.misses,
+                "cache_hits": p.hits,
+                "cache_misses": p.misses,
             },
         )
         floor.clamp(plan, self.physical_floor(ev.memory))
@@ -408,10 +540,13 @@ class Planning:
         return floor.of(dag, cpu_s=cpu_s, speed=[cpu_speed(mb) for mb in memory], cores=self.config.cores)
 
 
-def plan_or_fallback(graph: Graph, predictor: Predictor | None, config, fallback_mb: int, make) -> Plan:
+def plan_or_fallback(
+    graph: Graph, predictor: Predictor | None, config: PlannerConfig, fallback_mb: int, make: Callable[[Planning], Plan]
+) -> Plan:
     """Plan with ``make(Planning)``, or the flexible fallback when history is missing."""
     reason = fallback_reason(graph, predictor)
     if reason is None:
+        assert predictor is not None, "fallback_reason gives one without a predictor"
         try:
             return make(Planning(graph, predictor, config))
         except PredictionError as exc:

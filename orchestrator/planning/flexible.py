@@ -14,6 +14,7 @@ ran beside them never uploaded. So ``wukong-opt`` promises with the same
 timing model, Monte Carlo and calibration as the predictive planners, and a
 past flexible run is replayed from the placement its plan recorded.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -25,8 +26,16 @@ from orchestrator.planning.waits import Readiness
 DEFAULT_EXECUTORS = 8  # when the pools are unbounded (FaaS): what a run of this size would get at once
 
 
-def place(dag: Dag, *, run_time: list[float], output_bytes: list[int], executors: int,
-          cluster_min_bytes: int | None = None, max_fanout: int = 1, delay_s: float = 0.0) -> list[int]:
+def place(
+    dag: Dag,
+    *,
+    run_time: list[float],
+    output_bytes: list[int],
+    executors: int,
+    cluster_min_bytes: int | None = None,
+    max_fanout: int = 1,
+    delay_s: float = 0.0,
+) -> list[int]:
     """The executor (0, 1, …) each task runs on. ``run_time``: per task, its duration and post-task
     overhead; ``cluster_min_bytes`` None: no clustering (plain WUKONG keeps one child); ``delay_s``:
     delayed I/O — a big output's executor waits that long for its children that are not ready yet (their
@@ -41,8 +50,16 @@ class Placement:
 
     END, DELAY_OVER = 0, 1  # events: a task's end, or a delayed upload's wait running out
 
-    def __init__(self, dag: Dag, run_time: list[float], output_bytes: list[int], executors: int,
-                 cluster_min_bytes: int | None, max_fanout: int, delay_s: float):
+    def __init__(
+        self,
+        dag: Dag,
+        run_time: list[float],
+        output_bytes: list[int],
+        executors: int,
+        cluster_min_bytes: int | None,
+        max_fanout: int,
+        delay_s: float,
+    ):
         self.dag, self.run_time, self.output_bytes, self.executors = dag, run_time, output_bytes, executors
         self.cluster_min_bytes, self.max_fanout, self.delay_s = cluster_min_bytes, max_fanout, delay_s
         self.readiness = Readiness(dag)

@@ -26,6 +26,7 @@ floor never rises above what was measured. ::
     >>> f.path_s, f.total_s, f.value       # a → b is 3 s, but one core must do 5 s of work
     (3.0, 5.0, 5.0)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,12 @@ class Floor:
         return max(self.path_s, self.total_s)
 
     def to_dict(self) -> dict:
-        return {"seconds": round(self.value, 6), "critical_cpu_path_s": round(self.path_s, 6),
-                "total_cpu_over_cores_s": round(self.total_s, 6), "path": list(self.path)}
+        return {
+            "seconds": round(self.value, 6),
+            "critical_cpu_path_s": round(self.path_s, 6),
+            "total_cpu_over_cores_s": round(self.total_s, 6),
+            "path": list(self.path),
+        }
 
 
 def of(dag: Dag, *, cpu_s: list[float], speed: list[float], cores: float | None) -> Floor:
@@ -89,7 +94,9 @@ def clamp(plan: Plan, floor: Floor) -> bool:
             plan.promises[sla] = value
     plan.floor["clamped"] = bool(moved)
     if moved:
-        plan.note += (f"; promise raised to the physical floor {value:.2f} s (critical CPU path "
-                      f"{floor.path_s:.2f} s, total CPU over the cores {floor.total_s:.2f} s; "
-                      f"the model said {', '.join(moved)} s)")
+        plan.note += (
+            f"; promise raised to the physical floor {value:.2f} s (critical CPU path "
+            f"{floor.path_s:.2f} s, total CPU over the cores {floor.total_s:.2f} s; "
+            f"the model said {', '.join(moved)} s)"
+        )
     return bool(moved)

@@ -24,6 +24,7 @@ does — that promises with the simulated placement (each task's
     >>> Side(typical_s=10.0, promise_s=12.0, gb_s=9.0).beats(Side(typical_s=20.0, promise_s=24.0, gb_s=5.0)) is None
     True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,11 +36,33 @@ from orchestrator.planning.predictor import PredictionError
 
 NOISE = 0.03  # a makespan or cost this close is the same one: no flip on the model's rounding
 COST_SLACK = 0.10  # "equal cost": the faster run may cost this much more (relative)
-TIMING_FIELDS = ("startup", "startup_s", "download_s", "exec_s", "upload_s", "input_bytes", "output_bytes",
-                 "earliest_start_s", "start_s", "end_s")
-PLAN_FIELDS = ("critical_path", "predicted_makespan_s", "predicted_makespan_per_task_s", "predicted_median_s",
-               "monte_carlo_s", "calibration", "predicted_gb_seconds", "sample_counts", "warm_processes",
-               "pool_processes", "promises", "floor", "capacity")
+TIMING_FIELDS = (
+    "startup",
+    "startup_s",
+    "download_s",
+    "exec_s",
+    "upload_s",
+    "input_bytes",
+    "output_bytes",
+    "earliest_start_s",
+    "start_s",
+    "end_s",
+)
+PLAN_FIELDS = (
+    "critical_path",
+    "predicted_makespan_s",
+    "predicted_makespan_per_task_s",
+    "predicted_median_s",
+    "monte_carlo_s",
+    "calibration",
+    "predicted_gb_seconds",
+    "sample_counts",
+    "warm_processes",
+    "pool_processes",
+    "promises",
+    "floor",
+    "capacity",
+)
 
 
 @dataclass(frozen=True)
@@ -64,25 +87,47 @@ class Side:
         return None
 
     def to_dict(self) -> dict:
-        return {"typical_s": round(self.typical_s, 6), "promise_s": round(self.promise_s, 6),
-                "gb_seconds": round(self.gb_s, 6)}
+        return {
+            "typical_s": round(self.typical_s, 6),
+            "promise_s": round(self.promise_s, 6),
+            "gb_seconds": round(self.gb_s, 6),
+        }
 
 
-def flexible_plan(s: Planning, memory_mb: int, note: str, *, cluster_min_bytes: int | None = None,
-                  max_fanout: int = 1, delay_s: float = 0.0) -> Plan:
+def flexible_plan(
+    s: Planning,
+    memory_mb: int,
+    note: str,
+    *,
+    cluster_min_bytes: int | None = None,
+    max_fanout: int = 1,
+    delay_s: float = 0.0,
+) -> Plan:
     """A flexible plan (every task's ``worker`` None) on ``memory_mb`` whose timings and promise come
     from where its executors would run each task (``flexible.place``), evaluated like any plan.
     Raises ``PredictionError`` when history cannot say."""
     dag, sizes, p = s.dag, s.sizes, s.predictor
-    run_time = [p.exec_time(dag.fn[i], memory_mb, sizes.input_bytes[i], TYPICAL)
-                + p.post_time(dag.fn[i], memory_mb, TYPICAL) for i in range(dag.n)]
-    worker = flexible.place(dag, run_time=run_time, output_bytes=sizes.output_bytes,
-                            executors=s.config.pool_size or flexible.DEFAULT_EXECUTORS,
-                            cluster_min_bytes=cluster_min_bytes, max_fanout=max_fanout, delay_s=delay_s)
+    run_time = [
+        p.exec_time(dag.fn[i], memory_mb, sizes.input_bytes[i], TYPICAL) + p.post_time(dag.fn[i], memory_mb, TYPICAL)
+        for i in range(dag.n)
+    ]
+    worker = flexible.place(
+        dag,
+        run_time=run_time,
+        output_bytes=sizes.output_bytes,
+        executors=s.config.pool_size or flexible.DEFAULT_EXECUTORS,
+        cluster_min_bytes=cluster_min_bytes,
+        max_fanout=max_fanout,
+        delay_s=delay_s,
+    )
     ev = s.evaluate(worker, [memory_mb] * (max(worker) + 1))
     simulated = s._build_plan(ev, worker, note)
-    out = Plan(planner=s.config.planner, sla=str(s.sla), note=note,
-               tasks={nid: TaskPlan(node_id=nid, memory_mb=memory_mb, worker=None) for nid in dag.ids})
+    out = Plan(
+        planner=s.config.planner,
+        sla=str(s.sla),
+        note=note,
+        tasks={nid: TaskPlan(node_id=nid, memory_mb=memory_mb, worker=None) for nid in dag.ids},
+    )
     for nid, tp in simulated.tasks.items():
         mine = out.tasks[nid]
         for name in TIMING_FIELDS:
@@ -110,14 +155,22 @@ def choose(s: Planning, plan: Plan) -> Plan:
     if theirs is None:
         return plan
     why = theirs.beats(mine)
-    record = {"planned": mine.to_dict(), "flexible": theirs.to_dict(), "kept": "flexible" if why else "planned",
-              "reason": why or "not faster at equal cost, nor cheaper within the SLA"}
+    record = {
+        "planned": mine.to_dict(),
+        "flexible": theirs.to_dict(),
+        "kept": "flexible" if why else "planned",
+        "reason": why or "not faster at equal cost, nor cheaper within the SLA",
+    }
     if why:
         alt.versus_flexible = record
-        alt.note += (f"; kept over the planned layout ({why}: typical {theirs.typical_s:.2f} s vs "
-                     f"{mine.typical_s:.2f} s, {theirs.gb_s:.2f} vs {mine.gb_s:.2f} GB-s)")
+        alt.note += (
+            f"; kept over the planned layout ({why}: typical {theirs.typical_s:.2f} s vs "
+            f"{mine.typical_s:.2f} s, {theirs.gb_s:.2f} vs {mine.gb_s:.2f} GB-s)"
+        )
         return alt
     plan.versus_flexible = record
-    plan.note += (f"; kept over WUKONG (typical {mine.typical_s:.2f} s vs {theirs.typical_s:.2f} s, "
-                  f"{mine.gb_s:.2f} vs {theirs.gb_s:.2f} GB-s)")
+    plan.note += (
+        f"; kept over WUKONG (typical {mine.typical_s:.2f} s vs {theirs.typical_s:.2f} s, "
+        f"{mine.gb_s:.2f} vs {theirs.gb_s:.2f} GB-s)"
+    )
     return plan

@@ -25,11 +25,12 @@ Keys:
   (it reloads the run and reconnects); ``new`` — a process the pool had to
   spawn first.
 """
+
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Hashable, Iterable
 
 from orchestrator.core import startup
 
@@ -99,7 +100,7 @@ class History:
         if not isinstance(self.cap, int) or self.cap < 1:
             raise ValueError(f"History cap must be a positive whole number, got {self.cap!r}")
 
-    def _bucket(self, table: dict, key) -> deque:
+    def _bucket(self, table: dict, key: Hashable) -> deque:
         bucket = table.get(key)
         if bucket is None:
             bucket = table[key] = deque(maxlen=self.cap)
@@ -143,8 +144,16 @@ class History:
         return {mb: list(b) for (fn, mb), b in self.tasks.items() if fn == function and b}
 
     def size(self) -> int:
-        tables: Iterable[dict] = (self.tasks, self.downloads, self.uploads, self.stores, self.startups,
-                                  self.shm_writes, self.maps, self.fetches)
+        tables: Iterable[dict] = (
+            self.tasks,
+            self.downloads,
+            self.uploads,
+            self.stores,
+            self.startups,
+            self.shm_writes,
+            self.maps,
+            self.fetches,
+        )
         return sum(len(b) for t in tables for b in t.values())
 
     def counts(self) -> dict:
@@ -154,6 +163,9 @@ class History:
             "downloads": {str(mb): len(b) for mb, b in sorted(self.downloads.items())},
             "uploads": {str(mb): len(b) for mb, b in sorted(self.uploads.items())},
             "startups": {f"{mb}-{kind}": len(b) for (mb, kind), b in sorted(self.startups.items())},
-            **{name: {str(mb): len(b) for mb, b in sorted(getattr(self, name).items())}
-               for name in TIER_TABLES if getattr(self, name)},
+            **{
+                name: {str(mb): len(b) for mb, b in sorted(getattr(self, name).items())}
+                for name in TIER_TABLES
+                if getattr(self, name)
+            },
         }

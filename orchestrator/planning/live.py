@@ -33,6 +33,7 @@ deadline passed with the run unfinished (or it finished late). ::
     >>> p.next_s, p.pace, p.predicted_makespan_s
     (2.0, 2.0, 8.0)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -63,8 +64,9 @@ def planned_ends(plan_tasks: Mapping[str, Mapping], typical_s: float | None) -> 
     return ends
 
 
-def predict(ends: Mapping[str, float], *, typical_s: float, done: Iterable[str], elapsed_s: float,
-            min_progress: float = 0.25) -> Prediction:
+def predict(
+    ends: Mapping[str, float], *, typical_s: float, done: Iterable[str], elapsed_s: float, min_progress: float = 0.25
+) -> Prediction:
     """The run's predicted makespan ``elapsed_s`` after it started, with the tasks ``done`` finished."""
     finished = {n.rpartition("[")[0] if n.endswith("]") and "[" in n else n for n in done}
     upcoming = min((e for n, e in ends.items() if n not in finished), default=typical_s)

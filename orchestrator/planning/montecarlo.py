@@ -21,20 +21,20 @@ shares it in every simulated run.
 
 The RNG is seeded, so a plan is reproducible.
 """
-from __future__ import annotations
 
-from orchestrator.core.startup import NEW, WARM
+from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from orchestrator.core.sla import SLA
+from orchestrator.core.startup import NEW, WARM
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.estimates import Sizes, remote
 from orchestrator.planning.predictor import Predictor, statistic
 from orchestrator.planning.timing import Timeline
 from orchestrator.planning.waits import Clock
-from orchestrator.core.sla import SLA
 
 DEFAULT_SAMPLES = 400
 
@@ -46,14 +46,25 @@ class Outcome:
     mean_gb_seconds: float
 
 
-def _draw(values: np.ndarray, n: int, rng: np.random.Generator):
+def _draw(values: np.ndarray, n: int, rng: np.random.Generator) -> float | np.ndarray:
     if len(values) == 1:
         return float(values[0])
     return values[rng.integers(0, len(values), n)]
 
 
-def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: list[int], worker: list[int],
-        uploads: list[bool], sla: SLA, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Outcome:
+def run(
+    dag: Dag,
+    tl: Timeline,
+    *,
+    predictor: Predictor,
+    sizes: Sizes,
+    memory: list[int],
+    worker: list[int],
+    uploads: list[bool],
+    sla: SLA,
+    samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+) -> Outcome:
     """Branches a pre-warm ping targets (``Branch.prewarm_hit``) start warm with that chance; inputs
     fetched as soon as each exists (PreLoad) are the timeline's PRELOAD waits, recorded when it was
     simulated."""
@@ -84,8 +95,9 @@ def run(dag: Dag, tl: Timeline, *, predictor: Predictor, sizes: Sizes, memory: l
                     fetch[u] = dl  # fetched from its upstream's end on, beside other work
                 else:
                     parts.append(dl)
-        parts.append(_draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng)
-                     * slow * fresh * stretch[i])
+        parts.append(
+            _draw(predictor.exec_neutral(dag.fn[i], mb, sizes.input_bytes[i]), n, rng) * slow * fresh * stretch[i]
+        )
         if uploads[i]:
             kind = "store" if i == dag.sink else "upload"
             parts.append(_draw(predictor.transfer_draws(kind, sizes.output_bytes[i], mb), n, rng))

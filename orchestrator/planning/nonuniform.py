@@ -30,15 +30,21 @@ Without history: flexible workers on the middle configuration, and the run
 says so. The result is kept only when the WUKONG run on the same model is not
 better (``guard``: faster at equal cost, or cheaper within the SLA).
 """
+
 from __future__ import annotations
 
-from orchestrator.core.graph import Graph
+from typing import TYPE_CHECKING, Iterable
+
 from orchestrator.core import startup
-from orchestrator.planning import estimates
-from orchestrator.planning import guard
+from orchestrator.core.graph import Graph
+from orchestrator.planning import estimates, guard
 from orchestrator.planning.evaluate import Evaluation, Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan
+from orchestrator.planning.predictor import Predictor
 from orchestrator.planning.slack import Slack
+
+if TYPE_CHECKING:
+    from orchestrator.planning.config import PlannerConfig
 
 GAIN = 0.01  # a change must save at least 1 % to be taken: no churn on noise
 # Up to this many task simulations (tasks × trials), each downgrade is tried by re-simulating the whole
@@ -48,12 +54,12 @@ UPGRADE_MAX = 12  # critical-path workers tried for upgrades
 YIELD_CANDIDATES = 16  # longest waits tried for yielding
 
 
-def middle(options) -> int:
+def middle(options: Iterable[int]) -> int:
     options = sorted(set(options))
     return options[len(options) // 2]
 
 
-def plan(graph: Graph, predictor, config) -> Plan:
+def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:
     options = sorted(set(config.memory_options))
     return plan_or_fallback(graph, predictor, config, middle(options), lambda s: guard.choose(s, _plan(s, options)))
 
@@ -93,16 +99,19 @@ def _plan(s: Planning, options: list[int]) -> Plan:
         ev, downgraded, upgraded, yields = base, 0, 0, frozenset()
     sizes = sorted(set(ev.worker_memory))
     on_path = sum(1 for w, _ in accepted[:downgraded] if w in critical)
-    note = (f"non-uniform: {n_workers} logical workers on {'/'.join(map(str, sizes))} MB; "
-            f"{downgraded - on_path} off the critical path and {on_path} on it downgraded (tolerance {tol:.0%}), "
-            f"{upgraded} upgraded on it, "
-            f"{len(yields)} long wait(s) yielded; all-{largest} MB promise {base.promise:.3f} s, "
-            f"{base.gb_seconds:.3f} GB-s")
+    note = (
+        f"non-uniform: {n_workers} logical workers on {'/'.join(map(str, sizes))} MB; "
+        f"{downgraded - on_path} off the critical path and {on_path} on it downgraded (tolerance {tol:.0%}), "
+        f"{upgraded} upgraded on it, "
+        f"{len(yields)} long wait(s) yielded; all-{largest} MB promise {base.promise:.3f} s, "
+        f"{base.gb_seconds:.3f} GB-s"
+    )
     return s.to_plan(ev, worker, note)
 
 
-def _screen_yields(s: Planning, worker: list[int], memory: list[int], ev: Evaluation,
-                   deadline: float) -> frozenset[int]:
+def _screen_yields(
+    s: Planning, worker: list[int], memory: list[int], ev: Evaluation, deadline: float
+) -> frozenset[int]:
     """Tasks a worker should not wait for: it gives its process up and starts again for them.
 
     Candidates follow a gap in their branch longer than twice a warm start-up (holding the
@@ -136,13 +145,21 @@ def _with(largest: int, n_workers: int, changes: list[tuple[int, int]]) -> list[
     return memory
 
 
-def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critical: set[int], options: list[int],
-                       deadline: float) -> list[tuple[int, int]]:
+def _screen_downgrades(
+    s: Planning, worker: list[int], base: Evaluation, critical: set[int], options: list[int], deadline: float
+) -> list[tuple[int, int]]:
     dag, p, sla = s.dag, s.predictor, s.sla
     tl, dur = base.timeline, base.dur
     memory = list(base.memory)
-    slack = Slack(dag, tl, worker=worker, run_time=[dur.run_time(i) for i in range(dag.n)], post=dur.post,
-                  branch_startup=[br.startup_s for br in tl.branches], deadline=deadline)
+    slack = Slack(
+        dag,
+        tl,
+        worker=worker,
+        run_time=[dur.run_time(i) for i in range(dag.n)],
+        post=dur.post,
+        branch_startup=[br.startup_s for br in tl.branches],
+        deadline=deadline,
+    )
     branches_of: dict[int, list[int]] = {}
     for b, br in enumerate(tl.branches):
         branches_of.setdefault(br.worker, []).append(b)
@@ -151,12 +168,14 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
         return mb / 1024 * (active + sum(p.billed_startup(mb, tl.branches[b].state) for b in branches_of[w]))
 
     current_mb = list(base.worker_memory)
-    candidates = sorted((w for w in range(len(current_mb)) if w not in critical),
-                        key=lambda w: (-cost(w, current_mb[w], slack.worker_active(w)), w))
+    candidates = sorted(
+        (w for w in range(len(current_mb)) if w not in critical),
+        key=lambda w: (-cost(w, current_mb[w], slack.worker_active(w)), w),
+    )
     accepted: list[tuple[int, int]] = []
     for w in candidates:
         old = current_mb[w]
-        best = (cost(w, old, slack.worker_active(w)) * (1 - GAIN), None, None)
+        best: tuple[float, int | None, dict | None] = (cost(w, old, slack.worker_active(w)) * (1 - GAIN), None, None)
         for mb in options:
             if mb >= old:
                 break
@@ -171,8 +190,11 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
                 return cache[i]  # noqa: B023
 
             ok, proposal = slack.try_worker(
-                w, run_time=lambda i: sum(parts(i)[:3]), post=lambda i: parts(i)[3],
-                startup=lambda b: p.startup_time(mb, tl.branches[b].state, sla))  # noqa: B023
+                w,
+                run_time=lambda i: sum(parts(i)[:3]),
+                post=lambda i: parts(i)[3],
+                startup=lambda b: p.startup_time(mb, tl.branches[b].state, sla),  # noqa: B023
+            )
             if ok:
                 c = cost(w, mb, slack.worker_active(w, proposal))
                 c += sum(current_mb[worker[x]] / 1024 * delay for x, delay in proposal["spill"].items())
@@ -182,14 +204,16 @@ def _screen_downgrades(s: Planning, worker: list[int], base: Evaluation, critica
         for i in slack.tasks_of[w]:
             memory[i] = chosen
         if best[1] is not None:
+            assert best[2] is not None, "a memory size is chosen with its proposal"
             slack.commit(w, best[2])
             current_mb[w] = chosen
             accepted.append((w, chosen))
     return accepted
 
 
-def _screen_by_simulation(s: Planning, worker: list[int], base: Evaluation, critical: set[int],
-                          options: list[int], deadline: float) -> list[tuple[int, int]]:
+def _screen_by_simulation(
+    s: Planning, worker: list[int], base: Evaluation, critical: set[int], options: list[int], deadline: float
+) -> list[tuple[int, int]]:
     memory = list(base.worker_memory)
     cost_now = _point_cost(s, base)
     spend: dict[int, float] = {}
@@ -222,8 +246,9 @@ def _screen_by_simulation(s: Planning, worker: list[int], base: Evaluation, crit
     return accepted
 
 
-def _bisect(s: Planning, worker: list[int], largest: int, n_workers: int, accepted: list[tuple[int, int]],
-            target: float) -> int:
+def _bisect(
+    s: Planning, worker: list[int], largest: int, n_workers: int, accepted: list[tuple[int, int]], target: float
+) -> int:
     """The most downgrades, in acceptance order, whose Monte Carlo promise stays within the target."""
     lo, hi = 0, len(accepted)  # lo keeps the target (none at all is the baseline); hi does not
     while hi - lo > 1:
@@ -244,8 +269,14 @@ def _point_cost(s: Planning, ev: Evaluation) -> float:
     return total
 
 
-def _upgrade_critical(s: Planning, worker: list[int], memory: list[int], ev: Evaluation,
-                      options: list[int], yields: frozenset[int] = frozenset()) -> tuple[Evaluation, int]:
+def _upgrade_critical(
+    s: Planning,
+    worker: list[int],
+    memory: list[int],
+    ev: Evaluation,
+    options: list[int],
+    yields: frozenset[int] = frozenset(),
+) -> tuple[Evaluation, int]:
     largest = options[-1]
     seen: list[int] = []
     for i in ev.timeline.critical_path:

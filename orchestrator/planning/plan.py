@@ -5,14 +5,15 @@ style), optimization annotations and predicted timings. Per plan: critical
 path, predicted makespan at the SLA (and the per-task-percentile estimate,
 kept for calibration studies), predicted GB-seconds, sample counts.
 """
+
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.core import startup as startup_kinds
-from orchestrator.core.graph import dependents
+from orchestrator.core.graph import Graph, dependents
 from orchestrator.planning import uploads
 
 
@@ -80,8 +81,9 @@ class Plan:
         # 1,000 tasks); annotations are shared, not copied — callers serialise, never mutate them.
         # Unset fields are left out (``from_dict`` restores their defaults): half the JSON of a
         # flexible plan.
-        data["tasks"] = {nid: {k: v for k, v in tp.__dict__.items() if v is not None and v != {}}
-                         for nid, tp in self.tasks.items()}
+        data["tasks"] = {
+            nid: {k: v for k, v in tp.__dict__.items() if v is not None and v != {}} for nid, tp in self.tasks.items()
+        }
         return data
 
     @classmethod
@@ -97,16 +99,20 @@ class Plan:
         tp = self.tasks[node_id]
         return tp.worker is not None and startup_kinds.begins_branch(tp.startup)
 
-    def set_uploads(self, graph) -> None:
+    def set_uploads(self, graph: Graph) -> None:
         """Each task's upload decision from the one rule (``planning.uploads``), now that the
         plan knows which tasks begin new branches."""
         downstream = dependents(graph)
         for nid, tp in self.tasks.items():
-            tp.upload = uploads.uploads(tp.worker, (
-                uploads.Consumer(self.tasks[c].worker, self.new_branch(c), len(graph[c].upstream))
-                for c in downstream[nid]))
+            tp.upload = uploads.uploads(
+                tp.worker,
+                (
+                    uploads.Consumer(self.tasks[c].worker, self.new_branch(c), len(graph[c].upstream))
+                    for c in downstream[nid]
+                ),
+            )
 
-    def compact(self, graph) -> dict:
+    def compact(self, graph: Graph) -> dict:
         """What workers need at run time, small enough to cache in Redis.
 
         ``n`` marks a task planned to begin a new branch of its worker (after
@@ -118,7 +124,13 @@ class Plan:
             self.set_uploads(graph)
         out = {}
         for nid, tp in self.tasks.items():
-            entry = {"m": tp.memory_mb, "w": tp.worker, "u": 1 if tp.upload else 0, "s": tp.start_s, "e": tp.end_s}
+            entry: dict[str, Any] = {
+                "m": tp.memory_mb,
+                "w": tp.worker,
+                "u": 1 if tp.upload else 0,
+                "s": tp.start_s,
+                "e": tp.end_s,
+            }
             if tp.annotations:
                 entry["a"] = tp.annotations
             if self.new_branch(nid):
@@ -135,7 +147,18 @@ class Plan:
         return out
 
 
-def flexible_fallback(graph, config, memory_mb: int, reason: str) -> "Plan":
+class Named(Protocol):
+    """What a fallback plan records of its ``PlannerConfig`` (named, not imported: the config holds the
+    rules, which read plans)."""
+
+    @property
+    def planner(self) -> str: ...
+
+    @property
+    def sla(self) -> str: ...
+
+
+def flexible_fallback(graph: Graph, config: Named, memory_mb: int, reason: str) -> "Plan":
     """The plan every planner falls back to without history."""
     out = Plan(
         planner=config.planner,

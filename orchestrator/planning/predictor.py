@@ -44,6 +44,7 @@ bytes); point predictions are statistics of these arrays. Monte Carlo uses
 of a run factor per simulated run can slow all its tasks together — the
 noise a loaded machine puts on every task of a run at once.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, cast
@@ -51,8 +52,8 @@ from typing import Any, Callable, Iterable, cast
 import numpy as np
 
 from orchestrator.core.resources import ResourceConfig
-from orchestrator.core.startup import COLD, NEW, WARM
 from orchestrator.core.sla import SLA, parse as parse_sla
+from orchestrator.core.startup import COLD, NEW, WARM
 from orchestrator.planning.history import History
 
 BASELINE_MB = 1024
@@ -252,10 +253,19 @@ class Predictor:
                     post.append(s.post_s * f)
                     age.append(k)
                     factor.append(run_factor.get(s.run, 1.0))
-            return _Pool(np.array(sizes), {"exec": np.array(ex), "out": np.array(out, dtype=float),
-                                          "post": np.array(post), "factor": np.array(factor),
-                                          "cpu": np.array(cpu, dtype=float), "cpu_s": np.array(cpu_s, dtype=float)},
-                         exact=len(exact) >= MIN_EXACT, age=np.array(age))
+            return _Pool(
+                np.array(sizes),
+                {
+                    "exec": np.array(ex),
+                    "out": np.array(out, dtype=float),
+                    "post": np.array(post),
+                    "factor": np.array(factor),
+                    "cpu": np.array(cpu, dtype=float),
+                    "cpu_s": np.array(cpu_s, dtype=float),
+                },
+                exact=len(exact) >= MIN_EXACT,
+                age=np.array(age),
+            )
 
         return self._memo(("task-pool", function, int(memory_mb)), build)
 
@@ -283,8 +293,10 @@ class Predictor:
     def exec_time(self, function: str, memory_mb: int, input_bytes: int, sla: SLA | str) -> float:
         sla = as_sla(sla)
         input_bytes = size_key(input_bytes)
-        return self._memo(("exec-at", function, int(memory_mb), int(input_bytes), sla),
-                          lambda: statistic(self.exec_draws(function, memory_mb, input_bytes), sla))
+        return self._memo(
+            ("exec-at", function, int(memory_mb), int(input_bytes), sla),
+            lambda: statistic(self.exec_draws(function, memory_mb, input_bytes), sla),
+        )
 
     def cpu_demand(self, function: str, memory_mb: int, input_bytes: int) -> float:
         """Cores the task keeps busy while executing uncontended at ``memory_mb`` (median of the
@@ -333,8 +345,9 @@ class Predictor:
         return self._memo(("out", function, int(memory_mb), int(input_bytes), stat), build)
 
     def post_draws(self, function: str, memory_mb: int) -> np.ndarray:
-        return self._memo(("post", function, int(memory_mb)),
-                          lambda: self._task_pool(function, memory_mb).columns["post"])
+        return self._memo(
+            ("post", function, int(memory_mb)), lambda: self._task_pool(function, memory_mb).columns["post"]
+        )
 
     def post_neutral(self, function: str, memory_mb: int) -> np.ndarray:
         def build():
@@ -346,6 +359,7 @@ class Predictor:
     def run_factors(self) -> tuple[np.ndarray, np.ndarray]:
         """Factors of the recent runs and their weights: a machine's load drifts, so a run
         ``FACTOR_HALF_LIFE_RUNS`` older counts half as much. ([1.0], [1.0]) without history."""
+
         def build():
             items = sorted(self.history.run_factors.items())  # run ids grow with time
             if not items:
@@ -359,8 +373,9 @@ class Predictor:
 
     def post_time(self, function: str, memory_mb: int, sla: SLA | str) -> float:
         sla = as_sla(sla)
-        return self._memo(("post-at", function, int(memory_mb), sla),
-                          lambda: statistic(self.post_draws(function, memory_mb), sla))
+        return self._memo(
+            ("post-at", function, int(memory_mb), sla), lambda: statistic(self.post_draws(function, memory_mb), sla)
+        )
 
     def exact_samples(self, function: str, memory_mb: int) -> int:
         return len(self.history.tasks.get((function, int(memory_mb)), ()))
@@ -389,9 +404,14 @@ class Predictor:
         return latency + nbytes / speed
 
     def _transfer_pool(self, kind: str, memory_mb: int) -> _Pool | None:
-        tables = {"download": ("downloads", "uploads"), "upload": ("uploads", "downloads"),
-                  "store": ("stores", "uploads"), "shm_write": ("shm_writes",), "map": ("maps",),
-                  "fetch": ("fetches",)}
+        tables = {
+            "download": ("downloads", "uploads"),
+            "upload": ("uploads", "downloads"),
+            "store": ("stores", "uploads"),
+            "shm_write": ("shm_writes",),
+            "map": ("maps",),
+            "fetch": ("fetches",),
+        }
 
         def build():
             for name in tables[kind]:
@@ -414,8 +434,12 @@ class Predictor:
                     speeds.append(s.nbytes / secs * f)
                     seconds.append(secs / f)
                     age.append(k)
-            return _Pool(np.array(sizes), {"speed": np.array(speeds), "seconds": np.array(seconds)},
-                         exact=len(exact) >= MIN_EXACT, age=np.array(age))
+            return _Pool(
+                np.array(sizes),
+                {"speed": np.array(speeds), "seconds": np.array(seconds)},
+                exact=len(exact) >= MIN_EXACT,
+                age=np.array(age),
+            )
 
         return self._memo(("xfer-pool", kind, int(memory_mb)), build)
 
@@ -467,6 +491,7 @@ class Predictor:
         """Samples of one start-up kind normalised to ``memory_mb``; a kind with no samples
         at all borrows (said in ``defaults_used``): a cold start on an existing process is a
         warm one plus the extra set-up a cold start does; a spawn is at least a cold start."""
+
         def collect(k: str) -> dict[int, list]:
             return {mb: list(b) for (mb, kk), b in self.history.startups.items() if kk == k and b}
 
@@ -496,8 +521,11 @@ class Predictor:
                     total.append((s.startup_s + shift) * f)
                     billed.append((s.billed_s + shift) * f)
                     factor.append(self.history.run_factors.get(s.run, 1.0))
-            return _Pool(np.zeros(len(total)), {"total": np.array(total), "billed": np.array(billed),
-                                                "factor": np.array(factor)}, exact=len(exact) >= MIN_EXACT)
+            return _Pool(
+                np.zeros(len(total)),
+                {"total": np.array(total), "billed": np.array(billed), "factor": np.array(factor)},
+                exact=len(exact) >= MIN_EXACT,
+            )
 
         return self._memo(("startup-pool", int(memory_mb), kind), build)
 
@@ -518,11 +546,13 @@ class Predictor:
 
     def startup_time(self, memory_mb: int, kind: str, sla: SLA | str) -> float:
         sla = as_sla(sla)
-        return self._memo(("startup-at", int(memory_mb), kind, sla),
-                          lambda: statistic(self.startup_draws(memory_mb, kind), sla))
+        return self._memo(
+            ("startup-at", int(memory_mb), kind, sla), lambda: statistic(self.startup_draws(memory_mb, kind), sla)
+        )
 
     def billed_startup(self, memory_mb: int, kind: str) -> float:
         """Mean part of a start-up inside the worker's billed activity (cost, not time)."""
+
         def build():
             pool = self._startup_pool(memory_mb, kind)
             return 0.0 if pool is None else float(np.mean(pool.columns["billed"]))

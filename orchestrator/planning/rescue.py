@@ -18,6 +18,7 @@ the memory it gains. ::
     >>> r.moved, r.to_mb, round(r.extra_gb_s, 3)       # b: 2 s × pace 2 × 1.5 GB more
     ({'b': 512}, 2048, 6.0)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,13 +36,19 @@ class Replan:
 
     def to_event(self) -> dict:
         shown = sorted(self.moved)
-        return {"kind": REPLAN, "moved": len(self.moved), "to_mb": self.to_mb,
-                "tasks": shown[:20] + (["…"] if len(shown) > 20 else []),
-                "predicted_extra_gb_s": round(self.extra_gb_s, 3), "reason": self.reason}
+        return {
+            "kind": REPLAN,
+            "moved": len(self.moved),
+            "to_mb": self.to_mb,
+            "tasks": shown[:20] + (["…"] if len(shown) > 20 else []),
+            "predicted_extra_gb_s": round(self.extra_gb_s, 3),
+            "reason": self.reason,
+        }
 
 
-def replan(plan_tasks: Mapping[str, Mapping], *, started: Iterable[str], memory_options: Iterable[int],
-           pace: float = 1.0) -> Replan:
+def replan(
+    plan_tasks: Mapping[str, Mapping], *, started: Iterable[str], memory_options: Iterable[int], pace: float = 1.0
+) -> Replan:
     """Which tasks of ``plan_tasks`` (compact plan entries: ``m`` memory, ``s``/``e`` planned start and
     end; or full ``memory_mb``/``start_s``/``end_s``) move to the largest of ``memory_options``; ``started``:
     tasks finished, running or queued (a mapped element ``p[3]`` counts for its node)."""

@@ -15,39 +15,74 @@ pass a stub. A planner only calls ``annotate`` here, which asks nothing of the
 rules when the config names no optimization and no author forced one — a
 plan then comes out exactly as it would with no rules at all.
 """
+
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from orchestrator.core.graph import Graph
+
+if TYPE_CHECKING:
+    from orchestrator.planning.plan import Plan
+    from orchestrator.planning.predictor import Predictor
 
 
 class Rules(Protocol):
     """The optimizations' rules as a planner sees them (``orchestrator.optimizations`` is one)."""
 
-    def annotate(self, plan, graph, predictor, *, names: tuple[str, ...], params: dict[str, dict],
-                 flexible: bool = False) -> dict[str, dict[str, Any]]:
+    def annotate(
+        self,
+        plan: Plan,
+        graph: Graph,
+        predictor: Predictor | None,
+        *,
+        names: tuple[str, ...],
+        params: dict[str, dict],
+        flexible: bool = False,
+    ) -> dict[str, dict[str, Any]]:
         """node → {optimization: parameters}: each named rule's choices, then what authors forced."""
 
     def summary(self, annotations: dict[str, dict]) -> str:
         """The annotations in a few words, for the plan's note."""
 
 
-def forced(graph) -> bool:
+class Asked(Protocol):
+    """What the functions below read of a ``PlannerConfig`` (which holds the ``Rules``, so this module
+    names the fields it reads rather than import it back)."""
+
+    @property
+    def optimizations(self) -> tuple[str, ...]: ...
+
+    @property
+    def optimization_params(self) -> dict: ...
+
+    @property
+    def rules(self) -> Rules | None: ...
+
+
+def forced(graph: Graph) -> bool:
     """Whether an author forced an optimization on some task (``@task(optimizations=[...])``)."""
     return any(node.options_dict.get("optimizations") for node in graph.values())
 
 
-def annotate(config, plan, graph, predictor, *, flexible: bool = False) -> dict[str, dict[str, Any]]:
+def annotate(
+    config: Asked, plan: Plan, graph: Graph, predictor: Predictor | None, *, flexible: bool = False
+) -> dict[str, dict[str, Any]]:
     """The optimizations ``config`` applies to ``plan`` by rule and those authors forced (empty when
     there are none: the rules are not asked); ``flexible``: a plan of flexible workers only."""
     if not config.optimizations and not forced(graph):
         return {}
     if config.rules is None:
-        raise ValueError("optimizations are asked for (by the planner or forced on a task) but no rules were "
-                         "handed in: PlannerConfig(rules=orchestrator.optimizations)")
-    return config.rules.annotate(plan, graph, predictor, names=tuple(config.optimizations),
-                                 params=config.optimization_params, flexible=flexible)
+        raise ValueError(
+            "optimizations are asked for (by the planner or forced on a task) but no rules were "
+            "handed in: PlannerConfig(rules=orchestrator.optimizations)"
+        )
+    return config.rules.annotate(
+        plan, graph, predictor, names=tuple(config.optimizations), params=config.optimization_params, flexible=flexible
+    )
 
 
-def note(config, annotations: dict[str, dict]) -> str:
+def note(config: Asked, annotations: dict[str, dict]) -> str:
     """What the plan's note says about ``annotations`` (non-empty: they came from ``config.rules``)."""
+    assert config.rules is not None, "annotations come only from config.rules"
     return config.rules.summary(annotations)

@@ -26,6 +26,7 @@ plan on an idle host costs what it did before sharing was modelled. ::
     >>> c.start(1, 0.0, work=1.0, demand=1.0)       # two CPU-bound tasks, one core: each at half speed
     [(0, 2.0), (1, 2.0)]
 """
+
 from __future__ import annotations
 
 EPS = 1e-12

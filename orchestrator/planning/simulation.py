@@ -37,15 +37,15 @@ longer than its configuration's quota alone says. Each task's *stretch*
 Each decision is recorded as the waits it causes (``waits``): Monte Carlo,
 the slack screen and the critical path read those, never the decisions again.
 """
-from __future__ import annotations
 
-from orchestrator.core import startup as kinds
+from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
+from orchestrator.core import startup as kinds
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.sharing import Cores
 from orchestrator.planning.waits import DISPATCH, PROCESS, SPAWN, Clock, Readiness, Wait, Waits
@@ -88,9 +88,9 @@ class Timeline:
     order: list[int]  # tasks in the order they started
     branches: list[Branch]
     makespan: float
+    waits: Waits  # what each task and branch waited for (``waits``)
     # Per task: its execute part's time under processor sharing over its uncontended time (1: none).
     stretch: list[float] = field(default_factory=list)
-    waits: Waits | None = None  # what each task and branch waited for (``waits``)
     begin: list[float] = field(default_factory=list)  # work begins: preloaded inputs are in
     post: list[float] = field(default_factory=list, repr=False)  # post-task overheads simulated
     sink: int = -1
@@ -121,6 +121,7 @@ class Work:
     ``prewarm``: tasks whose branch a pre-warm ping targets, with the chance it makes the start-up
     warm; ``yield_before``: tasks whose worker gives up its process instead of waiting for them (when
     nothing else of that worker is left to run first) and starts a new branch for them."""
+
     worker: list[int]
     run_time: list[float]
     post: list[float]
@@ -139,6 +140,7 @@ class Pools:
     as (memory_mb, seconds since they last served); ``min_pool``: processes each configuration keeps
     standing (cold for this workflow unless warm); ``pool_processes``: processes alive at time 0 per
     configuration, where known (at least ``min_pool``); ``pool_size``: processes at most (None: no bound)."""
+
     worker_memory: list[int]
     startup: Callable[[int, str], float]
     keepalive_s: float
@@ -152,6 +154,7 @@ class Pools:
 class Sharing:
     """The cores the tasks share, with each task's demand (cores it uses executing uncontended) and the
     parts of ``run_time`` that execute and upload (the rest, downloads, comes first)."""
+
     cores: float
     cpu_demand: list[float]
     exec_part: list[float]
@@ -205,7 +208,8 @@ class Simulation:
         self.behind = [False] * n
         for i in range(n):
             self.behind[i] = i in work.yield_before or any(
-                self.behind[u] and work.worker[u] == work.worker[i] for u in dag.ups[i])
+                self.behind[u] and work.worker[u] == work.worker[i] for u in dag.ups[i]
+            )
             self.workers[work.worker[i]].free_left += not self.behind[i]
         self.pools_by_mb: dict[int, _Pool] = {}
         for mb, ago in pools.warm_processes:
@@ -244,9 +248,21 @@ class Simulation:
             handlers[kind](x, t)
         if len(self.order) != self.dag.n:
             raise RuntimeError(f"simulation stalled after {len(self.order)} of {self.dag.n} tasks")
-        return Timeline(self.start, self.end, self.ready, self.branch_of, self.prev_in, self.order, self.branches,
-                        makespan=self.end[self.dag.sink], stretch=self.stretch, waits=self.waits, begin=self.begin,
-                        post=list(self.work.post), sink=self.dag.sink)
+        return Timeline(
+            self.start,
+            self.end,
+            self.ready,
+            self.branch_of,
+            self.prev_in,
+            self.order,
+            self.branches,
+            makespan=self.end[self.dag.sink],
+            stretch=self.stretch,
+            waits=self.waits,
+            begin=self.begin,
+            post=list(self.work.post),
+            sink=self.dag.sink,
+        )
 
     def _on_up(self, w: int, t: float) -> None:
         self._run_next(w, t)
@@ -371,8 +387,8 @@ class Simulation:
             br.first = self.waits.first[b] = i
         br.last = i
         self.order.append(i)
-        fresh = work.fresh_extra is not None and br.state == kinds.NEW
-        extra = work.fresh_extra[i] * (1 - br.prewarm_hit) if fresh else 0.0
+        fresh_extra = work.fresh_extra if br.state == kinds.NEW else None
+        extra = fresh_extra[i] * (1 - br.prewarm_hit) if fresh_extra is not None else 0.0
         # Preloaded inputs were fetched from their upstream's end on: the task waits only for what is left.
         preloaded = work.preload.get(i)
         begin = max([t] + [self.end[u] + work.post[u] + dl for u, dl in preloaded]) if preloaded else t
@@ -390,6 +406,7 @@ class Simulation:
         self._push(self.end[i] + work.post[i], DONE, i)
 
     def _begin_exec(self, i: int, t: float) -> None:
+        assert self.sharing is not None and self.host is not None, "only under processor sharing"
         self.exec_began[i] = t
         self._reschedule(self.host.start(i, t, work=self.exec_work[i], demand=self.sharing.cpu_demand[i]))
 
@@ -401,6 +418,7 @@ class Simulation:
     def _on_exec_end(self, i: int, t: float) -> None:
         if self.due.get(i) != t:
             return  # superseded: sharing moved its finish since
+        assert self.sharing is not None and self.host is not None, "only under processor sharing"
         del self.due[i]
         self._reschedule(self.host.finish(i, t))
         self.stretch[i] = (t - self.exec_began[i]) / self.exec_work[i]

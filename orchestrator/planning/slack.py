@@ -15,10 +15,11 @@ Screening is optimistic about pool effects (a worker moved to another
 configuration no longer waits for its old pool's process or spawn queue); the
 planner re-simulates and re-checks with Monte Carlo afterwards.
 """
+
 from __future__ import annotations
 
 import heapq
-from typing import Callable
+from typing import Callable, Iterable
 
 from orchestrator.planning.dag import Dag
 from orchestrator.planning.timing import Timeline
@@ -34,8 +35,17 @@ class Slack:
     downloads included, are over) to its end; with the timeline's own durations (``end - begin``),
     the forward pass gives back the timeline's times."""
 
-    def __init__(self, dag: Dag, tl: Timeline, *, worker: list[int], run_time: list[float], post: list[float],
-                 branch_startup: list[float], deadline: float):
+    def __init__(
+        self,
+        dag: Dag,
+        tl: Timeline,
+        *,
+        worker: list[int],
+        run_time: list[float],
+        post: list[float],
+        branch_startup: list[float],
+        deadline: float,
+    ):
         n = dag.n
         self.dag, self.worker, self.deadline, self.n = dag, worker, deadline, n
         self.rt = list(run_time) + list(branch_startup)  # per node: from its work's begin to its end
@@ -51,7 +61,7 @@ class Slack:
         self.succ: list[list[tuple[int, float, str]]] = [[] for _ in self.rt]
         for x in range(len(self.rt)):
             pred = self.pred[x]
-            for kind, on, lag in (tl.waits.task(x) if x < n else tl.waits.branch[x - n]):
+            for kind, on, lag in tl.waits.task(x) if x < n else tl.waits.branch[x - n]:
                 p = on if on < 0 or kind not in ON_BRANCH else n + on
                 pred.append((p, lag, kind))
                 if p >= 0:
@@ -107,8 +117,9 @@ class Slack:
 
     # --- what if ---------------------------------------------------------------------------
 
-    def try_worker(self, w: int, run_time: Callable[[int], float], post: Callable[[int], float],
-                   startup: Callable[[int], float]) -> tuple[bool, dict]:
+    def try_worker(
+        self, w: int, run_time: Callable[[int], float], post: Callable[[int], float], startup: Callable[[int], float]
+    ) -> tuple[bool, dict]:
         """Would worker ``w`` with these durations (per task; ``startup`` per branch) still meet the
         deadline? Returns (ok, proposal)."""
         n = self.n
@@ -148,8 +159,14 @@ class Slack:
             for c in self.dag.downs[i]:
                 if c not in members and not self.first_in_branch[c] and arrival > self.start[c] + EPS:
                     spill[c] = max(spill.get(c, 0.0), arrival - self.start[c])
-        return True, {"start": new_start, "end": {i: new_end[i] for i in mine}, "post": new_post, "st": new_st,
-                      "rt": {i: new_end[i] - new_begin[i] for i in mine}, "spill": spill}
+        return True, {
+            "start": new_start,
+            "end": {i: new_end[i] for i in mine},
+            "post": new_post,
+            "st": new_st,
+            "rt": {i: new_end[i] - new_begin[i] for i in mine},
+            "spill": spill,
+        }
 
     def commit(self, w: int, proposal: dict) -> None:
         n = self.n
@@ -173,7 +190,13 @@ class Slack:
     def _relax_backward(self, seeds: list[int]) -> None:
         self._relax(seeds, -1, self._backward_one, lambda i: (p for p, _, _ in self.pred[i] if p >= 0))
 
-    def _relax(self, seeds: list[int], direction: int, update, neighbours) -> None:
+    def _relax(
+        self,
+        seeds: list[int],
+        direction: int,
+        update: Callable[[int], bool],
+        neighbours: Callable[[int], Iterable[int]],
+    ) -> None:
         """Propagate from ``seeds`` in topological order (``direction`` 1) or its reverse (-1):
         a task's neighbours are revisited when its times changed, and always for the seeds."""
         heap = [(direction * self.pos[i], i) for i in seeds]

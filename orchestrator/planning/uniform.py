@@ -5,15 +5,22 @@ for the timing model and the Monte Carlo promise. Without history the run
 falls back to flexible workers on the default configuration, and says so. The plan is
 kept only when the WUKONG run on the same model is not better (``guard``).
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from orchestrator.core.graph import Graph
 from orchestrator.planning import guard
 from orchestrator.planning.evaluate import Planning, plan_or_fallback
 from orchestrator.planning.plan import Plan
+from orchestrator.planning.predictor import Predictor
+
+if TYPE_CHECKING:
+    from orchestrator.planning.config import PlannerConfig
 
 
-def plan(graph: Graph, predictor, config) -> Plan:
+def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:
     memory_mb = config.default_memory_mb
 
     def make(s: Planning) -> Plan:

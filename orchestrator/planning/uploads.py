@@ -15,6 +15,7 @@ database, not in Redis). The planner records the decision per task (``TaskPlan.u
 compact plan carries it to the workers (``u``), and the runtime's
 ``PlanUploads`` hook answers the should-upload stage from it.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, NamedTuple

@@ -29,9 +29,13 @@ run at once), ``slack`` with point durations and a deadline — and
 screen and the critical path cannot drift apart on what a task waits for; on
 the point durations, a ``Clock`` gives back the simulation's own times.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple
+
+if TYPE_CHECKING:
+    from orchestrator.planning.dag import Dag
 
 INPUT, PREVIOUS, UP, PRELOAD = "input", "previous", "up", "preload"
 DISPATCH, PROCESS, SPAWN = "dispatch", "process", "spawn"
@@ -89,7 +93,7 @@ class Clock:
     """The times of one pass over the waits. ``done`` (end + post) per task and ``up`` per branch are
     what others wait for; values are floats, or numpy arrays with ``maximum=np.maximum``."""
 
-    def __init__(self, waits: Waits, *, zero=0.0, maximum: Callable = max):
+    def __init__(self, waits: Waits, *, zero: Any = 0.0, maximum: Callable = max) -> None:
         n = len(waits)
         self.waits, self.zero, self.maximum = waits, zero, maximum
         self.start: list = [zero] * n
@@ -98,7 +102,7 @@ class Clock:
         self.done: list = [zero] * n
         self.up: list = [zero] * len(waits.branch)
 
-    def at(self, w: Wait, lag=None):
+    def at(self, w: Wait, lag: Any = None) -> Any:
         """When ``w`` is over (``lag``: a PRELOAD's download, its recorded one by default)."""
         kind, on, own_lag = w
         if on < 0:
@@ -109,17 +113,17 @@ class Clock:
             return self.done[on] + (own_lag if lag is None else lag)
         return self.done[on]
 
-    def latest(self, waits: Iterable[Wait]):
+    def latest(self, waits: Iterable[Wait]) -> Any:
         out = None
         for w in waits:
             t = self.at(w)
             out = t if out is None else self.maximum(out, t)
         return self.zero if out is None else out
 
-    def settle_branch(self, b: int, startup) -> None:
+    def settle_branch(self, b: int, startup: Any) -> None:
         self.up[b] = self.latest(self.waits.branch[b]) + startup
 
-    def settle_task(self, i: int, parts: Iterable, post, fetch: dict | None = None) -> None:
+    def settle_task(self, i: int, parts: Iterable, post: Any, fetch: dict | None = None) -> None:
         """Task ``i`` runs ``parts`` (seconds, added in turn: downloads, exec, upload) from when its
         waits are over, then ``post``; ``fetch``: its preloaded inputs' downloads by upstream."""
         waits = self.waits.task(i)
@@ -173,12 +177,13 @@ class Readiness:
     """How many inputs of each task are still running: ``done(i)`` tells which children task ``i``
     made ready and which still wait for others (both in ``dag.downs`` order)."""
 
-    def __init__(self, dag):
+    def __init__(self, dag: Dag) -> None:
         self.dag = dag
         self.waiting = [len(dag.ups[i]) for i in range(dag.n)]
 
     def done(self, i: int) -> tuple[list[int], list[int]]:
-        ready, pending = [], []
+        ready: list[int] = []
+        pending: list[int] = []
         for c in self.dag.downs[i]:
             self.waiting[c] -= 1
             (ready if self.waiting[c] == 0 else pending).append(c)

@@ -8,16 +8,22 @@ made, and — once the workflow has history — a promise: where its
 executors would run each task is simulated (``planning.flexible``) and that
 placement evaluated like a predictive plan's, calibration included.
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from orchestrator.core.graph import Graph
 from orchestrator.planning import guard, rules
 from orchestrator.planning.evaluate import Planning, fallback_reason
 from orchestrator.planning.plan import Plan, TaskPlan
-from orchestrator.planning.predictor import PredictionError
+from orchestrator.planning.predictor import PredictionError, Predictor
+
+if TYPE_CHECKING:
+    from orchestrator.planning.config import PlannerConfig
 
 
-def plan(graph: Graph, predictor, config) -> Plan:
+def plan(graph: Graph, predictor: Predictor | None, config: PlannerConfig) -> Plan:
     memory_mb = config.default_memory_mb
     out = Plan(
         planner=config.planner,
@@ -36,7 +42,7 @@ def plan(graph: Graph, predictor, config) -> Plan:
     return out
 
 
-def _promise(out: Plan, graph: Graph, predictor, config) -> None:
+def _promise(out: Plan, graph: Graph, predictor: Predictor, config: PlannerConfig) -> None:
     """Predicted timings and the promise of a flexible plan, from where its executors would run each
     task (``guard.flexible_plan``); recorded as each task's ``sim_worker`` (what a later plan replays).
     Without history: none."""
@@ -46,10 +52,14 @@ def _promise(out: Plan, graph: Graph, predictor, config) -> None:
         return
     params = config.optimization_params.get("clustering", {})
     try:
-        planned = guard.flexible_plan(Planning(graph, predictor, config), config.default_memory_mb, out.note,
-                                      cluster_min_bytes=int(params.get("min_bytes", 1 << 20)),
-                                      max_fanout=int(params.get("max_fanout", 8)),
-                                      delay_s=float(params.get("delay_s", 0.5)))
+        planned = guard.flexible_plan(
+            Planning(graph, predictor, config),
+            config.default_memory_mb,
+            out.note,
+            cluster_min_bytes=int(params.get("min_bytes", 1 << 20)),
+            max_fanout=int(params.get("max_fanout", 8)),
+            delay_s=float(params.get("delay_s", 0.5)),
+        )
     except PredictionError as exc:
         out.note += f"; no promise ({exc})"
         return

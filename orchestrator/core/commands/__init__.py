@@ -41,15 +41,17 @@ one item per line, anything else as its JSON. The task's output is stdout
 of stderr. Time limits and memory limits apply as to any task: the program
 runs in the task's cgroup, and is killed if the task is stopped.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 from typing import Any
 
-from orchestrator.core.authoring import TaskFunction
+from orchestrator.core.authoring import LazyNode, TaskFunction
 from orchestrator.core.commands import argv as argv_mod, programs
 from orchestrator.core.commands.argv import DisallowedExecutableError
+from orchestrator.core.graph import Node
 
 # The function every command node names: the runtime's runner (``orchestrator.executables.run``).
 FUNCTION = "orchestrator.executables.run"
@@ -93,11 +95,12 @@ def check_argv(argv: Any, where: str, files: Any = None) -> list[str]:
     if policy is None:
         raise DisallowedExecutableError(
             f"{where}: executable {program!r} is allowed but has no declared policy of options and operands "
-            f"(orchestrator/core/commands/programs.py or SLAFLOW_COMMAND_POLICIES)")
+            f"(orchestrator/core/commands/programs.py or SLAFLOW_COMMAND_POLICIES)"
+        )
     return argv_mod.checked(list(argv), policy, files, where)
 
 
-def check_node(node, where: str) -> None:
+def check_node(node: Node, where: str) -> None:
     """A graph node running ``FUNCTION``: its argv and file names, as its constants hold them."""
     argv = node.args[0] if node.args else node.kwargs_dict.get("argv")
     check_argv(argv, where, node.kwargs_dict.get("files", node.args[2] if len(node.args) > 2 else None))
@@ -112,7 +115,7 @@ def run(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None)
 _RUN = TaskFunction(run, path=FUNCTION)
 
 
-def command(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None):
+def command(argv: list[str], stdin: Any = None, files: dict[str, Any] | None = None) -> LazyNode:
     """A task node running ``argv`` (see the module docstring); its output is the program's stdout.
     Its generated id is the program's name (``sort-0``)."""
     check_argv(argv, "command", dict(files or {}))

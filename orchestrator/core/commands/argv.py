@@ -18,6 +18,7 @@ a file operand ``{name}`` becomes ``name``, a file in the private directory
 the program runs in (``FILE_NAME``: no ``/``, no ``..``, never starting with
 ``-``). Nothing else in argv is ever substituted or opened.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,8 @@ def check_file_names(names: Iterable[Any], where: str) -> None:
         if not isinstance(name, str) or not FILE_NAME.fullmatch(name) or ".." in name:
             raise DisallowedExecutableError(
                 f"{where}: file input name {name!r} is not allowed: names are 1-64 characters of letters, digits, "
-                f"'_', '.' and '-', starting with a letter or digit, without '..' (never a path)")
+                f"'_', '.' and '-', starting with a letter or digit, without '..' (never a path)"
+            )
 
 
 def program_of(argv: Any, allowed: tuple[str, ...], where: str) -> str:
@@ -58,7 +60,8 @@ def program_of(argv: Any, allowed: tuple[str, ...], where: str) -> str:
     if "/" in program:
         raise DisallowedExecutableError(
             f"{where}: executable {program!r} is not allowed ({listed}): a program is named exactly as listed, "
-            f"a path only when the list holds that exact absolute path")
+            f"a path only when the list holds that exact absolute path"
+        )
     raise DisallowedExecutableError(f"{where}: executable {program!r} is not allowed ({listed})")
 
 
@@ -73,7 +76,9 @@ def checked(argv: list[str], policy: programs.Policy, files: Iterable[str], wher
     return [argv[0]] + opts + sep + filled
 
 
-def _options(args: list[str], policy: programs.Policy, files: set[str], name: str, where: str):
+def _options(
+    args: list[str], policy: programs.Policy, files: set[str], name: str, where: str
+) -> tuple[list[str], list[str], bool]:
     opts: list[str] = []
     operands: list[str] = []
     pattern_given = False
@@ -125,8 +130,9 @@ def _options(args: list[str], policy: programs.Policy, files: set[str], name: st
     return opts, operands, pattern_given
 
 
-def _known(table: dict[str, programs.Opt], spelled: str, policy: programs.Policy, name: str, where: str,
-           key: str | None = None) -> programs.Opt:
+def _known(
+    table: dict[str, programs.Opt], spelled: str, policy: programs.Policy, name: str, where: str, key: str | None = None
+) -> programs.Opt:
     opt = table.get(key if key is not None else spelled[2:])
     if opt is not None:
         return opt
@@ -138,8 +144,9 @@ def _known(table: dict[str, programs.Opt], spelled: str, policy: programs.Policy
         full = sorted(o for o in [f"--{k}" for k in table] + list(policy.refused) if o.startswith(spelled))
         if full:
             hint = f" (options are written in full: it abbreviates {', '.join(full)})"
-    raise DisallowedExecutableError(f"{where}: {name} option {spelled!r} is not allowed{hint}; {name} accepts "
-                                    f"{_accepted(policy)}")
+    raise DisallowedExecutableError(
+        f"{where}: {name} option {spelled!r} is not allowed{hint}; {name} accepts {_accepted(policy)}"
+    )
 
 
 def _accepted(policy: programs.Policy) -> str:
@@ -155,25 +162,33 @@ def _value(value: str, opt: programs.Opt, files: set[str], spelled: str, name: s
     if opt.value == "choice":
         if value in opt.choices:
             return value
-        raise DisallowedExecutableError(f"{where}: {name} option {spelled!r} takes one of {', '.join(opt.choices)}, "
-                                        f"got {value!r}")
+        raise DisallowedExecutableError(
+            f"{where}: {name} option {spelled!r} takes one of {', '.join(opt.choices)}, got {value!r}"
+        )
+    assert opt.value is not None, "only an option taking a value is given one"
     if programs.VALUE_KINDS[opt.value].fullmatch(value):
         return value
-    raise DisallowedExecutableError(f"{where}: {name} option {spelled!r} takes {_KIND_NAMES[opt.value]}, "
-                                    f"got {value!r}")
+    raise DisallowedExecutableError(f"{where}: {name} option {spelled!r} takes {_KIND_NAMES[opt.value]}, got {value!r}")
 
 
-_KIND_NAMES = {"int": "a whole number", "count": "a count (like 10, -5, +3 or 1K)", "size": "a size (like 1M or 10%)",
-               "char": "one character", "keydef": "a sort key (like 2 or 2,3n)", "list": "a list (like 1,3-5)",
-               "duration": "a duration (like 1.5 or 2s)"}
+_KIND_NAMES = {
+    "int": "a whole number",
+    "count": "a count (like 10, -5, +3 or 1K)",
+    "size": "a size (like 1M or 10%)",
+    "char": "one character",
+    "keydef": "a sort key (like 2 or 2,3n)",
+    "list": "a list (like 1,3-5)",
+    "duration": "a duration (like 1.5 or 2s)",
+}
 
 
 def _operand_kinds(policy: programs.Policy, count: int, pattern_given: bool, name: str, where: str) -> list[str]:
     lead = [k for k in policy.operands if not (k == "pattern" and pattern_given)]
     if policy.max_operands is not None and count > policy.max_operands:
         why = f": {policy.too_many}" if policy.too_many else ""
-        raise DisallowedExecutableError(f"{where}: {name} takes at most {policy.max_operands} operand(s), "
-                                        f"got {count}{why}")
+        raise DisallowedExecutableError(
+            f"{where}: {name} takes at most {policy.max_operands} operand(s), got {count}{why}"
+        )
     needed = max(policy.min_operands, 1 if "pattern" in lead else 0)
     if count < needed:
         raise DisallowedExecutableError(f"{where}: {name} needs at least {needed} operand(s), got {count}")
@@ -199,4 +214,5 @@ def _file(value: str, files: set[str], what: str, where: str) -> str:
     declared = ", ".join("{" + f + "}" for f in sorted(files)) or "none"
     raise DisallowedExecutableError(
         f"{where}: {what} {value!r} is not allowed: a program reads only stdin and the node's files, named by "
-        f"their placeholders (files: {declared})")
+        f"their placeholders (files: {declared})"
+    )

@@ -22,10 +22,12 @@ that matched prefixes would let refused options through. Extra policies
 (test programs, an operator's own tools) come from ``SLAFLOW_COMMAND_POLICIES``:
 dotted paths of dicts {program: Policy}.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Opt:
 FLAG = Opt()
 
 
-def takes(kind: str, **kw) -> Opt:
+def takes(kind: str, **kw: Any) -> Opt:
     return Opt(value=kind, **kw)
 
 
@@ -78,28 +80,58 @@ NEVER_ENDS = "it waits for more input forever"
 
 SORT = Policy(
     short={**{c: FLAG for c in "bdfgiMhnRrVcCmsuz"}, "k": takes("keydef"), "t": takes("char"), "S": takes("size")},
-    long={**{name: FLAG for name in (
-        "ignore-leading-blanks", "dictionary-order", "ignore-case", "general-numeric-sort", "human-numeric-sort",
-        "ignore-nonprinting", "month-sort", "numeric-sort", "random-sort", "reverse", "version-sort", "merge",
-        "stable", "unique", "zero-terminated", "debug")},
+    long={
+        **{
+            name: FLAG
+            for name in (
+                "ignore-leading-blanks",
+                "dictionary-order",
+                "ignore-case",
+                "general-numeric-sort",
+                "human-numeric-sort",
+                "ignore-nonprinting",
+                "month-sort",
+                "numeric-sort",
+                "random-sort",
+                "reverse",
+                "version-sort",
+                "merge",
+                "stable",
+                "unique",
+                "zero-terminated",
+                "debug",
+            )
+        },
         "check": takes("choice", optional=True, choices=("diagnose-first", "quiet", "silent")),
-        "key": takes("keydef"), "field-separator": takes("char"), "buffer-size": takes("size"),
+        "key": takes("keydef"),
+        "field-separator": takes("char"),
+        "buffer-size": takes("size"),
         "parallel": takes("int"),
-        "sort": takes("choice", choices=("general-numeric", "human-numeric", "month", "numeric", "random",
-                                         "version"))},
-    refused={"--compress-program": RUNS_A_PROGRAM, "-o": WRITES_A_FILE, "--output": WRITES_A_FILE,
-             "-T": WRITES_A_FILE + " (temporary files in a directory it names)",
-             "--temporary-directory": WRITES_A_FILE + " (temporary files in a directory it names)",
-             "--files0-from": READS_A_FILE, "--random-source": READS_A_FILE},
+        "sort": takes("choice", choices=("general-numeric", "human-numeric", "month", "numeric", "random", "version")),
+    },
+    refused={
+        "--compress-program": RUNS_A_PROGRAM,
+        "-o": WRITES_A_FILE,
+        "--output": WRITES_A_FILE,
+        "-T": WRITES_A_FILE + " (temporary files in a directory it names)",
+        "--temporary-directory": WRITES_A_FILE + " (temporary files in a directory it names)",
+        "--files0-from": READS_A_FILE,
+        "--random-source": READS_A_FILE,
+    },
 )
 
 UNIQ = Policy(
     short={**{c: FLAG for c in "cdDiuz"}, "f": takes("int"), "s": takes("int"), "w": takes("int")},
-    long={**{name: FLAG for name in ("count", "repeated", "ignore-case", "unique", "zero-terminated")},
-          "skip-fields": takes("int"), "skip-chars": takes("int"), "check-chars": takes("int"),
-          "all-repeated": takes("choice", optional=True, choices=("none", "prepend", "separate")),
-          "group": takes("choice", optional=True, choices=("separate", "prepend", "append", "both"))},
-    max_operands=1, too_many="uniq's second operand is an OUTPUT file it writes",
+    long={
+        **{name: FLAG for name in ("count", "repeated", "ignore-case", "unique", "zero-terminated")},
+        "skip-fields": takes("int"),
+        "skip-chars": takes("int"),
+        "check-chars": takes("int"),
+        "all-repeated": takes("choice", optional=True, choices=("none", "prepend", "separate")),
+        "group": takes("choice", optional=True, choices=("separate", "prepend", "append", "both")),
+    },
+    max_operands=1,
+    too_many="uniq's second operand is an OUTPUT file it writes",
 )
 
 WC = Policy(
@@ -111,53 +143,143 @@ WC = Policy(
 TR = Policy(
     short={c: FLAG for c in "cCdst"},
     long={name: FLAG for name in ("complement", "delete", "squeeze-repeats", "truncate-set1")},
-    operands=("text", "text"), rest=None, min_operands=1, max_operands=2,
+    operands=("text", "text"),
+    rest=None,
+    min_operands=1,
+    max_operands=2,
     too_many="tr takes at most two SETs and reads only stdin",
 )
 
 CUT = Policy(
-    short={"b": takes("list"), "c": takes("list"), "f": takes("list"), "d": takes("char"), "n": FLAG, "s": FLAG,
-           "z": FLAG},
-    long={"bytes": takes("list"), "characters": takes("list"), "fields": takes("list"), "delimiter": takes("char"),
-          "complement": FLAG, "only-delimited": FLAG, "output-delimiter": takes("text"), "zero-terminated": FLAG},
+    short={
+        "b": takes("list"),
+        "c": takes("list"),
+        "f": takes("list"),
+        "d": takes("char"),
+        "n": FLAG,
+        "s": FLAG,
+        "z": FLAG,
+    },
+    long={
+        "bytes": takes("list"),
+        "characters": takes("list"),
+        "fields": takes("list"),
+        "delimiter": takes("char"),
+        "complement": FLAG,
+        "only-delimited": FLAG,
+        "output-delimiter": takes("text"),
+        "zero-terminated": FLAG,
+    },
 )
 
 HEAD = Policy(
     short={"c": takes("count"), "n": takes("count"), "q": FLAG, "v": FLAG, "z": FLAG},
-    long={"bytes": takes("count"), "lines": takes("count"), "quiet": FLAG, "silent": FLAG, "verbose": FLAG,
-          "zero-terminated": FLAG},
+    long={
+        "bytes": takes("count"),
+        "lines": takes("count"),
+        "quiet": FLAG,
+        "silent": FLAG,
+        "verbose": FLAG,
+        "zero-terminated": FLAG,
+    },
 )
 
 TAIL = Policy(
     short={"c": takes("count"), "n": takes("count"), "q": FLAG, "v": FLAG, "z": FLAG},
-    long={"bytes": takes("count"), "lines": takes("count"), "quiet": FLAG, "silent": FLAG, "verbose": FLAG,
-          "zero-terminated": FLAG},
-    refused={"-f": NEVER_ENDS, "-F": NEVER_ENDS, "--follow": NEVER_ENDS, "--retry": NEVER_ENDS,
-             "--pid": NEVER_ENDS, "-s": NEVER_ENDS, "--sleep-interval": NEVER_ENDS},
+    long={
+        "bytes": takes("count"),
+        "lines": takes("count"),
+        "quiet": FLAG,
+        "silent": FLAG,
+        "verbose": FLAG,
+        "zero-terminated": FLAG,
+    },
+    refused={
+        "-f": NEVER_ENDS,
+        "-F": NEVER_ENDS,
+        "--follow": NEVER_ENDS,
+        "--retry": NEVER_ENDS,
+        "--pid": NEVER_ENDS,
+        "-s": NEVER_ENDS,
+        "--sleep-interval": NEVER_ENDS,
+    },
 )
 
 GREP = Policy(
-    short={**{c: FLAG for c in "EFGPivwxcoqsnbHhzaIT"}, "e": takes("text", pattern=True),
-           "f": takes("file", pattern=True), "m": takes("int"), "A": takes("int"), "B": takes("int"),
-           "C": takes("int")},
-    long={**{name: FLAG for name in (
-        "extended-regexp", "fixed-strings", "basic-regexp", "perl-regexp", "ignore-case", "no-ignore-case",
-        "invert-match", "word-regexp", "line-regexp", "count", "only-matching", "quiet", "silent", "no-messages",
-        "byte-offset", "line-number", "with-filename", "no-filename", "null-data", "text",
-        "initial-tab", "null")},
-        "regexp": takes("text", pattern=True), "file": takes("file", pattern=True), "max-count": takes("int"),
-        "after-context": takes("int"), "before-context": takes("int"), "context": takes("int"),
-        "label": takes("text"), "binary-files": takes("choice", choices=("binary", "text", "without-match"))},
+    short={
+        **{c: FLAG for c in "EFGPivwxcoqsnbHhzaIT"},
+        "e": takes("text", pattern=True),
+        "f": takes("file", pattern=True),
+        "m": takes("int"),
+        "A": takes("int"),
+        "B": takes("int"),
+        "C": takes("int"),
+    },
+    long={
+        **{
+            name: FLAG
+            for name in (
+                "extended-regexp",
+                "fixed-strings",
+                "basic-regexp",
+                "perl-regexp",
+                "ignore-case",
+                "no-ignore-case",
+                "invert-match",
+                "word-regexp",
+                "line-regexp",
+                "count",
+                "only-matching",
+                "quiet",
+                "silent",
+                "no-messages",
+                "byte-offset",
+                "line-number",
+                "with-filename",
+                "no-filename",
+                "null-data",
+                "text",
+                "initial-tab",
+                "null",
+            )
+        },
+        "regexp": takes("text", pattern=True),
+        "file": takes("file", pattern=True),
+        "max-count": takes("int"),
+        "after-context": takes("int"),
+        "before-context": takes("int"),
+        "context": takes("int"),
+        "label": takes("text"),
+        "binary-files": takes("choice", choices=("binary", "text", "without-match")),
+    },
     operands=("pattern",),
-    refused={"-r": WALKS_DIRECTORIES, "-R": WALKS_DIRECTORIES, "--recursive": WALKS_DIRECTORIES,
-             "--dereference-recursive": WALKS_DIRECTORIES, "-d": WALKS_DIRECTORIES, "--directories": WALKS_DIRECTORIES,
-             "-D": READS_A_FILE, "--devices": READS_A_FILE, "--exclude-from": READS_A_FILE},
+    refused={
+        "-r": WALKS_DIRECTORIES,
+        "-R": WALKS_DIRECTORIES,
+        "--recursive": WALKS_DIRECTORIES,
+        "--dereference-recursive": WALKS_DIRECTORIES,
+        "-d": WALKS_DIRECTORIES,
+        "--directories": WALKS_DIRECTORIES,
+        "-D": READS_A_FILE,
+        "--devices": READS_A_FILE,
+        "--exclude-from": READS_A_FILE,
+    },
 )
 
 CAT = Policy(
     short={c: FLAG for c in "AbeEnstTuv"},
-    long={name: FLAG for name in ("show-all", "number-nonblank", "number", "squeeze-blank", "show-ends",
-                                  "show-tabs", "show-nonprinting")},
+    long={
+        name: FLAG
+        for name in (
+            "show-all",
+            "number-nonblank",
+            "number",
+            "squeeze-blank",
+            "show-ends",
+            "show-tabs",
+            "show-nonprinting",
+        )
+    },
 )
 
 # Test and operator programs declare theirs through SLAFLOW_COMMAND_POLICIES; ``sleep`` is here because a
@@ -165,6 +287,14 @@ CAT = Policy(
 SLEEP = Policy(operands=("duration",), rest="duration", min_operands=1, max_operands=4)
 
 POLICIES: dict[str, Policy] = {
-    "sort": SORT, "uniq": UNIQ, "wc": WC, "tr": TR, "cut": CUT, "head": HEAD, "tail": TAIL, "grep": GREP,
-    "cat": CAT, "sleep": SLEEP,
+    "sort": SORT,
+    "uniq": UNIQ,
+    "wc": WC,
+    "tr": TR,
+    "cut": CUT,
+    "head": HEAD,
+    "tail": TAIL,
+    "grep": GREP,
+    "cat": CAT,
+    "sleep": SLEEP,
 }
