@@ -185,15 +185,8 @@ HEAD = Policy(
 )
 
 TAIL = Policy(
-    short={"c": takes("count"), "n": takes("count"), "q": FLAG, "v": FLAG, "z": FLAG},
-    long={
-        "bytes": takes("count"),
-        "lines": takes("count"),
-        "quiet": FLAG,
-        "silent": FLAG,
-        "verbose": FLAG,
-        "zero-terminated": FLAG,
-    },
+    short=dict(HEAD.short),  # tail takes head's options, and refuses the ones that never end
+    long=dict(HEAD.long),
     refused={
         "-f": NEVER_ENDS,
         "-F": NEVER_ENDS,
