@@ -135,9 +135,13 @@ class Baseline:
     def run(self, graph, name: str, planner: str) -> tuple[str, float, float]:
         """One run of ``graph`` on the baseline: (result digest, wall s, makespan s)."""
         request = {"spec": to_spec(graph, name), "name": name, "planner": planner, "timeout": self.timeout_s}
-        self.proc.stdin.write(json.dumps(request) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # a broken pipe: the driver is gone
+            line = ""
+        else:
+            line = self.proc.stdout.readline()
         if not line:
             raise BaselineError(f"the baseline in {self.dir} died during a run of {name}")
         reply = json.loads(line)
@@ -148,7 +152,10 @@ class Baseline:
     def __exit__(self, *exc) -> None:
         if self.proc is None:
             return
-        self.proc.stdin.close()  # the driver leaves its loop and stops its cluster
+        try:
+            self.proc.stdin.close()  # the driver leaves its loop and stops its cluster
+        except OSError:
+            pass
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

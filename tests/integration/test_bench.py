@@ -90,6 +90,24 @@ def test_bench_runtime_refuses_a_baseline_that_is_not_a_checkout(tmp_path):
         call_command("bench", "runtime", "--workload", "chain", "--no-dask", "--baseline", str(tmp_path))
 
 
+def test_a_baseline_driver_that_died_is_named_not_a_broken_pipe():
+    """A driver killed mid-bench (here: a real process that has exited) gives a clear error."""
+    import subprocess
+
+    from django.conf import settings
+
+    from experiments.bench import workloads
+    from experiments.bench.baseline import Baseline, BaselineError
+
+    baseline = Baseline(settings.BASE_DIR)
+    baseline.proc = subprocess.Popen(["true"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    baseline.proc.wait()
+    with pytest.raises(BaselineError, match="died during a run of chain-test"):
+        for _ in range(3):  # the first write may still fit the pipe's buffer; a later one breaks it
+            baseline.run(workloads.WORKLOADS["chain"].graph(3), "chain-test", "wukong")
+    baseline.__exit__(None, None, None)
+
+
 def test_bench_runtime_says_how_to_get_dask(monkeypatch):
     monkeypatch.setattr(runtime_bench, "dask_available", lambda: False)
     with pytest.raises(CommandError, match=r"pip install -e '\.\[bench\]'"):
