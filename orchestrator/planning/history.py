@@ -77,6 +77,9 @@ class History:
     # do), and how many hosts the workers span (a consumer on another host fetches, on the same one maps).
     shm_min_bytes: int = 0
     hosts: int = 1
+    # Of the past reads of shared-memory outputs, the share made on the output's own host (mapped, not
+    # fetched); None when none was seen. Only read when the workers span several hosts.
+    local_reads: float | None = None
     startups: dict[tuple[int, str], deque] = field(default_factory=dict)
     # How slow each recent run was as a whole (its tasks' busy time over the median run's):
     # noise shared by all tasks of a run, which Monte Carlo replays together.

@@ -73,6 +73,7 @@ DEFAULT_BYTES_PER_S = 200e6
 # /dev/shm with its checksum ~0.5 ms/MB, mapping it and checking the checksum ~0.2 ms/MB; another host's
 # fetch is unknown until measured (loopback's speed assumed).
 TIER_DEFAULTS = {"shm_write": (0.0003, 2e9), "map": (0.0002, 5e9), "fetch": (0.001, 1e9)}
+MIX_POINTS = 100  # draws of a read that maps on some hosts and fetches on others
 
 _MEDIAN = SLA(50)
 
@@ -390,14 +391,21 @@ class Predictor:
     def tier_kind(self, kind: str, nbytes: int) -> str:
         """The transfer an output of ``nbytes`` really makes (``store.tiers``): one at least the shared-memory
         threshold is written into the host's shared memory (not uploaded) and mapped there (not
-        downloaded) — fetched from its host when the workers span several (pessimistic: the consumer
-        may be elsewhere)."""
+        downloaded) — or, when the workers span several hosts, mapped by a reader on its host and fetched
+        by one elsewhere (``mixed``: priced by ``local_share``)."""
         shm = self.history.shm_min_bytes
         if not shm or nbytes < shm or kind not in ("download", "upload"):
             return kind
         if kind == "upload":
             return "shm_write"
-        return "map" if self.history.hosts <= 1 else "fetch"
+        return "map" if self.history.hosts <= 1 else "mixed"
+
+    def local_share(self) -> float:
+        """The share of a shared-memory output's readers that run on its host, where the workers span several:
+        as past runs of the workflow saw it (``History.local_reads``), else one host in ``hosts`` (readers
+        placed without regard to their inputs)."""
+        seen = self.history.local_reads
+        return float(seen) if seen is not None else 1.0 / max(1, self.history.hosts)
 
     def _default_time(self, kind: str, nbytes: int) -> float:
         latency, speed = TIER_DEFAULTS.get(kind, (DEFAULT_LATENCY_S, DEFAULT_BYTES_PER_S))
@@ -446,20 +454,34 @@ class Predictor:
     def transfer_draws(self, kind: str, nbytes: int, memory_mb: int) -> np.ndarray:
         """Seconds to move ``nbytes`` (kind: download, upload, store), one value per related sample."""
         nbytes = size_key(nbytes)
-        kind = self.tier_kind(kind, nbytes)
+        tiered = self.tier_kind(kind, nbytes)
+        if tiered == "mixed":
+            return self._memo(("xfer-mixed", int(nbytes), int(memory_mb)), lambda: self._mixed_draws(nbytes, memory_mb))
+        return self._tier_draws(tiered, nbytes, memory_mb)
 
+    def _tier_draws(self, tiered: str, nbytes: int, memory_mb: int) -> np.ndarray:
         def build():
-            pool = self._transfer_pool(kind, memory_mb)
+            pool = self._transfer_pool(tiered, memory_mb)
             if pool is None:
-                return np.array([self._default_time(kind, nbytes)])
+                return np.array([self._default_time(tiered, nbytes)])
             if nbytes >= SCALE_FLOOR_BYTES:
                 idx = _speed_samples(pool, nbytes)
                 if idx is None:
-                    return np.array([self._default_time(kind, nbytes)])
+                    return np.array([self._default_time(tiered, nbytes)])
                 return nbytes / pool.columns["speed"][idx]
             return pool.columns["seconds"][pool.related(nbytes)]
 
-        return self._memo(("xfer", kind, int(nbytes), int(memory_mb)), build)
+        return self._memo(("xfer", tiered, int(nbytes), int(memory_mb)), build)
+
+    def _mixed_draws(self, nbytes: int, memory_mb: int) -> np.ndarray:
+        """A read on one of several hosts: ``MIX_POINTS`` draws, ``local_share`` of them a map's (the
+        quantiles of its samples), the rest a fetch's."""
+        local = round(self.local_share() * MIX_POINTS)
+        parts = []
+        for tier, n in (("map", local), ("fetch", MIX_POINTS - local)):
+            if n:
+                parts.append(np.quantile(self._tier_draws(tier, nbytes, memory_mb), (np.arange(n) + 0.5) / n))
+        return np.concatenate(parts)
 
     def transfer_time(self, kind: str, nbytes: int, memory_mb: int, sla: SLA | str) -> float:
         sla = as_sla(sla)
@@ -467,7 +489,7 @@ class Predictor:
         tiered = self.tier_kind(kind, nbytes)
 
         def build():
-            pool = self._transfer_pool(tiered, memory_mb)
+            pool = None if tiered == "mixed" else self._transfer_pool(tiered, memory_mb)
             if pool is None or nbytes < SCALE_FLOOR_BYTES:
                 return statistic(self.transfer_draws(kind, nbytes, memory_mb), sla)
             idx = _speed_samples(pool, nbytes)

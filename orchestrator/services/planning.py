@@ -347,6 +347,7 @@ def load_history(
         ("memory_mb", "output_bytes", "upload_s"),
     ):
         history.add_store(mb, TransferSample(int(out_b or 0), float(upload_s)))
+    tier_reads = {"maps": 0, "fetches": 0}
     for _, mb, inputs in _latest(done.filter(download_s__gt=0), ["memory_mb"], per_key, ("memory_mb", "inputs")):
         for item in inputs or []:
             if not item.get("local") and item.get("download_s") is not None:
@@ -354,8 +355,11 @@ def load_history(
                 tier = _TIER_TABLE.get(item.get("tier"))  # mapped on its host, fetched from another, or Redis
                 if tier:
                     history.add_tiered(tier, mb, sample)
+                    tier_reads[tier] += 1
                 else:
                     history.add_download(mb, sample)
+    if sum(tier_reads.values()):  # how often a reader was on the output's host (the planner prices the rest fetched)
+        history.local_reads = tier_reads["maps"] / sum(tier_reads.values())
     _add_startups(history, run_ids)
     history.map_executors = int(settings.SLAFLOW_FLEX_EXECUTORS)
     for nid, opts in (

@@ -396,6 +396,33 @@ def test_the_timing_model_prices_each_tier_from_its_own_samples():
         h.add_tiered("downloads", 2048, TransferSample(1, 0.1))
 
 
+def test_on_several_hosts_a_big_input_is_priced_by_the_share_of_readers_on_its_host():
+    """Mapped where it was made (0.2 ms/MB) or fetched from another host (2 ms/MB): with the workers on two
+    hosts the price follows how often past readers were on the output's host, one in two before any was seen."""
+
+    def predictor(local_reads):
+        h = History(shm_min_bytes=64 << 10, hosts=2, local_reads=local_reads)
+        for _ in range(6):
+            h.add_tiered("maps", 2048, TransferSample(8 * MB, 0.0016))
+            h.add_tiered("fetches", 2048, TransferSample(8 * MB, 0.016))
+        return Predictor(h)
+
+    assert predictor(1.0).transfer_time("download", 8 * MB, 2048, "p90") == pytest.approx(0.0016, rel=0.01)
+    assert predictor(0.0).transfer_time("download", 8 * MB, 2048, "p50") == pytest.approx(0.016, rel=0.01)
+    mostly_local = predictor(0.8)
+    assert mostly_local.transfer_time("download", 8 * MB, 2048, "average") == pytest.approx(
+        0.8 * 0.0016 + 0.2 * 0.016, rel=0.01
+    )
+    assert mostly_local.transfer_time("download", 8 * MB, 2048, "p50") == pytest.approx(0.0016, rel=0.01)
+    assert mostly_local.transfer_time("download", 8 * MB, 2048, "p90") == pytest.approx(0.016, rel=0.01)
+    unseen = predictor(None)
+    assert unseen.local_share() == 0.5
+    assert unseen.transfer_time("download", 8 * MB, 2048, "average") == pytest.approx((0.0016 + 0.016) / 2, rel=0.01)
+    assert len(unseen.transfer_draws("download", 8 * MB, 2048)) == 100
+    # Below the threshold the read goes through Redis whatever the hosts.
+    assert unseen.tier_kind("download", 32 << 10) == "download"
+
+
 def test_a_flexible_run_keeps_one_child_per_finished_task_and_clusters_a_big_output_s_children():
     r"""
         m      s          m: 10 bytes out, s: 1; each task 1 s (s: 1.2 s); two executors

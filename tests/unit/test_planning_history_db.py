@@ -340,3 +340,19 @@ def test_history_is_scoped_to_the_runs_owner(settings, django_user_model):
     assert seen(None) == ({3.0}, [30.0], 1)
     settings.SLAFLOW_HISTORY_SCOPE = "shared"
     assert seen(bob) == ({1.0, 2.0, 3.0}, [10.0, 20.0, 30.0], 3)
+
+
+def test_the_share_of_big_inputs_read_on_their_own_host_is_measured():
+    """Readers of shared-memory outputs that mapped them (same host) against those that fetched them
+    (another host): the planner prices a read on several hosts by this share. Redis reads do not count."""
+    _, runs = make_runs(1, tasks=4)
+    reads = {"t1": "shm", "t2": "shm", "t3": "remote"}
+    for node, tier in reads.items():
+        TaskRun.objects.filter(run=runs[0], node_id=node).update(
+            inputs=[{"node": "x", "bytes": 8 << 20, "download_s": 0.01, "local": False, "tier": tier}]
+        )
+    assert service.load_history("h1").local_reads == pytest.approx(2 / 3)
+    TaskRun.objects.filter(run=runs[0], node_id__in=list(reads)).update(
+        inputs=[{"node": "x", "bytes": 50, "download_s": 0.004, "local": False}]
+    )
+    assert service.load_history("h1").local_reads is None  # none went through shared memory
