@@ -51,7 +51,8 @@ return 1
 
 
 class Branch(Protocol):
-    """What a recomputation needs of the branch that asks (``workers.runtime.BranchRun`` has it)."""
+    """What a recomputation needs of the branch that asks (``workers.runtime.BranchRun`` and its
+    ``workers.travel.OutputTravel`` have it)."""
 
     ctx: Any  # the run's context: graph and functions
     run_id: int

@@ -17,9 +17,12 @@ Per task (``run_task``), over an ``ActiveTask``::
 
     begin → before_inputs → inputs → after_inputs → before_execute → execute
           → after_execute → should_upload? local_children? → before_upload
-          → [delay_upload? when the output must travel]
-          → upload + counters → after_complete → before_dispatch → dispatch
-          → after_dispatch
+          → [stream_output?*] upload + counters [delay_upload? when the output
+          must travel] → after_complete → before_dispatch → dispatch* → after_dispatch
+          → [write_stream?*]
+
+(a mapped node's own turn: before_inputs → gather* → after_inputs, then from
+should_upload on). The stages marked * are the branch's travel (below).
 
 Upload and counters are one atomic Lua call: the output must be in Redis by
 the time a child is released. Cross-cutting behaviour lives in hooks
@@ -34,7 +37,9 @@ new branch of the worker (``n`` in the compact plan) is not waited for.
 
 A branch runs its ready tasks in planned start order (arrival order without
 a plan). Where outputs and children go once a task is done — dispatch, the
-stages of output streams, a generator's items — is ``workers.travel``.
+stages of output streams, a generator's items, a mapped node's elements — is
+the branch's ``OutputTravel`` (``branch.travel``, ``workers.travel``), made
+with the branch and given only what it uses; the stages here call it.
 Optimizations are hooks like any other (``orchestrator.optimizations.<name>.runtime``:
 TaskDup answers ``while_waiting``, delayed I/O ``delay_upload``, streaming
 ``stream_output`` and ``write_stream``); each hook gets the branch as a
@@ -78,7 +83,7 @@ class TaskFailed(Exception):
         self.node_id, self.error, self.tb = node_id, error, tb
 
 
-class BranchRun(OutputTravel):
+class BranchRun:
     def __init__(
         self,
         ctx: RunContext,
@@ -120,6 +125,21 @@ class BranchRun(OutputTravel):
         self.stopped = False
         self.overheads: dict[str, float] = {"record_s": 0.0}  # this branch's own costs, summed per run
         self.flushed = 0  # records already written (a long branch writes them in batches as it goes)
+        # Where outputs and children go once a task is done (``workers.travel``): given what it uses, no more.
+        self.travel = OutputTravel(
+            ctx,
+            token=token,
+            worker=worker,
+            delivery=delivery,
+            fence=self.fence,
+            hooks=self.hooks,
+            view=self.view,
+            local=self.local,
+            encoded=self.encoded,
+            uploaded=self.uploaded,
+            records=self.records,
+            fail=self._fail,
+        )
 
     @property
     def is_executor(self) -> bool:
@@ -188,7 +208,7 @@ class BranchRun(OutputTravel):
                     return nxt
         # Time is up: leave the inputs behind and withdraw. A hand-off that won the race still comes here.
         for child in list(self.awaiting):
-            self._upload_for(child)
+            self.travel.upload_for(child)
             if readiness.stop_waiting(self.run_id, child, self.token):
                 del self.awaiting[child]
         if self.awaiting:
@@ -225,7 +245,7 @@ class BranchRun(OutputTravel):
                 raise SkipTask(task.killed)
             hooks.run("before_inputs", self.view, task)
             if self.ctx.mapped_over(nid) is not None:
-                if not self._gather(task):
+                if not self.travel.gather(task):
                     return []
             elif not self._reuse_stored_output(task):
                 if not self.stage_inputs(task):
@@ -241,10 +261,10 @@ class BranchRun(OutputTravel):
             hooks.run("after_complete", self.view, task)
             if task.dispatch or (task.finished and task.finished.executors):
                 hooks.run("before_dispatch", self.view, task)
-                self.stage_dispatch(task)
+                self.travel.stage_dispatch(task)
                 hooks.run("after_dispatch", self.view, task)
             if task.stream_chunk:
-                self.stage_stream(task)  # its stream's hook writes it, now that its consumers run
+                self.travel.stage_stream(task)  # its stream's hook writes it, now that its consumers run
                 if task.record.status == TaskStatus.RUNNING:  # its stream is written (else it failed)
                     task.record.status = move(task.record.status, TaskStatus.SUCCEEDED)
         except SkipTask as skip:
@@ -318,8 +338,8 @@ class BranchRun(OutputTravel):
         remote = []
         iterate = self.ctx.task_options(node.id).streaming
         for up in node.upstream:
-            if iterate and self._streams_items(up):
-                values[up] = self._items_of(up)
+            if iterate and self.travel.streams_items(up):
+                values[up] = self.travel.items_of(up)
                 rec.inputs.append(
                     {"node": up, "bytes": 0, "download_s": 0.0, "local": up in self.local, "via": "stream"}
                 )
@@ -395,7 +415,7 @@ class BranchRun(OutputTravel):
             over = self.ctx.mapped_over(base)
             values = {**values, over: values[over][index]}
         args, kwargs = substitute(node.args, values), substitute(node.kwargs_dict, values)
-        streaming = inspect.isgeneratorfunction(fn) and self._release_streaming(task)
+        streaming = inspect.isgeneratorfunction(fn) and self.travel.release_streaming(task)
         attempt = 0
         while True:
             attempt += 1
@@ -405,7 +425,7 @@ class BranchRun(OutputTravel):
                 with Guard(self.run_id, node.id, opts.timeout_s, on_kill=self._killing(node.id)):
                     task.value = fn(*args, **kwargs)
                     if streaming:  # each item published as it is made; the output is the list of them
-                        task.value = self._publish(task, task.value, attempt)
+                        task.value = self.travel.publish(task, task.value, attempt)
                     elif inspect.isgenerator(task.value):
                         task.value = list(task.value)
                 break
@@ -478,12 +498,12 @@ class BranchRun(OutputTravel):
             dataplane.mark_sink_done(self.run_id, time.time(), fence=self.fence)
             return
         ctx = self.ctx
-        kids = self._children(task)
+        kids = self.travel.children(task)
         if kids is None:
             return
         already = nid in self.uploaded
         output = task.data if task.upload and not already else None
-        if output is not None and self._stream(task):
+        if output is not None and self.travel.open_stream(task):
             output = None
         # An executor with nothing queued here takes its next task in the same call.
         pop_from = self.executor_mb if self.is_executor and not self.queue else None
@@ -507,7 +527,7 @@ class BranchRun(OutputTravel):
             fin = finish(None)  # delayed I/O waited: what became ready meanwhile may run here
         if fin.upload_first:
             # A child will run outside this branch: it needs our output in Redis (or streaming to it).
-            output = None if self._stream(task) else task.data
+            output = None if self.travel.open_stream(task) else task.data
             fin = finish(output)
         took = time.perf_counter() - t0
         task.finished = fin

@@ -1,30 +1,36 @@
-"""Where a finished task's output and children go: the branch runtime's travel half.
+"""Where a finished task's output and children go: the travel half of a branch.
 
-``BranchRun`` (``workers.runtime``) runs each task through its stages; this
-mixin holds what happens once the output exists and has to reach consumers
-outside the branch:
+``BranchRun`` (``workers.runtime``) runs each task through its stages and owns
+one ``OutputTravel`` (``branch.travel``) for what happens once the output
+exists and has to reach consumers outside the branch:
 
-* ``stage_dispatch`` / ``_send`` — branches of other logical workers that
+* ``stage_dispatch`` (and ``_send``) — branches of other logical workers that
   became ready (registered, made live, handed to a pre-warmed process where a
   hook says so) and the executors the counters' call launched;
-* output streaming (``_stream``, ``stage_stream``) — the stages where a hook
+* output streaming (``open_stream``, ``stage_stream``) — the stages where a hook
   (``optimizations.streaming.runtime``) opens a big output's stream and writes
   it in chunks after its consumers are released (``store.streams``);
-* generator tasks (``_release_streaming``, ``_publish``, ``_items_of``) —
-  items published as they are made to consumers declared streaming, which
-  are dispatched as the generator starts;
-* a planned waiter's give-up (``_upload_for``) — the inputs it holds are left
+* generator tasks (``release_streaming``, ``publish``, ``streams_items``,
+  ``items_of``) — items published as they are made to consumers declared
+  streaming, which are dispatched as the generator starts;
+* a planned waiter's give-up (``upload_for``) — the inputs it holds are left
   in Redis for whoever completes the rest;
-* dynamic fan-outs (``_children``, ``_gather``) — a mapped node over this
+* dynamic fan-outs (``children``, ``gather``) — a mapped node over this
   task's output expands into its element tasks; the mapped node's own turn
   collects their outputs in order.
+
+It never sees the branch itself: its constructor takes everything it uses —
+the run's context, who the branch is (token, logical worker, delivery and its
+fence), the branch's hooks and their view, the outputs the branch holds (shared
+with it, which fills them), its task records, and ``fail``, the branch's way to
+fail a task.
 """
 
 from __future__ import annotations
 
 import inspect
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from django.conf import settings
 
@@ -34,14 +40,50 @@ from workers import canvas, lineage, transport
 from workers.hooks import OutputFailed
 
 if TYPE_CHECKING:
-    from workers.view import ActiveTask
+    from store.fencing import Fence
+    from store.records import TaskRecord
+    from workers.context import RunContext
+    from workers.hooks import HookChain
+    from workers.view import ActiveTask, BranchView
+
+    Fail = Callable[[ActiveTask, str, str], None]  # (task, error, traceback): the task fails, the run with it
 
 
 class OutputTravel:
-    """Mixed into ``BranchRun``: uses its ``ctx``, ``run_id``, ``token``, ``delivery``, ``hooks``, ``view``,
-    ``encoded``, ``uploaded``, ``records`` and ``_fail``."""
+    """One branch's outputs and children on their way out of it (owned by its ``BranchRun``)."""
 
-    def _stream(self, task: "ActiveTask") -> bool:
+    def __init__(
+        self,
+        ctx: "RunContext",
+        *,
+        token: str,
+        worker: str | None,
+        delivery: int,
+        fence: "Fence | None",
+        hooks: "HookChain",
+        view: "BranchView",
+        local: dict[str, Any],
+        encoded: dict[str, bytes],
+        uploaded: set[str],
+        records: "list[TaskRecord]",
+        fail: "Fail",
+    ):
+        self.ctx = ctx
+        self.run_id = ctx.run_id
+        self.token = token
+        self.worker = worker  # its logical worker; None: a flexible branch
+        self.delivery = delivery
+        self.fence = fence  # a recomputed input (``workers.lineage``) is stored fenced
+        self.hooks = hooks
+        self.view = view  # what the hooks get
+        # The branch's, shared: outputs kept in its process, their encoded form, those stored already.
+        self.local = local
+        self.encoded = encoded
+        self.uploaded = uploaded
+        self.records = records  # the branch's task records: an upload left behind is noted on its task's
+        self._fail = fail
+
+    def open_stream(self, task: "ActiveTask") -> bool:
         """Whether a hook streams the output (``stream_output``; it opened the stream): the counters'
         call then releases the consumers, and ``stage_stream`` has the chunks written after dispatch."""
         task.stream_chunk = int(self.hooks.decide("stream_output", self.view, task) or 0)
@@ -63,16 +105,17 @@ class OutputTravel:
 
     # --- generator tasks: items streamed to consumers declared streaming ------------------------
 
-    def _streams_items(self, up: str) -> bool:
+    def streams_items(self, up: str) -> bool:
         """Whether ``up`` is a generator task, whose items a streaming consumer iterates."""
         return inspect.isgeneratorfunction(self.ctx.function(up))
 
-    def _items_of(self, up: str):
+    def items_of(self, up: str) -> Iterator[Any]:
+        """The items of generator task ``up``, for a consumer that iterates them as they come."""
         if up in self.local:  # it ran in this branch, before: its items are all here
             return iter(self.local[up])
         return streams.items(self.run_id, up, stopped=lambda: flags.announced_over(self.run_id))
 
-    def _release_streaming(self, task: "ActiveTask") -> bool:
+    def release_streaming(self, task: "ActiveTask") -> bool:
         """As a generator task starts: open its item stream and dispatch its streaming consumers that
         are ready with it, so they run while it does. False when it has none."""
         ctx, nid = self.ctx, task.node_id
@@ -90,7 +133,8 @@ class OutputTravel:
         task.record.optimizations["streamed_to"] = kids
         return True
 
-    def _publish(self, task: "ActiveTask", generator, attempt: int) -> list:
+    def publish(self, task: "ActiveTask", generator: Iterable[Any], attempt: int) -> list[Any]:
+        """Run the generator's items out, each published as it is made (attempt ``attempt``); returns them."""
         attempt_id = f"{self._attempt()}:{attempt}"
         if attempt > 1:  # a retry: a new attempt, which readers restart on (or refuse, if they read some)
             streams.open_stream(self.run_id, task.node_id, attempt_id, 0, 0, kind=streams.ITEMS)
@@ -160,7 +204,7 @@ class OutputTravel:
             return readiness.OWN_NEW if self.ctx.new_branch(child) else readiness.OWN
         return readiness.OTHER
 
-    def _upload_for(self, child: str) -> None:
+    def upload_for(self, child: str) -> None:
         for up in self.ctx.node(child).upstream:
             if up in self.encoded and up not in self.uploaded:
                 t0 = time.perf_counter()
@@ -172,7 +216,7 @@ class OutputTravel:
 
     # --- dynamic fan-outs (``orchestrator.core.mapping``) ------------------------------------------
 
-    def _children(self, task: "ActiveTask") -> list[readiness.Child] | None:
+    def children(self, task: "ActiveTask") -> list[readiness.Child] | None:
         """The children the counters' call counts this task for: a mapped node over this task's output is
         expanded into its element tasks here (its width stored first; None: the output cannot be mapped)."""
         ctx, out = self.ctx, []
@@ -198,7 +242,7 @@ class OutputTravel:
             )
         return out
 
-    def _gather(self, task: "ActiveTask") -> bool:
+    def gather(self, task: "ActiveTask") -> bool:
         """A mapped node's own turn: the list of its element tasks' outputs, in order."""
         nid, rec = task.node_id, task.record
         ids = [mapping.element_id(nid, i) for i in range(self.ctx.width(nid))]
