@@ -221,24 +221,11 @@ class RunCreateApi(APIView):
             for k in ("timeout_s", "deadline_s", "optimizations", "webhook_url", "rescue")
             if data.get(k) is not None
         }
+        common = dict(user=request.user, planner=data["planner"], sla=data["sla"], **limits)
         if "workflow" in data:
-            run = run_services.submit_library(
-                user=request.user,
-                workflow=data["workflow"],
-                params=data.get("params"),
-                planner=data["planner"],
-                sla=data["sla"],
-                **limits,
-            )
+            run = run_services.submit_library(workflow=data["workflow"], params=data.get("params"), **common)
         else:
-            run = run_services.submit_spec(
-                user=request.user,
-                spec=data["dag"],
-                name=data.get("name"),
-                planner=data["planner"],
-                sla=data["sla"],
-                **limits,
-            )
+            run = run_services.submit_spec(spec=data["dag"], name=data.get("name"), **common)
         out = RunDetailApi.OutputSerializer(run, context={"request": request}).data
         return Response(out, status=status.HTTP_201_CREATED, headers={"Location": out["links"]["self"]})
 

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 from django.conf import settings
+from django.db.models import QuerySet
 
 from orchestrator.models import TaskRun, WorkflowRun
 from orchestrator.planning.predictor import percentile
@@ -110,6 +111,11 @@ def duration_percentiles(user, workflow_id: int, *, window: int = DURATION_WINDO
             }
         )
     return out
+
+
+def by_run(rows: QuerySet, **aggregates) -> dict[int, dict]:
+    """``aggregates`` over ``rows`` (of a model with a ``run``) per run: run id → its values and ``run_id``."""
+    return {r["run_id"]: r for r in rows.values("run_id").annotate(**aggregates)}
 
 
 def run_tasks(run: WorkflowRun):
