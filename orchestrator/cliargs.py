@@ -106,3 +106,8 @@ def add_list_argument(
         help=help,
         **kwargs,
     )
+
+
+def pick(opts: dict, *names: str) -> dict:
+    """The parsed options ``names``, as the keyword arguments of the function a command hands them to."""
+    return {name: opts[name] for name in names}

@@ -16,6 +16,8 @@ from orchestrator.core import sla as sla_mod, startup as startup_kinds
 # Where a task's time goes, in drawing order (observed Gantt segments and breakdowns).
 TIME_PARTS = ("start-up", "input wait", "exec", "upload", "counters + dispatch")
 BREAKDOWN_PARTS = ("exec", "waiting", "transfer", "start-up", "dispatch")
+# The task columns ``time_breakdown`` reads (a sum of each over several tasks reads the same).
+BREAKDOWN_COLUMNS = ("exec_s", "input_wait_s", "download_s", "upload_s", "counter_update_s", "dispatch_s")
 
 
 def _num(value) -> float:

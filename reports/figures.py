@@ -125,25 +125,20 @@ def dag_figure(
         )
 
     edge_trace([(u, n["id"]) for n in nodes for u in n["upstream"]], "edges", "#c4c9d0", 1)
-    if len(planned_path) > 1:
-        edge_trace(
-            zip(planned_path, planned_path[1:]),
-            "planned critical path",
-            PLANNED_PATH_COLOR,
-            5,
-            meta="planned-path",
-            showlegend=True,
-        )
-    if len(observed_path) > 1:
-        edge_trace(
-            zip(observed_path, observed_path[1:]),
-            "observed critical path",
-            OBSERVED_PATH_COLOR,
-            3,
-            dash="dash",
-            meta="observed-path",
-            showlegend=True,
-        )
+    for path, which, color, width, dash in (
+        (planned_path, "planned", PLANNED_PATH_COLOR, 5, "solid"),
+        (observed_path, "observed", OBSERVED_PATH_COLOR, 3, "dash"),
+    ):
+        if len(path) > 1:
+            edge_trace(
+                zip(path, path[1:]),
+                f"{which} critical path",
+                color,
+                width,
+                dash=dash,
+                meta=f"{which}-path",
+                showlegend=True,
+            )
 
     cfg = config_colors([n["memory_mb"] for n in nodes if n.get("memory_mb")])
     wrk = worker_colors([n["worker"] or "flexible" for n in nodes])

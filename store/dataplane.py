@@ -127,6 +127,11 @@ return {is_over, why}
 )
 
 
+def _run_keys(run_id: int, *names: str) -> dict[str, str]:
+    """The run's keys ``names``, each by the name of its builder in ``store.keys`` (a script's names for them)."""
+    return {name: getattr(keys, name)(run_id) for name in names}
+
+
 def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | None = None) -> tuple[bool, str | None]:
     """Mark a task running (for live views) as the branch's current one; (go on?, why a process was
     killed while running it before, if one was). Go on is False when the run is already over (failed
@@ -134,14 +139,7 @@ def begin_task(run_id: int, node_id: str, token: str, fence: fencing.Fence | Non
     over, killed = fencing.call(
         "begin_task",
         _BEGIN,
-        keys=lua.pack(
-            _BEGIN_KEYS,
-            over=keys.over(run_id),
-            killed=keys.killed(run_id),
-            states=keys.states(run_id),
-            current=keys.current(run_id),
-            starts=keys.starts(run_id),
-        ),
+        keys=lua.pack(_BEGIN_KEYS, **_run_keys(run_id, *_BEGIN_KEYS)),
         args=lua.pack(_BEGIN_ARGS, node=node_id, tok=token, now=repr(time.time()), ttl=ttl()),
         fence=fence,
     )
@@ -232,15 +230,10 @@ def branch_end(
             _BRANCH_END,
             keys=lua.pack(
                 _BRANCH_END_KEYS,
-                live=keys.live(run_id),
-                sink_done=keys.sink_done(run_id),
-                over=keys.over(run_id),
-                finalized=keys.finalized(run_id),
+                **_run_keys(run_id, "live", "sink_done", "over", "finalized", "timing", "current"),
                 lease=keys.lease(run_id, token),
                 execs=execs,
-                timing=keys.timing(run_id),
                 lease_index=keys.lease_index(),
-                current=keys.current(run_id),
             ),
             args=[
                 *lua.pack(_BRANCH_END_ARGS, tok=token, ttl=ttl(), holder=lease_holder, member=f"{run_id}|{token}"),

@@ -17,7 +17,9 @@ def _redis():
 
 
 def _count(tag: str) -> None:
-    _redis().incr(f"sf:test:count:{tag}")
+    """One more call under ``tag`` (no tag: not counted)."""
+    if tag:
+        _redis().incr(f"sf:test:count:{tag}")
 
 
 @task
@@ -27,29 +29,25 @@ def value(x):
 
 @task
 def inc(x, tag: str = ""):
-    if tag:
-        _count(tag)
+    _count(tag)
     return x + 1
 
 
 @task
 def add(a, b, tag: str = ""):
-    if tag:
-        _count(tag)
+    _count(tag)
     return a + b
 
 
 @task
 def total(xs, tag: str = ""):
-    if tag:
-        _count(tag)
+    _count(tag)
     return sum(xs)
 
 
 @task
 def slow_inc(x, seconds: float, tag: str = ""):
-    if tag:
-        _count(tag)
+    _count(tag)
     time.sleep(seconds)
     return x + 1
 
@@ -61,8 +59,7 @@ PACE_KEY = "sf:test:pace"
 def paced(x, tag: str = ""):
     """Sleeps as long as the dial ``sf:test:pace`` says (0.4 s unless set): the same spec runs fast while it
     builds history, then slower than its history said (live tracking's slow-down scenario)."""
-    if tag:
-        _count(tag)
+    _count(tag)
     time.sleep(float(_redis().get(PACE_KEY) or 0.4))
     return x + 1
 
@@ -70,8 +67,7 @@ def paced(x, tag: str = ""):
 @task
 def hang(x, seconds: float = 3600.0, tag: str = ""):
     """Sleeps (almost) forever unless stopped; counts that it started."""
-    if tag:
-        _count(tag)
+    _count(tag)
     time.sleep(seconds)
     return x
 
@@ -79,8 +75,7 @@ def hang(x, seconds: float = 3600.0, tag: str = ""):
 @task
 def stubborn(x, seconds: float = 3600.0, tag: str = ""):
     """Ignores being stopped (swallows everything) so that only killing its process stops it."""
-    if tag:
-        _count(tag)
+    _count(tag)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -181,8 +176,7 @@ def checksum_all(arrays, tag: str = "") -> str:
     """The SHA-256 of every input's bytes in order (inputs made on several hosts, read on one)."""
     import hashlib
 
-    if tag:
-        _count(tag)
+    _count(tag)
     h = hashlib.sha256()
     for a in arrays:
         h.update(a.tobytes())
@@ -194,8 +188,7 @@ def digest(a, b, tag: str = "", seconds: float = 0.0):
     """The SHA-256 of ``b``'s bytes (what this task received), after waiting for ``a`` and ``seconds``."""
     import hashlib
 
-    if tag:
-        _count(tag)
+    _count(tag)
     time.sleep(seconds)
     return hashlib.sha256(b.tobytes()).hexdigest()
 
@@ -213,8 +206,7 @@ def after(x, wait_tag: str, seconds: float):
 
 @task
 def gather(values, tag: str = ""):
-    if tag:
-        _count(tag)
+    _count(tag)
     return list(values)
 
 
@@ -297,8 +289,7 @@ def buffer_facts(a, b):
 @task
 def times_ten(x, tag: str = ""):
     """``x`` × 10 (a new array, whatever the input's buffer)."""
-    if tag:
-        _count(tag)
+    _count(tag)
     return x * 10
 
 

@@ -104,21 +104,18 @@ def bench(
         CodeBlob.objects.filter(pk__in=shas, versions__isnull=True).delete()
         for sha in shas:
             shutil.rmtree(os.path.dirname(loader.blob_path(sha)), ignore_errors=True)
-    rows = []
-    for (kind, way), values in samples.items():
-        ms = sorted(v * 1000 for v in values)
-        rows.append(
-            {
-                "kind": kind,
-                "bytes": sizes[kind],
-                "way": way,
-                "median_ms": round(statistics.median(ms), 3),
-                "min_ms": round(ms[0], 3),
-                "max_ms": round(ms[-1], 3),
-                "n": len(ms),
-            }
-        )
-    return rows
+    return [{"kind": kind, "bytes": sizes[kind], "way": way, **_ms(values)} for (kind, way), values in samples.items()]
+
+
+def _ms(seconds: list[float]) -> dict:
+    """Median, least and most of ``seconds`` in milliseconds, and how many."""
+    ms = sorted(v * 1000 for v in seconds)
+    return {
+        "median_ms": round(statistics.median(ms), 3),
+        "min_ms": round(ms[0], 3),
+        "max_ms": round(ms[-1], 3),
+        "n": len(ms),
+    }
 
 
 def bench_on_workers(*, repeat: int, code_kb: int, progress: Callable[[str], None] = lambda label: None) -> list[dict]:
@@ -156,19 +153,8 @@ def bench_on_workers(*, repeat: int, code_kb: int, progress: Callable[[str], Non
     finally:
         user.delete()
         CodeBlob.objects.filter(pk__in=shas, versions__isnull=True).delete()
-    rows = []
-    for label, by in samples.items():
-        for what, values in by.items():
-            ms = sorted(v * 1000 for v in values)
-            rows.append(
-                {
-                    "kind": "module",
-                    "way": f"on workers, {label}",
-                    "what": what,
-                    "median_ms": round(statistics.median(ms), 3),
-                    "min_ms": round(ms[0], 3),
-                    "max_ms": round(ms[-1], 3),
-                    "n": len(ms),
-                }
-            )
-    return rows
+    return [
+        {"kind": "module", "way": f"on workers, {label}", "what": what, **_ms(values)}
+        for label, by in samples.items()
+        for what, values in by.items()
+    ]

@@ -226,12 +226,7 @@ def breakdown(run_id: int) -> dict:
 
     run = WorkflowRun.objects.get(pk=run_id)
     t = TaskRun.objects.filter(run_id=run_id).aggregate(
-        n=Count("id"),
-        inputs=Sum("input_wait_s"),
-        execute=Sum("exec_s"),
-        upload=Sum("upload_s"),
-        counters=Sum("counter_update_s"),
-        dispatch=Sum("dispatch_s"),
+        n=Count("id"), **{f: Sum(f) for f in ("input_wait_s", "exec_s", "upload_s", "counter_update_s", "dispatch_s")}
     )
     b = WorkerStartup.objects.filter(run_id=run_id).aggregate(delivery=Sum("startup_s"), branches=Count("id"))
     n = t["n"] or 1
@@ -244,10 +239,10 @@ def breakdown(run_id: int) -> dict:
         "broker_delivery": per_task(b["delivery"]),
         "lease": per_task(tm.get("branch_lease_s")),
         "run_metadata": per_task(tm.get("branch_context_s")),
-        "inputs": per_task(t["inputs"]),
-        "execute": per_task(t["execute"]),
-        "finish_script": per_task(t["upload"], t["counters"]),
-        "dispatch_children": per_task(t["dispatch"]),
+        "inputs": per_task(t["input_wait_s"]),
+        "execute": per_task(t["exec_s"]),
+        "finish_script": per_task(t["upload_s"], t["counter_update_s"]),
+        "dispatch_children": per_task(t["dispatch_s"]),
         "metrics_writes": per_task(tm.get("branch_record_s")),
         "submission": per_task(tm.get("validate_s"), tm.get("store_s"), tm.get("dispatch_s")),
         "planning": per_task(tm.get("plan_s")),

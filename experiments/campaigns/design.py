@@ -21,6 +21,8 @@ from orchestrator.core import sla as sla_mod
 from slaflow import workflows as library
 
 MAX_RUNS = 100_000
+# A campaign's arguments besides its parameters, as the command line and the manifest both name them.
+ARGUMENTS = ("workflows", "planners", "slas", "iterations", "warmup", "seed")
 
 
 class CampaignError(ValueError):
@@ -51,12 +53,7 @@ class Campaign:
     @classmethod
     def from_json(cls, data: dict) -> "Campaign":
         return parse(
-            workflows=data["workflows"],
-            planners=data["planners"],
-            slas=data["slas"],
-            iterations=data["iterations"],
-            warmup=data["warmup"],
-            seed=data["seed"],
+            **{name: data[name] for name in ARGUMENTS},
             params={w: dict(p) for w, p in (data.get("params") or {}).items()},
         )
 

@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce
 
 from orchestrator.core import sla as sla_mod
 from orchestrator.models import Experiment, ExperimentRun, TaskRun, WorkerStartup
+from orchestrator.services.selectors import by_run
 
 METRICS = ("makespan", "exec", "data size", "download", "upload", "start-up")
 CSV_FIELDS = [
@@ -73,23 +74,19 @@ def rows(exp: Experiment) -> list[dict]:
     # The planner's exec time is a task's time apart from its transfers (the function, encoding, state
     # updates: ``services.planning.load_history``), so that is what it is compared with.
     busy = F("end_s") - F("start_s") - Coalesce(F("download_s"), 0.0) - Coalesce(F("upload_s"), 0.0)
-    sums = {
-        r["run_id"]: r
-        for r in TaskRun.objects.filter(run_id__in=run_ids)
-        .values("run_id")
-        .annotate(
-            p_exec=Sum("planned_exec_s"),
-            o_exec=Sum(busy, output_field=FloatField()),
-            p_bytes=Sum("planned_output_bytes"),
-            o_bytes=Sum("output_bytes"),
-            p_down=Sum("planned_download_s"),
-            o_down=Sum("download_s"),
-            p_up=Sum("planned_upload_s"),
-            o_up=Sum("upload_s"),
-            p_start=Sum("planned_startup_s"),
-            planned=Count("id", filter=Q(planned_exec_s__isnull=False)),
-        )
-    }
+    sums = by_run(
+        TaskRun.objects.filter(run_id__in=run_ids),
+        p_exec=Sum("planned_exec_s"),
+        o_exec=Sum(busy, output_field=FloatField()),
+        p_bytes=Sum("planned_output_bytes"),
+        o_bytes=Sum("output_bytes"),
+        p_down=Sum("planned_download_s"),
+        o_down=Sum("download_s"),
+        p_up=Sum("planned_upload_s"),
+        o_up=Sum("upload_s"),
+        p_start=Sum("planned_startup_s"),
+        planned=Count("id", filter=Q(planned_exec_s__isnull=False)),
+    )
     startups = dict(
         WorkerStartup.objects.filter(run_id__in=run_ids)
         .values("run_id")

@@ -9,8 +9,7 @@ from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator.api.common import Pagination, error_responses, page_parameters
-from orchestrator.api.fields import page_of
+from orchestrator.api.common import error_responses, list_schema, paginated
 from orchestrator.api.throttles import SubmissionThrottle
 from orchestrator.core.codechecks import CodeError
 from orchestrator.services import code as service
@@ -74,16 +73,15 @@ class CodeApi(APIView):
             help_text=("The importable name (default: the module's file name, or the wheel's only top-level package)."),
         )
 
-    @extend_schema(
-        operation_id="code_list",
-        parameters=page_parameters(),
-        responses={200: page_of(CodeSerializer, "PaginatedCodeList"), **error_responses(400, 401, 404)},
-    )
+    @list_schema("code_list", CodeSerializer, "PaginatedCodeList")
     def get(self, request):
-        paginator = Pagination()
         qs = service.visible(request.user).prefetch_related("shared_with", "shared_with_groups", "versions")
-        page = paginator.paginate_queryset(qs.order_by("owner__username", "name"), request, view=self)
-        return paginator.get_paginated_response(CodeSerializer([service.describe(c) for c in page], many=True).data)
+        return paginated(
+            self,
+            request,
+            qs.order_by("owner__username", "name"),
+            lambda page: CodeSerializer([service.describe(c) for c in page], many=True).data,
+        )
 
     @extend_schema(
         operation_id="code_push",

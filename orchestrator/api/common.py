@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable, Iterable
 
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
@@ -10,6 +11,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from orchestrator.api.fields import page_of
 from orchestrator.services.quotas import QuotaExceeded
 from orchestrator.services.runs import SubmissionError
 from store.redis_client import RedisUnavailable
@@ -78,6 +80,26 @@ def page_parameters(default_size: int = Pagination.page_size) -> list:
             description=f"Items per page (default {default_size}, at most {Pagination.max_page_size}).",
         ),
     ]
+
+
+def list_schema(operation_id: str, item, name: str, *, parameters: Iterable = (), **kw):
+    """The schema of a paginated list (``paginated``): ``parameters`` then the page's, a page of ``item``
+    named ``name``, the usual errors."""
+    from drf_spectacular.utils import extend_schema
+
+    return extend_schema(
+        operation_id=operation_id,
+        parameters=[*parameters, *page_parameters()],
+        responses={200: page_of(item, name), **error_responses(400, 401, 404)},
+        **kw,
+    )
+
+
+def paginated(view, request, rows, render: Callable[[list], Any]) -> Response:
+    """The page of ``rows`` the request asks for (``?page=``, ``?page_size=``), its items as ``render`` gives them."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(render(page))
 
 
 @csrf_exempt  # a stray POST under /api/ must get this JSON 404, not the CSRF failure page

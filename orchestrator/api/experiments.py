@@ -8,8 +8,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator.api.common import Pagination, error_responses, page_parameters
-from orchestrator.api.fields import MAX_DB_ID, page_of
+from orchestrator.api.common import error_responses, list_schema, paginated
+from orchestrator.api.fields import MAX_DB_ID
 from orchestrator.models import Experiment
 from orchestrator.services import selectors
 
@@ -62,15 +62,10 @@ def visible_experiment_or_404(user, experiment_id: int) -> Experiment:
 class ExperimentsApi(APIView):
     """Campaigns you may see, newest first (staff see every campaign)."""
 
-    @extend_schema(
-        operation_id="experiments_list",
-        parameters=page_parameters(),
-        responses={200: page_of(ExperimentSerializer, "PaginatedExperimentList"), **error_responses(400, 401, 404)},
-    )
+    @list_schema("experiments_list", ExperimentSerializer, "PaginatedExperimentList")
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.visible_experiments(request.user), request, view=self)
-        return paginator.get_paginated_response(ExperimentSerializer(page, many=True).data)
+        rows = selectors.visible_experiments(request.user)
+        return paginated(self, request, rows, lambda page: ExperimentSerializer(page, many=True).data)
 
 
 class ExperimentDetailApi(APIView):

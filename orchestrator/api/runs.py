@@ -7,14 +7,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orchestrator.api.common import Pagination, error_responses, page_parameters
+from orchestrator.api.common import error_responses, list_schema, paginated
 from orchestrator.api.fields import (
     GRAPH_SPEC_SCHEMA,
     GraphSpecField,
     RunLinksSerializer,
     StrictBooleanField,
     check_workflow_or_dag,
-    page_of,
     planner_field,
     run_links,
     sla_field,
@@ -123,20 +122,23 @@ class RunListApi(APIView):
         def get_url(self, run) -> str:
             return run_links(self.context.get("request"), run.pk)["self"]
 
-    @extend_schema(
-        operation_id="runs_list",
+    @list_schema(
+        "runs_list",
+        OutputSerializer,
+        "PaginatedRunList",
+        parameters=[FilterSerializer],
         description="Runs you may see (staff: everyone's), newest first, filtered and paginated.",
-        parameters=[FilterSerializer, *page_parameters()],
-        responses={200: page_of(OutputSerializer, "PaginatedRunList"), **error_responses(400, 401, 404)},
     )
     def get(self, request):
         filters = RunListApi.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         runs = selectors.filter_runs(selectors.visible_runs(request.user), **filters.validated_data)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(runs, request, view=self)
-        data = RunListApi.OutputSerializer(page, many=True, context={"request": request}).data
-        return paginator.get_paginated_response(data)
+        return paginated(
+            self,
+            request,
+            runs,
+            lambda page: RunListApi.OutputSerializer(page, many=True, context={"request": request}).data,
+        )
 
 
 class RunCreateApi(APIView):
@@ -221,24 +223,11 @@ class RunCreateApi(APIView):
             for k in ("timeout_s", "deadline_s", "optimizations", "webhook_url", "rescue")
             if data.get(k) is not None
         }
+        common = dict(user=request.user, planner=data["planner"], sla=data["sla"], **limits)
         if "workflow" in data:
-            run = run_services.submit_library(
-                user=request.user,
-                workflow=data["workflow"],
-                params=data.get("params"),
-                planner=data["planner"],
-                sla=data["sla"],
-                **limits,
-            )
+            run = run_services.submit_library(workflow=data["workflow"], params=data.get("params"), **common)
         else:
-            run = run_services.submit_spec(
-                user=request.user,
-                spec=data["dag"],
-                name=data.get("name"),
-                planner=data["planner"],
-                sla=data["sla"],
-                **limits,
-            )
+            run = run_services.submit_spec(spec=data["dag"], name=data.get("name"), **common)
         out = RunDetailApi.OutputSerializer(run, context={"request": request}).data
         return Response(out, status=status.HTTP_201_CREATED, headers={"Location": out["links"]["self"]})
 

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import planning
-from orchestrator.api.common import Pagination, error_responses, page_parameters
-from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, page_of, planner_field, sla_field
+from orchestrator.api.common import error_responses, list_schema, paginated
+from orchestrator.api.fields import GraphSpecField, check_workflow_or_dag, planner_field, sla_field
 from orchestrator.api.throttles import SubmissionThrottle
 from orchestrator.services import previews, selectors
 
@@ -32,15 +32,10 @@ class WorkflowListApi(APIView):
         )
         unavailable_reason = serializers.CharField(allow_blank=True, help_text="Why it is unavailable.")
 
-    @extend_schema(
-        operation_id="workflows_list",
-        parameters=page_parameters(),
-        responses={200: page_of(OutputSerializer, "PaginatedWorkflowList"), **error_responses(400, 401, 404)},
-    )
+    @list_schema("workflows_list", OutputSerializer, "PaginatedWorkflowList")
     def get(self, request):
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.workflow_catalog(request.user), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        rows = selectors.workflow_catalog(request.user)
+        return paginated(self, request, rows, lambda page: self.OutputSerializer(page, many=True).data)
 
 
 class WorkflowDurationsApi(APIView):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-from typing import Any, Callable, Iterator, overload
+from typing import Any, Callable, Iterator, TypedDict, Unpack, overload
 
 from orchestrator.core import options as task_options, sinks
 from orchestrator.core.graph import GraphError, Node, Ref, _post_order, validate
@@ -100,30 +100,23 @@ class TaskFunction:
         return f"<task {self.path}>"
 
 
-@overload
-def task(
-    fn: Callable,
-    *,
-    optimizations: tuple[str, ...] | list[str] = (),
-    timeout_s: float | None = None,
-    retries: int | None = None,
-    retry_backoff_s: float | None = None,
-    retry_on: tuple | list | None = None,
-    streaming: bool | None = None,
-) -> TaskFunction: ...
+class TaskOptions(TypedDict, total=False):
+    """The keywords of ``task`` (its implementation below gives their defaults)."""
+
+    optimizations: tuple[str, ...] | list[str]
+    timeout_s: float | None
+    retries: int | None
+    retry_backoff_s: float | None
+    retry_on: tuple | list | None
+    streaming: bool | None
 
 
 @overload
-def task(
-    fn: None = None,
-    *,
-    optimizations: tuple[str, ...] | list[str] = (),
-    timeout_s: float | None = None,
-    retries: int | None = None,
-    retry_backoff_s: float | None = None,
-    retry_on: tuple | list | None = None,
-    streaming: bool | None = None,
-) -> Callable[[Callable], TaskFunction]: ...
+def task(fn: Callable, **options: Unpack[TaskOptions]) -> TaskFunction: ...
+
+
+@overload
+def task(fn: None = None, **options: Unpack[TaskOptions]) -> Callable[[Callable], TaskFunction]: ...
 
 
 def task(

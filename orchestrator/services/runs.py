@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone as dt_timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import transaction
@@ -180,50 +180,69 @@ def submit_run(
     return WorkflowRun.objects.defer("spec", "params").get(pk=run.pk)
 
 
+def planned_fields(tp, critical: bool) -> dict:
+    """A TaskRun's planned columns from its ``TaskPlan`` (``critical``: on the plan's critical path)."""
+    return {
+        "planned_memory_mb": tp.memory_mb,
+        "planned_worker": tp.worker or "",
+        "planned_startup": tp.startup if tp.startup != startup_kinds.UNKNOWN else "",
+        "planned_startup_s": tp.startup_s,
+        "planned_start_s": tp.start_s,
+        "planned_end_s": tp.end_s,
+        "planned_download_s": tp.download_s,
+        "planned_exec_s": tp.exec_s,
+        "planned_upload_s": tp.upload_s,
+        "planned_input_bytes": tp.input_bytes,
+        "planned_output_bytes": tp.output_bytes,
+        "planned_critical": critical,
+    }
+
+
+def plan_fields(plan) -> dict:
+    """A Plan row's columns from a ``planning.plan.Plan`` (its run aside)."""
+    return {
+        "planner": plan.planner,
+        "sla": plan.sla,
+        "data": plan.to_dict(),
+        "fallback": plan.fallback,
+        "predicted_makespan_s": plan.predicted_makespan_s,
+        "predicted_makespan_per_task_s": plan.predicted_makespan_per_task_s,
+        "predicted_median_s": plan.predicted_median_s,
+        "monte_carlo_s": plan.monte_carlo_s,
+        "predicted_gb_seconds": plan.predicted_gb_seconds,
+        "planning_time_s": plan.planning_time_s,
+    }
+
+
 def _store_plan(run: WorkflowRun, plan, graph) -> None:
     critical = set(plan.critical_path)
-    rows = []
-    for nid, node in graph.items():
-        tp = plan.tasks[nid]
-        rows.append(
-            {
-                "run_id": run.pk,
-                "node_id": nid,
-                "function": node.function,
-                "planned_memory_mb": tp.memory_mb,
-                "planned_worker": tp.worker or "",
-                "planned_startup": tp.startup if tp.startup != startup_kinds.UNKNOWN else "",
-                "planned_startup_s": tp.startup_s,
-                "planned_start_s": tp.start_s,
-                "planned_end_s": tp.end_s,
-                "planned_download_s": tp.download_s,
-                "planned_exec_s": tp.exec_s,
-                "planned_upload_s": tp.upload_s,
-                "planned_input_bytes": tp.input_bytes,
-                "planned_output_bytes": tp.output_bytes,
-                "planned_critical": nid in critical,
-            }
-        )
+    rows = [
+        {
+            "run_id": run.pk,
+            "node_id": nid,
+            "function": node.function,
+            **planned_fields(plan.tasks[nid], nid in critical),
+        }
+        for nid, node in graph.items()
+    ]
     with transaction.atomic():
-        Plan.objects.create(
-            run=run,
-            planner=plan.planner,
-            sla=plan.sla,
-            data=plan.to_dict(),
-            fallback=plan.fallback,
-            predicted_makespan_s=plan.predicted_makespan_s,
-            predicted_makespan_per_task_s=plan.predicted_makespan_per_task_s,
-            predicted_median_s=plan.predicted_median_s,
-            monte_carlo_s=plan.monte_carlo_s,
-            predicted_gb_seconds=plan.predicted_gb_seconds,
-            planning_time_s=plan.planning_time_s,
-        )
+        Plan.objects.create(run=run, **plan_fields(plan))
         bulk.insert(TaskRun, rows)
         WorkflowRun.objects.filter(pk=run.pk).update(
             predicted_makespan_s=plan.predicted_makespan_s,
             predicted_gb_seconds=plan.predicted_gb_seconds,
             plan_note=plan.note,
         )
+
+
+class RunOptions(TypedDict, total=False):
+    """What a submission may set beyond its graph, planner and SLA (``submit_run`` says what each means)."""
+
+    timeout_s: float | None
+    deadline_s: float | None
+    optimizations: list[str] | None
+    webhook_url: str | None
+    rescue: bool | None
 
 
 def submit_library(
@@ -233,11 +252,7 @@ def submit_library(
     params: dict | None,
     planner: str,
     sla: str,
-    timeout_s: float | None = None,
-    deadline_s: float | None = None,
-    optimizations: list[str] | None = None,
-    webhook_url: str | None = None,
-    rescue: bool | None = None,
+    **options: Unpack[RunOptions],
 ) -> WorkflowRun:
     """Run a library workflow for ``user`` — every entry point (REST, the web launch form, the CLI, commands,
     campaigns) comes here: the graph built once, under the task budget (``submissions.library_graph``);
@@ -253,12 +268,8 @@ def submit_library(
         params=values,
         owner=user,
         source=Workflow.Source.LIBRARY,
-        timeout_s=timeout_s,
-        deadline_s=deadline_s,
-        optimizations=optimizations,
         max_tasks=settings.SLAFLOW_API_MAX_TASKS,
-        webhook_url=webhook_url,
-        rescue=rescue,
+        **options,
     )
 
 
@@ -269,12 +280,8 @@ def submit_spec(
     name: str | None,
     planner: str,
     sla: str,
-    timeout_s: float | None = None,
-    deadline_s: float | None = None,
-    optimizations: list[str] | None = None,
-    webhook_url: str | None = None,
-    rescue: bool | None = None,
     network: bool = True,
+    **options: Unpack[RunOptions],
 ) -> WorkflowRun:
     """Run a JSON graph spec for ``user`` (REST, ``slaflow.submit_spec``), checked as a document first
     (``submissions.spec_graph``). ``network``: its functions must be built-ins or live in the registered
@@ -291,12 +298,8 @@ def submit_spec(
         owner=user,
         source=Workflow.Source.API if network else Workflow.Source.PYTHON,
         allowed_modules=functions.registered_modules() if network else None,
-        timeout_s=timeout_s,
-        deadline_s=deadline_s,
-        optimizations=optimizations,
         max_tasks=settings.SLAFLOW_API_MAX_TASKS,
-        webhook_url=webhook_url,
-        rescue=rescue,
+        **options,
     )
 
 

@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Count, QuerySet
 
 from orchestrator.models import TaskRun, WorkflowRun
 from orchestrator.planning.predictor import percentile
@@ -112,25 +113,27 @@ def duration_percentiles(user, workflow_id: int, *, window: int = DURATION_WINDO
     return out
 
 
+def by_run(rows: QuerySet, **aggregates) -> dict[int, dict]:
+    """``aggregates`` over ``rows`` (of a model with a ``run``) per run: run id → its values and ``run_id``."""
+    return {r["run_id"]: r for r in rows.values("run_id").annotate(**aggregates)}
+
+
 def run_tasks(run: WorkflowRun):
     return TaskRun.objects.filter(run=run).order_by("start_s", "planned_start_s", "node_id")
 
 
+def _count_by(rows: QuerySet, key: str) -> dict:
+    """How many of ``rows`` there are per value of ``key``."""
+    return {row[key]: row["n"] for row in rows.order_by().values(key).annotate(n=Count("id"))}
+
+
 def workflow_catalog(user) -> list[dict]:
     """Library workflows (shape at default parameters) then submitted workflows with visible runs."""
-    from django.db.models import Count
-
     from orchestrator.models import Workflow
     from slaflow import workflows
 
     runs = visible_runs(user)
-    library_counts = {
-        row["workflow__name"]: row["n"]
-        for row in runs.filter(workflow__source=Workflow.Source.LIBRARY)
-        .order_by()
-        .values("workflow__name")
-        .annotate(n=Count("id"))
-    }
+    library_counts = _count_by(runs.filter(workflow__source=Workflow.Source.LIBRARY), "workflow__name")
     entries = []
     for name, wf in workflows.all_workflows().items():
         shash, n_tasks, unavailable = _library_shape(name, tuple(settings.SLAFLOW_ALLOWED_EXECUTABLES))
@@ -148,13 +151,7 @@ def workflow_catalog(user) -> list[dict]:
                 "unavailable_reason": unavailable,
             }
         )
-    counts = {
-        row["workflow_id"]: row["n"]
-        for row in runs.exclude(workflow__source=Workflow.Source.LIBRARY)
-        .order_by()
-        .values("workflow_id")
-        .annotate(n=Count("id"))
-    }
+    counts = _count_by(runs.exclude(workflow__source=Workflow.Source.LIBRARY), "workflow_id")
     submitted = Workflow.objects.exclude(source=Workflow.Source.LIBRARY)
     if not (user.is_authenticated and user.is_staff):
         submitted = submitted.filter(pk__in=list(counts))

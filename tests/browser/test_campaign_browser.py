@@ -23,22 +23,10 @@ def test_the_report_and_the_campaign_page_draw_every_chart(live, live_server, pa
     out = tmp_path / "campaign"
     call_command(
         "run_sla_experiments",
-        "--workflows",
-        "diamond",
-        "tree_reduction",
-        "--planners",
-        "uniform",
-        "non-uniform",
-        "--slas",
-        "p50",
-        "p90",
-        "--iterations",
-        "2",
-        "--warmup",
-        "1",
-        "--params",
-        "tree_reduction:n=8",
-        "--out",
+        *(
+            "--workflows diamond tree_reduction --planners uniform non-uniform --slas p50 p90 "
+            "--iterations 2 --warmup 1 --params tree_reduction:n=8 --out"
+        ).split(),
         str(out),
         stdout=StringIO(),
         stderr=StringIO(),

@@ -21,25 +21,10 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
-TINY = [
-    "--workflows",
-    "diamond",
-    "tree_reduction",
-    "--planners",
-    "uniform",
-    "wukong",
-    "--slas",
-    "p50",
-    "p90",
-    "--iterations",
-    "2",
-    "--warmup",
-    "1",
-    "--params",
-    "tree_reduction:n=8",
-    "--seed",
-    "3",
-]
+TINY = (
+    "--workflows diamond tree_reduction --planners uniform wukong --slas p50 p90 "
+    "--iterations 2 --warmup 1 --params tree_reduction:n=8 --seed 3"
+).split()
 
 
 def test_a_tiny_campaign_writes_its_rows_report_and_summary(live, tmp_path):
@@ -110,15 +95,7 @@ def test_bad_arguments_are_refused_before_anything_runs(live, tmp_path):
         (["--workflows", "diamond", "--planners", "uniform", "--slas", "p101", "--out", str(tmp_path / "c")], "p101"),
         (
             [
-                "--workflows",
-                "diamond",
-                "--planners",
-                "uniform",
-                "--slas",
-                "p50",
-                "--iterations",
-                "0",
-                "--out",
+                *"--workflows diamond --planners uniform --slas p50 --iterations 0 --out".split(),
                 str(tmp_path / "d"),
             ],
             "--iterations must be at least 1",
@@ -185,17 +162,7 @@ def test_the_api_lists_campaigns_and_summarises_each_cell(live, tmp_path):
     out = tmp_path / "api"
     call_command(
         "run_sla_experiments",
-        "--workflows",
-        "diamond",
-        "--planners",
-        "uniform",
-        "--slas",
-        "p50",
-        "--iterations",
-        "2",
-        "--warmup",
-        "1",
-        "--out",
+        *"--workflows diamond --planners uniform --slas p50 --iterations 2 --warmup 1 --out".split(),
         str(out),
         stdout=StringIO(),
         stderr=StringIO(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 
-import boto3
 import numpy as np
 import pytest
 
@@ -17,7 +16,7 @@ from orchestrator.planning.plan import Plan as PlanData, TaskPlan
 from slaflow import submit
 from tests import taskfns as t
 from tests.conftest import _session, cluster_env
-from tests.lambda_support import FAKE_AWS, free_port, local_lambda, moto_server, stats
+from tests.lambda_support import FAKE_AWS, fake_client, free_port, local_lambda, moto_bucket, stats
 from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
@@ -37,14 +36,7 @@ def lab(django_db_setup, django_db_blocker, redis_server, tmp_path_factory):
 
     if "cluster" in _session:
         _session["cluster"].stop()
-    with moto_server() as s3_url:
-        boto3.client(
-            "s3",
-            endpoint_url=s3_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket=BUCKET)
+    with moto_bucket(BUCKET) as s3_url:
         port = free_port()
         lambda_settings = {
             "SLAFLOW_LAMBDA_CONFIGS": str(LAMBDA_MB),
@@ -97,10 +89,7 @@ def by_node(memory: dict[str, int]):
 
 
 def _objects(s3_url: str) -> list[str]:
-    s3 = boto3.client(
-        "s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
-    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    return [o["Key"] for o in fake_client("s3", s3_url).list_objects_v2(Bucket=BUCKET).get("Contents", [])]
 
 
 def _expected(*seeds: int) -> str:

@@ -161,25 +161,16 @@ def test_firing_sends_the_django_signal_once_per_kind_and_posts_to_the_workflows
     signals.sla_missed.connect(hear)
     try:
         now = time.time()
-        for _ in range(2):
+        for kind, elapsed in ((live_rule.AT_RISK, 1.0), (live_rule.AT_RISK, 1.0), (live_rule.MISSED, 6.0)):
             alerts.fire(
                 handle.id,
-                live_rule.AT_RISK,
-                elapsed_s=1.0,
+                kind,
+                elapsed_s=elapsed,
                 predicted_makespan_s=9.0,
                 promise_s=5.0,
-                started_at=now - 1.0,
+                started_at=now - elapsed,
                 now=now,
             )
-        alerts.fire(
-            handle.id,
-            live_rule.MISSED,
-            elapsed_s=6.0,
-            predicted_makespan_s=9.0,
-            promise_s=5.0,
-            started_at=now - 6.0,
-            now=now,
-        )
     finally:
         signals.sla_at_risk.disconnect(hear)
         signals.sla_missed.disconnect(hear)

@@ -163,22 +163,10 @@ def test_library_parameters_over_their_bound_are_refused_in_rest_and_commands(li
     with pytest.raises(CommandError, match=r"the campaign would make 360000 runs, more than 100000"):
         call_command(
             "run_sla_experiments",
-            "--workflows",
-            "diamond",
-            "gemm",
-            "--planners",
-            "wukong",
-            "uniform",
-            "--slas",
-            "p50",
-            "p90",
-            "p95",
-            "--iterations",
-            "30000",
-            "--warmup",
-            "0",
-            "--out",
-            "/nonexistent",
+            *(
+                "--workflows diamond gemm --planners wukong uniform --slas p50 p90 p95 "
+                "--iterations 30000 --warmup 0 --out /nonexistent"
+            ).split(),
             stdout=StringIO(),
             stderr=StringIO(),
         )

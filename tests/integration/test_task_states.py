@@ -11,23 +11,29 @@ from orchestrator.services import runs
 pytestmark = [pytest.mark.integration]
 
 
-@pytest.mark.django_db
-def test_finalizing_a_failed_run_skips_the_tasks_that_never_began_and_cancels_the_one_that_had(redis_server):
-    """A run failed while ``b`` ran and ``c``, ``d`` waited: ``c`` and ``d`` never began (skipped); ``b`` had
-    begun, and a begun task cannot be skipped (running → skipped is no move of the table): cancelled."""
-    wf = Workflow.objects.create(name="states", structure_hash="s" * 40, spec={}, task_count=4)
+def ended_run(status: str, tasks: dict[str, str]) -> WorkflowRun:
+    """A run that ended in ``status`` with its tasks (node → state) left as they were."""
+    wf = Workflow.objects.create(name="states", structure_hash=status[0] * 40, spec={}, task_count=len(tasks))
     run = WorkflowRun.objects.create(
         workflow=wf,
-        status=RunStatus.FAILED,
+        status=status,
         planner="uniform",
         sla="p90",
         spec={},
         started_at=timezone.now(),
         finished_at=timezone.now(),
     )
+    for nid, state in tasks.items():
+        TaskRun.objects.create(run=run, node_id=nid, function="m.f", status=state)
+    return run
+
+
+@pytest.mark.django_db
+def test_finalizing_a_failed_run_skips_the_tasks_that_never_began_and_cancels_the_one_that_had(redis_server):
+    """A run failed while ``b`` ran and ``c``, ``d`` waited: ``c`` and ``d`` never began (skipped); ``b`` had
+    begun, and a begun task cannot be skipped (running → skipped is no move of the table): cancelled."""
     before = {"a": TaskStatus.SUCCEEDED, "b": TaskStatus.RUNNING, "c": TaskStatus.PENDING, "d": TaskStatus.READY}
-    for nid, status in before.items():
-        TaskRun.objects.create(run=run, node_id=nid, function="m.f", status=status)
+    run = ended_run(RunStatus.FAILED, before)
 
     runs.finalize_run(run.id)
 
@@ -43,18 +49,7 @@ def test_finalizing_a_failed_run_skips_the_tasks_that_never_began_and_cancels_th
 
 @pytest.mark.django_db
 def test_finalizing_a_cancelled_run_cancels_every_unfinished_task(redis_server):
-    wf = Workflow.objects.create(name="states", structure_hash="t" * 40, spec={}, task_count=3)
-    run = WorkflowRun.objects.create(
-        workflow=wf,
-        status=RunStatus.CANCELLED,
-        planner="uniform",
-        sla="p90",
-        spec={},
-        started_at=timezone.now(),
-        finished_at=timezone.now(),
-    )
-    for nid, status in {"a": TaskStatus.RUNNING, "b": TaskStatus.PENDING, "c": TaskStatus.FAILED}.items():
-        TaskRun.objects.create(run=run, node_id=nid, function="m.f", status=status)
+    run = ended_run(RunStatus.CANCELLED, {"a": TaskStatus.RUNNING, "b": TaskStatus.PENDING, "c": TaskStatus.FAILED})
 
     runs.finalize_run(run.id)
 

@@ -8,12 +8,11 @@ import io
 import json
 import zipfile
 
-import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
 from orchestrator.deploy import package as package_mod
-from tests.lambda_support import FAKE_AWS, moto_server
+from tests.lambda_support import FAKE_AWS, fake_client, moto_server
 
 ROLE_POLICY = json.dumps(
     {
@@ -29,12 +28,6 @@ ROLE_POLICY = json.dumps(
 def moto():
     with moto_server() as url:
         yield url
-
-
-def _client(kind: str, url: str):
-    return boto3.client(
-        kind, endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +46,10 @@ def aws(moto, settings, monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://redis.internal:6379/0")
     settings.SLAFLOW_LAMBDA_ENDPOINT_URL = moto
     settings.SLAFLOW_LAMBDA_FUNCTION_PREFIX = "sf-test"
-    lam = _client("lambda", moto)
+    lam = fake_client("lambda", moto)
     for fn in lam.list_functions()["Functions"]:
         lam.delete_function(FunctionName=fn["FunctionName"])
-    iam = _client("iam", moto)
+    iam = fake_client("iam", moto)
     try:
         role = iam.get_role(RoleName="slaflow-lambda")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
@@ -136,7 +129,7 @@ def test_changed_code_is_uploaded(aws, settings, code, tmp_path):
 
 
 def test_vpc_settings_reach_the_function(aws, settings, code, moto):
-    ec2 = _client("ec2", moto)
+    ec2 = fake_client("ec2", moto)
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="slaflow-lambda", Description="slaflow", VpcId=vpc)["GroupId"]
@@ -175,7 +168,7 @@ def test_bad_settings_are_refused_before_anything_is_sent(aws, settings):
 def test_a_package_over_50_mb_goes_through_the_code_bucket(aws, settings, moto, tmp_path):
     import os as _os
 
-    _client("s3", moto).create_bucket(Bucket="slaflow-code")
+    fake_client("s3", moto).create_bucket(Bucket="slaflow-code")
     big = tmp_path / "big.zip"
     with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("workers/lambda_handler.py", "def handler(event, context):\n    return {}\n")
@@ -186,6 +179,6 @@ def test_a_package_over_50_mb_goes_through_the_code_bucket(aws, settings, moto, 
         deploy("--package", str(big), "--code-bucket", "")
     out = deploy("--package", str(big), "--code-bucket", "slaflow-code")
     assert "create    sf-test-512" in out
-    keys = [o["Key"] for o in _client("s3", moto).list_objects_v2(Bucket="slaflow-code")["Contents"]]
+    keys = [o["Key"] for o in fake_client("s3", moto).list_objects_v2(Bucket="slaflow-code")["Contents"]]
     assert len(keys) == 1 and keys[0].startswith("slaflow-lambda-code/")
     assert aws.get_function_configuration(FunctionName="sf-test-512")["CodeSize"] > 50 * 1024 * 1024

@@ -11,7 +11,7 @@ import pytest
 from orchestrator.core import codec, envconfig, resources, router
 from store import dataplane, objects, tiers
 from store.shm import StoreError
-from tests.lambda_support import FAKE_AWS, moto_server
+from tests.lambda_support import FAKE_AWS, moto_bucket
 from workers import transport
 from workers.canvas import branch_signature
 
@@ -20,14 +20,7 @@ BUCKET = "slaflow-store-tests"
 
 @pytest.fixture(scope="module")
 def s3_url():
-    with moto_server() as url:
-        boto3.client(
-            "s3",
-            endpoint_url=url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket=BUCKET)
+    with moto_bucket(BUCKET) as url:
         yield url
 
 

@@ -55,6 +55,39 @@ def make_runs(n_runs: int, *, tasks: int = 5, shash: str = "h1", memory_mb: int 
     return wf, runs
 
 
+def add_startup(
+    run,
+    branch: str,
+    pid: int,
+    *,
+    ended: float,
+    memory_mb: int = 1024,
+    reason: str = "x",
+    cold: bool = False,
+    requested: float = 0.0,
+    started: float = 0.0,
+    ready: float | None = None,
+    startup_s: float = 0,
+    active_s: float = 1,
+) -> None:
+    """A process start-up row of ``run``; times in seconds after T0 (``ready``: ``started`` unless given)."""
+    WorkerStartup.objects.create(
+        run=run,
+        branch_id=branch,
+        memory_mb=memory_mb,
+        host="h",
+        pid=pid,
+        cold=cold,
+        reason=reason,
+        requested_at=T0 + timedelta(seconds=requested),
+        started_at=T0 + timedelta(seconds=started),
+        ready_at=T0 + timedelta(seconds=started if ready is None else ready),
+        ended_at=T0 + timedelta(seconds=ended),
+        startup_s=startup_s,
+        active_s=active_s,
+    )
+
+
 def test_history_is_bounded_per_function_and_memory():
     make_runs(30, tasks=10)  # 300 step samples, 30 sinks
     assert service.load_history("h1").size() < service.load_history("h1", runs=30).size()  # default: 10 runs
@@ -81,18 +114,16 @@ def test_startup_samples_leave_out_waiting_for_a_busy_process():
     _, (run,) = make_runs(1, shash="h3")
 
     def startup(branch, requested, started, ready, ended, reason, pid=7):
-        WorkerStartup.objects.create(
-            run=run,
-            branch_id=branch,
-            memory_mb=1024,
-            host="h",
-            pid=pid,
+        add_startup(
+            run,
+            branch,
+            pid,
             cold=reason != "warm",
             reason=reason,
-            requested_at=T0 + timedelta(seconds=requested),
-            started_at=T0 + timedelta(seconds=started),
-            ready_at=T0 + timedelta(seconds=ready),
-            ended_at=T0 + timedelta(seconds=ended),
+            requested=requested,
+            started=started,
+            ready=ready,
+            ended=ended,
             startup_s=ready - requested,
             active_s=ended - started,
         )
@@ -113,20 +144,16 @@ def test_spawn_samples_leave_out_waiting_for_the_spawns_before_them():
     0.15 s after the previous one): one spawn costs 0.41 s the first time and 0.16 s after."""
     _, (run,) = make_runs(1, shash="h3b")
     for k, started in enumerate((0.40, 0.55, 0.70)):
-        WorkerStartup.objects.create(
-            run=run,
-            branch_id=f"b{k}",
-            memory_mb=1024,
-            host="h",
-            pid=20 + k,
+        add_startup(
+            run,
+            f"b{k}",
+            20 + k,
             cold=True,
             reason="new-process",
-            requested_at=T0,
-            started_at=T0 + timedelta(seconds=started),
-            ready_at=T0 + timedelta(seconds=started + 0.01),
-            ended_at=T0 + timedelta(seconds=2),
+            started=started,
+            ready=started + 0.01,
+            ended=2,
             startup_s=started + 0.01,
-            active_s=1,
         )
     h = service.load_history("h3b")
     assert [round(x.startup_s, 6) for x in h.startups[(1024, "new")]] == [0.41, 0.16, 0.16]
@@ -137,21 +164,7 @@ def test_warm_processes_are_those_that_served_within_the_keep_alive_window(setti
     _, (run,) = make_runs(1, shash="h4")
     now = T0.timestamp() + 100
     for pid, ended in ((1, 95.0), (2, 80.0), (3, 99.0)):
-        WorkerStartup.objects.create(
-            run=run,
-            branch_id=f"b{pid}",
-            memory_mb=512 * pid,
-            host="h",
-            pid=pid,
-            cold=False,
-            reason="x",
-            requested_at=T0,
-            started_at=T0,
-            ready_at=T0,
-            ended_at=T0 + timedelta(seconds=ended),
-            startup_s=0,
-            active_s=1,
-        )
+        add_startup(run, f"b{pid}", pid, memory_mb=512 * pid, ended=ended)
     warm = service.warm_processes("h4", now=now)
     assert warm == [(512, pytest.approx(5.0)), (1536, pytest.approx(1.0))]
 
@@ -246,21 +259,7 @@ def test_a_process_that_sat_out_the_latest_runs_is_still_warm_within_the_window(
     _, runs = make_runs(5, shash="h5")
     now = T0.timestamp() + 100
     for k, run in enumerate(runs):
-        WorkerStartup.objects.create(
-            run=run,
-            branch_id=f"b{k}",
-            memory_mb=1024,
-            host="h",
-            pid=10 + k,
-            cold=False,
-            reason="x",
-            requested_at=T0,
-            started_at=T0,
-            ready_at=T0,
-            ended_at=T0 + timedelta(seconds=94 + k),
-            startup_s=0,
-            active_s=1,
-        )
+        add_startup(run, f"b{k}", 10 + k, ended=94 + k)
     warm = service.warm_processes("h5", now=now)
     assert [round(ago, 3) for _, ago in warm] == [2.0, 3.0, 4.0, 5.0, 6.0]
 
@@ -272,19 +271,14 @@ def test_fresh_process_factor_compares_a_new_process_first_branch_with_usual_tim
         TaskRun.objects.filter(run=run).update(
             start_s=0.0, end_s=1.0, exec_s=0.5, download_s=0.0, upload_s=0.0, branch_id=f"br{k}"
         )
-        WorkerStartup.objects.create(
-            run=run,
-            branch_id=f"br{k}",
+        add_startup(
+            run,
+            f"br{k}",
+            30 + k,
             memory_mb=2048,
-            host="h",
-            pid=30 + k,
             cold=True,
             reason="new-process" if k == 2 else "warm",
-            requested_at=T0,
-            started_at=T0,
-            ready_at=T0,
-            ended_at=T0 + timedelta(seconds=5),
-            startup_s=0,
+            ended=5,
             active_s=5,
         )
     TaskRun.objects.filter(run=runs[2]).update(end_s=3.0)
@@ -314,21 +308,7 @@ def test_history_is_scoped_to_the_runs_owner(settings, django_user_model):
             predicted_makespan_s=1.0,
             predicted_median_s=0.8,
         )
-        WorkerStartup.objects.create(
-            run=run,
-            branch_id=f"b{run.pk}",
-            memory_mb=512,
-            host="h",
-            pid=run.pk,
-            cold=False,
-            reason="x",
-            requested_at=T0,
-            started_at=T0,
-            ready_at=T0,
-            ended_at=T0 + timedelta(seconds=99),
-            startup_s=0,
-            active_s=1,
-        )
+        add_startup(run, f"b{run.pk}", run.pk, memory_mb=512, ended=99)
 
     def seen(owner) -> tuple:
         steps = {s.exec_s for s in service.load_history("h13", owner=owner).tasks[("m.step", 2048)]}

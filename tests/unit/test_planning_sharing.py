@@ -41,6 +41,22 @@ def sim(g, worker, exec_s, demand, *, cores, upload=None):
     return tl, pos
 
 
+def simple_sim(dag, worker: list[int], **extra):
+    """One second per task on 2048 MB workers that start warm, no priorities, no capacity unless given."""
+    return timing.simulate(
+        dag,
+        worker=worker,
+        worker_memory=[2048] * (max(worker) + 1),
+        run_time=[1.0] * dag.n,
+        post=[0.0] * dag.n,
+        priority=[0.0] * dag.n,
+        startup=lambda mb, kind: WARM,
+        keepalive_s=7.0,
+        pool_size=None,
+        **extra,
+    )
+
+
 PAIR = """
     a   b      two CPU-bound tasks on their own workers, side by side, into s
      \\ /
@@ -68,17 +84,7 @@ def test_two_cpu_bound_tasks_on_one_core_take_twice_as_long_as_on_two():
 def test_without_a_capacity_nothing_is_shared():
     g = pair()
     dag = index(g)
-    tl = timing.simulate(
-        dag,
-        worker=[0, 1, 0][: dag.n],
-        worker_memory=[2048, 2048],
-        run_time=[1.0] * dag.n,
-        post=[0.0] * dag.n,
-        priority=[0.0] * dag.n,
-        startup=lambda mb, kind: WARM,
-        keepalive_s=7.0,
-        pool_size=None,
-    )
+    tl = simple_sim(dag, [0, 1, 0][: dag.n])
     assert tl.stretch == [1.0] * dag.n
 
 
@@ -119,18 +125,7 @@ def test_bad_capacity_is_refused():
         sharing.Cores(0)
     with pytest.raises(ValueError, match="cores needs cpu_demand"):
         dag = index(pair())
-        timing.simulate(
-            dag,
-            worker=[0] * dag.n,
-            worker_memory=[2048],
-            run_time=[1.0] * dag.n,
-            post=[0.0] * dag.n,
-            priority=[0.0] * dag.n,
-            startup=lambda mb, kind: WARM,
-            keepalive_s=7.0,
-            pool_size=None,
-            cores=2,
-        )
+        simple_sim(dag, [0] * dag.n, cores=2)
 
 
 def test_the_critical_path_moves_when_contention_slows_the_other_branch():

@@ -20,6 +20,7 @@ from orchestrator.core import graph as graph_mod, spec as spec_mod
 from orchestrator.core.graph import Node, Ref
 from orchestrator.models import Plan, TaskRun, WorkerStartup, Workflow, WorkflowRun
 from orchestrator.planning.plan import Plan as PlanData, TaskPlan
+from orchestrator.services import runs
 
 GRAPH = {
     "a": Node("a", "tests.taskfns.value", args=(1,)),
@@ -116,35 +117,14 @@ def make_run(
         optimizations={"prewarm_sent": 1} if predicted else {},
     )
     pd = plan_data(planner, sla, promise, predicted)
-    Plan.objects.create(
-        run=run,
-        planner=planner,
-        sla=sla,
-        data=pd.to_dict(),
-        predicted_makespan_s=pd.predicted_makespan_s,
-        predicted_median_s=pd.predicted_median_s,
-        monte_carlo_s=pd.monte_carlo_s,
-        predicted_makespan_per_task_s=pd.predicted_makespan_per_task_s,
-        predicted_gb_seconds=pd.predicted_gb_seconds,
-        planning_time_s=pd.planning_time_s,
-    )
+    Plan.objects.create(run=run, **runs.plan_fields(pd))
     for nid, (worker, mb, _p_start, _p_exec, o_start, o_exec) in LAYOUT.items():
-        tp = pd.tasks[nid]
         fields = dict(
             run=run,
             node_id=nid,
             function=GRAPH[nid].function,
             status="pending",
-            planned_memory_mb=mb,
-            planned_worker=tp.worker or "",
-            planned_startup=tp.startup if predicted else "",
-            planned_startup_s=tp.startup_s,
-            planned_start_s=tp.start_s,
-            planned_end_s=tp.end_s,
-            planned_download_s=tp.download_s,
-            planned_exec_s=tp.exec_s,
-            planned_upload_s=tp.upload_s,
-            planned_critical=nid in pd.critical_path,
+            **runs.planned_fields(pd.tasks[nid], nid in pd.critical_path),
         )
         if observed and finished:
             wait = 0.05 if nid == "d" else 0.0

@@ -19,11 +19,15 @@ from orchestrator.core import graph as graph_mod, mapping, sinks, spec as spec_m
 from orchestrator.core.states import RunStatus
 from orchestrator.models import Plan, TaskRun, WorkerStartup, Workflow, WorkflowRun
 from orchestrator.planning import calibration
+from orchestrator.services.metrics import OBSERVED_FIELDS
 from orchestrator.services.selectors import visible_runs  # the one rule of who sees a run, REST's too
 from reports import analysis
 
 log = logging.getLogger("slaflow.webui")
 
+# The observed columns the page shows of a task are the ones a branch records (``services.metrics``) but
+# the host-side details.
+_NOT_SHOWN = ("status", "attempts", "cpus", "branch_id", "started_at", "finished_at", "cpu_s", "enforced", "traceback")
 TASK_FIELDS = [
     "node_id",
     "function",
@@ -41,27 +45,7 @@ TASK_FIELDS = [
     "planned_input_bytes",
     "planned_output_bytes",
     "planned_critical",
-    "memory_mb",
-    "worker_id",
-    "host",
-    "pid",
-    "startup",
-    "start_s",
-    "end_s",
-    "input_wait_s",
-    "download_s",
-    "input_bytes",
-    "inputs",
-    "exec_s",
-    "output_bytes",
-    "upload_s",
-    "uploaded",
-    "counter_update_s",
-    "dispatch_s",
-    "invocations",
-    "optimizations",
-    "error",
-    "attempt_errors",
+    *(f for f in OBSERVED_FIELDS if f not in _NOT_SHOWN),
 ]
 RUN_FILTERS = ("workflow", "planner", "sla", "status")
 

@@ -11,7 +11,7 @@ from orchestrator.core import sla as sla_mod, spec as spec_mod
 from orchestrator.core.states import RunStatus
 from orchestrator.models import TaskRun, WorkerStartup, Workflow
 from orchestrator.services import previews
-from orchestrator.services.selectors import visible_runs
+from orchestrator.services.selectors import by_run, visible_runs
 from reports import analysis
 from webui.selectors.runs import run_row
 
@@ -31,29 +31,13 @@ def label(planner: str, sla: str) -> str:
 
 
 def _per_run_sums(run_ids: list[int]) -> tuple[dict, dict]:
-    tasks = {
-        r["run_id"]: r
-        for r in TaskRun.objects.filter(run_id__in=run_ids)
-        .values("run_id")
-        .annotate(
-            exec_s=Sum("exec_s"),
-            input_wait_s=Sum("input_wait_s"),
-            download_s=Sum("download_s"),
-            upload_s=Sum("upload_s"),
-            counter_update_s=Sum("counter_update_s"),
-            dispatch_s=Sum("dispatch_s"),
-        )
-    }
-    starts = {
-        r["run_id"]: r
-        for r in WorkerStartup.objects.filter(run_id__in=run_ids)
-        .values("run_id")
-        .annotate(
-            startup_s=Sum("startup_s"),
-            n=Count("id"),
-            prewarmed=Count("id", filter=Q(prewarmed=True)),
-        )
-    }
+    tasks = by_run(TaskRun.objects.filter(run_id__in=run_ids), **{f: Sum(f) for f in analysis.BREAKDOWN_COLUMNS})
+    starts = by_run(
+        WorkerStartup.objects.filter(run_id__in=run_ids),
+        startup_s=Sum("startup_s"),
+        n=Count("id"),
+        prewarmed=Count("id", filter=Q(prewarmed=True)),
+    )
     return tasks, starts
 
 

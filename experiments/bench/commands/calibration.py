@@ -74,12 +74,13 @@ def _one_workflow(cmd, opts) -> None:
             timeout_s=opts["timeout"],
             progress=bar.step,
         )
-    if opts["json"]:
-        cmd.stdout.write(json.dumps(row))
-        return
+    shared.write_rows(cmd, opts, [row], lambda row: _line(row, planner, sla))
+
+
+def _line(row: dict, planner: str, sla: str) -> str:
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
     num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    cmd.stdout.write(
+    return (
         f"{row['workflow']} {planner}/{sla}, {row['runs']} runs: runs {row['early_runs']} typical error median "
         f"{pct(row['early_typical_error_median'])} (spread {row['early_typical_error_spread']}), within p50 "
         f"{pct(row['early_within_p50'])}, within p90 {pct(row['early_within_p90'])}; runs {row['steady_runs']} "

@@ -8,7 +8,6 @@ from django.core.management.base import CommandError
 
 from experiments.bench import optimizations as opt_bench
 from experiments.bench.commands import shared
-from orchestrator import cliargs
 
 NAMES = ("optimizations",)
 REPEAT = 5
@@ -22,12 +21,7 @@ HELP = (
 
 def add_arguments(parser) -> None:
     g = parser.add_argument_group("optimizations")
-    cliargs.add_list_argument(
-        g,
-        "--scenario",
-        choices=opt_bench.names(),
-        help="scenarios to run (default all): " + ", ".join(opt_bench.names()),
-    )
+    shared.add_subset_argument(g, "--scenario", opt_bench.names(), "scenarios")
     g.add_argument("--warmup", type=int, default=3, help="warm-up runs of each variant first (history)")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from django.core.management.base import CommandError
@@ -49,12 +48,13 @@ def run(cmd, opts) -> None:
             timeout_s=opts["timeout"],
             progress=bar.step,
         )
-    if opts["json"]:
-        cmd.stdout.write(json.dumps(row))
-        return
+    shared.write_rows(cmd, opts, [row], _line)
+
+
+def _line(row: dict) -> str:
     pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
     w, o = row["with"], row["without"]
-    cmd.stdout.write(
+    return (
         f"{row['workflow']} on {row['memory_mb']} MB, work x{row['slowdown']:g} mid-history, {row['pairs']} pairs, "
         f"promise median {row['promise_median']} s: attainment without rescue {pct(o['attainment'])}, with "
         f"{pct(w['attainment'])} (gain {pct(row['attainment_gain'])}); makespan median {o['makespan_median']} s "

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from experiments.bench.commands import shared
 from experiments.progress import Progress
 
 NAMES = ("restarts",)
@@ -27,11 +26,12 @@ def run(cmd, opts) -> None:
             for _ in range(opts["repeat"]):
                 bar.step(name)
                 rows.append(restarts.scenario(name))
-    for row in rows:
-        cmd.stdout.write(
-            json.dumps(row)
-            if opts["json"]
-            else f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
-            f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
-            + (f", error: {row['error']}" if row["error"] else "")
-        )
+    shared.write_rows(cmd, opts, rows, _line)
+
+
+def _line(row: dict) -> str:
+    return (
+        f"{row['scenario']}: {row['status']} (result correct: {row['result_ok']}), "
+        f"restart -> command done {row['restart_to_end_s']} s, makespan {row['makespan_s']}"
+        + (f", error: {row['error']}" if row["error"] else "")
+    )

@@ -30,12 +30,7 @@ HELP = (
 
 def add_arguments(parser) -> None:
     g = parser.add_argument_group("runtime")
-    cliargs.add_list_argument(
-        g,
-        "--workload",
-        choices=sorted(workloads.WORKLOADS),
-        help="workloads to run (default all): " + ", ".join(sorted(workloads.WORKLOADS)),
-    )
+    shared.add_subset_argument(g, "--workload", sorted(workloads.WORKLOADS), "workloads")
     cliargs.add_list_argument(
         g, "--size", split=cliargs.pairs, metavar="WORKLOAD=N", help="size parameters of workloads, e.g. tree=8192"
     )

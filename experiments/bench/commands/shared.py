@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 from contextlib import contextmanager
+from typing import Callable
 
 from django.core.management.base import CommandError
 
@@ -97,15 +98,24 @@ def add_arguments(parser) -> None:
     )
 
 
+def add_subset_argument(group, flag: str, choices: list[str], what: str) -> None:
+    """A list option naming some of ``choices`` (none named: all of them), its help listing them."""
+    cliargs.add_list_argument(group, flag, choices=choices, help=f"{what} to run (default all): " + ", ".join(choices))
+
+
 def log(cmd, opts):
     """Where a bench says what it is doing: stdout, or stderr when stdout carries ``--json`` rows."""
     return cmd.stderr.write if opts["json"] else cmd.stdout.write
 
 
-def write_rows(cmd, opts, rows) -> None:
-    """Each row as one JSON object (``--json``) or as ``key value; key value …``."""
+def write_rows(cmd, opts, rows, line: Callable[[dict], str] | None = None) -> None:
+    """Each row as one JSON object (``--json``) or as ``line(row)`` (default ``key value; key value …``)."""
     for row in rows:
-        cmd.stdout.write(json.dumps(row) if opts["json"] else "; ".join(f"{k} {v}" for k, v in row.items()))
+        cmd.stdout.write(json.dumps(row) if opts["json"] else (line or _pairs)(row))
+
+
+def _pairs(row: dict) -> str:
+    return "; ".join(f"{k} {v}" for k, v in row.items())
 
 
 def planner_and_sla(opts) -> tuple[str, str]:

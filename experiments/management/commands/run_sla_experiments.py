@@ -90,13 +90,5 @@ class Command(BaseCommand):
             return execute.open_dir(opts["resume"])
         if not opts["out"]:
             raise design.CampaignError("--out DIR is required (where results.csv and report.html go)")
-        campaign = design.parse(
-            workflows=opts["workflows"],
-            planners=opts["planners"],
-            slas=opts["slas"],
-            iterations=opts["iterations"],
-            warmup=opts["warmup"],
-            seed=opts["seed"],
-            params=design.parse_params(opts["params"]),
-        )
+        campaign = design.parse(**cliargs.pick(opts, *design.ARGUMENTS), params=design.parse_params(opts["params"]))
         return execute.create(campaign, out_dir=opts["out"], name=opts["name"])

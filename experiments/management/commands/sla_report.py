@@ -40,10 +40,7 @@ class Command(BaseCommand):
             opts["name"],
             planners=opts["planner"],
             slas=opts["sla"],
-            skip=opts["skip"],
-            last=opts["last"],
-            since_run=opts["since_run"],
-            first=opts["first"],
+            **cliargs.pick(opts, "skip", "last", "since_run", "first"),
         )
         if not groups:
             self.stdout.write(f"no succeeded planned runs of {opts['name']!r} match")

@@ -198,16 +198,17 @@ TAIL = Policy(
     },
 )
 
+# grep's options that take a value: short name, long name, what the value is.
+_GREP_VALUED = (
+    ("e", "regexp", takes("text", pattern=True)),
+    ("f", "file", takes("file", pattern=True)),
+    ("m", "max-count", takes("int")),
+    ("A", "after-context", takes("int")),
+    ("B", "before-context", takes("int")),
+    ("C", "context", takes("int")),
+)
 GREP = Policy(
-    short={
-        **{c: FLAG for c in "EFGPivwxcoqsnbHhzaIT"},
-        "e": takes("text", pattern=True),
-        "f": takes("file", pattern=True),
-        "m": takes("int"),
-        "A": takes("int"),
-        "B": takes("int"),
-        "C": takes("int"),
-    },
+    short={**{c: FLAG for c in "EFGPivwxcoqsnbHhzaIT"}, **{short: opt for short, _, opt in _GREP_VALUED}},
     long={
         **{
             name: FLAG
@@ -236,12 +237,7 @@ GREP = Policy(
                 "null",
             )
         },
-        "regexp": takes("text", pattern=True),
-        "file": takes("file", pattern=True),
-        "max-count": takes("int"),
-        "after-context": takes("int"),
-        "before-context": takes("int"),
-        "context": takes("int"),
+        **{long: opt for _, long, opt in _GREP_VALUED},
         "label": takes("text"),
         "binary-files": takes("choice", choices=("binary", "text", "without-match")),
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from orchestrator import cliargs
 from orchestrator.services.accounts import AccountError, issue_token
 
 
@@ -24,13 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            issued = issue_token(
-                username=opts["username"],
-                create_user=opts["create_user"],
-                staff=opts["staff"],
-                rotate=opts["rotate"],
-                password=opts["password"],
-            )
+            issued = issue_token(**cliargs.pick(opts, "username", "create_user", "staff", "rotate", "password"))
         except AccountError as exc:
             raise CommandError(str(exc)) from None
         notes = []

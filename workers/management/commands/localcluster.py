@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from localcluster.embedded_redis import NoRedisServer
 from localcluster.launcher import LocalCluster, serve_in_foreground
+from orchestrator import cliargs
 
 
 class Command(BaseCommand):
@@ -23,14 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="warning", help="Celery worker log level")
 
     def handle(self, *args, **opts):
-        cluster = LocalCluster(
-            flower=opts["flower"],
-            web=opts["web"],
-            web_port=opts["web_port"],
-            flower_port=opts["flower_port"],
-            max_pool=opts["max_pool"],
-            loglevel=opts["loglevel"],
-        )
+        cluster = LocalCluster(**cliargs.pick(opts, "flower", "web", "web_port", "flower_port", "max_pool", "loglevel"))
         try:
             serve_in_foreground(
                 cluster,
