@@ -137,7 +137,11 @@ class LocalCluster:
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join(timeout=5)
-        # Workers first (warm shutdown returns unacked messages to the queue), Redis last.
+        # Workers first (warm shutdown returns unacked messages to the queue), Redis last; every worker is
+        # asked at once, so their warm shutdowns overlap instead of taking turns.
+        for svc in self.services:
+            if svc.name.startswith("worker") and svc.proc.poll() is None:
+                svc.proc.terminate()
         for svc in reversed(self.services):
             procs.stop(svc.proc, grace_s=10 if svc.name.startswith("worker") else 3)
         self.services.clear()

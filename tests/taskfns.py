@@ -52,6 +52,15 @@ def slow_inc(x, seconds: float, tag: str = ""):
     return x + 1
 
 
+@task
+def slow_once_inc(x, seconds: float, tag: str):
+    """``slow_inc`` whose first execution under ``tag`` (counted) sleeps ``seconds`` and the later ones do
+    not: a task killed mid-run whose re-execution the test need not wait out again."""
+    n = _redis().incr(f"sf:test:count:{tag}")
+    time.sleep(seconds if n == 1 else 0.0)
+    return x + 1
+
+
 PACE_KEY = "sf:test:pace"
 
 

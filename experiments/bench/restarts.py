@@ -18,6 +18,7 @@ undisturbed makespan is known: ``length`` seconds plus overhead.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pwd
@@ -141,10 +142,16 @@ class PrivatePostgres:
         if out.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:2])} failed: {out.stderr.strip() or out.stdout.strip()}")
 
-    def init(self) -> None:
-        self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "slaflow")
+    def init(self, template: Path | None = None) -> None:
+        """A new cluster with an empty ``slaflow`` database, or a copy of ``template`` (a stopped cluster's
+        data directory) when given; started."""
+        if template is None:
+            self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "slaflow")
+        else:  # cp -a keeps the owner and the 0700 mode Postgres insists on
+            subprocess.run(["cp", "-a", str(template), str(self.dir / "data")], check=True, timeout=120)
         self.start()
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "slaflow", "slaflow")
+        if template is None:
+            self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "slaflow", "slaflow")
 
     def start(self) -> None:
         self._run(
@@ -168,6 +175,36 @@ class PrivatePostgres:
         self.start()
 
 
+# A migrated cluster's data directory, made by this process's first scenario and copied by the next ones
+# (initdb and the migrations are the same for every scenario); removed when the process exits.
+_template: dict[str, Path] = {}
+
+
+def _keep_template(pg: PrivatePostgres) -> None:
+    """The migrated, still empty cluster's data directory copied aside for the next scenarios."""
+    keep = Path(tempfile.mkdtemp(prefix="slaflow-restarts-template-"))
+    atexit.register(shutil.rmtree, keep, True)
+    if pg.user:
+        owner = pwd.getpwnam(pg.user)
+        os.chown(keep, owner.pw_uid, owner.pw_gid)
+    pg.stop()
+    subprocess.run(["cp", "-a", str(pg.dir / "data"), str(keep / "data")], check=True, timeout=120)
+    pg.start()
+    _template["data"] = keep / "data"
+
+
+def _migrate(env: dict, pg: PrivatePostgres) -> None:
+    if "data" in _template:
+        return
+    manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+    migrated = subprocess.run(
+        [*manage, "migrate", "--noinput", "-v", "0"], env=env, capture_output=True, text=True, timeout=300
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"migrate failed: {migrated.stderr[-2000:]}")
+    _keep_template(pg)
+
+
 @contextmanager
 def services(scenario: str) -> Iterator[tuple[PrivateRedis, PrivatePostgres]]:
     workdir = Path(tempfile.mkdtemp(prefix="slaflow-restarts-"))
@@ -175,7 +212,7 @@ def services(scenario: str) -> Iterator[tuple[PrivateRedis, PrivatePostgres]]:
     pg = PrivatePostgres(workdir)
     try:
         redis.start()
-        pg.init()
+        pg.init(_template.get("data"))
         yield redis, pg
     finally:
         redis.kill()
@@ -226,12 +263,8 @@ def scenario(
     with services(name) as (redis, pg):
         var_dir = Path(pg.dir).parent / "var"
         env = _env(redis, pg, var_dir)
+        _migrate(env, pg)
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
-        migrated = subprocess.run(
-            [*manage, "migrate", "--noinput", "-v", "0"], env=env, capture_output=True, text=True, timeout=300
-        )
-        if migrated.returncode != 0:
-            raise RuntimeError(f"migrate failed: {migrated.stderr[-2000:]}")
         cmd = [
             *manage,
             "run_workflow",

@@ -48,7 +48,8 @@ def test_a_duplicate_waits_without_limit_and_the_branch_survives_its_holder_dyin
     """A duplicate of a running branch backs off for as long as the branch runs (it used to give up after
     three retries and consume the message); then the holder's process dies, and the run still ends."""
     tag = f"dupwait-{time.time_ns()}"
-    run = submit(t.inc(t.slow_inc(t.inc(1, tag=tag + "a"), 20.0, tag=tag + "b"), tag=tag + "c"), name="dup-wait")
+    # The slow task's first execution outlasts the duplicate's retries; its re-execution after the kill is quick.
+    run = submit(t.inc(t.slow_once_inc(t.inc(1, tag=tag + "a"), 20.0, tag=tag + "b"), tag=tag + "c"), name="dup-wait")
     token = canvas.executor_token(run.id, 2048, "root", 1)
     until(lambda: counts(tag + "b") >= 1, timeout_s=60, what="the slow task to start")
     log = LogTail(live.log_dir / f"worker-{router.queue_for(2048)}.log")
@@ -60,7 +61,7 @@ def test_a_duplicate_waits_without_limit_and_the_branch_survives_its_holder_dyin
     holder = redis_server.get(keys.lease(run.id, token)).decode()
     os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # the holder's pool process dies mid-task
     assert run.result(timeout=120) == 4
-    # slow_inc-0 ran again after the kill; inc-0, whose output stayed in the dead process's memory, had
+    # slow_once_inc-0 ran again after the kill; inc-0, whose output stayed in the dead process's memory, had
     # to run again to feed it; inc-1 ran once: readiness stayed exactly-once.
     assert (counts(tag + "a"), counts(tag + "b"), counts(tag + "c")) == (2, 2, 1)
 

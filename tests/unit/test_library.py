@@ -42,6 +42,7 @@ NO_WAIT = {
     "big_fanout": {"side_s": 0.0},
     "big_transfer": {"work_s": 0.0, "consume_s": 0.0},
     "stream_pipeline": {"frame_s": 0.0, "work_s": 0.0},
+    "fixed_times": {"seconds": 0.0},  # 20 sleeps of 0.2 s, one after another in-process
 }
 
 # Smaller, non-default parameters each workflow must also get right.
