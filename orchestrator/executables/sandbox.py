@@ -12,7 +12,8 @@
   visible), the root file system read-only, a fresh ``/tmp``, only the task's
   directory writable, the environment cleared, killed with its parent.
   ``auto`` (the default) uses bwrap when a probe shows it works here
-  (bubblewrap installed, user namespaces allowed) and otherwise runs without,
+  (bubblewrap installed, user namespaces allowed; a failing probe is tried
+  again, and its failure believed for ``RETRY_AFTER_S`` only) and otherwise runs without,
   saying so: a warning when the worker starts and ``sandbox`` on every command
   task's record. ``none`` never sandboxes. In production mode running without
   a sandbox needs ``SLAFLOW_COMMAND_ALLOW_UNSANDBOXED=1``: without it
@@ -24,12 +25,12 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 
 from orchestrator.core.commands.argv import TRUSTED_PATH
@@ -37,6 +38,12 @@ from orchestrator.core.commands.argv import TRUSTED_PATH
 log = logging.getLogger("slaflow.executables")
 
 PROBE_TIMEOUT_S = 10.0
+# A probe of an installed bubblewrap that fails is tried again (a loaded host can make one fail: namespace
+# creation stalls behind others being torn down), and a failure is believed only for a while: an auto
+# sandbox that fell back is probed again after RETRY_AFTER_S, where a working one is kept for good.
+PROBE_ATTEMPTS = 3
+PROBE_PAUSE_S = 1.0
+RETRY_AFTER_S = 60.0
 PR_SET_DUMPABLE = 4  # prctl(2)
 
 
@@ -57,24 +64,40 @@ class Sandbox:
         return f"bwrap, as {who}" if self.bwrap else f"NONE ({self.detail}), as {who}"
 
 
+_known: dict[tuple, tuple[Sandbox, float | None]] = {}  # settings → (sandbox, believed until; None: for good)
+BWRAP_FAILED = "bwrap cannot run here"
+
+
 def current() -> Sandbox:
     from django.conf import settings
 
-    return _probe(
+    key = (
         settings.SLAFLOW_COMMAND_SANDBOX,
         settings.SLAFLOW_COMMAND_USER,
         bool(settings.SLAFLOW_COMMAND_ALLOW_UNSANDBOXED),
         settings.MODE,
+        TRUSTED_PATH,
     )
+    known = _known.get(key)
+    if known is not None and (known[1] is None or time.monotonic() < known[1]):
+        return known[0]
+    box = _probe(*key[:4])
+    retry = box.bwrap is None and box.detail.startswith(BWRAP_FAILED)  # installed, but failed: probe again later
+    _known[key] = (box, time.monotonic() + RETRY_AFTER_S if retry else None)
+    return box
 
 
-@functools.lru_cache(maxsize=None)
+def forget() -> None:
+    """Probe again on the next command (settings changed: tests)."""
+    _known.clear()
+
+
 def _probe(mode: str, user: tuple[int, int], allow_unsandboxed: bool, site_mode: str) -> Sandbox:
     uid, gid = user if os.geteuid() == 0 else (None, None)
     if mode == "none":
         return Sandbox(None, uid, gid, "SLAFLOW_COMMAND_SANDBOX=none")
     binary = shutil.which("bwrap", path=TRUSTED_PATH)
-    why = _try_bwrap(binary, uid, gid) if binary else f"bwrap not found on {TRUSTED_PATH} (apt-get install bubblewrap)"
+    why = trial(binary, uid, gid) if binary else f"bwrap not found on {TRUSTED_PATH} (apt-get install bubblewrap)"
     if not why:
         return Sandbox(binary, uid, gid, "bubblewrap works here")
     if mode == "bwrap":
@@ -91,8 +114,22 @@ def _probe(mode: str, user: tuple[int, int], allow_unsandboxed: bool, site_mode:
     return Sandbox(None, uid, gid, why)
 
 
+def trial(binary: str, uid: int | None, gid: int | None) -> str:
+    """'' when bubblewrap can run a program here as the sandbox user, else why not (after
+    ``PROBE_ATTEMPTS`` tries, each logged)."""
+    why = ""
+    for attempt in range(1, PROBE_ATTEMPTS + 1):
+        why = _try_bwrap(binary, uid, gid)
+        if not why:
+            return ""
+        log.warning("bubblewrap probe %d/%d failed: %s", attempt, PROBE_ATTEMPTS, why)
+        if attempt < PROBE_ATTEMPTS:
+            time.sleep(PROBE_PAUSE_S)
+    return why
+
+
 def _try_bwrap(binary: str, uid: int | None, gid: int | None) -> str:
-    """'' when bubblewrap can run a program here as the sandbox user, else why not."""
+    """'' when bubblewrap ran a program here as the sandbox user once, else why not."""
     workdir = tempfile.mkdtemp(prefix="slaflow-probe-")
     try:
         if uid is not None:
@@ -100,12 +137,12 @@ def _try_bwrap(binary: str, uid: int | None, gid: int | None) -> str:
         argv, switch = as_user(wrap(binary, workdir, ["/bin/true"], environment(workdir)), uid, gid)
         proc = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT_S, env=environment(workdir), **switch)
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"bwrap cannot run here: {exc}"
+        return f"{BWRAP_FAILED}: {exc}"
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        return f"bwrap cannot run here: {err[-1] if err else f'exit code {proc.returncode}'}"
+        return f"{BWRAP_FAILED}: {err[-1] if err else f'exit code {proc.returncode}'}"
     return ""
 
 

@@ -3,8 +3,10 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from django.conf import settings as django_settings
@@ -265,6 +267,47 @@ def test_auto_uses_bubblewrap_here_and_falls_back_loudly_where_there_is_none(set
         executables.run(["id"])
 
 
+FLAKY_BWRAP = """#!/bin/sh
+# bubblewrap that fails while {d}/fail exists, and once more for each {d}/fail-once (which it removes)
+if [ -e {d}/fail ]; then echo "bwrap: creating new namespace failed: resource busy" >&2; exit 1; fi
+if [ -e {d}/fail-once ]; then /bin/rm -f {d}/fail-once; echo "bwrap: creating new namespace failed" >&2; exit 1; fi
+exec {real} "$@"
+"""
+
+
+def test_a_bubblewrap_probe_that_fails_on_a_loaded_host_is_tried_again_never_believed_for_good(
+    settings, monkeypatch, caplog
+):
+    """An installed bubblewrap whose probe fails once (namespace creation stalls on a loaded host) is probed
+    again before the worker concludes anything; one that keeps failing makes auto fall back — loudly — only
+    until the next probe, RETRY_AFTER_S later, instead of for the process's lifetime."""
+    real = shutil.which("bwrap", path=sandbox.TRUSTED_PATH)
+    folder = tempfile.mkdtemp(prefix="slaflow-flaky-bwrap-")
+    try:
+        os.chmod(folder, 0o777)  # the probe runs as uid 65534: it removes fail-once itself
+        with open(os.path.join(folder, "bwrap"), "w") as f:
+            f.write(FLAKY_BWRAP.format(d=folder, real=real))
+        os.chmod(os.path.join(folder, "bwrap"), 0o755)
+        monkeypatch.setattr(sandbox, "TRUSTED_PATH", folder)
+        monkeypatch.setattr(sandbox, "PROBE_PAUSE_S", 0.0)
+        open(os.path.join(folder, "fail-once"), "w").close()
+        assert sandbox.current().describe() == "bwrap, as uid 65534"  # the second attempt worked
+        assert not os.path.exists(os.path.join(folder, "fail-once")) and "probe 1/3 failed" in caplog.text
+        settings.SLAFLOW_COMMAND_USER = (65534, 65533)  # another cache entry: probed again
+        open(os.path.join(folder, "fail"), "w").close()
+        box = sandbox.current()
+        assert box.bwrap is None and "resource busy" in box.describe() and "probe 3/3 failed" in caplog.text
+        assert sandbox.current() is box  # believed for RETRY_AFTER_S
+        monkeypatch.setattr(sandbox, "RETRY_AFTER_S", 0.0)
+        sandbox.forget()
+        assert sandbox.current().bwrap is None  # still failing: still no sandbox, probed again each time now
+        os.remove(os.path.join(folder, "fail"))
+        assert sandbox.current().describe() == "bwrap, as uid 65534"  # it works again: used, and kept
+        monkeypatch.setattr(sandbox, "RETRY_AFTER_S", 60.0)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 SHIELD_CHECK = """
 import json, sys
 import django
@@ -335,4 +378,4 @@ def test_command_settings_are_parsed_and_production_refuses_running_unsandboxed(
 @pytest.fixture(autouse=True)
 def _fresh_probe():
     yield
-    sandbox._probe.cache_clear()  # settings changed in a test do not leak into the next one's sandbox
+    sandbox.forget()  # settings changed in a test do not leak into the next one's sandbox
