@@ -17,7 +17,8 @@ token, delivery) and is refused unless that delivery is still the branch's curre
 
 A refused write raises ``Fenced`` (a ``StopBranch``: the branch stops, ends nothing and records
 nothing) and counts in ``keys.fault_counts()`` ("<run>:fenced"): the duplicates prevented, one per
-write refused (a finished task's output and its counters are two). A run whose
+write refused (a finished task's output and its counters are one: one script, so that nothing of a
+fenced finish runs unless all of it does). A run whose
 state is gone (it ended and was cleaned up) fences every late writer too: a missing count is not the
 writer's.
 """
@@ -28,8 +29,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from orchestrator.core.states import StopBranch
 from store import keys, lua
@@ -92,31 +92,6 @@ def call(name: str, body: str, *, keys: list, args: list, fence: Fence | None) -
         return _script("fenced-" + name, PRELUDE + body)(keys=[*keys, *fence.keys()], args=[*args, *fence.args()])
     except ResponseError as exc:
         raise (_fenced(exc, fence) or exc) from None
-
-
-def fenced_script(name: str, body: str) -> Script:
-    """The fenced form of a script, for pipelines (``pipelined``)."""
-    return _script("fenced-" + name, PRELUDE + body)
-
-
-def pipelined(calls: list[tuple], fence: Fence) -> list[Any]:
-    """Several fenced scripts (``(fenced_script, keys, args)``) in one round trip, in order; their results.
-    After a Redis restart the scripts are loaded again and the pipeline re-sent (callers make them idempotent)."""
-    client = get_redis()
-    for attempt in (1, 2):
-        pipe = client.pipeline(transaction=False)
-        for sc, ks, av in calls:
-            pipe.evalsha(sc.sha, len(ks) + 2, *ks, *fence.keys(), *av, *fence.args())
-        try:
-            return pipe.execute()
-        except NoScriptError:
-            if attempt == 2:
-                raise
-            for sc, _, _ in calls:
-                sc.sha = client.script_load(sc.script)
-        except ResponseError as exc:
-            raise (_fenced(exc, fence) or exc) from None
-    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 def check(fence: Fence | None) -> None:

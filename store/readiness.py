@@ -154,6 +154,7 @@ _FINISH_ARGS = (
     "channel",
     "host",
     "made",
+    "entry",
     "n",
 )
 
@@ -163,6 +164,10 @@ _FINISH = (
     + lua.argv(_FINISH_ARGS)
     + """
 local stored, slots, cap, made, n = stored == '1', tonumber(slots), tonumber(cap), tonumber(made), tonumber(n)
+if entry ~= '' then  -- a fenced branch's output, stored by the same (fenced) call: the first copy stands
+  redis.call('HSETNX', K.outputs(p), node, entry)
+  redis.call('EXPIRE', K.outputs(p), ttl)
+end
 local taken, waiters, claims = K.taken(p), K.waiters(p), K.claims(p)
 local function arg(k, i) return ARGV[ARGV_REST + 4 * k + i] end
 local near = K.near(p)
@@ -421,7 +426,8 @@ def finish_task(
     """Record ``node_id`` done; ``local_slots``: how many ready flexible children this branch may run
     itself; ``pop_from``: an executor's configuration, to take its next task in the same call when no
     child runs here. With ``output``, it is stored first, in the same round trip (a pipelined
-    ``HSET`` before the script: no copy of a large value through Lua). Without it,
+    ``HSET`` before the script: no copy of a large value through Lua; a fenced branch's goes through the
+    script, whose fence check must come first). Without it,
     ``Finished.upload_first`` says that some child will run outside this branch and the output must
     be attached (nothing was changed) — unless ``streamed``: the output is on its way
     (``store.streams``), as good as stored for the children's sake. With ``fence``, nothing is
@@ -443,13 +449,14 @@ def finish_task(
         channel=keys.events(run_id),
         host=store.host,
         made=made,
+        entry="" if fence is None or output is None else tiers.local().entry(run_id, node_id, output),
         n=len(children),
     )
     for child in children:
         args.extend([child.node_id, child.needed, child.mode, child.memory_mb])
     finish = _script("finish", _FINISH)
-    if fence is not None:
-        outcomes, launch, popped, first, homes = _fenced_finish(run_id, node_id, output, args, fence)
+    if fence is not None:  # one script, its output in its arguments: nothing of it runs unless all of it does
+        outcomes, launch, popped, first, homes = fencing.call("finish", _FINISH, keys=[], args=args, fence=fence)
     elif output is None:
         outcomes, launch, popped, first, homes = finish(keys=[], args=args)
     else:
@@ -484,36 +491,6 @@ def _stored_then(run_id: int, node_id: str, output: bytes, script: Script, args:
             if attempt == 2:
                 raise
             script.sha = client.script_load(script.script)
-
-
-_PUT_ARGS = ("node", "entry", "ttl")
-_PUT = (
-    lua.argv(("outputs",), "KEYS")
-    + lua.argv(_PUT_ARGS)
-    + """
--- the first copy stored stands
-redis.call('HSETNX', outputs, node, entry)
-redis.call('EXPIRE', outputs, ttl)
-return 1
-"""
-)
-
-
-def _fenced_finish(run_id: int, node_id: str, output: bytes | None, args: list, fence: fencing.Fence) -> Any:
-    """``finish_task`` of a fenced branch: the output (when attached) and the counters written only while
-    its delivery is current, still in one round trip."""
-    calls = []
-    if output is not None:
-        entry = tiers.local().entry(run_id, node_id, output)
-        calls.append(
-            (
-                fencing.fenced_script("put", _PUT),
-                [keys.outputs(run_id)],
-                lua.pack(_PUT_ARGS, node=node_id, entry=entry, ttl=int(settings.SLAFLOW_RUN_TTL_S)),
-            )
-        )
-    calls.append((fencing.fenced_script("finish", _FINISH), [], args))
-    return fencing.pipelined(calls, fence)[-1]
 
 
 # release's arguments, then ``n`` × (child, needed).
