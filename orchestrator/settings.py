@@ -268,6 +268,10 @@ SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 3600.0) or None
 SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
 # Results larger than this are rejected at the sink with a clear error.
 SLAFLOW_MAX_RESULT_BYTES = env.env_int("SLAFLOW_MAX_RESULT_BYTES", 256 * 1024 * 1024)
+# A result (encoded) at least this large is published in the output store before its durable copy is written
+# into the database (workers/results.py): clients on its host read it from there at once; the run succeeds
+# once the durable copy exists. 0: never (every result is read from the database, after the run succeeded).
+SLAFLOW_RESULT_PUBLISH_MIN_BYTES = env.env_int("SLAFLOW_RESULT_PUBLISH_MIN_BYTES", 1024 * 1024)
 # Turn off per-process cgroups (CPU quota / memory limit); runs are then marked unenforced.
 SLAFLOW_ENFORCE_RESOURCES = env.env_bool("SLAFLOW_ENFORCE_RESOURCES", True)
 
