@@ -7,7 +7,8 @@ each planner asked for (default WUKONG, flexible workers; the first one's runs
 give the planned planners their history), Dask distributed (a
 ``LocalCluster`` of 2 worker processes × 1 thread, started once) and, for the
 workloads, Dask's threaded scheduler. Reported per case and planner: medians and spread of
-slaflow's makespan (roots dispatched → sink stored) and submit → result wall
+slaflow's makespan (roots dispatched → the result readable: published in the
+output store for a big one, stored for a small one) and submit → result wall
 time, Dask's wall times, the ratios, the critical path's compute time
 (the longest path through the observed exec times of slaflow's median run)
 whether every system computed the same result and, where known, the machine

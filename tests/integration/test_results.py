@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from orchestrator.core.states import RunStatus
-from orchestrator.models import RunResult, WorkflowRun
+from orchestrator.models import RunResult, TaskRun, WorkflowRun
 from orchestrator.services import runs as runs_service
 from slaflow import submit
 from store import dataplane, keys, lease, tiers
@@ -124,6 +124,7 @@ def test_a_big_result_after_the_run_is_read_from_the_database_and_over_rest(live
     run = submit(t.sized_bytes(14, BIG), name="big-result-after", owner=owner)
     assert run.wait(timeout=60) == RunStatus.SUCCEEDED
     assert not dataplane.has_published_result(run.id) and _run_files(run.id) == []  # gone with the run
+    os.kill(TaskRun.objects.get(run_id=run.id, node_id="sized_bytes-0").pid, signal.SIGKILL)  # its maker dies
     assert run.result(timeout=5) == expected(14, BIG)
     body = api.get(f"/api/runs/{run.id}/result/").json()
     assert body["type"] == "bytes" and body["bytes"] == BIG + 8 and body["json"] is False
