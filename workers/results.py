@@ -3,7 +3,7 @@
 The sink's value is the run's result, and its durable copy is a row in Postgres
 (``ledger.store_result``). Writing a big one there takes long (a 32 MB array:
 0.15-0.8 s on a loaded 2-core machine, against ~20 ms into host shared
-memory), so a result of ``SLAFLOW_RESULT_PUBLISH_MIN_BYTES`` (1 MiB) and up that
+memory), so a result of ``SLAFLOW_RESULT_PUBLISH_MIN_BYTES`` (128 KiB) and up that
 the output store keeps out of Redis (host shared memory, or the object store) is
 first written once into the output store and published there (``dataplane.publish_result``): a client on this host
 waiting for it maps it at once (``RunHandle.result``) while the branch writes

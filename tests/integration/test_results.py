@@ -21,8 +21,8 @@ from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 
-BIG = 2 * 1024 * 1024 + 17  # above SLAFLOW_RESULT_PUBLISH_MIN_BYTES (1 MiB), and odd
-SMALL = 512 * 1024  # below it (though big enough for the host's shared memory)
+BIG = 2 * 1024 * 1024 + 17  # above SLAFLOW_RESULT_PUBLISH_MIN_BYTES (128 KiB), and odd
+SMALL = 128 * 1024 - 9  # encoded (8 bytes more): one byte below it
 
 
 def expected(seed: int, size: int) -> bytes:
@@ -92,13 +92,16 @@ def test_a_big_result_is_read_before_it_is_durable_and_the_run_succeeds_only_onc
     assert got.makespan_s > 0 and got.timings["branch_result_durable_s"] > 0
 
 
-def test_a_small_result_is_not_published_the_client_reads_the_durable_copy(live, redis_server):
+@pytest.mark.parametrize("size, published", [(SMALL, False), (SMALL + 1, True)])
+def test_the_threshold_a_result_one_byte_under_it_is_read_only_once_durable(live, size, published):
     with ResultTableLock() as lock:
-        run = submit(t.sized_bytes(12, SMALL), name="small-result")
+        run = submit(t.sized_bytes(12, size), name="threshold-result")
         until(lock.writer_waiting, timeout_s=60, what="the sink's durable write waiting for the table")
-        assert not redis_server.exists(keys.result(run.id)) and not dataplane.has_published_result(run.id)
-    assert run.result(timeout=60) == expected(12, SMALL)
-    assert run.status == RunStatus.SUCCEEDED
+        assert dataplane.has_published_result(run.id) is published
+        if published:
+            assert run.result(timeout=30) == expected(12, size) and run.status == RunStatus.RUNNING
+    assert run.wait(timeout=60) == RunStatus.SUCCEEDED
+    assert run.result(timeout=5, early=False) == expected(12, size)
 
 
 def test_the_worker_killed_between_publishing_and_the_durable_copy_loses_nothing(live, counts, redis_server):
