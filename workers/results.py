@@ -40,14 +40,14 @@ def deliver(run_id: int, node_id: str, data: bytes, value: Any, fence: fencing.F
     """Publish the sink ``node_id``'s result (``data``, encoding ``value``) when it is big, then write its
     durable copy; every write only while ``fence`` is current."""
     t0 = time.perf_counter()
-    fencing.check(fence)
     # The durable store refuses a result over the limit (the task fails): such a one is never handed out.
     published = bool(
         0 < int(settings.SLAFLOW_RESULT_PUBLISH_MIN_BYTES) <= len(data) <= int(settings.SLAFLOW_MAX_RESULT_BYTES)
-        and dataplane.publish_result(run_id, node_id, data, fence=fence)
+        and dataplane.publish_result(run_id, node_id, data, fence=fence)  # fenced: refused once taken over
     )
     available_at, t1 = time.time(), time.perf_counter()
-    fencing.check(fence)
+    if not published:
+        fencing.check(fence)  # right before the database write (published: the publication just was)
     retrying(lambda: ledger.store_result(run_id, data, value), "storing the result")
     t2 = time.perf_counter()
     if published:
