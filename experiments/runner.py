@@ -80,8 +80,8 @@ def run_and_check(
     wf = workflows.get(name)
     correct = None
     try:
-        result = handle.result(
-            timeout=timeout_s, on_poll=None if watch is None else lambda: watch(handle.id, handle.live())
+        result = handle.result(  # once the run has ended: its summary is read next
+            timeout=timeout_s, on_poll=None if watch is None else lambda: watch(handle.id, handle.live()), early=False
         )
         correct = bool(wf.check(result, **values))
     except (RunFailed, RunCancelled):

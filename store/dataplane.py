@@ -302,6 +302,49 @@ def sink_done_at(run_id: int) -> float | None:
     return float(raw) if raw else None
 
 
+_PUBLISH_RESULT_ARGS = ("entry", "ttl", "signal_ttl")
+_PUBLISH_RESULT = (
+    lua.argv(("result", "signal"), "KEYS")
+    + lua.argv(_PUBLISH_RESULT_ARGS)
+    + """
+redis.call('SET', result, entry, 'EX', ttl)
+redis.call('RPUSH', signal, '1')
+redis.call('EXPIRE', signal, signal_ttl)
+return 1
+"""
+)
+
+
+def publish_result(run_id: int, node_id: str, data: bytes, fence: fencing.Fence | None = None) -> bool:
+    """Hand a big result to its readers before its durable copy is written: ``data`` (the sink
+    ``node_id``'s encoded output) goes once into the output store — host shared memory, or the object
+    store — its location under ``keys.result`` and the waiting clients are woken. False, writing
+    nothing, for a result the output store would keep in Redis (small: its durable copy is quick).
+    The run's files stay until it is finalized, which is after its durable copy exists."""
+    store = tiers.local()
+    if not store.out_of_line(len(data)):
+        return False
+    entry = store.entry(run_id, node_id, data)
+    fencing.call(
+        "publish_result",
+        _PUBLISH_RESULT,
+        keys=[keys.result(run_id), keys.result_signal(run_id)],
+        args=lua.pack(_PUBLISH_RESULT_ARGS, entry=entry, ttl=ttl(), signal_ttl=3600),
+        fence=fence,
+    )
+    return True
+
+
+def published_result(run_id: int) -> tiers.Fetched | None:
+    """The run's result from the output store, when it was published there (``publish_result``) and can
+    be read on this host; None otherwise (the durable copy is the one to read)."""
+    return tiers.local().resolve_here(run_id, get_redis().get(keys.result(run_id)))
+
+
+def has_published_result(run_id: int) -> bool:
+    return bool(get_redis().exists(keys.result(run_id)))
+
+
 def mark_over(run_id: int, reason: str, fence: fencing.Fence | None = None) -> None:
     """Flag the run as over (failed / cancelled) and tell every process at once (a branch's failure only
     while its delivery is current: ``fence``)."""
@@ -328,15 +371,19 @@ def signal_finished(run_id: int, status: str) -> None:
     pipe.execute()
 
 
-def wait_finished(run_id: int, timeout_s: float) -> bool:
-    """Block up to ``timeout_s`` for the run's finished signal (without consuming it)."""
-    key = keys.finished_signal(run_id)
+def wait_finished(run_id: int, timeout_s: float, result: bool = False) -> bool:
+    """Block up to ``timeout_s`` for the run's finished signal — or, with ``result``, its result's
+    publication (``publish_result``) — without consuming it."""
+    signals = [keys.finished_signal(run_id)] + ([keys.result_signal(run_id)] if result else [])
     client = get_redis()
-    if client.llen(key):
+    pipe = client.pipeline(transaction=False)
+    for key in signals:
+        pipe.llen(key)
+    if any(pipe.execute()):
         return True
-    item = client.blpop([key], timeout=max(timeout_s, 0.01))
+    item = client.blpop(signals, timeout=max(timeout_s, 0.01))
     if item:
-        client.rpush(key, item[1])  # leave it for other waiters
+        client.rpush(item[0], item[1])  # leave it for other waiters
         return True
     return False
 

@@ -269,6 +269,11 @@ def sink_done(run_id: int) -> str:
     return run_prefix(run_id) + "sink_done"
 
 
+def result(run_id: int) -> str:
+    """A big result's entry in the output store (its location), readable before its durable copy exists."""
+    return run_prefix(run_id) + "result"
+
+
 def over(run_id: int) -> str:
     """Set when the run failed or was cancelled: branches stop at the next check."""
     return run_prefix(run_id) + "over"
@@ -310,6 +315,7 @@ def fixed_keys(run_id: int) -> list[str]:
         timing(run_id),
         registry(run_id),
         sink_done(run_id),
+        result(run_id),
         over(run_id),
         finalized(run_id),
     ]
@@ -362,6 +368,12 @@ def finished_signal(run_id: int) -> str:
     the client reading it; it expires on its own.
     """
     return f"{PREFIX}:finished:{run_id}"
+
+
+def result_signal(run_id: int) -> str:
+    """List pushed when a big result is in the output store (``result``), before the run is finished:
+    wakes the clients waiting for it. Outside the run prefix, like ``finished_signal``."""
+    return f"{PREFIX}:result-ready:{run_id}"
 
 
 def prewarm(memory_mb: int, structure_hash: str) -> str:

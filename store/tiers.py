@@ -94,6 +94,31 @@ class OutputStore:
         name, digest = self.hdir.write(run_id, node_id, data)
         return Location(self.host, self.addr, name, len(data), digest).encode()
 
+    def out_of_line(self, size: int) -> bool:
+        """Whether ``entry`` writes an output of ``size`` bytes out of Redis (shared memory, the bucket)."""
+        return bool(
+            (self.object_min_bytes and size >= self.object_min_bytes) or (self.min_bytes and size >= self.min_bytes)
+        )
+
+    def resolve_here(self, run_id: int, raw: Any) -> Fetched | None:
+        """Like ``resolve``, for a reader that may do without the output (it has another copy to read, e.g.
+        a run's durable result): only from this host's shared memory or the object store, never fetched
+        into this host's shared memory from another's; None when it is not here or cannot be read."""
+        if raw is None:
+            return None
+        try:
+            if objects.decode(raw) is not None:
+                return self.resolve(run_id, raw)
+            loc = locations.decode(raw)
+            if loc is None:
+                return Fetched(raw, REDIS)
+            if not self.hdir.exists(run_id, loc.name):
+                return None
+            return Fetched(self.hdir.map(run_id, loc.name, loc.size, loc.checksum), SHM)
+        except StoreError as exc:  # removed meanwhile (the run ended), the bucket unreachable...
+            log.info("run %s: output not read here (%s)", run_id, exc)
+            return None
+
     def resolve(self, run_id: int, raw: Any) -> Fetched | None:
         """The output behind an entry of the outputs hash (None: not stored)."""
         if raw is None:

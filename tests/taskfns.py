@@ -309,3 +309,13 @@ def die_once_then(x, tag: str):
         os.kill(os.getpid(), signal.SIGKILL)
     _count(tag)
     return float(x.sum())
+
+
+@task
+def sized_bytes(seed: int, size: int, tag: str = ""):
+    """``size`` deterministic bytes of ``seed`` (counted under ``tag``: how many times it ran)."""
+    import numpy as np
+
+    if tag:
+        _count(tag)
+    return np.random.default_rng(int(seed)).integers(0, 256, size=int(size), dtype=np.uint8).tobytes()

@@ -67,7 +67,7 @@ from store.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from store.recorder import recorder
 from store.records import StartupRecord, TaskRecord
 from store.shm import StoreError
-from workers import cgroups, ledger, lineage
+from workers import cgroups, ledger, lineage, results
 from workers.context import RunContext
 from workers.core_hooks import hooks_for
 from workers.hooks import HookChain, InputFailed, SkipTask, StopBranch
@@ -487,15 +487,14 @@ class BranchRun:
         nid, rec = task.node_id, task.record
         self.local[nid] = task.value
         self.encoded[nid] = task.data
-        if task.is_sink:
-            t0 = time.perf_counter()
-            fencing.check(self.fence)
-            retrying(lambda: ledger.store_result(self.run_id, task.data, task.value), "storing the result")
-            rec.upload_s, rec.uploaded = time.perf_counter() - t0, True
+        if task.is_sink:  # published for its readers (a big one), then stored durably (workers.results)
+            got = results.deliver(self.run_id, nid, task.data, task.value, self.fence)
+            rec.upload_s, rec.uploaded = got.available_s, True
+            self.overheads["result_durable_s"] = self.overheads.get("result_durable_s", 0.0) + got.durable_s
             task.finished = readiness.finish_task(self.run_id, nid, self.token, [], None, fence=self.fence)
             rec.status = move(rec.status, TaskStatus.SUCCEEDED)
-            # the run's end: the result is stored
-            dataplane.mark_sink_done(self.run_id, time.time(), fence=self.fence)
+            # the run's end: readers can have the result (the run is finalized once it is durable too)
+            dataplane.mark_sink_done(self.run_id, got.available_at, fence=self.fence)
             return
         ctx = self.ctx
         kids = self.travel.children(task)

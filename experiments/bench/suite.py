@@ -223,7 +223,7 @@ def _run(dag: SuiteDag, planner: str, sla: str, timeout_s: float) -> tuple[int, 
     from orchestrator.services.runs import submit_run
 
     run = submit_run(graph=dag.graph, name=dag.name, planner=planner, sla=sla)
-    return run.pk, RunHandle(run.pk).result(timeout=timeout_s)
+    return run.pk, RunHandle(run.pk).result(timeout=timeout_s, early=False)  # its rows read next
 
 
 def wukong_after(runs: int, wukong_runs: int) -> set[int]:

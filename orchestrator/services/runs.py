@@ -356,6 +356,14 @@ def store_result(run_id: int, data: bytes, value) -> None:
         )
 
 
+def result_data(run_id: int) -> memoryview:
+    """The run's stored result, encoded (``orchestrator.core.codec``). RunResult.DoesNotExist without one."""
+    data = bulk.fetch_blob(RunResult, "data", run_id=run_id)
+    if data is None:
+        raise RunResult.DoesNotExist(f"run {run_id} has no stored result")
+    return data
+
+
 def finalize_run(run_id: int) -> None:
     """Called once, by the last branch to end: aggregate metrics, settle states, clean Redis."""
     t0 = time.perf_counter()
