@@ -165,6 +165,10 @@ SLAFLOW_MIN_POOL = env.env_int("SLAFLOW_MIN_POOL", 1)
 # Executors (flexible branches popping a run's ready flexible tasks) per run and configuration at most:
 # as many as the processes that serve a configuration, so more only queue behind them.
 SLAFLOW_FLEX_EXECUTORS = env.env_int("SLAFLOW_FLEX_EXECUTORS", SLAFLOW_MAX_POOL)
+# And no more than the whole cores of the hosts serving the configuration (CPU-bound tasks beyond them only share
+# them, each one slower); off: up to SLAFLOW_FLEX_EXECUTORS and the live processes whatever the cores (tasks that
+# mostly wait, on I/O or other services).
+SLAFLOW_EXECUTORS_WITHIN_CORES = env.env_bool("SLAFLOW_EXECUTORS_WITHIN_CORES", True)
 # Outputs at least this large travel only when the counters' call finds a consumer outside the branch
 # (one round trip more when they do; no write of megabytes nobody reads when they do not).
 SLAFLOW_LAZY_UPLOAD_BYTES = env.env_int("SLAFLOW_LAZY_UPLOAD_BYTES", 64 * 1024)

@@ -111,6 +111,42 @@ def serves(host: str, memory_mb: int, now: float | None = None) -> bool:
     return (host, int(memory_mb)) in served
 
 
+_SLOTS: tuple[float, dict[int, int], int] = (0.0, {}, 0)
+
+
+def core_slots(memory_mb: int | None = None, now: float | None = None) -> int | None:
+    """How many CPU-bound tasks of configuration ``memory_mb`` the live hosts serving it can run at
+    once without sharing a core: each such host's usable cores (whole, at least one), summed over the
+    hosts (``memory_mb`` None: every live host). None when no live worker says (nobody publishes, or a
+    configuration served elsewhere, e.g. on Lambda). Read at most every ``SERVED_TTL_S`` per process:
+    runs' executors are capped with it on every finished task (``store.readiness.executor_cap``)."""
+    global _SLOTS
+    now = time.time() if now is None else now
+    at, by_config, every = _SLOTS
+    if now - at > SERVED_TTL_S or now < at:
+        hosts: dict[str, float] = {}
+        served: dict[int, set[str]] = {}
+        for entry in _live_entries(now):
+            try:
+                c = float(entry["cores"])
+            except (KeyError, TypeError, ValueError):
+                continue  # a worker of an older version: it does not say
+            if not math.isfinite(c) or c <= 0:
+                continue
+            host = str(entry.get("host") or "?")
+            hosts[host] = max(hosts.get(host, 0.0), c)
+            served.setdefault(entry["memory_mb"], set()).add(host)
+
+        def whole(names: set[str] | dict[str, float]) -> int:
+            return sum(max(1, int(hosts[h])) for h in names)
+
+        by_config, every = {mb: whole(names) for mb, names in served.items()}, whole(hosts)
+        _SLOTS = (now, by_config, every)
+    if memory_mb is None:
+        return every or None
+    return by_config.get(int(memory_mb))
+
+
 def read_pools(now: float | None = None) -> dict[int, int]:
     """Live pool processes per memory size. Empty when nobody publishes (the planner then assumes
     each pool's minimum)."""

@@ -23,7 +23,8 @@ no moment in which the last input could complete unseen.
 costs more than a no-op task. Ready flexible tasks go on a per-run,
 per-configuration ready list, and *executors* — flexible branches — pop them
 until the list is empty. The script that queues work also launches executors
-(up to ``cap`` per run and configuration, counting those still popping) and
+(up to ``cap`` per run and configuration, counting those still popping:
+``executor_cap``, no more than the cores of the hosts serving it) and
 names them deterministically, so a redelivered call re-sends the same ones;
 ``pop`` retires an executor atomically when it finds the list empty, so queued
 work is never left without one.
@@ -61,7 +62,7 @@ from django.conf import settings
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from store import fencing, keys, lua, tiers
+from store import fencing, keys, lua, pools, tiers
 from store.redis_client import get_redis, script as _script, text
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
@@ -407,8 +408,22 @@ def executor_prefix(run_id: int) -> str:
     return f"r{run_id}-x"
 
 
-def executor_cap() -> int:
-    return int(settings.SLAFLOW_FLEX_EXECUTORS)
+def executor_cap(memory_mb: int | None = None) -> int:
+    """Executors a run may have popping on configuration ``memory_mb`` at once (None: on any): at
+    most ``SLAFLOW_FLEX_EXECUTORS``, and no more than the cores of the hosts serving it
+    (``core_slots``, unless ``SLAFLOW_EXECUTORS_WITHIN_CORES`` is off). CPU-bound tasks beyond the
+    cores only share them: every task, those on the critical path too, runs that much slower (six
+    executors on two cores stretched each task about 3x and the run's makespan with it), where Dask
+    runs one task per core in its order."""
+    cap = int(settings.SLAFLOW_FLEX_EXECUTORS)
+    cores = core_slots(memory_mb)
+    return cap if cores is None else max(1, min(cap, cores))
+
+
+def core_slots(memory_mb: int | None = None) -> int | None:
+    """The cores that bound a configuration's executors (``pools.core_slots``); None: unbounded by them
+    (``SLAFLOW_EXECUTORS_WITHIN_CORES`` off, or no host says)."""
+    return pools.core_slots(memory_mb) if settings.SLAFLOW_EXECUTORS_WITHIN_CORES else None
 
 
 def finish_task(
@@ -443,7 +458,8 @@ def finish_task(
         ttl=int(settings.SLAFLOW_RUN_TTL_S),
         stored="1" if output is not None or streamed else "0",
         slots=local_slots,
-        cap=executor_cap(),
+        # The children queued here go to their configurations' ready lists: the smallest of their caps.
+        cap=min((executor_cap(mb) for mb in {c.memory_mb for c in children if c.mode == FLEX}), default=executor_cap()),
         xprefix=executor_prefix(run_id),
         pop_mb="" if pop_from is None else int(pop_from),
         channel=keys.events(run_id),

@@ -205,3 +205,11 @@ def dead_redis(settings):
     redis_client.reset()
     yield
     redis_client.reset()  # the next user connects to the test Redis again
+
+
+@pytest.fixture
+def uncapped_executors(settings):
+    """A run submitted here gets ``SLAFLOW_FLEX_EXECUTORS`` executors, not fewer for the host's cores
+    (``store.readiness.executor_cap``): for tests that fill every pool process, or that check the cap's
+    arithmetic on the setting alone (the cap's own tests: tests/integration/test_pools.py)."""
+    settings.SLAFLOW_EXECUTORS_WITHIN_CORES = False

@@ -24,6 +24,7 @@ from celery import group, signature
 from orchestrator.core import router
 from orchestrator.core.graph import Graph, roots
 from orchestrator.planning.plan import Plan
+from store import readiness
 from workers import tracing
 
 HEADER = "slaflow"
@@ -107,25 +108,23 @@ def flexible_roots(plan: Plan, graph: Graph) -> dict[int, list[str]]:
     return out
 
 
-def root_executors(plan: Plan, graph: Graph, run_id: int, cap: int) -> list[tuple[str, int]]:
+def root_executors(plan: Plan, graph: Graph, run_id: int, cap: int | None = None) -> list[tuple[str, int]]:
     """(token, memory_mb) of the executors launched with the run: as many as the flexible roots of
-    a configuration, up to ``cap``."""
+    a configuration, up to ``cap`` (None: the configuration's, ``readiness.executor_cap``)."""
     return [
         (executor_token(run_id, mb, "root", k + 1), mb)
         for mb, nids in sorted(flexible_roots(plan, graph).items())
-        for k in range(min(len(nids), cap))
+        for k in range(min(len(nids), readiness.executor_cap(mb) if cap is None else cap))
     ]
 
 
 def emit(plan: Plan, graph: Graph, run_id: int, executor_cap: int | None = None):
-    from django.conf import settings
-
-    cap = int(settings.SLAFLOW_FLEX_EXECUTORS if executor_cap is None else executor_cap)
     sigs = []
     for entries, worker, memory_mb in root_branches(plan, graph):
         annotations = {nid: plan.tasks[nid].annotations for nid in entries if plan.tasks[nid].annotations}
         sigs.append(branch_signature(run_id, entries, worker=worker, memory_mb=memory_mb, annotations=annotations))
-    sigs.extend(executor_signature(run_id, token, mb) for token, mb in root_executors(plan, graph, run_id, cap))
+    executors = root_executors(plan, graph, run_id, executor_cap)
+    sigs.extend(executor_signature(run_id, token, mb) for token, mb in executors)
     return group(sigs)
 
 

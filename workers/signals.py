@@ -166,6 +166,18 @@ def _flush_spans(**kwargs):
 
 
 @signals.worker_ready.connect
+def _publish_pool(sender=None, **kwargs):
+    """The pool and its host's cores published as the worker comes up: its autoscaler publishes them only
+    at each message and every keep-alive window, and a run queued before that would see no cores to cap its
+    executors with (``store.readiness.executor_cap``)."""
+    import time
+
+    autoscaler = getattr(getattr(sender, "controller", None), "autoscaler", None)
+    if autoscaler is not None and hasattr(autoscaler, "publish"):
+        autoscaler.publish(time.time())
+
+
+@signals.worker_ready.connect
 def _banner(sender=None, **kwargs):
     from workers import cgroups, reaper
 

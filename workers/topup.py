@@ -1,11 +1,13 @@
 """More executors for running runs when more processes serve a configuration than when their work was queued.
 
 A run's ready flexible tasks are popped by its executors, launched when the work is queued (up to
-``SLAFLOW_FLEX_EXECUTORS`` per configuration, ``store.readiness``). A host that joins while the run
-executes adds pool processes — its autoscaler publishes them (``store.pools``) — but the executors
-already running on the other hosts would go on popping everything. So every worker's reaper, once a
-second, compares each running run's executors of each configuration with the live processes serving
-it (summed over hosts) and, while tasks have waited on the run's ready list for ``WAIT_S`` (a
+``store.readiness.executor_cap`` per configuration: ``SLAFLOW_FLEX_EXECUTORS``, and no more than the
+cores of the hosts serving it). A host that joins while the run executes adds pool processes and
+cores — its autoscaler publishes them (``store.pools``) — but the executors already running on the
+other hosts would go on popping everything. So every worker's reaper, once a second, compares each
+running run's executors of each configuration with the live processes serving it (summed over
+hosts, and no more than those hosts' cores: a process beyond them only shares a core) and, where
+that is more than the cap, while tasks have waited on the run's ready list for ``WAIT_S`` (a
 burst of short tasks is done before a new executor would start), launches executors up to that
 number: their messages go to the configuration's queue, where the newcomer's free processes take them.
 One atomic script per run and configuration decides how many (counting those still popping), so
@@ -69,10 +71,16 @@ def running_runs(now: float, limit: int = 10_000) -> set[int]:
 def sweep(now: float | None = None) -> list[tuple[int, str, int]]:
     """One pass; the executors launched, as (run, token, memory_mb)."""
     now = time.time() if now is None else now
-    static = readiness.executor_cap()
-    caps = {mb: n for mb, n in pools.read_pools(now).items() if n > static}
+    caps = {}
+    several_hosts = len(pools.read_capacity(now).hosts) > 1
+    for mb, processes in pools.read_pools(now).items():
+        cores = readiness.core_slots(mb)
+        cap = processes if cores is None else min(processes, cores)  # a process per core, not beyond
+        # One host's runs got theirs when their work was queued; on several, one may have joined since.
+        if cap > readiness.executor_cap(mb) or (several_hosts and cores is not None):
+            caps[mb] = cap
     if not caps:
-        return []  # no configuration has more live processes than the executors its runs got
+        return []  # no configuration has more processes (on their cores) than the executors runs got
     launched = []
     for run_id in sorted(running_runs(now)):
         for mb, cap in sorted(caps.items()):

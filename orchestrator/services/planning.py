@@ -43,7 +43,7 @@ from orchestrator.planning import calibration, contention
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
 from orchestrator.planning.plan import Plan
 from orchestrator.planning.predictor import Predictor, cpu_speed
-from store import pools
+from store import pools, readiness
 
 RUN_WINDOW = 10
 SAMPLES_PER_KEY = 100
@@ -361,7 +361,7 @@ def load_history(
     if sum(tier_reads.values()):  # how often a reader was on the output's host (the planner prices the rest fetched)
         history.local_reads = tier_reads["maps"] / sum(tier_reads.values())
     _add_startups(history, run_ids)
-    history.map_executors = int(settings.SLAFLOW_FLEX_EXECUTORS)
+    history.map_executors = readiness.executor_cap()
     for nid, opts in (
         TaskRun.objects.filter(run_id__in=run_ids, function=mapping.GATHER, status=TaskStatus.SUCCEEDED)
         .order_by("run_id")

@@ -155,7 +155,7 @@ def submit_run(
             ),
             build_spec(graph, spec),
         )
-        executors = canvas.root_executors(plan, graph, run.pk, int(settings.SLAFLOW_FLEX_EXECUTORS))
+        executors = canvas.root_executors(plan, graph, run.pk)
         readiness.queue_roots(run.pk, canvas.flexible_roots(plan, graph), executors)
         dataplane.register_branches(run.pk, canvas.branch_args(group))
         dataplane.add_live(run.pk, canvas.tokens_of(group))

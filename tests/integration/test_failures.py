@@ -146,7 +146,9 @@ def test_per_task_limits_from_the_json_spec_are_kept(live):
         submit_spec(spec, name="spec-limit").result(timeout=60)
 
 
-def test_cancel_stops_running_tasks_and_frees_their_slots(live, counts):
+def test_cancel_stops_running_tasks_and_frees_their_slots(live, counts, uncapped_executors):
+    # Six executors for six hung tasks, so every process of the pool hangs (capped at the host's cores, one
+    # would stay free for the next run whether the cancel freed the others or not).
     tag = f"cancel6-{time.time_ns()}"
     run = submit(t.total([t.hang(i, tag=tag) for i in range(6)]), name="six-hung")
     until(lambda: counts(tag) >= 3, timeout_s=60, what="hung tasks running")  # the test pools hold 3

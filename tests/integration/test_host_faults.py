@@ -25,7 +25,10 @@ def faults(django_db_setup, django_db_blocker, redis_server):
     if "cluster" in _session:
         _session["cluster"].stop()
     with django_db_blocker.unblock():
-        env = cluster_env(SLAFLOW_DEFAULT_MEMORY_MB="512", SLAFLOW_FLEX_EXECUTORS="4")
+        # Executors up to the processes (each simulated host has one of the two cores): every process busy.
+        env = cluster_env(
+            SLAFLOW_DEFAULT_MEMORY_MB="512", SLAFLOW_FLEX_EXECUTORS="4", SLAFLOW_EXECUTORS_WITHIN_CORES="0"
+        )
     with Hosts(2, memory_configs=(512,), max_pool=2, env=env, loglevel="info") as harness:
         yield harness
 
@@ -111,7 +114,7 @@ def test_a_partitioned_host_that_comes_back_cannot_write_over_its_successor(faul
     assert all(r.status == "succeeded" for r in rows)
 
 
-def test_a_host_that_joins_mid_run_gets_work(faults, transactional_db, on_512, settings):
+def test_a_host_that_joins_mid_run_gets_work(faults, transactional_db, on_512, settings, uncapped_executors):
     """A fan-out with as many executors as the two hosts have processes (every one busy); a third host joins
     while it runs: its pool is seen, executors are launched for it, and it runs part of the fan-out."""
     settings.SLAFLOW_FLEX_EXECUTORS = 4  # two hosts x 2 processes: no executor message waits for a newcomer

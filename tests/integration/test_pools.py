@@ -86,3 +86,56 @@ def test_work_goes_to_a_host_s_queue_only_where_a_live_worker_of_its_configurati
     assert pools.serves("h2", 512, now=later) is False  # h2's 512 MB worker is stale
     assert pools.serves("h2", 2048, now=later) is True
     client.delete(keys.pools())
+
+
+# Configurations the session's cluster does not serve: its workers publish theirs meanwhile.
+def test_each_configuration_may_run_as_many_tasks_at_once_as_its_hosts_have_whole_cores(redis_server):
+    from store import pools
+
+    client = get_redis()
+    client.delete(keys.pools())
+    now = time.time()
+    for name, host, mb, cores, ago in (
+        ("a", "h1", 3072, 2.0, 1.0),
+        ("b", "h1", 5120, 2.0, 1.0),
+        ("c", "h2", 3072, 4.5, 2.0),  # a cgroup's fractional quota: its whole cores
+        ("d", "h3", 6144, 0.5, 1.0),  # under one core: still one task at a time
+        ("e", "h4", 6144, 8.0, 60.0),  # stale
+    ):
+        client.hset(
+            keys.pools(),
+            name,
+            json.dumps(
+                {"memory_mb": mb, "processes": 3, "keepalive_s": 7.0, "at": now - ago, "host": host, "cores": cores}
+            ),
+        )
+    later = now + pools.SERVED_TTL_S + 1  # past any reading this process cached
+    assert pools.core_slots(3072, now=later - 1e-3) == 6
+    assert pools.core_slots(5120, now=later) == 2
+    assert pools.core_slots(6144, now=later) == 1
+    assert pools.core_slots(4096, now=later) is None  # nobody serves it here (e.g. Lambda's)
+    client.delete(keys.pools())
+    assert pools.core_slots(3072, now=later + pools.SERVED_TTL_S + 1) is None
+
+
+def test_a_run_s_executors_are_capped_by_the_setting_and_by_the_cores_serving_their_configuration(
+    redis_server, settings
+):
+    from store import pools, readiness
+
+    client = get_redis()
+    client.delete(keys.pools())
+    now = time.time()
+    for name, host, cores in (("a", "h1", 2.0), ("b", "h2", 2.0)):
+        client.hset(
+            keys.pools(),
+            name,
+            json.dumps({"memory_mb": 3072, "processes": 6, "keepalive_s": 7, "at": now, "host": host, "cores": cores}),
+        )
+    pools.core_slots(now=now + pools.SERVED_TTL_S + 1)  # a reading from the future: the next one reads again
+    settings.SLAFLOW_FLEX_EXECUTORS = 6
+    assert readiness.executor_cap(3072) == 4  # two hosts of two cores
+    settings.SLAFLOW_FLEX_EXECUTORS = 3
+    assert readiness.executor_cap(3072) == 3
+    assert readiness.executor_cap(4096) == 3  # no host says: the setting alone
+    client.delete(keys.pools())

@@ -33,7 +33,7 @@ def test_a_claimer_that_died_before_dispatching_gets_its_child_back(run_id):
     assert outcomes(run_id, "a", "other", c, b"A") == [readiness.NOT_READY]
 
 
-def test_a_flexible_branch_keeps_one_child_and_queues_the_rest_for_executors(run_id, settings):
+def test_a_flexible_branch_keeps_one_child_and_queues_the_rest_for_executors(run_id, settings, uncapped_executors):
     """a → x, y, z (flexible): x runs here, y and z go on the ready list with an executor each
     (the cap allows 2 beyond the one already popping); a redelivered call launches the same ones."""
     settings.SLAFLOW_FLEX_EXECUTORS = 3
@@ -161,7 +161,9 @@ def test_a_branch_that_completes_its_own_awaited_child_does_not_wait_for_it(run_
     assert readiness.taken_by(run_id, "e") == "d:W-1"
 
 
-def test_a_big_output_s_flexible_children_queue_on_its_host_and_idle_hosts_steal_them(run_id, settings):
+def test_a_big_output_s_flexible_children_queue_on_its_host_and_idle_hosts_steal_them(
+    run_id, settings, uncapped_executors
+):
     """a's output is in host hA's shared memory: its flexible children go on hA's ready list and their
     executors to hA's queue; an executor pops its own host's list first, then the unplaced list, and
     only then another host's (stealing, so a busy host starves no one)."""
