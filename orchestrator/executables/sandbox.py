@@ -152,10 +152,14 @@ def environment(workdir: str) -> dict[str, str]:
 
 
 def wrap(binary: str | None, workdir: str, argv: list[str], env: dict[str, str]) -> list[str]:
-    """The argv that runs ``argv`` in the sandbox (``argv`` itself without one)."""
+    """The argv that runs ``argv`` in the sandbox (``argv`` itself without one). The sandbox's ``/tmp`` is
+    fresh: a program the operator listed by a path under ``/tmp`` is bound into it, read-only, at its path
+    (only that file: its neighbours stay hidden)."""
     if binary is None:
         return argv
     setenv = [part for key, value in env.items() for part in ("--setenv", key, value)]
+    program = argv[0] if argv and os.path.isabs(argv[0]) else ""
+    under_tmp = ["--ro-bind", program, program] if os.path.normpath(program).startswith("/tmp/") else []
     return [
         binary,
         "--unshare-all",
@@ -175,6 +179,7 @@ def wrap(binary: str | None, workdir: str, argv: list[str], env: dict[str, str])
         "--bind",
         workdir,
         workdir,
+        *under_tmp,
         "--chdir",
         workdir,
         "--",

@@ -148,6 +148,8 @@ def test_preloaded_inputs_are_used_and_never_fetched_again(live, settings):
     run = submit(sink, name="preload-fan-in", planner="uniform", optimizations=["preload"])
     values = run.result(timeout=60)
     assert [np.array_equal(v, np.random.default_rng(3).standard_normal((2 << 20) // 8)) for v in values] == [True] * 4
+    # An 8 MB result is in hand before the run has ended (workers.results); its task rows are written as it ends.
+    assert run.wait(timeout=60) == "succeeded"
     wr = WorkflowRun.objects.get(pk=run.id)
     fan_in_id = graph_mod.sink(fan_in)
     planned = wr.plan.data["tasks"][fan_in_id]["annotations"]["preload"]["inputs"]

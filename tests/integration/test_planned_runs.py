@@ -162,8 +162,9 @@ def test_a_branch_can_block_five_seconds_for_a_hand_off(redis_server):
     assert time.monotonic() - t0 >= 5.0
 
 
-def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live, settings):
-    """Three parallel 1-second roots grow the default queue's pool to three processes; the worker
+def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live, settings, uncapped_executors):
+    """Three parallel 1-second roots (three executors: more than this host's cores, on purpose) grow the
+    default queue's pool to three processes; the worker
     publishes that, and the next plan knows those processes are there (cold, not to be spawned)."""
     from orchestrator.services import planning as service
     from store.pools import read_pools
@@ -183,7 +184,7 @@ def test_workers_publish_their_pools_and_plans_count_on_the_live_processes(live,
     assert plan.capacity["cores"] == pytest.approx(host_cores()) and "published" in plan.capacity["source"]
 
 
-def test_history_divides_out_the_contention_a_run_saw(live, settings):
+def test_history_divides_out_the_contention_a_run_saw(live, settings, uncapped_executors):
     """Three CPU-bound roots (about 1 s each) on WUKONG's flexible branches: while more of them run
     than this host has cores, each one's recorded time includes waiting for a core; history keeps
     what it would take alone — less than observed, never less than its CPU time at its

@@ -267,6 +267,27 @@ def test_auto_uses_bubblewrap_here_and_falls_back_loudly_where_there_is_none(set
         executables.run(["id"])
 
 
+def test_a_listed_program_under_tmp_runs_in_the_sandbox_whose_tmp_is_fresh(settings):
+    """The sandbox mounts a fresh /tmp: a program the operator listed by a path under /tmp (a checkout there,
+    as CI's) is bound into it read-only at its path; the files beside it stay out of sight."""
+    folder = tempfile.mkdtemp(prefix="slaflow-listed-")
+    try:
+        os.chmod(folder, 0o755)
+        program = os.path.join(folder, "sandbox_probe")
+        shutil.copy(PROBE, program)
+        os.chmod(program, 0o755)
+        with open(os.path.join(folder, "beside"), "w") as f:
+            f.write("not for the program")
+        settings.SLAFLOW_ALLOWED_EXECUTABLES = (*settings.SLAFLOW_ALLOWED_EXECUTABLES, program)
+        seen = json.loads(executables.run([program, "--write", os.path.join(folder, "beside")]))
+        assert seen["uid"] == 65534 and seen["leaks"] == []
+        # the program's /tmp is its own: what it wrote there never reached the file beside it
+        assert open(os.path.join(folder, "beside")).read() == "not for the program"
+        assert sandbox.wrap("/usr/bin/bwrap", "/tmp/w", ["/usr/bin/wc"], {}).count("--ro-bind") == 1  # / only
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 FLAKY_BWRAP = """#!/bin/sh
 # bubblewrap that fails while {d}/fail exists, and once more for each {d}/fail-once (which it removes)
 if [ -e {d}/fail ]; then echo "bwrap: creating new namespace failed: resource busy" >&2; exit 1; fi
