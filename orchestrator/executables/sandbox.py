@@ -159,7 +159,11 @@ def wrap(binary: str | None, workdir: str, argv: list[str], env: dict[str, str])
         return argv
     setenv = [part for key, value in env.items() for part in ("--setenv", key, value)]
     program = argv[0] if argv and os.path.isabs(argv[0]) else ""
-    under_tmp = ["--ro-bind", program, program] if os.path.normpath(program).startswith("/tmp/") else []
+    # ... and the directories bwrap made on the way to it are no place to write: /tmp read-only (the task's
+    # directory is a mount of its own, and stays writable).
+    under_tmp = (
+        ["--ro-bind", program, program, "--remount-ro", "/tmp"] if os.path.normpath(program).startswith("/tmp/") else []
+    )
     return [
         binary,
         "--unshare-all",
