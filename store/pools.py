@@ -18,6 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from store import keys, tiers
 from store.redis_client import get_redis
@@ -111,6 +112,18 @@ def serves(host: str, memory_mb: int, now: float | None = None) -> bool:
     return (host, int(memory_mb)) in served
 
 
+def _with_cores(now: float | None) -> Iterator[tuple[dict, str, float]]:
+    """(entry, host, its cores) of the live workers that publish their host's cores (a worker of an older
+    version does not say)."""
+    for entry in _live_entries(now):
+        try:
+            c = float(entry["cores"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(c) and c > 0:
+            yield entry, str(entry.get("host") or "?"), c
+
+
 _SLOTS: tuple[float, dict[int, int], int] = (0.0, {}, 0)
 
 
@@ -126,14 +139,7 @@ def core_slots(memory_mb: int | None = None, now: float | None = None) -> int | 
     if now - at > SERVED_TTL_S or now < at:
         hosts: dict[str, float] = {}
         served: dict[int, set[str]] = {}
-        for entry in _live_entries(now):
-            try:
-                c = float(entry["cores"])
-            except (KeyError, TypeError, ValueError):
-                continue  # a worker of an older version: it does not say
-            if not math.isfinite(c) or c <= 0:
-                continue
-            host = str(entry.get("host") or "?")
+        for entry, host, c in _with_cores(now):
             hosts[host] = max(hosts.get(host, 0.0), c)
             served.setdefault(entry["memory_mb"], set()).add(host)
 
@@ -169,14 +175,7 @@ class Capacity:
 def read_capacity(now: float | None = None) -> Capacity:
     cores: dict[str, float] = {}
     quotas: dict[int, float] = {}
-    for entry in _live_entries(now):
-        try:
-            c = float(entry["cores"])
-        except (KeyError, TypeError, ValueError):
-            continue  # a worker of an older version: it does not say
-        if not math.isfinite(c) or c <= 0:
-            continue
-        host = str(entry.get("host") or "?")
+    for entry, host, c in _with_cores(now):
         cores[host] = max(cores.get(host, 0.0), c)
         if entry.get("cpus") is not None:
             quotas[entry["memory_mb"]] = float(entry["cpus"])
