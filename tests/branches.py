@@ -57,3 +57,53 @@ def w_branch(run_id: int, *, trace: dict | None = None):
             started_at=time.time(),
         ),
     )
+
+
+def chain_branch(run_id: int, length: int, mb: int, *, hooks: list | None = None):
+    """The BranchRun of worker W (token ``W-1``) over a chain ``p → t1 → … → t<length>`` of ``mb`` MB
+    arrays (``payload``, then ``times_ten``), all W's; the sink ``s`` (an ``inc`` of nothing big: it reads
+    the last array's length) belongs to worker X and is dispatched. Not started: call ``execute()``."""
+    from orchestrator.core.graph import Node, Ref
+    from store.records import StartupRecord
+    from workers.context import RunContext
+    from workers.core_hooks import hooks_for
+    from workers.runtime import BranchRun
+
+    names = ["p"] + [f"t{k}" for k in range(1, length + 1)]
+    graph = {"p": Node("p", "tests.taskfns.payload", args=(1, mb))}
+    for up, name in zip(names, names[1:]):
+        graph[name] = Node(name, "tests.taskfns.times_ten", args=(Ref(up),))
+    graph["s"] = Node("s", "tests.taskfns.checksum_all", args=([Ref(names[-1])],))
+    plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate(names)}
+    plan["s"] = {"m": 2048, "w": "X", "u": 1, "s": float(len(names)), "n": 1}
+    downstream = {up: [name] for up, name in zip(names, names[1:])} | {names[-1]: ["s"], "s": []}
+    ctx = RunContext(
+        run_id=run_id,
+        structure_hash="chain",
+        started_at=time.time(),
+        sink="s",
+        graph=graph,
+        plan=plan,
+        downstream=downstream,
+        default_memory_mb=2048,
+    )
+    return BranchRun(
+        ctx,
+        token="W-1",
+        worker="W",
+        entries=["p"],
+        delivery=1,
+        hooks=None if hooks is None else hooks_for(ctx) + hooks,
+        startup=StartupRecord(
+            branch_id="W-1",
+            worker_id="W",
+            memory_mb=2048,
+            host="h",
+            pid=1,
+            entry_nodes=["p"],
+            cold=False,
+            reason="warm",
+            requested_at=time.time(),
+            started_at=time.time(),
+        ),
+    )

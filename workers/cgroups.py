@@ -226,3 +226,26 @@ def oom_killed(pid: int, memory_mb: int) -> bool:
             except OSError:
                 continue
     return False
+
+
+# glibc's malloc, left to itself, raises its mmap threshold to the size of every big block freed (up to
+# 32 MB), so later 8 MB arrays come from the heap, whose freed tops it keeps: a pool process that lives
+# across many runs grew by hundreds of MB it no longer used, all counted against its memory limit. Fixed
+# thresholds keep big blocks mapped (unmapped when freed) and the heap's free top trimmed.
+MMAP_THRESHOLD = 1 << 20
+TRIM_THRESHOLD = 1 << 17
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def return_freed_memory() -> bool:
+    """Make this process give freed memory back to the system (glibc only; False elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): their allocators do not keep it this way
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    return bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok)

@@ -138,20 +138,23 @@ def _execute_branch(
             lease=lease,
         )
         try:
-            branch.execute()
-        except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
-            log.exception("run %s: branch %s crashed", run_id, token)
             try:
-                dataplane.mark_over(run_id, RunStatus.FAILED, fence=branch.fence)
-            except Fenced:  # taken over meanwhile (its host was cut off): the new delivery carries on
-                branch.stopped = True
-            else:
-                branch.failure = branch.failure or TaskFailed(
-                    entries[0] if entries else "",
-                    f"internal error: {type(exc).__name__}: {exc}",
-                    traceback.format_exc(),
-                )
-        branch.record(cpu_start)
+                branch.execute()
+            except Exception as exc:  # infrastructure trouble, not the user's task: fail loudly, never hang
+                log.exception("run %s: branch %s crashed", run_id, token)
+                try:
+                    dataplane.mark_over(run_id, RunStatus.FAILED, fence=branch.fence)
+                except Fenced:  # taken over meanwhile (its host was cut off): the new delivery carries on
+                    branch.stopped = True
+                else:
+                    branch.failure = branch.failure or TaskFailed(
+                        entries[0] if entries else "",
+                        f"internal error: {type(exc).__name__}: {exc}",
+                        traceback.format_exc(),
+                    )
+            branch.record(cpu_start)
+        finally:
+            branch.drop_outputs()
         overheads.update(branch.overheads)
         process_state().touch(ctx.structure_hash)
     finally:

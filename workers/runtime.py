@@ -62,7 +62,7 @@ from orchestrator.core.graph import substitute
 from orchestrator.core.options import attempts_text
 from orchestrator.core.states import RunStatus, TaskStatus, move
 from orchestrator.dbretry import retrying
-from store import dataplane, fencing, flags, readiness, streams
+from store import dataplane, fencing, flags, readiness, streams, tiers
 from store.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from store.recorder import recorder
 from store.records import StartupRecord, TaskRecord
@@ -115,7 +115,9 @@ class BranchRun:
         self.view = BranchView(self)  # what the hooks get: this branch, read-only
         self.local: dict[str, object] = {}  # outputs kept in this process
         self.encoded: dict[str, bytes] = {}  # their encoded form, for a late upload
+        self.sizes: dict[str, int] = {}  # their encoded size (kept when they are let go)
         self.uploaded: set[str] = set()
+        self.used: dict[str, int] = {}  # held output → how many of its children ran here (``_let_go``)
         self.awaiting: dict[str, str] = {}  # child → the local task whose completion made us wait
         self.begun: set[str] = set()  # tasks whose begin was done by a pop
         self.queue = _ReadyQueue(ctx)  # this branch's own ready tasks
@@ -136,6 +138,7 @@ class BranchRun:
             view=self.view,
             local=self.local,
             encoded=self.encoded,
+            sizes=self.sizes,
             uploaded=self.uploaded,
             records=self.records,
             fail=self._fail,
@@ -258,6 +261,7 @@ class BranchRun:
             self.stage_decide(task)
             hooks.run("before_upload", self.view, task)
             self.stage_upload(task)
+            self._let_go(task)
             hooks.run("after_complete", self.view, task)
             if task.dispatch or (task.finished and task.finished.executors):
                 hooks.run("before_dispatch", self.view, task)
@@ -274,6 +278,43 @@ class BranchRun:
         if task.duplicate and task.finished is not None and not task.finished.first:
             self.records.remove(task.record)  # the original finished first: its record stands
         return task.continue_here
+
+    def drop_outputs(self) -> None:
+        """The branch is over: the outputs it holds go (readers elsewhere have the stored copies). The
+        branch and its view and travel refer to each other, so without this they — and every array
+        they hold — waited for Python's cyclic collector, which counts objects, not bytes: a pool
+        process kept several runs' outputs (hundreds of MB) alive, up to its memory limit."""
+        for held in (self.local, self.encoded, self.sizes, self.used):
+            held.clear()
+
+    def _let_go(self, task: ActiveTask) -> None:
+        """Let go of held outputs nobody in this branch needs any more. A branch (an executor above all)
+        runs many tasks; holding every output it made or read, and its encoded copy, for its whole life
+        grew a pool process past its memory limit within one run (32 vectors of 8 MB: 2 GB, killed by
+        its cgroup, the branch redelivered). An input is dropped once every child of it ran here, or —
+        when it is stored in this host's shared memory, where reading it again is a mapping, not a copy
+        — once the task that read it is done; a stored output's encoded copy (kept only for a late
+        upload) as soon as it is stored. A child that runs here later reads the stored copy."""
+        ctx, store = self.ctx, tiers.local()
+
+        def mapped(size: int) -> bool:  # stored in this host's shared memory: reading it again is a mapping
+            in_bucket = store.object_min_bytes and size >= store.object_min_bytes
+            return bool(store.min_bytes and size >= store.min_bytes and not in_bucket)
+
+        nid = task.node_id
+        if nid in self.uploaded and mapped(self.sizes.get(nid, 0)):
+            self.encoded.pop(nid, None)
+        if ctx.mapped_over(nid) is not None:
+            return
+        for up in set(task.node.upstream):
+            if up not in self.local:
+                continue
+            kids = ctx.children(up)
+            self.used[up] = used = self.used.get(up, 0) + 1
+            done_here = used >= len(kids) and not any(ctx.mapped_over(c) == up for c in kids)
+            if done_here or (up in self.uploaded and mapped(self.sizes.get(up, 0))):
+                self.local.pop(up, None)
+                self.encoded.pop(up, None)
 
     def _begin(self, nid: str, duplicate: bool) -> ActiveTask:
         ctx = self.ctx
@@ -345,7 +386,7 @@ class BranchRun:
                 )
                 continue
             if up in self.local:
-                size = len(self.encoded.get(up, b""))
+                size = self.sizes.get(up, 0)
                 values[up] = self.local[up]
                 rec.inputs.append({"node": up, "bytes": size, "download_s": 0.0, "local": True})
                 rec.input_bytes += size
@@ -487,6 +528,7 @@ class BranchRun:
         nid, rec = task.node_id, task.record
         self.local[nid] = task.value
         self.encoded[nid] = task.data
+        self.sizes[nid] = len(task.data)
         if task.is_sink:  # published for its readers (a big one), then stored durably (workers.results)
             got = results.deliver(self.run_id, nid, task.data, task.value, self.fence)
             rec.upload_s, rec.uploaded = got.available_s, True

@@ -58,6 +58,7 @@ def _init_pool_process(**kwargs):
     sys.setswitchinterval(0.0005)
     redis_client.use_worker_budget()  # ride out a Redis restart (the client is made anew)
     reset_process_state()
+    cgroups.return_freed_memory()  # a long-lived process's freed arrays count against its limit otherwise
     flags.watcher()  # subscribed before the first task, so no "run is over" announcement is missed
     memory_mb = cgroups.worker_memory_mb()
     if memory_mb:

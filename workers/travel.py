@@ -64,6 +64,7 @@ class OutputTravel:
         view: "BranchView",
         local: dict[str, Any],
         encoded: dict[str, bytes],
+        sizes: dict[str, int],
         uploaded: set[str],
         records: "list[TaskRecord]",
         fail: "Fail",
@@ -79,6 +80,7 @@ class OutputTravel:
         # The branch's, shared: outputs kept in its process, their encoded form, those stored already.
         self.local = local
         self.encoded = encoded
+        self.sizes = sizes
         self.uploaded = uploaded
         self.records = records  # the branch's task records: an upload left behind is noted on its task's
         self._fail = fail
@@ -257,7 +259,7 @@ class OutputTravel:
         for e in ids:
             g = got.get(e)
             values.append(self.local[e] if g is None else g.load())
-            size = g.size if g is not None else len(self.encoded.get(e, b""))
+            size = g.size if g is not None else self.sizes.get(e, 0)
             rec.inputs.append({"node": e, "bytes": size, "download_s": 0.0, "local": g is None})
             rec.input_bytes += size
         rec.download_s = time.perf_counter() - td
