@@ -39,7 +39,9 @@ def test_an_array_downloads_as_npy_bytes_as_they_are_json_as_json(live):
     assert resp.status_code == 200 and resp.streaming
     assert resp["Content-Type"] == "application/octet-stream" and resp["X-Slaflow-Result-Format"] == "npy"
     assert resp["Content-Disposition"] == f'attachment; filename="run-{array_run}-result.npy"'
-    raw = b"".join(resp.streaming_content)
+    chunks = list(resp.streaming_content)
+    assert len(chunks) == 3 and max(len(c) for c in chunks) == 1 << 20  # streamed a MiB at a time
+    raw = b"".join(chunks)
     assert int(resp["Content-Length"]) == len(raw) == api.get(f"/api/runs/{array_run}/result/").json()["bytes"]
     got = np.load(io.BytesIO(raw), allow_pickle=False)
     assert np.array_equal(got, np.random.default_rng(4).standard_normal(2 * (1 << 20) // 8))
@@ -119,6 +121,12 @@ def test_the_client_downloads_arrays_bytes_and_json(live, live_server, tmp_path)
     assert isinstance(array, np.ndarray) and gemm.check(array, n=256, block=128)
     path = api.download(run["id"], to=tmp_path / "gemm.npy")
     assert path == tmp_path / "gemm.npy" and np.array_equal(np.load(path, allow_pickle=False), array)
+
+    # Tens of MB over real HTTP, written to a file as they arrive.
+    big = api.submit(t.payload(7, 24))
+    path = api.download(big["id"], timeout=120, to=tmp_path / "big.npy")
+    expected = np.random.default_rng(8).standard_normal(24 * (1 << 20) // 8)
+    assert np.array_equal(np.load(path, allow_pickle=False), expected)
 
     assert api.download(api.submit(t.value(b"\x00raw\xff"))["id"], timeout=60) == b"\x00raw\xff"
     assert api.download(api.submit(t.value({"k": [1, 2]}))["id"], timeout=60) == {"k": [1, 2]}
