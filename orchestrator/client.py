@@ -28,14 +28,19 @@ installs no Django, Celery or numpy). A 429 (too many submissions) or 503
 from __future__ import annotations
 
 import email.utils
+import io
 import json
+import os
+import shutil
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 FINISHED = ("succeeded", "failed", "cancelled")
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+Reader = Callable[[Any], Any]  # an HTTP response → what a download makes of it
 
 
 class ApiError(RuntimeError):
@@ -190,8 +195,11 @@ class Client:
 
     # --- transport --------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: Any = None, query: dict | None = None) -> Any:
-        """``path`` relative to ``/api/``, or an absolute URL on the server's own origin."""
+    def request(
+        self, method: str, path: str, body: Any = None, query: dict | None = None, *, read: Reader | None = None
+    ) -> Any:
+        """``path`` relative to ``/api/``, or an absolute URL on the server's own origin. The answer's JSON,
+        or what ``read(response)`` makes of a successful answer (a download)."""
         absolute = urllib.parse.urlsplit(path)
         url = path if absolute.scheme and absolute.netloc else urllib.parse.urljoin(self.base, path.lstrip("/"))
         if origin(url) != origin(self.base):
@@ -205,7 +213,7 @@ class Client:
             data = None if body is None else json.dumps(body).encode("utf-8")
         for attempt in range(self.retries + 1):
             try:
-                return self._send(method, url, data, content_type)
+                return self._send(method, url, data, content_type, read)
             except (Throttled, Unavailable) as err:
                 wait = err.retry_after
                 if attempt == self.retries or wait is None or wait > self.max_wait_s:
@@ -213,15 +221,24 @@ class Client:
                 self.waits.append((err.status, wait))
                 time.sleep(wait)
 
-    def _send(self, method: str, url: str, data: bytes | None, content_type: str = "application/json") -> Any:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        content_type: str = "application/json",
+        read: Reader | None = None,
+    ) -> Any:
         req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Accept", "application/json")
+        req.add_header("Accept", "application/json" if read is None else "*/*")
         if data is not None:
             req.add_header("Content-Type", content_type)
         if self.token:
             req.add_header("Authorization", f"Token {self.token}")
         try:
             with self._opener.open(req, timeout=self.timeout) as resp:
+                if read is not None:
+                    return read(resp)
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             raw = err.read()
@@ -283,14 +300,41 @@ class Client:
             time.sleep(poll_s if deadline is None else max(0.0, min(poll_s, deadline - time.monotonic())))
 
     def result(self, run_id: int, timeout: float | None = None) -> Any:
-        """The run's result once it succeeds (NotJSONResult when not JSON); RunFailed / RunCancelled otherwise."""
+        """The run's result once it succeeds (NotJSONResult when not JSON: ``download`` it);
+        RunFailed / RunCancelled otherwise."""
+        self._succeeded(run_id, timeout)
+        out = self.request("GET", f"runs/{int(run_id)}/result/")
+        return out["value"] if out["json"] else NotJSONResult(out["type"], out["bytes"])
+
+    def download(self, run_id: int, timeout: float | None = None, *, to: str | os.PathLike | None = None) -> Any:
+        """The run's result in full once it succeeds (``GET …/result/download/``): a numpy array (read from
+        its ``.npy`` without pickle; needs numpy), bytes, or the plain JSON value. ``to``: written into that
+        file instead, as it arrives (the path is returned). RunFailed / RunCancelled when it did not succeed;
+        ApiError 406 for a result with no such form (e.g. a tuple)."""
+        self._succeeded(run_id, timeout)
+
+        def read(resp) -> Any:
+            if to is not None:
+                with open(to, "wb") as out:
+                    shutil.copyfileobj(resp, out, DOWNLOAD_CHUNK_BYTES)
+                return to
+            raw = resp.read()
+            form = resp.headers.get("X-Slaflow-Result-Format")
+            if form == "npy":
+                import numpy
+
+                return numpy.load(io.BytesIO(raw), allow_pickle=False)
+            return raw if form == "bytes" else json.loads(raw)
+
+        return self.request("GET", f"runs/{int(run_id)}/result/download/", read=read)
+
+    def _succeeded(self, run_id: int, timeout: float | None) -> dict:
         run = self.wait(run_id, timeout)
         if run["status"] == "failed":
             raise RunFailed(run)
         if run["status"] == "cancelled":
             raise RunCancelled(f"run {run_id} was cancelled")
-        out = self.request("GET", f"runs/{int(run_id)}/result/")
-        return out["value"] if out["json"] else NotJSONResult(out["type"], out["bytes"])
+        return run
 
     def cancel(self, run_id: int) -> dict:
         return self.request("POST", f"runs/{int(run_id)}/cancel/")

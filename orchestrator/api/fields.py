@@ -136,6 +136,7 @@ def run_links(request, run_id: int) -> dict[str, str]:
         "plan": url("run-plan"),
         "tasks": url("run-tasks"),
         "result": url("run-result"),
+        "download": url("run-result-download"),
         "cancel": url("run-cancel"),
     }
 
@@ -145,6 +146,7 @@ class RunLinksSerializer(serializers.Serializer):
     plan = serializers.URLField()
     tasks = serializers.URLField()
     result = serializers.URLField()
+    download = serializers.URLField(help_text="The result in full as a file (.npy, bytes or JSON).")
     cancel = serializers.URLField()
 
 

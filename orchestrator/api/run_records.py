@@ -134,18 +134,9 @@ class RunResultApi(APIView):
     )
     def get(self, request, run_id: int):
         run = visible_run_or_404(request.user, run_id)
-        if run.status != RunStatus.SUCCEEDED or not run.result_type:
-            detail = (
-                f"run {run.pk} is {run.status}: no result yet"
-                if not run.is_finished
-                else f"run {run.pk} {run.status}: it has no result"
-            )
-            return Response(
-                self.NotReadySerializer(
-                    {"detail": detail, "status": run.status, "error": run.error, "failed_node": run.failed_node}
-                ).data,
-                status=status.HTTP_409_CONFLICT,
-            )
+        refused = no_result(run)
+        if refused is not None:
+            return refused
         is_json = run.result_preview is not None or run.result_type == "NoneType"
         return Response(
             self.OutputSerializer(
@@ -159,3 +150,17 @@ class RunResultApi(APIView):
                 }
             ).data
         )
+
+
+def no_result(run, *, stored: bool = True) -> Response | None:
+    """The 409 of a run without a result to give (still running, failed, cancelled); None when it has one.
+    ``stored`` False: it succeeded, but its stored result is not there."""
+    if run.status == RunStatus.SUCCEEDED and run.result_type and stored:
+        return None
+    detail = (
+        f"run {run.pk} is {run.status}: no result yet"
+        if not run.is_finished
+        else f"run {run.pk} {run.status}: it has no result"
+    )
+    body = {"detail": detail, "status": run.status, "error": run.error, "failed_node": run.failed_node}
+    return Response(RunResultApi.NotReadySerializer(body).data, status=status.HTTP_409_CONFLICT)

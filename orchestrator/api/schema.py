@@ -16,7 +16,7 @@ class AutoSchema(_SpectacularAutoSchema):
 
 
 # Operations that take the run id a submission returns (OpenAPI links: clients and fuzzers can follow them).
-RUN_OPERATIONS = ("runs_retrieve", "runs_plan", "runs_tasks", "runs_result", "runs_cancel")
+RUN_OPERATIONS = ("runs_retrieve", "runs_plan", "runs_tasks", "runs_result", "runs_result_download", "runs_cancel")
 # operation → (response status, {linked operation: {its parameter: where the value is in the response}})
 LINKS = {
     "runs_create": ("201", {op: {"run_id": "$response.body#/id"} for op in RUN_OPERATIONS}),

@@ -5,6 +5,7 @@ from orchestrator.api.accounts import TokenObtainApi
 from orchestrator.api.code import CodeApi, CodeDetailApi, CodeShareApi
 from orchestrator.api.common import api_not_found
 from orchestrator.api.experiments import ExperimentDetailApi, ExperimentsApi
+from orchestrator.api.result_download import RunResultDownloadApi
 from orchestrator.api.root import ApiRootApi
 from orchestrator.api.run_records import RunPlanApi, RunResultApi, RunTasksApi
 from orchestrator.api.runs import RunCancelApi, RunDetailApi, RunsApi
@@ -21,6 +22,7 @@ urlpatterns = [
     path("runs/<int:run_id>/plan/", RunPlanApi.as_view(), name="run-plan"),
     path("runs/<int:run_id>/tasks/", RunTasksApi.as_view(), name="run-tasks"),
     path("runs/<int:run_id>/result/", RunResultApi.as_view(), name="run-result"),
+    path("runs/<int:run_id>/result/download/", RunResultDownloadApi.as_view(), name="run-result-download"),
     path("runs/<int:run_id>/cancel/", RunCancelApi.as_view(), name="run-cancel"),
     path("plans/preview/", PlanPreviewApi.as_view(), name="plan-preview"),
     path("experiments/", ExperimentsApi.as_view(), name="experiments"),

@@ -21,6 +21,7 @@ import base64
 import io
 import json
 import math
+import re
 from typing import Any
 
 TAG = "__sf__"
@@ -177,6 +178,53 @@ def loads_buffer(buf: bytearray) -> Any:
         if array is not None:
             return array
     return loads(bytes(buf))
+
+
+def stored_form(raw: Any) -> tuple[str, memoryview]:
+    """What ``dumps`` made of a value, and its bytes in that form, read without decoding it (the REST
+    download serves them as they are): ``("npy", the .npy file)`` for a top-level numpy array,
+    ``("bytes", the raw bytes)`` for top-level bytes, ``("json", the UTF-8 JSON, tags and all)`` else."""
+    view = memoryview(raw).cast("B")
+    if view[:6] == _NPY_MAGIC:
+        return "npy", view
+    if view[:8] == _BYTES_MAGIC:
+        return "bytes", view[8:]
+    return "json", view
+
+
+_TAG_KEY = re.compile(b'"' + TAG.encode() + b'"')
+_TAGGED = {
+    "tuple": "a tuple",
+    "dict": "a dict with keys JSON cannot hold",
+    "bytes": "bytes",
+    "ndarray": "a numpy array",
+    "float": "a non-finite float",
+}
+
+
+def not_plain_json(encoded: Any) -> str | None:
+    """None when the JSON ``dumps`` wrote (``stored_form``'s "json") is plain JSON, read back as it was
+    stored; else what is not, e.g. ``"a tuple at value[1]"``. JSON only is parsed — nothing is decoded."""
+    if _TAG_KEY.search(encoded) is None:  # every tagged value has the tag as a key
+        return None
+    return _first_tagged(json.loads(bytes(encoded).decode("utf-8")), "value")
+
+
+def _first_tagged(data: Any, where: str) -> str | None:
+    if isinstance(data, list):
+        items: Any = ((f"{where}[{i}]", v) for i, v in enumerate(data))
+    elif isinstance(data, dict):
+        tag = data.get(TAG)
+        if tag is not None:
+            return f"{_TAGGED.get(tag, repr(tag))} at {where}"
+        items = ((f"{where}[{k!r}]", v) for k, v in data.items())
+    else:
+        return None
+    for inner, value in items:
+        found = _first_tagged(value, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def is_plain_json(value: Any) -> bool:

@@ -69,3 +69,28 @@ def test_arrays_round_trip_writeable_whatever_their_layout():
         assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
         assert b.flags.writeable  # tasks may change their inputs in place
         assert np.array_equal(np.load(io.BytesIO(raw), allow_pickle=False), a)  # still standard .npy
+
+
+def test_stored_form_is_the_value_as_npy_bytes_or_json_without_decoding():
+    import io
+    import json
+
+    array = np.arange(12.0).reshape(3, 4)
+    form, body = codec.stored_form(codec.dumps(array))
+    assert form == "npy" and np.array_equal(np.load(io.BytesIO(bytes(body)), allow_pickle=False), array)
+    assert codec.stored_form(codec.dumps(b"\x93NUMPY not an array")) == ("bytes", memoryview(b"\x93NUMPY not an array"))
+    plain = {"a": [1, "__sf__", None], "b": {"c": 1.5}}
+    form, body = codec.stored_form(memoryview(codec.dumps(plain)))
+    assert form == "json" and json.loads(bytes(body)) == plain and codec.not_plain_json(body) is None
+
+
+def test_not_plain_json_names_the_first_tagged_value_and_where():
+    for value, where in [
+        ((1, 2), "a tuple at value"),
+        ([0, {"x": np.zeros(2)}], "a numpy array at value[1]['x']"),
+        ({"ok": [1.0, float("inf")]}, "a non-finite float at value['ok'][1]"),
+        ({"k": b"raw"}, "bytes at value['k']"),
+        ({(1, 2): 3}, "a dict with keys JSON cannot hold at value"),
+        ({"__sf__": 1}, "a dict with keys JSON cannot hold at value"),
+    ]:
+        assert codec.not_plain_json(codec.stored_form(codec.dumps(value))[1]) == where
