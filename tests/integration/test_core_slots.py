@@ -169,3 +169,54 @@ def test_a_killed_worker_process_gives_its_core_back(live, counts):
     os.kill(victim, signal.SIGKILL)
     until(lambda: victim not in cores.holders(), timeout_s=10, what="the killed process's core given back")
     assert run.result(timeout=120) == sum(k + 1 for k in range(n))
+
+
+def consumer_each(graph, predictor, config):
+    """Every streaming consumer on a logical worker of its own, the generator and the gather on ``P``."""
+    tasks = {}
+    for k, (nid, node) in enumerate(sorted(graph.items())):
+        worker = f"C{k}" if node.function.endswith("running_sum") else "P"
+        tasks[nid] = TaskPlan(nid, 2048, worker=worker, startup="cold", start_s=0.0, end_s=1.0)
+    return PlanData(planner=config.planner, sla=config.sla, tasks=tasks, note="hand-made: one worker per consumer")
+
+
+def test_streaming_consumers_beyond_the_cores_give_theirs_back_while_waiting_for_items(live, monkeypatch):
+    """A generator with more streaming consumers than cores, each consumer a logical worker of its own
+    (released before the generator's body starts): under the bound, every consumer sums all the items.
+    (Consumers that came first would hold every core while the generator waits for one, but that their
+    bodies give theirs back while waiting for an item is the next test's: here the generator is usually
+    first, the consumers' branches take longer to start.)"""
+    monkeypatch.setitem(planning.PLANNERS, "consumer-each", consumer_each)
+    n = max(1, int(pools.host_cores()))
+    gen = t.count_up(6, 0.2)
+    run = submit(t.gather([t.running_sum(gen) for _ in range(n + 1)]), name="streams-wide", planner="consumer-each")
+    sums = run.result(timeout=90)
+    assert [(s["total"], s["n"]) for s in sums] == [(15, 6)] * (n + 1)
+    workers = set(
+        TaskRun.objects.filter(run_id=run.id, function__endswith="running_sum").values_list("worker_id", flat=True)
+    )
+    assert len(workers) == n + 1
+
+
+def test_a_body_waiting_on_another_task_lends_its_core(own_slots):
+    """``lent``: a body blocked on another task (a stream's next item) gives its core back meanwhile, so
+    with every core held that other task's body gets one — then takes its own again."""
+    n = cores.slots()
+    stops = _hold_all(n - 1)
+    produced = threading.Event()
+
+    def producer() -> None:
+        cores.acquire(1.0)
+        produced.set()
+        cores.release()
+
+    try:
+        cores.acquire(5.0)  # the consumer: the last core
+        with cores.lent():
+            threading.Thread(target=producer).start()
+            assert produced.wait(timeout=30)  # got the consumer's core
+        assert cores.holding() and cores.holders().count(os.getpid()) == n
+    finally:
+        cores.release()
+        for stop in stops:
+            stop.set()
