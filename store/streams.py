@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator
 from django.conf import settings
 
 from orchestrator.core import codec
-from store import keys
+from store import cores, keys
 from store.redis_client import get_redis
 
 STORED_WHOLE = "stored whole instead"  # an ``err`` that is a fallback: the output is in the outputs hash
@@ -144,7 +144,10 @@ def _entries(run_id: int, node_id: str, stopped: Callable[[], bool], stall_s: fl
     client, key, last = get_redis(), keys.stream(run_id, node_id), "0-0"
     heard = time.monotonic()
     while True:
-        got = client.xread({key: last}, count=8, block=500)
+        got = client.xread({key: last}, count=8)
+        if not got:  # waiting for the producer: a body reading items gives its core back meanwhile (``cores``)
+            with cores.lent():
+                got = client.xread({key: last}, count=8, block=500)
         assert isinstance(got, list), "XREAD replies [[key, entries]] (redis-py's default reply shapes)"
         if not got:
             if stopped():

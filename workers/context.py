@@ -44,6 +44,8 @@ class RunContext:
     trace: dict | None = None  # the run span's trace context when tracing is on (``workers.tracing``)
     max_tasks: int | None = None  # the most tasks the run may expand to, mapped elements counted (``mapping``)
     rescue: bool = False  # a rescue may re-plan tasks not started yet (``planning.rescue``): see ``refresh_rescue``
+    # Bodies of this run hold a core of their host (``store.cores``): SLAFLOW_EXECUTORS_WITHIN_CORES as submitted.
+    within_cores: bool = True
 
     widths: dict[str, int] = field(default_factory=dict)  # mapped node → its width, once known (``mapping``)
     # Asked several times per task on the hot path: made once per node (a run's context lives per process).
@@ -52,6 +54,7 @@ class RunContext:
     _commands: bool | None = field(default=None, repr=False)
     _pushed: list[str] | None = field(default=None, repr=False)  # functions of pushed code (``load_code``)
     _rescued: dict[str, int] = field(default_factory=dict, repr=False)
+    _remaining: dict[str, float] | None = field(default=None, repr=False)
 
     # An element task of a mapped node (``p[3]``, ``orchestrator.core.mapping``) is no node of the graph: it
     # is its mapped node's function and options on one element, flexible on its configuration.
@@ -148,6 +151,30 @@ class RunContext:
     def planned(self, node_id: str, key: str) -> float | None:
         return self._entry(node_id).get(key)
 
+    def remaining_s(self, node_id: str) -> float:
+        """The longest planned path from this task's start to the run's end (its bottom level, with each
+        task's planned ``e`` − ``s``; 0 for tasks the plan gives no times): a body waiting for a core
+        with more of it goes first (``store.cores``). Made once per run context."""
+        if self._remaining is None:
+            dur = {
+                n: max(0.0, float(e.get("e", 0.0) or 0.0) - float(e.get("s", 0.0) or 0.0)) for n, e in self.plan.items()
+            }
+            level: dict[str, float] = {}
+            for root in self.graph:
+                stack = [(root, False)]
+                while stack:
+                    nid, done = stack.pop()
+                    if nid in level:
+                        continue
+                    kids = self.downstream.get(nid, ())
+                    if done:
+                        level[nid] = dur.get(nid, 0.0) + max((level[k] for k in kids), default=0.0)
+                        continue
+                    stack.append((nid, True))
+                    stack.extend((k, False) for k in kids if k not in level)
+            self._remaining = level
+        return self._remaining.get(mapping.split_id(node_id)[0], 0.0)
+
     def task_options(self, node_id: str) -> TaskOptions:
         got = self._options.get(node_id)
         if got is None:
@@ -193,6 +220,7 @@ def build_meta(
     trace: dict | None = None,
     max_tasks: int | None = None,
     rescue: bool = False,
+    within_cores: bool | None = None,
 ) -> bytes:
     return json.dumps(
         {
@@ -207,6 +235,7 @@ def build_meta(
             "trace": trace,
             "max_tasks": max_tasks,
             "rescue": bool(rescue),
+            "within_cores": bool(settings.SLAFLOW_EXECUTORS_WITHIN_CORES if within_cores is None else within_cores),
         }
     ).encode()
 
@@ -263,6 +292,7 @@ def _load(run_id: int) -> RunContext:
         trace=data.get("trace"),
         max_tasks=data.get("max_tasks"),
         rescue=bool(data.get("rescue")),
+        within_cores=bool(data.get("within_cores", True)),
     )
 
 

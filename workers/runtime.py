@@ -62,7 +62,7 @@ from orchestrator.core.graph import substitute
 from orchestrator.core.options import attempts_text
 from orchestrator.core.states import RunStatus, TaskStatus, move
 from orchestrator.dbretry import retrying
-from store import dataplane, fencing, flags, readiness, streams, tiers
+from store import cores, dataplane, fencing, flags, readiness, streams, tiers
 from store.interrupts import Cancelled, Duplicated, Guard, TimeLimitExceeded
 from store.recorder import recorder
 from store.records import StartupRecord, TaskRecord
@@ -110,6 +110,8 @@ class BranchRun:
         # A flexible branch pops ready flexible tasks of this configuration when it has none left.
         self.executor_mb = executor_mb if worker is None else None
         self.limits = cgroups.current()
+        # Each function body holds a core of the host (``store.cores``): the run and this worker both say so.
+        self.bounded = ctx.within_cores and cores.enabled()
         self.host = socket.gethostname()
         self.hooks = HookChain(hooks_for(ctx) if hooks is None else hooks, run_id=self.run_id)
         self.view = BranchView(self)  # what the hooks get: this branch, read-only
@@ -461,14 +463,25 @@ class BranchRun:
         while True:
             attempt += 1
             rec.attempts = attempt
+            try:  # a core of the host for the body only (``store.cores``): not while waiting, nor between attempts
+                waited = cores.acquire(self.ctx.remaining_s(node.id), self._over) if self.bounded else 0.0
+            except cores.Stopped:
+                raise StopBranch(f"run {self.run_id} is over") from None
+            if self.bounded:  # when the body got its core, in the run's time as ``start_s`` (and how long it waited)
+                rec.optimizations["body_at_s"] = time.time() - self.ctx.started_at
+                if waited:
+                    rec.optimizations["core_wait_s"] = rec.optimizations.get("core_wait_s", 0.0) + waited
             t0 = time.perf_counter()
             try:
-                with Guard(self.run_id, node.id, opts.timeout_s, on_kill=self._killing(node.id)):
-                    task.value = fn(*args, **kwargs)
-                    if streaming:  # each item published as it is made; the output is the list of them
-                        task.value = self.travel.publish(task, task.value, attempt)
-                    elif inspect.isgenerator(task.value):
-                        task.value = list(task.value)
+                try:
+                    with Guard(self.run_id, node.id, opts.timeout_s, on_kill=self._killing(node.id)):
+                        task.value = fn(*args, **kwargs)
+                        if streaming:  # each item published as it is made; the output is the list of them
+                            task.value = self.travel.publish(task, task.value, attempt)
+                        elif inspect.isgenerator(task.value):
+                            task.value = list(task.value)
+                finally:
+                    cores.release()
                 break
             except Cancelled as stop:
                 rec.exec_s, rec.status = time.perf_counter() - t0, move(rec.status, TaskStatus.CANCELLED)
@@ -497,6 +510,9 @@ class BranchRun:
             return False
         rec.output_bytes = len(task.data)
         return True
+
+    def _over(self) -> bool:
+        return flags.announced_over(self.run_id)
 
     def _killing(self, node_id: str):
         run_id = self.run_id

@@ -12,11 +12,14 @@ pytestmark = [pytest.mark.integration]
 
 def most_at_once(run_id: int, margin_s: float = 0.02) -> int:
     """The most tasks of the run executing at one moment, from their records (each span trimmed by
-    ``margin_s`` at both ends: one process's consecutive tasks only touch)."""
+    ``margin_s`` at both ends: one process's consecutive tasks only touch). A body begins when it got its
+    core (``store.cores``, recorded), else after its inputs."""
     events = []
-    for start, before, exec_s in TaskRun.objects.filter(run_id=run_id).values_list("start_s", "input_wait_s", "exec_s"):
-        begin = start + (before or 0.0) + margin_s
-        end = start + (before or 0.0) + exec_s - margin_s
+    rows = TaskRun.objects.filter(run_id=run_id).values_list("start_s", "input_wait_s", "exec_s", "optimizations")
+    for start, before, exec_s, opts in rows:
+        body = (opts or {}).get("body_at_s")
+        begin = (start + (before or 0.0) if body is None else float(body)) + margin_s
+        end = begin - margin_s + exec_s - margin_s
         if end > begin:
             events += [(begin, 1), (end, -1)]
     now = most = 0
