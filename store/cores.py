@@ -48,6 +48,8 @@ _RANK_TOP = 10**12  # ranks: _RANK_TOP − priority in ms, so the names sort bes
 _seq = itertools.count()
 log = logging.getLogger("slaflow.cores")
 _warned = False
+PLACE_TTL_S = 10.0
+_places: dict[tuple, tuple[Path, int, float]] = {}  # (pid, shm dir, host id) → (slot directory, slots, when)
 _local = threading.local()  # the slot this thread holds: (its file descriptor, the priority it waited with)
 
 
@@ -81,13 +83,41 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
+def _slot_fd(base: Path, k: int) -> int:
+    """This thread's descriptor of slot ``k``, opened once (a lock is held by an open file description:
+    each thread of each process has its own, so two bodies never share one; a forked child opens its own)."""
+    fds = getattr(_local, "fds", None)
+    if fds is None or getattr(_local, "pid", None) != os.getpid():
+        fds = _local.fds = {}
+        _local.pid = os.getpid()
+    path = str(base / f"slot-{k}")
+    fd = fds.get(path)
+    if fd is None:
+        fd = fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    return fd
+
+
 def _free_slot(base: Path, n: int) -> int | None:
     for k in range(n):
-        fd = _try_lock(base / f"slot-{k}")
-        if fd is not None:
-            os.pwrite(fd, f"{os.getpid():<10d}".encode(), 0)  # who holds it (``holders``)
-            return fd
+        fd = _slot_fd(base, k)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue
+        os.pwrite(fd, f"{os.getpid():<10d}".encode(), 0)  # who holds it (``holders``)
+        return fd
     return None
+
+
+def _place() -> tuple[Path, int]:
+    """The host's slot directory and slot count, looked up once per ``PLACE_TTL_S`` per process (each
+    body asks: making the directory and reading the cores every time cost more than a no-op task)."""
+    key = (os.getpid(), settings.SLAFLOW_SHM_DIR, tiers.host_id())
+    now = time.monotonic()
+    got = _places.get(key)
+    if got is None or now - got[2] > PLACE_TTL_S:
+        got = _places[key] = (host_dir(), slots(), now)
+    return got[0], got[1]
 
 
 def _waiters(base: Path) -> list[str]:
@@ -121,7 +151,7 @@ def acquire(priority: float = 0.0, stopped: Callable[[], bool] | None = None) ->
     if getattr(_local, "fd", None) is not None:
         return 0.0  # held already (a nested body): one slot per thread
     try:
-        base, n = host_dir(), slots()
+        base, n = _place()
     except OSError as exc:  # no writable directory here (e.g. a FaaS sandbox without /dev/shm): unbounded
         _unbounded(exc)
         return 0.0
@@ -167,7 +197,7 @@ def release() -> None:
     fd = getattr(_local, "fd", None)
     if fd is not None:
         _local.fd = None
-        os.close(fd)  # closing drops the lock
+        fcntl.flock(fd, fcntl.LOCK_UN)  # the descriptor stays open for the next body
 
 
 def holding() -> bool:
