@@ -6,8 +6,9 @@ A branch holds a *core slot* only while a task's function body runs
 keeps another from running and there is nothing to deadlock on. Bounded when
 ``SLAFLOW_EXECUTORS_WITHIN_CORES`` is on (the same setting that caps a run's
 executors, ``readiness.executor_cap``) in the worker and in the run as it was
-submitted (``workers.context.build_meta``), for every body on the host:
-planned branches, executors and every run alike.
+submitted (``workers.context.build_meta``), for the bodies of planned branches
+of every run on the host (executors are bounded by ``readiness.executor_cap``
+instead: a wait for a slot costs a poll, more than a short task).
 
 The slots are files on the host, ``<SLAFLOW_SHM_DIR>/cores/<host id>/``:
 ``slot-<k>`` for k below the host's whole cores (``pools.host_cores``, at
@@ -42,7 +43,7 @@ from django.conf import settings
 
 from store import pools, tiers
 
-POLL_S = 0.004
+POLL_S = 0.001  # a waiter polls: ~20 us of listing and locking a poll, against a body delayed by up to one
 STOP_EVERY_S = 0.25  # how often a waiter asks whether to give up (its run is over)
 _RANK_TOP = 10**12  # ranks: _RANK_TOP − priority in ms, so the names sort best first
 _seq = itertools.count()

@@ -110,8 +110,12 @@ class BranchRun:
         # A flexible branch pops ready flexible tasks of this configuration when it has none left.
         self.executor_mb = executor_mb if worker is None else None
         self.limits = cgroups.current()
-        # Each function body holds a core of the host (``store.cores``): the run and this worker both say so.
-        self.bounded = ctx.within_cores and cores.enabled()
+        # Each function body of a planned branch holds a core of the host (``store.cores``) when the run and
+        # this worker both say so. Executors do not: a run has no more of them than the cores already
+        # (``readiness.executor_cap``), and a body that must wait for a slot waits a poll at least — with the
+        # branch that keeps its finished task's one child beside them, a no-op fan-out's bodies queued for
+        # slots and ran four times slower.
+        self.bounded = ctx.within_cores and cores.enabled() and executor_mb is None
         self.host = socket.gethostname()
         self.hooks = HookChain(hooks_for(ctx) if hooks is None else hooks, run_id=self.run_id)
         self.view = BranchView(self)  # what the hooks get: this branch, read-only

@@ -132,7 +132,7 @@ def one_worker_each(graph, predictor, config):
     ``J``, whose branch waits for the sleeps' outputs."""
     tasks = {}
     for k, (nid, node) in enumerate(sorted(graph.items())):
-        if node.function.endswith("slow_inc"):
+        if node.function.endswith(("slow_inc", "slow_once_inc")):
             tasks[nid] = TaskPlan(nid, 2048, worker=f"S{k}", startup="cold", start_s=0.0, end_s=0.4)
         else:
             end = 0.0 if node.function.endswith("value") else 0.5
@@ -156,13 +156,16 @@ def test_a_planned_run_with_more_workers_than_cores_runs_no_more_bodies_at_once(
     assert any((r["optimizations"] or {}).get("core_wait_s") for r in rows), rows  # bodies did queue
 
 
-def test_a_killed_worker_process_gives_its_core_back(live, counts):
-    """Bodies on every core of the host, one holder's pool process killed: its core is free at once (no
-    lease to lapse), its task redelivered, and the run ends."""
+def test_a_killed_worker_process_gives_its_core_back(live, counts, monkeypatch):
+    """Bodies of planned branches on every core of the host, one holder's pool process killed: its core is
+    free at once (no lease to lapse), its task redelivered, and the run ends."""
+    monkeypatch.setitem(planning.PLANNERS, "one-worker-each", one_worker_each)
     n = max(1, int(pools.host_cores()))
     tag = f"corekill-{time.time_ns()}"
     run = submit(
-        t.total([t.slow_once_inc(k, 20.0, tag=f"{tag}-{k}") for k in range(n)]), name="core-kill", planner="wukong"
+        t.total([t.slow_once_inc(k, 20.0, tag=f"{tag}-{k}") for k in range(n)]),
+        name="core-kill",
+        planner="one-worker-each",
     )
     held = until(lambda: (h := cores.holders()) and len(h) == n and h, timeout_s=60, what="every core held")
     victim = held[0]
