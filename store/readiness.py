@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from redis.commands.core import Script
@@ -64,6 +64,9 @@ from redis.exceptions import NoScriptError
 
 from store import fencing, keys, lua, pools, tiers
 from store.redis_client import get_redis, script as _script, text
+
+if TYPE_CHECKING:
+    from orchestrator.core import codec
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
 UPLOAD_FIRST = -1
@@ -431,7 +434,7 @@ def finish_task(
     node_id: str,
     token: str,
     children: list[Child],
-    output: bytes | None,
+    output: "bytes | codec.Encoded | None",
     *,
     local_slots: int = 0,
     pop_from: int | None = None,
@@ -490,7 +493,7 @@ def finish_task(
     )
 
 
-def _stored_then(run_id: int, node_id: str, output: bytes, script: Script, args: list) -> Any:
+def _stored_then(run_id: int, node_id: str, output: "bytes | codec.Encoded", script: Script, args: list) -> Any:
     """Store an output and run ``script`` after it in one round trip. The script is called by its
     SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
     after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""
