@@ -112,9 +112,9 @@ class Encoded:
 
     A C-contiguous array's parts are its ``.npy`` header and a view of the array's own data: nothing is
     copied until someone needs one ``bytes`` (``tobytes``, made once). The parts refer to the value, so
-    they are what the value holds when they are read: a task must not change its output afterwards, nor
-    its inputs (an input another branch made is a read-only mapping already); ``frozen`` takes a copy
-    for a holder that must not see later changes."""
+    they read what the value holds when they are read: the branch runtime writes them out before any
+    other task of its branch runs (one that may change its inputs in place); a holder that keeps them
+    longer takes ``frozen``, a copy."""
 
     __slots__ = ("parts", "size", "_joined")
 
