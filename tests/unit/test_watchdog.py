@@ -1,38 +1,42 @@
-"""workers.watchdog's verdicts and the back-off budget of the Redis client (pure)."""
+"""The process's one watchdog thread (``store.interrupts``): armed per task, fires only for the guard armed."""
 
-import pytest
+import threading
 
-from store import redis_client
-from workers.watchdog import LOST, STALLED, UNFINALIZED, Look, verdict
-
-
-@pytest.mark.parametrize(
-    "look, expected",
-    [
-        (Look(has_meta=False, live=3, sink_done=False, over=False, finalized=False), LOST),
-        (Look(has_meta=True, live=0, sink_done=False, over=False, finalized=False), STALLED),
-        (Look(has_meta=True, live=2, sink_done=False, over=False, finalized=False), None),
-        (Look(has_meta=True, live=0, sink_done=False, over=True, finalized=False), None),  # settled by its last branch
-        (Look(has_meta=True, live=0, sink_done=True, over=False, finalized=False), UNFINALIZED),
-        (Look(has_meta=True, live=0, sink_done=True, over=False, finalized=True), None),
-    ],
-)
-def test_verdicts(look, expected):
-    assert verdict(look) == expected
+from store.interrupts import TimeLimitExceeded, _Watchdog
 
 
-def test_only_worker_processes_ride_out_a_long_redis_outage(settings, monkeypatch):
-    """A web request answers 503 at once when Redis is down; a worker waits out a restart."""
-    monkeypatch.setattr(redis_client, "_budget_s", redis_client.REQUEST_BUDGET_S)
-    settings.SLAFLOW_REDIS_RETRY_S = 30.0
-    assert redis_client.retry_policy().get_retries() == redis_client.retries_within(1.0) == 4
-    redis_client.use_worker_budget()
-    assert redis_client.retry_policy().get_retries() == redis_client.retries_within(30.0)
+class _Guard:
+    def __init__(self, name: str, fired: list, done: threading.Event | None = None):
+        self.name, self.fired, self.done = name, fired, done
+
+    def _kill(self, error) -> None:
+        self.fired.append((self.name, error.reason))
+        if self.done is not None:
+            self.done.set()
 
 
-def test_redis_retries_fill_the_budget_with_capped_back_off():
-    assert redis_client.retries_within(0) == 0
-    # 0.05 + 0.1 + 0.2 + 0.4 = 0.75 s fit in 1 s, the next 0.8 s does not
-    assert redis_client.retries_within(1.0) == 4
-    # then 1 s steps: 0.75 + 0.8 + 28 × 1 ≤ 30
-    assert redis_client.retries_within(30.0) == 4 + 1 + 28
+def test_a_disarmed_guard_never_fires_and_the_next_one_armed_does():
+    dog, fired, done = _Watchdog(), [], threading.Event()
+    first = _Guard("first", fired)
+    dog.arm(first, 0.05, TimeLimitExceeded("first"))
+    dog.disarm(first)  # its task returned in time
+    second = _Guard("second", fired, done)
+    dog.arm(second, 0.2, TimeLimitExceeded("second"))  # a later deadline than the first's
+    assert done.wait(10)
+    assert fired == [("second", "second")]  # the first's deadline passed before, and nothing fired
+
+
+def test_an_earlier_deadline_wakes_it_and_many_tasks_share_one_thread():
+    dog, fired, done = _Watchdog(), [], threading.Event()
+    before = {t.ident for t in threading.enumerate()}
+    for i in range(50):  # tasks that each return in time
+        g = _Guard(f"t{i}", fired)
+        dog.arm(g, 60.0, TimeLimitExceeded("slow"))
+        dog.disarm(g)
+    late = _Guard("interrupted", fired, done)
+    dog.arm(late, 60.0, TimeLimitExceeded("limit"))
+    dog.arm(late, 0.05, TimeLimitExceeded("cancelled"))  # an interrupt re-arms it sooner: it wakes for it
+    assert done.wait(10)
+    assert fired == [("interrupted", "cancelled")]
+    started = [t for t in threading.enumerate() if t.ident not in before and t.name == "slaflow-watchdog"]
+    assert len(started) == 1
