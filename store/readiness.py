@@ -124,15 +124,21 @@ end
 
 _TAKE = """
 -- An executor's next task on configuration mb: its own host's list first, then the unplaced list,
--- then (work stealing) the other hosts' lists.
-local function take(p, mb, host)
-  local nxt = redis.call('LPOP', K.ready_on(p, mb, host))
+-- then (work stealing) the other hosts' lists. Executors of even number (``...-<k>``, k = 2, 4, ...)
+-- take from the lists' tails, the others from their heads: a list made in order (a level of siblings,
+-- the roots of a tree) is shared out in runs of neighbours rather than dealt out one each, so siblings
+-- tend to meet in one branch and the fan-in's inputs stay in memory there (Dask co-assigns root tasks
+-- the same way). Every list is still drained; one executor alone takes from the head.
+local function take(p, mb, host, tok)
+  local k = tonumber(string.match(tok, '%-(%d+)$') or '1')
+  local pop = (k % 2 == 0) and 'RPOP' or 'LPOP'
+  local nxt = redis.call(pop, K.ready_on(p, mb, host))
   if nxt then return nxt end
-  nxt = redis.call('LPOP', K.ready(p, mb))
+  nxt = redis.call(pop, K.ready(p, mb))
   if nxt then return nxt end
   for _, h in ipairs(redis.call('SMEMBERS', K.ready_hosts(p, mb))) do
     if h ~= host then
-      nxt = redis.call('LPOP', K.ready_on(p, mb, h))
+      nxt = redis.call(pop, K.ready_on(p, mb, h))
       if nxt then return nxt end
     end
   end
@@ -320,7 +326,7 @@ if pop_mb ~= '' then
     if redis.call('EXISTS', K.over(p)) == 1 then
       popped = {'', POP_OVER}
     else
-      local nxt = take(p, pop_mb, host)
+      local nxt = take(p, pop_mb, host, tok)
       if nxt then
         redis.call('SADD', execs, tok)
         redis.call('HSET', taken, nxt, TAKEN_LOCAL .. tok)
@@ -349,7 +355,7 @@ _POP = (
     + lua.argv(_POP_ARGS)
     + """
 if redis.call('EXISTS', over) == 1 then return {'', POP_OVER} end
-local child = take(p, mb, host)
+local child = take(p, mb, host, tok)
 if not child then
   redis.call('SREM', execs, tok)
   return {}

@@ -216,3 +216,20 @@ def test_a_child_s_home_is_the_host_holding_most_of_its_input_bytes(run_id, sett
     readiness.finish_task(run_id, "b3", "tb", c2, b"B" * 2000)
     fin = readiness.finish_task(run_id, "b4", "tb", c2, b"B" * 2000)
     assert fin.homes == {"d": "hB"}  # 4000 bytes on hB
+
+
+def test_two_executors_share_a_ready_list_in_runs_of_neighbours(run_id, settings, uncapped_executors):
+    """Leaves made ready in order: executor 1 takes from the head and executor 2 from the tail, so
+    neighbours (the two inputs of a fan-in) go to one executor; every leaf is taken once."""
+    settings.SLAFLOW_FLEX_EXECUTORS = 2
+    leaves = [f"leaf-{i}" for i in range(6)]
+    fin = readiness.finish_task(run_id, "root", "planned-branch", [Child(n, 1, FLEX, 512) for n in leaves], b"R")
+    assert fin.outcomes == [readiness.QUEUED] * 6
+    one, two = (canvas.executor_token(run_id, 512, "root", k) for k in (1, 2))
+    taken = {one: [], two: []}
+    for token in [one, two, one, two, one, two]:
+        node, over = readiness.pop(run_id, 512, token)
+        assert not over
+        taken[token].append(node)
+    assert taken == {one: ["leaf-0", "leaf-1", "leaf-2"], two: ["leaf-5", "leaf-4", "leaf-3"]}
+    assert readiness.pop(run_id, 512, one) == (None, False)  # drained
