@@ -21,6 +21,7 @@ from typing import Iterable
 
 from django.conf import settings
 
+from orchestrator.core import codec
 from orchestrator.core.states import TaskStatus
 from store import fencing, keys, lua, tiers
 from store.redis_client import get_redis, text
@@ -63,7 +64,7 @@ def token_keys(run_id: int, token: str) -> list[str]:
 # --- outputs ------------------------------------------------------------------
 
 
-def put_output(run_id: int, node_id: str, data: bytes) -> None:
+def put_output(run_id: int, node_id: str, data: "bytes | codec.Encoded") -> None:
     """Store an output once: the first copy stored stands (a duplicate's or a redelivery's, byte for
     byte what every consumer reads)."""
     entry = tiers.local().entry(run_id, node_id, data)
@@ -315,7 +316,9 @@ return 1
 )
 
 
-def publish_result(run_id: int, node_id: str, data: bytes, fence: fencing.Fence | None = None) -> bool:
+def publish_result(
+    run_id: int, node_id: str, data: "bytes | codec.Encoded", fence: fencing.Fence | None = None
+) -> bool:
     """Hand a big result to its readers before its durable copy is written: ``data`` (the sink
     ``node_id``'s encoded output) goes once into the output store — host shared memory, or the object
     store — its location under ``keys.result`` and the waiting clients are woken. False, writing

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from redis.commands.core import Script
@@ -64,6 +64,9 @@ from redis.exceptions import NoScriptError
 
 from store import fencing, keys, lua, pools, tiers
 from store.redis_client import get_redis, script as _script, text
+
+if TYPE_CHECKING:
+    from orchestrator.core import codec
 
 NOT_READY, LOCAL, DISPATCH, HANDED, WAITING, QUEUED = 0, 1, 2, 3, 4, 5
 UPLOAD_FIRST = -1
@@ -121,15 +124,21 @@ end
 
 _TAKE = """
 -- An executor's next task on configuration mb: its own host's list first, then the unplaced list,
--- then (work stealing) the other hosts' lists.
-local function take(p, mb, host)
-  local nxt = redis.call('LPOP', K.ready_on(p, mb, host))
+-- then (work stealing) the other hosts' lists. Executors of even number (``...-<k>``, k = 2, 4, ...)
+-- take from the lists' tails, the others from their heads: a list made in order (a level of siblings,
+-- the roots of a tree) is shared out in runs of neighbours rather than dealt out one each, so siblings
+-- tend to meet in one branch and the fan-in's inputs stay in memory there (Dask co-assigns root tasks
+-- the same way). Every list is still drained; one executor alone takes from the head.
+local function take(p, mb, host, tok)
+  local k = tonumber(string.match(tok, '%-(%d+)$') or '1')
+  local pop = (k % 2 == 0) and 'RPOP' or 'LPOP'
+  local nxt = redis.call(pop, K.ready_on(p, mb, host))
   if nxt then return nxt end
-  nxt = redis.call('LPOP', K.ready(p, mb))
+  nxt = redis.call(pop, K.ready(p, mb))
   if nxt then return nxt end
   for _, h in ipairs(redis.call('SMEMBERS', K.ready_hosts(p, mb))) do
     if h ~= host then
-      nxt = redis.call('LPOP', K.ready_on(p, mb, h))
+      nxt = redis.call(pop, K.ready_on(p, mb, h))
       if nxt then return nxt end
     end
   end
@@ -317,7 +326,7 @@ if pop_mb ~= '' then
     if redis.call('EXISTS', K.over(p)) == 1 then
       popped = {'', POP_OVER}
     else
-      local nxt = take(p, pop_mb, host)
+      local nxt = take(p, pop_mb, host, tok)
       if nxt then
         redis.call('SADD', execs, tok)
         redis.call('HSET', taken, nxt, TAKEN_LOCAL .. tok)
@@ -346,7 +355,7 @@ _POP = (
     + lua.argv(_POP_ARGS)
     + """
 if redis.call('EXISTS', over) == 1 then return {'', POP_OVER} end
-local child = take(p, mb, host)
+local child = take(p, mb, host, tok)
 if not child then
   redis.call('SREM', execs, tok)
   return {}
@@ -431,7 +440,7 @@ def finish_task(
     node_id: str,
     token: str,
     children: list[Child],
-    output: bytes | None,
+    output: "bytes | codec.Encoded | None",
     *,
     local_slots: int = 0,
     pop_from: int | None = None,
@@ -490,7 +499,7 @@ def finish_task(
     )
 
 
-def _stored_then(run_id: int, node_id: str, output: bytes, script: Script, args: list) -> Any:
+def _stored_then(run_id: int, node_id: str, output: "bytes | codec.Encoded", script: Script, args: list) -> Any:
     """Store an output and run ``script`` after it in one round trip. The script is called by its
     SHA (redis-py would ask ``SCRIPT EXISTS`` before every pipeline that holds a Script object);
     after a Redis restart it is loaded again and the whole pipeline re-sent (the store is idempotent)."""

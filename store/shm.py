@@ -96,9 +96,11 @@ class HostDir:
         return self.run_dir(run_id) / name
 
     def write(self, run_id: int, node_id: str, data: Any) -> tuple[str, str]:
-        """Write ``data`` once as a new file of the run; (its name, its checksum)."""
+        """Write ``data`` — a buffer, or a list or tuple of buffers written one after the other (an
+        encoded output's parts, never joined first) — once as a new file of the run; (its name, its
+        checksum)."""
         name = file_name(node_id)
-        return name, self.write_as(run_id, name, [data])
+        return name, self.write_as(run_id, name, data if isinstance(data, (list, tuple)) else [data])
 
     def write_as(self, run_id: int, name: str, parts: Any, expect: str | None = None) -> str:
         """Write the buffers ``parts`` as file ``name`` of the run (renamed into place when whole: readers

@@ -16,7 +16,8 @@
   (``store.objects``; ``SLAFLOW_OBJECT_STORE_BUCKET``), read from there by
   every reader.
 
-``entry`` turns an encoded output into what the outputs hash stores (the
+``entry`` turns an encoded output (``bytes``, or a ``codec.Encoded``'s parts,
+written as they are) into what the outputs hash stores (the
 bytes, or a location after writing the file); ``resolve`` turns what a reader
 found there back into a buffer and says which tier it came from; ``load``
 decodes it (zero-copy for a mapped buffer). Which outputs travel at all is
@@ -83,15 +84,16 @@ class OutputStore:
     bucket: objects.Bucket | None = None  # the object store, when one is configured (readers need it)
     object_min_bytes: int = 0  # big outputs written to the bucket from this size (0: not written there)
 
-    def entry(self, run_id: int, node_id: str, data: Any) -> bytes:
+    def entry(self, run_id: int, node_id: str, data: "bytes | codec.Encoded") -> bytes:
         """What the outputs hash stores for ``node_id``'s encoded output ``data`` (written to shared
-        memory, or to the object store, first when it is big enough)."""
+        memory, or to the object store, first when it is big enough). An ``Encoded`` output's parts go
+        into its file as they are, never joined first (one copy: the write)."""
         if self.object_min_bytes and len(data) >= self.object_min_bytes:
             # object_min_bytes is set only with a bucket
-            return cast(objects.Bucket, self.bucket).put(run_id, node_id, data).encode()
+            return cast(objects.Bucket, self.bucket).put(run_id, node_id, bytes(data)).encode()
         if not self.min_bytes or len(data) < self.min_bytes:
-            return data
-        name, digest = self.hdir.write(run_id, node_id, data)
+            return bytes(data)
+        name, digest = self.hdir.write(run_id, node_id, codec.parts_of(data))
         return Location(self.host, self.addr, name, len(data), digest).encode()
 
     def out_of_line(self, size: int) -> bool:

@@ -124,7 +124,8 @@ class Hook:
         """The function is about to run."""
 
     def after_execute(self, branch: "BranchView", task: "ActiveTask") -> None:
-        """``task.value`` and ``task.data`` (encoded) hold the output."""
+        """``task.value`` and ``task.data`` (encoded: a ``codec.Encoded``, ``len`` its size, ``bytes()``
+        of it the encoded bytes, joined only when asked) hold the output."""
 
     def should_upload(self, branch: "BranchView", task: "ActiveTask") -> bool | None:
         """Decision: True to send the output with the counters' call; False to send it only if that

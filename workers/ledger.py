@@ -33,7 +33,7 @@ class Ledger:
 
     record_tasks: Callable[..., None]  # (run_id, run_started_at, records, attempts=1): a batch of finished tasks
     record_branch: Callable[..., None]  # (run_id, run_started_at, records, startup, attempts=1): a branch ended
-    store_result: Callable[[int, bytes, Any], None]  # (run_id, encoded, value): the sink's value
+    store_result: Callable[[int, Any, Any], None]  # (run_id, encoded: bytes or codec.Encoded, value): the sink's
     fail_run: Callable[..., bool]  # (run_id, *, error, traceback, node_id) → True if this call failed it
     finalize_run: Callable[[int], None]  # (run_id): the last branch is out
     track_runs: Callable[[float], Any]  # (now): one pass of live tracking against the promises
@@ -67,8 +67,9 @@ def record_branch(run_id: int, run_started_at: float, records: list[dict], start
     _ledger().record_branch(run_id, run_started_at, records, startup, attempts=attempts)
 
 
-def store_result(run_id: int, data: bytes, value: Any) -> None:
-    """Store the run's result: ``value``, encoded as ``data``."""
+def store_result(run_id: int, data: Any, value: Any) -> None:
+    """Store the run's result: ``value``, encoded as ``data`` (``bytes``, or a ``codec.Encoded``, whose
+    parts are written as they are)."""
     _ledger().store_result(run_id, data, value)
 
 

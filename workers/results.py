@@ -36,9 +36,10 @@ class Delivered:
     published: bool  # read from the output store until the durable copy exists
 
 
-def deliver(run_id: int, node_id: str, data: bytes, value: Any, fence: fencing.Fence | None) -> Delivered:
-    """Publish the sink ``node_id``'s result (``data``, encoding ``value``) when it is big, then write its
-    durable copy; every write only while ``fence`` is current."""
+def deliver(run_id: int, node_id: str, data: Any, value: Any, fence: fencing.Fence | None) -> Delivered:
+    """Publish the sink ``node_id``'s result (``data``, encoding ``value``: ``bytes`` or a ``codec.Encoded``,
+    whose parts both copies are written from, never joined) when it is big, then write its durable copy;
+    every write only while ``fence`` is current."""
     t0 = time.perf_counter()
     # The durable store refuses a result over the limit (the task fails): such a one is never handed out.
     published = bool(

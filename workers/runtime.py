@@ -120,7 +120,7 @@ class BranchRun:
         self.hooks = HookChain(hooks_for(ctx) if hooks is None else hooks, run_id=self.run_id)
         self.view = BranchView(self)  # what the hooks get: this branch, read-only
         self.local: dict[str, object] = {}  # outputs kept in this process
-        self.encoded: dict[str, bytes] = {}  # their encoded form, for a late upload
+        self.encoded: dict[str, codec.Encoded] = {}  # their encoded form, for a late upload
         self.sizes: dict[str, int] = {}  # their encoded size (kept when they are let go)
         self.uploaded: set[str] = set()
         self.used: dict[str, int] = {}  # held output → how many of its children ran here (``_let_go``)
@@ -368,10 +368,10 @@ class BranchRun:
         except StoreError:  # and cannot be: run it again
             got = None
         if got is not None:
-            task.value, task.data = got.load(), got.buf
+            task.value, task.data = got.load(), codec.Encoded([got.buf])
         elif streams.complete(self.run_id, nid):
-            task.data = bytes(streams.read(self.run_id, nid))
-            task.value = codec.loads(task.data)
+            raw = bytes(streams.read(self.run_id, nid))
+            task.value, task.data = codec.loads(raw), codec.Encoded([raw])
         else:
             return False
         self.uploaded.add(nid)
@@ -508,11 +508,13 @@ class BranchRun:
                 return False
         rec.exec_s = time.perf_counter() - t0
         try:
-            task.data = codec.dumps(task.value, where=f"output of {node.id}")
+            # Its parts, not joined: an array's data is copied once, into the output store, and only
+            # if the output travels; one kept in this branch is never copied at all.
+            task.data = codec.encode(task.value, where=f"output of {node.id}")
         except codec.CodecError as exc:
             self._fail(task, str(exc), traceback.format_exc())
             return False
-        rec.output_bytes = len(task.data)
+        rec.output_bytes = task.data.size
         return True
 
     def _over(self) -> bool:
@@ -608,6 +610,10 @@ class BranchRun:
             rec.upload_s, rec.uploaded, rec.counter_update_s = took, True, 0.0
         else:
             rec.uploaded, rec.counter_update_s = already, took
+            if not already and self.worker is not None:
+                # A planned branch may leave this output for a consumer later (``upload_for``), after its
+                # own tasks read the value: it keeps the encoded bytes as the task made them.
+                self.encoded[nid] = task.data.frozen()
         for kid, outcome in zip(kids, fin.outcomes):
             if outcome == readiness.LOCAL:
                 task.continue_here.append(kid.node_id)

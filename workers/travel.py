@@ -63,7 +63,7 @@ class OutputTravel:
         hooks: "HookChain",
         view: "BranchView",
         local: dict[str, Any],
-        encoded: dict[str, bytes],
+        encoded: dict[str, codec.Encoded],
         sizes: dict[str, int],
         uploaded: set[str],
         records: "list[TaskRecord]",
@@ -265,7 +265,7 @@ class OutputTravel:
         rec.download_s = time.perf_counter() - td
         self.hooks.run("after_inputs", self.view, task)
         task.value, rec.exec_s = values, 0.0
-        task.data = codec.dumps(values, where=f"output of {nid}")
-        rec.output_bytes = len(task.data)
+        task.data = codec.encode(values, where=f"output of {nid}")
+        rec.output_bytes = task.data.size
         rec.optimizations["map_width"] = len(ids)
         return True

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from orchestrator.core import codec
 from orchestrator.core.graph import Node
 from store import readiness
 from store.records import TaskRecord
@@ -41,7 +42,7 @@ class ActiveTask:
     is_sink: bool
     values: dict[str, Any] = field(default_factory=dict)
     value: Any = None
-    data: bytes | None = None  # the encoded output
+    data: codec.Encoded | None = None  # the encoded output (its parts: an array's own data, not a copy)
     upload: bool = True  # send the output with the counters (else only if they find a consumer elsewhere)
     uploaded_now: bool = False  # the counters' call carried the output
     local_slots: int = 0

@@ -22,7 +22,7 @@ import datetime as dt
 import io
 import json
 import struct
-from typing import Iterable
+from typing import Any, Iterable
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
@@ -210,11 +210,14 @@ class _Parts:
         return self.read(size)
 
 
-def insert_blob(model, row: dict, blob_field: str, blob: bytes) -> None:
-    """Insert one row whose ``blob_field`` holds ``blob`` (other columns from ``row``, by attname)."""
+def insert_blob(model, row: dict, blob_field: str, blob: Any) -> None:
+    """Insert one row whose ``blob_field`` holds ``blob`` (other columns from ``row``, by attname):
+    a buffer, or a list or tuple of buffers (an encoded value's parts, sent one after the other)."""
+    parts = list(blob) if isinstance(blob, (list, tuple)) else [blob]
+    size = sum(memoryview(p).nbytes for p in parts)
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
-        model.objects.create(**{blob_field: blob}, **row)
+        model.objects.create(**{blob_field: b"".join(parts)}, **row)
         return
     by_attname = {f.attname: f for f in _columns(model)}
     names = list(row) + [blob_field]
@@ -222,13 +225,13 @@ def insert_blob(model, row: dict, blob_field: str, blob: bytes) -> None:
     head.write(b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0) + struct.pack("!h", len(names)))
     for name in row:
         head.write(_binary_value(by_attname[name], row[name]))
-    head.write(struct.pack("!i", len(blob)))
+    head.write(struct.pack("!i", size))
     qn = connection.ops.quote_name
     cols = ", ".join(qn(by_attname[n].column) for n in names)
     with connection.cursor() as cursor:
         cursor.cursor.copy_expert(
             f"COPY {qn(model._meta.db_table)} ({cols}) FROM STDIN WITH (FORMAT binary)",
-            _Parts([head.getbuffer(), blob, struct.pack("!h", -1)]),
+            _Parts([head.getbuffer(), *parts, struct.pack("!h", -1)]),
             size=COPY_CHUNK,
         )
 

@@ -339,7 +339,7 @@ def cancel_run(run_id: int) -> bool:
     return changed
 
 
-def store_result(run_id: int, data: bytes, value) -> None:
+def store_result(run_id: int, data: "bytes | codec.Encoded", value) -> None:
     if len(data) > settings.SLAFLOW_MAX_RESULT_BYTES:
         raise codec.CodecError(
             f"the result is {len(data)} bytes, over SLAFLOW_MAX_RESULT_BYTES={settings.SLAFLOW_MAX_RESULT_BYTES}"
@@ -348,7 +348,10 @@ def store_result(run_id: int, data: bytes, value) -> None:
     described = codec.describe(value)
     with transaction.atomic():
         RunResult.objects.filter(run_id=run_id).delete()  # a redelivered sink stores it again
-        bulk.insert_blob(RunResult, {"run_id": run_id, "created_at": timezone.now()}, "data", data)
+        # An encoded value's parts are streamed as they are (a big array's data is never joined first).
+        bulk.insert_blob(
+            RunResult, {"run_id": run_id, "created_at": timezone.now()}, "data", list(codec.parts_of(data))
+        )
         WorkflowRun.objects.filter(pk=run_id).update(
             result_type=described["type"],
             result_bytes=len(data),

@@ -2,10 +2,12 @@
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
+from orchestrator.core import codec
 from orchestrator.models import RunResult, TaskRun, Workflow, WorkflowRun
-from orchestrator.services import bulk
+from orchestrator.services import bulk, runs as run_services
 
 pytestmark = [pytest.mark.integration]
 
@@ -69,3 +71,13 @@ def test_a_large_blob_is_stored_exactly(run):
     blob = bytes(range(256)) * 40_000  # 10 MB with every byte value
     bulk.insert_blob(RunResult, {"run_id": run.pk, "created_at": dt.datetime.now(dt.timezone.utc)}, "data", blob)
     assert bytes(RunResult.objects.get(run=run).data) == blob
+
+
+def test_a_result_stored_from_its_encoded_parts_is_the_joined_bytes(run):
+    value = np.random.default_rng(9).standard_normal((512, 640))
+    enc = codec.encode(value)
+    assert len(enc.parts) == 2  # the array's data is streamed from where it lies
+    run_services.store_result(run.pk, enc, value)
+    assert bytes(run_services.result_data(run.pk)) == codec.dumps(value)
+    run.refresh_from_db()
+    assert run.result_bytes == enc.size and run.result_type == "ndarray"

@@ -161,6 +161,18 @@ def test_a_branch_that_completes_its_own_awaited_child_does_not_wait_for_it(run_
     assert readiness.taken_by(run_id, "e") == "d:W-1"
 
 
+def test_a_branch_lets_go_of_each_output_once_no_task_of_it_reads_it_again(run_id):
+    """W's a and b are read by c, c by d, all in W's branch: each goes once its consumer ran; d, stored for
+    X's e (dispatched), is all W keeps; what X reads is d's output, whole."""
+    from tests.branches import w_branch
+
+    branch = w_branch(run_id)
+    branch.execute()
+    assert branch.failure is None and [r.node_id for r in branch.records] == ["a", "b", "c", "d"]
+    assert list(branch.local) == ["d"] and list(branch.encoded) == ["d"]
+    assert dataplane.get_output(run_id, "d").load() == 1 + 2 + 1
+
+
 def test_a_big_output_s_flexible_children_queue_on_its_host_and_idle_hosts_steal_them(
     run_id, settings, uncapped_executors
 ):
@@ -204,3 +216,20 @@ def test_a_child_s_home_is_the_host_holding_most_of_its_input_bytes(run_id, sett
     readiness.finish_task(run_id, "b3", "tb", c2, b"B" * 2000)
     fin = readiness.finish_task(run_id, "b4", "tb", c2, b"B" * 2000)
     assert fin.homes == {"d": "hB"}  # 4000 bytes on hB
+
+
+def test_two_executors_share_a_ready_list_in_runs_of_neighbours(run_id, settings, uncapped_executors):
+    """Leaves made ready in order: executor 1 takes from the head and executor 2 from the tail, so
+    neighbours (the two inputs of a fan-in) go to one executor; every leaf is taken once."""
+    settings.SLAFLOW_FLEX_EXECUTORS = 2
+    leaves = [f"leaf-{i}" for i in range(6)]
+    fin = readiness.finish_task(run_id, "root", "planned-branch", [Child(n, 1, FLEX, 512) for n in leaves], b"R")
+    assert fin.outcomes == [readiness.QUEUED] * 6
+    one, two = (canvas.executor_token(run_id, 512, "root", k) for k in (1, 2))
+    taken = {one: [], two: []}
+    for token in [one, two, one, two, one, two]:
+        node, over = readiness.pop(run_id, 512, token)
+        assert not over
+        taken[token].append(node)
+    assert taken == {one: ["leaf-0", "leaf-1", "leaf-2"], two: ["leaf-5", "leaf-4", "leaf-3"]}
+    assert readiness.pop(run_id, 512, one) == (None, False)  # drained

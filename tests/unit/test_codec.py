@@ -94,3 +94,35 @@ def test_not_plain_json_names_the_first_tagged_value_and_where():
         ({"__sf__": 1}, "a dict with keys JSON cannot hold at value"),
     ]:
         assert codec.not_plain_json(codec.stored_form(codec.dumps(value))[1]) == where
+
+
+def test_an_array_is_encoded_as_its_header_and_its_own_data_never_copied():
+    a = np.random.default_rng(2).standard_normal((256, 128))
+    enc = codec.encode(a)
+    head, body = enc.parts
+    assert np.shares_memory(np.frombuffer(body, dtype=a.dtype), a)  # the array's buffer itself, no copy
+    assert len(enc) == enc.size == len(head) + a.nbytes
+    assert enc.tobytes() == codec.dumps(a) == b"".join(enc.parts) and bytes(enc) is enc.tobytes()  # joined once
+    np.testing.assert_array_equal(codec.loads(enc.tobytes()), a)
+    frozen = enc.frozen()
+    a[0, 0] = 42.0  # a later change reaches the parts (they are the array), never a frozen copy
+    assert codec.loads(b"".join(enc.parts))[0, 0] == 42.0
+    assert codec.loads(frozen.tobytes())[0, 0] != 42.0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [np.ones((5, 6))[:, ::2], np.asfortranarray(np.ones((3, 4))), np.array(3.0), np.zeros((0, 3)), b"", b"abc"],
+)
+def test_every_encoded_form_joins_to_what_dumps_gives(value):
+    enc = codec.encode(value)
+    assert enc.tobytes() == codec.dumps(value) and enc.size == len(codec.dumps(value))
+    got = codec.loads(enc.tobytes())
+    assert np.array_equal(got, value) if isinstance(value, np.ndarray) else got == value
+
+
+def test_an_unstorable_output_is_refused_when_encoded_not_later():
+    with pytest.raises(codec.CodecError, match="output of y"):
+        codec.encode({"s": {1, 2}}, where="output of y")
+    with pytest.raises(codec.CodecError, match="dtype=object"):
+        codec.encode(np.array([object()]))

@@ -90,3 +90,16 @@ def test_the_sweep_removes_runs_that_are_over_or_too_old_and_keeps_live_ones(hdi
     assert sorted(hdir.sweep(live, max_age_s=3600, grace_s=60)) == [1, 3]
     assert sorted(hdir.runs()) == [2, 4]
     assert hdir.sweep(lambda r: True, max_age_s=60) == [2]  # older than the TTL: gone even if live
+
+
+def test_an_encoded_output_s_parts_are_written_as_one_file_identical_to_its_bytes(hdir):
+    a = np.random.default_rng(5).standard_normal((400, 300))
+    enc = codec.encode(a)
+    assert len(enc.parts) == 2  # header and the array's own data: never joined on the way to the file
+    name, digest = hdir.write(7, "parts", list(enc.parts))
+    whole, whole_digest = hdir.write(7, "whole", enc.tobytes())
+    assert digest == whole_digest
+    view = hdir.map(7, name, enc.size, digest)
+    assert bytes(view) == enc.tobytes()
+    got = codec.loads_view(view)
+    assert np.array_equal(got, a) and not got.flags.writeable and not got.flags.owndata

@@ -53,7 +53,7 @@ class Streaming(Hook):
         nid, rec = task.node_id, task.record
         t0 = time.perf_counter()
         try:
-            chunks = streams.write(branch.run_id, nid, _attempt(branch), task.data, task.stream_chunk)
+            chunks = streams.write(branch.run_id, nid, _attempt(branch), bytes(task.data), task.stream_chunk)
             rec.optimizations["streamed"] = {"bytes": len(task.data), "chunks": chunks}
         except Exception as exc:  # the stream broke: fall back to storing the output whole
             why = f"{type(exc).__name__}: {exc}"
