@@ -75,6 +75,6 @@ def test_an_executor_running_a_long_chain_of_big_arrays_stays_within_its_memory_
     run.wait(timeout=60)
     rows = list(TaskRun.objects.filter(run_id=run.id).values_list("node_id", "pid", "enforced", "memory_mb"))
     assert len(rows) == 42
-    assert all(enforced for _, _, enforced, _ in rows), "the memory limit must be enforced for this test to mean anything"
+    assert all(enforced for _, _, enforced, _ in rows), "the memory limit must be enforced for this test to mean it"
     assert {mb for *_, mb in rows} == {2048}
     assert len({pid for _, pid, _, _ in rows}) == 1, sorted(rows)
