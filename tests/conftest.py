@@ -210,6 +210,7 @@ def dead_redis(settings):
 @pytest.fixture
 def uncapped_executors(settings):
     """A run submitted here gets ``SLAFLOW_FLEX_EXECUTORS`` executors, not fewer for the host's cores
-    (``store.readiness.executor_cap``): for tests that fill every pool process, or that check the cap's
-    arithmetic on the setting alone (the cap's own tests: tests/integration/test_pools.py)."""
+    (``store.readiness.executor_cap``), and its planned branches' bodies take no core slots
+    (``store.cores``): for tests that fill every pool process, whose sleeping tasks stand for several
+    hosts' work, or that check the cap's arithmetic on the setting alone (tests/integration/test_pools.py)."""
     settings.SLAFLOW_EXECUTORS_WITHIN_CORES = False

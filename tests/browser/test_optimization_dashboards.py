@@ -70,7 +70,9 @@ def points(page, fig: str, meta: str, *, box: bool = False) -> int:
     return max(0, page.evaluate(BOX_POINTS if box else SVG_POINTS, [fig, meta]))
 
 
-def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, settings):
+def test_optimization_dashboards_draw_real_runs(live, live_server, page, shot, settings, uncapped_executors):
+    # Its runs' tasks sleep (a straggler is a slow node's task): they run side by side, as on several hosts,
+    # not one per core of this one (``uncapped_executors``: no executor cap, no core slots).
     settings.SLAFLOW_PRELOAD_MIN_DOWNLOAD_S = 0.0  # 2 MB inputs download in ms here: preload them anyway
     plain = [_run(fan_in(), "dash-fan-in", "uniform") for _ in range(2)]
     opt = _run(fan_in(), "dash-fan-in", "uniform-opt")
