@@ -13,9 +13,6 @@ import time
 def w_branch(run_id: int, *, trace: dict | None = None):
     """The BranchRun of W (token ``W-1``), not started: call ``execute()``."""
     from orchestrator.core.graph import Node, Ref
-    from store.records import StartupRecord
-    from workers.context import RunContext
-    from workers.runtime import BranchRun
 
     graph = {
         "a": Node("a", "tests.taskfns.value", args=(1,)),
@@ -27,36 +24,8 @@ def w_branch(run_id: int, *, trace: dict | None = None):
     plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate("abc")}
     plan["d"] = {"m": 2048, "w": "W", "u": 1, "s": 3.0}
     plan["e"] = {"m": 2048, "w": "X", "u": 1, "s": 4.0, "n": 1}
-    ctx = RunContext(
-        run_id=run_id,
-        structure_hash="h",
-        started_at=time.time(),
-        sink="e",
-        graph=graph,
-        plan=plan,
-        downstream={"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []},
-        default_memory_mb=2048,
-        trace=trace,
-    )
-    return BranchRun(
-        ctx,
-        token="W-1",
-        worker="W",
-        entries=["a", "b"],
-        delivery=1,
-        startup=StartupRecord(
-            branch_id="W-1",
-            worker_id="W",
-            memory_mb=2048,
-            host="h",
-            pid=1,
-            entry_nodes=["a", "b"],
-            cold=False,
-            reason="warm",
-            requested_at=time.time(),
-            started_at=time.time(),
-        ),
-    )
+    downstream = {"a": ["c"], "b": ["c"], "c": ["d"], "d": ["e"], "e": []}
+    return _w_run(run_id, "h", "e", graph, plan, downstream, ["a", "b"], trace=trace)
 
 
 def chain_branch(run_id: int, length: int, mb: int, *, hooks: list | None = None):
@@ -64,10 +33,6 @@ def chain_branch(run_id: int, length: int, mb: int, *, hooks: list | None = None
     arrays (``payload``, then ``times_ten``), all W's; the sink ``s`` (an ``inc`` of nothing big: it reads
     the last array's length) belongs to worker X and is dispatched. Not started: call ``execute()``."""
     from orchestrator.core.graph import Node, Ref
-    from store.records import StartupRecord
-    from workers.context import RunContext
-    from workers.core_hooks import hooks_for
-    from workers.runtime import BranchRun
 
     names = ["p"] + [f"t{k}" for k in range(1, length + 1)]
     graph = {"p": Node("p", "tests.taskfns.payload", args=(1, mb))}
@@ -77,21 +42,33 @@ def chain_branch(run_id: int, length: int, mb: int, *, hooks: list | None = None
     plan = {n: {"m": 2048, "w": "W", "u": 0, "s": float(k)} for k, n in enumerate(names)}
     plan["s"] = {"m": 2048, "w": "X", "u": 1, "s": float(len(names)), "n": 1}
     downstream = {up: [name] for up, name in zip(names, names[1:])} | {names[-1]: ["s"], "s": []}
+    return _w_run(run_id, "chain", "s", graph, plan, downstream, ["p"], hooks=hooks)
+
+
+def _w_run(run_id, structure, sink, graph, plan, downstream, entries, *, trace=None, hooks=None):
+    """Worker W's BranchRun (token ``W-1``, first delivery, warm) over ``entries`` of this run context;
+    ``hooks``: added after the run's own."""
+    from store.records import StartupRecord
+    from workers.context import RunContext
+    from workers.core_hooks import hooks_for
+    from workers.runtime import BranchRun
+
     ctx = RunContext(
         run_id=run_id,
-        structure_hash="chain",
+        structure_hash=structure,
         started_at=time.time(),
-        sink="s",
+        sink=sink,
         graph=graph,
         plan=plan,
         downstream=downstream,
         default_memory_mb=2048,
+        trace=trace,
     )
     return BranchRun(
         ctx,
         token="W-1",
         worker="W",
-        entries=["p"],
+        entries=entries,
         delivery=1,
         hooks=None if hooks is None else hooks_for(ctx) + hooks,
         startup=StartupRecord(
@@ -100,7 +77,7 @@ def chain_branch(run_id: int, length: int, mb: int, *, hooks: list | None = None
             memory_mb=2048,
             host="h",
             pid=1,
-            entry_nodes=["p"],
+            entry_nodes=entries,
             cold=False,
             reason="warm",
             requested_at=time.time(),
