@@ -21,6 +21,17 @@ Walk the tasks in structural topological order:
         \\  /           otherwise → the worker of the bigger outputs
           d
 
+* Siblings of one N → 1 shape (several tasks with the same upstreams: BWA's
+  alignments each read the index and one chunk of the reads, 1000Genome's
+  mutation-overlap jobs read one chromosome's merge and sifting) are a fan-out
+  of that upstream set: the worker the first rule picks is their parent's,
+  and they are split as above, so 241 alignments do not queue on one worker.
+  A new worker's overhead counts fetching every upstream's output. ::
+
+     i:w0   r:w1        the critical sibling and up to 2 short ones join w1
+      |\\  /|            (the worker of the bigger outputs); the rest form
+      | a b c ...       new workers, one long + two short, three short, …
+
 * Roots are the children of a virtual parent with no worker: they are
   grouped the same way (nothing "stays").
 
@@ -90,13 +101,14 @@ def assign(
     sub = exclusive_work(dag, work)
     counter = iter(range(dag.n + 1))
 
-    def spread(children: list[int], parent: int | None) -> None:
+    def spread(children: list[int], home: int | None, overhead: float) -> None:
+        """``children`` of one parent (or upstream set) whose worker is ``home`` (None: roots, no
+        worker yet); a child is short when its exclusive work is within ``overhead``."""
         if not children:
             return
-        overhead = startup_s + (fetch_s[parent] if parent is not None else 0.0)
         is_short = {c: sub[c] <= overhead for c in children}
         stay: list[int] = []
-        if parent is not None:
+        if home is not None:
             key = max(children, key=lambda c: (level[c], -c))
             stay.append(key)
             for c in sorted((c for c in children if c != key and is_short[c]), key=lambda c: (-output_bytes[c], c)):
@@ -104,7 +116,7 @@ def assign(
                     break
                 stay.append(c)
             for c in stay:
-                worker[c] = worker[parent]
+                worker[c] = home
         staying = set(stay)
         longs = [c for c in children if c not in staying and not is_short[c]]
         shorts = sorted((c for c in children if c not in staying and is_short[c]), key=lambda c: (-output_bytes[c], c))
@@ -120,11 +132,21 @@ def assign(
             for c in group:
                 worker[c] = w
 
-    spread(dag.roots(), None)
+    siblings: dict[tuple[int, ...], list[int]] = {}
+    for i in range(dag.n):
+        if len(dag.ups[i]) > 1:
+            siblings.setdefault(dag.ups[i], []).append(i)
+    spread(dag.roots(), None, startup_s)
     for i in range(dag.n):
         if worker[i] < 0:
-            worker[i] = _fan_in_worker(dag, i, worker, critical, arrival, output_bytes)
-        spread([c for c in dag.downs[i] if len(dag.ups[c]) == 1], i)
+            group = siblings[dag.ups[i]]
+            key = max(group, key=lambda c: (critical[c], level[c], -c))
+            home = _fan_in_worker(dag, key, worker, critical, arrival, output_bytes)
+            if len(group) == 1:
+                worker[i] = home
+            else:
+                spread(group, home, startup_s + sum(fetch_s[u] for u in dag.ups[i]))
+        spread([c for c in dag.downs[i] if len(dag.ups[c]) == 1], worker[i], startup_s + fetch_s[i])
     return _renumber(worker)
 
 

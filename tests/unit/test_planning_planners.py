@@ -166,6 +166,43 @@ def test_fan_in_off_the_critical_path_joins_the_biggest_outputs():
     assert "c" not in plan.critical_path and plan.critical_path[-2:] == ["d", "e"]
 
 
+def test_siblings_with_the_same_upstreams_are_spread_like_a_fan_out():
+    """
+      i       r          BWA's shape: every alignment aK reads the index i and the reads r;
+     /|\\     /|\\         each takes 1 s — longer than a 0.5 s start-up — so they run in parallel
+    a0 a1 ... a5         (grouped as a fan-out's children), not one after another on the worker
+      \\ | /             of the bigger upstream, as a fan-in's rule alone would put all of them
+        m
+    """
+    edges = {"i": ("m.index", []), "r": ("m.reads", [])}
+    edges.update({f"a{k}": ("m.align", ["i", "r"]) for k in range(6)})
+    edges["m"] = ("m.merge", [f"a{k}" for k in range(6)])
+    g = graph(edges)
+    h = history({**same_everywhere(["m.index", "m.reads", "m.merge"], 0.01), **same_everywhere(["m.align"], 1.0)})
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h, compare_flexible=False))
+    aligns = [plan.tasks[f"a{k}"].worker for k in range(6)]
+    assert len(set(aligns)) == 6  # long siblings: one worker each (the critical one stays home)
+    assert len(set(aligns) & {plan.tasks["i"].worker, plan.tasks["r"].worker}) == 1  # one stays home
+    assert plan.predicted_makespan_s < 5.0  # in parallel (start-ups one after another), not 6 s in a row
+
+
+def test_short_siblings_with_the_same_upstreams_are_grouped_in_threes():
+    """As above with 0.01 s alignments: three stay home, the rest go three to a worker."""
+    edges = {"i": ("m.index", []), "r": ("m.reads", [])}
+    edges.update({f"a{k}": ("m.align", ["i", "r"]) for k in range(9)})
+    edges["m"] = ("m.merge", [f"a{k}" for k in range(9)])
+    g = graph(edges)
+    h = history(same_everywhere(["m.index", "m.reads", "m.merge", "m.align"], 0.01))
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h, compare_flexible=False))
+    by_worker: dict[str, int] = {}
+    for k in range(9):
+        w = plan.tasks[f"a{k}"].worker
+        by_worker[w] = by_worker.get(w, 0) + 1
+    assert sorted(by_worker.values()) == [3, 3, 3]
+    homes = {plan.tasks["i"].worker, plan.tasks["r"].worker}
+    assert sum(w in homes for w in by_worker) == 1  # one group stays with an upstream
+
+
 def test_diamond_of_short_tasks_is_one_worker():
     """
        s
