@@ -13,6 +13,7 @@ up/downgrades and the promise all see the same contention.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -289,6 +290,7 @@ class Planning:
             arrival=[finish[i] + edge[i] for i in range(dag.n)],
             startup_s=startup_s,
             fetch_s=fetch,
+            width=None if self.config.cores is None else max(1, math.ceil(self.config.cores)),
         )
 
     # --- evaluation ---------------------------------------------------------------

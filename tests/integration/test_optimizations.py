@@ -64,7 +64,12 @@ def race_graph(tag: str, straggle_s: float):
     return t.gather([t.digest(a, s, tag=f"{tag}-ca"), t.digest(b, s, tag=f"{tag}-cb")])
 
 
-def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(live, counts, client, admin_user):
+def test_two_workers_racing_to_duplicate_one_straggler_make_exactly_one_duplicate(
+    live, counts, client, admin_user, settings
+):
+    # Three workers in parallel (s, a, b): the planner is told of three cores (on this host's two it deals a
+    # fan-out onto no more workers than cores).
+    settings.SLAFLOW_HOST_CORES = 3.0
     tag = f"race-{time.time_ns()}"
     for k in range(2):  # history without a straggler: s usually takes 0.8 s
         assert submit(race_graph(f"{tag}-h{k}", 0.0), name="dup-race", planner="uniform").result(timeout=60)

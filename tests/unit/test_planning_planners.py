@@ -203,6 +203,25 @@ def test_short_siblings_with_the_same_upstreams_are_grouped_in_threes():
     assert sum(w in homes for w in by_worker) == 1  # one group stays with an upstream
 
 
+def test_a_fan_out_keeps_no_more_workers_busy_than_the_cores():
+    """The 1 s alignments above, 12 of them, on 2 cores: parallel branches beyond the cores only share
+    them (and each costs a start-up), so they are dealt onto the home worker and one more, 6 each."""
+    edges = {"i": ("m.index", []), "r": ("m.reads", [])}
+    edges.update({f"a{k}": ("m.align", ["i", "r"]) for k in range(12)})
+    edges["m"] = ("m.merge", [f"a{k}" for k in range(12)])
+    g = graph(edges)
+    h = history({**same_everywhere(["m.index", "m.reads", "m.merge"], 0.01), **same_everywhere(["m.align"], 1.0)})
+    plan = rename_all(g, h, lambda g, h: plan_with("uniform", g, h, compare_flexible=False, cores=2.0))
+    by_worker: dict[str, int] = {}
+    for k in range(12):
+        w = plan.tasks[f"a{k}"].worker
+        by_worker[w] = by_worker.get(w, 0) + 1
+    assert sorted(by_worker.values()) == [6, 6]
+    assert len(set(by_worker) & {plan.tasks["i"].worker, plan.tasks["r"].worker}) == 1
+    unbounded = plan_with("uniform", g, h, compare_flexible=False)  # no cores known (FaaS): one each
+    assert len({unbounded.tasks[f"a{k}"].worker for k in range(12)}) == 12
+
+
 def test_diamond_of_short_tasks_is_one_worker():
     """
        s

@@ -5,7 +5,7 @@ Simulated times are asserted exactly (pure simulation); every worker starts warm
 
 import pytest
 
-from orchestrator.planning import contention, nonuniform, sharing, timing, uniform
+from orchestrator.planning import contention, crowding, nonuniform, sharing, timing, uniform
 from orchestrator.planning.dag import index
 from orchestrator.planning.evaluate import Planning
 from orchestrator.planning.history import History, StartupSample, TaskSample, TransferSample
@@ -180,14 +180,22 @@ def test_plans_on_fewer_cores_promise_more_and_record_the_capacity():
     free = uniform.plan(g, Predictor(h), config(sla="p50"))
     two = uniform.plan(g, Predictor(h), config(sla="p50", cores=2.0, capacity_source="test"))
     assert free.capacity["cores"] is None and free.capacity["contended_tasks"] == 0
-    assert two.capacity == {
+    assert len(free.workers()) == 6 and len(two.workers()) == 2  # no more busy workers than cores
+    assert two.capacity == {"cores": 2.0, "source": "test", "contended_tasks": 0, "max_stretch": 1.0}
+    assert two.predicted_median_s / free.predicted_median_s == pytest.approx(3.0, rel=0.1)
+    assert two.monte_carlo_s > 2.5 * free.monte_carlo_s
+    # The six on six workers anyway: they share the 2 cores, each stretched three times, and the plan says so.
+    s = Planning(g, Predictor(h), config(sla="p50", cores=2.0, capacity_source="test"))
+    wide = list(range(s.dag.n))
+    six = s._build_plan(s.evaluate(wide, [2048] * len(wide)), wide, "six workers")
+    assert six.capacity == {
         "cores": 2.0,
         "source": "test",
         "contended_tasks": 6,
         "max_stretch": pytest.approx(3.0, rel=0.02),
     }
-    assert two.predicted_median_s / free.predicted_median_s == pytest.approx(3.0, rel=0.1)
-    assert two.monte_carlo_s > 2.5 * free.monte_carlo_s  # Monte Carlo shares the cores too
+    assert six.predicted_median_s / free.predicted_median_s == pytest.approx(3.0, rel=0.1)
+    assert six.monte_carlo_s > 2.5 * free.monte_carlo_s  # Monte Carlo shares the cores too
 
 
 def cpu_history(tasks: dict[str, tuple[float, float]], mbs=(2048,)) -> History:
@@ -227,15 +235,18 @@ def crowd():
 
 def test_siblings_that_crowd_the_critical_path_are_folded_onto_fewer_workers():
     g, h = crowd()
+    free = Planning(g, Predictor(h), config(sla="p50"))
+    rules = free._assign(2048)  # the rules without a bound on the cores: the siblings spread out
     s = Planning(g, Predictor(h), config(sla="p50", cores=2.0))
-    rules = s._assign(2048)
-    folded = s.assign_workers(2048)
     look = lambda w: s.evaluate(w, [2048] * (max(w) + 1), monte_carlo=False).timeline  # noqa: E731
+    folded = crowding.fold(s.dag, rules, look(rules), look)
     assert max(folded) < max(rules)  # fewer workers
     assert look(folded).makespan < 0.9 * look(rules).makespan
     # with unlimited cores the rules' parallelism is kept
-    free = Planning(g, Predictor(h), config(sla="p50"))
     assert free.assign_workers(2048) == free._assign(2048)
+    # on 2 cores the rules deal the siblings onto one worker beside the chain's: no crowding to fold
+    bounded = s.assign_workers(2048)
+    assert max(bounded) == 1 and look(bounded).makespan <= look(folded).makespan
 
 
 def test_a_downgrade_that_frees_a_core_for_the_critical_path_is_seen_to_help():
