@@ -55,6 +55,7 @@ class Case:
     size: int
     machine_limit_s: float | None = None
     threaded: bool = True  # also on Dask's threaded scheduler
+    lower_bound_s: float | None = None  # wfcommons.lower_bound: tighter than the machine limit
 
     @classmethod
     def workload(cls, name: str, size: int | None = None) -> "Case":
@@ -71,6 +72,7 @@ class Row:
     size: int
     planner: str = "wukong"
     machine_limit_s: float | None = None
+    lower_bound_s: float | None = None
     slaflow_makespan: list[float] = field(default_factory=list)
     slaflow_wall: list[float] = field(default_factory=list)
     baseline_makespan: list[float] = field(default_factory=list)  # --baseline: another checkout's runs
@@ -94,6 +96,8 @@ class Row:
             "planner": self.planner,
             "machine_limit_s": _r(self.machine_limit_s),
             "ratio_machine_limit": ratio(mk, self.machine_limit_s),
+            "lower_bound_s": _r(self.lower_bound_s),
+            "ratio_lower_bound": ratio(mk, self.lower_bound_s),
             "slaflow_makespan_s": mk,
             "slaflow_wall_s": wall,
             "dask_distributed_s": dd,
@@ -310,7 +314,7 @@ def _bench_case(
     # one's, run for run: both are slaflow, with pools of their own, and alternating puts both under the
     # same drift of load.
     for planner in planners:
-        row = Row(name, case.what, len(graph), case.size, planner, case.machine_limit_s)
+        row = Row(name, case.what, len(graph), case.size, planner, case.machine_limit_s, case.lower_bound_s)
         for k in range(repeat + 1):
             progress(f"{name} ({len(graph)} tasks): slaflow {planner} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
             value, wall, run_id = run_slaflow(graph, label, timeout_s, planner)
@@ -377,6 +381,7 @@ def wfcommons_cases(
                 len(instance.jobs),
                 round(wf.machine_limit(instance, scaled, cores), 4),
                 threaded=False,
+                lower_bound_s=round(wf.lower_bound(instance, scaled, cores), 4),
             )
         )
     return cases

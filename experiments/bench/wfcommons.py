@@ -18,7 +18,9 @@ structure, task runtimes and file sizes. This module turns one instance into a b
    exit jobs' outputs and returns a digest of the whole run's data, so slaflow and Dask
    (``workloads.dask_graph`` of the same graph) must agree on every byte.
 4. ``machine_limit(instance, scaled, cores)``: no system can beat max(the critical path's CPU time at
-   one core, total CPU / cores).
+   one core, total CPU / cores). ``lower_bound`` is a tighter bound that no system can beat either: a
+   DAG whose serial stages leave cores idle (BWA: one long job, then a wide stage, then one long job)
+   cannot finish at the machine limit on any scheduler.
 
 Everything but ``generate`` is pure over plain data.
 """
@@ -173,6 +175,46 @@ def machine_limit(instance: Instance, scaled: Scaled, cores: float) -> float:
     for job in instance.jobs:
         longest[job.id] = max((longest[p] for p in job.parents), default=0.0) + scaled.busy_s[job.id]
     return max(max(longest.values()), scaled.cpu_s / cores)
+
+
+def lower_bound(instance: Instance, scaled: Scaled, cores: float) -> float:
+    """A makespan no runtime beats on ``cores`` (each job on one core at most), at least ``machine_limit``.
+
+    A job ``v`` starts once all its ancestors are done: no sooner than their longest path, nor than
+    their CPU over the cores (``before(v)``); after it ends its descendants still take their longest
+    path, or their CPU over the cores (``after(v)``). And for a job ``b`` below ``a``, everything
+    between them runs after ``a`` ends and before ``b`` starts. So no run ends before
+    ``before(a) + busy(a) + CPU between / cores + busy(b) + after(b)`` for any such pair (``a = b``
+    included); the bound is the largest. ::
+
+        one 5 s job → 10 jobs of 0.4 s → one 3 s job, 2 cores: machine limit max(8.4, 6) = 8.4 s;
+        lower bound 5 + 4 / 2 + 3 = 10 s (nothing else can run beside the first and the last job)
+    """
+    import numpy as np
+
+    jobs = instance.jobs
+    n = len(jobs)
+    pos = {job.id: k for k, job in enumerate(jobs)}
+    busy = np.array([scaled.busy_s[job.id] for job in jobs])
+    anc = np.zeros((n, n), dtype=bool)  # anc[k, j]: j is an ancestor of k (jobs are in topological order)
+    children: list[list[int]] = [[] for _ in jobs]
+    for k, job in enumerate(jobs):
+        for p in job.parents:
+            anc[k] |= anc[pos[p]]
+            anc[k, pos[p]] = True
+            children[pos[p]].append(k)
+    desc = anc.T
+    before, after = np.zeros(n), np.zeros(n)
+    for k, job in enumerate(jobs):
+        path = max((before[pos[p]] + busy[pos[p]] for p in job.parents), default=0.0)
+        before[k] = max(path, busy[anc[k]].sum() / cores)
+    for k in reversed(range(n)):
+        path = max((busy[c] + after[c] for c in children[k]), default=0.0)
+        after[k] = max(path, busy[desc[k]].sum() / cores)
+    between = (desc * busy) @ anc.T.astype(float)  # [a, b]: CPU of the jobs below a and above b
+    pairs = (before + busy)[:, None] + between / cores + (busy + after)[None, :]
+    tight = max(float(pairs[desc].max(initial=0.0)), float((before + busy + after).max()))
+    return max(tight, machine_limit(instance, scaled, cores))
 
 
 def build(instance: Instance, scaled: Scaled, *, by_category: bool = False) -> Graph:

@@ -199,6 +199,8 @@ def test_bench_runtime_wfcommons_family_runs_planners_beside_dask_and_the_limit(
         assert row["tasks"] == row["size"] + 1  # the jobs and the collector
         assert row["machine_limit_s"] > 0 and row["slaflow_makespan_s"] > 0 and row["dask_distributed_s"] > 0
         assert row["ratio_machine_limit"] == pytest.approx(row["slaflow_makespan_s"] / row["machine_limit_s"], rel=1e-2)
+        assert row["lower_bound_s"] >= row["machine_limit_s"]
+        assert row["ratio_lower_bound"] == pytest.approx(row["slaflow_makespan_s"] / row["lower_bound_s"], rel=1e-2)
         assert row["dask_threaded_s"] is None and len(row["slaflow_runs"]) == 1
     assert "20 MB of outputs (largest 4.0 MB)" in rows[0]["what"] and rows[0]["what"] == rows[1]["what"]
 

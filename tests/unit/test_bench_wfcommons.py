@@ -47,6 +47,29 @@ def test_machine_limit_is_the_critical_path_or_the_cpu_over_cores():
     assert wf.machine_limit(inst, s, cores=1) == pytest.approx(8.0)
 
 
+def test_the_lower_bound_sees_serial_stages_the_machine_limit_does_not():
+    """
+         h (5 s)                 one long job, a wide stage of 10 × 0.4 s, one long job (BWA's shape):
+      /  |  ...  \\             on 2 cores the head and the tail run alone, the stage takes 4 / 2 s
+    w0  w1  ...  w9
+      \\  |  ...  /
+         t (3 s)
+    """
+    jobs = [wf.Job("h", "head", 5.0, 10, ())]
+    jobs += [wf.Job(f"w{k}", "wide", 0.4, 10, ("h",)) for k in range(10)]
+    jobs.append(wf.Job("t", "tail", 3.0, 10, tuple(f"w{k}" for k in range(10))))
+    inst = wf.Instance("serial-stages", 0, tuple(jobs))
+    s = wf.scale(inst, cpu_s=12.0, total_bytes=1000, max_bytes=500)
+    assert wf.machine_limit(inst, s, cores=2) == pytest.approx(8.4)  # the critical path 5 + 0.4 + 3
+    assert wf.lower_bound(inst, s, cores=2) == pytest.approx(5 + 2 + 3)
+    assert wf.lower_bound(inst, s, cores=10) == pytest.approx(8.4)  # the stage in one go: the path again
+    # Never below the machine limit, and equal to it where it is tight (tiny: b → c on 2 cores; 1 core: the CPU).
+    tiny_inst = tiny()
+    t2 = wf.scale(tiny_inst, cpu_s=8.0, total_bytes=1000, max_bytes=500)
+    assert wf.lower_bound(tiny_inst, t2, cores=2) == pytest.approx(5.0)
+    assert wf.lower_bound(tiny_inst, t2, cores=1) == pytest.approx(8.0)
+
+
 def test_the_graph_carries_every_job_its_runtime_size_and_inputs():
     inst = tiny()
     s = wf.scale(inst, cpu_s=4.0, total_bytes=1000, max_bytes=500)
