@@ -27,6 +27,9 @@ class PlannerConfig:
     seed: int = 0
     # Pool processes per configuration (the local worker's autoscale maximum); None = unlimited, as on FaaS.
     pool_size: int | None = None
+    # Executors a flexible (WUKONG) run gets per configuration at most: the runtime's cap
+    # (``store.readiness.executor_cap``: no more than the hosts' cores); None: ``pool_size``'s.
+    executors: int | None = None
     # Monte Carlo runs behind the promise at the SLA.
     mc_samples: int = 400
     # non-uniform: how much longer (relative) than the all-largest promise a downgrade may make the run.
@@ -55,6 +58,8 @@ class PlannerConfig:
             raise ValueError("PlannerConfig needs at least one memory option")
         if self.pool_size is not None and self.pool_size < 1:
             raise ValueError(f"pool_size must be at least 1 or None, got {self.pool_size!r}")
+        if self.executors is not None and self.executors < 1:
+            raise ValueError(f"executors must be at least 1 or None, got {self.executors!r}")
         if self.mc_samples < 10:
             raise ValueError(f"mc_samples must be at least 10, got {self.mc_samples!r}")
         if not 0 <= self.tolerance < 1:

@@ -115,7 +115,7 @@ def flexible_plan(
         dag,
         run_time=run_time,
         output_bytes=sizes.output_bytes,
-        executors=s.config.pool_size or flexible.DEFAULT_EXECUTORS,
+        executors=s.config.executors or s.config.pool_size or flexible.DEFAULT_EXECUTORS,
         cluster_min_bytes=cluster_min_bytes,
         max_fanout=max_fanout,
         delay_s=delay_s,

@@ -94,6 +94,7 @@ def planner_config(
         default_memory_mb=settings.SLAFLOW_DEFAULT_MEMORY_MB,
         keepalive_s=float(settings.SLAFLOW_KEEPALIVE_S),
         pool_size=int(settings.SLAFLOW_MAX_POOL),
+        executors=_executors(),
         min_pool=int(settings.SLAFLOW_MIN_POOL),
         warm_processes=tuple(warm_processes),
         pool_processes=tuple(sorted(dict(pool_processes).items())),
@@ -105,6 +106,15 @@ def planner_config(
         capacity_source=source,
         compare_flexible=bool(settings.SLAFLOW_COMPARE_WUKONG),
     )
+
+
+def _executors() -> int | None:
+    """The executors a flexible run would get on the default configuration (the runtime's own cap);
+    None when Redis cannot say (the planner then assumes the pool's size)."""
+    try:
+        return readiness.executor_cap(settings.SLAFLOW_DEFAULT_MEMORY_MB)
+    except redis.RedisError:
+        return None
 
 
 def optimization_params() -> dict[str, dict]:

@@ -79,3 +79,18 @@ def test_the_comparison_can_be_switched_off():
     plan = planning.get("uniform")(g, Predictor(h), config("uniform", pool_size=2, compare_flexible=False))
     assert plan.versus_flexible == {}
     assert all(tp.worker is not None for tp in plan.tasks.values())
+
+
+def test_wukong_is_simulated_with_the_executors_the_runtime_gives_it_not_the_pool():
+    """Pools of 16 processes on 2 cores: the runtime runs no more than 2 executors (``executor_cap``), so
+    WUKONG's simulated run has 2, and its cost is theirs — not 16 executors' standing through the run,
+    which made it look eight times as dear as it is (and kept a slower plan on "cost")."""
+    g = wide_fan()
+    h = history(same_everywhere(["m.r", "m.c", "m.s"], 0.3), cold_s=0.1, transfer_s=0.05)
+    capped = guard.flexible_plan(
+        planning.evaluate.Planning(g, Predictor(h), config("uniform", pool_size=16, executors=2)), 2048, "two"
+    )
+    pool = guard.flexible_plan(planning.evaluate.Planning(g, Predictor(h), config("uniform", pool_size=16)), 2048, "16")
+    assert {tp.sim_worker for tp in capped.tasks.values()} == {"w0", "w1"}
+    assert len({tp.sim_worker for tp in pool.tasks.values()}) > 2
+    assert capped.predicted_gb_seconds < pool.predicted_gb_seconds
