@@ -273,6 +273,10 @@ SLAFLOW_LEASE_S = env.env_float("SLAFLOW_LEASE_S", 6.0)
 SLAFLOW_TASK_TIMEOUT_S = env.env_float("SLAFLOW_TASK_TIMEOUT_S", 3600.0) or None
 # A branch message delivered this many times (its worker died each time) fails the run.
 SLAFLOW_MAX_DELIVERIES = env.env_int("SLAFLOW_MAX_DELIVERIES", 3)
+# The watchdog (workers.watchdog): every worker's reaper looks this often at the runs running for at least the
+# grace, and fails one that can no longer finish (its Redis state gone, or stalled) once two looks in a row agree.
+SLAFLOW_WATCHDOG_EVERY_S = env.env_float("SLAFLOW_WATCHDOG_EVERY_S", 5.0)
+SLAFLOW_WATCHDOG_GRACE_S = env.env_float("SLAFLOW_WATCHDOG_GRACE_S", 10.0)
 # Results larger than this are rejected at the sink with a clear error.
 SLAFLOW_MAX_RESULT_BYTES = env.env_int("SLAFLOW_MAX_RESULT_BYTES", 256 * 1024 * 1024)
 # A result (encoded) at least this large is published in the output store before its durable copy is written

@@ -11,6 +11,10 @@ from orchestrator.core import envconfig as _env
 from orchestrator.settings import *  # noqa: F401,F403
 from tests.command_policies import PROBE as _PROBE
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # The flush after each committing test deletes rows, not truncates tables (tests/testdb/postgresql/base.py).
+    # The engine's name ends as Django's own does, which localcluster.relays looks at.
+    DATABASES["default"]["ENGINE"] = "tests.testdb.postgresql"  # noqa: F405
 REDIS = _env.redis_target(os.environ.get("REDIS_URL"), db=int(os.environ.get("SLAFLOW_TEST_REDIS_DB", "13")))
 CELERY_BROKER_URL = REDIS.broker_url
 CACHES = redis_caches(REDIS)  # noqa: F405  (the throttle cache follows the test Redis DB)

@@ -52,13 +52,31 @@ def slow_inc(x, seconds: float, tag: str = ""):
     return x + 1
 
 
+def gate_key(gate: str) -> str:
+    return f"sf:test:gate:{gate}"
+
+
 @task
-def slow_once_inc(x, seconds: float, tag: str):
+def slow_once_inc(x, seconds: float, tag: str, gate: str = ""):
     """``slow_inc`` whose first execution under ``tag`` (counted) sleeps ``seconds`` and the later ones do
-    not: a task killed mid-run whose re-execution the test need not wait out again."""
+    not: a task killed mid-run whose re-execution the test need not wait out again. With ``gate``, the first
+    execution ends as soon as the test opens it (``open_gate``), ``seconds`` being only the bound: a test
+    holds the task running exactly as long as it needs to, not a guessed time."""
     n = _redis().incr(f"sf:test:count:{tag}")
-    time.sleep(seconds if n == 1 else 0.0)
+    if n > 1:
+        return x + 1
+    if not gate:
+        time.sleep(seconds)
+        return x + 1
+    deadline = time.monotonic() + seconds
+    while not _redis().exists(gate_key(gate)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return x + 1
+
+
+def open_gate(gate: str) -> None:
+    """Lets every ``slow_once_inc`` waiting at ``gate`` end (the key goes with the test Redis's flush)."""
+    _redis().set(gate_key(gate), 1)
 
 
 PACE_KEY = "sf:test:pace"

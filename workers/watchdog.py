@@ -14,10 +14,10 @@ break that without any process dying:
   the branches it dispatches before it leaves (``dataplane.add_live``), and
   the submission writes the roots before the run is committed as running.
 
-Every worker's reaper thread looks every ``WATCH_EVERY_S`` seconds at the
-runs Postgres says are running (started at least ``GRACE_S`` ago) and fails a
-run only when two looks in a row gave the same verdict, so a run is settled
-within about ``2 × WATCH_EVERY_S`` of breaking. A run whose sink is done but
+Every worker's reaper thread looks every ``SLAFLOW_WATCHDOG_EVERY_S`` seconds (5) at
+the runs Postgres says are running (started at least ``SLAFLOW_WATCHDOG_GRACE_S``, 10,
+ago) and fails a run only when two looks in a row gave the same verdict, so a run is
+settled within about twice the interval of breaking. A run whose sink is done but
 which nobody finalized (the last branch's end was lost) is finalized.
 Failing is a guarded transition: several reapers deciding at once fail a
 run once.
@@ -34,8 +34,6 @@ from store.redis_client import get_redis
 
 log = logging.getLogger("slaflow.watchdog")
 
-WATCH_EVERY_S = 5.0
-GRACE_S = 10.0
 MAX_RUNS = 500
 
 LOST, STALLED, UNFINALIZED = "lost", "stalled", "unfinalized"
@@ -107,14 +105,15 @@ class Watchdog:
 
     def watch(self, now: float | None = None) -> list[tuple[int, str]]:
         """One look; returns the runs acted on and why."""
+        from django.conf import settings
         from django.utils import timezone
 
         from orchestrator.core.states import RunStatus
         from orchestrator.models import WorkflowRun
 
         now = time.time() if now is None else now
-        self.next_at = now + WATCH_EVERY_S
-        started_before = timezone.now() - timezone.timedelta(seconds=GRACE_S)
+        self.next_at = now + float(settings.SLAFLOW_WATCHDOG_EVERY_S)
+        started_before = timezone.now() - timezone.timedelta(seconds=float(settings.SLAFLOW_WATCHDOG_GRACE_S))
         run_ids = list(
             WorkflowRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=started_before)
             .order_by("id")

@@ -121,9 +121,18 @@ def test_bench_runtime_refuses_bad_sizes():
 
 def test_the_dask_graph_computes_what_slaflow_would():
     import dask
+    import numpy as np
 
-    for name, size in (("tree", 9), ("fanout", 5), ("tsqr_svd", 2)):
-        graph = workloads.WORKLOADS[name].graph(size)
+    from orchestrator.core.authoring import build_graph
+
+    # tsqr_svd on 2 blocks of 1,000 x 50, not the workload's 40,000 x 200 (two QRs of 3.6 s each on this
+    # machine): the same graph, whose singular values are checked against numpy's of the whole matrix.
+    graphs = {
+        "tree": workloads.WORKLOADS["tree"].graph(9),
+        "fanout": workloads.WORKLOADS["fanout"].graph(5),
+        "tsqr_svd": build_graph(workloads.tsqr_svd(2, rows=1_000, cols=50)),
+    }
+    for name, graph in graphs.items():
         dsk, key = workloads.dask_graph(graph)
         assert len(dsk) == len(graph)
         value = dask.get(dsk, key)
@@ -131,6 +140,9 @@ def test_the_dask_graph_computes_what_slaflow_would():
             assert value == sum(range(9))
         if name == "fanout":
             assert value == sum(range(5))
+        if name == "tsqr_svd":
+            whole = np.vstack([np.random.default_rng([4, i]).standard_normal((1_000, 50)) for i in range(2)])
+            assert np.allclose(value, np.linalg.svd(whole, compute_uv=False))
 
 
 def test_bench_optimizations_runs_on_against_off_and_shows_what_fired(live):

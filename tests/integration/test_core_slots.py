@@ -158,12 +158,13 @@ def test_a_planned_run_with_more_workers_than_cores_runs_no_more_bodies_at_once(
 
 def test_a_killed_worker_process_gives_its_core_back(live, counts, monkeypatch):
     """Bodies of planned branches on every core of the host, one holder's pool process killed: its core is
-    free at once (no lease to lapse), its task redelivered, and the run ends."""
+    free at once (no lease to lapse), its task redelivered, and the run ends. The bodies hold their cores until
+    the test opens their gate (60 s at most), after the killed one's core came back."""
     monkeypatch.setitem(planning.PLANNERS, "one-worker-each", one_worker_each)
     n = max(1, int(pools.host_cores()))
     tag = f"corekill-{time.time_ns()}"
     run = submit(
-        t.total([t.slow_once_inc(k, 20.0, tag=f"{tag}-{k}") for k in range(n)]),
+        t.total([t.slow_once_inc(k, 60.0, tag=f"{tag}-{k}", gate=tag) for k in range(n)]),
         name="core-kill",
         planner="one-worker-each",
     )
@@ -171,6 +172,7 @@ def test_a_killed_worker_process_gives_its_core_back(live, counts, monkeypatch):
     victim = held[0]
     os.kill(victim, signal.SIGKILL)
     until(lambda: victim not in cores.holders(), timeout_s=10, what="the killed process's core given back")
+    t.open_gate(tag)  # the survivors end now; the victim's re-execution does not wait
     assert run.result(timeout=120) == sum(k + 1 for k in range(n))
 
 

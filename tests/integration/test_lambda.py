@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.integration]
 LAMBDA_MB, CELERY_MBS = 512, (1024, 2048)
 FUNCTION = f"slaflow-{LAMBDA_MB}"
 BUCKET = "slaflow-lambda-tests"
-# A keep-alive window long enough for the warm start a test makes at once, short enough to wait out twice.
-TIMEOUT_S, KEEPALIVE_S, CONCURRENCY = 8, 8.0, 2
+# A keep-alive window long enough for the warm start a test makes at once (under 0.5 s after the environment
+# went idle, here), short enough to wait out; the timeout above the longest invocation seen (5.3 s).
+TIMEOUT_S, KEEPALIVE_S, CONCURRENCY = 8, 5.0, 2
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,57 @@ def _expected(*seeds: int) -> str:
     return h.hexdigest()
 
 
+def _lambda_startups(run_id: int) -> list[WorkerStartup]:
+    return list(WorkerStartup.objects.filter(run_id=run_id, memory_mb=LAMBDA_MB))
+
+
+def no_environment(url: str) -> bool:
+    """No environment of the function is left: none idle, none running (an invocation ends after its run)."""
+    snap = stats(url)[FUNCTION]
+    return snap["idle"] == 0 and snap["running"] == 0
+
+
+def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
+    """First in the module: the endpoint has no environment yet, so the first wait is over at once (after
+    another test it waited out that test's environment)."""
+    monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"inc": LAMBDA_MB, "value": 1024}))
+    before = stats(aws["url"])[FUNCTION]
+    until(
+        lambda: no_environment(aws["url"]),
+        timeout_s=KEEPALIVE_S + 30,
+        what="every environment stopped after the keep-alive window",
+    )
+
+    def one(name: str) -> list[WorkerStartup]:
+        run = submit(t.inc(t.value(41)), name=name, planner="by-node")
+        assert run.result(timeout=120) == 42
+        # the sink's branch writes its start-up record as it ends, after the result is out
+        until(lambda: _lambda_startups(run.id), timeout_s=30, what="the Lambda branch's start-up record")
+        return _lambda_startups(run.id)
+
+    first = one("lambda-cold")
+    # its invocation ends after the run does (the last branch finalizes it): then the environment is idle
+    until(
+        lambda: stats(aws["url"])[FUNCTION]["idle"] == 1 and stats(aws["url"])[FUNCTION]["running"] == 0,
+        timeout_s=30,
+        what="the environment idle",
+    )
+    second = one("lambda-warm")
+    assert [(s.cold, s.reason) for s in first] == [(True, "new-process")]
+    assert [(s.cold, s.reason) for s in second] == [(False, "warm")], (first[0].pid, second[0].pid, stats(aws["url"]))
+    assert first[0].pid == second[0].pid  # the same environment, reused
+    after = stats(aws["url"])[FUNCTION]
+    assert after["cold"] >= before["cold"] + 1 and after["warm"] >= before["warm"] + 1
+
+    until(
+        lambda: no_environment(aws["url"]),
+        timeout_s=KEEPALIVE_S + 30,
+        what="the environment stopped after the keep-alive window",
+    )
+    third = one("lambda-cold-again")
+    assert [(s.cold, s.reason) for s in third] == [(True, "new-process")] and third[0].pid != first[0].pid
+
+
 def test_a_run_mixing_celery_and_lambda_configurations_is_correct(aws, monkeypatch):
     """payload-0/2 on Celery (1024 MB), payload-1/3 and one checksum on Lambda (512 MB), the other checksum
     and the gather on Celery (2048 MB): 1 MB outputs cross both ways through the bucket."""
@@ -153,55 +205,6 @@ def test_a_run_mixing_celery_and_lambda_configurations_is_correct(aws, monkeypat
         timeout_s=30,
         what="the run's objects deleted at its end",
     )
-
-
-def _lambda_startups(run_id: int) -> list[WorkerStartup]:
-    return list(WorkerStartup.objects.filter(run_id=run_id, memory_mb=LAMBDA_MB))
-
-
-def no_environment(url: str) -> bool:
-    """No environment of the function is left: none idle, none running (an invocation ends after its run)."""
-    snap = stats(url)[FUNCTION]
-    return snap["idle"] == 0 and snap["running"] == 0
-
-
-def test_cold_then_warm_then_cold_again_after_the_keep_alive(aws, monkeypatch):
-    monkeypatch.setitem(planning.PLANNERS, "by-node", by_node({"inc": LAMBDA_MB, "value": 1024}))
-    before = stats(aws["url"])[FUNCTION]
-    until(
-        lambda: no_environment(aws["url"]),
-        timeout_s=KEEPALIVE_S + 30,
-        what="every environment stopped after the keep-alive window",
-    )
-
-    def one(name: str) -> list[WorkerStartup]:
-        run = submit(t.inc(t.value(41)), name=name, planner="by-node")
-        assert run.result(timeout=120) == 42
-        # the sink's branch writes its start-up record as it ends, after the result is out
-        until(lambda: _lambda_startups(run.id), timeout_s=30, what="the Lambda branch's start-up record")
-        return _lambda_startups(run.id)
-
-    first = one("lambda-cold")
-    # its invocation ends after the run does (the last branch finalizes it): then the environment is idle
-    until(
-        lambda: stats(aws["url"])[FUNCTION]["idle"] == 1 and stats(aws["url"])[FUNCTION]["running"] == 0,
-        timeout_s=30,
-        what="the environment idle",
-    )
-    second = one("lambda-warm")
-    assert [(s.cold, s.reason) for s in first] == [(True, "new-process")]
-    assert [(s.cold, s.reason) for s in second] == [(False, "warm")], (first[0].pid, second[0].pid, stats(aws["url"]))
-    assert first[0].pid == second[0].pid  # the same environment, reused
-    after = stats(aws["url"])[FUNCTION]
-    assert after["cold"] >= before["cold"] + 1 and after["warm"] >= before["warm"] + 1
-
-    until(
-        lambda: no_environment(aws["url"]),
-        timeout_s=KEEPALIVE_S + 30,
-        what="the environment stopped after the keep-alive window",
-    )
-    third = one("lambda-cold-again")
-    assert [(s.cold, s.reason) for s in third] == [(True, "new-process")] and third[0].pid != first[0].pid
 
 
 def test_a_fan_out_on_lambda_stays_within_the_concurrency_limit(aws, monkeypatch):

@@ -108,6 +108,9 @@ def test_a_slowed_run_fires_at_risk_before_its_promise_and_missed_after_a_normal
     assert api["live"]["predicted_makespan_s"] > promise and api["live"]["updated_at"] >= started
     missed = until(lambda: receiver.of(slow.id, live_rule.MISSED), timeout_s=60, what="sla_missed POST")
     assert missed[0][0] > started + promise
+    # Missed is final: the tasks not started yet go at the usual pace again (not 2 s each), and the watcher,
+    # still looking while the run ends, must fire nothing more (each kind once, below).
+    redis_server.set(t.PACE_KEY, 0.36)
     assert slow.result(timeout=120) == TASKS
     run.refresh_from_db()
     assert run.makespan_s > promise
