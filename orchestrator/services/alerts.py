@@ -34,6 +34,7 @@ import time
 
 from django.conf import settings
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from orchestrator.core import signals
 from orchestrator.models import WorkflowRun
@@ -252,7 +253,9 @@ def _delivered(run_id: int, index: int, outcome: dict) -> None:
 
 
 def live_of(run) -> dict | None:
-    """The run's live prediction for REST and the UI: Redis's while it runs, the outcome once it ended."""
+    """The run's live prediction for REST and the UI: Redis's while it runs, the outcome once it ended.
+    None before the first one, and while Redis cannot be reached (restarting): a page, a REST read or a
+    client waiting on the run keeps going without it (``run_workflow --json`` crashed on a Redis restart)."""
     promise = run.predicted_makespan_s
     if run.makespan_s is not None:
         return {
@@ -263,7 +266,10 @@ def live_of(run) -> dict | None:
             "final": True,
             "alerts": [a.get("kind") for a in run.alerts or []],
         }
-    raw = get_redis().hgetall(keys.live_prediction(run.pk))
+    try:
+        raw = get_redis().hgetall(keys.live_prediction(run.pk))
+    except RedisError:
+        return None
     if not raw:
         return None
     got = {k.decode(): float(v) for k, v in raw.items()}

@@ -245,3 +245,29 @@ def test_a_name_resolving_to_a_non_public_address_gets_no_post(db, settings, rec
     settings.SLAFLOW_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)  # the operator allows it: delivered
     assert webhooks.post(url, {"run": 1, "kind": "sla_at_risk"}, timeout_s=2, attempts=1)["status"] == 204
     assert len(receiver.received) == 1
+
+
+def test_a_live_prediction_read_while_redis_is_down_is_none_not_an_error(tmp_path, settings, monkeypatch):
+    """``run_workflow --json`` waited on a run whose Redis restarted, read the live prediction for its progress
+    line at that moment and died with a ConnectionError (no JSON printed: the restart test's flake). REST and
+    the run page read it too: while Redis is down there is no live prediction, nothing more."""
+    from types import SimpleNamespace
+
+    from experiments.bench.restarts import PrivateRedis
+    from orchestrator.core import envconfig
+    from store import keys, redis_client
+
+    private = PrivateRedis(tmp_path, aof=False)
+    private.start()
+    try:
+        settings.REDIS = envconfig.redis_target(private.url)
+        monkeypatch.setattr(redis_client, "_client", None)  # a client of the private server, made on first use
+        monkeypatch.setattr(redis_client, "_budget_s", 0.2)  # retries of an unreachable server end soon
+        run = SimpleNamespace(pk=424242, predicted_makespan_s=5.0, makespan_s=None, alerts=[])
+        fields = {"predicted_makespan_s": 6.0, "predicted_end_s": 7.0, "will_miss": 1, "updated_at": 1.0}
+        redis_client.get_redis().hset(keys.live_prediction(run.pk), mapping=fields)
+        assert alerts.live_of(run)["predicted_makespan_s"] == 6.0
+        private.kill()
+        assert alerts.live_of(run) is None
+    finally:
+        private.kill()
