@@ -105,19 +105,39 @@ def test_statistic_matches_numpy_percentiles():
 
 
 def test_related_samples_widen_the_window_until_five():
-    sizes = np.arange(0, 1001, 10, dtype=float)  # 0, 10, …, 1000
-    # 5 % of 500 = ±25: 480, 490, 500, 510, 520.
-    assert list(sizes[related(sizes, 500)]) == [480, 490, 500, 510, 520]
-    # Sparse sizes: only three within 100 % of 100 (0..200) → the five closest.
-    sparse = np.array([1.0, 2, 3, 5000, 6000, 7000, 8000])
-    assert sorted(sparse[related(sparse, 100)]) == [1, 2, 3, 5000, 6000]
+    sizes = np.arange(0, 1001, 10, dtype=float) * 1e6  # 0, 10, …, 1000 MB
+    # ±5 % of 500 MB (476–525 MB): 480, 490, 500, 510, 520.
+    assert list(sizes[related(sizes, 500e6)] / 1e6) == [480, 490, 500, 510, 520]
+    # Sparse sizes: only three within half to twice 100 MB (50–200) → those three, not farther ones.
+    sparse = np.array([60.0, 70, 90, 5000, 6000, 7000, 8000]) * 1e6
+    assert sorted(sparse[related(sparse, 100e6)] / 1e6) == [60, 70, 90]
+    # None that close: the five closest in ratio (3 MB is no nearer to 100 MB than 3.3 GB).
+    far = np.array([1.0, 2, 3, 3300, 6000, 7000, 8000]) * 1e6
+    assert sorted(far[related(far, 100e6)] / 1e6) == [2, 3, 3300, 6000, 7000]
+    # Below the scaling floor every size is one size: all of them, however they differ.
+    tiny = np.array([1.0, 2, 3, 50, 900, 2000])
+    assert len(related(tiny, 10)) == 6
+
+
+def test_a_far_sample_does_not_blow_up_a_prediction_when_a_near_one_is_known():
+    """Epigenomics' mapMerge merged 3.9 MB into 45.9 MB in one task and 181 MB into 43.9 MB in
+    another; a plan asking for 290 MB of input scaled the small one 74x per byte: a 6 GB output
+    and, downstream, a 27 s task for a 0.2 s one (a promise of 76 s for a 7 s run)."""
+    h = History()
+    for run in range(2):
+        h.add_task("m.merge", 2048, TaskSample(3_900_000, 0.03, 45_900_000, run=run))
+        h.add_task("m.merge", 2048, TaskSample(181_000_000, 0.02, 43_900_000, run=run))
+    p = Predictor(h)
+    assert p.output_bytes("m.merge", 2048, 290_000_000) == pytest.approx(43_900_000 * 290 / 181, rel=0.01)
+    assert p.exec_time("m.merge", 2048, 290_000_000, "p50") == pytest.approx(0.02 * 290 / 181, rel=0.01)
+    assert p.output_bytes("m.merge", 2048, 4_000_000) == pytest.approx(45_900_000 * 4 / 3.9, rel=0.01)
 
 
 def test_related_samples_keep_up_to_100_balanced_around_the_size():
-    sizes = np.sort(np.concatenate([np.full(150, 99.0), np.full(150, 101.0)]))
-    idx = related(sizes, 100)
+    sizes = np.sort(np.concatenate([np.full(150, 99e6), np.full(150, 101e6)]))
+    idx = related(sizes, 100e6)
     assert len(idx) == 100
-    assert (sizes[idx] == 99).sum() == 50 and (sizes[idx] == 101).sum() == 50
+    assert (sizes[idx] == 99e6).sum() == 50 and (sizes[idx] == 101e6).sum() == 50
 
 
 def test_exec_time_scales_per_input_byte_only_above_the_floor():
