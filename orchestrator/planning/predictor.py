@@ -122,9 +122,10 @@ def related(sizes: np.ndarray, target: float, age: np.ndarray | None = None) -> 
     """Indices of the samples related to ``target`` (``sizes`` sorted ascending).
 
     Windows grow in ratio around the size (±5 %, ±10 %, … up to half to twice it; sizes
-    below the scaling floor count as the floor) until five samples fall in one. When more than 100 fall in it, the closest ones are kept,
-    50 below and 50 above (fewer on one side leave room for the other); among equally
-    close samples the newest (``age``: larger is newer) win. When no window holds five,
+    below the scaling floor count as the floor) until five samples fall in one. When more
+    than 100 fall in it, the closest ones are kept, 50 below and 50 above (fewer on one
+    side leave room for the other); among equally close samples the newest (``age``:
+    larger is newer) win. When no window holds five,
     those within half to twice the size are kept, however few; only when none is that
     close, the five closest in ratio (their times then scale per byte to the size).
 
