@@ -307,15 +307,21 @@ def _bench_case(
 ) -> list[Row]:
     graph, name = case.graph, case.name
     label = f"bench-{name}-{case.size}"
-    results, rows = [], []
+    results: list = []
     # Each system runs its rounds back to back after a warm-up of its own: interleaving them left
     # slaflow's pools idle past the keep-alive window during Dask's rounds, so every slaflow run
-    # measured process start-ups rather than the runtime. A baseline checkout's runs alternate with this
-    # one's, run for run: both are slaflow, with pools of their own, and alternating puts both under the
-    # same drift of load.
-    for planner in planners:
-        row = Row(name, case.what, len(graph), case.size, planner, case.machine_limit_s, case.lower_bound_s)
-        for k in range(repeat + 1):
+    # measured process start-ups rather than the runtime. slaflow's planners take turns, run for run
+    # (all are slaflow, on the same pools): every run of a workflow is history for the next plan, and
+    # planners run one after another compared plans made from different histories — an optimization's
+    # turn came after its "off" side's, so its plans were made from more runs, and a plan's choices
+    # (e.g. the guard's against WUKONG) flipped between them for that alone (Epigenomics: every variant
+    # after the third planned 6 workers, 7.5 s, where "off" had kept WUKONG, 6.8 s). A baseline
+    # checkout's runs alternate with this one's, run for run: both are slaflow, with pools of their own,
+    # and alternating puts both under the same drift of load.
+    rows = [Row(name, case.what, len(graph), case.size, p, case.machine_limit_s, case.lower_bound_s) for p in planners]
+    for k in range(repeat + 1):
+        for row in rows:
+            planner = row.planner
             progress(f"{name} ({len(graph)} tasks): slaflow {planner} {'warm-up' if k == 0 else f'{k}/{repeat}'}")
             value, wall, run_id = run_slaflow(graph, label, timeout_s, planner)
             results.append(value)
@@ -330,11 +336,11 @@ def _bench_case(
                 if k:
                     row.baseline_wall.append(b_wall)
                     row.baseline_makespan.append(b_makespan)
+    for row in rows:
         median_run = _median_run(row)
         row.critical_path_s = critical_path_compute(graph, median_run)
         if with_breakdown:
             row.breakdown = breakdown(median_run)
-        rows.append(row)
     dask_times: dict[str, list[float]] = {"distributed": [], "threaded": []}
     if with_dask:
         schedulers = (systems.distributed, systems.threaded) if case.threaded else (systems.distributed,)
